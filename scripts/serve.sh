@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Set up and start the server with the embedded defaults.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+exec .venv/bin/uhs serve "$@"

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Create .venv with Python 3.11 and install the pinned dependencies.
+# Usage: scripts/setup.sh [extra]   (extra: "dev" adds the test tools)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+extra="${1:-}"
+python="${PYTHON:-}"
+if [ -z "$python" ]; then
+    for candidate in python3.11 python3; do
+        if command -v "$candidate" >/dev/null 2>&1; then python="$candidate"; break; fi
+    done
+fi
+if [ -z "$python" ]; then
+    echo "Python 3.11 is required (apt-get install python3)" >&2
+    exit 1
+fi
+if ! "$python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+    echo "Python 3.11 is required, found $("$python" --version)" >&2
+    exit 1
+fi
+
+if [ ! -x .venv/bin/python ]; then
+    if ! "$python" -m venv .venv 2>/dev/null; then
+        # Debian ships venv separately.
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            apt-get update -qq && apt-get install -y -qq python3-venv
+        else
+            echo "Install python3-venv (sudo apt-get install python3-venv) and retry" >&2
+            exit 1
+        fi
+        rm -rf .venv
+        "$python" -m venv .venv
+    fi
+fi
+
+target=".${extra:+[$extra]}"
+stamp=".venv/.installed${extra:+-$extra}"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade "pip==26.3"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$target"
+    touch "$stamp"
+fi

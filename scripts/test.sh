@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set up and run the whole test suite: lint, strict typing of the crypto core, tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh dev
+.venv/bin/ruff check src tests benchmarks
+.venv/bin/mypy --strict src/uhealthsec/crypto
+.venv/bin/python -m pytest "$@"

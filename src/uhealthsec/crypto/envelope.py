@@ -1,0 +1,349 @@
+"""The document envelope: AES-256-GCM in a chunked STREAM construction.
+
+A document is encrypted under a fresh random 256-bit document key. The payload
+key and the header MAC key are derived from it with HKDF-SHA256 and a random
+per-envelope salt, so a document key is never used directly by the cipher. The
+plaintext is cut into chunks of a fixed size; chunk ``i`` is sealed with the
+nonce ``prefix(7) || i (4, big-endian) || last (1)``, as in Tink's streaming AEAD
+and age's STREAM: reordering, dropping, duplicating or truncating chunks, and
+moving chunks between envelopes, all fail authentication.
+
+Encryption and decryption stream with three buffers of one chunk each, so
+memory does not depend on the document's size. The byte layout is specified
+in docs/PROTOCOL.md, section "Envelope".
+"""
+
+from __future__ import annotations
+
+import io
+import secrets
+from dataclasses import dataclass
+from typing import Protocol
+
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hashes, hmac
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from uhealthsec.crypto.errors import (
+    ChunkAuthenticationFailed,
+    CryptoError,
+    HeaderAuthenticationFailed,
+    MalformedInput,
+    TrailingData,
+    TruncatedEnvelope,
+    UnsupportedVersion,
+)
+
+MAGIC = b"UHSE"
+VERSION = 0x01
+AEAD_AES_256_GCM = 0x01
+
+DOCUMENT_KEY_SIZE = 32
+SALT_SIZE = 32
+NONCE_PREFIX_SIZE = 7
+TAG_SIZE = 16
+HEADER_FIELDS_SIZE = len(MAGIC) + 3 + SALT_SIZE + NONCE_PREFIX_SIZE  # 46
+HEADER_MAC_SIZE = 32
+HEADER_SIZE = HEADER_FIELDS_SIZE + HEADER_MAC_SIZE  # 78
+
+MIN_CHUNK_LOG2 = 12  # 4 KiB
+MAX_CHUNK_LOG2 = 24  # 16 MiB
+DEFAULT_CHUNK_LOG2 = 20  # 1 MiB: Tink's segment size, large enough to amortise per-call cost
+MAX_CHUNKS = 1 << 32
+
+_PAYLOAD_KEY_INFO = b"uhealthsec/v1/envelope/payload-key"
+_HEADER_KEY_INFO = b"uhealthsec/v1/envelope/header-mac-key"
+
+
+class Readable(Protocol):
+    def readinto(self, buffer: memoryview, /) -> int | None: ...
+
+
+class Writable(Protocol):
+    def write(self, data: memoryview, /) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class EnvelopeHeader:
+    """The public parameters at the start of every envelope."""
+
+    chunk_log2: int
+    salt: bytes
+    nonce_prefix: bytes
+
+    @property
+    def chunk_size(self) -> int:
+        return 1 << self.chunk_log2
+
+    def fields(self) -> bytes:
+        return (
+            MAGIC
+            + bytes([VERSION, AEAD_AES_256_GCM, self.chunk_log2])
+            + self.salt
+            + self.nonce_prefix
+        )
+
+    @classmethod
+    def parse(cls, fields: bytes) -> EnvelopeHeader:
+        if len(fields) != HEADER_FIELDS_SIZE:
+            raise MalformedInput("envelope header is too short")
+        if fields[:4] != MAGIC:
+            raise MalformedInput("not a U-HealthSec envelope (bad magic bytes)")
+        version, aead, chunk_log2 = fields[4], fields[5], fields[6]
+        if version != VERSION:
+            raise UnsupportedVersion(f"unsupported envelope version {version}")
+        if aead != AEAD_AES_256_GCM:
+            raise UnsupportedVersion(f"unsupported envelope cipher {aead}")
+        if not MIN_CHUNK_LOG2 <= chunk_log2 <= MAX_CHUNK_LOG2:
+            raise MalformedInput(f"envelope chunk size 2^{chunk_log2} is out of range")
+        return cls(chunk_log2, bytes(fields[7:39]), bytes(fields[39:46]))
+
+
+@dataclass(frozen=True)
+class EnvelopeSummary:
+    """What a stream operation saw: the header, the sizes, and the content digest.
+
+    ``content_digest`` is SHA-256 over every byte of the envelope (header and
+    chunks); it is what the author signs (see ``signing``). It is None when the
+    caller asked for no digest (hashing costs more than the cipher itself).
+    """
+
+    header: bytes
+    plaintext_size: int
+    envelope_size: int
+    content_digest: bytes | None
+
+
+def generate_document_key() -> bytes:
+    return secrets.token_bytes(DOCUMENT_KEY_SIZE)
+
+
+class _Keys:
+    __slots__ = ("aead", "header_mac_key", "nonce_prefix")
+
+    def __init__(self, document_key: bytes, header: EnvelopeHeader) -> None:
+        if len(document_key) != DOCUMENT_KEY_SIZE:
+            raise MalformedInput(f"a document key is {DOCUMENT_KEY_SIZE} bytes")
+        self.aead = AESGCM(_hkdf(document_key, header.salt, _PAYLOAD_KEY_INFO))
+        self.header_mac_key = _hkdf(document_key, header.salt, _HEADER_KEY_INFO)
+        self.nonce_prefix = header.nonce_prefix
+
+    def nonce(self, index: int, last: bool) -> bytes:
+        if index >= MAX_CHUNKS:
+            raise CryptoError("envelope exceeds the maximum number of chunks")
+        return self.nonce_prefix + index.to_bytes(4, "big") + (b"\x01" if last else b"\x00")
+
+    def header_mac(self, fields: bytes) -> bytes:
+        mac = hmac.HMAC(self.header_mac_key, hashes.SHA256())
+        mac.update(fields)
+        return mac.finalize()
+
+    def verify_header_mac(self, fields: bytes, tag: bytes) -> None:
+        mac = hmac.HMAC(self.header_mac_key, hashes.SHA256())
+        mac.update(fields)
+        try:
+            mac.verify(tag)  # constant-time comparison
+        except InvalidSignature as exc:
+            raise HeaderAuthenticationFailed(
+                "envelope header failed authentication: it was modified, or the key is wrong"
+            ) from exc
+
+
+class _Digest:
+    """SHA-256 over the envelope bytes, or nothing when not asked for."""
+
+    __slots__ = ("_hash",)
+
+    def __init__(self, enabled: bool) -> None:
+        self._hash = hashes.Hash(hashes.SHA256()) if enabled else None
+
+    def update(self, data: bytes | memoryview) -> None:
+        if self._hash is not None:
+            self._hash.update(data)
+
+    def finalize(self) -> bytes | None:
+        return self._hash.finalize() if self._hash is not None else None
+
+
+def _hkdf(key: bytes, salt: bytes, info: bytes) -> bytes:
+    return HKDF(hashes.SHA256(), 32, salt, info).derive(key)
+
+
+def _read_full(source: Readable, view: memoryview) -> int:
+    """Fill ``view`` unless the source ends first; return the number of bytes read."""
+    filled = 0
+    size = len(view)
+    while filled < size:
+        count = source.readinto(view[filled:])
+        if not count:
+            break
+        filled += count
+    return filled
+
+
+def _write_all(sink: Writable, data: memoryview) -> None:
+    written = sink.write(data)
+    # Raw (unbuffered) files may write less than asked; finish the job.
+    while written is not None and written < len(data):
+        data = data[written:]
+        written = sink.write(data)
+
+
+def encrypt_stream(
+    document_key: bytes,
+    source: Readable,
+    sink: Writable,
+    *,
+    chunk_log2: int = DEFAULT_CHUNK_LOG2,
+    digest: bool = True,
+    _salt: bytes | None = None,
+    _nonce_prefix: bytes | None = None,
+) -> EnvelopeSummary:
+    """Encrypt everything ``source`` yields into ``sink``.
+
+    ``_salt`` and ``_nonce_prefix`` exist only to regenerate the test vectors;
+    callers leave them unset and get fresh random values.
+    """
+    if not MIN_CHUNK_LOG2 <= chunk_log2 <= MAX_CHUNK_LOG2:
+        raise ValueError(f"chunk_log2 must be within {MIN_CHUNK_LOG2}..{MAX_CHUNK_LOG2}")
+    header = EnvelopeHeader(
+        chunk_log2,
+        _salt if _salt is not None else secrets.token_bytes(SALT_SIZE),
+        _nonce_prefix if _nonce_prefix is not None else secrets.token_bytes(NONCE_PREFIX_SIZE),
+    )
+    keys = _Keys(document_key, header)
+    fields = header.fields()
+    header_bytes = fields + keys.header_mac(fields)
+    hasher = _Digest(digest)
+    hasher.update(header_bytes)
+    _write_all(sink, memoryview(header_bytes))
+
+    chunk_size = header.chunk_size
+    current = memoryview(bytearray(chunk_size))
+    following = memoryview(bytearray(chunk_size))
+    sealed = memoryview(bytearray(chunk_size + TAG_SIZE))
+    encrypt_into = keys.aead.encrypt_into
+
+    current_len = _read_full(source, current)
+    index = 0
+    plaintext_size = 0
+    envelope_size = HEADER_SIZE
+    while True:
+        following_len = _read_full(source, following) if current_len == chunk_size else 0
+        last = following_len == 0
+        out = sealed[: current_len + TAG_SIZE]
+        encrypt_into(keys.nonce(index, last), current[:current_len], None, out)
+        hasher.update(out)
+        _write_all(sink, out)
+        plaintext_size += current_len
+        envelope_size += len(out)
+        if last:
+            break
+        current, following = following, current
+        current_len = following_len
+        index += 1
+    return EnvelopeSummary(header_bytes, plaintext_size, envelope_size, hasher.finalize())
+
+
+def read_header(source: Readable) -> tuple[EnvelopeHeader, bytes]:
+    """Read and parse the header (not yet authenticated: that needs the key)."""
+    header_bytes = bytearray(HEADER_SIZE)
+    if _read_full(source, memoryview(header_bytes)) != HEADER_SIZE:
+        raise TruncatedEnvelope("the data is too short to hold an envelope header")
+    return EnvelopeHeader.parse(bytes(header_bytes[:HEADER_FIELDS_SIZE])), bytes(header_bytes)
+
+
+def decrypt_stream(
+    document_key: bytes, source: Readable, sink: Writable, *, digest: bool = True
+) -> EnvelopeSummary:
+    """Decrypt an envelope from ``source`` into ``sink``.
+
+    Chunks reach ``sink`` as soon as each one authenticates, but the envelope
+    as a whole is only authentic once this function returns: on an exception,
+    discard whatever was written (the SDK writes to a temporary file and
+    renames it on success).
+    """
+    header, header_bytes = read_header(source)
+    keys = _Keys(document_key, header)
+    keys.verify_header_mac(header_bytes[:HEADER_FIELDS_SIZE], header_bytes[HEADER_FIELDS_SIZE:])
+    hasher = _Digest(digest)
+    hasher.update(header_bytes)
+
+    chunk_size = header.chunk_size
+    sealed_size = chunk_size + TAG_SIZE
+    current = memoryview(bytearray(sealed_size))
+    following = memoryview(bytearray(sealed_size))
+    opened = memoryview(bytearray(chunk_size))
+    decrypt_into = keys.aead.decrypt_into
+
+    current_len = _read_full(source, current)
+    index = 0
+    plaintext_size = 0
+    envelope_size = HEADER_SIZE
+    while True:
+        following_len = _read_full(source, following) if current_len == sealed_size else 0
+        last = following_len == 0
+        if current_len < TAG_SIZE:
+            if index == 0 and current_len == 0:
+                raise TruncatedEnvelope("the envelope has a header but no payload")
+            raise TruncatedEnvelope(f"the envelope ends inside chunk {index}")
+        if last and current_len == TAG_SIZE and index > 0:
+            raise MalformedInput("an empty final chunk is only valid as the first chunk")
+        chunk = current[:current_len]
+        out = opened[: current_len - TAG_SIZE]
+        try:
+            decrypt_into(keys.nonce(index, last), chunk, None, out)
+        except InvalidTag:
+            raise _explain_failure(keys, index, chunk, last, current_len == sealed_size) from None
+        hasher.update(chunk)
+        _write_all(sink, out)
+        plaintext_size += len(out)
+        envelope_size += current_len
+        if last:
+            break
+        current, following = following, current
+        current_len = following_len
+        index += 1
+    return EnvelopeSummary(header_bytes, plaintext_size, envelope_size, hasher.finalize())
+
+
+def _explain_failure(
+    keys: _Keys, index: int, chunk: memoryview, last: bool, full: bool
+) -> CryptoError:
+    """Turn a failed chunk into the most precise error (only on the failure path)."""
+    if full:
+        scratch = bytearray(len(chunk) - TAG_SIZE)
+        try:
+            keys.aead.decrypt_into(keys.nonce(index, not last), chunk, None, scratch)
+        except InvalidTag:
+            return ChunkAuthenticationFailed(index)
+        if last:
+            return TruncatedEnvelope(
+                f"the envelope ends after chunk {index}, before its final chunk"
+            )
+        return TrailingData(f"data follows the final chunk {index}")
+    return ChunkAuthenticationFailed(index)
+
+
+def encrypt(
+    document_key: bytes, plaintext: bytes, *, chunk_log2: int = DEFAULT_CHUNK_LOG2
+) -> bytes:
+    """Encrypt an in-memory document (small documents, messages)."""
+    sink = io.BytesIO()
+    encrypt_stream(document_key, io.BytesIO(plaintext), sink, chunk_log2=chunk_log2, digest=False)
+    return sink.getvalue()
+
+
+def decrypt(document_key: bytes, envelope: bytes) -> bytes:
+    """Decrypt an in-memory envelope."""
+    sink = io.BytesIO()
+    decrypt_stream(document_key, io.BytesIO(envelope), sink, digest=False)
+    return sink.getvalue()
+
+
+def content_digest(envelope: bytes) -> bytes:
+    """SHA-256 over a whole in-memory envelope: the digest its author signs."""
+    hasher = hashes.Hash(hashes.SHA256())
+    hasher.update(envelope)
+    return hasher.finalize()

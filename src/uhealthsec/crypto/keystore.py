@@ -1,0 +1,366 @@
+"""The keystore: a user's private keys sealed for storage on an untrusted server.
+
+The private keys are sealed twice with AES-256-GCM, in two slots:
+
+- the password slot, under a key derived from the password with Argon2id
+  (parameters and salt recorded in the slot);
+- the recovery slot, under a key derived from a random 256-bit recovery key
+  that the user is shown once (as words or a QR code) and keeps offline.
+
+The same Argon2id output also yields an *authentication secret*, through an
+independent HKDF label. The client sends only that secret to log in; the
+server hashes it again and never receives the password, nor anything that
+opens the password slot. Changing the password re-seals the same keys under
+a new salt: no key changes, no document needs re-wrapping.
+"""
+
+from __future__ import annotations
+
+import secrets
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from uhealthsec.crypto.errors import (
+    MalformedInput,
+    UnsupportedVersion,
+    WeakParameters,
+    WrongPassword,
+)
+from uhealthsec.crypto.keys import (
+    PRIVATE_KEYS_SIZE,
+    PUBLIC_BUNDLE_SIZE,
+    PublicKeys,
+    UserKeys,
+)
+
+MAGIC = b"UHSK"
+VERSION = 0x01
+SLOT_PASSWORD = 0x01
+SLOT_RECOVERY = 0x02
+KDF_ARGON2ID = 0x01
+
+SALT_SIZE = 16
+NONCE_SIZE = 12
+SECRET_SIZE = 32
+RECOVERY_KEY_SIZE = 32
+MAX_PASSWORD_BYTES = 1024
+
+_PARAMS_SIZE = 1 + 4 + 4 + 1 + SALT_SIZE  # 26
+_SEALED_SIZE = PRIVATE_KEYS_SIZE + 16  # 113
+_PASSWORD_SLOT_SIZE = 1 + _PARAMS_SIZE + NONCE_SIZE + _SEALED_SIZE  # 152
+_RECOVERY_SLOT_SIZE = 1 + NONCE_SIZE + _SEALED_SIZE  # 126
+KEYSTORE_SIZE = 4 + 1 + PUBLIC_BUNDLE_SIZE + _PASSWORD_SLOT_SIZE + _RECOVERY_SLOT_SIZE  # 1568
+
+_AUTH_SECRET_INFO = b"uhealthsec/v1/auth-secret"
+_PASSWORD_KEY_INFO = b"uhealthsec/v1/keystore/password-key"
+_RECOVERY_KEY_INFO = b"uhealthsec/v1/keystore/recovery-key"
+
+RandomSource = Callable[[int], bytes]
+
+
+@dataclass(frozen=True)
+class Argon2Params:
+    """Argon2id (RFC 9106, version 0x13) cost parameters and salt."""
+
+    memory_kib: int
+    iterations: int
+    parallelism: int
+    salt: bytes
+
+    # OWASP's floor (m=19 MiB, t=2, p=1) is the minimum accepted; the default is
+    # RFC 9106's second recommendation with one lane (about 0.2 s on a laptop).
+    MIN_MEMORY_KIB = 19 * 1024
+    MIN_ITERATIONS = 2
+    # Ceilings keep a hostile keystore from making a client allocate without bound.
+    MAX_MEMORY_KIB = 1024 * 1024
+    MAX_ITERATIONS = 16
+    MAX_PARALLELISM = 8
+    DEFAULT_MEMORY_KIB = 64 * 1024
+    DEFAULT_ITERATIONS = 3
+    DEFAULT_PARALLELISM = 1
+
+    @classmethod
+    def default(cls, random: RandomSource = secrets.token_bytes) -> Argon2Params:
+        return cls(
+            cls.DEFAULT_MEMORY_KIB,
+            cls.DEFAULT_ITERATIONS,
+            cls.DEFAULT_PARALLELISM,
+            random(SALT_SIZE),
+        )
+
+    def with_new_salt(self, random: RandomSource = secrets.token_bytes) -> Argon2Params:
+        return Argon2Params(self.memory_kib, self.iterations, self.parallelism, random(SALT_SIZE))
+
+    def check(self) -> None:
+        if len(self.salt) != SALT_SIZE:
+            raise MalformedInput(f"an Argon2id salt is {SALT_SIZE} bytes")
+        if not 1 <= self.parallelism <= self.MAX_PARALLELISM:
+            raise WeakParameters(f"Argon2id parallelism must be 1..{self.MAX_PARALLELISM}")
+        if not self.MIN_ITERATIONS <= self.iterations <= self.MAX_ITERATIONS:
+            raise WeakParameters(
+                f"Argon2id iterations must be {self.MIN_ITERATIONS}..{self.MAX_ITERATIONS}"
+            )
+        if (
+            not max(self.MIN_MEMORY_KIB, 8 * self.parallelism)
+            <= self.memory_kib
+            <= (self.MAX_MEMORY_KIB)
+        ):
+            raise WeakParameters(
+                f"Argon2id memory must be {self.MIN_MEMORY_KIB}..{self.MAX_MEMORY_KIB} KiB"
+            )
+
+    def encode(self) -> bytes:
+        return (
+            bytes([KDF_ARGON2ID])
+            + self.memory_kib.to_bytes(4, "big")
+            + self.iterations.to_bytes(4, "big")
+            + bytes([self.parallelism])
+            + self.salt
+        )
+
+    @classmethod
+    def decode(cls, data: bytes) -> Argon2Params:
+        if len(data) != _PARAMS_SIZE:
+            raise MalformedInput("Argon2id parameters have the wrong length")
+        if data[0] != KDF_ARGON2ID:
+            raise UnsupportedVersion(f"unsupported key-derivation function {data[0]}")
+        params = cls(
+            int.from_bytes(data[1:5], "big"),
+            int.from_bytes(data[5:9], "big"),
+            data[9],
+            bytes(data[10:26]),
+        )
+        params.check()
+        return params
+
+
+@dataclass(frozen=True)
+class PasswordSecrets:
+    """The two independent secrets the password yields. Never logged (repr hides them)."""
+
+    auth_secret: bytes = field(repr=False)
+    keystore_key: bytes = field(repr=False)
+
+
+def normalize_password(password: str) -> bytes:
+    """NFKC then UTF-8 (NIST SP 800-63B), so the same password typed on any device matches."""
+    encoded = unicodedata.normalize("NFKC", password).encode("utf-8")
+    if not encoded:
+        raise MalformedInput("the password is empty")
+    if len(encoded) > MAX_PASSWORD_BYTES:
+        raise MalformedInput(f"the password is longer than {MAX_PASSWORD_BYTES} bytes")
+    return encoded
+
+
+def _hkdf(ikm: bytes, info: bytes) -> bytes:
+    return HKDF(hashes.SHA256(), SECRET_SIZE, None, info).derive(ikm)
+
+
+def derive_password_secrets(password: str, params: Argon2Params) -> PasswordSecrets:
+    params.check()
+    master = Argon2id(
+        salt=params.salt,
+        length=SECRET_SIZE,
+        iterations=params.iterations,
+        lanes=params.parallelism,
+        memory_cost=params.memory_kib,
+    ).derive(normalize_password(password))
+    return PasswordSecrets(_hkdf(master, _AUTH_SECRET_INFO), _hkdf(master, _PASSWORD_KEY_INFO))
+
+
+def generate_recovery_key() -> bytes:
+    return secrets.token_bytes(RECOVERY_KEY_SIZE)
+
+
+def _recovery_slot_key(recovery_key: bytes) -> bytes:
+    if len(recovery_key) != RECOVERY_KEY_SIZE:
+        raise MalformedInput(f"a recovery key is {RECOVERY_KEY_SIZE} bytes")
+    return _hkdf(recovery_key, _RECOVERY_KEY_INFO)
+
+
+@dataclass(frozen=True)
+class Keystore:
+    """A sealed keystore, as stored by the server. Safe to publish: opens only with a secret."""
+
+    public_keys: PublicKeys
+    password_params: Argon2Params
+    password_nonce: bytes
+    password_sealed: bytes
+    recovery_nonce: bytes
+    recovery_sealed: bytes
+
+    def _prefix(self) -> bytes:
+        return MAGIC + bytes([VERSION]) + self.public_keys.encode()
+
+    def _password_slot_header(self) -> bytes:
+        return bytes([SLOT_PASSWORD]) + self.password_params.encode()
+
+    def password_aad(self) -> bytes:
+        return self._prefix() + self._password_slot_header()
+
+    def recovery_aad(self) -> bytes:
+        return self._prefix() + bytes([SLOT_RECOVERY])
+
+    def encode(self) -> bytes:
+        return (
+            self._prefix()
+            + self._password_slot_header()
+            + self.password_nonce
+            + self.password_sealed
+            + bytes([SLOT_RECOVERY])
+            + self.recovery_nonce
+            + self.recovery_sealed
+        )
+
+    @classmethod
+    def decode(cls, data: bytes) -> Keystore:
+        if len(data) != KEYSTORE_SIZE or data[:4] != MAGIC:
+            raise MalformedInput("not a U-HealthSec keystore")
+        if data[4] != VERSION:
+            raise UnsupportedVersion(f"unsupported keystore version {data[4]}")
+        offset = 5
+        public_keys = PublicKeys.decode(data[offset : offset + PUBLIC_BUNDLE_SIZE])
+        offset += PUBLIC_BUNDLE_SIZE
+        if data[offset] != SLOT_PASSWORD:
+            raise MalformedInput("keystore: password slot expected")
+        params = Argon2Params.decode(data[offset + 1 : offset + 1 + _PARAMS_SIZE])
+        offset += 1 + _PARAMS_SIZE
+        password_nonce = bytes(data[offset : offset + NONCE_SIZE])
+        password_sealed = bytes(data[offset + NONCE_SIZE : offset + NONCE_SIZE + _SEALED_SIZE])
+        offset += NONCE_SIZE + _SEALED_SIZE
+        if data[offset] != SLOT_RECOVERY:
+            raise MalformedInput("keystore: recovery slot expected")
+        offset += 1
+        recovery_nonce = bytes(data[offset : offset + NONCE_SIZE])
+        recovery_sealed = bytes(data[offset + NONCE_SIZE :])
+        return cls(
+            public_keys, params, password_nonce, password_sealed, recovery_nonce, recovery_sealed
+        )
+
+
+@dataclass(frozen=True)
+class NewKeystore:
+    """Everything a registration produces. Only ``keystore`` and ``auth_secret`` leave the device;
+    ``recovery_key`` is shown to the user once."""
+
+    keystore: Keystore
+    keys: UserKeys = field(repr=False)
+    recovery_key: bytes = field(repr=False)
+    auth_secret: bytes = field(repr=False)
+
+
+def _open(
+    slot_key: bytes, nonce: bytes, sealed: bytes, aad: bytes, expected: PublicKeys, what: str
+) -> UserKeys:
+    try:
+        encoded = AESGCM(slot_key).decrypt(nonce, sealed, aad)
+    except InvalidTag as exc:
+        raise WrongPassword(f"the keystore could not be opened with this {what}") from exc
+    keys = UserKeys.decode(encoded)
+    if not keys.public().same_as(expected):
+        # Only a holder of the slot key could produce this: a corrupted keystore, not an attack
+        # on the user, but the keys must not be used.
+        raise MalformedInput("the keystore's private keys do not match its public keys")
+    return keys
+
+
+def create_keystore(
+    password: str,
+    *,
+    keys: UserKeys | None = None,
+    params: Argon2Params | None = None,
+    random: RandomSource = secrets.token_bytes,
+) -> NewKeystore:
+    """Generate (or take) a user's keys and seal them under the password and a new recovery key.
+
+    ``random`` is replaced only to regenerate test vectors.
+    """
+    keys = keys if keys is not None else UserKeys.generate()
+    params = params if params is not None else Argon2Params.default(random)
+    recovery_key = random(RECOVERY_KEY_SIZE)
+    secrets_ = derive_password_secrets(password, params)
+    public_keys = keys.public()
+    draft = Keystore(public_keys, params, random(NONCE_SIZE), b"", random(NONCE_SIZE), b"")
+    encoded_keys = keys.encode()
+    keystore = Keystore(
+        public_keys,
+        params,
+        draft.password_nonce,
+        AESGCM(secrets_.keystore_key).encrypt(
+            draft.password_nonce, encoded_keys, draft.password_aad()
+        ),
+        draft.recovery_nonce,
+        AESGCM(_recovery_slot_key(recovery_key)).encrypt(
+            draft.recovery_nonce, encoded_keys, draft.recovery_aad()
+        ),
+    )
+    return NewKeystore(keystore, keys, recovery_key, secrets_.auth_secret)
+
+
+def unlock_with_password(keystore: Keystore, password: str) -> UserKeys:
+    secrets_ = derive_password_secrets(password, keystore.password_params)
+    return _open(
+        secrets_.keystore_key,
+        keystore.password_nonce,
+        keystore.password_sealed,
+        keystore.password_aad(),
+        keystore.public_keys,
+        "password",
+    )
+
+
+def unlock_with_recovery_key(keystore: Keystore, recovery_key: bytes) -> UserKeys:
+    return _open(
+        _recovery_slot_key(recovery_key),
+        keystore.recovery_nonce,
+        keystore.recovery_sealed,
+        keystore.recovery_aad(),
+        keystore.public_keys,
+        "recovery key",
+    )
+
+
+def change_password(
+    keystore: Keystore,
+    keys: UserKeys,
+    new_password: str,
+    *,
+    params: Argon2Params | None = None,
+    random: RandomSource = secrets.token_bytes,
+) -> tuple[Keystore, bytes]:
+    """Re-seal the same keys under a new password (fresh salt and nonce).
+
+    ``keys`` come from ``unlock_with_password`` (old password) or
+    ``unlock_with_recovery_key`` (forgotten password). The recovery slot is kept
+    as it is. Returns the new keystore and the new authentication secret.
+    """
+    if not keys.public().same_as(keystore.public_keys):
+        raise MalformedInput("these keys do not belong to this keystore")
+    new_params = params if params is not None else keystore.password_params.with_new_salt(random)
+    secrets_ = derive_password_secrets(new_password, new_params)
+    draft = Keystore(
+        keystore.public_keys,
+        new_params,
+        random(NONCE_SIZE),
+        b"",
+        keystore.recovery_nonce,
+        keystore.recovery_sealed,
+    )
+    resealed = Keystore(
+        draft.public_keys,
+        new_params,
+        draft.password_nonce,
+        AESGCM(secrets_.keystore_key).encrypt(
+            draft.password_nonce, keys.encode(), draft.password_aad()
+        ),
+        keystore.recovery_nonce,
+        keystore.recovery_sealed,
+    )
+    return resealed, secrets_.auth_secret

@@ -1,0 +1,140 @@
+"""Our formats against the stored vectors in tests/vectors (the contract for other clients)."""
+
+import io
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from tests.conftest import load_vectors
+from uhealthsec.crypto import envelope, keystore, signing, wrap
+from uhealthsec.crypto.errors import (
+    ChunkAuthenticationFailed,
+    HeaderAuthenticationFailed,
+    MalformedInput,
+    TruncatedEnvelope,
+    UnsupportedVersion,
+)
+from uhealthsec.crypto.keys import PublicKeys, UserKeys
+
+ENVELOPE = load_vectors("envelope.json")
+WRAP = load_vectors("wrap.json")["vectors"]
+SIGNATURE = load_vectors("signature.json")["vectors"]
+KEYSTORE = load_vectors("keystore.json")["vectors"]
+
+
+def _h(value: str) -> bytes:
+    return bytes.fromhex(value)
+
+
+@pytest.mark.parametrize("vector", ENVELOPE["valid"], ids=lambda v: v["description"])
+def test_envelope_encryption_matches(vector):
+    sink = io.BytesIO()
+    summary = envelope.encrypt_stream(
+        _h(vector["document_key"]),
+        io.BytesIO(_h(vector["plaintext"])),
+        sink,
+        chunk_log2=vector["chunk_log2"],
+        _salt=_h(vector["salt"]),
+        _nonce_prefix=_h(vector["nonce_prefix"]),
+    )
+    assert sink.getvalue().hex() == vector["envelope"]
+    assert summary.content_digest.hex() == vector["content_digest"]
+
+
+@pytest.mark.parametrize("vector", ENVELOPE["valid"], ids=lambda v: v["description"])
+def test_envelope_decryption_matches(vector):
+    assert (
+        envelope.decrypt(_h(vector["document_key"]), _h(vector["envelope"])).hex()
+        == (vector["plaintext"])
+    )
+
+
+_ERRORS = {
+    "malformed": MalformedInput,
+    "unsupported": UnsupportedVersion,
+    "header_authentication": HeaderAuthenticationFailed,
+    "truncated": TruncatedEnvelope,
+}
+
+
+@pytest.mark.parametrize("vector", ENVELOPE["invalid"], ids=lambda v: v["description"])
+def test_envelope_invalid_vectors_are_refused_precisely(vector):
+    expected = vector["error"]
+    if expected.startswith("chunk_authentication:"):
+        with pytest.raises(ChunkAuthenticationFailed) as excinfo:
+            envelope.decrypt(_h(vector["document_key"]), _h(vector["envelope"]))
+        assert excinfo.value.index == int(expected.split(":")[1])
+    else:
+        with pytest.raises(_ERRORS[expected]):
+            envelope.decrypt(_h(vector["document_key"]), _h(vector["envelope"]))
+
+
+@pytest.mark.parametrize("vector", WRAP, ids=lambda v: v["suite"])
+def test_wrap_vectors(vector):
+    keys = UserKeys.decode(_h(vector["recipient_private_keys"]))
+    assert keys.public().encode().hex() == vector["recipient_public_bundle"]
+    header = _h(vector["envelope_header"])
+    assert (
+        wrap.unwrap_document_key(_h(vector["wrapped_key"]), keys, header).hex()
+        == (vector["document_key"])
+    )
+    if vector["deterministic"]:
+        wrapped = wrap.wrap_document_key(
+            _h(vector["document_key"]),
+            PublicKeys.decode(_h(vector["recipient_public_bundle"])),
+            header,
+            wrap.WrapSuite[vector["suite"]],
+            _ikm_e=_h(vector["ikm_e"]),
+        )
+        assert wrapped.hex() == vector["wrapped_key"]
+
+
+@pytest.mark.parametrize("vector", SIGNATURE, ids=lambda v: v["purpose"])
+def test_signature_vectors(vector):
+    purpose = signing.Purpose(vector["purpose"].encode())
+    key = ed25519.Ed25519PrivateKey.from_private_bytes(_h(vector["private_seed"]))
+    assert signing.signed_message(purpose, _h(vector["digest"])).hex() == vector["signed_message"]
+    assert signing.sign(key, purpose, _h(vector["digest"])).hex() == vector["signature"]
+    signing.verify(_h(vector["public_key"]), purpose, _h(vector["digest"]), _h(vector["signature"]))
+
+
+class _Replay:
+    """Hands out the random bytes recorded in a keystore, in order of use."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self._chunks = chunks
+
+    def __call__(self, size: int) -> bytes:
+        chunk = self._chunks.pop(0)
+        assert len(chunk) == size
+        return chunk
+
+
+@pytest.mark.parametrize("vector", KEYSTORE, ids=lambda v: v["password"][:10])
+def test_keystore_vectors(vector):
+    stored = keystore.Keystore.decode(_h(vector["keystore"]))
+    assert stored.public_keys.encode().hex() == vector["public_bundle"]
+    assert stored.public_keys.fingerprint().hex() == vector["public_fingerprint"]
+    keys = keystore.unlock_with_password(stored, vector["password"])
+    assert keys.encode().hex() == vector["private_keys"]
+    recovered = keystore.unlock_with_recovery_key(stored, _h(vector["recovery_key"]))
+    assert recovered.encode().hex() == vector["private_keys"]
+    secrets_ = keystore.derive_password_secrets(vector["password"], stored.password_params)
+    assert secrets_.auth_secret.hex() == vector["auth_secret"]
+    # Re-create byte for byte from the same randomness.
+    replay = _Replay([_h(vector["recovery_key"]), stored.password_nonce, stored.recovery_nonce])
+    again = keystore.create_keystore(
+        vector["password"], keys=keys, params=stored.password_params, random=replay
+    )
+    assert again.keystore.encode().hex() == vector["keystore"]
+    changed = keystore.Keystore.decode(_h(vector["keystore_after_password_change"]))
+    assert (
+        keystore.unlock_with_password(changed, vector["new_password"]).encode().hex()
+        == (vector["private_keys"])
+    )
+    assert (
+        keystore.derive_password_secrets(
+            vector["new_password"], changed.password_params
+        ).auth_secret.hex()
+        == vector["new_auth_secret"]
+    )

@@ -1,0 +1,67 @@
+"""Ed25519 signatures over domain-separated digests."""
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from uhealthsec.crypto import envelope, signing
+from uhealthsec.crypto.errors import InvalidSignature, MalformedInput
+
+
+@pytest.fixture(scope="module")
+def author():
+    return ed25519.Ed25519PrivateKey.generate()
+
+
+def _public(key):
+    return key.public_key().public_bytes_raw()
+
+
+def test_document_signature_round_trip(author):
+    sealed = envelope.encrypt(envelope.generate_document_key(), b"compte rendu")
+    digest = envelope.content_digest(sealed)
+    signature = signing.sign(author, signing.Purpose.DOCUMENT, digest)
+    signing.verify(_public(author), signing.Purpose.DOCUMENT, digest, signature)
+
+
+def test_signature_does_not_cross_purposes(author):
+    digest = bytes(32)
+    signature = signing.sign(author, signing.Purpose.DOCUMENT, digest)
+    with pytest.raises(InvalidSignature, match="request signature"):
+        signing.verify(_public(author), signing.Purpose.REQUEST, digest, signature)
+
+
+def test_any_ciphertext_change_breaks_the_signature(author):
+    sealed = bytearray(envelope.encrypt(envelope.generate_document_key(), b"x" * 5000))
+    signature = signing.sign(
+        author, signing.Purpose.DOCUMENT, envelope.content_digest(bytes(sealed))
+    )
+    sealed[-1] ^= 1
+    with pytest.raises(InvalidSignature):
+        signing.verify(
+            _public(author),
+            signing.Purpose.DOCUMENT,
+            envelope.content_digest(bytes(sealed)),
+            signature,
+        )
+
+
+def test_other_author_key_is_refused(author):
+    digest = bytes(range(32))
+    signature = signing.sign(author, signing.Purpose.DOCUMENT, digest)
+    other = ed25519.Ed25519PrivateKey.generate()
+    with pytest.raises(InvalidSignature):
+        signing.verify(_public(other), signing.Purpose.DOCUMENT, digest, signature)
+
+
+def test_malformed_inputs(author):
+    with pytest.raises(InvalidSignature):
+        signing.verify(_public(author), signing.Purpose.DOCUMENT, bytes(32), b"short")
+    with pytest.raises(MalformedInput):
+        signing.verify(b"short", signing.Purpose.DOCUMENT, bytes(32), bytes(64))
+    with pytest.raises(MalformedInput):
+        signing.sign(author, signing.Purpose.DOCUMENT, b"tiny")
+
+
+def test_signed_message_layout():
+    message = signing.signed_message(signing.Purpose.DOCUMENT, bytes(32))
+    assert message == b"uhealthsec/v1/signature\x00\x08document\x20" + bytes(32)

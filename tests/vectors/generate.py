@@ -1,0 +1,192 @@
+"""Regenerate our own test vectors: ``python -m tests.vectors.generate``.
+
+Run once per format version; the tests check the code against the stored
+files, never against a fresh run. Randomness comes from a SHAKE256 stream
+seeded with a fixed label, so the output is reproducible.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
+
+from uhealthsec.crypto import envelope, keystore, signing, wrap, xwing
+from uhealthsec.crypto.keys import UserKeys
+
+HERE = Path(__file__).parent
+
+
+class DeterministicRandom:
+    def __init__(self, label: str) -> None:
+        self._label = label.encode()
+        self._counter = 0
+
+    def __call__(self, size: int) -> bytes:
+        self._counter += 1
+        digest = hashes.Hash(hashes.SHAKE256(size))
+        digest.update(self._label + self._counter.to_bytes(4, "big"))
+        return digest.finalize()
+
+
+def _pattern(size: int) -> bytes:
+    return bytes((i * 7 + 3) % 251 for i in range(size))
+
+
+def envelope_vectors() -> dict:
+    rng = DeterministicRandom("envelope")
+    chunk_log2 = envelope.MIN_CHUNK_LOG2
+    chunk = 1 << chunk_log2
+    valid = []
+    for size in (0, 1, 32, chunk - 1, chunk, chunk + 1, 2 * chunk + 100):
+        key, salt, prefix = rng(32), rng(32), rng(7)
+
+        plaintext = _pattern(size)
+        sink = io.BytesIO()
+        summary = envelope.encrypt_stream(
+            key,
+            io.BytesIO(plaintext),
+            sink,
+            chunk_log2=chunk_log2,
+            _salt=salt,
+            _nonce_prefix=prefix,
+        )
+        assert summary.content_digest is not None
+        valid.append(
+            {
+                "description": f"{size}-byte plaintext, 4 KiB chunks",
+                "document_key": key.hex(),
+                "salt": salt.hex(),
+                "nonce_prefix": prefix.hex(),
+                "chunk_log2": chunk_log2,
+                "plaintext": plaintext.hex(),
+                "envelope": sink.getvalue().hex(),
+                "content_digest": summary.content_digest.hex(),
+            }
+        )
+    base = valid[-1]
+    sealed = bytes.fromhex(base["envelope"])
+    h, sc = envelope.HEADER_SIZE, chunk + envelope.TAG_SIZE
+
+    def flip(position: int) -> str:
+        data = bytearray(sealed)
+        data[position] ^= 0x01
+        return bytes(data).hex()
+
+    chunks = [sealed[h + i : h + i + sc] for i in range(0, len(sealed) - h, sc)]
+    invalid = [
+        ("bad magic", flip(0), "malformed"),
+        ("unknown version", sealed[:4].hex() + "02" + sealed[5:].hex(), "unsupported"),
+        ("salt modified", flip(10), "header_authentication"),
+        ("header MAC modified", flip(h - 1), "header_authentication"),
+        ("first chunk ciphertext modified", flip(h + 5), "chunk_authentication:0"),
+        ("final chunk tag modified", flip(len(sealed) - 1), "chunk_authentication:2"),
+        (
+            "chunks 0 and 1 swapped",
+            (sealed[:h] + chunks[1] + chunks[0] + chunks[2]).hex(),
+            "chunk_authentication:0",
+        ),
+        ("final chunk dropped", (sealed[:h] + chunks[0] + chunks[1]).hex(), "truncated"),
+        ("cut inside the final chunk", sealed[: h + 2 * sc + 10].hex(), "truncated"),
+        ("header only", sealed[:h].hex(), "truncated"),
+    ]
+    return {
+        "format": "U-HealthSec envelope v1 (docs/PROTOCOL.md, section Envelope)",
+        "valid": valid,
+        "invalid": [
+            {"description": d, "document_key": base["document_key"], "envelope": e, "error": r}
+            for d, e, r in invalid
+        ],
+    }
+
+
+def wrap_vectors() -> dict:
+    rng = DeterministicRandom("wrap")
+    out = []
+    for suite in (wrap.WrapSuite.CLASSICAL, wrap.WrapSuite.HYBRID):
+        keys = UserKeys(
+            ed25519.Ed25519PrivateKey.from_private_bytes(rng(32)),
+            xwing.XWingPrivateKey(rng(32)),
+            x25519.X25519PrivateKey.from_private_bytes(rng(32)),
+        )
+        document_key = rng(32)
+        header = envelope.encrypt(rng(32), b"")[: envelope.HEADER_SIZE]
+        ikm_e = rng(32) if suite is wrap.WrapSuite.CLASSICAL else None
+        wrapped = wrap.wrap_document_key(document_key, keys.public(), header, suite, _ikm_e=ikm_e)
+        out.append(
+            {
+                "suite": suite.name,
+                "recipient_private_keys": keys.encode().hex(),
+                "recipient_public_bundle": keys.public().encode().hex(),
+                "envelope_header": header.hex(),
+                "document_key": document_key.hex(),
+                "ikm_e": ikm_e.hex() if ikm_e else None,
+                "wrapped_key": wrapped.hex(),
+                "deterministic": ikm_e is not None,
+            }
+        )
+    return {"format": "U-HealthSec wrapped document key v1 (docs/PROTOCOL.md)", "vectors": out}
+
+
+def signature_vectors() -> dict:
+    rng = DeterministicRandom("signature")
+    out = []
+    for purpose in signing.Purpose:
+        seed, digest = rng(32), rng(32)
+        key = ed25519.Ed25519PrivateKey.from_private_bytes(seed)
+        out.append(
+            {
+                "purpose": purpose.value.decode(),
+                "private_seed": seed.hex(),
+                "public_key": key.public_key().public_bytes_raw().hex(),
+                "digest": digest.hex(),
+                "signed_message": signing.signed_message(purpose, digest).hex(),
+                "signature": signing.sign(key, purpose, digest).hex(),
+            }
+        )
+    return {"format": "U-HealthSec signatures v1 (docs/PROTOCOL.md)", "vectors": out}
+
+
+def keystore_vectors() -> dict:
+    rng = DeterministicRandom("keystore")
+    out = []
+    for password in ("correct horse battery staple", "Mot de passe très sûr ✓"):
+        keys = UserKeys.decode(b"\x01" + rng(96))
+        params = keystore.Argon2Params(keystore.Argon2Params.MIN_MEMORY_KIB, 2, 1, rng(16))
+        created = keystore.create_keystore(password, keys=keys, params=params, random=rng)
+        changed, new_auth = keystore.change_password(
+            created.keystore, keys, password + " (new)", random=rng
+        )
+        out.append(
+            {
+                "password": password,
+                "private_keys": keys.encode().hex(),
+                "public_bundle": keys.public().encode().hex(),
+                "public_fingerprint": keys.public().fingerprint().hex(),
+                "recovery_key": created.recovery_key.hex(),
+                "auth_secret": created.auth_secret.hex(),
+                "keystore": created.keystore.encode().hex(),
+                "new_password": password + " (new)",
+                "new_auth_secret": new_auth.hex(),
+                "keystore_after_password_change": changed.encode().hex(),
+            }
+        )
+    return {"format": "U-HealthSec keystore v1 (docs/PROTOCOL.md)", "vectors": out}
+
+
+def main() -> None:
+    for name, build in (
+        ("envelope.json", envelope_vectors),
+        ("wrap.json", wrap_vectors),
+        ("signature.json", signature_vectors),
+        ("keystore.json", keystore_vectors),
+    ):
+        (HERE / name).write_text(json.dumps(build(), indent=1, ensure_ascii=False) + "\n")
+        print("wrote", name)
+
+
+if __name__ == "__main__":
+    main()
