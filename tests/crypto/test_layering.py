@@ -6,9 +6,21 @@ from pathlib import Path
 import uhealthsec.crypto
 
 CRYPTO = Path(uhealthsec.crypto.__file__).parent
-FORBIDDEN_MODULES = {"os", "socket", "http", "urllib", "subprocess", "pathlib", "logging",
-                     "fastapi", "starlette", "sqlalchemy", "httpx", "uhealthsec.server",
-                     "uhealthsec.client"}
+FORBIDDEN_MODULES = {
+    "os",
+    "socket",
+    "http",
+    "urllib",
+    "subprocess",
+    "pathlib",
+    "logging",
+    "fastapi",
+    "starlette",
+    "sqlalchemy",
+    "httpx",
+    "uhealthsec.server",
+    "uhealthsec.client",
+}
 FORBIDDEN_CALLS = {"open", "print", "input"}
 
 

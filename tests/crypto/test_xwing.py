@@ -42,3 +42,10 @@ def test_a_modified_ciphertext_gives_another_secret():
 def test_wrong_public_key_size_is_refused(size):
     with pytest.raises(MalformedInput):
         xwing.XWingPublicKey(bytes(size))
+
+
+def test_public_key_failing_the_modulus_check_is_refused():
+    # FIPS 203 encapsulation-key check: a 12-bit coefficient of 4095 is not below q = 3329.
+    raw = xwing.XWingPrivateKey.generate().public_key().public_bytes()
+    with pytest.raises(MalformedInput):
+        xwing.XWingPublicKey(b"\xff\xff" + raw[2:])
