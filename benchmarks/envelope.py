@@ -48,10 +48,10 @@ def _child(operation: str, source: str, target: str, key_hex: str) -> None:
     key = bytes.fromhex(key_hex)
     started = time.perf_counter()
     if operation in ("envelope-encrypt", "envelope-encrypt-digest"):
-        with open(source, "rb") as src, open(target, "wb") as dst:
+        with open(source, "rb", buffering=0) as src, open(target, "wb", buffering=0) as dst:
             envelope.encrypt_stream(key, src, dst, digest=operation.endswith("digest"))
     elif operation in ("envelope-decrypt", "envelope-decrypt-digest"):
-        with open(source, "rb") as src, open(target, "wb") as dst:
+        with open(source, "rb", buffering=0) as src, open(target, "wb", buffering=0) as dst:
             envelope.decrypt_stream(key, src, dst, digest=operation.endswith("digest"))
     elif operation == "gcm-oneshot-encrypt":
         data = Path(source).read_bytes()
@@ -100,6 +100,7 @@ def _child(operation: str, source: str, target: str, key_hex: str) -> None:
 
 
 def _run_python(operation: str, source: Path, target: Path, key: bytes) -> dict[str, float]:
+    os.sync()  # start every run with no dirty pages left by the previous one
     output = subprocess.run(
         [sys.executable, __file__, "--child", operation, str(source), str(target), key.hex()],
         check=True,
@@ -111,6 +112,7 @@ def _run_python(operation: str, source: Path, target: Path, key: bytes) -> dict[
 
 def _run_tool(command: list[str]) -> dict[str, float]:
     """Run an outside tool; its whole lifetime is timed, its own peak memory read by wait4."""
+    os.sync()
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(process.pid, 0)
@@ -277,7 +279,8 @@ def _machine() -> str:
 
 def report(sizes: list[int], work: Path) -> str:
     lines = [
-        f"Command: `.venv/bin/python benchmarks/envelope.py --sizes {' '.join(map(str, sizes))}`",
+        f"Command: `.venv/bin/python benchmarks/envelope.py --sizes {' '.join(map(str, sizes))}`"
+        f" (files in {work.parent})",
         f"Machine: {_machine()}",
         f"Date: {date.today().isoformat()}",
         "",
@@ -328,8 +331,13 @@ def main() -> None:
         default=[1, 100, 1024],
         help="file sizes in MiB (default: 1 100 1024)",
     )
+    parser.add_argument(
+        "--dir",
+        default="/dev/shm" if Path("/dev/shm").is_dir() else None,
+        help="where the files go (default: /dev/shm, so the disk does not set the pace)",
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="uhs-bench-") as work:
+    with tempfile.TemporaryDirectory(prefix="uhs-bench-", dir=args.dir) as work:
         print(report(args.sizes, Path(work)))
 
 

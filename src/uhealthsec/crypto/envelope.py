@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -182,6 +183,28 @@ def _read_full(source: Readable, view: memoryview) -> int:
     return filled
 
 
+def _pieces(source: Readable, size: int) -> Iterator[tuple[int, memoryview, bool]]:
+    """Yield (index, piece, last) for consecutive reads of ``size`` bytes.
+
+    One piece of look-ahead tells which piece is the last, so the writer can
+    stream from a pipe. Two buffers alternate: a piece stays valid until the
+    next one is requested, and memory stays at two pieces whatever the size.
+    """
+    current = memoryview(bytearray(size))
+    following = memoryview(bytearray(size))
+    current_len = _read_full(source, current)
+    index = 0
+    while True:
+        following_len = _read_full(source, following) if current_len == size else 0
+        last = following_len == 0
+        yield index, current[:current_len], last
+        if last:
+            return
+        current, following = following, current
+        current_len = following_len
+        index += 1
+
+
 def _write_all(sink: Writable, data: memoryview) -> None:
     written = sink.write(data)
     # Raw (unbuffered) files may write less than asked; finish the job.
@@ -220,29 +243,17 @@ def encrypt_stream(
     _write_all(sink, memoryview(header_bytes))
 
     chunk_size = header.chunk_size
-    current = memoryview(bytearray(chunk_size))
-    following = memoryview(bytearray(chunk_size))
     sealed = memoryview(bytearray(chunk_size + TAG_SIZE))
     encrypt_into = keys.aead.encrypt_into
-
-    current_len = _read_full(source, current)
-    index = 0
     plaintext_size = 0
     envelope_size = HEADER_SIZE
-    while True:
-        following_len = _read_full(source, following) if current_len == chunk_size else 0
-        last = following_len == 0
-        out = sealed[: current_len + TAG_SIZE]
-        encrypt_into(keys.nonce(index, last), current[:current_len], None, out)
+    for index, piece, last in _pieces(source, chunk_size):
+        out = sealed[: len(piece) + TAG_SIZE]
+        encrypt_into(keys.nonce(index, last), piece, None, out)
         hasher.update(out)
         _write_all(sink, out)
-        plaintext_size += current_len
+        plaintext_size += len(piece)
         envelope_size += len(out)
-        if last:
-            break
-        current, following = following, current
-        current_len = following_len
-        index += 1
     return EnvelopeSummary(header_bytes, plaintext_size, envelope_size, hasher.finalize())
 
 
@@ -272,39 +283,26 @@ def decrypt_stream(
 
     chunk_size = header.chunk_size
     sealed_size = chunk_size + TAG_SIZE
-    current = memoryview(bytearray(sealed_size))
-    following = memoryview(bytearray(sealed_size))
     opened = memoryview(bytearray(chunk_size))
     decrypt_into = keys.aead.decrypt_into
-
-    current_len = _read_full(source, current)
-    index = 0
     plaintext_size = 0
     envelope_size = HEADER_SIZE
-    while True:
-        following_len = _read_full(source, following) if current_len == sealed_size else 0
-        last = following_len == 0
-        if current_len < TAG_SIZE:
-            if index == 0 and current_len == 0:
+    for index, chunk, last in _pieces(source, sealed_size):
+        if len(chunk) < TAG_SIZE:
+            if index == 0 and not chunk:
                 raise TruncatedEnvelope("the envelope has a header but no payload")
             raise TruncatedEnvelope(f"the envelope ends inside chunk {index}")
-        if last and current_len == TAG_SIZE and index > 0:
+        if last and len(chunk) == TAG_SIZE and index > 0:
             raise MalformedInput("an empty final chunk is only valid as the first chunk")
-        chunk = current[:current_len]
-        out = opened[: current_len - TAG_SIZE]
+        out = opened[: len(chunk) - TAG_SIZE]
         try:
             decrypt_into(keys.nonce(index, last), chunk, None, out)
         except InvalidTag:
-            raise _explain_failure(keys, index, chunk, last, current_len == sealed_size) from None
+            raise _explain_failure(keys, index, chunk, last, len(chunk) == sealed_size) from None
         hasher.update(chunk)
         _write_all(sink, out)
         plaintext_size += len(out)
-        envelope_size += current_len
-        if last:
-            break
-        current, following = following, current
-        current_len = following_len
-        index += 1
+        envelope_size += len(chunk)
     return EnvelopeSummary(header_bytes, plaintext_size, envelope_size, hasher.finalize())
 
 
