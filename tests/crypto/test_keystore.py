@@ -79,7 +79,8 @@ def test_auth_secret_is_independent_of_the_keystore_key():
             created.keystore.public_keys,
             "password",
         )
-    assert "auth_secret" not in repr(secrets_) or secrets_.auth_secret.hex() not in repr(secrets_)
+    assert secrets_.auth_secret.hex() not in repr(secrets_)
+    assert secrets_.keystore_key.hex() not in repr(secrets_)
 
 
 def test_unicode_passwords_are_normalised():
