@@ -34,6 +34,10 @@ if [ ! -x .venv/bin/python ]; then
     fi
 fi
 
+if [ "$extra" = dev ]; then
+    bash scripts/system-packages.sh
+fi
+
 target=".${extra:+[$extra]}"
 stamp=".venv/.installed${extra:+-$extra}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then

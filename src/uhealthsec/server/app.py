@@ -2,11 +2,56 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from datetime import datetime
+
 from fastapi import FastAPI
 from pydantic import BaseModel
 
 from uhealthsec import __version__
 from uhealthsec.server import problems
+from uhealthsec.server.accounts.routes import router as accounts_router
+from uhealthsec.server.auth.passwords import SecretHasher
+from uhealthsec.server.auth.routes import oauth_router
+from uhealthsec.server.auth.routes import router as auth_router
+from uhealthsec.server.auth.tokens import TokenKeyring
+from uhealthsec.server.bootstrap import bootstrap
+from uhealthsec.server.context import AppContext
+from uhealthsec.server.limits import BodySizeLimit
+from uhealthsec.server.mail import Mailer, mailer_for
+from uhealthsec.server.server_key import ServerKey
+from uhealthsec.server.settings import Settings
+from uhealthsec.server.storage import migrate
+from uhealthsec.server.storage.db import make_engine, make_session_factory
+from uhealthsec.server.storage.types import utcnow
+
+#: Routes anyone may call; every other route requires a valid access token (a test
+#: enumerates the application's routes against this list).
+PUBLIC_ROUTES = frozenset(
+    {
+        "/health",
+        "/openapi.json",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/redoc",
+        "/.well-known/oauth-authorization-server",
+        "/accounts/registrations",
+        "/accounts/email-verifications",
+        "/auth/prelogin",
+        "/auth/login",
+        "/auth/login/second-factor",
+        "/auth/login/webauthn-options",
+        "/auth/login/enrol/totp",
+        "/auth/login/enrol/totp/confirm",
+        "/auth/login/enrol/webauthn-options",
+        "/auth/login/enrol/webauthn",
+        "/oauth/authorize",
+        "/oauth/token",
+        "/oauth/revoke",
+        "/oauth/introspect",
+    }
+)
 
 
 class Health(BaseModel):
@@ -14,17 +59,66 @@ class Health(BaseModel):
     version: str
 
 
-def create_app() -> FastAPI:
+def build_context(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    mailer: Mailer | None = None,
+    migrate_schema: bool = True,
+) -> AppContext:
+    engine = make_engine(settings.resolved_database_url)
+    if settings.resolved_database_url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if migrate_schema:
+        migrate.upgrade(engine)
+    sessions = make_session_factory(engine)
+    server_key = ServerKey.load_or_create(
+        settings.server_key_path, os.environ.get("UHS_SERVER_KEY")
+    )
+    ctx = AppContext(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        server_key=server_key,
+        hasher=SecretHasher(settings.server_argon2_memory_kib, settings.server_argon2_time_cost),
+        mailer=mailer or mailer_for(settings),
+        keyring=TokenKeyring(sessions, server_key, settings.access_token_seconds),
+        clock=clock,
+    )
+    bootstrap(ctx)
+    return ctx
+
+
+def create_app(settings: Settings | None = None, *, ctx: AppContext | None = None) -> FastAPI:
+    if ctx is None:
+        ctx = build_context(settings or Settings())
     app = FastAPI(
         title="U-HealthSec",
         version=__version__,
         description="End-to-end encrypted document exchange for health practitioners.",
     )
+    app.state.ctx = ctx
     problems.install(app)
+    app.add_middleware(BodySizeLimit, max_bytes=ctx.settings.max_request_bytes)
+
+    @app.middleware("http")
+    async def security_headers(request, call_next):  # type: ignore[no-untyped-def]
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("Cache-Control", "no-store")
+        if ctx.settings.issuer.startswith("https://"):
+            response.headers.setdefault(
+                "Strict-Transport-Security", "max-age=63072000; includeSubDomains"
+            )
+        return response
 
     @app.get("/health", response_model=Health, tags=["operations"])
     def health() -> Health:
         """Liveness: the process is up and serving."""
         return Health(status="ok", version=__version__)
 
+    app.include_router(accounts_router)
+    app.include_router(auth_router)
+    app.include_router(oauth_router)
     return app

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Debian packages the test suite uses: PostgreSQL (every database test also runs on it)
+# and oathtool (reference TOTP codes). Installed only when missing.
+set -euo pipefail
+
+missing=()
+command -v oathtool >/dev/null 2>&1 || missing+=(oathtool)
+if ! command -v pg_ctl >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
+    missing+=(postgresql)
+fi
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # The tests start their own throwaway server; the packaged one is not needed.
+    if command -v pg_ctlcluster >/dev/null 2>&1; then
+        service postgresql stop >/dev/null 2>&1 || true
+    fi
+elif command -v sudo >/dev/null 2>&1; then
+    sudo apt-get update -qq
+    sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+    echo "The tests need these Debian packages: ${missing[*]}" >&2
+    exit 1
+fi

@@ -1,0 +1,235 @@
+"""The Python SDK's account and sign-in calls. All cryptography happens here, on the
+device: the server receives the sealed keystore and a password-derived secret, never
+the password or a private key."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from uhealthsec.client.passwords import check_new_password
+from uhealthsec.crypto.keystore import (
+    Argon2Params,
+    Keystore,
+    NewKeystore,
+    create_keystore,
+    derive_password_secrets,
+)
+from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
+
+CLI_CLIENT_ID = "uhs-cli"
+CLI_REDIRECT_URI = "http://127.0.0.1/callback"
+
+
+class ApiError(Exception):
+    """The server refused a request; ``detail`` is its explanation for the user."""
+
+    def __init__(self, status: int, detail: str, body: dict[str, Any] | None = None) -> None:
+        super().__init__(f"{status}: {detail}")
+        self.status = status
+        self.detail = detail
+        self.body = body or {}
+
+
+class WeakPassword(ValueError):
+    pass
+
+
+def _check(response: httpx.Response) -> httpx.Response:
+    if response.status_code >= 400:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        detail = body.get("detail") or body.get("error_description") or response.reason_phrase
+        raise ApiError(response.status_code, str(detail), body)
+    return response
+
+
+@dataclass
+class Tokens:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    scope: str = ""
+
+
+@dataclass
+class LoginState:
+    """A sign-in in progress on this device."""
+
+    ticket: str
+    methods: list[str]
+    enrolment_required: bool
+    auth_secret: bytes = field(repr=False)
+
+
+def pkce_pair() -> tuple[str, str]:
+    """RFC 7636 S256: a random verifier and its challenge."""
+    verifier = secrets.token_urlsafe(48)
+    challenge = b64u_encode(hashlib.sha256(verifier.encode("ascii")).digest())
+    return verifier, challenge
+
+
+class AuthClient:
+    def __init__(
+        self,
+        http: httpx.Client,
+        client_id: str = CLI_CLIENT_ID,
+        redirect_uri: str = CLI_REDIRECT_URI,
+    ) -> None:
+        self.http = http
+        self.client_id = client_id
+        self.redirect_uri = redirect_uri
+
+    # -- registration ---------------------------------------------------------------------
+
+    def register(
+        self,
+        email: str,
+        password: str,
+        display_name: str,
+        kind: str,
+        *,
+        rpps: str | None = None,
+        invitation: str | None = None,
+        params: Argon2Params | None = None,
+    ) -> NewKeystore:
+        """Create keys and keystore locally, then register. The caller must show the
+        returned recovery key to the user once (client/recovery.py)."""
+        verdict = check_new_password(password, (email, display_name))
+        if not verdict.acceptable:
+            raise WeakPassword(verdict.reason)
+        new = create_keystore(password, params=params) if params else create_keystore(password)
+        body: dict[str, Any] = {
+            "email": email,
+            "display_name": display_name,
+            "kind": kind,
+            "auth_secret": b64u_encode(new.auth_secret),
+            "keystore": b64u_encode(new.keystore.encode()),
+        }
+        if rpps:
+            body["rpps"] = rpps
+        if invitation:
+            body["invitation"] = invitation
+        _check(self.http.post("/accounts/registrations", json=body))
+        return new
+
+    def verify_email(self, code: str) -> None:
+        _check(self.http.post("/accounts/email-verifications", json={"code": code}))
+
+    # -- sign-in --------------------------------------------------------------------------
+
+    def derive_auth_secret(self, email: str, password: str) -> bytes:
+        response = _check(self.http.post("/auth/prelogin", json={"email": email}))
+        params = Argon2Params.decode(b64u_decode(response.json()["argon2_params"]))
+        return derive_password_secrets(password, params).auth_secret
+
+    def start_login(self, email: str, password: str) -> LoginState:
+        secret = self.derive_auth_secret(email, password)
+        response = _check(
+            self.http.post("/auth/login", json={"email": email, "auth_secret": b64u_encode(secret)})
+        )
+        data = response.json()
+        return LoginState(data["ticket"], data["methods"], data["enrolment_required"], secret)
+
+    def enrol_totp(self, login: LoginState) -> dict[str, str]:
+        return dict(
+            _check(self.http.post("/auth/login/enrol/totp", json={"ticket": login.ticket})).json()
+        )
+
+    def confirm_totp(self, login: LoginState, code: str) -> list[str]:
+        response = self.http.post(
+            "/auth/login/enrol/totp/confirm", json={"ticket": login.ticket, "code": code}
+        )
+        return list(_check(response).json()["recovery_codes"])
+
+    def second_factor(self, login: LoginState, **proof: Any) -> None:
+        _check(self.http.post("/auth/login/second-factor", json={"ticket": login.ticket, **proof}))
+
+    def authorize(self, login: LoginState, device_name: str = "") -> Tokens:
+        """Exchange a completed sign-in for tokens: authorization code with PKCE."""
+        verifier, challenge = pkce_pair()
+        state = secrets.token_urlsafe(16)
+        response = self.http.post(
+            "/oauth/authorize",
+            data={
+                "response_type": "code",
+                "client_id": self.client_id,
+                "redirect_uri": self.redirect_uri,
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+                "state": state,
+                "scope": "api",
+                "ticket": login.ticket,
+                "device_name": device_name,
+            },
+            follow_redirects=False,
+        )
+        if response.status_code != 302:
+            _check(response)
+            raise ApiError(response.status_code, "the authorization endpoint did not redirect")
+        query = parse_qs(urlsplit(response.headers["location"]).query)
+        if query.get("state") != [state]:
+            raise ApiError(400, "the authorization response carries another state")
+        if "code" not in query:
+            raise ApiError(400, query.get("error_description", query.get("error", ["refused"]))[0])
+        return self.exchange_code(query["code"][0], verifier)
+
+    def exchange_code(self, code: str, verifier: str) -> Tokens:
+        response = self.http.post(
+            "/oauth/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": self.redirect_uri,
+                "client_id": self.client_id,
+                "code_verifier": verifier,
+            },
+        )
+        return self._tokens(_check(response).json())
+
+    def refresh(self, tokens: Tokens) -> Tokens:
+        response = self.http.post(
+            "/oauth/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": tokens.refresh_token,
+                "client_id": self.client_id,
+            },
+        )
+        return self._tokens(_check(response).json())
+
+    def revoke(self, tokens: Tokens) -> None:
+        _check(
+            self.http.post(
+                "/oauth/revoke",
+                data={
+                    "token": tokens.refresh_token,
+                    "token_type_hint": "refresh_token",
+                    "client_id": self.client_id,
+                },
+            )
+        )
+
+    @staticmethod
+    def _tokens(data: dict[str, Any]) -> Tokens:
+        return Tokens(
+            data["access_token"], data["refresh_token"], data["expires_in"], data.get("scope", "")
+        )
+
+    # -- signed in ------------------------------------------------------------------------
+
+    @staticmethod
+    def bearer(tokens: Tokens | str) -> dict[str, str]:
+        token = tokens if isinstance(tokens, str) else tokens.access_token
+        return {"Authorization": f"Bearer {token}"}
+
+    def keystore(self, tokens: Tokens) -> Keystore:
+        response = _check(self.http.get("/accounts/me/keystore", headers=self.bearer(tokens)))
+        return Keystore.decode(b64u_decode(response.json()["keystore"]))

@@ -1,0 +1,1 @@
+"""Accounts: practitioners and patients, practices (teams), roles, invitations."""

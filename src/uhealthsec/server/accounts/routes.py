@@ -1,0 +1,150 @@
+"""HTTP layer of the accounts domain."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter
+
+from uhealthsec.server.accounts import schemas as s
+from uhealthsec.server.accounts.models import AccountKind, Role
+from uhealthsec.server.accounts.service import AccountService, RegistrationRequest
+from uhealthsec.server.auth.service import SessionService
+from uhealthsec.server.deps import Caller, Ctx, Db
+
+router = APIRouter(tags=["accounts"])
+
+_CHECK_MAIL = (
+    "Registration received. If the address can be used, a confirmation code was sent to it."
+)
+
+
+@router.post("/accounts/registrations", status_code=202, response_model=s.AcceptedOut)
+def register(body: s.RegistrationIn, db: Db, ctx: Ctx) -> s.AcceptedOut:
+    """Create an account with its keystore; the same answer whether or not the address
+    is taken (its owner is told by mail)."""
+    AccountService(db, ctx).register(
+        RegistrationRequest(
+            email=body.email,
+            display_name=body.display_name,
+            kind=AccountKind(body.kind),
+            auth_secret=body.auth_secret,
+            keystore=body.keystore,
+            rpps=body.rpps,
+            invitation=body.invitation,
+        )
+    )
+    return s.AcceptedOut(detail=_CHECK_MAIL)
+
+
+@router.post("/accounts/email-verifications", status_code=204)
+def verify_email(body: s.CodeIn, db: Db, ctx: Ctx) -> None:
+    AccountService(db, ctx).verify_email(body.code)
+
+
+@router.get("/accounts/me", response_model=s.AccountOut)
+def me(caller: Caller) -> s.AccountOut:
+    a = caller.account
+    return s.AccountOut(
+        id=a.id,
+        email=a.email,
+        display_name=a.display_name,
+        kind=AccountKind(a.kind),
+        rpps=a.rpps,
+        key_fingerprint=a.key_fingerprint.hex(),
+        created_at=a.created_at,
+    )
+
+
+@router.get("/accounts/me/keystore", response_model=s.KeystoreOut)
+def my_keystore(caller: Caller) -> s.KeystoreOut:
+    """The sealed keystore, for a new device to unlock with the password."""
+    return s.KeystoreOut(keystore=caller.account.keystore)
+
+
+@router.put("/accounts/me/password", status_code=204)
+def change_password(body: s.PasswordChangeIn, caller: Caller, db: Db, ctx: Ctx) -> None:
+    """Store a keystore re-sealed under a new password; other devices are signed out."""
+    sessions = SessionService(db, ctx)
+    sessions.require_recent_mfa(caller)
+    AccountService(db, ctx).replace_keystore(caller.account, body.keystore, body.auth_secret)
+    sessions.revoke_all(caller.account.id, "password_changed", keep=caller.session.id)
+
+
+@router.post("/practices", status_code=201, response_model=s.PracticeOut)
+def create_practice(body: s.PracticeIn, caller: Caller, db: Db, ctx: Ctx) -> s.PracticeOut:
+    practice = AccountService(db, ctx).create_practice(caller.account, body.name)
+    return s.PracticeOut(
+        id=practice.id, name=practice.name, role=Role.ADMIN, created_at=practice.created_at
+    )
+
+
+@router.get("/practices", response_model=list[s.PracticeOut])
+def my_practices(caller: Caller, db: Db, ctx: Ctx) -> list[s.PracticeOut]:
+    return [
+        s.PracticeOut(id=p.id, name=p.name, role=Role(m.role), created_at=p.created_at)
+        for p, m in AccountService(db, ctx).practices_of(caller.account.id)
+    ]
+
+
+@router.get("/practices/{practice_id}/members", response_model=list[s.MemberOut])
+def members(practice_id: uuid.UUID, caller: Caller, db: Db, ctx: Ctx) -> list[s.MemberOut]:
+    service = AccountService(db, ctx)
+    service.require(caller.account, practice_id, "members.read")
+    return [
+        s.MemberOut(
+            account_id=a.id,
+            display_name=a.display_name,
+            kind=AccountKind(a.kind),
+            role=Role(m.role),
+            rpps=a.rpps,
+            identity_verified=m.identity_verified_at is not None,
+        )
+        for m, a in service.members(practice_id)
+    ]
+
+
+@router.post(
+    "/practices/{practice_id}/invitations", status_code=201, response_model=s.InvitationOut
+)
+def invite(
+    practice_id: uuid.UUID, body: s.InvitationIn, caller: Caller, db: Db, ctx: Ctx
+) -> s.InvitationOut:
+    """Invite someone by e-mail; the code travels only by mail."""
+    invitation = AccountService(db, ctx).invite(
+        caller.account, practice_id, body.email, Role(body.role)
+    )
+    return s.InvitationOut(
+        email=invitation.email, role=Role(invitation.role), expires_at=invitation.expires_at
+    )
+
+
+@router.post("/practices/invitations/accept", response_model=s.PracticeOut)
+def accept_invitation(body: s.CodeIn, caller: Caller, db: Db, ctx: Ctx) -> s.PracticeOut:
+    member, practice = AccountService(db, ctx).accept_invitation(caller.account, body.code)
+    return s.PracticeOut(
+        id=practice.id, name=practice.name, role=Role(member.role), created_at=practice.created_at
+    )
+
+
+@router.post(
+    "/practices/{practice_id}/members/{account_id}/identity-verification",
+    response_model=s.MemberOut,
+)
+def verify_identity(
+    practice_id: uuid.UUID, account_id: uuid.UUID, caller: Caller, db: Db, ctx: Ctx
+) -> s.MemberOut:
+    """An admin vouches for a member's professional identity (practitioners without RPPS)."""
+    service = AccountService(db, ctx)
+    member = service.verify_member_identity(caller.account, practice_id, account_id)
+    for m, a in service.members(practice_id):
+        if m.id == member.id:
+            return s.MemberOut(
+                account_id=a.id,
+                display_name=a.display_name,
+                kind=AccountKind(a.kind),
+                role=Role(m.role),
+                rpps=a.rpps,
+                identity_verified=True,
+            )
+    raise AssertionError("the member was just found")

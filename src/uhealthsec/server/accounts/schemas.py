@@ -1,0 +1,92 @@
+"""API models of the accounts domain."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from uhealthsec.crypto.keystore import KEYSTORE_SIZE
+from uhealthsec.protocol.encoding import Base64Url
+from uhealthsec.server.accounts.models import AccountKind, Role
+from uhealthsec.server.auth.passwords import AUTH_SECRET_SIZE
+
+Email = Annotated[str, Field(min_length=3, max_length=320)]
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]
+Code = Annotated[str, Field(min_length=16, max_length=100)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RegistrationIn(Strict):
+    email: Email
+    display_name: Name
+    kind: AccountKind
+    #: The client's password-derived authentication secret (never the password).
+    auth_secret: Base64Url(AUTH_SECRET_SIZE)  # type: ignore[valid-type]
+    #: The sealed keystore made by the client; its public keys become the account's.
+    keystore: Base64Url(KEYSTORE_SIZE)  # type: ignore[valid-type]
+    rpps: Annotated[str | None, Field(min_length=11, max_length=11, pattern=r"^[0-9]{11}$")] = None
+    invitation: Code | None = None
+
+
+class AcceptedOut(BaseModel):
+    detail: str
+
+
+class CodeIn(Strict):
+    code: Code
+
+
+class AccountOut(BaseModel):
+    id: uuid.UUID
+    email: str
+    display_name: str
+    kind: AccountKind
+    rpps: str | None
+    key_fingerprint: str
+    created_at: datetime
+
+
+class KeystoreOut(BaseModel):
+    keystore: Base64Url(KEYSTORE_SIZE)  # type: ignore[valid-type]
+
+
+class PasswordChangeIn(Strict):
+    auth_secret: Base64Url(AUTH_SECRET_SIZE)  # type: ignore[valid-type]
+    keystore: Base64Url(KEYSTORE_SIZE)  # type: ignore[valid-type]
+
+
+class PracticeIn(Strict):
+    name: Name
+
+
+class PracticeOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    role: Role
+    created_at: datetime
+
+
+class InvitationIn(Strict):
+    email: Email
+    role: Role
+
+
+class InvitationOut(BaseModel):
+    email: str
+    role: Role
+    expires_at: datetime
+
+
+class MemberOut(BaseModel):
+    account_id: uuid.UUID
+    display_name: str
+    kind: AccountKind
+    role: Role
+    rpps: str | None
+    identity_verified: bool

@@ -1,0 +1,290 @@
+"""Registration, e-mail confirmation, practices, roles and invitations. No HTTP here."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from uhealthsec.crypto.errors import CryptoError
+from uhealthsec.crypto.keystore import Keystore
+from uhealthsec.server.accounts.models import (
+    Account,
+    AccountKind,
+    AccountStatus,
+    EmailVerification,
+    Invitation,
+    Membership,
+    Practice,
+    Role,
+)
+from uhealthsec.server.accounts.rpps import is_valid_rpps
+from uhealthsec.server.context import AppContext, token_hash
+from uhealthsec.server.errors import Conflict, Forbidden, InvalidInput, NotFound
+
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+VERIFICATION_HOURS = 24
+INVITATION_DAYS = 14
+
+#: What each role may do in its practice (R10). Secretaries organise; they never read
+#: clinical content unless a document is shared with them.
+PERMISSIONS: dict[Role, frozenset[str]] = {
+    Role.ADMIN: frozenset(
+        {"members.read", "members.invite", "members.verify", "members.remove", "records.read"}
+    ),
+    Role.PRACTITIONER: frozenset({"members.read", "records.read"}),
+    Role.SECRETARY: frozenset({"members.read"}),
+    Role.PATIENT: frozenset(),
+}
+
+
+def normalize_email(email: str) -> str:
+    address = email.strip().lower()
+    if len(address) > 320 or not _EMAIL.match(address):
+        raise InvalidInput("this is not a valid e-mail address")
+    return address
+
+
+@dataclass(frozen=True)
+class RegistrationRequest:
+    email: str
+    display_name: str
+    kind: AccountKind
+    auth_secret: bytes
+    keystore: bytes
+    rpps: str | None = None
+    invitation: str | None = None
+
+
+class AccountService:
+    def __init__(self, db: Session, ctx: AppContext) -> None:
+        self.db = db
+        self.ctx = ctx
+
+    # -- registration ---------------------------------------------------------------------
+
+    def register(self, request: RegistrationRequest) -> None:
+        """Create a pending account and mail a confirmation code.
+
+        The answer is the same whether or not the address is already registered: the
+        owner of an existing address is told by mail instead (no enumeration).
+        """
+        address = normalize_email(request.email)
+        try:
+            keystore = Keystore.decode(request.keystore)
+        except CryptoError as exc:
+            raise InvalidInput(
+                "the keystore is malformed; create it with a U-HealthSec client"
+            ) from exc
+        if request.rpps is not None:
+            if request.kind != AccountKind.PRACTITIONER:
+                raise InvalidInput("only practitioners have an RPPS number")
+            if not is_valid_rpps(request.rpps):
+                raise InvalidInput("the RPPS number must be 11 digits with a valid check digit")
+            if self.db.scalar(select(Account.id).where(Account.rpps == request.rpps)) is not None:
+                raise Conflict("this RPPS number is already linked to an account")
+
+        invitation = self._open_invitation(request.invitation) if request.invitation else None
+        if invitation is not None and invitation.email != address:
+            raise Forbidden("this invitation was sent to another address")
+
+        if self.db.scalar(select(Account.id).where(Account.email == address)) is not None:
+            self.ctx.hasher.burn()  # same cost as the path that hashes
+            self.ctx.mailer.send(
+                address,
+                "U-HealthSec: registration attempt",
+                "Someone tried to create a U-HealthSec account with this address, which "
+                "already has one.\nIf it was you, sign in instead. If not, you can ignore "
+                "this message: nothing was changed.\n",
+            )
+            return
+
+        public = keystore.public_keys
+        account = Account(
+            email=address,
+            display_name=request.display_name.strip(),
+            kind=request.kind,
+            status=AccountStatus.PENDING,
+            rpps=request.rpps,
+            password_hash=self.ctx.hasher.hash(request.auth_secret),
+            keystore=request.keystore,
+            public_keys=public.encode(),
+            key_fingerprint=public.fingerprint(),
+            created_at=self.ctx.now(),
+        )
+        self.db.add(account)
+        self.db.flush()
+        if invitation is not None:
+            # The invitation reached this mailbox, which proves the address.
+            account.status = AccountStatus.ACTIVE
+            account.email_verified_at = self.ctx.now()
+            self._join(invitation, account)
+            return
+        code = secrets.token_urlsafe(24)
+        self.db.add(
+            EmailVerification(
+                token_hash=token_hash(code),
+                account_id=account.id,
+                expires_at=self.ctx.now() + timedelta(hours=VERIFICATION_HOURS),
+            )
+        )
+        self.ctx.mailer.send(
+            address,
+            "U-HealthSec: confirm your address",
+            f"Welcome to U-HealthSec.\n\nYour confirmation code: {code}\n\n"
+            f"It is valid for {VERIFICATION_HOURS} hours. If you did not register, ignore "
+            "this message.\n",
+        )
+
+    def verify_email(self, code: str) -> None:
+        row = self.db.get(EmailVerification, token_hash(code))
+        if row is None or row.used_at is not None or row.expires_at <= self.ctx.now():
+            raise InvalidInput("this confirmation code is not valid or has expired")
+        account = self.db.get(Account, row.account_id)
+        if account is None:
+            raise InvalidInput("this confirmation code is not valid or has expired")
+        row.used_at = self.ctx.now()
+        if account.status == AccountStatus.PENDING:
+            account.status = AccountStatus.ACTIVE
+            account.email_verified_at = self.ctx.now()
+
+    def replace_keystore(self, account: Account, keystore: bytes, auth_secret: bytes) -> None:
+        """Password change: a keystore re-sealed by the client, with the same keys."""
+        try:
+            new = Keystore.decode(keystore)
+        except CryptoError as exc:
+            raise InvalidInput("the keystore is malformed") from exc
+        if new.public_keys.encode() != account.public_keys:
+            raise InvalidInput("the new keystore holds other keys; key rotation is a separate step")
+        account.keystore = keystore
+        account.password_hash = self.ctx.hasher.hash(auth_secret)
+
+    # -- practices ------------------------------------------------------------------------
+
+    def create_practice(self, founder: Account, name: str) -> Practice:
+        if founder.kind != AccountKind.PRACTITIONER:
+            raise Forbidden("only practitioners can create a practice")
+        practice = Practice(name=name.strip(), created_at=self.ctx.now())
+        self.db.add(practice)
+        self.db.flush()
+        self.db.add(
+            Membership(
+                practice_id=practice.id,
+                account_id=founder.id,
+                role=Role.ADMIN,
+                created_at=self.ctx.now(),
+                identity_verified_at=self.ctx.now() if founder.rpps else None,
+            )
+        )
+        return practice
+
+    def membership(self, account_id: uuid.UUID, practice_id: uuid.UUID) -> Membership | None:
+        return self.db.scalar(
+            select(Membership).where(
+                Membership.account_id == account_id, Membership.practice_id == practice_id
+            )
+        )
+
+    def require(self, account: Account, practice_id: uuid.UUID, permission: str) -> Membership:
+        member = self.membership(account.id, practice_id)
+        if member is None:
+            # Same answer as a missing practice: members only learn of their practices.
+            raise NotFound("no such practice")
+        if permission not in PERMISSIONS[Role(member.role)]:
+            raise Forbidden(f"your role in this practice ({member.role}) does not allow this")
+        return member
+
+    def practices_of(self, account_id: uuid.UUID) -> list[tuple[Practice, Membership]]:
+        rows = self.db.execute(
+            select(Practice, Membership)
+            .join(Membership, Membership.practice_id == Practice.id)
+            .where(Membership.account_id == account_id)
+            .order_by(Practice.name)
+        ).all()
+        return [(p, m) for p, m in rows]
+
+    def members(self, practice_id: uuid.UUID) -> list[tuple[Membership, Account]]:
+        rows = self.db.execute(
+            select(Membership, Account)
+            .join(Account, Account.id == Membership.account_id)
+            .where(Membership.practice_id == practice_id)
+            .order_by(Account.display_name)
+        ).all()
+        return [(m, a) for m, a in rows]
+
+    def invite(self, admin: Account, practice_id: uuid.UUID, email: str, role: Role) -> Invitation:
+        """Record an invitation and mail its code; the code exists only in that mail."""
+        self.require(admin, practice_id, "members.invite")
+        address = normalize_email(email)
+        code = secrets.token_urlsafe(24)
+        invitation = Invitation(
+            practice_id=practice_id,
+            email=address,
+            role=role,
+            token_hash=token_hash(code),
+            invited_by=admin.id,
+            created_at=self.ctx.now(),
+            expires_at=self.ctx.now() + timedelta(days=INVITATION_DAYS),
+        )
+        self.db.add(invitation)
+        practice = self.db.get(Practice, practice_id)
+        assert practice is not None
+        self.ctx.mailer.send(
+            address,
+            f"U-HealthSec: invitation from {practice.name}",
+            f"{admin.display_name} invites you to join {practice.name} on U-HealthSec as "
+            f"{role.value}.\n\nInvitation code: {code}\n\nUse it when you register, or accept "
+            f"it from your account if you already have one. It is valid {INVITATION_DAYS} days.\n",
+        )
+        return invitation
+
+    def _open_invitation(self, code: str) -> Invitation:
+        row = self.db.scalar(select(Invitation).where(Invitation.token_hash == token_hash(code)))
+        if row is None or row.accepted_at is not None or row.expires_at <= self.ctx.now():
+            raise InvalidInput("this invitation is not valid or has expired")
+        return row
+
+    def _join(self, invitation: Invitation, account: Account) -> Membership:
+        role = Role(invitation.role)
+        if role == Role.PATIENT and account.kind != AccountKind.PATIENT:
+            raise Forbidden("this invitation is for a patient account")
+        if role != Role.PATIENT and account.kind == AccountKind.PATIENT:
+            raise Forbidden("this invitation is for a member of the practice's staff")
+        if self.membership(account.id, invitation.practice_id) is not None:
+            raise Conflict("you are already a member of this practice")
+        invitation.accepted_at = self.ctx.now()
+        member = Membership(
+            practice_id=invitation.practice_id,
+            account_id=account.id,
+            role=role,
+            created_at=self.ctx.now(),
+            identity_verified_at=self.ctx.now() if account.rpps else None,
+        )
+        self.db.add(member)
+        return member
+
+    def accept_invitation(self, account: Account, code: str) -> tuple[Membership, Practice]:
+        invitation = self._open_invitation(code)
+        if invitation.email != account.email:
+            raise Forbidden("this invitation was sent to another address")
+        member = self._join(invitation, account)
+        practice = self.db.get(Practice, invitation.practice_id)
+        assert practice is not None
+        return member, practice
+
+    def verify_member_identity(
+        self, admin: Account, practice_id: uuid.UUID, account_id: uuid.UUID
+    ) -> Membership:
+        """An admin vouches for a practitioner without RPPS (e.g. a naturopath)."""
+        self.require(admin, practice_id, "members.verify")
+        member = self.membership(account_id, practice_id)
+        if member is None:
+            raise NotFound("no such member")
+        member.identity_verified_at = self.ctx.now()
+        member.identity_verified_by = admin.id
+        return member

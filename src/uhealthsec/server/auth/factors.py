@@ -1,0 +1,353 @@
+"""Second factors: TOTP, WebAuthn passkeys and single-use recovery codes (R5)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import webauthn
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+from webauthn.helpers import options_to_json
+from webauthn.helpers.exceptions import InvalidAuthenticationResponse, InvalidRegistrationResponse
+from webauthn.helpers.structs import (
+    AuthenticatorSelectionCriteria,
+    PublicKeyCredentialDescriptor,
+    ResidentKeyRequirement,
+    UserVerificationRequirement,
+)
+
+from uhealthsec.server.accounts.models import Account
+from uhealthsec.server.auth import totp
+from uhealthsec.server.auth.models import (
+    RecoveryCode,
+    TotpCredential,
+    WebAuthnChallenge,
+    WebAuthnCredential,
+)
+from uhealthsec.server.context import AppContext, token_hash
+from uhealthsec.server.errors import Conflict, InvalidInput, NotFound
+
+RECOVERY_CODE_COUNT = 10
+_RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i
+_RECOVERY_GROUP = 5
+_CHALLENGE_SECONDS = 300
+_TOTP_PURPOSE = "totp-secret"
+
+#: RFC 8176 authentication method references recorded for each factor.
+AMR_TOTP = "otp"
+AMR_WEBAUTHN = "hwk"
+AMR_RECOVERY = "rec"
+
+
+@dataclass(frozen=True)
+class SecondFactor:
+    """What a client sends to prove a second factor: exactly one of the three."""
+
+    totp_code: str | None = None
+    recovery_code: str | None = None
+    webauthn_response: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class FactorSummary:
+    kind: str
+    id: str
+    name: str
+    created_at: str
+
+
+def normalize_recovery_code(code: str) -> str:
+    return "".join(c for c in code.lower() if c.isalnum())
+
+
+class FactorService:
+    def __init__(self, db: Session, ctx: AppContext) -> None:
+        self.db = db
+        self.ctx = ctx
+
+    # -- what an account has --------------------------------------------------------------
+
+    def has_confirmed_factor(self, account_id: uuid.UUID) -> bool:
+        totp_ok = self.db.scalar(
+            select(func.count()).where(
+                TotpCredential.account_id == account_id, TotpCredential.confirmed_at.is_not(None)
+            )
+        )
+        keys = self.db.scalar(
+            select(func.count()).where(WebAuthnCredential.account_id == account_id)
+        )
+        return bool(totp_ok or keys)
+
+    def methods(self, account_id: uuid.UUID) -> list[str]:
+        found = []
+        if self.db.scalar(
+            select(func.count()).where(
+                TotpCredential.account_id == account_id, TotpCredential.confirmed_at.is_not(None)
+            )
+        ):
+            found.append("totp")
+        if self.db.scalar(select(func.count()).where(WebAuthnCredential.account_id == account_id)):
+            found.append("webauthn")
+        if self.db.scalar(
+            select(func.count()).where(
+                RecoveryCode.account_id == account_id, RecoveryCode.used_at.is_(None)
+            )
+        ):
+            found.append("recovery_code")
+        return found
+
+    def list(self, account_id: uuid.UUID) -> list[FactorSummary]:
+        out = []
+        cred = self.db.get(TotpCredential, account_id)
+        if cred is not None and cred.confirmed_at is not None:
+            out.append(
+                FactorSummary("totp", "totp", "Authenticator app", cred.created_at.isoformat())
+            )
+        for key in self.db.scalars(
+            select(WebAuthnCredential).where(WebAuthnCredential.account_id == account_id)
+        ):
+            out.append(FactorSummary("webauthn", str(key.id), key.name, key.created_at.isoformat()))
+        return out
+
+    # -- TOTP -----------------------------------------------------------------------------
+
+    def totp_begin(self, account: Account) -> totp.Enrolment:
+        existing = self.db.get(TotpCredential, account.id)
+        if existing is not None and existing.confirmed_at is not None:
+            raise Conflict("an authenticator app is already enrolled; remove it first")
+        secret = totp.new_secret()
+        sealed = self.ctx.server_key.seal(_TOTP_PURPOSE, secret.encode(), account.id.bytes)
+        if existing is None:
+            self.db.add(
+                TotpCredential(
+                    account_id=account.id, secret_sealed=sealed, created_at=self.ctx.now()
+                )
+            )
+        else:
+            existing.secret_sealed = sealed
+            existing.created_at = self.ctx.now()
+            existing.last_used_step = -1
+        return totp.enrolment(secret, account.email, self.ctx.settings.webauthn_rp_name)
+
+    def _totp_accept(self, cred: TotpCredential, code: str) -> bool:
+        secret = self.ctx.server_key.open(_TOTP_PURPOSE, cred.secret_sealed, cred.account_id.bytes)
+        step = totp.matching_step(secret.decode(), code, self.ctx.now(), cred.last_used_step)
+        if step is None:
+            return False
+        cred.last_used_step = step
+        return True
+
+    def totp_confirm(self, account: Account, code: str) -> bool:
+        cred = self.db.get(TotpCredential, account.id)
+        if cred is None or cred.confirmed_at is not None:
+            raise NotFound("no authenticator app enrolment is in progress")
+        if not self._totp_accept(cred, code):
+            return False
+        cred.confirmed_at = self.ctx.now()
+        return True
+
+    def totp_remove(self, account_id: uuid.UUID) -> None:
+        self._refuse_removing_last(account_id, removing_totp=True)
+        self.db.execute(delete(TotpCredential).where(TotpCredential.account_id == account_id))
+
+    # -- WebAuthn -------------------------------------------------------------------------
+
+    def _new_challenge(self, account_id: uuid.UUID, purpose: str) -> bytes:
+        challenge = secrets.token_bytes(32)
+        self.db.add(
+            WebAuthnChallenge(
+                challenge_hash=token_hash(challenge.hex()),
+                account_id=account_id,
+                purpose=purpose,
+                expires_at=self.ctx.now() + timedelta(seconds=_CHALLENGE_SECONDS),
+            )
+        )
+        return challenge
+
+    def _take_challenge(
+        self, account_id: uuid.UUID, purpose: str, response: dict[str, Any]
+    ) -> bytes:
+        """The challenge the client signed, if we issued it to this account: used once."""
+        try:
+            client_data = json.loads(
+                webauthn.base64url_to_bytes(response["response"]["clientDataJSON"])
+            )
+            challenge = webauthn.base64url_to_bytes(client_data["challenge"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidInput("the security key response is malformed") from exc
+        row = self.db.get(WebAuthnChallenge, token_hash(challenge.hex()))
+        if (
+            row is None
+            or row.account_id != account_id
+            or row.purpose != purpose
+            or row.expires_at <= self.ctx.now()
+        ):
+            raise InvalidInput("the security key answered an unknown or expired challenge")
+        self.db.delete(row)
+        return challenge
+
+    def webauthn_registration_options(self, account: Account) -> dict[str, Any]:
+        existing = self.db.scalars(
+            select(WebAuthnCredential.credential_id).where(
+                WebAuthnCredential.account_id == account.id
+            )
+        ).all()
+        options = webauthn.generate_registration_options(
+            rp_id=self.ctx.settings.webauthn_rp_id,
+            rp_name=self.ctx.settings.webauthn_rp_name,
+            user_id=account.id.bytes,
+            user_name=account.email,
+            user_display_name=account.display_name,
+            challenge=self._new_challenge(account.id, "register"),
+            exclude_credentials=[PublicKeyCredentialDescriptor(id=c) for c in existing],
+            authenticator_selection=AuthenticatorSelectionCriteria(
+                resident_key=ResidentKeyRequirement.PREFERRED,
+                user_verification=UserVerificationRequirement.PREFERRED,
+            ),
+        )
+        return json.loads(options_to_json(options))  # type: ignore[no-any-return]
+
+    def webauthn_register(self, account: Account, response: dict[str, Any], name: str) -> None:
+        challenge = self._take_challenge(account.id, "register", response)
+        try:
+            verified = webauthn.verify_registration_response(
+                credential=response,
+                expected_challenge=challenge,
+                expected_rp_id=self.ctx.settings.webauthn_rp_id,
+                expected_origin=self.ctx.settings.webauthn_origins,
+            )
+        except (InvalidRegistrationResponse, ValueError, KeyError, TypeError) as exc:
+            raise InvalidInput("the security key registration could not be verified") from exc
+        taken = self.db.scalar(
+            select(WebAuthnCredential.id).where(
+                WebAuthnCredential.credential_id == verified.credential_id
+            )
+        )
+        if taken is not None:
+            raise Conflict("this security key is already registered")
+        self.db.add(
+            WebAuthnCredential(
+                account_id=account.id,
+                credential_id=verified.credential_id,
+                public_key=verified.credential_public_key,
+                sign_count=verified.sign_count,
+                name=name,
+                created_at=self.ctx.now(),
+            )
+        )
+
+    def webauthn_authentication_options(self, account_id: uuid.UUID) -> dict[str, Any]:
+        keys = self.db.scalars(
+            select(WebAuthnCredential.credential_id).where(
+                WebAuthnCredential.account_id == account_id
+            )
+        ).all()
+        if not keys:
+            raise NotFound("no security key is registered for this account")
+        options = webauthn.generate_authentication_options(
+            rp_id=self.ctx.settings.webauthn_rp_id,
+            challenge=self._new_challenge(account_id, "authenticate"),
+            allow_credentials=[PublicKeyCredentialDescriptor(id=c) for c in keys],
+            user_verification=UserVerificationRequirement.PREFERRED,
+        )
+        return json.loads(options_to_json(options))  # type: ignore[no-any-return]
+
+    def _webauthn_accept(self, account_id: uuid.UUID, response: dict[str, Any]) -> bool:
+        challenge = self._take_challenge(account_id, "authenticate", response)
+        try:
+            raw_id = webauthn.base64url_to_bytes(response["rawId"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidInput("the security key response is malformed") from exc
+        cred = self.db.scalar(
+            select(WebAuthnCredential).where(
+                WebAuthnCredential.credential_id == raw_id,
+                WebAuthnCredential.account_id == account_id,
+            )
+        )
+        if cred is None:
+            return False
+        try:
+            verified = webauthn.verify_authentication_response(
+                credential=response,
+                expected_challenge=challenge,
+                expected_rp_id=self.ctx.settings.webauthn_rp_id,
+                expected_origin=self.ctx.settings.webauthn_origins,
+                credential_public_key=cred.public_key,
+                credential_current_sign_count=cred.sign_count,
+            )
+        except (InvalidAuthenticationResponse, ValueError, KeyError, TypeError):
+            return False
+        cred.sign_count = verified.new_sign_count
+        cred.last_used_at = self.ctx.now()
+        return True
+
+    def webauthn_remove(self, account_id: uuid.UUID, key_id: uuid.UUID) -> None:
+        cred = self.db.get(WebAuthnCredential, key_id)
+        if cred is None or cred.account_id != account_id:
+            raise NotFound("no such security key on this account")
+        self._refuse_removing_last(account_id, removing_totp=False)
+        self.db.delete(cred)
+
+    # -- recovery codes -------------------------------------------------------------------
+
+    def _recovery_hash(self, account_id: uuid.UUID, code: str) -> bytes:
+        # Keyed, so a copy of the database does not allow guessing codes offline.
+        return self.ctx.server_key.mac(
+            "recovery-code", account_id.bytes + normalize_recovery_code(code).encode()
+        )
+
+    def new_recovery_codes(self, account_id: uuid.UUID) -> list[str]:
+        """Replace every recovery code of the account; shown to the user once."""
+        self.db.execute(delete(RecoveryCode).where(RecoveryCode.account_id == account_id))
+        codes = []
+        for _ in range(RECOVERY_CODE_COUNT):
+            raw = "".join(secrets.choice(_RECOVERY_ALPHABET) for _ in range(2 * _RECOVERY_GROUP))
+            code = f"{raw[:_RECOVERY_GROUP]}-{raw[_RECOVERY_GROUP:]}"
+            codes.append(code)
+            self.db.add(
+                RecoveryCode(code_hash=self._recovery_hash(account_id, code), account_id=account_id)
+            )
+        return codes
+
+    def _recovery_accept(self, account_id: uuid.UUID, code: str) -> bool:
+        if len(code) > 64:
+            return False
+        row = self.db.get(RecoveryCode, self._recovery_hash(account_id, code))
+        if row is None or row.account_id != account_id or row.used_at is not None:
+            return False
+        row.used_at = self.ctx.now()
+        return True
+
+    # -- checking a factor ----------------------------------------------------------------
+
+    def verify(self, account_id: uuid.UUID, proof: SecondFactor) -> str | None:
+        """The RFC 8176 method proven, or None if the proof is wrong or replayed."""
+        given = [p for p in (proof.totp_code, proof.recovery_code, proof.webauthn_response) if p]
+        if len(given) != 1:
+            raise InvalidInput("give exactly one second factor: a code, a recovery code or a key")
+        if proof.totp_code is not None:
+            cred = self.db.get(TotpCredential, account_id)
+            if cred is None or cred.confirmed_at is None:
+                return None
+            return AMR_TOTP if self._totp_accept(cred, proof.totp_code) else None
+        if proof.recovery_code is not None:
+            return AMR_RECOVERY if self._recovery_accept(account_id, proof.recovery_code) else None
+        assert proof.webauthn_response is not None
+        return AMR_WEBAUTHN if self._webauthn_accept(account_id, proof.webauthn_response) else None
+
+    def _refuse_removing_last(self, account_id: uuid.UUID, removing_totp: bool) -> None:
+        methods = self.methods(account_id)
+        keys = (
+            self.db.scalar(select(func.count()).where(WebAuthnCredential.account_id == account_id))
+            or 0
+        )
+        remaining = (0 if removing_totp else int("totp" in methods)) + (
+            keys - (0 if removing_totp else 1)
+        )
+        if remaining < 1:
+            raise Conflict("this is the account's last second factor; add another one first")

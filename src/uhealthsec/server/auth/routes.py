@@ -1,0 +1,301 @@
+"""HTTP layer of the authentication domain: translates requests into service calls."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from authlib.oauth2 import OAuth2Error
+from fastapi import APIRouter, Form, Request, Response
+from fastapi.responses import JSONResponse
+
+from uhealthsec.server.auth import schemas as s
+from uhealthsec.server.auth.factors import FactorService
+from uhealthsec.server.auth.oauth import FormRequest, GrantUser, OAuthServer
+from uhealthsec.server.auth.service import LoginService, SecondFactorRefused, SessionService
+from uhealthsec.server.auth.tokens import AUDIENCE
+from uhealthsec.server.deps import Caller, Ctx, Db
+from uhealthsec.server.problems import PROBLEM_JSON
+
+router = APIRouter(prefix="/auth", tags=["authentication"])
+oauth_router = APIRouter(tags=["oauth"])
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+# -- sign-in ------------------------------------------------------------------------------
+
+
+@router.post("/prelogin", response_model=s.PreloginOut)
+def prelogin(body: s.PreloginIn, db: Db, ctx: Ctx) -> s.PreloginOut:
+    """Argon2id parameters for the client to derive its secrets from the password."""
+    return s.PreloginOut(argon2_params=LoginService(db, ctx).prelogin(body.email))
+
+
+@router.post("/login", response_model=s.LoginOut)
+def login(body: s.LoginIn, db: Db, ctx: Ctx) -> s.LoginOut:
+    """Check the password-derived secret; a second factor must follow."""
+    started = LoginService(db, ctx).start(body.email, body.auth_secret)
+    return s.LoginOut(
+        ticket=started.ticket,
+        expires_at=started.expires_at,
+        methods=started.methods,
+        enrolment_required=started.enrolment_required,
+    )
+
+
+@router.post("/login/second-factor", response_model=s.LoginStepOut)
+def login_second_factor(body: s.LoginSecondFactorIn, db: Db, ctx: Ctx) -> s.LoginStepOut:
+    LoginService(db, ctx).prove_second_factor(body.ticket, body.proof())
+    return s.LoginStepOut(complete=True)
+
+
+@router.post("/login/webauthn-options")
+def login_webauthn_options(body: s.TicketIn, db: Db, ctx: Ctx) -> dict[str, Any]:
+    """Options for navigator.credentials.get() to sign in with a passkey."""
+    service = LoginService(db, ctx)
+    _, account = service.flow(body.ticket)
+    return service.factors.webauthn_authentication_options(account.id)
+
+
+@router.post("/login/enrol/totp", response_model=s.TotpEnrolmentOut)
+def login_enrol_totp(body: s.TicketIn, db: Db, ctx: Ctx) -> s.TotpEnrolmentOut:
+    """First second factor of a new account: an authenticator app (QR code)."""
+    service = LoginService(db, ctx)
+    _, account = service.enrolling_flow(body.ticket)
+    e = service.factors.totp_begin(account)
+    return s.TotpEnrolmentOut(secret=e.secret, otpauth_uri=e.uri, qr_svg=e.qr_svg)
+
+
+@router.post("/login/enrol/totp/confirm", response_model=s.RecoveryCodesOut)
+def login_enrol_totp_confirm(body: s.LoginTotpConfirmIn, db: Db, ctx: Ctx) -> s.RecoveryCodesOut:
+    codes = LoginService(db, ctx).confirm_totp_enrolment(body.ticket, body.code)
+    return s.RecoveryCodesOut(recovery_codes=codes)
+
+
+@router.post("/login/enrol/webauthn-options")
+def login_enrol_webauthn_options(body: s.TicketIn, db: Db, ctx: Ctx) -> dict[str, Any]:
+    """Options for navigator.credentials.create() to register a first passkey."""
+    service = LoginService(db, ctx)
+    _, account = service.enrolling_flow(body.ticket)
+    return service.factors.webauthn_registration_options(account)
+
+
+@router.post("/login/enrol/webauthn", response_model=s.RecoveryCodesOut)
+def login_enrol_webauthn(body: s.LoginWebAuthnRegisterIn, db: Db, ctx: Ctx) -> s.RecoveryCodesOut:
+    codes = LoginService(db, ctx).confirm_webauthn_enrolment(
+        body.ticket, body.credential, body.name
+    )
+    return s.RecoveryCodesOut(recovery_codes=codes)
+
+
+# -- signed in ----------------------------------------------------------------------------
+
+
+@router.post("/step-up/webauthn-options")
+def step_up_webauthn_options(caller: Caller, db: Db, ctx: Ctx) -> dict[str, Any]:
+    return FactorService(db, ctx).webauthn_authentication_options(caller.account.id)
+
+
+@router.post("/step-up", response_model=s.AccessTokenOut)
+def step_up(
+    body: s.SecondFactorIn, caller: Caller, db: Db, ctx: Ctx, response: Response
+) -> s.AccessTokenOut:
+    """Prove a second factor again; the new access token allows sensitive actions."""
+    token, claims = SessionService(db, ctx).step_up(caller, body.proof())
+    response.headers.update(NO_STORE)
+    return s.AccessTokenOut(
+        access_token=token,
+        expires_in=int((claims.expires_at - claims.issued_at).total_seconds()),
+    )
+
+
+@router.get("/factors", response_model=list[s.FactorOut])
+def list_factors(caller: Caller, db: Db, ctx: Ctx) -> list[s.FactorOut]:
+    return [s.FactorOut(**vars(f)) for f in FactorService(db, ctx).list(caller.account.id)]
+
+
+@router.post("/factors/totp", response_model=s.TotpEnrolmentOut)
+def add_totp(caller: Caller, db: Db, ctx: Ctx) -> s.TotpEnrolmentOut:
+    SessionService(db, ctx).require_recent_mfa(caller)
+    e = FactorService(db, ctx).totp_begin(caller.account)
+    return s.TotpEnrolmentOut(secret=e.secret, otpauth_uri=e.uri, qr_svg=e.qr_svg)
+
+
+@router.post("/factors/totp/confirm", status_code=204)
+def confirm_totp(body: s.TotpConfirmIn, caller: Caller, db: Db, ctx: Ctx) -> None:
+    if not FactorService(db, ctx).totp_confirm(caller.account, body.code):
+        raise SecondFactorRefused("the code does not match; check the phone's clock and retry")
+
+
+@router.delete("/factors/totp", status_code=204)
+def remove_totp(caller: Caller, db: Db, ctx: Ctx) -> None:
+    SessionService(db, ctx).require_recent_mfa(caller)
+    FactorService(db, ctx).totp_remove(caller.account.id)
+
+
+@router.post("/factors/webauthn-options")
+def add_webauthn_options(caller: Caller, db: Db, ctx: Ctx) -> dict[str, Any]:
+    SessionService(db, ctx).require_recent_mfa(caller)
+    return FactorService(db, ctx).webauthn_registration_options(caller.account)
+
+
+@router.post("/factors/webauthn", status_code=204)
+def add_webauthn(body: s.WebAuthnRegisterIn, caller: Caller, db: Db, ctx: Ctx) -> None:
+    SessionService(db, ctx).require_recent_mfa(caller)
+    FactorService(db, ctx).webauthn_register(caller.account, body.credential, body.name)
+
+
+@router.delete("/factors/webauthn/{key_id}", status_code=204)
+def remove_webauthn(key_id: uuid.UUID, caller: Caller, db: Db, ctx: Ctx) -> None:
+    SessionService(db, ctx).require_recent_mfa(caller)
+    FactorService(db, ctx).webauthn_remove(caller.account.id, key_id)
+
+
+@router.post("/recovery-codes", response_model=s.RecoveryCodesOut)
+def new_recovery_codes(caller: Caller, db: Db, ctx: Ctx) -> s.RecoveryCodesOut:
+    """Replace all recovery codes (the old ones stop working)."""
+    SessionService(db, ctx).require_recent_mfa(caller)
+    return s.RecoveryCodesOut(
+        recovery_codes=FactorService(db, ctx).new_recovery_codes(caller.account.id)
+    )
+
+
+@router.get("/sessions", response_model=list[s.SessionOut])
+def list_sessions(caller: Caller, db: Db, ctx: Ctx) -> list[s.SessionOut]:
+    """The devices signed in to this account."""
+    return [
+        s.SessionOut(
+            id=x.id,
+            client_id=x.client_id,
+            device_name=x.device_name,
+            created_at=x.created_at,
+            last_used_at=x.last_used_at,
+            auth_time=x.auth_time,
+            current=x.id == caller.session.id,
+        )
+        for x in SessionService(db, ctx).list(caller.account.id)
+    ]
+
+
+@router.delete("/sessions/{session_id}", status_code=204)
+def revoke_session(session_id: uuid.UUID, caller: Caller, db: Db, ctx: Ctx) -> None:
+    """Sign a device out; its tokens stop working at once."""
+    SessionService(db, ctx).revoke_by_id(caller.account.id, session_id, "signed_out")
+
+
+@router.post("/logout", status_code=204)
+def logout(caller: Caller, db: Db, ctx: Ctx) -> None:
+    SessionService(db, ctx).revoke(caller.session, "signed_out")
+
+
+# -- OAuth 2.1 ----------------------------------------------------------------------------
+
+
+def _oauth_response(status: int, body: Any, headers: list[tuple[str, str]]) -> Response:
+    all_headers = dict(headers)
+    if status >= 400:
+        payload = dict(body) if isinstance(body, dict) else {}
+        error = payload.get("error", "invalid_request")
+        problem = {
+            "type": "about:blank",
+            "title": "OAuth error",
+            "status": status,
+            "detail": payload.get("error_description") or error.replace("_", " "),
+            "error": error,
+        }
+        if "error_description" in payload:
+            problem["error_description"] = payload["error_description"]
+        all_headers.pop("Content-Type", None)
+        return JSONResponse(
+            problem, status_code=status, headers=all_headers, media_type=PROBLEM_JSON
+        )
+    if status == 302:
+        return Response(status_code=302, headers=all_headers)
+    all_headers.pop("Content-Type", None)
+    return JSONResponse(body, status_code=status, headers={**all_headers, **NO_STORE})
+
+
+def _form_request(request: Request, ctx: Ctx, form: dict[str, Any]) -> FormRequest:
+    # authlib checks the transport of this URI; the public issuer URL is the truth.
+    uri = ctx.settings.issuer.rstrip("/") + request.url.path
+    cleaned = {k: str(v) for k, v in form.items() if v is not None}
+    return FormRequest("POST", uri, dict(request.headers), cleaned)
+
+
+@oauth_router.post(
+    "/oauth/authorize",
+    status_code=302,
+    responses={302: {"description": "Redirect to the client with code and state"}},
+)
+def authorize(
+    form: Annotated[s.AuthorizeForm, Form()], request: Request, db: Db, ctx: Ctx
+) -> Response:
+    """Authorization endpoint. Exchanges a completed sign-in (password and second
+    factor) for an authorization code bound to the client's PKCE challenge."""
+    server = OAuthServer(db, ctx)
+    oauth_request = _form_request(request, ctx, form.model_dump())
+    try:
+        grant = server.get_consent_grant(oauth_request)  # validates client, redirect, PKCE
+    except OAuth2Error as error:
+        return _oauth_response(*server.handle_error_response(oauth_request, error))
+    flow, account = LoginService(db, ctx).consume(form.ticket)
+    status, body, headers = server.create_authorization_response(
+        oauth_request, grant_user=GrantUser(account=account, flow=flow), grant=grant
+    )
+    return _oauth_response(status, body, headers)
+
+
+@oauth_router.post("/oauth/token", response_model=s.TokenOut)
+def token(form: Annotated[s.TokenForm, Form()], request: Request, db: Db, ctx: Ctx) -> Response:
+    """Token endpoint: authorization_code (with PKCE) and refresh_token grants only."""
+    server = OAuthServer(db, ctx)
+    status, body, headers = server.create_token_response(
+        _form_request(request, ctx, form.model_dump())
+    )
+    return _oauth_response(status, body, headers)
+
+
+@oauth_router.post("/oauth/revoke")
+def revoke(
+    form: Annotated[s.TokenActionForm, Form()], request: Request, db: Db, ctx: Ctx
+) -> Response:
+    """RFC 7009 revocation: ends the session the token belongs to."""
+    server = OAuthServer(db, ctx)
+    status, body, headers = server.create_endpoint_response(
+        "revocation", _form_request(request, ctx, form.model_dump())
+    )
+    return _oauth_response(status, body, headers)
+
+
+@oauth_router.post("/oauth/introspect")
+def introspect(
+    form: Annotated[s.TokenActionForm, Form()], request: Request, db: Db, ctx: Ctx
+) -> Response:
+    """RFC 7662 introspection, for resource servers holding client credentials."""
+    server = OAuthServer(db, ctx)
+    status, body, headers = server.create_endpoint_response(
+        "introspection", _form_request(request, ctx, form.model_dump())
+    )
+    return _oauth_response(status, body, headers)
+
+
+@oauth_router.get("/.well-known/oauth-authorization-server")
+def metadata(ctx: Ctx) -> dict[str, Any]:
+    """RFC 8414 authorization server metadata."""
+    base = ctx.settings.issuer.rstrip("/")
+    return {
+        "issuer": base,
+        "authorization_endpoint": f"{base}/oauth/authorize",
+        "token_endpoint": f"{base}/oauth/token",
+        "revocation_endpoint": f"{base}/oauth/revoke",
+        "introspection_endpoint": f"{base}/oauth/introspect",
+        "response_types_supported": ["code"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["none"],
+        "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
+        "scopes_supported": ["api"],
+        "access_token_audience": AUDIENCE,
+    }

@@ -1,0 +1,274 @@
+"""Sign-in (password, then a second factor), sessions, step-up. No HTTP here.
+
+A sign-in is a short *login flow*: the client proves its password-derived secret, then
+a second factor (or, for a new account, enrols its first one). Only a flow with both
+can be exchanged at the authorization endpoint for a code, and then for tokens (R5).
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session as DbSession
+
+from uhealthsec.crypto.keystore import Argon2Params, Keystore
+from uhealthsec.server.accounts.models import Account, AccountStatus
+from uhealthsec.server.accounts.service import normalize_email
+from uhealthsec.server.auth.factors import FactorService, SecondFactor
+from uhealthsec.server.auth.models import LoginFlow, RefreshToken, Session
+from uhealthsec.server.auth.tokens import AccessClaims
+from uhealthsec.server.context import AppContext, token_hash
+from uhealthsec.server.errors import (
+    Forbidden,
+    NotAuthenticated,
+    NotFound,
+    StepUpRequired,
+)
+
+#: Wrong second-factor answers allowed in one flow before it must start again.
+MAX_MFA_FAILURES = 5
+
+_BAD_CREDENTIALS = "the e-mail address or the password is incorrect"
+_BAD_FLOW = "this sign-in has expired or was already used; start again"
+
+
+class SecondFactorRefused(NotAuthenticated):
+    """A wrong or replayed code. The failure count it raised must be kept."""
+
+    keep_changes = True
+
+
+@dataclass(frozen=True)
+class LoginStarted:
+    ticket: str
+    expires_at: datetime
+    #: Second factors the account can use now; empty means one must be enrolled first.
+    methods: list[str]
+
+    @property
+    def enrolment_required(self) -> bool:
+        return not self.methods
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling, established from a valid access token and a live session."""
+
+    account: Account
+    session: Session
+    claims: AccessClaims
+
+
+class LoginService:
+    def __init__(self, db: DbSession, ctx: AppContext) -> None:
+        self.db = db
+        self.ctx = ctx
+        self.factors = FactorService(db, ctx)
+
+    def prelogin(self, email: str) -> bytes:
+        """The Argon2id parameters and salt the client needs to derive its secrets.
+
+        For an unknown address the answer is a stable decoy made from the server key,
+        so that the response does not reveal whether the address is registered.
+        """
+        address = normalize_email(email)
+        account = self.db.scalar(select(Account).where(Account.email == address))
+        if account is not None:
+            return Keystore.decode(account.keystore).password_params.encode()
+        salt = self.ctx.server_key.mac("prelogin-decoy", address.encode())[:16]
+        return Argon2Params.default(random=lambda n: salt[:n]).encode()
+
+    def start(self, email: str, auth_secret: bytes) -> LoginStarted:
+        address = normalize_email(email)
+        account = self.db.scalar(select(Account).where(Account.email == address))
+        ok = self.ctx.hasher.verify(account.password_hash if account else None, auth_secret)
+        if not ok or account is None:
+            raise NotAuthenticated(_BAD_CREDENTIALS)
+        # Only someone who knows the password learns the account's state.
+        if account.status == AccountStatus.PENDING:
+            raise Forbidden("confirm your e-mail address first: follow the code we sent you")
+        if account.status != AccountStatus.ACTIVE:
+            raise Forbidden("this account is disabled; contact your practice's administrator")
+        if self.ctx.hasher.needs_rehash(account.password_hash):
+            account.password_hash = self.ctx.hasher.hash(auth_secret)
+        ticket = secrets.token_urlsafe(32)
+        now = self.ctx.now()
+        flow = LoginFlow(
+            ticket_hash=token_hash(ticket),
+            account_id=account.id,
+            created_at=now,
+            expires_at=now + timedelta(seconds=self.ctx.settings.login_seconds),
+            amr="pwd",
+            mfa_failures=0,
+        )
+        self.db.add(flow)
+        methods = self.factors.methods(account.id)
+        return LoginStarted(ticket, flow.expires_at, methods)
+
+    def flow(self, ticket: str) -> tuple[LoginFlow, Account]:
+        if len(ticket) > 100:
+            raise NotAuthenticated(_BAD_FLOW)
+        flow = self.db.scalar(select(LoginFlow).where(LoginFlow.ticket_hash == token_hash(ticket)))
+        if (
+            flow is None
+            or flow.consumed_at is not None
+            or flow.expires_at <= self.ctx.now()
+            or flow.mfa_failures >= MAX_MFA_FAILURES
+        ):
+            raise NotAuthenticated(_BAD_FLOW)
+        account = self.db.get(Account, flow.account_id)
+        if account is None or account.status != AccountStatus.ACTIVE:
+            raise NotAuthenticated(_BAD_FLOW)
+        return flow, account
+
+    def enrolling_flow(self, ticket: str) -> tuple[LoginFlow, Account]:
+        """A flow allowed to enrol a first factor: the account must have none yet."""
+        flow, account = self.flow(ticket)
+        if self.factors.has_confirmed_factor(account.id) and flow.mfa_verified_at is None:
+            raise Forbidden("this account already has a second factor: sign in with it first")
+        return flow, account
+
+    def mark_mfa(self, flow: LoginFlow, method: str) -> None:
+        flow.mfa_verified_at = self.ctx.now()
+        if method not in flow.amr.split():
+            flow.amr = f"{flow.amr} {method}"
+
+    def prove_second_factor(self, ticket: str, proof: SecondFactor) -> None:
+        flow, account = self.flow(ticket)
+        method = self.factors.verify(account.id, proof)
+        if method is None:
+            flow.mfa_failures += 1
+            raise SecondFactorRefused(
+                "the second factor was not accepted (wrong, expired or already used)"
+            )
+        self.mark_mfa(flow, method)
+
+    def confirm_totp_enrolment(self, ticket: str, code: str) -> list[str]:
+        """First factor of a new account; returns its recovery codes (shown once)."""
+        flow, account = self.enrolling_flow(ticket)
+        if not self.factors.totp_confirm(account, code):
+            flow.mfa_failures += 1
+            raise SecondFactorRefused("the code does not match; check the phone's clock and retry")
+        self.mark_mfa(flow, "otp")
+        return self.factors.new_recovery_codes(account.id)
+
+    def confirm_webauthn_enrolment(
+        self, ticket: str, response: dict[str, object], name: str
+    ) -> list[str]:
+        flow, account = self.enrolling_flow(ticket)
+        self.factors.webauthn_register(account, response, name)  # type: ignore[arg-type]
+        self.mark_mfa(flow, "hwk")
+        return self.factors.new_recovery_codes(account.id)
+
+    def consume(self, ticket: str) -> tuple[LoginFlow, Account]:
+        """Hand a completed flow to the authorization endpoint, once."""
+        flow, account = self.flow(ticket)
+        if flow.mfa_verified_at is None:
+            raise Forbidden("a second factor is required before signing in")
+        flow.consumed_at = self.ctx.now()
+        return flow, account
+
+
+class SessionService:
+    def __init__(self, db: DbSession, ctx: AppContext) -> None:
+        self.db = db
+        self.ctx = ctx
+
+    def authenticate(self, token: str) -> Principal:
+        claims = self.ctx.keyring.verify(token, self.ctx.now())
+        session = self.db.get(Session, claims.session_id)
+        refused = NotAuthenticated(
+            "this session has ended; sign in again",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+        if (
+            session is None
+            or session.revoked_at is not None
+            or session.expires_at <= self.ctx.now()
+            or session.account_id != claims.account_id
+        ):
+            raise refused
+        account = self.db.get(Account, claims.account_id)
+        if account is None or account.status != AccountStatus.ACTIVE:
+            raise refused
+        return Principal(account, session, claims)
+
+    def require_recent_mfa(self, principal: Principal) -> None:
+        """Sensitive actions (R9): a second factor proven in the last few minutes."""
+        limit = timedelta(seconds=self.ctx.settings.step_up_seconds)
+        if self.ctx.now() - principal.session.auth_time > limit:
+            raise StepUpRequired(
+                "confirm it is you: prove a second factor at /auth/step-up, then retry"
+            )
+
+    def step_up(self, principal: Principal, proof: SecondFactor) -> tuple[str, AccessClaims]:
+        method = FactorService(self.db, self.ctx).verify(principal.account.id, proof)
+        if method is None:
+            raise SecondFactorRefused(
+                "the second factor was not accepted (wrong, expired or already used)"
+            )
+        session = principal.session
+        session.auth_time = self.ctx.now()
+        if method not in session.amr.split():
+            session.amr = f"{session.amr} {method}"
+        return self.issue_access_token(session)
+
+    def issue_access_token(self, session: Session) -> tuple[str, AccessClaims]:
+        return self.ctx.keyring.issue(
+            account_id=session.account_id,
+            session_id=session.id,
+            client_id=session.client_id,
+            auth_time=session.auth_time,
+            amr=tuple(session.amr.split()),
+            scope=session.scope,
+            issuer=self.ctx.settings.issuer,
+            now=self.ctx.now(),
+        )
+
+    def list(self, account_id: uuid.UUID) -> list[Session]:
+        now = self.ctx.now()
+        return list(
+            self.db.scalars(
+                select(Session)
+                .where(
+                    Session.account_id == account_id,
+                    Session.revoked_at.is_(None),
+                    Session.expires_at > now,
+                )
+                .order_by(Session.last_used_at.desc())
+            )
+        )
+
+    def revoke(self, session: Session, reason: str) -> None:
+        if session.revoked_at is None:
+            session.revoked_at = self.ctx.now()
+            session.revoked_reason = reason
+
+    def revoke_by_id(self, account_id: uuid.UUID, session_id: uuid.UUID, reason: str) -> None:
+        session = self.db.get(Session, session_id)
+        if session is None or session.account_id != account_id:
+            raise NotFound("no such session on this account")
+        self.revoke(session, reason)
+
+    def revoke_all(self, account_id: uuid.UUID, reason: str, keep: uuid.UUID | None = None) -> int:
+        stmt = (
+            update(Session)
+            .where(Session.account_id == account_id, Session.revoked_at.is_(None))
+            .values(revoked_at=self.ctx.now(), revoked_reason=reason)
+        )
+        if keep is not None:
+            stmt = stmt.where(Session.id != keep)
+        return self.db.execute(stmt).rowcount  # type: ignore[attr-defined,no-any-return]
+
+    def refresh_generation(self, session_id: uuid.UUID) -> int:
+        latest = self.db.scalar(
+            select(RefreshToken.generation)
+            .where(RefreshToken.session_id == session_id)
+            .order_by(RefreshToken.generation.desc())
+            .limit(1)
+        )
+        return 0 if latest is None else latest + 1

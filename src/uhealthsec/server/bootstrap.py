@@ -1,0 +1,52 @@
+"""What a server needs before its first request: schema, token key, first-party clients."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from uhealthsec.server.auth.models import OAuthClient
+from uhealthsec.server.context import AppContext
+
+CLI_CLIENT_ID = "uhs-cli"
+WEB_CLIENT_ID = "uhs-web"
+#: The CLI listens on an ephemeral port of this loopback URI (RFC 8252 §7.3).
+CLI_REDIRECT_URI = "http://127.0.0.1/callback"
+
+
+@dataclass(frozen=True)
+class ClientSpec:
+    client_id: str
+    name: str
+    redirect_uris: tuple[str, ...]
+    loopback_any_port: bool
+
+
+def first_party_clients(issuer: str) -> list[ClientSpec]:
+    base = issuer.rstrip("/")
+    return [
+        ClientSpec(CLI_CLIENT_ID, "uhs command line", (CLI_REDIRECT_URI,), True),
+        ClientSpec(WEB_CLIENT_ID, "U-HealthSec web", (f"{base}/app/callback",), False),
+    ]
+
+
+def ensure_clients(db: Session, issuer: str) -> None:
+    for spec in first_party_clients(issuer):
+        row = db.get(OAuthClient, spec.client_id)
+        if row is None:
+            row = OAuthClient(client_id=spec.client_id)
+            db.add(row)
+        row.name = spec.name
+        row.redirect_uris = json.dumps(list(spec.redirect_uris))
+        row.secret_hash = None
+        row.grant_types = "authorization_code refresh_token"
+        row.scope = "api"
+        row.loopback_any_port = spec.loopback_any_port
+
+
+def bootstrap(ctx: AppContext) -> None:
+    with ctx.sessions.begin() as db:
+        ensure_clients(db, ctx.settings.issuer)
+        ctx.keyring.ensure_key(db, ctx.now())

@@ -1,0 +1,42 @@
+"""What every request's services share: settings, keys, the database, the clock."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from uhealthsec.server.auth.passwords import SecretHasher
+from uhealthsec.server.auth.tokens import TokenKeyring
+from uhealthsec.server.mail import Mailer
+from uhealthsec.server.server_key import ServerKey
+from uhealthsec.server.settings import Settings
+from uhealthsec.server.storage.types import utcnow
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    server_key: ServerKey
+    hasher: SecretHasher
+    mailer: Mailer
+    keyring: TokenKeyring
+    clock: Callable[[], datetime] = field(default=utcnow)
+
+    def now(self) -> datetime:
+        return self.clock()
+
+
+def token_hash(token: str) -> bytes:
+    """Bearer secrets (tickets, codes, refresh tokens) are looked up by their SHA-256.
+
+    They are 256-bit random values, so a plain hash is enough: the database never holds
+    a usable token and there is nothing to guess offline.
+    """
+    return hashlib.sha256(token.encode("utf-8")).digest()

@@ -1,0 +1,55 @@
+"""Refusals raised by services; the HTTP layer renders them as RFC 9457 problems.
+
+Messages are written for the person using the client: they say what was refused and
+what to do, and never echo a secret or reveal whether an account exists.
+"""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    status = 400
+    title = "Bad Request"
+    #: Commit the request's changes even though it is refused.
+    keep_changes = False
+
+    def __init__(self, detail: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = headers
+
+
+class InvalidInput(ServiceError):
+    status = 400
+    title = "Invalid input"
+
+
+class NotAuthenticated(ServiceError):
+    status = 401
+    title = "Authentication required"
+
+
+class Forbidden(ServiceError):
+    status = 403
+    title = "Forbidden"
+
+
+class StepUpRequired(Forbidden):
+    """A sensitive action needs a recently proven second factor."""
+
+    title = "Re-authentication required"
+
+
+class NotFound(ServiceError):
+    status = 404
+    title = "Not found"
+
+
+class Conflict(ServiceError):
+    status = 409
+    title = "Conflict"
+
+
+class Gone(ServiceError):
+    status = 410
+    title = "Expired"

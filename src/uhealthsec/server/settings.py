@@ -1,0 +1,69 @@
+"""Server configuration, read from ``UHS_*`` environment variables or a ``.env`` file."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="UHS_", env_file=".env", extra="ignore")
+
+    #: Where the embedded defaults keep their files (SQLite database, blobs, server key).
+    data_dir: Path = Path("var")
+    #: SQLAlchemy URL; empty means the SQLite file under ``data_dir``.
+    database_url: str = ""
+    #: Public base URL of this server: the token issuer and the OAuth endpoints' base.
+    issuer: str = "http://127.0.0.1:8000"
+    #: WebAuthn relying party: the registrable domain the passkeys are bound to, and the
+    #: origins allowed to use them.
+    webauthn_rp_id: str = "localhost"
+    webauthn_rp_name: str = "U-HealthSec"
+    webauthn_origins: list[str] = Field(default_factory=lambda: ["http://localhost:8000"])
+
+    #: Access tokens are short so that a stolen one is useful only briefly (R9).
+    access_token_seconds: int = Field(default=300, ge=30, le=900)
+    #: A refresh token family (one signed-in device) ends after this long without use.
+    refresh_token_days: int = Field(default=30, ge=1, le=90)
+    #: Sensitive actions need a second factor proven within this many seconds.
+    step_up_seconds: int = Field(default=300, ge=60, le=3600)
+    #: How long a login (password then second factor) may take.
+    login_seconds: int = Field(default=300, ge=60, le=900)
+
+    #: Argon2id applied by the server to the client's authentication secret. The client
+    #: already spent 64 MiB on the password, so the server uses OWASP's lighter profile.
+    server_argon2_memory_kib: int = Field(default=19456, ge=19456)
+    server_argon2_time_cost: int = Field(default=2, ge=2)
+
+    #: Largest JSON request body accepted, in bytes.
+    max_request_bytes: int = Field(default=256 * 1024, ge=16 * 1024)
+
+    #: Outgoing mail: written as files under ``data_dir/outbox`` unless an SMTP host is set.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_user: str = ""
+    smtp_password: str = ""
+    mail_from: str = "U-HealthSec <no-reply@localhost>"
+
+    #: OpenID Connect provider for professional login (e-CPS / Pro Santé Connect style).
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_redirect_uri: str = ""
+    #: Authentication context classes accepted from the provider (eIDAS substantial+).
+    oidc_acr_values: list[str] = Field(default_factory=lambda: ["eidas2", "eidas3"])
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'uhealthsec.db').resolve()}"
+
+    @property
+    def server_key_path(self) -> Path:
+        return self.data_dir / "server.key"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"

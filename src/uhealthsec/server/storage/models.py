@@ -1,0 +1,11 @@
+"""Every domain's tables, gathered so that migrations see the whole schema."""
+
+from __future__ import annotations
+
+from uhealthsec.server.accounts import models as accounts_models
+from uhealthsec.server.auth import models as auth_models
+from uhealthsec.server.storage.db import Base
+
+metadata = Base.metadata
+
+__all__ = ["accounts_models", "auth_models", "metadata"]

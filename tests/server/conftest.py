@@ -1,0 +1,228 @@
+"""Fixtures for the server: a migrated database on SQLite and on PostgreSQL, the
+application with a controllable clock, a mail outbox, and signed-in users."""
+
+from __future__ import annotations
+
+import email
+import os
+import re
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from tests.postgres import PostgresServer
+from uhealthsec.client.api import AuthClient, Tokens
+from uhealthsec.crypto.keystore import Argon2Params
+from uhealthsec.server.app import build_context, create_app
+from uhealthsec.server.context import AppContext
+from uhealthsec.server.settings import Settings
+from uhealthsec.server.storage import migrate
+from uhealthsec.server.storage.db import make_engine
+
+BASE_URL = "http://127.0.0.1:8000"
+ORIGIN = "http://localhost:8000"
+#: The cheapest client parameters the keystore accepts, so that tests run quickly.
+FAST_ARGON2 = Argon2Params(memory_kib=19456, iterations=2, parallelism=1, salt=b"\0" * 16)
+PASSWORD = "plum orchard violin tundra"
+
+DATABASES = os.environ.get("UHS_TEST_DATABASES", "sqlite,postgresql").split(",")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    server = PostgresServer()
+    server.start()
+    try:
+        engine = create_engine(server.url("postgres"), isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text("CREATE DATABASE uhs_template"))
+        engine.dispose()
+        template = make_engine(server.url("uhs_template"))
+        migrate.upgrade(template)
+        template.dispose()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database for one test."""
+    if request.param == "sqlite":
+        path = tmp_path / "test.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    name = f"t_{uuid.uuid4().hex}"
+    admin = create_engine(server.url("postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE uhs_template'))
+    try:
+        yield server.url(name)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+class Clock:
+    """The server's clock in tests: starts now, moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "var",
+        database_url=database_url,
+        issuer=BASE_URL,
+        webauthn_rp_id="localhost",
+        webauthn_origins=[ORIGIN],
+    )
+
+
+@pytest.fixture
+def ctx(settings: Settings, clock: Clock) -> Iterator[AppContext]:
+    context = build_context(settings, clock=clock, migrate_schema=False)
+    yield context
+    context.engine.dispose()
+
+
+@pytest.fixture
+def client(ctx: AppContext) -> Iterator[TestClient]:
+    with TestClient(create_app(ctx=ctx), base_url=BASE_URL) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def sdk(client: TestClient) -> AuthClient:
+    return AuthClient(client)
+
+
+class Outbox:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def messages(self, to: str) -> list[email.message.Message]:
+        if not self.directory.exists():
+            return []
+        found = []
+        for path in sorted(self.directory.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns):
+            message = email.message_from_bytes(path.read_bytes())
+            if message["To"] == to:
+                found.append(message)
+        return found
+
+    def last_code(self, to: str, label: str = "code") -> str:
+        body = self.messages(to)[-1].get_payload(decode=True).decode()
+        match = re.search(rf"{label}: (\S+)", body, re.IGNORECASE)
+        assert match, body
+        return match.group(1)
+
+
+@pytest.fixture
+def outbox(settings: Settings) -> Outbox:
+    return Outbox(settings.outbox_dir)
+
+
+def oathtool(secret: str, at: datetime) -> str:
+    """A TOTP code from the reference implementation, for the given instant."""
+    stamp = at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    result = subprocess.run(
+        ["oathtool", "--totp", "-b", "--now", stamp, secret],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    return result.stdout.strip()
+
+
+@dataclass
+class User:
+    email: str
+    password: str
+    totp_secret: str
+    recovery_codes: list[str]
+    tokens: Tokens
+    account_id: str = ""
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+class Users:
+    """Creates users through the real API, as a client would."""
+
+    def __init__(self, sdk: AuthClient, outbox: Outbox, clock: Clock) -> None:
+        self.sdk = sdk
+        self.outbox = outbox
+        self.clock = clock
+
+    def register(self, email_address: str, kind: str = "practitioner", **extra: str) -> None:
+        self.sdk.register(
+            email_address,
+            PASSWORD,
+            "Dr " + email_address.split("@")[0].title(),
+            kind,
+            params=FAST_ARGON2.with_new_salt(),
+            **extra,
+        )
+        if "invitation" not in extra:
+            self.sdk.verify_email(self.outbox.last_code(email_address))
+
+    def next_totp(self, secret: str) -> str:
+        """A code for a fresh 30-second step (each code is accepted only once)."""
+        self.clock.advance(seconds=30)
+        return oathtool(secret, self.clock.now)
+
+    def signed_in(self, email_address: str, kind: str = "practitioner", **extra: str) -> User:
+        self.register(email_address, kind, **extra)
+        login = self.sdk.start_login(email_address, PASSWORD)
+        assert login.enrolment_required
+        secret = self.sdk.enrol_totp(login)["secret"]
+        codes = self.sdk.confirm_totp(login, oathtool(secret, self.clock.now))
+        tokens = self.sdk.authorize(login, device_name="tests")
+        me = self.sdk.http.get("/accounts/me", headers=self.sdk.bearer(tokens)).json()
+        return User(email_address, PASSWORD, secret, codes, tokens, me["id"])
+
+    def sign_in_again(self, user: User) -> Tokens:
+        login = self.sdk.start_login(user.email, user.password)
+        self.sdk.second_factor(login, totp_code=self.next_totp(user.totp_secret))
+        return self.sdk.authorize(login)
+
+
+@pytest.fixture
+def users(sdk: AuthClient, outbox: Outbox, clock: Clock) -> Users:
+    return Users(sdk, outbox, clock)
