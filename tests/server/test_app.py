@@ -1,27 +1,83 @@
-from fastapi.testclient import TestClient
-
 from uhealthsec import __version__
-from uhealthsec.server.app import create_app
+from uhealthsec.server.app import PUBLIC_ROUTES
 
 
-def test_health():
-    response = TestClient(create_app()).get("/health")
+def test_health(client):
+    response = client.get("/health")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "version": __version__}
 
 
-def test_unknown_route_is_a_problem_document():
-    response = TestClient(create_app()).get("/no-such-route")
+def test_unknown_route_is_a_problem_document(client):
+    response = client.get("/no-such-route")
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["status"] == 404
 
 
-def test_wrong_method_is_a_problem_document():
-    response = TestClient(create_app()).post("/health")
+def test_wrong_method_is_a_problem_document(client):
+    response = client.post("/health")
     assert response.status_code == 405
     assert response.headers["content-type"] == "application/problem+json"
 
 
-def test_openapi_document_is_served():
-    assert TestClient(create_app()).get("/openapi.json").json()["info"]["title"] == "U-HealthSec"
+def test_openapi_document_is_served(client):
+    assert client.get("/openapi.json").json()["info"]["title"] == "U-HealthSec"
+
+
+def test_oversized_body_is_refused_before_parsing(client):
+    response = client.post(
+        "/auth/login",
+        content=b"{" + b" " * (300 * 1024) + b"}",
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_malformed_input_is_a_problem_without_the_value(client):
+    secret = "not-base64url!!" * 3
+    response = client.post("/auth/login", json={"email": "a@b.org", "auth_secret": secret})
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert secret not in response.text
+
+
+def _concrete(path: str) -> str:
+    return (
+        path.replace("{practice_id}", "00000000-0000-4000-8000-000000000000")
+        .replace("{account_id}", "00000000-0000-4000-8000-000000000001")
+        .replace("{session_id}", "00000000-0000-4000-8000-000000000002")
+        .replace("{key_id}", "00000000-0000-4000-8000-000000000003")
+    )
+
+
+def test_every_route_outside_the_public_list_refuses_a_missing_or_bad_token(client):
+    """Enumerates the application's routes (its OpenAPI document lists every one):
+    nothing outside the public list is reachable without a valid token."""
+    paths = client.app.openapi()["paths"]
+    operations = [
+        (method.upper(), path)
+        for path, item in paths.items()
+        for method in item
+        if path not in PUBLIC_ROUTES
+    ]
+    assert len(operations) >= 15
+    assert (
+        not set(PUBLIC_ROUTES)
+        - set(paths)
+        - {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+    )
+    for method, path in operations:
+        url = _concrete(path)
+        assert "{" not in url
+        for headers in (
+            {},
+            {"Authorization": "Bearer v4.local.AAAA"},
+            {"Authorization": "Basic dXNlcjpwYXNz"},
+        ):
+            response = client.request(method, url, headers=headers, json={})
+            assert response.status_code == 401, (method, path, headers)
+            assert response.headers["content-type"] == "application/problem+json"
+    # Public routes are sign-in and discovery only, nothing under a signed-in prefix.
+    assert not any(p.startswith(("/practices", "/accounts/me")) for p in PUBLIC_ROUTES)

@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -181,7 +181,7 @@ class FormRequest(OAuth2Request):  # type: ignore[misc]
     """An authlib request built from an already-parsed form (authlib has no Starlette
     server integration)."""
 
-    def __init__(self, method: str, uri: str, headers: dict[str, str], form: dict[str, str]):
+    def __init__(self, method: str, uri: str, headers: Mapping[str, str], form: dict[str, str]):
         super().__init__(method, uri, headers=headers)
         self._form = form
         self.payload = BasicOAuth2Payload(form)

@@ -220,7 +220,7 @@ def _form_request(request: Request, ctx: Ctx, form: dict[str, Any]) -> FormReque
     # authlib checks the transport of this URI; the public issuer URL is the truth.
     uri = ctx.settings.issuer.rstrip("/") + request.url.path
     cleaned = {k: str(v) for k, v in form.items() if v is not None}
-    return FormRequest("POST", uri, dict(request.headers), cleaned)
+    return FormRequest("POST", uri, request.headers, cleaned)
 
 
 @oauth_router.post(
