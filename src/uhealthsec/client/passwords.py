@@ -31,6 +31,11 @@ def check_new_password(password: str, user_inputs: tuple[str, ...] = ()) -> Pass
         return PasswordVerdict(
             False, f"use at least {MIN_LENGTH} characters; a few words work well"
         )
+    lowered = password.lower()
+    for value in user_inputs:
+        for part in {value.lower(), value.lower().split("@")[0]}:
+            if len(part) >= 4 and part in lowered:
+                return PasswordVerdict(False, "do not use your address or your name in it")
     inputs = [part for value in user_inputs for part in value.replace("@", " ").split() if part]
     result = zxcvbn(password[:_RATED_PREFIX], user_inputs=inputs)
     if result["score"] < MIN_SCORE:

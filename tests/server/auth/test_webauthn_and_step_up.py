@@ -1,0 +1,145 @@
+"""Passkeys with a software authenticator; step-up for sensitive actions."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from tests.server.auth.softauthn import SoftAuthenticator
+from tests.server.conftest import FAST_ARGON2, ORIGIN, PASSWORD
+from uhealthsec.client.api import ApiError
+from uhealthsec.crypto.keystore import change_password, unlock_with_password
+from uhealthsec.protocol.encoding import b64u_encode
+
+
+def post(sdk, path, tokens=None, **body):
+    headers = sdk.bearer(tokens) if tokens else {}
+    return sdk.http.post(path, json=body, headers=headers)
+
+
+def test_passkey_as_first_factor_then_sign_in_with_it(users, sdk):
+    users.register("pk@example.org")
+    key = SoftAuthenticator(ORIGIN)
+    login = sdk.start_login("pk@example.org", PASSWORD)
+    options = post(sdk, "/auth/login/enrol/webauthn-options", ticket=login.ticket).json()
+    assert options["rp"]["id"] == "localhost"
+    registered = post(
+        sdk,
+        "/auth/login/enrol/webauthn",
+        ticket=login.ticket,
+        credential=key.create(options),
+        name="laptop",
+    )
+    assert registered.status_code == 200, registered.text
+    assert len(registered.json()["recovery_codes"]) == 10
+    sdk.authorize(login)
+
+    login = sdk.start_login("pk@example.org", PASSWORD)
+    assert "webauthn" in login.methods
+    options = post(sdk, "/auth/login/webauthn-options", ticket=login.ticket).json()
+    assertion = key.get(options, "localhost")
+    sdk.second_factor(login, webauthn=assertion)
+    tokens = sdk.authorize(login)
+    claims_amr = sdk.http.get("/auth/factors", headers=sdk.bearer(tokens)).json()
+    assert [f["kind"] for f in claims_amr] == ["webauthn"]
+
+    # The same assertion again: its challenge was used, so it is refused.
+    again = sdk.start_login("pk@example.org", PASSWORD)
+    with pytest.raises(ApiError):
+        sdk.second_factor(again, webauthn=assertion)
+
+
+def test_passkey_assertion_for_wrong_origin_or_forged_signature_is_refused(users, sdk):
+    users.register("pk2@example.org")
+    key = SoftAuthenticator(ORIGIN)
+    login = sdk.start_login("pk2@example.org", PASSWORD)
+    options = post(sdk, "/auth/login/enrol/webauthn-options", ticket=login.ticket).json()
+    post(sdk, "/auth/login/enrol/webauthn", ticket=login.ticket, credential=key.create(options))
+
+    phishing = SoftAuthenticator("https://evil.example")
+    phishing.key, phishing.credential_id = key.key, key.credential_id
+    login = sdk.start_login("pk2@example.org", PASSWORD)
+    options = post(sdk, "/auth/login/webauthn-options", ticket=login.ticket).json()
+    with pytest.raises(ApiError) as refused:
+        sdk.second_factor(login, webauthn=phishing.get(options, "localhost"))
+    assert refused.value.status == 401
+
+    options = post(sdk, "/auth/login/webauthn-options", ticket=login.ticket).json()
+    forged = copy.deepcopy(key.get(options, "localhost"))
+    forged["response"]["signature"] = b64u_encode(b"\x30\x06\x02\x01\x01\x02\x01\x01")
+    with pytest.raises(ApiError):
+        sdk.second_factor(login, webauthn=forged)
+
+
+def test_sensitive_actions_need_a_recent_second_factor(users, sdk, clock):
+    user = users.signed_in("step@example.org")
+    clock.advance(minutes=4)
+    fresh = sdk.refresh(user.tokens)
+    assert post(sdk, "/auth/recovery-codes", fresh).status_code == 200  # within 5 minutes
+
+    clock.advance(minutes=2)
+    fresh = sdk.refresh(fresh)
+    response = post(sdk, "/auth/recovery-codes", fresh)
+    assert response.status_code == 403
+    assert "step-up" in response.json()["detail"]
+
+    stepped = post(sdk, "/auth/step-up", fresh, totp_code=users.next_totp(user.totp_secret))
+    assert stepped.status_code == 200
+    token = stepped.json()["access_token"]
+    assert post(sdk, "/auth/recovery-codes", token).status_code == 200
+
+    # A wrong code at step-up is refused and does not help.
+    clock.advance(minutes=6)
+    later = sdk.refresh(fresh)
+    assert post(sdk, "/auth/step-up", later, totp_code="123456").status_code == 401
+    assert post(sdk, "/auth/recovery-codes", later).status_code == 403
+
+
+def test_adding_a_passkey_after_sign_in_then_removing_factors(users, sdk):
+    user = users.signed_in("multi@example.org")
+    key = SoftAuthenticator(ORIGIN)
+    options = post(sdk, "/auth/factors/webauthn-options", user.tokens).json()
+    assert (
+        post(sdk, "/auth/factors/webauthn", user.tokens, credential=key.create(options)).status_code
+        == 204
+    )
+    factors = sdk.http.get("/auth/factors", headers=sdk.bearer(user.tokens)).json()
+    assert sorted(f["kind"] for f in factors) == ["totp", "webauthn"]
+    assert sdk.http.delete("/auth/factors/totp", headers=sdk.bearer(user.tokens)).status_code == 204
+    passkey = next(f for f in factors if f["kind"] == "webauthn")
+    last = sdk.http.delete(
+        f"/auth/factors/webauthn/{passkey['id']}", headers=sdk.bearer(user.tokens)
+    )
+    assert last.status_code == 409  # the last second factor cannot be removed
+
+
+def test_password_change_keeps_keys_and_signs_out_other_devices(users, sdk):
+    user = users.signed_in("pw@example.org")
+    other_device = users.sign_in_again(user)
+    keystore = sdk.keystore(user.tokens)
+    keys = unlock_with_password(keystore, PASSWORD)
+    new_password = "quartz lantern meadow falcon"
+    new_keystore, auth_secret = change_password(
+        keystore, keys, new_password, params=FAST_ARGON2.with_new_salt()
+    )
+    response = sdk.http.put(
+        "/accounts/me/password",
+        json={
+            "auth_secret": b64u_encode(auth_secret),
+            "keystore": b64u_encode(new_keystore.encode()),
+        },
+        headers=sdk.bearer(user.tokens),
+    )
+    assert response.status_code == 204, response.text
+    assert sdk.http.get("/accounts/me", headers=sdk.bearer(other_device)).status_code == 401
+    assert sdk.http.get("/accounts/me", headers=sdk.bearer(user.tokens)).status_code == 200
+    with pytest.raises(ApiError):
+        sdk.start_login(user.email, PASSWORD)
+    login = sdk.start_login(user.email, new_password)
+    assert login.methods
+    assert (
+        unlock_with_password(sdk.keystore(user.tokens), new_password)
+        .public()
+        .same_as(keys.public())
+    )
