@@ -13,7 +13,7 @@ from uhealthsec.server.auth.factors import SecondFactor
 from uhealthsec.server.auth.passwords import AUTH_SECRET_SIZE
 
 Email = Annotated[str, Field(min_length=3, max_length=320)]
-Ticket = Annotated[str, Field(min_length=16, max_length=100)]
+Ticket = Annotated[str, Field(min_length=16, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
 TotpCode = Annotated[str, Field(min_length=6, max_length=6, pattern=r"^[0-9]{6}$")]
 RecoveryCode = Annotated[str, Field(min_length=10, max_length=64)]
 #: A WebAuthn credential as produced by navigator.credentials (JSON-serialised form).
@@ -123,28 +123,41 @@ class SessionOut(BaseModel):
     current: bool
 
 
+#: OAuth parameters are ASCII tokens (RFC 6749 Appendix A); refusing anything else here
+#: keeps control characters out of the protocol layer and its error messages.
+_NAME = r"^[A-Za-z0-9_.:-]+$"
+_VSCHAR = r"^[\x20-\x7e]*$"
+_B64U = r"^[A-Za-z0-9_-]+$"
+
+
+def _param(max_length: int, pattern: str = _NAME) -> Any:
+    return Field(max_length=max_length, pattern=pattern)
+
+
 class AuthorizeForm(BaseModel):
     """RFC 6749 §4.1.1 parameters, plus the completed sign-in's ticket."""
 
-    response_type: Annotated[str, Field(max_length=20)]
-    client_id: Annotated[str, Field(max_length=100)]
-    redirect_uri: Annotated[str, Field(max_length=500)]
-    code_challenge: Annotated[str, Field(max_length=128)]
-    code_challenge_method: Annotated[str, Field(max_length=10)]
-    state: Annotated[str | None, Field(max_length=500)] = None
-    scope: Annotated[str | None, Field(max_length=200)] = None
-    ticket: Ticket
-    device_name: Annotated[str | None, Field(max_length=100)] = None
+    response_type: Annotated[str, _param(20, r"^[a-z_ ]+$")]
+    client_id: Annotated[str, _param(100)]
+    redirect_uri: Annotated[str, _param(500, _VSCHAR)]
+    code_challenge: Annotated[str, Field(min_length=43, max_length=128, pattern=_B64U)]
+    code_challenge_method: Annotated[str, _param(10)]
+    state: Annotated[str | None, _param(500, _VSCHAR)] = None
+    scope: Annotated[str | None, _param(200, r"^[A-Za-z0-9_.: -]*$")] = None
+    ticket: Annotated[str, Field(min_length=16, max_length=100, pattern=_B64U)]
+    device_name: Annotated[str | None, _param(100, _VSCHAR)] = None
 
 
 class TokenForm(BaseModel):
-    grant_type: Annotated[str, Field(max_length=40)]
-    client_id: Annotated[str | None, Field(max_length=100)] = None
-    code: Annotated[str | None, Field(max_length=100)] = None
-    redirect_uri: Annotated[str | None, Field(max_length=500)] = None
-    code_verifier: Annotated[str | None, Field(max_length=128)] = None
-    refresh_token: Annotated[str | None, Field(max_length=100)] = None
-    scope: Annotated[str | None, Field(max_length=200)] = None
+    grant_type: Annotated[str, _param(40)]
+    client_id: Annotated[str | None, _param(100)] = None
+    code: Annotated[str | None, _param(100, _B64U)] = None
+    redirect_uri: Annotated[str | None, _param(500, _VSCHAR)] = None
+    code_verifier: Annotated[str | None, Field(max_length=128, pattern=r"^[A-Za-z0-9._~-]+$")] = (
+        None
+    )
+    refresh_token: Annotated[str | None, _param(100, _B64U)] = None
+    scope: Annotated[str | None, _param(200, r"^[A-Za-z0-9_.: -]*$")] = None
 
 
 class TokenOut(BaseModel):
@@ -158,6 +171,6 @@ class TokenOut(BaseModel):
 class TokenActionForm(BaseModel):
     """RFC 7009 / RFC 7662 request."""
 
-    token: Annotated[str, Field(max_length=4096)]
-    token_type_hint: Annotated[str | None, Field(max_length=40)] = None
-    client_id: Annotated[str | None, Field(max_length=100)] = None
+    token: Annotated[str, _param(4096, r"^[A-Za-z0-9_.~+/=-]+$")]
+    token_type_hint: Annotated[str | None, _param(40)] = None
+    client_id: Annotated[str | None, _param(100)] = None
