@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter
 
 from uhealthsec.server.accounts import schemas as s
-from uhealthsec.server.accounts.models import AccountKind, Role
+from uhealthsec.server.accounts.models import Account, AccountKind, Membership, Role
 from uhealthsec.server.accounts.service import AccountService, RegistrationRequest
 from uhealthsec.server.auth.service import SessionService
 from uhealthsec.server.deps import Caller, Ctx, Db
@@ -91,17 +91,7 @@ def my_practices(caller: Caller, db: Db, ctx: Ctx) -> list[s.PracticeOut]:
 def members(practice_id: uuid.UUID, caller: Caller, db: Db, ctx: Ctx) -> list[s.MemberOut]:
     service = AccountService(db, ctx)
     service.require(caller.account, practice_id, "members.read")
-    return [
-        s.MemberOut(
-            account_id=a.id,
-            display_name=a.display_name,
-            kind=AccountKind(a.kind),
-            role=Role(m.role),
-            rpps=a.rpps,
-            identity_verified=m.identity_verified_at is not None,
-        )
-        for m, a in service.members(practice_id)
-    ]
+    return [_member_out(m, a) for m, a in service.members(practice_id)]
 
 
 @router.post(
@@ -135,16 +125,18 @@ def verify_identity(
     practice_id: uuid.UUID, account_id: uuid.UUID, caller: Caller, db: Db, ctx: Ctx
 ) -> s.MemberOut:
     """An admin vouches for a member's professional identity (practitioners without RPPS)."""
-    service = AccountService(db, ctx)
-    member = service.verify_member_identity(caller.account, practice_id, account_id)
-    for m, a in service.members(practice_id):
-        if m.id == member.id:
-            return s.MemberOut(
-                account_id=a.id,
-                display_name=a.display_name,
-                kind=AccountKind(a.kind),
-                role=Role(m.role),
-                rpps=a.rpps,
-                identity_verified=True,
-            )
-    raise AssertionError("the member was just found")
+    member, account = AccountService(db, ctx).verify_member_identity(
+        caller.account, practice_id, account_id
+    )
+    return _member_out(member, account)
+
+
+def _member_out(member: Membership, account: Account) -> s.MemberOut:
+    return s.MemberOut(
+        account_id=account.id,
+        display_name=account.display_name,
+        kind=AccountKind(account.kind),
+        role=Role(member.role),
+        rpps=account.rpps,
+        identity_verified=member.identity_verified_at is not None,
+    )

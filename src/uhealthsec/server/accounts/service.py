@@ -279,12 +279,13 @@ class AccountService:
 
     def verify_member_identity(
         self, admin: Account, practice_id: uuid.UUID, account_id: uuid.UUID
-    ) -> Membership:
+    ) -> tuple[Membership, Account]:
         """An admin vouches for a practitioner without RPPS (e.g. a naturopath)."""
         self.require(admin, practice_id, "members.verify")
         member = self.membership(account_id, practice_id)
-        if member is None:
+        account = self.db.get(Account, account_id)
+        if member is None or account is None:
             raise NotFound("no such member")
         member.identity_verified_at = self.ctx.now()
         member.identity_verified_by = admin.id
-        return member
+        return member, account
