@@ -29,6 +29,12 @@ class NotAuthenticated(ServiceError):
     title = "Authentication required"
 
 
+class SecondFactorRefused(NotAuthenticated):
+    """A wrong or replayed second factor. The failure count it raised must be kept."""
+
+    keep_changes = True
+
+
 class Forbidden(ServiceError):
     status = 403
     title = "Forbidden"

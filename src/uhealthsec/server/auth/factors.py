@@ -30,7 +30,7 @@ from uhealthsec.server.auth.models import (
     WebAuthnCredential,
 )
 from uhealthsec.server.context import AppContext, token_hash
-from uhealthsec.server.errors import Conflict, InvalidInput, NotFound
+from uhealthsec.server.errors import Conflict, InvalidInput, NotFound, SecondFactorRefused
 
 RECOVERY_CODE_COUNT = 10
 _RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i
@@ -42,6 +42,9 @@ _TOTP_PURPOSE = "totp-secret"
 AMR_TOTP = "otp"
 AMR_WEBAUTHN = "hwk"
 AMR_RECOVERY = "rec"
+
+FACTOR_REFUSED = "the second factor was not accepted (wrong, expired or already used)"
+_TOTP_MISMATCH = "the code does not match; check the phone's clock and retry"
 
 
 @dataclass(frozen=True)
@@ -72,26 +75,27 @@ class FactorService:
 
     # -- what an account has --------------------------------------------------------------
 
-    def has_confirmed_factor(self, account_id: uuid.UUID) -> bool:
-        totp_ok = self.db.scalar(
-            select(func.count()).where(
-                TotpCredential.account_id == account_id, TotpCredential.confirmed_at.is_not(None)
+    def _has_totp(self, account_id: uuid.UUID) -> bool:
+        cred = self.db.get(TotpCredential, account_id)
+        return cred is not None and cred.confirmed_at is not None
+
+    def _passkey_ids(self, account_id: uuid.UUID) -> list[bytes]:
+        return list(
+            self.db.scalars(
+                select(WebAuthnCredential.credential_id).where(
+                    WebAuthnCredential.account_id == account_id
+                )
             )
         )
-        keys = self.db.scalar(
-            select(func.count()).where(WebAuthnCredential.account_id == account_id)
-        )
-        return bool(totp_ok or keys)
+
+    def has_confirmed_factor(self, account_id: uuid.UUID) -> bool:
+        return self._has_totp(account_id) or bool(self._passkey_ids(account_id))
 
     def methods(self, account_id: uuid.UUID) -> list[str]:
         found = []
-        if self.db.scalar(
-            select(func.count()).where(
-                TotpCredential.account_id == account_id, TotpCredential.confirmed_at.is_not(None)
-            )
-        ):
+        if self._has_totp(account_id):
             found.append("totp")
-        if self.db.scalar(select(func.count()).where(WebAuthnCredential.account_id == account_id)):
+        if self._passkey_ids(account_id):
             found.append("webauthn")
         if self.db.scalar(
             select(func.count()).where(
@@ -142,14 +146,13 @@ class FactorService:
         cred.last_used_step = step
         return True
 
-    def totp_confirm(self, account: Account, code: str) -> bool:
+    def totp_confirm(self, account: Account, code: str) -> None:
         cred = self.db.get(TotpCredential, account.id)
         if cred is None or cred.confirmed_at is not None:
             raise NotFound("no authenticator app enrolment is in progress")
         if not self._totp_accept(cred, code):
-            return False
+            raise SecondFactorRefused(_TOTP_MISMATCH)
         cred.confirmed_at = self.ctx.now()
-        return True
 
     def totp_remove(self, account_id: uuid.UUID) -> None:
         self._refuse_removing_last(account_id, removing_totp=True)
@@ -192,11 +195,7 @@ class FactorService:
         return challenge
 
     def webauthn_registration_options(self, account: Account) -> dict[str, Any]:
-        existing = self.db.scalars(
-            select(WebAuthnCredential.credential_id).where(
-                WebAuthnCredential.account_id == account.id
-            )
-        ).all()
+        existing = self._passkey_ids(account.id)
         options = webauthn.generate_registration_options(
             rp_id=self.ctx.settings.webauthn_rp_id,
             rp_name=self.ctx.settings.webauthn_rp_name,
@@ -242,11 +241,7 @@ class FactorService:
         )
 
     def webauthn_authentication_options(self, account_id: uuid.UUID) -> dict[str, Any]:
-        keys = self.db.scalars(
-            select(WebAuthnCredential.credential_id).where(
-                WebAuthnCredential.account_id == account_id
-            )
-        ).all()
+        keys = self._passkey_ids(account_id)
         if not keys:
             raise NotFound("no security key is registered for this account")
         options = webauthn.generate_authentication_options(
@@ -341,13 +336,7 @@ class FactorService:
         return AMR_WEBAUTHN if self._webauthn_accept(account_id, proof.webauthn_response) else None
 
     def _refuse_removing_last(self, account_id: uuid.UUID, removing_totp: bool) -> None:
-        methods = self.methods(account_id)
-        keys = (
-            self.db.scalar(select(func.count()).where(WebAuthnCredential.account_id == account_id))
-            or 0
-        )
-        remaining = (0 if removing_totp else int("totp" in methods)) + (
-            keys - (0 if removing_totp else 1)
-        )
+        keys = len(self._passkey_ids(account_id))
+        remaining = keys if removing_totp else int(self._has_totp(account_id)) + keys - 1
         if remaining < 1:
             raise Conflict("this is the account's last second factor; add another one first")

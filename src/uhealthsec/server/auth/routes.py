@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from uhealthsec.server.auth import schemas as s
 from uhealthsec.server.auth.factors import FactorService
 from uhealthsec.server.auth.oauth import FormRequest, GrantUser, OAuthServer
-from uhealthsec.server.auth.service import LoginService, SecondFactorRefused, SessionService
+from uhealthsec.server.auth.service import LoginService, SessionService
 from uhealthsec.server.auth.tokens import AUDIENCE
 from uhealthsec.server.deps import Caller, Ctx, Db
 from uhealthsec.server.problems import PROBLEM_JSON
@@ -124,8 +124,7 @@ def add_totp(caller: Caller, db: Db, ctx: Ctx) -> s.TotpEnrolmentOut:
 
 @router.post("/factors/totp/confirm", status_code=204)
 def confirm_totp(body: s.TotpConfirmIn, caller: Caller, db: Db, ctx: Ctx) -> None:
-    if not FactorService(db, ctx).totp_confirm(caller.account, body.code):
-        raise SecondFactorRefused("the code does not match; check the phone's clock and retry")
+    FactorService(db, ctx).totp_confirm(caller.account, body.code)
 
 
 @router.delete("/factors/totp", status_code=204)

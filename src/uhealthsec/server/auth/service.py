@@ -18,7 +18,13 @@ from sqlalchemy.orm import Session as DbSession
 from uhealthsec.crypto.keystore import Argon2Params, Keystore
 from uhealthsec.server.accounts.models import Account, AccountStatus
 from uhealthsec.server.accounts.service import normalize_email
-from uhealthsec.server.auth.factors import FactorService, SecondFactor
+from uhealthsec.server.auth.factors import (
+    AMR_TOTP,
+    AMR_WEBAUTHN,
+    FACTOR_REFUSED,
+    FactorService,
+    SecondFactor,
+)
 from uhealthsec.server.auth.models import LoginFlow, RefreshToken, Session
 from uhealthsec.server.auth.tokens import AccessClaims
 from uhealthsec.server.context import AppContext, token_hash
@@ -26,6 +32,7 @@ from uhealthsec.server.errors import (
     Forbidden,
     NotAuthenticated,
     NotFound,
+    SecondFactorRefused,
     StepUpRequired,
 )
 
@@ -36,10 +43,9 @@ _BAD_CREDENTIALS = "the e-mail address or the password is incorrect"
 _BAD_FLOW = "this sign-in has expired or was already used; start again"
 
 
-class SecondFactorRefused(NotAuthenticated):
-    """A wrong or replayed code. The failure count it raised must be kept."""
-
-    keep_changes = True
+def with_method(amr: str, method: str) -> str:
+    """The space-separated RFC 8176 list ``amr`` with ``method`` added once."""
+    return amr if method in amr.split() else f"{amr} {method}"
 
 
 @dataclass(frozen=True)
@@ -134,26 +140,25 @@ class LoginService:
 
     def mark_mfa(self, flow: LoginFlow, method: str) -> None:
         flow.mfa_verified_at = self.ctx.now()
-        if method not in flow.amr.split():
-            flow.amr = f"{flow.amr} {method}"
+        flow.amr = with_method(flow.amr, method)
 
     def prove_second_factor(self, ticket: str, proof: SecondFactor) -> None:
         flow, account = self.flow(ticket)
         method = self.factors.verify(account.id, proof)
         if method is None:
             flow.mfa_failures += 1
-            raise SecondFactorRefused(
-                "the second factor was not accepted (wrong, expired or already used)"
-            )
+            raise SecondFactorRefused(FACTOR_REFUSED)
         self.mark_mfa(flow, method)
 
     def confirm_totp_enrolment(self, ticket: str, code: str) -> list[str]:
         """First factor of a new account; returns its recovery codes (shown once)."""
         flow, account = self.enrolling_flow(ticket)
-        if not self.factors.totp_confirm(account, code):
+        try:
+            self.factors.totp_confirm(account, code)
+        except SecondFactorRefused:
             flow.mfa_failures += 1
-            raise SecondFactorRefused("the code does not match; check the phone's clock and retry")
-        self.mark_mfa(flow, "otp")
+            raise
+        self.mark_mfa(flow, AMR_TOTP)
         return self.factors.new_recovery_codes(account.id)
 
     def confirm_webauthn_enrolment(
@@ -161,7 +166,7 @@ class LoginService:
     ) -> list[str]:
         flow, account = self.enrolling_flow(ticket)
         self.factors.webauthn_register(account, response, name)  # type: ignore[arg-type]
-        self.mark_mfa(flow, "hwk")
+        self.mark_mfa(flow, AMR_WEBAUTHN)
         return self.factors.new_recovery_codes(account.id)
 
     def consume(self, ticket: str) -> tuple[LoginFlow, Account]:
@@ -208,13 +213,10 @@ class SessionService:
     def step_up(self, principal: Principal, proof: SecondFactor) -> tuple[str, AccessClaims]:
         method = FactorService(self.db, self.ctx).verify(principal.account.id, proof)
         if method is None:
-            raise SecondFactorRefused(
-                "the second factor was not accepted (wrong, expired or already used)"
-            )
+            raise SecondFactorRefused(FACTOR_REFUSED)
         session = principal.session
         session.auth_time = self.ctx.now()
-        if method not in session.amr.split():
-            session.amr = f"{session.amr} {method}"
+        session.amr = with_method(session.amr, method)
         return self.issue_access_token(session)
 
     def issue_access_token(self, session: Session) -> tuple[str, AccessClaims]:
