@@ -21,9 +21,7 @@ from uhealthsec.crypto.keystore import (
     derive_password_secrets,
 )
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
-
-CLI_CLIENT_ID = "uhs-cli"
-CLI_REDIRECT_URI = "http://127.0.0.1/callback"
+from uhealthsec.protocol.oauth import CLI_CLIENT_ID, CLI_REDIRECT_URI
 
 
 class ApiError(Exception):
@@ -182,28 +180,22 @@ class AuthClient:
         return self.exchange_code(query["code"][0], verifier)
 
     def exchange_code(self, code: str, verifier: str) -> Tokens:
-        response = self.http.post(
-            "/oauth/token",
-            data={
-                "grant_type": "authorization_code",
-                "code": code,
-                "redirect_uri": self.redirect_uri,
-                "client_id": self.client_id,
-                "code_verifier": verifier,
-            },
+        return self._token_request(
+            grant_type="authorization_code",
+            code=code,
+            redirect_uri=self.redirect_uri,
+            code_verifier=verifier,
         )
-        return self._tokens(_check(response).json())
 
     def refresh(self, tokens: Tokens) -> Tokens:
-        response = self.http.post(
-            "/oauth/token",
-            data={
-                "grant_type": "refresh_token",
-                "refresh_token": tokens.refresh_token,
-                "client_id": self.client_id,
-            },
+        return self._token_request(grant_type="refresh_token", refresh_token=tokens.refresh_token)
+
+    def _token_request(self, **form: str) -> Tokens:
+        response = self.http.post("/oauth/token", data={**form, "client_id": self.client_id})
+        data = _check(response).json()
+        return Tokens(
+            data["access_token"], data["refresh_token"], data["expires_in"], data.get("scope", "")
         )
-        return self._tokens(_check(response).json())
 
     def revoke(self, tokens: Tokens) -> None:
         _check(
@@ -215,12 +207,6 @@ class AuthClient:
                     "client_id": self.client_id,
                 },
             )
-        )
-
-    @staticmethod
-    def _tokens(data: dict[str, Any]) -> Tokens:
-        return Tokens(
-            data["access_token"], data["refresh_token"], data["expires_in"], data.get("scope", "")
         )
 
     # -- signed in ------------------------------------------------------------------------

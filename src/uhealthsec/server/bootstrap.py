@@ -7,13 +7,9 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from uhealthsec.protocol.oauth import CLI_CLIENT_ID, CLI_REDIRECT_URI, WEB_CLIENT_ID
 from uhealthsec.server.auth.models import OAuthClient
 from uhealthsec.server.context import AppContext
-
-CLI_CLIENT_ID = "uhs-cli"
-WEB_CLIENT_ID = "uhs-web"
-#: The CLI listens on an ephemeral port of this loopback URI (RFC 8252 §7.3).
-CLI_REDIRECT_URI = "http://127.0.0.1/callback"
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from sqlalchemy.orm import Session as DbSession
 
+from uhealthsec.protocol.oauth import AUDIENCE
 from uhealthsec.server.accounts.models import Account
 from uhealthsec.server.auth.models import (
     AuthorizationCode,
@@ -413,7 +414,7 @@ class Introspection(IntrospectionEndpoint):  # type: ignore[misc]
                 "iat": int(c.issued_at.timestamp()),
                 "exp": int(c.expires_at.timestamp()),
                 "jti": c.jti,
-                "aud": "uhealthsec-api",
+                "aud": AUDIENCE,
                 "iss": self.server.ctx.settings.issuer,
             }
         session = token.session

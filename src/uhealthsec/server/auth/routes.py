@@ -9,11 +9,11 @@ from authlib.oauth2 import OAuth2Error
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import JSONResponse
 
+from uhealthsec.protocol.oauth import AUDIENCE
 from uhealthsec.server.auth import schemas as s
 from uhealthsec.server.auth.factors import FactorService
 from uhealthsec.server.auth.oauth import FormRequest, GrantUser, OAuthServer
 from uhealthsec.server.auth.service import LoginService, SessionService
-from uhealthsec.server.auth.tokens import AUDIENCE
 from uhealthsec.server.deps import Caller, Ctx, Db
 from uhealthsec.server.problems import PROBLEM_JSON
 
@@ -260,11 +260,7 @@ def revoke(
     form: Annotated[s.TokenActionForm, Form()], request: Request, db: Db, ctx: Ctx
 ) -> Response:
     """RFC 7009 revocation: ends the session the token belongs to."""
-    server = OAuthServer(db, ctx)
-    status, body, headers = server.create_endpoint_response(
-        "revocation", _form_request(request, ctx, form.model_dump())
-    )
-    return _oauth_response(status, body, headers)
+    return _endpoint_response("revocation", form, request, db, ctx)
 
 
 @oauth_router.post("/oauth/introspect")
@@ -272,11 +268,15 @@ def introspect(
     form: Annotated[s.TokenActionForm, Form()], request: Request, db: Db, ctx: Ctx
 ) -> Response:
     """RFC 7662 introspection, for resource servers holding client credentials."""
+    return _endpoint_response("introspection", form, request, db, ctx)
+
+
+def _endpoint_response(
+    name: str, form: s.TokenActionForm, request: Request, db: Db, ctx: Ctx
+) -> Response:
     server = OAuthServer(db, ctx)
-    status, body, headers = server.create_endpoint_response(
-        "introspection", _form_request(request, ctx, form.model_dump())
-    )
-    return _oauth_response(status, body, headers)
+    oauth_request = _form_request(request, ctx, form.model_dump())
+    return _oauth_response(*server.create_endpoint_response(name, oauth_request))
 
 
 @oauth_router.get("/.well-known/oauth-authorization-server")

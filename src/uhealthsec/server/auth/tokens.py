@@ -21,11 +21,11 @@ from pyseto.token import Token
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from uhealthsec.protocol.oauth import AUDIENCE
 from uhealthsec.server.auth.models import TokenKey
 from uhealthsec.server.errors import NotAuthenticated
 from uhealthsec.server.server_key import ServerKey
 
-AUDIENCE = "uhealthsec-api"
 _PURPOSE = "token-key"
 _MAX_TOKEN_LENGTH = 4096
 #: How often a process re-reads the key table, so a rotation done elsewhere is seen.
