@@ -56,18 +56,9 @@ def main() -> None:
     settings = Settings(data_dir=data_dir, issuer="http://127.0.0.1:8000")
     ctx = build_context(settings)
     now = datetime.now(UTC)
-    token, _ = ctx.keyring.issue(
-        account_id=uuid.uuid4(),
-        session_id=uuid.uuid4(),
-        client_id="uhs-cli",
-        auth_time=now,
-        amr=("pwd", "otp"),
-        scope="api",
-        issuer=settings.issuer,
-        now=now,
-    )
-    issue_rate = per_second(
-        lambda: ctx.keyring.issue(
+
+    def issue() -> str:
+        token, _ = ctx.keyring.issue(
             account_id=uuid.uuid4(),
             session_id=uuid.uuid4(),
             client_id="uhs-cli",
@@ -77,7 +68,10 @@ def main() -> None:
             issuer=settings.issuer,
             now=now,
         )
-    )
+        return token
+
+    token = issue()
+    issue_rate = per_second(issue)
     verify_rate = per_second(lambda: ctx.keyring.verify(token, now))
 
     client_params = Argon2Params.default()
