@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -179,7 +179,6 @@ class User:
     recovery_codes: list[str]
     tokens: Tokens
     account_id: str = ""
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 class Users:
