@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from tests.postgres import PostgresServer
-from uhealthsec.client.api import AuthClient, Tokens
+from uhealthsec.client.api import AuthClient, LoginState, Tokens
 from uhealthsec.crypto.keystore import Argon2Params
 from uhealthsec.server.app import build_context, create_app
 from uhealthsec.server.context import AppContext
@@ -216,10 +216,14 @@ class Users:
         me = self.sdk.http.get("/accounts/me", headers=self.sdk.bearer(tokens)).json()
         return User(email_address, PASSWORD, secret, codes, tokens, me["id"])
 
-    def sign_in_again(self, user: User) -> Tokens:
+    def completed_login(self, user: User) -> LoginState:
+        """Password and TOTP proven: ready for the authorization endpoint."""
         login = self.sdk.start_login(user.email, user.password)
         self.sdk.second_factor(login, totp_code=self.next_totp(user.totp_secret))
-        return self.sdk.authorize(login)
+        return login
+
+    def sign_in_again(self, user: User) -> Tokens:
+        return self.sdk.authorize(self.completed_login(user))
 
 
 @pytest.fixture

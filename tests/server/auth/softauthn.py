@@ -56,17 +56,11 @@ class SoftAuthenticator:
         auth_data = rp_hash + bytes([FLAG_UP | FLAG_UV | FLAG_AT]) + struct.pack(">I", 0) + attested
         attestation = cbor2.dumps({"fmt": "none", "attStmt": {}, "authData": auth_data})
         client_data = self._client_data("webauthn.create", options["challenge"])
-        return {
-            "id": b64u_encode(self.credential_id),
-            "rawId": b64u_encode(self.credential_id),
-            "type": "public-key",
-            "response": {
-                "clientDataJSON": b64u_encode(client_data),
-                "attestationObject": b64u_encode(attestation),
-                "transports": ["internal"],
-            },
-            "clientExtensionResults": {},
-        }
+        return self._credential(
+            clientDataJSON=b64u_encode(client_data),
+            attestationObject=b64u_encode(attestation),
+            transports=["internal"],
+        )
 
     def get(self, options: dict[str, Any], rp_id: str) -> dict[str, Any]:
         """navigator.credentials.get() with the server's options."""
@@ -82,15 +76,19 @@ class SoftAuthenticator:
         signature = self.key.sign(
             auth_data + hashlib.sha256(client_data).digest(), ec.ECDSA(hashes.SHA256())
         )
+        return self._credential(
+            clientDataJSON=b64u_encode(client_data),
+            authenticatorData=b64u_encode(auth_data),
+            signature=b64u_encode(signature),
+            userHandle=None,
+        )
+
+    def _credential(self, **response: Any) -> dict[str, Any]:
+        """The JSON form of a PublicKeyCredential, as a browser serialises it."""
         return {
             "id": b64u_encode(self.credential_id),
             "rawId": b64u_encode(self.credential_id),
             "type": "public-key",
-            "response": {
-                "clientDataJSON": b64u_encode(client_data),
-                "authenticatorData": b64u_encode(auth_data),
-                "signature": b64u_encode(signature),
-                "userHandle": None,
-            },
+            "response": response,
             "clientExtensionResults": {},
         }

@@ -12,6 +12,24 @@ from uhealthsec.client.api import ApiError, Tokens
 from uhealthsec.server.auth.models import OAuthClient
 from uhealthsec.server.auth.tokens import AccessClaims
 
+CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+
+
+def authorize(client, ticket, **changes):
+    """POST /oauth/authorize with a valid form, changed by ``changes`` (None removes)."""
+    form = {
+        "response_type": "code",
+        "client_id": "uhs-cli",
+        "redirect_uri": "http://127.0.0.1/callback",
+        "code_challenge": CHALLENGE,
+        "code_challenge_method": "S256",
+        "state": "s",
+        "ticket": ticket,
+    }
+    form.update(changes)
+    form = {k: v for k, v in form.items() if v is not None}
+    return client.post("/oauth/authorize", data=form, follow_redirects=False)
+
 
 def me(sdk, tokens):
     return sdk.http.get("/accounts/me", headers=sdk.bearer(tokens))
@@ -100,22 +118,13 @@ def test_refresh_rotates_and_reuse_revokes_the_whole_family(users, sdk):
 def test_authorization_code_is_single_use_and_pkce_bound(users, sdk, client):
     from uhealthsec.client.api import pkce_pair
 
-    user = users.signed_in("code@example.org")
-    login = sdk.start_login(user.email, user.password)
-    sdk.second_factor(login, totp_code=users.next_totp(user.totp_secret))
+    login = users.completed_login(users.signed_in("code@example.org"))
     verifier, challenge = pkce_pair()
-    response = client.post(
-        "/oauth/authorize",
-        data={
-            "response_type": "code",
-            "client_id": "uhs-cli",
-            "redirect_uri": "http://127.0.0.1:49152/callback",
-            "code_challenge": challenge,
-            "code_challenge_method": "S256",
-            "state": "xyz",
-            "ticket": login.ticket,
-        },
-        follow_redirects=False,
+    response = authorize(
+        client,
+        login.ticket,
+        redirect_uri="http://127.0.0.1:49152/callback",
+        code_challenge=challenge,
     )
     assert response.status_code == 302
     location = response.headers["location"]
@@ -143,21 +152,8 @@ def test_authorization_code_is_single_use_and_pkce_bound(users, sdk, client):
     ],
 )
 def test_authorize_refuses_weak_or_missing_pkce(users, sdk, client, change, error):
-    user = users.signed_in("pkce@example.org")
-    login = sdk.start_login(user.email, user.password)
-    sdk.second_factor(login, totp_code=users.next_totp(user.totp_secret))
-    form = {
-        "response_type": "code",
-        "client_id": "uhs-cli",
-        "redirect_uri": "http://127.0.0.1/callback",
-        "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-        "code_challenge_method": "S256",
-        "state": "s",
-        "ticket": login.ticket,
-    }
-    form.update(change)
-    form = {k: v for k, v in form.items() if v is not None}
-    response = client.post("/oauth/authorize", data=form, follow_redirects=False)
+    login = users.completed_login(users.signed_in("pkce@example.org"))
+    response = authorize(client, login.ticket, **change)
     if response.status_code == 302:
         assert f"error={error}" in response.headers["location"]
     else:
@@ -178,21 +174,8 @@ def test_authorize_refuses_weak_or_missing_pkce(users, sdk, client, change, erro
     ],
 )
 def test_redirect_uri_must_match_exactly(users, sdk, client, redirect_uri):
-    user = users.signed_in("redir@example.org")
-    login = sdk.start_login(user.email, user.password)
-    sdk.second_factor(login, totp_code=users.next_totp(user.totp_secret))
-    response = client.post(
-        "/oauth/authorize",
-        data={
-            "response_type": "code",
-            "client_id": "uhs-cli",
-            "redirect_uri": redirect_uri,
-            "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-            "code_challenge_method": "S256",
-            "ticket": login.ticket,
-        },
-        follow_redirects=False,
-    )
+    login = users.completed_login(users.signed_in("redir@example.org"))
+    response = authorize(client, login.ticket, redirect_uri=redirect_uri)
     # Never redirected to an unregistered URI.
     assert response.status_code == 400
     assert response.headers["content-type"] == "application/problem+json"
