@@ -1,3 +1,5 @@
+import re
+
 from uhealthsec import __version__
 from uhealthsec.server.app import PUBLIC_ROUTES
 
@@ -44,12 +46,8 @@ def test_malformed_input_is_a_problem_without_the_value(client):
 
 
 def _concrete(path: str) -> str:
-    return (
-        path.replace("{practice_id}", "00000000-0000-4000-8000-000000000000")
-        .replace("{account_id}", "00000000-0000-4000-8000-000000000001")
-        .replace("{session_id}", "00000000-0000-4000-8000-000000000002")
-        .replace("{key_id}", "00000000-0000-4000-8000-000000000003")
-    )
+    """The path with every parameter filled with a well-formed identifier."""
+    return re.sub(r"\{[a-z_]+\}", "00000000-0000-4000-8000-000000000000", path)
 
 
 def test_every_route_outside_the_public_list_refuses_a_missing_or_bad_token(client):
@@ -81,3 +79,20 @@ def test_every_route_outside_the_public_list_refuses_a_missing_or_bad_token(clie
             assert response.headers["content-type"] == "application/problem+json"
     # Public routes are sign-in and discovery only, nothing under a signed-in prefix.
     assert not any(p.startswith(("/practices", "/accounts/me")) for p in PUBLIC_ROUTES)
+
+
+def test_professional_sign_in_is_absent_until_a_provider_is_configured(client):
+    response = client.get("/auth/federated/authorize", params={"client_id": "uhs-cli"})
+    assert response.status_code == 422
+    response = client.get(
+        "/auth/federated/authorize",
+        params={
+            "response_type": "code",
+            "client_id": "uhs-cli",
+            "redirect_uri": "http://127.0.0.1/callback",
+            "code_challenge": "A" * 43,
+            "code_challenge_method": "S256",
+        },
+    )
+    assert response.status_code == 404
+    assert "not configured" in response.json()["detail"]

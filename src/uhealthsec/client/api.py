@@ -38,7 +38,7 @@ class WeakPassword(ValueError):
     pass
 
 
-def _check(response: httpx.Response) -> httpx.Response:
+def check_response(response: httpx.Response) -> httpx.Response:
     if response.status_code >= 400:
         try:
             body = response.json()
@@ -65,6 +65,25 @@ class LoginState:
     methods: list[str]
     enrolment_required: bool
     auth_secret: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class BrowserStep:
+    """A round trip through a browser: open ``url``, then hand back where it landed."""
+
+    url: str
+    state: str
+    verifier: str = field(repr=False)
+
+
+def _redirect_result(location: str, state: str, name: str) -> str:
+    """The ``name`` parameter of an OAuth redirect, after checking its state."""
+    query = parse_qs(urlsplit(location).query)
+    if query.get("state") != [state]:
+        raise ApiError(400, "the authorization response carries another state")
+    if name not in query:
+        raise ApiError(400, query.get("error_description", query.get("error", ["refused"]))[0])
+    return query[name][0]
 
 
 def pkce_pair() -> tuple[str, str]:
@@ -115,22 +134,22 @@ class AuthClient:
             body["rpps"] = rpps
         if invitation:
             body["invitation"] = invitation
-        _check(self.http.post("/accounts/registrations", json=body))
+        check_response(self.http.post("/accounts/registrations", json=body))
         return new
 
     def verify_email(self, code: str) -> None:
-        _check(self.http.post("/accounts/email-verifications", json={"code": code}))
+        check_response(self.http.post("/accounts/email-verifications", json={"code": code}))
 
     # -- sign-in --------------------------------------------------------------------------
 
     def derive_auth_secret(self, email: str, password: str) -> bytes:
-        response = _check(self.http.post("/auth/prelogin", json={"email": email}))
+        response = check_response(self.http.post("/auth/prelogin", json={"email": email}))
         params = Argon2Params.decode(b64u_decode(response.json()["argon2_params"]))
         return derive_password_secrets(password, params).auth_secret
 
     def start_login(self, email: str, password: str) -> LoginState:
         secret = self.derive_auth_secret(email, password)
-        response = _check(
+        response = check_response(
             self.http.post("/auth/login", json={"email": email, "auth_secret": b64u_encode(secret)})
         )
         data = response.json()
@@ -138,17 +157,21 @@ class AuthClient:
 
     def enrol_totp(self, login: LoginState) -> dict[str, str]:
         return dict(
-            _check(self.http.post("/auth/login/enrol/totp", json={"ticket": login.ticket})).json()
+            check_response(
+                self.http.post("/auth/login/enrol/totp", json={"ticket": login.ticket})
+            ).json()
         )
 
     def confirm_totp(self, login: LoginState, code: str) -> list[str]:
         response = self.http.post(
             "/auth/login/enrol/totp/confirm", json={"ticket": login.ticket, "code": code}
         )
-        return list(_check(response).json()["recovery_codes"])
+        return list(check_response(response).json()["recovery_codes"])
 
     def second_factor(self, login: LoginState, **proof: Any) -> None:
-        _check(self.http.post("/auth/login/second-factor", json={"ticket": login.ticket, **proof}))
+        check_response(
+            self.http.post("/auth/login/second-factor", json={"ticket": login.ticket, **proof})
+        )
 
     def authorize(self, login: LoginState, device_name: str = "") -> Tokens:
         """Exchange a completed sign-in for tokens: authorization code with PKCE."""
@@ -170,14 +193,59 @@ class AuthClient:
             follow_redirects=False,
         )
         if response.status_code != 302:
-            _check(response)
+            check_response(response)
             raise ApiError(response.status_code, "the authorization endpoint did not redirect")
-        query = parse_qs(urlsplit(response.headers["location"]).query)
-        if query.get("state") != [state]:
-            raise ApiError(400, "the authorization response carries another state")
-        if "code" not in query:
-            raise ApiError(400, query.get("error_description", query.get("error", ["refused"]))[0])
-        return self.exchange_code(query["code"][0], verifier)
+        code = _redirect_result(response.headers["location"], state, "code")
+        return self.exchange_code(code, verifier)
+
+    # -- professional identity provider (e-CPS / Pro Santé Connect) -----------------------
+
+    def federated_login_url(self, device_name: str = "") -> BrowserStep:
+        """Where to send the browser to sign in with the professional identity provider;
+        finish with :meth:`finish_federated_login` and the URL it is redirected to."""
+        verifier, challenge = pkce_pair()
+        state = secrets.token_urlsafe(16)
+        query = {
+            "response_type": "code",
+            "client_id": self.client_id,
+            "redirect_uri": self.redirect_uri,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "state": state,
+            "scope": "api",
+            "device_name": device_name,
+        }
+        url = str(self.http.build_request("GET", "/auth/federated/authorize", params=query).url)
+        return BrowserStep(url, state, verifier)
+
+    def finish_federated_login(self, step: BrowserStep, redirected_to: str) -> Tokens:
+        code = _redirect_result(redirected_to, step.state, "code")
+        return self.exchange_code(code, step.verifier)
+
+    def start_link(self, tokens: Tokens) -> BrowserStep:
+        """Link the signed-in account to a professional identity (needs a recent second
+        factor: see /auth/step-up). Send the browser to the returned URL."""
+        verifier, challenge = pkce_pair()
+        state = secrets.token_urlsafe(16)
+        body = {
+            "client_id": self.client_id,
+            "redirect_uri": self.redirect_uri,
+            "state": state,
+            "code_challenge": challenge,
+        }
+        response = check_response(
+            self.http.post("/auth/federated/links", json=body, headers=self.bearer(tokens))
+        )
+        return BrowserStep(response.json()["authorization_url"], state, verifier)
+
+    def finish_link(self, tokens: Tokens, step: BrowserStep, redirected_to: str) -> dict[str, Any]:
+        link_code = _redirect_result(redirected_to, step.state, "link_code")
+        response = self.http.post(
+            "/auth/federated/links/complete",
+            json={"link_code": link_code, "code_verifier": step.verifier},
+            headers=self.bearer(tokens),
+        )
+        return dict(check_response(response).json())
 
     def exchange_code(self, code: str, verifier: str) -> Tokens:
         return self._token_request(
@@ -192,13 +260,13 @@ class AuthClient:
 
     def _token_request(self, **form: str) -> Tokens:
         response = self.http.post("/oauth/token", data={**form, "client_id": self.client_id})
-        data = _check(response).json()
+        data = check_response(response).json()
         return Tokens(
             data["access_token"], data["refresh_token"], data["expires_in"], data.get("scope", "")
         )
 
     def revoke(self, tokens: Tokens) -> None:
-        _check(
+        check_response(
             self.http.post(
                 "/oauth/revoke",
                 data={
@@ -217,5 +285,7 @@ class AuthClient:
         return {"Authorization": f"Bearer {token}"}
 
     def keystore(self, tokens: Tokens) -> Keystore:
-        response = _check(self.http.get("/accounts/me/keystore", headers=self.bearer(tokens)))
+        response = check_response(
+            self.http.get("/accounts/me/keystore", headers=self.bearer(tokens))
+        )
         return Keystore.decode(b64u_decode(response.json()["keystore"]))

@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable
 from datetime import datetime
 
+import httpx
 from fastapi import FastAPI
 from pydantic import BaseModel
 
@@ -18,6 +19,8 @@ from uhealthsec.server.auth.routes import router as auth_router
 from uhealthsec.server.auth.tokens import TokenKeyring
 from uhealthsec.server.bootstrap import bootstrap
 from uhealthsec.server.context import AppContext
+from uhealthsec.server.federation.oidc import OidcClient, ProviderConfig
+from uhealthsec.server.federation.routes import router as federation_router
 from uhealthsec.server.limits import BodySizeLimit
 from uhealthsec.server.mail import Mailer, mailer_for
 from uhealthsec.server.server_key import ServerKey
@@ -50,6 +53,8 @@ PUBLIC_ROUTES = frozenset(
         "/oauth/token",
         "/oauth/revoke",
         "/oauth/introspect",
+        "/auth/federated/authorize",
+        "/auth/federated/callback",
     }
 )
 
@@ -85,6 +90,19 @@ def build_context(
         keyring=TokenKeyring(sessions, server_key, settings.access_token_seconds),
         clock=clock,
     )
+    if settings.oidc_issuer:
+        ctx.oidc = OidcClient(
+            ProviderConfig(
+                issuer=settings.oidc_issuer,
+                client_id=settings.oidc_client_id,
+                client_secret=settings.oidc_client_secret,
+                redirect_uri=settings.resolved_oidc_redirect_uri,
+                scope=settings.oidc_scope,
+                acr_values=tuple(settings.oidc_acr_values),
+                rpps_claim=settings.oidc_rpps_claim,
+            ),
+            httpx.Client(timeout=10.0, follow_redirects=False),
+        )
     bootstrap(ctx)
     return ctx
 
@@ -121,4 +139,5 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
     app.include_router(accounts_router)
     app.include_router(auth_router)
     app.include_router(oauth_router)
+    app.include_router(federation_router)
     return app

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from uhealthsec.server.auth.passwords import SecretHasher
 from uhealthsec.server.auth.tokens import TokenKeyring
+from uhealthsec.server.federation.oidc import OidcClient
 from uhealthsec.server.mail import Mailer
 from uhealthsec.server.server_key import ServerKey
 from uhealthsec.server.settings import Settings
@@ -28,6 +29,8 @@ class AppContext:
     mailer: Mailer
     keyring: TokenKeyring
     clock: Callable[[], datetime] = field(default=utcnow)
+    #: The professional identity provider, when one is configured.
+    oidc: OidcClient | None = None
 
     def now(self) -> datetime:
         return self.clock()

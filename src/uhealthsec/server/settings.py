@@ -52,13 +52,21 @@ class Settings(BaseSettings):
     oidc_issuer: str = ""
     oidc_client_id: str = ""
     oidc_client_secret: str = ""
+    #: Where the provider sends the browser back; empty means our own callback route.
     oidc_redirect_uri: str = ""
+    oidc_scope: str = "openid scope_all"
     #: Authentication context classes accepted from the provider (eIDAS substantial+).
     oidc_acr_values: list[str] = Field(default_factory=lambda: ["eidas2", "eidas3"])
+    #: The claim carrying the national professional identifier ("8" + RPPS for PSC).
+    oidc_rpps_claim: str = "SubjectNameID"
 
     @cached_property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'uhealthsec.db').resolve()}"
+
+    @property
+    def resolved_oidc_redirect_uri(self) -> str:
+        return self.oidc_redirect_uri or f"{self.issuer.rstrip('/')}/auth/federated/callback"
 
     @property
     def server_key_path(self) -> Path:

@@ -191,7 +191,7 @@ def logout(caller: Caller, db: Db, ctx: Ctx) -> None:
 # -- OAuth 2.1 ----------------------------------------------------------------------------
 
 
-def _oauth_response(status: int, body: Any, headers: list[tuple[str, str]]) -> Response:
+def oauth_response(status: int, body: Any, headers: list[tuple[str, str]]) -> Response:
     all_headers = dict(headers)
     if status >= 400:
         payload = dict(body) if isinstance(body, dict) else {}
@@ -215,7 +215,7 @@ def _oauth_response(status: int, body: Any, headers: list[tuple[str, str]]) -> R
     return JSONResponse(body, status_code=status, headers={**all_headers, **NO_STORE})
 
 
-def _form_request(request: Request, ctx: Ctx, form: dict[str, Any]) -> FormRequest:
+def form_request(request: Request, ctx: Ctx, form: dict[str, Any]) -> FormRequest:
     # authlib checks the transport of this URI; the public issuer URL is the truth.
     uri = ctx.settings.issuer.rstrip("/") + request.url.path
     cleaned = {k: str(v) for k, v in form.items() if v is not None}
@@ -233,16 +233,16 @@ def authorize(
     """Authorization endpoint. Exchanges a completed sign-in (password and second
     factor) for an authorization code bound to the client's PKCE challenge."""
     server = OAuthServer(db, ctx)
-    oauth_request = _form_request(request, ctx, form.model_dump())
+    oauth_request = form_request(request, ctx, form.model_dump())
     try:
         grant = server.get_consent_grant(oauth_request)  # validates client, redirect, PKCE
     except OAuth2Error as error:
-        return _oauth_response(*server.handle_error_response(oauth_request, error))
+        return oauth_response(*server.handle_error_response(oauth_request, error))
     flow, account = LoginService(db, ctx).consume(form.ticket)
     status, body, headers = server.create_authorization_response(
         oauth_request, grant_user=GrantUser(account=account, flow=flow), grant=grant
     )
-    return _oauth_response(status, body, headers)
+    return oauth_response(status, body, headers)
 
 
 @oauth_router.post("/oauth/token", response_model=s.TokenOut)
@@ -250,9 +250,9 @@ def token(form: Annotated[s.TokenForm, Form()], request: Request, db: Db, ctx: C
     """Token endpoint: authorization_code (with PKCE) and refresh_token grants only."""
     server = OAuthServer(db, ctx)
     status, body, headers = server.create_token_response(
-        _form_request(request, ctx, form.model_dump())
+        form_request(request, ctx, form.model_dump())
     )
-    return _oauth_response(status, body, headers)
+    return oauth_response(status, body, headers)
 
 
 @oauth_router.post("/oauth/revoke")
@@ -275,8 +275,8 @@ def _endpoint_response(
     name: str, form: s.TokenActionForm, request: Request, db: Db, ctx: Ctx
 ) -> Response:
     server = OAuthServer(db, ctx)
-    oauth_request = _form_request(request, ctx, form.model_dump())
-    return _oauth_response(*server.create_endpoint_response(name, oauth_request))
+    oauth_request = form_request(request, ctx, form.model_dump())
+    return oauth_response(*server.create_endpoint_response(name, oauth_request))
 
 
 @oauth_router.get("/.well-known/oauth-authorization-server")

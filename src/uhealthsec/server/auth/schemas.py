@@ -134,8 +134,8 @@ def _param(max_length: int, pattern: str = _NAME) -> Any:
     return Field(max_length=max_length, pattern=pattern)
 
 
-class AuthorizeForm(BaseModel):
-    """RFC 6749 §4.1.1 parameters, plus the completed sign-in's ticket."""
+class AuthorizationRequest(BaseModel):
+    """RFC 6749 §4.1.1 parameters with the RFC 7636 challenge, and a device name."""
 
     response_type: Annotated[str, _param(20, r"^[a-z_ ]+$")]
     client_id: Annotated[str, _param(100)]
@@ -144,8 +144,13 @@ class AuthorizeForm(BaseModel):
     code_challenge_method: Annotated[str, _param(10)]
     state: Annotated[str | None, _param(500, _VSCHAR)] = None
     scope: Annotated[str | None, _param(200, r"^[A-Za-z0-9_.: -]*$")] = None
-    ticket: Annotated[str, Field(min_length=16, max_length=100, pattern=_B64U)]
     device_name: Annotated[str | None, _param(100, _VSCHAR)] = None
+
+
+class AuthorizeForm(AuthorizationRequest):
+    """The authorization request, plus the completed sign-in's ticket."""
+
+    ticket: Annotated[str, Field(min_length=16, max_length=100, pattern=_B64U)]
 
 
 class TokenForm(BaseModel):

@@ -102,18 +102,29 @@ class LoginService:
         if self.ctx.hasher.needs_rehash(account.password_hash):
             account.password_hash = self.ctx.hasher.hash(auth_secret)
         ticket = secrets.token_urlsafe(32)
+        flow = self._new_flow(ticket, account, "pwd")
+        methods = self.factors.methods(account.id)
+        return LoginStarted(ticket, flow.expires_at, methods)
+
+    def _new_flow(self, ticket: str, account: Account, amr: str) -> LoginFlow:
         now = self.ctx.now()
         flow = LoginFlow(
             ticket_hash=token_hash(ticket),
             account_id=account.id,
             created_at=now,
             expires_at=now + timedelta(seconds=self.ctx.settings.login_seconds),
-            amr="pwd",
+            amr=amr,
             mfa_failures=0,
         )
         self.db.add(flow)
-        methods = self.factors.methods(account.id)
-        return LoginStarted(ticket, flow.expires_at, methods)
+        return flow
+
+    def completed_elsewhere(self, account: Account, amr: str) -> LoginFlow:
+        """A flow already complete and consumed: the sign-in was proven by a trusted
+        identity provider at a multi-factor level, and is answered at once."""
+        flow = self._new_flow(secrets.token_urlsafe(32), account, amr)
+        flow.mfa_verified_at = flow.consumed_at = self.ctx.now()
+        return flow
 
     def flow(self, ticket: str) -> tuple[LoginFlow, Account]:
         if len(ticket) > 100:
