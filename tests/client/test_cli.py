@@ -1,7 +1,18 @@
+"""The ``uhs`` command line: help, and whole sign-in journeys in a terminal against the
+running server (real HTTP, real TOTP codes from oathtool)."""
+
+import json
+import re
+import stat
+
+import pexpect
 from typer.testing import CliRunner
 
+from tests.client.terminal import finished, spawn_uhs
+from tests.server_fixtures import PASSWORD, oathtool
 from uhealthsec import __version__
 from uhealthsec.client.cli import app
+from uhealthsec.client.recovery import from_words
 
 
 def test_version():
@@ -13,4 +24,119 @@ def test_version():
 def test_help_lists_the_commands():
     result = CliRunner().invoke(app, ["--help"])
     assert result.exit_code == 0
-    assert "serve" in result.output
+    for command in ("serve", "register", "login", "logout", "sessions"):
+        assert command in result.output
+
+
+def test_register_then_first_login_enrols_totp_from_the_terminal_qr(
+    live_server, outbox, clock, tmp_path
+):
+    address = "alice.martin@example.org"
+    config = tmp_path / "config"
+
+    uhs = spawn_uhs(["register", "--email", address, "--name", "Alice Martin"], config, live_server)
+    uhs.expect("Password")
+    uhs.sendline("password123")
+    uhs.expect("at least 12|too")  # refused on the device, asked again
+    uhs.expect("Password")
+    uhs.sendline(PASSWORD)
+    uhs.expect("Password again")
+    uhs.sendline(PASSWORD)
+    uhs.expect("Your recovery key")
+    uhs.expect("written them down")
+    words = re.findall(r"\d+\. ([a-z]+)", uhs.before)
+    assert len(words) == 24
+    from_words(" ".join(words))  # the checksum holds: the words are a real key
+    uhs.sendline("y")
+    status, output = finished(uhs)
+    assert status == 0, output
+    assert "We sent a code" in output
+
+    uhs = spawn_uhs(["verify-email", outbox.last_code(address)], config, live_server)
+    status, output = finished(uhs)
+    assert status == 0 and "Address confirmed" in output
+
+    uhs = spawn_uhs(["login", "--email", address], config, live_server)
+    uhs.expect("Password")
+    uhs.sendline(PASSWORD)
+    uhs.expect("Scan this QR code")
+    uhs.expect(r"type this key into the app: ([A-Z2-7]+)")
+    secret = uhs.match.group(1)
+    assert "▀" in uhs.before or "█" in uhs.before  # the QR code, drawn in the terminal
+    uhs.expect("6-digit code")
+    uhs.sendline(oathtool(secret, clock.now))
+    uhs.expect("Recovery codes")
+    status, output = finished(uhs)
+    assert status == 0 and "Signed in." in output
+
+    saved = config / "default.json"
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+    profile = json.loads(saved.read_text())
+    assert profile["email"] == address and profile["refresh_token"]
+    assert PASSWORD not in saved.read_text()
+
+    status, output = finished(spawn_uhs(["whoami"], config, live_server))
+    assert status == 0 and "Alice Martin" in output
+    status, output = finished(spawn_uhs(["sessions"], config, live_server))
+    assert status == 0 and re.search(r"[0-9a-f-]{36}\*", output)
+
+    status, output = finished(spawn_uhs(["logout"], config, live_server))
+    assert status == 0 and "Signed out." in output
+    status, output = finished(spawn_uhs(["sessions"], config, live_server))
+    assert status == 1 and "not signed in" in output
+
+
+def test_login_asks_again_after_a_wrong_code_and_signs_other_devices_out(
+    live_server, users, clock, tmp_path, client, sdk
+):
+    user = users.signed_in("bob@example.org")
+    config = tmp_path / "config"
+
+    uhs = spawn_uhs(["login", "--email", user.email], config, live_server)
+    uhs.expect("Password")
+    uhs.sendline(user.password)
+    uhs.expect("authenticator app")
+    # A code from ten minutes ago: outside the accepted window.
+    uhs.sendline(oathtool(user.totp_secret, clock.now.replace(microsecond=0) - _minutes(10)))
+    uhs.expect("incorrect|wrong|refused")
+    uhs.expect("authenticator app")
+    uhs.sendline(users.next_totp(user.totp_secret))
+    status, output = finished(uhs)
+    assert status == 0 and "Signed in." in output
+
+    status, output = finished(spawn_uhs(["sessions"], config, live_server))
+    assert status == 0
+    other = [line for line in output.splitlines() if "tests" in line]
+    assert len(other) == 1
+    session_id = re.search(r"[0-9a-f-]{36}", other[0]).group(0)
+
+    status, output = finished(spawn_uhs(["sessions", "revoke", session_id], config, live_server))
+    assert status == 0, output
+    refused = client.get("/accounts/me", headers=sdk.bearer(user.tokens))
+    assert refused.status_code == 401
+
+
+def test_a_wrong_password_is_refused_without_saying_more(live_server, users, tmp_path):
+    user = users.signed_in("carol@example.org")
+    uhs = spawn_uhs(["login", "--email", user.email], tmp_path / "config", live_server)
+    uhs.expect("Password")
+    uhs.sendline("not the password at all")
+    status, output = finished(uhs)
+    assert status == 1
+    assert "e-mail address or the password is incorrect" in output
+    assert not (tmp_path / "config" / "default.json").exists()
+
+
+def test_an_unreachable_server_is_explained(tmp_path):
+    uhs = spawn_uhs(["login", "--email", "x@example.org"], tmp_path, "http://127.0.0.1:9")
+    uhs.expect("Password")
+    uhs.sendline("whatever password")
+    status, output = finished(uhs)
+    assert status == 1 and "cannot reach the server" in output
+    assert pexpect  # the terminal driver is the real one
+
+
+def _minutes(n: int):
+    from datetime import timedelta
+
+    return timedelta(minutes=n)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.server.conftest import FAST_ARGON2, PASSWORD
+from tests.server_fixtures import FAST_ARGON2, PASSWORD
 from uhealthsec.client.api import ApiError, WeakPassword
 from uhealthsec.crypto.keystore import Keystore
 from uhealthsec.server.accounts.models import Account

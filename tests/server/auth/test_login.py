@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.server.conftest import FAST_ARGON2, PASSWORD, oathtool
+from tests.server_fixtures import FAST_ARGON2, PASSWORD, oathtool
 from uhealthsec.client.api import ApiError
 
 

@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from tests.server.auth.softauthn import SoftAuthenticator
-from tests.server.conftest import FAST_ARGON2, ORIGIN, PASSWORD
+from tests.server_fixtures import FAST_ARGON2, ORIGIN, PASSWORD
 from uhealthsec.client.api import ApiError
 from uhealthsec.crypto.keystore import change_password, unlock_with_password
 from uhealthsec.protocol.encoding import b64u_encode

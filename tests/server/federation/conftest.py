@@ -8,8 +8,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.server.conftest import BASE_URL
 from tests.server.federation.provider import TestProvider
+from tests.server_fixtures import BASE_URL
 from uhealthsec.server.settings import Settings
 
 CLIENT_ID = "uhealthsec-rp"

@@ -10,13 +10,10 @@ also make it misbehave (claims overridden, another signing key).
 from __future__ import annotations
 
 import secrets
-import socket
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import ClientMixin, grants
@@ -29,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from tests.serving import ServerThread
 from uhealthsec.server.auth.oauth import FormRequest
 
 
@@ -114,8 +112,7 @@ class TestProvider:
     __test__ = False
 
     def __init__(self, client_id: str, client_secret: str, redirect_uri: str) -> None:
-        self.port = _free_port()
-        self.issuer = f"http://127.0.0.1:{self.port}"
+        self.issuer = ""  # known once started
         self.key = RSAKey.generate_key(2048, parameters={"kid": "psc-1", "use": "sig"})
         self.client = _Client(client_id, client_secret, redirect_uri)
         #: Who holds their e-CPS when the browser arrives; None cancels the sign-in.
@@ -128,8 +125,7 @@ class TestProvider:
         self.codes: dict[str, _Code] = {}
         self.access_tokens: dict[str, Professional] = {}
         self.requests: list[dict[str, str]] = []
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._serving = ServerThread(self.app())
 
     def present(self, professional: Professional | None, acr: str = "eidas2") -> None:
         self.holder = professional
@@ -279,21 +275,10 @@ class TestProvider:
         )
 
     def start(self) -> None:
-        config = uvicorn.Config(self.app(), host="127.0.0.1", port=self.port, log_level="warning")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the test provider did not start")
-            time.sleep(0.02)
+        self.issuer = self._serving.start().url
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        self._serving.stop()
 
 
 def _bearer_token(
@@ -305,9 +290,3 @@ def _bearer_token(
         "expires_in": 300,
         "scope": scope,
     }
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

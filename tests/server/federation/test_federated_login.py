@@ -10,8 +10,8 @@ import httpx
 import pytest
 from joserfc.jwk import RSAKey
 
-from tests.server.conftest import BASE_URL
 from tests.server.federation.provider import Professional
+from tests.server_fixtures import BASE_URL
 from uhealthsec.client.api import ApiError
 from uhealthsec.server.accounts.rpps import luhn_check_digit
 

@@ -1,5 +1,5 @@
-"""Fixtures for the server: a migrated database on SQLite and on PostgreSQL, the
-application with a controllable clock, a mail outbox, and signed-in users."""
+"""Fixtures for the server and its clients: a migrated database on SQLite and on
+PostgreSQL, the application with a controllable clock, a mail outbox, signed-in users."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from tests.postgres import PostgresServer
+from tests.serving import ServerThread
 from uhealthsec.client.api import AuthClient, LoginState, Tokens
 from uhealthsec.crypto.keystore import Argon2Params
 from uhealthsec.server.app import build_context, create_app
@@ -229,3 +230,11 @@ class Users:
 @pytest.fixture
 def users(sdk: AuthClient, outbox: Outbox, clock: Clock) -> Users:
     return Users(sdk, outbox, clock)
+
+
+@pytest.fixture
+def live_server(ctx: AppContext) -> Iterator[str]:
+    """The same application served over real HTTP on loopback, for separate processes."""
+    serving = ServerThread(create_app(ctx=ctx)).start()
+    yield serving.url
+    serving.stop()
