@@ -382,9 +382,12 @@ def serve(
     import uvicorn
 
     from uhealthsec.server.app import create_app
+    from uhealthsec.server.logs import redact_access_log
 
     console.print(f"U-HealthSec {__version__} listening on http://{host}:{port}")
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    config = uvicorn.Config(create_app(), host=host, port=port, log_level="info")
+    redact_access_log()  # after uvicorn configured its loggers
+    uvicorn.Server(config).run()
 
 
 def main() -> None:
