@@ -175,21 +175,10 @@ class AuthClient:
 
     def authorize(self, login: LoginState, device_name: str = "") -> Tokens:
         """Exchange a completed sign-in for tokens: authorization code with PKCE."""
-        verifier, challenge = pkce_pair()
-        state = secrets.token_urlsafe(16)
+        params, state, verifier = self._authorization_request(device_name)
         response = self.http.post(
             "/oauth/authorize",
-            data={
-                "response_type": "code",
-                "client_id": self.client_id,
-                "redirect_uri": self.redirect_uri,
-                "code_challenge": challenge,
-                "code_challenge_method": "S256",
-                "state": state,
-                "scope": "api",
-                "ticket": login.ticket,
-                "device_name": device_name,
-            },
+            data={**params, "ticket": login.ticket},
             follow_redirects=False,
         )
         if response.status_code != 302:
@@ -203,9 +192,16 @@ class AuthClient:
     def federated_login_url(self, device_name: str = "") -> BrowserStep:
         """Where to send the browser to sign in with the professional identity provider;
         finish with :meth:`finish_federated_login` and the URL it is redirected to."""
+        params, state, verifier = self._authorization_request(device_name)
+        url = str(self.http.build_request("GET", "/auth/federated/authorize", params=params).url)
+        return BrowserStep(url, state, verifier)
+
+    def _authorization_request(self, device_name: str) -> tuple[dict[str, str], str, str]:
+        """RFC 6749 §4.1.1 parameters with a fresh state and PKCE S256 challenge; returns
+        them with the state and the verifier to keep."""
         verifier, challenge = pkce_pair()
         state = secrets.token_urlsafe(16)
-        query = {
+        params = {
             "response_type": "code",
             "client_id": self.client_id,
             "redirect_uri": self.redirect_uri,
@@ -215,8 +211,7 @@ class AuthClient:
             "scope": "api",
             "device_name": device_name,
         }
-        url = str(self.http.build_request("GET", "/auth/federated/authorize", params=query).url)
-        return BrowserStep(url, state, verifier)
+        return params, state, verifier
 
     def finish_federated_login(self, step: BrowserStep, redirected_to: str) -> Tokens:
         code = _redirect_result(redirected_to, step.state, "code")
