@@ -21,6 +21,7 @@ from uhealthsec.server.bootstrap import bootstrap
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.federation.oidc import OidcClient, ProviderConfig
 from uhealthsec.server.federation.routes import router as federation_router
+from uhealthsec.server.keys.routes import router as keys_router
 from uhealthsec.server.limits import BodySizeLimit
 from uhealthsec.server.mail import Mailer, mailer_for
 from uhealthsec.server.server_key import ServerKey
@@ -140,4 +141,5 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
     app.include_router(auth_router)
     app.include_router(oauth_router)
     app.include_router(federation_router)
+    app.include_router(keys_router)
     return app

@@ -26,6 +26,7 @@ from uhealthsec.server.accounts.models import (
 from uhealthsec.server.accounts.rpps import is_valid_rpps
 from uhealthsec.server.context import AppContext, token_hash
 from uhealthsec.server.errors import Conflict, Forbidden, InvalidInput, NotFound
+from uhealthsec.server.keys.service import KeyDirectory
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 VERIFICATION_HOURS = 24
@@ -123,6 +124,7 @@ class AccountService:
             # The invitation reached this mailbox, which proves the address.
             account.status = AccountStatus.ACTIVE
             account.email_verified_at = self.ctx.now()
+            KeyDirectory(self.db, self.ctx).publish(account)
             self._join(invitation, account)
             return
         code = secrets.token_urlsafe(24)
@@ -152,6 +154,8 @@ class AccountService:
         if account.status == AccountStatus.PENDING:
             account.status = AccountStatus.ACTIVE
             account.email_verified_at = self.ctx.now()
+            # Keys are published once the address is proven: the directory binds them to it.
+            KeyDirectory(self.db, self.ctx).publish(account)
 
     def replace_keystore(self, account: Account, keystore: bytes, auth_secret: bytes) -> None:
         """Password change: a keystore re-sealed by the client, with the same keys."""

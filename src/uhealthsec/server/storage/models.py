@@ -5,8 +5,17 @@ from __future__ import annotations
 from uhealthsec.server.accounts import models as accounts_models
 from uhealthsec.server.auth import models as auth_models
 from uhealthsec.server.federation import models as federation_models
+from uhealthsec.server.keys import models as keys_models
+from uhealthsec.server.storage import merkle_log
 from uhealthsec.server.storage.db import Base
 
 metadata = Base.metadata
 
-__all__ = ["accounts_models", "auth_models", "federation_models", "metadata"]
+__all__ = [
+    "accounts_models",
+    "auth_models",
+    "federation_models",
+    "keys_models",
+    "merkle_log",
+    "metadata",
+]

@@ -1,0 +1,29 @@
+"""Tables of the key directory."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from uhealthsec.server.storage.db import Base
+from uhealthsec.server.storage.types import UtcDateTime
+
+
+class DirectoryRecord(Base):
+    """The leaf ``log_index`` of the key directory log: one version of an account's keys."""
+
+    __tablename__ = "key_directory"
+    __table_args__ = (
+        UniqueConstraint("account_id", "key_version", name="uq_key_directory_account_version"),
+    )
+
+    log_index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
+    key_version: Mapped[int] = mapped_column(Integer)
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    #: The exact leaf bytes (crypto/directory.py), as hashed into the log.
+    entry: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -1,0 +1,175 @@
+"""Append-only Merkle logs kept in the database (RFC 9162 trees, signed tree heads).
+
+One component serves every log of the server (the key directory, the journal): a log
+is a name, a size, the hashes of its completed perfect subtrees and its signed heads.
+Appends lock the log's row (``UPDATE ... RETURNING``), so several API processes append
+to one log without gaps or duplicates; the leaves themselves live in the owning
+domain's table, under the index this component hands out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from sqlalchemy import BigInteger, Integer, LargeBinary, String, select, tuple_, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from uhealthsec.crypto import merkle
+from uhealthsec.server.errors import InvalidInput
+from uhealthsec.server.storage.db import Base
+
+#: Names of the server's logs.
+KEY_DIRECTORY_LOG = "keys"
+
+
+class MerkleLogState(Base):
+    __tablename__ = "merkle_logs"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class MerkleNode(Base):
+    """The hash of the perfect subtree (level, index) of a log."""
+
+    __tablename__ = "merkle_nodes"
+
+    log: Mapped[str] = mapped_column(String(64), primary_key=True)
+    level: Mapped[int] = mapped_column(Integer, primary_key=True)
+    index: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class TreeHeadRecord(Base):
+    """One signed tree head per log size; the first one signed for a size is kept."""
+
+    __tablename__ = "merkle_tree_heads"
+
+    log: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    timestamp_ms: Mapped[int] = mapped_column(BigInteger)
+    signature: Mapped[bytes] = mapped_column(LargeBinary(64))
+
+
+@dataclass(frozen=True)
+class SignedTreeHead:
+    head: merkle.TreeHead
+    signature: bytes
+
+
+def log_signing_key(secret: bytes) -> ed25519.Ed25519PrivateKey:
+    """The Ed25519 key that signs tree heads, derived from a server subkey."""
+    return ed25519.Ed25519PrivateKey.from_private_bytes(secret)
+
+
+class MerkleLog:
+    def __init__(
+        self, db: Session, name: str, signer: ed25519.Ed25519PrivateKey, now_ms: int
+    ) -> None:
+        self.db = db
+        self.name = name
+        self.signer = signer
+        self.now_ms = now_ms
+
+    # -- writing ----------------------------------------------------------------------
+
+    def append(self, leaves: list[bytes]) -> int:
+        """Add leaves (their data) at the end; returns the index of the first one.
+
+        The caller stores each leaf's data under its index in the same transaction.
+        """
+        if not leaves:
+            raise ValueError("nothing to append")
+        # Locks the log's row until commit: concurrent appenders queue here.
+        new_size = self.db.execute(
+            update(MerkleLogState)
+            .where(MerkleLogState.name == self.name)
+            .values(size=MerkleLogState.size + len(leaves))
+            .returning(MerkleLogState.size)
+        ).scalar_one()
+        size = new_size - len(leaves)
+        frontier_nodes = merkle.subtrees(0, size)
+        stored = self._nodes(set(frontier_nodes))
+        created, _ = merkle.append(
+            size, [stored[n] for n in frontier_nodes], [merkle.leaf_hash(x) for x in leaves]
+        )
+        self.db.add_all(
+            MerkleNode(log=self.name, level=level, index=index, hash=value)
+            for level, index, value in created
+        )
+        self.db.flush()
+        return size
+
+    def sign_head(self) -> SignedTreeHead:
+        """The signed head for the current size, signing it if it does not exist yet."""
+        size = self.size()
+        existing = self.db.get(TreeHeadRecord, (self.name, size))
+        if existing is not None:
+            return _signed(self.name, existing)
+        stored = self._nodes(set(merkle.subtrees(0, size)))
+        root = merkle.range_hash(0, size, stored.__getitem__)
+        head = merkle.TreeHead(self.name, size, root, self.now_ms)
+        record = TreeHeadRecord(
+            log=self.name,
+            size=size,
+            root=root,
+            timestamp_ms=head.timestamp_ms,
+            signature=head.sign(self.signer),
+        )
+        self.db.add(record)
+        self.db.flush()
+        return _signed(self.name, record)
+
+    # -- reading ----------------------------------------------------------------------
+
+    def size(self) -> int:
+        state = self.db.get(MerkleLogState, self.name)
+        if state is None:
+            raise LookupError(f"no log named {self.name}")
+        return state.size
+
+    def head_at(self, size: int) -> SignedTreeHead:
+        record = self.db.get(TreeHeadRecord, (self.name, size))
+        if record is None:
+            raise InvalidInput(f"the {self.name} log has no signed head of size {size}")
+        return _signed(self.name, record)
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        self._check_size(size)
+        if not 0 <= index < size:
+            raise InvalidInput(f"entry {index} is not in the first {size} entries of the log")
+        ranges = merkle.inclusion_ranges(index, size)
+        return merkle.proof_from(ranges, self._nodes(merkle.nodes_for(ranges)))
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        self._check_size(new_size)
+        if not 0 < old_size <= new_size:
+            raise InvalidInput("a consistency proof goes from a non-empty size to a larger one")
+        ranges = merkle.consistency_ranges(old_size, new_size)
+        return merkle.proof_from(ranges, self._nodes(merkle.nodes_for(ranges)))
+
+    def _check_size(self, size: int) -> None:
+        if not 0 < size <= self.size():
+            raise InvalidInput(f"the {self.name} log has no tree of size {size}")
+
+    def _nodes(self, positions: set[merkle.Node]) -> dict[merkle.Node, bytes]:
+        if not positions:
+            return {}
+        rows = self.db.execute(
+            select(MerkleNode.level, MerkleNode.index, MerkleNode.hash).where(
+                MerkleNode.log == self.name,
+                tuple_(MerkleNode.level, MerkleNode.index).in_(sorted(positions)),
+            )
+        ).all()
+        found = {(level, index): value for level, index, value in rows}
+        if len(found) != len(positions):
+            raise LookupError(f"the {self.name} log is missing stored hashes")
+        return found
+
+
+def _signed(name: str, record: TreeHeadRecord) -> SignedTreeHead:
+    return SignedTreeHead(
+        merkle.TreeHead(name, record.size, record.root, record.timestamp_ms), record.signature
+    )
