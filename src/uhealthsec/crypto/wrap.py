@@ -90,12 +90,18 @@ def wrapped_key_suite(wrapped: bytes) -> WrapSuite:
     raise UnsupportedVersion("this HPKE suite is not accepted for document keys")
 
 
-def unwrap_document_key(wrapped: bytes, keys: UserKeys, envelope_header: bytes) -> bytes:
+def check_wrapped_key(wrapped: bytes) -> WrapSuite:
+    """The suite of a wrapped key whose layout is valid (no key needed: servers use it)."""
     suite = wrapped_key_suite(wrapped)
+    if len(wrapped) != _PREFIX_SIZE + suite.value.kem.n_enc + _SEALED_KEY_SIZE:
+        raise MalformedInput("wrapped key has the wrong length for its suite")
+    return suite
+
+
+def unwrap_document_key(wrapped: bytes, keys: UserKeys, envelope_header: bytes) -> bytes:
+    suite = check_wrapped_key(wrapped)
     hpke_suite = suite.value
     n_enc = hpke_suite.kem.n_enc
-    if len(wrapped) != _PREFIX_SIZE + n_enc + _SEALED_KEY_SIZE:
-        raise MalformedInput("wrapped key has the wrong length for its suite")
     private = keys.xwing if suite is WrapSuite.HYBRID else keys.x25519
     enc = wrapped[_PREFIX_SIZE : _PREFIX_SIZE + n_enc]
     try:

@@ -24,9 +24,12 @@ from uhealthsec.server.federation.routes import router as federation_router
 from uhealthsec.server.keys.routes import router as keys_router
 from uhealthsec.server.limits import BodySizeLimit
 from uhealthsec.server.mail import Mailer, mailer_for
+from uhealthsec.server.records.routes import UPLOAD_PATH
+from uhealthsec.server.records.routes import router as records_router
 from uhealthsec.server.server_key import ServerKey
 from uhealthsec.server.settings import Settings
 from uhealthsec.server.storage import migrate
+from uhealthsec.server.storage.blobs import BlobStore, FilesystemBlobStore, S3BlobStore
 from uhealthsec.server.storage.db import make_engine, make_session_factory
 from uhealthsec.server.storage.types import utcnow
 
@@ -65,6 +68,21 @@ class Health(BaseModel):
     version: str
 
 
+def blob_store_for(settings: Settings) -> BlobStore:
+    if settings.blob_store == "s3":
+        import boto3
+
+        client = boto3.client(
+            "s3",
+            endpoint_url=settings.s3_endpoint_url or None,
+            region_name=settings.s3_region,
+            aws_access_key_id=settings.s3_access_key_id or None,
+            aws_secret_access_key=settings.s3_secret_access_key or None,
+        )
+        return S3BlobStore(client, settings.s3_bucket)
+    return FilesystemBlobStore(settings.blob_dir)
+
+
 def build_context(
     settings: Settings,
     *,
@@ -89,6 +107,7 @@ def build_context(
         hasher=SecretHasher(settings.server_argon2_memory_kib, settings.server_argon2_time_cost),
         mailer=mailer or mailer_for(settings),
         keyring=TokenKeyring(sessions, server_key, settings.access_token_seconds),
+        blobs=blob_store_for(settings),
         clock=clock,
     )
     if settings.oidc_issuer:
@@ -118,7 +137,11 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
     )
     app.state.ctx = ctx
     problems.install(app)
-    app.add_middleware(BodySizeLimit, max_bytes=ctx.settings.max_request_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=ctx.settings.max_request_bytes,
+        larger={UPLOAD_PATH: ctx.settings.max_upload_bytes},
+    )
 
     @app.middleware("http")
     async def security_headers(request, call_next):  # type: ignore[no-untyped-def]
@@ -142,4 +165,5 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
     app.include_router(oauth_router)
     app.include_router(federation_router)
     app.include_router(keys_router)
+    app.include_router(records_router)
     return app

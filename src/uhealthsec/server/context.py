@@ -16,6 +16,7 @@ from uhealthsec.server.federation.oidc import OidcClient
 from uhealthsec.server.mail import Mailer
 from uhealthsec.server.server_key import ServerKey
 from uhealthsec.server.settings import Settings
+from uhealthsec.server.storage.blobs import BlobStore
 from uhealthsec.server.storage.types import utcnow
 
 
@@ -28,6 +29,8 @@ class AppContext:
     hasher: SecretHasher
     mailer: Mailer
     keyring: TokenKeyring
+    #: Where document ciphertext is kept.
+    blobs: BlobStore
     clock: Callable[[], datetime] = field(default=utcnow)
     #: The professional identity provider, when one is configured.
     oidc: OidcClient | None = None

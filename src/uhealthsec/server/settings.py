@@ -41,6 +41,20 @@ class Settings(BaseSettings):
     #: Largest JSON request body accepted, in bytes.
     max_request_bytes: int = Field(default=256 * 1024, ge=16 * 1024)
 
+    #: Largest document upload (an envelope), in bytes.
+    max_upload_bytes: int = Field(default=4 * 1024**3, ge=1024 * 1024)
+    #: Where document ciphertext is kept: "filesystem" (under ``data_dir/blobs``) or "s3".
+    blob_store: str = Field(default="filesystem", pattern="^(filesystem|s3)$")
+    #: S3-compatible object storage; credentials come from the usual AWS variables
+    #: unless given here.
+    s3_bucket: str = ""
+    s3_endpoint_url: str = ""
+    s3_region: str = "eu-west-3"
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
+    #: Unfinished uploads older than this are removed by ``uhs cleanup``.
+    upload_expiry_seconds: int = Field(default=3600, ge=60)
+
     #: Outgoing mail: written as files under ``data_dir/outbox`` unless an SMTP host is set.
     smtp_host: str = ""
     smtp_port: int = 587
@@ -71,6 +85,15 @@ class Settings(BaseSettings):
     @property
     def server_key_path(self) -> Path:
         return self.data_dir / "server.key"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def upload_dir(self) -> Path:
+        """Spool for uploads in progress (on the blob directory's file system)."""
+        return self.data_dir / "uploads"
 
     @property
     def outbox_dir(self) -> Path:

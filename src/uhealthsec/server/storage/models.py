@@ -6,6 +6,7 @@ from uhealthsec.server.accounts import models as accounts_models
 from uhealthsec.server.auth import models as auth_models
 from uhealthsec.server.federation import models as federation_models
 from uhealthsec.server.keys import models as keys_models
+from uhealthsec.server.records import models as records_models
 from uhealthsec.server.storage import merkle_log
 from uhealthsec.server.storage.db import Base
 
@@ -18,4 +19,5 @@ __all__ = [
     "keys_models",
     "merkle_log",
     "metadata",
+    "records_models",
 ]

@@ -1,0 +1,153 @@
+"""Checking the server's key directory before trusting any key it hands out.
+
+The device remembers the directory's signing key and the last tree head it verified
+(its *pin*). Every new head must be signed by that key and proven, by an RFC 9162
+consistency proof, to extend the pinned one; every key used must be proven, by an
+inclusion proof, to be in the verified tree and to belong to the address asked for.
+A server that swaps a key, forks the log or rolls it back is refused, with the reason.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from uhealthsec.crypto import merkle
+from uhealthsec.crypto.directory import DirectoryEntry
+from uhealthsec.crypto.errors import CryptoError
+from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
+
+KEY_DIRECTORY_LOG = "keys"
+
+
+class DirectoryRefused(Exception):
+    """The key directory could not prove what it said; nothing was sent or trusted."""
+
+
+@dataclass
+class DirectoryPin:
+    """What this device verified last; kept between runs (the CLI stores it in its profile)."""
+
+    log_key: str = ""
+    size: int = 0
+    root: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"log_key": self.log_key, "size": self.size, "root": self.root}
+
+
+@dataclass(frozen=True)
+class VerifiedEntry:
+    index: int
+    entry: DirectoryEntry
+
+    @property
+    def account_id(self) -> uuid.UUID:
+        return self.entry.account_id
+
+
+Call = Callable[..., httpx.Response]
+
+
+class KeyDirectoryClient:
+    def __init__(
+        self,
+        call: Call,
+        pin: DirectoryPin,
+        on_pin_change: Callable[[DirectoryPin], None] | None = None,
+    ) -> None:
+        self._call = call
+        self.pin = pin
+        self._on_pin_change = on_pin_change
+        self._head: merkle.TreeHead | None = None
+
+    def head(self) -> merkle.TreeHead:
+        """The verified head of this session (fetched and checked once)."""
+        return self._head or self.refresh()
+
+    def refresh(self) -> merkle.TreeHead:
+        params = {"since": self.pin.size} if self.pin.size else {}
+        body = self._call("GET", "/keys/head", params=params).json()
+        log_key = b64u_decode(body["log_key"])
+        if self.pin.log_key and b64u_decode(self.pin.log_key) != log_key:
+            raise DirectoryRefused(
+                "the key directory is signed by another key than before: "
+                "this is not the directory this device trusted"
+            )
+        raw = body["head"]
+        head = merkle.TreeHead(
+            raw["log"], int(raw["size"]), b64u_decode(raw["root"]), int(raw["timestamp_ms"])
+        )
+        try:
+            if head.log != KEY_DIRECTORY_LOG:
+                raise CryptoError("wrong log")
+            head.verify(log_key, b64u_decode(raw["signature"]))
+        except CryptoError as exc:
+            raise DirectoryRefused("the key directory's tree head is not validly signed") from exc
+        if self.pin.size:
+            proof = [b64u_decode(p) for p in body["consistency"]]
+            try:
+                merkle.verify_consistency(
+                    self.pin.size, head.size, b64u_decode(self.pin.root), head.root, proof
+                )
+            except merkle.InvalidProof as exc:
+                raise DirectoryRefused(
+                    f"the key directory (now {head.size} entries) does not extend the one "
+                    f"this device saw ({self.pin.size} entries): the server may be showing "
+                    "different directories to different people"
+                ) from exc
+        self._head = head
+        if (self.pin.size, self.pin.root) != (head.size, b64u_encode(head.root)):
+            self.pin = DirectoryPin(b64u_encode(log_key), head.size, b64u_encode(head.root))
+            if self._on_pin_change is not None:
+                self._on_pin_change(self.pin)
+        return head
+
+    def lookup(self, email: str) -> VerifiedEntry:
+        """The keys of an address, proven to be in the verified directory."""
+        address = email.strip().lower()
+        head = self.head()
+        body = self._call(
+            "GET", "/keys/entries", params={"email": address, "tree_size": head.size}
+        ).json()
+        verified = self._verify(body, head, f"the keys of {address}")
+        if verified.entry.email != address:
+            raise DirectoryRefused(
+                f"the key directory answered for {verified.entry.email} when asked for {address}"
+            )
+        return verified
+
+    def entry(self, index: int) -> VerifiedEntry:
+        """The directory entry at a position (a document names its signer's entry)."""
+        head = self.head()
+        if index >= head.size:
+            head = self.refresh()
+        body = self._call("GET", f"/keys/entries/{index}", params={"tree_size": head.size}).json()
+        verified = self._verify(body, head, f"directory entry {index}")
+        if verified.index != index:
+            raise DirectoryRefused(f"the key directory answered with another entry than {index}")
+        return verified
+
+    def _verify(self, body: dict[str, Any], head: merkle.TreeHead, what: str) -> VerifiedEntry:
+        data = b64u_decode(body["entry"])
+        index = int(body["index"])
+        try:
+            if int(body["tree_size"]) != head.size:
+                raise merkle.InvalidProof("proof for another tree")
+            merkle.verify_inclusion(
+                merkle.leaf_hash(data),
+                index,
+                head.size,
+                [b64u_decode(p) for p in body["inclusion"]],
+                head.root,
+            )
+            entry = DirectoryEntry.decode(data)
+        except CryptoError as exc:
+            raise DirectoryRefused(
+                f"the key directory cannot prove {what}: refusing to use that key"
+            ) from exc
+        return VerifiedEntry(index, entry)

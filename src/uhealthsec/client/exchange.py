@@ -1,0 +1,474 @@
+"""The Python SDK's secure exchange: send, receive, share, revoke, new versions.
+
+Everything secret happens here, on the device: the document key is drawn here, the
+file is encrypted here (streamed, constant memory), the key is wrapped here for each
+recipient whose public keys the key directory has proven, and the author signs the
+version here. A reader checks the author's signature with the author's proven key
+before a decrypted file is put in place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import mimetypes
+import os
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from uhealthsec.client.api import check_response
+from uhealthsec.client.directory import DirectoryPin, KeyDirectoryClient, VerifiedEntry
+from uhealthsec.crypto import envelope
+from uhealthsec.crypto.errors import CryptoError
+from uhealthsec.crypto.keys import UserKeys
+from uhealthsec.crypto.manifest import VersionManifest
+from uhealthsec.crypto.wrap import unwrap_document_key, wrap_document_key
+from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
+
+#: Called with (bytes done, bytes in total) as a transfer progresses.
+Progress = Callable[[int, int], None]
+_UPLOAD_CHUNK = 1 << 20
+MAX_TITLE_CHARS = 500
+
+
+class ExchangeRefused(Exception):
+    """A document failed a check on this device (signature, key, integrity)."""
+
+
+@dataclass(frozen=True)
+class Metadata:
+    title: str
+    filename: str
+    media_type: str
+
+    def encode(self) -> bytes:
+        return json.dumps(
+            {"title": self.title, "filename": self.filename, "media_type": self.media_type},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        ).encode("utf-8")
+
+    @classmethod
+    def decode(cls, data: bytes) -> Metadata:
+        try:
+            raw = json.loads(data)
+            return cls(str(raw["title"]), str(raw["filename"]), str(raw["media_type"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ExchangeRefused("the document's metadata is malformed") from exc
+
+
+@dataclass(frozen=True)
+class DocumentSummary:
+    id: uuid.UUID
+    version: int
+    title: str
+    filename: str
+    media_type: str
+    size: int
+    author_email: str
+    author_name: str
+    patient_id: uuid.UUID
+    created_at: datetime
+    recipients: list[str]
+
+
+@dataclass(frozen=True)
+class ReceivedDocument:
+    id: uuid.UUID
+    version: int
+    path: Path
+    metadata: Metadata
+    author_email: str
+    #: The author's directory entry whose key verified the signature.
+    signer: VerifiedEntry
+    size: int
+
+
+class _ChunkReader:
+    """A ``readinto`` view over an iterator of byte chunks (an HTTP response body)."""
+
+    def __init__(self, chunks: Iterator[bytes], progress: Callable[[int], None]) -> None:
+        self._chunks = chunks
+        self._pending = memoryview(b"")
+        self._progress = progress
+
+    def readinto(self, buffer: memoryview) -> int:
+        while not self._pending:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._pending = memoryview(chunk)
+            self._progress(len(chunk))
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+
+class ExchangeClient:
+    def __init__(
+        self,
+        http: httpx.Client,
+        token: Callable[[], str],
+        keys: UserKeys,
+        pin: DirectoryPin | None = None,
+        on_pin_change: Callable[[DirectoryPin], None] | None = None,
+    ) -> None:
+        self.http = http
+        self._token = token
+        self.keys = keys
+        self.directory = KeyDirectoryClient(self.call, pin or DirectoryPin(), on_pin_change)
+        self._me: dict[str, Any] | None = None
+
+    def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self._token()}", **kwargs.pop("headers", {})}
+        return check_response(self.http.request(method, path, headers=headers, **kwargs))
+
+    @property
+    def me(self) -> dict[str, Any]:
+        if self._me is None:
+            self._me = self.call("GET", "/accounts/me").json()
+        return self._me
+
+    def my_entry(self) -> VerifiedEntry:
+        """This account's own directory entry, checked to hold this device's keys."""
+        mine = self.directory.lookup(self.me["email"])
+        if mine.entry.bundle != self.keys.public().encode():
+            raise ExchangeRefused(
+                "the key directory publishes keys for you that are not the ones on this "
+                "device: do not send anything, and tell your security contact"
+            )
+        return mine
+
+    # -- patient files ------------------------------------------------------------------
+
+    def patient_file(self, practice_id: uuid.UUID | str, patient_email: str) -> dict[str, Any]:
+        body = {"practice_id": str(practice_id), "patient_email": patient_email}
+        return self.call("POST", "/patient-files", json=body).json()  # type: ignore[no-any-return]
+
+    # -- sending ------------------------------------------------------------------------
+
+    def send(
+        self,
+        source: Path,
+        *,
+        patient_file_id: uuid.UUID | str,
+        to: Sequence[str],
+        title: str | None = None,
+        media_type: str | None = None,
+        expires_at: datetime | None = None,
+        progress: Progress | None = None,
+    ) -> uuid.UUID:
+        """Encrypt ``source``, sign it and share it with ``to`` (addresses) and yourself."""
+        document_id = uuid.uuid4()
+        recipients = self._recipients(to)
+        version = self._prepare_version(
+            document_id,
+            uuid.UUID(str(patient_file_id)),
+            1,
+            source,
+            title,
+            media_type,
+            recipients,
+            expires_at,
+            progress,
+        )
+        body = {"id": str(document_id), "patient_file_id": str(patient_file_id), **version}
+        self.call("POST", "/documents", json=body)
+        return document_id
+
+    def new_version(
+        self,
+        document_id: uuid.UUID | str,
+        source: Path,
+        *,
+        title: str | None = None,
+        progress: Progress | None = None,
+    ) -> int:
+        """Replace a document by a new version under a new key, for the people who can
+        read the latest one now (a revoked person never receives it)."""
+        view = self.call("GET", f"/documents/{document_id}").json()
+        number = int(view["latest_version"]) + 1
+        emails = [r["email"] for r in view["recipients"] if r["email"] != self.me["email"]]
+        recipients = self._recipients(emails)
+        expiry = {r["account_id"]: r["expires_at"] for r in view["recipients"]}
+        version = self._prepare_version(
+            uuid.UUID(str(document_id)),
+            uuid.UUID(view["patient_file_id"]),
+            number,
+            source,
+            title,
+            None,
+            recipients,
+            None,
+            progress,
+        )
+        for share in version["shares"]:
+            share["expires_at"] = expiry.get(share["recipient_id"])
+        self.call("POST", f"/documents/{document_id}/versions", json={"number": number, **version})
+        return number
+
+    def _recipients(self, emails: Sequence[str]) -> list[VerifiedEntry]:
+        mine = self.my_entry()
+        found = {mine.account_id: mine}
+        for email in emails:
+            entry = self.directory.lookup(email)
+            found[entry.account_id] = entry
+        return list(found.values())
+
+    def _prepare_version(
+        self,
+        document_id: uuid.UUID,
+        patient_file_id: uuid.UUID,
+        number: int,
+        source: Path,
+        title: str | None,
+        media_type: str | None,
+        recipients: list[VerifiedEntry],
+        expires_at: datetime | None,
+        progress: Progress | None,
+    ) -> dict[str, Any]:
+        metadata = Metadata(
+            title=(title or source.name)[:MAX_TITLE_CHARS],
+            filename=source.name,
+            media_type=media_type
+            or mimetypes.guess_type(source.name)[0]
+            or "application/octet-stream",
+        )
+        key = envelope.generate_document_key()
+        metadata_envelope = envelope.encrypt(key, metadata.encode(), chunk_log2=12)
+        with tempfile.TemporaryDirectory(prefix="uhs-") as work:
+            sealed = Path(work) / "envelope"
+            with source.open("rb") as plain, sealed.open("wb") as out:
+                summary = envelope.encrypt_stream(key, plain, out)
+            blob = self._upload(sealed, summary.envelope_size, progress)
+        if b64u_decode(blob["sha256"]) != summary.content_digest:
+            raise ExchangeRefused("the server stored other bytes than were sent")
+        signer = self.my_entry()
+        manifest = VersionManifest(
+            document_id=document_id,
+            version=number,
+            patient_file_id=patient_file_id,
+            author_id=uuid.UUID(self.me["id"]),
+            signer_key_index=signer.index,
+            content_digest=summary.content_digest or b"",
+            metadata_digest=hashlib.sha256(metadata_envelope).digest(),
+        )
+        expiry = expires_at.isoformat() if expires_at else None
+        return {
+            "blob_id": blob["id"],
+            "envelope_header": b64u_encode(summary.header),
+            "metadata_envelope": b64u_encode(metadata_envelope),
+            "signature": b64u_encode(manifest.sign(self.keys.signing)),
+            "signer_key_index": signer.index,
+            "shares": [
+                {
+                    "recipient_id": str(r.account_id),
+                    "wrapped_key": b64u_encode(
+                        wrap_document_key(key, r.entry.public_keys, summary.header)
+                    ),
+                    "expires_at": None if r.account_id == signer.account_id else expiry,
+                }
+                for r in recipients
+            ],
+        }
+
+    def _upload(self, path: Path, size: int, progress: Progress | None) -> dict[str, Any]:
+        def chunks() -> Iterator[bytes]:
+            done = 0
+            with path.open("rb") as handle:
+                while chunk := handle.read(_UPLOAD_CHUNK):
+                    done += len(chunk)
+                    yield chunk
+                    if progress:
+                        progress(done, size)
+
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
+        return self.call("POST", "/blobs", content=chunks(), headers=headers).json()  # type: ignore[no-any-return]
+
+    # -- sharing ------------------------------------------------------------------------
+
+    def share(
+        self,
+        document_id: uuid.UUID | str,
+        to: Sequence[str],
+        *,
+        expires_at: datetime | None = None,
+    ) -> None:
+        """Give more people every version you can read: each key is unwrapped here and
+        wrapped for each of them."""
+        view = self.call("GET", f"/documents/{document_id}").json()
+        recipients = [self.directory.lookup(email) for email in to]
+        expiry = expires_at.isoformat() if expires_at else None
+        for batch_start in range(0, len(recipients), 100):
+            batch = recipients[batch_start : batch_start + 100]
+            for version in view["versions"]:
+                header = b64u_decode(version["envelope_header"])
+                key = self._unwrap(version)
+                shares = [
+                    {
+                        "recipient_id": str(r.account_id),
+                        "wrapped_key": b64u_encode(
+                            wrap_document_key(key, r.entry.public_keys, header)
+                        ),
+                        "expires_at": expiry,
+                    }
+                    for r in batch
+                ]
+                self.call(
+                    "POST",
+                    f"/documents/{document_id}/shares",
+                    json={"version": version["number"], "shares": shares},
+                )
+
+    def revoke(self, document_id: uuid.UUID | str, email: str) -> int:
+        """End someone's access to every version at once."""
+        entry = self.directory.lookup(email)
+        body = self.call("DELETE", f"/documents/{document_id}/shares/{entry.account_id}").json()
+        return int(body["versions"])
+
+    # -- receiving ----------------------------------------------------------------------
+
+    def documents(self, limit: int = 50, offset: int = 0) -> list[DocumentSummary]:
+        """Documents you can read, with their titles decrypted here."""
+        views = self.call("GET", "/documents", params={"limit": limit, "offset": offset}).json()
+        return [self._summary(view) for view in views]
+
+    def document(self, document_id: uuid.UUID | str) -> DocumentSummary:
+        return self._summary(self.call("GET", f"/documents/{document_id}").json())
+
+    def _summary(self, view: dict[str, Any]) -> DocumentSummary:
+        latest = view["versions"][-1]
+        metadata = self._metadata(latest, self._unwrap(latest))
+        return DocumentSummary(
+            id=uuid.UUID(view["id"]),
+            version=int(latest["number"]),
+            title=metadata.title,
+            filename=metadata.filename,
+            media_type=metadata.media_type,
+            size=int(latest["size"]),
+            author_email=view["author_email"],
+            author_name=view["author_name"],
+            patient_id=uuid.UUID(view["patient_id"]),
+            created_at=datetime.fromisoformat(latest["created_at"]),
+            recipients=[r["email"] for r in view["recipients"]],
+        )
+
+    def fetch(
+        self,
+        document_id: uuid.UUID | str,
+        destination: Path,
+        *,
+        version: int | None = None,
+        progress: Progress | None = None,
+    ) -> ReceivedDocument:
+        """Download, decrypt and verify a version. ``destination`` is a file path, or a
+        directory to write the document under its own file name. The file appears only
+        once the whole envelope authenticated and the author's signature verified."""
+        view = self.call("GET", f"/documents/{document_id}").json()
+        versions = {int(v["number"]): v for v in view["versions"]}
+        if not versions:
+            raise ExchangeRefused("you cannot read any version of this document")
+        chosen = versions.get(version or max(versions))
+        if chosen is None:
+            raise ExchangeRefused(f"you cannot read version {version} of this document")
+        key = self._unwrap(chosen)
+        metadata = self._metadata(chosen, key)
+        signer = self.directory.entry(int(chosen["signer_key_index"]))
+        if str(signer.account_id) != chosen["author_id"]:
+            raise ExchangeRefused("the signing key named by this version is not its author's")
+        target = (
+            destination / _safe_name(metadata.filename) if destination.is_dir() else destination
+        )
+        total = int(chosen["size"])
+        received = 0
+
+        def advance(n: int) -> None:
+            nonlocal received
+            received += n
+            if progress:
+                progress(received, total)
+
+        number = int(chosen["number"])
+        path = f"/documents/{document_id}/versions/{number}/content"
+        headers = {"Authorization": f"Bearer {self._token()}"}
+        fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".uhs-", suffix=".part")
+        try:
+            with (
+                os.fdopen(fd, "wb") as sink,
+                self.http.stream("GET", path, headers=headers) as response,
+            ):
+                check_response_stream(response)
+                summary = envelope.decrypt_stream(
+                    key, _ChunkReader(response.iter_bytes(_UPLOAD_CHUNK), advance), sink
+                )
+            if summary.header != b64u_decode(chosen["envelope_header"]):
+                raise ExchangeRefused("the downloaded envelope is not the one the author signed")
+            manifest = VersionManifest(
+                document_id=uuid.UUID(view["id"]),
+                version=number,
+                patient_file_id=uuid.UUID(view["patient_file_id"]),
+                author_id=uuid.UUID(chosen["author_id"]),
+                signer_key_index=signer.index,
+                content_digest=summary.content_digest or b"",
+                metadata_digest=hashlib.sha256(b64u_decode(chosen["metadata_envelope"])).digest(),
+            )
+            try:
+                manifest.verify(signer.entry.public_keys.signing, b64u_decode(chosen["signature"]))
+            except CryptoError as exc:
+                raise ExchangeRefused(
+                    f"the author's signature does not verify: this is not the document "
+                    f"{view['author_email']} signed"
+                ) from exc
+            os.replace(temporary, target)
+        except CryptoError as exc:
+            raise ExchangeRefused(f"the document failed its integrity check: {exc}") from exc
+        finally:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+        return ReceivedDocument(
+            id=uuid.UUID(view["id"]),
+            version=number,
+            path=target,
+            metadata=metadata,
+            author_email=view["author_email"],
+            signer=signer,
+            size=summary.plaintext_size,
+        )
+
+    def _unwrap(self, version: dict[str, Any]) -> bytes:
+        try:
+            return unwrap_document_key(
+                b64u_decode(version["wrapped_key"]),
+                self.keys,
+                b64u_decode(version["envelope_header"]),
+            )
+        except CryptoError as exc:
+            raise ExchangeRefused(f"the document key could not be opened: {exc}") from exc
+
+    def _metadata(self, version: dict[str, Any], key: bytes) -> Metadata:
+        try:
+            return Metadata.decode(envelope.decrypt(key, b64u_decode(version["metadata_envelope"])))
+        except CryptoError as exc:
+            raise ExchangeRefused(
+                "the document's title and type failed their integrity check"
+            ) from exc
+
+
+def check_response_stream(response: httpx.Response) -> None:
+    if response.status_code >= 400:
+        response.read()
+        check_response(response)
+
+
+def _safe_name(filename: str) -> str:
+    """A file name chosen by the author, reduced to a plain name in the target directory."""
+    name = Path(filename.replace("\\", "/")).name.strip().lstrip(".")
+    return name or "document"

@@ -1,0 +1,125 @@
+"""Tables of patient files, documents, versions, blobs and shares.
+
+Nothing here is readable by the server: contents and titles are envelopes, and the
+document keys exist only wrapped for each recipient.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from uhealthsec.server.storage.db import Base
+from uhealthsec.server.storage.types import UtcDateTime
+
+
+class PatientFile(Base):
+    """A patient's file (dossier) in one practice."""
+
+    __tablename__ = "patient_files"
+    __table_args__ = (
+        UniqueConstraint("practice_id", "patient_id", name="uq_patient_files_practice_patient"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    practice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("practices.id", ondelete="RESTRICT"))
+    patient_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="RESTRICT"), index=True
+    )
+    created_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Blob(Base):
+    """An uploaded envelope. Unattached blobs are uploads not (yet) part of a version;
+    they are visible to no one and removed by cleanup once old."""
+
+    __tablename__ = "blobs"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    attached_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    @property
+    def key(self) -> str:
+        return self.id.hex
+
+
+class Document(Base):
+    __tablename__ = "documents"
+
+    #: Chosen by the author's client: it is part of what the author signs.
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    patient_file_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("patient_files.id", ondelete="RESTRICT"), index=True
+    )
+    author_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    latest_version: Mapped[int] = mapped_column(Integer)
+
+
+class DocumentVersion(Base):
+    __tablename__ = "document_versions"
+    __table_args__ = (
+        UniqueConstraint("document_id", "number", name="uq_document_versions_document_number"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    author_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
+    blob_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("blobs.id", ondelete="RESTRICT"), unique=True
+    )
+    #: The content envelope's 78-byte header (public parameters; wrapped keys bind to it).
+    envelope_header: Mapped[bytes] = mapped_column(LargeBinary(78))
+    #: Title, file name and media type, as an envelope under the same document key.
+    metadata_envelope: Mapped[bytes] = mapped_column(LargeBinary)
+    signature: Mapped[bytes] = mapped_column(LargeBinary(64))
+    signer_key_index: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Share(Base):
+    """One recipient's access to one version: the document key wrapped for them."""
+
+    __tablename__ = "shares"
+    __table_args__ = (
+        UniqueConstraint("version_id", "recipient_id", name="uq_shares_version_recipient"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    document_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), index=True
+    )
+    version_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("document_versions.id", ondelete="CASCADE")
+    )
+    recipient_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="RESTRICT"), index=True
+    )
+    #: HPKE-wrapped document key; erased when the share is revoked.
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary(2048))
+    granted_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    revoked_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="RESTRICT")
+    )
+    #: Why it ended: "revoked" by a person; later also consent withdrawal or erasure.
+    end_reason: Mapped[str | None] = mapped_column(String(40))

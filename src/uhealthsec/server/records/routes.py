@@ -1,0 +1,237 @@
+"""HTTP layer of patient files, documents and shares."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from uhealthsec.server.accounts.models import Account
+from uhealthsec.server.deps import Caller, Ctx, Db
+from uhealthsec.server.errors import InvalidInput, ServiceError
+from uhealthsec.server.records import schemas as s
+from uhealthsec.server.records.models import PatientFile
+from uhealthsec.server.records.service import (
+    DocumentView,
+    NewVersion,
+    RecordsService,
+    ShareGrant,
+)
+from uhealthsec.server.storage.blobs import Spool, UploadTooLarge
+
+router = APIRouter(tags=["records"])
+
+UPLOAD_PATH = "/blobs"
+_WRITE_BUFFER = 1 << 20
+
+
+class ContentTooLarge(ServiceError):
+    status = 413
+    title = "Content Too Large"
+
+
+@router.post("/patient-files", response_model=s.PatientFileOut)
+def open_patient_file(body: s.PatientFileIn, caller: Caller, db: Db, ctx: Ctx) -> s.PatientFileOut:
+    """The patient's file in your practice, created the first time."""
+    service = RecordsService(db, ctx)
+    patient_file = service.open_patient_file(caller.account, body.practice_id, body.patient_email)
+    patient = db.get(Account, patient_file.patient_id)
+    assert patient is not None
+    return _patient_file_out(patient_file, patient)
+
+
+@router.get("/patient-files", response_model=list[s.PatientFileOut])
+def patient_files(
+    practice_id: Annotated[uuid.UUID, Query()], caller: Caller, db: Db, ctx: Ctx
+) -> list[s.PatientFileOut]:
+    return [
+        _patient_file_out(f, a)
+        for f, a in RecordsService(db, ctx).patient_files(caller.account, practice_id)
+    ]
+
+
+@router.post(
+    UPLOAD_PATH,
+    status_code=201,
+    response_model=s.BlobOut,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+        }
+    },
+)
+async def upload(request: Request, caller: Caller, db: Db, ctx: Ctx) -> s.BlobOut:
+    """Upload a document envelope (encrypted on your device), streamed. It stays
+    invisible until a document version refers to it, and is removed if none does."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/octet-stream":
+        raise InvalidInput("send the envelope as application/octet-stream")
+    spool = await run_in_threadpool(Spool, ctx.settings.upload_dir, ctx.settings.max_upload_bytes)
+    try:
+        pending = bytearray()
+        async for chunk in request.stream():
+            pending += chunk
+            if len(pending) >= _WRITE_BUFFER:
+                await run_in_threadpool(spool.write, bytes(pending))
+                pending.clear()
+        await run_in_threadpool(spool.write, bytes(pending))
+        path, size, digest = await run_in_threadpool(spool.finish)
+        if size == 0:
+            raise InvalidInput("the upload is empty")
+        blob = await run_in_threadpool(
+            RecordsService(db, ctx).store_upload, caller.account, path, size, digest
+        )
+    except UploadTooLarge as exc:
+        spool.discard()
+        raise ContentTooLarge(str(exc)) from exc
+    except BaseException:
+        spool.discard()
+        raise
+    return s.BlobOut(id=blob.id, size=blob.size, sha256=blob.sha256)
+
+
+@router.post("/documents", status_code=201, response_model=s.DocumentOut)
+def create_document(body: s.DocumentIn, caller: Caller, db: Db, ctx: Ctx) -> s.DocumentOut:
+    """Add a signed, encrypted document to a patient file, shared with its recipients."""
+    service = RecordsService(db, ctx)
+    service.create_document(caller.account, body.id, body.patient_file_id, _new_version(body))
+    return _document_out(service.view(caller.account, body.id))
+
+
+@router.post("/documents/{document_id}/versions", status_code=201, response_model=s.DocumentOut)
+def add_version(
+    document_id: uuid.UUID, body: s.NewVersionIn, caller: Caller, db: Db, ctx: Ctx
+) -> s.DocumentOut:
+    """A new version under a new key, for people who can read the latest one."""
+    service = RecordsService(db, ctx)
+    service.add_version(caller.account, document_id, body.number, _new_version(body))
+    return _document_out(service.view(caller.account, document_id))
+
+
+@router.get("/documents", response_model=list[s.DocumentOut])
+def inbox(
+    caller: Caller,
+    db: Db,
+    ctx: Ctx,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> list[s.DocumentOut]:
+    """Documents you can read, most recent first."""
+    return [_document_out(v) for v in RecordsService(db, ctx).inbox(caller.account, limit, offset)]
+
+
+@router.get("/documents/{document_id}", response_model=s.DocumentOut)
+def document(document_id: uuid.UUID, caller: Caller, db: Db, ctx: Ctx) -> s.DocumentOut:
+    return _document_out(RecordsService(db, ctx).view(caller.account, document_id))
+
+
+@router.get(
+    "/documents/{document_id}/versions/{number}/content",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def content(
+    document_id: uuid.UUID,
+    number: Annotated[int, Path(ge=1, le=2**31)],
+    caller: Caller,
+    db: Db,
+    ctx: Ctx,
+) -> StreamingResponse:
+    """The encrypted envelope of one version, streamed."""
+    blob = RecordsService(db, ctx).content(caller.account, document_id, number)
+    return StreamingResponse(
+        ctx.blobs.read(blob.key),
+        media_type="application/octet-stream",
+        headers={"Content-Length": str(blob.size)},
+    )
+
+
+@router.post("/documents/{document_id}/shares", response_model=s.DocumentOut)
+def share(
+    document_id: uuid.UUID, body: s.SharesIn, caller: Caller, db: Db, ctx: Ctx
+) -> s.DocumentOut:
+    """Give more people a version: its key, unwrapped and wrapped again on your device."""
+    service = RecordsService(db, ctx)
+    service.share(caller.account, document_id, body.version, _grants(body.shares))
+    return _document_out(service.view(caller.account, document_id))
+
+
+@router.delete("/documents/{document_id}/shares/{recipient_id}", response_model=s.RevokedOut)
+def revoke(
+    document_id: uuid.UUID, recipient_id: uuid.UUID, caller: Caller, db: Db, ctx: Ctx
+) -> s.RevokedOut:
+    """End someone's access now: their wrapped keys are erased and downloads refused."""
+    return s.RevokedOut(
+        versions=RecordsService(db, ctx).revoke(caller.account, document_id, recipient_id)
+    )
+
+
+def _grants(shares: list[s.ShareIn]) -> list[ShareGrant]:
+    return [ShareGrant(x.recipient_id, x.wrapped_key, x.expires_at) for x in shares]
+
+
+def _new_version(body: s.VersionIn) -> NewVersion:
+    return NewVersion(
+        blob_id=body.blob_id,
+        envelope_header=body.envelope_header,
+        metadata_envelope=body.metadata_envelope,
+        signature=body.signature,
+        signer_key_index=body.signer_key_index,
+        shares=_grants(body.shares),
+    )
+
+
+def _patient_file_out(patient_file: PatientFile, patient: Account) -> s.PatientFileOut:
+    return s.PatientFileOut(
+        id=patient_file.id,
+        practice_id=patient_file.practice_id,
+        patient_id=patient.id,
+        patient_name=patient.display_name,
+        patient_email=patient.email,
+        created_at=patient_file.created_at,
+    )
+
+
+def _document_out(view: DocumentView) -> s.DocumentOut:
+    d = view.document
+    return s.DocumentOut(
+        id=d.id,
+        patient_file_id=d.patient_file_id,
+        practice_id=view.patient_file.practice_id,
+        patient_id=view.patient_file.patient_id,
+        author_id=d.author_id,
+        author_email=view.author.email,
+        author_name=view.author.display_name,
+        created_at=d.created_at,
+        latest_version=d.latest_version,
+        versions=[
+            s.VersionOut(
+                number=v.version.number,
+                author_id=v.version.author_id,
+                envelope_header=v.version.envelope_header,
+                metadata_envelope=v.version.metadata_envelope,
+                signature=v.version.signature,
+                signer_key_index=v.version.signer_key_index,
+                size=v.size,
+                created_at=v.version.created_at,
+                wrapped_key=v.wrapped_key,
+            )
+            for v in view.versions
+        ],
+        recipients=[
+            s.RecipientOut(
+                account_id=a.id,
+                email=a.email,
+                display_name=a.display_name,
+                kind=a.kind,
+                granted_by=sh.granted_by,
+                expires_at=sh.expires_at,
+            )
+            for a, sh in view.recipients
+        ],
+    )

@@ -1,0 +1,117 @@
+"""API models of patient files, documents and shares."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from uhealthsec.crypto.envelope import HEADER_SIZE
+from uhealthsec.protocol.encoding import Base64Url
+from uhealthsec.server.accounts.models import AccountKind
+from uhealthsec.server.records.service import MAX_METADATA_BYTES, MAX_RECIPIENTS
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PatientFileIn(Strict):
+    practice_id: uuid.UUID
+    patient_email: Annotated[str, Field(min_length=3, max_length=320)]
+
+
+class PatientFileOut(BaseModel):
+    id: uuid.UUID
+    practice_id: uuid.UUID
+    patient_id: uuid.UUID
+    patient_name: str
+    patient_email: str
+    created_at: datetime
+
+
+class BlobOut(BaseModel):
+    id: uuid.UUID
+    size: int
+    #: SHA-256 of the bytes received, for the client to compare with what it sent.
+    sha256: Base64Url(32)  # type: ignore[valid-type]
+
+
+class ShareIn(Strict):
+    recipient_id: uuid.UUID
+    #: The document key wrapped for the recipient (docs/PROTOCOL.md, "Key wrapping").
+    wrapped_key: Base64Url(1200)  # type: ignore[valid-type]
+    expires_at: datetime | None = None
+
+
+Shares = Annotated[list[ShareIn], Field(min_length=1, max_length=MAX_RECIPIENTS)]
+
+
+class VersionIn(Strict):
+    #: The upload holding the content envelope (POST /blobs).
+    blob_id: uuid.UUID
+    envelope_header: Base64Url(HEADER_SIZE)  # type: ignore[valid-type]
+    metadata_envelope: Base64Url(MAX_METADATA_BYTES)  # type: ignore[valid-type]
+    #: Ed25519 over the version manifest (docs/PROTOCOL.md, "Document versions").
+    signature: Base64Url(64)  # type: ignore[valid-type]
+    signer_key_index: Annotated[int, Field(ge=0, le=2**62)]
+    shares: Shares
+
+
+class DocumentIn(VersionIn):
+    id: uuid.UUID
+    patient_file_id: uuid.UUID
+
+
+class NewVersionIn(VersionIn):
+    number: Annotated[int, Field(ge=2, le=2**31)]
+
+
+class SharesIn(Strict):
+    version: Annotated[int, Field(ge=1, le=2**31)]
+    shares: Shares
+
+
+class VersionOut(BaseModel):
+    number: int
+    author_id: uuid.UUID
+    envelope_header: Base64Url(HEADER_SIZE)  # type: ignore[valid-type]
+    metadata_envelope: Base64Url(MAX_METADATA_BYTES)  # type: ignore[valid-type]
+    signature: Base64Url(64)  # type: ignore[valid-type]
+    signer_key_index: int
+    size: int
+    created_at: datetime
+    #: The document key of this version, wrapped for you.
+    wrapped_key: Base64Url(1200)  # type: ignore[valid-type]
+
+
+class RecipientOut(BaseModel):
+    account_id: uuid.UUID
+    email: str
+    display_name: str
+    kind: AccountKind
+    granted_by: uuid.UUID
+    expires_at: datetime | None
+
+
+class DocumentOut(BaseModel):
+    id: uuid.UUID
+    patient_file_id: uuid.UUID
+    practice_id: uuid.UUID
+    patient_id: uuid.UUID
+    author_id: uuid.UUID
+    author_email: str
+    author_name: str
+    created_at: datetime
+    latest_version: int
+    #: The versions you can read, oldest first.
+    versions: list[VersionOut]
+    #: Who can read the latest version.
+    recipients: list[RecipientOut]
+
+
+class RevokedOut(BaseModel):
+    #: How many versions' keys were erased for that person.
+    versions: int

@@ -1,0 +1,508 @@
+"""Patient files, encrypted documents, versions, shares and revocation. No HTTP here.
+
+The server never holds a document key: it checks who may hold which wrapped key, that
+each version is signed by its author with the key the directory publishes, and that
+every byte it serves is the byte the author signed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy.orm import Session
+
+from uhealthsec.crypto import envelope
+from uhealthsec.crypto.errors import CryptoError
+from uhealthsec.crypto.keys import PublicKeys
+from uhealthsec.crypto.manifest import VersionManifest
+from uhealthsec.crypto.wrap import check_wrapped_key
+from uhealthsec.server.accounts.models import Account, AccountKind, AccountStatus, Practice
+from uhealthsec.server.accounts.service import AccountService, normalize_email
+from uhealthsec.server.context import AppContext
+from uhealthsec.server.errors import Conflict, Forbidden, InvalidInput, NotFound
+from uhealthsec.server.keys.service import KeyDirectory
+from uhealthsec.server.records.models import Blob, Document, DocumentVersion, PatientFile, Share
+
+MAX_METADATA_BYTES = 8 * 1024
+#: Per request: 100 hybrid wrapped keys fit well within the JSON body limit.
+MAX_RECIPIENTS = 100
+
+
+@dataclass(frozen=True)
+class ShareGrant:
+    recipient_id: uuid.UUID
+    wrapped_key: bytes
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    blob_id: uuid.UUID
+    envelope_header: bytes
+    metadata_envelope: bytes
+    signature: bytes
+    signer_key_index: int
+    shares: Sequence[ShareGrant]
+
+
+@dataclass(frozen=True)
+class VersionView:
+    version: DocumentVersion
+    size: int
+    #: The caller's wrapped key for this version.
+    wrapped_key: bytes
+
+
+@dataclass(frozen=True)
+class DocumentView:
+    document: Document
+    patient_file: PatientFile
+    author: Account
+    versions: list[VersionView]
+    #: Who can read the latest version, with their share.
+    recipients: list[tuple[Account, Share]]
+
+
+def active_share() -> ColumnElement[bool]:
+    """SQL condition: a share that still gives access (the caller adds the time)."""
+    return and_(Share.wrapped_key.is_not(None), Share.revoked_at.is_(None))
+
+
+class RecordsService:
+    def __init__(self, db: Session, ctx: AppContext) -> None:
+        self.db = db
+        self.ctx = ctx
+
+    # -- patient files --------------------------------------------------------------------
+
+    def open_patient_file(
+        self, caller: Account, practice_id: uuid.UUID, patient_email: str
+    ) -> PatientFile:
+        """The patient's file in the practice, created at first use."""
+        AccountService(self.db, self.ctx).require(caller, practice_id, "records.read")
+        patient = self.db.scalar(
+            select(Account).where(Account.email == normalize_email(patient_email))
+        )
+        if (
+            patient is None
+            or patient.kind != AccountKind.PATIENT
+            or patient.status != AccountStatus.ACTIVE
+        ):
+            raise NotFound("no patient account uses this address; invite the patient first")
+        existing = self.db.scalar(
+            select(PatientFile).where(
+                PatientFile.practice_id == practice_id, PatientFile.patient_id == patient.id
+            )
+        )
+        if existing is not None:
+            return existing
+        patient_file = PatientFile(
+            practice_id=practice_id,
+            patient_id=patient.id,
+            created_by=caller.id,
+            created_at=self.ctx.now(),
+        )
+        self.db.add(patient_file)
+        self.db.flush()
+        return patient_file
+
+    def patient_files(
+        self, caller: Account, practice_id: uuid.UUID
+    ) -> list[tuple[PatientFile, Account]]:
+        AccountService(self.db, self.ctx).require(caller, practice_id, "records.read")
+        rows = self.db.execute(
+            select(PatientFile, Account)
+            .join(Account, Account.id == PatientFile.patient_id)
+            .where(PatientFile.practice_id == practice_id)
+            .order_by(Account.display_name)
+        ).all()
+        return [(f, a) for f, a in rows]
+
+    # -- uploads --------------------------------------------------------------------------
+
+    def store_upload(self, owner: Account, path: Path, size: int, sha256: bytes) -> Blob:
+        """Keep a spooled upload: the object is written first, then its row; if the row
+        cannot be written the object is removed again."""
+        blob = Blob(
+            id=uuid.uuid4(), owner_id=owner.id, size=size, sha256=sha256, created_at=self.ctx.now()
+        )
+        self.ctx.blobs.put_file(blob.key, path)
+        try:
+            self.db.add(blob)
+            self.db.flush()
+        except Exception:
+            self.ctx.blobs.delete(blob.key)
+            raise
+        return blob
+
+    def collect_unfinished_uploads(self) -> int:
+        """Remove uploads never attached to a version, once older than the expiry, and
+        objects of the store that no row knows (left by a crash between the two)."""
+        cutoff = self.ctx.now() - timedelta(seconds=self.ctx.settings.upload_expiry_seconds)
+        stale = self.db.scalars(
+            select(Blob).where(Blob.attached_at.is_(None), Blob.created_at < cutoff)
+        ).all()
+        for blob in stale:
+            self.ctx.blobs.delete(blob.key)
+            self.db.delete(blob)
+        self.db.flush()
+        removed = len(stale)
+        known = {b.hex for b in self.db.scalars(select(Blob.id))}
+        for key in list(self.ctx.blobs.keys()):
+            if key not in known:
+                self.ctx.blobs.delete(key)
+                removed += 1
+        spool = self.ctx.settings.upload_dir
+        if spool.is_dir():
+            for leftover in spool.iterdir():
+                if leftover.stat().st_mtime < cutoff.timestamp():
+                    leftover.unlink(missing_ok=True)
+                    removed += 1
+        return removed
+
+    # -- documents and versions -----------------------------------------------------------
+
+    def create_document(
+        self, caller: Account, document_id: uuid.UUID, patient_file_id: uuid.UUID, first: NewVersion
+    ) -> DocumentVersion:
+        patient_file = self.db.get(PatientFile, patient_file_id)
+        if patient_file is None:
+            raise NotFound("no such patient file")
+        AccountService(self.db, self.ctx).require(caller, patient_file.practice_id, "records.read")
+        if caller.kind != AccountKind.PRACTITIONER:
+            raise Forbidden("only practitioners add documents to a patient file")
+        if self.db.get(Document, document_id) is not None:
+            raise Conflict("a document with this id already exists")
+        document = Document(
+            id=document_id,
+            patient_file_id=patient_file.id,
+            author_id=caller.id,
+            created_at=self.ctx.now(),
+            latest_version=1,
+        )
+        self.db.add(document)
+        self.db.flush()
+        return self._add_version(caller, document, patient_file, 1, first, previous=None)
+
+    def add_version(
+        self, caller: Account, document_id: uuid.UUID, number: int, new: NewVersion
+    ) -> DocumentVersion:
+        """A new version, under a new key, for the people who can read the latest one."""
+        document, patient_file = self._readable_document(caller, document_id)
+        if caller.kind != AccountKind.PRACTITIONER:
+            raise Forbidden("only practitioners write new versions")
+        latest = self._version(document, document.latest_version)
+        if self._active_share(latest.id, caller.id) is None:
+            raise Forbidden("you cannot read the latest version, so you cannot replace it")
+        if number != document.latest_version + 1:
+            raise Conflict(
+                f"the latest version is {document.latest_version}: "
+                "fetch it again before writing a new one"
+            )
+        document.latest_version = number
+        return self._add_version(caller, document, patient_file, number, new, previous=latest)
+
+    def _add_version(
+        self,
+        caller: Account,
+        document: Document,
+        patient_file: PatientFile,
+        number: int,
+        new: NewVersion,
+        previous: DocumentVersion | None,
+    ) -> DocumentVersion:
+        blob = self.db.get(Blob, new.blob_id)
+        if blob is None or blob.owner_id != caller.id or blob.attached_at is not None:
+            raise InvalidInput("unknown upload: upload the document's envelope first")
+        self._check_envelope(blob, new)
+        self._check_signature(caller, document, patient_file, number, blob, new)
+        grants = self._check_grants(new.shares, patient_file)
+        if caller.id not in grants:
+            raise InvalidInput("wrap the document key for yourself too, or you could not read it")
+        if previous is not None:
+            allowed = {share.recipient_id for share in self._active_shares(previous.id)}
+            if extra := set(grants) - allowed - {caller.id}:
+                raise Forbidden(
+                    f"{len(extra)} recipient(s) cannot read the previous version; "
+                    "share with them explicitly"
+                )
+        version = DocumentVersion(
+            document_id=document.id,
+            number=number,
+            author_id=caller.id,
+            blob_id=blob.id,
+            envelope_header=new.envelope_header,
+            metadata_envelope=new.metadata_envelope,
+            signature=new.signature,
+            signer_key_index=new.signer_key_index,
+            created_at=self.ctx.now(),
+        )
+        self.db.add(version)
+        self.db.flush()
+        blob.attached_at = self.ctx.now()
+        for grant in grants.values():
+            self._grant(document, version, grant, caller)
+        self.db.flush()
+        return version
+
+    def _check_envelope(self, blob: Blob, new: NewVersion) -> None:
+        if len(new.envelope_header) != envelope.HEADER_SIZE:
+            raise InvalidInput("an envelope header is 78 bytes")
+        if len(new.metadata_envelope) > MAX_METADATA_BYTES:
+            raise InvalidInput(f"the metadata envelope is larger than {MAX_METADATA_BYTES} bytes")
+        try:
+            envelope.EnvelopeHeader.parse(new.envelope_header[: envelope.HEADER_FIELDS_SIZE])
+            envelope.EnvelopeHeader.parse(new.metadata_envelope[: envelope.HEADER_FIELDS_SIZE])
+        except CryptoError as exc:
+            raise InvalidInput(f"not a document envelope: {exc}") from exc
+        if blob.size < envelope.HEADER_SIZE + envelope.TAG_SIZE:
+            raise InvalidInput("the upload is too short to be an envelope")
+        stored = self.ctx.blobs.read_prefix(blob.key, envelope.HEADER_SIZE)
+        if stored != new.envelope_header:
+            raise InvalidInput("the envelope header does not match the uploaded envelope")
+
+    def _check_signature(
+        self,
+        caller: Account,
+        document: Document,
+        patient_file: PatientFile,
+        number: int,
+        blob: Blob,
+        new: NewVersion,
+    ) -> None:
+        current = KeyDirectory(self.db, self.ctx).current_version(caller.id)
+        if current is None or current.log_index != new.signer_key_index:
+            raise InvalidInput("sign with your current key, as published in the key directory")
+        manifest = VersionManifest(
+            document_id=document.id,
+            version=number,
+            patient_file_id=patient_file.id,
+            author_id=caller.id,
+            signer_key_index=new.signer_key_index,
+            content_digest=blob.sha256,
+            metadata_digest=hashlib.sha256(new.metadata_envelope).digest(),
+        )
+        try:
+            manifest.verify(PublicKeys.decode(caller.public_keys).signing, new.signature)
+        except CryptoError as exc:
+            raise InvalidInput("the author signature does not match this document version") from exc
+
+    def _check_grants(
+        self, grants: Sequence[ShareGrant], patient_file: PatientFile
+    ) -> dict[uuid.UUID, ShareGrant]:
+        if not 1 <= len(grants) <= MAX_RECIPIENTS:
+            raise InvalidInput(f"a document is shared with 1 to {MAX_RECIPIENTS} people at once")
+        by_recipient: dict[uuid.UUID, ShareGrant] = {}
+        for grant in grants:
+            if grant.recipient_id in by_recipient:
+                raise InvalidInput("each recipient appears once")
+            try:
+                check_wrapped_key(grant.wrapped_key)
+            except CryptoError as exc:
+                raise InvalidInput(f"a wrapped key is malformed: {exc}") from exc
+            if grant.expires_at is not None and grant.expires_at <= self.ctx.now():
+                raise InvalidInput("a share cannot expire in the past")
+            recipient = self.db.get(Account, grant.recipient_id)
+            if recipient is None or recipient.status != AccountStatus.ACTIVE:
+                raise NotFound("a recipient has no active account")
+            if recipient.kind == AccountKind.PATIENT and recipient.id != patient_file.patient_id:
+                raise Forbidden("a patient receives only documents of their own file")
+            by_recipient[grant.recipient_id] = grant
+        return by_recipient
+
+    def _grant(
+        self, document: Document, version: DocumentVersion, grant: ShareGrant, by: Account
+    ) -> None:
+        existing = self.db.scalar(
+            select(Share).where(
+                Share.version_id == version.id, Share.recipient_id == grant.recipient_id
+            )
+        )
+        share = existing or Share(
+            document_id=document.id, version_id=version.id, recipient_id=grant.recipient_id
+        )
+        share.wrapped_key = grant.wrapped_key
+        share.granted_by = by.id
+        share.created_at = self.ctx.now()
+        share.expires_at = grant.expires_at
+        share.revoked_at = share.revoked_by = share.end_reason = None
+        if existing is None:
+            self.db.add(share)
+
+    # -- sharing --------------------------------------------------------------------------
+
+    def share(
+        self, caller: Account, document_id: uuid.UUID, number: int, grants: Sequence[ShareGrant]
+    ) -> list[Share]:
+        """Give more people one version: the caller unwrapped its key and wrapped it anew."""
+        document, patient_file = self._readable_document(caller, document_id)
+        if caller.kind != AccountKind.PRACTITIONER:
+            raise Forbidden("only practitioners share documents")
+        version = self._version(document, number)
+        if self._active_share(version.id, caller.id) is None:
+            raise Forbidden("you cannot read this version, so you cannot share it")
+        checked = self._check_grants(grants, patient_file)
+        for grant in checked.values():
+            self._grant(document, version, grant, caller)
+        self.db.flush()
+        return self._active_shares(version.id)
+
+    def revoke(self, caller: Account, document_id: uuid.UUID, recipient_id: uuid.UUID) -> int:
+        """End someone's access to every version at once: their wrapped keys are erased,
+        so even the server's copy of the data no longer serves them a key."""
+        document = self.db.get(Document, document_id)
+        if document is None:
+            raise NotFound("no such document")
+        shares = self.db.scalars(
+            select(Share).where(
+                Share.document_id == document_id,
+                Share.recipient_id == recipient_id,
+                active_share(),
+            )
+        ).all()
+        may_revoke = caller.id == document.author_id or any(
+            s.granted_by == caller.id for s in shares
+        )
+        if not may_revoke:
+            if self._active_share_any(document.id, caller.id):
+                raise Forbidden("only the author or whoever shared it can revoke this access")
+            raise NotFound("no such document")
+        if recipient_id == document.author_id:
+            raise InvalidInput("the author's own access cannot be revoked")
+        if not shares:
+            raise NotFound("this person has no access to this document")
+        for share in shares:
+            share.wrapped_key = None
+            share.revoked_at = self.ctx.now()
+            share.revoked_by = caller.id
+            share.end_reason = "revoked"
+        self.db.flush()
+        return len(shares)
+
+    # -- reading --------------------------------------------------------------------------
+
+    def view(self, caller: Account, document_id: uuid.UUID) -> DocumentView:
+        document, patient_file = self._readable_document(caller, document_id)
+        versions: list[VersionView] = []
+        rows = self.db.execute(
+            select(DocumentVersion, Share, Blob.size)
+            .join(Share, Share.version_id == DocumentVersion.id)
+            .join(Blob, Blob.id == DocumentVersion.blob_id)
+            .where(
+                DocumentVersion.document_id == document.id,
+                Share.recipient_id == caller.id,
+                self._usable(),
+            )
+            .order_by(DocumentVersion.number)
+        ).all()
+        for version, share, size in rows:
+            assert share.wrapped_key is not None
+            versions.append(VersionView(version, size, share.wrapped_key))
+        latest = self._version(document, document.latest_version)
+        recipients = self.db.execute(
+            select(Account, Share)
+            .join(Share, Share.recipient_id == Account.id)
+            .where(Share.version_id == latest.id, self._usable())
+            .order_by(Account.display_name)
+        ).all()
+        author = self.db.get(Account, document.author_id)
+        assert author is not None
+        return DocumentView(
+            document, patient_file, author, versions, [(a, s) for a, s in recipients]
+        )
+
+    def inbox(self, caller: Account, limit: int, offset: int) -> list[DocumentView]:
+        """Documents the caller can read, most recently changed first."""
+        ids = self.db.scalars(
+            select(Document.id)
+            .join(Share, Share.document_id == Document.id)
+            .join(DocumentVersion, DocumentVersion.id == Share.version_id)
+            .where(Share.recipient_id == caller.id, self._usable())
+            .group_by(Document.id)
+            .order_by(Document.id)
+        ).all()
+        views = [self.view(caller, document_id) for document_id in ids]
+        views.sort(key=lambda v: v.versions[-1].version.created_at, reverse=True)
+        return views[offset : offset + limit]
+
+    def content(self, caller: Account, document_id: uuid.UUID, number: int) -> Blob:
+        """The envelope of one version, if the caller still holds a key for it."""
+        document, _ = self._readable_document(caller, document_id)
+        version = self._version(document, number)
+        share = self._active_share(version.id, caller.id)
+        if share is None:
+            raise Forbidden("you no longer have access to this version")
+        blob = self.db.get(Blob, version.blob_id)
+        assert blob is not None
+        return blob
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _usable(self) -> ColumnElement[bool]:
+        now = self.ctx.now()
+        return and_(
+            active_share(),
+            or_(Share.expires_at.is_(None), Share.expires_at > now),
+        )
+
+    def _active_shares(self, version_id: uuid.UUID) -> list[Share]:
+        return list(
+            self.db.scalars(
+                select(Share).where(Share.version_id == version_id, self._usable())
+            ).all()
+        )
+
+    def _active_share(self, version_id: uuid.UUID, account_id: uuid.UUID) -> Share | None:
+        return self.db.scalar(
+            select(Share).where(
+                Share.version_id == version_id,
+                Share.recipient_id == account_id,
+                self._usable(),
+            )
+        )
+
+    def _active_share_any(self, document_id: uuid.UUID, account_id: uuid.UUID) -> bool:
+        return (
+            self.db.scalar(
+                select(Share.id)
+                .where(
+                    Share.document_id == document_id,
+                    Share.recipient_id == account_id,
+                    self._usable(),
+                )
+                .limit(1)
+            )
+            is not None
+        )
+
+    def _readable_document(
+        self, caller: Account, document_id: uuid.UUID
+    ) -> tuple[Document, PatientFile]:
+        """The document, if the caller can read some version of it; otherwise the same
+        answer as for a document that does not exist."""
+        document = self.db.get(Document, document_id)
+        if document is None or not self._active_share_any(document.id, caller.id):
+            raise NotFound("no such document, or you have no access to it")
+        patient_file = self.db.get(PatientFile, document.patient_file_id)
+        assert patient_file is not None
+        return document, patient_file
+
+    def _version(self, document: Document, number: int) -> DocumentVersion:
+        version = self.db.scalar(
+            select(DocumentVersion).where(
+                DocumentVersion.document_id == document.id, DocumentVersion.number == number
+            )
+        )
+        if version is None:
+            raise NotFound(f"this document has no version {number}")
+        return version
+
+    def practice_name(self, practice_id: uuid.UUID) -> str:
+        practice = self.db.get(Practice, practice_id)
+        return practice.name if practice else ""

@@ -1,0 +1,174 @@
+"""Blob stores: where document ciphertext lives (a local directory, or S3-compatible).
+
+Blobs are envelopes, encrypted on the user's device; the store never sees plaintext.
+An upload is first spooled to a local file while its size and SHA-256 are computed,
+then handed to the store in one piece, so a store holds only complete objects: an
+interrupted upload leaves at most a spool file, which cleanup removes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+READ_CHUNK = 1 << 20
+_KEY = re.compile(r"^[0-9a-f]{32}$")
+
+
+class BlobMissing(LookupError):
+    pass
+
+
+class BlobStore(Protocol):
+    def put_file(self, key: str, path: Path) -> None:
+        """Store the local file ``path`` under ``key``; the file is consumed."""
+
+    def read(self, key: str) -> Iterator[bytes]:
+        """The blob's bytes, in chunks."""
+
+    def read_prefix(self, key: str, size: int) -> bytes: ...
+
+    def delete(self, key: str) -> None:
+        """Remove a blob; removing a missing blob is not an error."""
+
+    def keys(self) -> Iterator[str]: ...
+
+
+def _check(key: str) -> str:
+    if not _KEY.match(key):
+        raise ValueError("blob keys are 32 lowercase hex digits")
+    return key
+
+
+class FilesystemBlobStore:
+    """One file per blob under ``root/ab/``; written by rename, so never half there."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        return self.root / _check(key)[:2] / key
+
+    def put_file(self, key: str, path: Path) -> None:
+        target = self._path(key)
+        target.parent.mkdir(exist_ok=True)
+        with open(path, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(path, target)
+
+    def read(self, key: str) -> Iterator[bytes]:
+        try:
+            handle = open(self._path(key), "rb")  # noqa: SIM115 (closed by the generator)
+        except FileNotFoundError as exc:
+            raise BlobMissing(key) from exc
+        return _chunks(handle)
+
+    def read_prefix(self, key: str, size: int) -> bytes:
+        try:
+            with open(self._path(key), "rb") as handle:
+                return handle.read(size)
+        except FileNotFoundError as exc:
+            raise BlobMissing(key) from exc
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def keys(self) -> Iterator[str]:
+        for path in self.root.glob("??/*"):
+            if _KEY.match(path.name):
+                yield path.name
+
+
+def _chunks(handle: Any) -> Iterator[bytes]:
+    with handle:
+        while chunk := handle.read(READ_CHUNK):
+            yield chunk
+
+
+class S3BlobStore:
+    """An S3-compatible bucket (HDS-certified object storage in production)."""
+
+    def __init__(self, client: Any, bucket: str, prefix: str = "blobs/") -> None:
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix
+
+    def _name(self, key: str) -> str:
+        return self.prefix + _check(key)
+
+    def put_file(self, key: str, path: Path) -> None:
+        # upload_file switches to a multipart upload for large files; the object
+        # appears only when the upload completes.
+        self.client.upload_file(str(path), self.bucket, self._name(key))
+        path.unlink()
+
+    def _get(self, key: str, **kwargs: Any) -> Any:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._name(key), **kwargs)
+        except self.client.exceptions.NoSuchKey as exc:
+            raise BlobMissing(key) from exc
+
+    def read(self, key: str) -> Iterator[bytes]:
+        body = self._get(key)["Body"]
+
+        def chunks() -> Iterator[bytes]:
+            with body:
+                yield from body.iter_chunks(READ_CHUNK)
+
+        return chunks()
+
+    def read_prefix(self, key: str, size: int) -> bytes:
+        data: bytes = self._get(key, Range=f"bytes=0-{size - 1}")["Body"].read()
+        return data
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._name(key))
+
+    def keys(self) -> Iterator[str]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+            for item in page.get("Contents", []):
+                name = item["Key"][len(self.prefix) :]
+                if _KEY.match(name):
+                    yield name
+
+
+class Spool:
+    """A local file receiving an upload, with its running size and SHA-256."""
+
+    def __init__(self, directory: Path, limit: int) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.limit = limit
+        self.size = 0
+        self._hash = hashlib.sha256()
+        handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed by finish/discard)
+            dir=directory, prefix="upload-", delete=False
+        )
+        self._handle = handle
+        self.path = Path(handle.name)
+
+    def write(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.size > self.limit:
+            raise UploadTooLarge(self.limit)
+        self._hash.update(data)
+        self._handle.write(data)
+
+    def finish(self) -> tuple[Path, int, bytes]:
+        self._handle.close()
+        return self.path, self.size, self._hash.digest()
+
+    def discard(self) -> None:
+        self._handle.close()
+        self.path.unlink(missing_ok=True)
+
+
+class UploadTooLarge(ValueError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the upload is larger than {limit} bytes")

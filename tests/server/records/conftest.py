@@ -1,0 +1,65 @@
+"""Three people of a practice's daily work, each with an SDK client on their device."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.server_fixtures import PASSWORD, User, Users
+from uhealthsec.client.api import AuthClient
+from uhealthsec.client.directory import DirectoryPin
+from uhealthsec.client.exchange import ExchangeClient
+from uhealthsec.crypto.keystore import unlock_with_password
+
+
+@dataclass
+class Person:
+    user: User
+    exchange: ExchangeClient
+
+    @property
+    def email(self) -> str:
+        return self.user.email
+
+
+def device(http, users: Users, user: User, pin: DirectoryPin | None = None) -> ExchangeClient:
+    """An SDK client holding the user's unlocked keys (``user.tokens`` may be replaced)."""
+    keys = unlock_with_password(AuthClient(http).keystore(user.tokens), PASSWORD)
+    return ExchangeClient(http, lambda: user.tokens.access_token, keys, pin)
+
+
+@dataclass
+class Practice:
+    id: str
+    alice: Person  # practitioner, admin of the practice
+    bob: Person  # practitioner elsewhere
+    carol: Person  # patient
+    patient_file: str
+
+
+@pytest.fixture
+def practice(client: TestClient, users: Users) -> Practice:
+    people = {
+        name: users.signed_in(f"{name}@example.org", kind)
+        for name, kind in (("alice", "practitioner"), ("bob", "practitioner"), ("carol", "patient"))
+    }
+    alice = Person(people["alice"], device(client, users, people["alice"]))
+    practice_id = alice.exchange.call("POST", "/practices", json={"name": "Cabinet"}).json()["id"]
+    patient_file = alice.exchange.patient_file(practice_id, "carol@example.org")["id"]
+    return Practice(
+        practice_id,
+        alice,
+        Person(people["bob"], device(client, users, people["bob"])),
+        Person(people["carol"], device(client, users, people["carol"])),
+        patient_file,
+    )
+
+
+@pytest.fixture
+def report(tmp_path: Path) -> Path:
+    path = tmp_path / "compte-rendu.txt"
+    path.write_bytes(b"Compte rendu de consultation: tension 12/8, suivi dans 3 mois.\n" * 500)
+    return path

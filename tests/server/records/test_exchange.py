@@ -1,0 +1,107 @@
+"""Send, receive, share, revoke and re-version through the API with SDK clients."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from tests.server.records.conftest import Practice
+from uhealthsec.client.api import ApiError
+
+
+def test_send_receive_share_revoke_and_new_version(practice: Practice, report, tmp_path):
+    alice, bob, carol = practice.alice, practice.bob, practice.carol
+    document_id = alice.exchange.send(
+        report, patient_file_id=practice.patient_file, to=[bob.email], title="Bilan tensionnel"
+    )
+
+    [summary] = bob.exchange.documents()
+    assert (summary.id, summary.title, summary.author_email) == (
+        document_id,
+        "Bilan tensionnel",
+        alice.email,
+    )
+    assert sorted(summary.recipients) == [alice.email, bob.email]
+    (tmp_path / "bob").mkdir()
+    received = bob.exchange.fetch(document_id, tmp_path / "bob")
+    assert received.path.read_bytes() == report.read_bytes()
+    assert received.path.name == "compte-rendu.txt"
+    assert received.signer.entry.email == alice.email
+    assert carol.exchange.documents() == []
+
+    alice.exchange.share(document_id, [carol.email])
+    (tmp_path / "carol").mkdir()
+    assert carol.exchange.fetch(document_id, tmp_path / "carol").path.read_bytes() == (
+        report.read_bytes()
+    )
+
+    assert alice.exchange.revoke(document_id, bob.email) == 1
+    with pytest.raises(ApiError) as refused:
+        bob.exchange.fetch(document_id, tmp_path / "bob" / "again.txt")
+    assert refused.value.status == 404
+    assert bob.exchange.documents() == []
+
+    report.write_bytes(b"Version 2: traitement adapte.\n")
+    assert alice.exchange.new_version(document_id, report) == 2
+    latest = carol.exchange.fetch(document_id, tmp_path / "carol" / "v2.txt")
+    assert (latest.version, latest.path.read_bytes()) == (2, b"Version 2: traitement adapte.\n")
+    assert sorted(alice.exchange.document(document_id).recipients) == [alice.email, carol.email]
+
+
+def test_a_share_ends_when_it_expires(practice: Practice, report, tmp_path, clock, users):
+    alice, bob = practice.alice, practice.bob
+    document_id = alice.exchange.send(
+        report,
+        patient_file_id=practice.patient_file,
+        to=[bob.email],
+        expires_at=clock.now + timedelta(hours=1),
+    )
+    assert [d.id for d in bob.exchange.documents()] == [document_id]
+    clock.advance(hours=2)
+    bob.user.tokens = users.sign_in_again(bob.user)
+    assert bob.exchange.documents() == []
+    with pytest.raises(ApiError):
+        bob.exchange.fetch(document_id, tmp_path / "late.txt")
+
+
+def test_a_new_version_cannot_reach_a_revoked_reader(practice: Practice, report):
+    """The server refuses a version wrapped for someone whose access was revoked, even
+    from a client that tries."""
+    alice, bob = practice.alice, practice.bob
+    document_id = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
+    alice.exchange.revoke(document_id, bob.email)
+    recipients = alice.exchange._recipients([bob.email])
+    version = alice.exchange._prepare_version(
+        document_id,
+        uuid.UUID(practice.patient_file),
+        2,
+        report,
+        None,
+        None,
+        recipients,
+        None,
+        None,
+    )
+    with pytest.raises(ApiError) as refused:
+        alice.exchange.call(
+            "POST", f"/documents/{document_id}/versions", json={"number": 2, **version}
+        )
+    assert refused.value.status == 403
+    assert "cannot read the previous version" in refused.value.detail
+
+
+def test_patients_receive_only_their_own_file(practice: Practice, report, users, client):
+    from tests.server.records.conftest import device
+
+    dave = users.signed_in("dave@example.org", "patient")
+    with pytest.raises(ApiError) as refused:
+        practice.alice.exchange.send(
+            report, patient_file_id=practice.patient_file, to=["dave@example.org"]
+        )
+    assert refused.value.status == 403
+    # Patients are not listed in the directory for other patients.
+    with pytest.raises(ApiError) as hidden:
+        device(client, users, dave).directory.lookup("carol@example.org")
+    assert hidden.value.status == 404

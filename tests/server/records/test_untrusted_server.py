@@ -1,0 +1,175 @@
+"""A server that lies is caught by the SDK, and stores nothing it could read."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import delete, select, text, update
+
+from tests.server.records.conftest import Practice, device
+from uhealthsec.client.directory import DirectoryPin, DirectoryRefused
+from uhealthsec.client.exchange import ExchangeRefused
+from uhealthsec.crypto.directory import DirectoryEntry
+from uhealthsec.server.accounts.models import Account
+from uhealthsec.server.keys.models import DirectoryRecord
+from uhealthsec.server.keys.service import KeyDirectory
+from uhealthsec.server.records.models import DocumentVersion
+from uhealthsec.server.storage.merkle_log import (
+    KEY_DIRECTORY_LOG,
+    MerkleLogState,
+    MerkleNode,
+    TreeHeadRecord,
+)
+from uhealthsec.server.storage.models import metadata
+
+
+def _entry_of(db, email: str) -> DirectoryRecord:
+    return db.scalar(select(DirectoryRecord).where(DirectoryRecord.email == email))
+
+
+def test_a_swapped_key_in_the_directory_is_refused(practice: Practice, ctx, users, report):
+    mallory = users.signed_in("mallory@example.org")
+    with ctx.sessions.begin() as db:
+        bob = _entry_of(db, practice.bob.email)
+        forged = DirectoryEntry.decode(_entry_of(db, mallory.email).entry)
+        genuine = DirectoryEntry.decode(bob.entry)
+        bob.entry = DirectoryEntry(
+            genuine.account_id, 1, genuine.kind, genuine.email, forged.bundle
+        ).encode()
+    with pytest.raises(DirectoryRefused, match=r"cannot prove the keys of bob@example\.org"):
+        practice.alice.exchange.send(
+            report, patient_file_id=practice.patient_file, to=[practice.bob.email]
+        )
+
+
+def test_a_key_added_for_someone_else_is_seen_by_its_owner(practice: Practice, ctx, users):
+    """A server may log a second key for an address: the log makes that visible, and the
+    owner's own client refuses to work with a directory that publishes a foreign key."""
+    mallory = users.signed_in("mallory@example.org")
+    with ctx.sessions.begin() as db:
+        bob = db.get(Account, uuid.UUID(practice.bob.user.account_id))
+        stolen = db.get(Account, uuid.UUID(mallory.account_id))
+        bob.public_keys = stolen.public_keys
+        KeyDirectory(db, ctx).publish(bob)
+    assert practice.alice.exchange.directory.refresh().size == 5
+    with pytest.raises(ExchangeRefused, match="not the ones on this device"):
+        practice.bob.exchange.my_entry()
+
+
+def _rewrite_directory(ctx, order) -> None:
+    """The operator rebuilds the key directory log with the same signing key."""
+    with ctx.sessions.begin() as db:
+        records = db.scalars(select(DirectoryRecord).order_by(DirectoryRecord.log_index)).all()
+        entries = order([r.entry for r in records])
+        db.execute(delete(MerkleNode).where(MerkleNode.log == KEY_DIRECTORY_LOG))
+        db.execute(delete(TreeHeadRecord).where(TreeHeadRecord.log == KEY_DIRECTORY_LOG))
+        db.execute(
+            update(MerkleLogState).where(MerkleLogState.name == KEY_DIRECTORY_LOG).values(size=0)
+        )
+        directory = KeyDirectory(db, ctx)
+        directory.log.append(entries)
+        directory.log.sign_head()
+
+
+def test_a_forked_directory_is_refused(practice: Practice, ctx, users, client):
+    alice = practice.alice.exchange
+    seen = alice.directory.refresh()
+    pin = alice.directory.pin
+    assert (pin.size, seen.size) == (3, 3)
+
+    _rewrite_directory(ctx, lambda entries: [entries[1], entries[0], entries[2]])
+    later = device(client, users, practice.alice.user, DirectoryPin(**pin.to_dict()))
+    with pytest.raises(DirectoryRefused, match="does not extend the one this device saw"):
+        later.directory.refresh()
+
+    # Growing the forked log does not help: it still does not extend what was seen.
+    users.signed_in("eve@example.org")
+    with pytest.raises(DirectoryRefused, match="does not extend"):
+        later.directory.refresh()
+    # A device that never saw the old log accepts the new one: hence safety numbers.
+    fresh = device(client, users, practice.alice.user)
+    assert fresh.directory.refresh().size == 4
+
+
+def test_a_directory_signed_by_another_key_is_refused(practice: Practice, ctx, users, client):
+    alice = practice.alice.exchange
+    alice.directory.refresh()
+    pin = DirectoryPin(**alice.directory.pin.to_dict())
+    ctx.server_key = type(ctx.server_key)(b"\x07" * 32)
+    with ctx.sessions.begin() as db:
+        db.execute(delete(TreeHeadRecord).where(TreeHeadRecord.log == KEY_DIRECTORY_LOG))
+    later = device(client, users, practice.alice.user, pin)
+    with pytest.raises(DirectoryRefused, match="signed by another key"):
+        later.directory.refresh()
+
+
+def test_modified_ciphertext_or_metadata_is_refused_and_nothing_is_written(
+    practice: Practice, ctx, report, tmp_path
+):
+    alice, bob = practice.alice.exchange, practice.bob
+    first = alice.send(report, patient_file_id=practice.patient_file, to=[bob.email], title="A")
+    second = alice.send(report, patient_file_id=practice.patient_file, to=[bob.email], title="B")
+    with ctx.sessions.begin() as db:
+        version = db.scalar(select(DocumentVersion).where(DocumentVersion.document_id == first))
+        other = db.scalar(select(DocumentVersion).where(DocumentVersion.document_id == second))
+        blob_key = version.blob_id.hex
+    path = ctx.settings.blob_dir / blob_key[:2] / blob_key
+    data = bytearray(path.read_bytes())
+    data[500] ^= 1
+    path.write_bytes(bytes(data))
+    target = tmp_path / "out.txt"
+    with pytest.raises(ExchangeRefused, match="chunk 0 failed authentication"):
+        bob.exchange.fetch(first, target)
+    assert not target.exists()
+    assert not list(tmp_path.glob(".uhs-*"))  # no partial file left behind
+
+    # The second document, with the first one's title swapped in by the server.
+    with ctx.sessions.begin() as db:
+        other = db.merge(other)
+        other.metadata_envelope = version.metadata_envelope
+    with pytest.raises(ExchangeRefused, match="title and type failed their integrity check"):
+        bob.exchange.fetch(second, target)
+    assert not target.exists()
+
+
+def test_no_plaintext_reaches_the_database_or_the_blob_store(practice: Practice, ctx, tmp_path):
+    alice, bob, carol = practice.alice.exchange, practice.bob, practice.carol
+    secret_title = "Resultats VIH de Mme Carole Durand"
+    content = b"Charge virale indetectable; CD4 650/mm3. Patiente informee." * 300
+    source = tmp_path / "resultats.txt"
+    source.write_bytes(content)
+    document_id = alice.send(
+        source, patient_file_id=practice.patient_file, to=[bob.email], title=secret_title
+    )
+    alice.share(document_id, [carol.email])
+    alice.revoke(document_id, bob.email)
+    source.write_bytes(content + b" Controle dans 6 mois.")
+    alice.new_version(document_id, source, title=secret_title)
+    (tmp_path / "carol").mkdir()
+    carol.exchange.fetch(document_id, tmp_path / "carol")
+
+    needles = [
+        secret_title.encode(),
+        content[:40],
+        content[1000:1040],
+        b"resultats.txt",
+        b"Controle dans 6 mois",
+    ]
+    stored = bytearray()
+    with ctx.engine.connect() as connection:
+        for table in metadata.sorted_tables:
+            for row in connection.execute(table.select()):
+                for value in row:
+                    stored += value if isinstance(value, bytes) else str(value).encode()
+    if ctx.engine.dialect.name == "sqlite":
+        for file in ctx.settings.data_dir.glob("uhealthsec.db*"):
+            stored += file.read_bytes()
+    for file in ctx.settings.data_dir.rglob("*"):
+        if file.is_file() and "outbox" not in file.parts:
+            stored += file.read_bytes()
+    assert len(stored) > 2 * len(content)  # the blobs were read
+    for needle in needles:
+        assert needle not in stored, needle
+    with ctx.engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM blobs")).scalar() == 2
