@@ -11,4 +11,4 @@ def load_vectors(name: str) -> Any:
 
 #: The running server, its database on SQLite and PostgreSQL, and signed-in users, for
 #: the server's tests and the client's end-to-end tests alike.
-pytest_plugins = ["tests.server_fixtures"]
+pytest_plugins = ["tests.server_fixtures", "tests.s3"]

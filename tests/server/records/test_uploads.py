@@ -1,0 +1,151 @@
+"""Uploads are atomic, bounded and checked; what a client leaves unfinished is cleaned up."""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.server.records.conftest import Practice
+from uhealthsec.client.api import ApiError
+from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
+from uhealthsec.server.records.models import Blob
+from uhealthsec.server.records.service import RecordsService
+
+
+def _blob_count(ctx) -> int:
+    with ctx.sessions() as db:
+        return db.scalar(select(func.count()).select_from(Blob))
+
+
+def _stored_objects(ctx) -> list[str]:
+    return sorted(ctx.blobs.keys())
+
+
+def _version_body(practice: Practice, report, number: int = 1, document_id=None):
+    alice = practice.alice.exchange
+    document_id = document_id or uuid.uuid4()
+    recipients = alice._recipients([practice.bob.email])
+    body = alice._prepare_version(
+        document_id,
+        uuid.UUID(practice.patient_file),
+        number,
+        report,
+        None,
+        None,
+        recipients,
+        None,
+        None,
+    )
+    return {"id": str(document_id), "patient_file_id": practice.patient_file, **body}
+
+
+def test_an_interrupted_upload_leaves_nothing(practice: Practice, ctx, live_server):
+    token = practice.alice.user.tokens.access_token
+    port = int(live_server.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port)) as connection:
+        connection.sendall(
+            b"POST /blobs HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Authorization: Bearer " + token.encode() + b"\r\n"
+            b"Content-Type: application/octet-stream\r\nContent-Length: 10485760\r\n\r\n"
+        )
+        connection.sendall(b"\x00" * (1 << 20))
+        time.sleep(0.3)
+    deadline = time.monotonic() + 5
+    while any(ctx.settings.upload_dir.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(ctx.settings.upload_dir.iterdir()) == []
+    assert _blob_count(ctx) == 0
+    assert _stored_objects(ctx) == []
+
+
+def test_cleanup_removes_unattached_uploads_and_orphans_only(
+    practice: Practice, ctx, clock, report, tmp_path
+):
+    alice = practice.alice.exchange
+    kept = alice.send(report, patient_file_id=practice.patient_file, to=[practice.bob.email])
+    abandoned = alice._upload(report, report.stat().st_size, None)
+    orphan = tmp_path / "orphan"
+    orphan.write_bytes(b"left by a crash between object and row")
+    ctx.blobs.put_file(uuid.uuid4().hex, orphan)
+    assert len(_stored_objects(ctx)) == 3
+
+    with ctx.sessions.begin() as db:
+        # A fresh abandoned upload is kept: its client may still attach it.
+        assert RecordsService(db, ctx).collect_unfinished_uploads() == 1
+    assert len(_stored_objects(ctx)) == 2
+    clock.advance(hours=2)
+    with ctx.sessions.begin() as db:
+        assert RecordsService(db, ctx).collect_unfinished_uploads() == 1
+    assert _blob_count(ctx) == 1
+    assert abandoned["id"].replace("-", "") not in _stored_objects(ctx)
+    clock.advance(hours=-2)
+    practice.bob.exchange.fetch(kept, tmp_path / "kept.txt")
+    assert (tmp_path / "kept.txt").read_bytes() == report.read_bytes()
+
+
+def test_uploads_must_be_octet_streams_and_within_the_limit(practice: Practice, ctx):
+    alice = practice.alice.exchange
+    with pytest.raises(ApiError) as wrong_type:
+        alice.call("POST", "/blobs", content=b"x" * 100, headers={"Content-Type": "text/plain"})
+    assert wrong_type.value.status == 400
+    ctx.settings.max_upload_bytes = 1 << 20
+    with pytest.raises(ApiError) as too_large:
+        alice.call(
+            "POST",
+            "/blobs",
+            content=iter([b"\x00" * (1 << 19)] * 3),
+            headers={"Content-Type": "application/octet-stream"},
+        )
+    assert too_large.value.status == 413
+    assert _blob_count(ctx) == 0 and list(ctx.settings.upload_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "detail"),
+    [
+        (lambda b: b.update(signature=b64u_encode(bytes(64))), 400, "signature does not match"),
+        (
+            lambda b: b.update(patient_file_id=str(uuid.uuid4())),
+            404,
+            "no such patient file",
+        ),
+        (
+            lambda b: b.update(envelope_header=b64u_encode(b"UHSE" + bytes(74))),
+            400,
+            "envelope",
+        ),
+        (lambda b: b.update(signer_key_index=1), 400, "current key"),  # bob's entry
+        (lambda b: b.update(shares=b["shares"][1:]), 400, "wrap the document key for yourself"),
+        (
+            lambda b: b["shares"][1].update(wrapped_key=b64u_encode(b"\x01" + bytes(86))),
+            400,
+            "wrapped key",
+        ),
+        (lambda b: b.update(blob_id=str(uuid.uuid4())), 400, "unknown upload"),
+    ],
+)
+def test_a_document_that_does_not_hold_together_is_refused(
+    practice: Practice, ctx, report, change, status, detail
+):
+    body = _version_body(practice, report)
+    change(body)
+    with pytest.raises(ApiError) as refused:
+        practice.alice.exchange.call("POST", "/documents", json=body)
+    assert (refused.value.status, detail in refused.value.detail) == (status, True)
+    with ctx.sessions() as db:
+        assert (
+            db.scalar(select(func.count()).select_from(Blob).where(Blob.attached_at.isnot(None)))
+            == 0
+        )
+
+
+def test_an_upload_belongs_to_its_uploader(practice: Practice, report):
+    body = _version_body(practice, report)
+    with pytest.raises(ApiError) as refused:
+        practice.bob.exchange.call("POST", "/documents", json=body)
+    assert refused.value.status == 404  # bob is not in the practice: no such patient file
+    assert b64u_decode(body["signature"])
