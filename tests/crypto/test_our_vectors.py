@@ -1,15 +1,17 @@
 """Our formats against the stored vectors in tests/vectors (the contract for other clients)."""
 
 import io
+import uuid
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from tests.conftest import load_vectors
-from uhealthsec.crypto import envelope, keystore, signing, wrap
+from uhealthsec.crypto import directory, envelope, keystore, manifest, merkle, signing, wrap
 from uhealthsec.crypto.errors import (
     ChunkAuthenticationFailed,
     HeaderAuthenticationFailed,
+    InvalidSignature,
     MalformedInput,
     TruncatedEnvelope,
     UnsupportedVersion,
@@ -138,3 +140,57 @@ def test_keystore_vectors(vector):
         ).auth_secret.hex()
         == vector["new_auth_secret"]
     )
+
+
+EXCHANGE = load_vectors("exchange.json")
+
+
+@pytest.mark.parametrize("vector", EXCHANGE["tree_heads"], ids=lambda v: str(v["size"]))
+def test_tree_heads(vector):
+    head = merkle.TreeHead(
+        vector["log"], vector["size"], _h(vector["root"]), vector["timestamp_ms"]
+    )
+    assert head.encode().hex() == vector["encoded"]
+    assert merkle.TreeHead.decode(_h(vector["encoded"])) == head
+    head.verify(_h(EXCHANGE["log_public_key"]), _h(vector["signature"]))
+
+
+@pytest.mark.parametrize("vector", EXCHANGE["directory_entries"], ids=lambda v: v["email"])
+def test_directory_entries(vector):
+    entry = directory.DirectoryEntry(
+        uuid.UUID(vector["account_id"]),
+        vector["key_version"],
+        directory.AccountKindCode(vector["kind"]),
+        vector["email"],
+        _h(vector["bundle"]),
+    )
+    assert entry.encode().hex() == vector["encoded"]
+    assert directory.DirectoryEntry.decode(_h(vector["encoded"])) == entry
+    assert merkle.leaf_hash(entry.encode()).hex() == vector["leaf_hash"]
+    assert entry.safety_number() == vector["safety_number"]
+
+
+@pytest.mark.parametrize("vector", EXCHANGE["manifests"], ids=lambda v: str(v["version"]))
+def test_version_manifests(vector):
+    m = manifest.VersionManifest(
+        uuid.UUID(vector["document_id"]),
+        vector["version"],
+        uuid.UUID(vector["patient_file_id"]),
+        uuid.UUID(vector["author_id"]),
+        vector["signer_key_index"],
+        _h(vector["content_digest"]),
+        _h(vector["metadata_digest"]),
+    )
+    assert m.encode().hex() == vector["encoded"]
+    assert m.digest().hex() == vector["digest"]
+    m.verify(_h(EXCHANGE["author_public_key"]), _h(vector["signature"]))
+    with pytest.raises(InvalidSignature):
+        manifest.VersionManifest(
+            m.document_id,
+            m.version + 1,
+            m.patient_file_id,
+            m.author_id,
+            m.signer_key_index,
+            m.content_digest,
+            m.metadata_digest,
+        ).verify(_h(EXCHANGE["author_public_key"]), _h(vector["signature"]))

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import io
 import json
+import sys
+import uuid
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
-from uhealthsec.crypto import envelope, keystore, signing, wrap, xwing
+from uhealthsec.crypto import directory, envelope, keystore, manifest, merkle, signing, wrap, xwing
 from uhealthsec.crypto.keys import UserKeys
 
 HERE = Path(__file__).parent
@@ -177,13 +179,94 @@ def keystore_vectors() -> dict:
     return {"format": "U-HealthSec keystore v1 (docs/PROTOCOL.md)", "vectors": out}
 
 
-def main() -> None:
-    for name, build in (
-        ("envelope.json", envelope_vectors),
-        ("wrap.json", wrap_vectors),
-        ("signature.json", signature_vectors),
-        ("keystore.json", keystore_vectors),
+def exchange_vectors() -> dict:
+    """Tree heads, key directory entries and version manifests."""
+    rng = DeterministicRandom("exchange")
+    log_key = ed25519.Ed25519PrivateKey.from_private_bytes(rng(32))
+    heads = []
+    for size in (1, 2, 1000):
+        head = merkle.TreeHead("keys", size, rng(32), 1_795_000_000_000 + size)
+        heads.append(
+            {
+                "log": head.log,
+                "size": head.size,
+                "root": head.root.hex(),
+                "timestamp_ms": head.timestamp_ms,
+                "encoded": head.encode().hex(),
+                "signature": head.sign(log_key).hex(),
+            }
+        )
+    entries = []
+    for email, kind, version in (
+        ("dr.martin@demo.test", directory.AccountKindCode.PRACTITIONER, 1),
+        ("camille.petit@demo.test", directory.AccountKindCode.PATIENT, 2),
     ):
+        keys = UserKeys.decode(b"\x01" + rng(96))
+        entry = directory.DirectoryEntry(
+            uuid.UUID(bytes=rng(16)), version, kind, email, keys.public().encode()
+        )
+        encoded = entry.encode()
+        entries.append(
+            {
+                "account_id": str(entry.account_id),
+                "key_version": version,
+                "kind": int(kind),
+                "email": email,
+                "bundle": entry.bundle.hex(),
+                "encoded": encoded.hex(),
+                "leaf_hash": merkle.leaf_hash(encoded).hex(),
+                "safety_number": entry.safety_number(),
+            }
+        )
+    author = ed25519.Ed25519PrivateKey.from_private_bytes(rng(32))
+    manifests = []
+    for version in (1, 2):
+        m = manifest.VersionManifest(
+            uuid.UUID(bytes=rng(16)),
+            version,
+            uuid.UUID(bytes=rng(16)),
+            uuid.UUID(bytes=rng(16)),
+            7 * version,
+            rng(32),
+            rng(32),
+        )
+        manifests.append(
+            {
+                "document_id": str(m.document_id),
+                "version": m.version,
+                "patient_file_id": str(m.patient_file_id),
+                "author_id": str(m.author_id),
+                "signer_key_index": m.signer_key_index,
+                "content_digest": m.content_digest.hex(),
+                "metadata_digest": m.metadata_digest.hex(),
+                "encoded": m.encode().hex(),
+                "digest": m.digest().hex(),
+                "signature": m.sign(author).hex(),
+            }
+        )
+    return {
+        "format": "U-HealthSec tree heads, directory entries, version manifests v1",
+        "log_public_key": log_key.public_key().public_bytes_raw().hex(),
+        "author_public_key": author.public_key().public_bytes_raw().hex(),
+        "tree_heads": heads,
+        "directory_entries": entries,
+        "manifests": manifests,
+    }
+
+
+GENERATORS = {
+    "envelope.json": envelope_vectors,
+    "wrap.json": wrap_vectors,
+    "signature.json": signature_vectors,
+    "keystore.json": keystore_vectors,
+    "exchange.json": exchange_vectors,
+}
+
+
+def main() -> None:
+    """Regenerate the files named on the command line (all when none is named)."""
+    for name in sys.argv[1:] or GENERATORS:
+        build = GENERATORS[name]
         (HERE / name).write_text(json.dumps(build(), indent=1, ensure_ascii=False) + "\n")
         print("wrote", name)
 

@@ -279,7 +279,7 @@ class AuthClient:
         token = tokens if isinstance(tokens, str) else tokens.access_token
         return {"Authorization": f"Bearer {token}"}
 
-    def keystore(self, tokens: Tokens) -> Keystore:
+    def keystore(self, tokens: Tokens | str) -> Keystore:
         response = check_response(
             self.http.get("/accounts/me/keystore", headers=self.bearer(tokens))
         )

@@ -8,22 +8,36 @@ import re
 import threading
 import time
 import webbrowser
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
 
 import httpx
 import segno
 import typer
 from rich.console import Console
 from rich.panel import Panel
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 
 from uhealthsec import __version__
 from uhealthsec.client.api import ApiError, AuthClient, LoginState, WeakPassword, check_response
+from uhealthsec.client.directory import DirectoryPin, DirectoryRefused
+from uhealthsec.client.exchange import ExchangeClient, ExchangeRefused
 from uhealthsec.client.passwords import check_new_password
 from uhealthsec.client.profile import DEFAULT_SERVER, Profile, ProfileStore
 from uhealthsec.client.recovery import to_words
+from uhealthsec.crypto.errors import WrongPassword
+from uhealthsec.crypto.keystore import unlock_with_password
 from uhealthsec.protocol.oauth import CLI_REDIRECT_URI
 
 app = typer.Typer(help="U-HealthSec: secure exchange of patient documents.", no_args_is_help=True)
@@ -53,6 +67,8 @@ def _connection(server: str) -> Iterator[httpx.Client]:
         raise Refused(f"cannot reach the server at {server}: is it running?") from exc
     except ApiError as exc:
         raise Refused(exc.detail) from exc
+    except (DirectoryRefused, ExchangeRefused) as exc:
+        raise Refused(str(exc)) from exc
 
 
 def _store() -> ProfileStore:
@@ -185,6 +201,8 @@ def login(
     """Sign in on this device: password and a second factor, or your e-CPS."""
     store = _store()
     profile = store.load()
+    if server and server != profile.server:
+        profile.directory = {}  # another server: another key directory
     profile.server = server or profile.server
     device = f"uhs on {platform.node() or 'this computer'}"
     with _connection(profile.server) as http:
@@ -370,6 +388,226 @@ def revoke_session(session_id: str = typer.Argument(..., help="Id from `uhs sess
     console.print("That device is signed out.")
 
 
+# -- documents ----------------------------------------------------------------------------
+
+
+@contextmanager
+def _exchange(unlock: bool = True) -> Iterator[ExchangeClient]:
+    """A signed-in SDK client with the keys unlocked by the password (never stored)."""
+    store = _store()
+    profile = store.load()
+    with _connection(profile.server) as http:
+        signed_in = SignedIn(http, profile, store)
+        keystore = signed_in.auth.keystore(signed_in.token())
+        keys = None
+        if unlock:
+            password: str = typer.prompt("Password (unlocks your keys)", hide_input=True)
+            with console.status("Unlocking your keys…"):
+                try:
+                    keys = unlock_with_password(keystore, password)
+                except WrongPassword as exc:
+                    raise Refused("wrong password") from exc
+
+        def remember(pin: DirectoryPin) -> None:
+            profile.directory = pin.to_dict()
+            store.save(profile)
+
+        yield ExchangeClient(
+            http,
+            signed_in.token,
+            keys,
+            DirectoryPin(**profile.directory),
+            remember,
+            public_keys=keystore.public_keys,
+        )
+
+
+@contextmanager
+def _transfer(label: str) -> Iterator[Callable[[int, int], None]]:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _practice_for(client: ExchangeClient, practice: str | None) -> str:
+    if practice:
+        return practice
+    mine = [
+        p for p in client.call("GET", "/practices").json() if p["role"] in ("admin", "practitioner")
+    ]
+    if len(mine) != 1:
+        raise Refused(
+            "say which practice with --practice (ids in `uhs practices`)"
+            if mine
+            else "you are not a practitioner of any practice"
+        )
+    return str(mine[0]["id"])
+
+
+_HERE = Path(".")
+
+
+def _expiry(days: int | None) -> datetime | None:
+    return datetime.now(UTC) + timedelta(days=days) if days else None
+
+
+@app.command()
+def practices() -> None:
+    """List your practices."""
+    store = _store()
+    profile = store.load()
+    with _connection(profile.server) as http:
+        rows = SignedIn(http, profile, store).call("GET", "/practices").json()
+    table = Table()
+    table.add_column("Id", no_wrap=True)
+    table.add_column("Practice")
+    table.add_column("Role")
+    for row in rows:
+        table.add_row(row["id"], row["name"], row["role"])
+    console.print(table)
+
+
+@app.command()
+def send(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    to: Annotated[list[str] | None, typer.Option("--to", help="Recipient (repeatable).")] = None,
+    patient: str = typer.Option(..., help="The patient's address: the file it belongs to."),
+    title: str | None = typer.Option(None, help="Title shown to recipients (encrypted)."),
+    practice: str | None = typer.Option(None, help="Practice id, if you have several."),
+    expires_days: int | None = typer.Option(None, "--expires-days", min=1, max=3650),
+    share_with_patient: bool = typer.Option(
+        False, "--share-with-patient", help="Let the patient read it too."
+    ),
+) -> None:
+    """Encrypt a document on this device, sign it, and send it."""
+    with _exchange() as client:
+        patient_file = client.patient_file(_practice_for(client, practice), patient)
+        recipients = [*(to or []), *([patient] if share_with_patient else [])]
+        with _transfer(f"Sending {file.name}") as progress:
+            document_id = client.send(
+                file,
+                patient_file_id=patient_file["id"],
+                to=recipients,
+                title=title,
+                expires_at=_expiry(expires_days),
+                progress=progress,
+            )
+    readers = ", ".join(recipients) or "you only"
+    console.print(f"[green]Sent[/green] {document_id} to {readers}.")
+
+
+@app.command()
+def inbox(limit: int = typer.Option(50, min=1, max=200)) -> None:
+    """Documents you can read (titles are decrypted here)."""
+    with _exchange() as client:
+        documents = client.documents(limit=limit)
+        me = client.me["email"]
+    if not documents:
+        console.print("No documents.")
+        return
+    for d in documents:
+        author = "you" if d.author_email == me else f"{d.author_name} <{d.author_email}>"
+        console.print(f"[bold]{d.title}[/bold]  (version {d.version}, {d.created_at:%Y-%m-%d})")
+        console.print(f"  from {author}, {_size(d.size)}")
+        console.print(f"  id {d.id}", soft_wrap=True)
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} bytes"
+    if n < 1024**2:
+        return f"{n / 1024:.1f} KiB"
+    return f"{n / 1024**2:.1f} MiB"
+
+
+@app.command()
+def get(
+    document_id: str = typer.Argument(..., help="Id from `uhs inbox`."),
+    output: Annotated[Path, typer.Option("-o", "--output", help="File or directory.")] = _HERE,
+    version: int | None = typer.Option(None, help="A former version (default: the latest)."),
+) -> None:
+    """Download, verify the author's signature, and decrypt a document."""
+    with _exchange() as client, _transfer("Receiving") as progress:
+        received = client.fetch(document_id, output, version=version, progress=progress)
+    console.print(
+        f"[green]Saved[/green] {received.path} (version {received.version}, "
+        f"signed by {received.author_email}, signature verified)."
+    )
+
+
+@app.command()
+def share(
+    document_id: Annotated[str, typer.Argument(help="Id from `uhs inbox`.")],
+    to: Annotated[list[str], typer.Option("--to", help="Address (repeatable).")],
+    expires_days: int | None = typer.Option(None, "--expires-days", min=1, max=3650),
+) -> None:
+    """Let more people read a document (its key is re-wrapped here for them)."""
+    with _exchange() as client:
+        client.share(document_id, to, expires_at=_expiry(expires_days))
+    console.print(f"[green]Shared[/green] with {', '.join(to)}.")
+
+
+@app.command()
+def revoke(
+    document_id: str = typer.Argument(...),
+    person: str = typer.Option(..., "--from", help="Whose access to end."),
+) -> None:
+    """End someone's access to a document, at once."""
+    with _exchange(unlock=False) as client:
+        versions = client.revoke(document_id, person)
+    console.print(
+        f"[green]Revoked[/green]: {person} can no longer read it ({versions} version(s)). "
+        "Send a new version with `uhs update` if they kept a copy of the old key."
+    )
+
+
+@app.command()
+def update(
+    document_id: Annotated[str, typer.Argument(help="Id from `uhs inbox`.")],
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    title: str | None = typer.Option(None),
+) -> None:
+    """Send a new version of a document, under a new key, to its current readers."""
+    with _exchange() as client, _transfer(f"Sending {file.name}") as progress:
+        number = client.new_version(document_id, file, title=title, progress=progress)
+    console.print(f"[green]Version {number}[/green] sent.")
+
+
+keys_app = typer.Typer(help="The key directory: check the keys you use.")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("verify")
+def keys_verify(
+    email: str | None = typer.Argument(None, help="Someone's address (default: yours)."),
+) -> None:
+    """Check the directory against what this device saw, and show a safety number to
+    compare with the person in person or by phone."""
+    with _exchange(unlock=False) as client:
+        head = client.directory.refresh()
+        mine = client.my_entry()
+        entry = client.directory.lookup(email) if email else mine
+    console.print(
+        f"Key directory verified: {head.size} entries, consistent with what this device saw before."
+    )
+    console.print(
+        f"{entry.entry.email} (entry {entry.index}, key version {entry.entry.key_version})"
+    )
+    console.print(f"Safety number: [bold]{entry.entry.safety_number()}[/bold]")
+
+
 # -- server -------------------------------------------------------------------------------
 
 
@@ -377,17 +615,47 @@ def revoke_session(session_id: str = typer.Argument(..., help="Id from `uhs sess
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000, help="Port to listen on."),
+    demo: bool = typer.Option(
+        False, "--demo", help="Create a demo practice (two practitioners, a patient)."
+    ),
 ) -> None:
     """Start the API server."""
     import uvicorn
 
-    from uhealthsec.server.app import create_app
+    from uhealthsec.server.app import build_context, create_app
+    from uhealthsec.server.demo import DEMO_PASSWORD, PRACTICE_NAME, ensure_demo_practice
     from uhealthsec.server.logs import redact_access_log
+    from uhealthsec.server.settings import Settings
 
+    ctx = build_context(Settings())
+    if demo:
+        with console.status("Preparing the demo practice…"):
+            people = ensure_demo_practice(ctx)
+        table = Table(title=f"{PRACTICE_NAME} — password for all: {DEMO_PASSWORD!r}")
+        table.add_column("Account", no_wrap=True)
+        table.add_column("Name")
+        table.add_column("Authenticator key (TOTP)", no_wrap=True)
+        for person in people:
+            table.add_row(person.email, person.name, person.totp_secret)
+        console.print(table)
+        console.print("A code for sign-in: oathtool --totp -b <authenticator key>")
     console.print(f"U-HealthSec {__version__} listening on http://{host}:{port}")
-    config = uvicorn.Config(create_app(), host=host, port=port, log_level="info")
+    config = uvicorn.Config(create_app(ctx=ctx), host=host, port=port, log_level="info")
     redact_access_log()  # after uvicorn configured its loggers
     uvicorn.Server(config).run()
+
+
+@app.command()
+def cleanup() -> None:
+    """Server maintenance: remove uploads that were never attached to a document."""
+    from uhealthsec.server.app import build_context
+    from uhealthsec.server.records.service import RecordsService
+    from uhealthsec.server.settings import Settings
+
+    ctx = build_context(Settings())
+    with ctx.sessions.begin() as db:
+        removed = RecordsService(db, ctx).collect_unfinished_uploads()
+    console.print(f"Removed {removed} unfinished upload(s).")
 
 
 def main() -> None:

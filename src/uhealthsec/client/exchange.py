@@ -27,7 +27,7 @@ from uhealthsec.client.api import check_response
 from uhealthsec.client.directory import DirectoryPin, KeyDirectoryClient, VerifiedEntry
 from uhealthsec.crypto import envelope
 from uhealthsec.crypto.errors import CryptoError
-from uhealthsec.crypto.keys import UserKeys
+from uhealthsec.crypto.keys import PublicKeys, UserKeys
 from uhealthsec.crypto.manifest import VersionManifest
 from uhealthsec.crypto.wrap import unwrap_document_key, wrap_document_key
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
@@ -117,13 +117,20 @@ class ExchangeClient:
         self,
         http: httpx.Client,
         token: Callable[[], str],
-        keys: UserKeys,
+        keys: UserKeys | None,
         pin: DirectoryPin | None = None,
         on_pin_change: Callable[[DirectoryPin], None] | None = None,
+        *,
+        public_keys: PublicKeys | None = None,
     ) -> None:
+        """``keys`` may be None for calls that need no private key (revoke, checking
+        the directory); ``public_keys`` then says which keys are this account's."""
         self.http = http
         self._token = token
-        self.keys = keys
+        self._keys = keys
+        if public_keys is None and keys is None:
+            raise ValueError("give the unlocked keys or at least the public keys")
+        self.public_keys = public_keys or keys.public()  # type: ignore[union-attr]
         self.directory = KeyDirectoryClient(self.call, pin or DirectoryPin(), on_pin_change)
         self._me: dict[str, Any] | None = None
 
@@ -140,12 +147,18 @@ class ExchangeClient:
     def my_entry(self) -> VerifiedEntry:
         """This account's own directory entry, checked to hold this device's keys."""
         mine = self.directory.lookup(self.me["email"])
-        if mine.entry.bundle != self.keys.public().encode():
+        if mine.entry.bundle != self.public_keys.encode():
             raise ExchangeRefused(
                 "the key directory publishes keys for you that are not the ones on this "
                 "device: do not send anything, and tell your security contact"
             )
         return mine
+
+    @property
+    def keys(self) -> UserKeys:
+        if self._keys is None:
+            raise ExchangeRefused("this needs your keys: unlock them with your password")
+        return self._keys
 
     # -- patient files ------------------------------------------------------------------
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from uhealthsec.client.api import Tokens
 
@@ -31,6 +32,9 @@ class Profile:
     refresh_token: str = ""
     #: Unix time at which the access token expires.
     expires_at: float = 0.0
+    #: The key directory as this device last verified it (its signing key, size, root):
+    #: every later directory must extend it (client/directory.py).
+    directory: dict[str, Any] = field(default_factory=dict)
 
     @property
     def signed_in(self) -> bool:

@@ -138,9 +138,14 @@ class FactorService:
             existing.last_used_step = -1
         return totp.enrolment(secret, account.email, self.ctx.settings.webauthn_rp_name)
 
+    def totp_secret(self, cred: TotpCredential) -> str:
+        return self.ctx.server_key.open(
+            _TOTP_PURPOSE, cred.secret_sealed, cred.account_id.bytes
+        ).decode()
+
     def _totp_accept(self, cred: TotpCredential, code: str) -> bool:
-        secret = self.ctx.server_key.open(_TOTP_PURPOSE, cred.secret_sealed, cred.account_id.bytes)
-        step = totp.matching_step(secret.decode(), code, self.ctx.now(), cred.last_used_step)
+        secret = self.totp_secret(cred)
+        step = totp.matching_step(secret, code, self.ctx.now(), cred.last_used_step)
         if step is None:
             return False
         cred.last_used_step = step

@@ -1,0 +1,101 @@
+"""The README's walkthrough in a terminal: the demo practice, then send, inbox, get,
+keys verify, share and revoke with `uhs`, against the server on loopback."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.client.terminal import finished, spawn_uhs
+from tests.server_fixtures import oathtool
+from uhealthsec.server.demo import DEMO_PASSWORD, ensure_demo_practice
+
+
+@pytest.fixture
+def demo(ctx):
+    people = ensure_demo_practice(ctx)
+    assert ensure_demo_practice(ctx) == people  # once only; secrets shown again
+    return {p.email.split("@")[0]: p for p in people}
+
+
+def _login(person, config, server, clock) -> None:
+    clock.advance(seconds=30)
+    uhs = spawn_uhs(["login", "--email", person.email], config, server)
+    uhs.expect("Password")
+    uhs.sendline(DEMO_PASSWORD)
+    uhs.expect("authenticator app")
+    uhs.sendline(oathtool(person.totp_secret, clock.now))
+    status, output = finished(uhs)
+    assert status == 0, output
+
+
+def _run(args, config, server, password: str | None = DEMO_PASSWORD) -> str:
+    uhs = spawn_uhs(args, config, server)
+    if password is not None:
+        uhs.expect("Password")
+        uhs.sendline(password)
+    status, output = finished(uhs)
+    assert status == 0, output
+    return output
+
+
+def test_demo_walkthrough(demo, live_server, clock, tmp_path):
+    martin, durand = tmp_path / "martin", tmp_path / "durand"
+    _login(demo["dr.martin"], martin, live_server, clock)
+    _login(demo["kine.durand"], durand, live_server, clock)
+
+    report = tmp_path / "compte-rendu.txt"
+    report.write_text("Entorse de cheville droite: 10 seances de reeducation.\n")
+    sent = _run(
+        [
+            "send",
+            str(report),
+            "--patient",
+            "camille.petit@demo.test",
+            "--to",
+            "kine.durand@demo.test",
+            "--title",
+            "Prescription de reeducation",
+        ],
+        martin,
+        live_server,
+    )
+    document_id = re.search(r"Sent\s+([0-9a-f-]{36})", sent).group(1)
+
+    inbox = _run(["inbox"], durand, live_server)
+    assert document_id in inbox and "Prescription de reeducation" in inbox
+    assert "Dr Claire Martin" in inbox
+
+    received_dir = tmp_path / "received"
+    received_dir.mkdir()
+    got = _run(["get", document_id, "-o", str(received_dir)], durand, live_server)
+    assert "signature verified" in got
+    assert (received_dir / "compte-rendu.txt").read_text() == report.read_text()
+
+    mine = _run(["keys", "verify"], martin, live_server, password=None)
+    theirs = _run(["keys", "verify", "dr.martin@demo.test"], durand, live_server, password=None)
+    number = re.search(r"Safety number: ([0-9 ]{35})", mine).group(1)
+    assert number in theirs  # both sides read the same number
+
+    revoked = _run(
+        ["revoke", document_id, "--from", "kine.durand@demo.test"], martin, live_server, None
+    )
+    assert "can no longer read it" in revoked
+    uhs = spawn_uhs(
+        ["get", document_id, "-o", str(received_dir / "again.txt")], durand, live_server
+    )
+    uhs.expect("Password")
+    uhs.sendline(DEMO_PASSWORD)
+    status, output = finished(uhs)
+    assert status == 1 and "Refused" in output and "no access" in output
+
+
+def test_a_wrong_password_does_not_unlock_the_keys(demo, live_server, clock, tmp_path):
+    config = tmp_path / "martin"
+    _login(demo["dr.martin"], config, live_server, clock)
+    uhs = spawn_uhs(["inbox"], config, live_server)
+    uhs.expect("Password")
+    uhs.sendline("not the password at all")
+    status, output = finished(uhs)
+    assert status == 1 and "wrong password" in output
