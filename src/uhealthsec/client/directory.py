@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from uhealthsec.client.api import ApiError
 from uhealthsec.crypto import merkle
 from uhealthsec.crypto.directory import DirectoryEntry
 from uhealthsec.crypto.errors import CryptoError
@@ -64,6 +65,8 @@ class KeyDirectoryClient:
         self.pin = pin
         self._on_pin_change = on_pin_change
         self._head: merkle.TreeHead | None = None
+        #: Entries proven against the current head (cleared when the head moves).
+        self._proven: dict[str | int, VerifiedEntry] = {}
 
     def head(self) -> merkle.TreeHead:
         """The verified head of this session (fetched and checked once)."""
@@ -100,6 +103,8 @@ class KeyDirectoryClient:
                     f"this device saw ({self.pin.size} entries): the server may be showing "
                     "different directories to different people"
                 ) from exc
+        if self._head is None or self._head.size != head.size:
+            self._proven.clear()
         self._head = head
         if (self.pin.size, self.pin.root) != (head.size, b64u_encode(head.root)):
             self.pin = DirectoryPin(b64u_encode(log_key), head.size, b64u_encode(head.root))
@@ -110,19 +115,34 @@ class KeyDirectoryClient:
     def lookup(self, email: str) -> VerifiedEntry:
         """The keys of an address, proven to be in the verified directory."""
         address = email.strip().lower()
+        if address in self._proven:
+            return self._proven[address]
         head = self.head()
-        body = self._call(
-            "GET", "/keys/entries", params={"email": address, "tree_size": head.size}
-        ).json()
+        try:
+            body = self._call(
+                "GET", "/keys/entries", params={"email": address, "tree_size": head.size}
+            ).json()
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            # The address may have joined after this session's head: look once more in
+            # the newest (verified) directory.
+            head = self.refresh()
+            body = self._call(
+                "GET", "/keys/entries", params={"email": address, "tree_size": head.size}
+            ).json()
         verified = self._verify(body, head, f"the keys of {address}")
         if verified.entry.email != address:
             raise DirectoryRefused(
                 f"the key directory answered for {verified.entry.email} when asked for {address}"
             )
+        self._proven[address] = verified
         return verified
 
     def entry(self, index: int) -> VerifiedEntry:
         """The directory entry at a position (a document names its signer's entry)."""
+        if index in self._proven:
+            return self._proven[index]
         head = self.head()
         if index >= head.size:
             head = self.refresh()
@@ -130,6 +150,7 @@ class KeyDirectoryClient:
         verified = self._verify(body, head, f"directory entry {index}")
         if verified.index != index:
             raise DirectoryRefused(f"the key directory answered with another entry than {index}")
+        self._proven[index] = verified
         return verified
 
     def _verify(self, body: dict[str, Any], head: merkle.TreeHead, what: str) -> VerifiedEntry:

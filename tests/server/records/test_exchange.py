@@ -105,3 +105,11 @@ def test_patients_receive_only_their_own_file(practice: Practice, report, users,
     with pytest.raises(ApiError) as hidden:
         device(client, users, dave).directory.lookup("carol@example.org")
     assert hidden.value.status == 404
+
+
+def test_someone_who_joined_after_the_verified_head_is_found(practice: Practice, report, users):
+    alice = practice.alice.exchange
+    before = alice.directory.refresh().size
+    users.signed_in("dave@example.org")
+    alice.send(report, patient_file_id=practice.patient_file, to=["dave@example.org"])
+    assert alice.directory.head().size == before + 1

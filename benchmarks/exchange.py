@@ -1,0 +1,260 @@
+"""Sending and receiving documents through the API, against the bare framework.
+
+    .venv/bin/python benchmarks/exchange.py [--sizes 1 100] [--rounds 5] [--recipients 100]
+
+Starts two servers on loopback, each in its own process with uvicorn:
+- the U-HealthSec API (SQLite + filesystem blob store, in a temporary directory);
+- a bare FastAPI application with two routes that stream a request body to a file
+  and a file back, with no authentication, no database and no cryptography.
+
+For each size, "send" is the SDK's whole job (encrypt to a spool file with the
+signing digest, upload, sign, wrap for two readers, create the document) and
+"receive" is the reader's (fetch the version, download, decrypt, verify the
+signature, put the file in place). The baseline moves the same plaintext bytes
+through the bare application. Then it shares one document with many recipients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pyotp
+from fastapi import FastAPI, Request
+from fastapi.responses import StreamingResponse
+
+from uhealthsec.client.api import AuthClient
+from uhealthsec.client.exchange import ExchangeClient
+from uhealthsec.crypto.keystore import Argon2Params, unlock_with_password
+
+PASSWORD = "plum orchard violin tundra"
+#: Registration cost on the client is not what is measured here.
+FAST = Argon2Params(memory_kib=19456, iterations=2, parallelism=1, salt=b"\0" * 16)
+CHUNK = 1 << 20
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serve_api(data_dir: str, port: int) -> None:
+    import uvicorn
+
+    from uhealthsec.server.app import create_app
+    from uhealthsec.server.settings import Settings
+
+    settings = Settings(data_dir=Path(data_dir), issuer=f"http://127.0.0.1:{port}")
+    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+
+
+def serve_bare(data_dir: str, port: int) -> None:
+    import uvicorn
+
+    app = FastAPI()
+    root = Path(data_dir)
+
+    @app.post("/raw/{name}")
+    async def upload(name: str, request: Request) -> dict[str, int]:
+        size = 0
+        with (root / name).open("wb") as handle:
+            async for chunk in request.stream():
+                handle.write(chunk)
+                size += len(chunk)
+        return {"size": size}
+
+    @app.get("/raw/{name}")
+    def download(name: str) -> StreamingResponse:
+        def chunks():  # type: ignore[no-untyped-def]
+            with (root / name).open("rb") as handle:
+                while chunk := handle.read(CHUNK):
+                    yield chunk
+
+        return StreamingResponse(chunks(), media_type="application/octet-stream")
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+
+def start(kind: str, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, __file__, f"--serve-{kind}", str(data_dir), str(port)]
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(url + "/docs", timeout=1)
+            return process, url
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def median_s(fn: Callable[[], object], rounds: int) -> float:
+    samples = []
+    for _ in range(rounds):
+        begin = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - begin)
+    return statistics.median(samples)
+
+
+class Accounts:
+    def __init__(self, http: httpx.Client, outbox: Path) -> None:
+        self.auth = AuthClient(http)
+        self.outbox = outbox
+
+    def register(self, email: str, kind: str = "practitioner") -> None:
+        self.auth.register(email, PASSWORD, email.split("@")[0], kind, params=FAST.with_new_salt())
+        code = None
+        for path in sorted(self.outbox.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns):
+            text = path.read_text()
+            if f"To: {email}" in text:
+                code = re.search(r"code: (\S+)", text)
+        assert code is not None
+        self.auth.verify_email(code.group(1))
+
+    def device(self, email: str, kind: str = "practitioner") -> ExchangeClient:
+        self.register(email, kind)
+        login = self.auth.start_login(email, PASSWORD)
+        secret = self.auth.enrol_totp(login)["secret"]
+        self.auth.confirm_totp(login, pyotp.TOTP(secret).now())
+        tokens = self.auth.authorize(login)
+        keys = unlock_with_password(self.auth.keystore(tokens), PASSWORD)
+        return ExchangeClient(self.auth.http, lambda: tokens.access_token, keys)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 100], help="MiB")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--recipients", type=int, default=100)
+    parser.add_argument("--serve-api", nargs=2, metavar=("DIR", "PORT"))
+    parser.add_argument("--serve-bare", nargs=2, metavar=("DIR", "PORT"))
+    args = parser.parse_args()
+    if args.serve_api:
+        return serve_api(args.serve_api[0], int(args.serve_api[1]))
+    if args.serve_bare:
+        return serve_bare(args.serve_bare[0], int(args.serve_bare[1]))
+
+    work = Path(tempfile.mkdtemp(prefix="uhs-bench-"))
+    (work / "api").mkdir()
+    (work / "bare").mkdir()
+    files = Path(tempfile.mkdtemp(prefix="uhs-bench-files-", dir="/dev/shm"))
+    api, api_url = start("api", work / "api")
+    bare, bare_url = start("bare", work / "bare")
+    try:
+        run(args, work, files, api_url, bare_url)
+    finally:
+        api.terminate()
+        bare.terminate()
+
+
+def measure_size(
+    mib: int,
+    rounds: int,
+    files: Path,
+    alice: ExchangeClient,
+    bob: ExchangeClient,
+    patient_file: str,
+    bare_http: httpx.Client,
+) -> None:
+    source = files / f"doc-{mib}.bin"
+    with source.open("wb") as handle:
+        for _ in range(mib):
+            handle.write(secrets.token_bytes(CHUNK))
+    sent: list[str] = []
+
+    def send() -> None:
+        document = alice.send(source, patient_file_id=patient_file, to=["bob@bench.example"])
+        sent.append(str(document))
+
+    def receive() -> None:
+        bob.fetch(sent[-1], files / "received.bin")
+
+    def bare_upload() -> None:
+        with source.open("rb") as handle:
+            chunks = iter(lambda: handle.read(CHUNK), b"")
+            bare_http.post("/raw/doc", content=chunks).raise_for_status()
+
+    def bare_download() -> None:
+        with (
+            bare_http.stream("GET", "/raw/doc") as response,
+            (files / "bare.bin").open("wb") as out,
+        ):
+            for chunk in response.iter_bytes(CHUNK):
+                out.write(chunk)
+
+    send_s = median_s(send, rounds)
+    receive_s = median_s(receive, rounds)
+    assert (files / "received.bin").read_bytes() == source.read_bytes()
+    up_s = median_s(bare_upload, rounds)
+    down_s = median_s(bare_download, rounds)
+    api_rate = 2 * mib / (send_s + receive_s)
+    bare_rate = 2 * mib / (up_s + down_s)
+    print(
+        f"| {mib} MiB | {send_s:.3f} | {receive_s:.3f} | {up_s:.3f} | {down_s:.3f} "
+        f"| {api_rate:.0f} | {bare_rate:.0f} | {api_rate / bare_rate:.2f} |"
+    )
+    for path in files.glob("*.bin"):
+        path.unlink()
+
+
+def run(args: argparse.Namespace, work: Path, files: Path, api_url: str, bare_url: str) -> None:
+    http = httpx.Client(base_url=api_url, timeout=600)
+    accounts = Accounts(http, work / "api" / "outbox")
+    alice = accounts.device("alice@bench.example")
+    bob = accounts.device("bob@bench.example")
+    accounts.register("patient@bench.example", "patient")
+    practice = alice.call("POST", "/practices", json={"name": "Bench"}).json()["id"]
+    patient_file = alice.patient_file(practice, "patient@bench.example")["id"]
+    bare_http = httpx.Client(base_url=bare_url, timeout=600)
+
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    )
+    print(
+        "| size | API send s | API receive s | bare upload s | bare download s "
+        "| API MiB/s | bare MiB/s | x bare |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for mib in args.sizes:
+        measure_size(mib, args.rounds, files, alice, bob, patient_file, bare_http)
+
+    emails = [f"r{i:03d}@bench.example" for i in range(args.recipients)]
+    for email in emails:
+        accounts.register(email)
+    small = files / "note.txt"
+    small.write_bytes(b"Compte rendu\n" * 100)
+    documents = [alice.send(small, patient_file_id=patient_file, to=[]) for _ in range(args.rounds)]
+    queue = list(documents)
+    share_s = median_s(lambda: alice.share(queue.pop(), emails), args.rounds)
+    send_many_s = median_s(
+        lambda: alice.send(small, patient_file_id=patient_file, to=emails), args.rounds
+    )
+    print()
+    print(
+        f"share a document with {args.recipients} recipients (directory lookups with "
+        f"proofs, hybrid wraps, one request): {share_s:.3f} s median of {args.rounds}"
+    )
+    print(f"send a new document to {args.recipients} recipients: {send_many_s:.3f} s")
+
+
+if __name__ == "__main__":
+    main()
