@@ -141,7 +141,7 @@ class Accounts:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 100], help="MiB")
+    parser.add_argument("--sizes", type=int, nargs="*", default=[1, 100], help="MiB")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--recipients", type=int, default=100)
     parser.add_argument("--serve-api", nargs=2, metavar=("DIR", "PORT"))

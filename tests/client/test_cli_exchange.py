@@ -99,3 +99,34 @@ def test_a_wrong_password_does_not_unlock_the_keys(demo, live_server, clock, tmp
     uhs.sendline("not the password at all")
     status, output = finished(uhs)
     assert status == 1 and "wrong password" in output
+
+
+def test_messages_between_the_demo_practitioners(demo, live_server, clock, tmp_path):
+    martin, durand = tmp_path / "martin", tmp_path / "durand"
+    _login(demo["dr.martin"], martin, live_server, clock)
+    _login(demo["kine.durand"], durand, live_server, clock)
+    note = tmp_path / "radio.txt"
+    note.write_text("Radiographie: pas de fracture.\n")
+    sent = _run(
+        [
+            "write",
+            "Pouvez-vous la voir jeudi ?",
+            "--to",
+            "kine.durand@demo.test",
+            "--attach",
+            str(note),
+            "--patient",
+            "camille.petit@demo.test",
+        ],
+        martin,
+        live_server,
+    )
+    thread_id = re.search(r"conversation ([0-9a-f-]{36})", sent).group(1)
+    listed = _run(["threads"], durand, live_server, password=None)
+    assert "Dr Claire Martin" in listed and "1 unread" in listed
+    shown = _run(["read", thread_id], durand, live_server)
+    assert "Pouvez-vous la voir jeudi ?" in shown and "attachment radio.txt" in shown
+    _run(["write", "Oui, à 10 h.", "--thread", thread_id], durand, live_server)
+    answer = _run(["read", thread_id], martin, live_server)
+    assert "Oui, à 10 h." in answer
+    assert "read by kine.durand@demo.test" in answer  # her message was read

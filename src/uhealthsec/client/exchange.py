@@ -28,7 +28,7 @@ from uhealthsec.client.directory import DirectoryPin, KeyDirectoryClient, Verifi
 from uhealthsec.crypto import envelope
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.crypto.keys import PublicKeys, UserKeys
-from uhealthsec.crypto.manifest import VersionManifest
+from uhealthsec.crypto.manifest import MessageManifest, VersionManifest
 from uhealthsec.crypto.wrap import unwrap_document_key, wrap_document_key
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
 
@@ -36,6 +36,8 @@ from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
 Progress = Callable[[int, int], None]
 _UPLOAD_CHUNK = 1 << 20
 MAX_TITLE_CHARS = 500
+#: Wrapped keys per request, as the server accepts them.
+SHARES_PER_REQUEST = 100
 
 
 class ExchangeRefused(Exception):
@@ -194,7 +196,7 @@ class ExchangeClient:
             progress,
         )
         body = {"id": str(document_id), "patient_file_id": str(patient_file_id), **version}
-        self.call("POST", "/documents", json=body)
+        self._submit(document_id, "/documents", body, 1)
         return document_id
 
     def new_version(
@@ -225,8 +227,24 @@ class ExchangeClient:
         )
         for share in version["shares"]:
             share["expires_at"] = expiry.get(share["recipient_id"])
-        self.call("POST", f"/documents/{document_id}/versions", json={"number": number, **version})
+        body = {"number": number, **version}
+        self._submit(document_id, f"/documents/{document_id}/versions", body, number)
         return number
+
+    def _submit(
+        self, document_id: uuid.UUID | str, path: str, body: dict[str, Any], number: int
+    ) -> None:
+        """Create the version with the first readers (the author first), then give the
+        key to the others in batches: the server takes 100 wrapped keys per request."""
+        shares = body["shares"]
+        self.call("POST", path, json={**body, "shares": shares[:SHARES_PER_REQUEST]})
+        for start in range(SHARES_PER_REQUEST, len(shares), SHARES_PER_REQUEST):
+            batch = shares[start : start + SHARES_PER_REQUEST]
+            self.call(
+                "POST",
+                f"/documents/{document_id}/shares",
+                json={"version": number, "shares": batch},
+            )
 
     def _recipients(self, emails: Sequence[str]) -> list[VerifiedEntry]:
         mine = self.my_entry()
@@ -320,8 +338,8 @@ class ExchangeClient:
         view = self.call("GET", f"/documents/{document_id}").json()
         recipients = [self.directory.lookup(email) for email in to]
         expiry = expires_at.isoformat() if expires_at else None
-        for batch_start in range(0, len(recipients), 100):
-            batch = recipients[batch_start : batch_start + 100]
+        for batch_start in range(0, len(recipients), SHARES_PER_REQUEST):
+            batch = recipients[batch_start : batch_start + SHARES_PER_REQUEST]
             for version in view["versions"]:
                 header = b64u_decode(version["envelope_header"])
                 key = self._unwrap(version)
@@ -485,3 +503,171 @@ def _safe_name(filename: str) -> str:
     """A file name chosen by the author, reduced to a plain name in the target directory."""
     name = Path(filename.replace("\\", "/")).name.strip().lstrip(".")
     return name or "document"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    document_id: uuid.UUID
+    title: str
+    filename: str
+
+
+@dataclass(frozen=True)
+class ReceivedMessage:
+    id: uuid.UUID
+    seq: int
+    sender_email: str
+    sender_name: str
+    text: str
+    attachments: list[Attachment]
+    created_at: datetime
+    #: Addresses of the participants who have read it.
+    read_by: list[str]
+
+
+def _message_body(text: str, attachments: Sequence[Attachment]) -> bytes:
+    return json.dumps(
+        {
+            "text": text,
+            "attachments": [
+                {"document_id": str(a.document_id), "title": a.title, "filename": a.filename}
+                for a in attachments
+            ],
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    ).encode("utf-8")
+
+
+class MessagingClient:
+    """Threads of end-to-end encrypted messages, on top of an ExchangeClient (same keys,
+    same verified key directory). Attachments are documents shared with the thread."""
+
+    MAX_TEXT_CHARS = 20_000
+
+    def __init__(self, exchange: ExchangeClient) -> None:
+        self.exchange = exchange
+
+    def start_thread(self, emails: Sequence[str]) -> dict[str, Any]:
+        ids = [str(self.exchange.directory.lookup(e).account_id) for e in emails]
+        return self.exchange.call(  # type: ignore[no-any-return]
+            "POST", "/threads", json={"participant_ids": ids}
+        ).json()
+
+    def threads(self) -> list[dict[str, Any]]:
+        return self.exchange.call("GET", "/threads").json()  # type: ignore[no-any-return]
+
+    def send(
+        self,
+        thread_id: uuid.UUID | str,
+        text: str,
+        *,
+        attachments: Sequence[Path] = (),
+        patient_file_id: uuid.UUID | str | None = None,
+    ) -> uuid.UUID:
+        """Encrypt, sign and post a message; attached files are sent as documents of
+        ``patient_file_id`` to everyone in the thread, then referred to by the message."""
+        if len(text) > self.MAX_TEXT_CHARS:
+            raise ExchangeRefused(f"a message is at most {self.MAX_TEXT_CHARS} characters")
+        ex = self.exchange
+        thread = ex.call("GET", f"/threads/{thread_id}").json()
+        others = [p["email"] for p in thread["participants"] if p["email"] != ex.me["email"]]
+        readers = ex._recipients(others)
+        sent: list[Attachment] = []
+        if attachments and patient_file_id is None:
+            raise ExchangeRefused("attachments are documents: say which patient file they go to")
+        for path in attachments:
+            document_id = ex.send(path, patient_file_id=str(patient_file_id), to=others)
+            sent.append(Attachment(document_id, path.name, path.name))
+        key = envelope.generate_document_key()
+        body = envelope.encrypt(key, _message_body(text, sent), chunk_log2=12)
+        header = body[: envelope.HEADER_SIZE]
+        message_id = uuid.uuid4()
+        signer = ex.my_entry()
+        manifest = MessageManifest(
+            message_id,
+            uuid.UUID(str(thread_id)),
+            uuid.UUID(ex.me["id"]),
+            signer.index,
+            hashlib.sha256(body).digest(),
+        )
+        ex.call(
+            "POST",
+            f"/threads/{thread_id}/messages",
+            json={
+                "id": str(message_id),
+                "body_envelope": b64u_encode(body),
+                "signature": b64u_encode(manifest.sign(ex.keys.signing)),
+                "signer_key_index": signer.index,
+                "keys": [
+                    {
+                        "recipient_id": str(r.account_id),
+                        "wrapped_key": b64u_encode(
+                            wrap_document_key(key, r.entry.public_keys, header)
+                        ),
+                    }
+                    for r in readers
+                ],
+            },
+        )
+        return message_id
+
+    def read(
+        self, thread_id: uuid.UUID | str, *, after: int = 0, mark_read: bool = True
+    ) -> list[ReceivedMessage]:
+        """Messages after ``after``, each decrypted and its signature checked with the
+        sender's proven key; then a read receipt up to the last one."""
+        ex = self.exchange
+        thread = ex.call("GET", f"/threads/{thread_id}").json()
+        people = {p["account_id"]: p for p in thread["participants"]}
+        raw = ex.call(
+            "GET", f"/threads/{thread_id}/messages", params={"after": after, "limit": 500}
+        ).json()
+        received = [self._open(thread_id, m, people) for m in raw]
+        if mark_read and received:
+            ex.call("POST", f"/threads/{thread_id}/read", json={"seq": received[-1].seq})
+        return received
+
+    def _open(
+        self, thread_id: uuid.UUID | str, raw: dict[str, Any], people: dict[str, Any]
+    ) -> ReceivedMessage:
+        ex = self.exchange
+        sender = people.get(raw["sender_id"])
+        signer = ex.directory.entry(int(raw["signer_key_index"]))
+        if sender is None or str(signer.account_id) != raw["sender_id"]:
+            raise ExchangeRefused("a message names a signing key that is not its sender's")
+        body = b64u_decode(raw["body_envelope"])
+        manifest = MessageManifest(
+            uuid.UUID(raw["id"]),
+            uuid.UUID(str(thread_id)),
+            uuid.UUID(raw["sender_id"]),
+            signer.index,
+            hashlib.sha256(body).digest(),
+        )
+        try:
+            manifest.verify(signer.entry.public_keys.signing, b64u_decode(raw["signature"]))
+            key = unwrap_document_key(
+                b64u_decode(raw["wrapped_key"]), ex.keys, body[: envelope.HEADER_SIZE]
+            )
+            content = json.loads(envelope.decrypt(key, body))
+            attachments = [
+                Attachment(uuid.UUID(a["document_id"]), str(a["title"]), str(a["filename"]))
+                for a in content["attachments"]
+            ]
+            text = str(content["text"])
+        except CryptoError as exc:
+            raise ExchangeRefused(
+                f"message {raw['seq']} failed its checks: not what {sender['email']} sent"
+            ) from exc
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ExchangeRefused(f"message {raw['seq']} is malformed") from exc
+        return ReceivedMessage(
+            id=uuid.UUID(raw["id"]),
+            seq=int(raw["seq"]),
+            sender_email=sender["email"],
+            sender_name=sender["display_name"],
+            text=text,
+            attachments=attachments,
+            created_at=datetime.fromisoformat(raw["created_at"]),
+            read_by=[people[a]["email"] for a in raw["read_by"] if a in people],
+        )

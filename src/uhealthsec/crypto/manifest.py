@@ -66,3 +66,45 @@ class VersionManifest:
     def verify(self, author_signing_key: bytes, signature: bytes) -> None:
         """Raise InvalidSignature unless the author signed exactly this manifest."""
         signing.verify(author_signing_key, signing.Purpose.DOCUMENT, self.digest(), signature)
+
+
+MESSAGE_MAGIC = b"UHSM"
+MESSAGE_VERSION = 0x01
+
+
+@dataclass(frozen=True)
+class MessageManifest:
+    """What a sender signs for one message of a thread: the message, its thread, its
+    sender and key, and the SHA-256 of its body envelope."""
+
+    message_id: uuid.UUID
+    thread_id: uuid.UUID
+    sender_id: uuid.UUID
+    signer_key_index: int
+    body_digest: bytes
+
+    def encode(self) -> bytes:
+        if len(self.body_digest) != 32:
+            raise MalformedInput("a message body digest is 32 bytes")
+        if not 0 <= self.signer_key_index < 1 << 63:
+            raise MalformedInput("manifest key index out of range")
+        return (
+            MESSAGE_MAGIC
+            + bytes([MESSAGE_VERSION])
+            + self.message_id.bytes
+            + self.thread_id.bytes
+            + self.sender_id.bytes
+            + struct.pack(">Q", self.signer_key_index)
+            + self.body_digest
+        )
+
+    def digest(self) -> bytes:
+        h = hashes.Hash(hashes.SHA256())
+        h.update(self.encode())
+        return h.finalize()
+
+    def sign(self, key: ed25519.Ed25519PrivateKey) -> bytes:
+        return signing.sign(key, signing.Purpose.MESSAGE, self.digest())
+
+    def verify(self, sender_signing_key: bytes, signature: bytes) -> None:
+        signing.verify(sender_signing_key, signing.Purpose.MESSAGE, self.digest(), signature)

@@ -24,6 +24,7 @@ from uhealthsec.server.federation.routes import router as federation_router
 from uhealthsec.server.keys.routes import router as keys_router
 from uhealthsec.server.limits import BodySizeLimit
 from uhealthsec.server.mail import Mailer, mailer_for
+from uhealthsec.server.messaging.routes import router as messaging_router
 from uhealthsec.server.records.routes import UPLOAD_PATH
 from uhealthsec.server.records.routes import router as records_router
 from uhealthsec.server.server_key import ServerKey
@@ -166,4 +167,5 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
     app.include_router(federation_router)
     app.include_router(keys_router)
     app.include_router(records_router)
+    app.include_router(messaging_router)
     return app

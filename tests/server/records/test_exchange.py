@@ -113,3 +113,15 @@ def test_someone_who_joined_after_the_verified_head_is_found(practice: Practice,
     users.signed_in("dave@example.org")
     alice.send(report, patient_file_id=practice.patient_file, to=["dave@example.org"])
     assert alice.directory.head().size == before + 1
+
+
+def test_more_readers_than_one_request_carries(practice: Practice, report, ctx, tmp_path):
+    """Registering readers straight in the database keeps this test fast; the SDK sends
+    the first 100 wrapped keys with the version and the rest in further requests."""
+    from tests.server.records.bulk import add_practitioners
+
+    emails = add_practitioners(ctx, 120)
+    document_id = practice.alice.exchange.send(
+        report, patient_file_id=practice.patient_file, to=emails
+    )
+    assert len(practice.alice.exchange.document(document_id).recipients) == 121

@@ -9,7 +9,7 @@ from sqlalchemy import delete, select, text, update
 
 from tests.server.records.conftest import Practice, device
 from uhealthsec.client.directory import DirectoryPin, DirectoryRefused
-from uhealthsec.client.exchange import ExchangeRefused
+from uhealthsec.client.exchange import ExchangeRefused, MessagingClient
 from uhealthsec.crypto.directory import DirectoryEntry
 from uhealthsec.server.accounts.models import Account
 from uhealthsec.server.keys.models import DirectoryRecord
@@ -148,6 +148,10 @@ def test_no_plaintext_reaches_the_database_or_the_blob_store(practice: Practice,
     alice.new_version(document_id, source, title=secret_title)
     (tmp_path / "carol").mkdir()
     carol.exchange.fetch(document_id, tmp_path / "carol")
+    messaging = MessagingClient(alice)
+    thread = messaging.start_thread([carol.email])
+    messaging.send(thread["id"], "Votre charge virale reste indetectable, bravo.")
+    assert MessagingClient(carol.exchange).read(thread["id"])[0].text.startswith("Votre")
 
     needles = [
         secret_title.encode(),
@@ -155,6 +159,7 @@ def test_no_plaintext_reaches_the_database_or_the_blob_store(practice: Practice,
         content[1000:1040],
         b"resultats.txt",
         b"Controle dans 6 mois",
+        b"charge virale reste",
     ]
     stored = bytearray()
     with ctx.engine.connect() as connection:

@@ -6,6 +6,7 @@ from uhealthsec.server.accounts import models as accounts_models
 from uhealthsec.server.auth import models as auth_models
 from uhealthsec.server.federation import models as federation_models
 from uhealthsec.server.keys import models as keys_models
+from uhealthsec.server.messaging import models as messaging_models
 from uhealthsec.server.records import models as records_models
 from uhealthsec.server.storage import merkle_log
 from uhealthsec.server.storage.db import Base
@@ -18,6 +19,7 @@ __all__ = [
     "federation_models",
     "keys_models",
     "merkle_log",
+    "messaging_models",
     "metadata",
     "records_models",
 ]

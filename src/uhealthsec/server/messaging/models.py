@@ -1,0 +1,71 @@
+"""Tables of secure messaging: threads, participants, messages, their keys, receipts.
+
+Message bodies are envelopes under a per-message key, wrapped for each participant;
+the server sees who writes to whom and when, never what.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, LargeBinary, UniqueConstraint, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from uhealthsec.server.storage.db import Base
+from uhealthsec.server.storage.types import UtcDateTime
+
+
+class Thread(Base):
+    __tablename__ = "threads"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    created_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    #: Number of messages so far; the next message gets this number + 1.
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_message_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class ThreadParticipant(Base):
+    __tablename__ = "thread_participants"
+
+    thread_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("threads.id", ondelete="CASCADE"), primary_key=True
+    )
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="RESTRICT"), primary_key=True, index=True
+    )
+    #: The last message this participant has read (read receipts).
+    read_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    read_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (UniqueConstraint("thread_id", "seq", name="uq_messages_thread_seq"),)
+
+    #: Chosen by the sender's client: it is part of what the sender signs.
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    thread_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    sender_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
+    #: Text and attachment references, as an envelope under the message key.
+    body_envelope: Mapped[bytes] = mapped_column(LargeBinary)
+    signature: Mapped[bytes] = mapped_column(LargeBinary(64))
+    signer_key_index: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class MessageKey(Base):
+    """The message key wrapped for one participant."""
+
+    __tablename__ = "message_keys"
+
+    message_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    recipient_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="RESTRICT"), primary_key=True
+    )
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary(2048))

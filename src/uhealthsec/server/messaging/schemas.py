@@ -1,0 +1,73 @@
+"""API models of secure messaging."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from uhealthsec.protocol.encoding import Base64Url
+from uhealthsec.server.accounts.models import AccountKind
+from uhealthsec.server.messaging.service import MAX_BODY_BYTES, MAX_PARTICIPANTS
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ThreadIn(Strict):
+    #: The others in the thread (you are added).
+    participant_ids: Annotated[list[uuid.UUID], Field(min_length=1, max_length=MAX_PARTICIPANTS)]
+
+
+class ParticipantOut(BaseModel):
+    account_id: uuid.UUID
+    email: str
+    display_name: str
+    kind: AccountKind
+    #: The last message this participant has read.
+    read_seq: int
+
+
+class ThreadOut(BaseModel):
+    id: uuid.UUID
+    created_at: datetime
+    last_seq: int
+    last_message_at: datetime | None
+    unread: int
+    participants: list[ParticipantOut]
+
+
+class MessageKeyIn(Strict):
+    recipient_id: uuid.UUID
+    wrapped_key: Base64Url(1200)  # type: ignore[valid-type]
+
+
+class MessageIn(Strict):
+    id: uuid.UUID
+    #: Text and attachment references as an envelope (docs/PROTOCOL.md, "Messages").
+    body_envelope: Base64Url(MAX_BODY_BYTES)  # type: ignore[valid-type]
+    signature: Base64Url(64)  # type: ignore[valid-type]
+    signer_key_index: Annotated[int, Field(ge=0, le=2**62)]
+    keys: Annotated[list[MessageKeyIn], Field(min_length=2, max_length=MAX_PARTICIPANTS)]
+
+
+class MessageOut(BaseModel):
+    id: uuid.UUID
+    seq: int
+    sender_id: uuid.UUID
+    body_envelope: Base64Url(MAX_BODY_BYTES)  # type: ignore[valid-type]
+    signature: Base64Url(64)  # type: ignore[valid-type]
+    signer_key_index: int
+    created_at: datetime
+    #: The message key wrapped for you.
+    wrapped_key: Base64Url(1200)  # type: ignore[valid-type]
+    #: Participants who have read it (read receipts).
+    read_by: list[uuid.UUID]
+
+
+class ReadIn(Strict):
+    #: Everything up to this message has been read.
+    seq: Annotated[int, Field(ge=1, le=2**62)]

@@ -1,0 +1,132 @@
+"""Threads of end-to-end encrypted, signed messages with attachments and read receipts."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from tests.server.records.conftest import Practice
+from uhealthsec.client.api import ApiError
+from uhealthsec.client.exchange import ExchangeRefused, MessagingClient
+from uhealthsec.server.messaging.models import Message
+
+
+def test_practitioners_write_and_see_read_receipts(practice: Practice):
+    alice = MessagingClient(practice.alice.exchange)
+    bob = MessagingClient(practice.bob.exchange)
+    thread = alice.start_thread([practice.bob.email])
+    alice.send(thread["id"], "Bonjour, pouvez-vous voir Mme Petit cette semaine ?")
+    alice.send(thread["id"], "Merci d'avance.")
+
+    [listed] = bob.threads()
+    assert (listed["id"], listed["unread"], listed["last_seq"]) == (thread["id"], 2, 2)
+    messages = bob.read(thread["id"])
+    assert [(m.seq, m.sender_email, m.text) for m in messages] == [
+        (1, practice.alice.email, "Bonjour, pouvez-vous voir Mme Petit cette semaine ?"),
+        (2, practice.alice.email, "Merci d'avance."),
+    ]
+    bob.send(thread["id"], "Oui, jeudi à 10 h.")
+
+    seen_by_alice = alice.read(thread["id"])
+    for earlier in seen_by_alice[:2]:
+        assert set(earlier.read_by) == {practice.alice.email, practice.bob.email}
+    # Alice read Bob's answer only now: the receipt was sent after this listing.
+    assert (seen_by_alice[2].text, seen_by_alice[2].read_by) == (
+        "Oui, jeudi à 10 h.",
+        [practice.bob.email],
+    )
+    assert set(alice.read(thread["id"], after=2)[0].read_by) == {
+        practice.alice.email,
+        practice.bob.email,
+    }
+    assert bob.threads()[0]["unread"] == 0
+    assert alice.read(thread["id"], after=3) == []
+
+
+def test_a_patient_writes_with_the_practice_and_receives_attachments(practice: Practice, tmp_path):
+    alice = MessagingClient(practice.alice.exchange)
+    carol = MessagingClient(practice.carol.exchange)
+    thread = alice.start_thread([practice.carol.email])
+    results = tmp_path / "bilan.pdf"
+    results.write_bytes(b"%PDF bilan sanguin normal")
+    alice.send(
+        thread["id"],
+        "Vos résultats sont normaux, le détail est joint.",
+        attachments=[results],
+        patient_file_id=practice.patient_file,
+    )
+    [message] = carol.read(thread["id"])
+    [attachment] = message.attachments
+    assert attachment.filename == "bilan.pdf"
+    received = practice.carol.exchange.fetch(attachment.document_id, tmp_path / "copy.pdf")
+    assert received.path.read_bytes() == results.read_bytes()
+    carol.send(thread["id"], "Merci docteur.")
+    assert [m.text for m in alice.read(thread["id"], after=1)] == ["Merci docteur."]
+
+
+def test_who_may_write_to_a_patient(practice: Practice, users, client):
+    from tests.server.records.conftest import device
+
+    # Bob's practice does not hold Carol's file.
+    with pytest.raises(ApiError) as outside:
+        MessagingClient(practice.bob.exchange).start_thread([practice.carol.email])
+    assert outside.value.status == 403
+    # A patient cannot write to another patient.
+    dave = users.signed_in("dave@example.org", "patient")
+    dave_id = dave.account_id
+    with pytest.raises(ApiError) as patients:
+        practice.carol.exchange.call(
+            "POST", "/threads", json={"participant_ids": [dave_id, practice.alice.user.account_id]}
+        )
+    assert patients.value.status == 403
+    # Someone outside a thread learns nothing about it.
+    thread = MessagingClient(practice.alice.exchange).start_thread([practice.bob.email])
+    with pytest.raises(ApiError) as hidden:
+        device(client, users, dave).call("GET", f"/threads/{thread['id']}/messages")
+    assert hidden.value.status == 404
+
+
+def test_a_message_must_reach_exactly_the_participants_and_be_signed(practice: Practice):
+    alice = MessagingClient(practice.alice.exchange)
+    thread = alice.start_thread([practice.bob.email])
+    alice.send(thread["id"], "premier")
+    [sent] = practice.alice.exchange.call("GET", f"/threads/{thread['id']}/messages").json()
+    body = {
+        "id": str(uuid.uuid4()),
+        "body_envelope": sent["body_envelope"],
+        "signature": sent["signature"],
+        "signer_key_index": sent["signer_key_index"],
+        "keys": [
+            {"recipient_id": practice.alice.user.account_id, "wrapped_key": sent["wrapped_key"]}
+        ]
+        * 2,
+    }
+    with pytest.raises(ApiError) as duplicate:
+        practice.alice.exchange.call("POST", f"/threads/{thread['id']}/messages", json=body)
+    assert duplicate.value.status == 400
+    body["keys"] = [
+        {"recipient_id": practice.alice.user.account_id, "wrapped_key": sent["wrapped_key"]},
+        {"recipient_id": practice.carol.user.account_id, "wrapped_key": sent["wrapped_key"]},
+    ]
+    with pytest.raises(ApiError) as wrong_people:
+        practice.alice.exchange.call("POST", f"/threads/{thread['id']}/messages", json=body)
+    assert "exactly the thread's participants" in wrong_people.value.detail
+    body["keys"][1]["recipient_id"] = practice.bob.user.account_id
+    with pytest.raises(ApiError) as replayed:  # another id: the old signature does not fit
+        practice.alice.exchange.call("POST", f"/threads/{thread['id']}/messages", json=body)
+    assert "signature does not match" in replayed.value.detail
+
+
+def test_a_message_changed_by_the_server_is_refused(practice: Practice, ctx):
+    alice = MessagingClient(practice.alice.exchange)
+    thread = alice.start_thread([practice.bob.email])
+    alice.send(thread["id"], "Dosage: 5 mg")
+    with ctx.sessions.begin() as db:
+        message = db.scalar(select(Message))
+        tampered = bytearray(message.body_envelope)
+        tampered[-20] ^= 1
+        message.body_envelope = bytes(tampered)
+    with pytest.raises(ExchangeRefused, match="message 1 failed its checks"):
+        MessagingClient(practice.bob.exchange).read(thread["id"])
