@@ -40,10 +40,17 @@ def _run(args, config, server, password: str | None = DEMO_PASSWORD) -> str:
     return output
 
 
-def test_demo_walkthrough(demo, live_server, clock, tmp_path):
+@pytest.fixture
+def signed_in(demo, live_server, clock, tmp_path):
+    """Profiles of Dr Martin and Paul Durand, each signed in on their own "device"."""
     martin, durand = tmp_path / "martin", tmp_path / "durand"
     _login(demo["dr.martin"], martin, live_server, clock)
     _login(demo["kine.durand"], durand, live_server, clock)
+    return martin, durand
+
+
+def test_demo_walkthrough(signed_in, live_server, tmp_path):
+    martin, durand = signed_in
 
     report = tmp_path / "compte-rendu.txt"
     report.write_text("Entorse de cheville droite: 10 seances de reeducation.\n")
@@ -101,10 +108,8 @@ def test_a_wrong_password_does_not_unlock_the_keys(demo, live_server, clock, tmp
     assert status == 1 and "wrong password" in output
 
 
-def test_messages_between_the_demo_practitioners(demo, live_server, clock, tmp_path):
-    martin, durand = tmp_path / "martin", tmp_path / "durand"
-    _login(demo["dr.martin"], martin, live_server, clock)
-    _login(demo["kine.durand"], durand, live_server, clock)
+def test_messages_between_the_demo_practitioners(signed_in, live_server, tmp_path):
+    martin, durand = signed_in
     note = tmp_path / "radio.txt"
     note.write_text("Radiographie: pas de fracture.\n")
     sent = _run(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import struct
 import uuid
 from dataclasses import dataclass
+from typing import ClassVar
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -27,6 +28,7 @@ MANIFEST_VERSION = 0x01
 
 @dataclass(frozen=True)
 class VersionManifest:
+    what: ClassVar[str] = "document version"
     document_id: uuid.UUID
     version: int
     patient_file_id: uuid.UUID
@@ -76,6 +78,8 @@ MESSAGE_VERSION = 0x01
 class MessageManifest:
     """What a sender signs for one message of a thread: the message, its thread, its
     sender and key, and the SHA-256 of its body envelope."""
+
+    what: ClassVar[str] = "message"
 
     message_id: uuid.UUID
     thread_id: uuid.UUID

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,3 +64,22 @@ def report(tmp_path: Path) -> Path:
     path = tmp_path / "compte-rendu.txt"
     path.write_bytes(b"Compte rendu de consultation: tension 12/8, suivi dans 3 mois.\n" * 500)
     return path
+
+
+def version_body(practice: Practice, report, number: int = 1, document_id=None):
+    """A version as Alice's SDK would post it, for Bob, without posting it."""
+    alice = practice.alice.exchange
+    document_id = document_id or uuid.uuid4()
+    recipients = alice._recipients([practice.bob.email])
+    body = alice._prepare_version(
+        document_id,
+        uuid.UUID(practice.patient_file),
+        number,
+        report,
+        None,
+        None,
+        recipients,
+        None,
+        None,
+    )
+    return {"id": str(document_id), "patient_file_id": practice.patient_file, **body}

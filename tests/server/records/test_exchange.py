@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import pytest
 
-from tests.server.records.conftest import Practice
+from tests.server.records.conftest import Practice, version_body
 from uhealthsec.client.api import ApiError
 
 
@@ -72,18 +71,8 @@ def test_a_new_version_cannot_reach_a_revoked_reader(practice: Practice, report)
     alice, bob = practice.alice, practice.bob
     document_id = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
     alice.exchange.revoke(document_id, bob.email)
-    recipients = alice.exchange._recipients([bob.email])
-    version = alice.exchange._prepare_version(
-        document_id,
-        uuid.UUID(practice.patient_file),
-        2,
-        report,
-        None,
-        None,
-        recipients,
-        None,
-        None,
-    )
+    body = version_body(practice, report, 2, document_id)
+    version = {k: v for k, v in body.items() if k not in ("id", "patient_file_id")}
     with pytest.raises(ApiError) as refused:
         alice.exchange.call(
             "POST", f"/documents/{document_id}/versions", json={"number": 2, **version}

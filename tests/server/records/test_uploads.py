@@ -9,7 +9,7 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from tests.server.records.conftest import Practice
+from tests.server.records.conftest import Practice, version_body
 from uhealthsec.client.api import ApiError
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
 from uhealthsec.server.records.models import Blob
@@ -25,27 +25,17 @@ def _stored_objects(ctx) -> list[str]:
     return sorted(ctx.blobs.keys())
 
 
-def _version_body(practice: Practice, report, number: int = 1, document_id=None):
-    alice = practice.alice.exchange
-    document_id = document_id or uuid.uuid4()
-    recipients = alice._recipients([practice.bob.email])
-    body = alice._prepare_version(
-        document_id,
-        uuid.UUID(practice.patient_file),
-        number,
-        report,
-        None,
-        None,
-        recipients,
-        None,
-        None,
-    )
-    return {"id": str(document_id), "patient_file_id": practice.patient_file, **body}
-
-
 def test_an_interrupted_upload_leaves_nothing(practice: Practice, ctx, live_server):
     token = practice.alice.user.tokens.access_token
     port = int(live_server.rsplit(":", 1)[1])
+    spool = ctx.settings.upload_dir
+
+    def wait_for(condition) -> None:
+        deadline = time.monotonic() + 10
+        while not condition():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
     with socket.create_connection(("127.0.0.1", port)) as connection:
         connection.sendall(
             b"POST /blobs HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -53,10 +43,9 @@ def test_an_interrupted_upload_leaves_nothing(practice: Practice, ctx, live_serv
             b"Content-Type: application/octet-stream\r\nContent-Length: 10485760\r\n\r\n"
         )
         connection.sendall(b"\x00" * (1 << 20))
-        time.sleep(0.3)
-    deadline = time.monotonic() + 5
-    while any(ctx.settings.upload_dir.iterdir()) and time.monotonic() < deadline:
-        time.sleep(0.05)
+        # The server is receiving: its spool file exists. Then the client goes away.
+        wait_for(lambda: spool.is_dir() and any(spool.iterdir()))
+    wait_for(lambda: not any(spool.iterdir()))
     assert list(ctx.settings.upload_dir.iterdir()) == []
     assert _blob_count(ctx) == 0
     assert _stored_objects(ctx) == []
@@ -131,7 +120,7 @@ def test_uploads_must_be_octet_streams_and_within_the_limit(practice: Practice, 
 def test_a_document_that_does_not_hold_together_is_refused(
     practice: Practice, ctx, report, change, status, detail
 ):
-    body = _version_body(practice, report)
+    body = version_body(practice, report)
     change(body)
     with pytest.raises(ApiError) as refused:
         practice.alice.exchange.call("POST", "/documents", json=body)
@@ -144,7 +133,7 @@ def test_a_document_that_does_not_hold_together_is_refused(
 
 
 def test_an_upload_belongs_to_its_uploader(practice: Practice, report):
-    body = _version_body(practice, report)
+    body = version_body(practice, report)
     with pytest.raises(ApiError) as refused:
         practice.bob.exchange.call("POST", "/documents", json=body)
     assert refused.value.status == 404  # bob is not in the practice: no such patient file

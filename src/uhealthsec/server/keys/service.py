@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import ClassVar, Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from uhealthsec.crypto.directory import AccountKindCode, DirectoryEntry
+from uhealthsec.crypto.errors import CryptoError
+from uhealthsec.crypto.keys import PublicKeys
 from uhealthsec.server.accounts.models import Account, AccountKind
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import InvalidInput, NotFound
@@ -29,6 +32,14 @@ _KIND_CODES = {
 
 def signing_key(ctx: AppContext) -> ed25519.Ed25519PrivateKey:
     return log_signing_key(ctx.server_key.derive("merkle-log-signing"))
+
+
+class SignedByAccount(Protocol):
+    """A manifest (crypto/manifest.py) that a user signs."""
+
+    what: ClassVar[str]
+
+    def verify(self, signing_key: bytes, signature: bytes) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -117,6 +128,19 @@ class KeyDirectory:
             return True
         owner = self.db.get(Account, record.account_id)
         return owner is not None and owner.kind == AccountKind.PRACTITIONER
+
+    def check_signature(
+        self, signer: Account, signer_key_index: int, signed: SignedByAccount, signature: bytes
+    ) -> None:
+        """Refuse unless ``signature`` is ``signer``'s, made with the key the directory
+        publishes for them now (the index is what readers will check it against)."""
+        current = self.current_version(signer.id)
+        if current is None or current.log_index != signer_key_index:
+            raise InvalidInput("sign with your current key, as published in the key directory")
+        try:
+            signed.verify(PublicKeys.decode(signer.public_keys).signing, signature)
+        except CryptoError as exc:
+            raise InvalidInput(f"the signature does not match this {signed.what}") from exc
 
     def current_version(self, account_id: uuid.UUID) -> DirectoryRecord | None:
         return self.db.scalar(

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from uhealthsec.crypto import envelope
 from uhealthsec.crypto.errors import CryptoError
-from uhealthsec.crypto.keys import PublicKeys
 from uhealthsec.crypto.manifest import MessageManifest
 from uhealthsec.crypto.wrap import check_wrapped_key
 from uhealthsec.server.accounts.models import Account, AccountKind, AccountStatus, Membership, Role
@@ -156,9 +155,6 @@ class MessagingService:
             )
         if self.db.get(Message, new.id) is not None:
             raise InvalidInput("a message with this id already exists")
-        current = KeyDirectory(self.db, self.ctx).current_version(caller.id)
-        if current is None or current.log_index != new.signer_key_index:
-            raise InvalidInput("sign with your current key, as published in the key directory")
         manifest = MessageManifest(
             new.id,
             thread.id,
@@ -166,10 +162,9 @@ class MessagingService:
             new.signer_key_index,
             hashlib.sha256(new.body_envelope).digest(),
         )
-        try:
-            manifest.verify(PublicKeys.decode(caller.public_keys).signing, new.signature)
-        except CryptoError as exc:
-            raise InvalidInput("the sender's signature does not match this message") from exc
+        KeyDirectory(self.db, self.ctx).check_signature(
+            caller, new.signer_key_index, manifest, new.signature
+        )
         thread.last_seq += 1
         thread.last_message_at = self.ctx.now()
         message = Message(

@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 
 from uhealthsec.crypto import envelope
 from uhealthsec.crypto.errors import CryptoError
-from uhealthsec.crypto.keys import PublicKeys
 from uhealthsec.crypto.manifest import VersionManifest
 from uhealthsec.crypto.wrap import check_wrapped_key
 from uhealthsec.server.accounts.models import Account, AccountKind, AccountStatus, Practice
@@ -276,9 +275,6 @@ class RecordsService:
         blob: Blob,
         new: NewVersion,
     ) -> None:
-        current = KeyDirectory(self.db, self.ctx).current_version(caller.id)
-        if current is None or current.log_index != new.signer_key_index:
-            raise InvalidInput("sign with your current key, as published in the key directory")
         manifest = VersionManifest(
             document_id=document.id,
             version=number,
@@ -288,10 +284,9 @@ class RecordsService:
             content_digest=blob.sha256,
             metadata_digest=hashlib.sha256(new.metadata_envelope).digest(),
         )
-        try:
-            manifest.verify(PublicKeys.decode(caller.public_keys).signing, new.signature)
-        except CryptoError as exc:
-            raise InvalidInput("the author signature does not match this document version") from exc
+        KeyDirectory(self.db, self.ctx).check_signature(
+            caller, new.signer_key_index, manifest, new.signature
+        )
 
     def _check_grants(
         self, grants: Sequence[ShareGrant], patient_file: PatientFile
