@@ -239,3 +239,9 @@ def test_wrong_document_key_size():
 def test_chunk_size_bounds():
     with pytest.raises(ValueError):
         envelope.encrypt(envelope.generate_document_key(), b"", chunk_log2=11)
+
+
+@given(st.integers(min_value=0, max_value=40_000), st.sampled_from([12, 13]))
+def test_envelope_size_is_known_in_advance(size, chunk_log2):
+    sealed = envelope.encrypt(bytes(32), bytes(size), chunk_log2=chunk_log2)
+    assert envelope.envelope_size(size, chunk_log2) == len(sealed)

@@ -13,7 +13,9 @@ import hashlib
 import json
 import mimetypes
 import os
+import queue
 import tempfile
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -112,6 +114,56 @@ class _ChunkReader:
         buffer[:n] = self._pending[:n]
         self._pending = self._pending[n:]
         return n
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class _ChunkPipe:
+    """Ciphertext chunks from the encrypting thread to the uploading one, a few at a time."""
+
+    def __init__(self, depth: int = 4) -> None:
+        self._queue: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=depth)
+        self._cancelled = threading.Event()
+
+    def write(self, data: memoryview) -> int:
+        item = bytes(data)  # the encryptor reuses its buffer
+        while True:
+            if self._cancelled.is_set():
+                raise _Cancelled
+            try:
+                self._queue.put(item, timeout=0.1)
+                return len(item)
+            except queue.Full:
+                continue
+
+    def close(self) -> None:
+        self._put_last(None)
+
+    def fail(self, exc: BaseException) -> None:
+        if not isinstance(exc, _Cancelled):
+            self._put_last(exc)
+
+    def _put_last(self, item: BaseException | None) -> None:
+        while not self._cancelled.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    def chunks(self) -> Iterator[bytes]:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
 
 
 class ExchangeClient:
@@ -275,11 +327,7 @@ class ExchangeClient:
         )
         key = envelope.generate_document_key()
         metadata_envelope = envelope.encrypt(key, metadata.encode(), chunk_log2=12)
-        with tempfile.TemporaryDirectory(prefix="uhs-") as work:
-            sealed = Path(work) / "envelope"
-            with source.open("rb") as plain, sealed.open("wb") as out:
-                summary = envelope.encrypt_stream(key, plain, out)
-            blob = self._upload(sealed, summary.envelope_size, progress)
+        blob, summary = self._encrypt_and_upload(key, source, progress)
         if b64u_decode(blob["sha256"]) != summary.content_digest:
             raise ExchangeRefused("the server stored other bytes than were sent")
         signer = self.my_entry()
@@ -311,18 +359,45 @@ class ExchangeClient:
             ],
         }
 
-    def _upload(self, path: Path, size: int, progress: Progress | None) -> dict[str, Any]:
-        def chunks() -> Iterator[bytes]:
+    def _encrypt_and_upload(
+        self, key: bytes, source: Path, progress: Progress | None
+    ) -> tuple[dict[str, Any], envelope.EnvelopeSummary]:
+        """Encrypt in a second thread while the ciphertext streams to the server (the
+        cipher releases the GIL, so both cores work); memory stays a few chunks."""
+        pipe = _ChunkPipe()
+        outcome: dict[str, envelope.EnvelopeSummary] = {}
+
+        def encrypt() -> None:
+            try:
+                with source.open("rb") as plain:
+                    outcome["summary"] = envelope.encrypt_stream(key, plain, pipe)
+                pipe.close()
+            except BaseException as exc:  # handed to the uploading thread
+                pipe.fail(exc)
+
+        size = envelope.envelope_size(source.stat().st_size)
+        worker = threading.Thread(target=encrypt, name="uhs-encrypt", daemon=True)
+        worker.start()
+        try:
+            blob = self._upload(pipe.chunks(), size, progress)
+        finally:
+            pipe.cancel()
+            worker.join()
+        return blob, outcome["summary"]
+
+    def _upload(
+        self, chunks: Iterator[bytes], size: int, progress: Progress | None
+    ) -> dict[str, Any]:
+        def counted() -> Iterator[bytes]:
             done = 0
-            with path.open("rb") as handle:
-                while chunk := handle.read(_UPLOAD_CHUNK):
-                    done += len(chunk)
-                    yield chunk
-                    if progress:
-                        progress(done, size)
+            for chunk in chunks:
+                done += len(chunk)
+                yield chunk
+                if progress:
+                    progress(done, size)
 
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
-        return self.call("POST", "/blobs", content=chunks(), headers=headers).json()  # type: ignore[no-any-return]
+        return self.call("POST", "/blobs", content=counted(), headers=headers).json()  # type: ignore[no-any-return]
 
     # -- sharing ------------------------------------------------------------------------
 

@@ -116,6 +116,12 @@ class EnvelopeSummary:
     content_digest: bytes | None
 
 
+def envelope_size(plaintext_size: int, chunk_log2: int = DEFAULT_CHUNK_LOG2) -> int:
+    """The exact size of the envelope of ``plaintext_size`` bytes (section 3.3)."""
+    chunks = max(1, -(-plaintext_size // (1 << chunk_log2)))
+    return HEADER_SIZE + plaintext_size + chunks * TAG_SIZE
+
+
 def generate_document_key() -> bytes:
     return secrets.token_bytes(DOCUMENT_KEY_SIZE)
 

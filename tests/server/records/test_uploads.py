@@ -56,7 +56,7 @@ def test_cleanup_removes_unattached_uploads_and_orphans_only(
 ):
     alice = practice.alice.exchange
     kept = alice.send(report, patient_file_id=practice.patient_file, to=[practice.bob.email])
-    abandoned = alice._upload(report, report.stat().st_size, None)
+    abandoned = alice._upload(iter([report.read_bytes()]), report.stat().st_size, None)
     orphan = tmp_path / "orphan"
     orphan.write_bytes(b"left by a crash between object and row")
     ctx.blobs.put_file(uuid.uuid4().hex, orphan)
@@ -138,3 +138,16 @@ def test_an_upload_belongs_to_its_uploader(practice: Practice, report):
         practice.bob.exchange.call("POST", "/documents", json=body)
     assert refused.value.status == 404  # bob is not in the practice: no such patient file
     assert b64u_decode(body["signature"])
+
+
+def test_a_refused_upload_stops_the_encryption_too(practice: Practice, ctx, tmp_path):
+    import threading
+
+    big = tmp_path / "scan.tiff"
+    big.write_bytes(bytes(3 << 20))
+    ctx.settings.max_upload_bytes = 1 << 20
+    with pytest.raises(ApiError) as refused:
+        practice.alice.exchange.send(big, patient_file_id=practice.patient_file, to=[])
+    assert refused.value.status == 413
+    assert not [t for t in threading.enumerate() if t.name == "uhs-encrypt"]
+    assert _blob_count(ctx) == 0
