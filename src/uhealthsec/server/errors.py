@@ -56,6 +56,11 @@ class Conflict(ServiceError):
     title = "Conflict"
 
 
+class ContentTooLarge(ServiceError):
+    status = 413
+    title = "Content Too Large"
+
+
 class Gone(ServiceError):
     status = 410
     title = "Expired"

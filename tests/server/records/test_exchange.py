@@ -114,3 +114,19 @@ def test_more_readers_than_one_request_carries(practice: Practice, report, ctx, 
         report, patient_file_id=practice.patient_file, to=emails
     )
     assert len(practice.alice.exchange.document(document_id).recipients) == 121
+
+
+def test_the_inbox_lists_the_most_recent_first_a_page_at_a_time(practice: Practice, report, clock):
+    alice, bob = practice.alice.exchange, practice.bob.exchange
+    sent = []
+    for title in ("first", "second", "third"):
+        clock.advance(minutes=1)
+        sent.append(
+            alice.send(
+                report, patient_file_id=practice.patient_file, to=["bob@example.org"], title=title
+            )
+        )
+    clock.advance(minutes=1)
+    alice.new_version(sent[0], report, title="first, revised")
+    assert [d.title for d in bob.documents(limit=2)] == ["first, revised", "third"]
+    assert [d.title for d in bob.documents(limit=2, offset=2)] == ["second"]

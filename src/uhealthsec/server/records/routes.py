@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from uhealthsec.server.accounts.models import Account
 from uhealthsec.server.deps import Caller, Ctx, Db
-from uhealthsec.server.errors import InvalidInput, ServiceError
+from uhealthsec.server.errors import ContentTooLarge, InvalidInput
 from uhealthsec.server.records import schemas as s
 from uhealthsec.server.records.models import PatientFile
 from uhealthsec.server.records.service import (
@@ -26,11 +26,6 @@ router = APIRouter(tags=["records"])
 
 UPLOAD_PATH = "/blobs"
 _WRITE_BUFFER = 1 << 20
-
-
-class ContentTooLarge(ServiceError):
-    status = 413
-    title = "Content Too Large"
 
 
 @router.post("/patient-files", response_model=s.PatientFileOut)

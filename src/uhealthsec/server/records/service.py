@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from uhealthsec.crypto import envelope
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.crypto.manifest import VersionManifest
 from uhealthsec.crypto.wrap import check_wrapped_key
-from uhealthsec.server.accounts.models import Account, AccountKind, AccountStatus, Practice
+from uhealthsec.server.accounts.models import Account, AccountKind, AccountStatus
 from uhealthsec.server.accounts.service import AccountService, normalize_email
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -414,17 +414,18 @@ class RecordsService:
 
     def inbox(self, caller: Account, limit: int, offset: int) -> list[DocumentView]:
         """Documents the caller can read, most recently changed first."""
+        latest = func.max(DocumentVersion.created_at)
         ids = self.db.scalars(
             select(Document.id)
             .join(Share, Share.document_id == Document.id)
             .join(DocumentVersion, DocumentVersion.id == Share.version_id)
             .where(Share.recipient_id == caller.id, self._usable())
             .group_by(Document.id)
-            .order_by(Document.id)
+            .order_by(latest.desc(), Document.id)
+            .limit(limit)
+            .offset(offset)
         ).all()
-        views = [self.view(caller, document_id) for document_id in ids]
-        views.sort(key=lambda v: v.versions[-1].version.created_at, reverse=True)
-        return views[offset : offset + limit]
+        return [self.view(caller, document_id) for document_id in ids]
 
     def content(self, caller: Account, document_id: uuid.UUID, number: int) -> Blob:
         """The envelope of one version, if the caller still holds a key for it."""
@@ -497,7 +498,3 @@ class RecordsService:
         if version is None:
             raise NotFound(f"this document has no version {number}")
         return version
-
-    def practice_name(self, practice_id: uuid.UUID) -> str:
-        practice = self.db.get(Practice, practice_id)
-        return practice.name if practice else ""
