@@ -104,15 +104,20 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
+def make_settings(tmp_path: Path, database_url: str, **extra: object) -> Settings:
     return Settings(
         data_dir=tmp_path / "var",
         database_url=database_url,
         issuer=BASE_URL,
         webauthn_rp_id="localhost",
         webauthn_origins=[ORIGIN],
+        **extra,
     )
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return make_settings(tmp_path, database_url)
 
 
 @pytest.fixture

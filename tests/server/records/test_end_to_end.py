@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.server.records.conftest import device
-from tests.server_fixtures import BASE_URL, ORIGIN, Users
+from tests.server_fixtures import Users, make_settings
 from uhealthsec.client.api import ApiError, AuthClient
 from uhealthsec.server.settings import Settings
 
@@ -27,14 +27,7 @@ def settings(tmp_path: Path, database_url: str, request) -> Settings:
             "s3_access_key_id": s3.access_key_id,
             "s3_secret_access_key": s3.secret_access_key,
         }
-    return Settings(
-        data_dir=tmp_path / "var",
-        database_url=database_url,
-        issuer=BASE_URL,
-        webauthn_rp_id="localhost",
-        webauthn_origins=[ORIGIN],
-        **storage,
-    )
+    return make_settings(tmp_path, database_url, **storage)
 
 
 def test_send_receive_share_revoke_and_new_version_over_http(
