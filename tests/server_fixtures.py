@@ -124,7 +124,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 def ctx(settings: Settings, clock: Clock) -> Iterator[AppContext]:
     context = build_context(settings, clock=clock, migrate_schema=False)
     yield context
-    context.engine.dispose()
+    context.close()
 
 
 @pytest.fixture

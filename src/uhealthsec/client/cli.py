@@ -31,8 +31,9 @@ from rich.table import Table
 
 from uhealthsec import __version__
 from uhealthsec.client.api import ApiError, AuthClient, LoginState, WeakPassword, check_response
-from uhealthsec.client.directory import DirectoryPin, DirectoryRefused
+from uhealthsec.client.directory import DirectoryRefused
 from uhealthsec.client.exchange import ExchangeClient, ExchangeRefused, MessagingClient
+from uhealthsec.client.logs import LogPin
 from uhealthsec.client.passwords import check_new_password
 from uhealthsec.client.profile import DEFAULT_SERVER, Profile, ProfileStore
 from uhealthsec.client.recovery import to_words
@@ -408,7 +409,7 @@ def _exchange(unlock: bool = True) -> Iterator[ExchangeClient]:
                 except WrongPassword as exc:
                     raise Refused("wrong password") from exc
 
-        def remember(pin: DirectoryPin) -> None:
+        def remember(pin: LogPin) -> None:
             profile.directory = pin.to_dict()
             store.save(profile)
 
@@ -416,7 +417,7 @@ def _exchange(unlock: bool = True) -> Iterator[ExchangeClient]:
             http,
             signed_in.token,
             keys,
-            DirectoryPin(**profile.directory),
+            LogPin(**profile.directory),
             remember,
             public_keys=keystore.public_keys,
         )

@@ -17,28 +17,17 @@ from typing import Any
 import httpx
 
 from uhealthsec.client.api import ApiError
+from uhealthsec.client.logs import LogPin, LogRefused, accept_head
 from uhealthsec.crypto import merkle
 from uhealthsec.crypto.directory import DirectoryEntry
 from uhealthsec.crypto.errors import CryptoError
-from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
+from uhealthsec.protocol.encoding import b64u_decode
 
 KEY_DIRECTORY_LOG = "keys"
 
 
-class DirectoryRefused(Exception):
+class DirectoryRefused(LogRefused):
     """The key directory could not prove what it said; nothing was sent or trusted."""
-
-
-@dataclass
-class DirectoryPin:
-    """What this device verified last; kept between runs (the CLI stores it in its profile)."""
-
-    log_key: str = ""
-    size: int = 0
-    root: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"log_key": self.log_key, "size": self.size, "root": self.root}
 
 
 @dataclass(frozen=True)
@@ -58,8 +47,8 @@ class KeyDirectoryClient:
     def __init__(
         self,
         call: Call,
-        pin: DirectoryPin,
-        on_pin_change: Callable[[DirectoryPin], None] | None = None,
+        pin: LogPin,
+        on_pin_change: Callable[[LogPin], None] | None = None,
     ) -> None:
         self._call = call
         self.pin = pin
@@ -75,41 +64,17 @@ class KeyDirectoryClient:
     def refresh(self) -> merkle.TreeHead:
         params = {"since": self.pin.size} if self.pin.size else {}
         body = self._call("GET", "/keys/head", params=params).json()
-        log_key = b64u_decode(body["log_key"])
-        if self.pin.log_key and b64u_decode(self.pin.log_key) != log_key:
-            raise DirectoryRefused(
-                "the key directory is signed by another key than before: "
-                "this is not the directory this device trusted"
-            )
-        raw = body["head"]
-        head = merkle.TreeHead(
-            raw["log"], int(raw["size"]), b64u_decode(raw["root"]), int(raw["timestamp_ms"])
-        )
         try:
-            if head.log != KEY_DIRECTORY_LOG:
-                raise CryptoError("wrong log")
-            head.verify(log_key, b64u_decode(raw["signature"]))
-        except CryptoError as exc:
-            raise DirectoryRefused("the key directory's tree head is not validly signed") from exc
-        if self.pin.size:
-            proof = [b64u_decode(p) for p in body["consistency"]]
-            try:
-                merkle.verify_consistency(
-                    self.pin.size, head.size, b64u_decode(self.pin.root), head.root, proof
-                )
-            except merkle.InvalidProof as exc:
-                raise DirectoryRefused(
-                    f"the key directory (now {head.size} entries) does not extend the one "
-                    f"this device saw ({self.pin.size} entries): the server may be showing "
-                    "different directories to different people"
-                ) from exc
+            head, pin = accept_head(body, self.pin, KEY_DIRECTORY_LOG, "the key directory")
+        except LogRefused as exc:
+            raise DirectoryRefused(str(exc)) from exc
         if self._head is None or self._head.size != head.size:
             self._proven.clear()
         self._head = head
-        if (self.pin.size, self.pin.root) != (head.size, b64u_encode(head.root)):
-            self.pin = DirectoryPin(b64u_encode(log_key), head.size, b64u_encode(head.root))
+        if pin != self.pin:
+            self.pin = pin
             if self._on_pin_change is not None:
-                self._on_pin_change(self.pin)
+                self._on_pin_change(pin)
         return head
 
     def lookup(self, email: str) -> VerifiedEntry:

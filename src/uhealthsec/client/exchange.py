@@ -26,7 +26,8 @@ from typing import Any
 import httpx
 
 from uhealthsec.client.api import check_response
-from uhealthsec.client.directory import DirectoryPin, KeyDirectoryClient, VerifiedEntry
+from uhealthsec.client.directory import KeyDirectoryClient, VerifiedEntry
+from uhealthsec.client.logs import LogPin
 from uhealthsec.crypto import envelope
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.crypto.keys import PublicKeys, UserKeys
@@ -172,8 +173,8 @@ class ExchangeClient:
         http: httpx.Client,
         token: Callable[[], str],
         keys: UserKeys | None,
-        pin: DirectoryPin | None = None,
-        on_pin_change: Callable[[DirectoryPin], None] | None = None,
+        pin: LogPin | None = None,
+        on_pin_change: Callable[[LogPin], None] | None = None,
         *,
         public_keys: PublicKeys | None = None,
     ) -> None:
@@ -185,7 +186,7 @@ class ExchangeClient:
         if public_keys is None and keys is None:
             raise ValueError("give the unlocked keys or at least the public keys")
         self.public_keys = public_keys or keys.public()  # type: ignore[union-attr]
-        self.directory = KeyDirectoryClient(self.call, pin or DirectoryPin(), on_pin_change)
+        self.directory = KeyDirectoryClient(self.call, pin or LogPin(), on_pin_change)
         self._me: dict[str, Any] | None = None
 
     def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:

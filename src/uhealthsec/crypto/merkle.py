@@ -177,6 +177,27 @@ def append(
     return created, border
 
 
+class RootBuilder:
+    """Roots of every prefix of a log, leaf by leaf, in O(log n) memory (verifiers)."""
+
+    __slots__ = ("frontier", "size")
+
+    def __init__(self) -> None:
+        self.frontier: list[bytes] = []
+        self.size = 0
+
+    def add(self, leaf: bytes) -> None:
+        current, index, frontier = leaf, self.size, self.frontier
+        while index & 1:
+            current = node_hash(frontier.pop(), current)
+            index >>= 1
+        frontier.append(current)
+        self.size += 1
+
+    def root(self) -> bytes:
+        return root_from_frontier(self.frontier)
+
+
 def root_from_frontier(frontier: Sequence[bytes]) -> bytes:
     if not frontier:
         return EMPTY_ROOT

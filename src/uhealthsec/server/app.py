@@ -13,6 +13,9 @@ from pydantic import BaseModel
 from uhealthsec import __version__
 from uhealthsec.server import problems
 from uhealthsec.server.accounts.routes import router as accounts_router
+from uhealthsec.server.audit.middleware import JournalMiddleware
+from uhealthsec.server.audit.routes import router as journal_router
+from uhealthsec.server.audit.writer import JournalWriter
 from uhealthsec.server.auth.passwords import SecretHasher
 from uhealthsec.server.auth.routes import oauth_router
 from uhealthsec.server.auth.routes import router as auth_router
@@ -32,6 +35,7 @@ from uhealthsec.server.settings import Settings
 from uhealthsec.server.storage import migrate
 from uhealthsec.server.storage.blobs import BlobStore, FilesystemBlobStore, S3BlobStore
 from uhealthsec.server.storage.db import make_engine, make_session_factory
+from uhealthsec.server.storage.merkle_log import LOG_KEY_PURPOSE, log_signing_key
 from uhealthsec.server.storage.types import utcnow
 
 #: Routes anyone may call; every other route requires a valid access token (a test
@@ -109,6 +113,8 @@ def build_context(
         mailer=mailer or mailer_for(settings),
         keyring=TokenKeyring(sessions, server_key, settings.access_token_seconds),
         blobs=blob_store_for(settings),
+        # The journal and the key directory share the server's log key.
+        journal=JournalWriter(sessions, log_signing_key(server_key.derive(LOG_KEY_PURPOSE)), clock),
         clock=clock,
     )
     if settings.oidc_issuer:
@@ -138,6 +144,7 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
     )
     app.state.ctx = ctx
     problems.install(app)
+    app.add_middleware(JournalMiddleware, writer=ctx.journal, clock=ctx.now)
     app.add_middleware(
         BodySizeLimit,
         max_bytes=ctx.settings.max_request_bytes,
@@ -168,4 +175,5 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
     app.include_router(keys_router)
     app.include_router(records_router)
     app.include_router(messaging_router)
+    app.include_router(journal_router)
     return app

@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from uhealthsec.server.audit.writer import JournalWriter
 from uhealthsec.server.auth.passwords import SecretHasher
 from uhealthsec.server.auth.tokens import TokenKeyring
 from uhealthsec.server.federation.oidc import OidcClient
@@ -31,12 +32,18 @@ class AppContext:
     keyring: TokenKeyring
     #: Where document ciphertext is kept.
     blobs: BlobStore
+    #: Appends journal entries (one writer thread per process).
+    journal: JournalWriter
     clock: Callable[[], datetime] = field(default=utcnow)
     #: The professional identity provider, when one is configured.
     oidc: OidcClient | None = None
 
     def now(self) -> datetime:
         return self.clock()
+
+    def close(self) -> None:
+        self.journal.close()
+        self.engine.dispose()
 
 
 def token_hash(token: str) -> bytes:

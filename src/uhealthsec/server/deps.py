@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from uhealthsec.server.audit.middleware import current_draft
 from uhealthsec.server.auth.service import Principal, SessionService
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import NotAuthenticated
@@ -37,7 +38,11 @@ def get_principal(request: Request, db: Db, ctx: Ctx) -> Principal:
             "sign in first: this needs an access token (Authorization: Bearer ...)",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    return SessionService(db, ctx).authenticate(token.strip())
+    principal = SessionService(db, ctx).authenticate(token.strip())
+    draft = current_draft()
+    draft.actor = principal.account.id
+    draft.client = principal.claims.client_id
+    return principal
 
 
 Caller = Annotated[Principal, Depends(get_principal)]

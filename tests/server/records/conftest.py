@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 
 from tests.server_fixtures import PASSWORD, User, Users
 from uhealthsec.client.api import AuthClient
-from uhealthsec.client.directory import DirectoryPin
 from uhealthsec.client.exchange import ExchangeClient
+from uhealthsec.client.logs import LogPin
 from uhealthsec.crypto.keystore import unlock_with_password
 
 
@@ -26,7 +26,7 @@ class Person:
         return self.user.email
 
 
-def device(http, users: Users, user: User, pin: DirectoryPin | None = None) -> ExchangeClient:
+def device(http, users: Users, user: User, pin: LogPin | None = None) -> ExchangeClient:
     """An SDK client holding the user's unlocked keys (``user.tokens`` may be replaced)."""
     keys = unlock_with_password(AuthClient(http).keystore(user.tokens), PASSWORD)
     return ExchangeClient(http, lambda: user.tokens.access_token, keys, pin)

@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import delete, select, text, update
 
 from tests.server.records.conftest import Practice, device
-from uhealthsec.client.directory import DirectoryPin, DirectoryRefused
+from uhealthsec.client.directory import DirectoryRefused
 from uhealthsec.client.exchange import ExchangeRefused, MessagingClient
+from uhealthsec.client.logs import LogPin
 from uhealthsec.crypto.directory import DirectoryEntry
 from uhealthsec.server.accounts.models import Account
 from uhealthsec.server.keys.models import DirectoryRecord
@@ -58,8 +59,13 @@ def test_a_key_added_for_someone_else_is_seen_by_its_owner(practice: Practice, c
 
 
 def _rewrite_directory(ctx, order) -> None:
-    """The operator rebuilds the key directory log with the same signing key."""
+    """The operator rebuilds the key directory log with the same signing key (removing
+    the database's guard against shrinking a log first)."""
     with ctx.sessions.begin() as db:
+        if ctx.engine.dialect.name == "postgresql":
+            db.execute(text("DROP TRIGGER merkle_logs_only_grow ON merkle_logs"))
+        else:
+            db.execute(text("DROP TRIGGER merkle_logs_only_grow"))
         records = db.scalars(select(DirectoryRecord).order_by(DirectoryRecord.log_index)).all()
         entries = order([r.entry for r in records])
         db.execute(delete(MerkleNode).where(MerkleNode.log == KEY_DIRECTORY_LOG))
@@ -79,7 +85,7 @@ def test_a_forked_directory_is_refused(practice: Practice, ctx, users, client):
     assert (pin.size, seen.size) == (3, 3)
 
     _rewrite_directory(ctx, lambda entries: [entries[1], entries[0], entries[2]])
-    later = device(client, users, practice.alice.user, DirectoryPin(**pin.to_dict()))
+    later = device(client, users, practice.alice.user, LogPin(**pin.to_dict()))
     with pytest.raises(DirectoryRefused, match="does not extend the one this device saw"):
         later.directory.refresh()
 
@@ -95,7 +101,7 @@ def test_a_forked_directory_is_refused(practice: Practice, ctx, users, client):
 def test_a_directory_signed_by_another_key_is_refused(practice: Practice, ctx, users, client):
     alice = practice.alice.exchange
     alice.directory.refresh()
-    pin = DirectoryPin(**alice.directory.pin.to_dict())
+    pin = LogPin(**alice.directory.pin.to_dict())
     ctx.server_key = type(ctx.server_key)(b"\x07" * 32)
     with ctx.sessions.begin() as db:
         db.execute(delete(TreeHeadRecord).where(TreeHeadRecord.log == KEY_DIRECTORY_LOG))

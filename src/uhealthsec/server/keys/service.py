@@ -19,6 +19,7 @@ from uhealthsec.server.errors import InvalidInput, NotFound
 from uhealthsec.server.keys.models import DirectoryRecord
 from uhealthsec.server.storage.merkle_log import (
     KEY_DIRECTORY_LOG,
+    LOG_KEY_PURPOSE,
     MerkleLog,
     SignedTreeHead,
     log_signing_key,
@@ -31,7 +32,7 @@ _KIND_CODES = {
 
 
 def signing_key(ctx: AppContext) -> ed25519.Ed25519PrivateKey:
-    return log_signing_key(ctx.server_key.derive("merkle-log-signing"))
+    return log_signing_key(ctx.server_key.derive(LOG_KEY_PURPOSE))
 
 
 class SignedByAccount(Protocol):
@@ -87,17 +88,7 @@ class KeyDirectory:
         return record
 
     def head(self, since: int | None) -> tuple[SignedTreeHead, list[bytes]]:
-        """The latest signed head and, when the client saw an older one, the proof that
-        the new tree extends it."""
-        head = self.log.sign_head()
-        if since is None or since == head.head.size:
-            return head, []
-        if since > head.head.size:
-            raise InvalidInput(
-                f"this directory has {head.head.size} entries, fewer than the {since} "
-                "your client saw: it is not the directory you used before"
-            )
-        return head, self.log.consistency_proof(since, head.head.size)
+        return self.log.proven_head(since)
 
     def lookup(self, viewer: Account, email: str, tree_size: int) -> ProvenEntry:
         """The newest keys of an address, with their inclusion proof in a tree of

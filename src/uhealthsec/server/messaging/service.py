@@ -20,6 +20,7 @@ from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.crypto.manifest import MessageManifest
 from uhealthsec.crypto.wrap import check_wrapped_key
 from uhealthsec.server.accounts.models import Account, AccountKind, AccountStatus, Membership, Role
+from uhealthsec.server.audit.middleware import current_draft
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import Forbidden, InvalidInput, NotFound
 from uhealthsec.server.keys.service import KeyDirectory
@@ -240,4 +241,11 @@ class MessagingService:
             query = query.with_for_update()
         thread = self.db.scalar(query)
         assert thread is not None
+        patient = self.db.scalar(
+            select(Account.id)
+            .join(ThreadParticipant, ThreadParticipant.account_id == Account.id)
+            .where(ThreadParticipant.thread_id == thread.id, Account.kind == AccountKind.PATIENT)
+        )
+        if patient is not None:
+            current_draft().about_patient(patient, None)
         return thread, participant

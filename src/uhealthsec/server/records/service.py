@@ -23,6 +23,7 @@ from uhealthsec.crypto.manifest import VersionManifest
 from uhealthsec.crypto.wrap import check_wrapped_key
 from uhealthsec.server.accounts.models import Account, AccountKind, AccountStatus
 from uhealthsec.server.accounts.service import AccountService, normalize_email
+from uhealthsec.server.audit.middleware import current_draft
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import Conflict, Forbidden, InvalidInput, NotFound
 from uhealthsec.server.keys.service import KeyDirectory
@@ -99,6 +100,7 @@ class RecordsService:
                 PatientFile.practice_id == practice_id, PatientFile.patient_id == patient.id
             )
         )
+        current_draft().about_patient(patient.id, practice_id)
         if existing is not None:
             return existing
         patient_file = PatientFile(
@@ -173,6 +175,7 @@ class RecordsService:
         patient_file = self.db.get(PatientFile, patient_file_id)
         if patient_file is None:
             raise NotFound("no such patient file")
+        current_draft().about_patient(patient_file.patient_id, patient_file.practice_id)
         AccountService(self.db, self.ctx).require(caller, patient_file.practice_id, "records.read")
         if caller.kind != AccountKind.PRACTITIONER:
             raise Forbidden("only practitioners add documents to a patient file")
@@ -354,6 +357,9 @@ class RecordsService:
         document = self.db.get(Document, document_id)
         if document is None:
             raise NotFound("no such document")
+        patient_file = self.db.get(PatientFile, document.patient_file_id)
+        assert patient_file is not None
+        current_draft().about_patient(patient_file.patient_id, patient_file.practice_id)
         shares = self.db.scalars(
             select(Share).where(
                 Share.document_id == document_id,
@@ -483,10 +489,14 @@ class RecordsService:
         """The document, if the caller can read some version of it; otherwise the same
         answer as for a document that does not exist."""
         document = self.db.get(Document, document_id)
-        if document is None or not self._active_share_any(document.id, caller.id):
+        if document is None:
             raise NotFound("no such document, or you have no access to it")
         patient_file = self.db.get(PatientFile, document.patient_file_id)
         assert patient_file is not None
+        # Journaled as about the patient even when refused: a patient sees attempts too.
+        current_draft().about_patient(patient_file.patient_id, patient_file.practice_id)
+        if not self._active_share_any(document.id, caller.id):
+            raise NotFound("no such document, or you have no access to it")
         return document, patient_file
 
     def _version(self, document: Document, number: int) -> DocumentVersion:

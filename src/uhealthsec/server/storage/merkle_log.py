@@ -21,6 +21,7 @@ from uhealthsec.server.storage.db import Base
 
 #: Names of the server's logs.
 KEY_DIRECTORY_LOG = "keys"
+JOURNAL_LOG = "journal"
 
 
 class MerkleLogState(Base):
@@ -57,6 +58,10 @@ class TreeHeadRecord(Base):
 class SignedTreeHead:
     head: merkle.TreeHead
     signature: bytes
+
+
+#: The server key's subkey that signs the tree heads of every log.
+LOG_KEY_PURPOSE = "merkle-log-signing"
 
 
 def log_signing_key(secret: bytes) -> ed25519.Ed25519PrivateKey:
@@ -122,6 +127,29 @@ class MerkleLog:
         self.db.flush()
         return _signed(self.name, record)
 
+    def proven_head(self, since: int | None) -> tuple[SignedTreeHead, list[bytes]]:
+        """The latest signed head and, for a client that saw the head of size ``since``,
+        the proof that the new tree extends it."""
+        head = self.sign_head()
+        if since is None or since == head.head.size:
+            return head, []
+        if since > head.head.size:
+            raise InvalidInput(
+                f"this log has {head.head.size} entries, fewer than the {since} your "
+                "client saw: it is not the log you used before"
+            )
+        return head, self.consistency_proof(since, head.head.size)
+
+    def heads(self, from_size: int, limit: int) -> list[SignedTreeHead]:
+        """Signed heads of size ``from_size`` and above, smallest first."""
+        records = self.db.scalars(
+            select(TreeHeadRecord)
+            .where(TreeHeadRecord.log == self.name, TreeHeadRecord.size >= from_size)
+            .order_by(TreeHeadRecord.size)
+            .limit(limit)
+        ).all()
+        return [_signed(self.name, r) for r in records]
+
     # -- reading ----------------------------------------------------------------------
 
     def size(self) -> int:
@@ -142,6 +170,13 @@ class MerkleLog:
             raise InvalidInput(f"entry {index} is not in the first {size} entries of the log")
         ranges = merkle.inclusion_ranges(index, size)
         return merkle.proof_from(ranges, self._nodes(merkle.nodes_for(ranges)))
+
+    def inclusion_proofs(self, indexes: list[int], size: int) -> dict[int, list[bytes]]:
+        """Proofs for several entries of one tree, with one read of the stored hashes."""
+        self._check_size(size)
+        plans = {i: merkle.inclusion_ranges(i, size) for i in indexes}
+        nodes = self._nodes(set().union(*(merkle.nodes_for(r) for r in plans.values())))
+        return {i: merkle.proof_from(ranges, nodes) for i, ranges in plans.items()}
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
         self._check_size(new_size)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from uhealthsec.server.accounts import models as accounts_models
+from uhealthsec.server.audit import models as audit_models
 from uhealthsec.server.auth import models as auth_models
 from uhealthsec.server.federation import models as federation_models
 from uhealthsec.server.keys import models as keys_models
@@ -15,6 +16,7 @@ metadata = Base.metadata
 
 __all__ = [
     "accounts_models",
+    "audit_models",
     "auth_models",
     "federation_models",
     "keys_models",

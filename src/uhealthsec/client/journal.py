@@ -1,0 +1,179 @@
+"""Verifying the server's journal from a client (``uhs journal verify``).
+
+The client fetches the journal's signed head (consistent with the one it pinned
+before), every signed head since the beginning (one per batch of entries), and the
+leaf hash of every entry; it recomputes the tree and compares its root at each
+signed size. A changed, dropped, inserted or moved entry makes the first signed head
+after it disagree, which names the batch; with the leaf hashes it verified last time
+(kept in a local file) it names the exact entries. A forked or rolled-back journal
+fails the consistency proof. Responses that changed something carry the entry that
+recorded them and its inclusion proof, which ``check_receipt`` verifies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from uhealthsec.client.logs import LogPin, LogRefused, accept_head, parse_head
+from uhealthsec.crypto import merkle
+from uhealthsec.crypto.errors import CryptoError
+from uhealthsec.crypto.journal import JournalEntry, request_digest
+from uhealthsec.protocol.encoding import b64u_decode
+
+JOURNAL_LOG = "journal"
+PAGE = 10_000
+
+
+class JournalTampered(LogRefused):
+    """The journal the server serves is not the one it signed."""
+
+
+@dataclass(frozen=True)
+class Verification:
+    size: int
+    heads: int
+    previous_size: int
+
+
+Call = Callable[..., httpx.Response]
+
+
+class JournalClient:
+    def __init__(
+        self,
+        call: Call,
+        pin: LogPin | None = None,
+        on_pin_change: Callable[[LogPin], None] | None = None,
+        leaf_cache: Path | None = None,
+    ) -> None:
+        self._call = call
+        self.pin = pin or LogPin()
+        self._on_pin_change = on_pin_change
+        self._cache = leaf_cache
+
+    def verify(self, progress: Callable[[int, int], None] | None = None) -> Verification:
+        params = {"since": self.pin.size} if self.pin.size else {}
+        body = self._call("GET", "/journal/head", params=params).json()
+        head, pin = accept_head(body, self.pin, JOURNAL_LOG, "the journal")
+        log_key = b64u_decode(body["log_key"])
+        signed = self._signed_heads(log_key, head.size)
+        known = self._cached_leaves()
+        seen: list[bytes] | None = [] if self._cache is not None else None
+        builder = merkle.RootBuilder()
+        checked_from = 0
+        pending = iter(signed)
+        next_head = next(pending, None)
+        for start in range(0, head.size, PAGE):
+            end = min(start + PAGE, head.size)
+            page = self._call("GET", "/journal/leaves", params={"start": start, "end": end})
+            leaves = [b64u_decode(x) for x in page.json()["leaves"]]
+            if len(leaves) != end - start:
+                raise JournalTampered(
+                    f"the journal serves {start + len(leaves)} entries where its signed head "
+                    f"counts {head.size}: entries were removed"
+                )
+            for offset, leaf in enumerate(leaves):
+                index = start + offset
+                if index < len(known) and known[index] != leaf:
+                    raise JournalTampered(
+                        f"journal entry {index} is not the one this device verified before: "
+                        "it was changed or moved"
+                    )
+                builder.add(leaf)
+                if seen is not None:
+                    seen.append(leaf)
+                while next_head is not None and next_head.size == builder.size:
+                    if builder.root() != next_head.root:
+                        raise JournalTampered(
+                            f"journal entries {checked_from} to {builder.size - 1} do not match "
+                            f"the head the server signed for {builder.size} entries: an entry "
+                            "there was changed, removed, added or moved"
+                        )
+                    checked_from = builder.size
+                    next_head = next(pending, None)
+            if progress:
+                progress(end, head.size)
+        if builder.root() != head.root:
+            raise JournalTampered("the journal's entries do not make the root it signed")
+        if seen is not None and self._cache is not None:
+            self._cache.parent.mkdir(parents=True, exist_ok=True)
+            self._cache.write_bytes(b"".join(seen))
+        previous = self.pin.size
+        if pin != self.pin:
+            self.pin = pin
+            if self._on_pin_change is not None:
+                self._on_pin_change(pin)
+        return Verification(head.size, len(signed), previous)
+
+    def _signed_heads(self, log_key: bytes, size: int) -> list[merkle.TreeHead]:
+        heads: list[merkle.TreeHead] = []
+        from_size = 1
+        while True:
+            page = self._call(
+                "GET", "/journal/heads", params={"from_size": from_size, "limit": PAGE}
+            ).json()
+            for raw in page:
+                head = parse_head(raw)
+                if head.size > size:
+                    return heads
+                try:
+                    head.verify(log_key, b64u_decode(raw["signature"]))
+                except CryptoError as exc:
+                    raise JournalTampered(
+                        f"the journal's head for {head.size} entries is not validly signed"
+                    ) from exc
+                heads.append(head)
+            if len(page) < PAGE:
+                return heads
+            from_size = heads[-1].size + 1
+
+    # -- local copy of verified leaf hashes ---------------------------------------------
+
+    def _cached_leaves(self) -> list[bytes]:
+        if self._cache is None or not self._cache.exists():
+            return []
+        data = self._cache.read_bytes()
+        return [data[i : i + 32] for i in range(0, len(data) - len(data) % 32, 32)]
+
+    def _log_key(self) -> bytes:
+        if self.pin.log_key:
+            return b64u_decode(self.pin.log_key)
+        body = self._call("GET", "/journal/head").json()
+        return b64u_decode(body["log_key"])
+
+    # -- receipts ------------------------------------------------------------------------
+
+    def check_receipt(
+        self, response: httpx.Response, actor: str, sent_body: bytes = b""
+    ) -> tuple[int, JournalEntry]:
+        """The entry that recorded this response's request: it must describe this
+        request by this actor, and be proven in a signed head of the journal."""
+        try:
+            data = b64u_decode(response.headers["uhs-journal-entry"])
+            index_text, size_text, proof_text = response.headers["uhs-journal-proof"].split(";")
+            index, size = int(index_text), int(size_text)
+            proof = [b64u_decode(p) for p in proof_text.split(",") if p]
+            entry = JournalEntry.decode(data)
+        except (KeyError, ValueError, CryptoError) as exc:
+            raise JournalTampered("the response carries no valid journal receipt") from exc
+        request = response.request
+        target = request.url.raw_path.decode("ascii")
+        expected = request_digest(request.method, target, hashlib.sha256(sent_body).digest())
+        if str(entry.actor) != actor or entry.request_digest != expected:
+            raise JournalTampered("the journal entry does not describe this request")
+        log_key = self._log_key()
+        heads = self._call("GET", "/journal/heads", params={"from_size": size, "limit": 1}).json()
+        if not heads or int(heads[0]["size"]) != size:
+            raise JournalTampered(f"the journal has no signed head of size {size}")
+        signed = parse_head(heads[0])
+        try:
+            signed.verify(log_key, b64u_decode(heads[0]["signature"]))
+            merkle.verify_inclusion(merkle.leaf_hash(data), index, size, proof, signed.root)
+        except CryptoError as exc:
+            raise JournalTampered(f"journal entry {index} is not proven in the journal") from exc
+        return index, entry

@@ -1,0 +1,177 @@
+"""Journaling every state-changing request and every read of health data.
+
+A pure ASGI middleware opens a *draft* for the request (a context variable that the
+authentication dependency and the services fill in: who, which patient, which
+objects), hashes the request body as the application reads it, and when the
+response starts (its status is then known) appends the entry through the journal
+writer. The response carries the entry and its inclusion proof in headers:
+
+    UHS-Journal-Entry: <base64url entry>
+    UHS-Journal-Proof: <index>;<tree size>;<base64url hash>,<base64url hash>,...
+
+Denied and refused requests are journaled as well, with their outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from uhealthsec.crypto.journal import (
+    NOBODY,
+    JournalEntry,
+    ObjectKind,
+    Outcome,
+    request_digest,
+)
+from uhealthsec.protocol.encoding import b64u_encode
+from uhealthsec.server.audit.writer import JournalWriter, PendingEntry
+
+#: Reads that are journaled although they change nothing: they show health data.
+JOURNALED_READ_PREFIXES = (
+    "/documents",
+    "/patient-files",
+    "/threads",
+    "/accounts/me/keystore",
+    "/journal/history",
+)
+_UNJOURNALED_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+#: Path parameters that name objects, and what they name.
+_PATH_OBJECTS = {
+    "document_id": ObjectKind.DOCUMENT,
+    "thread_id": ObjectKind.THREAD,
+    "practice_id": ObjectKind.PRACTICE,
+    "account_id": ObjectKind.ACCOUNT,
+    "recipient_id": ObjectKind.ACCOUNT,
+    "session_id": ObjectKind.SESSION,
+    "identity_id": ObjectKind.ACCOUNT,
+}
+
+
+@dataclass
+class JournalDraft:
+    """What a request's entry will say, filled in while the request is handled."""
+
+    actor: uuid.UUID = NOBODY
+    client: str = ""
+    patients: list[uuid.UUID] = field(default_factory=list)
+    practice_id: uuid.UUID | None = None
+    objects: list[tuple[ObjectKind, uuid.UUID]] = field(default_factory=list)
+
+    def note(self, kind: ObjectKind, object_id: uuid.UUID) -> None:
+        if (kind, object_id) not in self.objects:
+            self.objects.append((kind, object_id))
+
+    def about_patient(self, patient_id: uuid.UUID, practice_id: uuid.UUID | None) -> None:
+        """The request reads or changes this patient's data (in this practice)."""
+        if patient_id not in self.patients:
+            self.patients.append(patient_id)
+        self.note(ObjectKind.PATIENT, patient_id)
+        if practice_id is not None:
+            self.practice_id = self.practice_id or practice_id
+            self.note(ObjectKind.PRACTICE, practice_id)
+
+
+_CURRENT: ContextVar[JournalDraft | None] = ContextVar("journal_draft", default=None)
+
+
+def current_draft() -> JournalDraft:
+    """The draft of the request being handled, or a throwaway one outside requests."""
+    return _CURRENT.get() or JournalDraft()
+
+
+def journaled(method: str, path: str) -> bool:
+    if method not in _UNJOURNALED_METHODS:
+        return True
+    return method == "GET" and path.startswith(JOURNALED_READ_PREFIXES)
+
+
+def action_name(scope: Scope) -> str:
+    """``<domain>.<endpoint>``, e.g. ``records.share``: short, stable, and readable."""
+    endpoint = scope.get("endpoint")
+    if endpoint is None:
+        return "unknown"
+    domain = endpoint.__module__.rsplit(".", 2)[-2]
+    return f"{domain}.{endpoint.__name__}"[:64]
+
+
+class JournalMiddleware:
+    def __init__(self, app: ASGIApp, writer: JournalWriter, clock: Any) -> None:
+        self.app = app
+        self.writer = writer
+        self.clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not journaled(scope["method"], scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        draft = JournalDraft()
+        token = _CURRENT.set(draft)
+        body = hashlib.sha256()
+
+        async def hashing_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                body.update(message.get("body", b""))
+            return message
+
+        async def journaling_send(message: Message) -> None:
+            # Requests that matched no route (scanners, typos) are not actions.
+            if message["type"] == "http.response.start" and scope.get("endpoint") is not None:
+                headers = list(message.get("headers", []))
+                headers += await self._append(scope, draft, message["status"], body.digest())
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, hashing_receive, journaling_send)
+        finally:
+            _CURRENT.reset(token)
+
+    async def _append(
+        self, scope: Scope, draft: JournalDraft, status: int, body_digest: bytes
+    ) -> list[tuple[bytes, bytes]]:
+        objects = list(draft.objects)
+        for name, value in (scope.get("path_params") or {}).items():
+            kind = _PATH_OBJECTS.get(name)
+            if kind is not None and isinstance(value, uuid.UUID) and (kind, value) not in objects:
+                objects.append((kind, value))
+        entry = JournalEntry(
+            timestamp_ms=int(self.clock().timestamp() * 1000),
+            actor=draft.actor,
+            action=action_name(scope),
+            outcome=Outcome.of_status(status),
+            status=status,
+            objects=tuple(objects[:16]),
+            client=draft.client[:64],
+            request_digest=_request_digest(scope, body_digest),
+        )
+        client = scope.get("client")
+        pending = PendingEntry(
+            entry,
+            patient_ids=tuple(draft.patients),
+            practice_id=draft.practice_id,
+            ip_address=client[0] if client else None,
+        )
+        receipt = await asyncio.wrap_future(self.writer.submit(pending))
+        proof = ",".join(b64u_encode(p) for p in receipt.proof)
+        return [
+            (b"uhs-journal-entry", b64u_encode(receipt.entry).encode()),
+            (
+                b"uhs-journal-proof",
+                f"{receipt.index};{receipt.head.head.size};{proof}".encode(),
+            ),
+        ]
+
+
+def _request_digest(scope: Scope, body_digest: bytes) -> bytes:
+    query = scope.get("query_string") or b""
+    target = scope["path"] + ("?" + query.decode("latin-1") if query else "")
+    return request_digest(scope["method"], target, body_digest)

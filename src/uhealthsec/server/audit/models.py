@@ -1,0 +1,49 @@
+"""Tables of the journal. Entries are append-only: the database refuses to change or
+delete them (triggers, see the migration), and the Merkle log over them lets anyone
+detect what the database owner could still do by going around it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Integer, LargeBinary, String, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from uhealthsec.server.storage.db import Base
+from uhealthsec.server.storage.types import UtcDateTime
+
+
+class JournalRecord(Base):
+    """Leaf ``log_index`` of the journal log: the exact entry bytes, and copies of the
+    fields the server searches by (who, in which practice)."""
+
+    __tablename__ = "journal_entries"
+
+    log_index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    entry: Mapped[bytes] = mapped_column(LargeBinary)
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    practice_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    action: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class JournalPatient(Base):
+    """Which patients an entry concerns (a listing may concern several)."""
+
+    __tablename__ = "journal_patients"
+
+    patient_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    log_index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+
+
+class JournalNetworkRecord(Base):
+    """Technical data kept apart from the journal, and purged after the CNIL's
+    retention for connection logs (R14): the address a request came from."""
+
+    __tablename__ = "journal_network"
+
+    log_index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    ip_address: Mapped[str] = mapped_column(String(45))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)

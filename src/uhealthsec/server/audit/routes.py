@@ -1,0 +1,108 @@
+"""HTTP layer of the journal."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from uhealthsec.crypto.journal import NOBODY
+from uhealthsec.server.audit import schemas as s
+from uhealthsec.server.audit.service import MAX_LEAVES, HistoryItem, JournalService
+from uhealthsec.server.deps import Caller, Ctx, Db
+from uhealthsec.server.keys.routes import tree_head_out
+from uhealthsec.server.keys.service import signing_key
+
+router = APIRouter(tags=["journal"])
+
+Size = Annotated[int, Query(ge=1, le=2**62)]
+Limit = Annotated[int, Query(ge=1, le=500)]
+Before = Annotated[int | None, Query(ge=0, le=2**62, description="entries before this index")]
+
+
+@router.get("/journal/head", response_model=s.JournalHeadOut)
+def head(
+    caller: Caller, db: Db, ctx: Ctx, since: Annotated[int | None, Query(ge=1, le=2**62)] = None
+) -> s.JournalHeadOut:
+    """The journal's latest signed head; with ``since``, the consistency proof from the
+    head of that size you saw before."""
+    signed, proof = JournalService(db, ctx).head(since)
+    public = signing_key(ctx).public_key().public_bytes_raw()
+    return s.JournalHeadOut(log_key=public, head=tree_head_out(signed), consistency=proof)
+
+
+@router.get("/journal/heads", response_model=list[s.TreeHeadOut])
+def heads(
+    caller: Caller,
+    db: Db,
+    ctx: Ctx,
+    from_size: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_LEAVES)] = 1000,
+) -> list[s.TreeHeadOut]:
+    """Every signed head from a size on (one per batch of entries), smallest first."""
+    return [tree_head_out(h) for h in JournalService(db, ctx).heads(from_size, limit)]
+
+
+@router.get("/journal/leaves", response_model=s.LeavesOut)
+def leaves(
+    caller: Caller,
+    db: Db,
+    ctx: Ctx,
+    start: Annotated[int, Query(ge=0, le=2**62)],
+    end: Annotated[int, Query(ge=1, le=2**62)],
+) -> s.LeavesOut:
+    """Leaf hashes of a range of entries, to recompute the tree (they reveal nothing)."""
+    return s.LeavesOut(start=start, leaves=JournalService(db, ctx).leaf_hashes(start, end))
+
+
+@router.get("/journal/entries/{index}", response_model=s.JournalEntryOut)
+def entry(
+    index: Annotated[int, Path(ge=0, le=2**62)],
+    tree_size: Size,
+    caller: Caller,
+    db: Db,
+    ctx: Ctx,
+) -> s.JournalEntryOut:
+    """An entry that concerns you, with its inclusion proof."""
+    record, proof = JournalService(db, ctx).entry(caller.account, index, tree_size)
+    return s.JournalEntryOut(
+        index=record.log_index, entry=record.entry, tree_size=tree_size, inclusion=proof
+    )
+
+
+@router.get("/journal/history", response_model=list[s.HistoryItemOut])
+def history(
+    caller: Caller, db: Db, ctx: Ctx, limit: Limit = 100, before: Before = None
+) -> list[s.HistoryItemOut]:
+    """A patient's access history: who read or changed what about them, and when."""
+    return [_item(i) for i in JournalService(db, ctx).history(caller.account, limit, before)]
+
+
+@router.get("/practices/{practice_id}/journal", response_model=list[s.HistoryItemOut])
+def practice_activity(
+    practice_id: uuid.UUID,
+    caller: Caller,
+    db: Db,
+    ctx: Ctx,
+    limit: Limit = 100,
+    before: Before = None,
+) -> list[s.HistoryItemOut]:
+    """The practice's activity on its patients' data (admins)."""
+    items = JournalService(db, ctx).practice_activity(caller.account, practice_id, limit, before)
+    return [_item(i) for i in items]
+
+
+def _item(item: HistoryItem) -> s.HistoryItemOut:
+    e = item.entry
+    return s.HistoryItemOut(
+        index=item.index,
+        at=datetime.fromtimestamp(e.timestamp_ms / 1000, UTC),
+        action=e.action,
+        outcome=e.outcome.name.lower(),
+        actor_id=None if e.actor == NOBODY else e.actor,
+        actor_name=item.actor.display_name if item.actor else None,
+        actor_kind=item.actor.kind if item.actor else None,
+        objects=[s.ObjectOut(kind=kind.name.lower(), id=oid) for kind, oid in e.objects],
+    )

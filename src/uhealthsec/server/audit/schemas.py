@@ -1,0 +1,47 @@
+"""API models of the journal."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from uhealthsec.protocol.encoding import Base64Url
+from uhealthsec.server.keys.schemas import TreeHeadOut as TreeHeadOut
+
+
+class JournalHeadOut(BaseModel):
+    #: The key that signs the journal's tree heads (the server's log key).
+    log_key: Base64Url(32)  # type: ignore[valid-type]
+    head: TreeHeadOut
+    consistency: list[Base64Url(32)]  # type: ignore[valid-type]
+
+
+class LeavesOut(BaseModel):
+    start: int
+    #: RFC 9162 leaf hashes of entries start, start + 1, …
+    leaves: list[Base64Url(32)]  # type: ignore[valid-type]
+
+
+class JournalEntryOut(BaseModel):
+    index: int
+    entry: Base64Url(4096)  # type: ignore[valid-type]
+    tree_size: int
+    inclusion: list[Base64Url(32)]  # type: ignore[valid-type]
+
+
+class ObjectOut(BaseModel):
+    kind: str
+    id: uuid.UUID
+
+
+class HistoryItemOut(BaseModel):
+    index: int
+    at: datetime
+    action: str
+    outcome: str
+    actor_id: uuid.UUID | None
+    actor_name: str | None
+    actor_kind: str | None
+    objects: list[ObjectOut]

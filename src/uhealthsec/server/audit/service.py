@@ -1,0 +1,113 @@
+"""Reading the journal: heads, leaves and proofs for verifiers; a patient's access
+history; a practice's activity for its admins."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from uhealthsec.crypto import merkle
+from uhealthsec.crypto.journal import JournalEntry
+from uhealthsec.server.accounts.models import Account, AccountKind
+from uhealthsec.server.accounts.service import AccountService
+from uhealthsec.server.audit.models import JournalNetworkRecord, JournalPatient, JournalRecord
+from uhealthsec.server.context import AppContext
+from uhealthsec.server.errors import InvalidInput, NotFound
+from uhealthsec.server.keys.service import signing_key
+from uhealthsec.server.storage.merkle_log import JOURNAL_LOG, MerkleLog, SignedTreeHead
+
+MAX_LEAVES = 10_000
+#: CNIL deliberation 2021-122: connection logs are kept six months to a year.
+NETWORK_RETENTION_DAYS = 183
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    index: int
+    entry: JournalEntry
+    actor: Account | None
+
+
+class JournalService:
+    def __init__(self, db: Session, ctx: AppContext) -> None:
+        self.db = db
+        self.ctx = ctx
+        self.log = MerkleLog(db, JOURNAL_LOG, signing_key(ctx), int(ctx.now().timestamp() * 1000))
+
+    def head(self, since: int | None) -> tuple[SignedTreeHead, list[bytes]]:
+        return self.log.proven_head(since)
+
+    def heads(self, from_size: int, limit: int) -> list[SignedTreeHead]:
+        return self.log.heads(from_size, limit)
+
+    def leaf_hashes(self, start: int, end: int) -> list[bytes]:
+        """Leaf hashes of entries [start, end), computed from the stored entries: a
+        changed byte in the database changes what verifiers receive."""
+        if not 0 <= start < end or end - start > MAX_LEAVES:
+            raise InvalidInput(f"ask for 1 to {MAX_LEAVES} leaves from a valid start")
+        rows = self.db.execute(
+            select(JournalRecord.log_index, JournalRecord.entry)
+            .where(JournalRecord.log_index >= start, JournalRecord.log_index < end)
+            .order_by(JournalRecord.log_index)
+        ).all()
+        return [merkle.leaf_hash(entry) for _, entry in rows]
+
+    def entry(
+        self, caller: Account, index: int, tree_size: int
+    ) -> tuple[JournalRecord, list[bytes]]:
+        """One entry with its proof, for someone it concerns: its actor, the patient it
+        is about, or an admin of the practice it is about."""
+        record = self.db.get(JournalRecord, index)
+        if record is None or not self._may_see(caller, record):
+            raise NotFound("no such journal entry, or it does not concern you")
+        if index >= tree_size:
+            raise InvalidInput("the entry is not in a tree of that size")
+        return record, self.log.inclusion_proof(index, tree_size)
+
+    def _may_see(self, caller: Account, record: JournalRecord) -> bool:
+        if caller.id == record.actor_id or self.db.get(
+            JournalPatient, (caller.id, record.log_index)
+        ):
+            return True
+        if record.practice_id is None:
+            return False
+        member = AccountService(self.db, self.ctx).membership(caller.id, record.practice_id)
+        return member is not None and member.role == "admin"
+
+    def history(self, caller: Account, limit: int, before: int | None) -> list[HistoryItem]:
+        """What was done about a patient's data, by whom, newest first."""
+        if caller.kind != AccountKind.PATIENT:
+            raise NotFound("the access history is a patient's own")
+        about_caller = select(JournalPatient.log_index).where(
+            JournalPatient.patient_id == caller.id
+        )
+        return self._items(JournalRecord.log_index.in_(about_caller), limit, before)
+
+    def practice_activity(
+        self, caller: Account, practice_id: uuid.UUID, limit: int, before: int | None
+    ) -> list[HistoryItem]:
+        AccountService(self.db, self.ctx).require(caller, practice_id, "members.verify")
+        return self._items(JournalRecord.practice_id == practice_id, limit, before)
+
+    def _items(self, condition: object, limit: int, before: int | None) -> list[HistoryItem]:
+        query = (
+            select(JournalRecord, Account)
+            .outerjoin(Account, Account.id == JournalRecord.actor_id)
+            .where(condition)
+        )  # type: ignore[arg-type]
+        if before is not None:
+            query = query.where(JournalRecord.log_index < before)
+        rows = self.db.execute(query.order_by(JournalRecord.log_index.desc()).limit(limit)).all()
+        return [HistoryItem(r.log_index, JournalEntry.decode(r.entry), a) for r, a in rows]
+
+    def purge_network_data(self, now: datetime) -> int:
+        """Drop connection data older than the CNIL retention (the journal stays)."""
+        cutoff = now - timedelta(days=NETWORK_RETENTION_DAYS)
+        result = self.db.execute(
+            delete(JournalNetworkRecord).where(JournalNetworkRecord.created_at < cutoff)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]

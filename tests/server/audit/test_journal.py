@@ -1,0 +1,275 @@
+"""The journal records every action (and every refusal), resists rewriting in the
+database, and lets a client detect what it cannot prevent."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from tests.server.records.conftest import Practice
+from uhealthsec.client.api import ApiError
+from uhealthsec.client.journal import JournalClient, JournalTampered
+from uhealthsec.client.logs import LogPin, LogRefused
+from uhealthsec.crypto.journal import JournalEntry, Outcome
+from uhealthsec.server.audit.models import JournalRecord
+
+
+def _entries(ctx) -> list[tuple[int, JournalEntry]]:
+    with ctx.sessions() as db:
+        rows = db.execute(
+            select(JournalRecord.log_index, JournalRecord.entry).order_by(JournalRecord.log_index)
+        ).all()
+    return [(i, JournalEntry.decode(e)) for i, e in rows]
+
+
+def _after(ctx, start: int) -> list[JournalEntry]:
+    return [e for i, e in _entries(ctx) if i >= start]
+
+
+def test_actions_reads_and_refusals_are_journaled(practice: Practice, ctx, report, tmp_path):
+    alice, bob = practice.alice, practice.bob
+    start = len(_entries(ctx))
+    document_id = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
+    bob.exchange.fetch(document_id, tmp_path / "copy.txt")
+    alice.exchange.revoke(document_id, bob.email)
+    with pytest.raises(ApiError):
+        bob.exchange.fetch(document_id, tmp_path / "again.txt")
+
+    entries = _after(ctx, start)
+    done = [(e.action, str(e.actor)) for e in entries if e.outcome == Outcome.DONE]
+    alice_id, bob_id = alice.user.account_id, bob.user.account_id
+    for expected in [
+        ("records.upload", alice_id),
+        ("records.create_document", alice_id),
+        ("records.document", bob_id),
+        ("records.content", bob_id),
+        ("records.revoke", alice_id),
+    ]:
+        assert expected in done
+    [refused] = [e for e in entries if e.outcome == Outcome.DENIED]
+    assert (refused.action, str(refused.actor), refused.status) == (
+        "records.document",
+        bob_id,
+        404,
+    )
+    assert all(e.client == "uhs-cli" for e in entries)
+    # Key lookups are not health data: not journaled.
+    assert not [e for e in entries if e.action.startswith("keys.")]
+
+
+def test_every_journaled_response_carries_a_verifiable_receipt(practice: Practice, ctx):
+    alice = practice.alice.exchange
+    body = {"participant_ids": [practice.bob.user.account_id]}
+    response = alice.call("POST", "/threads", json=body)
+    journal = JournalClient(alice.call)
+    index, entry = journal.check_receipt(
+        response, practice.alice.user.account_id, response.request.content
+    )
+    assert entry.action == "messaging.create_thread"
+    assert index == _entries(ctx)[-1][0]
+    # A receipt for another request does not pass for this one.
+    with pytest.raises(JournalTampered, match="does not describe this request"):
+        journal.check_receipt(response, practice.alice.user.account_id, b"{}")
+
+
+def test_a_patient_sees_exactly_who_accessed_their_file(practice: Practice, ctx, report, tmp_path):
+    alice, bob, carol = practice.alice, practice.bob, practice.carol
+    document_id = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
+    bob.exchange.fetch(document_id, tmp_path / "copy.txt")
+    history = carol.exchange.call("GET", "/journal/history").json()
+    seen = [(h["actor_name"], h["action"], h["outcome"]) for h in reversed(history)]
+    alice_name, bob_name = "Dr Alice", "Dr Bob"
+    assert seen == [
+        (alice_name, "records.open_patient_file", "done"),
+        (alice_name, "records.create_document", "done"),
+        (bob_name, "records.document", "done"),
+        (bob_name, "records.content", "done"),
+    ]
+    # Nobody else may read it; practitioners have no access history of their own.
+    with pytest.raises(ApiError) as refused:
+        bob.exchange.call("GET", "/journal/history")
+    assert refused.value.status == 404
+
+
+def _statements(ctx) -> list[str]:
+    return [
+        "UPDATE journal_entries SET action = 'x'",
+        "DELETE FROM journal_entries",
+        "DELETE FROM journal_patients",
+        "UPDATE merkle_nodes SET hash = hash WHERE log = 'journal'",
+        "DELETE FROM merkle_tree_heads WHERE log = 'journal'",
+        "UPDATE merkle_logs SET size = 0 WHERE name = 'journal'",
+        "DELETE FROM merkle_logs",
+        *(["TRUNCATE journal_entries"] if ctx.engine.dialect.name == "postgresql" else []),
+    ]
+
+
+def test_the_database_refuses_to_rewrite_the_journal(practice: Practice, ctx):
+    practice.alice.exchange.call("GET", "/practices")  # something happened before
+    assert _entries(ctx)
+    for statement in _statements(ctx):
+        with pytest.raises((DBAPIError, IntegrityError)), ctx.engine.begin() as connection:
+            connection.execute(text(statement))
+    # The key directory's nodes stay writable by migrations; the journal's do not.
+    assert len(_entries(ctx)) > 0
+
+
+def _drop_guards(ctx) -> None:
+    """What an operator with full control of the database can do first."""
+    with ctx.engine.begin() as connection:
+        names = ["journal_entries_no_update", "journal_entries_no_delete"]
+        if ctx.engine.dialect.name == "postgresql":
+            connection.execute(text("DROP TRIGGER journal_entries_append_only ON journal_entries"))
+            connection.execute(text("GRANT UPDATE, DELETE ON journal_entries TO CURRENT_USER"))
+        else:
+            for name in names:
+                connection.execute(text(f"DROP TRIGGER {name}"))
+
+
+def _tamper_byte(ctx, index: int) -> None:
+    with ctx.engine.begin() as connection:
+        entry = connection.execute(
+            text("SELECT entry FROM journal_entries WHERE log_index = :i"), {"i": index}
+        ).scalar_one()
+        changed = bytearray(entry)
+        changed[20] ^= 1  # a bit of the actor id
+        connection.execute(
+            text("UPDATE journal_entries SET entry = :e WHERE log_index = :i"),
+            {"e": bytes(changed), "i": index},
+        )
+
+
+def _swap(ctx, a: int, b: int) -> None:
+    with ctx.engine.begin() as connection:
+        rows = dict(
+            connection.execute(
+                text("SELECT log_index, entry FROM journal_entries WHERE log_index IN (:a, :b)"),
+                {"a": a, "b": b},
+            ).all()
+        )
+        for index, other in ((a, b), (b, a)):
+            connection.execute(
+                text("UPDATE journal_entries SET entry = :e WHERE log_index = :i"),
+                {"e": rows[other], "i": index},
+            )
+
+
+def _drop(ctx, index: int) -> None:
+    with ctx.engine.begin() as connection:
+        connection.execute(text("DELETE FROM journal_entries WHERE log_index = :i"), {"i": index})
+
+
+@pytest.mark.parametrize(
+    ("tamper", "message"),
+    [
+        (lambda ctx: _tamper_byte(ctx, 3), r"journal entries \d+ to \d+ do not match the head"),
+        (lambda ctx: _swap(ctx, 2, 4), r"journal entries \d+ to \d+ do not match the head"),
+        (lambda ctx: _drop(ctx, 5), r"entries were removed|do not match the head"),
+    ],
+    ids=["one-bit", "reordered", "dropped"],
+)
+def test_verify_detects_a_rewritten_journal(practice: Practice, ctx, tamper, message, tmp_path):
+    alice = practice.alice.exchange
+    for _ in range(3):
+        alice.call("POST", "/threads", json={"participant_ids": [practice.bob.user.account_id]})
+    journal = JournalClient(alice.call)
+    first = journal.verify()
+    assert first.size == len(_entries(ctx))
+    _drop_guards(ctx)
+    tamper(ctx)
+    again = JournalClient(alice.call, LogPin(**journal.pin.to_dict()))
+    with pytest.raises(JournalTampered, match=message):
+        again.verify()
+
+
+def test_a_local_copy_names_the_exact_entry(practice: Practice, ctx, tmp_path):
+    alice = practice.alice.exchange
+    for _ in range(3):
+        alice.call("POST", "/threads", json={"participant_ids": [practice.bob.user.account_id]})
+    cache = tmp_path / "journal.leaves"
+    journal = JournalClient(alice.call, leaf_cache=cache)
+    journal.verify()
+    _drop_guards(ctx)
+    _tamper_byte(ctx, 4)
+    again = JournalClient(alice.call, LogPin(**journal.pin.to_dict()), leaf_cache=cache)
+    with pytest.raises(
+        JournalTampered, match="journal entry 4 is not the one this device verified"
+    ):
+        again.verify()
+
+
+def test_a_forked_journal_fails_the_consistency_proof(practice: Practice, ctx):
+    from uhealthsec.server.keys.service import signing_key
+    from uhealthsec.server.storage.merkle_log import JOURNAL_LOG, MerkleLog
+
+    alice = practice.alice.exchange
+    journal = JournalClient(alice.call)
+    journal.verify()
+    # The operator rebuilds the journal without its first entry and signs it again.
+    with ctx.engine.begin() as connection:
+        if ctx.engine.dialect.name == "postgresql":
+            connection.execute(text("SET session_replication_role = replica"))  # no triggers
+        else:
+            for name in (
+                "merkle_nodes_no_delete",
+                "merkle_tree_heads_no_delete",
+                "merkle_logs_only_grow",
+            ):
+                connection.execute(text(f"DROP TRIGGER {name}"))
+        connection.execute(text("DELETE FROM merkle_nodes WHERE log = 'journal'"))
+        connection.execute(text("DELETE FROM merkle_tree_heads WHERE log = 'journal'"))
+        connection.execute(text("UPDATE merkle_logs SET size = 0 WHERE name = 'journal'"))
+    entries = [e.encode() for _, e in _entries(ctx)][1:] + [b"forged"] * 3
+    with ctx.sessions.begin() as db:
+        log = MerkleLog(db, JOURNAL_LOG, signing_key(ctx), 1)
+        log.append(entries)
+        log.sign_head()
+    with pytest.raises(LogRefused, match="does not extend the one this device saw"):
+        JournalClient(alice.call, LogPin(**journal.pin.to_dict())).verify()
+
+
+def test_two_processes_append_to_one_consistent_journal(ctx, settings):
+    """Both read the same server key file from the data directory, as two API
+    processes of one deployment do."""
+    import subprocess
+    import sys
+
+    from uhealthsec.crypto import merkle
+    from uhealthsec.server.audit.service import JournalService
+
+    workers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.server.audit.append_worker",
+                settings.resolved_database_url,
+                str(settings.data_dir),
+                "300",
+            ],
+            stdout=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    results = [json.loads(w.communicate(timeout=180)[0]) for w in workers]
+    assert all(w.returncode == 0 for w in workers)
+    indexes = sorted(results[0]["indexes"] + results[1]["indexes"])
+    assert indexes == list(range(indexes[0], indexes[0] + 600))  # no gap, no duplicate
+    entries = _entries(ctx)
+    with ctx.sessions() as db:
+        service = JournalService(db, ctx)
+        head, _ = service.head(None)
+        leaves = service.leaf_hashes(0, head.head.size)
+        heads = service.heads(1, 10_000)
+    assert head.head.size == len(entries) and merkle.root_of(leaves) == head.head.root
+    builder = merkle.RootBuilder()
+    by_size = {h.head.size: h.head.root for h in heads}
+    for leaf in leaves:
+        builder.add(leaf)
+        if builder.size in by_size:
+            assert builder.root() == by_size[builder.size]
+    # Both processes signed heads: more heads than one per process, fewer than entries.
+    assert 2 <= len(heads) <= len(entries)
