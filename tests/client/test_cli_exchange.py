@@ -135,3 +135,36 @@ def test_messages_between_the_demo_practitioners(signed_in, live_server, tmp_pat
     answer = _run(["read", thread_id], martin, live_server)
     assert "Oui, à 10 h." in answer
     assert "read by kine.durand@demo.test" in answer  # her message was read
+
+
+def test_the_patient_reads_her_access_history_and_anyone_verifies_the_journal(
+    signed_in, demo, live_server, clock, tmp_path
+):
+    martin, durand = signed_in
+    report = tmp_path / "bilan.txt"
+    report.write_text("Bilan: rien a signaler.\n")
+    sent = _run(
+        [
+            "send",
+            str(report),
+            "--patient",
+            "camille.petit@demo.test",
+            "--to",
+            "kine.durand@demo.test",
+        ],
+        martin,
+        live_server,
+    )
+    document_id = re.search(r"Sent\s+([0-9a-f-]{36})", sent).group(1)
+    _run(["get", document_id, "-o", str(tmp_path / "copy.txt")], durand, live_server)
+
+    camille = tmp_path / "camille"
+    _login(demo["camille.petit"], camille, live_server, clock)
+    history = _run(["journal", "history"], camille, live_server, password=None)
+    assert "Paul Durand downloaded a document" in history
+    assert "Dr Claire Martin added a document to your file" in history
+
+    verified = _run(["journal", "verify"], durand, live_server, password=None)
+    assert "Journal verified" in verified
+    again = " ".join(_run(["journal", "verify"], durand, live_server, password=None).split())
+    assert re.search(r"extend the [1-9]\d* entries this device verified before", again)

@@ -22,6 +22,7 @@ from rich.panel import Panel
 from rich.progress import (
     BarColumn,
     DownloadColumn,
+    MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeRemainingColumn,
@@ -31,9 +32,9 @@ from rich.table import Table
 
 from uhealthsec import __version__
 from uhealthsec.client.api import ApiError, AuthClient, LoginState, WeakPassword, check_response
-from uhealthsec.client.directory import DirectoryRefused
 from uhealthsec.client.exchange import ExchangeClient, ExchangeRefused, MessagingClient
-from uhealthsec.client.logs import LogPin
+from uhealthsec.client.journal import JournalClient
+from uhealthsec.client.logs import LogPin, LogRefused
 from uhealthsec.client.passwords import check_new_password
 from uhealthsec.client.profile import DEFAULT_SERVER, Profile, ProfileStore
 from uhealthsec.client.recovery import to_words
@@ -68,7 +69,7 @@ def _connection(server: str) -> Iterator[httpx.Client]:
         raise Refused(f"cannot reach the server at {server}: is it running?") from exc
     except ApiError as exc:
         raise Refused(exc.detail) from exc
-    except (DirectoryRefused, ExchangeRefused) as exc:
+    except (LogRefused, ExchangeRefused) as exc:
         raise Refused(str(exc)) from exc
 
 
@@ -203,7 +204,7 @@ def login(
     store = _store()
     profile = store.load()
     if server and server != profile.server:
-        profile.directory = {}  # another server: another key directory
+        profile.directory = profile.journal = {}  # another server: other logs
     profile.server = server or profile.server
     device = f"uhs on {platform.node() or 'this computer'}"
     with _connection(profile.server) as http:
@@ -424,12 +425,17 @@ def _exchange(unlock: bool = True) -> Iterator[ExchangeClient]:
 
 
 @contextmanager
-def _transfer(label: str) -> Iterator[Callable[[int, int], None]]:
+def _transfer(label: str, *, counting: str = "bytes") -> Iterator[Callable[[int, int], None]]:
+    """A progress bar: of bytes (uploads, downloads) or of items (``counting="entries"``)."""
+    amount = (
+        (DownloadColumn(), TransferSpeedColumn())
+        if counting == "bytes"
+        else (MofNCompleteColumn(), TextColumn(counting))
+    )
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
+        *amount,
         TimeRemainingColumn(),
         console=console,
         transient=False,
@@ -673,6 +679,76 @@ def keys_verify(
     console.print(f"Safety number: [bold]{entry.entry.safety_number()}[/bold]")
 
 
+journal_app = typer.Typer(help="The journal: a verifiable record of every action.")
+app.add_typer(journal_app, name="journal")
+
+
+@journal_app.command("verify")
+def journal_verify() -> None:
+    """Recompute the whole journal and check it against the heads the server signed and
+    against what this device verified before."""
+    store = _store()
+    profile = store.load()
+    with _connection(profile.server) as http:
+        signed_in = SignedIn(http, profile, store)
+
+        def remember(pin: LogPin) -> None:
+            profile.journal = pin.to_dict()
+            store.save(profile)
+
+        journal = JournalClient(
+            signed_in.call,
+            LogPin(**profile.journal),
+            remember,
+            leaf_cache=store.directory / f"{store.path.stem}-journal.leaves",
+        )
+        with _transfer("Checking the journal", counting="entries") as progress:
+            result = journal.verify(progress)
+    console.print(
+        f"[green]Journal verified[/green]: {result.size} entries match the {result.heads} "
+        f"heads the server signed, and extend the {result.previous_size} entries this "
+        "device verified before."
+    )
+
+
+#: What journal actions mean to a patient reading their access history.
+_ACTION_WORDS = {
+    "records.open_patient_file": "opened your file",
+    "records.create_document": "added a document to your file",
+    "records.add_version": "added a new version of a document",
+    "records.document": "looked at a document's details",
+    "records.content": "downloaded a document",
+    "records.inbox": "listed documents",
+    "records.share": "shared a document",
+    "records.revoke": "ended someone's access to a document",
+    "messaging.create_thread": "started a conversation with you",
+    "messaging.post_message": "wrote a message",
+    "messaging.messages": "read messages",
+    "messaging.thread": "opened a conversation",
+    "messaging.mark_read": "marked messages read",
+}
+
+
+@journal_app.command("history")
+def journal_history(limit: int = typer.Option(50, min=1, max=500)) -> None:
+    """(Patients) Who read or changed what about you, and when."""
+    store = _store()
+    profile = store.load()
+    with _connection(profile.server) as http:
+        items = (
+            SignedIn(http, profile, store)
+            .call("GET", "/journal/history", params={"limit": limit})
+            .json()
+        )
+    if not items:
+        console.print("Nothing yet.")
+    for item in items:
+        who = item["actor_name"] or "someone not signed in"
+        outcome = "" if item["outcome"] == "done" else f" [red]({item['outcome']})[/red]"
+        action = _ACTION_WORDS.get(item["action"], item["action"])
+        console.print(f"{item['at'][:16].replace('T', ' ')}  {who} {action}{outcome}")
+
+
 # -- server -------------------------------------------------------------------------------
 
 
@@ -712,15 +788,21 @@ def serve(
 
 @app.command()
 def cleanup() -> None:
-    """Server maintenance: remove uploads that were never attached to a document."""
+    """Server maintenance: remove uploads never attached to a document, and connection
+    data (IP addresses) older than the CNIL retention."""
     from uhealthsec.server.app import build_context
+    from uhealthsec.server.audit.service import JournalService
     from uhealthsec.server.records.service import RecordsService
     from uhealthsec.server.settings import Settings
 
     ctx = build_context(Settings())
     with ctx.sessions.begin() as db:
         removed = RecordsService(db, ctx).collect_unfinished_uploads()
-    console.print(f"Removed {removed} unfinished upload(s).")
+        purged = JournalService(db, ctx).purge_network_data(ctx.now())
+    ctx.close()
+    console.print(
+        f"Removed {removed} unfinished upload(s) and {purged} expired connection record(s)."
+    )
 
 
 def main() -> None:

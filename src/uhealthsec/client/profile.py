@@ -35,6 +35,8 @@ class Profile:
     #: The key directory as this device last verified it (its signing key, size, root):
     #: every later directory must extend it (client/directory.py).
     directory: dict[str, Any] = field(default_factory=dict)
+    #: The journal as this device last verified it (client/journal.py).
+    journal: dict[str, Any] = field(default_factory=dict)
 
     @property
     def signed_in(self) -> bool:

@@ -273,3 +273,22 @@ def test_two_processes_append_to_one_consistent_journal(ctx, settings):
             assert builder.root() == by_size[builder.size]
     # Both processes signed heads: more heads than one per process, fewer than entries.
     assert 2 <= len(heads) <= len(entries)
+
+
+def test_connection_data_is_purged_after_the_cnil_retention(practice: Practice, ctx, clock):
+    from datetime import timedelta
+
+    from uhealthsec.server.audit.models import JournalNetworkRecord
+    from uhealthsec.server.audit.service import NETWORK_RETENTION_DAYS, JournalService
+
+    practice.alice.exchange.call(
+        "POST", "/threads", json={"participant_ids": [practice.bob.user.account_id]}
+    )
+    with ctx.sessions() as db:
+        kept = len(db.scalars(select(JournalNetworkRecord)).all())
+    assert kept > 0
+    with ctx.sessions.begin() as db:
+        assert JournalService(db, ctx).purge_network_data(clock.now) == 0
+        later = clock.now + timedelta(days=NETWORK_RETENTION_DAYS + 1)
+        assert JournalService(db, ctx).purge_network_data(later) == kept
+    assert _entries(ctx)  # the journal itself stays
