@@ -30,6 +30,7 @@ from uhealthsec.client.directory import KeyDirectoryClient, VerifiedEntry
 from uhealthsec.client.logs import LogPin
 from uhealthsec.crypto import envelope
 from uhealthsec.crypto.errors import CryptoError
+from uhealthsec.crypto.journal import SignedRequest, request_digest
 from uhealthsec.crypto.keys import PublicKeys, UserKeys
 from uhealthsec.crypto.manifest import MessageManifest, VersionManifest
 from uhealthsec.crypto.wrap import unwrap_document_key, wrap_document_key
@@ -190,8 +191,20 @@ class ExchangeClient:
         self._me: dict[str, Any] | None = None
 
     def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """An authenticated request; signed by the user when their keys are unlocked, so
+        that the journal holds their own proof of the action (not for key lookups, which
+        the signature depends on, nor for streamed uploads, which a document's signature
+        covers)."""
         headers = {"Authorization": f"Bearer {self._token()}", **kwargs.pop("headers", {})}
-        return check_response(self.http.request(method, path, headers=headers, **kwargs))
+        request = self.http.build_request(method, path, headers=headers, **kwargs)
+        if self._keys is not None and _signable(path, kwargs):
+            body = request.read()
+            digest = request_digest(
+                method, request.url.raw_path.decode("ascii"), hashlib.sha256(body).digest()
+            )
+            signature = SignedRequest(digest).sign(self._keys.signing)
+            request.headers["UHS-Signature"] = f"{self.my_entry().index};{b64u_encode(signature)}"
+        return check_response(self.http.send(request))
 
     @property
     def me(self) -> dict[str, Any]:
@@ -567,6 +580,12 @@ class ExchangeClient:
             raise ExchangeRefused(
                 "the document's title and type failed their integrity check"
             ) from exc
+
+
+def _signable(path: str, kwargs: dict[str, Any]) -> bool:
+    content = kwargs.get("content")
+    streamed = content is not None and not isinstance(content, bytes | str)
+    return not streamed and not path.startswith("/keys/") and path != "/accounts/me"
 
 
 def check_response_stream(response: httpx.Response) -> None:

@@ -12,6 +12,7 @@ import struct
 import uuid
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import ClassVar
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -184,9 +185,15 @@ def request_digest(method: str, target: str, body_digest: bytes) -> bytes:
     return h.finalize()
 
 
-def sign_request(key: ed25519.Ed25519PrivateKey, digest: bytes) -> bytes:
-    return signing.sign(key, signing.Purpose.REQUEST, digest)
+@dataclass(frozen=True)
+class SignedRequest:
+    """A request digest as a user signs it (non-repudiation of their actions)."""
 
+    what: ClassVar[str] = "request"
+    digest: bytes
 
-def verify_request(public_key: bytes, digest: bytes, signature: bytes) -> None:
-    signing.verify(public_key, signing.Purpose.REQUEST, digest, signature)
+    def sign(self, key: ed25519.Ed25519PrivateKey) -> bytes:
+        return signing.sign(key, signing.Purpose.REQUEST, self.digest)
+
+    def verify(self, public_key: bytes, signature: bytes) -> None:
+        signing.verify(public_key, signing.Purpose.REQUEST, self.digest, signature)

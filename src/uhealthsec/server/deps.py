@@ -8,10 +8,13 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from uhealthsec.server.audit.middleware import current_draft
+from uhealthsec.crypto.journal import RequestSignature, SignedRequest
+from uhealthsec.protocol.encoding import b64u_decode
+from uhealthsec.server.audit.middleware import JournalDraft, current_draft, in_journaled_request
 from uhealthsec.server.auth.service import Principal, SessionService
 from uhealthsec.server.context import AppContext
-from uhealthsec.server.errors import NotAuthenticated
+from uhealthsec.server.errors import InvalidInput, NotAuthenticated
+from uhealthsec.server.keys.service import KeyDirectory
 from uhealthsec.server.storage.db import transaction
 
 
@@ -42,7 +45,30 @@ def get_principal(request: Request, db: Db, ctx: Ctx) -> Principal:
     draft = current_draft()
     draft.actor = principal.account.id
     draft.client = principal.claims.client_id
+    signature = request.headers.get(SIGNATURE_HEADER)
+    if signature is not None and in_journaled_request():
+        draft.signature = _verified_signature(db, ctx, principal, signature, draft)
     return principal
+
+
+#: ``<directory index of the signer's key>;<base64url Ed25519 signature>`` over the
+#: request digest (docs/PROTOCOL.md, section 13): the user's own proof of the action.
+SIGNATURE_HEADER = "uhs-signature"
+
+
+def _verified_signature(
+    db: Session, ctx: AppContext, principal: Principal, header: str, draft: JournalDraft
+) -> RequestSignature:
+    index_text, _, signature_text = header.partition(";")
+    try:
+        index = int(index_text)
+        signature = b64u_decode(signature_text.strip())
+    except ValueError as exc:
+        raise InvalidInput("the UHS-Signature header is malformed") from exc
+    KeyDirectory(db, ctx).check_signature(
+        principal.account, index, SignedRequest(draft.request_digest()), signature
+    )
+    return RequestSignature(index, signature)
 
 
 Caller = Annotated[Principal, Depends(get_principal)]

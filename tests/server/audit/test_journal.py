@@ -292,3 +292,41 @@ def test_connection_data_is_purged_after_the_cnil_retention(practice: Practice, 
         later = clock.now + timedelta(days=NETWORK_RETENTION_DAYS + 1)
         assert JournalService(db, ctx).purge_network_data(later) == kept
     assert _entries(ctx)  # the journal itself stays
+
+
+def test_signed_requests_leave_the_users_own_proof_in_the_journal(practice: Practice, ctx, report):
+    from uhealthsec.crypto.journal import SignedRequest
+    from uhealthsec.protocol.encoding import b64u_encode
+
+    alice = practice.alice.exchange
+    start = len(_entries(ctx))
+    alice.send(report, patient_file_id=practice.patient_file, to=[practice.bob.email])
+    created = [e for e in _after(ctx, start) if e.action == "records.create_document"]
+    [entry] = created
+    assert entry.signature is not None
+    # Anyone holding the entry and Alice's published key can check it was her request.
+    SignedRequest(entry.request_digest).verify(
+        alice.keys.public().signing, entry.signature.signature
+    )
+    assert entry.signature.signer_key_index == alice.my_entry().index
+    # Uploads are streamed: the document's own signature covers them instead.
+    [upload] = [e for e in _after(ctx, start) if e.action == "records.upload"]
+    assert upload.signature is None
+
+    forged = f"{alice.my_entry().index};{b64u_encode(bytes(64))}"
+    response = alice.http.post(
+        "/threads",
+        json={"participant_ids": [practice.bob.user.account_id]},
+        headers={
+            "Authorization": f"Bearer {practice.alice.user.tokens.access_token}",
+            "UHS-Signature": forged,
+        },
+    )
+    assert response.status_code == 400
+    assert "signature does not match this request" in response.json()["detail"]
+    last = _entries(ctx)[-1][1]
+    assert (last.action, last.outcome, str(last.actor)) == (
+        "messaging.create_thread",
+        Outcome.REFUSED,
+        practice.alice.user.account_id,
+    )

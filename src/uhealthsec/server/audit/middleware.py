@@ -28,6 +28,7 @@ from uhealthsec.crypto.journal import (
     JournalEntry,
     ObjectKind,
     Outcome,
+    RequestSignature,
     request_digest,
 )
 from uhealthsec.protocol.encoding import b64u_encode
@@ -64,6 +65,16 @@ class JournalDraft:
     patients: list[uuid.UUID] = field(default_factory=list)
     practice_id: uuid.UUID | None = None
     objects: list[tuple[ObjectKind, uuid.UUID]] = field(default_factory=list)
+    method: str = "GET"
+    target: str = "/"
+    #: SHA-256 of the request body, fed as the application reads it.
+    body: Any = field(default_factory=hashlib.sha256)
+    #: The client's signature over the request digest, once verified.
+    signature: RequestSignature | None = None
+
+    def request_digest(self) -> bytes:
+        """The digest of the request as read so far (all of it, once the body is parsed)."""
+        return request_digest(self.method, self.target, self.body.copy().digest())
 
     def note(self, kind: ObjectKind, object_id: uuid.UUID) -> None:
         if (kind, object_id) not in self.objects:
@@ -80,6 +91,10 @@ class JournalDraft:
 
 
 _CURRENT: ContextVar[JournalDraft | None] = ContextVar("journal_draft", default=None)
+
+
+def in_journaled_request() -> bool:
+    return _CURRENT.get() is not None
 
 
 def current_draft() -> JournalDraft:
@@ -112,21 +127,24 @@ class JournalMiddleware:
         if scope["type"] != "http" or not journaled(scope["method"], scope["path"]):
             await self.app(scope, receive, send)
             return
-        draft = JournalDraft()
+        query = scope.get("query_string") or b""
+        draft = JournalDraft(
+            method=scope["method"],
+            target=scope["path"] + ("?" + query.decode("latin-1") if query else ""),
+        )
         token = _CURRENT.set(draft)
-        body = hashlib.sha256()
 
         async def hashing_receive() -> Message:
             message = await receive()
             if message["type"] == "http.request":
-                body.update(message.get("body", b""))
+                draft.body.update(message.get("body", b""))
             return message
 
         async def journaling_send(message: Message) -> None:
             # Requests that matched no route (scanners, typos) are not actions.
             if message["type"] == "http.response.start" and scope.get("endpoint") is not None:
                 headers = list(message.get("headers", []))
-                headers += await self._append(scope, draft, message["status"], body.digest())
+                headers += await self._append(scope, draft, message["status"])
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -136,7 +154,7 @@ class JournalMiddleware:
             _CURRENT.reset(token)
 
     async def _append(
-        self, scope: Scope, draft: JournalDraft, status: int, body_digest: bytes
+        self, scope: Scope, draft: JournalDraft, status: int
     ) -> list[tuple[bytes, bytes]]:
         objects = list(draft.objects)
         for name, value in (scope.get("path_params") or {}).items():
@@ -151,7 +169,8 @@ class JournalMiddleware:
             status=status,
             objects=tuple(objects[:16]),
             client=draft.client[:64],
-            request_digest=_request_digest(scope, body_digest),
+            request_digest=draft.request_digest(),
+            signature=draft.signature,
         )
         client = scope.get("client")
         pending = PendingEntry(
@@ -169,9 +188,3 @@ class JournalMiddleware:
                 f"{receipt.index};{receipt.head.head.size};{proof}".encode(),
             ),
         ]
-
-
-def _request_digest(scope: Scope, body_digest: bytes) -> bytes:
-    query = scope.get("query_string") or b""
-    target = scope["path"] + ("?" + query.decode("latin-1") if query else "")
-    return request_digest(scope["method"], target, body_digest)
