@@ -3,6 +3,7 @@ keys verify, share and revoke with `uhs`, against the server on loopback."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -163,6 +164,10 @@ def test_the_patient_reads_her_access_history_and_anyone_verifies_the_journal(
     history = _run(["journal", "history"], camille, live_server, password=None)
     assert "Paul Durand downloaded a document" in history
     assert "Dr Claire Martin added a document to your file" in history
+    exported = tmp_path / "history.json"
+    _run(["journal", "export", "-o", str(exported)], camille, live_server, password=None)
+    bundle = json.loads(exported.read_text())
+    assert bundle["resourceType"] == "Bundle" and len(bundle["entry"]) >= 3
 
     verified = _run(["journal", "verify"], durand, live_server, password=None)
     assert "Journal verified" in verified

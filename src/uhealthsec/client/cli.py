@@ -711,6 +711,27 @@ def journal_verify() -> None:
     )
 
 
+@journal_app.command("export")
+def journal_export(
+    output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")],
+    format: str = typer.Option("fhir", help="fhir (a FHIR R4 Bundle of AuditEvent) or jsonl."),
+    practice: str | None = typer.Option(None, help="Your practice's activity (admins)."),
+    limit: int = typer.Option(1000, min=1, max=10_000),
+) -> None:
+    """Export your access history, or your practice's activity."""
+    if format not in ("fhir", "jsonl"):
+        raise Refused("--format is fhir or jsonl")
+    store = _store()
+    profile = store.load()
+    path = f"/practices/{practice}/journal/export" if practice else "/journal/history/export"
+    with _connection(profile.server) as http:
+        response = SignedIn(http, profile, store).call(
+            "GET", path, params={"format": format, "limit": limit}
+        )
+    output.write_bytes(response.content)
+    console.print(f"[green]Exported[/green] to {output}.")
+
+
 #: What journal actions mean to a patient reading their access history.
 _ACTION_WORDS = {
     "records.open_patient_file": "opened your file",

@@ -330,3 +330,50 @@ def test_signed_requests_leave_the_users_own_proof_in_the_journal(practice: Prac
         Outcome.REFUSED,
         practice.alice.user.account_id,
     )
+
+
+def test_exports_as_fhir_audit_events_and_json_lines(practice: Practice, ctx, report, tmp_path):
+    from fhir.resources.R4B.bundle import Bundle
+
+    from uhealthsec.crypto import merkle
+    from uhealthsec.protocol.encoding import b64u_decode
+
+    alice, bob, carol = practice.alice, practice.bob, practice.carol
+    document_id = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
+    bob.exchange.fetch(document_id, tmp_path / "copy.txt")
+    history = carol.exchange.call("GET", "/journal/history").json()
+
+    response = carol.exchange.call("GET", "/journal/history/export", params={"format": "fhir"})
+    assert response.headers["content-type"].startswith("application/fhir+json")
+    bundle = Bundle.model_validate(response.json())
+    events = [e.resource for e in bundle.entry]
+    assert len(events) == len(history)
+    download = events[-1]
+    assert (download.subtype[0].code, download.action, download.outcome) == (
+        "records.content",
+        "R",
+        "0",
+    )
+    assert download.agent[0].who.identifier.value == bob.user.account_id
+    patients = [
+        e.what.identifier.value
+        for e in download.entity
+        if e.what.identifier.system == "urn:uhealthsec:patient"
+    ]
+    assert patients == [carol.user.account_id]
+
+    lines = carol.exchange.call(
+        "GET", "/journal/history/export", params={"format": "jsonl"}
+    ).text.splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [r["action"] for r in records] == [e.subtype[0].code for e in events]
+    for record in records:  # each line ties back to the verifiable journal
+        assert b64u_decode(record["leaf_hash"]) == merkle.leaf_hash(b64u_decode(record["entry"]))
+
+    admin = alice.exchange.call(
+        "GET", f"/practices/{practice.id}/journal/export", params={"format": "jsonl"}
+    ).text.splitlines()
+    assert {json.loads(line)["action"] for line in admin} >= {"records.create_document"}
+    with pytest.raises(ApiError) as refused:
+        bob.exchange.call("GET", f"/practices/{practice.id}/journal/export")
+    assert refused.value.status == 404

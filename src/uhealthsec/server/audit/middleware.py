@@ -105,7 +105,11 @@ def current_draft() -> JournalDraft:
 def journaled(method: str, path: str) -> bool:
     if method not in _UNJOURNALED_METHODS:
         return True
-    return method == "GET" and path.startswith(JOURNALED_READ_PREFIXES)
+    if method != "GET":
+        return False
+    # A practice's journal tells who accessed which patient's data: health data too.
+    practice_journal = path.startswith("/practices/") and "/journal" in path
+    return practice_journal or path.startswith(JOURNALED_READ_PREFIXES)
 
 
 def action_name(scope: Scope) -> str:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
 from uhealthsec.crypto.journal import NOBODY
 from uhealthsec.server.audit import schemas as s
+from uhealthsec.server.audit.export import fhir_bundle, json_line
 from uhealthsec.server.audit.service import MAX_LEAVES, HistoryItem, JournalService
 from uhealthsec.server.deps import Caller, Ctx, Db
 from uhealthsec.server.keys.routes import tree_head_out
@@ -19,6 +21,7 @@ router = APIRouter(tags=["journal"])
 
 Size = Annotated[int, Query(ge=1, le=2**62)]
 Limit = Annotated[int, Query(ge=1, le=500)]
+MAX_EXPORT = 10_000
 Before = Annotated[int | None, Query(ge=0, le=2**62, description="entries before this index")]
 
 
@@ -92,6 +95,55 @@ def practice_activity(
     """The practice's activity on its patients' data (admins)."""
     items = JournalService(db, ctx).practice_activity(caller.account, practice_id, limit, before)
     return [_item(i) for i in items]
+
+
+ExportFormat = Annotated[
+    Literal["fhir", "jsonl"],
+    Query(description="fhir: a FHIR R4 Bundle of AuditEvent; jsonl: one JSON object a line"),
+]
+
+
+@router.get(
+    "/journal/history/export",
+    responses={200: {"content": {"application/fhir+json": {}, "application/x-ndjson": {}}}},
+)
+def export_history(
+    caller: Caller,
+    db: Db,
+    ctx: Ctx,
+    format: ExportFormat = "fhir",
+    limit: Annotated[int, Query(ge=1, le=MAX_EXPORT)] = 1000,
+    before: Before = None,
+) -> Response:
+    """A patient's access history, exported."""
+    items = JournalService(db, ctx).history(caller.account, limit, before)
+    return _export(items, format, ctx.settings.issuer)
+
+
+@router.get(
+    "/practices/{practice_id}/journal/export",
+    responses={200: {"content": {"application/fhir+json": {}, "application/x-ndjson": {}}}},
+)
+def export_practice_activity(
+    practice_id: uuid.UUID,
+    caller: Caller,
+    db: Db,
+    ctx: Ctx,
+    format: ExportFormat = "fhir",
+    limit: Annotated[int, Query(ge=1, le=MAX_EXPORT)] = 1000,
+    before: Before = None,
+) -> Response:
+    """A practice's activity, exported (admins)."""
+    items = JournalService(db, ctx).practice_activity(caller.account, practice_id, limit, before)
+    return _export(items, format, ctx.settings.issuer)
+
+
+def _export(items: list[HistoryItem], format: str, site: str) -> Response:
+    rows = [(i.index, i.data) for i in reversed(items)]  # oldest first
+    if format == "jsonl":
+        body = "".join(json_line(i, d) + "\n" for i, d in rows)
+        return Response(body, media_type="application/x-ndjson")
+    return Response(json.dumps(fhir_bundle(rows, site)), media_type="application/fhir+json")
 
 
 def _item(item: HistoryItem) -> s.HistoryItemOut:

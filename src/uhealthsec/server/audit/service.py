@@ -28,6 +28,8 @@ NETWORK_RETENTION_DAYS = 183
 @dataclass(frozen=True)
 class HistoryItem:
     index: int
+    #: The entry's exact bytes, as hashed into the journal.
+    data: bytes
     entry: JournalEntry
     actor: Account | None
 
@@ -102,7 +104,7 @@ class JournalService:
         if before is not None:
             query = query.where(JournalRecord.log_index < before)
         rows = self.db.execute(query.order_by(JournalRecord.log_index.desc()).limit(limit)).all()
-        return [HistoryItem(r.log_index, JournalEntry.decode(r.entry), a) for r, a in rows]
+        return [HistoryItem(r.log_index, r.entry, JournalEntry.decode(r.entry), a) for r, a in rows]
 
     def purge_network_data(self, now: datetime) -> int:
         """Drop connection data older than the CNIL retention (the journal stays)."""
