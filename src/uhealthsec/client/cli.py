@@ -33,13 +33,14 @@ from rich.table import Table
 from uhealthsec import __version__
 from uhealthsec.client.api import ApiError, AuthClient, LoginState, WeakPassword, check_response
 from uhealthsec.client.exchange import ExchangeClient, ExchangeRefused, MessagingClient
-from uhealthsec.client.journal import JournalClient
+from uhealthsec.client.journal import JournalClient, Witness, load_or_create_witness_key
 from uhealthsec.client.logs import LogPin, LogRefused
 from uhealthsec.client.passwords import check_new_password
 from uhealthsec.client.profile import DEFAULT_SERVER, Profile, ProfileStore
 from uhealthsec.client.recovery import to_words
 from uhealthsec.crypto.errors import WrongPassword
 from uhealthsec.crypto.keystore import unlock_with_password
+from uhealthsec.protocol.encoding import b64u_encode
 from uhealthsec.protocol.oauth import CLI_REDIRECT_URI
 
 app = typer.Typer(help="U-HealthSec: secure exchange of patient documents.", no_args_is_help=True)
@@ -708,6 +709,25 @@ def journal_verify() -> None:
         f"[green]Journal verified[/green]: {result.size} entries match the {result.heads} "
         f"heads the server signed, and extend the {result.previous_size} entries this "
         "device verified before."
+    )
+
+
+@journal_app.command("witness")
+def journal_witness(
+    key: Annotated[Path, typer.Option(help="The witness's key file (created if missing).")],
+) -> None:
+    """Act as a witness: verify the journal, keep what was verified next to the key, and
+    countersign the head."""
+    witness_key = load_or_create_witness_key(key)
+    store = _store()
+    profile = store.load()
+    with _connection(profile.server) as http:
+        witness = Witness(SignedIn(http, profile, store).call, witness_key, key.parent)
+        with _transfer("Checking the journal", counting="entries") as progress:
+            result = witness.cosign(progress)
+    console.print(
+        f"[green]Countersigned[/green] the journal's head of {result.size} entries as witness "
+        f"{b64u_encode(witness.public_key)}."
     )
 
 

@@ -13,17 +13,20 @@ recorded them and its inclusion proof, which ``check_receipt`` verifies.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from uhealthsec.client.logs import LogPin, LogRefused, accept_head, parse_head
 from uhealthsec.crypto import merkle
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.crypto.journal import JournalEntry, request_digest
-from uhealthsec.protocol.encoding import b64u_decode
+from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
 
 JOURNAL_LOG = "journal"
 PAGE = 10_000
@@ -35,9 +38,13 @@ class JournalTampered(LogRefused):
 
 @dataclass(frozen=True)
 class Verification:
-    size: int
+    head: merkle.TreeHead
     heads: int
     previous_size: int
+
+    @property
+    def size(self) -> int:
+        return self.head.size
 
 
 Call = Callable[..., httpx.Response]
@@ -108,7 +115,7 @@ class JournalClient:
             self.pin = pin
             if self._on_pin_change is not None:
                 self._on_pin_change(pin)
-        return Verification(head.size, len(signed), previous)
+        return Verification(head, len(signed), previous)
 
     def _signed_heads(self, log_key: bytes, size: int) -> list[merkle.TreeHead]:
         heads: list[merkle.TreeHead] = []
@@ -177,3 +184,51 @@ class JournalClient:
         except CryptoError as exc:
             raise JournalTampered(f"journal entry {index} is not proven in the journal") from exc
         return index, entry
+
+
+class Witness:
+    """An outside party (another institution, an auditor, a patients' association) that
+    verifies the journal, keeps what it verified, and countersigns the head. Heads
+    countersigned by independent witnesses cannot be forked without one of them seeing
+    two histories."""
+
+    def __init__(self, call: Call, key: ed25519.Ed25519PrivateKey, state_dir: Path) -> None:
+        self._call = call
+        self.key = key
+        self.state = state_dir / "witness-journal.json"
+        self.leaves = state_dir / "witness-journal.leaves"
+
+    @property
+    def public_key(self) -> bytes:
+        return self.key.public_key().public_bytes_raw()
+
+    def cosign(self, progress: Callable[[int, int], None] | None = None) -> Verification:
+        pin = LogPin(**json.loads(self.state.read_text())) if self.state.exists() else LogPin()
+
+        def remember(new: LogPin) -> None:
+            self.state.parent.mkdir(parents=True, exist_ok=True)
+            self.state.write_text(json.dumps(new.to_dict()))
+
+        result = JournalClient(self._call, pin, remember, self.leaves).verify(progress)
+        self._call(
+            "POST",
+            "/journal/cosignatures",
+            json={
+                "size": result.size,
+                "witness_key": b64u_encode(self.public_key),
+                "signature": b64u_encode(result.head.cosign(self.key)),
+            },
+        )
+        return result
+
+
+def load_or_create_witness_key(path: Path) -> ed25519.Ed25519PrivateKey:
+    """The witness's Ed25519 key, kept as a base64url seed in a file only it can read."""
+    if path.exists():
+        return ed25519.Ed25519PrivateKey.from_private_bytes(b64u_decode(path.read_text().strip()))
+    key = ed25519.Ed25519PrivateKey.generate()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(b64u_encode(key.private_bytes_raw()) + "\n")
+    return key

@@ -339,3 +339,10 @@ class TreeHead:
 
     def verify(self, public_key: bytes, signature: bytes) -> None:
         signing.verify(public_key, signing.Purpose.TREE_HEAD, self.digest(), signature)
+
+    def cosign(self, witness_key: ed25519.Ed25519PrivateKey) -> bytes:
+        """A witness vouches that this head is consistent with every head it saw."""
+        return signing.sign(witness_key, signing.Purpose.COSIGNATURE, self.digest())
+
+    def verify_cosignature(self, witness_public_key: bytes, signature: bytes) -> None:
+        signing.verify(witness_public_key, signing.Purpose.COSIGNATURE, self.digest(), signature)

@@ -29,6 +29,8 @@ class Purpose(Enum):
     MESSAGE = b"message"
     REQUEST = b"request"
     TREE_HEAD = b"tree-head"
+    #: A witness's countersignature of a log's tree head.
+    COSIGNATURE = b"tree-head-cosignature"
 
 
 def signed_message(purpose: Purpose, digest: bytes) -> bytes:

@@ -377,3 +377,47 @@ def test_exports_as_fhir_audit_events_and_json_lines(practice: Practice, ctx, re
     with pytest.raises(ApiError) as refused:
         bob.exchange.call("GET", f"/practices/{practice.id}/journal/export")
     assert refused.value.status == 404
+
+
+def test_a_witness_countersigns_what_it_verified(practice: Practice, ctx, tmp_path):
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from uhealthsec.client.journal import Witness, load_or_create_witness_key
+    from uhealthsec.crypto import merkle
+    from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
+
+    alice = practice.alice.exchange
+    key_file = tmp_path / "witness" / "key"
+    key = load_or_create_witness_key(key_file)
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    assert load_or_create_witness_key(key_file).private_bytes_raw() == key.private_bytes_raw()
+    witness = Witness(alice.call, key, key_file.parent)
+    result = witness.cosign()
+
+    [cosigned] = alice.call("GET", "/journal/cosignatures", params={"size": result.size}).json()
+    assert b64u_decode(cosigned["witness_key"]) == witness.public_key
+    head = merkle.TreeHead.decode(result.head.encode())
+    head.verify_cosignature(witness.public_key, b64u_decode(cosigned["signature"]))
+
+    # A countersignature over anything but the server's own head is refused.
+    stranger = ed25519.Ed25519PrivateKey.generate()
+    forged = merkle.TreeHead(head.log, head.size, bytes(32), head.timestamp_ms).cosign(stranger)
+    with pytest.raises(ApiError) as refused:
+        alice.call(
+            "POST",
+            "/journal/cosignatures",
+            json={
+                "size": head.size,
+                "witness_key": b64u_encode(stranger.public_key().public_bytes_raw()),
+                "signature": b64u_encode(forged),
+            },
+        )
+    assert refused.value.status == 400
+
+    # The witness goes on from what it kept: more entries, then a rewrite it refuses.
+    alice.call("POST", "/threads", json={"participant_ids": [practice.bob.user.account_id]})
+    assert Witness(alice.call, key, key_file.parent).cosign().previous_size == result.size
+    _drop_guards(ctx)
+    _tamper_byte(ctx, 1)
+    with pytest.raises(JournalTampered):
+        Witness(alice.call, key, key_file.parent).cosign()

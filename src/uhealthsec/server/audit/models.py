@@ -47,3 +47,14 @@ class JournalNetworkRecord(Base):
     log_index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     ip_address: Mapped[str] = mapped_column(String(45))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class Cosignature(Base):
+    """A witness's countersignature of one signed head of the journal."""
+
+    __tablename__ = "journal_cosignatures"
+
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    witness_key: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    signature: Mapped[bytes] = mapped_column(LargeBinary(64))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -97,6 +97,26 @@ def practice_activity(
     return [_item(i) for i in items]
 
 
+@router.post("/journal/cosignatures", status_code=201, response_model=s.CosignatureOut)
+def cosign(body: s.CosignatureIn, caller: Caller, db: Db, ctx: Ctx) -> s.CosignatureOut:
+    """A witness countersigns a head it verified (consistent with all it saw before)."""
+    c = JournalService(db, ctx).add_cosignature(body.size, body.witness_key, body.signature)
+    return s.CosignatureOut(
+        size=c.size, witness_key=c.witness_key, signature=c.signature, received_at=c.received_at
+    )
+
+
+@router.get("/journal/cosignatures", response_model=list[s.CosignatureOut])
+def cosignatures(caller: Caller, db: Db, ctx: Ctx, size: Size) -> list[s.CosignatureOut]:
+    """The witnesses' countersignatures of the head of ``size`` entries."""
+    return [
+        s.CosignatureOut(
+            size=c.size, witness_key=c.witness_key, signature=c.signature, received_at=c.received_at
+        )
+        for c in JournalService(db, ctx).cosignatures(size)
+    ]
+
+
 ExportFormat = Annotated[
     Literal["fhir", "jsonl"],
     Query(description="fhir: a FHIR R4 Bundle of AuditEvent; jsonl: one JSON object a line"),

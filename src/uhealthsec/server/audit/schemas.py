@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from uhealthsec.protocol.encoding import Base64Url
 from uhealthsec.server.keys.schemas import TreeHeadOut as TreeHeadOut
@@ -45,3 +46,20 @@ class HistoryItemOut(BaseModel):
     actor_name: str | None
     actor_kind: str | None
     objects: list[ObjectOut]
+
+
+class CosignatureIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    size: Annotated[int, Field(ge=1, le=2**62)]
+    #: The witness's Ed25519 public key.
+    witness_key: Base64Url(32)  # type: ignore[valid-type]
+    #: Ed25519 over the head, purpose "tree-head-cosignature" (docs/PROTOCOL.md, 13).
+    signature: Base64Url(64)  # type: ignore[valid-type]
+
+
+class CosignatureOut(BaseModel):
+    size: int
+    witness_key: Base64Url(32)  # type: ignore[valid-type]
+    signature: Base64Url(64)  # type: ignore[valid-type]
+    received_at: datetime

@@ -7,14 +7,20 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.orm import Session
 
 from uhealthsec.crypto import merkle
+from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.crypto.journal import JournalEntry
 from uhealthsec.server.accounts.models import Account, AccountKind
 from uhealthsec.server.accounts.service import AccountService
-from uhealthsec.server.audit.models import JournalNetworkRecord, JournalPatient, JournalRecord
+from uhealthsec.server.audit.models import (
+    Cosignature,
+    JournalNetworkRecord,
+    JournalPatient,
+    JournalRecord,
+)
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import InvalidInput, NotFound
 from uhealthsec.server.keys.service import signing_key
@@ -95,16 +101,47 @@ class JournalService:
         AccountService(self.db, self.ctx).require(caller, practice_id, "members.verify")
         return self._items(JournalRecord.practice_id == practice_id, limit, before)
 
-    def _items(self, condition: object, limit: int, before: int | None) -> list[HistoryItem]:
+    def _items(
+        self, condition: ColumnElement[bool], limit: int, before: int | None
+    ) -> list[HistoryItem]:
         query = (
             select(JournalRecord, Account)
             .outerjoin(Account, Account.id == JournalRecord.actor_id)
             .where(condition)
-        )  # type: ignore[arg-type]
+        )
         if before is not None:
             query = query.where(JournalRecord.log_index < before)
         rows = self.db.execute(query.order_by(JournalRecord.log_index.desc()).limit(limit)).all()
         return [HistoryItem(r.log_index, r.entry, JournalEntry.decode(r.entry), a) for r, a in rows]
+
+    def add_cosignature(self, size: int, witness_key: bytes, signature: bytes) -> Cosignature:
+        """Keep a witness's countersignature of the head of ``size`` entries; it must be
+        over the head this server signed for that size."""
+        head = self.log.head_at(size)
+        try:
+            head.head.verify_cosignature(witness_key, signature)
+        except CryptoError as exc:
+            raise InvalidInput(
+                f"the countersignature is not over this journal's head of size {size}"
+            ) from exc
+        existing = self.db.get(Cosignature, (size, witness_key))
+        if existing is not None:
+            return existing
+        cosignature = Cosignature(
+            size=size, witness_key=witness_key, signature=signature, received_at=self.ctx.now()
+        )
+        self.db.add(cosignature)
+        self.db.flush()
+        return cosignature
+
+    def cosignatures(self, size: int) -> list[Cosignature]:
+        return list(
+            self.db.scalars(
+                select(Cosignature)
+                .where(Cosignature.size == size)
+                .order_by(Cosignature.received_at)
+            ).all()
+        )
 
     def purge_network_data(self, now: datetime) -> int:
         """Drop connection data older than the CNIL retention (the journal stays)."""
