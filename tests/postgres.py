@@ -10,9 +10,18 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+
+def _free_port() -> int:
+    # The server listens on a Unix socket only; the port names the socket file, and a
+    # free TCP port number keeps two servers (tests and a benchmark) apart.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _bin_dir() -> Path | None:
@@ -24,7 +33,9 @@ def _bin_dir() -> Path | None:
 
 
 class PostgresServer:
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
+        """``durable`` keeps PostgreSQL's own fsync settings (benchmarks); tests run
+        without them, as nothing must survive a crash."""
         bin_dir = _bin_dir()
         if bin_dir is None:
             raise RuntimeError(
@@ -34,7 +45,8 @@ class PostgresServer:
         self.bin = bin_dir
         self.root = Path(tempfile.mkdtemp(prefix="uhs-pg-"))
         self.data = self.root / "data"
-        self.port = 54329
+        self.port = _free_port()
+        self.durable = durable
         self.as_root = os.geteuid() == 0
         if self.as_root:
             shutil.chown(self.root, "postgres", "postgres")
@@ -49,10 +61,9 @@ class PostgresServer:
         self._run(
             "initdb", "-D", str(self.data), "-U", "uhs", "-A", "trust", "--no-sync", "-E", "UTF8"
         )
-        options = (
-            f"-k {self.root} -p {self.port} -c listen_addresses='' -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        )
+        options = f"-k {self.root} -p {self.port} -c listen_addresses='' -c max_connections=200"
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run(
             "pg_ctl",
             "-D",
@@ -70,6 +81,14 @@ class PostgresServer:
             self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
+
+    def create_database(self, name: str) -> None:
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(self.url("postgres"), isolation_level="AUTOCOMMIT")
+        with engine.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        engine.dispose()
 
     def url(self, database: str) -> str:
         return f"postgresql+psycopg://uhs@/{database}?host={self.root}&port={self.port}"

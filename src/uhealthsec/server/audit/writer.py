@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from uhealthsec.crypto.journal import JournalEntry
@@ -114,32 +115,35 @@ class JournalWriter:
         with transaction(self._sessions) as db:
             journal = MerkleLog(db, JOURNAL_LOG, self._signer, int(now.timestamp() * 1000))
             first = journal.append(encoded)
+            rows, patients, network = [], [], []
             for offset, (pending, data) in enumerate(zip(batch, encoded, strict=True)):
-                entry = pending.entry
-                db.add(
-                    JournalRecord(
-                        log_index=first + offset,
-                        entry=data,
-                        actor_id=None if entry.actor.int == 0 else entry.actor,
-                        practice_id=pending.practice_id,
-                        action=entry.action,
-                        outcome=int(entry.outcome),
-                        created_at=now,
-                    )
+                index, entry = first + offset, pending.entry
+                rows.append(
+                    {
+                        "log_index": index,
+                        "entry": data,
+                        "actor_id": None if entry.actor.int == 0 else entry.actor,
+                        "practice_id": pending.practice_id,
+                        "action": entry.action,
+                        "outcome": int(entry.outcome),
+                        "created_at": now,
+                    }
                 )
-                db.add_all(
-                    JournalPatient(patient_id=patient, log_index=first + offset)
-                    for patient in pending.patient_ids
-                )
+                patients += [{"patient_id": p, "log_index": index} for p in pending.patient_ids]
                 if pending.ip_address:
-                    db.add(
-                        JournalNetworkRecord(
-                            log_index=first + offset,
-                            ip_address=pending.ip_address[:45],
-                            created_at=now,
-                        )
+                    network.append(
+                        {
+                            "log_index": index,
+                            "ip_address": pending.ip_address[:45],
+                            "created_at": now,
+                        }
                     )
-            db.flush()
+            # Core executemany: the request threads are waiting on this transaction.
+            db.execute(insert(JournalRecord), rows)
+            if patients:
+                db.execute(insert(JournalPatient), patients)
+            if network:
+                db.execute(insert(JournalNetworkRecord), network)
             head = journal.sign_head()
             indexes = list(range(first, first + len(batch)))
             proofs = journal.inclusion_proofs(indexes, head.head.size)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from sqlalchemy import BigInteger, Integer, LargeBinary, String, select, tuple_, update
+from sqlalchemy import BigInteger, Integer, LargeBinary, String, insert, select, tuple_, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from uhealthsec.crypto import merkle
@@ -77,6 +77,11 @@ class MerkleLog:
         self.name = name
         self.signer = signer
         self.now_ms = now_ms
+        #: After an append: the new size and its root, so the head needs no re-read,
+        #: and the hashes the batch's own inclusion proofs need (the old frontier and
+        #: the new nodes: every sibling on the path of a new leaf is one of them).
+        self._appended: tuple[int, bytes] | None = None
+        self._batch_nodes: dict[merkle.Node, bytes] = {}
 
     # -- writing ----------------------------------------------------------------------
 
@@ -97,24 +102,33 @@ class MerkleLog:
         size = new_size - len(leaves)
         frontier_nodes = merkle.subtrees(0, size)
         stored = self._nodes(set(frontier_nodes))
-        created, _ = merkle.append(
+        created, frontier = merkle.append(
             size, [stored[n] for n in frontier_nodes], [merkle.leaf_hash(x) for x in leaves]
         )
-        self.db.add_all(
-            MerkleNode(log=self.name, level=level, index=index, hash=value)
-            for level, index, value in created
+        # Core executemany: appends are the journal's hot path.
+        self.db.execute(
+            insert(MerkleNode),
+            [
+                {"log": self.name, "level": level, "index": index, "hash": value}
+                for level, index, value in created
+            ],
         )
-        self.db.flush()
+        self._appended = (new_size, merkle.root_from_frontier(frontier))
+        self._batch_nodes = {**stored, **{(lv, ix): h for lv, ix, h in created}}
         return size
 
     def sign_head(self) -> SignedTreeHead:
         """The signed head for the current size, signing it if it does not exist yet."""
-        size = self.size()
-        existing = self.db.get(TreeHeadRecord, (self.name, size))
-        if existing is not None:
-            return _signed(self.name, existing)
-        stored = self._nodes(set(merkle.subtrees(0, size)))
-        root = merkle.range_hash(0, size, stored.__getitem__)
+        if self._appended is not None:
+            # Just appended under the row lock: this size is new and its root known.
+            size, root = self._appended
+        else:
+            size = self.size()
+            existing = self.db.get(TreeHeadRecord, (self.name, size))
+            if existing is not None:
+                return _signed(self.name, existing)
+            stored = self._nodes(set(merkle.subtrees(0, size)))
+            root = merkle.range_hash(0, size, stored.__getitem__)
         head = merkle.TreeHead(self.name, size, root, self.now_ms)
         record = TreeHeadRecord(
             log=self.name,
@@ -175,7 +189,9 @@ class MerkleLog:
         """Proofs for several entries of one tree, with one read of the stored hashes."""
         self._check_size(size)
         plans = {i: merkle.inclusion_ranges(i, size) for i in indexes}
-        nodes = self._nodes(set().union(*(merkle.nodes_for(r) for r in plans.values())))
+        needed: set[merkle.Node] = set().union(*(merkle.nodes_for(r) for r in plans.values()))
+        batch = self._batch_nodes
+        nodes = batch if needed <= batch.keys() else self._nodes(needed)
         return {i: merkle.proof_from(ranges, nodes) for i, ranges in plans.items()}
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
