@@ -14,8 +14,8 @@ from uhealthsec.server.audit import schemas as s
 from uhealthsec.server.audit.export import fhir_bundle, json_line
 from uhealthsec.server.audit.service import MAX_LEAVES, HistoryItem, JournalService
 from uhealthsec.server.deps import Caller, Ctx, Db
-from uhealthsec.server.keys.routes import tree_head_out
 from uhealthsec.server.keys.service import signing_key
+from uhealthsec.server.storage.merkle_log import tree_head_out
 
 router = APIRouter(tags=["journal"])
 
@@ -25,15 +25,15 @@ MAX_EXPORT = 10_000
 Before = Annotated[int | None, Query(ge=0, le=2**62, description="entries before this index")]
 
 
-@router.get("/journal/head", response_model=s.JournalHeadOut)
+@router.get("/journal/head", response_model=s.LogHeadOut)
 def head(
     caller: Caller, db: Db, ctx: Ctx, since: Annotated[int | None, Query(ge=1, le=2**62)] = None
-) -> s.JournalHeadOut:
+) -> s.LogHeadOut:
     """The journal's latest signed head; with ``since``, the consistency proof from the
     head of that size you saw before."""
     signed, proof = JournalService(db, ctx).head(since)
     public = signing_key(ctx).public_key().public_bytes_raw()
-    return s.JournalHeadOut(log_key=public, head=tree_head_out(signed), consistency=proof)
+    return s.LogHeadOut(log_key=public, head=tree_head_out(signed), consistency=proof)
 
 
 @router.get("/journal/heads", response_model=list[s.TreeHeadOut])
@@ -60,17 +60,17 @@ def leaves(
     return s.LeavesOut(start=start, leaves=JournalService(db, ctx).leaf_hashes(start, end))
 
 
-@router.get("/journal/entries/{index}", response_model=s.JournalEntryOut)
+@router.get("/journal/entries/{index}", response_model=s.LogEntryOut)
 def entry(
     index: Annotated[int, Path(ge=0, le=2**62)],
     tree_size: Size,
     caller: Caller,
     db: Db,
     ctx: Ctx,
-) -> s.JournalEntryOut:
+) -> s.LogEntryOut:
     """An entry that concerns you, with its inclusion proof."""
     record, proof = JournalService(db, ctx).entry(caller.account, index, tree_size)
-    return s.JournalEntryOut(
+    return s.LogEntryOut(
         index=record.log_index, entry=record.entry, tree_size=tree_size, inclusion=proof
     )
 

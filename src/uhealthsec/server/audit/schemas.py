@@ -9,27 +9,15 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from uhealthsec.protocol.encoding import Base64Url
-from uhealthsec.server.keys.schemas import TreeHeadOut as TreeHeadOut
+from uhealthsec.protocol.logs import LogEntryOut, LogHeadOut, TreeHeadOut
 
-
-class JournalHeadOut(BaseModel):
-    #: The key that signs the journal's tree heads (the server's log key).
-    log_key: Base64Url(32)  # type: ignore[valid-type]
-    head: TreeHeadOut
-    consistency: list[Base64Url(32)]  # type: ignore[valid-type]
+__all__ = ["LogEntryOut", "LogHeadOut", "TreeHeadOut"]
 
 
 class LeavesOut(BaseModel):
     start: int
     #: RFC 9162 leaf hashes of entries start, start + 1, …
     leaves: list[Base64Url(32)]  # type: ignore[valid-type]
-
-
-class JournalEntryOut(BaseModel):
-    index: int
-    entry: Base64Url(4096)  # type: ignore[valid-type]
-    tree_size: int
-    inclusion: list[Base64Url(32)]  # type: ignore[valid-type]
 
 
 class ObjectOut(BaseModel):

@@ -9,62 +9,55 @@ from fastapi import APIRouter, Path, Query
 from uhealthsec.server.deps import Caller, Ctx, Db
 from uhealthsec.server.keys import schemas as s
 from uhealthsec.server.keys.service import KeyDirectory, ProvenEntry
-from uhealthsec.server.storage.merkle_log import SignedTreeHead
+from uhealthsec.server.storage.merkle_log import tree_head_out
 
 router = APIRouter(prefix="/keys", tags=["key directory"])
 
 TreeSize = Annotated[int, Query(ge=1, le=2**62, description="size of the tree to prove against")]
 
 
-@router.get("/head", response_model=s.DirectoryHeadOut)
+@router.get("/head", response_model=s.LogHeadOut)
 def head(
     caller: Caller,
     db: Db,
     ctx: Ctx,
     since: Annotated[int | None, Query(ge=1, le=2**62)] = None,
-) -> s.DirectoryHeadOut:
+) -> s.LogHeadOut:
     """The directory's latest signed tree head; with ``since``, the consistency proof
     from the head of that size the client saw before."""
     directory = KeyDirectory(db, ctx)
     signed, proof = directory.head(since)
-    return s.DirectoryHeadOut(
+    return s.LogHeadOut(
         log_key=directory.public_key(), head=tree_head_out(signed), consistency=proof
     )
 
 
-@router.get("/entries", response_model=s.DirectoryEntryOut)
+@router.get("/entries", response_model=s.LogEntryOut)
 def lookup(
     caller: Caller,
     db: Db,
     ctx: Ctx,
     email: Annotated[str, Query(min_length=3, max_length=320)],
     tree_size: TreeSize,
-) -> s.DirectoryEntryOut:
+) -> s.LogEntryOut:
     """The newest keys published for an address, with their inclusion proof."""
     return _entry_out(KeyDirectory(db, ctx).lookup(caller.account, email, tree_size))
 
 
-@router.get("/entries/{index}", response_model=s.DirectoryEntryOut)
+@router.get("/entries/{index}", response_model=s.LogEntryOut)
 def entry(
     index: Annotated[int, Path(ge=0, le=2**62)],
     caller: Caller,
     db: Db,
     ctx: Ctx,
     tree_size: TreeSize,
-) -> s.DirectoryEntryOut:
+) -> s.LogEntryOut:
     """One entry by its position in the log (a document names its signer's entry)."""
     return _entry_out(KeyDirectory(db, ctx).entry(caller.account, index, tree_size))
 
 
-def tree_head_out(signed: SignedTreeHead) -> s.TreeHeadOut:
-    h = signed.head
-    return s.TreeHeadOut(
-        log=h.log, size=h.size, root=h.root, timestamp_ms=h.timestamp_ms, signature=signed.signature
-    )
-
-
-def _entry_out(proven: ProvenEntry) -> s.DirectoryEntryOut:
-    return s.DirectoryEntryOut(
+def _entry_out(proven: ProvenEntry) -> s.LogEntryOut:
+    return s.LogEntryOut(
         index=proven.record.log_index,
         entry=proven.record.entry,
         tree_size=proven.tree_size,

@@ -16,6 +16,7 @@ from sqlalchemy import BigInteger, Integer, LargeBinary, String, insert, select,
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from uhealthsec.crypto import merkle
+from uhealthsec.protocol.logs import TreeHeadOut
 from uhealthsec.server.errors import InvalidInput
 from uhealthsec.server.storage.db import Base
 
@@ -223,4 +224,11 @@ class MerkleLog:
 def _signed(name: str, record: TreeHeadRecord) -> SignedTreeHead:
     return SignedTreeHead(
         merkle.TreeHead(name, record.size, record.root, record.timestamp_ms), record.signature
+    )
+
+
+def tree_head_out(signed: SignedTreeHead) -> TreeHeadOut:
+    h = signed.head
+    return TreeHeadOut(
+        log=h.log, size=h.size, root=h.root, timestamp_ms=h.timestamp_ms, signature=signed.signature
     )
