@@ -207,7 +207,8 @@ def main() -> None:
     parser.add_argument("--appends", type=int, default=5000, help="per process")
     parser.add_argument("--concurrency", type=int, default=64, help="requests per process")
     parser.add_argument("--entries", type=int, default=1_000_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="verification rounds")
+    parser.add_argument("--repeat", type=int, default=3, help="append runs per backend")
     parser.add_argument("--backends", nargs="*", default=["sqlite", "postgresql"])
     parser.add_argument("--worker", nargs=5)
     args = parser.parse_args()
@@ -220,10 +221,12 @@ def main() -> None:
         f"{platform.python_version()}, {platform.system()} {platform.release()}"
     )
     for backend in args.backends:
-        rate, total, heads = appends(backend, args.appends, args.concurrency)
+        runs = [appends(backend, args.appends, args.concurrency) for _ in range(args.repeat)]
+        rate, total, heads = sorted(runs)[len(runs) // 2]
         print(
             f"appends, {backend}, 2 processes x {args.concurrency} concurrent requests: "
-            f"{rate:,.0f} entries/s with receipts ({total} entries, {heads} signed heads)"
+            f"{rate:,.0f} entries/s with receipts, median of {len(runs)} runs "
+            f"({', '.join(f'{r[0]:,.0f}' for r in runs)}; {total} entries, {heads} signed heads)"
         )
     if args.entries:
         v = verification(args.entries, args.rounds)

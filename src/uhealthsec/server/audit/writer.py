@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from uhealthsec.crypto import merkle
 from uhealthsec.crypto.journal import JournalEntry
 from uhealthsec.server.audit.models import JournalNetworkRecord, JournalPatient, JournalRecord
 from uhealthsec.server.storage.db import transaction
@@ -111,10 +112,12 @@ class JournalWriter:
 
     def _append(self, batch: list[PendingEntry]) -> list[Receipt]:
         now = self._clock()
+        # Everything that needs no lock is done before the transaction takes the log's.
         encoded = [p.entry.encode() for p in batch]
+        hashed = [merkle.leaf_hash(data) for data in encoded]
         with transaction(self._sessions) as db:
             journal = MerkleLog(db, JOURNAL_LOG, self._signer, int(now.timestamp() * 1000))
-            first = journal.append(encoded)
+            first = journal.append(encoded, hashed)
             rows, patients, network = [], [], []
             for offset, (pending, data) in enumerate(zip(batch, encoded, strict=True)):
                 index, entry = first + offset, pending.entry
@@ -145,6 +148,6 @@ class JournalWriter:
             if network:
                 db.execute(insert(JournalNetworkRecord), network)
             head = journal.sign_head()
-            indexes = list(range(first, first + len(batch)))
-            proofs = journal.inclusion_proofs(indexes, head.head.size)
+        indexes = list(range(first, first + len(batch)))
+        proofs = journal.inclusion_proofs(indexes, head.head.size)
         return [Receipt(i, d, head, proofs[i]) for i, d in zip(indexes, encoded, strict=True)]

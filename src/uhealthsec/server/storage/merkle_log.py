@@ -86,13 +86,16 @@ class MerkleLog:
 
     # -- writing ----------------------------------------------------------------------
 
-    def append(self, leaves: list[bytes]) -> int:
+    def append(self, leaves: list[bytes], leaf_hashes: list[bytes] | None = None) -> int:
         """Add leaves (their data) at the end; returns the index of the first one.
 
         The caller stores each leaf's data under its index in the same transaction.
+        ``leaf_hashes`` may be computed beforehand, so that the log's lock is held for
+        as little work as possible.
         """
         if not leaves:
             raise ValueError("nothing to append")
+        hashed = leaf_hashes or [merkle.leaf_hash(x) for x in leaves]
         # Locks the log's row until commit: concurrent appenders queue here.
         new_size = self.db.execute(
             update(MerkleLogState)
@@ -103,9 +106,7 @@ class MerkleLog:
         size = new_size - len(leaves)
         frontier_nodes = merkle.subtrees(0, size)
         stored = self._nodes(set(frontier_nodes))
-        created, frontier = merkle.append(
-            size, [stored[n] for n in frontier_nodes], [merkle.leaf_hash(x) for x in leaves]
-        )
+        created, frontier = merkle.append(size, [stored[n] for n in frontier_nodes], hashed)
         # Core executemany: appends are the journal's hot path.
         self.db.execute(
             insert(MerkleNode),
@@ -187,12 +188,18 @@ class MerkleLog:
         return merkle.proof_from(ranges, self._nodes(merkle.nodes_for(ranges)))
 
     def inclusion_proofs(self, indexes: list[int], size: int) -> dict[int, list[bytes]]:
-        """Proofs for several entries of one tree, with one read of the stored hashes."""
-        self._check_size(size)
+        """Proofs for several entries of one tree, with one read of the stored hashes
+        (none for the entries of a batch just appended: they need only its own hashes,
+        so they can be computed after the transaction)."""
         plans = {i: merkle.inclusion_ranges(i, size) for i in indexes}
+        if self._batch_nodes and self._appended is not None and self._appended[0] == size:
+            try:
+                return {i: merkle.proof_from(r, self._batch_nodes) for i, r in plans.items()}
+            except KeyError:  # an entry from before the batch: read what it needs
+                pass
+        self._check_size(size)
         needed: set[merkle.Node] = set().union(*(merkle.nodes_for(r) for r in plans.values()))
-        batch = self._batch_nodes
-        nodes = batch if needed <= batch.keys() else self._nodes(needed)
+        nodes = self._nodes(needed)
         return {i: merkle.proof_from(ranges, nodes) for i, ranges in plans.items()}
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
