@@ -421,3 +421,60 @@ def test_a_witness_countersigns_what_it_verified(practice: Practice, ctx, tmp_pa
     _tamper_byte(ctx, 1)
     with pytest.raises(JournalTampered):
         Witness(alice.call, key, key_file.parent).cosign()
+
+
+def test_the_database_owner_holds_no_right_to_rewrite_the_journal(request, database_url):
+    """On PostgreSQL the migration revokes UPDATE, DELETE and TRUNCATE on the entries
+    from everyone, the owner that runs the application included; SQLite has no
+    privileges, and its guard is the triggers."""
+    import secrets as token
+
+    from sqlalchemy import create_engine
+
+    from uhealthsec.server.storage import migrate
+    from uhealthsec.server.storage.db import make_engine
+
+    if not database_url.startswith("postgresql"):
+        engine = make_engine(database_url)
+        with engine.connect() as connection:
+            names = set(
+                connection.execute(
+                    text("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+                ).scalars()
+            )
+        engine.dispose()
+        assert {
+            "journal_entries_no_update",
+            "journal_entries_no_delete",
+            "merkle_logs_only_grow",
+        } <= names
+        return
+    server = request.getfixturevalue("postgres")
+    role, name = f"uhs_app_{token.token_hex(4)}", f"owned_{token.token_hex(4)}"
+    admin = create_engine(server.url("postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE ROLE {role} LOGIN"))
+        connection.execute(text(f'CREATE DATABASE "{name}" OWNER {role}'))
+    owner = make_engine(server.url(name).replace("://uhs@", f"://{role}@"))
+    try:
+        migrate.upgrade(owner)  # as the application's own role, which owns the tables
+        with owner.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO journal_entries (log_index, entry, action, outcome, created_at) "
+                    "VALUES (0, 'x', 'tests.insert', 1, now())"
+                )
+            )
+        for statement in (
+            "UPDATE journal_entries SET action = 'changed'",
+            "DELETE FROM journal_entries",
+            "TRUNCATE journal_entries",
+        ):
+            with pytest.raises(DBAPIError, match="permission denied"), owner.begin() as c:
+                c.execute(text(statement))
+    finally:
+        owner.dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(text(f"DROP ROLE {role}"))
+        admin.dispose()
