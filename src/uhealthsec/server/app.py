@@ -104,6 +104,8 @@ def build_context(
     server_key = ServerKey.load_or_create(
         settings.server_key_path, os.environ.get("UHS_SERVER_KEY")
     )
+    # The journal and the key directory share the server's log key.
+    log_key = log_signing_key(server_key.derive(LOG_KEY_PURPOSE))
     ctx = AppContext(
         settings=settings,
         engine=engine,
@@ -113,8 +115,8 @@ def build_context(
         mailer=mailer or mailer_for(settings),
         keyring=TokenKeyring(sessions, server_key, settings.access_token_seconds),
         blobs=blob_store_for(settings),
-        # The journal and the key directory share the server's log key.
-        journal=JournalWriter(sessions, log_signing_key(server_key.derive(LOG_KEY_PURPOSE)), clock),
+        log_key=log_key,
+        journal=JournalWriter(sessions, log_key, clock),
         clock=clock,
     )
     if settings.oidc_issuer:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,6 +33,9 @@ class AppContext:
     keyring: TokenKeyring
     #: Where document ciphertext is kept.
     blobs: BlobStore
+    #: Signs the tree heads of every log (key directory, journal); derived once from
+    #: the server key.
+    log_key: ed25519.Ed25519PrivateKey
     #: Appends journal entries (one writer thread per process).
     journal: JournalWriter
     clock: Callable[[], datetime] = field(default=utcnow)

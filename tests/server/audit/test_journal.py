@@ -202,7 +202,6 @@ def test_a_local_copy_names_the_exact_entry(practice: Practice, ctx, tmp_path):
 
 
 def test_a_forked_journal_fails_the_consistency_proof(practice: Practice, ctx):
-    from uhealthsec.server.keys.service import signing_key
     from uhealthsec.server.storage.merkle_log import JOURNAL_LOG, MerkleLog
 
     alice = practice.alice.exchange
@@ -224,7 +223,7 @@ def test_a_forked_journal_fails_the_consistency_proof(practice: Practice, ctx):
         connection.execute(text("UPDATE merkle_logs SET size = 0 WHERE name = 'journal'"))
     entries = [e.encode() for _, e in _entries(ctx)][1:] + [b"forged"] * 3
     with ctx.sessions.begin() as db:
-        log = MerkleLog(db, JOURNAL_LOG, signing_key(ctx), 1)
+        log = MerkleLog(db, JOURNAL_LOG, ctx.log_key, 1)
         log.append(entries)
         log.sign_head()
     with pytest.raises(LogRefused, match="does not extend the one this device saw"):

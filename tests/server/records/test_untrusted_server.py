@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy import delete, select, text, update
 
 from tests.server.records.conftest import Practice, device
@@ -102,7 +103,7 @@ def test_a_directory_signed_by_another_key_is_refused(practice: Practice, ctx, u
     alice = practice.alice.exchange
     alice.directory.refresh()
     pin = LogPin(**alice.directory.pin.to_dict())
-    ctx.server_key = type(ctx.server_key)(b"\x07" * 32)
+    ctx.log_key = ed25519.Ed25519PrivateKey.generate()  # the server signs with another key
     with ctx.sessions.begin() as db:
         db.execute(delete(TreeHeadRecord).where(TreeHeadRecord.log == KEY_DIRECTORY_LOG))
     later = device(client, users, practice.alice.user, pin)

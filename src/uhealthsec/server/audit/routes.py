@@ -14,8 +14,7 @@ from uhealthsec.server.audit import schemas as s
 from uhealthsec.server.audit.export import fhir_bundle, json_line
 from uhealthsec.server.audit.service import MAX_LEAVES, HistoryItem, JournalService
 from uhealthsec.server.deps import Caller, Ctx, Db
-from uhealthsec.server.keys.service import signing_key
-from uhealthsec.server.storage.merkle_log import tree_head_out
+from uhealthsec.server.storage.merkle_log import log_head_out, tree_head_out
 
 router = APIRouter(tags=["journal"])
 
@@ -31,9 +30,7 @@ def head(
 ) -> s.LogHeadOut:
     """The journal's latest signed head; with ``since``, the consistency proof from the
     head of that size you saw before."""
-    signed, proof = JournalService(db, ctx).head(since)
-    public = signing_key(ctx).public_key().public_bytes_raw()
-    return s.LogHeadOut(log_key=public, head=tree_head_out(signed), consistency=proof)
+    return log_head_out(JournalService(db, ctx).log, since)
 
 
 @router.get("/journal/heads", response_model=list[s.TreeHeadOut])

@@ -23,7 +23,6 @@ from uhealthsec.server.audit.models import (
 )
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import InvalidInput, NotFound
-from uhealthsec.server.keys.service import signing_key
 from uhealthsec.server.storage.merkle_log import JOURNAL_LOG, MerkleLog, SignedTreeHead
 
 MAX_LEAVES = 10_000
@@ -44,7 +43,7 @@ class JournalService:
     def __init__(self, db: Session, ctx: AppContext) -> None:
         self.db = db
         self.ctx = ctx
-        self.log = MerkleLog(db, JOURNAL_LOG, signing_key(ctx), int(ctx.now().timestamp() * 1000))
+        self.log = MerkleLog(db, JOURNAL_LOG, ctx.log_key, int(ctx.now().timestamp() * 1000))
 
     def head(self, since: int | None) -> tuple[SignedTreeHead, list[bytes]]:
         return self.log.proven_head(since)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query
 from uhealthsec.server.deps import Caller, Ctx, Db
 from uhealthsec.server.keys import schemas as s
 from uhealthsec.server.keys.service import KeyDirectory, ProvenEntry
-from uhealthsec.server.storage.merkle_log import tree_head_out
+from uhealthsec.server.storage.merkle_log import log_head_out
 
 router = APIRouter(prefix="/keys", tags=["key directory"])
 
@@ -25,11 +25,7 @@ def head(
 ) -> s.LogHeadOut:
     """The directory's latest signed tree head; with ``since``, the consistency proof
     from the head of that size the client saw before."""
-    directory = KeyDirectory(db, ctx)
-    signed, proof = directory.head(since)
-    return s.LogHeadOut(
-        log_key=directory.public_key(), head=tree_head_out(signed), consistency=proof
-    )
+    return log_head_out(KeyDirectory(db, ctx).log, since)
 
 
 @router.get("/entries", response_model=s.LogEntryOut)

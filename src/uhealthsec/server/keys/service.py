@@ -6,7 +6,6 @@ import uuid
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
-from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -19,20 +18,13 @@ from uhealthsec.server.errors import InvalidInput, NotFound
 from uhealthsec.server.keys.models import DirectoryRecord
 from uhealthsec.server.storage.merkle_log import (
     KEY_DIRECTORY_LOG,
-    LOG_KEY_PURPOSE,
     MerkleLog,
-    SignedTreeHead,
-    log_signing_key,
 )
 
 _KIND_CODES = {
     AccountKind.PRACTITIONER: AccountKindCode.PRACTITIONER,
     AccountKind.PATIENT: AccountKindCode.PATIENT,
 }
-
-
-def signing_key(ctx: AppContext) -> ed25519.Ed25519PrivateKey:
-    return log_signing_key(ctx.server_key.derive(LOG_KEY_PURPOSE))
 
 
 class SignedByAccount(Protocol):
@@ -54,12 +46,7 @@ class KeyDirectory:
     def __init__(self, db: Session, ctx: AppContext) -> None:
         self.db = db
         self.ctx = ctx
-        self.log = MerkleLog(
-            db, KEY_DIRECTORY_LOG, signing_key(ctx), int(ctx.now().timestamp() * 1000)
-        )
-
-    def public_key(self) -> bytes:
-        return signing_key(self.ctx).public_key().public_bytes_raw()
+        self.log = MerkleLog(db, KEY_DIRECTORY_LOG, ctx.log_key, int(ctx.now().timestamp() * 1000))
 
     def publish(self, account: Account) -> DirectoryRecord:
         """Append the account's current keys to the log (at activation, at key rotation)."""
@@ -86,9 +73,6 @@ class KeyDirectory:
         self.db.flush()
         self.log.sign_head()
         return record
-
-    def head(self, since: int | None) -> tuple[SignedTreeHead, list[bytes]]:
-        return self.log.proven_head(since)
 
     def lookup(self, viewer: Account, email: str, tree_size: int) -> ProvenEntry:
         """The newest keys of an address, with their inclusion proof in a tree of

@@ -16,7 +16,7 @@ from sqlalchemy import BigInteger, Integer, LargeBinary, String, insert, select,
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from uhealthsec.crypto import merkle
-from uhealthsec.protocol.logs import TreeHeadOut
+from uhealthsec.protocol.logs import LogHeadOut, TreeHeadOut
 from uhealthsec.server.errors import InvalidInput
 from uhealthsec.server.storage.db import Base
 
@@ -239,3 +239,11 @@ def tree_head_out(signed: SignedTreeHead) -> TreeHeadOut:
     return TreeHeadOut(
         log=h.log, size=h.size, root=h.root, timestamp_ms=h.timestamp_ms, signature=signed.signature
     )
+
+
+def log_head_out(log: MerkleLog, since: int | None) -> LogHeadOut:
+    """A log's latest signed head for a client, with its key and, for a client that saw
+    the head of size ``since``, the consistency proof."""
+    signed, proof = log.proven_head(since)
+    public = log.signer.public_key().public_bytes_raw()
+    return LogHeadOut(log_key=public, head=tree_head_out(signed), consistency=proof)
