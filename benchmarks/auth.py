@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
 import tempfile
 import time
 import uuid
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import pyotp
 from fastapi.testclient import TestClient
+from timing import median_seconds
 
 from uhealthsec.client.api import AuthClient
 from uhealthsec.crypto.keystore import Argon2Params, derive_password_secrets
@@ -36,15 +36,6 @@ def per_second(fn, seconds: float = 2.0) -> float:
         fn()
         count += 1
     return count / (time.perf_counter() - start)
-
-
-def median_ms(fn, rounds: int) -> float:
-    samples = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples)
 
 
 def main() -> None:
@@ -75,10 +66,12 @@ def main() -> None:
     verify_rate = per_second(lambda: ctx.keyring.verify(token, now))
 
     client_params = Argon2Params.default()
-    client_kdf = median_ms(lambda: derive_password_secrets(PASSWORD, client_params), args.rounds)
+    client_kdf = 1000 * median_seconds(
+        lambda: derive_password_secrets(PASSWORD, client_params), args.rounds
+    )
     hasher = SecretHasher(settings.server_argon2_memory_kib, settings.server_argon2_time_cost)
     stored = hasher.hash(b"\x01" * 32)
-    server_verify = median_ms(lambda: hasher.verify(stored, b"\x01" * 32), args.rounds)
+    server_verify = 1000 * median_seconds(lambda: hasher.verify(stored, b"\x01" * 32), args.rounds)
 
     http = TestClient(create_app(ctx=ctx), base_url=settings.issuer)
     sdk = AuthClient(http)
@@ -101,7 +94,7 @@ def main() -> None:
 
     # The server accepts one step of drift only; pretend each round is 30 s later.
     ctx.clock = lambda: datetime.fromtimestamp(step[0] * 30, UTC)
-    sign_in = median_ms(full_sign_in, args.rounds)
+    sign_in = 1000 * median_seconds(full_sign_in, args.rounds)
 
     print(
         f"machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}"

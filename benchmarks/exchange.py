@@ -22,18 +22,17 @@ import platform
 import re
 import secrets
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pyotp
 from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
+from timing import median_seconds
 
 from uhealthsec.client.api import AuthClient
 from uhealthsec.client.exchange import ExchangeClient
@@ -103,15 +102,6 @@ def start(kind: str, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
-
-
-def median_s(fn: Callable[[], object], rounds: int) -> float:
-    samples = []
-    for _ in range(rounds):
-        begin = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - begin)
-    return statistics.median(samples)
 
 
 class Accounts:
@@ -200,11 +190,11 @@ def measure_size(
             for chunk in response.iter_bytes(CHUNK):
                 out.write(chunk)
 
-    send_s = median_s(send, rounds)
-    receive_s = median_s(receive, rounds)
+    send_s = median_seconds(send, rounds)
+    receive_s = median_seconds(receive, rounds)
     assert (files / "received.bin").read_bytes() == source.read_bytes()
-    up_s = median_s(bare_upload, rounds)
-    down_s = median_s(bare_download, rounds)
+    up_s = median_seconds(bare_upload, rounds)
+    down_s = median_seconds(bare_download, rounds)
     api_rate = 2 * mib / (send_s + receive_s)
     bare_rate = 2 * mib / (up_s + down_s)
     print(
@@ -244,8 +234,8 @@ def run(args: argparse.Namespace, work: Path, files: Path, api_url: str, bare_ur
     small.write_bytes(b"Compte rendu\n" * 100)
     documents = [alice.send(small, patient_file_id=patient_file, to=[]) for _ in range(args.rounds)]
     queue = list(documents)
-    share_s = median_s(lambda: alice.share(queue.pop(), emails), args.rounds)
-    send_many_s = median_s(
+    share_s = median_seconds(lambda: alice.share(queue.pop(), emails), args.rounds)
+    send_many_s = median_seconds(
         lambda: alice.send(small, patient_file_id=patient_file, to=emails), args.rounds
     )
     print()

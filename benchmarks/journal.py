@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from timing import median_seconds
 
 from uhealthsec.crypto import merkle
 from uhealthsec.crypto.journal import JournalEntry, ObjectKind, Outcome
@@ -185,19 +186,11 @@ def verification(count: int, rounds: int) -> dict[str, float]:
             h.update(data)
         h.finalize()
 
-    def median(fn) -> float:  # type: ignore[no-untyped-def]
-        samples = []
-        for _ in range(rounds):
-            begin = time.perf_counter()
-            fn()
-            samples.append(time.perf_counter() - begin)
-        return statistics.median(samples)
-
     return {
         "bytes": sum(len(e) for e in entries),
-        "verify": median(verify),
-        "per_entry": median(per_entry_sha256),
-        "stream": median(stream_sha256),
+        "verify": median_seconds(verify, rounds),
+        "per_entry": median_seconds(per_entry_sha256, rounds),
+        "stream": median_seconds(stream_sha256, rounds),
         "heads": len(heads),
     }
 
