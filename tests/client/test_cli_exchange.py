@@ -50,11 +50,8 @@ def signed_in(demo, live_server, clock, tmp_path):
     return martin, durand
 
 
-def test_demo_walkthrough(signed_in, live_server, tmp_path):
-    martin, durand = signed_in
-
-    report = tmp_path / "compte-rendu.txt"
-    report.write_text("Entorse de cheville droite: 10 seances de reeducation.\n")
+def _send(report, config, server, *extra: str) -> str:
+    """Dr Martin sends a file of Camille Petit's to Paul Durand; returns its id."""
     sent = _run(
         [
             "send",
@@ -63,13 +60,20 @@ def test_demo_walkthrough(signed_in, live_server, tmp_path):
             "camille.petit@demo.test",
             "--to",
             "kine.durand@demo.test",
-            "--title",
-            "Prescription de reeducation",
+            *extra,
         ],
-        martin,
-        live_server,
+        config,
+        server,
     )
-    document_id = re.search(r"Sent\s+([0-9a-f-]{36})", sent).group(1)
+    return re.search(r"Sent\s+([0-9a-f-]{36})", sent).group(1)
+
+
+def test_demo_walkthrough(signed_in, live_server, tmp_path):
+    martin, durand = signed_in
+
+    report = tmp_path / "compte-rendu.txt"
+    report.write_text("Entorse de cheville droite: 10 seances de reeducation.\n")
+    document_id = _send(report, martin, live_server, "--title", "Prescription de reeducation")
 
     inbox = _run(["inbox"], durand, live_server)
     assert document_id in inbox and "Prescription de reeducation" in inbox
@@ -144,19 +148,7 @@ def test_the_patient_reads_her_access_history_and_anyone_verifies_the_journal(
     martin, durand = signed_in
     report = tmp_path / "bilan.txt"
     report.write_text("Bilan: rien a signaler.\n")
-    sent = _run(
-        [
-            "send",
-            str(report),
-            "--patient",
-            "camille.petit@demo.test",
-            "--to",
-            "kine.durand@demo.test",
-        ],
-        martin,
-        live_server,
-    )
-    document_id = re.search(r"Sent\s+([0-9a-f-]{36})", sent).group(1)
+    document_id = _send(report, martin, live_server)
     _run(["get", document_id, "-o", str(tmp_path / "copy.txt")], durand, live_server)
 
     camille = tmp_path / "camille"
