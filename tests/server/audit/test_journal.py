@@ -477,3 +477,27 @@ def test_the_database_owner_holds_no_right_to_rewrite_the_journal(request, datab
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             connection.execute(text(f"DROP ROLE {role}"))
         admin.dispose()
+
+
+def test_an_entry_is_served_with_its_proof_to_those_it_concerns(practice: Practice, ctx):
+    from uhealthsec.crypto import merkle
+    from uhealthsec.protocol.encoding import b64u_decode
+
+    alice, bob, carol = practice.alice.exchange, practice.bob.exchange, practice.carol.exchange
+    alice.call("GET", "/patient-files", params={"practice_id": practice.id})
+    index = _entries(ctx)[-1][0]
+    head = alice.call("GET", "/journal/head").json()["head"]
+    for reader in (alice, carol):  # the actor; the patient it is about
+        body = reader.call(
+            "GET", f"/journal/entries/{index}", params={"tree_size": head["size"]}
+        ).json()
+        merkle.verify_inclusion(
+            merkle.leaf_hash(b64u_decode(body["entry"])),
+            index,
+            head["size"],
+            [b64u_decode(p) for p in body["inclusion"]],
+            b64u_decode(head["root"]),
+        )
+    with pytest.raises(ApiError) as refused:
+        bob.call("GET", f"/journal/entries/{index}", params={"tree_size": head["size"]})
+    assert refused.value.status == 404

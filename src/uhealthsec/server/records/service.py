@@ -123,6 +123,8 @@ class RecordsService:
             .where(PatientFile.practice_id == practice_id)
             .order_by(Account.display_name)
         ).all()
+        for patient_file, _ in rows:  # the list tells who is a patient here
+            current_draft().about_patient(patient_file.patient_id, practice_id)
         return [(f, a) for f, a in rows]
 
     # -- uploads --------------------------------------------------------------------------
