@@ -356,12 +356,7 @@ class RecordsService:
     def revoke(self, caller: Account, document_id: uuid.UUID, recipient_id: uuid.UUID) -> int:
         """End someone's access to every version at once: their wrapped keys are erased,
         so even the server's copy of the data no longer serves them a key."""
-        document = self.db.get(Document, document_id)
-        if document is None:
-            raise NotFound("no such document")
-        patient_file = self.db.get(PatientFile, document.patient_file_id)
-        assert patient_file is not None
-        current_draft().about_patient(patient_file.patient_id, patient_file.practice_id)
+        document, _ = self._document(document_id, "no such document")
         shares = self.db.scalars(
             select(Share).where(
                 Share.document_id == document_id,
@@ -490,15 +485,21 @@ class RecordsService:
     ) -> tuple[Document, PatientFile]:
         """The document, if the caller can read some version of it; otherwise the same
         answer as for a document that does not exist."""
+        missing = "no such document, or you have no access to it"
+        document, patient_file = self._document(document_id, missing)
+        if not self._active_share_any(document.id, caller.id):
+            raise NotFound(missing)
+        return document, patient_file
+
+    def _document(self, document_id: uuid.UUID, missing: str) -> tuple[Document, PatientFile]:
+        """The document and its patient file, journaled as about that patient before
+        any access check: a patient sees refused attempts too."""
         document = self.db.get(Document, document_id)
         if document is None:
-            raise NotFound("no such document, or you have no access to it")
+            raise NotFound(missing)
         patient_file = self.db.get(PatientFile, document.patient_file_id)
         assert patient_file is not None
-        # Journaled as about the patient even when refused: a patient sees attempts too.
         current_draft().about_patient(patient_file.patient_id, patient_file.practice_id)
-        if not self._active_share_any(document.id, caller.id):
-            raise NotFound("no such document, or you have no access to it")
         return document, patient_file
 
     def _version(self, document: Document, number: int) -> DocumentVersion:
