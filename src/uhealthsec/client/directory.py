@@ -82,20 +82,21 @@ class KeyDirectoryClient:
         address = email.strip().lower()
         if address in self._proven:
             return self._proven[address]
+
+        def fetch(head: merkle.TreeHead) -> dict[str, Any]:
+            params = {"email": address, "tree_size": head.size}
+            return self._call("GET", "/keys/entries", params=params).json()  # type: ignore[no-any-return]
+
         head = self.head()
         try:
-            body = self._call(
-                "GET", "/keys/entries", params={"email": address, "tree_size": head.size}
-            ).json()
+            body = fetch(head)
         except ApiError as exc:
             if exc.status != 404:
                 raise
             # The address may have joined after this session's head: look once more in
             # the newest (verified) directory.
             head = self.refresh()
-            body = self._call(
-                "GET", "/keys/entries", params={"email": address, "tree_size": head.size}
-            ).json()
+            body = fetch(head)
         verified = self._verify(body, head, f"the keys of {address}")
         if verified.entry.email != address:
             raise DirectoryRefused(
