@@ -1,5 +1,6 @@
 """Our formats against the stored vectors in tests/vectors (the contract for other clients)."""
 
+import hashlib
 import io
 import uuid
 
@@ -7,7 +8,16 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from tests.conftest import load_vectors
-from uhealthsec.crypto import directory, envelope, keystore, manifest, merkle, signing, wrap
+from uhealthsec.crypto import (
+    directory,
+    envelope,
+    journal,
+    keystore,
+    manifest,
+    merkle,
+    signing,
+    wrap,
+)
 from uhealthsec.crypto.errors import (
     ChunkAuthenticationFailed,
     HeaderAuthenticationFailed,
@@ -194,3 +204,41 @@ def test_version_manifests(vector):
             m.content_digest,
             m.metadata_digest,
         ).verify(_h(EXCHANGE["author_public_key"]), _h(vector["signature"]))
+
+
+JOURNAL = load_vectors("journal.json")
+
+
+@pytest.mark.parametrize("vector", JOURNAL["requests"], ids=lambda v: v["method"])
+def test_request_digests_and_signatures(vector):
+    body = hashlib.sha256(_h(vector["body"])).digest()
+    digest = journal.request_digest(vector["method"], vector["target"], body)
+    assert digest.hex() == vector["request_digest"]
+    journal.SignedRequest(digest).verify(_h(JOURNAL["user_public_key"]), _h(vector["signature"]))
+    with pytest.raises(InvalidSignature):
+        journal.SignedRequest(bytes(32)).verify(
+            _h(JOURNAL["user_public_key"]), _h(vector["signature"])
+        )
+
+
+@pytest.mark.parametrize("vector", JOURNAL["entries"], ids=lambda v: str(v["outcome"]))
+def test_journal_entries(vector):
+    signature = vector["signature"]
+    entry = journal.JournalEntry(
+        timestamp_ms=vector["timestamp_ms"],
+        actor=uuid.UUID(vector["actor"]),
+        action=vector["action"],
+        outcome=journal.Outcome(vector["outcome"]),
+        status=vector["status"],
+        objects=tuple((journal.ObjectKind(k), uuid.UUID(i)) for k, i in vector["objects"]),
+        client=vector["client"],
+        request_digest=_h(vector["request_digest"]),
+        signature=None
+        if signature is None
+        else journal.RequestSignature(signature["signer_key_index"], _h(signature["signature"])),
+    )
+    assert entry.encode().hex() == vector["encoded"]
+    assert journal.JournalEntry.decode(_h(vector["encoded"])) == entry
+    assert merkle.leaf_hash(entry.encode()).hex() == vector["leaf_hash"]
+    with pytest.raises(MalformedInput):
+        journal.JournalEntry.decode(_h(vector["encoded"]) + b"\x00")

@@ -16,7 +16,17 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
-from uhealthsec.crypto import directory, envelope, keystore, manifest, merkle, signing, wrap, xwing
+from uhealthsec.crypto import (
+    directory,
+    envelope,
+    journal,
+    keystore,
+    manifest,
+    merkle,
+    signing,
+    wrap,
+    xwing,
+)
 from uhealthsec.crypto.keys import UserKeys
 
 HERE = Path(__file__).parent
@@ -254,12 +264,82 @@ def exchange_vectors() -> dict:
     }
 
 
+def journal_vectors() -> dict:
+    """Journal entries (unsigned and signed) and request digests."""
+    rng = DeterministicRandom("journal")
+    user = ed25519.Ed25519PrivateKey.from_private_bytes(rng(32))
+    requests = []
+    for method, target, body in (
+        ("POST", "/documents", b'{"id":"x"}'),
+        ("GET", "/documents?limit=50", b""),
+        ("DELETE", "/documents/4f1c/shares/9a2b", b""),
+    ):
+        body_digest = hashes.Hash(hashes.SHA256())
+        body_digest.update(body)
+        digest = journal.request_digest(method, target, body_digest.finalize())
+        requests.append(
+            {
+                "method": method,
+                "target": target,
+                "body": body.hex(),
+                "request_digest": digest.hex(),
+                "signature": journal.SignedRequest(digest).sign(user).hex(),
+            }
+        )
+    entries = []
+    for signed in (False, True):
+        entry = journal.JournalEntry(
+            timestamp_ms=1_795_000_000_000,
+            actor=uuid.UUID(bytes=rng(16)),
+            action="records.content",
+            outcome=journal.Outcome.DONE if signed else journal.Outcome.DENIED,
+            status=200 if signed else 404,
+            objects=(
+                (journal.ObjectKind.DOCUMENT, uuid.UUID(bytes=rng(16))),
+                (journal.ObjectKind.PATIENT, uuid.UUID(bytes=rng(16))),
+            ),
+            client="uhs-cli",
+            request_digest=bytes.fromhex(requests[0]["request_digest"]),
+            signature=journal.RequestSignature(7, bytes.fromhex(requests[0]["signature"]))
+            if signed
+            else None,
+        )
+        encoded = entry.encode()
+        entries.append(
+            {
+                "timestamp_ms": entry.timestamp_ms,
+                "actor": str(entry.actor),
+                "action": entry.action,
+                "outcome": int(entry.outcome),
+                "status": entry.status,
+                "objects": [[int(k), str(i)] for k, i in entry.objects],
+                "client": entry.client,
+                "request_digest": entry.request_digest.hex(),
+                "signature": None
+                if entry.signature is None
+                else {
+                    "signer_key_index": entry.signature.signer_key_index,
+                    "signature": entry.signature.signature.hex(),
+                },
+                "encoded": encoded.hex(),
+                "leaf_hash": merkle.leaf_hash(encoded).hex(),
+            }
+        )
+    return {
+        "format": "U-HealthSec journal entries and request digests v1 (docs/PROTOCOL.md, 13)",
+        "user_public_key": user.public_key().public_bytes_raw().hex(),
+        "requests": requests,
+        "entries": entries,
+    }
+
+
 GENERATORS = {
     "envelope.json": envelope_vectors,
     "wrap.json": wrap_vectors,
     "signature.json": signature_vectors,
     "keystore.json": keystore_vectors,
     "exchange.json": exchange_vectors,
+    "journal.json": journal_vectors,
 }
 
 
