@@ -4,8 +4,9 @@
                                            [--entries 1000000] [--backends sqlite postgresql]
 
 Appends: two server processes (as two API workers of one deployment) append to the
-same journal at once, each from ``--concurrency`` threads that behave like requests:
-submit one entry, wait for its receipt (index, signed head, inclusion proof), repeat.
+same journal at once, each from ``--concurrency`` asyncio tasks that behave like the
+journal middleware's requests: submit one entry, await its receipt (index, signed
+head, inclusion proof), repeat.
 The rate is all entries over the time from the first submission to the last receipt.
 SQLite is a file in a temporary directory; PostgreSQL is started with its default
 durability settings (fsync on), unlike the test suite's throwaway server.
@@ -19,16 +20,15 @@ once per entry and in one stream.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import platform
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
@@ -69,23 +69,21 @@ def worker(database_url: str, data_dir: str, count: int, concurrency: int, start
     ctx = build_context(Settings(data_dir=Path(data_dir), database_url=database_url))
     ctx.journal.append(PendingEntry(sample_entry(0)))  # connections warm
     proof_lengths: list[int] = []
-    lock = threading.Lock()
     counter = iter(range(count))
 
-    def one_request_stream() -> None:
-        while True:
-            with lock:
-                i = next(counter, None)
-            if i is None:
-                return
-            receipt = ctx.journal.append(PendingEntry(sample_entry(i)))
+    # As the journal middleware does: each request is a task of the event loop that
+    # submits its entry and awaits the receipt.
+    async def one_request_stream() -> None:
+        for i in counter:
+            receipt = await ctx.journal.record(PendingEntry(sample_entry(i)))
             proof_lengths.append(len(receipt.proof))
+
+    async def requests() -> None:
+        await asyncio.gather(*(one_request_stream() for _ in range(concurrency)))
 
     time.sleep(max(0.0, start_at - time.time()))
     began = time.time()
-    with ThreadPoolExecutor(concurrency) as pool:
-        for _ in range(concurrency):
-            pool.submit(one_request_stream)
+    asyncio.run(requests())
     ended = time.time()
     ctx.close()
     print(json.dumps({"began": began, "ended": ended, "count": len(proof_lengths)}))

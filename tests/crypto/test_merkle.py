@@ -143,6 +143,14 @@ def test_every_generated_proof_verifies_and_a_flipped_bit_does_not(size, data):
             )
 
 
+def test_proofs_for_many_leaves_at_once_are_the_reference_proofs():
+    log = reference_log()
+    for size in range(1, len(LEAVES) + 1):
+        plans = {i: merkle.inclusion_ranges(i, size) for i in range(size)}
+        together = merkle.proofs_from(plans, log.nodes)
+        assert together == {i: log.inclusion(i, size) for i in range(size)}
+
+
 def test_proofs_need_only_logarithmically_many_stored_hashes():
     size = 1_000_003
     for index in (0, 1, size // 2, size - 1):

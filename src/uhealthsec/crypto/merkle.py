@@ -165,6 +165,23 @@ def proof_from(ranges: Sequence[LeafRange], nodes: Mapping[Node, bytes]) -> list
     return [range_hash(start, end, nodes.__getitem__) for start, end in ranges]
 
 
+def proofs_from(
+    plans: Mapping[int, Sequence[LeafRange]], nodes: Mapping[Node, bytes]
+) -> dict[int, list[bytes]]:
+    """Several proofs at once; neighbouring leaves share most ranges, each computed once."""
+    computed: dict[LeafRange, bytes] = {}
+    proofs: dict[int, list[bytes]] = {}
+    for key, ranges in plans.items():
+        proof = []
+        for start, end in ranges:
+            value = computed.get((start, end))
+            if value is None:
+                value = computed[start, end] = range_hash(start, end, nodes.__getitem__)
+            proof.append(value)
+        proofs[key] = proof
+    return proofs
+
+
 # -- appending --------------------------------------------------------------------------
 
 

@@ -14,7 +14,6 @@ Denied and refused requests are journaled as well, with their outcome.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import uuid
 from contextvars import ContextVar
@@ -183,7 +182,7 @@ class JournalMiddleware:
             practice_id=draft.practice_id,
             ip_address=client[0] if client else None,
         )
-        receipt = await asyncio.wrap_future(self.writer.submit(pending))
+        receipt = await self.writer.record(pending)
         proof = ",".join(b64u_encode(p) for p in receipt.proof)
         return [
             (b"uhs-journal-entry", b64u_encode(receipt.entry).encode()),

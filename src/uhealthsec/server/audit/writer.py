@@ -7,23 +7,25 @@ log's row (storage/merkle_log.py)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import queue
 import threading
 import uuid
+from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from uhealthsec.crypto import merkle
 from uhealthsec.crypto.journal import JournalEntry
 from uhealthsec.server.audit.models import JournalNetworkRecord, JournalPatient, JournalRecord
-from uhealthsec.server.storage.db import transaction
+from uhealthsec.server.storage.db import insert_rows, transaction
 from uhealthsec.server.storage.merkle_log import JOURNAL_LOG, MerkleLog, SignedTreeHead
 
 log = logging.getLogger(__name__)
@@ -40,13 +42,23 @@ class Receipt:
     proof: list[bytes]
 
 
-@dataclass
+@dataclass(frozen=True)
 class PendingEntry:
     entry: JournalEntry
     patient_ids: tuple[uuid.UUID, ...] = ()
     practice_id: uuid.UUID | None = None
     ip_address: str | None = None
-    future: Future[Receipt] = field(default_factory=Future)
+
+
+@dataclass(frozen=True)
+class _Request:
+    pending: PendingEntry
+    #: A thread's future, or a future of the event loop ``loop``.
+    future: Future[Receipt] | asyncio.Future[Receipt]
+    loop: asyncio.AbstractEventLoop | None = None
+
+
+_Result = Receipt | BaseException
 
 
 class JournalWriter:
@@ -59,21 +71,34 @@ class JournalWriter:
         self._sessions = sessions
         self._signer = signer
         self._clock = clock
-        self._queue: queue.Queue[PendingEntry | None] = queue.Queue()
+        self._queue: queue.Queue[_Request | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def submit(self, pending: PendingEntry) -> Future[Receipt]:
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="uhs-journal", daemon=True)
-                self._thread.start()
-        self._queue.put(pending)
-        return pending.future
+        """Queue an entry; the future holds its receipt once its batch is committed."""
+        future: Future[Receipt] = Future()
+        self._enqueue(_Request(pending, future))
+        return future
+
+    async def record(self, pending: PendingEntry) -> Receipt:
+        """Queue an entry from a request and wait for its receipt. The writer wakes
+        each event loop once per batch, not once per entry."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Receipt] = loop.create_future()
+        self._enqueue(_Request(pending, future, loop))
+        return await future
 
     def append(self, pending: PendingEntry, timeout: float = 30.0) -> Receipt:
         """Append and wait (for work outside a request: jobs, tests)."""
         return self.submit(pending).result(timeout=timeout)
+
+    def _enqueue(self, request: _Request) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="uhs-journal", daemon=True)
+                self._thread.start()
+        self._queue.put(request)
 
     def close(self) -> None:
         with self._lock:
@@ -99,16 +124,25 @@ class JournalWriter:
                 batch.append(item)
             self._write(batch)
 
-    def _write(self, batch: list[PendingEntry]) -> None:
+    def _write(self, batch: list[_Request]) -> None:
+        outcomes: list[_Result]
         try:
-            receipts = self._append(batch)
+            outcomes = list(self._append([r.pending for r in batch]))
         except Exception as exc:  # every waiting request learns of it
             log.exception("the journal could not be written")
-            for pending in batch:
-                pending.future.set_exception(exc)
-            return
-        for pending, receipt in zip(batch, receipts, strict=True):
-            pending.future.set_result(receipt)
+            outcomes = [exc] * len(batch)
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Receipt], _Result]]]
+        by_loop = defaultdict(list)
+        for request, outcome in zip(batch, outcomes, strict=True):
+            if request.loop is not None:
+                by_loop[request.loop].append((request.future, outcome))  # type: ignore[arg-type]
+            elif isinstance(outcome, BaseException):
+                request.future.set_exception(outcome)
+            else:
+                request.future.set_result(outcome)
+        for loop, settled in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                loop.call_soon_threadsafe(_settle, settled)
 
     def _append(self, batch: list[PendingEntry]) -> list[Receipt]:
         now = self._clock()
@@ -141,13 +175,21 @@ class JournalWriter:
                             "created_at": now,
                         }
                     )
-            # Core executemany: the request threads are waiting on this transaction.
-            db.execute(insert(JournalRecord), rows)
-            if patients:
-                db.execute(insert(JournalPatient), patients)
-            if network:
-                db.execute(insert(JournalNetworkRecord), network)
+            # Core multi-row inserts: every waiting request waits on this transaction.
+            insert_rows(db, JournalRecord.__table__, rows)
+            insert_rows(db, JournalPatient.__table__, patients)
+            insert_rows(db, JournalNetworkRecord.__table__, network)
             head = journal.sign_head()
         indexes = list(range(first, first + len(batch)))
         proofs = journal.inclusion_proofs(indexes, head.head.size)
         return [Receipt(i, d, head, proofs[i]) for i, d in zip(indexes, encoded, strict=True)]
+
+
+def _settle(settled: list[tuple[asyncio.Future[Receipt], _Result]]) -> None:
+    for future, outcome in settled:
+        if future.cancelled():  # the request went away (client disconnected)
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy import Engine, MetaData, Table, create_engine, event, insert
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 # Stable constraint names, so that migrations can refer to them on both databases.
@@ -60,3 +62,31 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def insert_rows(db: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows (all with the same keys) in one statement.
+
+    The hot paths (journal entries, Merkle nodes) insert dozens of rows per
+    transaction. SQLite's driver runs an executemany in C; on PostgreSQL one
+    ``INSERT ... SELECT FROM unnest(array, ...)`` of fixed text (so parsed and planned
+    once) replaces one statement per row.
+    """
+    if not rows:
+        return
+    if db.get_bind().dialect.name != "postgresql":
+        db.execute(insert(table), rows)
+        return
+    names = tuple(rows[0])
+    db.connection().exec_driver_sql(
+        _unnest_insert(table, names), {n: [row[n] for row in rows] for n in names}
+    )
+
+
+@functools.cache
+def _unnest_insert(table: Table, names: tuple[str, ...]) -> str:
+    # Names from the schema only: table.c[n] raises for anything else.
+    pg = postgresql.dialect()
+    columns = ", ".join(f'"{n}"' for n in names)
+    arrays = ", ".join(f"%({n})s::{table.c[n].type.compile(dialect=pg)}[]" for n in names)
+    return f'INSERT INTO "{table.name}" ({columns}) SELECT * FROM unnest({arrays})'  # noqa: S608

@@ -12,13 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from sqlalchemy import BigInteger, Integer, LargeBinary, String, insert, select, tuple_, update
+from sqlalchemy import BigInteger, Integer, LargeBinary, String, select, tuple_, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from uhealthsec.crypto import merkle
 from uhealthsec.protocol.logs import LogHeadOut, TreeHeadOut
 from uhealthsec.server.errors import InvalidInput
-from uhealthsec.server.storage.db import Base
+from uhealthsec.server.storage.db import Base, insert_rows
 
 #: Names of the server's logs.
 KEY_DIRECTORY_LOG = "keys"
@@ -30,6 +30,9 @@ class MerkleLogState(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: The hashes of ``subtrees(0, size)`` concatenated, kept with the size so that an
+    #: append reads them with its lock; null (older rows) means "read them from nodes".
+    frontier: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
 class MerkleNode(Base):
@@ -97,19 +100,31 @@ class MerkleLog:
             raise ValueError("nothing to append")
         hashed = leaf_hashes or [merkle.leaf_hash(x) for x in leaves]
         # Locks the log's row until commit: concurrent appenders queue here.
-        new_size = self.db.execute(
+        new_size, packed = self.db.execute(
             update(MerkleLogState)
             .where(MerkleLogState.name == self.name)
             .values(size=MerkleLogState.size + len(leaves))
-            .returning(MerkleLogState.size)
-        ).scalar_one()
+            .returning(MerkleLogState.size, MerkleLogState.frontier)
+        ).one()
         size = new_size - len(leaves)
         frontier_nodes = merkle.subtrees(0, size)
-        stored = self._nodes(set(frontier_nodes))
-        created, frontier = merkle.append(size, [stored[n] for n in frontier_nodes], hashed)
-        # Core executemany: appends are the journal's hot path.
+        if packed is not None and len(packed) == merkle.HASH_SIZE * len(frontier_nodes):
+            old_frontier = [
+                packed[i : i + merkle.HASH_SIZE] for i in range(0, len(packed), merkle.HASH_SIZE)
+            ]
+            stored = dict(zip(frontier_nodes, old_frontier, strict=True))
+        else:
+            stored = self._nodes(set(frontier_nodes))
+            old_frontier = [stored[n] for n in frontier_nodes]
+        created, frontier = merkle.append(size, old_frontier, hashed)
         self.db.execute(
-            insert(MerkleNode),
+            update(MerkleLogState)
+            .where(MerkleLogState.name == self.name)
+            .values(frontier=b"".join(frontier))
+        )
+        insert_rows(
+            self.db,
+            MerkleNode.__table__,
             [
                 {"log": self.name, "level": level, "index": index, "hash": value}
                 for level, index, value in created
@@ -132,16 +147,21 @@ class MerkleLog:
             stored = self._nodes(set(merkle.subtrees(0, size)))
             root = merkle.range_hash(0, size, stored.__getitem__)
         head = merkle.TreeHead(self.name, size, root, self.now_ms)
-        record = TreeHeadRecord(
-            log=self.name,
-            size=size,
-            root=root,
-            timestamp_ms=head.timestamp_ms,
-            signature=head.sign(self.signer),
+        signed = SignedTreeHead(head, head.sign(self.signer))
+        insert_rows(
+            self.db,
+            TreeHeadRecord.__table__,
+            [
+                {
+                    "log": self.name,
+                    "size": size,
+                    "root": root,
+                    "timestamp_ms": head.timestamp_ms,
+                    "signature": signed.signature,
+                }
+            ],
         )
-        self.db.add(record)
-        self.db.flush()
-        return _signed(self.name, record)
+        return signed
 
     def proven_head(self, since: int | None) -> tuple[SignedTreeHead, list[bytes]]:
         """The latest signed head and, for a client that saw the head of size ``since``,
@@ -194,13 +214,13 @@ class MerkleLog:
         plans = {i: merkle.inclusion_ranges(i, size) for i in indexes}
         if self._batch_nodes and self._appended is not None and self._appended[0] == size:
             try:
-                return {i: merkle.proof_from(r, self._batch_nodes) for i, r in plans.items()}
+                return merkle.proofs_from(plans, self._batch_nodes)
             except KeyError:  # an entry from before the batch: read what it needs
                 pass
         self._check_size(size)
         needed: set[merkle.Node] = set().union(*(merkle.nodes_for(r) for r in plans.values()))
         nodes = self._nodes(needed)
-        return {i: merkle.proof_from(ranges, nodes) for i, ranges in plans.items()}
+        return merkle.proofs_from(plans, nodes)
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
         self._check_size(new_size)

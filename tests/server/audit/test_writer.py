@@ -1,0 +1,48 @@
+"""The journal's writer: batches from requests of an event loop and from threads."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from uhealthsec.crypto import merkle
+from uhealthsec.crypto.journal import JournalEntry, Outcome
+from uhealthsec.server.audit.writer import PendingEntry
+
+
+def pending(i: int) -> PendingEntry:
+    return PendingEntry(JournalEntry(i, uuid.UUID(int=i + 1), "tests.write", Outcome.DONE, 200))
+
+
+def test_requests_and_threads_get_their_own_receipts(ctx):
+    async def requests() -> list:
+        return await asyncio.gather(*(ctx.journal.record(pending(i)) for i in range(40)))
+
+    from_thread = ctx.journal.submit(pending(1000))
+    receipts = [*asyncio.run(requests()), from_thread.result(timeout=30)]
+    assert sorted(r.index for r in receipts) == list(range(len(receipts)))
+    for i, receipt in enumerate(receipts):
+        assert JournalEntry.decode(receipt.entry).timestamp_ms == (1000 if i == 40 else i)
+        merkle.verify_inclusion(
+            merkle.leaf_hash(receipt.entry),
+            receipt.index,
+            receipt.head.head.size,
+            receipt.proof,
+            receipt.head.head.root,
+        )
+
+
+def test_a_request_that_went_away_does_not_stop_the_others(ctx):
+    async def one_gives_up() -> list:
+        leaving = asyncio.ensure_future(ctx.journal.record(pending(0)))
+        await asyncio.sleep(0)  # queued, now waiting for its receipt
+        staying = [ctx.journal.record(pending(i)) for i in range(1, 10)]
+        leaving.cancel()
+        return await asyncio.gather(*staying)
+
+    receipts = asyncio.run(one_gives_up())
+    assert len(receipts) == 9
+    # The entry was still journaled: what a request did is recorded even if its
+    # client stopped waiting.
+    later = ctx.journal.append(pending(99))
+    assert later.index == 10

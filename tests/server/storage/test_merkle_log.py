@@ -1,0 +1,76 @@
+"""The Merkle log component on both databases: appends in batches, the frontier kept
+in the log's row, logs written before that column existed, the migration adding it."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import text, update
+
+from uhealthsec.crypto import merkle
+from uhealthsec.server.storage import migrate
+from uhealthsec.server.storage.merkle_log import KEY_DIRECTORY_LOG, MerkleLog, MerkleLogState
+
+
+def append_batches(ctx, sizes: list[int], forget_frontier_after: int | None = None) -> list[bytes]:
+    leaves: list[bytes] = []
+    for number, count in enumerate(sizes):
+        batch = [secrets.token_bytes(20) for _ in range(count)]
+        with ctx.sessions.begin() as db:
+            log = MerkleLog(db, KEY_DIRECTORY_LOG, ctx.log_key, 1)
+            assert log.append(batch) == len(leaves)
+            head = log.sign_head()
+        leaves += batch
+        assert head.head.size == len(leaves)
+        assert head.head.root == merkle.root_of([merkle.leaf_hash(x) for x in leaves])
+        if number == forget_frontier_after:
+            with ctx.sessions.begin() as db:  # as a log appended to before the column
+                db.execute(
+                    update(MerkleLogState)
+                    .where(MerkleLogState.name == KEY_DIRECTORY_LOG)
+                    .values(frontier=None)
+                )
+    return leaves
+
+
+def check_every_proof(ctx, leaves: list[bytes]) -> None:
+    size = len(leaves)
+    with ctx.sessions() as db:
+        log = MerkleLog(db, KEY_DIRECTORY_LOG, ctx.log_key, 1)
+        root = log.head_at(size).head.root
+        proofs = log.inclusion_proofs(list(range(size)), size)
+        for signed in log.heads(1, 100):  # one per batch
+            old = signed.head.size
+            merkle.verify_consistency(
+                old, size, signed.head.root, root, log.consistency_proof(old, size)
+            )
+    for index, leaf in enumerate(leaves):
+        merkle.verify_inclusion(merkle.leaf_hash(leaf), index, size, proofs[index], root)
+
+
+def test_batches_of_every_shape_build_the_rfc_tree(ctx):
+    leaves = append_batches(ctx, [1, 1, 2, 5, 8, 13, 1, 31, 64, 3])
+    check_every_proof(ctx, leaves)
+
+
+def test_a_log_without_a_stored_frontier_reads_it_from_its_nodes(ctx):
+    leaves = append_batches(ctx, [3, 4, 6, 11, 7], forget_frontier_after=2)
+    check_every_proof(ctx, leaves)
+    with ctx.sessions() as db:
+        stored = db.get(MerkleLogState, KEY_DIRECTORY_LOG).frontier
+    assert stored is not None and len(stored) == merkle.HASH_SIZE * len(leaves).bit_count()
+
+
+def test_the_frontier_migration_goes_down_and_up_again_keeping_the_log(ctx):
+    leaves = append_batches(ctx, [5, 9])
+    migrate.downgrade(ctx.engine, "0007")
+    with ctx.engine.connect() as connection:
+        columns = connection.execute(text("SELECT * FROM merkle_logs")).keys()
+    assert "frontier" not in columns
+    migrate.upgrade(ctx.engine)
+    with ctx.sessions.begin() as db:
+        log = MerkleLog(db, KEY_DIRECTORY_LOG, ctx.log_key, 1)
+        batch = [secrets.token_bytes(20) for _ in range(6)]
+        assert log.append(batch) == len(leaves)
+        log.sign_head()
+    check_every_proof(ctx, leaves + batch)
