@@ -685,7 +685,14 @@ app.add_typer(journal_app, name="journal")
 
 
 @journal_app.command("verify")
-def journal_verify() -> None:
+def journal_verify(
+    all_heads: Annotated[
+        bool,
+        typer.Option(
+            "--all-heads", help="Check every signed head (one per batch), not only checkpoints."
+        ),
+    ] = False,
+) -> None:
     """Recompute the whole journal and check it against the heads the server signed and
     against what this device verified before."""
     store = _store()
@@ -704,7 +711,7 @@ def journal_verify() -> None:
             leaf_cache=store.directory / f"{store.path.stem}-journal.leaves",
         )
         with _transfer("Checking the journal", counting="entries") as progress:
-            result = journal.verify(progress)
+            result = journal.verify(progress, all_heads=all_heads)
     console.print(
         f"[green]Journal verified[/green]: {result.size} entries match the {result.heads} "
         f"heads the server signed, and extend the {result.previous_size} entries this "

@@ -1,11 +1,12 @@
 """Verifying the server's journal from a client (``uhs journal verify``).
 
 The client fetches the journal's signed head (consistent with the one it pinned
-before), every signed head since the beginning (one per batch of entries), and the
-leaf hash of every entry; it recomputes the tree and compares its root at each
-signed size. A changed, dropped, inserted or moved entry makes the first signed head
-after it disagree, which names the batch; with the leaf hashes it verified last time
-(kept in a local file) it names the exact entries. A forked or rolled-back journal
+before), the signed checkpoints (a head at every multiple of 1,024 entries; with
+``all_heads``, every head, one per batch of entries), and the leaf hash of every
+entry; it recomputes the tree and compares its root at each signed size. A changed,
+dropped, inserted or moved entry makes the first signed head after it disagree, which
+names the range; with the leaf hashes it verified last time (kept in a local file) it
+names the exact entries. A forked or rolled-back journal
 fails the consistency proof. Responses that changed something carry the entry that
 recorded them and its inclusion proof, which ``check_receipt`` verifies.
 """
@@ -63,12 +64,24 @@ class JournalClient:
         self._on_pin_change = on_pin_change
         self._cache = leaf_cache
 
-    def verify(self, progress: Callable[[int, int], None] | None = None) -> Verification:
+    def verify(
+        self, progress: Callable[[int, int], None] | None = None, all_heads: bool = False
+    ) -> Verification:
         params = {"since": self.pin.size} if self.pin.size else {}
         body = self._call("GET", "/journal/head", params=params).json()
         head, pin = accept_head(body, self.pin, JOURNAL_LOG, "the journal")
         log_key = b64u_decode(body["log_key"])
-        signed = self._signed_heads(log_key, head.size)
+        signed = self._signed_heads(log_key, head.size, all_heads)
+        every = merkle.CHECKPOINT_INTERVAL
+        checkpoints = [h.size for h in signed if h.size % every == 0]
+        if checkpoints != list(range(every, head.size + 1, every)):
+            missing = sorted(set(range(every, head.size + 1, every)) - set(checkpoints))
+            raise JournalTampered(
+                f"the journal has no signed checkpoint at {missing[0]} entries (it signs one "
+                f"every {every:,} entries)"
+            )
+        if not signed or signed[-1].size != head.size:
+            signed.append(head)
         known = self._cached_leaves()
         seen: list[bytes] | None = [] if self._cache is not None else None
         builder = merkle.RootBuilder()
@@ -117,13 +130,12 @@ class JournalClient:
                 self._on_pin_change(pin)
         return Verification(head, len(signed), previous)
 
-    def _signed_heads(self, log_key: bytes, size: int) -> list[merkle.TreeHead]:
+    def _signed_heads(self, log_key: bytes, size: int, all_heads: bool) -> list[merkle.TreeHead]:
         heads: list[merkle.TreeHead] = []
         from_size = 1
         while True:
-            page = self._call(
-                "GET", "/journal/heads", params={"from_size": from_size, "limit": PAGE}
-            ).json()
+            params = {"from_size": from_size, "limit": PAGE, "checkpoints": not all_heads}
+            page = self._call("GET", "/journal/heads", params=params).json()
             for raw in page:
                 head = parse_head(raw)
                 if head.size > size:

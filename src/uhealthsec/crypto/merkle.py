@@ -321,6 +321,10 @@ def verify_consistency(
 
 # -- signed tree heads ------------------------------------------------------------------
 
+#: Every log signs a head at each multiple of this many entries, besides one per batch
+#: of appends: a verifier of a long log checks these instead of every batch's head.
+CHECKPOINT_INTERVAL = 1024
+
 TREE_HEAD_MAGIC = b"UHST"
 TREE_HEAD_VERSION = 0x01
 

@@ -1,4 +1,5 @@
-"""What a server needs before its first request: schema, token key, first-party clients."""
+"""What a server needs before its first request: schema, token key, first-party
+clients, the checkpoints of logs written before checkpoints existed."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 from uhealthsec.protocol.oauth import CLI_CLIENT_ID, CLI_REDIRECT_URI, WEB_CLIENT_ID
 from uhealthsec.server.auth.models import OAuthClient
 from uhealthsec.server.context import AppContext
+from uhealthsec.server.storage.merkle_log import JOURNAL_LOG, KEY_DIRECTORY_LOG, MerkleLog
 
 
 @dataclass(frozen=True)
@@ -46,3 +48,7 @@ def bootstrap(ctx: AppContext) -> None:
     with ctx.sessions.begin() as db:
         ensure_clients(db, ctx.settings.issuer)
         ctx.keyring.ensure_key(db, ctx.now())
+    now_ms = int(ctx.now().timestamp() * 1000)
+    for name in (KEY_DIRECTORY_LOG, JOURNAL_LOG):
+        with ctx.sessions.begin() as db:
+            MerkleLog(db, name, ctx.log_key, now_ms).sign_missing_checkpoints()

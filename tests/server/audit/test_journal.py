@@ -4,6 +4,7 @@ database, and lets a client detect what it cannot prevent."""
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 from sqlalchemy import select, text
@@ -501,3 +502,72 @@ def test_an_entry_is_served_with_its_proof_to_those_it_concerns(practice: Practi
     with pytest.raises(ApiError) as refused:
         bob.call("GET", f"/journal/entries/{index}", params={"tree_size": head["size"]})
     assert refused.value.status == 404
+
+
+def _fill(ctx, count: int) -> None:
+    """Entries appended as requests would, in the writer's batches."""
+    from uhealthsec.server.audit.writer import PendingEntry
+
+    actor = uuid.uuid4()
+    futures = [
+        ctx.journal.submit(PendingEntry(JournalEntry(i, actor, "tests.fill", Outcome.DONE, 200)))
+        for i in range(count)
+    ]
+    for future in futures:
+        future.result(timeout=60)
+
+
+def _rewrite_heads(ctx, statement: str) -> None:
+    """An operator who also rewrites the signed heads (triggers out of the way)."""
+    with ctx.engine.begin() as connection:
+        if ctx.engine.dialect.name == "postgresql":
+            connection.execute(text("SET session_replication_role = replica"))
+        else:
+            for name in ("merkle_tree_heads_no_update", "merkle_tree_heads_no_delete"):
+                connection.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
+        connection.execute(text(statement))
+
+
+def test_a_long_journal_is_checked_at_every_checkpoint(practice: Practice, ctx):
+    _fill(ctx, 2100)
+    journal = JournalClient(practice.alice.exchange.call)
+    result = journal.verify()
+    size = result.size
+    assert size > 2100 and result.heads == 3  # 1,024, 2,048 and the latest
+    assert JournalClient(practice.alice.exchange.call).verify(all_heads=True).heads > 3
+    with ctx.sessions() as db:
+        from uhealthsec.server.audit.service import JournalService
+
+        service = JournalService(db, ctx)
+        assert [h.head.size for h in service.heads(1, 100, checkpoints_only=True)] == [1024, 2048]
+
+    # A checkpoint rewritten: its signature no longer holds.
+    _rewrite_heads(
+        ctx,
+        "UPDATE merkle_tree_heads SET timestamp_ms = timestamp_ms + 1 "
+        "WHERE log = 'journal' AND size = 1024",
+    )
+    with pytest.raises(JournalTampered, match="head for 1024 entries is not validly signed"):
+        JournalClient(practice.alice.exchange.call).verify()
+
+
+def test_a_missing_checkpoint_or_a_bad_batch_head_is_reported(practice: Practice, ctx):
+    _fill(ctx, 1100)
+    with ctx.sessions() as db:
+        from uhealthsec.server.audit.service import JournalService
+
+        batch_head = next(
+            h.head.size for h in JournalService(db, ctx).heads(1, 10_000) if h.head.size < 1024
+        )
+    _rewrite_heads(
+        ctx,
+        "UPDATE merkle_tree_heads SET timestamp_ms = timestamp_ms + 1 "
+        f"WHERE log = 'journal' AND size = {batch_head}",
+    )
+    JournalClient(practice.alice.exchange.call).verify()  # checkpoints only: not looked at
+    with pytest.raises(JournalTampered, match=f"head for {batch_head} entries is not validly"):
+        JournalClient(practice.alice.exchange.call).verify(all_heads=True)
+
+    _rewrite_heads(ctx, "DELETE FROM merkle_tree_heads WHERE log = 'journal' AND size = 1024")
+    with pytest.raises(JournalTampered, match="no signed checkpoint at 1024 entries"):
+        JournalClient(practice.alice.exchange.call).verify()

@@ -74,3 +74,40 @@ def test_the_frontier_migration_goes_down_and_up_again_keeping_the_log(ctx):
         assert log.append(batch) == len(leaves)
         log.sign_head()
     check_every_proof(ctx, leaves + batch)
+
+
+def test_a_head_is_signed_at_every_checkpoint_a_batch_crosses(ctx):
+    every = merkle.CHECKPOINT_INTERVAL
+    # Crosses one checkpoint, ends exactly on the next, then crosses one mid-batch.
+    leaves = append_batches(ctx, [every - 3, 5, every - 2, 700, every + 1])
+    with ctx.sessions() as db:
+        log = MerkleLog(db, KEY_DIRECTORY_LOG, ctx.log_key, 1)
+        public = ctx.log_key.public_key().public_bytes_raw()
+        checkpoints = log.heads(1, 100, checkpoints_only=True)
+        assert [h.head.size for h in checkpoints] == list(range(every, len(leaves) + 1, every))
+        for signed in checkpoints:
+            signed.head.verify(public, signed.signature)
+            hashed = [merkle.leaf_hash(x) for x in leaves[: signed.head.size]]
+            assert signed.head.root == merkle.root_of(hashed)
+        # One head per batch besides the checkpoints (the batch ending on one shares it).
+        assert len(log.heads(1, 100)) == 5 + len(checkpoints) - 1
+
+
+def test_checkpoints_missing_from_an_older_log_are_signed_once(ctx):
+    leaves = append_batches(ctx, [3000])
+    with ctx.sessions.begin() as db:  # as a log written before checkpoints
+        db.execute(
+            text("DELETE FROM merkle_tree_heads WHERE log = :log AND size < 3000"),
+            {"log": KEY_DIRECTORY_LOG},
+        )
+    for expected in (2, 0):
+        with ctx.sessions.begin() as db:
+            log = MerkleLog(db, KEY_DIRECTORY_LOG, ctx.log_key, 1)
+            assert log.sign_missing_checkpoints() == expected
+    check_every_proof(ctx, leaves)
+    with ctx.sessions() as db:
+        heads = MerkleLog(db, KEY_DIRECTORY_LOG, ctx.log_key, 1).heads(1, 10)
+    assert [h.head.size for h in heads] == [1024, 2048, 3000]
+    for signed in heads[:2]:
+        hashed = [merkle.leaf_hash(x) for x in leaves[: signed.head.size]]
+        assert signed.head.root == merkle.root_of(hashed)

@@ -40,9 +40,14 @@ def heads(
     ctx: Ctx,
     from_size: Annotated[int, Query(ge=0, le=2**62)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_LEAVES)] = 1000,
+    checkpoints: Annotated[
+        bool, Query(description="only the heads at each multiple of 1,024 entries")
+    ] = False,
 ) -> list[s.TreeHeadOut]:
-    """Every signed head from a size on (one per batch of entries), smallest first."""
-    return [tree_head_out(h) for h in JournalService(db, ctx).heads(from_size, limit)]
+    """Signed heads from a size on, smallest first: one per batch of entries, or only
+    the checkpoints."""
+    found = JournalService(db, ctx).heads(from_size, limit, checkpoints)
+    return [tree_head_out(h) for h in found]
 
 
 @router.get("/journal/leaves", response_model=s.LeavesOut)

@@ -48,8 +48,10 @@ class JournalService:
     def head(self, since: int | None) -> tuple[SignedTreeHead, list[bytes]]:
         return self.log.proven_head(since)
 
-    def heads(self, from_size: int, limit: int) -> list[SignedTreeHead]:
-        return self.log.heads(from_size, limit)
+    def heads(
+        self, from_size: int, limit: int, checkpoints_only: bool = False
+    ) -> list[SignedTreeHead]:
+        return self.log.heads(from_size, limit, checkpoints_only)
 
     def leaf_hashes(self, start: int, end: int) -> list[bytes]:
         """Leaf hashes of entries [start, end), computed from the stored entries: a

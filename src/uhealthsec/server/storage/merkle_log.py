@@ -86,6 +86,8 @@ class MerkleLog:
         #: the new nodes: every sibling on the path of a new leaf is one of them).
         self._appended: tuple[int, bytes] | None = None
         self._batch_nodes: dict[merkle.Node, bytes] = {}
+        #: Checkpoint heads signed by the last append, by size.
+        self._checkpoints: dict[int, SignedTreeHead] = {}
 
     # -- writing ----------------------------------------------------------------------
 
@@ -116,7 +118,18 @@ class MerkleLog:
         else:
             stored = self._nodes(set(frontier_nodes))
             old_frontier = [stored[n] for n in frontier_nodes]
-        created, frontier = merkle.append(size, old_frontier, hashed)
+        created: list[tuple[int, int, bytes]] = []
+        frontier, position, checkpoints = old_frontier, size, []
+        # Split at every checkpoint the batch crosses, to sign the root there too.
+        every = merkle.CHECKPOINT_INTERVAL
+        for boundary in [*range(size - size % every + every, new_size, every), new_size]:
+            made, frontier = merkle.append(
+                position, frontier, hashed[position - size : boundary - size]
+            )
+            created += made
+            position = boundary
+            if boundary % every == 0:
+                checkpoints.append((boundary, merkle.root_from_frontier(frontier)))
         self.db.execute(
             update(MerkleLogState)
             .where(MerkleLogState.name == self.name)
@@ -132,6 +145,7 @@ class MerkleLog:
         )
         self._appended = (new_size, merkle.root_from_frontier(frontier))
         self._batch_nodes = {**stored, **{(lv, ix): h for lv, ix, h in created}}
+        self._checkpoints = {h.head.size: h for h in self._sign(checkpoints)}
         return size
 
     def sign_head(self) -> SignedTreeHead:
@@ -139,6 +153,8 @@ class MerkleLog:
         if self._appended is not None:
             # Just appended under the row lock: this size is new and its root known.
             size, root = self._appended
+            if size in self._checkpoints:  # the batch ended on a checkpoint
+                return self._checkpoints[size]
         else:
             size = self.size()
             existing = self.db.get(TreeHeadRecord, (self.name, size))
@@ -146,19 +162,50 @@ class MerkleLog:
                 return _signed(self.name, existing)
             stored = self._nodes(set(merkle.subtrees(0, size)))
             root = merkle.range_hash(0, size, stored.__getitem__)
-        head = merkle.TreeHead(self.name, size, root, self.now_ms)
-        signed = SignedTreeHead(head, head.sign(self.signer))
+        return self._sign([(size, root)])[0]
+
+    def sign_missing_checkpoints(self) -> int:
+        """Sign the checkpoints of a log written before they existed; returns how many.
+        Holds the log's lock, so that two starting processes do not both sign."""
+        size = self.db.execute(
+            update(MerkleLogState)
+            .where(MerkleLogState.name == self.name)
+            .values(size=MerkleLogState.size)
+            .returning(MerkleLogState.size)
+        ).scalar_one()
+        every = merkle.CHECKPOINT_INTERVAL
+        have = set(
+            self.db.scalars(
+                select(TreeHeadRecord.size).where(
+                    TreeHeadRecord.log == self.name, TreeHeadRecord.size % every == 0
+                )
+            )
+        )
+        missing = [s for s in range(every, size + 1, every) if s not in have]
+        for start in range(0, len(missing), 100):  # bounded reads of stored hashes
+            part = missing[start : start + 100]
+            nodes = self._nodes(set().union(*(merkle.subtrees(0, s) for s in part)))
+            self._sign([(s, merkle.range_hash(0, s, nodes.__getitem__)) for s in part])
+        return len(missing)
+
+    def _sign(self, roots: list[tuple[int, bytes]]) -> list[SignedTreeHead]:
+        """Sign and store heads for (size, root) pairs."""
+        signed = []
+        for size, root in roots:
+            head = merkle.TreeHead(self.name, size, root, self.now_ms)
+            signed.append(SignedTreeHead(head, head.sign(self.signer)))
         insert_rows(
             self.db,
             TreeHeadRecord.__table__,
             [
                 {
                     "log": self.name,
-                    "size": size,
-                    "root": root,
-                    "timestamp_ms": head.timestamp_ms,
-                    "signature": signed.signature,
+                    "size": h.head.size,
+                    "root": h.head.root,
+                    "timestamp_ms": h.head.timestamp_ms,
+                    "signature": h.signature,
                 }
+                for h in signed
             ],
         )
         return signed
@@ -176,14 +223,17 @@ class MerkleLog:
             )
         return head, self.consistency_proof(since, head.head.size)
 
-    def heads(self, from_size: int, limit: int) -> list[SignedTreeHead]:
-        """Signed heads of size ``from_size`` and above, smallest first."""
-        records = self.db.scalars(
-            select(TreeHeadRecord)
-            .where(TreeHeadRecord.log == self.name, TreeHeadRecord.size >= from_size)
-            .order_by(TreeHeadRecord.size)
-            .limit(limit)
-        ).all()
+    def heads(
+        self, from_size: int, limit: int, checkpoints_only: bool = False
+    ) -> list[SignedTreeHead]:
+        """Signed heads of size ``from_size`` and above, smallest first: every one (one
+        per batch of appends), or only the checkpoints."""
+        query = select(TreeHeadRecord).where(
+            TreeHeadRecord.log == self.name, TreeHeadRecord.size >= from_size
+        )
+        if checkpoints_only:
+            query = query.where(TreeHeadRecord.size % merkle.CHECKPOINT_INTERVAL == 0)
+        records = self.db.scalars(query.order_by(TreeHeadRecord.size).limit(limit)).all()
         return [_signed(self.name, r) for r in records]
 
     # -- reading ----------------------------------------------------------------------
