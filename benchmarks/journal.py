@@ -15,6 +15,11 @@ Verification: what `uhs journal verify` computes for a journal of ``--entries``
 entries with a signed head every 1,000 entries — a leaf hash per entry, the roots at
 each signed size, the heads' signatures — timed against SHA-256 of the same bytes,
 once per entry and in one stream.
+
+Over HTTP (``--http-entries``): a server (uvicorn, SQLite) whose journal holds that
+many entries, written by the journal's writer in its largest batches; the SDK's
+``JournalClient.verify`` from a device that never verified it before, checking the
+checkpoints, then every signed head.
 """
 
 from __future__ import annotations
@@ -193,12 +198,52 @@ def verification(count: int, rounds: int) -> dict[str, float]:
     }
 
 
+def verification_over_http(count: int) -> dict[str, float]:
+    from exchange import Accounts, start
+
+    from uhealthsec.client.journal import JournalClient
+    from uhealthsec.server.app import build_context
+    from uhealthsec.server.audit.writer import MAX_BATCH, PendingEntry
+    from uhealthsec.server.settings import Settings
+
+    data_dir = Path(tempfile.mkdtemp(prefix="uhs-bench-journal-http-"))
+    ctx = build_context(Settings(data_dir=data_dir))
+    began = time.perf_counter()
+    for start_index in range(0, count, 10 * MAX_BATCH):
+        futures = [
+            ctx.journal.submit(PendingEntry(sample_entry(i)))
+            for i in range(start_index, min(count, start_index + 10 * MAX_BATCH))
+        ]
+        for future in futures:
+            future.result(timeout=600)
+    written = time.perf_counter() - began
+    ctx.close()
+    server, url = start("api", data_dir)
+    try:
+        import httpx
+
+        http = httpx.Client(base_url=url, timeout=600)
+        device = Accounts(http, data_dir / "outbox").device("auditor@bench.example")
+        checkpoints = median_seconds(lambda: JournalClient(device.call).verify(), 3)
+        every_head = median_seconds(lambda: JournalClient(device.call).verify(all_heads=True), 3)
+        heads = JournalClient(device.call).verify(all_heads=True).heads
+    finally:
+        server.terminate()
+    return {
+        "written": written,
+        "checkpoints": checkpoints,
+        "every_head": every_head,
+        "heads": heads,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--appends", type=int, default=5000, help="per process")
     parser.add_argument("--concurrency", type=int, default=64, help="requests per process")
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3, help="verification rounds")
+    parser.add_argument("--http-entries", type=int, default=0, help="verify over HTTP")
     parser.add_argument("--repeat", type=int, default=3, help="append runs per backend")
     parser.add_argument("--backends", nargs="*", default=["sqlite", "postgresql"])
     parser.add_argument("--worker", nargs=5)
@@ -233,6 +278,16 @@ def main() -> None:
         print(
             f"  SHA-256 over all bytes in one stream: {v['stream']:.2f} s -> "
             f"x{v['stream'] / v['verify']:.2f}"
+        )
+
+    if args.http_entries:
+        h = verification_over_http(args.http_entries)
+        print(
+            f"journal of {args.http_entries:,} entries written in {h['written']:.0f} s "
+            f"({args.http_entries / h['written']:,.0f}/s); verify over HTTP, median of 3: "
+            f"checkpoints {h['checkpoints']:.2f} s "
+            f"({args.http_entries / h['checkpoints']:,.0f} entries/s), every one of the "
+            f"{h['heads']:,} signed heads {h['every_head']:.2f} s"
         )
 
 

@@ -91,7 +91,8 @@ class JournalClient:
         for start in range(0, head.size, PAGE):
             end = min(start + PAGE, head.size)
             page = self._call("GET", "/journal/leaves", params={"start": start, "end": end})
-            leaves = [b64u_decode(x) for x in page.json()["leaves"]]
+            packed = b64u_decode(page.json()["hashes"])
+            leaves = [packed[i : i + 32] for i in range(0, len(packed) - len(packed) % 32, 32)]
             if len(leaves) != end - start:
                 raise JournalTampered(
                     f"the journal serves {start + len(leaves)} entries where its signed head "

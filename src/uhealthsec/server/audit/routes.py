@@ -12,7 +12,8 @@ from fastapi import APIRouter, Path, Query, Response
 from uhealthsec.crypto.journal import NOBODY
 from uhealthsec.server.audit import schemas as s
 from uhealthsec.server.audit.export import fhir_bundle, json_line
-from uhealthsec.server.audit.service import MAX_LEAVES, HistoryItem, JournalService
+from uhealthsec.server.audit.schemas import MAX_LEAVES
+from uhealthsec.server.audit.service import HistoryItem, JournalService
 from uhealthsec.server.deps import Caller, Ctx, Db
 from uhealthsec.server.storage.merkle_log import log_head_out, tree_head_out
 
@@ -59,7 +60,8 @@ def leaves(
     end: Annotated[int, Query(ge=1, le=2**62)],
 ) -> s.LeavesOut:
     """Leaf hashes of a range of entries, to recompute the tree (they reveal nothing)."""
-    return s.LeavesOut(start=start, leaves=JournalService(db, ctx).leaf_hashes(start, end))
+    hashes = JournalService(db, ctx).leaf_hashes(start, end)
+    return s.LeavesOut(start=start, hashes=b"".join(hashes))
 
 
 @router.get("/journal/entries/{index}", response_model=s.LogEntryOut)

@@ -21,11 +21,11 @@ from uhealthsec.server.audit.models import (
     JournalPatient,
     JournalRecord,
 )
+from uhealthsec.server.audit.schemas import MAX_LEAVES
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import InvalidInput, NotFound
 from uhealthsec.server.storage.merkle_log import JOURNAL_LOG, MerkleLog, SignedTreeHead
 
-MAX_LEAVES = 10_000
 #: CNIL deliberation 2021-122: connection logs are kept six months to a year.
 NETWORK_RETENTION_DAYS = 183
 
