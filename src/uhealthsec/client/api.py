@@ -13,6 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from uhealthsec.client.passwords import check_new_password
+from uhealthsec.client.proof_of_work import HEADER as PROOF_HEADER
+from uhealthsec.client.proof_of_work import solve
 from uhealthsec.crypto.keystore import (
     Argon2Params,
     Keystore,
@@ -36,6 +38,31 @@ class ApiError(Exception):
 
 class WeakPassword(ValueError):
     pass
+
+
+class SecondFactorRequired(ApiError):
+    """The address had too many failed sign-ins: send a TOTP or recovery code with the
+    password (``start_login(..., second_factor={"totp_code": ...})``)."""
+
+
+#: Proofs of work solved for one request before giving up (each 429 carries a new one).
+MAX_CHALLENGES = 3
+
+
+def post_with_proof(http: httpx.Client, path: str, body: dict[str, Any]) -> httpx.Response:
+    """POST, solving the shield's proof of work if it asks for one (429 with a
+    challenge): free at rest, a moment's computation under attack."""
+    headers: dict[str, str] = {}
+    for _ in range(MAX_CHALLENGES):
+        response = http.post(path, json=body, headers=headers)
+        if response.status_code != 429:
+            return response
+        try:
+            challenge = response.json()["challenge"]
+        except (ValueError, KeyError):
+            return response
+        headers = {PROOF_HEADER: solve(challenge)}
+    return response
 
 
 def check_response(response: httpx.Response) -> httpx.Response:
@@ -65,6 +92,8 @@ class LoginState:
     methods: list[str]
     enrolment_required: bool
     auth_secret: bytes = field(repr=False)
+    #: The second factor was proven with the password (SecondFactorRequired).
+    complete: bool = False
 
 
 @dataclass(frozen=True)
@@ -134,7 +163,7 @@ class AuthClient:
             body["rpps"] = rpps
         if invitation:
             body["invitation"] = invitation
-        check_response(self.http.post("/accounts/registrations", json=body))
+        check_response(post_with_proof(self.http, "/accounts/registrations", body))
         return new
 
     def verify_email(self, code: str) -> None:
@@ -147,13 +176,23 @@ class AuthClient:
         params = Argon2Params.decode(b64u_decode(response.json()["argon2_params"]))
         return derive_password_secrets(password, params).auth_secret
 
-    def start_login(self, email: str, password: str) -> LoginState:
+    def start_login(
+        self, email: str, password: str, second_factor: dict[str, str] | None = None
+    ) -> LoginState:
+        """Check the password; ``second_factor`` ({"totp_code": …} or
+        {"recovery_code": …}) only when SecondFactorRequired asked for it, and then the
+        returned state is already complete."""
         secret = self.derive_auth_secret(email, password)
-        response = check_response(
-            self.http.post("/auth/login", json={"email": email, "auth_secret": b64u_encode(secret)})
+        body: dict[str, Any] = {"email": email, "auth_secret": b64u_encode(secret)}
+        if second_factor:
+            body["second_factor"] = second_factor
+        response = post_with_proof(self.http, "/auth/login", body)
+        if response.status_code == 401 and response.json().get("second_factor_required"):
+            raise SecondFactorRequired(401, response.json()["detail"], response.json())
+        data = check_response(response).json()
+        return LoginState(
+            data["ticket"], data["methods"], data["enrolment_required"], secret, data["complete"]
         )
-        data = response.json()
-        return LoginState(data["ticket"], data["methods"], data["enrolment_required"], secret)
 
     def enrol_totp(self, login: LoginState) -> dict[str, str]:
         return dict(

@@ -31,7 +31,14 @@ from rich.progress import (
 from rich.table import Table
 
 from uhealthsec import __version__
-from uhealthsec.client.api import ApiError, AuthClient, LoginState, WeakPassword, check_response
+from uhealthsec.client.api import (
+    ApiError,
+    AuthClient,
+    LoginState,
+    SecondFactorRequired,
+    WeakPassword,
+    check_response,
+)
 from uhealthsec.client.exchange import ExchangeClient, ExchangeRefused, MessagingClient
 from uhealthsec.client.journal import JournalClient, Witness, load_or_create_witness_key
 from uhealthsec.client.logs import LogPin, LogRefused
@@ -215,11 +222,18 @@ def login(
             profile.email = email or typer.prompt("E-mail", default=profile.email or None)
             password: str = typer.prompt("Password", hide_input=True)
             auth = AuthClient(http)
-            with console.status("Checking your password…"):
-                state = auth.start_login(profile.email, password)
+            try:
+                with console.status("Checking your password…"):
+                    state = auth.start_login(profile.email, password)
+            except SecondFactorRequired as exc:
+                console.print(f"[yellow]{exc.detail}[/yellow]")
+                code = typer.prompt("6-digit code from your app, or a recovery code").strip()
+                proof = {"totp_code" if code.isdigit() else "recovery_code": code}
+                with console.status("Checking your password…"):
+                    state = auth.start_login(profile.email, password, second_factor=proof)
             if state.enrolment_required:
                 _enrol_first_factor(auth, state)
-            else:
+            elif not state.complete:
                 _prove_second_factor(auth, state)
             tokens = auth.authorize(state, device_name=device)
     profile.store_tokens(tokens)

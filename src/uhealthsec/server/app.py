@@ -32,6 +32,7 @@ from uhealthsec.server.records.routes import UPLOAD_PATH
 from uhealthsec.server.records.routes import router as records_router
 from uhealthsec.server.server_key import ServerKey
 from uhealthsec.server.settings import Settings
+from uhealthsec.server.shield.routes import router as shield_router
 from uhealthsec.server.storage import migrate
 from uhealthsec.server.storage.blobs import BlobStore, FilesystemBlobStore, S3BlobStore
 from uhealthsec.server.storage.db import make_engine, make_session_factory
@@ -64,6 +65,9 @@ PUBLIC_ROUTES = frozenset(
         "/oauth/introspect",
         "/auth/federated/authorize",
         "/auth/federated/callback",
+        # The operator's: loopback or the metrics token (settings.metrics_token).
+        "/metrics",
+        "/shield/metrics",
     }
 )
 
@@ -178,4 +182,5 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
     app.include_router(records_router)
     app.include_router(messaging_router)
     app.include_router(journal_router)
+    app.include_router(shield_router)
     return app

@@ -13,10 +13,18 @@ class ServiceError(Exception):
     #: Commit the request's changes even though it is refused.
     keep_changes = False
 
-    def __init__(self, detail: str, *, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, object] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.headers = headers
+        #: Members added to the problem document (RFC 9457 extension members).
+        self.extra = extra
 
 
 class InvalidInput(ServiceError):
@@ -27,6 +35,12 @@ class InvalidInput(ServiceError):
 class NotAuthenticated(ServiceError):
     status = 401
     title = "Authentication required"
+
+
+class CredentialsRefused(NotAuthenticated):
+    """A wrong password (or address): the shield's count of it must be kept."""
+
+    keep_changes = True
 
 
 class SecondFactorRefused(NotAuthenticated):

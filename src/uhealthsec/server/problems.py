@@ -42,7 +42,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ServiceError)
     async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
-        return problem(exc.status, exc.detail, title=exc.title, headers=exc.headers)
+        return problem(
+            exc.status, exc.detail, title=exc.title, extra=exc.extra, headers=exc.headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

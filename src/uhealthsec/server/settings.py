@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     #: Unfinished uploads older than this are removed by ``uhs cleanup``.
     upload_expiry_seconds: int = Field(default=3600, ge=60)
 
+    #: Bearer token for the metrics (``GET /metrics``, ``GET /shield/metrics``); without
+    #: one they are served to the host itself only (loopback).
+    metrics_token: str = ""
+
     #: Outgoing mail: written as files under ``data_dir/outbox`` unless an SMTP host is set.
     smtp_host: str = ""
     smtp_port: int = 587

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from uhealthsec.server.accounts import schemas as s
 from uhealthsec.server.accounts.models import Account, AccountKind, Membership, Role
 from uhealthsec.server.accounts.service import AccountService, RegistrationRequest
 from uhealthsec.server.auth.service import SessionService
 from uhealthsec.server.deps import Caller, Ctx, Db
+from uhealthsec.server.shield.routes import SHIELD_RESPONSES, attempt_of
 
 router = APIRouter(tags=["accounts"])
 
@@ -19,8 +20,13 @@ _CHECK_MAIL = (
 )
 
 
-@router.post("/accounts/registrations", status_code=202, response_model=s.AcceptedOut)
-def register(body: s.RegistrationIn, db: Db, ctx: Ctx) -> s.AcceptedOut:
+@router.post(
+    "/accounts/registrations",
+    status_code=202,
+    response_model=s.AcceptedOut,
+    responses=SHIELD_RESPONSES,
+)
+def register(body: s.RegistrationIn, request: Request, db: Db, ctx: Ctx) -> s.AcceptedOut:
     """Create an account with its keystore; the same answer whether or not the address
     is taken (its owner is told by mail)."""
     AccountService(db, ctx).register(
@@ -32,6 +38,7 @@ def register(body: s.RegistrationIn, db: Db, ctx: Ctx) -> s.AcceptedOut:
             keystore=body.keystore,
             rpps=body.rpps,
             invitation=body.invitation,
+            attempt=attempt_of(request, "register", body.email),
         )
     )
     return s.AcceptedOut(detail=_CHECK_MAIL)

@@ -27,6 +27,7 @@ from uhealthsec.server.accounts.rpps import is_valid_rpps
 from uhealthsec.server.context import AppContext, token_hash
 from uhealthsec.server.errors import Conflict, Forbidden, InvalidInput, NotFound
 from uhealthsec.server.keys.service import KeyDirectory
+from uhealthsec.server.shield.service import Attempt, Shield
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 VERIFICATION_HOURS = 24
@@ -60,6 +61,8 @@ class RegistrationRequest:
     keystore: bytes
     rpps: str | None = None
     invitation: str | None = None
+    #: What the shield sees of the request (none for registrations made by the server).
+    attempt: Attempt | None = None
 
 
 class AccountService:
@@ -76,6 +79,8 @@ class AccountService:
         owner of an existing address is told by mail instead (no enumeration).
         """
         address = normalize_email(request.email)
+        shield = Shield(self.db, self.ctx)
+        admission = shield.admit(request.attempt or Attempt("register", address, None))
         try:
             keystore = Keystore.decode(request.keystore)
         except CryptoError as exc:
@@ -94,6 +99,7 @@ class AccountService:
         if invitation is not None and invitation.email != address:
             raise Forbidden("this invitation was sent to another address")
 
+        shield.consume(admission)  # both paths below hash and send mail
         if self.db.scalar(select(Account.id).where(Account.email == address)) is not None:
             self.ctx.hasher.burn()  # same cost as the path that hashes
             self.ctx.mailer.send(

@@ -16,6 +16,7 @@ from uhealthsec.server.auth.oauth import FormRequest, GrantUser, OAuthServer
 from uhealthsec.server.auth.service import LoginService, SessionService
 from uhealthsec.server.deps import Caller, Ctx, Db
 from uhealthsec.server.problems import PROBLEM_JSON
+from uhealthsec.server.shield.routes import SHIELD_RESPONSES, attempt_of
 
 router = APIRouter(prefix="/auth", tags=["authentication"])
 oauth_router = APIRouter(tags=["oauth"])
@@ -32,15 +33,22 @@ def prelogin(body: s.PreloginIn, db: Db, ctx: Ctx) -> s.PreloginOut:
     return s.PreloginOut(argon2_params=LoginService(db, ctx).prelogin(body.email))
 
 
-@router.post("/login", response_model=s.LoginOut)
-def login(body: s.LoginIn, db: Db, ctx: Ctx) -> s.LoginOut:
-    """Check the password-derived secret; a second factor must follow."""
-    started = LoginService(db, ctx).start(body.email, body.auth_secret)
+@router.post("/login", response_model=s.LoginOut, responses=SHIELD_RESPONSES)
+def login(body: s.LoginIn, request: Request, db: Db, ctx: Ctx) -> s.LoginOut:
+    """Check the password-derived secret; a second factor must follow. Under attack or
+    after failures the shield first asks for a proof of work (429)."""
+    started = LoginService(db, ctx).start(
+        body.email,
+        body.auth_secret,
+        attempt_of(request, "login", body.email),
+        body.second_factor.proof() if body.second_factor else None,
+    )
     return s.LoginOut(
         ticket=started.ticket,
         expires_at=started.expires_at,
         methods=started.methods,
         enrolment_required=started.enrolment_required,
+        complete=started.complete,
     )
 
 

@@ -33,16 +33,13 @@ class PreloginOut(BaseModel):
     argon2_params: Base64Url(64)  # type: ignore[valid-type]
 
 
-class LoginIn(Strict):
-    email: Email
-    auth_secret: Base64Url(AUTH_SECRET_SIZE)  # type: ignore[valid-type]
-
-
 class LoginOut(BaseModel):
     ticket: str
     expires_at: datetime
     methods: list[str]
     enrolment_required: bool
+    #: The second factor came with the password: the sign-in needs no further step.
+    complete: bool = False
 
 
 class SecondFactorIn(Strict):
@@ -62,6 +59,14 @@ class SecondFactorIn(Strict):
 
 class TicketIn(Strict):
     ticket: Ticket
+
+
+class LoginIn(Strict):
+    email: Email
+    auth_secret: Base64Url(AUTH_SECRET_SIZE)  # type: ignore[valid-type]
+    #: Only for an address past the limit of failed attempts (answered 401 with
+    #: ``second_factor_required``): a TOTP or recovery code checked before the password.
+    second_factor: SecondFactorIn | None = None
 
 
 class LoginSecondFactorIn(SecondFactorIn):

@@ -29,17 +29,23 @@ from uhealthsec.server.auth.models import LoginFlow, RefreshToken, Session
 from uhealthsec.server.auth.tokens import AccessClaims
 from uhealthsec.server.context import AppContext, token_hash
 from uhealthsec.server.errors import (
+    CredentialsRefused,
     Forbidden,
     NotAuthenticated,
     NotFound,
     SecondFactorRefused,
     StepUpRequired,
 )
+from uhealthsec.server.shield.service import Attempt, SecondFactorFirst, Shield
 
 #: Wrong second-factor answers allowed in one flow before it must start again.
 MAX_MFA_FAILURES = 5
 
 _BAD_CREDENTIALS = "the e-mail address or the password is incorrect"
+_FACTOR_FIRST = (
+    "after many failed attempts on this address, its password is checked only together "
+    "with a code from your authenticator app or a recovery code: send both"
+)
 _BAD_FLOW = "this sign-in has expired or was already used; start again"
 
 
@@ -54,6 +60,8 @@ class LoginStarted:
     expires_at: datetime
     #: Second factors the account can use now; empty means one must be enrolled first.
     methods: list[str]
+    #: A second factor was proven with the password (see the shield's limit).
+    complete: bool = False
 
     @property
     def enrolment_required(self) -> bool:
@@ -88,12 +96,35 @@ class LoginService:
         salt = self.ctx.server_key.mac("prelogin-decoy", address.encode())[:16]
         return Argon2Params.default(random=lambda n: salt[:n]).encode()
 
-    def start(self, email: str, auth_secret: bytes) -> LoginStarted:
+    def start(
+        self,
+        email: str,
+        auth_secret: bytes,
+        attempt: Attempt | None = None,
+        second_factor: SecondFactor | None = None,
+    ) -> LoginStarted:
+        """Check the password-derived secret, once the shield lets the attempt through.
+
+        ``second_factor`` is needed only for an address past the shield's limit of
+        consecutive failures: it is then checked first, and the password only if it
+        holds, so guessing stops while the owner still signs in.
+        """
         address = normalize_email(email)
+        shield = Shield(self.db, self.ctx)
+        admission = shield.admit(attempt or Attempt("login", address, None))
         account = self.db.scalar(select(Account).where(Account.email == address))
+        proven: str | None = None
+        if admission.second_factor_first:
+            if second_factor is None or second_factor.webauthn_response is not None:
+                raise SecondFactorFirst(_FACTOR_FIRST)
+            proven = self.factors.verify(account.id, second_factor) if account else None
+            if proven is None:  # no password is checked: nothing learned either way
+                shield.settle(admission, succeeded=False)
+                raise CredentialsRefused(_BAD_CREDENTIALS)
         ok = self.ctx.hasher.verify(account.password_hash if account else None, auth_secret)
+        shield.settle(admission, succeeded=ok and account is not None)
         if not ok or account is None:
-            raise NotAuthenticated(_BAD_CREDENTIALS)
+            raise CredentialsRefused(_BAD_CREDENTIALS)
         # Only someone who knows the password learns the account's state.
         if account.status == AccountStatus.PENDING:
             raise Forbidden("confirm your e-mail address first: follow the code we sent you")
@@ -103,8 +134,10 @@ class LoginService:
             account.password_hash = self.ctx.hasher.hash(auth_secret)
         ticket = secrets.token_urlsafe(32)
         flow = self._new_flow(ticket, account, "pwd")
+        if proven is not None:
+            self.mark_mfa(flow, proven)
         methods = self.factors.methods(account.id)
-        return LoginStarted(ticket, flow.expires_at, methods)
+        return LoginStarted(ticket, flow.expires_at, methods, complete=proven is not None)
 
     def _new_flow(self, ticket: str, account: Account, amr: str) -> LoginFlow:
         now = self.ctx.now()
@@ -152,12 +185,17 @@ class LoginService:
     def mark_mfa(self, flow: LoginFlow, method: str) -> None:
         flow.mfa_verified_at = self.ctx.now()
         flow.amr = with_method(flow.amr, method)
+        # Only a whole sign-in ends a run of failures: a guessed password alone does not.
+        account = self.db.get(Account, flow.account_id)
+        if account is not None:
+            Shield(self.db, self.ctx).clear(account.email)
 
     def prove_second_factor(self, ticket: str, proof: SecondFactor) -> None:
         flow, account = self.flow(ticket)
         method = self.factors.verify(account.id, proof)
         if method is None:
             flow.mfa_failures += 1
+            Shield(self.db, self.ctx).fail(account.email)
             raise SecondFactorRefused(FACTOR_REFUSED)
         self.mark_mfa(flow, method)
 

@@ -8,8 +8,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, MetaData, Table, create_engine, event, insert
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.sql.elements import ClauseElement
 
 # Stable constraint names, so that migrations can refer to them on both databases.
 NAMING_CONVENTION = {
@@ -90,3 +91,27 @@ def _unnest_insert(table: Table, names: tuple[str, ...]) -> str:
     columns = ", ".join(f'"{n}"' for n in names)
     arrays = ", ".join(f"%({n})s::{table.c[n].type.compile(dialect=pg)}[]" for n in names)
     return f'INSERT INTO "{table.name}" ({columns}) SELECT * FROM unnest({arrays})'  # noqa: S608
+
+
+def upsert(
+    db: Session,
+    model: type[Base],
+    key: dict[str, Any],
+    *,
+    add: dict[str, Any] | None = None,
+    set_: dict[str, Any] | None = None,
+    insert: dict[str, Any] | None = None,
+) -> None:
+    """Insert the row ``key`` or, if it exists, add ``add`` to its columns and set
+    ``set_``, in one atomic statement (``INSERT ... ON CONFLICT DO UPDATE`` on both
+    databases): counters shared by several processes lose no increment.
+
+    A new row starts with ``insert``, then ``add``, then the plain values of ``set_``.
+    """
+    add, set_, insert = add or {}, set_ or {}, insert or {}
+    table = model.__table__
+    plain = {k: v for k, v in set_.items() if not isinstance(v, ClauseElement)}
+    make = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = make(table).values({**plain, **add, **insert, **key})
+    changes = {**{name: table.c[name] + value for name, value in add.items()}, **set_}
+    db.execute(statement.on_conflict_do_update(index_elements=list(key), set_=changes))

@@ -9,6 +9,7 @@ from uhealthsec.server.federation import models as federation_models
 from uhealthsec.server.keys import models as keys_models
 from uhealthsec.server.messaging import models as messaging_models
 from uhealthsec.server.records import models as records_models
+from uhealthsec.server.shield import models as shield_models
 from uhealthsec.server.storage import merkle_log
 from uhealthsec.server.storage.db import Base
 
@@ -24,4 +25,5 @@ __all__ = [
     "messaging_models",
     "metadata",
     "records_models",
+    "shield_models",
 ]

@@ -1,0 +1,302 @@
+"""The shield: decides, before any password is hashed, what a sign-in or registration
+attempt must show to be checked at all, and learns from each outcome.
+
+Layers, each shared by every API process through the database:
+- per address (registered or not, alike): after ``BACKOFF_AFTER`` consecutive
+  failures the address backs off (30 s doubling to 1 h); while it does, an attempt
+  needs a step-up proof of work, so the owner is slowed, never locked out. After
+  ``SECOND_FACTOR_AFTER`` failures the password is checked only together with a
+  valid second factor: guessing stops, the owner (who holds the factor) goes on.
+- per network (IPv4 /24, IPv6 /64) and endpoint: a token bucket of failures; an
+  empty bucket asks for a step-up proof of work (a shared NAT is slowed, not shut).
+- globally: when most recent password checks fail, the breaker opens and every
+  attempt pays an attack-level proof of work until the ratio falls.
+- signals from the request's headers raise the price one level; they never block.
+At rest an attempt pays nothing: no challenge, no latency.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from sqlalchemy import case, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from uhealthsec.server.context import AppContext
+from uhealthsec.server.errors import ServiceError
+from uhealthsec.server.shield.challenges import ChallengeBook, ChallengeRefused
+from uhealthsec.server.shield.models import (
+    ShieldAccount,
+    ShieldCounter,
+    ShieldMinute,
+    ShieldNetwork,
+    ShieldSpentChallenge,
+)
+from uhealthsec.server.shield.signals import risk
+from uhealthsec.server.storage.db import upsert
+
+BACKOFF_AFTER = 5
+BACKOFF_FIRST_SECONDS = 30.0
+BACKOFF_MAX_SECONDS = 3600.0
+#: NIST SP 800-63B: no more than 100 consecutive failed guesses on one authenticator.
+SECOND_FACTOR_AFTER = 100
+NETWORK_CAPACITY = 20.0
+NETWORK_REFILL_PER_SECOND = 1 / 30
+BREAKER_WINDOW_MINUTES = 5
+BREAKER_MIN_ATTEMPTS = 50
+BREAKER_FAILURE_RATIO = 0.5
+#: Proof-of-work price per level: the largest secret number (SHA-256 tries, half of
+#: it on average). Level 1 is a few milliseconds in a browser, level 2 about a second,
+#: level 3 (under attack) a few seconds, level 4 (under attack, and risky) more.
+COSTS = (0, 20_000, 1_000_000, 4_000_000, 10_000_000)
+
+_GENERIC_PROOF = "prove that this request is not automated: solve the challenge and retry"
+
+
+class ChallengeRequired(ServiceError):
+    """Answered 429 with a challenge; the client solves it and sends the request again."""
+
+    status = 429
+    title = "Proof of work required"
+    keep_changes = True  # the metrics and a spent challenge stay counted
+
+
+class SecondFactorFirst(ServiceError):
+    """The address had too many failures: the password is checked only with a factor."""
+
+    status = 401
+    title = "Second factor required"
+    keep_changes = True
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, extra={"second_factor_required": True})
+
+
+@dataclass(frozen=True)
+class Attempt:
+    endpoint: str  # "login", "register"
+    address: str  # normalized e-mail address
+    client_ip: str | None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    proof: str | None = None  # the UHS-Proof-Of-Work header
+
+
+@dataclass(frozen=True)
+class Admission:
+    attempt: Attempt
+    account_key: bytes
+    network_key: bytes | None
+    second_factor_first: bool
+
+
+def network_of(client_ip: str | None) -> str | None:
+    """The network an address belongs to, as attackers rent them: IPv4 /24, IPv6 /64."""
+    if not client_ip:
+        return None
+    try:
+        ip = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    prefix = 24 if ip.version == 4 else 64
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
+def backoff_seconds(failures: int) -> float:
+    if failures < BACKOFF_AFTER:
+        return 0.0
+    return min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2 ** (failures - BACKOFF_AFTER))
+
+
+class Shield:
+    def __init__(self, db: Session, ctx: AppContext) -> None:
+        self.db = db
+        self.ctx = ctx
+        self._key = ctx.server_key.derive("shield")
+        self.challenges = ChallengeBook(ctx.server_key.derive("shield-challenges"))
+
+    # -- before the password is checked -------------------------------------------------
+
+    def admit(self, attempt: Attempt) -> Admission:
+        """Raise ChallengeRequired unless the attempt carries the proof of work its
+        context asks for; cheap reads only, and no work depends on the account."""
+        now = self.ctx.now().timestamp()
+        account_key = self._hmac("account", attempt.address)
+        network = network_of(attempt.client_ip)
+        network_key = self._hmac("network", f"{attempt.endpoint} {network}") if network else None
+        account = self.db.get(ShieldAccount, account_key)
+        failures = account.failures if account is not None else 0
+        reasons: list[str] = []
+        level = 0
+        if failures and now < account.last_failure_at + backoff_seconds(failures):  # type: ignore[union-attr]
+            level, reasons = 2, ["address"]
+        if network_key is not None and self._tokens(network_key, now) < 1:
+            level, reasons = max(level, 2), [*reasons, "network"]
+        if self.breaker_open(now):
+            level, reasons = max(level, 3), [*reasons, "breaker"]
+        signals = risk(attempt.headers)
+        if signals:
+            level += 1
+            self.count("signals")
+        if level:
+            self._require(attempt, account_key, COSTS[min(level, len(COSTS) - 1)], now)
+        second_factor_first = failures >= SECOND_FACTOR_AFTER
+        if second_factor_first:
+            self.count("second_factor_first")
+        return Admission(attempt, account_key, network_key, second_factor_first)
+
+    def _require(self, attempt: Attempt, account_key: bytes, cost: int, now: float) -> None:
+        subject = account_key.hex()[:32]
+        if attempt.proof is not None:
+            try:
+                solved = self.challenges.check(
+                    attempt.proof, attempt.endpoint, subject, self.ctx.now()
+                )
+                if solved.cost < cost:
+                    raise ChallengeRefused("the proof of work is for a cheaper challenge")
+                self._spend(solved.signature, solved.expires_at)
+                self.count("challenges_solved")
+                return
+            except ChallengeRefused:
+                self.count("challenges_refused")
+        self.count("challenges_issued")
+        challenge = self.challenges.issue(attempt.endpoint, subject, cost, self.ctx.now())
+        raise ChallengeRequired(_GENERIC_PROOF, extra={"challenge": challenge})
+
+    def _spend(self, signature: str, expires_at: float) -> None:
+        try:
+            with self.db.begin_nested():
+                self.db.add(ShieldSpentChallenge(signature=signature, expires_at=expires_at))
+        except IntegrityError as exc:
+            raise ChallengeRefused("this proof of work was already used") from exc
+
+    # -- after the password is checked --------------------------------------------------
+
+    def settle(self, admission: Admission, succeeded: bool) -> None:
+        """Learn from the outcome of a checked attempt."""
+        now = self.ctx.now().timestamp()
+        upsert(
+            self.db,
+            ShieldMinute,
+            {"minute": int(now // 60)},
+            add={"attempts": 1, "failures": 0 if succeeded else 1},
+        )
+        self.count("attempts")
+        if succeeded:
+            return
+        self.count("failures")
+        self._fail(admission.account_key, now)
+        if admission.network_key is not None:
+            self._take_token(admission.network_key, now)
+
+    def fail(self, address: str) -> None:
+        """A failure after the password stage (a wrong second factor) on ``address``."""
+        self._fail(self._hmac("account", address), self.ctx.now().timestamp())
+
+    def clear(self, address: str) -> None:
+        """A whole sign-in succeeded: the address's run of failures ends."""
+        self.db.execute(
+            update(ShieldAccount)
+            .where(ShieldAccount.key == self._hmac("account", address))
+            .values(failures=0)
+        )
+
+    def _fail(self, account_key: bytes, now: float) -> None:
+        upsert(
+            self.db,
+            ShieldAccount,
+            {"key": account_key},
+            add={"failures": 1},
+            set_={"last_failure_at": now},
+        )
+
+    def consume(self, admission: Admission) -> None:
+        """An attempt that costs the network a token whatever its outcome (registration)."""
+        if admission.network_key is not None:
+            self._take_token(admission.network_key, self.ctx.now().timestamp())
+
+    # -- state --------------------------------------------------------------------------
+
+    def breaker_open(self, now: float) -> bool:
+        since = int(now // 60) - BREAKER_WINDOW_MINUTES + 1
+        attempts, failures = self.db.execute(
+            select(
+                func.coalesce(func.sum(ShieldMinute.attempts), 0),
+                func.coalesce(func.sum(ShieldMinute.failures), 0),
+            ).where(ShieldMinute.minute >= since)
+        ).one()
+        return bool(
+            attempts >= BREAKER_MIN_ATTEMPTS and failures >= BREAKER_FAILURE_RATIO * attempts
+        )
+
+    def _tokens(self, network_key: bytes, now: float) -> float:
+        bucket = self.db.get(ShieldNetwork, network_key)
+        if bucket is None:
+            return NETWORK_CAPACITY
+        refilled = bucket.tokens + (now - bucket.updated_at) * NETWORK_REFILL_PER_SECOND
+        return min(NETWORK_CAPACITY, refilled)
+
+    def _take_token(self, network_key: bytes, now: float) -> None:
+        refilled = ShieldNetwork.tokens + (now - ShieldNetwork.updated_at) * (
+            NETWORK_REFILL_PER_SECOND
+        )
+        upsert(
+            self.db,
+            ShieldNetwork,
+            {"key": network_key},
+            insert={"tokens": NETWORK_CAPACITY - 1, "updated_at": now},
+            set_={
+                "tokens": case((refilled > NETWORK_CAPACITY, NETWORK_CAPACITY), else_=refilled) - 1,
+                "updated_at": now,
+            },
+        )
+
+    def count(self, name: str, by: int = 1) -> None:
+        upsert(self.db, ShieldCounter, {"name": name}, add={"value": by})
+
+    def metrics(self) -> dict[str, int]:
+        now = self.ctx.now().timestamp()
+        totals = dict(self.db.execute(select(ShieldCounter.name, ShieldCounter.value)).all())
+        return {
+            **{name: 0 for name in METRICS},
+            **totals,
+            "breaker_open": int(self.breaker_open(now)),
+        }
+
+    def purge(self) -> int:
+        """Forget what no decision needs any more (``uhs cleanup``)."""
+        now = self.ctx.now().timestamp()
+        removed = 0
+        for statement in (
+            delete(ShieldSpentChallenge).where(ShieldSpentChallenge.expires_at < now),
+            delete(ShieldMinute).where(ShieldMinute.minute < int(now // 60) - 60),
+            # A bucket full again and an address whose backoff has long ended.
+            delete(ShieldNetwork).where(
+                ShieldNetwork.updated_at < now - NETWORK_CAPACITY / NETWORK_REFILL_PER_SECOND
+            ),
+            delete(ShieldAccount).where(ShieldAccount.last_failure_at < now - 30 * 86400),
+        ):
+            removed += self.db.execute(statement).rowcount or 0
+        return removed
+
+    def _hmac(self, kind: str, value: str) -> bytes:
+        return hmac.new(self._key, f"{kind}\0{value}".encode(), hashlib.sha256).digest()
+
+
+#: Counters exposed as metrics, with what they count.
+METRICS = {
+    "attempts": "password checks made",
+    "failures": "password checks failed",
+    "challenges_issued": "proof-of-work challenges sent (429)",
+    "challenges_solved": "valid proofs of work received",
+    "challenges_refused": "proofs of work refused (forged, expired, replayed, too cheap)",
+    "signals": "attempts whose headers raised a consistency signal",
+    "second_factor_first": "attempts on addresses past 100 failures (factor checked first)",
+    "breaker_open": "1 while the failure-ratio breaker is open",
+}

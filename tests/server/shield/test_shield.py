@@ -1,0 +1,275 @@
+"""The shield in front of sign-in and registration: each layer acting, before any
+password is hashed, without locking the owner out and without revealing accounts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.server_fixtures import BASE_URL, FAST_ARGON2, PASSWORD, User
+from uhealthsec.client.api import ApiError, AuthClient, SecondFactorRequired
+from uhealthsec.client.proof_of_work import HEADER, solve
+from uhealthsec.crypto.keystore import derive_password_secrets
+from uhealthsec.protocol.encoding import b64u_encode
+from uhealthsec.server.app import create_app
+from uhealthsec.server.shield import service as shield
+from uhealthsec.server.shield.challenges import ChallengeRefused
+from uhealthsec.server.shield.service import Shield, network_of
+
+WRONG = "not the password at all"
+
+
+class Hashes:
+    """Counts the server's Argon2id verifications (the work the shield protects)."""
+
+    def __init__(self, ctx, monkeypatch) -> None:
+        self.count = 0
+        original = ctx.hasher.verify
+
+        def counted(*args):
+            self.count += 1
+            return original(*args)
+
+        monkeypatch.setattr(ctx.hasher, "verify", counted)
+
+
+@pytest.fixture
+def hashes(ctx, monkeypatch) -> Hashes:
+    return Hashes(ctx, monkeypatch)
+
+
+@pytest.fixture
+def from_ip(ctx) -> Iterator:
+    """A client of the API seen from a given IP address."""
+    clients: list[TestClient] = []
+
+    def make(ip: str, **headers: str) -> TestClient:
+        client = TestClient(
+            create_app(ctx=ctx), base_url=BASE_URL, client=(ip, 40000), headers=headers
+        )
+        clients.append(client.__enter__())
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+def login_body(client: TestClient, email: str, password: str) -> dict:
+    salt = client.post("/auth/prelogin", json={"email": email}).json()["argon2_params"]
+    from uhealthsec.crypto.keystore import Argon2Params
+    from uhealthsec.protocol.encoding import b64u_decode
+
+    params = Argon2Params.decode(b64u_decode(salt))
+    secret = derive_password_secrets(password, params).auth_secret
+    return {"email": email, "auth_secret": b64u_encode(secret)}
+
+
+def fail(client: TestClient, email: str, times: int) -> None:
+    body = login_body(client, email, WRONG)
+    for _ in range(times):
+        response = client.post("/auth/login", json=body)
+        assert response.status_code == 401, response.text
+
+
+def test_at_rest_a_sign_in_pays_nothing(users, from_ip, hashes):
+    user: User = users.signed_in("rest@example.org")
+    client = from_ip("192.0.2.10")
+    before = hashes.count
+    response = client.post("/auth/login", json=login_body(client, user.email, PASSWORD))
+    assert response.status_code == 200 and hashes.count == before + 1
+
+
+def test_failures_on_an_address_ask_for_proof_before_any_hash(users, from_ip, hashes, clock):
+    user = users.signed_in("target@example.org")
+    client = from_ip("192.0.2.20")
+    fail(client, user.email, shield.BACKOFF_AFTER)
+    before = hashes.count
+    right = login_body(client, user.email, PASSWORD)
+    refused = client.post("/auth/login", json=right)
+    assert refused.status_code == 429
+    assert refused.headers["content-type"] == "application/problem+json"
+    challenge = refused.json()["challenge"]
+    assert challenge["maxnumber"] == shield.COSTS[2]
+    assert hashes.count == before  # refused before the password was looked at
+
+    # The owner is slowed, not locked out: a solved challenge lets the password through.
+    proof = solve(challenge)
+    accepted = client.post("/auth/login", json=right, headers={HEADER: proof})
+    assert accepted.status_code == 200 and hashes.count == before + 1
+
+    # Once only.
+    replayed = client.post("/auth/login", json=right, headers={HEADER: proof})
+    assert replayed.status_code == 429
+    assert hashes.count == before + 1
+
+    # The backoff ends (30 s after the fifth failure, doubling after each next one).
+    clock.advance(seconds=shield.BACKOFF_MAX_SECONDS)
+    assert client.post("/auth/login", json=right).status_code == 200
+
+
+def test_a_proof_is_good_for_one_address_one_endpoint_and_a_few_minutes(ctx, clock):
+    with ctx.sessions() as db:
+        book = Shield(db, ctx).challenges
+    challenge = book.issue("login", "subject-a", 1000, clock.now)
+    proof = solve(challenge)
+    assert book.check(proof, "login", "subject-a", clock.now).cost == 1000
+    for endpoint, subject in (("login", "subject-b"), ("register", "subject-a")):
+        with pytest.raises(ChallengeRefused, match="issued for another request"):
+            book.check(proof, endpoint, subject, clock.now)
+    clock.advance(minutes=6)
+    with pytest.raises(ChallengeRefused, match="expired"):
+        book.check(proof, "login", "subject-a", clock.now)
+    forged = solve({**challenge, "signature": "0" * 64})
+    with pytest.raises(ChallengeRefused, match="does not solve a challenge we issued"):
+        book.check(forged, "login", "subject-a", clock.now)
+    with pytest.raises(ChallengeRefused, match="not a valid ALTCHA payload"):
+        book.check("not base64!", "login", "subject-a", clock.now)
+
+
+def test_a_cheaper_proof_does_not_pay_for_a_costlier_challenge(users, from_ip, ctx, clock):
+    user = users.signed_in("cheap@example.org")
+    client = from_ip("192.0.2.30")
+    fail(client, user.email, shield.BACKOFF_AFTER)
+    with ctx.sessions() as db:
+        service = Shield(db, ctx)
+        subject = service._hmac("account", user.email).hex()[:32]
+        cheap = service.challenges.issue("login", subject, shield.COSTS[1], clock.now)
+    response = client.post(
+        "/auth/login", json=login_body(client, user.email, PASSWORD), headers={HEADER: solve(cheap)}
+    )
+    assert response.status_code == 429
+    assert response.json()["challenge"]["maxnumber"] == shield.COSTS[2]
+
+
+def test_unknown_and_known_addresses_are_answered_alike(users, from_ip, hashes):
+    user = users.signed_in("known@example.org")
+    client = from_ip("192.0.2.40")
+    answers = []
+    for email in (user.email, "nobody@example.org"):
+        start = hashes.count
+        fail(client, email, shield.BACKOFF_AFTER)
+        assert hashes.count - start == shield.BACKOFF_AFTER  # one hash per attempt, both
+        refused = client.post("/auth/login", json=login_body(client, email, WRONG)).json()
+        answers.append((refused["status"], refused["title"], refused["detail"]))
+        wrong = login_body(client, email, WRONG)
+        proof = solve(refused["challenge"])
+        after_proof = client.post("/auth/login", json=wrong, headers={HEADER: proof}).json()
+        answers.append((after_proof["status"], after_proof["detail"]))
+    assert answers[0] == answers[2] and answers[1] == answers[3]
+    assert answers[1] == (401, "the e-mail address or the password is incorrect")
+
+
+def test_a_network_that_fails_a_lot_pays_and_its_neighbours_do_not(users, from_ip, hashes):
+    users.signed_in("nat@example.org")
+    stuffing = [from_ip(f"198.51.100.{i}") for i in range(1, 5)]
+    for i in range(int(shield.NETWORK_CAPACITY)):
+        fail(stuffing[i % 4], f"victim{i}@example.org", 1)
+    fresh_address = login_body(stuffing[0], "nat@example.org", PASSWORD)
+    same_network = from_ip("198.51.100.200").post("/auth/login", json=fresh_address)
+    assert same_network.status_code == 429
+    other_network = from_ip("198.51.101.7").post("/auth/login", json=fresh_address)
+    assert other_network.status_code == 200
+
+
+def test_networks_are_grouped_as_they_are_rented():
+    assert network_of("203.0.113.77") == "203.0.113.0/24"
+    assert network_of("::ffff:203.0.113.77") == "203.0.113.0/24"
+    assert network_of("2001:db8:1:2:aaaa::1") == "2001:db8:1:2::/64"
+    assert network_of("testclient") is None and network_of(None) is None
+
+
+def test_the_breaker_opens_when_most_checks_fail_and_closes_after(
+    users, from_ip, ctx, clock, hashes
+):
+    user = users.signed_in("calm@example.org")
+    # A stuffing run from many networks, each address tried once: with the sign-in
+    # above, the window holds the breaker's minimum of checks, nearly all failed.
+    for i in range(shield.BREAKER_MIN_ATTEMPTS - 1):
+        fail(from_ip(f"10.{i // 250}.{i % 250}.1"), f"leaked{i}@example.org", 1)
+    newcomer = from_ip("203.0.113.9")
+    refused = newcomer.post("/auth/login", json=login_body(newcomer, user.email, PASSWORD))
+    assert refused.status_code == 429
+    assert refused.json()["challenge"]["maxnumber"] == shield.COSTS[3]
+    assert newcomer.get("/shield/metrics").status_code == 403  # not from this host
+    with ctx.sessions() as db:
+        assert Shield(db, ctx).metrics()["breaker_open"] == 1
+    clock.advance(minutes=shield.BREAKER_WINDOW_MINUTES + 1)
+    again = newcomer.post("/auth/login", json=login_body(newcomer, user.email, PASSWORD))
+    assert again.status_code == 200
+
+
+def test_automation_signals_raise_the_price_but_never_block(users, from_ip):
+    user = users.signed_in("robot@example.org")
+    automated = from_ip("192.0.2.50", **{"uhs-client-signals": "webdriver=1"})
+    body = login_body(automated, user.email, PASSWORD)
+    refused = automated.post("/auth/login", json=body)
+    assert refused.status_code == 429
+    assert refused.json()["challenge"]["maxnumber"] == shield.COSTS[1]
+    proof = solve(refused.json()["challenge"])
+    assert automated.post("/auth/login", json=body, headers={HEADER: proof}).status_code == 200
+    browser_name_no_fetch_metadata = from_ip(
+        "192.0.2.51", **{"user-agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"}
+    )
+    assert browser_name_no_fetch_metadata.post("/auth/login", json=body).status_code == 429
+
+
+def test_past_100_failures_the_password_is_checked_only_with_a_second_factor(
+    users, ctx, client, hashes
+):
+    user = users.signed_in("guessed@example.org")
+    with ctx.sessions.begin() as db:
+        for _ in range(shield.SECOND_FACTOR_AFTER):
+            Shield(db, ctx).fail(user.email)
+    sdk = AuthClient(client)
+    before = hashes.count
+    with pytest.raises(SecondFactorRequired):
+        sdk.start_login(user.email, PASSWORD)  # solves the backoff's proof, then this
+    with pytest.raises(ApiError) as refused:
+        sdk.start_login(user.email, PASSWORD, second_factor={"totp_code": "000000"})
+    assert refused.value.status == 401
+    assert refused.value.detail == "the e-mail address or the password is incorrect"
+    assert hashes.count == before  # no password was checked
+    code = users.next_totp(user.totp_secret)
+    login = sdk.start_login(user.email, PASSWORD, second_factor={"totp_code": code})
+    assert login.complete
+    sdk.authorize(login)
+    # The whole sign-in ended the run of failures: next time costs nothing.
+    assert not sdk.start_login(user.email, PASSWORD).complete
+
+
+def test_registrations_from_one_network_are_throttled(from_ip, outbox):
+    client = from_ip("192.0.2.60")
+    statuses: list[int] = []
+    client.event_hooks["response"].append(lambda response: statuses.append(response.status_code))
+    sdk = AuthClient(client)
+    for i in range(int(shield.NETWORK_CAPACITY)):
+        sdk.register(f"new{i}@example.org", PASSWORD, "Dr New", "practitioner", params=FAST_ARGON2)
+    assert 429 not in statuses
+    # One more from the same network: asked for a proof, which the SDK solves.
+    sdk.register("one-more@example.org", PASSWORD, "Dr More", "practitioner", params=FAST_ARGON2)
+    assert statuses[-2:] == [429, 202]
+    assert outbox.messages("one-more@example.org")
+
+
+def test_metrics_in_prometheus_format_for_the_host_or_the_token(users, from_ip, ctx):
+    user = users.signed_in("metrics@example.org")
+    client = from_ip("127.0.0.1")
+    fail(client, user.email, 2)
+    text = client.get("/metrics")
+    assert text.status_code == 200
+    assert text.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert "# TYPE uhs_shield_failures_total counter" in text.text
+    values = dict(
+        line.split() for line in text.text.splitlines() if line and not line.startswith("#")
+    )
+    assert int(values["uhs_shield_failures_total"]) == 2
+    assert values["uhs_shield_breaker_open"] == "0"
+    outside = from_ip("203.0.113.80")
+    assert outside.get("/metrics").status_code == 403
+    ctx.settings.metrics_token = "operator-secret"
+    assert outside.get("/metrics", headers={"authorization": "Bearer wrong"}).status_code == 403
+    answer = outside.get("/shield/metrics", headers={"authorization": "Bearer operator-secret"})
+    assert {m["name"]: m["value"] for m in answer.json()}["failures"] == 2
