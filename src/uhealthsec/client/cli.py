@@ -850,20 +850,24 @@ def serve(
 
 @app.command()
 def cleanup() -> None:
-    """Server maintenance: remove uploads never attached to a document, and connection
-    data (IP addresses) older than the CNIL retention."""
+    """Server maintenance: remove uploads never attached to a document, connection
+    data (IP addresses) older than the CNIL retention, and the shield's counters that no
+    decision needs any more."""
     from uhealthsec.server.app import build_context
     from uhealthsec.server.audit.service import JournalService
     from uhealthsec.server.records.service import RecordsService
     from uhealthsec.server.settings import Settings
+    from uhealthsec.server.shield.service import Shield
 
     ctx = build_context(Settings())
     with ctx.sessions.begin() as db:
         removed = RecordsService(db, ctx).collect_unfinished_uploads()
         purged = JournalService(db, ctx).purge_network_data(ctx.now())
+        forgotten = Shield(db, ctx).purge()
     ctx.close()
     console.print(
-        f"Removed {removed} unfinished upload(s) and {purged} expired connection record(s)."
+        f"Removed {removed} unfinished upload(s), {purged} expired connection record(s) "
+        f"and {forgotten} stale shield record(s)."
     )
 
 

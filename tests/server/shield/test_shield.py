@@ -273,3 +273,42 @@ def test_metrics_in_prometheus_format_for_the_host_or_the_token(users, from_ip, 
     assert outside.get("/metrics", headers={"authorization": "Bearer wrong"}).status_code == 403
     answer = outside.get("/shield/metrics", headers={"authorization": "Bearer operator-secret"})
     assert {m["name"]: m["value"] for m in answer.json()}["failures"] == 2
+
+
+def test_purge_forgets_only_what_no_decision_needs(users, from_ip, ctx, clock):
+    from sqlalchemy import func, select
+
+    from uhealthsec.server.shield.models import (
+        ShieldAccount,
+        ShieldMinute,
+        ShieldNetwork,
+        ShieldSpentChallenge,
+    )
+
+    client = from_ip("192.0.2.70")
+    fail(client, "someone@example.org", shield.BACKOFF_AFTER)
+    refused = client.post("/auth/login", json=login_body(client, "someone@example.org", WRONG))
+    client.post(
+        "/auth/login",
+        json=login_body(client, "someone@example.org", WRONG),
+        headers={HEADER: solve(refused.json()["challenge"])},
+    )
+
+    def rows() -> dict[str, int]:
+        with ctx.sessions() as db:
+            return {
+                model.__tablename__: db.scalar(select(func.count()).select_from(model))
+                for model in (ShieldAccount, ShieldMinute, ShieldNetwork, ShieldSpentChallenge)
+            }
+
+    everything = rows()
+    assert all(everything.values())
+    with ctx.sessions.begin() as db:
+        assert Shield(db, ctx).purge() == 0  # all still in use
+    clock.advance(minutes=10)  # the spent challenge has expired
+    with ctx.sessions.begin() as db:
+        assert Shield(db, ctx).purge() == 1
+    clock.advance(days=31)
+    with ctx.sessions.begin() as db:
+        Shield(db, ctx).purge()
+    assert rows() == dict.fromkeys(everything, 0)
