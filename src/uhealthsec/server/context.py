@@ -18,6 +18,7 @@ from uhealthsec.server.federation.oidc import OidcClient
 from uhealthsec.server.mail import Mailer
 from uhealthsec.server.server_key import ServerKey
 from uhealthsec.server.settings import Settings
+from uhealthsec.server.shield.memory import ShieldMemory
 from uhealthsec.server.storage.blobs import BlobStore
 from uhealthsec.server.storage.types import utcnow
 
@@ -41,6 +42,8 @@ class AppContext:
     clock: Callable[[], datetime] = field(default=utcnow)
     #: The professional identity provider, when one is configured.
     oidc: OidcClient | None = None
+    #: The shield's per-process memory (unwritten metric counts, breaker reading).
+    shield: ShieldMemory = field(default_factory=ShieldMemory)
 
     def now(self) -> datetime:
         return self.clock()

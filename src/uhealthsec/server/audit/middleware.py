@@ -144,8 +144,14 @@ class JournalMiddleware:
             return message
 
         async def journaling_send(message: Message) -> None:
-            # Requests that matched no route (scanners, typos) are not actions.
-            if message["type"] == "http.response.start" and scope.get("endpoint") is not None:
+            # Requests that matched no route (scanners, typos) are not actions; requests
+            # the shield throttled (429) never reached one, and are counted in its
+            # metrics: journaling them would let a botnet grow the journal at will.
+            if (
+                message["type"] == "http.response.start"
+                and scope.get("endpoint") is not None
+                and message["status"] != 429
+            ):
                 headers = list(message.get("headers", []))
                 headers += await self._append(scope, draft, message["status"])
                 message = {**message, "headers": headers}

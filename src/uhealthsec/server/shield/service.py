@@ -130,16 +130,18 @@ class Shield:
         account_key = self._hmac("account", attempt.address)
         network = network_of(attempt.client_ip)
         network_key = self._hmac("network", f"{attempt.endpoint} {network}") if network else None
-        account = self.db.get(ShieldAccount, account_key)
-        failures = account.failures if account is not None else 0
-        reasons: list[str] = []
+        failures, last_failure_at = self.db.execute(
+            select(ShieldAccount.failures, ShieldAccount.last_failure_at).where(
+                ShieldAccount.key == account_key
+            )
+        ).one_or_none() or (0, 0.0)
         level = 0
-        if failures and now < account.last_failure_at + backoff_seconds(failures):  # type: ignore[union-attr]
-            level, reasons = 2, ["address"]
+        if failures and now < last_failure_at + backoff_seconds(failures):
+            level = 2
         if network_key is not None and self._tokens(network_key, now) < 1:
-            level, reasons = max(level, 2), [*reasons, "network"]
+            level = 2
         if self.breaker_open(now):
-            level, reasons = max(level, 3), [*reasons, "breaker"]
+            level = 3
         signals = risk(attempt.headers)
         if signals:
             level += 1
@@ -187,6 +189,7 @@ class Shield:
             {"minute": int(now // 60)},
             add={"attempts": 1, "failures": 0 if succeeded else 1},
         )
+        self.ctx.shield.forget_breaker()
         self.count("attempts")
         if succeeded:
             return
@@ -224,6 +227,9 @@ class Shield:
     # -- state --------------------------------------------------------------------------
 
     def breaker_open(self, now: float) -> bool:
+        remembered = self.ctx.shield.breaker(now)
+        if remembered is not None:
+            return remembered
         since = int(now // 60) - BREAKER_WINDOW_MINUTES + 1
         attempts, failures = self.db.execute(
             select(
@@ -231,16 +237,22 @@ class Shield:
                 func.coalesce(func.sum(ShieldMinute.failures), 0),
             ).where(ShieldMinute.minute >= since)
         ).one()
-        return bool(
+        is_open = bool(
             attempts >= BREAKER_MIN_ATTEMPTS and failures >= BREAKER_FAILURE_RATIO * attempts
         )
+        self.ctx.shield.remember_breaker(now, is_open)
+        return is_open
 
     def _tokens(self, network_key: bytes, now: float) -> float:
-        bucket = self.db.get(ShieldNetwork, network_key)
+        bucket = self.db.execute(
+            select(ShieldNetwork.tokens, ShieldNetwork.updated_at).where(
+                ShieldNetwork.key == network_key
+            )
+        ).one_or_none()
         if bucket is None:
             return NETWORK_CAPACITY
-        refilled = bucket.tokens + (now - bucket.updated_at) * NETWORK_REFILL_PER_SECOND
-        return min(NETWORK_CAPACITY, refilled)
+        tokens, updated_at = bucket
+        return min(NETWORK_CAPACITY, tokens + (now - updated_at) * NETWORK_REFILL_PER_SECOND)
 
     def _take_token(self, network_key: bytes, now: float) -> None:
         refilled = ShieldNetwork.tokens + (now - ShieldNetwork.updated_at) * (
@@ -258,10 +270,17 @@ class Shield:
         )
 
     def count(self, name: str, by: int = 1) -> None:
-        upsert(self.db, ShieldCounter, {"name": name}, add={"value": by})
+        """Counted in memory, written with the request's changes at most every second."""
+        self.ctx.shield.add(name, by)
+        self._write_counts()
+
+    def _write_counts(self, force: bool = False) -> None:
+        for name, value in self.ctx.shield.counts_due(force).items():
+            upsert(self.db, ShieldCounter, {"name": name}, add={"value": value})
 
     def metrics(self) -> dict[str, int]:
         now = self.ctx.now().timestamp()
+        self._write_counts(force=True)
         totals = dict(self.db.execute(select(ShieldCounter.name, ShieldCounter.value)).all())
         return {
             **{name: 0 for name in METRICS},
