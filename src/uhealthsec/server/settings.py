@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     #: Unfinished uploads older than this are removed by ``uhs cleanup``.
     upload_expiry_seconds: int = Field(default=3600, ge=60)
 
+    #: The shield in front of sign-in and registration. Turn it off only behind an
+    #: equivalent defence (or to measure what it does: benchmarks/stuffing.py).
+    shield_enabled: bool = True
     #: Bearer token for the metrics (``GET /metrics``, ``GET /shield/metrics``); without
     #: one they are served to the host itself only (loopback).
     metrics_token: str = ""

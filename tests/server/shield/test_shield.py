@@ -190,15 +190,26 @@ def test_the_breaker_opens_when_most_checks_fail_and_closes_after(
     for i in range(shield.BREAKER_MIN_ATTEMPTS - 1):
         fail(from_ip(f"10.{i // 250}.{i % 250}.1"), f"leaked{i}@example.org", 1)
     newcomer = from_ip("203.0.113.9")
-    refused = newcomer.post("/auth/login", json=login_body(newcomer, user.email, PASSWORD))
+    body = login_body(newcomer, user.email, PASSWORD)
+    refused = newcomer.post("/auth/login", json=body)
     assert refused.status_code == 429
-    assert refused.json()["challenge"]["maxnumber"] == shield.COSTS[3]
+    assert refused.json()["challenge"]["maxnumber"] == shield.COSTS[2]
+    before = hashes.count
+    proof = solve(refused.json()["challenge"])
+    unproven = newcomer.post("/auth/login", json=body, headers={HEADER: proof})
+    # Under attack the password alone tells nothing: a factor must come with it.
+    assert unproven.status_code == 401 and unproven.json()["second_factor_required"]
+    assert hashes.count == before
+    with_code = {**body, "second_factor": {"totp_code": users.next_totp(user.totp_secret)}}
+    challenge = newcomer.post("/auth/login", json=with_code).json()["challenge"]
+    owner = newcomer.post("/auth/login", json=with_code, headers={HEADER: solve(challenge)})
+    assert owner.status_code == 200 and owner.json()["complete"]
     assert newcomer.get("/shield/metrics").status_code == 403  # not from this host
     with ctx.sessions() as db:
         assert Shield(db, ctx).metrics()["breaker_open"] == 1
     clock.advance(minutes=shield.BREAKER_WINDOW_MINUTES + 1)
     again = newcomer.post("/auth/login", json=login_body(newcomer, user.email, PASSWORD))
-    assert again.status_code == 200
+    assert again.status_code == 200 and not again.json()["complete"]
 
 
 def test_automation_signals_raise_the_price_but_never_block(users, from_ip):
@@ -312,3 +323,10 @@ def test_purge_forgets_only_what_no_decision_needs(users, from_ip, ctx, clock):
     with ctx.sessions.begin() as db:
         Shield(db, ctx).purge()
     assert rows() == dict.fromkeys(everything, 0)
+
+
+def test_an_operator_can_turn_the_shield_off(users, from_ip, ctx, hashes):
+    ctx.settings.shield_enabled = False
+    client = from_ip("192.0.2.90")
+    fail(client, "anyone@example.org", shield.BACKOFF_AFTER + 3)
+    assert hashes.count == shield.BACKOFF_AFTER + 3  # every attempt hashed, none asked

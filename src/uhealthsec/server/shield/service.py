@@ -9,8 +9,10 @@ Layers, each shared by every API process through the database:
   valid second factor: guessing stops, the owner (who holds the factor) goes on.
 - per network (IPv4 /24, IPv6 /64) and endpoint: a token bucket of failures; an
   empty bucket asks for a step-up proof of work (a shared NAT is slowed, not shut).
-- globally: when most recent password checks fail, the breaker opens and every
-  attempt pays an attack-level proof of work until the ratio falls.
+- globally: when most recent password checks fail, the breaker opens: until the
+  ratio falls, every attempt pays a step-up proof of work and the password is
+  checked only together with a second factor, so a stuffing run learns nothing
+  about the pairs it tries while every enrolled owner still signs in.
 - signals from the request's headers raise the price one level; they never block.
 At rest an attempt pays nothing: no challenge, no latency.
 """
@@ -48,12 +50,13 @@ SECOND_FACTOR_AFTER = 100
 NETWORK_CAPACITY = 20.0
 NETWORK_REFILL_PER_SECOND = 1 / 30
 BREAKER_WINDOW_MINUTES = 5
-BREAKER_MIN_ATTEMPTS = 50
+BREAKER_MIN_ATTEMPTS = 20
 BREAKER_FAILURE_RATIO = 0.5
 #: Proof-of-work price per level: the largest secret number (SHA-256 tries, half of
-#: it on average). Level 1 is a few milliseconds in a browser, level 2 about a second,
-#: level 3 (under attack) a few seconds, level 4 (under attack, and risky) more.
-COSTS = (0, 20_000, 1_000_000, 4_000_000, 10_000_000)
+#: it on average). Level 1 (headers raise a signal) is a few milliseconds in a
+#: browser, level 2 (step-up: address, network or breaker) about a second, level 3
+#: (step-up and a signal) a few seconds.
+COSTS = (0, 20_000, 1_000_000, 4_000_000)
 
 _GENERIC_PROOF = "prove that this request is not automated: solve the challenge and retry"
 
@@ -130,6 +133,8 @@ class Shield:
         account_key = self._hmac("account", attempt.address)
         network = network_of(attempt.client_ip)
         network_key = self._hmac("network", f"{attempt.endpoint} {network}") if network else None
+        if not self.ctx.settings.shield_enabled:
+            return Admission(attempt, account_key, None, second_factor_first=False)
         failures, last_failure_at = self.db.execute(
             select(ShieldAccount.failures, ShieldAccount.last_failure_at).where(
                 ShieldAccount.key == account_key
@@ -140,15 +145,16 @@ class Shield:
             level = 2
         if network_key is not None and self._tokens(network_key, now) < 1:
             level = 2
-        if self.breaker_open(now):
-            level = 3
+        breaker = self.breaker_open(now)
+        if breaker:
+            level = 2
         signals = risk(attempt.headers)
         if signals:
             level += 1
             self.count("signals")
         if level:
             self._require(attempt, account_key, COSTS[min(level, len(COSTS) - 1)], now)
-        second_factor_first = failures >= SECOND_FACTOR_AFTER
+        second_factor_first = breaker or failures >= SECOND_FACTOR_AFTER
         if second_factor_first:
             self.count("second_factor_first")
         return Admission(attempt, account_key, network_key, second_factor_first)
@@ -182,6 +188,8 @@ class Shield:
 
     def settle(self, admission: Admission, succeeded: bool) -> None:
         """Learn from the outcome of a checked attempt."""
+        if not self.ctx.settings.shield_enabled:
+            return
         now = self.ctx.now().timestamp()
         upsert(
             self.db,
@@ -316,6 +324,6 @@ METRICS = {
     "challenges_solved": "valid proofs of work received",
     "challenges_refused": "proofs of work refused (forged, expired, replayed, too cheap)",
     "signals": "attempts whose headers raised a consistency signal",
-    "second_factor_first": "attempts on addresses past 100 failures (factor checked first)",
+    "second_factor_first": "attempts whose factor was asked first (breaker, 100 failures)",
     "breaker_open": "1 while the failure-ratio breaker is open",
 }

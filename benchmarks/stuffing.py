@@ -1,0 +1,329 @@
+"""Credential stuffing against the sign-in, with the shield off and on.
+
+    .venv/bin/python benchmarks/stuffing.py [--duration 60] [--accounts 40]
+                                            [--leaked 4000] [--bots 2] [--people 2]
+
+For each mode a server (uvicorn, SQLite) starts on loopback with ``--accounts`` real
+accounts (TOTP enrolled). A synthetic leaked list of ``--leaked`` address/password
+pairs holds 1% valid pairs (one per real account and more of them for some), wrong
+passwords for real addresses, and addresses that were never registered.
+
+- Bots (one process, ``--bots`` threads) replay the list for ``--duration`` seconds,
+  each attempt from another loopback address (127.1.0.0/16, a different /24 each
+  time: a botnet), sending the headers a desktop Chromium sends, deriving the
+  password secret as our clients do (Argon2id) and solving every proof of work the
+  server asks for. A validated pair is followed by one guess of its TOTP code (the
+  account-takeover stage).
+- People (another process, ``--people`` threads) sign in at a human pace behind one
+  shared address (a practice's NAT): half type their password from a password
+  manager, half make a typo 5% of the time and retype it; their client solves what
+  it is asked.
+
+Reported per mode: attempts, pairs validated at the password stage (and the share
+of the list's valid pairs), account takeovers, the bots' CPU per validated pair, the
+people's refusals (a sign-in not through after 3 requests), step-ups (a proof of
+work asked) and median sign-in latency, and the server's CPU per sign-in request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pyotp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from exchange import PASSWORD, Accounts, start
+from shield import server_cpu
+
+from uhealthsec.client.api import AuthClient
+from uhealthsec.client.proof_of_work import HEADER, solve
+from uhealthsec.crypto.keystore import Argon2Params, derive_password_secrets
+from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
+
+#: What a desktop Chromium sends with a fetch() from a page of the same site.
+BROWSER_HEADERS = {
+    "user-agent": (
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/142.0.0.0 Safari/537.36"
+    ),
+    "sec-ch-ua": '"Chromium";v="142", "Not_A Brand";v="99"',
+    "sec-ch-ua-mobile": "?0",
+    "sec-ch-ua-platform": '"Linux"',
+    "sec-fetch-site": "same-origin",
+    "sec-fetch-mode": "cors",
+    "sec-fetch-dest": "empty",
+    "accept": "application/json",
+    "accept-language": "fr-FR,fr;q=0.9",
+}
+
+
+def sign_in(
+    http: httpx.Client, email: str, password: str, code: Callable[[], str] | None = None
+) -> tuple[int, int, dict[str, Any]]:
+    """One password-stage attempt as our clients make it; returns the final status,
+    the proofs of work solved and the answer. When the server asks for the second
+    factor with the password, ``code`` gives one (a person's app, a bot's guess)."""
+    status, solved, answer = _attempt(http, email, password, None)
+    if status == 401 and answer.get("second_factor_required") and code is not None:
+        status, more, answer = _attempt(http, email, password, {"totp_code": code()})
+        solved += more
+    return status, solved, answer
+
+
+def _attempt(
+    http: httpx.Client, email: str, password: str, factor: dict[str, str] | None
+) -> tuple[int, int, dict[str, Any]]:
+    body = http.post("/auth/prelogin", json={"email": email}).json()
+    params = Argon2Params.decode(b64u_decode(body["argon2_params"]))
+    secret = derive_password_secrets(password, params).auth_secret
+    login: dict[str, Any] = {"email": email, "auth_secret": b64u_encode(secret)}
+    if factor:
+        login["second_factor"] = factor
+    headers: dict[str, str] = {}
+    solved = 0
+    for _ in range(3):
+        response = http.post("/auth/login", json=login, headers=headers)
+        if response.status_code != 429:
+            return response.status_code, solved, response.json()
+        headers = {HEADER: solve(response.json()["challenge"])}
+        solved += 1
+    return 429, solved, {}
+
+
+# -- bots -----------------------------------------------------------------------------
+
+
+def run_bots(url: str, leaked_file: str, duration: float, threads: int) -> None:
+    leaked = json.loads(Path(leaked_file).read_text())
+    deadline = time.monotonic() + duration
+    results: dict[str, Any] = {"attempts": 0, "validated": 0, "takeovers": 0, "solved": 0}
+    lock = threading.Lock()
+    queue = iter(leaked)
+
+    def bot(number: int) -> None:
+        while time.monotonic() < deadline:
+            with lock:
+                pair = next(queue, None)
+            if pair is None:
+                return
+            # Another /24 for every attempt.
+            source = f"127.1.{random.randrange(256)}.{random.randrange(1, 255)}"
+            transport = httpx.HTTPTransport(local_address=source)
+            with httpx.Client(
+                base_url=url, transport=transport, headers=BROWSER_HEADERS, timeout=120
+            ) as http:
+                status, solved, answer = sign_in(
+                    http, pair["email"], pair["password"], lambda: f"{secrets.randbelow(10**6):06d}"
+                )
+                # A validated pair: one guess of the second factor (account takeover),
+                # unless the factor was already asked (and then guessed) with the password.
+                takeover = status == 200 and (
+                    answer["complete"] or guess_totp(http, answer["ticket"])
+                )
+            with lock:
+                results["attempts"] += 1
+                results["solved"] += solved
+                results["validated"] += status == 200
+                results["takeovers"] += takeover
+
+    workers = [threading.Thread(target=bot, args=(i,)) for i in range(threads)]
+    began = time.monotonic()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    times = os.times()
+    results["seconds"] = time.monotonic() - began
+    results["cpu"] = times.user + times.system
+    print(json.dumps(results))
+
+
+def guess_totp(http: httpx.Client, ticket: str) -> bool:
+    code = f"{secrets.randbelow(10**6):06d}"
+    response = http.post("/auth/login/second-factor", json={"ticket": ticket, "totp_code": code})
+    return response.status_code == 200
+
+
+# -- people ---------------------------------------------------------------------------
+
+
+def run_people(url: str, accounts_file: str, duration: float, threads: int) -> None:
+    accounts = json.loads(Path(accounts_file).read_text())
+    deadline = time.monotonic() + duration
+    outcomes: list[dict[str, Any]] = []
+    lock = threading.Lock()
+
+    used_in_step: dict[str, int] = {}  # a TOTP code is accepted once per 30 s step
+
+    def pick() -> dict[str, str]:
+        with lock:
+            step = int(time.time() // 30)
+            free = [a for a in accounts if used_in_step.get(a["email"]) != step]
+            account = random.choice(free or accounts)
+            used_in_step[account["email"]] = step
+            return account
+
+    def person(number: int) -> None:
+        uses_manager = number % 2 == 0
+        transport = httpx.HTTPTransport(local_address="127.200.0.1")  # the practice's NAT
+        with httpx.Client(
+            base_url=url, transport=transport, headers=BROWSER_HEADERS, timeout=120
+        ) as http:
+            while time.monotonic() < deadline:
+                account = pick()
+                app = pyotp.TOTP(account["totp"]).now
+                began = time.perf_counter()
+                requests, solved, status = 0, 0, 0
+                if not uses_manager and random.random() < 0.05:
+                    status, n, _ = sign_in(http, account["email"], account["password"] + "x")
+                    requests, solved = requests + 1, solved + n
+                while requests < 3:
+                    status, n, answer = sign_in(http, account["email"], account["password"], app)
+                    requests, solved = requests + 1, solved + n
+                    if status == 200:
+                        break
+                with lock:
+                    outcomes.append(
+                        {
+                            "ok": status == 200,
+                            "status": status,
+                            "detail": "" if status == 200 else str(answer.get("detail")),
+                            "stepped_up": solved > 0,
+                            "factor_first": status == 200 and answer["complete"],
+                            "seconds": time.perf_counter() - began,
+                        }
+                    )
+                time.sleep(random.uniform(0.5, 1.5))  # a person's pace
+
+    workers = [threading.Thread(target=person, args=(i,)) for i in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    print(json.dumps(outcomes))
+
+
+# -- the run --------------------------------------------------------------------------
+
+
+def prepare(url: str, count: int, work: Path) -> list[dict[str, str]]:
+    accounts = []
+    for i in range(count):
+        email = f"carer{i:03d}@stuffing.example"
+        # Each registration from its own address: setting up is not what is measured.
+        transport = httpx.HTTPTransport(local_address=f"127.50.{i}.1")
+        with httpx.Client(base_url=url, transport=transport, timeout=120) as http:
+            Accounts(http, work / "outbox").register(email)
+            auth = AuthClient(http)
+            state = auth.start_login(email, PASSWORD)
+            secret = auth.enrol_totp(state)["secret"]
+            auth.confirm_totp(state, pyotp.TOTP(secret).now())
+        accounts.append({"email": email, "password": PASSWORD, "totp": secret})
+    return accounts
+
+
+def leaked_list(accounts: list[dict[str, str]], size: int) -> list[dict[str, str]]:
+    pairs = [{"email": a["email"], "password": a["password"]} for a in accounts]
+    valid = max(len(pairs), size // 100)
+    pairs = [pairs[i % len(pairs)] for i in range(valid)]
+    for i in range(size - valid):
+        if i % 4 == 0:  # a real address with another site's password
+            pairs.append({"email": accounts[i % len(accounts)]["email"], "password": f"old{i}"})
+        else:
+            pairs.append({"email": f"leaked{i}@elsewhere.example", "password": f"hunter{i}"})
+    random.Random(7).shuffle(pairs)
+    return pairs
+
+
+def run_mode(shield_on: bool, args: argparse.Namespace) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="uhs-bench-stuffing-"))
+    os.environ["UHS_SHIELD_ENABLED"] = "true" if shield_on else "false"
+    server, url = start("api", work)
+    try:
+        accounts = prepare(url, args.accounts, work)
+        (work / "accounts.json").write_text(json.dumps(accounts))
+        leaked = leaked_list(accounts, args.leaked)
+        (work / "leaked.json").write_text(json.dumps(leaked))
+        cpu_before = server_cpu(server.pid)
+        me = [sys.executable, __file__, "--url", url, "--duration", str(args.duration)]
+        bots = subprocess.Popen(
+            [*me, "--run-bots", str(work / "leaked.json"), str(args.bots)], stdout=subprocess.PIPE
+        )
+        people = subprocess.Popen(
+            [*me, "--run-people", str(work / "accounts.json"), str(args.people)],
+            stdout=subprocess.PIPE,
+        )
+        attack = json.loads(bots.communicate()[0])
+        outcomes = json.loads(people.communicate()[0])
+        server_seconds = server_cpu(server.pid) - cpu_before
+    finally:
+        server.terminate()
+    valid_in_list = sum(1 for p in leaked if p["password"] == PASSWORD)
+    requests = attack["attempts"] + attack["solved"] + len(outcomes)
+    return {
+        "shield": shield_on,
+        **attack,
+        "valid_in_list": valid_in_list,
+        "people": len(outcomes),
+        "refused": sum(not o["ok"] for o in outcomes),
+        "refusals": [o["detail"] for o in outcomes if not o["ok"]],
+        "stepped_up": sum(o["stepped_up"] for o in outcomes),
+        "factor_first": sum(o["factor_first"] for o in outcomes),
+        "latency": statistics.median(o["seconds"] for o in outcomes) if outcomes else 0.0,
+        "server_cpu_per_request": server_seconds / max(1, requests),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=float, default=60)
+    parser.add_argument("--accounts", type=int, default=40)
+    parser.add_argument("--leaked", type=int, default=4000)
+    parser.add_argument("--bots", type=int, default=2)
+    parser.add_argument("--people", type=int, default=2)
+    parser.add_argument("--url")
+    parser.add_argument("--run-bots", nargs=2)
+    parser.add_argument("--run-people", nargs=2)
+    args = parser.parse_args()
+    if args.run_bots:
+        return run_bots(args.url, args.run_bots[0], args.duration, int(args.run_bots[1]))
+    if args.run_people:
+        return run_people(args.url, args.run_people[0], args.duration, int(args.run_people[1]))
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, {platform.system()} {platform.release()}"
+    )
+    for shield_on in (False, True):
+        r = run_mode(shield_on, args)
+        print(json.dumps(r), file=sys.stderr)
+        print(
+            f"shield {'on ' if shield_on else 'off'}: {r['attempts']} attempts in "
+            f"{r['seconds']:.0f} s, {r['validated']} pairs validated "
+            f"({r['validated'] / r['valid_in_list']:.1%} of the list's {r['valid_in_list']}), "
+            f"{r['takeovers']} takeovers, bot CPU per validated pair "
+            f"{r['cpu'] / max(1, r['validated']):.1f} s; people: {r['people']} sign-ins, "
+            f"{r['refused']} refused, {r['stepped_up']} paid a proof of work, "
+            f"{r['factor_first']} sent their code with the password, median "
+            f"{r['latency'] * 1000:.0f} ms; server CPU per request "
+            f"{r['server_cpu_per_request'] * 1000:.1f} ms"
+        )
+
+
+if __name__ == "__main__":
+    main()
