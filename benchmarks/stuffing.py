@@ -19,7 +19,8 @@ passwords for real addresses, and addresses that were never registered.
   manager, half make a typo 5% of the time and retype it; their client solves what
   it is asked.
 
-Reported per mode: attempts, pairs validated at the password stage (and the share
+Reported per mode: attempts, attempts whose answer told whether the password was
+right, pairs validated at the password stage (and the share
 of the list's valid pairs), account takeovers, the bots' CPU per validated pair, the
 people's refusals (a sign-in not through after 3 requests), step-ups (a proof of
 work asked) and median sign-in latency, and the server's CPU per sign-in request.
@@ -83,6 +84,7 @@ def sign_in(
     if status == 401 and answer.get("second_factor_required") and code is not None:
         status, more, answer = _attempt(http, email, password, {"totp_code": code()})
         solved += more
+        answer = {**answer, "factor_asked": True}
     return status, solved, answer
 
 
@@ -112,7 +114,15 @@ def _attempt(
 def run_bots(url: str, leaked_file: str, duration: float, threads: int) -> None:
     leaked = json.loads(Path(leaked_file).read_text())
     deadline = time.monotonic() + duration
-    results: dict[str, Any] = {"attempts": 0, "validated": 0, "takeovers": 0, "solved": 0}
+    #: "answered": attempts whose answer told whether the password was right (a 200,
+    #: or "incorrect" with no factor asked); the others learned nothing.
+    results: dict[str, Any] = {
+        "attempts": 0,
+        "answered": 0,
+        "validated": 0,
+        "takeovers": 0,
+        "solved": 0,
+    }
     lock = threading.Lock()
     queue = iter(leaked)
 
@@ -136,8 +146,12 @@ def run_bots(url: str, leaked_file: str, duration: float, threads: int) -> None:
                 takeover = status == 200 and (
                     answer["complete"] or guess_totp(http, answer["ticket"])
                 )
+            told = status == 200 or (
+                status == 401 and answer.get("detail") == INCORRECT and not asked_factor(answer)
+            )
             with lock:
                 results["attempts"] += 1
+                results["answered"] += told
                 results["solved"] += solved
                 results["validated"] += status == 200
                 results["takeovers"] += takeover
@@ -152,6 +166,13 @@ def run_bots(url: str, leaked_file: str, duration: float, threads: int) -> None:
     results["seconds"] = time.monotonic() - began
     results["cpu"] = times.user + times.system
     print(json.dumps(results))
+
+
+INCORRECT = "the e-mail address or the password is incorrect"
+
+
+def asked_factor(answer: dict[str, Any]) -> bool:
+    return bool(answer.get("factor_asked"))
 
 
 def guess_totp(http: httpx.Client, ticket: str) -> bool:
@@ -314,7 +335,8 @@ def main() -> None:
         print(json.dumps(r), file=sys.stderr)
         print(
             f"shield {'on ' if shield_on else 'off'}: {r['attempts']} attempts in "
-            f"{r['seconds']:.0f} s, {r['validated']} pairs validated "
+            f"{r['seconds']:.0f} s, {r['answered']} answered about the password, "
+            f"{r['validated']} pairs validated "
             f"({r['validated'] / r['valid_in_list']:.1%} of the list's {r['valid_in_list']}), "
             f"{r['takeovers']} takeovers, bot CPU per validated pair "
             f"{r['cpu'] / max(1, r['validated']):.1f} s; people: {r['people']} sign-ins, "

@@ -133,3 +133,39 @@ def test_an_unreachable_server_is_explained(tmp_path):
     uhs.sendline("whatever password")
     status, output = finished(uhs)
     assert status == 1 and "cannot reach the server" in output
+
+
+def test_after_many_failures_login_asks_for_the_code_with_the_password(
+    live_server, users, ctx, clock, tmp_path
+):
+    from uhealthsec.server.shield.service import SECOND_FACTOR_AFTER, Shield
+
+    user = users.signed_in("dora@example.org")
+    with ctx.sessions.begin() as db:
+        for _ in range(SECOND_FACTOR_AFTER):
+            Shield(db, ctx).fail(user.email)
+    config = tmp_path / "config"
+    uhs = spawn_uhs(["login", "--email", user.email], config, live_server)
+    uhs.expect("Password")
+    uhs.sendline(user.password)
+    uhs.expect("many failed attempts")
+    uhs.expect("code from your app")
+    uhs.sendline(users.next_totp(user.totp_secret))
+    status, output = finished(uhs)
+    assert status == 0 and "Signed in." in output
+
+    # Then a new password, re-sealed on this device after a fresh second factor.
+    uhs = spawn_uhs(["password"], config, live_server)
+    uhs.expect("Current password")
+    uhs.sendline(user.password)
+    uhs.expect("Password")
+    uhs.sendline("password123456")
+    uhs.expect("guess|common|too")  # refused on the device, asked again
+    uhs.expect("Password")
+    uhs.sendline("harbour violet compass thimble")
+    uhs.expect("Password again")
+    uhs.sendline("harbour violet compass thimble")
+    uhs.expect("code from your app")
+    uhs.sendline(users.next_totp(user.totp_secret))
+    status, output = finished(uhs)
+    assert status == 0 and "Password changed." in output, output

@@ -19,8 +19,10 @@ from uhealthsec.crypto.keystore import (
     Argon2Params,
     Keystore,
     NewKeystore,
+    change_password,
     create_keystore,
     derive_password_secrets,
+    unlock_with_password,
 )
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
 from uhealthsec.protocol.oauth import CLI_CLIENT_ID, CLI_REDIRECT_URI
@@ -317,6 +319,38 @@ class AuthClient:
     def bearer(tokens: Tokens | str) -> dict[str, str]:
         token = tokens if isinstance(tokens, str) else tokens.access_token
         return {"Authorization": f"Bearer {token}"}
+
+    def step_up(self, tokens: Tokens | str, **proof: Any) -> str:
+        """Prove a second factor again (``totp_code=…`` or ``recovery_code=…``); the
+        returned access token allows sensitive actions for a few minutes."""
+        response = self.http.post("/auth/step-up", json=proof, headers=self.bearer(tokens))
+        return str(check_response(response).json()["access_token"])
+
+    def change_password(
+        self,
+        tokens: Tokens | str,
+        current: str,
+        new: str,
+        user_inputs: tuple[str, ...] = (),
+        params: Argon2Params | None = None,
+    ) -> None:
+        """Re-seal the keys under a new password, on this device. The new password is
+        refused here if weak, common or leaked (client/passwords.py): the server never
+        sees it. ``tokens`` must come from a recent step-up."""
+        verdict = check_new_password(new, user_inputs)
+        if not verdict.acceptable:
+            raise WeakPassword(verdict.reason)
+        keystore = self.keystore(tokens)
+        keys = unlock_with_password(keystore, current)
+        resealed, auth_secret = (
+            change_password(keystore, keys, new, params=params)
+            if params
+            else change_password(keystore, keys, new)
+        )
+        body = {"auth_secret": b64u_encode(auth_secret), "keystore": b64u_encode(resealed.encode())}
+        check_response(
+            self.http.put("/accounts/me/password", json=body, headers=self.bearer(tokens))
+        )
 
     def keystore(self, tokens: Tokens | str) -> Keystore:
         response = check_response(

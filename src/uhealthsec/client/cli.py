@@ -186,6 +186,29 @@ def _new_password(email: str, name: str) -> str:
     raise Refused("no acceptable password chosen")
 
 
+@app.command("password")
+def password_change() -> None:
+    """Change your password: your keys are re-sealed on this device; other devices are
+    signed out."""
+    store = _store()
+    profile = store.load()
+    with _connection(profile.server) as http:
+        signed_in = SignedIn(http, profile, store)
+        me = signed_in.call("GET", "/accounts/me").json()
+        current: str = typer.prompt("Current password", hide_input=True)
+        new = _new_password(me["email"], me["display_name"])
+        code = typer.prompt("6-digit code from your app, or a recovery code").strip()
+        proof = {"totp_code" if code.isdigit() else "recovery_code": code}
+        auth = signed_in.auth
+        try:
+            recent = auth.step_up(signed_in.token(), **proof)
+            with console.status("Re-sealing your keys…"):
+                auth.change_password(recent, current, new, (me["email"], me["display_name"]))
+        except WrongPassword as exc:
+            raise Refused("the current password is not the right one") from exc
+    console.print("[green]Password changed.[/green] Your other devices are signed out.")
+
+
 @app.command("verify-email")
 def verify_email(
     code: str = typer.Argument(..., help="The code from the e-mail we sent you."),

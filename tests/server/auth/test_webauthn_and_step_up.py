@@ -143,3 +143,23 @@ def test_password_change_keeps_keys_and_signs_out_other_devices(users, sdk):
         .public()
         .same_as(keys.public())
     )
+
+
+def test_the_sdk_changes_a_password_after_a_step_up_and_refuses_leaked_ones(users, sdk):
+    from uhealthsec.client.api import WeakPassword
+
+    user = users.signed_in("sdkpw@example.org")
+    requests: list[str] = []
+    sdk.http.event_hooks["request"].append(lambda request: requests.append(request.url.path))
+    recent = sdk.step_up(user.tokens, totp_code=users.next_totp(user.totp_secret))
+    for leaked in ("password123456", "qwertyuiop1234", "sdkpw example org 2024"):
+        with pytest.raises(WeakPassword):
+            sdk.change_password(recent, PASSWORD, leaked, (user.email, "Dr Sdkpw"))
+    assert "/accounts/me/password" not in requests  # refused on the device
+    new_password = "harbour violet compass thimble"
+    sdk.change_password(
+        recent, PASSWORD, new_password, (user.email,), params=FAST_ARGON2.with_new_salt()
+    )
+    assert sdk.start_login(user.email, new_password).methods
+    with pytest.raises(ApiError):
+        sdk.start_login(user.email, PASSWORD)
