@@ -113,7 +113,8 @@ def _attempt(
 
 def run_bots(url: str, leaked_file: str, duration: float, threads: int) -> None:
     leaked = json.loads(Path(leaked_file).read_text())
-    deadline = time.monotonic() + duration
+    began = time.monotonic()
+    deadline = began + duration
     #: "answered": attempts whose answer told whether the password was right (a 200,
     #: or "incorrect" with no factor asked); the others learned nothing.
     results: dict[str, Any] = {
@@ -146,6 +147,8 @@ def run_bots(url: str, leaked_file: str, duration: float, threads: int) -> None:
                 takeover = status == 200 and (
                     answer["complete"] or guess_totp(http, answer["ticket"])
                 )
+            if not results.get("first_silence") and status != 200 and asked_factor(answer):
+                results["first_silence"] = time.monotonic() - began
             told = status == 200 or (
                 status == 401 and answer.get("detail") == INCORRECT and not asked_factor(answer)
             )
@@ -157,7 +160,6 @@ def run_bots(url: str, leaked_file: str, duration: float, threads: int) -> None:
                 results["takeovers"] += takeover
 
     workers = [threading.Thread(target=bot, args=(i,)) for i in range(threads)]
-    began = time.monotonic()
     for w in workers:
         w.start()
     for w in workers:
@@ -281,6 +283,11 @@ def run_mode(shield_on: bool, args: argparse.Namespace) -> dict[str, Any]:
         (work / "accounts.json").write_text(json.dumps(accounts))
         leaked = leaked_list(accounts, args.leaked)
         (work / "leaked.json").write_text(json.dumps(leaked))
+        # The setup's sign-ins must not weigh in the breaker's window: the attack
+        # starts on a quiet server.
+        from uhealthsec.server.shield.service import BREAKER_WINDOW_MINUTES
+
+        time.sleep(60 * (BREAKER_WINDOW_MINUTES + 1))
         cpu_before = server_cpu(server.pid)
         me = [sys.executable, __file__, "--url", url, "--duration", str(args.duration)]
         bots = subprocess.Popen(
@@ -293,6 +300,7 @@ def run_mode(shield_on: bool, args: argparse.Namespace) -> dict[str, Any]:
         attack = json.loads(bots.communicate()[0])
         outcomes = json.loads(people.communicate()[0])
         server_seconds = server_cpu(server.pid) - cpu_before
+        metrics = {m["name"]: m["value"] for m in httpx.get(url + "/shield/metrics").json()}
     finally:
         server.terminate()
     valid_in_list = sum(1 for p in leaked if p["password"] == PASSWORD)
@@ -308,6 +316,7 @@ def run_mode(shield_on: bool, args: argparse.Namespace) -> dict[str, Any]:
         "factor_first": sum(o["factor_first"] for o in outcomes),
         "latency": statistics.median(o["seconds"] for o in outcomes) if outcomes else 0.0,
         "server_cpu_per_request": server_seconds / max(1, requests),
+        "metrics": metrics,
     }
 
 
@@ -318,6 +327,7 @@ def main() -> None:
     parser.add_argument("--leaked", type=int, default=4000)
     parser.add_argument("--bots", type=int, default=2)
     parser.add_argument("--people", type=int, default=2)
+    parser.add_argument("--modes", nargs="*", default=["off", "on"], choices=["off", "on"])
     parser.add_argument("--url")
     parser.add_argument("--run-bots", nargs=2)
     parser.add_argument("--run-people", nargs=2)
@@ -330,7 +340,7 @@ def main() -> None:
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}, {platform.system()} {platform.release()}"
     )
-    for shield_on in (False, True):
+    for shield_on in [mode == "on" for mode in args.modes]:
         r = run_mode(shield_on, args)
         print(json.dumps(r), file=sys.stderr)
         print(
