@@ -50,7 +50,7 @@ SECOND_FACTOR_AFTER = 100
 NETWORK_CAPACITY = 20.0
 NETWORK_REFILL_PER_SECOND = 1 / 30
 BREAKER_WINDOW_MINUTES = 2
-BREAKER_MIN_ATTEMPTS = 20
+BREAKER_MIN_ATTEMPTS = 10
 BREAKER_FAILURE_RATIO = 0.5
 #: Proof-of-work price per level: the largest secret number (SHA-256 tries, half of
 #: it on average). Level 1 (headers raise a signal) is a few milliseconds in a
