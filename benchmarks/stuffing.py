@@ -192,15 +192,22 @@ def run_people(url: str, accounts_file: str, duration: float, threads: int) -> N
     outcomes: list[dict[str, Any]] = []
     lock = threading.Lock()
 
-    used_in_step: dict[str, int] = {}  # a TOTP code is accepted once per 30 s step
+    # A TOTP code is accepted once per 30 s step: each person signs in to accounts of
+    # their own, never twice in one step (two people could not share a phone).
+    last_step: dict[str, int] = {}
 
-    def pick() -> dict[str, str]:
-        with lock:
-            step = int(time.time() // 30)
-            free = [a for a in accounts if used_in_step.get(a["email"]) != step]
-            account = random.choice(free or accounts)
-            used_in_step[account["email"]] = step
-            return account
+    def pick(number: int) -> dict[str, str]:
+        own = accounts[number::threads]
+        step = int(time.time() // 30)
+        free = [a for a in own if last_step.get(a["email"], -1) < step]
+        return random.choice(free or own)
+
+    def app_of(account: dict[str, str]) -> Callable[[], str]:
+        def code() -> str:
+            last_step[account["email"]] = int(time.time() // 30)
+            return pyotp.TOTP(account["totp"]).now()
+
+        return code
 
     def person(number: int) -> None:
         uses_manager = number % 2 == 0
@@ -209,8 +216,8 @@ def run_people(url: str, accounts_file: str, duration: float, threads: int) -> N
             base_url=url, transport=transport, headers=BROWSER_HEADERS, timeout=120
         ) as http:
             while time.monotonic() < deadline:
-                account = pick()
-                app = pyotp.TOTP(account["totp"]).now
+                account = pick(number)
+                app = app_of(account)
                 began = time.perf_counter()
                 requests, solved, status = 0, 0, 0
                 if not uses_manager and random.random() < 0.05:
