@@ -32,6 +32,8 @@ class ServerKey:
         if len(key) != KEY_SIZE:
             raise ServerKeyError("the server key must be 32 bytes")
         self._key = key
+        #: Subkeys by purpose: derived once, they are used on hot paths (the shield).
+        self._subkeys: dict[str, bytes] = {}
 
     def __repr__(self) -> str:
         return "ServerKey(<secret>)"
@@ -51,12 +53,15 @@ class ServerKey:
         return cls(key)
 
     def derive(self, purpose: str) -> bytes:
-        return HKDF(
-            algorithm=hashes.SHA256(),
-            length=KEY_SIZE,
-            salt=None,
-            info=b"uhealthsec/server/" + purpose.encode(),
-        ).derive(self._key)
+        subkey = self._subkeys.get(purpose)
+        if subkey is None:
+            subkey = self._subkeys[purpose] = HKDF(
+                algorithm=hashes.SHA256(),
+                length=KEY_SIZE,
+                salt=None,
+                info=b"uhealthsec/server/" + purpose.encode(),
+            ).derive(self._key)
+        return subkey
 
     def mac(self, purpose: str, message: bytes) -> bytes:
         return hmac.new(self.derive(purpose), message, hashlib.sha256).digest()

@@ -19,8 +19,6 @@ At rest an attempt pays nothing: no challenge, no latency.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -121,7 +119,6 @@ class Shield:
     def __init__(self, db: Session, ctx: AppContext) -> None:
         self.db = db
         self.ctx = ctx
-        self._key = ctx.server_key.derive("shield")
         self.challenges = ChallengeBook(ctx.server_key.derive("shield-challenges"))
 
     # -- before the password is checked -------------------------------------------------
@@ -131,10 +128,10 @@ class Shield:
         context asks for; cheap reads only, and no work depends on the account."""
         now = self.ctx.now().timestamp()
         account_key = self._hmac("account", attempt.address)
-        network = network_of(attempt.client_ip)
-        network_key = self._hmac("network", f"{attempt.endpoint} {network}") if network else None
         if not self.ctx.settings.shield_enabled:
             return Admission(attempt, account_key, None, second_factor_first=False)
+        network = network_of(attempt.client_ip)
+        network_key = self._hmac("network", f"{attempt.endpoint} {network}") if network else None
         failures, last_failure_at = self.db.execute(
             select(ShieldAccount.failures, ShieldAccount.last_failure_at).where(
                 ShieldAccount.key == account_key
@@ -313,7 +310,7 @@ class Shield:
         return removed
 
     def _hmac(self, kind: str, value: str) -> bytes:
-        return hmac.new(self._key, f"{kind}\0{value}".encode(), hashlib.sha256).digest()
+        return self.ctx.server_key.mac("shield", f"{kind}\0{value}".encode())
 
 
 #: Counters exposed as metrics, with what they count.
