@@ -50,15 +50,16 @@ class PendingEntry:
     ip_address: str | None = None
 
 
+_Result = Receipt | BaseException
+_Future = Future[Receipt] | asyncio.Future[Receipt]
+
+
 @dataclass(frozen=True)
 class _Request:
     pending: PendingEntry
     #: A thread's future, or a future of the event loop ``loop``.
-    future: Future[Receipt] | asyncio.Future[Receipt]
+    future: _Future
     loop: asyncio.AbstractEventLoop | None = None
-
-
-_Result = Receipt | BaseException
 
 
 class JournalWriter:
@@ -131,15 +132,13 @@ class JournalWriter:
         except Exception as exc:  # every waiting request learns of it
             log.exception("the journal could not be written")
             outcomes = [exc] * len(batch)
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Receipt], _Result]]]
+        threads: list[tuple[_Future, _Result]] = []
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Future, _Result]]]
         by_loop = defaultdict(list)
         for request, outcome in zip(batch, outcomes, strict=True):
-            if request.loop is not None:
-                by_loop[request.loop].append((request.future, outcome))  # type: ignore[arg-type]
-            elif isinstance(outcome, BaseException):
-                request.future.set_exception(outcome)
-            else:
-                request.future.set_result(outcome)
+            waiting = threads if request.loop is None else by_loop[request.loop]
+            waiting.append((request.future, outcome))
+        _settle(threads)
         for loop, settled in by_loop.items():
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
                 loop.call_soon_threadsafe(_settle, settled)
@@ -185,7 +184,9 @@ class JournalWriter:
         return [Receipt(i, d, head, proofs[i]) for i, d in zip(indexes, encoded, strict=True)]
 
 
-def _settle(settled: list[tuple[asyncio.Future[Receipt], _Result]]) -> None:
+def _settle(settled: list[tuple[_Future, _Result]]) -> None:
+    """Hand each waiting request its outcome: in the writer thread for threads, in the
+    event loop's own thread for requests of that loop."""
     for future, outcome in settled:
         if future.cancelled():  # the request went away (client disconnected)
             continue
