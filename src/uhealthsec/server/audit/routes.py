@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
 
@@ -125,18 +125,22 @@ ExportFormat = Annotated[
     Literal["fhir", "jsonl"],
     Query(description="fhir: a FHIR R4 Bundle of AuditEvent; jsonl: one JSON object a line"),
 ]
+ExportLimit = Annotated[int, Query(ge=1, le=MAX_EXPORT)]
+EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/fhir+json": {}, "application/x-ndjson": {}}}
+}
 
 
 @router.get(
     "/journal/history/export",
-    responses={200: {"content": {"application/fhir+json": {}, "application/x-ndjson": {}}}},
+    responses=EXPORT_RESPONSES,
 )
 def export_history(
     caller: Caller,
     db: Db,
     ctx: Ctx,
     format: ExportFormat = "fhir",
-    limit: Annotated[int, Query(ge=1, le=MAX_EXPORT)] = 1000,
+    limit: ExportLimit = 1000,
     before: Before = None,
 ) -> Response:
     """A patient's access history, exported."""
@@ -146,7 +150,7 @@ def export_history(
 
 @router.get(
     "/practices/{practice_id}/journal/export",
-    responses={200: {"content": {"application/fhir+json": {}, "application/x-ndjson": {}}}},
+    responses=EXPORT_RESPONSES,
 )
 def export_practice_activity(
     practice_id: uuid.UUID,
@@ -154,7 +158,7 @@ def export_practice_activity(
     db: Db,
     ctx: Ctx,
     format: ExportFormat = "fhir",
-    limit: Annotated[int, Query(ge=1, le=MAX_EXPORT)] = 1000,
+    limit: ExportLimit = 1000,
     before: Before = None,
 ) -> Response:
     """A practice's activity, exported (admins)."""
