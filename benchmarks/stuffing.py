@@ -1,19 +1,25 @@
 """Credential stuffing against the sign-in, with the shield off and on.
 
     .venv/bin/python benchmarks/stuffing.py [--duration 60] [--accounts 40]
-                                            [--leaked 4000] [--bots 2] [--people 2]
+                                            [--leaked 4000] [--bots 2] [--browsers 2]
+                                            [--people 2]
 
 For each mode a server (uvicorn, SQLite) starts on loopback with ``--accounts`` real
 accounts (TOTP enrolled). A synthetic leaked list of ``--leaked`` address/password
 pairs holds 1% valid pairs (one per real account and more of them for some), wrong
 passwords for real addresses, and addresses that were never registered.
 
-- Bots (one process, ``--bots`` threads) replay the list for ``--duration`` seconds,
-  each attempt from another loopback address (127.1.0.0/16, a different /24 each
-  time: a botnet), sending the headers a desktop Chromium sends, deriving the
+- Raw HTTP bots (one process, ``--bots`` threads) replay half of the list for
+  ``--duration`` seconds, each attempt from another loopback address (127.1.0.0/16,
+  a different /24 each time: a botnet), sending the headers a desktop Chromium sends, deriving the
   password secret as our clients do (Argon2id) and solving every proof of work the
   server asks for. A validated pair is followed by one guess of its TOTP code (the
   account-takeover stage).
+- Browser bots (another process, ``--browsers`` pages of Debian's headless Chromium
+  driven by Playwright) replay the other half the same way, every request being the
+  browser's own fetch() with its real headers; half of them spoof a person's desktop
+  (user agent, navigator.webdriver, CPU count, WebGL renderer), half run Chromium as
+  launched. Needs ``apt-get install chromium`` and the ``bench`` extra.
 - People (another process, ``--people`` threads) sign in at a human pace behind one
   shared address (a practice's NAT): half type their password from a password
   manager, half make a typo 5% of the time and retype it; their client solves what
@@ -183,6 +189,152 @@ def guess_totp(http: httpx.Client, ticket: str) -> bool:
     return response.status_code == 200
 
 
+# -- browser bots -------------------------------------------------------------------
+
+#: Chromium as the project's machines install it (Debian's package), headless.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+#: What a careful bot changes in a headless Chromium so that the page's own view of
+#: the browser looks like a person's desktop (none of it is read by our server).
+SPOOFED_AGENT = BROWSER_HEADERS["user-agent"].replace("Chrome/142", "Chrome/156")
+SPOOFED_FINGERPRINT = """
+Object.defineProperty(Navigator.prototype, 'webdriver', {get: () => false});
+Object.defineProperty(Navigator.prototype, 'hardwareConcurrency', {get: () => 8});
+Object.defineProperty(Navigator.prototype, 'languages', {get: () => ['fr-FR', 'fr']});
+const getParameter = WebGLRenderingContext.prototype.getParameter;
+WebGLRenderingContext.prototype.getParameter = function (p) {
+  if (p === 37445) return 'Intel Inc.';
+  if (p === 37446) return 'Intel Iris OpenGL Engine';
+  return getParameter.call(this, p);
+};
+"""
+
+#: One password-stage attempt made by the page with fetch(), as a sign-in page does:
+#: the bot's native helpers derive the password secret and solve proofs of work.
+BROWSER_ATTEMPT = (
+    """
+async ({email, password, guess}) => {
+  const post = async (path, body, headers) => {
+    const r = await fetch(path, {method: 'POST', body: JSON.stringify(body),
+      headers: {'content-type': 'application/json', ...headers}});
+    let answer = {};
+    try { answer = await r.json(); } catch (e) {}
+    return [r.status, answer];
+  };
+  const [, pre] = await post('/auth/prelogin', {email});
+  const login = {email, auth_secret: await window.botDerive(password, pre.argon2_params)};
+  let solved = 0;
+  const attempt = async () => {
+    let headers = {};
+    for (let i = 0; i < 3; i++) {
+      const [status, answer] = await post('/auth/login', login, headers);
+      if (status !== 429) return [status, answer];
+      headers = {'%(header)s': await window.botSolve(answer.challenge)};
+      solved++;
+    }
+    return [429, {}];
+  };
+  let [status, answer] = await attempt();
+  if (status === 401 && answer.second_factor_required) {
+    login.second_factor = {totp_code: guess()};
+    [status, answer] = await attempt();
+    answer.factor_asked = true;
+  }
+  let takeover = false;
+  if (status === 200) {
+    takeover = answer.complete || (await post('/auth/login/second-factor',
+      {ticket: answer.ticket, totp_code: guess()}))[0] === 200;
+  }
+  return {status, solved, answer, takeover};
+}
+""".replace("guess()", "String(Math.floor(Math.random() * 1e6)).padStart(6, '0')").replace(
+        "({email, password, guess})", "({email, password})"
+    )
+    % {"header": HEADER}
+)
+
+
+def run_browsers(url: str, leaked_file: str, duration: float, pages: int) -> None:
+    """Bots driving headless Chromium (Playwright): every request is the browser's
+    own fetch() from a page of the server's origin, with the browser's real headers.
+    Odd pages run Chromium as launched (it says HeadlessChrome and
+    navigator.webdriver), even pages spoof a person's desktop. Each attempt comes
+    from another /24 of 127.2.0.0/16: the pages reach the server through a stand-in
+    for a reverse proxy (X-Forwarded-For from 127.0.0.1, which uvicorn trusts by
+    default)."""
+    import asyncio
+
+    from playwright.async_api import async_playwright
+
+    leaked = iter(json.loads(Path(leaked_file).read_text()))
+    began = time.monotonic()
+    deadline = began + duration
+    flavours = ("spoofed", "headless")
+    results: dict[str, Any] = {
+        f: {"attempts": 0, "answered": 0, "validated": 0, "takeovers": 0, "solved": 0}
+        for f in flavours
+    }
+
+    async def derive(password: str, params: str) -> str:
+        decoded = Argon2Params.decode(b64u_decode(params))
+        secrets_ = await asyncio.to_thread(derive_password_secrets, password, decoded)
+        return b64u_encode(secrets_.auth_secret)
+
+    async def solve_in_thread(challenge: dict[str, Any]) -> str:
+        return await asyncio.to_thread(solve, challenge)
+
+    async def page_bot(browser: Any, number: int) -> None:
+        flavour = flavours[number % 2]
+        options: dict[str, Any] = {}
+        if flavour == "spoofed":
+            options = {"user_agent": SPOOFED_AGENT, "locale": "fr-FR"}
+        context = await browser.new_context(**options)
+        if flavour == "spoofed":
+            await context.add_init_script(SPOOFED_FINGERPRINT)
+        await context.expose_function("botDerive", derive)
+        await context.expose_function("botSolve", solve_in_thread)
+        page = await context.new_page()
+        await page.goto(url + "/health")
+        tally = results[flavour]
+        while time.monotonic() < deadline:
+            pair = next(leaked, None)
+            if pair is None:
+                break
+            source = f"127.2.{random.randrange(256)}.{random.randrange(1, 255)}"
+            await page.set_extra_http_headers({"x-forwarded-for": source})
+            outcome = await page.evaluate(BROWSER_ATTEMPT, pair)
+            status, answer = outcome["status"], outcome["answer"]
+            tally["attempts"] += 1
+            tally["solved"] += outcome["solved"]
+            tally["validated"] += status == 200
+            tally["takeovers"] += bool(outcome["takeover"])
+            tally["answered"] += status == 200 or (
+                status == 401 and answer.get("detail") == INCORRECT and not asked_factor(answer)
+            )
+        await context.close()
+
+    async def main() -> None:
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(
+                executable_path=CHROMIUM, args=CHROMIUM_FLAGS
+            )
+            await asyncio.gather(*(page_bot(browser, i) for i in range(pages)))
+            await browser.close()
+
+    asyncio.run(main())
+    times = os.times()
+    results["seconds"] = time.monotonic() - began
+    results["cpu"] = times.user + times.system + times.children_user + times.children_system
+    print(json.dumps(results))
+
+
 # -- people ---------------------------------------------------------------------------
 
 
@@ -289,7 +441,9 @@ def run_mode(shield_on: bool, args: argparse.Namespace) -> dict[str, Any]:
         accounts = prepare(url, args.accounts, work)
         (work / "accounts.json").write_text(json.dumps(accounts))
         leaked = leaked_list(accounts, args.leaked)
-        (work / "leaked.json").write_text(json.dumps(leaked))
+        # Raw HTTP bots and browser bots each replay their half of the list.
+        (work / "leaked-http.json").write_text(json.dumps(leaked[0::2]))
+        (work / "leaked-browser.json").write_text(json.dumps(leaked[1::2]))
         # The setup's sign-ins must not weigh in the breaker's window: the attack
         # starts on a quiet server.
         from uhealthsec.server.shield.service import BREAKER_WINDOW_MINUTES
@@ -298,23 +452,34 @@ def run_mode(shield_on: bool, args: argparse.Namespace) -> dict[str, Any]:
         cpu_before = server_cpu(server.pid)
         me = [sys.executable, __file__, "--url", url, "--duration", str(args.duration)]
         bots = subprocess.Popen(
-            [*me, "--run-bots", str(work / "leaked.json"), str(args.bots)], stdout=subprocess.PIPE
+            [*me, "--run-bots", str(work / "leaked-http.json"), str(args.bots)],
+            stdout=subprocess.PIPE,
+        )
+        browsers = subprocess.Popen(
+            [*me, "--run-browsers", str(work / "leaked-browser.json"), str(args.browsers)],
+            stdout=subprocess.PIPE,
         )
         people = subprocess.Popen(
             [*me, "--run-people", str(work / "accounts.json"), str(args.people)],
             stdout=subprocess.PIPE,
         )
         attack = json.loads(bots.communicate()[0])
+        in_browsers = json.loads(browsers.communicate()[0])
         outcomes = json.loads(people.communicate()[0])
         server_seconds = server_cpu(server.pid) - cpu_before
         metrics = {m["name"]: m["value"] for m in httpx.get(url + "/shield/metrics").json()}
     finally:
         server.terminate()
     valid_in_list = sum(1 for p in leaked if p["password"] == PASSWORD)
-    requests = attack["attempts"] + attack["solved"] + len(outcomes)
+    kinds = {"http": attack, **{f: in_browsers[f] for f in ("headless", "spoofed")}}
+    total = {k: sum(kind[k] for kind in kinds.values()) for k in attack if k in kinds["headless"]}
+    requests = total["attempts"] + total["solved"] + len(outcomes)
     return {
         "shield": shield_on,
-        **attack,
+        **total,
+        "kinds": kinds,
+        "seconds": max(attack["seconds"], in_browsers["seconds"]),
+        "cpu": attack["cpu"] + in_browsers["cpu"],
         "valid_in_list": valid_in_list,
         "people": len(outcomes),
         "refused": sum(not o["ok"] for o in outcomes),
@@ -333,14 +498,19 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=40)
     parser.add_argument("--leaked", type=int, default=4000)
     parser.add_argument("--bots", type=int, default=2)
+    parser.add_argument("--browsers", type=int, default=2)
     parser.add_argument("--people", type=int, default=2)
     parser.add_argument("--modes", nargs="*", default=["off", "on"], choices=["off", "on"])
     parser.add_argument("--url")
     parser.add_argument("--run-bots", nargs=2)
+    parser.add_argument("--run-browsers", nargs=2)
     parser.add_argument("--run-people", nargs=2)
     args = parser.parse_args()
     if args.run_bots:
         return run_bots(args.url, args.run_bots[0], args.duration, int(args.run_bots[1]))
+    if args.run_browsers:
+        pages = int(args.run_browsers[1])
+        return run_browsers(args.url, args.run_browsers[0], args.duration, pages)
     if args.run_people:
         return run_people(args.url, args.run_people[0], args.duration, int(args.run_people[1]))
     print(
@@ -362,6 +532,12 @@ def main() -> None:
             f"{r['latency'] * 1000:.0f} ms; server CPU per request "
             f"{r['server_cpu_per_request'] * 1000:.1f} ms"
         )
+        for name, kind in r["kinds"].items():
+            print(
+                f"  {name} bots: {kind['attempts']} attempts, {kind['answered']} answered, "
+                f"{kind['validated']} validated, {kind['takeovers']} takeovers, "
+                f"{kind['solved']} proofs solved"
+            )
 
 
 if __name__ == "__main__":
