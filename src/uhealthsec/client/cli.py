@@ -39,6 +39,7 @@ from uhealthsec.client.api import (
     WeakPassword,
     check_response,
 )
+from uhealthsec.client.consent import ConsentClient
 from uhealthsec.client.exchange import ExchangeClient, ExchangeRefused, MessagingClient
 from uhealthsec.client.journal import JournalClient, Witness, load_or_create_witness_key
 from uhealthsec.client.logs import LogPin, LogRefused
@@ -811,7 +812,11 @@ _ACTION_WORDS = {
     "messaging.messages": "read messages",
     "messaging.thread": "opened a conversation",
     "messaging.mark_read": "marked messages read",
+    "consent.record_directive": "changed a consent",
+    "retention.purge": "destroyed a file at the end of its legal retention",
 }
+#: Actions of the server itself, not of a person.
+_SERVER_ACTIONS = frozenset({"retention.purge"})
 
 
 @journal_app.command("history")
@@ -828,10 +833,227 @@ def journal_history(limit: int = typer.Option(50, min=1, max=500)) -> None:
     if not items:
         console.print("Nothing yet.")
     for item in items:
-        who = item["actor_name"] or "someone not signed in"
+        who = item["actor_name"] or (
+            "U-HealthSec" if item["action"] in _SERVER_ACTIONS else "someone not signed in"
+        )
         outcome = "" if item["outcome"] == "done" else f" [red]({item['outcome']})[/red]"
         action = _ACTION_WORDS.get(item["action"], item["action"])
         console.print(f"{item['at'][:16].replace('T', ' ')}  {who} {action}{outcome}")
+
+
+# -- consent and retention ----------------------------------------------------------------
+
+consent_app = typer.Typer(
+    help="(Patients) Who may receive your documents: your care team, others, research."
+)
+app.add_typer(consent_app, name="consent")
+
+_PURPOSES = {"team": "care_team", "outside": "outside_team", "research": "research"}
+_PURPOSE_WORDS = {
+    "care_team": "your care team in this practice",
+    "outside_team": "professionals outside the practice",
+    "research": "research",
+}
+
+
+def _my_practice(client: ExchangeClient, practice: str | None) -> str:
+    files = client.call("GET", "/patient-files/mine").json()
+    if practice:
+        for f in files:
+            if practice in (f["practice_id"], f["practice_name"]):
+                return str(f["practice_id"])
+        raise Refused("no practice of that name or id holds a file about you")
+    if len(files) != 1:
+        raise Refused(
+            "say which practice with --practice (name or id)"
+            if files
+            else "no practice holds a file about you yet"
+        )
+    return str(files[0]["practice_id"])
+
+
+def _decide(purpose: str, decision: str, practice: str | None, to: str | None) -> None:
+    if purpose not in _PURPOSES:
+        raise Refused("say team, outside or research")
+    with _exchange(unlock=False) as client:
+        practice_id = _my_practice(client, practice)
+        recorded = ConsentClient(client).decide(practice_id, _PURPOSES[purpose], decision, to)
+    whom = to or _PURPOSE_WORDS[_PURPOSES[purpose]]
+    verb = "may now receive" if decision == "permit" else "may no longer receive"
+    console.print(f"{whom} {verb} your documents (version {recorded['directive']['version']}).")
+    if recorded["shares_ended"]:
+        console.print(f"{recorded['shares_ended']} access(es) to your documents ended now.")
+
+
+@consent_app.command("allow")
+def consent_allow(
+    purpose: Annotated[str, typer.Argument(help="team, outside or research")],
+    to: Annotated[str | None, typer.Option("--to", help="One professional only.")] = None,
+    practice: Annotated[str | None, typer.Option(help="Practice name or id.")] = None,
+) -> None:
+    """Consent (outside, research), or lift an objection (team)."""
+    _decide(purpose, "permit", practice, to)
+
+
+@consent_app.command("deny")
+def consent_deny(
+    purpose: Annotated[str, typer.Argument(help="team, outside or research")],
+    to: Annotated[str | None, typer.Option("--to", help="One professional only.")] = None,
+    practice: Annotated[str | None, typer.Option(help="Practice name or id.")] = None,
+) -> None:
+    """Object (team) or withdraw consent (outside, research): takes effect at once."""
+    _decide(purpose, "deny", practice, to)
+
+
+@consent_app.command("list")
+def consent_list(
+    history: bool = typer.Option(False, "--history", help="Every version, not only current."),
+) -> None:
+    """Your directives."""
+    with _exchange(unlock=False) as client:
+        names = {
+            f["practice_id"]: f["practice_name"]
+            for f in client.call("GET", "/patient-files/mine").json()
+        }
+        rows = ConsentClient(client).directives(history=history)
+    if not rows:
+        console.print(
+            "No directive: your care team may share your file; nobody else may, and nothing "
+            "goes to research."
+        )
+        return
+    table = Table()
+    for column in ("Version", "Practice", "About", "Whom", "Decision", "Since"):
+        table.add_column(column, no_wrap=column in ("Whom", "Since"))
+    for row in rows:
+        decision = "allowed" if row["decision"] == "permit" else "refused"
+        if row["superseded_at"]:
+            decision += " (replaced)"
+        table.add_row(
+            str(row["version"]),
+            names.get(row["practice_id"], row["practice_id"]),
+            row["purpose"].replace("_", " "),
+            row["recipient_email"] or "everyone",
+            decision,
+            row["created_at"][:10],
+        )
+    console.print(table)
+
+
+patient_app = typer.Typer(help="(Practitioners) A patient's file: consents and retention.")
+app.add_typer(patient_app, name="patient")
+
+
+def _file_of(client: ExchangeClient, practice: str | None, email: str) -> str:
+    return str(client.patient_file(_practice_for(client, practice), email)["id"])
+
+
+@patient_app.command("show")
+def patient_show(
+    email: Annotated[str, typer.Argument(help="The patient's address.")],
+    practice: Annotated[str | None, typer.Option(help="Practice id.")] = None,
+) -> None:
+    """The patient's consents and the end of their file's retention."""
+    with _exchange(unlock=False) as client:
+        file_id = _file_of(client, practice, email)
+        directives = ConsentClient(client).of_patient_file(file_id)
+        retention = client.call("GET", f"/patient-files/{file_id}/retention").json()
+    _print_retention(retention)
+    if not directives:
+        console.print("Consents: none recorded (care team may share; nobody else).")
+    for d in directives:
+        decision = "allowed" if d["decision"] == "permit" else "refused"
+        whom = d["recipient_email"] or "everyone"
+        console.print(f"Consent: {_PURPOSE_WORDS[d['purpose']]}, {whom}: {decision}")
+
+
+def _print_retention(retention: dict[str, Any]) -> None:
+    until = retention["keep_until"] or "unknown"
+    console.print(f"Kept until: {until} — {retention['explanation']}")
+    console.print(f"Last care: {retention['last_care_on']}")
+    if retention["archived"]:
+        console.print("Archived: out of the daily list (no care for several years).")
+
+
+@patient_app.command("dates")
+def patient_dates(
+    email: Annotated[str, typer.Argument(help="The patient's address.")],
+    born: Annotated[str | None, typer.Option(help="Birth date, YYYY-MM-DD.")] = None,
+    died: Annotated[str | None, typer.Option(help="Date of death, YYYY-MM-DD.")] = None,
+    last_care: Annotated[str | None, typer.Option(help="Last consultation, YYYY-MM-DD.")] = None,
+    practice: Annotated[str | None, typer.Option(help="Practice id.")] = None,
+) -> None:
+    """Record the dates the end of retention depends on."""
+    facts = {"born_on": born, "died_on": died, "last_care_on": last_care}
+    with _exchange(unlock=False) as client:
+        file_id = _file_of(client, practice, email)
+        retention = client.call(
+            "PUT",
+            f"/patient-files/{file_id}/retention",
+            json={k: v for k, v in facts.items() if v},
+        ).json()
+    _print_retention(retention)
+
+
+@app.command()
+def worker(
+    once: bool = typer.Option(False, "--once", help="One round, then stop."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="List the files whose retention ended; destroy nothing."
+    ),
+    interval: int = typer.Option(3600, min=60, help="Seconds between rounds."),
+) -> None:
+    """Server jobs: destroy files at the end of their legal retention (crypto-shredding),
+    then the maintenance of `uhs cleanup`. Several workers may run at once."""
+    from uhealthsec.server.app import build_context
+    from uhealthsec.server.retention.service import purge
+    from uhealthsec.server.settings import Settings
+
+    ctx = build_context(Settings())
+    try:
+        while True:
+            today = ctx.now().date()
+            if dry_run:
+                due = purge(ctx, today, dry_run=True)
+                table = Table(title=f"Retention ended before {today.isoformat()}")
+                for column in ("Patient file", "Practice", "Kept until", "Rule", "Documents"):
+                    table.add_column(column)
+                for item in due:
+                    table.add_row(
+                        str(item.patient_file_id),
+                        str(item.practice_id),
+                        item.keep_until.isoformat(),
+                        item.basis,
+                        f"{item.documents} ({_size(item.bytes)})",
+                    )
+                console.print(table)
+                return
+            with console.status("Destroying files whose retention ended…"):
+                destroyed = purge(ctx, today)
+            console.print(
+                f"{len(destroyed)} file(s) destroyed at the end of their retention; "
+                f"{_maintain(ctx)}"
+            )
+            if once:
+                return
+            time.sleep(interval)
+    finally:
+        ctx.close()
+
+
+def _maintain(ctx: Any) -> str:
+    from uhealthsec.server.audit.service import JournalService
+    from uhealthsec.server.records.service import RecordsService
+    from uhealthsec.server.shield.service import Shield
+
+    with ctx.sessions.begin() as db:
+        removed = RecordsService(db, ctx).collect_unfinished_uploads()
+        purged = JournalService(db, ctx).purge_network_data(ctx.now())
+        forgotten = Shield(db, ctx).purge()
+    return (
+        f"removed {removed} unfinished upload(s), {purged} expired connection record(s) "
+        f"and {forgotten} stale shield record(s)."
+    )
 
 
 # -- server -------------------------------------------------------------------------------
@@ -877,21 +1099,14 @@ def cleanup() -> None:
     data (IP addresses) older than the CNIL retention, and the shield's counters that no
     decision needs any more."""
     from uhealthsec.server.app import build_context
-    from uhealthsec.server.audit.service import JournalService
-    from uhealthsec.server.records.service import RecordsService
     from uhealthsec.server.settings import Settings
-    from uhealthsec.server.shield.service import Shield
 
     ctx = build_context(Settings())
-    with ctx.sessions.begin() as db:
-        removed = RecordsService(db, ctx).collect_unfinished_uploads()
-        purged = JournalService(db, ctx).purge_network_data(ctx.now())
-        forgotten = Shield(db, ctx).purge()
-    ctx.close()
-    console.print(
-        f"Removed {removed} unfinished upload(s), {purged} expired connection record(s) "
-        f"and {forgotten} stale shield record(s)."
-    )
+    try:
+        message = _maintain(ctx)
+    finally:
+        ctx.close()
+    console.print(message[0].upper() + message[1:])
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ from uhealthsec.server.auth.routes import oauth_router
 from uhealthsec.server.auth.routes import router as auth_router
 from uhealthsec.server.auth.tokens import TokenKeyring
 from uhealthsec.server.bootstrap import bootstrap
+from uhealthsec.server.consent.routes import router as consent_router
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.federation.oidc import OidcClient, ProviderConfig
 from uhealthsec.server.federation.routes import router as federation_router
@@ -30,6 +31,7 @@ from uhealthsec.server.mail import Mailer, mailer_for
 from uhealthsec.server.messaging.routes import router as messaging_router
 from uhealthsec.server.records.routes import UPLOAD_PATH
 from uhealthsec.server.records.routes import router as records_router
+from uhealthsec.server.retention.routes import router as retention_router
 from uhealthsec.server.server_key import ServerKey
 from uhealthsec.server.settings import Settings
 from uhealthsec.server.shield.routes import router as shield_router
@@ -178,8 +180,10 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
     app.include_router(auth_router)
     app.include_router(oauth_router)
     app.include_router(federation_router)
+    app.include_router(consent_router)
     app.include_router(keys_router)
     app.include_router(records_router)
+    app.include_router(retention_router)
     app.include_router(messaging_router)
     app.include_router(journal_router)
     app.include_router(shield_router)

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from tests.server_fixtures import PASSWORD, User, Users
 from uhealthsec.client.api import AuthClient
+from uhealthsec.client.consent import ConsentClient
 from uhealthsec.client.exchange import ExchangeClient
 from uhealthsec.client.logs import LogPin
 from uhealthsec.crypto.keystore import unlock_with_password
@@ -36,7 +37,7 @@ def device(http, users: Users, user: User, pin: LogPin | None = None) -> Exchang
 class Practice:
     id: str
     alice: Person  # practitioner, admin of the practice
-    bob: Person  # practitioner elsewhere
+    bob: Person  # practitioner elsewhere, whom Carol consented to
     carol: Person  # patient
     patient_file: str
 
@@ -50,11 +51,14 @@ def practice(client: TestClient, users: Users) -> Practice:
     alice = Person(people["alice"], device(client, users, people["alice"]))
     practice_id = alice.exchange.call("POST", "/practices", json={"name": "Cabinet"}).json()["id"]
     patient_file = alice.exchange.patient_file(practice_id, "carol@example.org")["id"]
+    carol = Person(people["carol"], device(client, users, people["carol"]))
+    # Bob works elsewhere: Carol lets Alice's practice share her file with him (L1110-4).
+    ConsentClient(carol.exchange).decide(practice_id, "outside_team", "permit", "bob@example.org")
     return Practice(
         practice_id,
         alice,
         Person(people["bob"], device(client, users, people["bob"])),
-        Person(people["carol"], device(client, users, people["carol"])),
+        carol,
         patient_file,
     )
 

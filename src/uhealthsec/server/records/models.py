@@ -11,12 +11,14 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    ColumnElement,
     ForeignKey,
     Integer,
     LargeBinary,
     String,
     UniqueConstraint,
     Uuid,
+    and_,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -121,5 +123,19 @@ class Share(Base):
     revoked_by: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("accounts.id", ondelete="RESTRICT")
     )
-    #: Why it ended: "revoked" by a person; later also consent withdrawal or erasure.
+    #: Why it ended: "revoked" by a person, "objection" or "consent withdrawn" by the
+    #: patient's directives.
     end_reason: Mapped[str | None] = mapped_column(String(40))
+
+    @classmethod
+    def active(cls) -> ColumnElement[bool]:
+        """SQL condition: a share that still gives access (the caller adds the time)."""
+        return and_(cls.wrapped_key.is_not(None), cls.revoked_at.is_(None))
+
+    def end(self, at: datetime, by: uuid.UUID, reason: str) -> None:
+        """End this access: the wrapped key is erased, so the server no longer holds
+        anything that would let this person read the document."""
+        self.wrapped_key = None
+        self.revoked_at = at
+        self.revoked_by = by
+        self.end_reason = reason

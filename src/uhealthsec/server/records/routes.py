@@ -20,6 +20,7 @@ from uhealthsec.server.records.service import (
     RecordsService,
     ShareGrant,
 )
+from uhealthsec.server.retention.service import FileStatus, RetentionService
 from uhealthsec.server.storage.blobs import Spool, UploadTooLarge
 
 router = APIRouter(tags=["records"])
@@ -35,16 +36,33 @@ def open_patient_file(body: s.PatientFileIn, caller: Caller, db: Db, ctx: Ctx) -
     patient_file = service.open_patient_file(caller.account, body.practice_id, body.patient_email)
     patient = db.get(Account, patient_file.patient_id)
     assert patient is not None
-    return _patient_file_out(patient_file, patient)
+    return _patient_file_out(patient_file, patient, RetentionService(db, ctx).status(patient_file))
 
 
 @router.get("/patient-files", response_model=list[s.PatientFileOut])
 def patient_files(
-    practice_id: Annotated[uuid.UUID, Query()], caller: Caller, db: Db, ctx: Ctx
+    practice_id: Annotated[uuid.UUID, Query()],
+    caller: Caller,
+    db: Db,
+    ctx: Ctx,
+    archived: Annotated[
+        bool, Query(description="include files archived after the practice's active period")
+    ] = False,
 ) -> list[s.PatientFileOut]:
     return [
-        _patient_file_out(f, a)
-        for f, a in RecordsService(db, ctx).patient_files(caller.account, practice_id)
+        _patient_file_out(f, a, status)
+        for f, a, status in RecordsService(db, ctx).patient_files(
+            caller.account, practice_id, archived=archived
+        )
+    ]
+
+
+@router.get("/patient-files/mine", response_model=list[s.MyFileOut])
+def my_files(caller: Caller, db: Db, ctx: Ctx) -> list[s.MyFileOut]:
+    """(Patients) The practices that hold a file about you."""
+    return [
+        s.MyFileOut(id=f.id, practice_id=p.id, practice_name=p.name, created_at=f.created_at)
+        for f, p in RecordsService(db, ctx).files_of_patient(caller.account)
     ]
 
 
@@ -181,7 +199,9 @@ def _new_version(body: s.VersionIn) -> NewVersion:
     )
 
 
-def _patient_file_out(patient_file: PatientFile, patient: Account) -> s.PatientFileOut:
+def _patient_file_out(
+    patient_file: PatientFile, patient: Account, status: FileStatus
+) -> s.PatientFileOut:
     return s.PatientFileOut(
         id=patient_file.id,
         practice_id=patient_file.practice_id,
@@ -189,6 +209,9 @@ def _patient_file_out(patient_file: PatientFile, patient: Account) -> s.PatientF
         patient_name=patient.display_name,
         patient_email=patient.email,
         created_at=patient_file.created_at,
+        last_care_on=status.facts.last_care_on,
+        keep_until=status.end.keep_until,
+        archived=status.archived,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,6 +29,18 @@ class PatientFileOut(BaseModel):
     patient_id: uuid.UUID
     patient_name: str
     patient_email: str
+    created_at: datetime
+    last_care_on: date
+    #: The last day of legal retention; null while unknown (GET .../retention says why).
+    keep_until: date | None
+    #: No care for longer than the practice's active period: out of the daily list.
+    archived: bool
+
+
+class MyFileOut(BaseModel):
+    id: uuid.UUID
+    practice_id: uuid.UUID
+    practice_name: str
     created_at: datetime
 
 

@@ -21,13 +21,15 @@ from uhealthsec.crypto import envelope
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.crypto.manifest import VersionManifest
 from uhealthsec.crypto.wrap import check_wrapped_key
-from uhealthsec.server.accounts.models import Account, AccountKind, AccountStatus
+from uhealthsec.server.accounts.models import Account, AccountKind, AccountStatus, Practice
 from uhealthsec.server.accounts.service import AccountService, normalize_email
 from uhealthsec.server.audit.middleware import current_draft
+from uhealthsec.server.consent.service import ConsentService
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import Conflict, Forbidden, InvalidInput, NotFound
 from uhealthsec.server.keys.service import KeyDirectory
 from uhealthsec.server.records.models import Blob, Document, DocumentVersion, PatientFile, Share
+from uhealthsec.server.retention.service import FileStatus, RetentionService
 
 MAX_METADATA_BYTES = 8 * 1024
 #: Per request: 100 hybrid wrapped keys fit well within the JSON body limit.
@@ -67,11 +69,6 @@ class DocumentView:
     versions: list[VersionView]
     #: Who can read the latest version, with their share.
     recipients: list[tuple[Account, Share]]
-
-
-def active_share() -> ColumnElement[bool]:
-    """SQL condition: a share that still gives access (the caller adds the time)."""
-    return and_(Share.wrapped_key.is_not(None), Share.revoked_at.is_(None))
 
 
 class RecordsService:
@@ -114,8 +111,10 @@ class RecordsService:
         return patient_file
 
     def patient_files(
-        self, caller: Account, practice_id: uuid.UUID
-    ) -> list[tuple[PatientFile, Account]]:
+        self, caller: Account, practice_id: uuid.UUID, *, archived: bool = False
+    ) -> list[tuple[PatientFile, Account, FileStatus]]:
+        """The practice's files with their retention; archived files (no care for
+        longer than the practice's active period) only when asked for."""
         AccountService(self.db, self.ctx).require(caller, practice_id, "records.read")
         rows = self.db.execute(
             select(PatientFile, Account)
@@ -123,9 +122,23 @@ class RecordsService:
             .where(PatientFile.practice_id == practice_id)
             .order_by(Account.display_name)
         ).all()
-        for patient_file, _ in rows:  # the list tells who is a patient here
+        statuses = RetentionService(self.db, self.ctx).statuses([f for f, _ in rows])
+        listed = [
+            (f, a, statuses[f.id]) for f, a in rows if archived or not statuses[f.id].archived
+        ]
+        for patient_file, _, _ in listed:  # the list tells who is a patient here
             current_draft().about_patient(patient_file.patient_id, practice_id)
-        return [(f, a) for f, a in rows]
+        return listed
+
+    def files_of_patient(self, caller: Account) -> list[tuple[PatientFile, Practice]]:
+        """The practices that hold a file about the caller (patients)."""
+        rows = self.db.execute(
+            select(PatientFile, Practice)
+            .join(Practice, Practice.id == PatientFile.practice_id)
+            .where(PatientFile.patient_id == caller.id)
+            .order_by(Practice.name)
+        ).all()
+        return [(f, p) for f, p in rows]
 
     # -- uploads --------------------------------------------------------------------------
 
@@ -192,6 +205,7 @@ class RecordsService:
         )
         self.db.add(document)
         self.db.flush()
+        RetentionService(self.db, self.ctx).reopen(patient_file)
         return self._add_version(caller, document, patient_file, 1, first, previous=None)
 
     def add_version(
@@ -226,7 +240,7 @@ class RecordsService:
             raise InvalidInput("unknown upload: upload the document's envelope first")
         self._check_envelope(blob, new)
         self._check_signature(caller, document, patient_file, number, blob, new)
-        grants = self._check_grants(new.shares, patient_file)
+        grants = self._check_grants(new.shares, patient_file, caller)
         if caller.id not in grants:
             raise InvalidInput("wrap the document key for yourself too, or you could not read it")
         if previous is not None:
@@ -294,11 +308,14 @@ class RecordsService:
         )
 
     def _check_grants(
-        self, grants: Sequence[ShareGrant], patient_file: PatientFile
+        self, grants: Sequence[ShareGrant], patient_file: PatientFile, caller: Account
     ) -> dict[uuid.UUID, ShareGrant]:
+        """Well-formed grants to active accounts that the patient's directives allow
+        (CSP L1110-4); the caller's own copy is not sharing."""
         if not 1 <= len(grants) <= MAX_RECIPIENTS:
             raise InvalidInput(f"a document is shared with 1 to {MAX_RECIPIENTS} people at once")
         by_recipient: dict[uuid.UUID, ShareGrant] = {}
+        consent = ConsentService(self.db, self.ctx)
         for grant in grants:
             if grant.recipient_id in by_recipient:
                 raise InvalidInput("each recipient appears once")
@@ -313,6 +330,10 @@ class RecordsService:
                 raise NotFound("a recipient has no active account")
             if recipient.kind == AccountKind.PATIENT and recipient.id != patient_file.patient_id:
                 raise Forbidden("a patient receives only documents of their own file")
+            if recipient.id != caller.id:
+                ruling = consent.ruling(patient_file, recipient)
+                if not ruling.allowed:
+                    raise Forbidden(f"{recipient.display_name}: {ruling.reason}")
             by_recipient[grant.recipient_id] = grant
         return by_recipient
 
@@ -347,7 +368,7 @@ class RecordsService:
         version = self._version(document, number)
         if self._active_share(version.id, caller.id) is None:
             raise Forbidden("you cannot read this version, so you cannot share it")
-        checked = self._check_grants(grants, patient_file)
+        checked = self._check_grants(grants, patient_file, caller)
         for grant in checked.values():
             self._grant(document, version, grant, caller)
         self.db.flush()
@@ -361,7 +382,7 @@ class RecordsService:
             select(Share).where(
                 Share.document_id == document_id,
                 Share.recipient_id == recipient_id,
-                active_share(),
+                Share.active(),
             )
         ).all()
         may_revoke = caller.id == document.author_id or any(
@@ -376,10 +397,7 @@ class RecordsService:
         if not shares:
             raise NotFound("this person has no access to this document")
         for share in shares:
-            share.wrapped_key = None
-            share.revoked_at = self.ctx.now()
-            share.revoked_by = caller.id
-            share.end_reason = "revoked"
+            share.end(self.ctx.now(), caller.id, "revoked")
         self.db.flush()
         return len(shares)
 
@@ -446,7 +464,7 @@ class RecordsService:
     def _usable(self) -> ColumnElement[bool]:
         now = self.ctx.now()
         return and_(
-            active_share(),
+            Share.active(),
             or_(Share.expires_at.is_(None), Share.expires_at > now),
         )
 

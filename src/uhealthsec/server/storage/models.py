@@ -5,10 +5,12 @@ from __future__ import annotations
 from uhealthsec.server.accounts import models as accounts_models
 from uhealthsec.server.audit import models as audit_models
 from uhealthsec.server.auth import models as auth_models
+from uhealthsec.server.consent import models as consent_models
 from uhealthsec.server.federation import models as federation_models
 from uhealthsec.server.keys import models as keys_models
 from uhealthsec.server.messaging import models as messaging_models
 from uhealthsec.server.records import models as records_models
+from uhealthsec.server.retention import models as retention_models
 from uhealthsec.server.shield import models as shield_models
 from uhealthsec.server.storage import merkle_log
 from uhealthsec.server.storage.db import Base
@@ -19,11 +21,13 @@ __all__ = [
     "accounts_models",
     "audit_models",
     "auth_models",
+    "consent_models",
     "federation_models",
     "keys_models",
     "merkle_log",
     "messaging_models",
     "metadata",
     "records_models",
+    "retention_models",
     "shield_models",
 ]

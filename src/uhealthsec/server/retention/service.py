@@ -1,0 +1,387 @@
+"""Legal retention of patient files (CSP R1112-7) and their destruction. No HTTP here.
+
+Destruction is crypto-shredding: every wrapped key of the file's documents is deleted
+with the rows that describe them, in one transaction, and only then are the
+encrypted blobs removed from the store. A copy of a blob that survives somewhere (a
+backup, an object store's old version) is ciphertext under a key no one holds any
+more.
+
+The purge runs one file per transaction and takes the file's row with SKIP LOCKED,
+so several workers can run it at once; a file already destroyed, or no longer due
+(a claim was opened meanwhile), is skipped, so running it twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from uhealthsec.crypto.journal import NOBODY, JournalEntry, ObjectKind, Outcome
+from uhealthsec.server.accounts.models import Account
+from uhealthsec.server.accounts.service import AccountService
+from uhealthsec.server.audit.middleware import current_draft
+from uhealthsec.server.audit.writer import PendingEntry
+from uhealthsec.server.context import AppContext
+from uhealthsec.server.errors import Conflict, InvalidInput, NotFound
+from uhealthsec.server.records.models import Blob, Document, DocumentVersion, PatientFile, Share
+from uhealthsec.server.retention.models import (
+    DEFAULT_ARCHIVE_AFTER_YEARS,
+    FileRetention,
+    RetentionPolicy,
+)
+from uhealthsec.server.retention.rules import (
+    DEFAULT_YEARS,
+    RetentionEnd,
+    RetentionFacts,
+    add_years,
+    retention_end,
+)
+from uhealthsec.server.storage.db import upsert
+
+#: The range a practice may choose; 20 years unless it decides otherwise.
+MIN_YEARS, MAX_YEARS = 10, 100
+PURGE_ACTION = "retention.purge"
+#: Files read at once by the purge.
+DUE_BATCH = 500
+
+
+@dataclass(frozen=True)
+class FileStatus:
+    patient_file: PatientFile
+    facts: RetentionFacts
+    end: RetentionEnd
+    #: Out of the daily views: the last care is older than the practice's active period.
+    archived: bool
+    shredded_at: datetime | None
+    has_documents: bool
+
+
+@dataclass(frozen=True)
+class DueFile:
+    """A file whose retention has ended (what a dry run lists)."""
+
+    patient_file_id: uuid.UUID
+    practice_id: uuid.UUID
+    patient_id: uuid.UUID
+    keep_until: date
+    basis: str
+    documents: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class Shredded:
+    due: DueFile
+    #: Blob objects to remove once the transaction that deleted their keys committed.
+    blob_keys: list[str]
+
+
+class RetentionService:
+    def __init__(self, db: Session, ctx: AppContext) -> None:
+        self.db = db
+        self.ctx = ctx
+
+    def today(self) -> date:
+        # UTC's date is never later than France's: a file is never destroyed early.
+        return self.ctx.now().date()
+
+    # -- the practice's policy ------------------------------------------------------------
+
+    def policy(self, practice_id: uuid.UUID) -> RetentionPolicy:
+        return self.db.get(RetentionPolicy, practice_id) or RetentionPolicy(
+            practice_id=practice_id,
+            years=DEFAULT_YEARS,
+            archive_after_years=DEFAULT_ARCHIVE_AFTER_YEARS,
+            updated_at=self.ctx.now(),
+        )
+
+    def set_policy(
+        self, caller: Account, practice_id: uuid.UUID, years: int, archive_after_years: int
+    ) -> RetentionPolicy:
+        AccountService(self.db, self.ctx).require(caller, practice_id, "members.invite")
+        if not MIN_YEARS <= years <= MAX_YEARS:
+            raise InvalidInput(f"a retention period is {MIN_YEARS} to {MAX_YEARS} years")
+        if not 1 <= archive_after_years <= years:
+            raise InvalidInput("files are archived after 1 year at least, and before their end")
+        policy = self.db.get(RetentionPolicy, practice_id)
+        if policy is None:
+            policy = RetentionPolicy(practice_id=practice_id)
+            self.db.add(policy)
+        policy.years = years
+        policy.archive_after_years = archive_after_years
+        policy.updated_at = self.ctx.now()
+        self.db.flush()
+        return policy
+
+    # -- one file -------------------------------------------------------------------------
+
+    def status(self, patient_file: PatientFile) -> FileStatus:
+        return self.statuses([patient_file])[patient_file.id]
+
+    def statuses(self, files: Sequence[PatientFile]) -> dict[uuid.UUID, FileStatus]:
+        """Each file's retention, in three queries whatever the number of files."""
+        ids = [f.id for f in files]
+        last_document = {
+            file_id: latest.date()
+            for file_id, latest in self.db.execute(
+                select(Document.patient_file_id, func.max(DocumentVersion.created_at))
+                .join(DocumentVersion, DocumentVersion.document_id == Document.id)
+                .where(Document.patient_file_id.in_(ids))
+                .group_by(Document.patient_file_id)
+            ).all()
+        }
+        records = {
+            r.patient_file_id: r
+            for r in self.db.scalars(
+                select(FileRetention).where(FileRetention.patient_file_id.in_(ids))
+            ).all()
+        }
+        policies: dict[uuid.UUID, RetentionPolicy] = {}
+        today = self.today()
+        statuses: dict[uuid.UUID, FileStatus] = {}
+        for patient_file in files:
+            if patient_file.practice_id not in policies:
+                policies[patient_file.practice_id] = self.policy(patient_file.practice_id)
+            policy = policies[patient_file.practice_id]
+            record = records.get(patient_file.id)
+            facts = self._facts(patient_file, record, policy, last_document.get(patient_file.id))
+            statuses[patient_file.id] = FileStatus(
+                patient_file,
+                facts,
+                retention_end(facts),
+                add_years(facts.last_care_on, policy.archive_after_years) < today,
+                record.shredded_at if record else None,
+                patient_file.id in last_document,
+            )
+        return statuses
+
+    def file_for(self, caller: Account, patient_file_id: uuid.UUID) -> PatientFile:
+        patient_file = self.db.get(PatientFile, patient_file_id)
+        if patient_file is None:
+            raise NotFound("no such patient file")
+        current_draft().about_patient(patient_file.patient_id, patient_file.practice_id)
+        AccountService(self.db, self.ctx).require(caller, patient_file.practice_id, "records.read")
+        return patient_file
+
+    def record_facts(
+        self,
+        patient_file: PatientFile,
+        *,
+        last_care_on: date | None = None,
+        born_on: date | None = None,
+        died_on: date | None = None,
+    ) -> FileStatus:
+        """Record dates the end depends on (the caller was checked by ``file_for``)."""
+        record = self._record(patient_file)
+        today = self.today()
+        for name, value in (("last care", last_care_on), ("birth", born_on), ("death", died_on)):
+            if value is not None and value > today:
+                raise InvalidInput(f"the date of {name} cannot be in the future")
+        born = born_on or record.born_on
+        if born is not None:
+            for name, value in (("last care", last_care_on), ("death", died_on)):
+                if value is not None and value < born:
+                    raise InvalidInput(f"the date of {name} is before the birth date")
+        if last_care_on is not None:
+            record.last_care_on = last_care_on
+        if born_on is not None:
+            record.born_on = born_on
+        if died_on is not None:
+            record.died_on = died_on
+        record.updated_at = self.ctx.now()
+        self.db.flush()
+        return self.status(patient_file)
+
+    def open_claim(self, patient_file: PatientFile, since: date) -> FileStatus:
+        """A claim about medical liability: the clock stops until it is closed."""
+        record = self._record(patient_file)
+        if record.claim_since is not None:
+            raise Conflict(f"a claim is already open since {record.claim_since.isoformat()}")
+        if since > self.today():
+            raise InvalidInput("a claim cannot be opened in the future")
+        record.claim_since = since
+        record.updated_at = self.ctx.now()
+        self.db.flush()
+        return self.status(patient_file)
+
+    def close_claim(self, patient_file: PatientFile, on: date) -> FileStatus:
+        record = self._record(patient_file)
+        if record.claim_since is None:
+            raise Conflict("no claim is open on this file")
+        if not record.claim_since <= on <= self.today():
+            raise InvalidInput("a claim closes after it opened, and not in the future")
+        record.suspended_days += (on - record.claim_since).days
+        record.claim_since = None
+        record.updated_at = self.ctx.now()
+        self.db.flush()
+        return self.status(patient_file)
+
+    # -- the purge ------------------------------------------------------------------------
+
+    def due(self, today: date) -> list[DueFile]:
+        """Files whose retention ended before ``today`` and that still hold documents
+        (the dry run's report)."""
+        due: list[DueFile] = []
+        after: uuid.UUID | None = None
+        while True:
+            query = select(PatientFile).order_by(PatientFile.id).limit(DUE_BATCH)
+            if after is not None:
+                query = query.where(PatientFile.id > after)
+            files = list(self.db.scalars(query).all())
+            if not files:
+                return due
+            after = files[-1].id
+            for status in self.statuses(files).values():
+                if status.has_documents and status.end.expired(today):
+                    due.append(self._due(status.patient_file, status.end))
+
+    def shred_if_due(self, patient_file_id: uuid.UUID, today: date) -> Shredded | None:
+        """Destroy one file's documents if its retention has ended and no other worker
+        holds it; None when there is nothing to do."""
+        patient_file = self.db.scalar(
+            select(PatientFile)
+            .where(PatientFile.id == patient_file_id)
+            .with_for_update(skip_locked=True)
+        )
+        if patient_file is None:
+            return None
+        # A write before anything is read: on SQLite it takes the database's write
+        # lock, so a second worker waits here and then finds nothing left to destroy.
+        upsert(
+            self.db,
+            FileRetention,
+            {"patient_file_id": patient_file.id},
+            set_={"updated_at": self.ctx.now()},
+            insert={"suspended_days": 0},
+        )
+        self.db.expire_all()
+        status = self.status(patient_file)
+        if not status.has_documents or not status.end.expired(today):
+            return None
+        assert status.end.keep_until is not None
+        due = self._due(patient_file, status.end)
+        documents = select(Document.id).where(Document.patient_file_id == patient_file.id)
+        blob_ids = list(
+            self.db.scalars(
+                select(DocumentVersion.blob_id).where(DocumentVersion.document_id.in_(documents))
+            ).all()
+        )
+        # The keys first: once these rows are gone no one can decrypt the blobs.
+        self.db.execute(delete(Share).where(Share.document_id.in_(documents)))
+        self.db.execute(delete(DocumentVersion).where(DocumentVersion.document_id.in_(documents)))
+        self.db.execute(delete(Document).where(Document.patient_file_id == patient_file.id))
+        self.db.execute(delete(Blob).where(Blob.id.in_(blob_ids)))
+        record = self._record(patient_file)
+        record.shredded_at = self.ctx.now()
+        self.db.flush()
+        return Shredded(due, [blob_id.hex for blob_id in blob_ids])
+
+    def reopen(self, patient_file: PatientFile) -> None:
+        """New care after the file was destroyed starts a new retention period."""
+        record = self.db.get(FileRetention, patient_file.id)
+        if record is not None and record.shredded_at is not None:
+            record.shredded_at = None
+            record.last_care_on = None
+            record.updated_at = self.ctx.now()
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _due(self, patient_file: PatientFile, end: RetentionEnd) -> DueFile:
+        assert end.keep_until is not None
+        documents, size = self.db.execute(
+            select(func.count(func.distinct(Document.id)), func.coalesce(func.sum(Blob.size), 0))
+            .select_from(Document)
+            .join(DocumentVersion, DocumentVersion.document_id == Document.id)
+            .join(Blob, Blob.id == DocumentVersion.blob_id)
+            .where(Document.patient_file_id == patient_file.id)
+        ).one()
+        return DueFile(
+            patient_file.id,
+            patient_file.practice_id,
+            patient_file.patient_id,
+            end.keep_until,
+            end.basis,
+            documents,
+            size,
+        )
+
+    def _record(self, patient_file: PatientFile) -> FileRetention:
+        record = self.db.get(FileRetention, patient_file.id)
+        if record is None:
+            record = FileRetention(
+                patient_file_id=patient_file.id, suspended_days=0, updated_at=self.ctx.now()
+            )
+            self.db.add(record)
+        return record
+
+    @staticmethod
+    def _facts(
+        patient_file: PatientFile,
+        record: FileRetention | None,
+        policy: RetentionPolicy,
+        last_document_day: date | None,
+    ) -> RetentionFacts:
+        """The last care is the latest of: the consultation recorded by hand, the last
+        document added, the file's opening."""
+        days = [patient_file.created_at.date()]
+        if last_document_day is not None:
+            days.append(last_document_day)
+        if record is not None and record.last_care_on is not None:
+            days.append(record.last_care_on)
+        return RetentionFacts(
+            last_care_on=max(days),
+            born_on=record.born_on if record else None,
+            died_on=record.died_on if record else None,
+            years=policy.years,
+            suspended_days=record.suspended_days if record else 0,
+            claim_open=record is not None and record.claim_since is not None,
+        )
+
+
+def journal_purge(ctx: AppContext, shredded: Shredded) -> None:
+    """The purge's journal entry, seen by the patient in their access history."""
+    due = shredded.due
+    entry = JournalEntry(
+        timestamp_ms=int(ctx.now().timestamp() * 1000),
+        actor=NOBODY,
+        action=PURGE_ACTION,
+        outcome=Outcome.DONE,
+        status=200,
+        objects=((ObjectKind.PATIENT_FILE, due.patient_file_id),),
+        client="uhs-worker",
+    )
+    ctx.journal.append(PendingEntry(entry, (due.patient_id,), due.practice_id))
+
+
+def purge(
+    ctx: AppContext,
+    today: date,
+    *,
+    dry_run: bool = False,
+    progress: Callable[[DueFile], None] | None = None,
+) -> list[DueFile]:
+    """Destroy every file whose retention ended before ``today`` (or only list them):
+    one transaction per file, its blobs removed after it commits, journaled."""
+    with ctx.sessions.begin() as db:
+        due = RetentionService(db, ctx).due(today)
+    if dry_run:
+        return due
+    destroyed: list[DueFile] = []
+    for item in due:
+        with ctx.sessions.begin() as db:
+            shredded = RetentionService(db, ctx).shred_if_due(item.patient_file_id, today)
+        if shredded is None:
+            continue  # another worker has it, or it is no longer due
+        # A crash here leaves objects no row knows: cleanup removes those.
+        for key in shredded.blob_keys:
+            ctx.blobs.delete(key)
+        journal_purge(ctx, shredded)
+        destroyed.append(shredded.due)
+        if progress is not None:
+            progress(shredded.due)
+    return destroyed

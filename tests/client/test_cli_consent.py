@@ -1,0 +1,96 @@
+"""Consent and retention from the terminal: the patient objects, the practitioner
+records the facts of retention, and `uhs worker` destroys what expired."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.client.demo import login, run, send
+
+UHS = str(Path(sys.executable).parent / "uhs")
+
+
+def _worker(settings, *args: str) -> str:
+    """`uhs worker` as the operator runs it, on the test server's database and blobs."""
+    env = {
+        **os.environ,
+        "UHS_DATA_DIR": str(settings.data_dir),
+        "UHS_DATABASE_URL": settings.database_url,
+        "NO_COLOR": "1",
+        "COLUMNS": "200",
+    }
+    done = subprocess.run(
+        [UHS, "worker", *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return " ".join(done.stdout.split())
+
+
+def test_the_patient_objects_and_the_practitioner_sees_it(
+    signed_in, demo, live_server, clock, tmp_path
+):
+    martin, durand = signed_in
+    report = tmp_path / "bilan.txt"
+    report.write_text("Bilan: rien a signaler.\n")
+    document_id = send(report, martin, live_server)
+    assert document_id in run(["inbox"], durand, live_server)
+
+    camille = tmp_path / "camille"
+    login(demo["camille.petit"], camille, live_server, clock)
+    said = run(
+        ["consent", "deny", "team", "--to", "kine.durand@demo.test"],
+        camille,
+        live_server,
+        password=None,
+    )
+    said = " ".join(said.split())
+    assert "kine.durand@demo.test may no longer receive your documents (version 1)" in said
+    assert "1 access(es) to your documents ended now" in said
+    assert document_id not in run(["inbox"], durand, live_server)
+    listed = " ".join(run(["consent", "list"], camille, live_server, password=None).split())
+    assert "kine.durand@demo.test" in listed and "refused" in listed
+
+    shown = run(["patient", "show", "camille.petit@demo.test"], martin, live_server, password=None)
+    assert "your care team in this practice, kine.durand@demo.test: refused" in " ".join(
+        shown.split()
+    )
+
+
+def test_retention_facts_then_the_worker_destroys_what_expired(
+    signed_in, live_server, settings, tmp_path
+):
+    martin, durand = signed_in
+    report = tmp_path / "bilan.txt"
+    report.write_text("Courrier du medecin legiste.\n")
+    document_id = send(report, martin, live_server)
+
+    # No birth date: kept. Died in 2000, less than 10 years before this last care.
+    shown = " ".join(
+        run(["patient", "show", "camille.petit@demo.test"], martin, live_server, None).split()
+    )
+    assert "Kept until: unknown" in shown
+    dated = run(
+        [
+            "patient",
+            "dates",
+            "camille.petit@demo.test",
+            "--born",
+            "1931-04-02",
+            "--died",
+            "2000-01-01",
+        ],
+        martin,
+        live_server,
+        password=None,
+    )
+    assert "Kept until: 2010-01-01 — 10 years after the patient's death" in " ".join(dated.split())
+
+    listed = _worker(settings, "--dry-run")
+    assert "2010-01-01" in listed and "death" in listed
+    assert document_id in run(["inbox"], durand, live_server)  # a dry run destroys nothing
+    assert "1 file(s) destroyed at the end of their retention" in _worker(settings, "--once")
+    assert document_id not in run(["inbox"], durand, live_server)
+    assert "0 file(s) destroyed" in _worker(settings, "--once")
