@@ -3,12 +3,16 @@ records the facts of retention, and `uhs worker` destroys what expired."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 from tests.client.demo import login, run, send
+from uhealthsec.client.portability import documents_in
+from uhealthsec.server.retention.rules import add_years
 
 UHS = str(Path(sys.executable).parent / "uhs")
 
@@ -94,3 +98,73 @@ def test_retention_facts_then_the_worker_destroys_what_expired(
     assert "1 file(s) destroyed at the end of their retention" in _worker(settings, "--once")
     assert document_id not in run(["inbox"], durand, live_server)
     assert "0 file(s) destroyed" in _worker(settings, "--once")
+
+
+def test_a_copy_of_the_file_and_a_refused_erasure(signed_in, demo, live_server, clock, tmp_path):
+    martin, _ = signed_in
+    report = tmp_path / "bilan.txt"
+    report.write_text("Bilan: rien a signaler.\n")
+    send(report, martin, live_server)
+    camille = tmp_path / "camille"
+    login(demo["camille.petit"], camille, live_server, clock)
+
+    asked = " ".join(run(["rights", "ask", "portability"], camille, live_server, None).split())
+    request_id = re.search(r"Request ([0-9a-f-]{36})", asked).group(1)
+    assert "(GDPR art. 20)" in asked
+    pending = " ".join(run(["rights", "list"], martin, live_server, None).split())
+    assert request_id in pending and "camille.petit@demo.test" in pending
+    fulfilled = " ".join(run(["rights", "fulfil", request_id], martin, live_server).split())
+    assert "1 document(s) shared with camille.petit@demo.test; request done" in fulfilled
+
+    bundle_path = tmp_path / "mon-dossier.json"
+    wrote = " ".join(run(["export", "-o", str(bundle_path)], camille, live_server).split())
+    assert "1 document version(s)" in wrote
+    assert list(documents_in(json.loads(bundle_path.read_text())).values()) == [report.read_bytes()]
+
+    run(
+        ["patient", "dates", "camille.petit@demo.test", "--born", "1990-02-01"],
+        martin,
+        live_server,
+        None,
+    )
+    asked = " ".join(run(["rights", "ask", "erasure"], camille, live_server, None).split())
+    erasure_id = re.search(r"Request ([0-9a-f-]{36})", asked).group(1)
+    shown = " ".join(
+        run(["patient", "show", "camille.petit@demo.test"], martin, live_server, None).split()
+    )
+    assert "Request: erasure (GDPR art. 17)" in shown and erasure_id in shown
+    answer = " ".join(run(["rights", "complete", erasure_id], martin, live_server, None).split())
+    assert "Request refused. Erasure refused under GDPR art. 17(3)(b)" in answer
+    mine = " ".join(run(["rights", "list"], camille, live_server, None).split())
+    assert "refused" in mine and "done" in mine
+
+
+def test_claims_and_the_practice_policy(signed_in, live_server, clock, tmp_path):
+    martin, _ = signed_in
+    today = clock.now.date()
+    run(
+        ["patient", "dates", "camille.petit@demo.test", "--born", "1990-02-01"],
+        martin,
+        live_server,
+        None,
+    )
+    opened = " ".join(
+        run(
+            ["patient", "claim", "camille.petit@demo.test", "--opened", today.isoformat()],
+            martin,
+            live_server,
+            None,
+        ).split()
+    )
+    assert "Kept until: unknown — suspended while a claim about medical liability is open" in opened
+    policy = " ".join(run(["retention-policy", "--years", "30"], martin, live_server, None).split())
+    assert "Files are kept 30 years after the last care" in policy
+    closed = " ".join(
+        run(
+            ["patient", "claim", "camille.petit@demo.test", "--closed", today.isoformat()],
+            martin,
+            live_server,
+            None,
+        ).split()
+    )
+    assert f"Kept until: {add_years(today, 30).isoformat()}" in closed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import json
 import platform
 import re
 import threading
@@ -44,8 +45,10 @@ from uhealthsec.client.exchange import ExchangeClient, ExchangeRefused, Messagin
 from uhealthsec.client.journal import JournalClient, Witness, load_or_create_witness_key
 from uhealthsec.client.logs import LogPin, LogRefused
 from uhealthsec.client.passwords import check_new_password
+from uhealthsec.client.portability import export_bundle
 from uhealthsec.client.profile import DEFAULT_SERVER, Profile, ProfileStore
 from uhealthsec.client.recovery import to_words
+from uhealthsec.client.rights import RightsClient
 from uhealthsec.crypto.errors import WrongPassword
 from uhealthsec.crypto.keystore import unlock_with_password
 from uhealthsec.protocol.encoding import b64u_encode
@@ -955,10 +958,22 @@ def patient_show(
 ) -> None:
     """The patient's consents and the end of their file's retention."""
     with _exchange(unlock=False) as client:
-        file_id = _file_of(client, practice, email)
+        practice_id = _practice_for(client, practice)
+        file_id = str(client.patient_file(practice_id, email)["id"])
         directives = ConsentClient(client).of_patient_file(file_id)
         retention = client.call("GET", f"/patient-files/{file_id}/retention").json()
+        requests = [
+            r
+            for r in RightsClient(client).of_practice(practice_id)
+            if r["patient_file_id"] == file_id
+        ]
     _print_retention(retention)
+    for r in requests:
+        late = " — late" if r["overdue"] else ""
+        console.print(
+            f"Request: {r['right'].replace('_', ' ')} ({r['citation']}), due {r['due_at'][:10]}"
+            f"{late} — {r['id']}"
+        )
     if not directives:
         console.print("Consents: none recorded (care team may share; nobody else).")
     for d in directives:
@@ -993,6 +1008,180 @@ def patient_dates(
             json={k: v for k, v in facts.items() if v},
         ).json()
     _print_retention(retention)
+
+
+@patient_app.command("claim")
+def patient_claim(
+    email: Annotated[str, typer.Argument(help="The patient's address.")],
+    opened: Annotated[str | None, typer.Option(help="Opened on, YYYY-MM-DD.")] = None,
+    closed: Annotated[str | None, typer.Option(help="Closed on, YYYY-MM-DD.")] = None,
+    practice: Annotated[str | None, typer.Option(help="Practice id.")] = None,
+) -> None:
+    """A claim about medical liability: retention stops while it is open."""
+    if (opened is None) == (closed is None):
+        raise Refused("say --opened DATE or --closed DATE")
+    with _exchange(unlock=False) as client:
+        path = f"/patient-files/{_file_of(client, practice, email)}/retention/claim"
+        retention = client.call(
+            "POST", path if opened else path + "/close", json={"on": opened or closed}
+        ).json()
+    _print_retention(retention)
+
+
+@app.command("retention-policy")
+def retention_policy(
+    years: Annotated[int | None, typer.Option(help="Keep files this many years.")] = None,
+    archive_after: Annotated[
+        int | None, typer.Option(help="Out of the daily list after this many years.")
+    ] = None,
+    practice: Annotated[str | None, typer.Option(help="Practice id.")] = None,
+) -> None:
+    """Your practice's retention (20 years unless it decides otherwise); admins change it."""
+    with _exchange(unlock=False) as client:
+        path = f"/practices/{_practice_for(client, practice)}/retention-policy"
+        policy = client.call("GET", path).json()
+        if years is not None or archive_after is not None:
+            body = {
+                "years": years or policy["years"],
+                "archive_after_years": archive_after or policy["archive_after_years"],
+            }
+            policy = client.call("PUT", path, json=body).json()
+    console.print(
+        f"Files are kept {policy['years']} years after the last care (longer for minors, "
+        f"less after a death: CSP R1112-7) and leave the daily list after "
+        f"{policy['archive_after_years']}."
+    )
+
+
+rights_app = typer.Typer(help="Patients' rights: copies, corrections, erasure, restriction.")
+app.add_typer(rights_app, name="rights")
+
+_RIGHTS = (
+    "access",
+    "portability",
+    "medical_file",
+    "rectification",
+    "erasure",
+    "restriction",
+    "objection",
+)
+
+
+def _print_requests(rows: list[dict[str, Any]], *, with_patient: bool) -> None:
+    if not rows:
+        console.print("No request.")
+    for row in rows:
+        due = row["due_at"][:10] + (" [red](late)[/red]" if row["overdue"] else "")
+        who = f"{row['patient_email']}: " if with_patient else ""
+        console.print(
+            f"{row['id']}  {who}{row['right'].replace('_', ' ')} ({row['citation']}), "
+            f"{row['status']}, due {due}"
+        )
+        if row["reason"] and not with_patient:
+            console.print(f"    {row['reason']}")
+
+
+@rights_app.command("ask")
+def rights_ask(
+    right: Annotated[str, typer.Argument(help=", ".join(_RIGHTS))],
+    practice: Annotated[str | None, typer.Option(help="Practice name or id.")] = None,
+) -> None:
+    """(Patients) Ask a practice to act on your file."""
+    if right not in _RIGHTS:
+        raise Refused(f"say one of: {', '.join(_RIGHTS)}")
+    with _exchange(unlock=False) as client:
+        request = RightsClient(client).ask(_my_practice(client, practice), right)
+    console.print(
+        f"Asked ({request['citation']}); the practice answers by {request['due_at'][:10]}. "
+        f"Request {request['id']}."
+    )
+
+
+@rights_app.command("list")
+def rights_list(
+    handled: bool = typer.Option(False, "--handled", help="(Practitioners) Handled ones too."),
+    practice: Annotated[str | None, typer.Option(help="(Practitioners) Practice id.")] = None,
+) -> None:
+    """Your requests (patients), or your practice's open requests (practitioners)."""
+    with _exchange(unlock=False) as client:
+        rights = RightsClient(client)
+        if client.me["kind"] == "patient":
+            _print_requests(rights.mine(), with_patient=False)
+            return
+        rows = rights.of_practice(_practice_for(client, practice), handled=handled)
+    _print_requests(rows, with_patient=True)
+
+
+@rights_app.command("fulfil")
+def rights_fulfil(
+    request_id: Annotated[str, typer.Argument(help="Id from `uhs rights list`.")],
+) -> None:
+    """(Practitioners) Serve a copy: share every document of the file with the patient
+    (keys re-wrapped on this device), then close the request."""
+    with _exchange() as client:
+        rights = RightsClient(client)
+        request = next(
+            (r for r in rights.of_practice(_practice_for(client, None)) if r["id"] == request_id),
+            None,
+        )
+        if request is None:
+            raise Refused("no open request of your practice has this id")
+        with console.status("Sharing the file's documents with the patient…"):
+            shared = rights.fulfil(request)
+        done = rights.complete(request_id)
+    console.print(
+        f"{shared} document(s) shared with {done['patient_email']}; request {done['status']}."
+    )
+
+
+@rights_app.command("complete")
+def rights_complete(
+    request_id: Annotated[str, typer.Argument(help="Id from `uhs rights list`.")],
+    note: Annotated[str | None, typer.Option(help="What was done, for the patient.")] = None,
+) -> None:
+    """(Practitioners) Close a request; an erasure is carried out or refused as the law
+    decides."""
+    with _exchange(unlock=False) as client:
+        done = RightsClient(client).complete(request_id, note)
+    console.print(f"Request {done['status']}." + (f" {done['reason']}" if done["reason"] else ""))
+
+
+@rights_app.command("extend")
+def rights_extend(
+    request_id: Annotated[str, typer.Argument(help="Id from `uhs rights list`.")],
+    reason: Annotated[str, typer.Option(help="Why, for the patient.")],
+) -> None:
+    """(Practitioners) Two more months, once (GDPR art. 12(3))."""
+    with _exchange(unlock=False) as client:
+        done = RightsClient(client).extend(request_id, reason)
+    console.print(f"Now due by {done['due_at'][:10]}.")
+
+
+@rights_app.command("refuse")
+def rights_refuse(
+    request_id: Annotated[str, typer.Argument(help="Id from `uhs rights list`.")],
+    reason: Annotated[str, typer.Option(help="Why, for the patient.")],
+) -> None:
+    """(Practitioners) Refuse, with the reasons told to the patient."""
+    with _exchange(unlock=False) as client:
+        RightsClient(client).refuse(request_id, reason)
+    console.print("Refused; the patient sees your reasons.")
+
+
+@app.command("export")
+def export(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the bundle.")],
+) -> None:
+    """(Patients) Everything about you — documents decrypted here, consents, access
+    history — as one FHIR R4 Bundle (JSON)."""
+    with _exchange() as client, _transfer("Documents", counting="documents") as progress:
+        bundle = export_bundle(client, progress)
+    output.write_text(json.dumps(bundle, ensure_ascii=False))
+    kinds = [e["resource"]["resourceType"] for e in bundle["entry"]]
+    console.print(
+        f"Wrote {output}: {kinds.count('DocumentReference')} document version(s), "
+        f"{kinds.count('Consent')} consent(s), {kinds.count('AuditEvent')} access record(s)."
+    )
 
 
 @app.command()

@@ -41,6 +41,8 @@ Progress = Callable[[int, int], None]
 _UPLOAD_CHUNK = 1 << 20
 MAX_TITLE_CHARS = 500
 #: Wrapped keys per request, as the server accepts them.
+#: Documents listed per request (the server's largest page).
+DOCUMENTS_PAGE = 200
 SHARES_PER_REQUEST = 100
 
 
@@ -81,6 +83,7 @@ class DocumentSummary:
     author_email: str
     author_name: str
     patient_id: uuid.UUID
+    patient_file_id: uuid.UUID
     created_at: datetime
     recipients: list[str]
 
@@ -461,6 +464,13 @@ class ExchangeClient:
         views = self.call("GET", "/documents", params={"limit": limit, "offset": offset}).json()
         return [self._summary(view) for view in views]
 
+    def all_documents(self) -> Iterator[DocumentSummary]:
+        """Every document you can read, a page at a time."""
+        offset = 0
+        while page := self.documents(limit=DOCUMENTS_PAGE, offset=offset):
+            yield from page
+            offset += len(page)
+
     def document(self, document_id: uuid.UUID | str) -> DocumentSummary:
         return self._summary(self.call("GET", f"/documents/{document_id}").json())
 
@@ -477,6 +487,7 @@ class ExchangeClient:
             author_email=view["author_email"],
             author_name=view["author_name"],
             patient_id=uuid.UUID(view["patient_id"]),
+            patient_file_id=uuid.UUID(view["patient_file_id"]),
             created_at=datetime.fromisoformat(latest["created_at"]),
             recipients=[r["email"] for r in view["recipients"]],
         )

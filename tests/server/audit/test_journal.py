@@ -85,6 +85,7 @@ def test_a_patient_sees_exactly_who_accessed_their_file(practice: Practice, ctx,
     alice_name, bob_name = "Dr Alice", "Dr Bob"
     assert seen == [
         (alice_name, "records.open_patient_file", "done"),
+        ("Dr Carol", "consent.record_directive", "done"),  # her consent for Bob
         (alice_name, "records.create_document", "done"),
         (bob_name, "records.document", "done"),
         (bob_name, "records.content", "done"),

@@ -11,6 +11,7 @@ import pytest
 from tests.server.records.conftest import device
 from tests.server_fixtures import Users, make_settings
 from uhealthsec.client.api import ApiError, AuthClient
+from uhealthsec.client.consent import ConsentClient
 from uhealthsec.server.settings import Settings
 
 
@@ -42,6 +43,8 @@ def test_send_receive_share_revoke_and_new_version_over_http(
 
         practice = alice.call("POST", "/practices", json={"name": "Cabinet"}).json()["id"]
         patient_file = alice.patient_file(practice, carol_user.email)["id"]
+        # Bob works elsewhere: Carol consents to his receiving her documents.
+        ConsentClient(carol).decide(practice, "outside_team", "permit", bob_user.email)
         report = tmp_path / "ordonnance.pdf"
         report.write_bytes(b"%PDF-1.7 ordonnance kinesitherapie 10 seances" * 40_000)  # 1.8 MB
         sent = []

@@ -8,6 +8,7 @@ import pytest
 
 from tests.server.records.conftest import Practice, version_body
 from uhealthsec.client.api import ApiError
+from uhealthsec.client.consent import ConsentClient
 
 
 def test_send_receive_share_revoke_and_new_version(practice: Practice, report, tmp_path):
@@ -96,10 +97,15 @@ def test_patients_receive_only_their_own_file(practice: Practice, report, users,
     assert hidden.value.status == 404
 
 
+def consent_to_everyone_outside(practice: Practice) -> None:
+    ConsentClient(practice.carol.exchange).decide(practice.id, "outside_team", "permit")
+
+
 def test_someone_who_joined_after_the_verified_head_is_found(practice: Practice, report, users):
     alice = practice.alice.exchange
     before = alice.directory.refresh().size
     users.signed_in("dave@example.org")
+    consent_to_everyone_outside(practice)
     alice.send(report, patient_file_id=practice.patient_file, to=["dave@example.org"])
     assert alice.directory.head().size == before + 1
 
@@ -110,6 +116,7 @@ def test_more_readers_than_one_request_carries(practice: Practice, report, ctx, 
     from tests.server.records.bulk import add_practitioners
 
     emails = add_practitioners(ctx, 120)
+    consent_to_everyone_outside(practice)
     document_id = practice.alice.exchange.send(
         report, patient_file_id=practice.patient_file, to=emails
     )

@@ -1,4 +1,5 @@
-"""Tables of the patient's directives about sharing (CSP L1110-4) and research.
+"""Tables of the patient's directives about sharing (CSP L1110-4) and research, and of
+their requests to exercise their rights (GDPR art. 15-21, CSP L1111-7).
 
 A directive is never changed: each change is a new row with the patient's next version
 number, and the row it replaces gets ``superseded_at``. The history is therefore the
@@ -8,10 +9,10 @@ table itself, in version order.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, Uuid
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from uhealthsec.server.storage.db import Base
@@ -55,3 +56,57 @@ class ConsentDirective(Base):
     decision: Mapped[str] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     superseded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Right(StrEnum):
+    """What a patient asks of a practice (GDPR art. 15-21; CSP L1111-7)."""
+
+    ACCESS = "access"  # art. 15
+    RECTIFICATION = "rectification"  # art. 16
+    ERASURE = "erasure"  # art. 17
+    RESTRICTION = "restriction"  # art. 18
+    PORTABILITY = "portability"  # art. 20
+    OBJECTION = "objection"  # art. 21
+    #: Communication of the medical file (CSP L1111-7, R1111-1).
+    MEDICAL_FILE = "medical_file"
+
+
+class RequestStatus(StrEnum):
+    PENDING = "pending"
+    #: The deadline was extended, with the reasons given to the patient.
+    EXTENDED = "extended"
+    DONE = "done"
+    REFUSED = "refused"
+    WITHDRAWN = "withdrawn"
+
+
+OPEN_STATUSES = frozenset({RequestStatus.PENDING, RequestStatus.EXTENDED})
+
+
+class RightsRequest(Base):
+    __tablename__ = "rights_requests"
+    __table_args__ = (Index("ix_rights_requests_practice_status", "practice_id", "status"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    patient_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="RESTRICT"), index=True
+    )
+    practice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("practices.id", ondelete="RESTRICT"))
+    right: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    #: Not served before (the 48-hour reflection period of the medical file).
+    earliest_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    extended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: What the practice told the patient: why it needs longer, why it refused, or
+    #: what it did. Never health data: the documents travel encrypted.
+    reason: Mapped[str | None] = mapped_column(String(1000))
+    handled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    handled_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="RESTRICT")
+    )
+    #: A refused erasure: the day from which the file will be erased.
+    erasure_from: Mapped[date | None] = mapped_column(Date)
+    #: A restriction in force until the patient lifts it (art. 18(3)).
+    lifted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

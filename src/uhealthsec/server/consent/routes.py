@@ -1,19 +1,19 @@
-"""HTTP layer of the patient's consent directives."""
+"""HTTP layer of the patient's consent directives and rights requests."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, BackgroundTasks, Path, Query
 from fastapi.responses import JSONResponse
 
 from uhealthsec.server.accounts.models import Account
 from uhealthsec.server.accounts.service import AccountService
 from uhealthsec.server.consent import schemas as s
 from uhealthsec.server.consent.export import consent_bundle
-from uhealthsec.server.consent.models import ConsentDirective
-from uhealthsec.server.consent.service import ConsentService
+from uhealthsec.server.consent.models import OPEN_STATUSES, ConsentDirective, Right, RightsRequest
+from uhealthsec.server.consent.service import CITATIONS, ConsentService, RightsService, file_of
 from uhealthsec.server.deps import Caller, Ctx, Db
 from uhealthsec.server.errors import NotFound
 from uhealthsec.server.records.models import PatientFile
@@ -103,4 +103,113 @@ def _directive_out(db: Db, directive: ConsentDirective) -> s.DirectiveOut:
         recipient_email=recipient.email if recipient else None,
         created_at=directive.created_at,
         superseded_at=directive.superseded_at,
+    )
+
+
+# -- patient rights -----------------------------------------------------------------------
+
+RequestId = Annotated[uuid.UUID, Path()]
+
+
+@router.post("/rights-requests", status_code=201, response_model=s.RightsRequestOut)
+def ask(body: s.RightsRequestIn, caller: Caller, db: Db, ctx: Ctx) -> s.RightsRequestOut:
+    """(Patients) Exercise a right on your file in a practice; the answer is due within
+    a month (GDPR art. 12(3)), or 8 days for the medical file (CSP L1111-7)."""
+    return _request_out(
+        db, ctx, RightsService(db, ctx).ask(caller.account, body.practice_id, body.right)
+    )
+
+
+@router.get("/rights-requests", response_model=list[s.RightsRequestOut])
+def my_requests(caller: Caller, db: Db, ctx: Ctx) -> list[s.RightsRequestOut]:
+    """(Patients) Your requests, the most recent first."""
+    return [_request_out(db, ctx, r) for r in RightsService(db, ctx).mine(caller.account)]
+
+
+@router.post("/rights-requests/{request_id}/withdraw", response_model=s.RightsRequestOut)
+def withdraw(request_id: RequestId, caller: Caller, db: Db, ctx: Ctx) -> s.RightsRequestOut:
+    return _request_out(db, ctx, RightsService(db, ctx).withdraw(caller.account, request_id))
+
+
+@router.post("/rights-requests/{request_id}/lift", response_model=s.RightsRequestOut)
+def lift(request_id: RequestId, caller: Caller, db: Db, ctx: Ctx) -> s.RightsRequestOut:
+    """(Patients) End a restriction of processing you asked for."""
+    return _request_out(db, ctx, RightsService(db, ctx).lift(caller.account, request_id))
+
+
+@router.get("/practices/{practice_id}/rights-requests", response_model=list[s.RightsRequestOut])
+def practice_requests(
+    practice_id: Annotated[uuid.UUID, Path()],
+    caller: Caller,
+    db: Db,
+    ctx: Ctx,
+    handled: Annotated[bool, Query(description="handled ones too, not only open ones")] = False,
+) -> list[s.RightsRequestOut]:
+    """The practice's requests, the nearest deadline first."""
+    requests = RightsService(db, ctx).of_practice(
+        caller.account, practice_id, open_only=not handled
+    )
+    return [_request_out(db, ctx, r) for r in requests]
+
+
+@router.post("/rights-requests/{request_id}/extend", response_model=s.RightsRequestOut)
+def extend(
+    request_id: RequestId, body: s.ReasonIn, caller: Caller, db: Db, ctx: Ctx
+) -> s.RightsRequestOut:
+    """Two more months, once, with the reasons told to the patient."""
+    request = RightsService(db, ctx).extend(caller.account, request_id, body.reason)
+    return _request_out(db, ctx, request)
+
+
+@router.post("/rights-requests/{request_id}/complete", response_model=s.RightsRequestOut)
+def complete(
+    request_id: RequestId,
+    body: s.NoteIn,
+    caller: Caller,
+    db: Db,
+    ctx: Ctx,
+    background: BackgroundTasks,
+) -> s.RightsRequestOut:
+    """Answer the request. A copy needs every document shared with the patient first;
+    an erasure is carried out, or refused with its legal ground and date."""
+    handled = RightsService(db, ctx).complete(caller.account, request_id, body.note)
+    # After the commit that destroyed their keys (cleanup removes any left behind).
+    for key in handled.blob_keys:
+        background.add_task(ctx.blobs.delete, key)
+    return _request_out(db, ctx, handled.request)
+
+
+@router.post("/rights-requests/{request_id}/refuse", response_model=s.RightsRequestOut)
+def refuse(
+    request_id: RequestId, body: s.ReasonIn, caller: Caller, db: Db, ctx: Ctx
+) -> s.RightsRequestOut:
+    """Refuse, with the reasons told to the patient (GDPR art. 12(4))."""
+    return _request_out(
+        db, ctx, RightsService(db, ctx).refuse(caller.account, request_id, body.reason)
+    )
+
+
+def _request_out(db: Db, ctx: Ctx, request: RightsRequest) -> s.RightsRequestOut:
+    patient = db.get(Account, request.patient_id)
+    patient_file = file_of(db, request.patient_id, request.practice_id)
+    assert patient is not None
+    return s.RightsRequestOut(
+        id=request.id,
+        patient_id=request.patient_id,
+        patient_name=patient.display_name,
+        patient_email=patient.email,
+        practice_id=request.practice_id,
+        patient_file_id=patient_file.id,
+        right=request.right,
+        citation=CITATIONS[Right(request.right)],
+        status=request.status,
+        received_at=request.received_at,
+        earliest_at=request.earliest_at,
+        due_at=request.due_at,
+        overdue=request.status in OPEN_STATUSES and ctx.now() > request.due_at,
+        extended_at=request.extended_at,
+        reason=request.reason,
+        handled_at=request.handled_at,
+        erasure_from=request.erasure_from,
+        lifted_at=request.lifted_at,
     )

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,12 +25,22 @@ from uhealthsec.server.accounts.models import (
     Membership,
     Role,
 )
-from uhealthsec.server.accounts.service import normalize_email
+from uhealthsec.server.accounts.service import AccountService, normalize_email
 from uhealthsec.server.audit.middleware import current_draft
-from uhealthsec.server.consent.models import ConsentDirective, Decision, Purpose
+from uhealthsec.server.consent.models import (
+    OPEN_STATUSES,
+    ConsentDirective,
+    Decision,
+    Purpose,
+    RequestStatus,
+    Right,
+    RightsRequest,
+)
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import Conflict, Forbidden, NotFound
-from uhealthsec.server.records.models import Document, PatientFile, Share
+from uhealthsec.server.records.models import Document, DocumentVersion, PatientFile, Share
+from uhealthsec.server.retention.rules import add_months, add_years
+from uhealthsec.server.retention.service import RetentionService
 
 #: The members of a practice who form the patient's care team there.
 CARE_TEAM_ROLES = frozenset({Role.ADMIN, Role.PRACTITIONER, Role.SECRETARY})
@@ -43,12 +54,26 @@ DEFAULTS = {
 }
 
 
+def file_of(db: Session, patient_id: uuid.UUID, practice_id: uuid.UUID) -> PatientFile:
+    """The patient's file in the practice; refused as not found when there is none."""
+    patient_file = db.scalar(
+        select(PatientFile).where(
+            PatientFile.patient_id == patient_id, PatientFile.practice_id == practice_id
+        )
+    )
+    if patient_file is None:
+        raise NotFound("you have no file in this practice")
+    return patient_file
+
+
 @dataclass(frozen=True)
 class SharingRuling:
     allowed: bool
     purpose: Purpose
     #: Why, in words for the person sharing (cites the article when refused).
     reason: str
+    #: What a share this ruling ends records as its end.
+    ends_as: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,8 +103,7 @@ class ConsentService:
         if patient.kind != AccountKind.PATIENT:
             raise Forbidden("only patients decide who may receive their documents")
         current_draft().about_patient(patient.id, practice_id)
-        if self._patient_file(patient.id, practice_id) is None:
-            raise NotFound("you have no file in this practice")
+        file_of(self.db, patient.id, practice_id)
         recipient = self._professional(recipient_email) if recipient_email else None
         recipient_id = recipient.id if recipient else None
         # The patient's row is the lock that orders their versions.
@@ -140,6 +164,16 @@ class ConsentService:
         """May documents of ``patient_file`` be shared with ``recipient`` now?"""
         if recipient.id == patient_file.patient_id:
             return SharingRuling(True, Purpose.CARE_TEAM, "the patient's own file")
+        if RightsService(self.db, self.ctx).restricted(
+            patient_file.patient_id, patient_file.practice_id
+        ):
+            return SharingRuling(
+                False,
+                Purpose.CARE_TEAM,
+                "the patient restricted the processing of their file (GDPR art. 18): "
+                "it is kept, not shared",
+                "restriction",
+            )
         in_team = self._in_care_team(recipient.id, patient_file.practice_id)
         purpose = Purpose.CARE_TEAM if in_team else Purpose.OUTSIDE_TEAM
         specific = self._directive(
@@ -158,19 +192,17 @@ class ConsentService:
         if in_team:
             whom = "this member of their care team" if specific else "their care team"
             reason = f"the patient objected to sharing their file with {whom} (CSP L1110-4)"
-        else:
-            reason = (
-                "sharing outside the patient's care team needs the patient's prior consent "
-                "(CSP L1110-4); the patient can give it in their consents"
-            )
-        return SharingRuling(False, purpose, reason)
+            return SharingRuling(False, purpose, reason, "objection")
+        reason = (
+            "sharing outside the patient's care team needs the patient's prior consent "
+            "(CSP L1110-4); the patient can give it in their consents"
+        )
+        return SharingRuling(False, purpose, reason, "consent withdrawn")
 
     def enforce(self, patient_id: uuid.UUID, practice_id: uuid.UUID) -> int:
         """End every share of the patient's file in this practice that the directives
         in force no longer allow. The author of a document keeps their own copy."""
-        patient_file = self._patient_file(patient_id, practice_id)
-        if patient_file is None:
-            return 0
+        patient_file = file_of(self.db, patient_id, practice_id)
         rows = self.db.execute(
             select(Share, Account)
             .join(Document, Document.id == Share.document_id)
@@ -188,8 +220,7 @@ class ConsentService:
                 rulings[recipient.id] = self.ruling(patient_file, recipient)
             ruling = rulings[recipient.id]
             if not ruling.allowed:
-                reason = "objection" if ruling.purpose == Purpose.CARE_TEAM else "consent withdrawn"
-                share.end(self.ctx.now(), patient_id, reason)
+                share.end(self.ctx.now(), patient_id, ruling.ends_as)
                 ended += 1
         self.db.flush()
         return ended
@@ -226,13 +257,6 @@ class ConsentService:
         )
         return role is not None and Role(role) in CARE_TEAM_ROLES
 
-    def _patient_file(self, patient_id: uuid.UUID, practice_id: uuid.UUID) -> PatientFile | None:
-        return self.db.scalar(
-            select(PatientFile).where(
-                PatientFile.patient_id == patient_id, PatientFile.practice_id == practice_id
-            )
-        )
-
     def _professional(self, email: str) -> Account:
         account = self.db.scalar(select(Account).where(Account.email == normalize_email(email)))
         if (
@@ -242,3 +266,289 @@ class ConsentService:
         ):
             raise NotFound("no professional uses this address")
         return account
+
+
+# -- patient rights -----------------------------------------------------------------------
+
+#: GDPR art. 12(3): one month, extendable by two further months with reasons.
+GDPR_MONTHS = 1
+GDPR_EXTENDED_MONTHS = 3
+#: CSP L1111-7: not before 48 hours, within 8 days, or 2 months for information more
+#: than 5 years old.
+REFLECTION = timedelta(hours=48)
+MEDICAL_FILE_DAYS = 8
+OLD_INFORMATION_YEARS = 5
+OLD_INFORMATION_MONTHS = 2
+
+#: Rights whose request is served by giving the patient every document of the file.
+COPY_RIGHTS = frozenset({Right.ACCESS, Right.PORTABILITY, Right.MEDICAL_FILE})
+
+CITATIONS = {
+    Right.ACCESS: "GDPR art. 15",
+    Right.RECTIFICATION: "GDPR art. 16",
+    Right.ERASURE: "GDPR art. 17",
+    Right.RESTRICTION: "GDPR art. 18",
+    Right.PORTABILITY: "GDPR art. 20",
+    Right.OBJECTION: "GDPR art. 21",
+    Right.MEDICAL_FILE: "CSP L1111-7",
+}
+
+
+@dataclass(frozen=True)
+class Handled:
+    request: RightsRequest
+    #: Blobs to remove once the transaction that destroyed their keys has committed.
+    blob_keys: list[str]
+
+
+class RightsService:
+    def __init__(self, db: Session, ctx: AppContext) -> None:
+        self.db = db
+        self.ctx = ctx
+
+    # -- the patient ----------------------------------------------------------------------
+
+    def ask(self, patient: Account, practice_id: uuid.UUID, right: Right) -> RightsRequest:
+        if patient.kind != AccountKind.PATIENT:
+            raise Forbidden("these requests are a patient's, about their own file")
+        current_draft().about_patient(patient.id, practice_id)
+        patient_file = file_of(self.db, patient.id, practice_id)
+        open_already = self.db.scalar(
+            select(RightsRequest).where(
+                RightsRequest.patient_id == patient.id,
+                RightsRequest.practice_id == practice_id,
+                RightsRequest.right == right,
+                RightsRequest.status.in_(OPEN_STATUSES),
+            )
+        )
+        if open_already is not None:
+            raise Conflict(
+                f"you already made this request; the practice answers by "
+                f"{open_already.due_at.date().isoformat()}"
+            )
+        now = self.ctx.now()
+        earliest = None
+        if right == Right.MEDICAL_FILE:
+            earliest = now + REFLECTION
+            status = RetentionService(self.db, self.ctx).status(patient_file)
+            old = add_years(status.facts.last_care_on, OLD_INFORMATION_YEARS) < now.date()
+            due = (
+                _at(add_months(now.date(), OLD_INFORMATION_MONTHS), now)
+                if old
+                else now + timedelta(days=MEDICAL_FILE_DAYS)
+            )
+        else:
+            due = _at(add_months(now.date(), GDPR_MONTHS), now)
+        request = RightsRequest(
+            patient_id=patient.id,
+            practice_id=practice_id,
+            right=right,
+            status=RequestStatus.PENDING,
+            received_at=now,
+            earliest_at=earliest,
+            due_at=due,
+        )
+        self.db.add(request)
+        self.db.flush()
+        return request
+
+    def mine(self, patient: Account) -> list[RightsRequest]:
+        return list(
+            self.db.scalars(
+                select(RightsRequest)
+                .where(RightsRequest.patient_id == patient.id)
+                .order_by(RightsRequest.received_at.desc())
+            ).all()
+        )
+
+    def withdraw(self, patient: Account, request_id: uuid.UUID) -> RightsRequest:
+        request = self._own(patient, request_id)
+        self._require_open(request)
+        request.status = RequestStatus.WITHDRAWN
+        request.handled_at = self.ctx.now()
+        self.db.flush()
+        return request
+
+    def lift(self, patient: Account, request_id: uuid.UUID) -> RightsRequest:
+        """End a restriction in force (GDPR art. 18(3))."""
+        request = self._own(patient, request_id)
+        if request.right != Right.RESTRICTION or request.status != RequestStatus.DONE:
+            raise Conflict("only a restriction in force can be lifted")
+        if request.lifted_at is not None:
+            raise Conflict("this restriction was already lifted")
+        request.lifted_at = self.ctx.now()
+        self.db.flush()
+        return request
+
+    # -- the practice ---------------------------------------------------------------------
+
+    def of_practice(
+        self, caller: Account, practice_id: uuid.UUID, *, open_only: bool = True
+    ) -> list[RightsRequest]:
+        """The practice's requests, the nearest deadline first."""
+        AccountService(self.db, self.ctx).require(caller, practice_id, "records.read")
+        query = select(RightsRequest).where(RightsRequest.practice_id == practice_id)
+        if open_only:
+            query = query.where(RightsRequest.status.in_(OPEN_STATUSES))
+        requests = list(self.db.scalars(query.order_by(RightsRequest.due_at)).all())
+        for request in requests:
+            current_draft().about_patient(request.patient_id, practice_id)
+        return requests
+
+    def extend(self, caller: Account, request_id: uuid.UUID, reason: str) -> RightsRequest:
+        """Two more months, once, told to the patient before the first month ends."""
+        request = self._handled_by(caller, request_id)
+        self._require_open(request)
+        if request.right == Right.MEDICAL_FILE:
+            raise Conflict("the medical file's deadline (CSP L1111-7) cannot be extended")
+        if request.extended_at is not None:
+            raise Conflict("the deadline was already extended once (GDPR art. 12(3))")
+        if self.ctx.now() > request.due_at:
+            raise Conflict("the deadline has passed: it can no longer be extended")
+        request.status = RequestStatus.EXTENDED
+        request.extended_at = self.ctx.now()
+        request.due_at = _at(
+            add_months(request.received_at.date(), GDPR_EXTENDED_MONTHS), request.received_at
+        )
+        request.reason = reason
+        self.db.flush()
+        return request
+
+    def complete(self, caller: Account, request_id: uuid.UUID, note: str | None) -> Handled:
+        request = self._handled_by(caller, request_id)
+        self._require_open(request)
+        now = self.ctx.now()
+        if request.earliest_at is not None and now < request.earliest_at:
+            raise Conflict(
+                "the medical file is sent after a 48-hour reflection period (CSP L1111-7): "
+                f"not before {request.earliest_at.isoformat(timespec='minutes')}"
+            )
+        patient_file = file_of(self.db, request.patient_id, request.practice_id)
+        blob_keys: list[str] = []
+        if request.right in COPY_RIGHTS:
+            missing = self._unshared_versions(patient_file)
+            if missing:
+                raise Conflict(
+                    f"{missing} document version(s) of this file are not shared with the "
+                    "patient yet: share them first (uhs rights fulfil does it)"
+                )
+        if request.right == Right.ERASURE:
+            return self._erase(request, patient_file, caller)
+        if request.right == Right.RESTRICTION:
+            request.lifted_at = None
+        request.status = RequestStatus.DONE
+        request.handled_at = now
+        request.handled_by = caller.id
+        request.reason = note
+        self.db.flush()
+        if request.right == Right.RESTRICTION:
+            ConsentService(self.db, self.ctx).enforce(request.patient_id, request.practice_id)
+        return Handled(request, blob_keys)
+
+    def refuse(self, caller: Account, request_id: uuid.UUID, reason: str) -> RightsRequest:
+        """Refuse with the reasons told to the patient (an erasure is decided by the
+        law, not refused by hand)."""
+        request = self._handled_by(caller, request_id)
+        self._require_open(request)
+        if request.right == Right.ERASURE:
+            raise Conflict("an erasure is decided by its legal retention: complete it instead")
+        request.status = RequestStatus.REFUSED
+        request.handled_at = self.ctx.now()
+        request.handled_by = caller.id
+        request.reason = reason
+        self.db.flush()
+        return request
+
+    def restricted(self, patient_id: uuid.UUID, practice_id: uuid.UUID) -> bool:
+        """A restriction of processing (GDPR art. 18) is in force."""
+        return (
+            self.db.scalar(
+                select(RightsRequest.id).where(
+                    RightsRequest.patient_id == patient_id,
+                    RightsRequest.practice_id == practice_id,
+                    RightsRequest.right == Right.RESTRICTION,
+                    RightsRequest.status == RequestStatus.DONE,
+                    RightsRequest.lifted_at.is_(None),
+                )
+            )
+            is not None
+        )
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _erase(self, request: RightsRequest, patient_file: PatientFile, caller: Account) -> Handled:
+        """Erase now if the file's retention has ended; otherwise refuse, citing the
+        legal obligation and the day erasure becomes possible."""
+        retention = RetentionService(self.db, self.ctx)
+        today = retention.today()
+        status = retention.status(patient_file)
+        request.handled_at = self.ctx.now()
+        request.handled_by = caller.id
+        if status.has_documents and not status.end.expired(today):
+            keep_until = status.end.keep_until
+            request.status = RequestStatus.REFUSED
+            request.erasure_from = keep_until + timedelta(days=1) if keep_until else None
+            when = (
+                f"until {keep_until.isoformat()}; it will be erased from "
+                f"{request.erasure_from.isoformat()}"
+                if request.erasure_from
+                else f"for now: its end is {status.end.explanation}"
+            )
+            request.reason = (
+                "Erasure refused under GDPR art. 17(3)(b) (a legal obligation: CSP R1112-7 "
+                f"requires the medical file to be kept) and 17(3)(c): kept {when}."
+            )
+            self.db.flush()
+            return Handled(request, [])
+        shredded = retention.shred_if_due(patient_file.id, today) if status.has_documents else None
+        request.status = RequestStatus.DONE
+        request.reason = "Erased: the file's keys were destroyed and its documents deleted."
+        self.db.flush()
+        return Handled(request, shredded.blob_keys if shredded else [])
+
+    def _unshared_versions(self, patient_file: PatientFile) -> int:
+        """Versions of the file's documents the patient holds no key for."""
+        now = self.ctx.now()
+        shared = (
+            select(Share.id)
+            .where(
+                Share.version_id == DocumentVersion.id,
+                Share.recipient_id == patient_file.patient_id,
+                Share.active(),
+                or_(Share.expires_at.is_(None), Share.expires_at > now),
+            )
+            .exists()
+        )
+        return int(
+            self.db.scalar(
+                select(func.count(DocumentVersion.id))
+                .join(Document, Document.id == DocumentVersion.document_id)
+                .where(Document.patient_file_id == patient_file.id, ~shared)
+            )
+            or 0
+        )
+
+    def _own(self, patient: Account, request_id: uuid.UUID) -> RightsRequest:
+        request = self.db.get(RightsRequest, request_id)
+        if request is None or request.patient_id != patient.id:
+            raise NotFound("no such request")
+        current_draft().about_patient(request.patient_id, request.practice_id)
+        return request
+
+    def _handled_by(self, caller: Account, request_id: uuid.UUID) -> RightsRequest:
+        request = self.db.get(RightsRequest, request_id)
+        if request is None:
+            raise NotFound("no such request")
+        AccountService(self.db, self.ctx).require(caller, request.practice_id, "records.read")
+        current_draft().about_patient(request.patient_id, request.practice_id)
+        return request
+
+    @staticmethod
+    def _require_open(request: RightsRequest) -> None:
+        if request.status not in OPEN_STATUSES:
+            raise Conflict(f"this request is {request.status} already")
+
+
+def _at(day: date, like: datetime) -> datetime:
+    """``day`` at the time of day of ``like`` (a deadline a month after a request)."""
+    return datetime.combine(day, like.timetz())

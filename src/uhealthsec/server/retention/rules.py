@@ -15,6 +15,7 @@ The file is kept through its end date and may be destroyed from the next day.
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
@@ -46,12 +47,19 @@ EXPLANATIONS = {
 }
 
 
+def add_months(day: date, months: int) -> date:
+    """The same day ``months`` later, or the last day of that month when it is shorter
+    (31 January + 1 month = 28 or 29 February)."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    month += 1
+    last = calendar.monthrange(year, month)[1]
+    return date(year, month, min(day.day, last))
+
+
 def add_years(day: date, years: int) -> date:
     """The same day ``years`` later; the last day of February for 29 February."""
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:
-        return day.replace(year=day.year + years, day=28)
+    return add_months(day, 12 * years)
 
 
 @dataclass(frozen=True)
