@@ -333,6 +333,49 @@ def journal_vectors() -> dict:
     }
 
 
+def proof_of_work_vectors() -> dict:
+    """ALTCHA v1 challenges as our server issues them (docs/PROTOCOL.md section 14),
+    computed here with hashlib and hmac alone, and the header that answers each."""
+    import base64
+    import hashlib
+    import hmac
+
+    key = _pattern(32)
+    vectors = []
+    for endpoint, cost, number in (("login", 20_000, 7_919), ("register", 1_000_000, 12)):
+        subject = hashlib.sha256(f"subject of {endpoint}".encode()).hexdigest()[:32]
+        salt = (
+            f"{_pattern(12).hex()}?expires=4102444800&endpoint={endpoint}"
+            f"&subject={subject}&cost={cost}&"
+        )
+        challenge = hashlib.sha256(f"{salt}{number}".encode()).hexdigest()
+        signature = hmac.new(key, challenge.encode(), "sha256").hexdigest()
+        payload = {
+            "algorithm": "SHA-256",
+            "challenge": challenge,
+            "number": number,
+            "salt": salt,
+            "signature": signature,
+        }
+        vectors.append(
+            {
+                "endpoint": endpoint,
+                "subject": subject,
+                "cost": cost,
+                "challenge": {
+                    "algorithm": "SHA-256",
+                    "challenge": challenge,
+                    "maxnumber": cost,
+                    "salt": salt,
+                    "signature": signature,
+                },
+                "number": number,
+                "header": base64.b64encode(json.dumps(payload).encode()).decode(),
+            }
+        )
+    return {"hmac_key": key.hex(), "expires_unix": 4102444800, "vectors": vectors}
+
+
 GENERATORS = {
     "envelope.json": envelope_vectors,
     "wrap.json": wrap_vectors,
@@ -340,6 +383,7 @@ GENERATORS = {
     "keystore.json": keystore_vectors,
     "exchange.json": exchange_vectors,
     "journal.json": journal_vectors,
+    "proof_of_work.json": proof_of_work_vectors,
 }
 
 

@@ -816,6 +816,18 @@ _ACTION_WORDS = {
     "messaging.thread": "opened a conversation",
     "messaging.mark_read": "marked messages read",
     "consent.record_directive": "changed a consent",
+    "consent.ask": "made a request about your rights",
+    "consent.withdraw": "withdrew a request",
+    "consent.lift": "lifted a restriction",
+    "consent.extend": "extended the deadline of your request",
+    "consent.complete": "answered your request",
+    "consent.refuse": "refused your request",
+    "consent.practice_requests": "listed the practice's rights requests",
+    "consent.patient_directives": "looked at your consents",
+    "retention.file_retention": "looked at your file's retention",
+    "retention.record_facts": "recorded dates that set your file's retention",
+    "retention.open_claim": "recorded a claim about your care",
+    "retention.close_claim": "closed a claim about your care",
     "retention.purge": "destroyed a file at the end of its legal retention",
 }
 #: Actions of the server itself, not of a person.
