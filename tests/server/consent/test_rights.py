@@ -145,6 +145,7 @@ def test_erasure_is_carried_out_once_retention_has_ended(practice: Practice, ctx
     request = RightsClient(practice.carol.exchange).ask(practice.id, "erasure")
     done = RightsClient(alice.exchange).complete(request["id"])
     assert done["status"] == "done" and done["reason"].startswith("Erased")
+    assert done["handled_at"] is not None
     assert alice.exchange.documents() == [] and bob.exchange.documents() == []
     assert refused(alice.exchange.document, document).status == 404
     assert not blobs_before & set(ctx.blobs.keys())  # removed after the commit

@@ -424,7 +424,6 @@ class RightsService:
                 f"not before {request.earliest_at.isoformat(timespec='minutes')}"
             )
         patient_file = file_of(self.db, request.patient_id, request.practice_id)
-        blob_keys: list[str] = []
         if request.right in COPY_RIGHTS:
             missing = self._unshared_versions(patient_file)
             if missing:
@@ -434,8 +433,6 @@ class RightsService:
                 )
         if request.right == Right.ERASURE:
             return self._erase(request, patient_file, caller)
-        if request.right == Right.RESTRICTION:
-            request.lifted_at = None
         request.status = RequestStatus.DONE
         request.handled_at = now
         request.handled_by = caller.id
@@ -443,7 +440,7 @@ class RightsService:
         self.db.flush()
         if request.right == Right.RESTRICTION:
             ConsentService(self.db, self.ctx).enforce(request.patient_id, request.practice_id)
-        return Handled(request, blob_keys)
+        return Handled(request, [])
 
     def refuse(self, caller: Account, request_id: uuid.UUID, reason: str) -> RightsRequest:
         """Refuse with the reasons told to the patient (an erasure is decided by the
@@ -502,7 +499,11 @@ class RightsService:
             return Handled(request, [])
         shredded = retention.shred_if_due(patient_file.id, today) if status.has_documents else None
         request.status = RequestStatus.DONE
-        request.reason = "Erased: the file's keys were destroyed and its documents deleted."
+        request.reason = (
+            "Erased: the file's keys were destroyed and its documents deleted."
+            if shredded
+            else "Nothing to erase: the file holds no document."
+        )
         self.db.flush()
         return Handled(request, shredded.blob_keys if shredded else [])
 

@@ -159,7 +159,8 @@ class RecordsService:
 
     def collect_unfinished_uploads(self) -> int:
         """Remove uploads never attached to a version, once older than the expiry, and
-        objects of the store that no row knows (left by a crash between the two)."""
+        objects of the store that no row knows (left by a crash between the object and
+        its row, or between a purge's commit and its deletions), once as old."""
         cutoff = self.ctx.now() - timedelta(seconds=self.ctx.settings.upload_expiry_seconds)
         stale = self.db.scalars(
             select(Blob).where(Blob.attached_at.is_(None), Blob.created_at < cutoff)
@@ -170,7 +171,9 @@ class RecordsService:
         self.db.flush()
         removed = len(stale)
         known = {b.hex for b in self.db.scalars(select(Blob.id))}
-        for key in list(self.ctx.blobs.keys()):
+        # Only old ones: a fresh object may belong to an upload whose row is not
+        # committed yet.
+        for key in list(self.ctx.blobs.keys(written_before=cutoff)):
             if key not in known:
                 self.ctx.blobs.delete(key)
                 removed += 1

@@ -252,6 +252,7 @@ class RetentionService:
             return None
         # A write before anything is read: on SQLite it takes the database's write
         # lock, so a second worker waits here and then finds nothing left to destroy.
+        self.db.flush()  # the caller's changes, before the objects are read again
         upsert(
             self.db,
             FileRetention,

@@ -13,6 +13,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -36,7 +37,8 @@ class BlobStore(Protocol):
     def delete(self, key: str) -> None:
         """Remove a blob; removing a missing blob is not an error."""
 
-    def keys(self) -> Iterator[str]: ...
+    def keys(self, written_before: datetime | None = None) -> Iterator[str]:
+        """Every blob's key; only those written before ``written_before`` if given."""
 
 
 def _check(key: str) -> str:
@@ -79,9 +81,10 @@ class FilesystemBlobStore:
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
-    def keys(self) -> Iterator[str]:
+    def keys(self, written_before: datetime | None = None) -> Iterator[str]:
+        limit = written_before.timestamp() if written_before else None
         for path in self.root.glob("??/*"):
-            if _KEY.match(path.name):
+            if _KEY.match(path.name) and (limit is None or path.stat().st_mtime < limit):
                 yield path.name
 
 
@@ -130,12 +133,14 @@ class S3BlobStore:
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._name(key))
 
-    def keys(self) -> Iterator[str]:
+    def keys(self, written_before: datetime | None = None) -> Iterator[str]:
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
             for item in page.get("Contents", []):
                 name = item["Key"][len(self.prefix) :]
-                if _KEY.match(name):
+                if _KEY.match(name) and (
+                    written_before is None or item["LastModified"] < written_before
+                ):
                     yield name
 
 
