@@ -35,6 +35,7 @@ from fastapi.responses import StreamingResponse
 from timing import median_seconds
 
 from uhealthsec.client.api import AuthClient
+from uhealthsec.client.consent import ConsentClient
 from uhealthsec.client.exchange import ExchangeClient
 from uhealthsec.crypto.keystore import Argon2Params, unlock_with_password
 
@@ -210,9 +211,11 @@ def run(args: argparse.Namespace, work: Path, files: Path, api_url: str, bare_ur
     accounts = Accounts(http, work / "api" / "outbox")
     alice = accounts.device("alice@bench.example")
     bob = accounts.device("bob@bench.example")
-    accounts.register("patient@bench.example", "patient")
+    patient = accounts.device("patient@bench.example", "patient")
     practice = alice.call("POST", "/practices", json={"name": "Bench"}).json()["id"]
     patient_file = alice.patient_file(practice, "patient@bench.example")["id"]
+    # The recipients work outside the practice: the patient consents (CSP L1110-4).
+    ConsentClient(patient).decide(practice, "outside_team", "permit")
     bare_http = httpx.Client(base_url=bare_url, timeout=600)
 
     print(

@@ -11,6 +11,7 @@ wrapped key the server held for that person.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -81,6 +82,25 @@ class RecordedDirective:
     directive: ConsentDirective
     #: Shares ended at once because the directive no longer allows them.
     shares_ended: int
+
+
+def _ruling(in_team: bool, purpose: Purpose, decision: Decision, specific: bool) -> SharingRuling:
+    if decision == Decision.PERMIT:
+        reason = (
+            "member of the patient's care team, no objection"
+            if in_team
+            else "outside the care team, with the patient's consent"
+        )
+        return SharingRuling(True, purpose, reason)
+    if in_team:
+        whom = "this member of their care team" if specific else "their care team"
+        reason = f"the patient objected to sharing their file with {whom} (CSP L1110-4)"
+        return SharingRuling(False, purpose, reason, "objection")
+    reason = (
+        "sharing outside the patient's care team needs the patient's prior consent "
+        "(CSP L1110-4); the patient can give it in their consents"
+    )
+    return SharingRuling(False, purpose, reason, "consent withdrawn")
 
 
 class ConsentService:
@@ -162,63 +182,67 @@ class ConsentService:
 
     def ruling(self, patient_file: PatientFile, recipient: Account) -> SharingRuling:
         """May documents of ``patient_file`` be shared with ``recipient`` now?"""
-        if recipient.id == patient_file.patient_id:
-            return SharingRuling(True, Purpose.CARE_TEAM, "the patient's own file")
-        if RightsService(self.db, self.ctx).restricted(
-            patient_file.patient_id, patient_file.practice_id
-        ):
-            return SharingRuling(
-                False,
-                Purpose.CARE_TEAM,
-                "the patient restricted the processing of their file (GDPR art. 18): "
-                "it is kept, not shared",
-                "restriction",
-            )
-        in_team = self._in_care_team(recipient.id, patient_file.practice_id)
-        purpose = Purpose.CARE_TEAM if in_team else Purpose.OUTSIDE_TEAM
-        specific = self._directive(
-            patient_file.patient_id, patient_file.practice_id, purpose, recipient.id
+        return self.rulings(patient_file, [recipient.id])[recipient.id]
+
+    def rulings(
+        self, patient_file: PatientFile, recipient_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, SharingRuling]:
+        """The ruling for each recipient, in three queries however many there are."""
+        patient_id, practice_id = patient_file.patient_id, patient_file.practice_id
+        restricted = RightsService(self.db, self.ctx).restricted(patient_id, practice_id)
+        roles = dict(
+            self.db.execute(
+                select(Membership.account_id, Membership.role).where(
+                    Membership.practice_id == practice_id,
+                    Membership.account_id.in_(recipient_ids),
+                )
+            ).all()
         )
-        general = self._directive(patient_file.patient_id, patient_file.practice_id, purpose, None)
-        chosen = specific or general
-        decision = Decision(chosen.decision) if chosen else DEFAULTS[purpose]
-        if decision == Decision.PERMIT:
-            reason = (
-                "member of the patient's care team, no objection"
-                if in_team
-                else "outside the care team, with the patient's consent"
-            )
-            return SharingRuling(True, purpose, reason)
-        if in_team:
-            whom = "this member of their care team" if specific else "their care team"
-            reason = f"the patient objected to sharing their file with {whom} (CSP L1110-4)"
-            return SharingRuling(False, purpose, reason, "objection")
-        reason = (
-            "sharing outside the patient's care team needs the patient's prior consent "
-            "(CSP L1110-4); the patient can give it in their consents"
-        )
-        return SharingRuling(False, purpose, reason, "consent withdrawn")
+        directives = {
+            (d.purpose, d.recipient_id): Decision(d.decision)
+            for d in self.current(patient_id, practice_id)
+        }
+        rulings: dict[uuid.UUID, SharingRuling] = {}
+        for recipient_id in recipient_ids:
+            if recipient_id == patient_id:
+                rulings[recipient_id] = SharingRuling(
+                    True, Purpose.CARE_TEAM, "the patient's own file"
+                )
+                continue
+            if restricted:
+                rulings[recipient_id] = SharingRuling(
+                    False,
+                    Purpose.CARE_TEAM,
+                    "the patient restricted the processing of their file (GDPR art. 18): "
+                    "it is kept, not shared",
+                    "restriction",
+                )
+                continue
+            role = roles.get(recipient_id)
+            in_team = role is not None and Role(role) in CARE_TEAM_ROLES
+            purpose = Purpose.CARE_TEAM if in_team else Purpose.OUTSIDE_TEAM
+            specific = directives.get((purpose, recipient_id))
+            decision = specific or directives.get((purpose, None)) or DEFAULTS[purpose]
+            rulings[recipient_id] = _ruling(in_team, purpose, decision, specific is not None)
+        return rulings
 
     def enforce(self, patient_id: uuid.UUID, practice_id: uuid.UUID) -> int:
         """End every share of the patient's file in this practice that the directives
         in force no longer allow. The author of a document keeps their own copy."""
         patient_file = file_of(self.db, patient_id, practice_id)
-        rows = self.db.execute(
-            select(Share, Account)
+        shares = self.db.scalars(
+            select(Share)
             .join(Document, Document.id == Share.document_id)
-            .join(Account, Account.id == Share.recipient_id)
             .where(
                 Document.patient_file_id == patient_file.id,
                 Share.recipient_id != Document.author_id,
                 Share.active(),
             )
         ).all()
-        rulings: dict[uuid.UUID, SharingRuling] = {}
+        rulings = self.rulings(patient_file, list({share.recipient_id for share in shares}))
         ended = 0
-        for share, recipient in rows:
-            if recipient.id not in rulings:
-                rulings[recipient.id] = self.ruling(patient_file, recipient)
-            ruling = rulings[recipient.id]
+        for share in shares:
+            ruling = rulings[share.recipient_id]
             if not ruling.allowed:
                 share.end(self.ctx.now(), patient_id, ruling.ends_as)
                 ended += 1
@@ -248,14 +272,6 @@ class ConsentService:
                 ConsentDirective.superseded_at.is_(None),
             )
         )
-
-    def _in_care_team(self, account_id: uuid.UUID, practice_id: uuid.UUID) -> bool:
-        role = self.db.scalar(
-            select(Membership.role).where(
-                Membership.account_id == account_id, Membership.practice_id == practice_id
-            )
-        )
-        return role is not None and Role(role) in CARE_TEAM_ROLES
 
     def _professional(self, email: str) -> Account:
         account = self.db.scalar(select(Account).where(Account.email == normalize_email(email)))

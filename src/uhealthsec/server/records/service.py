@@ -318,6 +318,7 @@ class RecordsService:
         if not 1 <= len(grants) <= MAX_RECIPIENTS:
             raise InvalidInput(f"a document is shared with 1 to {MAX_RECIPIENTS} people at once")
         by_recipient: dict[uuid.UUID, ShareGrant] = {}
+        names: dict[uuid.UUID, str] = {}
         consent = ConsentService(self.db, self.ctx)
         for grant in grants:
             if grant.recipient_id in by_recipient:
@@ -333,11 +334,12 @@ class RecordsService:
                 raise NotFound("a recipient has no active account")
             if recipient.kind == AccountKind.PATIENT and recipient.id != patient_file.patient_id:
                 raise Forbidden("a patient receives only documents of their own file")
-            if recipient.id != caller.id:
-                ruling = consent.ruling(patient_file, recipient)
-                if not ruling.allowed:
-                    raise Forbidden(f"{recipient.display_name}: {ruling.reason}")
             by_recipient[grant.recipient_id] = grant
+            names[recipient.id] = recipient.display_name
+        others = [r for r in by_recipient if r != caller.id]
+        for recipient_id, ruling in consent.rulings(patient_file, others).items():
+            if not ruling.allowed:
+                raise Forbidden(f"{names[recipient_id]}: {ruling.reason}")
         return by_recipient
 
     def _grant(
