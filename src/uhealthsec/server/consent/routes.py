@@ -9,14 +9,12 @@ from fastapi import APIRouter, BackgroundTasks, Path, Query
 from fastapi.responses import JSONResponse
 
 from uhealthsec.server.accounts.models import Account
-from uhealthsec.server.accounts.service import AccountService
 from uhealthsec.server.consent import schemas as s
 from uhealthsec.server.consent.export import consent_bundle
 from uhealthsec.server.consent.models import OPEN_STATUSES, ConsentDirective, Right, RightsRequest
 from uhealthsec.server.consent.service import CITATIONS, ConsentService, RightsService, file_of
 from uhealthsec.server.deps import Caller, Ctx, Db
-from uhealthsec.server.errors import NotFound
-from uhealthsec.server.records.models import PatientFile
+from uhealthsec.server.records.service import RecordsService
 
 router = APIRouter(tags=["consent"])
 
@@ -68,17 +66,9 @@ def patient_directives(
     patient_file_id: Annotated[uuid.UUID, Path()], caller: Caller, db: Db, ctx: Ctx
 ) -> list[s.DirectiveOut]:
     """The directives in force for this patient file (members of its practice)."""
-    patient_file = _patient_file(db, ctx, caller.account, patient_file_id)
+    patient_file = RecordsService(db, ctx).patient_file(caller.account, patient_file_id)
     rows = ConsentService(db, ctx).current(patient_file.patient_id, patient_file.practice_id)
     return [_directive_out(db, d) for d in rows]
-
-
-def _patient_file(db: Db, ctx: Ctx, caller: Account, patient_file_id: uuid.UUID) -> PatientFile:
-    patient_file = db.get(PatientFile, patient_file_id)
-    if patient_file is None:
-        raise NotFound("no such patient file")
-    AccountService(db, ctx).require(caller, patient_file.practice_id, "records.read")
-    return patient_file
 
 
 def _fhir(db: Db, rows: list[ConsentDirective]) -> JSONResponse:

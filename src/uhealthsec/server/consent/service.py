@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -525,14 +525,12 @@ class RightsService:
 
     def _unshared_versions(self, patient_file: PatientFile) -> int:
         """Versions of the file's documents the patient holds no key for."""
-        now = self.ctx.now()
         shared = (
             select(Share.id)
             .where(
                 Share.version_id == DocumentVersion.id,
                 Share.recipient_id == patient_file.patient_id,
-                Share.active(),
-                or_(Share.expires_at.is_(None), Share.expires_at > now),
+                Share.usable(self.ctx.now()),
             )
             .exists()
         )

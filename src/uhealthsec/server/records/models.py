@@ -19,6 +19,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     and_,
+    or_,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -131,6 +132,11 @@ class Share(Base):
     def active(cls) -> ColumnElement[bool]:
         """SQL condition: a share that still gives access (the caller adds the time)."""
         return and_(cls.wrapped_key.is_not(None), cls.revoked_at.is_(None))
+
+    @classmethod
+    def usable(cls, at: datetime) -> ColumnElement[bool]:
+        """SQL condition: a share that gives access at ``at`` (active, not expired)."""
+        return and_(cls.active(), or_(cls.expires_at.is_(None), cls.expires_at > at))
 
     def end(self, at: datetime, by: uuid.UUID, reason: str) -> None:
         """End this access: the wrapped key is erased, so the server no longer holds

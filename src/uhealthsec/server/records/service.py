@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from uhealthsec.crypto import envelope
@@ -130,6 +130,16 @@ class RecordsService:
             current_draft().about_patient(patient_file.patient_id, practice_id)
         return listed
 
+    def patient_file(self, caller: Account, patient_file_id: uuid.UUID) -> PatientFile:
+        """A file of the caller's practice (records.read), journaled as about its
+        patient before the check: a patient sees refused attempts too."""
+        patient_file = self.db.get(PatientFile, patient_file_id)
+        if patient_file is None:
+            raise NotFound("no such patient file")
+        current_draft().about_patient(patient_file.patient_id, patient_file.practice_id)
+        AccountService(self.db, self.ctx).require(caller, patient_file.practice_id, "records.read")
+        return patient_file
+
     def files_of_patient(self, caller: Account) -> list[tuple[PatientFile, Practice]]:
         """The practices that hold a file about the caller (patients)."""
         rows = self.db.execute(
@@ -190,11 +200,7 @@ class RecordsService:
     def create_document(
         self, caller: Account, document_id: uuid.UUID, patient_file_id: uuid.UUID, first: NewVersion
     ) -> DocumentVersion:
-        patient_file = self.db.get(PatientFile, patient_file_id)
-        if patient_file is None:
-            raise NotFound("no such patient file")
-        current_draft().about_patient(patient_file.patient_id, patient_file.practice_id)
-        AccountService(self.db, self.ctx).require(caller, patient_file.practice_id, "records.read")
+        patient_file = self.patient_file(caller, patient_file_id)
         if caller.kind != AccountKind.PRACTITIONER:
             raise Forbidden("only practitioners add documents to a patient file")
         if self.db.get(Document, document_id) is not None:
@@ -467,11 +473,7 @@ class RecordsService:
     # -- helpers --------------------------------------------------------------------------
 
     def _usable(self) -> ColumnElement[bool]:
-        now = self.ctx.now()
-        return and_(
-            Share.active(),
-            or_(Share.expires_at.is_(None), Share.expires_at > now),
-        )
+        return Share.usable(self.ctx.now())
 
     def _active_shares(self, version_id: uuid.UUID) -> list[Share]:
         return list(

@@ -10,6 +10,8 @@ from fastapi import APIRouter, Path
 
 from uhealthsec.server.accounts.service import AccountService
 from uhealthsec.server.deps import Caller, Ctx, Db
+from uhealthsec.server.records.models import PatientFile
+from uhealthsec.server.records.service import RecordsService
 from uhealthsec.server.retention import schemas as s
 from uhealthsec.server.retention.models import RetentionPolicy
 from uhealthsec.server.retention.service import FileStatus, RetentionService
@@ -23,7 +25,7 @@ FileId = Annotated[uuid.UUID, Path()]
 def file_retention(patient_file_id: FileId, caller: Caller, db: Db, ctx: Ctx) -> s.RetentionOut:
     """Until when this file is kept, and why."""
     service = RetentionService(db, ctx)
-    return _out(service.status(service.file_for(caller.account, patient_file_id)))
+    return _out(service.status(_file(db, ctx, caller, patient_file_id)))
 
 
 @router.put("/patient-files/{patient_file_id}/retention", response_model=s.RetentionOut)
@@ -32,7 +34,7 @@ def record_facts(
 ) -> s.RetentionOut:
     """Record the last consultation, the patient's birth date or date of death."""
     service = RetentionService(db, ctx)
-    patient_file = service.file_for(caller.account, patient_file_id)
+    patient_file = _file(db, ctx, caller, patient_file_id)
     return _out(
         service.record_facts(
             patient_file, last_care_on=body.last_care_on, born_on=body.born_on, died_on=body.died_on
@@ -46,7 +48,7 @@ def open_claim(
 ) -> s.RetentionOut:
     """A claim or litigation about medical liability: the clock stops."""
     service = RetentionService(db, ctx)
-    return _out(service.open_claim(service.file_for(caller.account, patient_file_id), body.on))
+    return _out(service.open_claim(_file(db, ctx, caller, patient_file_id), body.on))
 
 
 @router.post(
@@ -57,7 +59,7 @@ def close_claim(
 ) -> s.RetentionOut:
     """The claim is over: the end moves back by the days it lasted."""
     service = RetentionService(db, ctx)
-    return _out(service.close_claim(service.file_for(caller.account, patient_file_id), body.on))
+    return _out(service.close_claim(_file(db, ctx, caller, patient_file_id), body.on))
 
 
 @router.get("/practices/{practice_id}/retention-policy", response_model=s.PolicyOut)
@@ -79,6 +81,10 @@ def set_policy(
             caller.account, practice_id, body.years, body.archive_after_years
         )
     )
+
+
+def _file(db: Db, ctx: Ctx, caller: Caller, patient_file_id: uuid.UUID) -> PatientFile:
+    return RecordsService(db, ctx).patient_file(caller.account, patient_file_id)
 
 
 def _policy_out(policy: RetentionPolicy) -> s.PolicyOut:

@@ -24,10 +24,9 @@ from sqlalchemy.orm import Session
 from uhealthsec.crypto.journal import NOBODY, JournalEntry, ObjectKind, Outcome
 from uhealthsec.server.accounts.models import Account
 from uhealthsec.server.accounts.service import AccountService
-from uhealthsec.server.audit.middleware import current_draft
 from uhealthsec.server.audit.writer import PendingEntry
 from uhealthsec.server.context import AppContext
-from uhealthsec.server.errors import Conflict, InvalidInput, NotFound
+from uhealthsec.server.errors import Conflict, InvalidInput
 from uhealthsec.server.records.models import Blob, Document, DocumentVersion, PatientFile, Share
 from uhealthsec.server.retention.models import (
     DEFAULT_ARCHIVE_AFTER_YEARS,
@@ -160,14 +159,6 @@ class RetentionService:
             )
         return statuses
 
-    def file_for(self, caller: Account, patient_file_id: uuid.UUID) -> PatientFile:
-        patient_file = self.db.get(PatientFile, patient_file_id)
-        if patient_file is None:
-            raise NotFound("no such patient file")
-        current_draft().about_patient(patient_file.patient_id, patient_file.practice_id)
-        AccountService(self.db, self.ctx).require(caller, patient_file.practice_id, "records.read")
-        return patient_file
-
     def record_facts(
         self,
         patient_file: PatientFile,
@@ -176,7 +167,8 @@ class RetentionService:
         born_on: date | None = None,
         died_on: date | None = None,
     ) -> FileStatus:
-        """Record dates the end depends on (the caller was checked by ``file_for``)."""
+        """Record dates the end depends on (the caller was checked by
+        ``RecordsService.patient_file``)."""
         record = self._record(patient_file)
         today = self.today()
         for name, value in (("last care", last_care_on), ("birth", born_on), ("death", died_on)):
@@ -264,7 +256,6 @@ class RetentionService:
         status = self.status(patient_file)
         if not status.has_documents or not status.end.expired(today):
             return None
-        assert status.end.keep_until is not None
         due = self._due(patient_file, status.end)
         documents = select(Document.id).where(Document.patient_file_id == patient_file.id)
         blob_ids = list(
