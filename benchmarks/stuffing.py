@@ -121,15 +121,7 @@ def run_bots(url: str, leaked_file: str, duration: float, threads: int) -> None:
     leaked = json.loads(Path(leaked_file).read_text())
     began = time.monotonic()
     deadline = began + duration
-    #: "answered": attempts whose answer told whether the password was right (a 200,
-    #: or "incorrect" with no factor asked); the others learned nothing.
-    results: dict[str, Any] = {
-        "attempts": 0,
-        "answered": 0,
-        "validated": 0,
-        "takeovers": 0,
-        "solved": 0,
-    }
+    results: dict[str, Any] = new_tally()
     lock = threading.Lock()
     queue = iter(leaked)
 
@@ -155,9 +147,7 @@ def run_bots(url: str, leaked_file: str, duration: float, threads: int) -> None:
                 )
             if not results.get("first_silence") and status != 200 and asked_factor(answer):
                 results["first_silence"] = time.monotonic() - began
-            told = status == 200 or (
-                status == 401 and answer.get("detail") == INCORRECT and not asked_factor(answer)
-            )
+            told = told_about_password(status, answer)
             with lock:
                 results["attempts"] += 1
                 results["answered"] += told
@@ -181,6 +171,19 @@ INCORRECT = "the e-mail address or the password is incorrect"
 
 def asked_factor(answer: dict[str, Any]) -> bool:
     return bool(answer.get("factor_asked"))
+
+
+def new_tally() -> dict[str, Any]:
+    """A kind of bot's counts. "answered": attempts whose answer told whether the
+    password was right; the others learned nothing."""
+    return {"attempts": 0, "answered": 0, "validated": 0, "takeovers": 0, "solved": 0}
+
+
+def told_about_password(status: int, answer: dict[str, Any]) -> bool:
+    """A 200, or "incorrect" without the second factor asked for with the password."""
+    return status == 200 or (
+        status == 401 and answer.get("detail") == INCORRECT and not asked_factor(answer)
+    )
 
 
 def guess_totp(http: httpx.Client, ticket: str) -> bool:
@@ -277,10 +280,7 @@ def run_browsers(url: str, leaked_file: str, duration: float, pages: int) -> Non
     began = time.monotonic()
     deadline = began + duration
     flavours = ("spoofed", "headless")
-    results: dict[str, Any] = {
-        f: {"attempts": 0, "answered": 0, "validated": 0, "takeovers": 0, "solved": 0}
-        for f in flavours
-    }
+    results: dict[str, Any] = {f: new_tally() for f in flavours}
 
     async def derive(password: str, params: str) -> str:
         decoded = Argon2Params.decode(b64u_decode(params))
@@ -315,9 +315,7 @@ def run_browsers(url: str, leaked_file: str, duration: float, pages: int) -> Non
             tally["solved"] += outcome["solved"]
             tally["validated"] += status == 200
             tally["takeovers"] += bool(outcome["takeover"])
-            tally["answered"] += status == 200 or (
-                status == 401 and answer.get("detail") == INCORRECT and not asked_factor(answer)
-            )
+            tally["answered"] += told_about_password(status, answer)
         await context.close()
 
     async def main() -> None:
