@@ -20,6 +20,7 @@ from uhealthsec.crypto import (
 )
 from uhealthsec.crypto.errors import (
     ChunkAuthenticationFailed,
+    CryptoError,
     HeaderAuthenticationFailed,
     InvalidSignature,
     MalformedInput,
@@ -242,3 +243,57 @@ def test_journal_entries(vector):
     assert merkle.leaf_hash(entry.encode()).hex() == vector["leaf_hash"]
     with pytest.raises(MalformedInput):
         journal.JournalEntry.decode(_h(vector["encoded"]) + b"\x00")
+
+
+ED25519_KEYS = load_vectors("ed25519_keys.json")
+
+
+def _expect(identifier: str):
+    """The exception class the errors module names ``identifier``."""
+    classes = [CryptoError, *_all_subclasses(CryptoError)]
+    [match] = [c for c in classes if c.identifier == identifier]
+    return match
+
+
+def _all_subclasses(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _all_subclasses(sub)
+
+
+@pytest.mark.parametrize("vector", ED25519_KEYS["accepted_keys"], ids=lambda v: v["description"])
+def test_accepted_ed25519_keys(vector):
+    signing.public_key(_h(vector["public_key"]))
+
+
+@pytest.mark.parametrize("vector", ED25519_KEYS["refused_keys"], ids=lambda v: v["description"])
+def test_refused_ed25519_keys_everywhere_a_key_is_decoded(vector):
+    key, message = _h(vector["public_key"]), _h(ED25519_KEYS["message"])
+    error = _expect(vector["error"])
+    with pytest.raises(error):
+        signing.public_key(key)
+    # In a bundle (and so in a directory entry and a keystore) ...
+    bundle = bytearray(_h(WRAP[0]["recipient_public_bundle"]))
+    bundle[5:37] = key
+    with pytest.raises(error):
+        PublicKeys.decode(bytes(bundle))
+    # ... and as the key of any signature (a document, a tree head, a cosignature).
+    if vector["signature"] is not None:
+        forged = _h(vector["signature"])
+        ed25519.Ed25519PublicKey.from_public_bytes(key).verify(forged, message)  # OpenSSL alone
+        digest = message[-32:]
+        with pytest.raises(error):
+            signing.verify(key, signing.Purpose.DOCUMENT, digest, forged)
+        with pytest.raises(error):
+            merkle.TreeHead("journal", 1, bytes(32), 0).verify_cosignature(key, forged)
+
+
+@pytest.mark.parametrize("vector", ED25519_KEYS["signatures"], ids=lambda v: v["description"])
+def test_ed25519_verification_rule(vector):
+    key, signature = _h(vector["public_key"]), _h(vector["signature"])
+    digest = _h(ED25519_KEYS["message"])[-32:]
+    if vector["error"] is None:
+        signing.verify(key, signing.Purpose.DOCUMENT, digest, signature)
+    else:
+        with pytest.raises(_expect(vector["error"])):
+            signing.verify(key, signing.Purpose.DOCUMENT, digest, signature)

@@ -65,3 +65,24 @@ def test_malformed_inputs(author):
 def test_signed_message_layout():
     message = signing.signed_message(signing.Purpose.DOCUMENT, bytes(32))
     assert message == b"uhealthsec/v1/signature\x00\x08document\x20" + bytes(32)
+
+
+def test_the_identity_key_cannot_sign_every_message():
+    """With the identity as public key, OpenSSL accepts (R = identity, S = 0) for any message:
+    whoever published that key could later deny or claim any document. It is refused."""
+    from cryptography.hazmat.primitives.asymmetric import ed25519 as pyca
+
+    from uhealthsec.crypto.errors import InvalidPublicKey
+
+    identity = (1).to_bytes(32, "little")
+    anything = identity + bytes(32)
+    lenient = pyca.Ed25519PublicKey.from_public_bytes(identity)
+    for digest in (bytes(32), bytes(range(32))):
+        lenient.verify(anything, signing.signed_message(signing.Purpose.DOCUMENT, digest))
+        with pytest.raises(InvalidPublicKey):
+            signing.verify(identity, signing.Purpose.DOCUMENT, digest, anything)
+
+
+def test_honest_keys_always_pass_the_key_check():
+    for _ in range(50):
+        signing.public_key(ed25519.Ed25519PrivateKey.generate().public_key().public_bytes_raw())

@@ -16,6 +16,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
+from tests.vectors import edwards
 from uhealthsec.crypto import (
     directory,
     envelope,
@@ -160,6 +161,84 @@ def signature_vectors() -> dict:
             }
         )
     return {"format": "U-HealthSec signatures v1 (docs/PROTOCOL.md)", "vectors": out}
+
+
+def ed25519_key_vectors() -> dict:
+    """Public keys a reader accepts and refuses (docs/PROTOCOL.md, section 4.1), computed
+    with tests/vectors/edwards.py alone; each refused small-order key comes with a signature
+    that OpenSSL's verification alone would accept."""
+    rng = DeterministicRandom("ed25519-keys")
+    message = b"uhealthsec/v1/signature\x00\x08document\x20" + bytes(32)
+    names = ["the identity", "a point of order 8", "a point of order 4", "a point of order 8",
+             "the point of order 2", "a point of order 8", "a point of order 4",
+             "a point of order 8"]  # fmt: skip
+    refused = []
+    for name, point in zip(names, edwards.small_order_points(), strict=True):
+        public_key = edwards.encode(point)
+        forged = edwards.forge(public_key, point, message)
+        assert forged is not None
+        refused.append((f"{name}, with a signature OpenSSL alone accepts", public_key, forged))
+    full_order_y = next(y for y in range(2, 19) if edwards.recover_x(y, 0) is not None)
+    off_curve_y = next(y for y in range(2, 19) if edwards.recover_x(y, 0) is None)
+    refused += [
+        ("the identity, encoded with y = p + 1", edwards.encode_raw(edwards.P + 1, 0), None),
+        ("a point of order 4, encoded with y = p", edwards.encode_raw(edwards.P, 0), None),
+        ("the identity with the sign bit set (x = 0)", edwards.encode_raw(1, 1), None),
+        ("the point of order 2 with the sign bit set", edwards.encode_raw(edwards.P - 1, 1), None),
+        (
+            f"a point of full order, encoded with y = p + {full_order_y}",
+            edwards.encode_raw(edwards.P + full_order_y, 0),
+            None,
+        ),
+        (f"not on the curve (y = {off_curve_y})", edwards.encode_raw(off_curve_y, 0), None),
+    ]
+    honest = ed25519.Ed25519PrivateKey.from_private_bytes(rng(32))
+    honest_public = honest.public_key().public_bytes_raw()
+    honest_point = edwards.decode(honest_public)
+    assert honest_point is not None
+    mixed = edwards.encode(edwards.add(honest_point, edwards.small_order_points()[1]))
+    signature = honest.sign(message)
+    s_plus_l = int.from_bytes(signature[32:], "little") + edwards.L
+    return {
+        "format": "Ed25519 public keys and verification (docs/PROTOCOL.md, section 4.1)",
+        "message": message.hex(),
+        "accepted_keys": [
+            {"description": "an honest key", "public_key": honest_public.hex()},
+            {
+                "description": "an honest key plus a point of order 8 (not of small order)",
+                "public_key": mixed.hex(),
+            },
+        ],
+        "refused_keys": [
+            {
+                "description": d,
+                "public_key": k.hex(),
+                "signature": None if sig is None else sig.hex(),
+                "error": "invalid_public_key",
+            }
+            for d, k, sig in refused
+        ],
+        "signatures": [
+            {
+                "description": "valid",
+                "public_key": honest_public.hex(),
+                "signature": signature.hex(),
+                "error": None,
+            },
+            {
+                "description": "S + L in place of S (non-canonical S)",
+                "public_key": honest_public.hex(),
+                "signature": (signature[:32] + s_plus_l.to_bytes(32, "little")).hex(),
+                "error": "invalid_signature",
+            },
+            {
+                "description": "the identity as R with S = 0",
+                "public_key": honest_public.hex(),
+                "signature": (edwards.encode(edwards.IDENTITY) + bytes(32)).hex(),
+                "error": "invalid_signature",
+            },
+        ],
+    }
 
 
 def keystore_vectors() -> dict:
@@ -380,6 +459,7 @@ GENERATORS = {
     "envelope.json": envelope_vectors,
     "wrap.json": wrap_vectors,
     "signature.json": signature_vectors,
+    "ed25519_keys.json": ed25519_key_vectors,
     "keystore.json": keystore_vectors,
     "exchange.json": exchange_vectors,
     "journal.json": journal_vectors,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
+from uhealthsec.crypto import signing as signatures
 from uhealthsec.crypto import xwing
 from uhealthsec.crypto.errors import MalformedInput, UnsupportedVersion
 
@@ -46,17 +47,18 @@ class PublicKeys:
             raise MalformedInput("not a U-HealthSec public key bundle")
         if data[4] != PUBLIC_BUNDLE_VERSION:
             raise UnsupportedVersion(f"unsupported public key bundle version {data[4]}")
-        signing = bytes(data[5:37])
+        signing_key = bytes(data[5:37])
         xwing_key = bytes(data[37 : 37 + xwing.PUBLIC_KEY_SIZE])
         x25519_key = bytes(data[37 + xwing.PUBLIC_KEY_SIZE :])
-        # Parse each key once so that a malformed bundle is refused at the door.
+        # Parse each key once so that a malformed bundle is refused at the door: a signing
+        # key no honest key generation produces (section 4.1) is refused here, not at use.
+        signatures.public_key(signing_key)
         try:
-            ed25519.Ed25519PublicKey.from_public_bytes(signing)
             x25519.X25519PublicKey.from_public_bytes(x25519_key)
         except ValueError as exc:
             raise MalformedInput("invalid key in public key bundle") from exc
         xwing.XWingPublicKey(xwing_key)
-        return cls(signing, xwing_key, x25519_key)
+        return cls(signing_key, xwing_key, x25519_key)
 
     def fingerprint(self) -> bytes:
         """SHA-256 of the encoded bundle: names this exact set of keys."""

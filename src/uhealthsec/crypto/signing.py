@@ -6,6 +6,14 @@ so that a signature made for one purpose (a document) can never be replayed as
 another (a request, a tree head). Documents are signed over the SHA-256 of the
 whole envelope (header and ciphertext): the author is bound to exactly the
 bytes every reader downloads.
+
+Verification follows one rule (docs/PROTOCOL.md, section 4.1): OpenSSL's
+RFC 8032 verification, which refuses ``S >= L`` and compares the encoding of
+``[S]B - [k]A`` with ``R`` (so ``R`` must be canonical), after our own check of
+the public key. OpenSSL decodes ``A`` leniently (any ``y``, any small-order
+point), and with the identity as ``A`` one fixed signature verifies for every
+message; ``public_key`` closes that gap by decoding ``A`` as RFC 8032 §5.1.3
+does and refusing the points no honest key generation produces.
 """
 
 from __future__ import annotations
@@ -15,11 +23,18 @@ from enum import Enum
 from cryptography.exceptions import InvalidSignature as _LibraryInvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from uhealthsec.crypto.errors import InvalidSignature, MalformedInput
+from uhealthsec.crypto.errors import InvalidPublicKey, InvalidSignature, MalformedInput
 
 SIGNATURE_SIZE = 64
 PUBLIC_KEY_SIZE = 32
 _CONTEXT = b"uhealthsec/v1/signature"
+
+# edwards25519 (RFC 8032 §5.1): the field prime and the curve constant d. This integer
+# arithmetic only validates an encoding; signing and verifying stay in OpenSSL.
+_P = 2**255 - 19
+_D = -121665 * pow(121666, -1, _P) % _P
+_SQRT_MINUS_ONE = pow(2, (_P - 1) // 4, _P)
+_IDENTITY = (0, 1)
 
 
 class Purpose(Enum):
@@ -33,6 +48,47 @@ class Purpose(Enum):
     COSIGNATURE = b"tree-head-cosignature"
 
 
+def _decode_point(data: bytes) -> tuple[int, int]:
+    """RFC 8032 §5.1.3 point decoding, which also refuses a ``y`` at or above p."""
+    encoded = int.from_bytes(data, "little")
+    x_sign = encoded >> 255
+    y = encoded & ((1 << 255) - 1)
+    if y >= _P:
+        raise InvalidPublicKey("the Ed25519 public key is not canonically encoded (y >= p)")
+    u = (y * y - 1) % _P
+    v = (_D * y * y + 1) % _P
+    x = u * pow(v, 3, _P) * pow(u * pow(v, 7, _P), (_P - 5) // 8, _P) % _P
+    if v * x * x % _P == (-u) % _P:
+        x = x * _SQRT_MINUS_ONE % _P
+    if v * x * x % _P != u:
+        raise InvalidPublicKey("the Ed25519 public key is not a point on the curve")
+    if x == 0 and x_sign == 1:
+        raise InvalidPublicKey("the Ed25519 public key is not canonically encoded (x = 0, sign 1)")
+    if x & 1 != x_sign:
+        x = _P - x
+    return x, y
+
+
+def _double(point: tuple[int, int]) -> tuple[int, int]:
+    # The complete addition law of edwards25519 (a = -1), applied to point + point.
+    x, y = point
+    t = _D * x * x * y * y % _P
+    return (2 * x * y * pow(1 + t, -1, _P) % _P, (y * y + x * x) * pow(1 - t, -1, _P) % _P)
+
+
+def public_key(data: bytes) -> ed25519.Ed25519PublicKey:
+    """Decode an Ed25519 public key, refusing a non-canonical encoding, a point off the
+    curve and the eight points of small order (those for which [8]A is the identity)."""
+    if len(data) != PUBLIC_KEY_SIZE:
+        raise MalformedInput("an Ed25519 public key is 32 bytes")
+    point = _decode_point(data)
+    for _ in range(3):
+        point = _double(point)
+    if point == _IDENTITY:
+        raise InvalidPublicKey("the Ed25519 public key is a point of small order")
+    return ed25519.Ed25519PublicKey.from_public_bytes(data)
+
+
 def signed_message(purpose: Purpose, digest: bytes) -> bytes:
     if not 16 <= len(digest) <= 64:
         raise MalformedInput("a signed digest is 16 to 64 bytes")
@@ -44,16 +100,15 @@ def sign(private_key: ed25519.Ed25519PrivateKey, purpose: Purpose, digest: bytes
     return private_key.sign(signed_message(purpose, digest))
 
 
-def verify(public_key: bytes, purpose: Purpose, digest: bytes, signature: bytes) -> None:
-    """Raise InvalidSignature unless ``signature`` is the key's signature of ``digest``."""
-    if len(public_key) != PUBLIC_KEY_SIZE:
-        raise MalformedInput("an Ed25519 public key is 32 bytes")
+def verify(author_key: bytes, purpose: Purpose, digest: bytes, signature: bytes) -> None:
+    """Raise InvalidSignature unless ``signature`` is the key's signature of ``digest``,
+    and InvalidPublicKey (a MalformedInput) when the key itself is refused."""
+    key = public_key(author_key)
     if len(signature) != SIGNATURE_SIZE:
         raise InvalidSignature("an Ed25519 signature is 64 bytes")
     try:
-        key = ed25519.Ed25519PublicKey.from_public_bytes(public_key)
         key.verify(signature, signed_message(purpose, digest))
-    except (_LibraryInvalidSignature, ValueError) as exc:
+    except _LibraryInvalidSignature as exc:
         raise InvalidSignature(
             f"the {purpose.value.decode()} signature does not verify for this author key"
         ) from exc
