@@ -5,7 +5,12 @@ import dataclasses
 import pytest
 
 from uhealthsec.crypto import keystore
-from uhealthsec.crypto.errors import MalformedInput, WeakParameters, WrongPassword
+from uhealthsec.crypto.errors import (
+    MalformedInput,
+    ParametersAboveBudget,
+    WeakParameters,
+    WrongPassword,
+)
 from uhealthsec.crypto.keys import UserKeys
 
 FAST = keystore.Argon2Params(keystore.Argon2Params.MIN_MEMORY_KIB, 2, 1, b"s" * 16)
@@ -95,12 +100,45 @@ def test_unicode_passwords_are_normalised():
         keystore.Argon2Params(1024, 2, 1, b"s" * 16),
         keystore.Argon2Params(19456, 1, 1, b"s" * 16),
         keystore.Argon2Params(19456, 2, 0, b"s" * 16),
-        keystore.Argon2Params(4 * 1024 * 1024, 2, 1, b"s" * 16),
     ],
 )
-def test_weak_or_hostile_parameters_are_refused(params):
+def test_weak_parameters_are_refused(params):
     with pytest.raises(WeakParameters):
         keystore.derive_password_secrets("pw", params)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        keystore.Argon2Params(4 * 1024 * 1024, 2, 1, b"s" * 16),
+        # What the server could serve before the budget: 24 s and 1 GiB per unlock.
+        keystore.Argon2Params(1024 * 1024, 16, 8, b"s" * 16),
+        keystore.Argon2Params(256 * 1024, 8, 1, b"s" * 16),
+        keystore.Argon2Params(19456, 2, 16, b"s" * 16),
+    ],
+)
+def test_parameters_above_the_client_budget_are_refused_before_any_work(params, monkeypatch):
+    def no_derivation(*args, **kwargs):
+        raise AssertionError("Argon2id ran")
+
+    monkeypatch.setattr(keystore, "Argon2id", no_derivation)
+    with pytest.raises(ParametersAboveBudget):
+        keystore.derive_password_secrets("pw", params)
+
+
+def test_a_keystore_served_with_costly_parameters_is_refused_at_decoding(created):
+    costly = dataclasses.replace(
+        created.keystore,
+        password_params=keystore.Argon2Params(
+            1024 * 1024, 16, 8, created.keystore.password_params.salt
+        ),
+    )
+    with pytest.raises(ParametersAboveBudget):
+        keystore.Keystore.decode(costly.encode())
+
+
+def test_the_default_is_within_the_budget():
+    keystore.Argon2Params.default().check()
 
 
 def test_tampered_parameters_in_a_stored_keystore_are_refused(created):

@@ -8,6 +8,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from tests.conftest import load_vectors
+from uhealthsec.client import recovery
 from uhealthsec.crypto import (
     directory,
     envelope,
@@ -33,6 +34,7 @@ ENVELOPE = load_vectors("envelope.json")
 WRAP = load_vectors("wrap.json")["vectors"]
 SIGNATURE = load_vectors("signature.json")["vectors"]
 KEYSTORE = load_vectors("keystore.json")["vectors"]
+KEYSTORE_INVALID = load_vectors("keystore.json")["invalid"]
 
 
 def _h(value: str) -> bytes:
@@ -125,6 +127,9 @@ class _Replay:
 
 @pytest.mark.parametrize("vector", KEYSTORE, ids=lambda v: v["password"][:10])
 def test_keystore_vectors(vector):
+    assert keystore.normalize_password(vector["password"]).hex() == vector["password_bytes"]
+    assert " ".join(recovery.to_words(_h(vector["recovery_key"]))) == vector["recovery_words"]
+    assert recovery.from_words(vector["recovery_words"]).hex() == vector["recovery_key"]
     stored = keystore.Keystore.decode(_h(vector["keystore"]))
     assert stored.public_keys.encode().hex() == vector["public_bundle"]
     assert stored.public_keys.fingerprint().hex() == vector["public_fingerprint"]
@@ -151,6 +156,21 @@ def test_keystore_vectors(vector):
         ).auth_secret.hex()
         == vector["new_auth_secret"]
     )
+
+
+@pytest.mark.parametrize("vector", KEYSTORE_INVALID, ids=lambda v: v["description"])
+def test_invalid_keystores_are_refused_precisely(vector, monkeypatch):
+    if vector["error"] != "wrong_password" and "do not match" not in vector["description"]:
+        # Refused from the bytes alone: Argon2id must not run (a hostile server would
+        # otherwise choose what each unlock costs).
+        def no_derivation(*args, **kwargs):
+            raise AssertionError("Argon2id ran before the keystore was refused")
+
+        monkeypatch.setattr(keystore, "Argon2id", no_derivation)
+    with pytest.raises(_expect(vector["error"])) as refused:
+        stored = keystore.Keystore.decode(_h(vector["keystore"]))
+        keystore.unlock_with_password(stored, vector["password"])
+    assert type(refused.value).identifier == vector["error"]
 
 
 EXCHANGE = load_vectors("exchange.json")

@@ -15,8 +15,10 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from tests.vectors import edwards
+from uhealthsec.client import recovery
 from uhealthsec.crypto import (
     directory,
     envelope,
@@ -28,7 +30,7 @@ from uhealthsec.crypto import (
     wrap,
     xwing,
 )
-from uhealthsec.crypto.keys import UserKeys
+from uhealthsec.crypto.keys import PUBLIC_BUNDLE_SIZE, UserKeys
 
 HERE = Path(__file__).parent
 
@@ -244,7 +246,13 @@ def ed25519_key_vectors() -> dict:
 def keystore_vectors() -> dict:
     rng = DeterministicRandom("keystore")
     out = []
-    for password in ("correct horse battery staple", "Mot de passe très sûr ✓"):
+    # The third password changes under NFKC (full-width letters, a ligature, a circled
+    # digit, a composed accent typed as two code points): every device must derive the same.
+    for password in (
+        "correct horse battery staple",
+        "Mot de passe très sûr ✓",
+        "\uff2d\uff4f\uff54 \uff44\uff45 \ufb01celle \u2460 cafe\u0301",
+    ):
         keys = UserKeys.decode(b"\x01" + rng(96))
         params = keystore.Argon2Params(keystore.Argon2Params.MIN_MEMORY_KIB, 2, 1, rng(16))
         created = keystore.create_keystore(password, keys=keys, params=params, random=rng)
@@ -254,10 +262,12 @@ def keystore_vectors() -> dict:
         out.append(
             {
                 "password": password,
+                "password_bytes": keystore.normalize_password(password).hex(),
                 "private_keys": keys.encode().hex(),
                 "public_bundle": keys.public().encode().hex(),
                 "public_fingerprint": keys.public().fingerprint().hex(),
                 "recovery_key": created.recovery_key.hex(),
+                "recovery_words": " ".join(recovery.to_words(created.recovery_key)),
                 "auth_secret": created.auth_secret.hex(),
                 "keystore": created.keystore.encode().hex(),
                 "new_password": password + " (new)",
@@ -265,7 +275,91 @@ def keystore_vectors() -> dict:
                 "keystore_after_password_change": changed.encode().hex(),
             }
         )
-    return {"format": "U-HealthSec keystore v1 (docs/PROTOCOL.md)", "vectors": out}
+    return {
+        "format": "U-HealthSec keystore v1 (docs/PROTOCOL.md)",
+        "vectors": out,
+        "invalid": _invalid_keystores(out[0], rng),
+    }
+
+
+def _invalid_keystores(base: dict, rng: DeterministicRandom) -> list[dict]:
+    """Keystores a reader refuses, each with the error identifier of docs/PROTOCOL.md 8.1.
+    Every one is refused before Argon2id runs, except where the error says a slot failed."""
+    stored = bytes.fromhex(base["keystore"])
+    bundle_end = 5 + PUBLIC_BUNDLE_SIZE
+    params_at = bundle_end + 1  # after the password slot's type byte
+
+    def with_params(memory_kib: int, iterations: int, parallelism: int) -> str:
+        params = (
+            bytes([keystore.KDF_ARGON2ID])
+            + memory_kib.to_bytes(4, "big")
+            + iterations.to_bytes(4, "big")
+            + bytes([parallelism])
+        )
+        return (stored[:params_at] + params + stored[params_at + len(params) :]).hex()
+
+    def replaced(position: int, value: int) -> str:
+        data = bytearray(stored)
+        data[position] = value
+        return bytes(data).hex()
+
+    p = keystore.Argon2Params
+    identity_key = bytearray(stored)
+    identity_key[10:42] = (1).to_bytes(32, "little")
+    # Keys sealed under a bundle that is not theirs: the slot opens, the check after it fails.
+    other = UserKeys.decode(b"\x01" + rng(96))
+    mismatched = keystore.Keystore.decode(stored)
+    mismatched = keystore.Keystore(
+        other.public(), mismatched.password_params, mismatched.password_nonce, b"",
+        mismatched.recovery_nonce, b"",
+    )  # fmt: skip
+    slot_key = keystore.derive_password_secrets(base["password"], mismatched.password_params)
+    private_keys = bytes.fromhex(base["private_keys"])
+    mismatched = keystore.Keystore(
+        mismatched.public_keys,
+        mismatched.password_params,
+        mismatched.password_nonce,
+        AESGCM(slot_key.keystore_key).encrypt(
+            mismatched.password_nonce, private_keys, mismatched.password_aad()
+        ),
+        mismatched.recovery_nonce,
+        bytes(keystore.PRIVATE_KEYS_SIZE + 16),
+    )
+    cases = [
+        ("bad magic", replaced(0, 0x55 ^ 1), "malformed"),
+        ("unknown keystore version", replaced(4, 2), "unsupported"),
+        ("one byte short", stored[:-1].hex(), "malformed"),
+        ("Ed25519 key of the bundle is the identity", bytes(identity_key).hex(),
+         "invalid_public_key"),
+        ("password slot type is not 0x01", replaced(bundle_end, 2), "malformed"),
+        ("unknown key-derivation function", replaced(params_at, 2), "unsupported"),
+        ("recovery slot type is not 0x02", replaced(bundle_end + 152, 1), "malformed"),
+        ("memory below the floor", with_params(p.MIN_MEMORY_KIB - 1, 2, 1), "weak_parameters"),
+        ("one pass", with_params(p.MIN_MEMORY_KIB, 1, 1), "weak_parameters"),
+        ("parallelism 0", with_params(p.MIN_MEMORY_KIB, 2, 0), "weak_parameters"),
+        ("memory above the budget", with_params(p.MAX_MEMORY_KIB + 1, 2, 1),
+         "parameters_above_budget"),
+        ("iterations above the budget", with_params(p.MIN_MEMORY_KIB, p.MAX_ITERATIONS + 1, 1),
+         "parameters_above_budget"),
+        ("parallelism above the budget", with_params(p.MIN_MEMORY_KIB, 2, p.MAX_PARALLELISM + 1),
+         "parameters_above_budget"),
+        ("memory x iterations above the budget", with_params(p.MAX_MEMORY_KIB, 4, 1),
+         "parameters_above_budget"),
+        ("the former maximum: 1 GiB, 16 passes, 8 lanes", with_params(1024 * 1024, 16, 8),
+         "parameters_above_budget"),
+        ("password slot ciphertext modified",
+         replaced(bundle_end + 40, stored[bundle_end + 40] ^ 1), "wrong_password"),
+        ("private keys that do not match the bundle", mismatched.encode().hex(), "malformed"),
+    ]  # fmt: skip
+    return [
+        {
+            "description": d,
+            "keystore": k,
+            "password": base["password"],
+            "error": e,
+        }
+        for d, k, e in cases
+    ]
 
 
 def exchange_vectors() -> dict:

@@ -85,9 +85,15 @@ class WrongPassword(CryptoError):
 
 
 class WeakParameters(CryptoError):
-    """Key-derivation parameters below the accepted minimum, or above the accepted maximum."""
+    """Key-derivation parameters below the accepted minimum."""
 
     identifier = "weak_parameters"
+
+
+class ParametersAboveBudget(CryptoError):
+    """Key-derivation parameters that would cost a client more than its written budget."""
+
+    identifier = "parameters_above_budget"
 
 
 def error_identifier(error: CryptoError) -> str:

@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from uhealthsec.crypto.errors import (
     MalformedInput,
+    ParametersAboveBudget,
     UnsupportedVersion,
     WeakParameters,
     WrongPassword,
@@ -78,13 +79,16 @@ class Argon2Params:
     # RFC 9106's second recommendation with one lane (about 0.2 s on a laptop).
     MIN_MEMORY_KIB = 19 * 1024
     MIN_ITERATIONS = 2
-    # Ceilings keep a hostile keystore from making a client allocate without bound.
-    MAX_MEMORY_KIB = 1024 * 1024
-    MAX_ITERATIONS = 16
-    MAX_PARALLELISM = 8
     DEFAULT_MEMORY_KIB = 64 * 1024
     DEFAULT_ITERATIONS = 3
     DEFAULT_PARALLELISM = 1
+    # The client's budget (docs/PROTOCOL.md 7.1): the parameters come from the server, so a
+    # hostile one could otherwise make every unlock cost seconds and a GiB. At most four times
+    # the default work (memory x passes), 256 MiB, which a browser's worker can allocate.
+    MAX_MEMORY_KIB = 256 * 1024
+    MAX_ITERATIONS = 8
+    MAX_PARALLELISM = 4
+    MAX_WORK_KIB = 4 * DEFAULT_MEMORY_KIB * DEFAULT_ITERATIONS  # memory_kib x iterations
 
     @classmethod
     def default(cls, random: RandomSource = secrets.token_bytes) -> Argon2Params:
@@ -99,21 +103,25 @@ class Argon2Params:
         return Argon2Params(self.memory_kib, self.iterations, self.parallelism, random(SALT_SIZE))
 
     def check(self) -> None:
+        """Refuse parameters below the floor or above the budget, before any work is done."""
         if len(self.salt) != SALT_SIZE:
             raise MalformedInput(f"an Argon2id salt is {SALT_SIZE} bytes")
-        if not 1 <= self.parallelism <= self.MAX_PARALLELISM:
-            raise WeakParameters(f"Argon2id parallelism must be 1..{self.MAX_PARALLELISM}")
-        if not self.MIN_ITERATIONS <= self.iterations <= self.MAX_ITERATIONS:
-            raise WeakParameters(
-                f"Argon2id iterations must be {self.MIN_ITERATIONS}..{self.MAX_ITERATIONS}"
-            )
+        if self.parallelism < 1:
+            raise WeakParameters("Argon2id parallelism must be at least 1")
+        if self.iterations < self.MIN_ITERATIONS:
+            raise WeakParameters(f"Argon2id iterations must be at least {self.MIN_ITERATIONS}")
+        if self.memory_kib < max(self.MIN_MEMORY_KIB, 8 * self.parallelism):
+            raise WeakParameters(f"Argon2id memory must be at least {self.MIN_MEMORY_KIB} KiB")
         if (
-            not max(self.MIN_MEMORY_KIB, 8 * self.parallelism)
-            <= self.memory_kib
-            <= (self.MAX_MEMORY_KIB)
+            self.parallelism > self.MAX_PARALLELISM
+            or self.iterations > self.MAX_ITERATIONS
+            or self.memory_kib > self.MAX_MEMORY_KIB
+            or self.memory_kib * self.iterations > self.MAX_WORK_KIB
         ):
-            raise WeakParameters(
-                f"Argon2id memory must be {self.MIN_MEMORY_KIB}..{self.MAX_MEMORY_KIB} KiB"
+            raise ParametersAboveBudget(
+                f"Argon2id parameters above the client budget (memory <= {self.MAX_MEMORY_KIB}"
+                f" KiB, iterations <= {self.MAX_ITERATIONS}, parallelism <= "
+                f"{self.MAX_PARALLELISM}, memory x iterations <= {self.MAX_WORK_KIB})"
             )
 
     def encode(self) -> bytes:
