@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 import httpx
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from pydantic import BaseModel
 
 from uhealthsec import __version__
@@ -40,6 +40,7 @@ from uhealthsec.server.storage.blobs import BlobStore, FilesystemBlobStore, S3Bl
 from uhealthsec.server.storage.db import make_engine, make_session_factory
 from uhealthsec.server.storage.merkle_log import LOG_KEY_PURPOSE, log_signing_key
 from uhealthsec.server.storage.types import utcnow
+from uhealthsec.server.text_input import refuse_control_characters
 
 #: Routes anyone may call; every other route requires a valid access token (a test
 #: enumerates the application's routes against this list).
@@ -149,6 +150,9 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
         title="U-HealthSec",
         version=__version__,
         description="End-to-end encrypted document exchange for health practitioners.",
+        # Every route: text input holding NUL or another control character is refused
+        # at the edge (server/text_input.py), never passed on to a service.
+        dependencies=[Depends(refuse_control_characters)],
     )
     app.state.ctx = ctx
     problems.install(app)
