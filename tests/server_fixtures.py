@@ -240,6 +240,6 @@ def users(sdk: AuthClient, outbox: Outbox, clock: Clock) -> Users:
 @pytest.fixture
 def live_server(ctx: AppContext) -> Iterator[str]:
     """The same application served over real HTTP on loopback, for separate processes."""
-    serving = ServerThread(create_app(ctx=ctx)).start()
+    serving = ServerThread(create_app(ctx=ctx), ctx.settings).start()
     yield serving.url
     serving.stop()

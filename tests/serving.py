@@ -8,12 +8,20 @@ from typing import Any
 
 import uvicorn
 
+from uhealthsec.server.listener import uvicorn_config
+from uhealthsec.server.settings import Settings
+
 
 class ServerThread:
     """Binds 127.0.0.1 on a free port (chosen by the kernel: no race) and serves."""
 
-    def __init__(self, app: Any) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
+    def __init__(self, app: Any, settings: Settings | None = None) -> None:
+        # With settings, as `uhs serve` serves the API (server/listener.py).
+        config = (
+            uvicorn_config(app, host="127.0.0.1", port=0, settings=settings, log_level="warning")
+            if settings is not None
+            else uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.port = 0

@@ -1273,6 +1273,7 @@ def serve(
 
     from uhealthsec.server.app import build_context, create_app
     from uhealthsec.server.demo import DEMO_PASSWORD, PRACTICE_NAME, ensure_demo_practice
+    from uhealthsec.server.listener import uvicorn_config
     from uhealthsec.server.logs import redact_access_log
     from uhealthsec.server.settings import Settings
 
@@ -1289,7 +1290,9 @@ def serve(
         console.print(table)
         console.print("A code for sign-in: oathtool --totp -b <authenticator key>")
     console.print(f"U-HealthSec {__version__} listening on http://{host}:{port}")
-    config = uvicorn.Config(create_app(ctx=ctx), host=host, port=port, log_level="info")
+    config = uvicorn_config(
+        create_app(ctx=ctx), host=host, port=port, settings=ctx.settings, log_level="info"
+    )
     redact_access_log()  # after uvicorn configured its loggers
     uvicorn.Server(config).run()
 

@@ -11,7 +11,7 @@ from fastapi import Depends, FastAPI
 from pydantic import BaseModel
 
 from uhealthsec import __version__
-from uhealthsec.server import problems
+from uhealthsec.server import api_docs, problems
 from uhealthsec.server.accounts.routes import router as accounts_router
 from uhealthsec.server.audit.middleware import JournalMiddleware
 from uhealthsec.server.audit.routes import router as journal_router
@@ -25,6 +25,7 @@ from uhealthsec.server.consent.routes import router as consent_router
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.federation.oidc import OidcClient, ProviderConfig
 from uhealthsec.server.federation.routes import router as federation_router
+from uhealthsec.server.headers import SecurityHeaders
 from uhealthsec.server.keys.routes import router as keys_router
 from uhealthsec.server.limits import BodySizeLimit
 from uhealthsec.server.mail import Mailer, mailer_for
@@ -49,8 +50,7 @@ PUBLIC_ROUTES = frozenset(
         "/health",
         "/openapi.json",
         "/docs",
-        "/docs/oauth2-redirect",
-        "/redoc",
+        "/docs/{asset}",
         "/.well-known/oauth-authorization-server",
         "/accounts/registrations",
         "/accounts/email-verifications",
@@ -146,34 +146,31 @@ def build_context(
 def create_app(settings: Settings | None = None, *, ctx: AppContext | None = None) -> FastAPI:
     if ctx is None:
         ctx = build_context(settings or Settings())
+    docs = ctx.settings.api_docs
     app = FastAPI(
         title="U-HealthSec",
         version=__version__,
         description="End-to-end encrypted document exchange for health practitioners.",
+        # Swagger UI is served from this server's own files (api_docs.py); no ReDoc.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if docs else None,
         # Every route: text input holding NUL or another control character is refused
         # at the edge (server/text_input.py), never passed on to a service.
         dependencies=[Depends(refuse_control_characters)],
     )
     app.state.ctx = ctx
     problems.install(app)
+    if docs:
+        api_docs.install(app)
     app.add_middleware(JournalMiddleware, writer=ctx.journal, clock=ctx.now)
     app.add_middleware(
         BodySizeLimit,
         max_bytes=ctx.settings.max_request_bytes,
         larger={UPLOAD_PATH: ctx.settings.max_upload_bytes},
     )
-
-    @app.middleware("http")
-    async def security_headers(request, call_next):  # type: ignore[no-untyped-def]
-        response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        response.headers.setdefault("Cache-Control", "no-store")
-        if ctx.settings.issuer.startswith("https://"):
-            response.headers.setdefault(
-                "Strict-Transport-Security", "max-age=63072000; includeSubDomains"
-            )
-        return response
+    # Outermost: every response carries them, the size limit's refusals included.
+    app.add_middleware(SecurityHeaders, hsts=ctx.settings.issuer.startswith("https://"))
 
     @app.get("/health", response_model=Health, tags=["operations"])
     def health() -> Health:

@@ -38,6 +38,16 @@ class Settings(BaseSettings):
     server_argon2_memory_kib: int = Field(default=19456, ge=19456)
     server_argon2_time_cost: int = Field(default=2, ge=2)
 
+    #: Serve the interactive documentation (``/docs``) and ``/openapi.json``. Turn off
+    #: in production if nobody needs them there.
+    api_docs: bool = True
+    #: A request's head must arrive whole within this many seconds of its first byte.
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    #: At most this many seconds between two reads of a request's body.
+    body_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    #: An idle kept-alive connection is closed after this many seconds.
+    keep_alive_seconds: int = Field(default=5, ge=1, le=120)
+
     #: Largest JSON request body accepted, in bytes.
     max_request_bytes: int = Field(default=256 * 1024, ge=16 * 1024)
 

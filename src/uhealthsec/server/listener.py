@@ -1,0 +1,105 @@
+"""How the API is served over HTTP: uvicorn without its ``server`` banner, with
+deadlines that close slow clients.
+
+uvicorn arms a timer only between two requests of a kept-alive connection and cancels
+it at the first byte received; a client sending a request's head or body a byte at a
+time (slow loris) would hold a connection, and the memory behind it, for ever. The
+protocol below adds what nginx calls ``client_header_timeout`` (the whole head of a
+request within ``header_seconds`` of its first byte, or of the connection) and
+``client_body_timeout`` (at most ``body_seconds`` between two reads of the body), and
+closes the connection when one runs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import h11
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from uhealthsec.server.settings import Settings
+
+
+class DeadlineH11Protocol(H11Protocol):
+    header_seconds: float = 10.0
+    body_seconds: float = 30.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline: asyncio.TimerHandle | None = None
+        self._deadline_for: str = ""
+
+    def _arm(self, what: str, seconds: float) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(seconds, self._expired)
+        self._deadline_for = what
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+        self._deadline = None
+        self._deadline_for = ""
+
+    def _expired(self) -> None:
+        self._deadline = None
+        if self._deadline_for == "body" and self.flow.read_paused:
+            # We stopped reading (the application is busy), not the client: wait again.
+            self._arm("body", self.body_seconds)
+            return
+        if not self.transport.is_closing():
+            self.logger.info("closing a connection that sent its request too slowly")
+            self.transport.close()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm("header", self.header_seconds)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        self._follow()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._follow()
+
+    def _follow(self) -> None:
+        """Arm the deadline that matches where the client is in its request."""
+        state = self.conn.their_state
+        if state is h11.SEND_BODY:
+            self._arm("body", self.body_seconds)  # every read restarts it
+        elif state is h11.IDLE and self.conn.trailing_data[0]:
+            if self._deadline_for != "header":  # a head has begun: it runs from here
+                self._arm("header", self.header_seconds)
+        else:
+            # Whole request received (the application's turn), or idle between two
+            # requests (uvicorn's keep-alive timer's turn), or closing.
+            self._disarm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+
+def uvicorn_config(
+    app: Any, *, host: str, port: int, settings: Settings, **extra: Any
+) -> uvicorn.Config:
+    """The uvicorn configuration every way of serving the API uses."""
+    protocol = type(
+        "ConfiguredDeadlineH11Protocol",
+        (DeadlineH11Protocol,),
+        {
+            "header_seconds": settings.header_timeout_seconds,
+            "body_seconds": settings.body_timeout_seconds,
+        },
+    )
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=protocol,
+        server_header=False,
+        timeout_keep_alive=settings.keep_alive_seconds,
+        **extra,
+    )
