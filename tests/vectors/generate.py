@@ -16,6 +16,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from tests.vectors import edwards
 from uhealthsec.client import recovery
@@ -30,6 +31,7 @@ from uhealthsec.crypto import (
     wrap,
     xwing,
 )
+from uhealthsec.crypto.errors import CryptoError, error_identifier
 from uhealthsec.crypto.keys import PUBLIC_BUNDLE_SIZE, UserKeys
 
 HERE = Path(__file__).parent
@@ -83,6 +85,26 @@ def envelope_vectors() -> dict:
             }
         )
     base = valid[-1]
+    # The default chunk size changes only the header: a short plaintext keeps the file small.
+    key, salt, prefix = rng(32), rng(32), rng(7)
+    plaintext = _pattern(100)
+    sink = io.BytesIO()
+    summary = envelope.encrypt_stream(
+        key, io.BytesIO(plaintext), sink, _salt=salt, _nonce_prefix=prefix
+    )
+    assert summary.content_digest is not None
+    valid.append(
+        {
+            "description": "100-byte plaintext, default chunk size (1 MiB)",
+            "document_key": key.hex(),
+            "salt": salt.hex(),
+            "nonce_prefix": prefix.hex(),
+            "chunk_log2": envelope.DEFAULT_CHUNK_LOG2,
+            "plaintext": plaintext.hex(),
+            "envelope": sink.getvalue().hex(),
+            "content_digest": summary.content_digest.hex(),
+        }
+    )
     sealed = bytes.fromhex(base["envelope"])
     h, sc = envelope.HEADER_SIZE, chunk + envelope.TAG_SIZE
 
@@ -107,14 +129,63 @@ def envelope_vectors() -> dict:
         ("final chunk dropped", (sealed[:h] + chunks[0] + chunks[1]).hex(), "truncated"),
         ("cut inside the final chunk", sealed[: h + 2 * sc + 10].hex(), "truncated"),
         ("header only", sealed[:h].hex(), "truncated"),
+        ("short header (77 bytes)", sealed[: h - 1].hex(), "truncated"),
+        ("unknown cipher", sealed[:5].hex() + "02" + sealed[6:].hex(), "unsupported"),
+        ("chunk_log2 11, below the range", sealed[:6].hex() + "0b" + sealed[7:].hex(), "malformed"),
+        ("chunk_log2 25, above the range", sealed[:6].hex() + "19" + sealed[7:].hex(), "malformed"),
+        ("short piece (10 bytes) after the header", sealed[: h + 10].hex(), "truncated"),
+        ("short piece (15 bytes) after a full chunk", sealed[: h + sc + 15].hex(), "truncated"),
+    ]  # fmt: skip
+    cases = [
+        {"description": d, "document_key": base["document_key"], "envelope": e, "error": r}
+        for d, e, r in invalid
     ]
+    # On the envelope of exactly one full chunk: what follows its final chunk.
+    one_chunk = valid[4]
+    assert len(bytes.fromhex(one_chunk["plaintext"])) == chunk
+    single = bytes.fromhex(one_chunk["envelope"])
+    one_key = bytes.fromhex(one_chunk["document_key"])
+    payload_key = HKDF(
+        hashes.SHA256(), 32, bytes.fromhex(one_chunk["salt"]), b"uhealthsec/v1/envelope/payload-key"
+    ).derive(one_key)
+
+    def sealed_chunk(index: int, last: bool, data: bytes) -> bytes:
+        nonce = bytes.fromhex(one_chunk["nonce_prefix"]) + index.to_bytes(4, "big") + bytes([last])
+        return AESGCM(payload_key).encrypt(nonce, data, b"")
+
+    first_not_final = sealed_chunk(0, False, bytes.fromhex(one_chunk["plaintext"]))
+    for description, data, error in (
+        ("a full final chunk followed by 17 bytes", single + _pattern(17), "trailing_data"),
+        (
+            "a full final chunk followed by a whole chunk",
+            single + single[h:],
+            "trailing_data",
+        ),
+        (
+            "an empty final chunk after a full chunk",
+            single[:h] + first_not_final + sealed_chunk(1, True, b""),
+            "malformed",
+        ),
+    ):
+        cases.append(
+            {
+                "description": description,
+                "document_key": one_chunk["document_key"],
+                "envelope": data.hex(),
+                "error": error,
+            }
+        )
+    for case in cases:  # the implementation agrees with every expected error
+        try:
+            envelope.decrypt(bytes.fromhex(case["document_key"]), bytes.fromhex(case["envelope"]))
+        except CryptoError as exc:
+            assert error_identifier(exc) == case["error"], (case["description"], exc)
+        else:
+            raise AssertionError(case["description"])
     return {
         "format": "U-HealthSec envelope v1 (docs/PROTOCOL.md, section Envelope)",
         "valid": valid,
-        "invalid": [
-            {"description": d, "document_key": base["document_key"], "envelope": e, "error": r}
-            for d, e, r in invalid
-        ],
+        "invalid": cases,
     }
 
 
