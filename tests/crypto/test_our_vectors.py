@@ -26,6 +26,7 @@ from uhealthsec.crypto.errors import (
     error_identifier,
 )
 from uhealthsec.crypto.keys import PublicKeys, UserKeys
+from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
 
 ENVELOPE = load_vectors("envelope.json")
 WRAP = load_vectors("wrap.json")["vectors"]
@@ -88,6 +89,16 @@ def test_wrap_vectors(vector):
         assert wrapped.hex() == vector["wrapped_key"]
 
 
+@pytest.mark.parametrize(
+    "vector", load_vectors("wrap.json")["invalid"], ids=lambda v: v["description"]
+)
+def test_invalid_wrapped_keys_are_refused_precisely(vector):
+    keys = UserKeys.decode(_h(vector["recipient_private_keys"]))
+    with pytest.raises(CryptoError) as refused:
+        wrap.unwrap_document_key(_h(vector["wrapped_key"]), keys, _h(vector["envelope_header"]))
+    assert error_identifier(refused.value) == vector["error"]
+
+
 @pytest.mark.parametrize("vector", SIGNATURE, ids=lambda v: v["purpose"])
 def test_signature_vectors(vector):
     purpose = signing.Purpose(vector["purpose"].encode())
@@ -112,6 +123,11 @@ class _Replay:
 @pytest.mark.parametrize("vector", KEYSTORE, ids=lambda v: v["password"][:10])
 def test_keystore_vectors(vector):
     assert keystore.normalize_password(vector["password"]).hex() == vector["password_bytes"]
+    # Sign-in on the wire: the prelogin answer decodes to the password slot's parameters,
+    # and the login carries the auth secret derived from them.
+    served = keystore.Argon2Params.decode(b64u_decode(vector["prelogin_argon2_params"]))
+    assert served == keystore.Keystore.decode(_h(vector["keystore"])).password_params
+    assert b64u_encode(_h(vector["auth_secret"])) == vector["login_auth_secret"]
     assert " ".join(recovery.to_words(_h(vector["recovery_key"]))) == vector["recovery_words"]
     assert recovery.from_words(vector["recovery_words"]).hex() == vector["recovery_key"]
     stored = keystore.Keystore.decode(_h(vector["keystore"]))
@@ -151,10 +167,10 @@ def test_invalid_keystores_are_refused_precisely(vector, monkeypatch):
             raise AssertionError("Argon2id ran before the keystore was refused")
 
         monkeypatch.setattr(keystore, "Argon2id", no_derivation)
-    with pytest.raises(_expect(vector["error"])) as refused:
+    with pytest.raises(CryptoError) as refused:
         stored = keystore.Keystore.decode(_h(vector["keystore"]))
         keystore.unlock_with_password(stored, vector["password"])
-    assert type(refused.value).identifier == vector["error"]
+    assert error_identifier(refused.value) == vector["error"]
 
 
 EXCHANGE = load_vectors("exchange.json")
