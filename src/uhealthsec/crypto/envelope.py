@@ -138,7 +138,7 @@ class _Keys:
 
     def nonce(self, index: int, last: bool) -> bytes:
         if index >= MAX_CHUNKS:
-            raise CryptoError("envelope exceeds the maximum number of chunks")
+            raise MalformedInput("envelope exceeds the maximum number of chunks")
         return self.nonce_prefix + index.to_bytes(4, "big") + (b"\x01" if last else b"\x00")
 
     def header_mac(self, fields: bytes) -> bytes:
