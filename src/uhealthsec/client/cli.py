@@ -49,7 +49,7 @@ from uhealthsec.client.portability import export_bundle
 from uhealthsec.client.profile import DEFAULT_SERVER, Profile, ProfileStore
 from uhealthsec.client.recovery import to_words
 from uhealthsec.client.rights import RightsClient
-from uhealthsec.crypto.errors import WrongPassword
+from uhealthsec.crypto.errors import ParametersAboveBudget, WrongPassword
 from uhealthsec.crypto.keystore import unlock_with_password
 from uhealthsec.protocol.encoding import b64u_encode
 from uhealthsec.protocol.oauth import CLI_REDIRECT_URI
@@ -83,6 +83,9 @@ def _connection(server: str) -> Iterator[httpx.Client]:
         raise Refused(exc.detail) from exc
     except (LogRefused, ExchangeRefused) as exc:
         raise Refused(str(exc)) from exc
+    except ParametersAboveBudget as exc:
+        # The server chose what deriving from the password would cost: not paid.
+        raise Refused(f"the server's sign-in parameters were refused: {exc}") from exc
 
 
 def _store() -> ProfileStore:
