@@ -1,9 +1,9 @@
 """HPKE (RFC 9180), base mode, single-shot and context APIs.
 
 Two KEMs are provided: DHKEM(X25519, HKDF-SHA256) (RFC 9180 section 7.1) and
-X-Wing (draft-connolly-cfrg-xwing-kem, "Use in HPKE"); one KDF, HKDF-SHA256;
-the AEADs AES-128-GCM, AES-256-GCM and ChaCha20-Poly1305. Only base mode is
-implemented: the sender is authenticated by an Ed25519 signature elsewhere,
+X-Wing as MLKEM768-X25519 of draft-ietf-hpke-pq-04 (docs/PROTOCOL.md 6.4); one
+KDF, HKDF-SHA256; the AEADs AES-128-GCM, AES-256-GCM and ChaCha20-Poly1305. Only
+base mode is implemented: the sender is authenticated by an Ed25519 signature elsewhere,
 never by the KEM. Primitives come from ``cryptography``; this module is the
 RFC 9180 key schedule around them.
 """

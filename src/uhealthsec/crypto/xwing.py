@@ -1,4 +1,4 @@
-"""X-Wing: the hybrid post-quantum KEM of draft-connolly-cfrg-xwing-kem.
+"""X-Wing: the hybrid post-quantum KEM of draft-connolly-cfrg-xwing-kem-06 (pinned).
 
 X-Wing combines ML-KEM-768 and X25519 so that the shared secret stays secret
 while either of them holds. The private key is a 32-byte seed, expanded with
