@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from tests.server.records.conftest import Person, Practice, device
+from tests.server.records.conftest import Person, Practice, device, join_as_patient
 from tests.server_fixtures import PASSWORD
 from uhealthsec.client.api import ApiError
 from uhealthsec.crypto import envelope
@@ -24,9 +24,9 @@ from uhealthsec.server.retention.service import purge
 
 
 @pytest.fixture
-def dan(practice: Practice, client, users) -> tuple[Person, str]:
+def dan(practice: Practice, client, users, outbox) -> tuple[Person, str]:
     """A second patient of Alice's practice, with a file of his own."""
-    user = users.signed_in("dan@example.org", kind="patient")
+    user = join_as_patient(users, outbox, practice.alice.exchange, practice.id, "dan@example.org")
     person = Person(user, device(client, users, user))
     return person, practice.alice.exchange.patient_file(practice.id, user.email)["id"]
 

@@ -21,7 +21,13 @@ from uhealthsec.crypto import envelope
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.crypto.manifest import VersionManifest
 from uhealthsec.crypto.wrap import check_wrapped_key
-from uhealthsec.server.accounts.models import Account, AccountKind, AccountStatus, Practice
+from uhealthsec.server.accounts.models import (
+    Account,
+    AccountKind,
+    AccountStatus,
+    Practice,
+    Role,
+)
 from uhealthsec.server.accounts.service import AccountService, normalize_email
 from uhealthsec.server.audit.middleware import current_draft
 from uhealthsec.server.consent.service import ConsentService
@@ -259,6 +265,14 @@ class RecordsService:
                     f"{len(extra)} recipient(s) cannot read the previous version; "
                     "share with them explicitly"
                 )
+            # Leaving out the author or the patient would end their access to the
+            # document as it is now: only the author may do that.
+            kept = {document.author_id, patient_file.patient_id} & allowed
+            if caller.id != document.author_id and kept - set(grants):
+                raise Forbidden(
+                    "a new version keeps the author's and the patient's access: "
+                    "wrap its key for them too"
+                )
         version = DocumentVersion(
             document_id=document.id,
             number=number,
@@ -351,21 +365,43 @@ class RecordsService:
     def _grant(
         self, document: Document, version: DocumentVersion, grant: ShareGrant, by: Account
     ) -> None:
+        """A new share. A share once granted is never replaced by another grant: a usable
+        one stays as it is (its key, grantor and expiry), so a reader cannot swap the
+        author's or the patient's key for garbage; one that ended is granted anew only by
+        the author or by whoever ended it (expired: whoever granted it)."""
+        if grant.recipient_id == document.author_id and grant.expires_at is not None:
+            raise InvalidInput("the author's own access does not expire")
         existing = self.db.scalar(
             select(Share).where(
                 Share.version_id == version.id, Share.recipient_id == grant.recipient_id
             )
         )
-        share = existing or Share(
-            document_id=document.id, version_id=version.id, recipient_id=grant.recipient_id
-        )
-        share.wrapped_key = grant.wrapped_key
-        share.granted_by = by.id
-        share.created_at = self.ctx.now()
-        share.expires_at = grant.expires_at
-        share.revoked_at = share.revoked_by = share.end_reason = None
         if existing is None:
-            self.db.add(share)
+            self.db.add(
+                Share(
+                    document_id=document.id,
+                    version_id=version.id,
+                    recipient_id=grant.recipient_id,
+                    wrapped_key=grant.wrapped_key,
+                    granted_by=by.id,
+                    created_at=self.ctx.now(),
+                    expires_at=grant.expires_at,
+                )
+            )
+            return
+        if self._active_share(version.id, grant.recipient_id) is not None:
+            return  # already readable: the original grant stays untouched
+        ended_by = existing.revoked_by if existing.revoked_at is not None else existing.granted_by
+        if by.id not in (document.author_id, ended_by):
+            raise Forbidden(
+                "this person's access to this version was ended by someone else; "
+                "only the author or whoever ended it can give it again"
+            )
+        existing.wrapped_key = grant.wrapped_key
+        existing.granted_by = by.id
+        existing.created_at = self.ctx.now()
+        existing.expires_at = grant.expires_at
+        existing.revoked_at = existing.revoked_by = existing.end_reason = None
 
     # -- sharing --------------------------------------------------------------------------
 
@@ -387,8 +423,13 @@ class RecordsService:
 
     def revoke(self, caller: Account, document_id: uuid.UUID, recipient_id: uuid.UUID) -> int:
         """End someone's access to every version at once: their wrapped keys are erased,
-        so even the server's copy of the data no longer serves them a key."""
-        document, _ = self._document(document_id, "no such document")
+        so even the server's copy of the data no longer serves them a key.
+
+        The author and the admins of the patient's practice end any share; another
+        reader ends only the shares they granted. The author's and the patient's access
+        is ended by no one but the author (the author's own never: retention and erasure
+        aside), so a reader can never take a document away from either of them."""
+        document, patient_file = self._document(document_id, "no such document")
         shares = self.db.scalars(
             select(Share).where(
                 Share.document_id == document_id,
@@ -396,21 +437,32 @@ class RecordsService:
                 Share.active(),
             )
         ).all()
-        may_revoke = caller.id == document.author_id or any(
-            s.granted_by == caller.id for s in shares
-        )
-        if not may_revoke:
+        is_author = caller.id == document.author_id
+        ends_any = is_author or self._is_practice_admin(caller, patient_file)
+        ending = list(shares) if ends_any else [s for s in shares if s.granted_by == caller.id]
+        if not ends_any and not ending:
             if self._active_share_any(document.id, caller.id):
-                raise Forbidden("only the author or whoever shared it can revoke this access")
+                raise Forbidden(
+                    "only the author, whoever shared it or the practice's admin can end this access"
+                )
             raise NotFound("no such document")
         if recipient_id == document.author_id:
-            raise InvalidInput("the author's own access cannot be revoked")
-        if not shares:
+            raise Forbidden("the author's own access cannot be ended")
+        if recipient_id == patient_file.patient_id and not is_author:
+            raise Forbidden("only the author can end the patient's access to a document")
+        if not ending:
             raise NotFound("this person has no access to this document")
-        for share in shares:
+        for share in ending:
             share.end(self.ctx.now(), caller.id, "revoked")
         self.db.flush()
-        return len(shares)
+        latest = self._version(document, document.latest_version)
+        if not self._active_shares(latest.id):
+            raise Forbidden("this would leave no one able to read the document")
+        return len(ending)
+
+    def _is_practice_admin(self, caller: Account, patient_file: PatientFile) -> bool:
+        member = AccountService(self.db, self.ctx).membership(caller.id, patient_file.practice_id)
+        return member is not None and member.role == Role.ADMIN
 
     # -- reading --------------------------------------------------------------------------
 
