@@ -1217,15 +1217,26 @@ def worker(
             if dry_run:
                 due = purge(ctx, today, dry_run=True)
                 table = Table(title=f"Retention ended before {today.isoformat()}")
-                for column in ("Patient file", "Practice", "Kept until", "Rule", "Documents"):
+                columns = (
+                    "Patient file",
+                    "Practice",
+                    "Kept until",
+                    "Rule",
+                    "Documents",
+                    "Destroyed",
+                )
+                for column in columns:
                     table.add_column(column)
                 for item in due:
+                    # A date recorded recently waits its grace period: it may be corrected.
+                    waits = item.destroyable_from > today
                     table.add_row(
                         str(item.patient_file_id),
                         str(item.practice_id),
                         item.keep_until.isoformat(),
                         item.basis,
                         f"{item.documents} ({_size(item.bytes)})",
+                        f"waits until {item.destroyable_from.isoformat()}" if waits else "now",
                     )
                 console.print(table)
                 return

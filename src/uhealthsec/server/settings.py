@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     s3_secret_access_key: str = ""
     #: Unfinished uploads older than this are removed by ``uhs cleanup``.
     upload_expiry_seconds: int = Field(default=3600, ge=60)
+    #: A file due for destruction because of a date recorded less than this long ago
+    #: waits (listed by ``uhs worker --dry-run``), so that a second person can correct it.
+    retention_grace_days: int = Field(default=30, ge=1, le=365)
 
     #: The shield in front of sign-in and registration. Turn it off only behind an
     #: equivalent defence (or to measure what it does: benchmarks/stuffing.py).

@@ -142,8 +142,9 @@ def test_purge_destroys_exactly_what_expired(practice: Practice, dan, ctx, clock
     alice.exchange.new_version(carol_document, report)
     dan_document = alice.exchange.send(report, patient_file_id=dan_file, to=[dan_person.email])
     today = clock.now.date()
-    # Carol died yesterday: her file is kept 10 years after; Dan's 20 years.
-    died = today - timedelta(days=1)
+    # Carol died today (never before the file's first care): her file is kept 10 years
+    # after; Dan's 20 years.
+    died = today
     carol_status = retention(
         practice, practice.patient_file, born_on="1940-02-03", died_on=str(died)
     )

@@ -21,13 +21,7 @@ from uhealthsec.crypto import envelope
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.crypto.manifest import VersionManifest
 from uhealthsec.crypto.wrap import check_wrapped_key
-from uhealthsec.server.accounts.models import (
-    Account,
-    AccountKind,
-    AccountStatus,
-    Practice,
-    Role,
-)
+from uhealthsec.server.accounts.models import Account, AccountKind, AccountStatus, Practice
 from uhealthsec.server.accounts.service import AccountService, normalize_email
 from uhealthsec.server.audit.middleware import current_draft
 from uhealthsec.server.consent.service import ConsentService
@@ -35,7 +29,7 @@ from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import Conflict, Forbidden, InvalidInput, NotFound
 from uhealthsec.server.keys.service import KeyDirectory
 from uhealthsec.server.records.models import Blob, Document, DocumentVersion, PatientFile, Share
-from uhealthsec.server.retention.service import FileStatus, RetentionService
+from uhealthsec.server.retention.service import FileStatus, RetentionService, is_practice_admin
 
 MAX_METADATA_BYTES = 8 * 1024
 #: Per request: 100 hybrid wrapped keys fit well within the JSON body limit.
@@ -438,7 +432,7 @@ class RecordsService:
             )
         ).all()
         is_author = caller.id == document.author_id
-        ends_any = is_author or self._is_practice_admin(caller, patient_file)
+        ends_any = is_author or is_practice_admin(self.db, caller.id, patient_file.practice_id)
         ending = list(shares) if ends_any else [s for s in shares if s.granted_by == caller.id]
         if not ends_any and not ending:
             if self._active_share_any(document.id, caller.id):
@@ -459,10 +453,6 @@ class RecordsService:
         if not self._active_shares(latest.id):
             raise Forbidden("this would leave no one able to read the document")
         return len(ending)
-
-    def _is_practice_admin(self, caller: Account, patient_file: PatientFile) -> bool:
-        member = AccountService(self.db, self.ctx).membership(caller.id, patient_file.practice_id)
-        return member is not None and member.role == Role.ADMIN
 
     # -- reading --------------------------------------------------------------------------
 
