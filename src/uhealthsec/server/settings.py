@@ -43,6 +43,9 @@ class Settings(BaseSettings):
 
     #: Largest document upload (an envelope), in bytes.
     max_upload_bytes: int = Field(default=4 * 1024**3, ge=1024 * 1024)
+    #: What one account's uploads may occupy in the blob store, attached to documents or
+    #: not, in bytes: one account cannot fill the disk for everyone.
+    account_upload_quota_bytes: int = Field(default=50 * 1024**3, ge=1024 * 1024)
     #: Where document ciphertext is kept: "filesystem" (under ``data_dir/blobs``) or "s3".
     blob_store: str = Field(default="filesystem", pattern="^(filesystem|s3)$")
     #: S3-compatible object storage; credentials come from the usual AWS variables

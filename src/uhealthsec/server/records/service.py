@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from uhealthsec.crypto import envelope
@@ -26,7 +27,13 @@ from uhealthsec.server.accounts.service import AccountService, normalize_email
 from uhealthsec.server.audit.middleware import current_draft
 from uhealthsec.server.consent.service import ConsentService
 from uhealthsec.server.context import AppContext
-from uhealthsec.server.errors import Conflict, Forbidden, InvalidInput, NotFound
+from uhealthsec.server.errors import (
+    Conflict,
+    ContentTooLarge,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+)
 from uhealthsec.server.keys.service import KeyDirectory
 from uhealthsec.server.records.models import Blob, Document, DocumentVersion, PatientFile, Share
 from uhealthsec.server.retention.service import FileStatus, RetentionService, is_practice_admin
@@ -34,6 +41,13 @@ from uhealthsec.server.retention.service import FileStatus, RetentionService, is
 MAX_METADATA_BYTES = 8 * 1024
 #: Per request: 100 hybrid wrapped keys fit well within the JSON body limit.
 MAX_RECIPIENTS = 100
+
+
+def over_quota(quota: int) -> ContentTooLarge:
+    return ContentTooLarge(
+        f"your uploads would take more than your quota of {quota} bytes "
+        "(uploads not attached to a document are removed after an hour)"
+    )
 
 
 @dataclass(frozen=True)
@@ -152,9 +166,26 @@ class RecordsService:
 
     # -- uploads --------------------------------------------------------------------------
 
+    def upload_allowance(self, owner: Account) -> int:
+        """The bytes ``owner`` may still upload: the quota less what their uploads
+        occupy in the store (attached or not); refused at once when nothing is left."""
+        quota = self.ctx.settings.account_upload_quota_bytes
+        used = self.db.scalar(
+            select(func.coalesce(func.sum(Blob.size), 0)).where(Blob.owner_id == owner.id)
+        )
+        left = quota - int(used or 0)
+        if left <= 0:
+            raise over_quota(quota)
+        return left
+
     def store_upload(self, owner: Account, path: Path, size: int, sha256: bytes) -> Blob:
-        """Keep a spooled upload: the object is written first, then its row; if the row
-        cannot be written the object is removed again."""
+        """Keep a spooled upload within the owner's quota: the object is written first,
+        then its row; if the row cannot be written the object is removed again."""
+        # Uploads of one account are counted one at a time (the account's row is
+        # locked on PostgreSQL; SQLite has one writer): parallel ones cannot both fit.
+        self.db.scalar(select(Account.id).where(Account.id == owner.id).with_for_update())
+        if size > self.upload_allowance(owner):
+            raise over_quota(self.ctx.settings.account_upload_quota_bytes)
         blob = Blob(
             id=uuid.uuid4(), owner_id=owner.id, size=size, sha256=sha256, created_at=self.ctx.now()
         )
@@ -203,8 +234,11 @@ class RecordsService:
         patient_file = self.patient_file(caller, patient_file_id)
         if caller.kind != AccountKind.PRACTITIONER:
             raise Forbidden("only practitioners add documents to a patient file")
+        # One answer wherever the id is used, and for a concurrent request taking it
+        # first: a refusal tells nothing about documents of other files or practices.
+        taken = InvalidInput("this document id cannot be used: a new document takes a new id")
         if self.db.get(Document, document_id) is not None:
-            raise Conflict("a document with this id already exists")
+            raise taken
         document = Document(
             id=document_id,
             patient_file_id=patient_file.id,
@@ -212,8 +246,11 @@ class RecordsService:
             created_at=self.ctx.now(),
             latest_version=1,
         )
-        self.db.add(document)
-        self.db.flush()
+        try:
+            with self.db.begin_nested():
+                self.db.add(document)
+        except IntegrityError as exc:
+            raise taken from exc
         RetentionService(self.db, self.ctx).reopen(patient_file)
         return self._add_version(caller, document, patient_file, 1, first, previous=None)
 
