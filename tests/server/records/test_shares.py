@@ -142,3 +142,23 @@ def test_a_new_version_by_a_reader_keeps_the_author_and_the_patient(practice: Pr
     assert sorted(alice.exchange.document(document_id).recipients) == sorted(
         [alice.email, bob.email, carol.email]
     )
+
+
+def test_no_revocation_leaves_a_document_without_a_reader(practice: Practice, report, ctx, clock):
+    """A share to the author never expires now; one that did (older data) must not let
+    the last other reader's access end with it."""
+    from sqlalchemy import update
+
+    from uhealthsec.server.records.models import Share
+
+    alice, bob = practice.alice, practice.bob
+    document_id = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
+    with ctx.sessions.begin() as db:
+        db.execute(
+            update(Share)
+            .where(Share.recipient_id == uuid.UUID(alice.user.account_id))
+            .values(expires_at=clock.now - timedelta(days=1))
+        )
+    detail = refused(403, alice.exchange.revoke, document_id, bob.email)
+    assert "no one able to read" in detail
+    assert [d.id for d in bob.exchange.documents()] == [document_id]
