@@ -107,6 +107,7 @@ def test_retention_facts_then_the_worker_destroys_what_expired(
         password=None,
     )
     assert "Kept until: 2010-01-01 — 10 years after the patient's death" in " ".join(dated.split())
+    assert "Destroyed from:" in dated  # the grace period of a date recorded now
 
     # Recorded just now: the destruction waits for someone to correct a mistake.
     listed = _worker(settings, "--dry-run")

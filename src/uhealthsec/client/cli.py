@@ -11,7 +11,7 @@ import time
 import webbrowser
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -998,6 +998,14 @@ def _print_retention(retention: dict[str, Any]) -> None:
     until = retention["keep_until"] or "unknown"
     console.print(f"Kept until: {until} — {retention['explanation']}")
     console.print(f"Last care: {retention['last_care_on']}")
+    keep_until, destroyable_from = retention["keep_until"], retention.get("destroyable_from")
+    if (
+        keep_until
+        and destroyable_from
+        and date.fromisoformat(destroyable_from) > date.fromisoformat(keep_until) + timedelta(1)
+    ):
+        # A date recorded recently: the destruction waits so that it can be corrected.
+        console.print(f"Destroyed from: {destroyable_from} (a recent date may be corrected)")
     if retention["archived"]:
         console.print("Archived: out of the daily list (no care for several years).")
 
