@@ -114,3 +114,23 @@ def test_a_destruction_decided_by_a_recent_date_waits_its_grace_period(
     [destroyed] = purge(ctx, grace_end)
     assert destroyed.patient_file_id == uuid.UUID(practice.patient_file)
     assert alice.exchange.documents() == []
+
+
+def test_a_shorter_retention_policy_waits_its_grace_period_too(
+    practice: Practice, ctx, clock, users, report
+):
+    alice = practice.alice
+    alice.exchange.send(report, patient_file_id=practice.patient_file, to=[])
+    put_facts(alice, practice.patient_file, born_on="1950-01-01")
+    clock.advance(days=366 * 15)
+    alice.user.tokens = users.sign_in_again(alice.user)
+    today = clock.now.date()
+    alice.exchange.call(
+        "PUT",
+        f"/practices/{practice.id}/retention-policy",
+        json={"years": 10, "archive_after_years": 5},
+    )
+    [waiting] = purge(ctx, today, dry_run=True)
+    assert waiting.destroyable_from == today + timedelta(days=30)
+    assert purge(ctx, today) == []
+    assert len(purge(ctx, today + timedelta(days=30))) == 1
