@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -180,17 +180,19 @@ class RecordsService:
 
     def store_upload(self, owner: Account, path: Path, size: int, sha256: bytes) -> Blob:
         """Keep a spooled upload within the owner's quota: the object is written first,
-        then its row; if the row cannot be written the object is removed again."""
-        # Uploads of one account are counted one at a time (the account's row is
-        # locked on PostgreSQL; SQLite has one writer): parallel ones cannot both fit.
-        self.db.scalar(select(Account.id).where(Account.id == owner.id).with_for_update())
-        if size > self.upload_allowance(owner):
-            raise over_quota(self.ctx.settings.account_upload_quota_bytes)
+        then its row; if the row cannot be written, or parallel uploads of the owner
+        took what was left, the object is removed again."""
         blob = Blob(
             id=uuid.uuid4(), owner_id=owner.id, size=size, sha256=sha256, created_at=self.ctx.now()
         )
         self.ctx.blobs.put_file(blob.key, path)
         try:
+            # One account's uploads are counted one at a time: this write takes the
+            # account's row lock on PostgreSQL and the write lock on SQLite (after the
+            # object is stored, so that a long copy holds no lock).
+            self.db.execute(update(Account).where(Account.id == owner.id).values(id=Account.id))
+            if size > self.upload_allowance(owner):
+                raise over_quota(self.ctx.settings.account_upload_quota_bytes)
             self.db.add(blob)
             self.db.flush()
         except Exception:
