@@ -8,10 +8,15 @@ import os
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from sqlalchemy import update
 
 from tests.client.demo import login, run, send
 from uhealthsec.client.portability import documents_in
+from uhealthsec.server.records.models import PatientFile
+from uhealthsec.server.retention.models import FileRetention
 from uhealthsec.server.retention.rules import add_years
 
 UHS = str(Path(sys.executable).parent / "uhs")
@@ -63,13 +68,24 @@ def test_the_patient_objects_and_the_practitioner_sees_it(
     )
 
 
+def _backdate(ctx, **changes: datetime) -> None:
+    """The scene the worker finds: a file opened, or its dates recorded, long ago (the
+    worker runs on the real clock)."""
+    with ctx.sessions.begin() as db:
+        if "opened" in changes:
+            db.execute(update(PatientFile).values(created_at=changes["opened"]))
+        if "recorded" in changes:
+            db.execute(update(FileRetention).values(facts_recorded_at=changes["recorded"]))
+
+
 def test_retention_facts_then_the_worker_destroys_what_expired(
-    signed_in, live_server, settings, tmp_path
+    signed_in, live_server, settings, ctx, tmp_path
 ):
     martin, durand = signed_in
     report = tmp_path / "bilan.txt"
     report.write_text("Courrier du medecin legiste.\n")
     document_id = send(report, martin, live_server)
+    _backdate(ctx, opened=datetime(1999, 6, 1, tzinfo=UTC))
 
     # No birth date: kept. Died in 2000, less than 10 years before this last care.
     shown = " ".join(
@@ -91,9 +107,14 @@ def test_retention_facts_then_the_worker_destroys_what_expired(
         password=None,
     )
     assert "Kept until: 2010-01-01 — 10 years after the patient's death" in " ".join(dated.split())
+    assert "Destroyed from:" in dated  # the grace period of a date recorded now
 
+    # Recorded just now: the destruction waits for someone to correct a mistake.
     listed = _worker(settings, "--dry-run")
-    assert "2010-01-01" in listed and "death" in listed
+    assert "2010-01-01" in listed and "death" in listed and "waits until" in listed
+    assert "0 file(s) destroyed" in _worker(settings, "--once")
+    _backdate(ctx, recorded=datetime.now(UTC) - timedelta(days=31))
+    assert "waits until" not in _worker(settings, "--dry-run")
     assert document_id in run(["inbox"], durand, live_server)  # a dry run destroys nothing
     assert "1 file(s) destroyed at the end of their retention" in _worker(settings, "--once")
     assert document_id not in run(["inbox"], durand, live_server)

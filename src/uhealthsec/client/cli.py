@@ -11,7 +11,7 @@ import time
 import webbrowser
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -1001,6 +1001,14 @@ def _print_retention(retention: dict[str, Any]) -> None:
     until = retention["keep_until"] or "unknown"
     console.print(f"Kept until: {until} — {retention['explanation']}")
     console.print(f"Last care: {retention['last_care_on']}")
+    keep_until, destroyable_from = retention["keep_until"], retention.get("destroyable_from")
+    if (
+        keep_until
+        and destroyable_from
+        and date.fromisoformat(destroyable_from) > date.fromisoformat(keep_until) + timedelta(1)
+    ):
+        # A date recorded recently: the destruction waits so that it can be corrected.
+        console.print(f"Destroyed from: {destroyable_from} (a recent date may be corrected)")
     if retention["archived"]:
         console.print("Archived: out of the daily list (no care for several years).")
 
@@ -1220,15 +1228,26 @@ def worker(
             if dry_run:
                 due = purge(ctx, today, dry_run=True)
                 table = Table(title=f"Retention ended before {today.isoformat()}")
-                for column in ("Patient file", "Practice", "Kept until", "Rule", "Documents"):
+                columns = (
+                    "Patient file",
+                    "Practice",
+                    "Kept until",
+                    "Rule",
+                    "Documents",
+                    "Destroyed",
+                )
+                for column in columns:
                     table.add_column(column)
                 for item in due:
+                    # A date recorded recently waits its grace period: it may be corrected.
+                    waits = item.destroyable_from > today
                     table.add_row(
                         str(item.patient_file_id),
                         str(item.practice_id),
                         item.keep_until.isoformat(),
                         item.basis,
                         f"{item.documents} ({_size(item.bytes)})",
+                        f"waits until {item.destroyable_from.isoformat()}" if waits else "now",
                     )
                 console.print(table)
                 return

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
 
     #: Largest document upload (an envelope), in bytes.
     max_upload_bytes: int = Field(default=4 * 1024**3, ge=1024 * 1024)
+    #: What one account's uploads may occupy in the blob store, attached to documents or
+    #: not, in bytes: one account cannot fill the disk for everyone.
+    account_upload_quota_bytes: int = Field(default=50 * 1024**3, ge=1024 * 1024)
     #: Where document ciphertext is kept: "filesystem" (under ``data_dir/blobs``) or "s3".
     blob_store: str = Field(default="filesystem", pattern="^(filesystem|s3)$")
     #: S3-compatible object storage; credentials come from the usual AWS variables
@@ -64,6 +67,9 @@ class Settings(BaseSettings):
     s3_secret_access_key: str = ""
     #: Unfinished uploads older than this are removed by ``uhs cleanup``.
     upload_expiry_seconds: int = Field(default=3600, ge=60)
+    #: A file due for destruction because of a date recorded less than this long ago
+    #: waits (listed by ``uhs worker --dry-run``), so that a second person can correct it.
+    retention_grace_days: int = Field(default=30, ge=1, le=365)
 
     #: The shield in front of sign-in and registration. Turn it off only behind an
     #: equivalent defence (or to measure what it does: benchmarks/stuffing.py).

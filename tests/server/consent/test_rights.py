@@ -3,15 +3,18 @@ legal retention, restriction (both databases)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
+from sqlalchemy import update
 
 from tests.server.records.conftest import Practice
 from uhealthsec.client.api import ApiError
 from uhealthsec.client.portability import documents_in, export_bundle
 from uhealthsec.client.rights import RightsClient
+from uhealthsec.server.records.models import PatientFile
+from uhealthsec.server.retention.models import FileRetention
 from uhealthsec.server.retention.rules import add_months, add_years
 
 
@@ -138,9 +141,14 @@ def test_erasure_is_carried_out_once_retention_has_ended(practice: Practice, ctx
     alice, bob = practice.alice, practice.bob
     document = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
     blobs_before = set(ctx.blobs.keys())
-    # Died in 2000, less than 10 years before this last care: kept until 2010.
+    # A file opened in 1999 whose patient died in 2000, less than 10 years before this
+    # last care: kept until 2010, and the death was recorded over a grace period ago.
+    with ctx.sessions.begin() as db:
+        db.execute(update(PatientFile).values(created_at=datetime(1999, 6, 1, tzinfo=UTC)))
     status = facts(practice, born_on="1931-04-02", died_on="2000-01-01")
     assert status["keep_until"] == date(2010, 1, 1).isoformat()
+    with ctx.sessions.begin() as db:
+        db.execute(update(FileRetention).values(facts_recorded_at=datetime(2020, 1, 1, tzinfo=UTC)))
 
     request = RightsClient(practice.carol.exchange).ask(practice.id, "erasure")
     done = RightsClient(alice.exchange).complete(request["id"])
@@ -176,7 +184,7 @@ def test_who_may_ask_handle_and_withdraw(practice: Practice):
     request = carol.ask(practice.id, "rectification")
     assert refused(bob.of_practice, practice.id).status == 404  # not a member
     assert refused(bob.complete, request["id"]).status == 404
-    assert refused(carol.complete, request["id"]).status == 404
+    assert refused(carol.complete, request["id"]).status == 403  # a patient member
 
     objection = carol.ask(practice.id, "objection")
     answer = alice.refuse(

@@ -152,3 +152,67 @@ def test_a_refused_upload_stops_the_encryption_too(practice: Practice, ctx, tmp_
     assert refused.value.status == 413
     assert not [t for t in threading.enumerate() if t.name == "uhs-encrypt"]
     assert _blob_count(ctx) == 0
+
+
+def test_an_account_cannot_upload_beyond_its_quota(practice: Practice, ctx):
+    """Uploads never attached stay an hour, attached ones for years: without a quota one
+    account fills the blob store for everyone."""
+    alice, bob = practice.alice.exchange, practice.bob.exchange
+    ctx.settings.account_upload_quota_bytes = 100_000
+
+    def upload(client, size: int) -> dict:
+        return client.call(
+            "POST",
+            "/blobs",
+            content=iter([b"\x01" * size]),
+            headers={"Content-Type": "application/octet-stream"},
+        ).json()
+
+    upload(alice, 60_000)
+    with pytest.raises(ApiError) as refused:
+        upload(alice, 60_000)
+    assert refused.value.status == 413 and "quota" in refused.value.detail
+    upload(alice, 40_000)  # exactly the quota
+    with pytest.raises(ApiError) as full:
+        upload(alice, 1)  # refused before the body is read
+    assert full.value.status == 413 and "quota" in full.value.detail
+    assert _blob_count(ctx) == 2 and list(ctx.settings.upload_dir.iterdir()) == []
+    assert upload(bob, 60_000)["size"] == 60_000  # each account has its own
+
+
+def test_a_used_document_id_gets_one_answer_wherever_it_is_used(
+    practice: Practice, report, users, outbox
+):
+    """No oracle: whether Alice's document id is taken in Bob's own file or reused by
+    Alice in hers, the refusal is the same, and says nothing of the other document."""
+    from tests.server.records.conftest import join_as_patient
+
+    alice, bob = practice.alice.exchange, practice.bob.exchange
+    document_id = alice.send(report, patient_file_id=practice.patient_file, to=[])
+    elsewhere = bob.call("POST", "/practices", json={"name": "Cabinet Bob"}).json()["id"]
+    join_as_patient(users, outbox, bob, elsewhere, "eve@example.org")
+    bob_file = bob.patient_file(elsewhere, "eve@example.org")["id"]
+
+    answers = []
+    for client, patient_file in ((bob, bob_file), (alice, practice.patient_file)):
+        body = client._prepare_version(
+            document_id,
+            uuid.UUID(patient_file),
+            1,
+            report,
+            None,
+            None,
+            client._recipients([]),
+            None,
+            None,
+        )
+        with pytest.raises(ApiError) as refused:
+            client.call(
+                "POST",
+                "/documents",
+                json={"id": str(document_id), "patient_file_id": patient_file, **body},
+            )
+        answers.append((refused.value.status, refused.value.detail))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == 400 and "exists" not in answers[0][1]
+    assert bob.documents() == []

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from tests.server.records.conftest import Person, Practice, device
+from tests.server.records.conftest import Person, Practice, device, join_as_patient
 from tests.server_fixtures import PASSWORD
 from uhealthsec.client.api import ApiError
 from uhealthsec.crypto import envelope
@@ -24,9 +24,9 @@ from uhealthsec.server.retention.service import purge
 
 
 @pytest.fixture
-def dan(practice: Practice, client, users) -> tuple[Person, str]:
+def dan(practice: Practice, client, users, outbox) -> tuple[Person, str]:
     """A second patient of Alice's practice, with a file of his own."""
-    user = users.signed_in("dan@example.org", kind="patient")
+    user = join_as_patient(users, outbox, practice.alice.exchange, practice.id, "dan@example.org")
     person = Person(user, device(client, users, user))
     return person, practice.alice.exchange.patient_file(practice.id, user.email)["id"]
 
@@ -142,8 +142,9 @@ def test_purge_destroys_exactly_what_expired(practice: Practice, dan, ctx, clock
     alice.exchange.new_version(carol_document, report)
     dan_document = alice.exchange.send(report, patient_file_id=dan_file, to=[dan_person.email])
     today = clock.now.date()
-    # Carol died yesterday: her file is kept 10 years after; Dan's 20 years.
-    died = today - timedelta(days=1)
+    # Carol died today (never before the file's first care): her file is kept 10 years
+    # after; Dan's 20 years.
+    died = today
     carol_status = retention(
         practice, practice.patient_file, born_on="1940-02-03", died_on=str(died)
     )

@@ -497,10 +497,10 @@ class RightsService:
         status = retention.status(patient_file)
         request.handled_at = self.ctx.now()
         request.handled_by = caller.id
-        if status.has_documents and not status.end.expired(today):
+        if status.has_documents and not status.due(today):
             keep_until = status.end.keep_until
             request.status = RequestStatus.REFUSED
-            request.erasure_from = keep_until + timedelta(days=1) if keep_until else None
+            request.erasure_from = status.destroyable_from
             when = (
                 f"until {keep_until.isoformat()}; it will be erased from "
                 f"{request.erasure_from.isoformat()}"

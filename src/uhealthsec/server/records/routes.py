@@ -19,6 +19,7 @@ from uhealthsec.server.records.service import (
     NewVersion,
     RecordsService,
     ShareGrant,
+    over_quota,
 )
 from uhealthsec.server.retention.service import FileStatus, RetentionService
 from uhealthsec.server.storage.blobs import Spool, UploadTooLarge
@@ -84,7 +85,11 @@ async def upload(request: Request, caller: Caller, db: Db, ctx: Ctx) -> s.BlobOu
     invisible until a document version refers to it, and is removed if none does."""
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/octet-stream":
         raise InvalidInput("send the envelope as application/octet-stream")
-    spool = await run_in_threadpool(Spool, ctx.settings.upload_dir, ctx.settings.max_upload_bytes)
+    service = RecordsService(db, ctx)
+    # Refused before a byte is written: no upload may go past the account's quota.
+    allowance = await run_in_threadpool(service.upload_allowance, caller.account)
+    limit = min(ctx.settings.max_upload_bytes, allowance)
+    spool = await run_in_threadpool(Spool, ctx.settings.upload_dir, limit)
     try:
         pending = bytearray()
         async for chunk in request.stream():
@@ -96,11 +101,11 @@ async def upload(request: Request, caller: Caller, db: Db, ctx: Ctx) -> s.BlobOu
         path, size, digest = await run_in_threadpool(spool.finish)
         if size == 0:
             raise InvalidInput("the upload is empty")
-        blob = await run_in_threadpool(
-            RecordsService(db, ctx).store_upload, caller.account, path, size, digest
-        )
+        blob = await run_in_threadpool(service.store_upload, caller.account, path, size, digest)
     except UploadTooLarge as exc:
         spool.discard()
+        if limit < ctx.settings.max_upload_bytes:
+            raise over_quota(ctx.settings.account_upload_quota_bytes) from exc
         raise ContentTooLarge(str(exc)) from exc
     except BaseException:
         spool.discard()

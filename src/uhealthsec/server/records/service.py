@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from uhealthsec.crypto import envelope
@@ -26,14 +27,27 @@ from uhealthsec.server.accounts.service import AccountService, normalize_email
 from uhealthsec.server.audit.middleware import current_draft
 from uhealthsec.server.consent.service import ConsentService
 from uhealthsec.server.context import AppContext
-from uhealthsec.server.errors import Conflict, Forbidden, InvalidInput, NotFound
+from uhealthsec.server.errors import (
+    Conflict,
+    ContentTooLarge,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+)
 from uhealthsec.server.keys.service import KeyDirectory
 from uhealthsec.server.records.models import Blob, Document, DocumentVersion, PatientFile, Share
-from uhealthsec.server.retention.service import FileStatus, RetentionService
+from uhealthsec.server.retention.service import FileStatus, RetentionService, is_practice_admin
 
 MAX_METADATA_BYTES = 8 * 1024
 #: Per request: 100 hybrid wrapped keys fit well within the JSON body limit.
 MAX_RECIPIENTS = 100
+
+
+def over_quota(quota: int) -> ContentTooLarge:
+    return ContentTooLarge(
+        f"your uploads would take more than your quota of {quota} bytes "
+        "(uploads not attached to a document are removed after an hour)"
+    )
 
 
 @dataclass(frozen=True)
@@ -152,14 +166,33 @@ class RecordsService:
 
     # -- uploads --------------------------------------------------------------------------
 
+    def upload_allowance(self, owner: Account) -> int:
+        """The bytes ``owner`` may still upload: the quota less what their uploads
+        occupy in the store (attached or not); refused at once when nothing is left."""
+        quota = self.ctx.settings.account_upload_quota_bytes
+        used = self.db.scalar(
+            select(func.coalesce(func.sum(Blob.size), 0)).where(Blob.owner_id == owner.id)
+        )
+        left = quota - int(used or 0)
+        if left <= 0:
+            raise over_quota(quota)
+        return left
+
     def store_upload(self, owner: Account, path: Path, size: int, sha256: bytes) -> Blob:
-        """Keep a spooled upload: the object is written first, then its row; if the row
-        cannot be written the object is removed again."""
+        """Keep a spooled upload within the owner's quota: the object is written first,
+        then its row; if the row cannot be written, or parallel uploads of the owner
+        took what was left, the object is removed again."""
         blob = Blob(
             id=uuid.uuid4(), owner_id=owner.id, size=size, sha256=sha256, created_at=self.ctx.now()
         )
         self.ctx.blobs.put_file(blob.key, path)
         try:
+            # One account's uploads are counted one at a time: this write takes the
+            # account's row lock on PostgreSQL and the write lock on SQLite (after the
+            # object is stored, so that a long copy holds no lock).
+            self.db.execute(update(Account).where(Account.id == owner.id).values(id=Account.id))
+            if size > self.upload_allowance(owner):
+                raise over_quota(self.ctx.settings.account_upload_quota_bytes)
             self.db.add(blob)
             self.db.flush()
         except Exception:
@@ -203,8 +236,11 @@ class RecordsService:
         patient_file = self.patient_file(caller, patient_file_id)
         if caller.kind != AccountKind.PRACTITIONER:
             raise Forbidden("only practitioners add documents to a patient file")
+        # One answer wherever the id is used, and for a concurrent request taking it
+        # first: a refusal tells nothing about documents of other files or practices.
+        taken = InvalidInput("this document id cannot be used: a new document takes a new id")
         if self.db.get(Document, document_id) is not None:
-            raise Conflict("a document with this id already exists")
+            raise taken
         document = Document(
             id=document_id,
             patient_file_id=patient_file.id,
@@ -212,8 +248,11 @@ class RecordsService:
             created_at=self.ctx.now(),
             latest_version=1,
         )
-        self.db.add(document)
-        self.db.flush()
+        try:
+            with self.db.begin_nested():
+                self.db.add(document)
+        except IntegrityError as exc:
+            raise taken from exc
         RetentionService(self.db, self.ctx).reopen(patient_file)
         return self._add_version(caller, document, patient_file, 1, first, previous=None)
 
@@ -258,6 +297,14 @@ class RecordsService:
                 raise Forbidden(
                     f"{len(extra)} recipient(s) cannot read the previous version; "
                     "share with them explicitly"
+                )
+            # Leaving out the author or the patient would end their access to the
+            # document as it is now: only the author may do that.
+            kept = {document.author_id, patient_file.patient_id} & allowed
+            if caller.id != document.author_id and kept - set(grants):
+                raise Forbidden(
+                    "a new version keeps the author's and the patient's access: "
+                    "wrap its key for them too"
                 )
         version = DocumentVersion(
             document_id=document.id,
@@ -351,21 +398,43 @@ class RecordsService:
     def _grant(
         self, document: Document, version: DocumentVersion, grant: ShareGrant, by: Account
     ) -> None:
+        """A new share. A share once granted is never replaced by another grant: a usable
+        one stays as it is (its key, grantor and expiry), so a reader cannot swap the
+        author's or the patient's key for garbage; one that ended is granted anew only by
+        the author or by whoever ended it (expired: whoever granted it)."""
+        if grant.recipient_id == document.author_id and grant.expires_at is not None:
+            raise InvalidInput("the author's own access does not expire")
         existing = self.db.scalar(
             select(Share).where(
                 Share.version_id == version.id, Share.recipient_id == grant.recipient_id
             )
         )
-        share = existing or Share(
-            document_id=document.id, version_id=version.id, recipient_id=grant.recipient_id
-        )
-        share.wrapped_key = grant.wrapped_key
-        share.granted_by = by.id
-        share.created_at = self.ctx.now()
-        share.expires_at = grant.expires_at
-        share.revoked_at = share.revoked_by = share.end_reason = None
         if existing is None:
-            self.db.add(share)
+            self.db.add(
+                Share(
+                    document_id=document.id,
+                    version_id=version.id,
+                    recipient_id=grant.recipient_id,
+                    wrapped_key=grant.wrapped_key,
+                    granted_by=by.id,
+                    created_at=self.ctx.now(),
+                    expires_at=grant.expires_at,
+                )
+            )
+            return
+        if self._active_share(version.id, grant.recipient_id) is not None:
+            return  # already readable: the original grant stays untouched
+        ended_by = existing.revoked_by if existing.revoked_at is not None else existing.granted_by
+        if by.id not in (document.author_id, ended_by):
+            raise Forbidden(
+                "this person's access to this version was ended by someone else; "
+                "only the author or whoever ended it can give it again"
+            )
+        existing.wrapped_key = grant.wrapped_key
+        existing.granted_by = by.id
+        existing.created_at = self.ctx.now()
+        existing.expires_at = grant.expires_at
+        existing.revoked_at = existing.revoked_by = existing.end_reason = None
 
     # -- sharing --------------------------------------------------------------------------
 
@@ -387,8 +456,13 @@ class RecordsService:
 
     def revoke(self, caller: Account, document_id: uuid.UUID, recipient_id: uuid.UUID) -> int:
         """End someone's access to every version at once: their wrapped keys are erased,
-        so even the server's copy of the data no longer serves them a key."""
-        document, _ = self._document(document_id, "no such document")
+        so even the server's copy of the data no longer serves them a key.
+
+        The author and the admins of the patient's practice end any share; another
+        reader ends only the shares they granted. The author's and the patient's access
+        is ended by no one but the author (the author's own never: retention and erasure
+        aside), so a reader can never take a document away from either of them."""
+        document, patient_file = self._document(document_id, "no such document")
         shares = self.db.scalars(
             select(Share).where(
                 Share.document_id == document_id,
@@ -396,21 +470,28 @@ class RecordsService:
                 Share.active(),
             )
         ).all()
-        may_revoke = caller.id == document.author_id or any(
-            s.granted_by == caller.id for s in shares
-        )
-        if not may_revoke:
+        is_author = caller.id == document.author_id
+        ends_any = is_author or is_practice_admin(self.db, caller.id, patient_file.practice_id)
+        ending = list(shares) if ends_any else [s for s in shares if s.granted_by == caller.id]
+        if not ends_any and not ending:
             if self._active_share_any(document.id, caller.id):
-                raise Forbidden("only the author or whoever shared it can revoke this access")
+                raise Forbidden(
+                    "only the author, whoever shared it or the practice's admin can end this access"
+                )
             raise NotFound("no such document")
         if recipient_id == document.author_id:
-            raise InvalidInput("the author's own access cannot be revoked")
-        if not shares:
+            raise Forbidden("the author's own access cannot be ended")
+        if recipient_id == patient_file.patient_id and not is_author:
+            raise Forbidden("only the author can end the patient's access to a document")
+        if not ending:
             raise NotFound("this person has no access to this document")
-        for share in shares:
+        for share in ending:
             share.end(self.ctx.now(), caller.id, "revoked")
         self.db.flush()
-        return len(shares)
+        latest = self._version(document, document.latest_version)
+        if not self._active_shares(latest.id):
+            raise Forbidden("this would leave no one able to read the document")
+        return len(ending)
 
     # -- reading --------------------------------------------------------------------------
 

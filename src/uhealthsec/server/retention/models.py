@@ -52,6 +52,9 @@ class FileRetention(Base):
     claim_since: Mapped[date | None] = mapped_column(Date)
     #: Days of claims now closed: the end moves back by as many.
     suspended_days: Mapped[int] = mapped_column(Integer, default=0)
+    #: When a date the end depends on (birth, death, last care, a claim) was last
+    #: recorded: a destruction it decides waits a grace period from then.
+    facts_recorded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     #: When the file's keys were destroyed and its contents deleted.
     shredded_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -32,12 +32,19 @@ def file_retention(patient_file_id: FileId, caller: Caller, db: Db, ctx: Ctx) ->
 def record_facts(
     patient_file_id: FileId, body: s.FileFactsIn, caller: Caller, db: Db, ctx: Ctx
 ) -> s.RetentionOut:
-    """Record the last consultation, the patient's birth date or date of death."""
+    """Record the last consultation, the patient's birth date or date of death (the
+    practice's admin or a practitioner treating the patient); a null date of death
+    erases one recorded by mistake."""
     service = RetentionService(db, ctx)
     patient_file = _file(db, ctx, caller, patient_file_id)
     return _out(
         service.record_facts(
-            patient_file, last_care_on=body.last_care_on, born_on=body.born_on, died_on=body.died_on
+            caller.account,
+            patient_file,
+            last_care_on=body.last_care_on,
+            born_on=body.born_on,
+            died_on=body.died_on,
+            clear_death="died_on" in body.model_fields_set and body.died_on is None,
         )
     )
 
@@ -48,7 +55,9 @@ def open_claim(
 ) -> s.RetentionOut:
     """A claim or litigation about medical liability: the clock stops."""
     service = RetentionService(db, ctx)
-    return _out(service.open_claim(_file(db, ctx, caller, patient_file_id), body.on))
+    return _out(
+        service.open_claim(caller.account, _file(db, ctx, caller, patient_file_id), body.on)
+    )
 
 
 @router.post(
@@ -59,7 +68,9 @@ def close_claim(
 ) -> s.RetentionOut:
     """The claim is over: the end moves back by the days it lasted."""
     service = RetentionService(db, ctx)
-    return _out(service.close_claim(_file(db, ctx, caller, patient_file_id), body.on))
+    return _out(
+        service.close_claim(caller.account, _file(db, ctx, caller, patient_file_id), body.on)
+    )
 
 
 @router.get("/practices/{practice_id}/retention-policy", response_model=s.PolicyOut)
@@ -108,5 +119,6 @@ def _out(status: FileStatus) -> s.RetentionOut:
         claim_open=facts.claim_open,
         suspended_days=facts.suspended_days,
         archived=status.archived,
+        destroyable_from=status.destroyable_from,
         shredded_at=status.shredded_at,
     )

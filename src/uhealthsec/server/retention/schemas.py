@@ -17,7 +17,8 @@ class Strict(BaseModel):
 
 
 class FileFactsIn(Strict):
-    """Dates the end of retention depends on; those left out stay as they are."""
+    """Dates the end of retention depends on; those left out stay as they are, and an
+    explicit null ``died_on`` erases a death recorded by mistake."""
 
     last_care_on: date | None = None
     born_on: date | None = None
@@ -41,6 +42,9 @@ class RetentionOut(BaseModel):
     claim_open: bool
     suspended_days: int
     archived: bool
+    #: The first day the file may be destroyed: later than the day after keep_until
+    #: while a recently recorded date may still be corrected; null while unknown.
+    destroyable_from: date | None
     shredded_at: datetime | None
 
 

@@ -6,6 +6,11 @@ encrypted blobs removed from the store. A copy of a blob that survives somewhere
 backup, an object store's old version) is ciphertext under a key no one holds any
 more.
 
+A destruction decided by a date recorded less than a grace period ago waits (the
+dry run lists it with the day it may go), so that a second person can correct a wrong
+date before anything is lost; recording those dates is the practice admin's or a
+treating practitioner's act, checked for plausibility and journaled.
+
 The purge runs one file per transaction and takes the file's row with SKIP LOCKED,
 so several workers can run it at once; a file already destroyed, or no longer due
 (a claim was opened meanwhile), is skipped, so running it twice changes nothing.
@@ -16,17 +21,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from uhealthsec.crypto.journal import NOBODY, JournalEntry, ObjectKind, Outcome
-from uhealthsec.server.accounts.models import Account
+from uhealthsec.server.accounts.models import Account, AccountKind, Membership, Role
 from uhealthsec.server.accounts.service import AccountService
 from uhealthsec.server.audit.writer import PendingEntry
 from uhealthsec.server.context import AppContext
-from uhealthsec.server.errors import Conflict, InvalidInput
+from uhealthsec.server.errors import Conflict, Forbidden, InvalidInput
 from uhealthsec.server.records.models import Blob, Document, DocumentVersion, PatientFile, Share
 from uhealthsec.server.retention.models import (
     DEFAULT_ARCHIVE_AFTER_YEARS,
@@ -49,6 +54,17 @@ PURGE_ACTION = "retention.purge"
 DUE_BATCH = 500
 
 
+def is_practice_admin(db: Session, account_id: uuid.UUID, practice_id: uuid.UUID) -> bool:
+    return (
+        db.scalar(
+            select(Membership.role).where(
+                Membership.account_id == account_id, Membership.practice_id == practice_id
+            )
+        )
+        == Role.ADMIN
+    )
+
+
 @dataclass(frozen=True)
 class FileStatus:
     patient_file: PatientFile
@@ -58,6 +74,17 @@ class FileStatus:
     archived: bool
     shredded_at: datetime | None
     has_documents: bool
+    #: The first day the file may be destroyed: the day after its end, or later while
+    #: the grace period of a recently recorded date runs; None while the end is unknown.
+    destroyable_from: date | None
+
+    def due(self, today: date) -> bool:
+        """Documents to destroy, and nothing left to wait for."""
+        return (
+            self.has_documents
+            and self.destroyable_from is not None
+            and today >= self.destroyable_from
+        )
 
 
 @dataclass(frozen=True)
@@ -71,6 +98,9 @@ class DueFile:
     basis: str
     documents: int
     bytes: int
+    #: Later than the day after ``keep_until`` while a recently recorded date's grace
+    #: period runs: the purge leaves the file alone until then.
+    destroyable_from: date
 
 
 @dataclass(frozen=True)
@@ -142,6 +172,7 @@ class RetentionService:
         }
         policies: dict[uuid.UUID, RetentionPolicy] = {}
         today = self.today()
+        grace = timedelta(days=self.ctx.settings.retention_grace_days)
         statuses: dict[uuid.UUID, FileStatus] = {}
         for patient_file in files:
             if patient_file.practice_id not in policies:
@@ -149,59 +180,86 @@ class RetentionService:
             policy = policies[patient_file.practice_id]
             record = records.get(patient_file.id)
             facts = self._facts(patient_file, record, policy, last_document.get(patient_file.id))
+            end = retention_end(facts)
+            destroyable_from = None
+            if end.keep_until is not None:
+                # A practice's default policy is no row (not in the session): never changed.
+                changes = [
+                    record.facts_recorded_at if record else None,
+                    policy.updated_at if policy in self.db else None,
+                ]
+                destroyable_from = max(
+                    [end.keep_until + timedelta(days=1)]
+                    + [changed.date() + grace for changed in changes if changed is not None]
+                )
             statuses[patient_file.id] = FileStatus(
                 patient_file,
                 facts,
-                retention_end(facts),
+                end,
                 add_years(facts.last_care_on, policy.archive_after_years) < today,
                 record.shredded_at if record else None,
                 patient_file.id in last_document,
+                destroyable_from,
             )
         return statuses
 
     def record_facts(
         self,
+        caller: Account,
         patient_file: PatientFile,
         *,
         last_care_on: date | None = None,
         born_on: date | None = None,
         died_on: date | None = None,
+        clear_death: bool = False,
     ) -> FileStatus:
-        """Record dates the end depends on (the caller was checked by
-        ``RecordsService.patient_file``)."""
+        """Record dates the end depends on, if plausible: none in the future, no birth
+        after the file's first care (its opening), no death before it, no care before
+        the birth; ``clear_death`` erases a death recorded by mistake. The caller read
+        the file (``RecordsService.patient_file``)."""
+        self._require_decider(caller, patient_file)
         record = self._record(patient_file)
         today = self.today()
         for name, value in (("last care", last_care_on), ("birth", born_on), ("death", died_on)):
             if value is not None and value > today:
                 raise InvalidInput(f"the date of {name} cannot be in the future")
+        first_care = patient_file.created_at.date()
+        if born_on is not None and born_on > first_care:
+            raise InvalidInput(
+                f"the birth date is after the file's first care ({first_care.isoformat()})"
+            )
+        if died_on is not None and died_on < first_care:
+            raise InvalidInput(
+                f"the date of death is before the file's first care ({first_care.isoformat()})"
+            )
         born = born_on or record.born_on
-        if born is not None:
-            for name, value in (("last care", last_care_on), ("death", died_on)):
-                if value is not None and value < born:
-                    raise InvalidInput(f"the date of {name} is before the birth date")
+        if born is not None and last_care_on is not None and last_care_on < born:
+            raise InvalidInput("the date of last care is before the birth date")
         if last_care_on is not None:
             record.last_care_on = last_care_on
         if born_on is not None:
             record.born_on = born_on
         if died_on is not None:
             record.died_on = died_on
-        record.updated_at = self.ctx.now()
-        self.db.flush()
+        elif clear_death:
+            record.died_on = None
+        self._recorded(record)
         return self.status(patient_file)
 
-    def open_claim(self, patient_file: PatientFile, since: date) -> FileStatus:
+    def open_claim(self, caller: Account, patient_file: PatientFile, since: date) -> FileStatus:
         """A claim about medical liability: the clock stops until it is closed."""
+        self._require_decider(caller, patient_file)
         record = self._record(patient_file)
         if record.claim_since is not None:
             raise Conflict(f"a claim is already open since {record.claim_since.isoformat()}")
         if since > self.today():
             raise InvalidInput("a claim cannot be opened in the future")
         record.claim_since = since
-        record.updated_at = self.ctx.now()
-        self.db.flush()
+        self._recorded(record)
         return self.status(patient_file)
 
-    def close_claim(self, patient_file: PatientFile, on: date) -> FileStatus:
+    def close_claim(self, caller: Account, patient_file: PatientFile, on: date) -> FileStatus:
+        self._require_decider(caller, patient_file)
         record = self._record(patient_file)
         if record.claim_since is None:
             raise Conflict("no claim is open on this file")
@@ -209,15 +267,43 @@ class RetentionService:
             raise InvalidInput("a claim closes after it opened, and not in the future")
         record.suspended_days += (on - record.claim_since).days
         record.claim_since = None
-        record.updated_at = self.ctx.now()
-        self.db.flush()
+        self._recorded(record)
         return self.status(patient_file)
+
+    def _recorded(self, record: FileRetention) -> None:
+        record.updated_at = record.facts_recorded_at = self.ctx.now()
+        self.db.flush()
+
+    def _require_decider(self, caller: Account, patient_file: PatientFile) -> None:
+        """The dates that can end a file are recorded by the practice's admin or by a
+        practitioner treating the patient: the one who opened the file or one who wrote
+        a version of a document in it."""
+        if is_practice_admin(self.db, caller.id, patient_file.practice_id):
+            return
+        if caller.kind == AccountKind.PRACTITIONER:
+            if caller.id == patient_file.created_by:
+                return
+            wrote = self.db.scalar(
+                select(DocumentVersion.id)
+                .join(Document, Document.id == DocumentVersion.document_id)
+                .where(
+                    Document.patient_file_id == patient_file.id,
+                    DocumentVersion.author_id == caller.id,
+                )
+                .limit(1)
+            )
+            if wrote is not None:
+                return
+        raise Forbidden(
+            "only the practice's admin or a practitioner treating this patient (who opened "
+            "the file or wrote in it) records the dates its retention depends on"
+        )
 
     # -- the purge ------------------------------------------------------------------------
 
     def due(self, today: date) -> list[DueFile]:
-        """Files whose retention ended before ``today`` and that still hold documents
-        (the dry run's report)."""
+        """Files whose retention ended before ``today`` and that still hold documents,
+        those still in a grace period included (the dry run's report)."""
         due: list[DueFile] = []
         after: uuid.UUID | None = None
         while True:
@@ -230,11 +316,11 @@ class RetentionService:
             after = files[-1].id
             for status in self.statuses(files).values():
                 if status.has_documents and status.end.expired(today):
-                    due.append(self._due(status.patient_file, status.end))
+                    due.append(self._due(status))
 
     def shred_if_due(self, patient_file_id: uuid.UUID, today: date) -> Shredded | None:
-        """Destroy one file's documents if its retention has ended and no other worker
-        holds it; None when there is nothing to do."""
+        """Destroy one file's documents if its retention has ended, no grace period runs
+        and no other worker holds it; None when there is nothing to do."""
         patient_file = self.db.scalar(
             select(PatientFile)
             .where(PatientFile.id == patient_file_id)
@@ -254,9 +340,9 @@ class RetentionService:
         )
         self.db.expire_all()
         status = self.status(patient_file)
-        if not status.has_documents or not status.end.expired(today):
+        if not status.due(today):
             return None
-        due = self._due(patient_file, status.end)
+        due = self._due(status)
         documents = select(Document.id).where(Document.patient_file_id == patient_file.id)
         blob_ids = list(
             self.db.scalars(
@@ -283,8 +369,9 @@ class RetentionService:
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _due(self, patient_file: PatientFile, end: RetentionEnd) -> DueFile:
-        assert end.keep_until is not None
+    def _due(self, status: FileStatus) -> DueFile:
+        patient_file, end = status.patient_file, status.end
+        assert end.keep_until is not None and status.destroyable_from is not None
         documents, size = self.db.execute(
             select(func.count(func.distinct(Document.id)), func.coalesce(func.sum(Blob.size), 0))
             .select_from(Document)
@@ -300,6 +387,7 @@ class RetentionService:
             end.basis,
             documents,
             size,
+            status.destroyable_from,
         )
 
     def _record(self, patient_file: PatientFile) -> FileRetention:
@@ -357,14 +445,17 @@ def purge(
     dry_run: bool = False,
     progress: Callable[[DueFile], None] | None = None,
 ) -> list[DueFile]:
-    """Destroy every file whose retention ended before ``today`` (or only list them):
-    one transaction per file, its blobs removed after it commits, journaled."""
+    """Destroy every file whose retention ended before ``today`` and whose grace period
+    is over (or only list them all, waiting ones included): one transaction per file,
+    its blobs removed after it commits, journaled."""
     with ctx.sessions.begin() as db:
         due = RetentionService(db, ctx).due(today)
     if dry_run:
         return due
     destroyed: list[DueFile] = []
     for item in due:
+        if item.destroyable_from > today:
+            continue  # a recently recorded date: someone may still correct it
         with ctx.sessions.begin() as db:
             shredded = RetentionService(db, ctx).shred_if_due(item.patient_file_id, today)
         if shredded is None:

@@ -1,0 +1,164 @@
+"""Who may grant and end a share: a reader never takes a document away from its author
+or its patient (both databases)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from tests.server.records.conftest import Person, Practice, device
+from tests.server.records.test_exchange import consent_to_everyone_outside
+from uhealthsec.client.api import ApiError
+from uhealthsec.crypto.wrap import wrap_document_key
+from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
+
+
+def garbage_grant(sender: Person, to: str, version: dict, expires_at: str | None = None) -> dict:
+    """A well-formed wrapped key for ``to`` that holds a random key, not the document's."""
+    entry = sender.exchange.directory.lookup(to)
+    header = b64u_decode(version["envelope_header"])
+    wrapped = wrap_document_key(os.urandom(32), entry.entry.public_keys, header)
+    return {
+        "recipient_id": str(entry.account_id),
+        "wrapped_key": b64u_encode(wrapped),
+        "expires_at": expires_at,
+    }
+
+
+def post_grants(sender: Person, document_id: uuid.UUID, *grants: dict) -> dict:
+    return sender.exchange.call(
+        "POST", f"/documents/{document_id}/shares", json={"version": 1, "shares": list(grants)}
+    ).json()
+
+
+def refused(status: int, action, *args, **kwargs) -> str:
+    with pytest.raises(ApiError) as refusal:
+        action(*args, **kwargs)
+    assert refusal.value.status == status, refusal.value.detail
+    return refusal.value.detail
+
+
+def test_a_reader_cannot_destroy_the_authors_or_the_patients_access(
+    practice: Practice, report, clock, users, tmp_path
+):
+    """The attack of issue 15: Bob, a reader who is not the author, re-shares to the
+    patient to become her share's grantor and revokes her, then re-shares to the author
+    with a garbage key and a short expiry."""
+    alice, bob, carol = practice.alice, practice.bob, practice.carol
+    document_id = alice.exchange.send(
+        report, patient_file_id=practice.patient_file, to=[bob.email, carol.email]
+    )
+    [version] = bob.exchange.call("GET", f"/documents/{document_id}").json()["versions"]
+
+    view = post_grants(bob, document_id, garbage_grant(bob, carol.email, version))
+    grantors = {r["email"]: r["granted_by"] for r in view["recipients"]}
+    assert grantors[carol.email] == alice.user.account_id  # the original grant stays
+    assert "only the author" in refused(403, bob.exchange.revoke, document_id, carol.email)
+
+    soon = (clock.now + timedelta(minutes=5)).isoformat()
+    refused(400, post_grants, bob, document_id, garbage_grant(bob, alice.email, version, soon))
+    view = post_grants(bob, document_id, garbage_grant(bob, alice.email, version))
+    assert {r["email"]: r["expires_at"] for r in view["recipients"]}[alice.email] is None
+    refused(403, bob.exchange.revoke, document_id, alice.email)
+
+    clock.advance(minutes=10)
+    for person in (alice, carol):
+        person.user.tokens = users.sign_in_again(person.user)
+        received = person.exchange.fetch(document_id, tmp_path / person.email)
+        assert received.path.read_bytes() == report.read_bytes()
+
+
+def test_only_the_author_the_grantor_or_the_practice_admin_end_a_share(
+    practice: Practice, report, users, client, outbox, tmp_path
+):
+    alice, bob, carol = practice.alice, practice.bob, practice.carol
+    consent_to_everyone_outside(practice)
+    erin, frank = (
+        Person(u, device(client, users, u))
+        for u in (users.signed_in(f"{n}@example.org") for n in ("erin", "frank"))
+    )
+    # Dave works in Alice's practice; Alice is its admin but not the author.
+    alice.exchange.call(
+        "POST",
+        f"/practices/{practice.id}/invitations",
+        json={"email": "dave@example.org", "role": "practitioner"},
+    )
+    dave_user = users.signed_in(
+        "dave@example.org", invitation=outbox.last_code("dave@example.org", "Invitation code")
+    )
+    dave = Person(dave_user, device(client, users, dave_user))
+    document_id = dave.exchange.send(
+        report, patient_file_id=practice.patient_file, to=[bob.email, carol.email]
+    )
+    bob.exchange.share(document_id, [erin.email])
+    erin.exchange.share(document_id, [frank.email])
+
+    # Bob did not give Frank his access, so he cannot end it; Erin, who did, can.
+    refused(403, bob.exchange.revoke, document_id, frank.email)
+    assert erin.exchange.revoke(document_id, frank.email) == 1
+    # An ended share comes back only from the author or whoever ended it.
+    assert "ended by someone else" in refused(403, bob.exchange.share, document_id, [frank.email])
+    erin.exchange.share(document_id, [frank.email])
+    assert frank.exchange.fetch(document_id, tmp_path / "frank").version == 1
+
+    # The practice's admin ends a reader's access, but never the patient's or the author's.
+    assert alice.exchange.revoke(document_id, erin.email) == 1
+    refused(403, alice.exchange.revoke, document_id, carol.email)
+    refused(403, alice.exchange.revoke, document_id, dave.email)
+    assert dave.exchange.revoke(document_id, carol.email) == 1
+    assert erin.exchange.documents() == [] and carol.exchange.documents() == []
+    assert [d.id for d in dave.exchange.documents()] == [document_id]
+
+
+def test_a_new_version_by_a_reader_keeps_the_author_and_the_patient(practice: Practice, report):
+    alice, bob, carol = practice.alice, practice.bob, practice.carol
+    document_id = alice.exchange.send(
+        report, patient_file_id=practice.patient_file, to=[bob.email, carol.email]
+    )
+    only_bob = bob.exchange._prepare_version(
+        document_id,
+        uuid.UUID(practice.patient_file),
+        2,
+        report,
+        None,
+        None,
+        bob.exchange._recipients([]),
+        None,
+        None,
+    )
+    detail = refused(
+        403,
+        bob.exchange.call,
+        "POST",
+        f"/documents/{document_id}/versions",
+        json={"number": 2, **only_bob},
+    )
+    assert "keeps the author's and the patient's access" in detail
+    # The SDK's new version keeps every reader of the latest one.
+    assert bob.exchange.new_version(document_id, report) == 2
+    assert sorted(alice.exchange.document(document_id).recipients) == sorted(
+        [alice.email, bob.email, carol.email]
+    )
+
+
+def test_no_revocation_leaves_a_document_without_a_reader(practice: Practice, report, ctx, clock):
+    """A share to the author never expires now; one that did (older data) must not let
+    the last other reader's access end with it."""
+    from sqlalchemy import update
+
+    from uhealthsec.server.records.models import Share
+
+    alice, bob = practice.alice, practice.bob
+    document_id = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
+    with ctx.sessions.begin() as db:
+        db.execute(
+            update(Share)
+            .where(Share.recipient_id == uuid.UUID(alice.user.account_id))
+            .values(expires_at=clock.now - timedelta(days=1))
+        )
+    detail = refused(403, alice.exchange.revoke, document_id, bob.email)
+    assert "no one able to read" in detail
+    assert [d.id for d in bob.exchange.documents()] == [document_id]

@@ -1,0 +1,136 @@
+"""Who records the dates a file's destruction depends on, their plausibility, and the
+grace period before a destruction they decide (both databases)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from tests.server.records.conftest import Person, Practice, device
+from uhealthsec.client.api import ApiError
+from uhealthsec.server.retention.rules import add_years
+from uhealthsec.server.retention.service import purge
+
+
+def put_facts(person: Person, patient_file: str, **facts) -> dict:
+    return person.exchange.call(
+        "PUT", f"/patient-files/{patient_file}/retention", json=facts
+    ).json()
+
+
+def refused(status: int, action, *args, **kwargs) -> str:
+    with pytest.raises(ApiError) as refusal:
+        action(*args, **kwargs)
+    assert refusal.value.status == status, refusal.value.detail
+    return refusal.value.detail
+
+
+@pytest.fixture
+def dave(practice: Practice, client, users, outbox) -> Person:
+    """A practitioner of Alice's practice who does not treat Carol (yet)."""
+    practice.alice.exchange.call(
+        "POST",
+        f"/practices/{practice.id}/invitations",
+        json={"email": "dave@example.org", "role": "practitioner"},
+    )
+    user = users.signed_in(
+        "dave@example.org", invitation=outbox.last_code("dave@example.org", "Invitation code")
+    )
+    return Person(user, device(client, users, user))
+
+
+def test_only_the_admin_or_a_treating_practitioner_records_the_dates(
+    practice: Practice, dave: Person, report, clock
+):
+    """The attack of issue 15: a practitioner who can read the file records a death to
+    have the worker destroy it."""
+    today = clock.now.date()
+    claim = f"/patient-files/{practice.patient_file}/retention/claim"
+    detail = refused(403, put_facts, dave, practice.patient_file, died_on=today.isoformat())
+    assert "treating this patient" in detail
+    refused(403, dave.exchange.call, "POST", claim, json={"on": today.isoformat()})
+    assert put_facts(practice.alice, practice.patient_file)["died_on"] is None
+
+    # Writing in the file makes Dave one of the practitioners treating Carol.
+    dave.exchange.send(report, patient_file_id=practice.patient_file, to=[])
+    assert put_facts(dave, practice.patient_file, born_on="1950-03-04")["born_on"] == ("1950-03-04")
+
+    # Carol sees both attempts in her history, the refused one included.
+    history = practice.carol.exchange.call("GET", "/journal/history").json()
+    recorded = [
+        (h["actor_id"], h["outcome"]) for h in history if h["action"] == "retention.record_facts"
+    ]
+    assert (dave.user.account_id, "denied") in recorded
+    assert (dave.user.account_id, "done") in recorded
+
+
+def test_implausible_dates_are_refused(practice: Practice, clock):
+    alice, today = practice.alice, clock.now.date()
+    for facts, reason in (
+        ({"died_on": (today - timedelta(days=1)).isoformat()}, "before the file's first care"),
+        ({"born_on": (today + timedelta(days=1)).isoformat()}, "in the future"),
+        ({"died_on": (today + timedelta(days=1)).isoformat()}, "in the future"),
+        ({"born_on": "1960-01-01", "last_care_on": "1959-12-31"}, "before the birth date"),
+    ):
+        assert reason in refused(400, put_facts, alice, practice.patient_file, **facts)
+    assert put_facts(alice, practice.patient_file)["born_on"] is None  # nothing written
+
+
+def test_a_destruction_decided_by_a_recent_date_waits_its_grace_period(
+    practice: Practice, ctx, clock, users, report
+):
+    alice = practice.alice
+    alice.exchange.send(report, patient_file_id=practice.patient_file, to=[])
+    opened = clock.now.date()
+    clock.advance(days=366 * 15)
+    alice.user.tokens = users.sign_in_again(alice.user)
+    today = clock.now.date()
+
+    # A death two years after the last care, recorded today: the file's end is long past.
+    died = (opened + timedelta(days=366 * 2)).isoformat()
+    status = put_facts(alice, practice.patient_file, born_on="1950-01-01", died_on=died)
+    assert status["keep_until"] < today.isoformat()
+    grace_end = today + timedelta(days=30)
+    assert status["destroyable_from"] == grace_end.isoformat()
+
+    [waiting] = purge(ctx, today, dry_run=True)  # `uhs worker --dry-run` lists it
+    assert (waiting.patient_file_id, waiting.destroyable_from) == (
+        uuid.UUID(practice.patient_file),
+        grace_end,
+    )
+    assert purge(ctx, today) == [] and purge(ctx, grace_end - timedelta(days=1)) == []
+
+    # A second person sees it and erases the mistaken death: nothing is due any more.
+    corrected = put_facts(alice, practice.patient_file, died_on=None)
+    assert corrected["died_on"] is None
+    assert corrected["keep_until"] == add_years(opened, 20).isoformat()
+    assert purge(ctx, grace_end, dry_run=True) == []
+
+    # Recorded again and left alone, the death destroys the file once the grace is over.
+    put_facts(alice, practice.patient_file, died_on=died)
+    assert purge(ctx, grace_end - timedelta(days=1)) == []
+    [destroyed] = purge(ctx, grace_end)
+    assert destroyed.patient_file_id == uuid.UUID(practice.patient_file)
+    assert alice.exchange.documents() == []
+
+
+def test_a_shorter_retention_policy_waits_its_grace_period_too(
+    practice: Practice, ctx, clock, users, report
+):
+    alice = practice.alice
+    alice.exchange.send(report, patient_file_id=practice.patient_file, to=[])
+    put_facts(alice, practice.patient_file, born_on="1950-01-01")
+    clock.advance(days=366 * 15)
+    alice.user.tokens = users.sign_in_again(alice.user)
+    today = clock.now.date()
+    alice.exchange.call(
+        "PUT",
+        f"/practices/{practice.id}/retention-policy",
+        json={"years": 10, "archive_after_years": 5},
+    )
+    [waiting] = purge(ctx, today, dry_run=True)
+    assert waiting.destroyable_from == today + timedelta(days=30)
+    assert purge(ctx, today) == []
+    assert len(purge(ctx, today + timedelta(days=30))) == 1
