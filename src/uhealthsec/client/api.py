@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -24,6 +25,7 @@ from uhealthsec.crypto.keystore import (
     derive_password_secrets,
     unlock_with_password,
 )
+from uhealthsec.crypto.keystore_change import KeystoreChange
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
 from uhealthsec.protocol.oauth import CLI_CLIENT_ID, CLI_REDIRECT_URI
 
@@ -334,8 +336,9 @@ class AuthClient:
         user_inputs: tuple[str, ...] = (),
         params: Argon2Params | None = None,
     ) -> None:
-        """Re-seal the keys under a new password, on this device. The new password is
-        refused here if weak, common or leaked (client/passwords.py): the server never
+        """Re-seal the keys under a new password, on this device, and sign the change
+        with the signing key they hold (the server accepts no other). The new password
+        is refused here if weak, common or leaked (client/passwords.py): the server never
         sees it. ``tokens`` must come from a recent step-up."""
         verdict = check_new_password(new, user_inputs)
         if not verdict.acceptable:
@@ -347,7 +350,15 @@ class AuthClient:
             if params
             else change_password(keystore, keys, new)
         )
-        body = {"auth_secret": b64u_encode(auth_secret), "keystore": b64u_encode(resealed.encode())}
+        me = check_response(self.http.get("/accounts/me", headers=self.bearer(tokens))).json()
+        change = KeystoreChange(
+            uuid.UUID(me["id"]), keystore.encode(), resealed.encode(), auth_secret
+        )
+        body = {
+            "auth_secret": b64u_encode(auth_secret),
+            "keystore": b64u_encode(resealed.encode()),
+            "signature": b64u_encode(change.sign(keys.signing)),
+        }
         check_response(
             self.http.put("/accounts/me/password", json=body, headers=self.bearer(tokens))
         )

@@ -11,8 +11,10 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from uhealthsec.crypto.directory import DirectoryEntry
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.crypto.keystore import Keystore
+from uhealthsec.crypto.keystore_change import KeystoreChange
 from uhealthsec.server.accounts.models import (
     Account,
     AccountKind,
@@ -163,14 +165,33 @@ class AccountService:
             # Keys are published once the address is proven: the directory binds them to it.
             KeyDirectory(self.db, self.ctx).publish(account)
 
-    def replace_keystore(self, account: Account, keystore: bytes, auth_secret: bytes) -> None:
-        """Password change: a keystore re-sealed by the client, with the same keys."""
+    def replace_keystore(
+        self, account: Account, keystore: bytes, auth_secret: bytes, signature: bytes
+    ) -> None:
+        """Password change: a keystore re-sealed by the client, with the same keys, and
+        the change signed with the signing key the directory publishes for the account.
+
+        A stolen session can read the sealed keystore but not open it: without the
+        signature it could store the owner's public keys over private slots of its own
+        making, take the account and leave the owner's keys unreachable."""
         try:
             new = Keystore.decode(keystore)
         except CryptoError as exc:
             raise InvalidInput("the keystore is malformed") from exc
-        if new.public_keys.encode() != account.public_keys:
+        published = KeyDirectory(self.db, self.ctx).current_version(account.id)
+        if published is None:
+            raise Forbidden("this account has no published keys yet")
+        bundle = DirectoryEntry.decode(published.entry).bundle
+        if new.public_keys.encode() != bundle or bundle != account.public_keys:
             raise InvalidInput("the new keystore holds other keys; key rotation is a separate step")
+        change = KeystoreChange(account.id, account.keystore, keystore, auth_secret)
+        try:
+            change.verify(new.public_keys.signing, signature)
+        except CryptoError as exc:
+            raise InvalidInput(
+                "the password change is not signed with your current signing key: "
+                "unlock your keystore with your current password (or recovery key) and sign it"
+            ) from exc
         account.keystore = keystore
         account.password_hash = self.ctx.hasher.hash(auth_secret)
 

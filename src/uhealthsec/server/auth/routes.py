@@ -161,11 +161,15 @@ def remove_webauthn(key_id: uuid.UUID, caller: Caller, db: Db, ctx: Ctx) -> None
 
 @router.post("/recovery-codes", response_model=s.RecoveryCodesOut)
 def new_recovery_codes(caller: Caller, db: Db, ctx: Ctx) -> s.RecoveryCodesOut:
-    """Replace all recovery codes (the old ones stop working)."""
-    SessionService(db, ctx).require_recent_mfa(caller)
-    return s.RecoveryCodesOut(
-        recovery_codes=FactorService(db, ctx).new_recovery_codes(caller.account.id)
+    """Replace all recovery codes (the old ones stop working); other devices are signed
+    out and the owner is told by mail."""
+    sessions = SessionService(db, ctx)
+    sessions.require_recent_mfa(caller)
+    codes = FactorService(db, ctx).new_recovery_codes(caller.account.id)
+    sessions.credentials_changed(
+        caller, "recovery_codes_replaced", "your recovery codes were replaced"
     )
+    return s.RecoveryCodesOut(recovery_codes=codes)
 
 
 @router.get("/sessions", response_model=list[s.SessionOut])

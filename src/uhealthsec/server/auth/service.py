@@ -268,6 +268,21 @@ class SessionService:
         session.amr = with_method(session.amr, method)
         return self.issue_access_token(session)
 
+    def credentials_changed(self, principal: Principal, reason: str, what: str) -> int:
+        """A password or the recovery codes changed: every other session of the account
+        ends (an intruder's among them) and the owner is told by mail, so a change
+        they did not make does not go unnoticed."""
+        ended = self.revoke_all(principal.account.id, reason, keep=principal.session.id)
+        self.ctx.mailer.send(
+            principal.account.email,
+            "U-HealthSec: " + what,
+            f"On {self.ctx.now():%Y-%m-%d at %H:%M} UTC, {what} from one of your devices; "
+            f"your other devices ({ended}) were signed out.\n\nIf it was not you, sign in "
+            "with your recovery key, change your password and contact your practice's "
+            "administrator.\n",
+        )
+        return ended
+
     def issue_access_token(self, session: Session) -> tuple[str, AccessClaims]:
         return self.ctx.keyring.issue(
             account_id=session.account_id,
