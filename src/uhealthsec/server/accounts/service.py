@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from uhealthsec.crypto.directory import DirectoryEntry
@@ -77,8 +77,11 @@ class AccountService:
     def register(self, request: RegistrationRequest) -> None:
         """Create a pending account and mail a confirmation code.
 
-        The answer is the same whether or not the address is already registered: the
-        owner of an existing address is told by mail instead (no enumeration).
+        The answer is the same whether or not the address or the RPPS number is already
+        taken: the owner of an existing address is told by mail instead (no
+        enumeration). A registration of an address that is still pending replaces the
+        earlier one, so the code in the newest mail confirms the registration that the
+        reader of the mailbox made, never one an intruder made before them.
         """
         address = normalize_email(request.email)
         shield = Shield(self.db, self.ctx)
@@ -94,22 +97,31 @@ class AccountService:
                 raise InvalidInput("only practitioners have an RPPS number")
             if not is_valid_rpps(request.rpps):
                 raise InvalidInput("the RPPS number must be 11 digits with a valid check digit")
-            if self.db.scalar(select(Account.id).where(Account.rpps == request.rpps)) is not None:
-                raise Conflict("this RPPS number is already linked to an account")
 
         invitation = self._open_invitation(request.invitation) if request.invitation else None
         if invitation is not None and invitation.email != address:
             raise Forbidden("this invitation was sent to another address")
 
-        shield.consume(admission)  # both paths below hash and send mail
-        if self.db.scalar(select(Account.id).where(Account.email == address)) is not None:
-            self.ctx.hasher.burn()  # same cost as the path that hashes
-            self.ctx.mailer.send(
+        shield.consume(admission)  # every path below hashes and sends mail
+        existing = self.db.scalar(select(Account).where(Account.email == address))
+        replaced = None
+        if existing is not None and existing.status == AccountStatus.PENDING:
+            replaced = existing.created_at
+            self._forget_pending(existing)
+        elif existing is not None:
+            self._refuse_by_mail(
                 address,
-                "U-HealthSec: registration attempt",
                 "Someone tried to create a U-HealthSec account with this address, which "
                 "already has one.\nIf it was you, sign in instead. If not, you can ignore "
                 "this message: nothing was changed.\n",
+            )
+            return
+        if request.rpps is not None and not self._rpps_free(request.rpps):
+            self._refuse_by_mail(
+                address,
+                "Your registration could not be completed: the RPPS number you gave is "
+                "already linked to a U-HealthSec account.\nIf it is yours, contact the "
+                "administrator of your practice or the operator of this server.\n",
             )
             return
 
@@ -143,20 +155,55 @@ class AccountService:
                 expires_at=self.ctx.now() + timedelta(hours=VERIFICATION_HOURS),
             )
         )
+        made = f"{account.created_at:%Y-%m-%d at %H:%M} UTC"
+        earlier = (
+            f"It replaces an earlier registration of this address, made on "
+            f"{replaced:%Y-%m-%d at %H:%M} UTC and never confirmed: that one's code no "
+            "longer works.\n"
+            if replaced is not None
+            else ""
+        )
         self.ctx.mailer.send(
             address,
             "U-HealthSec: confirm your address",
             f"Welcome to U-HealthSec.\n\nYour confirmation code: {code}\n\n"
-            f"It is valid for {VERIFICATION_HOURS} hours. If you did not register, ignore "
-            "this message.\n",
+            f"It confirms the registration made on {made}, with the password chosen "
+            f"then, and is valid for {VERIFICATION_HOURS} hours. Use it only if you made "
+            "that registration yourself; otherwise ignore this message, or register "
+            f"again to replace it.\n{earlier}",
         )
+
+    def _forget_pending(self, account: Account) -> None:
+        """An unconfirmed registration, dropped: its address and RPPS become free."""
+        self.db.execute(delete(EmailVerification).where(EmailVerification.account_id == account.id))
+        self.db.delete(account)
+        self.db.flush()
+
+    def _rpps_free(self, rpps: str) -> bool:
+        """Free, or held only by a registration that expired unconfirmed (dropped)."""
+        holder = self.db.scalar(select(Account).where(Account.rpps == rpps))
+        if holder is None:
+            return True
+        if holder.status == AccountStatus.PENDING and self._expired(holder):
+            self._forget_pending(holder)
+            return True
+        return False
+
+    def _expired(self, account: Account) -> bool:
+        return account.created_at + timedelta(hours=VERIFICATION_HOURS) <= self.ctx.now()
+
+    def _refuse_by_mail(self, address: str, body: str) -> None:
+        """Refuse as if accepted: the answer and its cost are those of a registration;
+        only the mailbox learns why."""
+        self.ctx.hasher.burn()  # same cost as the path that hashes
+        self.ctx.mailer.send(address, "U-HealthSec: registration not completed", body)
 
     def verify_email(self, code: str) -> None:
         row = self.db.get(EmailVerification, token_hash(code))
         if row is None or row.used_at is not None or row.expires_at <= self.ctx.now():
             raise InvalidInput("this confirmation code is not valid or has expired")
         account = self.db.get(Account, row.account_id)
-        if account is None:
+        if account is None or (account.status == AccountStatus.PENDING and self._expired(account)):
             raise InvalidInput("this confirmation code is not valid or has expired")
         row.used_at = self.ctx.now()
         if account.status == AccountStatus.PENDING:
