@@ -181,11 +181,11 @@ class AuthClient:
         return derive_password_secrets(password, params).auth_secret
 
     def start_login(
-        self, email: str, password: str, second_factor: dict[str, str] | None = None
+        self, email: str, password: str, second_factor: dict[str, Any] | None = None
     ) -> LoginState:
-        """Check the password; ``second_factor`` ({"totp_code": …} or
-        {"recovery_code": …}) only when SecondFactorRequired asked for it, and then the
-        returned state is already complete."""
+        """Check the password; ``second_factor`` ({"totp_code": …}, {"recovery_code": …}
+        or {"webauthn": …} over :meth:`passkey_options`) is checked first, and the
+        returned state is then already complete (SecondFactorRequired asks for one)."""
         secret = self.derive_auth_secret(email, password)
         body: dict[str, Any] = {"email": email, "auth_secret": b64u_encode(secret)}
         if second_factor:
@@ -197,6 +197,12 @@ class AuthClient:
         return LoginState(
             data["ticket"], data["methods"], data["enrolment_required"], secret, data["complete"]
         )
+
+    def passkey_options(self, email: str) -> dict[str, Any]:
+        """WebAuthn request options for a passkey sent with the password:
+        ``start_login(email, password, {"webauthn": <assertion over these>})``."""
+        response = post_with_proof(self.http, "/auth/login/passkey-options", {"email": email})
+        return dict(check_response(response).json())
 
     def enrol_totp(self, login: LoginState) -> dict[str, str]:
         return dict(

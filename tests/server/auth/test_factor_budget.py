@@ -165,3 +165,13 @@ def test_new_recovery_codes_end_the_other_sessions_and_the_owner_is_told(users, 
     told = outbox.messages(user.email)[-1]
     assert told["Subject"] == "U-HealthSec: your recovery codes were replaced"
     assert "signed out" in told.get_payload(decode=True).decode()
+
+
+def test_codes_sent_with_a_wrong_password_lock_nobody_out(users, sdk):
+    user = users.signed_in("address-only@example.org")
+    for _ in range(FACTOR_BUDGET + 1):  # someone who knows the address, not the password
+        with pytest.raises(ApiError) as refused:
+            sdk.start_login(user.email, "not the password", {"recovery_code": "aaaaa-bbbbb"})
+        assert refused.value.status == 401
+    login = sdk.start_login(user.email, PASSWORD, {"totp_code": users.next_totp(user.totp_secret)})
+    assert login.complete

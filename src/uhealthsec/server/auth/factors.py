@@ -300,6 +300,22 @@ class FactorService:
         )
         return json.loads(options_to_json(options))  # type: ignore[no-any-return]
 
+    def webauthn_login_options(self, account: Account | None, address: str) -> dict[str, Any]:
+        """Options to sign in with a passkey *before* the password (the shield asks for
+        the factor first while its breaker is open). An address without a passkey, or
+        without an account, gets options of the same shape naming a stable decoy key,
+        so the answer does not tell which addresses have passkeys."""
+        if account is not None and self._passkey_ids(account.id):
+            return self.webauthn_authentication_options(account.id)
+        decoy = self.ctx.server_key.mac("passkey-decoy", address.encode())[:16]
+        options = webauthn.generate_authentication_options(
+            rp_id=self.ctx.settings.webauthn_rp_id,
+            challenge=secrets.token_bytes(32),
+            allow_credentials=[PublicKeyCredentialDescriptor(id=decoy)],
+            user_verification=UserVerificationRequirement.PREFERRED,
+        )
+        return json.loads(options_to_json(options))  # type: ignore[no-any-return]
+
     def _webauthn_accept(self, account_id: uuid.UUID, response: dict[str, Any]) -> bool:
         challenge = self._take_challenge(account_id, "authenticate", response)
         try:
@@ -394,6 +410,16 @@ class FactorService:
 
     # -- the failure budget -----------------------------------------------------------
 
+    def refuse_if_locked(self, account_id: uuid.UUID, proof: SecondFactor) -> None:
+        """Raise FactorLocked if ``proof`` is a code and the account's codes are locked."""
+        if proof.webauthn_response is None:
+            self._refuse_if_locked(self.db.get(FactorBudget, account_id))
+
+    def _refuse_if_locked(self, budget: FactorBudget | None) -> None:
+        now = self.ctx.now()
+        if budget is not None and budget.locked_until is not None and budget.locked_until > now:
+            raise FactorLocked(budget.locked_until, now)
+
     def _charge(self, account_id: uuid.UUID, guessable: bool) -> FactorBudget:
         """Count the answer as a failure before checking it, refunded if it holds.
 
@@ -403,9 +429,8 @@ class FactorService:
         upsert(self.db, FactorBudget, {"account_id": account_id}, add={"failures": 1})
         budget = self.db.get(FactorBudget, account_id, populate_existing=True)
         assert budget is not None
-        now = self.ctx.now()
-        if guessable and budget.locked_until is not None and budget.locked_until > now:
-            raise FactorLocked(budget.locked_until, now)  # rolled back: nothing was checked
+        if guessable:
+            self._refuse_if_locked(budget)  # rolled back: nothing was checked
         return budget
 
     def _settle(self, budget: FactorBudget, accepted: bool) -> None:

@@ -52,6 +52,16 @@ def login(body: s.LoginIn, request: Request, db: Db, ctx: Ctx) -> s.LoginOut:
     )
 
 
+@router.post("/login/passkey-options", responses=SHIELD_RESPONSES)
+def login_passkey_options(body: s.PreloginIn, request: Request, db: Db, ctx: Ctx) -> dict[str, Any]:
+    """Options for navigator.credentials.get() to sign in with a passkey sent along
+    with the password (``second_factor.webauthn`` at /auth/login): how passkeys sign
+    in while the shield asks for the factor first. Unknown addresses get a decoy."""
+    return LoginService(db, ctx).passkey_options(
+        body.email, attempt_of(request, "passkey", body.email)
+    )
+
+
 @router.post("/login/second-factor", response_model=s.LoginStepOut)
 def login_second_factor(body: s.LoginSecondFactorIn, db: Db, ctx: Ctx) -> s.LoginStepOut:
     LoginService(db, ctx).prove_second_factor(body.ticket, body.proof())
