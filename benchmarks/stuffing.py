@@ -472,7 +472,7 @@ def run_dos_people(url: str, work: str, duration: float, threads: int) -> None:
             if f"To: {email}" in text and "confirmation code" in text:
                 code = text.split("confirmation code: ", 1)[1].split()[0]
         assert code is not None
-        auth.verify_email(code)
+        auth.verify_email(code, email, PASSWORD)
 
     def newcomer(auth: AuthClient, number: int) -> bool:
         email = f"newcomer{number}-{secrets.token_hex(4)}@stuffing.example"

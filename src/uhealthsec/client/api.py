@@ -170,8 +170,12 @@ class AuthClient:
         check_response(post_with_proof(self.http, "/accounts/registrations", body))
         return new
 
-    def verify_email(self, code: str) -> None:
-        check_response(self.http.post("/accounts/email-verifications", json={"code": code}))
+    def verify_email(self, code: str, email: str, password: str) -> None:
+        """Confirm the address: the mailed code, with the password of the registration
+        it confirms (a code mailed for someone else's registration is refused)."""
+        secret = self.derive_auth_secret(email, password)
+        body = {"code": code, "auth_secret": b64u_encode(secret)}
+        check_response(self.http.post("/accounts/email-verifications", json=body))
 
     # -- sign-in --------------------------------------------------------------------------
 

@@ -111,9 +111,9 @@ def test_rpps_can_belong_to_one_account_only(sdk, outbox):
 def test_email_code_single_use(users, sdk, outbox):
     sdk.register("code@example.org", PASSWORD, "C", "patient", params=FAST_ARGON2.with_new_salt())
     code = outbox.last_code("code@example.org")
-    sdk.verify_email(code)
+    sdk.verify_email(code, "code@example.org", PASSWORD)
     with pytest.raises(ApiError):
-        sdk.verify_email(code)
+        sdk.verify_email(code, "code@example.org", PASSWORD)
 
 
 def test_practice_roles_and_invitations(users, sdk, client, outbox):

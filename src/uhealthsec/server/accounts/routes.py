@@ -45,8 +45,9 @@ def register(body: s.RegistrationIn, request: Request, db: Db, ctx: Ctx) -> s.Ac
 
 
 @router.post("/accounts/email-verifications", status_code=204)
-def verify_email(body: s.CodeIn, db: Db, ctx: Ctx) -> None:
-    AccountService(db, ctx).verify_email(body.code)
+def verify_email(body: s.EmailVerificationIn, db: Db, ctx: Ctx) -> None:
+    """Confirm the address with the mailed code and the registration's auth secret."""
+    AccountService(db, ctx).verify_email(body.code, body.auth_secret)
 
 
 @router.get("/accounts/me", response_model=s.AccountOut)

@@ -43,6 +43,12 @@ class CodeIn(Strict):
     code: Code
 
 
+class EmailVerificationIn(CodeIn):
+    #: The auth secret of the registration being confirmed: the code alone would
+    #: activate whichever registration it was mailed for, an intruder's included.
+    auth_secret: Base64Url(AUTH_SECRET_SIZE)  # type: ignore[valid-type]
+
+
 class AccountOut(BaseModel):
     id: uuid.UUID
     email: str

@@ -167,10 +167,10 @@ class AccountService:
             address,
             "U-HealthSec: confirm your address",
             f"Welcome to U-HealthSec.\n\nYour confirmation code: {code}\n\n"
-            f"It confirms the registration made on {made}, with the password chosen "
-            f"then, and is valid for {VERIFICATION_HOURS} hours. Use it only if you made "
-            "that registration yourself; otherwise ignore this message, or register "
-            f"again to replace it.\n{earlier}",
+            f"It confirms the registration made on {made}, together with the password "
+            f"chosen then, and is valid for {VERIFICATION_HOURS} hours. If you did not "
+            "make that registration, ignore this message, or register again to "
+            f"replace it.\n{earlier}",
         )
 
     def _forget_pending(self, account: Account) -> None:
@@ -198,13 +198,21 @@ class AccountService:
         self.ctx.hasher.burn()  # same cost as the path that hashes
         self.ctx.mailer.send(address, "U-HealthSec: registration not completed", body)
 
-    def verify_email(self, code: str) -> None:
+    def verify_email(self, code: str, auth_secret: bytes) -> None:
+        """Activate the registration the code was mailed for, if the caller also holds
+        its password: the code proves the mailbox, the password the registration, so
+        the account activated is the one the reader of the mailbox made."""
         row = self.db.get(EmailVerification, token_hash(code))
         if row is None or row.used_at is not None or row.expires_at <= self.ctx.now():
             raise InvalidInput("this confirmation code is not valid or has expired")
         account = self.db.get(Account, row.account_id)
         if account is None or (account.status == AccountStatus.PENDING and self._expired(account)):
             raise InvalidInput("this confirmation code is not valid or has expired")
+        if not self.ctx.hasher.verify(account.password_hash, auth_secret):
+            raise InvalidInput(
+                "this code confirms a registration made with another password: if you did "
+                "not make it, register again (that replaces it) and use the new code"
+            )
         row.used_at = self.ctx.now()
         if account.status == AccountStatus.PENDING:
             account.status = AccountStatus.ACTIVE
