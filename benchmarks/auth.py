@@ -78,7 +78,7 @@ def main() -> None:
     outbox = settings.outbox_dir
     sdk.register("bench@example.org", PASSWORD, "Dr Bench", "practitioner")
     code = next(outbox.glob("*.eml")).read_text().split("confirmation code: ")[1].split()[0]
-    sdk.verify_email(code)
+    sdk.verify_email(code, "bench@example.org", PASSWORD)
     login = sdk.start_login("bench@example.org", PASSWORD)
     secret = sdk.enrol_totp(login)["secret"]
     sdk.confirm_totp(login, pyotp.TOTP(secret).now())

@@ -118,7 +118,7 @@ class Accounts:
             if f"To: {email}" in text:
                 code = re.search(r"code: (\S+)", text)
         assert code is not None
-        self.auth.verify_email(code.group(1))
+        self.auth.verify_email(code.group(1), email, PASSWORD)
 
     def device(self, email: str, kind: str = "practitioner") -> ExchangeClient:
         self.register(email, kind)

@@ -25,6 +25,15 @@ passwords for real addresses, and addresses that were never registered.
   manager, half make a typo 5% of the time and retype it; their client solves what
   it is asked.
 
+``--scenario breaker-dos`` measures the other side: bots (``--bots`` threads, each
+attempt from another /24) fail sign-ins on random addresses for ``--duration``
+seconds to hold the failure-ratio breaker open, while people (``--people``
+threads behind one NAT, a third each) sign in with their authenticator app, with a
+passkey (a software authenticator, as the tests use), or for the first time right
+after registering and confirming their address. Reported: the bots' attempts, the
+share of samples with the breaker open, and each kind of person's sign-ins and
+refusals (a sign-in not through after 3 requests).
+
 Reported per mode: attempts, attempts whose answer told whether the password was
 right, pairs validated at the password stage (and the share
 of the list's valid pairs), account takeovers, the bots' CPU per validated pair, the
@@ -55,7 +64,7 @@ import pyotp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from exchange import PASSWORD, Accounts, start
+from exchange import FAST, PASSWORD, Accounts, start
 from shield import server_cpu
 
 from uhealthsec.client.api import AuthClient
@@ -399,6 +408,206 @@ def run_people(url: str, accounts_file: str, duration: float, threads: int) -> N
     print(json.dumps(outcomes))
 
 
+# -- breaker-DoS ----------------------------------------------------------------------
+
+
+def run_dos_bots(url: str, duration: float, threads: int) -> None:
+    """Failed sign-ins on random addresses, to hold the breaker open: no password
+    derivation (the bots want failures), every proof of work solved."""
+    deadline = time.monotonic() + duration
+    tally = {"attempts": 0, "solved": 0}
+    lock = threading.Lock()
+
+    def bot() -> None:
+        while time.monotonic() < deadline:
+            source = f"127.1.{random.randrange(256)}.{random.randrange(1, 255)}"
+            transport = httpx.HTTPTransport(local_address=source)
+            body = {
+                "email": f"random{secrets.token_hex(6)}@elsewhere.example",
+                "auth_secret": b64u_encode(secrets.token_bytes(32)),
+            }
+            with httpx.Client(
+                base_url=url, transport=transport, headers=BROWSER_HEADERS, timeout=120
+            ) as http:
+                headers: dict[str, str] = {}
+                solved = 0
+                for _ in range(3):
+                    response = http.post("/auth/login", json=body, headers=headers)
+                    if response.status_code != 429:
+                        break
+                    headers = {HEADER: solve(response.json()["challenge"])}
+                    solved += 1
+            with lock:
+                tally["attempts"] += 1
+                tally["solved"] += solved
+
+    workers = [threading.Thread(target=bot) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    print(json.dumps(tally))
+
+
+DOS_KINDS = ("totp", "passkey", "newcomer")
+
+
+def run_dos_people(url: str, work: str, duration: float, threads: int) -> None:
+    """People behind one NAT: authenticator app, passkey, or a first sign-in."""
+    from tests.server.auth.softauthn import SoftAuthenticator
+
+    accounts = json.loads((Path(work) / "accounts.json").read_text())
+    outbox = Path(work) / "outbox"
+    outcomes: list[dict[str, Any]] = []
+    lock = threading.Lock()
+
+    def nat() -> httpx.Client:
+        transport = httpx.HTTPTransport(local_address="127.200.0.1")  # the practice's NAT
+        return httpx.Client(base_url=url, transport=transport, headers=BROWSER_HEADERS, timeout=120)
+
+    def confirm(auth: AuthClient, email: str) -> None:
+        code = None
+        for path in sorted(outbox.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns):
+            text = path.read_text()
+            if f"To: {email}" in text and "confirmation code" in text:
+                code = text.split("confirmation code: ", 1)[1].split()[0]
+        assert code is not None
+        auth.verify_email(code, email, PASSWORD)
+
+    def newcomer(auth: AuthClient, number: int) -> bool:
+        email = f"newcomer{number}-{secrets.token_hex(4)}@stuffing.example"
+        auth.register(email, PASSWORD, "Dr New", "practitioner", params=FAST.with_new_salt())
+        confirm(auth, email)
+        login = auth.start_login(email, PASSWORD)
+        secret = auth.enrol_totp(login)["secret"]
+        auth.confirm_totp(login, pyotp.TOTP(secret).now())
+        auth.authorize(login)
+        return True
+
+    def passkey_account(auth: AuthClient, number: int) -> tuple[str, Any]:
+        email = f"passkey{number}@stuffing.example"
+        key = SoftAuthenticator("http://localhost:8000")
+        auth.register(email, PASSWORD, "Dr Key", "practitioner", params=FAST.with_new_salt())
+        confirm(auth, email)
+        login = auth.start_login(email, PASSWORD)
+        options = auth.http.post(
+            "/auth/login/enrol/webauthn-options", json={"ticket": login.ticket}
+        )
+        auth.http.post(
+            "/auth/login/enrol/webauthn",
+            json={"ticket": login.ticket, "credential": key.create(options.json()), "name": "k"},
+        )
+        return email, key
+
+    def with_passkey(auth: AuthClient, email: str, key: Any) -> bool:
+        assertion = key.get(auth.passkey_options(email), "localhost")
+        login = auth.start_login(email, PASSWORD, {"webauthn": assertion})
+        if not login.complete:  # no breaker: the assertion was checked with the password
+            return False
+        auth.authorize(login)
+        return True
+
+    last_step: dict[str, int] = {}
+
+    def with_app(http: httpx.Client, number: int) -> bool:
+        own = accounts[number::threads] or accounts
+        step = int(time.time() // 30)
+        free = [a for a in own if last_step.get(a["email"], -1) < step]
+        account = random.choice(free or own)
+
+        def code() -> str:
+            last_step[account["email"]] = int(time.time() // 30)
+            return pyotp.TOTP(account["totp"]).now()
+
+        status, _, _ = sign_in(http, account["email"], account["password"], code)
+        return status == 200
+
+    def person(number: int, ready: threading.Barrier, deadline: list[float]) -> None:
+        kind = DOS_KINDS[number % len(DOS_KINDS)]
+        with nat() as http:
+            auth = AuthClient(http)
+            key = passkey_account(auth, number) if kind == "passkey" else None
+            ready.wait()
+            while time.monotonic() < deadline[0]:
+                began = time.perf_counter()
+                ok, tries, detail = False, 0, ""
+                while not ok and tries < 3:
+                    tries += 1
+                    try:
+                        if kind == "totp":
+                            ok = with_app(http, number)
+                        elif kind == "passkey":
+                            assert key is not None
+                            ok = with_passkey(auth, *key)
+                        else:
+                            ok = newcomer(auth, number)
+                    except Exception as error:  # a refusal, counted below
+                        detail = str(error)[:200]
+                with lock:
+                    outcomes.append(
+                        {
+                            "kind": kind,
+                            "ok": ok,
+                            "detail": detail,
+                            "seconds": time.perf_counter() - began,
+                        }
+                    )
+                time.sleep(random.uniform(0.5, 1.5))  # a person's pace
+
+    # The measured time starts once every passkey is enrolled.
+    deadline = [0.0]
+    ready = threading.Barrier(
+        threads, action=lambda: deadline.__setitem__(0, time.monotonic() + duration)
+    )
+    workers = [threading.Thread(target=person, args=(i, ready, deadline)) for i in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    print(json.dumps(outcomes))
+
+
+def run_breaker_dos(args: argparse.Namespace) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="uhs-bench-breaker-dos-"))
+    os.environ["UHS_SHIELD_ENABLED"] = "true"
+    server, url = start("api", work)
+    try:
+        accounts = prepare(url, args.accounts, work)
+        (work / "accounts.json").write_text(json.dumps(accounts))
+        me = [sys.executable, __file__, "--url", url, "--duration", str(args.duration)]
+        bots = subprocess.Popen([*me, "--run-dos-bots", str(args.bots)], stdout=subprocess.PIPE)
+        people = subprocess.Popen(
+            [*me, "--run-dos-people", str(work), str(args.people)], stdout=subprocess.PIPE
+        )
+        samples: list[int] = []
+        while people.poll() is None or bots.poll() is None:
+            metrics = {m["name"]: m["value"] for m in httpx.get(url + "/shield/metrics").json()}
+            samples.append(metrics["breaker_open"])
+            time.sleep(1)
+        attack = json.loads(bots.communicate()[0])
+        outcomes = json.loads(people.communicate()[0])
+    finally:
+        server.terminate()
+    by_kind = {
+        kind: {
+            "sign_ins": sum(o["kind"] == kind for o in outcomes),
+            "refused": sum(o["kind"] == kind and not o["ok"] for o in outcomes),
+            "median": statistics.median(
+                [o["seconds"] for o in outcomes if o["kind"] == kind] or [0.0]
+            ),
+        }
+        for kind in DOS_KINDS
+    }
+    return {
+        **attack,
+        "breaker_open_share": sum(samples) / max(1, len(samples)),
+        "people": len(outcomes),
+        "refused": sum(not o["ok"] for o in outcomes),
+        "refusals": [o["detail"] for o in outcomes if not o["ok"]][:10],
+        "kinds": by_kind,
+    }
+
+
 # -- the run --------------------------------------------------------------------------
 
 
@@ -503,7 +712,15 @@ def main() -> None:
     parser.add_argument("--run-bots", nargs=2)
     parser.add_argument("--run-browsers", nargs=2)
     parser.add_argument("--run-people", nargs=2)
+    parser.add_argument("--scenario", default="stuffing", choices=["stuffing", "breaker-dos"])
+    parser.add_argument("--run-dos-bots")
+    parser.add_argument("--run-dos-people", nargs=2)
     args = parser.parse_args()
+    if args.run_dos_bots:
+        return run_dos_bots(args.url, args.duration, int(args.run_dos_bots))
+    if args.run_dos_people:
+        work, threads = args.run_dos_people
+        return run_dos_people(args.url, work, args.duration, int(threads))
     if args.run_bots:
         return run_bots(args.url, args.run_bots[0], args.duration, int(args.run_bots[1]))
     if args.run_browsers:
@@ -515,6 +732,21 @@ def main() -> None:
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}, {platform.system()} {platform.release()}"
     )
+    if args.scenario == "breaker-dos":
+        r = run_breaker_dos(args)
+        print(json.dumps(r), file=sys.stderr)
+        print(
+            f"breaker-DoS: {r['attempts']} failed sign-ins on random addresses "
+            f"({r['solved']} proofs solved), breaker open in "
+            f"{r['breaker_open_share']:.0%} of samples; people: {r['people']} sign-ins, "
+            f"{r['refused']} refused ({r['refused'] / max(1, r['people']):.2%})"
+        )
+        for kind, k in r["kinds"].items():
+            print(
+                f"  {kind}: {k['sign_ins']} sign-ins, {k['refused']} refused, "
+                f"median {k['median']:.2f} s"
+            )
+        return None
     for shield_on in [mode == "on" for mode in args.modes]:
         r = run_mode(shield_on, args)
         print(json.dumps(r), file=sys.stderr)

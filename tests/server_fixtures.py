@@ -205,7 +205,7 @@ class Users:
             **extra,
         )
         if "invitation" not in extra:
-            self.sdk.verify_email(self.outbox.last_code(email_address))
+            self.sdk.verify_email(self.outbox.last_code(email_address), email_address, PASSWORD)
 
     def next_totp(self, secret: str) -> str:
         """A code for a fresh 30-second step (each code is accepted only once)."""

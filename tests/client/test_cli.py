@@ -53,6 +53,8 @@ def test_register_then_first_login_enrols_totp_from_the_terminal_qr(
     assert "We sent a code" in output
 
     uhs = spawn_uhs(["verify-email", outbox.last_code(address)], config, live_server)
+    uhs.expect("Password")
+    uhs.sendline(PASSWORD)
     status, output = finished(uhs)
     assert status == 0 and "Address confirmed" in output
 

@@ -696,6 +696,36 @@ def proof_of_work_vectors() -> dict:
     return {"hmac_key": key.hex(), "expires_unix": 4102444800, "vectors": vectors}
 
 
+def keystore_change_vectors() -> dict:
+    """A password change as its owner signs it (docs/PROTOCOL.md, 16.2): the keystore
+    vectors' first keystore and the one after its password change."""
+    from uhealthsec.crypto.keystore_change import KeystoreChange
+
+    rng = DeterministicRandom("keystore-change")
+    stored = json.loads((HERE / "keystore.json").read_text())["vectors"][0]
+    keys = UserKeys.decode(bytes.fromhex(stored["private_keys"]))
+    change = KeystoreChange(
+        uuid.UUID(bytes=rng(16)),
+        bytes.fromhex(stored["keystore"]),
+        bytes.fromhex(stored["keystore_after_password_change"]),
+        bytes.fromhex(stored["new_auth_secret"]),
+    )
+    return {
+        "format": "U-HealthSec keystore change v1 (docs/PROTOCOL.md)",
+        "vectors": [
+            {
+                "account_id": str(change.account_id),
+                "current_keystore": change.current.hex(),
+                "new_keystore": change.new.hex(),
+                "new_auth_secret": change.auth_secret.hex(),
+                "signing_public_key": keys.public().signing.hex(),
+                "digest": change.digest().hex(),
+                "signature": change.sign(keys.signing).hex(),
+            }
+        ],
+    }
+
+
 GENERATORS = {
     "envelope.json": envelope_vectors,
     "wrap.json": wrap_vectors,
@@ -705,6 +735,7 @@ GENERATORS = {
     "exchange.json": exchange_vectors,
     "journal.json": journal_vectors,
     "proof_of_work.json": proof_of_work_vectors,
+    "keystore_change.json": keystore_change_vectors,
 }
 
 

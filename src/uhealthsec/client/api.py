@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -24,6 +25,7 @@ from uhealthsec.crypto.keystore import (
     derive_password_secrets,
     unlock_with_password,
 )
+from uhealthsec.crypto.keystore_change import KeystoreChange
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
 from uhealthsec.protocol.oauth import CLI_CLIENT_ID, CLI_REDIRECT_URI
 
@@ -168,8 +170,12 @@ class AuthClient:
         check_response(post_with_proof(self.http, "/accounts/registrations", body))
         return new
 
-    def verify_email(self, code: str) -> None:
-        check_response(self.http.post("/accounts/email-verifications", json={"code": code}))
+    def verify_email(self, code: str, email: str, password: str) -> None:
+        """Confirm the address: the mailed code, with the password of the registration
+        it confirms (a code mailed for someone else's registration is refused)."""
+        secret = self.derive_auth_secret(email, password)
+        body = {"code": code, "auth_secret": b64u_encode(secret)}
+        check_response(self.http.post("/accounts/email-verifications", json=body))
 
     # -- sign-in --------------------------------------------------------------------------
 
@@ -179,11 +185,11 @@ class AuthClient:
         return derive_password_secrets(password, params).auth_secret
 
     def start_login(
-        self, email: str, password: str, second_factor: dict[str, str] | None = None
+        self, email: str, password: str, second_factor: dict[str, Any] | None = None
     ) -> LoginState:
-        """Check the password; ``second_factor`` ({"totp_code": …} or
-        {"recovery_code": …}) only when SecondFactorRequired asked for it, and then the
-        returned state is already complete."""
+        """Check the password; ``second_factor`` ({"totp_code": …}, {"recovery_code": …}
+        or {"webauthn": …} over :meth:`passkey_options`) is checked first, and the
+        returned state is then already complete (SecondFactorRequired asks for one)."""
         secret = self.derive_auth_secret(email, password)
         body: dict[str, Any] = {"email": email, "auth_secret": b64u_encode(secret)}
         if second_factor:
@@ -195,6 +201,12 @@ class AuthClient:
         return LoginState(
             data["ticket"], data["methods"], data["enrolment_required"], secret, data["complete"]
         )
+
+    def passkey_options(self, email: str) -> dict[str, Any]:
+        """WebAuthn request options for a passkey sent with the password:
+        ``start_login(email, password, {"webauthn": <assertion over these>})``."""
+        response = post_with_proof(self.http, "/auth/login/passkey-options", {"email": email})
+        return dict(check_response(response).json())
 
     def enrol_totp(self, login: LoginState) -> dict[str, str]:
         return dict(
@@ -334,8 +346,9 @@ class AuthClient:
         user_inputs: tuple[str, ...] = (),
         params: Argon2Params | None = None,
     ) -> None:
-        """Re-seal the keys under a new password, on this device. The new password is
-        refused here if weak, common or leaked (client/passwords.py): the server never
+        """Re-seal the keys under a new password, on this device, and sign the change
+        with the signing key they hold (the server accepts no other). The new password
+        is refused here if weak, common or leaked (client/passwords.py): the server never
         sees it. ``tokens`` must come from a recent step-up."""
         verdict = check_new_password(new, user_inputs)
         if not verdict.acceptable:
@@ -347,7 +360,15 @@ class AuthClient:
             if params
             else change_password(keystore, keys, new)
         )
-        body = {"auth_secret": b64u_encode(auth_secret), "keystore": b64u_encode(resealed.encode())}
+        me = check_response(self.http.get("/accounts/me", headers=self.bearer(tokens))).json()
+        change = KeystoreChange(
+            uuid.UUID(me["id"]), keystore.encode(), resealed.encode(), auth_secret
+        )
+        body = {
+            "auth_secret": b64u_encode(auth_secret),
+            "keystore": b64u_encode(resealed.encode()),
+            "signature": b64u_encode(change.sign(keys.signing)),
+        }
         check_response(
             self.http.put("/accounts/me/password", json=body, headers=self.bearer(tokens))
         )

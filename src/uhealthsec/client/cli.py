@@ -219,11 +219,15 @@ def password_change() -> None:
 @app.command("verify-email")
 def verify_email(
     code: str = typer.Argument(..., help="The code from the e-mail we sent you."),
+    email: str | None = typer.Option(None, help="Your e-mail address."),
     server: str | None = typer.Option(None, envvar="UHS_SERVER", help="Server address."),
 ) -> None:
-    """Confirm your e-mail address."""
-    with _connection(server or _store().load().server) as http:
-        AuthClient(http).verify_email(code.strip())
+    """Confirm your e-mail address (with the password you registered with)."""
+    profile = _store().load()
+    address = email or profile.email or typer.prompt("E-mail address")
+    password: str = typer.prompt("Password", hide_input=True)
+    with _connection(server or profile.server) as http:
+        AuthClient(http).verify_email(code.strip(), address, password)
     console.print("Address confirmed. Sign in with [bold]uhs login[/bold].")
 
 

@@ -46,6 +46,8 @@ class Purpose(Enum):
     TREE_HEAD = b"tree-head"
     #: A witness's countersignature of a log's tree head.
     COSIGNATURE = b"tree-head-cosignature"
+    #: The owner's consent to a re-sealed keystore (a password change).
+    KEYSTORE_CHANGE = b"keystore-change"
 
 
 def _decode_point(data: bytes) -> tuple[int, int]:

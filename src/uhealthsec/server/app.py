@@ -58,6 +58,7 @@ PUBLIC_ROUTES = frozenset(
         "/auth/login",
         "/auth/login/second-factor",
         "/auth/login/webauthn-options",
+        "/auth/login/passkey-options",
         "/auth/login/enrol/totp",
         "/auth/login/enrol/totp/confirm",
         "/auth/login/enrol/webauthn-options",

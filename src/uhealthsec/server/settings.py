@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     #: Outgoing mail: written as files under ``data_dir/outbox`` unless an SMTP host is set.
     smtp_host: str = ""
     smtp_port: int = 587
+    #: Always TLS with the certificate checked: "starttls" (submission, port 587) or
+    #: "tls" (implicit TLS, port 465).
+    smtp_security: str = Field(default="starttls", pattern="^(starttls|tls)$")
+    #: A CA certificate (PEM) to trust for the SMTP server instead of the system's.
+    smtp_ca_file: Path | None = None
     smtp_user: str = ""
     smtp_password: str = ""
     mail_from: str = "U-HealthSec <no-reply@localhost>"

@@ -134,5 +134,5 @@ def test_unconfirmed_address_cannot_sign_in(sdk, outbox):
     with pytest.raises(ApiError) as refused:
         sdk.start_login("hugo@example.org", PASSWORD)
     assert refused.value.status == 403 and "confirm" in refused.value.detail
-    sdk.verify_email(outbox.last_code("hugo@example.org"))
+    sdk.verify_email(outbox.last_code("hugo@example.org"), "hugo@example.org", PASSWORD)
     assert sdk.start_login("hugo@example.org", PASSWORD).enrolment_required

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import uuid
 
 import pytest
 
@@ -10,6 +11,7 @@ from tests.server.auth.softauthn import SoftAuthenticator
 from tests.server_fixtures import FAST_ARGON2, ORIGIN, PASSWORD
 from uhealthsec.client.api import ApiError
 from uhealthsec.crypto.keystore import change_password, unlock_with_password
+from uhealthsec.crypto.keystore_change import KeystoreChange
 from uhealthsec.protocol.encoding import b64u_encode
 
 
@@ -114,7 +116,7 @@ def test_adding_a_passkey_after_sign_in_then_removing_factors(users, sdk):
     assert last.status_code == 409  # the last second factor cannot be removed
 
 
-def test_password_change_keeps_keys_and_signs_out_other_devices(users, sdk):
+def test_password_change_keeps_keys_and_signs_out_other_devices(users, sdk, outbox):
     user = users.signed_in("pw@example.org")
     other_device = users.sign_in_again(user)
     keystore = sdk.keystore(user.tokens)
@@ -123,16 +125,21 @@ def test_password_change_keeps_keys_and_signs_out_other_devices(users, sdk):
     new_keystore, auth_secret = change_password(
         keystore, keys, new_password, params=FAST_ARGON2.with_new_salt()
     )
+    change = KeystoreChange(
+        uuid.UUID(user.account_id), keystore.encode(), new_keystore.encode(), auth_secret
+    )
     response = sdk.http.put(
         "/accounts/me/password",
         json={
             "auth_secret": b64u_encode(auth_secret),
             "keystore": b64u_encode(new_keystore.encode()),
+            "signature": b64u_encode(change.sign(keys.signing)),
         },
         headers=sdk.bearer(user.tokens),
     )
     assert response.status_code == 204, response.text
     assert sdk.http.get("/accounts/me", headers=sdk.bearer(other_device)).status_code == 401
+    assert outbox.messages(user.email)[-1]["Subject"] == "U-HealthSec: your password was changed"
     assert sdk.http.get("/accounts/me", headers=sdk.bearer(user.tokens)).status_code == 200
     with pytest.raises(ApiError):
         sdk.start_login(user.email, PASSWORD)

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.server_fixtures import BASE_URL, FAST_ARGON2, PASSWORD, User
+from tests.server.auth.softauthn import SoftAuthenticator
+from tests.server_fixtures import BASE_URL, FAST_ARGON2, ORIGIN, PASSWORD, User
 from uhealthsec.client.api import ApiError, AuthClient, SecondFactorRequired
 from uhealthsec.client.proof_of_work import HEADER, solve
 from uhealthsec.crypto.keystore import derive_password_secrets
@@ -211,9 +212,14 @@ def test_the_breaker_opens_when_most_checks_fail_and_closes_after(
     before = hashes.count
     proof = solve(refused.json()["challenge"])
     unproven = newcomer.post("/auth/login", json=body, headers={HEADER: proof})
-    # Under attack the password alone tells nothing: a factor must come with it.
+    # Under attack the password alone tells nothing: a factor must come with it, and
+    # the answer is the one a wrong password gets.
     assert unproven.status_code == 401 and unproven.json()["second_factor_required"]
-    assert hashes.count == before
+    wrong = login_body(newcomer, user.email, WRONG)
+    challenge = newcomer.post("/auth/login", json=wrong).json()["challenge"]
+    guessed = newcomer.post("/auth/login", json=wrong, headers={HEADER: solve(challenge)})
+    assert guessed.status_code == 401 and guessed.json() == unproven.json()
+    assert hashes.count == before + 2
     with_code = {**body, "second_factor": {"totp_code": users.next_totp(user.totp_secret)}}
     challenge = newcomer.post("/auth/login", json=with_code).json()["challenge"]
     owner = newcomer.post("/auth/login", json=with_code, headers={HEADER: solve(challenge)})
@@ -224,6 +230,54 @@ def test_the_breaker_opens_when_most_checks_fail_and_closes_after(
     clock.advance(minutes=shield.BREAKER_WINDOW_MINUTES + 1)
     again = newcomer.post("/auth/login", json=login_body(newcomer, user.email, PASSWORD))
     assert again.status_code == 200 and not again.json()["complete"]
+
+
+def open_the_breaker(from_ip) -> None:
+    """Failed sign-ins on random addresses from many networks (breaker-DoS)."""
+    for i in range(shield.BREAKER_MIN_ATTEMPTS):
+        fail(from_ip(f"10.{i // 250}.{i % 250}.1"), f"random{i}@example.org", 1)
+
+
+def test_the_breaker_holds_back_neither_a_first_sign_in_nor_a_passkey(
+    users, sdk, from_ip, ctx, clock
+):
+    users.register("newcomer@example.org")  # confirmed, no second factor yet
+    key = SoftAuthenticator(ORIGIN)
+    users.register("passkey@example.org")
+    login = sdk.start_login("passkey@example.org", PASSWORD)
+    options = sdk.http.post("/auth/login/enrol/webauthn-options", json={"ticket": login.ticket})
+    sdk.http.post(
+        "/auth/login/enrol/webauthn",
+        json={"ticket": login.ticket, "credential": key.create(options.json()), "name": "key"},
+    )
+    totp_user = users.signed_in("totp@example.org")
+    clock.advance(minutes=shield.BREAKER_WINDOW_MINUTES + 1)  # a quiet window
+    open_the_breaker(from_ip)
+    with ctx.sessions() as db:
+        assert Shield(db, ctx).metrics()["breaker_open"] == 1
+    person = AuthClient(from_ip("198.51.100.7"))
+
+    # The first sign-in after confirming the address goes on to enrol a factor...
+    first = person.start_login("newcomer@example.org", PASSWORD)
+    assert first.enrolment_required and not first.complete
+    # ...while a wrong password there is answered as any attempt under the breaker.
+    with pytest.raises(SecondFactorRequired):
+        person.start_login("newcomer@example.org", WRONG)
+    with pytest.raises(SecondFactorRequired):
+        person.start_login(totp_user.email, PASSWORD)
+
+    # A passkey signs in: its assertion comes with the password and is checked first.
+    options = person.passkey_options("passkey@example.org")
+    assertion = key.get(options, "localhost")
+    signed_in = person.start_login("passkey@example.org", PASSWORD, {"webauthn": assertion})
+    assert signed_in.complete
+    person.authorize(signed_in)
+    # An address with no passkey, or no account, gets options of the same shape.
+    for address in ("totp@example.org", "nobody@example.org"):
+        decoy = person.passkey_options(address)
+        assert decoy.keys() == options.keys()
+        assert len(decoy["allowCredentials"]) == 1
+        assert decoy == person.passkey_options(address) | {"challenge": decoy["challenge"]}
 
 
 def test_automation_signals_raise_the_price_but_never_block(users, from_ip):
@@ -252,12 +306,17 @@ def test_past_100_failures_the_password_is_checked_only_with_a_second_factor(
     before = hashes.count
     with pytest.raises(SecondFactorRequired):
         sdk.start_login(user.email, PASSWORD)  # solves the backoff's proof, then this
+    assert hashes.count == before  # without a factor, no password was checked
     with pytest.raises(ApiError) as refused:
         sdk.start_login(user.email, PASSWORD, second_factor={"totp_code": "000000"})
     assert refused.value.status == 401
     assert refused.value.detail == "the e-mail address or the password is incorrect"
-    assert hashes.count == before  # no password was checked
+    # A wrong password with a right code gets the same answer, and the code is not
+    # checked (nor spent): only the password's holder draws on the factor budget.
     code = users.next_totp(user.totp_secret)
+    with pytest.raises(ApiError) as wrong_password:
+        sdk.start_login(user.email, WRONG, second_factor={"totp_code": code})
+    assert wrong_password.value.body == refused.value.body
     login = sdk.start_login(user.email, PASSWORD, second_factor={"totp_code": code})
     assert login.complete
     sdk.authorize(login)

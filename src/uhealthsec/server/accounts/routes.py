@@ -45,8 +45,9 @@ def register(body: s.RegistrationIn, request: Request, db: Db, ctx: Ctx) -> s.Ac
 
 
 @router.post("/accounts/email-verifications", status_code=204)
-def verify_email(body: s.CodeIn, db: Db, ctx: Ctx) -> None:
-    AccountService(db, ctx).verify_email(body.code)
+def verify_email(body: s.EmailVerificationIn, db: Db, ctx: Ctx) -> None:
+    """Confirm the address with the mailed code and the registration's auth secret."""
+    AccountService(db, ctx).verify_email(body.code, body.auth_secret)
 
 
 @router.get("/accounts/me", response_model=s.AccountOut)
@@ -71,11 +72,14 @@ def my_keystore(caller: Caller) -> s.KeystoreOut:
 
 @router.put("/accounts/me/password", status_code=204)
 def change_password(body: s.PasswordChangeIn, caller: Caller, db: Db, ctx: Ctx) -> None:
-    """Store a keystore re-sealed under a new password; other devices are signed out."""
+    """Store a keystore re-sealed under a new password and signed with the current key;
+    other devices are signed out and the owner is told by mail."""
     sessions = SessionService(db, ctx)
     sessions.require_recent_mfa(caller)
-    AccountService(db, ctx).replace_keystore(caller.account, body.keystore, body.auth_secret)
-    sessions.revoke_all(caller.account.id, "password_changed", keep=caller.session.id)
+    AccountService(db, ctx).replace_keystore(
+        caller.account, body.keystore, body.auth_secret, body.signature
+    )
+    sessions.credentials_changed(caller, "password_changed", "your password was changed")
 
 
 @router.post("/practices", status_code=201, response_model=s.PracticeOut)

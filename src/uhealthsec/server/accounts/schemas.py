@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from uhealthsec.crypto.keystore import KEYSTORE_SIZE
+from uhealthsec.crypto.signing import SIGNATURE_SIZE
 from uhealthsec.protocol.encoding import Base64Url
 from uhealthsec.server.accounts.models import AccountKind, Role
 from uhealthsec.server.auth.passwords import AUTH_SECRET_SIZE
@@ -42,6 +43,12 @@ class CodeIn(Strict):
     code: Code
 
 
+class EmailVerificationIn(CodeIn):
+    #: The auth secret of the registration being confirmed: the code alone would
+    #: activate whichever registration it was mailed for, an intruder's included.
+    auth_secret: Base64Url(AUTH_SECRET_SIZE)  # type: ignore[valid-type]
+
+
 class AccountOut(BaseModel):
     id: uuid.UUID
     email: str
@@ -59,6 +66,8 @@ class KeystoreOut(BaseModel):
 class PasswordChangeIn(Strict):
     auth_secret: Base64Url(AUTH_SECRET_SIZE)  # type: ignore[valid-type]
     keystore: Base64Url(KEYSTORE_SIZE)  # type: ignore[valid-type]
+    #: Ed25519 signature of the change (docs/PROTOCOL.md, 16.2) by the current key.
+    signature: Base64Url(SIGNATURE_SIZE)  # type: ignore[valid-type]
 
 
 class PracticeIn(Strict):

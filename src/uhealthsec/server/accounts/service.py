@@ -8,11 +8,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from uhealthsec.crypto.directory import DirectoryEntry
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.crypto.keystore import Keystore
+from uhealthsec.crypto.keystore_change import KeystoreChange
 from uhealthsec.server.accounts.models import (
     Account,
     AccountKind,
@@ -75,8 +77,11 @@ class AccountService:
     def register(self, request: RegistrationRequest) -> None:
         """Create a pending account and mail a confirmation code.
 
-        The answer is the same whether or not the address is already registered: the
-        owner of an existing address is told by mail instead (no enumeration).
+        The answer is the same whether or not the address or the RPPS number is already
+        taken: the owner of an existing address is told by mail instead (no
+        enumeration). A registration of an address that is still pending replaces the
+        earlier one, so the code in the newest mail confirms the registration that the
+        reader of the mailbox made, never one an intruder made before them.
         """
         address = normalize_email(request.email)
         shield = Shield(self.db, self.ctx)
@@ -92,22 +97,31 @@ class AccountService:
                 raise InvalidInput("only practitioners have an RPPS number")
             if not is_valid_rpps(request.rpps):
                 raise InvalidInput("the RPPS number must be 11 digits with a valid check digit")
-            if self.db.scalar(select(Account.id).where(Account.rpps == request.rpps)) is not None:
-                raise Conflict("this RPPS number is already linked to an account")
 
         invitation = self._open_invitation(request.invitation) if request.invitation else None
         if invitation is not None and invitation.email != address:
             raise Forbidden("this invitation was sent to another address")
 
-        shield.consume(admission)  # both paths below hash and send mail
-        if self.db.scalar(select(Account.id).where(Account.email == address)) is not None:
-            self.ctx.hasher.burn()  # same cost as the path that hashes
-            self.ctx.mailer.send(
+        shield.consume(admission)  # every path below hashes and sends mail
+        existing = self.db.scalar(select(Account).where(Account.email == address))
+        replaced = None
+        if existing is not None and existing.status == AccountStatus.PENDING:
+            replaced = existing.created_at
+            self._forget_pending(existing)
+        elif existing is not None:
+            self._refuse_by_mail(
                 address,
-                "U-HealthSec: registration attempt",
                 "Someone tried to create a U-HealthSec account with this address, which "
                 "already has one.\nIf it was you, sign in instead. If not, you can ignore "
                 "this message: nothing was changed.\n",
+            )
+            return
+        if request.rpps is not None and not self._rpps_free(request.rpps):
+            self._refuse_by_mail(
+                address,
+                "Your registration could not be completed: the RPPS number you gave is "
+                "already linked to a U-HealthSec account.\nIf it is yours, contact the "
+                "administrator of your practice or the operator of this server.\n",
             )
             return
 
@@ -141,21 +155,64 @@ class AccountService:
                 expires_at=self.ctx.now() + timedelta(hours=VERIFICATION_HOURS),
             )
         )
+        made = f"{account.created_at:%Y-%m-%d at %H:%M} UTC"
+        earlier = (
+            f"It replaces an earlier registration of this address, made on "
+            f"{replaced:%Y-%m-%d at %H:%M} UTC and never confirmed: that one's code no "
+            "longer works.\n"
+            if replaced is not None
+            else ""
+        )
         self.ctx.mailer.send(
             address,
             "U-HealthSec: confirm your address",
             f"Welcome to U-HealthSec.\n\nYour confirmation code: {code}\n\n"
-            f"It is valid for {VERIFICATION_HOURS} hours. If you did not register, ignore "
-            "this message.\n",
+            f"It confirms the registration made on {made}, together with the password "
+            f"chosen then, and is valid for {VERIFICATION_HOURS} hours. If you did not "
+            "make that registration, ignore this message, or register again to "
+            f"replace it.\n{earlier}",
         )
 
-    def verify_email(self, code: str) -> None:
+    def _forget_pending(self, account: Account) -> None:
+        """An unconfirmed registration, dropped: its address and RPPS become free."""
+        self.db.execute(delete(EmailVerification).where(EmailVerification.account_id == account.id))
+        self.db.delete(account)
+        self.db.flush()
+
+    def _rpps_free(self, rpps: str) -> bool:
+        """Free, or held only by a registration that expired unconfirmed (dropped)."""
+        holder = self.db.scalar(select(Account).where(Account.rpps == rpps))
+        if holder is None:
+            return True
+        if holder.status == AccountStatus.PENDING and self._expired(holder):
+            self._forget_pending(holder)
+            return True
+        return False
+
+    def _expired(self, account: Account) -> bool:
+        return account.created_at + timedelta(hours=VERIFICATION_HOURS) <= self.ctx.now()
+
+    def _refuse_by_mail(self, address: str, body: str) -> None:
+        """Refuse as if accepted: the answer and its cost are those of a registration;
+        only the mailbox learns why."""
+        self.ctx.hasher.burn()  # same cost as the path that hashes
+        self.ctx.mailer.send(address, "U-HealthSec: registration not completed", body)
+
+    def verify_email(self, code: str, auth_secret: bytes) -> None:
+        """Activate the registration the code was mailed for, if the caller also holds
+        its password: the code proves the mailbox, the password the registration, so
+        the account activated is the one the reader of the mailbox made."""
         row = self.db.get(EmailVerification, token_hash(code))
         if row is None or row.used_at is not None or row.expires_at <= self.ctx.now():
             raise InvalidInput("this confirmation code is not valid or has expired")
         account = self.db.get(Account, row.account_id)
-        if account is None:
+        if account is None or (account.status == AccountStatus.PENDING and self._expired(account)):
             raise InvalidInput("this confirmation code is not valid or has expired")
+        if not self.ctx.hasher.verify(account.password_hash, auth_secret):
+            raise InvalidInput(
+                "this code confirms a registration made with another password: if you did "
+                "not make it, register again (that replaces it) and use the new code"
+            )
         row.used_at = self.ctx.now()
         if account.status == AccountStatus.PENDING:
             account.status = AccountStatus.ACTIVE
@@ -163,14 +220,33 @@ class AccountService:
             # Keys are published once the address is proven: the directory binds them to it.
             KeyDirectory(self.db, self.ctx).publish(account)
 
-    def replace_keystore(self, account: Account, keystore: bytes, auth_secret: bytes) -> None:
-        """Password change: a keystore re-sealed by the client, with the same keys."""
+    def replace_keystore(
+        self, account: Account, keystore: bytes, auth_secret: bytes, signature: bytes
+    ) -> None:
+        """Password change: a keystore re-sealed by the client, with the same keys, and
+        the change signed with the signing key the directory publishes for the account.
+
+        A stolen session can read the sealed keystore but not open it: without the
+        signature it could store the owner's public keys over private slots of its own
+        making, take the account and leave the owner's keys unreachable."""
         try:
             new = Keystore.decode(keystore)
         except CryptoError as exc:
             raise InvalidInput("the keystore is malformed") from exc
-        if new.public_keys.encode() != account.public_keys:
+        published = KeyDirectory(self.db, self.ctx).current_version(account.id)
+        if published is None:
+            raise Forbidden("this account has no published keys yet")
+        bundle = DirectoryEntry.decode(published.entry).bundle
+        if new.public_keys.encode() != bundle or bundle != account.public_keys:
             raise InvalidInput("the new keystore holds other keys; key rotation is a separate step")
+        change = KeystoreChange(account.id, account.keystore, keystore, auth_secret)
+        try:
+            change.verify(new.public_keys.signing, signature)
+        except CryptoError as exc:
+            raise InvalidInput(
+                "the password change is not signed with your current signing key: "
+                "unlock your keystore with your current password (or recovery key) and sign it"
+            ) from exc
         account.keystore = keystore
         account.password_hash = self.ctx.hasher.hash(auth_secret)
 

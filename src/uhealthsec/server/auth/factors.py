@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import webauthn
@@ -21,16 +22,26 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
+from uhealthsec.crypto.journal import JournalEntry, ObjectKind, Outcome
 from uhealthsec.server.accounts.models import Account
+from uhealthsec.server.audit.writer import PendingEntry
 from uhealthsec.server.auth import totp
 from uhealthsec.server.auth.models import (
+    FactorBudget,
     RecoveryCode,
     TotpCredential,
     WebAuthnChallenge,
     WebAuthnCredential,
 )
 from uhealthsec.server.context import AppContext, token_hash
-from uhealthsec.server.errors import Conflict, InvalidInput, NotFound, SecondFactorRefused
+from uhealthsec.server.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    SecondFactorRefused,
+    ServiceError,
+)
+from uhealthsec.server.storage.db import upsert
 
 RECOVERY_CODE_COUNT = 10
 _RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i
@@ -45,6 +56,35 @@ AMR_RECOVERY = "rec"
 
 FACTOR_REFUSED = "the second factor was not accepted (wrong, expired or already used)"
 _TOTP_MISMATCH = "the code does not match; check the phone's clock and retry"
+
+#: Wrong answers an account's second-factor checks may give, all of them together
+#: (sign-in, step-up, enrolment, recovery codes), before its factors lock.
+FACTOR_BUDGET = 5
+#: The first lock; each further one, until an answer is accepted, lasts twice as long.
+FACTOR_LOCK_FIRST_SECONDS = 60
+FACTOR_LOCK_MAX_SECONDS = 86_400
+LOCK_ACTION = "auth.factors_locked"
+
+
+def factor_lock_seconds(locks: int) -> int:
+    """How long the ``locks``-th lock in a row lasts: 1 min, 2, 4, ... at most a day."""
+    return min(FACTOR_LOCK_MAX_SECONDS, FACTOR_LOCK_FIRST_SECONDS * 2 ** (locks - 1))
+
+
+class FactorLocked(ServiceError):
+    """Too many wrong second factors on this account: codes are not checked for now."""
+
+    status = 429
+    title = "Too many attempts"
+
+    def __init__(self, until: datetime, now: datetime) -> None:
+        wait = max(1, math.ceil((until - now).total_seconds()))
+        super().__init__(
+            "too many wrong codes on this account: codes are not checked until "
+            f"{until:%Y-%m-%d %H:%M} UTC; a passkey still works",
+            headers={"Retry-After": str(wait)},
+            extra={"locked_until": until.isoformat()},
+        )
 
 
 @dataclass(frozen=True)
@@ -155,7 +195,10 @@ class FactorService:
         cred = self.db.get(TotpCredential, account.id)
         if cred is None or cred.confirmed_at is not None:
             raise NotFound("no authenticator app enrolment is in progress")
-        if not self._totp_accept(cred, code):
+        budget = self._charge(account.id, guessable=True)
+        accepted = self._totp_accept(cred, code)
+        self._settle(budget, accepted)
+        if not accepted:
             raise SecondFactorRefused(_TOTP_MISMATCH)
         cred.confirmed_at = self.ctx.now()
 
@@ -257,6 +300,22 @@ class FactorService:
         )
         return json.loads(options_to_json(options))  # type: ignore[no-any-return]
 
+    def webauthn_login_options(self, account: Account | None, address: str) -> dict[str, Any]:
+        """Options to sign in with a passkey *before* the password (the shield asks for
+        the factor first while its breaker is open). An address without a passkey, or
+        without an account, gets options of the same shape naming a stable decoy key,
+        so the answer does not tell which addresses have passkeys."""
+        if account is not None and self._passkey_ids(account.id):
+            return self.webauthn_authentication_options(account.id)
+        decoy = self.ctx.server_key.mac("passkey-decoy", address.encode())[:16]
+        options = webauthn.generate_authentication_options(
+            rp_id=self.ctx.settings.webauthn_rp_id,
+            challenge=secrets.token_bytes(32),
+            allow_credentials=[PublicKeyCredentialDescriptor(id=decoy)],
+            user_verification=UserVerificationRequirement.PREFERRED,
+        )
+        return json.loads(options_to_json(options))  # type: ignore[no-any-return]
+
     def _webauthn_accept(self, account_id: uuid.UUID, response: dict[str, Any]) -> bool:
         challenge = self._take_challenge(account_id, "authenticate", response)
         try:
@@ -326,10 +385,19 @@ class FactorService:
     # -- checking a factor ----------------------------------------------------------------
 
     def verify(self, account_id: uuid.UUID, proof: SecondFactor) -> str | None:
-        """The RFC 8176 method proven, or None if the proof is wrong or replayed."""
+        """The RFC 8176 method proven, or None if the proof is wrong or replayed; every
+        answer draws on the account's failure budget (FactorLocked once it is spent)."""
         given = [p for p in (proof.totp_code, proof.recovery_code, proof.webauthn_response) if p]
         if len(given) != 1:
             raise InvalidInput("give exactly one second factor: a code, a recovery code or a key")
+        # A passkey signs a fresh challenge: it cannot be guessed, so it is checked even
+        # while the codes are locked, and its owner is never locked out by a guesser.
+        budget = self._charge(account_id, guessable=proof.webauthn_response is None)
+        method = self._check(account_id, proof)
+        self._settle(budget, method is not None)
+        return method
+
+    def _check(self, account_id: uuid.UUID, proof: SecondFactor) -> str | None:
         if proof.totp_code is not None:
             cred = self.db.get(TotpCredential, account_id)
             if cred is None or cred.confirmed_at is None:
@@ -339,6 +407,70 @@ class FactorService:
             return AMR_RECOVERY if self._recovery_accept(account_id, proof.recovery_code) else None
         assert proof.webauthn_response is not None
         return AMR_WEBAUTHN if self._webauthn_accept(account_id, proof.webauthn_response) else None
+
+    # -- the failure budget -----------------------------------------------------------
+
+    def refuse_if_locked(self, account_id: uuid.UUID, proof: SecondFactor) -> None:
+        """Raise FactorLocked if ``proof`` is a code and the account's codes are locked."""
+        if proof.webauthn_response is None:
+            self._refuse_if_locked(self.db.get(FactorBudget, account_id))
+
+    def _refuse_if_locked(self, budget: FactorBudget | None) -> None:
+        now = self.ctx.now()
+        if budget is not None and budget.locked_until is not None and budget.locked_until > now:
+            raise FactorLocked(budget.locked_until, now)
+
+    def _charge(self, account_id: uuid.UUID, guessable: bool) -> FactorBudget:
+        """Count the answer as a failure before checking it, refunded if it holds.
+
+        The increment takes the budget row's lock until the request commits, so
+        concurrent answers for one account are checked one after the other and a
+        burst of parallel guesses cannot all slip through before the lock."""
+        upsert(self.db, FactorBudget, {"account_id": account_id}, add={"failures": 1})
+        budget = self.db.get(FactorBudget, account_id, populate_existing=True)
+        assert budget is not None
+        if guessable:
+            self._refuse_if_locked(budget)  # rolled back: nothing was checked
+        return budget
+
+    def _settle(self, budget: FactorBudget, accepted: bool) -> None:
+        if accepted:
+            budget.failures, budget.locks, budget.locked_until = 0, 0, None
+            return
+        if budget.failures < FACTOR_BUDGET:
+            return
+        now = self.ctx.now()
+        budget.failures = 0
+        budget.locks += 1
+        budget.locked_until = now + timedelta(seconds=factor_lock_seconds(budget.locks))
+        self._tell_locked(budget.account_id, budget.locked_until)
+
+    def _tell_locked(self, account_id: uuid.UUID, until: datetime) -> None:
+        """Journal the lock and mail the owner: someone may hold their password or a
+        session, and only they can tell whether the wrong codes were theirs."""
+        account = self.db.get(Account, account_id)
+        if account is None:
+            return
+        self.ctx.mailer.send(
+            account.email,
+            "U-HealthSec: wrong codes on your account",
+            f"{FACTOR_BUDGET} wrong second-factor codes were given for your account in a "
+            f"row, so codes are not checked until {until:%Y-%m-%d %H:%M} UTC (a passkey "
+            "still works).\n\nIf it was not you, someone knows your password or uses one "
+            "of your signed-in devices: change your password and sign your other devices "
+            "out.\n",
+        )
+        entry = JournalEntry(
+            timestamp_ms=int(self.ctx.now().timestamp() * 1000),
+            actor=account_id,
+            action=LOCK_ACTION,
+            outcome=Outcome.REFUSED,
+            status=FactorLocked.status,
+            objects=((ObjectKind.ACCOUNT, account_id),),
+            client="uhs-server",
+        )
+        # Not waited for: the writer's transaction must not wait on this request's.
+        self.ctx.journal.submit(PendingEntry(entry))
 
     def _refuse_removing_last(self, account_id: uuid.UUID, removing_totp: bool) -> None:
         keys = len(self._passkey_ids(account_id))

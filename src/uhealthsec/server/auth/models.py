@@ -47,6 +47,23 @@ class RecoveryCode(Base):
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
+class FactorBudget(Base):
+    """The failure budget every second-factor check of an account draws on (sign-in,
+    step-up, enrolment, recovery codes): spent, the account's factors lock for a time
+    that doubles with each lock, so a guesser gets a few tries a day at most."""
+
+    __tablename__ = "factor_budgets"
+
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: Wrong answers since the last accepted one or the last lock.
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    #: Locks since the last accepted answer: the next lock lasts twice as long.
+    locks: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
 class WebAuthnChallenge(Base):
     """A challenge handed to an authenticator, valid once and briefly."""
 

@@ -52,6 +52,16 @@ def login(body: s.LoginIn, request: Request, db: Db, ctx: Ctx) -> s.LoginOut:
     )
 
 
+@router.post("/login/passkey-options", responses=SHIELD_RESPONSES)
+def login_passkey_options(body: s.PreloginIn, request: Request, db: Db, ctx: Ctx) -> dict[str, Any]:
+    """Options for navigator.credentials.get() to sign in with a passkey sent along
+    with the password (``second_factor.webauthn`` at /auth/login): how passkeys sign
+    in while the shield asks for the factor first. Unknown addresses get a decoy."""
+    return LoginService(db, ctx).passkey_options(
+        body.email, attempt_of(request, "passkey", body.email)
+    )
+
+
 @router.post("/login/second-factor", response_model=s.LoginStepOut)
 def login_second_factor(body: s.LoginSecondFactorIn, db: Db, ctx: Ctx) -> s.LoginStepOut:
     LoginService(db, ctx).prove_second_factor(body.ticket, body.proof())
@@ -161,11 +171,15 @@ def remove_webauthn(key_id: uuid.UUID, caller: Caller, db: Db, ctx: Ctx) -> None
 
 @router.post("/recovery-codes", response_model=s.RecoveryCodesOut)
 def new_recovery_codes(caller: Caller, db: Db, ctx: Ctx) -> s.RecoveryCodesOut:
-    """Replace all recovery codes (the old ones stop working)."""
-    SessionService(db, ctx).require_recent_mfa(caller)
-    return s.RecoveryCodesOut(
-        recovery_codes=FactorService(db, ctx).new_recovery_codes(caller.account.id)
+    """Replace all recovery codes (the old ones stop working); other devices are signed
+    out and the owner is told by mail."""
+    sessions = SessionService(db, ctx)
+    sessions.require_recent_mfa(caller)
+    codes = FactorService(db, ctx).new_recovery_codes(caller.account.id)
+    sessions.credentials_changed(
+        caller, "recovery_codes_replaced", "your recovery codes were replaced"
     )
+    return s.RecoveryCodesOut(recovery_codes=codes)
 
 
 @router.get("/sessions", response_model=list[s.SessionOut])

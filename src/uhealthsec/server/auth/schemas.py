@@ -64,8 +64,10 @@ class TicketIn(Strict):
 class LoginIn(Strict):
     email: Email
     auth_secret: Base64Url(AUTH_SECRET_SIZE)  # type: ignore[valid-type]
-    #: Only for an address past the limit of failed attempts (answered 401 with
-    #: ``second_factor_required``): a TOTP or recovery code checked before the password.
+    #: Checked before the password: needed for an address past the limit of failed
+    #: attempts or while the breaker is open (answered 401 with
+    #: ``second_factor_required``): a TOTP or recovery code, or a passkey assertion over
+    #: the challenge of /auth/login/passkey-options.
     second_factor: SecondFactorIn | None = None
 
 

@@ -11,6 +11,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session as DbSession
@@ -105,23 +106,39 @@ class LoginService:
     ) -> LoginStarted:
         """Check the password-derived secret, once the shield lets the attempt through.
 
-        ``second_factor`` is needed only for an address past the shield's limit of
-        consecutive failures: it is then checked first, and the password only if it
-        holds, so guessing stops while the owner still signs in.
+        A ``second_factor`` may come with the password (a code, or a passkey assertion
+        over the challenge of ``passkey_options``); the answer then tells nothing
+        unless both hold. The shield requires one for an address past its limit of
+        failures and, while its breaker is open, for every account that has a factor:
+        guessing learns nothing while the owner still signs in. An account that has
+        none yet (its first sign-in after confirming its address) is never held back
+        by the breaker, and its answer tells nothing to anyone without its password.
         """
         address = normalize_email(email)
         shield = Shield(self.db, self.ctx)
         admission = shield.admit(attempt or Attempt("login", address, None))
+        if second_factor is None and admission.address_exhausted:
+            raise SecondFactorFirst(_FACTOR_FIRST)  # before any hash: guessing stops
         account = self.db.scalar(select(Account).where(Account.email == address))
+        if second_factor is not None and account is not None:
+            # A lock is told whatever the password, or its answer would tell the password.
+            self.factors.refuse_if_locked(account.id, second_factor)
+        ok = self.ctx.hasher.verify(account.password_hash if account else None, auth_secret)
         proven: str | None = None
-        if admission.second_factor_first:
-            if second_factor is None or second_factor.webauthn_response is not None:
-                raise SecondFactorFirst(_FACTOR_FIRST)
-            proven = self.factors.verify(account.id, second_factor) if account else None
-            if proven is None:  # no password is checked: nothing learned either way
+        if second_factor is not None:
+            # The factor is checked only with the right password: only someone who has
+            # it draws on the account's factor budget (a guesser who knows the address
+            # alone locks nobody out, nor burns a recovery code), and a wrong password
+            # is answered as a wrong factor.
+            if ok and account is not None:
+                proven = self.factors.verify(account.id, second_factor)
+            if proven is None:
                 shield.settle(admission, succeeded=False)
                 raise CredentialsRefused(_BAD_CREDENTIALS)
-        ok = self.ctx.hasher.verify(account.password_hash if account else None, auth_secret)
+        elif admission.breaker_open and not self._newcomer(account, ok):
+            # Only an account without a factor yet goes on without one; a wrong password
+            # gets the same answer as a right one for an account with a factor.
+            raise SecondFactorFirst(_FACTOR_FIRST)
         shield.settle(admission, succeeded=ok and account is not None)
         if not ok or account is None:
             raise CredentialsRefused(_BAD_CREDENTIALS)
@@ -138,6 +155,23 @@ class LoginService:
             self.mark_mfa(flow, proven)
         methods = self.factors.methods(account.id)
         return LoginStarted(ticket, flow.expires_at, methods, complete=proven is not None)
+
+    def _newcomer(self, account: Account | None, password_ok: bool) -> bool:
+        """Signing in with the right password to an account with no second factor yet."""
+        return (
+            password_ok
+            and account is not None
+            and not self.factors.has_confirmed_factor(account.id)
+        )
+
+    def passkey_options(self, email: str, attempt: Attempt | None = None) -> dict[str, Any]:
+        """WebAuthn options to sign in with a passkey sent along with the password."""
+        address = normalize_email(email)
+        Shield(self.db, self.ctx).admit(attempt or Attempt("passkey", address, None))
+        account = self.db.scalar(
+            select(Account).where(Account.email == address, Account.status == AccountStatus.ACTIVE)
+        )
+        return self.factors.webauthn_login_options(account, address)
 
     def _new_flow(self, ticket: str, account: Account, amr: str) -> LoginFlow:
         now = self.ctx.now()
@@ -267,6 +301,21 @@ class SessionService:
         session.auth_time = self.ctx.now()
         session.amr = with_method(session.amr, method)
         return self.issue_access_token(session)
+
+    def credentials_changed(self, principal: Principal, reason: str, what: str) -> int:
+        """A password or the recovery codes changed: every other session of the account
+        ends (an intruder's among them) and the owner is told by mail, so a change
+        they did not make does not go unnoticed."""
+        ended = self.revoke_all(principal.account.id, reason, keep=principal.session.id)
+        self.ctx.mailer.send(
+            principal.account.email,
+            "U-HealthSec: " + what,
+            f"On {self.ctx.now():%Y-%m-%d at %H:%M} UTC, {what} from one of your devices; "
+            f"your other devices ({ended}) were signed out.\n\nIf it was not you, sign in "
+            "with your recovery key, change your password and contact your practice's "
+            "administrator.\n",
+        )
+        return ended
 
     def issue_access_token(self, session: Session) -> tuple[str, AccessClaims]:
         return self.ctx.keyring.issue(

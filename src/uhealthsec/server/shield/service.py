@@ -5,14 +5,17 @@ Layers, each shared by every API process through the database:
 - per address (registered or not, alike): after ``BACKOFF_AFTER`` consecutive
   failures the address backs off (30 s doubling to 1 h); while it does, an attempt
   needs a step-up proof of work, so the owner is slowed, never locked out. After
-  ``SECOND_FACTOR_AFTER`` failures the password is checked only together with a
+  ``SECOND_FACTOR_AFTER`` failures the password is answered only together with a
   valid second factor: guessing stops, the owner (who holds the factor) goes on.
 - per network (IPv4 /24, IPv6 /64) and endpoint: a token bucket of failures; an
   empty bucket asks for a step-up proof of work (a shared NAT is slowed, not shut).
 - globally: when most recent password checks fail, the breaker opens: until the
-  ratio falls, every attempt pays a step-up proof of work and the password is
-  checked only together with a second factor, so a stuffing run learns nothing
-  about the pairs it tries while every enrolled owner still signs in.
+  ratio falls, every attempt pays a step-up proof of work and, for an account with
+  a second factor, the password is checked only together with it (a code, or a
+  passkey over a challenge asked for before the password), so a stuffing run learns
+  nothing about the pairs it tries while every owner still signs in. An account
+  without a factor yet (its first sign-in after confirming its address) goes on:
+  the breaker is opened by strangers and must not shut newcomers out.
 - signals from the request's headers raise the price one level; they never block.
 At rest an attempt pays nothing: no challenge, no latency.
 """
@@ -92,7 +95,14 @@ class Admission:
     attempt: Attempt
     account_key: bytes
     network_key: bytes | None
-    second_factor_first: bool
+    #: The address is past SECOND_FACTOR_AFTER failures: no password without a factor.
+    address_exhausted: bool = False
+    #: Most recent password checks failed: accounts with a factor must send it first.
+    breaker_open: bool = False
+
+    @property
+    def second_factor_first(self) -> bool:
+        return self.address_exhausted or self.breaker_open
 
 
 def network_of(client_ip: str | None) -> str | None:
@@ -129,7 +139,7 @@ class Shield:
         now = self.ctx.now().timestamp()
         account_key = self._hmac("account", attempt.address)
         if not self.ctx.settings.shield_enabled:
-            return Admission(attempt, account_key, None, second_factor_first=False)
+            return Admission(attempt, account_key, None)
         network = network_of(attempt.client_ip)
         network_key = self._hmac("network", f"{attempt.endpoint} {network}") if network else None
         failures, last_failure_at = self.db.execute(
@@ -151,10 +161,16 @@ class Shield:
             self.count("signals")
         if level:
             self._require(attempt, account_key, COSTS[min(level, len(COSTS) - 1)], now)
-        second_factor_first = breaker or failures >= SECOND_FACTOR_AFTER
-        if second_factor_first:
+        admission = Admission(
+            attempt,
+            account_key,
+            network_key,
+            address_exhausted=failures >= SECOND_FACTOR_AFTER,
+            breaker_open=breaker,
+        )
+        if admission.second_factor_first:
             self.count("second_factor_first")
-        return Admission(attempt, account_key, network_key, second_factor_first)
+        return admission
 
     def _require(self, attempt: Attempt, account_key: bytes, cost: int, now: float) -> None:
         subject = account_key.hex()[:32]

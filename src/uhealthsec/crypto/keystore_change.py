@@ -1,0 +1,58 @@
+"""A password change as the account's owner signs it (docs/PROTOCOL.md, 16.2).
+
+The server stores the keystore but cannot open it, so it cannot tell a keystore the
+owner re-sealed from one an intruder with a stolen session assembled (the owner's
+public keys, private slots of garbage). The owner therefore signs the change with
+the signing key the keystore holds: only someone who opened the current keystore
+can, and the signature names the keystore replaced, the new one and the new
+authentication secret, so it can neither be replayed later nor moved to another
+account or secret.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import ClassVar
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from uhealthsec.crypto import signing
+
+KEYSTORE_CHANGE_VERSION = 0x01
+_LABEL = b"uhealthsec/v1/keystore-change\x00"
+
+
+def _sha256(data: bytes) -> bytes:
+    h = hashes.Hash(hashes.SHA256())
+    h.update(data)
+    return h.finalize()
+
+
+@dataclass(frozen=True)
+class KeystoreChange:
+    """``account_id`` replaces keystore ``current`` by ``new``, signing in with
+    ``auth_secret`` from now on (all as bytes sent and stored)."""
+
+    what: ClassVar[str] = "keystore change"
+    account_id: uuid.UUID
+    current: bytes
+    new: bytes
+    auth_secret: bytes
+
+    def digest(self) -> bytes:
+        return _sha256(
+            _LABEL
+            + bytes([KEYSTORE_CHANGE_VERSION])
+            + self.account_id.bytes
+            + _sha256(self.current)
+            + _sha256(self.new)
+            + _sha256(self.auth_secret)
+        )
+
+    def sign(self, key: ed25519.Ed25519PrivateKey) -> bytes:
+        return signing.sign(key, signing.Purpose.KEYSTORE_CHANGE, self.digest())
+
+    def verify(self, public_key: bytes, signature: bytes) -> None:
+        signing.verify(public_key, signing.Purpose.KEYSTORE_CHANGE, self.digest(), signature)
