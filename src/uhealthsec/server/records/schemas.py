@@ -11,7 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from uhealthsec.crypto.envelope import HEADER_SIZE
 from uhealthsec.protocol.encoding import Base64Url
 from uhealthsec.server.accounts.models import AccountKind
-from uhealthsec.server.records.service import MAX_METADATA_BYTES, MAX_RECIPIENTS
+from uhealthsec.server.records.service import (
+    MAX_METADATA_BYTES,
+    MAX_RECIPIENTS,
+    MAX_SIGNED_READERS,
+)
 
 
 class Strict(BaseModel):
@@ -91,7 +95,7 @@ class VersionIn(Strict):
     signer_key_index: Annotated[int, Field(ge=0, le=2**62)]
     shares: Shares
     #: Everyone the key is wrapped for, the author included, as signed in the manifest.
-    readers: Annotated[list[ReaderIO], Field(min_length=1, max_length=0xFFFF)]
+    readers: Annotated[list[ReaderIO], Field(min_length=1, max_length=MAX_SIGNED_READERS)]
 
 
 class DocumentIn(VersionIn):

@@ -47,6 +47,9 @@ from uhealthsec.server.retention.service import FileStatus, RetentionService
 MAX_METADATA_BYTES = 8 * 1024
 #: Per request: 100 hybrid wrapped keys fit well within the JSON body limit.
 MAX_RECIPIENTS = 100
+#: Readers one version's author may sign (the keys beyond the first 100 follow in
+#: batches); far below what a reader list could encode.
+MAX_SIGNED_READERS = 5000
 
 
 @dataclass(frozen=True)
