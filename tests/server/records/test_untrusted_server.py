@@ -401,3 +401,24 @@ def test_a_thread_without_signed_members_is_not_written_to(practice: Practice, c
     assert [m.text for m in MessagingClient(practice.bob.exchange).read(thread_id)] == ["Bonjour"]
     with pytest.raises(ExchangeRefused, match="started before its members were signed"):
         alice.send(thread_id, "Suite")
+
+
+def test_readers_of_a_version_signed_before_readers_were_signed_must_be_confirmed(
+    practice: Practice, ctx, report
+):
+    """A version 1 manifest names no readers: the server's list of them is not taken
+    on its word, only for the addresses the user confirms."""
+    alice, bob = practice.alice.exchange, practice.bob
+    document_id = alice.send(report, patient_file_id=practice.patient_file, to=[bob.email])
+    with ctx.sessions.begin() as db:
+        _latest_version(db, document_id).readers = None
+    blobs = _blob_count(ctx)
+    with pytest.raises(
+        ExchangeRefused,
+        match=r"version 1 was signed before readers were signed.*confirm bob@example\.org",
+    ):
+        alice.new_version(document_id, report)
+    assert _blob_count(ctx) == blobs
+    shown = []
+    alice.new_version(document_id, report, confirm=[bob.email], before_encrypting=shown.append)
+    assert sorted(e.entry.email for e in shown[0]) == [practice.alice.email, bob.email]
