@@ -27,10 +27,15 @@ def create_thread(body: s.ThreadIn, caller: Caller, db: Db, ctx: Ctx) -> s.Threa
     """Start a conversation with practitioners, or between practitioners and a patient
     whose file their practice holds."""
     service = MessagingService(db, ctx)
-    membership = body.membership and SignedMembership(
-        [Reader(m.account_id, m.email) for m in body.membership.members],
-        body.membership.signer_key_index,
-        body.membership.signature,
+    signed = body.membership
+    membership = (
+        None
+        if signed is None
+        else SignedMembership(
+            [Reader(m.account_id, m.email) for m in signed.members],
+            signed.signer_key_index,
+            signed.signature,
+        )
     )
     thread = service.create_thread(caller.account, body.participant_ids, membership, body.id)
     return _thread_out(service.view(caller.account, thread.id))

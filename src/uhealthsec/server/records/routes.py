@@ -192,8 +192,9 @@ def _grants(shares: list[s.ShareIn]) -> list[ShareGrant]:
             x.recipient_id,
             x.wrapped_key,
             x.expires_at,
-            x.statement
-            and SignedShare(
+            None
+            if x.statement is None
+            else SignedShare(
                 x.statement.recipient_email, x.statement.signer_key_index, x.statement.signature
             ),
         )
