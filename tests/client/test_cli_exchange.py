@@ -33,6 +33,12 @@ def test_demo_walkthrough(signed_in, live_server, tmp_path):
     number = re.search(r"Safety number: ([0-9 ]{35})", mine).group(1)
     assert number in theirs  # both sides read the same number
 
+    updated = run(["update", document_id, str(report)], martin, live_server)
+    assert "Version 2" in updated
+    # The verified readers are shown before the new version is encrypted.
+    shown = updated.split("Encrypting for (keys proven in the key directory):")[1]
+    assert "kine.durand@demo.test" in shown.split("Version 2")[0]
+
     revoked = run(
         ["revoke", document_id, "--from", "kine.durand@demo.test"], martin, live_server, None
     )
@@ -75,6 +81,9 @@ def test_messages_between_the_demo_practitioners(signed_in, live_server, tmp_pat
         live_server,
     )
     thread_id = re.search(r"conversation ([0-9a-f-]{36})", sent).group(1)
+    # Who receives is shown, as verified, before anything is encrypted.
+    assert "Encrypting for (keys proven in the key directory)" in sent
+    assert "kine.durand@demo.test" in sent
     listed = run(["threads"], durand, live_server, password=None)
     assert "Dr Claire Martin" in listed and "1 unread" in listed
     shown = run(["read", thread_id], durand, live_server)

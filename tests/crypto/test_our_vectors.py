@@ -3,6 +3,7 @@
 import hashlib
 import io
 import uuid
+from dataclasses import replace
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -225,6 +226,84 @@ def test_version_manifests(vector):
             m.content_digest,
             m.metadata_digest,
         ).verify(_h(EXCHANGE["author_public_key"]), _h(vector["signature"]))
+
+
+def _readers(raw):
+    return tuple(manifest.Reader(uuid.UUID(r["account_id"]), r["email"]) for r in raw)
+
+
+@pytest.mark.parametrize("vector", EXCHANGE["manifests_v2"], ids=lambda v: str(v["version"]))
+def test_version_manifests_with_readers(vector):
+    readers = _readers(vector["readers"])
+    m = manifest.VersionManifest(
+        uuid.UUID(vector["document_id"]),
+        vector["version"],
+        uuid.UUID(vector["patient_file_id"]),
+        uuid.UUID(vector["author_id"]),
+        vector["signer_key_index"],
+        _h(vector["content_digest"]),
+        _h(vector["metadata_digest"]),
+        readers,
+    )
+    assert manifest.encode_readers(reversed(readers)).hex() == vector["reader_list"]
+    assert manifest.decode_readers(_h(vector["reader_list"])) == tuple(sorted(readers))
+    assert m.encode().hex() == vector["encoded"]
+    assert m.digest().hex() == vector["digest"]
+    m.verify(_h(EXCHANGE["author_public_key"]), _h(vector["signature"]))
+    # One reader more (or less) is another manifest.
+    with pytest.raises(InvalidSignature):
+        replace(m, readers=readers[:-1]).verify(
+            _h(EXCHANGE["author_public_key"]), _h(vector["signature"])
+        )
+
+
+def test_reader_lists_are_canonical():
+    raw = _h(EXCHANGE["manifests_v2"][1]["reader_list"])
+    first = 2 + 16 + 2 + raw[19]
+    swapped = raw[:2] + raw[first:] + raw[2:first]
+    with pytest.raises(MalformedInput):
+        manifest.decode_readers(swapped)  # unsorted
+    with pytest.raises(MalformedInput):
+        manifest.decode_readers(raw + b"\x00")
+    with pytest.raises(MalformedInput):
+        manifest.encode_readers([manifest.Reader(uuid.UUID(int=1), "a@b.c")] * 2)
+
+
+@pytest.mark.parametrize("vector", EXCHANGE["share_statements"], ids=lambda v: str(v["version"]))
+def test_share_statements(vector):
+    [recipient] = _readers([vector["recipient"]])
+    statement = manifest.ShareStatement(
+        uuid.UUID(vector["document_id"]),
+        vector["version"],
+        uuid.UUID(vector["granter_id"]),
+        vector["signer_key_index"],
+        recipient,
+    )
+    assert statement.encode().hex() == vector["encoded"]
+    assert statement.digest().hex() == vector["digest"]
+    statement.verify(_h(EXCHANGE["author_public_key"]), _h(vector["signature"]))
+    with pytest.raises(InvalidSignature):
+        replace(statement, recipient=replace(recipient, email="mallory@demo.test")).verify(
+            _h(EXCHANGE["author_public_key"]), _h(vector["signature"])
+        )
+
+
+@pytest.mark.parametrize("vector", EXCHANGE["thread_memberships"], ids=lambda v: str(v["seq"]))
+def test_thread_memberships(vector):
+    link = manifest.ThreadMembership(
+        uuid.UUID(vector["thread_id"]),
+        vector["seq"],
+        uuid.UUID(vector["actor_id"]),
+        vector["signer_key_index"],
+        _h(vector["previous"]),
+        _readers(vector["members"]),
+    )
+    assert link.encode().hex() == vector["encoded"]
+    assert link.digest().hex() == vector["digest"]
+    link.verify(_h(EXCHANGE["author_public_key"]), _h(vector["signature"]))
+    if link.seq > 1:
+        previous = EXCHANGE["thread_memberships"][link.seq - 2]
+        assert vector["previous"] == previous["digest"]
 
 
 JOURNAL = load_vectors("journal.json")

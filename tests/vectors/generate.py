@@ -574,14 +574,91 @@ def exchange_vectors() -> dict:
                 "signature": m.sign(author).hex(),
             }
         )
+    # Drawn after the version 1 manifests, so that those stay as they were.
+    readers = tuple(
+        manifest.Reader(uuid.UUID(bytes=rng(16)), email)
+        for email in ("dr.martin@demo.test", "camille.petit@demo.test", "kine.durand@demo.test")
+    )
+    signed_readers = []
+    for version in (1, 2):
+        m = manifest.VersionManifest(
+            uuid.UUID(bytes=rng(16)),
+            version,
+            uuid.UUID(bytes=rng(16)),
+            readers[0].account_id,
+            7 * version,
+            rng(32),
+            rng(32),
+            readers[: version + 1],
+        )
+        signed_readers.append(
+            {
+                "document_id": str(m.document_id),
+                "version": m.version,
+                "patient_file_id": str(m.patient_file_id),
+                "author_id": str(m.author_id),
+                "signer_key_index": m.signer_key_index,
+                "content_digest": m.content_digest.hex(),
+                "metadata_digest": m.metadata_digest.hex(),
+                "readers": _readers_json(m.readers or ()),
+                "reader_list": manifest.encode_readers(m.readers or ()).hex(),
+                "encoded": m.encode().hex(),
+                "digest": m.digest().hex(),
+                "signature": m.sign(author).hex(),
+            }
+        )
+    statement = manifest.ShareStatement(
+        uuid.UUID(bytes=rng(16)), 3, readers[1].account_id, 11, readers[2]
+    )
+    share_statements = [
+        {
+            "document_id": str(statement.document_id),
+            "version": statement.version,
+            "granter_id": str(statement.granter_id),
+            "signer_key_index": statement.signer_key_index,
+            "recipient": _readers_json([statement.recipient])[0],
+            "encoded": statement.encode().hex(),
+            "digest": statement.digest().hex(),
+            "signature": statement.sign(author).hex(),
+        }
+    ]
+    memberships = []
+    previous = manifest.NO_PREVIOUS
+    thread_id = uuid.UUID(bytes=rng(16))
+    for seq, members in ((1, readers[:2]), (2, readers)):
+        link = manifest.ThreadMembership(
+            thread_id, seq, readers[0].account_id, 5 + seq, previous, members
+        )
+        memberships.append(
+            {
+                "thread_id": str(link.thread_id),
+                "seq": link.seq,
+                "actor_id": str(link.actor_id),
+                "signer_key_index": link.signer_key_index,
+                "previous": link.previous.hex(),
+                "members": _readers_json(link.members),
+                "encoded": link.encode().hex(),
+                "digest": link.digest().hex(),
+                "signature": link.sign(author).hex(),
+            }
+        )
+        previous = link.digest()
     return {
-        "format": "U-HealthSec tree heads, directory entries, version manifests v1",
+        "format": "U-HealthSec tree heads, directory entries, version manifests v1 and v2, "
+        "share statements v1, thread memberships v1",
         "log_public_key": log_key.public_key().public_bytes_raw().hex(),
         "author_public_key": author.public_key().public_bytes_raw().hex(),
         "tree_heads": heads,
         "directory_entries": entries,
         "manifests": manifests,
+        "manifests_v2": signed_readers,
+        "share_statements": share_statements,
+        "thread_memberships": memberships,
     }
+
+
+def _readers_json(readers) -> list[dict]:
+    return [{"account_id": str(r.account_id), "email": r.email} for r in readers]
 
 
 def journal_vectors() -> dict:

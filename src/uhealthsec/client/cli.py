@@ -9,7 +9,7 @@ import re
 import threading
 import time
 import webbrowser
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -41,6 +41,7 @@ from uhealthsec.client.api import (
     check_response,
 )
 from uhealthsec.client.consent import ConsentClient
+from uhealthsec.client.directory import VerifiedEntry
 from uhealthsec.client.exchange import ExchangeClient, ExchangeRefused, MessagingClient
 from uhealthsec.client.journal import JournalClient, Witness, load_or_create_witness_key
 from uhealthsec.client.logs import LogPin, LogRefused
@@ -535,6 +536,13 @@ def practices() -> None:
     console.print(table)
 
 
+def _show_recipients(entries: Sequence[VerifiedEntry]) -> None:
+    """Who a key is about to be wrapped for, each proven in the key directory, shown
+    before anything is encrypted."""
+    names = ", ".join(sorted(e.entry.email for e in entries))
+    console.print(f"Encrypting for (keys proven in the key directory): {names}")
+
+
 @app.command()
 def send(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
@@ -559,6 +567,7 @@ def send(
                 title=title,
                 expires_at=_expiry(expires_days),
                 progress=progress,
+                before_encrypting=_show_recipients,
             )
     readers = ", ".join(recipients) or "you only"
     console.print(f"[green]Sent[/green] {document_id} to {readers}.")
@@ -611,7 +620,9 @@ def share(
 ) -> None:
     """Let more people read a document (its key is re-wrapped here for them)."""
     with _exchange() as client:
-        client.share(document_id, to, expires_at=_expiry(expires_days))
+        client.share(
+            document_id, to, expires_at=_expiry(expires_days), before_encrypting=_show_recipients
+        )
     console.print(f"[green]Shared[/green] with {', '.join(to)}.")
 
 
@@ -634,10 +645,25 @@ def update(
     document_id: Annotated[str, typer.Argument(help="Id from `uhs inbox`.")],
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
     title: str | None = typer.Option(None),
+    confirm: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--confirm",
+            help="A reader of a version signed before readers were signed (repeatable).",
+        ),
+    ] = None,
 ) -> None:
-    """Send a new version of a document, under a new key, to its current readers."""
+    """Send a new version of a document, under a new key, to its current readers (those
+    its author or a reader signed for)."""
     with _exchange() as client, _transfer(f"Sending {file.name}") as progress:
-        number = client.new_version(document_id, file, title=title, progress=progress)
+        number = client.new_version(
+            document_id,
+            file,
+            title=title,
+            progress=progress,
+            confirm=confirm or (),
+            before_encrypting=_show_recipients,
+        )
     console.print(f"[green]Version {number}[/green] sent.")
 
 
@@ -683,7 +709,13 @@ def write(
         patient_file = (
             client.patient_file(_practice_for(client, practice), patient)["id"] if patient else None
         )
-        messaging.send(thread_id, text, attachments=attach or [], patient_file_id=patient_file)
+        messaging.send(
+            thread_id,
+            text,
+            attachments=attach or [],
+            patient_file_id=patient_file,
+            before_encrypting=_show_recipients,
+        )
     console.print(f"[green]Sent[/green] in conversation {thread_id}.")
 
 

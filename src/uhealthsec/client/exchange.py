@@ -5,6 +5,12 @@ file is encrypted here (streamed, constant memory), the key is wrapped here for 
 recipient whose public keys the key directory has proven, and the author signs the
 version here. A reader checks the author's signature with the author's proven key
 before a decrypted file is put in place.
+
+Whom a key is wrapped for never comes from the server's word alone: the author signs
+the readers of each version, a reader who shares signs a statement for each person
+they add, a thread's creator signs its members, and every address is resolved in the
+key directory and must belong to the account signed for it. The server may still
+leave someone out (a denial of service), never add anyone.
 """
 
 from __future__ import annotations
@@ -32,12 +38,22 @@ from uhealthsec.crypto import envelope
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.crypto.journal import SignedRequest, request_digest
 from uhealthsec.crypto.keys import PublicKeys, UserKeys
-from uhealthsec.crypto.manifest import MessageManifest, VersionManifest
+from uhealthsec.crypto.manifest import (
+    NO_PREVIOUS,
+    MessageManifest,
+    Reader,
+    ShareStatement,
+    ThreadMembership,
+    VersionManifest,
+)
 from uhealthsec.crypto.wrap import unwrap_document_key, wrap_document_key
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
 
 #: Called with (bytes done, bytes in total) as a transfer progresses.
 Progress = Callable[[int, int], None]
+#: Shown the verified people a key is about to be wrapped for, before anything is
+#: encrypted; raising stops there.
+BeforeEncrypting = Callable[[Sequence["VerifiedEntry"]], None]
 _UPLOAD_CHUNK = 1 << 20
 MAX_TITLE_CHARS = 500
 #: Wrapped keys per request, as the server accepts them.
@@ -249,10 +265,13 @@ class ExchangeClient:
         media_type: str | None = None,
         expires_at: datetime | None = None,
         progress: Progress | None = None,
+        before_encrypting: BeforeEncrypting | None = None,
     ) -> uuid.UUID:
         """Encrypt ``source``, sign it and share it with ``to`` (addresses) and yourself."""
         document_id = uuid.uuid4()
         recipients = self._recipients(to)
+        if before_encrypting:
+            before_encrypting(recipients)
         version = self._prepare_version(
             document_id,
             uuid.UUID(str(patient_file_id)),
@@ -275,13 +294,17 @@ class ExchangeClient:
         *,
         title: str | None = None,
         progress: Progress | None = None,
+        confirm: Sequence[str] = (),
+        before_encrypting: BeforeEncrypting | None = None,
     ) -> int:
         """Replace a document by a new version under a new key, for the people who can
-        read the latest one now (a revoked person never receives it)."""
+        read the latest one now (a revoked person never receives it) and whom its
+        author or one of its readers signed for (``readers_of_next_version``)."""
         view = self.call("GET", f"/documents/{document_id}").json()
         number = int(view["latest_version"]) + 1
-        emails = [r["email"] for r in view["recipients"] if r["email"] != self.me["email"]]
-        recipients = self._recipients(emails)
+        recipients = self.readers_of_next_version(view, confirm)
+        if before_encrypting:
+            before_encrypting(recipients)
         expiry = {r["account_id"]: r["expires_at"] for r in view["recipients"]}
         version = self._prepare_version(
             uuid.UUID(str(document_id)),
@@ -323,6 +346,125 @@ class ExchangeClient:
             found[entry.account_id] = entry
         return list(found.values())
 
+    def resolve(self, reader: Reader, what: str) -> VerifiedEntry:
+        """The proven keys of a signed reader: the directory entry of the signed address,
+        refused unless it belongs to the signed account."""
+        entry = self.directory.lookup(reader.email)
+        if entry.account_id != reader.account_id:
+            raise ExchangeRefused(
+                f"{what} names {reader.email} for an account that the key directory does "
+                "not give this address to: nothing was encrypted"
+            )
+        return entry
+
+    def readers_of_next_version(
+        self, view: dict[str, Any], confirm: Sequence[str] = ()
+    ) -> list[VerifiedEntry]:
+        """Whom the next version of a document is encrypted to, from what this device
+        verified: the readers the latest version's author signed, plus the people
+        readers signed share statements for, kept only while the server still lists
+        them as readers (it may only leave someone out), each resolved in the key
+        directory. Anyone else the server lists is refused with the reason.
+
+        A latest version signed before readers were signed (manifest version 1) proves
+        no one: its readers are taken only if named in ``confirm``."""
+        versions = {int(v["number"]): v for v in view["versions"]}
+        latest = versions.get(int(view["latest_version"]))
+        if latest is None:
+            raise ExchangeRefused("you cannot read the latest version, so you cannot replace it")
+        mine = self.my_entry()
+        listed = {
+            uuid.UUID(r["account_id"]): str(r["email"])
+            for r in view["recipients"]
+            if uuid.UUID(r["account_id"]) != mine.account_id
+        }
+        signed = self.signed_readers(view, latest)
+        number = latest["number"]
+        if signed is None:
+            confirmed = {e.strip().lower() for e in confirm}
+            if unconfirmed := sorted(e for e in listed.values() if e not in confirmed):
+                raise ExchangeRefused(
+                    f"version {number} was signed before readers were signed, so the "
+                    f"server's list of its readers cannot be checked: confirm "
+                    f"{', '.join(unconfirmed)} by naming them, or share anew"
+                )
+            signed = {a: Reader(a, e) for a, e in listed.items()}
+        found = {mine.account_id: mine}
+        for account_id, email in sorted(listed.items(), key=lambda item: item[1]):
+            reader = signed.get(account_id)
+            if reader is None:
+                raise ExchangeRefused(
+                    f"the server lists {email} as a reader of version {number}, but neither "
+                    "its author nor any of its readers signed for them: nothing was encrypted"
+                )
+            if reader.email != email:
+                raise ExchangeRefused(
+                    f"the server names a reader of version {number} {email}, but the "
+                    f"signed readers call that account {reader.email}: nothing was encrypted"
+                )
+            found[account_id] = self.resolve(reader, f"version {number}")
+        return list(found.values())
+
+    def signed_readers(
+        self, view: dict[str, Any], version: dict[str, Any]
+    ) -> dict[uuid.UUID, Reader] | None:
+        """Readers of a version this device can vouch for: those in the manifest its
+        author signed (checked with the author's proven key), then, repeatedly, the
+        recipients of share statements signed by one of them. None for a version 1
+        manifest, which names no readers."""
+        number = int(version["number"])
+        readers = _readers(version.get("readers"))
+        if readers is None:
+            return None
+        author = self.directory.entry(int(version["signer_key_index"]))
+        if str(author.account_id) != version["author_id"]:
+            raise ExchangeRefused("the signing key named by this version is not its author's")
+        manifest = VersionManifest(
+            document_id=uuid.UUID(view["id"]),
+            version=number,
+            patient_file_id=uuid.UUID(view["patient_file_id"]),
+            author_id=author.account_id,
+            signer_key_index=author.index,
+            content_digest=b64u_decode(version["content_digest"]),
+            metadata_digest=hashlib.sha256(b64u_decode(version["metadata_envelope"])).digest(),
+            readers=readers,
+        )
+        try:
+            manifest.verify(author.entry.public_keys.signing, b64u_decode(version["signature"]))
+        except CryptoError as exc:
+            raise ExchangeRefused(
+                f"the readers of version {number} are not the ones its author signed"
+            ) from exc
+        trusted = {r.account_id: r for r in readers}
+        pending = list(version.get("statements", []))
+        while added := [s for s in pending if uuid.UUID(s["granter_id"]) in trusted]:
+            pending = [s for s in pending if s not in added]
+            for raw in added:
+                recipient = Reader(
+                    uuid.UUID(raw["recipient"]["account_id"]), raw["recipient"]["email"]
+                )
+                granter = self.directory.entry(int(raw["signer_key_index"]))
+                statement = ShareStatement(
+                    manifest.document_id,
+                    number,
+                    uuid.UUID(raw["granter_id"]),
+                    granter.index,
+                    recipient,
+                )
+                try:
+                    if granter.account_id != statement.granter_id:
+                        raise CryptoError("the statement's key is not its signer's")
+                    statement.verify(
+                        granter.entry.public_keys.signing, b64u_decode(raw["signature"])
+                    )
+                except CryptoError as exc:
+                    raise ExchangeRefused(
+                        f"a statement that {recipient.email} may read version {number} is "
+                        "not signed by the reader it names"
+                    ) from exc
+                trusted.setdefault(recipient.account_id, recipient)
+        return trusted
+
     def _prepare_version(
         self,
         document_id: uuid.UUID,
@@ -356,9 +498,11 @@ class ExchangeClient:
             signer_key_index=signer.index,
             content_digest=summary.content_digest or b"",
             metadata_digest=hashlib.sha256(metadata_envelope).digest(),
+            readers=tuple(_reader(r) for r in recipients),
         )
         expiry = expires_at.isoformat() if expires_at else None
         return {
+            "readers": _readers_out(manifest.readers or ()),
             "blob_id": blob["id"],
             "envelope_header": b64u_encode(summary.header),
             "metadata_envelope": b64u_encode(metadata_envelope),
@@ -424,12 +568,17 @@ class ExchangeClient:
         to: Sequence[str],
         *,
         expires_at: datetime | None = None,
+        before_encrypting: BeforeEncrypting | None = None,
     ) -> None:
         """Give more people every version you can read: each key is unwrapped here and
-        wrapped for each of them."""
+        wrapped for each of them, with your signed statement that you gave it (which
+        lets the next version's author encrypt to them)."""
         view = self.call("GET", f"/documents/{document_id}").json()
         recipients = [self.directory.lookup(email) for email in to]
+        if before_encrypting:
+            before_encrypting(recipients)
         expiry = expires_at.isoformat() if expires_at else None
+        me, signer = uuid.UUID(self.me["id"]), self.my_entry()
         for batch_start in range(0, len(recipients), SHARES_PER_REQUEST):
             batch = recipients[batch_start : batch_start + SHARES_PER_REQUEST]
             for version in view["versions"]:
@@ -442,6 +591,19 @@ class ExchangeClient:
                             wrap_document_key(key, r.entry.public_keys, header)
                         ),
                         "expires_at": expiry,
+                        "statement": {
+                            "recipient_email": r.entry.email,
+                            "signer_key_index": signer.index,
+                            "signature": b64u_encode(
+                                ShareStatement(
+                                    uuid.UUID(view["id"]),
+                                    int(version["number"]),
+                                    me,
+                                    signer.index,
+                                    _reader(r),
+                                ).sign(self.keys.signing)
+                            ),
+                        },
                     }
                     for r in batch
                 ]
@@ -550,6 +712,7 @@ class ExchangeClient:
                 signer_key_index=signer.index,
                 content_digest=summary.content_digest or b"",
                 metadata_digest=hashlib.sha256(b64u_decode(chosen["metadata_envelope"])).digest(),
+                readers=_readers(chosen.get("readers")),
             )
             try:
                 manifest.verify(signer.entry.public_keys.signing, b64u_decode(chosen["signature"]))
@@ -591,6 +754,21 @@ class ExchangeClient:
             raise ExchangeRefused(
                 "the document's title and type failed their integrity check"
             ) from exc
+
+
+def _reader(entry: VerifiedEntry) -> Reader:
+    return Reader(entry.account_id, entry.entry.email)
+
+
+def _readers(raw: list[dict[str, Any]] | None) -> tuple[Reader, ...] | None:
+    """Readers as the server serves them (None for a version 1 manifest)."""
+    if raw is None:
+        return None
+    return tuple(Reader(uuid.UUID(r["account_id"]), str(r["email"])) for r in raw)
+
+
+def _readers_out(readers: Sequence[Reader]) -> list[dict[str, str]]:
+    return [{"account_id": str(r.account_id), "email": r.email} for r in readers]
 
 
 def _signable(path: str, kwargs: dict[str, Any]) -> bool:
@@ -654,11 +832,113 @@ class MessagingClient:
     def __init__(self, exchange: ExchangeClient) -> None:
         self.exchange = exchange
 
-    def start_thread(self, emails: Sequence[str]) -> dict[str, Any]:
-        ids = [str(self.exchange.directory.lookup(e).account_id) for e in emails]
-        return self.exchange.call(  # type: ignore[no-any-return]
-            "POST", "/threads", json={"participant_ids": ids}
-        ).json()
+    def start_thread(
+        self, emails: Sequence[str], *, before_encrypting: BeforeEncrypting | None = None
+    ) -> dict[str, Any]:
+        """A thread with the people at ``emails``, whose member list (their proven
+        directory entries and you) you sign: every member's client writes only to it."""
+        ex = self.exchange
+        members = ex._recipients(emails)
+        if before_encrypting:
+            before_encrypting(members)
+        thread_id, signer = uuid.uuid4(), ex.my_entry()
+        statement = ThreadMembership(
+            thread_id,
+            1,
+            uuid.UUID(ex.me["id"]),
+            signer.index,
+            NO_PREVIOUS,
+            tuple(_reader(m) for m in members),
+        )
+        body = {
+            "id": str(thread_id),
+            "participant_ids": [
+                str(m.account_id) for m in members if m.account_id != signer.account_id
+            ],
+            "membership": {
+                "members": _readers_out(statement.members),
+                "signer_key_index": signer.index,
+                "signature": b64u_encode(statement.sign(ex.keys.signing)),
+            },
+        }
+        return ex.call("POST", "/threads", json=body).json()  # type: ignore[no-any-return]
+
+    def members(self, thread: dict[str, Any]) -> dict[uuid.UUID, Reader] | None:
+        """The thread's members as its signed membership chain proves them: each link
+        signed, with their proven key, by its actor, who was a member before (the
+        creator for the first), and bound to the previous link. Anyone the server lists
+        beyond them, or under another address, is refused with the reason. None for a
+        thread started before members were signed."""
+        ex = self.exchange
+        thread_id = uuid.UUID(thread["id"])
+        members: dict[uuid.UUID, Reader] | None = None
+        previous = NO_PREVIOUS
+        for seq, link in enumerate(thread.get("membership", []), start=1):
+            actor = ex.directory.entry(int(link["signer_key_index"]))
+            statement = ThreadMembership(
+                thread_id,
+                seq,
+                uuid.UUID(link["actor_id"]),
+                actor.index,
+                previous,
+                _readers(link["members"]) or (),
+            )
+            try:
+                if int(link["seq"]) != seq or b64u_decode(link["previous"]) != previous:
+                    raise CryptoError("the chain is broken")
+                if actor.account_id != statement.actor_id:
+                    raise CryptoError("signed with another account's key")
+                if members is not None and statement.actor_id not in members:
+                    raise CryptoError("changed by someone who was not a member")
+                if members is None and statement.actor_id not in {
+                    m.account_id for m in statement.members
+                }:
+                    raise CryptoError("started by someone outside it")
+                statement.verify(actor.entry.public_keys.signing, b64u_decode(link["signature"]))
+            except CryptoError as exc:
+                raise ExchangeRefused(
+                    f"the membership of this thread does not verify (change {seq}): {exc}; "
+                    "nothing was encrypted"
+                ) from exc
+            members = {m.account_id: m for m in statement.members}
+            previous = statement.digest()
+        if members is None:
+            return None
+        for p in thread["participants"]:
+            account_id = uuid.UUID(p["account_id"])
+            if account_id not in members:
+                raise ExchangeRefused(
+                    f"the server lists {p['email']} in this thread, but no member signed them "
+                    "in: nothing was encrypted"
+                )
+            if members[account_id].email != p["email"]:
+                raise ExchangeRefused(
+                    f"the server names a member of this thread {p['email']}, but its signed "
+                    f"membership calls that account {members[account_id].email}: nothing "
+                    "was encrypted"
+                )
+        return members
+
+    def recipients(self, thread: dict[str, Any]) -> list[VerifiedEntry]:
+        """Whom a message to the thread is encrypted to: its verified members that the
+        server still lists (it may leave someone out, never add), each resolved in the
+        key directory."""
+        ex = self.exchange
+        members = self.members(thread)
+        if members is None:
+            raise ExchangeRefused(
+                "this thread was started before its members were signed, so who is in it "
+                "cannot be checked: start a new thread to write"
+            )
+        listed = {uuid.UUID(p["account_id"]) for p in thread["participants"]}
+        mine = ex.my_entry()
+        if mine.account_id not in members:
+            raise ExchangeRefused("you are not a signed member of this thread")
+        return [mine] + [
+            ex.resolve(m, "this thread's membership")
+            for a, m in sorted(members.items(), key=lambda item: item[1].email)
+            if a in listed and a != mine.account_id
+        ]
 
     def threads(self) -> list[dict[str, Any]]:
         return self.exchange.call("GET", "/threads").json()  # type: ignore[no-any-return]
@@ -670,15 +950,19 @@ class MessagingClient:
         *,
         attachments: Sequence[Path] = (),
         patient_file_id: uuid.UUID | str | None = None,
+        before_encrypting: BeforeEncrypting | None = None,
     ) -> uuid.UUID:
-        """Encrypt, sign and post a message; attached files are sent as documents of
-        ``patient_file_id`` to everyone in the thread, then referred to by the message."""
+        """Encrypt, sign and post a message to the thread's verified members
+        (``recipients``); attached files are sent as documents of ``patient_file_id``
+        to them, then referred to by the message."""
         if len(text) > self.MAX_TEXT_CHARS:
             raise ExchangeRefused(f"a message is at most {self.MAX_TEXT_CHARS} characters")
         ex = self.exchange
         thread = ex.call("GET", f"/threads/{thread_id}").json()
-        others = [p["email"] for p in thread["participants"] if p["email"] != ex.me["email"]]
-        readers = ex._recipients(others)
+        readers = self.recipients(thread)
+        if before_encrypting:
+            before_encrypting(readers)
+        others = [r.entry.email for r in readers[1:]]
         sent: list[Attachment] = []
         if attachments and patient_file_id is None:
             raise ExchangeRefused("attachments are documents: say which patient file they go to")
@@ -725,7 +1009,12 @@ class MessagingClient:
         sender's proven key; then a read receipt up to the last one."""
         ex = self.exchange
         thread = ex.call("GET", f"/threads/{thread_id}").json()
-        people = {p["account_id"]: p for p in thread["participants"]}
+        members = self.members(thread)  # a sender must be a signed member, if signed
+        people = {
+            p["account_id"]: p
+            for p in thread["participants"]
+            if members is None or uuid.UUID(p["account_id"]) in members
+        }
         raw = ex.call(
             "GET", f"/threads/{thread_id}/messages", params={"after": after, "limit": 500}
         ).json()

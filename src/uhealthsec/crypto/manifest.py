@@ -6,13 +6,18 @@ in clear. The author signs a manifest that binds both envelopes' SHA-256 digests
 the document, its version number, its patient file, the author and the directory
 entry holding the author's key: a server cannot move a signed document to another
 patient file, replay an old version as a new one, or mix the content of one version
-with the title of another. docs/PROTOCOL.md, "Document versions".
+with the title of another. Since version 2 the manifest also lists the readers the
+author encrypted to, and a later reader signs a grant for each person they share
+with: the next author encrypts only to people someone accountable signed for, never
+to whoever the server names. A thread's membership is signed the same way.
+docs/PROTOCOL.md, "Document versions" and "Messages".
 """
 
 from __future__ import annotations
 
 import struct
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -23,7 +28,69 @@ from uhealthsec.crypto import signing
 from uhealthsec.crypto.errors import MalformedInput
 
 MANIFEST_MAGIC = b"UHSV"
-MANIFEST_VERSION = 0x01
+#: Version 1 manifests (no reader list) are still read: they sign existing versions.
+MANIFEST_VERSION_1 = 0x01
+MANIFEST_VERSION = 0x02
+MAX_READERS = 0xFFFF
+_MAX_ADDRESS_BYTES = 320
+
+
+@dataclass(frozen=True, order=True)
+class Reader:
+    """Someone a key is encrypted to, named by account and directory address: a reader
+    resolves the address in the key directory and refuses it unless the entry found
+    belongs to the same account."""
+
+    account_id: uuid.UUID
+    email: str
+
+    def encode(self) -> bytes:
+        address = self.email.encode("utf-8")
+        if not 1 <= len(address) <= _MAX_ADDRESS_BYTES:
+            raise MalformedInput("a reader's address is 1 to 320 bytes")
+        return self.account_id.bytes + struct.pack(">H", len(address)) + address
+
+
+def encode_readers(readers: Iterable[Reader]) -> bytes:
+    """``u16(count) || reader...`` sorted by account id, each account once."""
+    ordered = sorted(readers, key=lambda r: r.account_id.bytes)
+    if not 1 <= len(ordered) <= MAX_READERS:
+        raise MalformedInput("a reader list holds 1 to 65535 readers")
+    if len({r.account_id for r in ordered}) != len(ordered):
+        raise MalformedInput("a reader list names each account once")
+    return struct.pack(">H", len(ordered)) + b"".join(r.encode() for r in ordered)
+
+
+def decode_readers(data: bytes) -> tuple[Reader, ...]:
+    """The inverse of ``encode_readers``; refuses anything not in canonical form."""
+    if len(data) < 2:
+        raise MalformedInput("a reader list is too short")
+    (count,) = struct.unpack(">H", data[:2])
+    readers: list[Reader] = []
+    at = 2
+    for _ in range(count):
+        if len(data) < at + 18:
+            raise MalformedInput("a reader list is truncated")
+        account_id = uuid.UUID(bytes=bytes(data[at : at + 16]))
+        (length,) = struct.unpack(">H", data[at + 16 : at + 18])
+        at += 18
+        if len(data) < at + length:
+            raise MalformedInput("a reader list is truncated")
+        try:
+            email = bytes(data[at : at + length]).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise MalformedInput("a reader's address is not UTF-8") from exc
+        at += length
+        readers.append(Reader(account_id, email))
+    if at != len(data) or encode_readers(readers) != bytes(data):
+        raise MalformedInput("a reader list is not in canonical form")
+    return tuple(readers)
+
+
+def _sha256(data: bytes) -> bytes:
+    h = hashes.Hash(hashes.SHA256())
+    h.update(data)
+    return h.finalize()
 
 
 @dataclass(frozen=True)
@@ -39,15 +106,23 @@ class VersionManifest:
     content_digest: bytes
     #: SHA-256 of the metadata envelope.
     metadata_digest: bytes
+    #: Whom the author encrypted this version to (the author included); None only
+    #: for a version 1 manifest, which named no readers.
+    readers: tuple[Reader, ...] | None = None
+
+    @property
+    def format_version(self) -> int:
+        return MANIFEST_VERSION_1 if self.readers is None else MANIFEST_VERSION
 
     def encode(self) -> bytes:
         if len(self.content_digest) != 32 or len(self.metadata_digest) != 32:
             raise MalformedInput("manifest digests are 32 bytes")
         if not 1 <= self.version < 1 << 32 or not 0 <= self.signer_key_index < 1 << 63:
             raise MalformedInput("manifest version or key index out of range")
+        readers = b"" if self.readers is None else encode_readers(self.readers)
         return (
             MANIFEST_MAGIC
-            + bytes([MANIFEST_VERSION])
+            + bytes([self.format_version])
             + self.document_id.bytes
             + struct.pack(">I", self.version)
             + self.patient_file_id.bytes
@@ -55,12 +130,11 @@ class VersionManifest:
             + struct.pack(">Q", self.signer_key_index)
             + self.content_digest
             + self.metadata_digest
+            + readers
         )
 
     def digest(self) -> bytes:
-        h = hashes.Hash(hashes.SHA256())
-        h.update(self.encode())
-        return h.finalize()
+        return _sha256(self.encode())
 
     def sign(self, key: ed25519.Ed25519PrivateKey) -> bytes:
         return signing.sign(key, signing.Purpose.DOCUMENT, self.digest())
@@ -68,6 +142,96 @@ class VersionManifest:
     def verify(self, author_signing_key: bytes, signature: bytes) -> None:
         """Raise InvalidSignature unless the author signed exactly this manifest."""
         signing.verify(author_signing_key, signing.Purpose.DOCUMENT, self.digest(), signature)
+
+
+GRANT_MAGIC = b"UHSG"
+GRANT_VERSION = 0x01
+
+
+@dataclass(frozen=True)
+class ShareStatement:
+    """What a reader signs when they give one version's key to someone else: the next
+    author takes that person as a reader only on the word of a reader. Signed for the
+    "document" purpose; its magic keeps it apart from a manifest."""
+
+    what: ClassVar[str] = "share statement"
+
+    document_id: uuid.UUID
+    version: int
+    granter_id: uuid.UUID
+    signer_key_index: int
+    recipient: Reader
+
+    def encode(self) -> bytes:
+        if not 1 <= self.version < 1 << 32 or not 0 <= self.signer_key_index < 1 << 63:
+            raise MalformedInput("statement version or key index out of range")
+        return (
+            GRANT_MAGIC
+            + bytes([GRANT_VERSION])
+            + self.document_id.bytes
+            + struct.pack(">I", self.version)
+            + self.granter_id.bytes
+            + struct.pack(">Q", self.signer_key_index)
+            + self.recipient.encode()
+        )
+
+    def digest(self) -> bytes:
+        return _sha256(self.encode())
+
+    def sign(self, key: ed25519.Ed25519PrivateKey) -> bytes:
+        return signing.sign(key, signing.Purpose.DOCUMENT, self.digest())
+
+    def verify(self, granter_signing_key: bytes, signature: bytes) -> None:
+        signing.verify(granter_signing_key, signing.Purpose.DOCUMENT, self.digest(), signature)
+
+
+MEMBERSHIP_MAGIC = b"UHST"
+MEMBERSHIP_VERSION = 0x01
+NO_PREVIOUS = bytes(32)
+
+
+@dataclass(frozen=True)
+class ThreadMembership:
+    """One link of a thread's membership chain: the whole member list after a change,
+    signed by the member who made it, bound to the previous link's digest (zeros for
+    the first, signed by the thread's creator). Signed for the "message" purpose; its
+    magic keeps it apart from a message manifest."""
+
+    what: ClassVar[str] = "thread membership"
+
+    thread_id: uuid.UUID
+    seq: int
+    actor_id: uuid.UUID
+    signer_key_index: int
+    previous: bytes
+    members: tuple[Reader, ...]
+
+    def encode(self) -> bytes:
+        if len(self.previous) != 32:
+            raise MalformedInput("a membership's previous digest is 32 bytes")
+        if not 1 <= self.seq < 1 << 32 or not 0 <= self.signer_key_index < 1 << 63:
+            raise MalformedInput("membership number or key index out of range")
+        if (self.seq == 1) != (self.previous == NO_PREVIOUS):
+            raise MalformedInput("only the first membership has no previous one")
+        return (
+            MEMBERSHIP_MAGIC
+            + bytes([MEMBERSHIP_VERSION])
+            + self.thread_id.bytes
+            + struct.pack(">I", self.seq)
+            + self.actor_id.bytes
+            + struct.pack(">Q", self.signer_key_index)
+            + self.previous
+            + encode_readers(self.members)
+        )
+
+    def digest(self) -> bytes:
+        return _sha256(self.encode())
+
+    def sign(self, key: ed25519.Ed25519PrivateKey) -> bytes:
+        return signing.sign(key, signing.Purpose.MESSAGE, self.digest())
+
+    def verify(self, actor_signing_key: bytes, signature: bytes) -> None:
+        signing.verify(actor_signing_key, signing.Purpose.MESSAGE, self.digest(), signature)
 
 
 MESSAGE_MAGIC = b"UHSM"
@@ -103,9 +267,7 @@ class MessageManifest:
         )
 
     def digest(self) -> bytes:
-        h = hashes.Hash(hashes.SHA256())
-        h.update(self.encode())
-        return h.finalize()
+        return _sha256(self.encode())
 
     def sign(self, key: ed25519.Ed25519PrivateKey) -> bytes:
         return signing.sign(key, signing.Purpose.MESSAGE, self.digest())

@@ -10,6 +10,8 @@ from sqlalchemy import select
 from tests.server.records.conftest import Practice
 from uhealthsec.client.api import ApiError
 from uhealthsec.client.exchange import ExchangeRefused, MessagingClient
+from uhealthsec.crypto.manifest import NO_PREVIOUS, Reader, ThreadMembership
+from uhealthsec.protocol.encoding import b64u_encode
 from uhealthsec.server.messaging.models import Message
 
 
@@ -130,3 +132,57 @@ def test_a_message_changed_by_the_server_is_refused(practice: Practice, ctx):
         message.body_envelope = bytes(tampered)
     with pytest.raises(ExchangeRefused, match="message 1 failed its checks"):
         MessagingClient(practice.bob.exchange).read(thread["id"])
+
+
+def _membership_body(practice: Practice, members: list[Reader], **change) -> dict:
+    """A thread of Alice and Bob, whose members Alice signs as ``members``."""
+    alice = practice.alice.exchange
+    thread_id, signer = uuid.uuid4(), alice.my_entry()
+    link = ThreadMembership(
+        thread_id, 1, uuid.UUID(alice.me["id"]), signer.index, NO_PREVIOUS, tuple(members)
+    )
+    body = {
+        "id": str(thread_id),
+        "participant_ids": [practice.bob.user.account_id],
+        "membership": {
+            "members": [{"account_id": str(m.account_id), "email": m.email} for m in members],
+            "signer_key_index": signer.index,
+            "signature": b64u_encode(link.sign(alice.keys.signing)),
+        },
+    }
+    body["membership"].update(change)
+    return body
+
+
+def test_the_server_checks_the_signed_membership(practice: Practice):
+    alice = practice.alice.exchange
+    me = Reader(uuid.UUID(practice.alice.user.account_id), practice.alice.email)
+    bob = Reader(uuid.UUID(practice.bob.user.account_id), practice.bob.email)
+    carol = Reader(uuid.UUID(practice.carol.user.account_id), practice.carol.email)
+
+    def refused(body: dict) -> str:
+        with pytest.raises(ApiError) as error:
+            alice.call("POST", "/threads", json=body)
+        assert error.value.status == 400
+        return error.value.detail
+
+    assert "exactly the thread's participants" in refused(
+        _membership_body(practice, [me, bob, carol])
+    )
+    assert "not that account's address" in refused(
+        _membership_body(practice, [me, Reader(bob.account_id, "robert@example.org")])
+    )
+    other = _membership_body(practice, [me, bob])
+    assert "signature does not match" in refused(
+        _membership_body(practice, [me, bob], signature=other["membership"]["signature"])
+    )
+
+    body = _membership_body(practice, [me, bob])
+    thread = alice.call("POST", "/threads", json=body).json()
+    assert thread["id"] == body["id"]
+    [link] = thread["membership"]
+    assert (link["seq"], link["actor_id"], link["previous"]) == (1, str(me.account_id), "A" * 43)
+    assert {m["email"] for m in link["members"]} == {me.email, bob.email}
+    with pytest.raises(ApiError) as again:
+        alice.call("POST", "/threads", json=body)
+    assert again.value.status == 409

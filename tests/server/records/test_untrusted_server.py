@@ -6,17 +6,24 @@ import uuid
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, func, select, text, update
 
 from tests.server.records.conftest import Practice, device
 from uhealthsec.client.directory import DirectoryRefused
 from uhealthsec.client.exchange import ExchangeRefused, MessagingClient
 from uhealthsec.client.logs import LogPin
 from uhealthsec.crypto.directory import DirectoryEntry
+from uhealthsec.crypto.manifest import Reader, ShareStatement, decode_readers, encode_readers
 from uhealthsec.server.accounts.models import Account
 from uhealthsec.server.keys.models import DirectoryRecord
 from uhealthsec.server.keys.service import KeyDirectory
-from uhealthsec.server.records.models import DocumentVersion
+from uhealthsec.server.messaging.models import Message, ThreadMembershipRecord, ThreadParticipant
+from uhealthsec.server.records.models import (
+    Blob,
+    DocumentVersion,
+    Share,
+    ShareStatementRecord,
+)
 from uhealthsec.server.storage.merkle_log import (
     KEY_DIRECTORY_LOG,
     MerkleLogState,
@@ -185,3 +192,233 @@ def test_no_plaintext_reaches_the_database_or_the_blob_store(practice: Practice,
         assert needle not in stored, needle
     with ctx.engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM blobs")).scalar() == 2
+
+
+# -- whom a client encrypts to ----------------------------------------------------------
+
+
+def _blob_count(ctx) -> int:
+    with ctx.sessions() as db:
+        return db.scalar(select(func.count()).select_from(Blob))
+
+
+def _latest_version(db, document_id) -> DocumentVersion:
+    return db.scalar(
+        select(DocumentVersion)
+        .where(DocumentVersion.document_id == document_id)
+        .order_by(DocumentVersion.number.desc())
+        .limit(1)
+    )
+
+
+def _slip_in_reader(ctx, document_id: uuid.UUID, intruder: str) -> None:
+    """The server gives the intruder a share of the latest version (a copy of the
+    author's wrapped key: it holds no other)."""
+    with ctx.sessions.begin() as db:
+        version = _latest_version(db, document_id)
+        author_share = db.scalar(
+            select(Share).where(
+                Share.version_id == version.id, Share.recipient_id == version.author_id
+            )
+        )
+        db.add(
+            Share(
+                document_id=document_id,
+                version_id=version.id,
+                recipient_id=uuid.UUID(intruder),
+                wrapped_key=author_share.wrapped_key,
+                granted_by=version.author_id,
+                created_at=author_share.created_at,
+            )
+        )
+
+
+def test_a_reader_added_by_the_server_gets_no_new_version(
+    practice: Practice, ctx, users, client, report
+):
+    mallory = users.signed_in("mallory@example.org")
+    alice = practice.alice.exchange
+    document_id = alice.send(report, patient_file_id=practice.patient_file, to=[practice.bob.email])
+    _slip_in_reader(ctx, document_id, mallory.account_id)
+    blobs = _blob_count(ctx)
+    shown = []
+    with pytest.raises(
+        ExchangeRefused,
+        match=r"lists mallory@example\.org as a reader of version 1, but neither its author "
+        r"nor any of its readers signed for them: nothing was encrypted",
+    ):
+        alice.new_version(document_id, report, before_encrypting=shown.append)
+    assert shown == []  # refused before anything was shown, let alone encrypted
+    assert _blob_count(ctx) == blobs
+
+    # A statement Mallory signs for herself does not help: she was never a reader.
+    mallory_keys = device(client, users, mallory).keys
+    with ctx.sessions.begin() as db:
+        version = _latest_version(db, document_id)
+        index = KeyDirectory(db, ctx).current_version(uuid.UUID(mallory.account_id)).log_index
+        me = Reader(uuid.UUID(mallory.account_id), mallory.email)
+        db.add(
+            ShareStatementRecord(
+                version_id=version.id,
+                recipient_id=me.account_id,
+                recipient_email=me.email,
+                granter_id=me.account_id,
+                signer_key_index=index,
+                signature=ShareStatement(document_id, 1, me.account_id, index, me).sign(
+                    mallory_keys.signing
+                ),
+                created_at=version.created_at,
+            )
+        )
+    with pytest.raises(ExchangeRefused, match="nor any of its readers signed for them"):
+        alice.new_version(document_id, report)
+    assert _blob_count(ctx) == blobs
+
+
+def test_a_reader_signed_in_is_kept_and_a_rewritten_reader_list_is_refused(
+    practice: Practice, ctx, report
+):
+    alice, bob, carol = practice.alice, practice.bob, practice.carol
+    document_id = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
+    bob.exchange.share(document_id, [carol.email])  # Bob signs for Carol
+    shown = []
+    assert alice.exchange.new_version(document_id, report, before_encrypting=shown.append) == 2
+    assert sorted(e.entry.email for e in shown[0]) == [alice.email, bob.email, carol.email]
+    # The server swaps the signed reader list for one that names Mallory... it no longer
+    # matches the author's signature.
+    with ctx.sessions.begin() as db:
+        version = _latest_version(db, document_id)
+        readers = list(decode_readers(version.readers))
+        readers[0] = Reader(readers[0].account_id, "mallory@example.org")
+        version.readers = encode_readers(readers)
+    with pytest.raises(ExchangeRefused, match="readers of version 2 are not the ones its author"):
+        alice.exchange.new_version(document_id, report)
+
+
+def test_a_reader_renamed_in_the_directory_is_refused(
+    practice: Practice, ctx, users, client, report
+):
+    """The server makes the key directory give Bob's address to Mallory's account: the
+    signed reader list names Bob's account, so the new entry is refused."""
+    mallory = users.signed_in("mallory@example.org")
+    document_id = practice.alice.exchange.send(
+        report, patient_file_id=practice.patient_file, to=[practice.bob.email]
+    )
+    with ctx.sessions.begin() as db:
+        account = db.get(Account, uuid.UUID(mallory.account_id))
+        impostor = Account(
+            id=account.id,
+            kind=account.kind,
+            email=practice.bob.email,
+            public_keys=account.public_keys,
+        )
+        KeyDirectory(db, ctx).publish(impostor)
+    blobs = _blob_count(ctx)
+    alice = device(client, users, practice.alice.user)
+    with pytest.raises(
+        ExchangeRefused,
+        match=r"names bob@example\.org for an account that the key directory does not give "
+        r"this address to: nothing was encrypted",
+    ):
+        alice.new_version(document_id, report)
+    assert _blob_count(ctx) == blobs
+
+
+def _thread_of_alice_and_bob(practice: Practice) -> tuple[MessagingClient, str]:
+    alice = MessagingClient(practice.alice.exchange)
+    thread = alice.start_thread([practice.bob.email])
+    alice.send(thread["id"], "Bonjour")
+    return alice, thread["id"]
+
+
+def _message_count(ctx) -> int:
+    with ctx.sessions() as db:
+        return db.scalar(select(func.count()).select_from(Message))
+
+
+def test_a_participant_added_by_the_server_gets_no_message(practice: Practice, ctx, users):
+    mallory = users.signed_in("mallory@example.org")
+    alice, thread_id = _thread_of_alice_and_bob(practice)
+    with ctx.sessions.begin() as db:
+        db.add(
+            ThreadParticipant(
+                thread_id=uuid.UUID(thread_id), account_id=uuid.UUID(mallory.account_id)
+            )
+        )
+    with pytest.raises(
+        ExchangeRefused,
+        match=r"lists mallory@example\.org in this thread, but no member signed them in",
+    ):
+        alice.send(thread_id, "Le bilan de Mme Durand est joint.")
+    assert _message_count(ctx) == 1
+    # Nor does Bob's client trust a sender the members did not sign in.
+    with pytest.raises(ExchangeRefused, match="no member signed them in"):
+        MessagingClient(practice.bob.exchange).read(thread_id)
+
+
+def test_a_participant_renamed_by_the_server_is_refused(practice: Practice, ctx):
+    """The server shows Bob's account under another address: the signed membership
+    says who that account is."""
+    alice, thread_id = _thread_of_alice_and_bob(practice)
+    with ctx.sessions.begin() as db:
+        db.get(Account, uuid.UUID(practice.bob.user.account_id)).email = "robert@example.org"
+    with pytest.raises(
+        ExchangeRefused,
+        match=r"names a member of this thread robert@example\.org, but its signed membership "
+        r"calls that account bob@example\.org",
+    ):
+        alice.send(thread_id, "Le bilan de Mme Durand est joint.")
+    assert _message_count(ctx) == 1
+
+
+def test_a_rewritten_thread_membership_is_refused(practice: Practice, ctx, users):
+    mallory = users.signed_in("mallory@example.org")
+    alice, thread_id = _thread_of_alice_and_bob(practice)
+    with ctx.sessions.begin() as db:
+        link = db.scalar(select(ThreadMembershipRecord))
+        members = [
+            *decode_readers(link.members),
+            Reader(uuid.UUID(mallory.account_id), mallory.email),
+        ]
+        link.members = encode_readers(members)
+        db.add(
+            ThreadParticipant(
+                thread_id=uuid.UUID(thread_id), account_id=uuid.UUID(mallory.account_id)
+            )
+        )
+    with pytest.raises(
+        ExchangeRefused, match=r"membership of this thread does not verify \(change 1\)"
+    ):
+        alice.send(thread_id, "Le bilan de Mme Durand est joint.")
+    assert _message_count(ctx) == 1
+
+
+def test_a_thread_without_signed_members_is_not_written_to(practice: Practice, ctx):
+    """Threads started before members were signed are read, but not written to."""
+    alice, thread_id = _thread_of_alice_and_bob(practice)
+    with ctx.sessions.begin() as db:
+        db.execute(delete(ThreadMembershipRecord))
+    assert [m.text for m in MessagingClient(practice.bob.exchange).read(thread_id)] == ["Bonjour"]
+    with pytest.raises(ExchangeRefused, match="started before its members were signed"):
+        alice.send(thread_id, "Suite")
+
+
+def test_readers_of_a_version_signed_before_readers_were_signed_must_be_confirmed(
+    practice: Practice, ctx, report
+):
+    """A version 1 manifest names no readers: the server's list of them is not taken
+    on its word, only for the addresses the user confirms."""
+    alice, bob = practice.alice.exchange, practice.bob
+    document_id = alice.send(report, patient_file_id=practice.patient_file, to=[bob.email])
+    with ctx.sessions.begin() as db:
+        _latest_version(db, document_id).readers = None
+    blobs = _blob_count(ctx)
+    with pytest.raises(
+        ExchangeRefused,
+        match=r"version 1 was signed before readers were signed.*confirm bob@example\.org",
+    ):
+        alice.new_version(document_id, report)
+    assert _blob_count(ctx) == blobs
+    shown = []
+    alice.new_version(document_id, report, confirm=[bob.email], before_encrypting=shown.append)
+    assert sorted(e.entry.email for e in shown[0]) == [practice.alice.email, bob.email]

@@ -69,3 +69,22 @@ class MessageKey(Base):
         ForeignKey("accounts.id", ondelete="RESTRICT"), primary_key=True
     )
     wrapped_key: Mapped[bytes] = mapped_column(LargeBinary(2048))
+
+
+class ThreadMembershipRecord(Base):
+    """One signed link of a thread's membership chain (manifest.ThreadMembership)."""
+
+    __tablename__ = "thread_memberships"
+
+    thread_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("threads.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    actor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
+    signer_key_index: Mapped[int] = mapped_column(BigInteger)
+    #: SHA-256 of the previous link (zeros for the first).
+    previous: Mapped[bytes] = mapped_column(LargeBinary(32))
+    #: The member list after this change (manifest.encode_readers).
+    members: Mapped[bytes] = mapped_column(LargeBinary)
+    signature: Mapped[bytes] = mapped_column(LargeBinary(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from uhealthsec.crypto.manifest import Reader, decode_readers
 from uhealthsec.server.deps import Caller, Ctx, Db
 from uhealthsec.server.errors import InvalidInput
 from uhealthsec.server.messaging import schemas as s
@@ -14,6 +15,7 @@ from uhealthsec.server.messaging.service import (
     MessageView,
     MessagingService,
     NewMessage,
+    SignedMembership,
     ThreadView,
 )
 
@@ -25,7 +27,17 @@ def create_thread(body: s.ThreadIn, caller: Caller, db: Db, ctx: Ctx) -> s.Threa
     """Start a conversation with practitioners, or between practitioners and a patient
     whose file their practice holds."""
     service = MessagingService(db, ctx)
-    thread = service.create_thread(caller.account, body.participant_ids)
+    signed = body.membership
+    membership = (
+        None
+        if signed is None
+        else SignedMembership(
+            [Reader(m.account_id, m.email) for m in signed.members],
+            signed.signer_key_index,
+            signed.signature,
+        )
+    )
+    thread = service.create_thread(caller.account, body.participant_ids, membership, body.id)
     return _thread_out(service.view(caller.account, thread.id))
 
 
@@ -97,6 +109,20 @@ def _thread_out(view: ThreadView) -> s.ThreadOut:
                 read_seq=p.read_seq,
             )
             for p, a in view.participants
+        ],
+        membership=[
+            s.MembershipOut(
+                seq=m.seq,
+                actor_id=m.actor_id,
+                signer_key_index=m.signer_key_index,
+                previous=m.previous,
+                members=[
+                    s.MemberIO(account_id=r.account_id, email=r.email)
+                    for r in decode_readers(m.members)
+                ],
+                signature=m.signature,
+            )
+            for m in view.membership
         ],
     )
 

@@ -17,9 +17,38 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class MemberIO(Strict):
+    """A member as signed: account and directory address (docs/PROTOCOL.md 12)."""
+
+    account_id: uuid.UUID
+    email: Annotated[str, Field(min_length=3, max_length=320)]
+
+
+class MembershipIn(Strict):
+    #: Everyone in the thread, you included.
+    members: Annotated[list[MemberIO], Field(min_length=2, max_length=MAX_PARTICIPANTS)]
+    signer_key_index: Annotated[int, Field(ge=0, le=2**62)]
+    #: Ed25519 over the thread membership (docs/PROTOCOL.md, "Thread membership").
+    signature: Base64Url(64)  # type: ignore[valid-type]
+
+
 class ThreadIn(Strict):
+    #: Drawn by your client when it signs the membership (else by the server).
+    id: uuid.UUID | None = None
     #: The others in the thread (you are added).
     participant_ids: Annotated[list[uuid.UUID], Field(min_length=1, max_length=MAX_PARTICIPANTS)]
+    #: Your signature of the thread's members; clients write only to threads with one.
+    membership: MembershipIn | None = None
+
+
+class MembershipOut(BaseModel):
+    seq: int
+    actor_id: uuid.UUID
+    signer_key_index: int
+    #: SHA-256 of the previous link (zeros for the first).
+    previous: Base64Url(32)  # type: ignore[valid-type]
+    members: list[MemberIO]
+    signature: Base64Url(64)  # type: ignore[valid-type]
 
 
 class ParticipantOut(BaseModel):
@@ -38,6 +67,9 @@ class ThreadOut(BaseModel):
     last_message_at: datetime | None
     unread: int
     participants: list[ParticipantOut]
+    #: The signed membership chain, oldest first; empty for threads started before
+    #: members were signed.
+    membership: list[MembershipOut]
 
 
 class MessageKeyIn(Strict):

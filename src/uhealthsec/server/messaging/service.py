@@ -2,7 +2,9 @@
 
 Each message is an envelope under its own key, wrapped for every participant of the
 thread and signed by its sender; the server orders messages, checks the signature and
-that every participant (and nobody else) gets the key, and keeps read receipts.
+that every participant (and nobody else) gets the key, and keeps read receipts. The
+thread's creator signs its member list; the server checks that signature, keeps it and
+serves it, and clients encrypt only to the members it proves.
 """
 
 from __future__ import annotations
@@ -17,14 +19,27 @@ from sqlalchemy.orm import Session
 
 from uhealthsec.crypto import envelope
 from uhealthsec.crypto.errors import CryptoError
-from uhealthsec.crypto.manifest import MessageManifest
+from uhealthsec.crypto.manifest import (
+    NO_PREVIOUS,
+    MessageManifest,
+    Reader,
+    ThreadMembership,
+    encode_readers,
+)
 from uhealthsec.crypto.wrap import check_wrapped_key
 from uhealthsec.server.accounts.models import Account, AccountKind, AccountStatus, Membership, Role
+from uhealthsec.server.accounts.service import normalize_email
 from uhealthsec.server.audit.middleware import current_draft
 from uhealthsec.server.context import AppContext
-from uhealthsec.server.errors import Forbidden, InvalidInput, NotFound
+from uhealthsec.server.errors import Conflict, Forbidden, InvalidInput, NotFound
 from uhealthsec.server.keys.service import KeyDirectory
-from uhealthsec.server.messaging.models import Message, MessageKey, Thread, ThreadParticipant
+from uhealthsec.server.messaging.models import (
+    Message,
+    MessageKey,
+    Thread,
+    ThreadMembershipRecord,
+    ThreadParticipant,
+)
 from uhealthsec.server.records.models import PatientFile
 
 MAX_PARTICIPANTS = 20
@@ -43,10 +58,22 @@ class NewMessage:
 
 
 @dataclass(frozen=True)
+class SignedMembership:
+    """The creator's signature of a thread's first member list (manifest.ThreadMembership)."""
+
+    members: Sequence[Reader]
+    signer_key_index: int
+    signature: bytes
+
+
+@dataclass(frozen=True)
 class ThreadView:
     thread: Thread
     participants: list[tuple[ThreadParticipant, Account]]
     unread: int
+    #: The signed membership chain, oldest first (empty for threads started before
+    #: members were signed: clients do not write to those).
+    membership: list[ThreadMembershipRecord]
 
 
 @dataclass(frozen=True)
@@ -63,7 +90,16 @@ class MessagingService:
 
     # -- threads --------------------------------------------------------------------------
 
-    def create_thread(self, caller: Account, participant_ids: Sequence[uuid.UUID]) -> Thread:
+    def create_thread(
+        self,
+        caller: Account,
+        participant_ids: Sequence[uuid.UUID],
+        membership: SignedMembership | None = None,
+        thread_id: uuid.UUID | None = None,
+    ) -> Thread:
+        """A thread of the caller and ``participant_ids``. With ``membership``, the
+        caller's signature of exactly those members, each named by their address, over
+        ``thread_id`` (which the caller's client drew, as it is part of what it signs)."""
         members = {caller.id, *participant_ids}
         if not 2 <= len(members) <= MAX_PARTICIPANTS:
             raise InvalidInput(f"a thread has 2 to {MAX_PARTICIPANTS} participants, you included")
@@ -79,12 +115,64 @@ class MessagingService:
                 raise Forbidden(
                     "a patient writes only with practitioners of a practice that holds their file"
                 )
-        thread = Thread(created_by=caller.id, created_at=self.ctx.now(), last_seq=0)
+        if thread_id is not None and self.db.get(Thread, thread_id) is not None:
+            raise Conflict("a thread with this id already exists")
+        thread = Thread(
+            id=thread_id or uuid.uuid4(),
+            created_by=caller.id,
+            created_at=self.ctx.now(),
+            last_seq=0,
+        )
+        record = membership and self._check_membership(caller, thread.id, membership, accounts)
         self.db.add(thread)
         self.db.flush()
         self.db.add_all(ThreadParticipant(thread_id=thread.id, account_id=m) for m in members)
+        if record is not None:
+            self.db.add(record)
         self.db.flush()
         return thread
+
+    def _check_membership(
+        self,
+        caller: Account,
+        thread_id: uuid.UUID,
+        membership: SignedMembership,
+        accounts: Sequence[Account],
+    ) -> ThreadMembershipRecord:
+        """The first link of the thread's membership chain, signed by its creator for
+        exactly the thread's participants, each under their own address."""
+        addresses = {a.id: a.email for a in accounts}
+        signed = {m.account_id: m.email for m in membership.members}
+        if len(signed) != len(membership.members) or set(signed) != set(addresses):
+            raise InvalidInput("sign the membership of exactly the thread's participants")
+        for account_id, email in signed.items():
+            if normalize_email(email) != addresses[account_id]:
+                raise InvalidInput(f"the signed member {email} is not that account's address")
+        statement = ThreadMembership(
+            thread_id,
+            1,
+            caller.id,
+            membership.signer_key_index,
+            NO_PREVIOUS,
+            tuple(membership.members),
+        )
+        try:
+            members = encode_readers(statement.members)
+        except CryptoError as exc:
+            raise InvalidInput(f"the signed membership is malformed: {exc}") from exc
+        KeyDirectory(self.db, self.ctx).check_signature(
+            caller, membership.signer_key_index, statement, membership.signature
+        )
+        return ThreadMembershipRecord(
+            thread_id=thread_id,
+            seq=1,
+            actor_id=caller.id,
+            signer_key_index=membership.signer_key_index,
+            previous=NO_PREVIOUS,
+            members=members,
+            signature=membership.signature,
+            created_at=self.ctx.now(),
+        )
 
     def _cares_for(self, patient_id: uuid.UUID, practitioner_ids: list[uuid.UUID]) -> bool:
         """Every practitioner is a carer in a practice that holds the patient's file."""
@@ -129,7 +217,12 @@ class MessagingService:
                 Message.sender_id != caller.id,
             )
         )
-        return ThreadView(thread, [(p, a) for p, a in rows], unread or 0)
+        membership = self.db.scalars(
+            select(ThreadMembershipRecord)
+            .where(ThreadMembershipRecord.thread_id == thread.id)
+            .order_by(ThreadMembershipRecord.seq)
+        ).all()
+        return ThreadView(thread, [(p, a) for p, a in rows], unread or 0, list(membership))
 
     # -- messages -------------------------------------------------------------------------
 

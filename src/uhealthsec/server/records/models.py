@@ -95,6 +95,9 @@ class DocumentVersion(Base):
     signature: Mapped[bytes] = mapped_column(LargeBinary(64))
     signer_key_index: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    #: The readers the author signed in the manifest (manifest.encode_readers); null
+    #: for versions signed with a version 1 manifest, which named none.
+    readers: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class Share(Base):
@@ -145,3 +148,27 @@ class Share(Base):
         self.revoked_at = at
         self.revoked_by = by
         self.end_reason = reason
+
+
+class ShareStatementRecord(Base):
+    """A reader's signed word that they gave a version's key to someone
+    (manifest.ShareStatement): what lets the next author encrypt to that person."""
+
+    __tablename__ = "share_statements"
+    __table_args__ = (
+        UniqueConstraint(
+            "version_id", "recipient_id", name="uq_share_statements_version_recipient"
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    version_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("document_versions.id", ondelete="CASCADE"), index=True
+    )
+    recipient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
+    #: The address the granter signed for the recipient.
+    recipient_email: Mapped[str] = mapped_column(String(320))
+    granter_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
+    signer_key_index: Mapped[int] = mapped_column(BigInteger)
+    signature: Mapped[bytes] = mapped_column(LargeBinary(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

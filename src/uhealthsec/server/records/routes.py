@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from uhealthsec.crypto.manifest import Reader, decode_readers
 from uhealthsec.server.accounts.models import Account
 from uhealthsec.server.deps import Caller, Ctx, Db
 from uhealthsec.server.errors import ContentTooLarge, InvalidInput
@@ -19,6 +20,7 @@ from uhealthsec.server.records.service import (
     NewVersion,
     RecordsService,
     ShareGrant,
+    SignedShare,
     over_quota,
 )
 from uhealthsec.server.retention.service import FileStatus, RetentionService
@@ -190,7 +192,19 @@ def revoke(
 
 
 def _grants(shares: list[s.ShareIn]) -> list[ShareGrant]:
-    return [ShareGrant(x.recipient_id, x.wrapped_key, x.expires_at) for x in shares]
+    return [
+        ShareGrant(
+            x.recipient_id,
+            x.wrapped_key,
+            x.expires_at,
+            None
+            if x.statement is None
+            else SignedShare(
+                x.statement.recipient_email, x.statement.signer_key_index, x.statement.signature
+            ),
+        )
+        for x in shares
+    ]
 
 
 def _new_version(body: s.VersionIn) -> NewVersion:
@@ -201,7 +215,12 @@ def _new_version(body: s.VersionIn) -> NewVersion:
         signature=body.signature,
         signer_key_index=body.signer_key_index,
         shares=_grants(body.shares),
+        readers=[Reader(r.account_id, r.email) for r in body.readers],
     )
+
+
+def _reader_out(reader: Reader) -> s.ReaderIO:
+    return s.ReaderIO(account_id=reader.account_id, email=reader.email)
 
 
 def _patient_file_out(
@@ -243,6 +262,19 @@ def _document_out(view: DocumentView) -> s.DocumentOut:
                 size=v.size,
                 created_at=v.version.created_at,
                 wrapped_key=v.wrapped_key,
+                content_digest=v.content_digest,
+                readers=None
+                if v.version.readers is None
+                else [_reader_out(r) for r in decode_readers(v.version.readers)],
+                statements=[
+                    s.ShareStatementOut(
+                        granter_id=st.granter_id,
+                        signer_key_index=st.signer_key_index,
+                        recipient=s.ReaderIO(account_id=st.recipient_id, email=st.recipient_email),
+                        signature=st.signature,
+                    )
+                    for st in v.statements
+                ],
             )
             for v in view.versions
         ],

@@ -11,7 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from uhealthsec.crypto.envelope import HEADER_SIZE
 from uhealthsec.protocol.encoding import Base64Url
 from uhealthsec.server.accounts.models import AccountKind
-from uhealthsec.server.records.service import MAX_METADATA_BYTES, MAX_RECIPIENTS
+from uhealthsec.server.records.service import (
+    MAX_METADATA_BYTES,
+    MAX_RECIPIENTS,
+    MAX_SIGNED_READERS,
+)
 
 
 class Strict(BaseModel):
@@ -51,11 +55,31 @@ class BlobOut(BaseModel):
     sha256: Base64Url(32)  # type: ignore[valid-type]
 
 
+Address = Annotated[str, Field(min_length=3, max_length=320)]
+
+
+class ReaderIO(Strict):
+    """A reader as signed: account and directory address (docs/PROTOCOL.md 11)."""
+
+    account_id: uuid.UUID
+    email: Address
+
+
+class ShareStatementIn(Strict):
+    #: The recipient's address, as signed in the statement.
+    recipient_email: Address
+    signer_key_index: Annotated[int, Field(ge=0, le=2**62)]
+    #: Ed25519 over the share statement (docs/PROTOCOL.md, "Share statements").
+    signature: Base64Url(64)  # type: ignore[valid-type]
+
+
 class ShareIn(Strict):
     recipient_id: uuid.UUID
     #: The document key wrapped for the recipient (docs/PROTOCOL.md, "Key wrapping").
     wrapped_key: Base64Url(1200)  # type: ignore[valid-type]
     expires_at: datetime | None = None
+    #: Required for a recipient the version's author did not sign as a reader.
+    statement: ShareStatementIn | None = None
 
 
 Shares = Annotated[list[ShareIn], Field(min_length=1, max_length=MAX_RECIPIENTS)]
@@ -70,6 +94,8 @@ class VersionIn(Strict):
     signature: Base64Url(64)  # type: ignore[valid-type]
     signer_key_index: Annotated[int, Field(ge=0, le=2**62)]
     shares: Shares
+    #: Everyone the key is wrapped for, the author included, as signed in the manifest.
+    readers: Annotated[list[ReaderIO], Field(min_length=1, max_length=MAX_SIGNED_READERS)]
 
 
 class DocumentIn(VersionIn):
@@ -86,6 +112,13 @@ class SharesIn(Strict):
     shares: Shares
 
 
+class ShareStatementOut(BaseModel):
+    granter_id: uuid.UUID
+    signer_key_index: int
+    recipient: ReaderIO
+    signature: Base64Url(64)  # type: ignore[valid-type]
+
+
 class VersionOut(BaseModel):
     number: int
     author_id: uuid.UUID
@@ -97,6 +130,13 @@ class VersionOut(BaseModel):
     created_at: datetime
     #: The document key of this version, wrapped for you.
     wrapped_key: Base64Url(1200)  # type: ignore[valid-type]
+    #: SHA-256 of the content envelope, as signed in the manifest.
+    content_digest: Base64Url(32)  # type: ignore[valid-type]
+    #: The readers the author signed (manifest version 2); null for a version 1
+    #: manifest, which named none.
+    readers: list[ReaderIO] | None
+    #: Readers' signed statements of whom else they gave this version to.
+    statements: list[ShareStatementOut]
 
 
 class RecipientOut(BaseModel):

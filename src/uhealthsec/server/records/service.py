@@ -20,7 +20,13 @@ from sqlalchemy.orm import Session
 
 from uhealthsec.crypto import envelope
 from uhealthsec.crypto.errors import CryptoError
-from uhealthsec.crypto.manifest import VersionManifest
+from uhealthsec.crypto.manifest import (
+    Reader,
+    ShareStatement,
+    VersionManifest,
+    decode_readers,
+    encode_readers,
+)
 from uhealthsec.crypto.wrap import check_wrapped_key
 from uhealthsec.server.accounts.models import Account, AccountKind, AccountStatus, Practice
 from uhealthsec.server.accounts.service import AccountService, normalize_email
@@ -35,12 +41,31 @@ from uhealthsec.server.errors import (
     NotFound,
 )
 from uhealthsec.server.keys.service import KeyDirectory
-from uhealthsec.server.records.models import Blob, Document, DocumentVersion, PatientFile, Share
+from uhealthsec.server.records.models import (
+    Blob,
+    Document,
+    DocumentVersion,
+    PatientFile,
+    Share,
+    ShareStatementRecord,
+)
 from uhealthsec.server.retention.service import FileStatus, RetentionService, is_practice_admin
 
 MAX_METADATA_BYTES = 8 * 1024
 #: Per request: 100 hybrid wrapped keys fit well within the JSON body limit.
 MAX_RECIPIENTS = 100
+#: Readers one version's author may sign (the keys beyond the first 100 follow in
+#: batches); far below what a reader list could encode.
+MAX_SIGNED_READERS = 5000
+
+
+@dataclass(frozen=True)
+class SignedShare:
+    """The sharer's signature of a manifest.ShareStatement for one recipient."""
+
+    recipient_email: str
+    signer_key_index: int
+    signature: bytes
 
 
 def over_quota(quota: int) -> ContentTooLarge:
@@ -55,6 +80,8 @@ class ShareGrant:
     recipient_id: uuid.UUID
     wrapped_key: bytes
     expires_at: datetime | None = None
+    #: Required when sharing with someone the version's author did not sign as reader.
+    statement: SignedShare | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +92,8 @@ class NewVersion:
     signature: bytes
     signer_key_index: int
     shares: Sequence[ShareGrant]
+    #: Whom the author signed as readers (the version 2 manifest's list).
+    readers: Sequence[Reader] = ()
 
 
 @dataclass(frozen=True)
@@ -73,6 +102,10 @@ class VersionView:
     size: int
     #: The caller's wrapped key for this version.
     wrapped_key: bytes
+    #: SHA-256 of the content envelope, so that a reader can check the signed
+    #: manifest (and its readers) before downloading the content.
+    content_digest: bytes = b""
+    statements: Sequence[ShareStatementRecord] = ()
 
 
 @dataclass(frozen=True)
@@ -287,10 +320,15 @@ class RecordsService:
         if blob is None or blob.owner_id != caller.id or blob.attached_at is not None:
             raise InvalidInput("unknown upload: upload the document's envelope first")
         self._check_envelope(blob, new)
-        self._check_signature(caller, document, patient_file, number, blob, new)
+        readers = self._check_signature(caller, document, patient_file, number, blob, new)
         grants = self._check_grants(new.shares, patient_file, caller)
         if caller.id not in grants:
             raise InvalidInput("wrap the document key for yourself too, or you could not read it")
+        if unsigned := set(grants) - {r.account_id for r in new.readers}:
+            raise InvalidInput(
+                f"{len(unsigned)} recipient(s) are not in the readers you signed: "
+                "sign the list of everyone you encrypt to"
+            )
         if previous is not None:
             allowed = {share.recipient_id for share in self._active_shares(previous.id)}
             if extra := set(grants) - allowed - {caller.id}:
@@ -316,6 +354,7 @@ class RecordsService:
             signature=new.signature,
             signer_key_index=new.signer_key_index,
             created_at=self.ctx.now(),
+            readers=readers,
         )
         self.db.add(version)
         self.db.flush()
@@ -349,7 +388,15 @@ class RecordsService:
         number: int,
         blob: Blob,
         new: NewVersion,
-    ) -> None:
+    ) -> bytes:
+        """Check the author's version 2 manifest, readers included; the readers,
+        encoded as signed, to be stored and served with the version. New versions
+        name their readers: a version 1 manifest is only read, for existing data."""
+        try:
+            readers = encode_readers(new.readers)
+        except CryptoError as exc:
+            raise InvalidInput(f"the signed reader list is malformed: {exc}") from exc
+        self._check_addresses(new.readers)
         manifest = VersionManifest(
             document_id=document.id,
             version=number,
@@ -358,10 +405,69 @@ class RecordsService:
             signer_key_index=new.signer_key_index,
             content_digest=blob.sha256,
             metadata_digest=hashlib.sha256(new.metadata_envelope).digest(),
+            readers=tuple(new.readers),
         )
         KeyDirectory(self.db, self.ctx).check_signature(
             caller, new.signer_key_index, manifest, new.signature
         )
+        return readers
+
+    def _check_addresses(self, readers: Sequence[Reader]) -> None:
+        """Each signed reader is named by the address of their account: a client that
+        signed a wrong pairing learns it here, not from a refused reader later."""
+        accounts = {
+            a.id: a
+            for a in self.db.scalars(
+                select(Account).where(Account.id.in_([r.account_id for r in readers]))
+            )
+        }
+        for reader in readers:
+            account = accounts.get(reader.account_id)
+            if account is None or account.email != normalize_email(reader.email):
+                raise InvalidInput(
+                    f"the signed reader {reader.email} is not that account's address"
+                )
+
+    def _store_statements(
+        self,
+        caller: Account,
+        document: Document,
+        version: DocumentVersion,
+        grants: Sequence[ShareGrant],
+    ) -> None:
+        """Keep the sharer's signed statement for each recipient the author did not sign
+        as a reader of this version (required: the next author takes nobody else)."""
+        signed = (
+            {r.account_id for r in decode_readers(version.readers)} if version.readers else set()
+        )
+        directory = KeyDirectory(self.db, self.ctx)
+        for grant in grants:
+            if grant.statement is None:
+                if grant.recipient_id in signed:
+                    continue
+                raise InvalidInput(
+                    "sign a share statement for each person the author did not list as reader"
+                )
+            reader = Reader(grant.recipient_id, grant.statement.recipient_email)
+            self._check_addresses([reader])
+            statement = ShareStatement(
+                document.id, version.number, caller.id, grant.statement.signer_key_index, reader
+            )
+            directory.check_signature(
+                caller, grant.statement.signer_key_index, statement, grant.statement.signature
+            )
+            record = self.db.scalar(
+                select(ShareStatementRecord).where(
+                    ShareStatementRecord.version_id == version.id,
+                    ShareStatementRecord.recipient_id == grant.recipient_id,
+                )
+            ) or ShareStatementRecord(version_id=version.id, recipient_id=grant.recipient_id)
+            record.recipient_email = reader.email
+            record.granter_id = caller.id
+            record.signer_key_index = statement.signer_key_index
+            record.signature = grant.statement.signature
+            record.created_at = self.ctx.now()
+            self.db.add(record)
 
     def _check_grants(
         self, grants: Sequence[ShareGrant], patient_file: PatientFile, caller: Account
@@ -449,6 +555,7 @@ class RecordsService:
         if self._active_share(version.id, caller.id) is None:
             raise Forbidden("you cannot read this version, so you cannot share it")
         checked = self._check_grants(grants, patient_file, caller)
+        self._store_statements(caller, document, version, list(checked.values()))
         for grant in checked.values():
             self._grant(document, version, grant, caller)
         self.db.flush()
@@ -499,7 +606,7 @@ class RecordsService:
         document, patient_file = self._readable_document(caller, document_id)
         versions: list[VersionView] = []
         rows = self.db.execute(
-            select(DocumentVersion, Share, Blob.size)
+            select(DocumentVersion, Share, Blob.size, Blob.sha256)
             .join(Share, Share.version_id == DocumentVersion.id)
             .join(Blob, Blob.id == DocumentVersion.blob_id)
             .where(
@@ -509,9 +616,20 @@ class RecordsService:
             )
             .order_by(DocumentVersion.number)
         ).all()
-        for version, share, size in rows:
+        statements: dict[uuid.UUID, list[ShareStatementRecord]] = {}
+        for record in self.db.scalars(
+            select(ShareStatementRecord)
+            .where(ShareStatementRecord.version_id.in_([v.id for v, *_ in rows]))
+            .order_by(ShareStatementRecord.created_at)
+        ):
+            statements.setdefault(record.version_id, []).append(record)
+        for version, share, size, sha256 in rows:
             assert share.wrapped_key is not None
-            versions.append(VersionView(version, size, share.wrapped_key))
+            versions.append(
+                VersionView(
+                    version, size, share.wrapped_key, sha256, statements.get(version.id, [])
+                )
+            )
         latest = self._version(document, document.latest_version)
         recipients = self.db.execute(
             select(Account, Share)
