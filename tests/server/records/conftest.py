@@ -50,6 +50,7 @@ def practice(client: TestClient, users: Users) -> Practice:
     }
     alice = Person(people["alice"], device(client, users, people["alice"]))
     practice_id = alice.exchange.call("POST", "/practices", json={"name": "Cabinet"}).json()["id"]
+    users.join_practice(people["alice"], practice_id, people["carol"])
     patient_file = alice.exchange.patient_file(practice_id, "carol@example.org")["id"]
     carol = Person(people["carol"], device(client, users, people["carol"]))
     # Bob works elsewhere: Carol lets Alice's practice share her file with him (L1110-4).

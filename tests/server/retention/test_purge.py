@@ -28,6 +28,7 @@ def dan(practice: Practice, client, users) -> tuple[Person, str]:
     """A second patient of Alice's practice, with a file of his own."""
     user = users.signed_in("dan@example.org", kind="patient")
     person = Person(user, device(client, users, user))
+    users.join_practice(practice.alice.user, practice.id, user)
     return person, practice.alice.exchange.patient_file(practice.id, user.email)["id"]
 
 

@@ -145,5 +145,5 @@ def _member_out(member: Membership, account: Account) -> s.MemberOut:
         kind=AccountKind(account.kind),
         role=Role(member.role),
         rpps=account.rpps,
-        identity_verified=member.identity_verified_at is not None,
+        identity_verified=account.identity_verified_at is not None,
     )

@@ -20,12 +20,12 @@ from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.crypto.manifest import MessageManifest
 from uhealthsec.crypto.wrap import check_wrapped_key
 from uhealthsec.server.accounts.models import Account, AccountKind, AccountStatus, Membership, Role
+from uhealthsec.server.accounts.service import AccountService
 from uhealthsec.server.audit.middleware import current_draft
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import Forbidden, InvalidInput, NotFound
 from uhealthsec.server.keys.service import KeyDirectory
 from uhealthsec.server.messaging.models import Message, MessageKey, Thread, ThreadParticipant
-from uhealthsec.server.records.models import PatientFile
 
 MAX_PARTICIPANTS = 20
 MAX_BODY_BYTES = 64 * 1024
@@ -77,7 +77,7 @@ class MessagingService:
             practitioners = [a.id for a in accounts if a.kind == AccountKind.PRACTITIONER]
             if not self._cares_for(patients[0].id, practitioners):
                 raise Forbidden(
-                    "a patient writes only with practitioners of a practice that holds their file"
+                    "a patient writes only with practitioners of a practice they joined"
                 )
         thread = Thread(created_by=caller.id, created_at=self.ctx.now(), last_seq=0)
         self.db.add(thread)
@@ -87,12 +87,9 @@ class MessagingService:
         return thread
 
     def _cares_for(self, patient_id: uuid.UUID, practitioner_ids: list[uuid.UUID]) -> bool:
-        """Every practitioner is a carer in a practice that holds the patient's file."""
-        practices = set(
-            self.db.scalars(
-                select(PatientFile.practice_id).where(PatientFile.patient_id == patient_id)
-            )
-        )
+        """Every practitioner is a carer in a practice the patient joined (accepted its
+        invitation): the rule that lets a practice open the patient's file."""
+        practices = AccountService(self.db, self.ctx).patient_practices(patient_id)
         for practitioner in practitioner_ids:
             roles = self.db.scalars(
                 select(Membership.role).where(
