@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from tests.server.accounts.cabinet import make_cabinet
+from uhealthsec.client.cli import app
 from uhealthsec.server.accounts.models import Account, AccountKind, IdentityProof
 from uhealthsec.server.accounts.service import AccountService, check_may_act_on_health_data
 from uhealthsec.server.errors import Forbidden, NotFound
@@ -115,3 +117,16 @@ def test_the_operator_verifies_only_practitioners_and_only_without_e_cps(users, 
     ctx.settings = with_e_cps
     with ctx.sessions.begin() as db, pytest.raises(Forbidden):
         AccountService(db, ctx).verify_practitioner_by_operator("doc@example.org")
+
+
+def test_uhs_verify_practitioner_is_the_operator_s_command(users, ctx, settings):
+    users.signed_in("doc@example.org", verified=False)
+    users.signed_in("pat@example.org", "patient")
+    env = {"UHS_DATABASE_URL": settings.database_url, "UHS_DATA_DIR": str(settings.data_dir)}
+    refused = CliRunner().invoke(app, ["verify-practitioner", "pat@example.org"], env=env)
+    assert refused.exit_code == 1 and "Refused" in refused.output
+    done = CliRunner().invoke(app, ["verify-practitioner", "doc@example.org"], env=env)
+    assert done.exit_code == 0, done.output
+    with ctx.sessions() as db:
+        doc = db.scalar(select(Account).where(Account.email == "doc@example.org"))
+        assert doc is not None and doc.identity_proof == IdentityProof.OPERATOR
