@@ -23,18 +23,30 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("accounts") as batch:
-        batch.add_column(
-            sa.Column(
-                "identity_verified_at",
-                uhealthsec.server.storage.types.UtcDateTime(timezone=True),
-                nullable=True,
-            )
+    # Columns are added in place, never by batch's copy of the table: on SQLite, with
+    # foreign keys on, dropping the old ``accounts`` would delete every row that
+    # cascades from an account (memberships, linked identities...).
+    op.add_column(
+        "accounts",
+        sa.Column(
+            "identity_verified_at",
+            uhealthsec.server.storage.types.UtcDateTime(timezone=True),
+            nullable=True,
+        ),
+    )
+    op.add_column("accounts", sa.Column("identity_proof", sa.String(length=20), nullable=True))
+    if op.get_bind().dialect.name == "sqlite":
+        # SQLite adds a column with its reference only inline.
+        op.execute(
+            "ALTER TABLE accounts ADD COLUMN identity_verified_by CHAR(32) "
+            "CONSTRAINT fk_accounts_identity_verified_by_accounts "
+            "REFERENCES accounts (id) ON DELETE SET NULL"
         )
-        batch.add_column(sa.Column("identity_proof", sa.String(length=20), nullable=True))
-        batch.add_column(sa.Column("identity_verified_by", sa.Uuid(), nullable=True))
-        batch.create_foreign_key(
+    else:
+        op.add_column("accounts", sa.Column("identity_verified_by", sa.Uuid(), nullable=True))
+        op.create_foreign_key(
             "fk_accounts_identity_verified_by_accounts",
+            "accounts",
             "accounts",
             ["identity_verified_by"],
             ["id"],
@@ -75,8 +87,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # On SQLite this copies the table: run it with foreign keys off on a database
+    # that holds data (see upgrade). There the reference goes with its column.
+    sqlite = op.get_bind().dialect.name == "sqlite"
     with op.batch_alter_table("accounts") as batch:
-        batch.drop_constraint("fk_accounts_identity_verified_by_accounts", type_="foreignkey")
+        if not sqlite:
+            batch.drop_constraint("fk_accounts_identity_verified_by_accounts", type_="foreignkey")
         batch.drop_column("identity_verified_by")
         batch.drop_column("identity_proof")
         batch.drop_column("identity_verified_at")
