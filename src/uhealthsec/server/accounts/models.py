@@ -77,11 +77,6 @@ class Account(Base):
         ForeignKey("accounts.id", ondelete="SET NULL")
     )
 
-    @property
-    def may_act_on_health_data(self) -> bool:
-        """Patients act on their own data; practitioners once their identity is verified."""
-        return self.kind == AccountKind.PATIENT or self.identity_verified_at is not None
-
 
 class EmailVerification(Base):
     """A single-use code mailed to confirm an address at registration."""

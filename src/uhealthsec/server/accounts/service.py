@@ -48,14 +48,15 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
 
 _UNVERIFIED = (
     "your professional identity is not verified yet, so this account cannot act on health "
-    "data: link your e-CPS, or ask a verified admin of your practice to vouch for you"
+    "data: link your e-CPS, or ask a verified admin of your practice (or, without e-CPS, "
+    "the server's operator) to vouch for you"
 )
 
 
 def check_may_act_on_health_data(account: Account) -> None:
     """The one rule every health-data entry point applies (server/deps.py): patients act
     on their own data, practitioners once their professional identity is verified."""
-    if not account.may_act_on_health_data:
+    if account.kind != AccountKind.PATIENT and account.identity_verified_at is None:
         raise Forbidden(_UNVERIFIED)
 
 
@@ -353,8 +354,11 @@ class AccountService:
     def mark_identity_verified(
         self, account: Account, proof: IdentityProof, by: Account | None = None
     ) -> None:
-        """Record the first proof of a practitioner's identity (later ones add nothing)."""
-        if account.identity_verified_at is not None:
+        """Record a proof of a practitioner's identity. The first one counts; e-CPS, the
+        strongest, replaces a vouching."""
+        if account.identity_verified_at is not None and (
+            proof != IdentityProof.E_CPS or account.identity_proof == IdentityProof.E_CPS
+        ):
             return
         account.identity_verified_at = self.ctx.now()
         account.identity_proof = proof
