@@ -48,6 +48,10 @@ def test_an_unverified_practitioner_cannot_act_on_health_data(client, users, out
         assert response.status_code == 403, (path, response.text)
         assert response.headers["content-type"] == "application/problem+json"
         assert "not verified" in response.json()["detail"]
+    # Nor learn who the practice's patients are.
+    members = client.get(f"/practices/{cabinet.id}/members", headers=headers).json()
+    assert cabinet.carol.account_id not in {m["account_id"] for m in members}
+    assert cabinet.alice.account_id in {m["account_id"] for m in members}
 
     # Once a verified admin of the practice vouches, the same account may.
     vouched = client.post(

@@ -53,10 +53,15 @@ _UNVERIFIED = (
 )
 
 
+def may_act_on_health_data(account: Account) -> bool:
+    """Patients act on their own data, practitioners once their professional identity
+    is verified."""
+    return account.kind == AccountKind.PATIENT or account.identity_verified_at is not None
+
+
 def check_may_act_on_health_data(account: Account) -> None:
-    """The one rule every health-data entry point applies (server/deps.py): patients act
-    on their own data, practitioners once their professional identity is verified."""
-    if account.kind != AccountKind.PATIENT and account.identity_verified_at is None:
+    """The one rule every health-data entry point applies (server/deps.py)."""
+    if not may_act_on_health_data(account):
         raise Forbidden(_UNVERIFIED)
 
 
@@ -243,14 +248,19 @@ class AccountService:
         ).all()
         return [(p, m) for p, m in rows]
 
-    def members(self, practice_id: uuid.UUID) -> list[tuple[Membership, Account]]:
-        rows = self.db.execute(
+    def members(self, viewer: Account, practice_id: uuid.UUID) -> list[tuple[Membership, Account]]:
+        """The practice's members (members.read). Who is a patient here is health data:
+        an account that may not act on it sees the staff only."""
+        self.require(viewer, practice_id, "members.read")
+        query = (
             select(Membership, Account)
             .join(Account, Account.id == Membership.account_id)
             .where(Membership.practice_id == practice_id)
             .order_by(Account.display_name)
-        ).all()
-        return [(m, a) for m, a in rows]
+        )
+        if not may_act_on_health_data(viewer):
+            query = query.where(Membership.role != Role.PATIENT)
+        return [(m, a) for m, a in self.db.execute(query).all()]
 
     def invite(self, admin: Account, practice_id: uuid.UUID, email: str, role: Role) -> Invitation:
         """Record an invitation and mail its code; the code exists only in that mail."""
