@@ -105,29 +105,52 @@ def start(kind: str, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
             time.sleep(0.1)
 
 
-class Accounts:
-    def __init__(self, http: httpx.Client, outbox: Path) -> None:
-        self.auth = AuthClient(http)
-        self.outbox = outbox
+#: ``uhs`` from the interpreter running this benchmark.
+OPERATOR_COMMAND = [sys.executable, "-c", "from uhealthsec.client.cli import main; main()"]
 
-    def register(self, email: str, kind: str = "practitioner") -> None:
-        self.auth.register(email, PASSWORD, email.split("@")[0], kind, params=FAST.with_new_salt())
+
+class Accounts:
+    def __init__(self, http: httpx.Client, data_dir: Path) -> None:
+        self.auth = AuthClient(http)
+        self.data_dir = data_dir
+        self.outbox = data_dir / "outbox"
+
+    def last_code(self, email: str) -> str:
         code = None
         for path in sorted(self.outbox.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns):
             text = path.read_text()
             if f"To: {email}" in text:
                 code = re.search(r"code: (\S+)", text)
         assert code is not None
-        self.auth.verify_email(code.group(1), email, PASSWORD)
+        return code.group(1)
+
+    def register(self, email: str, kind: str = "practitioner") -> None:
+        self.auth.register(email, PASSWORD, email.split("@")[0], kind, params=FAST.with_new_salt())
+        self.auth.verify_email(self.last_code(email), email, PASSWORD)
 
     def device(self, email: str, kind: str = "practitioner") -> ExchangeClient:
         self.register(email, kind)
+        if kind == "practitioner":  # as the operator does: `uhs verify-practitioner`
+            subprocess.run(
+                [*OPERATOR_COMMAND, "verify-practitioner", email],
+                env={**os.environ, "UHS_DATA_DIR": str(self.data_dir)},
+                check=True,
+                capture_output=True,
+            )
         login = self.auth.start_login(email, PASSWORD)
         secret = self.auth.enrol_totp(login)["secret"]
         self.auth.confirm_totp(login, pyotp.TOTP(secret).now())
         tokens = self.auth.authorize(login)
         keys = unlock_with_password(self.auth.keystore(tokens), PASSWORD)
         return ExchangeClient(self.auth.http, lambda: tokens.access_token, keys)
+
+    def join(
+        self, admin: ExchangeClient, practice: str, email: str, patient: ExchangeClient
+    ) -> None:
+        """The patient accepts the practice's invitation: only then may it open her file."""
+        invitation = {"email": email, "role": "patient"}
+        admin.call("POST", f"/practices/{practice}/invitations", json=invitation)
+        patient.call("POST", "/practices/invitations/accept", json={"code": self.last_code(email)})
 
 
 def main() -> None:
@@ -208,11 +231,12 @@ def measure_size(
 
 def run(args: argparse.Namespace, work: Path, files: Path, api_url: str, bare_url: str) -> None:
     http = httpx.Client(base_url=api_url, timeout=600)
-    accounts = Accounts(http, work / "api" / "outbox")
+    accounts = Accounts(http, work / "api")
     alice = accounts.device("alice@bench.example")
     bob = accounts.device("bob@bench.example")
     patient = accounts.device("patient@bench.example", "patient")
     practice = alice.call("POST", "/practices", json={"name": "Bench"}).json()["id"]
+    accounts.join(alice, practice, "patient@bench.example", patient)
     patient_file = alice.patient_file(practice, "patient@bench.example")["id"]
     # The recipients work outside the practice: the patient consents (CSP L1110-4).
     ConsentClient(patient).decide(practice, "outside_team", "permit")

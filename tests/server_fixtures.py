@@ -22,6 +22,7 @@ from tests.postgres import PostgresServer
 from tests.serving import ServerThread
 from uhealthsec.client.api import AuthClient, LoginState, Tokens
 from uhealthsec.crypto.keystore import Argon2Params
+from uhealthsec.server.accounts.service import AccountService
 from uhealthsec.server.app import build_context, create_app
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.settings import Settings
@@ -190,10 +191,14 @@ class User:
 class Users:
     """Creates users through the real API, as a client would."""
 
-    def __init__(self, sdk: AuthClient, outbox: Outbox, clock: Clock) -> None:
+    def __init__(
+        self, sdk: AuthClient, outbox: Outbox, clock: Clock, ctx: AppContext | None = None
+    ) -> None:
         self.sdk = sdk
         self.outbox = outbox
         self.clock = clock
+        #: The server's context, for what its operator does (``uhs verify-practitioner``).
+        self.ctx = ctx
 
     def register(self, email_address: str, kind: str = "practitioner", **extra: str) -> None:
         self.sdk.register(
@@ -212,7 +217,17 @@ class Users:
         self.clock.advance(seconds=30)
         return oathtool(secret, self.clock.now)
 
-    def signed_in(self, email_address: str, kind: str = "practitioner", **extra: str) -> User:
+    def signed_in(
+        self,
+        email_address: str,
+        kind: str = "practitioner",
+        *,
+        verified: bool | None = None,
+        **extra: str,
+    ) -> User:
+        """A signed-in user. A practitioner is verified by the operator unless
+        ``verified=False`` (by default, also not where an e-CPS provider is configured:
+        the operator cannot vouch there)."""
         self.register(email_address, kind, **extra)
         login = self.sdk.start_login(email_address, PASSWORD)
         assert login.enrolment_required
@@ -220,7 +235,35 @@ class Users:
         codes = self.sdk.confirm_totp(login, oathtool(secret, self.clock.now))
         tokens = self.sdk.authorize(login, device_name="tests")
         me = self.sdk.http.get("/accounts/me", headers=self.sdk.bearer(tokens)).json()
+        if verified is None:
+            verified = self.ctx is not None and not self.ctx.settings.oidc_issuer
+        if kind == "practitioner" and verified:
+            self.verify_practitioner(email_address)
         return User(email_address, PASSWORD, secret, codes, tokens, me["id"])
+
+    def verify_practitioner(self, email_address: str) -> None:
+        """What ``uhs verify-practitioner`` does."""
+        assert self.ctx is not None, "verifying a practitioner needs the server's context"
+        with self.ctx.sessions.begin() as db:
+            AccountService(db, self.ctx).verify_practitioner_by_operator(email_address)
+
+    def join_practice(
+        self, admin: User, practice_id: str, member: User, role: str = "patient"
+    ) -> None:
+        """``member`` accepts an invitation of ``admin``'s practice, through the API (a
+        practice reaches a patient only once the patient accepted)."""
+        invited = self.sdk.http.post(
+            f"/practices/{practice_id}/invitations",
+            json={"email": member.email, "role": role},
+            headers=self.sdk.bearer(admin.tokens),
+        )
+        assert invited.status_code == 201, invited.text
+        accepted = self.sdk.http.post(
+            "/practices/invitations/accept",
+            json={"code": self.outbox.last_code(member.email, "invitation code")},
+            headers=self.sdk.bearer(member.tokens),
+        )
+        assert accepted.status_code == 200, accepted.text
 
     def completed_login(self, user: User) -> LoginState:
         """Password and TOTP proven: ready for the authorization endpoint."""
@@ -233,8 +276,8 @@ class Users:
 
 
 @pytest.fixture
-def users(sdk: AuthClient, outbox: Outbox, clock: Clock) -> Users:
-    return Users(sdk, outbox, clock)
+def users(sdk: AuthClient, outbox: Outbox, clock: Clock, ctx: AppContext) -> Users:
+    return Users(sdk, outbox, clock, ctx)
 
 
 @pytest.fixture

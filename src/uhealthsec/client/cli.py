@@ -1371,5 +1371,29 @@ def cleanup() -> None:
     console.print(message[0].upper() + message[1:])
 
 
+@app.command("verify-practitioner")
+def verify_practitioner(
+    email: str = typer.Argument(..., help="The practitioner's address."),
+) -> None:
+    """Server operation: vouch for a practitioner's professional identity, where no e-CPS
+    provider is configured. Until verified, a practitioner cannot act on health data."""
+    from uhealthsec.server.accounts.service import AccountService
+    from uhealthsec.server.app import build_context
+    from uhealthsec.server.errors import ServiceError
+    from uhealthsec.server.settings import Settings
+
+    ctx = build_context(Settings())
+    try:
+        with ctx.sessions.begin() as db:
+            account = AccountService(db, ctx).verify_practitioner_by_operator(email)
+            name = account.display_name
+    except ServiceError as exc:
+        console.print(f"[red]Refused:[/red] {exc.detail}")
+        raise typer.Exit(1) from exc
+    finally:
+        ctx.close()
+    console.print(f"{name} ({email}) is now a verified practitioner.")
+
+
 def main() -> None:
     app()

@@ -23,6 +23,7 @@ from uhealthsec.server.auth.tokens import TokenKeyring
 from uhealthsec.server.bootstrap import bootstrap
 from uhealthsec.server.consent.routes import router as consent_router
 from uhealthsec.server.context import AppContext
+from uhealthsec.server.deps import HEALTH_DATA
 from uhealthsec.server.federation.oidc import OidcClient, ProviderConfig
 from uhealthsec.server.federation.routes import router as federation_router
 from uhealthsec.server.headers import SecurityHeaders
@@ -182,11 +183,11 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
     app.include_router(auth_router)
     app.include_router(oauth_router)
     app.include_router(federation_router)
-    app.include_router(consent_router)
+    app.include_router(consent_router, dependencies=[HEALTH_DATA])
     app.include_router(keys_router)
-    app.include_router(records_router)
-    app.include_router(retention_router)
-    app.include_router(messaging_router)
+    app.include_router(records_router, dependencies=[HEALTH_DATA])
+    app.include_router(retention_router, dependencies=[HEALTH_DATA])
+    app.include_router(messaging_router, dependencies=[HEALTH_DATA])
     app.include_router(journal_router)
     app.include_router(shield_router)
     return app

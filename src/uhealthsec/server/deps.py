@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from uhealthsec.crypto.journal import RequestSignature, SignedRequest
 from uhealthsec.protocol.encoding import b64u_decode
+from uhealthsec.server.accounts.service import check_may_act_on_health_data
 from uhealthsec.server.audit.middleware import JournalDraft, current_draft, in_journaled_request
 from uhealthsec.server.auth.service import Principal, SessionService
 from uhealthsec.server.context import AppContext
@@ -72,3 +73,13 @@ def _verified_signature(
 
 
 Caller = Annotated[Principal, Depends(get_principal)]
+
+
+def require_health_data_access(caller: Caller) -> None:
+    """Refuse a practitioner whose professional identity is not verified: applied to
+    every route of the health-data routers (server/app.py), not route by route."""
+    check_may_act_on_health_data(caller.account)
+
+
+#: The dependency of the routers that act on health data.
+HEALTH_DATA = Depends(require_health_data_access)

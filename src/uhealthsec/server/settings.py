@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     #: one they are served to the host itself only (loopback).
     metrics_token: str = ""
 
+    #: Accounts (addresses) the operator lets read every key-directory entry by index, to
+    #: audit the whole log; nobody else can enumerate it (docs/PROTOCOL.md, section 10).
+    directory_monitors: list[str] = Field(default_factory=list)
+
     #: Outgoing mail: written as files under ``data_dir/outbox`` unless an SMTP host is set.
     smtp_host: str = ""
     smtp_port: int = 587

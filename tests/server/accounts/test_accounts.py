@@ -138,10 +138,14 @@ def test_practice_roles_and_invitations(users, sdk, client, outbox):
         assert sent.status_code == 201
         assert "code" not in sent.json()  # the code travels only by mail
     naturo = users.signed_in(
-        "naturo@example.org", invitation=outbox.last_code("naturo@example.org", "Invitation code")
+        "naturo@example.org",
+        verified=False,
+        invitation=outbox.last_code("naturo@example.org", "Invitation code"),
     )
     secretary = users.signed_in(
-        "sec@example.org", invitation=outbox.last_code("sec@example.org", "Invitation code")
+        "sec@example.org",
+        verified=False,
+        invitation=outbox.last_code("sec@example.org", "Invitation code"),
     )
     patient = users.signed_in(
         "pat@example.org",
@@ -152,8 +156,8 @@ def test_practice_roles_and_invitations(users, sdk, client, outbox):
     members = client.get(f"/practices/{practice}/members", headers=auth(sdk, admin)).json()
     by_role = {m["role"]: m for m in members}
     assert set(by_role) == {"admin", "practitioner", "secretary", "patient"}
-    assert by_role["admin"]["identity_verified"] is True  # RPPS
-    assert by_role["practitioner"]["identity_verified"] is False  # no RPPS yet
+    assert by_role["admin"]["identity_verified"] is True  # by the operator
+    assert by_role["practitioner"]["identity_verified"] is False  # nobody vouched yet
 
     # Least privilege: only the admin invites or verifies; a patient sees no member list.
     for user in (naturo, secretary, patient):

@@ -184,7 +184,7 @@ def test_who_may_ask_handle_and_withdraw(practice: Practice):
     request = carol.ask(practice.id, "rectification")
     assert refused(bob.of_practice, practice.id).status == 404  # not a member
     assert refused(bob.complete, request["id"]).status == 404
-    assert refused(carol.complete, request["id"]).status == 403  # a patient member
+    assert refused(carol.complete, request["id"]).status == 403  # a patient of the practice
 
     objection = carol.ask(practice.id, "objection")
     answer = alice.refuse(

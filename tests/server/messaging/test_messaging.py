@@ -71,9 +71,15 @@ def test_a_patient_writes_with_the_practice_and_receives_attachments(practice: P
 def test_who_may_write_to_a_patient(practice: Practice, users, client):
     from tests.server.records.conftest import device
 
-    # Bob's practice does not hold Carol's file.
-    with pytest.raises(ApiError) as outside:
+    # Carol did not join Bob's practice: the directory does not show her to him, and
+    # the server refuses a thread with her even when he names her account.
+    with pytest.raises(ApiError) as unknown:
         MessagingClient(practice.bob.exchange).start_thread([practice.carol.email])
+    assert unknown.value.status == 404
+    with pytest.raises(ApiError) as outside:
+        practice.bob.exchange.call(
+            "POST", "/threads", json={"participant_ids": [practice.carol.user.account_id]}
+        )
     assert outside.value.status == 403
     # A patient cannot write to another patient.
     dave = users.signed_in("dave@example.org", "patient")

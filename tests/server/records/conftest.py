@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.server_fixtures import PASSWORD, Outbox, User, Users
+from tests.server_fixtures import PASSWORD, User, Users
 from uhealthsec.client.api import AuthClient
 from uhealthsec.client.consent import ConsentClient
 from uhealthsec.client.exchange import ExchangeClient
@@ -42,22 +42,13 @@ class Practice:
     patient_file: str
 
 
-def join_as_patient(
-    users: Users, outbox: Outbox, admin: ExchangeClient, practice_id: str, email: str
-) -> User:
-    """A patient who accepted the practice's invitation (a practice reaches only those)."""
-    admin.call(
-        "POST", f"/practices/{practice_id}/invitations", json={"email": email, "role": "patient"}
-    )
-    return users.signed_in(email, "patient", invitation=outbox.last_code(email, "Invitation code"))
-
-
 @pytest.fixture
-def practice(client: TestClient, users: Users, outbox: Outbox) -> Practice:
+def practice(client: TestClient, users: Users) -> Practice:
     alice_user = users.signed_in("alice@example.org", "practitioner")
     alice = Person(alice_user, device(client, users, alice_user))
     practice_id = alice.exchange.call("POST", "/practices", json={"name": "Cabinet"}).json()["id"]
-    carol_user = join_as_patient(users, outbox, alice.exchange, practice_id, "carol@example.org")
+    carol_user = users.signed_in("carol@example.org", "patient")
+    users.join_practice(alice_user, practice_id, carol_user)
     bob_user = users.signed_in("bob@example.org", "practitioner")
     patient_file = alice.exchange.patient_file(practice_id, "carol@example.org")["id"]
     carol = Person(carol_user, device(client, users, carol_user))

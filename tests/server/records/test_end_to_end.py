@@ -35,13 +35,14 @@ def test_send_receive_share_revoke_and_new_version_over_http(
     live_server, outbox, clock, ctx, settings, tmp_path
 ):
     with httpx.Client(base_url=live_server, timeout=30) as http:
-        users = Users(AuthClient(http), outbox, clock)
+        users = Users(AuthClient(http), outbox, clock, ctx)
         alice_user = users.signed_in("alice@cabinet.example")
         bob_user = users.signed_in("bob@kine.example")
         carol_user = users.signed_in("carol@patient.example", "patient")
         alice, bob, carol = (device(http, users, u) for u in (alice_user, bob_user, carol_user))
 
         practice = alice.call("POST", "/practices", json={"name": "Cabinet"}).json()["id"]
+        users.join_practice(alice_user, practice, carol_user)
         patient_file = alice.patient_file(practice, carol_user.email)["id"]
         # Bob works elsewhere: Carol consents to his receiving her documents.
         ConsentClient(carol).decide(practice, "outside_team", "permit", bob_user.email)

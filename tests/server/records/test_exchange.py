@@ -86,6 +86,8 @@ def test_patients_receive_only_their_own_file(practice: Practice, report, users,
     from tests.server.records.conftest import device
 
     dave = users.signed_in("dave@example.org", "patient")
+    # Dave is another patient of the practice: Alice sees his keys, not his file.
+    users.join_practice(practice.alice.user, practice.id, dave)
     with pytest.raises(ApiError) as refused:
         practice.alice.exchange.send(
             report, patient_file_id=practice.patient_file, to=["dave@example.org"]

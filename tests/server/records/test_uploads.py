@@ -181,16 +181,14 @@ def test_an_account_cannot_upload_beyond_its_quota(practice: Practice, ctx):
 
 
 def test_a_used_document_id_gets_one_answer_wherever_it_is_used(
-    practice: Practice, report, users, outbox
+    practice: Practice, report, users
 ):
     """No oracle: whether Alice's document id is taken in Bob's own file or reused by
     Alice in hers, the refusal is the same, and says nothing of the other document."""
-    from tests.server.records.conftest import join_as_patient
-
     alice, bob = practice.alice.exchange, practice.bob.exchange
     document_id = alice.send(report, patient_file_id=practice.patient_file, to=[])
     elsewhere = bob.call("POST", "/practices", json={"name": "Cabinet Bob"}).json()["id"]
-    join_as_patient(users, outbox, bob, elsewhere, "eve@example.org")
+    users.join_practice(practice.bob.user, elsewhere, users.signed_in("eve@example.org", "patient"))
     bob_file = bob.patient_file(elsewhere, "eve@example.org")["id"]
 
     answers = []

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from tests.server.records.conftest import Person, Practice, device, join_as_patient
+from tests.server.records.conftest import Person, Practice, device
 from tests.server_fixtures import PASSWORD
 from uhealthsec.client.api import ApiError
 from uhealthsec.crypto import envelope
@@ -26,8 +26,9 @@ from uhealthsec.server.retention.service import purge
 @pytest.fixture
 def dan(practice: Practice, client, users, outbox) -> tuple[Person, str]:
     """A second patient of Alice's practice, with a file of his own."""
-    user = join_as_patient(users, outbox, practice.alice.exchange, practice.id, "dan@example.org")
+    user = users.signed_in("dan@example.org", "patient")
     person = Person(user, device(client, users, user))
+    users.join_practice(practice.alice.user, practice.id, user)
     return person, practice.alice.exchange.patient_file(practice.id, user.email)["id"]
 
 

@@ -25,6 +25,19 @@ class AccountStatus(StrEnum):
     DISABLED = "disabled"
 
 
+class IdentityProof(StrEnum):
+    """How a practitioner's professional identity was verified: until it is, the account
+    may not act on health data (docs/PROTOCOL.md, section 10)."""
+
+    #: The RPPS number was proven by signing in with e-CPS (federation/).
+    E_CPS = "e-cps"
+    #: A practice admin, themselves verified, vouched for the member.
+    PRACTICE_ADMIN = "practice-admin"
+    #: The server's operator, with ``uhs verify-practitioner``, where no e-CPS provider
+    #: is configured.
+    OPERATOR = "operator"
+
+
 class Role(StrEnum):
     """A member's role in a practice (R10: least privilege)."""
 
@@ -55,6 +68,14 @@ class Account(Base):
     key_fingerprint: Mapped[bytes] = mapped_column(LargeBinary(32))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     email_verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: When and how a practitioner's professional identity was verified (IdentityProof);
+    #: a declared RPPS number alone proves nothing.
+    identity_verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    identity_proof: Mapped[str | None] = mapped_column(String(20))
+    #: The admin who vouched, for IdentityProof.PRACTICE_ADMIN.
+    identity_verified_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL")
+    )
 
 
 class EmailVerification(Base):
@@ -85,8 +106,8 @@ class Membership(Base):
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     role: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
-    #: When an admin vouched for this member's professional identity. Practitioners with
-    #: a valid RPPS number are verified by it; others (e.g. naturopaths) by the admin.
+    #: When an admin of this practice vouched for this member's professional identity
+    #: (a record of the vouching; what counts is the account's identity_verified_at).
     identity_verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     identity_verified_by: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("accounts.id", ondelete="SET NULL")

@@ -20,6 +20,7 @@ from uhealthsec.server.accounts.models import (
     AccountKind,
     AccountStatus,
     EmailVerification,
+    IdentityProof,
     Invitation,
     Membership,
     Practice,
@@ -45,6 +46,25 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.SECRETARY: frozenset({"members.read"}),
     Role.PATIENT: frozenset(),
 }
+
+
+_UNVERIFIED = (
+    "your professional identity is not verified yet, so this account cannot act on health "
+    "data: link your e-CPS, or ask a verified admin of your practice (or, without e-CPS, "
+    "the server's operator) to vouch for you"
+)
+
+
+def may_act_on_health_data(account: Account) -> bool:
+    """Patients act on their own data, practitioners once their professional identity
+    is verified."""
+    return account.kind == AccountKind.PATIENT or account.identity_verified_at is not None
+
+
+def check_may_act_on_health_data(account: Account) -> None:
+    """The one rule every health-data entry point applies (server/deps.py)."""
+    if not may_act_on_health_data(account):
+        raise Forbidden(_UNVERIFIED)
 
 
 def normalize_email(email: str) -> str:
@@ -264,7 +284,6 @@ class AccountService:
                 account_id=founder.id,
                 role=Role.ADMIN,
                 created_at=self.ctx.now(),
-                identity_verified_at=self.ctx.now() if founder.rpps else None,
             )
         )
         return practice
@@ -285,6 +304,17 @@ class AccountService:
             raise Forbidden(f"your role in this practice ({member.role}) does not allow this")
         return member
 
+    def patient_practices(self, patient_id: uuid.UUID) -> set[uuid.UUID]:
+        """The practices that may reach this patient: those whose invitation the patient
+        accepted (a patient membership)."""
+        return set(
+            self.db.scalars(
+                select(Membership.practice_id).where(
+                    Membership.account_id == patient_id, Membership.role == Role.PATIENT
+                )
+            )
+        )
+
     def practices_of(self, account_id: uuid.UUID) -> list[tuple[Practice, Membership]]:
         rows = self.db.execute(
             select(Practice, Membership)
@@ -294,18 +324,27 @@ class AccountService:
         ).all()
         return [(p, m) for p, m in rows]
 
-    def members(self, practice_id: uuid.UUID) -> list[tuple[Membership, Account]]:
-        rows = self.db.execute(
+    def members(self, viewer: Account, practice_id: uuid.UUID) -> list[tuple[Membership, Account]]:
+        """The practice's members (members.read). Who is a patient here is health data:
+        an account that may not act on it sees the staff only."""
+        self.require(viewer, practice_id, "members.read")
+        query = (
             select(Membership, Account)
             .join(Account, Account.id == Membership.account_id)
             .where(Membership.practice_id == practice_id)
             .order_by(Account.display_name)
-        ).all()
-        return [(m, a) for m, a in rows]
+        )
+        if not may_act_on_health_data(viewer):
+            query = query.where(Membership.role != Role.PATIENT)
+        return [(m, a) for m, a in self.db.execute(query).all()]
 
     def invite(self, admin: Account, practice_id: uuid.UUID, email: str, role: Role) -> Invitation:
         """Record an invitation and mail its code; the code exists only in that mail."""
         self.require(admin, practice_id, "members.invite")
+        if role == Role.PATIENT:
+            # Accepting makes the patient reachable by the practice: only a verified
+            # practitioner may ask for that.
+            check_may_act_on_health_data(admin)
         address = normalize_email(email)
         code = secrets.token_urlsafe(24)
         invitation = Invitation(
@@ -349,7 +388,6 @@ class AccountService:
             account_id=account.id,
             role=role,
             created_at=self.ctx.now(),
-            identity_verified_at=self.ctx.now() if account.rpps else None,
         )
         self.db.add(member)
         return member
@@ -366,12 +404,48 @@ class AccountService:
     def verify_member_identity(
         self, admin: Account, practice_id: uuid.UUID, account_id: uuid.UUID
     ) -> tuple[Membership, Account]:
-        """An admin vouches for a practitioner without RPPS (e.g. a naturopath)."""
+        """A verified admin vouches for a member of the practice's staff (e.g. a
+        naturopath, who has no RPPS number to prove with e-CPS)."""
         self.require(admin, practice_id, "members.verify")
+        check_may_act_on_health_data(admin)  # only a verified admin's word counts
         member = self.membership(account_id, practice_id)
         account = self.db.get(Account, account_id)
         if member is None or account is None:
             raise NotFound("no such member")
+        if account.kind != AccountKind.PRACTITIONER or Role(member.role) == Role.PATIENT:
+            raise Forbidden("only a practitioner has a professional identity to verify")
         member.identity_verified_at = self.ctx.now()
         member.identity_verified_by = admin.id
+        self.mark_identity_verified(account, IdentityProof.PRACTICE_ADMIN, by=admin)
         return member, account
+
+    def verify_practitioner_by_operator(self, email: str) -> Account:
+        """The server's operator vouches for a practitioner (``uhs verify-practitioner``):
+        only where no e-CPS provider is configured, since e-CPS is then the proof."""
+        if self.ctx.settings.oidc_issuer:
+            raise Forbidden(
+                "an e-CPS provider is configured: practitioners prove their RPPS number "
+                "with it, or a verified admin of their practice vouches for them"
+            )
+        account = self.db.scalar(select(Account).where(Account.email == normalize_email(email)))
+        if (
+            account is None
+            or account.kind != AccountKind.PRACTITIONER
+            or account.status != AccountStatus.ACTIVE
+        ):
+            raise NotFound("no active practitioner account uses this address")
+        self.mark_identity_verified(account, IdentityProof.OPERATOR)
+        return account
+
+    def mark_identity_verified(
+        self, account: Account, proof: IdentityProof, by: Account | None = None
+    ) -> None:
+        """Record a proof of a practitioner's identity. The first one counts; e-CPS, the
+        strongest, replaces a vouching."""
+        if account.identity_verified_at is not None and (
+            proof != IdentityProof.E_CPS or account.identity_proof == IdentityProof.E_CPS
+        ):
+            return
+        account.identity_verified_at = self.ctx.now()
+        account.identity_proof = proof
+        account.identity_verified_by = by.id if by is not None else None

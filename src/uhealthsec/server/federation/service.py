@@ -25,10 +25,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
-from uhealthsec.server.accounts.models import Account, AccountKind, AccountStatus, Membership
+from uhealthsec.server.accounts.models import Account, AccountKind, AccountStatus, IdentityProof
+from uhealthsec.server.accounts.service import AccountService
 from uhealthsec.server.auth.models import LoginFlow
 from uhealthsec.server.auth.service import LoginService, Principal, SessionService
 from uhealthsec.server.context import AppContext, token_hash
@@ -227,15 +228,8 @@ class FederationService:
                         "the RPPS number proven by the provider belongs to another account"
                     )
                 account.rpps = rpps
-                # The provider vouched for the professional: no admin check is needed now.
-                self.db.execute(
-                    update(Membership)
-                    .where(
-                        Membership.account_id == account.id,
-                        Membership.identity_verified_at.is_(None),
-                    )
-                    .values(identity_verified_at=self.ctx.now())
-                )
+            # The provider proved the RPPS number: the professional identity is verified.
+            AccountService(self.db, self.ctx).mark_identity_verified(account, IdentityProof.E_CPS)
         identity = FederatedIdentity(
             issuer=issuer,
             subject=subject,

@@ -6,16 +6,18 @@ import uuid
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from uhealthsec.crypto.directory import AccountKindCode, DirectoryEntry
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.crypto.keys import PublicKeys
-from uhealthsec.server.accounts.models import Account, AccountKind
+from uhealthsec.server.accounts.models import Account, AccountKind, Membership, Role
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import InvalidInput, NotFound
 from uhealthsec.server.keys.models import DirectoryRecord
+from uhealthsec.server.messaging.models import Message, MessageKey
+from uhealthsec.server.records.models import DocumentVersion, Share
 from uhealthsec.server.storage.merkle_log import (
     KEY_DIRECTORY_LOG,
     MerkleLog,
@@ -84,25 +86,92 @@ class KeyDirectory:
             .order_by(DirectoryRecord.key_version.desc())
             .limit(1)
         )
-        return self._proven(viewer, record, tree_size)
+        return self._proven(viewer, record, tree_size, by_index=False)
 
     def entry(self, viewer: Account, index: int, tree_size: int) -> ProvenEntry:
-        return self._proven(viewer, self.db.get(DirectoryRecord, index), tree_size)
+        """One entry by position: for a reader checking what was signed with it, and for
+        monitors, who audit the whole log."""
+        return self._proven(viewer, self.db.get(DirectoryRecord, index), tree_size, by_index=True)
 
     def _proven(
-        self, viewer: Account, record: DirectoryRecord | None, tree_size: int
+        self, viewer: Account, record: DirectoryRecord | None, tree_size: int, *, by_index: bool
     ) -> ProvenEntry:
-        if record is None or not self._may_see(viewer, record) or record.log_index >= tree_size:
+        # One answer for "no such entry" and "not yours to see": no enumeration oracle.
+        if (
+            record is None
+            or record.log_index >= tree_size
+            or not self._may_see(viewer, record, by_index=by_index)
+        ):
             raise NotFound("no keys are published for this address")
         return ProvenEntry(record, tree_size, self.log.inclusion_proof(record.log_index, tree_size))
 
-    def _may_see(self, viewer: Account, record: DirectoryRecord) -> bool:
-        """Practitioners are listed for everyone; a patient's entry is shown only to
-        practitioners and to the patient: who is a patient here is health data."""
-        if viewer.kind == AccountKind.PRACTITIONER or record.account_id == viewer.id:
+    def is_monitor(self, account: Account) -> bool:
+        """Monitors are the accounts the operator lists (setting UHS_DIRECTORY_MONITORS)."""
+        return account.email in {m.strip().lower() for m in self.ctx.settings.directory_monitors}
+
+    def _may_see(self, viewer: Account, record: DirectoryRecord, *, by_index: bool) -> bool:
+        """Who is a patient here is health data, and the log must not be a list of who
+        uses the service (docs/PROTOCOL.md, section 10):
+
+        - a patient's entry, to the patient and to the staff of a practice they joined;
+        - a practitioner's entry, by address to any signed-in account (a colleague must
+          be able to write to them), by index only to colleagues of a common practice;
+        - any entry, by index, to whoever holds a document or message signed with it;
+        - every entry to monitors.
+        """
+        if record.account_id == viewer.id or self.is_monitor(viewer):
             return True
         owner = self.db.get(Account, record.account_id)
-        return owner is not None and owner.kind == AccountKind.PRACTITIONER
+        if owner is None:
+            return False
+        if owner.kind == AccountKind.PATIENT:
+            if self._is_staff_of_practice_joined_by(viewer.id, owner.id):
+                return True
+        elif not by_index or self._share_a_practice(viewer.id, owner.id):
+            return True
+        return by_index and self._holds_signed_with(viewer.id, record.log_index)
+
+    def _is_staff_of_practice_joined_by(self, viewer_id: uuid.UUID, patient_id: uuid.UUID) -> bool:
+        joined = select(Membership.practice_id).where(
+            Membership.account_id == patient_id, Membership.role == Role.PATIENT
+        )
+        return bool(
+            self.db.scalar(
+                select(
+                    exists().where(
+                        Membership.account_id == viewer_id,
+                        Membership.role != Role.PATIENT,
+                        Membership.practice_id.in_(joined),
+                    )
+                )
+            )
+        )
+
+    def _share_a_practice(self, viewer_id: uuid.UUID, owner_id: uuid.UUID) -> bool:
+        of_owner = select(Membership.practice_id).where(Membership.account_id == owner_id)
+        return bool(
+            self.db.scalar(
+                select(
+                    exists().where(
+                        Membership.account_id == viewer_id, Membership.practice_id.in_(of_owner)
+                    )
+                )
+            )
+        )
+
+    def _holds_signed_with(self, viewer_id: uuid.UUID, index: int) -> bool:
+        """The viewer received a document version or a message signed with this key."""
+        document = exists().where(
+            Share.recipient_id == viewer_id,
+            Share.document_id == DocumentVersion.document_id,
+            DocumentVersion.signer_key_index == index,
+        )
+        message = exists().where(
+            MessageKey.recipient_id == viewer_id,
+            MessageKey.message_id == Message.id,
+            Message.signer_key_index == index,
+        )
+        return bool(self.db.scalar(select(document))) or bool(self.db.scalar(select(message)))
 
     def check_signature(
         self, signer: Account, signer_key_index: int, signed: SignedByAccount, signature: bytes

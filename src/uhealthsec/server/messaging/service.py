@@ -28,7 +28,7 @@ from uhealthsec.crypto.manifest import (
 )
 from uhealthsec.crypto.wrap import check_wrapped_key
 from uhealthsec.server.accounts.models import Account, AccountKind, AccountStatus, Membership, Role
-from uhealthsec.server.accounts.service import normalize_email
+from uhealthsec.server.accounts.service import AccountService, normalize_email
 from uhealthsec.server.audit.middleware import current_draft
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -40,7 +40,6 @@ from uhealthsec.server.messaging.models import (
     ThreadMembershipRecord,
     ThreadParticipant,
 )
-from uhealthsec.server.records.models import PatientFile
 
 MAX_PARTICIPANTS = 20
 MAX_BODY_BYTES = 64 * 1024
@@ -113,7 +112,7 @@ class MessagingService:
             practitioners = [a.id for a in accounts if a.kind == AccountKind.PRACTITIONER]
             if not self._cares_for(patients[0].id, practitioners):
                 raise Forbidden(
-                    "a patient writes only with practitioners of a practice that holds their file"
+                    "a patient writes only with practitioners of a practice they joined"
                 )
         if thread_id is not None and self.db.get(Thread, thread_id) is not None:
             raise Conflict("a thread with this id already exists")
@@ -175,12 +174,9 @@ class MessagingService:
         )
 
     def _cares_for(self, patient_id: uuid.UUID, practitioner_ids: list[uuid.UUID]) -> bool:
-        """Every practitioner is a carer in a practice that holds the patient's file."""
-        practices = set(
-            self.db.scalars(
-                select(PatientFile.practice_id).where(PatientFile.patient_id == patient_id)
-            )
-        )
+        """Every practitioner is a carer in a practice the patient joined (accepted its
+        invitation): the rule that lets a practice open the patient's file."""
+        practices = AccountService(self.db, self.ctx).patient_practices(patient_id)
         for practitioner in practitioner_ids:
             roles = self.db.scalars(
                 select(Membership.role).where(

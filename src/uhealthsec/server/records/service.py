@@ -128,8 +128,11 @@ class RecordsService:
     def open_patient_file(
         self, caller: Account, practice_id: uuid.UUID, patient_email: str
     ) -> PatientFile:
-        """The patient's file in the practice, created at first use."""
-        AccountService(self.db, self.ctx).require(caller, practice_id, "records.read")
+        """The patient's file in the practice, created at first use: only for a patient
+        who accepted the practice's invitation. The refusal is the same whether or not
+        the address has an account (no enumeration of who uses the service)."""
+        accounts = AccountService(self.db, self.ctx)
+        accounts.require(caller, practice_id, "records.read")
         patient = self.db.scalar(
             select(Account).where(Account.email == normalize_email(patient_email))
         )
@@ -137,8 +140,12 @@ class RecordsService:
             patient is None
             or patient.kind != AccountKind.PATIENT
             or patient.status != AccountStatus.ACTIVE
+            or practice_id not in accounts.patient_practices(patient.id)
         ):
-            raise NotFound("no patient account uses this address; invite the patient first")
+            raise NotFound(
+                "no patient of this practice uses this address; invite the patient first: "
+                "their file opens once they accept"
+            )
         existing = self.db.scalar(
             select(PatientFile).where(
                 PatientFile.practice_id == practice_id, PatientFile.patient_id == patient.id

@@ -1,0 +1,31 @@
+"""A practice whose patient accepted its invitation, and an outside practitioner, made
+through the API: the starting point of the tests of who may reach whom."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi.testclient import TestClient
+
+from tests.server_fixtures import User, Users
+
+
+@dataclass
+class Cabinet:
+    id: str
+    alice: User  # verified practitioner, admin of the practice
+    carol: User  # patient, who accepted the practice's invitation
+    mallory: User  # verified practitioner of another practice
+
+    def headers(self, user: User) -> dict[str, str]:
+        return {"Authorization": f"Bearer {user.tokens.access_token}"}
+
+
+def make_cabinet(client: TestClient, users: Users) -> Cabinet:
+    alice = users.signed_in("alice@example.org")
+    carol = users.signed_in("carol@example.org", "patient")
+    mallory = users.signed_in("mallory@example.org")
+    headers = {"Authorization": f"Bearer {alice.tokens.access_token}"}
+    practice = client.post("/practices", json={"name": "Cabinet"}, headers=headers).json()["id"]
+    users.join_practice(alice, practice, carol)
+    return Cabinet(practice, alice, carol, mallory)

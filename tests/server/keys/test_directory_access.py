@@ -1,0 +1,67 @@
+"""Who may read which key-directory entry: who is a patient here is health data, and
+the log is not a list of who uses the service (docs/PROTOCOL.md, section 10)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.server.accounts.cabinet import Cabinet, make_cabinet
+from tests.server_fixtures import User
+
+
+@pytest.fixture
+def cabinet(client, users) -> Cabinet:
+    return make_cabinet(client, users)
+
+
+def tree_size(client, cabinet: Cabinet) -> int:
+    head = client.get("/keys/head", headers=cabinet.headers(cabinet.alice)).json()
+    return int(head["head"]["size"])
+
+
+def lookup(client, cabinet: Cabinet, viewer: User, email: str) -> int:
+    response = client.get(
+        "/keys/entries",
+        params={"email": email, "tree_size": tree_size(client, cabinet)},
+        headers=cabinet.headers(viewer),
+    )
+    return response.status_code
+
+
+def readable_indexes(client, cabinet: Cabinet, viewer: User) -> list[int]:
+    size = tree_size(client, cabinet)
+    return [
+        index
+        for index in range(size)
+        if client.get(
+            f"/keys/entries/{index}", params={"tree_size": size}, headers=cabinet.headers(viewer)
+        ).status_code
+        == 200
+    ]
+
+
+def test_a_patient_is_looked_up_only_by_her_practice_and_herself(client, users, cabinet):
+    carol = cabinet.carol.email
+    assert lookup(client, cabinet, cabinet.alice, carol) == 200
+    assert lookup(client, cabinet, cabinet.carol, carol) == 200
+    # A practitioner elsewhere, or another patient, gets the answer of an unknown address.
+    dave = users.signed_in("dave@example.org", "patient")
+    for outsider in (cabinet.mallory, dave):
+        assert lookup(client, cabinet, outsider, carol) == 404
+        assert lookup(client, cabinet, outsider, "nobody@example.org") == 404
+    # Practitioners are found by their address, so that colleagues can write to them.
+    assert lookup(client, cabinet, cabinet.mallory, cabinet.alice.email) == 200
+
+
+def test_enumeration_by_index_shows_only_what_the_viewer_may_see(client, users, ctx):
+    cabinet = make_cabinet(client, users)
+    size = tree_size(client, cabinet)
+    assert size == 3
+    # Entries are published in the order of the accounts: alice, carol, mallory.
+    assert readable_indexes(client, cabinet, cabinet.mallory) == [2]
+    assert readable_indexes(client, cabinet, cabinet.alice) == [0, 1]
+    assert readable_indexes(client, cabinet, cabinet.carol) == [0, 1]
+
+    # A monitor the operator lists reads the whole log, to audit it.
+    ctx.settings = ctx.settings.model_copy(update={"directory_monitors": ["Mallory@example.org"]})
+    assert readable_indexes(client, cabinet, cabinet.mallory) == [0, 1, 2]
