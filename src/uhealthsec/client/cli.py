@@ -829,31 +829,44 @@ _ACTION_WORDS = {
     "retention.open_claim": "recorded a claim about your care",
     "retention.close_claim": "closed a claim about your care",
     "retention.purge": "destroyed a file at the end of its legal retention",
+    "audit.history": "read your access history",
+    "audit.export_history": "exported your access history",
 }
 #: Actions of the server itself, not of a person.
 _SERVER_ACTIONS = frozenset({"retention.purge"})
 
 
 @journal_app.command("history")
-def journal_history(limit: int = typer.Option(50, min=1, max=500)) -> None:
-    """(Patients) Who read or changed what about you, and when."""
+def journal_history(
+    limit: int = typer.Option(50, min=1, max=10_000, help="How many to show, newest first."),
+    practice: str | None = typer.Option(None, help="Your practice's activity (admins)."),
+) -> None:
+    """(Patients) Who read or changed what about you, and when; every entry proven in
+    the journal, and the history proven complete (docs/PROTOCOL.md, 13)."""
     store = _store()
     profile = store.load()
     with _connection(profile.server) as http:
-        items = (
-            SignedIn(http, profile, store)
-            .call("GET", "/journal/history", params={"limit": limit})
-            .json()
-        )
-    if not items:
+        signed_in = SignedIn(http, profile, store)
+        me = signed_in.call("GET", "/accounts/me").json()["id"]
+        checked = JournalClient(signed_in.call).check_history(me, practice)
+    if not checked.items:
         console.print("Nothing yet.")
-    for item in items:
+    for item in checked.items[:limit]:
         who = item["actor_name"] or (
             "U-HealthSec" if item["action"] in _SERVER_ACTIONS else "someone not signed in"
         )
         outcome = "" if item["outcome"] == "done" else f" [red]({item['outcome']})[/red]"
         action = _ACTION_WORDS.get(item["action"], item["action"])
         console.print(f"{item['at'][:16].replace('T', ' ')}  {who} {action}{outcome}")
+    older = (
+        f"; {checked.unchained} older entries predate the chains and are proven one by one"
+        if checked.unchained
+        else ""
+    )
+    console.print(
+        f"[green]Complete[/green]: {checked.chained} entries, chained back to the first and "
+        f"proven in the journal's signed head of {checked.tree_size} entries{older}."
+    )
 
 
 # -- consent and retention ----------------------------------------------------------------

@@ -15,6 +15,7 @@ from uhealthsec.client.api import ApiError
 from uhealthsec.client.journal import JournalClient, JournalTampered
 from uhealthsec.client.logs import LogPin, LogRefused
 from uhealthsec.crypto.journal import JournalEntry, Outcome
+from uhealthsec.protocol.encoding import b64u_decode
 from uhealthsec.server.audit.models import JournalRecord
 
 
@@ -348,8 +349,10 @@ def test_exports_as_fhir_audit_events_and_json_lines(practice: Practice, ctx, re
     assert response.headers["content-type"].startswith("application/fhir+json")
     bundle = Bundle.model_validate(response.json())
     events = [e.resource for e in bundle.entry]
-    assert len(events) == len(history)
-    download = events[-1]
+    # Reading one's history is about oneself: the first reading is in the export.
+    assert len(events) == len(history) + 1
+    assert events[-1].subtype[0].code == "audit.history"
+    download = events[-2]
     assert (download.subtype[0].code, download.action, download.outcome) == (
         "records.content",
         "R",
@@ -367,7 +370,11 @@ def test_exports_as_fhir_audit_events_and_json_lines(practice: Practice, ctx, re
         "GET", "/journal/history/export", params={"format": "jsonl"}
     ).text.splitlines()
     records = [json.loads(line) for line in lines]
-    assert [r["action"] for r in records] == [e.subtype[0].code for e in events]
+    # ... and the first export is in the second.
+    assert [r["action"] for r in records] == [
+        *(e.subtype[0].code for e in events),
+        "audit.export_history",
+    ]
     for record in records:  # each line ties back to the verifiable journal
         assert b64u_decode(record["leaf_hash"]) == merkle.leaf_hash(b64u_decode(record["entry"]))
 
@@ -572,3 +579,75 @@ def test_a_missing_checkpoint_or_a_bad_batch_head_is_reported(practice: Practice
     _rewrite_heads(ctx, "DELETE FROM merkle_tree_heads WHERE log = 'journal' AND size = 1024")
     with pytest.raises(JournalTampered, match="no signed checkpoint at 1024 entries"):
         JournalClient(practice.alice.exchange.call).verify()
+
+
+def _as_superuser(ctx, statement, **params) -> None:
+    """What the database's superuser can do: triggers off (PostgreSQL), or dropped."""
+    with ctx.engine.begin() as connection:
+        if ctx.engine.dialect.name == "postgresql":
+            connection.execute(text("SET session_replication_role = replica"))
+        else:
+            for name in ("journal_patients_no_delete", "journal_entries_no_update"):
+                connection.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
+        connection.execute(text(statement) if isinstance(statement, str) else statement, params)
+
+
+def test_a_history_row_removed_by_a_superuser_is_reported_with_its_range(
+    practice: Practice, ctx, report, tmp_path
+):
+    from uhealthsec.client.journal import HistoryIncomplete
+
+    alice, bob, carol = practice.alice, practice.bob, practice.carol
+    document_id = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
+    bob.exchange.fetch(document_id, tmp_path / "copy.txt")
+    me = carol.user.account_id
+    journal = JournalClient(carol.exchange.call)
+    complete = journal.check_history(me)
+    assert complete.chained == len(complete.items) >= 5 and complete.unchained == 0
+    download = next(i for i in complete.items if i["action"] == "records.content")
+    number = JournalEntry.decode(b64u_decode(download["entry"])).link(uuid.UUID(me)).sequence
+
+    # Bob's download disappears from Carol's history: the side table loses its row.
+    _as_superuser(
+        ctx,
+        "DELETE FROM journal_patients WHERE log_index = :i",
+        i=download["index"],
+    )
+    served = carol.exchange.call("GET", "/journal/history").json()
+    assert download["index"] not in [i["index"] for i in served]
+    with pytest.raises(HistoryIncomplete, match="lacks entry") as caught:
+        journal.check_history(me)
+    [gap] = caught.value.gaps
+    assert (gap.first, gap.last, gap.to_index) == (number, number, download["index"])
+    assert gap.from_index <= download["index"]
+
+    # The whole beginning of the history removed: the gap runs to the chain's start.
+    from sqlalchemy import delete
+
+    from uhealthsec.server.audit.models import JournalPatient
+
+    _as_superuser(ctx, delete(JournalPatient).where(JournalPatient.patient_id == uuid.UUID(me)))
+    with pytest.raises(HistoryIncomplete) as caught:
+        journal.check_history(me)
+    [gap] = caught.value.gaps
+    assert (gap.first, gap.from_index) == (0, 0) and gap.last >= number
+
+
+def test_an_entry_hidden_from_the_practice_journal_is_reported(practice: Practice, ctx):
+    from uhealthsec.client.journal import HistoryIncomplete
+
+    alice = practice.alice
+    me = alice.user.account_id
+    alice.exchange.call("GET", "/patient-files", params={"practice_id": practice.id})
+    journal = JournalClient(alice.exchange.call)
+    complete = journal.check_history(me, practice.id)
+    listing = next(i for i in complete.items if i["action"] == "records.patient_files")
+    # The copied column the practice's journal is searched by loses its value.
+    _as_superuser(
+        ctx,
+        "UPDATE journal_entries SET practice_id = NULL WHERE log_index = :i",
+        i=listing["index"],
+    )
+    with pytest.raises(HistoryIncomplete) as caught:
+        journal.check_history(me, practice.id)
+    assert [g.to_index for g in caught.value.gaps] == [listing["index"]]

@@ -88,6 +88,11 @@ class JournalDraft:
             self.practice_id = self.practice_id or practice_id
             self.note(ObjectKind.PRACTICE, practice_id)
 
+    def about_practice(self, practice_id: uuid.UUID) -> None:
+        """The request reads or changes what the practice's journal lists."""
+        self.practice_id = self.practice_id or practice_id
+        self.note(ObjectKind.PRACTICE, practice_id)
+
 
 _CURRENT: ContextVar[JournalDraft | None] = ContextVar("journal_draft", default=None)
 

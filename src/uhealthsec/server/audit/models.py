@@ -58,3 +58,16 @@ class Cosignature(Base):
     witness_key: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     signature: Mapped[bytes] = mapped_column(LargeBinary(64))
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class JournalChain(Base):
+    """The head of one subject's chain (a patient or a practice): how many chained
+    entries are about it and the index of the newest. The writer reads and advances it
+    under the log's lock; the entries themselves carry the links (docs/PROTOCOL.md, 13),
+    so a row changed here forks the chain inside the journal, where clients see it."""
+
+    __tablename__ = "journal_chains"
+
+    subject_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    length: Mapped[int] = mapped_column(BigInteger)
+    last_index: Mapped[int] = mapped_column(BigInteger)

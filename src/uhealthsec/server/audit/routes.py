@@ -23,6 +23,15 @@ Size = Annotated[int, Query(ge=1, le=2**62)]
 Limit = Annotated[int, Query(ge=1, le=500)]
 MAX_EXPORT = 10_000
 Before = Annotated[int | None, Query(ge=0, le=2**62, description="entries before this index")]
+AsOf = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        le=2**62,
+        description="only entries in the journal's tree of this size, each with its "
+        "inclusion proof in it",
+    ),
+]
 
 
 @router.get("/journal/head", response_model=s.LogHeadOut)
@@ -81,10 +90,16 @@ def entry(
 
 @router.get("/journal/history", response_model=list[s.HistoryItemOut])
 def history(
-    caller: Caller, db: Db, ctx: Ctx, limit: Limit = 100, before: Before = None
+    caller: Caller,
+    db: Db,
+    ctx: Ctx,
+    limit: Limit = 100,
+    before: Before = None,
+    tree_size: AsOf = None,
 ) -> list[s.HistoryItemOut]:
     """A patient's access history: who read or changed what about them, and when."""
-    return [_item(i) for i in JournalService(db, ctx).history(caller.account, limit, before)]
+    items = JournalService(db, ctx).history(caller.account, limit, before, tree_size)
+    return [_item(i) for i in items]
 
 
 @router.get("/practices/{practice_id}/journal", response_model=list[s.HistoryItemOut])
@@ -95,9 +110,12 @@ def practice_activity(
     ctx: Ctx,
     limit: Limit = 100,
     before: Before = None,
+    tree_size: AsOf = None,
 ) -> list[s.HistoryItemOut]:
     """The practice's activity on its patients' data (admins)."""
-    items = JournalService(db, ctx).practice_activity(caller.account, practice_id, limit, before)
+    items = JournalService(db, ctx).practice_activity(
+        caller.account, practice_id, limit, before, tree_size
+    )
     return [_item(i) for i in items]
 
 
@@ -185,4 +203,6 @@ def _item(item: HistoryItem) -> s.HistoryItemOut:
         actor_name=item.actor.display_name if item.actor else None,
         actor_kind=item.actor.kind if item.actor else None,
         objects=[s.ObjectOut(kind=kind.name.lower(), id=oid) for kind, oid in e.objects],
+        entry=item.data,
+        inclusion=item.proof,
     )

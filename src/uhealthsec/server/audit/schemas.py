@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from uhealthsec.protocol.encoding import Base64Url
-from uhealthsec.protocol.logs import LogEntryOut, LogHeadOut, TreeHeadOut
+from uhealthsec.protocol.logs import MAX_LEAF_BYTES, LogEntryOut, LogHeadOut, TreeHeadOut
 
 __all__ = ["LogEntryOut", "LogHeadOut", "TreeHeadOut"]
 
@@ -38,6 +38,10 @@ class HistoryItemOut(BaseModel):
     actor_name: str | None
     actor_kind: str | None
     objects: list[ObjectOut]
+    #: The entry's exact bytes, as hashed into the journal (its chain links included).
+    entry: Base64Url(MAX_LEAF_BYTES)  # type: ignore[valid-type]
+    #: Its inclusion proof in the tree of ``tree_size`` entries, when asked for.
+    inclusion: list[Base64Url(32)] | None = None  # type: ignore[valid-type]
 
 
 class CosignatureIn(BaseModel):

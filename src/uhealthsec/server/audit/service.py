@@ -15,6 +15,7 @@ from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.crypto.journal import JournalEntry
 from uhealthsec.server.accounts.models import Account, AccountKind
 from uhealthsec.server.accounts.service import AccountService
+from uhealthsec.server.audit.middleware import current_draft
 from uhealthsec.server.audit.models import (
     Cosignature,
     JournalNetworkRecord,
@@ -37,6 +38,8 @@ class HistoryItem:
     data: bytes
     entry: JournalEntry
     actor: Account | None
+    #: Its inclusion proof in the tree the listing was asked against, if one was.
+    proof: list[bytes] | None = None
 
 
 class JournalService:
@@ -87,33 +90,59 @@ class JournalService:
         member = AccountService(self.db, self.ctx).membership(caller.id, record.practice_id)
         return member is not None and member.role == "admin"
 
-    def history(self, caller: Account, limit: int, before: int | None) -> list[HistoryItem]:
-        """What was done about a patient's data, by whom, newest first."""
+    def history(
+        self, caller: Account, limit: int, before: int | None, tree_size: int | None = None
+    ) -> list[HistoryItem]:
+        """What was done about a patient's data, by whom, newest first. Reading it is
+        journaled as about the patient: that entry's link, in the response's receipt,
+        is where the patient's client starts walking the chain (docs/PROTOCOL.md, 13)."""
         if caller.kind != AccountKind.PATIENT:
             raise NotFound("the access history is a patient's own")
+        current_draft().about_patient(caller.id, None)
         about_caller = select(JournalPatient.log_index).where(
             JournalPatient.patient_id == caller.id
         )
-        return self._items(JournalRecord.log_index.in_(about_caller), limit, before)
+        return self._items(JournalRecord.log_index.in_(about_caller), limit, before, tree_size)
 
     def practice_activity(
-        self, caller: Account, practice_id: uuid.UUID, limit: int, before: int | None
+        self,
+        caller: Account,
+        practice_id: uuid.UUID,
+        limit: int,
+        before: int | None,
+        tree_size: int | None = None,
     ) -> list[HistoryItem]:
         AccountService(self.db, self.ctx).require(caller, practice_id, "members.verify")
-        return self._items(JournalRecord.practice_id == practice_id, limit, before)
+        current_draft().about_practice(practice_id)
+        return self._items(JournalRecord.practice_id == practice_id, limit, before, tree_size)
 
     def _items(
-        self, condition: ColumnElement[bool], limit: int, before: int | None
+        self,
+        condition: ColumnElement[bool],
+        limit: int,
+        before: int | None,
+        tree_size: int | None,
     ) -> list[HistoryItem]:
         query = (
             select(JournalRecord, Account)
             .outerjoin(Account, Account.id == JournalRecord.actor_id)
             .where(condition)
         )
+        if tree_size is not None:  # as of that tree, each entry with its proof
+            before = tree_size if before is None else min(before, tree_size)
         if before is not None:
             query = query.where(JournalRecord.log_index < before)
         rows = self.db.execute(query.order_by(JournalRecord.log_index.desc()).limit(limit)).all()
-        return [HistoryItem(r.log_index, r.entry, JournalEntry.decode(r.entry), a) for r, a in rows]
+        proofs: dict[int, list[bytes]] = {}
+        if tree_size is not None:
+            self.log.head_at(tree_size)  # a signed head the client can check them against
+            proofs = self.log.inclusion_proofs([r.log_index for r, _ in rows], tree_size)
+        return [
+            HistoryItem(
+                r.log_index, r.entry, JournalEntry.decode(r.entry), a, proofs.get(r.log_index)
+            )
+            for r, a in rows
+        ]
 
     def add_cosignature(self, size: int, witness_key: bytes, signature: bytes) -> Cosignature:
         """Keep a witness's countersignature of the head of ``size`` entries; it must be
