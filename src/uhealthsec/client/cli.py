@@ -51,7 +51,7 @@ from uhealthsec.client.recovery import to_words
 from uhealthsec.client.rights import RightsClient
 from uhealthsec.crypto.errors import WrongPassword
 from uhealthsec.crypto.keystore import unlock_with_password
-from uhealthsec.protocol.encoding import b64u_encode
+from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
 from uhealthsec.protocol.oauth import CLI_REDIRECT_URI
 
 app = typer.Typer(help="U-HealthSec: secure exchange of patient documents.", no_args_is_help=True)
@@ -1305,6 +1305,78 @@ def serve(
     config = uvicorn.Config(create_app(ctx=ctx), host=host, port=port, log_level="info")
     redact_access_log()  # after uvicorn configured its loggers
     uvicorn.Server(config).run()
+
+
+witnesses_app = typer.Typer(
+    help="(Server) The journal's witnesses: only the keys listed here may countersign."
+)
+app.add_typer(witnesses_app, name="witnesses")
+
+
+def _server_journal(work: Callable[[Any], str]) -> None:
+    """Run ``work`` on the server's journal service in one transaction; print its result."""
+    from uhealthsec.server.app import build_context
+    from uhealthsec.server.audit.service import JournalService
+    from uhealthsec.server.settings import Settings
+
+    ctx = build_context(Settings())
+    try:
+        with ctx.sessions.begin() as db:
+            message = work(JournalService(db, ctx))
+    finally:
+        ctx.close()
+    console.print(message)
+
+
+def _witness_key(public_key: str) -> bytes:
+    try:
+        key = b64u_decode(public_key.strip())
+    except ValueError as exc:
+        raise Refused("the witness key is base64url") from exc
+    if len(key) != 32:
+        raise Refused("a witness key is an Ed25519 public key of 32 bytes")
+    return key
+
+
+@witnesses_app.command("add")
+def witnesses_add(
+    public_key: Annotated[str, typer.Argument(help="The witness's public key (base64url).")],
+    name: Annotated[str, typer.Option(help="Who the witness is (an auditor, an institution).")],
+) -> None:
+    """List a witness whose countersignatures the journal accepts."""
+    key = _witness_key(public_key)
+    _server_journal(lambda journal: f"Witness {journal.list_witness(key, name).name!r} listed.")
+
+
+@witnesses_app.command("remove")
+def witnesses_remove(
+    public_key: Annotated[str, typer.Argument(help="The witness's public key (base64url).")],
+) -> None:
+    """Accept no more countersignatures from a witness (those it made stay)."""
+    from uhealthsec.server.errors import NotFound
+
+    key = _witness_key(public_key)
+
+    def remove(journal: Any) -> str:
+        try:
+            journal.unlist_witness(key)
+        except NotFound as exc:
+            raise Refused(exc.detail) from exc
+        return "Witness removed."
+
+    _server_journal(remove)
+
+
+@witnesses_app.command("list")
+def witnesses_list() -> None:
+    """The witnesses whose countersignatures the journal accepts."""
+
+    def show(journal: Any) -> str:
+        found = journal.witnesses()
+        lines = [f"{b64u_encode(w.witness_key)}  {w.name}" for w in found]
+        return "\n".join(lines) or "No witness is listed."
+
+    _server_journal(show)
 
 
 @app.command()

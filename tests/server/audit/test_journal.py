@@ -387,6 +387,14 @@ def test_exports_as_fhir_audit_events_and_json_lines(practice: Practice, ctx, re
     assert refused.value.status == 404
 
 
+def _list_witness(ctx, key: bytes, name: str = "Auditeur") -> None:
+    """What the operator does with ``uhs witnesses add``."""
+    from uhealthsec.server.audit.service import JournalService
+
+    with ctx.sessions.begin() as db:
+        JournalService(db, ctx).list_witness(key, name)
+
+
 def test_a_witness_countersigns_what_it_verified(practice: Practice, ctx, tmp_path):
     from cryptography.hazmat.primitives.asymmetric import ed25519
 
@@ -400,6 +408,7 @@ def test_a_witness_countersigns_what_it_verified(practice: Practice, ctx, tmp_pa
     assert oct(key_file.stat().st_mode & 0o777) == "0o600"
     assert load_or_create_witness_key(key_file).private_bytes_raw() == key.private_bytes_raw()
     witness = Witness(alice.call, key, key_file.parent)
+    _list_witness(ctx, witness.public_key)
     result = witness.cosign()
 
     [cosigned] = alice.call("GET", "/journal/cosignatures", params={"size": result.size}).json()
@@ -409,6 +418,7 @@ def test_a_witness_countersigns_what_it_verified(practice: Practice, ctx, tmp_pa
 
     # A countersignature over anything but the server's own head is refused.
     stranger = ed25519.Ed25519PrivateKey.generate()
+    _list_witness(ctx, stranger.public_key().public_bytes_raw())
     forged = merkle.TreeHead(head.log, head.size, bytes(32), head.timestamp_ms).cosign(stranger)
     with pytest.raises(ApiError) as refused:
         alice.call(
@@ -651,3 +661,105 @@ def test_an_entry_hidden_from_the_practice_journal_is_reported(practice: Practic
     with pytest.raises(HistoryIncomplete) as caught:
         journal.check_history(me, practice.id)
     assert [g.to_index for g in caught.value.gaps] == [listing["index"]]
+
+
+def test_every_read_of_personal_data_is_journaled(practice: Practice, ctx):
+    alice, bob, carol = practice.alice, practice.bob, practice.carol
+    ask = {"practice_id": practice.id, "right": "access"}
+    carol.exchange.call("POST", "/rights-requests", json=ask)
+    start = len(_entries(ctx))
+    carol.exchange.call("GET", "/rights-requests")
+    alice.exchange.call("GET", f"/practices/{practice.id}/rights-requests")
+    alice.exchange.call("GET", f"/practices/{practice.id}/members")
+    size = alice.exchange.call("GET", "/keys/head").json()["head"]["size"]
+    for email in (carol.email, bob.email):  # a patient's entry, then a practitioner's
+        alice.exchange.call("GET", "/keys/entries", params={"email": email, "tree_size": size})
+
+    alice_id, carol_id = alice.user.account_id, carol.user.account_id
+    assert [(e.action, str(e.actor), e.outcome) for e in _after(ctx, start)] == [
+        ("consent.my_requests", carol_id, Outcome.DONE),
+        ("consent.practice_requests", alice_id, Outcome.DONE),
+        ("accounts.members", alice_id, Outcome.DONE),
+        ("keys.lookup", alice_id, Outcome.DONE),  # practitioners' entries are public
+    ]
+    seen = {h["action"] for h in carol.exchange.call("GET", "/journal/history").json()}
+    assert {"consent.my_requests", "consent.practice_requests", "keys.lookup"} <= seen
+
+
+def test_only_the_witnesses_an_operator_listed_may_countersign(practice: Practice, ctx, tmp_path):
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from uhealthsec.client.journal import Witness
+    from uhealthsec.server.audit.service import JournalService
+
+    alice = practice.alice.exchange
+    # Any account could make up witnesses: a valid countersignature of the real head,
+    # from a key nobody listed, is refused.
+    sockpuppet = Witness(alice.call, ed25519.Ed25519PrivateKey.generate(), tmp_path / "a")
+    with pytest.raises(ApiError) as refused:
+        sockpuppet.cosign()
+    assert refused.value.status == 403
+    assert "not one of this journal's witnesses" in refused.value.detail
+    size = alice.call("GET", "/journal/head").json()["head"]["size"]
+    assert alice.call("GET", "/journal/cosignatures", params={"size": size}).json() == []
+
+    _list_witness(ctx, sockpuppet.public_key, "Association de patients")
+    assert sockpuppet.cosign().size >= size
+    with ctx.sessions.begin() as db:
+        service = JournalService(db, ctx)
+        assert [w.name for w in service.witnesses()] == ["Association de patients"]
+        service.unlist_witness(sockpuppet.public_key)
+    with pytest.raises(ApiError) as refused:
+        sockpuppet.cosign()
+    assert refused.value.status == 403
+
+
+def test_anonymous_refusals_are_counted_and_journaled_only_up_to_a_bound(ctx, clock):
+    """2,000 POSTs without a token used to leave 2,000 permanent entries (500 here,
+    to keep the test short: the bound is what is checked)."""
+    from datetime import timedelta
+
+    from fastapi.testclient import TestClient
+
+    from tests.server_fixtures import BASE_URL
+    from uhealthsec.server.app import create_app
+    from uhealthsec.server.audit.refusals import (
+        JOURNALED_REFUSALS_PER_ADDRESS,
+        REFUSAL_LOG_DAYS,
+    )
+    from uhealthsec.server.audit.service import JournalService
+
+    def metrics(client) -> dict[str, int]:
+        text = client.get("/journal/metrics").text
+        return {
+            name: int(value)
+            for name, value in (line.split() for line in text.splitlines() if line[:1] != "#")
+        }
+
+    start = len(_entries(ctx))
+    app = create_app(ctx=ctx)
+    with (
+        TestClient(app, base_url=BASE_URL, client=("203.0.113.7", 40000)) as bot,
+        TestClient(app, base_url=BASE_URL, client=("127.0.0.1", 40000)) as operator,
+    ):
+        for _ in range(500):
+            assert bot.post("/threads", json={"participant_ids": []}).status_code == 401
+        journaled = _after(ctx, start)
+        assert len(journaled) == JOURNALED_REFUSALS_PER_ADDRESS
+        assert {(e.action, e.outcome, e.status) for e in journaled} == {
+            ("messaging.create_thread", Outcome.DENIED, 401)
+        }
+        assert metrics(operator)["uhs_journal_refusals_anonymous"] == 500
+        # Another address has its own allowance; an hour later, so does this one.
+        with TestClient(app, base_url=BASE_URL, client=("198.51.100.9", 40000)) as other:
+            assert "uhs-journal-entry" in other.post("/threads", json={}).headers
+        assert "uhs-journal-entry" not in bot.post("/threads", json={}).headers
+        clock.advance(hours=1)
+        assert "uhs-journal-entry" in bot.post("/threads", json={}).headers
+
+        # The technical log is rolling: purged after its retention, the journal stays.
+        with ctx.sessions.begin() as db:
+            later = clock.now + timedelta(days=REFUSAL_LOG_DAYS, hours=2)
+            assert JournalService(db, ctx).purge_network_data(later) > 0
+        assert metrics(operator)["uhs_journal_refusals_anonymous"] == 0
+    assert len(_after(ctx, start)) == JOURNALED_REFUSALS_PER_ADDRESS + 2

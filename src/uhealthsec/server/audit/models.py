@@ -71,3 +71,27 @@ class JournalChain(Base):
     subject_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     length: Mapped[int] = mapped_column(BigInteger)
     last_index: Mapped[int] = mapped_column(BigInteger)
+
+
+class JournalWitness(Base):
+    """A witness the operator listed (``uhs witnesses add``): only these keys may
+    countersign the journal's heads."""
+
+    __tablename__ = "journal_witnesses"
+
+    witness_key: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    added_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class RefusalCount(Base):
+    """The rolling technical log of refused requests (audit/refusals.py): how many, by
+    whom (``address:<ip>`` or ``account:<id>``), per hour, action and status."""
+
+    __tablename__ = "journal_refusals"
+
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    who: Mapped[str] = mapped_column(String(64), primary_key=True)
+    action: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)

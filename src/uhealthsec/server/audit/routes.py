@@ -7,14 +7,17 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import PlainTextResponse
 
 from uhealthsec.crypto.journal import NOBODY
 from uhealthsec.server.audit import schemas as s
 from uhealthsec.server.audit.export import fhir_bundle, json_line
+from uhealthsec.server.audit.refusals import refusal_totals
 from uhealthsec.server.audit.schemas import MAX_LEAVES
 from uhealthsec.server.audit.service import HistoryItem, JournalService
 from uhealthsec.server.deps import Caller, Ctx, Db
+from uhealthsec.server.shield.routes import _may_read_metrics as may_read_metrics
 from uhealthsec.server.storage.merkle_log import log_head_out, tree_head_out
 
 router = APIRouter(tags=["journal"])
@@ -205,4 +208,26 @@ def _item(item: HistoryItem) -> s.HistoryItemOut:
         objects=[s.ObjectOut(kind=kind.name.lower(), id=oid) for kind, oid in e.objects],
         entry=item.data,
         inclusion=item.proof,
+    )
+
+
+#: What the journal's metrics count (Prometheus text format, like ``GET /metrics``).
+REFUSAL_METRICS = {
+    "refusals_anonymous": "refused requests of nobody signed in, in the technical log",
+    "refusals_signed_in": "refused requests of signed-in accounts, in the technical log",
+}
+
+
+@router.get("/journal/metrics", response_class=PlainTextResponse)
+def journal_metrics(request: Request, db: Db, ctx: Ctx) -> PlainTextResponse:
+    """Refusals counted in the rolling technical log (only a bounded few per address
+    and per account are in the journal)."""
+    may_read_metrics(request, ctx.settings.metrics_token)
+    values = refusal_totals(db)
+    lines = []
+    for name, text in REFUSAL_METRICS.items():
+        metric = f"uhs_journal_{name}"
+        lines += [f"# HELP {metric} {text}", f"# TYPE {metric} gauge", f"{metric} {values[name]}"]
+    return PlainTextResponse(
+        "\n".join(lines) + "\n", media_type="text/plain; version=0.0.4; charset=utf-8"
     )

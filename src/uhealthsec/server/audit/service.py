@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from uhealthsec.crypto import merkle
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.crypto.journal import JournalEntry
+from uhealthsec.protocol.encoding import b64u_encode
 from uhealthsec.server.accounts.models import Account, AccountKind
 from uhealthsec.server.accounts.service import AccountService
 from uhealthsec.server.audit.middleware import current_draft
@@ -21,10 +22,13 @@ from uhealthsec.server.audit.models import (
     JournalNetworkRecord,
     JournalPatient,
     JournalRecord,
+    JournalWitness,
+    RefusalCount,
 )
+from uhealthsec.server.audit.refusals import REFUSAL_LOG_DAYS
 from uhealthsec.server.audit.schemas import MAX_LEAVES
 from uhealthsec.server.context import AppContext
-from uhealthsec.server.errors import InvalidInput, NotFound
+from uhealthsec.server.errors import Forbidden, InvalidInput, NotFound
 from uhealthsec.server.storage.merkle_log import JOURNAL_LOG, MerkleLog, SignedTreeHead
 
 #: CNIL deliberation 2021-122: connection logs are kept six months to a year.
@@ -145,8 +149,14 @@ class JournalService:
         ]
 
     def add_cosignature(self, size: int, witness_key: bytes, signature: bytes) -> Cosignature:
-        """Keep a witness's countersignature of the head of ``size`` entries; it must be
-        over the head this server signed for that size."""
+        """Keep a witness's countersignature of the head of ``size`` entries; it must
+        come from a witness the operator listed, over the head this server signed for
+        that size. Anyone else's would let one account pass for many witnesses."""
+        if self.db.get(JournalWitness, witness_key) is None:
+            raise Forbidden(
+                f"the key {b64u_encode(witness_key)} is not one of this journal's witnesses: "
+                "the operator lists witnesses (uhs witnesses add)"
+            )
         head = self.log.head_at(size)
         try:
             head.head.verify_cosignature(witness_key, signature)
@@ -164,6 +174,30 @@ class JournalService:
         self.db.flush()
         return cosignature
 
+    # -- witnesses (the operator's list) ---------------------------------------------------
+
+    def list_witness(self, witness_key: bytes, name: str) -> JournalWitness:
+        if len(witness_key) != 32 or not 1 <= len(name.strip()) <= 200:
+            raise InvalidInput("a witness is an Ed25519 public key (32 bytes) and a name")
+        witness = self.db.get(JournalWitness, witness_key)
+        if witness is None:
+            witness = JournalWitness(witness_key=witness_key, added_at=self.ctx.now())
+            self.db.add(witness)
+        witness.name = name.strip()
+        self.db.flush()
+        return witness
+
+    def unlist_witness(self, witness_key: bytes) -> None:
+        """No more countersignatures from this key (those it made stay)."""
+        witness = self.db.get(JournalWitness, witness_key)
+        if witness is None:
+            raise NotFound("no witness has this key")
+        self.db.delete(witness)
+        self.db.flush()
+
+    def witnesses(self) -> list[JournalWitness]:
+        return list(self.db.scalars(select(JournalWitness).order_by(JournalWitness.added_at)))
+
     def cosignatures(self, size: int) -> list[Cosignature]:
         return list(
             self.db.scalars(
@@ -174,9 +208,16 @@ class JournalService:
         )
 
     def purge_network_data(self, now: datetime) -> int:
-        """Drop connection data older than the CNIL retention (the journal stays)."""
-        cutoff = now - timedelta(days=NETWORK_RETENTION_DAYS)
-        result = self.db.execute(
-            delete(JournalNetworkRecord).where(JournalNetworkRecord.created_at < cutoff)
-        )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        """Drop connection data older than the CNIL retention, and the technical log's
+        counts of refusals older than its own (the journal stays)."""
+        removed = 0
+        for statement in (
+            delete(JournalNetworkRecord).where(
+                JournalNetworkRecord.created_at < now - timedelta(days=NETWORK_RETENTION_DAYS)
+            ),
+            delete(RefusalCount).where(
+                RefusalCount.started_at < now - timedelta(days=REFUSAL_LOG_DAYS)
+            ),
+        ):
+            removed += int(self.db.execute(statement).rowcount or 0)  # type: ignore[attr-defined]
+        return removed

@@ -89,6 +89,10 @@ class JournalWriter:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        return self._sessions
+
     def submit(self, pending: PendingEntry) -> Future[Receipt]:
         """Queue an entry; the future holds its receipt once its batch is committed."""
         future: Future[Receipt] = Future()

@@ -13,6 +13,7 @@ from uhealthsec.crypto.directory import AccountKindCode, DirectoryEntry
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.crypto.keys import PublicKeys
 from uhealthsec.server.accounts.models import Account, AccountKind
+from uhealthsec.server.audit.middleware import current_draft
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import InvalidInput, NotFound
 from uhealthsec.server.keys.models import DirectoryRecord
@@ -94,6 +95,10 @@ class KeyDirectory:
     ) -> ProvenEntry:
         if record is None or not self._may_see(viewer, record) or record.log_index >= tree_size:
             raise NotFound("no keys are published for this address")
+        owner = self.db.get(Account, record.account_id)
+        if owner is not None and owner.kind == AccountKind.PATIENT and owner.id != viewer.id:
+            # Who is a patient here is health data: the read goes to their history.
+            current_draft().about_patient(owner.id, None)
         return ProvenEntry(record, tree_size, self.log.inclusion_proof(record.log_index, tree_size))
 
     def _may_see(self, viewer: Account, record: DirectoryRecord) -> bool:

@@ -1,4 +1,4 @@
-"""journal chains
+"""journal chains, witnesses and the technical log of refusals
 
 Revision ID: 0017
 Revises: 0012
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
+import uhealthsec.server.storage.types
 
 revision = "0017"
 down_revision = "0012"
@@ -60,9 +62,37 @@ def upgrade() -> None:
     )
     for statement in CHAIN_GUARDS[op.get_bind().dialect.name]:
         op.execute(statement)
+    # Cosignatures come only from the witnesses an operator lists; none is listed yet.
+    op.create_table(
+        "journal_witnesses",
+        sa.Column("witness_key", sa.LargeBinary(length=32), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column(
+            "added_at", uhealthsec.server.storage.types.UtcDateTime(timezone=True), nullable=False
+        ),
+        sa.PrimaryKeyConstraint("witness_key", name=op.f("pk_journal_witnesses")),
+    )
+
+    # Refusals are counted here (purged by uhs cleanup); only a bounded few per
+    # address and per account go to the permanent journal.
+    op.create_table(
+        "journal_refusals",
+        sa.Column(
+            "started_at", uhealthsec.server.storage.types.UtcDateTime(timezone=True), nullable=False
+        ),
+        sa.Column("who", sa.String(length=64), nullable=False),
+        sa.Column("action", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.Integer(), nullable=False),
+        sa.Column("count", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "started_at", "who", "action", "status", name=op.f("pk_journal_refusals")
+        ),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("journal_refusals")
+    op.drop_table("journal_witnesses")
     for statement in REMOVE_CHAIN_GUARDS[op.get_bind().dialect.name]:
         op.execute(statement)
     op.drop_table("journal_chains")
