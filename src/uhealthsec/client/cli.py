@@ -11,6 +11,7 @@ import time
 import webbrowser
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -42,7 +43,12 @@ from uhealthsec.client.api import (
 )
 from uhealthsec.client.consent import ConsentClient
 from uhealthsec.client.exchange import ExchangeClient, ExchangeRefused, MessagingClient
-from uhealthsec.client.journal import JournalClient, Witness, load_or_create_witness_key
+from uhealthsec.client.journal import (
+    ChainPin,
+    JournalClient,
+    Witness,
+    load_or_create_witness_key,
+)
 from uhealthsec.client.logs import LogPin, LogRefused
 from uhealthsec.client.passwords import check_new_password
 from uhealthsec.client.portability import export_bundle
@@ -845,10 +851,18 @@ def journal_history(
     the journal, and the history proven complete (docs/PROTOCOL.md, 13)."""
     store = _store()
     profile = store.load()
+    # Where each chain stood when this device last proved it complete.
+    pins_file = store.directory / f"{store.path.stem}-history.json"
+    pins = json.loads(pins_file.read_text()) if pins_file.exists() else {}
     with _connection(profile.server) as http:
         signed_in = SignedIn(http, profile, store)
         me = signed_in.call("GET", "/accounts/me").json()["id"]
-        checked = JournalClient(signed_in.call).check_history(me, practice)
+        subject = practice or me
+        known = ChainPin(**pins[subject]) if subject in pins else None
+        checked = JournalClient(signed_in.call).check_history(me, practice, known)
+    if checked.pin is not None:
+        pins[subject] = asdict(checked.pin)
+        pins_file.write_text(json.dumps(pins))
     if not checked.items:
         console.print("Nothing yet.")
     for item in checked.items[:limit]:

@@ -81,6 +81,16 @@ class HistoryIncomplete(JournalTampered):
 
 
 @dataclass(frozen=True)
+class ChainPin:
+    """Where a subject's chain stood when this device last proved it complete: the
+    entry numbered ``sequence`` was at journal index ``index``. A later chain must
+    still hold that entry there; a chain restarted or rewritten since does not."""
+
+    sequence: int
+    index: int
+
+
+@dataclass(frozen=True)
 class HistoryCheck:
     """A history proven complete back to the start of its chain."""
 
@@ -92,6 +102,8 @@ class HistoryCheck:
     #: head, but their completeness cannot be shown.
     unchained: int
     tree_size: int
+    #: Where the chain stands now (the anchor): pass it to the next check.
+    pin: ChainPin | None = None
     gaps: list[Gap] = field(default_factory=list)
 
 
@@ -264,11 +276,14 @@ class JournalClient:
 
     # -- completeness of a history -------------------------------------------------------
 
-    def check_history(self, me: str, practice_id: str | None = None) -> HistoryCheck:
+    def check_history(
+        self, me: str, practice_id: str | None = None, known: ChainPin | None = None
+    ) -> HistoryCheck:
         """Your access history (a patient) or your practice's activity (an admin, with
         ``practice_id``), proven complete: raises ``HistoryIncomplete`` naming each
         range of entries the server left out, ``JournalTampered`` for anything else
-        that does not hold."""
+        that does not hold, including a chain that no longer holds the entry this
+        device saw last time (``known``)."""
         path = f"/practices/{practice_id}/journal" if practice_id else "/journal/history"
         subject = uuid.UUID(practice_id or me)
         whose = "the practice" if practice_id else "you"
@@ -278,6 +293,11 @@ class JournalClient:
         link = anchor.link(subject)
         if link is None:
             raise JournalTampered(f"reading the history was not journaled as about {whose}")
+        if known is not None and link.sequence <= known.sequence:
+            raise JournalTampered(
+                f"the chain of {whose} is shorter than when this device last checked it: "
+                "it was rewound"
+            )
         items: list[dict[str, Any]] = []
         before = anchor_index  # what was read after the anchor is not in its chain
         while True:
@@ -312,13 +332,20 @@ class JournalClient:
                 )
             if index < at:
                 gaps.append(Gap(found.sequence + 1, wanted, index + 1, at))
+            if known is not None and found.sequence == known.sequence and index != known.index:
+                raise JournalTampered(
+                    f"entry {known.sequence} of the chain of {whose} was at journal index "
+                    f"{known.index} when this device last checked it, and is now at {index}: "
+                    "the chain was rewritten"
+                )
             chained += 1
             wanted, at = found.sequence - 1, found.previous
         if wanted >= 0:
             gaps.append(Gap(0, wanted, 0, at))
         if gaps:
             raise HistoryIncomplete(gaps)
-        return HistoryCheck(items, chained, unchained, head.size)
+        pin = ChainPin(link.sequence, anchor_index)
+        return HistoryCheck(items, chained, unchained, head.size, pin)
 
     @staticmethod
     def _proven(item: dict[str, Any], head: merkle.TreeHead) -> JournalEntry:

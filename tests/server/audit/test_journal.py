@@ -597,7 +597,11 @@ def _as_superuser(ctx, statement, **params) -> None:
         if ctx.engine.dialect.name == "postgresql":
             connection.execute(text("SET session_replication_role = replica"))
         else:
-            for name in ("journal_patients_no_delete", "journal_entries_no_update"):
+            for name in (
+                "journal_patients_no_delete",
+                "journal_entries_no_update",
+                "journal_chains_only_grow",
+            ):
                 connection.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
         connection.execute(text(statement) if isinstance(statement, str) else statement, params)
 
@@ -763,3 +767,27 @@ def test_anonymous_refusals_are_counted_and_journaled_only_up_to_a_bound(ctx, cl
             assert JournalService(db, ctx).purge_network_data(later) > 0
         assert metrics(operator)["uhs_journal_refusals_anonymous"] == 0
     assert len(_after(ctx, start)) == JOURNALED_REFUSALS_PER_ADDRESS + 2
+
+
+def test_a_chain_rewound_since_the_last_check_is_refused(practice: Practice, ctx):
+    from sqlalchemy import update
+
+    from uhealthsec.server.audit.models import JournalChain
+
+    carol = practice.carol
+    me = carol.user.account_id
+    journal = JournalClient(carol.exchange.call)
+    pin = journal.check_history(me).pin
+    assert pin is not None
+    # The operator hides the entry this device saw last, and rewinds the chain's head
+    # so that the next entry takes its number.
+    _as_superuser(ctx, "DELETE FROM journal_patients WHERE log_index = :i", i=pin.index)
+    anchor = next(e for i, e in _entries(ctx) if i == pin.index).link(uuid.UUID(me))
+    _as_superuser(
+        ctx,
+        update(JournalChain)
+        .where(JournalChain.subject_id == uuid.UUID(me))
+        .values(length=anchor.sequence, last_index=anchor.previous),
+    )
+    with pytest.raises(JournalTampered, match="shorter than when this device last checked"):
+        journal.check_history(me, known=pin)
