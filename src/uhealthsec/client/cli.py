@@ -1356,10 +1356,20 @@ def _witness_key(public_key: str) -> bytes:
 def witnesses_add(
     public_key: Annotated[str, typer.Argument(help="The witness's public key (base64url).")],
     name: Annotated[str, typer.Option(help="Who the witness is (an auditor, an institution).")],
+    account: Annotated[str, typer.Option(help="The e-mail of the account the witness uses.")],
 ) -> None:
     """List a witness whose countersignatures the journal accepts."""
+    from uhealthsec.server.errors import ServiceError
+
     key = _witness_key(public_key)
-    _server_journal(lambda journal: f"Witness {journal.list_witness(key, name).name!r} listed.")
+
+    def add(journal: Any) -> str:
+        try:
+            return f"Witness {journal.list_witness(key, name, account).name!r} listed."
+        except ServiceError as exc:
+            raise Refused(exc.detail) from exc
+
+    _server_journal(add)
 
 
 @witnesses_app.command("remove")
@@ -1367,14 +1377,14 @@ def witnesses_remove(
     public_key: Annotated[str, typer.Argument(help="The witness's public key (base64url).")],
 ) -> None:
     """Accept no more countersignatures from a witness (those it made stay)."""
-    from uhealthsec.server.errors import NotFound
+    from uhealthsec.server.errors import ServiceError
 
     key = _witness_key(public_key)
 
     def remove(journal: Any) -> str:
         try:
             journal.unlist_witness(key)
-        except NotFound as exc:
+        except ServiceError as exc:
             raise Refused(exc.detail) from exc
         return "Witness removed."
 

@@ -41,6 +41,8 @@ JOURNAL_LOG = "journal"
 PAGE = 10_000
 #: History entries per request (the server's maximum).
 HISTORY_PAGE = 500
+#: Whole entries per request, for a witness (the server's maximum).
+ENTRIES_PAGE = 1_000
 
 
 class JournalTampered(LogRefused):
@@ -373,6 +375,8 @@ class Witness:
         self.key = key
         self.state = state_dir / "witness-journal.json"
         self.leaves = state_dir / "witness-journal.leaves"
+        #: Every subject's chain as far as this witness checked it.
+        self.chains = state_dir / "witness-chains.json"
 
     @property
     def public_key(self) -> bytes:
@@ -386,6 +390,7 @@ class Witness:
             self.state.write_text(json.dumps(new.to_dict()))
 
         result = JournalClient(self._call, pin, remember, self.leaves).verify(progress)
+        self._check_chains(result.size)
         self._call(
             "POST",
             "/journal/cosignatures",
@@ -396,6 +401,35 @@ class Witness:
             },
         )
         return result
+
+    def _check_chains(self, size: int) -> None:
+        """Every entry since the last check, each the one its verified leaf hash
+        names, must continue its subjects' chains: number ``n`` right after number
+        ``n - 1``, pointing at it. A chain rewound to hide an entry shows as a number
+        used twice (docs/PROTOCOL.md, 13.2)."""
+        state = json.loads(self.chains.read_text()) if self.chains.exists() else {}
+        checked: int = state.get("checked", 0)
+        chains: dict[str, list[int]] = state.get("chains", {})
+        data = self.leaves.read_bytes()
+        for start in range(checked, size, ENTRIES_PAGE):
+            end = min(start + ENTRIES_PAGE, size)
+            page = self._call("GET", "/journal/entries", params={"start": start, "end": end})
+            served = [b64u_decode(e) for e in page.json()["entries"]]
+            if len(served) != end - start:
+                raise JournalTampered(f"the journal serves no entries {start} to {end - 1}")
+            for index, raw in enumerate(served, start):
+                if merkle.leaf_hash(raw) != data[32 * index : 32 * index + 32]:
+                    raise JournalTampered(f"journal entry {index} is not the one its leaf names")
+                for link in JournalEntry.decode(raw).chain:
+                    length, last = chains.get(str(link.subject), (0, 0))
+                    if link.sequence != length or (length and link.previous != last):
+                        raise JournalTampered(
+                            f"journal entry {index} claims number {link.sequence} of a chain "
+                            f"that had {length} entries, the last at index {last}: the chain "
+                            "was rewound or forked"
+                        )
+                    chains[str(link.subject)] = [length + 1, index]
+        self.chains.write_text(json.dumps({"checked": size, "chains": chains}))
 
 
 def load_or_create_witness_key(path: Path) -> ed25519.Ed25519PrivateKey:

@@ -387,12 +387,12 @@ def test_exports_as_fhir_audit_events_and_json_lines(practice: Practice, ctx, re
     assert refused.value.status == 404
 
 
-def _list_witness(ctx, key: bytes, name: str = "Auditeur") -> None:
+def _list_witness(ctx, key: bytes, email: str, name: str = "Auditeur") -> None:
     """What the operator does with ``uhs witnesses add``."""
     from uhealthsec.server.audit.service import JournalService
 
     with ctx.sessions.begin() as db:
-        JournalService(db, ctx).list_witness(key, name)
+        JournalService(db, ctx).list_witness(key, name, email)
 
 
 def test_a_witness_countersigns_what_it_verified(practice: Practice, ctx, tmp_path):
@@ -408,7 +408,7 @@ def test_a_witness_countersigns_what_it_verified(practice: Practice, ctx, tmp_pa
     assert oct(key_file.stat().st_mode & 0o777) == "0o600"
     assert load_or_create_witness_key(key_file).private_bytes_raw() == key.private_bytes_raw()
     witness = Witness(alice.call, key, key_file.parent)
-    _list_witness(ctx, witness.public_key)
+    _list_witness(ctx, witness.public_key, practice.alice.email)
     result = witness.cosign()
 
     [cosigned] = alice.call("GET", "/journal/cosignatures", params={"size": result.size}).json()
@@ -418,7 +418,7 @@ def test_a_witness_countersigns_what_it_verified(practice: Practice, ctx, tmp_pa
 
     # A countersignature over anything but the server's own head is refused.
     stranger = ed25519.Ed25519PrivateKey.generate()
-    _list_witness(ctx, stranger.public_key().public_bytes_raw())
+    _list_witness(ctx, stranger.public_key().public_bytes_raw(), practice.alice.email)
     forged = merkle.TreeHead(head.log, head.size, bytes(32), head.timestamp_ms).cosign(stranger)
     with pytest.raises(ApiError) as refused:
         alice.call(
@@ -694,6 +694,8 @@ def test_only_the_witnesses_an_operator_listed_may_countersign(practice: Practic
     from cryptography.hazmat.primitives.asymmetric import ed25519
 
     from uhealthsec.client.journal import Witness
+    from uhealthsec.client.logs import parse_head
+    from uhealthsec.protocol.encoding import b64u_encode
     from uhealthsec.server.audit.service import JournalService
 
     alice = practice.alice.exchange
@@ -703,11 +705,29 @@ def test_only_the_witnesses_an_operator_listed_may_countersign(practice: Practic
     with pytest.raises(ApiError) as refused:
         sockpuppet.cosign()
     assert refused.value.status == 403
+    # Its valid countersignature of the real head, posted directly, is refused too.
+    head = parse_head(alice.call("GET", "/journal/head").json()["head"])
+    post = {
+        "size": head.size,
+        "witness_key": b64u_encode(sockpuppet.public_key),
+        "signature": b64u_encode(head.cosign(sockpuppet.key)),
+    }
+    with pytest.raises(ApiError) as refused:
+        alice.call("POST", "/journal/cosignatures", json=post)
+    assert refused.value.status == 403
     assert "not one of this journal's witnesses" in refused.value.detail
     size = alice.call("GET", "/journal/head").json()["head"]["size"]
     assert alice.call("GET", "/journal/cosignatures", params={"size": size}).json() == []
 
-    _list_witness(ctx, sockpuppet.public_key, "Association de patients")
+    _list_witness(ctx, sockpuppet.public_key, practice.bob.email, "Association de patients")
+    with pytest.raises(ApiError) as refused:  # listed, but for Bob's account
+        sockpuppet.cosign()
+    assert refused.value.status == 403
+    # Only the witness's account reads the entries in bulk.
+    with pytest.raises(ApiError) as refused:
+        alice.call("GET", "/journal/entries", params={"start": 0, "end": 1})
+    assert refused.value.status == 403
+    sockpuppet = Witness(practice.bob.exchange.call, sockpuppet.key, tmp_path / "a")
     assert sockpuppet.cosign().size >= size
     with ctx.sessions.begin() as db:
         service = JournalService(db, ctx)
@@ -791,3 +811,33 @@ def test_a_chain_rewound_since_the_last_check_is_refused(practice: Practice, ctx
     )
     with pytest.raises(JournalTampered, match="shorter than when this device last checked"):
         journal.check_history(me, known=pin)
+
+
+def test_a_witness_finds_a_chain_rewound_to_hide_an_entry(practice: Practice, ctx, tmp_path):
+    """Hide the newest entry about Carol and rewind her chain, so that the next entry
+    takes its number: her device never saw it, a witness that checks chains does."""
+    from sqlalchemy import update
+
+    from uhealthsec.client.journal import Witness, load_or_create_witness_key
+    from uhealthsec.server.audit.models import JournalChain
+
+    bob, carol = practice.bob.exchange, practice.carol
+    me = uuid.UUID(carol.user.account_id)
+    key = load_or_create_witness_key(tmp_path / "witness" / "key")
+    _list_witness(ctx, key.public_key().public_bytes_raw(), practice.bob.email)
+    witness = Witness(bob.call, key, tmp_path / "witness")
+    witness.cosign()
+
+    practice.alice.exchange.call("GET", "/patient-files", params={"practice_id": practice.id})
+    hidden, entry = next((i, e) for i, e in reversed(_entries(ctx)) if e.link(me))
+    link = entry.link(me)
+    _as_superuser(ctx, "DELETE FROM journal_patients WHERE log_index = :i", i=hidden)
+    _as_superuser(
+        ctx,
+        update(JournalChain)
+        .where(JournalChain.subject_id == me)
+        .values(length=link.sequence, last_index=link.previous),
+    )
+    JournalClient(carol.exchange.call).check_history(str(me))  # nothing to see for Carol
+    with pytest.raises(JournalTampered, match=f"number {link.sequence} of a chain that had"):
+        witness.cosign()

@@ -45,6 +45,7 @@ JOURNALED_READ_PREFIXES = (
     "/threads",
     "/accounts/me/keystore",
     "/journal/history",
+    "/journal/entries",
     "/rights-requests",
     "/consents",
 )

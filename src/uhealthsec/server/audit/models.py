@@ -74,13 +74,15 @@ class JournalChain(Base):
 
 
 class JournalWitness(Base):
-    """A witness the operator listed (``uhs witnesses add``): only these keys may
-    countersign the journal's heads."""
+    """A witness the operator listed (``uhs witnesses add``): only these keys, posted
+    by the account listed with them, may countersign the journal's heads; that
+    account may read the entries, to check the subjects' chains."""
 
     __tablename__ = "journal_witnesses"
 
     witness_key: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    account_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
     added_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 

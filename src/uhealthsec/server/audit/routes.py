@@ -76,6 +76,20 @@ def leaves(
     return s.LeavesOut(start=start, hashes=b"".join(hashes))
 
 
+@router.get("/journal/entries", response_model=s.EntriesOut)
+def entries(
+    caller: Caller,
+    db: Db,
+    ctx: Ctx,
+    start: Annotated[int, Query(ge=0, le=2**62)],
+    end: Annotated[int, Query(ge=1, le=2**62)],
+) -> s.EntriesOut:
+    """(Witnesses) A range of entries, to check every subject's chain."""
+    return s.EntriesOut(
+        start=start, entries=JournalService(db, ctx).entries(caller.account, start, end)
+    )
+
+
 @router.get("/journal/entries/{index}", response_model=s.LogEntryOut)
 def entry(
     index: Annotated[int, Path(ge=0, le=2**62)],
@@ -125,7 +139,9 @@ def practice_activity(
 @router.post("/journal/cosignatures", status_code=201, response_model=s.CosignatureOut)
 def cosign(body: s.CosignatureIn, caller: Caller, db: Db, ctx: Ctx) -> s.CosignatureOut:
     """A witness countersigns a head it verified (consistent with all it saw before)."""
-    c = JournalService(db, ctx).add_cosignature(body.size, body.witness_key, body.signature)
+    c = JournalService(db, ctx).add_cosignature(
+        caller.account, body.size, body.witness_key, body.signature
+    )
     return s.CosignatureOut(
         size=c.size, witness_key=c.witness_key, signature=c.signature, received_at=c.received_at
     )

@@ -15,6 +15,8 @@ __all__ = ["LogEntryOut", "LogHeadOut", "TreeHeadOut"]
 
 #: Leaf hashes or signed heads per request.
 MAX_LEAVES = 10_000
+#: Whole entries per request (a witness checking the chains).
+MAX_ENTRIES = 1_000
 
 
 class LeavesOut(BaseModel):
@@ -22,6 +24,12 @@ class LeavesOut(BaseModel):
     #: RFC 9162 leaf hashes of entries start, start + 1, …, 32 bytes each, concatenated
     #: (one string: a million leaves decode in one call).
     hashes: Base64Url(32 * MAX_LEAVES)  # type: ignore[valid-type]
+
+
+class EntriesOut(BaseModel):
+    start: int
+    #: Entries start, start + 1, …, exactly as hashed into the journal.
+    entries: list[Base64Url(MAX_LEAF_BYTES)]  # type: ignore[valid-type]
 
 
 class ObjectOut(BaseModel):

@@ -26,7 +26,7 @@ from uhealthsec.server.audit.models import (
     RefusalCount,
 )
 from uhealthsec.server.audit.refusals import REFUSAL_LOG_DAYS
-from uhealthsec.server.audit.schemas import MAX_LEAVES
+from uhealthsec.server.audit.schemas import MAX_ENTRIES, MAX_LEAVES
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import Forbidden, InvalidInput, NotFound
 from uhealthsec.server.storage.merkle_log import JOURNAL_LOG, MerkleLog, SignedTreeHead
@@ -148,14 +148,18 @@ class JournalService:
             for r, a in rows
         ]
 
-    def add_cosignature(self, size: int, witness_key: bytes, signature: bytes) -> Cosignature:
+    def add_cosignature(
+        self, caller: Account, size: int, witness_key: bytes, signature: bytes
+    ) -> Cosignature:
         """Keep a witness's countersignature of the head of ``size`` entries; it must
-        come from a witness the operator listed, over the head this server signed for
-        that size. Anyone else's would let one account pass for many witnesses."""
-        if self.db.get(JournalWitness, witness_key) is None:
+        come from a witness the operator listed, posted by its account, over the head
+        this server signed for that size. Anyone else's would let one account pass for
+        many witnesses."""
+        witness = self.db.get(JournalWitness, witness_key)
+        if witness is None or witness.account_id != caller.id:
             raise Forbidden(
-                f"the key {b64u_encode(witness_key)} is not one of this journal's witnesses: "
-                "the operator lists witnesses (uhs witnesses add)"
+                f"the key {b64u_encode(witness_key)} is not one of this journal's witnesses "
+                "for your account: the operator lists witnesses (uhs witnesses add)"
             )
         head = self.log.head_at(size)
         try:
@@ -176,16 +180,40 @@ class JournalService:
 
     # -- witnesses (the operator's list) ---------------------------------------------------
 
-    def list_witness(self, witness_key: bytes, name: str) -> JournalWitness:
+    def list_witness(self, witness_key: bytes, name: str, email: str) -> JournalWitness:
+        """List the witness ``name`` of key ``witness_key``, acting through the account
+        of ``email``."""
         if len(witness_key) != 32 or not 1 <= len(name.strip()) <= 200:
             raise InvalidInput("a witness is an Ed25519 public key (32 bytes) and a name")
+        account = self.db.scalar(select(Account).where(Account.email == email.strip().lower()))
+        if account is None:
+            raise NotFound("no account uses this address: the witness registers first")
         witness = self.db.get(JournalWitness, witness_key)
         if witness is None:
             witness = JournalWitness(witness_key=witness_key, added_at=self.ctx.now())
             self.db.add(witness)
-        witness.name = name.strip()
+        witness.name, witness.account_id = name.strip(), account.id
         self.db.flush()
         return witness
+
+    def entries(self, caller: Account, start: int, end: int) -> list[bytes]:
+        """Entries [start, end), exactly as hashed, for a listed witness: it checks
+        every subject's chain (docs/PROTOCOL.md, 13.2), which the leaf hashes alone
+        do not show. Nobody else reads the journal in bulk."""
+        witness = self.db.scalar(
+            select(JournalWitness.witness_key).where(JournalWitness.account_id == caller.id)
+        )
+        if witness is None:
+            raise Forbidden("only the journal's witnesses read its entries in bulk")
+        if not 0 <= start < end or end - start > MAX_ENTRIES:
+            raise InvalidInput(f"ask for 1 to {MAX_ENTRIES} entries from a valid start")
+        return list(
+            self.db.scalars(
+                select(JournalRecord.entry)
+                .where(JournalRecord.log_index >= start, JournalRecord.log_index < end)
+                .order_by(JournalRecord.log_index)
+            )
+        )
 
     def unlist_witness(self, witness_key: bytes) -> None:
         """No more countersignatures from this key (those it made stay)."""

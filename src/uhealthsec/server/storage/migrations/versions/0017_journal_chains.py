@@ -67,11 +67,16 @@ def upgrade() -> None:
         "journal_witnesses",
         sa.Column("witness_key", sa.LargeBinary(length=32), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("account_id", sa.Uuid(), nullable=False),
         sa.Column(
             "added_at", uhealthsec.server.storage.types.UtcDateTime(timezone=True), nullable=False
         ),
         sa.PrimaryKeyConstraint("witness_key", name=op.f("pk_journal_witnesses")),
     )
+    with op.batch_alter_table("journal_witnesses", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_journal_witnesses_account_id"), ["account_id"], unique=False
+        )
 
     # Refusals are counted here (purged by uhs cleanup); only a bounded few per
     # address and per account go to the permanent journal.
