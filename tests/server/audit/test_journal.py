@@ -739,7 +739,7 @@ def test_only_the_witnesses_an_operator_listed_may_countersign(practice: Practic
 
 
 def test_anonymous_refusals_are_counted_and_journaled_only_up_to_a_bound(ctx, clock):
-    """2,000 POSTs without a token used to leave 2,000 permanent entries (500 here,
+    """2,000 POSTs without a token used to leave 2,000 permanent entries (200 here,
     to keep the test short: the bound is what is checked)."""
     from datetime import timedelta
 
@@ -766,14 +766,14 @@ def test_anonymous_refusals_are_counted_and_journaled_only_up_to_a_bound(ctx, cl
         TestClient(app, base_url=BASE_URL, client=("203.0.113.7", 40000)) as bot,
         TestClient(app, base_url=BASE_URL, client=("127.0.0.1", 40000)) as operator,
     ):
-        for _ in range(500):
+        for _ in range(200):
             assert bot.post("/threads", json={"participant_ids": []}).status_code == 401
         journaled = _after(ctx, start)
         assert len(journaled) == JOURNALED_REFUSALS_PER_ADDRESS
         assert {(e.action, e.outcome, e.status) for e in journaled} == {
             ("messaging.create_thread", Outcome.DENIED, 401)
         }
-        assert metrics(operator)["uhs_journal_refusals_anonymous"] == 500
+        assert metrics(operator)["uhs_journal_refusals_anonymous"] == 200
         # Another address has its own allowance; an hour later, so does this one.
         with TestClient(app, base_url=BASE_URL, client=("198.51.100.9", 40000)) as other:
             assert "uhs-journal-entry" in other.post("/threads", json={}).headers
@@ -841,3 +841,26 @@ def test_a_witness_finds_a_chain_rewound_to_hide_an_entry(practice: Practice, ct
     JournalClient(carol.exchange.call).check_history(str(me))  # nothing to see for Carol
     with pytest.raises(JournalTampered, match=f"number {link.sequence} of a chain that had"):
         witness.cosign()
+
+
+def test_an_accounts_refusals_are_journaled_up_to_its_allowance(
+    practice: Practice, ctx, monkeypatch
+):
+    from uhealthsec.server.audit import refusals
+
+    monkeypatch.setattr(refusals, "JOURNALED_REFUSALS_PER_ACCOUNT", 3)
+    bob = practice.bob.exchange
+    start = len(_entries(ctx))
+    for _ in range(5):  # probing document ids
+        response = bob.http.get(
+            f"/documents/{uuid.uuid4()}",
+            headers={"Authorization": f"Bearer {practice.bob.user.tokens.access_token}"},
+        )
+        assert response.status_code == 404
+    journaled = _after(ctx, start)
+    assert [(e.action, str(e.actor)) for e in journaled] == [
+        ("records.document", practice.bob.user.account_id)
+    ] * 3
+    # Alice's allowance is her own; and what succeeds is always journaled.
+    practice.alice.exchange.call("GET", "/patient-files", params={"practice_id": practice.id})
+    assert _after(ctx, start)[-1].outcome == Outcome.DONE
