@@ -14,7 +14,7 @@ from tests.server.records.conftest import Practice
 from uhealthsec.client.api import ApiError
 from uhealthsec.client.journal import JournalClient, JournalTampered
 from uhealthsec.client.logs import LogPin, LogRefused
-from uhealthsec.crypto.journal import JournalEntry, Outcome
+from uhealthsec.crypto.journal import NOBODY, JournalEntry, Outcome
 from uhealthsec.protocol.encoding import b64u_decode
 from uhealthsec.server.audit.models import JournalRecord
 
@@ -864,3 +864,27 @@ def test_an_accounts_refusals_are_journaled_up_to_its_allowance(
     # Alice's allowance is her own; and what succeeds is always journaled.
     practice.alice.exchange.call("GET", "/patient-files", params={"practice_id": practice.id})
     assert _after(ctx, start)[-1].outcome == Outcome.DONE
+
+
+def test_entries_from_before_the_chains_are_listed_proven_but_outside_the_chain(
+    practice: Practice, ctx, clock
+):
+    """A journal migrated from version 1: its entries about a patient carry no link."""
+    from uhealthsec.crypto import merkle
+    from uhealthsec.server.audit.models import JournalPatient
+    from uhealthsec.server.storage.db import insert_rows
+    from uhealthsec.server.storage.merkle_log import JOURNAL_LOG, MerkleLog
+
+    carol = practice.carol
+    me = uuid.UUID(carol.user.account_id)
+    old = JournalEntry(1, NOBODY, "records.content", Outcome.DONE, 200, version=1).encode()
+    with ctx.sessions.begin() as db:
+        log = MerkleLog(db, JOURNAL_LOG, ctx.log_key, 1)
+        index = log.append([old], [merkle.leaf_hash(old)])
+        row = {"log_index": index, "entry": old, "action": "records.content", "outcome": 1}
+        insert_rows(db, JournalRecord.__table__, [{**row, "created_at": clock.now}])
+        insert_rows(db, JournalPatient.__table__, [{"patient_id": me, "log_index": index}])
+        log.sign_head()
+    checked = JournalClient(carol.exchange.call).check_history(str(me))
+    assert checked.unchained == 1 and checked.chained >= 2
+    assert index in [i["index"] for i in checked.items]
