@@ -770,8 +770,9 @@ def journal_verify(
 def journal_witness(
     key: Annotated[Path, typer.Option(help="The witness's key file (created if missing).")],
 ) -> None:
-    """Act as a witness: verify the journal, keep what was verified next to the key, and
-    countersign the head."""
+    """Act as a witness: verify the journal and every patient's and practice's chain,
+    keep what was verified next to the key, and countersign the head. The server's
+    operator lists the witness's key with this account first (`uhs witnesses add`)."""
     witness_key = load_or_create_witness_key(key)
     store = _store()
     profile = store.load()
