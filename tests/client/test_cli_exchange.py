@@ -108,6 +108,7 @@ def test_the_patient_reads_her_access_history_and_anyone_verifies_the_journal(
     history = run(["journal", "history"], camille, live_server, password=None)
     assert "Paul Durand downloaded a document" in history
     assert "Dr Claire Martin added a document to your file" in history
+    assert "Complete: " in " ".join(history.split())  # chained back to the first entry
     exported = tmp_path / "history.json"
     run(["journal", "export", "-o", str(exported)], camille, live_server, password=None)
     bundle = json.loads(exported.read_text())

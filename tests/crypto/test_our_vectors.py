@@ -321,7 +321,9 @@ def test_request_digests_and_signatures(vector):
         )
 
 
-@pytest.mark.parametrize("vector", JOURNAL["entries"], ids=lambda v: str(v["outcome"]))
+@pytest.mark.parametrize(
+    "vector", JOURNAL["entries"], ids=lambda v: f"v{v['version']}-{v['outcome']}"
+)
 def test_journal_entries(vector):
     signature = vector["signature"]
     entry = journal.JournalEntry(
@@ -336,6 +338,13 @@ def test_journal_entries(vector):
         signature=None
         if signature is None
         else journal.RequestSignature(signature["signer_key_index"], _h(signature["signature"])),
+        chain=tuple(
+            journal.ChainLink(
+                journal.ObjectKind(c["kind"]), uuid.UUID(c["subject"]), c["sequence"], c["previous"]
+            )
+            for c in vector["chain"]
+        ),
+        version=vector["version"],
     )
     assert entry.encode().hex() == vector["encoded"]
     assert journal.JournalEntry.decode(_h(vector["encoded"])) == entry

@@ -684,26 +684,41 @@ def journal_vectors() -> dict:
             }
         )
     entries = []
-    for signed in (False, True):
+    # Version 1 (before chains) first, then version 2 with the subjects' chain links.
+    for version, signed in ((1, False), (1, True), (2, False), (2, True)):
+        actor = uuid.UUID(bytes=rng(16))
+        objects = (
+            (journal.ObjectKind.DOCUMENT, uuid.UUID(bytes=rng(16))),
+            (journal.ObjectKind.PATIENT, uuid.UUID(bytes=rng(16))),
+        )
+        chain: tuple[journal.ChainLink, ...] = ()
+        if version == 2:
+            practice = uuid.UUID(bytes=rng(16))
+            objects += ((journal.ObjectKind.PRACTICE, practice),)
+            first = 0 if signed else 3  # a patient's first entry, then a later one
+            chain = (
+                journal.ChainLink(journal.ObjectKind.PATIENT, objects[1][1], first, 41 * first),
+                journal.ChainLink(journal.ObjectKind.PRACTICE, practice, 1_000, 122),
+            )
         entry = journal.JournalEntry(
             timestamp_ms=1_795_000_000_000,
-            actor=uuid.UUID(bytes=rng(16)),
+            actor=actor,
             action="records.content",
             outcome=journal.Outcome.DONE if signed else journal.Outcome.DENIED,
             status=200 if signed else 404,
-            objects=(
-                (journal.ObjectKind.DOCUMENT, uuid.UUID(bytes=rng(16))),
-                (journal.ObjectKind.PATIENT, uuid.UUID(bytes=rng(16))),
-            ),
+            objects=objects,
             client="uhs-cli",
             request_digest=bytes.fromhex(requests[0]["request_digest"]),
             signature=journal.RequestSignature(7, bytes.fromhex(requests[0]["signature"]))
             if signed
             else None,
+            chain=chain,
+            version=version,
         )
         encoded = entry.encode()
         entries.append(
             {
+                "version": entry.version,
                 "timestamp_ms": entry.timestamp_ms,
                 "actor": str(entry.actor),
                 "action": entry.action,
@@ -718,12 +733,22 @@ def journal_vectors() -> dict:
                     "signer_key_index": entry.signature.signer_key_index,
                     "signature": entry.signature.signature.hex(),
                 },
+                "chain": [
+                    {
+                        "kind": int(link.kind),
+                        "subject": str(link.subject),
+                        "sequence": link.sequence,
+                        "previous": link.previous,
+                    }
+                    for link in entry.chain
+                ],
                 "encoded": encoded.hex(),
                 "leaf_hash": merkle.leaf_hash(encoded).hex(),
             }
         )
     return {
-        "format": "U-HealthSec journal entries and request digests v1 (docs/PROTOCOL.md, 13)",
+        "format": "U-HealthSec journal entries (versions 1 and 2) and request digests "
+        "(docs/PROTOCOL.md, 13)",
         "user_public_key": user.public_key().public_bytes_raw().hex(),
         "requests": requests,
         "entries": entries,

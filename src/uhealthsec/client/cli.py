@@ -11,6 +11,7 @@ import time
 import webbrowser
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -43,7 +44,12 @@ from uhealthsec.client.api import (
 from uhealthsec.client.consent import ConsentClient
 from uhealthsec.client.directory import VerifiedEntry
 from uhealthsec.client.exchange import ExchangeClient, ExchangeRefused, MessagingClient
-from uhealthsec.client.journal import JournalClient, Witness, load_or_create_witness_key
+from uhealthsec.client.journal import (
+    ChainPin,
+    JournalClient,
+    Witness,
+    load_or_create_witness_key,
+)
 from uhealthsec.client.logs import LogPin, LogRefused
 from uhealthsec.client.passwords import check_new_password
 from uhealthsec.client.portability import export_bundle
@@ -52,7 +58,7 @@ from uhealthsec.client.recovery import to_words
 from uhealthsec.client.rights import RightsClient
 from uhealthsec.crypto.errors import ParametersAboveBudget, WrongPassword
 from uhealthsec.crypto.keystore import unlock_with_password
-from uhealthsec.protocol.encoding import b64u_encode
+from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
 from uhealthsec.protocol.oauth import CLI_REDIRECT_URI
 
 app = typer.Typer(help="U-HealthSec: secure exchange of patient documents.", no_args_is_help=True)
@@ -803,8 +809,9 @@ def journal_verify(
 def journal_witness(
     key: Annotated[Path, typer.Option(help="The witness's key file (created if missing).")],
 ) -> None:
-    """Act as a witness: verify the journal, keep what was verified next to the key, and
-    countersign the head."""
+    """Act as a witness: verify the journal and every patient's and practice's chain,
+    keep what was verified next to the key, and countersign the head. The server's
+    operator lists the witness's key with this account first (`uhs witnesses add`)."""
     witness_key = load_or_create_witness_key(key)
     store = _store()
     profile = store.load()
@@ -868,31 +875,52 @@ _ACTION_WORDS = {
     "retention.open_claim": "recorded a claim about your care",
     "retention.close_claim": "closed a claim about your care",
     "retention.purge": "destroyed a file at the end of its legal retention",
+    "audit.history": "read your access history",
+    "audit.export_history": "exported your access history",
 }
 #: Actions of the server itself, not of a person.
 _SERVER_ACTIONS = frozenset({"retention.purge"})
 
 
 @journal_app.command("history")
-def journal_history(limit: int = typer.Option(50, min=1, max=500)) -> None:
-    """(Patients) Who read or changed what about you, and when."""
+def journal_history(
+    limit: int = typer.Option(50, min=1, max=10_000, help="How many to show, newest first."),
+    practice: str | None = typer.Option(None, help="Your practice's activity (admins)."),
+) -> None:
+    """(Patients) Who read or changed what about you, and when; every entry proven in
+    the journal, and the history proven complete (docs/PROTOCOL.md, 13)."""
     store = _store()
     profile = store.load()
+    # Where each chain stood when this device last proved it complete.
+    pins_file = store.directory / f"{store.path.stem}-history.json"
+    pins = json.loads(pins_file.read_text()) if pins_file.exists() else {}
     with _connection(profile.server) as http:
-        items = (
-            SignedIn(http, profile, store)
-            .call("GET", "/journal/history", params={"limit": limit})
-            .json()
-        )
-    if not items:
+        signed_in = SignedIn(http, profile, store)
+        me = signed_in.call("GET", "/accounts/me").json()["id"]
+        subject = practice or me
+        known = ChainPin(**pins[subject]) if subject in pins else None
+        checked = JournalClient(signed_in.call).check_history(me, practice, known)
+    if checked.pin is not None:
+        pins[subject] = asdict(checked.pin)
+        pins_file.write_text(json.dumps(pins))
+    if not checked.items:
         console.print("Nothing yet.")
-    for item in items:
+    for item in checked.items[:limit]:
         who = item["actor_name"] or (
             "U-HealthSec" if item["action"] in _SERVER_ACTIONS else "someone not signed in"
         )
         outcome = "" if item["outcome"] == "done" else f" [red]({item['outcome']})[/red]"
         action = _ACTION_WORDS.get(item["action"], item["action"])
         console.print(f"{item['at'][:16].replace('T', ' ')}  {who} {action}{outcome}")
+    older = (
+        f"; {checked.unchained} older entries predate the chains and are proven one by one"
+        if checked.unchained
+        else ""
+    )
+    console.print(
+        f"[green]Complete[/green]: {checked.chained} entries, chained back to the first and "
+        f"proven in the journal's signed head of {checked.tree_size} entries{older}."
+    )
 
 
 # -- consent and retention ----------------------------------------------------------------
@@ -1353,6 +1381,88 @@ def serve(
     )
     redact_access_log()  # after uvicorn configured its loggers
     uvicorn.Server(config).run()
+
+
+witnesses_app = typer.Typer(
+    help="(Server) The journal's witnesses: only the keys listed here may countersign."
+)
+app.add_typer(witnesses_app, name="witnesses")
+
+
+def _server_journal(work: Callable[[Any], str]) -> None:
+    """Run ``work`` on the server's journal service in one transaction; print its result."""
+    from uhealthsec.server.app import build_context
+    from uhealthsec.server.audit.service import JournalService
+    from uhealthsec.server.settings import Settings
+
+    ctx = build_context(Settings())
+    try:
+        with ctx.sessions.begin() as db:
+            message = work(JournalService(db, ctx))
+    finally:
+        ctx.close()
+    console.print(message)
+
+
+def _witness_key(public_key: str) -> bytes:
+    try:
+        key = b64u_decode(public_key.strip())
+    except ValueError as exc:
+        raise Refused("the witness key is base64url") from exc
+    if len(key) != 32:
+        raise Refused("a witness key is an Ed25519 public key of 32 bytes")
+    return key
+
+
+@witnesses_app.command("add")
+def witnesses_add(
+    public_key: Annotated[str, typer.Argument(help="The witness's public key (base64url).")],
+    name: Annotated[str, typer.Option(help="Who the witness is (an auditor, an institution).")],
+    account: Annotated[str, typer.Option(help="The e-mail of the account the witness uses.")],
+) -> None:
+    """List a witness whose countersignatures the journal accepts."""
+    from uhealthsec.server.errors import ServiceError
+
+    key = _witness_key(public_key)
+
+    def add(journal: Any) -> str:
+        try:
+            return f"Witness {journal.list_witness(key, name, account).name!r} listed."
+        except ServiceError as exc:
+            raise Refused(exc.detail) from exc
+
+    _server_journal(add)
+
+
+@witnesses_app.command("remove")
+def witnesses_remove(
+    public_key: Annotated[str, typer.Argument(help="The witness's public key (base64url).")],
+) -> None:
+    """Accept no more countersignatures from a witness (those it made stay)."""
+    from uhealthsec.server.errors import ServiceError
+
+    key = _witness_key(public_key)
+
+    def remove(journal: Any) -> str:
+        try:
+            journal.unlist_witness(key)
+        except ServiceError as exc:
+            raise Refused(exc.detail) from exc
+        return "Witness removed."
+
+    _server_journal(remove)
+
+
+@witnesses_app.command("list")
+def witnesses_list() -> None:
+    """The witnesses whose countersignatures the journal accepts."""
+
+    def show(journal: Any) -> str:
+        found = journal.witnesses()
+        lines = [f"{b64u_encode(w.witness_key)}  {w.name}" for w in found]
+        return "\n".join(lines) or "No witness is listed."
+
+    _server_journal(show)
 
 
 @app.command()

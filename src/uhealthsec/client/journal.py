@@ -9,6 +9,12 @@ names the range; with the leaf hashes it verified last time (kept in a local fil
 names the exact entries. A forked or rolled-back journal
 fails the consistency proof. Responses that changed something carry the entry that
 recorded them and its inclusion proof, which ``check_receipt`` verifies.
+
+A patient's history (and a practice's activity) is proven complete by
+``check_history``: reading it is itself journaled, and that entry's link in the
+subject's chain, proven in a signed head, is where the client starts; it walks the
+chain back through the served entries (each proven in the same head) to the first,
+and names every range of entries the server left out.
 """
 
 from __future__ import annotations
@@ -16,9 +22,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -26,15 +34,79 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from uhealthsec.client.logs import LogPin, LogRefused, accept_head, parse_head
 from uhealthsec.crypto import merkle
 from uhealthsec.crypto.errors import CryptoError
-from uhealthsec.crypto.journal import JournalEntry, request_digest
+from uhealthsec.crypto.journal import ENTRY_VERSION_UNCHAINED, JournalEntry, request_digest
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
 
 JOURNAL_LOG = "journal"
 PAGE = 10_000
+#: History entries per request (the server's maximum).
+HISTORY_PAGE = 500
+#: Whole entries per request, for a witness (the server's maximum).
+ENTRIES_PAGE = 1_000
 
 
 class JournalTampered(LogRefused):
     """The journal the server serves is not the one it signed."""
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Entries of a chain the server did not serve: numbers ``first`` to ``last`` of
+    the subject's chain, at journal indexes from ``from_index`` to ``to_index`` (the
+    newest missing one is exactly at ``to_index``)."""
+
+    first: int
+    last: int
+    from_index: int
+    to_index: int
+
+    def __str__(self) -> str:
+        count = self.last - self.first + 1
+        entries = f"entry {self.first}" if count == 1 else f"entries {self.first} to {self.last}"
+        where = (
+            f"journal entry {self.to_index}"
+            if self.from_index == self.to_index
+            else f"between journal entries {self.from_index} and {self.to_index}"
+        )
+        return f"{entries} of the chain ({count} missing, {where})"
+
+
+class HistoryIncomplete(JournalTampered):
+    """The server left entries out of a history whose chain proves they exist."""
+
+    def __init__(self, gaps: list[Gap]) -> None:
+        self.gaps = gaps
+        super().__init__(
+            "the history the server served is incomplete: it lacks "
+            + "; ".join(str(g) for g in gaps)
+        )
+
+
+@dataclass(frozen=True)
+class ChainPin:
+    """Where a subject's chain stood when this device last proved it complete: the
+    entry numbered ``sequence`` was at journal index ``index``. A later chain must
+    still hold that entry there; a chain restarted or rewritten since does not."""
+
+    sequence: int
+    index: int
+
+
+@dataclass(frozen=True)
+class HistoryCheck:
+    """A history proven complete back to the start of its chain."""
+
+    #: The served items (as the server describes them), newest first.
+    items: list[dict[str, Any]]
+    #: Entries on the chain, each proven in the head of ``tree_size`` entries.
+    chained: int
+    #: Entries written before chains existed (version 1): listed, each proven in the
+    #: head, but their completeness cannot be shown.
+    unchained: int
+    tree_size: int
+    #: Where the chain stands now (the anchor): pass it to the next check.
+    pin: ChainPin | None = None
+    gaps: list[Gap] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -173,6 +245,12 @@ class JournalClient:
     ) -> tuple[int, JournalEntry]:
         """The entry that recorded this response's request: it must describe this
         request by this actor, and be proven in a signed head of the journal."""
+        index, entry, _ = self._receipt(response, actor, sent_body)
+        return index, entry
+
+    def _receipt(
+        self, response: httpx.Response, actor: str, sent_body: bytes
+    ) -> tuple[int, JournalEntry, merkle.TreeHead]:
         try:
             data = b64u_decode(response.headers["uhs-journal-entry"])
             index_text, size_text, proof_text = response.headers["uhs-journal-proof"].split(";")
@@ -196,7 +274,94 @@ class JournalClient:
             merkle.verify_inclusion(merkle.leaf_hash(data), index, size, proof, signed.root)
         except CryptoError as exc:
             raise JournalTampered(f"journal entry {index} is not proven in the journal") from exc
-        return index, entry
+        return index, entry, signed
+
+    # -- completeness of a history -------------------------------------------------------
+
+    def check_history(
+        self, me: str, practice_id: str | None = None, known: ChainPin | None = None
+    ) -> HistoryCheck:
+        """Your access history (a patient) or your practice's activity (an admin, with
+        ``practice_id``), proven complete: raises ``HistoryIncomplete`` naming each
+        range of entries the server left out, ``JournalTampered`` for anything else
+        that does not hold, including a chain that no longer holds the entry this
+        device saw last time (``known``)."""
+        path = f"/practices/{practice_id}/journal" if practice_id else "/journal/history"
+        subject = uuid.UUID(practice_id or me)
+        whose = "the practice" if practice_id else "you"
+        anchor_index, anchor, head = self._receipt(
+            self._call("GET", path, params={"limit": 1}), me, b""
+        )
+        link = anchor.link(subject)
+        if link is None:
+            raise JournalTampered(f"reading the history was not journaled as about {whose}")
+        if known is not None and link.sequence <= known.sequence:
+            raise JournalTampered(
+                f"the chain of {whose} is shorter than when this device last checked it: "
+                "it was rewound"
+            )
+        items: list[dict[str, Any]] = []
+        before = anchor_index  # what was read after the anchor is not in its chain
+        while True:
+            params = {"limit": HISTORY_PAGE, "before": before, "tree_size": head.size}
+            page = self._call("GET", path, params=params).json()
+            items += page
+            if len(page) < HISTORY_PAGE:
+                break
+            before = page[-1]["index"]
+        # Walk the chain back from the anchor: the next entry wanted is number
+        # ``wanted`` of the chain, at journal index ``at``.
+        wanted, at = link.sequence - 1, link.previous
+        gaps: list[Gap] = []
+        chained = unchained = 0
+        for item in items:
+            index = int(item["index"])
+            entry = self._proven(item, head)
+            found = entry.link(subject)
+            if found is None:
+                if entry.version != ENTRY_VERSION_UNCHAINED:
+                    raise JournalTampered(f"journal entry {index} is listed but not about {whose}")
+                unchained += 1
+                continue
+            if wanted < 0 or index > at or found.sequence > wanted:
+                raise JournalTampered(
+                    f"journal entry {index} claims a place in the chain of {whose} that another "
+                    "entry holds: the chain was forked"
+                )
+            if (index == at) != (found.sequence == wanted):
+                raise JournalTampered(
+                    f"journal entry {index} is not where the chain of {whose} places it"
+                )
+            if index < at:
+                gaps.append(Gap(found.sequence + 1, wanted, index + 1, at))
+            if known is not None and found.sequence == known.sequence and index != known.index:
+                raise JournalTampered(
+                    f"entry {known.sequence} of the chain of {whose} was at journal index "
+                    f"{known.index} when this device last checked it, and is now at {index}: "
+                    "the chain was rewritten"
+                )
+            chained += 1
+            wanted, at = found.sequence - 1, found.previous
+        if wanted >= 0:
+            gaps.append(Gap(0, wanted, 0, at))
+        if gaps:
+            raise HistoryIncomplete(gaps)
+        pin = ChainPin(link.sequence, anchor_index)
+        return HistoryCheck(items, chained, unchained, head.size, pin)
+
+    @staticmethod
+    def _proven(item: dict[str, Any], head: merkle.TreeHead) -> JournalEntry:
+        """A served item's entry, once proven in the signed head."""
+        index = int(item["index"])
+        try:
+            data = b64u_decode(item["entry"])
+            proof = [b64u_decode(p) for p in item.get("inclusion") or []]
+            merkle.verify_inclusion(merkle.leaf_hash(data), index, head.size, proof, head.root)
+            return JournalEntry.decode(data)
+        except (KeyError, ValueError, CryptoError) as exc:
+            raise JournalTampered(
+                f"journal entry {index} of the history is not proven in the journal"
+            ) from exc
 
 
 class Witness:
@@ -210,6 +375,8 @@ class Witness:
         self.key = key
         self.state = state_dir / "witness-journal.json"
         self.leaves = state_dir / "witness-journal.leaves"
+        #: Every subject's chain as far as this witness checked it.
+        self.chains = state_dir / "witness-chains.json"
 
     @property
     def public_key(self) -> bytes:
@@ -223,6 +390,7 @@ class Witness:
             self.state.write_text(json.dumps(new.to_dict()))
 
         result = JournalClient(self._call, pin, remember, self.leaves).verify(progress)
+        self._check_chains(result.size)
         self._call(
             "POST",
             "/journal/cosignatures",
@@ -233,6 +401,35 @@ class Witness:
             },
         )
         return result
+
+    def _check_chains(self, size: int) -> None:
+        """Every entry since the last check, each the one its verified leaf hash
+        names, must continue its subjects' chains: number ``n`` right after number
+        ``n - 1``, pointing at it. A chain rewound to hide an entry shows as a number
+        used twice (docs/PROTOCOL.md, 13.2)."""
+        state = json.loads(self.chains.read_text()) if self.chains.exists() else {}
+        checked: int = state.get("checked", 0)
+        chains: dict[str, list[int]] = state.get("chains", {})
+        data = self.leaves.read_bytes()
+        for start in range(checked, size, ENTRIES_PAGE):
+            end = min(start + ENTRIES_PAGE, size)
+            page = self._call("GET", "/journal/entries", params={"start": start, "end": end})
+            served = [b64u_decode(e) for e in page.json()["entries"]]
+            if len(served) != end - start:
+                raise JournalTampered(f"the journal serves no entries {start} to {end - 1}")
+            for index, raw in enumerate(served, start):
+                if merkle.leaf_hash(raw) != data[32 * index : 32 * index + 32]:
+                    raise JournalTampered(f"journal entry {index} is not the one its leaf names")
+                for link in JournalEntry.decode(raw).chain:
+                    length, last = chains.get(str(link.subject), (0, 0))
+                    if link.sequence != length or (length and link.previous != last):
+                        raise JournalTampered(
+                            f"journal entry {index} claims number {link.sequence} of a chain "
+                            f"that had {length} entries, the last at index {last}: the chain "
+                            "was rewound or forked"
+                        )
+                    chains[str(link.subject)] = [length + 1, index]
+        self.chains.write_text(json.dumps({"checked": size, "chains": chains}))
 
 
 def load_or_create_witness_key(path: Path) -> ed25519.Ed25519PrivateKey:

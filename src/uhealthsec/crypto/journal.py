@@ -4,6 +4,12 @@ An entry says who (a pseudonymous account id), did what (an action name and the 
 of the objects concerned), when, with which outcome, through which client, over
 which request (its digest), and, when the client signed the request, the signature.
 It holds no name, no address, no IP address and no content.
+
+Since version 2 an entry also carries, for each patient and practice it is about, a
+link of that subject's chain: how many entries about the subject came before it and
+the index of the newest of them. The leaves commit to the links, so a client walking
+a subject's chain back from an entry proven in a signed head finds every entry about
+the subject, and names the range of any the server leaves out of a listing.
 """
 
 from __future__ import annotations
@@ -21,10 +27,14 @@ from uhealthsec.crypto import signing
 from uhealthsec.crypto.errors import MalformedInput, UnsupportedVersion
 
 ENTRY_MAGIC = b"UHSJ"
-ENTRY_VERSION = 0x01
+ENTRY_VERSION = 0x02
+#: Entries written before chains existed: read, never written by the server.
+ENTRY_VERSION_UNCHAINED = 0x01
 REQUEST_MAGIC = b"UHSR"
 NOBODY = uuid.UUID(int=0)
 MAX_OBJECTS = 16
+#: A listing may be about many patients: each has its link.
+MAX_LINKS = 65535
 
 
 class Outcome(IntEnum):
@@ -65,6 +75,36 @@ class RequestSignature:
     signature: bytes
 
 
+#: The kinds of subject that have a chain of their own.
+CHAINED_KINDS = frozenset({ObjectKind.PATIENT, ObjectKind.PRACTICE})
+
+
+@dataclass(frozen=True)
+class ChainLink:
+    """One subject's chain through an entry: ``sequence`` entries about the subject
+    came before this one, the newest at journal index ``previous`` (0 when none)."""
+
+    kind: ObjectKind
+    subject: uuid.UUID
+    sequence: int
+    previous: int
+
+    def __post_init__(self) -> None:
+        if self.kind not in CHAINED_KINDS:
+            raise MalformedInput("only patients and practices have a chain")
+        if not (0 <= self.sequence < 2**63 and 0 <= self.previous < 2**63):
+            raise MalformedInput("a chain link's sequence and index are below 2^63")
+        if self.sequence == 0 and self.previous != 0:
+            raise MalformedInput("the first entry of a chain has no previous entry")
+
+    def encode(self) -> bytes:
+        return (
+            bytes([self.kind])
+            + self.subject.bytes
+            + struct.pack(">QQ", self.sequence, self.previous)
+        )
+
+
 @dataclass(frozen=True)
 class JournalEntry:
     timestamp_ms: int
@@ -76,6 +116,13 @@ class JournalEntry:
     client: str = ""
     request_digest: bytes = bytes(32)
     signature: RequestSignature | None = field(default=None)
+    #: The chains of the patients and practices the entry is about (version 2).
+    chain: tuple[ChainLink, ...] = ()
+    version: int = ENTRY_VERSION
+
+    def link(self, subject: uuid.UUID) -> ChainLink | None:
+        """This entry's link in the chain of ``subject``, if it is chained."""
+        return next((c for c in self.chain if c.subject == subject), None)
 
     def encode(self) -> bytes:
         action = self.action.encode("ascii")
@@ -84,9 +131,15 @@ class JournalEntry:
             raise MalformedInput("a journal action is 1 to 64 and a client 0 to 64 characters")
         if len(self.objects) > MAX_OBJECTS or len(self.request_digest) != 32:
             raise MalformedInput("a journal entry names at most 16 objects")
+        if self.version not in (ENTRY_VERSION, ENTRY_VERSION_UNCHAINED):
+            raise UnsupportedVersion(f"unsupported journal entry version {self.version}")
+        if self.version == ENTRY_VERSION_UNCHAINED and self.chain:
+            raise MalformedInput("a version 1 journal entry has no chain")
+        if len(self.chain) > MAX_LINKS or len({c.subject for c in self.chain}) != len(self.chain):
+            raise MalformedInput("a journal entry links each subject once, 65,535 at most")
         parts = [
             ENTRY_MAGIC,
-            bytes([ENTRY_VERSION]),
+            bytes([self.version]),
             struct.pack(">Q", self.timestamp_ms),
             self.actor.bytes,
             bytes([len(action)]),
@@ -108,6 +161,8 @@ class JournalEntry:
                 struct.pack(">Q", self.signature.signer_key_index),
                 self.signature.signature,
             ]
+        if self.version != ENTRY_VERSION_UNCHAINED:
+            parts += [struct.pack(">H", len(self.chain)), *(link.encode() for link in self.chain)]
         return b"".join(parts)
 
     @classmethod
@@ -116,7 +171,7 @@ class JournalEntry:
         if reader.take(4) != ENTRY_MAGIC:
             raise MalformedInput("not a U-HealthSec journal entry")
         version = reader.byte()
-        if version != ENTRY_VERSION:
+        if version not in (ENTRY_VERSION, ENTRY_VERSION_UNCHAINED):
             raise UnsupportedVersion(f"unsupported journal entry version {version}")
         (timestamp_ms,) = struct.unpack(">Q", reader.take(8))
         actor = uuid.UUID(bytes=reader.take(16))
@@ -132,6 +187,18 @@ class JournalEntry:
         if reader.byte() == 1:
             (index,) = struct.unpack(">Q", reader.take(8))
             signature = RequestSignature(index, reader.take(64))
+        chain: list[ChainLink] = []
+        if version != ENTRY_VERSION_UNCHAINED:
+            (count,) = struct.unpack(">H", reader.take(2))
+            for _ in range(count):
+                kind = reader.byte()
+                if kind not in CHAINED_KINDS:
+                    raise MalformedInput("only patients and practices have a chain")
+                subject = uuid.UUID(bytes=reader.take(16))
+                sequence, previous = struct.unpack(">QQ", reader.take(16))
+                chain.append(ChainLink(ObjectKind(kind), subject, sequence, previous))
+            if len({c.subject for c in chain}) != len(chain):
+                raise MalformedInput("a journal entry links each subject once")
         reader.end()
         return cls(
             timestamp_ms,
@@ -143,6 +210,8 @@ class JournalEntry:
             client,
             digest,
             signature,
+            tuple(chain),
+            version,
         )
 
 

@@ -25,10 +25,15 @@ class LogHeadOut(BaseModel):
     consistency: list[Base64Url(32)]  # type: ignore[valid-type]
 
 
+#: The largest leaf: a journal entry with 65,535 chain links (docs/PROTOCOL.md, 13).
+MAX_LEAF_BYTES = 2**22
+
+
 class LogEntryOut(BaseModel):
     index: int
-    #: The leaf bytes, exactly as hashed into the log.
-    entry: Base64Url(4096)  # type: ignore[valid-type]
+    #: The leaf bytes, exactly as hashed into the log (a journal entry about a listing
+    #: of many patients carries one 33-byte chain link for each).
+    entry: Base64Url(MAX_LEAF_BYTES)  # type: ignore[valid-type]
     tree_size: int
     #: RFC 9162 inclusion proof of the entry in the tree of ``tree_size`` entries.
     inclusion: list[Base64Url(32)]  # type: ignore[valid-type]

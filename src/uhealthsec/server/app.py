@@ -73,6 +73,7 @@ PUBLIC_ROUTES = frozenset(
         # The operator's: loopback or the metrics token (settings.metrics_token).
         "/metrics",
         "/shield/metrics",
+        "/journal/metrics",
     }
 )
 

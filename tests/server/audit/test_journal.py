@@ -14,7 +14,8 @@ from tests.server.records.conftest import Practice
 from uhealthsec.client.api import ApiError
 from uhealthsec.client.journal import JournalClient, JournalTampered
 from uhealthsec.client.logs import LogPin, LogRefused
-from uhealthsec.crypto.journal import JournalEntry, Outcome
+from uhealthsec.crypto.journal import NOBODY, JournalEntry, Outcome
+from uhealthsec.protocol.encoding import b64u_decode
 from uhealthsec.server.audit.models import JournalRecord
 
 
@@ -348,8 +349,10 @@ def test_exports_as_fhir_audit_events_and_json_lines(practice: Practice, ctx, re
     assert response.headers["content-type"].startswith("application/fhir+json")
     bundle = Bundle.model_validate(response.json())
     events = [e.resource for e in bundle.entry]
-    assert len(events) == len(history)
-    download = events[-1]
+    # Reading one's history is about oneself: the first reading is in the export.
+    assert len(events) == len(history) + 1
+    assert events[-1].subtype[0].code == "audit.history"
+    download = events[-2]
     assert (download.subtype[0].code, download.action, download.outcome) == (
         "records.content",
         "R",
@@ -367,7 +370,11 @@ def test_exports_as_fhir_audit_events_and_json_lines(practice: Practice, ctx, re
         "GET", "/journal/history/export", params={"format": "jsonl"}
     ).text.splitlines()
     records = [json.loads(line) for line in lines]
-    assert [r["action"] for r in records] == [e.subtype[0].code for e in events]
+    # ... and the first export is in the second.
+    assert [r["action"] for r in records] == [
+        *(e.subtype[0].code for e in events),
+        "audit.export_history",
+    ]
     for record in records:  # each line ties back to the verifiable journal
         assert b64u_decode(record["leaf_hash"]) == merkle.leaf_hash(b64u_decode(record["entry"]))
 
@@ -378,6 +385,14 @@ def test_exports_as_fhir_audit_events_and_json_lines(practice: Practice, ctx, re
     with pytest.raises(ApiError) as refused:
         bob.exchange.call("GET", f"/practices/{practice.id}/journal/export")
     assert refused.value.status == 404
+
+
+def _list_witness(ctx, key: bytes, email: str, name: str = "Auditeur") -> None:
+    """What the operator does with ``uhs witnesses add``."""
+    from uhealthsec.server.audit.service import JournalService
+
+    with ctx.sessions.begin() as db:
+        JournalService(db, ctx).list_witness(key, name, email)
 
 
 def test_a_witness_countersigns_what_it_verified(practice: Practice, ctx, tmp_path):
@@ -393,6 +408,7 @@ def test_a_witness_countersigns_what_it_verified(practice: Practice, ctx, tmp_pa
     assert oct(key_file.stat().st_mode & 0o777) == "0o600"
     assert load_or_create_witness_key(key_file).private_bytes_raw() == key.private_bytes_raw()
     witness = Witness(alice.call, key, key_file.parent)
+    _list_witness(ctx, witness.public_key, practice.alice.email)
     result = witness.cosign()
 
     [cosigned] = alice.call("GET", "/journal/cosignatures", params={"size": result.size}).json()
@@ -402,6 +418,7 @@ def test_a_witness_countersigns_what_it_verified(practice: Practice, ctx, tmp_pa
 
     # A countersignature over anything but the server's own head is refused.
     stranger = ed25519.Ed25519PrivateKey.generate()
+    _list_witness(ctx, stranger.public_key().public_bytes_raw(), practice.alice.email)
     forged = merkle.TreeHead(head.log, head.size, bytes(32), head.timestamp_ms).cosign(stranger)
     with pytest.raises(ApiError) as refused:
         alice.call(
@@ -572,3 +589,302 @@ def test_a_missing_checkpoint_or_a_bad_batch_head_is_reported(practice: Practice
     _rewrite_heads(ctx, "DELETE FROM merkle_tree_heads WHERE log = 'journal' AND size = 1024")
     with pytest.raises(JournalTampered, match="no signed checkpoint at 1024 entries"):
         JournalClient(practice.alice.exchange.call).verify()
+
+
+def _as_superuser(ctx, statement, **params) -> None:
+    """What the database's superuser can do: triggers off (PostgreSQL), or dropped."""
+    with ctx.engine.begin() as connection:
+        if ctx.engine.dialect.name == "postgresql":
+            connection.execute(text("SET session_replication_role = replica"))
+        else:
+            for name in (
+                "journal_patients_no_delete",
+                "journal_entries_no_update",
+                "journal_chains_only_grow",
+            ):
+                connection.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
+        connection.execute(text(statement) if isinstance(statement, str) else statement, params)
+
+
+def test_a_history_row_removed_by_a_superuser_is_reported_with_its_range(
+    practice: Practice, ctx, report, tmp_path
+):
+    from uhealthsec.client.journal import HistoryIncomplete
+
+    alice, bob, carol = practice.alice, practice.bob, practice.carol
+    document_id = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
+    bob.exchange.fetch(document_id, tmp_path / "copy.txt")
+    me = carol.user.account_id
+    journal = JournalClient(carol.exchange.call)
+    complete = journal.check_history(me)
+    assert complete.chained == len(complete.items) >= 5 and complete.unchained == 0
+    download = next(i for i in complete.items if i["action"] == "records.content")
+    number = JournalEntry.decode(b64u_decode(download["entry"])).link(uuid.UUID(me)).sequence
+
+    # Bob's download disappears from Carol's history: the side table loses its row.
+    _as_superuser(
+        ctx,
+        "DELETE FROM journal_patients WHERE log_index = :i",
+        i=download["index"],
+    )
+    served = carol.exchange.call("GET", "/journal/history").json()
+    assert download["index"] not in [i["index"] for i in served]
+    with pytest.raises(HistoryIncomplete, match="lacks entry") as caught:
+        journal.check_history(me)
+    [gap] = caught.value.gaps
+    assert (gap.first, gap.last, gap.to_index) == (number, number, download["index"])
+    assert gap.from_index <= download["index"]
+
+    # The whole beginning of the history removed: the gap runs to the chain's start.
+    from sqlalchemy import delete
+
+    from uhealthsec.server.audit.models import JournalPatient
+
+    _as_superuser(ctx, delete(JournalPatient).where(JournalPatient.patient_id == uuid.UUID(me)))
+    with pytest.raises(HistoryIncomplete) as caught:
+        journal.check_history(me)
+    [gap] = caught.value.gaps
+    assert (gap.first, gap.from_index) == (0, 0) and gap.last >= number
+
+
+def test_an_entry_hidden_from_the_practice_journal_is_reported(practice: Practice, ctx):
+    from uhealthsec.client.journal import HistoryIncomplete
+
+    alice = practice.alice
+    me = alice.user.account_id
+    alice.exchange.call("GET", "/patient-files", params={"practice_id": practice.id})
+    journal = JournalClient(alice.exchange.call)
+    complete = journal.check_history(me, practice.id)
+    listing = next(i for i in complete.items if i["action"] == "records.patient_files")
+    # The copied column the practice's journal is searched by loses its value.
+    _as_superuser(
+        ctx,
+        "UPDATE journal_entries SET practice_id = NULL WHERE log_index = :i",
+        i=listing["index"],
+    )
+    with pytest.raises(HistoryIncomplete) as caught:
+        journal.check_history(me, practice.id)
+    assert [g.to_index for g in caught.value.gaps] == [listing["index"]]
+
+
+def test_every_read_of_personal_data_is_journaled(practice: Practice, ctx):
+    alice, bob, carol = practice.alice, practice.bob, practice.carol
+    ask = {"practice_id": practice.id, "right": "access"}
+    carol.exchange.call("POST", "/rights-requests", json=ask)
+    start = len(_entries(ctx))
+    carol.exchange.call("GET", "/rights-requests")
+    alice.exchange.call("GET", f"/practices/{practice.id}/rights-requests")
+    alice.exchange.call("GET", f"/practices/{practice.id}/members")
+    size = alice.exchange.call("GET", "/keys/head").json()["head"]["size"]
+    for email in (carol.email, bob.email):  # a patient's entry, then a practitioner's
+        alice.exchange.call("GET", "/keys/entries", params={"email": email, "tree_size": size})
+
+    alice_id, carol_id = alice.user.account_id, carol.user.account_id
+    assert [(e.action, str(e.actor), e.outcome) for e in _after(ctx, start)] == [
+        ("consent.my_requests", carol_id, Outcome.DONE),
+        ("consent.practice_requests", alice_id, Outcome.DONE),
+        ("accounts.members", alice_id, Outcome.DONE),
+        ("keys.lookup", alice_id, Outcome.DONE),  # practitioners' entries are public
+    ]
+    seen = {h["action"] for h in carol.exchange.call("GET", "/journal/history").json()}
+    assert {"consent.my_requests", "consent.practice_requests", "keys.lookup"} <= seen
+
+
+def test_only_the_witnesses_an_operator_listed_may_countersign(practice: Practice, ctx, tmp_path):
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from uhealthsec.client.journal import Witness
+    from uhealthsec.client.logs import parse_head
+    from uhealthsec.protocol.encoding import b64u_encode
+    from uhealthsec.server.audit.service import JournalService
+
+    alice = practice.alice.exchange
+    # Any account could make up witnesses: a valid countersignature of the real head,
+    # from a key nobody listed, is refused.
+    sockpuppet = Witness(alice.call, ed25519.Ed25519PrivateKey.generate(), tmp_path / "a")
+    with pytest.raises(ApiError) as refused:
+        sockpuppet.cosign()
+    assert refused.value.status == 403
+    # Its valid countersignature of the real head, posted directly, is refused too.
+    head = parse_head(alice.call("GET", "/journal/head").json()["head"])
+    post = {
+        "size": head.size,
+        "witness_key": b64u_encode(sockpuppet.public_key),
+        "signature": b64u_encode(head.cosign(sockpuppet.key)),
+    }
+    with pytest.raises(ApiError) as refused:
+        alice.call("POST", "/journal/cosignatures", json=post)
+    assert refused.value.status == 403
+    assert "not one of this journal's witnesses" in refused.value.detail
+    size = alice.call("GET", "/journal/head").json()["head"]["size"]
+    assert alice.call("GET", "/journal/cosignatures", params={"size": size}).json() == []
+
+    _list_witness(ctx, sockpuppet.public_key, practice.bob.email, "Association de patients")
+    with pytest.raises(ApiError) as refused:  # listed, but for Bob's account
+        sockpuppet.cosign()
+    assert refused.value.status == 403
+    # Only the witness's account reads the entries in bulk.
+    with pytest.raises(ApiError) as refused:
+        alice.call("GET", "/journal/entries", params={"start": 0, "end": 1})
+    assert refused.value.status == 403
+    sockpuppet = Witness(practice.bob.exchange.call, sockpuppet.key, tmp_path / "a")
+    assert sockpuppet.cosign().size >= size
+    with ctx.sessions.begin() as db:
+        service = JournalService(db, ctx)
+        assert [w.name for w in service.witnesses()] == ["Association de patients"]
+        service.unlist_witness(sockpuppet.public_key)
+    with pytest.raises(ApiError) as refused:
+        sockpuppet.cosign()
+    assert refused.value.status == 403
+
+
+def test_anonymous_refusals_are_counted_and_journaled_only_up_to_a_bound(ctx, clock):
+    """2,000 POSTs without a token used to leave 2,000 permanent entries (200 here,
+    to keep the test short: the bound is what is checked)."""
+    from datetime import timedelta
+
+    from fastapi.testclient import TestClient
+
+    from tests.server_fixtures import BASE_URL
+    from uhealthsec.server.app import create_app
+    from uhealthsec.server.audit.refusals import (
+        JOURNALED_REFUSALS_PER_ADDRESS,
+        REFUSAL_LOG_DAYS,
+    )
+    from uhealthsec.server.audit.service import JournalService
+
+    def metrics(client) -> dict[str, int]:
+        text = client.get("/journal/metrics").text
+        return {
+            name: int(value)
+            for name, value in (line.split() for line in text.splitlines() if line[:1] != "#")
+        }
+
+    start = len(_entries(ctx))
+    app = create_app(ctx=ctx)
+    with (
+        TestClient(app, base_url=BASE_URL, client=("203.0.113.7", 40000)) as bot,
+        TestClient(app, base_url=BASE_URL, client=("127.0.0.1", 40000)) as operator,
+    ):
+        for _ in range(200):
+            assert bot.post("/threads", json={"participant_ids": []}).status_code == 401
+        journaled = _after(ctx, start)
+        assert len(journaled) == JOURNALED_REFUSALS_PER_ADDRESS
+        assert {(e.action, e.outcome, e.status) for e in journaled} == {
+            ("messaging.create_thread", Outcome.DENIED, 401)
+        }
+        assert metrics(operator)["uhs_journal_refusals_anonymous"] == 200
+        # Another address has its own allowance; an hour later, so does this one.
+        with TestClient(app, base_url=BASE_URL, client=("198.51.100.9", 40000)) as other:
+            assert "uhs-journal-entry" in other.post("/threads", json={}).headers
+        assert "uhs-journal-entry" not in bot.post("/threads", json={}).headers
+        clock.advance(hours=1)
+        assert "uhs-journal-entry" in bot.post("/threads", json={}).headers
+
+        # The technical log is rolling: purged after its retention, the journal stays.
+        with ctx.sessions.begin() as db:
+            later = clock.now + timedelta(days=REFUSAL_LOG_DAYS, hours=2)
+            assert JournalService(db, ctx).purge_network_data(later) > 0
+        assert metrics(operator)["uhs_journal_refusals_anonymous"] == 0
+    assert len(_after(ctx, start)) == JOURNALED_REFUSALS_PER_ADDRESS + 2
+
+
+def test_a_chain_rewound_since_the_last_check_is_refused(practice: Practice, ctx):
+    from sqlalchemy import update
+
+    from uhealthsec.server.audit.models import JournalChain
+
+    carol = practice.carol
+    me = carol.user.account_id
+    journal = JournalClient(carol.exchange.call)
+    pin = journal.check_history(me).pin
+    assert pin is not None
+    # The operator hides the entry this device saw last, and rewinds the chain's head
+    # so that the next entry takes its number.
+    _as_superuser(ctx, "DELETE FROM journal_patients WHERE log_index = :i", i=pin.index)
+    anchor = next(e for i, e in _entries(ctx) if i == pin.index).link(uuid.UUID(me))
+    _as_superuser(
+        ctx,
+        update(JournalChain)
+        .where(JournalChain.subject_id == uuid.UUID(me))
+        .values(length=anchor.sequence, last_index=anchor.previous),
+    )
+    with pytest.raises(JournalTampered, match="shorter than when this device last checked"):
+        journal.check_history(me, known=pin)
+
+
+def test_a_witness_finds_a_chain_rewound_to_hide_an_entry(practice: Practice, ctx, tmp_path):
+    """Hide the newest entry about Carol and rewind her chain, so that the next entry
+    takes its number: her device never saw it, a witness that checks chains does."""
+    from sqlalchemy import update
+
+    from uhealthsec.client.journal import Witness, load_or_create_witness_key
+    from uhealthsec.server.audit.models import JournalChain
+
+    bob, carol = practice.bob.exchange, practice.carol
+    me = uuid.UUID(carol.user.account_id)
+    key = load_or_create_witness_key(tmp_path / "witness" / "key")
+    _list_witness(ctx, key.public_key().public_bytes_raw(), practice.bob.email)
+    witness = Witness(bob.call, key, tmp_path / "witness")
+    witness.cosign()
+
+    practice.alice.exchange.call("GET", "/patient-files", params={"practice_id": practice.id})
+    hidden, entry = next((i, e) for i, e in reversed(_entries(ctx)) if e.link(me))
+    link = entry.link(me)
+    _as_superuser(ctx, "DELETE FROM journal_patients WHERE log_index = :i", i=hidden)
+    _as_superuser(
+        ctx,
+        update(JournalChain)
+        .where(JournalChain.subject_id == me)
+        .values(length=link.sequence, last_index=link.previous),
+    )
+    JournalClient(carol.exchange.call).check_history(str(me))  # nothing to see for Carol
+    with pytest.raises(JournalTampered, match=f"number {link.sequence} of a chain that had"):
+        witness.cosign()
+
+
+def test_an_accounts_refusals_are_journaled_up_to_its_allowance(
+    practice: Practice, ctx, monkeypatch
+):
+    from uhealthsec.server.audit import refusals
+
+    monkeypatch.setattr(refusals, "JOURNALED_REFUSALS_PER_ACCOUNT", 3)
+    bob = practice.bob.exchange
+    start = len(_entries(ctx))
+    for _ in range(5):  # probing document ids
+        response = bob.http.get(
+            f"/documents/{uuid.uuid4()}",
+            headers={"Authorization": f"Bearer {practice.bob.user.tokens.access_token}"},
+        )
+        assert response.status_code == 404
+    journaled = _after(ctx, start)
+    assert [(e.action, str(e.actor)) for e in journaled] == [
+        ("records.document", practice.bob.user.account_id)
+    ] * 3
+    # Alice's allowance is her own; and what succeeds is always journaled.
+    practice.alice.exchange.call("GET", "/patient-files", params={"practice_id": practice.id})
+    assert _after(ctx, start)[-1].outcome == Outcome.DONE
+
+
+def test_entries_from_before_the_chains_are_listed_proven_but_outside_the_chain(
+    practice: Practice, ctx, clock
+):
+    """A journal migrated from version 1: its entries about a patient carry no link."""
+    from uhealthsec.crypto import merkle
+    from uhealthsec.server.audit.models import JournalPatient
+    from uhealthsec.server.storage.db import insert_rows
+    from uhealthsec.server.storage.merkle_log import JOURNAL_LOG, MerkleLog
+
+    carol = practice.carol
+    me = uuid.UUID(carol.user.account_id)
+    old = JournalEntry(1, NOBODY, "records.content", Outcome.DONE, 200, version=1).encode()
+    with ctx.sessions.begin() as db:
+        log = MerkleLog(db, JOURNAL_LOG, ctx.log_key, 1)
+        index = log.append([old], [merkle.leaf_hash(old)])
+        row = {"log_index": index, "entry": old, "action": "records.content", "outcome": 1}
+        insert_rows(db, JournalRecord.__table__, [{**row, "created_at": clock.now}])
+        insert_rows(db, JournalPatient.__table__, [{"patient_id": me, "log_index": index}])
+        log.sign_head()
+    checked = JournalClient(carol.exchange.call).check_history(str(me))
+    assert checked.unchained == 1 and checked.chained >= 2
+    assert index in [i["index"] for i in checked.items]

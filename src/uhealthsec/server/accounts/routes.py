@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from uhealthsec.server.accounts import schemas as s
 from uhealthsec.server.accounts.models import Account, AccountKind, Membership, Role
 from uhealthsec.server.accounts.service import AccountService, RegistrationRequest
+from uhealthsec.server.audit.middleware import current_draft
 from uhealthsec.server.auth.service import SessionService
 from uhealthsec.server.deps import Caller, Ctx, Db
 from uhealthsec.server.shield.routes import SHIELD_RESPONSES, attempt_of
@@ -100,9 +101,11 @@ def my_practices(caller: Caller, db: Db, ctx: Ctx) -> list[s.PracticeOut]:
 
 @router.get("/practices/{practice_id}/members", response_model=list[s.MemberOut])
 def members(practice_id: uuid.UUID, caller: Caller, db: Db, ctx: Ctx) -> list[s.MemberOut]:
-    return [
-        _member_out(m, a) for m, a in AccountService(db, ctx).members(caller.account, practice_id)
-    ]
+    members = AccountService(db, ctx).members(caller.account, practice_id)
+    for _, account in members:  # the list tells who is a patient here
+        if account.kind == AccountKind.PATIENT:
+            current_draft().about_patient(account.id, practice_id)
+    return [_member_out(m, a) for m, a in members]
 
 
 @router.post(

@@ -9,7 +9,8 @@ writer. The response carries the entry and its inclusion proof in headers:
     UHS-Journal-Entry: <base64url entry>
     UHS-Journal-Proof: <index>;<tree size>;<base64url hash>,<base64url hash>,...
 
-Denied and refused requests are journaled as well, with their outcome.
+Denied and refused requests are journaled as well, with their outcome, up to an
+allowance per account and per address (audit/refusals.py); all are counted.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from uhealthsec.crypto.journal import (
@@ -31,16 +33,24 @@ from uhealthsec.crypto.journal import (
     request_digest,
 )
 from uhealthsec.protocol.encoding import b64u_encode
+from uhealthsec.server.audit.refusals import RefusalLog
 from uhealthsec.server.audit.writer import JournalWriter, PendingEntry
 
-#: Reads that are journaled although they change nothing: they show health data.
+#: Reads that are journaled although they change nothing: they show personal data.
+#: Any other read is journaled too once a service marks it as about a patient (a
+#: patient's directory entry, for instance): see ``JournalDraft.about_patient``.
 JOURNALED_READ_PREFIXES = (
     "/documents",
     "/patient-files",
     "/threads",
     "/accounts/me/keystore",
     "/journal/history",
+    "/journal/entries",
+    "/rights-requests",
+    "/consents",
 )
+#: Reads of a practice's personal data: ``/practices/{id}/<one of these>``.
+JOURNALED_PRACTICE_READS = frozenset({"journal", "members", "rights-requests"})
 _UNJOURNALED_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 #: Path parameters that name objects, and what they name.
@@ -70,6 +80,9 @@ class JournalDraft:
     body: Any = field(default_factory=hashlib.sha256)
     #: The client's signature over the request digest, once verified.
     signature: RequestSignature | None = None
+    #: Journaled whatever happens (a change, or a read of personal data by its path);
+    #: other reads are journaled once marked as about a patient.
+    listed: bool = True
 
     def request_digest(self) -> bytes:
         """The digest of the request as read so far (all of it, once the body is parsed)."""
@@ -88,12 +101,18 @@ class JournalDraft:
             self.practice_id = self.practice_id or practice_id
             self.note(ObjectKind.PRACTICE, practice_id)
 
+    def about_practice(self, practice_id: uuid.UUID) -> None:
+        """The request reads or changes what the practice's journal lists."""
+        self.practice_id = self.practice_id or practice_id
+        self.note(ObjectKind.PRACTICE, practice_id)
+
 
 _CURRENT: ContextVar[JournalDraft | None] = ContextVar("journal_draft", default=None)
 
 
 def in_journaled_request() -> bool:
-    return _CURRENT.get() is not None
+    draft = _CURRENT.get()
+    return draft is not None and draft.listed
 
 
 def current_draft() -> JournalDraft:
@@ -106,9 +125,10 @@ def journaled(method: str, path: str) -> bool:
         return True
     if method != "GET":
         return False
-    # A practice's journal tells who accessed which patient's data: health data too.
-    practice_journal = path.startswith("/practices/") and "/journal" in path
-    return practice_journal or path.startswith(JOURNALED_READ_PREFIXES)
+    parts = path.split("/")
+    if len(parts) > 3 and parts[1] == "practices":
+        return parts[3] in JOURNALED_PRACTICE_READS
+    return path.startswith(JOURNALED_READ_PREFIXES)
 
 
 def action_name(scope: Scope) -> str:
@@ -125,15 +145,17 @@ class JournalMiddleware:
         self.app = app
         self.writer = writer
         self.clock = clock
+        self.refusals = RefusalLog(writer.sessions, clock)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not journaled(scope["method"], scope["path"]):
+        if scope["type"] != "http" or scope["method"] in ("HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
         query = scope.get("query_string") or b""
         draft = JournalDraft(
             method=scope["method"],
             target=scope["path"] + ("?" + query.decode("latin-1") if query else ""),
+            listed=journaled(scope["method"], scope["path"]),
         )
         token = _CURRENT.set(draft)
 
@@ -149,6 +171,7 @@ class JournalMiddleware:
             # metrics: journaling them would let a botnet grow the journal at will.
             if (
                 message["type"] == "http.response.start"
+                and (draft.listed or draft.patients)
                 and scope.get("endpoint") is not None
                 and message["status"] != 429
             ):
@@ -165,6 +188,14 @@ class JournalMiddleware:
     async def _append(
         self, scope: Scope, draft: JournalDraft, status: int
     ) -> list[tuple[bytes, bytes]]:
+        outcome, action = Outcome.of_status(status), action_name(scope)
+        client = scope.get("client")
+        address = client[0] if client else None
+        if outcome != Outcome.DONE:
+            # Counted in the technical log; journaled only within the caller's allowance.
+            actor = None if draft.actor == NOBODY else draft.actor
+            if not await run_in_threadpool(self.refusals.admit, actor, address, action, status):
+                return []
         objects = list(draft.objects)
         for name, value in (scope.get("path_params") or {}).items():
             kind = _PATH_OBJECTS.get(name)
@@ -173,20 +204,19 @@ class JournalMiddleware:
         entry = JournalEntry(
             timestamp_ms=int(self.clock().timestamp() * 1000),
             actor=draft.actor,
-            action=action_name(scope),
-            outcome=Outcome.of_status(status),
+            action=action,
+            outcome=outcome,
             status=status,
             objects=tuple(objects[:16]),
             client=draft.client[:64],
             request_digest=draft.request_digest(),
             signature=draft.signature,
         )
-        client = scope.get("client")
         pending = PendingEntry(
             entry,
             patient_ids=tuple(draft.patients),
             practice_id=draft.practice_id,
-            ip_address=client[0] if client else None,
+            ip_address=address,
         )
         receipt = await self.writer.record(pending)
         proof = ",".join(b64u_encode(p) for p in receipt.proof)

@@ -58,3 +58,42 @@ class Cosignature(Base):
     witness_key: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     signature: Mapped[bytes] = mapped_column(LargeBinary(64))
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class JournalChain(Base):
+    """The head of one subject's chain (a patient or a practice): how many chained
+    entries are about it and the index of the newest. The writer reads and advances it
+    under the log's lock; the entries themselves carry the links (docs/PROTOCOL.md, 13),
+    so a row changed here forks the chain inside the journal, where clients see it."""
+
+    __tablename__ = "journal_chains"
+
+    subject_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    length: Mapped[int] = mapped_column(BigInteger)
+    last_index: Mapped[int] = mapped_column(BigInteger)
+
+
+class JournalWitness(Base):
+    """A witness the operator listed (``uhs witnesses add``): only these keys, posted
+    by the account listed with them, may countersign the journal's heads; that
+    account may read the entries, to check the subjects' chains."""
+
+    __tablename__ = "journal_witnesses"
+
+    witness_key: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    account_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    added_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class RefusalCount(Base):
+    """The rolling technical log of refused requests (audit/refusals.py): how many, by
+    whom (``address:<ip>`` or ``account:<id>``), per hour, action and status."""
+
+    __tablename__ = "journal_refusals"
+
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    who: Mapped[str] = mapped_column(String(64), primary_key=True)
+    action: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)

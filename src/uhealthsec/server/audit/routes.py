@@ -7,14 +7,17 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import PlainTextResponse
 
 from uhealthsec.crypto.journal import NOBODY
 from uhealthsec.server.audit import schemas as s
 from uhealthsec.server.audit.export import fhir_bundle, json_line
+from uhealthsec.server.audit.refusals import refusal_totals
 from uhealthsec.server.audit.schemas import MAX_LEAVES
 from uhealthsec.server.audit.service import HistoryItem, JournalService
 from uhealthsec.server.deps import Caller, Ctx, Db
+from uhealthsec.server.shield.routes import _may_read_metrics as may_read_metrics
 from uhealthsec.server.storage.merkle_log import log_head_out, tree_head_out
 
 router = APIRouter(tags=["journal"])
@@ -23,6 +26,15 @@ Size = Annotated[int, Query(ge=1, le=2**62)]
 Limit = Annotated[int, Query(ge=1, le=500)]
 MAX_EXPORT = 10_000
 Before = Annotated[int | None, Query(ge=0, le=2**62, description="entries before this index")]
+AsOf = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        le=2**62,
+        description="only entries in the journal's tree of this size, each with its "
+        "inclusion proof in it",
+    ),
+]
 
 
 @router.get("/journal/head", response_model=s.LogHeadOut)
@@ -64,6 +76,20 @@ def leaves(
     return s.LeavesOut(start=start, hashes=b"".join(hashes))
 
 
+@router.get("/journal/entries", response_model=s.EntriesOut)
+def entries(
+    caller: Caller,
+    db: Db,
+    ctx: Ctx,
+    start: Annotated[int, Query(ge=0, le=2**62)],
+    end: Annotated[int, Query(ge=1, le=2**62)],
+) -> s.EntriesOut:
+    """(Witnesses) A range of entries, to check every subject's chain."""
+    return s.EntriesOut(
+        start=start, entries=JournalService(db, ctx).entries(caller.account, start, end)
+    )
+
+
 @router.get("/journal/entries/{index}", response_model=s.LogEntryOut)
 def entry(
     index: Annotated[int, Path(ge=0, le=2**62)],
@@ -81,10 +107,16 @@ def entry(
 
 @router.get("/journal/history", response_model=list[s.HistoryItemOut])
 def history(
-    caller: Caller, db: Db, ctx: Ctx, limit: Limit = 100, before: Before = None
+    caller: Caller,
+    db: Db,
+    ctx: Ctx,
+    limit: Limit = 100,
+    before: Before = None,
+    tree_size: AsOf = None,
 ) -> list[s.HistoryItemOut]:
     """A patient's access history: who read or changed what about them, and when."""
-    return [_item(i) for i in JournalService(db, ctx).history(caller.account, limit, before)]
+    items = JournalService(db, ctx).history(caller.account, limit, before, tree_size)
+    return [_item(i) for i in items]
 
 
 @router.get("/practices/{practice_id}/journal", response_model=list[s.HistoryItemOut])
@@ -95,16 +127,21 @@ def practice_activity(
     ctx: Ctx,
     limit: Limit = 100,
     before: Before = None,
+    tree_size: AsOf = None,
 ) -> list[s.HistoryItemOut]:
     """The practice's activity on its patients' data (admins)."""
-    items = JournalService(db, ctx).practice_activity(caller.account, practice_id, limit, before)
+    items = JournalService(db, ctx).practice_activity(
+        caller.account, practice_id, limit, before, tree_size
+    )
     return [_item(i) for i in items]
 
 
 @router.post("/journal/cosignatures", status_code=201, response_model=s.CosignatureOut)
 def cosign(body: s.CosignatureIn, caller: Caller, db: Db, ctx: Ctx) -> s.CosignatureOut:
     """A witness countersigns a head it verified (consistent with all it saw before)."""
-    c = JournalService(db, ctx).add_cosignature(body.size, body.witness_key, body.signature)
+    c = JournalService(db, ctx).add_cosignature(
+        caller.account, body.size, body.witness_key, body.signature
+    )
     return s.CosignatureOut(
         size=c.size, witness_key=c.witness_key, signature=c.signature, received_at=c.received_at
     )
@@ -185,4 +222,28 @@ def _item(item: HistoryItem) -> s.HistoryItemOut:
         actor_name=item.actor.display_name if item.actor else None,
         actor_kind=item.actor.kind if item.actor else None,
         objects=[s.ObjectOut(kind=kind.name.lower(), id=oid) for kind, oid in e.objects],
+        entry=item.data,
+        inclusion=item.proof,
+    )
+
+
+#: What the journal's metrics count (Prometheus text format, like ``GET /metrics``).
+REFUSAL_METRICS = {
+    "refusals_anonymous": "refused requests of nobody signed in, in the technical log",
+    "refusals_signed_in": "refused requests of signed-in accounts, in the technical log",
+}
+
+
+@router.get("/journal/metrics", response_class=PlainTextResponse)
+def journal_metrics(request: Request, db: Db, ctx: Ctx) -> PlainTextResponse:
+    """Refusals counted in the rolling technical log (only a bounded few per address
+    and per account are in the journal)."""
+    may_read_metrics(request, ctx.settings.metrics_token)
+    values = refusal_totals(db)
+    lines = []
+    for name, text in REFUSAL_METRICS.items():
+        metric = f"uhs_journal_{name}"
+        lines += [f"# HELP {metric} {text}", f"# TYPE {metric} gauge", f"{metric} {values[name]}"]
+    return PlainTextResponse(
+        "\n".join(lines) + "\n", media_type="text/plain; version=0.0.4; charset=utf-8"
     )

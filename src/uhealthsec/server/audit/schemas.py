@@ -9,12 +9,14 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from uhealthsec.protocol.encoding import Base64Url
-from uhealthsec.protocol.logs import LogEntryOut, LogHeadOut, TreeHeadOut
+from uhealthsec.protocol.logs import MAX_LEAF_BYTES, LogEntryOut, LogHeadOut, TreeHeadOut
 
 __all__ = ["LogEntryOut", "LogHeadOut", "TreeHeadOut"]
 
 #: Leaf hashes or signed heads per request.
 MAX_LEAVES = 10_000
+#: Whole entries per request (a witness checking the chains).
+MAX_ENTRIES = 1_000
 
 
 class LeavesOut(BaseModel):
@@ -22,6 +24,12 @@ class LeavesOut(BaseModel):
     #: RFC 9162 leaf hashes of entries start, start + 1, …, 32 bytes each, concatenated
     #: (one string: a million leaves decode in one call).
     hashes: Base64Url(32 * MAX_LEAVES)  # type: ignore[valid-type]
+
+
+class EntriesOut(BaseModel):
+    start: int
+    #: Entries start, start + 1, …, exactly as hashed into the journal.
+    entries: list[Base64Url(MAX_LEAF_BYTES)]  # type: ignore[valid-type]
 
 
 class ObjectOut(BaseModel):
@@ -38,6 +46,10 @@ class HistoryItemOut(BaseModel):
     actor_name: str | None
     actor_kind: str | None
     objects: list[ObjectOut]
+    #: The entry's exact bytes, as hashed into the journal (its chain links included).
+    entry: Base64Url(MAX_LEAF_BYTES)  # type: ignore[valid-type]
+    #: Its inclusion proof in the tree of ``tree_size`` entries, when asked for.
+    inclusion: list[Base64Url(32)] | None = None  # type: ignore[valid-type]
 
 
 class CosignatureIn(BaseModel):

@@ -13,17 +13,22 @@ from sqlalchemy.orm import Session
 from uhealthsec.crypto import merkle
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.crypto.journal import JournalEntry
+from uhealthsec.protocol.encoding import b64u_encode
 from uhealthsec.server.accounts.models import Account, AccountKind
 from uhealthsec.server.accounts.service import AccountService
+from uhealthsec.server.audit.middleware import current_draft
 from uhealthsec.server.audit.models import (
     Cosignature,
     JournalNetworkRecord,
     JournalPatient,
     JournalRecord,
+    JournalWitness,
+    RefusalCount,
 )
-from uhealthsec.server.audit.schemas import MAX_LEAVES
+from uhealthsec.server.audit.refusals import REFUSAL_LOG_DAYS
+from uhealthsec.server.audit.schemas import MAX_ENTRIES, MAX_LEAVES
 from uhealthsec.server.context import AppContext
-from uhealthsec.server.errors import InvalidInput, NotFound
+from uhealthsec.server.errors import Forbidden, InvalidInput, NotFound
 from uhealthsec.server.storage.merkle_log import JOURNAL_LOG, MerkleLog, SignedTreeHead
 
 #: CNIL deliberation 2021-122: connection logs are kept six months to a year.
@@ -37,6 +42,8 @@ class HistoryItem:
     data: bytes
     entry: JournalEntry
     actor: Account | None
+    #: Its inclusion proof in the tree the listing was asked against, if one was.
+    proof: list[bytes] | None = None
 
 
 class JournalService:
@@ -87,37 +94,73 @@ class JournalService:
         member = AccountService(self.db, self.ctx).membership(caller.id, record.practice_id)
         return member is not None and member.role == "admin"
 
-    def history(self, caller: Account, limit: int, before: int | None) -> list[HistoryItem]:
-        """What was done about a patient's data, by whom, newest first."""
+    def history(
+        self, caller: Account, limit: int, before: int | None, tree_size: int | None = None
+    ) -> list[HistoryItem]:
+        """What was done about a patient's data, by whom, newest first. Reading it is
+        journaled as about the patient: that entry's link, in the response's receipt,
+        is where the patient's client starts walking the chain (docs/PROTOCOL.md, 13)."""
         if caller.kind != AccountKind.PATIENT:
             raise NotFound("the access history is a patient's own")
+        current_draft().about_patient(caller.id, None)
         about_caller = select(JournalPatient.log_index).where(
             JournalPatient.patient_id == caller.id
         )
-        return self._items(JournalRecord.log_index.in_(about_caller), limit, before)
+        return self._items(JournalRecord.log_index.in_(about_caller), limit, before, tree_size)
 
     def practice_activity(
-        self, caller: Account, practice_id: uuid.UUID, limit: int, before: int | None
+        self,
+        caller: Account,
+        practice_id: uuid.UUID,
+        limit: int,
+        before: int | None,
+        tree_size: int | None = None,
     ) -> list[HistoryItem]:
         AccountService(self.db, self.ctx).require(caller, practice_id, "members.verify")
-        return self._items(JournalRecord.practice_id == practice_id, limit, before)
+        current_draft().about_practice(practice_id)
+        return self._items(JournalRecord.practice_id == practice_id, limit, before, tree_size)
 
     def _items(
-        self, condition: ColumnElement[bool], limit: int, before: int | None
+        self,
+        condition: ColumnElement[bool],
+        limit: int,
+        before: int | None,
+        tree_size: int | None,
     ) -> list[HistoryItem]:
         query = (
             select(JournalRecord, Account)
             .outerjoin(Account, Account.id == JournalRecord.actor_id)
             .where(condition)
         )
+        if tree_size is not None:  # as of that tree, each entry with its proof
+            before = tree_size if before is None else min(before, tree_size)
         if before is not None:
             query = query.where(JournalRecord.log_index < before)
         rows = self.db.execute(query.order_by(JournalRecord.log_index.desc()).limit(limit)).all()
-        return [HistoryItem(r.log_index, r.entry, JournalEntry.decode(r.entry), a) for r, a in rows]
+        proofs: dict[int, list[bytes]] = {}
+        if tree_size is not None:
+            self.log.head_at(tree_size)  # a signed head the client can check them against
+            proofs = self.log.inclusion_proofs([r.log_index for r, _ in rows], tree_size)
+        return [
+            HistoryItem(
+                r.log_index, r.entry, JournalEntry.decode(r.entry), a, proofs.get(r.log_index)
+            )
+            for r, a in rows
+        ]
 
-    def add_cosignature(self, size: int, witness_key: bytes, signature: bytes) -> Cosignature:
-        """Keep a witness's countersignature of the head of ``size`` entries; it must be
-        over the head this server signed for that size."""
+    def add_cosignature(
+        self, caller: Account, size: int, witness_key: bytes, signature: bytes
+    ) -> Cosignature:
+        """Keep a witness's countersignature of the head of ``size`` entries; it must
+        come from a witness the operator listed, posted by its account, over the head
+        this server signed for that size. Anyone else's would let one account pass for
+        many witnesses."""
+        witness = self.db.get(JournalWitness, witness_key)
+        if witness is None or witness.account_id != caller.id:
+            raise Forbidden(
+                f"the key {b64u_encode(witness_key)} is not one of this journal's witnesses "
+                "for your account: the operator lists witnesses (uhs witnesses add)"
+            )
         head = self.log.head_at(size)
         try:
             head.head.verify_cosignature(witness_key, signature)
@@ -135,6 +178,54 @@ class JournalService:
         self.db.flush()
         return cosignature
 
+    # -- witnesses (the operator's list) ---------------------------------------------------
+
+    def list_witness(self, witness_key: bytes, name: str, email: str) -> JournalWitness:
+        """List the witness ``name`` of key ``witness_key``, acting through the account
+        of ``email``."""
+        if len(witness_key) != 32 or not 1 <= len(name.strip()) <= 200:
+            raise InvalidInput("a witness is an Ed25519 public key (32 bytes) and a name")
+        account = self.db.scalar(select(Account).where(Account.email == email.strip().lower()))
+        if account is None:
+            raise NotFound("no account uses this address: the witness registers first")
+        witness = self.db.get(JournalWitness, witness_key)
+        if witness is None:
+            witness = JournalWitness(witness_key=witness_key, added_at=self.ctx.now())
+            self.db.add(witness)
+        witness.name, witness.account_id = name.strip(), account.id
+        self.db.flush()
+        return witness
+
+    def entries(self, caller: Account, start: int, end: int) -> list[bytes]:
+        """Entries [start, end), exactly as hashed, for a listed witness: it checks
+        every subject's chain (docs/PROTOCOL.md, 13.2), which the leaf hashes alone
+        do not show. Nobody else reads the journal in bulk."""
+        witness = self.db.scalar(
+            select(JournalWitness.witness_key).where(JournalWitness.account_id == caller.id)
+        )
+        if witness is None:
+            raise Forbidden("only the journal's witnesses read its entries in bulk")
+        if not 0 <= start < end or end - start > MAX_ENTRIES:
+            raise InvalidInput(f"ask for 1 to {MAX_ENTRIES} entries from a valid start")
+        return list(
+            self.db.scalars(
+                select(JournalRecord.entry)
+                .where(JournalRecord.log_index >= start, JournalRecord.log_index < end)
+                .order_by(JournalRecord.log_index)
+            )
+        )
+
+    def unlist_witness(self, witness_key: bytes) -> None:
+        """No more countersignatures from this key (those it made stay)."""
+        witness = self.db.get(JournalWitness, witness_key)
+        if witness is None:
+            raise NotFound("no witness has this key")
+        self.db.delete(witness)
+        self.db.flush()
+
+    def witnesses(self) -> list[JournalWitness]:
+        return list(self.db.scalars(select(JournalWitness).order_by(JournalWitness.added_at)))
+
     def cosignatures(self, size: int) -> list[Cosignature]:
         return list(
             self.db.scalars(
@@ -145,9 +236,16 @@ class JournalService:
         )
 
     def purge_network_data(self, now: datetime) -> int:
-        """Drop connection data older than the CNIL retention (the journal stays)."""
-        cutoff = now - timedelta(days=NETWORK_RETENTION_DAYS)
-        result = self.db.execute(
-            delete(JournalNetworkRecord).where(JournalNetworkRecord.created_at < cutoff)
-        )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        """Drop connection data older than the CNIL retention, and the technical log's
+        counts of refusals older than its own (the journal stays)."""
+        removed = 0
+        for statement in (
+            delete(JournalNetworkRecord).where(
+                JournalNetworkRecord.created_at < now - timedelta(days=NETWORK_RETENTION_DAYS)
+            ),
+            delete(RefusalCount).where(
+                RefusalCount.started_at < now - timedelta(days=REFUSAL_LOG_DAYS)
+            ),
+        ):
+            removed += int(self.db.execute(statement).rowcount or 0)  # type: ignore[attr-defined]
+        return removed

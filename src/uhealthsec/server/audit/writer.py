@@ -16,15 +16,21 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from uhealthsec.crypto import merkle
-from uhealthsec.crypto.journal import JournalEntry
-from uhealthsec.server.audit.models import JournalNetworkRecord, JournalPatient, JournalRecord
+from uhealthsec.crypto.journal import ChainLink, JournalEntry, ObjectKind
+from uhealthsec.server.audit.models import (
+    JournalChain,
+    JournalNetworkRecord,
+    JournalPatient,
+    JournalRecord,
+)
 from uhealthsec.server.storage.db import insert_rows, transaction
 from uhealthsec.server.storage.merkle_log import JOURNAL_LOG, MerkleLog, SignedTreeHead
 
@@ -48,6 +54,13 @@ class PendingEntry:
     patient_ids: tuple[uuid.UUID, ...] = ()
     practice_id: uuid.UUID | None = None
     ip_address: str | None = None
+
+    def subjects(self) -> list[tuple[ObjectKind, uuid.UUID]]:
+        """Whose chains the entry extends: its patients, then its practice."""
+        chained = [(ObjectKind.PATIENT, p) for p in dict.fromkeys(self.patient_ids)]
+        if self.practice_id is not None:
+            chained.append((ObjectKind.PRACTICE, self.practice_id))
+        return chained
 
 
 _Result = Receipt | BaseException
@@ -75,6 +88,10 @@ class JournalWriter:
         self._queue: queue.Queue[_Request | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        return self._sessions
 
     def submit(self, pending: PendingEntry) -> Future[Receipt]:
         """Queue an entry; the future holds its receipt once its batch is committed."""
@@ -145,12 +162,17 @@ class JournalWriter:
 
     def _append(self, batch: list[PendingEntry]) -> list[Receipt]:
         now = self._clock()
-        # Everything that needs no lock is done before the transaction takes the log's.
-        encoded = [p.entry.encode() for p in batch]
-        hashed = [merkle.leaf_hash(data) for data in encoded]
         with transaction(self._sessions) as db:
             journal = MerkleLog(db, JOURNAL_LOG, self._signer, int(now.timestamp() * 1000))
-            first = journal.append(encoded, hashed)
+            # The links need the entries' indexes: they are known once the log is locked.
+            first = journal.lock()
+            links = _extend_chains(db, first, batch)
+            encoded = [
+                replace(p.entry, chain=chain).encode()
+                for p, chain in zip(batch, links, strict=True)
+            ]
+            hashed = [merkle.leaf_hash(data) for data in encoded]
+            journal.append(encoded, hashed)
             rows, patients, network = [], [], []
             for offset, (pending, data) in enumerate(zip(batch, encoded, strict=True)):
                 index, entry = first + offset, pending.entry
@@ -182,6 +204,50 @@ class JournalWriter:
         indexes = list(range(first, first + len(batch)))
         proofs = journal.inclusion_proofs(indexes, head.head.size)
         return [Receipt(i, d, head, proofs[i]) for i, d in zip(indexes, encoded, strict=True)]
+
+
+def _extend_chains(
+    db: Session, first: int, batch: list[PendingEntry]
+) -> list[tuple[ChainLink, ...]]:
+    """Each entry's links, entry ``first + i`` being ``batch[i]``; advances the chain
+    heads. Called under the log's lock, so chains grow in the journal's order."""
+    subjects = {s for p in batch for _, s in p.subjects()}
+    heads: dict[uuid.UUID, tuple[int, int]] = {}
+    for start in range(0, len(subjects), 500):  # bounded IN lists
+        part = list(subjects)[start : start + 500]
+        rows = db.execute(
+            select(JournalChain.subject_id, JournalChain.length, JournalChain.last_index).where(
+                JournalChain.subject_id.in_(part)
+            )
+        ).all()
+        heads.update({r.subject_id: (r.length, r.last_index) for r in rows})
+    known = set(heads)
+    links = []
+    for offset, pending in enumerate(batch):
+        chain = []
+        for kind, subject in pending.subjects():
+            length, last = heads.get(subject, (0, 0))
+            chain.append(ChainLink(kind, subject, length, last))
+            heads[subject] = (length + 1, first + offset)
+        links.append(tuple(chain))
+    moved = [{"subject": s, "to_length": heads[s][0], "to_index": heads[s][1]} for s in known]
+    if moved:
+        table = JournalChain.__table__
+        db.connection().execute(
+            update(table)
+            .where(table.c.subject_id == bindparam("subject"))
+            .values(length=bindparam("to_length"), last_index=bindparam("to_index")),
+            moved,
+        )
+    insert_rows(
+        db,
+        JournalChain.__table__,
+        [
+            {"subject_id": s, "length": heads[s][0], "last_index": heads[s][1]}
+            for s in subjects - known
+        ],
+    )
+    return links
 
 
 def _settle(settled: list[tuple[_Future, _Result]]) -> None:

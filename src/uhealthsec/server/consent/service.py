@@ -369,13 +369,16 @@ class RightsService:
         return request
 
     def mine(self, patient: Account) -> list[RightsRequest]:
-        return list(
+        requests = list(
             self.db.scalars(
                 select(RightsRequest)
                 .where(RightsRequest.patient_id == patient.id)
                 .order_by(RightsRequest.received_at.desc())
             ).all()
         )
+        for request in requests:  # journaled in the patient's history, like any read
+            current_draft().about_patient(request.patient_id, request.practice_id)
+        return requests
 
     def withdraw(self, patient: Account, request_id: uuid.UUID) -> RightsRequest:
         request = self._own(patient, request_id)

@@ -13,6 +13,7 @@ from uhealthsec.crypto.directory import AccountKindCode, DirectoryEntry
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.crypto.keys import PublicKeys
 from uhealthsec.server.accounts.models import Account, AccountKind, Membership, Role
+from uhealthsec.server.audit.middleware import current_draft
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import InvalidInput, NotFound
 from uhealthsec.server.keys.models import DirectoryRecord
@@ -103,6 +104,10 @@ class KeyDirectory:
             or not self._may_see(viewer, record, by_index=by_index)
         ):
             raise NotFound("no keys are published for this address")
+        owner = self.db.get(Account, record.account_id)
+        if owner is not None and owner.kind == AccountKind.PATIENT and owner.id != viewer.id:
+            # Who is a patient here is health data: the read goes to their history.
+            current_draft().about_patient(owner.id, None)
         return ProvenEntry(record, tree_size, self.log.inclusion_proof(record.log_index, tree_size))
 
     def is_monitor(self, account: Account) -> bool:

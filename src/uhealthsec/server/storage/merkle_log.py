@@ -148,6 +148,17 @@ class MerkleLog:
         self._checkpoints = {h.head.size: h for h in self._sign(checkpoints)}
         return size
 
+    def lock(self) -> int:
+        """Take the log's lock until commit; returns its size, the index the next
+        append starts at."""
+        size: int = self.db.execute(
+            update(MerkleLogState)
+            .where(MerkleLogState.name == self.name)
+            .values(size=MerkleLogState.size)
+            .returning(MerkleLogState.size)
+        ).scalar_one()
+        return size
+
     def sign_head(self) -> SignedTreeHead:
         """The signed head for the current size, signing it if it does not exist yet."""
         if self._appended is not None:
@@ -167,12 +178,7 @@ class MerkleLog:
     def sign_missing_checkpoints(self) -> int:
         """Sign the checkpoints of a log written before they existed; returns how many.
         Holds the log's lock, so that two starting processes do not both sign."""
-        size = self.db.execute(
-            update(MerkleLogState)
-            .where(MerkleLogState.name == self.name)
-            .values(size=MerkleLogState.size)
-            .returning(MerkleLogState.size)
-        ).scalar_one()
+        size = self.lock()
         every = merkle.CHECKPOINT_INTERVAL
         have = set(
             self.db.scalars(

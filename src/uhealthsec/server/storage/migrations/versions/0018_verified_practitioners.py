@@ -17,7 +17,7 @@ from alembic import op
 import uhealthsec.server.storage.types
 
 revision = "0018"
-down_revision = "0012"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,75 @@
+"""Chain links in journal entries (docs/PROTOCOL.md, 13.2): what a decoder refuses."""
+
+from __future__ import annotations
+
+import struct
+import uuid
+
+import pytest
+
+from uhealthsec.crypto.errors import MalformedInput, UnsupportedVersion
+from uhealthsec.crypto.journal import ChainLink, JournalEntry, ObjectKind, Outcome
+
+PATIENT = uuid.UUID(int=7)
+
+
+def _entry(*chain: ChainLink, version: int = 2) -> JournalEntry:
+    return JournalEntry(
+        1,
+        uuid.UUID(int=1),
+        "records.content",
+        Outcome.DONE,
+        200,
+        (),
+        "",
+        bytes(32),
+        None,
+        chain,
+        version,
+    )
+
+
+def test_links_round_trip_and_name_their_subject():
+    links = (
+        ChainLink(ObjectKind.PATIENT, PATIENT, 0, 0),
+        ChainLink(ObjectKind.PRACTICE, uuid.UUID(int=8), 4, 99),
+    )
+    entry = _entry(*links)
+    assert JournalEntry.decode(entry.encode()) == entry
+    assert entry.link(PATIENT) == links[0] and entry.link(uuid.UUID(int=9)) is None
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: ChainLink(ObjectKind.DOCUMENT, PATIENT, 0, 0),  # only patients, practices
+        lambda: ChainLink(ObjectKind.PATIENT, PATIENT, 0, 5),  # a first entry points back
+        lambda: ChainLink(ObjectKind.PATIENT, PATIENT, 2**63, 0),
+        lambda: _entry(*[ChainLink(ObjectKind.PATIENT, PATIENT, n, 1) for n in (1, 2)]).encode(),
+        lambda: _entry(ChainLink(ObjectKind.PATIENT, PATIENT, 0, 0), version=1).encode(),
+    ],
+    ids=["kind", "first-points-back", "sequence-too-large", "subject-twice", "v1-with-chain"],
+)
+def test_malformed_links_are_refused(make):
+    with pytest.raises(MalformedInput):
+        make()
+
+
+def test_a_decoder_refuses_what_an_encoder_would_not_write():
+    encoded = _entry(ChainLink(ObjectKind.PATIENT, PATIENT, 1, 3)).encode()
+    kind_at = len(encoded) - 33
+    for bad in (
+        encoded[:kind_at] + bytes([ObjectKind.DOCUMENT]) + encoded[kind_at + 1 :],
+        encoded[:-16] + struct.pack(">QQ", 0, 3),  # number 0 pointing back
+        encoded[:-1],
+        encoded[: kind_at - 2] + struct.pack(">H", 2) + encoded[kind_at:] * 2,
+    ):
+        with pytest.raises(MalformedInput):
+            JournalEntry.decode(bad)
+    with pytest.raises(UnsupportedVersion):
+        JournalEntry.decode(encoded[:4] + b"\x03" + encoded[5:])
+
+
+def test_version_1_entries_are_still_read():
+    old = _entry(version=1)
+    assert JournalEntry.decode(old.encode()) == old and old.chain == ()
