@@ -42,6 +42,7 @@ def test_an_unverified_practitioner_cannot_act_on_health_data(client, users, out
         ("POST", "/threads", {"participant_ids": [cabinet.carol.account_id]}),
         ("GET", "/threads", None),
         ("GET", f"/practices/{cabinet.id}/rights-requests", None),
+        ("GET", f"/practices/{cabinet.id}/journal", None),  # names its patients
     ]
     for method, path, body in attempts:
         response = client.request(method, path, json=body, headers=headers)

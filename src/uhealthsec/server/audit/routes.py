@@ -16,7 +16,7 @@ from uhealthsec.server.audit.export import fhir_bundle, json_line
 from uhealthsec.server.audit.refusals import refusal_totals
 from uhealthsec.server.audit.schemas import MAX_LEAVES
 from uhealthsec.server.audit.service import HistoryItem, JournalService
-from uhealthsec.server.deps import Caller, Ctx, Db
+from uhealthsec.server.deps import HEALTH_DATA, Caller, Ctx, Db
 from uhealthsec.server.shield.routes import _may_read_metrics as may_read_metrics
 from uhealthsec.server.storage.merkle_log import log_head_out, tree_head_out
 
@@ -119,7 +119,12 @@ def history(
     return [_item(i) for i in items]
 
 
-@router.get("/practices/{practice_id}/journal", response_model=list[s.HistoryItemOut])
+# The practice's activity names its patients: health data, like the records routers.
+@router.get(
+    "/practices/{practice_id}/journal",
+    response_model=list[s.HistoryItemOut],
+    dependencies=[HEALTH_DATA],
+)
 def practice_activity(
     practice_id: uuid.UUID,
     caller: Caller,
