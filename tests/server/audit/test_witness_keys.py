@@ -2,21 +2,40 @@
 
 from __future__ import annotations
 
+import uuid
+
+import pytest
+
 from tests.vectors import edwards
 from uhealthsec.crypto import merkle, signing
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
+from uhealthsec.server.audit.models import JournalWitness
+from uhealthsec.server.audit.service import JournalService
+from uhealthsec.server.errors import InvalidInput
 
 
-def test_an_all_zero_witness_key_cannot_countersign(users, client):
+def test_an_all_zero_witness_key_cannot_countersign(users, client, ctx):
     """The all-zero key is a point of order 4: OpenSSL alone accepts a signature forged
     without any private key, so a server could show as many "witnesses" as it likes."""
     alice = users.signed_in("alice@demo.test")
+    zero = bytes(32)
+    with ctx.sessions.begin() as db, pytest.raises(InvalidInput):
+        JournalService(db, ctx).list_witness(zero, "Auditeur", alice.email)
+    # Listed all the same (a rewritten table): the countersignature is still refused.
+    with ctx.sessions.begin() as db:
+        db.add(
+            JournalWitness(
+                witness_key=zero,
+                name="Auditeur",
+                account_id=uuid.UUID(alice.account_id),
+                added_at=ctx.now(),
+            )
+        )
     auth = {"Authorization": f"Bearer {alice.tokens.access_token}"}
     served = client.get("/journal/head", headers=auth).json()["head"]
     head = merkle.TreeHead(
         served["log"], served["size"], b64u_decode(served["root"]), served["timestamp_ms"]
     )
-    zero = bytes(32)
     point = edwards.decode(zero)
     assert point is not None
     message = signing.signed_message(signing.Purpose.COSIGNATURE, head.digest())

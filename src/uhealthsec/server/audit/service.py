@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.orm import Session
 
-from uhealthsec.crypto import merkle
+from uhealthsec.crypto import merkle, signing
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.crypto.journal import JournalEntry
 from uhealthsec.protocol.encoding import b64u_encode
@@ -183,8 +183,12 @@ class JournalService:
     def list_witness(self, witness_key: bytes, name: str, email: str) -> JournalWitness:
         """List the witness ``name`` of key ``witness_key``, acting through the account
         of ``email``."""
-        if len(witness_key) != 32 or not 1 <= len(name.strip()) <= 200:
+        if not 1 <= len(name.strip()) <= 200:
             raise InvalidInput("a witness is an Ed25519 public key (32 bytes) and a name")
+        try:  # a small-order key would "countersign" without any private key
+            signing.public_key(witness_key)
+        except CryptoError as exc:
+            raise InvalidInput(f"a witness is an Ed25519 public key: {exc}") from exc
         account = self.db.scalar(select(Account).where(Account.email == email.strip().lower()))
         if account is None:
             raise NotFound("no account uses this address: the witness registers first")
