@@ -17,7 +17,7 @@ from uhealthsec.server.audit.refusals import refusal_totals
 from uhealthsec.server.audit.schemas import MAX_LEAVES
 from uhealthsec.server.audit.service import HistoryItem, JournalService
 from uhealthsec.server.deps import HEALTH_DATA, Caller, Ctx, Db
-from uhealthsec.server.shield.routes import _may_read_metrics as may_read_metrics
+from uhealthsec.server.shield.routes import may_read_metrics
 from uhealthsec.server.storage.merkle_log import log_head_out, tree_head_out
 
 router = APIRouter(tags=["journal"])
