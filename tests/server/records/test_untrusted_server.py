@@ -13,7 +13,14 @@ from uhealthsec.client.directory import DirectoryRefused
 from uhealthsec.client.exchange import ExchangeRefused, MessagingClient
 from uhealthsec.client.logs import LogPin
 from uhealthsec.crypto.directory import DirectoryEntry
-from uhealthsec.crypto.manifest import Reader, ShareStatement, decode_readers, encode_readers
+from uhealthsec.crypto.manifest import (
+    NO_PREVIOUS,
+    Reader,
+    ShareStatement,
+    ThreadMembership,
+    decode_readers,
+    encode_readers,
+)
 from uhealthsec.server.accounts.models import Account
 from uhealthsec.server.keys.models import DirectoryRecord
 from uhealthsec.server.keys.service import KeyDirectory
@@ -389,6 +396,70 @@ def test_a_rewritten_thread_membership_is_refused(practice: Practice, ctx, users
     with pytest.raises(
         ExchangeRefused, match=r"membership of this thread does not verify \(change 1\)"
     ):
+        alice.send(thread_id, "Le bilan de Mme Durand est joint.")
+    assert _message_count(ctx) == 1
+
+
+def test_a_thread_chain_replaced_by_one_a_server_made_account_started_is_refused(
+    practice: Practice, ctx, users, client, monkeypatch
+):
+    """The server replaces the first link Alice signed (Alice, Bob) by one its own
+    account Mallory signed for Alice, Bob and Mallory, under the thread's id, and lists
+    Mallory. Mallory's link cannot derive the id Alice's did, with Alice's nonce or
+    any other: her client encrypts nothing."""
+    mallory = users.signed_in("mallory@example.org", "practitioner")
+    mallory_keys = device(client, users, mallory).keys
+    alice, thread_id = _thread_of_alice_and_bob(practice)
+    members = tuple(
+        Reader(uuid.UUID(u.account_id), u.email)
+        for u in (practice.alice.user, practice.bob.user, mallory)
+    )
+    # A hostile server serves any directory entry it likes (its access rule is its own).
+    monkeypatch.setattr(KeyDirectory, "_may_see", lambda *a, **k: True)
+    with ctx.sessions() as db:
+        index = KeyDirectory(db, ctx).current_version(uuid.UUID(mallory.account_id)).log_index
+    for nonce in (None, bytes(range(32))):  # Alice's nonce kept, or Mallory's own
+        with ctx.sessions.begin() as db:
+            link = db.scalar(select(ThreadMembershipRecord))
+            forged = ThreadMembership(
+                uuid.UUID(thread_id), 1, uuid.UUID(mallory.account_id), index, NO_PREVIOUS, members
+            )
+            link.actor_id, link.signer_key_index = forged.actor_id, index
+            link.members = encode_readers(members)
+            link.signature = forged.sign(mallory_keys.signing)
+            link.nonce = nonce or link.nonce
+            db.merge(
+                ThreadParticipant(
+                    thread_id=uuid.UUID(thread_id), account_id=uuid.UUID(mallory.account_id)
+                )
+            )
+        with pytest.raises(
+            ExchangeRefused,
+            match=r"membership of this thread does not verify \(change 1\): the first "
+            r"membership does not derive the thread's id",
+        ):
+            alice.send(thread_id, "Le bilan de Mme Durand est joint.")
+    assert _message_count(ctx) == 1
+
+
+def test_another_thread_served_for_the_one_asked_is_refused(
+    practice: Practice, users, client, monkeypatch, ctx
+):
+    """Mallory, the server's account, starts a genuine thread with Alice and Bob; when
+    Alice writes to her thread with Bob, the server answers with Mallory's, whose
+    chain verifies for its own id."""
+    mallory_user = users.signed_in("mallory@example.org", "practitioner")
+    monkeypatch.setattr(KeyDirectory, "_may_see", lambda *a, **k: True)
+    mallory = MessagingClient(device(client, users, mallory_user))
+    alice, thread_id = _thread_of_alice_and_bob(practice)
+    other = mallory.start_thread([practice.alice.email, practice.bob.email])["id"]
+    genuine = practice.alice.exchange.call
+
+    def swapped(method: str, path: str, **kwargs):
+        return genuine(method, path.replace(thread_id, other), **kwargs)
+
+    monkeypatch.setattr(practice.alice.exchange, "call", swapped)
+    with pytest.raises(ExchangeRefused, match="answered with another thread than the one asked"):
         alice.send(thread_id, "Le bilan de Mme Durand est joint.")
     assert _message_count(ctx) == 1
 
