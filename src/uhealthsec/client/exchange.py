@@ -46,6 +46,7 @@ from uhealthsec.crypto.manifest import (
     ShareStatement,
     ThreadMembership,
     VersionManifest,
+    is_derived_thread_id,
 )
 from uhealthsec.crypto.wrap import unwrap_document_key, wrap_document_key
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
@@ -882,7 +883,8 @@ class MessagingClient:
         first, the creator, one of its members, whose link derives the thread's id: a
         chain someone else started belongs to another thread), and bound to the previous
         link. Anyone the server lists beyond them, or under another address, is refused
-        with the reason. None for a thread started before members were signed."""
+        with the reason. None for a thread started before members were signed (its id
+        is not a derived one: a derived id without its chain is refused)."""
         ex = self.exchange
         thread_id = uuid.UUID(thread["id"])
         members: dict[uuid.UUID, Reader] | None = None
@@ -916,6 +918,11 @@ class MessagingClient:
             members = {m.account_id: m for m in statement.members}
             previous = statement.digest()
         if members is None:
+            if is_derived_thread_id(thread_id):
+                raise ExchangeRefused(
+                    "the server withholds the signed membership this thread was started "
+                    "with, so who is in it cannot be checked: nothing was encrypted"
+                )
             return None
         for p in thread["participants"]:
             account_id = uuid.UUID(p["account_id"])

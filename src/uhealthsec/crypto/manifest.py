@@ -190,17 +190,29 @@ MEMBERSHIP_VERSION = 0x01
 NO_PREVIOUS = bytes(32)
 THREAD_NONCE_SIZE = 32
 _THREAD_ID_DOMAIN = b"UHST thread id\x00"
+#: The UUID version of a derived thread id (RFC 9562 version 8: custom).
+THREAD_ID_VERSION = 8
 
 
 def thread_id_of(creator_id: uuid.UUID, nonce: bytes, members: Iterable[Reader]) -> uuid.UUID:
     """A thread's id, derived from its first membership link: the first 16 bytes of
-    SHA-256 over its creator, the creator's random nonce and its first members. Another
-    first link, whoever signed it, derives another id: it starts another thread and
-    cannot stand in for this one's."""
+    SHA-256 over its creator, the creator's random nonce and its first members, marked
+    as an RFC 9562 version 8 UUID. Another first link, whoever signed it, derives
+    another id: it starts another thread and cannot stand in for this one's. The mark
+    tells a derived id from the random ones of threads started before: a derived id
+    served without its chain has had it withheld."""
     if len(nonce) != THREAD_NONCE_SIZE:
         raise MalformedInput("a thread's nonce is 32 bytes")
     encoded = _THREAD_ID_DOMAIN + creator_id.bytes + nonce + encode_readers(members)
-    return uuid.UUID(bytes=_sha256(encoded)[:16])
+    digest = bytearray(_sha256(encoded)[:16])
+    digest[6] = (digest[6] & 0x0F) | (THREAD_ID_VERSION << 4)
+    digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC 9562 variant
+    return uuid.UUID(bytes=bytes(digest))
+
+
+def is_derived_thread_id(thread_id: uuid.UUID) -> bool:
+    """Whether ``thread_id`` is marked as derived from a first link (``thread_id_of``)."""
+    return thread_id.variant == uuid.RFC_4122 and thread_id.version == THREAD_ID_VERSION
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,12 @@ from uhealthsec.crypto.manifest import (
 from uhealthsec.server.accounts.models import Account
 from uhealthsec.server.keys.models import DirectoryRecord
 from uhealthsec.server.keys.service import KeyDirectory
-from uhealthsec.server.messaging.models import Message, ThreadMembershipRecord, ThreadParticipant
+from uhealthsec.server.messaging.models import (
+    Message,
+    Thread,
+    ThreadMembershipRecord,
+    ThreadParticipant,
+)
 from uhealthsec.server.records.models import (
     Blob,
     DocumentVersion,
@@ -464,14 +469,38 @@ def test_another_thread_served_for_the_one_asked_is_refused(
     assert _message_count(ctx) == 1
 
 
-def test_a_thread_without_signed_members_is_not_written_to(practice: Practice, ctx):
-    """Threads started before members were signed are read, but not written to."""
-    alice, thread_id = _thread_of_alice_and_bob(practice)
+def test_a_thread_started_before_members_were_signed_is_read_but_not_written_to(
+    practice: Practice, ctx, monkeypatch
+):
+    """Such a thread has a random id and no membership chain."""
+    alice = MessagingClient(practice.alice.exchange)
+    thread_id = uuid.uuid4()
+    people = [uuid.UUID(u.account_id) for u in (practice.alice.user, practice.bob.user)]
     with ctx.sessions.begin() as db:
-        db.execute(delete(ThreadMembershipRecord))
+        db.add(Thread(id=thread_id, created_by=people[0], created_at=ctx.now()))
+        db.flush()
+        db.add_all(ThreadParticipant(thread_id=thread_id, account_id=p) for p in people)
+    with monkeypatch.context() as old_client:  # which wrote to whoever the server listed
+        listed = [alice.exchange.my_entry(), alice.exchange.directory.lookup(practice.bob.email)]
+        old_client.setattr(MessagingClient, "recipients", lambda self, thread: listed)
+        alice.send(thread_id, "Bonjour")
     assert [m.text for m in MessagingClient(practice.bob.exchange).read(thread_id)] == ["Bonjour"]
     with pytest.raises(ExchangeRefused, match="started before its members were signed"):
         alice.send(thread_id, "Suite")
+
+
+def test_a_thread_whose_signed_members_are_withheld_is_refused(practice: Practice, ctx):
+    """The server serves a thread without its chain, as if it were started before
+    members were signed, to have its participants trusted as senders: its derived id
+    says it had one."""
+    alice, thread_id = _thread_of_alice_and_bob(practice)
+    with ctx.sessions.begin() as db:
+        db.execute(delete(ThreadMembershipRecord))
+    with pytest.raises(ExchangeRefused, match="withholds the signed membership"):
+        MessagingClient(practice.bob.exchange).read(thread_id)
+    with pytest.raises(ExchangeRefused, match="withholds the signed membership"):
+        alice.send(thread_id, "Suite")
+    assert _message_count(ctx) == 1
 
 
 def test_readers_of_a_version_signed_before_readers_were_signed_must_be_confirmed(
