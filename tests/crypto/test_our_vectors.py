@@ -304,6 +304,17 @@ def test_thread_memberships(vector):
     if link.seq > 1:
         previous = EXCHANGE["thread_memberships"][link.seq - 2]
         assert vector["previous"] == previous["digest"]
+        assert vector["thread_id"] == previous["thread_id"]
+    else:
+        # The first link derives the thread's id; with another creator it does not.
+        nonce = _h(vector["nonce"])
+        link.check_starts_thread(nonce)
+        assert manifest.thread_id_of(link.actor_id, nonce, link.members) == link.thread_id
+        assert manifest.is_derived_thread_id(link.thread_id)
+        assert not manifest.is_derived_thread_id(uuid.UUID(int=link.thread_id.int ^ 1 << 79))
+        other = next(m.account_id for m in link.members if m.account_id != link.actor_id)
+        with pytest.raises(MalformedInput, match="does not derive the thread's id"):
+            replace(link, actor_id=other).check_starts_thread(nonce)
 
 
 JOURNAL = load_vectors("journal.json")

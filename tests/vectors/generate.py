@@ -623,18 +623,22 @@ def exchange_vectors() -> dict:
         }
     ]
     memberships = []
-    previous = manifest.NO_PREVIOUS
-    thread_id = uuid.UUID(bytes=rng(16))
-    for seq, members in ((1, readers[:2]), (2, readers)):
-        link = manifest.ThreadMembership(
-            thread_id, seq, readers[0].account_id, 5 + seq, previous, members
-        )
+    # The first link derives the thread's id from its creator, nonce and members.
+    nonce = rng(manifest.THREAD_NONCE_SIZE)
+    first = manifest.ThreadMembership.first(readers[0].account_id, 6, nonce, readers[:2])
+    for link in (
+        first,
+        manifest.ThreadMembership(
+            first.thread_id, 2, readers[0].account_id, 7, first.digest(), readers
+        ),
+    ):
         memberships.append(
             {
                 "thread_id": str(link.thread_id),
                 "seq": link.seq,
                 "actor_id": str(link.actor_id),
                 "signer_key_index": link.signer_key_index,
+                **({"nonce": nonce.hex()} if link.seq == 1 else {}),
                 "previous": link.previous.hex(),
                 "members": _readers_json(link.members),
                 "encoded": link.encode().hex(),
@@ -642,7 +646,6 @@ def exchange_vectors() -> dict:
                 "signature": link.sign(author).hex(),
             }
         )
-        previous = link.digest()
     return {
         "format": "U-HealthSec tree heads, directory entries, version manifests v1 and v2, "
         "share statements v1, thread memberships v1",

@@ -23,7 +23,7 @@ import queue
 import tempfile
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -40,11 +40,13 @@ from uhealthsec.crypto.journal import SignedRequest, request_digest
 from uhealthsec.crypto.keys import PublicKeys, UserKeys
 from uhealthsec.crypto.manifest import (
     NO_PREVIOUS,
+    THREAD_NONCE_SIZE,
     MessageManifest,
     Reader,
     ShareStatement,
     ThreadMembership,
     VersionManifest,
+    is_derived_thread_id,
 )
 from uhealthsec.crypto.wrap import unwrap_document_key, wrap_document_key
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
@@ -836,39 +838,53 @@ class MessagingClient:
         self, emails: Sequence[str], *, before_encrypting: BeforeEncrypting | None = None
     ) -> dict[str, Any]:
         """A thread with the people at ``emails``, whose member list (their proven
-        directory entries and you) you sign: every member's client writes only to it."""
+        directory entries and you) you sign: every member's client writes only to it.
+        Its id derives from that first signed list (``thread_id_of``)."""
         ex = self.exchange
         members = ex._recipients(emails)
         if before_encrypting:
             before_encrypting(members)
-        thread_id, signer = uuid.uuid4(), ex.my_entry()
-        statement = ThreadMembership(
-            thread_id,
-            1,
-            uuid.UUID(ex.me["id"]),
-            signer.index,
-            NO_PREVIOUS,
-            tuple(_reader(m) for m in members),
-        )
+        thread_id, body = self.thread_request(_reader(m) for m in members)
+        thread: dict[str, Any] = ex.call("POST", "/threads", json=body).json()
+        if thread["id"] != str(thread_id):
+            raise ExchangeRefused("the server started the thread under another id")
+        return thread
+
+    def thread_request(self, members: Iterable[Reader]) -> tuple[uuid.UUID, dict[str, Any]]:
+        """The id and ``POST /threads`` body of a thread of ``members`` (you included),
+        their list signed as its first membership link, under a fresh nonce."""
+        ex = self.exchange
+        signer, nonce = ex.my_entry(), os.urandom(THREAD_NONCE_SIZE)
+        statement = ThreadMembership.first(uuid.UUID(ex.me["id"]), signer.index, nonce, members)
         body = {
-            "id": str(thread_id),
             "participant_ids": [
-                str(m.account_id) for m in members if m.account_id != signer.account_id
+                str(m.account_id) for m in statement.members if m.account_id != signer.account_id
             ],
             "membership": {
+                "nonce": b64u_encode(nonce),
                 "members": _readers_out(statement.members),
                 "signer_key_index": signer.index,
                 "signature": b64u_encode(statement.sign(ex.keys.signing)),
             },
         }
-        return ex.call("POST", "/threads", json=body).json()  # type: ignore[no-any-return]
+        return statement.thread_id, body
+
+    def thread(self, thread_id: uuid.UUID | str) -> dict[str, Any]:
+        """The thread as the server describes it, refused unless it is the one asked for
+        (its membership chain is then checked against that id)."""
+        thread: dict[str, Any] = self.exchange.call("GET", f"/threads/{thread_id}").json()
+        if thread["id"] != str(uuid.UUID(str(thread_id))):
+            raise ExchangeRefused("the server answered with another thread than the one asked")
+        return thread
 
     def members(self, thread: dict[str, Any]) -> dict[uuid.UUID, Reader] | None:
         """The thread's members as its signed membership chain proves them: each link
-        signed, with their proven key, by its actor, who was a member before (the
-        creator for the first), and bound to the previous link. Anyone the server lists
-        beyond them, or under another address, is refused with the reason. None for a
-        thread started before members were signed."""
+        signed, with their proven key, by its actor, who was a member before (for the
+        first, the creator, one of its members, whose link derives the thread's id: a
+        chain someone else started belongs to another thread), and bound to the previous
+        link. Anyone the server lists beyond them, or under another address, is refused
+        with the reason. None for a thread started before members were signed (its id
+        is not a derived one: a derived id without its chain is refused)."""
         ex = self.exchange
         thread_id = uuid.UUID(thread["id"])
         members: dict[uuid.UUID, Reader] | None = None
@@ -890,10 +906,9 @@ class MessagingClient:
                     raise CryptoError("signed with another account's key")
                 if members is not None and statement.actor_id not in members:
                     raise CryptoError("changed by someone who was not a member")
-                if members is None and statement.actor_id not in {
-                    m.account_id for m in statement.members
-                }:
-                    raise CryptoError("started by someone outside it")
+                if members is None:
+                    nonce = link.get("nonce")
+                    statement.check_starts_thread(b64u_decode(nonce) if nonce else b"")
                 statement.verify(actor.entry.public_keys.signing, b64u_decode(link["signature"]))
             except CryptoError as exc:
                 raise ExchangeRefused(
@@ -903,6 +918,11 @@ class MessagingClient:
             members = {m.account_id: m for m in statement.members}
             previous = statement.digest()
         if members is None:
+            if is_derived_thread_id(thread_id):
+                raise ExchangeRefused(
+                    "the server withholds the signed membership this thread was started "
+                    "with, so who is in it cannot be checked: nothing was encrypted"
+                )
             return None
         for p in thread["participants"]:
             account_id = uuid.UUID(p["account_id"])
@@ -958,7 +978,7 @@ class MessagingClient:
         if len(text) > self.MAX_TEXT_CHARS:
             raise ExchangeRefused(f"a message is at most {self.MAX_TEXT_CHARS} characters")
         ex = self.exchange
-        thread = ex.call("GET", f"/threads/{thread_id}").json()
+        thread = self.thread(thread_id)
         readers = self.recipients(thread)
         if before_encrypting:
             before_encrypting(readers)
@@ -1008,7 +1028,7 @@ class MessagingClient:
         """Messages after ``after``, each decrypted and its signature checked with the
         sender's proven key; then a read receipt up to the last one."""
         ex = self.exchange
-        thread = ex.call("GET", f"/threads/{thread_id}").json()
+        thread = self.thread(thread_id)
         members = self.members(thread)  # a sender must be a signed member, if signed
         people = {
             p["account_id"]: p

@@ -188,14 +188,39 @@ class ShareStatement:
 MEMBERSHIP_MAGIC = b"UHST"
 MEMBERSHIP_VERSION = 0x01
 NO_PREVIOUS = bytes(32)
+THREAD_NONCE_SIZE = 32
+_THREAD_ID_DOMAIN = b"UHST thread id\x00"
+#: The UUID version of a derived thread id (RFC 9562 version 8: custom).
+THREAD_ID_VERSION = 8
+
+
+def thread_id_of(creator_id: uuid.UUID, nonce: bytes, members: Iterable[Reader]) -> uuid.UUID:
+    """A thread's id, derived from its first membership link: the first 16 bytes of
+    SHA-256 over its creator, the creator's random nonce and its first members, marked
+    as an RFC 9562 version 8 UUID. Another first link, whoever signed it, derives
+    another id: it starts another thread and cannot stand in for this one's. The mark
+    tells a derived id from the random ones of threads started before: a derived id
+    served without its chain has had it withheld."""
+    if len(nonce) != THREAD_NONCE_SIZE:
+        raise MalformedInput("a thread's nonce is 32 bytes")
+    encoded = _THREAD_ID_DOMAIN + creator_id.bytes + nonce + encode_readers(members)
+    digest = bytearray(_sha256(encoded)[:16])
+    digest[6] = (digest[6] & 0x0F) | (THREAD_ID_VERSION << 4)
+    digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC 9562 variant
+    return uuid.UUID(bytes=bytes(digest))
+
+
+def is_derived_thread_id(thread_id: uuid.UUID) -> bool:
+    """Whether ``thread_id`` is marked as derived from a first link (``thread_id_of``)."""
+    return thread_id.variant == uuid.RFC_4122 and thread_id.version == THREAD_ID_VERSION
 
 
 @dataclass(frozen=True)
 class ThreadMembership:
     """One link of a thread's membership chain: the whole member list after a change,
     signed by the member who made it, bound to the previous link's digest (zeros for
-    the first, signed by the thread's creator). Signed for the "message" purpose; its
-    magic keeps it apart from a message manifest."""
+    the first, signed by the thread's creator, whose thread id it derives). Signed for
+    the "message" purpose; its magic keeps it apart from a message manifest."""
 
     what: ClassVar[str] = "thread membership"
 
@@ -223,6 +248,35 @@ class ThreadMembership:
             + self.previous
             + encode_readers(self.members)
         )
+
+    @classmethod
+    def first(
+        cls,
+        creator_id: uuid.UUID,
+        signer_key_index: int,
+        nonce: bytes,
+        members: Iterable[Reader],
+    ) -> ThreadMembership:
+        """The link that starts a thread, under the id it derives (``thread_id_of``)."""
+        members = tuple(members)
+        return cls(
+            thread_id_of(creator_id, nonce, members),
+            1,
+            creator_id,
+            signer_key_index,
+            NO_PREVIOUS,
+            members,
+        )
+
+    def check_starts_thread(self, nonce: bytes) -> None:
+        """Raise MalformedInput unless this link is the first of its thread: made by one
+        of its members, and deriving the thread's id with ``nonce``."""
+        if self.seq != 1:
+            raise MalformedInput("a thread starts with membership 1")
+        if self.actor_id not in {m.account_id for m in self.members}:
+            raise MalformedInput("a thread is started by one of its members")
+        if thread_id_of(self.actor_id, nonce, self.members) != self.thread_id:
+            raise MalformedInput("the first membership does not derive the thread's id")
 
     def digest(self) -> bytes:
         return _sha256(self.encode())

@@ -8,6 +8,7 @@ import uuid
 from sqlalchemy import select
 
 from tests.server.accounts.cabinet import make_cabinet
+from tests.server.records.conftest import device, thread_body
 from uhealthsec.server.records.models import PatientFile
 
 
@@ -73,10 +74,15 @@ def test_a_practitioner_cannot_write_to_a_patient_of_another_practice(client, us
                 created_at=ctx.now(),
             )
         )
-    thread = {"participant_ids": [cabinet.carol.account_id]}
-    refused = client.post("/threads", json=thread, headers=mallory)
-    assert refused.status_code == 403, refused.text
-    assert (
-        client.post("/threads", json=thread, headers=cabinet.headers(cabinet.alice)).status_code
-        == 201
+    refused = client.post(
+        "/threads",
+        json=thread_body(device(client, users, cabinet.mallory), cabinet.carol),
+        headers=mallory,
     )
+    assert refused.status_code == 403, refused.text
+    started = client.post(
+        "/threads",
+        json=thread_body(device(client, users, cabinet.alice), cabinet.carol),
+        headers=cabinet.headers(cabinet.alice),
+    )
+    assert started.status_code == 201, started.text

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from tests.server.records.conftest import Practice
+from tests.server.records.conftest import Practice, thread_body
 from uhealthsec.client.api import ApiError
 from uhealthsec.client.journal import JournalClient, JournalTampered
 from uhealthsec.client.logs import LogPin, LogRefused
@@ -64,8 +64,7 @@ def test_actions_reads_and_refusals_are_journaled(practice: Practice, ctx, repor
 
 def test_every_journaled_response_carries_a_verifiable_receipt(practice: Practice, ctx):
     alice = practice.alice.exchange
-    body = {"participant_ids": [practice.bob.user.account_id]}
-    response = alice.call("POST", "/threads", json=body)
+    response = alice.call("POST", "/threads", json=thread_body(alice, practice.bob.user))
     journal = JournalClient(alice.call)
     index, entry = journal.check_receipt(
         response, practice.alice.user.account_id, response.request.content
@@ -177,7 +176,7 @@ def _drop(ctx, index: int) -> None:
 def test_verify_detects_a_rewritten_journal(practice: Practice, ctx, tamper, message, tmp_path):
     alice = practice.alice.exchange
     for _ in range(3):
-        alice.call("POST", "/threads", json={"participant_ids": [practice.bob.user.account_id]})
+        alice.call("POST", "/threads", json=thread_body(alice, practice.bob.user))
     journal = JournalClient(alice.call)
     first = journal.verify()
     assert first.size == len(_entries(ctx))
@@ -191,7 +190,7 @@ def test_verify_detects_a_rewritten_journal(practice: Practice, ctx, tamper, mes
 def test_a_local_copy_names_the_exact_entry(practice: Practice, ctx, tmp_path):
     alice = practice.alice.exchange
     for _ in range(3):
-        alice.call("POST", "/threads", json={"participant_ids": [practice.bob.user.account_id]})
+        alice.call("POST", "/threads", json=thread_body(alice, practice.bob.user))
     cache = tmp_path / "journal.leaves"
     journal = JournalClient(alice.call, leaf_cache=cache)
     journal.verify()
@@ -283,9 +282,8 @@ def test_connection_data_is_purged_after_the_cnil_retention(practice: Practice, 
     from uhealthsec.server.audit.models import JournalNetworkRecord
     from uhealthsec.server.audit.service import NETWORK_RETENTION_DAYS, JournalService
 
-    practice.alice.exchange.call(
-        "POST", "/threads", json={"participant_ids": [practice.bob.user.account_id]}
-    )
+    alice = practice.alice.exchange
+    alice.call("POST", "/threads", json=thread_body(alice, practice.bob.user))
     with ctx.sessions() as db:
         kept = len(db.scalars(select(JournalNetworkRecord)).all())
     assert kept > 0
@@ -318,7 +316,7 @@ def test_signed_requests_leave_the_users_own_proof_in_the_journal(practice: Prac
     forged = f"{alice.my_entry().index};{b64u_encode(bytes(64))}"
     response = alice.http.post(
         "/threads",
-        json={"participant_ids": [practice.bob.user.account_id]},
+        json=thread_body(alice, practice.bob.user),
         headers={
             "Authorization": f"Bearer {practice.alice.user.tokens.access_token}",
             "UHS-Signature": forged,
@@ -433,7 +431,7 @@ def test_a_witness_countersigns_what_it_verified(practice: Practice, ctx, tmp_pa
     assert refused.value.status == 400
 
     # The witness goes on from what it kept: more entries, then a rewrite it refuses.
-    alice.call("POST", "/threads", json={"participant_ids": [practice.bob.user.account_id]})
+    alice.call("POST", "/threads", json=thread_body(alice, practice.bob.user))
     assert Witness(alice.call, key, key_file.parent).cosign().previous_size == result.size
     _drop_guards(ctx)
     _tamper_byte(ctx, 1)

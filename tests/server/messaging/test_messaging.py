@@ -7,11 +7,10 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from tests.server.records.conftest import Practice
+from tests.server.records.conftest import Practice, thread_body
 from uhealthsec.client.api import ApiError
 from uhealthsec.client.exchange import ExchangeRefused, MessagingClient
-from uhealthsec.crypto.manifest import NO_PREVIOUS, Reader, ThreadMembership
-from uhealthsec.protocol.encoding import b64u_encode
+from uhealthsec.crypto.manifest import Reader
 from uhealthsec.server.messaging.models import Message
 
 
@@ -78,15 +77,14 @@ def test_who_may_write_to_a_patient(practice: Practice, users, client):
     assert unknown.value.status == 404
     with pytest.raises(ApiError) as outside:
         practice.bob.exchange.call(
-            "POST", "/threads", json={"participant_ids": [practice.carol.user.account_id]}
+            "POST", "/threads", json=thread_body(practice.bob.exchange, practice.carol.user)
         )
     assert outside.value.status == 403
     # A patient cannot write to another patient.
     dave = users.signed_in("dave@example.org", "patient")
-    dave_id = dave.account_id
     with pytest.raises(ApiError) as patients:
         practice.carol.exchange.call(
-            "POST", "/threads", json={"participant_ids": [dave_id, practice.alice.user.account_id]}
+            "POST", "/threads", json=thread_body(practice.carol.exchange, dave, practice.alice.user)
         )
     assert patients.value.status == 403
     # Someone outside a thread learns nothing about it.
@@ -142,22 +140,10 @@ def test_a_message_changed_by_the_server_is_refused(practice: Practice, ctx):
 
 def _membership_body(practice: Practice, members: list[Reader], **change) -> dict:
     """A thread of Alice and Bob, whose members Alice signs as ``members``."""
-    alice = practice.alice.exchange
-    thread_id, signer = uuid.uuid4(), alice.my_entry()
-    link = ThreadMembership(
-        thread_id, 1, uuid.UUID(alice.me["id"]), signer.index, NO_PREVIOUS, tuple(members)
-    )
-    body = {
-        "id": str(thread_id),
-        "participant_ids": [practice.bob.user.account_id],
-        "membership": {
-            "members": [{"account_id": str(m.account_id), "email": m.email} for m in members],
-            "signer_key_index": signer.index,
-            "signature": b64u_encode(link.sign(alice.keys.signing)),
-        },
-    }
+    thread_id, body = MessagingClient(practice.alice.exchange).thread_request(members)
+    body["participant_ids"] = [practice.bob.user.account_id]
     body["membership"].update(change)
-    return body
+    return {"id": str(thread_id), **body}
 
 
 def test_the_server_checks_the_signed_membership(practice: Practice):
@@ -166,11 +152,12 @@ def test_the_server_checks_the_signed_membership(practice: Practice):
     bob = Reader(uuid.UUID(practice.bob.user.account_id), practice.bob.email)
     carol = Reader(uuid.UUID(practice.carol.user.account_id), practice.carol.email)
 
-    def refused(body: dict) -> str:
+    def refused(body: dict, status: int = 400) -> str:
+        body = {k: v for k, v in body.items() if k != "id"}
         with pytest.raises(ApiError) as error:
             alice.call("POST", "/threads", json=body)
-        assert error.value.status == 400
-        return error.value.detail
+        assert error.value.status == status
+        return str(error.value.body.get("errors") or error.value.detail)
 
     assert "exactly the thread's participants" in refused(
         _membership_body(practice, [me, bob, carol])
@@ -182,12 +169,21 @@ def test_the_server_checks_the_signed_membership(practice: Practice):
     assert "signature does not match" in refused(
         _membership_body(practice, [me, bob], signature=other["membership"]["signature"])
     )
+    # The nonce derives the id Alice signed: another nonce is another thread.
+    assert "signature does not match" in refused(
+        _membership_body(practice, [me, bob], nonce=other["membership"]["nonce"])
+    )
+    # Every thread is started with its members signed.
+    unsigned = {"participant_ids": [practice.bob.user.account_id]}
+    assert "['body', 'membership']" in refused(unsigned, 422)
 
     body = _membership_body(practice, [me, bob])
+    thread_id = body.pop("id")
     thread = alice.call("POST", "/threads", json=body).json()
-    assert thread["id"] == body["id"]
+    assert thread["id"] == thread_id
     [link] = thread["membership"]
     assert (link["seq"], link["actor_id"], link["previous"]) == (1, str(me.account_id), "A" * 43)
+    assert link["nonce"] == body["membership"]["nonce"]
     assert {m["email"] for m in link["members"]} == {me.email, bob.email}
     with pytest.raises(ApiError) as again:
         alice.call("POST", "/threads", json=body)

@@ -12,9 +12,10 @@ from fastapi.testclient import TestClient
 from tests.server_fixtures import PASSWORD, User, Users
 from uhealthsec.client.api import AuthClient
 from uhealthsec.client.consent import ConsentClient
-from uhealthsec.client.exchange import ExchangeClient
+from uhealthsec.client.exchange import ExchangeClient, MessagingClient
 from uhealthsec.client.logs import LogPin
 from uhealthsec.crypto.keystore import unlock_with_password
+from uhealthsec.crypto.manifest import Reader
 
 
 @dataclass
@@ -31,6 +32,15 @@ def device(http, users: Users, user: User, pin: LogPin | None = None) -> Exchang
     """An SDK client holding the user's unlocked keys (``user.tokens`` may be replaced)."""
     keys = unlock_with_password(AuthClient(http).keystore(user.tokens), PASSWORD)
     return ExchangeClient(http, lambda: user.tokens.access_token, keys, pin)
+
+
+def thread_body(sender: ExchangeClient, *others: User) -> dict:
+    """A ``POST /threads`` body from ``sender`` to ``others``, its members signed as a
+    client signs them (docs/PROTOCOL.md 12.1), without looking anyone up: for asking
+    the server what it accepts."""
+    members = [Reader(uuid.UUID(u.account_id), u.email) for u in others]
+    me = Reader(uuid.UUID(sender.me["id"]), sender.me["email"])
+    return MessagingClient(sender).thread_request([me, *members])[1]
 
 
 @dataclass

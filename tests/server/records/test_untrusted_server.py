@@ -13,11 +13,23 @@ from uhealthsec.client.directory import DirectoryRefused
 from uhealthsec.client.exchange import ExchangeRefused, MessagingClient
 from uhealthsec.client.logs import LogPin
 from uhealthsec.crypto.directory import DirectoryEntry
-from uhealthsec.crypto.manifest import Reader, ShareStatement, decode_readers, encode_readers
+from uhealthsec.crypto.manifest import (
+    NO_PREVIOUS,
+    Reader,
+    ShareStatement,
+    ThreadMembership,
+    decode_readers,
+    encode_readers,
+)
 from uhealthsec.server.accounts.models import Account
 from uhealthsec.server.keys.models import DirectoryRecord
 from uhealthsec.server.keys.service import KeyDirectory
-from uhealthsec.server.messaging.models import Message, ThreadMembershipRecord, ThreadParticipant
+from uhealthsec.server.messaging.models import (
+    Message,
+    Thread,
+    ThreadMembershipRecord,
+    ThreadParticipant,
+)
 from uhealthsec.server.records.models import (
     Blob,
     DocumentVersion,
@@ -393,14 +405,102 @@ def test_a_rewritten_thread_membership_is_refused(practice: Practice, ctx, users
     assert _message_count(ctx) == 1
 
 
-def test_a_thread_without_signed_members_is_not_written_to(practice: Practice, ctx):
-    """Threads started before members were signed are read, but not written to."""
+def test_a_thread_chain_replaced_by_one_a_server_made_account_started_is_refused(
+    practice: Practice, ctx, users, client, monkeypatch
+):
+    """The server replaces the first link Alice signed (Alice, Bob) by one its own
+    account Mallory signed for Alice, Bob and Mallory, under the thread's id, and lists
+    Mallory. Mallory's link cannot derive the id Alice's did, with Alice's nonce or
+    any other: her client encrypts nothing."""
+    mallory = users.signed_in("mallory@example.org", "practitioner")
+    mallory_keys = device(client, users, mallory).keys
     alice, thread_id = _thread_of_alice_and_bob(practice)
+    members = tuple(
+        Reader(uuid.UUID(u.account_id), u.email)
+        for u in (practice.alice.user, practice.bob.user, mallory)
+    )
+    # A hostile server serves any directory entry it likes (its access rule is its own).
+    monkeypatch.setattr(KeyDirectory, "_may_see", lambda *a, **k: True)
+    with ctx.sessions() as db:
+        index = KeyDirectory(db, ctx).current_version(uuid.UUID(mallory.account_id)).log_index
+    for nonce in (None, bytes(range(32))):  # Alice's nonce kept, or Mallory's own
+        with ctx.sessions.begin() as db:
+            link = db.scalar(select(ThreadMembershipRecord))
+            forged = ThreadMembership(
+                uuid.UUID(thread_id), 1, uuid.UUID(mallory.account_id), index, NO_PREVIOUS, members
+            )
+            link.actor_id, link.signer_key_index = forged.actor_id, index
+            link.members = encode_readers(members)
+            link.signature = forged.sign(mallory_keys.signing)
+            link.nonce = nonce or link.nonce
+            db.merge(
+                ThreadParticipant(
+                    thread_id=uuid.UUID(thread_id), account_id=uuid.UUID(mallory.account_id)
+                )
+            )
+        with pytest.raises(
+            ExchangeRefused,
+            match=r"membership of this thread does not verify \(change 1\): the first "
+            r"membership does not derive the thread's id",
+        ):
+            alice.send(thread_id, "Le bilan de Mme Durand est joint.")
+    assert _message_count(ctx) == 1
+
+
+def test_another_thread_served_for_the_one_asked_is_refused(
+    practice: Practice, users, client, monkeypatch, ctx
+):
+    """Mallory, the server's account, starts a genuine thread with Alice and Bob; when
+    Alice writes to her thread with Bob, the server answers with Mallory's, whose
+    chain verifies for its own id."""
+    mallory_user = users.signed_in("mallory@example.org", "practitioner")
+    monkeypatch.setattr(KeyDirectory, "_may_see", lambda *a, **k: True)
+    mallory = MessagingClient(device(client, users, mallory_user))
+    alice, thread_id = _thread_of_alice_and_bob(practice)
+    other = mallory.start_thread([practice.alice.email, practice.bob.email])["id"]
+    genuine = practice.alice.exchange.call
+
+    def swapped(method: str, path: str, **kwargs):
+        return genuine(method, path.replace(thread_id, other), **kwargs)
+
+    monkeypatch.setattr(practice.alice.exchange, "call", swapped)
+    with pytest.raises(ExchangeRefused, match="answered with another thread than the one asked"):
+        alice.send(thread_id, "Le bilan de Mme Durand est joint.")
+    assert _message_count(ctx) == 1
+
+
+def test_a_thread_started_before_members_were_signed_is_read_but_not_written_to(
+    practice: Practice, ctx, monkeypatch
+):
+    """Such a thread has a random id and no membership chain."""
+    alice = MessagingClient(practice.alice.exchange)
+    thread_id = uuid.uuid4()
+    people = [uuid.UUID(u.account_id) for u in (practice.alice.user, practice.bob.user)]
     with ctx.sessions.begin() as db:
-        db.execute(delete(ThreadMembershipRecord))
+        db.add(Thread(id=thread_id, created_by=people[0], created_at=ctx.now()))
+        db.flush()
+        db.add_all(ThreadParticipant(thread_id=thread_id, account_id=p) for p in people)
+    with monkeypatch.context() as old_client:  # which wrote to whoever the server listed
+        listed = [alice.exchange.my_entry(), alice.exchange.directory.lookup(practice.bob.email)]
+        old_client.setattr(MessagingClient, "recipients", lambda self, thread: listed)
+        alice.send(thread_id, "Bonjour")
     assert [m.text for m in MessagingClient(practice.bob.exchange).read(thread_id)] == ["Bonjour"]
     with pytest.raises(ExchangeRefused, match="started before its members were signed"):
         alice.send(thread_id, "Suite")
+
+
+def test_a_thread_whose_signed_members_are_withheld_is_refused(practice: Practice, ctx):
+    """The server serves a thread without its chain, as if it were started before
+    members were signed, to have its participants trusted as senders: its derived id
+    says it had one."""
+    alice, thread_id = _thread_of_alice_and_bob(practice)
+    with ctx.sessions.begin() as db:
+        db.execute(delete(ThreadMembershipRecord))
+    with pytest.raises(ExchangeRefused, match="withholds the signed membership"):
+        MessagingClient(practice.bob.exchange).read(thread_id)
+    with pytest.raises(ExchangeRefused, match="withholds the signed membership"):
+        alice.send(thread_id, "Suite")
+    assert _message_count(ctx) == 1
 
 
 def test_readers_of_a_version_signed_before_readers_were_signed_must_be_confirmed(

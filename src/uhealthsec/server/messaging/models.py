@@ -82,6 +82,9 @@ class ThreadMembershipRecord(Base):
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     actor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
     signer_key_index: Mapped[int] = mapped_column(BigInteger)
+    #: The creator's random nonce, in the first link only: with the creator and the
+    #: members it derives the thread's id (manifest.thread_id_of).
+    nonce: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     #: SHA-256 of the previous link (zeros for the first).
     previous: Mapped[bytes] = mapped_column(LargeBinary(32))
     #: The member list after this change (manifest.encode_readers).

@@ -28,16 +28,13 @@ def create_thread(body: s.ThreadIn, caller: Caller, db: Db, ctx: Ctx) -> s.Threa
     whose file their practice holds."""
     service = MessagingService(db, ctx)
     signed = body.membership
-    membership = (
-        None
-        if signed is None
-        else SignedMembership(
-            [Reader(m.account_id, m.email) for m in signed.members],
-            signed.signer_key_index,
-            signed.signature,
-        )
+    membership = SignedMembership(
+        signed.nonce,
+        [Reader(m.account_id, m.email) for m in signed.members],
+        signed.signer_key_index,
+        signed.signature,
     )
-    thread = service.create_thread(caller.account, body.participant_ids, membership, body.id)
+    thread = service.create_thread(caller.account, body.participant_ids, membership)
     return _thread_out(service.view(caller.account, thread.id))
 
 
@@ -115,6 +112,7 @@ def _thread_out(view: ThreadView) -> s.ThreadOut:
                 seq=m.seq,
                 actor_id=m.actor_id,
                 signer_key_index=m.signer_key_index,
+                nonce=m.nonce,
                 previous=m.previous,
                 members=[
                     s.MemberIO(account_id=r.account_id, email=r.email)

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from uhealthsec.crypto.manifest import THREAD_NONCE_SIZE
 from uhealthsec.protocol.encoding import Base64Url
 from uhealthsec.server.accounts.models import AccountKind
 from uhealthsec.server.messaging.service import MAX_BODY_BYTES, MAX_PARTICIPANTS
@@ -25,6 +26,9 @@ class MemberIO(Strict):
 
 
 class MembershipIn(Strict):
+    #: 32 random bytes drawn by your client: with you and the members, they derive the
+    #: thread's id (docs/PROTOCOL.md 12.1).
+    nonce: Base64Url(THREAD_NONCE_SIZE)  # type: ignore[valid-type]
     #: Everyone in the thread, you included.
     members: Annotated[list[MemberIO], Field(min_length=2, max_length=MAX_PARTICIPANTS)]
     signer_key_index: Annotated[int, Field(ge=0, le=2**62)]
@@ -33,18 +37,18 @@ class MembershipIn(Strict):
 
 
 class ThreadIn(Strict):
-    #: Drawn by your client when it signs the membership (else by the server).
-    id: uuid.UUID | None = None
     #: The others in the thread (you are added).
     participant_ids: Annotated[list[uuid.UUID], Field(min_length=1, max_length=MAX_PARTICIPANTS)]
-    #: Your signature of the thread's members; clients write only to threads with one.
-    membership: MembershipIn | None = None
+    #: Your signature of the thread's members, from which its id derives.
+    membership: MembershipIn
 
 
 class MembershipOut(BaseModel):
     seq: int
     actor_id: uuid.UUID
     signer_key_index: int
+    #: The creator's nonce, in the first link only (docs/PROTOCOL.md 12.1).
+    nonce: Base64Url(THREAD_NONCE_SIZE) | None = None  # type: ignore[valid-type]
     #: SHA-256 of the previous link (zeros for the first).
     previous: Base64Url(32)  # type: ignore[valid-type]
     members: list[MemberIO]

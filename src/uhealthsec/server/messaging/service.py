@@ -3,8 +3,9 @@
 Each message is an envelope under its own key, wrapped for every participant of the
 thread and signed by its sender; the server orders messages, checks the signature and
 that every participant (and nobody else) gets the key, and keeps read receipts. The
-thread's creator signs its member list; the server checks that signature, keeps it and
-serves it, and clients encrypt only to the members it proves.
+thread's creator signs its member list, from which the thread's id derives; the server
+checks that signature, keeps it and serves it, and clients encrypt only to the members
+it proves.
 """
 
 from __future__ import annotations
@@ -58,8 +59,10 @@ class NewMessage:
 
 @dataclass(frozen=True)
 class SignedMembership:
-    """The creator's signature of a thread's first member list (manifest.ThreadMembership)."""
+    """The creator's signature of a thread's first member list (manifest.ThreadMembership),
+    and the creator's nonce, from which with them the thread's id derives."""
 
+    nonce: bytes
     members: Sequence[Reader]
     signer_key_index: int
     signature: bytes
@@ -71,7 +74,8 @@ class ThreadView:
     participants: list[tuple[ThreadParticipant, Account]]
     unread: int
     #: The signed membership chain, oldest first (empty for threads started before
-    #: members were signed: clients do not write to those).
+    #: members were signed, or before their id derived from it: clients do not write
+    #: to those).
     membership: list[ThreadMembershipRecord]
 
 
@@ -93,12 +97,11 @@ class MessagingService:
         self,
         caller: Account,
         participant_ids: Sequence[uuid.UUID],
-        membership: SignedMembership | None = None,
-        thread_id: uuid.UUID | None = None,
+        membership: SignedMembership,
     ) -> Thread:
-        """A thread of the caller and ``participant_ids``. With ``membership``, the
-        caller's signature of exactly those members, each named by their address, over
-        ``thread_id`` (which the caller's client drew, as it is part of what it signs)."""
+        """A thread of the caller and ``participant_ids``, under the id that
+        ``membership``, the caller's signature of exactly those members, each named by
+        their address, derives (manifest.thread_id_of)."""
         members = {caller.id, *participant_ids}
         if not 2 <= len(members) <= MAX_PARTICIPANTS:
             raise InvalidInput(f"a thread has 2 to {MAX_PARTICIPANTS} participants, you included")
@@ -114,32 +117,31 @@ class MessagingService:
                 raise Forbidden(
                     "a patient writes only with practitioners of a practice they joined"
                 )
-        if thread_id is not None and self.db.get(Thread, thread_id) is not None:
+        record = self._check_membership(caller, membership, accounts)
+        if self.db.get(Thread, record.thread_id) is not None:
             raise Conflict("a thread with this id already exists")
         thread = Thread(
-            id=thread_id or uuid.uuid4(),
+            id=record.thread_id,
             created_by=caller.id,
             created_at=self.ctx.now(),
             last_seq=0,
         )
-        record = membership and self._check_membership(caller, thread.id, membership, accounts)
         self.db.add(thread)
         self.db.flush()
         self.db.add_all(ThreadParticipant(thread_id=thread.id, account_id=m) for m in members)
-        if record is not None:
-            self.db.add(record)
+        self.db.add(record)
         self.db.flush()
         return thread
 
     def _check_membership(
         self,
         caller: Account,
-        thread_id: uuid.UUID,
         membership: SignedMembership,
         accounts: Sequence[Account],
     ) -> ThreadMembershipRecord:
         """The first link of the thread's membership chain, signed by its creator for
-        exactly the thread's participants, each under their own address."""
+        exactly the thread's participants, each under their own address; its thread id
+        is the one it derives."""
         addresses = {a.id: a.email for a in accounts}
         signed = {m.account_id: m.email for m in membership.members}
         if len(signed) != len(membership.members) or set(signed) != set(addresses):
@@ -147,15 +149,10 @@ class MessagingService:
         for account_id, email in signed.items():
             if normalize_email(email) != addresses[account_id]:
                 raise InvalidInput(f"the signed member {email} is not that account's address")
-        statement = ThreadMembership(
-            thread_id,
-            1,
-            caller.id,
-            membership.signer_key_index,
-            NO_PREVIOUS,
-            tuple(membership.members),
-        )
         try:
+            statement = ThreadMembership.first(
+                caller.id, membership.signer_key_index, membership.nonce, membership.members
+            )
             members = encode_readers(statement.members)
         except CryptoError as exc:
             raise InvalidInput(f"the signed membership is malformed: {exc}") from exc
@@ -163,10 +160,11 @@ class MessagingService:
             caller, membership.signer_key_index, statement, membership.signature
         )
         return ThreadMembershipRecord(
-            thread_id=thread_id,
+            thread_id=statement.thread_id,
             seq=1,
             actor_id=caller.id,
             signer_key_index=membership.signer_key_index,
+            nonce=membership.nonce,
             previous=NO_PREVIOUS,
             members=members,
             signature=membership.signature,
