@@ -12,7 +12,9 @@ recorded them and its inclusion proof, which ``check_receipt`` verifies.
 
 A patient's history (and a practice's activity) is proven complete by
 ``check_history``: reading it is itself journaled, and that entry's link in the
-subject's chain, proven in a signed head, is where the client starts; it walks the
+subject's chain, proven in a signed head that extends the device's pinned one, is where
+the client starts (the request carries a fresh nonce, so only this request's entry
+describes it: an earlier check's receipt cannot be replayed); it walks the
 chain back through the served entries (each proven in the same head) to the first,
 and names every range of entries the server left out.
 """
@@ -43,6 +45,8 @@ PAGE = 10_000
 HISTORY_PAGE = 500
 #: Whole entries per request, for a witness (the server's maximum).
 ENTRIES_PAGE = 1_000
+#: The random value that makes a history's anchoring request unique (128 bits).
+ANCHOR_NONCE_BYTES = 16
 
 
 class JournalTampered(LogRefused):
@@ -289,9 +293,17 @@ class JournalClient:
         path = f"/practices/{practice_id}/journal" if practice_id else "/journal/history"
         subject = uuid.UUID(practice_id or me)
         whose = "the practice" if practice_id else "you"
-        anchor_index, anchor, head = self._receipt(
-            self._call("GET", path, params={"limit": 1}), me, b""
-        )
+        # A fresh nonce makes the anchoring request, hence the entry that journals it,
+        # unlike any earlier one: the receipt of an earlier check cannot be replayed.
+        nonce = b64u_encode(os.urandom(ANCHOR_NONCE_BYTES))
+        answer = self._call("GET", path, params={"limit": 1, "nonce": nonce})
+        if answer.request.url.params.get("nonce") != nonce:
+            raise JournalTampered(
+                "the journal receipt of the history is not for this request: it answers an "
+                "earlier one"
+            )
+        anchor_index, anchor, head = self._receipt(answer, me, b"")
+        self._extend_pin(head)
         link = anchor.link(subject)
         if link is None:
             raise JournalTampered(f"reading the history was not journaled as about {whose}")
@@ -348,6 +360,39 @@ class JournalClient:
             raise HistoryIncomplete(gaps)
         pin = ChainPin(link.sequence, anchor_index)
         return HistoryCheck(items, chained, unchained, head.size, pin)
+
+    def _extend_pin(self, head: merkle.TreeHead) -> None:
+        """Accept a receipt's signed head only if it extends the journal this device
+        pinned (an anchor from a forked or older journal proves nothing), then pin it."""
+        if head.size < self.pin.size:
+            raise JournalTampered(
+                f"the journal's head of {head.size} entries is older than the one of "
+                f"{self.pin.size} entries this device already saw: the answer was replayed"
+            )
+        if head.size == self.pin.size:
+            if b64u_decode(self.pin.root) != head.root:
+                raise JournalTampered(
+                    f"the journal's head of {head.size} entries is not the one this device "
+                    "saw before: the server shows different journals"
+                )
+            return
+        if self.pin.size:
+            params = {"since": self.pin.size, "size": head.size}
+            body = self._call("GET", "/journal/head", params=params).json()
+            try:
+                proven, pin = accept_head(body, self.pin, JOURNAL_LOG, "the journal")
+            except LogRefused as exc:
+                raise JournalTampered(str(exc)) from exc
+            if (proven.size, proven.root) != (head.size, head.root):
+                raise JournalTampered(
+                    f"the journal's head of {head.size} entries is not the one it proves "
+                    "consistent with what this device saw"
+                )
+        else:
+            pin = LogPin(b64u_encode(self._log_key()), head.size, b64u_encode(head.root))
+        self.pin = pin
+        if self._on_pin_change is not None:
+            self._on_pin_change(pin)
 
     @staticmethod
     def _proven(item: dict[str, Any], head: merkle.TreeHead) -> JournalEntry:

@@ -52,8 +52,20 @@ class JournalService:
         self.ctx = ctx
         self.log = MerkleLog(db, JOURNAL_LOG, ctx.log_key, int(ctx.now().timestamp() * 1000))
 
-    def head(self, since: int | None) -> tuple[SignedTreeHead, list[bytes]]:
-        return self.log.proven_head(since)
+    def head(
+        self, since: int | None, size: int | None = None
+    ) -> tuple[SignedTreeHead, list[bytes]]:
+        """The latest signed head, or the one of ``size`` entries (a client checking that
+        a receipt's head extends what it pinned); with ``since``, the consistency proof
+        from the head of that size."""
+        if size is None:
+            return self.log.proven_head(since)
+        signed = self.log.head_at(size)
+        if since is None or since == size:
+            return signed, []
+        if since > size:
+            raise InvalidInput(f"a head of {size} entries cannot extend one of {since}")
+        return signed, self.log.consistency_proof(since, size)
 
     def heads(
         self, from_size: int, limit: int, checkpoints_only: bool = False
