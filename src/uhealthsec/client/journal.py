@@ -321,18 +321,26 @@ class JournalClient:
             if len(page) < HISTORY_PAGE:
                 break
             before = page[-1]["index"]
+        proven = [(int(item["index"]), self._proven(item, head)) for item in items]
+        # Version 1 is read only before the cut-over: an entry of version 1 after one of
+        # version 2 was written by a server that keeps entries out of the chains.
+        chained_indexes = [i for i, e in proven if e.version != ENTRY_VERSION_UNCHAINED]
+        cut_over = min([anchor_index, *chained_indexes])
         # Walk the chain back from the anchor: the next entry wanted is number
         # ``wanted`` of the chain, at journal index ``at``.
         wanted, at = link.sequence - 1, link.previous
         gaps: list[Gap] = []
         chained = unchained = 0
-        for item in items:
-            index = int(item["index"])
-            entry = self._proven(item, head)
+        for index, entry in proven:
             found = entry.link(subject)
             if found is None:
                 if entry.version != ENTRY_VERSION_UNCHAINED:
                     raise JournalTampered(f"journal entry {index} is listed but not about {whose}")
+                if index > cut_over:
+                    raise JournalTampered(
+                        f"journal entry {index} is of version 1, written after entry "
+                        f"{cut_over} of version 2: it was kept out of the chain of {whose}"
+                    )
                 unchained += 1
                 continue
             if wanted < 0 or index > at or found.sequence > wanted:
@@ -402,11 +410,11 @@ class JournalClient:
             data = b64u_decode(item["entry"])
             proof = [b64u_decode(p) for p in item.get("inclusion") or []]
             merkle.verify_inclusion(merkle.leaf_hash(data), index, head.size, proof, head.root)
-            return JournalEntry.decode(data)
         except (KeyError, ValueError, CryptoError) as exc:
             raise JournalTampered(
                 f"journal entry {index} of the history is not proven in the journal"
             ) from exc
+        return _decoded(index, data)
 
 
 class Witness:
@@ -451,10 +459,15 @@ class Witness:
         """Every entry since the last check, each the one its verified leaf hash
         names, must continue its subjects' chains: number ``n`` right after number
         ``n - 1``, pointing at it. A chain rewound to hide an entry shows as a number
-        used twice (docs/PROTOCOL.md, 13.2)."""
+        used twice. After the first entry of version 2 (the cut-over, kept), an entry
+        of version 1 is refused: it would be outside every chain (docs/PROTOCOL.md,
+        13.2)."""
         state = json.loads(self.chains.read_text()) if self.chains.exists() else {}
+        if "chained_from" not in state:  # kept before the cut-over was: check all again
+            state = {}
         checked: int = state.get("checked", 0)
         chains: dict[str, list[int]] = state.get("chains", {})
+        chained_from: int | None = state.get("chained_from")
         data = self.leaves.read_bytes()
         for start in range(checked, size, ENTRIES_PAGE):
             end = min(start + ENTRIES_PAGE, size)
@@ -465,7 +478,16 @@ class Witness:
             for index, raw in enumerate(served, start):
                 if merkle.leaf_hash(raw) != data[32 * index : 32 * index + 32]:
                     raise JournalTampered(f"journal entry {index} is not the one its leaf names")
-                for link in JournalEntry.decode(raw).chain:
+                entry = _decoded(index, raw)
+                if entry.version == ENTRY_VERSION_UNCHAINED:
+                    if chained_from is not None:
+                        raise JournalTampered(
+                            f"journal entry {index} is of version 1, after entry "
+                            f"{chained_from} of version 2: it is outside every chain"
+                        )
+                elif chained_from is None:
+                    chained_from = index
+                for link in entry.chain:
                     length, last = chains.get(str(link.subject), (0, 0))
                     if link.sequence != length or (length and link.previous != last):
                         raise JournalTampered(
@@ -474,7 +496,18 @@ class Witness:
                             "was rewound or forked"
                         )
                     chains[str(link.subject)] = [length + 1, index]
-        self.chains.write_text(json.dumps({"checked": size, "chains": chains}))
+        self.chains.write_text(
+            json.dumps({"checked": size, "chained_from": chained_from, "chains": chains})
+        )
+
+
+def _decoded(index: int, data: bytes) -> JournalEntry:
+    """Journal entry ``index``, refused if it breaks the format's rules (a version 2
+    entry naming a patient or practice outside their chain, for one)."""
+    try:
+        return JournalEntry.decode(data)
+    except (ValueError, CryptoError) as exc:
+        raise JournalTampered(f"journal entry {index} is not a valid entry: {exc}") from exc
 
 
 def load_or_create_witness_key(path: Path) -> ed25519.Ed25519PrivateKey:

@@ -155,7 +155,11 @@ class JournalService:
             proofs = self.log.inclusion_proofs([r.log_index for r, _ in rows], tree_size)
         return [
             HistoryItem(
-                r.log_index, r.entry, JournalEntry.decode(r.entry), a, proofs.get(r.log_index)
+                r.log_index,
+                r.entry,
+                JournalEntry.decode(r.entry, check_links=False),
+                a,
+                proofs.get(r.log_index),
             )
             for r, a in rows
         ]
