@@ -18,7 +18,7 @@ from uhealthsec.server.audit.schemas import MAX_LEAVES
 from uhealthsec.server.audit.service import HistoryItem, JournalService
 from uhealthsec.server.deps import HEALTH_DATA, Caller, Ctx, Db
 from uhealthsec.server.shield.routes import _may_read_metrics as may_read_metrics
-from uhealthsec.server.storage.merkle_log import tree_head_out
+from uhealthsec.server.storage.merkle_log import log_head_out, tree_head_out
 
 router = APIRouter(tags=["journal"])
 
@@ -60,6 +60,8 @@ def head(
     """The journal's latest signed head (or the one of ``size`` entries); with
     ``since``, the consistency proof from the head of that size you saw before."""
     journal = JournalService(db, ctx)
+    if size is None:
+        return log_head_out(journal.log, since)
     signed, proof = journal.head(since, size)
     public = journal.log.signer.public_key().public_bytes_raw()
     return s.LogHeadOut(log_key=public, head=tree_head_out(signed), consistency=proof)
