@@ -14,6 +14,7 @@ import uuid
 import pytest
 
 from tests.server.records.conftest import Practice
+from uhealthsec.client.api import ApiError
 from uhealthsec.client.journal import JournalClient, JournalTampered
 from uhealthsec.client.logs import LogPin
 from uhealthsec.crypto.journal import JournalEntry
@@ -90,3 +91,22 @@ def test_a_history_anchored_in_another_journal_than_the_pinned_one_is_refused(
     checked = JournalClient(carol.exchange.call, pinned, seen.append).check_history(me)
     assert seen and seen[-1].size == checked.tree_size > pinned.size
     JournalClient(carol.exchange.call, seen[-1]).verify()
+
+
+def test_a_head_of_a_given_size_comes_with_its_consistency_from_an_older_one(
+    practice: Practice,
+):
+    from uhealthsec.client.logs import accept_head
+
+    call = practice.carol.exchange.call
+    journal = JournalClient(call)
+    journal.verify()
+    older = journal.pin
+    practice.carol.exchange.call("GET", "/journal/history", params={"limit": 1})
+    size = JournalClient(call).verify().size
+    body = call("GET", "/journal/head", params={"since": older.size, "size": size}).json()
+    head, _ = accept_head(body, older, "journal", "the journal")
+    assert head.size == size
+    with pytest.raises(ApiError) as refused:
+        call("GET", "/journal/head", params={"since": size, "size": older.size})
+    assert refused.value.status == 400

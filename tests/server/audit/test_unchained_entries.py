@@ -11,6 +11,7 @@ patient's client refuse an entry of version 1 after the first of version 2.
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -126,3 +127,24 @@ def test_an_entry_kept_out_of_a_patients_chain_is_caught(
     listed = _forge(ctx, clock, unlinked, listed_for=me)
     with pytest.raises(JournalTampered, match=f"journal entry {listed} is"):
         JournalClient(practice.carol.exchange.call).check_history(str(me), known=pin)
+
+
+def test_a_witness_that_kept_no_cut_over_finds_it_again(
+    practice: Practice, ctx, clock, report, tmp_path
+):
+    """A witness's state from before it kept the cut-over: it checks every entry again,
+    rather than taking the next version 1 entry for one from before the chains."""
+    document_id = practice.alice.exchange.send(
+        report, patient_file_id=practice.patient_file, to=[practice.bob.email]
+    )
+    witness = _witness(practice, ctx, tmp_path)
+    witness.cosign()
+    state = json.loads(witness.chains.read_text())
+    assert state["chained_from"] is not None
+    del state["chained_from"]
+    witness.chains.write_text(json.dumps(state))
+
+    entry = _download(practice, ctx, document_id, ENTRY_VERSION_UNCHAINED)
+    hidden = _forge(ctx, clock, entry.encode(), listed_for=None)
+    with pytest.raises(JournalTampered, match=f"journal entry {hidden} is of version 1"):
+        witness.cosign()
