@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 import uuid
+from dataclasses import replace
 
 import pytest
 
@@ -73,3 +74,34 @@ def test_a_decoder_refuses_what_an_encoder_would_not_write():
 def test_version_1_entries_are_still_read():
     old = _entry(version=1)
     assert JournalEntry.decode(old.encode()) == old and old.chain == ()
+
+
+def test_a_version_2_entry_links_every_patient_and_practice_it_names():
+    """An entry naming a patient outside her chain would never be missed from her
+    history: neither written nor read."""
+    practice = uuid.UUID(int=8)
+    named = ((ObjectKind.PATIENT, PATIENT), (ObjectKind.PRACTICE, practice))
+    linked = (
+        ChainLink(ObjectKind.PATIENT, PATIENT, 0, 0),
+        ChainLink(ObjectKind.PRACTICE, practice, 3, 9),
+        ChainLink(ObjectKind.PATIENT, uuid.UUID(int=10), 0, 0),  # a listing's 17th patient
+    )
+    entry = replace(_entry(*linked), objects=named)
+    assert JournalEntry.decode(entry.encode()) == entry
+    unlinked = replace(entry, chain=linked[1:])
+    with pytest.raises(MalformedInput, match="links every patient and practice"):
+        unlinked.encode()
+    # The same bytes, as a hostile server would write them, are refused when read.
+    v1 = replace(unlinked, chain=(), version=1).encode()
+    forged = (
+        v1[:4]
+        + b"\x02"
+        + v1[5:]
+        + struct.pack(">H", 2)
+        + b"".join(link.encode() for link in linked[1:])
+    )
+    with pytest.raises(MalformedInput, match="links every patient and practice"):
+        JournalEntry.decode(forged)
+    wrong_kind = replace(entry, objects=((ObjectKind.PRACTICE, PATIENT),))
+    with pytest.raises(MalformedInput):
+        wrong_kind.encode()

@@ -364,6 +364,12 @@ def test_journal_entries(vector):
         journal.JournalEntry.decode(_h(vector["encoded"]) + b"\x00")
 
 
+@pytest.mark.parametrize("vector", JOURNAL["invalid"], ids=lambda v: v["description"])
+def test_invalid_journal_entries_are_refused(vector):
+    with pytest.raises(_expect(vector["error"])):
+        journal.JournalEntry.decode(_h(vector["encoded"]))
+
+
 ED25519_KEYS = load_vectors("ed25519_keys.json")
 
 

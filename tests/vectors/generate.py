@@ -31,7 +31,7 @@ from uhealthsec.crypto import (
     wrap,
     xwing,
 )
-from uhealthsec.crypto.errors import CryptoError, error_identifier
+from uhealthsec.crypto.errors import CryptoError, MalformedInput, error_identifier
 from uhealthsec.crypto.keys import PUBLIC_BUNDLE_SIZE, UserKeys
 from uhealthsec.protocol.encoding import b64u_encode
 
@@ -749,12 +749,26 @@ def journal_vectors() -> dict:
                 "leaf_hash": merkle.leaf_hash(encoded).hex(),
             }
         )
+    # A version 2 entry MUST link every patient and practice it names (13.2): the
+    # last one above, without its patient's link, as a hostile server would write it.
+    v2 = bytes.fromhex(entries[-1]["encoded"])
+    links_at = len(v2) - 2 - 2 * 33
+    patient_link, practice_link = v2[links_at + 2 : links_at + 35], v2[links_at + 35 :]
+    assert patient_link[0] == journal.ObjectKind.PATIENT
+    invalid = [
+        {
+            "description": "version 2 entry naming a patient without her chain link",
+            "encoded": (v2[:links_at] + b"\x00\x01" + practice_link).hex(),
+            "error": MalformedInput.identifier,
+        }
+    ]
     return {
         "format": "U-HealthSec journal entries (versions 1 and 2) and request digests "
         "(docs/PROTOCOL.md, 13)",
         "user_public_key": user.public_key().public_bytes_raw().hex(),
         "requests": requests,
         "entries": entries,
+        "invalid": invalid,
     }
 
 

@@ -899,7 +899,14 @@ def journal_history(
         me = signed_in.call("GET", "/accounts/me").json()["id"]
         subject = practice or me
         known = ChainPin(**pins[subject]) if subject in pins else None
-        checked = JournalClient(signed_in.call).check_history(me, practice, known)
+
+        def remember(pin: LogPin) -> None:
+            profile.journal = pin.to_dict()
+            store.save(profile)
+
+        # The anchor's head must extend the journal head this device pinned.
+        journal = JournalClient(signed_in.call, LogPin(**profile.journal), remember)
+        checked = journal.check_history(me, practice, known)
     if checked.pin is not None:
         pins[subject] = asdict(checked.pin)
         pins_file.write_text(json.dumps(pins))

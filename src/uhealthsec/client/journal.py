@@ -12,7 +12,9 @@ recorded them and its inclusion proof, which ``check_receipt`` verifies.
 
 A patient's history (and a practice's activity) is proven complete by
 ``check_history``: reading it is itself journaled, and that entry's link in the
-subject's chain, proven in a signed head, is where the client starts; it walks the
+subject's chain, proven in a signed head that extends the device's pinned one, is where
+the client starts (the request carries a fresh nonce, so only this request's entry
+describes it: an earlier check's receipt cannot be replayed); it walks the
 chain back through the served entries (each proven in the same head) to the first,
 and names every range of entries the server left out.
 """
@@ -43,6 +45,8 @@ PAGE = 10_000
 HISTORY_PAGE = 500
 #: Whole entries per request, for a witness (the server's maximum).
 ENTRIES_PAGE = 1_000
+#: The random value that makes a history's anchoring request unique (128 bits).
+ANCHOR_NONCE_BYTES = 16
 
 
 class JournalTampered(LogRefused):
@@ -289,9 +293,17 @@ class JournalClient:
         path = f"/practices/{practice_id}/journal" if practice_id else "/journal/history"
         subject = uuid.UUID(practice_id or me)
         whose = "the practice" if practice_id else "you"
-        anchor_index, anchor, head = self._receipt(
-            self._call("GET", path, params={"limit": 1}), me, b""
-        )
+        # A fresh nonce makes the anchoring request, hence the entry that journals it,
+        # unlike any earlier one: the receipt of an earlier check cannot be replayed.
+        nonce = b64u_encode(os.urandom(ANCHOR_NONCE_BYTES))
+        answer = self._call("GET", path, params={"limit": 1, "nonce": nonce})
+        if answer.request.url.params.get("nonce") != nonce:
+            raise JournalTampered(
+                "the journal receipt of the history is not for this request: it answers an "
+                "earlier one"
+            )
+        anchor_index, anchor, head = self._receipt(answer, me, b"")
+        self._extend_pin(head)
         link = anchor.link(subject)
         if link is None:
             raise JournalTampered(f"reading the history was not journaled as about {whose}")
@@ -309,18 +321,26 @@ class JournalClient:
             if len(page) < HISTORY_PAGE:
                 break
             before = page[-1]["index"]
+        proven = [(int(item["index"]), self._proven(item, head)) for item in items]
+        # Version 1 is read only before the cut-over: an entry of version 1 after one of
+        # version 2 was written by a server that keeps entries out of the chains.
+        chained_indexes = [i for i, e in proven if e.version != ENTRY_VERSION_UNCHAINED]
+        cut_over = min([anchor_index, *chained_indexes])
         # Walk the chain back from the anchor: the next entry wanted is number
         # ``wanted`` of the chain, at journal index ``at``.
         wanted, at = link.sequence - 1, link.previous
         gaps: list[Gap] = []
         chained = unchained = 0
-        for item in items:
-            index = int(item["index"])
-            entry = self._proven(item, head)
+        for index, entry in proven:
             found = entry.link(subject)
             if found is None:
                 if entry.version != ENTRY_VERSION_UNCHAINED:
                     raise JournalTampered(f"journal entry {index} is listed but not about {whose}")
+                if index > cut_over:
+                    raise JournalTampered(
+                        f"journal entry {index} is of version 1, written after entry "
+                        f"{cut_over} of version 2: it was kept out of the chain of {whose}"
+                    )
                 unchained += 1
                 continue
             if wanted < 0 or index > at or found.sequence > wanted:
@@ -349,6 +369,39 @@ class JournalClient:
         pin = ChainPin(link.sequence, anchor_index)
         return HistoryCheck(items, chained, unchained, head.size, pin)
 
+    def _extend_pin(self, head: merkle.TreeHead) -> None:
+        """Accept a receipt's signed head only if it extends the journal this device
+        pinned (an anchor from a forked or older journal proves nothing), then pin it."""
+        if head.size < self.pin.size:
+            raise JournalTampered(
+                f"the journal's head of {head.size} entries is older than the one of "
+                f"{self.pin.size} entries this device already saw: the answer was replayed"
+            )
+        if head.size == self.pin.size:
+            if b64u_decode(self.pin.root) != head.root:
+                raise JournalTampered(
+                    f"the journal's head of {head.size} entries is not the one this device "
+                    "saw before: the server shows different journals"
+                )
+            return
+        if self.pin.size:
+            params = {"since": self.pin.size, "size": head.size}
+            body = self._call("GET", "/journal/head", params=params).json()
+            try:
+                proven, pin = accept_head(body, self.pin, JOURNAL_LOG, "the journal")
+            except LogRefused as exc:
+                raise JournalTampered(str(exc)) from exc
+            if (proven.size, proven.root) != (head.size, head.root):
+                raise JournalTampered(
+                    f"the journal's head of {head.size} entries is not the one it proves "
+                    "consistent with what this device saw"
+                )
+        else:
+            pin = LogPin(b64u_encode(self._log_key()), head.size, b64u_encode(head.root))
+        self.pin = pin
+        if self._on_pin_change is not None:
+            self._on_pin_change(pin)
+
     @staticmethod
     def _proven(item: dict[str, Any], head: merkle.TreeHead) -> JournalEntry:
         """A served item's entry, once proven in the signed head."""
@@ -357,11 +410,11 @@ class JournalClient:
             data = b64u_decode(item["entry"])
             proof = [b64u_decode(p) for p in item.get("inclusion") or []]
             merkle.verify_inclusion(merkle.leaf_hash(data), index, head.size, proof, head.root)
-            return JournalEntry.decode(data)
         except (KeyError, ValueError, CryptoError) as exc:
             raise JournalTampered(
                 f"journal entry {index} of the history is not proven in the journal"
             ) from exc
+        return _decoded(index, data)
 
 
 class Witness:
@@ -406,10 +459,15 @@ class Witness:
         """Every entry since the last check, each the one its verified leaf hash
         names, must continue its subjects' chains: number ``n`` right after number
         ``n - 1``, pointing at it. A chain rewound to hide an entry shows as a number
-        used twice (docs/PROTOCOL.md, 13.2)."""
+        used twice. After the first entry of version 2 (the cut-over, kept), an entry
+        of version 1 is refused: it would be outside every chain (docs/PROTOCOL.md,
+        13.2)."""
         state = json.loads(self.chains.read_text()) if self.chains.exists() else {}
+        if "chained_from" not in state:  # kept before the cut-over was: check all again
+            state = {}
         checked: int = state.get("checked", 0)
         chains: dict[str, list[int]] = state.get("chains", {})
+        chained_from: int | None = state.get("chained_from")
         data = self.leaves.read_bytes()
         for start in range(checked, size, ENTRIES_PAGE):
             end = min(start + ENTRIES_PAGE, size)
@@ -420,7 +478,16 @@ class Witness:
             for index, raw in enumerate(served, start):
                 if merkle.leaf_hash(raw) != data[32 * index : 32 * index + 32]:
                     raise JournalTampered(f"journal entry {index} is not the one its leaf names")
-                for link in JournalEntry.decode(raw).chain:
+                entry = _decoded(index, raw)
+                if entry.version == ENTRY_VERSION_UNCHAINED:
+                    if chained_from is not None:
+                        raise JournalTampered(
+                            f"journal entry {index} is of version 1, after entry "
+                            f"{chained_from} of version 2: it is outside every chain"
+                        )
+                elif chained_from is None:
+                    chained_from = index
+                for link in entry.chain:
                     length, last = chains.get(str(link.subject), (0, 0))
                     if link.sequence != length or (length and link.previous != last):
                         raise JournalTampered(
@@ -429,7 +496,18 @@ class Witness:
                             "was rewound or forked"
                         )
                     chains[str(link.subject)] = [length + 1, index]
-        self.chains.write_text(json.dumps({"checked": size, "chains": chains}))
+        self.chains.write_text(
+            json.dumps({"checked": size, "chained_from": chained_from, "chains": chains})
+        )
+
+
+def _decoded(index: int, data: bytes) -> JournalEntry:
+    """Journal entry ``index``, refused if it breaks the format's rules (a version 2
+    entry naming a patient or practice outside their chain, for one)."""
+    try:
+        return JournalEntry.decode(data)
+    except (ValueError, CryptoError) as exc:
+        raise JournalTampered(f"journal entry {index} is not a valid entry: {exc}") from exc
 
 
 def load_or_create_witness_key(path: Path) -> ed25519.Ed25519PrivateKey:

@@ -9,7 +9,9 @@ Since version 2 an entry also carries, for each patient and practice it is about
 link of that subject's chain: how many entries about the subject came before it and
 the index of the newest of them. The leaves commit to the links, so a client walking
 a subject's chain back from an entry proven in a signed head finds every entry about
-the subject, and names the range of any the server leaves out of a listing.
+the subject, and names the range of any the server leaves out of a listing. A version
+2 entry links every patient and practice among its objects (checked when it is encoded
+and decoded), so none can be named outside its chain.
 """
 
 from __future__ import annotations
@@ -124,6 +126,22 @@ class JournalEntry:
         """This entry's link in the chain of ``subject``, if it is chained."""
         return next((c for c in self.chain if c.subject == subject), None)
 
+    def _check_links(self) -> None:
+        """A version 2 entry links every patient and practice it names: one it named
+        outside their chain would be in the journal yet never missed from their
+        history. (It may link more: a listing's patients beyond its 16 objects.)"""
+        if self.version == ENTRY_VERSION_UNCHAINED:
+            if self.chain:
+                raise MalformedInput("a version 1 journal entry has no chain")
+            return
+        if len(self.chain) > MAX_LINKS or len({c.subject for c in self.chain}) != len(self.chain):
+            raise MalformedInput("a journal entry links each subject once, 65,535 at most")
+        linked = {(c.kind, c.subject) for c in self.chain}
+        if any(kind in CHAINED_KINDS and (kind, oid) not in linked for kind, oid in self.objects):
+            raise MalformedInput(
+                "a version 2 journal entry links every patient and practice it names"
+            )
+
     def encode(self) -> bytes:
         action = self.action.encode("ascii")
         client = self.client.encode("ascii")
@@ -133,10 +151,7 @@ class JournalEntry:
             raise MalformedInput("a journal entry names at most 16 objects")
         if self.version not in (ENTRY_VERSION, ENTRY_VERSION_UNCHAINED):
             raise UnsupportedVersion(f"unsupported journal entry version {self.version}")
-        if self.version == ENTRY_VERSION_UNCHAINED and self.chain:
-            raise MalformedInput("a version 1 journal entry has no chain")
-        if len(self.chain) > MAX_LINKS or len({c.subject for c in self.chain}) != len(self.chain):
-            raise MalformedInput("a journal entry links each subject once, 65,535 at most")
+        self._check_links()
         parts = [
             ENTRY_MAGIC,
             bytes([self.version]),
@@ -166,7 +181,10 @@ class JournalEntry:
         return b"".join(parts)
 
     @classmethod
-    def decode(cls, data: bytes) -> JournalEntry:
+    def decode(cls, data: bytes, check_links: bool = True) -> JournalEntry:
+        """Parse an entry. Verifiers keep ``check_links``; a server showing what its
+        journal holds passes False, so that an entry breaking the rule is served
+        (and refused by its readers) rather than hidden by an error."""
         reader = _Reader(data)
         if reader.take(4) != ENTRY_MAGIC:
             raise MalformedInput("not a U-HealthSec journal entry")
@@ -197,10 +215,8 @@ class JournalEntry:
                 subject = uuid.UUID(bytes=reader.take(16))
                 sequence, previous = struct.unpack(">QQ", reader.take(16))
                 chain.append(ChainLink(ObjectKind(kind), subject, sequence, previous))
-            if len({c.subject for c in chain}) != len(chain):
-                raise MalformedInput("a journal entry links each subject once")
         reader.end()
-        return cls(
+        entry = cls(
             timestamp_ms,
             actor,
             action,
@@ -213,6 +229,9 @@ class JournalEntry:
             tuple(chain),
             version,
         )
+        if check_links:
+            entry._check_links()
+        return entry
 
 
 class _Reader:

@@ -864,25 +864,35 @@ def test_an_accounts_refusals_are_journaled_up_to_its_allowance(
     assert _after(ctx, start)[-1].outcome == Outcome.DONE
 
 
-def test_entries_from_before_the_chains_are_listed_proven_but_outside_the_chain(
-    practice: Practice, ctx, clock
-):
-    """A journal migrated from version 1: its entries about a patient carry no link."""
+@pytest.fixture
+def migrated_entry(ctx, clock) -> int:
+    """A journal migrated from version 1: an entry from before the chains, first."""
     from uhealthsec.crypto import merkle
-    from uhealthsec.server.audit.models import JournalPatient
     from uhealthsec.server.storage.db import insert_rows
     from uhealthsec.server.storage.merkle_log import JOURNAL_LOG, MerkleLog
 
-    carol = practice.carol
-    me = uuid.UUID(carol.user.account_id)
     old = JournalEntry(1, NOBODY, "records.content", Outcome.DONE, 200, version=1).encode()
     with ctx.sessions.begin() as db:
         log = MerkleLog(db, JOURNAL_LOG, ctx.log_key, 1)
         index = log.append([old], [merkle.leaf_hash(old)])
         row = {"log_index": index, "entry": old, "action": "records.content", "outcome": 1}
         insert_rows(db, JournalRecord.__table__, [{**row, "created_at": clock.now}])
-        insert_rows(db, JournalPatient.__table__, [{"patient_id": me, "log_index": index}])
         log.sign_head()
+    return index
+
+
+def test_entries_from_before_the_chains_are_listed_proven_but_outside_the_chain(
+    migrated_entry: int, practice: Practice, ctx, tmp_path
+):
+    """Its entries about a patient carry no link; entries of version 1 after the first
+    of version 2 are refused instead (test_unchained_entries.py)."""
+    from uhealthsec.server.audit.models import JournalPatient
+    from uhealthsec.server.storage.db import insert_rows
+
+    carol = practice.carol
+    me = uuid.UUID(carol.user.account_id)
+    with ctx.sessions.begin() as db:
+        insert_rows(db, JournalPatient.__table__, [{"patient_id": me, "log_index": migrated_entry}])
     checked = JournalClient(carol.exchange.call).check_history(str(me))
     assert checked.unchained == 1 and checked.chained >= 2
-    assert index in [i["index"] for i in checked.items]
+    assert migrated_entry in [i["index"] for i in checked.items]

@@ -35,15 +35,36 @@ AsOf = Annotated[
         "inclusion proof in it",
     ),
 ]
+Nonce = Annotated[
+    str | None,
+    Query(
+        min_length=22,
+        max_length=64,
+        pattern="^[A-Za-z0-9_-]+$",
+        description="a random value of the client's: its request, hence the entry that "
+        "journals it, is unlike any other (docs/PROTOCOL.md, 13.2)",
+    ),
+]
 
 
 @router.get("/journal/head", response_model=s.LogHeadOut)
 def head(
-    caller: Caller, db: Db, ctx: Ctx, since: Annotated[int | None, Query(ge=1, le=2**62)] = None
+    caller: Caller,
+    db: Db,
+    ctx: Ctx,
+    since: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    size: Annotated[
+        int | None, Query(ge=1, le=2**62, description="this signed head, not the latest")
+    ] = None,
 ) -> s.LogHeadOut:
-    """The journal's latest signed head; with ``since``, the consistency proof from the
-    head of that size you saw before."""
-    return log_head_out(JournalService(db, ctx).log, since)
+    """The journal's latest signed head (or the one of ``size`` entries); with
+    ``since``, the consistency proof from the head of that size you saw before."""
+    journal = JournalService(db, ctx)
+    if size is None:
+        return log_head_out(journal.log, since)
+    signed, proof = journal.head(since, size)
+    public = journal.log.signer.public_key().public_bytes_raw()
+    return s.LogHeadOut(log_key=public, head=tree_head_out(signed), consistency=proof)
 
 
 @router.get("/journal/heads", response_model=list[s.TreeHeadOut])
@@ -113,6 +134,7 @@ def history(
     limit: Limit = 100,
     before: Before = None,
     tree_size: AsOf = None,
+    nonce: Nonce = None,
 ) -> list[s.HistoryItemOut]:
     """A patient's access history: who read or changed what about them, and when."""
     items = JournalService(db, ctx).history(caller.account, limit, before, tree_size)
@@ -133,6 +155,7 @@ def practice_activity(
     limit: Limit = 100,
     before: Before = None,
     tree_size: AsOf = None,
+    nonce: Nonce = None,
 ) -> list[s.HistoryItemOut]:
     """The practice's activity on its patients' data (admins)."""
     items = JournalService(db, ctx).practice_activity(

@@ -52,8 +52,16 @@ class JournalService:
         self.ctx = ctx
         self.log = MerkleLog(db, JOURNAL_LOG, ctx.log_key, int(ctx.now().timestamp() * 1000))
 
-    def head(self, since: int | None) -> tuple[SignedTreeHead, list[bytes]]:
-        return self.log.proven_head(since)
+    def head(self, since: int | None, size: int) -> tuple[SignedTreeHead, list[bytes]]:
+        """The signed head of ``size`` entries (a client checking that a receipt's head
+        extends what it pinned); with ``since``, the consistency proof from the head of
+        that size."""
+        signed = self.log.head_at(size)
+        if since is None or since == size:
+            return signed, []
+        if since > size:
+            raise InvalidInput(f"a head of {size} entries cannot extend one of {since}")
+        return signed, self.log.consistency_proof(since, size)
 
     def heads(
         self, from_size: int, limit: int, checkpoints_only: bool = False
@@ -143,7 +151,11 @@ class JournalService:
             proofs = self.log.inclusion_proofs([r.log_index for r, _ in rows], tree_size)
         return [
             HistoryItem(
-                r.log_index, r.entry, JournalEntry.decode(r.entry), a, proofs.get(r.log_index)
+                r.log_index,
+                r.entry,
+                JournalEntry.decode(r.entry, check_links=False),
+                a,
+                proofs.get(r.log_index),
             )
             for r, a in rows
         ]

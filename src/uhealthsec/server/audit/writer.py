@@ -24,7 +24,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from uhealthsec.crypto import merkle
-from uhealthsec.crypto.journal import ChainLink, JournalEntry, ObjectKind
+from uhealthsec.crypto.journal import ENTRY_VERSION, ChainLink, JournalEntry, ObjectKind
 from uhealthsec.server.audit.models import (
     JournalChain,
     JournalNetworkRecord,
@@ -55,12 +55,25 @@ class PendingEntry:
     practice_id: uuid.UUID | None = None
     ip_address: str | None = None
 
+    def patients(self) -> list[uuid.UUID]:
+        """Every patient the entry is about: those the request read or changed, and
+        any it names among its objects."""
+        named = [oid for kind, oid in self.entry.objects if kind == ObjectKind.PATIENT]
+        return list(dict.fromkeys([*self.patient_ids, *named]))
+
+    def practices(self) -> list[uuid.UUID]:
+        """Every practice the entry is about, the one the request concerned first."""
+        named = [oid for kind, oid in self.entry.objects if kind == ObjectKind.PRACTICE]
+        first = [] if self.practice_id is None else [self.practice_id]
+        return list(dict.fromkeys([*first, *named]))
+
     def subjects(self) -> list[tuple[ObjectKind, uuid.UUID]]:
-        """Whose chains the entry extends: its patients, then its practice."""
-        chained = [(ObjectKind.PATIENT, p) for p in dict.fromkeys(self.patient_ids)]
-        if self.practice_id is not None:
-            chained.append((ObjectKind.PRACTICE, self.practice_id))
-        return chained
+        """Whose chains the entry extends: its patients, then its practices. Every one
+        it names is linked (docs/PROTOCOL.md, 13.2): none can be named outside its
+        chain, and so left out of its history unnoticed."""
+        return [(ObjectKind.PATIENT, p) for p in self.patients()] + [
+            (ObjectKind.PRACTICE, p) for p in self.practices()
+        ]
 
 
 _Result = Receipt | BaseException
@@ -167,8 +180,8 @@ class JournalWriter:
             # The links need the entries' indexes: they are known once the log is locked.
             first = journal.lock()
             links = _extend_chains(db, first, batch)
-            encoded = [
-                replace(p.entry, chain=chain).encode()
+            encoded = [  # always the current version: chains hold every entry since
+                replace(p.entry, chain=chain, version=ENTRY_VERSION).encode()
                 for p, chain in zip(batch, links, strict=True)
             ]
             hashed = [merkle.leaf_hash(data) for data in encoded]
@@ -181,13 +194,13 @@ class JournalWriter:
                         "log_index": index,
                         "entry": data,
                         "actor_id": None if entry.actor.int == 0 else entry.actor,
-                        "practice_id": pending.practice_id,
+                        "practice_id": next(iter(pending.practices()), None),
                         "action": entry.action,
                         "outcome": int(entry.outcome),
                         "created_at": now,
                     }
                 )
-                patients += [{"patient_id": p, "log_index": index} for p in pending.patient_ids]
+                patients += [{"patient_id": p, "log_index": index} for p in pending.patients()]
                 if pending.ip_address:
                     network.append(
                         {
