@@ -52,10 +52,14 @@ class JournalService:
         self.ctx = ctx
         self.log = MerkleLog(db, JOURNAL_LOG, ctx.log_key, int(ctx.now().timestamp() * 1000))
 
-    def head(self, since: int | None, size: int) -> tuple[SignedTreeHead, list[bytes]]:
-        """The signed head of ``size`` entries (a client checking that a receipt's head
-        extends what it pinned); with ``since``, the consistency proof from the head of
-        that size."""
+    def head(
+        self, since: int | None, size: int | None = None
+    ) -> tuple[SignedTreeHead, list[bytes]]:
+        """The latest signed head, or the one of ``size`` entries (a client checking that
+        a receipt's head extends what it pinned); with ``since``, the consistency proof
+        from the head of that size."""
+        if size is None:
+            return self.log.proven_head(since)
         signed = self.log.head_at(size)
         if since is None or since == size:
             return signed, []
