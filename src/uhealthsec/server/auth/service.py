@@ -312,7 +312,7 @@ class SessionService:
         return self.issue_access_token(session)
 
     def credentials_changed(self, principal: Principal, reason: str, what: str) -> int:
-        """A password or the recovery codes changed: every other session of the account
+        """A password or the second factors changed: every other session of the account
         ends (an intruder's among them) and the owner is told by mail, so a change
         they did not make does not go unnoticed."""
         ended = self.revoke_all(principal.account.id, reason, keep=principal.session.id)

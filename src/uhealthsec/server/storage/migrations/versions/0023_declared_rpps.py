@@ -46,5 +46,5 @@ def downgrade() -> None:
         )
         """
     )
-    with op.batch_alter_table("accounts") as batch:
-        batch.drop_column("declared_rpps")
+    # In place too (SQLite 3.35+ drops a column without copying the table).
+    op.drop_column("accounts", "declared_rpps")
