@@ -845,6 +845,37 @@ def keystore_change_vectors() -> dict:
     }
 
 
+def factor_change_vectors() -> dict:
+    """A change of second factors as its owner signs it (docs/PROTOCOL.md, 16.4): one
+    per action, with the keystore vectors' first keys."""
+    from uhealthsec.crypto.factor_change import FactorAction, FactorChange
+
+    rng = DeterministicRandom("factor-change")
+    stored = json.loads((HERE / "keystore.json").read_text())["vectors"][0]
+    keys = UserKeys.decode(bytes.fromhex(stored["private_keys"]))
+    account_id = uuid.UUID(bytes=rng(16))
+    subjects = {
+        FactorAction.ADD_TOTP: b"JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+        FactorAction.ADD_PASSKEY: rng(32),
+        FactorAction.REMOVE_PASSKEY: rng(16),
+    }
+    vectors = []
+    for action in FactorAction:
+        change = FactorChange(account_id, action, subjects.get(action, b""), rng(32))
+        vectors.append(
+            {
+                "account_id": str(change.account_id),
+                "action": action.value.decode(),
+                "subject": change.subject.hex(),
+                "nonce": change.nonce.hex(),
+                "signing_public_key": keys.public().signing.hex(),
+                "digest": change.digest().hex(),
+                "signature": change.sign(keys.signing).hex(),
+            }
+        )
+    return {"format": "U-HealthSec factor change v1 (docs/PROTOCOL.md)", "vectors": vectors}
+
+
 GENERATORS = {
     "envelope.json": envelope_vectors,
     "wrap.json": wrap_vectors,
@@ -855,6 +886,7 @@ GENERATORS = {
     "journal.json": journal_vectors,
     "proof_of_work.json": proof_of_work_vectors,
     "keystore_change.json": keystore_change_vectors,
+    "factor_change.json": factor_change_vectors,
 }
 
 

@@ -16,6 +16,8 @@ import httpx
 from uhealthsec.client.passwords import check_new_password
 from uhealthsec.client.proof_of_work import HEADER as PROOF_HEADER
 from uhealthsec.client.proof_of_work import solve
+from uhealthsec.crypto.factor_change import FactorAction, FactorChange
+from uhealthsec.crypto.keys import UserKeys
 from uhealthsec.crypto.keystore import (
     Argon2Params,
     Keystore,
@@ -372,6 +374,85 @@ class AuthClient:
         check_response(
             self.http.put("/accounts/me/password", json=body, headers=self.bearer(tokens))
         )
+
+    # -- second factors (each change signed by the keystore's key: PROTOCOL 16.4) -------
+
+    def _factor_change(
+        self, tokens: Tokens | str, keys: UserKeys | str, action: FactorAction, subject: bytes
+    ) -> dict[str, str]:
+        """The signed consent a change of factors carries. ``keys`` are the unlocked
+        keys, or the password to unlock them with; ``tokens`` from a recent step-up."""
+        if isinstance(keys, str):
+            keys = unlock_with_password(self.keystore(tokens), keys)
+        me = check_response(self.http.get("/accounts/me", headers=self.bearer(tokens))).json()
+        nonce = b64u_decode(
+            check_response(
+                self.http.post("/auth/factors/change-nonce", headers=self.bearer(tokens))
+            ).json()["nonce"]
+        )
+        change = FactorChange(uuid.UUID(me["id"]), action, subject, nonce)
+        return {"nonce": b64u_encode(nonce), "signature": b64u_encode(change.sign(keys.signing))}
+
+    def begin_totp(self, tokens: Tokens | str) -> dict[str, str]:
+        """Start adding an authenticator app: its secret, URI and QR code to show."""
+        response = self.http.post("/auth/factors/totp", headers=self.bearer(tokens))
+        return dict(check_response(response).json())
+
+    def add_totp(self, tokens: Tokens | str, keys: UserKeys | str, secret: str, code: str) -> None:
+        """Finish adding the app of :meth:`begin_totp` with a code it shows."""
+        change = self._factor_change(tokens, keys, FactorAction.ADD_TOTP, secret.encode())
+        response = self.http.post(
+            "/auth/factors/totp/confirm",
+            json={"code": code, "change": change},
+            headers=self.bearer(tokens),
+        )
+        check_response(response)
+
+    def remove_totp(self, tokens: Tokens | str, keys: UserKeys | str) -> None:
+        change = self._factor_change(tokens, keys, FactorAction.REMOVE_TOTP, b"")
+        check_response(
+            self.http.request(
+                "DELETE", "/auth/factors/totp", json=change, headers=self.bearer(tokens)
+            )
+        )
+
+    def passkey_registration_options(self, tokens: Tokens | str) -> dict[str, Any]:
+        """Options for navigator.credentials.create() to add a passkey."""
+        response = self.http.post("/auth/factors/webauthn-options", headers=self.bearer(tokens))
+        return dict(check_response(response).json())
+
+    def add_passkey(
+        self,
+        tokens: Tokens | str,
+        keys: UserKeys | str,
+        credential: dict[str, Any],
+        name: str = "Security key",
+    ) -> None:
+        """Add the passkey ``credential`` (the authenticator's answer to
+        :meth:`passkey_registration_options`)."""
+        subject = b64u_decode(credential["rawId"])
+        change = self._factor_change(tokens, keys, FactorAction.ADD_PASSKEY, subject)
+        response = self.http.post(
+            "/auth/factors/webauthn",
+            json={"credential": credential, "name": name, "change": change},
+            headers=self.bearer(tokens),
+        )
+        check_response(response)
+
+    def remove_passkey(self, tokens: Tokens | str, keys: UserKeys | str, key_id: str) -> None:
+        key = uuid.UUID(key_id)
+        change = self._factor_change(tokens, keys, FactorAction.REMOVE_PASSKEY, key.bytes)
+        check_response(
+            self.http.request(
+                "DELETE", f"/auth/factors/webauthn/{key}", json=change, headers=self.bearer(tokens)
+            )
+        )
+
+    def renew_recovery_codes(self, tokens: Tokens | str, keys: UserKeys | str) -> list[str]:
+        """Replace every recovery code; the new ones are shown once."""
+        change = self._factor_change(tokens, keys, FactorAction.RENEW_RECOVERY_CODES, b"")
+        response = self.http.post("/auth/recovery-codes", json=change, headers=self.bearer(tokens))
+        return list(check_response(response).json()["recovery_codes"])
 
     def keystore(self, tokens: Tokens | str) -> Keystore:
         response = check_response(

@@ -48,6 +48,8 @@ class Purpose(Enum):
     COSIGNATURE = b"tree-head-cosignature"
     #: The owner's consent to a re-sealed keystore (a password change).
     KEYSTORE_CHANGE = b"keystore-change"
+    #: The owner's consent to a change of the account's second factors.
+    FACTOR_CHANGE = b"factor-change"
 
 
 def _decode_point(data: bytes) -> tuple[int, int]:

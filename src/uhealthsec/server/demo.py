@@ -75,7 +75,7 @@ def ensure_demo_practice(ctx: AppContext) -> list[DemoAccount]:
                     display_name=person.name,
                     kind=person.kind,
                     status=AccountStatus.ACTIVE,
-                    rpps=person.rpps,
+                    declared_rpps=person.rpps,
                     password_hash=ctx.hasher.hash(new.auth_secret),
                     keystore=new.keystore.encode(),
                     public_keys=public.encode(),

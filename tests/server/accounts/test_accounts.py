@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from tests.server_fixtures import FAST_ARGON2, PASSWORD
 from uhealthsec.client.api import ApiError, WeakPassword
 from uhealthsec.crypto.keystore import Keystore
 from uhealthsec.server.accounts.models import Account
+from uhealthsec.server.accounts.service import AccountService
 
 
 def auth(sdk, user):
@@ -85,27 +87,28 @@ def test_rpps_checked_at_registration(sdk, rpps, kind, status):
     assert got == status
 
 
-def test_rpps_can_belong_to_one_account_only(sdk, outbox):
-    sdk.register(
-        "one@example.org",
-        PASSWORD,
-        "Dr One",
-        "practitioner",
-        rpps="79927398713",
-        params=FAST_ARGON2.with_new_salt(),
-    )
-    # Accepted as any registration (no oracle); only the mailbox learns why not.
-    sdk.register(
-        "two@example.org",
-        PASSWORD,
-        "Dr Two",
-        "practitioner",
-        rpps="79927398713",
-        params=FAST_ARGON2.with_new_salt(),
-    )
-    assert (
-        "already linked" in outbox.messages("two@example.org")[-1].get_payload(decode=True).decode()
-    )
+def test_a_declared_rpps_holds_nothing_and_a_proven_one_belongs_to_one_account(sdk, outbox, ctx):
+    def register(address: str) -> str:
+        sdk.register(
+            address,
+            PASSWORD,
+            "Dr " + address,
+            "practitioner",
+            rpps="79927398713",
+            params=FAST_ARGON2.with_new_salt(),
+        )
+        return outbox.messages(address)[-1].get_payload(decode=True).decode()
+
+    assert "confirmation code" in register("one@example.org")
+    # Only declared by one: another declares it too (RPPS numbers are public).
+    assert "confirmation code" in register("two@example.org")
+    with ctx.sessions.begin() as db:  # as linking e-CPS does
+        one = db.scalar(select(Account).where(Account.email == "one@example.org"))
+        AccountService(db, ctx).prove_rpps(one, "79927398713")
+        two = db.scalar(select(Account).where(Account.email == "two@example.org"))
+        assert two.declared_rpps is None  # taken by the proof, and told by mail
+    # Proven: accepted as any registration (no oracle); only the mailbox learns why not.
+    assert "already linked" in register("three@example.org")
 
 
 def test_email_code_single_use(users, sdk, outbox):

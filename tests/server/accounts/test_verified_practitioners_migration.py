@@ -98,3 +98,44 @@ def test_upgrade_keeps_e_cps_and_admin_vouching_but_not_a_declared_rpps(database
     assert found[ids["vouched"]].identity_verified_by == ids["admin"]
     assert found[ids["declared"]].identity_verified_at is None
     assert found[ids["admin"]].identity_verified_at is None
+
+
+def test_upgrade_0023_keeps_a_proven_rpps_and_moves_a_declared_one_apart(database_url):
+    """Only an e-CPS-proven number stays in the unique ``rpps``; a declared one becomes
+    ``declared_rpps``, which another account may declare too."""
+    engine = make_engine(database_url)
+    migrate.downgrade(engine, "0018")
+    now = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    proven, declared = uuid.uuid4(), uuid.uuid4()
+    with engine.begin() as conn:  # only columns of 0018 are given
+        conn.execute(
+            Account.__table__.insert(),
+            [
+                {
+                    "id": account_id,
+                    "email": f"{account_id}@example.org",
+                    "display_name": "n",
+                    "kind": "practitioner",
+                    "status": "active",
+                    "rpps": rpps,
+                    "password_hash": "x",
+                    "keystore": b"k",
+                    "public_keys": b"p",
+                    "key_fingerprint": b"f" * 32,
+                    "created_at": now,
+                    "identity_proof": proof,
+                }
+                for account_id, rpps, proof in (
+                    (proven, "10000000009", "e-cps"),
+                    (declared, "79927398713", "operator"),
+                )
+            ],
+        )
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        rows = {
+            r.id: (r.rpps, r.declared_rpps)
+            for r in conn.execute(select(Account.id, Account.rpps, Account.declared_rpps))
+        }
+    assert rows[proven] == ("10000000009", None)
+    assert rows[declared] == (None, "79927398713")

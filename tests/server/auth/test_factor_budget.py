@@ -126,8 +126,8 @@ def test_a_stolen_session_cannot_take_the_account_by_a_password_change(users, sd
     assert refused.status_code == 400
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert "signed" in refused.json()["detail"]
-    # New recovery codes then do not help: the password and keystore are unchanged.
-    assert post(sdk, "/auth/recovery-codes", stolen).status_code == 200
+    # Nor can it renew the recovery codes (16.4), and the keystore is unchanged.
+    assert post(sdk, "/auth/recovery-codes", stolen).status_code == 422
     assert sdk.keystore(users.sign_in_again(user)).encode() == victim_keystore.encode()
     assert unlock_with_password(sdk.keystore(stolen), PASSWORD)
 
@@ -158,8 +158,7 @@ def test_an_owner_signed_change_is_bound_to_its_secret_and_cannot_be_replayed(us
 def test_new_recovery_codes_end_the_other_sessions_and_the_owner_is_told(users, sdk, outbox):
     user = users.signed_in("codes@example.org")
     other_device = users.sign_in_again(user)
-    response = post(sdk, "/auth/recovery-codes", user.tokens)
-    assert response.status_code == 200
+    assert len(sdk.renew_recovery_codes(user.tokens, PASSWORD)) == 10
     assert sdk.http.get("/accounts/me", headers=sdk.bearer(other_device)).status_code == 401
     assert sdk.http.get("/accounts/me", headers=sdk.bearer(user.tokens)).status_code == 200
     told = outbox.messages(user.email)[-1]

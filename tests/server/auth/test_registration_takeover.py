@@ -4,11 +4,14 @@ oracle of registration (issue 15, items 7 and 16)."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from tests.server_fixtures import FAST_ARGON2, PASSWORD
 from uhealthsec.client.api import ApiError
 from uhealthsec.crypto.keystore import create_keystore
 from uhealthsec.protocol.encoding import b64u_encode
+from uhealthsec.server.accounts.models import Account
+from uhealthsec.server.accounts.service import AccountService
 
 INTRUDER_PASSWORD = "intruder picked this one"
 RPPS = "79927398713"
@@ -73,9 +76,12 @@ def test_a_pending_registration_expires_and_frees_its_rpps(sdk, outbox, clock):
     assert sdk.start_login("real@example.org", PASSWORD).enrolment_required
 
 
-def test_a_taken_rpps_gets_the_same_answer_as_any_registration(sdk, outbox, client):
+def test_a_taken_rpps_gets_the_same_answer_as_any_registration(sdk, outbox, client, ctx):
     register(sdk, "holder@example.org", PASSWORD, rpps=RPPS)
     sdk.verify_email(outbox.last_code("holder@example.org"), "holder@example.org", PASSWORD)
+    with ctx.sessions.begin() as db:  # as linking e-CPS does: only a proven number is held
+        holder = db.scalar(select(Account).where(Account.email == "holder@example.org"))
+        AccountService(db, ctx).prove_rpps(holder, RPPS)
     answers = []
     for address, rpps in (("probe@example.org", RPPS), ("fresh@example.org", "12345678903")):
         new = create_keystore(PASSWORD, params=FAST_ARGON2.with_new_salt())

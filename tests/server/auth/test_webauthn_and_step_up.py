@@ -76,44 +76,44 @@ def test_passkey_assertion_for_wrong_origin_or_forged_signature_is_refused(users
 
 def test_sensitive_actions_need_a_recent_second_factor(users, sdk, clock):
     user = users.signed_in("step@example.org")
+    keys = unlock_with_password(sdk.keystore(user.tokens), PASSWORD)
     clock.advance(minutes=4)
     fresh = sdk.refresh(user.tokens)
-    assert post(sdk, "/auth/recovery-codes", fresh).status_code == 200  # within 5 minutes
+    assert len(sdk.renew_recovery_codes(fresh, keys)) == 10  # within 5 minutes
 
     clock.advance(minutes=2)
     fresh = sdk.refresh(fresh)
-    response = post(sdk, "/auth/recovery-codes", fresh)
-    assert response.status_code == 403
-    assert "step-up" in response.json()["detail"]
+    with pytest.raises(ApiError) as refused:
+        sdk.renew_recovery_codes(fresh, keys)
+    assert refused.value.status == 403
+    assert "step-up" in refused.value.detail
 
     stepped = post(sdk, "/auth/step-up", fresh, totp_code=users.next_totp(user.totp_secret))
     assert stepped.status_code == 200
     token = stepped.json()["access_token"]
-    assert post(sdk, "/auth/recovery-codes", token).status_code == 200
+    assert len(sdk.renew_recovery_codes(token, keys)) == 10
 
     # A wrong code at step-up is refused and does not help.
     clock.advance(minutes=6)
     later = sdk.refresh(fresh)
     assert post(sdk, "/auth/step-up", later, totp_code="123456").status_code == 401
-    assert post(sdk, "/auth/recovery-codes", later).status_code == 403
+    with pytest.raises(ApiError) as refused:
+        sdk.renew_recovery_codes(later, keys)
+    assert refused.value.status == 403
 
 
 def test_adding_a_passkey_after_sign_in_then_removing_factors(users, sdk):
     user = users.signed_in("multi@example.org")
+    keys = unlock_with_password(sdk.keystore(user.tokens), PASSWORD)
     key = SoftAuthenticator(ORIGIN)
-    options = post(sdk, "/auth/factors/webauthn-options", user.tokens).json()
-    assert (
-        post(sdk, "/auth/factors/webauthn", user.tokens, credential=key.create(options)).status_code
-        == 204
-    )
+    sdk.add_passkey(user.tokens, keys, key.create(sdk.passkey_registration_options(user.tokens)))
     factors = sdk.http.get("/auth/factors", headers=sdk.bearer(user.tokens)).json()
     assert sorted(f["kind"] for f in factors) == ["totp", "webauthn"]
-    assert sdk.http.delete("/auth/factors/totp", headers=sdk.bearer(user.tokens)).status_code == 204
+    sdk.remove_totp(user.tokens, keys)
     passkey = next(f for f in factors if f["kind"] == "webauthn")
-    last = sdk.http.delete(
-        f"/auth/factors/webauthn/{passkey['id']}", headers=sdk.bearer(user.tokens)
-    )
-    assert last.status_code == 409  # the last second factor cannot be removed
+    with pytest.raises(ApiError) as last:
+        sdk.remove_passkey(user.tokens, keys, passkey["id"])
+    assert last.value.status == 409  # the last second factor cannot be removed
 
 
 def test_password_change_keeps_keys_and_signs_out_other_devices(users, sdk, outbox):

@@ -57,8 +57,11 @@ class Account(Base):
     display_name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(20), default=AccountStatus.PENDING)
-    #: RPPS number (11 digits, Luhn), for practitioners who have one.
+    #: RPPS number (11 digits, Luhn) proven with e-CPS: one account per number.
     rpps: Mapped[str | None] = mapped_column(String(11), unique=True)
+    #: The number declared at registration, not proven: the numbers are public, so a
+    #: declaration claims nothing and several accounts may declare the same one.
+    declared_rpps: Mapped[str | None] = mapped_column(String(11))
     #: Argon2id PHC string of the client-derived authentication secret, never the password.
     password_hash: Mapped[str] = mapped_column(String(255))
     #: The user's sealed keystore, opaque to the server (crypto/keystore.py).

@@ -59,7 +59,8 @@ def me(caller: Caller) -> s.AccountOut:
         email=a.email,
         display_name=a.display_name,
         kind=AccountKind(a.kind),
-        rpps=a.rpps,
+        rpps=a.rpps or a.declared_rpps,
+        rpps_proven=a.rpps is not None,
         key_fingerprint=a.key_fingerprint.hex(),
         created_at=a.created_at,
     )
@@ -151,6 +152,7 @@ def _member_out(member: Membership, account: Account) -> s.MemberOut:
         display_name=account.display_name,
         kind=AccountKind(account.kind),
         role=Role(member.role),
-        rpps=account.rpps,
+        rpps=account.rpps or account.declared_rpps,
+        rpps_proven=account.rpps is not None,
         identity_verified=account.identity_verified_at is not None,
     )

@@ -54,7 +54,10 @@ class AccountOut(BaseModel):
     email: str
     display_name: str
     kind: AccountKind
+    #: The RPPS number proven with e-CPS, else the one declared at registration.
     rpps: str | None
+    #: Whether ``rpps`` was proven with e-CPS (a declared number proves nothing).
+    rpps_proven: bool = False
     key_fingerprint: str
     created_at: datetime
 
@@ -97,5 +100,7 @@ class MemberOut(BaseModel):
     display_name: str
     kind: AccountKind
     role: Role
+    #: As in AccountOut.
     rpps: str | None
+    rpps_proven: bool = False
     identity_verified: bool

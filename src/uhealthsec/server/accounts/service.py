@@ -136,12 +136,13 @@ class AccountService:
                 "this message: nothing was changed.\n",
             )
             return
-        if request.rpps is not None and not self._rpps_free(request.rpps):
+        if request.rpps is not None and self._rpps_holder(request.rpps) is not None:
             self._refuse_by_mail(
                 address,
                 "Your registration could not be completed: the RPPS number you gave is "
-                "already linked to a U-HealthSec account.\nIf it is yours, contact the "
-                "administrator of your practice or the operator of this server.\n",
+                "already linked to a U-HealthSec account, which proved it with e-CPS.\nIf "
+                "it is yours, contact the administrator of your practice or the operator "
+                "of this server.\n",
             )
             return
 
@@ -151,7 +152,7 @@ class AccountService:
             display_name=request.display_name.strip(),
             kind=request.kind,
             status=AccountStatus.PENDING,
-            rpps=request.rpps,
+            declared_rpps=request.rpps,
             password_hash=self.ctx.hasher.hash(request.auth_secret),
             keystore=request.keystore,
             public_keys=public.encode(),
@@ -199,15 +200,37 @@ class AccountService:
         self.db.delete(account)
         self.db.flush()
 
-    def _rpps_free(self, rpps: str) -> bool:
-        """Free, or held only by a registration that expired unconfirmed (dropped)."""
-        holder = self.db.scalar(select(Account).where(Account.rpps == rpps))
-        if holder is None:
-            return True
-        if holder.status == AccountStatus.PENDING and self._expired(holder):
-            self._forget_pending(holder)
-            return True
-        return False
+    def _rpps_holder(self, rpps: str) -> Account | None:
+        """The account that proved ``rpps`` with e-CPS, if any. A number only declared
+        is held by no one: RPPS numbers are public, so a declaration claims nothing."""
+        return self.db.scalar(select(Account).where(Account.rpps == rpps))
+
+    def prove_rpps(self, account: Account, rpps: str) -> None:
+        """Record ``rpps`` as proven with e-CPS by ``account``. It is taken from every
+        account that only declared it (each is told by mail); an account that proved it
+        already keeps it."""
+        if account.rpps == rpps:
+            return
+        if account.rpps is not None:
+            raise Conflict("your account has already proven another RPPS number")
+        if self._rpps_holder(rpps) is not None:
+            raise Conflict("the RPPS number proven by the provider belongs to another account")
+        declarers = self.db.scalars(
+            select(Account).where(Account.declared_rpps == rpps, Account.id != account.id)
+        )
+        for declarer in declarers:
+            declarer.declared_rpps = None
+            self.ctx.mailer.send(
+                declarer.email,
+                "U-HealthSec: the RPPS number of your account was removed",
+                f"The RPPS number {rpps}, which your account declared, was proven with "
+                "e-CPS by the practitioner it belongs to, so it was removed from your "
+                "account.\nIf the number is yours, link your e-CPS from your account "
+                "settings and contact the operator of this server.\n",
+            )
+        account.rpps = rpps
+        account.declared_rpps = None
+        self.db.flush()
 
     def _expired(self, account: Account) -> bool:
         return account.created_at + timedelta(hours=VERIFICATION_HOURS) <= self.ctx.now()

@@ -191,6 +191,13 @@ class FactorService:
         cred.last_used_step = step
         return True
 
+    def pending_totp_secret(self, account_id: uuid.UUID) -> str:
+        """The secret of the authenticator app being enrolled (shown to the owner)."""
+        cred = self.db.get(TotpCredential, account_id)
+        if cred is None or cred.confirmed_at is not None:
+            raise NotFound("no authenticator app enrolment is in progress")
+        return self.totp_secret(cred)
+
     def totp_confirm(self, account: Account, code: str) -> None:
         cred = self.db.get(TotpCredential, account.id)
         if cred is None or cred.confirmed_at is not None:
@@ -208,7 +215,7 @@ class FactorService:
 
     # -- WebAuthn -------------------------------------------------------------------------
 
-    def _new_challenge(self, account_id: uuid.UUID, purpose: str) -> bytes:
+    def new_challenge(self, account_id: uuid.UUID, purpose: str) -> bytes:
         challenge = secrets.token_bytes(32)
         self.db.add(
             WebAuthnChallenge(
@@ -231,6 +238,12 @@ class FactorService:
             challenge = webauthn.base64url_to_bytes(client_data["challenge"])
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInput("the security key response is malformed") from exc
+        self.take_challenge(account_id, purpose, challenge)
+        return challenge
+
+    def take_challenge(self, account_id: uuid.UUID, purpose: str, challenge: bytes) -> None:
+        """Use up ``challenge``, or refuse it unless we issued it to this account for
+        ``purpose`` and it is neither expired nor already used."""
         row = self.db.get(WebAuthnChallenge, token_hash(challenge.hex()))
         if (
             row is None
@@ -238,9 +251,8 @@ class FactorService:
             or row.purpose != purpose
             or row.expires_at <= self.ctx.now()
         ):
-            raise InvalidInput("the security key answered an unknown or expired challenge")
+            raise InvalidInput("the answer names an unknown, used or expired challenge")
         self.db.delete(row)
-        return challenge
 
     def webauthn_registration_options(self, account: Account) -> dict[str, Any]:
         existing = self._passkey_ids(account.id)
@@ -250,7 +262,7 @@ class FactorService:
             user_id=account.id.bytes,
             user_name=account.email,
             user_display_name=account.display_name,
-            challenge=self._new_challenge(account.id, "register"),
+            challenge=self.new_challenge(account.id, "register"),
             exclude_credentials=[PublicKeyCredentialDescriptor(id=c) for c in existing],
             authenticator_selection=AuthenticatorSelectionCriteria(
                 resident_key=ResidentKeyRequirement.PREFERRED,
@@ -259,7 +271,8 @@ class FactorService:
         )
         return json.loads(options_to_json(options))  # type: ignore[no-any-return]
 
-    def webauthn_register(self, account: Account, response: dict[str, Any], name: str) -> None:
+    def webauthn_register(self, account: Account, response: dict[str, Any], name: str) -> bytes:
+        """Add the passkey ``response`` registers; returns its credential id."""
         challenge = self._take_challenge(account.id, "register", response)
         try:
             verified = webauthn.verify_registration_response(
@@ -287,6 +300,7 @@ class FactorService:
                 created_at=self.ctx.now(),
             )
         )
+        return verified.credential_id
 
     def webauthn_authentication_options(self, account_id: uuid.UUID) -> dict[str, Any]:
         keys = self._passkey_ids(account_id)
@@ -294,7 +308,7 @@ class FactorService:
             raise NotFound("no security key is registered for this account")
         options = webauthn.generate_authentication_options(
             rp_id=self.ctx.settings.webauthn_rp_id,
-            challenge=self._new_challenge(account_id, "authenticate"),
+            challenge=self.new_challenge(account_id, "authenticate"),
             allow_credentials=[PublicKeyCredentialDescriptor(id=c) for c in keys],
             user_verification=UserVerificationRequirement.PREFERRED,
         )

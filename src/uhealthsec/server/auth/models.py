@@ -71,7 +71,7 @@ class WebAuthnChallenge(Base):
 
     challenge_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
-    #: "register" or "authenticate".
+    #: "register", "authenticate" or "factor-change" (a nonce for a signed change).
     purpose: Mapped[str] = mapped_column(String(20))
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

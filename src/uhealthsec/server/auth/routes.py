@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from uhealthsec.protocol.oauth import AUDIENCE
 from uhealthsec.server.auth import schemas as s
+from uhealthsec.server.auth.factor_changes import FactorChanges
 from uhealthsec.server.auth.factors import FactorService
 from uhealthsec.server.auth.oauth import FormRequest, GrantUser, OAuthServer
 from uhealthsec.server.auth.service import LoginService, SessionService
@@ -140,15 +141,22 @@ def add_totp(caller: Caller, db: Db, ctx: Ctx) -> s.TotpEnrolmentOut:
     return s.TotpEnrolmentOut(secret=e.secret, otpauth_uri=e.uri, qr_svg=e.qr_svg)
 
 
+@router.post("/factors/change-nonce", response_model=s.FactorChangeNonceOut)
+def factor_change_nonce(caller: Caller, db: Db, ctx: Ctx) -> s.FactorChangeNonceOut:
+    """A single-use nonce to sign the next change of this account's factors."""
+    return s.FactorChangeNonceOut(nonce=FactorChanges(db, ctx).nonce(caller))
+
+
 @router.post("/factors/totp/confirm", status_code=204)
-def confirm_totp(body: s.TotpConfirmIn, caller: Caller, db: Db, ctx: Ctx) -> None:
-    FactorService(db, ctx).totp_confirm(caller.account, body.code)
+def confirm_totp(body: s.SignedTotpConfirmIn, caller: Caller, db: Db, ctx: Ctx) -> None:
+    """Add the authenticator app being enrolled: signed by the owner's key (16.4); other
+    devices are signed out and the owner is told by mail."""
+    FactorChanges(db, ctx).confirm_totp(caller, body.code, body.change.nonce, body.change.signature)
 
 
 @router.delete("/factors/totp", status_code=204)
-def remove_totp(caller: Caller, db: Db, ctx: Ctx) -> None:
-    SessionService(db, ctx).require_recent_mfa(caller)
-    FactorService(db, ctx).totp_remove(caller.account.id)
+def remove_totp(body: s.FactorChangeIn, caller: Caller, db: Db, ctx: Ctx) -> None:
+    FactorChanges(db, ctx).remove_totp(caller, body.nonce, body.signature)
 
 
 @router.post("/factors/webauthn-options")
@@ -158,27 +166,26 @@ def add_webauthn_options(caller: Caller, db: Db, ctx: Ctx) -> dict[str, Any]:
 
 
 @router.post("/factors/webauthn", status_code=204)
-def add_webauthn(body: s.WebAuthnRegisterIn, caller: Caller, db: Db, ctx: Ctx) -> None:
-    SessionService(db, ctx).require_recent_mfa(caller)
-    FactorService(db, ctx).webauthn_register(caller.account, body.credential, body.name)
+def add_webauthn(body: s.SignedWebAuthnRegisterIn, caller: Caller, db: Db, ctx: Ctx) -> None:
+    FactorChanges(db, ctx).add_passkey(
+        caller, body.credential, body.name, body.change.nonce, body.change.signature
+    )
 
 
 @router.delete("/factors/webauthn/{key_id}", status_code=204)
-def remove_webauthn(key_id: uuid.UUID, caller: Caller, db: Db, ctx: Ctx) -> None:
-    SessionService(db, ctx).require_recent_mfa(caller)
-    FactorService(db, ctx).webauthn_remove(caller.account.id, key_id)
+def remove_webauthn(
+    key_id: uuid.UUID, body: s.FactorChangeIn, caller: Caller, db: Db, ctx: Ctx
+) -> None:
+    FactorChanges(db, ctx).remove_passkey(caller, key_id, body.nonce, body.signature)
 
 
 @router.post("/recovery-codes", response_model=s.RecoveryCodesOut)
-def new_recovery_codes(caller: Caller, db: Db, ctx: Ctx) -> s.RecoveryCodesOut:
+def new_recovery_codes(
+    body: s.FactorChangeIn, caller: Caller, db: Db, ctx: Ctx
+) -> s.RecoveryCodesOut:
     """Replace all recovery codes (the old ones stop working); other devices are signed
     out and the owner is told by mail."""
-    sessions = SessionService(db, ctx)
-    sessions.require_recent_mfa(caller)
-    codes = FactorService(db, ctx).new_recovery_codes(caller.account.id)
-    sessions.credentials_changed(
-        caller, "recovery_codes_replaced", "your recovery codes were replaced"
-    )
+    codes = FactorChanges(db, ctx).renew_recovery_codes(caller, body.nonce, body.signature)
     return s.RecoveryCodesOut(recovery_codes=codes)
 
 

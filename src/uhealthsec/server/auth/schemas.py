@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from uhealthsec.crypto.signing import SIGNATURE_SIZE
 from uhealthsec.protocol.encoding import Base64Url
 from uhealthsec.server.auth.factors import SecondFactor
 from uhealthsec.server.auth.passwords import AUTH_SECRET_SIZE
@@ -96,6 +97,28 @@ class WebAuthnRegisterIn(Strict):
 
 class LoginWebAuthnRegisterIn(WebAuthnRegisterIn):
     ticket: Ticket
+
+
+class FactorChangeNonceOut(BaseModel):
+    #: Single use, for the next signed change of this account's factors.
+    nonce: Base64Url(32)  # type: ignore[valid-type]
+
+
+class FactorChangeIn(Strict):
+    """The owner's consent to a change of the account's factors (docs/PROTOCOL.md,
+    16.4): a nonce from /auth/factors/change-nonce and the signature by the signing
+    key the directory publishes for the account."""
+
+    nonce: Base64Url(32)  # type: ignore[valid-type]
+    signature: Base64Url(SIGNATURE_SIZE)  # type: ignore[valid-type]
+
+
+class SignedTotpConfirmIn(TotpConfirmIn):
+    change: FactorChangeIn
+
+
+class SignedWebAuthnRegisterIn(WebAuthnRegisterIn):
+    change: FactorChangeIn
 
 
 class RecoveryCodesOut(BaseModel):

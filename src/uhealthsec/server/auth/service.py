@@ -111,15 +111,22 @@ class LoginService:
         unless both hold. The shield requires one for an address past its limit of
         failures and, while its breaker is open, for every account that has a factor:
         guessing learns nothing while the owner still signs in. An account that has
-        none yet (its first sign-in after confirming its address) is never held back
-        by the breaker, and its answer tells nothing to anyone without its password.
+        none yet (its first sign-in after confirming its address) is held back by
+        neither, and its answer tells nothing to anyone without its password.
         """
         address = normalize_email(email)
         shield = Shield(self.db, self.ctx)
         admission = shield.admit(attempt or Attempt("login", address, None))
-        if second_factor is None and admission.address_exhausted:
-            raise SecondFactorFirst(_FACTOR_FIRST)  # before any hash: guessing stops
         account = self.db.scalar(select(Account).where(Account.email == address))
+        if (
+            second_factor is None
+            and admission.address_exhausted
+            and not (account is not None and not self.factors.has_confirmed_factor(account.id))
+        ):
+            # Before any hash, guessing stops; but an account with no factor yet has none
+            # to send, so its password is still checked below (after the backoff's proof
+            # of work): an outsider's failures on its address must not lock it out.
+            raise SecondFactorFirst(_FACTOR_FIRST)
         if second_factor is not None and account is not None:
             # A lock is told whatever the password, or its answer would tell the password.
             self.factors.refuse_if_locked(account.id, second_factor)
@@ -135,7 +142,9 @@ class LoginService:
             if proven is None:
                 shield.settle(admission, succeeded=False)
                 raise CredentialsRefused(_BAD_CREDENTIALS)
-        elif admission.breaker_open and not self._newcomer(account, ok):
+        elif (admission.address_exhausted or admission.breaker_open) and not self._newcomer(
+            account, ok
+        ):
             # Only an account without a factor yet goes on without one; a wrong password
             # gets the same answer as a right one for an account with a factor.
             raise SecondFactorFirst(_FACTOR_FIRST)
@@ -303,7 +312,7 @@ class SessionService:
         return self.issue_access_token(session)
 
     def credentials_changed(self, principal: Principal, reason: str, what: str) -> int:
-        """A password or the recovery codes changed: every other session of the account
+        """A password or the second factors changed: every other session of the account
         ends (an intruder's among them) and the owner is told by mail, so a change
         they did not make does not go unnoticed."""
         ended = self.revoke_all(principal.account.id, reason, keep=principal.session.id)

@@ -218,18 +218,15 @@ class FederationService:
         ):
             raise Conflict("your account is already linked to another professional identity")
         if rpps is not None:
-            if account.rpps is not None and account.rpps != rpps:
+            if (account.rpps or account.declared_rpps or rpps) != rpps:
                 raise Conflict(
                     "the RPPS number proven by the provider is not the one of your account"
                 )
-            if account.rpps is None:
-                if self.db.scalar(select(Account.id).where(Account.rpps == rpps)) is not None:
-                    raise Conflict(
-                        "the RPPS number proven by the provider belongs to another account"
-                    )
-                account.rpps = rpps
+            # The proof takes the number from any account that only declared it.
+            accounts = AccountService(self.db, self.ctx)
+            accounts.prove_rpps(account, rpps)
             # The provider proved the RPPS number: the professional identity is verified.
-            AccountService(self.db, self.ctx).mark_identity_verified(account, IdentityProof.E_CPS)
+            accounts.mark_identity_verified(account, IdentityProof.E_CPS)
         identity = FederatedIdentity(
             issuer=issuer,
             subject=subject,

@@ -14,6 +14,7 @@ import base64
 import binascii
 import hmac
 import json
+import re
 import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,6 +24,10 @@ import altcha
 ALGORITHM = "SHA-256"
 #: A solution's payload is a few hundred bytes; anything longer is refused unread.
 MAX_PAYLOAD = 2048
+#: Above any cost the shield asks for (a number is at most the challenge's cost).
+MAX_NUMBER = 2**53
+_HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
+_SALT = re.compile(r"[\x21-\x7e]{1,1024}")
 
 
 class ChallengeRefused(Exception):
@@ -63,14 +68,7 @@ class ChallengeBook:
         genuine solution for this endpoint and subject that has not expired."""
         if len(payload) > MAX_PAYLOAD:
             raise ChallengeRefused("the proof of work is too long")
-        try:
-            data = json.loads(base64.b64decode(payload, validate=True))
-            salt, number = str(data["salt"]), int(data["number"])
-            claimed, signature = str(data["challenge"]), str(data["signature"])
-            if data["algorithm"] != ALGORITHM or number < 0:
-                raise ValueError
-        except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-            raise ChallengeRefused("the proof of work is not a valid ALTCHA payload") from exc
+        number, salt, claimed, signature = _parse(payload)
         # altcha's own check compares with ==; the signature is compared in constant time.
         expected = altcha.hash_hex(ALGORITHM, (_delimited(salt) + str(number)).encode())
         expected_signature = altcha.hmac_hex(ALGORITHM, expected.encode(), self._key)
@@ -89,6 +87,34 @@ class ChallengeBook:
         if expires_at <= now.timestamp():
             raise ChallengeRefused("the proof of work has expired: solve the new challenge")
         return Solved(signature, expires_at, cost)
+
+
+def _parse(payload: str) -> tuple[int, str, str, str]:
+    """``number, salt, challenge, signature`` of a solution, each checked for its exact
+    shape (JSON integer in range, printable ASCII salt, 64 lowercase hex digits), so
+    that whatever else a client sends is refused here rather than failing later."""
+    try:
+        data = json.loads(base64.b64decode(payload, validate=True))
+    except (ValueError, binascii.Error) as exc:
+        raise ChallengeRefused("the proof of work is not a valid ALTCHA payload") from exc
+    if not isinstance(data, dict):
+        raise ChallengeRefused("the proof of work is not a valid ALTCHA payload")
+    number, salt = data.get("number"), data.get("salt")
+    claimed, signature = data.get("challenge"), data.get("signature")
+    if (
+        data.get("algorithm") != ALGORITHM
+        # bool is an int in Python; a JSON 1e400 or 1.0 is a float: neither is a number here.
+        or type(number) is not int
+        or not 0 <= number <= MAX_NUMBER
+        or not isinstance(salt, str)
+        or not _SALT.fullmatch(salt)
+        or not isinstance(claimed, str)
+        or not _HEX_DIGEST.fullmatch(claimed)
+        or not isinstance(signature, str)
+        or not _HEX_DIGEST.fullmatch(signature)
+    ):
+        raise ChallengeRefused("the proof of work is not a valid ALTCHA payload")
+    return number, salt, claimed, signature
 
 
 def _delimited(salt: str) -> str:
