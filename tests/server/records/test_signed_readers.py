@@ -11,6 +11,7 @@ from tests.server.records.conftest import Practice, version_body
 from uhealthsec.client.api import ApiError
 from uhealthsec.crypto.manifest import Reader, ShareStatement
 from uhealthsec.protocol.encoding import b64u_encode
+from uhealthsec.server.records.models import Document
 
 
 def _refused(call, *args, **kwargs) -> ApiError:
@@ -20,7 +21,7 @@ def _refused(call, *args, **kwargs) -> ApiError:
     return refused.value
 
 
-def test_a_version_must_sign_exactly_its_readers(practice: Practice, report):
+def test_a_version_must_sign_exactly_its_readers(practice: Practice, report, ctx):
     alice = practice.alice.exchange
     body = version_body(practice, report)
     assert sorted(r["email"] for r in body["readers"]) == [alice.me["email"], practice.bob.email]
@@ -32,6 +33,9 @@ def test_a_version_must_sign_exactly_its_readers(practice: Practice, report):
         "signature does not match"
         in _refused(alice.call, "POST", "/documents", json=changed).detail
     )
+    # Refused means nothing written: the id stays free for the author's next attempt.
+    with ctx.sessions() as db:
+        assert db.get(Document, uuid.UUID(body["id"])) is None
 
     # A reader under an address that is not their account's.
     renamed = {**body, "readers": [dict(r) for r in body["readers"]]}

@@ -288,9 +288,12 @@ class RecordsService:
             created_at=self.ctx.now(),
             latest_version=1,
         )
+        # No savepoint: on SQLite one opened before any write commits when released,
+        # so a request refused later would leave the document behind. The refusal
+        # rolls the whole request back anyway.
+        self.db.add(document)
         try:
-            with self.db.begin_nested():
-                self.db.add(document)
+            self.db.flush()
         except IntegrityError as exc:
             raise taken from exc
         RetentionService(self.db, self.ctx).reopen(patient_file)
