@@ -12,9 +12,10 @@ from fastapi.testclient import TestClient
 from tests.server_fixtures import PASSWORD, User, Users
 from uhealthsec.client.api import AuthClient
 from uhealthsec.client.consent import ConsentClient
-from uhealthsec.client.exchange import ExchangeClient
+from uhealthsec.client.exchange import ExchangeClient, _served_manifests
 from uhealthsec.client.logs import LogPin
 from uhealthsec.crypto.keystore import unlock_with_password
+from uhealthsec.crypto.manifest import NO_PREVIOUS
 
 
 @dataclass
@@ -75,6 +76,10 @@ def version_body(practice: Practice, report, number: int = 1, document_id=None):
     alice = practice.alice.exchange
     document_id = document_id or uuid.uuid4()
     recipients = alice._recipients([practice.bob.email])
+    previous = NO_PREVIOUS
+    if number > 1:  # chained to the version before, as served
+        view = alice.call("GET", f"/documents/{document_id}").json()
+        previous = _served_manifests(view)[number - 1].digest()
     body = alice._prepare_version(
         document_id,
         uuid.UUID(practice.patient_file),
@@ -85,5 +90,6 @@ def version_body(practice: Practice, report, number: int = 1, document_id=None):
         recipients,
         None,
         None,
+        previous,
     )
     return {"id": str(document_id), "patient_file_id": practice.patient_file, **body}
