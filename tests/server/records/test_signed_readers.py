@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.server.records.conftest import Practice, version_body
+from tests.server.records.conftest import Practice, device, version_body
 from uhealthsec.client.api import ApiError
 from uhealthsec.crypto.manifest import Reader, ShareStatement
 from uhealthsec.protocol.encoding import b64u_encode
@@ -103,3 +103,21 @@ def test_a_share_to_someone_not_signed_for_needs_the_sharers_statement(practice:
     [kept] = version["statements"]
     assert kept["recipient"] == {"account_id": carol.user.account_id, "email": carol.email}
     assert kept["granter_id"] == alice.me["id"]
+
+
+def test_the_author_writes_a_new_version_after_an_outside_reader_shared(
+    practice: Practice, users, client, report
+):
+    """Bob (outside Alice's practice) shares Alice's document with Dave, Alice's
+    colleague: Alice's client must read the entry that signed Bob's statement, or she
+    could no longer write a new version."""
+    alice, bob = practice.alice, practice.bob
+    dave = users.signed_in("dave@example.org", "practitioner")
+    users.join_practice(alice.user, practice.id, dave, role="practitioner")
+    document_id = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
+    bob.exchange.share(document_id, [dave.email])  # Bob signs a statement for Dave
+
+    shown = []
+    alice_device = device(client, users, alice.user)
+    assert alice_device.new_version(document_id, report, before_encrypting=shown.append) == 2
+    assert dave.email in [e.entry.email for e in shown[0]]
