@@ -301,7 +301,7 @@ def test_a_reader_signed_in_is_kept_and_a_rewritten_reader_list_is_refused(
         readers = list(decode_readers(version.readers))
         readers[0] = Reader(readers[0].account_id, "mallory@example.org")
         version.readers = encode_readers(readers)
-    with pytest.raises(ExchangeRefused, match="readers of version 2 are not the ones its author"):
+    with pytest.raises(ExchangeRefused, match="version 2 is not what its author signed"):
         alice.exchange.new_version(document_id, report)
 
 
