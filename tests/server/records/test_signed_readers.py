@@ -121,3 +121,28 @@ def test_the_author_writes_a_new_version_after_an_outside_reader_shared(
     alice_device = device(client, users, alice.user)
     assert alice_device.new_version(document_id, report, before_encrypting=shown.append) == 2
     assert dave.email in [e.entry.email for e in shown[0]]
+
+
+def test_a_version_must_chain_to_the_manifest_before(practice: Practice, report):
+    """The server checks a new version's signature over the digest of the latest
+    version's manifest: a version signed as the successor of another is refused."""
+    alice = practice.alice.exchange
+    document_id = alice.send(report, patient_file_id=practice.patient_file, to=[])
+    recipients = alice._recipients([])
+    elsewhere = alice._prepare_version(
+        document_id,
+        uuid.UUID(practice.patient_file),
+        2,
+        report,
+        None,
+        None,
+        recipients,
+        None,
+        None,
+        bytes(31) + b"\x01",
+    )
+    refusal = _refused(
+        alice.call, "POST", f"/documents/{document_id}/versions", json={"number": 2, **elsewhere}
+    )
+    assert "signature does not match" in refusal.detail
+    assert alice.new_version(document_id, report) == 2  # chained as served: accepted
