@@ -25,7 +25,7 @@ def test_demo_walkthrough(signed_in, live_server, tmp_path):
     received_dir = tmp_path / "received"
     received_dir.mkdir()
     got = run(["get", document_id, "-o", str(received_dir)], durand, live_server)
-    assert "signature verified" in got
+    assert "signed by dr.martin@demo.test, signature verified)" in " ".join(got.split())
     assert (received_dir / "compte-rendu.txt").read_text() == report.read_text()
 
     mine = run(["keys", "verify"], martin, live_server, password=None)

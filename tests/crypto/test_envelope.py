@@ -245,3 +245,11 @@ def test_chunk_size_bounds():
 def test_envelope_size_is_known_in_advance(size, chunk_log2):
     sealed = envelope.encrypt(bytes(32), bytes(size), chunk_log2=chunk_log2)
     assert envelope.envelope_size(size, chunk_log2) == len(sealed)
+
+
+def test_a_header_is_checked_against_the_key_it_was_made_with():
+    key, other = envelope.generate_document_key(), envelope.generate_document_key()
+    header = envelope.encrypt(key, b"compte rendu")[: envelope.HEADER_SIZE]
+    envelope.check_header(key, header)
+    with pytest.raises(HeaderAuthenticationFailed):
+        envelope.check_header(other, header)  # another document's key

@@ -232,10 +232,8 @@ def _readers(raw):
     return tuple(manifest.Reader(uuid.UUID(r["account_id"]), r["email"]) for r in raw)
 
 
-@pytest.mark.parametrize("vector", EXCHANGE["manifests_v2"], ids=lambda v: str(v["version"]))
-def test_version_manifests_with_readers(vector):
-    readers = _readers(vector["readers"])
-    m = manifest.VersionManifest(
+def _v2_manifest(vector) -> manifest.VersionManifest:
+    return manifest.VersionManifest(
         uuid.UUID(vector["document_id"]),
         vector["version"],
         uuid.UUID(vector["patient_file_id"]),
@@ -243,8 +241,15 @@ def test_version_manifests_with_readers(vector):
         vector["signer_key_index"],
         _h(vector["content_digest"]),
         _h(vector["metadata_digest"]),
-        readers,
+        _readers(vector["readers"]),
+        _h(vector["previous"]),
     )
+
+
+@pytest.mark.parametrize("vector", EXCHANGE["manifests_v2"], ids=lambda v: str(v["version"]))
+def test_version_manifests_with_readers(vector):
+    readers = _readers(vector["readers"])
+    m = _v2_manifest(vector)
     assert manifest.encode_readers(reversed(readers)).hex() == vector["reader_list"]
     assert manifest.decode_readers(_h(vector["reader_list"])) == tuple(sorted(readers))
     assert m.encode().hex() == vector["encoded"]
@@ -255,6 +260,20 @@ def test_version_manifests_with_readers(vector):
         replace(m, readers=readers[:-1]).verify(
             _h(EXCHANGE["author_public_key"]), _h(vector["signature"])
         )
+    # So is a version chained to another previous one.
+    if m.version > 1:
+        with pytest.raises(InvalidSignature):
+            replace(m, previous=bytes(31) + b"\x01").verify(
+                _h(EXCHANGE["author_public_key"]), _h(vector["signature"])
+            )
+
+
+def test_versions_chain_to_the_manifest_before():
+    first, second = EXCHANGE["manifests_v2"]
+    assert first["previous"] == manifest.NO_PREVIOUS.hex()
+    assert second["previous"] == first["digest"]
+    with pytest.raises(MalformedInput):
+        replace(_v2_manifest(first), version=2).encode()  # only version 1 has no previous
 
 
 def test_reader_lists_are_canonical():

@@ -580,6 +580,7 @@ def exchange_vectors() -> dict:
         for email in ("dr.martin@demo.test", "camille.petit@demo.test", "kine.durand@demo.test")
     )
     signed_readers = []
+    previous = manifest.NO_PREVIOUS
     for version in (1, 2):
         m = manifest.VersionManifest(
             uuid.UUID(bytes=rng(16)),
@@ -590,7 +591,9 @@ def exchange_vectors() -> dict:
             rng(32),
             rng(32),
             readers[: version + 1],
+            previous,  # version 2 chains to the manifest of version 1 above
         )
+        previous = m.digest()
         signed_readers.append(
             {
                 "document_id": str(m.document_id),
@@ -600,6 +603,7 @@ def exchange_vectors() -> dict:
                 "signer_key_index": m.signer_key_index,
                 "content_digest": m.content_digest.hex(),
                 "metadata_digest": m.metadata_digest.hex(),
+                "previous": (m.previous or b"").hex(),
                 "readers": _readers_json(m.readers or ()),
                 "reader_list": manifest.encode_readers(m.readers or ()).hex(),
                 "encoded": m.encode().hex(),

@@ -612,9 +612,15 @@ def get(
     """Download, verify the author's signature, and decrypt a document."""
     with _exchange() as client, _transfer("Receiving") as progress:
         received = client.fetch(document_id, output, version=version, progress=progress)
+    # The proven signer of this version, who may not be the document's first author.
+    started = (
+        ""
+        if received.document_author_email == received.author_email
+        else f"; the document was started by {received.document_author_email}"
+    )
     console.print(
         f"[green]Saved[/green] {received.path} (version {received.version}, "
-        f"signed by {received.author_email}, signature verified)."
+        f"signed by {received.author_email}, signature verified{started})."
     )
 
 

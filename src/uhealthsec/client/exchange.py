@@ -112,8 +112,12 @@ class ReceivedDocument:
     version: int
     path: Path
     metadata: Metadata
+    #: Who wrote and signed this version: the address of ``signer``, proven.
     author_email: str
-    #: The author's directory entry whose key verified the signature.
+    #: Who started the document (version 1), as the server says; a later version may
+    #: be another reader's.
+    document_author_email: str
+    #: The directory entry whose key verified this version's signature.
     signer: VerifiedEntry
     size: int
 
@@ -284,6 +288,7 @@ class ExchangeClient:
             recipients,
             expires_at,
             progress,
+            NO_PREVIOUS,
         )
         body = {"id": str(document_id), "patient_file_id": str(patient_file_id), **version}
         self._submit(document_id, "/documents", body, 1)
@@ -305,6 +310,8 @@ class ExchangeClient:
         view = self.call("GET", f"/documents/{document_id}").json()
         number = int(view["latest_version"]) + 1
         recipients = self.readers_of_next_version(view, confirm)
+        # The chain that readers_of_next_version verified, continued.
+        previous = _served_manifests(view)[number - 1].digest()
         if before_encrypting:
             before_encrypting(recipients)
         expiry = {r["account_id"]: r["expires_at"] for r in view["recipients"]}
@@ -318,6 +325,7 @@ class ExchangeClient:
             recipients,
             None,
             progress,
+            previous,
         )
         for share in version["shares"]:
             share["expires_at"] = expiry.get(share["recipient_id"])
@@ -363,16 +371,16 @@ class ExchangeClient:
         self, view: dict[str, Any], confirm: Sequence[str] = ()
     ) -> list[VerifiedEntry]:
         """Whom the next version of a document is encrypted to, from what this device
-        verified: the readers the latest version's author signed, plus the people
-        readers signed share statements for, kept only while the server still lists
-        them as readers (it may only leave someone out), each resolved in the key
-        directory. Anyone else the server lists is refused with the reason.
+        verified: the readers vouched for in the latest version (``vouched_readers``),
+        kept only while the server still lists them as readers (it may only leave
+        someone out), each resolved in the key directory. Anyone else the server lists
+        is refused with the reason.
 
         A latest version signed before readers were signed (manifest version 1) proves
-        no one: its readers are taken only if named in ``confirm``."""
-        versions = {int(v["number"]): v for v in view["versions"]}
-        latest = versions.get(int(view["latest_version"]))
-        if latest is None:
+        no one: its readers are the people the user names in ``confirm``, never a list
+        that only the server vouches for."""
+        latest = int(view["latest_version"])
+        if not any(int(v["number"]) == latest and v["wrapped_key"] for v in view["versions"]):
             raise ExchangeRefused("you cannot read the latest version, so you cannot replace it")
         mine = self.my_entry()
         listed = {
@@ -380,66 +388,96 @@ class ExchangeClient:
             for r in view["recipients"]
             if uuid.UUID(r["account_id"]) != mine.account_id
         }
-        signed = self.signed_readers(view, latest)
-        number = latest["number"]
-        if signed is None:
-            confirmed = {e.strip().lower() for e in confirm}
-            if unconfirmed := sorted(e for e in listed.values() if e not in confirmed):
+        vouched, signed = self.vouched_readers(view, confirm)
+        if not signed:
+            if not confirm and listed:
                 raise ExchangeRefused(
-                    f"version {number} was signed before readers were signed, so the "
-                    f"server's list of its readers cannot be checked: confirm "
-                    f"{', '.join(unconfirmed)} by naming them, or share anew"
+                    f"version {latest} was signed before readers were signed, so the "
+                    "server's list of its readers cannot be checked: name the people it "
+                    "goes to (uhs update --confirm ADDRESS), or share anew"
                 )
-            signed = {a: Reader(a, e) for a, e in listed.items()}
+            # The user named the readers: the others are left out.
+            listed = {a: e for a, e in listed.items() if a in vouched}
         found = {mine.account_id: mine}
         for account_id, email in sorted(listed.items(), key=lambda item: item[1]):
-            reader = signed.get(account_id)
+            reader = vouched.get(account_id)
             if reader is None:
                 raise ExchangeRefused(
-                    f"the server lists {email} as a reader of version {number}, but neither "
+                    f"the server lists {email} as a reader of version {latest}, but neither "
                     "its author nor any of its readers signed for them: nothing was encrypted"
                 )
             if reader.email != email:
                 raise ExchangeRefused(
-                    f"the server names a reader of version {number} {email}, but the "
+                    f"the server names a reader of version {latest} {email}, but the "
                     f"signed readers call that account {reader.email}: nothing was encrypted"
                 )
-            found[account_id] = self.resolve(reader, f"version {number}")
+            found[account_id] = self.resolve(reader, f"version {latest}")
         return list(found.values())
 
-    def signed_readers(
-        self, view: dict[str, Any], version: dict[str, Any]
-    ) -> dict[uuid.UUID, Reader] | None:
-        """Readers of a version this device can vouch for: those in the manifest its
-        author signed (checked with the author's proven key), then, repeatedly, the
-        recipients of share statements signed by one of them. None for a version 1
-        manifest, which names no readers."""
-        number = int(version["number"])
-        readers = _readers(version.get("readers"))
-        if readers is None:
-            return None
-        author = self.directory.entry(int(version["signer_key_index"]))
-        if str(author.account_id) != version["author_id"]:
+    def vouched_readers(
+        self, view: dict[str, Any], confirm: Sequence[str] = ()
+    ) -> tuple[dict[uuid.UUID, Reader], bool]:
+        """Readers of the latest version this device can vouch for, from the chain of
+        versions checked from version 1 (PROTOCOL 11.4): each manifest verifies with its
+        author's proven key and chains to the one before; version 1 is signed by the
+        document's author, and each later version by someone vouched for as a reader of
+        the version before. A version's vouched-for readers are those its author signed,
+        then, repeatedly, the recipients of share statements signed by one of them. A
+        version 1 manifest names no readers: its author and the people the user names
+        in ``confirm`` stand for them. The flag says whether the latest version's
+        readers were signed (False for a version 1 manifest)."""
+        named = {
+            entry.account_id: _reader(entry)
+            for entry in (self.directory.lookup(email.strip().lower()) for email in confirm)
+        }
+        versions = {int(v["number"]): v for v in view["versions"]}
+        vouched: dict[uuid.UUID, Reader] = {}
+        manifest: VersionManifest | None = None
+        for number, manifest in _served_manifests(view).items():
+            signer = self.verified_signer(manifest, versions[number])
+            if number == 1 and str(signer.account_id) != view["author_id"]:
+                raise ExchangeRefused("version 1 is not signed by the document's author")
+            if number > 1 and signer.account_id not in vouched:
+                raise ExchangeRefused(
+                    f"version {number} is signed by {signer.entry.email}, whom no one "
+                    f"vouched for as a reader of version {number - 1}: it is not part of "
+                    "this document's history, and nothing was encrypted"
+                )
+            if manifest.readers is None:
+                vouched = {signer.account_id: _reader(signer), **named}
+            else:
+                vouched = {r.account_id: r for r in manifest.readers}
+            self._add_statements(manifest, versions[number], vouched)
+        assert manifest is not None
+        return vouched, manifest.readers is not None
+
+    def verified_signer(self, manifest: VersionManifest, version: dict[str, Any]) -> VerifiedEntry:
+        """The proven directory entry whose key signed a version's manifest, refused
+        unless it belongs to the version's author and the signature verifies."""
+        signer = self.directory.entry(manifest.signer_key_index)
+        if signer.account_id != manifest.author_id:
             raise ExchangeRefused("the signing key named by this version is not its author's")
-        manifest = VersionManifest(
-            document_id=uuid.UUID(view["id"]),
-            version=number,
-            patient_file_id=uuid.UUID(view["patient_file_id"]),
-            author_id=author.account_id,
-            signer_key_index=author.index,
-            content_digest=b64u_decode(version["content_digest"]),
-            metadata_digest=hashlib.sha256(b64u_decode(version["metadata_envelope"])).digest(),
-            readers=readers,
-        )
         try:
-            manifest.verify(author.entry.public_keys.signing, b64u_decode(version["signature"]))
+            manifest.verify(signer.entry.public_keys.signing, b64u_decode(version["signature"]))
         except CryptoError as exc:
             raise ExchangeRefused(
-                f"the readers of version {number} are not the ones its author signed"
+                f"version {manifest.version} is not what its author signed: the signature "
+                "does not verify"
             ) from exc
-        trusted = {r.account_id: r for r in readers}
+        return signer
+
+    def _add_statements(
+        self,
+        manifest: VersionManifest,
+        version: dict[str, Any],
+        vouched: dict[uuid.UUID, Reader],
+    ) -> None:
+        """Add to ``vouched``, repeatedly, the recipients of the version's share
+        statements signed by someone already vouched for; statements by anyone else
+        are ignored."""
+        number = manifest.version
         pending = list(version.get("statements", []))
-        while added := [s for s in pending if uuid.UUID(s["granter_id"]) in trusted]:
+        while added := [s for s in pending if uuid.UUID(s["granter_id"]) in vouched]:
             pending = [s for s in pending if s not in added]
             for raw in added:
                 recipient = Reader(
@@ -464,8 +502,7 @@ class ExchangeClient:
                         f"a statement that {recipient.email} may read version {number} is "
                         "not signed by the reader it names"
                     ) from exc
-                trusted.setdefault(recipient.account_id, recipient)
-        return trusted
+                vouched.setdefault(recipient.account_id, recipient)
 
     def _prepare_version(
         self,
@@ -478,6 +515,7 @@ class ExchangeClient:
         recipients: list[VerifiedEntry],
         expires_at: datetime | None,
         progress: Progress | None,
+        previous: bytes,
     ) -> dict[str, Any]:
         metadata = Metadata(
             title=(title or source.name)[:MAX_TITLE_CHARS],
@@ -501,6 +539,7 @@ class ExchangeClient:
             content_digest=summary.content_digest or b"",
             metadata_digest=hashlib.sha256(metadata_envelope).digest(),
             readers=tuple(_reader(r) for r in recipients),
+            previous=previous,
         )
         expiry = expires_at.isoformat() if expires_at else None
         return {
@@ -576,6 +615,14 @@ class ExchangeClient:
         wrapped for each of them, with your signed statement that you gave it (which
         lets the next version's author encrypt to them)."""
         view = self.call("GET", f"/documents/{document_id}").json()
+        manifests = _served_manifests(view)
+        readable = [v for v in view["versions"] if v["wrapped_key"]]
+        keys = {}
+        for version in readable:
+            # Only a key proven to be this version's is passed on, whatever the
+            # server put beside it (another document's wrapped key and header).
+            self.verified_signer(manifests[int(version["number"])], version)
+            keys[int(version["number"])] = self._version_key(version)
         recipients = [self.directory.lookup(email) for email in to]
         if before_encrypting:
             before_encrypting(recipients)
@@ -583,9 +630,9 @@ class ExchangeClient:
         me, signer = uuid.UUID(self.me["id"]), self.my_entry()
         for batch_start in range(0, len(recipients), SHARES_PER_REQUEST):
             batch = recipients[batch_start : batch_start + SHARES_PER_REQUEST]
-            for version in view["versions"]:
+            for version in readable:
                 header = b64u_decode(version["envelope_header"])
-                key = self._unwrap(version)
+                key = keys[int(version["number"])]
                 shares = [
                     {
                         "recipient_id": str(r.account_id),
@@ -639,7 +686,7 @@ class ExchangeClient:
         return self._summary(self.call("GET", f"/documents/{document_id}").json())
 
     def _summary(self, view: dict[str, Any]) -> DocumentSummary:
-        latest = view["versions"][-1]
+        latest = [v for v in view["versions"] if v["wrapped_key"]][-1]
         metadata = self._metadata(latest, self._unwrap(latest))
         return DocumentSummary(
             id=uuid.UUID(view["id"]),
@@ -668,17 +715,17 @@ class ExchangeClient:
         directory to write the document under its own file name. The file appears only
         once the whole envelope authenticated and the author's signature verified."""
         view = self.call("GET", f"/documents/{document_id}").json()
-        versions = {int(v["number"]): v for v in view["versions"]}
+        versions = {int(v["number"]): v for v in view["versions"] if v["wrapped_key"]}
         if not versions:
             raise ExchangeRefused("you cannot read any version of this document")
         chosen = versions.get(version or max(versions))
         if chosen is None:
             raise ExchangeRefused(f"you cannot read version {version} of this document")
+        number = int(chosen["number"])
+        manifest = _served_manifests(view)[number]
+        signer = self.verified_signer(manifest, chosen)
         key = self._unwrap(chosen)
         metadata = self._metadata(chosen, key)
-        signer = self.directory.entry(int(chosen["signer_key_index"]))
-        if str(signer.account_id) != chosen["author_id"]:
-            raise ExchangeRefused("the signing key named by this version is not its author's")
         target = (
             destination / _safe_name(metadata.filename) if destination.is_dir() else destination
         )
@@ -691,7 +738,6 @@ class ExchangeClient:
             if progress:
                 progress(received, total)
 
-        number = int(chosen["number"])
         path = f"/documents/{document_id}/versions/{number}/content"
         headers = {"Authorization": f"Bearer {self._token()}"}
         fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".uhs-", suffix=".part")
@@ -704,25 +750,13 @@ class ExchangeClient:
                 summary = envelope.decrypt_stream(
                     key, _ChunkReader(response.iter_bytes(_UPLOAD_CHUNK), advance), sink
                 )
-            if summary.header != b64u_decode(chosen["envelope_header"]):
-                raise ExchangeRefused("the downloaded envelope is not the one the author signed")
-            manifest = VersionManifest(
-                document_id=uuid.UUID(view["id"]),
-                version=number,
-                patient_file_id=uuid.UUID(view["patient_file_id"]),
-                author_id=uuid.UUID(chosen["author_id"]),
-                signer_key_index=signer.index,
-                content_digest=summary.content_digest or b"",
-                metadata_digest=hashlib.sha256(b64u_decode(chosen["metadata_envelope"])).digest(),
-                readers=_readers(chosen.get("readers")),
-            )
-            try:
-                manifest.verify(signer.entry.public_keys.signing, b64u_decode(chosen["signature"]))
-            except CryptoError as exc:
+            if (
+                summary.header != b64u_decode(chosen["envelope_header"])
+                or summary.content_digest != manifest.content_digest
+            ):
                 raise ExchangeRefused(
-                    f"the author's signature does not verify: this is not the document "
-                    f"{view['author_email']} signed"
-                ) from exc
+                    f"the downloaded envelope is not the one {signer.entry.email} signed"
+                )
             os.replace(temporary, target)
         except CryptoError as exc:
             raise ExchangeRefused(f"the document failed its integrity check: {exc}") from exc
@@ -734,10 +768,24 @@ class ExchangeClient:
             version=number,
             path=target,
             metadata=metadata,
-            author_email=view["author_email"],
+            author_email=signer.entry.email,
+            document_author_email=view["author_email"],
             signer=signer,
             size=summary.plaintext_size,
         )
+
+    def _version_key(self, version: dict[str, Any]) -> bytes:
+        """A version's document key, unwrapped here and proven to be that version's:
+        it opens the metadata envelope whose digest the (verified) manifest signs, and
+        authenticates the content envelope's header (both header MACs commit to the
+        key), whatever wrapped key and header the server served beside them."""
+        key = self._unwrap(version)
+        self._metadata(version, key)
+        try:
+            envelope.check_header(key, b64u_decode(version["envelope_header"]))
+        except CryptoError as exc:
+            raise ExchangeRefused("the document key does not open this version's envelope") from exc
+        return key
 
     def _unwrap(self, version: dict[str, Any]) -> bytes:
         try:
@@ -756,6 +804,44 @@ class ExchangeClient:
             raise ExchangeRefused(
                 "the document's title and type failed their integrity check"
             ) from exc
+
+
+def _served_manifests(view: dict[str, Any]) -> dict[int, VersionManifest]:
+    """The manifest of every version of a document, oldest first, from what the server
+    serves: each version 2 manifest chained to the digest of the one before. Whether
+    each was signed is for ``verified_signer`` to say."""
+    versions = sorted(view["versions"], key=lambda v: int(v["number"]))
+    if [int(v["number"]) for v in versions] != list(range(1, int(view["latest_version"]) + 1)):
+        raise ExchangeRefused(
+            "the server does not serve every version of this document, so its history "
+            "cannot be checked"
+        )
+    manifests: dict[int, VersionManifest] = {}
+    previous: bytes | None = None
+    try:
+        for version in versions:
+            readers = _readers(version.get("readers"))
+            if readers is None and any(m.readers is not None for m in manifests.values()):
+                raise ExchangeRefused(
+                    f"version {version['number']} is served with a version 1 manifest after "
+                    "one that signed its readers: that is not how it was signed"
+                )
+            manifest = VersionManifest(
+                document_id=uuid.UUID(view["id"]),
+                version=int(version["number"]),
+                patient_file_id=uuid.UUID(view["patient_file_id"]),
+                author_id=uuid.UUID(version["author_id"]),
+                signer_key_index=int(version["signer_key_index"]),
+                content_digest=b64u_decode(version["content_digest"]),
+                metadata_digest=hashlib.sha256(b64u_decode(version["metadata_envelope"])).digest(),
+                readers=readers,
+                previous=None if readers is None else previous or NO_PREVIOUS,
+            )
+            manifests[manifest.version] = manifest
+            previous = manifest.digest()
+    except CryptoError as exc:
+        raise ExchangeRefused(f"a version of this document is malformed: {exc}") from exc
+    return manifests
 
 
 def _reader(entry: VerifiedEntry) -> Reader:

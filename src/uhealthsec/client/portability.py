@@ -37,7 +37,7 @@ def export_bundle(
         for done, summary in enumerate(documents, start=1):
             view = exchange.call("GET", f"/documents/{summary.id}").json()
             previous: str | None = None
-            numbers = sorted(int(v["number"]) for v in view["versions"])
+            numbers = sorted(int(v["number"]) for v in view["versions"] if v["wrapped_key"])
             for number in numbers:
                 target = Path(work) / f"{summary.id}-{number}"
                 received = exchange.fetch(summary.id, target, version=number)

@@ -271,6 +271,18 @@ def read_header(source: Readable) -> tuple[EnvelopeHeader, bytes]:
     return EnvelopeHeader.parse(bytes(header_bytes[:HEADER_FIELDS_SIZE])), bytes(header_bytes)
 
 
+def check_header(document_key: bytes, header_bytes: bytes) -> None:
+    """Raise unless ``header_bytes`` is an envelope header made with ``document_key``
+    (its HMAC-SHA256 commits to the key): a key served beside a header is checked to
+    be that envelope's before it is trusted or passed on."""
+    if len(header_bytes) != HEADER_SIZE:
+        raise MalformedInput(f"an envelope header is {HEADER_SIZE} bytes")
+    fields = header_bytes[:HEADER_FIELDS_SIZE]
+    _Keys(document_key, EnvelopeHeader.parse(fields)).verify_header_mac(
+        fields, header_bytes[HEADER_FIELDS_SIZE:]
+    )
+
+
 def decrypt_stream(
     document_key: bytes, source: Readable, sink: Writable, *, digest: bool = True
 ) -> EnvelopeSummary:

@@ -7,9 +7,11 @@ the document, its version number, its patient file, the author and the directory
 entry holding the author's key: a server cannot move a signed document to another
 patient file, replay an old version as a new one, or mix the content of one version
 with the title of another. Since version 2 the manifest also lists the readers the
-author encrypted to, and a later reader signs a grant for each person they share
-with: the next author encrypts only to people someone accountable signed for, never
-to whoever the server names. A thread's membership is signed the same way.
+author encrypted to and chains to the previous version's manifest, and a later
+reader signs a grant for each person they share with: the next author encrypts only
+to people someone accountable signed for, never to whoever the server names, and
+each version's author must have been a vouched-for reader of the version before. A
+thread's membership is signed the same way.
 docs/PROTOCOL.md, "Document versions" and "Messages".
 """
 
@@ -32,6 +34,8 @@ MANIFEST_MAGIC = b"UHSV"
 MANIFEST_VERSION_1 = 0x01
 MANIFEST_VERSION = 0x02
 MAX_READERS = 0xFFFF
+#: The previous digest of a first version or a thread's first membership.
+NO_PREVIOUS = bytes(32)
 _MAX_ADDRESS_BYTES = 320
 
 
@@ -109,6 +113,10 @@ class VersionManifest:
     #: Whom the author encrypted this version to (the author included); None only
     #: for a version 1 manifest, which named no readers.
     readers: tuple[Reader, ...] | None = None
+    #: SHA-256 of the previous version's manifest (NO_PREVIOUS for version 1): the
+    #: versions form one chain, so a reader checks who wrote each one after whom.
+    #: None only for a version 1 manifest, which named no previous one.
+    previous: bytes | None = None
 
     @property
     def format_version(self) -> int:
@@ -119,7 +127,16 @@ class VersionManifest:
             raise MalformedInput("manifest digests are 32 bytes")
         if not 1 <= self.version < 1 << 32 or not 0 <= self.signer_key_index < 1 << 63:
             raise MalformedInput("manifest version or key index out of range")
-        readers = b"" if self.readers is None else encode_readers(self.readers)
+        if self.readers is None:
+            if self.previous is not None:
+                raise MalformedInput("a version 1 manifest names no previous version")
+            chained = b""
+        else:
+            if self.previous is None or len(self.previous) != 32:
+                raise MalformedInput("a manifest's previous digest is 32 bytes")
+            if (self.version == 1) != (self.previous == NO_PREVIOUS):
+                raise MalformedInput("only the first version has no previous one")
+            chained = self.previous + encode_readers(self.readers)
         return (
             MANIFEST_MAGIC
             + bytes([self.format_version])
@@ -130,7 +147,7 @@ class VersionManifest:
             + struct.pack(">Q", self.signer_key_index)
             + self.content_digest
             + self.metadata_digest
-            + readers
+            + chained
         )
 
     def digest(self) -> bytes:
@@ -187,7 +204,6 @@ class ShareStatement:
 
 MEMBERSHIP_MAGIC = b"UHST"
 MEMBERSHIP_VERSION = 0x01
-NO_PREVIOUS = bytes(32)
 THREAD_NONCE_SIZE = 32
 _THREAD_ID_DOMAIN = b"UHST thread id\x00"
 #: The UUID version of a derived thread id (RFC 9562 version 8: custom).

@@ -12,10 +12,10 @@ from fastapi.testclient import TestClient
 from tests.server_fixtures import PASSWORD, User, Users
 from uhealthsec.client.api import AuthClient
 from uhealthsec.client.consent import ConsentClient
-from uhealthsec.client.exchange import ExchangeClient, MessagingClient
+from uhealthsec.client.exchange import ExchangeClient, MessagingClient, _served_manifests
 from uhealthsec.client.logs import LogPin
 from uhealthsec.crypto.keystore import unlock_with_password
-from uhealthsec.crypto.manifest import Reader
+from uhealthsec.crypto.manifest import NO_PREVIOUS, Reader
 
 
 @dataclass
@@ -85,6 +85,10 @@ def version_body(practice: Practice, report, number: int = 1, document_id=None):
     alice = practice.alice.exchange
     document_id = document_id or uuid.uuid4()
     recipients = alice._recipients([practice.bob.email])
+    previous = NO_PREVIOUS
+    if number > 1:  # chained to the version before, as served
+        view = alice.call("GET", f"/documents/{document_id}").json()
+        previous = _served_manifests(view)[number - 1].digest()
     body = alice._prepare_version(
         document_id,
         uuid.UUID(practice.patient_file),
@@ -95,5 +99,6 @@ def version_body(practice: Practice, report, number: int = 1, document_id=None):
         recipients,
         None,
         None,
+        previous,
     )
     return {"id": str(document_id), "patient_file_id": practice.patient_file, **body}

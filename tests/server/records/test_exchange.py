@@ -139,3 +139,21 @@ def test_the_inbox_lists_the_most_recent_first_a_page_at_a_time(practice: Practi
     alice.new_version(sent[0], report, title="first, revised")
     assert [d.title for d in bob.documents(limit=2)] == ["first, revised", "third"]
     assert [d.title for d in bob.documents(limit=2, offset=2)] == ["second"]
+
+
+def test_a_version_is_reported_as_signed_by_the_key_that_verified_it(
+    practice: Practice, report, tmp_path
+):
+    """Any practitioner reader may write a new version: a colleague's words must not be
+    shown as signed by the document's author (``uhs get`` prints ``author_email``)."""
+    alice, bob = practice.alice, practice.bob
+    document_id = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
+    rewritten = tmp_path / "compte-rendu.txt"
+    rewritten.write_bytes(b"Compte rendu: arret de tous les traitements.\n")
+    assert bob.exchange.new_version(document_id, rewritten) == 2
+
+    (tmp_path / "alice").mkdir()
+    received = alice.exchange.fetch(document_id, tmp_path / "alice")
+    assert received.path.read_bytes() == rewritten.read_bytes()
+    assert (received.signer.entry.email, received.author_email) == (bob.email, bob.email)
+    assert received.document_author_email == alice.email

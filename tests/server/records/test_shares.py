@@ -12,6 +12,7 @@ import pytest
 from tests.server.records.conftest import Person, Practice, device
 from tests.server.records.test_exchange import consent_to_everyone_outside
 from uhealthsec.client.api import ApiError
+from uhealthsec.client.exchange import _served_manifests
 from uhealthsec.crypto.wrap import wrap_document_key
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
 
@@ -128,6 +129,7 @@ def test_a_new_version_by_a_reader_keeps_the_author_and_the_patient(practice: Pr
         bob.exchange._recipients([]),
         None,
         None,
+        _served_manifests(bob.exchange.call("GET", f"/documents/{document_id}").json())[1].digest(),
     )
     detail = refused(
         403,

@@ -7,10 +7,11 @@ import uuid
 
 import pytest
 
-from tests.server.records.conftest import Practice, version_body
+from tests.server.records.conftest import Practice, device, version_body
 from uhealthsec.client.api import ApiError
 from uhealthsec.crypto.manifest import Reader, ShareStatement
 from uhealthsec.protocol.encoding import b64u_encode
+from uhealthsec.server.records.models import Document
 
 
 def _refused(call, *args, **kwargs) -> ApiError:
@@ -20,7 +21,7 @@ def _refused(call, *args, **kwargs) -> ApiError:
     return refused.value
 
 
-def test_a_version_must_sign_exactly_its_readers(practice: Practice, report):
+def test_a_version_must_sign_exactly_its_readers(practice: Practice, report, ctx):
     alice = practice.alice.exchange
     body = version_body(practice, report)
     assert sorted(r["email"] for r in body["readers"]) == [alice.me["email"], practice.bob.email]
@@ -32,6 +33,9 @@ def test_a_version_must_sign_exactly_its_readers(practice: Practice, report):
         "signature does not match"
         in _refused(alice.call, "POST", "/documents", json=changed).detail
     )
+    # Refused means nothing written: the id stays free for the author's next attempt.
+    with ctx.sessions() as db:
+        assert db.get(Document, uuid.UUID(body["id"])) is None
 
     # A reader under an address that is not their account's.
     renamed = {**body, "readers": [dict(r) for r in body["readers"]]}
@@ -99,3 +103,46 @@ def test_a_share_to_someone_not_signed_for_needs_the_sharers_statement(practice:
     [kept] = version["statements"]
     assert kept["recipient"] == {"account_id": carol.user.account_id, "email": carol.email}
     assert kept["granter_id"] == alice.me["id"]
+
+
+def test_the_author_writes_a_new_version_after_an_outside_reader_shared(
+    practice: Practice, users, client, report
+):
+    """Bob (outside Alice's practice) shares Alice's document with Dave, Alice's
+    colleague: Alice's client must read the entry that signed Bob's statement, or she
+    could no longer write a new version."""
+    alice, bob = practice.alice, practice.bob
+    dave = users.signed_in("dave@example.org", "practitioner")
+    users.join_practice(alice.user, practice.id, dave, role="practitioner")
+    document_id = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
+    bob.exchange.share(document_id, [dave.email])  # Bob signs a statement for Dave
+
+    shown = []
+    alice_device = device(client, users, alice.user)
+    assert alice_device.new_version(document_id, report, before_encrypting=shown.append) == 2
+    assert dave.email in [e.entry.email for e in shown[0]]
+
+
+def test_a_version_must_chain_to_the_manifest_before(practice: Practice, report):
+    """The server checks a new version's signature over the digest of the latest
+    version's manifest: a version signed as the successor of another is refused."""
+    alice = practice.alice.exchange
+    document_id = alice.send(report, patient_file_id=practice.patient_file, to=[])
+    recipients = alice._recipients([])
+    elsewhere = alice._prepare_version(
+        document_id,
+        uuid.UUID(practice.patient_file),
+        2,
+        report,
+        None,
+        None,
+        recipients,
+        None,
+        None,
+        bytes(31) + b"\x01",
+    )
+    refusal = _refused(
+        alice.call, "POST", f"/documents/{document_id}/versions", json={"number": 2, **elsewhere}
+    )
+    assert "signature does not match" in refusal.detail
+    assert alice.new_version(document_id, report) == 2  # chained as served: accepted

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from dataclasses import replace
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -32,10 +34,12 @@ from uhealthsec.server.messaging.models import (
 )
 from uhealthsec.server.records.models import (
     Blob,
+    Document,
     DocumentVersion,
     Share,
     ShareStatementRecord,
 )
+from uhealthsec.server.records.service import stored_manifest
 from uhealthsec.server.storage.merkle_log import (
     KEY_DIRECTORY_LOG,
     MerkleLogState,
@@ -154,7 +158,7 @@ def test_modified_ciphertext_or_metadata_is_refused_and_nothing_is_written(
     with ctx.sessions.begin() as db:
         other = db.merge(other)
         other.metadata_envelope = version.metadata_envelope
-    with pytest.raises(ExchangeRefused, match="title and type failed their integrity check"):
+    with pytest.raises(ExchangeRefused, match="not what its author signed"):
         bob.exchange.fetch(second, target)
     assert not target.exists()
 
@@ -303,7 +307,7 @@ def test_a_reader_signed_in_is_kept_and_a_rewritten_reader_list_is_refused(
         readers = list(decode_readers(version.readers))
         readers[0] = Reader(readers[0].account_id, "mallory@example.org")
         version.readers = encode_readers(readers)
-    with pytest.raises(ExchangeRefused, match="readers of version 2 are not the ones its author"):
+    with pytest.raises(ExchangeRefused, match="version 2 is not what its author signed"):
         alice.exchange.new_version(document_id, report)
 
 
@@ -507,18 +511,173 @@ def test_readers_of_a_version_signed_before_readers_were_signed_must_be_confirme
     practice: Practice, ctx, report
 ):
     """A version 1 manifest names no readers: the server's list of them is not taken
-    on its word, only for the addresses the user confirms."""
+    on its word, and not shown to the user to confirm either: the user names them."""
     alice, bob = practice.alice.exchange, practice.bob
     document_id = alice.send(report, patient_file_id=practice.patient_file, to=[bob.email])
     with ctx.sessions.begin() as db:
-        _latest_version(db, document_id).readers = None
+        version = _latest_version(db, document_id)
+        blob = db.get(Blob, version.blob_id)
+        # Version 1 as written before readers were signed: a version 1 manifest.
+        version.readers = None
+        version.signature = stored_manifest(
+            db.get(Document, document_id), version, blob.sha256, NO_PREVIOUS
+        ).sign(alice.keys.signing)
     blobs = _blob_count(ctx)
-    with pytest.raises(
-        ExchangeRefused,
-        match=r"version 1 was signed before readers were signed.*confirm bob@example\.org",
-    ):
+    with pytest.raises(ExchangeRefused, match="version 1 was signed before readers") as asked:
         alice.new_version(document_id, report)
+    assert bob.email not in str(asked.value)
     assert _blob_count(ctx) == blobs
     shown = []
     alice.new_version(document_id, report, confirm=[bob.email], before_encrypting=shown.append)
     assert sorted(e.entry.email for e in shown[0]) == [practice.alice.email, bob.email]
+
+
+def test_share_does_not_rewrap_a_key_served_beside_another_document(
+    practice: Practice, ctx, report, tmp_path, monkeypatch
+):
+    """The server puts, in the view of a harmless document X that Alice shares with
+    Bob, the wrapped key and header of document Y (Bob not a reader): Alice's client
+    must not hand Bob Y's key."""
+    alice, bob = practice.alice, practice.bob
+    secret = tmp_path / "psychiatrie.txt"
+    secret.write_bytes(b"Bilan psychiatrique: episode depressif majeur.\n")
+    y = alice.exchange.send(secret, patient_file_id=practice.patient_file, to=[], title="Psy")
+    x = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[], title="CR")
+    y_version = alice.exchange.call("GET", f"/documents/{y}").json()["versions"][-1]
+    honest = alice.exchange.call
+
+    def lying(method, path, **kwargs):
+        response = honest(method, path, **kwargs)
+        if method == "GET" and path == f"/documents/{x}":
+            view = response.json()
+            for version in view["versions"]:
+                version["wrapped_key"] = y_version["wrapped_key"]
+                version["envelope_header"] = y_version["envelope_header"]
+            response._content = json.dumps(view).encode()
+        return response
+
+    monkeypatch.setattr(alice.exchange, "call", lying)
+    with pytest.raises(ExchangeRefused, match="title and type failed their integrity check"):
+        alice.exchange.share(x, [bob.email])
+    with ctx.sessions() as db:
+        assert not db.scalars(
+            select(Share).where(Share.recipient_id == uuid.UUID(bob.user.account_id))
+        ).all()
+
+
+def _forge_version_2(ctx, practice: Practice, document_id, mallory, mallory_keys) -> None:
+    """What a server can do with an account of its own: append to the document a
+    version 2 signed by that account, chained to version 1 like an honest one, naming
+    the account among its readers, and give it a key."""
+    alice, bob, carol = practice.alice, practice.bob, practice.carol
+    with ctx.sessions.begin() as db:
+        first = db.scalar(select(DocumentVersion).where(DocumentVersion.document_id == document_id))
+        document = db.get(Document, document_id)
+        blob = db.get(Blob, first.blob_id)
+        index = KeyDirectory(db, ctx).current_version(uuid.UUID(mallory.account_id)).log_index
+        readers = tuple(
+            Reader(uuid.UUID(u.account_id), u.email)
+            for u in (alice.user, bob.user, carol.user, mallory)
+        )
+        manifest = replace(
+            stored_manifest(document, first, blob.sha256, NO_PREVIOUS),
+            version=2,
+            author_id=uuid.UUID(mallory.account_id),
+            signer_key_index=index,
+            readers=readers,
+            previous=stored_manifest(document, first, blob.sha256, NO_PREVIOUS).digest(),
+        )
+        copy = Blob(
+            owner_id=uuid.UUID(mallory.account_id),
+            size=blob.size,
+            sha256=blob.sha256,
+            created_at=blob.created_at,
+            attached_at=blob.created_at,
+        )
+        db.add(copy)
+        db.flush()
+        forged = DocumentVersion(
+            document_id=document_id,
+            number=2,
+            author_id=manifest.author_id,
+            blob_id=copy.id,
+            envelope_header=first.envelope_header,
+            metadata_envelope=first.metadata_envelope,
+            signature=manifest.sign(mallory_keys.signing),
+            signer_key_index=index,
+            created_at=first.created_at,
+            readers=encode_readers(readers),
+        )
+        db.add(forged)
+        db.flush()
+        shares = db.scalars(select(Share).where(Share.version_id == first.id)).all()
+        for recipient_id, wrapped_key in [
+            *((s.recipient_id, s.wrapped_key) for s in shares),
+            (manifest.author_id, shares[0].wrapped_key),
+        ]:
+            db.add(
+                Share(
+                    document_id=document_id,
+                    version_id=forged.id,
+                    recipient_id=recipient_id,
+                    wrapped_key=wrapped_key,
+                    granted_by=manifest.author_id,
+                    created_at=first.created_at,
+                )
+            )
+        document.latest_version = 2
+
+
+def test_a_version_forged_by_a_server_made_account_does_not_add_readers(
+    practice: Practice, ctx, users, client, report
+):
+    """Nothing used to link version 2 to version 1: the client took the latest
+    version's signer as the root of trust, and Alice's next version went to Mallory."""
+    mallory = users.signed_in("mallory@example.org", "practitioner")
+    mallory_keys = device(client, users, mallory).keys
+    alice, bob, carol = practice.alice, practice.bob, practice.carol
+    document_id = alice.exchange.send(
+        report, patient_file_id=practice.patient_file, to=[bob.email, carol.email]
+    )
+    _forge_version_2(ctx, practice, document_id, mallory, mallory_keys)
+    blobs = _blob_count(ctx)
+    shown = []
+    with pytest.raises(ExchangeRefused, match=r"mallory@example\.org, whom no one vouched for"):
+        alice.exchange.new_version(document_id, report, before_encrypting=shown.append)
+    assert (shown, _blob_count(ctx)) == ([], blobs)
+
+
+def test_a_signed_reader_list_stripped_by_the_server_is_not_read_as_version_1(
+    practice: Practice, ctx, users, report
+):
+    """The server serves Alice's version 2 manifest without its reader list, as if it
+    were a version 1 manifest, and lists Mallory as a reader: even if the user
+    confirms the addresses, a manifest that does not verify is refused."""
+    mallory = users.signed_in("mallory@example.org", "practitioner")
+    alice, bob = practice.alice, practice.bob
+    document_id = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
+    with ctx.sessions.begin() as db:
+        version = _latest_version(db, document_id)
+        version.readers = None  # the downgrade
+        author_share = db.scalar(
+            select(Share).where(
+                Share.version_id == version.id, Share.recipient_id == version.author_id
+            )
+        )
+        db.add(
+            Share(
+                document_id=document_id,
+                version_id=version.id,
+                recipient_id=uuid.UUID(mallory.account_id),
+                wrapped_key=author_share.wrapped_key,
+                granted_by=version.author_id,
+                created_at=author_share.created_at,
+            )
+        )
+    shown = []
+    for confirm in ((), (bob.email, mallory.email)):
+        with pytest.raises(ExchangeRefused, match="version 1 is not what its author signed"):
+            alice.exchange.new_version(
+                document_id, report, confirm=confirm, before_encrypting=shown.append
+            )
+    assert shown == []

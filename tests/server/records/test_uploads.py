@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from tests.server.records.conftest import Practice, version_body
 from uhealthsec.client.api import ApiError
+from uhealthsec.crypto.manifest import NO_PREVIOUS
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
 from uhealthsec.server.records.models import Blob
 from uhealthsec.server.records.service import RecordsService
@@ -203,6 +204,7 @@ def test_a_used_document_id_gets_one_answer_wherever_it_is_used(
             client._recipients([]),
             None,
             None,
+            NO_PREVIOUS,
         )
         with pytest.raises(ApiError) as refused:
             client.call(

@@ -18,7 +18,7 @@ from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import InvalidInput, NotFound
 from uhealthsec.server.keys.models import DirectoryRecord
 from uhealthsec.server.messaging.models import Message, MessageKey
-from uhealthsec.server.records.models import DocumentVersion, Share
+from uhealthsec.server.records.models import DocumentVersion, Share, ShareStatementRecord
 from uhealthsec.server.storage.merkle_log import (
     KEY_DIRECTORY_LOG,
     MerkleLog,
@@ -165,18 +165,25 @@ class KeyDirectory:
         )
 
     def _holds_signed_with(self, viewer_id: uuid.UUID, index: int) -> bool:
-        """The viewer received a document version or a message signed with this key."""
+        """The viewer received a document with a version or a share statement signed
+        with this key (the next author checks both), or a message signed with it."""
         document = exists().where(
             Share.recipient_id == viewer_id,
             Share.document_id == DocumentVersion.document_id,
             DocumentVersion.signer_key_index == index,
+        )
+        statement = exists().where(
+            Share.recipient_id == viewer_id,
+            Share.document_id == DocumentVersion.document_id,
+            ShareStatementRecord.version_id == DocumentVersion.id,
+            ShareStatementRecord.signer_key_index == index,
         )
         message = exists().where(
             MessageKey.recipient_id == viewer_id,
             MessageKey.message_id == Message.id,
             Message.signer_key_index == index,
         )
-        return bool(self.db.scalar(select(document))) or bool(self.db.scalar(select(message)))
+        return any(self.db.scalar(select(held)) for held in (document, statement, message))
 
     def check_signature(
         self, signer: Account, signer_key_index: int, signed: SignedByAccount, signature: bytes

@@ -128,8 +128,9 @@ class VersionOut(BaseModel):
     signer_key_index: int
     size: int
     created_at: datetime
-    #: The document key of this version, wrapped for you.
-    wrapped_key: Base64Url(1200)  # type: ignore[valid-type]
+    #: The document key of this version, wrapped for you; null for a version you
+    #: cannot read (served for its signed manifest, which the chain of versions needs).
+    wrapped_key: Base64Url(1200) | None  # type: ignore[valid-type]
     #: SHA-256 of the content envelope, as signed in the manifest.
     content_digest: Base64Url(32)  # type: ignore[valid-type]
     #: The readers the author signed (manifest version 2); null for a version 1
@@ -158,7 +159,7 @@ class DocumentOut(BaseModel):
     author_name: str
     created_at: datetime
     latest_version: int
-    #: The versions you can read, oldest first.
+    #: Every version, oldest first (with a wrapped key for those you can read).
     versions: list[VersionOut]
     #: Who can read the latest version.
     recipients: list[RecipientOut]

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from uhealthsec.crypto import envelope
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.crypto.manifest import (
+    NO_PREVIOUS,
     Reader,
     ShareStatement,
     VersionManifest,
@@ -96,12 +97,32 @@ class NewVersion:
     readers: Sequence[Reader] = ()
 
 
+def stored_manifest(
+    document: Document, version: DocumentVersion, content_digest: bytes, previous: bytes
+) -> VersionManifest:
+    """The manifest a stored version was signed with; ``previous`` is the digest of
+    the version before's (unused by a version 1 manifest, which names none)."""
+    readers = None if version.readers is None else decode_readers(version.readers)
+    return VersionManifest(
+        document_id=document.id,
+        version=version.number,
+        patient_file_id=document.patient_file_id,
+        author_id=version.author_id,
+        signer_key_index=version.signer_key_index,
+        content_digest=content_digest,
+        metadata_digest=hashlib.sha256(version.metadata_envelope).digest(),
+        readers=readers,
+        previous=None if readers is None else previous,
+    )
+
+
 @dataclass(frozen=True)
 class VersionView:
     version: DocumentVersion
     size: int
-    #: The caller's wrapped key for this version.
-    wrapped_key: bytes
+    #: The caller's wrapped key for this version; None for a version they cannot
+    #: read, served for its signed manifest (a reader checks the chain of versions).
+    wrapped_key: bytes | None
     #: SHA-256 of the content envelope, so that a reader can check the signed
     #: manifest (and its readers) before downloading the content.
     content_digest: bytes = b""
@@ -288,9 +309,12 @@ class RecordsService:
             created_at=self.ctx.now(),
             latest_version=1,
         )
+        # No savepoint: on SQLite one opened before any write commits when released,
+        # so a request refused later would leave the document behind. The refusal
+        # rolls the whole request back anyway.
+        self.db.add(document)
         try:
-            with self.db.begin_nested():
-                self.db.add(document)
+            self.db.flush()
         except IntegrityError as exc:
             raise taken from exc
         RetentionService(self.db, self.ctx).reopen(patient_file)
@@ -327,7 +351,9 @@ class RecordsService:
         if blob is None or blob.owner_id != caller.id or blob.attached_at is not None:
             raise InvalidInput("unknown upload: upload the document's envelope first")
         self._check_envelope(blob, new)
-        readers = self._check_signature(caller, document, patient_file, number, blob, new)
+        readers = self._check_signature(
+            caller, document, patient_file, number, blob, new, self._manifest_digest(previous)
+        )
         grants = self._check_grants(new.shares, patient_file, caller)
         if caller.id not in grants:
             raise InvalidInput("wrap the document key for yourself too, or you could not read it")
@@ -395,10 +421,12 @@ class RecordsService:
         number: int,
         blob: Blob,
         new: NewVersion,
+        previous: bytes,
     ) -> bytes:
-        """Check the author's version 2 manifest, readers included; the readers,
-        encoded as signed, to be stored and served with the version. New versions
-        name their readers: a version 1 manifest is only read, for existing data."""
+        """Check the author's version 2 manifest, readers and previous manifest's
+        digest included; the readers, encoded as signed, to be stored and served with
+        the version. New versions name their readers: a version 1 manifest is only
+        read, for existing data."""
         try:
             readers = encode_readers(new.readers)
         except CryptoError as exc:
@@ -413,11 +441,34 @@ class RecordsService:
             content_digest=blob.sha256,
             metadata_digest=hashlib.sha256(new.metadata_envelope).digest(),
             readers=tuple(new.readers),
+            previous=previous,
         )
         KeyDirectory(self.db, self.ctx).check_signature(
             caller, new.signer_key_index, manifest, new.signature
         )
         return readers
+
+    def _manifest_digest(self, latest: DocumentVersion | None) -> bytes:
+        """SHA-256 of the manifest ``latest`` was signed with (NO_PREVIOUS for none),
+        which the next version's manifest chains to: rebuilt from version 1 up, since
+        each version 2 manifest holds the digest of the one before."""
+        digest = NO_PREVIOUS
+        if latest is None:
+            return digest
+        document = self.db.get(Document, latest.document_id)
+        assert document is not None
+        rows = self.db.execute(
+            select(DocumentVersion, Blob.sha256)
+            .join(Blob, Blob.id == DocumentVersion.blob_id)
+            .where(
+                DocumentVersion.document_id == latest.document_id,
+                DocumentVersion.number <= latest.number,
+            )
+            .order_by(DocumentVersion.number)
+        ).all()
+        for version, sha256 in rows:
+            digest = stored_manifest(document, version, sha256, digest).digest()
+        return digest
 
     def _check_addresses(self, readers: Sequence[Reader]) -> None:
         """Each signed reader is named by the address of their account: a client that
@@ -612,15 +663,18 @@ class RecordsService:
     def view(self, caller: Account, document_id: uuid.UUID) -> DocumentView:
         document, patient_file = self._readable_document(caller, document_id)
         versions: list[VersionView] = []
+        # Every version's signed manifest, with the caller's key where they hold one:
+        # the next author checks who wrote each version after whom (PROTOCOL 11.4).
+        mine = (
+            select(Share.version_id, Share.wrapped_key)
+            .where(Share.recipient_id == caller.id, self._usable())
+            .subquery()
+        )
         rows = self.db.execute(
-            select(DocumentVersion, Share, Blob.size, Blob.sha256)
-            .join(Share, Share.version_id == DocumentVersion.id)
+            select(DocumentVersion, mine.c.wrapped_key, Blob.size, Blob.sha256)
+            .outerjoin(mine, mine.c.version_id == DocumentVersion.id)
             .join(Blob, Blob.id == DocumentVersion.blob_id)
-            .where(
-                DocumentVersion.document_id == document.id,
-                Share.recipient_id == caller.id,
-                self._usable(),
-            )
+            .where(DocumentVersion.document_id == document.id)
             .order_by(DocumentVersion.number)
         ).all()
         statements: dict[uuid.UUID, list[ShareStatementRecord]] = {}
@@ -630,12 +684,9 @@ class RecordsService:
             .order_by(ShareStatementRecord.created_at)
         ):
             statements.setdefault(record.version_id, []).append(record)
-        for version, share, size, sha256 in rows:
-            assert share.wrapped_key is not None
+        for version, wrapped_key, size, sha256 in rows:
             versions.append(
-                VersionView(
-                    version, size, share.wrapped_key, sha256, statements.get(version.id, [])
-                )
+                VersionView(version, size, wrapped_key, sha256, statements.get(version.id, []))
             )
         latest = self._version(document, document.latest_version)
         recipients = self.db.execute(
