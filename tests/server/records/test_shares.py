@@ -273,3 +273,40 @@ def test_a_patients_share_expired_by_a_reader_on_an_older_server_is_restored(
         v["number"]
         for v in carol.exchange.call("GET", f"/documents/{document_id}").json()["versions"]
     ]
+
+
+def test_an_expiry_without_a_time_zone_is_refused_not_a_500(practice: Practice, report):
+    """A time without a zone is no instant: it was compared with the server's aware
+    clock and failed with a 500. Refused as input, on a share and on a new version."""
+    alice, carol = practice.alice, practice.carol
+    document_id = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[])
+    [own] = alice.exchange.call("GET", f"/documents/{document_id}").json()["versions"]
+    naive = "2099-01-01T00:00:00"
+    share = {"recipient_id": carol.user.account_id, "wrapped_key": own["wrapped_key"]}
+    refused(
+        422,
+        alice.exchange.call,
+        "POST",
+        f"/documents/{document_id}/shares",
+        json={"version": 1, "shares": [{**share, "expires_at": naive}]},
+    )
+    body = alice.exchange._prepare_version(
+        document_id,
+        uuid.UUID(practice.patient_file),
+        2,
+        report,
+        None,
+        None,
+        alice.exchange._recipients([]),
+        None,
+        None,
+    )
+    for grant in body["shares"]:
+        grant["expires_at"] = naive
+    refused(
+        422,
+        alice.exchange.call,
+        "POST",
+        f"/documents/{document_id}/versions",
+        json={"number": 2, **body},
+    )
