@@ -310,3 +310,23 @@ def test_an_expiry_without_a_time_zone_is_refused_not_a_500(practice: Practice, 
         f"/documents/{document_id}/versions",
         json={"number": 2, **body},
     )
+
+
+def test_only_the_author_gives_the_patients_access_an_end(
+    practice: Practice, dave: Person, report, clock
+):
+    """Dave, a reader, shares the document with the patient until tomorrow: refused,
+    as the end of the patient's access is the author's decision. Without an expiry
+    his share is taken; the author may give one."""
+    alice, carol = practice.alice, practice.carol
+    document_id = alice.exchange.send(
+        report, patient_file_id=practice.patient_file, to=[dave.email]
+    )
+    tomorrow = clock.now + timedelta(days=1)
+    detail = refused(403, dave.exchange.share, document_id, [carol.email], expires_at=tomorrow)
+    assert "only the author can give the patient's access an end" in detail
+    assert carol.exchange.documents() == []
+    dave.exchange.share(document_id, [carol.email])
+    assert [d.id for d in carol.exchange.documents()] == [document_id]
+    other = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[])
+    alice.exchange.share(other, [carol.email], expires_at=tomorrow)
