@@ -330,3 +330,36 @@ def test_only_the_author_gives_the_patients_access_an_end(
     assert [d.id for d in carol.exchange.documents()] == [document_id]
     other = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[])
     alice.exchange.share(other, [carol.email], expires_at=tomorrow)
+
+
+def test_the_patient_stays_a_possible_reader_of_the_next_version_after_an_expiry(
+    practice: Practice, dave: Person, report, clock, users
+):
+    """The author's expiry on the patient's share ended her access to version 1; it
+    did not take her out of the document: the author's next version may reach her
+    again (an ended share of someone else would need a new share)."""
+    alice, carol = practice.alice, practice.carol
+    document_id = alice.exchange.send(
+        report, patient_file_id=practice.patient_file, to=[dave.email]
+    )
+    alice.exchange.share(document_id, [carol.email], expires_at=clock.now + timedelta(hours=1))
+    clock.advance(hours=2)
+    for person in (alice, carol):
+        person.user.tokens = users.sign_in_again(person.user)
+    assert carol.exchange.documents() == []
+    body = alice.exchange._prepare_version(
+        document_id,
+        uuid.UUID(practice.patient_file),
+        2,
+        report,
+        None,
+        None,
+        alice.exchange._recipients([dave.email, carol.email]),
+        None,
+        None,
+    )
+    alice.exchange.call("POST", f"/documents/{document_id}/versions", json={"number": 2, **body})
+    assert [
+        v["number"]
+        for v in carol.exchange.call("GET", f"/documents/{document_id}").json()["versions"]
+    ] == [2]
