@@ -15,7 +15,7 @@ from sqlalchemy import update
 
 from tests.client.demo import login, run, send
 from uhealthsec.client.portability import documents_in
-from uhealthsec.server.records.models import PatientFile
+from uhealthsec.server.records.models import DocumentVersion, PatientFile
 from uhealthsec.server.retention.models import FileRetention
 from uhealthsec.server.retention.rules import add_years
 
@@ -69,11 +69,12 @@ def test_the_patient_objects_and_the_practitioner_sees_it(
 
 
 def _backdate(ctx, **changes: datetime) -> None:
-    """The scene the worker finds: a file opened, or its dates recorded, long ago (the
-    worker runs on the real clock)."""
+    """The scene the worker finds: a file opened and written in, or its dates recorded,
+    long ago (the worker runs on the real clock)."""
     with ctx.sessions.begin() as db:
         if "opened" in changes:
             db.execute(update(PatientFile).values(created_at=changes["opened"]))
+            db.execute(update(DocumentVersion).values(created_at=changes["opened"]))
         if "recorded" in changes:
             db.execute(update(FileRetention).values(facts_recorded_at=changes["recorded"]))
 

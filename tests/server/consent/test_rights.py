@@ -13,7 +13,7 @@ from tests.server.records.conftest import Practice
 from uhealthsec.client.api import ApiError
 from uhealthsec.client.portability import documents_in, export_bundle
 from uhealthsec.client.rights import RightsClient
-from uhealthsec.server.records.models import PatientFile
+from uhealthsec.server.records.models import DocumentVersion, PatientFile
 from uhealthsec.server.retention.models import FileRetention
 from uhealthsec.server.retention.rules import add_months, add_years
 
@@ -141,10 +141,12 @@ def test_erasure_is_carried_out_once_retention_has_ended(practice: Practice, ctx
     alice, bob = practice.alice, practice.bob
     document = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
     blobs_before = set(ctx.blobs.keys())
-    # A file opened in 1999 whose patient died in 2000, less than 10 years before this
-    # last care: kept until 2010, and the death was recorded over a grace period ago.
+    # A file opened (and its document written) in 1999 whose patient died in 2000,
+    # less than 10 years after this last care: kept until 2010, and the death was
+    # recorded over a grace period ago.
     with ctx.sessions.begin() as db:
         db.execute(update(PatientFile).values(created_at=datetime(1999, 6, 1, tzinfo=UTC)))
+        db.execute(update(DocumentVersion).values(created_at=datetime(1999, 6, 1, tzinfo=UTC)))
     status = facts(practice, born_on="1931-04-02", died_on="2000-01-01")
     assert status["keep_until"] == date(2010, 1, 1).isoformat()
     with ctx.sessions.begin() as db:

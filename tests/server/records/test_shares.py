@@ -164,3 +164,204 @@ def test_no_revocation_leaves_a_document_without_a_reader(practice: Practice, re
     detail = refused(403, alice.exchange.revoke, document_id, bob.email)
     assert "no one able to read" in detail
     assert [d.id for d in bob.exchange.documents()] == [document_id]
+
+
+@pytest.fixture
+def dave(practice: Practice, client, users, outbox) -> Person:
+    """A colleague of Alice's practice."""
+    practice.alice.exchange.call(
+        "POST",
+        f"/practices/{practice.id}/invitations",
+        json={"email": "dave@example.org", "role": "practitioner"},
+    )
+    user = users.signed_in(
+        "dave@example.org", invitation=outbox.last_code("dave@example.org", "Invitation code")
+    )
+    return Person(user, device(client, users, user))
+
+
+def _version_ending_access(
+    practice: Practice, reader: Person, report, document_id: str, expires_at: str
+):
+    """Version 2 as the reader's SDK would write it, then with the patient's and the
+    author's shares given an expiry (the reader's attempt to end their access)."""
+    bob = reader.exchange
+    body = bob._prepare_version(
+        document_id,
+        uuid.UUID(practice.patient_file),
+        2,
+        report,
+        None,
+        None,
+        bob.readers_of_next_version(bob.call("GET", f"/documents/{document_id}").json()),
+        None,
+        None,
+    )
+    ending = {practice.carol.user.account_id, practice.alice.user.account_id}
+    for share in body["shares"]:
+        if share["recipient_id"] in ending:
+            share["expires_at"] = expires_at
+    return {"number": 2, **body}
+
+
+@pytest.mark.parametrize("expiry", [timedelta(minutes=1), timedelta(days=1)])
+def test_a_readers_new_version_cannot_end_the_patients_access_with_an_expiry(
+    practice: Practice, dave: Person, report, clock, users, expiry
+):
+    """The patient's and the author's shares of a reader's new version carry the
+    expiry the author gave them (none here), whatever the reader asked: later on the
+    patient reads version 2, and the author's version 3 still reaches her."""
+    alice, carol = practice.alice, practice.carol
+    document_id = alice.exchange.send(
+        report, patient_file_id=practice.patient_file, to=[dave.email, carol.email]
+    )
+    soon = (clock.now + expiry).isoformat()
+    dave.exchange.call(
+        "POST",
+        f"/documents/{document_id}/versions",
+        json=_version_ending_access(practice, dave, report, document_id, soon),
+    )
+    clock.advance(days=2)
+    for person in (alice, carol):
+        person.user.tokens = users.sign_in_again(person.user)
+    assert [
+        v["number"]
+        for v in carol.exchange.call("GET", f"/documents/{document_id}").json()["versions"]
+    ] == [1, 2]
+    assert alice.exchange.new_version(document_id, report) == 3
+    assert 3 in [
+        v["number"]
+        for v in carol.exchange.call("GET", f"/documents/{document_id}").json()["versions"]
+    ]
+
+
+def test_a_patients_share_expired_by_a_reader_on_an_older_server_is_restored(
+    practice: Practice, dave: Person, report, ctx, clock, users
+):
+    """Data an older server accepted: a reader's version 2 whose share for the patient
+    expired. Migration 0022 voids that expiry: the patient reads version 2 again and
+    the author's version 3 reaches her."""
+    from sqlalchemy import update
+
+    from uhealthsec.server.records.models import Share
+    from uhealthsec.server.storage import migrate
+
+    alice, carol = practice.alice, practice.carol
+    document_id = alice.exchange.send(
+        report, patient_file_id=practice.patient_file, to=[dave.email, carol.email]
+    )
+    assert dave.exchange.new_version(document_id, report) == 2
+    with ctx.sessions.begin() as db:
+        db.execute(
+            update(Share)
+            .where(
+                Share.document_id == uuid.UUID(str(document_id)),
+                Share.recipient_id == uuid.UUID(str(carol.user.account_id)),
+                Share.granted_by == uuid.UUID(str(dave.user.account_id)),
+            )
+            .values(expires_at=clock.now + timedelta(minutes=1))
+        )
+    clock.advance(minutes=10)
+    for person in (alice, carol):
+        person.user.tokens = users.sign_in_again(person.user)
+    assert [
+        v["number"]
+        for v in carol.exchange.call("GET", f"/documents/{document_id}").json()["versions"]
+    ] == [1]
+    migrate.downgrade(ctx.engine, "0018")
+    migrate.upgrade(ctx.engine)
+    assert alice.exchange.new_version(document_id, report) == 3
+    assert 3 in [
+        v["number"]
+        for v in carol.exchange.call("GET", f"/documents/{document_id}").json()["versions"]
+    ]
+
+
+def test_an_expiry_without_a_time_zone_is_refused_not_a_500(practice: Practice, report):
+    """A time without a zone is no instant: it was compared with the server's aware
+    clock and failed with a 500. Refused as input, on a share and on a new version."""
+    alice, carol = practice.alice, practice.carol
+    document_id = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[])
+    [own] = alice.exchange.call("GET", f"/documents/{document_id}").json()["versions"]
+    naive = "2099-01-01T00:00:00"
+    share = {"recipient_id": carol.user.account_id, "wrapped_key": own["wrapped_key"]}
+    refused(
+        422,
+        alice.exchange.call,
+        "POST",
+        f"/documents/{document_id}/shares",
+        json={"version": 1, "shares": [{**share, "expires_at": naive}]},
+    )
+    body = alice.exchange._prepare_version(
+        document_id,
+        uuid.UUID(practice.patient_file),
+        2,
+        report,
+        None,
+        None,
+        alice.exchange._recipients([]),
+        None,
+        None,
+    )
+    for grant in body["shares"]:
+        grant["expires_at"] = naive
+    refused(
+        422,
+        alice.exchange.call,
+        "POST",
+        f"/documents/{document_id}/versions",
+        json={"number": 2, **body},
+    )
+
+
+def test_only_the_author_gives_the_patients_access_an_end(
+    practice: Practice, dave: Person, report, clock
+):
+    """Dave, a reader, shares the document with the patient until tomorrow: refused,
+    as the end of the patient's access is the author's decision. Without an expiry
+    his share is taken; the author may give one."""
+    alice, carol = practice.alice, practice.carol
+    document_id = alice.exchange.send(
+        report, patient_file_id=practice.patient_file, to=[dave.email]
+    )
+    tomorrow = clock.now + timedelta(days=1)
+    detail = refused(403, dave.exchange.share, document_id, [carol.email], expires_at=tomorrow)
+    assert "only the author can give the patient's access an end" in detail
+    assert carol.exchange.documents() == []
+    dave.exchange.share(document_id, [carol.email])
+    assert [d.id for d in carol.exchange.documents()] == [document_id]
+    other = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[])
+    alice.exchange.share(other, [carol.email], expires_at=tomorrow)
+
+
+def test_the_patient_stays_a_possible_reader_of_the_next_version_after_an_expiry(
+    practice: Practice, dave: Person, report, clock, users
+):
+    """The author's expiry on the patient's share ended her access to version 1; it
+    did not take her out of the document: the author's next version may reach her
+    again (an ended share of someone else would need a new share)."""
+    alice, carol = practice.alice, practice.carol
+    document_id = alice.exchange.send(
+        report, patient_file_id=practice.patient_file, to=[dave.email]
+    )
+    alice.exchange.share(document_id, [carol.email], expires_at=clock.now + timedelta(hours=1))
+    clock.advance(hours=2)
+    for person in (alice, carol):
+        person.user.tokens = users.sign_in_again(person.user)
+    assert carol.exchange.documents() == []
+    body = alice.exchange._prepare_version(
+        document_id,
+        uuid.UUID(practice.patient_file),
+        2,
+        report,
+        None,
+        None,
+        alice.exchange._recipients([dave.email, carol.email]),
+        None,
+        None,
+    )
+    alice.exchange.call("POST", f"/documents/{document_id}/versions", json={"number": 2, **body})
+    assert [
+        v["number"]
+        for v in carol.exchange.call("GET", f"/documents/{document_id}").json()["versions"]
+    ] == [2]

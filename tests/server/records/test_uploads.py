@@ -216,3 +216,22 @@ def test_a_used_document_id_gets_one_answer_wherever_it_is_used(
     assert answers[0] == answers[1]
     assert answers[0][0] == 400 and "exists" not in answers[0][1]
     assert bob.documents() == []
+
+
+def test_a_refused_document_leaves_no_row_behind(practice: Practice, report, ctx):
+    """The document's row is written in a savepoint before its version is checked: on
+    SQLite that savepoint opened the transaction and its release committed it, so a
+    refused creation (here a reader list changed after signing) left a document
+    without a version or a reader, and its id burnt."""
+    from uhealthsec.server.records.models import Document
+
+    alice = practice.alice.exchange
+    body = version_body(practice, report)
+    forged = {**body, "readers": body["readers"][:1]}
+    forged["shares"] = [s for s in body["shares"] if s["recipient_id"] == alice.me["id"]]
+    with pytest.raises(ApiError) as refusal:
+        alice.call("POST", "/documents", json=forged)
+    assert refusal.value.status == 400
+    with ctx.sessions.begin() as db:
+        assert db.scalar(select(func.count()).select_from(Document)) == 0
+    alice.call("POST", "/documents", json=body)  # the id is still free

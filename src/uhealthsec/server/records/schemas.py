@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from uhealthsec.crypto.envelope import HEADER_SIZE
 from uhealthsec.protocol.encoding import Base64Url
@@ -77,7 +77,8 @@ class ShareIn(Strict):
     recipient_id: uuid.UUID
     #: The document key wrapped for the recipient (docs/PROTOCOL.md, "Key wrapping").
     wrapped_key: Base64Url(1200)  # type: ignore[valid-type]
-    expires_at: datetime | None = None
+    #: With its time zone: a time without one means no instant (422, not a guess).
+    expires_at: AwareDatetime | None = None
     #: Required for a recipient the version's author did not sign as a reader.
     statement: ShareStatementIn | None = None
 

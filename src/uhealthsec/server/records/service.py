@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -363,20 +363,25 @@ class RecordsService:
                 "sign the list of everyone you encrypt to"
             )
         if previous is not None:
-            allowed = {share.recipient_id for share in self._active_shares(previous.id)}
+            reading = {share.recipient_id for share in self._active_shares(previous.id)}
+            allowed = reading | self._never_ended(document, patient_file)
             if extra := set(grants) - allowed - {caller.id}:
                 raise Forbidden(
                     f"{len(extra)} recipient(s) cannot read the previous version; "
                     "share with them explicitly"
                 )
-            # Leaving out the author or the patient would end their access to the
-            # document as it is now: only the author may do that.
-            kept = {document.author_id, patient_file.patient_id} & allowed
-            if caller.id != document.author_id and kept - set(grants):
-                raise Forbidden(
-                    "a new version keeps the author's and the patient's access: "
-                    "wrap its key for them too"
-                )
+            if caller.id != document.author_id:
+                # Leaving out the author or the patient would end their access to the
+                # document as it is now: only the author may do that.
+                kept = {document.author_id, patient_file.patient_id} & reading
+                if kept - set(grants):
+                    raise Forbidden(
+                        "a new version keeps the author's and the patient's access: "
+                        "wrap its key for them too"
+                    )
+                grants = self._carry_expiries(document, patient_file, previous, grants)
+        if caller.id == document.author_id:
+            self._refuse_ending(document, patient_file, list(grants.values()), caller)
         version = DocumentVersion(
             document_id=document.id,
             number=number,
@@ -396,6 +401,55 @@ class RecordsService:
             self._grant(document, version, grant, caller)
         self.db.flush()
         return version
+
+    def _never_ended(self, document: Document, patient_file: PatientFile) -> set[uuid.UUID]:
+        """The author and the patient, if they received some version of the document
+        and no one revoked that share: an expiry (which an older server let any reader
+        set) does not take them out of the readers of the next version."""
+        return set(
+            self.db.scalars(
+                select(Share.recipient_id)
+                .where(
+                    Share.document_id == document.id,
+                    Share.recipient_id.in_([document.author_id, patient_file.patient_id]),
+                    Share.active(),
+                )
+                .distinct()
+            )
+        )
+
+    def _carry_expiries(
+        self,
+        document: Document,
+        patient_file: PatientFile,
+        previous: DocumentVersion,
+        grants: dict[uuid.UUID, ShareGrant],
+    ) -> dict[uuid.UUID, ShareGrant]:
+        """A new version written by a reader gives the author and the patient the
+        expiry of their share of the previous version (only ever the author's, see
+        _refuse_ending), and none if they had none: whatever the reader asked."""
+        carried = dict(grants)
+        for recipient_id in {document.author_id, patient_file.patient_id} & set(grants):
+            expires_at = self.db.scalar(
+                select(Share.expires_at).where(
+                    Share.version_id == previous.id, Share.recipient_id == recipient_id
+                )
+            )
+            carried[recipient_id] = replace(grants[recipient_id], expires_at=expires_at)
+        return carried
+
+    @staticmethod
+    def _refuse_ending(
+        document: Document, patient_file: PatientFile, grants: Sequence[ShareGrant], by: Account
+    ) -> None:
+        """Only the author gives the patient's access an end; the author's has none."""
+        for grant in grants:
+            if grant.expires_at is None:
+                continue
+            if grant.recipient_id == document.author_id:
+                raise InvalidInput("the author's own access does not expire")
+            if grant.recipient_id == patient_file.patient_id and by.id != document.author_id:
+                raise Forbidden("only the author can give the patient's access an end")
 
     def _check_envelope(self, blob: Blob, new: NewVersion) -> None:
         if len(new.envelope_header) != envelope.HEADER_SIZE:
@@ -566,8 +620,6 @@ class RecordsService:
         one stays as it is (its key, grantor and expiry), so a reader cannot swap the
         author's or the patient's key for garbage; one that ended is granted anew only by
         the author or by whoever ended it (expired: whoever granted it)."""
-        if grant.recipient_id == document.author_id and grant.expires_at is not None:
-            raise InvalidInput("the author's own access does not expire")
         existing = self.db.scalar(
             select(Share).where(
                 Share.version_id == version.id, Share.recipient_id == grant.recipient_id
@@ -613,6 +665,7 @@ class RecordsService:
         if self._active_share(version.id, caller.id) is None:
             raise Forbidden("you cannot read this version, so you cannot share it")
         checked = self._check_grants(grants, patient_file, caller)
+        self._refuse_ending(document, patient_file, list(checked.values()), caller)
         self._store_statements(caller, document, version, list(checked.values()))
         for grant in checked.values():
             self._grant(document, version, grant, caller)

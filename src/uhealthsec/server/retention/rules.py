@@ -33,6 +33,8 @@ class Basis(StrEnum):
     SUSPENDED = "suspended"
     #: Without the birth date, the minor rule cannot be ruled out.
     BIRTH_DATE_UNKNOWN = "birth_date_unknown"
+    #: The end falls past the last date the server can represent: the file is kept.
+    BEYOND_CALENDAR = "beyond_calendar"
 
 
 EXPLANATIONS = {
@@ -44,6 +46,7 @@ EXPLANATIONS = {
     Basis.SUSPENDED: "suspended while a claim about medical liability is open",
     Basis.BIRTH_DATE_UNKNOWN: "unknown until the patient's birth date is recorded (the minor "
     "rule of CSP R1112-7 may apply)",
+    Basis.BEYOND_CALENDAR: "kept: its end falls after the year 9999",
 }
 
 
@@ -90,13 +93,27 @@ class RetentionEnd:
 
 
 def retention_end(facts: RetentionFacts) -> RetentionEnd:
+    """The file's end; never an exception: an end the calendar cannot hold (with the
+    day after it, from which the file may be destroyed) is no end, the file is kept."""
+    try:
+        end = _retention_end(facts)
+        if end.keep_until is not None:
+            end.keep_until + timedelta(days=1)  # the first day it may be destroyed
+        return end
+    except (OverflowError, ValueError):  # past date.max (year 9999)
+        return RetentionEnd(None, Basis.BEYOND_CALENDAR, facts.years)
+
+
+def _retention_end(facts: RetentionFacts) -> RetentionEnd:
     if facts.claim_open:
         return RetentionEnd(None, Basis.SUSPENDED, facts.years)
     suspension = timedelta(days=facts.suspended_days)
     if facts.died_on is not None and facts.died_on < add_years(
         facts.last_care_on, AFTER_DEATH_YEARS
     ):
-        end = add_years(facts.died_on, AFTER_DEATH_YEARS)
+        # Care recorded after a death (a document added since) is the later date: the
+        # file is never destroyed sooner than 10 years after its last care.
+        end = add_years(max(facts.died_on, facts.last_care_on), AFTER_DEATH_YEARS)
         return RetentionEnd(end + suspension, Basis.DEATH, facts.years)
     end = add_years(facts.last_care_on, facts.years)
     if facts.born_on is None:

@@ -214,9 +214,10 @@ class RetentionService:
         clear_death: bool = False,
     ) -> FileStatus:
         """Record dates the end depends on, if plausible: none in the future, no birth
-        after the file's first care (its opening), no death before it, no care before
-        the birth; ``clear_death`` erases a death recorded by mistake. The caller read
-        the file (``RecordsService.patient_file``)."""
+        after the file's first care (its opening), no death before its last care (the
+        one recorded or the last document: a file in care is not ended by a death
+        dated earlier), no care before the birth; ``clear_death`` erases a death
+        recorded by mistake. The caller read the file (``RecordsService.patient_file``)."""
         self._require_decider(caller, patient_file)
         record = self._record(patient_file)
         today = self.today()
@@ -228,9 +229,14 @@ class RetentionService:
             raise InvalidInput(
                 f"the birth date is after the file's first care ({first_care.isoformat()})"
             )
-        if died_on is not None and died_on < first_care:
+        last_care = max(
+            [self.status(patient_file).facts.last_care_on]
+            + ([last_care_on] if last_care_on is not None else [])
+        )
+        died = None if clear_death else died_on or record.died_on
+        if died is not None and died < last_care:
             raise InvalidInput(
-                f"the date of death is before the file's first care ({first_care.isoformat()})"
+                f"the date of death is before the file's last care ({last_care.isoformat()})"
             )
         born = born_on or record.born_on
         if born is not None and last_care_on is not None and last_care_on < born:
@@ -254,6 +260,14 @@ class RetentionService:
             raise Conflict(f"a claim is already open since {record.claim_since.isoformat()}")
         if since > self.today():
             raise InvalidInput("a claim cannot be opened in the future")
+        # A claim is about care given in this file: not before the file, nor the birth.
+        first_care = patient_file.created_at.date()
+        if since < first_care:
+            raise InvalidInput(
+                f"a claim cannot open before the file's first care ({first_care.isoformat()})"
+            )
+        if record.born_on is not None and since < record.born_on:
+            raise InvalidInput("a claim cannot open before the patient's birth")
         record.claim_since = since
         self._recorded(record)
         return self.status(patient_file)
@@ -265,7 +279,12 @@ class RetentionService:
             raise Conflict("no claim is open on this file")
         if not record.claim_since <= on <= self.today():
             raise InvalidInput("a claim closes after it opened, and not in the future")
-        record.suspended_days += (on - record.claim_since).days
+        # Claims suspend the clock for at most the file's life so far (they may have
+        # overlapped): repeated claims cannot push its end out of the calendar.
+        lifetime = (self.today() - patient_file.created_at.date()).days
+        record.suspended_days = min(
+            record.suspended_days + (on - record.claim_since).days, lifetime
+        )
         record.claim_since = None
         self._recorded(record)
         return self.status(patient_file)

@@ -38,6 +38,16 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA busy_timeout=5000")
             cursor.close()
 
+        @event.listens_for(engine, "savepoint")
+        def _sqlite_savepoint(connection: Any, _name: Any) -> None:
+            # pysqlite opens a transaction by itself only before a write: a SAVEPOINT
+            # sent first would open one of its own, and its RELEASE commit it, however
+            # the request ends. Nested in a transaction begun here, it commits nothing.
+            # IMMEDIATE: the savepoint is there to write, so the write lock is waited
+            # for now (busy_timeout) rather than refused after a read of older data.
+            if not connection.connection.dbapi_connection.in_transaction:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
