@@ -76,7 +76,7 @@ class JournalService:
         self, caller: Account, index: int, tree_size: int
     ) -> tuple[JournalRecord, list[bytes]]:
         """One entry with its proof, for someone it concerns: its actor, the patient it
-        is about, or an admin of the practice it is about."""
+        is about, or an admin of the practice it is about who may act on health data."""
         record = self.db.get(JournalRecord, index)
         if record is None or not self._may_see(caller, record):
             raise NotFound("no such journal entry, or it does not concern you")
@@ -91,8 +91,7 @@ class JournalService:
             return True
         if record.practice_id is None:
             return False
-        member = AccountService(self.db, self.ctx).membership(caller.id, record.practice_id)
-        return member is not None and member.role == "admin"
+        return AccountService(self.db, self.ctx).allows(caller, record.practice_id, "journal.read")
 
     def history(
         self, caller: Account, limit: int, before: int | None, tree_size: int | None = None
@@ -116,7 +115,9 @@ class JournalService:
         before: int | None,
         tree_size: int | None = None,
     ) -> list[HistoryItem]:
-        AccountService(self.db, self.ctx).require(caller, practice_id, "members.verify")
+        """What was done in the practice, newest first (admins who may act on health
+        data: the entries name its patients)."""
+        AccountService(self.db, self.ctx).require(caller, practice_id, "journal.read")
         current_draft().about_practice(practice_id)
         return self._items(JournalRecord.practice_id == practice_id, limit, before, tree_size)
 
