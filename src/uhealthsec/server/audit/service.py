@@ -23,9 +23,10 @@ from uhealthsec.server.audit.models import (
     JournalPatient,
     JournalRecord,
     JournalWitness,
+    ReadCount,
     RefusalCount,
 )
-from uhealthsec.server.audit.refusals import REFUSAL_LOG_DAYS
+from uhealthsec.server.audit.refusals import READ_WINDOW, REFUSAL_LOG_DAYS
 from uhealthsec.server.audit.schemas import MAX_ENTRIES, MAX_LEAVES
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import Forbidden, InvalidInput, NotFound
@@ -237,8 +238,9 @@ class JournalService:
         )
 
     def purge_network_data(self, now: datetime) -> int:
-        """Drop connection data older than the CNIL retention, and the technical log's
-        counts of refusals older than its own (the journal stays)."""
+        """Drop connection data older than the CNIL retention, the technical log's
+        counts of refusals older than its own, and past minutes' counts of reads (the
+        journal stays)."""
         removed = 0
         for statement in (
             delete(JournalNetworkRecord).where(
@@ -247,6 +249,7 @@ class JournalService:
             delete(RefusalCount).where(
                 RefusalCount.started_at < now - timedelta(days=REFUSAL_LOG_DAYS)
             ),
+            delete(ReadCount).where(ReadCount.started_at < now - READ_WINDOW),
         ):
             removed += int(self.db.execute(statement).rowcount or 0)  # type: ignore[attr-defined]
         return removed
