@@ -162,3 +162,31 @@ def test_no_revocation_leaves_a_document_without_a_reader(practice: Practice, re
     detail = refused(403, alice.exchange.revoke, document_id, bob.email)
     assert "no one able to read" in detail
     assert [d.id for d in bob.exchange.documents()] == [document_id]
+
+
+def test_a_reader_outside_the_practice_finds_the_patient_only_while_holding_her_document(
+    practice: Practice, client, report
+):
+    """Bob works elsewhere: the directory shows him Carol's keys while he holds a share
+    of a document in her file (to write new versions and shares to her), and not
+    before nor once it is revoked: the same 404 as an address without keys."""
+
+    def bob_finds_carol() -> int:
+        size = client.get("/keys/head", headers=_bearer(practice.bob)).json()["head"]["size"]
+        return client.get(
+            "/keys/entries",
+            params={"email": practice.carol.email, "tree_size": size},
+            headers=_bearer(practice.bob),
+        ).status_code
+
+    assert bob_finds_carol() == 404
+    document_id = practice.alice.exchange.send(
+        report, patient_file_id=practice.patient_file, to=[practice.bob.email]
+    )
+    assert bob_finds_carol() == 200
+    practice.alice.exchange.revoke(document_id, practice.bob.email)
+    assert bob_finds_carol() == 404
+
+
+def _bearer(person: Person) -> dict[str, str]:
+    return {"Authorization": f"Bearer {person.user.tokens.access_token}"}
