@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from fastapi.testclient import TestClient
 
-from tests.server_fixtures import User, Users
+from tests.server_fixtures import Outbox, User, Users
 
 
 @dataclass
@@ -29,3 +29,20 @@ def make_cabinet(client: TestClient, users: Users) -> Cabinet:
     practice = client.post("/practices", json={"name": "Cabinet"}, headers=headers).json()["id"]
     users.join_practice(alice, practice, carol)
     return Cabinet(practice, alice, carol, mallory)
+
+
+def join_unverified(
+    client: TestClient, users: Users, outbox: Outbox, cabinet: Cabinet, role: str
+) -> User:
+    """A practitioner who joined the practice by invitation (``role``), with an identity
+    nobody verified: what anyone can become by asking an admin for an invitation."""
+    client.post(
+        f"/practices/{cabinet.id}/invitations",
+        json={"email": "self.declared@example.org", "role": role},
+        headers=cabinet.headers(cabinet.alice),
+    )
+    return users.signed_in(
+        "self.declared@example.org",
+        verified=False,
+        invitation=outbox.last_code("self.declared@example.org", "Invitation code"),
+    )

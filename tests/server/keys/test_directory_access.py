@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.server.accounts.cabinet import Cabinet, make_cabinet
+from tests.server.accounts.cabinet import Cabinet, join_unverified, make_cabinet
 from tests.server_fixtures import User
 
 
@@ -65,3 +65,16 @@ def test_enumeration_by_index_shows_only_what_the_viewer_may_see(client, users, 
     # A monitor the operator lists reads the whole log, to audit it.
     ctx.settings = ctx.settings.model_copy(update={"directory_monitors": ["Mallory@example.org"]})
     assert readable_indexes(client, cabinet, cabinet.mallory) == [0, 1, 2]
+
+
+def test_unverified_staff_cannot_find_the_practices_patients(client, users, outbox, cabinet):
+    """An unverified practitioner invited into the practice is staff, but may not act on
+    health data: the directory hides the patients from them as the member list does,
+    by address and by index."""
+    impostor = join_unverified(client, users, outbox, cabinet, "practitioner")
+    members = client.get(f"/practices/{cabinet.id}/members", headers=cabinet.headers(impostor))
+    assert cabinet.carol.account_id not in {m["account_id"] for m in members.json()}
+    assert lookup(client, cabinet, impostor, cabinet.carol.email) == 404
+    # Entries in the order of activation: alice 0, carol 1, mallory 2, the impostor 3.
+    assert readable_indexes(client, cabinet, impostor) == [0, 3]
+    assert lookup(client, cabinet, impostor, cabinet.alice.email) == 200  # staff still found

@@ -81,6 +81,12 @@ class Account(Base):
     )
 
 
+def may_act_on_health_data(account: Account) -> bool:
+    """Patients act on their own data, practitioners once their professional identity
+    is verified."""
+    return account.kind == AccountKind.PATIENT or account.identity_verified_at is not None
+
+
 class EmailVerification(Base):
     """A single-use code mailed to confirm an address at registration."""
 

@@ -25,6 +25,7 @@ from uhealthsec.server.accounts.models import (
     Membership,
     Practice,
     Role,
+    may_act_on_health_data,
 )
 from uhealthsec.server.accounts.rpps import is_valid_rpps
 from uhealthsec.server.context import AppContext, token_hash
@@ -40,12 +41,22 @@ INVITATION_DAYS = 14
 #: clinical content unless a document is shared with them.
 PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.ADMIN: frozenset(
-        {"members.read", "members.invite", "members.verify", "members.remove", "records.read"}
+        {
+            "members.read",
+            "members.invite",
+            "members.verify",
+            "members.remove",
+            "records.read",
+            "journal.read",
+        }
     ),
     Role.PRACTITIONER: frozenset({"members.read", "records.read"}),
     Role.SECRETARY: frozenset({"members.read"}),
     Role.PATIENT: frozenset(),
 }
+#: The permissions that read the practice's patients' data: ``require`` grants them only
+#: to an account that may act on health data, whatever the route that asks.
+HEALTH_DATA_PERMISSIONS = frozenset({"records.read", "journal.read"})
 
 
 _UNVERIFIED = (
@@ -53,12 +64,6 @@ _UNVERIFIED = (
     "data: link your e-CPS, or ask a verified admin of your practice (or, without e-CPS, "
     "the server's operator) to vouch for you"
 )
-
-
-def may_act_on_health_data(account: Account) -> bool:
-    """Patients act on their own data, practitioners once their professional identity
-    is verified."""
-    return account.kind == AccountKind.PATIENT or account.identity_verified_at is not None
 
 
 def check_may_act_on_health_data(account: Account) -> None:
@@ -325,7 +330,18 @@ class AccountService:
             raise NotFound("no such practice")
         if permission not in PERMISSIONS[Role(member.role)]:
             raise Forbidden(f"your role in this practice ({member.role}) does not allow this")
+        if permission in HEALTH_DATA_PERMISSIONS:
+            check_may_act_on_health_data(account)
         return member
+
+    def allows(self, account: Account, practice_id: uuid.UUID, permission: str) -> bool:
+        """Whether ``require`` would grant the permission (for rules that refuse as
+        "not found")."""
+        try:
+            self.require(account, practice_id, permission)
+        except (NotFound, Forbidden):
+            return False
+        return True
 
     def patient_practices(self, patient_id: uuid.UUID) -> set[uuid.UUID]:
         """The practices that may reach this patient: those whose invitation the patient

@@ -9,8 +9,9 @@ writer. The response carries the entry and its inclusion proof in headers:
     UHS-Journal-Entry: <base64url entry>
     UHS-Journal-Proof: <index>;<tree size>;<base64url hash>,<base64url hash>,...
 
-Denied and refused requests are journaled as well, with their outcome, up to an
-allowance per account and per address (audit/refusals.py); all are counted.
+Denied and refused requests of a signed-in account are journaled as well, with their
+outcome, up to an allowance per account; refusals of requests nobody signed in are not
+(audit/refusals.py); all are counted.
 """
 
 from __future__ import annotations
@@ -33,8 +34,14 @@ from uhealthsec.crypto.journal import (
     request_digest,
 )
 from uhealthsec.protocol.encoding import b64u_encode
-from uhealthsec.server.audit.refusals import RefusalLog
+from uhealthsec.server.audit.refusals import (
+    JOURNALED_READS_PER_MINUTE,
+    READ_WINDOW,
+    ReadLimit,
+    RefusalLog,
+)
 from uhealthsec.server.audit.writer import JournalWriter, PendingEntry
+from uhealthsec.server.problems import problem
 
 #: Reads that are journaled although they change nothing: they show personal data.
 #: Any other read is journaled too once a service marks it as about a patient (a
@@ -146,6 +153,7 @@ class JournalMiddleware:
         self.writer = writer
         self.clock = clock
         self.refusals = RefusalLog(writer.sessions, clock)
+        self.reads = ReadLimit(writer.sessions, clock)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("HEAD", "OPTIONS"):
@@ -165,7 +173,12 @@ class JournalMiddleware:
                 draft.body.update(message.get("body", b""))
             return message
 
+        withheld = False
+
         async def journaling_send(message: Message) -> None:
+            nonlocal withheld
+            if withheld:
+                return  # the body of a read refused past the account's allowance
             # Requests that matched no route (scanners, typos) are not actions; requests
             # the shield throttled (429) never reached one, and are counted in its
             # metrics: journaling them would let a botnet grow the journal at will.
@@ -175,6 +188,11 @@ class JournalMiddleware:
                 and scope.get("endpoint") is not None
                 and message["status"] != 429
             ):
+                if await self._over_read_limit(scope, draft, message["status"]):
+                    # Every read shown is journaled, so past the allowance none is shown.
+                    withheld = True
+                    await self._too_many_reads()(scope, receive, send)
+                    return
                 headers = list(message.get("headers", []))
                 headers += await self._append(scope, draft, message["status"])
                 message = {**message, "headers": headers}
@@ -185,6 +203,32 @@ class JournalMiddleware:
         finally:
             _CURRENT.reset(token)
 
+    async def _over_read_limit(self, scope: Scope, draft: JournalDraft, status: int) -> bool:
+        """A signed-in account's successful read, past its allowance (counted in the
+        technical log as refused)."""
+        if (
+            draft.method != "GET"
+            or draft.actor == NOBODY
+            or Outcome.of_status(status) != Outcome.DONE
+        ):
+            return False
+        if await run_in_threadpool(self.reads.admit, draft.actor):
+            return False
+        client = scope.get("client")
+        address = client[0] if client else None
+        await run_in_threadpool(self.refusals.admit, draft.actor, address, action_name(scope), 429)
+        return True
+
+    def _too_many_reads(self) -> ASGIApp:
+        seconds = READ_WINDOW.total_seconds()
+        retry = int(seconds - self.clock().timestamp() % seconds) + 1
+        return problem(
+            429,
+            f"this account read more than {JOURNALED_READS_PER_MINUTE} items of personal "
+            f"data in a minute, each of which is journaled: try again in {retry} seconds",
+            headers={"Retry-After": str(retry)},
+        )
+
     async def _append(
         self, scope: Scope, draft: JournalDraft, status: int
     ) -> list[tuple[bytes, bytes]]:
@@ -192,7 +236,8 @@ class JournalMiddleware:
         client = scope.get("client")
         address = client[0] if client else None
         if outcome != Outcome.DONE:
-            # Counted in the technical log; journaled only within the caller's allowance.
+            # Counted in the technical log; journaled only within a signed-in caller's
+            # allowance.
             actor = None if draft.actor == NOBODY else draft.actor
             if not await run_in_threadpool(self.refusals.admit, actor, address, action, status):
                 return []

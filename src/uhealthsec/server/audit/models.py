@@ -97,3 +97,14 @@ class RefusalCount(Base):
     action: Mapped[str] = mapped_column(String(64), primary_key=True)
     status: Mapped[int] = mapped_column(Integer, primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger)
+
+
+class ReadCount(Base):
+    """Reads of personal data an account made in each minute (audit/refusals.py), to
+    bound how fast one account grows the journal."""
+
+    __tablename__ = "journal_reads"
+
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)

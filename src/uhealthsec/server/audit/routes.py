@@ -264,8 +264,8 @@ REFUSAL_METRICS = {
 
 @router.get("/journal/metrics", response_class=PlainTextResponse)
 def journal_metrics(request: Request, db: Db, ctx: Ctx) -> PlainTextResponse:
-    """Refusals counted in the rolling technical log (only a bounded few per address
-    and per account are in the journal)."""
+    """Refusals counted in the rolling technical log (only a bounded few per account
+    are in the journal, none of requests nobody signed in)."""
     may_read_metrics(request, ctx.settings.metrics_token)
     values = refusal_totals(db)
     lines = []

@@ -23,9 +23,10 @@ from uhealthsec.server.audit.models import (
     JournalPatient,
     JournalRecord,
     JournalWitness,
+    ReadCount,
     RefusalCount,
 )
-from uhealthsec.server.audit.refusals import REFUSAL_LOG_DAYS
+from uhealthsec.server.audit.refusals import READ_WINDOW, REFUSAL_LOG_DAYS
 from uhealthsec.server.audit.schemas import MAX_ENTRIES, MAX_LEAVES
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import Forbidden, InvalidInput, NotFound
@@ -88,7 +89,7 @@ class JournalService:
         self, caller: Account, index: int, tree_size: int
     ) -> tuple[JournalRecord, list[bytes]]:
         """One entry with its proof, for someone it concerns: its actor, the patient it
-        is about, or an admin of the practice it is about."""
+        is about, or an admin of the practice it is about who may act on health data."""
         record = self.db.get(JournalRecord, index)
         if record is None or not self._may_see(caller, record):
             raise NotFound("no such journal entry, or it does not concern you")
@@ -103,8 +104,7 @@ class JournalService:
             return True
         if record.practice_id is None:
             return False
-        member = AccountService(self.db, self.ctx).membership(caller.id, record.practice_id)
-        return member is not None and member.role == "admin"
+        return AccountService(self.db, self.ctx).allows(caller, record.practice_id, "journal.read")
 
     def history(
         self, caller: Account, limit: int, before: int | None, tree_size: int | None = None
@@ -128,7 +128,9 @@ class JournalService:
         before: int | None,
         tree_size: int | None = None,
     ) -> list[HistoryItem]:
-        AccountService(self.db, self.ctx).require(caller, practice_id, "members.verify")
+        """What was done in the practice, newest first (admins who may act on health
+        data: the entries name its patients)."""
+        AccountService(self.db, self.ctx).require(caller, practice_id, "journal.read")
         current_draft().about_practice(practice_id)
         return self._items(JournalRecord.practice_id == practice_id, limit, before, tree_size)
 
@@ -256,8 +258,9 @@ class JournalService:
         )
 
     def purge_network_data(self, now: datetime) -> int:
-        """Drop connection data older than the CNIL retention, and the technical log's
-        counts of refusals older than its own (the journal stays)."""
+        """Drop connection data older than the CNIL retention, the technical log's
+        counts of refusals older than its own, and past minutes' counts of reads (the
+        journal stays)."""
         removed = 0
         for statement in (
             delete(JournalNetworkRecord).where(
@@ -266,6 +269,7 @@ class JournalService:
             delete(RefusalCount).where(
                 RefusalCount.started_at < now - timedelta(days=REFUSAL_LOG_DAYS)
             ),
+            delete(ReadCount).where(ReadCount.started_at < now - READ_WINDOW),
         ):
             removed += int(self.db.execute(statement).rowcount or 0)  # type: ignore[attr-defined]
         return removed

@@ -4,21 +4,34 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import ClassVar, Protocol
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import Exists, exists, func, select
 from sqlalchemy.orm import Session
 
 from uhealthsec.crypto.directory import AccountKindCode, DirectoryEntry
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.crypto.keys import PublicKeys
-from uhealthsec.server.accounts.models import Account, AccountKind, Membership, Role
+from uhealthsec.server.accounts.models import (
+    Account,
+    AccountKind,
+    Membership,
+    Role,
+    may_act_on_health_data,
+)
 from uhealthsec.server.audit.middleware import current_draft
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import InvalidInput, NotFound
 from uhealthsec.server.keys.models import DirectoryRecord
-from uhealthsec.server.messaging.models import Message, MessageKey
-from uhealthsec.server.records.models import DocumentVersion, Share, ShareStatementRecord
+from uhealthsec.server.messaging.models import Message, MessageKey, ThreadParticipant
+from uhealthsec.server.records.models import (
+    Document,
+    DocumentVersion,
+    PatientFile,
+    Share,
+    ShareStatementRecord,
+)
 from uhealthsec.server.storage.merkle_log import (
     KEY_DIRECTORY_LOG,
     MerkleLog,
@@ -98,75 +111,63 @@ class KeyDirectory:
         self, viewer: Account, record: DirectoryRecord | None, tree_size: int, *, by_index: bool
     ) -> ProvenEntry:
         # One answer for "no such entry" and "not yours to see": no enumeration oracle.
-        if (
-            record is None
-            or record.log_index >= tree_size
-            or not self._may_see(viewer, record, by_index=by_index)
-        ):
+        # The rule runs the same queries whether or not the entry exists (a placeholder
+        # owner stands in), so the refusal does not tell a patient by its time either.
+        visible = self._may_see(viewer, record, by_index=by_index)
+        if record is None or record.log_index >= tree_size or visible is None:
             raise NotFound("no keys are published for this address")
-        owner = self.db.get(Account, record.account_id)
-        if owner is not None and owner.kind == AccountKind.PATIENT and owner.id != viewer.id:
+        if visible == AccountKind.PATIENT and record.account_id != viewer.id:
             # Who is a patient here is health data: the read goes to their history.
-            current_draft().about_patient(owner.id, None)
+            current_draft().about_patient(record.account_id, None)
         return ProvenEntry(record, tree_size, self.log.inclusion_proof(record.log_index, tree_size))
 
     def is_monitor(self, account: Account) -> bool:
         """Monitors are the accounts the operator lists (setting UHS_DIRECTORY_MONITORS)."""
         return account.email in {m.strip().lower() for m in self.ctx.settings.directory_monitors}
 
-    def _may_see(self, viewer: Account, record: DirectoryRecord, *, by_index: bool) -> bool:
-        """Who is a patient here is health data, and the log must not be a list of who
-        uses the service (docs/PROTOCOL.md, section 10):
+    def _may_see(
+        self, viewer: Account, record: DirectoryRecord | None, *, by_index: bool
+    ) -> AccountKind | None:
+        """The kind of the entry's owner if the viewer may see the entry, else None.
+        Who is a patient here is health data, and the log must not be a list of who
+        uses the service (docs/PROTOCOL.md, section 10.1):
 
-        - a patient's entry, to the patient and to the staff of a practice they joined;
+        - a patient's entry, to the patient, and to an account that may act on health
+          data (a verified practitioner) and is staff of a practice she joined, holds a
+          share of a document in one of her files, or shares a thread with her;
         - a practitioner's entry, by address to any signed-in account (a colleague must
           be able to write to them), by index only to colleagues of a common practice;
-        - any entry, by index, to whoever holds a document or message signed with it;
+        - any entry, by index, to whoever holds a document or message signed with it
+          (a patient's only if that account may act on health data);
         - every entry to monitors.
         """
-        if record.account_id == viewer.id or self.is_monitor(viewer):
-            return True
-        owner = self.db.get(Account, record.account_id)
-        if owner is None:
-            return False
-        if owner.kind == AccountKind.PATIENT:
-            if self._is_staff_of_practice_joined_by(viewer.id, owner.id):
-                return True
-        elif not by_index or self._share_a_practice(viewer.id, owner.id):
-            return True
-        return by_index and self._holds_signed_with(viewer.id, record.log_index)
-
-    def _is_staff_of_practice_joined_by(self, viewer_id: uuid.UUID, patient_id: uuid.UUID) -> bool:
-        joined = select(Membership.practice_id).where(
-            Membership.account_id == patient_id, Membership.role == Role.PATIENT
-        )
-        return bool(
-            self.db.scalar(
-                select(
-                    exists().where(
-                        Membership.account_id == viewer_id,
-                        Membership.role != Role.PATIENT,
-                        Membership.practice_id.in_(joined),
-                    )
-                )
+        owner_id = record.account_id if record is not None else _NO_OWNER
+        index = record.log_index if record is not None else -1
+        kind, staff, reader, correspondent, colleague = self.db.execute(
+            select(
+                select(Account.kind).where(Account.id == owner_id).scalar_subquery(),
+                _is_staff_of_practice_joined_by(viewer.id, owner_id),
+                _holds_share_in_files_of(viewer.id, owner_id, self.ctx.now()),
+                _shares_a_thread(viewer.id, owner_id),
+                _shares_a_practice(viewer.id, owner_id),
             )
-        )
-
-    def _share_a_practice(self, viewer_id: uuid.UUID, owner_id: uuid.UUID) -> bool:
-        of_owner = select(Membership.practice_id).where(Membership.account_id == owner_id)
-        return bool(
-            self.db.scalar(
-                select(
-                    exists().where(
-                        Membership.account_id == viewer_id, Membership.practice_id.in_(of_owner)
-                    )
-                )
-            )
-        )
+        ).one()
+        holds_signed = self._holds_signed_with(viewer.id, index)
+        if kind is None:
+            return None
+        owner_kind = AccountKind(kind)
+        if owner_id == viewer.id or self.is_monitor(viewer):
+            return owner_kind
+        if owner_kind == AccountKind.PATIENT:
+            related = staff or reader or correspondent or (by_index and holds_signed)
+            return owner_kind if related and may_act_on_health_data(viewer) else None
+        if not by_index or colleague or holds_signed:
+            return owner_kind
+        return None
 
     def _holds_signed_with(self, viewer_id: uuid.UUID, index: int) -> bool:
-        """The viewer received a document with a version or a share statement signed
-        with this key (the next author checks both), or a message signed with it."""
+        """The viewer received a document version, a share statement (section 11.3) or a
+        message signed with this key."""
         document = exists().where(
             Share.recipient_id == viewer_id,
             Share.document_id == DocumentVersion.document_id,
@@ -183,7 +184,7 @@ class KeyDirectory:
             MessageKey.message_id == Message.id,
             Message.signer_key_index == index,
         )
-        return any(self.db.scalar(select(held)) for held in (document, statement, message))
+        return any(self.db.execute(select(document, statement, message)).one())
 
     def check_signature(
         self, signer: Account, signer_key_index: int, signed: SignedByAccount, signature: bytes
@@ -205,3 +206,43 @@ class KeyDirectory:
             .order_by(DirectoryRecord.key_version.desc())
             .limit(1)
         )
+
+
+#: Stands for the owner of an entry that does not exist, so that the rule's queries run
+#: all the same (no account has this id).
+_NO_OWNER = uuid.UUID(int=0)
+
+
+def _is_staff_of_practice_joined_by(viewer_id: uuid.UUID, patient_id: uuid.UUID) -> Exists:
+    joined = select(Membership.practice_id).where(
+        Membership.account_id == patient_id, Membership.role == Role.PATIENT
+    )
+    return exists().where(
+        Membership.account_id == viewer_id,
+        Membership.role != Role.PATIENT,
+        Membership.practice_id.in_(joined),
+    )
+
+
+def _holds_share_in_files_of(viewer_id: uuid.UUID, patient_id: uuid.UUID, at: datetime) -> Exists:
+    """The viewer can read a document in one of the patient's files (shared with her
+    consent): they must be able to write a new version or share to her."""
+    return exists().where(
+        Share.recipient_id == viewer_id,
+        Share.usable(at),
+        Share.document_id == Document.id,
+        Document.patient_file_id == PatientFile.id,
+        PatientFile.patient_id == patient_id,
+    )
+
+
+def _shares_a_thread(viewer_id: uuid.UUID, owner_id: uuid.UUID) -> Exists:
+    of_owner = select(ThreadParticipant.thread_id).where(ThreadParticipant.account_id == owner_id)
+    return exists().where(
+        ThreadParticipant.account_id == viewer_id, ThreadParticipant.thread_id.in_(of_owner)
+    )
+
+
+def _shares_a_practice(viewer_id: uuid.UUID, owner_id: uuid.UUID) -> Exists:
+    of_owner = select(Membership.practice_id).where(Membership.account_id == owner_id)
+    return exists().where(Membership.account_id == viewer_id, Membership.practice_id.in_(of_owner))
