@@ -1,1 +1,0 @@
-from tests.server.records.conftest import practice, report  # noqa: F401  (shared fixtures)
