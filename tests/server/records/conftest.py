@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.server_fixtures import PASSWORD, User, Users
-from uhealthsec.client.api import AuthClient
+from uhealthsec.client.api import ApiError, AuthClient
 from uhealthsec.client.consent import ConsentClient
 from uhealthsec.client.exchange import ExchangeClient, MessagingClient, _served_manifests
 from uhealthsec.client.logs import LogPin
@@ -102,3 +102,22 @@ def version_body(practice: Practice, report, number: int = 1, document_id=None):
         previous,
     )
     return {"id": str(document_id), "patient_file_id": practice.patient_file, **body}
+
+
+def colleague(practice: Practice, client: TestClient, users: Users, outbox, email: str) -> Person:
+    """A practitioner who joined Alice's practice through her invitation."""
+    practice.alice.exchange.call(
+        "POST",
+        f"/practices/{practice.id}/invitations",
+        json={"email": email, "role": "practitioner"},
+    )
+    user = users.signed_in(email, invitation=outbox.last_code(email, "Invitation code"))
+    return Person(user, device(client, users, user))
+
+
+def refused(status: int, action, *args, **kwargs) -> str:
+    """The refusal's detail, once its status is the one expected."""
+    with pytest.raises(ApiError) as refusal:
+        action(*args, **kwargs)
+    assert refusal.value.status == status, refusal.value.detail
+    return refusal.value.detail

@@ -9,9 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from tests.server.records.conftest import Person, Practice, device
+from tests.server.records.conftest import Person, Practice, colleague, device, refused
 from tests.server.records.test_exchange import consent_to_everyone_outside
-from uhealthsec.client.api import ApiError
 from uhealthsec.client.exchange import _served_manifests
 from uhealthsec.crypto.wrap import wrap_document_key
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
@@ -33,13 +32,6 @@ def post_grants(sender: Person, document_id: uuid.UUID, *grants: dict) -> dict:
     return sender.exchange.call(
         "POST", f"/documents/{document_id}/shares", json={"version": 1, "shares": list(grants)}
     ).json()
-
-
-def refused(status: int, action, *args, **kwargs) -> str:
-    with pytest.raises(ApiError) as refusal:
-        action(*args, **kwargs)
-    assert refusal.value.status == status, refusal.value.detail
-    return refusal.value.detail
 
 
 def test_a_reader_cannot_destroy_the_authors_or_the_patients_access(
@@ -169,15 +161,7 @@ def test_no_revocation_leaves_a_document_without_a_reader(practice: Practice, re
 @pytest.fixture
 def dave(practice: Practice, client, users, outbox) -> Person:
     """A colleague of Alice's practice."""
-    practice.alice.exchange.call(
-        "POST",
-        f"/practices/{practice.id}/invitations",
-        json={"email": "dave@example.org", "role": "practitioner"},
-    )
-    user = users.signed_in(
-        "dave@example.org", invitation=outbox.last_code("dave@example.org", "Invitation code")
-    )
-    return Person(user, device(client, users, user))
+    return colleague(practice, client, users, outbox, "dave@example.org")
 
 
 def _version_ending_access(

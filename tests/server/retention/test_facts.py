@@ -8,8 +8,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from tests.server.records.conftest import Person, Practice, device
-from uhealthsec.client.api import ApiError
+from tests.server.records.conftest import Person, Practice, colleague, refused
 from uhealthsec.server.retention.models import FileRetention
 from uhealthsec.server.retention.rules import Basis, RetentionFacts, add_years, retention_end
 from uhealthsec.server.retention.service import purge
@@ -21,25 +20,10 @@ def put_facts(person: Person, patient_file: str, **facts) -> dict:
     ).json()
 
 
-def refused(status: int, action, *args, **kwargs) -> str:
-    with pytest.raises(ApiError) as refusal:
-        action(*args, **kwargs)
-    assert refusal.value.status == status, refusal.value.detail
-    return refusal.value.detail
-
-
 @pytest.fixture
 def dave(practice: Practice, client, users, outbox) -> Person:
     """A practitioner of Alice's practice who does not treat Carol (yet)."""
-    practice.alice.exchange.call(
-        "POST",
-        f"/practices/{practice.id}/invitations",
-        json={"email": "dave@example.org", "role": "practitioner"},
-    )
-    user = users.signed_in(
-        "dave@example.org", invitation=outbox.last_code("dave@example.org", "Invitation code")
-    )
-    return Person(user, device(client, users, user))
+    return colleague(practice, client, users, outbox, "dave@example.org")
 
 
 def test_only_the_admin_or_a_treating_practitioner_records_the_dates(
