@@ -152,14 +152,15 @@ class KeyDirectory:
                 _shares_a_practice(viewer.id, owner_id),
             )
         ).one()
-        holds_signed = self._holds_signed_with(viewer.id, index)
+        # Only a lookup by index asks what the viewer holds (the same for every owner).
+        holds_signed = by_index and self._holds_signed_with(viewer.id, index)
         if kind is None:
             return None
         owner_kind = AccountKind(kind)
         if owner_id == viewer.id or self.is_monitor(viewer):
             return owner_kind
         if owner_kind == AccountKind.PATIENT:
-            related = staff or reader or correspondent or (by_index and holds_signed)
+            related = staff or reader or correspondent or holds_signed
             return owner_kind if related and may_act_on_health_data(viewer) else None
         if not by_index or colleague or holds_signed:
             return owner_kind
