@@ -23,6 +23,7 @@ from uhealthsec.server.storage.merkle_log import log_head_out, tree_head_out
 router = APIRouter(tags=["journal"])
 
 Size = Annotated[int, Query(ge=1, le=2**62)]
+Index = Annotated[int, Query(ge=0, le=2**62)]
 Limit = Annotated[int, Query(ge=1, le=500)]
 MAX_EXPORT = 10_000
 Before = Annotated[int | None, Query(ge=0, le=2**62, description="entries before this index")]
@@ -89,8 +90,8 @@ def leaves(
     caller: Caller,
     db: Db,
     ctx: Ctx,
-    start: Annotated[int, Query(ge=0, le=2**62)],
-    end: Annotated[int, Query(ge=1, le=2**62)],
+    start: Index,
+    end: Size,
 ) -> s.LeavesOut:
     """Leaf hashes of a range of entries, to recompute the tree (they reveal nothing)."""
     hashes = JournalService(db, ctx).leaf_hashes(start, end)
@@ -102,8 +103,8 @@ def entries(
     caller: Caller,
     db: Db,
     ctx: Ctx,
-    start: Annotated[int, Query(ge=0, le=2**62)],
-    end: Annotated[int, Query(ge=1, le=2**62)],
+    start: Index,
+    end: Size,
 ) -> s.EntriesOut:
     """(Witnesses) A range of entries, to check every subject's chain."""
     return s.EntriesOut(
