@@ -309,9 +309,7 @@ class RecordsService:
             created_at=self.ctx.now(),
             latest_version=1,
         )
-        # No savepoint: on SQLite one opened before any write commits when released,
-        # so a request refused later would leave the document behind. The refusal
-        # rolls the whole request back anyway.
+        # No savepoint: a refusal rolls the whole request back.
         self.db.add(document)
         try:
             self.db.flush()
