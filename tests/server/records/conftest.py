@@ -80,16 +80,26 @@ def report(tmp_path: Path) -> Path:
     return path
 
 
-def version_body(practice: Practice, report, number: int = 1, document_id=None):
-    """A version as Alice's SDK would post it, for Bob, without posting it."""
-    alice = practice.alice.exchange
+def version_body(
+    practice: Practice,
+    report,
+    number: int = 1,
+    document_id=None,
+    *,
+    author: ExchangeClient | None = None,
+    recipients: list | None = None,
+):
+    """A version as the author's SDK (Alice's by default) would post it, for Bob unless
+    ``recipients`` are given, without posting it."""
+    author = author or practice.alice.exchange
     document_id = document_id or uuid.uuid4()
-    recipients = alice._recipients([practice.bob.email])
+    if recipients is None:
+        recipients = author._recipients([practice.bob.email])
     previous = NO_PREVIOUS
     if number > 1:  # chained to the version before, as served
-        view = alice.call("GET", f"/documents/{document_id}").json()
+        view = author.call("GET", f"/documents/{document_id}").json()
         previous = _served_manifests(view)[number - 1].digest()
-    body = alice._prepare_version(
+    body = author._prepare_version(
         document_id,
         uuid.UUID(practice.patient_file),
         number,
@@ -102,6 +112,14 @@ def version_body(practice: Practice, report, number: int = 1, document_id=None):
         previous,
     )
     return {"id": str(document_id), "patient_file_id": practice.patient_file, **body}
+
+
+def next_version_body(
+    practice: Practice, report, document_id, author: ExchangeClient, recipients: list
+) -> dict:
+    """Version 2 of ``document_id`` as ``author``'s SDK would post it to its versions."""
+    body = version_body(practice, report, 2, document_id, author=author, recipients=recipients)
+    return {k: v for k, v in body.items() if k not in ("id", "patient_file_id")}
 
 
 def colleague(practice: Practice, client: TestClient, users: Users, outbox, email: str) -> Person:

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.server.records.conftest import Practice, version_body
+from tests.server.records.conftest import Practice, next_version_body
 from uhealthsec.client.api import ApiError
 from uhealthsec.client.consent import ConsentClient
 
@@ -72,8 +72,9 @@ def test_a_new_version_cannot_reach_a_revoked_reader(practice: Practice, report)
     alice, bob = practice.alice, practice.bob
     document_id = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
     alice.exchange.revoke(document_id, bob.email)
-    body = version_body(practice, report, 2, document_id)
-    version = {k: v for k, v in body.items() if k not in ("id", "patient_file_id")}
+    version = next_version_body(
+        practice, report, document_id, alice.exchange, alice.exchange._recipients([bob.email])
+    )
     with pytest.raises(ApiError) as refused:
         alice.exchange.call(
             "POST", f"/documents/{document_id}/versions", json={"number": 2, **version}

@@ -9,9 +9,15 @@ from datetime import timedelta
 
 import pytest
 
-from tests.server.records.conftest import Person, Practice, colleague, device, refused
+from tests.server.records.conftest import (
+    Person,
+    Practice,
+    colleague,
+    device,
+    next_version_body,
+    refused,
+)
 from tests.server.records.test_exchange import consent_to_everyone_outside
-from uhealthsec.client.exchange import _served_manifests
 from uhealthsec.crypto.wrap import wrap_document_key
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
 
@@ -111,17 +117,8 @@ def test_a_new_version_by_a_reader_keeps_the_author_and_the_patient(practice: Pr
     document_id = alice.exchange.send(
         report, patient_file_id=practice.patient_file, to=[bob.email, carol.email]
     )
-    only_bob = bob.exchange._prepare_version(
-        document_id,
-        uuid.UUID(practice.patient_file),
-        2,
-        report,
-        None,
-        None,
-        bob.exchange._recipients([]),
-        None,
-        None,
-        _served_manifests(bob.exchange.call("GET", f"/documents/{document_id}").json())[1].digest(),
+    only_bob = next_version_body(
+        practice, report, document_id, bob.exchange, bob.exchange._recipients([])
     )
     detail = refused(
         403,
@@ -170,17 +167,12 @@ def _version_ending_access(
     """Version 2 as the reader's SDK would write it, then with the patient's and the
     author's shares given an expiry (the reader's attempt to end their access)."""
     bob = reader.exchange
-    body = bob._prepare_version(
-        document_id,
-        uuid.UUID(practice.patient_file),
-        2,
+    body = next_version_body(
+        practice,
         report,
-        None,
-        None,
+        document_id,
+        bob,
         bob.readers_of_next_version(bob.call("GET", f"/documents/{document_id}").json()),
-        None,
-        None,
-        _served_manifests(bob.call("GET", f"/documents/{document_id}").json())[1].digest(),
     )
     ending = {practice.carol.user.account_id, practice.alice.user.account_id}
     for share in body["shares"]:
@@ -281,19 +273,8 @@ def test_an_expiry_without_a_time_zone_is_refused_not_a_500(practice: Practice, 
         f"/documents/{document_id}/shares",
         json={"version": 1, "shares": [{**share, "expires_at": naive}]},
     )
-    body = alice.exchange._prepare_version(
-        document_id,
-        uuid.UUID(practice.patient_file),
-        2,
-        report,
-        None,
-        None,
-        alice.exchange._recipients([]),
-        None,
-        None,
-        _served_manifests(
-            alice.exchange.call("GET", f"/documents/{document_id}").json()
-        )[1].digest(),
+    body = next_version_body(
+        practice, report, document_id, alice.exchange, alice.exchange._recipients([])
     )
     for grant in body["shares"]:
         grant["expires_at"] = naive
@@ -341,19 +322,12 @@ def test_the_patient_stays_a_possible_reader_of_the_next_version_after_an_expiry
     for person in (alice, carol):
         person.user.tokens = users.sign_in_again(person.user)
     assert carol.exchange.documents() == []
-    body = alice.exchange._prepare_version(
-        document_id,
-        uuid.UUID(practice.patient_file),
-        2,
+    body = next_version_body(
+        practice,
         report,
-        None,
-        None,
+        document_id,
+        alice.exchange,
         alice.exchange._recipients([dave.email, carol.email]),
-        None,
-        None,
-        _served_manifests(
-            alice.exchange.call("GET", f"/documents/{document_id}").json()
-        )[1].digest(),
     )
     alice.exchange.call("POST", f"/documents/{document_id}/versions", json={"number": 2, **body})
     assert [
