@@ -3,8 +3,11 @@
 The device remembers the directory's signing key and the last tree head it verified
 (its *pin*). Every new head must be signed by that key and proven, by an RFC 9162
 consistency proof, to extend the pinned one; every key used must be proven, by an
-inclusion proof, to be in the verified tree and to belong to the address asked for.
-A server that swaps a key, forks the log or rolls it back is refused, with the reason.
+inclusion proof, to be in the verified tree and to belong to the address asked for,
+and, by the map the tree ends with, to be that address's newest keys. A server that
+swaps a key, shows an address's older keys, forks the log or rolls it back is
+refused, with the reason. A monitor replays the whole log (``audit``) to check that
+every map the server committed to says what the entries before it say.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ import httpx
 
 from uhealthsec.client.api import ApiError
 from uhealthsec.client.logs import LogPin, LogRefused, accept_head
-from uhealthsec.crypto import merkle
+from uhealthsec.crypto import address_map, merkle
+from uhealthsec.crypto.address_map import AddressMap, MapCommitment, MapProof, MapValue
 from uhealthsec.crypto.directory import DirectoryEntry
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.protocol.encoding import b64u_decode
@@ -91,10 +95,10 @@ class KeyDirectoryClient:
         try:
             body = fetch(head)
         except ApiError as exc:
-            if exc.status != 404:
+            if exc.status not in (404, 409):
                 raise
-            # The address may have joined after this session's head: look once more in
-            # the newest (verified) directory.
+            # The address may have joined after this session's head, or the head may end
+            # before the map (409): look once more in the newest (verified) directory.
             head = self.refresh()
             body = fetch(head)
         verified = self._verify(body, head, f"the keys of {address}")
@@ -112,7 +116,18 @@ class KeyDirectoryClient:
         head = self.head()
         if index >= head.size:
             head = self.refresh()
-        body = self._call("GET", f"/keys/entries/{index}", params={"tree_size": head.size}).json()
+
+        def fetch(head: merkle.TreeHead) -> dict[str, Any]:
+            params = {"tree_size": head.size}
+            return self._call("GET", f"/keys/entries/{index}", params=params).json()  # type: ignore[no-any-return]
+
+        try:
+            body = fetch(head)
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+            head = self.refresh()  # this head ends before the map: take the newest
+            body = fetch(head)
         verified = self._verify(body, head, f"directory entry {index}")
         if verified.index != index:
             raise DirectoryRefused(f"the key directory answered with another entry than {index}")
@@ -133,8 +148,118 @@ class KeyDirectoryClient:
                 head.root,
             )
             entry = DirectoryEntry.decode(data)
-        except CryptoError as exc:
+            value = _map_value(body.get("map"), head, entry.email)
+        except (CryptoError, KeyError, TypeError, ValueError) as exc:
             raise DirectoryRefused(
                 f"the key directory cannot prove {what}: refusing to use that key"
             ) from exc
+        if value.index != index or value.leaf_hash != merkle.leaf_hash(data):
+            raise DirectoryRefused(
+                f"the key directory's map does not name {what} (entry {index}) as the "
+                f"keys of {entry.email}: refusing them"
+            )
+        # Keys are never replaced in this version of the protocol (section 10.4): a
+        # second entry for an address was published without its owner.
+        if value.count != 1:
+            raise DirectoryRefused(
+                f"the key directory holds {value.count} sets of keys for {entry.email}, "
+                "where there is only ever one: some were published without their owner. "
+                f"Nothing is sent to them; compare safety numbers with {entry.email}"
+            )
+        if entry.key_version != 1:
+            raise DirectoryRefused(
+                f"the key directory gives keys of version {entry.key_version} for "
+                f"{entry.email}, where keys are never replaced: refusing them"
+            )
         return VerifiedEntry(index, entry)
+
+
+def _map_value(raw: dict[str, Any] | None, head: merkle.TreeHead, address: str) -> MapValue:
+    """The address's value in the map the head ends with, its proof checked.
+
+    :raises CryptoError: no map, or a proof that does not verify.
+    """
+    if raw is None:
+        raise merkle.InvalidProof("no map proof")
+    commitment_leaf = b64u_decode(raw["commitment"])
+    commitment = MapCommitment.decode(commitment_leaf)
+    last = head.size - 1
+    if commitment.entries != last:
+        raise merkle.InvalidProof("the map is not the one the tree ends with")
+    merkle.verify_inclusion(
+        merkle.leaf_hash(commitment_leaf),
+        last,
+        head.size,
+        [b64u_decode(p) for p in raw["commitment_inclusion"]],
+        head.root,
+    )
+    value = b64u_decode(raw["value"])
+    proof = MapProof(
+        int(raw["depth"]),
+        b64u_decode(raw["present"]),
+        tuple(b64u_decode(x) for x in raw["siblings"]),
+    )
+    address_map.verify(commitment.root, address_map.map_key(address), value, proof)
+    return MapValue.decode(value)
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    size: int
+    addresses: int
+    commitments: int
+    problems: list[str]
+
+
+def audit(
+    call: Call, head: merkle.TreeHead, progress: Callable[[int], None] | None = None
+) -> AuditReport:
+    """Replay the whole key directory, as a monitor does (only monitors may read every
+    entry): every leaf proven in ``head``, every map commitment equal to the map of the
+    entries before it, every address's entries numbered 1, 2, ... for one account."""
+    tree = AddressMap()
+    counts: dict[str, tuple[uuid.UUID, int]] = {}
+    problems: list[str] = []
+    commitments, last_is_commitment = 0, False
+    for index in range(head.size):
+        if progress is not None:
+            progress(index + 1)
+        body = call("GET", f"/keys/entries/{index}", params={"tree_size": head.size}).json()
+        data = b64u_decode(body["entry"])
+        try:
+            if int(body["index"]) != index or int(body["tree_size"]) != head.size:
+                raise merkle.InvalidProof("another leaf or another tree")
+            merkle.verify_inclusion(
+                merkle.leaf_hash(data),
+                index,
+                head.size,
+                [b64u_decode(p) for p in body["inclusion"]],
+                head.root,
+            )
+            last_is_commitment = MapCommitment.is_one(data)
+            if last_is_commitment:
+                commitments += 1
+                commitment = MapCommitment.decode(data)
+                if commitment.entries != index or commitment.root != tree.root():
+                    problems.append(
+                        f"leaf {index}: the map committed to is not the map of the "
+                        "entries before it"
+                    )
+                continue
+            entry = DirectoryEntry.decode(data)
+        except CryptoError as exc:
+            problems.append(f"leaf {index}: not proven or not readable ({exc})")
+            continue
+        owner, count = counts.get(entry.email, (entry.account_id, 0))
+        count += 1
+        if owner != entry.account_id or entry.key_version != count:
+            problems.append(
+                f"leaf {index}: {entry.email} gets keys of version {entry.key_version} "
+                f"for account {entry.account_id}, after {count - 1} entries"
+            )
+        counts[entry.email] = (owner, count)
+        key = address_map.map_key(entry.email)
+        tree.set(key, MapValue(index, merkle.leaf_hash(data), count).encode())
+    if head.size and not last_is_commitment:
+        problems.append("the directory does not end with a map commitment")
+    return AuditReport(head.size, len(counts), commitments, problems)

@@ -1,5 +1,6 @@
 """What a server needs before its first request: schema, token key, first-party
-clients, the checkpoints of logs written before checkpoints existed."""
+clients, the checkpoints of logs written before checkpoints existed, the key
+directory's map for a directory written before maps existed."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 from uhealthsec.protocol.oauth import CLI_CLIENT_ID, CLI_REDIRECT_URI, WEB_CLIENT_ID
 from uhealthsec.server.auth.models import OAuthClient
 from uhealthsec.server.context import AppContext
+from uhealthsec.server.keys.service import KeyDirectory
 from uhealthsec.server.storage.merkle_log import JOURNAL_LOG, KEY_DIRECTORY_LOG, MerkleLog
 
 
@@ -52,3 +54,5 @@ def bootstrap(ctx: AppContext) -> None:
     for name in (KEY_DIRECTORY_LOG, JOURNAL_LOG):
         with ctx.sessions.begin() as db:
             MerkleLog(db, name, ctx.log_key, now_ms).sign_missing_checkpoints()
+    with ctx.sessions.begin() as db:
+        KeyDirectory(db, ctx).commit_map()

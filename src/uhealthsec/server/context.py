@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from uhealthsec.crypto.address_map import AddressMap
 from uhealthsec.server.audit.writer import JournalWriter
 from uhealthsec.server.auth.passwords import SecretHasher
 from uhealthsec.server.auth.tokens import TokenKeyring
@@ -44,6 +45,9 @@ class AppContext:
     oidc: OidcClient | None = None
     #: The shield's per-process memory (unwritten metric counts, breaker reading).
     shield: ShieldMemory = field(default_factory=ShieldMemory)
+    #: The key directory's maps this process built, by (log size, root): see
+    #: keys/service.py.
+    address_maps: dict[tuple[int, bytes], AddressMap] = field(default_factory=dict)
 
     def now(self) -> datetime:
         return self.clock()

@@ -29,15 +29,19 @@ def lookup(client, cabinet: Cabinet, viewer: User, email: str) -> int:
 
 
 def readable_indexes(client, cabinet: Cabinet, viewer: User) -> list[int]:
+    """The entries the viewer may read (every entry is followed by the map's commitment,
+    which anyone may read: it is a size and a root hash)."""
     size = tree_size(client, cabinet)
-    return [
-        index
-        for index in range(size)
-        if client.get(
+    readable = []
+    for index in range(size):
+        answer = client.get(
             f"/keys/entries/{index}", params={"tree_size": size}, headers=cabinet.headers(viewer)
-        ).status_code
-        == 200
-    ]
+        )
+        if index % 2:
+            assert answer.status_code == 200 and answer.json()["map"] is None
+        elif answer.status_code == 200:
+            readable.append(index)
+    return readable
 
 
 def test_a_patient_is_looked_up_only_by_her_practice_and_herself(client, users, cabinet):
@@ -56,15 +60,16 @@ def test_a_patient_is_looked_up_only_by_her_practice_and_herself(client, users, 
 def test_enumeration_by_index_shows_only_what_the_viewer_may_see(client, users, ctx):
     cabinet = make_cabinet(client, users)
     size = tree_size(client, cabinet)
-    assert size == 3
-    # Entries are published in the order of the accounts: alice, carol, mallory.
-    assert readable_indexes(client, cabinet, cabinet.mallory) == [2]
-    assert readable_indexes(client, cabinet, cabinet.alice) == [0, 1]
-    assert readable_indexes(client, cabinet, cabinet.carol) == [0, 1]
+    assert size == 6
+    # Entries are published in the order of the accounts: alice, carol, mallory, each
+    # followed by a map commitment.
+    assert readable_indexes(client, cabinet, cabinet.mallory) == [4]
+    assert readable_indexes(client, cabinet, cabinet.alice) == [0, 2]
+    assert readable_indexes(client, cabinet, cabinet.carol) == [0, 2]
 
     # A monitor the operator lists reads the whole log, to audit it.
     ctx.settings = ctx.settings.model_copy(update={"directory_monitors": ["Mallory@example.org"]})
-    assert readable_indexes(client, cabinet, cabinet.mallory) == [0, 1, 2]
+    assert readable_indexes(client, cabinet, cabinet.mallory) == [0, 2, 4]
 
 
 def test_unverified_staff_cannot_find_the_practices_patients(client, users, outbox, cabinet):
@@ -75,6 +80,6 @@ def test_unverified_staff_cannot_find_the_practices_patients(client, users, outb
     members = client.get(f"/practices/{cabinet.id}/members", headers=cabinet.headers(impostor))
     assert cabinet.carol.account_id not in {m["account_id"] for m in members.json()}
     assert lookup(client, cabinet, impostor, cabinet.carol.email) == 404
-    # Entries in the order of activation: alice 0, carol 1, mallory 2, the impostor 3.
-    assert readable_indexes(client, cabinet, impostor) == [0, 3]
+    # Entries in the order of activation: alice 0, carol 2, mallory 4, the impostor 6.
+    assert readable_indexes(client, cabinet, impostor) == [0, 6]
     assert lookup(client, cabinet, impostor, cabinet.alice.email) == 200  # staff still found

@@ -11,9 +11,12 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy import delete, func, select, text, update
 
 from tests.server.records.conftest import Practice, device
-from uhealthsec.client.directory import DirectoryRefused
+from tests.server_fixtures import User
+from uhealthsec.client.directory import DirectoryRefused, audit
 from uhealthsec.client.exchange import ExchangeRefused, MessagingClient
 from uhealthsec.client.logs import LogPin
+from uhealthsec.crypto import address_map, merkle
+from uhealthsec.crypto.address_map import AddressMap, MapCommitment, MapValue
 from uhealthsec.crypto.directory import DirectoryEntry
 from uhealthsec.crypto.manifest import (
     NO_PREVIOUS,
@@ -24,7 +27,7 @@ from uhealthsec.crypto.manifest import (
     encode_readers,
 )
 from uhealthsec.server.accounts.models import Account
-from uhealthsec.server.keys.models import DirectoryRecord
+from uhealthsec.server.keys.models import DirectoryRecord, MapCommitmentRecord
 from uhealthsec.server.keys.service import KeyDirectory
 from uhealthsec.server.messaging.models import (
     Message,
@@ -68,18 +71,154 @@ def test_a_swapped_key_in_the_directory_is_refused(practice: Practice, ctx, user
         )
 
 
-def test_a_key_added_for_someone_else_is_seen_by_its_owner(practice: Practice, ctx, users):
-    """A server may log a second key for an address: the log makes that visible, and the
-    owner's own client refuses to work with a directory that publishes a foreign key."""
+def test_a_second_key_for_an_address_is_refused_by_everyone(practice: Practice, ctx, users, report):
+    """A server may log a second key for an address, openly (its map then counts two
+    entries): keys are never replaced, so every client refuses the address, its owner
+    included, and nothing goes to the key the server made."""
     mallory = users.signed_in("mallory@example.org")
     with ctx.sessions.begin() as db:
         bob = db.get(Account, uuid.UUID(practice.bob.user.account_id))
         stolen = db.get(Account, uuid.UUID(mallory.account_id))
         bob.public_keys = stolen.public_keys
         KeyDirectory(db, ctx).publish(bob)
-    assert practice.alice.exchange.directory.refresh().size == 5
+    # Four entries, each followed by the map's commitment.
+    assert practice.alice.exchange.directory.refresh().size == 10
+    with pytest.raises(DirectoryRefused, match=r"holds 2 sets of keys for bob@example\.org"):
+        practice.alice.exchange.send(
+            report, patient_file_id=practice.patient_file, to=[practice.bob.email]
+        )
+    with pytest.raises(DirectoryRefused, match="holds 2 sets of keys"):
+        practice.bob.exchange.my_entry()
+
+
+def _append_rogue_entry(ctx, db, owner: User, bundle_of: User, account: User | None = None) -> int:
+    """What a hostile server writes: an entry for ``owner``'s address holding another
+    account's keys (for ``account``, ``owner``'s by default), as the newest row of the
+    address. Returns its index."""
+    directory = KeyDirectory(db, ctx)
+    genuine = DirectoryEntry.decode(_entry_of(db, owner.email).entry)
+    account_id = uuid.UUID(account.account_id) if account else genuine.account_id
+    rogue = replace(
+        genuine,
+        account_id=account_id,
+        bundle=DirectoryEntry.decode(_entry_of(db, bundle_of.email).entry).bundle,
+    ).encode()
+    index = directory.log.append([rogue])
+    db.add(
+        DirectoryRecord(
+            log_index=index,
+            account_id=account_id,
+            key_version=2,  # the row is the server's own: it orders lookups
+            email=genuine.email,
+            entry=rogue,
+            created_at=ctx.now(),
+        )
+    )
+    db.flush()
+    return index
+
+
+def _commit_false_map(ctx, db, changes: dict[str, int]) -> None:
+    """Commit a map in which each address of ``changes`` names the given leaf (as its
+    only entry), and make the server serve proofs from it."""
+    directory = KeyDirectory(db, ctx)
+    size = directory.log.size()
+    rows = db.scalars(select(DirectoryRecord).order_by(DirectoryRecord.log_index)).all()
+    chosen = {r.email: r for r in rows if r.email not in changes}
+    chosen |= {r.email: r for r in rows if changes.get(r.email) == r.log_index}
+    tree = AddressMap(
+        (
+            address_map.map_key(r.email),
+            MapValue(r.log_index, merkle.leaf_hash(r.entry), 1).encode(),
+        )
+        for r in chosen.values()
+    )
+    directory.log.append([MapCommitment(size, tree.root()).encode()])
+    db.add(MapCommitmentRecord(log_index=size, root=tree.root()))
+    db.flush()
+    directory.log.sign_head()
+    ctx.address_maps[(size + 1, tree.root())] = tree
+
+
+def test_keys_the_map_does_not_name_are_refused(practice: Practice, ctx, users, report):
+    """The server logs keys of its own for Bob's address but commits to a map that still
+    names Bob's genuine entry, and serves its own entry when Alice asks for Bob: the
+    inclusion proof holds, the map's does not."""
+    mallory = users.signed_in("mallory@example.org")
+    with ctx.sessions.begin() as db:
+        _append_rogue_entry(ctx, db, practice.bob.user, mallory)
+        genuine = _entry_of(db, practice.bob.email).log_index
+        _commit_false_map(ctx, db, {practice.bob.email: genuine})
+    with pytest.raises(DirectoryRefused, match="map does not name the keys of bob@example"):
+        practice.alice.exchange.send(
+            report, patient_file_id=practice.patient_file, to=[practice.bob.email]
+        )
+
+
+def test_a_map_proof_withheld_or_from_another_head_is_refused(
+    practice: Practice, report, monkeypatch
+):
+    alice = practice.alice.exchange
+    honest = alice.call
+    older: dict = {}
+
+    def lying(method, path, **kwargs):
+        response = honest(method, path, **kwargs)
+        if path == "/keys/entries" and kwargs["params"]["email"] == practice.bob.email:
+            answer = response.json()
+            answer["map"] = older.get("map")
+            response._content = json.dumps(answer).encode()
+        return response
+
+    monkeypatch.setattr(alice, "call", lying)
+    monkeypatch.setattr(alice.directory, "_call", lying)
+    with pytest.raises(DirectoryRefused, match="cannot prove the keys of bob@example"):
+        alice.send(report, patient_file_id=practice.patient_file, to=[practice.bob.email])
+    # The map proof of an older head: its commitment is not the tree's last leaf.
+    alice.directory.refresh()
+    older["map"] = honest(
+        "GET",
+        "/keys/entries",
+        params={"email": practice.alice.email, "tree_size": alice.directory.head().size},
+    ).json()["map"]
+    with pytest.raises(DirectoryRefused, match="cannot prove the keys of bob@example"):
+        alice.send(report, patient_file_id=practice.patient_file, to=[practice.bob.email])
+
+
+def test_a_map_that_lies_fools_a_reader_once_and_is_caught(
+    practice: Practice, ctx, users, client, report
+):
+    """The one lie a map can still tell: the server commits to a map in which Bob's
+    address names keys of its own as his only ones. Alice's device cannot know; Bob's
+    own device refuses the same head, and a monitor replaying the log names the forged
+    entry and the false commitment."""
+    mallory = users.signed_in("mallory@example.org")
+    with ctx.sessions.begin() as db:
+        rogue = _append_rogue_entry(ctx, db, practice.bob.user, mallory)
+        _commit_false_map(ctx, db, {practice.bob.email: rogue})
+    alice = practice.alice.exchange
+    assert alice.directory.lookup(practice.bob.email).index == rogue
     with pytest.raises(ExchangeRefused, match="not the ones on this device"):
         practice.bob.exchange.my_entry()
+
+    ctx.settings = ctx.settings.model_copy(update={"directory_monitors": [mallory.email]})
+    monitor = device(client, users, mallory)
+    report_ = audit(monitor.call, monitor.directory.refresh())
+    assert report_.problems == [
+        f"leaf {rogue}: bob@example.org gets keys of version 1 for account "
+        f"{practice.bob.user.account_id}, after 1 entries",
+        f"leaf {rogue + 1}: the map committed to is not the map of the entries before it",
+    ]
+
+
+def test_a_monitor_finds_nothing_to_report_in_an_honest_directory(
+    practice: Practice, ctx, users, client
+):
+    monitor_user = users.signed_in("monitor@example.org")
+    ctx.settings = ctx.settings.model_copy(update={"directory_monitors": [monitor_user.email]})
+    monitor = device(client, users, monitor_user)
+    result = audit(monitor.call, monitor.directory.refresh())
+    assert (result.size, result.addresses, result.commitments, result.problems) == (8, 4, 4, [])
 
 
 def _rewrite_directory(ctx, order) -> None:
@@ -90,8 +229,10 @@ def _rewrite_directory(ctx, order) -> None:
             db.execute(text("DROP TRIGGER merkle_logs_only_grow ON merkle_logs"))
         else:
             db.execute(text("DROP TRIGGER merkle_logs_only_grow"))
-        records = db.scalars(select(DirectoryRecord).order_by(DirectoryRecord.log_index)).all()
-        entries = order([r.entry for r in records])
+        leaves = {r.log_index: r.entry for r in db.scalars(select(DirectoryRecord))}
+        for c in db.scalars(select(MapCommitmentRecord)):
+            leaves[c.log_index] = MapCommitment(c.log_index, c.root).encode()
+        entries = order([leaves[i] for i in sorted(leaves)])
         db.execute(delete(MerkleNode).where(MerkleNode.log == KEY_DIRECTORY_LOG))
         db.execute(delete(TreeHeadRecord).where(TreeHeadRecord.log == KEY_DIRECTORY_LOG))
         db.execute(
@@ -106,9 +247,9 @@ def test_a_forked_directory_is_refused(practice: Practice, ctx, users, client):
     alice = practice.alice.exchange
     seen = alice.directory.refresh()
     pin = alice.directory.pin
-    assert (pin.size, seen.size) == (3, 3)
+    assert (pin.size, seen.size) == (6, 6)
 
-    _rewrite_directory(ctx, lambda entries: [entries[1], entries[0], entries[2]])
+    _rewrite_directory(ctx, lambda leaves: [leaves[1], leaves[0], *leaves[2:]])
     later = device(client, users, practice.alice.user, LogPin(**pin.to_dict()))
     with pytest.raises(DirectoryRefused, match="does not extend the one this device saw"):
         later.directory.refresh()
@@ -119,7 +260,7 @@ def test_a_forked_directory_is_refused(practice: Practice, ctx, users, client):
         later.directory.refresh()
     # A device that never saw the old log accepts the new one: hence safety numbers.
     fresh = device(client, users, practice.alice.user)
-    assert fresh.directory.refresh().size == 4
+    assert fresh.directory.refresh().size == 8
 
 
 def test_a_directory_signed_by_another_key_is_refused(practice: Practice, ctx, users, client):
@@ -315,21 +456,23 @@ def test_a_reader_renamed_in_the_directory_is_refused(
     practice: Practice, ctx, users, client, report
 ):
     """The server makes the key directory give Bob's address to Mallory's account: the
-    signed reader list names Bob's account, so the new entry is refused."""
+    map counts two entries for the address, and once the server commits to a false map
+    naming only Mallory's, the signed reader list still names Bob's account."""
     mallory = users.signed_in("mallory@example.org")
     document_id = practice.alice.exchange.send(
         report, patient_file_id=practice.patient_file, to=[practice.bob.email]
     )
     with ctx.sessions.begin() as db:
-        account = db.get(Account, uuid.UUID(mallory.account_id))
-        impostor = Account(
-            id=account.id,
-            kind=account.kind,
-            email=practice.bob.email,
-            public_keys=account.public_keys,
-        )
-        KeyDirectory(db, ctx).publish(impostor)
+        renamed = _append_rogue_entry(ctx, db, practice.bob.user, mallory, account=mallory)
+        directory = KeyDirectory(db, ctx)
+        directory._commit_map(directory.log.size())  # an honest map: two entries
+        directory.log.sign_head()
     blobs = _blob_count(ctx)
+    alice = device(client, users, practice.alice.user)
+    with pytest.raises(DirectoryRefused, match=r"holds 2 sets of keys for bob@example\.org"):
+        alice.new_version(document_id, report)
+    with ctx.sessions.begin() as db:
+        _commit_false_map(ctx, db, {practice.bob.email: renamed})
     alice = device(client, users, practice.alice.user)
     with pytest.raises(
         ExchangeRefused,

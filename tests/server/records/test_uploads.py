@@ -181,9 +181,7 @@ def test_an_account_cannot_upload_beyond_its_quota(practice: Practice, ctx):
     assert upload(bob, 60_000)["size"] == 60_000  # each account has its own
 
 
-def test_a_used_document_id_gets_one_answer_wherever_it_is_used(
-    practice: Practice, report, users
-):
+def test_a_used_document_id_gets_one_answer_wherever_it_is_used(practice: Practice, report, users):
     """No oracle: whether Alice's document id is taken in Bob's own file or reused by
     Alice in hers, the refusal is the same, and says nothing of the other document."""
     alice, bob = practice.alice.exchange, practice.bob.exchange

@@ -27,3 +27,13 @@ class DirectoryRecord(Base):
     #: The exact leaf bytes (crypto/directory.py), as hashed into the log.
     entry: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class MapCommitmentRecord(Base):
+    """The leaf ``log_index`` of the key directory log when it is a map commitment
+    (crypto/address_map.py): the root of the map of every entry before it."""
+
+    __tablename__ = "key_map_commitments"
+
+    log_index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))

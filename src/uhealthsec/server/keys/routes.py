@@ -28,34 +28,46 @@ def head(
     return log_head_out(KeyDirectory(db, ctx).log, since)
 
 
-@router.get("/entries", response_model=s.LogEntryOut)
+@router.get("/entries", response_model=s.DirectoryEntryOut)
 def lookup(
     caller: Caller,
     db: Db,
     ctx: Ctx,
     email: Annotated[str, Query(min_length=3, max_length=320)],
     tree_size: TreeSize,
-) -> s.LogEntryOut:
+) -> s.DirectoryEntryOut:
     """The newest keys published for an address, with their inclusion proof."""
     return _entry_out(KeyDirectory(db, ctx).lookup(caller.account, email, tree_size))
 
 
-@router.get("/entries/{index}", response_model=s.LogEntryOut)
+@router.get("/entries/{index}", response_model=s.DirectoryEntryOut)
 def entry(
     index: Annotated[int, Path(ge=0, le=2**62)],
     caller: Caller,
     db: Db,
     ctx: Ctx,
     tree_size: TreeSize,
-) -> s.LogEntryOut:
-    """One entry by its position in the log (a document names its signer's entry)."""
+) -> s.DirectoryEntryOut:
+    """One leaf by its position in the log: an entry (a document names its signer's
+    entry) or a map commitment."""
     return _entry_out(KeyDirectory(db, ctx).entry(caller.account, index, tree_size))
 
 
-def _entry_out(proven: ProvenEntry) -> s.LogEntryOut:
-    return s.LogEntryOut(
-        index=proven.record.log_index,
-        entry=proven.record.entry,
+def _entry_out(proven: ProvenEntry) -> s.DirectoryEntryOut:
+    mapped = proven.map
+    return s.DirectoryEntryOut(
+        index=proven.index,
+        entry=proven.leaf,
         tree_size=proven.tree_size,
         inclusion=proven.proof,
+        map=None
+        if mapped is None
+        else s.MapProofOut(
+            commitment=mapped.commitment,
+            commitment_inclusion=mapped.commitment_proof,
+            value=mapped.value.encode(),
+            depth=mapped.proof.depth,
+            present=mapped.proof.present,
+            siblings=list(mapped.proof.siblings),
+        ),
     )

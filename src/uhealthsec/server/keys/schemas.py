@@ -1,7 +1,28 @@
-"""API models of the key directory: the shared log models (protocol/logs.py)."""
+"""API models of the key directory: the shared log models (protocol/logs.py) and the
+map's proofs (docs/PROTOCOL.md, section 10.4)."""
 
 from __future__ import annotations
 
+from pydantic import BaseModel, Field
+
+from uhealthsec.crypto.address_map import COMMITMENT_SIZE, VALUE_SIZE
+from uhealthsec.protocol.encoding import Base64Url
 from uhealthsec.protocol.logs import LogEntryOut, LogHeadOut, TreeHeadOut
 
-__all__ = ["LogEntryOut", "LogHeadOut", "TreeHeadOut"]
+__all__ = ["DirectoryEntryOut", "LogHeadOut", "MapProofOut", "TreeHeadOut"]
+
+
+class MapProofOut(BaseModel):
+    #: The last leaf of the tree (a map commitment) and its inclusion proof.
+    commitment: Base64Url(COMMITMENT_SIZE)  # type: ignore[valid-type]
+    commitment_inclusion: list[Base64Url(32)]  # type: ignore[valid-type]
+    #: The address's value in the map: its newest entry and its number of entries.
+    value: Base64Url(VALUE_SIZE)  # type: ignore[valid-type]
+    depth: int = Field(ge=0, le=256)
+    present: Base64Url(32)  # type: ignore[valid-type]
+    siblings: list[Base64Url(32)]  # type: ignore[valid-type]
+
+
+class DirectoryEntryOut(LogEntryOut):
+    #: For an entry, proof that it is its address's newest; null for a commitment.
+    map: MapProofOut | None

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar, Protocol
 
-from sqlalchemy import Exists, exists, func, select
+from sqlalchemy import Exists, and_, exists, func, select
 from sqlalchemy.orm import Session
 
+from uhealthsec.crypto.address_map import AddressMap, MapCommitment, MapProof, MapValue, map_key
 from uhealthsec.crypto.directory import AccountKindCode, DirectoryEntry
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.crypto.keys import PublicKeys
@@ -22,8 +23,8 @@ from uhealthsec.server.accounts.models import (
 )
 from uhealthsec.server.audit.middleware import current_draft
 from uhealthsec.server.context import AppContext
-from uhealthsec.server.errors import InvalidInput, NotFound
-from uhealthsec.server.keys.models import DirectoryRecord
+from uhealthsec.server.errors import Conflict, InvalidInput, NotFound
+from uhealthsec.server.keys.models import DirectoryRecord, MapCommitmentRecord
 from uhealthsec.server.messaging.models import Message, MessageKey, ThreadParticipant
 from uhealthsec.server.records.models import (
     Document,
@@ -35,6 +36,7 @@ from uhealthsec.server.records.models import (
 from uhealthsec.server.storage.merkle_log import (
     KEY_DIRECTORY_LOG,
     MerkleLog,
+    MerkleNode,
 )
 
 _KIND_CODES = {
@@ -52,10 +54,28 @@ class SignedByAccount(Protocol):
 
 
 @dataclass(frozen=True)
+class ProvenMapValue:
+    """An address's value in the map committed at the end of a head (section 10.4)."""
+
+    commitment: bytes
+    commitment_proof: list[bytes]
+    value: MapValue
+    proof: MapProof
+
+
+@dataclass(frozen=True)
 class ProvenEntry:
-    record: DirectoryRecord
+    index: int
+    leaf: bytes
     tree_size: int
     proof: list[bytes]
+    #: For an entry, its address's value in the map; None for a map commitment.
+    map: ProvenMapValue | None
+
+
+#: Maps kept by each process, by (log size, committed root): a map at a size never
+#: changes, and rebuilding one reads every entry.
+_KEPT_MAPS = 4
 
 
 class KeyDirectory:
@@ -87,8 +107,82 @@ class KeyDirectory:
         )
         self.db.add(record)
         self.db.flush()
+        self._commit_map(index + 1)
         self.log.sign_head()
         return record
+
+    def commit_map(self) -> bool:
+        """Append the map's commitment if the log does not end with one (a log written
+        before maps existed); returns whether one was appended. Holds the log's lock, so
+        that two starting processes do not both append."""
+        size = self.log.lock()
+        if size == 0 or self.db.get(MapCommitmentRecord, size - 1) is not None:
+            return False
+        self._commit_map(size)
+        self.log.sign_head()
+        return True
+
+    def _commit_map(self, entries: int) -> None:
+        """Append the root of the map of the first ``entries`` leaves, as leaf ``entries``."""
+        root = self._build_map(entries).root()
+        self.log.append([MapCommitment(entries, root).encode()])
+        self.db.add(MapCommitmentRecord(log_index=entries, root=root))
+        self.db.flush()
+
+    def _build_map(self, size: int) -> AddressMap:
+        """The newest entry of each address among the first ``size`` leaves, and how
+        many entries it has had."""
+        rows = self.db.execute(
+            select(DirectoryRecord.log_index, DirectoryRecord.email, MerkleNode.hash)
+            .join(
+                MerkleNode,
+                and_(
+                    MerkleNode.log == KEY_DIRECTORY_LOG,
+                    MerkleNode.level == 0,
+                    MerkleNode.index == DirectoryRecord.log_index,
+                ),
+            )
+            .where(DirectoryRecord.log_index < size)
+            .order_by(DirectoryRecord.log_index)
+        ).all()
+        newest: dict[str, tuple[int, bytes, int]] = {}
+        for index, email, leaf_hash in rows:
+            count = newest[email][2] + 1 if email in newest else 1
+            newest[email] = (index, leaf_hash, count)
+        return AddressMap(
+            (map_key(email), MapValue(*value).encode()) for email, value in newest.items()
+        )
+
+    def _map_at(self, tree_size: int) -> tuple[MapCommitmentRecord, AddressMap]:
+        commitment = self.db.get(MapCommitmentRecord, tree_size - 1)
+        if commitment is None:
+            raise Conflict(
+                "this head of the key directory commits to no map of addresses: "
+                "ask for the newest head"
+            )
+        kept = self.ctx.address_maps
+        tree = kept.get((tree_size, commitment.root))
+        if tree is None:
+            tree = self._build_map(tree_size - 1)
+            if tree.root() != commitment.root:
+                raise LookupError("the stored map commitment does not match the directory")
+            kept[(tree_size, commitment.root)] = tree
+            while len(kept) > _KEPT_MAPS:
+                kept.pop(next(iter(kept)))
+        return commitment, tree
+
+    def _map_value(self, email: str, tree_size: int) -> ProvenMapValue:
+        commitment, tree = self._map_at(tree_size)
+        key = map_key(email)
+        value = tree.get(key)
+        if value is None:  # an entry before the commitment is always in its map
+            raise LookupError("an entry is missing from the directory's map")
+        return ProvenMapValue(
+            MapCommitment(commitment.log_index, commitment.root).encode(),
+            self.log.inclusion_proof(commitment.log_index, tree_size),
+            MapValue.decode(value),
+            tree.prove(key),
+        )
 
     def lookup(self, viewer: Account, email: str, tree_size: int) -> ProvenEntry:
         """The newest keys of an address, with their inclusion proof in a tree of
@@ -105,6 +199,13 @@ class KeyDirectory:
     def entry(self, viewer: Account, index: int, tree_size: int) -> ProvenEntry:
         """One entry by position: for a reader checking what was signed with it, and for
         monitors, who audit the whole log."""
+        commitment = self.db.get(MapCommitmentRecord, index)
+        if commitment is not None and index < tree_size:
+            # A commitment is a root hash and a size: it tells nothing about anyone.
+            leaf = MapCommitment(index, commitment.root).encode()
+            return ProvenEntry(
+                index, leaf, tree_size, self.log.inclusion_proof(index, tree_size), None
+            )
         return self._proven(viewer, self.db.get(DirectoryRecord, index), tree_size, by_index=True)
 
     def _proven(
@@ -119,7 +220,13 @@ class KeyDirectory:
         if visible == AccountKind.PATIENT and record.account_id != viewer.id:
             # Who is a patient here is health data: the read goes to their history.
             current_draft().about_patient(record.account_id, None)
-        return ProvenEntry(record, tree_size, self.log.inclusion_proof(record.log_index, tree_size))
+        return ProvenEntry(
+            record.log_index,
+            record.entry,
+            tree_size,
+            self.log.inclusion_proof(record.log_index, tree_size),
+            self._map_value(record.email, tree_size),
+        )
 
     def is_monitor(self, account: Account) -> bool:
         """Monitors are the accounts the operator lists (setting UHS_DIRECTORY_MONITORS)."""

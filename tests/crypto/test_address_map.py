@@ -1,0 +1,122 @@
+"""The key directory's map (crypto/address_map.py): roots, proofs, refusals."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+
+from uhealthsec.crypto import address_map
+from uhealthsec.crypto.address_map import AddressMap, MapCommitment, MapProof, MapValue
+from uhealthsec.crypto.errors import MalformedInput
+from uhealthsec.crypto.merkle import InvalidProof
+
+
+def reference_root(items: dict[bytes, bytes]) -> bytes:
+    """The definition, written as plainly as possible: no cache, no shortcut taken
+    other than the one the definition has."""
+
+    def subtree(keys: list[bytes], depth: int) -> bytes:
+        if not keys:
+            return address_map.EMPTY
+        if len(keys) == 1:
+            return hashlib.sha256(b"\x00" + keys[0] + items[keys[0]]).digest()
+        bit = lambda k: (int.from_bytes(k, "big") >> (255 - depth)) & 1  # noqa: E731
+        left = [k for k in keys if bit(k) == 0]
+        right = [k for k in keys if bit(k) == 1]
+        return hashlib.sha256(
+            b"\x01" + subtree(left, depth + 1) + subtree(right, depth + 1)
+        ).digest()
+
+    return subtree(sorted(items), 0)
+
+
+def value(index: int, count: int = 1) -> bytes:
+    return MapValue(index, hashlib.sha256(str(index).encode()).digest(), count).encode()
+
+
+@pytest.fixture(scope="module")
+def items() -> dict[bytes, bytes]:
+    keys = [address_map.map_key(f"person{i}@example.org") for i in range(200)]
+    # Two keys sharing their first 20 bits: a long branch without a fork above them.
+    close = bytearray(keys[0])
+    close[3] ^= 0x01
+    keys.append(bytes(close))
+    return {k: value(i) for i, k in enumerate(keys)}
+
+
+def test_the_root_is_the_definitions_whatever_the_order_of_changes(items):
+    expected = reference_root(items)
+    assert AddressMap(items.items()).root() == expected
+    grown = AddressMap()
+    for key in reversed(list(items)):
+        grown.set(key, value(0))
+        grown.root()  # keep hashes between changes, as a monitor does
+    for key, v in items.items():
+        grown.set(key, v)
+    assert grown.root() == expected
+
+
+def test_every_key_has_a_proof_of_its_value_only(items):
+    tree = AddressMap(items.items())
+    root = tree.root()
+    for key, v in list(items.items())[:60] + list(items.items())[-2:]:
+        proof = tree.prove(key)
+        address_map.verify(root, key, v, proof)
+        with pytest.raises(InvalidProof):
+            address_map.verify(root, key, value(10_000), proof)
+    other = next(iter(items))
+    with pytest.raises(InvalidProof):
+        address_map.verify(root, os.urandom(32), items[other], tree.prove(other))
+
+
+def test_a_map_of_one_key_is_its_leaf():
+    key = address_map.map_key("a@example.org")
+    tree = AddressMap([(key, value(3))])
+    proof = tree.prove(key)
+    assert proof == MapProof(0, b"", ())
+    address_map.verify(tree.root(), key, value(3), proof)
+
+
+def test_malformed_or_uncanonical_proofs_are_refused(items):
+    tree = AddressMap(items.items())
+    root, key = tree.root(), next(iter(items))
+    proof = tree.prove(key)
+    assert proof.depth > 1
+    deeper = MapProof(proof.depth + 1, proof.present + b"\x00", proof.siblings)
+    cases = [
+        MapProof(proof.depth, proof.present + b"\x00", proof.siblings),  # extra byte
+        MapProof(proof.depth, proof.present, (*proof.siblings, bytes(32))),  # extra sibling
+        MapProof(proof.depth, proof.present, proof.siblings[:-1]),
+        MapProof(257, bytes(33), ()),
+        # Starting one level lower, under an empty sibling, is not the canonical proof.
+        MapProof(
+            proof.depth + 1,
+            bytes([proof.present[0] >> 1]) + proof.present[1:] + b"\x00",
+            proof.siblings,
+        ),
+        deeper,
+    ]
+    for bad in cases:
+        with pytest.raises(InvalidProof):
+            address_map.verify(root, key, items[key], bad)
+
+
+def test_values_and_commitments_decode_strictly():
+    v = MapValue(7, bytes(range(32)), 2)
+    assert MapValue.decode(v.encode()) == v
+    with pytest.raises(MalformedInput):
+        MapValue.decode(v.encode()[:-1])
+    with pytest.raises(MalformedInput):
+        MapValue.decode(v.encode()[:-4] + bytes(4))  # zero entries
+    c = MapCommitment(41, bytes(range(32)))
+    assert MapCommitment.decode(c.encode()) == c
+    assert MapCommitment.is_one(c.encode())
+    for bad in (
+        c.encode()[:-1],
+        b"UHSD" + c.encode()[4:],
+        c.encode()[:4] + b"\x02" + c.encode()[5:],
+    ):
+        with pytest.raises(MalformedInput):
+            MapCommitment.decode(bad)
