@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from tests.conftest import load_vectors
 from uhealthsec.crypto import address_map
 from uhealthsec.crypto.address_map import AddressMap, MapCommitment, MapProof, MapValue
 from uhealthsec.crypto.errors import MalformedInput
@@ -120,3 +121,42 @@ def test_values_and_commitments_decode_strictly():
     ):
         with pytest.raises(MalformedInput):
             MapCommitment.decode(bad)
+
+
+VECTORS = load_vectors("address_map.json")
+
+
+def _proof(raw: dict) -> MapProof:
+    return MapProof(
+        raw["depth"],
+        bytes.fromhex(raw["present"]),
+        tuple(bytes.fromhex(s) for s in raw["siblings"]),
+    )
+
+
+def test_our_map_vectors():
+    root = bytes.fromhex(VECTORS["root"])
+    assert MapCommitment.decode(bytes.fromhex(VECTORS["commitment"])).root == root
+    items = []
+    for vector in VECTORS["entries"]:
+        key = address_map.map_key(vector["address"])
+        assert key.hex() == vector["key"]
+        value = bytes.fromhex(vector["value"])
+        address_map.verify(root, key, value, _proof(vector["proof"]))
+        assert AddressMap([(key, value)]).get(key) == value
+        items.append((key, value))
+    tree = AddressMap(items)
+    assert tree.root() == root
+    for vector in VECTORS["entries"]:
+        assert tree.prove(address_map.map_key(vector["address"])) == _proof(vector["proof"])
+
+
+@pytest.mark.parametrize("vector", VECTORS["invalid"], ids=lambda v: v["description"])
+def test_map_proofs_a_reader_must_refuse(vector):
+    with pytest.raises(InvalidProof):
+        address_map.verify(
+            bytes.fromhex(VECTORS["root"]),
+            address_map.map_key(vector["address"]),
+            bytes.fromhex(vector["value"]),
+            _proof(vector["proof"]),
+        )

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from tests.vectors import edwards
 from uhealthsec.client import recovery
 from uhealthsec.crypto import (
+    address_map,
     directory,
     envelope,
     journal,
@@ -880,6 +881,76 @@ def factor_change_vectors() -> dict:
     return {"format": "U-HealthSec factor change v1 (docs/PROTOCOL.md)", "vectors": vectors}
 
 
+def address_map_vectors() -> dict:
+    """A key directory's map (section 10.4): addresses, their values, the root, a proof
+    for each address, and proofs a reader must refuse."""
+    addresses = [f"{name}@example.org" for name in ("alice", "bob", "carol", "dave", "eve")]
+    addresses += ["dr.martin@demo.test", "kine.durand@demo.test", "camille.petit@demo.test"]
+    values = {
+        a: address_map.MapValue(2 * i, merkle.leaf_hash(a.encode()), 1)
+        for i, a in enumerate(addresses)
+    }
+    tree = address_map.AddressMap((address_map.map_key(a), v.encode()) for a, v in values.items())
+    root = tree.root()
+
+    def proof_json(proof: address_map.MapProof) -> dict:
+        return {
+            "depth": proof.depth,
+            "present": proof.present.hex(),
+            "siblings": [s.hex() for s in proof.siblings],
+        }
+
+    proofs = {a: tree.prove(address_map.map_key(a)) for a in addresses}
+    alice = proofs["alice@example.org"]
+    invalid = [
+        ("the value of another address", "alice@example.org", values["bob@example.org"], alice),
+        (
+            "a sibling dropped",
+            "alice@example.org",
+            values["alice@example.org"],
+            address_map.MapProof(alice.depth, alice.present, alice.siblings[1:]),
+        ),
+        (
+            "starting one level deeper, under an empty sibling",
+            "alice@example.org",
+            values["alice@example.org"],
+            address_map.MapProof(
+                alice.depth + 1,
+                (int.from_bytes(alice.present + b"\x00", "big") >> 1).to_bytes(
+                    len(alice.present) + 1, "big"
+                )[: (alice.depth + 8) // 8],
+                alice.siblings,
+            ),
+        ),
+    ]
+    commitment = address_map.MapCommitment(2 * len(addresses), root)
+    return {
+        "description": "The key directory's map: key = SHA256('uhealthsec/v1/directory-map' "
+        "|| 0x00 || address), value = u64(index) || leaf hash || u32(count); proofs list "
+        "the non-empty siblings from the key's depth up, deepest first.",
+        "root": root.hex(),
+        "commitment": commitment.encode().hex(),
+        "entries": [
+            {
+                "address": a,
+                "key": address_map.map_key(a).hex(),
+                "value": values[a].encode().hex(),
+                "proof": proof_json(proofs[a]),
+            }
+            for a in addresses
+        ],
+        "invalid": [
+            {
+                "description": description,
+                "address": address,
+                "value": value.encode().hex(),
+                "proof": proof_json(proof),
+            }
+            for description, address, value, proof in invalid
+        ],
+    }
+
+
 GENERATORS = {
     "envelope.json": envelope_vectors,
     "wrap.json": wrap_vectors,
@@ -891,6 +962,7 @@ GENERATORS = {
     "proof_of_work.json": proof_of_work_vectors,
     "keystore_change.json": keystore_change_vectors,
     "factor_change.json": factor_change_vectors,
+    "address_map.json": address_map_vectors,
 }
 
 

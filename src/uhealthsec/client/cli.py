@@ -42,7 +42,7 @@ from uhealthsec.client.api import (
     check_response,
 )
 from uhealthsec.client.consent import ConsentClient
-from uhealthsec.client.directory import VerifiedEntry
+from uhealthsec.client.directory import VerifiedEntry, audit
 from uhealthsec.client.exchange import ExchangeClient, ExchangeRefused, MessagingClient
 from uhealthsec.client.journal import (
     ChainPin,
@@ -770,6 +770,28 @@ def keys_verify(
         f"{entry.entry.email} (entry {entry.index}, key version {entry.entry.key_version})"
     )
     console.print(f"Safety number: [bold]{entry.entry.safety_number()}[/bold]")
+
+
+@keys_app.command("audit")
+def keys_audit() -> None:
+    """Replay the whole key directory as a monitor: every entry proven, one set of keys
+    per address, every map the server committed to recomputed. Only the accounts the
+    operator lists as monitors (UHS_DIRECTORY_MONITORS) may read every entry."""
+    with _exchange(unlock=False) as client:
+        head = client.directory.refresh()
+        with _transfer("Checking the key directory", counting="entries") as progress:
+            result = audit(client.call, head, progress)
+    for problem in result.problems:
+        console.print(f"[red]{problem}[/red]", soft_wrap=True)
+    if result.problems:
+        raise Refused(
+            f"the key directory is not consistent ({len(result.problems)} problems): "
+            "tell the server's operator and your security contact"
+        )
+    console.print(
+        f"[green]Key directory audited:[/green] {result.size} entries, "
+        f"{result.addresses} addresses, {result.commitments} maps, all consistent."
+    )
 
 
 journal_app = typer.Typer(help="The journal: a verifiable record of every action.")

@@ -212,7 +212,7 @@ class AuditReport:
 
 
 def audit(
-    call: Call, head: merkle.TreeHead, progress: Callable[[int], None] | None = None
+    call: Call, head: merkle.TreeHead, progress: Callable[[int, int], None] | None = None
 ) -> AuditReport:
     """Replay the whole key directory, as a monitor does (only monitors may read every
     entry): every leaf proven in ``head``, every map commitment equal to the map of the
@@ -223,8 +223,16 @@ def audit(
     commitments, last_is_commitment = 0, False
     for index in range(head.size):
         if progress is not None:
-            progress(index + 1)
-        body = call("GET", f"/keys/entries/{index}", params={"tree_size": head.size}).json()
+            progress(index + 1, head.size)
+        try:
+            body = call("GET", f"/keys/entries/{index}", params={"tree_size": head.size}).json()
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            raise DirectoryRefused(
+                f"entry {index} of the key directory is not readable by this account: only "
+                "the monitors the server's operator lists (UHS_DIRECTORY_MONITORS) audit it"
+            ) from exc
         data = b64u_decode(body["entry"])
         try:
             if int(body["index"]) != index or int(body["tree_size"]) != head.size:

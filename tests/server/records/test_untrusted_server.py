@@ -219,6 +219,10 @@ def test_a_monitor_finds_nothing_to_report_in_an_honest_directory(
     monitor = device(client, users, monitor_user)
     result = audit(monitor.call, monitor.directory.refresh())
     assert (result.size, result.addresses, result.commitments, result.problems) == (8, 4, 4, [])
+    # Anyone else may read only some entries, and is told who audits.
+    bob = practice.bob.exchange
+    with pytest.raises(DirectoryRefused, match="only the monitors"):
+        audit(bob.call, bob.directory.refresh())
 
 
 def _rewrite_directory(ctx, order) -> None:

@@ -1,0 +1,40 @@
+"""The key directory's map commitments (docs/PROTOCOL.md, section 10.4) on the server:
+one after every entry, and one at start for a directory written before maps."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.server.records.conftest import device
+from uhealthsec.client.api import ApiError
+from uhealthsec.server.bootstrap import bootstrap
+from uhealthsec.server.keys.service import KeyDirectory
+
+
+def test_a_directory_written_before_maps_gets_one_when_the_server_starts(
+    client, users, ctx, monkeypatch
+):
+    alice = users.signed_in("alice@example.org", "practitioner")
+    # An older server: an entry and no commitment after it.
+    with monkeypatch.context() as older:
+        older.setattr(KeyDirectory, "_commit_map", lambda self, entries: None)
+        bob = users.signed_in("bob@example.org", "practitioner")
+    sdk = device(client, users, alice)
+    size = sdk.directory.refresh().size
+    answer = client.get(
+        "/keys/entries",
+        params={"email": bob.email, "tree_size": size},
+        headers={"Authorization": f"Bearer {alice.tokens.access_token}"},
+    )
+    assert answer.status_code == 409
+    assert answer.headers["content-type"] == "application/problem+json"
+    with pytest.raises(ApiError, match="commits to no map"):
+        sdk.directory.lookup(bob.email)
+
+    bootstrap(ctx)
+    assert sdk.directory.lookup(bob.email).index == size - 1
+    assert sdk.directory.head().size == size + 1
+    bootstrap(ctx)  # a second start appends nothing
+    assert sdk.directory.refresh().size == size + 1
+    with ctx.sessions.begin() as db:
+        assert KeyDirectory(db, ctx).commit_map() is False
