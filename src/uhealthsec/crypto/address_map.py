@@ -186,6 +186,14 @@ class AddressMap:
     def __len__(self) -> int:
         return len(self._keys)
 
+    def copy(self) -> AddressMap:
+        """An independent copy that keeps the hashes already computed."""
+        other = AddressMap()
+        other._values = dict(self._values)
+        other._keys = list(self._keys)
+        other._hashes = dict(self._hashes)
+        return other
+
     def get(self, key: bytes) -> bytes | None:
         return self._values.get(self._key(key))
 

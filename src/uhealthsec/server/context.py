@@ -45,7 +45,7 @@ class AppContext:
     oidc: OidcClient | None = None
     #: The shield's per-process memory (unwritten metric counts, breaker reading).
     shield: ShieldMemory = field(default_factory=ShieldMemory)
-    #: The key directory's maps this process built, by (log size, root): see
+    #: The key directory's maps this process built, by (entries covered, root): see
     #: keys/service.py.
     address_maps: dict[tuple[int, bytes], AddressMap] = field(default_factory=dict)
 

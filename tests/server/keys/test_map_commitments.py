@@ -38,3 +38,15 @@ def test_a_directory_written_before_maps_gets_one_when_the_server_starts(
     assert sdk.directory.refresh().size == size + 1
     with ctx.sessions.begin() as db:
         assert KeyDirectory(db, ctx).commit_map() is False
+
+
+def test_a_map_kept_and_updated_is_the_map_built_from_every_entry(client, users, ctx):
+    """Publishing applies the new entry to the map the process keeps; another process
+    (no map kept) builds it from every entry: the roots agree, or lookups fail."""
+    alice = users.signed_in("alice@example.org", "practitioner")
+    others = [users.signed_in(f"colleague{i}@example.org", "practitioner") for i in range(4)]
+    sdk = device(client, users, alice)
+    for person in others:
+        ctx.address_maps.clear()  # as in a process that never saw this directory
+        sdk.directory.refresh()
+        assert sdk.directory.lookup(person.email).entry.email == person.email

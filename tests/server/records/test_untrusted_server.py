@@ -137,7 +137,7 @@ def _commit_false_map(ctx, db, changes: dict[str, int]) -> None:
     db.add(MapCommitmentRecord(log_index=size, root=tree.root()))
     db.flush()
     directory.log.sign_head()
-    ctx.address_maps[(size + 1, tree.root())] = tree
+    ctx.address_maps[(size, tree.root())] = tree
 
 
 def test_keys_the_map_does_not_name_are_refused(practice: Practice, ctx, users, report):

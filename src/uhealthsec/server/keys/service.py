@@ -124,14 +124,52 @@ class KeyDirectory:
 
     def _commit_map(self, entries: int) -> None:
         """Append the root of the map of the first ``entries`` leaves, as leaf ``entries``."""
-        root = self._build_map(entries).root()
+        root = self._map_of(entries).root()
         self.log.append([MapCommitment(entries, root).encode()])
         self.db.add(MapCommitmentRecord(log_index=entries, root=root))
         self.db.flush()
 
-    def _build_map(self, size: int) -> AddressMap:
-        """The newest entry of each address among the first ``size`` leaves, and how
-        many entries it has had."""
+    def _map_at(self, tree_size: int) -> tuple[MapCommitmentRecord, AddressMap]:
+        """The map committed to by the last leaf of a tree of ``tree_size`` leaves."""
+        commitment = self.db.get(MapCommitmentRecord, tree_size - 1)
+        if commitment is None:
+            raise Conflict(
+                "this head of the key directory commits to no map of addresses: "
+                "ask for the newest head"
+            )
+        tree = self._map_of(commitment.log_index)
+        if tree.root() != commitment.root:
+            raise LookupError("the stored map commitment does not match the directory")
+        return commitment, tree
+
+    def _map_of(self, entries: int) -> AddressMap:
+        """The map of the first ``entries`` leaves: kept by this process, or built from
+        the newest kept map before it (a few entries to apply), or from every entry.
+
+        Maps are kept by (entries, root): a root names one map, so a map computed in a
+        transaction that then rolled back is never taken for the one committed."""
+        kept = self.ctx.address_maps
+        best: tuple[int, AddressMap] | None = None
+        for (covered, root), tree in list(kept.items()):  # other threads may change it
+            if covered == entries and self._committed(covered, root):
+                return tree
+            if covered < entries and (best is None or covered > best[0]):
+                if self._committed(covered, root):
+                    best = (covered, tree)
+        tree = self._build_map(entries, best)
+        kept[(entries, tree.root())] = tree
+        for old in list(kept)[:-_KEPT_MAPS]:
+            kept.pop(old, None)
+        return tree
+
+    def _committed(self, entries: int, root: bytes) -> bool:
+        record = self.db.get(MapCommitmentRecord, entries)
+        return record is not None and record.root == root
+
+    def _build_map(self, entries: int, base: tuple[int, AddressMap] | None) -> AddressMap:
+        """The newest entry of each address among the first ``entries`` leaves, and how
+        many entries it has had, from ``base`` (a map of fewer leaves) if given."""
+        start = base[0] if base is not None else 0
         rows = self.db.execute(
             select(DirectoryRecord.log_index, DirectoryRecord.email, MerkleNode.hash)
             .join(
@@ -142,34 +180,24 @@ class KeyDirectory:
                     MerkleNode.index == DirectoryRecord.log_index,
                 ),
             )
-            .where(DirectoryRecord.log_index < size)
+            .where(DirectoryRecord.log_index >= start, DirectoryRecord.log_index < entries)
             .order_by(DirectoryRecord.log_index)
         ).all()
-        newest: dict[str, tuple[int, bytes, int]] = {}
-        for index, email, leaf_hash in rows:
-            count = newest[email][2] + 1 if email in newest else 1
-            newest[email] = (index, leaf_hash, count)
-        return AddressMap(
-            (map_key(email), MapValue(*value).encode()) for email, value in newest.items()
-        )
-
-    def _map_at(self, tree_size: int) -> tuple[MapCommitmentRecord, AddressMap]:
-        commitment = self.db.get(MapCommitmentRecord, tree_size - 1)
-        if commitment is None:
-            raise Conflict(
-                "this head of the key directory commits to no map of addresses: "
-                "ask for the newest head"
+        if base is None:  # built in one go: sorting once beats inserting one by one
+            newest: dict[str, tuple[int, bytes, int]] = {}
+            for index, email, leaf_hash in rows:
+                count = newest[email][2] + 1 if email in newest else 1
+                newest[email] = (index, leaf_hash, count)
+            return AddressMap(
+                (map_key(email), MapValue(*value).encode()) for email, value in newest.items()
             )
-        kept = self.ctx.address_maps
-        tree = kept.get((tree_size, commitment.root))
-        if tree is None:
-            tree = self._build_map(tree_size - 1)
-            if tree.root() != commitment.root:
-                raise LookupError("the stored map commitment does not match the directory")
-            kept[(tree_size, commitment.root)] = tree
-            while len(kept) > _KEPT_MAPS:
-                kept.pop(next(iter(kept)))
-        return commitment, tree
+        tree = base[1].copy()
+        for index, email, leaf_hash in rows:
+            key = map_key(email)
+            before = tree.get(key)
+            count = MapValue.decode(before).count + 1 if before is not None else 1
+            tree.set(key, MapValue(index, leaf_hash, count).encode())
+        return tree
 
     def _map_value(self, email: str, tree_size: int) -> ProvenMapValue:
         commitment, tree = self._map_at(tree_size)
