@@ -50,3 +50,23 @@ def test_a_map_kept_and_updated_is_the_map_built_from_every_entry(client, users,
         ctx.address_maps.clear()  # as in a process that never saw this directory
         sdk.directory.refresh()
         assert sdk.directory.lookup(person.email).entry.email == person.email
+
+
+def test_commitments_forgotten_by_a_downgrade_are_recovered_from_the_log(client, users, ctx):
+    from uhealthsec.server.storage import migrate
+
+    alice = users.signed_in("alice@example.org", "practitioner")
+    users.signed_in("bob@example.org", "practitioner")
+    sdk = device(client, users, alice)
+    head = sdk.directory.refresh()
+    migrate.downgrade(ctx.engine, "0024")
+    migrate.upgrade(ctx.engine)
+    ctx.address_maps.clear()
+    assert sdk.directory.lookup("bob@example.org").index == head.size - 2
+    for commitment in (1, 3):
+        answer = client.get(
+            f"/keys/entries/{commitment}",
+            params={"tree_size": head.size},
+            headers={"Authorization": f"Bearer {alice.tokens.access_token}"},
+        )
+        assert answer.status_code == 200 and answer.json()["map"] is None

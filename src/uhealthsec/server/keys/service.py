@@ -153,9 +153,9 @@ class KeyDirectory:
         for (covered, root), tree in list(kept.items()):  # other threads may change it
             if covered == entries and self._committed(covered, root):
                 return tree
-            if covered < entries and (best is None or covered > best[0]):
-                if self._committed(covered, root):
-                    best = (covered, tree)
+            newer = covered < entries and (best is None or covered > best[0])
+            if newer and self._committed(covered, root):
+                best = (covered, tree)
         tree = self._build_map(entries, best)
         kept[(entries, tree.root())] = tree
         for old in list(kept)[:-_KEPT_MAPS]:
