@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/directory_map.py [--sizes 1000 10000 100000] [--runs 5]
 
-For maps of each size: building the map and its root from the newest entry of every
-address (what a server process does once per new directory size, and what a monitor
+For maps of each size: building the map and its root from the entry of every
+account (what a server process does once per new directory size, and what a monitor
 spreads over the whole log), a lookup's proof from a built map, and a reader's
 verification of it, beside the RFC 9162 inclusion proof every lookup already had.
 In process, no I/O: the server's database read of the entries comes on top.
@@ -16,12 +16,13 @@ import os
 import statistics
 import sys
 import time
+import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from uhealthsec.crypto import address_map, merkle
-from uhealthsec.crypto.address_map import AddressMap, MapValue
+from uhealthsec.crypto import account_map, merkle
+from uhealthsec.crypto.account_map import AccountMap, MapValue
 
 
 def _median(action, runs: int) -> float:
@@ -38,13 +39,13 @@ def measure(size: int, runs: int) -> tuple[float, float, float, float, float]:
     kept); one proof; one map proof verified; one inclusion proof verified (in a log of
     entries and commitments)."""
     items = [
-        (address_map.map_key(f"person{i}@example.org"), MapValue(2 * i, os.urandom(32), 1).encode())
+        (account_map.map_key(uuid.uuid4()), MapValue(2 * i, os.urandom(32), 1).encode())
         for i in range(size)
     ]
-    build = _median(lambda: AddressMap(items).root(), runs)
-    tree = AddressMap(items)
+    build = _median(lambda: AccountMap(items).root(), runs)
+    tree = AccountMap(items)
     root = tree.root()
-    newcomer = (address_map.map_key("newcomer@example.org"), MapValue(0, bytes(32), 1).encode())
+    newcomer = (account_map.map_key(uuid.uuid4()), MapValue(0, bytes(32), 1).encode())
 
     def publish() -> None:
         grown = tree.copy()
@@ -58,7 +59,7 @@ def measure(size: int, runs: int) -> tuple[float, float, float, float, float]:
 
     def verify_all() -> None:
         for key, value, proof in proofs:
-            address_map.verify(root, key, value, proof)
+            account_map.verify(root, key, value, proof)
 
     verify = _median(verify_all, runs) / len(keys)
     leaves = [merkle.leaf_hash(v) for _, v in items] * 2
@@ -82,7 +83,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    print("| addresses | build + root | one more entry | proof | verify map proof | inclusion |")
+    print("| accounts | build + root | one more entry | proof | verify map proof | inclusion |")
     print("|---|---|---|---|---|---|")
     for size in args.sizes:
         build, update, prove, verify, inclusion = measure(size, args.runs)

@@ -56,7 +56,7 @@ def test_a_monitor_audits_the_key_directory(signed_in, live_server, ctx):
     martin, _ = signed_in
     ctx.settings = ctx.settings.model_copy(update={"directory_monitors": ["dr.martin@demo.test"]})
     audited = " ".join(run(["keys", "audit"], martin, live_server, password=None).split())
-    assert re.search(r"Key directory audited: (\d+) entries, (\d+) addresses, \2 maps", audited)
+    assert re.search(r"Key directory audited: (\d+) entries, (\d+) accounts, \2 maps", audited)
 
 
 def test_a_wrong_password_does_not_unlock_the_keys(demo, live_server, clock, tmp_path):

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from tests.vectors import edwards
 from uhealthsec.client import recovery
 from uhealthsec.crypto import (
-    address_map,
+    account_map,
     directory,
     envelope,
     journal,
@@ -881,72 +881,73 @@ def factor_change_vectors() -> dict:
     return {"format": "U-HealthSec factor change v1 (docs/PROTOCOL.md)", "vectors": vectors}
 
 
-def address_map_vectors() -> dict:
-    """A key directory's map (section 10.4): addresses, their values, the root, a proof
-    for each address, and proofs a reader must refuse."""
-    addresses = [f"{name}@example.org" for name in ("alice", "bob", "carol", "dave", "eve")]
-    addresses += ["dr.martin@demo.test", "kine.durand@demo.test", "camille.petit@demo.test"]
+def account_map_vectors() -> dict:
+    """A key directory's map (section 10.4): accounts, their values, the root, a proof
+    for each account, and proofs a reader must refuse."""
+    rng = DeterministicRandom("account-map")
+    accounts = [uuid.UUID(bytes=rng(16), version=4) for _ in range(8)]
     values = {
-        a: address_map.MapValue(2 * i, merkle.leaf_hash(a.encode()), 1)
-        for i, a in enumerate(addresses)
+        a: account_map.MapValue(2 * i, merkle.leaf_hash(a.bytes), 1) for i, a in enumerate(accounts)
     }
-    tree = address_map.AddressMap((address_map.map_key(a), v.encode()) for a, v in values.items())
+    tree = account_map.AccountMap((account_map.map_key(a), v.encode()) for a, v in values.items())
     root = tree.root()
 
-    def proof_json(proof: address_map.MapProof) -> dict:
+    def proof_json(proof: account_map.MapProof) -> dict:
         return {
             "depth": proof.depth,
             "present": proof.present.hex(),
             "siblings": [s.hex() for s in proof.siblings],
         }
 
-    proofs = {a: tree.prove(address_map.map_key(a)) for a in addresses}
-    alice = proofs["alice@example.org"]
+    proofs = {a: tree.prove(account_map.map_key(a)) for a in accounts}
+    first, second = accounts[0], accounts[1]
+    deepest = max(accounts, key=lambda a: proofs[a].depth)
+    p = proofs[deepest]
     invalid = [
-        ("the value of another address", "alice@example.org", values["bob@example.org"], alice),
+        ("the value of another account", first, values[second], proofs[first]),
         (
             "a sibling dropped",
-            "alice@example.org",
-            values["alice@example.org"],
-            address_map.MapProof(alice.depth, alice.present, alice.siblings[1:]),
+            deepest,
+            values[deepest],
+            account_map.MapProof(p.depth, p.present, p.siblings[1:]),
         ),
         (
             "starting one level deeper, under an empty sibling",
-            "alice@example.org",
-            values["alice@example.org"],
-            address_map.MapProof(
-                alice.depth + 1,
-                (int.from_bytes(alice.present + b"\x00", "big") >> 1).to_bytes(
-                    len(alice.present) + 1, "big"
-                )[: (alice.depth + 8) // 8],
-                alice.siblings,
+            deepest,
+            values[deepest],
+            account_map.MapProof(
+                p.depth + 1,
+                (int.from_bytes(p.present + b"\x00", "big") >> 1).to_bytes(
+                    len(p.present) + 1, "big"
+                )[: (p.depth + 8) // 8],
+                p.siblings,
             ),
         ),
     ]
-    commitment = address_map.MapCommitment(2 * len(addresses), root)
+    commitment = account_map.MapCommitment(2 * len(accounts), root)
     return {
         "description": "The key directory's map: key = SHA256('uhealthsec/v1/directory-map' "
-        "|| 0x00 || address), value = u64(index) || leaf hash || u32(count); proofs list "
-        "the non-empty siblings from the key's depth up, deepest first.",
+        "|| 0x00 || account id (16 bytes)), value = u64(index) || leaf hash || u32(count); "
+        "proofs list the non-empty siblings from the key's depth up, deepest first.",
         "root": root.hex(),
         "commitment": commitment.encode().hex(),
         "entries": [
             {
-                "address": a,
-                "key": address_map.map_key(a).hex(),
+                "account_id": str(a),
+                "key": account_map.map_key(a).hex(),
                 "value": values[a].encode().hex(),
                 "proof": proof_json(proofs[a]),
             }
-            for a in addresses
+            for a in accounts
         ],
         "invalid": [
             {
                 "description": description,
-                "address": address,
+                "account_id": str(account),
                 "value": value.encode().hex(),
                 "proof": proof_json(proof),
             }
-            for description, address, value, proof in invalid
+            for description, account, value, proof in invalid
         ],
     }
 
@@ -962,7 +963,7 @@ GENERATORS = {
     "proof_of_work.json": proof_of_work_vectors,
     "keystore_change.json": keystore_change_vectors,
     "factor_change.json": factor_change_vectors,
-    "address_map.json": address_map_vectors,
+    "account_map.json": account_map_vectors,
 }
 
 

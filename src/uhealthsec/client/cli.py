@@ -775,8 +775,9 @@ def keys_verify(
 @keys_app.command("audit")
 def keys_audit() -> None:
     """Replay the whole key directory as a monitor: every entry proven, one set of keys
-    per address, every map the server committed to recomputed. Only the accounts the
-    operator lists as monitors (UHS_DIRECTORY_MONITORS) may read every entry."""
+    per account and per address, every map the server committed to recomputed. Only
+    the accounts the operator lists as monitors (UHS_DIRECTORY_MONITORS) may read every
+    entry."""
     with _exchange(unlock=False) as client:
         head = client.directory.refresh()
         with _transfer("Checking the key directory", counting="entries") as progress:
@@ -790,7 +791,7 @@ def keys_audit() -> None:
         )
     console.print(
         f"[green]Key directory audited:[/green] {result.size} entries, "
-        f"{result.addresses} addresses, {result.commitments} maps, all consistent."
+        f"{result.accounts} accounts, {result.commitments} maps, all consistent."
     )
 
 

@@ -21,8 +21,8 @@ import httpx
 
 from uhealthsec.client.api import ApiError
 from uhealthsec.client.logs import LogPin, LogRefused, accept_head
-from uhealthsec.crypto import address_map, merkle
-from uhealthsec.crypto.address_map import AddressMap, MapCommitment, MapProof, MapValue
+from uhealthsec.crypto import account_map, merkle
+from uhealthsec.crypto.account_map import AccountMap, MapCommitment, MapProof, MapValue
 from uhealthsec.crypto.directory import DirectoryEntry
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.protocol.encoding import b64u_decode
@@ -135,9 +135,9 @@ class KeyDirectoryClient:
         return verified
 
     def _verify(self, body: dict[str, Any], head: merkle.TreeHead, what: str) -> VerifiedEntry:
-        data = b64u_decode(body["entry"])
-        index = int(body["index"])
         try:
+            data = b64u_decode(body["entry"])
+            index = int(body["index"])
             if int(body["tree_size"]) != head.size:
                 raise merkle.InvalidProof("proof for another tree")
             merkle.verify_inclusion(
@@ -148,23 +148,25 @@ class KeyDirectoryClient:
                 head.root,
             )
             entry = DirectoryEntry.decode(data)
-            value = _map_value(body.get("map"), head, entry.email)
-        except (CryptoError, KeyError, TypeError, ValueError) as exc:
+            value = _map_value(body.get("map"), head, entry.account_id)
+        except _MALFORMED as exc:
             raise DirectoryRefused(
                 f"the key directory cannot prove {what}: refusing to use that key"
             ) from exc
+        if entry.email != entry.email.strip().lower():
+            raise DirectoryRefused(f"the key directory gives {what} under an unusual address")
+        # Keys are never replaced in this version of the protocol (section 10.4): a
+        # second entry for an account was published without its owner.
+        if value.count != 1:
+            raise DirectoryRefused(
+                f"the key directory holds {value.count} sets of keys for the account of "
+                f"{entry.email}, where there is only ever one: some were published without "
+                f"their owner. Nothing is sent to them; compare safety numbers with {entry.email}"
+            )
         if value.index != index or value.leaf_hash != merkle.leaf_hash(data):
             raise DirectoryRefused(
                 f"the key directory's map does not name {what} (entry {index}) as the "
-                f"keys of {entry.email}: refusing them"
-            )
-        # Keys are never replaced in this version of the protocol (section 10.4): a
-        # second entry for an address was published without its owner.
-        if value.count != 1:
-            raise DirectoryRefused(
-                f"the key directory holds {value.count} sets of keys for {entry.email}, "
-                "where there is only ever one: some were published without their owner. "
-                f"Nothing is sent to them; compare safety numbers with {entry.email}"
+                f"keys of {entry.email}'s account: refusing them"
             )
         if entry.key_version != 1:
             raise DirectoryRefused(
@@ -174,8 +176,13 @@ class KeyDirectoryClient:
         return VerifiedEntry(index, entry)
 
 
-def _map_value(raw: dict[str, Any] | None, head: merkle.TreeHead, address: str) -> MapValue:
-    """The address's value in the map the head ends with, its proof checked.
+#: What a hostile server's answer can raise while it is read (JSON of the wrong shape,
+#: numbers out of range, bytes that do not decode).
+_MALFORMED = (CryptoError, KeyError, TypeError, ValueError, ArithmeticError)
+
+
+def _map_value(raw: dict[str, Any] | None, head: merkle.TreeHead, account: uuid.UUID) -> MapValue:
+    """The account's value in the map the head ends with, its proof checked.
 
     :raises CryptoError: no map, or a proof that does not verify.
     """
@@ -199,14 +206,14 @@ def _map_value(raw: dict[str, Any] | None, head: merkle.TreeHead, address: str) 
         b64u_decode(raw["present"]),
         tuple(b64u_decode(x) for x in raw["siblings"]),
     )
-    address_map.verify(commitment.root, address_map.map_key(address), value, proof)
+    account_map.verify(commitment.root, account_map.map_key(account), value, proof)
     return MapValue.decode(value)
 
 
 @dataclass(frozen=True)
 class AuditReport:
     size: int
-    addresses: int
+    accounts: int
     commitments: int
     problems: list[str]
 
@@ -216,9 +223,10 @@ def audit(
 ) -> AuditReport:
     """Replay the whole key directory, as a monitor does (only monitors may read every
     entry): every leaf proven in ``head``, every map commitment equal to the map of the
-    entries before it, every address's entries numbered 1, 2, ... for one account."""
-    tree = AddressMap()
-    counts: dict[str, tuple[uuid.UUID, int]] = {}
+    entries before it, one entry for each account and one for each address."""
+    tree = AccountMap()
+    of_account: dict[uuid.UUID, int] = {}
+    of_address: dict[str, int] = {}
     problems: list[str] = []
     commitments, last_is_commitment = 0, False
     for index in range(head.size):
@@ -227,14 +235,16 @@ def audit(
         try:
             body = call("GET", f"/keys/entries/{index}", params={"tree_size": head.size}).json()
         except ApiError as exc:
-            if exc.status != 404:
-                raise
-            raise DirectoryRefused(
-                f"entry {index} of the key directory is not readable by this account: only "
-                "the monitors the server's operator lists (UHS_DIRECTORY_MONITORS) audit it"
-            ) from exc
-        data = b64u_decode(body["entry"])
+            if exc.status == 404:
+                raise DirectoryRefused(
+                    f"entry {index} of the key directory is not readable by this account: "
+                    "only the monitors the server's operator lists (UHS_DIRECTORY_MONITORS) "
+                    "audit it"
+                ) from exc
+            problems.append(f"leaf {index}: the server refused it ({exc.status})")
+            continue
         try:
+            data = b64u_decode(body["entry"])
             if int(body["index"]) != index or int(body["tree_size"]) != head.size:
                 raise merkle.InvalidProof("another leaf or another tree")
             merkle.verify_inclusion(
@@ -255,19 +265,25 @@ def audit(
                     )
                 continue
             entry = DirectoryEntry.decode(data)
-        except CryptoError as exc:
+        except _MALFORMED as exc:
             problems.append(f"leaf {index}: not proven or not readable ({exc})")
             continue
-        owner, count = counts.get(entry.email, (entry.account_id, 0))
-        count += 1
-        if owner != entry.account_id or entry.key_version != count:
+        address = entry.email.strip().lower()
+        count = of_account.get(entry.account_id, 0) + 1
+        of_account[entry.account_id] = count
+        if count > 1 or entry.key_version != 1:
             problems.append(
-                f"leaf {index}: {entry.email} gets keys of version {entry.key_version} "
-                f"for account {entry.account_id}, after {count - 1} entries"
+                f"leaf {index}: keys of version {entry.key_version} for account "
+                f"{entry.account_id} ({entry.email}), its entry number {count}"
             )
-        counts[entry.email] = (owner, count)
-        key = address_map.map_key(entry.email)
+        if address in of_address or address != entry.email:
+            problems.append(
+                f"leaf {index}: a second entry for the address {entry.email} "
+                f"(the first is leaf {of_address.get(address)})"
+            )
+        of_address.setdefault(address, index)
+        key = account_map.map_key(entry.account_id)
         tree.set(key, MapValue(index, merkle.leaf_hash(data), count).encode())
     if head.size and not last_is_commitment:
         problems.append("the directory does not end with a map commitment")
-    return AuditReport(head.size, len(counts), commitments, problems)
+    return AuditReport(head.size, len(of_account), commitments, problems)

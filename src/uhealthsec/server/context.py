@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from uhealthsec.crypto.address_map import AddressMap
+from uhealthsec.crypto.account_map import AccountMap
 from uhealthsec.server.audit.writer import JournalWriter
 from uhealthsec.server.auth.passwords import SecretHasher
 from uhealthsec.server.auth.tokens import TokenKeyring
@@ -47,7 +47,7 @@ class AppContext:
     shield: ShieldMemory = field(default_factory=ShieldMemory)
     #: The key directory's maps this process built, by (entries covered, root): see
     #: keys/service.py.
-    address_maps: dict[tuple[int, bytes], AddressMap] = field(default_factory=dict)
+    account_maps: dict[tuple[int, bytes], AccountMap] = field(default_factory=dict)
 
     def now(self) -> datetime:
         return self.clock()

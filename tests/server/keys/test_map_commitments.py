@@ -47,7 +47,7 @@ def test_a_map_kept_and_updated_is_the_map_built_from_every_entry(client, users,
     others = [users.signed_in(f"colleague{i}@example.org", "practitioner") for i in range(4)]
     sdk = device(client, users, alice)
     for person in others:
-        ctx.address_maps.clear()  # as in a process that never saw this directory
+        ctx.account_maps.clear()  # as in a process that never saw this directory
         sdk.directory.refresh()
         assert sdk.directory.lookup(person.email).entry.email == person.email
 
@@ -61,7 +61,7 @@ def test_commitments_forgotten_by_a_downgrade_are_recovered_from_the_log(client,
     head = sdk.directory.refresh()
     migrate.downgrade(ctx.engine, "0024")
     migrate.upgrade(ctx.engine)
-    ctx.address_maps.clear()
+    ctx.account_maps.clear()
     assert sdk.directory.lookup("bob@example.org").index == head.size - 2
     for commitment in (1, 3):
         answer = client.get(
@@ -70,3 +70,21 @@ def test_commitments_forgotten_by_a_downgrade_are_recovered_from_the_log(client,
             headers={"Authorization": f"Bearer {alice.tokens.access_token}"},
         )
         assert answer.status_code == 200 and answer.json()["map"] is None
+
+
+def test_proofs_against_old_maps_are_refused_not_rebuilt(client, users, ctx):
+    """A map a process does not keep would cost a rebuild from every entry: proofs go
+    only against the last four commitments."""
+    alice = users.signed_in("alice@example.org", "practitioner")
+    for i in range(5):
+        users.signed_in(f"colleague{i}@example.org", "practitioner")
+    headers = {"Authorization": f"Bearer {alice.tokens.access_token}"}
+    size = client.get("/keys/head", headers=headers).json()["head"]["size"]
+    assert size == 12
+    ctx.account_maps.clear()
+    for tree_size, status in ((2, 409), (4, 409), (6, 200), (12, 200)):
+        answer = client.get(
+            "/keys/entries", params={"email": alice.email, "tree_size": tree_size}, headers=headers
+        )
+        assert answer.status_code == status, answer.text
+    assert [entries for entries, _ in ctx.account_maps] == [5, 11]

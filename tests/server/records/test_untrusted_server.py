@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from dataclasses import replace
@@ -13,24 +14,27 @@ from sqlalchemy import delete, func, select, text, update
 from tests.server.records.conftest import Practice, device
 from tests.server_fixtures import User
 from uhealthsec.client.directory import DirectoryRefused, audit
-from uhealthsec.client.exchange import ExchangeRefused, MessagingClient
+from uhealthsec.client.exchange import ExchangeRefused, MessagingClient, _message_body
 from uhealthsec.client.logs import LogPin
-from uhealthsec.crypto import address_map, merkle
-from uhealthsec.crypto.address_map import AddressMap, MapCommitment, MapValue
+from uhealthsec.crypto import account_map, envelope, merkle
+from uhealthsec.crypto.account_map import AccountMap, MapCommitment, MapValue
 from uhealthsec.crypto.directory import DirectoryEntry
 from uhealthsec.crypto.manifest import (
     NO_PREVIOUS,
+    MessageManifest,
     Reader,
     ShareStatement,
     ThreadMembership,
     decode_readers,
     encode_readers,
 )
+from uhealthsec.crypto.wrap import wrap_document_key
 from uhealthsec.server.accounts.models import Account
 from uhealthsec.server.keys.models import DirectoryRecord, MapCommitmentRecord
 from uhealthsec.server.keys.service import KeyDirectory
 from uhealthsec.server.messaging.models import (
     Message,
+    MessageKey,
     Thread,
     ThreadMembershipRecord,
     ThreadParticipant,
@@ -83,7 +87,7 @@ def test_a_second_key_for_an_address_is_refused_by_everyone(practice: Practice, 
         KeyDirectory(db, ctx).publish(bob)
     # Four entries, each followed by the map's commitment.
     assert practice.alice.exchange.directory.refresh().size == 10
-    with pytest.raises(DirectoryRefused, match=r"holds 2 sets of keys for bob@example\.org"):
+    with pytest.raises(DirectoryRefused, match=r"holds 2 sets of keys for the account of bob@"):
         practice.alice.exchange.send(
             report, patient_file_id=practice.patient_file, to=[practice.bob.email]
         )
@@ -91,16 +95,19 @@ def test_a_second_key_for_an_address_is_refused_by_everyone(practice: Practice, 
         practice.bob.exchange.my_entry()
 
 
-def _append_rogue_entry(ctx, db, owner: User, bundle_of: User, account: User | None = None) -> int:
-    """What a hostile server writes: an entry for ``owner``'s address holding another
-    account's keys (for ``account``, ``owner``'s by default), as the newest row of the
-    address. Returns its index."""
+def _append_rogue_entry(
+    ctx, db, owner: User, bundle_of: User, account: User | None = None, address: str = ""
+) -> int:
+    """What a hostile server writes: an entry holding another account's keys, for
+    ``account`` (``owner``'s by default) under ``address`` (``owner``'s by default).
+    Returns its index."""
     directory = KeyDirectory(db, ctx)
     genuine = DirectoryEntry.decode(_entry_of(db, owner.email).entry)
     account_id = uuid.UUID(account.account_id) if account else genuine.account_id
     rogue = replace(
         genuine,
         account_id=account_id,
+        email=address or genuine.email,
         bundle=DirectoryEntry.decode(_entry_of(db, bundle_of.email).entry).bundle,
     ).encode()
     index = directory.log.append([rogue])
@@ -109,7 +116,7 @@ def _append_rogue_entry(ctx, db, owner: User, bundle_of: User, account: User | N
             log_index=index,
             account_id=account_id,
             key_version=2,  # the row is the server's own: it orders lookups
-            email=genuine.email,
+            email=address or genuine.email,
             entry=rogue,
             created_at=ctx.now(),
         )
@@ -118,17 +125,21 @@ def _append_rogue_entry(ctx, db, owner: User, bundle_of: User, account: User | N
     return index
 
 
-def _commit_false_map(ctx, db, changes: dict[str, int]) -> None:
-    """Commit a map in which each address of ``changes`` names the given leaf (as its
-    only entry), and make the server serve proofs from it."""
+def _commit_map(ctx, db, names: dict[uuid.UUID, int] | None = None) -> None:
+    """Commit the map of the log (honest), or one in which each account of ``names``
+    has the given leaf as its only entry (false), and make the server serve it."""
     directory = KeyDirectory(db, ctx)
     size = directory.log.size()
+    if names is None:
+        directory._commit_map(size)
+        directory.log.sign_head()
+        return
     rows = db.scalars(select(DirectoryRecord).order_by(DirectoryRecord.log_index)).all()
-    chosen = {r.email: r for r in rows if r.email not in changes}
-    chosen |= {r.email: r for r in rows if changes.get(r.email) == r.log_index}
-    tree = AddressMap(
+    chosen = {r.account_id: r for r in rows if r.account_id not in names}
+    chosen |= {r.account_id: r for r in rows if names.get(r.account_id) == r.log_index}
+    tree = AccountMap(
         (
-            address_map.map_key(r.email),
+            account_map.map_key(r.account_id),
             MapValue(r.log_index, merkle.leaf_hash(r.entry), 1).encode(),
         )
         for r in chosen.values()
@@ -137,18 +148,22 @@ def _commit_false_map(ctx, db, changes: dict[str, int]) -> None:
     db.add(MapCommitmentRecord(log_index=size, root=tree.root()))
     db.flush()
     directory.log.sign_head()
-    ctx.address_maps[(size, tree.root())] = tree
+    ctx.account_maps[(size, tree.root())] = tree
+
+
+def _account(person) -> uuid.UUID:
+    return uuid.UUID(person.user.account_id)
 
 
 def test_keys_the_map_does_not_name_are_refused(practice: Practice, ctx, users, report):
-    """The server logs keys of its own for Bob's address but commits to a map that still
-    names Bob's genuine entry, and serves its own entry when Alice asks for Bob: the
-    inclusion proof holds, the map's does not."""
+    """The server logs keys of its own for Bob's account but commits to a map that
+    still names Bob's genuine entry, and serves its own entry when Alice asks for Bob:
+    the inclusion proof holds, the map's does not."""
     mallory = users.signed_in("mallory@example.org")
     with ctx.sessions.begin() as db:
-        _append_rogue_entry(ctx, db, practice.bob.user, mallory)
         genuine = _entry_of(db, practice.bob.email).log_index
-        _commit_false_map(ctx, db, {practice.bob.email: genuine})
+        _append_rogue_entry(ctx, db, practice.bob.user, mallory)
+        _commit_map(ctx, db, {_account(practice.bob): genuine})
     with pytest.raises(DirectoryRefused, match="map does not name the keys of bob@example"):
         practice.alice.exchange.send(
             report, patient_file_id=practice.patient_file, to=[practice.bob.email]
@@ -185,17 +200,71 @@ def test_a_map_proof_withheld_or_from_another_head_is_refused(
         alice.send(report, patient_file_id=practice.patient_file, to=[practice.bob.email])
 
 
+def test_a_message_signed_with_a_second_entry_of_the_senders_account_is_refused(
+    practice: Practice, ctx, users, client
+):
+    """The server logs, under a fresh address, an entry with Alice's account id and keys
+    it holds, commits an honest map, and writes a message "from Alice" signed with it.
+    The map counts two entries for Alice's account: Bob's device refuses the signer."""
+    mallory = users.signed_in("mallory@example.org")
+    mallory_keys = device(client, users, mallory).keys
+    alice = MessagingClient(practice.alice.exchange)
+    thread_id = alice.start_thread([practice.bob.email])["id"]
+    alice.send(thread_id, "Bonjour")
+    alice_id = _account(practice.alice)
+    with ctx.sessions.begin() as db:
+        rogue = _append_rogue_entry(
+            ctx, db, practice.alice.user, mallory, address="alice.other@example.net"
+        )
+        _commit_map(ctx, db)
+    bob = practice.bob.exchange
+    key = envelope.generate_document_key()
+    body = envelope.encrypt(key, _message_body("Envoyez-moi le dossier", []), chunk_log2=12)
+    message_id = uuid.uuid4()
+    manifest = MessageManifest(
+        message_id, uuid.UUID(thread_id), alice_id, rogue, hashlib.sha256(body).digest()
+    )
+    with ctx.sessions.begin() as db:
+        thread = db.get(Thread, uuid.UUID(thread_id))
+        thread.last_seq += 1
+        db.add(
+            Message(
+                id=message_id,
+                thread_id=thread.id,
+                seq=thread.last_seq,
+                sender_id=alice_id,
+                body_envelope=body,
+                signature=manifest.sign(mallory_keys.signing),
+                signer_key_index=rogue,
+                created_at=ctx.now(),
+            )
+        )
+        db.flush()
+        db.add(
+            MessageKey(
+                message_id=message_id,
+                recipient_id=_account(practice.bob),
+                wrapped_key=wrap_document_key(
+                    key, bob.my_entry().entry.public_keys, body[: envelope.HEADER_SIZE]
+                ),
+            )
+        )
+    bob.directory.refresh()
+    with pytest.raises(DirectoryRefused, match="holds 2 sets of keys for the account of alice@"):
+        MessagingClient(bob).read(thread_id)
+
+
 def test_a_map_that_lies_fools_a_reader_once_and_is_caught(
     practice: Practice, ctx, users, client, report
 ):
     """The one lie a map can still tell: the server commits to a map in which Bob's
-    address names keys of its own as his only ones. Alice's device cannot know; Bob's
-    own device refuses the same head, and a monitor replaying the log names the forged
-    entry and the false commitment."""
+    account names keys of its own as its only ones. Alice's device cannot know; Bob's
+    own device refuses that head if it looks, and a monitor replaying the log names the
+    forged entry and the false commitment."""
     mallory = users.signed_in("mallory@example.org")
     with ctx.sessions.begin() as db:
         rogue = _append_rogue_entry(ctx, db, practice.bob.user, mallory)
-        _commit_false_map(ctx, db, {practice.bob.email: rogue})
+        _commit_map(ctx, db, {_account(practice.bob): rogue})
     alice = practice.alice.exchange
     assert alice.directory.lookup(practice.bob.email).index == rogue
     with pytest.raises(ExchangeRefused, match="not the ones on this device"):
@@ -205,9 +274,31 @@ def test_a_map_that_lies_fools_a_reader_once_and_is_caught(
     monitor = device(client, users, mallory)
     report_ = audit(monitor.call, monitor.directory.refresh())
     assert report_.problems == [
-        f"leaf {rogue}: bob@example.org gets keys of version 1 for account "
-        f"{practice.bob.user.account_id}, after 1 entries",
+        f"leaf {rogue}: keys of version 1 for account {practice.bob.user.account_id} "
+        "(bob@example.org), its entry number 2",
+        f"leaf {rogue}: a second entry for the address bob@example.org (the first is leaf 4)",
         f"leaf {rogue + 1}: the map committed to is not the map of the entries before it",
+    ]
+
+
+def test_a_second_account_for_an_address_is_found_by_a_monitor(
+    practice: Practice, ctx, users, client
+):
+    """What the map leaves to monitors and safety numbers: an entry of a new account
+    under Bob's address, with an honest map. Someone who never wrote to Bob cannot tell
+    it from his (a map keyed by address would tell anyone who is registered, section
+    10.4); a reader who has a signature vouching for Bob's account refuses it (11.4)."""
+    mallory = users.signed_in("mallory@example.org")
+    ghost = users.signed_in("ghost@example.org")
+    with ctx.sessions.begin() as db:
+        rogue = _append_rogue_entry(ctx, db, practice.bob.user, mallory, account=ghost)
+        _commit_map(ctx, db)
+    ctx.settings = ctx.settings.model_copy(update={"directory_monitors": [mallory.email]})
+    monitor = device(client, users, mallory)
+    assert audit(monitor.call, monitor.directory.refresh()).problems == [
+        f"leaf {rogue}: keys of version 1 for account {ghost.account_id} (bob@example.org), "
+        "its entry number 2",
+        f"leaf {rogue}: a second entry for the address bob@example.org (the first is leaf 4)",
     ]
 
 
@@ -218,7 +309,7 @@ def test_a_monitor_finds_nothing_to_report_in_an_honest_directory(
     ctx.settings = ctx.settings.model_copy(update={"directory_monitors": [monitor_user.email]})
     monitor = device(client, users, monitor_user)
     result = audit(monitor.call, monitor.directory.refresh())
-    assert (result.size, result.addresses, result.commitments, result.problems) == (8, 4, 4, [])
+    assert (result.size, result.accounts, result.commitments, result.problems) == (8, 4, 4, [])
     # Anyone else may read only some entries, and is told who audits.
     bob = practice.bob.exchange
     with pytest.raises(DirectoryRefused, match="only the monitors"):
@@ -460,23 +551,21 @@ def test_a_reader_renamed_in_the_directory_is_refused(
     practice: Practice, ctx, users, client, report
 ):
     """The server makes the key directory give Bob's address to Mallory's account: the
-    map counts two entries for the address, and once the server commits to a false map
-    naming only Mallory's, the signed reader list still names Bob's account."""
+    map counts two entries for Mallory's account, and once the server commits to a false
+    map naming only this one, the signed reader list still names Bob's account."""
     mallory = users.signed_in("mallory@example.org")
     document_id = practice.alice.exchange.send(
         report, patient_file_id=practice.patient_file, to=[practice.bob.email]
     )
     with ctx.sessions.begin() as db:
         renamed = _append_rogue_entry(ctx, db, practice.bob.user, mallory, account=mallory)
-        directory = KeyDirectory(db, ctx)
-        directory._commit_map(directory.log.size())  # an honest map: two entries
-        directory.log.sign_head()
+        _commit_map(ctx, db)
     blobs = _blob_count(ctx)
     alice = device(client, users, practice.alice.user)
-    with pytest.raises(DirectoryRefused, match=r"holds 2 sets of keys for bob@example\.org"):
+    with pytest.raises(DirectoryRefused, match=r"holds 2 sets of keys for the account of bob@"):
         alice.new_version(document_id, report)
     with ctx.sessions.begin() as db:
-        _commit_false_map(ctx, db, {practice.bob.email: renamed})
+        _commit_map(ctx, db, {uuid.UUID(mallory.account_id): renamed})
     alice = device(client, users, practice.alice.user)
     with pytest.raises(
         ExchangeRefused,

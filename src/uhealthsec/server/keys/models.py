@@ -31,7 +31,7 @@ class DirectoryRecord(Base):
 
 class MapCommitmentRecord(Base):
     """The leaf ``log_index`` of the key directory log when it is a map commitment
-    (crypto/address_map.py): the root of the map of every entry before it."""
+    (crypto/account_map.py): the root of the map of every entry before it."""
 
     __tablename__ = "key_map_commitments"
 

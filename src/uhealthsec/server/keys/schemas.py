@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from uhealthsec.crypto.address_map import COMMITMENT_SIZE, VALUE_SIZE
+from uhealthsec.crypto.account_map import COMMITMENT_SIZE, VALUE_SIZE
 from uhealthsec.protocol.encoding import Base64Url
 from uhealthsec.protocol.logs import LogEntryOut, LogHeadOut, TreeHeadOut
 
@@ -16,7 +16,7 @@ class MapProofOut(BaseModel):
     #: The last leaf of the tree (a map commitment) and its inclusion proof.
     commitment: Base64Url(COMMITMENT_SIZE)  # type: ignore[valid-type]
     commitment_inclusion: list[Base64Url(32)]  # type: ignore[valid-type]
-    #: The address's value in the map: its newest entry and its number of entries.
+    #: The account's value in the map: its newest entry and its number of entries.
     value: Base64Url(VALUE_SIZE)  # type: ignore[valid-type]
     depth: int = Field(ge=0, le=256)
     present: Base64Url(32)  # type: ignore[valid-type]
@@ -24,5 +24,5 @@ class MapProofOut(BaseModel):
 
 
 class DirectoryEntryOut(LogEntryOut):
-    #: For an entry, proof that it is its address's newest; null for a commitment.
+    #: For an entry, proof that it is its account's only one; null for a commitment.
     map: MapProofOut | None

@@ -10,7 +10,7 @@ from typing import ClassVar, Protocol
 from sqlalchemy import Exists, and_, exists, func, select
 from sqlalchemy.orm import Session
 
-from uhealthsec.crypto.address_map import AddressMap, MapCommitment, MapProof, MapValue, map_key
+from uhealthsec.crypto.account_map import AccountMap, MapCommitment, MapProof, MapValue, map_key
 from uhealthsec.crypto.directory import AccountKindCode, DirectoryEntry
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.crypto.keys import PublicKeys
@@ -55,7 +55,7 @@ class SignedByAccount(Protocol):
 
 @dataclass(frozen=True)
 class ProvenMapValue:
-    """An address's value in the map committed at the end of a head (section 10.4)."""
+    """An account's value in the map committed at the end of a head (section 10.4)."""
 
     commitment: bytes
     commitment_proof: list[bytes]
@@ -69,7 +69,7 @@ class ProvenEntry:
     leaf: bytes
     tree_size: int
     proof: list[bytes]
-    #: For an entry, its address's value in the map; None for a map commitment.
+    #: For an entry, its account's value in the map; None for a map commitment.
     map: ProvenMapValue | None
 
 
@@ -129,27 +129,31 @@ class KeyDirectory:
         self.db.add(MapCommitmentRecord(log_index=entries, root=root))
         self.db.flush()
 
-    def _map_at(self, tree_size: int) -> tuple[MapCommitmentRecord, AddressMap]:
+    def _map_at(self, tree_size: int) -> tuple[MapCommitmentRecord, AccountMap]:
         """The map committed to by the last leaf of a tree of ``tree_size`` leaves."""
         commitment = self.db.get(MapCommitmentRecord, tree_size - 1)
         if commitment is None:
             raise Conflict(
-                "this head of the key directory commits to no map of addresses: "
+                "this head of the key directory commits to no map of accounts: "
                 "ask for the newest head"
             )
+        if tree_size <= self.log.size() - 2 * _KEPT_MAPS:
+            # Proofs only against the last few maps, which processes keep: a map of an
+            # older size would cost a rebuild from every entry, on request.
+            raise Conflict("this head of the key directory is too old: ask for the newest head")
         tree = self._map_of(commitment.log_index)
         if tree.root() != commitment.root:
             raise LookupError("the stored map commitment does not match the directory")
         return commitment, tree
 
-    def _map_of(self, entries: int) -> AddressMap:
+    def _map_of(self, entries: int) -> AccountMap:
         """The map of the first ``entries`` leaves: kept by this process, or built from
         the newest kept map before it (a few entries to apply), or from every entry.
 
         Maps are kept by (entries, root): a root names one map, so a map computed in a
         transaction that then rolled back is never taken for the one committed."""
-        kept = self.ctx.address_maps
-        best: tuple[int, AddressMap] | None = None
+        kept = self.ctx.account_maps
+        best: tuple[int, AccountMap] | None = None
         for (covered, root), tree in list(kept.items()):  # other threads may change it
             if covered == entries and self._committed(covered, root):
                 return tree
@@ -166,12 +170,12 @@ class KeyDirectory:
         record = self.db.get(MapCommitmentRecord, entries)
         return record is not None and record.root == root
 
-    def _build_map(self, entries: int, base: tuple[int, AddressMap] | None) -> AddressMap:
-        """The newest entry of each address among the first ``entries`` leaves, and how
+    def _build_map(self, entries: int, base: tuple[int, AccountMap] | None) -> AccountMap:
+        """The newest entry of each account among the first ``entries`` leaves, and how
         many entries it has had, from ``base`` (a map of fewer leaves) if given."""
         start = base[0] if base is not None else 0
         rows = self.db.execute(
-            select(DirectoryRecord.log_index, DirectoryRecord.email, MerkleNode.hash)
+            select(DirectoryRecord.log_index, DirectoryRecord.account_id, MerkleNode.hash)
             .join(
                 MerkleNode,
                 and_(
@@ -184,24 +188,24 @@ class KeyDirectory:
             .order_by(DirectoryRecord.log_index)
         ).all()
         if base is None:  # built in one go: sorting once beats inserting one by one
-            newest: dict[str, tuple[int, bytes, int]] = {}
-            for index, email, leaf_hash in rows:
-                count = newest[email][2] + 1 if email in newest else 1
-                newest[email] = (index, leaf_hash, count)
-            return AddressMap(
-                (map_key(email), MapValue(*value).encode()) for email, value in newest.items()
+            newest: dict[uuid.UUID, tuple[int, bytes, int]] = {}
+            for index, account_id, leaf_hash in rows:
+                count = newest[account_id][2] + 1 if account_id in newest else 1
+                newest[account_id] = (index, leaf_hash, count)
+            return AccountMap(
+                (map_key(account), MapValue(*value).encode()) for account, value in newest.items()
             )
         tree = base[1].copy()
-        for index, email, leaf_hash in rows:
-            key = map_key(email)
+        for index, account_id, leaf_hash in rows:
+            key = map_key(account_id)
             before = tree.get(key)
             count = MapValue.decode(before).count + 1 if before is not None else 1
             tree.set(key, MapValue(index, leaf_hash, count).encode())
         return tree
 
-    def _map_value(self, email: str, tree_size: int) -> ProvenMapValue:
+    def _map_value(self, account_id: uuid.UUID, tree_size: int) -> ProvenMapValue:
         commitment, tree = self._map_at(tree_size)
-        key = map_key(email)
+        key = map_key(account_id)
         value = tree.get(key)
         if value is None:  # an entry before the commitment is always in its map
             raise LookupError("an entry is missing from the directory's map")
@@ -253,7 +257,7 @@ class KeyDirectory:
             record.entry,
             tree_size,
             self.log.inclusion_proof(record.log_index, tree_size),
-            self._map_value(record.email, tree_size),
+            self._map_value(record.account_id, tree_size),
         )
 
     def is_monitor(self, account: Account) -> bool:

@@ -1,4 +1,4 @@
-"""the key directory's map commitments (the newest entry of each address)
+"""the key directory's map commitments (the one entry of each account)
 
 Revision ID: 0025
 Revises: 0024
@@ -6,11 +6,13 @@ Revises: 0024
 
 from __future__ import annotations
 
+import uuid
+
 import sqlalchemy as sa
 from alembic import op
 
 from uhealthsec.crypto import merkle
-from uhealthsec.crypto.address_map import AddressMap, MapCommitment, MapValue, map_key
+from uhealthsec.crypto.account_map import AccountMap, MapCommitment, MapValue, map_key
 
 revision = "0025"
 down_revision = "0024"
@@ -38,19 +40,19 @@ def _recover_commitments(commitments: sa.Table) -> None:
     nodes = sa.table(
         "merkle_nodes", sa.column("log"), sa.column("level"), sa.column("index"), sa.column("hash")
     )
-    directory = sa.table("key_directory", sa.column("log_index"), sa.column("email"))
-    emails = dict(bind.execute(sa.select(directory.c.log_index, directory.c.email)).all())
+    directory = sa.table("key_directory", sa.column("log_index"), sa.column("account_id", sa.Uuid))
+    owners = dict(bind.execute(sa.select(directory.c.log_index, directory.c.account_id)).all())
     leaves = bind.execute(
         sa.select(nodes.c.index, nodes.c.hash)
         .where(nodes.c.log == "keys", nodes.c.level == 0)
         .order_by(nodes.c.index)
     ).all()
-    tree, counts, recovered = AddressMap(), dict[str, int](), []
+    tree, counts, recovered = AccountMap(), dict[uuid.UUID, int](), []
     for index, leaf_hash in leaves:
-        email = emails.get(index)
-        if email is not None:
-            counts[email] = counts.get(email, 0) + 1
-            tree.set(map_key(email), MapValue(index, leaf_hash, counts[email]).encode())
+        owner = owners.get(index)
+        if owner is not None:
+            counts[owner] = counts.get(owner, 0) + 1
+            tree.set(map_key(owner), MapValue(index, leaf_hash, counts[owner]).encode())
             continue
         root = tree.root()
         if merkle.leaf_hash(MapCommitment(index, root).encode()) == leaf_hash:

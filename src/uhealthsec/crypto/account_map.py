@@ -1,13 +1,18 @@
-"""The key directory's map: for each address, its newest entry in the log.
+"""The key directory's map: for each account, its one entry in the log.
 
-An inclusion proof shows that an entry is *in* the key directory, not that it is the
-address's newest one: alone, it lets a server hand one person an address's real keys
-and another person keys it appended for the same address. The map closes that gap. It
-is a sparse Merkle tree (Laurie and Kasper, "Revocation Transparency", 2012) over
-256-bit keys ``SHA256(label || address)``; a key's value names the address's newest
-entry and how many entries the address has had. The server appends the map's root to
-the log after every entry (a *commitment*, a leaf of the log itself), so every reader
-of a head sees the same map, and a monitor that replays the log recomputes every root.
+An inclusion proof shows that an entry is *in* the key directory, not that it is its
+account's only one: alone, it lets a server append keys of its own under an account's
+id and have a reader accept, by index, a document or a message "signed by" that
+account. The map closes that gap. It is a sparse Merkle tree (Laurie and Kasper,
+"Revocation Transparency", 2012) over 256-bit keys ``SHA256(label || account id)``; a
+key's value names the account's newest entry and how many entries it has had. The
+server appends the map's root to the log after every entry (a *commitment*, a leaf of
+the log itself), so every reader of a head sees the same map, and a monitor that
+replays the log recomputes every root.
+
+The map is keyed by account, not by address: a position computed from an address
+anyone can write would let anyone test, from the shape of their own proofs, whether
+an address is registered (docs/PROTOCOL.md 10.4).
 
 Hashing, with ``EMPTY`` = 32 zero bytes for a subtree without keys:
 
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import bisect
 import struct
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -50,14 +56,14 @@ def _sha256(*parts: bytes) -> bytes:
     return digest.finalize()
 
 
-def map_key(address: str) -> bytes:
-    """The map key of a directory address (already trimmed and lower-cased)."""
-    return _sha256(_KEY_LABEL, address.encode("utf-8"))
+def map_key(account_id: uuid.UUID) -> bytes:
+    """The map key of an account."""
+    return _sha256(_KEY_LABEL, account_id.bytes)
 
 
 @dataclass(frozen=True)
 class MapValue:
-    """What the map holds for an address: its newest entry and its number of entries."""
+    """What the map holds for an account: its newest entry and its number of entries."""
 
     index: int
     leaf_hash: bytes
@@ -67,7 +73,7 @@ class MapValue:
         if len(self.leaf_hash) != HASH_SIZE or not 0 <= self.index < 1 << 64:
             raise MalformedInput("a map value names one log leaf")
         if not 1 <= self.count < 1 << 32:
-            raise MalformedInput("an address in the map has 1 entry or more")
+            raise MalformedInput("an account in the map has 1 entry or more")
         return struct.pack(">Q", self.index) + self.leaf_hash + struct.pack(">I", self.count)
 
     @classmethod
@@ -77,7 +83,7 @@ class MapValue:
         (index,) = struct.unpack(">Q", data[:8])
         (count,) = struct.unpack(">I", data[8 + HASH_SIZE :])
         if count == 0:
-            raise MalformedInput("an address in the map has 1 entry or more")
+            raise MalformedInput("an account in the map has 1 entry or more")
         return cls(index, bytes(data[8 : 8 + HASH_SIZE]), count)
 
 
@@ -163,7 +169,7 @@ def verify(root: bytes, key: bytes, value: bytes, proof: MapProof) -> None:
         raise InvalidProof("the map proof does not lead to the committed root")
 
 
-class AddressMap:
+class AccountMap:
     """A map that can be changed, with its root and proofs (server, monitors, tests).
 
     Subtree hashes are kept once computed; a change forgets only those on its key's
@@ -186,9 +192,9 @@ class AddressMap:
     def __len__(self) -> int:
         return len(self._keys)
 
-    def copy(self) -> AddressMap:
+    def copy(self) -> AccountMap:
         """An independent copy that keeps the hashes already computed."""
-        other = AddressMap()
+        other = AccountMap()
         other._values = dict(self._values)
         other._keys = list(self._keys)
         other._hashes = dict(self._hashes)

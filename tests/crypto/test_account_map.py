@@ -1,15 +1,16 @@
-"""The key directory's map (crypto/address_map.py): roots, proofs, refusals."""
+"""The key directory's map (crypto/account_map.py): roots, proofs, refusals."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import uuid
 
 import pytest
 
 from tests.conftest import load_vectors
-from uhealthsec.crypto import address_map
-from uhealthsec.crypto.address_map import AddressMap, MapCommitment, MapProof, MapValue
+from uhealthsec.crypto import account_map
+from uhealthsec.crypto.account_map import AccountMap, MapCommitment, MapProof, MapValue
 from uhealthsec.crypto.errors import MalformedInput
 from uhealthsec.crypto.merkle import InvalidProof
 
@@ -20,7 +21,7 @@ def reference_root(items: dict[bytes, bytes]) -> bytes:
 
     def subtree(keys: list[bytes], depth: int) -> bytes:
         if not keys:
-            return address_map.EMPTY
+            return account_map.EMPTY
         if len(keys) == 1:
             return hashlib.sha256(b"\x00" + keys[0] + items[keys[0]]).digest()
         bit = lambda k: (int.from_bytes(k, "big") >> (255 - depth)) & 1  # noqa: E731
@@ -39,7 +40,7 @@ def value(index: int, count: int = 1) -> bytes:
 
 @pytest.fixture(scope="module")
 def items() -> dict[bytes, bytes]:
-    keys = [address_map.map_key(f"person{i}@example.org") for i in range(200)]
+    keys = [account_map.map_key(uuid.UUID(int=i)) for i in range(200)]
     # Two keys sharing their first 20 bits: a long branch without a fork above them.
     close = bytearray(keys[0])
     close[3] ^= 0x01
@@ -49,8 +50,8 @@ def items() -> dict[bytes, bytes]:
 
 def test_the_root_is_the_definitions_whatever_the_order_of_changes(items):
     expected = reference_root(items)
-    assert AddressMap(items.items()).root() == expected
-    grown = AddressMap()
+    assert AccountMap(items.items()).root() == expected
+    grown = AccountMap()
     for key in reversed(list(items)):
         grown.set(key, value(0))
         grown.root()  # keep hashes between changes, as a monitor does
@@ -60,28 +61,28 @@ def test_the_root_is_the_definitions_whatever_the_order_of_changes(items):
 
 
 def test_every_key_has_a_proof_of_its_value_only(items):
-    tree = AddressMap(items.items())
+    tree = AccountMap(items.items())
     root = tree.root()
     for key, v in list(items.items())[:60] + list(items.items())[-2:]:
         proof = tree.prove(key)
-        address_map.verify(root, key, v, proof)
+        account_map.verify(root, key, v, proof)
         with pytest.raises(InvalidProof):
-            address_map.verify(root, key, value(10_000), proof)
+            account_map.verify(root, key, value(10_000), proof)
     other = next(iter(items))
     with pytest.raises(InvalidProof):
-        address_map.verify(root, os.urandom(32), items[other], tree.prove(other))
+        account_map.verify(root, os.urandom(32), items[other], tree.prove(other))
 
 
 def test_a_map_of_one_key_is_its_leaf():
-    key = address_map.map_key("a@example.org")
-    tree = AddressMap([(key, value(3))])
+    key = account_map.map_key(uuid.uuid4())
+    tree = AccountMap([(key, value(3))])
     proof = tree.prove(key)
     assert proof == MapProof(0, b"", ())
-    address_map.verify(tree.root(), key, value(3), proof)
+    account_map.verify(tree.root(), key, value(3), proof)
 
 
 def test_malformed_or_uncanonical_proofs_are_refused(items):
-    tree = AddressMap(items.items())
+    tree = AccountMap(items.items())
     root, key = tree.root(), next(iter(items))
     proof = tree.prove(key)
     assert proof.depth > 1
@@ -101,7 +102,7 @@ def test_malformed_or_uncanonical_proofs_are_refused(items):
     ]
     for bad in cases:
         with pytest.raises(InvalidProof):
-            address_map.verify(root, key, items[key], bad)
+            account_map.verify(root, key, items[key], bad)
 
 
 def test_values_and_commitments_decode_strictly():
@@ -123,7 +124,7 @@ def test_values_and_commitments_decode_strictly():
             MapCommitment.decode(bad)
 
 
-VECTORS = load_vectors("address_map.json")
+VECTORS = load_vectors("account_map.json")
 
 
 def _proof(raw: dict) -> MapProof:
@@ -139,24 +140,26 @@ def test_our_map_vectors():
     assert MapCommitment.decode(bytes.fromhex(VECTORS["commitment"])).root == root
     items = []
     for vector in VECTORS["entries"]:
-        key = address_map.map_key(vector["address"])
+        key = account_map.map_key(uuid.UUID(vector["account_id"]))
         assert key.hex() == vector["key"]
         value = bytes.fromhex(vector["value"])
-        address_map.verify(root, key, value, _proof(vector["proof"]))
-        assert AddressMap([(key, value)]).get(key) == value
+        account_map.verify(root, key, value, _proof(vector["proof"]))
+        assert AccountMap([(key, value)]).get(key) == value
         items.append((key, value))
-    tree = AddressMap(items)
+    tree = AccountMap(items)
     assert tree.root() == root
     for vector in VECTORS["entries"]:
-        assert tree.prove(address_map.map_key(vector["address"])) == _proof(vector["proof"])
+        assert tree.prove(account_map.map_key(uuid.UUID(vector["account_id"]))) == _proof(
+            vector["proof"]
+        )
 
 
 @pytest.mark.parametrize("vector", VECTORS["invalid"], ids=lambda v: v["description"])
 def test_map_proofs_a_reader_must_refuse(vector):
     with pytest.raises(InvalidProof):
-        address_map.verify(
+        account_map.verify(
             bytes.fromhex(VECTORS["root"]),
-            address_map.map_key(vector["address"]),
+            account_map.map_key(uuid.UUID(vector["account_id"])),
             bytes.fromhex(vector["value"]),
             _proof(vector["proof"]),
         )
