@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from uhealthsec.server.mail import SmtpMailer
+from uhealthsec.server.mail.transports import SmtpMailer
 from uhealthsec.server.settings import Settings
 
 SMTP_PASSWORD = "smtp-password-never-in-clear"

@@ -15,7 +15,7 @@ from uhealthsec.server.audit.writer import JournalWriter
 from uhealthsec.server.auth.passwords import SecretHasher
 from uhealthsec.server.auth.tokens import TokenKeyring
 from uhealthsec.server.federation.oidc import OidcClient
-from uhealthsec.server.mail import Mailer
+from uhealthsec.server.mail.transports import Mailer
 from uhealthsec.server.server_key import ServerKey
 from uhealthsec.server.settings import Settings
 from uhealthsec.server.shield.memory import ShieldMemory

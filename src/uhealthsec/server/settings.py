@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     smtp_ca_file: Path | None = None
     smtp_user: str = ""
     smtp_password: str = ""
+    #: Each SMTP operation (connection, handshake, reply) waits at most this long.
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
     mail_from: str = "U-HealthSec <no-reply@localhost>"
 
     #: OpenID Connect provider for professional login (e-CPS / Pro Santé Connect style).

@@ -1,4 +1,4 @@
-"""Outgoing mail: a file outbox for the embedded defaults, SMTP in production."""
+"""How mail leaves the server: .eml files for the embedded defaults, SMTP in production."""
 
 from __future__ import annotations
 
@@ -25,8 +25,9 @@ def _message(sender: str, to: str, subject: str, body: str) -> EmailMessage:
     return message
 
 
-class OutboxMailer:
-    """Writes each message as an .eml file, for a laptop install with no mail server."""
+class FileMailer:
+    """Writes each message as an .eml file under ``data_dir/outbox``, for a laptop
+    install with no mail server."""
 
     def __init__(self, directory: Path, sender: str) -> None:
         self.directory = directory
@@ -57,10 +58,11 @@ class SmtpMailer:
 
     def send(self, to: str, subject: str, body: str) -> None:
         s = self.settings
+        timeout = s.smtp_timeout_seconds
         smtp = (
-            smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=30, context=self.tls)
+            smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=timeout, context=self.tls)
             if s.smtp_security == "tls"
-            else smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=30)
+            else smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=timeout)
         )
         with smtp:
             if s.smtp_security == "starttls":
@@ -71,7 +73,7 @@ class SmtpMailer:
             smtp.send_message(_message(s.mail_from, to, subject, body))
 
 
-def mailer_for(settings: Settings) -> Mailer:
+def transport_for(settings: Settings) -> Mailer:
     if settings.smtp_host:
         return SmtpMailer(settings)
-    return OutboxMailer(settings.outbox_dir, settings.mail_from)
+    return FileMailer(settings.outbox_dir, settings.mail_from)

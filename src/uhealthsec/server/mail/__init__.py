@@ -1,0 +1,1 @@
+"""Outgoing mail and how it leaves the server."""
