@@ -1,1 +1,1 @@
-"""Outgoing mail and how it leaves the server."""
+"""Outgoing mail: queued in the request's transaction, delivered once it committed."""

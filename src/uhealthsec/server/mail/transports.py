@@ -1,4 +1,7 @@
-"""How mail leaves the server: .eml files for the embedded defaults, SMTP in production."""
+"""How mail leaves the server: .eml files for the embedded defaults, SMTP in production.
+
+Requests never call these: they queue their mail in the outbox (mail/outbox.py), which
+delivers it through one of them once the request has committed."""
 
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ from uhealthsec.server.settings import Settings
 
 
 class Mailer(Protocol):
+    """Sends one message; a transport raises if it could not (the outbox retries)."""
+
     def send(self, to: str, subject: str, body: str) -> None: ...
 
 
