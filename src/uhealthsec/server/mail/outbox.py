@@ -5,9 +5,10 @@ slow, or refuses the TLS handshake delays the mail; it does not fail the request
 the code the mail carries is not lost.
 
 Delivery claims each mail with one atomic UPDATE before sending it, so that several
-processes (every API process, any number of ``uhs worker``) deliver the same outbox and
-each mail goes out once. A failed attempt is retried with exponential backoff, up to
-``mail_max_attempts``; then the mail is given up and logged, by its id only.
+processes deliver the same outbox (each API process its own requests' mail, any number
+of ``uhs worker`` whatever is due) and each mail goes out once. A failed attempt is
+retried with exponential backoff, up to ``mail_max_attempts``; then the mail is given
+up and logged, by its id and error class only.
 """
 
 from __future__ import annotations
