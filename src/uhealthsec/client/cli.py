@@ -1314,15 +1314,20 @@ def worker(
         False, "--dry-run", help="List the files whose retention ended; destroy nothing."
     ),
     interval: int = typer.Option(3600, min=60, help="Seconds between rounds."),
+    mail_interval: int = typer.Option(
+        15, min=1, help="Seconds between two looks for mail to send or retry."
+    ),
 ) -> None:
-    """Server jobs: destroy files at the end of their legal retention (crypto-shredding),
-    then the maintenance of `uhs cleanup`. Several workers may run at once."""
+    """Server jobs: send the mail waiting in the outbox (retries included), destroy files
+    at the end of their legal retention (crypto-shredding), then the maintenance of `uhs
+    cleanup`. Several workers may run at once."""
     from uhealthsec.server.app import build_context
     from uhealthsec.server.retention.service import purge
     from uhealthsec.server.settings import Settings
 
     ctx = build_context(Settings())
     try:
+        next_round = time.monotonic()
         while True:
             today = ctx.now().date()
             if dry_run:
@@ -1351,21 +1356,39 @@ def worker(
                     )
                 console.print(table)
                 return
-            with console.status("Destroying files whose retention ended…"):
-                destroyed = purge(ctx, today)
-            console.print(
-                f"{len(destroyed)} file(s) destroyed at the end of their retention; "
-                f"{_maintain(ctx)}"
-            )
+            mail = _deliver_mail(ctx)
+            if mail or once:
+                console.print(mail or "No mail waiting.")
+            if time.monotonic() >= next_round:
+                with console.status("Destroying files whose retention ended…"):
+                    destroyed = purge(ctx, today)
+                console.print(
+                    f"{len(destroyed)} file(s) destroyed at the end of their retention; "
+                    f"{_maintain(ctx)}"
+                )
+                next_round = time.monotonic() + interval
             if once:
                 return
-            time.sleep(interval)
+            # Mail is looked for often: a confirmation code is waited for.
+            time.sleep(max(0.0, min(mail_interval, next_round - time.monotonic())))
     finally:
         ctx.close()
 
 
+def _deliver_mail(ctx: Any) -> str:
+    """Send the mail due now; what happened, or nothing if there was none."""
+    done = ctx.mail.deliver_due()
+    if not (done.sent or done.deferred or done.given_up):
+        return ""
+    return (
+        f"{done.sent} mail(s) sent, {done.deferred} to be retried, "
+        f"{done.given_up} given up (see the log)."
+    )
+
+
 def _maintain(ctx: Any) -> str:
     from uhealthsec.server.audit.service import JournalService
+    from uhealthsec.server.mail.outbox import MailOutbox
     from uhealthsec.server.records.service import RecordsService
     from uhealthsec.server.shield.service import Shield
 
@@ -1373,9 +1396,10 @@ def _maintain(ctx: Any) -> str:
         removed = RecordsService(db, ctx).collect_unfinished_uploads()
         purged = JournalService(db, ctx).purge_network_data(ctx.now())
         forgotten = Shield(db, ctx).purge()
+        mails = MailOutbox(db, ctx).purge()
     return (
-        f"removed {removed} unfinished upload(s), {purged} expired connection record(s) "
-        f"and {forgotten} stale shield record(s)."
+        f"removed {removed} unfinished upload(s), {purged} expired connection record(s), "
+        f"{forgotten} stale shield record(s) and {mails} record(s) of mail sent or given up."
     )
 
 
@@ -1504,8 +1528,9 @@ def witnesses_list() -> None:
 @app.command()
 def cleanup() -> None:
     """Server maintenance: remove uploads never attached to a document, connection
-    data (IP addresses) older than the CNIL retention, and the shield's counters that no
-    decision needs any more."""
+    data (IP addresses) older than the CNIL retention, the shield's counters that no
+    decision needs any more, and what is kept of mail sent or given up (after
+    UHS_MAIL_KEEP_DAYS)."""
     from uhealthsec.server.app import build_context
     from uhealthsec.server.settings import Settings
 

@@ -29,7 +29,8 @@ from uhealthsec.server.federation.routes import router as federation_router
 from uhealthsec.server.headers import SecurityHeaders
 from uhealthsec.server.keys.routes import router as keys_router
 from uhealthsec.server.limits import BodySizeLimit
-from uhealthsec.server.mail import Mailer, mailer_for
+from uhealthsec.server.mail.outbox import MailCourier
+from uhealthsec.server.mail.transports import Mailer, transport_for
 from uhealthsec.server.messaging.routes import router as messaging_router
 from uhealthsec.server.records.routes import UPLOAD_PATH
 from uhealthsec.server.records.routes import router as records_router
@@ -122,7 +123,7 @@ def build_context(
         sessions=sessions,
         server_key=server_key,
         hasher=SecretHasher(settings.server_argon2_memory_kib, settings.server_argon2_time_cost),
-        mailer=mailer or mailer_for(settings),
+        mail=MailCourier(sessions, mailer or transport_for(settings), settings, clock),
         keyring=TokenKeyring(sessions, server_key, settings.access_token_seconds),
         blobs=blob_store_for(settings),
         log_key=log_key,

@@ -16,7 +16,7 @@ from uhealthsec.server.audit.writer import JournalWriter
 from uhealthsec.server.auth.passwords import SecretHasher
 from uhealthsec.server.auth.tokens import TokenKeyring
 from uhealthsec.server.federation.oidc import OidcClient
-from uhealthsec.server.mail import Mailer
+from uhealthsec.server.mail.outbox import MailCourier
 from uhealthsec.server.server_key import ServerKey
 from uhealthsec.server.settings import Settings
 from uhealthsec.server.shield.memory import ShieldMemory
@@ -31,7 +31,8 @@ class AppContext:
     sessions: sessionmaker[Session]
     server_key: ServerKey
     hasher: SecretHasher
-    mailer: Mailer
+    #: Delivers the mail requests queue (``MailOutbox``) once they commit.
+    mail: MailCourier
     keyring: TokenKeyring
     #: Where document ciphertext is kept.
     blobs: BlobStore
@@ -53,6 +54,7 @@ class AppContext:
         return self.clock()
 
     def close(self) -> None:
+        self.mail.close()
         self.journal.close()
         self.engine.dispose()
 

@@ -92,7 +92,17 @@ class Settings(BaseSettings):
     smtp_ca_file: Path | None = None
     smtp_user: str = ""
     smtp_password: str = ""
+    #: Each SMTP operation (connection, handshake, reply) waits at most this long.
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
     mail_from: str = "U-HealthSec <no-reply@localhost>"
+    #: Mail waits in the outbox until sent: a failed attempt is retried after this many
+    #: seconds, then twice as long each time (up to an hour between attempts)...
+    mail_retry_seconds: int = Field(default=60, ge=1, le=3600)
+    #: ...until this many attempts have failed: the mail is then given up (logged).
+    mail_max_attempts: int = Field(default=8, ge=1, le=50)
+    #: What is kept of a sent or given-up mail (recipient, subject, dates, never its
+    #: text) is deleted by ``uhs cleanup`` after this many days.
+    mail_keep_days: int = Field(default=7, ge=1, le=90)
 
     #: OpenID Connect provider for professional login (e-CPS / Pro Santé Connect style).
     oidc_issuer: str = ""

@@ -31,6 +31,7 @@ from uhealthsec.server.accounts.rpps import is_valid_rpps
 from uhealthsec.server.context import AppContext, token_hash
 from uhealthsec.server.errors import Conflict, Forbidden, InvalidInput, NotFound
 from uhealthsec.server.keys.service import KeyDirectory
+from uhealthsec.server.mail.outbox import MailOutbox
 from uhealthsec.server.shield.service import Attempt, Shield
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
@@ -189,7 +190,7 @@ class AccountService:
             if replaced is not None
             else ""
         )
-        self.ctx.mailer.send(
+        MailOutbox(self.db, self.ctx).send(
             address,
             "U-HealthSec: confirm your address",
             f"Welcome to U-HealthSec.\n\nYour confirmation code: {code}\n\n"
@@ -225,7 +226,7 @@ class AccountService:
         )
         for declarer in declarers:
             declarer.declared_rpps = None
-            self.ctx.mailer.send(
+            MailOutbox(self.db, self.ctx).send(
                 declarer.email,
                 "U-HealthSec: the RPPS number of your account was removed",
                 f"The RPPS number {rpps}, which your account declared, was proven with "
@@ -244,7 +245,7 @@ class AccountService:
         """Refuse as if accepted: the answer and its cost are those of a registration;
         only the mailbox learns why."""
         self.ctx.hasher.burn()  # same cost as the path that hashes
-        self.ctx.mailer.send(address, "U-HealthSec: registration not completed", body)
+        MailOutbox(self.db, self.ctx).send(address, "U-HealthSec: registration not completed", body)
 
     def verify_email(self, code: str, auth_secret: bytes) -> None:
         """Activate the registration the code was mailed for, if the caller also holds
@@ -398,7 +399,7 @@ class AccountService:
         self.db.add(invitation)
         practice = self.db.get(Practice, practice_id)
         assert practice is not None
-        self.ctx.mailer.send(
+        MailOutbox(self.db, self.ctx).send(
             address,
             f"U-HealthSec: invitation from {practice.name}",
             f"{admin.display_name} invites you to join {practice.name} on U-HealthSec as "

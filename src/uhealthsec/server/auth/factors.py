@@ -41,6 +41,7 @@ from uhealthsec.server.errors import (
     SecondFactorRefused,
     ServiceError,
 )
+from uhealthsec.server.mail.outbox import MailOutbox
 from uhealthsec.server.storage.db import upsert
 
 RECOVERY_CODE_COUNT = 10
@@ -465,7 +466,7 @@ class FactorService:
         account = self.db.get(Account, account_id)
         if account is None:
             return
-        self.ctx.mailer.send(
+        MailOutbox(self.db, self.ctx).send(
             account.email,
             "U-HealthSec: wrong codes on your account",
             f"{FACTOR_BUDGET} wrong second-factor codes were given for your account in a "

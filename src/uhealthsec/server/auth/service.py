@@ -37,6 +37,7 @@ from uhealthsec.server.errors import (
     SecondFactorRefused,
     StepUpRequired,
 )
+from uhealthsec.server.mail.outbox import MailOutbox
 from uhealthsec.server.shield.service import Attempt, SecondFactorFirst, Shield
 
 #: Wrong second-factor answers allowed in one flow before it must start again.
@@ -316,7 +317,7 @@ class SessionService:
         ends (an intruder's among them) and the owner is told by mail, so a change
         they did not make does not go unnoticed."""
         ended = self.revoke_all(principal.account.id, reason, keep=principal.session.id)
-        self.ctx.mailer.send(
+        MailOutbox(self.db, self.ctx).send(
             principal.account.email,
             "U-HealthSec: " + what,
             f"On {self.ctx.now():%Y-%m-%d at %H:%M} UTC, {what} from one of your devices; "

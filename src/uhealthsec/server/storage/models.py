@@ -8,6 +8,7 @@ from uhealthsec.server.auth import models as auth_models
 from uhealthsec.server.consent import models as consent_models
 from uhealthsec.server.federation import models as federation_models
 from uhealthsec.server.keys import models as keys_models
+from uhealthsec.server.mail import models as mail_models
 from uhealthsec.server.messaging import models as messaging_models
 from uhealthsec.server.records import models as records_models
 from uhealthsec.server.retention import models as retention_models
@@ -24,6 +25,7 @@ __all__ = [
     "consent_models",
     "federation_models",
     "keys_models",
+    "mail_models",
     "merkle_log",
     "messaging_models",
     "metadata",

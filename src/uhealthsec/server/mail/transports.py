@@ -1,4 +1,7 @@
-"""Outgoing mail: a file outbox for the embedded defaults, SMTP in production."""
+"""How mail leaves the server: .eml files for the embedded defaults, SMTP in production.
+
+Requests never call these: they queue their mail in the outbox (mail/outbox.py), which
+delivers it through one of them once the request has committed."""
 
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ from uhealthsec.server.settings import Settings
 
 
 class Mailer(Protocol):
+    """Sends one message; a transport raises if it could not (the outbox retries)."""
+
     def send(self, to: str, subject: str, body: str) -> None: ...
 
 
@@ -25,8 +30,9 @@ def _message(sender: str, to: str, subject: str, body: str) -> EmailMessage:
     return message
 
 
-class OutboxMailer:
-    """Writes each message as an .eml file, for a laptop install with no mail server."""
+class FileMailer:
+    """Writes each message as an .eml file under ``data_dir/outbox``, for a laptop
+    install with no mail server."""
 
     def __init__(self, directory: Path, sender: str) -> None:
         self.directory = directory
@@ -57,10 +63,11 @@ class SmtpMailer:
 
     def send(self, to: str, subject: str, body: str) -> None:
         s = self.settings
+        timeout = s.smtp_timeout_seconds
         smtp = (
-            smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=30, context=self.tls)
+            smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=timeout, context=self.tls)
             if s.smtp_security == "tls"
-            else smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=30)
+            else smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=timeout)
         )
         with smtp:
             if s.smtp_security == "starttls":
@@ -71,7 +78,7 @@ class SmtpMailer:
             smtp.send_message(_message(s.mail_from, to, subject, body))
 
 
-def mailer_for(settings: Settings) -> Mailer:
+def transport_for(settings: Settings) -> Mailer:
     if settings.smtp_host:
         return SmtpMailer(settings)
-    return OutboxMailer(settings.outbox_dir, settings.mail_from)
+    return FileMailer(settings.outbox_dir, settings.mail_from)

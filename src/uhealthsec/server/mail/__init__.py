@@ -1,0 +1,1 @@
+"""Outgoing mail: queued in the request's transaction, delivered once it committed."""
