@@ -39,9 +39,7 @@ def test_demo_walkthrough(signed_in, live_server, tmp_path):
     shown = updated.split("Encrypting for (keys proven in the key directory):")[1]
     assert "kine.durand@demo.test" in shown.split("Version 2")[0]
 
-    revoked = run(
-        ["revoke", document_id, "--from", "kine.durand@demo.test"], martin, live_server, None
-    )
+    revoked = run(["revoke", document_id, "--from", "kine.durand@demo.test"], martin, live_server)
     assert "can no longer read it" in revoked
     uhs = spawn_uhs(
         ["get", document_id, "-o", str(received_dir / "again.txt")], durand, live_server

@@ -643,8 +643,9 @@ def revoke(
     document_id: str = typer.Argument(...),
     person: str = typer.Option(..., "--from", help="Whose access to end."),
 ) -> None:
-    """End someone's access to a document, at once."""
-    with _exchange(unlock=False) as client:
+    """End someone's access to a document, at once, with your signed statement that
+    you did (the next version's author leaves them out)."""
+    with _exchange() as client:
         versions = client.revoke(document_id, person)
     console.print(
         f"[green]Revoked[/green]: {person} can no longer read it ({versions} version(s)). "

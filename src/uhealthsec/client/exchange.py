@@ -31,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from uhealthsec.client.api import check_response
+from uhealthsec.client.api import ApiError, check_response
 from uhealthsec.client.directory import KeyDirectoryClient, VerifiedEntry
 from uhealthsec.client.logs import LogPin
 from uhealthsec.crypto import envelope
@@ -43,6 +43,7 @@ from uhealthsec.crypto.manifest import (
     THREAD_NONCE_SIZE,
     MessageManifest,
     Reader,
+    RevocationStatement,
     ShareStatement,
     ThreadMembership,
     VersionManifest,
@@ -204,7 +205,7 @@ class ExchangeClient:
         *,
         public_keys: PublicKeys | None = None,
     ) -> None:
-        """``keys`` may be None for calls that need no private key (revoke, checking
+        """``keys`` may be None for calls that need no private key (listing, checking
         the directory); ``public_keys`` then says which keys are this account's."""
         self.http = http
         self._token = token
@@ -663,10 +664,47 @@ class ExchangeClient:
                 )
 
     def revoke(self, document_id: uuid.UUID | str, email: str) -> int:
-        """End someone's access to every version at once."""
-        entry = self.directory.lookup(email)
-        body = self.call("DELETE", f"/documents/{document_id}/shares/{entry.account_id}").json()
-        return int(body["versions"])
+        """End someone's access to every version at once, with your signed statement
+        that you did, at the document's latest version (PROTOCOL 11.3)."""
+        document = uuid.UUID(str(document_id))
+        reader = _reader(self.directory.lookup(email))
+        signer, me = self.my_entry(), uuid.UUID(self.me["id"])
+        version = self._latest_version(document)
+        for attempt in range(2):
+            statement = RevocationStatement(document, version, me, signer.index, reader)
+            body = {
+                "account_id": str(reader.account_id),
+                "version": version,
+                "signer_key_index": signer.index,
+                "signature": b64u_encode(statement.sign(self.keys.signing)),
+            }
+            try:
+                answer = self.call("POST", f"/documents/{document}/revocations", json=body)
+                break
+            except ApiError as exc:
+                # A version written meanwhile, or one you cannot read (an admin who is
+                # no reader): the server names the latest, signed for then, once.
+                latest = exc.body.get("latest_version")
+                if attempt or exc.status != 409 or not isinstance(latest, int):
+                    raise
+                if latest <= version:
+                    raise ExchangeRefused(
+                        f"the server says version {latest} is the latest, but served "
+                        f"version {version}: nothing was revoked"
+                    ) from exc
+                version = latest
+        return int(answer.json()["versions"])
+
+    def _latest_version(self, document_id: uuid.UUID) -> int:
+        """The document's latest version as served to you; 1 if you cannot read it (a
+        practice's admin), for the server to answer with the latest one."""
+        try:
+            view = self.call("GET", f"/documents/{document_id}").json()
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            return 1
+        return int(view["latest_version"])
 
     # -- receiving ----------------------------------------------------------------------
 

@@ -9,8 +9,10 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from uhealthsec.crypto.journal import ObjectKind
 from uhealthsec.crypto.manifest import Reader, decode_readers
 from uhealthsec.server.accounts.models import Account
+from uhealthsec.server.audit.middleware import current_draft
 from uhealthsec.server.deps import Caller, Ctx, Db
 from uhealthsec.server.errors import ContentTooLarge, InvalidInput
 from uhealthsec.server.records import schemas as s
@@ -20,6 +22,7 @@ from uhealthsec.server.records.service import (
     NewVersion,
     RecordsService,
     ShareGrant,
+    SignedRevocation,
     SignedShare,
     over_quota,
 )
@@ -181,13 +184,18 @@ def share(
     return _document_out(service.view(caller.account, document_id))
 
 
-@router.delete("/documents/{document_id}/shares/{recipient_id}", response_model=s.RevokedOut)
+@router.post("/documents/{document_id}/revocations", response_model=s.RevokedOut)
 def revoke(
-    document_id: uuid.UUID, recipient_id: uuid.UUID, caller: Caller, db: Db, ctx: Ctx
+    document_id: uuid.UUID, body: s.RevocationIn, caller: Caller, db: Db, ctx: Ctx
 ) -> s.RevokedOut:
-    """End someone's access now: their wrapped keys are erased and downloads refused."""
+    """End someone's access now, with your signed statement that you did: their wrapped
+    keys are erased, downloads refused, and the next author leaves them out."""
+    current_draft().note(ObjectKind.ACCOUNT, body.account_id)  # whose access, journaled
+    signed = SignedRevocation(body.version, body.signer_key_index, body.signature)
     return s.RevokedOut(
-        versions=RecordsService(db, ctx).revoke(caller.account, document_id, recipient_id)
+        versions=RecordsService(db, ctx).revoke(
+            caller.account, document_id, body.account_id, signed
+        )
     )
 
 
@@ -288,5 +296,15 @@ def _document_out(view: DocumentView) -> s.DocumentOut:
                 expires_at=sh.expires_at,
             )
             for a, sh in view.recipients
+        ],
+        revocations=[
+            s.RevocationOut(
+                revoker_id=r.revoker_id,
+                signer_key_index=r.signer_key_index,
+                version=r.version,
+                reader=s.ReaderIO(account_id=r.reader_id, email=r.reader_email),
+                signature=r.signature,
+            )
+            for r in view.revocations
         ],
     )
