@@ -43,7 +43,12 @@ from uhealthsec.client.api import (
 )
 from uhealthsec.client.consent import ConsentClient
 from uhealthsec.client.directory import VerifiedEntry
-from uhealthsec.client.exchange import ExchangeClient, ExchangeRefused, MessagingClient
+from uhealthsec.client.exchange import (
+    ExchangeClient,
+    ExchangeRefused,
+    MessagingClient,
+    RevokedReader,
+)
 from uhealthsec.client.journal import (
     ChainPin,
     JournalClient,
@@ -470,6 +475,10 @@ def _exchange(unlock: bool = True) -> Iterator[ExchangeClient]:
             profile.directory = pin.to_dict()
             store.save(profile)
 
+        def remember_revocation(revoked: RevokedReader) -> None:
+            profile.revoked = [*profile.revoked, revoked.to_dict()]
+            store.save(profile)
+
         yield ExchangeClient(
             http,
             signed_in.token,
@@ -477,6 +486,8 @@ def _exchange(unlock: bool = True) -> Iterator[ExchangeClient]:
             LogPin(**profile.directory),
             remember,
             public_keys=keystore.public_keys,
+            revoked=[RevokedReader.from_dict(r) for r in profile.revoked],
+            on_revoke=remember_revocation,
         )
 
 

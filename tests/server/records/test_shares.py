@@ -108,6 +108,7 @@ def test_only_the_author_the_grantor_or_the_practice_admin_end_a_share(
     # The practice's admin ends a reader's access, but never the patient's or the author's;
     # not reading the document, the admin signs for the latest version the server names.
     assert alice.exchange.revoke(document_id, erin.email) == 2
+    assert [r.version for r in alice.exchange.revoked] == [2]
     refused(403, alice.exchange.revoke, document_id, carol.email)
     refused(403, alice.exchange.revoke, document_id, dave.email)
     assert dave.exchange.revoke(document_id, carol.email) == 2
