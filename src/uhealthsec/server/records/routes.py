@@ -9,10 +9,8 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from uhealthsec.crypto.journal import ObjectKind
 from uhealthsec.crypto.manifest import Reader, decode_readers
 from uhealthsec.server.accounts.models import Account
-from uhealthsec.server.audit.middleware import current_draft
 from uhealthsec.server.deps import Caller, Ctx, Db
 from uhealthsec.server.errors import ContentTooLarge, InvalidInput
 from uhealthsec.server.records import schemas as s
@@ -190,7 +188,6 @@ def revoke(
 ) -> s.RevokedOut:
     """End someone's access now, with your signed statement that you did: their wrapped
     keys are erased, downloads refused, and the next author leaves them out."""
-    current_draft().note(ObjectKind.ACCOUNT, body.account_id)  # whose access, journaled
     signed = SignedRevocation(body.version, body.signer_key_index, body.signature)
     return s.RevokedOut(
         versions=RecordsService(db, ctx).revoke(
