@@ -513,12 +513,12 @@ class ExchangeClient:
                     "this document's history, and nothing was encrypted"
                 )
             if manifest.readers is None:
-                signed = {signer.account_id: _reader(signer), **named}
+                signed_for = {signer.account_id: _reader(signer), **named}
             else:
-                signed = {r.account_id: r for r in manifest.readers}
+                signed_for = {r.account_id: r for r in manifest.readers}
             # A manifest does not bring back a revoked reader: in an honest exchange none
             # names them unless a share statement of a version in between did.
-            vouched = {a: r for a, r in signed.items() if a not in revoked}
+            vouched = {a: r for a, r in signed_for.items() if a not in revoked}
             for account_id in self._add_statements(manifest, versions[number], vouched):
                 revoked.pop(account_id, None)  # signed in again after the revocation
             at_version = revocations.get(number, [])
