@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
+
+from sqlalchemy import delete, select
 
 from tests.client.demo import login, run, send
 from tests.client.terminal import finished, spawn_uhs
+from uhealthsec.server.accounts.models import Account
 from uhealthsec.server.demo import DEMO_PASSWORD
+from uhealthsec.server.records.models import RevocationStatementRecord, Share
 
 
 def test_demo_walkthrough(signed_in, live_server, tmp_path):
@@ -39,9 +44,7 @@ def test_demo_walkthrough(signed_in, live_server, tmp_path):
     shown = updated.split("Encrypting for (keys proven in the key directory):")[1]
     assert "kine.durand@demo.test" in shown.split("Version 2")[0]
 
-    revoked = run(
-        ["revoke", document_id, "--from", "kine.durand@demo.test"], martin, live_server, None
-    )
+    revoked = run(["revoke", document_id, "--from", "kine.durand@demo.test"], martin, live_server)
     assert "can no longer read it" in revoked
     uhs = spawn_uhs(
         ["get", document_id, "-o", str(received_dir / "again.txt")], durand, live_server
@@ -57,6 +60,39 @@ def test_a_monitor_audits_the_key_directory(signed_in, live_server, ctx):
     ctx.settings = ctx.settings.model_copy(update={"directory_monitors": ["dr.martin@demo.test"]})
     audited = " ".join(run(["keys", "audit"], martin, live_server, password=None).split())
     assert re.search(r"Key directory audited: (\d+) entries, (\d+) accounts, \2 maps", audited)
+
+
+def test_uhs_update_keeps_out_a_reader_this_device_revoked(demo, live_server, clock, ctx, tmp_path):
+    """The server lists Paul Durand again and withholds Dr Martin's signed revocation:
+    her profile remembers it, and `uhs update` refuses to encrypt to him."""
+    martin = tmp_path / "martin"
+    login(demo["dr.martin"], martin, live_server, clock)
+    report = tmp_path / "bilan.txt"
+    report.write_text("Bilan: rien a signaler.\n")
+    document_id = send(report, martin, live_server)
+    with ctx.sessions() as db:
+        paul = db.scalar(select(Account.id).where(Account.email == "kine.durand@demo.test"))
+        his_share = select(Share).where(
+            Share.document_id == uuid.UUID(document_id), Share.recipient_id == paul
+        )
+        wrapped_key = db.scalar(his_share).wrapped_key
+    run(["revoke", document_id, "--from", "kine.durand@demo.test"], martin, live_server)
+    [remembered] = json.loads((martin / "default.json").read_text())["revoked"]
+    assert remembered["document_id"] == document_id
+    assert (remembered["email"], remembered["version"]) == ("kine.durand@demo.test", 1)
+    with ctx.sessions.begin() as db:
+        share = db.scalar(his_share)
+        share.wrapped_key = wrapped_key
+        share.revoked_at = share.revoked_by = share.end_reason = None
+        db.execute(delete(RevocationStatementRecord))
+
+    uhs = spawn_uhs(["update", document_id, str(report)], martin, live_server)
+    uhs.expect("Password")
+    uhs.sendline(DEMO_PASSWORD)
+    status, output = finished(uhs)
+    output = " ".join(output.split())
+    assert status == 1 and "kine.durand@demo.test again" in output
+    assert "whom you revoked at version 1" in output
 
 
 def test_a_wrong_password_does_not_unlock_the_keys(demo, live_server, clock, tmp_path):

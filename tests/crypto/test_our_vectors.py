@@ -307,6 +307,46 @@ def test_share_statements(vector):
         )
 
 
+@pytest.mark.parametrize(
+    "vector", EXCHANGE["revocation_statements"], ids=lambda v: str(v["version"])
+)
+def test_revocation_statements(vector):
+    [reader] = _readers([vector["reader"]])
+    statement = manifest.RevocationStatement(
+        uuid.UUID(vector["document_id"]),
+        vector["version"],
+        uuid.UUID(vector["revoker_id"]),
+        vector["signer_key_index"],
+        reader,
+    )
+    assert statement.encode().hex() == vector["encoded"]
+    assert manifest.RevocationStatement.decode(_h(vector["encoded"])) == statement
+    assert statement.digest().hex() == vector["digest"]
+    statement.verify(_h(EXCHANGE["author_public_key"]), _h(vector["signature"]))
+    # Another version, or the same words as a share statement, is not what was signed.
+    for other in (
+        replace(statement, version=statement.version + 1),
+        manifest.ShareStatement(
+            statement.document_id,
+            statement.version,
+            statement.revoker_id,
+            statement.signer_key_index,
+            reader,
+        ),
+    ):
+        with pytest.raises(InvalidSignature):
+            other.verify(_h(EXCHANGE["author_public_key"]), _h(vector["signature"]))
+
+
+@pytest.mark.parametrize(
+    "vector", EXCHANGE["invalid_revocation_statements"], ids=lambda v: v["description"]
+)
+def test_invalid_revocation_statements_are_refused_precisely(vector):
+    with pytest.raises(CryptoError) as refused:
+        manifest.RevocationStatement.decode(_h(vector["encoded"]))
+    assert error_identifier(refused.value) == vector["error"]
+
+
 @pytest.mark.parametrize("vector", EXCHANGE["thread_memberships"], ids=lambda v: str(v["seq"]))
 def test_thread_memberships(vector):
     link = manifest.ThreadMembership(

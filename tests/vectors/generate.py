@@ -651,9 +651,25 @@ def exchange_vectors() -> dict:
                 "signature": link.sign(author).hex(),
             }
         )
+    # Drawn last, so that everything above stays as it was.
+    revocation = manifest.RevocationStatement(
+        uuid.UUID(bytes=rng(16)), 4, readers[0].account_id, 13, readers[2]
+    )
+    revocation_statements = [
+        {
+            "document_id": str(revocation.document_id),
+            "version": revocation.version,
+            "revoker_id": str(revocation.revoker_id),
+            "signer_key_index": revocation.signer_key_index,
+            "reader": _readers_json([revocation.reader])[0],
+            "encoded": revocation.encode().hex(),
+            "digest": revocation.digest().hex(),
+            "signature": revocation.sign(author).hex(),
+        }
+    ]
     return {
         "format": "U-HealthSec tree heads, directory entries, version manifests v1 and v2, "
-        "share statements v1, thread memberships v1",
+        "share statements v1, revocation statements v1, thread memberships v1",
         "log_public_key": log_key.public_key().public_bytes_raw().hex(),
         "author_public_key": author.public_key().public_bytes_raw().hex(),
         "tree_heads": heads,
@@ -661,8 +677,44 @@ def exchange_vectors() -> dict:
         "manifests": manifests,
         "manifests_v2": signed_readers,
         "share_statements": share_statements,
+        "revocation_statements": revocation_statements,
+        "invalid_revocation_statements": _invalid_revocation_statements(revocation),
         "thread_memberships": memberships,
     }
+
+
+def _invalid_revocation_statements(valid: manifest.RevocationStatement) -> list[dict]:
+    """Revocation statements a decoder refuses, each with the error of PROTOCOL 8.1."""
+    encoded = valid.encode()
+    reader_at = len(encoded) - len(valid.reader.encode())
+    address = valid.reader.email.encode()
+
+    def with_address(raw: bytes) -> bytes:
+        return encoded[: reader_at + 16] + len(raw).to_bytes(2, "big") + raw
+
+    cases = [
+        ("share statement magic", manifest.GRANT_MAGIC + encoded[4:]),
+        ("unknown format 0x02", encoded[:4] + b"\x02" + encoded[5:]),
+        ("version 0", encoded[:21] + bytes(4) + encoded[25:]),
+        ("key index of 2^63", encoded[:41] + (1 << 63).to_bytes(8, "big") + encoded[49:]),
+        ("address longer than its length", encoded + b"x"),
+        ("address shorter than its length", encoded[:-1]),
+        ("empty address", with_address(b"")),
+        ("address not UTF-8", with_address(address[:-1] + b"\xff")),
+        ("address of 321 bytes", with_address(b"a" * 309 + b"@example.org")),
+        ("truncated before the reader", encoded[:reader_at]),
+    ]
+    invalid = []
+    for description, data in cases:
+        try:
+            manifest.RevocationStatement.decode(data)
+        except CryptoError as exc:
+            invalid.append(
+                {"description": description, "encoded": data.hex(), "error": error_identifier(exc)}
+            )
+        else:
+            raise AssertionError(f"{description}: decoded")
+    return invalid
 
 
 def _readers_json(readers) -> list[dict]:

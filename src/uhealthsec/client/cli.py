@@ -43,7 +43,12 @@ from uhealthsec.client.api import (
 )
 from uhealthsec.client.consent import ConsentClient
 from uhealthsec.client.directory import VerifiedEntry, audit
-from uhealthsec.client.exchange import ExchangeClient, ExchangeRefused, MessagingClient
+from uhealthsec.client.exchange import (
+    ExchangeClient,
+    ExchangeRefused,
+    MessagingClient,
+    RevokedReader,
+)
 from uhealthsec.client.journal import (
     ChainPin,
     JournalClient,
@@ -470,6 +475,10 @@ def _exchange(unlock: bool = True) -> Iterator[ExchangeClient]:
             profile.directory = pin.to_dict()
             store.save(profile)
 
+        def remember_revocation(revoked: RevokedReader) -> None:
+            profile.revoked = [*profile.revoked, revoked.to_dict()]
+            store.save(profile)
+
         yield ExchangeClient(
             http,
             signed_in.token,
@@ -477,6 +486,8 @@ def _exchange(unlock: bool = True) -> Iterator[ExchangeClient]:
             LogPin(**profile.directory),
             remember,
             public_keys=keystore.public_keys,
+            revoked=[RevokedReader.from_dict(r) for r in profile.revoked],
+            on_revoke=remember_revocation,
         )
 
 
@@ -643,8 +654,9 @@ def revoke(
     document_id: str = typer.Argument(...),
     person: str = typer.Option(..., "--from", help="Whose access to end."),
 ) -> None:
-    """End someone's access to a document, at once."""
-    with _exchange(unlock=False) as client:
+    """End someone's access to a document, at once, with your signed statement that
+    you did (the next version's author leaves them out)."""
+    with _exchange() as client:
         versions = client.revoke(document_id, person)
     console.print(
         f"[green]Revoked[/green]: {person} can no longer read it ({versions} version(s)). "

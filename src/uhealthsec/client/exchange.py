@@ -8,9 +8,10 @@ before a decrypted file is put in place.
 
 Whom a key is wrapped for never comes from the server's word alone: the author signs
 the readers of each version, a reader who shares signs a statement for each person
-they add, a thread's creator signs its members, and every address is resolved in the
-key directory and must belong to the account signed for it. The server may still
-leave someone out (a denial of service), never add anyone.
+they add, whoever ends someone's access signs that too, a thread's creator signs its
+members, and every address is resolved in the key directory and must belong to the
+account signed for it. The server may still leave someone out (a denial of service),
+never add anyone, nor bring back someone whose access was ended.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Any
 
 import httpx
 
-from uhealthsec.client.api import check_response
+from uhealthsec.client.api import ApiError, check_response
 from uhealthsec.client.directory import KeyDirectoryClient, VerifiedEntry
 from uhealthsec.client.logs import LogPin
 from uhealthsec.crypto import envelope
@@ -43,6 +44,7 @@ from uhealthsec.crypto.manifest import (
     THREAD_NONCE_SIZE,
     MessageManifest,
     Reader,
+    RevocationStatement,
     ShareStatement,
     ThreadMembership,
     VersionManifest,
@@ -120,6 +122,48 @@ class ReceivedDocument:
     #: The directory entry whose key verified this version's signature.
     signer: VerifiedEntry
     size: int
+
+
+@dataclass(frozen=True)
+class RevokedReader:
+    """A reader whose access this device ended, from ``version`` (the latest one then)
+    on: remembered, so that this device keeps them out of later versions even if the
+    server withholds the signed statement (PROTOCOL 11.4)."""
+
+    document_id: uuid.UUID
+    version: int
+    reader: Reader
+    #: The account that revoked them on this device: only its own writes are held back.
+    revoker_id: uuid.UUID
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "document_id": str(self.document_id),
+            "version": self.version,
+            "account_id": str(self.reader.account_id),
+            "email": self.reader.email,
+            "revoker_id": str(self.revoker_id),
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RevokedReader:
+        return cls(
+            uuid.UUID(raw["document_id"]),
+            int(raw["version"]),
+            Reader(uuid.UUID(raw["account_id"]), str(raw["email"])),
+            uuid.UUID(raw["revoker_id"]),
+        )
+
+
+@dataclass(frozen=True)
+class Revoked:
+    """A reader left out of a document's next version: their access ended at
+    ``version``, and no reader signed them in again at a later one."""
+
+    reader: Reader
+    version: int
+    #: Who revoked them: the address of the proven entry that signed it, or "you".
+    by: str
 
 
 class _ChunkReader:
@@ -203,9 +247,13 @@ class ExchangeClient:
         on_pin_change: Callable[[LogPin], None] | None = None,
         *,
         public_keys: PublicKeys | None = None,
+        revoked: Iterable[RevokedReader] = (),
+        on_revoke: Callable[[RevokedReader], None] | None = None,
     ) -> None:
-        """``keys`` may be None for calls that need no private key (revoke, checking
-        the directory); ``public_keys`` then says which keys are this account's."""
+        """``keys`` may be None for calls that need no private key (listing, checking
+        the directory); ``public_keys`` then says which keys are this account's.
+        ``revoked`` are the readers this device revoked before (its saved state), and
+        ``on_revoke`` is told of each new one, to save it."""
         self.http = http
         self._token = token
         self._keys = keys
@@ -214,6 +262,8 @@ class ExchangeClient:
         self.public_keys = public_keys or keys.public()  # type: ignore[union-attr]
         self.directory = KeyDirectoryClient(self.call, pin or LogPin(), on_pin_change)
         self._me: dict[str, Any] | None = None
+        self.revoked = list(revoked)
+        self._on_revoke = on_revoke
 
     def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """An authenticated request; signed by the user when their keys are unlocked, so
@@ -374,7 +424,7 @@ class ExchangeClient:
         verified: the readers vouched for in the latest version (``vouched_readers``),
         kept only while the server still lists them as readers (it may only leave
         someone out), each resolved in the key directory. Anyone else the server lists
-        is refused with the reason.
+        is refused with the reason, a revoked reader with who revoked them.
 
         A latest version signed before readers were signed (manifest version 1) proves
         no one: its readers are the people the user names in ``confirm``, never a list
@@ -388,7 +438,7 @@ class ExchangeClient:
             for r in view["recipients"]
             if uuid.UUID(r["account_id"]) != mine.account_id
         }
-        vouched, signed = self.vouched_readers(view, confirm)
+        vouched, signed, revoked = self.vouched_readers(view, confirm)
         if not signed:
             if not confirm and listed:
                 raise ExchangeRefused(
@@ -401,6 +451,13 @@ class ExchangeClient:
         found = {mine.account_id: mine}
         for account_id, email in sorted(listed.items(), key=lambda item: item[1]):
             reader = vouched.get(account_id)
+            if account_id in revoked:
+                ended = revoked[account_id]
+                raise ExchangeRefused(
+                    f"the server lists {email} again as a reader of version {latest}, whom "
+                    f"{ended.by} revoked at version {ended.version}, and no reader signed "
+                    "them in since: nothing was encrypted"
+                )
             if reader is None:
                 raise ExchangeRefused(
                     f"the server lists {email} as a reader of version {latest}, but neither "
@@ -416,27 +473,39 @@ class ExchangeClient:
 
     def vouched_readers(
         self, view: dict[str, Any], confirm: Sequence[str] = ()
-    ) -> tuple[dict[uuid.UUID, Reader], bool]:
+    ) -> tuple[dict[uuid.UUID, Reader], bool, dict[uuid.UUID, Revoked]]:
         """Readers of the latest version this device can vouch for, from the chain of
         versions checked from version 1 (PROTOCOL 11.4): each manifest verifies with its
         author's proven key and chains to the one before; version 1 is signed by the
         document's author, and each later version by someone vouched for as a reader of
         the version before. A version's vouched-for readers are those its author signed,
-        then, repeatedly, the recipients of share statements signed by one of them. A
-        version 1 manifest names no readers: its author and the people the user names
-        in ``confirm`` stand for them. The flag says whether the latest version's
-        readers were signed (False for a version 1 manifest)."""
+        then, repeatedly, the recipients of share statements signed by one of them,
+        less the readers revoked (at this version or before) whom no share statement
+        of a later version signed in again. A version 1 manifest names no readers: its
+        author and the people the user names in ``confirm`` stand for them.
+
+        Returns the vouched-for readers, whether the latest version's readers were
+        signed (False for a version 1 manifest), and the readers revoked since."""
         named = {
             entry.account_id: _reader(entry)
             for entry in (self.directory.lookup(email.strip().lower()) for email in confirm)
         }
         versions = {int(v["number"]): v for v in view["versions"]}
+        revocations = self._revocations_by_version(view)
         vouched: dict[uuid.UUID, Reader] = {}
+        revoked: dict[uuid.UUID, Revoked] = {}
         manifest: VersionManifest | None = None
         for number, manifest in _served_manifests(view).items():
             signer = self.verified_signer(manifest, versions[number])
             if number == 1 and str(signer.account_id) != view["author_id"]:
                 raise ExchangeRefused("version 1 is not signed by the document's author")
+            if number > 1 and signer.account_id in revoked:
+                ended = revoked[signer.account_id]
+                raise ExchangeRefused(
+                    f"version {number} is signed by {signer.entry.email}, whom {ended.by} "
+                    f"revoked at version {ended.version}: it is not part of this "
+                    "document's history, and nothing was encrypted"
+                )
             if number > 1 and signer.account_id not in vouched:
                 raise ExchangeRefused(
                     f"version {number} is signed by {signer.entry.email}, whom no one "
@@ -444,12 +513,79 @@ class ExchangeClient:
                     "this document's history, and nothing was encrypted"
                 )
             if manifest.readers is None:
-                vouched = {signer.account_id: _reader(signer), **named}
+                signed_for = {signer.account_id: _reader(signer), **named}
             else:
-                vouched = {r.account_id: r for r in manifest.readers}
-            self._add_statements(manifest, versions[number], vouched)
+                signed_for = {r.account_id: r for r in manifest.readers}
+            # A manifest does not bring back a revoked reader: in an honest exchange none
+            # names them unless a share statement of a version in between did.
+            vouched = {a: r for a, r in signed_for.items() if a not in revoked}
+            for account_id in self._add_statements(manifest, versions[number], vouched):
+                revoked.pop(account_id, None)  # signed in again after the revocation
+            at_version = revocations.get(number, [])
+            for ended in self._check_revocations(view, number, at_version, vouched):
+                revoked[ended.reader.account_id] = ended
+            vouched = {a: r for a, r in vouched.items() if a not in revoked}
         assert manifest is not None
-        return vouched, manifest.readers is not None
+        return vouched, manifest.readers is not None, revoked
+
+    def _revocations_by_version(
+        self, view: dict[str, Any]
+    ) -> dict[int, list[dict[str, Any] | RevokedReader]]:
+        """The revocation statements the server serves, and the revocations this
+        account made on this device, by version. A revocation this device made at a
+        version the server no longer serves means versions are withheld: refused."""
+        document_id = uuid.UUID(view["id"])
+        latest = int(view["latest_version"])
+        by_version: dict[int, list[dict[str, Any] | RevokedReader]] = {}
+        for raw in view.get("revocations", []):
+            by_version.setdefault(int(raw["version"]), []).append(raw)
+        me = uuid.UUID(self.me["id"])
+        for mine in self.revoked:
+            if mine.document_id != document_id or mine.revoker_id != me:
+                continue
+            if mine.version > latest:
+                raise ExchangeRefused(
+                    f"you revoked {mine.reader.email} at version {mine.version} of this "
+                    f"document, but the server serves it only up to version {latest}: it "
+                    "withholds later versions, and nothing was encrypted"
+                )
+            by_version.setdefault(mine.version, []).append(mine)
+        return by_version
+
+    def _check_revocations(
+        self,
+        view: dict[str, Any],
+        number: int,
+        statements: list[dict[str, Any] | RevokedReader],
+        vouched: dict[uuid.UUID, Reader],
+    ) -> list[Revoked]:
+        """The revocations at version ``number`` that count: this device's own, and
+        those signed by the document's author or a vouched-for reader of that version,
+        each with the revoker's proven entry. A statement by anyone else is ignored; one
+        by them that does not verify is refused (the server altered or forged it)."""
+        document_id = uuid.UUID(view["id"])
+        ended: list[Revoked] = []
+        for raw in statements:
+            if isinstance(raw, RevokedReader):
+                ended.append(Revoked(raw.reader, number, "you"))
+                continue
+            revoker_id = uuid.UUID(raw["revoker_id"])
+            if revoker_id not in vouched and str(revoker_id) != view["author_id"]:
+                continue
+            reader = Reader(uuid.UUID(raw["reader"]["account_id"]), str(raw["reader"]["email"]))
+            revoker = self.directory.entry(int(raw["signer_key_index"]))
+            statement = RevocationStatement(document_id, number, revoker_id, revoker.index, reader)
+            try:
+                if revoker.account_id != revoker_id:
+                    raise CryptoError("the statement's key is not its signer's")
+                statement.verify(revoker.entry.public_keys.signing, b64u_decode(raw["signature"]))
+            except CryptoError as exc:
+                raise ExchangeRefused(
+                    f"a statement that {reader.email}'s access ended at version {number} is "
+                    "not signed by the revoker it names: nothing was encrypted"
+                ) from exc
+            ended.append(Revoked(reader, number, revoker.entry.email))
+        return ended
 
     def verified_signer(self, manifest: VersionManifest, version: dict[str, Any]) -> VerifiedEntry:
         """The proven directory entry whose key signed a version's manifest, refused
@@ -471,11 +607,12 @@ class ExchangeClient:
         manifest: VersionManifest,
         version: dict[str, Any],
         vouched: dict[uuid.UUID, Reader],
-    ) -> None:
+    ) -> set[uuid.UUID]:
         """Add to ``vouched``, repeatedly, the recipients of the version's share
         statements signed by someone already vouched for; statements by anyone else
-        are ignored."""
+        are ignored. Returns the accounts the statements that count name."""
         number = manifest.version
+        named: set[uuid.UUID] = set()
         pending = list(version.get("statements", []))
         while added := [s for s in pending if uuid.UUID(s["granter_id"]) in vouched]:
             pending = [s for s in pending if s not in added]
@@ -503,6 +640,8 @@ class ExchangeClient:
                         "not signed by the reader it names"
                     ) from exc
                 vouched.setdefault(recipient.account_id, recipient)
+                named.add(recipient.account_id)
+        return named
 
     def _prepare_version(
         self,
@@ -663,10 +802,53 @@ class ExchangeClient:
                 )
 
     def revoke(self, document_id: uuid.UUID | str, email: str) -> int:
-        """End someone's access to every version at once."""
-        entry = self.directory.lookup(email)
-        body = self.call("DELETE", f"/documents/{document_id}/shares/{entry.account_id}").json()
-        return int(body["versions"])
+        """End someone's access to every version at once, with your signed statement
+        that you did, at the document's latest version: the next author's client leaves
+        them out whoever the server lists, and this device remembers it too, should
+        the server withhold the statement later (PROTOCOL 11.3, 11.4)."""
+        document = uuid.UUID(str(document_id))
+        reader = _reader(self.directory.lookup(email))
+        signer, me = self.my_entry(), uuid.UUID(self.me["id"])
+        version = self._latest_version(document)
+        for attempt in range(2):
+            statement = RevocationStatement(document, version, me, signer.index, reader)
+            body = {
+                "account_id": str(reader.account_id),
+                "version": version,
+                "signer_key_index": signer.index,
+                "signature": b64u_encode(statement.sign(self.keys.signing)),
+            }
+            try:
+                answer = self.call("POST", f"/documents/{document}/revocations", json=body)
+                break
+            except ApiError as exc:
+                # A version written meanwhile, or one you cannot read (an admin who is
+                # no reader): the server names the latest, signed for then, once.
+                latest = exc.body.get("latest_version")
+                if attempt or exc.status != 409 or not isinstance(latest, int):
+                    raise
+                if latest <= version:
+                    raise ExchangeRefused(
+                        f"the server says version {latest} is the latest, but served "
+                        f"version {version}: nothing was revoked"
+                    ) from exc
+                version = latest
+        revoked = RevokedReader(document, version, reader, me)
+        self.revoked.append(revoked)
+        if self._on_revoke:
+            self._on_revoke(revoked)
+        return int(answer.json()["versions"])
+
+    def _latest_version(self, document_id: uuid.UUID) -> int:
+        """The document's latest version as served to you; 1 if you cannot read it (a
+        practice's admin), for the server to answer with the latest one."""
+        try:
+            view = self.call("GET", f"/documents/{document_id}").json()
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            return 1
+        return int(view["latest_version"])
 
     # -- receiving ----------------------------------------------------------------------
 

@@ -1,6 +1,8 @@
 """Where the CLI keeps its sign-in on this device: one JSON file per profile, readable by
 the user only (0600 in a 0700 directory). It holds the server address, the address
-signed in, and the OAuth tokens; never a password, a key or a recovery code."""
+signed in, the OAuth tokens, and what this device verified or did that a server must
+not be able to make it forget (log pins, revocations); never a password, a key or a
+recovery code."""
 
 from __future__ import annotations
 
@@ -37,6 +39,9 @@ class Profile:
     directory: dict[str, Any] = field(default_factory=dict)
     #: The journal as this device last verified it (client/journal.py).
     journal: dict[str, Any] = field(default_factory=dict)
+    #: The readers whose access this device ended (exchange.RevokedReader), kept out
+    #: of later versions even if the server withholds the signed revocation.
+    revoked: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def signed_in(self) -> bool:

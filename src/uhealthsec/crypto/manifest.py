@@ -10,8 +10,9 @@ with the title of another. Since version 2 the manifest also lists the readers t
 author encrypted to and chains to the previous version's manifest, and a later
 reader signs a grant for each person they share with: the next author encrypts only
 to people someone accountable signed for, never to whoever the server names, and
-each version's author must have been a vouched-for reader of the version before. A
-thread's membership is signed the same way.
+each version's author must have been a vouched-for reader of the version before.
+Whoever ends a reader's access signs that too, so that the next author leaves them
+out whatever the server lists. A thread's membership is signed the same way.
 docs/PROTOCOL.md, "Document versions" and "Messages".
 """
 
@@ -27,7 +28,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from uhealthsec.crypto import signing
-from uhealthsec.crypto.errors import MalformedInput
+from uhealthsec.crypto.errors import MalformedInput, UnsupportedVersion
 
 MANIFEST_MAGIC = b"UHSV"
 #: Version 1 manifests (no reader list) are still read: they sign existing versions.
@@ -65,6 +66,22 @@ def encode_readers(readers: Iterable[Reader]) -> bytes:
     return struct.pack(">H", len(ordered)) + b"".join(r.encode() for r in ordered)
 
 
+def _read_reader(data: bytes, at: int, what: str) -> tuple[Reader, int]:
+    """The reader encoded at ``at`` in ``data``, and where the next field starts."""
+    if len(data) < at + 18:
+        raise MalformedInput(f"{what} is truncated")
+    account_id = uuid.UUID(bytes=bytes(data[at : at + 16]))
+    (length,) = struct.unpack(">H", data[at + 16 : at + 18])
+    at += 18
+    if len(data) < at + length:
+        raise MalformedInput(f"{what} is truncated")
+    try:
+        email = bytes(data[at : at + length]).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedInput("a reader's address is not UTF-8") from exc
+    return Reader(account_id, email), at + length
+
+
 def decode_readers(data: bytes) -> tuple[Reader, ...]:
     """The inverse of ``encode_readers``; refuses anything not in canonical form."""
     if len(data) < 2:
@@ -73,19 +90,8 @@ def decode_readers(data: bytes) -> tuple[Reader, ...]:
     readers: list[Reader] = []
     at = 2
     for _ in range(count):
-        if len(data) < at + 18:
-            raise MalformedInput("a reader list is truncated")
-        account_id = uuid.UUID(bytes=bytes(data[at : at + 16]))
-        (length,) = struct.unpack(">H", data[at + 16 : at + 18])
-        at += 18
-        if len(data) < at + length:
-            raise MalformedInput("a reader list is truncated")
-        try:
-            email = bytes(data[at : at + length]).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise MalformedInput("a reader's address is not UTF-8") from exc
-        at += length
-        readers.append(Reader(account_id, email))
+        reader, at = _read_reader(data, at, "a reader list")
+        readers.append(reader)
     if at != len(data) or encode_readers(readers) != bytes(data):
         raise MalformedInput("a reader list is not in canonical form")
     return tuple(readers)
@@ -200,6 +206,76 @@ class ShareStatement:
 
     def verify(self, granter_signing_key: bytes, signature: bytes) -> None:
         signing.verify(granter_signing_key, signing.Purpose.DOCUMENT, self.digest(), signature)
+
+
+REVOCATION_MAGIC = b"UHSX"
+REVOCATION_VERSION = 0x01
+#: magic, format, document, version, revoker, key index, and the shortest reader.
+_REVOCATION_MIN_SIZE = 4 + 1 + 16 + 4 + 16 + 8 + 18 + 1
+
+
+@dataclass(frozen=True)
+class RevocationStatement:
+    """What someone who ends a reader's access signs: from ``version`` (the latest one
+    when they revoked) on, the next author leaves that reader out, unless a reader
+    signs a share statement for them at a later version. Signed for the "document"
+    purpose, like a share statement; its magic keeps it apart from both."""
+
+    what: ClassVar[str] = "revocation statement"
+
+    document_id: uuid.UUID
+    version: int
+    revoker_id: uuid.UUID
+    signer_key_index: int
+    reader: Reader
+
+    def encode(self) -> bytes:
+        if not 1 <= self.version < 1 << 32 or not 0 <= self.signer_key_index < 1 << 63:
+            raise MalformedInput("statement version or key index out of range")
+        return (
+            REVOCATION_MAGIC
+            + bytes([REVOCATION_VERSION])
+            + self.document_id.bytes
+            + struct.pack(">I", self.version)
+            + self.revoker_id.bytes
+            + struct.pack(">Q", self.signer_key_index)
+            + self.reader.encode()
+        )
+
+    @classmethod
+    def decode(cls, data: bytes) -> RevocationStatement:
+        """The inverse of ``encode``: refuses another magic, an unknown format, a field
+        out of range, an address that is empty, too long or not UTF-8, and trailing bytes."""
+        data = bytes(data)
+        if len(data) < 5 or data[:4] != REVOCATION_MAGIC:
+            raise MalformedInput("not a revocation statement")
+        if data[4] != REVOCATION_VERSION:
+            raise UnsupportedVersion(f"unknown revocation statement format {data[4]}")
+        if len(data) < _REVOCATION_MIN_SIZE:
+            raise MalformedInput("a revocation statement is truncated")
+        (version,) = struct.unpack(">I", data[21:25])
+        (signer_key_index,) = struct.unpack(">Q", data[41:49])
+        reader, end = _read_reader(data, 49, "a revocation statement")
+        if end != len(data):
+            raise MalformedInput("bytes follow a revocation statement")
+        statement = cls(
+            uuid.UUID(bytes=data[5:21]),
+            version,
+            uuid.UUID(bytes=data[25:41]),
+            signer_key_index,
+            reader,
+        )
+        statement.encode()  # the ranges, and the reader's address length
+        return statement
+
+    def digest(self) -> bytes:
+        return _sha256(self.encode())
+
+    def sign(self, key: ed25519.Ed25519PrivateKey) -> bytes:
+        return signing.sign(key, signing.Purpose.DOCUMENT, self.digest())
+
+    def verify(self, revoker_signing_key: bytes, signature: bytes) -> None:
+        signing.verify(revoker_signing_key, signing.Purpose.DOCUMENT, self.digest(), signature)
 
 
 MEMBERSHIP_MAGIC = b"UHST"

@@ -98,16 +98,20 @@ def test_only_the_author_the_grantor_or_the_practice_admin_end_a_share(
     # Bob did not give Frank his access, so he cannot end it; Erin, who did, can.
     refused(403, bob.exchange.revoke, document_id, frank.email)
     assert erin.exchange.revoke(document_id, frank.email) == 1
-    # An ended share comes back only from the author or whoever ended it.
+    # Frank comes back with a later version than the one he was revoked at; his ended
+    # share of version 1 only from the author or whoever ended it.
+    assert dave.exchange.new_version(document_id, report) == 2
     assert "ended by someone else" in refused(403, bob.exchange.share, document_id, [frank.email])
     erin.exchange.share(document_id, [frank.email])
-    assert frank.exchange.fetch(document_id, tmp_path / "frank").version == 1
+    assert frank.exchange.fetch(document_id, tmp_path / "frank").version == 2
 
-    # The practice's admin ends a reader's access, but never the patient's or the author's.
-    assert alice.exchange.revoke(document_id, erin.email) == 1
+    # The practice's admin ends a reader's access, but never the patient's or the author's;
+    # not reading the document, the admin signs for the latest version the server names.
+    assert alice.exchange.revoke(document_id, erin.email) == 2
+    assert [r.version for r in alice.exchange.revoked] == [2]
     refused(403, alice.exchange.revoke, document_id, carol.email)
     refused(403, alice.exchange.revoke, document_id, dave.email)
-    assert dave.exchange.revoke(document_id, carol.email) == 1
+    assert dave.exchange.revoke(document_id, carol.email) == 2
     assert erin.exchange.documents() == [] and carol.exchange.documents() == []
     assert [d.id for d in dave.exchange.documents()] == [document_id]
 

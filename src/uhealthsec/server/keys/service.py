@@ -30,6 +30,7 @@ from uhealthsec.server.records.models import (
     Document,
     DocumentVersion,
     PatientFile,
+    RevocationStatementRecord,
     Share,
     ShareStatementRecord,
 )
@@ -276,8 +277,9 @@ class KeyDirectory:
           share of a document in one of her files, or shares a thread with her;
         - a practitioner's entry, by address to any signed-in account (a colleague must
           be able to write to them), by index only to colleagues of a common practice;
-        - any entry, by index, to whoever holds a document or message signed with it
-          (a patient's only if that account may act on health data);
+        - any entry, by index, to whoever holds a document or message signed with it, or
+          a document with a statement signed with it (a patient's only if that account
+          may act on health data);
         - every entry to monitors.
         """
         owner_id = record.account_id if record is not None else _NO_OWNER
@@ -306,8 +308,8 @@ class KeyDirectory:
         return None
 
     def _holds_signed_with(self, viewer_id: uuid.UUID, index: int) -> bool:
-        """The viewer received a document version, a share statement (section 11.3) or a
-        message signed with this key."""
+        """The viewer received a document version, a share or revocation statement
+        (section 11.3) or a message signed with this key."""
         document = exists().where(
             Share.recipient_id == viewer_id,
             Share.document_id == DocumentVersion.document_id,
@@ -319,12 +321,17 @@ class KeyDirectory:
             ShareStatementRecord.version_id == DocumentVersion.id,
             ShareStatementRecord.signer_key_index == index,
         )
+        revocation = exists().where(
+            Share.recipient_id == viewer_id,
+            Share.document_id == RevocationStatementRecord.document_id,
+            RevocationStatementRecord.signer_key_index == index,
+        )
         message = exists().where(
             MessageKey.recipient_id == viewer_id,
             MessageKey.message_id == Message.id,
             Message.signer_key_index == index,
         )
-        return any(self.db.execute(select(document, statement, message)).one())
+        return any(self.db.execute(select(document, statement, revocation, message)).one())
 
     def check_signature(
         self, signer: Account, signer_key_index: int, signed: SignedByAccount, signature: bytes

@@ -1,4 +1,5 @@
-"""Tables of patient files, documents, versions, blobs and shares.
+"""Tables of patient files, documents, versions, blobs, shares, and the statements
+readers sign when they give or end someone's access.
 
 Nothing here is readable by the server: contents and titles are envelopes, and the
 document keys exist only wrapped for each recipient.
@@ -169,6 +170,36 @@ class ShareStatementRecord(Base):
     #: The address the granter signed for the recipient.
     recipient_email: Mapped[str] = mapped_column(String(320))
     granter_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
+    signer_key_index: Mapped[int] = mapped_column(BigInteger)
+    signature: Mapped[bytes] = mapped_column(LargeBinary(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class RevocationStatementRecord(Base):
+    """Someone's signed word that they ended a reader's access from a version on
+    (manifest.RevocationStatement): what keeps the next author from encrypting to that
+    reader again, whoever the server lists."""
+
+    __tablename__ = "revocation_statements"
+    __table_args__ = (
+        UniqueConstraint(
+            "document_id",
+            "version",
+            "reader_id",
+            name="uq_revocation_statements_document_version_reader",
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    document_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), index=True
+    )
+    #: The document's latest version when the access ended.
+    version: Mapped[int] = mapped_column(Integer)
+    reader_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
+    #: The address the revoker signed for the reader.
+    reader_email: Mapped[str] = mapped_column(String(320))
+    revoker_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
     signer_key_index: Mapped[int] = mapped_column(BigInteger)
     signature: Mapped[bytes] = mapped_column(LargeBinary(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -20,6 +20,7 @@ from uhealthsec.server.records.service import (
     NewVersion,
     RecordsService,
     ShareGrant,
+    SignedRevocation,
     SignedShare,
     over_quota,
 )
@@ -181,13 +182,17 @@ def share(
     return _document_out(service.view(caller.account, document_id))
 
 
-@router.delete("/documents/{document_id}/shares/{recipient_id}", response_model=s.RevokedOut)
+@router.post("/documents/{document_id}/revocations", response_model=s.RevokedOut)
 def revoke(
-    document_id: uuid.UUID, recipient_id: uuid.UUID, caller: Caller, db: Db, ctx: Ctx
+    document_id: uuid.UUID, body: s.RevocationIn, caller: Caller, db: Db, ctx: Ctx
 ) -> s.RevokedOut:
-    """End someone's access now: their wrapped keys are erased and downloads refused."""
+    """End someone's access now, with your signed statement that you did: their wrapped
+    keys are erased, downloads refused, and the next author leaves them out."""
+    signed = SignedRevocation(body.version, body.signer_key_index, body.signature)
     return s.RevokedOut(
-        versions=RecordsService(db, ctx).revoke(caller.account, document_id, recipient_id)
+        versions=RecordsService(db, ctx).revoke(
+            caller.account, document_id, body.account_id, signed
+        )
     )
 
 
@@ -288,5 +293,15 @@ def _document_out(view: DocumentView) -> s.DocumentOut:
                 expires_at=sh.expires_at,
             )
             for a, sh in view.recipients
+        ],
+        revocations=[
+            s.RevocationOut(
+                revoker_id=r.revoker_id,
+                signer_key_index=r.signer_key_index,
+                version=r.version,
+                reader=s.ReaderIO(account_id=r.reader_id, email=r.reader_email),
+                signature=r.signature,
+            )
+            for r in view.revocations
         ],
     )

@@ -113,6 +113,26 @@ class SharesIn(Strict):
     shares: Shares
 
 
+class RevocationIn(Strict):
+    #: Whose access ends; the statement names them under their account's address.
+    account_id: uuid.UUID
+    #: The document's latest version, as signed: another one is refused (409, with
+    #: the latest one in ``latest_version``).
+    version: Annotated[int, Field(ge=1, le=2**31)]
+    signer_key_index: Annotated[int, Field(ge=0, le=2**62)]
+    #: Ed25519 over the revocation statement (docs/PROTOCOL.md, "Share statements").
+    signature: Base64Url(64)  # type: ignore[valid-type]
+
+
+class RevocationOut(BaseModel):
+    revoker_id: uuid.UUID
+    signer_key_index: int
+    #: The document's latest version when the access ended.
+    version: int
+    reader: ReaderIO
+    signature: Base64Url(64)  # type: ignore[valid-type]
+
+
 class ShareStatementOut(BaseModel):
     granter_id: uuid.UUID
     signer_key_index: int
@@ -164,6 +184,8 @@ class DocumentOut(BaseModel):
     versions: list[VersionOut]
     #: Who can read the latest version.
     recipients: list[RecipientOut]
+    #: Every signed end of someone's access, oldest version first.
+    revocations: list[RevocationOut]
 
 
 class RevokedOut(BaseModel):

@@ -23,6 +23,7 @@ from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.crypto.manifest import (
     NO_PREVIOUS,
     Reader,
+    RevocationStatement,
     ShareStatement,
     VersionManifest,
     decode_readers,
@@ -47,6 +48,7 @@ from uhealthsec.server.records.models import (
     Document,
     DocumentVersion,
     PatientFile,
+    RevocationStatementRecord,
     Share,
     ShareStatementRecord,
 )
@@ -65,6 +67,17 @@ class SignedShare:
     """The sharer's signature of a manifest.ShareStatement for one recipient."""
 
     recipient_email: str
+    signer_key_index: int
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class SignedRevocation:
+    """The revoker's signature of a manifest.RevocationStatement: the reader is the
+    account revoked, under its address."""
+
+    #: The document's latest version, as the revoker signed it.
+    version: int
     signer_key_index: int
     signature: bytes
 
@@ -137,6 +150,8 @@ class DocumentView:
     versions: list[VersionView]
     #: Who can read the latest version, with their share.
     recipients: list[tuple[Account, Share]]
+    #: Every signed end of someone's access, oldest version first.
+    revocations: Sequence[RevocationStatementRecord] = ()
 
 
 class RecordsService:
@@ -663,6 +678,7 @@ class RecordsService:
         if self._active_share(version.id, caller.id) is None:
             raise Forbidden("you cannot read this version, so you cannot share it")
         checked = self._check_grants(grants, patient_file, caller)
+        self._refuse_revoked(document, checked)
         self._refuse_ending(document, patient_file, list(checked.values()), caller)
         self._store_statements(caller, document, version, list(checked.values()))
         for grant in checked.values():
@@ -670,14 +686,42 @@ class RecordsService:
         self.db.flush()
         return self._active_shares(version.id)
 
-    def revoke(self, caller: Account, document_id: uuid.UUID, recipient_id: uuid.UUID) -> int:
+    def _refuse_revoked(self, document: Document, grants: dict[uuid.UUID, ShareGrant]) -> None:
+        """No share to someone revoked at the latest version: the two signed statements
+        would bear the same version, and readers let the revocation win (PROTOCOL
+        11.4). Giving them access again takes a new version first."""
+        revoked = self.db.scalar(
+            select(func.count()).where(
+                RevocationStatementRecord.document_id == document.id,
+                RevocationStatementRecord.version == document.latest_version,
+                RevocationStatementRecord.reader_id.in_(list(grants)),
+            )
+        )
+        if revoked:
+            raise Conflict(
+                f"{revoked} recipient(s) had their access to version "
+                f"{document.latest_version} revoked: write a new version before sharing "
+                "with them again"
+            )
+
+    def revoke(
+        self,
+        caller: Account,
+        document_id: uuid.UUID,
+        recipient_id: uuid.UUID,
+        signed: SignedRevocation,
+    ) -> int:
         """End someone's access to every version at once: their wrapped keys are erased,
-        so even the server's copy of the data no longer serves them a key.
+        so even the server's copy of the data no longer serves them a key, and the
+        revoker's signed statement is kept and served, so that the next author leaves
+        them out whoever the server lists (PROTOCOL 11.3).
 
         The author and the admins of the patient's practice end any share; another
         reader ends only the shares they granted. The author's and the patient's access
         is ended by no one but the author (the author's own never: retention and erasure
-        aside), so a reader can never take a document away from either of them."""
+        aside), so a reader can never take a document away from either of them. The
+        statement says the reader no longer reads the latest version: a revocation that
+        would leave them a share of it is refused."""
         document, patient_file = self._document(document_id, "no such document")
         shares = self.db.scalars(
             select(Share).where(
@@ -701,12 +745,50 @@ class RecordsService:
             raise Forbidden("only the author can end the patient's access to a document")
         if not ending:
             raise NotFound("this person has no access to this document")
+        if signed.version != document.latest_version:
+            raise Conflict(
+                f"the latest version is {document.latest_version}: sign the revocation for it",
+                extra={"latest_version": document.latest_version},
+            )
+        account = self.db.get(Account, recipient_id)
+        assert account is not None  # they hold shares
+        statement = RevocationStatement(
+            document.id,
+            signed.version,
+            caller.id,
+            signed.signer_key_index,
+            Reader(account.id, account.email),
+        )
+        KeyDirectory(self.db, self.ctx).check_signature(
+            caller, signed.signer_key_index, statement, signed.signature
+        )
         for share in ending:
             share.end(self.ctx.now(), caller.id, "revoked")
         self.db.flush()
         latest = self._version(document, document.latest_version)
         if not self._active_shares(latest.id):
             raise Forbidden("this would leave no one able to read the document")
+        if self._active_share(latest.id, recipient_id) is not None:
+            raise Forbidden(
+                "this person also reads the latest version through a share someone else "
+                "gave: only the author or the practice's admin can end their access"
+            )
+        record = self.db.scalar(
+            select(RevocationStatementRecord).where(
+                RevocationStatementRecord.document_id == document.id,
+                RevocationStatementRecord.version == statement.version,
+                RevocationStatementRecord.reader_id == recipient_id,
+            )
+        ) or RevocationStatementRecord(
+            document_id=document.id, version=statement.version, reader_id=recipient_id
+        )
+        record.reader_email = statement.reader.email
+        record.revoker_id = caller.id
+        record.signer_key_index = statement.signer_key_index
+        record.signature = signed.signature
+        record.created_at = self.ctx.now()
+        self.db.add(record)
+        self.db.flush()
         return len(ending)
 
     # -- reading --------------------------------------------------------------------------
@@ -748,8 +830,18 @@ class RecordsService:
         ).all()
         author = self.db.get(Account, document.author_id)
         assert author is not None
+        revocations = self.db.scalars(
+            select(RevocationStatementRecord)
+            .where(RevocationStatementRecord.document_id == document.id)
+            .order_by(RevocationStatementRecord.version, RevocationStatementRecord.created_at)
+        ).all()
         return DocumentView(
-            document, patient_file, author, versions, [(a, s) for a, s in recipients]
+            document,
+            patient_file,
+            author,
+            versions,
+            [(a, s) for a, s in recipients],
+            revocations,
         )
 
     def inbox(self, caller: Account, limit: int, offset: int) -> list[DocumentView]:

@@ -1,7 +1,7 @@
 """mail outbox: mail queued in the request's transaction, delivered after it commits
 
 Revision ID: 0027
-Revises: 0024
+Revises: 0026
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 import uhealthsec.server.storage.types
 
 revision = "0027"
-down_revision = "0024"
+down_revision = "0026"
 branch_labels = None
 depends_on = None
 
