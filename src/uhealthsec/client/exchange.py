@@ -283,9 +283,29 @@ class ExchangeClient:
 
     @property
     def me(self) -> dict[str, Any]:
+        """The signed-in account, its id checked against its address's directory entry:
+        the id signs as author, granter and revoker, and a server that answered
+        another id would make the device sign for, and remember as, someone else."""
         if self._me is None:
-            self._me = self.call("GET", "/accounts/me").json()
+            me = self.call("GET", "/accounts/me").json()
+            entry = self.directory.lookup(str(me["email"]))
+            if str(entry.account_id) != str(me["id"]):
+                raise ExchangeRefused(
+                    "the server describes your account with another id than the key "
+                    "directory does: nothing was sent"
+                )
+            self._me = me
         return self._me
+
+    def _document_view(self, document_id: uuid.UUID | str) -> dict[str, Any]:
+        """``GET /documents/{id}``, refused unless it is the document asked for (a server
+        could serve another document's view, readers and statements)."""
+        view: dict[str, Any] = self.call("GET", f"/documents/{document_id}").json()
+        if str(view.get("id")) != str(uuid.UUID(str(document_id))):
+            raise ExchangeRefused(
+                "the server answered with another document than the one asked for"
+            )
+        return view
 
     def my_entry(self) -> VerifiedEntry:
         """This account's own directory entry, checked to hold this device's keys."""
@@ -357,7 +377,7 @@ class ExchangeClient:
         """Replace a document by a new version under a new key, for the people who can
         read the latest one now (a revoked person never receives it) and whom its
         author or one of its readers signed for (``readers_of_next_version``)."""
-        view = self.call("GET", f"/documents/{document_id}").json()
+        view = self._document_view(document_id)
         number = int(view["latest_version"]) + 1
         recipients = self.readers_of_next_version(view, confirm)
         # The chain that readers_of_next_version verified, continued.
@@ -561,8 +581,9 @@ class ExchangeClient:
     ) -> list[Revoked]:
         """The revocations at version ``number`` that count: this device's own, and
         those signed by the document's author or a vouched-for reader of that version,
-        each with the revoker's proven entry. A statement by anyone else is ignored; one
-        by them that does not verify is refused (the server altered or forged it)."""
+        each with the revoker's proven entry. A statement by anyone else is ignored, as is
+        one ending the author's access by someone else; one by them that does not
+        verify is refused (the server altered or forged it)."""
         document_id = uuid.UUID(view["id"])
         ended: list[Revoked] = []
         for raw in statements:
@@ -573,6 +594,10 @@ class ExchangeClient:
             if revoker_id not in vouched and str(revoker_id) != view["author_id"]:
                 continue
             reader = Reader(uuid.UUID(raw["reader"]["account_id"]), str(raw["reader"]["email"]))
+            if str(reader.account_id) == view["author_id"] and revoker_id != reader.account_id:
+                # Only the author ends the author's access (11.4): a server does not keep
+                # such a statement, so it was kept to block the document.
+                continue
             revoker = self.directory.entry(int(raw["signer_key_index"]))
             statement = RevocationStatement(document_id, number, revoker_id, revoker.index, reader)
             try:
@@ -753,7 +778,7 @@ class ExchangeClient:
         """Give more people every version you can read: each key is unwrapped here and
         wrapped for each of them, with your signed statement that you gave it (which
         lets the next version's author encrypt to them)."""
-        view = self.call("GET", f"/documents/{document_id}").json()
+        view = self._document_view(document_id)
         manifests = _served_manifests(view)
         readable = [v for v in view["versions"] if v["wrapped_key"]]
         keys = {}
@@ -843,7 +868,7 @@ class ExchangeClient:
         """The document's latest version as served to you; 1 if you cannot read it (a
         practice's admin), for the server to answer with the latest one."""
         try:
-            view = self.call("GET", f"/documents/{document_id}").json()
+            view = self._document_view(document_id)
         except ApiError as exc:
             if exc.status != 404:
                 raise
@@ -865,7 +890,7 @@ class ExchangeClient:
             offset += len(page)
 
     def document(self, document_id: uuid.UUID | str) -> DocumentSummary:
-        return self._summary(self.call("GET", f"/documents/{document_id}").json())
+        return self._summary(self._document_view(document_id))
 
     def _summary(self, view: dict[str, Any]) -> DocumentSummary:
         latest = [v for v in view["versions"] if v["wrapped_key"]][-1]
@@ -896,7 +921,7 @@ class ExchangeClient:
         """Download, decrypt and verify a version. ``destination`` is a file path, or a
         directory to write the document under its own file name. The file appears only
         once the whole envelope authenticated and the author's signature verified."""
-        view = self.call("GET", f"/documents/{document_id}").json()
+        view = self._document_view(document_id)
         versions = {int(v["number"]): v for v in view["versions"] if v["wrapped_key"]}
         if not versions:
             raise ExchangeRefused("you cannot read any version of this document")

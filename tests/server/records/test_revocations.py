@@ -4,6 +4,7 @@ revoked remembers it even when the server withholds it (docs/PROTOCOL.md 11.3, 1
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -242,3 +243,155 @@ def test_a_revoked_reader_comes_back_with_a_share_of_a_later_version(
     # Alice's device, which remembers revoking him, takes him again too.
     assert alice.exchange.new_version(document_id, report) == 4
     assert bob.exchange.fetch(document_id, tmp_path / "v4.txt").version == 4
+
+
+def _lying(exchange: ExchangeClient, monkeypatch, rewrite) -> list:
+    """A hostile server: ``rewrite(path, answer)`` edits JSON answers to GETs; returns
+    the list where every POST body the client sends is recorded."""
+    honest, sent = exchange.call, []
+
+    def lying(method, path, **kwargs):
+        if method == "POST" and "json" in kwargs:
+            sent.append((path, kwargs["json"]))
+        response = honest(method, path, **kwargs)
+        if method == "GET":
+            answer = rewrite(path, response.json())
+            if answer is not None:
+                response._content = json.dumps(answer).encode()
+        return response
+
+    monkeypatch.setattr(exchange, "call", lying)
+    return sent
+
+
+def test_a_server_that_gives_the_device_another_account_id_is_refused(
+    practice: Practice, dave: Person, ctx, client, monkeypatch, report
+):
+    """The device's memory of its revocations is its account's: a server answering
+    another id for the account (to skip that memory, or to make the device sign as
+    someone else) is refused before anything is encrypted."""
+    alice, bob = practice.alice, practice.bob
+    document_id = alice.exchange.send(
+        report, patient_file_id=practice.patient_file, to=[bob.email, dave.email]
+    )
+    _revoke_then_relist(ctx, alice, document_id, bob)
+    with ctx.sessions.begin() as db:
+        db.execute(delete(RevocationStatementRecord))  # withheld
+    later = ExchangeClient(
+        client,
+        lambda: alice.user.tokens.access_token,
+        alice.exchange.keys,
+        revoked=list(alice.exchange.revoked),
+    )
+    sent = _lying(
+        later,
+        monkeypatch,
+        lambda path, answer: (
+            {**answer, "id": str(uuid.uuid4())} if path == "/accounts/me" else None
+        ),
+    )
+    with pytest.raises(ExchangeRefused, match="another id than the key directory"):
+        later.new_version(document_id, report, title="v2")
+    assert sent == []
+
+
+def test_another_documents_view_served_for_the_one_updated_is_refused(
+    practice: Practice, dave: Person, monkeypatch, report
+):
+    """The server serves document B's view (which Bob still reads) when Alice updates
+    A, from which she revoked him: refused, nothing sent."""
+    alice, bob = practice.alice, practice.bob
+    a = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
+    b = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
+    alice.exchange.revoke(a, bob.email)
+    b_view = alice.exchange.call("GET", f"/documents/{b}").json()
+    sent = _lying(
+        alice.exchange,
+        monkeypatch,
+        lambda path, answer: b_view if path == f"/documents/{a}" else None,
+    )
+    for attempt in (
+        lambda: alice.exchange.new_version(a, report),
+        lambda: alice.exchange.share(a, [dave.email]),
+    ):
+        with pytest.raises(ExchangeRefused, match="another document than the one asked for"):
+            attempt()
+    assert sent == []
+
+
+def test_a_revocation_of_the_author_by_a_reader_does_not_count(
+    practice: Practice, dave: Person, ctx, client, users, report
+):
+    """Dave, a vouched reader colluding with the server, signs a revocation of Alice,
+    the author, which the server keeps although its rule refuses it: clients ignore
+    it, so Alice's next version is read and written after by everyone."""
+    alice, bob = practice.alice, practice.bob
+    document_id = alice.exchange.send(
+        report, patient_file_id=practice.patient_file, to=[bob.email, dave.email]
+    )
+    signer = dave.exchange.my_entry()
+    reader = Reader(uuid.UUID(alice.user.account_id), alice.email)
+    statement = RevocationStatement(
+        document_id, 1, uuid.UUID(dave.user.account_id), signer.index, reader
+    )
+    with ctx.sessions.begin() as db:
+        db.add(
+            RevocationStatementRecord(
+                document_id=document_id,
+                version=1,
+                reader_id=reader.account_id,
+                reader_email=reader.email,
+                revoker_id=statement.revoker_id,
+                signer_key_index=signer.index,
+                signature=statement.sign(dave.exchange.keys.signing),
+                created_at=ctx.now(),
+            )
+        )
+    assert alice.exchange.new_version(document_id, report) == 2
+    for writer, number in ((bob.exchange, 3), (device(client, users, alice.user), 4)):
+        assert writer.new_version(document_id, report) == number
+
+
+def test_every_revokers_statement_is_kept(
+    practice: Practice, dave: Person, ctx, client, users, outbox, report
+):
+    """Dave (author of version 2) revokes Bob at 2; Erin, a second admin who reads
+    nothing, revokes him too. Dave's statement, which clients count, is not replaced by
+    Erin's, which they ignore: a relisting server gets Bob nothing."""
+    alice, bob = practice.alice, practice.bob
+    document_id = alice.exchange.send(
+        report, patient_file_id=practice.patient_file, to=[bob.email, dave.email]
+    )
+    assert dave.exchange.new_version(document_id, report) == 2
+    with ctx.sessions() as db:
+        kept = {
+            s.id: s.wrapped_key
+            for s in db.scalars(
+                select(Share).where(Share.recipient_id == uuid.UUID(bob.user.account_id))
+            )
+        }
+    dave.exchange.revoke(document_id, bob.email)
+    alice.exchange.call(
+        "POST",
+        f"/practices/{practice.id}/invitations",
+        json={"email": "erin@example.org", "role": "admin"},
+    )
+    erin_user = users.signed_in(
+        "erin@example.org", invitation=outbox.last_code("erin@example.org", "Invitation code")
+    )
+    assert device(client, users, erin_user).revoke(document_id, bob.email) == 1
+    view = alice.exchange.call("GET", f"/documents/{document_id}").json()
+    assert sorted((r["version"], r["revoker_id"]) for r in view["revocations"]) == sorted(
+        [(2, dave.user.account_id), (2, erin_user.account_id)]
+    )
+    with ctx.sessions.begin() as db:  # hostile from here on: Bob's share of 2 is back
+        share = db.scalar(
+            select(Share).where(
+                Share.recipient_id == uuid.UUID(bob.user.account_id),
+                Share.revoked_by == uuid.UUID(dave.user.account_id),
+            )
+        )
+        share.revoked_at = share.revoked_by = share.end_reason = None
+        share.wrapped_key = kept[share.id]
+    with pytest.raises(ExchangeRefused, match=r"bob@example\.org again"):
+        alice.exchange.new_version(document_id, report)

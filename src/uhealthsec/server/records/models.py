@@ -186,7 +186,8 @@ class RevocationStatementRecord(Base):
             "document_id",
             "version",
             "reader_id",
-            name="uq_revocation_statements_document_version_reader",
+            "revoker_id",
+            name="uq_revocation_statements_document_version_reader_revoker",
         ),
     )
 

@@ -337,7 +337,7 @@ class RecordsService:
         self, caller: Account, document_id: uuid.UUID, number: int, new: NewVersion
     ) -> DocumentVersion:
         """A new version, under a new key, for the people who can read the latest one."""
-        document, patient_file = self._readable_document(caller, document_id)
+        document, patient_file = self._readable_document(caller, document_id, lock=True)
         if caller.kind != AccountKind.PRACTITIONER:
             raise Forbidden("only practitioners write new versions")
         latest = self._version(document, document.latest_version)
@@ -671,7 +671,7 @@ class RecordsService:
         self, caller: Account, document_id: uuid.UUID, number: int, grants: Sequence[ShareGrant]
     ) -> list[Share]:
         """Give more people one version: the caller unwrapped its key and wrapped it anew."""
-        document, patient_file = self._readable_document(caller, document_id)
+        document, patient_file = self._readable_document(caller, document_id, lock=True)
         if caller.kind != AccountKind.PRACTITIONER:
             raise Forbidden("only practitioners share documents")
         version = self._version(document, number)
@@ -722,7 +722,7 @@ class RecordsService:
         aside), so a reader can never take a document away from either of them. The
         statement says the reader no longer reads the latest version: a revocation that
         would leave them a share of it is refused."""
-        document, patient_file = self._document(document_id, "no such document")
+        document, patient_file = self._document(document_id, "no such document", lock=True)
         shares = self.db.scalars(
             select(Share).where(
                 Share.document_id == document_id,
@@ -778,12 +778,17 @@ class RecordsService:
                 RevocationStatementRecord.document_id == document.id,
                 RevocationStatementRecord.version == statement.version,
                 RevocationStatementRecord.reader_id == recipient_id,
+                RevocationStatementRecord.revoker_id == caller.id,
             )
         ) or RevocationStatementRecord(
-            document_id=document.id, version=statement.version, reader_id=recipient_id
+            document_id=document.id,
+            version=statement.version,
+            reader_id=recipient_id,
+            revoker_id=caller.id,
         )
+        # One statement per revoker: another's (an admin's, which clients do not count)
+        # must not replace one the next author counts.
         record.reader_email = statement.reader.email
-        record.revoker_id = caller.id
         record.signer_key_index = statement.signer_key_index
         record.signature = signed.signature
         record.created_at = self.ctx.now()
@@ -906,20 +911,26 @@ class RecordsService:
         )
 
     def _readable_document(
-        self, caller: Account, document_id: uuid.UUID
+        self, caller: Account, document_id: uuid.UUID, *, lock: bool = False
     ) -> tuple[Document, PatientFile]:
         """The document, if the caller can read some version of it; otherwise the same
         answer as for a document that does not exist."""
         missing = "no such document, or you have no access to it"
-        document, patient_file = self._document(document_id, missing)
+        document, patient_file = self._document(document_id, missing, lock=lock)
         if not self._active_share_any(document.id, caller.id):
             raise NotFound(missing)
         return document, patient_file
 
-    def _document(self, document_id: uuid.UUID, missing: str) -> tuple[Document, PatientFile]:
+    def _document(
+        self, document_id: uuid.UUID, missing: str, *, lock: bool = False
+    ) -> tuple[Document, PatientFile]:
         """The document and its patient file, journaled as about that patient before
-        any access check: a patient sees refused attempts too."""
-        document = self.db.get(Document, document_id)
+        any access check: a patient sees refused attempts too. ``lock`` holds the
+        document's row until commit: a new version, a share and a revocation each
+        decide on the latest version, which must not change under them."""
+        document = self.db.get(
+            Document, document_id, with_for_update=lock or None, populate_existing=lock
+        )
         if document is None:
             raise NotFound(missing)
         patient_file = self.db.get(PatientFile, document.patient_file_id)

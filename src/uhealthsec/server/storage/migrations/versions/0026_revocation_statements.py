@@ -55,7 +55,8 @@ def upgrade() -> None:
             "document_id",
             "version",
             "reader_id",
-            name="uq_revocation_statements_document_version_reader",
+            "revoker_id",
+            name="uq_revocation_statements_document_version_reader_revoker",
         ),
     )
     op.create_index(
