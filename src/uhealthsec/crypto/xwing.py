@@ -6,6 +6,9 @@ SHAKE256 into the ML-KEM-768 seed (d || z) and the X25519 private key; the
 shared secret is SHA3-256(ss_M || ss_X || ct_X || pk_X || XWingLabel).
 
 Only the primitives come from ``cryptography``; this module is the combiner.
+``cryptography``'s HPKE (KEM MLKEM768_X25519) builds an X-Wing key from its
+ML-KEM-768 and X25519 halves, but neither expands a seed nor parses our 1216-byte
+public key: ``pyca_hpke_key`` hands it the key objects built here.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import secrets
 
 from cryptography.exceptions import InvalidKey
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hpke as pyca_hpke
 from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
 
 from uhealthsec.crypto.errors import DecryptionFailed, MalformedInput
@@ -58,7 +62,7 @@ def _x25519(private_key: x25519.X25519PrivateKey, public_bytes: bytes) -> bytes:
 class XWingPublicKey:
     """An X-Wing encapsulation key: ML-KEM-768 public key (1184) || X25519 public key (32)."""
 
-    __slots__ = ("_mlkem", "_raw", "_x25519")
+    __slots__ = ("_mlkem", "_pyca_hpke_key", "_raw", "_x25519")
 
     def __init__(self, raw: bytes) -> None:
         if len(raw) != PUBLIC_KEY_SIZE:
@@ -69,9 +73,16 @@ class XWingPublicKey:
             raise MalformedInput("invalid ML-KEM-768 public key in X-Wing key") from exc
         self._raw = bytes(raw)
         self._x25519 = self._raw[_MLKEM_PUBLIC_KEY_SIZE:]
+        self._pyca_hpke_key = pyca_hpke.MLKEM768X25519PublicKey(
+            self._mlkem, x25519.X25519PublicKey.from_public_bytes(self._x25519)
+        )
 
     def public_bytes(self) -> bytes:
         return self._raw
+
+    def pyca_hpke_key(self) -> pyca_hpke.MLKEM768X25519PublicKey:
+        """This key for ``cryptography``'s HPKE (KEM MLKEM768_X25519)."""
+        return self._pyca_hpke_key
 
     def encapsulate(self) -> tuple[bytes, bytes]:
         """Return (shared_secret, ciphertext); the randomness comes from the OS."""
@@ -85,7 +96,7 @@ class XWingPublicKey:
 class XWingPrivateKey:
     """An X-Wing decapsulation key, kept as its 32-byte seed and expanded once."""
 
-    __slots__ = ("_mlkem", "_public", "_seed", "_x25519")
+    __slots__ = ("_mlkem", "_public", "_pyca_hpke_key", "_seed", "_x25519")
 
     def __init__(self, seed: bytes) -> None:
         if len(seed) != SEED_SIZE:
@@ -98,6 +109,7 @@ class XWingPrivateKey:
             self._mlkem.public_key().public_bytes_raw()
             + self._x25519.public_key().public_bytes_raw()
         )
+        self._pyca_hpke_key = pyca_hpke.MLKEM768X25519PrivateKey(self._mlkem, self._x25519)
 
     @classmethod
     def generate(cls) -> XWingPrivateKey:
@@ -108,6 +120,10 @@ class XWingPrivateKey:
 
     def public_key(self) -> XWingPublicKey:
         return self._public
+
+    def pyca_hpke_key(self) -> pyca_hpke.MLKEM768X25519PrivateKey:
+        """This key for ``cryptography``'s HPKE (KEM MLKEM768_X25519)."""
+        return self._pyca_hpke_key
 
     def decapsulate(self, ciphertext: bytes) -> bytes:
         if len(ciphertext) != CIPHERTEXT_SIZE:
