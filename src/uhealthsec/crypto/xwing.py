@@ -5,10 +5,14 @@ while either of them holds. The private key is a 32-byte seed, expanded with
 SHAKE256 into the ML-KEM-768 seed (d || z) and the X25519 private key; the
 shared secret is SHA3-256(ss_M || ss_X || ct_X || pk_X || XWingLabel).
 
-Only the primitives come from ``cryptography``; this module is the combiner.
-``cryptography``'s HPKE (KEM MLKEM768_X25519) builds an X-Wing key from its
-ML-KEM-768 and X25519 halves, but neither expands a seed nor parses our 1216-byte
-public key: ``pyca_hpke_key`` hands it the key objects built here.
+Wrapped keys of version 2 are sealed and opened by ``cryptography``'s HPKE
+(MLKEM768-X25519), which builds an X-Wing key from its ML-KEM-768 and X25519
+halves but neither expands a seed nor parses our 1216-byte public key: the key
+classes here do both and hand ``cryptography`` its key objects. The combiner
+(``encapsulate``, ``decapsulate``) stays for what ``cryptography`` does not
+offer: opening version 1 wrapped keys, whose HPKE AAD its public API cannot
+take, and, with ``derive_key_pair``, serving as the reference that the
+published vectors are checked against.
 """
 
 from __future__ import annotations
