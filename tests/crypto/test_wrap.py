@@ -202,3 +202,13 @@ def test_an_x25519_recipient_key_of_small_order_is_refused(people):
         wrap.wrap_document_key(
             envelope.generate_document_key(), degenerate, _header(), wrap.WrapSuite.CLASSICAL
         )
+
+
+def test_an_envelope_header_of_another_length_is_refused(people):
+    bob, _ = people
+    key, header = envelope.generate_document_key(), _header()
+    with pytest.raises(MalformedInput, match="envelope header"):
+        wrap.wrap_document_key(key, bob.public(), header[:-1])
+    wrapped = wrap.wrap_document_key(key, bob.public(), header)
+    with pytest.raises(MalformedInput, match="envelope header"):
+        wrap.unwrap_document_key(wrapped, bob, header + b"\x00")

@@ -79,10 +79,10 @@ _PYCA_SUITES = {
 DEFAULT_SUITE = WrapSuite.HYBRID
 
 
-def wrapped_key_prefix(suite: WrapSuite, version: int = WRAP_VERSION) -> bytes:
+def _prefix(suite: WrapSuite) -> bytes:
     ids = suite.value
     return (
-        bytes([version])
+        bytes([WRAP_VERSION])
         + ids.kem_id.to_bytes(2, "big")
         + ids.kdf_id.to_bytes(2, "big")
         + ids.aead_id.to_bytes(2, "big")
@@ -95,7 +95,7 @@ def _info(prefix: bytes, envelope_header: bytes) -> bytes:
     digest = hashes.Hash(hashes.SHA256())
     digest.update(envelope_header)
     version = prefix[0]
-    # Version 1 binds the prefix as AAD instead (see unwrap_document_key).
+    # Version 1 binds the prefix as the AAD instead (see _open_v1).
     bound_prefix = prefix if version == WRAP_VERSION else b""
     return _INFO_LABELS[version] + bound_prefix + digest.finalize()
 
@@ -109,7 +109,8 @@ def wrap_document_key(
     """Wrap ``document_key`` for ``recipient`` as a version 2 wrapped key."""
     if len(document_key) != envelope.DOCUMENT_KEY_SIZE:
         raise MalformedInput(f"a document key is {envelope.DOCUMENT_KEY_SIZE} bytes")
-    prefix = wrapped_key_prefix(suite)
+    prefix = _prefix(suite)
+    info = _info(prefix, envelope_header)
     public_key: pyca_hpke.MLKEM768X25519PublicKey | x25519.X25519PublicKey
     if suite is WrapSuite.HYBRID:
         public_key = xwing.XWingPublicKey(recipient.xwing).pyca_hpke_key()
@@ -117,7 +118,7 @@ def wrap_document_key(
         public_key = x25519.X25519PublicKey.from_public_bytes(recipient.x25519)
     try:
         # Single-shot base mode: the output is enc || ciphertext, as RFC 9180 lays it out.
-        sealed = suite.pyca_suite.encrypt(document_key, public_key, _info(prefix, envelope_header))
+        sealed = suite.pyca_suite.encrypt(document_key, public_key, info)
     except ValueError as exc:
         # X25519 refuses a recipient key of small order (an all-zero shared secret).
         raise MalformedInput("the recipient's public key cannot be encrypted to") from exc
