@@ -9,10 +9,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from tests.conftest import load_vectors
+from tests.vectors import wrap_reference
 from uhealthsec.client import recovery
 from uhealthsec.crypto import (
     directory,
     envelope,
+    hpke,
     journal,
     keystore,
     manifest,
@@ -70,24 +72,32 @@ def test_envelope_invalid_vectors_are_refused_precisely(vector):
     assert error_identifier(refused.value) == vector["error"]
 
 
-@pytest.mark.parametrize("vector", WRAP, ids=lambda v: v["suite"])
+@pytest.mark.parametrize("vector", WRAP, ids=lambda v: f"v{v['version']}-{v['suite']}")
 def test_wrap_vectors(vector):
     keys = UserKeys.decode(_h(vector["recipient_private_keys"]))
-    assert keys.public().encode().hex() == vector["recipient_public_bundle"]
-    header = _h(vector["envelope_header"])
-    assert (
-        wrap.unwrap_document_key(_h(vector["wrapped_key"]), keys, header).hex()
-        == (vector["document_key"])
-    )
+    public = PublicKeys.decode(_h(vector["recipient_public_bundle"]))
+    assert keys.public() == public
+    header, wrapped = _h(vector["envelope_header"]), _h(vector["wrapped_key"])
+    assert wrap.wrapped_key_version(wrapped) == vector["version"]
+    assert wrap.unwrap_document_key(wrapped, keys, header).hex() == vector["document_key"]
     if vector["deterministic"]:
-        wrapped = wrap.wrap_document_key(
-            _h(vector["document_key"]),
-            PublicKeys.decode(_h(vector["recipient_public_bundle"])),
+        # The library's HPKE draws its ephemeral key itself; the reference takes ikmE.
+        ids = wrap.WrapSuite[vector["suite"]].value
+        again = wrap_reference.seal_wrapped_key(
+            vector["version"],
+            hpke.Suite.from_ids(ids.kem_id, ids.kdf_id, ids.aead_id),
+            public.x25519,
             header,
-            wrap.WrapSuite[vector["suite"]],
-            _ikm_e=_h(vector["ikm_e"]),
+            _h(vector["document_key"]),
+            _h(vector["ikm_e"]),
         )
-        assert wrapped.hex() == vector["wrapped_key"]
+        assert again.hex() == vector["wrapped_key"]
+
+
+def test_wrap_vectors_cover_both_versions_and_suites():
+    assert {(v["version"], v["suite"]) for v in WRAP} == {
+        (version, suite.name) for version in (1, 2) for suite in wrap.WrapSuite
+    }
 
 
 @pytest.mark.parametrize(

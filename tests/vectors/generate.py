@@ -18,12 +18,13 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from tests.vectors import edwards
+from tests.vectors import edwards, wrap_reference
 from uhealthsec.client import recovery
 from uhealthsec.crypto import (
     account_map,
     directory,
     envelope,
+    hpke,
     journal,
     keystore,
     manifest,
@@ -202,20 +203,37 @@ def _header(rng: DeterministicRandom) -> bytes:
 
 def wrap_vectors() -> dict:
     stored = HERE / "wrap.json"
-    if stored.exists():
-        # Kept as published: the hybrid wrapping draws ML-KEM's randomness inside the
-        # library, so a new run would change the file without changing a case.
-        out = json.loads(stored.read_text())["vectors"]
-    else:
-        out = _valid_wrapped_keys(DeterministicRandom("wrap"))
+    # Kept as published: a hybrid key is sealed with ML-KEM randomness drawn inside the
+    # library, so a new run would change the file without changing a case.
+    valid = (
+        [_with_version(vector) for vector in json.loads(stored.read_text())["vectors"]]
+        if stored.exists()
+        else []
+    )
+    for version, label in ((wrap.WRAP_VERSION_V1, "wrap"), (wrap.WRAP_VERSION, "wrap-v2")):
+        if not any(vector["version"] == version for vector in valid):
+            valid += _valid_wrapped_keys(version, DeterministicRandom(label))
     return {
-        "format": "U-HealthSec wrapped document key v1 (docs/PROTOCOL.md)",
-        "vectors": out,
-        "invalid": _invalid_wrapped_keys(out, DeterministicRandom("wrap-invalid")),
+        "format": "U-HealthSec wrapped document key, version 2 and version 1 (read only)"
+        " (docs/PROTOCOL.md 6.3)",
+        "vectors": valid,
+        "invalid": _invalid_wrapped_keys(valid, DeterministicRandom("wrap-invalid"))
+        + _relabelled_aead(valid, DeterministicRandom("wrap-relabelled")),
     }
 
 
-def _valid_wrapped_keys(rng: DeterministicRandom) -> list[dict]:
+def _with_version(vector: dict) -> dict:
+    """A stored vector with its version first (those published before version 2 had none)."""
+    version = int(vector["wrapped_key"][:2], 16)
+    return {"version": version} | {k: v for k, v in vector.items() if k != "version"}
+
+
+def _reference_suite(suite: wrap.WrapSuite) -> hpke.Suite:
+    ids = suite.value
+    return hpke.Suite.from_ids(ids.kem_id, ids.kdf_id, ids.aead_id)
+
+
+def _valid_wrapped_keys(version: int, rng: DeterministicRandom) -> list[dict]:
     out = []
     for suite in (wrap.WrapSuite.CLASSICAL, wrap.WrapSuite.HYBRID):
         keys = UserKeys(
@@ -225,13 +243,28 @@ def _valid_wrapped_keys(rng: DeterministicRandom) -> list[dict]:
         )
         document_key = rng(32)
         header = _header(rng)
-        ikm_e = rng(32) if suite is wrap.WrapSuite.CLASSICAL else None
-        wrapped = wrap.wrap_document_key(document_key, keys.public(), header, suite, _ikm_e=ikm_e)
+        public = keys.public()
+        if suite is wrap.WrapSuite.CLASSICAL:
+            # Our reference HPKE takes the ephemeral key's ikmE; the library's does not.
+            ikm_e: bytes | None = rng(32)
+            wrapped = wrap_reference.seal_wrapped_key(
+                version, _reference_suite(suite), public.x25519, header, document_key, ikm_e
+            )
+        elif version == wrap.WRAP_VERSION:
+            ikm_e = None
+            wrapped = wrap.wrap_document_key(document_key, public, header, suite)
+        else:
+            ikm_e = None
+            wrapped = wrap_reference.seal_wrapped_key(
+                version, _reference_suite(suite), public.xwing, header, document_key
+            )
+        assert wrap.unwrap_document_key(wrapped, keys, header) == document_key
         out.append(
             {
+                "version": version,
                 "suite": suite.name,
                 "recipient_private_keys": keys.encode().hex(),
-                "recipient_public_bundle": keys.public().encode().hex(),
+                "recipient_public_bundle": public.encode().hex(),
                 "envelope_header": header.hex(),
                 "document_key": document_key.hex(),
                 "ikm_e": ikm_e.hex() if ikm_e else None,
@@ -242,12 +275,29 @@ def _valid_wrapped_keys(rng: DeterministicRandom) -> list[dict]:
     return out
 
 
+def _refused(description: str, data: bytes, recipient: UserKeys, header: bytes, error: str) -> dict:
+    try:
+        wrap.unwrap_document_key(data, recipient, header)
+    except CryptoError as exc:
+        assert error_identifier(exc) == error, (description, exc)
+    else:
+        raise AssertionError(description)
+    return {
+        "description": description,
+        "recipient_private_keys": recipient.encode().hex(),
+        "envelope_header": header.hex(),
+        "wrapped_key": data.hex(),
+        "error": error,
+    }
+
+
 def _invalid_wrapped_keys(valid: list[dict], rng: DeterministicRandom) -> list[dict]:
     """Wrapped keys a recipient refuses, with the error of docs/PROTOCOL.md 8.1."""
     cases = []
     for vector in valid:
         wrapped = bytes.fromhex(vector["wrapped_key"])
-        suite = vector["suite"]
+        suite, version = vector["suite"], vector["version"]
+        other_version = wrap.WRAP_VERSION if version == wrap.WRAP_VERSION_V1 else 1
 
         def changed(position: int, value: int, wrapped: bytes = wrapped) -> bytes:
             data = bytearray(wrapped)
@@ -257,7 +307,7 @@ def _invalid_wrapped_keys(valid: list[dict], rng: DeterministicRandom) -> list[d
         other_header = _header(rng)
         stranger = UserKeys.decode(b"\x01" + rng(96))
         for description, data, header, keys, error in (
-            ("unknown wrap version", changed(0, 2), None, None, "unsupported"),
+            ("unknown wrap version (3)", changed(0, 3), None, None, "unsupported"),
             ("an HPKE suite not accepted (AEAD 0x0001)", changed(6, 1), None, None, "unsupported"),
             ("suite relabelled (the other accepted KEM)",
              wrapped[:1] + (b"\x00\x20" if suite == "HYBRID" else b"\x64\x7a") + wrapped[3:],
@@ -270,24 +320,46 @@ def _invalid_wrapped_keys(valid: list[dict], rng: DeterministicRandom) -> list[d
              "decryption_failed"),
             ("another document's header", wrapped, other_header, None, "decryption_failed"),
             ("another recipient", wrapped, None, stranger, "decryption_failed"),
+            (f"relabelled as version {other_version}", changed(0, other_version), None, None,
+             "decryption_failed"),
         ):  # fmt: skip
             recipient = keys or UserKeys.decode(bytes.fromhex(vector["recipient_private_keys"]))
             header = header or bytes.fromhex(vector["envelope_header"])
-            try:
-                wrap.unwrap_document_key(data, recipient, header)
-            except CryptoError as exc:
-                assert error_identifier(exc) == error, (suite, description, exc)
-            else:
-                raise AssertionError((suite, description))
             cases.append(
-                {
-                    "description": f"{suite}: {description}",
-                    "recipient_private_keys": recipient.encode().hex(),
-                    "envelope_header": header.hex(),
-                    "wrapped_key": data.hex(),
-                    "error": error,
-                }
+                _refused(f"v{version} {suite}: {description}", data, recipient, header, error)
             )
+    return cases
+
+
+def _relabelled_aead(valid: list[dict], rng: DeterministicRandom) -> list[dict]:
+    """A classical key sealed for AES-128-GCM whose prefix claims AES-256-GCM.
+
+    The layout is valid for the claimed suite, so only the cryptography refuses it:
+    HPKE's key schedule and the prefix (in ``info`` for v2, the AAD for v1) both
+    name the suite. (A hybrid key cannot be sealed reproducibly, so has no such case.)
+    """
+    sealed_for = hpke.Suite(
+        hpke.KemId.DHKEM_X25519_HKDF_SHA256, hpke.KdfId.HKDF_SHA256, hpke.AeadId.AES_128_GCM
+    )
+    cases = []
+    for vector in valid:
+        if vector["suite"] != wrap.WrapSuite.CLASSICAL.name:
+            continue
+        keys = UserKeys.decode(bytes.fromhex(vector["recipient_private_keys"]))
+        header = bytes.fromhex(vector["envelope_header"])
+        sealed = wrap_reference.seal_wrapped_key(
+            vector["version"],
+            sealed_for,
+            keys.public().x25519,
+            header,
+            bytes.fromhex(vector["document_key"]),
+            rng(32),
+        )
+        relabelled = sealed[:6] + b"\x02" + sealed[7:]
+        description = (
+            f"v{vector['version']} CLASSICAL: sealed for AES-128-GCM, prefix relabelled AES-256-GCM"
+        )
+        cases.append(_refused(description, relabelled, keys, header, "decryption_failed"))
     return cases
 
 

@@ -1,4 +1,14 @@
-"""HPKE (RFC 9180), base mode, single-shot and context APIs.
+"""HPKE (RFC 9180), base mode: our own implementation, kept as a reader and a reference.
+
+Document keys are wrapped and unwrapped with ``cryptography``'s HPKE (``wrap.py``,
+version 2). This module stays for what that API does not offer:
+
+- opening version 1 wrapped keys, which bind their prefix as the AEAD's AAD:
+  ``cryptography``'s public API takes no AAD (``Context.open``, the recipient side);
+- ``DeriveKeyPair`` and an ``Encap`` derandomized by ``ikm_e``, which it does not
+  expose: with them the RFC 9180 and draft-ietf-hpke-pq vectors are reproduced
+  (and the exporter checked), and the classical wrapped-key vectors written byte
+  for byte. No writer of the library calls the sender side.
 
 Two KEMs are provided: DHKEM(X25519, HKDF-SHA256) (RFC 9180 section 7.1) and
 X-Wing as MLKEM768-X25519 of draft-ietf-hpke-pq-04 (docs/PROTOCOL.md 6.4); one
@@ -83,8 +93,6 @@ class Kem(Protocol):
 
     def decap(self, enc: bytes, private_key: PrivateKey) -> bytes: ...
 
-    def public_bytes(self, private_key: PrivateKey) -> bytes: ...
-
 
 class DhkemX25519:
     """DHKEM(X25519, HKDF-SHA256), RFC 9180 section 4.1."""
@@ -128,11 +136,6 @@ class DhkemX25519:
         dh = self._dh(private_key, enc)
         return self._extract_and_expand(dh, enc + private_key.public_key().public_bytes_raw())
 
-    def public_bytes(self, private_key: PrivateKey) -> bytes:
-        if not isinstance(private_key, x25519.X25519PrivateKey):
-            raise TypeError("DHKEM(X25519) needs an X25519 private key")
-        return private_key.public_key().public_bytes_raw()
-
 
 class XWingKem:
     """X-Wing as an HPKE KEM (draft-connolly-cfrg-xwing-kem, "Use in HPKE")."""
@@ -154,11 +157,6 @@ class XWingKem:
         if not isinstance(private_key, xwing.XWingPrivateKey):
             raise TypeError("X-Wing needs an X-Wing private key")
         return private_key.decapsulate(enc)
-
-    def public_bytes(self, private_key: PrivateKey) -> bytes:
-        if not isinstance(private_key, xwing.XWingPrivateKey):
-            raise TypeError("X-Wing needs an X-Wing private key")
-        return private_key.public_key().public_bytes()
 
 
 _KEMS: dict[KemId, Kem] = {

@@ -9,44 +9,95 @@ suites can be added without breaking old ones.
 
 The HPKE ``info`` binds a wrapped key to one envelope header: a server that
 moves a wrapped key onto another document gets a decryption failure.
+
+Every wrapped key written is version 2, sealed and opened by ``cryptography``'s
+HPKE: its 7-byte prefix (version and suite) is bound through ``info``, because
+that API takes no AAD. Version 1 bound the prefix as the AEAD's AAD; stored
+keys of version 1 are still opened, by our own HPKE (``hpke.py``), never
+written.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hpke as pyca_hpke
+from cryptography.hazmat.primitives.asymmetric import x25519
 
-from uhealthsec.crypto import envelope, hpke
+from uhealthsec.crypto import envelope, hpke, xwing
 from uhealthsec.crypto.errors import DecryptionFailed, MalformedInput, UnsupportedVersion
 from uhealthsec.crypto.keys import PublicKeys, UserKeys
 
-WRAP_VERSION = 0x01
-_INFO_LABEL = b"uhealthsec/v1/document-key\x00"
-_PREFIX_SIZE = 7  # version (1) + kem id (2) + kdf id (2) + aead id (2)
+WRAP_VERSION = 0x02  # the only version written
+WRAP_VERSION_V1 = 0x01  # read only: stored keys of this version exist
+_INFO_LABELS = {
+    WRAP_VERSION_V1: b"uhealthsec/v1/document-key\x00",
+    WRAP_VERSION: b"uhealthsec/v2/document-key\x00",
+}
+PREFIX_SIZE = 7  # version (1) + kem id (2) + kdf id (2) + aead id (2)
 _SEALED_KEY_SIZE = envelope.DOCUMENT_KEY_SIZE + 16
 
 
-class WrapSuite(Enum):
-    HYBRID = hpke.Suite(hpke.KemId.XWING, hpke.KdfId.HKDF_SHA256, hpke.AeadId.AES_256_GCM)
-    CLASSICAL = hpke.Suite(
-        hpke.KemId.DHKEM_X25519_HKDF_SHA256, hpke.KdfId.HKDF_SHA256, hpke.AeadId.AES_256_GCM
-    )
+@dataclass(frozen=True)
+class SuiteIds:
+    """An HPKE suite by its RFC 9180 identifiers, as a wrapped key's prefix carries them."""
 
+    kem_id: int
+    kdf_id: int
+    aead_id: int
+
+
+class WrapSuite(Enum):
+    HYBRID = SuiteIds(0x647A, 0x0001, 0x0002)  # X-Wing, HKDF-SHA256, AES-256-GCM
+    CLASSICAL = SuiteIds(0x0020, 0x0001, 0x0002)  # DHKEM(X25519, HKDF-SHA256), idem
+
+    @property
+    def pyca_suite(self) -> pyca_hpke.Suite:
+        return _PYCA_SUITES[self]
+
+    @property
+    def enc_size(self) -> int:
+        return _PYCA_KEMS[self].enc_length()
+
+    @property
+    def wrapped_key_size(self) -> int:
+        return PREFIX_SIZE + self.enc_size + _SEALED_KEY_SIZE
+
+
+_PYCA_KEMS = {
+    WrapSuite.HYBRID: pyca_hpke.KEM.MLKEM768_X25519,
+    WrapSuite.CLASSICAL: pyca_hpke.KEM.X25519,
+}
+_PYCA_SUITES = {
+    suite: pyca_hpke.Suite(kem, pyca_hpke.KDF.HKDF_SHA256, pyca_hpke.AEAD.AES_256_GCM)
+    for suite, kem in _PYCA_KEMS.items()
+}
 
 DEFAULT_SUITE = WrapSuite.HYBRID
 
 
-def _info(envelope_header: bytes) -> bytes:
+def _prefix(suite: WrapSuite) -> bytes:
+    ids = suite.value
+    return (
+        bytes([WRAP_VERSION])
+        + ids.kem_id.to_bytes(2, "big")
+        + ids.kdf_id.to_bytes(2, "big")
+        + ids.aead_id.to_bytes(2, "big")
+    )
+
+
+def _info(prefix: bytes, envelope_header: bytes) -> bytes:
     if len(envelope_header) != envelope.HEADER_SIZE:
         raise MalformedInput("an envelope header is required to bind the wrapped key")
     digest = hashes.Hash(hashes.SHA256())
     digest.update(envelope_header)
-    return _INFO_LABEL + digest.finalize()
-
-
-def _recipient_key(recipient: PublicKeys, suite: WrapSuite) -> bytes:
-    return recipient.xwing if suite is WrapSuite.HYBRID else recipient.x25519
+    version = prefix[0]
+    # Version 1 binds the prefix as the AAD instead (see _open_v1).
+    bound_prefix = prefix if version == WRAP_VERSION else b""
+    return _INFO_LABELS[version] + bound_prefix + digest.finalize()
 
 
 def wrap_document_key(
@@ -54,60 +105,81 @@ def wrap_document_key(
     recipient: PublicKeys,
     envelope_header: bytes,
     suite: WrapSuite = DEFAULT_SUITE,
-    *,
-    _ikm_e: bytes | None = None,
 ) -> bytes:
-    """Wrap ``document_key`` for ``recipient``; ``_ikm_e`` is for test vectors only."""
+    """Wrap ``document_key`` for ``recipient`` as a version 2 wrapped key."""
     if len(document_key) != envelope.DOCUMENT_KEY_SIZE:
         raise MalformedInput(f"a document key is {envelope.DOCUMENT_KEY_SIZE} bytes")
-    hpke_suite = suite.value
-    enc, context = hpke_suite.setup_sender(
-        _recipient_key(recipient, suite), _info(envelope_header), ikm_e=_ikm_e
-    )
-    prefix = (
-        bytes([WRAP_VERSION])
-        + hpke.i2osp(hpke_suite.kem_id, 2)
-        + hpke.i2osp(hpke_suite.kdf_id, 2)
-        + hpke.i2osp(hpke_suite.aead_id, 2)
-    )
-    # The prefix is the AEAD's associated data: the suite cannot be relabelled.
-    return prefix + enc + context.seal(prefix, document_key)
+    prefix = _prefix(suite)
+    info = _info(prefix, envelope_header)
+    public_key: pyca_hpke.MLKEM768X25519PublicKey | x25519.X25519PublicKey
+    if suite is WrapSuite.HYBRID:
+        public_key = xwing.XWingPublicKey(recipient.xwing).pyca_hpke_key()
+    else:
+        public_key = x25519.X25519PublicKey.from_public_bytes(recipient.x25519)
+    try:
+        # Single-shot base mode: the output is enc || ciphertext, as RFC 9180 lays it out.
+        sealed = suite.pyca_suite.encrypt(document_key, public_key, info)
+    except ValueError as exc:
+        # X25519 refuses a recipient key of small order (an all-zero shared secret).
+        raise MalformedInput("the recipient's public key cannot be encrypted to") from exc
+    return prefix + sealed
 
 
-def wrapped_key_suite(wrapped: bytes) -> WrapSuite:
-    if len(wrapped) < _PREFIX_SIZE:
+def _read_prefix(wrapped: bytes) -> tuple[int, WrapSuite]:
+    if len(wrapped) < PREFIX_SIZE:
         raise MalformedInput("wrapped key too short")
-    if wrapped[0] != WRAP_VERSION:
+    if wrapped[0] not in _INFO_LABELS:
         raise UnsupportedVersion(f"unsupported wrapped key version {wrapped[0]}")
-    suite = hpke.Suite.from_ids(
+    ids = SuiteIds(
         int.from_bytes(wrapped[1:3], "big"),
         int.from_bytes(wrapped[3:5], "big"),
         int.from_bytes(wrapped[5:7], "big"),
     )
     for candidate in WrapSuite:
-        if candidate.value == suite:
-            return candidate
+        if candidate.value == ids:
+            return wrapped[0], candidate
     raise UnsupportedVersion("this HPKE suite is not accepted for document keys")
+
+
+def wrapped_key_version(wrapped: bytes) -> int:
+    return _read_prefix(wrapped)[0]
+
+
+def wrapped_key_suite(wrapped: bytes) -> WrapSuite:
+    return _read_prefix(wrapped)[1]
 
 
 def check_wrapped_key(wrapped: bytes) -> WrapSuite:
     """The suite of a wrapped key whose layout is valid (no key needed: servers use it)."""
     suite = wrapped_key_suite(wrapped)
-    if len(wrapped) != _PREFIX_SIZE + suite.value.kem.n_enc + _SEALED_KEY_SIZE:
+    if len(wrapped) != suite.wrapped_key_size:
         raise MalformedInput("wrapped key has the wrong length for its suite")
     return suite
 
 
-def unwrap_document_key(wrapped: bytes, keys: UserKeys, envelope_header: bytes) -> bytes:
-    suite = check_wrapped_key(wrapped)
-    hpke_suite = suite.value
-    n_enc = hpke_suite.kem.n_enc
+def _open_v1(wrapped: bytes, suite: WrapSuite, keys: UserKeys, info: bytes) -> bytes:
+    """Version 1: the prefix is the AEAD's AAD, which ``cryptography``'s HPKE cannot take."""
+    ids = suite.value
+    reference = hpke.Suite.from_ids(ids.kem_id, ids.kdf_id, ids.aead_id)
     private = keys.xwing if suite is WrapSuite.HYBRID else keys.x25519
-    enc = wrapped[_PREFIX_SIZE : _PREFIX_SIZE + n_enc]
+    enc_end = PREFIX_SIZE + suite.enc_size
+    context = reference.setup_recipient(wrapped[PREFIX_SIZE:enc_end], private, info)
+    return context.open(wrapped[:PREFIX_SIZE], wrapped[enc_end:])
+
+
+def unwrap_document_key(wrapped: bytes, keys: UserKeys, envelope_header: bytes) -> bytes:
+    """Open a wrapped key of version 2 or 1 for ``keys`` and the envelope it belongs to."""
+    suite = check_wrapped_key(wrapped)
+    info = _info(wrapped[:PREFIX_SIZE], envelope_header)
     try:
-        context = hpke_suite.setup_recipient(enc, private, _info(envelope_header))
-        return context.open(wrapped[:_PREFIX_SIZE], wrapped[_PREFIX_SIZE + n_enc :])
-    except DecryptionFailed as exc:
+        if wrapped[0] == WRAP_VERSION_V1:
+            return _open_v1(wrapped, suite, keys, info)
+        private: pyca_hpke.MLKEM768X25519PrivateKey | x25519.X25519PrivateKey = (
+            keys.xwing.pyca_hpke_key() if suite is WrapSuite.HYBRID else keys.x25519
+        )
+        return suite.pyca_suite.decrypt(wrapped[PREFIX_SIZE:], private, info)
+    except (InvalidTag, DecryptionFailed) as exc:
+        # One error for every failure of Decap and Open (docs/PROTOCOL.md 6.3).
         raise DecryptionFailed(
             "the document key could not be unwrapped: it is not for this recipient, "
             "not for this document, or it was modified"

@@ -5,7 +5,14 @@ while either of them holds. The private key is a 32-byte seed, expanded with
 SHAKE256 into the ML-KEM-768 seed (d || z) and the X25519 private key; the
 shared secret is SHA3-256(ss_M || ss_X || ct_X || pk_X || XWingLabel).
 
-Only the primitives come from ``cryptography``; this module is the combiner.
+Wrapped keys of version 2 are sealed and opened by ``cryptography``'s HPKE
+(MLKEM768-X25519), which builds an X-Wing key from its ML-KEM-768 and X25519
+halves but neither expands a seed nor parses our 1216-byte public key: the key
+classes here do both and hand ``cryptography`` its key objects. The combiner
+(``encapsulate``, ``decapsulate``) stays for what ``cryptography`` does not
+offer: opening version 1 wrapped keys, whose HPKE AAD its public API cannot
+take, and, with ``derive_key_pair``, serving as the reference that the
+published vectors are checked against.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import secrets
 
 from cryptography.exceptions import InvalidKey
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hpke as pyca_hpke
 from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
 
 from uhealthsec.crypto.errors import DecryptionFailed, MalformedInput
@@ -58,7 +66,7 @@ def _x25519(private_key: x25519.X25519PrivateKey, public_bytes: bytes) -> bytes:
 class XWingPublicKey:
     """An X-Wing encapsulation key: ML-KEM-768 public key (1184) || X25519 public key (32)."""
 
-    __slots__ = ("_mlkem", "_raw", "_x25519")
+    __slots__ = ("_mlkem", "_pyca_hpke_key", "_raw", "_x25519")
 
     def __init__(self, raw: bytes) -> None:
         if len(raw) != PUBLIC_KEY_SIZE:
@@ -69,9 +77,16 @@ class XWingPublicKey:
             raise MalformedInput("invalid ML-KEM-768 public key in X-Wing key") from exc
         self._raw = bytes(raw)
         self._x25519 = self._raw[_MLKEM_PUBLIC_KEY_SIZE:]
+        self._pyca_hpke_key = pyca_hpke.MLKEM768X25519PublicKey(
+            self._mlkem, x25519.X25519PublicKey.from_public_bytes(self._x25519)
+        )
 
     def public_bytes(self) -> bytes:
         return self._raw
+
+    def pyca_hpke_key(self) -> pyca_hpke.MLKEM768X25519PublicKey:
+        """This key for ``cryptography``'s HPKE (KEM MLKEM768_X25519)."""
+        return self._pyca_hpke_key
 
     def encapsulate(self) -> tuple[bytes, bytes]:
         """Return (shared_secret, ciphertext); the randomness comes from the OS."""
@@ -85,7 +100,7 @@ class XWingPublicKey:
 class XWingPrivateKey:
     """An X-Wing decapsulation key, kept as its 32-byte seed and expanded once."""
 
-    __slots__ = ("_mlkem", "_public", "_seed", "_x25519")
+    __slots__ = ("_mlkem", "_public", "_pyca_hpke_key", "_seed", "_x25519")
 
     def __init__(self, seed: bytes) -> None:
         if len(seed) != SEED_SIZE:
@@ -98,6 +113,7 @@ class XWingPrivateKey:
             self._mlkem.public_key().public_bytes_raw()
             + self._x25519.public_key().public_bytes_raw()
         )
+        self._pyca_hpke_key = pyca_hpke.MLKEM768X25519PrivateKey(self._mlkem, self._x25519)
 
     @classmethod
     def generate(cls) -> XWingPrivateKey:
@@ -108,6 +124,10 @@ class XWingPrivateKey:
 
     def public_key(self) -> XWingPublicKey:
         return self._public
+
+    def pyca_hpke_key(self) -> pyca_hpke.MLKEM768X25519PrivateKey:
+        """This key for ``cryptography``'s HPKE (KEM MLKEM768_X25519)."""
+        return self._pyca_hpke_key
 
     def decapsulate(self, ciphertext: bytes) -> bytes:
         if len(ciphertext) != CIPHERTEXT_SIZE:
