@@ -14,7 +14,7 @@ from tests.server.records.conftest import Practice, thread_body
 from uhealthsec.client.api import ApiError
 from uhealthsec.client.journal import JournalClient, JournalTampered
 from uhealthsec.client.logs import LogPin, LogRefused
-from uhealthsec.crypto.journal import NOBODY, JournalEntry, Outcome
+from uhealthsec.crypto.journal import NOBODY, JournalEntry, ObjectKind, Outcome
 from uhealthsec.protocol.encoding import b64u_decode
 from uhealthsec.server.audit.models import JournalRecord
 
@@ -58,6 +58,12 @@ def test_actions_reads_and_refusals_are_journaled(practice: Practice, ctx, repor
         404,
     )
     assert all(e.client == "uhs-cli" for e in entries)
+    # The objects a route's path names are in its entry: the document revoked from,
+    # and whose access ended.
+    [revoke] = [e for e in entries if e.action == "records.revoke"]
+    assert (ObjectKind.DOCUMENT, uuid.UUID(str(document_id))) in revoke.objects
+    [read] = [e for e in entries if e.action == "records.content"]
+    assert (ObjectKind.DOCUMENT, uuid.UUID(str(document_id))) in read.objects
     # Key lookups are not health data: not journaled.
     assert not [e for e in entries if e.action.startswith("keys.")]
 

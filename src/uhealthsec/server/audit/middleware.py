@@ -244,8 +244,9 @@ class JournalMiddleware:
         objects = list(draft.objects)
         for name, value in (scope.get("path_params") or {}).items():
             kind = _PATH_OBJECTS.get(name)
-            if kind is not None and isinstance(value, uuid.UUID) and (kind, value) not in objects:
-                objects.append((kind, value))
+            object_id = _as_uuid(value)
+            if kind is not None and object_id is not None and (kind, object_id) not in objects:
+                objects.append((kind, object_id))
         entry = JournalEntry(
             timestamp_ms=int(self.clock().timestamp() * 1000),
             actor=draft.actor,
@@ -272,3 +273,13 @@ class JournalMiddleware:
                 f"{receipt.index};{receipt.head.head.size};{proof}".encode(),
             ),
         ]
+
+
+def _as_uuid(value: object) -> uuid.UUID | None:
+    """A path parameter as the router leaves it (text: routes declare no converter)."""
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
