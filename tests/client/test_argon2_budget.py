@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import httpx
+import httpx2
 import pytest
 
 from uhealthsec.client.api import AuthClient
@@ -15,16 +15,16 @@ def test_prelogin_parameters_above_the_budget_are_refused_before_argon2(monkeypa
     # The former ceiling: 1 GiB, 16 passes, 8 lanes, about 24 s per sign-in.
     costly = keystore.Argon2Params(1024 * 1024, 16, 8, bytes(16))
 
-    def hostile(request: httpx.Request) -> httpx.Response:
+    def hostile(request: httpx2.Request) -> httpx2.Response:
         assert request.url.path == "/auth/prelogin"
-        return httpx.Response(200, json={"argon2_params": b64u_encode(costly.encode())})
+        return httpx2.Response(200, json={"argon2_params": b64u_encode(costly.encode())})
 
     def no_derivation(*args, **kwargs):
         raise AssertionError("Argon2id ran with parameters the server chose")
 
     monkeypatch.setattr(keystore, "Argon2id", no_derivation)
     client = AuthClient(
-        httpx.Client(base_url="http://server", transport=httpx.MockTransport(hostile))
+        httpx2.Client(base_url="http://server", transport=httpx2.MockTransport(hostile))
     )
     with pytest.raises(ParametersAboveBudget):
         client.derive_auth_secret("camille@demo.test", "a password")

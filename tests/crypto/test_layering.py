@@ -18,6 +18,7 @@ FORBIDDEN_MODULES = {
     "starlette",
     "sqlalchemy",
     "httpx",
+    "httpx2",
     "uhealthsec.server",
     "uhealthsec.client",
 }

@@ -10,7 +10,7 @@ import socket
 import time
 from collections.abc import Iterator
 
-import httpx
+import httpx2
 import pytest
 
 from tests.serving import ServerThread
@@ -34,7 +34,7 @@ def _port(url: str) -> int:
 
 
 def test_every_response_carries_the_security_headers_and_no_banner(served):
-    with httpx.Client(base_url=served) as http:
+    with httpx2.Client(base_url=served) as http:
         answers = [
             http.get("/health"),
             http.get("/no-such-route"),
@@ -119,7 +119,7 @@ def test_a_stalled_request_body_is_cut_off(served):
 
 
 def test_a_prompt_client_is_served_and_kept_alive(served):
-    with httpx.Client(base_url=served) as http:
+    with httpx2.Client(base_url=served) as http:
         assert http.get("/health").status_code == 200
         time.sleep(0.8)  # longer than the head deadline: idle between requests is not slow
         assert http.get("/health").status_code == 200

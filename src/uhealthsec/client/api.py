@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
+import httpx2
 
 from uhealthsec.client.passwords import check_new_password
 from uhealthsec.client.proof_of_work import HEADER as PROOF_HEADER
@@ -55,7 +55,7 @@ class SecondFactorRequired(ApiError):
 MAX_CHALLENGES = 3
 
 
-def post_with_proof(http: httpx.Client, path: str, body: dict[str, Any]) -> httpx.Response:
+def post_with_proof(http: httpx2.Client, path: str, body: dict[str, Any]) -> httpx2.Response:
     """POST, solving the shield's proof of work if it asks for one (429 with a
     challenge): free at rest, a moment's computation under attack."""
     headers: dict[str, str] = {}
@@ -71,7 +71,7 @@ def post_with_proof(http: httpx.Client, path: str, body: dict[str, Any]) -> http
     return response
 
 
-def check_response(response: httpx.Response) -> httpx.Response:
+def check_response(response: httpx2.Response) -> httpx2.Response:
     if response.status_code >= 400:
         try:
             body = response.json()
@@ -131,7 +131,7 @@ def pkce_pair() -> tuple[str, str]:
 class AuthClient:
     def __init__(
         self,
-        http: httpx.Client,
+        http: httpx2.Client,
         client_id: str = CLI_CLIENT_ID,
         redirect_uri: str = CLI_REDIRECT_URI,
     ) -> None:

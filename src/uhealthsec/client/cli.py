@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
+import httpx2
 import segno
 import typer
 from rich.console import Console
@@ -85,11 +85,11 @@ class Refused(typer.Exit):
 
 
 @contextmanager
-def _connection(server: str) -> Iterator[httpx.Client]:
+def _connection(server: str) -> Iterator[httpx2.Client]:
     try:
-        with httpx.Client(base_url=server, timeout=30.0) as http:
+        with httpx2.Client(base_url=server, timeout=30.0) as http:
             yield http
-    except httpx.ConnectError as exc:
+    except httpx2.ConnectError as exc:
         raise Refused(f"cannot reach the server at {server}: is it running?") from exc
     except ApiError as exc:
         raise Refused(exc.detail) from exc
@@ -109,7 +109,7 @@ class SignedIn:
     expires, and the rotated tokens are saved at once (an old refresh token presented
     again would end the session)."""
 
-    def __init__(self, http: httpx.Client, profile: Profile, store: ProfileStore) -> None:
+    def __init__(self, http: httpx2.Client, profile: Profile, store: ProfileStore) -> None:
         if not profile.signed_in:
             raise Refused("you are not signed in: run `uhs login`")
         self.auth = AuthClient(http)
@@ -128,7 +128,7 @@ class SignedIn:
             self.store.save(self.profile)
         return self.profile.access_token
 
-    def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def call(self, method: str, path: str, **kwargs: Any) -> httpx2.Response:
         headers = AuthClient.bearer(self.token())
         return check_response(self.auth.http.request(method, path, headers=headers, **kwargs))
 
@@ -357,7 +357,7 @@ class _LoopbackCallback(http.server.BaseHTTPRequestHandler):
         return None  # the URL carries a one-time code: keep it out of the terminal
 
 
-def _professional_login(http: httpx.Client, device: str) -> Any:
+def _professional_login(http: httpx2.Client, device: str) -> Any:
     handler = type("Callback", (_LoopbackCallback,), {"landed": None})
     with http_server(handler) as port:
         redirect_uri = CLI_REDIRECT_URI.replace("127.0.0.1", f"127.0.0.1:{port}", 1)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import httpx2
 
 from uhealthsec.client.api import ApiError
 from uhealthsec.client.logs import LogPin, LogRefused, accept_head
@@ -44,7 +44,7 @@ class VerifiedEntry:
         return self.entry.account_id
 
 
-Call = Callable[..., httpx.Response]
+Call = Callable[..., httpx2.Response]
 
 
 class KeyDirectoryClient:

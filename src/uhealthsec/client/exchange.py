@@ -30,7 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 
 from uhealthsec.client.api import ApiError, check_response
 from uhealthsec.client.directory import KeyDirectoryClient, VerifiedEntry
@@ -240,7 +240,7 @@ class _ChunkPipe:
 class ExchangeClient:
     def __init__(
         self,
-        http: httpx.Client,
+        http: httpx2.Client,
         token: Callable[[], str],
         keys: UserKeys | None,
         pin: LogPin | None = None,
@@ -265,7 +265,7 @@ class ExchangeClient:
         self.revoked = list(revoked)
         self._on_revoke = on_revoke
 
-    def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def call(self, method: str, path: str, **kwargs: Any) -> httpx2.Response:
         """An authenticated request; signed by the user when their keys are unlocked, so
         that the journal holds their own proof of the action (not for key lookups, which
         the signature depends on, nor for streamed uploads, which a document's signature
@@ -1072,7 +1072,7 @@ def _signable(path: str, kwargs: dict[str, Any]) -> bool:
     return not streamed and not path.startswith("/keys/") and path != "/accounts/me"
 
 
-def check_response_stream(response: httpx.Response) -> None:
+def check_response_stream(response: httpx2.Response) -> None:
     if response.status_code >= 400:
         response.read()
         check_response(response)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from uhealthsec.client.logs import LogPin, LogRefused, accept_head, parse_head
@@ -124,7 +124,7 @@ class Verification:
         return self.head.size
 
 
-Call = Callable[..., httpx.Response]
+Call = Callable[..., httpx2.Response]
 
 
 class JournalClient:
@@ -245,7 +245,7 @@ class JournalClient:
     # -- receipts ------------------------------------------------------------------------
 
     def check_receipt(
-        self, response: httpx.Response, actor: str, sent_body: bytes = b""
+        self, response: httpx2.Response, actor: str, sent_body: bytes = b""
     ) -> tuple[int, JournalEntry]:
         """The entry that recorded this response's request: it must describe this
         request by this actor, and be proven in a signed head of the journal."""
@@ -253,7 +253,7 @@ class JournalClient:
         return index, entry
 
     def _receipt(
-        self, response: httpx.Response, actor: str, sent_body: bytes
+        self, response: httpx2.Response, actor: str, sent_body: bytes
     ) -> tuple[int, JournalEntry, merkle.TreeHead]:
         try:
             data = b64u_decode(response.headers["uhs-journal-entry"])

@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 from datetime import datetime
 
-import httpx
+import httpx2
 from fastapi import Depends, FastAPI
 from pydantic import BaseModel
 
@@ -141,7 +141,7 @@ def build_context(
                 acr_values=tuple(settings.oidc_acr_values),
                 rpps_claim=settings.oidc_rpps_claim,
             ),
-            httpx.Client(timeout=10.0, follow_redirects=False),
+            httpx2.Client(timeout=10.0, follow_redirects=False),
         )
     bootstrap(ctx)
     return ctx

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
+import httpx2
 import pytest
 from fastapi.testclient import TestClient
 
@@ -57,7 +57,7 @@ class Browser:
             if url.startswith(BASE_URL):
                 response = self.client.get(url.removeprefix(BASE_URL), follow_redirects=False)
             elif url.startswith(self.provider.issuer):
-                response = httpx.get(url, follow_redirects=False)
+                response = httpx2.get(url, follow_redirects=False)
             else:
                 return url
             assert response.status_code == 302, response.text

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
+import httpx2
 import pytest
 from joserfc.jwk import RSAKey
 
@@ -154,7 +154,7 @@ def test_a_provider_answer_is_used_once(sdk, users, browser, provider, client):
     provider.present(professional("3"))
     step = sdk.federated_login_url()
     to_provider = client.get(step.url.removeprefix(BASE_URL), follow_redirects=False)
-    back = httpx.get(to_provider.headers["location"], follow_redirects=False).headers["location"]
+    back = httpx2.get(to_provider.headers["location"], follow_redirects=False).headers["location"]
     path = back.removeprefix(BASE_URL)
     assert client.get(path, follow_redirects=False).status_code == 302
     replay = client.get(path, follow_redirects=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from tests.server.records.conftest import device
@@ -34,7 +34,7 @@ def settings(tmp_path: Path, database_url: str, request) -> Settings:
 def test_send_receive_share_revoke_and_new_version_over_http(
     live_server, outbox, clock, ctx, settings, tmp_path
 ):
-    with httpx.Client(base_url=live_server, timeout=30) as http:
+    with httpx2.Client(base_url=live_server, timeout=30) as http:
         users = Users(AuthClient(http), outbox, clock, ctx)
         alice_user = users.signed_in("alice@cabinet.example")
         bob_user = users.signed_in("bob@kine.example")

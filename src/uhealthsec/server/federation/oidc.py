@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-import httpx
+import httpx2
 from authlib.oidc.core import CodeIDToken
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -75,7 +75,7 @@ class _Cached:
 @dataclass
 class OidcClient:
     config: ProviderConfig
-    http: httpx.Client
+    http: httpx2.Client
     monotonic: Callable[[], float] = field(default=time.monotonic)
     _metadata: _Cached | None = None
     _jwks: _Cached | None = None
@@ -137,7 +137,7 @@ class OidcClient:
                 auth=(self.config.client_id, self.config.client_secret),
                 headers={"Accept": "application/json"},
             )
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             raise ProviderError("the identity provider could not be reached") from exc
         tokens = _json_body(response, "token")
         if not isinstance(tokens.get("id_token"), str) or not isinstance(
@@ -209,7 +209,7 @@ class OidcClient:
                 endpoint,
                 headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
             )
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             raise ProviderError("the identity provider could not be reached") from exc
         return _json_body(response, "userinfo")
 
@@ -239,7 +239,7 @@ class OidcClient:
         _require_secure_url(url)
         try:
             response = self.http.get(url, headers={"Accept": "application/json"})
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             raise ProviderError("the identity provider could not be reached") from exc
         return _json_body(response, "metadata")
 
@@ -265,7 +265,7 @@ def _require_secure_url(url: str) -> None:
     raise ProviderError("the identity provider must be reached over https")
 
 
-def _json_body(response: httpx.Response, what: str) -> dict[str, Any]:
+def _json_body(response: httpx2.Response, what: str) -> dict[str, Any]:
     if response.status_code != 200:
         raise ProviderError(f"the identity provider refused the {what} request")
     if len(response.content) > _MAX_RESPONSE_BYTES:
