@@ -27,7 +27,7 @@ def _worker(settings, *args: str) -> str:
     env = {
         **os.environ,
         "UHS_DATA_DIR": str(settings.data_dir),
-        "UHS_DATABASE_URL": settings.database_url,
+        "UHS_DATABASE_URL": settings.database_url.get_secret_value(),
         "NO_COLOR": "1",
         "COLUMNS": "200",
     }

@@ -161,7 +161,7 @@ def test_the_worker_command_sends_what_waits(ctx, sdk, outbox, settings):
     env = {
         **os.environ,
         "UHS_DATA_DIR": str(settings.data_dir),
-        "UHS_DATABASE_URL": settings.database_url,
+        "UHS_DATABASE_URL": settings.database_url.get_secret_value(),
         "NO_COLOR": "1",
         "COLUMNS": "200",
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from datetime import datetime
@@ -79,6 +80,9 @@ PUBLIC_ROUTES = frozenset(
 )
 
 
+log = logging.getLogger("uhealthsec.server")
+
+
 class Health(BaseModel):
     status: str
     version: str
@@ -93,7 +97,7 @@ def blob_store_for(settings: Settings) -> BlobStore:
             endpoint_url=settings.s3_endpoint_url or None,
             region_name=settings.s3_region,
             aws_access_key_id=settings.s3_access_key_id or None,
-            aws_secret_access_key=settings.s3_secret_access_key or None,
+            aws_secret_access_key=settings.s3_secret_access_key.get_secret_value() or None,
         )
         return S3BlobStore(client, settings.s3_bucket)
     return FilesystemBlobStore(settings.blob_dir)
@@ -106,6 +110,8 @@ def build_context(
     mailer: Mailer | None = None,
     migrate_schema: bool = True,
 ) -> AppContext:
+    # The operator sees the configuration in force; secrets show masked (SecretStr).
+    log.info("starting with %r", settings)
     engine = make_engine(settings.resolved_database_url)
     if settings.resolved_database_url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -5,17 +5,21 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
+    """Secrets (passwords, keys, tokens, the database URL) are ``SecretStr``: shown
+    masked by repr and str, so that printing or logging the settings reveals none."""
+
     model_config = SettingsConfigDict(env_prefix="UHS_", env_file=".env", extra="ignore")
 
     #: Where the embedded defaults keep their files (SQLite database, blobs, server key).
     data_dir: Path = Path("var")
-    #: SQLAlchemy URL; empty means the SQLite file under ``data_dir``.
-    database_url: str = ""
+    #: SQLAlchemy URL; empty means the SQLite file under ``data_dir``. Secret: it may
+    #: hold the database password.
+    database_url: SecretStr = SecretStr("")
     #: Public base URL of this server: the token issuer and the OAuth endpoints' base.
     issuer: str = "http://127.0.0.1:8000"
     #: WebAuthn relying party: the registrable domain the passkeys are bound to, and the
@@ -64,7 +68,7 @@ class Settings(BaseSettings):
     s3_endpoint_url: str = ""
     s3_region: str = "eu-west-3"
     s3_access_key_id: str = ""
-    s3_secret_access_key: str = ""
+    s3_secret_access_key: SecretStr = SecretStr("")
     #: Unfinished uploads older than this are removed by ``uhs cleanup``.
     upload_expiry_seconds: int = Field(default=3600, ge=60)
     #: A file due for destruction because of a date recorded less than this long ago
@@ -76,7 +80,7 @@ class Settings(BaseSettings):
     shield_enabled: bool = True
     #: Bearer token for the metrics (``GET /metrics``, ``GET /shield/metrics``); without
     #: one they are served to the host itself only (loopback).
-    metrics_token: str = ""
+    metrics_token: SecretStr = SecretStr("")
 
     #: Accounts (addresses) the operator lets read every key-directory entry by index, to
     #: audit the whole log; nobody else can enumerate it (docs/PROTOCOL.md, section 10).
@@ -91,7 +95,7 @@ class Settings(BaseSettings):
     #: A CA certificate (PEM) to trust for the SMTP server instead of the system's.
     smtp_ca_file: Path | None = None
     smtp_user: str = ""
-    smtp_password: str = ""
+    smtp_password: SecretStr = SecretStr("")
     #: Each SMTP operation (connection, handshake, reply) waits at most this long.
     smtp_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
     mail_from: str = "U-HealthSec <no-reply@localhost>"
@@ -107,7 +111,7 @@ class Settings(BaseSettings):
     #: OpenID Connect provider for professional login (e-CPS / Pro Santé Connect style).
     oidc_issuer: str = ""
     oidc_client_id: str = ""
-    oidc_client_secret: str = ""
+    oidc_client_secret: SecretStr = SecretStr("")
     #: Where the provider sends the browser back; empty means our own callback route.
     oidc_redirect_uri: str = ""
     oidc_scope: str = "openid scope_all"
@@ -118,7 +122,11 @@ class Settings(BaseSettings):
 
     @cached_property
     def resolved_database_url(self) -> str:
-        return self.database_url or f"sqlite:///{(self.data_dir / 'uhealthsec.db').resolve()}"
+        """The URL to connect with, password included: never log it."""
+        return (
+            self.database_url.get_secret_value()
+            or f"sqlite:///{(self.data_dir / 'uhealthsec.db').resolve()}"
+        )
 
     @property
     def resolved_oidc_redirect_uri(self) -> str:

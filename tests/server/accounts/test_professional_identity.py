@@ -127,7 +127,10 @@ def test_the_operator_verifies_only_practitioners_and_only_without_e_cps(users, 
 def test_uhs_verify_practitioner_is_the_operator_s_command(users, ctx, settings):
     users.signed_in("doc@example.org", verified=False)
     users.signed_in("pat@example.org", "patient")
-    env = {"UHS_DATABASE_URL": settings.database_url, "UHS_DATA_DIR": str(settings.data_dir)}
+    env = {
+        "UHS_DATABASE_URL": settings.database_url.get_secret_value(),
+        "UHS_DATA_DIR": str(settings.data_dir),
+    }
     refused = CliRunner().invoke(app, ["verify-practitioner", "pat@example.org"], env=env)
     assert refused.exit_code == 1 and "Refused" in refused.output
     done = CliRunner().invoke(app, ["verify-practitioner", "doc@example.org"], env=env)

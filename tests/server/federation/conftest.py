@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import httpx2
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from tests.server.federation.provider import TestProvider
 from tests.server_fixtures import BASE_URL
@@ -39,7 +40,7 @@ def settings(settings: Settings, provider: TestProvider) -> Settings:
         update={
             "oidc_issuer": provider.issuer,
             "oidc_client_id": CLIENT_ID,
-            "oidc_client_secret": CLIENT_SECRET,
+            "oidc_client_secret": SecretStr(CLIENT_SECRET),
         }
     )
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from tests.server.auth.softauthn import SoftAuthenticator
 from tests.server_fixtures import BASE_URL, FAST_ARGON2, ORIGIN, PASSWORD, User
@@ -353,7 +354,7 @@ def test_metrics_in_prometheus_format_for_the_host_or_the_token(users, from_ip, 
     assert values["uhs_shield_breaker_open"] == "0"
     outside = from_ip("203.0.113.80")
     assert outside.get("/metrics").status_code == 403
-    ctx.settings.metrics_token = "operator-secret"
+    ctx.settings.metrics_token = SecretStr("operator-secret")
     assert outside.get("/metrics", headers={"authorization": "Bearer wrong"}).status_code == 403
     answer = outside.get("/shield/metrics", headers={"authorization": "Bearer operator-secret"})
     assert {m["name"]: m["value"] for m in answer.json()}["failures"] == 2

@@ -267,7 +267,7 @@ REFUSAL_METRICS = {
 def journal_metrics(request: Request, db: Db, ctx: Ctx) -> PlainTextResponse:
     """Refusals counted in the rolling technical log (only a bounded few per account
     are in the journal, none of requests nobody signed in)."""
-    may_read_metrics(request, ctx.settings.metrics_token)
+    may_read_metrics(request, ctx.settings.metrics_token.get_secret_value())
     values = refusal_totals(db)
     lines = []
     for name, text in REFUSAL_METRICS.items():

@@ -22,6 +22,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
+from pydantic import SecretStr
 
 from uhealthsec.server.accounts.rpps import is_valid_rpps
 
@@ -46,7 +47,8 @@ class ProviderError(Exception):
 class ProviderConfig:
     issuer: str
     client_id: str
-    client_secret: str
+    #: Masked in the config's repr; revealed only for the token request.
+    client_secret: SecretStr
     redirect_uri: str
     scope: str
     acr_values: tuple[str, ...]
@@ -134,7 +136,7 @@ class OidcClient:
                     "redirect_uri": self.config.redirect_uri,
                     "code_verifier": code_verifier,
                 },
-                auth=(self.config.client_id, self.config.client_secret),
+                auth=(self.config.client_id, self.config.client_secret.get_secret_value()),
                 headers={"Accept": "application/json"},
             )
         except httpx2.HTTPError as exc:

@@ -74,7 +74,7 @@ class SmtpMailer:
                 # Refused (SMTPNotSupportedError) if not offered: never falls back to plain.
                 smtp.starttls(context=self.tls)
             if s.smtp_user:
-                smtp.login(s.smtp_user, s.smtp_password)
+                smtp.login(s.smtp_user, s.smtp_password.get_secret_value())
             smtp.send_message(_message(s.mail_from, to, subject, body))
 
 

@@ -51,7 +51,7 @@ def may_read_metrics(request: Request, token: str) -> None:
 @router.get("/shield/metrics", response_model=list[s.MetricOut])
 def metrics(request: Request, db: Db, ctx: Ctx) -> list[s.MetricOut]:
     """The shield's counters, for the compliance dashboard."""
-    may_read_metrics(request, ctx.settings.metrics_token)
+    may_read_metrics(request, ctx.settings.metrics_token.get_secret_value())
     values = Shield(db, ctx).metrics()
     return [s.MetricOut(name=name, value=values[name], help=text) for name, text in METRICS.items()]
 
@@ -59,7 +59,7 @@ def metrics(request: Request, db: Db, ctx: Ctx) -> list[s.MetricOut]:
 @router.get("/metrics", response_class=PlainTextResponse)
 def prometheus(request: Request, db: Db, ctx: Ctx) -> PlainTextResponse:
     """The same counters in the Prometheus text format."""
-    may_read_metrics(request, ctx.settings.metrics_token)
+    may_read_metrics(request, ctx.settings.metrics_token.get_secret_value())
     values = Shield(db, ctx).metrics()
     lines = []
     for name, text in METRICS.items():
