@@ -61,6 +61,7 @@ from uhealthsec.client.portability import export_bundle
 from uhealthsec.client.profile import DEFAULT_SERVER, Profile, ProfileStore
 from uhealthsec.client.recovery import to_words
 from uhealthsec.client.rights import RightsClient
+from uhealthsec.client.state_files import write_atomically
 from uhealthsec.crypto.errors import ParametersAboveBudget, WrongPassword
 from uhealthsec.crypto.keystore import unlock_with_password
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
@@ -950,7 +951,7 @@ def journal_history(
         checked = journal.check_history(me, practice, known)
     if checked.pin is not None:
         pins[subject] = asdict(checked.pin)
-        pins_file.write_text(json.dumps(pins))
+        write_atomically(pins_file, json.dumps(pins).encode())
     if not checked.items:
         console.print("Nothing yet.")
     for item in checked.items[:limit]:

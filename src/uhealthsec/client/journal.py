@@ -34,6 +34,7 @@ import httpx2
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from uhealthsec.client.logs import LogPin, LogRefused, accept_head, parse_head
+from uhealthsec.client.state_files import write_atomically
 from uhealthsec.crypto import merkle
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.crypto.journal import ENTRY_VERSION_UNCHAINED, JournalEntry, request_digest
@@ -199,7 +200,7 @@ class JournalClient:
             raise JournalTampered("the journal's entries do not make the root it signed")
         if seen is not None and self._cache is not None:
             self._cache.parent.mkdir(parents=True, exist_ok=True)
-            self._cache.write_bytes(b"".join(seen))
+            write_atomically(self._cache, b"".join(seen))
         previous = self.pin.size
         if pin != self.pin:
             self.pin = pin
@@ -440,7 +441,7 @@ class Witness:
 
         def remember(new: LogPin) -> None:
             self.state.parent.mkdir(parents=True, exist_ok=True)
-            self.state.write_text(json.dumps(new.to_dict()))
+            write_atomically(self.state, json.dumps(new.to_dict()).encode())
 
         result = JournalClient(self._call, pin, remember, self.leaves).verify(progress)
         self._check_chains(result.size)
@@ -496,8 +497,9 @@ class Witness:
                             "was rewound or forked"
                         )
                     chains[str(link.subject)] = [length + 1, index]
-        self.chains.write_text(
-            json.dumps({"checked": size, "chained_from": chained_from, "chains": chains})
+        write_atomically(
+            self.chains,
+            json.dumps({"checked": size, "chained_from": chained_from, "chains": chains}).encode(),
         )
 
 

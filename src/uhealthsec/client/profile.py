@@ -1,11 +1,16 @@
 """Where the CLI keeps its sign-in on this device: one JSON file per profile, readable by
 the user only (0600 in a 0700 directory). It holds the server address, the address
-signed in, the OAuth tokens, and what this device verified or did that a server must
+signed in, the access token, and what this device verified or did that a server must
 not be able to make it forget (log pins, revocations); never a password, a key or a
-recovery code."""
+recovery code.
+
+The refresh token, which signs the device in for weeks, is kept in the operating
+system's keyring (Secret Service, macOS Keychain, Windows Credential Locker) where
+one is available, and in the profile file otherwise."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -13,9 +18,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import keyring
+import keyring.backends.fail
+import keyring.backends.null
+from keyring.backend import KeyringBackend
+from keyring.backends.chainer import ChainerBackend
+from keyring.errors import KeyringError, PasswordDeleteError
+
 from uhealthsec.client.api import Tokens
+from uhealthsec.client.state_files import write_atomically
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
+#: The keyring service under which the refresh tokens are kept, one per profile file.
+KEYRING_SERVICE = "uhealthsec"
+#: Written in a profile file in place of a refresh token kept in the keyring.
+_IN_KEYRING = "keyring"
 
 
 def config_dir() -> Path:
@@ -61,23 +78,63 @@ class Profile:
         self.expires_at = 0.0
 
 
+def system_keyring() -> KeyringBackend | None:
+    """The operating system's keyring, or None where there is none: keyring then falls
+    back to a backend that fails (or does nothing) on every call."""
+    backend = keyring.get_keyring()
+    if isinstance(backend, keyring.backends.fail.Keyring | keyring.backends.null.Keyring):
+        return None
+    if isinstance(backend, ChainerBackend) and not backend.backends:
+        return None
+    return backend
+
+
 class ProfileStore:
     def __init__(self, directory: Path | None = None, name: str = "default") -> None:
         self.directory = directory or config_dir()
         self.path = self.directory / f"{name}.json"
+        #: The refresh token's name in the keyring: the profile file it belongs to.
+        self.keyring_entry = str(self.path.absolute())
 
     def load(self) -> Profile:
         try:
             data = json.loads(self.path.read_text())
         except FileNotFoundError:
             return Profile()
+        if data.pop("refresh_token_kept_in", None) == _IN_KEYRING:
+            data["refresh_token"] = self._from_keyring()
         known = Profile.__dataclass_fields__
         return Profile(**{k: v for k, v in data.items() if k in known})
 
     def save(self, profile: Profile) -> None:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(asdict(profile), handle, indent=2)
-        os.replace(temporary, self.path)
+        data = asdict(profile)
+        if self._to_keyring(profile.refresh_token) and profile.refresh_token:
+            data["refresh_token"] = ""
+            data["refresh_token_kept_in"] = _IN_KEYRING
+        write_atomically(self.path, json.dumps(data, indent=2).encode())
+
+    def _from_keyring(self) -> str:
+        # No keyring now (or a locked one) means signed out: the user signs in again.
+        backend = system_keyring()
+        if backend is None:
+            return ""
+        try:
+            return backend.get_password(KEYRING_SERVICE, self.keyring_entry) or ""
+        except KeyringError:
+            return ""
+
+    def _to_keyring(self, refresh_token: str) -> bool:
+        """Whether the keyring now holds ``refresh_token`` (an empty one: holds none)."""
+        backend = system_keyring()
+        if backend is None:
+            return False
+        try:
+            if refresh_token:
+                backend.set_password(KEYRING_SERVICE, self.keyring_entry, refresh_token)
+            else:
+                with contextlib.suppress(PasswordDeleteError):  # there was none
+                    backend.delete_password(KEYRING_SERVICE, self.keyring_entry)
+        except KeyringError:
+            return False  # refused or locked: the 0600 file keeps it instead
+        return True
