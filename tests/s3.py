@@ -10,6 +10,8 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+from uhealthsec.server.storage.blobs import s3_client_config
+
 
 @dataclass(frozen=True)
 class S3Endpoint:
@@ -27,6 +29,7 @@ class S3Endpoint:
             region_name=self.region,
             aws_access_key_id=self.access_key_id,
             aws_secret_access_key=self.secret_access_key,
+            config=s3_client_config(),
         )
 
 

@@ -40,7 +40,12 @@ from uhealthsec.server.server_key import ServerKey
 from uhealthsec.server.settings import Settings
 from uhealthsec.server.shield.routes import router as shield_router
 from uhealthsec.server.storage import migrate
-from uhealthsec.server.storage.blobs import BlobStore, FilesystemBlobStore, S3BlobStore
+from uhealthsec.server.storage.blobs import (
+    BlobStore,
+    FilesystemBlobStore,
+    S3BlobStore,
+    s3_client_config,
+)
 from uhealthsec.server.storage.db import make_engine, make_session_factory
 from uhealthsec.server.storage.merkle_log import LOG_KEY_PURPOSE, log_signing_key
 from uhealthsec.server.storage.types import utcnow
@@ -98,6 +103,7 @@ def blob_store_for(settings: Settings) -> BlobStore:
             region_name=settings.s3_region,
             aws_access_key_id=settings.s3_access_key_id or None,
             aws_secret_access_key=settings.s3_secret_access_key.get_secret_value() or None,
+            config=s3_client_config(),
         )
         return S3BlobStore(client, settings.s3_bucket)
     return FilesystemBlobStore(settings.blob_dir)

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import uuid
+from pathlib import Path
 
 import pytest
 
-from uhealthsec.server.storage.blobs import BlobMissing, FilesystemBlobStore, S3BlobStore
+from uhealthsec.server.app import blob_store_for
+from uhealthsec.server.settings import Settings
+from uhealthsec.server.storage import blobs
+from uhealthsec.server.storage.blobs import (
+    S3_MAX_RETRIES,
+    BlobMissing,
+    FilesystemBlobStore,
+    S3BlobStore,
+)
 
 
 @pytest.fixture(params=["filesystem", "s3"])
@@ -40,3 +50,35 @@ def test_keys_are_checked(store, tmp_path):
     for bad in ("../../etc/passwd", "ABCDEF" * 6, ""):
         with pytest.raises(ValueError, match="hex"):
             store.put_file(bad, source)
+
+
+def test_a_filesystem_blob_is_durable_once_stored(tmp_path, monkeypatch):
+    """The blob's data, then the directory entries naming it, reach the disk."""
+    flushed: list[Path] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        flushed.append(Path(os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    monkeypatch.setattr(blobs.os, "fsync", recording_fsync)
+    store = FilesystemBlobStore(tmp_path / "blobs")
+    key = "ab" + "0" * 30
+    for name in ("first", "second"):
+        source = tmp_path / name
+        source.write_bytes(b"ciphertext")
+        store.put_file(key if name == "first" else "ab" + "1" * 30, source)
+    shard = store.root / "ab"
+    # First blob: new shard directory, so the root is flushed too; second: the shard only.
+    assert flushed == [tmp_path / "first", shard, store.root, tmp_path / "second", shard]
+
+
+def test_the_s3_client_retries_and_sends_checksums_only_when_required(tmp_path):
+    settings = Settings(data_dir=tmp_path, blob_store="s3", s3_bucket="uhs")
+    store = blob_store_for(settings)
+    assert isinstance(store, S3BlobStore)
+    config = store.client.meta.config
+    # botocore keeps the total: the first attempt and the retries.
+    assert config.retries == {"mode": "standard", "total_max_attempts": S3_MAX_RETRIES + 1}
+    assert config.request_checksum_calculation == "when_required"
+    assert config.response_checksum_validation == "when_required"

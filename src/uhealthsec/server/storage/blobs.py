@@ -15,9 +15,15 @@ import tempfile
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from botocore.config import Config
 
 READ_CHUNK = 1 << 20
+#: Retries of a failed S3 call (after its first attempt) before the error reaches the
+#: caller; botocore's ``max_attempts`` counts retries, not the first attempt.
+S3_MAX_RETRIES = 4
 _KEY = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -59,10 +65,19 @@ class FilesystemBlobStore:
 
     def put_file(self, key: str, path: Path) -> None:
         target = self._path(key)
-        target.parent.mkdir(exist_ok=True)
+        try:
+            target.parent.mkdir()
+            new_directory = True
+        except FileExistsError:
+            new_directory = False
         with open(path, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(path, target)
+        # The rename survives a power loss only once the directory naming the blob is
+        # on disk too (and the root, for a directory made just now).
+        _fsync_directory(target.parent)
+        if new_directory:
+            _fsync_directory(self.root)
 
     def read(self, key: str) -> Iterator[bytes]:
         try:
@@ -86,6 +101,29 @@ class FilesystemBlobStore:
         for path in self.root.glob("??/*"):
             if _KEY.match(path.name) and (limit is None or path.stat().st_mtime < limit):
                 yield path.name
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def s3_client_config() -> Config:
+    """How the S3 client talks to the store: transient errors and throttling retried
+    with backoff ("standard" mode); checksums only where the API requires them, since
+    S3-compatible stores other than AWS refuse or mishandle botocore's default
+    (a CRC checksum on every upload and download)."""
+    # Imported here, as boto3 is: only a server with an S3 store needs them.
+    from botocore.config import Config
+
+    return Config(
+        retries={"mode": "standard", "max_attempts": S3_MAX_RETRIES},
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
 
 
 def _chunks(handle: Any) -> Iterator[bytes]:
