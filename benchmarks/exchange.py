@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 import pyotp
 from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
@@ -97,9 +97,9 @@ def start(kind: str, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     deadline = time.monotonic() + 30
     while True:
         try:
-            httpx.get(url + "/docs", timeout=1)
+            httpx2.get(url + "/docs", timeout=1)
             return process, url
-        except httpx.TransportError:
+        except httpx2.TransportError:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
@@ -110,7 +110,7 @@ OPERATOR_COMMAND = [sys.executable, "-c", "from uhealthsec.client.cli import mai
 
 
 class Accounts:
-    def __init__(self, http: httpx.Client, data_dir: Path) -> None:
+    def __init__(self, http: httpx2.Client, data_dir: Path) -> None:
         self.auth = AuthClient(http)
         self.data_dir = data_dir
         self.outbox = data_dir / "outbox"
@@ -186,7 +186,7 @@ def measure_size(
     alice: ExchangeClient,
     bob: ExchangeClient,
     patient_file: str,
-    bare_http: httpx.Client,
+    bare_http: httpx2.Client,
 ) -> None:
     source = files / f"doc-{mib}.bin"
     with source.open("wb") as handle:
@@ -230,7 +230,7 @@ def measure_size(
 
 
 def run(args: argparse.Namespace, work: Path, files: Path, api_url: str, bare_url: str) -> None:
-    http = httpx.Client(base_url=api_url, timeout=600)
+    http = httpx2.Client(base_url=api_url, timeout=600)
     accounts = Accounts(http, work / "api")
     alice = accounts.device("alice@bench.example")
     bob = accounts.device("bob@bench.example")
@@ -240,7 +240,7 @@ def run(args: argparse.Namespace, work: Path, files: Path, api_url: str, bare_ur
     patient_file = alice.patient_file(practice, "patient@bench.example")["id"]
     # The recipients work outside the practice: the patient consents (CSP L1110-4).
     ConsentClient(patient).decide(practice, "outside_team", "permit")
-    bare_http = httpx.Client(base_url=bare_url, timeout=600)
+    bare_http = httpx2.Client(base_url=bare_url, timeout=600)
 
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "

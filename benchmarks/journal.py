@@ -220,9 +220,9 @@ def verification_over_http(count: int) -> dict[str, float]:
     ctx.close()
     server, url = start("api", data_dir)
     try:
-        import httpx
+        import httpx2
 
-        http = httpx.Client(base_url=url, timeout=600)
+        http = httpx2.Client(base_url=url, timeout=600)
         device = Accounts(http, data_dir / "outbox").device("auditor@bench.example")
         checkpoints = median_seconds(lambda: JournalClient(device.call).verify(), 3)
         every_head = median_seconds(lambda: JournalClient(device.call).verify(all_heads=True), 3)

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -84,7 +84,7 @@ def over_http(requests: int) -> tuple[float, float]:
     data_dir = Path(tempfile.mkdtemp(prefix="uhs-bench-shield-http-"))
     server, url = start("api", data_dir)
     try:
-        http = httpx.Client(base_url=url, timeout=60)
+        http = httpx2.Client(base_url=url, timeout=60)
         accounts = Accounts(http, data_dir / "outbox")
         accounts.register("owner@bench.example")
         params = http.post("/auth/prelogin", json={"email": "owner@bench.example"}).json()

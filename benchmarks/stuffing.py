@@ -59,7 +59,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pyotp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -90,7 +90,7 @@ BROWSER_HEADERS = {
 
 
 def sign_in(
-    http: httpx.Client, email: str, password: str, code: Callable[[], str] | None = None
+    http: httpx2.Client, email: str, password: str, code: Callable[[], str] | None = None
 ) -> tuple[int, int, dict[str, Any]]:
     """One password-stage attempt as our clients make it; returns the final status,
     the proofs of work solved and the answer. When the server asks for the second
@@ -104,7 +104,7 @@ def sign_in(
 
 
 def _attempt(
-    http: httpx.Client, email: str, password: str, factor: dict[str, str] | None
+    http: httpx2.Client, email: str, password: str, factor: dict[str, str] | None
 ) -> tuple[int, int, dict[str, Any]]:
     body = http.post("/auth/prelogin", json={"email": email}).json()
     params = Argon2Params.decode(b64u_decode(body["argon2_params"]))
@@ -142,8 +142,8 @@ def run_bots(url: str, leaked_file: str, duration: float, threads: int) -> None:
                 return
             # Another /24 for every attempt.
             source = f"127.1.{random.randrange(256)}.{random.randrange(1, 255)}"
-            transport = httpx.HTTPTransport(local_address=source)
-            with httpx.Client(
+            transport = httpx2.HTTPTransport(local_address=source)
+            with httpx2.Client(
                 base_url=url, transport=transport, headers=BROWSER_HEADERS, timeout=120
             ) as http:
                 status, solved, answer = sign_in(
@@ -195,7 +195,7 @@ def told_about_password(status: int, answer: dict[str, Any]) -> bool:
     )
 
 
-def guess_totp(http: httpx.Client, ticket: str) -> bool:
+def guess_totp(http: httpx2.Client, ticket: str) -> bool:
     code = f"{secrets.randbelow(10**6):06d}"
     response = http.post("/auth/login/second-factor", json={"ticket": ticket, "totp_code": code})
     return response.status_code == 200
@@ -370,8 +370,8 @@ def run_people(url: str, accounts_file: str, duration: float, threads: int) -> N
 
     def person(number: int) -> None:
         uses_manager = number % 2 == 0
-        transport = httpx.HTTPTransport(local_address="127.200.0.1")  # the practice's NAT
-        with httpx.Client(
+        transport = httpx2.HTTPTransport(local_address="127.200.0.1")  # the practice's NAT
+        with httpx2.Client(
             base_url=url, transport=transport, headers=BROWSER_HEADERS, timeout=120
         ) as http:
             while time.monotonic() < deadline:
@@ -421,12 +421,12 @@ def run_dos_bots(url: str, duration: float, threads: int) -> None:
     def bot() -> None:
         while time.monotonic() < deadline:
             source = f"127.1.{random.randrange(256)}.{random.randrange(1, 255)}"
-            transport = httpx.HTTPTransport(local_address=source)
+            transport = httpx2.HTTPTransport(local_address=source)
             body = {
                 "email": f"random{secrets.token_hex(6)}@elsewhere.example",
                 "auth_secret": b64u_encode(secrets.token_bytes(32)),
             }
-            with httpx.Client(
+            with httpx2.Client(
                 base_url=url, transport=transport, headers=BROWSER_HEADERS, timeout=120
             ) as http:
                 headers: dict[str, str] = {}
@@ -461,9 +461,11 @@ def run_dos_people(url: str, work: str, duration: float, threads: int) -> None:
     outcomes: list[dict[str, Any]] = []
     lock = threading.Lock()
 
-    def nat() -> httpx.Client:
-        transport = httpx.HTTPTransport(local_address="127.200.0.1")  # the practice's NAT
-        return httpx.Client(base_url=url, transport=transport, headers=BROWSER_HEADERS, timeout=120)
+    def nat() -> httpx2.Client:
+        transport = httpx2.HTTPTransport(local_address="127.200.0.1")  # the practice's NAT
+        return httpx2.Client(
+            base_url=url, transport=transport, headers=BROWSER_HEADERS, timeout=120
+        )
 
     def confirm(auth: AuthClient, email: str) -> None:
         code = None
@@ -509,7 +511,7 @@ def run_dos_people(url: str, work: str, duration: float, threads: int) -> None:
 
     last_step: dict[str, int] = {}
 
-    def with_app(http: httpx.Client, number: int) -> bool:
+    def with_app(http: httpx2.Client, number: int) -> bool:
         own = accounts[number::threads] or accounts
         step = int(time.time() // 30)
         free = [a for a in own if last_step.get(a["email"], -1) < step]
@@ -581,7 +583,7 @@ def run_breaker_dos(args: argparse.Namespace) -> dict[str, Any]:
         )
         samples: list[int] = []
         while people.poll() is None or bots.poll() is None:
-            metrics = {m["name"]: m["value"] for m in httpx.get(url + "/shield/metrics").json()}
+            metrics = {m["name"]: m["value"] for m in httpx2.get(url + "/shield/metrics").json()}
             samples.append(metrics["breaker_open"])
             time.sleep(1)
         attack = json.loads(bots.communicate()[0])
@@ -616,8 +618,8 @@ def prepare(url: str, count: int, work: Path) -> list[dict[str, str]]:
     for i in range(count):
         email = f"carer{i:03d}@stuffing.example"
         # Each registration from its own address: setting up is not what is measured.
-        transport = httpx.HTTPTransport(local_address=f"127.50.{i}.1")
-        with httpx.Client(base_url=url, transport=transport, timeout=120) as http:
+        transport = httpx2.HTTPTransport(local_address=f"127.50.{i}.1")
+        with httpx2.Client(base_url=url, transport=transport, timeout=120) as http:
             Accounts(http, work / "outbox").register(email)
             auth = AuthClient(http)
             state = auth.start_login(email, PASSWORD)
@@ -674,7 +676,7 @@ def run_mode(shield_on: bool, args: argparse.Namespace) -> dict[str, Any]:
         in_browsers = json.loads(browsers.communicate()[0])
         outcomes = json.loads(people.communicate()[0])
         server_seconds = server_cpu(server.pid) - cpu_before
-        metrics = {m["name"]: m["value"] for m in httpx.get(url + "/shield/metrics").json()}
+        metrics = {m["name"]: m["value"] for m in httpx2.get(url + "/shield/metrics").json()}
     finally:
         server.terminate()
     valid_in_list = sum(1 for p in leaked if p["password"] == PASSWORD)
