@@ -136,17 +136,8 @@ class KeyDirectoryClient:
 
     def _verify(self, body: dict[str, Any], head: merkle.TreeHead, what: str) -> VerifiedEntry:
         try:
-            data = b64u_decode(body["entry"])
             index = int(body["index"])
-            if int(body["tree_size"]) != head.size:
-                raise merkle.InvalidProof("proof for another tree")
-            merkle.verify_inclusion(
-                merkle.leaf_hash(data),
-                index,
-                head.size,
-                [b64u_decode(p) for p in body["inclusion"]],
-                head.root,
-            )
+            data = _proven_leaf(body, head, index)
             entry = DirectoryEntry.decode(data)
             value = _map_value(body.get("map"), head, entry.account_id)
         except _MALFORMED as exc:
@@ -174,6 +165,25 @@ class KeyDirectoryClient:
                 f"{entry.email}, where keys are never replaced: refusing them"
             )
         return VerifiedEntry(index, entry)
+
+
+def _proven_leaf(body: dict[str, Any], head: merkle.TreeHead, index: int) -> bytes:
+    """The leaf bytes of a ``{entry, tree_size, inclusion}`` answer, proven to be leaf
+    ``index`` of the verified head.
+
+    :raises CryptoError: another tree, or a proof that does not verify.
+    """
+    data = b64u_decode(body["entry"])
+    if int(body["tree_size"]) != head.size:
+        raise merkle.InvalidProof("proof for another tree")
+    merkle.verify_inclusion(
+        merkle.leaf_hash(data),
+        index,
+        head.size,
+        [b64u_decode(p) for p in body["inclusion"]],
+        head.root,
+    )
+    return data
 
 
 #: What a hostile server's answer can raise while it is read (JSON of the wrong shape,
@@ -244,16 +254,9 @@ def audit(
             problems.append(f"leaf {index}: the server refused it ({exc.status})")
             continue
         try:
-            data = b64u_decode(body["entry"])
-            if int(body["index"]) != index or int(body["tree_size"]) != head.size:
-                raise merkle.InvalidProof("another leaf or another tree")
-            merkle.verify_inclusion(
-                merkle.leaf_hash(data),
-                index,
-                head.size,
-                [b64u_decode(p) for p in body["inclusion"]],
-                head.root,
-            )
+            if int(body["index"]) != index:
+                raise merkle.InvalidProof("another leaf")
+            data = _proven_leaf(body, head, index)
             last_is_commitment = MapCommitment.is_one(data)
             if last_is_commitment:
                 commitments += 1
