@@ -598,19 +598,37 @@ class ExchangeClient:
                 # Only the author ends the author's access (11.4): a server does not keep
                 # such a statement, so it was kept to block the document.
                 continue
-            revoker = self.directory.entry(int(raw["signer_key_index"]))
-            statement = RevocationStatement(document_id, number, revoker_id, revoker.index, reader)
-            try:
-                if revoker.account_id != revoker_id:
-                    raise CryptoError("the statement's key is not its signer's")
-                statement.verify(revoker.entry.public_keys.signing, b64u_decode(raw["signature"]))
-            except CryptoError as exc:
-                raise ExchangeRefused(
-                    f"a statement that {reader.email}'s access ended at version {number} is "
-                    "not signed by the revoker it names: nothing was encrypted"
-                ) from exc
+            statement = RevocationStatement(
+                document_id, number, revoker_id, int(raw["signer_key_index"]), reader
+            )
+            revoker = self._statement_signer(
+                statement,
+                revoker_id,
+                raw,
+                f"a statement that {reader.email}'s access ended at version {number} is "
+                "not signed by the revoker it names: nothing was encrypted",
+            )
             ended.append(Revoked(reader, number, revoker.entry.email))
         return ended
+
+    def _statement_signer(
+        self,
+        statement: ShareStatement | RevocationStatement,
+        signer_id: uuid.UUID,
+        raw: dict[str, Any],
+        refusal: str,
+    ) -> VerifiedEntry:
+        """The proven entry a served statement names (``raw["signer_key_index"]``),
+        refused with ``refusal`` unless it is ``signer_id``'s and its key verifies
+        ``raw["signature"]`` over the statement."""
+        signer = self.directory.entry(int(raw["signer_key_index"]))
+        try:
+            if signer.account_id != signer_id:
+                raise CryptoError("the statement's key is not its signer's")
+            statement.verify(signer.entry.public_keys.signing, b64u_decode(raw["signature"]))
+        except CryptoError as exc:
+            raise ExchangeRefused(refusal) from exc
+        return signer
 
     def verified_signer(self, manifest: VersionManifest, version: dict[str, Any]) -> VerifiedEntry:
         """The proven directory entry whose key signed a version's manifest, refused
@@ -645,25 +663,20 @@ class ExchangeClient:
                 recipient = Reader(
                     uuid.UUID(raw["recipient"]["account_id"]), raw["recipient"]["email"]
                 )
-                granter = self.directory.entry(int(raw["signer_key_index"]))
                 statement = ShareStatement(
                     manifest.document_id,
                     number,
                     uuid.UUID(raw["granter_id"]),
-                    granter.index,
+                    int(raw["signer_key_index"]),
                     recipient,
                 )
-                try:
-                    if granter.account_id != statement.granter_id:
-                        raise CryptoError("the statement's key is not its signer's")
-                    statement.verify(
-                        granter.entry.public_keys.signing, b64u_decode(raw["signature"])
-                    )
-                except CryptoError as exc:
-                    raise ExchangeRefused(
-                        f"a statement that {recipient.email} may read version {number} is "
-                        "not signed by the reader it names"
-                    ) from exc
+                self._statement_signer(
+                    statement,
+                    statement.granter_id,
+                    raw,
+                    f"a statement that {recipient.email} may read version {number} is "
+                    "not signed by the reader it names",
+                )
                 vouched.setdefault(recipient.account_id, recipient)
                 named.add(recipient.account_id)
         return named
