@@ -204,7 +204,11 @@ class KeyDirectory:
             tree.set(key, MapValue(index, leaf_hash, count).encode())
         return tree
 
-    def _map_value(self, account_id: uuid.UUID, tree_size: int) -> ProvenMapValue:
+    def _map_value(
+        self, account_id: uuid.UUID, tree_size: int, commitment_proof: list[bytes]
+    ) -> ProvenMapValue:
+        """The account's value in the map the tree's last leaf commits to;
+        ``commitment_proof`` is that leaf's inclusion proof."""
         commitment, tree = self._map_at(tree_size)
         key = map_key(account_id)
         value = tree.get(key)
@@ -212,7 +216,7 @@ class KeyDirectory:
             raise LookupError("an entry is missing from the directory's map")
         return ProvenMapValue(
             MapCommitment(commitment.log_index, commitment.root).encode(),
-            self.log.inclusion_proof(commitment.log_index, tree_size),
+            commitment_proof,
             MapValue.decode(value),
             tree.prove(key),
         )
@@ -253,12 +257,15 @@ class KeyDirectory:
         if visible == AccountKind.PATIENT and record.account_id != viewer.id:
             # Who is a patient here is health data: the read goes to their history.
             current_draft().about_patient(record.account_id, None)
+        # The entry's and the commitment's proofs, from one read of the stored hashes.
+        last = tree_size - 1
+        proofs = self.log.inclusion_proofs([record.log_index, last], tree_size)
         return ProvenEntry(
             record.log_index,
             record.entry,
             tree_size,
-            self.log.inclusion_proof(record.log_index, tree_size),
-            self._map_value(record.account_id, tree_size),
+            proofs[record.log_index],
+            self._map_value(record.account_id, tree_size, proofs[last]),
         )
 
     def is_monitor(self, account: Account) -> bool:
