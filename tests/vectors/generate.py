@@ -642,9 +642,7 @@ def exchange_vectors() -> dict:
                 "signer_key_index": m.signer_key_index,
                 "content_digest": m.content_digest.hex(),
                 "metadata_digest": m.metadata_digest.hex(),
-                "encoded": m.encode().hex(),
-                "digest": m.digest().hex(),
-                "signature": m.sign(author).hex(),
+                **_signed_json(m, author),
             }
         )
     # Drawn after the version 1 manifests, so that those stay as they were.
@@ -679,9 +677,7 @@ def exchange_vectors() -> dict:
                 "previous": (m.previous or b"").hex(),
                 "readers": _readers_json(m.readers or ()),
                 "reader_list": manifest.encode_readers(m.readers or ()).hex(),
-                "encoded": m.encode().hex(),
-                "digest": m.digest().hex(),
-                "signature": m.sign(author).hex(),
+                **_signed_json(m, author),
             }
         )
     statement = manifest.ShareStatement(
@@ -694,9 +690,7 @@ def exchange_vectors() -> dict:
             "granter_id": str(statement.granter_id),
             "signer_key_index": statement.signer_key_index,
             "recipient": _readers_json([statement.recipient])[0],
-            "encoded": statement.encode().hex(),
-            "digest": statement.digest().hex(),
-            "signature": statement.sign(author).hex(),
+            **_signed_json(statement, author),
         }
     ]
     memberships = []
@@ -718,9 +712,7 @@ def exchange_vectors() -> dict:
                 **({"nonce": nonce.hex()} if link.seq == 1 else {}),
                 "previous": link.previous.hex(),
                 "members": _readers_json(link.members),
-                "encoded": link.encode().hex(),
-                "digest": link.digest().hex(),
-                "signature": link.sign(author).hex(),
+                **_signed_json(link, author),
             }
         )
     # Drawn last, so that everything above stays as it was.
@@ -734,9 +726,7 @@ def exchange_vectors() -> dict:
             "revoker_id": str(revocation.revoker_id),
             "signer_key_index": revocation.signer_key_index,
             "reader": _readers_json([revocation.reader])[0],
-            "encoded": revocation.encode().hex(),
-            "digest": revocation.digest().hex(),
-            "signature": revocation.sign(author).hex(),
+            **_signed_json(revocation, author),
         }
     ]
     return {
@@ -787,6 +777,15 @@ def _invalid_revocation_statements(valid: manifest.RevocationStatement) -> list[
         else:
             raise AssertionError(f"{description}: decoded")
     return invalid
+
+
+def _signed_json(signed, key) -> dict:
+    """A signed statement's bytes, the digest signed and its signature by ``key``."""
+    return {
+        "encoded": signed.encode().hex(),
+        "digest": signed.digest().hex(),
+        "signature": signed.sign(key).hex(),
+    }
 
 
 def _readers_json(readers) -> list[dict]:
