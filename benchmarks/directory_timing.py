@@ -75,7 +75,7 @@ def main() -> None:
         directory = KeyDirectory(db, ctx)
         for each in (alice, carol, mallory):
             directory.publish(each)
-        size = directory.log.head_at(3).head.size
+        size = directory.log.head_at(3).size
         mallory_id = mallory.id
 
     def refusal(email: str) -> float:

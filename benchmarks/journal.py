@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from timing import median_seconds
 
 from uhealthsec.crypto import merkle
+from uhealthsec.crypto.checkpoint import Checkpoint, open_checkpoint
 from uhealthsec.crypto.journal import JournalEntry, ObjectKind, Outcome
 
 
@@ -136,11 +137,11 @@ def appends(backend: str, count: int, concurrency: int) -> tuple[float, int, int
             service = JournalService(db, ctx)
             head, _ = service.head(None)
             heads = len(service.heads(1, 10_000_000))
-            size = head.head.size
+            size = head.size
             leaves = []
             for start in range(0, size, 10_000):
                 leaves += service.leaf_hashes(start, min(size, start + 10_000))
-            assert merkle.root_of(leaves) == head.head.root
+            assert merkle.root_of(leaves) == head.root
         ctx.close()
     finally:
         if server is not None:
@@ -148,6 +149,9 @@ def appends(backend: str, count: int, concurrency: int) -> tuple[float, int, int
     total = sum(r["count"] for r in results)
     elapsed = max(r["ended"] for r in results) - min(r["began"] for r in results)
     return total / elapsed, total, heads
+
+
+ORIGIN = "bench.example/journal"
 
 
 # -- verification -------------------------------------------------------------------------
@@ -162,19 +166,19 @@ def verification(count: int, rounds: int) -> dict[str, float]:
     for i, data in enumerate(entries):
         builder.add(merkle.leaf_hash(data))
         if (i + 1) % 1000 == 0 or i + 1 == count:
-            head = merkle.TreeHead("journal", i + 1, builder.root(), i)
-            heads.append((head, head.sign(key)))
+            heads.append(Checkpoint(ORIGIN, i + 1, builder.root()).sign(key))
 
     def verify() -> None:
         check = merkle.RootBuilder()
         pending = iter(heads)
-        head, signature = next(pending)
+        head = open_checkpoint(next(pending), ORIGIN, public)
         for data in entries:
             check.add(merkle.leaf_hash(data))
             if check.size == head.size:
-                head.verify(public, signature)
                 assert check.root() == head.root
-                head, signature = next(pending, (head, signature))
+                following = next(pending, None)
+                if following is not None:
+                    head = open_checkpoint(following, ORIGIN, public)
 
     def per_entry_sha256() -> None:
         algorithm = hashes.SHA256()

@@ -4,12 +4,10 @@ import json
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ed25519
 from hypothesis import given
 from hypothesis import strategies as st
 
 from uhealthsec.crypto import merkle
-from uhealthsec.crypto.errors import InvalidSignature, MalformedInput
 
 VECTORS = json.loads((Path(__file__).parents[1] / "vectors" / "rfc9162.json").read_text())
 LEAVES = [bytes.fromhex(x) for x in VECTORS["leaves"]]
@@ -156,22 +154,3 @@ def test_proofs_need_only_logarithmically_many_stored_hashes():
     for index in (0, 1, size // 2, size - 1):
         assert len(merkle.nodes_for(merkle.inclusion_ranges(index, size))) <= 2 * 21
     assert len(merkle.nodes_for(merkle.consistency_ranges(999_999, size))) <= 2 * 21
-
-
-def test_tree_head_encoding_and_signature():
-    key = ed25519.Ed25519PrivateKey.generate()
-    public = key.public_key().public_bytes_raw()
-    head = merkle.TreeHead("keys", 8, ROOTS[8], 1_790_000_000_000)
-    assert merkle.TreeHead.decode(head.encode()) == head
-    signature = head.sign(key)
-    head.verify(public, signature)
-    for other in (
-        merkle.TreeHead("keys", 7, ROOTS[8], head.timestamp_ms),
-        merkle.TreeHead("journal", 8, ROOTS[8], head.timestamp_ms),
-        merkle.TreeHead("keys", 8, ROOTS[7], head.timestamp_ms),
-        merkle.TreeHead("keys", 8, ROOTS[8], head.timestamp_ms + 1),
-    ):
-        with pytest.raises(InvalidSignature):
-            other.verify(public, signature)
-    with pytest.raises(MalformedInput):
-        merkle.TreeHead.decode(head.encode()[:-1])

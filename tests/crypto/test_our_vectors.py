@@ -22,6 +22,7 @@ from uhealthsec.crypto import (
     signing,
     wrap,
 )
+from uhealthsec.crypto.checkpoint import Checkpoint
 from uhealthsec.crypto.errors import (
     CryptoError,
     InvalidSignature,
@@ -185,16 +186,6 @@ def test_invalid_keystores_are_refused_precisely(vector, monkeypatch):
 
 
 EXCHANGE = load_vectors("exchange.json")
-
-
-@pytest.mark.parametrize("vector", EXCHANGE["tree_heads"], ids=lambda v: str(v["size"]))
-def test_tree_heads(vector):
-    head = merkle.TreeHead(
-        vector["log"], vector["size"], _h(vector["root"]), vector["timestamp_ms"]
-    )
-    assert head.encode().hex() == vector["encoded"]
-    assert merkle.TreeHead.decode(_h(vector["encoded"])) == head
-    head.verify(_h(EXCHANGE["log_public_key"]), _h(vector["signature"]))
 
 
 @pytest.mark.parametrize("vector", EXCHANGE["directory_entries"], ids=lambda v: v["email"])
@@ -471,7 +462,7 @@ def test_refused_ed25519_keys_everywhere_a_key_is_decoded(vector):
     bundle[5:37] = key
     with pytest.raises(error):
         PublicKeys.decode(bytes(bundle))
-    # ... and as the key of any signature (a document, a tree head, a cosignature).
+    # ... and as the key of any signature (a document, a checkpoint, a cosignature).
     if vector["signature"] is not None:
         forged = _h(vector["signature"])
         ed25519.Ed25519PublicKey.from_public_bytes(key).verify(forged, message)  # OpenSSL alone
@@ -479,7 +470,7 @@ def test_refused_ed25519_keys_everywhere_a_key_is_decoded(vector):
         with pytest.raises(error):
             signing.verify(key, signing.Purpose.DOCUMENT, digest, forged)
         with pytest.raises(error):
-            merkle.TreeHead("journal", 1, bytes(32), 0).verify_cosignature(key, forged)
+            Checkpoint("example.org/journal", 1, bytes(32)).verify_cosignature(key, 0, forged)
 
 
 @pytest.mark.parametrize("vector", ED25519_KEYS["signatures"], ids=lambda v: v["description"])

@@ -7,6 +7,7 @@ seeded with a fixed label, so the output is reproducible.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import sys
@@ -32,6 +33,13 @@ from uhealthsec.crypto import (
     signing,
     wrap,
     xwing,
+)
+from uhealthsec.crypto.checkpoint import (
+    COSIGNATURE_ED25519,
+    Checkpoint,
+    cosignature_line,
+    sign_note,
+    verifier_key,
 )
 from uhealthsec.crypto.errors import CryptoError, MalformedInput, error_identifier
 from uhealthsec.crypto.keys import PUBLIC_BUNDLE_SIZE, UserKeys
@@ -366,8 +374,16 @@ def _relabelled_aead(valid: list[dict], rng: DeterministicRandom) -> list[dict]:
 def signature_vectors() -> dict:
     rng = DeterministicRandom("signature")
     out = []
-    for purpose in signing.Purpose:
+    # Tree heads and their cosignatures were signed purposes until checkpoints (C2SP
+    # signed notes) replaced them: their draws stay, so the later vectors do not move.
+    retired = {b"tree-head", b"tree-head-cosignature"}
+    labels = [b"document", b"message", b"request", *sorted(retired, key=len)]
+    labels += [p.value for p in signing.Purpose if p.value not in labels]
+    for label in labels:
         seed, digest = rng(32), rng(32)
+        if label in retired:
+            continue
+        purpose = signing.Purpose(label)
         key = ed25519.Ed25519PrivateKey.from_private_bytes(seed)
         out.append(
             {
@@ -583,22 +599,13 @@ def _invalid_keystores(base: dict, rng: DeterministicRandom) -> list[dict]:
 
 
 def exchange_vectors() -> dict:
-    """Tree heads, key directory entries and version manifests."""
+    """Key directory entries and version manifests."""
     rng = DeterministicRandom("exchange")
-    log_key = ed25519.Ed25519PrivateKey.from_private_bytes(rng(32))
-    heads = []
-    for size in (1, 2, 1000):
-        head = merkle.TreeHead("keys", size, rng(32), 1_795_000_000_000 + size)
-        heads.append(
-            {
-                "log": head.log,
-                "size": head.size,
-                "root": head.root.hex(),
-                "timestamp_ms": head.timestamp_ms,
-                "encoded": head.encode().hex(),
-                "signature": head.sign(log_key).hex(),
-            }
-        )
+    # The draws that signed the tree heads before checkpoints (checkpoint.json) stay,
+    # so the values after them are unchanged.
+    rng(32)
+    for _size in (1, 2, 1000):
+        rng(32)
     entries = []
     for email, kind, version in (
         ("dr.martin@demo.test", directory.AccountKindCode.PRACTITIONER, 1),
@@ -730,11 +737,9 @@ def exchange_vectors() -> dict:
         }
     ]
     return {
-        "format": "U-HealthSec tree heads, directory entries, version manifests v1 and v2, "
+        "format": "U-HealthSec directory entries, version manifests v1 and v2, "
         "share statements v1, revocation statements v1, thread memberships v1",
-        "log_public_key": log_key.public_key().public_bytes_raw().hex(),
         "author_public_key": author.public_key().public_bytes_raw().hex(),
-        "tree_heads": heads,
         "directory_entries": entries,
         "manifests": manifests,
         "manifests_v2": signed_readers,
@@ -1075,6 +1080,109 @@ def account_map_vectors() -> dict:
     }
 
 
+def checkpoint_vectors() -> dict:
+    """Signed checkpoints and cosignatures (C2SP signed-note, tlog-checkpoint,
+    tlog-cosignature v1), the reference signed note of the Go implementation, and
+    notes a reader refuses."""
+    rng = DeterministicRandom("checkpoint")
+    log_seed = rng(32)
+    log_key = ed25519.Ed25519PrivateKey.from_private_bytes(log_seed)
+    log_public = log_key.public_key().public_bytes_raw()
+    origin = "sante.example.fr/keys"
+    checkpoints = []
+    for size in (0, 1, 2, 1000, 2**63 - 1):
+        point = Checkpoint(origin, size, rng(32))
+        checkpoints.append({"size": size, "root": point.root.hex(), "note": point.sign(log_key)})
+    witness_key = ed25519.Ed25519PrivateKey.from_private_bytes(rng(32))
+    witness_public = witness_key.public_key().public_bytes_raw()
+    witness_name = "audit.example.org/journal-witness"
+    cosigned = Checkpoint(origin, 1000, bytes.fromhex(checkpoints[3]["root"]))
+    timestamp = 1_795_000_000
+    signature = cosigned.cosign(witness_key, timestamp)
+    line = cosignature_line(witness_name, witness_public, timestamp, signature)
+    good = checkpoints[1]["note"]
+    text, sig_line = good.split("\n\n")
+    other_key = ed25519.Ed25519PrivateKey.from_private_bytes(rng(32))
+    refused = [
+        ("no signature line", text + "\n", "malformed"),
+        ("no blank line", text + sig_line, "malformed"),
+        (
+            "signed by another key",
+            Checkpoint(origin, 1, bytes.fromhex(checkpoints[1]["root"])).sign(other_key),
+            "invalid_signature",
+        ),
+        (
+            "another origin",
+            Checkpoint("sante.example.fr/journal", 1, bytes.fromhex(checkpoints[1]["root"])).sign(
+                log_key
+            ),
+            "invalid_signature",
+        ),
+        ("size changed", good.replace("\n1\n", "\n2\n", 1), "invalid_signature"),
+        (
+            "size with a leading zero",
+            sign_note(text.replace("\n1\n", "\n01\n", 1).encode() + b"\n", origin, log_key),
+            "malformed",
+        ),
+        (
+            "an extension line",
+            sign_note(text.encode() + b"\nextension\n", origin, log_key),
+            "malformed",
+        ),
+        (
+            "root of 31 bytes",
+            sign_note(
+                f"{origin}\n1\n{base64.b64encode(bytes(31)).decode()}\n".encode(), origin, log_key
+            ),
+            "malformed",
+        ),
+        (
+            "root not canonical base64",
+            sign_note(
+                f"{origin}\n1\n{base64.b64encode(bytes(32)).decode()[:-2]}B=\n".encode(),
+                origin,
+                log_key,
+            ),
+            "malformed",
+        ),
+        ("a control character", good.replace("\n1\n", "\n1\t\n", 1), "malformed"),
+        (
+            "a second, bad signature by the log's key",
+            good + sig_line.replace(sig_line[-10:-1], "AAAAAAAAA"),
+            "invalid_signature",
+        ),
+    ]
+    return {
+        "format": "C2SP signed-note (Ed25519), tlog-checkpoint, tlog-cosignature v1 (Ed25519)",
+        "log_origin": origin,
+        "log_private_seed": log_seed.hex(),
+        "log_public_key": log_public.hex(),
+        "log_verifier_key": verifier_key(origin, log_public),
+        "checkpoints": checkpoints,
+        "cosignature": {
+            "witness_name": witness_name,
+            "witness_public_key": witness_public.hex(),
+            "witness_verifier_key": verifier_key(witness_name, witness_public, COSIGNATURE_ED25519),
+            "timestamp": timestamp,
+            "signed_message": cosigned.cosignature_message(timestamp).decode(),
+            "note": checkpoints[3]["note"] + line,
+        },
+        # golang.org/x/mod/sumdb/note's example: ours must sign it byte for byte.
+        "reference_note": {
+            "signer_key": "PRIVATE+KEY+PeterNeumann+c74f20a3+"
+            "AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz",
+            "verifier_key": "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",
+            "text": "If you think cryptography is the answer to your problem,\n"
+            "then you don't know what your problem is.\n",
+            "note": "If you think cryptography is the answer to your problem,\n"
+            "then you don't know what your problem is.\n\n"
+            "\u2014 PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSN"
+            "XgKvqfqdngotpRZb6KE6RyyBwJnAM=\n",
+        },
+        "refused_checkpoints": [{"description": d, "note": n, "error": e} for d, n, e in refused],
+    }
+
+
 GENERATORS = {
     "envelope.json": envelope_vectors,
     "wrap.json": wrap_vectors,
@@ -1087,6 +1195,7 @@ GENERATORS = {
     "keystore_change.json": keystore_change_vectors,
     "factor_change.json": factor_change_vectors,
     "account_map.json": account_map_vectors,
+    "checkpoint.json": checkpoint_vectors,
 }
 
 

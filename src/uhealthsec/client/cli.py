@@ -852,7 +852,7 @@ def journal_witness(
     key: Annotated[Path, typer.Option(help="The witness's key file (created if missing).")],
 ) -> None:
     """Act as a witness: verify the journal and every patient's and practice's chain,
-    keep what was verified next to the key, and countersign the head. The server's
+    keep what was verified next to the key, and cosign the checkpoint. The server's
     operator lists the witness's key with this account first (`uhs witnesses add`)."""
     witness_key = load_or_create_witness_key(key)
     store = _store()
@@ -862,7 +862,7 @@ def journal_witness(
         with _transfer("Checking the journal", counting="entries") as progress:
             result = witness.cosign(progress)
     console.print(
-        f"[green]Countersigned[/green] the journal's head of {result.size} entries as witness "
+        f"[green]Cosigned[/green] the journal's checkpoint of {result.size} entries as witness "
         f"{b64u_encode(witness.public_key)}."
     )
 
@@ -1490,7 +1490,13 @@ def _witness_key(public_key: str) -> bytes:
 @witnesses_app.command("add")
 def witnesses_add(
     public_key: Annotated[str, typer.Argument(help="The witness's public key (base64url).")],
-    name: Annotated[str, typer.Option(help="Who the witness is (an auditor, an institution).")],
+    name: Annotated[
+        str,
+        typer.Option(
+            help="Who the witness is, as the key name of its cosignatures: no spaces "
+            "(e.g. audit.example.org/journal-witness)."
+        ),
+    ],
     account: Annotated[str, typer.Option(help="The e-mail of the account the witness uses.")],
 ) -> None:
     """List a witness whose countersignatures the journal accepts."""

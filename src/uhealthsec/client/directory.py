@@ -23,6 +23,7 @@ from uhealthsec.client.api import ApiError
 from uhealthsec.client.logs import LogPin, LogRefused, accept_head
 from uhealthsec.crypto import account_map, merkle
 from uhealthsec.crypto.account_map import AccountMap, MapCommitment, MapProof, MapValue
+from uhealthsec.crypto.checkpoint import Checkpoint
 from uhealthsec.crypto.directory import DirectoryEntry
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.protocol.encoding import b64u_decode
@@ -57,15 +58,15 @@ class KeyDirectoryClient:
         self._call = call
         self.pin = pin
         self._on_pin_change = on_pin_change
-        self._head: merkle.TreeHead | None = None
+        self._head: Checkpoint | None = None
         #: Entries proven against the current head (cleared when the head moves).
         self._proven: dict[str | int, VerifiedEntry] = {}
 
-    def head(self) -> merkle.TreeHead:
+    def head(self) -> Checkpoint:
         """The verified head of this session (fetched and checked once)."""
         return self._head or self.refresh()
 
-    def refresh(self) -> merkle.TreeHead:
+    def refresh(self) -> Checkpoint:
         params = {"since": self.pin.size} if self.pin.size else {}
         body = self._call("GET", "/keys/head", params=params).json()
         try:
@@ -87,7 +88,7 @@ class KeyDirectoryClient:
         if address in self._proven:
             return self._proven[address]
 
-        def fetch(head: merkle.TreeHead) -> dict[str, Any]:
+        def fetch(head: Checkpoint) -> dict[str, Any]:
             params = {"email": address, "tree_size": head.size}
             return self._call("GET", "/keys/entries", params=params).json()  # type: ignore[no-any-return]
 
@@ -117,7 +118,7 @@ class KeyDirectoryClient:
         if index >= head.size:
             head = self.refresh()
 
-        def fetch(head: merkle.TreeHead) -> dict[str, Any]:
+        def fetch(head: Checkpoint) -> dict[str, Any]:
             params = {"tree_size": head.size}
             return self._call("GET", f"/keys/entries/{index}", params=params).json()  # type: ignore[no-any-return]
 
@@ -134,7 +135,7 @@ class KeyDirectoryClient:
         self._proven[index] = verified
         return verified
 
-    def _verify(self, body: dict[str, Any], head: merkle.TreeHead, what: str) -> VerifiedEntry:
+    def _verify(self, body: dict[str, Any], head: Checkpoint, what: str) -> VerifiedEntry:
         try:
             index = int(body["index"])
             data = _proven_leaf(body, head, index)
@@ -167,7 +168,7 @@ class KeyDirectoryClient:
         return VerifiedEntry(index, entry)
 
 
-def _proven_leaf(body: dict[str, Any], head: merkle.TreeHead, index: int) -> bytes:
+def _proven_leaf(body: dict[str, Any], head: Checkpoint, index: int) -> bytes:
     """The leaf bytes of a ``{entry, tree_size, inclusion}`` answer, proven to be leaf
     ``index`` of the verified head.
 
@@ -191,7 +192,7 @@ def _proven_leaf(body: dict[str, Any], head: merkle.TreeHead, index: int) -> byt
 _MALFORMED = (CryptoError, KeyError, TypeError, ValueError, ArithmeticError)
 
 
-def _map_value(raw: dict[str, Any] | None, head: merkle.TreeHead, account: uuid.UUID) -> MapValue:
+def _map_value(raw: dict[str, Any] | None, head: Checkpoint, account: uuid.UUID) -> MapValue:
     """The account's value in the map the head ends with, its proof checked.
 
     :raises CryptoError: no map, or a proof that does not verify.
@@ -229,7 +230,7 @@ class AuditReport:
 
 
 def audit(
-    call: Call, head: merkle.TreeHead, progress: Callable[[int, int], None] | None = None
+    call: Call, head: Checkpoint, progress: Callable[[int, int], None] | None = None
 ) -> AuditReport:
     """Replay the whole key directory, as a monitor does (only monitors may read every
     entry): every leaf proven in ``head``, every map commitment equal to the map of the

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,9 +34,10 @@ from typing import Any
 import httpx2
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from uhealthsec.client.logs import LogPin, LogRefused, accept_head, parse_head
+from uhealthsec.client.logs import LogKey, LogPin, LogRefused, accept_head, log_key
 from uhealthsec.client.state_files import write_atomically
 from uhealthsec.crypto import merkle
+from uhealthsec.crypto.checkpoint import Checkpoint
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.crypto.journal import ENTRY_VERSION_UNCHAINED, JournalEntry, request_digest
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
@@ -116,7 +118,7 @@ class HistoryCheck:
 
 @dataclass(frozen=True)
 class Verification:
-    head: merkle.TreeHead
+    head: Checkpoint
     heads: int
     previous_size: int
 
@@ -147,8 +149,9 @@ class JournalClient:
         params = {"since": self.pin.size} if self.pin.size else {}
         body = self._call("GET", "/journal/head", params=params).json()
         head, pin = accept_head(body, self.pin, JOURNAL_LOG, "the journal")
-        log_key = b64u_decode(body["log_key"])
-        signed = self._signed_heads(log_key, head.size, all_heads)
+        signed = self._signed_heads(
+            LogKey(pin.origin, b64u_decode(pin.log_key)), head.size, all_heads
+        )
         every = merkle.CHECKPOINT_INTERVAL
         checkpoints = [h.size for h in signed if h.size % every == 0]
         if checkpoints != list(range(every, head.size + 1, every)):
@@ -208,22 +211,21 @@ class JournalClient:
                 self._on_pin_change(pin)
         return Verification(head, len(signed), previous)
 
-    def _signed_heads(self, log_key: bytes, size: int, all_heads: bool) -> list[merkle.TreeHead]:
-        heads: list[merkle.TreeHead] = []
+    def _signed_heads(self, key: LogKey, size: int, all_heads: bool) -> list[Checkpoint]:
+        heads: list[Checkpoint] = []
         from_size = 1
         while True:
             params = {"from_size": from_size, "limit": PAGE, "checkpoints": not all_heads}
             page = self._call("GET", "/journal/heads", params=params).json()
             for raw in page:
-                head = parse_head(raw)
+                try:
+                    head = key.open(raw["checkpoint"], "the journal")
+                except LogRefused as exc:
+                    raise JournalTampered(str(exc)) from exc
                 if head.size > size:
                     return heads
-                try:
-                    head.verify(log_key, b64u_decode(raw["signature"]))
-                except CryptoError as exc:
-                    raise JournalTampered(
-                        f"the journal's head for {head.size} entries is not validly signed"
-                    ) from exc
+                if heads and head.size <= heads[-1].size:
+                    raise JournalTampered("the journal's checkpoints are not in order")
                 heads.append(head)
             if len(page) < PAGE:
                 return heads
@@ -237,11 +239,16 @@ class JournalClient:
         data = self._cache.read_bytes()
         return [data[i : i + 32] for i in range(0, len(data) - len(data) % 32, 32)]
 
-    def _log_key(self) -> bytes:
-        if self.pin.log_key:
-            return b64u_decode(self.pin.log_key)
+    def _log_key(self) -> LogKey:
+        """The journal's key and origin: as pinned, else as served now (and checked
+        against whatever the pin holds)."""
+        if self.pin.log_key and self.pin.origin:
+            return LogKey(self.pin.origin, b64u_decode(self.pin.log_key))
         body = self._call("GET", "/journal/head").json()
-        return b64u_decode(body["log_key"])
+        try:
+            return log_key(body["log_key"], self.pin, JOURNAL_LOG, "the journal")
+        except LogRefused as exc:
+            raise JournalTampered(str(exc)) from exc
 
     # -- receipts ------------------------------------------------------------------------
 
@@ -255,7 +262,7 @@ class JournalClient:
 
     def _receipt(
         self, response: httpx2.Response, actor: str, sent_body: bytes
-    ) -> tuple[int, JournalEntry, merkle.TreeHead]:
+    ) -> tuple[int, JournalEntry, Checkpoint]:
         try:
             data = b64u_decode(response.headers["uhs-journal-entry"])
             index_text, size_text, proof_text = response.headers["uhs-journal-proof"].split(";")
@@ -269,13 +276,15 @@ class JournalClient:
         expected = request_digest(request.method, target, hashlib.sha256(sent_body).digest())
         if str(entry.actor) != actor or entry.request_digest != expected:
             raise JournalTampered("the journal entry does not describe this request")
-        log_key = self._log_key()
+        key = self._log_key()
         heads = self._call("GET", "/journal/heads", params={"from_size": size, "limit": 1}).json()
-        if not heads or int(heads[0]["size"]) != size:
-            raise JournalTampered(f"the journal has no signed head of size {size}")
-        signed = parse_head(heads[0])
         try:
-            signed.verify(log_key, b64u_decode(heads[0]["signature"]))
+            signed = key.open(heads[0]["checkpoint"], "the journal") if heads else None
+        except LogRefused as exc:
+            raise JournalTampered(str(exc)) from exc
+        if signed is None or signed.size != size:
+            raise JournalTampered(f"the journal has no signed checkpoint of size {size}")
+        try:
             merkle.verify_inclusion(merkle.leaf_hash(data), index, size, proof, signed.root)
         except CryptoError as exc:
             raise JournalTampered(f"journal entry {index} is not proven in the journal") from exc
@@ -370,7 +379,7 @@ class JournalClient:
         pin = ChainPin(link.sequence, anchor_index)
         return HistoryCheck(items, chained, unchained, head.size, pin)
 
-    def _extend_pin(self, head: merkle.TreeHead) -> None:
+    def _extend_pin(self, head: Checkpoint) -> None:
         """Accept a receipt's signed head only if it extends the journal this device
         pinned (an anchor from a forked or older journal proves nothing), then pin it."""
         if head.size < self.pin.size:
@@ -398,13 +407,14 @@ class JournalClient:
                     "consistent with what this device saw"
                 )
         else:
-            pin = LogPin(b64u_encode(self._log_key()), head.size, b64u_encode(head.root))
+            key = self._log_key()
+            pin = LogPin(b64u_encode(key.key), head.size, b64u_encode(head.root), key.origin)
         self.pin = pin
         if self._on_pin_change is not None:
             self._on_pin_change(pin)
 
     @staticmethod
-    def _proven(item: dict[str, Any], head: merkle.TreeHead) -> JournalEntry:
+    def _proven(item: dict[str, Any], head: Checkpoint) -> JournalEntry:
         """A served item's entry, once proven in the signed head."""
         index = int(item["index"])
         try:
@@ -445,13 +455,15 @@ class Witness:
 
         result = JournalClient(self._call, pin, remember, self.leaves).verify(progress)
         self._check_chains(result.size)
+        timestamp = int(time.time())
         self._call(
             "POST",
             "/journal/cosignatures",
             json={
                 "size": result.size,
                 "witness_key": b64u_encode(self.public_key),
-                "signature": b64u_encode(result.head.cosign(self.key)),
+                "timestamp": timestamp,
+                "signature": b64u_encode(result.head.cosign(self.key, timestamp)),
             },
         )
         return result

@@ -1,9 +1,11 @@
-"""What a device remembers of a server's Merkle log, and how it accepts a new head.
+"""What a device remembers of a server's Merkle log, and how it accepts a new checkpoint.
 
-The first head a device sees pins the log's signing key, its size and its root. Every
-later head must be signed by that key and come with an RFC 9162 consistency proof
-from the pinned one; then the pin moves forward. A log that was rewritten, forked or
-rolled back fails one of these checks, and the device says so.
+The first checkpoint a device sees pins the log's origin, its signing key, its size
+and its root. Every later checkpoint must carry that origin, be signed by that key
+and come with an RFC 9162 consistency proof from the pinned one; then the pin moves
+forward. A log that was rewritten, forked or rolled back fails one of these checks,
+and the device says so. Pins kept before checkpoints had an origin (no ``origin``)
+take the first origin served with the pinned key.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from uhealthsec.crypto import merkle
+from uhealthsec.crypto.checkpoint import Checkpoint, open_checkpoint, parse_verifier_key
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
 
@@ -25,28 +28,65 @@ class LogPin:
     log_key: str = ""
     size: int = 0
     root: str = ""
+    #: The log's origin line (e.g. ``sante.example.fr/keys``).
+    origin: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"log_key": self.log_key, "size": self.size, "root": self.root}
+        return {
+            "log_key": self.log_key,
+            "size": self.size,
+            "root": self.root,
+            "origin": self.origin,
+        }
+
+
+@dataclass(frozen=True)
+class LogKey:
+    """A log's verified identity: the origin its checkpoints carry and its key."""
+
+    origin: str
+    key: bytes
+
+    def open(self, note: str, what: str) -> Checkpoint:
+        """The checkpoint in a signed note of this log.
+
+        :raises LogRefused: not a checkpoint of this log signed by its key."""
+        try:
+            return open_checkpoint(note, self.origin, self.key)
+        except CryptoError as exc:
+            raise LogRefused(f"{what}'s checkpoint is not validly signed") from exc
+
+
+def log_key(vkey: str, pin: LogPin, log_name: str, what: str) -> LogKey:
+    """The log's key as served (a C2SP verifier key), checked against the pin: the
+    same key and origin as before, and an origin that names this log."""
+    try:
+        origin, key = parse_verifier_key(vkey)
+    except CryptoError as exc:
+        raise LogRefused(f"{what}'s key is not a valid verifier key") from exc
+    if pin.log_key and b64u_decode(pin.log_key) != key:
+        raise LogRefused(
+            f"{what} is signed by another key than before: this is not the one this device trusted"
+        )
+    if pin.origin and pin.origin != origin:
+        raise LogRefused(
+            f"{what} now calls itself {origin!r}, not {pin.origin!r} as before: this is not "
+            "the log this device trusted"
+        )
+    # One key signs all of a server's logs: the origin tells them apart.
+    if not origin.endswith(f"/{log_name}"):
+        raise LogRefused(f"{what}'s checkpoints are those of another log ({origin!r})")
+    return LogKey(origin, key)
 
 
 def accept_head(
     body: dict[str, Any], pin: LogPin, log_name: str, what: str
-) -> tuple[merkle.TreeHead, LogPin]:
-    """Check a ``{log_key, head, consistency}`` answer against the pin; return the head
-    and the pin to keep. ``what`` names the log in messages ("the key directory")."""
-    log_key = b64u_decode(body["log_key"])
-    if pin.log_key and b64u_decode(pin.log_key) != log_key:
-        raise LogRefused(
-            f"{what} is signed by another key than before: this is not the one this device trusted"
-        )
-    head = parse_head(body["head"])
-    try:
-        if head.log != log_name:
-            raise CryptoError("wrong log")
-        head.verify(log_key, b64u_decode(body["head"]["signature"]))
-    except CryptoError as exc:
-        raise LogRefused(f"{what}'s tree head is not validly signed") from exc
+) -> tuple[Checkpoint, LogPin]:
+    """Check a ``{log_key, checkpoint, consistency}`` answer against the pin; return the
+    checkpoint and the pin to keep. ``what`` names the log in messages ("the key
+    directory")."""
+    key = log_key(body["log_key"], pin, log_name, what)
+    head = key.open(body["checkpoint"], what)
     if pin.size:
         proof = [b64u_decode(p) for p in body["consistency"]]
         try:
@@ -57,10 +97,4 @@ def accept_head(
                 f"({pin.size} entries): the server may be showing different logs to "
                 "different people"
             ) from exc
-    return head, LogPin(b64u_encode(log_key), head.size, b64u_encode(head.root))
-
-
-def parse_head(raw: dict[str, Any]) -> merkle.TreeHead:
-    return merkle.TreeHead(
-        raw["log"], int(raw["size"]), b64u_decode(raw["root"]), int(raw["timestamp_ms"])
-    )
+    return head, LogPin(b64u_encode(key.key), head.size, b64u_encode(head.root), key.origin)

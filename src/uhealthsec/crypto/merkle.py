@@ -13,20 +13,16 @@ caller stores and fetches them. Verification follows the RFC's algorithms
 (§2.1.3.2, §2.1.4.2) step by step and is checked against the reference vectors in
 ``tests/vectors/rfc9162.json``.
 
-It also defines the signed tree head that a log publishes (docs/PROTOCOL.md, "Logs").
+A log signs its state as a checkpoint (crypto/checkpoint.py, docs/PROTOCOL.md 9.2).
 """
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import constant_time, hashes
-from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from uhealthsec.crypto import signing
-from uhealthsec.crypto.errors import CryptoError, MalformedInput, UnsupportedVersion
+from uhealthsec.crypto.errors import CryptoError
 
 HASH_SIZE = 32
 
@@ -319,67 +315,8 @@ def verify_consistency(
         )
 
 
-# -- signed tree heads ------------------------------------------------------------------
+# -- checkpoints (signed in crypto/checkpoint.py) ---------------------------------------
 
 #: Every log signs a head at each multiple of this many entries, besides one per batch
 #: of appends: a verifier of a long log checks these instead of every batch's head.
 CHECKPOINT_INTERVAL = 1024
-
-TREE_HEAD_MAGIC = b"UHST"
-TREE_HEAD_VERSION = 0x01
-
-
-@dataclass(frozen=True)
-class TreeHead:
-    """A log's state at one moment: its name, its size, its root, when it was signed."""
-
-    log: str
-    size: int
-    root: bytes
-    timestamp_ms: int
-
-    def encode(self) -> bytes:
-        name = self.log.encode("ascii")
-        if not 1 <= len(name) <= 64:
-            raise MalformedInput("a log name is 1 to 64 ASCII characters")
-        if len(self.root) != HASH_SIZE:
-            raise MalformedInput("a tree head root is 32 bytes")
-        return (
-            TREE_HEAD_MAGIC
-            + bytes([TREE_HEAD_VERSION, len(name)])
-            + name
-            + struct.pack(">Q", self.size)
-            + self.root
-            + struct.pack(">Q", self.timestamp_ms)
-        )
-
-    @classmethod
-    def decode(cls, data: bytes) -> TreeHead:
-        if len(data) < 6 or data[:4] != TREE_HEAD_MAGIC:
-            raise MalformedInput("not a U-HealthSec tree head")
-        if data[4] != TREE_HEAD_VERSION:
-            raise UnsupportedVersion(f"unsupported tree head version {data[4]}")
-        name_len = data[5]
-        if len(data) != 6 + name_len + 8 + HASH_SIZE + 8:
-            raise MalformedInput("a tree head has the wrong length")
-        offset = 6 + name_len
-        (size,) = struct.unpack(">Q", data[offset : offset + 8])
-        root = data[offset + 8 : offset + 8 + HASH_SIZE]
-        (timestamp_ms,) = struct.unpack(">Q", data[offset + 8 + HASH_SIZE :])
-        return cls(data[6:offset].decode("ascii"), size, bytes(root), timestamp_ms)
-
-    def digest(self) -> bytes:
-        return _sha256(self.encode())
-
-    def sign(self, key: ed25519.Ed25519PrivateKey) -> bytes:
-        return signing.sign(key, signing.Purpose.TREE_HEAD, self.digest())
-
-    def verify(self, public_key: bytes, signature: bytes) -> None:
-        signing.verify(public_key, signing.Purpose.TREE_HEAD, self.digest(), signature)
-
-    def cosign(self, witness_key: ed25519.Ed25519PrivateKey) -> bytes:
-        """A witness vouches that this head is consistent with every head it saw."""
-        return signing.sign(witness_key, signing.Purpose.COSIGNATURE, self.digest())
-
-    def verify_cosignature(self, witness_public_key: bytes, signature: bytes) -> None:
-        signing.verify(witness_public_key, signing.Purpose.COSIGNATURE, self.digest(), signature)

@@ -3,7 +3,7 @@
 A signature never covers raw application bytes: it covers
 ``"uhealthsec/v1/signature" || 0x00 || len(purpose) || purpose || len(digest) || digest``
 so that a signature made for one purpose (a document) can never be replayed as
-another (a request, a tree head). Documents are signed over the SHA-256 of the
+another (a request, a keystore change). Documents are signed over the SHA-256 of the
 whole envelope (header and ciphertext): the author is bound to exactly the
 bytes every reader downloads.
 
@@ -43,9 +43,6 @@ class Purpose(Enum):
     DOCUMENT = b"document"
     MESSAGE = b"message"
     REQUEST = b"request"
-    TREE_HEAD = b"tree-head"
-    #: A witness's countersignature of a log's tree head.
-    COSIGNATURE = b"tree-head-cosignature"
     #: The owner's consent to a re-sealed keystore (a password change).
     KEYSTORE_CHANGE = b"keystore-change"
     #: The owner's consent to a change of the account's second factors.

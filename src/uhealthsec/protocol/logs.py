@@ -1,27 +1,28 @@
-"""Wire models of the server's Merkle logs (key directory, journal): signed heads and
+"""Wire models of the server's Merkle logs (key directory, journal): signed checkpoints and
 proven entries (docs/PROTOCOL.md, sections 9, 10 and 13)."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from uhealthsec.protocol.encoding import Base64Url
 
+#: A signed checkpoint is a short note: its three lines and a few signature lines.
+MAX_CHECKPOINT_CHARS = 16_384
 
-class TreeHeadOut(BaseModel):
-    log: str
-    size: int
-    root: Base64Url(32)  # type: ignore[valid-type]
-    timestamp_ms: int
-    #: Ed25519 over the tree head (docs/PROTOCOL.md, section 9.2), by the log key.
-    signature: Base64Url(64)  # type: ignore[valid-type]
+
+class CheckpointOut(BaseModel):
+    #: A C2SP signed note carrying a tlog-checkpoint (docs/PROTOCOL.md, 9.2), signed by
+    #: the log's key and, where witnesses countersigned it, by them.
+    checkpoint: str = Field(max_length=MAX_CHECKPOINT_CHARS)
 
 
 class LogHeadOut(BaseModel):
-    #: The key that signs the log's tree heads; clients pin it at first use.
-    log_key: Base64Url(32)  # type: ignore[valid-type]
-    head: TreeHeadOut
-    #: Proves that this head extends the one of size ``since`` (empty when not asked).
+    #: The key that signs the log's checkpoints, as a C2SP verifier key
+    #: (``<origin>+<key ID>+<base64 key>``); clients pin it at first use.
+    log_key: str = Field(max_length=300)
+    checkpoint: str = Field(max_length=MAX_CHECKPOINT_CHARS)
+    #: Proves that this checkpoint extends the one of size ``since`` (empty when not asked).
     consistency: list[Base64Url(32)]  # type: ignore[valid-type]
 
 

@@ -1,10 +1,12 @@
 """What a server needs before its first request: schema, token key, first-party
-clients, the checkpoints of logs written before checkpoints existed, the key
+clients, the logs' origins and the checkpoints of logs written before checkpoints
+(or before the checkpoint format) existed, the key
 directory's map for a directory written before maps existed."""
 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -32,6 +34,9 @@ def first_party_clients(issuer: str) -> list[ClientSpec]:
     ]
 
 
+logger = logging.getLogger(__name__)
+
+
 def ensure_clients(db: Session, issuer: str) -> None:
     for spec in first_party_clients(issuer):
         row = db.get(OAuthClient, spec.client_id)
@@ -53,6 +58,17 @@ def bootstrap(ctx: AppContext) -> None:
     now_ms = int(ctx.now().timestamp() * 1000)
     for name in (KEY_DIRECTORY_LOG, JOURNAL_LOG):
         with ctx.sessions.begin() as db:
-            MerkleLog(db, name, ctx.log_key, now_ms).sign_missing_checkpoints()
+            log = MerkleLog(db, name, ctx.log_key, now_ms)
+            wanted = f"{ctx.settings.resolved_log_origin()}/{name}"
+            kept = log.set_origin(wanted)
+            if kept != wanted:
+                logger.warning(
+                    "the %s log keeps its origin %s (UHS_LOG_ORIGIN asks for %s): clients "
+                    "pinned it",
+                    name,
+                    kept,
+                    wanted,
+                )
+            log.sign_missing_checkpoints()
     with ctx.sessions.begin() as db:
         KeyDirectory(db, ctx).commit_map()

@@ -22,6 +22,10 @@ class Settings(BaseSettings):
     database_url: SecretStr = SecretStr("")
     #: Public base URL of this server: the token issuer and the OAuth endpoints' base.
     issuer: str = "http://127.0.0.1:8000"
+    #: What the server's logs are called in their checkpoints: ``<log_origin>/keys`` and
+    #: ``<log_origin>/journal``; empty means the issuer without its scheme. Fixed at the
+    #: first start: clients pin it, so a later change is ignored (and logged).
+    log_origin: str = ""
     #: WebAuthn relying party: the registrable domain the passkeys are bound to, and the
     #: origins allowed to use them.
     webauthn_rp_id: str = "localhost"
@@ -148,3 +152,7 @@ class Settings(BaseSettings):
     @property
     def outbox_dir(self) -> Path:
         return self.data_dir / "outbox"
+
+    def resolved_log_origin(self) -> str:
+        base = self.log_origin or self.issuer.split("://", 1)[-1]
+        return base.rstrip("/")

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from tests.conftest import served_checkpoint
 from tests.server.records.conftest import Practice, thread_body
 from uhealthsec.client.api import ApiError
 from uhealthsec.client.journal import JournalClient, JournalTampered
@@ -108,10 +109,16 @@ def _statements(ctx) -> list[str]:
         "DELETE FROM journal_entries",
         "DELETE FROM journal_patients",
         "UPDATE merkle_nodes SET hash = hash WHERE log = 'journal'",
-        "DELETE FROM merkle_tree_heads WHERE log = 'journal'",
+        "DELETE FROM merkle_checkpoints WHERE log = 'journal'",
+        "UPDATE merkle_checkpoints SET note = note WHERE log = 'keys'",
         "UPDATE merkle_logs SET size = 0 WHERE name = 'journal'",
+        "UPDATE merkle_logs SET origin = 'elsewhere.example/journal' WHERE name = 'journal'",
         "DELETE FROM merkle_logs",
-        *(["TRUNCATE journal_entries"] if ctx.engine.dialect.name == "postgresql" else []),
+        *(
+            ["TRUNCATE journal_entries", "TRUNCATE merkle_checkpoints"]
+            if ctx.engine.dialect.name == "postgresql"
+            else []
+        ),
     ]
 
 
@@ -269,11 +276,11 @@ def test_two_processes_append_to_one_consistent_journal(ctx, settings):
     with ctx.sessions() as db:
         service = JournalService(db, ctx)
         head, _ = service.head(None)
-        leaves = service.leaf_hashes(0, head.head.size)
+        leaves = service.leaf_hashes(0, head.size)
         heads = service.heads(1, 10_000)
-    assert head.head.size == len(entries) and merkle.root_of(leaves) == head.head.root
+    assert head.size == len(entries) and merkle.root_of(leaves) == head.root
     builder = merkle.RootBuilder()
-    by_size = {h.head.size: h.head.root for h in heads}
+    by_size = {h.size: h.root for h in heads}
     for leaf in leaves:
         builder.add(leaf)
         if builder.size in by_size:
@@ -392,7 +399,7 @@ def test_exports_as_fhir_audit_events_and_json_lines(practice: Practice, ctx, re
     assert refused.value.status == 404
 
 
-def _list_witness(ctx, key: bytes, email: str, name: str = "Auditeur") -> None:
+def _list_witness(ctx, key: bytes, email: str, name: str = "audit.example/witness") -> None:
     """What the operator does with ``uhs witnesses add``."""
     from uhealthsec.server.audit.service import JournalService
 
@@ -404,7 +411,7 @@ def test_a_witness_countersigns_what_it_verified(practice: Practice, ctx, tmp_pa
     from cryptography.hazmat.primitives.asymmetric import ed25519
 
     from uhealthsec.client.journal import Witness, load_or_create_witness_key
-    from uhealthsec.crypto import merkle
+    from uhealthsec.crypto import checkpoint
     from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
 
     alice = practice.alice.exchange
@@ -418,24 +425,44 @@ def test_a_witness_countersigns_what_it_verified(practice: Practice, ctx, tmp_pa
 
     [cosigned] = alice.call("GET", "/journal/cosignatures", params={"size": result.size}).json()
     assert b64u_decode(cosigned["witness_key"]) == witness.public_key
-    head = merkle.TreeHead.decode(result.head.encode())
-    head.verify_cosignature(witness.public_key, b64u_decode(cosigned["signature"]))
+    assert cosigned["witness_name"] == "audit.example/witness"
+    head = result.head
+    head.verify_cosignature(
+        witness.public_key, cosigned["timestamp"], b64u_decode(cosigned["signature"])
+    )
+    # The checkpoint as the ecosystem's tools read it: the log's signature and the
+    # witness's cosignature line (C2SP tlog-cosignature), each with its key ID.
+    note = alice.call("GET", "/journal/checkpoint", params={"size": result.size}).text
+    served_key = alice.call("GET", "/journal/head").json()["log_key"]
+    assert checkpoint.parse_verifier_key(served_key)[0] == head.origin
+    log_public = checkpoint.parse_verifier_key(served_key)[1]
+    assert checkpoint.open_checkpoint(note, head.origin, log_public) == head
+    [(timestamp, signature)] = checkpoint.note_cosignatures(
+        note, "audit.example/witness", witness.public_key
+    )
+    head.verify_cosignature(witness.public_key, timestamp, signature)
 
-    # A countersignature over anything but the server's own head is refused.
+    # A cosignature over anything but the server's own checkpoint is refused, and one
+    # dated in the future.
     stranger = ed25519.Ed25519PrivateKey.generate()
     _list_witness(ctx, stranger.public_key().public_bytes_raw(), practice.alice.email)
-    forged = merkle.TreeHead(head.log, head.size, bytes(32), head.timestamp_ms).cosign(stranger)
-    with pytest.raises(ApiError) as refused:
-        alice.call(
-            "POST",
-            "/journal/cosignatures",
-            json={
-                "size": head.size,
-                "witness_key": b64u_encode(stranger.public_key().public_bytes_raw()),
-                "signature": b64u_encode(forged),
-            },
-        )
-    assert refused.value.status == 400
+    now = int(ctx.now().timestamp())
+    for point, timestamp in (
+        (checkpoint.Checkpoint(head.origin, head.size, bytes(32)), now),
+        (head, now + 3600),
+    ):
+        with pytest.raises(ApiError) as refused:
+            alice.call(
+                "POST",
+                "/journal/cosignatures",
+                json={
+                    "size": head.size,
+                    "witness_key": b64u_encode(stranger.public_key().public_bytes_raw()),
+                    "timestamp": timestamp,
+                    "signature": b64u_encode(point.cosign(stranger, timestamp)),
+                },
+            )
+        assert refused.value.status == 400
 
     # The witness goes on from what it kept: more entries, then a rewrite it refuses.
     alice.call("POST", "/threads", json=thread_body(alice, practice.bob.user))
@@ -510,20 +537,20 @@ def test_an_entry_is_served_with_its_proof_to_those_it_concerns(practice: Practi
     alice, bob, carol = practice.alice.exchange, practice.bob.exchange, practice.carol.exchange
     alice.call("GET", "/patient-files", params={"practice_id": practice.id})
     index = _entries(ctx)[-1][0]
-    head = alice.call("GET", "/journal/head").json()["head"]
+    head = served_checkpoint(alice.call("GET", "/journal/head").json())
     for reader in (alice, carol):  # the actor; the patient it is about
         body = reader.call(
-            "GET", f"/journal/entries/{index}", params={"tree_size": head["size"]}
+            "GET", f"/journal/entries/{index}", params={"tree_size": head.size}
         ).json()
         merkle.verify_inclusion(
             merkle.leaf_hash(b64u_decode(body["entry"])),
             index,
-            head["size"],
+            head.size,
             [b64u_decode(p) for p in body["inclusion"]],
-            b64u_decode(head["root"]),
+            head.root,
         )
     with pytest.raises(ApiError) as refused:
-        bob.call("GET", f"/journal/entries/{index}", params={"tree_size": head["size"]})
+        bob.call("GET", f"/journal/entries/{index}", params={"tree_size": head.size})
     assert refused.value.status == 404
 
 
@@ -540,13 +567,20 @@ def _fill(ctx, count: int) -> None:
         future.result(timeout=60)
 
 
+#: A checkpoint whose signature line names another key: the log's own is missing.
+_FORGED_CHECKPOINT = (
+    "UPDATE merkle_checkpoints SET note = replace(note, '\n\n\u2014 ', '\n\n\u2014 x') "
+    "WHERE log = 'journal' AND size = {size}"
+)
+
+
 def _rewrite_heads(ctx, statement: str) -> None:
     """An operator who also rewrites the signed heads (triggers out of the way)."""
     with ctx.engine.begin() as connection:
         if ctx.engine.dialect.name == "postgresql":
             connection.execute(text("SET session_replication_role = replica"))
         else:
-            for name in ("merkle_tree_heads_no_update", "merkle_tree_heads_no_delete"):
+            for name in ("merkle_checkpoints_no_update", "merkle_checkpoints_no_delete"):
                 connection.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
         connection.execute(text(statement))
 
@@ -562,15 +596,11 @@ def test_a_long_journal_is_checked_at_every_checkpoint(practice: Practice, ctx):
         from uhealthsec.server.audit.service import JournalService
 
         service = JournalService(db, ctx)
-        assert [h.head.size for h in service.heads(1, 100, checkpoints_only=True)] == [1024, 2048]
+        assert [h.size for h in service.heads(1, 100, checkpoints_only=True)] == [1024, 2048]
 
     # A checkpoint rewritten: its signature no longer holds.
-    _rewrite_heads(
-        ctx,
-        "UPDATE merkle_tree_heads SET timestamp_ms = timestamp_ms + 1 "
-        "WHERE log = 'journal' AND size = 1024",
-    )
-    with pytest.raises(JournalTampered, match="head for 1024 entries is not validly signed"):
+    _rewrite_heads(ctx, _FORGED_CHECKPOINT.format(size=1024))
+    with pytest.raises(JournalTampered, match="checkpoint is not validly signed"):
         JournalClient(practice.alice.exchange.call).verify()
 
 
@@ -579,19 +609,13 @@ def test_a_missing_checkpoint_or_a_bad_batch_head_is_reported(practice: Practice
     with ctx.sessions() as db:
         from uhealthsec.server.audit.service import JournalService
 
-        batch_head = next(
-            h.head.size for h in JournalService(db, ctx).heads(1, 10_000) if h.head.size < 1024
-        )
-    _rewrite_heads(
-        ctx,
-        "UPDATE merkle_tree_heads SET timestamp_ms = timestamp_ms + 1 "
-        f"WHERE log = 'journal' AND size = {batch_head}",
-    )
+        batch_head = next(h.size for h in JournalService(db, ctx).heads(1, 10_000) if h.size < 1024)
+    _rewrite_heads(ctx, _FORGED_CHECKPOINT.format(size=batch_head))
     JournalClient(practice.alice.exchange.call).verify()  # checkpoints only: not looked at
-    with pytest.raises(JournalTampered, match=f"head for {batch_head} entries is not validly"):
+    with pytest.raises(JournalTampered, match="checkpoint is not validly signed"):
         JournalClient(practice.alice.exchange.call).verify(all_heads=True)
 
-    _rewrite_heads(ctx, "DELETE FROM merkle_tree_heads WHERE log = 'journal' AND size = 1024")
+    _rewrite_heads(ctx, "DELETE FROM merkle_checkpoints WHERE log = 'journal' AND size = 1024")
     with pytest.raises(JournalTampered, match="no signed checkpoint at 1024 entries"):
         JournalClient(practice.alice.exchange.call).verify()
 
@@ -680,7 +704,7 @@ def test_every_read_of_personal_data_is_journaled(practice: Practice, ctx):
     carol.exchange.call("GET", "/rights-requests")
     alice.exchange.call("GET", f"/practices/{practice.id}/rights-requests")
     alice.exchange.call("GET", f"/practices/{practice.id}/members")
-    size = alice.exchange.call("GET", "/keys/head").json()["head"]["size"]
+    size = served_checkpoint(alice.exchange.call("GET", "/keys/head").json(), "keys").size
     for email in (carol.email, bob.email):  # a patient's entry, then a practitioner's
         alice.exchange.call("GET", "/keys/entries", params={"email": email, "tree_size": size})
 
@@ -699,7 +723,6 @@ def test_only_the_witnesses_an_operator_listed_may_countersign(practice: Practic
     from cryptography.hazmat.primitives.asymmetric import ed25519
 
     from uhealthsec.client.journal import Witness
-    from uhealthsec.client.logs import parse_head
     from uhealthsec.protocol.encoding import b64u_encode
     from uhealthsec.server.audit.service import JournalService
 
@@ -711,20 +734,22 @@ def test_only_the_witnesses_an_operator_listed_may_countersign(practice: Practic
         sockpuppet.cosign()
     assert refused.value.status == 403
     # Its valid countersignature of the real head, posted directly, is refused too.
-    head = parse_head(alice.call("GET", "/journal/head").json()["head"])
+    head = served_checkpoint(alice.call("GET", "/journal/head").json())
+    now = int(ctx.now().timestamp())
     post = {
         "size": head.size,
         "witness_key": b64u_encode(sockpuppet.public_key),
-        "signature": b64u_encode(head.cosign(sockpuppet.key)),
+        "timestamp": now,
+        "signature": b64u_encode(head.cosign(sockpuppet.key, now)),
     }
     with pytest.raises(ApiError) as refused:
         alice.call("POST", "/journal/cosignatures", json=post)
     assert refused.value.status == 403
     assert "not one of this journal's witnesses" in refused.value.detail
-    size = alice.call("GET", "/journal/head").json()["head"]["size"]
+    size = served_checkpoint(alice.call("GET", "/journal/head").json()).size
     assert alice.call("GET", "/journal/cosignatures", params={"size": size}).json() == []
 
-    _list_witness(ctx, sockpuppet.public_key, practice.bob.email, "Association de patients")
+    _list_witness(ctx, sockpuppet.public_key, practice.bob.email, "patients.example/witness")
     with pytest.raises(ApiError) as refused:  # listed, but for Bob's account
         sockpuppet.cosign()
     assert refused.value.status == 403
@@ -736,7 +761,7 @@ def test_only_the_witnesses_an_operator_listed_may_countersign(practice: Practic
     assert sockpuppet.cosign().size >= size
     with ctx.sessions.begin() as db:
         service = JournalService(db, ctx)
-        assert [w.name for w in service.witnesses()] == ["Association de patients"]
+        assert [w.name for w in service.witnesses()] == ["patients.example/witness"]
         service.unlist_witness(sockpuppet.public_key)
     with pytest.raises(ApiError) as refused:
         sockpuppet.cosign()

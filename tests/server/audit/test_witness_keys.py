@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
+from tests.conftest import served_checkpoint
 from tests.vectors import edwards
-from uhealthsec.crypto import merkle, signing
-from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
+from uhealthsec.protocol.encoding import b64u_encode
 from uhealthsec.server.audit.models import JournalWitness
 from uhealthsec.server.audit.service import JournalService
 from uhealthsec.server.errors import InvalidInput
@@ -32,14 +32,11 @@ def test_an_all_zero_witness_key_cannot_countersign(users, client, ctx):
             )
         )
     auth = {"Authorization": f"Bearer {alice.tokens.access_token}"}
-    served = client.get("/journal/head", headers=auth).json()["head"]
-    head = merkle.TreeHead(
-        served["log"], served["size"], b64u_decode(served["root"]), served["timestamp_ms"]
-    )
+    head = served_checkpoint(client.get("/journal/head", headers=auth).json())
     point = edwards.decode(zero)
     assert point is not None
-    message = signing.signed_message(signing.Purpose.COSIGNATURE, head.digest())
-    forged = edwards.forge(zero, point, message)
+    timestamp = int(ctx.now().timestamp())
+    forged = edwards.forge(zero, point, head.cosignature_message(timestamp))
     assert forged is not None
 
     answer = client.post(
@@ -48,6 +45,7 @@ def test_an_all_zero_witness_key_cannot_countersign(users, client, ctx):
         json={
             "size": head.size,
             "witness_key": b64u_encode(zero),
+            "timestamp": timestamp,
             "signature": b64u_encode(forged),
         },
     )

@@ -26,9 +26,9 @@ def test_requests_and_threads_get_their_own_receipts(ctx):
         merkle.verify_inclusion(
             merkle.leaf_hash(receipt.entry),
             receipt.index,
-            receipt.head.head.size,
+            receipt.head.size,
             receipt.proof,
-            receipt.head.head.root,
+            receipt.head.root,
         )
 
 

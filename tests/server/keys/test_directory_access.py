@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import served_checkpoint
 from tests.server.accounts.cabinet import Cabinet, join_unverified, make_cabinet
 from tests.server_fixtures import User
 
@@ -16,7 +17,7 @@ def cabinet(client, users) -> Cabinet:
 
 def tree_size(client, cabinet: Cabinet) -> int:
     head = client.get("/keys/head", headers=cabinet.headers(cabinet.alice)).json()
-    return int(head["head"]["size"])
+    return served_checkpoint(head, "keys").size
 
 
 def lookup(client, cabinet: Cabinet, viewer: User, email: str) -> int:

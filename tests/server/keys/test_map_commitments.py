@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import served_checkpoint
 from tests.server.records.conftest import device
 from uhealthsec.client.api import ApiError
 from uhealthsec.server.bootstrap import bootstrap
@@ -79,7 +80,7 @@ def test_proofs_against_old_maps_are_refused_not_rebuilt(client, users, ctx):
     for i in range(5):
         users.signed_in(f"colleague{i}@example.org", "practitioner")
     headers = {"Authorization": f"Bearer {alice.tokens.access_token}"}
-    size = client.get("/keys/head", headers=headers).json()["head"]["size"]
+    size = served_checkpoint(client.get("/keys/head", headers=headers).json(), "keys").size
     assert size == 12
     ctx.account_maps.clear()
     for tree_size, status in ((2, 409), (4, 409), (6, 200), (12, 200)):

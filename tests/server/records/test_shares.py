@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 
+from tests.conftest import served_checkpoint
 from tests.server.records.conftest import (
     Person,
     Practice,
@@ -349,7 +350,9 @@ def test_a_reader_outside_the_practice_finds_the_patient_only_while_holding_her_
     before nor once it is revoked: the same 404 as an address without keys."""
 
     def bob_finds_carol() -> int:
-        size = client.get("/keys/head", headers=_bearer(practice.bob)).json()["head"]["size"]
+        size = served_checkpoint(
+            client.get("/keys/head", headers=_bearer(practice.bob)).json(), "keys"
+        ).size
         return client.get(
             "/keys/entries",
             params={"email": practice.carol.email, "tree_size": size},

@@ -49,9 +49,9 @@ from uhealthsec.server.records.models import (
 from uhealthsec.server.records.service import stored_manifest
 from uhealthsec.server.storage.merkle_log import (
     KEY_DIRECTORY_LOG,
+    CheckpointRecord,
     MerkleLogState,
     MerkleNode,
-    TreeHeadRecord,
 )
 from uhealthsec.server.storage.models import metadata
 
@@ -316,20 +316,28 @@ def test_a_monitor_finds_nothing_to_report_in_an_honest_directory(
         audit(bob.call, bob.directory.refresh())
 
 
+def _drop_log_guards(ctx, db) -> None:
+    """What an operator in full control of the database removes first: the guards
+    against shrinking a log and changing its checkpoints."""
+    if ctx.engine.dialect.name == "postgresql":
+        db.execute(text("DROP TRIGGER merkle_logs_only_grow ON merkle_logs"))
+        db.execute(text("DROP TRIGGER merkle_checkpoints_append_only ON merkle_checkpoints"))
+    else:
+        for name in ("merkle_logs_only_grow", "merkle_checkpoints_no_delete"):
+            db.execute(text(f"DROP TRIGGER {name}"))
+
+
 def _rewrite_directory(ctx, order) -> None:
     """The operator rebuilds the key directory log with the same signing key (removing
     the database's guard against shrinking a log first)."""
     with ctx.sessions.begin() as db:
-        if ctx.engine.dialect.name == "postgresql":
-            db.execute(text("DROP TRIGGER merkle_logs_only_grow ON merkle_logs"))
-        else:
-            db.execute(text("DROP TRIGGER merkle_logs_only_grow"))
+        _drop_log_guards(ctx, db)
         leaves = {r.log_index: r.entry for r in db.scalars(select(DirectoryRecord))}
         for c in db.scalars(select(MapCommitmentRecord)):
             leaves[c.log_index] = MapCommitment(c.log_index, c.root).encode()
         entries = order([leaves[i] for i in sorted(leaves)])
         db.execute(delete(MerkleNode).where(MerkleNode.log == KEY_DIRECTORY_LOG))
-        db.execute(delete(TreeHeadRecord).where(TreeHeadRecord.log == KEY_DIRECTORY_LOG))
+        db.execute(delete(CheckpointRecord).where(CheckpointRecord.log == KEY_DIRECTORY_LOG))
         db.execute(
             update(MerkleLogState).where(MerkleLogState.name == KEY_DIRECTORY_LOG).values(size=0)
         )
@@ -364,7 +372,8 @@ def test_a_directory_signed_by_another_key_is_refused(practice: Practice, ctx, u
     pin = LogPin(**alice.directory.pin.to_dict())
     ctx.log_key = ed25519.Ed25519PrivateKey.generate()  # the server signs with another key
     with ctx.sessions.begin() as db:
-        db.execute(delete(TreeHeadRecord).where(TreeHeadRecord.log == KEY_DIRECTORY_LOG))
+        _drop_log_guards(ctx, db)
+        db.execute(delete(CheckpointRecord).where(CheckpointRecord.log == KEY_DIRECTORY_LOG))
     later = device(client, users, practice.alice.user, pin)
     with pytest.raises(DirectoryRefused, match="signed by another key"):
         later.directory.refresh()

@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import text, update
+from sqlalchemy import delete, text, update
 
 from uhealthsec.crypto import merkle
+from uhealthsec.crypto.checkpoint import open_checkpoint
 from uhealthsec.server.storage import migrate
-from uhealthsec.server.storage.merkle_log import KEY_DIRECTORY_LOG, MerkleLog, MerkleLogState
+from uhealthsec.server.storage.merkle_log import (
+    KEY_DIRECTORY_LOG,
+    CheckpointRecord,
+    MerkleLog,
+    MerkleLogState,
+    TreeHeadRecord,
+)
 
 
 def append_batches(ctx, sizes: list[int], forget_frontier_after: int | None = None) -> list[bytes]:
@@ -21,8 +28,8 @@ def append_batches(ctx, sizes: list[int], forget_frontier_after: int | None = No
             assert log.append(batch) == len(leaves)
             head = log.sign_head()
         leaves += batch
-        assert head.head.size == len(leaves)
-        assert head.head.root == merkle.root_of([merkle.leaf_hash(x) for x in leaves])
+        assert head.size == len(leaves)
+        assert head.root == merkle.root_of([merkle.leaf_hash(x) for x in leaves])
         if number == forget_frontier_after:
             with ctx.sessions.begin() as db:  # as a log appended to before the column
                 db.execute(
@@ -37,12 +44,12 @@ def check_every_proof(ctx, leaves: list[bytes]) -> None:
     size = len(leaves)
     with ctx.sessions() as db:
         log = MerkleLog(db, KEY_DIRECTORY_LOG, ctx.log_key, 1)
-        root = log.head_at(size).head.root
+        root = log.head_at(size).root
         proofs = log.inclusion_proofs(list(range(size)), size)
         for signed in log.heads(1, 100):  # one per batch
-            old = signed.head.size
+            old = signed.size
             merkle.verify_consistency(
-                old, size, signed.head.root, root, log.consistency_proof(old, size)
+                old, size, signed.root, root, log.consistency_proof(old, size)
             )
     for index, leaf in enumerate(leaves):
         merkle.verify_inclusion(merkle.leaf_hash(leaf), index, size, proofs[index], root)
@@ -70,6 +77,7 @@ def test_the_frontier_migration_goes_down_and_up_again_keeping_the_log(ctx):
     migrate.upgrade(ctx.engine)
     with ctx.sessions.begin() as db:
         log = MerkleLog(db, KEY_DIRECTORY_LOG, ctx.log_key, 1)
+        log.set_origin("test.example/keys")  # as the server's start does
         batch = [secrets.token_bytes(20) for _ in range(6)]
         assert log.append(batch) == len(leaves)
         log.sign_head()
@@ -84,30 +92,43 @@ def test_a_head_is_signed_at_every_checkpoint_a_batch_crosses(ctx):
         log = MerkleLog(db, KEY_DIRECTORY_LOG, ctx.log_key, 1)
         public = ctx.log_key.public_key().public_bytes_raw()
         checkpoints = log.heads(1, 100, checkpoints_only=True)
-        assert [h.head.size for h in checkpoints] == list(range(every, len(leaves) + 1, every))
+        assert [h.size for h in checkpoints] == list(range(every, len(leaves) + 1, every))
         for signed in checkpoints:
-            signed.head.verify(public, signed.signature)
-            hashed = [merkle.leaf_hash(x) for x in leaves[: signed.head.size]]
-            assert signed.head.root == merkle.root_of(hashed)
+            assert open_checkpoint(signed.note, log.origin(), public) == signed.checkpoint
+            hashed = [merkle.leaf_hash(x) for x in leaves[: signed.size]]
+            assert signed.root == merkle.root_of(hashed)
         # One head per batch besides the checkpoints (the batch ending on one shares it).
         assert len(log.heads(1, 100)) == 5 + len(checkpoints) - 1
 
 
 def test_checkpoints_missing_from_an_older_log_are_signed_once(ctx):
     leaves = append_batches(ctx, [3000])
-    with ctx.sessions.begin() as db:  # as a log written before checkpoints
+    # As a log written before checkpoints at each interval and before their format: its
+    # one head, of 3000 entries, signed in the format before (merkle_tree_heads).
+    dialect = ctx.engine.dialect.name
+    with ctx.sessions.begin() as db:
+        root = db.get(CheckpointRecord, (KEY_DIRECTORY_LOG, 3000)).root
         db.execute(
-            text("DELETE FROM merkle_tree_heads WHERE log = :log AND size < 3000"),
-            {"log": KEY_DIRECTORY_LOG},
+            text(
+                "DROP TRIGGER merkle_checkpoints_no_delete"
+                if dialect == "sqlite"
+                else "DROP TRIGGER merkle_checkpoints_append_only ON merkle_checkpoints"
+            )
         )
-    for expected in (2, 0):
+        db.execute(delete(CheckpointRecord).where(CheckpointRecord.log == KEY_DIRECTORY_LOG))
+        db.add(
+            TreeHeadRecord(
+                log=KEY_DIRECTORY_LOG, size=3000, root=root, timestamp_ms=1, signature=bytes(64)
+            )
+        )
+    for expected in (3, 0):
         with ctx.sessions.begin() as db:
             log = MerkleLog(db, KEY_DIRECTORY_LOG, ctx.log_key, 1)
             assert log.sign_missing_checkpoints() == expected
     check_every_proof(ctx, leaves)
     with ctx.sessions() as db:
         heads = MerkleLog(db, KEY_DIRECTORY_LOG, ctx.log_key, 1).heads(1, 10)
-    assert [h.head.size for h in heads] == [1024, 2048, 3000]
+    assert [h.size for h in heads] == [1024, 2048, 3000]
     for signed in heads[:2]:
-        hashed = [merkle.leaf_hash(x) for x in leaves[: signed.head.size]]
-        assert signed.head.root == merkle.root_of(hashed)
+        hashed = [merkle.leaf_hash(x) for x in leaves[: signed.size]]
+        assert signed.root == merkle.root_of(hashed)

@@ -270,7 +270,7 @@ class JournalMiddleware:
             (b"uhs-journal-entry", b64u_encode(receipt.entry).encode()),
             (
                 b"uhs-journal-proof",
-                f"{receipt.index};{receipt.head.head.size};{proof}".encode(),
+                f"{receipt.index};{receipt.head.size};{proof}".encode(),
             ),
         ]
 

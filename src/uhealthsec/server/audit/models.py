@@ -56,6 +56,10 @@ class Cosignature(Base):
 
     size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     witness_key: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    #: When the witness signed (seconds since 1970), part of what it signed (C2SP
+    #: tlog-cosignature v1); null for a countersignature in the format before
+    #: checkpoints, kept but no longer served.
+    timestamp: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     signature: Mapped[bytes] = mapped_column(LargeBinary(64))
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

@@ -13,12 +13,13 @@ from fastapi.responses import PlainTextResponse
 from uhealthsec.crypto.journal import NOBODY
 from uhealthsec.server.audit import schemas as s
 from uhealthsec.server.audit.export import fhir_bundle, json_line
+from uhealthsec.server.audit.models import Cosignature
 from uhealthsec.server.audit.refusals import refusal_totals
 from uhealthsec.server.audit.schemas import MAX_LEAVES
 from uhealthsec.server.audit.service import HistoryItem, JournalService
 from uhealthsec.server.deps import HEALTH_DATA, Caller, Ctx, Db
 from uhealthsec.server.shield.routes import may_read_metrics
-from uhealthsec.server.storage.merkle_log import log_head_out, tree_head_out
+from uhealthsec.server.storage.merkle_log import checkpoint_out, log_head_out, log_key_out
 
 router = APIRouter(tags=["journal"])
 
@@ -58,17 +59,36 @@ def head(
         int | None, Query(ge=1, le=2**62, description="this signed head, not the latest")
     ] = None,
 ) -> s.LogHeadOut:
-    """The journal's latest signed head (or the one of ``size`` entries); with
-    ``since``, the consistency proof from the head of that size you saw before."""
+    """The journal's latest signed checkpoint (or the one of ``size`` entries); with
+    ``since``, the consistency proof from the checkpoint of that size you saw before."""
     journal = JournalService(db, ctx)
     if size is None:
         return log_head_out(journal.log, since)
     signed, proof = journal.head(since, size)
-    public = journal.log.signer.public_key().public_bytes_raw()
-    return s.LogHeadOut(log_key=public, head=tree_head_out(signed), consistency=proof)
+    return s.LogHeadOut(log_key=log_key_out(journal.log), checkpoint=signed.note, consistency=proof)
 
 
-@router.get("/journal/heads", response_model=list[s.TreeHeadOut])
+@router.get(
+    "/journal/checkpoint",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {}}}},
+)
+def checkpoint(
+    caller: Caller,
+    db: Db,
+    ctx: Ctx,
+    size: Annotated[
+        int | None, Query(ge=1, le=2**62, description="this checkpoint, not the latest")
+    ] = None,
+) -> PlainTextResponse:
+    """The journal's latest signed checkpoint (or the one of ``size`` entries) as a C2SP
+    signed note, with a cosignature line for each listed witness that cosigned it."""
+    journal = JournalService(db, ctx)
+    at = size if size is not None else journal.log.sign_head().size
+    return PlainTextResponse(journal.cosigned_checkpoint(at))
+
+
+@router.get("/journal/heads", response_model=list[s.CheckpointOut])
 def heads(
     caller: Caller,
     db: Db,
@@ -78,11 +98,11 @@ def heads(
     checkpoints: Annotated[
         bool, Query(description="only the heads at each multiple of 1,024 entries")
     ] = False,
-) -> list[s.TreeHeadOut]:
-    """Signed heads from a size on, smallest first: one per batch of entries, or only
-    the checkpoints."""
+) -> list[s.CheckpointOut]:
+    """Signed checkpoints from a size on, smallest first: one per batch of entries, or
+    only those at each multiple of 1,024 entries."""
     found = JournalService(db, ctx).heads(from_size, limit, checkpoints)
-    return [tree_head_out(h) for h in found]
+    return [checkpoint_out(h) for h in found]
 
 
 @router.get("/journal/leaves", response_model=s.LeavesOut)
@@ -167,24 +187,30 @@ def practice_activity(
 
 @router.post("/journal/cosignatures", status_code=201, response_model=s.CosignatureOut)
 def cosign(body: s.CosignatureIn, caller: Caller, db: Db, ctx: Ctx) -> s.CosignatureOut:
-    """A witness countersigns a head it verified (consistent with all it saw before)."""
-    c = JournalService(db, ctx).add_cosignature(
-        caller.account, body.size, body.witness_key, body.signature
+    """A witness cosigns a checkpoint it verified (consistent with all it saw before)."""
+    journal = JournalService(db, ctx)
+    c = journal.add_cosignature(
+        caller.account, body.size, body.witness_key, body.timestamp, body.signature
     )
-    return s.CosignatureOut(
-        size=c.size, witness_key=c.witness_key, signature=c.signature, received_at=c.received_at
-    )
+    named = {bytes(w.witness_key): w.name for w in journal.witnesses()}
+    return _cosignature_out(c, named.get(bytes(c.witness_key)))
 
 
 @router.get("/journal/cosignatures", response_model=list[s.CosignatureOut])
 def cosignatures(caller: Caller, db: Db, ctx: Ctx, size: Size) -> list[s.CosignatureOut]:
-    """The witnesses' countersignatures of the head of ``size`` entries."""
-    return [
-        s.CosignatureOut(
-            size=c.size, witness_key=c.witness_key, signature=c.signature, received_at=c.received_at
-        )
-        for c in JournalService(db, ctx).cosignatures(size)
-    ]
+    """The witnesses' cosignatures of the checkpoint of ``size`` entries."""
+    return [_cosignature_out(c, name) for c, name in JournalService(db, ctx).cosignatures(size)]
+
+
+def _cosignature_out(c: Cosignature, name: str | None) -> s.CosignatureOut:
+    return s.CosignatureOut(
+        size=c.size,
+        witness_key=c.witness_key,
+        witness_name=name,
+        timestamp=c.timestamp or 0,
+        signature=c.signature,
+        received_at=c.received_at,
+    )
 
 
 ExportFormat = Annotated[

@@ -9,9 +9,9 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from uhealthsec.protocol.encoding import Base64Url
-from uhealthsec.protocol.logs import MAX_LEAF_BYTES, LogEntryOut, LogHeadOut, TreeHeadOut
+from uhealthsec.protocol.logs import MAX_LEAF_BYTES, CheckpointOut, LogEntryOut, LogHeadOut
 
-__all__ = ["LogEntryOut", "LogHeadOut", "TreeHeadOut"]
+__all__ = ["CheckpointOut", "LogEntryOut", "LogHeadOut"]
 
 #: Leaf hashes or signed heads per request.
 MAX_LEAVES = 10_000
@@ -58,12 +58,18 @@ class CosignatureIn(BaseModel):
     size: Annotated[int, Field(ge=1, le=2**62)]
     #: The witness's Ed25519 public key.
     witness_key: Base64Url(32)  # type: ignore[valid-type]
-    #: Ed25519 over the head, purpose "tree-head-cosignature" (docs/PROTOCOL.md, 13).
+    #: When the witness signed, in seconds since 1970 (C2SP tlog-cosignature v1).
+    timestamp: Annotated[int, Field(ge=0, le=2**63 - 1)]
+    #: Ed25519 over "cosignature/v1\ntime <timestamp>\n" and the checkpoint's text
+    #: (docs/PROTOCOL.md, 13).
     signature: Base64Url(64)  # type: ignore[valid-type]
 
 
 class CosignatureOut(BaseModel):
     size: int
     witness_key: Base64Url(32)  # type: ignore[valid-type]
+    #: The witness's name as its operator listed it: the key name of its line.
+    witness_name: str | None
+    timestamp: int
     signature: Base64Url(64)  # type: ignore[valid-type]
     received_at: datetime

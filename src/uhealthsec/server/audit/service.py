@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.orm import Session
 
 from uhealthsec.crypto import merkle, signing
+from uhealthsec.crypto.checkpoint import COSIGNATURE_ED25519, cosignature_line, verifier_key
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.crypto.journal import JournalEntry
 from uhealthsec.protocol.encoding import b64u_encode
@@ -30,9 +31,11 @@ from uhealthsec.server.audit.refusals import READ_WINDOW, REFUSAL_LOG_DAYS
 from uhealthsec.server.audit.schemas import MAX_ENTRIES, MAX_LEAVES
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import Forbidden, InvalidInput, NotFound
-from uhealthsec.server.storage.merkle_log import JOURNAL_LOG, MerkleLog, SignedTreeHead
+from uhealthsec.server.storage.merkle_log import JOURNAL_LOG, MerkleLog, SignedCheckpoint
 
 #: CNIL deliberation 2021-122: connection logs are kept six months to a year.
+#: A witness's clock may run this far ahead of the server's.
+COSIGNATURE_CLOCK_SKEW_SECONDS = 600
 NETWORK_RETENTION_DAYS = 183
 
 
@@ -55,7 +58,7 @@ class JournalService:
 
     def head(
         self, since: int | None, size: int | None = None
-    ) -> tuple[SignedTreeHead, list[bytes]]:
+    ) -> tuple[SignedCheckpoint, list[bytes]]:
         """The latest signed head, or the one of ``size`` entries (a client checking that
         a receipt's head extends what it pinned); with ``since``, the consistency proof
         from the head of that size."""
@@ -70,7 +73,7 @@ class JournalService:
 
     def heads(
         self, from_size: int, limit: int, checkpoints_only: bool = False
-    ) -> list[SignedTreeHead]:
+    ) -> list[SignedCheckpoint]:
         return self.log.heads(from_size, limit, checkpoints_only)
 
     def leaf_hashes(self, start: int, end: int) -> list[bytes]:
@@ -167,30 +170,39 @@ class JournalService:
         ]
 
     def add_cosignature(
-        self, caller: Account, size: int, witness_key: bytes, signature: bytes
+        self, caller: Account, size: int, witness_key: bytes, timestamp: int, signature: bytes
     ) -> Cosignature:
-        """Keep a witness's countersignature of the head of ``size`` entries; it must
-        come from a witness the operator listed, posted by its account, over the head
-        this server signed for that size. Anyone else's would let one account pass for
-        many witnesses."""
+        """Keep a witness's cosignature (C2SP tlog-cosignature v1, made at ``timestamp``)
+        of the checkpoint of ``size`` entries; it must come from a witness the operator
+        listed, posted by its account, over the checkpoint this server signed for that
+        size. Anyone else's would let one account pass for many witnesses."""
         witness = self.db.get(JournalWitness, witness_key)
         if witness is None or witness.account_id != caller.id:
             raise Forbidden(
                 f"the key {b64u_encode(witness_key)} is not one of this journal's witnesses "
                 "for your account: the operator lists witnesses (uhs witnesses add)"
             )
+        if timestamp > self.ctx.now().timestamp() + COSIGNATURE_CLOCK_SKEW_SECONDS:
+            raise InvalidInput("the cosignature is dated in the future: check the witness's clock")
         head = self.log.head_at(size)
         try:
-            head.head.verify_cosignature(witness_key, signature)
+            head.checkpoint.verify_cosignature(witness_key, timestamp, signature)
         except CryptoError as exc:
             raise InvalidInput(
-                f"the countersignature is not over this journal's head of size {size}"
+                f"the cosignature is not over this journal's checkpoint of size {size} at that time"
             ) from exc
         existing = self.db.get(Cosignature, (size, witness_key))
-        if existing is not None:
+        if existing is not None and existing.timestamp is not None:
             return existing
+        if existing is not None:  # one in the format before checkpoints: superseded
+            self.db.delete(existing)
+            self.db.flush()
         cosignature = Cosignature(
-            size=size, witness_key=witness_key, signature=signature, received_at=self.ctx.now()
+            size=size,
+            witness_key=witness_key,
+            timestamp=timestamp,
+            signature=signature,
+            received_at=self.ctx.now(),
         )
         self.db.add(cosignature)
         self.db.flush()
@@ -201,8 +213,15 @@ class JournalService:
     def list_witness(self, witness_key: bytes, name: str, email: str) -> JournalWitness:
         """List the witness ``name`` of key ``witness_key``, acting through the account
         of ``email``."""
-        if not 1 <= len(name.strip()) <= 200:
-            raise InvalidInput("a witness is an Ed25519 public key (32 bytes) and a name")
+        name = name.strip()
+        try:  # its name is the key name of its cosignature lines
+            verifier_key(name, witness_key, COSIGNATURE_ED25519)
+        except CryptoError as exc:
+            raise InvalidInput(
+                "a witness is an Ed25519 public key (32 bytes) and a name of 1 to 200 "
+                "printable ASCII characters without spaces or '+' (such as "
+                "witness.example.org/w1)"
+            ) from exc
         try:  # a small-order key would "countersign" without any private key
             signing.public_key(witness_key)
         except CryptoError as exc:
@@ -214,7 +233,7 @@ class JournalService:
         if witness is None:
             witness = JournalWitness(witness_key=witness_key, added_at=self.ctx.now())
             self.db.add(witness)
-        witness.name, witness.account_id = name.strip(), account.id
+        witness.name, witness.account_id = name, account.id
         self.db.flush()
         return witness
 
@@ -248,14 +267,31 @@ class JournalService:
     def witnesses(self) -> list[JournalWitness]:
         return list(self.db.scalars(select(JournalWitness).order_by(JournalWitness.added_at)))
 
-    def cosignatures(self, size: int) -> list[Cosignature]:
-        return list(
-            self.db.scalars(
-                select(Cosignature)
-                .where(Cosignature.size == size)
-                .order_by(Cosignature.received_at)
-            ).all()
-        )
+    def cosignatures(self, size: int) -> list[tuple[Cosignature, str | None]]:
+        """The witnesses' cosignatures of the checkpoint of ``size`` entries, each with
+        the witness's current name (None once the operator unlisted it)."""
+        rows = self.db.execute(
+            select(Cosignature, JournalWitness.name)
+            .join(
+                JournalWitness,
+                JournalWitness.witness_key == Cosignature.witness_key,
+                isouter=True,
+            )
+            .where(Cosignature.size == size, Cosignature.timestamp.is_not(None))
+            .order_by(Cosignature.received_at)
+        ).all()
+        return [(c, name) for c, name in rows]
+
+    def cosigned_checkpoint(self, size: int) -> str:
+        """The signed checkpoint of ``size`` entries with a cosignature line for each
+        listed witness that cosigned it (C2SP tlog-cosignature)."""
+        note = self.log.head_at(size).note
+        lines = [
+            cosignature_line(name, bytes(c.witness_key), c.timestamp, bytes(c.signature))
+            for c, name in self.cosignatures(size)
+            if name is not None and c.timestamp is not None
+        ]
+        return note + "".join(lines)
 
     def purge_network_data(self, now: datetime) -> int:
         """Drop connection data older than the CNIL retention, the technical log's

@@ -1,6 +1,6 @@
 """Appending to the journal from many requests at once: one writer thread per process
 takes whatever entries are waiting, appends them to the Merkle log in one
-transaction, signs one tree head for the batch, and answers each request with its
+transaction, signs one checkpoint for the batch, and answers each request with its
 entry's position and inclusion proof. Under load batches grow; at rest a batch is
 one entry, written at once. Several processes append safely: each batch locks the
 log's row (storage/merkle_log.py)."""
@@ -32,7 +32,7 @@ from uhealthsec.server.audit.models import (
     JournalRecord,
 )
 from uhealthsec.server.storage.db import insert_rows, transaction
-from uhealthsec.server.storage.merkle_log import JOURNAL_LOG, MerkleLog, SignedTreeHead
+from uhealthsec.server.storage.merkle_log import JOURNAL_LOG, MerkleLog, SignedCheckpoint
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 1000
@@ -44,7 +44,7 @@ class Receipt:
 
     index: int
     entry: bytes
-    head: SignedTreeHead
+    head: SignedCheckpoint
     proof: list[bytes]
 
 
@@ -215,7 +215,7 @@ class JournalWriter:
             insert_rows(db, JournalNetworkRecord.__table__, network)
             head = journal.sign_head()
         indexes = list(range(first, first + len(batch)))
-        proofs = journal.inclusion_proofs(indexes, head.head.size)
+        proofs = journal.inclusion_proofs(indexes, head.size)
         return [Receipt(i, d, head, proofs[i]) for i, d in zip(indexes, encoded, strict=True)]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
+from fastapi.responses import PlainTextResponse
 
 from uhealthsec.server.deps import Caller, Ctx, Db
 from uhealthsec.server.keys import schemas as s
@@ -26,6 +27,16 @@ def head(
     """The directory's latest signed tree head; with ``since``, the consistency proof
     from the head of that size the client saw before."""
     return log_head_out(KeyDirectory(db, ctx).log, since)
+
+
+@router.get(
+    "/checkpoint",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {}}}},
+)
+def checkpoint(caller: Caller, db: Db, ctx: Ctx) -> PlainTextResponse:
+    """The directory's latest signed checkpoint, as a C2SP signed note."""
+    return PlainTextResponse(KeyDirectory(db, ctx).log.sign_head().note)
 
 
 @router.get("/entries", response_model=s.DirectoryEntryOut)

@@ -7,9 +7,9 @@ from pydantic import BaseModel, Field
 
 from uhealthsec.crypto.account_map import COMMITMENT_SIZE, VALUE_SIZE
 from uhealthsec.protocol.encoding import Base64Url
-from uhealthsec.protocol.logs import LogEntryOut, LogHeadOut, TreeHeadOut
+from uhealthsec.protocol.logs import CheckpointOut, LogEntryOut, LogHeadOut
 
-__all__ = ["DirectoryEntryOut", "LogHeadOut", "MapProofOut", "TreeHeadOut"]
+__all__ = ["CheckpointOut", "DirectoryEntryOut", "LogHeadOut", "MapProofOut"]
 
 
 class MapProofOut(BaseModel):

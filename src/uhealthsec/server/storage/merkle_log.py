@@ -1,7 +1,8 @@
-"""Append-only Merkle logs kept in the database (RFC 9162 trees, signed tree heads).
+"""Append-only Merkle logs kept in the database (RFC 9162 trees, signed checkpoints).
 
 One component serves every log of the server (the key directory, the journal): a log
-is a name, a size, the hashes of its completed perfect subtrees and its signed heads.
+is a name, an origin (the name its checkpoints carry), a size, the hashes of its
+completed perfect subtrees and its signed checkpoints (C2SP signed notes).
 Appends lock the log's row (``UPDATE ... RETURNING``), so several API processes append
 to one log without gaps or duplicates; the leaves themselves live in the owning
 domain's table, under the index this component hands out.
@@ -16,7 +17,8 @@ from sqlalchemy import BigInteger, Integer, LargeBinary, String, select, tuple_,
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from uhealthsec.crypto import merkle
-from uhealthsec.protocol.logs import LogHeadOut, TreeHeadOut
+from uhealthsec.crypto.checkpoint import Checkpoint, verifier_key
+from uhealthsec.protocol.logs import CheckpointOut, LogHeadOut
 from uhealthsec.server.errors import InvalidInput
 from uhealthsec.server.storage.db import Base, insert_rows
 
@@ -33,6 +35,9 @@ class MerkleLogState(Base):
     #: The hashes of ``subtrees(0, size)`` concatenated, kept with the size so that an
     #: append reads them with its lock; null (older rows) means "read them from nodes".
     frontier: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    #: The origin line of the log's checkpoints, set once (at the first start after
+    #: migration 0028) and never changed: clients pin it with the log's key.
+    origin: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class MerkleNode(Base):
@@ -47,7 +52,8 @@ class MerkleNode(Base):
 
 
 class TreeHeadRecord(Base):
-    """One signed tree head per log size; the first one signed for a size is kept."""
+    """A tree head signed in the format before checkpoints (docs/PROTOCOL.md, 9.2):
+    kept as it was signed, and signed again as a checkpoint at the first start."""
 
     __tablename__ = "merkle_tree_heads"
 
@@ -58,10 +64,32 @@ class TreeHeadRecord(Base):
     signature: Mapped[bytes] = mapped_column(LargeBinary(64))
 
 
+class CheckpointRecord(Base):
+    """One signed checkpoint per log size; the first one signed for a size is kept."""
+
+    __tablename__ = "merkle_checkpoints"
+
+    log: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    #: The whole signed note, as served.
+    note: Mapped[str] = mapped_column(String(2000))
+    signed_at_ms: Mapped[int] = mapped_column(BigInteger)
+
+
 @dataclass(frozen=True)
-class SignedTreeHead:
-    head: merkle.TreeHead
-    signature: bytes
+class SignedCheckpoint:
+    checkpoint: Checkpoint
+    #: The C2SP signed note that carries it, signed by the log's key.
+    note: str
+
+    @property
+    def size(self) -> int:
+        return self.checkpoint.size
+
+    @property
+    def root(self) -> bytes:
+        return self.checkpoint.root
 
 
 #: The server key's subkey that signs the tree heads of every log.
@@ -87,7 +115,8 @@ class MerkleLog:
         self._appended: tuple[int, bytes] | None = None
         self._batch_nodes: dict[merkle.Node, bytes] = {}
         #: Checkpoint heads signed by the last append, by size.
-        self._checkpoints: dict[int, SignedTreeHead] = {}
+        self._checkpoints: dict[int, SignedCheckpoint] = {}
+        self._origin: str | None = None
 
     # -- writing ----------------------------------------------------------------------
 
@@ -102,11 +131,11 @@ class MerkleLog:
             raise ValueError("nothing to append")
         hashed = leaf_hashes or [merkle.leaf_hash(x) for x in leaves]
         # Locks the log's row until commit: concurrent appenders queue here.
-        new_size, packed = self.db.execute(
+        new_size, packed, self._origin = self.db.execute(
             update(MerkleLogState)
             .where(MerkleLogState.name == self.name)
             .values(size=MerkleLogState.size + len(leaves))
-            .returning(MerkleLogState.size, MerkleLogState.frontier)
+            .returning(MerkleLogState.size, MerkleLogState.frontier, MerkleLogState.origin)
         ).one()
         size = new_size - len(leaves)
         frontier_nodes = merkle.subtrees(0, size)
@@ -145,7 +174,7 @@ class MerkleLog:
         )
         self._appended = (new_size, merkle.root_from_frontier(frontier))
         self._batch_nodes = {**stored, **{(lv, ix): h for lv, ix, h in created}}
-        self._checkpoints = {h.head.size: h for h in self._sign(checkpoints)}
+        self._checkpoints = {h.size: h for h in self._sign(checkpoints)}
         return size
 
     def lock(self) -> int:
@@ -159,8 +188,8 @@ class MerkleLog:
         ).scalar_one()
         return size
 
-    def sign_head(self) -> SignedTreeHead:
-        """The signed head for the current size, signing it if it does not exist yet."""
+    def sign_head(self) -> SignedCheckpoint:
+        """The signed checkpoint for the current size, signing it if it does not exist."""
         if self._appended is not None:
             # Just appended under the row lock: this size is new and its root known.
             size, root = self._appended
@@ -168,79 +197,109 @@ class MerkleLog:
                 return self._checkpoints[size]
         else:
             size = self.size()
-            existing = self.db.get(TreeHeadRecord, (self.name, size))
+            existing = self.db.get(CheckpointRecord, (self.name, size))
             if existing is not None:
-                return _signed(self.name, existing)
+                return _signed(existing)
             stored = self._nodes(set(merkle.subtrees(0, size)))
             root = merkle.range_hash(0, size, stored.__getitem__)
         return self._sign([(size, root)])[0]
 
+    def set_origin(self, origin: str) -> str:
+        """Give the log its checkpoints' origin line if it has none yet; returns the one
+        it keeps (a log keeps its first origin: clients pinned it)."""
+        self.lock()
+        state = self.db.get(MerkleLogState, self.name)
+        if state is None:
+            raise LookupError(f"no log named {self.name}")
+        if state.origin is None:
+            Checkpoint(origin, 0, bytes(merkle.HASH_SIZE)).body()  # refuses a bad origin
+            state.origin = origin
+            self.db.flush()
+        return state.origin
+
     def sign_missing_checkpoints(self) -> int:
-        """Sign the checkpoints of a log written before they existed; returns how many.
-        Holds the log's lock, so that two starting processes do not both sign."""
+        """Sign what a log written before them lacks: a checkpoint at each multiple of
+        the interval, and one for each head signed in the format before checkpoints.
+        Returns how many; holds the log's lock, so that two starting processes do not
+        both sign."""
         size = self.lock()
         every = merkle.CHECKPOINT_INTERVAL
         have = set(
-            self.db.scalars(
-                select(TreeHeadRecord.size).where(
-                    TreeHeadRecord.log == self.name, TreeHeadRecord.size % every == 0
-                )
-            )
+            self.db.scalars(select(CheckpointRecord.size).where(CheckpointRecord.log == self.name))
         )
+        legacy = self.db.execute(
+            select(TreeHeadRecord.size, TreeHeadRecord.root).where(TreeHeadRecord.log == self.name)
+        ).all()
+        signed = 0
+        converted = [(s, bytes(r)) for s, r in legacy if s not in have and s <= size]
+        for start in range(0, len(converted), 1000):
+            signed += len(self._sign(converted[start : start + 1000]))
+        have |= {s for s, _ in converted}
         missing = [s for s in range(every, size + 1, every) if s not in have]
         for start in range(0, len(missing), 100):  # bounded reads of stored hashes
             part = missing[start : start + 100]
             nodes = self._nodes(set().union(*(merkle.subtrees(0, s) for s in part)))
-            self._sign([(s, merkle.range_hash(0, s, nodes.__getitem__)) for s in part])
-        return len(missing)
+            signed += len(
+                self._sign([(s, merkle.range_hash(0, s, nodes.__getitem__)) for s in part])
+            )
+        return signed
 
-    def _sign(self, roots: list[tuple[int, bytes]]) -> list[SignedTreeHead]:
-        """Sign and store heads for (size, root) pairs."""
+    def origin(self) -> str:
+        if self._origin is None:
+            state = self.db.get(MerkleLogState, self.name)
+            if state is None or state.origin is None:
+                raise LookupError(f"the {self.name} log has no origin yet")
+            self._origin = state.origin
+        return self._origin
+
+    def _sign(self, roots: list[tuple[int, bytes]]) -> list[SignedCheckpoint]:
+        """Sign and store checkpoints for (size, root) pairs."""
+        origin = self.origin()
         signed = []
         for size, root in roots:
-            head = merkle.TreeHead(self.name, size, root, self.now_ms)
-            signed.append(SignedTreeHead(head, head.sign(self.signer)))
+            checkpoint = Checkpoint(origin, size, root)
+            signed.append(SignedCheckpoint(checkpoint, checkpoint.sign(self.signer)))
         insert_rows(
             self.db,
-            TreeHeadRecord.__table__,
+            CheckpointRecord.__table__,
             [
                 {
                     "log": self.name,
-                    "size": h.head.size,
-                    "root": h.head.root,
-                    "timestamp_ms": h.head.timestamp_ms,
-                    "signature": h.signature,
+                    "size": c.size,
+                    "root": c.root,
+                    "note": c.note,
+                    "signed_at_ms": self.now_ms,
                 }
-                for h in signed
+                for c in signed
             ],
         )
         return signed
 
-    def proven_head(self, since: int | None) -> tuple[SignedTreeHead, list[bytes]]:
-        """The latest signed head and, for a client that saw the head of size ``since``,
-        the proof that the new tree extends it."""
+    def proven_head(self, since: int | None) -> tuple[SignedCheckpoint, list[bytes]]:
+        """The latest signed checkpoint and, for a client that saw the one of size
+        ``since``, the proof that the new tree extends it."""
         head = self.sign_head()
-        if since is None or since == head.head.size:
+        if since is None or since == head.size:
             return head, []
-        if since > head.head.size:
+        if since > head.size:
             raise InvalidInput(
-                f"this log has {head.head.size} entries, fewer than the {since} your "
+                f"this log has {head.size} entries, fewer than the {since} your "
                 "client saw: it is not the log you used before"
             )
-        return head, self.consistency_proof(since, head.head.size)
+        return head, self.consistency_proof(since, head.size)
 
     def heads(
         self, from_size: int, limit: int, checkpoints_only: bool = False
-    ) -> list[SignedTreeHead]:
-        """Signed heads of size ``from_size`` and above, smallest first: every one (one
-        per batch of appends), or only the checkpoints."""
-        query = select(TreeHeadRecord).where(
-            TreeHeadRecord.log == self.name, TreeHeadRecord.size >= from_size
+    ) -> list[SignedCheckpoint]:
+        """Signed checkpoints of size ``from_size`` and above, smallest first: every one
+        (one per batch of appends), or only those at each multiple of the interval."""
+        query = select(CheckpointRecord).where(
+            CheckpointRecord.log == self.name, CheckpointRecord.size >= from_size
         )
         if checkpoints_only:
-            query = query.where(TreeHeadRecord.size % merkle.CHECKPOINT_INTERVAL == 0)
-        records = self.db.scalars(query.order_by(TreeHeadRecord.size).limit(limit)).all()
-        return [_signed(self.name, r) for r in records]
+            query = query.where(CheckpointRecord.size % merkle.CHECKPOINT_INTERVAL == 0)
+        records = self.db.scalars(query.order_by(CheckpointRecord.size).limit(limit)).all()
+        return [_signed(r) for r in records]
 
     # -- reading ----------------------------------------------------------------------
 
@@ -250,11 +309,11 @@ class MerkleLog:
             raise LookupError(f"no log named {self.name}")
         return state.size
 
-    def head_at(self, size: int) -> SignedTreeHead:
-        record = self.db.get(TreeHeadRecord, (self.name, size))
+    def head_at(self, size: int) -> SignedCheckpoint:
+        record = self.db.get(CheckpointRecord, (self.name, size))
         if record is None:
-            raise InvalidInput(f"the {self.name} log has no signed head of size {size}")
-        return _signed(self.name, record)
+            raise InvalidInput(f"the {self.name} log has no signed checkpoint of size {size}")
+        return _signed(record)
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         self._check_size(size)
@@ -304,22 +363,24 @@ class MerkleLog:
         return found
 
 
-def _signed(name: str, record: TreeHeadRecord) -> SignedTreeHead:
-    return SignedTreeHead(
-        merkle.TreeHead(name, record.size, record.root, record.timestamp_ms), record.signature
-    )
+def _signed(record: CheckpointRecord) -> SignedCheckpoint:
+    # The note was signed and checked when written; parsing it back gives the values.
+    root = bytes(record.root)
+    origin = record.note.split("\n", 1)[0]
+    return SignedCheckpoint(Checkpoint(origin, record.size, root), record.note)
 
 
-def tree_head_out(signed: SignedTreeHead) -> TreeHeadOut:
-    h = signed.head
-    return TreeHeadOut(
-        log=h.log, size=h.size, root=h.root, timestamp_ms=h.timestamp_ms, signature=signed.signature
-    )
+def checkpoint_out(signed: SignedCheckpoint) -> CheckpointOut:
+    return CheckpointOut(checkpoint=signed.note)
+
+
+def log_key_out(log: MerkleLog) -> str:
+    """The log's verifier key (C2SP vkey: its origin, key ID and Ed25519 key)."""
+    return verifier_key(log.origin(), log.signer.public_key().public_bytes_raw())
 
 
 def log_head_out(log: MerkleLog, since: int | None) -> LogHeadOut:
-    """A log's latest signed head for a client, with its key and, for a client that saw
-    the head of size ``since``, the consistency proof."""
+    """A log's latest signed checkpoint for a client, with its key and, for a client
+    that saw the checkpoint of size ``since``, the consistency proof."""
     signed, proof = log.proven_head(since)
-    public = log.signer.public_key().public_bytes_raw()
-    return LogHeadOut(log_key=public, head=tree_head_out(signed), consistency=proof)
+    return LogHeadOut(log_key=log_key_out(log), checkpoint=signed.note, consistency=proof)
