@@ -77,6 +77,10 @@ PUBLIC_ROUTES = frozenset(
         "/oauth/introspect",
         "/auth/federated/authorize",
         "/auth/federated/callback",
+        # The logs' hash tiles, for outside verifiers and witnesses (hashes only);
+        # signed-in callers only with UHS_PUBLIC_LOGS=false.
+        "/journal/tile/{tile_path}",
+        "/keys/tile/{tile_path}",
         # The operator's: loopback or the metrics token (settings.metrics_token).
         "/metrics",
         "/shield/metrics",

@@ -16,9 +16,10 @@ from uhealthsec.server.audit.export import fhir_bundle, json_line
 from uhealthsec.server.audit.refusals import refusal_totals
 from uhealthsec.server.audit.schemas import MAX_LEAVES
 from uhealthsec.server.audit.service import HistoryItem, JournalService
-from uhealthsec.server.deps import HEALTH_DATA, Caller, Ctx, Db
+from uhealthsec.server.deps import HEALTH_DATA, LOG_READER, Caller, Ctx, Db
 from uhealthsec.server.shield.routes import may_read_metrics
-from uhealthsec.server.storage.merkle_log import log_head_out, tree_head_out
+from uhealthsec.server.storage.merkle_log import JOURNAL_LOG, log_head_out, tree_head_out
+from uhealthsec.server.storage.tiles import TILE_RESPONSES, serve_tile
 
 router = APIRouter(tags=["journal"])
 
@@ -96,6 +97,20 @@ def leaves(
     """Leaf hashes of a range of entries, to recompute the tree (they reveal nothing)."""
     hashes = JournalService(db, ctx).leaf_hashes(start, end)
     return s.LeavesOut(start=start, hashes=b"".join(hashes))
+
+
+@router.get(
+    "/journal/tile/{tile_path:path}",
+    response_class=Response,
+    responses=TILE_RESPONSES,
+    dependencies=[LOG_READER],
+)
+def tile(tile_path: str, db: Db, ctx: Ctx) -> Response:
+    """A hash tile of the journal's tree, as C2SP tlog-tiles serves it:
+    ``<L>/<N>[.p/<W>]`` (docs/PROTOCOL.md, 9.3). Anyone's unless the operator set
+    ``UHS_PUBLIC_LOGS=false``; entry bundles are not served."""
+    body, cache = serve_tile(db, JOURNAL_LOG, tile_path, public=ctx.settings.public_logs)
+    return Response(body, media_type="application/octet-stream", headers={"Cache-Control": cache})
 
 
 @router.get("/journal/entries", response_model=s.EntriesOut)

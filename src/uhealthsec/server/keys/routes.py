@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
-from uhealthsec.server.deps import Caller, Ctx, Db
+from uhealthsec.server.deps import LOG_READER, Caller, Ctx, Db
 from uhealthsec.server.keys import schemas as s
 from uhealthsec.server.keys.service import KeyDirectory, ProvenEntry
-from uhealthsec.server.storage.merkle_log import log_head_out
+from uhealthsec.server.storage.merkle_log import KEY_DIRECTORY_LOG, log_head_out
+from uhealthsec.server.storage.tiles import TILE_RESPONSES, serve_tile
 
 router = APIRouter(prefix="/keys", tags=["key directory"])
 
@@ -51,6 +52,20 @@ def entry(
     """One leaf by its position in the log: an entry (a document names its signer's
     entry) or a map commitment."""
     return _entry_out(KeyDirectory(db, ctx).entry(caller.account, index, tree_size))
+
+
+@router.get(
+    "/tile/{tile_path:path}",
+    response_class=Response,
+    responses=TILE_RESPONSES,
+    dependencies=[LOG_READER],
+)
+def tile(tile_path: str, db: Db, ctx: Ctx) -> Response:
+    """A hash tile of the directory's tree, as C2SP tlog-tiles serves it:
+    ``<L>/<N>[.p/<W>]`` (docs/PROTOCOL.md, 9.3). Anyone's unless the operator set
+    ``UHS_PUBLIC_LOGS=false``; entry bundles are not served."""
+    body, cache = serve_tile(db, KEY_DIRECTORY_LOG, tile_path, public=ctx.settings.public_logs)
+    return Response(body, media_type="application/octet-stream", headers={"Cache-Control": cache})
 
 
 def _entry_out(proven: ProvenEntry) -> s.DirectoryEntryOut:
