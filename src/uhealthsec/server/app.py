@@ -77,6 +77,12 @@ PUBLIC_ROUTES = frozenset(
         "/oauth/introspect",
         "/auth/federated/authorize",
         "/auth/federated/callback",
+        # The logs' hash tiles and checkpoints, for outside verifiers and witnesses;
+        # signed-in callers only with UHS_PUBLIC_LOGS=false.
+        "/journal/tile/{tile_path}",
+        "/keys/tile/{tile_path}",
+        "/journal/checkpoint",
+        "/keys/checkpoint",
         # The operator's: loopback or the metrics token (settings.metrics_token).
         "/metrics",
         "/shield/metrics",

@@ -75,6 +75,17 @@ def _verified_signature(
 Caller = Annotated[Principal, Depends(get_principal)]
 
 
+def require_log_reader(request: Request, db: Db, ctx: Ctx) -> None:
+    """The logs' hash tiles are anyone's (outside verifiers, witnesses) unless the
+    operator set ``UHS_PUBLIC_LOGS=false``: then they need a signed-in caller."""
+    if not ctx.settings.public_logs:
+        get_principal(request, db, ctx)
+
+
+#: The dependency of the routes serving a log's tiles.
+LOG_READER = Depends(require_log_reader)
+
+
 def require_health_data_access(caller: Caller) -> None:
     """Refuse a practitioner whose professional identity is not verified: applied to
     every route of the health-data routers (server/app.py), not route by route."""

@@ -86,6 +86,12 @@ class Settings(BaseSettings):
     #: one they are served to the host itself only (loopback).
     metrics_token: SecretStr = SecretStr("")
 
+    #: Serve the logs' hash tiles (``GET /journal/tile/...``, ``GET /keys/tile/...``;
+    #: docs/PROTOCOL.md, section 9.3) to anyone, so that outside verifiers and witnesses
+    #: read them without an account; false: to signed-in callers only. They hold hashes
+    #: only, but show how many entries each log has.
+    public_logs: bool = True
+
     #: Accounts (addresses) the operator lets read every key-directory entry by index, to
     #: audit the whole log; nobody else can enumerate it (docs/PROTOCOL.md, section 10).
     directory_monitors: list[str] = Field(default_factory=list)

@@ -17,9 +17,15 @@ from uhealthsec.server.audit.models import Cosignature
 from uhealthsec.server.audit.refusals import refusal_totals
 from uhealthsec.server.audit.schemas import MAX_LEAVES
 from uhealthsec.server.audit.service import HistoryItem, JournalService
-from uhealthsec.server.deps import HEALTH_DATA, Caller, Ctx, Db
+from uhealthsec.server.deps import HEALTH_DATA, LOG_READER, Caller, Ctx, Db
 from uhealthsec.server.shield.routes import may_read_metrics
-from uhealthsec.server.storage.merkle_log import checkpoint_out, log_head_out, log_key_out
+from uhealthsec.server.storage.merkle_log import (
+    JOURNAL_LOG,
+    checkpoint_out,
+    log_head_out,
+    log_key_out,
+)
+from uhealthsec.server.storage.tiles import TILE_RESPONSES, serve_tile
 
 router = APIRouter(tags=["journal"])
 
@@ -72,9 +78,9 @@ def head(
     "/journal/checkpoint",
     response_class=PlainTextResponse,
     responses={200: {"content": {"text/plain": {}}}},
+    dependencies=[LOG_READER],
 )
 def checkpoint(
-    caller: Caller,
     db: Db,
     ctx: Ctx,
     size: Annotated[
@@ -82,10 +88,12 @@ def checkpoint(
     ] = None,
 ) -> PlainTextResponse:
     """The journal's latest signed checkpoint (or the one of ``size`` entries) as a C2SP
-    signed note, with a cosignature line for each listed witness that cosigned it."""
+    signed note, with a cosignature line for each listed witness that cosigned it
+    (tlog-tiles' ``<prefix>/checkpoint``). Anyone's unless ``UHS_PUBLIC_LOGS=false``."""
     journal = JournalService(db, ctx)
     at = size if size is not None else journal.log.sign_head().size
-    return PlainTextResponse(journal.cosigned_checkpoint(at))
+    cache = "no-cache" if ctx.settings.public_logs else "private, no-cache"
+    return PlainTextResponse(journal.cosigned_checkpoint(at), headers={"Cache-Control": cache})
 
 
 @router.get("/journal/heads", response_model=list[s.CheckpointOut])
@@ -116,6 +124,20 @@ def leaves(
     """Leaf hashes of a range of entries, to recompute the tree (they reveal nothing)."""
     hashes = JournalService(db, ctx).leaf_hashes(start, end)
     return s.LeavesOut(start=start, hashes=b"".join(hashes))
+
+
+@router.get(
+    "/journal/tile/{tile_path:path}",
+    response_class=Response,
+    responses=TILE_RESPONSES,
+    dependencies=[LOG_READER],
+)
+def tile(tile_path: str, db: Db, ctx: Ctx) -> Response:
+    """A hash tile of the journal's tree, as C2SP tlog-tiles serves it:
+    ``<L>/<N>[.p/<W>]`` (docs/PROTOCOL.md, 9.3). Anyone's unless the operator set
+    ``UHS_PUBLIC_LOGS=false``; entry bundles are not served."""
+    body, cache = serve_tile(db, JOURNAL_LOG, tile_path, public=ctx.settings.public_logs)
+    return Response(body, media_type="application/octet-stream", headers={"Cache-Control": cache})
 
 
 @router.get("/journal/entries", response_model=s.EntriesOut)

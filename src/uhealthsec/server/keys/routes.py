@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import PlainTextResponse
 
-from uhealthsec.server.deps import Caller, Ctx, Db
+from uhealthsec.server.deps import LOG_READER, Caller, Ctx, Db
 from uhealthsec.server.keys import schemas as s
 from uhealthsec.server.keys.service import KeyDirectory, ProvenEntry
-from uhealthsec.server.storage.merkle_log import log_head_out
+from uhealthsec.server.storage.merkle_log import KEY_DIRECTORY_LOG, log_head_out
+from uhealthsec.server.storage.tiles import TILE_RESPONSES, serve_tile
 
 router = APIRouter(prefix="/keys", tags=["key directory"])
 
@@ -33,10 +34,12 @@ def head(
     "/checkpoint",
     response_class=PlainTextResponse,
     responses={200: {"content": {"text/plain": {}}}},
+    dependencies=[LOG_READER],
 )
-def checkpoint(caller: Caller, db: Db, ctx: Ctx) -> PlainTextResponse:
-    """The directory's latest signed checkpoint, as a C2SP signed note."""
-    return PlainTextResponse(KeyDirectory(db, ctx).log.sign_head().note)
+def checkpoint(db: Db, ctx: Ctx) -> PlainTextResponse:
+    """The directory's latest signed checkpoint, as a C2SP signed note (tlog-tiles'
+    ``<prefix>/checkpoint``). Anyone's unless ``UHS_PUBLIC_LOGS=false``."""
+    return _note(KeyDirectory(db, ctx).log.sign_head().note, ctx.settings.public_logs)
 
 
 @router.get("/entries", response_model=s.DirectoryEntryOut)
@@ -64,6 +67,20 @@ def entry(
     return _entry_out(KeyDirectory(db, ctx).entry(caller.account, index, tree_size))
 
 
+@router.get(
+    "/tile/{tile_path:path}",
+    response_class=Response,
+    responses=TILE_RESPONSES,
+    dependencies=[LOG_READER],
+)
+def tile(tile_path: str, db: Db, ctx: Ctx) -> Response:
+    """A hash tile of the directory's tree, as C2SP tlog-tiles serves it:
+    ``<L>/<N>[.p/<W>]`` (docs/PROTOCOL.md, 9.3). Anyone's unless the operator set
+    ``UHS_PUBLIC_LOGS=false``; entry bundles are not served."""
+    body, cache = serve_tile(db, KEY_DIRECTORY_LOG, tile_path, public=ctx.settings.public_logs)
+    return Response(body, media_type="application/octet-stream", headers={"Cache-Control": cache})
+
+
 def _entry_out(proven: ProvenEntry) -> s.DirectoryEntryOut:
     mapped = proven.map
     return s.DirectoryEntryOut(
@@ -82,3 +99,9 @@ def _entry_out(proven: ProvenEntry) -> s.DirectoryEntryOut:
             siblings=list(mapped.proof.siblings),
         ),
     )
+
+
+def _note(note: str, public: bool) -> PlainTextResponse:
+    # A checkpoint changes with every append: a cache may not keep it.
+    cache = "no-cache" if public else "private, no-cache"
+    return PlainTextResponse(note, headers={"Cache-Control": cache})

@@ -200,6 +200,12 @@ class MerkleLog:
             existing = self.db.get(CheckpointRecord, (self.name, size))
             if existing is not None:
                 return _signed(existing)
+            # Rare (a log no append signed for yet): under the log's lock, so that two
+            # readers do not both sign the same size.
+            size = self.lock()
+            existing = self.db.get(CheckpointRecord, (self.name, size))
+            if existing is not None:
+                return _signed(existing)
             stored = self._nodes(set(merkle.subtrees(0, size)))
             root = merkle.range_hash(0, size, stored.__getitem__)
         return self._sign([(size, root)])[0]
