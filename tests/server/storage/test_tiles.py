@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.conftest import served_checkpoint
 from tests.server_fixtures import (
     BASE_URL,
     DATABASES,
@@ -28,7 +29,7 @@ from tests.server_fixtures import (
 )
 from uhealthsec.client.api import AuthClient
 from uhealthsec.crypto import merkle
-from uhealthsec.protocol.encoding import b64u_decode
+from uhealthsec.crypto.checkpoint import Checkpoint
 from uhealthsec.server.app import build_context, create_app
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import NotFound
@@ -183,17 +184,13 @@ def served(
             ctx.close()
 
 
-def signed_head(served: Served, prefix: str) -> merkle.TreeHead:
+def signed_head(served: Served, prefix: str) -> Checkpoint:
     answer = served.client.get(f"{prefix}/head", headers=served.headers)
     assert answer.status_code == 200, answer.text
-    body = answer.json()
-    head = merkle.TreeHead(
-        body["head"]["log"],
-        body["head"]["size"],
-        b64u_decode(body["head"]["root"]),
-        body["head"]["timestamp_ms"],
-    )
-    head.verify(b64u_decode(body["log_key"]), b64u_decode(body["head"]["signature"]))
+    head = served_checkpoint(answer.json(), prefix.strip("/"))
+    # The same signed note, served without sign-in beside the tiles.
+    note = served.client.get(f"{prefix}/checkpoint")
+    assert note.status_code == 200 and note.text == answer.json()["checkpoint"]
     return head
 
 
@@ -332,6 +329,10 @@ def test_without_public_logs_a_tile_needs_a_signed_in_caller(served: Served):
             # Answered to a signed-in caller: no shared cache may keep it.
             assert answer.headers["cache-control"] == "private, max-age=31536000, immutable"
             assert "uhs-journal-entry" not in answer.headers
+            # The checkpoint beside them likewise.
+            assert served.client.get(f"{prefix}/checkpoint").status_code == 401
+            note = served.client.get(f"{prefix}/checkpoint", headers=served.headers)
+            assert note.status_code == 200 and note.headers["cache-control"] == "private, no-cache"
     finally:
         served.ctx.settings = settings
     # Tile reads are verification reads: never journaled, signed in or not.
@@ -344,7 +345,7 @@ def test_a_tree_of_256_leaves_is_one_full_tile_and_a_partial_tile_above(served: 
     """The specification's example, on a log of its own, read from storage directly."""
     ctx = served.ctx
     with ctx.sessions.begin() as db:
-        db.add(MerkleLogState(name="tiles-example", size=0, frontier=b""))
+        db.add(MerkleLogState(name="tiles-example", size=0, frontier=b"", origin="t.example/x"))
     leaves = append(ctx, "tiles-example", [100, 156])
     with ctx.sessions() as db:
         level0 = read_tile(db, "tiles-example", Tile(0, 0))
