@@ -1331,7 +1331,8 @@ def worker(
         15, min=1, help="Seconds between two looks for mail to send or retry."
     ),
 ) -> None:
-    """Server jobs: send the mail waiting in the outbox (retries included), destroy files
+    """Server jobs: journal the changes a stopped process left staged, send the mail
+    waiting in the outbox (retries included), destroy files
     at the end of their legal retention (crypto-shredding), then the maintenance of `uhs
     cleanup`. Several workers may run at once."""
     from uhealthsec.server.app import build_context
@@ -1369,6 +1370,9 @@ def worker(
                     )
                 console.print(table)
                 return
+            staged = _sequence_journal(ctx)
+            if staged:
+                console.print(staged)
             mail = _deliver_mail(ctx)
             if mail or once:
                 console.print(mail or "No mail waiting.")
@@ -1386,6 +1390,15 @@ def worker(
             time.sleep(max(0.0, min(mail_interval, next_round - time.monotonic())))
     finally:
         ctx.close()
+
+
+def _sequence_journal(ctx: Any) -> str:
+    """Journal the changes whose process could not (it stopped between committing a
+    change and sequencing its entry)."""
+    from uhealthsec.server.audit.outbox import sequence_stale
+
+    count = sequence_stale(ctx.journal, ctx.now())
+    return f"{count} staged journal entr{'y' if count == 1 else 'ies'} sequenced." if count else ""
 
 
 def _deliver_mail(ctx: Any) -> str:

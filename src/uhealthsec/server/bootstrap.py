@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from uhealthsec.protocol.oauth import CLI_CLIENT_ID, CLI_REDIRECT_URI, WEB_CLIENT_ID
+from uhealthsec.server.audit.outbox import sequence_stale
 from uhealthsec.server.auth.models import OAuthClient
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.keys.service import KeyDirectory
@@ -72,3 +73,5 @@ def bootstrap(ctx: AppContext) -> None:
             log.sign_missing_checkpoints()
     with ctx.sessions.begin() as db:
         KeyDirectory(db, ctx).commit_map()
+    # Changes a stopped process committed without sequencing their entries.
+    sequence_stale(ctx.journal, ctx.now())

@@ -11,7 +11,13 @@ from sqlalchemy.orm import Session
 from uhealthsec.crypto.journal import RequestSignature, SignedRequest
 from uhealthsec.protocol.encoding import b64u_decode
 from uhealthsec.server.accounts.service import check_may_act_on_health_data
-from uhealthsec.server.audit.middleware import JournalDraft, current_draft, in_journaled_request
+from uhealthsec.server.audit.middleware import (
+    JournalDraft,
+    current_draft,
+    in_journaled_request,
+    request_draft,
+)
+from uhealthsec.server.audit.outbox import stage
 from uhealthsec.server.auth.service import Principal, SessionService
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import InvalidInput, NotAuthenticated
@@ -24,10 +30,14 @@ def get_ctx(request: Request) -> AppContext:
     return ctx
 
 
-def get_db(ctx: Annotated[AppContext, Depends(get_ctx)]) -> Iterator[Session]:
-    """One transaction per request, committed before the response is sent."""
+def get_db(request: Request, ctx: Annotated[AppContext, Depends(get_ctx)]) -> Iterator[Session]:
+    """One transaction per request, committed before the response is sent; a change
+    commits with its journal entry staged beside it (audit/outbox.py)."""
     with transaction(ctx.sessions) as session:
         yield session
+        draft = request_draft()
+        if draft is not None:
+            stage(session, request.scope, draft, ctx.now())
 
 
 Ctx = Annotated[AppContext, Depends(get_ctx)]

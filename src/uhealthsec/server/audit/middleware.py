@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -58,7 +60,7 @@ JOURNALED_READ_PREFIXES = (
 )
 #: Reads of a practice's personal data: ``/practices/{id}/<one of these>``.
 JOURNALED_PRACTICE_READS = frozenset({"journal", "members", "rights-requests"})
-_UNJOURNALED_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+UNJOURNALED_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 #: Path parameters that name objects, and what they name.
 _PATH_OBJECTS = {
@@ -90,6 +92,8 @@ class JournalDraft:
     #: Journaled whatever happens (a change, or a read of personal data by its path);
     #: other reads are journaled once marked as about a patient.
     listed: bool = True
+    #: The entry staged with the request's committed change (audit/outbox.py).
+    outbox_id: uuid.UUID | None = None
 
     def request_digest(self) -> bytes:
         """The digest of the request as read so far (all of it, once the body is parsed)."""
@@ -122,13 +126,18 @@ def in_journaled_request() -> bool:
     return draft is not None and draft.listed
 
 
+def request_draft() -> JournalDraft | None:
+    """The draft of the request being handled, if there is one."""
+    return _CURRENT.get()
+
+
 def current_draft() -> JournalDraft:
     """The draft of the request being handled, or a throwaway one outside requests."""
     return _CURRENT.get() or JournalDraft()
 
 
 def journaled(method: str, path: str) -> bool:
-    if method not in _UNJOURNALED_METHODS:
+    if method not in UNJOURNALED_METHODS:
         return True
     if method != "GET":
         return False
@@ -232,38 +241,14 @@ class JournalMiddleware:
     async def _append(
         self, scope: Scope, draft: JournalDraft, status: int
     ) -> list[tuple[bytes, bytes]]:
-        outcome, action = Outcome.of_status(status), action_name(scope)
-        client = scope.get("client")
-        address = client[0] if client else None
-        if outcome != Outcome.DONE:
+        pending = pending_entry(scope, draft, status, self.clock)
+        if pending.entry.outcome != Outcome.DONE and draft.outbox_id is None:
             # Counted in the technical log; journaled only within a signed-in caller's
-            # allowance.
+            # allowance. (An entry staged with a committed change is always journaled.)
             actor = None if draft.actor == NOBODY else draft.actor
+            action, address = pending.entry.action, pending.ip_address
             if not await run_in_threadpool(self.refusals.admit, actor, address, action, status):
                 return []
-        objects = list(draft.objects)
-        for name, value in (scope.get("path_params") or {}).items():
-            kind = _PATH_OBJECTS.get(name)
-            object_id = _as_uuid(value)
-            if kind is not None and object_id is not None and (kind, object_id) not in objects:
-                objects.append((kind, object_id))
-        entry = JournalEntry(
-            timestamp_ms=int(self.clock().timestamp() * 1000),
-            actor=draft.actor,
-            action=action,
-            outcome=outcome,
-            status=status,
-            objects=tuple(objects[:16]),
-            client=draft.client[:64],
-            request_digest=draft.request_digest(),
-            signature=draft.signature,
-        )
-        pending = PendingEntry(
-            entry,
-            patient_ids=tuple(draft.patients),
-            practice_id=draft.practice_id,
-            ip_address=address,
-        )
         receipt = await self.writer.record(pending)
         proof = ",".join(b64u_encode(p) for p in receipt.proof)
         return [
@@ -273,6 +258,37 @@ class JournalMiddleware:
                 f"{receipt.index};{receipt.head.size};{proof}".encode(),
             ),
         ]
+
+
+def pending_entry(
+    scope: Scope, draft: JournalDraft, status: int, clock: Callable[[], datetime]
+) -> PendingEntry:
+    """The entry a request's draft makes, with the answer's status."""
+    client = scope.get("client")
+    objects = list(draft.objects)
+    for name, value in (scope.get("path_params") or {}).items():
+        kind = _PATH_OBJECTS.get(name)
+        object_id = _as_uuid(value)
+        if kind is not None and object_id is not None and (kind, object_id) not in objects:
+            objects.append((kind, object_id))
+    entry = JournalEntry(
+        timestamp_ms=int(clock().timestamp() * 1000),
+        actor=draft.actor,
+        action=action_name(scope),
+        outcome=Outcome.of_status(status),
+        status=status,
+        objects=tuple(objects[:16]),
+        client=draft.client[:64],
+        request_digest=draft.request_digest(),
+        signature=draft.signature,
+    )
+    return PendingEntry(
+        entry,
+        patient_ids=tuple(draft.patients),
+        practice_id=draft.practice_id,
+        ip_address=client[0] if client else None,
+        outbox_id=draft.outbox_id,
+    )
 
 
 def _as_uuid(value: object) -> uuid.UUID | None:

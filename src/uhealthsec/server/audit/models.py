@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Integer, LargeBinary, String, Uuid
+from sqlalchemy import BigInteger, Integer, LargeBinary, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from uhealthsec.server.storage.db import Base
@@ -26,6 +26,30 @@ class JournalRecord(Base):
     practice_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
     action: Mapped[str] = mapped_column(String(64))
     outcome: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    #: The staged entry this one sequenced (journal_outbox), so that a request whose
+    #: entry a sweeper sequenced first still finds its receipt.
+    outbox_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, nullable=True, index=True, unique=True
+    )
+
+
+class JournalOutbox(Base):
+    """An entry staged in the transaction of the change it records: the change and its
+    entry commit together. The request sequences it into the journal once committed;
+    one its process did not sequence (a crash, a lost database connection) is
+    sequenced by ``uhs worker`` or the next start (audit/outbox.py). Rows live seconds."""
+
+    __tablename__ = "journal_outbox"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    #: The entry as drafted (version 1 encoding, no chain: links are given when it is
+    #: sequenced), with the status the route answers when it succeeds.
+    entry: Mapped[bytes] = mapped_column(LargeBinary)
+    #: Comma-separated patient ids the request was about.
+    patients: Mapped[str] = mapped_column(Text, default="")
+    practice_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    ip_address: Mapped[str | None] = mapped_column(String(45), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
 
 

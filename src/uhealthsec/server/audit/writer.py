@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from uhealthsec.crypto import merkle
@@ -28,6 +28,7 @@ from uhealthsec.crypto.journal import ENTRY_VERSION, ChainLink, JournalEntry, Ob
 from uhealthsec.server.audit.models import (
     JournalChain,
     JournalNetworkRecord,
+    JournalOutbox,
     JournalPatient,
     JournalRecord,
 )
@@ -54,6 +55,8 @@ class PendingEntry:
     patient_ids: tuple[uuid.UUID, ...] = ()
     practice_id: uuid.UUID | None = None
     ip_address: str | None = None
+    #: The entry staged with the change it records (audit/outbox.py), if any.
+    outbox_id: uuid.UUID | None = None
 
     def patients(self) -> list[uuid.UUID]:
         """Every patient the entry is about: those the request read or changed, and
@@ -173,12 +176,25 @@ class JournalWriter:
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
                 loop.call_soon_threadsafe(_settle, settled)
 
-    def _append(self, batch: list[PendingEntry]) -> list[Receipt]:
+    def _append(self, requested: list[PendingEntry]) -> list[Receipt]:
         now = self._clock()
         with transaction(self._sessions) as db:
             journal = MerkleLog(db, JOURNAL_LOG, self._signer, int(now.timestamp() * 1000))
             # The links need the entries' indexes: they are known once the log is locked.
             first = journal.lock()
+            # A staged entry is sequenced once: by its request, or by a sweeper if the
+            # request's process could not (whoever claims its row under the log's lock).
+            staged = list(dict.fromkeys(p.outbox_id for p in requested if p.outbox_id))
+            claimed = _claim(db, staged)
+            batch: list[PendingEntry] = []
+            for pending in requested:  # a row staged twice in one batch: appended once
+                if pending.outbox_id is None or pending.outbox_id in claimed:
+                    batch.append(pending)
+                    claimed.discard(pending.outbox_id)  # type: ignore[arg-type]
+            sequenced = _sequenced(db, [i for i in staged if i not in _ids(batch)])
+            if not batch:
+                head = journal.sign_head()
+                return self._receipts(journal, head, requested, {}, sequenced)
             links = _extend_chains(db, first, batch)
             encoded = [  # always the current version: chains hold every entry since
                 replace(p.entry, chain=chain, version=ENTRY_VERSION).encode()
@@ -198,6 +214,7 @@ class JournalWriter:
                         "action": entry.action,
                         "outcome": int(entry.outcome),
                         "created_at": now,
+                        "outbox_id": pending.outbox_id,
                     }
                 )
                 patients += [{"patient_id": p, "log_index": index} for p in pending.patients()]
@@ -214,9 +231,70 @@ class JournalWriter:
             insert_rows(db, JournalPatient.__table__, patients)
             insert_rows(db, JournalNetworkRecord.__table__, network)
             head = journal.sign_head()
+            if sequenced:  # their proofs need stored hashes from before this batch
+                appended = {
+                    _key(p): (first + i, d)
+                    for i, (p, d) in enumerate(zip(batch, encoded, strict=True))
+                }
+                return self._receipts(
+                    journal,
+                    head,
+                    requested,
+                    appended,
+                    sequenced,
+                )
         indexes = list(range(first, first + len(batch)))
         proofs = journal.inclusion_proofs(indexes, head.size)
         return [Receipt(i, d, head, proofs[i]) for i, d in zip(indexes, encoded, strict=True)]
+
+    @staticmethod
+    def _receipts(
+        journal: MerkleLog,
+        head: SignedCheckpoint,
+        requested: list[PendingEntry],
+        appended: dict[int | uuid.UUID, tuple[int, bytes]],
+        sequenced: dict[uuid.UUID, tuple[int, bytes]],
+    ) -> list[Receipt]:
+        """Receipts in the order requested: for entries this batch appended and for
+        staged entries sequenced before."""
+        where = {**sequenced, **appended}
+        placed = [where[_key(p)] for p in requested]
+        proofs = journal.inclusion_proofs([i for i, _ in placed], head.size)
+        return [Receipt(i, d, head, proofs[i]) for i, d in placed]
+
+
+def _key(pending: PendingEntry) -> int | uuid.UUID:
+    """What names an entry within a batch: its staged row, else the request itself."""
+    return pending.outbox_id if pending.outbox_id is not None else id(pending)
+
+
+def _ids(batch: list[PendingEntry]) -> set[uuid.UUID]:
+    return {p.outbox_id for p in batch if p.outbox_id is not None}
+
+
+def _claim(db: Session, outbox_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Remove staged entries from the outbox; returns those that were still there."""
+    if not outbox_ids:
+        return set()
+    removed = db.scalars(
+        delete(JournalOutbox).where(JournalOutbox.id.in_(outbox_ids)).returning(JournalOutbox.id)
+    )
+    return set(removed)
+
+
+def _sequenced(db: Session, outbox_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[int, bytes]]:
+    """Where staged entries sequenced earlier landed: index and entry."""
+    if not outbox_ids:
+        return {}
+    rows = db.execute(
+        select(JournalRecord.outbox_id, JournalRecord.log_index, JournalRecord.entry).where(
+            JournalRecord.outbox_id.in_(outbox_ids)
+        )
+    ).all()
+    found = {r.outbox_id: (r.log_index, bytes(r.entry)) for r in rows}
+    if len(found) != len(outbox_ids):
+        raise LookupError("a staged journal entry is neither in the outbox nor in the journal")
+    return found
 
 
 def _extend_chains(

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from uhealthsec.crypto import envelope
 from uhealthsec.crypto.errors import CryptoError
+from uhealthsec.crypto.journal import ObjectKind
 from uhealthsec.crypto.manifest import (
     NO_PREVIOUS,
     MessageManifest,
@@ -131,6 +132,7 @@ class MessagingService:
         self.db.add_all(ThreadParticipant(thread_id=thread.id, account_id=m) for m in members)
         self.db.add(record)
         self.db.flush()
+        current_draft().note(ObjectKind.THREAD, thread.id)  # the journal names what it made
         return thread
 
     def _check_membership(
@@ -273,6 +275,7 @@ class MessagingService:
         )
         self._read(thread.id, caller.id, message.seq)  # one has read what one wrote
         self.db.flush()
+        current_draft().note(ObjectKind.MESSAGE, message.id)
         return message
 
     def messages(

@@ -1,0 +1,92 @@
+"""A change and the journal entry that records it commit together.
+
+A request that changes something stages its entry in its own transaction, just
+before it commits (``stage``, called by the request's session, server/deps.py). Once
+committed, the journal middleware has the writer sequence it into the Merkle log
+with the status actually answered, and hands the receipt to the client. If the
+process dies or loses its database in between, the staged entry stays, with the
+status the route answers on success; ``sequence_stale`` (``uhs worker``, and every
+start) sequences it. Sequencing claims the staged row under the log's lock, so an
+entry is sequenced exactly once whoever gets there first (audit/writer.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.types import Scope
+
+from uhealthsec.crypto.journal import ENTRY_VERSION_UNCHAINED, JournalEntry
+from uhealthsec.server.audit.middleware import (
+    UNJOURNALED_METHODS,
+    JournalDraft,
+    pending_entry,
+)
+from uhealthsec.server.audit.models import JournalOutbox
+from uhealthsec.server.audit.writer import JournalWriter, PendingEntry
+
+#: A staged entry older than this was left by a request that could not sequence it
+#: (a live request sequences its own within milliseconds of committing).
+STALE_AFTER = timedelta(seconds=30)
+SWEEP_BATCH = 500
+
+
+def stage(db: Session, scope: Scope, draft: JournalDraft, now: datetime) -> None:
+    """Stage the entry of a change in the request's transaction, before it commits."""
+    if (
+        draft.method in UNJOURNALED_METHODS
+        or scope.get("endpoint") is None
+        or draft.outbox_id is not None
+    ):
+        return
+    route = scope.get("route")
+    status = getattr(route, "status_code", None) or 200
+    pending = pending_entry(scope, draft, status, lambda: now)
+    outbox_id = uuid.uuid4()
+    # Drafted without chain links (given when sequenced): encoded as version 1.
+    drafted = replace(pending.entry, version=ENTRY_VERSION_UNCHAINED, chain=())
+    db.add(
+        JournalOutbox(
+            id=outbox_id,
+            entry=drafted.encode(),
+            patients=",".join(str(p) for p in pending.patient_ids),
+            practice_id=pending.practice_id,
+            ip_address=(pending.ip_address or "")[:45] or None,
+            created_at=now,
+        )
+    )
+    db.flush()
+    draft.outbox_id = outbox_id
+
+
+def sequence_stale(
+    writer: JournalWriter, now: datetime, stale_after: timedelta = STALE_AFTER
+) -> int:
+    """Sequence the entries staged before ``now - stale_after`` that nobody sequenced;
+    returns how many. Safe beside live requests and other sweepers."""
+    with writer.sessions() as db:
+        rows = db.scalars(
+            select(JournalOutbox)
+            .where(JournalOutbox.created_at < now - stale_after)
+            .order_by(JournalOutbox.created_at)
+            .limit(SWEEP_BATCH)
+        ).all()
+    futures = [writer.submit(_pending(row)) for row in rows]
+    for future in futures:
+        future.result(timeout=60)
+    return len(rows)
+
+
+def _pending(row: JournalOutbox) -> PendingEntry:
+    entry = JournalEntry.decode(bytes(row.entry), check_links=False)
+    return PendingEntry(
+        entry,
+        patient_ids=tuple(uuid.UUID(p) for p in row.patients.split(",") if p),
+        practice_id=row.practice_id,
+        ip_address=row.ip_address,
+        outbox_id=row.id,
+    )

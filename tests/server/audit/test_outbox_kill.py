@@ -1,0 +1,152 @@
+"""An API process killed (SIGKILL) at random points of 200 writes: afterwards every
+committed change has exactly one journal entry, and the journal still verifies."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+
+import httpx2
+from sqlalchemy import select
+
+from tests.server.records.conftest import Practice, thread_body
+from uhealthsec.client.journal import JournalClient
+from uhealthsec.crypto.journal import JournalEntry, ObjectKind
+from uhealthsec.server.audit.models import JournalOutbox, JournalRecord
+from uhealthsec.server.audit.outbox import sequence_stale
+from uhealthsec.server.messaging.models import Thread
+
+WRITES = 200
+CLIENTS = 4
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ApiProcess:
+    """``uvicorn`` serving the application from the test's settings, in its own process."""
+
+    def __init__(self, settings) -> None:
+        self.env = {
+            **os.environ,
+            "UHS_DATA_DIR": str(settings.data_dir),
+            "UHS_DATABASE_URL": settings.resolved_database_url,
+            "UHS_ISSUER": settings.issuer,
+            "UHS_WEBAUTHN_RP_ID": settings.webauthn_rp_id,
+            "UHS_WEBAUTHN_ORIGINS": '["' + settings.webauthn_origins[0] + '"]',
+        }
+        self.port = _free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "uhealthsec.server.app:create_app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "critical",
+            ],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx2.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx2.HTTPError:
+                time.sleep(0.05)
+        raise RuntimeError("the API process did not start")
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+
+def test_changes_are_journaled_once_whatever_point_a_process_is_killed_at(
+    practice: Practice, ctx, settings
+):
+    alice = practice.alice.exchange
+    bodies = [thread_body(alice, practice.bob.user) for _ in range(WRITES)]
+    headers = {"Authorization": f"Bearer {practice.alice.user.tokens.access_token}"}
+    server = ApiProcess(settings)
+    server.start()
+    pending = list(reversed(bodies))
+    lock = threading.Lock()
+    answered: list[int] = []
+
+    def send() -> None:
+        with httpx2.Client(timeout=10) as http:
+            while True:
+                with lock:
+                    if not pending:
+                        return
+                    body = pending.pop()
+                while True:
+                    try:
+                        answer = http.post(f"{server.url}/threads", json=body, headers=headers)
+                    except httpx2.ConnectError:  # down, being restarted: nothing was sent
+                        time.sleep(0.05)
+                        continue
+                    except httpx2.HTTPError:  # killed under it: the client does not know
+                        answered.append(0)
+                    else:
+                        answered.append(answer.status_code)
+                    break
+
+    clients = [threading.Thread(target=send) for _ in range(CLIENTS)]
+    for c in clients:
+        c.start()
+    kills = 0
+    chance = random.Random(17)
+    while any(c.is_alive() for c in clients):
+        time.sleep(chance.uniform(0.05, 0.6))
+        if any(c.is_alive() for c in clients):
+            server.kill()
+            kills += 1
+            server.start()
+    server.kill()
+    assert len(answered) == WRITES and kills >= 3
+    assert all(status in (0, 201, 200) for status in answered), sorted(set(answered))
+
+    # What the next start or `uhs worker` does: sequence what the killed processes left.
+    sequence_stale(ctx.journal, ctx.now() + timedelta(hours=1))
+    with ctx.sessions() as db:
+        threads = set(db.scalars(select(Thread.id)))
+        entries = [JournalEntry.decode(bytes(e)) for e in db.scalars(select(JournalRecord.entry))]
+        staged = db.scalars(select(JournalOutbox.id)).all()
+    created = [
+        oid
+        for e in entries
+        if e.action == "messaging.create_thread"
+        for kind, oid in e.objects
+        if kind == ObjectKind.THREAD
+    ]
+    assert staged == []
+    assert len(created) == len(set(created))  # none journaled twice
+    assert set(created) == threads  # every committed thread journaled, none made up
+    assert len(threads) >= answered.count(201)
+    JournalClient(alice.call).verify()  # and the journal is whole
