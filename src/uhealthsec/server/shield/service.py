@@ -55,11 +55,11 @@ BREAKER_MIN_ATTEMPTS = 10
 BREAKER_FAILURE_RATIO = 0.5
 #: Proof-of-work price per level: the largest secret counter, drawn in [cost / 2,
 #: cost], so a solution takes cost / 2 + 1 to cost + 1 Argon2id of 8 MiB
-#: (challenges.py). In desktop Chromium (13 ms each) level 1 (headers raise a signal)
-#: is at most 0.23 s, level 2 (step-up: address, network or breaker) 0.4 to 0.9 s,
-#: level 3 (step-up and a signal) 1.7 to 3.4 s; on a phone assumed 4 times slower,
-#: level 1 stays under a second (BENCHMARKS.md).
-COSTS = (0, 16, 64, 256)
+#: (challenges.py), 15 ms each in desktop Chromium (BENCHMARKS.md). Level 1 (headers
+#: raise a signal): 0.1 to 0.2 s there, under 0.8 s on a phone assumed 4 times
+#: slower; level 2 (step-up: address, network or breaker) 0.5 to 1 s; level 3
+#: (step-up and a signal) 2 to 4 s.
+COSTS = (0, 12, 64, 256)
 
 _GENERIC_PROOF = "prove that this request is not automated: solve the challenge and retry"
 
