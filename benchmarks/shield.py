@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/shield.py [--requests 1000]
 
-- Verifying a proof of work (ALTCHA v1, one SHA-256 and one HMAC, constant-time
-  compare, parameters parsed): ``ChallengeBook.check`` on a solved challenge.
+- Verifying a proof of work (ALTCHA v2: the payload parsed, two HMACs, constant-time
+  compares, no key derivation): ``ChallengeBook.check`` on a solved challenge.
+- Issuing one (the server's one Argon2id of 8 MiB per challenge): ``ChallengeBook.issue``.
 - The shield's own CPU per rejected attempt: ``Shield.admit`` for an address backing
   off, which reads its state and answers with a fresh challenge (SQLite file).
 - A whole rejected sign-in over HTTP: server process CPU (user + system, from
@@ -44,17 +45,25 @@ def per_call(fn, calls: int, clock=time.perf_counter) -> float:  # type: ignore[
     return statistics.median(samples)
 
 
-def in_process(calls: int) -> tuple[float, float]:
+def in_process(calls: int) -> tuple[float, float, float]:
     from uhealthsec.server.app import build_context
     from uhealthsec.server.settings import Settings
-    from uhealthsec.server.shield.service import BACKOFF_AFTER, Attempt, ChallengeRequired, Shield
+    from uhealthsec.server.shield.service import (
+        BACKOFF_AFTER,
+        COSTS,
+        Attempt,
+        ChallengeRequired,
+        Shield,
+    )
 
     ctx = build_context(Settings(data_dir=Path(tempfile.mkdtemp(prefix="uhs-bench-shield-"))))
     now = ctx.now()
     with ctx.sessions() as db:
         book = Shield(db, ctx).challenges
-    proof = solve(book.issue("login", "s" * 32, 1_000_000, now))
-    verify = per_call(lambda: book.check(proof, "login", "s" * 32, now), calls)
+    subject = "5" * 32
+    proof = solve(book.issue("login", subject, COSTS[2], now))
+    verify = per_call(lambda: book.check(proof, "login", subject, now), calls)
+    issue = per_call(lambda: book.issue("login", subject, COSTS[2], now), max(1, calls // 10))
 
     address = "backing-off@bench.example"
     with ctx.sessions.begin() as db:
@@ -72,7 +81,7 @@ def in_process(calls: int) -> tuple[float, float]:
 
     admit = per_call(rejected, calls, clock=time.process_time)
     ctx.close()
-    return verify, admit
+    return verify, issue, admit
 
 
 def server_cpu(pid: int) -> float:
@@ -85,7 +94,7 @@ def over_http(requests: int) -> tuple[float, float]:
     server, url = start("api", data_dir)
     try:
         http = httpx2.Client(base_url=url, timeout=60)
-        accounts = Accounts(http, data_dir / "outbox")
+        accounts = Accounts(http, data_dir)
         accounts.register("owner@bench.example")
         params = http.post("/auth/prelogin", json={"email": "owner@bench.example"}).json()
         from uhealthsec.crypto.keystore import Argon2Params
@@ -117,8 +126,9 @@ def main() -> None:
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}, {platform.system()} {platform.release()}"
     )
-    verify, admit = in_process(args.requests)
+    verify, issue, admit = in_process(args.requests)
     print(f"proof-of-work verification: {verify * 1e6:.0f} µs (median of 5 x {args.requests})")
+    print(f"proof-of-work challenge issued (one Argon2id): {issue * 1e3:.2f} ms")
     print(f"shield CPU per rejected attempt (admit, SQLite): {admit * 1e3:.2f} ms")
     rejected, hashed = over_http(args.requests)
     print(

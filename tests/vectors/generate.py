@@ -906,46 +906,75 @@ def journal_vectors() -> dict:
 
 
 def proof_of_work_vectors() -> dict:
-    """ALTCHA v1 challenges as our server issues them (docs/PROTOCOL.md section 14),
-    computed here with hashlib and hmac alone, and the header that answers each."""
+    """ALTCHA v2 challenges (Argon2id) as our server issues them (docs/PROTOCOL.md
+    section 14), computed here with argon2-cffi's low-level Argon2id, hashlib and hmac
+    (not altcha's code, which the server and the tests check against these), and the
+    header that answers each."""
     import base64
     import hashlib
     import hmac
+    import struct
+
+    from argon2.low_level import Type, hash_secret_raw
 
     key = _pattern(32)
+    key_secret = hmac.new(key, b"uhealthsec altcha v2 key signature", "sha256").digest()
+    expires = 4102444800
     vectors = []
-    for endpoint, cost, number in (("login", 20_000, 7_919), ("register", 1_000_000, 12)):
+    for endpoint, cost, counter in (("login", 16, 9), ("register", 64, 33)):
         subject = hashlib.sha256(f"subject of {endpoint}".encode()).hexdigest()[:32]
-        salt = (
-            f"{_pattern(12).hex()}?expires=4102444800&endpoint={endpoint}"
-            f"&subject={subject}&cost={cost}&"
+        nonce = hashlib.sha256(f"nonce of {endpoint}".encode()).digest()[:16]
+        salt = hashlib.sha256(f"salt of {endpoint}".encode()).digest()[:16]
+        derived = hash_secret_raw(
+            secret=nonce + struct.pack(">I", counter),
+            salt=salt,
+            time_cost=1,
+            memory_cost=8192,
+            parallelism=1,
+            hash_len=32,
+            type=Type.ID,
         )
-        challenge = hashlib.sha256(f"{salt}{number}".encode()).hexdigest()
-        signature = hmac.new(key, challenge.encode(), "sha256").hexdigest()
+        parameters = {
+            "algorithm": "ARGON2ID",
+            "cost": 1,
+            "data": {"cost": cost, "endpoint": endpoint, "subject": subject},
+            "expiresAt": expires,
+            "keyLength": 32,
+            "keyPrefix": derived[:16].hex(),
+            "keySignature": hmac.new(key_secret, derived, "sha256").hexdigest(),
+            "memoryCost": 8192,
+            "nonce": nonce.hex(),
+            "parallelism": 1,
+            "salt": salt.hex(),
+        }
+        signed = json.dumps(parameters, sort_keys=True, separators=(",", ":")).encode()
+        challenge = {
+            "parameters": parameters,
+            "signature": hmac.new(key, signed, "sha256").hexdigest(),
+        }
         payload = {
-            "algorithm": "SHA-256",
             "challenge": challenge,
-            "number": number,
-            "salt": salt,
-            "signature": signature,
+            "solution": {"counter": counter, "derivedKey": derived.hex()},
         }
         vectors.append(
             {
                 "endpoint": endpoint,
                 "subject": subject,
                 "cost": cost,
-                "challenge": {
-                    "algorithm": "SHA-256",
-                    "challenge": challenge,
-                    "maxnumber": cost,
-                    "salt": salt,
-                    "signature": signature,
-                },
-                "number": number,
+                "signed_parameters": signed.decode(),
+                "challenge": challenge,
+                "counter": counter,
+                "derived_key": derived.hex(),
                 "header": base64.b64encode(json.dumps(payload).encode()).decode(),
             }
         )
-    return {"hmac_key": key.hex(), "expires_unix": 4102444800, "vectors": vectors}
+    return {
+        "description": "ALTCHA v2, Argon2id (m=8192 KiB, t=1, p=1); keySignature under "
+        "HMAC-SHA256(hmac_key, 'uhealthsec altcha v2 key signature') (docs/PROTOCOL.md, 14)",
+        "hmac_key": key.hex(),
+        "expires_unix": expires,
+        "vectors": vectors,
+    }
 
 
 def keystore_change_vectors() -> dict:

@@ -59,6 +59,7 @@ from uhealthsec.client.logs import LogPin, LogRefused
 from uhealthsec.client.passwords import check_new_password
 from uhealthsec.client.portability import export_bundle
 from uhealthsec.client.profile import DEFAULT_SERVER, Profile, ProfileStore
+from uhealthsec.client.proof_of_work import UnsolvableChallenge
 from uhealthsec.client.recovery import to_words
 from uhealthsec.client.rights import RightsClient
 from uhealthsec.client.state_files import write_atomically
@@ -99,6 +100,9 @@ def _connection(server: str) -> Iterator[httpx2.Client]:
     except ParametersAboveBudget as exc:
         # The server chose what deriving from the password would cost: not paid.
         raise Refused(f"the server's sign-in parameters were refused: {exc}") from exc
+    except UnsolvableChallenge as exc:
+        # The server chose what its proof of work would cost: not paid above our bounds.
+        raise Refused(f"the server's proof of work was refused: {exc}") from exc
 
 
 def _store() -> ProfileStore:

@@ -94,7 +94,7 @@ def test_failures_on_an_address_ask_for_proof_before_any_hash(users, from_ip, ha
     assert refused.status_code == 429
     assert refused.headers["content-type"] == "application/problem+json"
     challenge = refused.json()["challenge"]
-    assert challenge["maxnumber"] == shield.COSTS[2]
+    assert challenge["parameters"]["data"]["cost"] == shield.COSTS[2]
     assert hashes.count == before  # refused before the password was looked at
 
     # The owner is slowed, not locked out: a solved challenge lets the password through.
@@ -115,20 +115,21 @@ def test_failures_on_an_address_ask_for_proof_before_any_hash(users, from_ip, ha
 def test_a_proof_is_good_for_one_address_one_endpoint_and_a_few_minutes(ctx, clock):
     with ctx.sessions() as db:
         book = Shield(db, ctx).challenges
-    challenge = book.issue("login", "subject-a", 1000, clock.now)
+    subject_a, subject_b = "a" * 32, "b" * 32
+    challenge = book.issue("login", subject_a, 4, clock.now)
     proof = solve(challenge)
-    assert book.check(proof, "login", "subject-a", clock.now).cost == 1000
-    for endpoint, subject in (("login", "subject-b"), ("register", "subject-a")):
+    assert book.check(proof, "login", subject_a, clock.now).cost == 4
+    for endpoint, subject in (("login", subject_b), ("register", subject_a)):
         with pytest.raises(ChallengeRefused, match="issued for another request"):
             book.check(proof, endpoint, subject, clock.now)
     clock.advance(minutes=6)
     with pytest.raises(ChallengeRefused, match="expired"):
-        book.check(proof, "login", "subject-a", clock.now)
+        book.check(proof, "login", subject_a, clock.now)
     forged = solve({**challenge, "signature": "0" * 64})
     with pytest.raises(ChallengeRefused, match="does not solve a challenge we issued"):
-        book.check(forged, "login", "subject-a", clock.now)
-    with pytest.raises(ChallengeRefused, match="not a valid ALTCHA payload"):
-        book.check("not base64!", "login", "subject-a", clock.now)
+        book.check(forged, "login", subject_a, clock.now)
+    with pytest.raises(ChallengeRefused, match="not a valid ALTCHA v2 payload"):
+        book.check("not base64!", "login", subject_a, clock.now)
 
 
 def test_a_cheaper_proof_does_not_pay_for_a_costlier_challenge(users, from_ip, ctx, clock):
@@ -143,7 +144,7 @@ def test_a_cheaper_proof_does_not_pay_for_a_costlier_challenge(users, from_ip, c
         "/auth/login", json=login_body(client, user.email, PASSWORD), headers={HEADER: solve(cheap)}
     )
     assert response.status_code == 429
-    assert response.json()["challenge"]["maxnumber"] == shield.COSTS[2]
+    assert response.json()["challenge"]["parameters"]["data"]["cost"] == shield.COSTS[2]
 
 
 def test_unknown_and_known_addresses_are_answered_alike(users, from_ip, hashes, clock):
@@ -209,7 +210,7 @@ def test_the_breaker_opens_when_most_checks_fail_and_closes_after(
     body = login_body(newcomer, user.email, PASSWORD)
     refused = newcomer.post("/auth/login", json=body)
     assert refused.status_code == 429
-    assert refused.json()["challenge"]["maxnumber"] == shield.COSTS[2]
+    assert refused.json()["challenge"]["parameters"]["data"]["cost"] == shield.COSTS[2]
     before = hashes.count
     proof = solve(refused.json()["challenge"])
     unproven = newcomer.post("/auth/login", json=body, headers={HEADER: proof})
@@ -287,7 +288,7 @@ def test_automation_signals_raise_the_price_but_never_block(users, from_ip):
     body = login_body(automated, user.email, PASSWORD)
     refused = automated.post("/auth/login", json=body)
     assert refused.status_code == 429
-    assert refused.json()["challenge"]["maxnumber"] == shield.COSTS[1]
+    assert refused.json()["challenge"]["parameters"]["data"]["cost"] == shield.COSTS[1]
     proof = solve(refused.json()["challenge"])
     assert automated.post("/auth/login", json=body, headers={HEADER: proof}).status_code == 200
     browser_name_no_fetch_metadata = from_ip(

@@ -53,11 +53,13 @@ NETWORK_REFILL_PER_SECOND = 1 / 30
 BREAKER_WINDOW_MINUTES = 2
 BREAKER_MIN_ATTEMPTS = 10
 BREAKER_FAILURE_RATIO = 0.5
-#: Proof-of-work price per level: the largest secret number (SHA-256 tries, half of
-#: it on average). Level 1 (headers raise a signal) is a few milliseconds in a
-#: browser, level 2 (step-up: address, network or breaker) about a second, level 3
-#: (step-up and a signal) a few seconds.
-COSTS = (0, 20_000, 1_000_000, 4_000_000)
+#: Proof-of-work price per level: the largest secret counter, drawn in [cost / 2,
+#: cost], so a solution takes cost / 2 + 1 to cost + 1 Argon2id of 8 MiB
+#: (challenges.py), 15 ms each in desktop Chromium (BENCHMARKS.md). Level 1 (headers
+#: raise a signal): 0.1 to 0.2 s there, under 0.8 s on a phone assumed 4 times
+#: slower; level 2 (step-up: address, network or breaker) 0.5 to 1 s; level 3
+#: (step-up and a signal) 2 to 4 s.
+COSTS = (0, 12, 64, 256)
 
 _GENERIC_PROOF = "prove that this request is not automated: solve the challenge and retry"
 
