@@ -154,12 +154,15 @@ class JournalClient:
         )
         every = merkle.CHECKPOINT_INTERVAL
         checkpoints = [h.size for h in signed if h.size % every == 0]
-        if checkpoints != list(range(every, head.size + 1, every)):
-            missing = sorted(set(range(every, head.size + 1, every)) - set(checkpoints))
-            raise JournalTampered(
-                f"the journal has no signed checkpoint at {missing[0]} entries (it signs one "
-                f"every {every:,} entries)"
-            )
+        # Counted, not listed: a served size of 2^62 must not make a list of them.
+        for position, found in enumerate([*checkpoints, None], start=1):
+            if position > head.size // every:
+                break
+            if found != position * every:
+                raise JournalTampered(
+                    f"the journal has no signed checkpoint at {position * every} entries "
+                    f"(it signs one every {every:,} entries)"
+                )
         if not signed or signed[-1].size != head.size:
             signed.append(head)
         known = self._cached_leaves()
@@ -217,9 +220,11 @@ class JournalClient:
         while True:
             params = {"from_size": from_size, "limit": PAGE, "checkpoints": not all_heads}
             page = self._call("GET", "/journal/heads", params=params).json()
+            if not isinstance(page, list):
+                raise JournalTampered("the journal's checkpoints are not a list")
             for raw in page:
                 try:
-                    head = key.open(raw["checkpoint"], "the journal")
+                    head = key.open(_checkpoint_of(raw), "the journal")
                 except LogRefused as exc:
                     raise JournalTampered(str(exc)) from exc
                 if head.size > size:
@@ -257,12 +262,14 @@ class JournalClient:
     ) -> tuple[int, JournalEntry]:
         """The entry that recorded this response's request: it must describe this
         request by this actor, and be proven in a signed head of the journal."""
-        index, entry, _ = self._receipt(response, actor, sent_body)
+        index, entry, _, _ = self._receipt(response, actor, sent_body)
         return index, entry
 
     def _receipt(
         self, response: httpx2.Response, actor: str, sent_body: bytes
-    ) -> tuple[int, JournalEntry, Checkpoint]:
+    ) -> tuple[int, JournalEntry, Checkpoint, LogKey]:
+        """The receipt's index and entry, the checkpoint that proves it, and the key
+        that signed that checkpoint."""
         try:
             data = b64u_decode(response.headers["uhs-journal-entry"])
             index_text, size_text, proof_text = response.headers["uhs-journal-proof"].split(";")
@@ -279,7 +286,8 @@ class JournalClient:
         key = self._log_key()
         heads = self._call("GET", "/journal/heads", params={"from_size": size, "limit": 1}).json()
         try:
-            signed = key.open(heads[0]["checkpoint"], "the journal") if heads else None
+            first = heads[0] if isinstance(heads, list) and heads else None
+            signed = key.open(_checkpoint_of(first), "the journal") if first else None
         except LogRefused as exc:
             raise JournalTampered(str(exc)) from exc
         if signed is None or signed.size != size:
@@ -288,7 +296,7 @@ class JournalClient:
             merkle.verify_inclusion(merkle.leaf_hash(data), index, size, proof, signed.root)
         except CryptoError as exc:
             raise JournalTampered(f"journal entry {index} is not proven in the journal") from exc
-        return index, entry, signed
+        return index, entry, signed, key
 
     # -- completeness of a history -------------------------------------------------------
 
@@ -312,8 +320,8 @@ class JournalClient:
                 "the journal receipt of the history is not for this request: it answers an "
                 "earlier one"
             )
-        anchor_index, anchor, head = self._receipt(answer, me, b"")
-        self._extend_pin(head)
+        anchor_index, anchor, head, key = self._receipt(answer, me, b"")
+        self._extend_pin(head, key)
         link = anchor.link(subject)
         if link is None:
             raise JournalTampered(f"reading the history was not journaled as about {whose}")
@@ -379,7 +387,7 @@ class JournalClient:
         pin = ChainPin(link.sequence, anchor_index)
         return HistoryCheck(items, chained, unchained, head.size, pin)
 
-    def _extend_pin(self, head: Checkpoint) -> None:
+    def _extend_pin(self, head: Checkpoint, key: LogKey) -> None:
         """Accept a receipt's signed head only if it extends the journal this device
         pinned (an anchor from a forked or older journal proves nothing), then pin it."""
         if head.size < self.pin.size:
@@ -406,8 +414,7 @@ class JournalClient:
                     f"the journal's head of {head.size} entries is not the one it proves "
                     "consistent with what this device saw"
                 )
-        else:
-            key = self._log_key()
+        else:  # the key that signed the head, not one fetched again
             pin = LogPin(b64u_encode(key.key), head.size, b64u_encode(head.root), key.origin)
         self.pin = pin
         if self._on_pin_change is not None:
@@ -534,3 +541,11 @@ def load_or_create_witness_key(path: Path) -> ed25519.Ed25519PrivateKey:
     with os.fdopen(fd, "w") as handle:
         handle.write(b64u_encode(key.private_bytes_raw()) + "\n")
     return key
+
+
+def _checkpoint_of(raw: Any) -> str:
+    """The signed note of a served ``{"checkpoint": ...}``."""
+    note = raw.get("checkpoint") if isinstance(raw, dict) else None
+    if not isinstance(note, str):
+        raise LogRefused("the journal served a checkpoint that is not a signed note")
+    return note

@@ -67,6 +67,8 @@ def parse_verifier_key(vkey: str, signature_type: int = NOTE_ED25519) -> tuple[s
     :raises MalformedInput: not a vkey of this type, or a key ID that does not match.
     :raises InvalidPublicKey: a key no honest generation produces (docs/PROTOCOL.md, 4.1).
     """
+    if not isinstance(vkey, str):
+        raise MalformedInput("a verifier key is text")
     parts = vkey.split("+", 2)  # the base64 key may hold "+"
     if len(parts) != 3 or not re.fullmatch(r"[0-9a-f]{8}", parts[1]):
         raise MalformedInput("a verifier key is <name>+<8 hex digits>+<base64 key>")
@@ -172,7 +174,7 @@ def open_note(note: str, name: str, key: bytes) -> bytes:
     :raises MalformedInput: not a signed note.
     :raises InvalidSignature: the key's signature is missing or does not verify.
     """
-    text, signatures = split_note(note)
+    text, signatures = split_note(note, {name})
     wanted = key_id(name, NOTE_ED25519, key)
     verified = False
     for line_name, blob in signatures:
@@ -202,7 +204,7 @@ def note_cosignatures(note: str, name: str, witness_key: bytes) -> list[tuple[in
     note, unverified: check each with ``Checkpoint.verify_cosignature``."""
     wanted = key_id(name, COSIGNATURE_ED25519, witness_key)
     found = []
-    for line_name, blob in split_note(note)[1]:
+    for line_name, blob in split_note(note, {name})[1]:
         if line_name == name and blob[:4] == wanted:
             if len(blob) != 4 + 8 + SIGNATURE_SIZE:
                 raise MalformedInput("a cosignature is a time and a 64-byte Ed25519 signature")
@@ -213,10 +215,18 @@ def note_cosignatures(note: str, name: str, witness_key: bytes) -> list[tuple[in
     return found
 
 
-def split_note(note: str) -> tuple[bytes, list[tuple[str, bytes]]]:
-    """A signed note's text (with its final newline) and its signature lines as
-    (key name, decoded signature), the text unverified."""
-    data = note.encode("utf-8")
+def split_note(note: str, names: set[str]) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """A signed note's text (with its final newline), unverified, and the signature
+    lines of the key names in ``names``, as (key name, decoded signature).
+
+    Lines of other names are checked only for their shape (the format asks readers to
+    ignore unknown keys): any name without spaces or "+", any base64."""
+    if not isinstance(note, str):
+        raise MalformedInput("a signed note is text")
+    try:
+        data = note.encode("utf-8")
+    except UnicodeError as exc:  # a lone surrogate: not UTF-8 text
+        raise MalformedInput("a signed note is UTF-8 text") from exc
     if len(data) > MAX_NOTE_BYTES:
         raise MalformedInput(f"a signed note is at most {MAX_NOTE_BYTES} bytes")
     if any(c < 0x20 and c != 0x0A for c in data):
@@ -231,14 +241,22 @@ def split_note(note: str) -> tuple[bytes, list[tuple[str, bytes]]]:
     signatures = []
     for line in lines:
         parts = line.split(" ")
-        if len(parts) != 3 or parts[0] != _EM_DASH:
+        if (
+            len(parts) != 3
+            or parts[0] != _EM_DASH
+            or not parts[1]
+            or not parts[2]
+            or "+" in parts[1]
+            or any(c.isspace() for c in parts[1])
+        ):
             raise MalformedInput("a signature line is '\u2014 <key name> <base64 signature>'")
-        _check_name(parts[1], "key name")
+        if parts[1] not in names:
+            continue
         blob = _b64decode(parts[2], "note signature")
         if len(blob) < 5:
             raise MalformedInput("a note signature is a key ID and a signature")
         signatures.append((parts[1], blob))
-    return text.encode("utf-8"), signatures
+    return data[: len(text.encode("utf-8"))], signatures
 
 
 def _signature_line(name: str, identifier: bytes, signature: bytes) -> str:

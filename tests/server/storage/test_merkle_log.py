@@ -116,11 +116,16 @@ def test_checkpoints_missing_from_an_older_log_are_signed_once(ctx):
             )
         )
         db.execute(delete(CheckpointRecord).where(CheckpointRecord.log == KEY_DIRECTORY_LOG))
-        db.add(
-            TreeHeadRecord(
-                log=KEY_DIRECTORY_LOG, size=3000, root=root, timestamp_ms=1, signature=bytes(64)
+        for size, stored in ((3000, root), (2000, bytes(32))):  # the second made up
+            db.add(
+                TreeHeadRecord(
+                    log=KEY_DIRECTORY_LOG,
+                    size=size,
+                    root=stored,
+                    timestamp_ms=1,
+                    signature=bytes(64),
+                )
             )
-        )
     for expected in (3, 0):
         with ctx.sessions.begin() as db:
             log = MerkleLog(db, KEY_DIRECTORY_LOG, ctx.log_key, 1)
@@ -128,6 +133,7 @@ def test_checkpoints_missing_from_an_older_log_are_signed_once(ctx):
     check_every_proof(ctx, leaves)
     with ctx.sessions() as db:
         heads = MerkleLog(db, KEY_DIRECTORY_LOG, ctx.log_key, 1).heads(1, 10)
+    # The made-up head's root is not the tree's: nothing signs it.
     assert [h.size for h in heads] == [1024, 2048, 3000]
     for signed in heads[:2]:
         hashed = [merkle.leaf_hash(x) for x in leaves[: signed.size]]

@@ -3,6 +3,7 @@ history; a practice's activity for its admins."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,7 +12,12 @@ from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.orm import Session
 
 from uhealthsec.crypto import merkle, signing
-from uhealthsec.crypto.checkpoint import COSIGNATURE_ED25519, cosignature_line, verifier_key
+from uhealthsec.crypto.checkpoint import (
+    COSIGNATURE_ED25519,
+    MAX_SIGNATURES,
+    cosignature_line,
+    verifier_key,
+)
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.crypto.journal import JournalEntry
 from uhealthsec.protocol.encoding import b64u_encode
@@ -31,9 +37,16 @@ from uhealthsec.server.audit.refusals import READ_WINDOW, REFUSAL_LOG_DAYS
 from uhealthsec.server.audit.schemas import MAX_ENTRIES, MAX_LEAVES
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import Forbidden, InvalidInput, NotFound
-from uhealthsec.server.storage.merkle_log import JOURNAL_LOG, MerkleLog, SignedCheckpoint
+from uhealthsec.server.storage.merkle_log import (
+    JOURNAL_LOG,
+    CheckpointRecord,
+    MerkleLog,
+    SignedCheckpoint,
+)
 
 #: CNIL deliberation 2021-122: connection logs are kept six months to a year.
+logger = logging.getLogger(__name__)
+
 #: A witness's clock may run this far ahead of the server's.
 COSIGNATURE_CLOCK_SKEW_SECONDS = 600
 NETWORK_RETENTION_DAYS = 183
@@ -191,8 +204,24 @@ class JournalService:
             raise InvalidInput(
                 f"the cosignature is not over this journal's checkpoint of size {size} at that time"
             ) from exc
+        signed_at = self.db.scalar(
+            select(CheckpointRecord.signed_at_ms).where(
+                CheckpointRecord.log == self.log.name, CheckpointRecord.size == size
+            )
+        )
+        if signed_at is not None and timestamp < signed_at // 1000 - COSIGNATURE_CLOCK_SKEW_SECONDS:
+            raise InvalidInput(
+                "the cosignature is dated before this checkpoint was signed: check the "
+                "witness's clock"
+            )
         existing = self.db.get(Cosignature, (size, witness_key))
         if existing is not None and existing.timestamp is not None:
+            if existing.timestamp >= timestamp:
+                return existing
+            # A later statement of the same witness: that it still saw nothing larger.
+            existing.timestamp, existing.signature = timestamp, signature
+            existing.received_at = self.ctx.now()
+            self.db.flush()
             return existing
         if existing is not None:  # one in the format before checkpoints: superseded
             self.db.delete(existing)
@@ -286,12 +315,18 @@ class JournalService:
         """The signed checkpoint of ``size`` entries with a cosignature line for each
         listed witness that cosigned it (C2SP tlog-cosignature)."""
         note = self.log.head_at(size).note
-        lines = [
-            cosignature_line(name, bytes(c.witness_key), c.timestamp, bytes(c.signature))
-            for c, name in self.cosignatures(size)
-            if name is not None and c.timestamp is not None
-        ]
-        return note + "".join(lines)
+        lines = []
+        for c, name in self.cosignatures(size):
+            if name is None or c.timestamp is None:
+                continue
+            try:
+                lines.append(
+                    cosignature_line(name, bytes(c.witness_key), c.timestamp, bytes(c.signature))
+                )
+            except CryptoError:  # a name listed before names became key names
+                logger.warning("witness %r has no valid key name: its line is left out", name)
+        # The log's own line and the newest cosignatures: a note readers accept.
+        return note + "".join(lines[-(MAX_SIGNATURES - 1) :])
 
     def purge_network_data(self, now: datetime) -> int:
         """Drop connection data older than the CNIL retention, the technical log's

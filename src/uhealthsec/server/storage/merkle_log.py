@@ -10,10 +10,11 @@ domain's table, under the index this component hands out.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from sqlalchemy import BigInteger, Integer, LargeBinary, String, select, tuple_, update
+from sqlalchemy import BigInteger, Integer, LargeBinary, String, exists, select, tuple_, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from uhealthsec.crypto import merkle
@@ -21,6 +22,8 @@ from uhealthsec.crypto.checkpoint import Checkpoint, verifier_key
 from uhealthsec.protocol.logs import CheckpointOut, LogHeadOut
 from uhealthsec.server.errors import InvalidInput
 from uhealthsec.server.storage.db import Base, insert_rows
+
+logger = logging.getLogger(__name__)
 
 #: Names of the server's logs.
 KEY_DIRECTORY_LOG = "keys"
@@ -230,17 +233,40 @@ class MerkleLog:
         both sign."""
         size = self.lock()
         every = merkle.CHECKPOINT_INTERVAL
-        have = set(
-            self.db.scalars(select(CheckpointRecord.size).where(CheckpointRecord.log == self.name))
-        )
-        legacy = self.db.execute(
-            select(TreeHeadRecord.size, TreeHeadRecord.root).where(TreeHeadRecord.log == self.name)
-        ).all()
         signed = 0
-        converted = [(s, bytes(r)) for s, r in legacy if s not in have and s <= size]
-        for start in range(0, len(converted), 1000):
-            signed += len(self._sign(converted[start : start + 1000]))
-        have |= {s for s, _ in converted}
+        # Heads of the format before checkpoints that have none yet (once: at the first
+        # start after migration 0028). Each is signed again only if its root is the one
+        # the stored tree gives: a row inserted into that table signs nothing.
+        legacy = self.db.execute(
+            select(TreeHeadRecord.size, TreeHeadRecord.root)
+            .where(
+                TreeHeadRecord.log == self.name,
+                TreeHeadRecord.size <= size,
+                ~exists().where(
+                    CheckpointRecord.log == TreeHeadRecord.log,
+                    CheckpointRecord.size == TreeHeadRecord.size,
+                ),
+            )
+            .order_by(TreeHeadRecord.size)
+        ).all()
+        for start in range(0, len(legacy), 100):  # bounded reads of stored hashes
+            part = legacy[start : start + 100]
+            nodes = self._nodes(set().union(*(merkle.subtrees(0, s) for s, _ in part)))
+            roots = [(s, merkle.range_hash(0, s, nodes.__getitem__)) for s, _ in part]
+            kept = []
+            for (s, stored), (_, computed) in zip(part, roots, strict=True):
+                if bytes(stored) == computed:
+                    kept.append((s, computed))
+                else:
+                    logger.error("the %s log's old head of size %d is not its tree's", self.name, s)
+            signed += len(self._sign(kept))
+        have = set(
+            self.db.scalars(
+                select(CheckpointRecord.size).where(
+                    CheckpointRecord.log == self.name, CheckpointRecord.size % every == 0
+                )
+            )
+        )
         missing = [s for s in range(every, size + 1, every) if s not in have]
         for start in range(0, len(missing), 100):  # bounded reads of stored hashes
             part = missing[start : start + 100]
