@@ -109,7 +109,11 @@ def blob_store_for(settings: Settings) -> BlobStore:
             region_name=settings.s3_region,
             aws_access_key_id=settings.s3_access_key_id or None,
             aws_secret_access_key=settings.s3_secret_access_key.get_secret_value() or None,
-            config=s3_client_config(),
+            config=s3_client_config(
+                connect_timeout=settings.s3_connect_timeout_seconds,
+                read_timeout=settings.s3_read_timeout_seconds,
+                max_retries=settings.s3_max_retries,
+            ),
         )
         return S3BlobStore(client, settings.s3_bucket)
     return FilesystemBlobStore(settings.blob_dir)
@@ -194,8 +198,11 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
     # Outermost: every response carries them, the size limit's refusals included.
     app.add_middleware(SecurityHeaders, hsts=ctx.settings.issuer.startswith("https://"))
 
+    # Asynchronous, and nothing but the process: it answers when every worker thread
+    # is busy (downloads waiting on a hung store, requests waiting for a database
+    # connection), and never asks the database or the blob store.
     @app.get("/health", response_model=Health, tags=["operations"])
-    def health() -> Health:
+    async def health() -> Health:
         """Liveness: the process is up and serving."""
         return Health(status="ok", version=__version__)
 

@@ -24,6 +24,11 @@ READ_CHUNK = 1 << 20
 #: Retries of a failed S3 call (after its first attempt) before the error reaches the
 #: caller; botocore's ``max_attempts`` counts retries, not the first attempt.
 S3_MAX_RETRIES = 4
+#: Waits of the S3 client (settings ``s3_connect_timeout_seconds``,
+#: ``s3_read_timeout_seconds``): a hung store fails a call instead of holding a
+#: request (and its thread) forever.
+S3_CONNECT_TIMEOUT = 5.0
+S3_READ_TIMEOUT = 30.0
 _KEY = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -111,16 +116,25 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def s3_client_config() -> Config:
-    """How the S3 client talks to the store: transient errors and throttling retried
-    with backoff ("standard" mode); checksums only where the API requires them, since
-    S3-compatible stores other than AWS refuse or mishandle botocore's default
-    (a CRC checksum on every upload and download)."""
+def s3_client_config(
+    connect_timeout: float = S3_CONNECT_TIMEOUT,
+    read_timeout: float = S3_READ_TIMEOUT,
+    max_retries: int = S3_MAX_RETRIES,
+) -> Config:
+    """How the S3 client talks to the store: a connection must open within
+    ``connect_timeout`` seconds and every read of an answer (each chunk of a streamed
+    blob included) must get data within ``read_timeout``, so that a hung store fails
+    calls instead of hanging them; transient errors, timeouts included, and throttling
+    are retried ``max_retries`` times with backoff ("standard" mode); checksums only
+    where the API requires them, since S3-compatible stores other than AWS refuse or
+    mishandle botocore's default (a CRC checksum on every upload and download)."""
     # Imported here, as boto3 is: only a server with an S3 store needs them.
     from botocore.config import Config
 
     return Config(
-        retries={"mode": "standard", "max_attempts": S3_MAX_RETRIES},
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"mode": "standard", "max_attempts": max_retries},
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
     )
