@@ -279,7 +279,8 @@ class RecordsService:
     def collect_unfinished_uploads(self) -> int:
         """Remove uploads never attached to a version, once older than the expiry, and
         objects of the store that no row knows (left by a crash between the object and
-        its row, or between a purge's commit and its deletions), once as old."""
+        its row, or between a purge's commit and its deletions), once as old, the
+        store's unfinished multipart uploads once as old, and spool files as old."""
         cutoff = self.ctx.now() - timedelta(seconds=self.ctx.settings.upload_expiry_seconds)
         stale = self.db.scalars(
             select(Blob).where(Blob.attached_at.is_(None), Blob.created_at < cutoff)
@@ -296,6 +297,8 @@ class RecordsService:
             if key not in known:
                 self.ctx.blobs.delete(key)
                 removed += 1
+        # Multipart uploads a killed process left on S3: invisible to keys().
+        removed += self.ctx.blobs.abort_unfinished_uploads(started_before=cutoff)
         spool = self.ctx.settings.upload_dir
         if spool.is_dir():
             for leftover in spool.iterdir():

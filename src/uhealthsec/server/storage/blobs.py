@@ -2,13 +2,17 @@
 
 Blobs are envelopes, encrypted on the user's device; the store never sees plaintext.
 An upload is first spooled to a local file while its size and SHA-256 are computed,
-then handed to the store in one piece, so a store holds only complete objects: an
-interrupted upload leaves at most a spool file, which cleanup removes.
+then handed to the store in one piece, so a store holds only complete objects. What an
+interrupted upload can leave: a spool file, which cleanup removes; on S3, an
+unfinished multipart upload, when its process was killed or the store failed to abort
+it (aborted by cleanup after the upload expiry).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import os
 import re
 import tempfile
@@ -18,7 +22,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from boto3.s3.transfer import TransferConfig
     from botocore.config import Config
+
+log = logging.getLogger("uhealthsec.server.blobs")
 
 READ_CHUNK = 1 << 20
 #: Retries of a failed S3 call (after its first attempt) before the error reaches the
@@ -50,6 +57,10 @@ class BlobStore(Protocol):
 
     def keys(self, written_before: datetime | None = None) -> Iterator[str]:
         """Every blob's key; only those written before ``written_before`` if given."""
+
+    def abort_unfinished_uploads(self, started_before: datetime) -> int:
+        """Abort the store's own unfinished writes started before ``started_before``
+        (S3 multipart uploads a killed process left); how many were aborted."""
 
 
 def _check(key: str) -> str:
@@ -107,6 +118,11 @@ class FilesystemBlobStore:
             if _KEY.match(path.name) and (limit is None or path.stat().st_mtime < limit):
                 yield path.name
 
+    def abort_unfinished_uploads(self, started_before: datetime) -> int:
+        # A blob appears by a rename of a complete file: nothing is ever half written
+        # here (what a crash leaves is a spool file).
+        return 0
+
 
 def _fsync_directory(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
@@ -149,19 +165,61 @@ def _chunks(handle: Any) -> Iterator[bytes]:
 class S3BlobStore:
     """An S3-compatible bucket (HDS-certified object storage in production)."""
 
-    def __init__(self, client: Any, bucket: str, prefix: str = "blobs/") -> None:
+    def __init__(
+        self,
+        client: Any,
+        bucket: str,
+        prefix: str = "blobs/",
+        transfer: TransferConfig | None = None,
+    ) -> None:
         self.client = client
         self.bucket = bucket
         self.prefix = prefix
+        #: How ``upload_file`` splits an upload (boto3's defaults when None).
+        self.transfer = transfer
 
     def _name(self, key: str) -> str:
         return self.prefix + _check(key)
 
     def put_file(self, key: str, path: Path) -> None:
         # upload_file switches to a multipart upload for large files; the object
-        # appears only when the upload completes.
-        self.client.upload_file(str(path), self.bucket, self._name(key))
+        # appears only when the upload completes. A failed multipart upload is aborted
+        # by upload_file itself once it knows the upload's id; what it could not abort
+        # (its abort failed too, or the answer creating the upload was lost) is looked
+        # for under this key and aborted here; what a killed process left, or what the
+        # store refused to abort now, cleanup aborts later (abort_unfinished_uploads).
+        name = self._name(key)
+        try:
+            self.client.upload_file(str(path), self.bucket, name, Config=self.transfer)
+        except BaseException:
+            self._abort_uploads_of(name)
+            raise
         path.unlink()
+
+    def _unfinished_uploads(self, prefix: str) -> list[dict[str, Any]]:
+        paginator = self.client.get_paginator("list_multipart_uploads")
+        return [
+            upload
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix)
+            for upload in page.get("Uploads", [])
+        ]
+
+    def _abort(self, upload: dict[str, Any]) -> None:
+        # NoSuchUpload: completed or aborted meanwhile.
+        with contextlib.suppress(self.client.exceptions.NoSuchUpload):
+            self.client.abort_multipart_upload(
+                Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+            )
+
+    def _abort_uploads_of(self, name: str) -> None:
+        try:
+            for upload in self._unfinished_uploads(name):
+                if upload["Key"] == name:
+                    self._abort(upload)
+        except Exception:
+            # The store failing is most likely why the upload failed: cleanup will
+            # abort it once it is older than the upload expiry.
+            log.warning("could not abort the unfinished upload of %s", name, exc_info=True)
 
     def _get(self, key: str, **kwargs: Any) -> Any:
         try:
@@ -194,6 +252,17 @@ class S3BlobStore:
                     written_before is None or item["LastModified"] < written_before
                 ):
                     yield name
+
+    def abort_unfinished_uploads(self, started_before: datetime) -> int:
+        # Listed first, then aborted: no listing is changed while it is paged through.
+        stale = [
+            upload
+            for upload in self._unfinished_uploads(self.prefix)
+            if upload["Initiated"] < started_before
+        ]
+        for upload in stale:
+            self._abort(upload)
+        return len(stale)
 
 
 class Spool:
