@@ -44,6 +44,7 @@ from uhealthsec.server.storage.blobs import (
     BlobStore,
     FilesystemBlobStore,
     S3BlobStore,
+    remove_abandoned_spool_files,
     s3_client_config,
 )
 from uhealthsec.server.storage.db import make_engine, make_session_factory
@@ -134,6 +135,11 @@ def build_context(
     if migrate_schema:
         migrate.upgrade(engine)
     sessions = make_session_factory(engine)
+    # What uploads interrupted by a crash of this or another process left (up to
+    # UHS_MAX_UPLOAD_BYTES each); uploads in progress elsewhere keep their files.
+    abandoned = remove_abandoned_spool_files(settings.upload_dir)
+    if abandoned:
+        log.info("removed %d spool file(s) of uploads interrupted by a crash", abandoned)
     server_key = ServerKey.load_or_create(
         settings.server_key_path, os.environ.get("UHS_SERVER_KEY")
     )

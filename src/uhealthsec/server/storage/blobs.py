@@ -3,18 +3,21 @@
 Blobs are envelopes, encrypted on the user's device; the store never sees plaintext.
 An upload is first spooled to a local file while its size and SHA-256 are computed,
 then handed to the store in one piece, so a store holds only complete objects. What an
-interrupted upload can leave: a spool file, which cleanup removes; on S3, an
-unfinished multipart upload, when its process was killed or the store failed to abort
-it (aborted by cleanup after the upload expiry).
+interrupted upload can leave: a spool file, when its process was killed (removed when
+a server starts, and by cleanup, as soon as no live process holds it: see ``Spool``);
+on S3, an unfinished multipart upload, when its process was killed or the store
+failed to abort it (aborted by cleanup after the upload expiry).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import logging
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Iterator
 from datetime import datetime
@@ -36,6 +39,8 @@ S3_MAX_RETRIES = 4
 #: request (and its thread) forever.
 S3_CONNECT_TIMEOUT = 5.0
 S3_READ_TIMEOUT = 30.0
+#: Every spool file's name starts so; the rest is random (``tempfile``).
+SPOOL_PREFIX = "upload-"
 _KEY = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -120,7 +125,7 @@ class FilesystemBlobStore:
 
     def abort_unfinished_uploads(self, started_before: datetime) -> int:
         # A blob appears by a rename of a complete file: nothing is ever half written
-        # here (what a crash leaves is a spool file).
+        # here (what a crash leaves is a spool file, see Spool).
         return 0
 
 
@@ -266,18 +271,23 @@ class S3BlobStore:
 
 
 class Spool:
-    """A local file receiving an upload, with its running size and SHA-256."""
+    """A local file receiving an upload, with its running size and SHA-256.
+
+    The file is locked (``flock``, exclusive) from its creation until it is handed to
+    the store and closed, or discarded: a file in the spool directory that nobody
+    holds locked was left by a process that died (kill -9, power loss), since the
+    kernel drops a dead process's locks, and ``remove_abandoned_spool_files`` removes
+    it, however many API processes share the directory. ``flock`` rather than
+    ``lockf``: a POSIX record lock would be dropped as soon as the process closed any
+    descriptor of the file, as the filesystem store does when it syncs the file.
+    """
 
     def __init__(self, directory: Path, limit: int) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.limit = limit
         self.size = 0
         self._hash = hashlib.sha256()
-        handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed by finish/discard)
-            dir=directory, prefix="upload-", delete=False
-        )
-        self._handle = handle
-        self.path = Path(handle.name)
+        self._handle, self.path = _locked_spool_file(directory)
 
     def write(self, data: bytes) -> None:
         self.size += len(data)
@@ -287,12 +297,69 @@ class Spool:
         self._handle.write(data)
 
     def finish(self) -> tuple[Path, int, bytes]:
-        self._handle.close()
+        """The complete file, still locked until ``close``: hand it to the store."""
+        self._handle.flush()
         return self.path, self.size, self._hash.digest()
 
-    def discard(self) -> None:
+    def close(self) -> None:
+        """Once the store consumed the file: release it."""
         self._handle.close()
+
+    def discard(self) -> None:
+        """Remove the file (unlinked while still locked), then release it."""
         self.path.unlink(missing_ok=True)
+        self._handle.close()
+
+
+def _locked_spool_file(directory: Path) -> tuple[Any, Path]:
+    while True:
+        handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed by the Spool)
+            dir=directory, prefix=SPOOL_PREFIX, delete=False
+        )
+        # Waits an instant at most: another process holds a new, unlocked file only
+        # while it checks whether it may remove it.
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        path = Path(handle.name)
+        try:
+            if os.path.samestat(os.stat(path), os.fstat(handle.fileno())):
+                return handle, path
+        except FileNotFoundError:
+            pass
+        # Removed between its creation and the lock, as a file nobody held: again.
+        handle.close()
+
+
+def remove_abandoned_spool_files(directory: Path) -> int:
+    """Remove the spool files that no live process holds (see ``Spool``): what uploads
+    interrupted by a crash left. An upload in progress, in this process or another,
+    keeps its file. How many were removed."""
+    if not directory.is_dir():
+        return 0
+    removed = 0
+    for path in directory.iterdir():
+        if not path.name.startswith(SPOOL_PREFIX):
+            continue
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue  # gone meanwhile, or not a file of ours (a link)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # an upload in progress
+            try:
+                ours = os.path.samestat(os.stat(path), os.fstat(fd))
+            except FileNotFoundError:
+                continue
+            if ours:
+                path.unlink()
+                removed += 1
+        finally:
+            os.close(fd)
+    return removed
 
 
 class UploadTooLarge(ValueError):
