@@ -78,6 +78,8 @@ class MotoProcess:
             [sys.executable, "-c", _MOTO_PROCESS],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            # werkzeug logs every request there; nothing reads it.
+            stderr=subprocess.DEVNULL,
             text=True,
         )
         assert self.process.stdout is not None
