@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import boto3
@@ -22,15 +27,26 @@ class S3Endpoint:
     secret_access_key: str = "uhealthsec-test-secret"
     region: str = "eu-west-3"
 
-    def client(self):  # type: ignore[no-untyped-def]
+    def client(self, config=None):  # type: ignore[no-untyped-def]
         return boto3.client(
             "s3",
             endpoint_url=self.url,
             region_name=self.region,
             aws_access_key_id=self.access_key_id,
             aws_secret_access_key=self.secret_access_key,
-            config=s3_client_config(),
+            config=config or s3_client_config(),
         )
+
+    def settings(self) -> dict[str, object]:
+        """The server's settings for this bucket."""
+        return {
+            "blob_store": "s3",
+            "s3_bucket": self.bucket,
+            "s3_endpoint_url": self.url,
+            "s3_region": self.region,
+            "s3_access_key_id": self.access_key_id,
+            "s3_secret_access_key": self.secret_access_key,
+        }
 
 
 @pytest.fixture(scope="session")
@@ -51,3 +67,60 @@ def s3(s3_server: str) -> S3Endpoint:
         CreateBucketConfiguration={"LocationConstraint": endpoint.region},
     )
     return endpoint
+
+
+class MotoProcess:
+    """moto's S3 server in a process of its own, which a test can stop (SIGSTOP: the
+    store hangs, connections open but nothing answers) and continue."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _MOTO_PROCESS],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            # werkzeug logs every request there; nothing reads it.
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        # The process prints its port once it listens.
+        self.port = int(self.process.stdout.readline())
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def bucket(self) -> S3Endpoint:
+        endpoint = S3Endpoint(self.url, f"uhs-{secrets.token_hex(6)}")
+        endpoint.client().create_bucket(
+            Bucket=endpoint.bucket,
+            CreateBucketConfiguration={"LocationConstraint": endpoint.region},
+        )
+        return endpoint
+
+    @contextmanager
+    def hung(self) -> Iterator[None]:
+        os.kill(self.process.pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(self.process.pid, signal.SIGCONT)
+
+    def stop(self) -> None:
+        os.kill(self.process.pid, signal.SIGCONT)
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+
+_MOTO_PROCESS = """
+import sys
+from moto.server import ThreadedMotoServer
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+server.start()
+print(server.get_host_and_port()[1], flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.fixture(scope="module")
+def moto_process() -> Iterator[MotoProcess]:
+    moto = MotoProcess()
+    yield moto
+    moto.stop()

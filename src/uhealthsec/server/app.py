@@ -44,6 +44,7 @@ from uhealthsec.server.storage.blobs import (
     BlobStore,
     FilesystemBlobStore,
     S3BlobStore,
+    remove_abandoned_spool_files,
     s3_client_config,
 )
 from uhealthsec.server.storage.db import make_engine, make_session_factory
@@ -109,7 +110,11 @@ def blob_store_for(settings: Settings) -> BlobStore:
             region_name=settings.s3_region,
             aws_access_key_id=settings.s3_access_key_id or None,
             aws_secret_access_key=settings.s3_secret_access_key.get_secret_value() or None,
-            config=s3_client_config(),
+            config=s3_client_config(
+                connect_timeout=settings.s3_connect_timeout_seconds,
+                read_timeout=settings.s3_read_timeout_seconds,
+                max_retries=settings.s3_max_retries,
+            ),
         )
         return S3BlobStore(client, settings.s3_bucket)
     return FilesystemBlobStore(settings.blob_dir)
@@ -130,6 +135,11 @@ def build_context(
     if migrate_schema:
         migrate.upgrade(engine)
     sessions = make_session_factory(engine)
+    # What uploads interrupted by a crash of this or another process left (up to
+    # UHS_MAX_UPLOAD_BYTES each); uploads in progress elsewhere keep their files.
+    abandoned = remove_abandoned_spool_files(settings.upload_dir)
+    if abandoned:
+        log.info("removed %d spool file(s) of uploads interrupted by a crash", abandoned)
     server_key = ServerKey.load_or_create(
         settings.server_key_path, os.environ.get("UHS_SERVER_KEY")
     )
@@ -194,8 +204,11 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
     # Outermost: every response carries them, the size limit's refusals included.
     app.add_middleware(SecurityHeaders, hsts=ctx.settings.issuer.startswith("https://"))
 
+    # Asynchronous, and nothing but the process: it answers when every worker thread
+    # is busy (downloads waiting on a hung store, requests waiting for a database
+    # connection), and never asks the database or the blob store.
     @app.get("/health", response_model=Health, tags=["operations"])
-    def health() -> Health:
+    async def health() -> Health:
         """Liveness: the process is up and serving."""
         return Health(status="ok", version=__version__)
 

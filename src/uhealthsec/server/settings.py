@@ -73,6 +73,15 @@ class Settings(BaseSettings):
     s3_region: str = "eu-west-3"
     s3_access_key_id: str = ""
     s3_secret_access_key: SecretStr = SecretStr("")
+    #: A connection to the store must open within this many seconds...
+    s3_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    #: ...and each read of an answer (each chunk of a blob streamed to a client
+    #: included) get data within this many: a hung store fails the call instead of
+    #: holding the request.
+    s3_read_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    #: A call that failed on a transient error (a timeout, a 5xx, throttling) is tried
+    #: again this many times, with backoff, before the error reaches the request.
+    s3_max_retries: int = Field(default=4, ge=0, le=10)
     #: Unfinished uploads older than this are removed by ``uhs cleanup``.
     upload_expiry_seconds: int = Field(default=3600, ge=60)
     #: A file due for destruction because of a date recorded less than this long ago

@@ -15,6 +15,7 @@ from uhealthsec.crypto.manifest import NO_PREVIOUS
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
 from uhealthsec.server.records.models import Blob
 from uhealthsec.server.records.service import RecordsService
+from uhealthsec.server.storage.blobs import Spool
 
 
 def _blob_count(ctx) -> int:
@@ -76,6 +77,19 @@ def test_cleanup_removes_unattached_uploads_and_orphans_only(
     clock.advance(hours=-2)
     practice.bob.exchange.fetch(kept, tmp_path / "kept.txt")
     assert (tmp_path / "kept.txt").read_bytes() == report.read_bytes()
+
+
+def test_cleanup_removes_the_spool_files_no_live_upload_holds(ctx):
+    """At once, not after the upload expiry; test_spool_crash.py kills a real server."""
+    live = Spool(ctx.settings.upload_dir, 1 << 20)
+    live.write(b"received so far")
+    # What a killed process leaves: its file, which no lock holds any more.
+    (ctx.settings.upload_dir / "upload-k1lled99").write_bytes(b"received before the kill")
+    with ctx.sessions.begin() as db:
+        assert RecordsService(db, ctx).collect_unfinished_uploads() == 1
+    assert list(ctx.settings.upload_dir.iterdir()) == [live.path]
+    live.discard()
+    assert list(ctx.settings.upload_dir.iterdir()) == []
 
 
 def test_uploads_must_be_octet_streams_and_within_the_limit(practice: Practice, ctx):

@@ -73,12 +73,25 @@ def test_a_filesystem_blob_is_durable_once_stored(tmp_path, monkeypatch):
     assert flushed == [tmp_path / "first", shard, store.root, tmp_path / "second", shard]
 
 
-def test_the_s3_client_retries_and_sends_checksums_only_when_required(tmp_path):
+def test_the_s3_client_times_out_retries_and_sends_checksums_only_when_required(tmp_path):
     settings = Settings(data_dir=tmp_path, blob_store="s3", s3_bucket="uhs")
     store = blob_store_for(settings)
     assert isinstance(store, S3BlobStore)
     config = store.client.meta.config
     # botocore keeps the total: the first attempt and the retries.
     assert config.retries == {"mode": "standard", "total_max_attempts": S3_MAX_RETRIES + 1}
+    assert (config.connect_timeout, config.read_timeout) == (5.0, 30.0)
     assert config.request_checksum_calculation == "when_required"
     assert config.response_checksum_validation == "when_required"
+
+    settings = Settings(
+        data_dir=tmp_path,
+        blob_store="s3",
+        s3_bucket="uhs",
+        s3_connect_timeout_seconds=2,
+        s3_read_timeout_seconds=7.5,
+        s3_max_retries=0,
+    )
+    config = blob_store_for(settings).client.meta.config  # type: ignore[attr-defined]
+    assert config.retries == {"mode": "standard", "total_max_attempts": 1}
+    assert (config.connect_timeout, config.read_timeout) == (2.0, 7.5)

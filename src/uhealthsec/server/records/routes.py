@@ -113,6 +113,8 @@ async def upload(request: Request, caller: Caller, db: Db, ctx: Ctx) -> s.BlobOu
     except BaseException:
         spool.discard()
         raise
+    # The store consumed the file: release it (see Spool).
+    spool.close()
     return s.BlobOut(id=blob.id, size=blob.size, sha256=blob.sha256)
 
 

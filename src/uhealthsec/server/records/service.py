@@ -53,6 +53,7 @@ from uhealthsec.server.records.models import (
     ShareStatementRecord,
 )
 from uhealthsec.server.retention.service import FileStatus, RetentionService, is_practice_admin
+from uhealthsec.server.storage.blobs import remove_abandoned_spool_files
 
 MAX_METADATA_BYTES = 8 * 1024
 #: Per request: 100 hybrid wrapped keys fit well within the JSON body limit.
@@ -279,7 +280,9 @@ class RecordsService:
     def collect_unfinished_uploads(self) -> int:
         """Remove uploads never attached to a version, once older than the expiry, and
         objects of the store that no row knows (left by a crash between the object and
-        its row, or between a purge's commit and its deletions), once as old."""
+        its row, or between a purge's commit and its deletions), once as old, the
+        store's unfinished multipart uploads once as old, and spool files no live
+        process holds."""
         cutoff = self.ctx.now() - timedelta(seconds=self.ctx.settings.upload_expiry_seconds)
         stale = self.db.scalars(
             select(Blob).where(Blob.attached_at.is_(None), Blob.created_at < cutoff)
@@ -296,12 +299,10 @@ class RecordsService:
             if key not in known:
                 self.ctx.blobs.delete(key)
                 removed += 1
-        spool = self.ctx.settings.upload_dir
-        if spool.is_dir():
-            for leftover in spool.iterdir():
-                if leftover.stat().st_mtime < cutoff.timestamp():
-                    leftover.unlink(missing_ok=True)
-                    removed += 1
+        # Multipart uploads a killed process left on S3: invisible to keys().
+        removed += self.ctx.blobs.abort_unfinished_uploads(started_before=cutoff)
+        # Spool files of uploads a crash interrupted (any age: none is held).
+        removed += remove_abandoned_spool_files(self.ctx.settings.upload_dir)
         return removed
 
     # -- documents and versions -----------------------------------------------------------

@@ -2,15 +2,22 @@
 
 Blobs are envelopes, encrypted on the user's device; the store never sees plaintext.
 An upload is first spooled to a local file while its size and SHA-256 are computed,
-then handed to the store in one piece, so a store holds only complete objects: an
-interrupted upload leaves at most a spool file, which cleanup removes.
+then handed to the store in one piece, so a store holds only complete objects. What an
+interrupted upload can leave: a spool file, when its process was killed (removed when
+a server starts, and by cleanup, as soon as no live process holds it: see ``Spool``);
+on S3, an unfinished multipart upload, when its process was killed or the store
+failed to abort it (aborted by cleanup after the upload expiry).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
+import logging
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Iterator
 from datetime import datetime
@@ -18,12 +25,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from boto3.s3.transfer import TransferConfig
     from botocore.config import Config
+
+log = logging.getLogger("uhealthsec.server.blobs")
 
 READ_CHUNK = 1 << 20
 #: Retries of a failed S3 call (after its first attempt) before the error reaches the
 #: caller; botocore's ``max_attempts`` counts retries, not the first attempt.
 S3_MAX_RETRIES = 4
+#: Waits of the S3 client (settings ``s3_connect_timeout_seconds``,
+#: ``s3_read_timeout_seconds``): a hung store fails a call instead of holding a
+#: request (and its thread) forever.
+S3_CONNECT_TIMEOUT = 5.0
+S3_READ_TIMEOUT = 30.0
+#: Every spool file's name starts so; the rest is random (``tempfile``).
+SPOOL_PREFIX = "upload-"
 _KEY = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -45,6 +62,10 @@ class BlobStore(Protocol):
 
     def keys(self, written_before: datetime | None = None) -> Iterator[str]:
         """Every blob's key; only those written before ``written_before`` if given."""
+
+    def abort_unfinished_uploads(self, started_before: datetime) -> int:
+        """Abort the store's own unfinished writes started before ``started_before``
+        (S3 multipart uploads a killed process left); how many were aborted."""
 
 
 def _check(key: str) -> str:
@@ -102,6 +123,11 @@ class FilesystemBlobStore:
             if _KEY.match(path.name) and (limit is None or path.stat().st_mtime < limit):
                 yield path.name
 
+    def abort_unfinished_uploads(self, started_before: datetime) -> int:
+        # A blob appears by a rename of a complete file: nothing is ever half written
+        # here (what a crash leaves is a spool file, see Spool).
+        return 0
+
 
 def _fsync_directory(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
@@ -111,16 +137,25 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def s3_client_config() -> Config:
-    """How the S3 client talks to the store: transient errors and throttling retried
-    with backoff ("standard" mode); checksums only where the API requires them, since
-    S3-compatible stores other than AWS refuse or mishandle botocore's default
-    (a CRC checksum on every upload and download)."""
+def s3_client_config(
+    connect_timeout: float = S3_CONNECT_TIMEOUT,
+    read_timeout: float = S3_READ_TIMEOUT,
+    max_retries: int = S3_MAX_RETRIES,
+) -> Config:
+    """How the S3 client talks to the store: a connection must open within
+    ``connect_timeout`` seconds and every read of an answer (each chunk of a streamed
+    blob included) must get data within ``read_timeout``, so that a hung store fails
+    calls instead of hanging them; transient errors, timeouts included, and throttling
+    are retried ``max_retries`` times with backoff ("standard" mode); checksums only
+    where the API requires them, since S3-compatible stores other than AWS refuse or
+    mishandle botocore's default (a CRC checksum on every upload and download)."""
     # Imported here, as boto3 is: only a server with an S3 store needs them.
     from botocore.config import Config
 
     return Config(
-        retries={"mode": "standard", "max_attempts": S3_MAX_RETRIES},
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"mode": "standard", "max_attempts": max_retries},
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
     )
@@ -135,19 +170,61 @@ def _chunks(handle: Any) -> Iterator[bytes]:
 class S3BlobStore:
     """An S3-compatible bucket (HDS-certified object storage in production)."""
 
-    def __init__(self, client: Any, bucket: str, prefix: str = "blobs/") -> None:
+    def __init__(
+        self,
+        client: Any,
+        bucket: str,
+        prefix: str = "blobs/",
+        transfer: TransferConfig | None = None,
+    ) -> None:
         self.client = client
         self.bucket = bucket
         self.prefix = prefix
+        #: How ``upload_file`` splits an upload (boto3's defaults when None).
+        self.transfer = transfer
 
     def _name(self, key: str) -> str:
         return self.prefix + _check(key)
 
     def put_file(self, key: str, path: Path) -> None:
         # upload_file switches to a multipart upload for large files; the object
-        # appears only when the upload completes.
-        self.client.upload_file(str(path), self.bucket, self._name(key))
+        # appears only when the upload completes. A failed multipart upload is aborted
+        # by upload_file itself once it knows the upload's id; what it could not abort
+        # (its abort failed too, or the answer creating the upload was lost) is looked
+        # for under this key and aborted here; what a killed process left, or what the
+        # store refused to abort now, cleanup aborts later (abort_unfinished_uploads).
+        name = self._name(key)
+        try:
+            self.client.upload_file(str(path), self.bucket, name, Config=self.transfer)
+        except BaseException:
+            self._abort_uploads_of(name)
+            raise
         path.unlink()
+
+    def _unfinished_uploads(self, prefix: str) -> list[dict[str, Any]]:
+        paginator = self.client.get_paginator("list_multipart_uploads")
+        return [
+            upload
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix)
+            for upload in page.get("Uploads", [])
+        ]
+
+    def _abort(self, upload: dict[str, Any]) -> None:
+        # NoSuchUpload: completed or aborted meanwhile.
+        with contextlib.suppress(self.client.exceptions.NoSuchUpload):
+            self.client.abort_multipart_upload(
+                Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+            )
+
+    def _abort_uploads_of(self, name: str) -> None:
+        try:
+            for upload in self._unfinished_uploads(name):
+                if upload["Key"] == name:
+                    self._abort(upload)
+        except Exception:
+            # The store failing is most likely why the upload failed: cleanup will
+            # abort it once it is older than the upload expiry.
+            log.warning("could not abort the unfinished upload of %s", name, exc_info=True)
 
     def _get(self, key: str, **kwargs: Any) -> Any:
         try:
@@ -181,20 +258,36 @@ class S3BlobStore:
                 ):
                     yield name
 
+    def abort_unfinished_uploads(self, started_before: datetime) -> int:
+        # Listed first, then aborted: no listing is changed while it is paged through.
+        stale = [
+            upload
+            for upload in self._unfinished_uploads(self.prefix)
+            if upload["Initiated"] < started_before
+        ]
+        for upload in stale:
+            self._abort(upload)
+        return len(stale)
+
 
 class Spool:
-    """A local file receiving an upload, with its running size and SHA-256."""
+    """A local file receiving an upload, with its running size and SHA-256.
+
+    The file is locked (``flock``, exclusive) from its creation until it is handed to
+    the store and closed, or discarded: a file in the spool directory that nobody
+    holds locked was left by a process that died (kill -9, power loss), since the
+    kernel drops a dead process's locks, and ``remove_abandoned_spool_files`` removes
+    it, however many API processes share the directory. ``flock`` rather than
+    ``lockf``: a POSIX record lock would be dropped as soon as the process closed any
+    descriptor of the file, as the filesystem store does when it syncs the file.
+    """
 
     def __init__(self, directory: Path, limit: int) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.limit = limit
         self.size = 0
         self._hash = hashlib.sha256()
-        handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed by finish/discard)
-            dir=directory, prefix="upload-", delete=False
-        )
-        self._handle = handle
-        self.path = Path(handle.name)
+        self._handle, self.path = _locked_spool_file(directory)
 
     def write(self, data: bytes) -> None:
         self.size += len(data)
@@ -204,12 +297,69 @@ class Spool:
         self._handle.write(data)
 
     def finish(self) -> tuple[Path, int, bytes]:
-        self._handle.close()
+        """The complete file, still locked until ``close``: hand it to the store."""
+        self._handle.flush()
         return self.path, self.size, self._hash.digest()
 
-    def discard(self) -> None:
+    def close(self) -> None:
+        """Once the store consumed the file: release it."""
         self._handle.close()
+
+    def discard(self) -> None:
+        """Remove the file (unlinked while still locked), then release it."""
         self.path.unlink(missing_ok=True)
+        self._handle.close()
+
+
+def _locked_spool_file(directory: Path) -> tuple[Any, Path]:
+    while True:
+        handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed by the Spool)
+            dir=directory, prefix=SPOOL_PREFIX, delete=False
+        )
+        # Waits an instant at most: another process holds a new, unlocked file only
+        # while it checks whether it may remove it.
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        path = Path(handle.name)
+        try:
+            if os.path.samestat(os.stat(path), os.fstat(handle.fileno())):
+                return handle, path
+        except FileNotFoundError:
+            pass
+        # Removed between its creation and the lock, as a file nobody held: again.
+        handle.close()
+
+
+def remove_abandoned_spool_files(directory: Path) -> int:
+    """Remove the spool files that no live process holds (see ``Spool``): what uploads
+    interrupted by a crash left. An upload in progress, in this process or another,
+    keeps its file. How many were removed."""
+    if not directory.is_dir():
+        return 0
+    removed = 0
+    for path in directory.iterdir():
+        if not path.name.startswith(SPOOL_PREFIX):
+            continue
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue  # gone meanwhile, or not a file of ours (a link)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # an upload in progress
+            try:
+                ours = os.path.samestat(os.stat(path), os.fstat(fd))
+            except FileNotFoundError:
+                continue
+            if ours:
+                path.unlink()
+                removed += 1
+        finally:
+            os.close(fd)
+    return removed
 
 
 class UploadTooLarge(ValueError):
