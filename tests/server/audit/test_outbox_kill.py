@@ -123,7 +123,7 @@ def test_changes_are_journaled_once_whatever_point_a_process_is_killed_at(
     kills = 0
     chance = random.Random(17)
     while any(c.is_alive() for c in clients):
-        time.sleep(chance.uniform(0.05, 0.6))
+        time.sleep(chance.uniform(0.2, 1.5))
         if any(c.is_alive() for c in clients):
             server.kill()
             kills += 1
