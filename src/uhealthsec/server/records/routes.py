@@ -165,10 +165,16 @@ def content(
 ) -> StreamingResponse:
     """The encrypted envelope of one version, streamed."""
     blob = RecordsService(db, ctx).content(caller.account, document_id, number)
+    key, size = blob.key, blob.size
+    # The database is done with: its connection goes back to the pool before the store
+    # is asked for the object (which may be slow, or hang until its timeout), so slow
+    # downloads cannot take the connections every other request needs.
+    db.commit()
+    db.close()
     return StreamingResponse(
-        ctx.blobs.read(blob.key),
+        ctx.blobs.read(key),
         media_type="application/octet-stream",
-        headers={"Content-Length": str(blob.size)},
+        headers={"Content-Length": str(size)},
     )
 
 
