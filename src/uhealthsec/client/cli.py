@@ -1545,7 +1545,15 @@ def witnesses_list() -> None:
 
 
 @app.command()
-def cleanup() -> None:
+def cleanup(
+    check: bool = typer.Option(
+        False,
+        "--check",
+        help="Remove nothing: list the stored documents' contents (blobs) that the "
+        "database lists but the document store no longer holds, and exit with status 1 "
+        "if there is any.",
+    ),
+) -> None:
     """Server maintenance: remove uploads never attached to a document, connection
     data (IP addresses) older than the CNIL retention, the shield's counters that no
     decision needs any more, and what is kept of mail sent or given up (after
@@ -1555,10 +1563,33 @@ def cleanup() -> None:
 
     ctx = build_context(Settings())
     try:
+        if check:
+            _check_content(ctx)
+            return
         message = _maintain(ctx)
     finally:
         ctx.close()
     console.print(message[0].upper() + message[1:])
+
+
+def _check_content(ctx: Any) -> None:
+    from uhealthsec.server.records.service import missing_content
+
+    lost = missing_content(ctx)
+    for blob in lost:
+        state = "attached" if blob.attached_at is not None else "unattached upload"
+        console.print(
+            f"missing  {blob.id}  {blob.size} bytes  {state}  created {blob.created_at:%Y-%m-%d}",
+            markup=False,
+            highlight=False,
+        )
+    if lost:
+        console.print(
+            f"{len(lost)} blob(s) listed by the database are missing from the document "
+            "store: restore them from a backup of the store (their downloads answer 502)."
+        )
+        raise typer.Exit(1)
+    console.print("Every blob the database lists is in the document store.")
 
 
 @app.command("verify-practitioner")
