@@ -40,6 +40,7 @@ from uhealthsec.client.api import (
     SecondFactorRequired,
     WeakPassword,
     check_response,
+    http_client,
 )
 from uhealthsec.client.consent import ConsentClient
 from uhealthsec.client.directory import VerifiedEntry, audit
@@ -88,7 +89,7 @@ class Refused(typer.Exit):
 @contextmanager
 def _connection(server: str) -> Iterator[httpx2.Client]:
     try:
-        with httpx2.Client(base_url=server, timeout=30.0) as http:
+        with http_client(server, timeout=30.0) as http:
             yield http
     except httpx2.ConnectError as exc:
         raise Refused(f"cannot reach the server at {server}: is it running?") from exc
