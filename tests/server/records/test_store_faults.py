@@ -348,3 +348,42 @@ def test_the_sdk_retries_an_idempotent_request_after_503_not_a_post(
             moto.resume()
         assert_unavailable(upload)
         assert waits == [2.0]
+
+
+def test_slow_uploads_leave_the_database_to_other_requests(practice, ctx, settings, live_server):
+    """More uploads whose bodies trickle in than the pool has connections: other
+    requests are still served, and the uploads complete once their bodies end."""
+    bearer = {"Authorization": f"Bearer {practice.alice.user.tokens.access_token}"}
+    go_on = threading.Event()
+    results: list[httpx2.Response] = []
+
+    def body() -> Iterator[bytes]:
+        yield b"\x06" * 1000
+        go_on.wait(timeout=60)
+        yield b"\x07" * 1000
+
+    def upload() -> None:
+        with httpx2.Client(base_url=live_server, timeout=60) as http:
+            headers = {**bearer, "Content-Type": "application/octet-stream"}
+            results.append(http.post("/blobs", content=body(), headers=headers))
+
+    threads = [threading.Thread(target=upload) for _ in range(SLOW_DOWNLOADS)]
+    try:
+        for thread in threads:
+            thread.start()
+        # Each upload's spool file exists once its quota check is done and its body
+        # is being read.
+        deadline = time.monotonic() + POOL_TIMEOUT * 3
+        while len(list(settings.upload_dir.glob("upload-*"))) < SLOW_DOWNLOADS:
+            assert time.monotonic() < deadline, "the uploads did not all start"
+            assert not results, [r.text for r in results]
+            time.sleep(0.05)
+        with httpx2.Client(base_url=live_server, timeout=30) as http:
+            inbox = http.get("/documents", headers=bearer)
+        assert inbox.status_code == 200, inbox.text
+        assert not results  # the uploads were still waiting for their bodies
+    finally:
+        go_on.set()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert [r.status_code for r in results] == [201] * SLOW_DOWNLOADS
