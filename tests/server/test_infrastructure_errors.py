@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from tests.server_fixtures import make_settings
 from uhealthsec.client import cli as cli_module
-from uhealthsec.client.api import RetryUnavailable
+from uhealthsec.client.api import RetryUnavailable, _environment_proxy
 from uhealthsec.client.cli import app as cli
 from uhealthsec.crypto.journal import JournalEntry, Outcome
 from uhealthsec.protocol.encoding import b64u_decode
@@ -185,6 +185,11 @@ def test_retries_are_bounded_and_only_for_replayable_idempotent_requests():
         assert sent == ["POST", "PUT"]
 
 
-def test_the_cli_connection_retries():
+def test_the_cli_connection_retries_through_the_environment_proxy(monkeypatch):
     with cli_module._connection("http://uhs.test") as http:
         assert isinstance(http._transport, RetryUnavailable)
+    # A transport of its own must not lose the proxy the environment names.
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.test:3128")
+    monkeypatch.setenv("NO_PROXY", "localhost")
+    assert _environment_proxy("https://uhs.test") == "http://proxy.test:3128"
+    assert _environment_proxy("https://localhost:8000") is None

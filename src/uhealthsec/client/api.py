@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -135,10 +136,18 @@ class RetryUnavailable(httpx2.BaseTransport):
 
 def http_client(base_url: str, *, timeout: float = 30.0, **options: Any) -> httpx2.Client:
     """The HTTP client the CLI uses, and that SDK users should: idempotent requests
-    answered 503 are retried (``RetryUnavailable``)."""
-    return httpx2.Client(
-        base_url=base_url, timeout=timeout, transport=RetryUnavailable(), **options
-    )
+    answered 503 are retried (``RetryUnavailable``). The server's proxy comes from the
+    environment (``HTTPS_PROXY``, ``NO_PROXY``...), as it would without a transport."""
+    proxy = _environment_proxy(base_url)
+    transport = RetryUnavailable(httpx2.HTTPTransport(proxy=proxy))
+    return httpx2.Client(base_url=base_url, timeout=timeout, transport=transport, **options)
+
+
+def _environment_proxy(url: str) -> str | None:
+    parts = urlsplit(url)
+    if not parts.hostname or urllib.request.proxy_bypass(parts.hostname):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
 
 
 def check_response(response: httpx2.Response) -> httpx2.Response:
