@@ -61,6 +61,10 @@ class PostgresServer:
         self._run(
             "initdb", "-D", str(self.data), "-U", "uhs", "-A", "trust", "--no-sync", "-E", "UTF8"
         )
+        self.resume()
+
+    def resume(self) -> None:
+        """Start the server (again, after ``halt``), on the same socket and data."""
         options = f"-k {self.root} -p {self.port} -c listen_addresses='' -c max_connections=200"
         if not self.durable:
             options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
@@ -75,6 +79,11 @@ class PostgresServer:
             "-w",
             "start",
         )
+
+    def halt(self) -> None:
+        """Stop the server as a crash does (immediate mode: connections cut, no
+        checkpoint), keeping its data for ``resume``."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
 
     def stop(self) -> None:
         try:

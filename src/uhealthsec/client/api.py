@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
+import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -69,6 +72,82 @@ def post_with_proof(http: httpx2.Client, path: str, body: dict[str, Any]) -> htt
             return response
         headers = {PROOF_HEADER: solve(challenge)}
     return response
+
+
+#: Requests whose repetition has the effect of one (RFC 9110, 9.2.2): the only ones
+#: retried after a 503, since a POST may have been carried out before the failure.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+#: Retries of one request answered 503, after its first attempt.
+MAX_RETRIES = 4
+#: The longest wait before a retry, whatever the server's Retry-After says.
+MAX_RETRY_DELAY = 30.0
+
+
+def retry_delay(retry_after: str | None, attempt: int, max_delay: float = MAX_RETRY_DELAY) -> float:
+    """How long to wait before retry number ``attempt`` (from 0): never sooner than the
+    server's Retry-After (in seconds), and doubling from one second on each attempt."""
+    backoff = float(2**attempt)
+    try:
+        asked = float(retry_after) if retry_after is not None else 0.0
+    except ValueError:  # an HTTP date, or nonsense: the backoff alone
+        asked = 0.0
+    return min(max_delay, max(asked, backoff, 0.0))
+
+
+class RetryUnavailable(httpx2.BaseTransport):
+    """A transport that sends an idempotent request again when the server answers 503
+    (its database or document store is briefly unavailable), after the Retry-After it
+    gives with exponential backoff, at most ``retries`` times; the last answer is
+    returned as it is. Requests whose body cannot be sent twice (a streamed upload)
+    are not retried."""
+
+    def __init__(
+        self,
+        transport: httpx2.BaseTransport | None = None,
+        *,
+        retries: int = MAX_RETRIES,
+        max_delay: float = MAX_RETRY_DELAY,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.transport = transport or httpx2.HTTPTransport()
+        self.retries = retries
+        self.max_delay = max_delay
+        self.sleep = sleep
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        replayable = request.method in IDEMPOTENT_METHODS and isinstance(
+            request.stream, httpx2.ByteStream
+        )
+        attempt = 0
+        while True:
+            response = self.transport.handle_request(request)
+            if response.status_code != 503 or not replayable or attempt >= self.retries:
+                return response
+            delay = retry_delay(response.headers.get("retry-after"), attempt, self.max_delay)
+            # Read to the end (a short problem document), so the connection is reused.
+            response.read()
+            response.close()
+            self.sleep(delay)
+            attempt += 1
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+def http_client(base_url: str, *, timeout: float = 30.0, **options: Any) -> httpx2.Client:
+    """The HTTP client the CLI uses, and that SDK users should: idempotent requests
+    answered 503 are retried (``RetryUnavailable``). The server's proxy comes from the
+    environment (``HTTPS_PROXY``, ``NO_PROXY``...), as it would without a transport."""
+    proxy = _environment_proxy(base_url)
+    transport = RetryUnavailable(httpx2.HTTPTransport(proxy=proxy))
+    return httpx2.Client(base_url=base_url, timeout=timeout, transport=transport, **options)
+
+
+def _environment_proxy(url: str) -> str | None:
+    parts = urlsplit(url)
+    if not parts.hostname or urllib.request.proxy_bypass(parts.hostname):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
 
 
 def check_response(response: httpx2.Response) -> httpx2.Response:

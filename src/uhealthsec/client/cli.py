@@ -40,6 +40,7 @@ from uhealthsec.client.api import (
     SecondFactorRequired,
     WeakPassword,
     check_response,
+    http_client,
 )
 from uhealthsec.client.consent import ConsentClient
 from uhealthsec.client.directory import VerifiedEntry, audit
@@ -89,7 +90,7 @@ class Refused(typer.Exit):
 @contextmanager
 def _connection(server: str) -> Iterator[httpx2.Client]:
     try:
-        with httpx2.Client(base_url=server, timeout=30.0) as http:
+        with http_client(server, timeout=30.0) as http:
             yield http
     except httpx2.ConnectError as exc:
         raise Refused(f"cannot reach the server at {server}: is it running?") from exc
@@ -1562,7 +1563,15 @@ def witnesses_list() -> None:
 
 
 @app.command()
-def cleanup() -> None:
+def cleanup(
+    check: bool = typer.Option(
+        False,
+        "--check",
+        help="Remove nothing: list the stored documents' contents (blobs) that the "
+        "database lists but the document store no longer holds, and exit with status 1 "
+        "if there is any.",
+    ),
+) -> None:
     """Server maintenance: remove uploads never attached to a document, connection
     data (IP addresses) older than the CNIL retention, the shield's counters that no
     decision needs any more, and what is kept of mail sent or given up (after
@@ -1572,10 +1581,33 @@ def cleanup() -> None:
 
     ctx = build_context(Settings())
     try:
+        if check:
+            _check_content(ctx)
+            return
         message = _maintain(ctx)
     finally:
         ctx.close()
     console.print(message[0].upper() + message[1:])
+
+
+def _check_content(ctx: Any) -> None:
+    from uhealthsec.server.records.service import missing_content
+
+    lost = missing_content(ctx)
+    for blob in lost:
+        state = "attached" if blob.attached_at is not None else "unattached upload"
+        console.print(
+            f"missing  {blob.id}  {blob.size} bytes  {state}  created {blob.created_at:%Y-%m-%d}",
+            markup=False,
+            highlight=False,
+        )
+    if lost:
+        console.print(
+            f"{len(lost)} blob(s) listed by the database are missing from the document "
+            "store: restore them from a backup of the store (their downloads answer 502)."
+        )
+        raise typer.Exit(1)
+    console.print("Every blob the database lists is in the document store.")
 
 
 @app.command("verify-practitioner")

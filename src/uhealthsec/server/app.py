@@ -196,6 +196,8 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
     if docs:
         api_docs.install(app)
     app.add_middleware(JournalMiddleware, writer=ctx.journal, clock=ctx.now)
+    # Around the journal: its own database failures answered as problems too.
+    app.add_middleware(problems.InfrastructureFailures)
     app.add_middleware(
         BodySizeLimit,
         max_bytes=ctx.settings.max_request_bytes,

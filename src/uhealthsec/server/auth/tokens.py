@@ -179,10 +179,15 @@ class TokenKeyring:
             raise refused
         try:
             footer = json.loads(Token.new(token).footer or b"{}")
-            kid = footer.get("kid") if isinstance(footer, dict) else None
-            loaded = self.find(kid) if isinstance(kid, str) else None
-            if loaded is None:
-                raise refused
+        except Exception as exc:  # any malformed token: the same refusal
+            raise refused from exc
+        kid = footer.get("kid") if isinstance(footer, dict) else None
+        # Outside the catch-all: a database that cannot be reached while the keys are
+        # loaded is the server's failure (a 503), not an invalid token.
+        loaded = self.find(kid) if isinstance(kid, str) else None
+        if loaded is None:
+            raise refused
+        try:
             # Claims are checked below against the server's clock, not by pyseto.
             claims = json.loads(pyseto.decode(loaded.key, token).payload)
             if not isinstance(claims, dict) or claims.get("aud") != audience:

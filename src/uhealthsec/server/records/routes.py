@@ -91,6 +91,10 @@ async def upload(request: Request, caller: Caller, db: Db, ctx: Ctx) -> s.BlobOu
     service = RecordsService(db, ctx)
     # Refused before a byte is written: no upload may go past the account's quota.
     allowance = await run_in_threadpool(service.upload_allowance, caller.account)
+    # The body may take minutes to arrive and the store to take it: the session's
+    # connection goes back to the pool meanwhile (the quota is checked again, under the
+    # account's lock, once the object is stored).
+    await run_in_threadpool(db.commit)
     limit = min(ctx.settings.max_upload_bytes, allowance)
     spool = await run_in_threadpool(Spool, ctx.settings.upload_dir, limit)
     try:
@@ -167,10 +171,16 @@ def content(
 ) -> StreamingResponse:
     """The encrypted envelope of one version, streamed."""
     blob = RecordsService(db, ctx).content(caller.account, document_id, number)
+    key, size = blob.key, blob.size
+    # The database is done with: its connection goes back to the pool before the store
+    # is asked for the object (which may be slow, or hang until its timeout), so slow
+    # downloads cannot take the connections every other request needs.
+    db.commit()
+    db.close()
     return StreamingResponse(
-        ctx.blobs.read(blob.key),
+        ctx.blobs.read(key),
         media_type="application/octet-stream",
-        headers={"Content-Length": str(blob.size)},
+        headers={"Content-Length": str(size)},
     )
 
 

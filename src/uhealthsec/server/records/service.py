@@ -53,7 +53,8 @@ from uhealthsec.server.records.models import (
     ShareStatementRecord,
 )
 from uhealthsec.server.retention.service import FileStatus, RetentionService, is_practice_admin
-from uhealthsec.server.storage.blobs import remove_abandoned_spool_files
+from uhealthsec.server.storage.blobs import BlobMissing, remove_abandoned_spool_files
+from uhealthsec.server.storage.db import transaction
 
 MAX_METADATA_BYTES = 8 * 1024
 #: Per request: 100 hybrid wrapped keys fit well within the JSON body limit.
@@ -948,3 +949,29 @@ class RecordsService:
         if version is None:
             raise NotFound(f"this document has no version {number}")
         return version
+
+
+def missing_content(ctx: AppContext) -> list[Blob]:
+    """Blobs the database lists whose object the store no longer holds (lost by the
+    store, a restore that missed them, an operator's deletion): ``uhs cleanup --check``.
+
+    A row is written only once its object is stored, so every row read before the store
+    is listed has its object, unless lost. Each object absent from the listing is asked
+    for once more, and its row read again in a new transaction, so that a purge running
+    meanwhile (which commits the row's removal, then deletes the object) is not taken
+    for a loss."""
+    with transaction(ctx.sessions) as db:
+        listed = {blob.id: blob for blob in db.scalars(select(Blob))}
+    stored = set(ctx.blobs.keys())
+    absent = [blob for blob in listed.values() if blob.key not in stored]
+    lost = []
+    for blob in absent:
+        try:
+            ctx.blobs.read_prefix(blob.key, 1)
+            continue
+        except BlobMissing:
+            pass
+        with transaction(ctx.sessions) as db:
+            if db.get(Blob, blob.id) is not None:
+                lost.append(blob)
+    return lost

@@ -1,0 +1,195 @@
+"""Infrastructure failures answered as problems (issue 17, item 2): a full disk (a real
+size-limited tmpfs under the server's data directory), no free database connection (the
+pool really exhausted), a blob lost from the filesystem store; on SQLite and PostgreSQL,
+over uvicorn, on a connection that stays open. Then how each failure is classified, and
+the client's bounded retries."""
+
+from __future__ import annotations
+
+import errno
+import functools
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2
+import pytest
+from boto3.exceptions import S3UploadFailedError
+from botocore.exceptions import ClientError
+from sqlalchemy.exc import IntegrityError, OperationalError
+from typer.testing import CliRunner
+
+from tests.server_fixtures import make_settings
+from uhealthsec.client import cli as cli_module
+from uhealthsec.client.api import RetryUnavailable, _environment_proxy
+from uhealthsec.client.cli import app as cli
+from uhealthsec.crypto.journal import JournalEntry, Outcome
+from uhealthsec.protocol.encoding import b64u_decode
+from uhealthsec.server import app as app_module
+from uhealthsec.server.app import build_context
+from uhealthsec.server.problems import infrastructure_problem
+from uhealthsec.server.settings import Settings
+from uhealthsec.server.storage.db import make_engine
+
+#: The data directory (spool and blobs) lives on a file system this small.
+DISK = 2 << 20
+POOL_SIZE = 2
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Iterator[Settings]:
+    data = tmp_path / "var"
+    data.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={DISK}", "tmpfs", str(data)], check=True)
+    try:
+        yield make_settings(tmp_path, database_url)
+    finally:
+        subprocess.run(["umount", "--lazy", str(data)], check=True)
+
+
+@pytest.fixture
+def ctx(settings, clock, monkeypatch):
+    small_pool = functools.partial(make_engine, pool_size=POOL_SIZE, max_overflow=0, pool_timeout=1)
+    monkeypatch.setattr(app_module, "make_engine", small_pool)
+    context = build_context(settings, clock=clock, migrate_schema=False)
+    yield context
+    context.close()
+
+
+def local_port(response: httpx2.Response) -> int:
+    return int(response.extensions["network_stream"].get_extra_info("client_addr")[1])
+
+
+def upload_headers(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", "Content-Type": "application/octet-stream"}
+
+
+def test_a_full_disk_answers_507_and_the_next_upload_succeeds(users, live_server, settings):
+    alice = users.signed_in("alice@example.org")
+    headers = upload_headers(alice.tokens.access_token)
+    with httpx2.Client(base_url=live_server, timeout=30) as http:
+        full = http.post("/blobs", content=b"\x02" * (DISK + (1 << 20)), headers=headers)
+        port = local_port(full)
+        small = http.post("/blobs", content=b"\x03" * 1000, headers=headers)
+        assert local_port(small) == port  # the connection was kept
+    assert full.status_code == 507, full.text
+    assert full.headers["content-type"] == "application/problem+json"
+    assert full.json()["title"] == "Insufficient Storage"
+    entry = JournalEntry.decode(b64u_decode(full.headers["uhs-journal-entry"]))
+    assert (entry.status, entry.outcome) == (507, Outcome.FAILED)
+    # The refused upload's spool file was removed: the space is free again.
+    assert small.status_code == 201, small.text
+    assert list(settings.upload_dir.iterdir()) == []
+
+
+def test_no_free_database_connection_answers_503(users, ctx, live_server):
+    alice = users.signed_in("alice@example.org")
+    bearer = {"Authorization": f"Bearer {alice.tokens.access_token}"}
+    with httpx2.Client(base_url=live_server, timeout=30) as http:
+        ports = []
+        held = [ctx.engine.connect() for _ in range(POOL_SIZE)]  # every pooled connection
+        try:
+            # Unjournaled, then journaled (its journaling waits for a connection too).
+            answers = [
+                http.get("/accounts/me", headers=bearer),
+                http.get("/documents", headers=bearer),
+            ]
+            ports += [local_port(a) for a in answers]
+        finally:
+            for connection in held:
+                connection.close()
+        for answer in answers:
+            assert answer.status_code == 503, answer.text
+            assert answer.headers["content-type"] == "application/problem+json"
+            assert answer.headers["retry-after"] == "2"
+        again = http.get("/documents", headers=bearer)
+        assert again.status_code == 200
+        ports.append(local_port(again))
+    assert len(set(ports)) == 1
+
+
+def test_cleanup_check_lists_an_upload_the_filesystem_store_lost(users, live_server, settings):
+    alice = users.signed_in("alice@example.org")
+    env = {
+        "UHS_DATABASE_URL": settings.database_url.get_secret_value(),
+        "UHS_DATA_DIR": str(settings.data_dir),
+    }
+    with httpx2.Client(base_url=live_server, timeout=30) as http:
+        kept, lost = (
+            http.post("/blobs", content=data, headers=upload_headers(alice.tokens.access_token))
+            for data in (b"\x04" * 100, b"\x05" * 200)
+        )
+    assert CliRunner().invoke(cli, ["cleanup", "--check"], env=env).exit_code == 0
+    lost_id = lost.json()["id"]
+    (settings.blob_dir / lost_id.replace("-", "")[:2] / lost_id.replace("-", "")).unlink()
+
+    found = CliRunner().invoke(cli, ["cleanup", "--check"], env=env)
+    assert found.exit_code == 1, found.output
+    assert f"missing  {lost_id}  200 bytes  unattached upload" in found.output
+    assert kept.json()["id"] not in found.output
+
+
+# -- how failures are classified ----------------------------------------------------------
+
+
+def _client_error(status: int, code: str) -> ClientError:
+    return ClientError(
+        {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "PutObject"
+    )
+
+
+def test_failures_of_the_store_database_and_disk_are_classified():
+    def status(exc: BaseException) -> int | None:
+        response = infrastructure_problem(exc)
+        return None if response is None else response.status_code
+
+    assert status(_client_error(500, "InternalError")) == 503
+    assert status(_client_error(503, "SlowDown")) == 503
+    assert status(_client_error(403, "AccessDenied")) is None  # configuration: a 500
+    wrapped = S3UploadFailedError("failed")  # how boto3's upload_file reports it
+    wrapped.__context__ = _client_error(503, "SlowDown")
+    assert status(wrapped) == 503
+    full = OperationalError("INSERT", {}, Exception("database or disk is full"))
+    assert status(full) == 507
+    assert status(OperationalError("SELECT", {}, Exception("database is locked"))) == 503
+    assert status(IntegrityError("INSERT", {}, Exception("UNIQUE constraint failed"))) is None
+    assert status(OSError(errno.EDQUOT, "Disk quota exceeded")) == 507
+    assert status(OSError(errno.EIO, "Input/output error")) is None
+    assert status(ValueError("a bug")) is None
+
+
+# -- the client's retries -----------------------------------------------------------------
+
+
+def test_retries_are_bounded_and_only_for_replayable_idempotent_requests():
+    sent: list[str] = []
+    waits: list[float] = []
+
+    def unavailable(request: httpx2.Request) -> httpx2.Response:
+        sent.append(request.method)
+        return httpx2.Response(503, headers={"Retry-After": "100"}, json={"status": 503})
+
+    transport = RetryUnavailable(httpx2.MockTransport(unavailable), sleep=waits.append)
+    with httpx2.Client(base_url="http://uhs.test", transport=transport) as http:
+        assert http.get("/documents").status_code == 503
+        assert (sent, waits) == (["GET"] * 5, [30.0] * 4)  # 4 retries, capped waits
+
+        sent.clear()
+        waits.clear()
+        assert http.put("/accounts/me/password", json={}).status_code == 503
+        assert len(sent) == 5
+        sent.clear()
+        assert http.post("/practices", json={}).status_code == 503
+        streamed = http.put("/x", content=iter([b"a", b"b"]))  # cannot be sent twice
+        assert streamed.status_code == 503
+        assert sent == ["POST", "PUT"]
+
+
+def test_the_cli_connection_retries_through_the_environment_proxy(monkeypatch):
+    with cli_module._connection("http://uhs.test") as http:
+        assert isinstance(http._transport, RetryUnavailable)
+    # A transport of its own must not lose the proxy the environment names.
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.test:3128")
+    monkeypatch.setenv("NO_PROXY", "localhost")
+    assert _environment_proxy("https://uhs.test") == "http://proxy.test:3128"
+    assert _environment_proxy("https://localhost:8000") is None
