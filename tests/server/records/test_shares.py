@@ -21,6 +21,7 @@ from tests.server.records.conftest import (
 from tests.server.records.test_exchange import consent_to_everyone_outside
 from uhealthsec.crypto.wrap import wrap_document_key
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
+from uhealthsec.server.bootstrap import bootstrap
 
 
 def garbage_grant(sender: Person, to: str, version: dict, expires_at: str | None = None) -> dict:
@@ -255,6 +256,7 @@ def test_a_patients_share_expired_by_a_reader_on_an_older_server_is_restored(
     ] == [1]
     migrate.downgrade(ctx.engine, "0018")
     migrate.upgrade(ctx.engine)
+    bootstrap(ctx)  # the server starts again on the upgraded database
     assert alice.exchange.new_version(document_id, report) == 3
     assert 3 in [
         v["number"]
