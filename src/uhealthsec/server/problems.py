@@ -115,6 +115,13 @@ def infrastructure_problem(exc: BaseException) -> JSONResponse | None:
     return None
 
 
+def answer_status(exc: BaseException) -> int:
+    """The status ``exc`` is answered with: its infrastructure problem's (or its
+    cause's), 500 for anything else."""
+    response = _first_problem(exc)
+    return 500 if response is None else response.status_code
+
+
 def _content_lost(exc: BlobMissing) -> JSONResponse:
     """The store has no object for a blob the database lists: data the server lost
     (a restore that missed it, an operator's deletion), not the client's doing and not

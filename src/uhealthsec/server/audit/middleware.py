@@ -17,10 +17,11 @@ outcome, up to an allowance per account; refusals of requests nobody signed in a
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -61,6 +62,8 @@ JOURNALED_READ_PREFIXES = (
 #: Reads of a practice's personal data: ``/practices/{id}/<one of these>``.
 JOURNALED_PRACTICE_READS = frozenset({"journal", "members", "rights-requests"})
 UNJOURNALED_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+logger = logging.getLogger(__name__)
 
 #: Path parameters that name objects, and what they name.
 _PATH_OBJECTS = {
@@ -183,9 +186,11 @@ class JournalMiddleware:
             return message
 
         withheld = False
+        #: The status journaled as answered, once the answer has started.
+        journaled_status: int | None = None
 
         async def journaling_send(message: Message) -> None:
-            nonlocal withheld
+            nonlocal withheld, journaled_status
             if withheld:
                 return  # the body of a read refused past the account's allowance
             # Requests that matched no route (scanners, typos) are not actions; requests
@@ -203,12 +208,21 @@ class JournalMiddleware:
                     await self._too_many_reads()(scope, receive, send)
                     return
                 headers = list(message.get("headers", []))
-                headers += await self._append(scope, draft, message["status"])
+                receipt = await self._append(scope, draft, message["status"])
+                if receipt:
+                    journaled_status = message["status"]
+                headers += receipt
                 message = {**message, "headers": headers}
             await send(message)
 
         try:
             await self.app(scope, hashing_receive, journaling_send)
+        except Exception as exc:
+            if journaled_status is not None and Outcome.of_status(journaled_status) == Outcome.DONE:
+                # The entry said done, then the answer broke off (the store failed in
+                # the middle of a download): a second entry records what was delivered.
+                await self._append_cut_off(scope, draft, exc)
+            raise
         finally:
             _CURRENT.reset(token)
 
@@ -238,6 +252,13 @@ class JournalMiddleware:
             headers={"Retry-After": str(retry)},
         )
 
+    async def _append_cut_off(self, scope: Scope, draft: JournalDraft, exc: Exception) -> None:
+        pending = pending_entry(scope, draft, _cut_off_status(exc), self.clock)
+        try:
+            await self.writer.record(replace(pending, outbox_id=None))
+        except Exception:  # the journal's own database gone too: the first error goes on
+            logger.exception("the failure of a started answer could not be journaled")
+
     async def _append(
         self, scope: Scope, draft: JournalDraft, status: int
     ) -> list[tuple[bytes, bytes]]:
@@ -258,6 +279,13 @@ class JournalMiddleware:
                 f"{receipt.index};{receipt.head.size};{proof}".encode(),
             ),
         ]
+
+
+def _cut_off_status(exc: BaseException) -> int:
+    """The status an error would have answered, had the answer not begun."""
+    from uhealthsec.server.problems import answer_status
+
+    return answer_status(exc)
 
 
 def pending_entry(
