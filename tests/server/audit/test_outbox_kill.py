@@ -122,12 +122,16 @@ def test_changes_are_journaled_once_whatever_point_a_process_is_killed_at(
         c.start()
     kills = 0
     chance = random.Random(17)
+    # Killed every 10 to 40 answers, at a random moment within the requests in flight.
+    next_kill = chance.randint(10, 40)
     while any(c.is_alive() for c in clients):
-        time.sleep(chance.uniform(0.2, 1.5))
-        if any(c.is_alive() for c in clients):
+        time.sleep(0.01)
+        if len(answered) >= next_kill and any(c.is_alive() for c in clients):
+            time.sleep(chance.uniform(0, 0.05))
             server.kill()
             kills += 1
             server.start()
+            next_kill = len(answered) + chance.randint(10, 40)
     server.kill()
     assert len(answered) == WRITES and kills >= 3
     assert all(status in (0, 201, 200) for status in answered), sorted(set(answered))
