@@ -8,6 +8,7 @@ and starts its clients together at a barrier."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,9 +17,16 @@ from typing import TypeVar
 import httpx2
 import pytest
 
-from tests.server.records.conftest import Person, Practice, practice, report  # noqa: F401
+from tests.server.records.conftest import (  # noqa: F401  (shared fixtures)
+    Person,
+    Practice,
+    next_version_body,
+    practice,
+    report,
+)
 from tests.serving import ServerThread
 from uhealthsec.client.api import ApiError
+from uhealthsec.client.consent import ConsentClient
 from uhealthsec.client.exchange import ExchangeClient, MessagingClient
 from uhealthsec.server.app import create_app
 
@@ -100,6 +108,76 @@ def test_twenty_clients_writing_to_one_thread_get_consecutive_numbers(
     assert read_by_alice == list(range(1, hers + 1))
 
 
-def _problem(error: Exception) -> int:
-    assert isinstance(error, ApiError), repr(error)
-    return error.status
+def _status(outcome: object) -> int:
+    """200 for a request that succeeded, else the status of its refusal."""
+    if isinstance(outcome, ApiError):
+        return outcome.status
+    assert not isinstance(outcome, Exception), repr(outcome)
+    return 200
+
+
+def test_concurrent_new_versions_of_one_document_one_is_accepted(
+    practice: Practice,  # noqa: F811
+    report,  # noqa: F811
+    served: str,
+):
+    """Eight devices of Alice's post version 2 of one document at once: the first is
+    accepted and each other is told that the latest version changed (409), as when
+    they come one after the other; none is a 500 and no number is used twice."""
+    alice, bob = practice.alice, practice.bob
+    document_id = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
+    count = 8
+    recipients = alice.exchange._recipients([bob.email])
+    bodies = [
+        next_version_body(practice, report, document_id, alice.exchange, recipients)
+        for _ in range(count)
+    ]
+    devices = [over_http(served, alice) for _ in range(count)]
+    outcomes = together(
+        count,
+        lambda i: devices[i].call(
+            "POST", f"/documents/{document_id}/versions", json={"number": 2, **bodies[i]}
+        ),
+    )
+    assert sorted(_status(o) for o in outcomes) == [200] + [409] * (count - 1), outcomes
+    for refusal in outcomes:
+        if isinstance(refusal, ApiError):
+            assert "the latest version is 2" in refusal.detail
+    view = alice.exchange.call("GET", f"/documents/{document_id}").json()
+    assert [v["number"] for v in view["versions"]] == [1, 2]
+    # The accepted version is the one served, and Bob reads it.
+    assert bob.exchange.fetch(document_id, report.with_suffix(".bob")).path.read_bytes() == (
+        report.read_bytes()
+    )
+
+
+def test_concurrent_consent_decisions_are_numbered_one_after_the_other(
+    practice: Practice,  # noqa: F811
+    served: str,
+):
+    """Carol's devices permit and deny sharing with Bob at once: every decision is
+    recorded (on SQLite the later ones used to be refused with a 409), as one version
+    after the other, each replacing the one before it, one in force."""
+    carol = practice.carol
+    count = 10
+    devices = [ConsentClient(over_http(served, carol)) for _ in range(count)]
+    outcomes = together(
+        count,
+        lambda i: devices[i].decide(
+            practice.id, "outside_team", "deny" if i % 2 == 0 else "permit", practice.bob.email
+        ),
+    )
+    assert [_status(o) for o in outcomes] == [200] * count, outcomes
+    history = ConsentClient(carol.exchange).directives(practice.id, history=True)
+    about_bob = [d for d in history if d["recipient_email"] == practice.bob.email]
+    assert [d["version"] for d in history] == list(range(1, len(history) + 1))
+    # Each version changes the decision before it (an unchanged one records nothing).
+    decisions = [d["decision"] for d in about_bob]
+    assert all(a != b for a, b in itertools.pairwise(decisions)), decisions
+    assert [d["superseded_at"] is None for d in about_bob] == [False] * (len(about_bob) - 1) + [
+        True
+    ]
+    in_force = ConsentClient(carol.exchange).directives(practice.id)
+    assert [d["decision"] for d in in_force if d["recipient_email"] == practice.bob.email] == [
+        decisions[-1]
+    ]
