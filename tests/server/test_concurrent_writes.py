@@ -1,7 +1,10 @@
-"""Concurrent writers to one counter, on SQLite and PostgreSQL: every number that a
-request takes from the database (a message's place in its thread, a document's next
-version, a patient's next consent version) is taken atomically, so that concurrent
-requests are ordered rather than refused with a 500 or left to overwrite each other.
+"""Concurrent writers to one counter or one state, on SQLite and PostgreSQL: every
+number that a request takes from the database (a message's place in its thread, a
+document's next version, a patient's next consent version, a failure count) is taken
+atomically, and every state that a request checks and then changes (a request's
+status, a token or code used once) is checked under a lock, so that concurrent
+requests are ordered as if they came one after the other, rather than refused with a
+500 or left to write over each other.
 
 Each test serves the API over real HTTP (uvicorn, its thread pool, the database pool)
 and starts its clients together at a barrier."""
@@ -16,6 +19,7 @@ from typing import TypeVar
 
 import httpx2
 import pytest
+from sqlalchemy import select
 
 from tests.server.records.conftest import (  # noqa: F401  (shared fixtures)
     Person,
@@ -24,11 +28,17 @@ from tests.server.records.conftest import (  # noqa: F401  (shared fixtures)
     practice,
     report,
 )
+from tests.server_fixtures import FAST_ARGON2, PASSWORD
 from tests.serving import ServerThread
-from uhealthsec.client.api import ApiError
+from uhealthsec.client.api import ApiError, AuthClient, Tokens, _redirect_result
 from uhealthsec.client.consent import ConsentClient
 from uhealthsec.client.exchange import ExchangeClient, MessagingClient
+from uhealthsec.protocol.encoding import b64u_encode
 from uhealthsec.server.app import create_app
+from uhealthsec.server.auth.models import LoginFlow
+from uhealthsec.server.auth.service import MAX_MFA_FAILURES
+from uhealthsec.server.context import token_hash
+from uhealthsec.server.keys.models import DirectoryRecord
 
 T = TypeVar("T")
 
@@ -181,3 +191,136 @@ def test_concurrent_consent_decisions_are_numbered_one_after_the_other(
     assert [d["decision"] for d in in_force if d["recipient_email"] == practice.bob.email] == [
         decisions[-1]
     ]
+
+
+# -- things used once: a login flow, an authorization code, a refresh token, a mailed code
+
+
+def _auth_clients(url: str, count: int) -> list[AuthClient]:
+    return [AuthClient(httpx2.Client(base_url=url, timeout=60)) for _ in range(count)]
+
+
+def _signed_in(sdk: AuthClient, tokens: Tokens) -> int:
+    return sdk.http.get("/accounts/me", headers=sdk.bearer(tokens)).status_code
+
+
+def _one_winner(outcomes: list) -> Tokens:
+    """The one request that succeeded; every other was refused as invalid_grant."""
+    [won] = [o for o in outcomes if not isinstance(o, Exception)]
+    refused = [o for o in outcomes if isinstance(o, Exception)]
+    assert [(_status(o), o.body["error"]) for o in refused] == [(400, "invalid_grant")] * (
+        len(outcomes) - 1
+    ), refused
+    return won  # type: ignore[no-any-return]
+
+
+def test_a_refresh_token_used_by_several_requests_at_once_is_reuse(users, sdk, served):
+    """Six requests present one refresh token at once: one is answered, the others
+    are its reuse, which revokes the whole family, the new tokens included (before,
+    each of them got new tokens: reuse went unseen)."""
+    user = users.signed_in("rot@example.org")
+    clients = _auth_clients(served, 6)
+    won = _one_winner(together(6, lambda i: clients[i].refresh(user.tokens)))
+    assert _signed_in(sdk, won) == 401
+    with pytest.raises(ApiError):
+        sdk.refresh(won)
+
+
+def test_an_authorization_code_exchanged_at_once_by_several_requests_is_reuse(users, sdk, served):
+    user = users.signed_in("code@example.org")
+    login = users.completed_login(user)
+    params, state, verifier = sdk._authorization_request("tests")
+    answer = sdk.http.post(
+        "/oauth/authorize", data={**params, "ticket": login.ticket}, follow_redirects=False
+    )
+    code = _redirect_result(answer.headers["location"], state, "code")
+    clients = _auth_clients(served, 6)
+    won = _one_winner(together(6, lambda i: clients[i].exchange_code(code, verifier)))
+    # A code used twice was stolen: what it gave is revoked (RFC 6749 4.1.2).
+    assert _signed_in(sdk, won) == 401
+
+
+def test_a_sign_in_is_handed_to_the_authorization_endpoint_once(users, sdk, served):
+    user = users.signed_in("once@example.org")
+    login = users.completed_login(user)
+    clients = _auth_clients(served, 6)
+    outcomes = together(6, lambda i: clients[i].authorize(login, device_name=f"device {i}"))
+    assert sorted(_status(o) for o in outcomes) == [200] + [401] * 5, outcomes
+    [tokens] = [o for o in outcomes if isinstance(o, Tokens)]
+    assert _signed_in(sdk, tokens) == 200
+    listed = sdk.http.get("/auth/sessions", headers=sdk.bearer(tokens)).json()
+    assert len([s for s in listed if s["device_name"].startswith("device")]) == 1
+
+
+def test_wrong_codes_given_at_once_are_each_counted(users, sdk, served, ctx, clock):
+    """Five wrong codes for one sign-in at once: each is counted on the sign-in (not
+    one over another), so that it ends after five, and the right code then comes too
+    late (before, most counts were lost and the sign-in went on)."""
+    user = users.signed_in("guess@example.org")
+    login = sdk.start_login(user.email, user.password)
+    right = users.next_totp(user.totp_secret)
+    wrong = f"{(int(right) + 1) % 1_000_000:06d}"
+    clients = _auth_clients(served, MAX_MFA_FAILURES)
+    outcomes = together(
+        MAX_MFA_FAILURES, lambda i: clients[i].second_factor(login, totp_code=wrong)
+    )
+    assert [_status(o) for o in outcomes] == [401] * MAX_MFA_FAILURES, outcomes
+    with ctx.sessions() as db:
+        failures = db.scalar(
+            select(LoginFlow.mfa_failures).where(LoginFlow.ticket_hash == token_hash(login.ticket))
+        )
+    assert failures == MAX_MFA_FAILURES
+    with pytest.raises(ApiError) as late:
+        sdk.second_factor(login, totp_code=right)
+    assert late.value.status == 401
+
+
+def test_a_mailed_code_used_at_once_activates_the_account_once(users, sdk, outbox, served, ctx):
+    """Six requests confirm one registration with its code at once: one activates the
+    account and publishes its keys, the others find the code used (before, the keys
+    were published once per request, or the second publication failed with a 500)."""
+    email = "twice@example.org"
+    sdk.register(email, PASSWORD, "Dr Twice", "practitioner", params=FAST_ARGON2.with_new_salt())
+    body = {
+        "code": outbox.last_code(email),
+        "auth_secret": b64u_encode(sdk.derive_auth_secret(email, PASSWORD)),
+    }
+    clients = _auth_clients(served, 6)
+    outcomes = together(
+        6, lambda i: clients[i].http.post("/accounts/email-verifications", json=body)
+    )
+    assert sorted(o.status_code for o in outcomes) == [204] + [400] * 5, outcomes
+    with ctx.sessions() as db:
+        entries = db.scalars(
+            select(DirectoryRecord.key_version).where(DirectoryRecord.email == email)
+        ).all()
+    assert entries == [1]
+
+
+def test_an_invitation_accepted_at_once_from_several_devices_is_accepted_once(
+    practice: Practice,  # noqa: F811
+    users,
+    outbox,
+    served: str,
+):
+    """Before, the second acceptance also found the invitation open and failed to add
+    the same member again with a 500."""
+    dave = users.signed_in("dave@example.org", "patient")
+    practice.alice.exchange.call(
+        "POST",
+        f"/practices/{practice.id}/invitations",
+        json={"email": dave.email, "role": "patient"},
+    )
+    code = outbox.last_code(dave.email, "invitation code")
+    clients = _auth_clients(served, 6)
+    outcomes = together(
+        6,
+        lambda i: clients[i].http.post(
+            "/practices/invitations/accept",
+            json={"code": code},
+            headers=clients[i].bearer(dave.tokens),
+        ),
+    )
+    assert sorted(o.status_code for o in outcomes) == [200] + [400] * 5, outcomes
+    members = practice.alice.exchange.call("GET", f"/practices/{practice.id}/members").json()
+    assert [m["account_id"] for m in members].count(dave.account_id) == 1
