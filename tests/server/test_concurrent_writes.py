@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -33,6 +34,7 @@ from tests.serving import ServerThread
 from uhealthsec.client.api import ApiError, AuthClient, Tokens, _redirect_result
 from uhealthsec.client.consent import ConsentClient
 from uhealthsec.client.exchange import ExchangeClient, MessagingClient
+from uhealthsec.crypto.manifest import Reader
 from uhealthsec.protocol.encoding import b64u_encode
 from uhealthsec.server.app import create_app
 from uhealthsec.server.auth.models import LoginFlow
@@ -193,6 +195,38 @@ def test_concurrent_consent_decisions_are_numbered_one_after_the_other(
     ]
 
 
+def test_a_rights_request_changes_state_once_when_both_sides_act_at_once(
+    practice: Practice,  # noqa: F811
+    served: str,
+):
+    """Carol withdraws her request while Alice refuses it, each from three devices at
+    once: one change is made and the others are told it is closed already (409), as
+    when they come one after the other; no change is written over another (before,
+    every one was accepted and the last to commit decided the state)."""
+    carol, alice = practice.carol, practice.alice
+    asked = carol.exchange.call(
+        "POST", "/rights-requests", json={"practice_id": practice.id, "right": "rectification"}
+    ).json()
+    path = f"/rights-requests/{asked['id']}"
+    reason = {"reason": "The records are accurate as they stand."}
+    devices = [over_http(served, carol if i % 2 else alice) for i in range(6)]
+    outcomes = together(
+        6,
+        lambda i: (
+            devices[i].call("POST", f"{path}/withdraw")
+            if i % 2
+            else devices[i].call("POST", f"{path}/refuse", json=reason)
+        ),
+    )
+    assert sorted(_status(o) for o in outcomes) == [200] + [409] * 5, outcomes
+    [won] = [o.json() for o in outcomes if not isinstance(o, Exception)]
+    [now] = [
+        r for r in carol.exchange.call("GET", "/rights-requests").json() if r["id"] == asked["id"]
+    ]
+    assert now["status"] == won["status"] in ("withdrawn", "refused")
+    assert now["reason"] == (reason["reason"] if won["status"] == "refused" else None)
+
+
 # -- things used once: a login flow, an authorization code, a refresh token, a mailed code
 
 
@@ -324,3 +358,45 @@ def test_an_invitation_accepted_at_once_from_several_devices_is_accepted_once(
     assert sorted(o.status_code for o in outcomes) == [200] + [400] * 5, outcomes
     members = practice.alice.exchange.call("GET", f"/practices/{practice.id}/members").json()
     assert [m["account_id"] for m in members].count(dave.account_id) == 1
+
+
+def test_a_claim_opened_and_closed_at_once_from_several_devices_counts_once(
+    practice: Practice,  # noqa: F811
+    served: str,
+    clock,
+):
+    """Six devices of Alice's open a claim on Carol's file at once, then close it at
+    once: one of each is made, the others are refused (409) as they would be one after
+    the other (before: the first retention facts of a file were made by each request,
+    500s, and a claim was opened or closed by several)."""
+    path = f"/patient-files/{practice.patient_file}/retention/claim"
+    devices = [over_http(served, practice.alice) for _ in range(6)]
+    today = clock.now.date().isoformat()
+    opened = together(6, lambda i: devices[i].call("POST", path, json={"on": today}))
+    assert sorted(_status(o) for o in opened) == [200] + [409] * 5, opened
+    assert practice.alice.exchange.call("GET", path.removesuffix("/claim")).json()["claim_open"]
+    closed = together(6, lambda i: devices[i].call("POST", f"{path}/close", json={"on": today}))
+    assert sorted(_status(o) for o in closed) == [200] + [409] * 5, closed
+    retention = practice.alice.exchange.call("GET", path.removesuffix("/claim")).json()
+    assert (retention["claim_open"], retention["suspended_days"]) == (False, 0)
+
+
+def test_one_thread_started_by_the_same_request_sent_at_once_is_made_once(
+    practice: Practice,  # noqa: F811
+    served: str,
+):
+    """A thread's id derives from its signed members: the same request sent six times
+    at once (a client retrying) makes it once and the others are told it exists (409),
+    as they would be one after the other (before: 500s, the id inserted again)."""
+    thread_id, body = MessagingClient(practice.alice.exchange).thread_request(
+        [
+            Reader(uuid.UUID(practice.alice.user.account_id), practice.alice.email),
+            Reader(uuid.UUID(practice.bob.user.account_id), practice.bob.email),
+        ]
+    )
+    body["participant_ids"] = [practice.bob.user.account_id]
+    devices = [over_http(served, practice.alice) for _ in range(6)]
+    outcomes = together(6, lambda i: devices[i].call("POST", "/threads", json=body))
+    assert sorted(_status(o) for o in outcomes) == [200] + [409] * 5, outcomes
+    [made] = [o.json() for o in outcomes if not isinstance(o, Exception)]
+    assert made["id"] == str(thread_id)

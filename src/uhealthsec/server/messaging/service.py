@@ -120,8 +120,11 @@ class MessagingService:
                     "a patient writes only with practitioners of a practice they joined"
                 )
         record = self._check_membership(caller, membership, accounts)
+        # One answer for a thread made before and one made by a concurrent request (the
+        # same signed request sent twice at once).
+        exists = Conflict("a thread with this id already exists")
         if self.db.get(Thread, record.thread_id) is not None:
-            raise Conflict("a thread with this id already exists")
+            raise exists
         thread = Thread(
             id=record.thread_id,
             created_by=caller.id,
@@ -129,7 +132,10 @@ class MessagingService:
             last_seq=0,
         )
         self.db.add(thread)
-        self.db.flush()
+        try:
+            self.db.flush()
+        except IntegrityError as exc:  # no savepoint: the refusal rolls the request back
+            raise exists from exc
         self.db.add_all(ThreadParticipant(thread_id=thread.id, account_id=m) for m in members)
         self.db.add(record)
         self.db.flush()
