@@ -28,6 +28,7 @@ from tests.server.records.conftest import (  # noqa: F401  (shared fixtures)
     next_version_body,
     practice,
     report,
+    version_body,
 )
 from tests.server_fixtures import FAST_ARGON2, PASSWORD
 from tests.serving import ServerThread
@@ -400,3 +401,35 @@ def test_one_thread_started_by_the_same_request_sent_at_once_is_made_once(
     assert sorted(_status(o) for o in outcomes) == [200] + [409] * 5, outcomes
     [made] = [o.json() for o in outcomes if not isinstance(o, Exception)]
     assert made["id"] == str(thread_id)
+
+
+def test_one_upload_given_to_several_new_documents_at_once_is_attached_once(
+    practice: Practice,  # noqa: F811
+    report,  # noqa: F811
+    served: str,
+    monkeypatch,
+):
+    """Six new documents signed over one upload, posted at once: one is made, the
+    others are told the upload is not theirs to use (400), as one after the other
+    (before, on PostgreSQL, each found it unattached and all but one failed on the
+    versions' unique blob with a 500)."""
+    alice = practice.alice.exchange
+    kept: dict[str, object] = {}
+    upload = alice._encrypt_and_upload
+
+    def one_upload(*args):
+        kept.setdefault("upload", upload(*args))
+        return kept["upload"]
+
+    monkeypatch.setattr(alice, "_encrypt_and_upload", one_upload)
+    recipients = alice._recipients([practice.bob.email])
+    bodies = [version_body(practice, report, recipients=recipients) for _ in range(6)]
+    assert len({b["blob_id"] for b in bodies}) == 1
+    devices = [over_http(served, practice.alice) for _ in range(6)]
+    outcomes = together(6, lambda i: devices[i].call("POST", "/documents", json=bodies[i]))
+    assert sorted(_status(o) for o in outcomes) == [200] + [400] * 5, outcomes
+    for refusal in outcomes:
+        if isinstance(refusal, ApiError):
+            assert "unknown upload" in refusal.detail
+    listed = alice.call("GET", "/documents", params={"patient_file_id": practice.patient_file})
+    assert len(listed.json()) == 1
