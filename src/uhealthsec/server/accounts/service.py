@@ -251,7 +251,10 @@ class AccountService:
         """Activate the registration the code was mailed for, if the caller also holds
         its password: the code proves the mailbox, the password the registration, so
         the account activated is the one the reader of the mailbox made."""
-        row = self.db.get(EmailVerification, token_hash(code))
+        # Locked until commit: a code used twice at once activates (and publishes) once.
+        row = self.db.get(
+            EmailVerification, token_hash(code), with_for_update=True, populate_existing=True
+        )
         if row is None or row.used_at is not None or row.expires_at <= self.ctx.now():
             raise InvalidInput("this confirmation code is not valid or has expired")
         account = self.db.get(Account, row.account_id)
@@ -408,8 +411,13 @@ class AccountService:
         )
         return invitation
 
-    def _open_invitation(self, code: str) -> Invitation:
-        row = self.db.scalar(select(Invitation).where(Invitation.token_hash == token_hash(code)))
+    def _open_invitation(self, code: str, *, lock: bool = False) -> Invitation:
+        """The invitation of ``code`` if it can still be accepted; ``lock`` holds its row
+        until commit, so that of two acceptances at once the second finds it accepted."""
+        query = select(Invitation).where(Invitation.token_hash == token_hash(code))
+        if lock:
+            query = query.with_for_update().execution_options(populate_existing=True)
+        row = self.db.scalar(query)
         if row is None or row.accepted_at is not None or row.expires_at <= self.ctx.now():
             raise InvalidInput("this invitation is not valid or has expired")
         return row
@@ -433,7 +441,7 @@ class AccountService:
         return member
 
     def accept_invitation(self, account: Account, code: str) -> tuple[Membership, Practice]:
-        invitation = self._open_invitation(code)
+        invitation = self._open_invitation(code, lock=True)
         if invitation.email != account.email:
             raise Forbidden("this invitation was sent to another address")
         member = self._join(invitation, account)

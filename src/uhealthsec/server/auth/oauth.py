@@ -322,7 +322,11 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
         server: OAuthServer = self.server
         if len(code) > 100:
             return None
-        row = server.db.get(AuthorizationCode, token_hash(code))
+        # Locked until commit: of concurrent exchanges of one code, the second sees it
+        # used (and revokes what the first was given), as if it came later.
+        row = server.db.get(
+            AuthorizationCode, token_hash(code), with_for_update=True, populate_existing=True
+        )
         if row is None or row.client_id != client.client_id:
             return None
         if row.used_at is not None:
@@ -355,7 +359,10 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
         server: OAuthServer = self.server
         if len(refresh_token) > 100:
             return None
-        row = server.db.get(RefreshToken, token_hash(refresh_token))
+        # Locked until commit: of concurrent uses of one token, the second is reuse.
+        row = server.db.get(
+            RefreshToken, token_hash(refresh_token), with_for_update=True, populate_existing=True
+        )
         if row is None:
             return None
         session = server.db.get(Session, row.session_id)

@@ -203,10 +203,17 @@ class LoginService:
         flow.mfa_verified_at = flow.consumed_at = self.ctx.now()
         return flow
 
-    def flow(self, ticket: str) -> tuple[LoginFlow, Account]:
+    def flow(self, ticket: str, *, lock: bool = False) -> tuple[LoginFlow, Account]:
+        """The flow of ``ticket`` if it can still be used. ``lock`` holds its row until
+        commit, for a step that changes it (a failure counted, a factor proven, the flow
+        consumed): concurrent steps of one flow then each see the one before, so that
+        no failure goes uncounted and a flow is consumed once."""
         if len(ticket) > 100:
             raise NotAuthenticated(_BAD_FLOW)
-        flow = self.db.scalar(select(LoginFlow).where(LoginFlow.ticket_hash == token_hash(ticket)))
+        query = select(LoginFlow).where(LoginFlow.ticket_hash == token_hash(ticket))
+        if lock:
+            query = query.with_for_update().execution_options(populate_existing=True)
+        flow = self.db.scalar(query)
         if (
             flow is None
             or flow.consumed_at is not None
@@ -219,9 +226,9 @@ class LoginService:
             raise NotAuthenticated(_BAD_FLOW)
         return flow, account
 
-    def enrolling_flow(self, ticket: str) -> tuple[LoginFlow, Account]:
+    def enrolling_flow(self, ticket: str, *, lock: bool = False) -> tuple[LoginFlow, Account]:
         """A flow allowed to enrol a first factor: the account must have none yet."""
-        flow, account = self.flow(ticket)
+        flow, account = self.flow(ticket, lock=lock)
         if self.factors.has_confirmed_factor(account.id) and flow.mfa_verified_at is None:
             raise Forbidden("this account already has a second factor: sign in with it first")
         return flow, account
@@ -235,7 +242,7 @@ class LoginService:
             Shield(self.db, self.ctx).clear(account.email)
 
     def prove_second_factor(self, ticket: str, proof: SecondFactor) -> None:
-        flow, account = self.flow(ticket)
+        flow, account = self.flow(ticket, lock=True)
         method = self.factors.verify(account.id, proof)
         if method is None:
             flow.mfa_failures += 1
@@ -245,7 +252,7 @@ class LoginService:
 
     def confirm_totp_enrolment(self, ticket: str, code: str) -> list[str]:
         """First factor of a new account; returns its recovery codes (shown once)."""
-        flow, account = self.enrolling_flow(ticket)
+        flow, account = self.enrolling_flow(ticket, lock=True)
         try:
             self.factors.totp_confirm(account, code)
         except SecondFactorRefused:
@@ -257,14 +264,14 @@ class LoginService:
     def confirm_webauthn_enrolment(
         self, ticket: str, response: dict[str, object], name: str
     ) -> list[str]:
-        flow, account = self.enrolling_flow(ticket)
+        flow, account = self.enrolling_flow(ticket, lock=True)
         self.factors.webauthn_register(account, response, name)  # type: ignore[arg-type]
         self.mark_mfa(flow, AMR_WEBAUTHN)
         return self.factors.new_recovery_codes(account.id)
 
     def consume(self, ticket: str) -> tuple[LoginFlow, Account]:
         """Hand a completed flow to the authorization endpoint, once."""
-        flow, account = self.flow(ticket)
+        flow, account = self.flow(ticket, lock=True)
         if flow.mfa_verified_at is None:
             raise Forbidden("a second factor is required before signing in")
         flow.consumed_at = self.ctx.now()

@@ -152,8 +152,8 @@ class ConsentService:
             with self.db.begin_nested():
                 self.db.add(directive)
         except IntegrityError as exc:
-            # Another change of the same patient's took this version number first
-            # (SQLite has no row lock to make it wait).
+            # Another change of the same patient's took this version number first: not
+            # expected, the patient's lock orders them (on SQLite too, storage/db.py).
             raise Conflict("your consents changed meanwhile: look at them again") from exc
         return RecordedDirective(directive, self.enforce(patient.id, practice_id))
 
@@ -547,19 +547,26 @@ class RightsService:
         )
 
     def _own(self, patient: Account, request_id: uuid.UUID) -> RightsRequest:
-        request = self.db.get(RightsRequest, request_id)
+        request = self._locked_request(request_id)
         if request is None or request.patient_id != patient.id:
             raise NotFound("no such request")
         current_draft().about_patient(request.patient_id, request.practice_id)
         return request
 
     def _handled_by(self, caller: Account, request_id: uuid.UUID) -> RightsRequest:
-        request = self.db.get(RightsRequest, request_id)
+        request = self._locked_request(request_id)
         if request is None:
             raise NotFound("no such request")
         AccountService(self.db, self.ctx).require(caller, request.practice_id, "records.read")
         current_draft().about_patient(request.patient_id, request.practice_id)
         return request
+
+    def _locked_request(self, request_id: uuid.UUID) -> RightsRequest | None:
+        """The request, its row held until commit: each change of its state (withdrawn,
+        extended, completed, refused, lifted) decides on the state the one before it
+        left, so that of a withdrawal and a refusal at once the second is refused
+        rather than written over the first."""
+        return self.db.get(RightsRequest, request_id, with_for_update=True, populate_existing=True)
 
     @staticmethod
     def _require_open(request: RightsRequest) -> None:

@@ -87,6 +87,9 @@ class KeyDirectory:
 
     def publish(self, account: Account) -> DirectoryRecord:
         """Append the account's current keys to the log (at activation, at key rotation)."""
+        # The account's entries are counted under the log's lock, which the append
+        # below holds too: two publications of one account cannot take one version.
+        self.log.lock()
         versions = self.db.scalar(
             select(func.count()).where(DirectoryRecord.account_id == account.id)
         )

@@ -15,8 +15,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from uhealthsec.crypto import envelope
 from uhealthsec.crypto.errors import CryptoError
@@ -119,8 +121,11 @@ class MessagingService:
                     "a patient writes only with practitioners of a practice they joined"
                 )
         record = self._check_membership(caller, membership, accounts)
+        # One answer for a thread made before and one made by a concurrent request (the
+        # same signed request sent twice at once).
+        exists = Conflict("a thread with this id already exists")
         if self.db.get(Thread, record.thread_id) is not None:
-            raise Conflict("a thread with this id already exists")
+            raise exists
         thread = Thread(
             id=record.thread_id,
             created_by=caller.id,
@@ -128,7 +133,10 @@ class MessagingService:
             last_seq=0,
         )
         self.db.add(thread)
-        self.db.flush()
+        try:
+            self.db.flush()
+        except IntegrityError as exc:  # no savepoint: the refusal rolls the request back
+            raise exists from exc
         self.db.add_all(ThreadParticipant(thread_id=thread.id, account_id=m) for m in members)
         self.db.add(record)
         self.db.flush()
@@ -223,7 +231,7 @@ class MessagingService:
     # -- messages -------------------------------------------------------------------------
 
     def post(self, caller: Account, thread_id: uuid.UUID, new: NewMessage) -> Message:
-        thread, _ = self._membership(caller, thread_id, lock=True)
+        thread, _ = self._membership(caller, thread_id)
         if len(new.body_envelope) > MAX_BODY_BYTES:
             raise InvalidInput(f"a message body is at most {MAX_BODY_BYTES} bytes")
         if len(new.body_envelope) < envelope.HEADER_SIZE + envelope.TAG_SIZE:
@@ -243,8 +251,10 @@ class MessagingService:
             raise InvalidInput(
                 "wrap the message key for exactly the thread's participants, you included"
             )
+        # One answer for an id already used, and for a concurrent request taking it first.
+        taken = InvalidInput("a message with this id already exists")
         if self.db.get(Message, new.id) is not None:
-            raise InvalidInput("a message with this id already exists")
+            raise taken
         manifest = MessageManifest(
             new.id,
             thread.id,
@@ -255,12 +265,11 @@ class MessagingService:
         KeyDirectory(self.db, self.ctx).check_signature(
             caller, new.signer_key_index, manifest, new.signature
         )
-        thread.last_seq += 1
-        thread.last_message_at = self.ctx.now()
+        seq = self._next_seq(thread)
         message = Message(
             id=new.id,
             thread_id=thread.id,
-            seq=thread.last_seq,
+            seq=seq,
             sender_id=caller.id,
             body_envelope=new.body_envelope,
             signature=new.signature,
@@ -268,7 +277,10 @@ class MessagingService:
             created_at=self.ctx.now(),
         )
         self.db.add(message)
-        self.db.flush()
+        try:
+            self.db.flush()
+        except IntegrityError as exc:  # no savepoint: the refusal rolls the request back
+            raise taken from exc
         self.db.add_all(
             MessageKey(message_id=message.id, recipient_id=recipient, wrapped_key=wrapped)
             for recipient, wrapped in new.keys.items()
@@ -277,6 +289,25 @@ class MessagingService:
         self.db.flush()
         current_draft().note(ObjectKind.MESSAGE, message.id)
         return message
+
+    def _next_seq(self, thread: Thread) -> int:
+        """The thread's next message number, taken in one statement that reads and
+        increments the counter. The statement holds the thread's row (PostgreSQL) or
+        the database's write lock (SQLite) until commit, and waits for a writer that
+        holds it: concurrent messages get consecutive numbers, none twice. (A number
+        read first and written back later would be given to both of two concurrent
+        writers on SQLite, where SELECT ... FOR UPDATE locks nothing.)"""
+        now = self.ctx.now()
+        seq: int = self.db.execute(
+            update(Thread)
+            .where(Thread.id == thread.id)
+            .values(last_seq=Thread.last_seq + 1, last_message_at=now)
+            .returning(Thread.last_seq)
+            .execution_options(synchronize_session=False)
+        ).scalar_one()
+        set_committed_value(thread, "last_seq", seq)
+        set_committed_value(thread, "last_message_at", now)
+        return seq
 
     def messages(
         self, caller: Account, thread_id: uuid.UUID, after: int, limit: int
@@ -313,23 +344,27 @@ class MessagingService:
         self._read(thread.id, caller.id, seq)
 
     def _read(self, thread_id: uuid.UUID, account_id: uuid.UUID, seq: int) -> None:
-        participant = self.db.get(ThreadParticipant, (thread_id, account_id))
-        assert participant is not None
-        if seq > participant.read_seq:
-            participant.read_seq = seq
-            participant.read_at = self.ctx.now()
+        """Move the participant's read mark up to ``seq``, never down: compared and set
+        in one statement, so that of two concurrent receipts (or messages of theirs)
+        the later number stays whichever commits last."""
+        self.db.execute(
+            update(ThreadParticipant)
+            .where(
+                ThreadParticipant.thread_id == thread_id,
+                ThreadParticipant.account_id == account_id,
+                ThreadParticipant.read_seq < seq,
+            )
+            .values(read_seq=seq, read_at=self.ctx.now())
+            .execution_options(synchronize_session="fetch")
+        )
 
     def _membership(
-        self, caller: Account, thread_id: uuid.UUID, *, lock: bool = False
+        self, caller: Account, thread_id: uuid.UUID
     ) -> tuple[Thread, ThreadParticipant]:
         participant = self.db.get(ThreadParticipant, (thread_id, caller.id))
         if participant is None:
             raise NotFound("no such thread")
-        query = select(Thread).where(Thread.id == thread_id)
-        if lock:
-            # Messages are numbered in order: writers to one thread queue here.
-            query = query.with_for_update()
-        thread = self.db.scalar(query)
+        thread = self.db.get(Thread, thread_id)
         assert thread is not None
         patient = self.db.scalar(
             select(Account.id)

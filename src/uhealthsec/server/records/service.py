@@ -362,7 +362,9 @@ class RecordsService:
         new: NewVersion,
         previous: DocumentVersion | None,
     ) -> DocumentVersion:
-        blob = self.db.get(Blob, new.blob_id)
+        # Held until commit: an upload is attached once, and a second request giving it
+        # to another document at the same time finds it attached, as a later one would.
+        blob = self.db.get(Blob, new.blob_id, with_for_update=True, populate_existing=True)
         if blob is None or blob.owner_id != caller.id or blob.attached_at is not None:
             raise InvalidInput("unknown upload: upload the document's envelope first")
         self._check_envelope(blob, new)

@@ -410,12 +410,20 @@ class RetentionService:
         )
 
     def _record(self, patient_file: PatientFile) -> FileRetention:
-        record = self.db.get(FileRetention, patient_file.id)
-        if record is None:
-            record = FileRetention(
-                patient_file_id=patient_file.id, suspended_days=0, updated_at=self.ctx.now()
-            )
-            self.db.add(record)
+        """The file's retention row, made if missing, held until commit: it is read to
+        decide on a change (a claim open or not, the days suspended so far), and two
+        requests at once must not both make it (a 500) nor both decide on one state
+        (a claim closed twice). Written first, then read: the write takes the row's
+        lock on PostgreSQL and the write lock on SQLite."""
+        upsert(
+            self.db,
+            FileRetention,
+            {"patient_file_id": patient_file.id},
+            set_={"updated_at": self.ctx.now()},
+            insert={"suspended_days": 0},
+        )
+        record = self.db.get(FileRetention, patient_file.id, populate_existing=True)
+        assert record is not None
         return record
 
     @staticmethod

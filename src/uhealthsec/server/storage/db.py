@@ -48,6 +48,18 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             if not connection.connection.dbapi_connection.in_transaction:
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
 
+        @event.listens_for(engine, "before_execute")
+        def _sqlite_for_update(connection: Any, statement: Any, *_: Any) -> None:
+            # SQLite has no row locks and drops FOR UPDATE: a read meant to lock what it
+            # reads (a document's latest version, a patient's consent versions) locked
+            # nothing, and two requests decided on the same value. The write lock, taken
+            # before the read and held until commit, orders them as the row lock does on
+            # PostgreSQL: the second reads after the first committed. A connection
+            # already in a transaction has written, so it holds the write lock already.
+            locking = getattr(statement, "_for_update_arg", None) is not None
+            if locking and not connection.connection.dbapi_connection.in_transaction:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
