@@ -18,6 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
+from tests.faults import assert_unavailable, local_port
 from tests.postgres import PostgresServer
 from tests.server_fixtures import make_settings
 from uhealthsec.server.app import build_context, create_app
@@ -52,19 +53,6 @@ def settings(tmp_path: Path, own_postgres: PostgresServer) -> Iterator[Settings]
     yield make_settings(tmp_path, own_postgres.url(name))
 
 
-def local_port(response: httpx2.Response) -> int:
-    return int(response.extensions["network_stream"].get_extra_info("client_addr")[1])
-
-
-def assert_unavailable(response: httpx2.Response) -> None:
-    assert response.status_code == 503, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    assert response.headers["retry-after"] == "2"
-    body = response.json()
-    assert (body["status"], body["title"]) == (503, "Service temporarily unavailable")
-    assert "database" in body["detail"]
-
-
 def test_postgresql_stopped_answers_503_on_a_kept_connection(users, live_server, own_postgres):
     alice = users.signed_in("alice@example.org")
     bearer = {"Authorization": f"Bearer {alice.tokens.access_token}"}
@@ -87,7 +75,7 @@ def test_postgresql_stopped_answers_503_on_a_kept_connection(users, live_server,
         finally:
             own_postgres.resume()
         for answer in answers:
-            assert_unavailable(answer)
+            assert_unavailable(answer, "database")
         assert health.status_code == 200
         # Back: the pool replaces the connections PostgreSQL's restart cut.
         after = http.get("/accounts/me", headers=bearer)
@@ -119,7 +107,7 @@ def test_a_token_whose_keys_cannot_be_loaded_is_503_not_401(
                 forged = second.get("/accounts/me", headers={"Authorization": "Bearer v4.local.x"})
             finally:
                 own_postgres.resume()
-            assert_unavailable(refused)  # was 401 "the access token is invalid"
+            assert_unavailable(refused, "database")  # was 401 "the access token is invalid"
             assert forged.status_code == 401  # a malformed token is still refused
             assert second.get("/accounts/me", headers=bearer).status_code == 200
     finally:

@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from sqlalchemy.exc import IntegrityError, OperationalError
 from typer.testing import CliRunner
 
+from tests.faults import local_port
 from tests.server_fixtures import make_settings
 from uhealthsec.client import cli as cli_module
 from uhealthsec.client.api import RetryUnavailable, _environment_proxy
@@ -54,10 +55,6 @@ def ctx(settings, clock, monkeypatch):
     context = build_context(settings, clock=clock, migrate_schema=False)
     yield context
     context.close()
-
-
-def local_port(response: httpx2.Response) -> int:
-    return int(response.extensions["network_stream"].get_extra_info("client_addr")[1])
 
 
 def upload_headers(token: str) -> dict[str, str]:

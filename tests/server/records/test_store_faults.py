@@ -30,6 +30,7 @@ from botocore.config import Config
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from tests.faults import assert_unavailable, local_port
 from tests.s3 import S3Endpoint
 from tests.server.records.conftest import Practice
 from tests.server_fixtures import make_settings
@@ -157,20 +158,6 @@ def sent_document(practice: Practice, report: Path) -> tuple[str, dict[str, str]
     return f"/documents/{document_id}/versions/1/content", bearer
 
 
-def local_port(response: httpx2.Response) -> int:
-    """The client's end of the connection that carried ``response``."""
-    return int(response.extensions["network_stream"].get_extra_info("client_addr")[1])
-
-
-def assert_unavailable(response: httpx2.Response) -> None:
-    assert response.status_code == 503, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    assert response.headers["retry-after"] == "2"
-    body = response.json()
-    assert (body["status"], body["title"]) == (503, "Service temporarily unavailable")
-    assert "document store" in body["detail"]
-
-
 def journaled(response: httpx2.Response) -> JournalEntry:
     return JournalEntry.decode(b64u_decode(response.headers["uhs-journal-entry"]))
 
@@ -190,7 +177,7 @@ def test_a_stopped_or_absent_store_answers_503_journaled_on_a_kept_connection(
             stopped = http.get(path, headers=bearer)
         finally:
             moto.resume()
-        assert_unavailable(stopped)
+        assert_unavailable(stopped, "document store")
         ports.append(local_port(stopped))
         # The refusal is journaled like any answer: the journal's database is up.
         entry = journaled(stopped)
@@ -203,7 +190,7 @@ def test_a_stopped_or_absent_store_answers_503_journaled_on_a_kept_connection(
         # Nothing listens where the store should be: refused at once, same answer.
         ctx.blobs = store(s3, read_timeout=1, url=f"http://127.0.0.1:{_free_port()}")
         absent = http.get(path, headers=bearer)
-        assert_unavailable(absent)
+        assert_unavailable(absent, "document store")
         assert journaled(absent).status == 503
         ports.append(local_port(absent))
 
@@ -346,7 +333,7 @@ def test_the_sdk_retries_an_idempotent_request_after_503_not_a_post(
             )
         finally:
             moto.resume()
-        assert_unavailable(upload)
+        assert_unavailable(upload, "document store")
         assert waits == [2.0]
 
 

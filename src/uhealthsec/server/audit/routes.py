@@ -25,7 +25,7 @@ from uhealthsec.server.storage.merkle_log import (
     log_head_out,
     log_key_out,
 )
-from uhealthsec.server.storage.tiles import TILE_RESPONSES, serve_tile
+from uhealthsec.server.storage.tiles import TILE_RESPONSES, serve_checkpoint, serve_tile
 
 router = APIRouter(tags=["journal"])
 
@@ -92,8 +92,7 @@ def checkpoint(
     (tlog-tiles' ``<prefix>/checkpoint``). Anyone's unless ``UHS_PUBLIC_LOGS=false``."""
     journal = JournalService(db, ctx)
     at = size if size is not None else journal.log.sign_head().size
-    cache = "no-cache" if ctx.settings.public_logs else "private, no-cache"
-    return PlainTextResponse(journal.cosigned_checkpoint(at), headers={"Cache-Control": cache})
+    return serve_checkpoint(journal.cosigned_checkpoint(at), public=ctx.settings.public_logs)
 
 
 @router.get("/journal/heads", response_model=list[s.CheckpointOut])
@@ -136,8 +135,7 @@ def tile(tile_path: str, db: Db, ctx: Ctx) -> Response:
     """A hash tile of the journal's tree, as C2SP tlog-tiles serves it:
     ``<L>/<N>[.p/<W>]`` (docs/PROTOCOL.md, 9.3). Anyone's unless the operator set
     ``UHS_PUBLIC_LOGS=false``; entry bundles are not served."""
-    body, cache = serve_tile(db, JOURNAL_LOG, tile_path, public=ctx.settings.public_logs)
-    return Response(body, media_type="application/octet-stream", headers={"Cache-Control": cache})
+    return serve_tile(db, JOURNAL_LOG, tile_path, public=ctx.settings.public_logs)
 
 
 @router.get("/journal/entries", response_model=s.EntriesOut)

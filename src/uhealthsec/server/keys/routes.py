@@ -11,7 +11,7 @@ from uhealthsec.server.deps import LOG_READER, Caller, Ctx, Db
 from uhealthsec.server.keys import schemas as s
 from uhealthsec.server.keys.service import KeyDirectory, ProvenEntry
 from uhealthsec.server.storage.merkle_log import KEY_DIRECTORY_LOG, log_head_out
-from uhealthsec.server.storage.tiles import TILE_RESPONSES, serve_tile
+from uhealthsec.server.storage.tiles import TILE_RESPONSES, serve_checkpoint, serve_tile
 
 router = APIRouter(prefix="/keys", tags=["key directory"])
 
@@ -39,7 +39,8 @@ def head(
 def checkpoint(db: Db, ctx: Ctx) -> PlainTextResponse:
     """The directory's latest signed checkpoint, as a C2SP signed note (tlog-tiles'
     ``<prefix>/checkpoint``). Anyone's unless ``UHS_PUBLIC_LOGS=false``."""
-    return _note(KeyDirectory(db, ctx).log.sign_head().note, ctx.settings.public_logs)
+    note = KeyDirectory(db, ctx).log.sign_head().note
+    return serve_checkpoint(note, public=ctx.settings.public_logs)
 
 
 @router.get("/entries", response_model=s.DirectoryEntryOut)
@@ -77,8 +78,7 @@ def tile(tile_path: str, db: Db, ctx: Ctx) -> Response:
     """A hash tile of the directory's tree, as C2SP tlog-tiles serves it:
     ``<L>/<N>[.p/<W>]`` (docs/PROTOCOL.md, 9.3). Anyone's unless the operator set
     ``UHS_PUBLIC_LOGS=false``; entry bundles are not served."""
-    body, cache = serve_tile(db, KEY_DIRECTORY_LOG, tile_path, public=ctx.settings.public_logs)
-    return Response(body, media_type="application/octet-stream", headers={"Cache-Control": cache})
+    return serve_tile(db, KEY_DIRECTORY_LOG, tile_path, public=ctx.settings.public_logs)
 
 
 def _entry_out(proven: ProvenEntry) -> s.DirectoryEntryOut:
@@ -99,9 +99,3 @@ def _entry_out(proven: ProvenEntry) -> s.DirectoryEntryOut:
             siblings=list(mapped.proof.siblings),
         ),
     )
-
-
-def _note(note: str, public: bool) -> PlainTextResponse:
-    # A checkpoint changes with every append: a cache may not keep it.
-    cache = "no-cache" if public else "private, no-cache"
-    return PlainTextResponse(note, headers={"Cache-Control": cache})

@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from fastapi import Response
+from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -133,10 +135,18 @@ def read_tile(db: Session, log: str, tile: Tile) -> bytes:
     return b"".join(hashes)
 
 
-def serve_tile(db: Session, log: str, path: str, *, public: bool) -> tuple[bytes, str]:
-    """A tile's bytes and its ``Cache-Control``: shared caches may keep a tile only
-    when anyone may read it (else "private": it was answered to a signed-in caller)."""
+def serve_tile(db: Session, log: str, path: str, *, public: bool) -> Response:
+    """A tile's answer. Shared caches may keep a tile only when anyone may read it
+    (else "private": it was answered to a signed-in caller)."""
     tile = parse_tile_path(path)
     body = read_tile(db, log, tile)
     scope = "public" if public else "private"
-    return body, f"{scope}, {PARTIAL_TILE_CACHE if tile.partial else FULL_TILE_CACHE}"
+    cache = f"{scope}, {PARTIAL_TILE_CACHE if tile.partial else FULL_TILE_CACHE}"
+    return Response(body, media_type="application/octet-stream", headers={"Cache-Control": cache})
+
+
+def serve_checkpoint(note: str, *, public: bool) -> PlainTextResponse:
+    """A signed checkpoint's answer (``<prefix>/checkpoint``): it changes with every
+    append, so no cache may keep it without asking again."""
+    cache = "no-cache" if public else "private, no-cache"
+    return PlainTextResponse(note, headers={"Cache-Control": cache})
