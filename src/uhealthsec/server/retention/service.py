@@ -350,13 +350,7 @@ class RetentionService:
         # A write before anything is read: on SQLite it takes the database's write
         # lock, so a second worker waits here and then finds nothing left to destroy.
         self.db.flush()  # the caller's changes, before the objects are read again
-        upsert(
-            self.db,
-            FileRetention,
-            {"patient_file_id": patient_file.id},
-            set_={"updated_at": self.ctx.now()},
-            insert={"suspended_days": 0},
-        )
+        self._record(patient_file)
         self.db.expire_all()
         status = self.status(patient_file)
         if not status.due(today):
