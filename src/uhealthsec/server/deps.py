@@ -33,11 +33,16 @@ def get_ctx(request: Request) -> AppContext:
 def get_db(request: Request, ctx: Annotated[AppContext, Depends(get_ctx)]) -> Iterator[Session]:
     """One transaction per request, committed before the response is sent; a change
     commits with its journal entry staged beside it (audit/outbox.py)."""
-    with transaction(ctx.sessions) as session:
-        yield session
-        draft = request_draft()
-        if draft is not None:
-            stage(session, request.scope, draft, ctx.now())
+    draft = request_draft()
+    try:
+        with transaction(ctx.sessions) as session:
+            yield session
+            if draft is not None:
+                stage(session, request.scope, draft, ctx.now())
+    except BaseException:
+        if draft is not None:  # nothing staged was committed: journal what happened
+            draft.outbox_id = None
+        raise
 
 
 Ctx = Annotated[AppContext, Depends(get_ctx)]

@@ -186,11 +186,15 @@ class JournalMiddleware:
             return message
 
         withheld = False
-        #: The status journaled as answered, once the answer has started.
+        #: The status journaled as answered, once the answer has started; whether its
+        #: last part was sent.
         journaled_status: int | None = None
+        delivered = False
 
         async def journaling_send(message: Message) -> None:
-            nonlocal withheld, journaled_status
+            nonlocal withheld, journaled_status, delivered
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                delivered = True
             if withheld:
                 return  # the body of a read refused past the account's allowance
             # Requests that matched no route (scanners, typos) are not actions; requests
@@ -218,7 +222,11 @@ class JournalMiddleware:
         try:
             await self.app(scope, hashing_receive, journaling_send)
         except Exception as exc:
-            if journaled_status is not None and Outcome.of_status(journaled_status) == Outcome.DONE:
+            if (
+                journaled_status is not None
+                and not delivered
+                and Outcome.of_status(journaled_status) == Outcome.DONE
+            ):
                 # The entry said done, then the answer broke off (the store failed in
                 # the middle of a download): a second entry records what was delivered.
                 await self._append_cut_off(scope, draft, exc)
@@ -263,12 +271,15 @@ class JournalMiddleware:
         self, scope: Scope, draft: JournalDraft, status: int
     ) -> list[tuple[bytes, bytes]]:
         pending = pending_entry(scope, draft, status, self.clock)
-        if pending.entry.outcome != Outcome.DONE and draft.outbox_id is None:
+        if pending.entry.outcome != Outcome.DONE:
             # Counted in the technical log; journaled only within a signed-in caller's
-            # allowance. (An entry staged with a committed change is always journaled.)
+            # allowance (13.1), also when answered without raising (a committed refusal:
+            # its staged entry is then dropped).
             actor = None if draft.actor == NOBODY else draft.actor
             action, address = pending.entry.action, pending.ip_address
             if not await run_in_threadpool(self.refusals.admit, actor, address, action, status):
+                if draft.outbox_id is not None:
+                    await run_in_threadpool(self.writer.discard, draft.outbox_id)
                 return []
         receipt = await self.writer.record(pending)
         proof = ",".join(b64u_encode(p) for p in receipt.proof)

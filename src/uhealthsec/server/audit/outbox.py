@@ -12,6 +12,7 @@ entry is sequenced exactly once whoever gets there first (audit/writer.py).
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -28,6 +29,8 @@ from uhealthsec.server.audit.middleware import (
 )
 from uhealthsec.server.audit.models import JournalOutbox
 from uhealthsec.server.audit.writer import JournalWriter, PendingEntry
+
+logger = logging.getLogger(__name__)
 
 #: A staged entry older than this was left by a request that could not sequence it
 #: (a live request sequences its own within milliseconds of committing).
@@ -66,19 +69,29 @@ def stage(db: Session, scope: Scope, draft: JournalDraft, now: datetime) -> None
 def sequence_stale(
     writer: JournalWriter, now: datetime, stale_after: timedelta = STALE_AFTER
 ) -> int:
-    """Sequence the entries staged before ``now - stale_after`` that nobody sequenced;
-    returns how many. Safe beside live requests and other sweepers."""
-    with writer.sessions() as db:
-        rows = db.scalars(
-            select(JournalOutbox)
-            .where(JournalOutbox.created_at < now - stale_after)
-            .order_by(JournalOutbox.created_at)
-            .limit(SWEEP_BATCH)
-        ).all()
-    futures = [writer.submit(_pending(row)) for row in rows]
-    for future in futures:
-        future.result(timeout=60)
-    return len(rows)
+    """Sequence the entries staged before ``now - stale_after`` that nobody sequenced,
+    in batches until none is left; returns how many. Safe beside live requests and
+    other sweepers. A batch the journal cannot take is logged and ends the round (the
+    next round tries again): a sweep never stops its caller."""
+    done = 0
+    while True:
+        with writer.sessions() as db:
+            rows = db.scalars(
+                select(JournalOutbox)
+                .where(JournalOutbox.created_at < now - stale_after)
+                .order_by(JournalOutbox.created_at)
+                .limit(SWEEP_BATCH)
+            ).all()
+        futures = [writer.submit(_pending(row)) for row in rows]
+        try:
+            for future in futures:
+                future.result(timeout=120)
+        except Exception:
+            logger.exception("staged journal entries could not be sequenced yet")
+            return done
+        done += len(rows)
+        if len(rows) < SWEEP_BATCH:
+            return done
 
 
 def _pending(row: JournalOutbox) -> PendingEntry:
@@ -89,4 +102,5 @@ def _pending(row: JournalOutbox) -> PendingEntry:
         practice_id=row.practice_id,
         ip_address=row.ip_address,
         outbox_id=row.id,
+        swept=True,
     )

@@ -57,6 +57,9 @@ class PendingEntry:
     ip_address: str | None = None
     #: The entry staged with the change it records (audit/outbox.py), if any.
     outbox_id: uuid.UUID | None = None
+    #: Sequenced by a sweeper from its staged row: nothing to do if the row is gone
+    #: (sequenced, or dropped as a refusal the journal does not keep).
+    swept: bool = False
 
     def patients(self) -> list[uuid.UUID]:
         """Every patient the entry is about: those the request read or changed, and
@@ -79,8 +82,8 @@ class PendingEntry:
         ]
 
 
-_Result = Receipt | BaseException
-_Future = Future[Receipt] | asyncio.Future[Receipt]
+_Result = Receipt | None | BaseException
+_Future = Future[Receipt | None] | asyncio.Future[Receipt | None]
 
 
 @dataclass(frozen=True)
@@ -109,9 +112,9 @@ class JournalWriter:
     def sessions(self) -> sessionmaker[Session]:
         return self._sessions
 
-    def submit(self, pending: PendingEntry) -> Future[Receipt]:
+    def submit(self, pending: PendingEntry) -> Future[Receipt | None]:
         """Queue an entry; the future holds its receipt once its batch is committed."""
-        future: Future[Receipt] = Future()
+        future: Future[Receipt | None] = Future()
         self._enqueue(_Request(pending, future))
         return future
 
@@ -119,13 +122,22 @@ class JournalWriter:
         """Queue an entry from a request and wait for its receipt. The writer wakes
         each event loop once per batch, not once per entry."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[Receipt] = loop.create_future()
+        future: asyncio.Future[Receipt | None] = loop.create_future()
         self._enqueue(_Request(pending, future, loop))
-        return await future
+        receipt = await future
+        assert receipt is not None  # only a swept entry goes without one
+        return receipt
 
     def append(self, pending: PendingEntry, timeout: float = 30.0) -> Receipt:
         """Append and wait (for work outside a request: jobs, tests)."""
-        return self.submit(pending).result(timeout=timeout)
+        receipt = self.submit(pending).result(timeout=timeout)
+        assert receipt is not None  # only a swept entry goes without one
+        return receipt
+
+    def discard(self, outbox_id: uuid.UUID) -> None:
+        """Drop an entry staged for a refusal the journal does not keep (13.1)."""
+        with transaction(self._sessions) as db:
+            _claim(db, [outbox_id])
 
     def _enqueue(self, request: _Request) -> None:
         with self._lock:
@@ -162,7 +174,9 @@ class JournalWriter:
         outcomes: list[_Result]
         try:
             outcomes = list(self._append([r.pending for r in batch]))
-        except Exception as exc:  # every waiting request learns of it
+            if len(outcomes) != len(batch):
+                raise RuntimeError("the journal's writer answered a batch incompletely")
+        except Exception as exc:  # every waiting request learns of it; the thread goes on
             log.exception("the journal could not be written")
             outcomes = [exc] * len(batch)
         threads: list[tuple[_Future, _Result]] = []
@@ -176,7 +190,7 @@ class JournalWriter:
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
                 loop.call_soon_threadsafe(_settle, settled)
 
-    def _append(self, requested: list[PendingEntry]) -> list[Receipt]:
+    def _append(self, requested: list[PendingEntry]) -> list[Receipt | None]:
         now = self._clock()
         with transaction(self._sessions) as db:
             journal = MerkleLog(db, JOURNAL_LOG, self._signer, int(now.timestamp() * 1000))
@@ -186,12 +200,24 @@ class JournalWriter:
             # request's process could not (whoever claims its row under the log's lock).
             staged = list(dict.fromkeys(p.outbox_id for p in requested if p.outbox_id))
             claimed = _claim(db, staged)
+            sequenced = _sequenced(db, [i for i in staged if i not in claimed])
+            # What this batch appends, each with the request it answers.
             batch: list[PendingEntry] = []
-            for pending in requested:  # a row staged twice in one batch: appended once
-                if pending.outbox_id is None or pending.outbox_id in claimed:
+            answers: list[PendingEntry] = []
+            taken: set[uuid.UUID] = set()
+            for pending in requested:
+                staged_id = pending.outbox_id
+                if staged_id is not None and (staged_id in taken or staged_id in sequenced):
+                    continue  # a row staged twice in one batch, or placed before
+                if pending.swept and staged_id not in claimed:
+                    continue  # gone since the sweeper read it: dropped as a refusal
+                if staged_id is None or staged_id in claimed:
                     batch.append(pending)
-                    claimed.discard(pending.outbox_id)  # type: ignore[arg-type]
-            sequenced = _sequenced(db, [i for i in staged if i not in _ids(batch)])
+                else:  # staged by a transaction that did not commit: nothing was done
+                    batch.append(replace(pending, outbox_id=None))
+                answers.append(pending)
+                if staged_id is not None:
+                    taken.add(staged_id)
             if not batch:
                 head = journal.sign_head()
                 return self._receipts(journal, head, requested, {}, sequenced)
@@ -231,10 +257,10 @@ class JournalWriter:
             insert_rows(db, JournalPatient.__table__, patients)
             insert_rows(db, JournalNetworkRecord.__table__, network)
             head = journal.sign_head()
-            if sequenced:  # their proofs need stored hashes from before this batch
+            if len(batch) != len(requested):  # some answered by entries already placed
                 appended = {
                     _key(p): (first + i, d)
-                    for i, (p, d) in enumerate(zip(batch, encoded, strict=True))
+                    for i, (p, d) in enumerate(zip(answers, encoded, strict=True))
                 }
                 return self._receipts(
                     journal,
@@ -254,22 +280,19 @@ class JournalWriter:
         requested: list[PendingEntry],
         appended: dict[int | uuid.UUID, tuple[int, bytes]],
         sequenced: dict[uuid.UUID, tuple[int, bytes]],
-    ) -> list[Receipt]:
+    ) -> list[Receipt | None]:
         """Receipts in the order requested: for entries this batch appended and for
-        staged entries sequenced before."""
+        staged entries sequenced before; none for a swept entry that was dropped."""
         where = {**sequenced, **appended}
-        placed = [where[_key(p)] for p in requested]
-        proofs = journal.inclusion_proofs([i for i, _ in placed], head.size)
-        return [Receipt(i, d, head, proofs[i]) for i, d in placed]
+        placed = [where.get(_key(p)) for p in requested]
+        indexes = [p[0] for p in placed if p is not None]
+        proofs = journal.inclusion_proofs(indexes, head.size) if indexes else {}
+        return [None if p is None else Receipt(p[0], p[1], head, proofs[p[0]]) for p in placed]
 
 
 def _key(pending: PendingEntry) -> int | uuid.UUID:
     """What names an entry within a batch: its staged row, else the request itself."""
     return pending.outbox_id if pending.outbox_id is not None else id(pending)
-
-
-def _ids(batch: list[PendingEntry]) -> set[uuid.UUID]:
-    return {p.outbox_id for p in batch if p.outbox_id is not None}
 
 
 def _claim(db: Session, outbox_ids: list[uuid.UUID]) -> set[uuid.UUID]:
@@ -283,7 +306,8 @@ def _claim(db: Session, outbox_ids: list[uuid.UUID]) -> set[uuid.UUID]:
 
 
 def _sequenced(db: Session, outbox_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[int, bytes]]:
-    """Where staged entries sequenced earlier landed: index and entry."""
+    """Where staged entries sequenced earlier landed (index, entry); an id found in
+    neither the outbox nor the journal was staged by a transaction that rolled back."""
     if not outbox_ids:
         return {}
     rows = db.execute(
@@ -291,10 +315,7 @@ def _sequenced(db: Session, outbox_ids: list[uuid.UUID]) -> dict[uuid.UUID, tupl
             JournalRecord.outbox_id.in_(outbox_ids)
         )
     ).all()
-    found = {r.outbox_id: (r.log_index, bytes(r.entry)) for r in rows}
-    if len(found) != len(outbox_ids):
-        raise LookupError("a staged journal entry is neither in the outbox nor in the journal")
-    return found
+    return {r.outbox_id: (r.log_index, bytes(r.entry)) for r in rows}
 
 
 def _extend_chains(
