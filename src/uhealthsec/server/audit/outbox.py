@@ -48,7 +48,13 @@ def stage(db: Session, scope: Scope, draft: JournalDraft, now: datetime) -> None
         return
     route = scope.get("route")
     status = getattr(route, "status_code", None) or 200
-    pending = pending_entry(scope, draft, status, lambda: now)
+    staged = stage_entry(db, pending_entry(scope, draft, status, lambda: now), now)
+    draft.outbox_id = staged.outbox_id
+
+
+def stage_entry(db: Session, pending: PendingEntry, now: datetime) -> PendingEntry:
+    """Stage ``pending`` in ``db``'s transaction (work outside requests: the retention
+    purge); returns it with its staged id, to sequence once committed."""
     outbox_id = uuid.uuid4()
     # Drafted without chain links (given when sequenced): encoded as version 1.
     drafted = replace(pending.entry, version=ENTRY_VERSION_UNCHAINED, chain=())
@@ -63,7 +69,7 @@ def stage(db: Session, scope: Scope, draft: JournalDraft, now: datetime) -> None
         )
     )
     db.flush()
-    draft.outbox_id = outbox_id
+    return replace(pending, outbox_id=outbox_id)
 
 
 def sequence_stale(

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from uhealthsec.crypto.journal import NOBODY, JournalEntry, ObjectKind, Outcome
 from uhealthsec.server.accounts.models import Account, AccountKind, Membership, Role
 from uhealthsec.server.accounts.service import AccountService
+from uhealthsec.server.audit.outbox import stage_entry
 from uhealthsec.server.audit.writer import PendingEntry
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import Conflict, Forbidden, InvalidInput
@@ -444,7 +445,7 @@ class RetentionService:
         )
 
 
-def journal_purge(ctx: AppContext, shredded: Shredded) -> None:
+def purge_entry(ctx: AppContext, shredded: Shredded) -> PendingEntry:
     """The purge's journal entry, seen by the patient in their access history."""
     due = shredded.due
     entry = JournalEntry(
@@ -456,7 +457,7 @@ def journal_purge(ctx: AppContext, shredded: Shredded) -> None:
         objects=((ObjectKind.PATIENT_FILE, due.patient_file_id),),
         client="uhs-worker",
     )
-    ctx.journal.append(PendingEntry(entry, (due.patient_id,), due.practice_id))
+    return PendingEntry(entry, (due.patient_id,), due.practice_id)
 
 
 def purge(
@@ -479,12 +480,15 @@ def purge(
             continue  # a recently recorded date: someone may still correct it
         with ctx.sessions.begin() as db:
             shredded = RetentionService(db, ctx).shred_if_due(item.patient_file_id, today)
-        if shredded is None:
-            continue  # another worker has it, or it is no longer due
+            # The destruction commits with its journal entry staged: a crash after it
+            # leaves the entry to the sweeper (audit/outbox.py), never unwritten.
+            if shredded is None:
+                continue  # another worker has it, or it is no longer due
+            staged = stage_entry(db, purge_entry(ctx, shredded), ctx.now())
+        ctx.journal.append(staged)
         # A crash here leaves objects no row knows: cleanup removes those.
         for key in shredded.blob_keys:
             ctx.blobs.delete(key)
-        journal_purge(ctx, shredded)
         destroyed.append(shredded.due)
         if progress is not None:
             progress(shredded.due)

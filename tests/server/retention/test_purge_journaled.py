@@ -1,0 +1,54 @@
+"""The retention purge (``uhs worker``) commits the destruction of a patient file
+with its journal entry staged, and sequences it before deleting the objects: a store
+down (or a process killed) in between leaves the entry written, once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import EndpointConnectionError
+from sqlalchemy import select, update
+
+from tests.server.records.conftest import Practice
+from uhealthsec.crypto.journal import JournalEntry
+from uhealthsec.server.audit.models import JournalRecord
+from uhealthsec.server.records.models import DocumentVersion, PatientFile
+from uhealthsec.server.retention.models import FileRetention
+from uhealthsec.server.retention.service import PURGE_ACTION, purge
+
+
+def _purges(ctx) -> int:
+    with ctx.sessions() as db:
+        rows = db.scalars(select(JournalRecord.entry)).all()
+    return sum(JournalEntry.decode(bytes(r)).action == PURGE_ACTION for r in rows)
+
+
+def test_a_purge_whose_store_fails_is_still_journaled(
+    practice: Practice, ctx, report: Path, monkeypatch
+):
+    alice, bob = practice.alice, practice.bob
+    alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
+    with ctx.sessions.begin() as db:
+        db.execute(update(PatientFile).values(created_at=datetime(1999, 6, 1, tzinfo=UTC)))
+        db.execute(update(DocumentVersion).values(created_at=datetime(1999, 6, 1, tzinfo=UTC)))
+    alice.exchange.call(
+        "PUT",
+        f"/patient-files/{practice.patient_file}/retention",
+        json={"born_on": "1931-04-02", "died_on": "2000-01-01"},
+    )
+    with ctx.sessions.begin() as db:
+        db.execute(update(FileRetention).values(facts_recorded_at=datetime(2020, 1, 1, tzinfo=UTC)))
+
+    def store_down(key: str) -> None:
+        raise EndpointConnectionError(endpoint_url="http://store.invalid")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(ctx.blobs, "delete", store_down)
+        with pytest.raises(EndpointConnectionError):
+            purge(ctx, ctx.now().date())
+    # The store is back; the worker's next round.
+    purge(ctx, ctx.now().date())
+    assert alice.exchange.documents() == []  # the file was destroyed
+    assert _purges(ctx) == 1
