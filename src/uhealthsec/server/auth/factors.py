@@ -24,6 +24,7 @@ from webauthn.helpers.structs import (
 
 from uhealthsec.crypto.journal import JournalEntry, ObjectKind, Outcome
 from uhealthsec.server.accounts.models import Account
+from uhealthsec.server.audit.outbox import stage_entry
 from uhealthsec.server.audit.writer import PendingEntry
 from uhealthsec.server.auth import totp
 from uhealthsec.server.auth.models import (
@@ -484,8 +485,10 @@ class FactorService:
             objects=((ObjectKind.ACCOUNT, account_id),),
             client="uhs-server",
         )
-        # Not waited for: the writer's transaction must not wait on this request's.
-        self.ctx.journal.submit(PendingEntry(entry))
+        # Staged with the lock, committed with it (a refusal that keeps its changes),
+        # and sequenced by the sweeper (audit/outbox.py): never a lock without its entry
+        # nor an entry without its lock.
+        stage_entry(self.db, PendingEntry(entry), self.ctx.now())
 
     def _refuse_removing_last(self, account_id: uuid.UUID, removing_totp: bool) -> None:
         keys = len(self._passkey_ids(account_id))
