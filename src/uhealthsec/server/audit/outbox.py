@@ -42,6 +42,7 @@ def stage(db: Session, scope: Scope, draft: JournalDraft, now: datetime) -> None
     """Stage the entry of a change in the request's transaction, before it commits."""
     if (
         draft.method in UNJOURNALED_METHODS
+        or not (draft.listed or draft.patients)
         or scope.get("endpoint") is None
         or draft.outbox_id is not None
     ):

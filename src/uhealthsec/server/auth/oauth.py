@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session as DbSession
 
 from uhealthsec.protocol.oauth import AUDIENCE
 from uhealthsec.server.accounts.models import Account
+from uhealthsec.server.audit.middleware import current_draft
 from uhealthsec.server.auth.models import (
     AuthorizationCode,
     LoginFlow,
@@ -398,6 +399,7 @@ class Revocation(RevocationEndpoint):  # type: ignore[misc]
         # working at once because every request checks the session.
         if token.session is not None:
             self.server.sessions.revoke(token.session, "revoked")
+            current_draft().listed = True  # an action: journaled
 
 
 class Introspection(IntrospectionEndpoint):  # type: ignore[misc]

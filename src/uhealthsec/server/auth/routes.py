@@ -10,6 +10,7 @@ from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import JSONResponse
 
 from uhealthsec.protocol.oauth import AUDIENCE
+from uhealthsec.server.audit.middleware import current_draft
 from uhealthsec.server.auth import schemas as s
 from uhealthsec.server.auth.factor_changes import FactorChanges
 from uhealthsec.server.auth.factors import FactorService
@@ -288,7 +289,10 @@ def token(form: Annotated[s.TokenForm, Form()], request: Request, db: Db, ctx: C
 def revoke(
     form: Annotated[s.TokenActionForm, Form()], request: Request, db: Db, ctx: Ctx
 ) -> Response:
-    """RFC 7009 revocation: ends the session the token belongs to."""
+    """RFC 7009 revocation: ends the session the token belongs to. A token nobody
+    issued is answered 200 too (the RFC) but is no action: not journaled, or anyone
+    could grow the journal at will."""
+    current_draft().listed = False  # until a session is really revoked (oauth.py)
     return _endpoint_response("revocation", form, request, db, ctx)
 
 
