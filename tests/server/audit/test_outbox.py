@@ -49,21 +49,25 @@ def test_a_change_is_sequenced_by_its_request_with_the_status_answered(practice:
     assert (entry.outcome, entry.status) == (Outcome.DONE, answer.status_code)
 
 
-def test_a_change_whose_process_could_not_journal_it_is_journaled_once_later(
-    practice: Practice, ctx, monkeypatch
-):
+def leave_one_staged(practice: Practice, monkeypatch) -> None:
+    """A change committed whose process could not sequence its entry (its database
+    connection lost, or the process killed before the answer)."""
     alice = practice.alice.exchange
-    before = set(_threads(ctx))
 
     async def journal_unreachable(self, scope, draft, status):
         raise ConnectionError("the journal's database went away")
 
-    # The change commits; then the process cannot sequence its entry (its database
-    # connection lost, or the process killed before the answer).
     with monkeypatch.context() as patched:
         patched.setattr(JournalMiddleware, "_append", journal_unreachable)
         with pytest.raises((ApiError, ConnectionError, RuntimeError)):
             alice.call("POST", "/threads", json=thread_body(alice, practice.bob.user))
+
+
+def test_a_change_whose_process_could_not_journal_it_is_journaled_once_later(
+    practice: Practice, ctx, monkeypatch
+):
+    before = set(_threads(ctx))
+    leave_one_staged(practice, monkeypatch)
     [created] = set(_threads(ctx)) - before
     assert _entries_about(ctx, created) == [] and _staged(ctx) == 1
 

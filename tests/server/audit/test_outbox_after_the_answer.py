@@ -3,36 +3,23 @@ download cut off: the request stays journaled as done, once."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import EndpointConnectionError
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from tests.server.records.conftest import Practice
+from tests.server.retention.past_retention import file_past_retention
 from uhealthsec.client.rights import RightsClient
 from uhealthsec.crypto.journal import JournalEntry, Outcome
 from uhealthsec.server.audit.models import JournalRecord
-from uhealthsec.server.records.models import DocumentVersion, PatientFile
-from uhealthsec.server.retention.models import FileRetention
 
 
 def test_an_erasure_whose_blob_deletion_fails_afterwards_is_not_journaled_as_failed(
     practice: Practice, ctx, report: Path, monkeypatch
 ):
-    alice, bob = practice.alice, practice.bob
-    alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
-    with ctx.sessions.begin() as db:
-        db.execute(update(PatientFile).values(created_at=datetime(1999, 6, 1, tzinfo=UTC)))
-        db.execute(update(DocumentVersion).values(created_at=datetime(1999, 6, 1, tzinfo=UTC)))
-    alice.exchange.call(
-        "PUT",
-        f"/patient-files/{practice.patient_file}/retention",
-        json={"born_on": "1931-04-02", "died_on": "2000-01-01"},
-    )
-    with ctx.sessions.begin() as db:
-        db.execute(update(FileRetention).values(facts_recorded_at=datetime(2020, 1, 1, tzinfo=UTC)))
+    file_past_retention(practice, ctx, report)
     request = RightsClient(practice.carol.exchange).ask(practice.id, "erasure")
 
     def store_down(key: str) -> None:  # the store is unreachable after the commit
@@ -40,7 +27,7 @@ def test_an_erasure_whose_blob_deletion_fails_afterwards_is_not_journaled_as_fai
 
     monkeypatch.setattr(ctx.blobs, "delete", store_down)
     with pytest.raises(Exception):  # noqa: B017 - the test client re-raises it
-        RightsClient(alice.exchange).complete(request["id"])
+        RightsClient(practice.alice.exchange).complete(request["id"])
 
     with ctx.sessions() as db:
         rows = db.scalars(select(JournalRecord.entry).order_by(JournalRecord.log_index)).all()

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import DatabaseError
 
-from tests.server.audit.test_outbox_writer_batch import _leave_one_staged
+from tests.server.audit.test_outbox import leave_one_staged
 from tests.server.records.conftest import Practice
 from uhealthsec.server.storage import migrate
 
@@ -61,7 +61,7 @@ def test_0029_downgrade_refuses_to_drop_staged_entries(practice: Practice, ctx, 
     """A staged entry is the only record of a committed change: the downgrade drops
     the table holding it without a word (its docstring asks the operator to run the
     worker first; nothing checks)."""
-    _leave_one_staged(practice, monkeypatch)
+    leave_one_staged(practice, monkeypatch)
     ctx.journal.close()
     with pytest.raises(Exception):  # noqa: B017 - any refusal will do
         migrate.downgrade(ctx.engine, "0028")

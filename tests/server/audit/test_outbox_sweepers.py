@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from tests.server.audit.test_outbox_writer_batch import _leave_one_staged
+from tests.server.audit.test_outbox import leave_one_staged
 from tests.server.records.conftest import Practice
 from uhealthsec.server.audit.models import JournalOutbox, JournalRecord
 from uhealthsec.server.audit.outbox import sequence_stale
@@ -17,7 +17,7 @@ from uhealthsec.server.audit.writer import JournalWriter
 
 def test_two_sweepers_sequence_each_staged_entry_once(practice: Practice, ctx, monkeypatch):
     for _ in range(5):
-        _leave_one_staged(practice, monkeypatch)
+        leave_one_staged(practice, monkeypatch)
     with ctx.sessions() as db:
         staged = set(db.scalars(select(JournalOutbox.id)))
     assert len(staged) == 5

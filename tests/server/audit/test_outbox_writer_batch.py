@@ -10,10 +10,9 @@ import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 
+from tests.server.audit.test_outbox import leave_one_staged
 from tests.server.records.conftest import Practice, thread_body
-from uhealthsec.client.api import ApiError
 from uhealthsec.server import deps
-from uhealthsec.server.audit.middleware import JournalMiddleware
 from uhealthsec.server.audit.models import JournalOutbox, JournalRecord
 from uhealthsec.server.audit.outbox import _pending
 from uhealthsec.server.audit.writer import JournalWriter, PendingEntry, _Request
@@ -22,20 +21,6 @@ from uhealthsec.server.audit.writer import JournalWriter, PendingEntry, _Request
 def _count(ctx, table) -> int:
     with ctx.sessions() as db:
         return db.scalar(select(func.count()).select_from(table)) or 0
-
-
-def _leave_one_staged(practice: Practice, monkeypatch) -> None:
-    """A change committed whose process could not sequence its entry (as in
-    tests/server/audit/test_outbox.py)."""
-    alice = practice.alice.exchange
-
-    async def journal_unreachable(self, scope, draft, status):
-        raise ConnectionError("the journal's database went away")
-
-    with monkeypatch.context() as patched:
-        patched.setattr(JournalMiddleware, "_append", journal_unreachable)
-        with pytest.raises((ApiError, ConnectionError, RuntimeError)):
-            alice.call("POST", "/threads", json=thread_body(alice, practice.bob.user))
 
 
 def _staged_rows(ctx) -> list[JournalOutbox]:
@@ -47,7 +32,7 @@ def test_one_batch_holding_a_staged_row_twice_answers_both(practice: Practice, c
     """writer._append says "a row staged twice in one batch: appended once", but returns
     one receipt for two requests when no other staged entry of the batch was sequenced
     before (the plain path returns len(batch) receipts, not len(requested))."""
-    _leave_one_staged(practice, monkeypatch)
+    leave_one_staged(practice, monkeypatch)
     [row] = _staged_rows(ctx)
     pending = _pending(row)
     receipts = ctx.journal._append([pending, pending])
@@ -57,7 +42,7 @@ def test_one_batch_holding_a_staged_row_twice_answers_both(practice: Practice, c
 def test_a_batch_with_a_row_twice_does_not_stop_the_writer(practice: Practice, ctx, monkeypatch):
     """Both requests of one batch holding the same staged row get its one entry, and
     the writer thread goes on writing."""
-    _leave_one_staged(practice, monkeypatch)
+    leave_one_staged(practice, monkeypatch)
     [row] = _staged_rows(ctx)
     writer = JournalWriter(ctx.sessions, ctx.journal._signer, ctx.now)
     try:
@@ -128,7 +113,7 @@ def test_one_request_whose_commit_failed_does_not_fail_its_whole_batch(
     LookupError and its entry not written; its row is left for the sweeper, which
     journals it with the provisional status, and its client got an error for a
     change that was made."""
-    _leave_one_staged(practice, monkeypatch)
+    leave_one_staged(practice, monkeypatch)
     [row] = _staged_rows(ctx)
     innocent = _pending(row)
     ghost = PendingEntry(innocent.entry, outbox_id=uuid.uuid4())

@@ -4,18 +4,16 @@ down (or a process killed) in between leaves the entry written, once."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import EndpointConnectionError
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from tests.server.records.conftest import Practice
+from tests.server.retention.past_retention import file_past_retention
 from uhealthsec.crypto.journal import JournalEntry
 from uhealthsec.server.audit.models import JournalRecord
-from uhealthsec.server.records.models import DocumentVersion, PatientFile
-from uhealthsec.server.retention.models import FileRetention
 from uhealthsec.server.retention.service import PURGE_ACTION, purge
 
 
@@ -28,18 +26,8 @@ def _purges(ctx) -> int:
 def test_a_purge_whose_store_fails_is_still_journaled(
     practice: Practice, ctx, report: Path, monkeypatch
 ):
-    alice, bob = practice.alice, practice.bob
-    alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
-    with ctx.sessions.begin() as db:
-        db.execute(update(PatientFile).values(created_at=datetime(1999, 6, 1, tzinfo=UTC)))
-        db.execute(update(DocumentVersion).values(created_at=datetime(1999, 6, 1, tzinfo=UTC)))
-    alice.exchange.call(
-        "PUT",
-        f"/patient-files/{practice.patient_file}/retention",
-        json={"born_on": "1931-04-02", "died_on": "2000-01-01"},
-    )
-    with ctx.sessions.begin() as db:
-        db.execute(update(FileRetention).values(facts_recorded_at=datetime(2020, 1, 1, tzinfo=UTC)))
+    alice = practice.alice
+    file_past_retention(practice, ctx, report)
 
     def store_down(key: str) -> None:
         raise EndpointConnectionError(endpoint_url="http://store.invalid")
