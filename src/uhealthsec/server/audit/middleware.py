@@ -44,7 +44,7 @@ from uhealthsec.server.audit.refusals import (
     RefusalLog,
 )
 from uhealthsec.server.audit.writer import JournalWriter, PendingEntry
-from uhealthsec.server.problems import problem
+from uhealthsec.server.problems import answer_status, problem
 
 #: Reads that are journaled although they change nothing: they show personal data.
 #: Any other read is journaled too once a service marks it as about a patient (a
@@ -261,7 +261,7 @@ class JournalMiddleware:
         )
 
     async def _append_cut_off(self, scope: Scope, draft: JournalDraft, exc: Exception) -> None:
-        pending = pending_entry(scope, draft, _cut_off_status(exc), self.clock)
+        pending = pending_entry(scope, draft, answer_status(exc), self.clock)
         try:
             await self.writer.record(replace(pending, outbox_id=None))
         except Exception:  # the journal's own database gone too: the first error goes on
@@ -290,13 +290,6 @@ class JournalMiddleware:
                 f"{receipt.index};{receipt.head.size};{proof}".encode(),
             ),
         ]
-
-
-def _cut_off_status(exc: BaseException) -> int:
-    """The status an error would have answered, had the answer not begun."""
-    from uhealthsec.server.problems import answer_status
-
-    return answer_status(exc)
 
 
 def pending_entry(

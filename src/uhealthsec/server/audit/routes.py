@@ -208,12 +208,10 @@ def practice_activity(
 @router.post("/journal/cosignatures", status_code=201, response_model=s.CosignatureOut)
 def cosign(body: s.CosignatureIn, caller: Caller, db: Db, ctx: Ctx) -> s.CosignatureOut:
     """A witness cosigns a checkpoint it verified (consistent with all it saw before)."""
-    journal = JournalService(db, ctx)
-    c = journal.add_cosignature(
+    c, name = JournalService(db, ctx).add_cosignature(
         caller.account, body.size, body.witness_key, body.timestamp, body.signature
     )
-    named = {bytes(w.witness_key): w.name for w in journal.witnesses()}
-    return _cosignature_out(c, named.get(bytes(c.witness_key)))
+    return _cosignature_out(c, name)
 
 
 @router.get("/journal/cosignatures", response_model=list[s.CosignatureOut])

@@ -37,18 +37,13 @@ from uhealthsec.server.audit.refusals import READ_WINDOW, REFUSAL_LOG_DAYS
 from uhealthsec.server.audit.schemas import MAX_ENTRIES, MAX_LEAVES
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import Forbidden, InvalidInput, NotFound
-from uhealthsec.server.storage.merkle_log import (
-    JOURNAL_LOG,
-    CheckpointRecord,
-    MerkleLog,
-    SignedCheckpoint,
-)
+from uhealthsec.server.storage.merkle_log import JOURNAL_LOG, MerkleLog, SignedCheckpoint
 
-#: CNIL deliberation 2021-122: connection logs are kept six months to a year.
 logger = logging.getLogger(__name__)
 
-#: A witness's clock may run this far ahead of the server's.
+#: A witness's clock may run this far ahead of (or behind) the server's.
 COSIGNATURE_CLOCK_SKEW_SECONDS = 600
+#: CNIL deliberation 2021-122: connection logs are kept six months to a year.
 NETWORK_RETENTION_DAYS = 183
 
 
@@ -184,11 +179,12 @@ class JournalService:
 
     def add_cosignature(
         self, caller: Account, size: int, witness_key: bytes, timestamp: int, signature: bytes
-    ) -> Cosignature:
+    ) -> tuple[Cosignature, str]:
         """Keep a witness's cosignature (C2SP tlog-cosignature v1, made at ``timestamp``)
         of the checkpoint of ``size`` entries; it must come from a witness the operator
         listed, posted by its account, over the checkpoint this server signed for that
-        size. Anyone else's would let one account pass for many witnesses."""
+        size. Anyone else's would let one account pass for many witnesses. Returns the
+        cosignature kept and the witness's name."""
         witness = self.db.get(JournalWitness, witness_key)
         if witness is None or witness.account_id != caller.id:
             raise Forbidden(
@@ -204,12 +200,7 @@ class JournalService:
             raise InvalidInput(
                 f"the cosignature is not over this journal's checkpoint of size {size} at that time"
             ) from exc
-        signed_at = self.db.scalar(
-            select(CheckpointRecord.signed_at_ms).where(
-                CheckpointRecord.log == self.log.name, CheckpointRecord.size == size
-            )
-        )
-        if signed_at is not None and timestamp < signed_at // 1000 - COSIGNATURE_CLOCK_SKEW_SECONDS:
+        if timestamp < head.signed_at_ms // 1000 - COSIGNATURE_CLOCK_SKEW_SECONDS:
             raise InvalidInput(
                 "the cosignature is dated before this checkpoint was signed: check the "
                 "witness's clock"
@@ -217,12 +208,12 @@ class JournalService:
         existing = self.db.get(Cosignature, (size, witness_key))
         if existing is not None and existing.timestamp is not None:
             if existing.timestamp >= timestamp:
-                return existing
+                return existing, witness.name
             # A later statement of the same witness: that it still saw nothing larger.
             existing.timestamp, existing.signature = timestamp, signature
             existing.received_at = self.ctx.now()
             self.db.flush()
-            return existing
+            return existing, witness.name
         if existing is not None:  # one in the format before checkpoints: superseded
             self.db.delete(existing)
             self.db.flush()
@@ -235,7 +226,7 @@ class JournalService:
         )
         self.db.add(cosignature)
         self.db.flush()
-        return cosignature
+        return cosignature, witness.name
 
     # -- witnesses (the operator's list) ---------------------------------------------------
 

@@ -218,60 +218,10 @@ class JournalWriter:
                 answers.append(pending)
                 if staged_id is not None:
                     taken.add(staged_id)
-            if not batch:
-                head = journal.sign_head()
-                return self._receipts(journal, head, requested, {}, sequenced)
-            links = _extend_chains(db, first, batch)
-            encoded = [  # always the current version: chains hold every entry since
-                replace(p.entry, chain=chain, version=ENTRY_VERSION).encode()
-                for p, chain in zip(batch, links, strict=True)
-            ]
-            hashed = [merkle.leaf_hash(data) for data in encoded]
-            journal.append(encoded, hashed)
-            rows, patients, network = [], [], []
-            for offset, (pending, data) in enumerate(zip(batch, encoded, strict=True)):
-                index, entry = first + offset, pending.entry
-                rows.append(
-                    {
-                        "log_index": index,
-                        "entry": data,
-                        "actor_id": None if entry.actor.int == 0 else entry.actor,
-                        "practice_id": next(iter(pending.practices()), None),
-                        "action": entry.action,
-                        "outcome": int(entry.outcome),
-                        "created_at": now,
-                        "outbox_id": pending.outbox_id,
-                    }
-                )
-                patients += [{"patient_id": p, "log_index": index} for p in pending.patients()]
-                if pending.ip_address:
-                    network.append(
-                        {
-                            "log_index": index,
-                            "ip_address": pending.ip_address[:45],
-                            "created_at": now,
-                        }
-                    )
-            # Core multi-row inserts: every waiting request waits on this transaction.
-            insert_rows(db, JournalRecord.__table__, rows)
-            insert_rows(db, JournalPatient.__table__, patients)
-            insert_rows(db, JournalNetworkRecord.__table__, network)
+            placed = _append_entries(db, journal, first, batch, answers, now) if batch else {}
             head = journal.sign_head()
-            if len(batch) != len(requested):  # some answered by entries already placed
-                appended = {
-                    _key(p): (first + i, d)
-                    for i, (p, d) in enumerate(zip(answers, encoded, strict=True))
-                }
-                return self._receipts(
-                    journal,
-                    head,
-                    requested,
-                    appended,
-                    sequenced,
-                )
-        indexes = list(range(first, first + len(batch)))
-        proofs = journal.inclusion_proofs(indexes, head.size)
-        return [Receipt(i, d, head, proofs[i]) for i, d in zip(indexes, encoded, strict=True)]
+        # After the commit: the batch's proofs need only its own hashes (merkle_log.py).
+        return self._receipts(journal, head, requested, placed, sequenced)
 
     @staticmethod
     def _receipts(
@@ -316,6 +266,49 @@ def _sequenced(db: Session, outbox_ids: list[uuid.UUID]) -> dict[uuid.UUID, tupl
         )
     ).all()
     return {r.outbox_id: (r.log_index, bytes(r.entry)) for r in rows}
+
+
+def _append_entries(
+    db: Session,
+    journal: MerkleLog,
+    first: int,
+    batch: list[PendingEntry],
+    answers: list[PendingEntry],
+    now: datetime,
+) -> dict[int | uuid.UUID, tuple[int, bytes]]:
+    """Append ``batch`` (entry ``first + i`` being ``batch[i]``) with its links and side
+    rows; returns where each landed (index, entry), keyed by the request it answers."""
+    links = _extend_chains(db, first, batch)
+    encoded = [  # always the current version: chains hold every entry since
+        replace(p.entry, chain=chain, version=ENTRY_VERSION).encode()
+        for p, chain in zip(batch, links, strict=True)
+    ]
+    journal.append(encoded, [merkle.leaf_hash(data) for data in encoded])
+    rows, patients, network = [], [], []
+    for offset, (pending, data) in enumerate(zip(batch, encoded, strict=True)):
+        index, entry = first + offset, pending.entry
+        rows.append(
+            {
+                "log_index": index,
+                "entry": data,
+                "actor_id": None if entry.actor.int == 0 else entry.actor,
+                "practice_id": next(iter(pending.practices()), None),
+                "action": entry.action,
+                "outcome": int(entry.outcome),
+                "created_at": now,
+                "outbox_id": pending.outbox_id,
+            }
+        )
+        patients += [{"patient_id": p, "log_index": index} for p in pending.patients()]
+        if pending.ip_address:
+            network.append(
+                {"log_index": index, "ip_address": pending.ip_address[:45], "created_at": now}
+            )
+    # Core multi-row inserts: every waiting request waits on this transaction.
+    insert_rows(db, JournalRecord.__table__, rows)
+    insert_rows(db, JournalPatient.__table__, patients)
+    insert_rows(db, JournalNetworkRecord.__table__, network)
+    return {_key(p): (first + i, d) for i, (p, d) in enumerate(zip(answers, encoded, strict=True))}
 
 
 def _extend_chains(

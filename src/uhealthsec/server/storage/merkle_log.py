@@ -11,6 +11,7 @@ domain's table, under the index this component hands out.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -85,6 +86,8 @@ class SignedCheckpoint:
     checkpoint: Checkpoint
     #: The C2SP signed note that carries it, signed by the log's key.
     note: str
+    #: When the server signed it (milliseconds since 1970).
+    signed_at_ms: int
 
     @property
     def size(self) -> int:
@@ -209,8 +212,7 @@ class MerkleLog:
             existing = self.db.get(CheckpointRecord, (self.name, size))
             if existing is not None:
                 return _signed(existing)
-            stored = self._nodes(set(merkle.subtrees(0, size)))
-            root = merkle.range_hash(0, size, stored.__getitem__)
+            [(_, root)] = next(self._roots([size]))
         return self._sign([(size, root)])[0]
 
     def set_origin(self, origin: str) -> str:
@@ -249,17 +251,12 @@ class MerkleLog:
             )
             .order_by(TreeHeadRecord.size)
         ).all()
-        for start in range(0, len(legacy), 100):  # bounded reads of stored hashes
-            part = legacy[start : start + 100]
-            nodes = self._nodes(set().union(*(merkle.subtrees(0, s) for s, _ in part)))
-            roots = [(s, merkle.range_hash(0, s, nodes.__getitem__)) for s, _ in part]
-            kept = []
-            for (s, stored), (_, computed) in zip(part, roots, strict=True):
-                if bytes(stored) == computed:
-                    kept.append((s, computed))
-                else:
+        stored = {s: bytes(root) for s, root in legacy}
+        for part in self._roots(list(stored)):
+            for s, computed in part:
+                if stored[s] != computed:
                     logger.error("the %s log's old head of size %d is not its tree's", self.name, s)
-            signed += len(self._sign(kept))
+            signed += len(self._sign([(s, r) for s, r in part if stored[s] == r]))
         have = set(
             self.db.scalars(
                 select(CheckpointRecord.size).where(
@@ -268,13 +265,17 @@ class MerkleLog:
             )
         )
         missing = [s for s in range(every, size + 1, every) if s not in have]
-        for start in range(0, len(missing), 100):  # bounded reads of stored hashes
-            part = missing[start : start + 100]
-            nodes = self._nodes(set().union(*(merkle.subtrees(0, s) for s in part)))
-            signed += len(
-                self._sign([(s, merkle.range_hash(0, s, nodes.__getitem__)) for s in part])
-            )
+        for part in self._roots(missing):
+            signed += len(self._sign(part))
         return signed
+
+    def _roots(self, sizes: list[int]) -> Iterator[list[tuple[int, bytes]]]:
+        """The stored tree's root at each size, 100 sizes at a time: one bounded read of
+        stored hashes for each part."""
+        for start in range(0, len(sizes), 100):
+            part = sizes[start : start + 100]
+            nodes = self._nodes(set().union(*(merkle.subtrees(0, s) for s in part)))
+            yield [(s, merkle.range_hash(0, s, nodes.__getitem__)) for s in part]
 
     def origin(self) -> str:
         if self._origin is None:
@@ -290,7 +291,7 @@ class MerkleLog:
         signed = []
         for size, root in roots:
             checkpoint = Checkpoint(origin, size, root)
-            signed.append(SignedCheckpoint(checkpoint, checkpoint.sign(self.signer)))
+            signed.append(SignedCheckpoint(checkpoint, checkpoint.sign(self.signer), self.now_ms))
         insert_rows(
             self.db,
             CheckpointRecord.__table__,
@@ -300,7 +301,7 @@ class MerkleLog:
                     "size": c.size,
                     "root": c.root,
                     "note": c.note,
-                    "signed_at_ms": self.now_ms,
+                    "signed_at_ms": c.signed_at_ms,
                 }
                 for c in signed
             ],
@@ -399,7 +400,7 @@ def _signed(record: CheckpointRecord) -> SignedCheckpoint:
     # The note was signed and checked when written; parsing it back gives the values.
     root = bytes(record.root)
     origin = record.note.split("\n", 1)[0]
-    return SignedCheckpoint(Checkpoint(origin, record.size, root), record.note)
+    return SignedCheckpoint(Checkpoint(origin, record.size, root), record.note, record.signed_at_ms)
 
 
 def checkpoint_out(signed: SignedCheckpoint) -> CheckpointOut:
