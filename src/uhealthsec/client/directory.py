@@ -177,14 +177,16 @@ def _proven_leaf(body: dict[str, Any], head: Checkpoint, index: int) -> bytes:
     data = b64u_decode(body["entry"])
     if int(body["tree_size"]) != head.size:
         raise merkle.InvalidProof("proof for another tree")
-    merkle.verify_inclusion(
-        merkle.leaf_hash(data),
-        index,
-        head.size,
-        [b64u_decode(p) for p in body["inclusion"]],
-        head.root,
-    )
+    _verify_leaf(data, index, body["inclusion"], head)
     return data
+
+
+def _verify_leaf(data: bytes, index: int, proof: list[str], head: Checkpoint) -> None:
+    """:raises CryptoError: ``data`` is not leaf ``index`` of the verified head by the
+    served (base64url) inclusion proof."""
+    merkle.verify_inclusion(
+        merkle.leaf_hash(data), index, head.size, [b64u_decode(p) for p in proof], head.root
+    )
 
 
 #: What a hostile server's answer can raise while it is read (JSON of the wrong shape,
@@ -204,13 +206,7 @@ def _map_value(raw: dict[str, Any] | None, head: Checkpoint, account: uuid.UUID)
     last = head.size - 1
     if commitment.entries != last:
         raise merkle.InvalidProof("the map is not the one the tree ends with")
-    merkle.verify_inclusion(
-        merkle.leaf_hash(commitment_leaf),
-        last,
-        head.size,
-        [b64u_decode(p) for p in raw["commitment_inclusion"]],
-        head.root,
-    )
+    _verify_leaf(commitment_leaf, last, raw["commitment_inclusion"], head)
     value = b64u_decode(raw["value"])
     proof = MapProof(
         int(raw["depth"]),

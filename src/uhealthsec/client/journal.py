@@ -149,9 +149,7 @@ class JournalClient:
         params = {"since": self.pin.size} if self.pin.size else {}
         body = self._call("GET", "/journal/head", params=params).json()
         head, pin = accept_head(body, self.pin, JOURNAL_LOG, "the journal")
-        signed = self._signed_heads(
-            LogKey(pin.origin, b64u_decode(pin.log_key)), head.size, all_heads
-        )
+        signed = self._signed_heads(pin.key(), head.size, all_heads)
         every = merkle.CHECKPOINT_INTERVAL
         checkpoints = [h.size for h in signed if h.size % every == 0]
         # Counted, not listed: a served size of 2^62 must not make a list of them.
@@ -223,10 +221,7 @@ class JournalClient:
             if not isinstance(page, list):
                 raise JournalTampered("the journal's checkpoints are not a list")
             for raw in page:
-                try:
-                    head = key.open(_checkpoint_of(raw), "the journal")
-                except LogRefused as exc:
-                    raise JournalTampered(str(exc)) from exc
+                head = _opened(key, raw)
                 if head.size > size:
                     return heads
                 if heads and head.size <= heads[-1].size:
@@ -248,7 +243,7 @@ class JournalClient:
         """The journal's key and origin: as pinned, else as served now (and checked
         against whatever the pin holds)."""
         if self.pin.log_key and self.pin.origin:
-            return LogKey(self.pin.origin, b64u_decode(self.pin.log_key))
+            return self.pin.key()
         body = self._call("GET", "/journal/head").json()
         try:
             return log_key(body["log_key"], self.pin, JOURNAL_LOG, "the journal")
@@ -285,11 +280,7 @@ class JournalClient:
             raise JournalTampered("the journal entry does not describe this request")
         key = self._log_key()
         heads = self._call("GET", "/journal/heads", params={"from_size": size, "limit": 1}).json()
-        try:
-            first = heads[0] if isinstance(heads, list) and heads else None
-            signed = key.open(_checkpoint_of(first), "the journal") if first else None
-        except LogRefused as exc:
-            raise JournalTampered(str(exc)) from exc
+        signed = _opened(key, heads[0]) if isinstance(heads, list) and heads else None
         if signed is None or signed.size != size:
             raise JournalTampered(f"the journal has no signed checkpoint of size {size}")
         try:
@@ -543,9 +534,14 @@ def load_or_create_witness_key(path: Path) -> ed25519.Ed25519PrivateKey:
     return key
 
 
-def _checkpoint_of(raw: Any) -> str:
-    """The signed note of a served ``{"checkpoint": ...}``."""
+def _opened(key: LogKey, raw: Any) -> Checkpoint:
+    """The checkpoint of a served ``{"checkpoint": <signed note>}``, signed by ``key``.
+
+    :raises JournalTampered: anything else."""
     note = raw.get("checkpoint") if isinstance(raw, dict) else None
     if not isinstance(note, str):
-        raise LogRefused("the journal served a checkpoint that is not a signed note")
-    return note
+        raise JournalTampered("the journal served a checkpoint that is not a signed note")
+    try:
+        return key.open(note, "the journal")
+    except LogRefused as exc:
+        raise JournalTampered(str(exc)) from exc

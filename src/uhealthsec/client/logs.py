@@ -39,6 +39,10 @@ class LogPin:
             "origin": self.origin,
         }
 
+    def key(self) -> LogKey:
+        """The pinned log's key and origin."""
+        return LogKey(self.origin, b64u_decode(self.log_key))
+
 
 @dataclass(frozen=True)
 class LogKey:
