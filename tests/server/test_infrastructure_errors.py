@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from tests.faults import local_port
 from tests.server_fixtures import make_settings
 from uhealthsec.client import cli as cli_module
-from uhealthsec.client.api import RetryUnavailable, _environment_proxy
+from uhealthsec.client.api import RetryUnavailable, _environment_proxy, idempotency_key
 from uhealthsec.client.cli import app as cli
 from uhealthsec.crypto.journal import JournalEntry, Outcome
 from uhealthsec.protocol.encoding import b64u_decode
@@ -180,6 +180,52 @@ def test_retries_are_bounded_and_only_for_replayable_idempotent_requests():
         streamed = http.put("/x", content=iter([b"a", b"b"]))  # cannot be sent twice
         assert streamed.status_code == 503
         assert sent == ["POST", "PUT"]
+
+
+def test_the_sdk_sends_a_keyed_write_again_after_a_lost_answer_and_no_other():
+    """A write carrying an idempotency key is sent again when its answer is lost (the
+    connection broke after it went out), when the server answers 503, and when the
+    server says its first attempt is still being carried out (409 with Retry-After);
+    a write without a key is not, except when it never went out."""
+    sent: list[tuple[str, str | None]] = []
+    waits: list[float] = []
+    outcomes: list[object] = []
+
+    def server(request: httpx2.Request) -> httpx2.Response:
+        sent.append((request.method, request.headers.get("idempotency-key")))
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome  # type: ignore[return-value]
+
+    transport = RetryUnavailable(httpx2.MockTransport(server), sleep=waits.append)
+    key = {"Idempotency-Key": idempotency_key()}
+    with httpx2.Client(base_url="http://uhs.test", transport=transport) as http:
+        outcomes[:] = [
+            httpx2.RemoteProtocolError("peer closed connection"),
+            httpx2.ReadError("reset"),
+            httpx2.Response(409, headers={"Retry-After": "1"}, json={"status": 409}),
+            httpx2.Response(503, json={"status": 503}),
+            httpx2.Response(201, json={"id": "t"}),
+        ]
+        assert http.post("/threads", json={}, headers=key).status_code == 201
+        assert sent == [("POST", key["Idempotency-Key"])] * 5  # the same key each time
+        assert waits == [1.0, 2.0, 4.0, 8.0]
+
+        sent.clear()
+        outcomes[:] = [httpx2.RemoteProtocolError("peer closed connection")]
+        with pytest.raises(httpx2.RemoteProtocolError):
+            http.post("/practices", json={})  # no key: it may have been done
+        assert len(sent) == 1
+        outcomes[:] = [httpx2.Response(409, headers={"Retry-After": "1"}, json={})]
+        assert http.post("/practices", json={}).status_code == 409  # a refusal like any
+        outcomes[:] = [httpx2.ConnectError("refused"), httpx2.Response(201, json={})]
+        assert http.post("/practices", json={}).status_code == 201  # never went out
+        sent.clear()
+        outcomes[:] = [httpx2.RemoteProtocolError("closed")] * 5
+        with pytest.raises(httpx2.RemoteProtocolError):  # at most 4 retries
+            http.post("/threads", json={}, headers=key)
+        assert len(sent) == 5
 
 
 def test_the_cli_connection_retries_through_the_environment_proxy(monkeypatch):

@@ -74,13 +74,21 @@ def post_with_proof(http: httpx2.Client, path: str, body: dict[str, Any]) -> htt
     return response
 
 
-#: Requests whose repetition has the effect of one (RFC 9110, 9.2.2): the only ones
-#: retried after a 503, since a POST may have been carried out before the failure.
+#: Requests whose repetition has the effect of one (RFC 9110, 9.2.2), retried after a
+#: 503 or a lost answer; a write is retried only if it carries an idempotency key.
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-#: Retries of one request answered 503, after its first attempt.
+#: Sent with a write, the same for each of its retries: a server that carried the write
+#: out answers a retry with the first answer (draft-ietf-httpapi-idempotency-key-header).
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+#: Retries of one request answered 503 (or whose answer was lost), after its first attempt.
 MAX_RETRIES = 4
 #: The longest wait before a retry, whatever the server's Retry-After says.
 MAX_RETRY_DELAY = 30.0
+
+
+def idempotency_key() -> str:
+    """A new key for one write (a structured-field string, as the draft writes it)."""
+    return f'"{uuid.uuid4()}"'
 
 
 def retry_delay(retry_after: str | None, attempt: int, max_delay: float = MAX_RETRY_DELAY) -> float:
@@ -95,11 +103,14 @@ def retry_delay(retry_after: str | None, attempt: int, max_delay: float = MAX_RE
 
 
 class RetryUnavailable(httpx2.BaseTransport):
-    """A transport that sends an idempotent request again when the server answers 503
-    (its database or document store is briefly unavailable), after the Retry-After it
-    gives with exponential backoff, at most ``retries`` times; the last answer is
-    returned as it is. Requests whose body cannot be sent twice (a streamed upload)
-    are not retried."""
+    """A transport that sends a request again, after the Retry-After the server gives
+    with exponential backoff, at most ``retries`` times, when it could not reach the
+    server, when the server answered 503 (its database or document store is briefly
+    unavailable), or when the answer was lost (the connection broke after the request
+    went out). Only requests whose repetition has the effect of one are sent again after
+    they went out: idempotent methods, and writes carrying an idempotency key (a 409
+    with Retry-After then means the first attempt is still being carried out). The last
+    answer or error is given as it is. A streamed upload is never sent twice."""
 
     def __init__(
         self,
@@ -115,13 +126,33 @@ class RetryUnavailable(httpx2.BaseTransport):
         self.sleep = sleep
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
-        replayable = request.method in IDEMPOTENT_METHODS and isinstance(
-            request.stream, httpx2.ByteStream
-        )
+        resendable = isinstance(request.stream, httpx2.ByteStream)
+        keyed = IDEMPOTENCY_KEY_HEADER in request.headers
+        replayable = resendable and (request.method in IDEMPOTENT_METHODS or keyed)
         attempt = 0
         while True:
-            response = self.transport.handle_request(request)
-            if response.status_code != 503 or not replayable or attempt >= self.retries:
+            try:
+                response = self.transport.handle_request(request)
+            except (httpx2.ConnectError, httpx2.ConnectTimeout):  # nothing went out
+                if not resendable or attempt >= self.retries:
+                    raise
+                self.sleep(retry_delay(None, attempt, self.max_delay))
+                attempt += 1
+                continue
+            except (httpx2.NetworkError, httpx2.RemoteProtocolError, httpx2.ReadTimeout):
+                if not replayable or attempt >= self.retries:
+                    raise
+                self.sleep(retry_delay(None, attempt, self.max_delay))
+                attempt += 1
+                continue
+            in_progress = (
+                response.status_code == 409 and keyed and "retry-after" in response.headers
+            )
+            if (
+                not (response.status_code == 503 or in_progress)
+                or not replayable
+                or attempt >= self.retries
+            ):
                 return response
             delay = retry_delay(response.headers.get("retry-after"), attempt, self.max_delay)
             # Read to the end (a short problem document), so the connection is reused.

@@ -32,7 +32,12 @@ from typing import Any
 
 import httpx2
 
-from uhealthsec.client.api import ApiError, check_response
+from uhealthsec.client.api import (
+    IDEMPOTENCY_KEY_HEADER,
+    ApiError,
+    check_response,
+    idempotency_key,
+)
 from uhealthsec.client.directory import KeyDirectoryClient, VerifiedEntry
 from uhealthsec.client.logs import LogPin
 from uhealthsec.crypto import envelope
@@ -271,6 +276,8 @@ class ExchangeClient:
         the signature depends on, nor for streamed uploads, which a document's signature
         covers)."""
         headers = {"Authorization": f"Bearer {self._token()}", **kwargs.pop("headers", {})}
+        if method not in ("GET", "HEAD"):  # a retry after a lost answer is not done twice
+            headers.setdefault(IDEMPOTENCY_KEY_HEADER, idempotency_key())
         request = self.http.build_request(method, path, headers=headers, **kwargs)
         if self._keys is not None and _signable(path, kwargs):
             body = request.read()

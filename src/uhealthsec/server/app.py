@@ -28,6 +28,7 @@ from uhealthsec.server.deps import HEALTH_DATA
 from uhealthsec.server.federation.oidc import OidcClient, ProviderConfig
 from uhealthsec.server.federation.routes import router as federation_router
 from uhealthsec.server.headers import SecurityHeaders
+from uhealthsec.server.idempotency.service import AnswerKept, replayed_answer
 from uhealthsec.server.keys.routes import router as keys_router
 from uhealthsec.server.limits import BodySizeLimit
 from uhealthsec.server.mail.outbox import MailCourier
@@ -193,6 +194,7 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
     )
     app.state.ctx = ctx
     problems.install(app)
+    app.add_exception_handler(AnswerKept, replayed_answer)  # type: ignore[arg-type]
     if docs:
         api_docs.install(app)
     app.add_middleware(JournalMiddleware, writer=ctx.journal, clock=ctx.now)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request, Response
+from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
 from uhealthsec.crypto.journal import RequestSignature, SignedRequest
@@ -21,6 +22,13 @@ from uhealthsec.server.audit.outbox import stage
 from uhealthsec.server.auth.service import Principal, SessionService
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import InvalidInput, NotAuthenticated
+from uhealthsec.server.idempotency.service import (
+    KEY_HEADER,
+    AnswerKept,
+    begin_write,
+    keep_answer,
+    note_answer,
+)
 from uhealthsec.server.keys.service import KeyDirectory
 from uhealthsec.server.storage.db import transaction
 
@@ -32,13 +40,15 @@ def get_ctx(request: Request) -> AppContext:
 
 def get_db(request: Request, ctx: Annotated[AppContext, Depends(get_ctx)]) -> Iterator[Session]:
     """One transaction per request, committed before the response is sent; a change
-    commits with its journal entry staged beside it (audit/outbox.py)."""
+    commits with its journal entry staged beside it (audit/outbox.py), and with its
+    answer if it was sent with an idempotency key (idempotency/service.py)."""
     draft = request_draft()
     try:
         with transaction(ctx.sessions) as session:
             yield session
             if draft is not None:
                 stage(session, request.scope, draft, ctx.now())
+            keep_answer(session, request.scope, draft and draft.outbox_id, ctx.now())
     except BaseException:
         if draft is not None:  # nothing staged was committed: journal what happened
             draft.outbox_id = None
@@ -88,6 +98,61 @@ def _verified_signature(
 
 
 Caller = Annotated[Principal, Depends(get_principal)]
+
+
+async def read_whole_body(request: Request) -> None:
+    """Read the body before the route runs (routes without a body parameter leave it
+    unread), so that the request digest covers all of it."""
+    await request.body()
+
+
+def replayable_write(
+    request: Request,
+    _: Annotated[None, Depends(read_whole_body)],
+    caller: Caller,
+    db: Db,
+    ctx: Ctx,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias=KEY_HEADER,
+            description="A new random key per write (a UUID), the same for each retry of "
+            "it: a retry of a write that was carried out is answered with the first "
+            "answer (header Idempotent-Replayed) instead of being carried out again.",
+        ),
+    ] = None,
+) -> None:
+    if idempotency_key is None:
+        return
+    draft = current_draft()
+    try:
+        begin_write(
+            db, request.scope, caller.account.id, idempotency_key, draft.request_digest(), ctx.now()
+        )
+    except AnswerKept as kept:
+        draft.replay_of = kept.answer.outbox_id
+        raise
+
+
+#: The dependency of the writes that accept an idempotency key: those whose answers hold
+#: no secret (they are kept in the database for a day) and whose body is not streamed.
+#: Their router must use ``AnswerKeepingRoute``.
+REPLAYABLE = Depends(replayable_write)
+
+
+class AnswerKeepingRoute(APIRoute):
+    """A route whose answer is noted, before its transaction commits, for the
+    idempotency key it was sent with (if any)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def keeping_handler(request: Request) -> Response:
+            response = await handler(request)
+            note_answer(request.scope, response)
+            return response
+
+        return keeping_handler
 
 
 def require_log_reader(request: Request, db: Db, ctx: Ctx) -> None:

@@ -11,10 +11,10 @@ from uhealthsec.server.accounts.models import Account, AccountKind, Membership, 
 from uhealthsec.server.accounts.service import AccountService, RegistrationRequest
 from uhealthsec.server.audit.middleware import current_draft
 from uhealthsec.server.auth.service import SessionService
-from uhealthsec.server.deps import Caller, Ctx, Db
+from uhealthsec.server.deps import REPLAYABLE, AnswerKeepingRoute, Caller, Ctx, Db
 from uhealthsec.server.shield.routes import SHIELD_RESPONSES, attempt_of
 
-router = APIRouter(tags=["accounts"])
+router = APIRouter(route_class=AnswerKeepingRoute, tags=["accounts"])
 
 _CHECK_MAIL = (
     "Registration received. If the address can be used, a confirmation code was sent to it."
@@ -84,7 +84,7 @@ def change_password(body: s.PasswordChangeIn, caller: Caller, db: Db, ctx: Ctx) 
     sessions.credentials_changed(caller, "password_changed", "your password was changed")
 
 
-@router.post("/practices", status_code=201, response_model=s.PracticeOut)
+@router.post("/practices", status_code=201, response_model=s.PracticeOut, dependencies=[REPLAYABLE])
 def create_practice(body: s.PracticeIn, caller: Caller, db: Db, ctx: Ctx) -> s.PracticeOut:
     practice = AccountService(db, ctx).create_practice(caller.account, body.name)
     return s.PracticeOut(
@@ -110,7 +110,10 @@ def members(practice_id: uuid.UUID, caller: Caller, db: Db, ctx: Ctx) -> list[s.
 
 
 @router.post(
-    "/practices/{practice_id}/invitations", status_code=201, response_model=s.InvitationOut
+    "/practices/{practice_id}/invitations",
+    status_code=201,
+    response_model=s.InvitationOut,
+    dependencies=[REPLAYABLE],
 )
 def invite(
     practice_id: uuid.UUID, body: s.InvitationIn, caller: Caller, db: Db, ctx: Ctx
@@ -124,7 +127,9 @@ def invite(
     )
 
 
-@router.post("/practices/invitations/accept", response_model=s.PracticeOut)
+@router.post(
+    "/practices/invitations/accept", response_model=s.PracticeOut, dependencies=[REPLAYABLE]
+)
 def accept_invitation(body: s.CodeIn, caller: Caller, db: Db, ctx: Ctx) -> s.PracticeOut:
     member, practice = AccountService(db, ctx).accept_invitation(caller.account, body.code)
     return s.PracticeOut(

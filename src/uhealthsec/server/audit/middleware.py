@@ -43,7 +43,7 @@ from uhealthsec.server.audit.refusals import (
     ReadLimit,
     RefusalLog,
 )
-from uhealthsec.server.audit.writer import JournalWriter, PendingEntry
+from uhealthsec.server.audit.writer import JournalWriter, PendingEntry, Receipt
 from uhealthsec.server.problems import answer_status, problem
 
 #: Reads that are journaled although they change nothing: they show personal data.
@@ -97,6 +97,9 @@ class JournalDraft:
     listed: bool = True
     #: The entry staged with the request's committed change (audit/outbox.py).
     outbox_id: uuid.UUID | None = None
+    #: The request repeats a write carried out before, whose entry was staged as this
+    #: (server/idempotency/): it is answered with that entry's receipt, and makes none.
+    replay_of: uuid.UUID | None = None
 
     def request_digest(self) -> bytes:
         """The digest of the request as read so far (all of it, once the body is parsed)."""
@@ -212,7 +215,10 @@ class JournalMiddleware:
                     await self._too_many_reads()(scope, receive, send)
                     return
                 headers = list(message.get("headers", []))
-                receipt = await self._append(scope, draft, message["status"])
+                if draft.replay_of is not None:
+                    receipt = await self._receipt_of_staged(draft.replay_of)
+                else:
+                    receipt = await self._append(scope, draft, message["status"])
                 if receipt:
                     journaled_status = message["status"]
                 headers += receipt
@@ -267,6 +273,11 @@ class JournalMiddleware:
         except Exception:  # the journal's own database gone too: the first error goes on
             logger.exception("the failure of a started answer could not be journaled")
 
+    async def _receipt_of_staged(self, outbox_id: uuid.UUID) -> list[tuple[bytes, bytes]]:
+        from uhealthsec.server.audit.outbox import receipt_of_staged  # it imports this module
+
+        return _receipt_headers(await run_in_threadpool(receipt_of_staged, self.writer, outbox_id))
+
     async def _append(
         self, scope: Scope, draft: JournalDraft, status: int
     ) -> list[tuple[bytes, bytes]]:
@@ -281,15 +292,18 @@ class JournalMiddleware:
                 if draft.outbox_id is not None:
                     await run_in_threadpool(self.writer.discard, draft.outbox_id)
                 return []
-        receipt = await self.writer.record(pending)
-        proof = ",".join(b64u_encode(p) for p in receipt.proof)
-        return [
-            (b"uhs-journal-entry", b64u_encode(receipt.entry).encode()),
-            (
-                b"uhs-journal-proof",
-                f"{receipt.index};{receipt.head.size};{proof}".encode(),
-            ),
-        ]
+        return _receipt_headers(await self.writer.record(pending))
+
+
+def _receipt_headers(receipt: Receipt | None) -> list[tuple[bytes, bytes]]:
+    """The entry and its inclusion proof, as the answer's headers."""
+    if receipt is None:
+        return []
+    proof = ",".join(b64u_encode(p) for p in receipt.proof)
+    return [
+        (b"uhs-journal-entry", b64u_encode(receipt.entry).encode()),
+        (b"uhs-journal-proof", f"{receipt.index};{receipt.head.size};{proof}".encode()),
+    ]
 
 
 def pending_entry(

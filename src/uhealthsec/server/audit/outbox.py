@@ -27,8 +27,8 @@ from uhealthsec.server.audit.middleware import (
     JournalDraft,
     pending_entry,
 )
-from uhealthsec.server.audit.models import JournalOutbox
-from uhealthsec.server.audit.writer import JournalWriter, PendingEntry
+from uhealthsec.server.audit.models import JournalOutbox, JournalRecord
+from uhealthsec.server.audit.writer import JournalWriter, PendingEntry, Receipt
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +99,27 @@ def sequence_stale(
         done += len(rows)
         if len(rows) < SWEEP_BATCH:
             return done
+
+
+def receipt_of_staged(writer: JournalWriter, outbox_id: uuid.UUID) -> Receipt | None:
+    """The receipt of an entry staged as ``outbox_id`` by a committed change: sequenced
+    now if it is still staged (its request's process stopped before it could), else
+    where it was placed; None if there is no such entry."""
+    with writer.sessions() as db:
+        row = db.get(JournalOutbox, outbox_id)
+        placed = (
+            db.scalar(select(JournalRecord.entry).where(JournalRecord.outbox_id == outbox_id))
+            if row is None
+            else None
+        )
+    if row is not None:
+        pending = _pending(row)
+    elif placed is not None:
+        entry = JournalEntry.decode(bytes(placed), check_links=False)
+        pending = PendingEntry(entry, outbox_id=outbox_id, swept=True)
+    else:
+        return None
+    return writer.submit(pending).result(timeout=120)
 
 
 def _pending(row: JournalOutbox) -> PendingEntry:

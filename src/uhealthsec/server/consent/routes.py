@@ -13,13 +13,15 @@ from uhealthsec.server.consent import schemas as s
 from uhealthsec.server.consent.export import consent_bundle
 from uhealthsec.server.consent.models import OPEN_STATUSES, ConsentDirective, Right, RightsRequest
 from uhealthsec.server.consent.service import CITATIONS, ConsentService, RightsService, file_of
-from uhealthsec.server.deps import Caller, Ctx, Db
+from uhealthsec.server.deps import REPLAYABLE, AnswerKeepingRoute, Caller, Ctx, Db
 from uhealthsec.server.records.service import RecordsService
 
-router = APIRouter(tags=["consent"])
+router = APIRouter(route_class=AnswerKeepingRoute, tags=["consent"])
 
 
-@router.post("/consents", status_code=201, response_model=s.DirectiveRecordedOut)
+@router.post(
+    "/consents", status_code=201, response_model=s.DirectiveRecordedOut, dependencies=[REPLAYABLE]
+)
 def record_directive(
     body: s.DirectiveIn, caller: Caller, db: Db, ctx: Ctx
 ) -> s.DirectiveRecordedOut:
@@ -101,7 +103,12 @@ def _directive_out(db: Db, directive: ConsentDirective) -> s.DirectiveOut:
 RequestId = Annotated[uuid.UUID, Path()]
 
 
-@router.post("/rights-requests", status_code=201, response_model=s.RightsRequestOut)
+@router.post(
+    "/rights-requests",
+    status_code=201,
+    response_model=s.RightsRequestOut,
+    dependencies=[REPLAYABLE],
+)
 def ask(body: s.RightsRequestIn, caller: Caller, db: Db, ctx: Ctx) -> s.RightsRequestOut:
     """(Patients) Exercise a right on your file in a practice; the answer is due within
     a month (GDPR art. 12(3)), or 8 days for the medical file (CSP L1111-7)."""
@@ -116,12 +123,20 @@ def my_requests(caller: Caller, db: Db, ctx: Ctx) -> list[s.RightsRequestOut]:
     return [_request_out(db, ctx, r) for r in RightsService(db, ctx).mine(caller.account)]
 
 
-@router.post("/rights-requests/{request_id}/withdraw", response_model=s.RightsRequestOut)
+@router.post(
+    "/rights-requests/{request_id}/withdraw",
+    response_model=s.RightsRequestOut,
+    dependencies=[REPLAYABLE],
+)
 def withdraw(request_id: RequestId, caller: Caller, db: Db, ctx: Ctx) -> s.RightsRequestOut:
     return _request_out(db, ctx, RightsService(db, ctx).withdraw(caller.account, request_id))
 
 
-@router.post("/rights-requests/{request_id}/lift", response_model=s.RightsRequestOut)
+@router.post(
+    "/rights-requests/{request_id}/lift",
+    response_model=s.RightsRequestOut,
+    dependencies=[REPLAYABLE],
+)
 def lift(request_id: RequestId, caller: Caller, db: Db, ctx: Ctx) -> s.RightsRequestOut:
     """(Patients) End a restriction of processing you asked for."""
     return _request_out(db, ctx, RightsService(db, ctx).lift(caller.account, request_id))
@@ -142,7 +157,11 @@ def practice_requests(
     return [_request_out(db, ctx, r) for r in requests]
 
 
-@router.post("/rights-requests/{request_id}/extend", response_model=s.RightsRequestOut)
+@router.post(
+    "/rights-requests/{request_id}/extend",
+    response_model=s.RightsRequestOut,
+    dependencies=[REPLAYABLE],
+)
 def extend(
     request_id: RequestId, body: s.ReasonIn, caller: Caller, db: Db, ctx: Ctx
 ) -> s.RightsRequestOut:
@@ -151,7 +170,11 @@ def extend(
     return _request_out(db, ctx, request)
 
 
-@router.post("/rights-requests/{request_id}/complete", response_model=s.RightsRequestOut)
+@router.post(
+    "/rights-requests/{request_id}/complete",
+    response_model=s.RightsRequestOut,
+    dependencies=[REPLAYABLE],
+)
 def complete(
     request_id: RequestId,
     body: s.NoteIn,
@@ -169,7 +192,11 @@ def complete(
     return _request_out(db, ctx, handled.request)
 
 
-@router.post("/rights-requests/{request_id}/refuse", response_model=s.RightsRequestOut)
+@router.post(
+    "/rights-requests/{request_id}/refuse",
+    response_model=s.RightsRequestOut,
+    dependencies=[REPLAYABLE],
+)
 def refuse(
     request_id: RequestId, body: s.ReasonIn, caller: Caller, db: Db, ctx: Ctx
 ) -> s.RightsRequestOut:

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from uhealthsec.crypto.manifest import Reader, decode_readers
-from uhealthsec.server.deps import Caller, Ctx, Db
+from uhealthsec.server.deps import REPLAYABLE, AnswerKeepingRoute, Caller, Ctx, Db
 from uhealthsec.server.errors import InvalidInput
 from uhealthsec.server.messaging import schemas as s
 from uhealthsec.server.messaging.service import (
@@ -19,10 +19,10 @@ from uhealthsec.server.messaging.service import (
     ThreadView,
 )
 
-router = APIRouter(prefix="/threads", tags=["messaging"])
+router = APIRouter(route_class=AnswerKeepingRoute, prefix="/threads", tags=["messaging"])
 
 
-@router.post("", status_code=201, response_model=s.ThreadOut)
+@router.post("", status_code=201, response_model=s.ThreadOut, dependencies=[REPLAYABLE])
 def create_thread(body: s.ThreadIn, caller: Caller, db: Db, ctx: Ctx) -> s.ThreadOut:
     """Start a conversation with practitioners, or between practitioners and a patient
     whose file their practice holds."""
@@ -49,7 +49,9 @@ def thread(thread_id: uuid.UUID, caller: Caller, db: Db, ctx: Ctx) -> s.ThreadOu
     return _thread_out(MessagingService(db, ctx).view(caller.account, thread_id))
 
 
-@router.post("/{thread_id}/messages", status_code=201, response_model=s.MessageOut)
+@router.post(
+    "/{thread_id}/messages", status_code=201, response_model=s.MessageOut, dependencies=[REPLAYABLE]
+)
 def post_message(
     thread_id: uuid.UUID, body: s.MessageIn, caller: Caller, db: Db, ctx: Ctx
 ) -> s.MessageOut:
@@ -83,7 +85,7 @@ def messages(
     ]
 
 
-@router.post("/{thread_id}/read", status_code=204)
+@router.post("/{thread_id}/read", status_code=204, dependencies=[REPLAYABLE])
 def mark_read(thread_id: uuid.UUID, body: s.ReadIn, caller: Caller, db: Db, ctx: Ctx) -> None:
     """Read receipt: you have read the thread up to message ``seq``."""
     MessagingService(db, ctx).mark_read(caller.account, thread_id, body.seq)

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from uhealthsec.crypto.manifest import Reader, decode_readers
 from uhealthsec.server.accounts.models import Account
-from uhealthsec.server.deps import Caller, Ctx, Db
+from uhealthsec.server.deps import REPLAYABLE, AnswerKeepingRoute, Caller, Ctx, Db
 from uhealthsec.server.errors import ContentTooLarge, InvalidInput
 from uhealthsec.server.records import schemas as s
 from uhealthsec.server.records.models import PatientFile
@@ -27,13 +27,13 @@ from uhealthsec.server.records.service import (
 from uhealthsec.server.retention.service import FileStatus, RetentionService
 from uhealthsec.server.storage.blobs import Spool, UploadTooLarge
 
-router = APIRouter(tags=["records"])
+router = APIRouter(route_class=AnswerKeepingRoute, tags=["records"])
 
 UPLOAD_PATH = "/blobs"
 _WRITE_BUFFER = 1 << 20
 
 
-@router.post("/patient-files", response_model=s.PatientFileOut)
+@router.post("/patient-files", response_model=s.PatientFileOut, dependencies=[REPLAYABLE])
 def open_patient_file(body: s.PatientFileIn, caller: Caller, db: Db, ctx: Ctx) -> s.PatientFileOut:
     """The patient's file in your practice, created the first time."""
     service = RecordsService(db, ctx)
@@ -122,7 +122,7 @@ async def upload(request: Request, caller: Caller, db: Db, ctx: Ctx) -> s.BlobOu
     return s.BlobOut(id=blob.id, size=blob.size, sha256=blob.sha256)
 
 
-@router.post("/documents", status_code=201, response_model=s.DocumentOut)
+@router.post("/documents", status_code=201, response_model=s.DocumentOut, dependencies=[REPLAYABLE])
 def create_document(body: s.DocumentIn, caller: Caller, db: Db, ctx: Ctx) -> s.DocumentOut:
     """Add a signed, encrypted document to a patient file, shared with its recipients."""
     service = RecordsService(db, ctx)
@@ -130,7 +130,12 @@ def create_document(body: s.DocumentIn, caller: Caller, db: Db, ctx: Ctx) -> s.D
     return _document_out(service.view(caller.account, body.id))
 
 
-@router.post("/documents/{document_id}/versions", status_code=201, response_model=s.DocumentOut)
+@router.post(
+    "/documents/{document_id}/versions",
+    status_code=201,
+    response_model=s.DocumentOut,
+    dependencies=[REPLAYABLE],
+)
 def add_version(
     document_id: uuid.UUID, body: s.NewVersionIn, caller: Caller, db: Db, ctx: Ctx
 ) -> s.DocumentOut:
@@ -184,7 +189,9 @@ def content(
     )
 
 
-@router.post("/documents/{document_id}/shares", response_model=s.DocumentOut)
+@router.post(
+    "/documents/{document_id}/shares", response_model=s.DocumentOut, dependencies=[REPLAYABLE]
+)
 def share(
     document_id: uuid.UUID, body: s.SharesIn, caller: Caller, db: Db, ctx: Ctx
 ) -> s.DocumentOut:
@@ -194,7 +201,9 @@ def share(
     return _document_out(service.view(caller.account, document_id))
 
 
-@router.post("/documents/{document_id}/revocations", response_model=s.RevokedOut)
+@router.post(
+    "/documents/{document_id}/revocations", response_model=s.RevokedOut, dependencies=[REPLAYABLE]
+)
 def revoke(
     document_id: uuid.UUID, body: s.RevocationIn, caller: Caller, db: Db, ctx: Ctx
 ) -> s.RevokedOut:

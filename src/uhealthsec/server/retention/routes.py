@@ -9,14 +9,14 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from uhealthsec.server.accounts.service import AccountService
-from uhealthsec.server.deps import Caller, Ctx, Db
+from uhealthsec.server.deps import REPLAYABLE, AnswerKeepingRoute, Caller, Ctx, Db
 from uhealthsec.server.records.models import PatientFile
 from uhealthsec.server.records.service import RecordsService
 from uhealthsec.server.retention import schemas as s
 from uhealthsec.server.retention.models import RetentionPolicy
 from uhealthsec.server.retention.service import FileStatus, RetentionService
 
-router = APIRouter(tags=["retention"])
+router = APIRouter(route_class=AnswerKeepingRoute, tags=["retention"])
 
 FileId = Annotated[uuid.UUID, Path()]
 
@@ -28,7 +28,11 @@ def file_retention(patient_file_id: FileId, caller: Caller, db: Db, ctx: Ctx) ->
     return _out(service.status(_file(db, ctx, caller, patient_file_id)))
 
 
-@router.put("/patient-files/{patient_file_id}/retention", response_model=s.RetentionOut)
+@router.put(
+    "/patient-files/{patient_file_id}/retention",
+    response_model=s.RetentionOut,
+    dependencies=[REPLAYABLE],
+)
 def record_facts(
     patient_file_id: FileId, body: s.FileFactsIn, caller: Caller, db: Db, ctx: Ctx
 ) -> s.RetentionOut:
@@ -49,7 +53,11 @@ def record_facts(
     )
 
 
-@router.post("/patient-files/{patient_file_id}/retention/claim", response_model=s.RetentionOut)
+@router.post(
+    "/patient-files/{patient_file_id}/retention/claim",
+    response_model=s.RetentionOut,
+    dependencies=[REPLAYABLE],
+)
 def open_claim(
     patient_file_id: FileId, body: s.ClaimIn, caller: Caller, db: Db, ctx: Ctx
 ) -> s.RetentionOut:
@@ -61,7 +69,9 @@ def open_claim(
 
 
 @router.post(
-    "/patient-files/{patient_file_id}/retention/claim/close", response_model=s.RetentionOut
+    "/patient-files/{patient_file_id}/retention/claim/close",
+    response_model=s.RetentionOut,
+    dependencies=[REPLAYABLE],
 )
 def close_claim(
     patient_file_id: FileId, body: s.ClaimIn, caller: Caller, db: Db, ctx: Ctx
@@ -81,7 +91,11 @@ def policy(
     return _policy_out(RetentionService(db, ctx).policy(practice_id))
 
 
-@router.put("/practices/{practice_id}/retention-policy", response_model=s.PolicyOut)
+@router.put(
+    "/practices/{practice_id}/retention-policy",
+    response_model=s.PolicyOut,
+    dependencies=[REPLAYABLE],
+)
 def set_policy(
     practice_id: Annotated[uuid.UUID, Path()], body: s.PolicyIn, caller: Caller, db: Db, ctx: Ctx
 ) -> s.PolicyOut:
