@@ -130,7 +130,7 @@ def replayable_write(
             db, request.scope, caller.account.id, idempotency_key, draft.request_digest(), ctx.now()
         )
     except AnswerKept as kept:
-        draft.replay_of = kept.answer.outbox_id
+        draft.replayed, draft.replay_of = True, kept.answer.outbox_id
         raise
 
 

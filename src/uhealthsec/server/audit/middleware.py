@@ -97,8 +97,9 @@ class JournalDraft:
     listed: bool = True
     #: The entry staged with the request's committed change (audit/outbox.py).
     outbox_id: uuid.UUID | None = None
-    #: The request repeats a write carried out before, whose entry was staged as this
-    #: (server/idempotency/): it is answered with that entry's receipt, and makes none.
+    #: The request repeats a write carried out before (server/idempotency/): it makes
+    #: no entry, and is answered with the receipt of the entry staged as ``replay_of``.
+    replayed: bool = False
     replay_of: uuid.UUID | None = None
 
     def request_digest(self) -> bytes:
@@ -215,7 +216,7 @@ class JournalMiddleware:
                     await self._too_many_reads()(scope, receive, send)
                     return
                 headers = list(message.get("headers", []))
-                if draft.replay_of is not None:
+                if draft.replayed:
                     receipt = await self._receipt_of_staged(draft.replay_of)
                 else:
                     receipt = await self._append(scope, draft, message["status"])
@@ -273,9 +274,11 @@ class JournalMiddleware:
         except Exception:  # the journal's own database gone too: the first error goes on
             logger.exception("the failure of a started answer could not be journaled")
 
-    async def _receipt_of_staged(self, outbox_id: uuid.UUID) -> list[tuple[bytes, bytes]]:
+    async def _receipt_of_staged(self, outbox_id: uuid.UUID | None) -> list[tuple[bytes, bytes]]:
         from uhealthsec.server.audit.outbox import receipt_of_staged  # it imports this module
 
+        if outbox_id is None:
+            return []
         return _receipt_headers(await run_in_threadpool(receipt_of_staged, self.writer, outbox_id))
 
     async def _append(

@@ -4,12 +4,16 @@ account's own, holds one request, and is accepted only where answers hold no sec
 
 from __future__ import annotations
 
+import importlib
+import typing
 import uuid
 from datetime import timedelta
 
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from sqlalchemy import func, select
 
-from tests.server.records.conftest import Practice, practice, thread_body  # noqa: F401
+from tests.server.records.conftest import Practice, thread_body
 from uhealthsec.client.api import ApiError
 from uhealthsec.client.journal import JournalClient
 from uhealthsec.crypto.journal import JournalEntry
@@ -17,6 +21,7 @@ from uhealthsec.protocol.encoding import b64u_decode
 from uhealthsec.server.audit.models import JournalOutbox, JournalRecord
 from uhealthsec.server.audit.outbox import stage_entry
 from uhealthsec.server.audit.writer import PendingEntry
+from uhealthsec.server.deps import REPLAYABLE, AnswerKeepingRoute
 from uhealthsec.server.idempotency.models import KeptAnswer
 from uhealthsec.server.idempotency.service import KEPT_FOR, purge_expired
 from uhealthsec.server.messaging.models import Thread
@@ -181,3 +186,62 @@ def test_a_retry_after_a_crash_gets_the_receipt_of_the_staged_entry(practice: Pr
             select(JournalRecord.log_index).where(JournalRecord.outbox_id == staged.outbox_id)
         )
     assert placed == index
+
+
+#: Every router of the application, by domain.
+ROUTERS = {
+    module: importlib.import_module(f"uhealthsec.server.{module}.routes").router
+    for module in (
+        "accounts",
+        "audit",
+        "auth",
+        "consent",
+        "federation",
+        "keys",
+        "messaging",
+        "records",
+        "retention",
+        "shield",
+    )
+}
+
+
+def _keyed(route: APIRoute) -> bool:
+    return any(d.call is REPLAYABLE.dependency for d in route.dependant.dependencies)
+
+
+def _field_names(model: object) -> set[str]:
+    """Every field name in a response model, nested models and lists included."""
+    names: set[str] = set()
+    for arg in typing.get_args(model) or (model,):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            for name, field in arg.model_fields.items():
+                names.add(name)
+                names |= _field_names(field.annotation)
+        elif typing.get_args(arg):
+            names |= _field_names(arg)
+    return names
+
+
+def test_kept_answers_hold_no_secret_and_every_health_data_write_accepts_a_key():
+    """The answers kept in the database are those of routes that say nothing secret,
+    and are noted by their route; a new write on health data cannot be added without
+    a key."""
+    secret = ("token", "secret", "code", "challenge", "password", "recovery")
+    keyed: set[tuple[str, str]] = set()
+    health_writes: set[tuple[str, str]] = set()
+    for module, router in ROUTERS.items():
+        for route in router.routes:
+            if not isinstance(route, APIRoute):
+                continue
+            writes = {(m, route.path) for m in route.methods - {"GET", "HEAD"}}
+            if module in ("records", "messaging", "consent", "retention"):
+                health_writes |= writes
+            if not _keyed(route):
+                continue
+            keyed |= writes
+            assert isinstance(route, AnswerKeepingRoute), route.path
+            fields = _field_names(route.response_model)
+            assert not [f for f in fields if any(s in f for s in secret)], (route.path, fields)
+    health_writes -= {("POST", "/blobs")}  # streamed: not keyed
+    assert len(health_writes) >= 15 and health_writes <= keyed, health_writes - keyed
