@@ -1,0 +1,289 @@
+"""Idempotency keys under attack and under faults: what a hostile client, a lost
+answer, two retries at once or a long-running server can make of kept answers.
+
+Each test states what must hold; those that fail show a flaw still to be fixed."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx2
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from tests.server.idempotency.test_kept_answers import _post
+from tests.server.records.conftest import Practice
+from tests.server.retention.past_retention import file_past_retention
+from tests.server.test_concurrent_writes import served, together  # noqa: F401
+from tests.server_fixtures import BASE_URL
+from uhealthsec.client.api import ApiError, RetryUnavailable
+from uhealthsec.client.exchange import ExchangeClient
+from uhealthsec.client.rights import RightsClient
+from uhealthsec.server.accounts.models import Practice as PracticeRow
+from uhealthsec.server.idempotency import service as idempotency
+from uhealthsec.server.idempotency.models import KeptAnswer
+from uhealthsec.server.idempotency.service import KEPT_FOR
+
+
+def _practices_named(ctx, name: str) -> int:
+    with ctx.sessions() as db:
+        return db.scalar(
+            select(func.count()).select_from(PracticeRow).where(PracticeRow.name == name)
+        )
+
+
+def _kept(ctx) -> list[KeptAnswer]:
+    with ctx.sessions() as db:
+        return list(db.scalars(select(KeptAnswer)))
+
+
+def _bearer(person) -> dict[str, str]:
+    return {"Authorization": f"Bearer {person.user.tokens.access_token}"}
+
+
+def _is_problem(response) -> bool:
+    return response.headers.get("content-type", "").startswith("application/problem+json")
+
+
+# -- growth ---------------------------------------------------------------------------------
+
+
+def test_the_worker_purges_answers_kept_past_their_day(practice: Practice, ctx, clock):
+    """Every write the SDK sends keeps its answer; ``purge_expired`` exists, but the
+    worker's maintenance round (``uhs worker``: ``_maintain``) never calls it, so the
+    table only grows (a key is freed only if the same account sends the same key
+    again)."""
+    from uhealthsec.client.cli import _maintain
+
+    assert _post(practice.alice.exchange, "/practices", str(uuid.uuid4()), json={"name": "P"})
+    assert _kept(ctx)
+    clock.advance(seconds=KEPT_FOR.total_seconds() + 60)
+    _maintain(ctx)
+    assert _kept(ctx) == [], "answers kept past KEPT_FOR are still in kept_answers"
+
+
+# -- an answer that is not kept ------------------------------------------------------------
+
+
+def test_a_write_whose_answer_is_not_kept_is_not_carried_out_again(
+    practice: Practice, ctx, monkeypatch
+):
+    """An answer over ``MAX_KEPT_ANSWER`` is silently not kept, and then nothing
+    remembers that the key was used: the retry the key was sent for carries the write
+    out a second time. (A document's answer lists every version with its 8 KiB metadata
+    envelope, its readers and share statements, and every revocation: it passes 256 KiB
+    after a few dozen versions or a few thousand recipients; the limit is lowered here
+    to reach it with one small write.)"""
+    monkeypatch.setattr(idempotency, "MAX_KEPT_ANSWER", 64)
+    key, name = str(uuid.uuid4()), f"Cabinet {uuid.uuid4().hex[:8]}"
+    first = _post(practice.alice.exchange, "/practices", key, json={"name": name})
+    assert first.status_code == 201
+    again = _post(practice.alice.exchange, "/practices", key, json={"name": name})
+    assert _practices_named(ctx, name) == 1, "the retry created a second practice"
+    assert isinstance(again, ApiError) or again.json()["id"] == first.json()["id"]
+
+
+# -- kept answers and erasure --------------------------------------------------------------
+
+
+def test_an_erasure_leaves_no_copy_of_the_erased_documents_in_kept_answers(
+    practice: Practice, ctx, report
+):
+    """The SDK keys every write, so the answer to Alice's ``POST /documents`` (the
+    document's versions: metadata envelope, signed manifest, the document key wrapped
+    for her) is kept. Carol's erasure destroys the document and its wrapped keys (the
+    crypto-shredding the erasure relies on), but the kept answer keeps a copy of them,
+    which Alice can still be served by replaying her request."""
+    file_past_retention(practice, ctx, report)
+    [document] = practice.alice.exchange.documents()
+    document_id = str(document.id)
+    assert any(document_id.encode() in bytes(k.body) for k in _kept(ctx))
+
+    request = RightsClient(practice.carol.exchange).ask(practice.id, "erasure")
+    done = RightsClient(practice.alice.exchange).complete(request["id"])
+    assert done["status"] == "done"
+    assert practice.alice.exchange.documents() == []
+    holding = [k.key for k in _kept(ctx) if document_id.encode() in bytes(k.body)]
+    assert holding == [], "kept answers still hold the erased document and its keys"
+
+
+# -- two sends of one write at once -------------------------------------------------------
+
+
+@pytest.mark.parametrize("count", [6])
+def test_sends_of_one_keyed_write_at_once_do_it_once_and_tell_the_others_to_wait(
+    practice: Practice,
+    ctx,
+    served: str,
+    count: int,  # noqa: F811
+):
+    """Six sends of one write with one key at once (a client retrying over several
+    connections): one change; each other send is answered with it, or with 409 and
+    Retry-After (the SDK's cue to ask again), never a 5xx, never a second change."""
+    key, name = str(uuid.uuid4()), f"Cabinet {uuid.uuid4().hex[:8]}"
+    headers = {**_bearer(practice.alice), "Idempotency-Key": key}
+    clients = [httpx2.Client(base_url=served, timeout=60) for _ in range(count)]
+    try:
+        outcomes = together(
+            count, lambda i: clients[i].post("/practices", json={"name": name}, headers=headers)
+        )
+    finally:
+        for http in clients:
+            http.close()
+    answers = [o for o in outcomes if isinstance(o, httpx2.Response)]
+    assert len(answers) == count, outcomes
+    statuses = sorted(a.status_code for a in answers)
+    assert set(statuses) <= {201, 409}, statuses
+    for answer in answers:
+        if answer.status_code == 409:
+            assert "retry-after" in answer.headers and _is_problem(answer)
+    assert len({a.json()["id"] for a in answers if a.status_code == 201}) == 1
+    assert _practices_named(ctx, name) == 1
+
+
+# -- the request digest ---------------------------------------------------------------------
+
+
+def test_a_key_sent_again_with_another_query_string_is_refused(practice: Practice, ctx):
+    """The digest covers the target with its query string: same key, same body, another
+    query is another request (422), not answered with the first one's answer."""
+    key, name = str(uuid.uuid4()), f"Cabinet {uuid.uuid4().hex[:8]}"
+    alice = practice.alice.exchange
+    assert _post(alice, "/practices", key, json={"name": name}).status_code == 201
+    other = _post(alice, "/practices?practice=other", key, json={"name": name})
+    assert isinstance(other, ApiError) and other.status == 422
+    assert _practices_named(ctx, name) == 1
+
+
+def test_a_route_without_a_body_parameter_still_digests_the_body(practice: Practice, client):
+    """``withdraw`` takes no body, but the body is read before the digest is taken: the
+    same key with other bytes is refused (422), not replayed as if the same request."""
+    asked = RightsClient(practice.carol.exchange).ask(practice.id, "rectification")
+    path = f"/rights-requests/{asked['id']}/withdraw"
+    key = str(uuid.uuid4())
+    headers = {**_bearer(practice.carol), "Idempotency-Key": key}
+    first = client.post(path, content=b"{}", headers=headers)
+    assert first.status_code == 200, first.text
+    same = client.post(path, content=b"{}", headers=headers)
+    assert same.status_code == 200 and same.headers.get("idempotent-replayed") == "true"
+    other = client.post(path, content=b'{"something": "else"}', headers=headers)
+    assert other.status_code == 422 and _is_problem(other)
+    chunked = client.post(path, content=iter([b'{"some', b'thing": "else"}']), headers=headers)
+    assert chunked.status_code == 422 and _is_problem(chunked)
+
+
+# -- odd headers ---------------------------------------------------------------------------
+
+
+def test_odd_key_headers_are_refused_as_problems_and_nothing_is_done(
+    practice: Practice, ctx, client: TestClient
+):
+    name = f"Cabinet {uuid.uuid4().hex[:8]}"
+    for value in (b"", b"   ", "clé-unique-ééééééééé".encode(), b"k" * 8000, b"\xff" * 20):
+        answer = client.post(
+            "/practices",
+            json={"name": name},
+            headers=[
+                (b"authorization", _bearer(practice.alice)["Authorization"].encode()),
+                (b"idempotency-key", value),
+            ],
+        )
+        assert 400 <= answer.status_code < 500 and _is_problem(answer), (value[:20], answer.text)
+    assert _practices_named(ctx, name) == 0
+
+
+def test_two_different_key_headers_are_refused(practice: Practice, ctx, client: TestClient):
+    """``Idempotency-Key`` is a structured-field Item: two field lines combine to a list,
+    which is no key (RFC 8941, 4.2). The server takes the first line and ignores the
+    other, so a proxy or client library that keeps the last one and this server key the
+    same request differently; the request must be refused, not carried out."""
+    name = f"Cabinet {uuid.uuid4().hex[:8]}"
+    answer = client.post(
+        "/practices",
+        json={"name": name},
+        headers=[
+            (b"authorization", _bearer(practice.alice)["Authorization"].encode()),
+            (b"idempotency-key", str(uuid.uuid4()).encode()),
+            (b"idempotency-key", str(uuid.uuid4()).encode()),
+        ],
+    )
+    assert answer.status_code == 400 and _is_problem(answer), answer.status_code
+    assert _practices_named(ctx, name) == 0
+
+
+# -- the SDK's retries ---------------------------------------------------------------------
+
+
+def test_the_sdk_does_not_send_twice_a_write_the_server_does_not_key(
+    practice: Practice, client: TestClient
+):
+    """``ExchangeClient.call`` puts a key on every write, and the transport resends any
+    keyed write whose answer was lost; but the server honours keys only on the routes
+    of ``REPLAYABLE`` and ignores them elsewhere. A write to any other route (here an
+    admin vouching for a member's identity: journaled once per request) whose answer
+    is lost is therefore carried out twice."""
+    sent: list[str] = []
+
+    def server(request: httpx2.Request) -> httpx2.Response:
+        answer = client.request(
+            request.method,
+            str(request.url),
+            headers=dict(request.headers),
+            content=request.read(),
+        )
+        if request.method != "GET":
+            sent.append(request.url.path)
+            if len(sent) == 1:  # done, then the connection broke before the answer
+                raise httpx2.RemoteProtocolError("peer closed connection")
+        return httpx2.Response(answer.status_code, headers=answer.headers, content=answer.content)
+
+    transport = RetryUnavailable(httpx2.MockTransport(server), sleep=lambda _: None)
+    with httpx2.Client(base_url=BASE_URL, transport=transport) as http:
+        alice = ExchangeClient(
+            http, lambda: practice.alice.user.tokens.access_token, practice.alice.exchange._keys
+        )
+        path = (
+            f"/practices/{practice.id}/members/{practice.carol.user.account_id}"
+            "/identity-verification"
+        )
+        with pytest.raises((httpx2.RemoteProtocolError, ApiError)):
+            alice.call("POST", path)
+    assert sent == [path], "a write the server does not key was sent again"
+
+
+@pytest.mark.parametrize("count", [6])
+def test_sends_of_one_keyed_new_thread_at_once_are_never_told_it_exists(
+    practice: Practice,
+    ctx,
+    served: str,
+    count: int,  # noqa: F811
+):
+    """A retry sent while the first attempt is still running (the SDK resends after a
+    read timeout) runs the route too, since the key is only taken when the answer is
+    written, after the route: a write naming its object (a thread, a document, by the
+    id the client chose) then meets the first attempt's object and is refused as a
+    duplicate (409 without Retry-After, or 400), which the SDK reports as the failure
+    of a write that was carried out. Each send must get the first answer or a 409 with
+    Retry-After."""
+    from tests.server.records.conftest import thread_body
+
+    body = thread_body(practice.alice.exchange, practice.bob.user)
+    headers = {**_bearer(practice.alice), "Idempotency-Key": str(uuid.uuid4())}
+    clients = [httpx2.Client(base_url=served, timeout=60) for _ in range(count)]
+    try:
+        outcomes = together(
+            count, lambda i: clients[i].post("/threads", json=body, headers=headers)
+        )
+    finally:
+        for http in clients:
+            http.close()
+    answers = [o for o in outcomes if isinstance(o, httpx2.Response)]
+    assert len(answers) == count, outcomes
+    wrong = [
+        (a.status_code, a.json().get("detail"))
+        for a in answers
+        if a.status_code != 201 and not (a.status_code == 409 and "retry-after" in a.headers)
+    ]
+    assert wrong == []
+    assert len({a.json()["id"] for a in answers if a.status_code == 201}) == 1
