@@ -115,8 +115,8 @@ def test_an_erasure_leaves_no_copy_of_the_erased_documents_in_kept_answers(
 def test_sends_of_one_keyed_write_at_once_do_it_once_and_tell_the_others_to_wait(
     practice: Practice,
     ctx,
-    served: str,
-    count: int,  # noqa: F811
+    served: str,  # noqa: F811
+    count: int,
 ):
     """Six sends of one write with one key at once (a client retrying over several
     connections): one change; each other send is answered with it, or with 409 and
@@ -256,8 +256,8 @@ def test_the_sdk_does_not_send_twice_a_write_the_server_does_not_key(
 def test_sends_of_one_keyed_new_thread_at_once_are_never_told_it_exists(
     practice: Practice,
     ctx,
-    served: str,
-    count: int,  # noqa: F811
+    served: str,  # noqa: F811
+    count: int,
 ):
     """A retry sent while the first attempt is still running (the SDK resends after a
     read timeout) runs the route too, since the key is only taken when the answer is
