@@ -287,3 +287,49 @@ def test_sends_of_one_keyed_new_thread_at_once_are_never_told_it_exists(
     ]
     assert wrong == []
     assert len({a.json()["id"] for a in answers if a.status_code == 201}) == 1
+
+
+# -- the request digest and the user's signature ------------------------------------------
+
+
+def test_a_body_sent_to_a_route_without_one_cannot_leave_a_signature_that_does_not_verify(
+    practice: Practice, ctx, client: TestClient
+):
+    """On a keyed route without a body parameter (``withdraw``), the caller and her
+    ``UHS-Signature`` are checked by the router's dependency, before ``REPLAYABLE``
+    reads the body: the signature is checked against the digest of an empty body, and
+    the entry is staged with the digest of the body read afterwards. A client signing
+    the empty digest and sending a body gets an entry into the journal whose user
+    signature does not verify over its request digest: "anyone holding the entry and
+    her key" would conclude that the server altered it. Either the request is refused
+    or its entry's signature verifies."""
+    import hashlib
+
+    from uhealthsec.crypto.journal import JournalEntry, SignedRequest, request_digest
+    from uhealthsec.protocol.encoding import b64u_encode
+    from uhealthsec.server.audit.models import JournalRecord
+
+    carol = practice.carol.exchange
+    asked = RightsClient(carol).ask(practice.id, "rectification")
+    path = f"/rights-requests/{asked['id']}/withdraw"
+    empty = request_digest("POST", path, hashlib.sha256(b"").digest())
+    signature = SignedRequest(empty).sign(carol.keys.signing)
+    answer = client.post(
+        path,
+        content=b'{"reason": "planted"}',
+        headers={
+            **_bearer(practice.carol),
+            "UHS-Signature": f"{carol.my_entry().index};{b64u_encode(signature)}",
+            "Idempotency-Key": str(uuid.uuid4()),
+        },
+    )
+    if answer.status_code >= 400:
+        assert 400 <= answer.status_code < 500 and _is_problem(answer)
+        return
+    with ctx.sessions() as db:
+        entries = [JournalEntry.decode(bytes(e)) for e in db.scalars(select(JournalRecord.entry))]
+    [entry] = [e for e in entries if e.action == "consent.withdraw"]
+    assert entry.signature is not None
+    SignedRequest(entry.request_digest).verify(
+        carol.keys.public().signing, entry.signature.signature
+    )
