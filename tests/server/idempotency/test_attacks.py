@@ -333,3 +333,58 @@ def test_a_body_sent_to_a_route_without_one_cannot_leave_a_signature_that_does_n
     SignedRequest(entry.request_digest).verify(
         carol.keys.public().signing, entry.signature.signature
     )
+
+
+def _recording_sdk(practice: Practice, client: TestClient, lose_first_write: bool):
+    """Alice's SDK over a transport that records what reaches the server (through the
+    test client) and, if asked, loses the answer to the first write after it was done."""
+    sent: list[httpx2.Request] = []
+
+    def server(request: httpx2.Request) -> httpx2.Response:
+        content = request.read()
+        answer = client.request(
+            request.method, str(request.url), headers=list(request.headers.raw), content=content
+        )
+        if request.method != "GET":
+            sent.append(request)
+            if lose_first_write and len(sent) == 1:
+                raise httpx2.RemoteProtocolError("peer closed connection")
+        return httpx2.Response(answer.status_code, headers=answer.headers, content=answer.content)
+
+    transport = RetryUnavailable(httpx2.MockTransport(server), sleep=lambda _: None)
+    http = httpx2.Client(base_url=BASE_URL, transport=transport)
+    sdk = ExchangeClient(
+        http, lambda: practice.alice.user.tokens.access_token, practice.alice.exchange._keys
+    )
+    return sdk, sent, http
+
+
+def test_a_streamed_upload_whose_answer_is_lost_is_not_sent_again(
+    practice: Practice, client: TestClient
+):
+    """The SDK keys the upload too, but its body is a stream: it goes once, and the
+    lost answer is the caller's error, not a second blob."""
+    sdk, sent, http = _recording_sdk(practice, client, lose_first_write=True)
+    with http, pytest.raises(httpx2.RemoteProtocolError):
+        sdk.call(
+            "POST",
+            "/blobs",
+            content=iter([b"envelope ", b"bytes"]),
+            headers={"Content-Type": "application/octet-stream"},
+        )
+    assert [r.url.path for r in sent] == ["/blobs"]
+
+
+def test_the_sdk_sends_one_key_when_its_caller_gives_one_in_lower_case(
+    practice: Practice, client: TestClient
+):
+    """``call`` adds ``Idempotency-Key`` unless the caller's headers hold that exact
+    spelling: a caller's ``idempotency-key`` goes out beside a second, different key,
+    and the server keys the request by whichever line comes first (see the test of two
+    key headers)."""
+    sdk, sent, http = _recording_sdk(practice, client, lose_first_write=False)
+    key = str(uuid.uuid4())
+    with http:
+        sdk.call("POST", "/practices", json={"name": "Cabinet C"}, headers={"idempotency-key": key})
+    [request] = sent
+    assert request.headers.get_list("idempotency-key") == [key]
