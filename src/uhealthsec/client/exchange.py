@@ -275,9 +275,11 @@ class ExchangeClient:
         that the journal holds their own proof of the action (not for key lookups, which
         the signature depends on, nor for streamed uploads, which a document's signature
         covers)."""
-        headers = {"Authorization": f"Bearer {self._token()}", **kwargs.pop("headers", {})}
-        if method not in ("GET", "HEAD"):  # a retry after a lost answer is not done twice
-            headers.setdefault(IDEMPOTENCY_KEY_HEADER, idempotency_key())
+        headers = httpx2.Headers(kwargs.pop("headers", {}))
+        headers.setdefault("Authorization", f"Bearer {self._token()}")
+        if method not in ("GET", "HEAD") and IDEMPOTENCY_KEY_HEADER not in headers:
+            # A retry after a lost answer is then answered, not carried out again.
+            headers[IDEMPOTENCY_KEY_HEADER] = idempotency_key()
         request = self.http.build_request(method, path, headers=headers, **kwargs)
         if self._keys is not None and _signable(path, kwargs):
             body = request.read()

@@ -24,7 +24,7 @@ from uhealthsec.server.auth.tokens import TokenKeyring
 from uhealthsec.server.bootstrap import bootstrap
 from uhealthsec.server.consent.routes import router as consent_router
 from uhealthsec.server.context import AppContext
-from uhealthsec.server.deps import HEALTH_DATA
+from uhealthsec.server.deps import HEALTH_DATA, read_whole_body
 from uhealthsec.server.federation.oidc import OidcClient, ProviderConfig
 from uhealthsec.server.federation.routes import router as federation_router
 from uhealthsec.server.headers import SecurityHeaders
@@ -188,9 +188,10 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
         docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json" if docs else None,
-        # Every route: text input holding NUL or another control character is refused
-        # at the edge (server/text_input.py), never passed on to a service.
-        dependencies=[Depends(refuse_control_characters)],
+        # Every route: the whole body is read before anything takes the request's
+        # digest (server/deps.py); text input holding NUL or another control character
+        # is refused at the edge (server/text_input.py), never passed on to a service.
+        dependencies=[Depends(read_whole_body), Depends(refuse_control_characters)],
     )
     app.state.ctx = ctx
     problems.install(app)

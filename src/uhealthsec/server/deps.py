@@ -13,6 +13,7 @@ from uhealthsec.crypto.journal import RequestSignature, SignedRequest
 from uhealthsec.protocol.encoding import b64u_decode
 from uhealthsec.server.accounts.service import check_may_act_on_health_data
 from uhealthsec.server.audit.middleware import (
+    UNJOURNALED_METHODS,
     JournalDraft,
     current_draft,
     in_journaled_request,
@@ -28,6 +29,8 @@ from uhealthsec.server.idempotency.service import (
     begin_write,
     keep_answer,
     note_answer,
+    pending_write,
+    replay_after,
 )
 from uhealthsec.server.keys.service import KeyDirectory
 from uhealthsec.server.storage.db import transaction
@@ -46,12 +49,18 @@ def get_db(request: Request, ctx: Annotated[AppContext, Depends(get_ctx)]) -> It
     try:
         with transaction(ctx.sessions) as session:
             yield session
+            patient = draft.patients[0] if draft is not None and draft.patients else None
             if draft is not None:
                 stage(session, request.scope, draft, ctx.now())
-            keep_answer(session, request.scope, draft and draft.outbox_id, ctx.now())
-    except BaseException:
+            keep_answer(session, request.scope, draft and draft.outbox_id, patient, ctx.now())
+    except BaseException as exc:
         if draft is not None:  # nothing staged was committed: journal what happened
             draft.outbox_id = None
+        try:
+            replay_after(ctx.sessions, request.scope, exc, ctx.now())
+        except AnswerKept as kept:
+            _replayed(kept)
+            raise
         raise
 
 
@@ -74,7 +83,42 @@ def get_principal(request: Request, db: Db, ctx: Ctx) -> Principal:
     signature = request.headers.get(SIGNATURE_HEADER)
     if signature is not None and in_journaled_request():
         draft.signature = _verified_signature(db, ctx, principal, signature, draft)
+    keys = request.headers.getlist(KEY_HEADER)
+    if keys and request.method not in UNJOURNALED_METHODS and not _streamed(request):
+        try:
+            begin_write(
+                db, request.scope, principal.account.id, keys, draft.request_digest(), ctx.now()
+            )
+        except AnswerKept as kept:
+            _replayed(kept)
+            raise
     return principal
+
+
+def _replayed(kept: AnswerKept) -> None:
+    """The request repeats a write: it makes no journal entry, and carries the first's."""
+    draft = current_draft()
+    draft.replayed, draft.replay_of = True, kept.answer.outbox_id
+
+
+def _streamed(request: Request) -> bool:
+    """The route reads its body as a stream (an upload): it is not read beforehand."""
+    route = request.scope.get("route")
+    return (
+        isinstance(route, APIRoute)
+        and route.body_field is None
+        and bool((route.openapi_extra or {}).get("requestBody"))
+    )
+
+
+async def read_whole_body(request: Request) -> None:
+    """Read the body before anything takes the request's digest (the user's signature,
+    the idempotency key, the journal entry): routes without a body parameter would
+    leave it unread (a parsed body, JSON or form, is read before any dependency). A
+    streamed body (an upload) is left to its route."""
+    route = request.scope.get("route")
+    if isinstance(route, APIRoute) and route.body_field is None and not _streamed(request):
+        await request.body()
 
 
 #: ``<directory index of the signer's key>;<base64url Ed25519 signature>`` over the
@@ -100,18 +144,9 @@ def _verified_signature(
 Caller = Annotated[Principal, Depends(get_principal)]
 
 
-async def read_whole_body(request: Request) -> None:
-    """Read the body before the route runs (routes without a body parameter leave it
-    unread), so that the request digest covers all of it."""
-    await request.body()
-
-
-def replayable_write(
+def keep_route_answers(
     request: Request,
-    _: Annotated[None, Depends(read_whole_body)],
-    caller: Caller,
-    db: Db,
-    ctx: Ctx,
+    _: Caller,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -122,22 +157,16 @@ def replayable_write(
         ),
     ] = None,
 ) -> None:
-    if idempotency_key is None:
-        return
-    draft = current_draft()
-    try:
-        begin_write(
-            db, request.scope, caller.account.id, idempotency_key, draft.request_digest(), ctx.now()
-        )
-    except AnswerKept as kept:
-        draft.replayed, draft.replay_of = True, kept.answer.outbox_id
-        raise
+    write = pending_write(request.scope)
+    if write is not None:
+        write.keeps_answer = True
 
 
-#: The dependency of the writes that accept an idempotency key: those whose answers hold
-#: no secret (they are kept in the database for a day) and whose body is not streamed.
-#: Their router must use ``AnswerKeepingRoute``.
-REPLAYABLE = Depends(replayable_write)
+#: The dependency of the writes whose answer is kept for their idempotency key (every
+#: signed-in write takes one, see ``get_principal``): those whose answers hold no
+#: secret, since they are kept in the database for a day. Their router must use
+#: ``AnswerKeepingRoute``.
+REPLAYABLE = Depends(keep_route_answers)
 
 
 class AnswerKeepingRoute(APIRoute):

@@ -215,14 +215,16 @@ def test_two_different_key_headers_are_refused(practice: Practice, ctx, client: 
 # -- the SDK's retries ---------------------------------------------------------------------
 
 
-def test_the_sdk_does_not_send_twice_a_write_the_server_does_not_key(
-    practice: Practice, client: TestClient
+def test_a_write_whose_answer_is_not_kept_is_done_once_when_the_sdk_sends_it_again(
+    practice: Practice, ctx, client: TestClient
 ):
-    """``ExchangeClient.call`` puts a key on every write, and the transport resends any
-    keyed write whose answer was lost; but the server honours keys only on the routes
-    of ``REPLAYABLE`` and ignores them elsewhere. A write to any other route (here an
-    admin vouching for a member's identity: journaled once per request) whose answer
-    is lost is therefore carried out twice."""
+    """``ExchangeClient.call`` puts a key on every write, and the transport resends a
+    keyed write whose answer was lost. A route whose answer is not kept (a nonce for a
+    change of second factors) still takes the key: the resent request is told the
+    write was done (409), and the write is carried out, and journaled, once."""
+    from uhealthsec.crypto.journal import JournalEntry
+    from uhealthsec.server.audit.models import JournalRecord
+
     sent: list[str] = []
 
     def server(request: httpx2.Request) -> httpx2.Response:
@@ -243,13 +245,16 @@ def test_the_sdk_does_not_send_twice_a_write_the_server_does_not_key(
         alice = ExchangeClient(
             http, lambda: practice.alice.user.tokens.access_token, practice.alice.exchange._keys
         )
-        path = (
-            f"/practices/{practice.id}/members/{practice.carol.user.account_id}"
-            "/identity-verification"
-        )
-        with pytest.raises((httpx2.RemoteProtocolError, ApiError)):
+        path = "/auth/factors/change-nonce"
+        with pytest.raises(ApiError) as told:
             alice.call("POST", path)
-    assert sent == [path], "a write the server does not key was sent again"
+    assert told.value.status == 409 and "carried out before" in told.value.detail
+    assert sent == [path, path]
+    with ctx.sessions() as db:
+        actions = [
+            JournalEntry.decode(bytes(e)).action for e in db.scalars(select(JournalRecord.entry))
+        ]
+    assert actions.count("auth.factor_change_nonce") == 1
 
 
 @pytest.mark.parametrize("count", [6])

@@ -139,10 +139,13 @@ def test_answers_are_kept_a_day(practice: Practice, ctx):
         assert db.scalar(select(func.count()).select_from(KeptAnswer)) == 0
 
 
-def test_routes_whose_answers_hold_secrets_keep_nothing(practice: Practice, ctx):
-    """A key sent to a route that does not accept keys (an upload, whose body is
-    streamed; a passkey's registration, whose answer is a one-time challenge) is ignored: the
-    route works as without it and no answer is kept."""
+def test_writes_whose_answers_hold_secrets_are_done_once_and_their_answer_not_kept(
+    practice: Practice, ctx
+):
+    """A write whose answer is not kept (a passkey's registration options: a one-time
+    challenge) is still carried out once per key: its retry is told it was done (409)
+    and nothing of the answer is in the database. A streamed upload ignores the key
+    (its body is not read before it runs): the SDK never sends one twice."""
     alice = practice.alice.exchange
     key = str(uuid.uuid4())
     headers = {"Idempotency-Key": key, "Content-Type": "application/octet-stream"}
@@ -153,15 +156,14 @@ def test_routes_whose_answers_hold_secrets_keep_nothing(practice: Practice, ctx)
         for _ in range(2)
     ]
     assert blobs[0] != blobs[1]
-    # A passkey's registration options hold a new challenge each time: never repeated.
-    options = [
-        alice.call("POST", "/auth/factors/webauthn-options", headers={"Idempotency-Key": key})
-        for _ in range(2)
-    ]
-    assert options[0].json()["challenge"] != options[1].json()["challenge"]
-    assert "idempotent-replayed" not in options[1].headers
+    options = _post(alice, "/auth/factors/webauthn-options", key)
+    assert options.status_code == 200 and options.json()["challenge"]
+    again = _post(alice, "/auth/factors/webauthn-options", key)
+    assert isinstance(again, ApiError) and again.status == 409
+    assert "carried out before" in again.detail and again.body["status"] == 409
     with ctx.sessions() as db:
-        assert db.scalar(select(KeptAnswer).where(KeptAnswer.key == key)) is None
+        kept = db.scalar(select(KeptAnswer).where(KeptAnswer.key == key))
+    assert kept.body is None and kept.media_type is None and kept.status == 200
 
 
 def test_a_retry_after_a_crash_gets_the_receipt_of_the_staged_entry(practice: Practice, ctx):

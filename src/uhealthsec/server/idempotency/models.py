@@ -13,9 +13,9 @@ from uhealthsec.server.storage.types import UtcDateTime
 
 
 class KeptAnswer(Base):
-    """The answer to a write sent with an ``Idempotency-Key``, written in the
-    transaction of the change it answers: it exists exactly when the change committed.
-    Kept for a day; only for routes whose answers hold no secret (idempotency/service.py)."""
+    """A write sent with an ``Idempotency-Key``, written in the transaction of the
+    change: it exists exactly when the change committed. Kept for a day, with the
+    answer only for routes whose answers hold no secret (idempotency/service.py)."""
 
     __tablename__ = "kept_answers"
     __table_args__ = (UniqueConstraint("account_id", "key", name="uq_kept_answers_account_key"),)
@@ -27,8 +27,12 @@ class KeptAnswer(Base):
     #: a key sent again with another request is refused, not answered.
     request_digest: Mapped[bytes] = mapped_column(LargeBinary(32))
     status: Mapped[int] = mapped_column(Integer)
-    media_type: Mapped[str] = mapped_column(String(100))
-    body: Mapped[bytes] = mapped_column(LargeBinary)
+    #: The answer, where the route's answers are kept; else NULL.
+    media_type: Mapped[str | None] = mapped_column(String(100))
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: The patient the write was about (the first), so that destroying the patient's
+    #: file removes the answers that may hold its keys.
+    patient_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
     #: The journal entry staged with the change (audit/outbox.py): a retry is answered
     #: with that entry's receipt.
     outbox_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)

@@ -2,43 +2,49 @@
 first answer instead of being carried out twice.
 
 The client sends ``Idempotency-Key`` (draft-ietf-httpapi-idempotency-key-header) with
-a write and the same key with each retry. On the routes that accept it (those whose
-answers hold no secret and whose bodies are read before they run: ``REPLAYABLE`` in
-server/deps.py), the answer is kept in the transaction of the change it answers, so
-it exists exactly when the change committed: a retry finds either nothing (nothing was
-done: it is carried out) or the kept answer (it is answered with it, with the receipt
-of the first request's journal entry). Keys are the caller's own: another account's
-key finds nothing.
+a write and the same key with each retry. Every signed-in write whose body is read
+before it runs (not a streamed upload) takes the key: a row for it is written in the
+transaction of the change, so it exists exactly when the change committed. A retry
+finds either nothing (nothing was done: it is carried out) or the row: it is then
+answered, not carried out, with the first answer where the route keeps it (the routes
+of ``REPLAYABLE``, server/deps.py: their answers hold no secret), else with a problem
+saying the write was done. Either way it carries the receipt of the first request's
+journal entry. Keys are the caller's own: another account's key finds nothing.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import Response
 from starlette.types import Scope
 
 from uhealthsec.server.errors import Conflict, InvalidInput, ServiceError
 from uhealthsec.server.idempotency.models import KeptAnswer
+from uhealthsec.server.problems import problem
+from uhealthsec.server.storage.db import transaction
+
+logger = logging.getLogger(__name__)
 
 KEY_HEADER = "Idempotency-Key"
 #: Set on an answer that repeats a kept one.
 REPLAYED_HEADER = "Idempotent-Replayed"
-#: How long an answer is kept: a client retries within minutes; a day covers a laptop
+#: How long a key is kept: a client retries within minutes; a day covers a laptop
 #: that slept through the answer.
 KEPT_FOR = timedelta(hours=24)
-#: Answers larger than this are not kept (none of the routes' answers come near).
+#: Answers larger than this are not kept (a retry is told the write was done).
 MAX_KEPT_ANSWER = 256 * 1024
-#: A UUID, or any 16 to 64 characters of the base64url alphabet; the draft's quoted
-#: form (a structured-field string) is accepted too.
+#: A UUID, or any 16 to 64 characters of the base64url alphabet, bare or as the
+#: draft writes it (a structured-field string, in double quotes).
 _KEY = re.compile(r'"([A-Za-z0-9_-]{16,64})"|([A-Za-z0-9_-]{16,64})')
-#: Where a request's pending answer waits in its scope's state.
+#: Where a request's write waits for its answer, in the request's scope state.
 _STATE = "idempotent_write"
 
 
@@ -51,47 +57,74 @@ class KeyReused(ServiceError):
 
 @dataclass(frozen=True)
 class Answer:
+    """A kept answer; ``body`` None where the route's answers are not kept."""
+
     status: int
-    media_type: str
-    body: bytes
+    media_type: str | None
+    body: bytes | None
     #: The journal entry staged with the change the answer reports.
     outbox_id: uuid.UUID | None
 
 
 class AnswerKept(Exception):
-    """Raised to answer a retried write with its kept answer (``replayed_answer``)."""
+    """Raised to answer a retried write (``replayed_answer``)."""
 
     def __init__(self, answer: Answer) -> None:
-        super().__init__("the write was carried out before: its answer is repeated")
+        super().__init__("the write was carried out before: it is not carried out again")
         self.answer = answer
 
 
 @dataclass
 class IdempotentWrite:
-    """A write sent with a key seen for the first time; ``answer`` once it has one."""
+    """A write sent with a key seen for the first time, until its transaction ends."""
 
     account_id: uuid.UUID
     key: str
     request_digest: bytes
+    #: Its answer may be kept (the route is one of ``REPLAYABLE``).
+    keeps_answer: bool = False
     answer: tuple[int, str, bytes] | None = None
 
 
-def parse_key(header: str) -> str:
-    """:raises InvalidInput: the header is not a key."""
-    match = _KEY.fullmatch(header.strip())
+def parse_key(values: list[str]) -> str:
+    """The key of a request's ``Idempotency-Key`` field lines.
+
+    :raises InvalidInput: the field is not one key (two lines make a list, RFC 8941).
+    """
+    match = _KEY.fullmatch(values[0].strip()) if len(values) == 1 else None
     if match is None:
         raise InvalidInput(
-            f"the {KEY_HEADER} header must be 16 to 64 letters, digits, '-' or '_' "
-            "(a UUID will do), optionally in double quotes"
+            f"the {KEY_HEADER} header must be one key of 16 to 64 letters, digits, '-' "
+            "or '_' (a UUID will do), optionally in double quotes"
         )
     return match.group(1) or match.group(2)
+
+
+def _answer(kept: KeptAnswer) -> Answer:
+    body = None if kept.body is None else bytes(kept.body)
+    return Answer(kept.status, kept.media_type, body, kept.outbox_id)
+
+
+def _lookup(db: Session, account_id: uuid.UUID, key: str) -> KeptAnswer | None:
+    return db.scalar(
+        select(KeptAnswer).where(KeptAnswer.account_id == account_id, KeptAnswer.key == key)
+    )
+
+
+def _check_kept(kept: KeptAnswer, request_digest: bytes) -> None:
+    if kept.request_digest != request_digest:
+        raise KeyReused(
+            f"this {KEY_HEADER} was sent before with another request: send each new "
+            "request with a new key, and a retry with the key of the request it repeats"
+        )
+    raise AnswerKept(_answer(kept))
 
 
 def begin_write(
     db: Session,
     scope: Scope,
     account_id: uuid.UUID,
-    header: str,
+    values: list[str],
     request_digest: bytes,
     now: datetime,
 ) -> None:
@@ -101,60 +134,65 @@ def begin_write(
     :raises KeyReused: the key came before with another request.
     :raises AnswerKept: the key came before with this request, which committed.
     """
-    key = parse_key(header)
-    kept = db.scalar(
-        select(KeptAnswer).where(KeptAnswer.account_id == account_id, KeptAnswer.key == key)
-    )
+    key = parse_key(values)
+    kept = _lookup(db, account_id, key)
     if kept is not None and kept.created_at <= now - KEPT_FOR:
         db.delete(kept)  # expired: the key is free again
         db.flush()
         kept = None
     if kept is not None:
-        if kept.request_digest != request_digest:
-            raise KeyReused(
-                f"this {KEY_HEADER} was sent before with another request: send each new "
-                "request with a new key, and a retry with the key of the request it repeats"
-            )
-        raise AnswerKept(Answer(kept.status, kept.media_type, bytes(kept.body), kept.outbox_id))
+        _check_kept(kept, request_digest)
     scope.setdefault("state", {})[_STATE] = IdempotentWrite(account_id, key, request_digest)
 
 
-def note_answer(scope: Scope, response: Response) -> None:
-    """Remember the answer of a write sent with a new key (before its transaction
-    commits); answers that are streamed or too large are not kept."""
+def pending_write(scope: Scope) -> IdempotentWrite | None:
     write = scope.get("state", {}).get(_STATE)
+    return write if isinstance(write, IdempotentWrite) else None
+
+
+def note_answer(scope: Scope, response: Response) -> None:
+    """Remember the answer of a write sent with a new key, before its transaction
+    commits, if its route keeps answers; streamed or too large answers are not kept."""
+    write = pending_write(scope)
     body = getattr(response, "body", None)
-    if not isinstance(write, IdempotentWrite) or not isinstance(body, bytes):
+    if write is None or not write.keeps_answer or not isinstance(body, bytes):
         return
     if len(body) <= MAX_KEPT_ANSWER:
         media_type = response.headers.get("content-type", "application/octet-stream")
         write.answer = (response.status_code, media_type[:100], body)
 
 
-def keep_answer(db: Session, scope: Scope, outbox_id: uuid.UUID | None, now: datetime) -> None:
-    """Keep the answer noted for this request in its transaction, beside its change.
+def keep_answer(
+    db: Session,
+    scope: Scope,
+    outbox_id: uuid.UUID | None,
+    patient_id: uuid.UUID | None,
+    now: datetime,
+) -> None:
+    """Write the key's row in the request's transaction, beside its change: with the
+    answer noted for it, else with the status the route answers on success.
 
-    :raises Conflict: a request with the same key committed meanwhile (the first
-        attempt was still running when its retry came): the retry is not carried out.
+    :raises Conflict: a request with the same key committed meanwhile (``replay_after``
+        then finds its answer).
     """
-    write = scope.get("state", {}).get(_STATE)
-    if not isinstance(write, IdempotentWrite) or write.answer is None:
+    write = pending_write(scope)
+    if write is None:
         return
-    status, media_type, body = write.answer
+    if write.answer is not None:
+        status, media_type, body = write.answer
+        kept = KeptAnswer(status=status, media_type=media_type, body=body)
+    else:
+        route = scope.get("route")
+        kept = KeptAnswer(status=getattr(route, "status_code", None) or 200)
+    kept.account_id, kept.key, kept.request_digest = (
+        write.account_id,
+        write.key,
+        write.request_digest,
+    )
+    kept.outbox_id, kept.patient_id, kept.created_at = outbox_id, patient_id, now
     try:
         with db.begin_nested():
-            db.add(
-                KeptAnswer(
-                    account_id=write.account_id,
-                    key=write.key,
-                    request_digest=write.request_digest,
-                    status=status,
-                    media_type=media_type,
-                    body=body,
-                    outbox_id=outbox_id,
-                    created_at=now,
-                )
-            )
+            db.add(kept)
     except IntegrityError as exc:
         raise Conflict(
             f"a request with this {KEY_HEADER} is being carried out: retry in a moment "
@@ -163,17 +201,62 @@ def keep_answer(db: Session, scope: Scope, outbox_id: uuid.UUID | None, now: dat
         ) from exc
 
 
+def replay_after(
+    sessions: sessionmaker[Session], scope: Scope, exc: BaseException, now: datetime
+) -> None:
+    """After a keyed write was refused and rolled back: if the same key committed
+    meanwhile (an attempt sent before and still running when this one came, whose
+    object this one then met), this one is a retry of it and is answered as such.
+
+    :raises AnswerKept: the key committed with this request.
+    """
+    write = pending_write(scope)
+    if write is None or not isinstance(exc, ServiceError | IntegrityError):
+        return
+    try:
+        with transaction(sessions) as db:
+            kept = _lookup(db, write.account_id, write.key)
+            if (
+                kept is None
+                or kept.request_digest != write.request_digest
+                or kept.created_at <= now - KEPT_FOR
+            ):
+                return
+            answer = _answer(kept)
+    except SQLAlchemyError:  # the database gone too: the first refusal stands
+        logger.warning("a refused keyed write could not look its key up again")
+        return
+    raise AnswerKept(answer) from exc
+
+
+def forget_patient(db: Session, patient_id: uuid.UUID) -> None:
+    """Remove the kept answers of writes about a patient whose file is being destroyed:
+    they may hold the keys the destruction erases (wrapped for their writer)."""
+    db.execute(delete(KeptAnswer).where(KeptAnswer.patient_id == patient_id))
+
+
 def purge_expired(db: Session, now: datetime) -> int:
-    """Remove the answers kept longer than ``KEPT_FOR``; returns how many."""
+    """Remove the keys kept longer than ``KEPT_FOR``; returns how many."""
     result = db.execute(delete(KeptAnswer).where(KeptAnswer.created_at <= now - KEPT_FOR))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def replayed_answer(_: object, exc: AnswerKept) -> Response:
-    """The exception handler answering a retried write with its kept answer."""
+    """The exception handler answering a retried write: with its kept answer, or with a
+    problem saying it was done where the answer is not kept."""
     kept = exc.answer
-    return Response(
-        content=kept.body,
-        status_code=kept.status,
-        headers={"content-type": kept.media_type, REPLAYED_HEADER: "true"},
-    )
+    if kept.body is None:
+        response: Response = problem(
+            409,
+            "this write was carried out before, when it was first sent with this "
+            f"{KEY_HEADER}; its answer is not kept: read the result instead of sending it again",
+            title="Already carried out",
+        )
+    else:
+        response = Response(
+            content=kept.body,
+            status_code=kept.status,
+            headers={"content-type": kept.media_type or "application/octet-stream"},
+        )
+    response.headers[REPLAYED_HEADER] = "true"
+    return response

@@ -25,8 +25,9 @@ def upgrade() -> None:
         sa.Column("key", sa.String(length=64), nullable=False),
         sa.Column("request_digest", sa.LargeBinary(length=32), nullable=False),
         sa.Column("status", sa.Integer(), nullable=False),
-        sa.Column("media_type", sa.String(length=100), nullable=False),
-        sa.Column("body", sa.LargeBinary(), nullable=False),
+        sa.Column("media_type", sa.String(length=100), nullable=True),
+        sa.Column("body", sa.LargeBinary(), nullable=True),
+        sa.Column("patient_id", sa.Uuid(), nullable=True),
         sa.Column("outbox_id", sa.Uuid(), nullable=True),
         sa.Column(
             "created_at", uhealthsec.server.storage.types.UtcDateTime(timezone=True), nullable=False
@@ -41,8 +42,10 @@ def upgrade() -> None:
         sa.UniqueConstraint("account_id", "key", name="uq_kept_answers_account_key"),
     )
     op.create_index(op.f("ix_kept_answers_created_at"), "kept_answers", ["created_at"])
+    op.create_index(op.f("ix_kept_answers_patient_id"), "kept_answers", ["patient_id"])
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_kept_answers_patient_id"), table_name="kept_answers")
     op.drop_index(op.f("ix_kept_answers_created_at"), table_name="kept_answers")
     op.drop_table("kept_answers")
