@@ -1,0 +1,24 @@
+/** Loads the project's vector files (tests/vectors/*.json), the contract both implementations meet. */
+
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+// Compiled to web/build/test/, so the repository root is three levels up.
+const VECTORS = resolve(dirname(fileURLToPath(import.meta.url)), "../../../tests/vectors");
+
+export function loadVectors<T = any>(name: string): T {
+  return JSON.parse(readFileSync(resolve(VECTORS, name), "utf8")) as T;
+}
+
+/** Runs `action` and returns the identifier it was refused with, or null if it succeeded. */
+export async function refusal(action: () => unknown): Promise<string | null> {
+  try {
+    await action();
+    return null;
+  } catch (error) {
+    const identifier = (error as { identifier?: unknown }).identifier;
+    if (typeof identifier !== "string") throw error;
+    return identifier;
+  }
+}
