@@ -17,7 +17,8 @@ export type ErrorIdentifier =
   | "invalid_signature"
   | "wrong_password"
   | "weak_parameters"
-  | "parameters_above_budget";
+  | "parameters_above_budget"
+  | "invalid_proof";
 
 export class ProtocolError extends Error {
   readonly identifier: ErrorIdentifier;
