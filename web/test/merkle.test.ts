@@ -93,7 +93,7 @@ test("merkle property: a proof built from the definition verifies, and any flipp
         assert.equal(await refusal(() => verifyConsistency(oldSize, size, oldRoot, root, bad)), "invalid_proof");
       }
     }),
-    { numRuns: 150 },
+    { numRuns: 60 },
   );
 });
 

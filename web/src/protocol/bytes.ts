@@ -141,3 +141,15 @@ export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return constantTimeEqual(a, b);
 }
+
+/** Unpadded base64url (RFC 4648 section 5), as the API's JSON carries binary values. */
+export function toBase64Url(data: Uint8Array): string {
+  return toBase64(data).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
+}
+
+/** Unpadded base64url, strictly: no other alphabet, no padding, canonical trailing bits. */
+export function fromBase64Url(text: string): Uint8Array {
+  if (!/^[A-Za-z0-9_-]*$/.test(text) || text.length % 4 === 1) throw malformed("not unpadded base64url");
+  const padded = text.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - (text.length % 4)) % 4);
+  return fromBase64(padded);
+}
