@@ -43,3 +43,32 @@ test("envelope: reading does not depend on how the source is sliced", async () =
     }
   }
 });
+
+test("envelope property: any plaintext round-trips through any slicing; any flipped bit or cut is refused by name", async () => {
+  const { default: fc } = await import("fast-check");
+  const chunk = 4096;
+  const lengths = fc.oneof(
+    fc.integer({ min: 0, max: 3 * chunk + 17 }),
+    fc.constantFrom(0, 1, chunk - 1, chunk, chunk + 1, 2 * chunk, 3 * chunk),
+  );
+  await fc.assert(
+    fc.asyncProperty(lengths, fc.integer({ min: 1, max: 9000 }), fc.nat(), fc.nat(), async (length, slice, flip, cut) => {
+      const key = globalThis.crypto.getRandomValues(new Uint8Array(32));
+      const plaintext = globalThis.crypto.getRandomValues(new Uint8Array(length));
+      const envelope = await seal(key, plaintext, { chunkLog2: 12 });
+      const chunks = Math.max(1, Math.ceil(length / chunk));
+      assert.equal(envelope.length, 78 + length + 16 * chunks);
+      const out = bytesSink();
+      await openStream(key, bytesSource(envelope, slice), out.sink);
+      assert.equal(toHex(out.bytes()), toHex(plaintext));
+      const flipped = envelope.slice();
+      const bit = flip % (envelope.length * 8);
+      flipped[bit >> 3]! ^= 1 << (bit & 7);
+      const got = await refusal(() => open(key, flipped));
+      assert.ok(got !== null && /^(malformed|unsupported|header_authentication|chunk_authentication:\d+|truncated|trailing_data)$/.test(got), `bit ${bit}: ${got}`);
+      const shorter = envelope.subarray(0, cut % envelope.length);
+      assert.ok((await refusal(() => open(key, shorter))) !== null, `cut at ${shorter.length}`);
+    }),
+    { numRuns: 60 },
+  );
+});
