@@ -1,16 +1,11 @@
 /** Loads the project's vector files (tests/vectors/*.json), the contract both implementations meet. */
 
-import { readFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-
-// Compiled to web/build/test/, so the repository root is three levels up.
-const VECTORS = resolve(dirname(fileURLToPath(import.meta.url)), "../../../tests/vectors");
+import { readVectorText } from "./vector_source.js";
 
 export function loadVectors<T = any>(name: string): T {
   // Sizes up to 2^63 - 1 do not fit a double: integers of 16 digits or more are read
   // as strings, for BigInt().
-  const text = readFileSync(resolve(VECTORS, name), "utf8").replace(/(:\s*)(-?\d{16,})(?=\s*[,}\]])/g, '$1"$2"');
+  const text = readVectorText(name).replace(/(:\s*)(-?\d{16,})(?=\s*[,}\]])/g, '$1"$2"');
   return JSON.parse(text) as T;
 }
 
