@@ -1,5 +1,6 @@
 /** Every test file of web/test/, for the browser bundle (kept in step with that folder by a check in the Python test). */
 
+import "../account_changes.test.js";
 import "../checkpoint.test.js";
 import "../envelope.test.js";
 import "../hpke.test.js";
