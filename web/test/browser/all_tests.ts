@@ -2,6 +2,7 @@
 
 import "../account_changes.test.js";
 import "../checkpoint.test.js";
+import "../directory.test.js";
 import "../envelope.test.js";
 import "../hpke.test.js";
 import "../journal.test.js";
