@@ -7,6 +7,7 @@ import "../envelope.test.js";
 import "../hpke.test.js";
 import "../journal.test.js";
 import "../keystore.test.js";
+import "../manifest.test.js";
 import "../merkle.test.js";
 import "../proof_of_work.test.js";
 import "../signature.test.js";
