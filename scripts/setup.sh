@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv with Python 3.11 and install the pinned dependencies.
-# Usage: scripts/setup.sh [extra]   (extra: "dev" adds the test tools)
+# Usage: scripts/setup.sh [extra]   (extra: "dev" adds the test tools and the web client's
+# npm packages, pinned in web/package-lock.json)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,4 +45,17 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade "pip==26.3"
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$target"
     touch "$stamp"
+fi
+
+if [ "$extra" = dev ]; then
+    if ! command -v npm >/dev/null 2>&1; then
+        echo "Node.js 20 and npm are required for the web client (apt-get install nodejs npm)" >&2
+        exit 1
+    fi
+    # npm ci empties node_modules first, so the stamp inside it goes with a stale install.
+    web_stamp=web/node_modules/.installed
+    if [ ! -f "$web_stamp" ] || [ web/package-lock.json -nt "$web_stamp" ]; then
+        npm ci --prefix web --no-audit --no-fund --loglevel=error
+        touch "$web_stamp"
+    fi
 fi

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Debian packages the test suite uses: PostgreSQL (every database test also runs on it)
-# and oathtool (reference TOTP codes). Installed only when missing.
+# Debian packages the test suite uses: PostgreSQL (every database test also runs on it),
+# oathtool (reference TOTP codes) and Chromium (the web client's vector tests run in it,
+# tests/web/). Installed only when missing.
 set -euo pipefail
 
 missing=()
 command -v oathtool >/dev/null 2>&1 || missing+=(oathtool)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if ! command -v pg_ctl >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
     missing+=(postgresql)
 fi

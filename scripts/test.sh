@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Set up and run the whole test suite: lint, strict typing of the crypto core, tests.
+# Set up and run the whole test suite: lint, strict typing of the crypto core, the web
+# client's tests (strict TypeScript, the protocol vectors under Node), then pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh dev
 .venv/bin/ruff check src tests benchmarks
 .venv/bin/mypy --strict src/uhealthsec/crypto
+npm test --prefix web --silent
 .venv/bin/python -m pytest "$@"

@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import load_vectors
 from uhealthsec.crypto import account_map
 from uhealthsec.crypto.account_map import AccountMap, MapCommitment, MapProof, MapValue
-from uhealthsec.crypto.errors import MalformedInput
+from uhealthsec.crypto.errors import MalformedInput, UnsupportedVersion
 from uhealthsec.crypto.merkle import InvalidProof
 
 
@@ -163,3 +163,11 @@ def test_map_proofs_a_reader_must_refuse(vector):
             bytes.fromhex(vector["value"]),
             _proof(vector["proof"]),
         )
+
+
+def test_a_commitment_of_an_unknown_version_is_unsupported():
+    """Section 1: an unknown version is refused by name (the browser reads it the same)."""
+    encoded = bytearray(MapCommitment(1, bytes(32)).encode())
+    encoded[4] = 2
+    with pytest.raises(UnsupportedVersion):
+        MapCommitment.decode(bytes(encoded))

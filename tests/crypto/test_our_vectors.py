@@ -424,6 +424,30 @@ def test_journal_entries(vector):
         journal.JournalEntry.decode(_h(vector["encoded"]) + b"\x00")
 
 
+def _journal_field_offsets(encoded: bytes) -> dict[str, int]:
+    """Where the action, outcome, first object kind and signature flag of an entry are."""
+    action = 4 + 1 + 8 + 16
+    outcome = action + 1 + encoded[action]
+    objects = outcome + 3
+    client = objects + 1 + 17 * encoded[objects]
+    flag = client + 1 + encoded[client] + 32
+    return {"action": action + 1, "outcome": outcome, "kind": objects + 1, "flag": flag}
+
+
+@pytest.mark.parametrize(
+    "field,value", [("action", 0xC3), ("outcome", 9), ("kind", 10), ("flag", 2)]
+)
+def test_journal_entry_fields_out_of_their_range_are_malformed(field, value):
+    """A non-ASCII action, an unknown outcome or object kind, a signature flag other
+    than 0 or 1: each refused as malformed (docs/PROTOCOL.md 13), as the browser's
+    reader does, rather than with a bare ValueError or by reading on."""
+    encoded = bytearray(_h(JOURNAL["entries"][3]["encoded"]))
+    encoded[_journal_field_offsets(bytes(encoded))[field]] = value
+    with pytest.raises(MalformedInput) as refused:
+        journal.JournalEntry.decode(bytes(encoded))
+    assert error_identifier(refused.value) == "malformed"
+
+
 @pytest.mark.parametrize("vector", JOURNAL["invalid"], ids=lambda v: v["description"])
 def test_invalid_journal_entries_are_refused(vector):
     with pytest.raises(_expect(vector["error"])):

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import hashes
 
-from uhealthsec.crypto.errors import MalformedInput
+from uhealthsec.crypto.errors import MalformedInput, UnsupportedVersion
 from uhealthsec.crypto.merkle import HASH_SIZE, InvalidProof
 
 KEY_BITS = 256
@@ -109,7 +109,7 @@ class MapCommitment:
         if len(data) != COMMITMENT_SIZE or data[:4] != COMMITMENT_MAGIC:
             raise MalformedInput("not a key directory map commitment")
         if data[4] != COMMITMENT_VERSION:
-            raise MalformedInput(f"unsupported map commitment version {data[4]}")
+            raise UnsupportedVersion(f"unsupported map commitment version {data[4]}")
         (entries,) = struct.unpack(">Q", data[5:13])
         return cls(entries, bytes(data[13:]))
 

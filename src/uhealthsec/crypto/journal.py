@@ -193,18 +193,21 @@ class JournalEntry:
             raise UnsupportedVersion(f"unsupported journal entry version {version}")
         (timestamp_ms,) = struct.unpack(">Q", reader.take(8))
         actor = uuid.UUID(bytes=reader.take(16))
-        action = reader.take(reader.byte()).decode("ascii", errors="strict")
+        action = reader.ascii(reader.take(reader.byte()))
         outcome, status = struct.unpack(">BH", reader.take(3))
         objects = tuple(
-            (ObjectKind(reader.byte()), uuid.UUID(bytes=reader.take(16)))
+            (reader.kind(reader.byte()), uuid.UUID(bytes=reader.take(16)))
             for _ in range(reader.byte())
         )
-        client = reader.take(reader.byte()).decode("ascii", errors="strict")
+        client = reader.ascii(reader.take(reader.byte()))
         digest = reader.take(32)
         signature = None
-        if reader.byte() == 1:
+        flag = reader.byte()
+        if flag == 1:
             (index,) = struct.unpack(">Q", reader.take(8))
             signature = RequestSignature(index, reader.take(64))
+        elif flag != 0:
+            raise MalformedInput("a journal entry's signature flag is 0 or 1")
         chain: list[ChainLink] = []
         if version != ENTRY_VERSION_UNCHAINED:
             (count,) = struct.unpack(">H", reader.take(2))
@@ -216,6 +219,8 @@ class JournalEntry:
                 sequence, previous = struct.unpack(">QQ", reader.take(16))
                 chain.append(ChainLink(ObjectKind(kind), subject, sequence, previous))
         reader.end()
+        if outcome not in Outcome._value2member_map_:
+            raise MalformedInput(f"unknown journal outcome {outcome}")
         entry = cls(
             timestamp_ms,
             actor,
@@ -252,6 +257,19 @@ class _Reader:
     def end(self) -> None:
         if self.offset != len(self.data):
             raise MalformedInput("bytes follow the end of a journal entry")
+
+    @staticmethod
+    def ascii(data: bytes) -> str:
+        try:
+            return data.decode("ascii", errors="strict")
+        except UnicodeDecodeError as exc:
+            raise MalformedInput("a journal action and client are ASCII") from exc
+
+    @staticmethod
+    def kind(value: int) -> ObjectKind:
+        if value not in ObjectKind._value2member_map_:
+            raise MalformedInput(f"unknown journal object kind {value}")
+        return ObjectKind(value)
 
 
 def request_digest(method: str, target: str, body_digest: bytes) -> bytes:

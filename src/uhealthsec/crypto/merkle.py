@@ -36,6 +36,8 @@ LeafRange = tuple[int, int]
 class InvalidProof(CryptoError):
     """A Merkle proof does not lead to the claimed root, or is malformed."""
 
+    identifier = "invalid_proof"
+
 
 def _sha256(*parts: bytes) -> bytes:
     digest = hashes.Hash(hashes.SHA256())

@@ -1,0 +1,264 @@
+/**
+ * Document envelope (docs/PROTOCOL.md section 3): AES-256-GCM in chunks (STREAM),
+ * keys from HKDF with a per-envelope salt, a header MAC.
+ *
+ * Both directions stream from a ReadableStream to a WritableStream holding a few
+ * chunks at a time, so a 1 GiB file costs the memory of a 1 MiB one.
+ */
+
+import { concat, constantTimeEqual, u32, u8, utf8 } from "./bytes.js";
+import { ProtocolError, malformed, unsupported } from "./errors.js";
+import {
+  aesGcmOpen,
+  aesGcmSeal,
+  createStreamingSha256,
+  hkdf,
+  hmac,
+  importAesGcmKey,
+} from "./primitives.js";
+import { ExactReader, bytesSink, bytesSource } from "./streams.js";
+
+export const MAGIC = utf8("UHSE");
+export const VERSION = 0x01;
+export const CIPHER_AES_256_GCM = 0x01;
+export const HEADER_SIZE = 78;
+export const FIELDS_SIZE = 46;
+export const MIN_CHUNK_LOG2 = 12;
+export const MAX_CHUNK_LOG2 = 24;
+export const DEFAULT_CHUNK_LOG2 = 20;
+export const DOCUMENT_KEY_SIZE = 32;
+export const SALT_SIZE = 32;
+export const NONCE_PREFIX_SIZE = 7;
+export const TAG_SIZE = 16;
+const MAX_CHUNKS = 2 ** 32;
+
+const PAYLOAD_KEY_INFO = utf8("uhealthsec/v1/envelope/payload-key");
+const HEADER_KEY_INFO = utf8("uhealthsec/v1/envelope/header-mac-key");
+
+export interface EnvelopeHeader {
+  chunkLog2: number;
+  salt: Uint8Array;
+  noncePrefix: Uint8Array;
+}
+
+export interface SealOptions {
+  chunkLog2?: number;
+  /** Fixed salt and nonce prefix, for test vectors only: a writer draws them at random. */
+  salt?: Uint8Array;
+  noncePrefix?: Uint8Array;
+}
+
+/** Parses the 46 bytes of header fields, in the order of checks of section 3.4 step 1. */
+export function parseHeaderFields(fields: Uint8Array): EnvelopeHeader {
+  if (fields.length < FIELDS_SIZE) throw malformed("envelope header is too short");
+  if (!constantTimeEqual(fields.subarray(0, 4), MAGIC)) throw malformed("not a U-HealthSec envelope (bad magic bytes)");
+  if (fields[4] !== VERSION) throw unsupported(`unsupported envelope version ${fields[4]}`);
+  if (fields[5] !== CIPHER_AES_256_GCM) throw unsupported(`unsupported envelope cipher ${fields[5]}`);
+  const chunkLog2 = fields[6]!;
+  if (chunkLog2 < MIN_CHUNK_LOG2 || chunkLog2 > MAX_CHUNK_LOG2) {
+    throw malformed(`envelope chunk size 2^${chunkLog2} is out of range`);
+  }
+  return { chunkLog2, salt: fields.slice(7, 39), noncePrefix: fields.slice(39, 46) };
+}
+
+function headerFields(header: EnvelopeHeader): Uint8Array {
+  return concat(MAGIC, u8(VERSION), u8(CIPHER_AES_256_GCM), u8(header.chunkLog2), header.salt, header.noncePrefix);
+}
+
+class EnvelopeKeys {
+  private constructor(
+    private readonly payloadKey: CryptoKey,
+    private readonly headerKey: Uint8Array,
+    private readonly noncePrefix: Uint8Array,
+  ) {}
+
+  static async derive(documentKey: Uint8Array, header: EnvelopeHeader): Promise<EnvelopeKeys> {
+    if (documentKey.length !== DOCUMENT_KEY_SIZE) throw malformed(`a document key is ${DOCUMENT_KEY_SIZE} bytes`);
+    const payload = await hkdf(documentKey, header.salt, PAYLOAD_KEY_INFO, 32);
+    const headerKey = await hkdf(documentKey, header.salt, HEADER_KEY_INFO, 32);
+    const payloadKey = await importAesGcmKey(payload);
+    payload.fill(0);
+    return new EnvelopeKeys(payloadKey, headerKey, header.noncePrefix);
+  }
+
+  nonce(index: number, last: boolean): Uint8Array {
+    if (index >= MAX_CHUNKS) throw malformed("envelope exceeds the maximum number of chunks");
+    return concat(this.noncePrefix, u32(index), u8(last ? 1 : 0));
+  }
+
+  headerMac(fields: Uint8Array): Promise<Uint8Array> {
+    return hmac(this.headerKey, fields);
+  }
+
+  seal(index: number, last: boolean, plaintext: Uint8Array): Promise<Uint8Array> {
+    return aesGcmSeal(this.payloadKey, this.nonce(index, last), plaintext);
+  }
+
+  open(index: number, last: boolean, sealed: Uint8Array): Promise<Uint8Array | null> {
+    return aesGcmOpen(this.payloadKey, this.nonce(index, last), sealed);
+  }
+
+  dispose(): void {
+    this.headerKey.fill(0);
+  }
+}
+
+function randomBytes(n: number): Uint8Array {
+  return globalThis.crypto.getRandomValues(new Uint8Array(n));
+}
+
+export function generateDocumentKey(): Uint8Array {
+  return randomBytes(DOCUMENT_KEY_SIZE);
+}
+
+/**
+ * Seals `source` into `sink` and returns the content digest (section 3.5).
+ * Holds one chunk back until it knows whether more data follows (section 3.3).
+ */
+export async function sealStream(
+  documentKey: Uint8Array,
+  source: ReadableStream<Uint8Array>,
+  sink: WritableStream<Uint8Array>,
+  options: SealOptions = {},
+): Promise<Uint8Array> {
+  const chunkLog2 = options.chunkLog2 ?? DEFAULT_CHUNK_LOG2;
+  if (!Number.isInteger(chunkLog2) || chunkLog2 < MIN_CHUNK_LOG2 || chunkLog2 > MAX_CHUNK_LOG2) {
+    throw new RangeError(`chunkLog2 must be within ${MIN_CHUNK_LOG2}..${MAX_CHUNK_LOG2}`);
+  }
+  const salt = options.salt ?? randomBytes(SALT_SIZE);
+  const noncePrefix = options.noncePrefix ?? randomBytes(NONCE_PREFIX_SIZE);
+  if (salt.length !== SALT_SIZE || noncePrefix.length !== NONCE_PREFIX_SIZE) {
+    throw new RangeError("salt is 32 bytes and nonce prefix 7 bytes");
+  }
+  const header: EnvelopeHeader = { chunkLog2, salt, noncePrefix };
+  const keys = await EnvelopeKeys.derive(documentKey, header);
+  const reader = new ExactReader(source);
+  const writer = sink.getWriter();
+  const digest = await createStreamingSha256();
+  const chunkSize = 2 ** chunkLog2;
+  try {
+    const fields = headerFields(header);
+    const headerBytes = concat(fields, await keys.headerMac(fields));
+    digest.update(headerBytes);
+    await writer.write(headerBytes);
+    let current = await reader.read(chunkSize);
+    for (let index = 0; ; index++) {
+      const next = current.length === chunkSize ? await reader.read(chunkSize) : new Uint8Array(0);
+      const last = next.length === 0;
+      const sealed = await keys.seal(index, last, current);
+      digest.update(sealed);
+      await writer.write(sealed);
+      if (last) break;
+      current = next;
+    }
+    await writer.close();
+    return digest.digest();
+  } catch (error) {
+    await reader.cancel(error);
+    await writer.abort(error).catch(() => undefined);
+    throw error;
+  } finally {
+    keys.dispose();
+  }
+}
+
+async function explainFailure(
+  keys: EnvelopeKeys,
+  index: number,
+  piece: Uint8Array,
+  final: boolean,
+  full: boolean,
+): Promise<ProtocolError> {
+  if (final && full && (await keys.open(index, false, piece)) !== null) {
+    return new ProtocolError("truncated", "the envelope ends after a chunk that is not its final one");
+  }
+  if (!final && (await keys.open(index, true, piece)) !== null) {
+    return new ProtocolError("trailing_data", "data follows the final chunk of the envelope");
+  }
+  return new ProtocolError(
+    `chunk_authentication:${index}`,
+    `chunk ${index} failed authentication: the ciphertext was modified, reordered or taken from another envelope`,
+  );
+}
+
+/**
+ * Opens `source` into `sink` and returns the content digest of the bytes read.
+ * Plaintext reaches the sink chunk by chunk as each verifies; on any refusal the
+ * sink is aborted, so whoever holds it must treat what it received as void until
+ * this promise resolves (section 3.4 step 5).
+ */
+export async function openStream(
+  documentKey: Uint8Array,
+  source: ReadableStream<Uint8Array>,
+  sink: WritableStream<Uint8Array>,
+): Promise<Uint8Array> {
+  const reader = new ExactReader(source);
+  const writer = sink.getWriter();
+  let keys: EnvelopeKeys | null = null;
+  try {
+    const headerBytes = await reader.read(HEADER_SIZE);
+    if (headerBytes.length < HEADER_SIZE) {
+      throw new ProtocolError("truncated", "the data is too short to hold an envelope header");
+    }
+    const fields = headerBytes.subarray(0, FIELDS_SIZE);
+    const header = parseHeaderFields(fields);
+    keys = await EnvelopeKeys.derive(documentKey, header);
+    if (!constantTimeEqual(await keys.headerMac(fields), headerBytes.subarray(FIELDS_SIZE))) {
+      throw new ProtocolError(
+        "header_authentication",
+        "the envelope header does not authenticate: it was modified or the document key is wrong",
+      );
+    }
+    const digest = await createStreamingSha256();
+    digest.update(headerBytes);
+    const pieceSize = 2 ** header.chunkLog2 + TAG_SIZE;
+    let piece = await reader.read(pieceSize);
+    for (let index = 0; ; index++) {
+      const full = piece.length === pieceSize;
+      const next = full ? await reader.read(pieceSize) : null;
+      const final = next === null || next.length === 0;
+      if (piece.length < TAG_SIZE) {
+        throw new ProtocolError(
+          "truncated",
+          index === 0 && piece.length === 0
+            ? "the envelope has a header but no payload"
+            : `the envelope ends inside chunk ${index}`,
+        );
+      }
+      if (final && piece.length === TAG_SIZE && index > 0) {
+        throw malformed("an empty final chunk is only valid as the first chunk");
+      }
+      const plaintext = await keys.open(index, final, piece);
+      if (plaintext === null) throw await explainFailure(keys, index, piece, final, full);
+      digest.update(piece);
+      await writer.write(plaintext);
+      if (final) break;
+      piece = next!;
+    }
+    await writer.close();
+    return digest.digest();
+  } catch (error) {
+    await reader.cancel(error);
+    await writer.abort(error).catch(() => undefined);
+    throw error;
+  } finally {
+    keys?.dispose();
+  }
+}
+
+/** Seals bytes into an envelope (tests and small documents). */
+export async function seal(documentKey: Uint8Array, plaintext: Uint8Array, options: SealOptions = {}): Promise<Uint8Array> {
+  const out = bytesSink();
+  await sealStream(documentKey, bytesSource(plaintext), out.sink, options);
+  return out.bytes();
+}
+
+/** Opens an envelope held in memory; returns its plaintext and content digest. */
+export async function open(
+  documentKey: Uint8Array,
+  envelope: Uint8Array,
+): Promise<{ plaintext: Uint8Array; contentDigest: Uint8Array }> {
+  const out = bytesSink();
+  const contentDigest = await openStream(documentKey, bytesSource(envelope), out.sink);
+  return { plaintext: out.bytes(), contentDigest };
+}

@@ -1,0 +1,127 @@
+/**
+ * Wrapped document keys (docs/PROTOCOL.md section 6.3): version 2 written,
+ * versions 2 and 1 read, each with the HYBRID (X-Wing) or CLASSICAL (X25519) suite.
+ */
+
+import { concat, readU16, u16, u8, utf8 } from "./bytes.js";
+import { ProtocolError, malformed, unsupported } from "./errors.js";
+import { AES_256_GCM, DHKEM_X25519, KDF_HKDF_SHA256, type Suite, XWING, setupBaseRecipient, setupBaseSender } from "./hpke.js";
+import type { PrivateKeys, PublicKeys } from "./keys.js";
+import { sha256 } from "./primitives.js";
+
+export type SuiteName = "HYBRID" | "CLASSICAL";
+
+export const WRAP_VERSION = 0x02;
+export const WRAP_VERSION_V1 = 0x01;
+export const PREFIX_SIZE = 7;
+const ENVELOPE_HEADER_SIZE = 78;
+const DOCUMENT_KEY_SIZE = 32;
+const TAG_SIZE = 16;
+
+const SUITES: Record<SuiteName, Suite> = {
+  HYBRID: { kem: XWING, aead: AES_256_GCM },
+  CLASSICAL: { kem: DHKEM_X25519, aead: AES_256_GCM },
+};
+
+const INFO_LABELS = new Map<number, Uint8Array>([
+  [WRAP_VERSION_V1, utf8("uhealthsec/v1/document-key")],
+  [WRAP_VERSION, utf8("uhealthsec/v2/document-key")],
+]);
+
+export function wrappedKeySize(suite: SuiteName): number {
+  return PREFIX_SIZE + SUITES[suite].kem.encSize + DOCUMENT_KEY_SIZE + TAG_SIZE;
+}
+
+function prefixOf(version: number, suite: SuiteName): Uint8Array {
+  const { kem, aead } = SUITES[suite];
+  return concat(u8(version), u16(kem.id), u16(KDF_HKDF_SHA256), u16(aead.id));
+}
+
+/** `info` by the rule of the prefix's version: version 2 binds the prefix, version 1 does not. */
+async function infoFor(prefix: Uint8Array, envelopeHeader: Uint8Array): Promise<Uint8Array> {
+  if (envelopeHeader.length !== ENVELOPE_HEADER_SIZE) throw malformed("an envelope header is required to bind the wrapped key");
+  const version = prefix[0]!;
+  const bound = version === WRAP_VERSION ? prefix : new Uint8Array(0);
+  return concat(INFO_LABELS.get(version)!, u8(0), bound, await sha256(envelopeHeader));
+}
+
+/** The version and suite a wrapped key's prefix names, and its length checked (no key needed). */
+export function checkWrappedKey(wrapped: Uint8Array): { version: number; suite: SuiteName } {
+  if (wrapped.length < PREFIX_SIZE) throw malformed("wrapped key too short");
+  const version = wrapped[0]!;
+  if (!INFO_LABELS.has(version)) throw unsupported(`unsupported wrapped key version ${version}`);
+  const kemId = readU16(wrapped, 1);
+  const kdfId = readU16(wrapped, 3);
+  const aeadId = readU16(wrapped, 5);
+  const suite = (Object.keys(SUITES) as SuiteName[]).find((name) => {
+    const { kem, aead } = SUITES[name];
+    return kem.id === kemId && kdfId === KDF_HKDF_SHA256 && aead.id === aeadId;
+  });
+  if (suite === undefined) throw unsupported("this HPKE suite is not accepted for document keys");
+  if (wrapped.length !== wrappedKeySize(suite)) throw malformed("wrapped key has the wrong length for its suite");
+  return { version, suite };
+}
+
+/** Wraps `documentKey` for `recipient` as a version 2 wrapped key; `ikmE` only for vectors. */
+export async function wrapDocumentKey(
+  documentKey: Uint8Array,
+  recipient: PublicKeys,
+  envelopeHeader: Uint8Array,
+  suite: SuiteName = "HYBRID",
+  ikmE?: Uint8Array,
+): Promise<Uint8Array> {
+  if (documentKey.length !== DOCUMENT_KEY_SIZE) throw malformed(`a document key is ${DOCUMENT_KEY_SIZE} bytes`);
+  const prefix = prefixOf(WRAP_VERSION, suite);
+  const info = await infoFor(prefix, envelopeHeader);
+  const recipientKey = suite === "HYBRID" ? recipient.xwing : recipient.x25519;
+  let sender;
+  try {
+    sender = await setupBaseSender(SUITES[suite], recipientKey, info, ikmE);
+  } catch (error) {
+    // A recipient X25519 key of small order gives an all-zero secret.
+    if (error instanceof ProtocolError && error.identifier === "decryption_failed") {
+      throw malformed("the recipient's public key cannot be encrypted to");
+    }
+    throw error;
+  }
+  return concat(prefix, sender.enc, await sender.context.seal(new Uint8Array(0), documentKey));
+}
+
+/** Opens a wrapped key of version 2 or 1 for `keys` and the envelope header it belongs to. */
+export async function unwrapDocumentKey(wrapped: Uint8Array, keys: PrivateKeys, envelopeHeader: Uint8Array): Promise<Uint8Array> {
+  const { version, suite } = checkWrappedKey(wrapped);
+  const prefix = wrapped.subarray(0, PREFIX_SIZE);
+  const info = await infoFor(prefix, envelopeHeader);
+  const encEnd = PREFIX_SIZE + SUITES[suite].kem.encSize;
+  const recipientKey = suite === "HYBRID" ? keys.xwingSeed : keys.x25519Private;
+  try {
+    const context = await setupBaseRecipient(SUITES[suite], wrapped.subarray(PREFIX_SIZE, encEnd), recipientKey, info);
+    // Version 1 bound the prefix as the AAD; version 2 binds it through info.
+    const aad = version === WRAP_VERSION_V1 ? prefix : new Uint8Array(0);
+    return await context.open(aad, wrapped.subarray(encEnd));
+  } catch (error) {
+    if (error instanceof ProtocolError && error.identifier === "decryption_failed") {
+      // One error for every failure of Decap and Open (6.3), whatever failed.
+      throw new ProtocolError(
+        "decryption_failed",
+        "the document key could not be unwrapped: it is not for this recipient, not for this document, or it was modified",
+      );
+    }
+    throw error;
+  }
+}
+
+/** Version 1, which no writer produces any more: only to reproduce the stored vectors. */
+export async function sealVersion1ForVectors(
+  documentKey: Uint8Array,
+  recipient: PublicKeys,
+  envelopeHeader: Uint8Array,
+  suite: SuiteName,
+  ikmE: Uint8Array,
+): Promise<Uint8Array> {
+  const prefix = prefixOf(WRAP_VERSION_V1, suite);
+  const info = await infoFor(prefix, envelopeHeader);
+  const recipientKey = suite === "HYBRID" ? recipient.xwing : recipient.x25519;
+  const sender = await setupBaseSender(SUITES[suite], recipientKey, info, ikmE);
+  return concat(prefix, sender.enc, await sender.context.seal(prefix, documentKey));
+}

@@ -1,0 +1,50 @@
+/** X25519 (RFC 7748) over WebCrypto, from raw 32-byte private keys as the protocol stores them. */
+
+import { concat, fromHex } from "./bytes.js";
+import { ProtocolError, malformed } from "./errors.js";
+import { buf, subtle } from "./primitives.js";
+
+export const X25519_KEY_SIZE = 32;
+
+// PKCS #8 for an X25519 private key (RFC 8410): a fixed prefix, then the 32 bytes.
+const PKCS8_PREFIX = fromHex("302e020100300506032b656e04220420");
+
+function fromBase64Url(text: string): Uint8Array {
+  const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
+  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
+}
+
+export async function importPrivateKey(privateKey: Uint8Array, extractable = false): Promise<CryptoKey> {
+  if (privateKey.length !== X25519_KEY_SIZE) throw malformed("an X25519 private key is 32 bytes");
+  const pkcs8 = concat(PKCS8_PREFIX, privateKey);
+  try {
+    return await subtle.importKey("pkcs8", buf(pkcs8), { name: "X25519" }, extractable, ["deriveBits"]);
+  } finally {
+    pkcs8.fill(0);
+  }
+}
+
+/** X25519(k, 9): WebCrypto derives a public key only through a JWK export. */
+export async function publicKeyOf(privateKey: Uint8Array): Promise<Uint8Array> {
+  const jwk = await subtle.exportKey("jwk", await importPrivateKey(privateKey, true));
+  return fromBase64Url(jwk.x ?? "");
+}
+
+/**
+ * X25519(k, u). An all-zero output (a peer key of small order) is refused as
+ * *decryption_failed*: no honest peer produces one (PROTOCOL 6.2).
+ */
+export async function sharedSecret(privateKey: Uint8Array | CryptoKey, peerPublic: Uint8Array): Promise<Uint8Array> {
+  if (peerPublic.length !== X25519_KEY_SIZE) throw malformed("an X25519 public key is 32 bytes");
+  const key = privateKey instanceof Uint8Array ? await importPrivateKey(privateKey) : privateKey;
+  let out: Uint8Array;
+  try {
+    const peer = await subtle.importKey("raw", buf(peerPublic), { name: "X25519" }, false, []);
+    out = new Uint8Array(await subtle.deriveBits({ name: "X25519", public: peer }, key, 256));
+  } catch {
+    // WebCrypto itself refuses an all-zero result in some engines.
+    throw new ProtocolError("decryption_failed", "X25519 produced a degenerate shared secret");
+  }
+  if (out.every((b) => b === 0)) throw new ProtocolError("decryption_failed", "X25519 produced a degenerate shared secret");
+  return out;
+}

@@ -1,0 +1,15 @@
+/** Every test file of web/test/, for the browser bundle (kept in step with that folder by a check in the Python test). */
+
+import "../account_changes.test.js";
+import "../checkpoint.test.js";
+import "../directory.test.js";
+import "../envelope.test.js";
+import "../hpke.test.js";
+import "../journal.test.js";
+import "../keystore.test.js";
+import "../manifest.test.js";
+import "../merkle.test.js";
+import "../proof_of_work.test.js";
+import "../signature.test.js";
+import "../wrap.test.js";
+import "../xwing.test.js";

@@ -1,0 +1,75 @@
+/** The part of `node:assert/strict` the vector tests use, for the browser. */
+
+export class AssertionError extends Error {
+  override name = "AssertionError";
+}
+
+function fail(message: string | undefined, detail: string): never {
+  throw new AssertionError(message ? `${message}: ${detail}` : detail);
+}
+
+function show(value: unknown): string {
+  if (typeof value === "bigint") return `${value}n`;
+  if (value instanceof Uint8Array) return `Uint8Array(${value.length})`;
+  try {
+    return JSON.stringify(value, (_, v) => (typeof v === "bigint" ? `${v}n` : v))?.slice(0, 200) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+function deepEqualValues(a: unknown, b: unknown): boolean {
+  if (Object.is(a, b)) return true;
+  if (typeof a !== typeof b || a === null || b === null || typeof a !== "object") return false;
+  if (ArrayBuffer.isView(a) || ArrayBuffer.isView(b)) {
+    if (!(ArrayBuffer.isView(a) && ArrayBuffer.isView(b)) || a.constructor !== b.constructor) return false;
+    const x = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+    const y = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+    return x.length === y.length && x.every((v, i) => v === y[i]);
+  }
+  if (Array.isArray(a) !== Array.isArray(b) || Object.getPrototypeOf(a) !== Object.getPrototypeOf(b)) return false;
+  const ka = Object.keys(a as object);
+  const kb = Object.keys(b as object);
+  return (
+    ka.length === kb.length &&
+    ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && deepEqualValues((a as any)[k], (b as any)[k]))
+  );
+}
+
+function equal(actual: unknown, expected: unknown, message?: string): void {
+  if (!Object.is(actual, expected)) fail(message, `${show(actual)} !== ${show(expected)}`);
+}
+
+function notEqual(actual: unknown, expected: unknown, message?: string): void {
+  if (Object.is(actual, expected)) fail(message, `${show(actual)} === ${show(expected)}`);
+}
+
+function ok(value: unknown, message?: string): void {
+  if (!value) fail(message, `${show(value)} is not truthy`);
+}
+
+function deepEqual(actual: unknown, expected: unknown, message?: string): void {
+  if (!deepEqualValues(actual, expected)) fail(message, `${show(actual)} is not deeply equal to ${show(expected)}`);
+}
+
+async function rejects(promise: Promise<unknown>, errorClass?: new (...args: any[]) => Error, message?: string): Promise<void> {
+  try {
+    await promise;
+  } catch (error) {
+    if (errorClass && !(error instanceof errorClass)) fail(message, `rejected with ${String(error)}`);
+    return;
+  }
+  fail(message, "did not reject");
+}
+
+const assert = Object.assign((value: unknown, message?: string) => ok(value, message), {
+  equal,
+  notEqual,
+  ok,
+  deepEqual,
+  rejects,
+  AssertionError,
+});
+
+export default assert;
+export { deepEqual, equal, notEqual, ok, rejects };

@@ -1,0 +1,104 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import fc from "fast-check";
+
+import { fromHex, toHex } from "../src/protocol/bytes.js";
+import { leafHash, nodeHash, rootOf, verifyConsistency, verifyInclusion } from "../src/protocol/merkle.js";
+import { loadVectors, refusal } from "./vectors.js";
+
+const vectors = loadVectors("rfc9162.json");
+
+test("rfc9162.json: the root of every prefix of the reference tree", async () => {
+  const leaves = (vectors.leaves as string[]).map(fromHex);
+  const hashes = await Promise.all(leaves.map(leafHash));
+  assert.equal(vectors.roots.length, leaves.length + 1);
+  for (let size = 0; size <= leaves.length; size++) {
+    assert.equal(toHex(await rootOf(hashes.slice(0, size))), vectors.roots[size], `size ${size}`);
+  }
+});
+
+test("rfc9162.json: every inclusion proof is accepted or refused as the reference says", async () => {
+  assert.ok(vectors.inclusion.length > 0);
+  for (const v of vectors.inclusion) {
+    const got = await refusal(() =>
+      verifyInclusion(fromHex(v.leaf_hash), v.leaf_index, v.tree_size, v.proof.map(fromHex), fromHex(v.root)),
+    );
+    assert.equal(got, v.valid ? null : "invalid_proof", v.case);
+  }
+});
+
+test("rfc9162.json: every consistency proof is accepted or refused as the reference says", async () => {
+  assert.ok(vectors.consistency.length > 0);
+  for (const v of vectors.consistency) {
+    const got = await refusal(() =>
+      verifyConsistency(v.size1, v.size2, fromHex(v.root1), fromHex(v.root2), v.proof.map(fromHex)),
+    );
+    assert.equal(got, v.valid ? null : "invalid_proof", v.case);
+  }
+});
+
+// Proofs built from the definition (RFC 9162 2.1.3.1 and 2.1.4.1) over random trees.
+async function subtreeRoot(hashes: Uint8Array[]): Promise<Uint8Array> {
+  return rootOf(hashes);
+}
+
+function split(n: number): number {
+  let k = 1;
+  while (k * 2 < n) k *= 2;
+  return k;
+}
+
+async function inclusionPath(m: number, hashes: Uint8Array[]): Promise<Uint8Array[]> {
+  if (hashes.length <= 1) return [];
+  const k = split(hashes.length);
+  return m < k
+    ? [...(await inclusionPath(m, hashes.slice(0, k))), await subtreeRoot(hashes.slice(k))]
+    : [...(await inclusionPath(m - k, hashes.slice(k))), await subtreeRoot(hashes.slice(0, k))];
+}
+
+async function consistencyProof(m: number, hashes: Uint8Array[], complete: boolean): Promise<Uint8Array[]> {
+  const n = hashes.length;
+  if (m === n) return complete ? [] : [await subtreeRoot(hashes)];
+  const k = split(n);
+  return m <= k
+    ? [...(await consistencyProof(m, hashes.slice(0, k), complete)), await subtreeRoot(hashes.slice(k))]
+    : [...(await consistencyProof(m - k, hashes.slice(k), false)), await subtreeRoot(hashes.slice(0, k))];
+}
+
+const tree = fc
+  .integer({ min: 1, max: 70 })
+  .chain((size) => fc.tuple(fc.constant(size), fc.integer({ min: 0, max: size - 1 }), fc.integer({ min: 1, max: size })));
+
+test("merkle property: a proof built from the definition verifies, and any flipped bit is refused", async () => {
+  await fc.assert(
+    fc.asyncProperty(tree, fc.nat(), async ([size, index, oldSize], flip) => {
+      const hashes = await Promise.all(Array.from({ length: size }, (_, i) => leafHash(Uint8Array.of(i, size))));
+      const root = await rootOf(hashes);
+      const path = await inclusionPath(index, hashes);
+      await verifyInclusion(hashes[index]!, index, size, path, root);
+      const oldRoot = await rootOf(hashes.slice(0, oldSize));
+      const proof = await consistencyProof(oldSize, hashes, true);
+      await verifyConsistency(oldSize, size, oldRoot, root, proof);
+      if (path.length > 0) {
+        const bit = flip % (path.length * 256);
+        const bad = path.map((h) => h.slice());
+        bad[Math.floor(bit / 256)]![(bit % 256) >> 3]! ^= 1 << (bit & 7);
+        assert.equal(await refusal(() => verifyInclusion(hashes[index]!, index, size, bad, root)), "invalid_proof");
+      }
+      if (proof.length > 0) {
+        const bit = flip % (proof.length * 256);
+        const bad = proof.map((h) => h.slice());
+        bad[Math.floor(bit / 256)]![(bit % 256) >> 3]! ^= 1 << (bit & 7);
+        assert.equal(await refusal(() => verifyConsistency(oldSize, size, oldRoot, root, bad)), "invalid_proof");
+      }
+    }),
+    { numRuns: 60 },
+  );
+});
+
+test("merkle: node and leaf hashes are domain-separated as RFC 9162", async () => {
+  const leaf = await leafHash(new Uint8Array(0));
+  assert.equal(toHex(leaf), vectors.roots[1]);
+  assert.notEqual(toHex(await nodeHash(leaf, leaf)), toHex(leaf));
+});

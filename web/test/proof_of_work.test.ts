@@ -1,0 +1,64 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { fromBase64, fromHex, toHex, utf8 } from "../src/protocol/bytes.js";
+import { hmac } from "../src/protocol/primitives.js";
+import { type Challenge, UnsolvableChallenge, headerValue, solve } from "../src/protocol/proof_of_work.js";
+import { loadVectors } from "./vectors.js";
+
+const vectors = loadVectors("proof_of_work.json");
+
+/** ALTCHA's canonical JSON: keys sorted at every level, no white space. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (typeof value === "object" && value !== null) {
+    const entries = Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+test("proof_of_work.json: the solver finds each counter and derived key, and answers as the header does", async () => {
+  assert.ok(vectors.vectors.length > 0);
+  for (const v of vectors.vectors) {
+    const challenge = v.challenge as Challenge;
+    const solution = await solve(challenge);
+    assert.equal(solution.counter, v.counter, v.endpoint);
+    assert.equal(solution.derivedKey, v.derived_key, v.endpoint);
+    const expected = JSON.parse(new TextDecoder().decode(fromBase64(v.header)));
+    assert.deepEqual(JSON.parse(new TextDecoder().decode(fromBase64(headerValue(challenge, solution)))), expected);
+  }
+});
+
+test("proof_of_work.json: the challenge's signatures are the HMACs section 14 names", async () => {
+  const key = fromHex(vectors.hmac_key);
+  const keySignatureKey = await hmac(key, utf8("uhealthsec altcha v2 key signature"));
+  for (const v of vectors.vectors) {
+    assert.equal(canonical(v.challenge.parameters), v.signed_parameters);
+    assert.equal(toHex(await hmac(key, utf8(v.signed_parameters))), v.challenge.signature);
+    assert.equal(toHex(await hmac(keySignatureKey, fromHex(v.derived_key))), v.challenge.parameters.keySignature);
+    assert.equal(v.challenge.parameters.data.cost, v.cost);
+    assert.equal(v.challenge.parameters.expiresAt, vectors.expires_unix);
+  }
+});
+
+test("proof of work: a challenge outside the client's bounds is refused before any key is derived", async () => {
+  const base = vectors.vectors[0].challenge;
+  const changes: Record<string, unknown>[] = [
+    { algorithm: "SHA-256" },
+    { memoryCost: 65537 },
+    { cost: 5 },
+    { parallelism: 5 },
+    { keyLength: 65 },
+    { keyLength: 15 },
+    { cost: 1.5 },
+    { cost: true },
+    { nonce: "A45B" },
+    { salt: "0011" },
+    { keyPrefix: "00".repeat(33) },
+  ];
+  for (const change of changes) {
+    const challenge = { ...base, parameters: { ...base.parameters, ...change } };
+    await assert.rejects(solve(challenge), UnsolvableChallenge, JSON.stringify(change));
+  }
+});
