@@ -356,7 +356,8 @@ class ExchangeClient:
             title,
             media_type,
             recipients,
-            expires_at,
+            # The author's own access (recipients[0]) does not end.
+            {r.account_id: expires_at for r in recipients[1:]},
             progress,
             NO_PREVIOUS,
         )
@@ -384,7 +385,13 @@ class ExchangeClient:
         previous = _served_manifests(view)[number - 1].digest()
         if before_encrypting:
             before_encrypting(recipients)
-        expiry = {r["account_id"]: r["expires_at"] for r in view["recipients"]}
+        # Each reader keeps the end of access they have now.
+        expiry = {
+            uuid.UUID(r["account_id"]): (
+                datetime.fromisoformat(r["expires_at"]) if r["expires_at"] else None
+            )
+            for r in view["recipients"]
+        }
         version = self._prepare_version(
             uuid.UUID(str(document_id)),
             uuid.UUID(view["patient_file_id"]),
@@ -393,12 +400,10 @@ class ExchangeClient:
             title,
             None,
             recipients,
-            None,
+            expiry,
             progress,
             previous,
         )
-        for share in version["shares"]:
-            share["expires_at"] = expiry.get(share["recipient_id"])
         body = {"number": number, **version}
         self._submit(document_id, f"/documents/{document_id}/versions", body, number)
         return number
@@ -690,10 +695,12 @@ class ExchangeClient:
         title: str | None,
         media_type: str | None,
         recipients: list[VerifiedEntry],
-        expires_at: datetime | None,
+        expiry: dict[uuid.UUID, datetime | None],
         progress: Progress | None,
         previous: bytes,
     ) -> dict[str, Any]:
+        """Encrypt and upload a version for ``recipients`` (the author first), each
+        share ending at its ``expiry`` (none where it names no end)."""
         metadata = Metadata(
             title=(title or source.name)[:MAX_TITLE_CHARS],
             filename=source.name,
@@ -707,18 +714,17 @@ class ExchangeClient:
         if b64u_decode(blob["sha256"]) != summary.content_digest:
             raise ExchangeRefused("the server stored other bytes than were sent")
         signer = self.my_entry()
-        manifest = VersionManifest(
+        manifest = VersionManifest.of_version(
             document_id=document_id,
             version=number,
             patient_file_id=patient_file_id,
             author_id=uuid.UUID(self.me["id"]),
             signer_key_index=signer.index,
             content_digest=summary.content_digest or b"",
-            metadata_digest=hashlib.sha256(metadata_envelope).digest(),
+            metadata_envelope=metadata_envelope,
             readers=tuple(_reader(r) for r in recipients),
             previous=previous,
         )
-        expiry = expires_at.isoformat() if expires_at else None
         return {
             "readers": _readers_out(manifest.readers or ()),
             "blob_id": blob["id"],
@@ -727,14 +733,7 @@ class ExchangeClient:
             "signature": b64u_encode(manifest.sign(self.keys.signing)),
             "signer_key_index": signer.index,
             "shares": [
-                {
-                    "recipient_id": str(r.account_id),
-                    "wrapped_key": b64u_encode(
-                        wrap_document_key(key, r.entry.public_keys, summary.header)
-                    ),
-                    "expires_at": None if r.account_id == signer.account_id else expiry,
-                }
-                for r in recipients
+                _share(key, summary.header, r, expiry.get(r.account_id)) for r in recipients
             ],
         }
 
@@ -803,7 +802,6 @@ class ExchangeClient:
         recipients = [self.directory.lookup(email) for email in to]
         if before_encrypting:
             before_encrypting(recipients)
-        expiry = expires_at.isoformat() if expires_at else None
         me, signer = uuid.UUID(self.me["id"]), self.my_entry()
         for batch_start in range(0, len(recipients), SHARES_PER_REQUEST):
             batch = recipients[batch_start : batch_start + SHARES_PER_REQUEST]
@@ -811,13 +809,12 @@ class ExchangeClient:
                 header = b64u_decode(version["envelope_header"])
                 key = keys[int(version["number"])]
                 shares = [
-                    {
-                        "recipient_id": str(r.account_id),
-                        "wrapped_key": b64u_encode(
-                            wrap_document_key(key, r.entry.public_keys, header)
-                        ),
-                        "expires_at": expiry,
-                        "statement": {
+                    _share(
+                        key,
+                        header,
+                        r,
+                        expires_at,
+                        {
                             "recipient_email": r.entry.email,
                             "signer_key_index": signer.index,
                             "signature": b64u_encode(
@@ -830,7 +827,7 @@ class ExchangeClient:
                                 ).sign(self.keys.signing)
                             ),
                         },
-                    }
+                    )
                     for r in batch
                 ]
                 self.call(
@@ -1046,22 +1043,40 @@ def _served_manifests(view: dict[str, Any]) -> dict[int, VersionManifest]:
                     f"version {version['number']} is served with a version 1 manifest after "
                     "one that signed its readers: that is not how it was signed"
                 )
-            manifest = VersionManifest(
+            manifest = VersionManifest.of_version(
                 document_id=uuid.UUID(view["id"]),
                 version=int(version["number"]),
                 patient_file_id=uuid.UUID(view["patient_file_id"]),
                 author_id=uuid.UUID(version["author_id"]),
                 signer_key_index=int(version["signer_key_index"]),
                 content_digest=b64u_decode(version["content_digest"]),
-                metadata_digest=hashlib.sha256(b64u_decode(version["metadata_envelope"])).digest(),
+                metadata_envelope=b64u_decode(version["metadata_envelope"]),
                 readers=readers,
-                previous=None if readers is None else previous or NO_PREVIOUS,
+                previous=previous or NO_PREVIOUS,
             )
             manifests[manifest.version] = manifest
             previous = manifest.digest()
     except CryptoError as exc:
         raise ExchangeRefused(f"a version of this document is malformed: {exc}") from exc
     return manifests
+
+
+def _share(
+    key: bytes,
+    header: bytes,
+    recipient: VerifiedEntry,
+    expires_at: datetime | None,
+    statement: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A version's key wrapped for ``recipient``, as a share the server stores."""
+    share = {
+        "recipient_id": str(recipient.account_id),
+        "wrapped_key": b64u_encode(wrap_document_key(key, recipient.entry.public_keys, header)),
+        "expires_at": expires_at.isoformat() if expires_at else None,
+    }
+    if statement is not None:
+        share["statement"] = statement
+    return share
 
 
 def _reader(entry: VerifiedEntry) -> Reader:

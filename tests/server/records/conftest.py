@@ -107,7 +107,7 @@ def version_body(
         None,
         None,
         recipients,
-        None,
+        {},
         None,
         previous,
     )

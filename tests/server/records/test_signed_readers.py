@@ -137,7 +137,7 @@ def test_a_version_must_chain_to_the_manifest_before(practice: Practice, report)
         None,
         None,
         recipients,
-        None,
+        {},
         None,
         bytes(31) + b"\x01",
     )

@@ -214,7 +214,7 @@ def test_a_used_document_id_gets_one_answer_wherever_it_is_used(practice: Practi
             None,
             None,
             client._recipients([]),
-            None,
+            {},
             None,
             NO_PREVIOUS,
         )

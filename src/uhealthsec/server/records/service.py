@@ -7,7 +7,6 @@ every byte it serves is the byte the author signed.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -118,16 +117,16 @@ def stored_manifest(
     """The manifest a stored version was signed with; ``previous`` is the digest of
     the version before's (unused by a version 1 manifest, which names none)."""
     readers = None if version.readers is None else decode_readers(version.readers)
-    return VersionManifest(
+    return VersionManifest.of_version(
         document_id=document.id,
         version=version.number,
         patient_file_id=document.patient_file_id,
         author_id=version.author_id,
         signer_key_index=version.signer_key_index,
         content_digest=content_digest,
-        metadata_digest=hashlib.sha256(version.metadata_envelope).digest(),
+        metadata_envelope=version.metadata_envelope,
         readers=readers,
-        previous=None if readers is None else previous,
+        previous=previous,
     )
 
 
@@ -503,14 +502,14 @@ class RecordsService:
         except CryptoError as exc:
             raise InvalidInput(f"the signed reader list is malformed: {exc}") from exc
         self._check_addresses(new.readers)
-        manifest = VersionManifest(
+        manifest = VersionManifest.of_version(
             document_id=document.id,
             version=number,
             patient_file_id=patient_file.id,
             author_id=caller.id,
             signer_key_index=new.signer_key_index,
             content_digest=blob.sha256,
-            metadata_digest=hashlib.sha256(new.metadata_envelope).digest(),
+            metadata_envelope=new.metadata_envelope,
             readers=tuple(new.readers),
             previous=previous,
         )
