@@ -29,6 +29,7 @@ from uhealthsec.crypto.manifest import (
     encode_readers,
 )
 from uhealthsec.crypto.wrap import check_wrapped_key
+from uhealthsec.protocol.records import MAX_METADATA_BYTES, MAX_RECIPIENTS
 from uhealthsec.server.accounts.models import Account, AccountKind, AccountStatus, Practice
 from uhealthsec.server.accounts.service import AccountService, normalize_email
 from uhealthsec.server.audit.middleware import current_draft
@@ -54,13 +55,6 @@ from uhealthsec.server.records.models import (
 from uhealthsec.server.retention.service import FileStatus, RetentionService, is_practice_admin
 from uhealthsec.server.storage.blobs import BlobMissing, remove_abandoned_spool_files
 from uhealthsec.server.storage.db import transaction
-
-MAX_METADATA_BYTES = 8 * 1024
-#: Per request: 100 hybrid wrapped keys fit well within the JSON body limit.
-MAX_RECIPIENTS = 100
-#: Readers one version's author may sign (the keys beyond the first 100 follow in
-#: batches); far below what a reader list could encode.
-MAX_SIGNED_READERS = 5000
 
 
 @dataclass(frozen=True)
