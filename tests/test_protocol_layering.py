@@ -5,17 +5,10 @@ import ast
 from pathlib import Path
 
 import uhealthsec.protocol
+from tests.crypto.test_layering import _imports
 
 PROTOCOL = Path(uhealthsec.protocol.__file__).parent
 ALLOWED_OURS = ("uhealthsec.protocol", "uhealthsec.crypto")
-
-
-def _imports(tree: ast.AST):
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            yield from (alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            yield node.module
 
 
 def test_protocol_imports_nothing_of_ours_but_the_crypto_core():
