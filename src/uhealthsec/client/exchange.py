@@ -334,7 +334,7 @@ class ExchangeClient:
         """``account`` as JSON (``GET /accounts/me``), for callers that print it."""
         return self.account.model_dump(mode="json")
 
-    def _document_view(self, document_id: uuid.UUID | str) -> DocumentOut:
+    def document_view(self, document_id: uuid.UUID | str) -> DocumentOut:
         """``GET /documents/{id}``, refused unless it is the document asked for (a server
         could serve another document's view, readers and statements)."""
         view = parse(
@@ -428,7 +428,7 @@ class ExchangeClient:
         """Replace a document by a new version under a new key, for the people who can
         read the latest one now (a revoked person never receives it) and whom its
         author or one of its readers signed for (``readers_of_next_version``)."""
-        view = self._document_view(document_id)
+        view = self.document_view(document_id)
         number = view.latest_version + 1
         recipients = self.readers_of_next_version(view, confirm)
         # The chain that readers_of_next_version verified, continued.
@@ -822,7 +822,7 @@ class ExchangeClient:
         """Give more people every version you can read: each key is unwrapped here and
         wrapped for each of them, with your signed statement that you gave it (which
         lets the next version's author encrypt to them)."""
-        view = self._document_view(document_id)
+        view = self.document_view(document_id)
         manifests = _served_manifests(view)
         readable = [v for v in view.versions if v.wrapped_key]
         keys = {}
@@ -899,7 +899,7 @@ class ExchangeClient:
         """The document's latest version as served to you; 1 if you cannot read it (a
         practice's admin), for the server to answer with the latest one."""
         try:
-            view = self._document_view(document_id)
+            view = self.document_view(document_id)
         except ApiError as exc:
             if exc.status != 404:
                 raise
@@ -922,7 +922,7 @@ class ExchangeClient:
             offset += len(page)
 
     def document(self, document_id: uuid.UUID | str) -> DocumentSummary:
-        return self._summary(self._document_view(document_id))
+        return self._summary(self.document_view(document_id))
 
     def _summary(self, view: DocumentOut) -> DocumentSummary:
         readable = [v for v in view.versions if v.wrapped_key]
@@ -958,7 +958,7 @@ class ExchangeClient:
         """Download, decrypt and verify a version. ``destination`` is a file path, or a
         directory to write the document under its own file name. The file appears only
         once the whole envelope authenticated and the author's signature verified."""
-        view = self._document_view(document_id)
+        view = self.document_view(document_id)
         versions = {v.number: v for v in view.versions if v.wrapped_key}
         if not versions:
             raise ExchangeRefused("you cannot read any version of this document")

@@ -98,7 +98,7 @@ def version_body(
         recipients = author._recipients([practice.bob.email])
     previous = NO_PREVIOUS
     if number > 1:  # chained to the version before, as served
-        previous = _served_manifests(author._document_view(document_id))[number - 1].digest()
+        previous = _served_manifests(author.document_view(document_id))[number - 1].digest()
     version, _ = author._prepare_version(
         document_id,
         uuid.UUID(practice.patient_file),
