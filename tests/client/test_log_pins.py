@@ -8,6 +8,7 @@ from uhealthsec.client.logs import LogPin, LogRefused, accept_head
 from uhealthsec.crypto import merkle
 from uhealthsec.crypto.checkpoint import Checkpoint, verifier_key
 from uhealthsec.protocol.encoding import b64u_encode
+from uhealthsec.protocol.logs import LogHeadOut
 
 KEY = ed25519.Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 PUBLIC = KEY.public_key().public_bytes_raw()
@@ -21,18 +22,18 @@ for _level in range(1, 5):
         )
 
 
-def answer(origin: str, size: int, since: int = 0, key=KEY) -> dict:
+def answer(origin: str, size: int, since: int = 0, key=KEY) -> LogHeadOut:
     """A server's ``GET /<log>/head`` answer."""
     point = Checkpoint(origin, size, merkle.root_of(LEAVES[:size]))
     proof = []
     if since:
         ranges = merkle.consistency_ranges(since, size)
         proof = merkle.proof_from(ranges, NODES)
-    return {
-        "log_key": verifier_key(origin, key.public_key().public_bytes_raw()),
-        "checkpoint": point.sign(key),
-        "consistency": [b64u_encode(p) for p in proof],
-    }
+    return LogHeadOut(
+        log_key=verifier_key(origin, key.public_key().public_bytes_raw()),
+        checkpoint=point.sign(key),
+        consistency=proof,
+    )
 
 
 def test_first_use_pins_origin_key_size_and_root_then_moves_forward():
@@ -64,13 +65,13 @@ def test_another_origin_or_the_other_log_is_refused():
 
 def test_a_checkpoint_not_matching_its_verifier_key_is_refused():
     body = answer("sante.example/keys", 3)
-    body["checkpoint"] = Checkpoint("sante.example/keys", 3, merkle.root_of(LEAVES[:3])).sign(
+    body.checkpoint = Checkpoint("sante.example/keys", 3, merkle.root_of(LEAVES[:3])).sign(
         ed25519.Ed25519PrivateKey.generate()
     )
     with pytest.raises(LogRefused, match="not validly signed"):
         accept_head(body, LogPin(), "keys", "it")
     body = answer("sante.example/keys", 3)
-    body["checkpoint"] = answer("sante.example/keys", 4)["checkpoint"].replace("\n4\n", "\n3\n")
+    body.checkpoint = answer("sante.example/keys", 4).checkpoint.replace("\n4\n", "\n3\n")
     with pytest.raises(LogRefused, match="not validly signed"):
         accept_head(body, LogPin(), "keys", "it")
 
@@ -80,6 +81,6 @@ def test_a_rolled_back_or_forked_log_is_refused():
     with pytest.raises(LogRefused, match="does not extend"):
         accept_head(answer("sante.example/keys", 5), pin, "keys", "it")
     forked = answer("sante.example/keys", 9, since=7)
-    forked["checkpoint"] = Checkpoint("sante.example/keys", 9, bytes(32)).sign(KEY)
+    forked.checkpoint = Checkpoint("sante.example/keys", 9, bytes(32)).sign(KEY)
     with pytest.raises(LogRefused, match="does not extend"):
         accept_head(forked, pin, "keys", "it")

@@ -32,6 +32,7 @@ from tests.server.records.conftest import (  # noqa: F401  (shared fixtures)
 )
 from tests.server_fixtures import FAST_ARGON2, PASSWORD
 from tests.serving import ServerThread
+from uhealthsec.client import wire
 from uhealthsec.client.api import ApiError, AuthClient, Tokens, _redirect_result
 from uhealthsec.client.consent import ConsentClient
 from uhealthsec.client.exchange import ExchangeClient, MessagingClient
@@ -389,12 +390,13 @@ def test_one_thread_started_by_the_same_request_sent_at_once_is_made_once(
     """A thread's id derives from its signed members: the same request sent six times
     at once (a client retrying) makes it once and the others are told it exists (409),
     as they would be one after the other (before: 500s, the id inserted again)."""
-    thread_id, body = MessagingClient(practice.alice.exchange).thread_request(
+    thread_id, request = MessagingClient(practice.alice.exchange).thread_request(
         [
             Reader(uuid.UUID(practice.alice.user.account_id), practice.alice.email),
             Reader(uuid.UUID(practice.bob.user.account_id), practice.bob.email),
         ]
     )
+    body = wire.body(request)
     body["participant_ids"] = [practice.bob.user.account_id]
     devices = [over_http(served, practice.alice) for _ in range(6)]
     outcomes = together(6, lambda i: devices[i].call("POST", "/threads", json=body))

@@ -15,18 +15,19 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import httpx2
 
 from uhealthsec.client.api import ApiError
 from uhealthsec.client.logs import LogPin, LogRefused, accept_head
+from uhealthsec.client.wire import parse
 from uhealthsec.crypto import account_map, merkle
 from uhealthsec.crypto.account_map import AccountMap, MapCommitment, MapProof, MapValue
 from uhealthsec.crypto.checkpoint import Checkpoint
 from uhealthsec.crypto.directory import DirectoryEntry
 from uhealthsec.crypto.errors import CryptoError
-from uhealthsec.protocol.encoding import b64u_decode
+from uhealthsec.protocol.keys import DirectoryEntryOut, MapProofOut
+from uhealthsec.protocol.logs import LogEntryOut, LogHeadOut
 
 KEY_DIRECTORY_LOG = "keys"
 
@@ -68,9 +69,10 @@ class KeyDirectoryClient:
 
     def refresh(self) -> Checkpoint:
         params = {"since": self.pin.size} if self.pin.size else {}
-        body = self._call("GET", "/keys/head", params=params).json()
+        answer = self._call("GET", "/keys/head", params=params)
         try:
-            head, pin = accept_head(body, self.pin, KEY_DIRECTORY_LOG, "the key directory")
+            served = parse(LogHeadOut, answer, LogRefused, "the key directory's head")
+            head, pin = accept_head(served, self.pin, KEY_DIRECTORY_LOG, "the key directory")
         except LogRefused as exc:
             raise DirectoryRefused(str(exc)) from exc
         if self._head is None or self._head.size != head.size:
@@ -88,9 +90,10 @@ class KeyDirectoryClient:
         if address in self._proven:
             return self._proven[address]
 
-        def fetch(head: Checkpoint) -> dict[str, Any]:
+        def fetch(head: Checkpoint) -> DirectoryEntryOut:
             params = {"email": address, "tree_size": head.size}
-            return self._call("GET", "/keys/entries", params=params).json()  # type: ignore[no-any-return]
+            answer = self._call("GET", "/keys/entries", params=params)
+            return parse(DirectoryEntryOut, answer, DirectoryRefused, f"the keys of {address}")
 
         head = self.head()
         try:
@@ -118,9 +121,10 @@ class KeyDirectoryClient:
         if index >= head.size:
             head = self.refresh()
 
-        def fetch(head: Checkpoint) -> dict[str, Any]:
+        def fetch(head: Checkpoint) -> DirectoryEntryOut:
             params = {"tree_size": head.size}
-            return self._call("GET", f"/keys/entries/{index}", params=params).json()  # type: ignore[no-any-return]
+            answer = self._call("GET", f"/keys/entries/{index}", params=params)
+            return parse(DirectoryEntryOut, answer, DirectoryRefused, f"directory entry {index}")
 
         try:
             body = fetch(head)
@@ -135,12 +139,12 @@ class KeyDirectoryClient:
         self._proven[index] = verified
         return verified
 
-    def _verify(self, body: dict[str, Any], head: Checkpoint, what: str) -> VerifiedEntry:
+    def _verify(self, body: DirectoryEntryOut, head: Checkpoint, what: str) -> VerifiedEntry:
+        index = body.index
         try:
-            index = int(body["index"])
             data = _proven_leaf(body, head, index)
             entry = DirectoryEntry.decode(data)
-            value = _map_value(body.get("map"), head, entry.account_id)
+            value = _map_value(body.map, head, entry.account_id)
         except _MALFORMED as exc:
             raise DirectoryRefused(
                 f"the key directory cannot prove {what}: refusing to use that key"
@@ -168,53 +172,44 @@ class KeyDirectoryClient:
         return VerifiedEntry(index, entry)
 
 
-def _proven_leaf(body: dict[str, Any], head: Checkpoint, index: int) -> bytes:
-    """The leaf bytes of a ``{entry, tree_size, inclusion}`` answer, proven to be leaf
-    ``index`` of the verified head.
+def _proven_leaf(body: LogEntryOut, head: Checkpoint, index: int) -> bytes:
+    """The leaf bytes of a served entry, proven to be leaf ``index`` of the verified
+    head.
 
     :raises CryptoError: another tree, or a proof that does not verify.
     """
-    data = b64u_decode(body["entry"])
-    if int(body["tree_size"]) != head.size:
+    if body.tree_size != head.size:
         raise merkle.InvalidProof("proof for another tree")
-    _verify_leaf(data, index, body["inclusion"], head)
-    return data
+    _verify_leaf(body.entry, index, body.inclusion, head)
+    return body.entry  # type: ignore[no-any-return]
 
 
-def _verify_leaf(data: bytes, index: int, proof: list[str], head: Checkpoint) -> None:
+def _verify_leaf(data: bytes, index: int, proof: list[bytes], head: Checkpoint) -> None:
     """:raises CryptoError: ``data`` is not leaf ``index`` of the verified head by the
-    served (base64url) inclusion proof."""
-    merkle.verify_inclusion(
-        merkle.leaf_hash(data), index, head.size, [b64u_decode(p) for p in proof], head.root
-    )
+    served inclusion proof."""
+    merkle.verify_inclusion(merkle.leaf_hash(data), index, head.size, proof, head.root)
 
 
-#: What a hostile server's answer can raise while it is read (JSON of the wrong shape,
-#: numbers out of range, bytes that do not decode).
-_MALFORMED = (CryptoError, KeyError, TypeError, ValueError, ArithmeticError)
+#: What a hostile server's answer, well formed as JSON, can raise while it is checked
+#: (numbers out of range, bytes that do not decode, proofs that do not verify).
+_MALFORMED = (CryptoError, ValueError, ArithmeticError)
 
 
-def _map_value(raw: dict[str, Any] | None, head: Checkpoint, account: uuid.UUID) -> MapValue:
+def _map_value(raw: MapProofOut | None, head: Checkpoint, account: uuid.UUID) -> MapValue:
     """The account's value in the map the head ends with, its proof checked.
 
     :raises CryptoError: no map, or a proof that does not verify.
     """
     if raw is None:
         raise merkle.InvalidProof("no map proof")
-    commitment_leaf = b64u_decode(raw["commitment"])
-    commitment = MapCommitment.decode(commitment_leaf)
+    commitment = MapCommitment.decode(raw.commitment)
     last = head.size - 1
     if commitment.entries != last:
         raise merkle.InvalidProof("the map is not the one the tree ends with")
-    _verify_leaf(commitment_leaf, last, raw["commitment_inclusion"], head)
-    value = b64u_decode(raw["value"])
-    proof = MapProof(
-        int(raw["depth"]),
-        b64u_decode(raw["present"]),
-        tuple(b64u_decode(x) for x in raw["siblings"]),
-    )
-    account_map.verify(commitment.root, account_map.map_key(account), value, proof)
-    return MapValue.decode(value)
+    _verify_leaf(raw.commitment, last, raw.commitment_inclusion, head)
+    proof = MapProof(raw.depth, raw.present, tuple(raw.siblings))
+    account_map.verify(commitment.root, account_map.map_key(account), raw.value, proof)
+    return MapValue.decode(raw.value)
 
 
 @dataclass(frozen=True)
@@ -240,7 +235,7 @@ def audit(
         if progress is not None:
             progress(index + 1, head.size)
         try:
-            body = call("GET", f"/keys/entries/{index}", params={"tree_size": head.size}).json()
+            answer = call("GET", f"/keys/entries/{index}", params={"tree_size": head.size})
         except ApiError as exc:
             if exc.status == 404:
                 raise DirectoryRefused(
@@ -251,7 +246,8 @@ def audit(
             problems.append(f"leaf {index}: the server refused it ({exc.status})")
             continue
         try:
-            if int(body["index"]) != index:
+            body = parse(DirectoryEntryOut, answer, DirectoryRefused, f"leaf {index}")
+            if body.index != index:
                 raise merkle.InvalidProof("another leaf")
             data = _proven_leaf(body, head, index)
             last_is_commitment = MapCommitment.is_one(data)
@@ -265,7 +261,7 @@ def audit(
                     )
                 continue
             entry = DirectoryEntry.decode(data)
-        except _MALFORMED as exc:
+        except (DirectoryRefused, *_MALFORMED) as exc:
             problems.append(f"leaf {index}: not proven or not readable ({exc})")
             continue
         address = entry.email.strip().lower()

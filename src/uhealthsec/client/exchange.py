@@ -40,6 +40,7 @@ from uhealthsec.client.api import (
 )
 from uhealthsec.client.directory import KeyDirectoryClient, VerifiedEntry
 from uhealthsec.client.logs import LogPin
+from uhealthsec.client.wire import body, parse
 from uhealthsec.crypto import envelope
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.crypto.journal import SignedRequest, request_digest
@@ -56,7 +57,37 @@ from uhealthsec.crypto.manifest import (
     is_derived_thread_id,
 )
 from uhealthsec.crypto.wrap import unwrap_document_key, wrap_document_key
-from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
+from uhealthsec.protocol.accounts import AccountOut
+from uhealthsec.protocol.encoding import b64u_encode
+from uhealthsec.protocol.messaging import (
+    MemberIO,
+    MembershipIn,
+    MessageIn,
+    MessageKeyIn,
+    MessageOut,
+    ParticipantOut,
+    ReadIn,
+    ThreadIn,
+    ThreadOut,
+)
+from uhealthsec.protocol.records import (
+    BlobOut,
+    DocumentIn,
+    DocumentOut,
+    NewVersionIn,
+    PatientFileIn,
+    PatientFileOut,
+    ReaderIO,
+    RevocationIn,
+    RevocationOut,
+    RevokedOut,
+    ShareIn,
+    SharesIn,
+    ShareStatementIn,
+    ShareStatementOut,
+    VersionIn,
+    VersionOut,
+)
 
 #: Called with (bytes done, bytes in total) as a transfer progresses.
 Progress = Callable[[int, int], None]
@@ -266,7 +297,7 @@ class ExchangeClient:
             raise ValueError("give the unlocked keys or at least the public keys")
         self.public_keys = public_keys or keys.public()  # type: ignore[union-attr]
         self.directory = KeyDirectoryClient(self.call, pin or LogPin(), on_pin_change)
-        self._me: dict[str, Any] | None = None
+        self._account: AccountOut | None = None
         self.revoked = list(revoked)
         self._on_revoke = on_revoke
 
@@ -291,26 +322,37 @@ class ExchangeClient:
         return check_response(self.http.send(request))
 
     @property
-    def me(self) -> dict[str, Any]:
+    def account(self) -> AccountOut:
         """The signed-in account, its id checked against its address's directory entry:
         the id signs as author, granter and revoker, and a server that answered
         another id would make the device sign for, and remember as, someone else."""
-        if self._me is None:
-            me = self.call("GET", "/accounts/me").json()
-            entry = self.directory.lookup(str(me["email"]))
-            if str(entry.account_id) != str(me["id"]):
+        if self._account is None:
+            account = parse(
+                AccountOut, self.call("GET", "/accounts/me"), ExchangeRefused, "your account"
+            )
+            if self.directory.lookup(account.email).account_id != account.id:
                 raise ExchangeRefused(
                     "the server describes your account with another id than the key "
                     "directory does: nothing was sent"
                 )
-            self._me = me
-        return self._me
+            self._account = account
+        return self._account
 
-    def _document_view(self, document_id: uuid.UUID | str) -> dict[str, Any]:
+    @property
+    def me(self) -> dict[str, Any]:
+        """``account`` as JSON (``GET /accounts/me``), for callers that print it."""
+        return self.account.model_dump(mode="json")
+
+    def document_view(self, document_id: uuid.UUID | str) -> DocumentOut:
         """``GET /documents/{id}``, refused unless it is the document asked for (a server
         could serve another document's view, readers and statements)."""
-        view: dict[str, Any] = self.call("GET", f"/documents/{document_id}").json()
-        if str(view.get("id")) != str(uuid.UUID(str(document_id))):
+        view = parse(
+            DocumentOut,
+            self.call("GET", f"/documents/{document_id}"),
+            ExchangeRefused,
+            "a document",
+        )
+        if view.id != uuid.UUID(str(document_id)):
             raise ExchangeRefused(
                 "the server answered with another document than the one asked for"
             )
@@ -318,7 +360,7 @@ class ExchangeClient:
 
     def my_entry(self) -> VerifiedEntry:
         """This account's own directory entry, checked to hold this device's keys."""
-        mine = self.directory.lookup(self.me["email"])
+        mine = self.directory.lookup(self.account.email)
         if mine.entry.bundle != self.public_keys.encode():
             raise ExchangeRefused(
                 "the key directory publishes keys for you that are not the ones on this "
@@ -335,8 +377,14 @@ class ExchangeClient:
     # -- patient files ------------------------------------------------------------------
 
     def patient_file(self, practice_id: uuid.UUID | str, patient_email: str) -> dict[str, Any]:
-        body = {"practice_id": str(practice_id), "patient_email": patient_email}
-        return self.call("POST", "/patient-files", json=body).json()  # type: ignore[no-any-return]
+        """The patient's file in the practice (made on first use), as JSON."""
+        request = PatientFileIn(
+            practice_id=uuid.UUID(str(practice_id)), patient_email=patient_email
+        )
+        answer = self.call("POST", "/patient-files", json=body(request))
+        return parse(PatientFileOut, answer, ExchangeRefused, "a patient file").model_dump(
+            mode="json"
+        )
 
     # -- sending ------------------------------------------------------------------------
 
@@ -357,7 +405,7 @@ class ExchangeClient:
         recipients = self._recipients(to)
         if before_encrypting:
             before_encrypting(recipients)
-        version = self._prepare_version(
+        version, later = self._prepare_version(
             document_id,
             uuid.UUID(str(patient_file_id)),
             1,
@@ -365,12 +413,15 @@ class ExchangeClient:
             title,
             media_type,
             recipients,
-            expires_at,
+            # The author's own access (recipients[0]) does not end.
+            {r.account_id: expires_at for r in recipients[1:]},
             progress,
             NO_PREVIOUS,
         )
-        body = {"id": str(document_id), "patient_file_id": str(patient_file_id), **version}
-        self._submit(document_id, "/documents", body, 1)
+        request = DocumentIn(
+            id=document_id, patient_file_id=uuid.UUID(str(patient_file_id)), **dict(version)
+        )
+        self._submit(document_id, "/documents", request, later, 1)
         return document_id
 
     def new_version(
@@ -386,46 +437,45 @@ class ExchangeClient:
         """Replace a document by a new version under a new key, for the people who can
         read the latest one now (a revoked person never receives it) and whom its
         author or one of its readers signed for (``readers_of_next_version``)."""
-        view = self._document_view(document_id)
-        number = int(view["latest_version"]) + 1
+        view = self.document_view(document_id)
+        number = view.latest_version + 1
         recipients = self.readers_of_next_version(view, confirm)
         # The chain that readers_of_next_version verified, continued.
         previous = _served_manifests(view)[number - 1].digest()
         if before_encrypting:
             before_encrypting(recipients)
-        expiry = {r["account_id"]: r["expires_at"] for r in view["recipients"]}
-        version = self._prepare_version(
-            uuid.UUID(str(document_id)),
-            uuid.UUID(view["patient_file_id"]),
+        # Each reader keeps the end of access they have now.
+        expiry = {r.account_id: r.expires_at for r in view.recipients}
+        version, later = self._prepare_version(
+            view.id,
+            view.patient_file_id,
             number,
             source,
             title,
             None,
             recipients,
-            None,
+            expiry,
             progress,
             previous,
         )
-        for share in version["shares"]:
-            share["expires_at"] = expiry.get(share["recipient_id"])
-        body = {"number": number, **version}
-        self._submit(document_id, f"/documents/{document_id}/versions", body, number)
+        request = NewVersionIn(number=number, **dict(version))
+        self._submit(document_id, f"/documents/{document_id}/versions", request, later, number)
         return number
 
     def _submit(
-        self, document_id: uuid.UUID | str, path: str, body: dict[str, Any], number: int
+        self,
+        document_id: uuid.UUID | str,
+        path: str,
+        request: VersionIn,
+        later: list[ShareIn],
+        number: int,
     ) -> None:
-        """Create the version with the first readers (the author first), then give the
-        key to the others in batches: the server takes 100 wrapped keys per request."""
-        shares = body["shares"]
-        self.call("POST", path, json={**body, "shares": shares[:SHARES_PER_REQUEST]})
-        for start in range(SHARES_PER_REQUEST, len(shares), SHARES_PER_REQUEST):
-            batch = shares[start : start + SHARES_PER_REQUEST]
-            self.call(
-                "POST",
-                f"/documents/{document_id}/shares",
-                json={"version": number, "shares": batch},
-            )
+        """Create the version with its first readers, then give the key to the others
+        (``later``) in batches: the server takes 100 wrapped keys per request."""
+        self.call("POST", path, json=body(request))
+        for start in range(0, len(later), SHARES_PER_REQUEST):
+            batch = SharesIn(version=number, shares=later[start : start + SHARES_PER_REQUEST])
+            self.call("POST", f"/documents/{document_id}/shares", json=body(batch))
 
     def _recipients(self, emails: Sequence[str]) -> list[VerifiedEntry]:
         mine = self.my_entry()
@@ -447,7 +497,7 @@ class ExchangeClient:
         return entry
 
     def readers_of_next_version(
-        self, view: dict[str, Any], confirm: Sequence[str] = ()
+        self, view: DocumentOut, confirm: Sequence[str] = ()
     ) -> list[VerifiedEntry]:
         """Whom the next version of a document is encrypted to, from what this device
         verified: the readers vouched for in the latest version (``vouched_readers``),
@@ -458,15 +508,11 @@ class ExchangeClient:
         A latest version signed before readers were signed (manifest version 1) proves
         no one: its readers are the people the user names in ``confirm``, never a list
         that only the server vouches for."""
-        latest = int(view["latest_version"])
-        if not any(int(v["number"]) == latest and v["wrapped_key"] for v in view["versions"]):
+        latest = view.latest_version
+        if not any(v.number == latest and v.wrapped_key for v in view.versions):
             raise ExchangeRefused("you cannot read the latest version, so you cannot replace it")
         mine = self.my_entry()
-        listed = {
-            uuid.UUID(r["account_id"]): str(r["email"])
-            for r in view["recipients"]
-            if uuid.UUID(r["account_id"]) != mine.account_id
-        }
+        listed = {r.account_id: r.email for r in view.recipients if r.account_id != mine.account_id}
         vouched, signed, revoked = self.vouched_readers(view, confirm)
         if not signed:
             if not confirm and listed:
@@ -501,7 +547,7 @@ class ExchangeClient:
         return list(found.values())
 
     def vouched_readers(
-        self, view: dict[str, Any], confirm: Sequence[str] = ()
+        self, view: DocumentOut, confirm: Sequence[str] = ()
     ) -> tuple[dict[uuid.UUID, Reader], bool, dict[uuid.UUID, Revoked]]:
         """Readers of the latest version this device can vouch for, from the chain of
         versions checked from version 1 (PROTOCOL 11.4): each manifest verifies with its
@@ -519,14 +565,14 @@ class ExchangeClient:
             entry.account_id: _reader(entry)
             for entry in (self.directory.lookup(email.strip().lower()) for email in confirm)
         }
-        versions = {int(v["number"]): v for v in view["versions"]}
+        versions = {v.number: v for v in view.versions}
         revocations = self._revocations_by_version(view)
         vouched: dict[uuid.UUID, Reader] = {}
         revoked: dict[uuid.UUID, Revoked] = {}
         manifest: VersionManifest | None = None
         for number, manifest in _served_manifests(view).items():
             signer = self.verified_signer(manifest, versions[number])
-            if number == 1 and str(signer.account_id) != view["author_id"]:
+            if number == 1 and signer.account_id != view.author_id:
                 raise ExchangeRefused("version 1 is not signed by the document's author")
             if number > 1 and signer.account_id in revoked:
                 ended = revoked[signer.account_id]
@@ -558,19 +604,17 @@ class ExchangeClient:
         return vouched, manifest.readers is not None, revoked
 
     def _revocations_by_version(
-        self, view: dict[str, Any]
-    ) -> dict[int, list[dict[str, Any] | RevokedReader]]:
+        self, view: DocumentOut
+    ) -> dict[int, list[RevocationOut | RevokedReader]]:
         """The revocation statements the server serves, and the revocations this
         account made on this device, by version. A revocation this device made at a
         version the server no longer serves means versions are withheld: refused."""
-        document_id = uuid.UUID(view["id"])
-        latest = int(view["latest_version"])
-        by_version: dict[int, list[dict[str, Any] | RevokedReader]] = {}
-        for raw in view.get("revocations", []):
-            by_version.setdefault(int(raw["version"]), []).append(raw)
-        me = uuid.UUID(self.me["id"])
+        latest = view.latest_version
+        by_version: dict[int, list[RevocationOut | RevokedReader]] = {}
+        for served in view.revocations:
+            by_version.setdefault(served.version, []).append(served)
         for mine in self.revoked:
-            if mine.document_id != document_id or mine.revoker_id != me:
+            if mine.document_id != view.id or mine.revoker_id != self.account.id:
                 continue
             if mine.version > latest:
                 raise ExchangeRefused(
@@ -583,9 +627,9 @@ class ExchangeClient:
 
     def _check_revocations(
         self,
-        view: dict[str, Any],
+        view: DocumentOut,
         number: int,
-        statements: list[dict[str, Any] | RevokedReader],
+        statements: list[RevocationOut | RevokedReader],
         vouched: dict[uuid.UUID, Reader],
     ) -> list[Revoked]:
         """The revocations at version ``number`` that count: this device's own, and
@@ -593,22 +637,21 @@ class ExchangeClient:
         each with the revoker's proven entry. A statement by anyone else is ignored, as is
         one ending the author's access by someone else; one by them that does not
         verify is refused (the server altered or forged it)."""
-        document_id = uuid.UUID(view["id"])
         ended: list[Revoked] = []
         for raw in statements:
             if isinstance(raw, RevokedReader):
                 ended.append(Revoked(raw.reader, number, "you"))
                 continue
-            revoker_id = uuid.UUID(raw["revoker_id"])
-            if revoker_id not in vouched and str(revoker_id) != view["author_id"]:
+            revoker_id = raw.revoker_id
+            if revoker_id not in vouched and revoker_id != view.author_id:
                 continue
-            reader = Reader(uuid.UUID(raw["reader"]["account_id"]), str(raw["reader"]["email"]))
-            if str(reader.account_id) == view["author_id"] and revoker_id != reader.account_id:
+            reader = Reader(raw.reader.account_id, raw.reader.email)
+            if reader.account_id == view.author_id and revoker_id != reader.account_id:
                 # Only the author ends the author's access (11.4): a server does not keep
                 # such a statement, so it was kept to block the document.
                 continue
             statement = RevocationStatement(
-                document_id, number, revoker_id, int(raw["signer_key_index"]), reader
+                view.id, number, revoker_id, raw.signer_key_index, reader
             )
             revoker = self._statement_signer(
                 statement,
@@ -624,29 +667,29 @@ class ExchangeClient:
         self,
         statement: ShareStatement | RevocationStatement,
         signer_id: uuid.UUID,
-        raw: dict[str, Any],
+        served: ShareStatementOut | RevocationOut,
         refusal: str,
     ) -> VerifiedEntry:
-        """The proven entry a served statement names (``raw["signer_key_index"]``),
+        """The proven entry a served statement names (``served.signer_key_index``),
         refused with ``refusal`` unless it is ``signer_id``'s and its key verifies
-        ``raw["signature"]`` over the statement."""
-        signer = self.directory.entry(int(raw["signer_key_index"]))
+        ``served.signature`` over the statement."""
+        signer = self.directory.entry(served.signer_key_index)
         try:
             if signer.account_id != signer_id:
                 raise CryptoError("the statement's key is not its signer's")
-            statement.verify(signer.entry.public_keys.signing, b64u_decode(raw["signature"]))
+            statement.verify(signer.entry.public_keys.signing, served.signature)
         except CryptoError as exc:
             raise ExchangeRefused(refusal) from exc
         return signer
 
-    def verified_signer(self, manifest: VersionManifest, version: dict[str, Any]) -> VerifiedEntry:
+    def verified_signer(self, manifest: VersionManifest, version: VersionOut) -> VerifiedEntry:
         """The proven directory entry whose key signed a version's manifest, refused
         unless it belongs to the version's author and the signature verifies."""
         signer = self.directory.entry(manifest.signer_key_index)
         if signer.account_id != manifest.author_id:
             raise ExchangeRefused("the signing key named by this version is not its author's")
         try:
-            manifest.verify(signer.entry.public_keys.signing, b64u_decode(version["signature"]))
+            manifest.verify(signer.entry.public_keys.signing, version.signature)
         except CryptoError as exc:
             raise ExchangeRefused(
                 f"version {manifest.version} is not what its author signed: the signature "
@@ -657,7 +700,7 @@ class ExchangeClient:
     def _add_statements(
         self,
         manifest: VersionManifest,
-        version: dict[str, Any],
+        version: VersionOut,
         vouched: dict[uuid.UUID, Reader],
     ) -> set[uuid.UUID]:
         """Add to ``vouched``, repeatedly, the recipients of the version's share
@@ -665,19 +708,13 @@ class ExchangeClient:
         are ignored. Returns the accounts the statements that count name."""
         number = manifest.version
         named: set[uuid.UUID] = set()
-        pending = list(version.get("statements", []))
-        while added := [s for s in pending if uuid.UUID(s["granter_id"]) in vouched]:
-            pending = [s for s in pending if s not in added]
+        pending = list(version.statements)
+        while added := [s for s in pending if s.granter_id in vouched]:
+            pending = [s for s in pending if s.granter_id not in vouched]
             for raw in added:
-                recipient = Reader(
-                    uuid.UUID(raw["recipient"]["account_id"]), raw["recipient"]["email"]
-                )
+                recipient = Reader(raw.recipient.account_id, raw.recipient.email)
                 statement = ShareStatement(
-                    manifest.document_id,
-                    number,
-                    uuid.UUID(raw["granter_id"]),
-                    int(raw["signer_key_index"]),
-                    recipient,
+                    manifest.document_id, number, raw.granter_id, raw.signer_key_index, recipient
                 )
                 self._statement_signer(
                     statement,
@@ -699,10 +736,13 @@ class ExchangeClient:
         title: str | None,
         media_type: str | None,
         recipients: list[VerifiedEntry],
-        expires_at: datetime | None,
+        expiry: dict[uuid.UUID, datetime | None],
         progress: Progress | None,
         previous: bytes,
-    ) -> dict[str, Any]:
+    ) -> tuple[VersionIn, list[ShareIn]]:
+        """Encrypt and upload a version for ``recipients`` (the author first), each
+        share ending at its ``expiry`` (none where it names no end): the version as
+        posted, with the first readers' shares, and the shares that follow it."""
         metadata = Metadata(
             title=(title or source.name)[:MAX_TITLE_CHARS],
             filename=source.name,
@@ -713,43 +753,35 @@ class ExchangeClient:
         key = envelope.generate_document_key()
         metadata_envelope = envelope.encrypt(key, metadata.encode(), chunk_log2=12)
         blob, summary = self._encrypt_and_upload(key, source, progress)
-        if b64u_decode(blob["sha256"]) != summary.content_digest:
+        if blob.sha256 != summary.content_digest:
             raise ExchangeRefused("the server stored other bytes than were sent")
         signer = self.my_entry()
-        manifest = VersionManifest(
+        manifest = VersionManifest.of_version(
             document_id=document_id,
             version=number,
             patient_file_id=patient_file_id,
-            author_id=uuid.UUID(self.me["id"]),
+            author_id=self.account.id,
             signer_key_index=signer.index,
             content_digest=summary.content_digest or b"",
-            metadata_digest=hashlib.sha256(metadata_envelope).digest(),
+            metadata_envelope=metadata_envelope,
             readers=tuple(_reader(r) for r in recipients),
             previous=previous,
         )
-        expiry = expires_at.isoformat() if expires_at else None
-        return {
-            "readers": _readers_out(manifest.readers or ()),
-            "blob_id": blob["id"],
-            "envelope_header": b64u_encode(summary.header),
-            "metadata_envelope": b64u_encode(metadata_envelope),
-            "signature": b64u_encode(manifest.sign(self.keys.signing)),
-            "signer_key_index": signer.index,
-            "shares": [
-                {
-                    "recipient_id": str(r.account_id),
-                    "wrapped_key": b64u_encode(
-                        wrap_document_key(key, r.entry.public_keys, summary.header)
-                    ),
-                    "expires_at": None if r.account_id == signer.account_id else expiry,
-                }
-                for r in recipients
-            ],
-        }
+        shares = [_share(key, summary.header, r, expiry.get(r.account_id)) for r in recipients]
+        version = VersionIn(
+            readers=_readers_out(manifest.readers or ()),
+            blob_id=blob.id,
+            envelope_header=summary.header,
+            metadata_envelope=metadata_envelope,
+            signature=manifest.sign(self.keys.signing),
+            signer_key_index=signer.index,
+            shares=shares[:SHARES_PER_REQUEST],
+        )
+        return version, shares[SHARES_PER_REQUEST:]
 
     def _encrypt_and_upload(
         self, key: bytes, source: Path, progress: Progress | None
-    ) -> tuple[dict[str, Any], envelope.EnvelopeSummary]:
+    ) -> tuple[BlobOut, envelope.EnvelopeSummary]:
         """Encrypt in a second thread while the ciphertext streams to the server (the
         cipher releases the GIL, so both cores work); memory stays a few chunks."""
         pipe = _ChunkPipe()
@@ -773,9 +805,7 @@ class ExchangeClient:
             worker.join()
         return blob, outcome["summary"]
 
-    def _upload(
-        self, chunks: Iterator[bytes], size: int, progress: Progress | None
-    ) -> dict[str, Any]:
+    def _upload(self, chunks: Iterator[bytes], size: int, progress: Progress | None) -> BlobOut:
         def counted() -> Iterator[bytes]:
             done = 0
             for chunk in chunks:
@@ -785,7 +815,8 @@ class ExchangeClient:
                     progress(done, size)
 
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
-        return self.call("POST", "/blobs", content=counted(), headers=headers).json()  # type: ignore[no-any-return]
+        answer = self.call("POST", "/blobs", content=counted(), headers=headers)
+        return parse(BlobOut, answer, ExchangeRefused, "an upload")
 
     # -- sharing ------------------------------------------------------------------------
 
@@ -800,53 +831,40 @@ class ExchangeClient:
         """Give more people every version you can read: each key is unwrapped here and
         wrapped for each of them, with your signed statement that you gave it (which
         lets the next version's author encrypt to them)."""
-        view = self._document_view(document_id)
+        view = self.document_view(document_id)
         manifests = _served_manifests(view)
-        readable = [v for v in view["versions"] if v["wrapped_key"]]
+        readable = [v for v in view.versions if v.wrapped_key]
         keys = {}
         for version in readable:
             # Only a key proven to be this version's is passed on, whatever the
             # server put beside it (another document's wrapped key and header).
-            self.verified_signer(manifests[int(version["number"])], version)
-            keys[int(version["number"])] = self._version_key(version)
+            self.verified_signer(manifests[version.number], version)
+            keys[version.number] = self._version_key(version)
         recipients = [self.directory.lookup(email) for email in to]
         if before_encrypting:
             before_encrypting(recipients)
-        expiry = expires_at.isoformat() if expires_at else None
-        me, signer = uuid.UUID(self.me["id"]), self.my_entry()
+        me, signer = self.account.id, self.my_entry()
         for batch_start in range(0, len(recipients), SHARES_PER_REQUEST):
             batch = recipients[batch_start : batch_start + SHARES_PER_REQUEST]
             for version in readable:
-                header = b64u_decode(version["envelope_header"])
-                key = keys[int(version["number"])]
                 shares = [
-                    {
-                        "recipient_id": str(r.account_id),
-                        "wrapped_key": b64u_encode(
-                            wrap_document_key(key, r.entry.public_keys, header)
+                    _share(
+                        keys[version.number],
+                        version.envelope_header,
+                        r,
+                        expires_at,
+                        ShareStatementIn(
+                            recipient_email=r.entry.email,
+                            signer_key_index=signer.index,
+                            signature=ShareStatement(
+                                view.id, version.number, me, signer.index, _reader(r)
+                            ).sign(self.keys.signing),
                         ),
-                        "expires_at": expiry,
-                        "statement": {
-                            "recipient_email": r.entry.email,
-                            "signer_key_index": signer.index,
-                            "signature": b64u_encode(
-                                ShareStatement(
-                                    uuid.UUID(view["id"]),
-                                    int(version["number"]),
-                                    me,
-                                    signer.index,
-                                    _reader(r),
-                                ).sign(self.keys.signing)
-                            ),
-                        },
-                    }
+                    )
                     for r in batch
                 ]
-                self.call(
-                    "POST",
-                    f"/documents/{document_id}/shares",
-                    json={"version": version["number"], "shares": shares},
-                )
+                request = SharesIn(version=version.number, shares=shares)
+                self.call("POST", f"/documents/{document_id}/shares", json=body(request))
 
     def revoke(self, document_id: uuid.UUID | str, email: str) -> int:
         """End someone's access to every version at once, with your signed statement
@@ -855,18 +873,18 @@ class ExchangeClient:
         the server withhold the statement later (PROTOCOL 11.3, 11.4)."""
         document = uuid.UUID(str(document_id))
         reader = _reader(self.directory.lookup(email))
-        signer, me = self.my_entry(), uuid.UUID(self.me["id"])
+        signer, me = self.my_entry(), self.account.id
         version = self._latest_version(document)
         for attempt in range(2):
             statement = RevocationStatement(document, version, me, signer.index, reader)
-            body = {
-                "account_id": str(reader.account_id),
-                "version": version,
-                "signer_key_index": signer.index,
-                "signature": b64u_encode(statement.sign(self.keys.signing)),
-            }
+            request = RevocationIn(
+                account_id=reader.account_id,
+                version=version,
+                signer_key_index=signer.index,
+                signature=statement.sign(self.keys.signing),
+            )
             try:
-                answer = self.call("POST", f"/documents/{document}/revocations", json=body)
+                answer = self.call("POST", f"/documents/{document}/revocations", json=body(request))
                 break
             except ApiError as exc:
                 # A version written meanwhile, or one you cannot read (an admin who is
@@ -884,24 +902,25 @@ class ExchangeClient:
         self.revoked.append(revoked)
         if self._on_revoke:
             self._on_revoke(revoked)
-        return int(answer.json()["versions"])
+        return parse(RevokedOut, answer, ExchangeRefused, "a revocation").versions
 
     def _latest_version(self, document_id: uuid.UUID) -> int:
         """The document's latest version as served to you; 1 if you cannot read it (a
         practice's admin), for the server to answer with the latest one."""
         try:
-            view = self._document_view(document_id)
+            view = self.document_view(document_id)
         except ApiError as exc:
             if exc.status != 404:
                 raise
             return 1
-        return int(view["latest_version"])
+        return view.latest_version
 
     # -- receiving ----------------------------------------------------------------------
 
     def documents(self, limit: int = 50, offset: int = 0) -> list[DocumentSummary]:
         """Documents you can read, with their titles decrypted here."""
-        views = self.call("GET", "/documents", params={"limit": limit, "offset": offset}).json()
+        answer = self.call("GET", "/documents", params={"limit": limit, "offset": offset})
+        views = parse(list[DocumentOut], answer, ExchangeRefused, "your documents")
         return [self._summary(view) for view in views]
 
     def all_documents(self) -> Iterator[DocumentSummary]:
@@ -912,24 +931,29 @@ class ExchangeClient:
             offset += len(page)
 
     def document(self, document_id: uuid.UUID | str) -> DocumentSummary:
-        return self._summary(self._document_view(document_id))
+        return self._summary(self.document_view(document_id))
 
-    def _summary(self, view: dict[str, Any]) -> DocumentSummary:
-        latest = [v for v in view["versions"] if v["wrapped_key"]][-1]
+    def _summary(self, view: DocumentOut) -> DocumentSummary:
+        readable = [v for v in view.versions if v.wrapped_key]
+        if not readable:
+            raise ExchangeRefused(
+                f"the server lists document {view.id} with no version you can read"
+            )
+        latest = readable[-1]
         metadata = self._metadata(latest, self._unwrap(latest))
         return DocumentSummary(
-            id=uuid.UUID(view["id"]),
-            version=int(latest["number"]),
+            id=view.id,
+            version=latest.number,
             title=metadata.title,
             filename=metadata.filename,
             media_type=metadata.media_type,
-            size=int(latest["size"]),
-            author_email=view["author_email"],
-            author_name=view["author_name"],
-            patient_id=uuid.UUID(view["patient_id"]),
-            patient_file_id=uuid.UUID(view["patient_file_id"]),
-            created_at=datetime.fromisoformat(latest["created_at"]),
-            recipients=[r["email"] for r in view["recipients"]],
+            size=latest.size,
+            author_email=view.author_email,
+            author_name=view.author_name,
+            patient_id=view.patient_id,
+            patient_file_id=view.patient_file_id,
+            created_at=latest.created_at,
+            recipients=[r.email for r in view.recipients],
         )
 
     def fetch(
@@ -943,14 +967,14 @@ class ExchangeClient:
         """Download, decrypt and verify a version. ``destination`` is a file path, or a
         directory to write the document under its own file name. The file appears only
         once the whole envelope authenticated and the author's signature verified."""
-        view = self._document_view(document_id)
-        versions = {int(v["number"]): v for v in view["versions"] if v["wrapped_key"]}
+        view = self.document_view(document_id)
+        versions = {v.number: v for v in view.versions if v.wrapped_key}
         if not versions:
             raise ExchangeRefused("you cannot read any version of this document")
         chosen = versions.get(version or max(versions))
         if chosen is None:
             raise ExchangeRefused(f"you cannot read version {version} of this document")
-        number = int(chosen["number"])
+        number = chosen.number
         manifest = _served_manifests(view)[number]
         signer = self.verified_signer(manifest, chosen)
         key = self._unwrap(chosen)
@@ -958,7 +982,7 @@ class ExchangeClient:
         target = (
             destination / _safe_name(metadata.filename) if destination.is_dir() else destination
         )
-        total = int(chosen["size"])
+        total = chosen.size
         received = 0
 
         def advance(n: int) -> None:
@@ -980,7 +1004,7 @@ class ExchangeClient:
                     key, _ChunkReader(response.iter_bytes(_UPLOAD_CHUNK), advance), sink
                 )
             if (
-                summary.header != b64u_decode(chosen["envelope_header"])
+                summary.header != chosen.envelope_header
                 or summary.content_digest != manifest.content_digest
             ):
                 raise ExchangeRefused(
@@ -993,17 +1017,17 @@ class ExchangeClient:
             if os.path.exists(temporary):
                 os.unlink(temporary)
         return ReceivedDocument(
-            id=uuid.UUID(view["id"]),
+            id=view.id,
             version=number,
             path=target,
             metadata=metadata,
             author_email=signer.entry.email,
-            document_author_email=view["author_email"],
+            document_author_email=view.author_email,
             signer=signer,
             size=summary.plaintext_size,
         )
 
-    def _version_key(self, version: dict[str, Any]) -> bytes:
+    def _version_key(self, version: VersionOut) -> bytes:
         """A version's document key, unwrapped here and proven to be that version's:
         it opens the metadata envelope whose digest the (verified) manifest signs, and
         authenticates the content envelope's header (both header MACs commit to the
@@ -1011,36 +1035,34 @@ class ExchangeClient:
         key = self._unwrap(version)
         self._metadata(version, key)
         try:
-            envelope.check_header(key, b64u_decode(version["envelope_header"]))
+            envelope.check_header(key, version.envelope_header)
         except CryptoError as exc:
             raise ExchangeRefused("the document key does not open this version's envelope") from exc
         return key
 
-    def _unwrap(self, version: dict[str, Any]) -> bytes:
+    def _unwrap(self, version: VersionOut) -> bytes:
+        if version.wrapped_key is None:
+            raise ExchangeRefused(f"you cannot read version {version.number} of this document")
         try:
-            return unwrap_document_key(
-                b64u_decode(version["wrapped_key"]),
-                self.keys,
-                b64u_decode(version["envelope_header"]),
-            )
+            return unwrap_document_key(version.wrapped_key, self.keys, version.envelope_header)
         except CryptoError as exc:
             raise ExchangeRefused(f"the document key could not be opened: {exc}") from exc
 
-    def _metadata(self, version: dict[str, Any], key: bytes) -> Metadata:
+    def _metadata(self, version: VersionOut, key: bytes) -> Metadata:
         try:
-            return Metadata.decode(envelope.decrypt(key, b64u_decode(version["metadata_envelope"])))
+            return Metadata.decode(envelope.decrypt(key, version.metadata_envelope))
         except CryptoError as exc:
             raise ExchangeRefused(
                 "the document's title and type failed their integrity check"
             ) from exc
 
 
-def _served_manifests(view: dict[str, Any]) -> dict[int, VersionManifest]:
+def _served_manifests(view: DocumentOut) -> dict[int, VersionManifest]:
     """The manifest of every version of a document, oldest first, from what the server
     serves: each version 2 manifest chained to the digest of the one before. Whether
     each was signed is for ``verified_signer`` to say."""
-    versions = sorted(view["versions"], key=lambda v: int(v["number"]))
-    if [int(v["number"]) for v in versions] != list(range(1, int(view["latest_version"]) + 1)):
+    versions = sorted(view.versions, key=lambda v: v.number)
+    if [v.number for v in versions] != list(range(1, view.latest_version + 1)):
         raise ExchangeRefused(
             "the server does not serve every version of this document, so its history "
             "cannot be checked"
@@ -1049,22 +1071,22 @@ def _served_manifests(view: dict[str, Any]) -> dict[int, VersionManifest]:
     previous: bytes | None = None
     try:
         for version in versions:
-            readers = _readers(version.get("readers"))
+            readers = _readers(version.readers)
             if readers is None and any(m.readers is not None for m in manifests.values()):
                 raise ExchangeRefused(
-                    f"version {version['number']} is served with a version 1 manifest after "
+                    f"version {version.number} is served with a version 1 manifest after "
                     "one that signed its readers: that is not how it was signed"
                 )
-            manifest = VersionManifest(
-                document_id=uuid.UUID(view["id"]),
-                version=int(version["number"]),
-                patient_file_id=uuid.UUID(view["patient_file_id"]),
-                author_id=uuid.UUID(version["author_id"]),
-                signer_key_index=int(version["signer_key_index"]),
-                content_digest=b64u_decode(version["content_digest"]),
-                metadata_digest=hashlib.sha256(b64u_decode(version["metadata_envelope"])).digest(),
+            manifest = VersionManifest.of_version(
+                document_id=view.id,
+                version=version.number,
+                patient_file_id=view.patient_file_id,
+                author_id=version.author_id,
+                signer_key_index=version.signer_key_index,
+                content_digest=version.content_digest,
+                metadata_envelope=version.metadata_envelope,
                 readers=readers,
-                previous=None if readers is None else previous or NO_PREVIOUS,
+                previous=previous or NO_PREVIOUS,
             )
             manifests[manifest.version] = manifest
             previous = manifest.digest()
@@ -1073,19 +1095,37 @@ def _served_manifests(view: dict[str, Any]) -> dict[int, VersionManifest]:
     return manifests
 
 
+def _share(
+    key: bytes,
+    header: bytes,
+    recipient: VerifiedEntry,
+    expires_at: datetime | None,
+    statement: ShareStatementIn | None = None,
+) -> ShareIn:
+    """A version's key wrapped for ``recipient``, as a share the server stores (with
+    the granter's signed statement when a reader, not the author, gives it)."""
+    signed = {} if statement is None else {"statement": statement}
+    return ShareIn(
+        recipient_id=recipient.account_id,
+        wrapped_key=wrap_document_key(key, recipient.entry.public_keys, header),
+        expires_at=expires_at,
+        **signed,
+    )
+
+
 def _reader(entry: VerifiedEntry) -> Reader:
     return Reader(entry.account_id, entry.entry.email)
 
 
-def _readers(raw: list[dict[str, Any]] | None) -> tuple[Reader, ...] | None:
+def _readers(served: Sequence[ReaderIO | MemberIO] | None) -> tuple[Reader, ...] | None:
     """Readers as the server serves them (None for a version 1 manifest)."""
-    if raw is None:
+    if served is None:
         return None
-    return tuple(Reader(uuid.UUID(r["account_id"]), str(r["email"])) for r in raw)
+    return tuple(Reader(r.account_id, r.email) for r in served)
 
 
-def _readers_out(readers: Sequence[Reader]) -> list[dict[str, str]]:
-    return [{"account_id": str(r.account_id), "email": r.email} for r in readers]
+def _readers_out(readers: Sequence[Reader]) -> list[ReaderIO]:
+    return [ReaderIO(account_id=r.account_id, email=r.email) for r in readers]
 
 
 def _signable(path: str, kwargs: dict[str, Any]) -> bool:
@@ -1154,45 +1194,50 @@ class MessagingClient:
     ) -> dict[str, Any]:
         """A thread with the people at ``emails``, whose member list (their proven
         directory entries and you) you sign: every member's client writes only to it.
-        Its id derives from that first signed list (``thread_id_of``)."""
+        Its id derives from that first signed list (``thread_id_of``). Returned as JSON
+        (``GET /threads/{id}``), for callers that print it."""
         ex = self.exchange
         members = ex._recipients(emails)
         if before_encrypting:
             before_encrypting(members)
-        thread_id, body = self.thread_request(_reader(m) for m in members)
-        thread: dict[str, Any] = ex.call("POST", "/threads", json=body).json()
-        if thread["id"] != str(thread_id):
+        thread_id, request = self.thread_request(_reader(m) for m in members)
+        answer = ex.call("POST", "/threads", json=body(request))
+        thread = parse(ThreadOut, answer, ExchangeRefused, "a new thread")
+        if thread.id != thread_id:
             raise ExchangeRefused("the server started the thread under another id")
-        return thread
+        return thread.model_dump(mode="json")
 
-    def thread_request(self, members: Iterable[Reader]) -> tuple[uuid.UUID, dict[str, Any]]:
+    def thread_request(self, members: Iterable[Reader]) -> tuple[uuid.UUID, ThreadIn]:
         """The id and ``POST /threads`` body of a thread of ``members`` (you included),
         their list signed as its first membership link, under a fresh nonce."""
         ex = self.exchange
         signer, nonce = ex.my_entry(), os.urandom(THREAD_NONCE_SIZE)
-        statement = ThreadMembership.first(uuid.UUID(ex.me["id"]), signer.index, nonce, members)
-        body = {
-            "participant_ids": [
-                str(m.account_id) for m in statement.members if m.account_id != signer.account_id
+        statement = ThreadMembership.first(ex.account.id, signer.index, nonce, members)
+        request = ThreadIn(
+            participant_ids=[
+                m.account_id for m in statement.members if m.account_id != signer.account_id
             ],
-            "membership": {
-                "nonce": b64u_encode(nonce),
-                "members": _readers_out(statement.members),
-                "signer_key_index": signer.index,
-                "signature": b64u_encode(statement.sign(ex.keys.signing)),
-            },
-        }
-        return statement.thread_id, body
+            membership=MembershipIn(
+                nonce=nonce,
+                members=[
+                    MemberIO(account_id=m.account_id, email=m.email) for m in statement.members
+                ],
+                signer_key_index=signer.index,
+                signature=statement.sign(ex.keys.signing),
+            ),
+        )
+        return statement.thread_id, request
 
-    def thread(self, thread_id: uuid.UUID | str) -> dict[str, Any]:
+    def thread(self, thread_id: uuid.UUID | str) -> ThreadOut:
         """The thread as the server describes it, refused unless it is the one asked for
         (its membership chain is then checked against that id)."""
-        thread: dict[str, Any] = self.exchange.call("GET", f"/threads/{thread_id}").json()
-        if thread["id"] != str(uuid.UUID(str(thread_id))):
+        answer = self.exchange.call("GET", f"/threads/{thread_id}")
+        thread = parse(ThreadOut, answer, ExchangeRefused, "a thread")
+        if thread.id != uuid.UUID(str(thread_id)):
             raise ExchangeRefused("the server answered with another thread than the one asked")
         return thread
 
-    def members(self, thread: dict[str, Any]) -> dict[uuid.UUID, Reader] | None:
+    def members(self, thread: ThreadOut) -> dict[uuid.UUID, Reader] | None:
         """The thread's members as its signed membership chain proves them: each link
         signed, with their proven key, by its actor, who was a member before (for the
         first, the creator, one of its members, whose link derives the thread's id: a
@@ -1201,30 +1246,24 @@ class MessagingClient:
         with the reason. None for a thread started before members were signed (its id
         is not a derived one: a derived id without its chain is refused)."""
         ex = self.exchange
-        thread_id = uuid.UUID(thread["id"])
+        thread_id = thread.id
         members: dict[uuid.UUID, Reader] | None = None
         previous = NO_PREVIOUS
-        for seq, link in enumerate(thread.get("membership", []), start=1):
-            actor = ex.directory.entry(int(link["signer_key_index"]))
+        for seq, link in enumerate(thread.membership, start=1):
+            actor = ex.directory.entry(link.signer_key_index)
             statement = ThreadMembership(
-                thread_id,
-                seq,
-                uuid.UUID(link["actor_id"]),
-                actor.index,
-                previous,
-                _readers(link["members"]) or (),
+                thread_id, seq, link.actor_id, actor.index, previous, _readers(link.members) or ()
             )
             try:
-                if int(link["seq"]) != seq or b64u_decode(link["previous"]) != previous:
+                if link.seq != seq or link.previous != previous:
                     raise CryptoError("the chain is broken")
                 if actor.account_id != statement.actor_id:
                     raise CryptoError("signed with another account's key")
                 if members is not None and statement.actor_id not in members:
                     raise CryptoError("changed by someone who was not a member")
                 if members is None:
-                    nonce = link.get("nonce")
-                    statement.check_starts_thread(b64u_decode(nonce) if nonce else b"")
-                statement.verify(actor.entry.public_keys.signing, b64u_decode(link["signature"]))
+                    statement.check_starts_thread(link.nonce or b"")
+                statement.verify(actor.entry.public_keys.signing, link.signature)
             except CryptoError as exc:
                 raise ExchangeRefused(
                     f"the membership of this thread does not verify (change {seq}): {exc}; "
@@ -1239,22 +1278,22 @@ class MessagingClient:
                     "with, so who is in it cannot be checked: nothing was encrypted"
                 )
             return None
-        for p in thread["participants"]:
-            account_id = uuid.UUID(p["account_id"])
+        for p in thread.participants:
+            account_id = p.account_id
             if account_id not in members:
                 raise ExchangeRefused(
-                    f"the server lists {p['email']} in this thread, but no member signed them "
+                    f"the server lists {p.email} in this thread, but no member signed them "
                     "in: nothing was encrypted"
                 )
-            if members[account_id].email != p["email"]:
+            if members[account_id].email != p.email:
                 raise ExchangeRefused(
-                    f"the server names a member of this thread {p['email']}, but its signed "
+                    f"the server names a member of this thread {p.email}, but its signed "
                     f"membership calls that account {members[account_id].email}: nothing "
                     "was encrypted"
                 )
         return members
 
-    def recipients(self, thread: dict[str, Any]) -> list[VerifiedEntry]:
+    def recipients(self, thread: ThreadOut) -> list[VerifiedEntry]:
         """Whom a message to the thread is encrypted to: its verified members that the
         server still lists (it may leave someone out, never add), each resolved in the
         key directory."""
@@ -1265,7 +1304,7 @@ class MessagingClient:
                 "this thread was started before its members were signed, so who is in it "
                 "cannot be checked: start a new thread to write"
             )
-        listed = {uuid.UUID(p["account_id"]) for p in thread["participants"]}
+        listed = {p.account_id for p in thread.participants}
         mine = ex.my_entry()
         if mine.account_id not in members:
             raise ExchangeRefused("you are not a signed member of this thread")
@@ -1276,7 +1315,10 @@ class MessagingClient:
         ]
 
     def threads(self) -> list[dict[str, Any]]:
-        return self.exchange.call("GET", "/threads").json()  # type: ignore[no-any-return]
+        """Your threads (``GET /threads``), as JSON, for callers that print them."""
+        answer = self.exchange.call("GET", "/threads")
+        threads = parse(list[ThreadOut], answer, ExchangeRefused, "your threads")
+        return [thread.model_dump(mode="json") for thread in threads]
 
     def send(
         self,
@@ -1305,36 +1347,31 @@ class MessagingClient:
             document_id = ex.send(path, patient_file_id=str(patient_file_id), to=others)
             sent.append(Attachment(document_id, path.name, path.name))
         key = envelope.generate_document_key()
-        body = envelope.encrypt(key, _message_body(text, sent), chunk_log2=12)
-        header = body[: envelope.HEADER_SIZE]
+        sealed = envelope.encrypt(key, _message_body(text, sent), chunk_log2=12)
+        header = sealed[: envelope.HEADER_SIZE]
         message_id = uuid.uuid4()
         signer = ex.my_entry()
         manifest = MessageManifest(
             message_id,
             uuid.UUID(str(thread_id)),
-            uuid.UUID(ex.me["id"]),
+            ex.account.id,
             signer.index,
-            hashlib.sha256(body).digest(),
+            hashlib.sha256(sealed).digest(),
         )
-        ex.call(
-            "POST",
-            f"/threads/{thread_id}/messages",
-            json={
-                "id": str(message_id),
-                "body_envelope": b64u_encode(body),
-                "signature": b64u_encode(manifest.sign(ex.keys.signing)),
-                "signer_key_index": signer.index,
-                "keys": [
-                    {
-                        "recipient_id": str(r.account_id),
-                        "wrapped_key": b64u_encode(
-                            wrap_document_key(key, r.entry.public_keys, header)
-                        ),
-                    }
-                    for r in readers
-                ],
-            },
+        request = MessageIn(
+            id=message_id,
+            body_envelope=sealed,
+            signature=manifest.sign(ex.keys.signing),
+            signer_key_index=signer.index,
+            keys=[
+                MessageKeyIn(
+                    recipient_id=r.account_id,
+                    wrapped_key=wrap_document_key(key, r.entry.public_keys, header),
+                )
+                for r in readers
+            ],
         )
+        ex.call("POST", f"/threads/{thread_id}/messages", json=body(request))
         return message_id
 
     def read(
@@ -1346,40 +1383,43 @@ class MessagingClient:
         thread = self.thread(thread_id)
         members = self.members(thread)  # a sender must be a signed member, if signed
         people = {
-            p["account_id"]: p
-            for p in thread["participants"]
-            if members is None or uuid.UUID(p["account_id"]) in members
+            p.account_id: p
+            for p in thread.participants
+            if members is None or p.account_id in members
         }
-        raw = ex.call(
+        answer = ex.call(
             "GET", f"/threads/{thread_id}/messages", params={"after": after, "limit": 500}
-        ).json()
-        received = [self._open(thread_id, m, people) for m in raw]
+        )
+        served = parse(list[MessageOut], answer, ExchangeRefused, "the thread's messages")
+        received = [self._open(thread_id, m, people) for m in served]
         if mark_read and received:
-            ex.call("POST", f"/threads/{thread_id}/read", json={"seq": received[-1].seq})
+            receipt = ReadIn(seq=received[-1].seq)
+            ex.call("POST", f"/threads/{thread_id}/read", json=body(receipt))
         return received
 
     def _open(
-        self, thread_id: uuid.UUID | str, raw: dict[str, Any], people: dict[str, Any]
+        self,
+        thread_id: uuid.UUID | str,
+        raw: MessageOut,
+        people: dict[uuid.UUID, ParticipantOut],
     ) -> ReceivedMessage:
         ex = self.exchange
-        sender = people.get(raw["sender_id"])
-        signer = ex.directory.entry(int(raw["signer_key_index"]))
-        if sender is None or str(signer.account_id) != raw["sender_id"]:
+        sender = people.get(raw.sender_id)
+        signer = ex.directory.entry(raw.signer_key_index)
+        if sender is None or signer.account_id != raw.sender_id:
             raise ExchangeRefused("a message names a signing key that is not its sender's")
-        body = b64u_decode(raw["body_envelope"])
+        sealed = raw.body_envelope
         manifest = MessageManifest(
-            uuid.UUID(raw["id"]),
+            raw.id,
             uuid.UUID(str(thread_id)),
-            uuid.UUID(raw["sender_id"]),
+            raw.sender_id,
             signer.index,
-            hashlib.sha256(body).digest(),
+            hashlib.sha256(sealed).digest(),
         )
         try:
-            manifest.verify(signer.entry.public_keys.signing, b64u_decode(raw["signature"]))
-            key = unwrap_document_key(
-                b64u_decode(raw["wrapped_key"]), ex.keys, body[: envelope.HEADER_SIZE]
-            )
-            content = json.loads(envelope.decrypt(key, body))
+            manifest.verify(signer.entry.public_keys.signing, raw.signature)
+            key = unwrap_document_key(raw.wrapped_key, ex.keys, sealed[: envelope.HEADER_SIZE])
+            content = json.loads(envelope.decrypt(key, sealed))
             attachments = [
                 Attachment(uuid.UUID(a["document_id"]), str(a["title"]), str(a["filename"]))
                 for a in content["attachments"]
@@ -1387,17 +1427,17 @@ class MessagingClient:
             text = str(content["text"])
         except CryptoError as exc:
             raise ExchangeRefused(
-                f"message {raw['seq']} failed its checks: not what {sender['email']} sent"
+                f"message {raw.seq} failed its checks: not what {sender.email} sent"
             ) from exc
         except (ValueError, KeyError, TypeError) as exc:
-            raise ExchangeRefused(f"message {raw['seq']} is malformed") from exc
+            raise ExchangeRefused(f"message {raw.seq} is malformed") from exc
         return ReceivedMessage(
-            id=uuid.UUID(raw["id"]),
-            seq=int(raw["seq"]),
-            sender_email=sender["email"],
-            sender_name=sender["display_name"],
+            id=raw.id,
+            seq=raw.seq,
+            sender_email=sender.email,
+            sender_name=sender.display_name,
             text=text,
             attachments=attachments,
-            created_at=datetime.fromisoformat(raw["created_at"]),
-            read_by=[people[a]["email"] for a in raw["read_by"] if a in people],
+            created_at=raw.created_at,
+            read_by=[people[a].email for a in raw.read_by if a in people],
         )

@@ -36,11 +36,14 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from uhealthsec.client.logs import LogKey, LogPin, LogRefused, accept_head, log_key
 from uhealthsec.client.state_files import write_atomically
+from uhealthsec.client.wire import body, parse
 from uhealthsec.crypto import merkle
 from uhealthsec.crypto.checkpoint import Checkpoint
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.crypto.journal import ENTRY_VERSION_UNCHAINED, JournalEntry, request_digest
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
+from uhealthsec.protocol.journal import CosignatureIn, EntriesOut, HistoryItemOut, LeavesOut
+from uhealthsec.protocol.logs import CheckpointOut, LogHeadOut
 
 JOURNAL_LOG = "journal"
 PAGE = 10_000
@@ -147,8 +150,8 @@ class JournalClient:
         self, progress: Callable[[int, int], None] | None = None, all_heads: bool = False
     ) -> Verification:
         params = {"since": self.pin.size} if self.pin.size else {}
-        body = self._call("GET", "/journal/head", params=params).json()
-        head, pin = accept_head(body, self.pin, JOURNAL_LOG, "the journal")
+        served = self._head(params)
+        head, pin = accept_head(served, self.pin, JOURNAL_LOG, "the journal")
         signed = self._signed_heads(pin.key(), head.size, all_heads)
         every = merkle.CHECKPOINT_INTERVAL
         checkpoints = [h.size for h in signed if h.size % every == 0]
@@ -172,7 +175,7 @@ class JournalClient:
         for start in range(0, head.size, PAGE):
             end = min(start + PAGE, head.size)
             page = self._call("GET", "/journal/leaves", params={"start": start, "end": end})
-            packed = b64u_decode(page.json()["hashes"])
+            packed = parse(LeavesOut, page, JournalTampered, "the journal's leaves").hashes
             leaves = [packed[i : i + 32] for i in range(0, len(packed) - len(packed) % 32, 32)]
             if len(leaves) != end - start:
                 raise JournalTampered(
@@ -217,9 +220,7 @@ class JournalClient:
         from_size = 1
         while True:
             params = {"from_size": from_size, "limit": PAGE, "checkpoints": not all_heads}
-            page = self._call("GET", "/journal/heads", params=params).json()
-            if not isinstance(page, list):
-                raise JournalTampered("the journal's checkpoints are not a list")
+            page = self._checkpoints(params)
             for raw in page:
                 head = _opened(key, raw)
                 if head.size > size:
@@ -230,6 +231,14 @@ class JournalClient:
             if len(page) < PAGE:
                 return heads
             from_size = heads[-1].size + 1
+
+    def _head(self, params: dict[str, int] | None = None) -> LogHeadOut:
+        answer = self._call("GET", "/journal/head", params=params or {})
+        return parse(LogHeadOut, answer, JournalTampered, "the journal's head")
+
+    def _checkpoints(self, params: dict[str, int | bool]) -> list[CheckpointOut]:
+        answer = self._call("GET", "/journal/heads", params=params)
+        return parse(list[CheckpointOut], answer, JournalTampered, "the journal's checkpoints")
 
     # -- local copy of verified leaf hashes ---------------------------------------------
 
@@ -244,9 +253,8 @@ class JournalClient:
         against whatever the pin holds)."""
         if self.pin.log_key and self.pin.origin:
             return self.pin.key()
-        body = self._call("GET", "/journal/head").json()
         try:
-            return log_key(body["log_key"], self.pin, JOURNAL_LOG, "the journal")
+            return log_key(self._head().log_key, self.pin, JOURNAL_LOG, "the journal")
         except LogRefused as exc:
             raise JournalTampered(str(exc)) from exc
 
@@ -279,8 +287,8 @@ class JournalClient:
         if str(entry.actor) != actor or entry.request_digest != expected:
             raise JournalTampered("the journal entry does not describe this request")
         key = self._log_key()
-        heads = self._call("GET", "/journal/heads", params={"from_size": size, "limit": 1}).json()
-        signed = _opened(key, heads[0]) if isinstance(heads, list) and heads else None
+        heads = self._checkpoints({"from_size": size, "limit": 1})
+        signed = _opened(key, heads[0]) if heads else None
         if signed is None or signed.size != size:
             raise JournalTampered(f"the journal has no signed checkpoint of size {size}")
         try:
@@ -321,16 +329,17 @@ class JournalClient:
                 f"the chain of {whose} is shorter than when this device last checked it: "
                 "it was rewound"
             )
-        items: list[dict[str, Any]] = []
+        items: list[HistoryItemOut] = []
         before = anchor_index  # what was read after the anchor is not in its chain
         while True:
             params = {"limit": HISTORY_PAGE, "before": before, "tree_size": head.size}
-            page = self._call("GET", path, params=params).json()
+            answer = self._call("GET", path, params=params)
+            page = parse(list[HistoryItemOut], answer, JournalTampered, f"the history of {whose}")
             items += page
             if len(page) < HISTORY_PAGE:
                 break
-            before = page[-1]["index"]
-        proven = [(int(item["index"]), self._proven(item, head)) for item in items]
+            before = page[-1].index
+        proven = [(item.index, self._proven(item, head)) for item in items]
         # Version 1 is read only before the cut-over: an entry of version 1 after one of
         # version 2 was written by a server that keeps entries out of the chains.
         chained_indexes = [i for i, e in proven if e.version != ENTRY_VERSION_UNCHAINED]
@@ -376,7 +385,8 @@ class JournalClient:
         if gaps:
             raise HistoryIncomplete(gaps)
         pin = ChainPin(link.sequence, anchor_index)
-        return HistoryCheck(items, chained, unchained, head.size, pin)
+        served = [item.model_dump(mode="json") for item in items]
+        return HistoryCheck(served, chained, unchained, head.size, pin)
 
     def _extend_pin(self, head: Checkpoint, key: LogKey) -> None:
         """Accept a receipt's signed head only if it extends the journal this device
@@ -395,9 +405,9 @@ class JournalClient:
             return
         if self.pin.size:
             params = {"since": self.pin.size, "size": head.size}
-            body = self._call("GET", "/journal/head", params=params).json()
+            served = self._head(params)
             try:
-                proven, pin = accept_head(body, self.pin, JOURNAL_LOG, "the journal")
+                proven, pin = accept_head(served, self.pin, JOURNAL_LOG, "the journal")
             except LogRefused as exc:
                 raise JournalTampered(str(exc)) from exc
             if (proven.size, proven.root) != (head.size, head.root):
@@ -412,14 +422,13 @@ class JournalClient:
             self._on_pin_change(pin)
 
     @staticmethod
-    def _proven(item: dict[str, Any], head: Checkpoint) -> JournalEntry:
+    def _proven(item: HistoryItemOut, head: Checkpoint) -> JournalEntry:
         """A served item's entry, once proven in the signed head."""
-        index = int(item["index"])
+        index, data = item.index, item.entry
         try:
-            data = b64u_decode(item["entry"])
-            proof = [b64u_decode(p) for p in item.get("inclusion") or []]
+            proof = item.inclusion or []
             merkle.verify_inclusion(merkle.leaf_hash(data), index, head.size, proof, head.root)
-        except (KeyError, ValueError, CryptoError) as exc:
+        except (ValueError, CryptoError) as exc:
             raise JournalTampered(
                 f"journal entry {index} of the history is not proven in the journal"
             ) from exc
@@ -454,16 +463,13 @@ class Witness:
         result = JournalClient(self._call, pin, remember, self.leaves).verify(progress)
         self._check_chains(result.size)
         timestamp = int(time.time())
-        self._call(
-            "POST",
-            "/journal/cosignatures",
-            json={
-                "size": result.size,
-                "witness_key": b64u_encode(self.public_key),
-                "timestamp": timestamp,
-                "signature": b64u_encode(result.head.cosign(self.key, timestamp)),
-            },
+        cosignature = CosignatureIn(
+            size=result.size,
+            witness_key=self.public_key,
+            timestamp=timestamp,
+            signature=result.head.cosign(self.key, timestamp),
         )
+        self._call("POST", "/journal/cosignatures", json=body(cosignature))
         return result
 
     def _check_chains(self, size: int) -> None:
@@ -483,7 +489,7 @@ class Witness:
         for start in range(checked, size, ENTRIES_PAGE):
             end = min(start + ENTRIES_PAGE, size)
             page = self._call("GET", "/journal/entries", params={"start": start, "end": end})
-            served = [b64u_decode(e) for e in page.json()["entries"]]
+            served = parse(EntriesOut, page, JournalTampered, "the journal's entries").entries
             if len(served) != end - start:
                 raise JournalTampered(f"the journal serves no entries {start} to {end - 1}")
             for index, raw in enumerate(served, start):
@@ -534,14 +540,11 @@ def load_or_create_witness_key(path: Path) -> ed25519.Ed25519PrivateKey:
     return key
 
 
-def _opened(key: LogKey, raw: Any) -> Checkpoint:
-    """The checkpoint of a served ``{"checkpoint": <signed note>}``, signed by ``key``.
+def _opened(key: LogKey, raw: CheckpointOut) -> Checkpoint:
+    """The checkpoint of a served signed note, signed by ``key``.
 
     :raises JournalTampered: anything else."""
-    note = raw.get("checkpoint") if isinstance(raw, dict) else None
-    if not isinstance(note, str):
-        raise JournalTampered("the journal served a checkpoint that is not a signed note")
     try:
-        return key.open(note, "the journal")
+        return key.open(raw.checkpoint, "the journal")
     except LogRefused as exc:
         raise JournalTampered(str(exc)) from exc

@@ -17,6 +17,7 @@ from uhealthsec.crypto import merkle
 from uhealthsec.crypto.checkpoint import Checkpoint, open_checkpoint, parse_verifier_key
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
+from uhealthsec.protocol.logs import LogHeadOut
 
 
 class LogRefused(Exception):
@@ -84,17 +85,17 @@ def log_key(vkey: str, pin: LogPin, log_name: str, what: str) -> LogKey:
 
 
 def accept_head(
-    body: dict[str, Any], pin: LogPin, log_name: str, what: str
+    body: LogHeadOut, pin: LogPin, log_name: str, what: str
 ) -> tuple[Checkpoint, LogPin]:
-    """Check a ``{log_key, checkpoint, consistency}`` answer against the pin; return the
-    checkpoint and the pin to keep. ``what`` names the log in messages ("the key
-    directory")."""
-    key = log_key(body["log_key"], pin, log_name, what)
-    head = key.open(body["checkpoint"], what)
+    """Check a served head against the pin; return the checkpoint and the pin to keep.
+    ``what`` names the log in messages ("the key directory")."""
+    key = log_key(body.log_key, pin, log_name, what)
+    head = key.open(body.checkpoint, what)
     if pin.size:
-        proof = [b64u_decode(p) for p in body["consistency"]]
         try:
-            merkle.verify_consistency(pin.size, head.size, b64u_decode(pin.root), head.root, proof)
+            merkle.verify_consistency(
+                pin.size, head.size, b64u_decode(pin.root), head.root, body.consistency
+            )
         except merkle.InvalidProof as exc:
             raise LogRefused(
                 f"{what} (now {head.size} entries) does not extend the one this device saw "

@@ -21,6 +21,7 @@ from typing import Any
 from fhir.resources.R4B.bundle import Bundle
 
 from uhealthsec.client.exchange import ExchangeClient
+from uhealthsec.protocol.records import DocumentOut
 
 _DOCUMENT_ID = "urn:uhealthsec:document"
 
@@ -29,15 +30,15 @@ def export_bundle(
     exchange: ExchangeClient, progress: Callable[[int, int], None] | None = None
 ) -> dict[str, Any]:
     """Everything about the signed-in patient, as a validated FHIR R4 Bundle."""
-    me = exchange.me
-    patient = f"Patient/{me['id']}"
+    me = exchange.account.id
+    patient = f"Patient/{me}"
     entries: list[dict[str, Any]] = []
-    documents = [d for d in exchange.all_documents() if str(d.patient_id) == me["id"]]
+    documents = [d for d in exchange.all_documents() if d.patient_id == me]
     with tempfile.TemporaryDirectory(prefix="uhs-export-") as work:
         for done, summary in enumerate(documents, start=1):
-            view = exchange.call("GET", f"/documents/{summary.id}").json()
+            view = exchange.document_view(summary.id)
             previous: str | None = None
-            numbers = sorted(int(v["number"]) for v in view["versions"] if v["wrapped_key"])
+            numbers = sorted(v.number for v in view.versions if v.wrapped_key)
             for number in numbers:
                 target = Path(work) / f"{summary.id}-{number}"
                 received = exchange.fetch(summary.id, target, version=number)
@@ -67,8 +68,8 @@ def export_bundle(
                     "date": _instant(view, number),
                     "author": [
                         {
-                            "reference": f"Practitioner/{view['author_id']}",
-                            "display": view["author_name"],
+                            "reference": f"Practitioner/{view.author_id}",
+                            "display": view.author_name,
                         }
                     ],
                     "description": received.metadata.title,
@@ -126,5 +127,5 @@ def _entry(entry_id: str, resource: dict[str, Any]) -> dict[str, Any]:
     return {"fullUrl": f"urn:uuid:{entry_id}", "resource": resource}
 
 
-def _instant(view: dict[str, Any], number: int) -> str:
-    return next(str(v["created_at"]) for v in view["versions"] if int(v["number"]) == number)
+def _instant(view: DocumentOut, number: int) -> str:
+    return next(v.created_at.isoformat() for v in view.versions if v.number == number)

@@ -4,6 +4,9 @@ A copy of the file (access, portability, the medical file) is served end to end
 encrypted: the practitioner's device unwraps each document key and wraps it for the
 patient (``fulfil``), then the patient's device downloads and decrypts everything and
 writes the FHIR bundle itself (``uhealthsec.client.portability``).
+
+Answers are checked against the protocol's models (client/wire.py) and returned as
+JSON, for the command line that prints them.
 """
 
 from __future__ import annotations
@@ -11,7 +14,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from uhealthsec.client.exchange import ExchangeClient
+import httpx2
+from pydantic import BaseModel
+
+from uhealthsec.client.exchange import ExchangeClient, ExchangeRefused
+from uhealthsec.client.wire import body, parse
+from uhealthsec.protocol.consent import NoteIn, ReasonIn, Right, RightsRequestIn, RightsRequestOut
 
 
 class RightsClient:
@@ -21,11 +29,11 @@ class RightsClient:
     # -- patients -------------------------------------------------------------------------
 
     def ask(self, practice_id: uuid.UUID | str, right: str) -> dict[str, Any]:
-        body = {"practice_id": str(practice_id), "right": right}
-        return self._post("/rights-requests", body)
+        request = RightsRequestIn(practice_id=uuid.UUID(str(practice_id)), right=Right(right))
+        return self._post("/rights-requests", request)
 
     def mine(self) -> list[dict[str, Any]]:
-        return self.exchange.call("GET", "/rights-requests").json()  # type: ignore[no-any-return]
+        return _requests(self.exchange.call("GET", "/rights-requests"))
 
     def withdraw(self, request_id: uuid.UUID | str) -> dict[str, Any]:
         return self._post(f"/rights-requests/{request_id}/withdraw")
@@ -39,18 +47,17 @@ class RightsClient:
         self, practice_id: uuid.UUID | str, *, handled: bool = False
     ) -> list[dict[str, Any]]:
         params = {"handled": "true"} if handled else {}
-        return self.exchange.call(  # type: ignore[no-any-return]
-            "GET", f"/practices/{practice_id}/rights-requests", params=params
-        ).json()
+        path = f"/practices/{practice_id}/rights-requests"
+        return _requests(self.exchange.call("GET", path, params=params))
 
     def extend(self, request_id: uuid.UUID | str, reason: str) -> dict[str, Any]:
-        return self._post(f"/rights-requests/{request_id}/extend", {"reason": reason})
+        return self._post(f"/rights-requests/{request_id}/extend", ReasonIn(reason=reason))
 
     def complete(self, request_id: uuid.UUID | str, note: str | None = None) -> dict[str, Any]:
-        return self._post(f"/rights-requests/{request_id}/complete", {"note": note})
+        return self._post(f"/rights-requests/{request_id}/complete", NoteIn(note=note))
 
     def refuse(self, request_id: uuid.UUID | str, reason: str) -> dict[str, Any]:
-        return self._post(f"/rights-requests/{request_id}/refuse", {"reason": reason})
+        return self._post(f"/rights-requests/{request_id}/refuse", ReasonIn(reason=reason))
 
     def fulfil(self, request: dict[str, Any]) -> int:
         """Share every version you can read of the file's documents with the patient
@@ -63,7 +70,15 @@ class RightsClient:
                 shared += 1
         return shared
 
-    def _post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _post(self, path: str, request: BaseModel | None = None) -> dict[str, Any]:
         # No body at all for actions that take none: the signature covers the body.
-        kwargs = {} if body is None else {"json": body}
-        return self.exchange.call("POST", path, **kwargs).json()  # type: ignore[no-any-return]
+        kwargs = {} if request is None else {"json": body(request)}
+        answer = self.exchange.call("POST", path, **kwargs)
+        return parse(RightsRequestOut, answer, ExchangeRefused, "a rights request").model_dump(
+            mode="json"
+        )
+
+
+def _requests(answer: httpx2.Response) -> list[dict[str, Any]]:
+    served = parse(list[RightsRequestOut], answer, ExchangeRefused, "the rights requests")
+    return [request.model_dump(mode="json") for request in served]

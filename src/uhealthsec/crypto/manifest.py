@@ -124,6 +124,35 @@ class VersionManifest:
     #: None only for a version 1 manifest, which named no previous one.
     previous: bytes | None = None
 
+    @classmethod
+    def of_version(
+        cls,
+        *,
+        document_id: uuid.UUID,
+        version: int,
+        patient_file_id: uuid.UUID,
+        author_id: uuid.UUID,
+        signer_key_index: int,
+        content_digest: bytes,
+        metadata_envelope: bytes,
+        readers: tuple[Reader, ...] | None,
+        previous: bytes,
+    ) -> VersionManifest:
+        """The manifest of a version as it is uploaded, stored and served: its metadata
+        envelope digested here, and ``previous`` left out of a version 1 manifest (one
+        that names no readers), which names none."""
+        return cls(
+            document_id=document_id,
+            version=version,
+            patient_file_id=patient_file_id,
+            author_id=author_id,
+            signer_key_index=signer_key_index,
+            content_digest=content_digest,
+            metadata_digest=_sha256(metadata_envelope),
+            readers=readers,
+            previous=None if readers is None else previous,
+        )
+
     @property
     def format_version(self) -> int:
         return MANIFEST_VERSION_1 if self.readers is None else MANIFEST_VERSION

@@ -97,6 +97,7 @@ def test_a_head_of_a_given_size_comes_with_its_consistency_from_an_older_one(
     practice: Practice,
 ):
     from uhealthsec.client.logs import accept_head
+    from uhealthsec.protocol.logs import LogHeadOut
 
     call = practice.carol.exchange.call
     journal = JournalClient(call)
@@ -104,7 +105,8 @@ def test_a_head_of_a_given_size_comes_with_its_consistency_from_an_older_one(
     older = journal.pin
     practice.carol.exchange.call("GET", "/journal/history", params={"limit": 1})
     size = JournalClient(call).verify().size
-    body = call("GET", "/journal/head", params={"since": older.size, "size": size}).json()
+    answer = call("GET", "/journal/head", params={"since": older.size, "size": size})
+    body = LogHeadOut.model_validate_json(answer.content)
     head, _ = accept_head(body, older, "journal", "the journal")
     assert head.size == size
     with pytest.raises(ApiError) as refused:

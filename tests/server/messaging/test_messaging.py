@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.server.records.conftest import Practice, thread_body
+from uhealthsec.client import wire
 from uhealthsec.client.api import ApiError
 from uhealthsec.client.exchange import ExchangeRefused, MessagingClient
 from uhealthsec.crypto.manifest import Reader
@@ -140,7 +141,8 @@ def test_a_message_changed_by_the_server_is_refused(practice: Practice, ctx):
 
 def _membership_body(practice: Practice, members: list[Reader], **change) -> dict:
     """A thread of Alice and Bob, whose members Alice signs as ``members``."""
-    thread_id, body = MessagingClient(practice.alice.exchange).thread_request(members)
+    thread_id, request = MessagingClient(practice.alice.exchange).thread_request(members)
+    body = wire.body(request)
     body["participant_ids"] = [practice.bob.user.account_id]
     body["membership"].update(change)
     return {"id": str(thread_id), **body}

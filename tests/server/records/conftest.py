@@ -14,6 +14,7 @@ from uhealthsec.client.api import ApiError, AuthClient
 from uhealthsec.client.consent import ConsentClient
 from uhealthsec.client.exchange import ExchangeClient, MessagingClient, _served_manifests
 from uhealthsec.client.logs import LogPin
+from uhealthsec.client.wire import body
 from uhealthsec.crypto.keystore import unlock_with_password
 from uhealthsec.crypto.manifest import NO_PREVIOUS, Reader
 
@@ -40,7 +41,7 @@ def thread_body(sender: ExchangeClient, *others: User) -> dict:
     the server what it accepts."""
     members = [Reader(uuid.UUID(u.account_id), u.email) for u in others]
     me = Reader(uuid.UUID(sender.me["id"]), sender.me["email"])
-    return MessagingClient(sender).thread_request([me, *members])[1]
+    return body(MessagingClient(sender).thread_request([me, *members])[1])
 
 
 @dataclass
@@ -97,9 +98,8 @@ def version_body(
         recipients = author._recipients([practice.bob.email])
     previous = NO_PREVIOUS
     if number > 1:  # chained to the version before, as served
-        view = author.call("GET", f"/documents/{document_id}").json()
-        previous = _served_manifests(view)[number - 1].digest()
-    body = author._prepare_version(
+        previous = _served_manifests(author.document_view(document_id))[number - 1].digest()
+    version, _ = author._prepare_version(
         document_id,
         uuid.UUID(practice.patient_file),
         number,
@@ -107,11 +107,11 @@ def version_body(
         None,
         None,
         recipients,
-        None,
+        {},
         None,
         previous,
     )
-    return {"id": str(document_id), "patient_file_id": practice.patient_file, **body}
+    return {"id": str(document_id), "patient_file_id": practice.patient_file, **body(version)}
 
 
 def next_version_body(

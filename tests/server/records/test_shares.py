@@ -178,7 +178,7 @@ def _version_ending_access(
         report,
         document_id,
         bob,
-        bob.readers_of_next_version(bob.call("GET", f"/documents/{document_id}").json()),
+        bob.readers_of_next_version(bob.document_view(document_id)),
     )
     ending = {practice.carol.user.account_id, practice.alice.user.account_id}
     for share in body["shares"]:

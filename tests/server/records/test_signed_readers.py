@@ -9,6 +9,7 @@ import pytest
 
 from tests.server.records.conftest import Practice, device, version_body
 from uhealthsec.client.api import ApiError
+from uhealthsec.client.wire import body
 from uhealthsec.crypto.manifest import Reader, ShareStatement
 from uhealthsec.protocol.encoding import b64u_encode
 from uhealthsec.server.records.models import Document
@@ -129,7 +130,7 @@ def test_a_version_must_chain_to_the_manifest_before(practice: Practice, report)
     alice = practice.alice.exchange
     document_id = alice.send(report, patient_file_id=practice.patient_file, to=[])
     recipients = alice._recipients([])
-    elsewhere = alice._prepare_version(
+    elsewhere, _ = alice._prepare_version(
         document_id,
         uuid.UUID(practice.patient_file),
         2,
@@ -137,12 +138,15 @@ def test_a_version_must_chain_to_the_manifest_before(practice: Practice, report)
         None,
         None,
         recipients,
-        None,
+        {},
         None,
         bytes(31) + b"\x01",
     )
     refusal = _refused(
-        alice.call, "POST", f"/documents/{document_id}/versions", json={"number": 2, **elsewhere}
+        alice.call,
+        "POST",
+        f"/documents/{document_id}/versions",
+        json={"number": 2, **body(elsewhere)},
     )
     assert "signature does not match" in refusal.detail
     assert alice.new_version(document_id, report) == 2  # chained as served: accepted

@@ -926,3 +926,38 @@ def test_a_signed_reader_list_stripped_by_the_server_is_not_read_as_version_1(
                 document_id, report, confirm=confirm, before_encrypting=shown.append
             )
     assert shown == []
+
+
+@pytest.mark.parametrize(
+    ("rewrite", "reason"),
+    [
+        (lambda view: view["versions"][0].update(wrapped_key="not base64!"), "wrapped_key"),
+        (lambda view: view.pop("latest_version"), "latest_version: Field required"),
+        (lambda view: view["recipients"].append({"email": 5}), "recipients.1.account_id"),
+    ],
+)
+def test_a_malformed_document_view_is_refused_with_what_is_wrong(
+    practice: Practice, report, tmp_path, monkeypatch, rewrite, reason
+):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    """What the server answers is read as the protocol's model: a field missing, of
+    another type or not base64url is refused as the server's fault, naming the field,
+    before anything of it is used."""
+    alice = practice.alice.exchange
+    document_id = alice.send(report, patient_file_id=practice.patient_file, to=[])
+    honest = alice.call
+
+    def lying(method, path, **kwargs):
+        response = honest(method, path, **kwargs)
+        if method == "GET" and path == f"/documents/{document_id}":
+            view = response.json()
+            rewrite(view)
+            response._content = json.dumps(view).encode()
+        return response
+
+    monkeypatch.setattr(alice, "call", lying)
+    with pytest.raises(ExchangeRefused, match="answer for a document is malformed") as refused:
+        alice.fetch(document_id, inbox)
+    assert reason in str(refused.value)
+    assert list(inbox.iterdir()) == []

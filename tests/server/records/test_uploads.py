@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from tests.server.records.conftest import Practice, version_body
 from uhealthsec.client.api import ApiError
+from uhealthsec.client.wire import body
 from uhealthsec.crypto.manifest import NO_PREVIOUS
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
 from uhealthsec.server.records.models import Blob
@@ -73,7 +74,7 @@ def test_cleanup_removes_unattached_uploads_and_orphans_only(
     with ctx.sessions.begin() as db:
         assert RecordsService(db, ctx).collect_unfinished_uploads() == 2
     assert _blob_count(ctx) == 1
-    assert abandoned["id"].replace("-", "") not in _stored_objects(ctx)
+    assert abandoned.id.hex not in _stored_objects(ctx)
     clock.advance(hours=-2)
     practice.bob.exchange.fetch(kept, tmp_path / "kept.txt")
     assert (tmp_path / "kept.txt").read_bytes() == report.read_bytes()
@@ -206,7 +207,7 @@ def test_a_used_document_id_gets_one_answer_wherever_it_is_used(practice: Practi
 
     answers = []
     for client, patient_file in ((bob, bob_file), (alice, practice.patient_file)):
-        body = client._prepare_version(
+        version, _ = client._prepare_version(
             document_id,
             uuid.UUID(patient_file),
             1,
@@ -214,7 +215,7 @@ def test_a_used_document_id_gets_one_answer_wherever_it_is_used(practice: Practi
             None,
             None,
             client._recipients([]),
-            None,
+            {},
             None,
             NO_PREVIOUS,
         )
@@ -222,7 +223,7 @@ def test_a_used_document_id_gets_one_answer_wherever_it_is_used(practice: Practi
             client.call(
                 "POST",
                 "/documents",
-                json={"id": str(document_id), "patient_file_id": patient_file, **body},
+                json={"id": str(document_id), "patient_file_id": patient_file, **body(version)},
             )
         answers.append((refused.value.status, refused.value.detail))
     assert answers[0] == answers[1]

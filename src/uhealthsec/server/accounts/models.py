@@ -9,13 +9,9 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, LargeBinary, String, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
+from uhealthsec.protocol.accounts import AccountKind
 from uhealthsec.server.storage.db import Base
 from uhealthsec.server.storage.types import UtcDateTime, utcnow
-
-
-class AccountKind(StrEnum):
-    PRACTITIONER = "practitioner"
-    PATIENT = "patient"
 
 
 class AccountStatus(StrEnum):

@@ -1,4 +1,5 @@
-"""API models of the accounts domain."""
+"""API models of the accounts domain; the account as clients read it is a wire model
+(protocol/accounts.py)."""
 
 from __future__ import annotations
 
@@ -6,21 +7,20 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from uhealthsec.crypto.keystore import KEYSTORE_SIZE
 from uhealthsec.crypto.signing import SIGNATURE_SIZE
+from uhealthsec.protocol.accounts import AccountKind
+from uhealthsec.protocol.accounts import AccountOut as AccountOut  # served by routes.py
 from uhealthsec.protocol.encoding import Base64Url
-from uhealthsec.server.accounts.models import AccountKind, Role
+from uhealthsec.protocol.strict import Strict
+from uhealthsec.server.accounts.models import Role
 from uhealthsec.server.auth.passwords import AUTH_SECRET_SIZE
 
 Email = Annotated[str, Field(min_length=3, max_length=320)]
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]
 Code = Annotated[str, Field(min_length=16, max_length=100)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class RegistrationIn(Strict):
@@ -47,19 +47,6 @@ class EmailVerificationIn(CodeIn):
     #: The auth secret of the registration being confirmed: the code alone would
     #: activate whichever registration it was mailed for, an intruder's included.
     auth_secret: Base64Url(AUTH_SECRET_SIZE)  # type: ignore[valid-type]
-
-
-class AccountOut(BaseModel):
-    id: uuid.UUID
-    email: str
-    display_name: str
-    kind: AccountKind
-    #: The RPPS number proven with e-CPS, else the one declared at registration.
-    rpps: str | None
-    #: Whether ``rpps`` was proven with e-CPS (a declared number proves nothing).
-    rpps_proven: bool = False
-    key_fingerprint: str
-    created_at: datetime
 
 
 class KeystoreOut(BaseModel):

@@ -11,11 +11,11 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from uhealthsec.crypto.journal import NOBODY
+from uhealthsec.protocol.journal import MAX_LEAVES
 from uhealthsec.server.audit import schemas as s
 from uhealthsec.server.audit.export import fhir_bundle, json_line
 from uhealthsec.server.audit.models import Cosignature
 from uhealthsec.server.audit.refusals import refusal_totals
-from uhealthsec.server.audit.schemas import MAX_LEAVES
 from uhealthsec.server.audit.service import HistoryItem, JournalService
 from uhealthsec.server.deps import HEALTH_DATA, LOG_READER, Caller, Ctx, Db
 from uhealthsec.server.shield.routes import may_read_metrics

@@ -21,6 +21,7 @@ from uhealthsec.crypto.checkpoint import (
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.crypto.journal import JournalEntry
 from uhealthsec.protocol.encoding import b64u_encode
+from uhealthsec.protocol.journal import MAX_ENTRIES, MAX_LEAVES
 from uhealthsec.server.accounts.models import Account, AccountKind
 from uhealthsec.server.accounts.service import AccountService
 from uhealthsec.server.audit.middleware import current_draft
@@ -34,7 +35,6 @@ from uhealthsec.server.audit.models import (
     RefusalCount,
 )
 from uhealthsec.server.audit.refusals import READ_WINDOW, REFUSAL_LOG_DAYS
-from uhealthsec.server.audit.schemas import MAX_ENTRIES, MAX_LEAVES
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import Forbidden, InvalidInput, NotFound
 from uhealthsec.server.storage.merkle_log import JOURNAL_LOG, MerkleLog, SignedCheckpoint

@@ -14,8 +14,9 @@ from typing import Any
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.consent import Consent
 
+from uhealthsec.protocol.consent import Purpose
 from uhealthsec.server.accounts.models import Account
-from uhealthsec.server.consent.models import ConsentDirective, Purpose
+from uhealthsec.server.consent.models import ConsentDirective
 
 _SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
 _ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"

@@ -10,29 +10,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from enum import StrEnum
 
 from sqlalchemy import Date, ForeignKey, Index, Integer, String, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
+from uhealthsec.protocol.consent import RequestStatus
 from uhealthsec.server.storage.db import Base
 from uhealthsec.server.storage.types import UtcDateTime
-
-
-class Purpose(StrEnum):
-    #: Sharing among the professionals of the practice that holds the file: allowed
-    #: once the patient is informed, unless they object (L1110-4 III, first paragraph).
-    CARE_TEAM = "care_team"
-    #: Sharing with professionals outside that team: needs the patient's prior consent
-    #: (L1110-4 III, second paragraph).
-    OUTSIDE_TEAM = "outside_team"
-    #: Use for research: explicit, specific, revocable consent (GDPR art. 7, 9(2)(a)).
-    RESEARCH = "research"
-
-
-class Decision(StrEnum):
-    PERMIT = "permit"
-    DENY = "deny"
 
 
 class ConsentDirective(Base):
@@ -56,28 +40,6 @@ class ConsentDirective(Base):
     decision: Mapped[str] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     superseded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-
-
-class Right(StrEnum):
-    """What a patient asks of a practice (GDPR art. 15-21; CSP L1111-7)."""
-
-    ACCESS = "access"  # art. 15
-    RECTIFICATION = "rectification"  # art. 16
-    ERASURE = "erasure"  # art. 17
-    RESTRICTION = "restriction"  # art. 18
-    PORTABILITY = "portability"  # art. 20
-    OBJECTION = "objection"  # art. 21
-    #: Communication of the medical file (CSP L1111-7, R1111-1).
-    MEDICAL_FILE = "medical_file"
-
-
-class RequestStatus(StrEnum):
-    PENDING = "pending"
-    #: The deadline was extended, with the reasons given to the patient.
-    EXTENDED = "extended"
-    DONE = "done"
-    REFUSED = "refused"
-    WITHDRAWN = "withdrawn"
 
 
 OPEN_STATUSES = frozenset({RequestStatus.PENDING, RequestStatus.EXTENDED})

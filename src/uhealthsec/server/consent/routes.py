@@ -8,10 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, Path, Query
 from fastapi.responses import JSONResponse
 
+from uhealthsec.protocol.consent import Right
 from uhealthsec.server.accounts.models import Account
 from uhealthsec.server.consent import schemas as s
 from uhealthsec.server.consent.export import consent_bundle
-from uhealthsec.server.consent.models import OPEN_STATUSES, ConsentDirective, Right, RightsRequest
+from uhealthsec.server.consent.models import OPEN_STATUSES, ConsentDirective, RightsRequest
 from uhealthsec.server.consent.service import CITATIONS, ConsentService, RightsService, file_of
 from uhealthsec.server.deps import REPLAYABLE, AnswerKeepingRoute, Caller, Ctx, Db
 from uhealthsec.server.records.service import RecordsService

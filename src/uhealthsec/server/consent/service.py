@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from uhealthsec.protocol.consent import Decision, Purpose, RequestStatus, Right
 from uhealthsec.server.accounts.models import (
     Account,
     AccountKind,
@@ -28,15 +29,7 @@ from uhealthsec.server.accounts.models import (
 )
 from uhealthsec.server.accounts.service import AccountService, normalize_email
 from uhealthsec.server.audit.middleware import current_draft
-from uhealthsec.server.consent.models import (
-    OPEN_STATUSES,
-    ConsentDirective,
-    Decision,
-    Purpose,
-    RequestStatus,
-    Right,
-    RightsRequest,
-)
+from uhealthsec.server.consent.models import OPEN_STATUSES, ConsentDirective, RightsRequest
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import Conflict, Forbidden, NotFound
 from uhealthsec.server.records.models import Document, DocumentVersion, PatientFile, Share

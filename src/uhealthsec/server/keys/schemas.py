@@ -1,28 +1,15 @@
-"""API models of the key directory: the shared log models (protocol/logs.py) and the
-map's proofs (docs/PROTOCOL.md, section 10.4)."""
+"""API models of the key directory: all of them are wire models the SDK shares (the
+log models of protocol/logs.py, the map's proofs of protocol/keys.py)."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
-
-from uhealthsec.crypto.account_map import COMMITMENT_SIZE, VALUE_SIZE
-from uhealthsec.protocol.encoding import Base64Url
+from uhealthsec.protocol.keys import DirectoryEntryOut, MapProofOut
 from uhealthsec.protocol.logs import CheckpointOut, LogEntryOut, LogHeadOut
 
-__all__ = ["CheckpointOut", "DirectoryEntryOut", "LogHeadOut", "MapProofOut"]
-
-
-class MapProofOut(BaseModel):
-    #: The last leaf of the tree (a map commitment) and its inclusion proof.
-    commitment: Base64Url(COMMITMENT_SIZE)  # type: ignore[valid-type]
-    commitment_inclusion: list[Base64Url(32)]  # type: ignore[valid-type]
-    #: The account's value in the map: its newest entry and its number of entries.
-    value: Base64Url(VALUE_SIZE)  # type: ignore[valid-type]
-    depth: int = Field(ge=0, le=256)
-    present: Base64Url(32)  # type: ignore[valid-type]
-    siblings: list[Base64Url(32)]  # type: ignore[valid-type]
-
-
-class DirectoryEntryOut(LogEntryOut):
-    #: For an entry, proof that it is its account's only one; null for a commitment.
-    map: MapProofOut | None
+__all__ = [
+    "CheckpointOut",
+    "DirectoryEntryOut",
+    "LogEntryOut",
+    "LogHeadOut",
+    "MapProofOut",
+]

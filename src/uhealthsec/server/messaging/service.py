@@ -31,6 +31,7 @@ from uhealthsec.crypto.manifest import (
     encode_readers,
 )
 from uhealthsec.crypto.wrap import check_wrapped_key
+from uhealthsec.protocol.messaging import MAX_BODY_BYTES, MAX_PARTICIPANTS
 from uhealthsec.server.accounts.models import Account, AccountKind, AccountStatus, Membership, Role
 from uhealthsec.server.accounts.service import AccountService, normalize_email
 from uhealthsec.server.audit.middleware import current_draft
@@ -45,8 +46,6 @@ from uhealthsec.server.messaging.models import (
     ThreadParticipant,
 )
 
-MAX_PARTICIPANTS = 20
-MAX_BODY_BYTES = 64 * 1024
 _CARE_ROLES = (Role.ADMIN, Role.PRACTITIONER)
 
 

@@ -7,7 +7,6 @@ every byte it serves is the byte the author signed.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -30,6 +29,7 @@ from uhealthsec.crypto.manifest import (
     encode_readers,
 )
 from uhealthsec.crypto.wrap import check_wrapped_key
+from uhealthsec.protocol.records import MAX_METADATA_BYTES, MAX_RECIPIENTS
 from uhealthsec.server.accounts.models import Account, AccountKind, AccountStatus, Practice
 from uhealthsec.server.accounts.service import AccountService, normalize_email
 from uhealthsec.server.audit.middleware import current_draft
@@ -55,13 +55,6 @@ from uhealthsec.server.records.models import (
 from uhealthsec.server.retention.service import FileStatus, RetentionService, is_practice_admin
 from uhealthsec.server.storage.blobs import BlobMissing, remove_abandoned_spool_files
 from uhealthsec.server.storage.db import transaction
-
-MAX_METADATA_BYTES = 8 * 1024
-#: Per request: 100 hybrid wrapped keys fit well within the JSON body limit.
-MAX_RECIPIENTS = 100
-#: Readers one version's author may sign (the keys beyond the first 100 follow in
-#: batches); far below what a reader list could encode.
-MAX_SIGNED_READERS = 5000
 
 
 @dataclass(frozen=True)
@@ -118,16 +111,16 @@ def stored_manifest(
     """The manifest a stored version was signed with; ``previous`` is the digest of
     the version before's (unused by a version 1 manifest, which names none)."""
     readers = None if version.readers is None else decode_readers(version.readers)
-    return VersionManifest(
+    return VersionManifest.of_version(
         document_id=document.id,
         version=version.number,
         patient_file_id=document.patient_file_id,
         author_id=version.author_id,
         signer_key_index=version.signer_key_index,
         content_digest=content_digest,
-        metadata_digest=hashlib.sha256(version.metadata_envelope).digest(),
+        metadata_envelope=version.metadata_envelope,
         readers=readers,
-        previous=None if readers is None else previous,
+        previous=previous,
     )
 
 
@@ -503,14 +496,14 @@ class RecordsService:
         except CryptoError as exc:
             raise InvalidInput(f"the signed reader list is malformed: {exc}") from exc
         self._check_addresses(new.readers)
-        manifest = VersionManifest(
+        manifest = VersionManifest.of_version(
             document_id=document.id,
             version=number,
             patient_file_id=patient_file.id,
             author_id=caller.id,
             signer_key_index=new.signer_key_index,
             content_digest=blob.sha256,
-            metadata_digest=hashlib.sha256(new.metadata_envelope).digest(),
+            metadata_envelope=new.metadata_envelope,
             readers=tuple(new.readers),
             previous=previous,
         )

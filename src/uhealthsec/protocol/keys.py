@@ -1,0 +1,26 @@
+"""Wire models of the key directory beyond the shared log models (protocol/logs.py):
+an entry with the proof that it is its account's only one (docs/PROTOCOL.md, 10.4)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from uhealthsec.crypto.account_map import COMMITMENT_SIZE, VALUE_SIZE
+from uhealthsec.protocol.encoding import Base64Url
+from uhealthsec.protocol.logs import LogEntryOut
+
+
+class MapProofOut(BaseModel):
+    #: The last leaf of the tree (a map commitment) and its inclusion proof.
+    commitment: Base64Url(COMMITMENT_SIZE)  # type: ignore[valid-type]
+    commitment_inclusion: list[Base64Url(32)]  # type: ignore[valid-type]
+    #: The account's value in the map: its newest entry and its number of entries.
+    value: Base64Url(VALUE_SIZE)  # type: ignore[valid-type]
+    depth: int = Field(ge=0, le=256)
+    present: Base64Url(32)  # type: ignore[valid-type]
+    siblings: list[Base64Url(32)]  # type: ignore[valid-type]
+
+
+class DirectoryEntryOut(LogEntryOut):
+    #: For an entry, proof that it is its account's only one; null for a commitment.
+    map: MapProofOut | None
