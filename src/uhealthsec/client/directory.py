@@ -19,20 +19,16 @@ from typing import Any
 
 import httpx2
 
-from uhealthsec.client.api import ApiError
-from uhealthsec.client.logs import LogPin, LogRefused, accept_head
+from uhealthsec.client.errors import ApiError, DirectoryRefused, LogRefused
+from uhealthsec.client.logs import LogPin, accept_head
 from uhealthsec.crypto import account_map, merkle
 from uhealthsec.crypto.account_map import AccountMap, MapCommitment, MapProof, MapValue
 from uhealthsec.crypto.checkpoint import Checkpoint
 from uhealthsec.crypto.directory import DirectoryEntry
-from uhealthsec.crypto.errors import CryptoError
+from uhealthsec.crypto.errors import CryptoError, InvalidProof
 from uhealthsec.protocol.encoding import b64u_decode
 
 KEY_DIRECTORY_LOG = "keys"
-
-
-class DirectoryRefused(LogRefused):
-    """The key directory could not prove what it said; nothing was sent or trusted."""
 
 
 @dataclass(frozen=True)
@@ -176,7 +172,7 @@ def _proven_leaf(body: dict[str, Any], head: Checkpoint, index: int) -> bytes:
     """
     data = b64u_decode(body["entry"])
     if int(body["tree_size"]) != head.size:
-        raise merkle.InvalidProof("proof for another tree")
+        raise InvalidProof("proof for another tree")
     _verify_leaf(data, index, body["inclusion"], head)
     return data
 
@@ -200,12 +196,12 @@ def _map_value(raw: dict[str, Any] | None, head: Checkpoint, account: uuid.UUID)
     :raises CryptoError: no map, or a proof that does not verify.
     """
     if raw is None:
-        raise merkle.InvalidProof("no map proof")
+        raise InvalidProof("no map proof")
     commitment_leaf = b64u_decode(raw["commitment"])
     commitment = MapCommitment.decode(commitment_leaf)
     last = head.size - 1
     if commitment.entries != last:
-        raise merkle.InvalidProof("the map is not the one the tree ends with")
+        raise InvalidProof("the map is not the one the tree ends with")
     _verify_leaf(commitment_leaf, last, raw["commitment_inclusion"], head)
     value = b64u_decode(raw["value"])
     proof = MapProof(
@@ -252,7 +248,7 @@ def audit(
             continue
         try:
             if int(body["index"]) != index:
-                raise merkle.InvalidProof("another leaf")
+                raise InvalidProof("another leaf")
             data = _proven_leaf(body, head, index)
             last_is_commitment = MapCommitment.is_one(data)
             if last_is_commitment:

@@ -32,8 +32,9 @@ from typing import Any
 
 import httpx2
 
-from uhealthsec.client.api import ApiError, check_response
+from uhealthsec.client.api import check_response
 from uhealthsec.client.directory import KeyDirectoryClient, VerifiedEntry
+from uhealthsec.client.errors import ApiError, ClientError, ExchangeRefused
 from uhealthsec.client.logs import LogPin
 from uhealthsec.crypto import envelope
 from uhealthsec.crypto.errors import CryptoError
@@ -64,10 +65,6 @@ MAX_TITLE_CHARS = 500
 #: Documents listed per request (the server's largest page).
 DOCUMENTS_PAGE = 200
 SHARES_PER_REQUEST = 100
-
-
-class ExchangeRefused(Exception):
-    """A document failed a check on this device (signature, key, integrity)."""
 
 
 @dataclass(frozen=True)
@@ -187,8 +184,8 @@ class _ChunkReader:
         return n
 
 
-class _Cancelled(Exception):
-    pass
+class _Cancelled(ClientError):
+    """The upload stopped: tells the encrypting thread to stop too (never leaves this module)."""
 
 
 class _ChunkPipe:

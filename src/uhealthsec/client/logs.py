@@ -13,14 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from uhealthsec.client.errors import LogRefused
 from uhealthsec.crypto import merkle
 from uhealthsec.crypto.checkpoint import Checkpoint, open_checkpoint, parse_verifier_key
-from uhealthsec.crypto.errors import CryptoError
+from uhealthsec.crypto.errors import CryptoError, InvalidProof
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
-
-
-class LogRefused(Exception):
-    """A log could not prove what it said; nothing it served was trusted."""
 
 
 @dataclass
@@ -95,7 +92,7 @@ def accept_head(
         proof = [b64u_decode(p) for p in body["consistency"]]
         try:
             merkle.verify_consistency(pin.size, head.size, b64u_decode(pin.root), head.root, proof)
-        except merkle.InvalidProof as exc:
+        except InvalidProof as exc:
             raise LogRefused(
                 f"{what} (now {head.size} entries) does not extend the one this device saw "
                 f"({pin.size} entries): the server may be showing different logs to "

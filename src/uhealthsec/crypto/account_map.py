@@ -35,8 +35,8 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import hashes
 
-from uhealthsec.crypto.errors import MalformedInput
-from uhealthsec.crypto.merkle import HASH_SIZE, InvalidProof
+from uhealthsec.crypto.errors import InvalidProof, MalformedInput
+from uhealthsec.crypto.merkle import HASH_SIZE
 
 KEY_BITS = 256
 EMPTY = bytes(HASH_SIZE)

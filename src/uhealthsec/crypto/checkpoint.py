@@ -18,10 +18,10 @@ import re
 import struct
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidSignature as _LibraryInvalidSignature
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from uhealthsec.crypto.errors import InvalidSignature, MalformedInput
+from uhealthsec.crypto.errors import MalformedInput, SignatureVerificationFailed
 from uhealthsec.crypto.signing import SIGNATURE_SIZE, public_key
 
 #: Signature type bytes of C2SP signed-note: a log's Ed25519 signature, a witness's
@@ -138,7 +138,12 @@ class Checkpoint:
         return witness_key.sign(self.cosignature_message(timestamp))
 
     def verify_cosignature(self, witness_key: bytes, timestamp: int, signature: bytes) -> None:
-        """:raises InvalidSignature: the witness did not sign this checkpoint at that time."""
+        """Check a witness's cosignature of this checkpoint at ``timestamp``.
+
+        :raises SignatureVerificationFailed: the witness did not sign this checkpoint
+            at that time.
+        :raises InvalidPublicKey: ``witness_key`` is not a usable Ed25519 key.
+        """
         _verify(witness_key, self.cosignature_message(timestamp), signature, "cosignature")
 
 
@@ -172,7 +177,7 @@ def open_note(note: str, name: str, key: bytes) -> bytes:
     key's name and key ID MUST verify, and there MUST be one.
 
     :raises MalformedInput: not a signed note.
-    :raises InvalidSignature: the key's signature is missing or does not verify.
+    :raises SignatureVerificationFailed: the key's signature is missing or does not verify.
     """
     text, signatures = split_note(note, {name})
     wanted = key_id(name, NOTE_ED25519, key)
@@ -182,7 +187,7 @@ def open_note(note: str, name: str, key: bytes) -> bytes:
             _verify(key, text, blob[4:], "note")
             verified = True
     if not verified:
-        raise InvalidSignature(f"the note carries no signature by the key {name}")
+        raise SignatureVerificationFailed(f"the note carries no signature by the key {name}")
     return text
 
 
@@ -191,7 +196,7 @@ def open_checkpoint(note: str, origin: str, log_key: bytes) -> Checkpoint:
     verifies.
 
     :raises MalformedInput: not a signed note, or not a checkpoint of ``origin``.
-    :raises InvalidSignature: the log's signature is missing or does not verify.
+    :raises SignatureVerificationFailed: the log's signature is missing or does not verify.
     """
     checkpoint = Checkpoint.parse(open_note(note, origin, log_key))
     if checkpoint.origin != origin:
@@ -266,11 +271,13 @@ def _signature_line(name: str, identifier: bytes, signature: bytes) -> str:
 def _verify(key: bytes, message: bytes, signature: bytes, what: str) -> None:
     verifier = public_key(key)
     if len(signature) != SIGNATURE_SIZE:
-        raise InvalidSignature(f"a {what} signature is 64 bytes")
+        raise SignatureVerificationFailed(f"a {what} signature is 64 bytes")
     try:
         verifier.verify(signature, message)
-    except _LibraryInvalidSignature as exc:
-        raise InvalidSignature(f"the {what} signature does not verify for this key") from exc
+    except InvalidSignature as exc:
+        raise SignatureVerificationFailed(
+            f"the {what} signature does not verify for this key"
+        ) from exc
 
 
 def _b64decode(text: str, what: str) -> bytes:

@@ -163,7 +163,7 @@ class VersionManifest:
         return signing.sign(key, signing.Purpose.DOCUMENT, self.digest())
 
     def verify(self, author_signing_key: bytes, signature: bytes) -> None:
-        """Raise InvalidSignature unless the author signed exactly this manifest."""
+        """Raise SignatureVerificationFailed unless the author signed exactly this manifest."""
         signing.verify(author_signing_key, signing.Purpose.DOCUMENT, self.digest(), signature)
 
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from cryptography.hazmat.primitives import constant_time, hashes
 
-from uhealthsec.crypto.errors import CryptoError
+from uhealthsec.crypto.errors import InvalidProof
 
 HASH_SIZE = 32
 
@@ -31,10 +31,6 @@ HASH_SIZE = 32
 Node = tuple[int, int]
 #: A half-open range of leaves [start, end).
 LeafRange = tuple[int, int]
-
-
-class InvalidProof(CryptoError):
-    """A Merkle proof does not lead to the claimed root, or is malformed."""
 
 
 def _sha256(*parts: bytes) -> bytes:

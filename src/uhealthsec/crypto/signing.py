@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from enum import Enum
 
-from cryptography.exceptions import InvalidSignature as _LibraryInvalidSignature
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from uhealthsec.crypto.errors import InvalidPublicKey, InvalidSignature, MalformedInput
+from uhealthsec.crypto.errors import InvalidPublicKey, MalformedInput, SignatureVerificationFailed
 
 SIGNATURE_SIZE = 64
 PUBLIC_KEY_SIZE = 32
@@ -102,14 +102,14 @@ def sign(private_key: ed25519.Ed25519PrivateKey, purpose: Purpose, digest: bytes
 
 
 def verify(author_key: bytes, purpose: Purpose, digest: bytes, signature: bytes) -> None:
-    """Raise InvalidSignature unless ``signature`` is the key's signature of ``digest``,
+    """Raise SignatureVerificationFailed unless ``signature`` is the key's signature of ``digest``,
     and InvalidPublicKey (a MalformedInput) when the key itself is refused."""
     key = public_key(author_key)
     if len(signature) != SIGNATURE_SIZE:
-        raise InvalidSignature("an Ed25519 signature is 64 bytes")
+        raise SignatureVerificationFailed("an Ed25519 signature is 64 bytes")
     try:
         key.verify(signature, signed_message(purpose, digest))
-    except _LibraryInvalidSignature as exc:
-        raise InvalidSignature(
+    except InvalidSignature as exc:
+        raise SignatureVerificationFailed(
             f"the {purpose.value.decode()} signature does not verify for this author key"
         ) from exc
