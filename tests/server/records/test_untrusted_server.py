@@ -54,7 +54,7 @@ from uhealthsec.server.storage.merkle_log import (
     MerkleLogState,
     MerkleNode,
 )
-from uhealthsec.server.storage.models import metadata
+from uhealthsec.server.tables import metadata
 
 
 def _entry_of(db, email: str) -> DirectoryRecord:

@@ -1,4 +1,8 @@
-"""Every domain's tables, gathered so that migrations see the whole schema."""
+"""Every domain's tables, gathered so that migrations see the whole schema.
+
+Here, beside the application that wires the domains together, rather than in
+storage/: the database layer is used by every domain and imports none of them.
+"""
 
 from __future__ import annotations
 
