@@ -12,7 +12,7 @@ from uhealthsec.server.accounts.service import AccountService, RegistrationReque
 from uhealthsec.server.audit.middleware import current_draft
 from uhealthsec.server.auth.service import SessionService
 from uhealthsec.server.deps import Caller, Ctx, Db
-from uhealthsec.server.shield.routes import SHIELD_RESPONSES, attempt_of
+from uhealthsec.server.shield.http import SHIELD_RESPONSES, attempt_of
 
 router = APIRouter(tags=["accounts"])
 

@@ -18,7 +18,7 @@ from uhealthsec.server.auth.oauth import FormRequest, GrantUser, OAuthServer
 from uhealthsec.server.auth.service import LoginService, SessionService
 from uhealthsec.server.deps import Caller, Ctx, Db
 from uhealthsec.server.problems import PROBLEM_JSON
-from uhealthsec.server.shield.routes import SHIELD_RESPONSES, attempt_of
+from uhealthsec.server.shield.http import SHIELD_RESPONSES, attempt_of
 
 router = APIRouter(prefix="/auth", tags=["authentication"])
 oauth_router = APIRouter(tags=["oauth"])

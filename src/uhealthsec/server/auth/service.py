@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session as DbSession
 
 from uhealthsec.crypto.keystore import Argon2Params, Keystore
 from uhealthsec.server.accounts.models import Account, AccountStatus
-from uhealthsec.server.accounts.service import normalize_email
+from uhealthsec.server.addresses import normalize_email
 from uhealthsec.server.auth.factors import (
     AMR_TOTP,
     AMR_WEBAUTHN,
