@@ -12,7 +12,7 @@ from uhealthsec.crypto.keystore import KEYSTORE_SIZE
 from uhealthsec.crypto.signing import SIGNATURE_SIZE
 from uhealthsec.protocol.encoding import Base64Url
 from uhealthsec.server.accounts.models import AccountKind, Role
-from uhealthsec.server.auth.passwords import AUTH_SECRET_SIZE
+from uhealthsec.server.security.secret_hasher import AUTH_SECRET_SIZE
 
 Email = Annotated[str, Field(min_length=3, max_length=320)]
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]
