@@ -16,8 +16,6 @@ SERVER = Path(uhealthsec.server.__file__).parent
 KNOWN_CYCLES = {
     # Routes and services fill in the journal's draft; the journal's export names accounts.
     frozenset({"accounts", "audit"}),
-    # Changing a password needs the session rules; sign-in reads accounts.
-    frozenset({"accounts", "auth"}),
     # Registration publishes keys; the directory reads accounts.
     frozenset({"accounts", "keys"}),
     # Records check consent; consent reads and lists records.

@@ -17,7 +17,7 @@ from uhealthsec.server.accounts.routes import router as accounts_router
 from uhealthsec.server.audit.middleware import JournalMiddleware
 from uhealthsec.server.audit.routes import router as journal_router
 from uhealthsec.server.audit.writer import JournalWriter
-from uhealthsec.server.auth.routes import oauth_router
+from uhealthsec.server.auth.routes import credentials_router, oauth_router
 from uhealthsec.server.auth.routes import router as auth_router
 from uhealthsec.server.bootstrap import bootstrap
 from uhealthsec.server.consent.routes import router as consent_router
@@ -215,6 +215,7 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
         return Health(status="ok", version=__version__)
 
     app.include_router(accounts_router)
+    app.include_router(credentials_router)
     app.include_router(auth_router)
     app.include_router(oauth_router)
     app.include_router(federation_router)

@@ -10,6 +10,8 @@ from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import JSONResponse
 
 from uhealthsec.protocol.oauth import AUDIENCE
+from uhealthsec.server.accounts.schemas import PasswordChangeIn
+from uhealthsec.server.accounts.service import AccountService
 from uhealthsec.server.audit.middleware import current_draft
 from uhealthsec.server.auth import schemas as s
 from uhealthsec.server.auth.factor_changes import FactorChanges
@@ -22,6 +24,9 @@ from uhealthsec.server.shield.http import SHIELD_RESPONSES, attempt_of
 
 router = APIRouter(prefix="/auth", tags=["authentication"])
 oauth_router = APIRouter(tags=["oauth"])
+#: An account's credentials, under /accounts: the rules are authentication's (a recent
+#: second factor, other sessions ended), the keystore is the account's.
+credentials_router = APIRouter(tags=["accounts"])
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -216,6 +221,18 @@ def revoke_session(session_id: uuid.UUID, caller: Caller, db: Db, ctx: Ctx) -> N
 @router.post("/logout", status_code=204)
 def logout(caller: Caller, db: Db, ctx: Ctx) -> None:
     SessionService(db, ctx).revoke(caller.session, "signed_out")
+
+
+@credentials_router.put("/accounts/me/password", status_code=204)
+def change_password(body: PasswordChangeIn, caller: Caller, db: Db, ctx: Ctx) -> None:
+    """Store a keystore re-sealed under a new password and signed with the current key;
+    other devices are signed out and the owner is told by mail."""
+    sessions = SessionService(db, ctx)
+    sessions.require_recent_mfa(caller)
+    AccountService(db, ctx).replace_keystore(
+        caller.account, body.keystore, body.auth_secret, body.signature
+    )
+    sessions.credentials_changed(caller, "password_changed", "your password was changed")
 
 
 # -- OAuth 2.1 ----------------------------------------------------------------------------
