@@ -69,3 +69,16 @@ def test_no_new_two_way_imports_between_packages():
     }
     new = sorted(sorted(pair) for pair in cycles - KNOWN_CYCLES)
     assert new == [], f"packages that now import each other: {new}"
+
+
+def test_no_routes_module_imports_another_packages_routes():
+    """What several packages' routes share lives beside them (shield/http.py,
+    auth/http.py), not in another package's routes; only the application wires routes."""
+    offending = []
+    for path in SERVER.glob("*/routes.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                parts = node.module.split(".")
+                if parts[-1] == "routes" and parts[2:3] != [path.parent.name]:
+                    offending.append(f"{path.parent.name}/routes.py imports {node.module}")
+    assert offending == []
