@@ -24,7 +24,7 @@ from timing import median_seconds
 from uhealthsec.client.api import AuthClient
 from uhealthsec.crypto.keystore import Argon2Params, derive_password_secrets
 from uhealthsec.server.app import build_context, create_app
-from uhealthsec.server.auth.passwords import SecretHasher
+from uhealthsec.server.security.secret_hasher import SecretHasher
 from uhealthsec.server.settings import Settings
 
 PASSWORD = "plum orchard violin tundra"

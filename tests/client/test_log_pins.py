@@ -4,7 +4,8 @@ docs/PROTOCOL.md 9.2 and 10): origin, key, consistency, and pins kept before ori
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from uhealthsec.client.logs import LogPin, LogRefused, accept_head
+from uhealthsec.client.errors import LogRefused
+from uhealthsec.client.logs import LogPin, accept_head
 from uhealthsec.crypto import merkle
 from uhealthsec.crypto.checkpoint import Checkpoint, verifier_key
 from uhealthsec.protocol.encoding import b64u_encode

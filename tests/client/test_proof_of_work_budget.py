@@ -11,7 +11,8 @@ import pytest
 
 from uhealthsec.client import proof_of_work
 from uhealthsec.client.api import post_with_proof
-from uhealthsec.client.proof_of_work import UnsolvableChallenge, solve
+from uhealthsec.client.errors import UnsolvableChallenge
+from uhealthsec.client.proof_of_work import solve
 from uhealthsec.server.shield.challenges import ChallengeBook
 
 

@@ -11,8 +11,7 @@ import pytest
 from tests.conftest import load_vectors
 from uhealthsec.crypto import account_map
 from uhealthsec.crypto.account_map import AccountMap, MapCommitment, MapProof, MapValue
-from uhealthsec.crypto.errors import MalformedInput, UnsupportedVersion
-from uhealthsec.crypto.merkle import InvalidProof
+from uhealthsec.crypto.errors import InvalidProof, MalformedInput, UnsupportedVersion
 
 
 def reference_root(items: dict[bytes, bytes]) -> bytes:

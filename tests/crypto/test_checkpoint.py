@@ -15,7 +15,12 @@ from sigstore_models.common.v1 import PublicKey, PublicKeyDetails
 from tests.conftest import load_vectors
 from uhealthsec.crypto import checkpoint
 from uhealthsec.crypto.checkpoint import Checkpoint, open_checkpoint
-from uhealthsec.crypto.errors import CryptoError, InvalidSignature, MalformedInput, error_identifier
+from uhealthsec.crypto.errors import (
+    CryptoError,
+    MalformedInput,
+    SignatureVerificationFailed,
+    error_identifier,
+)
 
 VECTORS = load_vectors("checkpoint.json")
 ORIGIN = VECTORS["log_origin"]
@@ -68,9 +73,9 @@ def test_cosignature():
     [(timestamp, signature)] = checkpoint.note_cosignatures(note, name, witness)
     assert timestamp == cosigned["timestamp"]
     point.verify_cosignature(witness, timestamp, signature)
-    with pytest.raises(InvalidSignature):
+    with pytest.raises(SignatureVerificationFailed):
         point.verify_cosignature(witness, timestamp + 1, signature)
-    with pytest.raises(InvalidSignature):
+    with pytest.raises(SignatureVerificationFailed):
         Checkpoint(ORIGIN, point.size + 1, point.root).verify_cosignature(
             witness, timestamp, signature
         )
@@ -96,7 +101,7 @@ def test_signature_lines_of_unknown_keys_are_ignored_but_one_of_ours_is_needed()
     foreign = "\u2014 someone.example/log " + base64.b64encode(bytes(68)).decode() + "\n"
     assert open_checkpoint(note + foreign, ORIGIN, LOG_KEY).size == 1
     text = note.split("\n\n")[0] + "\n\n"
-    with pytest.raises(InvalidSignature):
+    with pytest.raises(SignatureVerificationFailed):
         open_checkpoint(text + foreign, ORIGIN, LOG_KEY)
 
 

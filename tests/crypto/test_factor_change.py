@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from tests.conftest import load_vectors
-from uhealthsec.crypto.errors import InvalidSignature
+from uhealthsec.crypto.errors import SignatureVerificationFailed
 from uhealthsec.crypto.factor_change import FactorAction, FactorChange
 
 VECTORS = load_vectors("factor_change.json")["vectors"]
@@ -33,5 +33,5 @@ def test_factor_change_vector(vector):
         FactorChange(change.account_id, change.action, change.subject, bytes(32)),
         FactorChange(uuid.uuid4(), change.action, change.subject, change.nonce),
     ):
-        with pytest.raises(InvalidSignature):
+        with pytest.raises(SignatureVerificationFailed):
             other.verify(public, signature)

@@ -105,3 +105,22 @@ def test_a_version_2_entry_links_every_patient_and_practice_it_names():
     wrong_kind = replace(entry, objects=((ObjectKind.PRACTICE, PATIENT),))
     with pytest.raises(MalformedInput):
         wrong_kind.encode()
+
+
+def test_undefined_codes_and_text_that_is_not_ascii_are_malformed():
+    """A verifier catches CryptoError: a hostile entry must not escape it as a bare
+    ValueError (an undefined enum value, a text field that does not decode)."""
+    entry = replace(_entry(), objects=((ObjectKind.DOCUMENT, uuid.UUID(int=3)),))
+    encoded = entry.encode()
+    action_at = encoded.index(b"records.content")
+    outcome_at = action_at + len("records.content")
+    kind_at = outcome_at + 4
+    for bad in (
+        encoded[:action_at] + b"\xff" + encoded[action_at + 1 :],
+        encoded[:outcome_at] + b"\x09" + encoded[outcome_at + 1 :],
+        encoded[:kind_at] + b"\x63" + encoded[kind_at + 1 :],
+    ):
+        with pytest.raises(MalformedInput):
+            JournalEntry.decode(bad)
+    with pytest.raises(MalformedInput):
+        replace(entry, action="records.contenu_é").encode()

@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from tests.conftest import load_vectors
-from uhealthsec.crypto.errors import InvalidSignature
+from uhealthsec.crypto.errors import SignatureVerificationFailed
 from uhealthsec.crypto.keystore_change import KeystoreChange
 
 VECTORS = load_vectors("keystore_change.json")["vectors"]
@@ -31,5 +31,5 @@ def test_keystore_change_vector(vector):
         KeystoreChange(change.account_id, change.new, change.new, change.auth_secret),
         KeystoreChange(uuid.uuid4(), change.current, change.new, change.auth_secret),
     ):
-        with pytest.raises(InvalidSignature):
+        with pytest.raises(SignatureVerificationFailed):
             other.verify(public, signature)

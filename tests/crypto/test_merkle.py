@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from uhealthsec.crypto import merkle
+from uhealthsec.crypto.errors import InvalidProof
 
 VECTORS = json.loads((Path(__file__).parents[1] / "vectors" / "rfc9162.json").read_text())
 LEAVES = [bytes.fromhex(x) for x in VECTORS["leaves"]]
@@ -74,7 +75,7 @@ def test_inclusion_vectors(case):
     if case["valid"]:
         merkle.verify_inclusion(*args)
     else:
-        with pytest.raises(merkle.InvalidProof):
+        with pytest.raises(InvalidProof):
             merkle.verify_inclusion(*args)
 
 
@@ -90,7 +91,7 @@ def test_consistency_vectors(case):
     if case["valid"]:
         merkle.verify_consistency(*args)
     else:
-        with pytest.raises(merkle.InvalidProof):
+        with pytest.raises(InvalidProof):
             merkle.verify_consistency(*args)
 
 
@@ -119,9 +120,9 @@ def test_every_generated_proof_verifies_and_a_flipped_bit_does_not(size, data):
         at = data.draw(st.integers(min_value=0, max_value=len(proof) - 1))
         bad = [*proof]
         bad[at] = bytes([bad[at][0] ^ 1]) + bad[at][1:]
-        with pytest.raises(merkle.InvalidProof):
+        with pytest.raises(InvalidProof):
             merkle.verify_inclusion(leaf, index, size, bad, root)
-    with pytest.raises(merkle.InvalidProof):
+    with pytest.raises(InvalidProof):
         merkle.verify_inclusion(merkle.leaf_hash(b"other"), index, size, proof, root)
 
     old = data.draw(st.integers(min_value=1, max_value=size))
@@ -131,11 +132,11 @@ def test_every_generated_proof_verifies_and_a_flipped_bit_does_not(size, data):
         forked = MemoryLog()
         forked.append([i.to_bytes(4, "big") for i in range(old - 1)] + [b"fork"])
         forked.append([i.to_bytes(4, "big") for i in range(old, size)])
-        with pytest.raises(merkle.InvalidProof):
+        with pytest.raises(InvalidProof):
             merkle.verify_consistency(
                 old, size, forked.root(old), root, forked.consistency(old, size)
             )
-        with pytest.raises(merkle.InvalidProof):
+        with pytest.raises(InvalidProof):
             merkle.verify_consistency(
                 old, size, log.root(old), forked.root(size), forked.consistency(old, size)
             )

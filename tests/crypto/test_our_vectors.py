@@ -25,8 +25,8 @@ from uhealthsec.crypto import (
 from uhealthsec.crypto.checkpoint import Checkpoint
 from uhealthsec.crypto.errors import (
     CryptoError,
-    InvalidSignature,
     MalformedInput,
+    SignatureVerificationFailed,
     error_identifier,
 )
 from uhealthsec.crypto.keys import PublicKeys, UserKeys
@@ -217,7 +217,7 @@ def test_version_manifests(vector):
     assert m.encode().hex() == vector["encoded"]
     assert m.digest().hex() == vector["digest"]
     m.verify(_h(EXCHANGE["author_public_key"]), _h(vector["signature"]))
-    with pytest.raises(InvalidSignature):
+    with pytest.raises(SignatureVerificationFailed):
         manifest.VersionManifest(
             m.document_id,
             m.version + 1,
@@ -257,13 +257,13 @@ def test_version_manifests_with_readers(vector):
     assert m.digest().hex() == vector["digest"]
     m.verify(_h(EXCHANGE["author_public_key"]), _h(vector["signature"]))
     # One reader more (or less) is another manifest.
-    with pytest.raises(InvalidSignature):
+    with pytest.raises(SignatureVerificationFailed):
         replace(m, readers=readers[:-1]).verify(
             _h(EXCHANGE["author_public_key"]), _h(vector["signature"])
         )
     # So is a version chained to another previous one.
     if m.version > 1:
-        with pytest.raises(InvalidSignature):
+        with pytest.raises(SignatureVerificationFailed):
             replace(m, previous=bytes(31) + b"\x01").verify(
                 _h(EXCHANGE["author_public_key"]), _h(vector["signature"])
             )
@@ -302,7 +302,7 @@ def test_share_statements(vector):
     assert statement.encode().hex() == vector["encoded"]
     assert statement.digest().hex() == vector["digest"]
     statement.verify(_h(EXCHANGE["author_public_key"]), _h(vector["signature"]))
-    with pytest.raises(InvalidSignature):
+    with pytest.raises(SignatureVerificationFailed):
         replace(statement, recipient=replace(recipient, email="mallory@demo.test")).verify(
             _h(EXCHANGE["author_public_key"]), _h(vector["signature"])
         )
@@ -335,7 +335,7 @@ def test_revocation_statements(vector):
             reader,
         ),
     ):
-        with pytest.raises(InvalidSignature):
+        with pytest.raises(SignatureVerificationFailed):
             other.verify(_h(EXCHANGE["author_public_key"]), _h(vector["signature"]))
 
 
@@ -386,7 +386,7 @@ def test_request_digests_and_signatures(vector):
     digest = journal.request_digest(vector["method"], vector["target"], body)
     assert digest.hex() == vector["request_digest"]
     journal.SignedRequest(digest).verify(_h(JOURNAL["user_public_key"]), _h(vector["signature"]))
-    with pytest.raises(InvalidSignature):
+    with pytest.raises(SignatureVerificationFailed):
         journal.SignedRequest(bytes(32)).verify(
             _h(JOURNAL["user_public_key"]), _h(vector["signature"])
         )

@@ -4,7 +4,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from uhealthsec.crypto import envelope, signing
-from uhealthsec.crypto.errors import InvalidSignature, MalformedInput
+from uhealthsec.crypto.errors import MalformedInput, SignatureVerificationFailed
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def test_document_signature_round_trip(author):
 def test_signature_does_not_cross_purposes(author):
     digest = bytes(32)
     signature = signing.sign(author, signing.Purpose.DOCUMENT, digest)
-    with pytest.raises(InvalidSignature, match="request signature"):
+    with pytest.raises(SignatureVerificationFailed, match="request signature"):
         signing.verify(_public(author), signing.Purpose.REQUEST, digest, signature)
 
 
@@ -36,7 +36,7 @@ def test_any_ciphertext_change_breaks_the_signature(author):
         author, signing.Purpose.DOCUMENT, envelope.content_digest(bytes(sealed))
     )
     sealed[-1] ^= 1
-    with pytest.raises(InvalidSignature):
+    with pytest.raises(SignatureVerificationFailed):
         signing.verify(
             _public(author),
             signing.Purpose.DOCUMENT,
@@ -49,12 +49,12 @@ def test_other_author_key_is_refused(author):
     digest = bytes(range(32))
     signature = signing.sign(author, signing.Purpose.DOCUMENT, digest)
     other = ed25519.Ed25519PrivateKey.generate()
-    with pytest.raises(InvalidSignature):
+    with pytest.raises(SignatureVerificationFailed):
         signing.verify(_public(other), signing.Purpose.DOCUMENT, digest, signature)
 
 
 def test_malformed_inputs(author):
-    with pytest.raises(InvalidSignature):
+    with pytest.raises(SignatureVerificationFailed):
         signing.verify(_public(author), signing.Purpose.DOCUMENT, bytes(32), b"short")
     with pytest.raises(MalformedInput):
         signing.verify(b"short", signing.Purpose.DOCUMENT, bytes(32), bytes(64))

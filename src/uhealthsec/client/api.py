@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx2
 
+from uhealthsec.client.errors import ApiError, SecondFactorRequired, WeakPassword
 from uhealthsec.client.passwords import check_new_password
 from uhealthsec.client.proof_of_work import HEADER as PROOF_HEADER
 from uhealthsec.client.proof_of_work import solve
@@ -33,26 +34,6 @@ from uhealthsec.crypto.keystore import (
 from uhealthsec.crypto.keystore_change import KeystoreChange
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
 from uhealthsec.protocol.oauth import CLI_CLIENT_ID, CLI_REDIRECT_URI
-
-
-class ApiError(Exception):
-    """The server refused a request; ``detail`` is its explanation for the user."""
-
-    def __init__(self, status: int, detail: str, body: dict[str, Any] | None = None) -> None:
-        super().__init__(f"{status}: {detail}")
-        self.status = status
-        self.detail = detail
-        self.body = body or {}
-
-
-class WeakPassword(ValueError):
-    pass
-
-
-class SecondFactorRequired(ApiError):
-    """The address had too many failed sign-ins: send a TOTP or recovery code with the
-    password (``start_login(..., second_factor={"totp_code": ...})``)."""
-
 
 #: Proofs of work solved for one request before giving up (each 429 carries a new one).
 MAX_CHALLENGES = 3

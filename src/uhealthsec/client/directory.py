@@ -18,22 +18,18 @@ from dataclasses import dataclass
 
 import httpx2
 
-from uhealthsec.client.api import ApiError
-from uhealthsec.client.logs import LogPin, LogRefused, accept_head
+from uhealthsec.client.errors import ApiError, DirectoryRefused, LogRefused
+from uhealthsec.client.logs import LogPin, accept_head
 from uhealthsec.client.wire import parse
 from uhealthsec.crypto import account_map, merkle
 from uhealthsec.crypto.account_map import AccountMap, MapCommitment, MapProof, MapValue
 from uhealthsec.crypto.checkpoint import Checkpoint
 from uhealthsec.crypto.directory import DirectoryEntry
-from uhealthsec.crypto.errors import CryptoError
+from uhealthsec.crypto.errors import CryptoError, InvalidProof
 from uhealthsec.protocol.keys import DirectoryEntryOut, MapProofOut
 from uhealthsec.protocol.logs import LogEntryOut, LogHeadOut
 
 KEY_DIRECTORY_LOG = "keys"
-
-
-class DirectoryRefused(LogRefused):
-    """The key directory could not prove what it said; nothing was sent or trusted."""
 
 
 @dataclass(frozen=True)
@@ -179,7 +175,7 @@ def _proven_leaf(body: LogEntryOut, head: Checkpoint, index: int) -> bytes:
     :raises CryptoError: another tree, or a proof that does not verify.
     """
     if body.tree_size != head.size:
-        raise merkle.InvalidProof("proof for another tree")
+        raise InvalidProof("proof for another tree")
     _verify_leaf(body.entry, index, body.inclusion, head)
     return body.entry  # type: ignore[no-any-return]
 
@@ -201,11 +197,11 @@ def _map_value(raw: MapProofOut | None, head: Checkpoint, account: uuid.UUID) ->
     :raises CryptoError: no map, or a proof that does not verify.
     """
     if raw is None:
-        raise merkle.InvalidProof("no map proof")
+        raise InvalidProof("no map proof")
     commitment = MapCommitment.decode(raw.commitment)
     last = head.size - 1
     if commitment.entries != last:
-        raise merkle.InvalidProof("the map is not the one the tree ends with")
+        raise InvalidProof("the map is not the one the tree ends with")
     _verify_leaf(raw.commitment, last, raw.commitment_inclusion, head)
     proof = MapProof(raw.depth, raw.present, tuple(raw.siblings))
     account_map.verify(commitment.root, account_map.map_key(account), raw.value, proof)
@@ -248,7 +244,7 @@ def audit(
         try:
             body = parse(DirectoryEntryOut, answer, DirectoryRefused, f"leaf {index}")
             if body.index != index:
-                raise merkle.InvalidProof("another leaf")
+                raise InvalidProof("another leaf")
             data = _proven_leaf(body, head, index)
             last_is_commitment = MapCommitment.is_one(data)
             if last_is_commitment:

@@ -32,13 +32,9 @@ from typing import Any
 
 import httpx2
 
-from uhealthsec.client.api import (
-    IDEMPOTENCY_KEY_HEADER,
-    ApiError,
-    check_response,
-    idempotency_key,
-)
+from uhealthsec.client.api import IDEMPOTENCY_KEY_HEADER, check_response, idempotency_key
 from uhealthsec.client.directory import KeyDirectoryClient, VerifiedEntry
+from uhealthsec.client.errors import ApiError, ClientError, ExchangeRefused
 from uhealthsec.client.logs import LogPin
 from uhealthsec.client.wire import body, parse
 from uhealthsec.crypto import envelope
@@ -100,10 +96,6 @@ MAX_TITLE_CHARS = 500
 #: Documents listed per request (the server's largest page).
 DOCUMENTS_PAGE = 200
 SHARES_PER_REQUEST = 100
-
-
-class ExchangeRefused(Exception):
-    """A document failed a check on this device (signature, key, integrity)."""
 
 
 @dataclass(frozen=True)
@@ -223,8 +215,8 @@ class _ChunkReader:
         return n
 
 
-class _Cancelled(Exception):
-    pass
+class _Cancelled(ClientError):
+    """The upload stopped: tells the encrypting thread to stop too (never leaves this module)."""
 
 
 class _ChunkPipe:

@@ -34,7 +34,8 @@ from typing import Any
 import httpx2
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from uhealthsec.client.logs import LogKey, LogPin, LogRefused, accept_head, log_key
+from uhealthsec.client.errors import HistoryIncomplete, JournalTampered, LogRefused
+from uhealthsec.client.logs import LogKey, LogPin, accept_head, log_key
 from uhealthsec.client.state_files import write_atomically
 from uhealthsec.client.wire import body, parse
 from uhealthsec.crypto import merkle
@@ -53,10 +54,6 @@ HISTORY_PAGE = 500
 ENTRIES_PAGE = 1_000
 #: The random value that makes a history's anchoring request unique (128 bits).
 ANCHOR_NONCE_BYTES = 16
-
-
-class JournalTampered(LogRefused):
-    """The journal the server serves is not the one it signed."""
 
 
 @dataclass(frozen=True)
@@ -79,17 +76,6 @@ class Gap:
             else f"between journal entries {self.from_index} and {self.to_index}"
         )
         return f"{entries} of the chain ({count} missing, {where})"
-
-
-class HistoryIncomplete(JournalTampered):
-    """The server left entries out of a history whose chain proves they exist."""
-
-    def __init__(self, gaps: list[Gap]) -> None:
-        self.gaps = gaps
-        super().__init__(
-            "the history the server served is incomplete: it lacks "
-            + "; ".join(str(g) for g in gaps)
-        )
 
 
 @dataclass(frozen=True)

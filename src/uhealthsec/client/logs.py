@@ -13,15 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from uhealthsec.client.errors import LogRefused
 from uhealthsec.crypto import merkle
 from uhealthsec.crypto.checkpoint import Checkpoint, open_checkpoint, parse_verifier_key
-from uhealthsec.crypto.errors import CryptoError
+from uhealthsec.crypto.errors import CryptoError, InvalidProof
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
 from uhealthsec.protocol.logs import LogHeadOut
-
-
-class LogRefused(Exception):
-    """A log could not prove what it said; nothing it served was trusted."""
 
 
 @dataclass
@@ -96,7 +93,7 @@ def accept_head(
             merkle.verify_consistency(
                 pin.size, head.size, b64u_decode(pin.root), head.root, body.consistency
             )
-        except merkle.InvalidProof as exc:
+        except InvalidProof as exc:
             raise LogRefused(
                 f"{what} (now {head.size} entries) does not extend the one this device saw "
                 f"({pin.size} entries): the server may be showing different logs to "

@@ -21,6 +21,8 @@ from typing import Any
 
 from argon2.low_level import Type, hash_secret_raw
 
+from uhealthsec.client.errors import UnsolvableChallenge
+
 HEADER = "UHS-Proof-Of-Work"
 ALGORITHM = "ARGON2ID"
 #: 64 MiB: eight times what our server asks (8 MiB), the client's own password KDF's size.
@@ -31,10 +33,6 @@ MAX_PARALLELISM = 4
 #: server's parameters, eight times the most it asks (service.COSTS).
 MAX_WORK_KIB = 2048 * 8192
 _HEX = re.compile(r"(?:[0-9a-f]{2}){1,64}")
-
-
-class UnsolvableChallenge(Exception):
-    pass
 
 
 def solve(challenge: dict[str, Any]) -> str:

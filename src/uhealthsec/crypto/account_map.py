@@ -35,8 +35,8 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import hashes
 
-from uhealthsec.crypto.errors import MalformedInput, UnsupportedVersion
-from uhealthsec.crypto.merkle import HASH_SIZE, InvalidProof
+from uhealthsec.crypto.errors import InvalidProof, MalformedInput, UnsupportedVersion
+from uhealthsec.crypto.merkle import HASH_SIZE
 
 KEY_BITS = 256
 EMPTY = bytes(HASH_SIZE)
@@ -70,6 +70,10 @@ class MapValue:
     count: int
 
     def encode(self) -> bytes:
+        """The 44 bytes the map holds for this value.
+
+        :raises MalformedInput: a field is out of range, or the leaf hash is not 32 bytes.
+        """
         if len(self.leaf_hash) != HASH_SIZE or not 0 <= self.index < 1 << 64:
             raise MalformedInput("a map value names one log leaf")
         if not 1 <= self.count < 1 << 32:
@@ -78,6 +82,10 @@ class MapValue:
 
     @classmethod
     def decode(cls, data: bytes) -> MapValue:
+        """The value encoded in ``data``.
+
+        :raises MalformedInput: not 44 bytes, or a count of 0.
+        """
         if len(data) != VALUE_SIZE:
             raise MalformedInput("a map value is 44 bytes")
         (index,) = struct.unpack(">Q", data[:8])
@@ -95,6 +103,10 @@ class MapCommitment:
     root: bytes
 
     def encode(self) -> bytes:
+        """The log leaf of this commitment.
+
+        :raises MalformedInput: the size is out of range or the root is not 32 bytes.
+        """
         if len(self.root) != HASH_SIZE or not 0 <= self.entries < 1 << 64:
             raise MalformedInput("a map commitment holds a size and a 32-byte root")
         return (
@@ -106,6 +118,11 @@ class MapCommitment:
 
     @classmethod
     def decode(cls, data: bytes) -> MapCommitment:
+        """The commitment encoded in a log leaf.
+
+        :raises MalformedInput: not a map commitment, or of a version this code does not
+            know.
+        """
         if len(data) != COMMITMENT_SIZE or data[:4] != COMMITMENT_MAGIC:
             raise MalformedInput("not a key directory map commitment")
         if data[4] != COMMITMENT_VERSION:
@@ -177,6 +194,10 @@ class AccountMap:
     """
 
     def __init__(self, items: Iterable[tuple[bytes, bytes]] = ()) -> None:
+        """A map holding ``items``, (key, value) pairs.
+
+        :raises MalformedInput: a key is not 32 bytes.
+        """
         self._values: dict[int, bytes] = {}
         for key, value in items:
             self._values[self._key(key)] = value
@@ -201,9 +222,17 @@ class AccountMap:
         return other
 
     def get(self, key: bytes) -> bytes | None:
+        """The value of ``key``, or None.
+
+        :raises MalformedInput: ``key`` is not 32 bytes.
+        """
         return self._values.get(self._key(key))
 
     def set(self, key: bytes, value: bytes) -> None:
+        """Give ``key`` the value ``value``.
+
+        :raises MalformedInput: ``key`` is not 32 bytes.
+        """
         k = self._key(key)
         if k not in self._values:
             bisect.insort(self._keys, k)
@@ -215,7 +244,11 @@ class AccountMap:
         return self._subtree(0, 0)
 
     def prove(self, key: bytes) -> MapProof:
-        """The proof of ``key``'s value (the key must be in the map)."""
+        """The proof of ``key``'s value (the key must be in the map).
+
+        :raises MalformedInput: ``key`` is not 32 bytes.
+        :raises KeyError: ``key`` is not in the map.
+        """
         k = self._key(key)
         if k not in self._values:
             raise KeyError("no such key in the map")

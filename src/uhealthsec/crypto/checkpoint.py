@@ -18,10 +18,10 @@ import re
 import struct
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidSignature as _LibraryInvalidSignature
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from uhealthsec.crypto.errors import InvalidSignature, MalformedInput
+from uhealthsec.crypto.errors import MalformedInput, SignatureVerificationFailed
 from uhealthsec.crypto.signing import SIGNATURE_SIZE, public_key
 
 #: Signature type bytes of C2SP signed-note: a log's Ed25519 signature, a witness's
@@ -93,7 +93,10 @@ class Checkpoint:
     root: bytes
 
     def body(self) -> bytes:
-        """The note text: three newline-terminated lines, no extension line."""
+        """The note text: three newline-terminated lines, no extension line.
+
+        :raises MalformedInput: the origin, size or root is not one a checkpoint can hold.
+        """
         _check_name(self.origin, "log origin")
         if not 0 <= self.size <= _MAX_TIMESTAMP:
             raise MalformedInput("a checkpoint's size is 0 to 2^63 - 1")
@@ -104,7 +107,10 @@ class Checkpoint:
 
     @classmethod
     def parse(cls, body: bytes) -> Checkpoint:
-        """A checkpoint from a note's text, refusing anything ``body()`` would not write."""
+        """A checkpoint from a note's text, refusing anything ``body()`` would not write.
+
+        :raises MalformedInput: ``body`` is not a checkpoint in its canonical form.
+        """
         lines = body.split(b"\n")
         if len(lines) != 4 or lines[3] != b"":
             raise MalformedInput(
@@ -123,27 +129,48 @@ class Checkpoint:
         return cls(origin, int(size), hash_bytes)
 
     def sign(self, key: ed25519.Ed25519PrivateKey) -> str:
-        """The signed note: this checkpoint signed by the log's key, named by its origin."""
+        """The signed note: this checkpoint signed by the log's key, named by its origin.
+
+        :raises MalformedInput: the checkpoint cannot be written (see ``body``).
+        """
         return sign_note(self.body(), self.origin, key)
 
     def cosignature_message(self, timestamp: int) -> bytes:
-        """What a witness signs (tlog-cosignature v1): header, time line, note text."""
+        """What a witness signs (tlog-cosignature v1): header, time line, note text.
+
+        :raises MalformedInput: ``timestamp`` is out of range, or the checkpoint cannot be
+            written.
+        """
         if not 0 <= timestamp <= _MAX_TIMESTAMP:
             raise MalformedInput("a cosignature's time is 0 to 2^63 - 1")
         return _COSIGNATURE_HEADER + b"time %d\n" % timestamp + self.body()
 
     def cosign(self, witness_key: ed25519.Ed25519PrivateKey, timestamp: int) -> bytes:
         """A witness's Ed25519 signature that, at ``timestamp`` (seconds since 1970), this
-        is the largest consistent checkpoint it has seen of the log."""
+        is the largest consistent checkpoint it has seen of the log.
+
+        :raises MalformedInput: ``timestamp`` is out of range, or the checkpoint cannot be
+            written.
+        """
         return witness_key.sign(self.cosignature_message(timestamp))
 
     def verify_cosignature(self, witness_key: bytes, timestamp: int, signature: bytes) -> None:
-        """:raises InvalidSignature: the witness did not sign this checkpoint at that time."""
+        """Check a witness's cosignature of this checkpoint at ``timestamp``.
+
+        :raises SignatureVerificationFailed: the witness did not sign this checkpoint
+            at that time.
+        :raises InvalidPublicKey: ``witness_key`` is refused (see ``signing.public_key``).
+        :raises MalformedInput: ``witness_key`` is not 32 bytes, ``timestamp`` is out of
+            range, or the checkpoint cannot be written.
+        """
         _verify(witness_key, self.cosignature_message(timestamp), signature, "cosignature")
 
 
 def cosignature_line(name: str, witness_key: bytes, timestamp: int, signature: bytes) -> str:
-    """A witness's signature line, appended to a signed checkpoint's note."""
+    """A witness's signature line, appended to a signed checkpoint's note.
+
+    :raises MalformedInput: the name, time or signature cannot be written in a note.
+    """
     _check_name(name, "witness name")
     if len(signature) != SIGNATURE_SIZE or not 0 <= timestamp <= _MAX_TIMESTAMP:
         raise MalformedInput("a cosignature is a time and a 64-byte Ed25519 signature")
@@ -157,7 +184,11 @@ def with_cosignatures(note: str, lines: list[str]) -> str:
 
 
 def sign_note(text: bytes, name: str, key: ed25519.Ed25519PrivateKey) -> str:
-    """``text`` (newline-terminated) as a signed note, signed by ``key`` named ``name``."""
+    """``text`` (newline-terminated) as a signed note, signed by ``key`` named ``name``.
+
+    :raises MalformedInput: ``name`` is not a key name, or ``text`` does not end with a
+        newline.
+    """
     _check_name(name, "key name")
     if not text.endswith(b"\n"):
         raise MalformedInput("a note's text ends with a newline")
@@ -171,8 +202,9 @@ def open_note(note: str, name: str, key: bytes) -> bytes:
     Lines of other keys (a witness's cosignature) are ignored; every line with this
     key's name and key ID MUST verify, and there MUST be one.
 
-    :raises MalformedInput: not a signed note.
-    :raises InvalidSignature: the key's signature is missing or does not verify.
+    :raises MalformedInput: not a signed note, or ``key`` is not a usable Ed25519 key
+        (InvalidPublicKey).
+    :raises SignatureVerificationFailed: the key's signature is missing or does not verify.
     """
     text, signatures = split_note(note, {name})
     wanted = key_id(name, NOTE_ED25519, key)
@@ -182,7 +214,7 @@ def open_note(note: str, name: str, key: bytes) -> bytes:
             _verify(key, text, blob[4:], "note")
             verified = True
     if not verified:
-        raise InvalidSignature(f"the note carries no signature by the key {name}")
+        raise SignatureVerificationFailed(f"the note carries no signature by the key {name}")
     return text
 
 
@@ -190,8 +222,9 @@ def open_checkpoint(note: str, origin: str, log_key: bytes) -> Checkpoint:
     """The checkpoint in ``note`` once the log's signature (key name: its origin)
     verifies.
 
-    :raises MalformedInput: not a signed note, or not a checkpoint of ``origin``.
-    :raises InvalidSignature: the log's signature is missing or does not verify.
+    :raises MalformedInput: not a signed note, not a checkpoint of ``origin``, or
+        ``log_key`` is not a usable Ed25519 key (InvalidPublicKey).
+    :raises SignatureVerificationFailed: the log's signature is missing or does not verify.
     """
     checkpoint = Checkpoint.parse(open_note(note, origin, log_key))
     if checkpoint.origin != origin:
@@ -201,7 +234,11 @@ def open_checkpoint(note: str, origin: str, log_key: bytes) -> Checkpoint:
 
 def note_cosignatures(note: str, name: str, witness_key: bytes) -> list[tuple[int, bytes]]:
     """The (timestamp, signature) pairs that the witness ``(name, key)`` appended to a
-    note, unverified: check each with ``Checkpoint.verify_cosignature``."""
+    note, unverified: check each with ``Checkpoint.verify_cosignature``.
+
+    :raises MalformedInput: not a signed note, or a cosignature line of this witness is
+        malformed.
+    """
     wanted = key_id(name, COSIGNATURE_ED25519, witness_key)
     found = []
     for line_name, blob in split_note(note, {name})[1]:
@@ -220,7 +257,10 @@ def split_note(note: str, names: set[str]) -> tuple[bytes, list[tuple[str, bytes
     lines of the key names in ``names``, as (key name, decoded signature).
 
     Lines of other names are checked only for their shape (the format asks readers to
-    ignore unknown keys): any name without spaces or "+", any base64."""
+    ignore unknown keys): any name without spaces or "+", any base64.
+
+    :raises MalformedInput: not a signed note, or a signature line is malformed.
+    """
     if not isinstance(note, str):
         raise MalformedInput("a signed note is text")
     try:
@@ -266,11 +306,13 @@ def _signature_line(name: str, identifier: bytes, signature: bytes) -> str:
 def _verify(key: bytes, message: bytes, signature: bytes, what: str) -> None:
     verifier = public_key(key)
     if len(signature) != SIGNATURE_SIZE:
-        raise InvalidSignature(f"a {what} signature is 64 bytes")
+        raise SignatureVerificationFailed(f"a {what} signature is 64 bytes")
     try:
         verifier.verify(signature, message)
-    except _LibraryInvalidSignature as exc:
-        raise InvalidSignature(f"the {what} signature does not verify for this key") from exc
+    except InvalidSignature as exc:
+        raise SignatureVerificationFailed(
+            f"the {what} signature does not verify for this key"
+        ) from exc
 
 
 def _b64decode(text: str, what: str) -> bytes:

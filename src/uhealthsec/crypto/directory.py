@@ -42,6 +42,11 @@ class DirectoryEntry:
     bundle: bytes
 
     def encode(self) -> bytes:
+        """The canonical bytes of this entry: its Merkle leaf in the key directory.
+
+        :raises MalformedInput: the address is empty or too long, the bundle is not one
+            public key bundle, or the key version is out of range.
+        """
         email = self.email.encode("utf-8")
         if not 1 <= len(email) <= MAX_EMAIL_BYTES:
             raise MalformedInput("a directory address is 1 to 320 bytes")
@@ -60,6 +65,12 @@ class DirectoryEntry:
 
     @classmethod
     def decode(cls, data: bytes) -> DirectoryEntry:
+        """The entry encoded in ``data``, its keys parsed.
+
+        :raises MalformedInput: not a directory entry, the wrong length, a field not valid,
+            or a key in its bundle refused (InvalidPublicKey).
+        :raises UnsupportedVersion: an entry or bundle version this code does not know.
+        """
         if len(data) < 28 or data[:4] != ENTRY_MAGIC:
             raise MalformedInput("not a U-HealthSec key directory entry")
         if data[4] != ENTRY_VERSION:
@@ -79,6 +90,10 @@ class DirectoryEntry:
 
     @property
     def public_keys(self) -> PublicKeys:
+        """The entry's keys (checked when the entry was decoded or built).
+
+        :raises MalformedInput: the bundle is not valid (only for an entry built by hand).
+        """
         return PublicKeys.decode(self.bundle)
 
     def safety_number(self) -> str:

@@ -87,6 +87,11 @@ class EnvelopeHeader:
 
     @classmethod
     def parse(cls, fields: bytes) -> EnvelopeHeader:
+        """The header whose fields (before the MAC) are ``fields``.
+
+        :raises MalformedInput: not an envelope header, or a chunk size out of range.
+        :raises UnsupportedVersion: a version or cipher this code does not know.
+        """
         if len(fields) != HEADER_FIELDS_SIZE:
             raise MalformedInput("envelope header is too short")
         if fields[:4] != MAGIC:
@@ -233,6 +238,10 @@ def encrypt_stream(
 
     ``_salt`` and ``_nonce_prefix`` exist only to regenerate the test vectors;
     callers leave them unset and get fresh random values.
+
+    :raises MalformedInput: ``document_key`` is not 32 bytes, or the document has more
+        chunks than the format allows.
+    :raises ValueError: ``chunk_log2`` is out of range (a caller's mistake).
     """
     if not MIN_CHUNK_LOG2 <= chunk_log2 <= MAX_CHUNK_LOG2:
         raise ValueError(f"chunk_log2 must be within {MIN_CHUNK_LOG2}..{MAX_CHUNK_LOG2}")
@@ -264,7 +273,12 @@ def encrypt_stream(
 
 
 def read_header(source: Readable) -> tuple[EnvelopeHeader, bytes]:
-    """Read and parse the header (not yet authenticated: that needs the key)."""
+    """Read and parse the header (not yet authenticated: that needs the key).
+
+    :raises TruncatedEnvelope: ``source`` ends before a whole header.
+    :raises MalformedInput: not an envelope header (UnsupportedVersion for a version or
+        cipher this code does not know).
+    """
     header_bytes = bytearray(HEADER_SIZE)
     if _read_full(source, memoryview(header_bytes)) != HEADER_SIZE:
         raise TruncatedEnvelope("the data is too short to hold an envelope header")
@@ -274,7 +288,12 @@ def read_header(source: Readable) -> tuple[EnvelopeHeader, bytes]:
 def check_header(document_key: bytes, header_bytes: bytes) -> None:
     """Raise unless ``header_bytes`` is an envelope header made with ``document_key``
     (its HMAC-SHA256 commits to the key): a key served beside a header is checked to
-    be that envelope's before it is trusted or passed on."""
+    be that envelope's before it is trusted or passed on.
+
+    :raises MalformedInput: not an envelope header, or ``document_key`` is not 32 bytes
+        (UnsupportedVersion for an unknown version or cipher).
+    :raises HeaderAuthenticationFailed: the header was not made with ``document_key``.
+    """
     if len(header_bytes) != HEADER_SIZE:
         raise MalformedInput(f"an envelope header is {HEADER_SIZE} bytes")
     fields = header_bytes[:HEADER_FIELDS_SIZE]
@@ -292,6 +311,14 @@ def decrypt_stream(
     as a whole is only authentic once this function returns: on an exception,
     discard whatever was written (the SDK writes to a temporary file and
     renames it on success).
+
+    :raises MalformedInput: not an envelope, ``document_key`` is not 32 bytes, or an empty
+        final chunk after the first (UnsupportedVersion for an unknown version or cipher).
+    :raises HeaderAuthenticationFailed: the header was modified, or the key is wrong.
+    :raises ChunkAuthenticationFailed: a chunk was modified, reordered or taken from another
+        envelope.
+    :raises TruncatedEnvelope: the envelope ends before its final chunk.
+    :raises TrailingData: bytes follow the final chunk.
     """
     header, header_bytes = read_header(source)
     keys = _Keys(document_key, header)
@@ -345,14 +372,20 @@ def _explain_failure(
 def encrypt(
     document_key: bytes, plaintext: bytes, *, chunk_log2: int = DEFAULT_CHUNK_LOG2
 ) -> bytes:
-    """Encrypt an in-memory document (small documents, messages)."""
+    """Encrypt an in-memory document (small documents, messages).
+
+    :raises MalformedInput: ``document_key`` is not 32 bytes.
+    """
     sink = io.BytesIO()
     encrypt_stream(document_key, io.BytesIO(plaintext), sink, chunk_log2=chunk_log2, digest=False)
     return sink.getvalue()
 
 
 def decrypt(document_key: bytes, envelope: bytes) -> bytes:
-    """Decrypt an in-memory envelope."""
+    """Decrypt an in-memory envelope.
+
+    :raises CryptoError: as ``decrypt_stream``, whose refusals it raises.
+    """
     sink = io.BytesIO()
     decrypt_stream(document_key, io.BytesIO(envelope), sink, digest=False)
     return sink.getvalue()

@@ -72,10 +72,21 @@ class DecryptionFailed(CryptoError):
     identifier = "decryption_failed"
 
 
-class InvalidSignature(CryptoError):
-    """A signature does not verify for the given key and content."""
+class SignatureVerificationFailed(CryptoError):
+    """A signature does not verify for the given key and content, or is not a signature.
+
+    Not ``cryptography.exceptions.InvalidSignature``: this one is a ``CryptoError``,
+    raised by our checks, with the identifier the vectors use.
+    """
 
     identifier = "invalid_signature"
+
+
+class InvalidProof(CryptoError):
+    """A Merkle inclusion or consistency proof does not lead to the claimed root, or is
+    malformed; a verifiable map's proof does not open the value it claims."""
+
+    identifier = "invalid_proof"
 
 
 class WrongPassword(CryptoError):

@@ -67,7 +67,15 @@ class FactorChange:
         )
 
     def sign(self, key: ed25519.Ed25519PrivateKey) -> bytes:
+        """The account key's Ed25519 signature of this factor change."""
         return signing.sign(key, signing.Purpose.FACTOR_CHANGE, self.digest())
 
     def verify(self, public_key: bytes, signature: bytes) -> None:
+        """Check that ``public_key`` signed exactly this factor change.
+
+        :raises SignatureVerificationFailed: the signature is not 64 bytes or does not
+            verify for this key and content.
+        :raises InvalidPublicKey: ``public_key`` is refused (see ``signing.public_key``).
+        :raises MalformedInput: ``public_key`` is not 32 bytes.
+        """
         signing.verify(public_key, signing.Purpose.FACTOR_CHANGE, self.digest(), signature)

@@ -121,6 +121,12 @@ class DhkemX25519:
             raise DecryptionFailed("X25519 key agreement failed") from exc
 
     def encap(self, public_key: bytes, ikm_e: bytes | None = None) -> tuple[bytes, bytes]:
+        """Encap(pkR): the shared secret and the encapsulation.
+
+        :raises MalformedInput: ``public_key`` is not 32 bytes.
+        :raises DecryptionFailed: the key agreement gives the all-zero value (a key of small
+            order).
+        """
         if len(public_key) != self.n_pk:
             raise MalformedInput("an X25519 public key is 32 bytes")
         ephemeral = self.derive_key_pair(ikm_e if ikm_e is not None else secrets.token_bytes(32))
@@ -129,6 +135,12 @@ class DhkemX25519:
         return self._extract_and_expand(dh, enc + public_key), enc
 
     def decap(self, enc: bytes, private_key: PrivateKey) -> bytes:
+        """Decap(enc, skR): the shared secret.
+
+        :raises MalformedInput: ``enc`` is not 32 bytes.
+        :raises DecryptionFailed: the key agreement gives the all-zero value.
+        :raises TypeError: ``private_key`` is not an X25519 key (a caller's mistake).
+        """
         if not isinstance(private_key, x25519.X25519PrivateKey):
             raise TypeError("DHKEM(X25519) needs an X25519 private key")
         if len(enc) != self.n_enc:
@@ -148,12 +160,23 @@ class XWingKem:
         return xwing.derive_key_pair(ikm)
 
     def encap(self, public_key: bytes, ikm_e: bytes | None = None) -> tuple[bytes, bytes]:
+        """Encap(pkR) for X-Wing, with the system's randomness only.
+
+        :raises MalformedInput: ``public_key`` is not an X-Wing public key.
+        :raises ValueError: ``ikm_e`` is given (ML-KEM randomness cannot be fixed here).
+        """
         if ikm_e is not None:
             # ML-KEM encapsulation randomness cannot be supplied to the library.
             raise ValueError("X-Wing encapsulation cannot be derandomised here")
         return xwing.XWingPublicKey(public_key).encapsulate()
 
     def decap(self, enc: bytes, private_key: PrivateKey) -> bytes:
+        """Decap(enc, skR) for X-Wing.
+
+        :raises MalformedInput: ``enc`` is not an X-Wing ciphertext.
+        :raises DecryptionFailed: decapsulation failed.
+        :raises TypeError: ``private_key`` is not an X-Wing key (a caller's mistake).
+        """
         if not isinstance(private_key, xwing.XWingPrivateKey):
             raise TypeError("X-Wing needs an X-Wing private key")
         return private_key.decapsulate(enc)
@@ -192,9 +215,19 @@ class Context:
         return nonce
 
     def seal(self, aad: bytes, plaintext: bytes) -> bytes:
+        """Seal the next message (RFC 9180 ContextS.Seal).
+
+        :raises OverflowError: the sequence number is exhausted.
+        """
         return self._aead.encrypt(self._next_nonce(), plaintext, aad)
 
     def open(self, aad: bytes, ciphertext: bytes) -> bytes:
+        """Open the next message (RFC 9180 ContextR.Open).
+
+        :raises DecryptionFailed: the ciphertext or its AAD was modified, or the key is
+            wrong.
+        :raises OverflowError: the sequence number is exhausted.
+        """
         nonce = self._next_nonce()
         try:
             return self._aead.decrypt(nonce, ciphertext, aad)
@@ -224,6 +257,10 @@ class Suite:
 
     @classmethod
     def from_ids(cls, kem_id: int, kdf_id: int, aead_id: int) -> Suite:
+        """The suite of these RFC 9180 identifiers.
+
+        :raises UnsupportedVersion: a KEM, KDF or AEAD this code does not know.
+        """
         try:
             return cls(KemId(kem_id), KdfId(kdf_id), AeadId(aead_id))
         except ValueError as exc:
@@ -245,21 +282,39 @@ class Suite:
     def setup_sender(
         self, public_key: bytes, info: bytes, ikm_e: bytes | None = None
     ) -> tuple[bytes, Context]:
-        """SetupBaseS. ``ikm_e`` fixes the ephemeral key; it exists for test vectors only."""
+        """SetupBaseS. ``ikm_e`` fixes the ephemeral key; it exists for test vectors only.
+
+        :raises MalformedInput: ``public_key`` is not a key of this suite's KEM.
+        :raises DecryptionFailed: the X25519 key agreement gives the all-zero value.
+        :raises ValueError: ``ikm_e`` is given for X-Wing.
+        """
         shared_secret, enc = self.kem.encap(public_key, ikm_e)
         return enc, self._key_schedule(shared_secret, info)
 
     def setup_recipient(self, enc: bytes, private_key: PrivateKey, info: bytes) -> Context:
-        """SetupBaseR."""
+        """SetupBaseR.
+
+        :raises MalformedInput: ``enc`` has the wrong size for this suite's KEM.
+        :raises DecryptionFailed: decapsulation failed.
+        """
         return self._key_schedule(self.kem.decap(enc, private_key), info)
 
     def seal(self, public_key: bytes, info: bytes, aad: bytes, plaintext: bytes) -> bytes:
-        """Single-shot encryption; returns enc || ciphertext."""
+        """Single-shot encryption; returns enc || ciphertext.
+
+        :raises MalformedInput: ``public_key`` is not a key of this suite's KEM.
+        :raises DecryptionFailed: the X25519 key agreement gives the all-zero value.
+        """
         enc, context = self.setup_sender(public_key, info)
         return enc + context.seal(aad, plaintext)
 
     def open(self, private_key: PrivateKey, info: bytes, aad: bytes, sealed: bytes) -> bytes:
-        """Single-shot decryption of enc || ciphertext."""
+        """Single-shot decryption of enc || ciphertext.
+
+        :raises MalformedInput: ``sealed`` is too short, or its encapsulation has the wrong
+            size.
+        :raises DecryptionFailed: decapsulation or decryption failed.
+        """
         n_enc = self.kem.n_enc
         if len(sealed) < n_enc + _NT:
             raise MalformedInput("HPKE ciphertext too short")

@@ -20,7 +20,7 @@ import struct
 import uuid
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -92,6 +92,11 @@ class ChainLink:
     previous: int
 
     def __post_init__(self) -> None:
+        """Refuse a link no entry could carry.
+
+        :raises MalformedInput: not a patient's or practice's chain, a number out of range,
+            or a first link with a previous entry.
+        """
         if self.kind not in CHAINED_KINDS:
             raise MalformedInput("only patients and practices have a chain")
         if not (0 <= self.sequence < 2**63 and 0 <= self.previous < 2**63):
@@ -143,8 +148,14 @@ class JournalEntry:
             )
 
     def encode(self) -> bytes:
-        action = self.action.encode("ascii")
-        client = self.client.encode("ascii")
+        """The canonical bytes of this entry: its Merkle leaf.
+
+        :raises MalformedInput: a field is out of range or not ASCII, or a version 2 entry
+            does not link every patient and practice it names.
+        :raises UnsupportedVersion: a version this code does not know.
+        """
+        action = _ascii(self.action, "action")
+        client = _ascii(self.client, "client")
         if not 1 <= len(action) <= 64 or len(client) > 64:
             raise MalformedInput("a journal action is 1 to 64 and a client 0 to 64 characters")
         if len(self.objects) > MAX_OBJECTS or len(self.request_digest) != 32:
@@ -184,7 +195,12 @@ class JournalEntry:
     def decode(cls, data: bytes, check_links: bool = True) -> JournalEntry:
         """Parse an entry. Verifiers keep ``check_links``; a server showing what its
         journal holds passes False, so that an entry breaking the rule is served
-        (and refused by its readers) rather than hidden by an error."""
+        (and refused by its readers) rather than hidden by an error.
+
+        :raises MalformedInput: not a journal entry, truncated, followed by bytes, a field
+            not valid, or (with ``check_links``) an unlinked patient or practice.
+        :raises UnsupportedVersion: a version this code does not know.
+        """
         reader = _Reader(data)
         if reader.take(4) != ENTRY_MAGIC:
             raise MalformedInput("not a U-HealthSec journal entry")
@@ -193,13 +209,13 @@ class JournalEntry:
             raise UnsupportedVersion(f"unsupported journal entry version {version}")
         (timestamp_ms,) = struct.unpack(">Q", reader.take(8))
         actor = uuid.UUID(bytes=reader.take(16))
-        action = reader.ascii(reader.take(reader.byte()))
+        action = reader.text("action")
         outcome, status = struct.unpack(">BH", reader.take(3))
         objects = tuple(
-            (reader.kind(reader.byte()), uuid.UUID(bytes=reader.take(16)))
+            (_code(ObjectKind, reader.byte(), "object kind"), uuid.UUID(bytes=reader.take(16)))
             for _ in range(reader.byte())
         )
-        client = reader.ascii(reader.take(reader.byte()))
+        client = reader.text("client")
         digest = reader.take(32)
         signature = None
         flag = reader.byte()
@@ -219,13 +235,11 @@ class JournalEntry:
                 sequence, previous = struct.unpack(">QQ", reader.take(16))
                 chain.append(ChainLink(ObjectKind(kind), subject, sequence, previous))
         reader.end()
-        if outcome not in Outcome._value2member_map_:
-            raise MalformedInput(f"unknown journal outcome {outcome}")
         entry = cls(
             timestamp_ms,
             actor,
             action,
-            Outcome(outcome),
+            _code(Outcome, outcome, "outcome"),
             status,
             objects,
             client,
@@ -237,6 +251,24 @@ class JournalEntry:
         if check_links:
             entry._check_links()
         return entry
+
+
+_Code = TypeVar("_Code", bound=IntEnum)
+
+
+def _code(codes: type[_Code], value: int, what: str) -> _Code:
+    """A field's code, refused as malformed when the format does not define it."""
+    try:
+        return codes(value)
+    except ValueError as exc:
+        raise MalformedInput(f"a journal entry's {what} {value} is not defined") from exc
+
+
+def _ascii(text: str, what: str) -> bytes:
+    try:
+        return text.encode("ascii")
+    except UnicodeEncodeError as exc:
+        raise MalformedInput(f"a journal {what} is ASCII") from exc
 
 
 class _Reader:
@@ -254,29 +286,31 @@ class _Reader:
     def byte(self) -> int:
         return self.take(1)[0]
 
+    def text(self, what: str) -> str:
+        """A length-prefixed ASCII field."""
+        data = self.take(self.byte())
+        try:
+            return data.decode("ascii")
+        except UnicodeDecodeError as exc:
+            raise MalformedInput(f"a journal entry's {what} is ASCII") from exc
+
     def end(self) -> None:
         if self.offset != len(self.data):
             raise MalformedInput("bytes follow the end of a journal entry")
 
-    @staticmethod
-    def ascii(data: bytes) -> str:
-        try:
-            return data.decode("ascii", errors="strict")
-        except UnicodeDecodeError as exc:
-            raise MalformedInput("a journal action and client are ASCII") from exc
-
-    @staticmethod
-    def kind(value: int) -> ObjectKind:
-        if value not in ObjectKind._value2member_map_:
-            raise MalformedInput(f"unknown journal object kind {value}")
-        return ObjectKind(value)
-
 
 def request_digest(method: str, target: str, body_digest: bytes) -> bytes:
     """What identifies one request in the journal (and what a client signs): the
-    method, the path with its query, and the SHA-256 of the body the server read."""
-    method_bytes = method.upper().encode("ascii")
-    target_bytes = target.encode("utf-8")
+    method, the path with its query, and the SHA-256 of the body the server read.
+
+    :raises MalformedInput: the method is longer than 16 characters, the target longer than
+        65,535 bytes, or ``body_digest`` not 32 bytes.
+    """
+    method_bytes = _ascii(method.upper(), "request method")
+    try:
+        target_bytes = target.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate
+        raise MalformedInput("a request target is text") from exc
     if len(body_digest) != 32 or len(method_bytes) > 16 or len(target_bytes) > 65535:
         raise MalformedInput("a request digest needs a method, a target and a 32-byte digest")
     h = hashes.Hash(hashes.SHA256())
@@ -299,7 +333,19 @@ class SignedRequest:
     digest: bytes
 
     def sign(self, key: ed25519.Ed25519PrivateKey) -> bytes:
+        """The user's Ed25519 signature of this request.
+
+        :raises MalformedInput: the digest is not 16 to 64 bytes.
+        """
         return signing.sign(key, signing.Purpose.REQUEST, self.digest)
 
     def verify(self, public_key: bytes, signature: bytes) -> None:
+        """Check that ``public_key`` signed this request.
+
+        :raises SignatureVerificationFailed: the signature is not 64 bytes or does not
+            verify for this key and content.
+        :raises InvalidPublicKey: ``public_key`` is refused (see ``signing.public_key``).
+        :raises MalformedInput: ``public_key`` is not 32 bytes, or the digest is not 16 to
+            64 bytes.
+        """
         signing.verify(public_key, signing.Purpose.REQUEST, self.digest, signature)

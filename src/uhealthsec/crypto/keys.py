@@ -43,6 +43,12 @@ class PublicKeys:
 
     @classmethod
     def decode(cls, data: bytes) -> PublicKeys:
+        """The bundle encoded in ``data``, each key parsed.
+
+        :raises MalformedInput: not a public key bundle, or a key in it is not valid
+            (InvalidPublicKey for a refused signing key).
+        :raises UnsupportedVersion: a bundle version this code does not know.
+        """
         if len(data) != PUBLIC_BUNDLE_SIZE or data[:4] != PUBLIC_BUNDLE_MAGIC:
             raise MalformedInput("not a U-HealthSec public key bundle")
         if data[4] != PUBLIC_BUNDLE_VERSION:
@@ -111,6 +117,11 @@ class UserKeys:
 
     @classmethod
     def decode(cls, data: bytes) -> UserKeys:
+        """The private keys sealed in a keystore.
+
+        :raises MalformedInput: the wrong length.
+        :raises UnsupportedVersion: a private key set version this code does not know.
+        """
         if len(data) != PRIVATE_KEYS_SIZE:
             raise MalformedInput("sealed private keys have the wrong length")
         if data[0] != PRIVATE_KEYS_VERSION:

@@ -103,7 +103,12 @@ class Argon2Params:
         return Argon2Params(self.memory_kib, self.iterations, self.parallelism, random(SALT_SIZE))
 
     def check(self) -> None:
-        """Refuse parameters below the floor or above the budget, before any work is done."""
+        """Refuse parameters below the floor or above the budget, before any work is done.
+
+        :raises MalformedInput: the salt is not 16 bytes.
+        :raises WeakParameters: below the floor.
+        :raises ParametersAboveBudget: above what a client pays.
+        """
         if len(self.salt) != SALT_SIZE:
             raise MalformedInput(f"an Argon2id salt is {SALT_SIZE} bytes")
         if self.parallelism < 1:
@@ -135,6 +140,13 @@ class Argon2Params:
 
     @classmethod
     def decode(cls, data: bytes) -> Argon2Params:
+        """The parameters encoded in ``data``, checked.
+
+        :raises MalformedInput: the wrong length or salt.
+        :raises UnsupportedVersion: a key-derivation function this code does not know.
+        :raises WeakParameters: below the floor.
+        :raises ParametersAboveBudget: above what a client pays.
+        """
         if len(data) != _PARAMS_SIZE:
             raise MalformedInput("Argon2id parameters have the wrong length")
         if data[0] != KDF_ARGON2ID:
@@ -158,7 +170,10 @@ class PasswordSecrets:
 
 
 def normalize_password(password: str) -> bytes:
-    """NFKC then UTF-8 (NIST SP 800-63B), so the same password typed on any device matches."""
+    """NFKC then UTF-8 (NIST SP 800-63B), so the same password typed on any device matches.
+
+    :raises MalformedInput: empty, or longer than 1,024 bytes once encoded.
+    """
     encoded = unicodedata.normalize("NFKC", password).encode("utf-8")
     if not encoded:
         raise MalformedInput("the password is empty")
@@ -172,6 +187,12 @@ def _hkdf(ikm: bytes, info: bytes) -> bytes:
 
 
 def derive_password_secrets(password: str, params: Argon2Params) -> PasswordSecrets:
+    """The authentication secret and the keystore key the password yields under ``params``.
+
+    :raises MalformedInput: the password is empty or too long, or the salt is not 16 bytes.
+    :raises WeakParameters: ``params`` below the floor.
+    :raises ParametersAboveBudget: ``params`` above what a client pays.
+    """
     params.check()
     master = Argon2id(
         salt=params.salt,
@@ -229,6 +250,13 @@ class Keystore:
 
     @classmethod
     def decode(cls, data: bytes) -> Keystore:
+        """The keystore encoded in ``data``.
+
+        :raises MalformedInput: not a keystore, or a field in it is not valid.
+        :raises UnsupportedVersion: a version this code does not know.
+        :raises WeakParameters: password parameters below the floor.
+        :raises ParametersAboveBudget: password parameters above what a client pays.
+        """
         if len(data) != KEYSTORE_SIZE or data[:4] != MAGIC:
             raise MalformedInput("not a U-HealthSec keystore")
         if data[4] != VERSION:
@@ -289,6 +317,10 @@ def create_keystore(
     """Generate (or take) a user's keys and seal them under the password and a new recovery key.
 
     ``random`` is replaced only to regenerate test vectors.
+
+    :raises MalformedInput: the password is empty or too long.
+    :raises WeakParameters: ``params`` below the floor.
+    :raises ParametersAboveBudget: ``params`` above what a client pays.
     """
     keys = keys if keys is not None else UserKeys.generate()
     params = params if params is not None else Argon2Params.default(random)
@@ -313,6 +345,14 @@ def create_keystore(
 
 
 def unlock_with_password(keystore: Keystore, password: str) -> UserKeys:
+    """The private keys in ``keystore``, opened with ``password``.
+
+    :raises WrongPassword: the password slot does not open with this password.
+    :raises MalformedInput: the password is empty or too long, or the keys inside do not
+        match the keystore's public keys.
+    :raises WeakParameters: the keystore's parameters are below the floor.
+    :raises ParametersAboveBudget: the keystore's parameters are above what a client pays.
+    """
     secrets_ = derive_password_secrets(password, keystore.password_params)
     return _open(
         secrets_.keystore_key,
@@ -325,6 +365,12 @@ def unlock_with_password(keystore: Keystore, password: str) -> UserKeys:
 
 
 def unlock_with_recovery_key(keystore: Keystore, recovery_key: bytes) -> UserKeys:
+    """The private keys in ``keystore``, opened with the recovery key.
+
+    :raises WrongPassword: the recovery slot does not open with this key.
+    :raises MalformedInput: ``recovery_key`` is not 32 bytes, or the keys inside do not
+        match the keystore's public keys.
+    """
     return _open(
         _recovery_slot_key(recovery_key),
         keystore.recovery_nonce,
@@ -348,6 +394,11 @@ def change_password(
     ``keys`` come from ``unlock_with_password`` (old password) or
     ``unlock_with_recovery_key`` (forgotten password). The recovery slot is kept
     as it is. Returns the new keystore and the new authentication secret.
+
+    :raises MalformedInput: ``keys`` are not this keystore's, or the new password is empty
+        or too long.
+    :raises WeakParameters: ``params`` below the floor.
+    :raises ParametersAboveBudget: ``params`` above what a client pays.
     """
     if not keys.public().same_as(keystore.public_keys):
         raise MalformedInput("these keys do not belong to this keystore")

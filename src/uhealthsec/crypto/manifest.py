@@ -50,6 +50,10 @@ class Reader:
     email: str
 
     def encode(self) -> bytes:
+        """The reader as a reader list holds it.
+
+        :raises MalformedInput: the address is empty or longer than 320 bytes.
+        """
         address = self.email.encode("utf-8")
         if not 1 <= len(address) <= _MAX_ADDRESS_BYTES:
             raise MalformedInput("a reader's address is 1 to 320 bytes")
@@ -57,7 +61,11 @@ class Reader:
 
 
 def encode_readers(readers: Iterable[Reader]) -> bytes:
-    """``u16(count) || reader...`` sorted by account id, each account once."""
+    """``u16(count) || reader...`` sorted by account id, each account once.
+
+    :raises MalformedInput: no reader, more than 65,535, an account named twice, or an
+        address empty or too long.
+    """
     ordered = sorted(readers, key=lambda r: r.account_id.bytes)
     if not 1 <= len(ordered) <= MAX_READERS:
         raise MalformedInput("a reader list holds 1 to 65535 readers")
@@ -83,7 +91,11 @@ def _read_reader(data: bytes, at: int, what: str) -> tuple[Reader, int]:
 
 
 def decode_readers(data: bytes) -> tuple[Reader, ...]:
-    """The inverse of ``encode_readers``; refuses anything not in canonical form."""
+    """The inverse of ``encode_readers``; refuses anything not in canonical form.
+
+    :raises MalformedInput: truncated, not UTF-8, or not in canonical form (sorted, each
+        account once).
+    """
     if len(data) < 2:
         raise MalformedInput("a reader list is too short")
     (count,) = struct.unpack(">H", data[:2])
@@ -158,6 +170,12 @@ class VersionManifest:
         return MANIFEST_VERSION_1 if self.readers is None else MANIFEST_VERSION
 
     def encode(self) -> bytes:
+        """The canonical bytes of this manifest.
+
+        :raises MalformedInput: a digest is not 32 bytes, a field is out of range, or the
+            chain of versions is inconsistent (a first version with a previous one, or the
+            reverse).
+        """
         if len(self.content_digest) != 32 or len(self.metadata_digest) != 32:
             raise MalformedInput("manifest digests are 32 bytes")
         if not 1 <= self.version < 1 << 32 or not 0 <= self.signer_key_index < 1 << 63:
@@ -186,13 +204,29 @@ class VersionManifest:
         )
 
     def digest(self) -> bytes:
+        """SHA-256 of the encoded manifest: what is signed.
+
+        :raises MalformedInput: the manifest cannot be encoded (see ``encode``).
+        """
         return _sha256(self.encode())
 
     def sign(self, key: ed25519.Ed25519PrivateKey) -> bytes:
+        """The Ed25519 signature of this manifest (document purpose).
+
+        :raises MalformedInput: the manifest cannot be encoded (see ``encode``).
+        """
         return signing.sign(key, signing.Purpose.DOCUMENT, self.digest())
 
     def verify(self, author_signing_key: bytes, signature: bytes) -> None:
-        """Raise InvalidSignature unless the author signed exactly this manifest."""
+        """Raise SignatureVerificationFailed unless the author signed exactly this manifest.
+
+        :raises SignatureVerificationFailed: the signature is not 64 bytes or does not
+            verify for this key and content.
+        :raises InvalidPublicKey: ``author_signing_key`` is refused (see
+            ``signing.public_key``).
+        :raises MalformedInput: ``author_signing_key`` is not 32 bytes, or the manifest
+            cannot be encoded.
+        """
         signing.verify(author_signing_key, signing.Purpose.DOCUMENT, self.digest(), signature)
 
 
@@ -215,6 +249,10 @@ class ShareStatement:
     recipient: Reader
 
     def encode(self) -> bytes:
+        """The canonical bytes of this share statement.
+
+        :raises MalformedInput: a field is out of range, or the reader cannot be encoded.
+        """
         if not 1 <= self.version < 1 << 32 or not 0 <= self.signer_key_index < 1 << 63:
             raise MalformedInput("statement version or key index out of range")
         return (
@@ -228,12 +266,29 @@ class ShareStatement:
         )
 
     def digest(self) -> bytes:
+        """SHA-256 of the encoded share statement: what is signed.
+
+        :raises MalformedInput: the share statement cannot be encoded (see ``encode``).
+        """
         return _sha256(self.encode())
 
     def sign(self, key: ed25519.Ed25519PrivateKey) -> bytes:
+        """The Ed25519 signature of this share statement (document purpose).
+
+        :raises MalformedInput: the share statement cannot be encoded (see ``encode``).
+        """
         return signing.sign(key, signing.Purpose.DOCUMENT, self.digest())
 
     def verify(self, granter_signing_key: bytes, signature: bytes) -> None:
+        """Check that ``granter_signing_key`` signed exactly this share statement.
+
+        :raises SignatureVerificationFailed: the signature is not 64 bytes or does not
+            verify for this key and content.
+        :raises InvalidPublicKey: ``granter_signing_key`` is refused (see
+            ``signing.public_key``).
+        :raises MalformedInput: ``granter_signing_key`` is not 32 bytes, or the share
+            statement cannot be encoded.
+        """
         signing.verify(granter_signing_key, signing.Purpose.DOCUMENT, self.digest(), signature)
 
 
@@ -259,6 +314,10 @@ class RevocationStatement:
     reader: Reader
 
     def encode(self) -> bytes:
+        """The canonical bytes of this revocation statement.
+
+        :raises MalformedInput: a field is out of range, or the reader cannot be encoded.
+        """
         if not 1 <= self.version < 1 << 32 or not 0 <= self.signer_key_index < 1 << 63:
             raise MalformedInput("statement version or key index out of range")
         return (
@@ -274,7 +333,12 @@ class RevocationStatement:
     @classmethod
     def decode(cls, data: bytes) -> RevocationStatement:
         """The inverse of ``encode``: refuses another magic, an unknown format, a field
-        out of range, an address that is empty, too long or not UTF-8, and trailing bytes."""
+        out of range, an address that is empty, too long or not UTF-8, and trailing bytes.
+
+        :raises MalformedInput: another magic, a field out of range, a bad address,
+            truncated or followed by bytes.
+        :raises UnsupportedVersion: a format this code does not know.
+        """
         data = bytes(data)
         if len(data) < 5 or data[:4] != REVOCATION_MAGIC:
             raise MalformedInput("not a revocation statement")
@@ -298,12 +362,29 @@ class RevocationStatement:
         return statement
 
     def digest(self) -> bytes:
+        """SHA-256 of the encoded revocation statement: what is signed.
+
+        :raises MalformedInput: the revocation statement cannot be encoded (see ``encode``).
+        """
         return _sha256(self.encode())
 
     def sign(self, key: ed25519.Ed25519PrivateKey) -> bytes:
+        """The Ed25519 signature of this revocation statement (document purpose).
+
+        :raises MalformedInput: the revocation statement cannot be encoded (see ``encode``).
+        """
         return signing.sign(key, signing.Purpose.DOCUMENT, self.digest())
 
     def verify(self, revoker_signing_key: bytes, signature: bytes) -> None:
+        """Check that ``revoker_signing_key`` signed exactly this revocation statement.
+
+        :raises SignatureVerificationFailed: the signature is not 64 bytes or does not
+            verify for this key and content.
+        :raises InvalidPublicKey: ``revoker_signing_key`` is refused (see
+            ``signing.public_key``).
+        :raises MalformedInput: ``revoker_signing_key`` is not 32 bytes, or the revocation
+            statement cannot be encoded.
+        """
         signing.verify(revoker_signing_key, signing.Purpose.DOCUMENT, self.digest(), signature)
 
 
@@ -321,7 +402,11 @@ def thread_id_of(creator_id: uuid.UUID, nonce: bytes, members: Iterable[Reader])
     as an RFC 9562 version 8 UUID. Another first link, whoever signed it, derives
     another id: it starts another thread and cannot stand in for this one's. The mark
     tells a derived id from the random ones of threads started before: a derived id
-    served without its chain has had it withheld."""
+    served without its chain has had it withheld.
+
+    :raises MalformedInput: ``nonce`` is not 32 bytes, or the members cannot be encoded (see
+        ``encode_readers``).
+    """
     if len(nonce) != THREAD_NONCE_SIZE:
         raise MalformedInput("a thread's nonce is 32 bytes")
     encoded = _THREAD_ID_DOMAIN + creator_id.bytes + nonce + encode_readers(members)
@@ -353,6 +438,11 @@ class ThreadMembership:
     members: tuple[Reader, ...]
 
     def encode(self) -> bytes:
+        """The canonical bytes of this membership link.
+
+        :raises MalformedInput: a digest is not 32 bytes, a field is out of range, the chain
+            is inconsistent, or the members cannot be encoded.
+        """
         if len(self.previous) != 32:
             raise MalformedInput("a membership's previous digest is 32 bytes")
         if not 1 <= self.seq < 1 << 32 or not 0 <= self.signer_key_index < 1 << 63:
@@ -378,7 +468,10 @@ class ThreadMembership:
         nonce: bytes,
         members: Iterable[Reader],
     ) -> ThreadMembership:
-        """The link that starts a thread, under the id it derives (``thread_id_of``)."""
+        """The link that starts a thread, under the id it derives (``thread_id_of``).
+
+        :raises MalformedInput: ``nonce`` is not 32 bytes, or the members cannot be encoded.
+        """
         members = tuple(members)
         return cls(
             thread_id_of(creator_id, nonce, members),
@@ -391,7 +484,11 @@ class ThreadMembership:
 
     def check_starts_thread(self, nonce: bytes) -> None:
         """Raise MalformedInput unless this link is the first of its thread: made by one
-        of its members, and deriving the thread's id with ``nonce``."""
+        of its members, and deriving the thread's id with ``nonce``.
+
+        :raises MalformedInput: not membership 1, not made by a member, or not deriving the
+            thread's id.
+        """
         if self.seq != 1:
             raise MalformedInput("a thread starts with membership 1")
         if self.actor_id not in {m.account_id for m in self.members}:
@@ -400,12 +497,29 @@ class ThreadMembership:
             raise MalformedInput("the first membership does not derive the thread's id")
 
     def digest(self) -> bytes:
+        """SHA-256 of the encoded membership link: what is signed.
+
+        :raises MalformedInput: the membership link cannot be encoded (see ``encode``).
+        """
         return _sha256(self.encode())
 
     def sign(self, key: ed25519.Ed25519PrivateKey) -> bytes:
+        """The Ed25519 signature of this membership link (message purpose).
+
+        :raises MalformedInput: the membership link cannot be encoded (see ``encode``).
+        """
         return signing.sign(key, signing.Purpose.MESSAGE, self.digest())
 
     def verify(self, actor_signing_key: bytes, signature: bytes) -> None:
+        """Check that ``actor_signing_key`` signed exactly this membership link.
+
+        :raises SignatureVerificationFailed: the signature is not 64 bytes or does not
+            verify for this key and content.
+        :raises InvalidPublicKey: ``actor_signing_key`` is refused (see
+            ``signing.public_key``).
+        :raises MalformedInput: ``actor_signing_key`` is not 32 bytes, or the membership
+            link cannot be encoded.
+        """
         signing.verify(actor_signing_key, signing.Purpose.MESSAGE, self.digest(), signature)
 
 
@@ -427,6 +541,10 @@ class MessageManifest:
     body_digest: bytes
 
     def encode(self) -> bytes:
+        """The canonical bytes of this message manifest.
+
+        :raises MalformedInput: the body digest is not 32 bytes, or a field is out of range.
+        """
         if len(self.body_digest) != 32:
             raise MalformedInput("a message body digest is 32 bytes")
         if not 0 <= self.signer_key_index < 1 << 63:
@@ -442,10 +560,27 @@ class MessageManifest:
         )
 
     def digest(self) -> bytes:
+        """SHA-256 of the encoded message manifest: what is signed.
+
+        :raises MalformedInput: the message manifest cannot be encoded (see ``encode``).
+        """
         return _sha256(self.encode())
 
     def sign(self, key: ed25519.Ed25519PrivateKey) -> bytes:
+        """The Ed25519 signature of this message manifest (message purpose).
+
+        :raises MalformedInput: the message manifest cannot be encoded (see ``encode``).
+        """
         return signing.sign(key, signing.Purpose.MESSAGE, self.digest())
 
     def verify(self, sender_signing_key: bytes, signature: bytes) -> None:
+        """Check that ``sender_signing_key`` signed exactly this message manifest.
+
+        :raises SignatureVerificationFailed: the signature is not 64 bytes or does not
+            verify for this key and content.
+        :raises InvalidPublicKey: ``sender_signing_key`` is refused (see
+            ``signing.public_key``).
+        :raises MalformedInput: ``sender_signing_key`` is not 32 bytes, or the message
+            manifest cannot be encoded.
+        """
         signing.verify(sender_signing_key, signing.Purpose.MESSAGE, self.digest(), signature)

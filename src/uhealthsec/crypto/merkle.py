@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from cryptography.hazmat.primitives import constant_time, hashes
 
-from uhealthsec.crypto.errors import CryptoError
+from uhealthsec.crypto.errors import InvalidProof
 
 HASH_SIZE = 32
 
@@ -31,12 +31,6 @@ HASH_SIZE = 32
 Node = tuple[int, int]
 #: A half-open range of leaves [start, end).
 LeafRange = tuple[int, int]
-
-
-class InvalidProof(CryptoError):
-    """A Merkle proof does not lead to the claimed root, or is malformed."""
-
-    identifier = "invalid_proof"
 
 
 def _sha256(*parts: bytes) -> bytes:
@@ -114,7 +108,10 @@ def range_hash(start: int, end: int, node: Callable[[Node], bytes]) -> bytes:
 
 
 def inclusion_ranges(index: int, size: int) -> list[LeafRange]:
-    """The ranges whose MTHs make PATH(index, D[0:size]) (RFC 9162 §2.1.3.1), in order."""
+    """The ranges whose MTHs make PATH(index, D[0:size]) (RFC 9162 §2.1.3.1), in order.
+
+    :raises ValueError: ``index`` is outside the tree (a caller's mistake, not a refusal).
+    """
     if not 0 <= index < size:
         raise ValueError("the leaf index must be inside the tree")
     ranges: list[LeafRange] = []
@@ -132,7 +129,11 @@ def inclusion_ranges(index: int, size: int) -> list[LeafRange]:
 
 
 def consistency_ranges(old_size: int, new_size: int) -> list[LeafRange]:
-    """The ranges whose MTHs make PROOF(old_size, D[0:new_size]) (RFC 9162 §2.1.4.1)."""
+    """The ranges whose MTHs make PROOF(old_size, D[0:new_size]) (RFC 9162 §2.1.4.1).
+
+    :raises ValueError: the sizes do not satisfy 0 < old size <= new size (a caller's
+        mistake).
+    """
     if not 0 < old_size <= new_size:
         raise ValueError("a consistency proof needs 0 < old size <= new size")
     ranges: list[LeafRange] = []
@@ -160,13 +161,20 @@ def nodes_for(ranges: Iterable[LeafRange]) -> set[Node]:
 
 
 def proof_from(ranges: Sequence[LeafRange], nodes: Mapping[Node, bytes]) -> list[bytes]:
+    """The proof of ``ranges``, from the stored hashes ``nodes``.
+
+    :raises KeyError: ``nodes`` lacks a hash the ranges need.
+    """
     return [range_hash(start, end, nodes.__getitem__) for start, end in ranges]
 
 
 def proofs_from(
     plans: Mapping[int, Sequence[LeafRange]], nodes: Mapping[Node, bytes]
 ) -> dict[int, list[bytes]]:
-    """Several proofs at once; neighbouring leaves share most ranges, each computed once."""
+    """Several proofs at once; neighbouring leaves share most ranges, each computed once.
+
+    :raises KeyError: ``nodes`` lacks a hash a plan needs.
+    """
     computed: dict[LeafRange, bytes] = {}
     proofs: dict[int, list[bytes]] = {}
     for key, ranges in plans.items():
@@ -191,6 +199,8 @@ def append(
     ``frontier`` holds the hashes of ``subtrees(0, size)`` (one per set bit of ``size``,
     largest first). Returns the new perfect-subtree hashes to store, as
     ``(level, index, hash)``, and the new frontier.
+
+    :raises ValueError: ``frontier`` does not match ``size`` (a caller's mistake).
     """
     if len(frontier) != size.bit_count():
         raise ValueError("the frontier does not match the tree size")
@@ -260,7 +270,11 @@ def _equal(a: bytes, b: bytes) -> bool:
 def verify_inclusion(
     leaf: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
 ) -> None:
-    """Raise InvalidProof unless ``proof`` shows leaf hash ``leaf`` at ``index`` under ``root``."""
+    """Raise InvalidProof unless ``proof`` shows leaf hash ``leaf`` at ``index`` under ``root``.
+
+    :raises InvalidProof: a hash is not 32 bytes, the index is outside the tree, or the
+        proof does not lead to ``root``.
+    """
     _check_hashes(leaf, *proof)
     if not 0 <= index < size:
         raise InvalidProof(f"leaf {index} is outside a tree of {size} leaves")
@@ -282,7 +296,11 @@ def verify_inclusion(
 def verify_consistency(
     old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
 ) -> None:
-    """Raise InvalidProof unless the tree with ``new_root`` extends the one with ``old_root``."""
+    """Raise InvalidProof unless the tree with ``new_root`` extends the one with ``old_root``.
+
+    :raises InvalidProof: a hash is not 32 bytes, the sizes cannot be consistent, or the
+        proof does not lead from ``old_root`` to ``new_root``.
+    """
     # Roots are only compared: a root of another length never matches a computed one.
     _check_hashes(*proof)
     if old_size <= 0 or new_size < old_size:

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from enum import Enum
 
-from cryptography.exceptions import InvalidSignature as _LibraryInvalidSignature
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from uhealthsec.crypto.errors import InvalidPublicKey, InvalidSignature, MalformedInput
+from uhealthsec.crypto.errors import InvalidPublicKey, MalformedInput, SignatureVerificationFailed
 
 SIGNATURE_SIZE = 64
 PUBLIC_KEY_SIZE = 32
@@ -79,7 +79,11 @@ def _double(point: tuple[int, int]) -> tuple[int, int]:
 
 def public_key(data: bytes) -> ed25519.Ed25519PublicKey:
     """Decode an Ed25519 public key, refusing a non-canonical encoding, a point off the
-    curve and the eight points of small order (those for which [8]A is the identity)."""
+    curve and the eight points of small order (those for which [8]A is the identity).
+
+    :raises InvalidPublicKey: not canonical, off the curve or of small order.
+    :raises MalformedInput: not 32 bytes (InvalidPublicKey is a MalformedInput too).
+    """
     if len(data) != PUBLIC_KEY_SIZE:
         raise MalformedInput("an Ed25519 public key is 32 bytes")
     point = _decode_point(data)
@@ -91,6 +95,10 @@ def public_key(data: bytes) -> ed25519.Ed25519PublicKey:
 
 
 def signed_message(purpose: Purpose, digest: bytes) -> bytes:
+    """The exact bytes signed for ``digest`` under ``purpose`` (section 4).
+
+    :raises MalformedInput: ``digest`` is not 16 to 64 bytes.
+    """
     if not 16 <= len(digest) <= 64:
         raise MalformedInput("a signed digest is 16 to 64 bytes")
     label = purpose.value
@@ -98,18 +106,29 @@ def signed_message(purpose: Purpose, digest: bytes) -> bytes:
 
 
 def sign(private_key: ed25519.Ed25519PrivateKey, purpose: Purpose, digest: bytes) -> bytes:
+    """Sign ``digest`` for ``purpose`` with ``private_key``.
+
+    :raises MalformedInput: ``digest`` is not 16 to 64 bytes.
+    """
     return private_key.sign(signed_message(purpose, digest))
 
 
 def verify(author_key: bytes, purpose: Purpose, digest: bytes, signature: bytes) -> None:
-    """Raise InvalidSignature unless ``signature`` is the key's signature of ``digest``,
-    and InvalidPublicKey (a MalformedInput) when the key itself is refused."""
+    """Check that ``signature`` is the signature of ``digest`` for ``purpose`` by the
+    Ed25519 key ``author_key``.
+
+    :raises SignatureVerificationFailed: the signature is not 64 bytes or does not verify
+        for this key and content.
+    :raises InvalidPublicKey: ``author_key`` is refused (see ``public_key``).
+    :raises MalformedInput: ``author_key`` is not 32 bytes, or ``digest`` is not 16 to 64
+        bytes.
+    """
     key = public_key(author_key)
     if len(signature) != SIGNATURE_SIZE:
-        raise InvalidSignature("an Ed25519 signature is 64 bytes")
+        raise SignatureVerificationFailed("an Ed25519 signature is 64 bytes")
     try:
         key.verify(signature, signed_message(purpose, digest))
-    except _LibraryInvalidSignature as exc:
-        raise InvalidSignature(
+    except InvalidSignature as exc:
+        raise SignatureVerificationFailed(
             f"the {purpose.value.decode()} signature does not verify for this author key"
         ) from exc

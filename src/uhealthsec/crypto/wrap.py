@@ -106,7 +106,11 @@ def wrap_document_key(
     envelope_header: bytes,
     suite: WrapSuite = DEFAULT_SUITE,
 ) -> bytes:
-    """Wrap ``document_key`` for ``recipient`` as a version 2 wrapped key."""
+    """Wrap ``document_key`` for ``recipient`` as a version 2 wrapped key.
+
+    :raises MalformedInput: ``document_key`` is not 32 bytes, or the recipient's key cannot
+        be encrypted to.
+    """
     if len(document_key) != envelope.DOCUMENT_KEY_SIZE:
         raise MalformedInput(f"a document key is {envelope.DOCUMENT_KEY_SIZE} bytes")
     prefix = _prefix(suite)
@@ -142,15 +146,29 @@ def _read_prefix(wrapped: bytes) -> tuple[int, WrapSuite]:
 
 
 def wrapped_key_version(wrapped: bytes) -> int:
+    """The format version of a wrapped key (1 or 2).
+
+    :raises MalformedInput: too short to hold a prefix.
+    :raises UnsupportedVersion: a version or HPKE suite not accepted for document keys.
+    """
     return _read_prefix(wrapped)[0]
 
 
 def wrapped_key_suite(wrapped: bytes) -> WrapSuite:
+    """The HPKE suite of a wrapped key.
+
+    :raises MalformedInput: too short to hold a prefix.
+    :raises UnsupportedVersion: a version or HPKE suite not accepted for document keys.
+    """
     return _read_prefix(wrapped)[1]
 
 
 def check_wrapped_key(wrapped: bytes) -> WrapSuite:
-    """The suite of a wrapped key whose layout is valid (no key needed: servers use it)."""
+    """The suite of a wrapped key whose layout is valid (no key needed: servers use it).
+
+    :raises MalformedInput: too short, or the wrong length for its suite.
+    :raises UnsupportedVersion: a version or HPKE suite not accepted for document keys.
+    """
     suite = wrapped_key_suite(wrapped)
     if len(wrapped) != suite.wrapped_key_size:
         raise MalformedInput("wrapped key has the wrong length for its suite")
@@ -168,7 +186,13 @@ def _open_v1(wrapped: bytes, suite: WrapSuite, keys: UserKeys, info: bytes) -> b
 
 
 def unwrap_document_key(wrapped: bytes, keys: UserKeys, envelope_header: bytes) -> bytes:
-    """Open a wrapped key of version 2 or 1 for ``keys`` and the envelope it belongs to."""
+    """Open a wrapped key of version 2 or 1 for ``keys`` and the envelope it belongs to.
+
+    :raises MalformedInput: the wrapped key's layout is not valid (UnsupportedVersion for an
+        unknown version or suite).
+    :raises DecryptionFailed: the key is not for this recipient, not for this document, or
+        was modified.
+    """
     suite = check_wrapped_key(wrapped)
     info = _info(wrapped[:PREFIX_SIZE], envelope_header)
     try:

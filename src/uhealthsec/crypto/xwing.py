@@ -69,6 +69,11 @@ class XWingPublicKey:
     __slots__ = ("_mlkem", "_pyca_hpke_key", "_raw", "_x25519")
 
     def __init__(self, raw: bytes) -> None:
+        """Decode an X-Wing public key.
+
+        :raises MalformedInput: not 1,216 bytes, or its ML-KEM-768 or X25519 half is not a
+            valid key.
+        """
         if len(raw) != PUBLIC_KEY_SIZE:
             raise MalformedInput(f"an X-Wing public key is {PUBLIC_KEY_SIZE} bytes, got {len(raw)}")
         try:
@@ -89,7 +94,10 @@ class XWingPublicKey:
         return self._pyca_hpke_key
 
     def encapsulate(self) -> tuple[bytes, bytes]:
-        """Return (shared_secret, ciphertext); the randomness comes from the OS."""
+        """Return (shared_secret, ciphertext); the randomness comes from the OS.
+
+        :raises DecryptionFailed: the X25519 key agreement gives the all-zero value.
+        """
         ephemeral = x25519.X25519PrivateKey.from_private_bytes(secrets.token_bytes(32))
         ct_x = ephemeral.public_key().public_bytes_raw()
         ss_x = _x25519(ephemeral, self._x25519)
@@ -103,6 +111,10 @@ class XWingPrivateKey:
     __slots__ = ("_mlkem", "_public", "_pyca_hpke_key", "_seed", "_x25519")
 
     def __init__(self, seed: bytes) -> None:
+        """Expand a private key from its seed.
+
+        :raises MalformedInput: ``seed`` is not 32 bytes.
+        """
         if len(seed) != SEED_SIZE:
             raise MalformedInput(f"an X-Wing private key is a {SEED_SIZE}-byte seed")
         expanded = _shake256(bytes(seed), 96)
@@ -130,6 +142,12 @@ class XWingPrivateKey:
         return self._pyca_hpke_key
 
     def decapsulate(self, ciphertext: bytes) -> bytes:
+        """The shared secret of ``ciphertext``.
+
+        :raises MalformedInput: ``ciphertext`` is not 1,120 bytes.
+        :raises DecryptionFailed: ML-KEM decapsulation failed, or the X25519 key agreement
+            gives the all-zero value.
+        """
         if len(ciphertext) != CIPHERTEXT_SIZE:
             raise MalformedInput(
                 f"an X-Wing ciphertext is {CIPHERTEXT_SIZE} bytes, got {len(ciphertext)}"

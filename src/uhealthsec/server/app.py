@@ -17,10 +17,8 @@ from uhealthsec.server.accounts.routes import router as accounts_router
 from uhealthsec.server.audit.middleware import JournalMiddleware
 from uhealthsec.server.audit.routes import router as journal_router
 from uhealthsec.server.audit.writer import JournalWriter
-from uhealthsec.server.auth.passwords import SecretHasher
-from uhealthsec.server.auth.routes import oauth_router
+from uhealthsec.server.auth.routes import credentials_router, oauth_router
 from uhealthsec.server.auth.routes import router as auth_router
-from uhealthsec.server.auth.tokens import TokenKeyring
 from uhealthsec.server.bootstrap import bootstrap
 from uhealthsec.server.consent.routes import router as consent_router
 from uhealthsec.server.context import AppContext
@@ -37,6 +35,8 @@ from uhealthsec.server.messaging.routes import router as messaging_router
 from uhealthsec.server.records.routes import UPLOAD_PATH
 from uhealthsec.server.records.routes import router as records_router
 from uhealthsec.server.retention.routes import router as retention_router
+from uhealthsec.server.security.secret_hasher import SecretHasher
+from uhealthsec.server.security.tokens import TokenKeyring
 from uhealthsec.server.server_key import ServerKey
 from uhealthsec.server.settings import Settings
 from uhealthsec.server.shield.routes import router as shield_router
@@ -218,6 +218,7 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
         return Health(status="ok", version=__version__)
 
     app.include_router(accounts_router)
+    app.include_router(credentials_router)
     app.include_router(auth_router)
     app.include_router(oauth_router)
     app.include_router(federation_router)

@@ -13,13 +13,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from uhealthsec.crypto.account_map import AccountMap
 from uhealthsec.server.audit.writer import JournalWriter
-from uhealthsec.server.auth.passwords import SecretHasher
-from uhealthsec.server.auth.tokens import TokenKeyring
 from uhealthsec.server.federation.oidc import OidcClient
 from uhealthsec.server.mail.outbox import MailCourier
+from uhealthsec.server.security.secret_hasher import SecretHasher
+from uhealthsec.server.security.shield_memory import ShieldMemory
+from uhealthsec.server.security.tokens import TokenKeyring
 from uhealthsec.server.server_key import ServerKey
 from uhealthsec.server.settings import Settings
-from uhealthsec.server.shield.memory import ShieldMemory
 from uhealthsec.server.storage.blobs import BlobStore
 from uhealthsec.server.storage.types import utcnow
 

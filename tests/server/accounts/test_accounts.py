@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import select
 
 from tests.server_fixtures import FAST_ARGON2, PASSWORD
-from uhealthsec.client.api import ApiError, WeakPassword
+from uhealthsec.client.api import ApiError
+from uhealthsec.client.errors import WeakPassword
 from uhealthsec.crypto.keystore import Keystore
 from uhealthsec.server.accounts.models import Account
 from uhealthsec.server.accounts.service import AccountService

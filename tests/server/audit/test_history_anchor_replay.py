@@ -15,7 +15,8 @@ import pytest
 
 from tests.server.records.conftest import Practice
 from uhealthsec.client.api import ApiError
-from uhealthsec.client.journal import JournalClient, JournalTampered
+from uhealthsec.client.errors import JournalTampered
+from uhealthsec.client.journal import JournalClient
 from uhealthsec.client.logs import LogPin
 from uhealthsec.crypto.journal import JournalEntry
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode

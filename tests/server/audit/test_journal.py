@@ -13,8 +13,9 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from tests.conftest import served_checkpoint
 from tests.server.records.conftest import Practice, thread_body
 from uhealthsec.client.api import ApiError
-from uhealthsec.client.journal import JournalClient, JournalTampered
-from uhealthsec.client.logs import LogPin, LogRefused
+from uhealthsec.client.errors import HistoryIncomplete, JournalTampered, LogRefused
+from uhealthsec.client.journal import JournalClient
+from uhealthsec.client.logs import LogPin
 from uhealthsec.crypto.journal import NOBODY, JournalEntry, ObjectKind, Outcome
 from uhealthsec.protocol.encoding import b64u_decode
 from uhealthsec.server.audit.models import JournalRecord
@@ -638,8 +639,6 @@ def _as_superuser(ctx, statement, **params) -> None:
 def test_a_history_row_removed_by_a_superuser_is_reported_with_its_range(
     practice: Practice, ctx, report, tmp_path
 ):
-    from uhealthsec.client.journal import HistoryIncomplete
-
     alice, bob, carol = practice.alice, practice.bob, practice.carol
     document_id = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
     bob.exchange.fetch(document_id, tmp_path / "copy.txt")
@@ -677,8 +676,6 @@ def test_a_history_row_removed_by_a_superuser_is_reported_with_its_range(
 
 
 def test_an_entry_hidden_from_the_practice_journal_is_reported(practice: Practice, ctx):
-    from uhealthsec.client.journal import HistoryIncomplete
-
     alice = practice.alice
     me = alice.user.account_id
     alice.exchange.call("GET", "/patient-files", params={"practice_id": practice.id})

@@ -17,7 +17,8 @@ import uuid
 import pytest
 
 from tests.server.records.conftest import Practice
-from uhealthsec.client.journal import JournalClient, JournalTampered, Witness
+from uhealthsec.client.errors import JournalTampered
+from uhealthsec.client.journal import JournalClient, Witness
 from uhealthsec.client.journal import load_or_create_witness_key as witness_key
 from uhealthsec.crypto import merkle
 from uhealthsec.crypto.journal import (

@@ -10,7 +10,7 @@ import pytest
 
 from uhealthsec.client.api import ApiError, Tokens
 from uhealthsec.server.auth.models import OAuthClient
-from uhealthsec.server.auth.tokens import AccessClaims
+from uhealthsec.server.security.tokens import AccessClaims
 
 CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
 

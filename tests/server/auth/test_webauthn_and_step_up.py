@@ -153,7 +153,7 @@ def test_password_change_keeps_keys_and_signs_out_other_devices(users, sdk, outb
 
 
 def test_the_sdk_changes_a_password_after_a_step_up_and_refuses_leaked_ones(users, sdk):
-    from uhealthsec.client.api import WeakPassword
+    from uhealthsec.client.errors import WeakPassword
 
     user = users.signed_in("sdkpw@example.org")
     requests: list[str] = []

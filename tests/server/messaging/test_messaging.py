@@ -10,7 +10,8 @@ from sqlalchemy import select
 from tests.server.records.conftest import Practice, thread_body
 from uhealthsec.client import wire
 from uhealthsec.client.api import ApiError
-from uhealthsec.client.exchange import ExchangeRefused, MessagingClient
+from uhealthsec.client.errors import ExchangeRefused
+from uhealthsec.client.exchange import MessagingClient
 from uhealthsec.crypto.manifest import Reader
 from uhealthsec.server.messaging.models import Message
 

@@ -12,7 +12,8 @@ from sqlalchemy import delete, func, select
 
 from tests.server.records.conftest import Person, Practice, colleague, device, refused
 from uhealthsec.client.api import ApiError
-from uhealthsec.client.exchange import ExchangeClient, ExchangeRefused, RevokedReader
+from uhealthsec.client.errors import ExchangeRefused
+from uhealthsec.client.exchange import ExchangeClient, RevokedReader
 from uhealthsec.crypto.manifest import Reader, RevocationStatement
 from uhealthsec.protocol.encoding import b64u_encode
 from uhealthsec.server.keys.service import KeyDirectory

@@ -13,8 +13,9 @@ from sqlalchemy import delete, func, select, text, update
 
 from tests.server.records.conftest import Practice, device
 from tests.server_fixtures import User
-from uhealthsec.client.directory import DirectoryRefused, audit
-from uhealthsec.client.exchange import ExchangeRefused, MessagingClient, _message_body
+from uhealthsec.client.directory import audit
+from uhealthsec.client.errors import DirectoryRefused, ExchangeRefused
+from uhealthsec.client.exchange import MessagingClient, _message_body
 from uhealthsec.client.logs import LogPin
 from uhealthsec.crypto import account_map, envelope, merkle
 from uhealthsec.crypto.account_map import AccountMap, MapCommitment, MapValue
@@ -53,7 +54,7 @@ from uhealthsec.server.storage.merkle_log import (
     MerkleLogState,
     MerkleNode,
 )
-from uhealthsec.server.storage.models import metadata
+from uhealthsec.server.tables import metadata
 
 
 def _entry_of(db, email: str) -> DirectoryRecord:

@@ -11,7 +11,8 @@ from pydantic import SecretStr
 
 from tests.server.auth.softauthn import SoftAuthenticator
 from tests.server_fixtures import BASE_URL, FAST_ARGON2, ORIGIN, PASSWORD, User
-from uhealthsec.client.api import ApiError, AuthClient, SecondFactorRequired
+from uhealthsec.client.api import ApiError, AuthClient
+from uhealthsec.client.errors import SecondFactorRequired
 from uhealthsec.client.proof_of_work import HEADER, solve
 from uhealthsec.crypto.keystore import derive_password_secrets
 from uhealthsec.protocol.encoding import b64u_encode

@@ -10,9 +10,8 @@ from uhealthsec.server.accounts import schemas as s
 from uhealthsec.server.accounts.models import Account, AccountKind, Membership, Role
 from uhealthsec.server.accounts.service import AccountService, RegistrationRequest
 from uhealthsec.server.audit.middleware import current_draft
-from uhealthsec.server.auth.service import SessionService
 from uhealthsec.server.deps import REPLAYABLE, AnswerKeepingRoute, Caller, Ctx, Db
-from uhealthsec.server.shield.routes import SHIELD_RESPONSES, attempt_of
+from uhealthsec.server.shield.http import SHIELD_RESPONSES, attempt_of
 
 router = APIRouter(route_class=AnswerKeepingRoute, tags=["accounts"])
 
@@ -70,18 +69,6 @@ def me(caller: Caller) -> s.AccountOut:
 def my_keystore(caller: Caller) -> s.KeystoreOut:
     """The sealed keystore, for a new device to unlock with the password."""
     return s.KeystoreOut(keystore=caller.account.keystore)
-
-
-@router.put("/accounts/me/password", status_code=204)
-def change_password(body: s.PasswordChangeIn, caller: Caller, db: Db, ctx: Ctx) -> None:
-    """Store a keystore re-sealed under a new password and signed with the current key;
-    other devices are signed out and the owner is told by mail."""
-    sessions = SessionService(db, ctx)
-    sessions.require_recent_mfa(caller)
-    AccountService(db, ctx).replace_keystore(
-        caller.account, body.keystore, body.auth_secret, body.signature
-    )
-    sessions.credentials_changed(caller, "password_changed", "your password was changed")
 
 
 @router.post("/practices", status_code=201, response_model=s.PracticeOut, dependencies=[REPLAYABLE])

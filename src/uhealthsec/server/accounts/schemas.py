@@ -16,7 +16,7 @@ from uhealthsec.protocol.accounts import AccountOut as AccountOut  # served by r
 from uhealthsec.protocol.encoding import Base64Url
 from uhealthsec.protocol.strict import Strict
 from uhealthsec.server.accounts.models import Role
-from uhealthsec.server.auth.passwords import AUTH_SECRET_SIZE
+from uhealthsec.server.security.secret_hasher import AUTH_SECRET_SIZE
 
 Email = Annotated[str, Field(min_length=3, max_length=320)]
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]

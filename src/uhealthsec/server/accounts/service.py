@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -28,13 +27,13 @@ from uhealthsec.server.accounts.models import (
     may_act_on_health_data,
 )
 from uhealthsec.server.accounts.rpps import is_valid_rpps
+from uhealthsec.server.addresses import normalize_email
 from uhealthsec.server.context import AppContext, token_hash
 from uhealthsec.server.errors import Conflict, Forbidden, InvalidInput, NotFound
 from uhealthsec.server.keys.service import KeyDirectory
 from uhealthsec.server.mail.outbox import MailOutbox
 from uhealthsec.server.shield.service import Attempt, Shield
 
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 VERIFICATION_HOURS = 24
 INVITATION_DAYS = 14
 
@@ -71,13 +70,6 @@ def check_may_act_on_health_data(account: Account) -> None:
     """The one rule every health-data entry point applies (server/deps.py)."""
     if not may_act_on_health_data(account):
         raise Forbidden(_UNVERIFIED)
-
-
-def normalize_email(email: str) -> str:
-    address = email.strip().lower()
-    if len(address) > 320 or not _EMAIL.match(address):
-        raise InvalidInput("this is not a valid e-mail address")
-    return address
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from uhealthsec.crypto.journal import (
     request_digest,
 )
 from uhealthsec.protocol.encoding import b64u_encode
+from uhealthsec.server.audit.actions import UNKNOWN, route_action
 from uhealthsec.server.audit.refusals import (
     JOURNALED_READS_PER_MINUTE,
     READ_WINDOW,
@@ -155,12 +156,12 @@ def journaled(method: str, path: str) -> bool:
 
 
 def action_name(scope: Scope) -> str:
-    """``<domain>.<endpoint>``, e.g. ``records.share``: short, stable, and readable."""
-    endpoint = scope.get("endpoint")
-    if endpoint is None:
-        return "unknown"
-    domain = endpoint.__module__.rsplit(".", 2)[-2]
-    return f"{domain}.{endpoint.__name__}"[:64]
+    """The action of the route the request reached, from the written table
+    (audit/actions.py), e.g. ``records.share``."""
+    route = scope.get("route")
+    if route is None:
+        return UNKNOWN
+    return route_action(scope["method"], route.path, route.methods or set())
 
 
 class JournalMiddleware:

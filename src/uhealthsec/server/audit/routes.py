@@ -18,7 +18,7 @@ from uhealthsec.server.audit.models import Cosignature
 from uhealthsec.server.audit.refusals import refusal_totals
 from uhealthsec.server.audit.service import HistoryItem, JournalService
 from uhealthsec.server.deps import HEALTH_DATA, LOG_READER, Caller, Ctx, Db
-from uhealthsec.server.shield.routes import may_read_metrics
+from uhealthsec.server.shield.http import may_read_metrics
 from uhealthsec.server.storage.merkle_log import (
     JOURNAL_LOG,
     checkpoint_out,

@@ -163,15 +163,3 @@ class RefreshToken(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     #: Set when the token was exchanged; presenting it again is reuse.
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-
-
-class TokenKey(Base):
-    """A PASETO v4.local key. New tokens use the newest active key; retired keys still
-    open tokens until those have expired, so rotation signs nobody out."""
-
-    __tablename__ = "token_keys"
-
-    kid: Mapped[str] = mapped_column(String(100), primary_key=True)
-    key_sealed: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
-    retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -40,9 +40,9 @@ from uhealthsec.server.auth.models import (
     Session,
 )
 from uhealthsec.server.auth.service import SessionService
-from uhealthsec.server.auth.tokens import AccessClaims
 from uhealthsec.server.context import AppContext, token_hash
 from uhealthsec.server.errors import NotAuthenticated
+from uhealthsec.server.security.tokens import AccessClaims
 
 CODE_SECONDS = 60
 SCOPES = ("api",)

@@ -7,24 +7,25 @@ from typing import Annotated, Any
 
 from authlib.oauth2 import OAuth2Error
 from fastapi import APIRouter, Form, Request, Response
-from fastapi.responses import JSONResponse
 
 from uhealthsec.protocol.oauth import AUDIENCE
+from uhealthsec.server.accounts.schemas import PasswordChangeIn
+from uhealthsec.server.accounts.service import AccountService
 from uhealthsec.server.audit.middleware import current_draft
 from uhealthsec.server.auth import schemas as s
 from uhealthsec.server.auth.factor_changes import FactorChanges
 from uhealthsec.server.auth.factors import FactorService
-from uhealthsec.server.auth.oauth import FormRequest, GrantUser, OAuthServer
+from uhealthsec.server.auth.http import NO_STORE, form_request, oauth_response
+from uhealthsec.server.auth.oauth import GrantUser, OAuthServer
 from uhealthsec.server.auth.service import LoginService, SessionService
 from uhealthsec.server.deps import Caller, Ctx, Db
-from uhealthsec.server.problems import PROBLEM_JSON
-from uhealthsec.server.shield.routes import SHIELD_RESPONSES, attempt_of
+from uhealthsec.server.shield.http import SHIELD_RESPONSES, attempt_of
 
 router = APIRouter(prefix="/auth", tags=["authentication"])
 oauth_router = APIRouter(tags=["oauth"])
-
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-
+#: An account's credentials, under /accounts: the rules are authentication's (a recent
+#: second factor, other sessions ended), the keystore is the account's.
+credentials_router = APIRouter(tags=["accounts"])
 
 # -- sign-in ------------------------------------------------------------------------------
 
@@ -218,38 +219,19 @@ def logout(caller: Caller, db: Db, ctx: Ctx) -> None:
     SessionService(db, ctx).revoke(caller.session, "signed_out")
 
 
+@credentials_router.put("/accounts/me/password", status_code=204)
+def change_password(body: PasswordChangeIn, caller: Caller, db: Db, ctx: Ctx) -> None:
+    """Store a keystore re-sealed under a new password and signed with the current key;
+    other devices are signed out and the owner is told by mail."""
+    sessions = SessionService(db, ctx)
+    sessions.require_recent_mfa(caller)
+    AccountService(db, ctx).replace_keystore(
+        caller.account, body.keystore, body.auth_secret, body.signature
+    )
+    sessions.credentials_changed(caller, "password_changed", "your password was changed")
+
+
 # -- OAuth 2.1 ----------------------------------------------------------------------------
-
-
-def oauth_response(status: int, body: Any, headers: list[tuple[str, str]]) -> Response:
-    all_headers = dict(headers)
-    if status >= 400:
-        payload = dict(body) if isinstance(body, dict) else {}
-        error = payload.get("error", "invalid_request")
-        problem = {
-            "type": "about:blank",
-            "title": "OAuth error",
-            "status": status,
-            "detail": payload.get("error_description") or error.replace("_", " "),
-            "error": error,
-        }
-        if "error_description" in payload:
-            problem["error_description"] = payload["error_description"]
-        all_headers.pop("Content-Type", None)
-        return JSONResponse(
-            problem, status_code=status, headers=all_headers, media_type=PROBLEM_JSON
-        )
-    if status == 302:
-        return Response(status_code=302, headers=all_headers)
-    all_headers.pop("Content-Type", None)
-    return JSONResponse(body, status_code=status, headers={**all_headers, **NO_STORE})
-
-
-def form_request(request: Request, ctx: Ctx, form: dict[str, Any]) -> FormRequest:
-    # authlib checks the transport of this URI; the public issuer URL is the truth.
-    uri = ctx.settings.issuer.rstrip("/") + request.url.path
-    cleaned = {k: str(v) for k, v in form.items() if v is not None}
-    return FormRequest("POST", uri, request.headers, cleaned)
 
 
 @oauth_router.post(

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from uhealthsec.crypto.signing import SIGNATURE_SIZE
 from uhealthsec.protocol.encoding import Base64Url
 from uhealthsec.server.auth.factors import SecondFactor
-from uhealthsec.server.auth.passwords import AUTH_SECRET_SIZE
+from uhealthsec.server.security.secret_hasher import AUTH_SECRET_SIZE
 
 Email = Annotated[str, Field(min_length=3, max_length=320)]
 Ticket = Annotated[str, Field(min_length=16, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session as DbSession
 
 from uhealthsec.crypto.keystore import Argon2Params, Keystore
 from uhealthsec.server.accounts.models import Account, AccountStatus
-from uhealthsec.server.accounts.service import normalize_email
+from uhealthsec.server.addresses import normalize_email
 from uhealthsec.server.auth.factors import (
     AMR_TOTP,
     AMR_WEBAUTHN,
@@ -27,7 +27,6 @@ from uhealthsec.server.auth.factors import (
     SecondFactor,
 )
 from uhealthsec.server.auth.models import LoginFlow, RefreshToken, Session
-from uhealthsec.server.auth.tokens import AccessClaims
 from uhealthsec.server.context import AppContext, token_hash
 from uhealthsec.server.errors import (
     CredentialsRefused,
@@ -38,6 +37,7 @@ from uhealthsec.server.errors import (
     StepUpRequired,
 )
 from uhealthsec.server.mail.outbox import MailOutbox
+from uhealthsec.server.security.tokens import AccessClaims
 from uhealthsec.server.shield.service import Attempt, SecondFactorFirst, Shield
 
 #: Wrong second-factor answers allowed in one flow before it must start again.

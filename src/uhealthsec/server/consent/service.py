@@ -27,7 +27,8 @@ from uhealthsec.server.accounts.models import (
     Membership,
     Role,
 )
-from uhealthsec.server.accounts.service import AccountService, normalize_email
+from uhealthsec.server.accounts.service import AccountService
+from uhealthsec.server.addresses import normalize_email
 from uhealthsec.server.audit.middleware import current_draft
 from uhealthsec.server.consent.models import OPEN_STATUSES, ConsentDirective, RightsRequest
 from uhealthsec.server.context import AppContext

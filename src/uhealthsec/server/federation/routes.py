@@ -10,8 +10,8 @@ from authlib.oauth2 import OAuth2Error
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
+from uhealthsec.server.auth.http import form_request, oauth_response
 from uhealthsec.server.auth.oauth import GrantUser, OAuthServer
-from uhealthsec.server.auth.routes import form_request, oauth_response
 from uhealthsec.server.auth.schemas import AuthorizationRequest
 from uhealthsec.server.deps import Caller, Ctx, Db
 from uhealthsec.server.errors import InvalidInput

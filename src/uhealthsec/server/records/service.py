@@ -31,7 +31,8 @@ from uhealthsec.crypto.manifest import (
 from uhealthsec.crypto.wrap import check_wrapped_key
 from uhealthsec.protocol.records import MAX_METADATA_BYTES, MAX_RECIPIENTS
 from uhealthsec.server.accounts.models import Account, AccountKind, AccountStatus, Practice
-from uhealthsec.server.accounts.service import AccountService, normalize_email
+from uhealthsec.server.accounts.service import AccountService
+from uhealthsec.server.addresses import normalize_email
 from uhealthsec.server.audit.middleware import current_draft
 from uhealthsec.server.consent.service import ConsentService
 from uhealthsec.server.context import AppContext

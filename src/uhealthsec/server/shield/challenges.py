@@ -46,7 +46,7 @@ MAX_PAYLOAD = 2048
 MAX_TIME_MS = 86_400_000
 #: The cost (largest counter) the shield may ask: far above any level (service.COSTS).
 MAX_COST = 2**16
-#: Endpoints named in a challenge (shield/routes.py's callers).
+#: Endpoints named in a challenge (the callers of shield/http.py's attempt_of).
 _ENDPOINT = re.compile(r"[a-z][a-z-]{0,31}")
 _SUBJECT = re.compile(r"[0-9a-f]{32}")
 _HEX_16 = re.compile(r"[0-9a-f]{32}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from uhealthsec.server.storage.models import metadata
+from uhealthsec.server.tables import metadata
 
 config = context.config
 connection = config.attributes["connection"]

@@ -22,8 +22,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from uhealthsec.protocol.oauth import AUDIENCE
-from uhealthsec.server.auth.models import TokenKey
 from uhealthsec.server.errors import NotAuthenticated
+from uhealthsec.server.security.models import TokenKey
 from uhealthsec.server.server_key import ServerKey
 
 _PURPOSE = "token-key"

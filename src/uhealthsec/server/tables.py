@@ -1,4 +1,8 @@
-"""Every domain's tables, gathered so that migrations see the whole schema."""
+"""Every domain's tables, gathered so that migrations see the whole schema.
+
+Here, beside the application that wires the domains together, rather than in
+storage/: the database layer is used by every domain and imports none of them.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from uhealthsec.server.mail import models as mail_models
 from uhealthsec.server.messaging import models as messaging_models
 from uhealthsec.server.records import models as records_models
 from uhealthsec.server.retention import models as retention_models
+from uhealthsec.server.security import models as security_models
 from uhealthsec.server.shield import models as shield_models
 from uhealthsec.server.storage import merkle_log
 from uhealthsec.server.storage.db import Base
@@ -33,5 +38,6 @@ __all__ = [
     "metadata",
     "records_models",
     "retention_models",
+    "security_models",
     "shield_models",
 ]
