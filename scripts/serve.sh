@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/uhs serve --demo "$@"
+exec .venv/bin/uhs-server serve --demo "$@"

@@ -136,7 +136,7 @@ def test_changes_are_journaled_once_whatever_point_a_process_is_killed_at(
     assert len(answered) == WRITES and kills >= 3
     assert all(status in (0, 201, 200) for status in answered), sorted(set(answered))
 
-    # What the next start or `uhs worker` does: sequence what the killed processes left.
+    # What the next start or `uhs-server worker` does: sequence what the killed processes left.
     sequence_stale(ctx.journal, ctx.now() + timedelta(hours=1))
     with ctx.sessions() as db:
         threads = set(db.scalars(select(Thread.id)))
