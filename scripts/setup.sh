@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv with Python 3.11 and install the pinned dependencies.
-# Usage: scripts/setup.sh [extra]   (extra: "dev" adds the test tools)
+# Usage: scripts/setup.sh [extra]   (no extra: the client only, `uhs`; "server": also
+# the server, `uhs-server`; "dev": the server and the test tools)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
