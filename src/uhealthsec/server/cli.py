@@ -15,11 +15,13 @@ from rich.table import Table
 
 from uhealthsec import __version__
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
+from uhealthsec.terminal import command_line, with_version_option
 
-app = typer.Typer(
+app = command_line(
     help="U-HealthSec's server: the API, its jobs and the operator's commands.",
     no_args_is_help=True,
 )
+with_version_option(app)
 console = Console(highlight=False)
 
 
@@ -37,9 +39,9 @@ def worker(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="List the files whose retention ended; destroy nothing."
     ),
-    interval: int = typer.Option(3600, min=60, help="Seconds between rounds."),
+    interval: int = typer.Option(3600, min=60, help="Seconds between rounds.", metavar="SECONDS"),
     mail_interval: int = typer.Option(
-        15, min=1, help="Seconds between two looks for mail to send or retry."
+        15, min=1, help="Seconds between two looks for mail to send or retry.", metavar="SECONDS"
     ),
 ) -> None:
     """Server jobs: journal the changes a stopped process left staged, send the mail
@@ -145,8 +147,8 @@ def _maintain(ctx: Any) -> str:
 
 @app.command()
 def serve(
-    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
-    port: int = typer.Option(8000, help="Port to listen on."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on.", metavar="ADDRESS"),
+    port: int = typer.Option(8000, help="Port to listen on.", metavar="PORT"),
     demo: bool = typer.Option(
         False, "--demo", help="Create a demo practice (two practitioners, a patient)."
     ),
@@ -180,7 +182,7 @@ def serve(
     uvicorn.Server(config).run()
 
 
-witnesses_app = typer.Typer(
+witnesses_app = command_line(
     help="The journal's witnesses: only the keys listed here may countersign."
 )
 app.add_typer(witnesses_app, name="witnesses")
@@ -218,10 +220,13 @@ def witnesses_add(
         str,
         typer.Option(
             help="Who the witness is, as the key name of its cosignatures: no spaces "
-            "(e.g. audit.example.org/journal-witness)."
+            "(e.g. audit.example.org/journal-witness).",
+            metavar="NAME",
         ),
     ],
-    account: Annotated[str, typer.Option(help="The e-mail of the account the witness uses.")],
+    account: Annotated[
+        str, typer.Option(help="The e-mail of the account the witness uses.", metavar="EMAIL")
+    ],
 ) -> None:
     """List a witness whose countersignatures the journal accepts."""
     from uhealthsec.server.errors import ServiceError

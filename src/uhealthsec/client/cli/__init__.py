@@ -4,9 +4,6 @@ that the whole list of commands reads in one place. The server's commands are no
 
 from __future__ import annotations
 
-import typer
-
-from uhealthsec import __version__
 from uhealthsec.client.cli import (
     account,
     consent,
@@ -18,15 +15,18 @@ from uhealthsec.client.cli import (
     practice,
     rights,
 )
-from uhealthsec.client.cli._common import console
+from uhealthsec.terminal import command_line, print_version, with_version_option
 
-app = typer.Typer(help="U-HealthSec: secure exchange of patient documents.", no_args_is_help=True)
+app = command_line(help="U-HealthSec: secure exchange of patient documents.", no_args_is_help=True)
+
+
+with_version_option(app)
 
 
 @app.command()
 def version() -> None:
     """Print the version."""
-    console.print(f"uhealthsec {__version__}")
+    print_version()
 
 
 # Account and sign-in.

@@ -3,44 +3,40 @@ SDK client, progress bars, and the choice of a practice."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx2
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 
-from uhealthsec.client.api import (
-    ApiError,
-    AuthClient,
-    check_response,
-    http_client,
-)
-from uhealthsec.client.directory import VerifiedEntry
-from uhealthsec.client.exchange import (
-    ExchangeClient,
-    ExchangeRefused,
-    RevokedReader,
-)
-from uhealthsec.client.logs import LogPin, LogRefused
-from uhealthsec.client.profile import Profile, ProfileStore
-from uhealthsec.client.proof_of_work import UnsolvableChallenge
-from uhealthsec.crypto.errors import ParametersAboveBudget, WrongPassword
-from uhealthsec.crypto.keystore import unlock_with_password
+# The SDK, rich and httpx2 are imported where they are used, never at the top of a
+# command module: `uhs --help` loads none of them (benchmarks/cli_help.py).
+if TYPE_CHECKING:
+    import httpx2
+    from rich.console import Console
 
-console = Console(highlight=False)
+    from uhealthsec.client.directory import VerifiedEntry
+    from uhealthsec.client.exchange import ExchangeClient
+    from uhealthsec.client.profile import Profile, ProfileStore
+
+
+class _Console:
+    """rich's console, made at its first use."""
+
+    @functools.cached_property
+    def real(self) -> Console:
+        from rich.console import Console
+
+        return Console(highlight=False)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+console: Any = _Console()
 
 #: Refresh the access token when it has less than this many seconds left.
 _REFRESH_MARGIN = 30
@@ -56,6 +52,14 @@ class Refused(typer.Exit):
 
 @contextmanager
 def connection(server: str) -> Iterator[httpx2.Client]:
+    import httpx2
+
+    from uhealthsec.client.api import ApiError, http_client
+    from uhealthsec.client.exchange import ExchangeRefused
+    from uhealthsec.client.logs import LogRefused
+    from uhealthsec.client.proof_of_work import UnsolvableChallenge
+    from uhealthsec.crypto.errors import ParametersAboveBudget
+
     try:
         with http_client(server, timeout=30.0) as http:
             yield http
@@ -74,6 +78,8 @@ def connection(server: str) -> Iterator[httpx2.Client]:
 
 
 def open_store() -> ProfileStore:
+    from uhealthsec.client.profile import ProfileStore
+
     return ProfileStore()
 
 
@@ -83,6 +89,8 @@ class SignedIn:
     again would end the session)."""
 
     def __init__(self, http: httpx2.Client, profile: Profile, store: ProfileStore) -> None:
+        from uhealthsec.client.api import AuthClient
+
         if not profile.signed_in:
             raise Refused("you are not signed in: run `uhs login`")
         self.auth = AuthClient(http)
@@ -90,6 +98,8 @@ class SignedIn:
         self.store = store
 
     def token(self) -> str:
+        from uhealthsec.client.api import ApiError
+
         if self.profile.expires_at - time.time() < _REFRESH_MARGIN:
             try:
                 tokens = self.auth.refresh(self.profile.tokens)
@@ -102,6 +112,8 @@ class SignedIn:
         return self.profile.access_token
 
     def call(self, method: str, path: str, **kwargs: Any) -> httpx2.Response:
+        from uhealthsec.client.api import AuthClient, check_response
+
         headers = AuthClient.bearer(self.token())
         return check_response(self.auth.http.request(method, path, headers=headers, **kwargs))
 
@@ -109,6 +121,11 @@ class SignedIn:
 @contextmanager
 def signed_in_client(unlock: bool = True) -> Iterator[ExchangeClient]:
     """A signed-in SDK client with the keys unlocked by the password (never stored)."""
+    from uhealthsec.client.exchange import ExchangeClient, RevokedReader
+    from uhealthsec.client.logs import LogPin
+    from uhealthsec.crypto.errors import WrongPassword
+    from uhealthsec.crypto.keystore import unlock_with_password
+
     store = open_store()
     profile = store.load()
     with connection(profile.server) as http:
@@ -146,6 +163,16 @@ def signed_in_client(unlock: bool = True) -> Iterator[ExchangeClient]:
 @contextmanager
 def progress_bar(label: str, *, counting: str = "bytes") -> Iterator[Callable[[int, int], None]]:
     """A progress bar: of bytes (uploads, downloads) or of items (``counting="entries"``)."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     amount = (
         (DownloadColumn(), TransferSpeedColumn())
         if counting == "bytes"
@@ -156,7 +183,7 @@ def progress_bar(label: str, *, counting: str = "bytes") -> Iterator[Callable[[i
         BarColumn(),
         *amount,
         TimeRemainingColumn(),
-        console=console,
+        console=console.real,
         transient=False,
     ) as progress:
         task = progress.add_task(label, total=None)

@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-import http.server
-import platform
 import re
-import threading
-import time
-import webbrowser
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING
 
-import httpx2
-import segno
 import typer
-from rich.panel import Panel
-from rich.table import Table
 
-from uhealthsec.client.api import (
-    ApiError,
-    AuthClient,
-    LoginState,
-    SecondFactorRequired,
-    WeakPassword,
-)
+from uhealthsec.client import DEFAULT_SERVER
 from uhealthsec.client.cli._common import (
     Refused,
     SignedIn,
@@ -32,26 +15,44 @@ from uhealthsec.client.cli._common import (
     console,
     open_store,
 )
-from uhealthsec.client.passwords import check_new_password
-from uhealthsec.client.profile import DEFAULT_SERVER, Profile
-from uhealthsec.client.recovery import to_words
-from uhealthsec.crypto.errors import WrongPassword
-from uhealthsec.protocol.oauth import CLI_REDIRECT_URI
+from uhealthsec.terminal import command_line
 
-_BROWSER_WAIT_SECONDS = 300
+if TYPE_CHECKING:
+    from uhealthsec.client.api import AuthClient, LoginState
 
-sessions_app = typer.Typer(help="Devices signed in to your account.", invoke_without_command=True)
+
+sessions_app = command_line(help="Devices signed in to your account.", invoke_without_command=True)
 
 
 def register(
-    email: str = typer.Option(..., prompt=True, help="Your e-mail address."),
-    name: str = typer.Option(..., prompt="Your name", help="Name shown to your contacts."),
-    kind: str = typer.Option("practitioner", help="practitioner or patient."),
-    rpps: str | None = typer.Option(None, help="Your RPPS number (11 digits), if you have one."),
-    invitation: str | None = typer.Option(None, help="The code of a practice's invitation."),
-    server: str = typer.Option(DEFAULT_SERVER, envvar="UHS_SERVER", help="Server address."),
+    email: str = typer.Option(..., prompt=True, help="Your e-mail address.", metavar="EMAIL"),
+    name: str = typer.Option(
+        ..., prompt="Your name", help="Name shown to your contacts.", metavar="NAME"
+    ),
+    kind: str = typer.Option(
+        "practitioner", help="practitioner or patient.", metavar="practitioner|patient"
+    ),
+    rpps: str | None = typer.Option(
+        None, help="Your RPPS number (11 digits), if you have one.", metavar="RPPS"
+    ),
+    invitation: str | None = typer.Option(
+        None, help="The code of a practice's invitation.", metavar="CODE"
+    ),
+    server: str | None = typer.Option(
+        None,
+        envvar="UHS_SERVER",
+        help=f"Server address [default: {DEFAULT_SERVER}].",
+        metavar="URL",
+    ),
 ) -> None:
     """Create an account. Your keys are made here, on this device."""
+    server = server or DEFAULT_SERVER
+    from rich.panel import Panel
+
+    from uhealthsec.client.api import AuthClient, WeakPassword
+    from uhealthsec.client.profile import Profile
+    from uhealthsec.client.recovery import to_words
+
     if kind not in ("practitioner", "patient"):
         raise Refused("--kind is practitioner or patient")
     password = _new_password(email, name)
@@ -91,6 +92,8 @@ def register(
 
 
 def _new_password(email: str, name: str) -> str:
+    from uhealthsec.client.passwords import check_new_password
+
     console.print("Choose a password of at least 12 characters, for example four unrelated words.")
     for _ in range(3):
         password: str = typer.prompt("Password", hide_input=True)
@@ -108,6 +111,8 @@ def _new_password(email: str, name: str) -> str:
 def password_change() -> None:
     """Change your password: your keys are re-sealed on this device; other devices are
     signed out."""
+    from uhealthsec.crypto.errors import WrongPassword
+
     store = open_store()
     profile = store.load()
     with connection(profile.server) as http:
@@ -129,10 +134,14 @@ def password_change() -> None:
 
 def verify_email(
     code: str = typer.Argument(..., help="The code from the e-mail we sent you."),
-    email: str | None = typer.Option(None, help="Your e-mail address."),
-    server: str | None = typer.Option(None, envvar="UHS_SERVER", help="Server address."),
+    email: str | None = typer.Option(None, help="Your e-mail address.", metavar="EMAIL"),
+    server: str | None = typer.Option(
+        None, envvar="UHS_SERVER", help="Server address.", metavar="URL"
+    ),
 ) -> None:
     """Confirm your e-mail address (with the password you registered with)."""
+    from uhealthsec.client.api import AuthClient
+
     profile = open_store().load()
     address = email or profile.email or typer.prompt("E-mail address")
     password: str = typer.prompt("Password", hide_input=True)
@@ -145,13 +154,19 @@ def verify_email(
 
 
 def login(
-    email: str | None = typer.Option(None, help="Your e-mail address."),
+    email: str | None = typer.Option(None, help="Your e-mail address.", metavar="EMAIL"),
     professional: bool = typer.Option(
         False, "--professional", help="Sign in with your e-CPS (Pro Santé Connect) in a browser."
     ),
-    server: str | None = typer.Option(None, envvar="UHS_SERVER", help="Server address."),
+    server: str | None = typer.Option(
+        None, envvar="UHS_SERVER", help="Server address.", metavar="URL"
+    ),
 ) -> None:
     """Sign in on this device: password and a second factor, or your e-CPS."""
+    import platform
+
+    from uhealthsec.client.api import AuthClient, SecondFactorRequired
+
     store = open_store()
     profile = store.load()
     if server and server != profile.server:
@@ -160,7 +175,9 @@ def login(
     device = f"uhs on {platform.node() or 'this computer'}"
     with connection(profile.server) as http:
         if professional:
-            tokens = _professional_login(http, device)
+            from uhealthsec.client.cli._browser_login import professional_login
+
+            tokens = professional_login(http, device)
         else:
             profile.email = email or typer.prompt("E-mail", default=profile.email or None)
             password: str = typer.prompt("Password", hide_input=True)
@@ -185,6 +202,11 @@ def login(
 
 
 def _enrol_first_factor(auth: AuthClient, state: LoginState) -> None:
+    import segno
+    from rich.panel import Panel
+
+    from uhealthsec.client.api import ApiError
+
     enrolment = auth.enrol_totp(state)
     console.print(
         "Your account needs a second factor. Scan this QR code with an authenticator app "
@@ -212,6 +234,8 @@ def _enrol_first_factor(auth: AuthClient, state: LoginState) -> None:
 
 
 def _prove_second_factor(auth: AuthClient, state: LoginState) -> None:
+    from uhealthsec.client.api import ApiError
+
     if "totp" not in state.methods:
         console.print(
             "This account signs in with a passkey, which needs the web client; "
@@ -233,59 +257,10 @@ def _prove_second_factor(auth: AuthClient, state: LoginState) -> None:
             console.print(f"[yellow]{exc.detail}[/yellow]")
 
 
-class _LoopbackCallback(http.server.BaseHTTPRequestHandler):
-    """Receives the browser at http://127.0.0.1:PORT/callback (RFC 8252 §7.3)."""
-
-    landed: str | None = None
-
-    def do_GET(self) -> None:
-        if not self.path.startswith("/callback?"):
-            self.send_error(404)
-            return
-        type(self).landed = self.path
-        page = b"<!doctype html><title>U-HealthSec</title><p>Done: return to your terminal."
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(page)))
-        self.end_headers()
-        self.wfile.write(page)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return None  # the URL carries a one-time code: keep it out of the terminal
-
-
-def _professional_login(http: httpx2.Client, device: str) -> Any:
-    handler = type("Callback", (_LoopbackCallback,), {"landed": None})
-    with http_server(handler) as port:
-        redirect_uri = CLI_REDIRECT_URI.replace("127.0.0.1", f"127.0.0.1:{port}", 1)
-        auth = AuthClient(http, redirect_uri=redirect_uri)
-        step = auth.federated_login_url(device_name=device)
-        console.print("Sign in with your e-CPS in the browser. If it does not open, visit:")
-        console.print(step.url, soft_wrap=True)
-        webbrowser.open(step.url)
-        deadline = time.monotonic() + _BROWSER_WAIT_SECONDS
-        with console.status("Waiting for the browser…"):
-            while handler.landed is None:
-                if time.monotonic() > deadline:
-                    raise Refused("no answer from the browser in 5 minutes")
-                time.sleep(0.1)
-    return auth.finish_federated_login(step, f"{redirect_uri}?{handler.landed.split('?', 1)[1]}")
-
-
-@contextmanager
-def http_server(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[int]:
-    server = http.server.HTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield int(server.server_address[1])
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def logout() -> None:
     """Sign this device out; its tokens stop working at once."""
+    from uhealthsec.client.api import AuthClient
+
     store = open_store()
     profile = store.load()
     if not profile.signed_in:
@@ -317,6 +292,8 @@ def whoami() -> None:
 @sessions_app.callback()
 def sessions(ctx: typer.Context) -> None:
     """List the devices signed in to your account."""
+    from rich.table import Table
+
     if ctx.invoked_subcommand is not None:
         return
     store = open_store()

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from uhealthsec.client.cli._common import (
     Refused,
@@ -13,9 +12,9 @@ from uhealthsec.client.cli._common import (
     my_practice,
     signed_in_client,
 )
-from uhealthsec.client.consent import ConsentClient
+from uhealthsec.terminal import command_line
 
-consent_app = typer.Typer(
+consent_app = command_line(
     help="(Patients) Who may receive your documents: your care team, others, research."
 )
 
@@ -28,6 +27,8 @@ PURPOSE_WORDS = {
 
 
 def _decide(purpose: str, decision: str, practice: str | None, to: str | None) -> None:
+    from uhealthsec.client.consent import ConsentClient
+
     if purpose not in _PURPOSES:
         raise Refused("say team, outside or research")
     with signed_in_client(unlock=False) as client:
@@ -43,8 +44,10 @@ def _decide(purpose: str, decision: str, practice: str | None, to: str | None) -
 @consent_app.command("allow")
 def consent_allow(
     purpose: Annotated[str, typer.Argument(help="team, outside or research")],
-    to: Annotated[str | None, typer.Option("--to", help="One professional only.")] = None,
-    practice: Annotated[str | None, typer.Option(help="Practice name or id.")] = None,
+    to: Annotated[
+        str | None, typer.Option("--to", help="One professional only.", metavar="EMAIL")
+    ] = None,
+    practice: Annotated[str | None, typer.Option(help="Practice name or id.", metavar="ID")] = None,
 ) -> None:
     """Consent (outside, research), or lift an objection (team)."""
     _decide(purpose, "permit", practice, to)
@@ -53,8 +56,10 @@ def consent_allow(
 @consent_app.command("deny")
 def consent_deny(
     purpose: Annotated[str, typer.Argument(help="team, outside or research")],
-    to: Annotated[str | None, typer.Option("--to", help="One professional only.")] = None,
-    practice: Annotated[str | None, typer.Option(help="Practice name or id.")] = None,
+    to: Annotated[
+        str | None, typer.Option("--to", help="One professional only.", metavar="EMAIL")
+    ] = None,
+    practice: Annotated[str | None, typer.Option(help="Practice name or id.", metavar="ID")] = None,
 ) -> None:
     """Object (team) or withdraw consent (outside, research): takes effect at once."""
     _decide(purpose, "deny", practice, to)
@@ -65,6 +70,10 @@ def consent_list(
     history: bool = typer.Option(False, "--history", help="Every version, not only current."),
 ) -> None:
     """Your directives."""
+    from rich.table import Table
+
+    from uhealthsec.client.consent import ConsentClient
+
     with signed_in_client(unlock=False) as client:
         names = {
             f["practice_id"]: f["practice_name"]

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.filesize import decimal
 
 from uhealthsec.client.cli._common import (
     console,
@@ -17,18 +16,35 @@ from uhealthsec.client.cli._common import (
     show_recipients,
     signed_in_client,
 )
-from uhealthsec.client.portability import export_bundle
 
 _HERE = Path(".")
 
 
 def send(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
-    to: Annotated[list[str] | None, typer.Option("--to", help="Recipient (repeatable).")] = None,
-    patient: str = typer.Option(..., help="The patient's address: the file it belongs to."),
-    title: str | None = typer.Option(None, help="Title shown to recipients (encrypted)."),
-    practice: str | None = typer.Option(None, help="Practice id, if you have several."),
-    expires_days: int | None = typer.Option(None, "--expires-days", min=1, max=3650),
+    file: Annotated[
+        Path,
+        typer.Argument(exists=True, dir_okay=False, readable=True, help="The file to send."),
+    ],
+    to: Annotated[
+        list[str] | None, typer.Option("--to", help="Recipient (repeatable).", metavar="EMAIL")
+    ] = None,
+    patient: str = typer.Option(
+        ..., help="The patient's address: the file it belongs to.", metavar="EMAIL"
+    ),
+    title: str | None = typer.Option(
+        None, help="Title shown to recipients (encrypted).", metavar="TITLE"
+    ),
+    practice: str | None = typer.Option(
+        None, help="Practice id, if you have several.", metavar="ID"
+    ),
+    expires_days: int | None = typer.Option(
+        None,
+        "--expires-days",
+        min=1,
+        max=3650,
+        metavar="DAYS",
+        help="Access ends after this many days.",
+    ),
     share_with_patient: bool = typer.Option(
         False, "--share-with-patient", help="Let the patient read it too."
     ),
@@ -51,8 +67,12 @@ def send(
     console.print(f"[green]Sent[/green] {document_id} to {readers}.")
 
 
-def inbox(limit: int = typer.Option(50, min=1, max=200)) -> None:
+def inbox(
+    limit: int = typer.Option(50, min=1, max=200, metavar="N", help="At most this many documents."),
+) -> None:
     """Documents you can read (titles are decrypted here)."""
+    from rich.filesize import decimal
+
     with signed_in_client() as client:
         documents = client.documents(limit=limit)
         me = client.me["email"]
@@ -68,8 +88,12 @@ def inbox(limit: int = typer.Option(50, min=1, max=200)) -> None:
 
 def get(
     document_id: str = typer.Argument(..., help="Id from `uhs inbox`."),
-    output: Annotated[Path, typer.Option("-o", "--output", help="File or directory.")] = _HERE,
-    version: int | None = typer.Option(None, help="A former version (default: the latest)."),
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="File or directory.", metavar="FILE")
+    ] = _HERE,
+    version: int | None = typer.Option(
+        None, help="A former version (default: the latest).", metavar="N"
+    ),
 ) -> None:
     """Download, verify the author's signature, and decrypt a document."""
     with signed_in_client() as client, progress_bar("Receiving") as progress:
@@ -88,8 +112,15 @@ def get(
 
 def share(
     document_id: Annotated[str, typer.Argument(help="Id from `uhs inbox`.")],
-    to: Annotated[list[str], typer.Option("--to", help="Address (repeatable).")],
-    expires_days: int | None = typer.Option(None, "--expires-days", min=1, max=3650),
+    to: Annotated[list[str], typer.Option("--to", help="Address (repeatable).", metavar="EMAIL")],
+    expires_days: int | None = typer.Option(
+        None,
+        "--expires-days",
+        min=1,
+        max=3650,
+        metavar="DAYS",
+        help="Access ends after this many days.",
+    ),
 ) -> None:
     """Let more people read a document (its key is re-wrapped here for them)."""
     with signed_in_client() as client:
@@ -100,8 +131,8 @@ def share(
 
 
 def revoke(
-    document_id: str = typer.Argument(...),
-    person: str = typer.Option(..., "--from", help="Whose access to end."),
+    document_id: str = typer.Argument(..., help="Id from `uhs inbox`."),
+    person: str = typer.Option(..., "--from", help="Whose access to end.", metavar="EMAIL"),
 ) -> None:
     """End someone's access to a document, at once, with your signed statement that
     you did (the next version's author leaves them out)."""
@@ -115,13 +146,17 @@ def revoke(
 
 def update(
     document_id: Annotated[str, typer.Argument(help="Id from `uhs inbox`.")],
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
-    title: str | None = typer.Option(None),
+    file: Annotated[
+        Path,
+        typer.Argument(exists=True, dir_okay=False, readable=True, help="The new version."),
+    ],
+    title: str | None = typer.Option(None, metavar="TITLE", help="A new title (encrypted)."),
     confirm: Annotated[
         list[str] | None,
         typer.Option(
             "--confirm",
             help="A reader of a version signed before readers were signed (repeatable).",
+            metavar="EMAIL",
         ),
     ] = None,
 ) -> None:
@@ -140,10 +175,14 @@ def update(
 
 
 def export(
-    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the bundle.")],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Where to write the bundle.", metavar="FILE")
+    ],
 ) -> None:
     """(Patients) Everything about you — documents decrypted here, consents, access
     history — as one FHIR R4 Bundle (JSON)."""
+    from uhealthsec.client.portability import export_bundle
+
     with signed_in_client() as client, progress_bar("Documents", counting="documents") as progress:
         bundle = export_bundle(client, progress)
     output.write_text(json.dumps(bundle, ensure_ascii=False))

@@ -17,17 +17,9 @@ from uhealthsec.client.cli._common import (
     open_store,
     progress_bar,
 )
-from uhealthsec.client.journal import (
-    ChainPin,
-    JournalClient,
-    Witness,
-    load_or_create_witness_key,
-)
-from uhealthsec.client.logs import LogPin
-from uhealthsec.client.state_files import write_atomically
-from uhealthsec.protocol.encoding import b64u_encode
+from uhealthsec.terminal import command_line
 
-journal_app = typer.Typer(help="The journal: a verifiable record of every action.")
+journal_app = command_line(help="The journal: a verifiable record of every action.")
 
 
 @journal_app.command("verify")
@@ -41,6 +33,9 @@ def journal_verify(
 ) -> None:
     """Recompute the whole journal and check it against the heads the server signed and
     against what this device verified before."""
+    from uhealthsec.client.journal import JournalClient
+    from uhealthsec.client.logs import LogPin
+
     store = open_store()
     profile = store.load()
     with connection(profile.server) as http:
@@ -67,11 +62,16 @@ def journal_verify(
 
 @journal_app.command("witness")
 def journal_witness(
-    key: Annotated[Path, typer.Option(help="The witness's key file (created if missing).")],
+    key: Annotated[
+        Path, typer.Option(help="The witness's key file (created if missing).", metavar="FILE")
+    ],
 ) -> None:
     """Act as a witness: verify the journal and every patient's and practice's chain,
     keep what was verified next to the key, and cosign the checkpoint. The server's
     operator lists the witness's key with this account first (`uhs-server witnesses add`)."""
+    from uhealthsec.client.journal import Witness, load_or_create_witness_key
+    from uhealthsec.protocol.encoding import b64u_encode
+
     witness_key = load_or_create_witness_key(key)
     store = open_store()
     profile = store.load()
@@ -87,10 +87,16 @@ def journal_witness(
 
 @journal_app.command("export")
 def journal_export(
-    output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")],
-    format: str = typer.Option("fhir", help="fhir (a FHIR R4 Bundle of AuditEvent) or jsonl."),
-    practice: str | None = typer.Option(None, help="Your practice's activity (admins)."),
-    limit: int = typer.Option(1000, min=1, max=10_000),
+    output: Annotated[Path, typer.Option("-o", "--output", help="File to write.", metavar="FILE")],
+    format: str = typer.Option(
+        "fhir", help="fhir (a FHIR R4 Bundle of AuditEvent) or jsonl.", metavar="fhir|jsonl"
+    ),
+    practice: str | None = typer.Option(
+        None, help="Your practice's activity (admins).", metavar="ID"
+    ),
+    limit: int = typer.Option(
+        1000, min=1, max=10_000, metavar="N", help="At most this many entries."
+    ),
 ) -> None:
     """Export your access history, or your practice's activity."""
     if format not in ("fhir", "jsonl"):
@@ -144,11 +150,19 @@ _SERVER_ACTIONS = frozenset({"retention.purge"})
 
 @journal_app.command("history")
 def journal_history(
-    limit: int = typer.Option(50, min=1, max=10_000, help="How many to show, newest first."),
-    practice: str | None = typer.Option(None, help="Your practice's activity (admins)."),
+    limit: int = typer.Option(
+        50, min=1, max=10_000, help="How many to show, newest first.", metavar="N"
+    ),
+    practice: str | None = typer.Option(
+        None, help="Your practice's activity (admins).", metavar="ID"
+    ),
 ) -> None:
     """(Patients) Who read or changed what about you, and when; every entry proven in
     the journal, and the history proven complete (docs/PROTOCOL.md, 13)."""
+    from uhealthsec.client.journal import ChainPin, JournalClient
+    from uhealthsec.client.logs import LogPin
+    from uhealthsec.client.state_files import write_atomically
+
     store = open_store()
     profile = store.load()
     # Where each chain stood when this device last proved it complete.

@@ -10,9 +10,9 @@ from uhealthsec.client.cli._common import (
     progress_bar,
     signed_in_client,
 )
-from uhealthsec.client.directory import audit
+from uhealthsec.terminal import command_line
 
-keys_app = typer.Typer(help="The key directory: check the keys you use.")
+keys_app = command_line(help="The key directory: check the keys you use.")
 
 
 @keys_app.command("verify")
@@ -40,6 +40,8 @@ def keys_audit() -> None:
     per account and per address, every map the server committed to recomputed. Only
     the accounts the operator lists as monitors (UHS_DIRECTORY_MONITORS) may read every
     entry."""
+    from uhealthsec.client.directory import audit
+
     with signed_in_client(unlock=False) as client:
         head = client.directory.refresh()
         with progress_bar("Checking the key directory", counting="entries") as progress:

@@ -14,13 +14,12 @@ from uhealthsec.client.cli._common import (
     show_recipients,
     signed_in_client,
 )
-from uhealthsec.client.exchange import (
-    MessagingClient,
-)
 
 
 def threads() -> None:
     """Your conversations, most recent first."""
+    from uhealthsec.client.exchange import MessagingClient
+
     with signed_in_client(unlock=False) as client:
         rows = MessagingClient(client).threads()
         me = client.me["email"]
@@ -36,19 +35,29 @@ def threads() -> None:
 def write(
     text: Annotated[str, typer.Argument(help="The message.")],
     to: Annotated[
-        list[str] | None, typer.Option("--to", help="Start a conversation with (repeatable).")
+        list[str] | None,
+        typer.Option("--to", help="Start a conversation with (repeatable).", metavar="EMAIL"),
     ] = None,
-    thread: Annotated[str | None, typer.Option(help="Or answer in this conversation.")] = None,
+    thread: Annotated[
+        str | None, typer.Option(help="Or answer in this conversation.", metavar="ID")
+    ] = None,
     attach: Annotated[
         list[Path] | None,
-        typer.Option(exists=True, dir_okay=False, readable=True, help="File to attach."),
+        typer.Option(
+            exists=True, dir_okay=False, readable=True, help="File to attach.", metavar="FILE"
+        ),
     ] = None,
     patient: Annotated[
-        str | None, typer.Option(help="The patient whose file attachments belong to.")
+        str | None,
+        typer.Option(help="The patient whose file attachments belong to.", metavar="EMAIL"),
     ] = None,
-    practice: str | None = typer.Option(None, help="Practice id, if you have several."),
+    practice: str | None = typer.Option(
+        None, help="Practice id, if you have several.", metavar="ID"
+    ),
 ) -> None:
     """Send an end-to-end encrypted message."""
+    from uhealthsec.client.exchange import MessagingClient
+
     if bool(to) == bool(thread):
         raise Refused("give either --to (a new conversation) or --thread")
     if attach and not patient:
@@ -73,6 +82,8 @@ def read_thread(
     thread: Annotated[str, typer.Argument(help="Id from `uhs threads`.")],
 ) -> None:
     """Show a conversation (decrypted and checked here) and mark it read."""
+    from uhealthsec.client.exchange import MessagingClient
+
     with signed_in_client() as client:
         messages = MessagingClient(client).read(thread)
         me = client.me["email"]

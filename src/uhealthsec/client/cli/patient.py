@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -14,13 +14,13 @@ from uhealthsec.client.cli._common import (
     signed_in_client,
 )
 from uhealthsec.client.cli.consent import PURPOSE_WORDS
-from uhealthsec.client.consent import ConsentClient
-from uhealthsec.client.exchange import (
-    ExchangeClient,
-)
-from uhealthsec.client.rights import RightsClient
+from uhealthsec.terminal import command_line
 
-patient_app = typer.Typer(help="(Practitioners) A patient's file: consents and retention.")
+if TYPE_CHECKING:
+    from uhealthsec.client.exchange import ExchangeClient
+
+
+patient_app = command_line(help="(Practitioners) A patient's file: consents and retention.")
 
 
 def _file_of(client: ExchangeClient, practice: str | None, email: str) -> str:
@@ -30,9 +30,12 @@ def _file_of(client: ExchangeClient, practice: str | None, email: str) -> str:
 @patient_app.command("show")
 def patient_show(
     email: Annotated[str, typer.Argument(help="The patient's address.")],
-    practice: Annotated[str | None, typer.Option(help="Practice id.")] = None,
+    practice: Annotated[str | None, typer.Option(help="Practice id.", metavar="ID")] = None,
 ) -> None:
     """The patient's consents and the end of their file's retention."""
+    from uhealthsec.client.consent import ConsentClient
+    from uhealthsec.client.rights import RightsClient
+
     with signed_in_client(unlock=False) as client:
         practice_id = practice_for(client, practice)
         file_id = str(client.patient_file(practice_id, email)["id"])
@@ -77,10 +80,16 @@ def _print_retention(retention: dict[str, Any]) -> None:
 @patient_app.command("dates")
 def patient_dates(
     email: Annotated[str, typer.Argument(help="The patient's address.")],
-    born: Annotated[str | None, typer.Option(help="Birth date, YYYY-MM-DD.")] = None,
-    died: Annotated[str | None, typer.Option(help="Date of death, YYYY-MM-DD.")] = None,
-    last_care: Annotated[str | None, typer.Option(help="Last consultation, YYYY-MM-DD.")] = None,
-    practice: Annotated[str | None, typer.Option(help="Practice id.")] = None,
+    born: Annotated[
+        str | None, typer.Option(help="Birth date, YYYY-MM-DD.", metavar="DATE")
+    ] = None,
+    died: Annotated[
+        str | None, typer.Option(help="Date of death, YYYY-MM-DD.", metavar="DATE")
+    ] = None,
+    last_care: Annotated[
+        str | None, typer.Option(help="Last consultation, YYYY-MM-DD.", metavar="DATE")
+    ] = None,
+    practice: Annotated[str | None, typer.Option(help="Practice id.", metavar="ID")] = None,
 ) -> None:
     """Record the dates the end of retention depends on."""
     facts = {"born_on": born, "died_on": died, "last_care_on": last_care}
@@ -97,9 +106,13 @@ def patient_dates(
 @patient_app.command("claim")
 def patient_claim(
     email: Annotated[str, typer.Argument(help="The patient's address.")],
-    opened: Annotated[str | None, typer.Option(help="Opened on, YYYY-MM-DD.")] = None,
-    closed: Annotated[str | None, typer.Option(help="Closed on, YYYY-MM-DD.")] = None,
-    practice: Annotated[str | None, typer.Option(help="Practice id.")] = None,
+    opened: Annotated[
+        str | None, typer.Option(help="Opened on, YYYY-MM-DD.", metavar="DATE")
+    ] = None,
+    closed: Annotated[
+        str | None, typer.Option(help="Closed on, YYYY-MM-DD.", metavar="DATE")
+    ] = None,
+    practice: Annotated[str | None, typer.Option(help="Practice id.", metavar="ID")] = None,
 ) -> None:
     """A claim about medical liability: retention stops while it is open."""
     if (opened is None) == (closed is None):
@@ -113,11 +126,14 @@ def patient_claim(
 
 
 def retention_policy(
-    years: Annotated[int | None, typer.Option(help="Keep files this many years.")] = None,
-    archive_after: Annotated[
-        int | None, typer.Option(help="Out of the daily list after this many years.")
+    years: Annotated[
+        int | None, typer.Option(help="Keep files this many years.", metavar="YEARS")
     ] = None,
-    practice: Annotated[str | None, typer.Option(help="Practice id.")] = None,
+    archive_after: Annotated[
+        int | None,
+        typer.Option(help="Out of the daily list after this many years.", metavar="YEARS"),
+    ] = None,
+    practice: Annotated[str | None, typer.Option(help="Practice id.", metavar="ID")] = None,
 ) -> None:
     """Your practice's retention (20 years unless it decides otherwise); admins change it."""
     with signed_in_client(unlock=False) as client:

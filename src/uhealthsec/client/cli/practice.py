@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from rich.table import Table
-
 from uhealthsec.client.cli._common import (
     SignedIn,
     connection,
@@ -14,6 +12,8 @@ from uhealthsec.client.cli._common import (
 
 def practices() -> None:
     """List your practices."""
+    from rich.table import Table
+
     store = open_store()
     profile = store.load()
     with connection(profile.server) as http:

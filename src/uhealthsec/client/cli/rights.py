@@ -13,9 +13,9 @@ from uhealthsec.client.cli._common import (
     practice_for,
     signed_in_client,
 )
-from uhealthsec.client.rights import RightsClient
+from uhealthsec.terminal import command_line
 
-rights_app = typer.Typer(help="Patients' rights: copies, corrections, erasure, restriction.")
+rights_app = command_line(help="Patients' rights: copies, corrections, erasure, restriction.")
 
 _RIGHTS = (
     "access",
@@ -45,9 +45,11 @@ def _print_requests(rows: list[dict[str, Any]], *, with_patient: bool) -> None:
 @rights_app.command("ask")
 def rights_ask(
     right: Annotated[str, typer.Argument(help=", ".join(_RIGHTS))],
-    practice: Annotated[str | None, typer.Option(help="Practice name or id.")] = None,
+    practice: Annotated[str | None, typer.Option(help="Practice name or id.", metavar="ID")] = None,
 ) -> None:
     """(Patients) Ask a practice to act on your file."""
+    from uhealthsec.client.rights import RightsClient
+
     if right not in _RIGHTS:
         raise Refused(f"say one of: {', '.join(_RIGHTS)}")
     with signed_in_client(unlock=False) as client:
@@ -61,9 +63,13 @@ def rights_ask(
 @rights_app.command("list")
 def rights_list(
     handled: bool = typer.Option(False, "--handled", help="(Practitioners) Handled ones too."),
-    practice: Annotated[str | None, typer.Option(help="(Practitioners) Practice id.")] = None,
+    practice: Annotated[
+        str | None, typer.Option(help="(Practitioners) Practice id.", metavar="ID")
+    ] = None,
 ) -> None:
     """Your requests (patients), or your practice's open requests (practitioners)."""
+    from uhealthsec.client.rights import RightsClient
+
     with signed_in_client(unlock=False) as client:
         rights = RightsClient(client)
         if client.me["kind"] == "patient":
@@ -79,6 +85,8 @@ def rights_fulfil(
 ) -> None:
     """(Practitioners) Serve a copy: share every document of the file with the patient
     (keys re-wrapped on this device), then close the request."""
+    from uhealthsec.client.rights import RightsClient
+
     with signed_in_client() as client:
         rights = RightsClient(client)
         request = next(
@@ -98,10 +106,14 @@ def rights_fulfil(
 @rights_app.command("complete")
 def rights_complete(
     request_id: Annotated[str, typer.Argument(help="Id from `uhs rights list`.")],
-    note: Annotated[str | None, typer.Option(help="What was done, for the patient.")] = None,
+    note: Annotated[
+        str | None, typer.Option(help="What was done, for the patient.", metavar="TEXT")
+    ] = None,
 ) -> None:
     """(Practitioners) Close a request; an erasure is carried out or refused as the law
     decides."""
+    from uhealthsec.client.rights import RightsClient
+
     with signed_in_client(unlock=False) as client:
         done = RightsClient(client).complete(request_id, note)
     console.print(f"Request {done['status']}." + (f" {done['reason']}" if done["reason"] else ""))
@@ -110,9 +122,11 @@ def rights_complete(
 @rights_app.command("extend")
 def rights_extend(
     request_id: Annotated[str, typer.Argument(help="Id from `uhs rights list`.")],
-    reason: Annotated[str, typer.Option(help="Why, for the patient.")],
+    reason: Annotated[str, typer.Option(help="Why, for the patient.", metavar="TEXT")],
 ) -> None:
     """(Practitioners) Two more months, once (GDPR art. 12(3))."""
+    from uhealthsec.client.rights import RightsClient
+
     with signed_in_client(unlock=False) as client:
         done = RightsClient(client).extend(request_id, reason)
     console.print(f"Now due by {done['due_at'][:10]}.")
@@ -121,9 +135,11 @@ def rights_extend(
 @rights_app.command("refuse")
 def rights_refuse(
     request_id: Annotated[str, typer.Argument(help="Id from `uhs rights list`.")],
-    reason: Annotated[str, typer.Option(help="Why, for the patient.")],
+    reason: Annotated[str, typer.Option(help="Why, for the patient.", metavar="TEXT")],
 ) -> None:
     """(Practitioners) Refuse, with the reasons told to the patient."""
+    from uhealthsec.client.rights import RightsClient
+
     with signed_in_client(unlock=False) as client:
         RightsClient(client).refuse(request_id, reason)
     console.print("Refused; the patient sees your reasons.")
