@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh server
-exec .venv/bin/uhs-server serve --demo "$@"
+# --init: the first start here makes var/, the data directory (never made silently).
+exec .venv/bin/uhs-server serve --init --demo "$@"

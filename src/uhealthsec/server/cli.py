@@ -4,9 +4,11 @@ server's modules are imported by each command, so that ``uhs-server --help`` is 
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlsplit, urlunsplit
 
 import typer
 from rich.console import Console
@@ -16,6 +18,9 @@ from rich.table import Table
 from uhealthsec import __version__
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
 from uhealthsec.terminal import command_line, with_version_option
+
+if TYPE_CHECKING:
+    from uhealthsec.server.settings import Settings
 
 app = command_line(
     help="U-HealthSec's server: the API, its jobs and the operator's commands.",
@@ -49,10 +54,11 @@ def worker(
     retention (crypto-shredding), then the maintenance of `uhs-server cleanup`. Several
     workers may run at once."""
     from uhealthsec.server.app import build_context
+    from uhealthsec.server.logs import show_server_log
     from uhealthsec.server.retention.service import purge
-    from uhealthsec.server.settings import Settings
 
-    ctx = build_context(Settings())
+    show_server_log()
+    ctx = build_context(_settings())
     try:
         next_round = time.monotonic()
         while True:
@@ -145,10 +151,73 @@ def _maintain(ctx: Any) -> str:
 # -- server -------------------------------------------------------------------------------
 
 
+def _settings(*, init: bool = False) -> Settings:
+    """The settings in force, the data directory made absolute. A data directory that
+    does not exist is created only with ``--init`` (``uhs-server serve``): a server
+    started from another folder, or given a mistyped path or an unmounted disk, must
+    not start afresh, empty, beside the real one."""
+    from uhealthsec.server.settings import Settings
+
+    settings = Settings()
+    settings.data_dir = settings.data_dir.expanduser().resolve()
+    if not settings.data_dir.is_dir():
+        if not init:
+            configured = "data_dir" in settings.model_fields_set
+            where = "UHS_DATA_DIR" if configured else "the default, var/ in the current folder"
+            raise Refused(
+                f"there is no data directory at {settings.data_dir} ({where}). Start the "
+                "server from its folder or set UHS_DATA_DIR to its data; to start a new, "
+                "empty server there, run `uhs-server serve --init`."
+            )
+        settings.data_dir.mkdir(parents=True)
+        console.print(f"Created {settings.data_dir}: a new, empty server.")
+    return settings
+
+
+def public_address(settings: Settings, host: str, port: int, public_url: str | None) -> None:
+    """Where clients reach this server: the token issuer, and the origin and relying
+    party of passkeys, all from one address. ``--public-url`` sets it (behind a proxy);
+    otherwise the address listened on, unless UHS_ISSUER configures it. Passkeys need a
+    name, not an IP address: on this machine they are bound to ``localhost``."""
+    if public_url is None and "issuer" in settings.model_fields_set:
+        return
+    if public_url is None:
+        local = host in ("127.0.0.1", "0.0.0.0", "::", "localhost")  # noqa: S104
+        public_url = f"http://{'127.0.0.1' if local else host}:{port}"
+    url = urlsplit(public_url.rstrip("/"))
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise Refused("--public-url is an http(s) address, such as https://uhs.example.org")
+    settings.issuer = urlunsplit((url.scheme, url.netloc, url.path, "", ""))
+    named = url.hostname
+    if _is_ip_address(named):
+        named = "localhost"
+    origin_port = f":{url.port}" if url.port else ""
+    settings.webauthn_rp_id = named
+    settings.webauthn_origins = [f"{url.scheme}://{named}{origin_port}"]
+
+
+def _is_ip_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on.", metavar="ADDRESS"),
     port: int = typer.Option(8000, help="Port to listen on.", metavar="PORT"),
+    public_url: str | None = typer.Option(
+        None,
+        "--public-url",
+        metavar="URL",
+        help="The address clients use, if not the one listened on (behind a proxy): "
+        "the token issuer and the passkeys' origin.",
+    ),
+    init: bool = typer.Option(
+        False, "--init", help="Create the data directory if there is none: a new server."
+    ),
     demo: bool = typer.Option(
         False, "--demo", help="Create a demo practice (two practitioners, a patient)."
     ),
@@ -159,10 +228,13 @@ def serve(
     from uhealthsec.server.app import build_context, create_app
     from uhealthsec.server.demo import DEMO_PASSWORD, PRACTICE_NAME, ensure_demo_practice
     from uhealthsec.server.listener import uvicorn_config
-    from uhealthsec.server.logs import redact_access_log
-    from uhealthsec.server.settings import Settings
+    from uhealthsec.server.logs import redact_access_log, show_server_log
 
-    ctx = build_context(Settings())
+    show_server_log()
+    settings = _settings(init=init)
+    public_address(settings, host, port, public_url)
+    console.print(f"Data: {settings.data_dir}", soft_wrap=True)
+    ctx = build_context(settings)
     if demo:
         with console.status("Preparing the demo practice…"):
             people = ensure_demo_practice(ctx)
@@ -174,7 +246,12 @@ def serve(
             table.add_row(person.email, person.name, person.totp_secret)
         console.print(table)
         console.print("A code for sign-in: oathtool --totp -b <authenticator key>")
-    console.print(f"U-HealthSec {__version__} listening on http://{host}:{port}")
+    console.print(
+        f"U-HealthSec {__version__} listening on http://{host}:{port}; passkeys for "
+        f"{', '.join(settings.webauthn_origins)}. For the command line:",
+        soft_wrap=True,
+    )
+    console.print(f"export UHS_SERVER={settings.issuer}", markup=False, soft_wrap=True)
     config = uvicorn_config(
         create_app(ctx=ctx), host=host, port=port, settings=ctx.settings, log_level="info"
     )
@@ -192,9 +269,8 @@ def _server_journal(work: Callable[[Any], str]) -> None:
     """Run ``work`` on the server's journal service in one transaction; print its result."""
     from uhealthsec.server.app import build_context
     from uhealthsec.server.audit.service import JournalService
-    from uhealthsec.server.settings import Settings
 
-    ctx = build_context(Settings())
+    ctx = build_context(_settings())
     try:
         with ctx.sessions.begin() as db:
             message = work(JournalService(db, ctx))
@@ -288,9 +364,8 @@ def cleanup(
     decision needs any more, and what is kept of mail sent or given up (after
     UHS_MAIL_KEEP_DAYS)."""
     from uhealthsec.server.app import build_context
-    from uhealthsec.server.settings import Settings
 
-    ctx = build_context(Settings())
+    ctx = build_context(_settings())
     try:
         if check:
             _check_content(ctx)
@@ -330,9 +405,8 @@ def verify_practitioner(
     from uhealthsec.server.accounts.service import AccountService
     from uhealthsec.server.app import build_context
     from uhealthsec.server.errors import ServiceError
-    from uhealthsec.server.settings import Settings
 
-    ctx = build_context(Settings())
+    ctx = build_context(_settings())
     try:
         with ctx.sessions.begin() as db:
             account = AccountService(db, ctx).verify_practitioner_by_operator(email)
