@@ -1,5 +1,5 @@
-"""What ``uhs`` and ``uhs-server`` share on the terminal: help written as age, gh and
-restic write it. Typer shows Python type names (``<bool>``, ``<list[str]>``) and braces
+"""What ``uhs`` and ``uhs-server`` share on the terminal: a refusal, and help written as
+age, gh and restic write it. Typer shows Python type names (``<bool>``, ``<list[str]>``) and braces
 around required arguments (``{file}``); here a value is named in capitals (``FILE``,
 ``--to EMAIL``), an optional argument is bracketed (``[EMAIL]``), a flag shows no value,
 and ``-h`` is ``--help``. Imports only Typer and Click, so that help stays quick."""
@@ -53,6 +53,15 @@ def _apply() -> None:
     core.TyperArgument._rich_display_name = _argument_name  # type: ignore[method-assign]
     core.TyperArgument.display_type_rich = _nothing  # type: ignore[method-assign,assignment]
     core.TyperOption.display_type_rich = _option_value  # type: ignore[method-assign]
+
+
+class Refused(typer.Exit):
+    """Print why, then leave with status 1."""
+
+    def __init__(self, message: str) -> None:
+        typer.secho("Refused:", fg="red", nl=False)
+        typer.echo(f" {message}")
+        super().__init__(code=1)
 
 
 def print_version() -> None:

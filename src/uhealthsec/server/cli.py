@@ -17,7 +17,7 @@ from rich.table import Table
 
 from uhealthsec import __version__
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
-from uhealthsec.terminal import command_line, with_version_option
+from uhealthsec.terminal import Refused, command_line, with_version_option
 
 if TYPE_CHECKING:
     from uhealthsec.server.settings import Settings
@@ -28,14 +28,6 @@ app = command_line(
 )
 with_version_option(app)
 console = Console(highlight=False)
-
-
-class Refused(typer.Exit):
-    """Print why, then leave with status 1."""
-
-    def __init__(self, message: str) -> None:
-        console.print(f"[red]Refused:[/red] {message}")
-        super().__init__(code=1)
 
 
 @app.command()

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from uhealthsec.terminal import Refused
+
 # The SDK, rich and httpx2 are imported where they are used, never at the top of a
 # command module: `uhs --help` loads none of them (benchmarks/cli_help.py).
 if TYPE_CHECKING:
@@ -40,14 +42,6 @@ console: Any = _Console()
 
 #: Refresh the access token when it has less than this many seconds left.
 _REFRESH_MARGIN = 30
-
-
-class Refused(typer.Exit):
-    """Print why, then leave with status 1."""
-
-    def __init__(self, message: str) -> None:
-        console.print(f"[red]Refused:[/red] {message}")
-        super().__init__(code=1)
 
 
 @contextmanager
