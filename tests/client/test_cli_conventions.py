@@ -119,3 +119,26 @@ def test_help_loads_neither_the_sdk_nor_rich():
     the SDK, rich and httpx2 when they run, not when help is printed."""
     done = _run([sys.executable, "-c", HELP_ONLY])
     assert done.returncode == 0, f"loaded for help: {done.stderr}"
+
+
+def test_a_code_that_begins_with_a_dash_is_the_code_not_an_option(tmp_path):
+    """Codes are base64url: one in 64 begins with "-"."""
+    done = subprocess.run(
+        [
+            *UHS,
+            "verify-email",
+            "-RXcode",
+            "--email",
+            "a@example.org",
+            "--server",
+            "http://127.0.0.1:9",
+        ],
+        input="a password\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, **ENV_COLUMNS, "UHS_CONFIG_DIR": str(tmp_path)},
+    )
+    # Past the parsing, to the password and then the (absent) server.
+    assert done.returncode == 1 and "cannot reach the server" in done.stdout, done.stderr

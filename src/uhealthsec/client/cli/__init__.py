@@ -32,7 +32,8 @@ def version() -> None:
 # Account and sign-in.
 app.command()(account.register)
 app.command("password")(account.password_change)
-app.command("verify-email")(account.verify_email)
+# A code may begin with "-": it is an argument all the same, not an unknown option.
+app.command("verify-email", context_settings={"ignore_unknown_options": True})(account.verify_email)
 app.command()(account.login)
 app.command()(account.logout)
 app.command()(account.whoami)
