@@ -1,8 +1,9 @@
-"""What ``uhs`` and ``uhs-server`` share on the terminal: a refusal, and help written as
-age, gh and restic write it. Typer shows Python type names (``<bool>``, ``<list[str]>``) and braces
-around required arguments (``{file}``); here a value is named in capitals (``FILE``,
-``--to EMAIL``), an optional argument is bracketed (``[EMAIL]``), a flag shows no value,
-and ``-h`` is ``--help``. Imports only Typer and Click, so that help stays quick."""
+"""What ``uhs`` and ``uhs-server`` share on the terminal: a refusal, ``--version``, and
+help written as age, gh and restic write it. Typer shows Python's types (``<bool>``,
+``<list[str]>``) and braces around required arguments (``{file}``); here a value is
+named in capitals (``FILE``, ``--to EMAIL``), an optional argument is bracketed
+(``[EMAIL]``), a flag shows no value, and ``-h`` is ``--help``. Imports only Typer
+(and the Click it carries), so that help stays quick."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from typer import core
 
 from uhealthsec import __version__
 
-#: For every command and group: ``-h`` as well as ``--help``; help rewrapped to the
-#: terminal (Click's formatter, not a rich panel of fixed line breaks).
+#: For every command and group: ``-h`` as well as ``--help``, and help as wide as the
+#: terminal up to 120 columns.
 CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 120}
 
 
@@ -75,7 +76,9 @@ def _version_option(value: bool) -> None:
 
 
 def command_line(help: str, **settings: Any) -> typer.Typer:
-    """A Typer application (or group) with the conventions above."""
+    """A Typer application (or group) with the conventions above. Help is Click's,
+    rewrapped to the terminal, rather than rich panels that keep a docstring's line
+    breaks and import rich; an error shows no rich traceback either."""
     return typer.Typer(
         help=help,
         context_settings=CONTEXT_SETTINGS,

@@ -18,8 +18,6 @@ from uhealthsec.client.cli import (
 from uhealthsec.terminal import command_line, print_version, with_version_option
 
 app = command_line(help="U-HealthSec: secure exchange of patient documents.", no_args_is_help=True)
-
-
 with_version_option(app)
 
 
