@@ -106,7 +106,7 @@ def start(kind: str, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 
 #: ``uhs`` from the interpreter running this benchmark.
-OPERATOR_COMMAND = [sys.executable, "-c", "from uhealthsec.client.cli import main; main()"]
+OPERATOR_COMMAND = [sys.executable, "-c", "from uhealthsec.server.cli import main; main()"]
 
 
 class Accounts:
@@ -130,7 +130,7 @@ class Accounts:
 
     def device(self, email: str, kind: str = "practitioner") -> ExchangeClient:
         self.register(email, kind)
-        if kind == "practitioner":  # as the operator does: `uhs verify-practitioner`
+        if kind == "practitioner":  # as the operator does: `uhs-server verify-practitioner`
             subprocess.run(
                 [*OPERATOR_COMMAND, "verify-practitioner", email],
                 env={**os.environ, "UHS_DATA_DIR": str(self.data_dir)},

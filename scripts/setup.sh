@@ -1,23 +1,24 @@
 #!/usr/bin/env bash
-# Create .venv with Python 3.11 and install the pinned dependencies.
-# Usage: scripts/setup.sh [extra]   (extra: "dev" adds the test tools and the web client's
-# npm packages, pinned in web/package-lock.json)
+# Create .venv with Python 3.11, 3.12 or 3.13 and install the pinned dependencies.
+# Usage: scripts/setup.sh [extra]   (no extra: the client only, `uhs`; "server": also
+# the server, `uhs-server`; "dev": the server, the test tools and the web client's npm
+# packages, pinned in web/package-lock.json)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extra="${1:-}"
 python="${PYTHON:-}"
 if [ -z "$python" ]; then
-    for candidate in python3.11 python3; do
+    for candidate in python3.11 python3.12 python3.13 python3; do
         if command -v "$candidate" >/dev/null 2>&1; then python="$candidate"; break; fi
     done
 fi
 if [ -z "$python" ]; then
-    echo "Python 3.11 is required (apt-get install python3)" >&2
+    echo "Python 3.11 to 3.13 is required (apt-get install python3)" >&2
     exit 1
 fi
-if ! "$python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
-    echo "Python 3.11 is required, found $("$python" --version)" >&2
+if ! "$python" -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))'; then
+    echo "Python 3.11 to 3.13 is required, found $("$python" --version)" >&2
     exit 1
 fi
 

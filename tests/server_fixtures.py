@@ -205,7 +205,7 @@ class Users:
         self.sdk = sdk
         self.outbox = outbox
         self.clock = clock
-        #: The server's context, for what its operator does (``uhs verify-practitioner``).
+        #: The server's context, for what its operator does (``uhs-server verify-practitioner``).
         self.ctx = ctx
 
     def register(self, email_address: str, kind: str = "practitioner", **extra: str) -> None:
@@ -250,7 +250,7 @@ class Users:
         return User(email_address, PASSWORD, secret, codes, tokens, me["id"])
 
     def verify_practitioner(self, email_address: str) -> None:
-        """What ``uhs verify-practitioner`` does."""
+        """What ``uhs-server verify-practitioner`` does."""
         assert self.ctx is not None, "verifying a practitioner needs the server's context"
         with self.ctx.sessions.begin() as db:
             AccountService(db, self.ctx).verify_practitioner_by_operator(email_address)

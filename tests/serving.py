@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from typing import Any
@@ -11,12 +12,15 @@ import uvicorn
 from uhealthsec.server.listener import uvicorn_config
 from uhealthsec.server.settings import Settings
 
+#: ``uhs-server``, as its entry point runs it (the installed script may predate it).
+UHS_SERVER = [sys.executable, "-m", "uhealthsec.server.cli"]
+
 
 class ServerThread:
     """Binds 127.0.0.1 on a free port (chosen by the kernel: no race) and serves."""
 
     def __init__(self, app: Any, settings: Settings | None = None) -> None:
-        # With settings, as `uhs serve` serves the API (server/listener.py).
+        # With settings, as `uhs-server serve` serves the API (server/listener.py).
         config = (
             uvicorn_config(app, host="127.0.0.1", port=0, settings=settings, log_level="warning")
             if settings is not None

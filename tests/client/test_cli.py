@@ -6,6 +6,7 @@ import re
 import stat
 from datetime import timedelta
 
+import typer
 from typer.testing import CliRunner
 
 from tests.client.terminal import finished, spawn_uhs
@@ -24,8 +25,14 @@ def test_version():
 def test_help_lists_the_commands():
     result = CliRunner().invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("serve", "register", "login", "logout", "sessions"):
+    for command in ("register", "login", "logout", "sessions"):
         assert command in result.output
+
+
+def test_the_server_s_commands_are_the_operator_s_not_the_client_s():
+    listed = set(typer.main.get_command(app).commands)
+    assert {"register", "send", "sessions", "journal"} <= listed
+    assert listed.isdisjoint({"serve", "worker", "cleanup", "verify-practitioner", "witnesses"})
 
 
 def test_register_then_first_login_enrols_totp_from_the_terminal_qr(

@@ -1,5 +1,5 @@
 """Consent and retention from the terminal: the patient objects, the practitioner
-records the facts of retention, and `uhs worker` destroys what expired."""
+records the facts of retention, and `uhs-server worker` destroys what expired."""
 
 from __future__ import annotations
 
@@ -7,23 +7,20 @@ import json
 import os
 import re
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy import update
 
 from tests.client.demo import login, run, send
+from tests.serving import UHS_SERVER
 from uhealthsec.client.portability import documents_in
 from uhealthsec.server.records.models import DocumentVersion, PatientFile
 from uhealthsec.server.retention.models import FileRetention
 from uhealthsec.server.retention.rules import add_years
 
-UHS = str(Path(sys.executable).parent / "uhs")
-
 
 def _worker(settings, *args: str) -> str:
-    """`uhs worker` as the operator runs it, on the test server's database and blobs."""
+    """`uhs-server worker` as the operator runs it, on the test server's database and blobs."""
     env = {
         **os.environ,
         "UHS_DATA_DIR": str(settings.data_dir),
@@ -32,7 +29,12 @@ def _worker(settings, *args: str) -> str:
         "COLUMNS": "200",
     }
     done = subprocess.run(
-        [UHS, "worker", *args], env=env, capture_output=True, text=True, timeout=60, check=False
+        [*UHS_SERVER, "worker", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return " ".join(done.stdout.split())

@@ -51,7 +51,7 @@ CLIENTS = 20
 
 @pytest.fixture
 def served(ctx) -> Iterator[str]:
-    """The API over real HTTP, as `uhs serve` runs it, beside the test client."""
+    """The API over real HTTP, as `uhs-server serve` runs it, beside the test client."""
     serving = ServerThread(create_app(ctx=ctx), ctx.settings).start()
     yield serving.url
     serving.stop()

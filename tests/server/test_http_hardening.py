@@ -20,7 +20,7 @@ from uhealthsec.server.headers import API_POLICY, DOCS_POLICY
 
 @pytest.fixture
 def served(ctx) -> Iterator[str]:
-    """The API over real HTTP as `uhs serve` runs it, with short deadlines."""
+    """The API over real HTTP as `uhs-server serve` runs it, with short deadlines."""
     settings = ctx.settings.model_copy(
         update={"header_timeout_seconds": 0.5, "body_timeout_seconds": 0.5}
     )

@@ -21,13 +21,13 @@ from typer.testing import CliRunner
 
 from tests.faults import local_port
 from tests.server_fixtures import make_settings
-from uhealthsec.client import cli as cli_module
 from uhealthsec.client.api import RetryUnavailable, _environment_proxy, idempotency_key
-from uhealthsec.client.cli import app as cli
+from uhealthsec.client.cli._common import connection
 from uhealthsec.crypto.journal import JournalEntry, Outcome
 from uhealthsec.protocol.encoding import b64u_decode
 from uhealthsec.server import app as app_module
 from uhealthsec.server.app import build_context
+from uhealthsec.server.cli import app as cli
 from uhealthsec.server.problems import infrastructure_problem
 from uhealthsec.server.settings import Settings
 from uhealthsec.server.storage.db import make_engine
@@ -229,7 +229,7 @@ def test_the_sdk_sends_a_keyed_write_again_after_a_lost_answer_and_no_other():
 
 
 def test_the_cli_connection_retries_through_the_environment_proxy(monkeypatch):
-    with cli_module._connection("http://uhs.test") as http:
+    with connection("http://uhs.test") as http:
         assert isinstance(http._transport, RetryUnavailable)
     # A transport of its own must not lose the proxy the environment names.
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.test:3128")

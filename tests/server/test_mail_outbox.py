@@ -10,7 +10,6 @@ import re
 import socket
 import ssl
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -24,6 +23,7 @@ from sqlalchemy import func, insert, select, update
 
 from tests.server.smtp_server import SmtpServer, server_tls
 from tests.server_fixtures import BASE_URL, FAST_ARGON2, PASSWORD, Clock, Outbox, make_settings
+from tests.serving import UHS_SERVER
 from uhealthsec.client.api import AuthClient
 from uhealthsec.crypto.keystore import create_keystore
 from uhealthsec.server.accounts.models import AccountKind
@@ -105,7 +105,7 @@ def test_a_mail_exists_exactly_when_its_request_committed(ctx, sdk, outbox, cloc
     assert mail.body is None  # the code is no longer in the database
     sdk.verify_email(code, "alice@example.org", PASSWORD)
 
-    # What is kept of a sent mail goes after UHS_MAIL_KEEP_DAYS (uhs cleanup).
+    # What is kept of a sent mail goes after UHS_MAIL_KEEP_DAYS (uhs-server cleanup).
     clock.advance(days=ctx.settings.mail_keep_days)
     with ctx.sessions.begin() as db:
         assert MailOutbox(db, ctx).purge() == 0
@@ -165,9 +165,13 @@ def test_the_worker_command_sends_what_waits(ctx, sdk, outbox, settings):
         "NO_COLOR": "1",
         "COLUMNS": "200",
     }
-    uhs = str(Path(sys.executable).parent / "uhs")
     done = subprocess.run(
-        [uhs, "worker", "--once"], env=env, capture_output=True, text=True, timeout=60, check=False
+        [*UHS_SERVER, "worker", "--once"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     said = " ".join(done.stdout.split())

@@ -25,10 +25,10 @@ from keyring.backend import KeyringBackend
 from keyring.backends.chainer import ChainerBackend
 from keyring.errors import KeyringError, PasswordDeleteError
 
+from uhealthsec.client import DEFAULT_SERVER
 from uhealthsec.client.api import Tokens
 from uhealthsec.client.state_files import write_atomically
 
-DEFAULT_SERVER = "http://127.0.0.1:8000"
 #: The keyring service under which the refresh tokens are kept, one per profile file.
 KEYRING_SERVICE = "uhealthsec"
 #: Written in a profile file in place of a refresh token kept in the keyring.

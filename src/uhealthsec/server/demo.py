@@ -1,6 +1,6 @@
 """A demo practice for trying U-HealthSec on a laptop: two practitioners and a patient.
 
-Only ``uhs serve --demo`` creates it. Its keys are made here by the server process, in
+Only ``uhs-server serve --demo`` creates it. Its keys are made here by the server process, in
 the way a client would make them, because the demo must work before anyone has a
 client: these accounts are for trying the software, never for real patients.
 """

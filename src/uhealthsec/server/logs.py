@@ -1,5 +1,6 @@
 """Logging rules: a request line is logged without its query string, which may carry
-one-time codes (the identity provider's answer, OAuth state)."""
+one-time codes (the identity provider's answer, OAuth state); the server's own records
+are shown from INFO up when it runs from the command line."""
 
 from __future__ import annotations
 
@@ -19,3 +20,15 @@ class QueryStringRedaction(logging.Filter):
 
 def redact_access_log() -> None:
     logging.getLogger("uvicorn.access").addFilter(QueryStringRedaction())
+
+
+def show_server_log() -> None:
+    """The server's own records on stderr, beside uvicorn's: where the configuration
+    came from, mail written to the outbox, what a job did."""
+    logger = logging.getLogger("uhealthsec")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False

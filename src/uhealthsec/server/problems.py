@@ -128,7 +128,7 @@ def _content_lost(exc: BlobMissing) -> JSONResponse:
     temporary. 502: the origin's storage backend failed to deliver what it was asked
     for; not 503 (retrying cannot help), not 404/410 (the document exists, nobody
     removed it: those would read as a revocation or a purge), and not a bare 500 (the
-    condition is known and named). `uhs cleanup --check` lists every such row."""
+    condition is known and named). `uhs-server cleanup --check` lists every such row."""
     log.error("blob %s is listed but missing from the document store", exc)
     return problem(
         502,

@@ -82,10 +82,10 @@ class Settings(BaseSettings):
     #: A call that failed on a transient error (a timeout, a 5xx, throttling) is tried
     #: again this many times, with backoff, before the error reaches the request.
     s3_max_retries: int = Field(default=4, ge=0, le=10)
-    #: Unfinished uploads older than this are removed by ``uhs cleanup``.
+    #: Unfinished uploads older than this are removed by ``uhs-server cleanup``.
     upload_expiry_seconds: int = Field(default=3600, ge=60)
     #: A file due for destruction because of a date recorded less than this long ago
-    #: waits (listed by ``uhs worker --dry-run``), so that a second person can correct it.
+    #: waits (listed by ``uhs-server worker --dry-run``), so that a second person can correct it.
     retention_grace_days: int = Field(default=30, ge=1, le=365)
 
     #: The shield in front of sign-in and registration. Turn it off only behind an
@@ -124,7 +124,7 @@ class Settings(BaseSettings):
     #: ...until this many attempts have failed: the mail is then given up (logged).
     mail_max_attempts: int = Field(default=8, ge=1, le=50)
     #: What is kept of a sent or given-up mail (recipient, subject, dates, never its
-    #: text) is deleted by ``uhs cleanup`` after this many days.
+    #: text) is deleted by ``uhs-server cleanup`` after this many days.
     mail_keep_days: int = Field(default=7, ge=1, le=90)
 
     #: OpenID Connect provider for professional login (e-CPS / Pro Santé Connect style).

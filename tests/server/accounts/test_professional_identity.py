@@ -9,9 +9,9 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from tests.server.accounts.cabinet import make_cabinet
-from uhealthsec.client.cli import app
 from uhealthsec.server.accounts.models import Account, AccountKind, IdentityProof
 from uhealthsec.server.accounts.service import AccountService, check_may_act_on_health_data
+from uhealthsec.server.cli import app
 from uhealthsec.server.errors import Forbidden, NotFound
 
 
@@ -124,7 +124,7 @@ def test_the_operator_verifies_only_practitioners_and_only_without_e_cps(users, 
         AccountService(db, ctx).verify_practitioner_by_operator("doc@example.org")
 
 
-def test_uhs_verify_practitioner_is_the_operator_s_command(users, ctx, settings):
+def test_uhs_server_verify_practitioner_is_the_operator_s_command(users, ctx, settings):
     users.signed_in("doc@example.org", verified=False)
     users.signed_in("pat@example.org", "patient")
     env = {

@@ -401,7 +401,7 @@ def test_exports_as_fhir_audit_events_and_json_lines(practice: Practice, ctx, re
 
 
 def _list_witness(ctx, key: bytes, email: str, name: str = "audit.example/witness") -> None:
-    """What the operator does with ``uhs witnesses add``."""
+    """What the operator does with ``uhs-server witnesses add``."""
     from uhealthsec.server.audit.service import JournalService
 
     with ctx.sessions.begin() as db:

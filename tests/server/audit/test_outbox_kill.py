@@ -146,7 +146,7 @@ def test_changes_are_journaled_once_whatever_point_a_process_is_killed_at(
     assert len(answered) == WRITES and kills >= 3
     assert answered == [201] * WRITES, sorted(set(answered))
 
-    # What the next start or `uhs worker` does: sequence what the killed processes left.
+    # What the next start or `uhs-server worker` does: sequence what the killed processes left.
     sequence_stale(ctx.journal, ctx.now() + timedelta(hours=1))
     with ctx.sessions() as db:
         threads = set(db.scalars(select(Thread.id)))

@@ -1,4 +1,4 @@
-"""An API server process, started as ``uhs serve`` starts one (settings from the
+"""An API server process, started as ``uhs-server serve`` starts one (settings from the
 ``UHS_*`` environment, uvicorn with the server's protocol) on a free loopback port;
 prints its URL once it serves, and serves until its standard input closes.
 

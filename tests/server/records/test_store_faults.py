@@ -4,7 +4,7 @@ The store is a moto S3 server in its own process, so that it can really be stopp
 (SIGSTOP: connections accepted by the kernel, never answered) and resumed; the server is
 uvicorn on loopback. A store that cannot be reached answers 503 problem+json with
 Retry-After, journaled like any answer, on a connection that stays open; a blob the store
-lost answers 502 and ``uhs cleanup --check`` lists it; downloads waiting on a slow store
+lost answers 502 and ``uhs-server cleanup --check`` lists it; downloads waiting on a slow store
 hold no database connection.
 """
 
@@ -35,11 +35,11 @@ from tests.s3 import S3Endpoint
 from tests.server.records.conftest import Practice
 from tests.server_fixtures import make_settings
 from uhealthsec.client.api import RetryUnavailable
-from uhealthsec.client.cli import app as cli
 from uhealthsec.crypto.journal import JournalEntry, Outcome
 from uhealthsec.protocol.encoding import b64u_decode
 from uhealthsec.server import app as app_module
 from uhealthsec.server.app import build_context
+from uhealthsec.server.cli import app as cli
 from uhealthsec.server.records.models import Blob, DocumentVersion
 from uhealthsec.server.settings import Settings
 from uhealthsec.server.storage.blobs import S3BlobStore, s3_client_config

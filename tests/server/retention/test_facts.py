@@ -80,7 +80,7 @@ def test_a_destruction_decided_by_a_recent_date_waits_its_grace_period(
     grace_end = today + timedelta(days=30)
     assert status["destroyable_from"] == grace_end.isoformat()
 
-    [waiting] = purge(ctx, today, dry_run=True)  # `uhs worker --dry-run` lists it
+    [waiting] = purge(ctx, today, dry_run=True)  # `uhs-server worker --dry-run` lists it
     assert (waiting.patient_file_id, waiting.destroyable_from) == (
         uuid.UUID(practice.patient_file),
         grace_end,

@@ -1,4 +1,4 @@
-"""The retention purge (``uhs worker``) commits the destruction of a patient file
+"""The retention purge (``uhs-server worker``) commits the destruction of a patient file
 with its journal entry staged, and sequences it before deleting the objects: a store
 down (or a process killed) in between leaves the entry written, once."""
 

@@ -29,7 +29,7 @@ class IdentityProof(StrEnum):
     E_CPS = "e-cps"
     #: A practice admin, themselves verified, vouched for the member.
     PRACTICE_ADMIN = "practice-admin"
-    #: The server's operator, with ``uhs verify-practitioner``, where no e-CPS provider
+    #: The server's operator, with ``uhs-server verify-practitioner``, where no e-CPS provider
     #: is configured.
     OPERATOR = "operator"
 

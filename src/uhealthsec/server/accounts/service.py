@@ -460,7 +460,7 @@ class AccountService:
         return member, account
 
     def verify_practitioner_by_operator(self, email: str) -> Account:
-        """The server's operator vouches for a practitioner (``uhs verify-practitioner``):
+        """The server's operator vouches for a practitioner (``uhs-server verify-practitioner``):
         only where no e-CPS provider is configured, since e-CPS is then the proof."""
         if self.ctx.settings.oidc_issuer:
             raise Forbidden(

@@ -38,7 +38,7 @@ class JournalOutbox(Base):
     """An entry staged in the transaction of the change it records: the change and its
     entry commit together. The request sequences it into the journal once committed;
     one its process did not sequence (a crash, a lost database connection) is
-    sequenced by ``uhs worker`` or the next start (audit/outbox.py). Rows live seconds."""
+    sequenced by ``uhs-server worker`` or the next start (audit/outbox.py). Rows live seconds."""
 
     __tablename__ = "journal_outbox"
 
@@ -102,7 +102,7 @@ class JournalChain(Base):
 
 
 class JournalWitness(Base):
-    """A witness the operator listed (``uhs witnesses add``): only these keys, posted
+    """A witness the operator listed (``uhs-server witnesses add``): only these keys, posted
     by the account listed with them, may countersign the journal's heads; that
     account may read the entries, to check the subjects' chains."""
 

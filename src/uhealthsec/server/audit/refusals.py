@@ -3,7 +3,7 @@
 Every refused request (401, 403, 404, other 4xx, 5xx) is counted in a rolling
 technical log, by who made it — the account, or the address when nobody signed in —
 the hour, the action and the status; the log is purged after ``REFUSAL_LOG_DAYS``
-(``uhs cleanup``) and its totals are served as metrics (``GET /journal/metrics``).
+(``uhs-server cleanup``) and its totals are served as metrics (``GET /journal/metrics``).
 The journal is permanent: only the first refusals of each account in an hour go to
 it, and never a refusal of a request nobody signed in. An address is no bound (an
 IPv6 /64 holds 2^64 of them), so a botnet that posts without a token leaves only a

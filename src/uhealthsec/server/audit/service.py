@@ -189,7 +189,7 @@ class JournalService:
         if witness is None or witness.account_id != caller.id:
             raise Forbidden(
                 f"the key {b64u_encode(witness_key)} is not one of this journal's witnesses "
-                "for your account: the operator lists witnesses (uhs witnesses add)"
+                "for your account: the operator lists witnesses (uhs-server witnesses add)"
             )
         if timestamp > self.ctx.now().timestamp() + COSIGNATURE_CLOCK_SKEW_SECONDS:
             raise InvalidInput("the cosignature is dated in the future: check the witness's clock")

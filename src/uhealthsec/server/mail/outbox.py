@@ -6,7 +6,7 @@ the code the mail carries is not lost.
 
 Delivery claims each mail with one atomic UPDATE before sending it, so that several
 processes deliver the same outbox (each API process its own requests' mail, any number
-of ``uhs worker`` whatever is due) and each mail goes out once. A failed attempt is
+of ``uhs-server worker`` whatever is due) and each mail goes out once. A failed attempt is
 retried with exponential backoff, up to ``mail_max_attempts``; then the mail is given
 up and logged, by its id and error class only.
 """
@@ -70,7 +70,7 @@ class MailOutbox:
 
     def purge(self) -> int:
         """Delete what is kept of mail sent or given up more than ``mail_keep_days``
-        ago (``uhs cleanup``): recipients are personal data, kept only to diagnose."""
+        ago (``uhs-server cleanup``): recipients are personal data, kept only to diagnose."""
         cutoff = self.ctx.now() - timedelta(days=self.ctx.settings.mail_keep_days)
         result = self.db.execute(
             delete(OutboxMail).where(
@@ -112,7 +112,7 @@ class MailCourier:
     written at once, and the demo and the tests read the code right after the answer:
     it is delivered in the committing thread, before the answer. SMTP may wait on the
     network up to its timeouts: it is delivered by a thread of its own, and the answer
-    does not wait. Whatever fails there stays in the outbox for ``uhs worker``
+    does not wait. Whatever fails there stays in the outbox for ``uhs-server worker``
     (``deliver_due``), which also retries.
     """
 

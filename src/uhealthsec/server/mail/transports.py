@@ -5,6 +5,7 @@ delivers it through one of them once the request has committed."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 import smtplib
 import ssl
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Protocol
 
 from uhealthsec.server.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 class Mailer(Protocol):
@@ -40,8 +43,10 @@ class FileMailer:
 
     def send(self, to: str, subject: str, body: str) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        name = f"{secrets.token_hex(8)}.eml"
-        (self.directory / name).write_bytes(bytes(_message(self.sender, to, subject, body)))
+        path = self.directory / f"{secrets.token_hex(8)}.eml"
+        path.write_bytes(bytes(_message(self.sender, to, subject, body)))
+        # Where to read it on a laptop; the recipient and the codes stay out of the log.
+        log.info("mail written to %s", path.resolve())
 
 
 class SmtpMailer:

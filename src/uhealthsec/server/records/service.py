@@ -949,7 +949,7 @@ class RecordsService:
 
 def missing_content(ctx: AppContext) -> list[Blob]:
     """Blobs the database lists whose object the store no longer holds (lost by the
-    store, a restore that missed them, an operator's deletion): ``uhs cleanup --check``.
+    store, a restore that missed them, an operator's deletion): ``uhs-server cleanup --check``.
 
     A row is written only once its object is stored, so every row read before the store
     is listed has its object, unless lost. Each object absent from the listing is asked

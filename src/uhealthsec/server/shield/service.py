@@ -312,7 +312,7 @@ class Shield:
         }
 
     def purge(self) -> int:
-        """Forget what no decision needs any more (``uhs cleanup``)."""
+        """Forget what no decision needs any more (``uhs-server cleanup``)."""
         now = self.ctx.now().timestamp()
         removed = 0
         for statement in (

@@ -78,7 +78,7 @@ def upgrade() -> None:
             batch_op.f("ix_journal_witnesses_account_id"), ["account_id"], unique=False
         )
 
-    # Refusals are counted here (purged by uhs cleanup); only a bounded few per
+    # Refusals are counted here (purged by uhs-server cleanup); only a bounded few per
     # address and per account go to the permanent journal.
     op.create_table(
         "journal_refusals",

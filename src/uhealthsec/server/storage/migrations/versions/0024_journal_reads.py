@@ -19,7 +19,7 @@ depends_on = None
 
 def upgrade() -> None:
     # Every read of personal data is journaled; this count bounds how many one account
-    # makes in a minute (audit/refusals.py). Purged by uhs cleanup.
+    # makes in a minute (audit/refusals.py). Purged by uhs-server cleanup.
     op.create_table(
         "journal_reads",
         sa.Column(

@@ -19,7 +19,7 @@ depends_on = None
 
 def upgrade() -> None:
     # The body holds one-time codes: set to NULL once the mail is sent or given up, and
-    # the row itself deleted by uhs cleanup a few days later (mail/models.py).
+    # the row itself deleted by uhs-server cleanup a few days later (mail/models.py).
     op.create_table(
         "mail_outbox",
         sa.Column("id", sa.Uuid(), nullable=False),

@@ -41,12 +41,12 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # Entries staged and not yet sequenced record committed changes, and only this
-    # version's code journals them: run `uhs worker --once` first.
+    # version's code journals them: run `uhs-server worker --once` first.
     staged = op.get_bind().execute(sa.text("SELECT count(*) FROM journal_outbox")).scalar()
     if staged:
         raise RuntimeError(
-            f"{staged} staged journal entries are not sequenced yet: run `uhs worker --once` "
-            "before downgrading, or their changes stay unjournaled"
+            f"{staged} staged journal entries are not sequenced yet: run "
+            "`uhs-server worker --once` before downgrading, or their changes stay unjournaled"
         )
     op.drop_index(op.f("ix_journal_entries_outbox_id"), table_name="journal_entries")
     # Not a batch operation: on SQLite that would copy the table and lose its triggers.

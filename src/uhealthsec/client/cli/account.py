@@ -1,0 +1,326 @@
+"""Commands of the account: register, password, e-mail, sign-in and its sessions."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import typer
+
+from uhealthsec.client import DEFAULT_SERVER
+from uhealthsec.client.cli._common import (
+    Refused,
+    SignedIn,
+    connection,
+    console,
+    open_store,
+)
+from uhealthsec.terminal import command_line
+
+if TYPE_CHECKING:
+    from uhealthsec.client.api import AuthClient, LoginState
+
+
+sessions_app = command_line(help="Devices signed in to your account.", invoke_without_command=True)
+
+
+def register(
+    email: str = typer.Option(..., prompt=True, help="Your e-mail address.", metavar="EMAIL"),
+    name: str = typer.Option(
+        ..., prompt="Your name", help="Name shown to your contacts.", metavar="NAME"
+    ),
+    kind: str = typer.Option(
+        "practitioner", help="practitioner or patient.", metavar="practitioner|patient"
+    ),
+    rpps: str | None = typer.Option(
+        None, help="Your RPPS number (11 digits), if you have one.", metavar="RPPS"
+    ),
+    invitation: str | None = typer.Option(
+        None, help="The code of a practice's invitation.", metavar="CODE"
+    ),
+    server: str | None = typer.Option(
+        None,
+        envvar="UHS_SERVER",
+        help=f"Server address [default: {DEFAULT_SERVER}].",
+        metavar="URL",
+    ),
+) -> None:
+    """Create an account. Your keys are made here, on this device."""
+    server = server or DEFAULT_SERVER
+    from rich.panel import Panel
+
+    from uhealthsec.client.api import AuthClient, WeakPassword
+    from uhealthsec.client.profile import Profile
+    from uhealthsec.client.recovery import to_words
+
+    if kind not in ("practitioner", "patient"):
+        raise Refused("--kind is practitioner or patient")
+    password = _new_password(email, name)
+    with connection(server) as http, console.status("Making your keys…"):
+        try:
+            new = AuthClient(http).register(
+                email, password, name, kind, rpps=rpps, invitation=invitation
+            )
+        except WeakPassword as exc:  # checked above; kept for a changed rule
+            raise Refused(str(exc)) from exc
+    words = to_words(new.recovery_key)
+    lines = "\n".join(
+        "  ".join(f"{i + 1:>2}. {w:<10}" for i, w in enumerate(words) if i // 6 == row)
+        for row in range(4)
+    )
+    console.print(
+        Panel(
+            lines,
+            title="Your recovery key",
+            subtitle="write it down and keep it safe",
+        )
+    )
+    console.print(
+        "These 24 words are the only way back to your documents if you forget your password."
+        " Nobody, not even U-HealthSec, can recover them for you."
+    )
+    typer.confirm("Have you written them down?", default=False, abort=True)
+    store = open_store()
+    store.save(Profile(server=server, email=email))
+    if invitation:
+        console.print("Account created. Sign in with [bold]uhs login[/bold].")
+    else:
+        console.print(
+            f"Account created. We sent a code to {email}: run "
+            "[bold]uhs verify-email CODE[/bold], then [bold]uhs login[/bold]."
+        )
+
+
+def _new_password(email: str, name: str) -> str:
+    from uhealthsec.client.passwords import check_new_password
+
+    console.print("Choose a password of at least 12 characters, for example four unrelated words.")
+    for _ in range(3):
+        password: str = typer.prompt("Password", hide_input=True)
+        verdict = check_new_password(password, (email, name))
+        if not verdict.acceptable:
+            console.print(f"[yellow]{verdict.reason}[/yellow]")
+            continue
+        if typer.prompt("Password again", hide_input=True) != password:
+            console.print("[yellow]The two passwords differ.[/yellow]")
+            continue
+        return password
+    raise Refused("no acceptable password chosen")
+
+
+def password_change() -> None:
+    """Change your password: your keys are re-sealed on this device; other devices are
+    signed out."""
+    from uhealthsec.crypto.errors import WrongPassword
+
+    store = open_store()
+    profile = store.load()
+    with connection(profile.server) as http:
+        signed_in = SignedIn(http, profile, store)
+        me = signed_in.call("GET", "/accounts/me").json()
+        current: str = typer.prompt("Current password", hide_input=True)
+        new = _new_password(me["email"], me["display_name"])
+        code = typer.prompt("6-digit code from your app, or a recovery code").strip()
+        proof = {"totp_code" if code.isdigit() else "recovery_code": code}
+        auth = signed_in.auth
+        try:
+            recent = auth.step_up(signed_in.token(), **proof)
+            with console.status("Re-sealing your keys…"):
+                auth.change_password(recent, current, new, (me["email"], me["display_name"]))
+        except WrongPassword as exc:
+            raise Refused("the current password is not the right one") from exc
+    console.print("[green]Password changed.[/green] Your other devices are signed out.")
+
+
+def verify_email(
+    code: str = typer.Argument(..., help="The code from the e-mail we sent you."),
+    email: str | None = typer.Option(None, help="Your e-mail address.", metavar="EMAIL"),
+    server: str | None = typer.Option(
+        None, envvar="UHS_SERVER", help="Server address.", metavar="URL"
+    ),
+) -> None:
+    """Confirm your e-mail address (with the password you registered with)."""
+    from uhealthsec.client.api import AuthClient
+
+    profile = open_store().load()
+    address = email or profile.email or typer.prompt("E-mail address")
+    password: str = typer.prompt("Password", hide_input=True)
+    with connection(server or profile.server) as http:
+        AuthClient(http).verify_email(code.strip(), address, password)
+    console.print("Address confirmed. Sign in with [bold]uhs login[/bold].")
+
+
+# -- sign-in ------------------------------------------------------------------------------
+
+
+def login(
+    email: str | None = typer.Option(None, help="Your e-mail address.", metavar="EMAIL"),
+    professional: bool = typer.Option(
+        False, "--professional", help="Sign in with your e-CPS (Pro Santé Connect) in a browser."
+    ),
+    server: str | None = typer.Option(
+        None, envvar="UHS_SERVER", help="Server address.", metavar="URL"
+    ),
+) -> None:
+    """Sign in on this device: password and a second factor, or your e-CPS."""
+    import platform
+
+    from uhealthsec.client.api import AuthClient, SecondFactorRequired
+
+    store = open_store()
+    profile = store.load()
+    if server and server != profile.server:
+        profile.directory = profile.journal = {}  # another server: other logs
+    profile.server = server or profile.server
+    device = f"uhs on {platform.node() or 'this computer'}"
+    with connection(profile.server) as http:
+        if professional:
+            from uhealthsec.client.cli._browser_login import professional_login
+
+            tokens = professional_login(http, device)
+        else:
+            profile.email = email or typer.prompt("E-mail", default=profile.email or None)
+            password: str = typer.prompt("Password", hide_input=True)
+            auth = AuthClient(http)
+            try:
+                with console.status("Checking your password…"):
+                    state = auth.start_login(profile.email, password)
+            except SecondFactorRequired as exc:
+                console.print(f"[yellow]{exc.detail}[/yellow]")
+                code = typer.prompt("6-digit code from your app, or a recovery code").strip()
+                proof = {"totp_code" if code.isdigit() else "recovery_code": code}
+                with console.status("Checking your password…"):
+                    state = auth.start_login(profile.email, password, second_factor=proof)
+            if state.enrolment_required:
+                _enrol_first_factor(auth, state)
+            elif not state.complete:
+                _prove_second_factor(auth, state)
+            tokens = auth.authorize(state, device_name=device)
+    profile.store_tokens(tokens)
+    store.save(profile)
+    console.print("[green]Signed in.[/green]")
+
+
+def _enrol_first_factor(auth: AuthClient, state: LoginState) -> None:
+    import segno
+    from rich.panel import Panel
+
+    from uhealthsec.client.api import ApiError
+
+    enrolment = auth.enrol_totp(state)
+    console.print(
+        "Your account needs a second factor. Scan this QR code with an authenticator app "
+        "(Aegis, FreeOTP, Google Authenticator, …):"
+    )
+    segno.make(enrolment["otpauth_uri"], error="m").terminal(compact=True)
+    console.print(f"Or type this key into the app: [bold]{enrolment['secret']}[/bold]")
+    for attempt in range(3):
+        code = typer.prompt("6-digit code shown by the app").strip().replace(" ", "")
+        try:
+            codes = auth.confirm_totp(state, code)
+            break
+        except ApiError as exc:
+            if exc.status != 401 or attempt == 2:
+                raise
+            console.print(f"[yellow]{exc.detail}[/yellow]")
+    console.print(
+        Panel(
+            "\n".join(codes),
+            title="Recovery codes",
+            subtitle="each works once, if you lose your phone",
+        )
+    )
+    console.print("Keep them somewhere safe, away from this computer.")
+
+
+def _prove_second_factor(auth: AuthClient, state: LoginState) -> None:
+    from uhealthsec.client.api import ApiError
+
+    if "totp" not in state.methods:
+        console.print(
+            "This account signs in with a passkey, which needs the web client; "
+            "a recovery code works here too."
+        )
+    for attempt in range(3):
+        answer = typer.prompt("Code from your authenticator app (or a recovery code)").strip()
+        proof = (
+            {"totp_code": answer.replace(" ", "")}
+            if re.fullmatch(r"[0-9 ]{6,7}", answer)
+            else {"recovery_code": answer}
+        )
+        try:
+            auth.second_factor(state, **proof)
+            return
+        except ApiError as exc:
+            if exc.status != 401 or attempt == 2:
+                raise
+            console.print(f"[yellow]{exc.detail}[/yellow]")
+
+
+def logout() -> None:
+    """Sign this device out; its tokens stop working at once."""
+    from uhealthsec.client.api import AuthClient
+
+    store = open_store()
+    profile = store.load()
+    if not profile.signed_in:
+        console.print("Not signed in.")
+        return
+    try:
+        with connection(profile.server) as http:
+            AuthClient(http).revoke(profile.tokens)
+    finally:
+        profile.forget_tokens()
+        store.save(profile)
+    console.print("Signed out.")
+
+
+def whoami() -> None:
+    """Show the account signed in on this device."""
+    store = open_store()
+    profile = store.load()
+    with connection(profile.server) as http:
+        me = SignedIn(http, profile, store).call("GET", "/accounts/me").json()
+    console.print(f"{me['display_name']} <{me['email']}> ({me['kind']})")
+    if me.get("rpps"):
+        console.print(f"RPPS {me['rpps']}")
+
+
+# -- sessions -----------------------------------------------------------------------------
+
+
+@sessions_app.callback()
+def sessions(ctx: typer.Context) -> None:
+    """List the devices signed in to your account."""
+    from rich.table import Table
+
+    if ctx.invoked_subcommand is not None:
+        return
+    store = open_store()
+    profile = store.load()
+    with connection(profile.server) as http:
+        rows = SignedIn(http, profile, store).call("GET", "/auth/sessions").json()
+    table = Table(caption="* this device")
+    table.add_column("Id", no_wrap=True, min_width=37)
+    table.add_column("Device")
+    table.add_column("Last used", no_wrap=True)
+    for row in rows:
+        table.add_row(
+            row["id"] + ("*" if row["current"] else ""),
+            row["device_name"] or row["client_id"],
+            row["last_used_at"][:16].replace("T", " "),
+        )
+    console.print(table)
+
+
+@sessions_app.command("revoke")
+def revoke_session(session_id: str = typer.Argument(..., help="Id from `uhs sessions`.")) -> None:
+    """Sign another device out."""
+    store = open_store()
+    profile = store.load()
+    with connection(profile.server) as http:
+        SignedIn(http, profile, store).call("DELETE", f"/auth/sessions/{session_id}")
+    console.print("That device is signed out.")
+
+
+# -- documents ----------------------------------------------------------------------------

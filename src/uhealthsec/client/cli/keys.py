@@ -1,0 +1,59 @@
+"""Commands about the key directory."""
+
+from __future__ import annotations
+
+import typer
+
+from uhealthsec.client.cli._common import (
+    Refused,
+    console,
+    progress_bar,
+    signed_in_client,
+)
+from uhealthsec.terminal import command_line
+
+keys_app = command_line(help="The key directory: check the keys you use.")
+
+
+@keys_app.command("verify")
+def keys_verify(
+    email: str | None = typer.Argument(None, help="Someone's address (default: yours)."),
+) -> None:
+    """Check the directory against what this device saw, and show a safety number to
+    compare with the person in person or by phone."""
+    with signed_in_client(unlock=False) as client:
+        head = client.directory.refresh()
+        mine = client.my_entry()
+        entry = client.directory.lookup(email) if email else mine
+    console.print(
+        f"Key directory verified: {head.size} entries, consistent with what this device saw before."
+    )
+    console.print(
+        f"{entry.entry.email} (entry {entry.index}, key version {entry.entry.key_version})"
+    )
+    console.print(f"Safety number: [bold]{entry.entry.safety_number()}[/bold]")
+
+
+@keys_app.command("audit")
+def keys_audit() -> None:
+    """Replay the whole key directory as a monitor: every entry proven, one set of keys
+    per account and per address, every map the server committed to recomputed. Only
+    the accounts the operator lists as monitors (UHS_DIRECTORY_MONITORS) may read every
+    entry."""
+    from uhealthsec.client.directory import audit
+
+    with signed_in_client(unlock=False) as client:
+        head = client.directory.refresh()
+        with progress_bar("Checking the key directory", counting="entries") as progress:
+            result = audit(client.call, head, progress)
+    for problem in result.problems:
+        console.print(f"[red]{problem}[/red]", soft_wrap=True)
+    if result.problems:
+        raise Refused(
+            f"the key directory is not consistent ({len(result.problems)} problems): "
+            "tell the server's operator and your security contact"
+        )
+    console.print(
+        f"[green]Key directory audited:[/green] {result.size} entries, "
+        f"{result.accounts} accounts, {result.commitments} maps, all consistent."
+    )

@@ -1,0 +1,145 @@
+"""Commands about patients' rights requests."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from uhealthsec.client.cli._common import (
+    Refused,
+    console,
+    my_practice,
+    practice_for,
+    signed_in_client,
+)
+from uhealthsec.terminal import command_line
+
+rights_app = command_line(help="Patients' rights: copies, corrections, erasure, restriction.")
+
+_RIGHTS = (
+    "access",
+    "portability",
+    "medical_file",
+    "rectification",
+    "erasure",
+    "restriction",
+    "objection",
+)
+
+
+def _print_requests(rows: list[dict[str, Any]], *, with_patient: bool) -> None:
+    if not rows:
+        console.print("No request.")
+    for row in rows:
+        due = row["due_at"][:10] + (" [red](late)[/red]" if row["overdue"] else "")
+        who = f"{row['patient_email']}: " if with_patient else ""
+        console.print(
+            f"{row['id']}  {who}{row['right'].replace('_', ' ')} ({row['citation']}), "
+            f"{row['status']}, due {due}"
+        )
+        if row["reason"] and not with_patient:
+            console.print(f"    {row['reason']}")
+
+
+@rights_app.command("ask")
+def rights_ask(
+    right: Annotated[str, typer.Argument(help=", ".join(_RIGHTS))],
+    practice: Annotated[str | None, typer.Option(help="Practice name or id.", metavar="ID")] = None,
+) -> None:
+    """(Patients) Ask a practice to act on your file."""
+    from uhealthsec.client.rights import RightsClient
+
+    if right not in _RIGHTS:
+        raise Refused(f"say one of: {', '.join(_RIGHTS)}")
+    with signed_in_client(unlock=False) as client:
+        request = RightsClient(client).ask(my_practice(client, practice), right)
+    console.print(
+        f"Asked ({request['citation']}); the practice answers by {request['due_at'][:10]}. "
+        f"Request {request['id']}."
+    )
+
+
+@rights_app.command("list")
+def rights_list(
+    handled: bool = typer.Option(False, "--handled", help="(Practitioners) Handled ones too."),
+    practice: Annotated[
+        str | None, typer.Option(help="(Practitioners) Practice id.", metavar="ID")
+    ] = None,
+) -> None:
+    """Your requests (patients), or your practice's open requests (practitioners)."""
+    from uhealthsec.client.rights import RightsClient
+
+    with signed_in_client(unlock=False) as client:
+        rights = RightsClient(client)
+        if client.me["kind"] == "patient":
+            _print_requests(rights.mine(), with_patient=False)
+            return
+        rows = rights.of_practice(practice_for(client, practice), handled=handled)
+    _print_requests(rows, with_patient=True)
+
+
+@rights_app.command("fulfil")
+def rights_fulfil(
+    request_id: Annotated[str, typer.Argument(help="Id from `uhs rights list`.")],
+) -> None:
+    """(Practitioners) Serve a copy: share every document of the file with the patient
+    (keys re-wrapped on this device), then close the request."""
+    from uhealthsec.client.rights import RightsClient
+
+    with signed_in_client() as client:
+        rights = RightsClient(client)
+        request = next(
+            (r for r in rights.of_practice(practice_for(client, None)) if r["id"] == request_id),
+            None,
+        )
+        if request is None:
+            raise Refused("no open request of your practice has this id")
+        with console.status("Sharing the file's documents with the patient…"):
+            shared = rights.fulfil(request)
+        done = rights.complete(request_id)
+    console.print(
+        f"{shared} document(s) shared with {done['patient_email']}; request {done['status']}."
+    )
+
+
+@rights_app.command("complete")
+def rights_complete(
+    request_id: Annotated[str, typer.Argument(help="Id from `uhs rights list`.")],
+    note: Annotated[
+        str | None, typer.Option(help="What was done, for the patient.", metavar="TEXT")
+    ] = None,
+) -> None:
+    """(Practitioners) Close a request; an erasure is carried out or refused as the law
+    decides."""
+    from uhealthsec.client.rights import RightsClient
+
+    with signed_in_client(unlock=False) as client:
+        done = RightsClient(client).complete(request_id, note)
+    console.print(f"Request {done['status']}." + (f" {done['reason']}" if done["reason"] else ""))
+
+
+@rights_app.command("extend")
+def rights_extend(
+    request_id: Annotated[str, typer.Argument(help="Id from `uhs rights list`.")],
+    reason: Annotated[str, typer.Option(help="Why, for the patient.", metavar="TEXT")],
+) -> None:
+    """(Practitioners) Two more months, once (GDPR art. 12(3))."""
+    from uhealthsec.client.rights import RightsClient
+
+    with signed_in_client(unlock=False) as client:
+        done = RightsClient(client).extend(request_id, reason)
+    console.print(f"Now due by {done['due_at'][:10]}.")
+
+
+@rights_app.command("refuse")
+def rights_refuse(
+    request_id: Annotated[str, typer.Argument(help="Id from `uhs rights list`.")],
+    reason: Annotated[str, typer.Option(help="Why, for the patient.", metavar="TEXT")],
+) -> None:
+    """(Practitioners) Refuse, with the reasons told to the patient."""
+    from uhealthsec.client.rights import RightsClient
+
+    with signed_in_client(unlock=False) as client:
+        RightsClient(client).refuse(request_id, reason)
+    console.print("Refused; the patient sees your reasons.")

@@ -1,0 +1,418 @@
+"""The ``uhs-server`` command line: what the server's operator runs where the server
+runs (the API, its jobs, maintenance, witnesses, vouching for practitioners). The
+server's modules are imported by each command, so that ``uhs-server --help`` is quick."""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlsplit, urlunsplit
+
+import typer
+from rich.console import Console
+from rich.filesize import decimal
+from rich.table import Table
+
+from uhealthsec import __version__
+from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
+from uhealthsec.terminal import Refused, command_line, with_version_option
+
+if TYPE_CHECKING:
+    from uhealthsec.server.settings import Settings
+
+app = command_line(
+    help="U-HealthSec's server: the API, its jobs and the operator's commands.",
+    no_args_is_help=True,
+)
+with_version_option(app)
+console = Console(highlight=False)
+
+
+@app.command()
+def worker(
+    once: bool = typer.Option(False, "--once", help="One round, then stop."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="List the files whose retention ended; destroy nothing."
+    ),
+    interval: int = typer.Option(3600, min=60, help="Seconds between rounds.", metavar="SECONDS"),
+    mail_interval: int = typer.Option(
+        15, min=1, help="Seconds between two looks for mail to send or retry.", metavar="SECONDS"
+    ),
+) -> None:
+    """Server jobs: journal the changes a stopped process left staged, send the mail
+    waiting in the outbox (retries included), destroy files at the end of their legal
+    retention (crypto-shredding), then the maintenance of `uhs-server cleanup`. Several
+    workers may run at once."""
+    from uhealthsec.server.app import build_context
+    from uhealthsec.server.logs import show_server_log
+    from uhealthsec.server.retention.service import purge
+
+    show_server_log()
+    ctx = build_context(_settings())
+    try:
+        next_round = time.monotonic()
+        while True:
+            today = ctx.now().date()
+            if dry_run:
+                due = purge(ctx, today, dry_run=True)
+                table = Table(title=f"Retention ended before {today.isoformat()}")
+                columns = (
+                    "Patient file",
+                    "Practice",
+                    "Kept until",
+                    "Rule",
+                    "Documents",
+                    "Destroyed",
+                )
+                for column in columns:
+                    table.add_column(column)
+                for item in due:
+                    # A date recorded recently waits its grace period: it may be corrected.
+                    waits = item.destroyable_from > today
+                    table.add_row(
+                        str(item.patient_file_id),
+                        str(item.practice_id),
+                        item.keep_until.isoformat(),
+                        item.basis,
+                        f"{item.documents} ({decimal(item.bytes)})",
+                        f"waits until {item.destroyable_from.isoformat()}" if waits else "now",
+                    )
+                console.print(table)
+                return
+            staged = _sequence_journal(ctx)
+            if staged:
+                console.print(staged)
+            mail = _deliver_mail(ctx)
+            if mail or once:
+                console.print(mail or "No mail waiting.")
+            if time.monotonic() >= next_round:
+                with console.status("Destroying files whose retention ended…"):
+                    destroyed = purge(ctx, today)
+                console.print(
+                    f"{len(destroyed)} file(s) destroyed at the end of their retention; "
+                    f"{_maintain(ctx)}"
+                )
+                next_round = time.monotonic() + interval
+            if once:
+                return
+            # Mail is looked for often: a confirmation code is waited for.
+            time.sleep(max(0.0, min(mail_interval, next_round - time.monotonic())))
+    finally:
+        ctx.close()
+
+
+def _sequence_journal(ctx: Any) -> str:
+    """Journal the changes whose process could not (it stopped between committing a
+    change and sequencing its entry)."""
+    from uhealthsec.server.audit.outbox import sequence_stale
+
+    count = sequence_stale(ctx.journal, ctx.now())
+    return f"{count} staged journal entr{'y' if count == 1 else 'ies'} sequenced." if count else ""
+
+
+def _deliver_mail(ctx: Any) -> str:
+    """Send the mail due now; what happened, or nothing if there was none."""
+    done = ctx.mail.deliver_due()
+    if not (done.sent or done.deferred or done.given_up):
+        return ""
+    return (
+        f"{done.sent} mail(s) sent, {done.deferred} to be retried, "
+        f"{done.given_up} given up (see the log)."
+    )
+
+
+def _maintain(ctx: Any) -> str:
+    from uhealthsec.server.audit.service import JournalService
+    from uhealthsec.server.mail.outbox import MailOutbox
+    from uhealthsec.server.records.service import RecordsService
+    from uhealthsec.server.shield.service import Shield
+
+    with ctx.sessions.begin() as db:
+        removed = RecordsService(db, ctx).collect_unfinished_uploads()
+        purged = JournalService(db, ctx).purge_network_data(ctx.now())
+        forgotten = Shield(db, ctx).purge()
+        mails = MailOutbox(db, ctx).purge()
+    return (
+        f"removed {removed} unfinished upload(s), {purged} expired connection record(s), "
+        f"{forgotten} stale shield record(s) and {mails} record(s) of mail sent or given up."
+    )
+
+
+# -- server -------------------------------------------------------------------------------
+
+
+def _settings(*, init: bool = False) -> Settings:
+    """The settings in force, the data directory made absolute. A data directory that
+    does not exist is created only with ``--init`` (``uhs-server serve``): a server
+    started from another folder, or given a mistyped path or an unmounted disk, must
+    not start afresh, empty, beside the real one."""
+    from uhealthsec.server.settings import Settings
+
+    settings = Settings()
+    settings.data_dir = settings.data_dir.expanduser().resolve()
+    if not settings.data_dir.is_dir():
+        if not init:
+            configured = "data_dir" in settings.model_fields_set
+            where = "UHS_DATA_DIR" if configured else "the default, var/ in the current folder"
+            raise Refused(
+                f"there is no data directory at {settings.data_dir} ({where}). Start the "
+                "server from its folder or set UHS_DATA_DIR to its data; to start a new, "
+                "empty server there, run `uhs-server serve --init`."
+            )
+        settings.data_dir.mkdir(parents=True)
+        console.print(f"Created {settings.data_dir}: a new, empty server.")
+    return settings
+
+
+def public_address(settings: Settings, host: str, port: int, public_url: str | None) -> None:
+    """Where clients reach this server: the token issuer, and the origin and relying
+    party of passkeys, all from one address. ``--public-url`` sets it (behind a proxy);
+    otherwise the address listened on, unless UHS_ISSUER configures it. Passkeys need a
+    name, not an IP address: on this machine they are bound to ``localhost``."""
+    if public_url is None and "issuer" in settings.model_fields_set:
+        return
+    if public_url is None:
+        local = host in ("127.0.0.1", "0.0.0.0", "::", "localhost")  # noqa: S104
+        public_url = f"http://{'127.0.0.1' if local else host}:{port}"
+    url = urlsplit(public_url.rstrip("/"))
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise Refused("--public-url is an http(s) address, such as https://uhs.example.org")
+    settings.issuer = urlunsplit((url.scheme, url.netloc, url.path, "", ""))
+    named = url.hostname
+    if _is_ip_address(named):
+        named = "localhost"
+    origin_port = f":{url.port}" if url.port else ""
+    settings.webauthn_rp_id = named
+    settings.webauthn_origins = [f"{url.scheme}://{named}{origin_port}"]
+
+
+def _is_ip_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on.", metavar="ADDRESS"),
+    port: int = typer.Option(8000, help="Port to listen on.", metavar="PORT"),
+    public_url: str | None = typer.Option(
+        None,
+        "--public-url",
+        metavar="URL",
+        help="The address clients use, if not the one listened on (behind a proxy): "
+        "the token issuer and the passkeys' origin.",
+    ),
+    init: bool = typer.Option(
+        False, "--init", help="Create the data directory if there is none: a new server."
+    ),
+    demo: bool = typer.Option(
+        False, "--demo", help="Create a demo practice (two practitioners, a patient)."
+    ),
+) -> None:
+    """Start the API server."""
+    import uvicorn
+
+    from uhealthsec.server.app import build_context, create_app
+    from uhealthsec.server.demo import DEMO_PASSWORD, PRACTICE_NAME, ensure_demo_practice
+    from uhealthsec.server.listener import uvicorn_config
+    from uhealthsec.server.logs import redact_access_log, show_server_log
+
+    show_server_log()
+    settings = _settings(init=init)
+    public_address(settings, host, port, public_url)
+    console.print(f"Data: {settings.data_dir}", soft_wrap=True)
+    ctx = build_context(settings)
+    if demo:
+        with console.status("Preparing the demo practice…"):
+            people = ensure_demo_practice(ctx)
+        table = Table(title=f"{PRACTICE_NAME} — password for all: {DEMO_PASSWORD!r}")
+        table.add_column("Account", no_wrap=True)
+        table.add_column("Name")
+        table.add_column("Authenticator key (TOTP)", no_wrap=True)
+        for person in people:
+            table.add_row(person.email, person.name, person.totp_secret)
+        console.print(table)
+        console.print("A code for sign-in: oathtool --totp -b <authenticator key>")
+    console.print(
+        f"U-HealthSec {__version__} listening on http://{host}:{port}; passkeys for "
+        f"{', '.join(settings.webauthn_origins)}. For the command line:",
+        soft_wrap=True,
+    )
+    console.print(f"export UHS_SERVER={settings.issuer}", markup=False, soft_wrap=True)
+    config = uvicorn_config(
+        create_app(ctx=ctx), host=host, port=port, settings=ctx.settings, log_level="info"
+    )
+    redact_access_log()  # after uvicorn configured its loggers
+    uvicorn.Server(config).run()
+
+
+witnesses_app = command_line(
+    help="The journal's witnesses: only the keys listed here may countersign."
+)
+app.add_typer(witnesses_app, name="witnesses")
+
+
+def _server_journal(work: Callable[[Any], str]) -> None:
+    """Run ``work`` on the server's journal service in one transaction; print its result."""
+    from uhealthsec.server.app import build_context
+    from uhealthsec.server.audit.service import JournalService
+
+    ctx = build_context(_settings())
+    try:
+        with ctx.sessions.begin() as db:
+            message = work(JournalService(db, ctx))
+    finally:
+        ctx.close()
+    console.print(message)
+
+
+def _witness_key(public_key: str) -> bytes:
+    try:
+        key = b64u_decode(public_key.strip())
+    except ValueError as exc:
+        raise Refused("the witness key is base64url") from exc
+    if len(key) != 32:
+        raise Refused("a witness key is an Ed25519 public key of 32 bytes")
+    return key
+
+
+@witnesses_app.command("add")
+def witnesses_add(
+    public_key: Annotated[str, typer.Argument(help="The witness's public key (base64url).")],
+    name: Annotated[
+        str,
+        typer.Option(
+            help="Who the witness is, as the key name of its cosignatures: no spaces "
+            "(e.g. audit.example.org/journal-witness).",
+            metavar="NAME",
+        ),
+    ],
+    account: Annotated[
+        str, typer.Option(help="The e-mail of the account the witness uses.", metavar="EMAIL")
+    ],
+) -> None:
+    """List a witness whose countersignatures the journal accepts."""
+    from uhealthsec.server.errors import ServiceError
+
+    key = _witness_key(public_key)
+
+    def add(journal: Any) -> str:
+        try:
+            return f"Witness {journal.list_witness(key, name, account).name!r} listed."
+        except ServiceError as exc:
+            raise Refused(exc.detail) from exc
+
+    _server_journal(add)
+
+
+@witnesses_app.command("remove")
+def witnesses_remove(
+    public_key: Annotated[str, typer.Argument(help="The witness's public key (base64url).")],
+) -> None:
+    """Accept no more countersignatures from a witness (those it made stay)."""
+    from uhealthsec.server.errors import ServiceError
+
+    key = _witness_key(public_key)
+
+    def remove(journal: Any) -> str:
+        try:
+            journal.unlist_witness(key)
+        except ServiceError as exc:
+            raise Refused(exc.detail) from exc
+        return "Witness removed."
+
+    _server_journal(remove)
+
+
+@witnesses_app.command("list")
+def witnesses_list() -> None:
+    """The witnesses whose countersignatures the journal accepts."""
+
+    def show(journal: Any) -> str:
+        found = journal.witnesses()
+        lines = [f"{b64u_encode(w.witness_key)}  {w.name}" for w in found]
+        return "\n".join(lines) or "No witness is listed."
+
+    _server_journal(show)
+
+
+@app.command()
+def cleanup(
+    check: bool = typer.Option(
+        False,
+        "--check",
+        help="Remove nothing: list the stored documents' contents (blobs) that the "
+        "database lists but the document store no longer holds, and exit with status 1 "
+        "if there is any.",
+    ),
+) -> None:
+    """Server maintenance: remove uploads never attached to a document, connection
+    data (IP addresses) older than the CNIL retention, the shield's counters that no
+    decision needs any more, and what is kept of mail sent or given up (after
+    UHS_MAIL_KEEP_DAYS)."""
+    from uhealthsec.server.app import build_context
+
+    ctx = build_context(_settings())
+    try:
+        if check:
+            _check_content(ctx)
+            return
+        message = _maintain(ctx)
+    finally:
+        ctx.close()
+    console.print(message[0].upper() + message[1:])
+
+
+def _check_content(ctx: Any) -> None:
+    from uhealthsec.server.records.service import missing_content
+
+    lost = missing_content(ctx)
+    for blob in lost:
+        state = "attached" if blob.attached_at is not None else "unattached upload"
+        console.print(
+            f"missing  {blob.id}  {blob.size} bytes  {state}  created {blob.created_at:%Y-%m-%d}",
+            markup=False,
+            highlight=False,
+        )
+    if lost:
+        console.print(
+            f"{len(lost)} blob(s) listed by the database are missing from the document "
+            "store: restore them from a backup of the store (their downloads answer 502)."
+        )
+        raise typer.Exit(1)
+    console.print("Every blob the database lists is in the document store.")
+
+
+@app.command("verify-practitioner")
+def verify_practitioner(
+    email: str = typer.Argument(..., help="The practitioner's address."),
+) -> None:
+    """Server operation: vouch for a practitioner's professional identity, where no e-CPS
+    provider is configured. Until verified, a practitioner cannot act on health data."""
+    from uhealthsec.server.accounts.service import AccountService
+    from uhealthsec.server.app import build_context
+    from uhealthsec.server.errors import ServiceError
+
+    ctx = build_context(_settings())
+    try:
+        with ctx.sessions.begin() as db:
+            account = AccountService(db, ctx).verify_practitioner_by_operator(email)
+            name = account.display_name
+    except ServiceError as exc:
+        raise Refused(exc.detail) from exc
+    finally:
+        ctx.close()
+    console.print(f"{name} ({email}) is now a verified practitioner.")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

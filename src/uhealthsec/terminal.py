@@ -1,0 +1,108 @@
+"""What ``uhs`` and ``uhs-server`` share on the terminal: a refusal, ``--version``, and
+help written as age, gh and restic write it. Typer shows Python's types (``<bool>``,
+``<list[str]>``) and braces around required arguments (``{file}``); here a value is
+named in capitals (``FILE``, ``--to EMAIL``), an optional argument is bracketed
+(``[EMAIL]``), a flag shows no value, and ``-h`` is ``--help``. Imports only Typer
+(and the Click it carries), so that help stays quick."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from typer import core
+
+from uhealthsec import __version__
+
+#: For every command and group: ``-h`` as well as ``--help``, and help as wide as the
+#: terminal up to 120 columns.
+CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 120}
+
+
+def value_name(param: core.TyperArgument | core.TyperOption) -> str | None:
+    """How help names what a parameter takes: its metavar, else its name in capitals;
+    nothing for a flag."""
+    if isinstance(param, core.TyperOption) and (param.is_flag or param.count):
+        return None
+    if param.metavar is not None:
+        return param.metavar
+    return (param.name or "value").upper()
+
+
+def _argument_usage(param: core.TyperArgument) -> str:
+    name = value_name(param) or ""
+    name = name if param.required else f"[{name}]"
+    return name + ("..." if param.nargs != 1 else "")
+
+
+def _option_value(param: core.TyperOption, ctx: Any) -> str | None:
+    name = value_name(param)
+    return None if name is None else name + ("..." if param.nargs != 1 else "")
+
+
+def _argument_name(param: core.TyperArgument) -> str:
+    return (value_name(param) or "") + ("..." if param.nargs != 1 else "")
+
+
+def _nothing(param: core.TyperArgument, ctx: Any) -> None:
+    return None
+
+
+def _apply() -> None:
+    # Typer reads these three to write help; there is no setting for them.
+    core.TyperArgument._usage_display_name = _argument_usage  # type: ignore[method-assign]
+    core.TyperArgument._rich_display_name = _argument_name  # type: ignore[method-assign]
+    core.TyperArgument.display_type_rich = _nothing  # type: ignore[method-assign,assignment]
+    core.TyperOption.display_type_rich = _option_value  # type: ignore[method-assign]
+
+
+class Refused(typer.Exit):
+    """Print why, then leave with status 1."""
+
+    def __init__(self, message: str) -> None:
+        typer.secho("Refused:", fg="red", nl=False)
+        typer.echo(f" {message}")
+        super().__init__(code=1)
+
+
+def print_version() -> None:
+    typer.echo(f"uhealthsec {__version__}")
+
+
+def _version_option(value: bool) -> None:
+    if value:
+        print_version()
+        raise typer.Exit()
+
+
+def command_line(help: str, **settings: Any) -> typer.Typer:
+    """A Typer application (or group) with the conventions above. Help is Click's,
+    rewrapped to the terminal, rather than rich panels that keep a docstring's line
+    breaks and import rich; an error shows no rich traceback either."""
+    return typer.Typer(
+        help=help,
+        context_settings=CONTEXT_SETTINGS,
+        rich_markup_mode=None,
+        pretty_exceptions_enable=False,
+        **settings,
+    )
+
+
+def with_version_option(app: typer.Typer) -> None:
+    """``--version`` on the program itself, as ``--help`` is."""
+
+    @app.callback()
+    def program_options(
+        version: bool = typer.Option(
+            False,
+            "--version",
+            is_eager=True,
+            expose_value=False,
+            callback=_version_option,
+            help="Print the version and exit.",
+        ),
+    ) -> None:
+        return None
+
+
+_apply()

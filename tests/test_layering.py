@@ -1,0 +1,173 @@
+"""The layers, read from the source (every import, module level or inside a function):
+crypto/ and protocol/ import nothing else of ours, the client never imports the server,
+and the server's domain packages import each other in one direction only, except for
+the tangles listed here, which may only shrink."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parent.parent / "src"
+PACKAGE = SRC / "uhealthsec"
+SERVER = PACKAGE / "server"
+
+#: Modules that gather every domain on purpose, and so are not a domain's dependency:
+#: the registry of every table (for the migrations' metadata).
+COMPOSITION_ROOTS = {"uhealthsec.server.storage.models"}
+
+#: Imports between domain packages that import each other, directly or around a loop,
+#: as they stand. Issue 18 (item 5) gives each pair one direction: remove what goes.
+KNOWN_TANGLED_IMPORTS = {
+    ("accounts", "audit"),
+    ("accounts", "auth"),
+    ("accounts", "keys"),
+    ("accounts", "shield"),
+    ("audit", "accounts"),
+    ("audit", "shield"),
+    ("auth", "accounts"),
+    ("auth", "audit"),
+    ("auth", "keys"),
+    ("auth", "shield"),
+    ("consent", "accounts"),
+    ("consent", "audit"),
+    ("consent", "records"),
+    ("consent", "retention"),
+    ("keys", "accounts"),
+    ("keys", "audit"),
+    ("keys", "messaging"),
+    ("keys", "records"),
+    ("messaging", "accounts"),
+    ("messaging", "audit"),
+    ("messaging", "keys"),
+    ("records", "accounts"),
+    ("records", "audit"),
+    ("records", "consent"),
+    ("records", "keys"),
+    ("records", "retention"),
+    ("retention", "accounts"),
+    ("retention", "audit"),
+    ("retention", "records"),
+    ("shield", "accounts"),
+}
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(SRC).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> Iterator[str]:
+    """Every module a file imports, relative imports resolved; ``from a import b``
+    yields ``a`` and ``a.b`` (``b`` may be a module)."""
+    package = _module_name(path).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            yield module
+            yield from (f"{module}.{alias.name}" for alias in node.names)
+
+
+def _ours(folder: Path) -> Iterator[tuple[str, str]]:
+    """(importing module, imported module of ours) for every import under ``folder``."""
+    for path in sorted(folder.rglob("*.py")):
+        for name in _imports(path):
+            if name == "uhealthsec" or name.startswith("uhealthsec."):
+                yield _module_name(path), name
+
+
+def _inside(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+def test_crypto_and_protocol_import_nothing_else_of_ours():
+    for layer in ("crypto", "protocol"):
+        outside = {
+            (module, name)
+            for module, name in _ours(PACKAGE / layer)
+            if not _inside(name, f"uhealthsec.{layer}")
+        }
+        assert outside == set(), f"{layer}/ imports outside itself: {sorted(outside)}"
+
+
+def test_the_client_never_imports_the_server():
+    crossing = {
+        (module, name)
+        for module, name in _ours(PACKAGE / "client")
+        if _inside(name, "uhealthsec.server")
+    }
+    assert crossing == set()
+
+
+def _domain(module: str) -> str | None:
+    parts = module.split(".")
+    in_server = len(parts) > 2 and parts[:2] == ["uhealthsec", "server"]
+    return parts[2] if in_server and (SERVER / parts[2] / "__init__.py").exists() else None
+
+
+def _domain_imports() -> dict[str, set[str]]:
+    arrows: dict[str, set[str]] = {}
+    for module, name in _ours(SERVER):
+        source, target = _domain(module), _domain(name)
+        if module in COMPOSITION_ROOTS or source is None or target in (None, source):
+            continue
+        arrows.setdefault(source, set()).add(target)
+    return arrows
+
+
+def _tangles(arrows: dict[str, set[str]]) -> list[set[str]]:
+    """The strongly connected components of more than one package (Tarjan)."""
+    order: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[set[str]] = []
+
+    def visit(node: str) -> None:
+        order[node] = low[node] = len(order)
+        stack.append(node)
+        for nxt in arrows.get(node, ()):
+            if nxt not in order:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], order[nxt])
+        if low[node] == order[node]:
+            component = set()
+            while True:
+                member = stack.pop()
+                component.add(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(component)
+
+    for node in sorted(arrows):
+        if node not in order:
+            visit(node)
+    return found
+
+
+def test_domain_packages_import_each_other_one_way_except_the_known_tangles():
+    arrows = _domain_imports()
+    tangled = {
+        (source, target)
+        for component in _tangles(arrows)
+        for source in component
+        for target in arrows.get(source, ())
+        if target in component
+    }
+    new = sorted(tangled - KNOWN_TANGLED_IMPORTS)
+    gone = sorted(KNOWN_TANGLED_IMPORTS - tangled)
+    assert not new, f"new imports closing a loop between domains: {new}"
+    assert not gone, f"no longer tangled, remove from KNOWN_TANGLED_IMPORTS: {gone}"
+
+
+def test_the_tangle_finder_sees_a_loop_and_only_a_loop():
+    assert _tangles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [{"a", "b", "c"}]
+    assert _tangles({"a": {"b"}, "b": set()}) == []
