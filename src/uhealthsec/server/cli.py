@@ -125,6 +125,7 @@ def _deliver_mail(ctx: Any) -> str:
 
 def _maintain(ctx: Any) -> str:
     from uhealthsec.server.audit.service import JournalService
+    from uhealthsec.server.idempotency.service import purge_expired
     from uhealthsec.server.mail.outbox import MailOutbox
     from uhealthsec.server.records.service import RecordsService
     from uhealthsec.server.shield.service import Shield
@@ -134,9 +135,11 @@ def _maintain(ctx: Any) -> str:
         purged = JournalService(db, ctx).purge_network_data(ctx.now())
         forgotten = Shield(db, ctx).purge()
         mails = MailOutbox(db, ctx).purge()
+        keys = purge_expired(db, ctx.now())
     return (
         f"removed {removed} unfinished upload(s), {purged} expired connection record(s), "
-        f"{forgotten} stale shield record(s) and {mails} record(s) of mail sent or given up."
+        f"{forgotten} stale shield record(s), {mails} record(s) of mail sent or given up "
+        f"and {keys} idempotency key(s) past their day."
     )
 
 

@@ -50,11 +50,10 @@ def _is_problem(response) -> bool:
 
 
 def test_the_worker_purges_answers_kept_past_their_day(practice: Practice, ctx, clock):
-    """Every write the SDK sends keeps its answer; ``purge_expired`` exists, but the
-    worker's maintenance round (``uhs worker``: ``_maintain``) never calls it, so the
-    table only grows (a key is freed only if the same account sends the same key
-    again)."""
-    from uhealthsec.client.cli import _maintain
+    """Every write the SDK sends keeps its key (and answer): the worker's maintenance
+    round (``uhs-server worker``) removes those past their day, else the table would
+    only grow."""
+    from uhealthsec.server.cli import _maintain
 
     assert _post(practice.alice.exchange, "/practices", str(uuid.uuid4()), json={"name": "P"})
     assert _kept(ctx)

@@ -5,7 +5,7 @@ before it commits (``stage``, called by the request's session, server/deps.py). 
 committed, the journal middleware has the writer sequence it into the Merkle log
 with the status actually answered, and hands the receipt to the client. If the
 process dies or loses its database in between, the staged entry stays, with the
-status the route answers on success; ``sequence_stale`` (``uhs worker``, and every
+status the route answers on success; ``sequence_stale`` (``uhs-server worker``, and every
 start) sequences it. Sequencing claims the staged row under the log's lock, so an
 entry is sequenced exactly once whoever gets there first (audit/writer.py).
 """
