@@ -153,3 +153,16 @@ export function fromBase64Url(text: string): Uint8Array {
   const padded = text.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - (text.length % 4)) % 4);
   return fromBase64(padded);
 }
+
+/** The 16 bytes of a UUID written in text (hyphens anywhere are ignored). */
+export function uuidBytes(id: string): Uint8Array {
+  const hex = id.replace(/-/g, "");
+  if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw malformed("not a UUID");
+  return fromHex(hex);
+}
+
+/** A UUID's 16 bytes in its canonical text form (lower case, hyphenated). */
+export function uuidText(bytes: Uint8Array): string {
+  const h = toHex(bytes);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}

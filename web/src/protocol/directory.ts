@@ -3,7 +3,7 @@
  * the map that names each account's only entry (10.4).
  */
 
-import { concat, constantTimeEqual, fromHex, fromUtf8, readU16, readU32, readU64, toHex, u16, u32, u64, u8, utf8 } from "./bytes.js";
+import { concat, constantTimeEqual, fromUtf8, readU16, readU32, readU64, u16, u32, u64, u8, utf8, uuidBytes, uuidText } from "./bytes.js";
 import { ProtocolError, malformed, unsupported } from "./errors.js";
 import { BUNDLE_SIZE, decodeBundle } from "./keys.js";
 import { sha256, sha512 } from "./primitives.js";
@@ -21,16 +21,6 @@ export interface DirectoryEntry {
   bundle: Uint8Array;
 }
 
-function uuidBytes(id: string): Uint8Array {
-  const hex = id.replace(/-/g, "");
-  if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw malformed("not a UUID");
-  return fromHex(hex);
-}
-
-function uuidText(bytes: Uint8Array): string {
-  const h = toHex(bytes);
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
 
 export function encodeEntry(entry: DirectoryEntry): Uint8Array {
   const email = utf8(entry.email);

@@ -3,7 +3,7 @@
  * the journal's Merkle log per action, and the digest a client signs per request.
  */
 
-import { concat, fromHex, readU16, readU64, toBase64Url, toHex, u16, u64, u8, utf8 } from "./bytes.js";
+import { concat, readU16, readU64, toBase64Url, toHex, u16, u64, u8, utf8, uuidBytes, uuidText } from "./bytes.js";
 import { malformed, unsupported } from "./errors.js";
 import { sha256 } from "./primitives.js";
 import { sign, verify } from "./signature.js";
@@ -55,16 +55,6 @@ export interface JournalEntry {
   chain: ChainLink[];
 }
 
-function uuidBytes(id: Uuid): Uint8Array {
-  const hex = id.replace(/-/g, "");
-  if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw malformed("not a UUID");
-  return fromHex(hex);
-}
-
-function uuidText(bytes: Uint8Array): Uuid {
-  const h = toHex(bytes);
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
 
 function ascii(text: string, what: string): Uint8Array {
   if (!/^[\x00-\x7f]*$/.test(text)) throw malformed(`a journal ${what} is ASCII`);

@@ -4,7 +4,7 @@
  * statements, thread membership links.
  */
 
-import { concat, constantTimeEqual, fromHex, fromUtf8, readU16, readU32, readU64, toHex, u16, u32, u64, u8, utf8 } from "./bytes.js";
+import { concat, constantTimeEqual, fromUtf8, readU16, readU32, readU64, toHex, u16, u32, u64, u8, utf8, uuidBytes, uuidText } from "./bytes.js";
 import { malformed, unsupported } from "./errors.js";
 import { sha256 } from "./primitives.js";
 import { type Purpose, sign, verify } from "./signature.js";
@@ -19,16 +19,6 @@ export interface Reader {
   email: string;
 }
 
-function uuidBytes(id: string): Uint8Array {
-  const hex = id.replace(/-/g, "");
-  if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw malformed("not a UUID");
-  return fromHex(hex);
-}
-
-function uuidText(bytes: Uint8Array): string {
-  const h = toHex(bytes);
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
 
 function checkRanges(version: number, signerKeyIndex: bigint, what: string): void {
   if (!Number.isInteger(version) || version < 1 || version > 0xffffffff || signerKeyIndex < 0n || signerKeyIndex >= MAX_INT63) {
