@@ -41,13 +41,19 @@ def _decide(purpose: str, decision: str, practice: str | None, to: str | None) -
         console.print(f"{recorded['shares_ended']} access(es) to your documents ended now.")
 
 
+#: The arguments of ``allow`` and ``deny``.
+Purpose = Annotated[str, typer.Argument(help="team, outside or research")]
+OneProfessional = Annotated[
+    str | None, typer.Option("--to", help="One professional only.", metavar="EMAIL")
+]
+PracticeChoice = Annotated[str | None, typer.Option(help="Practice name or id.", metavar="ID")]
+
+
 @consent_app.command("allow")
 def consent_allow(
-    purpose: Annotated[str, typer.Argument(help="team, outside or research")],
-    to: Annotated[
-        str | None, typer.Option("--to", help="One professional only.", metavar="EMAIL")
-    ] = None,
-    practice: Annotated[str | None, typer.Option(help="Practice name or id.", metavar="ID")] = None,
+    purpose: Purpose,
+    to: OneProfessional = None,
+    practice: PracticeChoice = None,
 ) -> None:
     """Consent (outside, research), or lift an objection (team)."""
     _decide(purpose, "permit", practice, to)
@@ -55,11 +61,9 @@ def consent_allow(
 
 @consent_app.command("deny")
 def consent_deny(
-    purpose: Annotated[str, typer.Argument(help="team, outside or research")],
-    to: Annotated[
-        str | None, typer.Option("--to", help="One professional only.", metavar="EMAIL")
-    ] = None,
-    practice: Annotated[str | None, typer.Option(help="Practice name or id.", metavar="ID")] = None,
+    purpose: Purpose,
+    to: OneProfessional = None,
+    practice: PracticeChoice = None,
 ) -> None:
     """Object (team) or withdraw consent (outside, research): takes effect at once."""
     _decide(purpose, "deny", practice, to)

@@ -20,6 +20,15 @@ from uhealthsec.client.cli._common import (
 _HERE = Path(".")
 
 
+#: ``--expires-days``, of ``send`` and ``share``.
+ExpiresDays = Annotated[
+    int | None,
+    typer.Option(
+        "--expires-days", min=1, max=3650, metavar="DAYS", help="Access ends after this many days."
+    ),
+]
+
+
 def send(
     file: Annotated[
         Path,
@@ -37,14 +46,7 @@ def send(
     practice: str | None = typer.Option(
         None, help="Practice id, if you have several.", metavar="ID"
     ),
-    expires_days: int | None = typer.Option(
-        None,
-        "--expires-days",
-        min=1,
-        max=3650,
-        metavar="DAYS",
-        help="Access ends after this many days.",
-    ),
+    expires_days: ExpiresDays = None,
     share_with_patient: bool = typer.Option(
         False, "--share-with-patient", help="Let the patient read it too."
     ),
@@ -113,14 +115,7 @@ def get(
 def share(
     document_id: Annotated[str, typer.Argument(help="Id from `uhs inbox`.")],
     to: Annotated[list[str], typer.Option("--to", help="Address (repeatable).", metavar="EMAIL")],
-    expires_days: int | None = typer.Option(
-        None,
-        "--expires-days",
-        min=1,
-        max=3650,
-        metavar="DAYS",
-        help="Access ends after this many days.",
-    ),
+    expires_days: ExpiresDays = None,
 ) -> None:
     """Let more people read a document (its key is re-wrapped here for them)."""
     with signed_in_client() as client:
