@@ -11,6 +11,7 @@ import json
 import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,15 @@ from typing import Any
 import pytest
 
 from uhealthsec.client import recovery
-from uhealthsec.crypto import checkpoint, envelope, keystore, signing, wrap
+from uhealthsec.crypto import (
+    checkpoint,
+    directory,
+    envelope,
+    journal,
+    keystore,
+    signing,
+    wrap,
+)
 from uhealthsec.crypto.errors import CryptoError, error_identifier
 from uhealthsec.crypto.keys import PublicKeys, UserKeys
 
@@ -96,6 +105,14 @@ def python(job: dict[str, str]) -> Outcome:
         if op == "bundle":
             PublicKeys.decode(h("bundle"))
             return True, ""
+        if op == "directory_entry":
+            d = directory.DirectoryEntry.decode(h("entry"))
+            return True, f"{d.account_id} {d.key_version} {int(d.kind)} {d.email}"
+        if op == "journal_entry":
+            j = journal.JournalEntry.decode(h("entry"))
+            objects, links = len(j.objects), len(j.chain)
+            shown = f"{j.version} {j.timestamp_ms} {j.action} {int(j.outcome)} {objects} {links}"
+            return True, shown
         if op == "keystore":
             keystore.Keystore.decode(h("keystore"))
             return True, ""
@@ -568,3 +585,33 @@ def test_a_mistyped_recovery_word_is_not_echoed_in_the_refusal() -> None:
         recovery.from_words(" ".join([mistyped, *words[1:]]))
     assert error_identifier(refusal.value) == "malformed"
     assert mistyped not in str(refusal.value)
+
+
+def test_journal_and_directory_entries_are_judged_alike(web: Any) -> None:
+    jobs, labels = [], []
+    data = vectors("journal")
+    for case in data["entries"]:
+        encoded = bytes.fromhex(case["encoded"])
+        positions = [*range(min(len(encoded), 48)), len(encoded) - 1]
+        cuts = [0, 4, 5, 13, 29, len(encoded) - 1]
+        for name, mutated in mutations(encoded, positions, cuts, [b"\x00", bytes(35)]).items():
+            jobs.append({"op": "journal_entry", "entry": mutated.hex()})
+            labels.append(f"journal v{case['version']} {case['action']}: {name}")
+    for case in data["invalid"]:
+        jobs.append({"op": "journal_entry", "entry": case["encoded"]})
+        labels.append(f"invalid journal vector {case['description']}")
+    bundle = UserKeys.generate().public().encode()
+    for email in ("a@example.org", "\u00e9@example.org"):
+        entry = directory.DirectoryEntry(
+            uuid.UUID(int=7), 1, directory.AccountKindCode(1), email, bundle
+        ).encode()
+        positions = [*range(0, 34), len(entry) - 1]
+        for name, mutated in mutations(entry, positions, [27, 28, 40], [b"\x00"]).items():
+            jobs.append({"op": "directory_entry", "entry": mutated.hex()})
+            labels.append(f"directory entry {email}: {name}")
+        at = entry.index(email.encode())
+        for raw in (b"\xc3", b"\xed\xa0\x80", b"\xc0\xa9", b"\xef\xbb\xbf", b"\xf4\x90\x80\x80"):
+            bad = entry[:at] + raw + entry[at + len(raw) :]
+            jobs.append({"op": "directory_entry", "entry": bad.hex()})
+            labels.append(f"directory entry {email}: address bytes {raw.hex()}")
+    assert compare(web, jobs, labels) == []

@@ -11,8 +11,10 @@ import { readFileSync, writeFileSync } from "node:fs";
 
 import { fromHex, toHex } from "../src/protocol/bytes.js";
 import { noteCosignatures, openCheckpoint, parseVerifierKey } from "../src/protocol/checkpoint.js";
+import { decodeEntry as decodeDirectoryEntry } from "../src/protocol/directory.js";
 import { checkPublicKey } from "../src/protocol/ed25519.js";
 import { open } from "../src/protocol/envelope.js";
+import { decodeEntry as decodeJournalEntry } from "../src/protocol/journal.js";
 import { decodeBundle, decodePrivateKeys } from "../src/protocol/keys.js";
 import { decodeKeystore, decodeParams, recoveryKeyFromWords } from "../src/protocol/keystore.js";
 import { type Purpose, verify } from "../src/protocol/signature.js";
@@ -49,6 +51,14 @@ async function run(job: Job): Promise<string> {
     case "bundle":
       decodeBundle(hex("bundle"));
       return "";
+    case "directory_entry": {
+      const entry = decodeDirectoryEntry(hex("entry"));
+      return `${entry.accountId} ${entry.keyVersion} ${entry.kind} ${entry.email}`;
+    }
+    case "journal_entry": {
+      const entry = decodeJournalEntry(hex("entry"));
+      return `${entry.version} ${entry.timestampMs} ${entry.action} ${entry.outcome} ${entry.objects.length} ${entry.chain.length}`;
+    }
     case "keystore":
       decodeKeystore(hex("keystore"));
       return "";
