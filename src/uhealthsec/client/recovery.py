@@ -9,6 +9,7 @@ recovery sheet.
 from __future__ import annotations
 
 import io
+import re
 
 import segno
 from mnemonic import Mnemonic
@@ -19,6 +20,9 @@ from uhealthsec.crypto.keystore import RECOVERY_KEY_SIZE
 _WORDS = Mnemonic("english")
 WORD_COUNT = 24
 
+#: What separates recovery words: spaces, tabs and line breaks.
+_SEPARATORS = re.compile(r"[ \t\r\n]+")
+
 
 def to_words(recovery_key: bytes) -> list[str]:
     if len(recovery_key) != RECOVERY_KEY_SIZE:
@@ -27,13 +31,15 @@ def to_words(recovery_key: bytes) -> list[str]:
 
 
 def from_words(text: str) -> bytes:
-    """Read the words back, tolerating case, extra spaces and line breaks."""
-    words = text.lower().split()
+    """Read the words back, tolerating case, extra spaces, tabs and line breaks (ASCII
+    ones only, as every reader of PROTOCOL 7.2 does)."""
+    words = [w for w in _SEPARATORS.split(text.lower()) if w]
     if len(words) != WORD_COUNT:
         raise MalformedInput(f"a recovery key is {WORD_COUNT} words, got {len(words)}")
-    unknown = [w for w in words if w not in _WORDS.wordlist]
+    unknown = [i for i, w in enumerate(words, 1) if w not in _WORDS.wordlist]
     if unknown:
-        raise MalformedInput(f"not a recovery word: {unknown[0]!r}")
+        # Its position, not the word: a mistyped word is nearly one of the key's.
+        raise MalformedInput(f"word {unknown[0]} is not a recovery word")
     phrase = " ".join(words)
     if not _WORDS.check(phrase):
         raise MalformedInput("the recovery words do not check out: one of them is mistyped")

@@ -40,6 +40,12 @@ _MAX_TIMESTAMP = 2**63 - 1
 _NAME = re.compile(rf"[!-*,-~]{{1,{MAX_NAME_LENGTH}}}")  # printable ASCII, no space, no "+"
 _SIZE = re.compile(r"0|[1-9][0-9]{0,18}")
 _EM_DASH = "\u2014"
+#: The characters a key name MUST NOT hold besides "+": Unicode's White_Space (as Go's
+#: unicode.IsSpace, the reference implementation's), the same set in every reader.
+NAME_WHITE_SPACE = frozenset(
+    "\t\n\v\f\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000"
+    + "".join(chr(c) for c in range(0x2000, 0x200B))
+)
 
 
 def _check_name(name: str, what: str) -> None:
@@ -287,7 +293,7 @@ def split_note(note: str, names: set[str]) -> tuple[bytes, list[tuple[str, bytes
             or not parts[1]
             or not parts[2]
             or "+" in parts[1]
-            or any(c.isspace() for c in parts[1])
+            or any(c in NAME_WHITE_SPACE for c in parts[1])
         ):
             raise MalformedInput("a signature line is '\u2014 <key name> <base64 signature>'")
         if parts[1] not in names:

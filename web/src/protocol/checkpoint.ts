@@ -11,6 +11,10 @@ import { ProtocolError, malformed } from "./errors.js";
 import { PUBLIC_KEY_SIZE, SIGNATURE_SIZE, checkPublicKey, signMessage, verifyMessage } from "./ed25519.js";
 import { sha256 } from "./primitives.js";
 
+/** The characters a key name must not hold besides "+": Unicode's White_Space, as Go's
+ * unicode.IsSpace (not JavaScript's \s, which differs), the same set in every reader. */
+const NAME_WHITE_SPACE = /[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/;
+
 /** Signature types of C2SP signed-note: a log's Ed25519 signature, a witness's cosignature. */
 export const NOTE_ED25519 = 0x01;
 export const COSIGNATURE_ED25519 = 0x04;
@@ -131,7 +135,7 @@ export function splitNote(note: string, names: ReadonlySet<string>): { text: str
   for (const line of lines) {
     const parts = line.split(" ");
     const [dash, name, encoded] = parts;
-    if (parts.length !== 3 || dash !== EM_DASH || !name || !encoded || name.includes("+") || /\s/.test(name)) {
+    if (parts.length !== 3 || dash !== EM_DASH || !name || !encoded || name.includes("+") || NAME_WHITE_SPACE.test(name)) {
       throw malformed("a signature line is '\u2014 <key name> <base64 signature>'");
     }
     if (!names.has(name)) continue;

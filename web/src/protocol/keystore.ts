@@ -149,9 +149,10 @@ export function recoveryWords(recoveryKey: Uint8Array): string {
   return entropyToMnemonic(recoveryKey, wordlist);
 }
 
-/** Reads 24 words in any case, separated by any run of spaces or line breaks. */
+/** Reads 24 words in any case, separated by any run of spaces, tabs or line breaks
+ * (ASCII ones only, as every reader of PROTOCOL 7.2 does). */
 export function recoveryKeyFromWords(text: string): Uint8Array {
-  const words = text.toLowerCase().split(/\s+/).filter((w) => w.length > 0);
+  const words = text.toLowerCase().split(/[ \t\r\n]+/).filter((w) => w.length > 0);
   if (words.length !== 24) throw malformed("a recovery key is 24 words");
   if (words.some((w) => !wordlist.includes(w))) throw malformed("a word is not in the BIP-39 English list");
   try {

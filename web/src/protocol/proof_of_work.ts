@@ -21,6 +21,8 @@ export const MAX_TIME_COST = 4;
 export const MAX_PARALLELISM = 4;
 /** KiB x passes over all tries of one challenge: 2,048 tries at the server's parameters. */
 export const MAX_WORK_KIB = 2048 * 8192;
+/** Tries of one challenge whatever its memory: each try also costs a fixed time. */
+export const MAX_TRIES = 2048;
 const HEX = /^(?:[0-9a-f]{2}){1,64}$/;
 
 export class UnsolvableChallenge extends Error {
@@ -98,7 +100,7 @@ export async function solve(challenge: Challenge): Promise<Solution> {
   if (memory < 8 * lanes || salt.length < 8 || prefix.length > keyLength) {
     throw new UnsolvableChallenge("the server's challenge has impossible parameters");
   }
-  const tries = Math.floor(MAX_WORK_KIB / (memory * passes));
+  const tries = Math.min(MAX_TRIES, Math.floor(MAX_WORK_KIB / (memory * passes)));
   const prefixHex = toHex(prefix);
   for (let counter = 0; counter < tries; counter++) {
     const key = await deriveKey(concat(nonce, u32(counter)), salt, passes, memory, lanes, keyLength);

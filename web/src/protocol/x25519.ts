@@ -9,11 +9,6 @@ export const X25519_KEY_SIZE = 32;
 // PKCS #8 for an X25519 private key (RFC 8410): a fixed prefix, then the 32 bytes.
 const PKCS8_PREFIX = fromHex("302e020100300506032b656e04220420");
 
-function fromBase64Url(text: string): Uint8Array {
-  const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
-  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
-}
-
 export async function importPrivateKey(privateKey: Uint8Array, extractable = false): Promise<CryptoKey> {
   if (privateKey.length !== X25519_KEY_SIZE) throw malformed("an X25519 private key is 32 bytes");
   const pkcs8 = concat(PKCS8_PREFIX, privateKey);
@@ -24,10 +19,13 @@ export async function importPrivateKey(privateKey: Uint8Array, extractable = fal
   }
 }
 
-/** X25519(k, 9): WebCrypto derives a public key only through a JWK export. */
+/** The base point, u = 9 (RFC 7748, 4.1). */
+const BASE_POINT = Uint8Array.from({ length: X25519_KEY_SIZE }, (_, i) => (i === 0 ? 9 : 0));
+
+/** X25519(k, 9), by a non-extractable key: an export would copy the private key into a
+ * JWK string, which nothing can wipe. */
 export async function publicKeyOf(privateKey: Uint8Array): Promise<Uint8Array> {
-  const jwk = await subtle.exportKey("jwk", await importPrivateKey(privateKey, true));
-  return fromBase64Url(jwk.x ?? "");
+  return sharedSecret(privateKey, BASE_POINT);
 }
 
 /**
