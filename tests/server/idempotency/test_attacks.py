@@ -1,7 +1,6 @@
 """Idempotency keys under attack and under faults: what a hostile client, a lost
 answer, two retries at once or a long-running server can make of kept answers.
-
-Each test states what must hold; those that fail show a flaw still to be fixed."""
+Each test states what must hold."""
 
 from __future__ import annotations
 
@@ -68,12 +67,12 @@ def test_the_worker_purges_answers_kept_past_their_day(practice: Practice, ctx, 
 def test_a_write_whose_answer_is_not_kept_is_not_carried_out_again(
     practice: Practice, ctx, monkeypatch
 ):
-    """An answer over ``MAX_KEPT_ANSWER`` is silently not kept, and then nothing
-    remembers that the key was used: the retry the key was sent for carries the write
-    out a second time. (A document's answer lists every version with its 8 KiB metadata
-    envelope, its readers and share statements, and every revocation: it passes 256 KiB
-    after a few dozen versions or a few thousand recipients; the limit is lowered here
-    to reach it with one small write.)"""
+    """An answer over ``MAX_KEPT_ANSWER`` is not kept, but its key is: the retry the
+    key was sent for is told the write was done, not carried out a second time. (A
+    document's answer lists every version with its 8 KiB metadata envelope, its readers
+    and share statements, and every revocation: it passes 256 KiB after a few dozen
+    versions or a few thousand recipients; the limit is lowered here to reach it with
+    one small write.)"""
     monkeypatch.setattr(idempotency, "MAX_KEPT_ANSWER", 64)
     key, name = str(uuid.uuid4()), f"Cabinet {uuid.uuid4().hex[:8]}"
     first = _post(practice.alice.exchange, "/practices", key, json={"name": name})
@@ -92,8 +91,8 @@ def test_an_erasure_leaves_no_copy_of_the_erased_documents_in_kept_answers(
     """The SDK keys every write, so the answer to Alice's ``POST /documents`` (the
     document's versions: metadata envelope, signed manifest, the document key wrapped
     for her) is kept. Carol's erasure destroys the document and its wrapped keys (the
-    crypto-shredding the erasure relies on), but the kept answer keeps a copy of them,
-    which Alice can still be served by replaying her request."""
+    crypto-shredding the erasure relies on): the kept answers about her go with them,
+    so that no replay can serve a copy."""
     file_past_retention(practice, ctx, report)
     [document] = practice.alice.exchange.documents()
     document_id = str(document.id)
@@ -194,9 +193,9 @@ def test_odd_key_headers_are_refused_as_problems_and_nothing_is_done(
 
 def test_two_different_key_headers_are_refused(practice: Practice, ctx, client: TestClient):
     """``Idempotency-Key`` is a structured-field Item: two field lines combine to a list,
-    which is no key (RFC 8941, 4.2). The server takes the first line and ignores the
-    other, so a proxy or client library that keeps the last one and this server key the
-    same request differently; the request must be refused, not carried out."""
+    which is no key (RFC 8941, 4.2). A proxy or client library that keeps the last line
+    and a server that kept the first would key the same request differently: the
+    request is refused, not carried out."""
     name = f"Cabinet {uuid.uuid4().hex[:8]}"
     answer = client.post(
         "/practices",
@@ -264,12 +263,10 @@ def test_sends_of_one_keyed_new_thread_at_once_are_never_told_it_exists(
     count: int,
 ):
     """A retry sent while the first attempt is still running (the SDK resends after a
-    read timeout) runs the route too, since the key is only taken when the answer is
-    written, after the route: a write naming its object (a thread, a document, by the
-    id the client chose) then meets the first attempt's object and is refused as a
-    duplicate (409 without Retry-After, or 400), which the SDK reports as the failure
-    of a write that was carried out. Each send must get the first answer or a 409 with
-    Retry-After."""
+    read timeout) runs the route too, and a write naming its object (a thread, by the
+    id the client chose) meets the first attempt's object; that refusal must not reach
+    the client as the failure of a write that was carried out: each send gets the
+    first answer, or a 409 with Retry-After."""
     from tests.server.records.conftest import thread_body
 
     body = thread_body(practice.alice.exchange, practice.bob.user)
@@ -299,14 +296,12 @@ def test_sends_of_one_keyed_new_thread_at_once_are_never_told_it_exists(
 def test_a_body_sent_to_a_route_without_one_cannot_leave_a_signature_that_does_not_verify(
     practice: Practice, ctx, client: TestClient
 ):
-    """On a keyed route without a body parameter (``withdraw``), the caller and her
-    ``UHS-Signature`` are checked by the router's dependency, before ``REPLAYABLE``
-    reads the body: the signature is checked against the digest of an empty body, and
-    the entry is staged with the digest of the body read afterwards. A client signing
-    the empty digest and sending a body gets an entry into the journal whose user
-    signature does not verify over its request digest: "anyone holding the entry and
-    her key" would conclude that the server altered it. Either the request is refused
-    or its entry's signature verifies."""
+    """On a route without a body parameter (``withdraw``), a client signing the digest
+    of an empty body and sending a body must not get an entry into the journal whose
+    user signature does not verify over its request digest (anyone holding the entry
+    and her key would conclude the server altered it): the whole body is read before
+    the signature is checked, so the request is refused or its entry's signature
+    verifies."""
     import hashlib
 
     from uhealthsec.crypto.journal import JournalEntry, SignedRequest, request_digest
@@ -382,10 +377,9 @@ def test_a_streamed_upload_whose_answer_is_lost_is_not_sent_again(
 def test_the_sdk_sends_one_key_when_its_caller_gives_one_in_lower_case(
     practice: Practice, client: TestClient
 ):
-    """``call`` adds ``Idempotency-Key`` unless the caller's headers hold that exact
-    spelling: a caller's ``idempotency-key`` goes out beside a second, different key,
-    and the server keys the request by whichever line comes first (see the test of two
-    key headers)."""
+    """``call`` adds ``Idempotency-Key`` unless the caller's headers hold one, in any
+    spelling: a caller's ``idempotency-key`` goes out alone, never beside a second,
+    different key (which the server refuses, see the test of two key headers)."""
     sdk, sent, http = _recording_sdk(practice, client, lose_first_write=False)
     key = str(uuid.uuid4())
     with http:
