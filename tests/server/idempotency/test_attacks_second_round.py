@@ -50,8 +50,9 @@ def test_a_retry_of_a_step_up_racing_its_first_attempt_spends_none_of_the_factor
     (``SecondFactorRefused``, whose failure count is committed), then answered as a
     replay of the first (409 "carried out before"). The caller is told its write was
     done, yet its factor budget was charged for it: five such retries lock the owner's
-    factors with no wrong code ever typed. A refusal answered as a replay must leave
-    nothing behind."""
+    factors with no wrong code ever typed, and the count it committed has no journal
+    entry (the replay carries the first request's receipt and makes none). A refusal
+    answered as a replay must leave nothing behind."""
     user = users.signed_in("racing-step-up@example.org")
     code = users.next_totp(user.totp_secret)
     headers = {
@@ -186,3 +187,79 @@ def test_destroying_a_patients_file_in_one_practice_keeps_the_keys_of_writes_in_
         )
     again = _post(alice, "/patient-files", key, json=body)
     assert again.headers.get("idempotent-replayed") == "true"
+
+
+# -- a replay and the route's own checks ---------------------------------------------------
+
+
+def test_a_practitioner_no_longer_verified_is_not_answered_from_a_kept_health_data_answer(
+    practice: Practice, ctx
+):
+    """The key is looked up, and a kept answer given, inside ``get_principal``: before
+    the dependencies that follow it (``HEALTH_DATA``, the route's own checks). A
+    practitioner whose professional identity is no longer verified is refused every
+    health-data route (403), yet a retry of a write made before gets its full answer
+    for a day. A replay must pass the checks the request would meet now."""
+    from sqlalchemy import update
+
+    from tests.server.idempotency.test_kept_answers import _post
+    from tests.server.records.conftest import thread_body
+    from uhealthsec.server.accounts.models import Account
+
+    alice = practice.alice.exchange
+    body = thread_body(alice, practice.bob.user)
+    key = str(uuid.uuid4())
+    assert _post(alice, "/threads", key, json=body).status_code == 201
+    with ctx.sessions.begin() as db:
+        db.execute(
+            update(Account)
+            .where(Account.id == uuid.UUID(str(practice.alice.user.account_id)))
+            .values(identity_verified_at=None)
+        )
+    fresh = _post(alice, "/threads", str(uuid.uuid4()), json=thread_body(alice, practice.bob.user))
+    assert getattr(fresh, "status", None) == 403
+    again = _post(alice, "/threads", key, json=body)
+    assert getattr(again, "status", None) == 403, "a kept answer was given past the check"
+
+
+# -- what replay_after must not replay -------------------------------------------------------
+
+
+def test_a_refusal_is_not_turned_into_the_answer_of_another_request_with_its_key(
+    practice: Practice, ctx, client: TestClient, monkeypatch
+):
+    """A refused keyed write looks its key up again after rollback: a row committed
+    meanwhile with another request under the same key (the client's bug, or a request
+    it reused the key for) is not its answer. The refusal stands, as a problem."""
+    key = str(uuid.uuid4())
+    headers = {**_bearer(practice.alice), "Idempotency-Key": key}
+    made = client.post("/practices", json={"name": f"Cabinet {key[:8]}"}, headers=headers)
+    assert made.status_code == 201
+    _racing_lookup(monkeypatch)
+    refused = client.post(f"/threads/{uuid.uuid4()}/read", json={"seq": 1}, headers=headers)
+    assert refused.status_code == 404 and _is_problem(refused), refused.status_code
+    assert "idempotent-replayed" not in refused.headers
+
+
+def test_a_refusal_is_not_answered_from_an_expired_row_of_its_key(
+    practice: Practice, ctx, client: TestClient, monkeypatch
+):
+    """Nor is a row of the same request past its day: the refusal it met (the request
+    withdrawn already) is the answer, not the first one's answer kept beyond
+    ``KEPT_FOR``."""
+    from uhealthsec.client.rights import RightsClient
+    from uhealthsec.server.idempotency.service import KEPT_FOR
+
+    asked = RightsClient(practice.carol.exchange).ask(practice.id, "rectification")
+    path = f"/rights-requests/{asked['id']}/withdraw"
+    key = str(uuid.uuid4())
+    headers = {**_bearer(practice.carol), "Idempotency-Key": key}
+    assert client.post(path, content=b"{}", headers=headers).status_code == 200
+    with ctx.sessions() as db:
+        kept = db.scalar(select(KeptAnswer).where(KeptAnswer.key == key))
+        kept.created_at = ctx.now() - KEPT_FOR - timedelta(minutes=1)
+        db.commit()
+    _racing_lookup(monkeypatch)
+    again = client.post(path, content=b"{}", headers=headers)
+    assert 400 <= again.status_code < 500 and _is_problem(again), again.status_code
+    assert "idempotent-replayed" not in again.headers
