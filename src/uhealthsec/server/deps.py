@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request, Response
 from fastapi.routing import APIRoute
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from uhealthsec.crypto.journal import RequestSignature, SignedRequest
@@ -22,7 +23,7 @@ from uhealthsec.server.audit.middleware import (
 from uhealthsec.server.audit.outbox import stage
 from uhealthsec.server.auth.service import Principal, SessionService
 from uhealthsec.server.context import AppContext
-from uhealthsec.server.errors import InvalidInput, NotAuthenticated
+from uhealthsec.server.errors import InvalidInput, NotAuthenticated, ServiceError
 from uhealthsec.server.idempotency.service import (
     KEY_HEADER,
     AnswerKept,
@@ -30,7 +31,7 @@ from uhealthsec.server.idempotency.service import (
     keep_answer,
     note_answer,
     pending_write,
-    replay_after,
+    replay_if_committed,
 )
 from uhealthsec.server.keys.service import KeyDirectory
 from uhealthsec.server.storage.db import transaction
@@ -48,20 +49,44 @@ def get_db(request: Request, ctx: Annotated[AppContext, Depends(get_ctx)]) -> It
     draft = request_draft()
     try:
         with transaction(ctx.sessions) as session:
-            yield session
-            patient = draft.patients[0] if draft is not None and draft.patients else None
-            if draft is not None:
-                stage(session, request.scope, draft, ctx.now())
-            keep_answer(session, request.scope, draft and draft.outbox_id, patient, ctx.now())
+            try:
+                yield session
+                about = (None, None)
+                if draft is not None:
+                    about = (draft.patients[0] if draft.patients else None, draft.practice_id)
+                    stage(session, request.scope, draft, ctx.now())
+                keep_answer(session, request.scope, draft and draft.outbox_id, about, ctx.now())
+            except ServiceError as exc:
+                if exc.keep_changes:  # looked up before what the refusal counted commits
+                    _replay_if_committed(request, ctx, exc)
+                raise
     except BaseException as exc:
         if draft is not None:  # nothing staged was committed: journal what happened
             draft.outbox_id = None
+        if isinstance(exc, AnswerKept):
+            _replayed(exc)
+        elif isinstance(exc, ServiceError | IntegrityError) and not _keeps_changes(exc):
+            _replay_if_committed(request, ctx, exc)  # rolled back: its connection is free
+        raise
+
+
+def _keeps_changes(exc: BaseException) -> bool:
+    return bool(getattr(exc, "keep_changes", False))
+
+
+def _replay_if_committed(request: Request, ctx: AppContext, exc: BaseException) -> None:
+    """A refused keyed write whose key committed meanwhile is a retry of that write
+    (idempotency/service.py): looked up in a session of its own, which sees what
+    committed since the request began.
+
+    :raises AnswerKept: it is answered as the retry it is.
+    """
+    with ctx.sessions() as lookup:
         try:
-            replay_after(ctx.sessions, request.scope, exc, ctx.now())
+            replay_if_committed(lookup, request.scope, exc, ctx.now())
         except AnswerKept as kept:
             _replayed(kept)
             raise
-        raise
 
 
 Ctx = Annotated[AppContext, Depends(get_ctx)]
@@ -90,9 +115,24 @@ def get_principal(request: Request, db: Db, ctx: Ctx) -> Principal:
                 db, request.scope, principal.account.id, keys, draft.request_digest(), ctx.now()
             )
         except AnswerKept as kept:
-            _replayed(kept)
-            raise
+            if not _keeps_answers(request):
+                _replayed(kept)
+                raise
+            # Answered once the route's other checks (a router's, such as the health-data
+            # routers' verified identity) have passed: ``keep_route_answers``.
+            request.scope.setdefault("state", {})[_DEFERRED_REPLAY] = kept
     return principal
+
+
+#: Where a replay waits for the route's other dependencies, in the scope's state.
+_DEFERRED_REPLAY = "deferred_replay"
+
+
+def _keeps_answers(request: Request) -> bool:
+    route = request.scope.get("route")
+    return isinstance(route, APIRoute) and any(
+        d.call is keep_route_answers for d in route.dependant.dependencies
+    )
 
 
 def _replayed(kept: AnswerKept) -> None:
@@ -157,6 +197,10 @@ def keep_route_answers(
         ),
     ] = None,
 ) -> None:
+    kept = request.scope.get("state", {}).pop(_DEFERRED_REPLAY, None)
+    if isinstance(kept, AnswerKept):
+        _replayed(kept)
+        raise kept
     write = pending_write(request.scope)
     if write is not None:
         write.keeps_answer = True

@@ -1,4 +1,4 @@
-"""Idempotency keys, second round: the replay after a refusal (``replay_after``), the
+"""Idempotency keys, second round: the replay after a refusal (``replay_if_committed``), the
 refusals that commit their changes, the body read before the digest, and the journal.
 Each test states what must hold."""
 
@@ -47,12 +47,10 @@ def test_a_retry_of_a_step_up_racing_its_first_attempt_spends_none_of_the_factor
     """A step-up sent twice with one key (the SDK retrying over a second connection):
     the first is carried out; the second, which looked its key up before the first
     committed, meets the code the first spent and is refused as a wrong second factor
-    (``SecondFactorRefused``, whose failure count is committed), then answered as a
-    replay of the first (409 "carried out before"). The caller is told its write was
-    done, yet its factor budget was charged for it: five such retries lock the owner's
-    factors with no wrong code ever typed, and the count it committed has no journal
-    entry (the replay carries the first request's receipt and makes none). A refusal
-    answered as a replay must leave nothing behind."""
+    (``SecondFactorRefused``, whose failure count would be committed). It is answered
+    as a replay of the first (409 "carried out before"), and its count is not kept:
+    else five such retries would lock the owner's factors with no wrong code ever
+    typed, by counts no journal entry records."""
     user = users.signed_in("racing-step-up@example.org")
     code = users.next_totp(user.totp_secret)
     headers = {
@@ -160,11 +158,10 @@ def test_a_retry_with_an_expired_key_racing_the_sweeper_is_carried_out(
 def test_destroying_a_patients_file_in_one_practice_keeps_the_keys_of_writes_in_another(
     practice: Practice, ctx, report, users
 ):
-    """``forget_patient`` removes the kept answers about a patient whose file is being
-    destroyed. It matches on the patient alone: the keys of writes about the same
-    patient in another practice, whose files stay, go too. A key's row exists exactly
-    when its write committed; without it, a retry of a committed write is carried out
-    a second time instead of being answered with the first answer."""
+    """Destroying a patient's file removes the kept answers about that file; the keys of
+    writes about the same patient in another practice, whose file stays, stay too. A
+    key's row exists exactly when its write committed; without it, a retry of a
+    committed write would be carried out a second time."""
     from tests.server.idempotency.test_kept_answers import _post
     from uhealthsec.client.rights import RightsClient
 
@@ -195,11 +192,9 @@ def test_destroying_a_patients_file_in_one_practice_keeps_the_keys_of_writes_in_
 def test_a_practitioner_no_longer_verified_is_not_answered_from_a_kept_health_data_answer(
     practice: Practice, ctx
 ):
-    """The key is looked up, and a kept answer given, inside ``get_principal``: before
-    the dependencies that follow it (``HEALTH_DATA``, the route's own checks). A
-    practitioner whose professional identity is no longer verified is refused every
-    health-data route (403), yet a retry of a write made before gets its full answer
-    for a day. A replay must pass the checks the request would meet now."""
+    """A practitioner whose professional identity is no longer verified is refused every
+    health-data route (403), a retry of a write made before included: a kept answer is
+    given only once the router's checks (``HEALTH_DATA``) have passed."""
     from sqlalchemy import update
 
     from tests.server.idempotency.test_kept_answers import _post
@@ -222,7 +217,7 @@ def test_a_practitioner_no_longer_verified_is_not_answered_from_a_kept_health_da
     assert getattr(again, "status", None) == 403, "a kept answer was given past the check"
 
 
-# -- what replay_after must not replay -------------------------------------------------------
+# -- what replay_if_committed must not replay----------------------------------------------------
 
 
 def test_a_refusal_is_not_turned_into_the_answer_of_another_request_with_its_key(

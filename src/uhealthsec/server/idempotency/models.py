@@ -30,9 +30,10 @@ class KeptAnswer(Base):
     #: The answer, where the route's answers are kept; else NULL.
     media_type: Mapped[str | None] = mapped_column(String(100))
     body: Mapped[bytes | None] = mapped_column(LargeBinary)
-    #: The patient the write was about (the first), so that destroying the patient's
-    #: file removes the answers that may hold its keys.
+    #: The patient the write was about (the first), and the practice whose file it
+    #: concerned: destroying that file removes the answers that may hold its keys.
     patient_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    practice_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     #: The journal entry staged with the change (audit/outbox.py): a retry is answered
     #: with that entry's receipt.
     outbox_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)

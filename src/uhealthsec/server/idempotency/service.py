@@ -20,16 +20,15 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 from starlette.responses import Response
 from starlette.types import Scope
 
 from uhealthsec.server.errors import Conflict, InvalidInput, ServiceError
 from uhealthsec.server.idempotency.models import KeptAnswer
 from uhealthsec.server.problems import problem
-from uhealthsec.server.storage.db import transaction
 
 logger = logging.getLogger(__name__)
 
@@ -137,8 +136,8 @@ def begin_write(
     key = parse_key(values)
     kept = _lookup(db, account_id, key)
     if kept is not None and kept.created_at <= now - KEPT_FOR:
-        db.delete(kept)  # expired: the key is free again
-        db.flush()
+        # Expired: the key is free again (a sweeper may have removed the row already).
+        db.execute(delete(KeptAnswer).where(KeptAnswer.id == kept.id))
         kept = None
     if kept is not None:
         _check_kept(kept, request_digest)
@@ -166,30 +165,35 @@ def keep_answer(
     db: Session,
     scope: Scope,
     outbox_id: uuid.UUID | None,
-    patient_id: uuid.UUID | None,
+    about: tuple[uuid.UUID | None, uuid.UUID | None],
     now: datetime,
 ) -> None:
     """Write the key's row in the request's transaction, beside its change: with the
-    answer noted for it, else with the status the route answers on success.
+    answer noted for it, else with the status the route answers on success; ``about``
+    is the (patient, practice) the write concerned, if any.
 
-    :raises Conflict: a request with the same key committed meanwhile (``replay_after``
+    :raises Conflict: a request with the same key committed meanwhile (``replay_if_committed``
         then finds its answer).
     """
     write = pending_write(scope)
     if write is None:
         return
+    status = getattr(scope.get("route"), "status_code", None) or 200
+    media_type, body = None, None
     if write.answer is not None:
         status, media_type, body = write.answer
-        kept = KeptAnswer(status=status, media_type=media_type, body=body)
-    else:
-        route = scope.get("route")
-        kept = KeptAnswer(status=getattr(route, "status_code", None) or 200)
-    kept.account_id, kept.key, kept.request_digest = (
-        write.account_id,
-        write.key,
-        write.request_digest,
+    kept = KeptAnswer(
+        account_id=write.account_id,
+        key=write.key,
+        request_digest=write.request_digest,
+        status=status,
+        media_type=media_type,
+        body=body,
+        outbox_id=outbox_id,
+        patient_id=about[0],
+        practice_id=about[1],
+        created_at=now,
     )
-    kept.outbox_id, kept.patient_id, kept.created_at = outbox_id, patient_id, now
     try:
         with db.begin_nested():
             db.add(kept)
@@ -201,12 +205,13 @@ def keep_answer(
         ) from exc
 
 
-def replay_after(
-    sessions: sessionmaker[Session], scope: Scope, exc: BaseException, now: datetime
-) -> None:
-    """After a keyed write was refused and rolled back: if the same key committed
-    meanwhile (an attempt sent before and still running when this one came, whose
-    object this one then met), this one is a retry of it and is answered as such.
+def replay_if_committed(db: Session, scope: Scope, exc: BaseException, now: datetime) -> None:
+    """After a keyed write was refused: if the same key committed meanwhile (an attempt
+    sent before and still running when this one came, whose object or one-time code
+    this one then met), this one is a retry of it and is answered as such. ``db`` is a
+    session other than the refused request's, so that it sees what committed since that
+    request began; for a refusal that commits what it counted (a wrong second factor),
+    it is called before that commit, which answering it as a retry then rolls back.
 
     :raises AnswerKept: the key committed with this request.
     """
@@ -214,25 +219,30 @@ def replay_after(
     if write is None or not isinstance(exc, ServiceError | IntegrityError):
         return
     try:
-        with transaction(sessions) as db:
-            kept = _lookup(db, write.account_id, write.key)
-            if (
-                kept is None
-                or kept.request_digest != write.request_digest
-                or kept.created_at <= now - KEPT_FOR
-            ):
-                return
-            answer = _answer(kept)
+        kept = _lookup(db, write.account_id, write.key)
+        if (
+            kept is None
+            or kept.request_digest != write.request_digest
+            or kept.created_at <= now - KEPT_FOR
+        ):
+            return
+        answer = _answer(kept)
     except SQLAlchemyError:  # the database gone too: the first refusal stands
         logger.warning("a refused keyed write could not look its key up again")
         return
     raise AnswerKept(answer) from exc
 
 
-def forget_patient(db: Session, patient_id: uuid.UUID) -> None:
-    """Remove the kept answers of writes about a patient whose file is being destroyed:
-    they may hold the keys the destruction erases (wrapped for their writer)."""
-    db.execute(delete(KeptAnswer).where(KeptAnswer.patient_id == patient_id))
+def forget_patient_file(db: Session, patient_id: uuid.UUID, practice_id: uuid.UUID) -> None:
+    """Remove the kept answers of writes about a patient's file in a practice, which is
+    being destroyed: they may hold the keys the destruction erases (wrapped for their
+    writer). Writes about the same patient in another practice keep theirs."""
+    db.execute(
+        delete(KeptAnswer).where(
+            KeptAnswer.patient_id == patient_id,
+            or_(KeptAnswer.practice_id == practice_id, KeptAnswer.practice_id.is_(None)),
+        )
+    )
 
 
 def purge_expired(db: Session, now: datetime) -> int:

@@ -33,7 +33,7 @@ from uhealthsec.server.audit.outbox import stage_entry
 from uhealthsec.server.audit.writer import PendingEntry
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import Conflict, Forbidden, InvalidInput
-from uhealthsec.server.idempotency.service import forget_patient
+from uhealthsec.server.idempotency.service import forget_patient_file
 from uhealthsec.server.records.models import Blob, Document, DocumentVersion, PatientFile, Share
 from uhealthsec.server.retention.models import (
     DEFAULT_ARCHIVE_AFTER_YEARS,
@@ -367,7 +367,7 @@ class RetentionService:
         # The keys first: once these rows are gone no one can decrypt the blobs (nor
         # from an answer kept for a retry, which may hold one wrapped for its writer).
         self.db.execute(delete(Share).where(Share.document_id.in_(documents)))
-        forget_patient(self.db, patient_file.patient_id)
+        forget_patient_file(self.db, patient_file.patient_id, patient_file.practice_id)
         self.db.execute(delete(DocumentVersion).where(DocumentVersion.document_id.in_(documents)))
         self.db.execute(delete(Document).where(Document.patient_file_id == patient_file.id))
         self.db.execute(delete(Blob).where(Blob.id.in_(blob_ids)))

@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("media_type", sa.String(length=100), nullable=True),
         sa.Column("body", sa.LargeBinary(), nullable=True),
         sa.Column("patient_id", sa.Uuid(), nullable=True),
+        sa.Column("practice_id", sa.Uuid(), nullable=True),
         sa.Column("outbox_id", sa.Uuid(), nullable=True),
         sa.Column(
             "created_at", uhealthsec.server.storage.types.UtcDateTime(timezone=True), nullable=False
