@@ -32,6 +32,16 @@ def test_demo_walkthrough(signed_in, live_server, tmp_path):
     got = run(["get", document_id, "-o", str(received_dir)], durand, live_server)
     assert "signed by dr.martin@demo.test, signature verified)" in " ".join(got.split())
     assert (received_dir / "compte-rendu.txt").read_text() == report.read_text()
+    # Again into the same folder: the file there is not written over without --force.
+    (received_dir / "compte-rendu.txt").write_text("annotated by hand\n")
+    uhs = spawn_uhs(["get", document_id, "-o", str(received_dir)], durand, live_server)
+    uhs.expect("Password")
+    uhs.sendline(DEMO_PASSWORD)
+    status, output = finished(uhs)
+    assert status == 1 and "exists already" in " ".join(output.split())
+    assert (received_dir / "compte-rendu.txt").read_text() == "annotated by hand\n"
+    run(["get", document_id, "-o", str(received_dir), "--force"], durand, live_server)
+    assert (received_dir / "compte-rendu.txt").read_text() == report.read_text()
 
     mine = run(["keys", "verify"], martin, live_server, password=None)
     theirs = run(["keys", "verify", "dr.martin@demo.test"], durand, live_server, password=None)

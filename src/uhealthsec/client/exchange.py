@@ -955,10 +955,13 @@ class ExchangeClient:
         *,
         version: int | None = None,
         progress: Progress | None = None,
+        replace: bool = False,
     ) -> ReceivedDocument:
         """Download, decrypt and verify a version. ``destination`` is a file path, or a
         directory to write the document under its own file name. The file appears only
-        once the whole envelope authenticated and the author's signature verified."""
+        once the whole envelope authenticated and the author's signature verified; a
+        file already there is replaced only with ``replace`` (the name in a directory is
+        the author's choice: a document must not write over another file)."""
         view = self.document_view(document_id)
         versions = {v.number: v for v in view.versions if v.wrapped_key}
         if not versions:
@@ -974,6 +977,8 @@ class ExchangeClient:
         target = (
             destination / _safe_name(metadata.filename) if destination.is_dir() else destination
         )
+        if not replace and target.exists():
+            raise ExchangeRefused(f"{target} exists already: nothing was written over it")
         total = chosen.size
         received = 0
 
@@ -1002,6 +1007,13 @@ class ExchangeClient:
                 raise ExchangeRefused(
                     f"the downloaded envelope is not the one {signer.entry.email} signed"
                 )
+            if not replace:  # taken now, so that a file made meanwhile is not written over
+                try:
+                    os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+                except FileExistsError as exc:
+                    raise ExchangeRefused(
+                        f"{target} exists already: nothing was written over it"
+                    ) from exc
             os.replace(temporary, target)
         except CryptoError as exc:
             raise ExchangeRefused(f"the document failed its integrity check: {exc}") from exc

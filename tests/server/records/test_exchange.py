@@ -9,6 +9,7 @@ import pytest
 from tests.server.records.conftest import Practice, next_version_body
 from uhealthsec.client.api import ApiError
 from uhealthsec.client.consent import ConsentClient
+from uhealthsec.client.errors import ExchangeRefused
 
 
 def test_send_receive_share_revoke_and_new_version(practice: Practice, report, tmp_path):
@@ -158,3 +159,23 @@ def test_a_version_is_reported_as_signed_by_the_key_that_verified_it(
     assert received.path.read_bytes() == rewritten.read_bytes()
     assert (received.signer.entry.email, received.author_email) == (bob.email, bob.email)
     assert received.document_author_email == alice.email
+
+
+def test_a_download_never_writes_over_a_file_of_the_same_name(practice, report, tmp_path):
+    """The name a document is saved under is its author's choice: a file of that name
+    in the folder (the user's own, or an earlier download) is left as it is, and the
+    download refused, unless the user asks for it to be replaced."""
+    alice, bob = practice.alice, practice.bob
+    document_id = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    mine = folder / report.name
+    mine.write_bytes(b"the user's own file\n")
+    with pytest.raises(ExchangeRefused, match="exists already"):
+        bob.exchange.fetch(document_id, folder)
+    with pytest.raises(ExchangeRefused, match="exists already"):
+        bob.exchange.fetch(document_id, mine)
+    assert mine.read_bytes() == b"the user's own file\n"
+    assert sorted(p.name for p in folder.iterdir()) == [report.name]  # nothing left behind
+    replaced = bob.exchange.fetch(document_id, folder, replace=True)
+    assert replaced.path == mine and mine.read_bytes() == report.read_bytes()

@@ -96,10 +96,13 @@ def get(
     version: int | None = typer.Option(
         None, help="A former version (default: the latest).", metavar="N"
     ),
+    force: bool = typer.Option(False, "--force", help="Replace a file of the same name."),
 ) -> None:
     """Download, verify the author's signature, and decrypt a document."""
     with signed_in_client() as client, progress_bar("Receiving") as progress:
-        received = client.fetch(document_id, output, version=version, progress=progress)
+        received = client.fetch(
+            document_id, output, version=version, progress=progress, replace=force
+        )
     # The proven signer of this version, who may not be the document's first author.
     started = (
         ""
