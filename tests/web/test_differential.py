@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.web.node_jobs import WEB, Outcome, job_runner
 from uhealthsec.client import recovery
 from uhealthsec.crypto import (
     checkpoint,
@@ -31,10 +32,7 @@ from uhealthsec.crypto.errors import CryptoError, error_identifier
 from uhealthsec.crypto.keys import PublicKeys, UserKeys
 
 ROOT = Path(__file__).resolve().parents[2]
-WEB = ROOT / "web"
 VECTORS = ROOT / "tests" / "vectors"
-
-Outcome = tuple[bool, str]
 
 
 def vectors(name: str) -> Any:
@@ -44,33 +42,8 @@ def vectors(name: str) -> Any:
 @pytest.fixture(scope="module")
 def web(
     tmp_path_factory: pytest.TempPathFactory,
-) -> Callable[[list[dict[str, str]]], list[Outcome]]:
-    npm, node = shutil.which("npm"), shutil.which("node")
-    assert npm and node, "Node.js 20 and npm are needed for the web client's tests"
-    subprocess.run(
-        [npm, "run", "--silent", "compile", "--prefix", str(WEB)], check=True, timeout=300
-    )
-    folder = tmp_path_factory.mktemp("differential")
-
-    def run(jobs: list[dict[str, str]]) -> list[Outcome]:
-        jobs_file, results_file = folder / "jobs.json", folder / "results.json"
-        jobs_file.write_text(json.dumps(jobs))
-        subprocess.run(
-            [
-                node,
-                str(WEB / "build" / "scripts" / "differential.js"),
-                str(jobs_file),
-                str(results_file),
-            ],
-            check=True,
-            timeout=300,
-        )
-        return [
-            (r["ok"], r["value"] if r["ok"] else r["error"])
-            for r in json.loads(results_file.read_text())
-        ]
-
-    return run
+) -> Callable[[list[dict[str, Any]]], list[Outcome]]:
+    return job_runner("differential", tmp_path_factory.mktemp("differential"))
 
 
 def python(job: dict[str, str]) -> Outcome:

@@ -10,21 +10,19 @@ file), so that one Node process serves every case.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import shutil
-import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.web.node_jobs import Outcome, job_runner
 from uhealthsec.crypto import envelope, wrap
 from uhealthsec.crypto.errors import CryptoError, error_identifier
 from uhealthsec.crypto.keys import UserKeys
 
 ROOT = Path(__file__).resolve().parents[2]
-WEB = ROOT / "web"
 SMALL, DEFAULT = 12, envelope.DEFAULT_CHUNK_LOG2
 
 
@@ -37,34 +35,11 @@ CASES = [(log2, size) for log2 in (SMALL, DEFAULT) for size in sizes(log2)]
 
 
 @pytest.fixture(scope="module")
-def web(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def web(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Callable[[list[dict[str, Any]]], list[Outcome]]:
     """Runs jobs through the web client; returns each result as (ok, value or identifier)."""
-    npm, node = shutil.which("npm"), shutil.which("node")
-    assert npm and node, "Node.js 20 and npm are needed for the web client's tests"
-    subprocess.run(
-        [npm, "run", "--silent", "compile", "--prefix", str(WEB)], check=True, timeout=300
-    )
-    folder = tmp_path_factory.mktemp("interop-jobs")
-
-    def run(jobs: list[dict[str, Any]]) -> list[tuple[bool, str]]:
-        jobs_file, results_file = folder / "jobs.json", folder / "results.json"
-        jobs_file.write_text(json.dumps(jobs))
-        subprocess.run(
-            [
-                node,
-                str(WEB / "build" / "scripts" / "interop.js"),
-                str(jobs_file),
-                str(results_file),
-            ],
-            check=True,
-            timeout=300,
-        )
-        return [
-            (r["ok"], r["value"] if r["ok"] else r["error"])
-            for r in json.loads(results_file.read_text())
-        ]
-
-    return run
+    return job_runner("interop", tmp_path_factory.mktemp("interop-jobs"))
 
 
 def python_seal(key: bytes, source: Path, target: Path, chunk_log2: int) -> str:
