@@ -203,6 +203,21 @@ def test_directory_entries(vector):
     assert entry.safety_number() == vector["safety_number"]
 
 
+@pytest.mark.parametrize(
+    "vector", EXCHANGE["pair_safety_numbers"], ids=lambda v: "+".join(v["emails"])
+)
+def test_pair_safety_numbers_are_the_same_on_both_sides(vector):
+    by_email = {
+        v["email"]: directory.DirectoryEntry.decode(_h(v["encoded"]))
+        for v in EXCHANGE["directory_entries"]
+    }
+    one, other = (by_email[email] for email in vector["emails"])
+    assert directory.pair_safety_number(one, other) == vector["safety_number"]
+    assert directory.pair_safety_number(other, one) == vector["safety_number"]
+    assert one.safety_number() in vector["safety_number"]
+    assert other.safety_number() in vector["safety_number"]
+
+
 @pytest.mark.parametrize("vector", EXCHANGE["manifests"], ids=lambda v: str(v["version"]))
 def test_version_manifests(vector):
     m = manifest.VersionManifest(

@@ -628,6 +628,7 @@ def exchange_vectors() -> dict:
                 "safety_number": entry.safety_number(),
             }
         )
+    pair_entries = [directory.DirectoryEntry.decode(bytes.fromhex(e["encoded"])) for e in entries]
     author = ed25519.Ed25519PrivateKey.from_private_bytes(rng(32))
     manifests = []
     for version in (1, 2):
@@ -747,6 +748,12 @@ def exchange_vectors() -> dict:
         "revocation_statements": revocation_statements,
         "invalid_revocation_statements": _invalid_revocation_statements(revocation),
         "thread_memberships": memberships,
+        "pair_safety_numbers": [
+            {
+                "emails": [entries[0]["email"], entries[1]["email"]],
+                "safety_number": directory.pair_safety_number(*pair_entries),
+            }
+        ],
     }
 
 

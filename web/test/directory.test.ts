@@ -10,6 +10,7 @@ import {
   encodeEntry,
   encodeMapValue,
   mapKey,
+  pairSafetyNumber,
   safetyNumber,
   verifyMapProof,
 } from "../src/protocol/directory.js";
@@ -29,6 +30,18 @@ test("exchange.json: every directory entry is encoded byte for byte, with its le
     assert.deepEqual(decodeEntry(fromHex(v.encoded)), entry, v.email);
     assert.equal(toHex(await leafHash(fromHex(v.encoded))), v.leaf_hash, v.email);
     assert.equal(await safetyNumber(entry.bundle, entry.email), v.safety_number, v.email);
+  }
+});
+
+test("exchange.json: both people of a pair compute the same safety number", async () => {
+  assert.ok(exchange.pair_safety_numbers.length > 0);
+  for (const v of exchange.pair_safety_numbers) {
+    const [one, other] = v.emails.map((email: string) => {
+      const found = exchange.directory_entries.find((e: any) => e.email === email);
+      return { email, bundle: fromHex(found.bundle) };
+    });
+    assert.equal(await pairSafetyNumber(one, other), v.safety_number);
+    assert.equal(await pairSafetyNumber(other, one), v.safety_number);
   }
 });
 

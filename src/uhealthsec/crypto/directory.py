@@ -103,3 +103,12 @@ class DirectoryEntry:
         value = digest.finalize()
         groups = [int.from_bytes(value[i * 5 : i * 5 + 5], "big") % 100_000 for i in range(6)]
         return " ".join(f"{g:05d}" for g in groups)
+
+
+def pair_safety_number(one: DirectoryEntry, other: DirectoryEntry) -> str:
+    """The number two people compare: both of their safety numbers, the smaller first.
+
+    Each side computes the same twelve groups (as Signal shows one number per
+    conversation), so one comparison checks the keys of both people.
+    """
+    return " ".join(sorted((one.safety_number(), other.safety_number())))

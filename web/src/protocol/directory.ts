@@ -59,6 +59,15 @@ export async function safetyNumber(bundle: Uint8Array, email: string): Promise<s
   return groups.join(" ");
 }
 
+/** The number two people compare (rule 5): both safety numbers, the smaller first, so both sides see the same twelve groups. */
+export async function pairSafetyNumber(
+  one: { bundle: Uint8Array; email: string },
+  other: { bundle: Uint8Array; email: string },
+): Promise<string> {
+  const numbers = [await safetyNumber(one.bundle, one.email), await safetyNumber(other.bundle, other.email)];
+  return numbers.sort().join(" ");
+}
+
 // -- the map (10.4) -----------------------------------------------------------------
 
 export const COMMITMENT_MAGIC = utf8("UHSM");
