@@ -75,11 +75,30 @@ export class CryptoWorker {
   }
 
   seal(args: Operations["seal"]["args"]) {
-    return this.call("seal", args);
+    return this.throughPipe(args.sink, (sink) => this.call("seal", { ...args, sink }));
   }
 
   open(args: Operations["open"]["args"]) {
-    return this.call("open", args);
+    return this.throughPipe(args.sink, (sink) => this.call("open", { ...args, sink }));
+  }
+
+  /**
+   * The worker writes into a pipe that this page drains into `sink`, and the answer
+   * comes when `sink` has taken the last byte: a transferred stream would let the
+   * worker's close resolve while the page is still writing.
+   */
+  private async throughPipe<T>(sink: WritableStream<Uint8Array>, run: (pipe: WritableStream<Uint8Array>) => Promise<T>): Promise<T> {
+    const pipe = new TransformStream<Uint8Array, Uint8Array>();
+    const drained = pipe.readable.pipeTo(sink);
+    let result: T;
+    try {
+      result = await run(pipe.writable);
+    } catch (error) {
+      drained.catch(() => undefined); // aborted by the worker: its refusal is the one to report
+      throw error;
+    }
+    await drained;
+    return result;
   }
 
   terminate(): void {
