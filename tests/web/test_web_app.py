@@ -6,6 +6,7 @@ every private key and document key off the page's main thread.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
@@ -99,7 +100,24 @@ def test_the_app_is_served_under_a_strict_policy_and_its_hashed_files_cached_for
     assert "default-src 'none'" in httpx2.get(f"{server}/health").headers["content-security-policy"]
     missing = httpx2.get(f"{server}/app/assets/absent.js")
     assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
     assert missing.headers["cache-control"] != IMMUTABLE
+
+
+def test_without_a_build_app_is_not_mounted_and_says_so(tmp_path, caplog):
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from uhealthsec.server import problems, web_app
+
+    app = FastAPI()
+    problems.install(app)
+    with caplog.at_level(logging.WARNING, logger="uhealthsec.server.web_app"):
+        web_app.install(app, tmp_path)
+    assert "npm run build --prefix web" in caplog.text
+    answer = TestClient(app).get("/app/")
+    assert answer.status_code == 404
+    assert answer.headers["content-type"] == "application/problem+json"
 
 
 # Before the application runs: every message the page receives from a worker, and
