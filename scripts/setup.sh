@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Create .venv with Python 3.11, 3.12 or 3.13 and install the pinned dependencies.
 # Usage: scripts/setup.sh [extra]   (no extra: the client only, `uhs`; "server": also
-# the server, `uhs-server`; "dev": the server, the test tools and the web client's npm
-# packages, pinned in web/package-lock.json)
+# the server, `uhs-server`, and the web application it serves at /app/, built from the
+# npm packages pinned in web/package-lock.json; "dev": the server and the test tools)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,9 +36,10 @@ if [ ! -x .venv/bin/python ]; then
     fi
 fi
 
-if [ "$extra" = dev ]; then
-    bash scripts/system-packages.sh
-fi
+case "$extra" in
+    dev) bash scripts/system-packages.sh ;;
+    server) bash scripts/system-packages.sh web ;;
+esac
 
 target=".${extra:+[$extra]}"
 stamp=".venv/.installed${extra:+-$extra}"
@@ -48,9 +49,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     touch "$stamp"
 fi
 
-if [ "$extra" = dev ]; then
+if [ "$extra" = dev ] || [ "$extra" = server ]; then
     if ! command -v npm >/dev/null 2>&1; then
-        echo "Node.js 20 and npm are required for the web client (apt-get install nodejs npm)" >&2
+        echo "Node.js 20 and npm are required for the web application (apt-get install nodejs npm)" >&2
         exit 1
     fi
     # npm ci empties node_modules first, so the stamp inside it goes with a stale install.
@@ -59,4 +60,7 @@ if [ "$extra" = dev ]; then
         npm ci --prefix web --no-audit --no-fund --loglevel=error
         touch "$web_stamp"
     fi
+    # The content-hashed files `uhs-server serve` serves at /app/ (and the wheel ships):
+    # built each time, in a few seconds, so they always match the sources.
+    npm run --silent build --prefix web
 fi

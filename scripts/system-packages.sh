@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Debian packages the test suite uses: PostgreSQL (every database test also runs on it),
-# oathtool (reference TOTP codes) and Chromium (the web client's vector tests run in it,
-# tests/web/). Installed only when missing.
+# Debian packages, installed only when missing. Usage: scripts/system-packages.sh [web]
+# Always Node.js and npm (the web application is built by Vite); without "web", also
+# what the test suite uses: PostgreSQL (every database test also runs on it), oathtool
+# (reference TOTP codes) and Chromium (the web client's tests run in it, tests/web/).
 set -euo pipefail
 
 missing=()
-command -v oathtool >/dev/null 2>&1 || missing+=(oathtool)
-[ -x /usr/bin/chromium ] || missing+=(chromium)
-if ! command -v pg_ctl >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
-    missing+=(postgresql)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+if [ "${1:-}" != web ]; then
+    command -v oathtool >/dev/null 2>&1 || missing+=(oathtool)
+    [ -x /usr/bin/chromium ] || missing+=(chromium)
+    if ! command -v pg_ctl >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
+        missing+=(postgresql)
+    fi
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
@@ -24,6 +29,6 @@ elif command -v sudo >/dev/null 2>&1; then
     sudo apt-get update -qq
     sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
-    echo "The tests need these Debian packages: ${missing[*]}" >&2
+    echo "Install these Debian packages: ${missing[*]}" >&2
     exit 1
 fi

@@ -12,7 +12,7 @@ from fastapi import Depends, FastAPI
 from pydantic import BaseModel
 
 from uhealthsec import __version__
-from uhealthsec.server import api_docs, problems
+from uhealthsec.server import api_docs, problems, web_app
 from uhealthsec.server.accounts.routes import router as accounts_router
 from uhealthsec.server.audit.middleware import JournalMiddleware
 from uhealthsec.server.audit.routes import router as journal_router
@@ -229,4 +229,5 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
     app.include_router(messaging_router, dependencies=[HEALTH_DATA])
     app.include_router(journal_router)
     app.include_router(shield_router)
+    web_app.install(app)
     return app

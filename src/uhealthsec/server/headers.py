@@ -7,6 +7,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from uhealthsec.server.api_docs import DOCS_PATH
+from uhealthsec.server.web_app import APP_PATH
 
 #: The API answers JSON and files that no browser should run, style or frame.
 API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -16,6 +17,20 @@ DOCS_POLICY = (
     "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
     "form-action 'none'"
 )
+#: The web application runs its own scripts and crypto worker only; hash-wasm's Argon2id
+#: needs WebAssembly compilation.
+APP_POLICY = (
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+
+
+def policy_for(path: str) -> str:
+    if path == DOCS_PATH:
+        return DOCS_POLICY
+    if path == APP_PATH or path.startswith(APP_PATH + "/"):
+        return APP_POLICY
+    return API_POLICY
 
 
 class SecurityHeaders:
@@ -27,7 +42,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        policy = DOCS_POLICY if scope.get("path") == DOCS_PATH else API_POLICY
+        policy = policy_for(scope.get("path", ""))
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -46,3 +46,25 @@ export async function sharedSecret(privateKey: Uint8Array | CryptoKey, peerPubli
   if (out.every((b) => b === 0)) throw new ProtocolError("decryption_failed", "X25519 produced a degenerate shared secret");
   return out;
 }
+
+const P = 2n ** 255n - 19n;
+// The u-coordinates, mod p, of the points X25519 maps every private key to zero from
+// (small order on the curve or its twist), as in libsodium's blocklist.
+const SMALL_ORDER_U = new Set<bigint>([
+  0n,
+  1n,
+  P - 1n,
+  325606250916557431795983626356110631294008115727848805560023387167927233504n,
+  39382357235489614581723060781553021112529911719440698176882885853963445705823n,
+]);
+
+/** True when X25519 with any private key and `publicKey` gives the all-zero output:
+ * for code that does not see that output (WebCrypto's native X-Wing). */
+export function isSmallOrder(publicKey: Uint8Array): boolean {
+  if (publicKey.length !== X25519_KEY_SIZE) throw malformed("an X25519 public key is 32 bytes");
+  let u = 0n;
+  for (let i = X25519_KEY_SIZE - 1; i >= 0; i--) u = (u << 8n) | BigInt(publicKey[i]!);
+  // RFC 7748 5: the top bit is ignored, non-canonical values are taken mod p.
+  u &= (1n << 255n) - 1n;
+  return SMALL_ORDER_U.has(u % P);
+}

@@ -1,10 +1,16 @@
 /**
- * X-Wing (draft-connolly-cfrg-xwing-kem-06, PROTOCOL 6.2): ML-KEM-768 from
- * @noble/post-quantum, X25519 from WebCrypto, SHA3/SHAKE from @noble/hashes.
+ * X-Wing (draft-connolly-cfrg-xwing-kem-06, PROTOCOL 6.2), by one of two backends:
  *
- * Built from its parts rather than taken whole from a library because keys must
- * come from the protocol's 32-byte seed exactly as the draft expands it, and the
- * HPKE vector needs a derandomized encapsulation.
+ * - "native": WebCrypto's `MLKEM768-X25519` where `SubtleCrypto.supports` reports it
+ *   (Chromium 156): the seed imported as a non-extractable key ("raw-seed"), which is
+ *   the draft's 32-byte seed, so keys are the protocol's;
+ * - "noble": built from its parts, ML-KEM-768 from @noble/post-quantum, X25519 from
+ *   WebCrypto, SHA3/SHAKE from @noble/hashes, everywhere else (Node 20, other
+ *   browsers), and always for a derandomized encapsulation (vectors only), which
+ *   WebCrypto does not offer.
+ *
+ * Both refuse a ciphertext or public key whose X25519 part gives the all-zero
+ * secret (PROTOCOL 6.2) with the same identifier; `useBackend` forces one (tests).
  */
 
 import { sha3_256, shake256 } from "@noble/hashes/sha3.js";
@@ -12,6 +18,7 @@ import { ml_kem768 } from "@noble/post-quantum/ml-kem.js";
 
 import { concat, utf8 } from "./bytes.js";
 import { ProtocolError, malformed } from "./errors.js";
+import { buf, subtle } from "./primitives.js";
 import * as x25519 from "./x25519.js";
 
 export const SEED_SIZE = 32;
@@ -60,16 +67,82 @@ export async function expand(seed: Uint8Array): Promise<ExpandedKey> {
   return { mlkemSecret, x25519Private, publicKey };
 }
 
+// -- backends --------------------------------------------------------------------------
+
+export type Backend = "native" | "noble";
+
+const NATIVE = "MLKEM768-X25519";
+let forced: Backend | null = null;
+let probed: Promise<boolean> | null = null;
+
+/** Whether this platform's WebCrypto has X-Wing (asked once). */
+export function nativeAvailable(): Promise<boolean> {
+  probed ??= (async () => {
+    const supports = (globalThis.SubtleCrypto as { supports?: (op: string, alg: string) => boolean } | undefined)?.supports;
+    if (typeof supports !== "function") return false;
+    try {
+      return ["importKey", "encapsulateBits", "decapsulateBits"].every((op) => supports.call(globalThis.SubtleCrypto, op, NATIVE));
+    } catch {
+      return false;
+    }
+  })();
+  return probed;
+}
+
+/** Forces a backend ("native" only where available), or back to the best one with null. */
+export async function useBackend(backend: Backend | null): Promise<void> {
+  if (backend === "native" && !(await nativeAvailable())) throw new Error("WebCrypto has no X-Wing here");
+  forced = backend;
+}
+
+export async function backend(): Promise<Backend> {
+  return forced ?? ((await nativeAvailable()) ? "native" : "noble");
+}
+
+/** The parts of WebCrypto's KEM interface used here, not yet in TypeScript's DOM types. */
+interface KemSubtle {
+  getPublicKey(key: CryptoKey, usages: string[]): Promise<CryptoKey>;
+  encapsulateBits(algorithm: { name: string }, key: CryptoKey): Promise<{ sharedKey: ArrayBuffer; ciphertext: ArrayBuffer }>;
+  decapsulateBits(algorithm: { name: string }, key: CryptoKey, ciphertext: BufferSource): Promise<ArrayBuffer>;
+}
+const kem = subtle as unknown as KemSubtle;
+
+/** Key usages of the KEM operations, which TypeScript's KeyUsage does not list yet. */
+const usages = (usage: string): KeyUsage[] => [usage as KeyUsage];
+
+function importSeed(seed: Uint8Array): Promise<CryptoKey> {
+  return subtle.importKey("raw-seed" as "raw", buf(seed), { name: NATIVE }, false, usages("decapsulateBits"));
+}
+
+function refuseSmallOrder(x25519Part: Uint8Array): void {
+  if (x25519.isSmallOrder(x25519Part)) throw new ProtocolError("decryption_failed", "X25519 produced a degenerate shared secret");
+}
+
+// -- operations --------------------------------------------------------------------------
+
 export async function publicKeyOf(seed: Uint8Array): Promise<Uint8Array> {
-  return (await expand(seed)).publicKey;
+  if ((await backend()) === "noble") return (await expand(seed)).publicKey;
+  if (seed.length !== SEED_SIZE) throw malformed(`an X-Wing private key is a ${SEED_SIZE}-byte seed`);
+  const publicKey = await kem.getPublicKey(await importSeed(seed), usages("encapsulateBits"));
+  return new Uint8Array(await subtle.exportKey("raw-public" as "raw", publicKey));
 }
 
 /** Encaps; `eseed` (64 bytes: ML-KEM's m, then the X25519 ephemeral key) is random unless given. */
 export async function encapsulate(
   publicKey: Uint8Array,
-  eseed: Uint8Array = globalThis.crypto.getRandomValues(new Uint8Array(64)),
+  eseed?: Uint8Array,
 ): Promise<{ sharedSecret: Uint8Array; ciphertext: Uint8Array }> {
   checkPublicKey(publicKey);
+  if (eseed === undefined && (await backend()) === "native") {
+    refuseSmallOrder(publicKey.subarray(MLKEM_PUBLIC_KEY_SIZE));
+    const key = await subtle.importKey("raw-public" as "raw", buf(publicKey), { name: NATIVE }, false, usages("encapsulateBits"));
+    const { sharedKey, ciphertext } = await kem.encapsulateBits({ name: NATIVE }, key);
+    return { sharedSecret: new Uint8Array(sharedKey), ciphertext: new Uint8Array(ciphertext) };
+  }
+  return encapsulateNoble(publicKey, eseed ?? globalThis.crypto.getRandomValues(new Uint8Array(64)));
+}
+
+async function encapsulateNoble(publicKey: Uint8Array, eseed: Uint8Array): Promise<{ sharedSecret: Uint8Array; ciphertext: Uint8Array }> {
   if (eseed.length !== 64) throw malformed("an X-Wing encapsulation seed is 64 bytes");
   const pkM = publicKey.subarray(0, MLKEM_PUBLIC_KEY_SIZE);
   const pkX = publicKey.subarray(MLKEM_PUBLIC_KEY_SIZE);
@@ -82,6 +155,12 @@ export async function encapsulate(
 
 export async function decapsulate(seed: Uint8Array, ciphertext: Uint8Array): Promise<Uint8Array> {
   if (ciphertext.length !== CIPHERTEXT_SIZE) throw malformed(`an X-Wing ciphertext is ${CIPHERTEXT_SIZE} bytes`);
+  if ((await backend()) === "native") {
+    if (seed.length !== SEED_SIZE) throw malformed(`an X-Wing private key is a ${SEED_SIZE}-byte seed`);
+    refuseSmallOrder(ciphertext.subarray(MLKEM_CIPHERTEXT_SIZE));
+    // Implicit rejection as in the noble path: a modified ct_M gives an unrelated secret.
+    return new Uint8Array(await kem.decapsulateBits({ name: NATIVE }, await importSeed(seed), buf(ciphertext)));
+  }
   const key = await expand(seed);
   try {
     let ssM: Uint8Array;

@@ -12,5 +12,6 @@ import "../manifest.test.js";
 import "../merkle.test.js";
 import "../proof_of_work.test.js";
 import "../signature.test.js";
+import "../worker.test.js";
 import "../wrap.test.js";
 import "../xwing.test.js";

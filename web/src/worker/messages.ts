@@ -1,0 +1,90 @@
+/**
+ * The message API between the page and the crypto worker (worker.ts): each request
+ * carries an id, an operation and its arguments; each answer carries the same id
+ * and either the result or the refusal's identifier. Bytes and streams cross as
+ * transferables, so nothing is copied and the sender keeps no view of them.
+ *
+ * No answer ever carries a private key or a document key: the page gets public
+ * bundles, auth secrets (which the server sees anyway), wrapped keys, digests and
+ * signatures.
+ */
+
+import type { Purpose } from "../protocol/signature.js";
+import type { SuiteName } from "../protocol/wrap.js";
+
+export interface Operations {
+  /** Opens the keystore with the password; the keys stay in the worker. */
+  unlockWithPassword: {
+    args: { keystore: Uint8Array; password: string };
+    result: { bundle: Uint8Array; authSecret: Uint8Array };
+  };
+  /** Opens the keystore with the 24 recovery words. */
+  unlockWithRecoveryWords: { args: { keystore: Uint8Array; words: string }; result: { bundle: Uint8Array } };
+  /** Forgets the unlocked keys. */
+  lock: { args: Record<string, never>; result: { locked: true } };
+  /** The unlocked account's public key bundle. */
+  publicBundle: { args: Record<string, never>; result: { bundle: Uint8Array } };
+  /** Signs a digest for a purpose of PROTOCOL 4 with the unlocked signing key. */
+  sign: { args: { purpose: Purpose; digest: Uint8Array }; result: { signature: Uint8Array } };
+  /**
+   * Seals `source` into `sink` under a fresh document key and wraps that key for
+   * each recipient bundle, in order; the document key never leaves the worker.
+   */
+  seal: {
+    args: {
+      source: ReadableStream<Uint8Array>;
+      sink: WritableStream<Uint8Array>;
+      recipients: Uint8Array[];
+      suite?: SuiteName;
+      chunkLog2?: number;
+    };
+    result: { header: Uint8Array; contentDigest: Uint8Array; wrappedKeys: Uint8Array[] };
+  };
+  /** Unwraps `wrappedKey` with the unlocked keys and opens `source` into `sink`. */
+  open: {
+    args: { source: ReadableStream<Uint8Array>; sink: WritableStream<Uint8Array>; wrappedKey: Uint8Array };
+    result: { contentDigest: Uint8Array };
+  };
+}
+
+export type Operation = keyof Operations;
+
+export interface Request<Op extends Operation = Operation> {
+  id: number;
+  op: Op;
+  args: Operations[Op]["args"];
+}
+
+/** Refusals of the worker itself, beside the protocol's (PROTOCOL 8.1). */
+export class WorkerError extends Error {
+  constructor(
+    readonly identifier: "locked" | "unknown_operation",
+    message: string,
+  ) {
+    super(message);
+    this.name = "WorkerError";
+  }
+}
+
+export type Response<Op extends Operation = Operation> =
+  | { id: number; ok: true; result: Operations[Op]["result"] }
+  /** `identifier` is the protocol's error identifier, or "internal" for anything else. */
+  | { id: number; ok: false; identifier: string; message: string };
+
+/** What can be moved rather than copied: the buffers of byte arrays, and streams. */
+export function transferablesOf(value: unknown): Transferable[] {
+  const found = new Set<Transferable>();
+  const visit = (v: unknown): void => {
+    if (v instanceof Uint8Array) {
+      if (v.buffer instanceof ArrayBuffer && v.byteLength === v.buffer.byteLength) found.add(v.buffer);
+    } else if (v instanceof ReadableStream || v instanceof WritableStream) {
+      found.add(v as unknown as Transferable);
+    } else if (Array.isArray(v)) {
+      v.forEach(visit);
+    } else if (v !== null && typeof v === "object") {
+      Object.values(v).forEach(visit);
+    }
+  };
+  visit(value);
+  return [...found];
+}
