@@ -7,10 +7,12 @@ from typing import Annotated
 import typer
 
 from uhealthsec.client.cli._common import (
-    Refused,
+    JsonOutput,
     console,
     my_practice,
+    print_json,
     signed_in_client,
+    usage_error,
 )
 from uhealthsec.terminal import command_line
 
@@ -30,7 +32,7 @@ def _decide(purpose: str, decision: str, practice: str | None, to: str | None) -
     from uhealthsec.client.consent import ConsentClient
 
     if purpose not in _PURPOSES:
-        raise Refused("say team, outside or research")
+        raise usage_error("say team, outside or research")
     with signed_in_client(unlock=False) as client:
         practice_id = my_practice(client, practice)
         recorded = ConsentClient(client).decide(practice_id, _PURPOSES[purpose], decision, to)
@@ -72,6 +74,7 @@ def consent_deny(
 @consent_app.command("list")
 def consent_list(
     history: bool = typer.Option(False, "--history", help="Every version, not only current."),
+    as_json: JsonOutput = False,
 ) -> None:
     """Your directives."""
     from rich.table import Table
@@ -84,6 +87,9 @@ def consent_list(
             for f in client.call("GET", "/patient-files/mine").json()
         }
         rows = ConsentClient(client).directives(history=history)
+    if as_json:
+        print_json(rows)
+        return
     if not rows:
         console.print(
             "No directive: your care team may share your file; nobody else may, and nothing "

@@ -10,12 +10,14 @@ from typing import Annotated
 import typer
 
 from uhealthsec.client.cli._common import (
-    Refused,
+    JsonOutput,
     SignedIn,
     connection,
     console,
     open_store,
+    print_json,
     progress_bar,
+    usage_error,
 )
 from uhealthsec.terminal import command_line
 
@@ -100,7 +102,7 @@ def journal_export(
 ) -> None:
     """Export your access history, or your practice's activity."""
     if format not in ("fhir", "jsonl"):
-        raise Refused("--format is fhir or jsonl")
+        raise usage_error("--format is fhir or jsonl")
     store = open_store()
     profile = store.load()
     path = f"/practices/{practice}/journal/export" if practice else "/journal/history/export"
@@ -156,6 +158,7 @@ def journal_history(
     practice: str | None = typer.Option(
         None, help="Your practice's activity (admins).", metavar="ID"
     ),
+    as_json: JsonOutput = False,
 ) -> None:
     """(Patients) Who read or changed what about you, and when; every entry proven in
     the journal, and the history proven complete (docs/PROTOCOL.md, 13)."""
@@ -184,6 +187,16 @@ def journal_history(
     if checked.pin is not None:
         pins[subject] = asdict(checked.pin)
         write_atomically(pins_file, json.dumps(pins).encode())
+    if as_json:
+        print_json(
+            {
+                "entries": checked.items[:limit],
+                "chained": checked.chained,
+                "unchained": checked.unchained,
+                "tree_size": checked.tree_size,
+            }
+        )
+        return
     if not checked.items:
         console.print("Nothing yet.")
     for item in checked.items[:limit]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import typer
 
 from uhealthsec.client.cli._common import (
+    JsonOutput,
     Refused,
     console,
+    print_json,
     progress_bar,
     signed_in_client,
 )
@@ -18,6 +20,7 @@ keys_app = command_line(help="The key directory: check the keys you use.")
 @keys_app.command("verify")
 def keys_verify(
     email: str | None = typer.Argument(None, help="Someone's address (default: yours)."),
+    as_json: JsonOutput = False,
 ) -> None:
     """Check the directory against what this device saw, and show a safety number to
     compare with the person in person or by phone."""
@@ -25,6 +28,17 @@ def keys_verify(
         head = client.directory.refresh()
         mine = client.my_entry()
         entry = client.directory.lookup(email) if email else mine
+    if as_json:
+        print_json(
+            {
+                "email": entry.entry.email,
+                "entry": entry.index,
+                "key_version": entry.entry.key_version,
+                "safety_number": entry.entry.safety_number(),
+                "directory_size": head.size,
+            }
+        )
+        return
     console.print(
         f"Key directory verified: {head.size} entries, consistent with what this device saw before."
     )

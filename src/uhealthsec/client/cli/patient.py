@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from uhealthsec.client.cli._common import (
-    Refused,
     console,
     practice_for,
     signed_in_client,
+    usage_error,
 )
 from uhealthsec.client.cli.consent import PURPOSE_WORDS
 from uhealthsec.terminal import command_line
@@ -116,7 +116,7 @@ def patient_claim(
 ) -> None:
     """A claim about medical liability: retention stops while it is open."""
     if (opened is None) == (closed is None):
-        raise Refused("say --opened DATE or --closed DATE")
+        raise usage_error("say --opened DATE or --closed DATE")
     with signed_in_client(unlock=False) as client:
         path = f"/patient-files/{_file_of(client, practice, email)}/retention/claim"
         retention = client.call(

@@ -7,11 +7,16 @@ from typing import Annotated, Any
 import typer
 
 from uhealthsec.client.cli._common import (
+    JsonOutput,
     Refused,
+    changes_made,
     console,
     my_practice,
+    notices,
     practice_for,
+    print_json,
     signed_in_client,
+    usage_error,
 )
 from uhealthsec.terminal import command_line
 
@@ -28,7 +33,10 @@ _RIGHTS = (
 )
 
 
-def _print_requests(rows: list[dict[str, Any]], *, with_patient: bool) -> None:
+def _print_requests(rows: list[dict[str, Any]], *, with_patient: bool, as_json: bool) -> None:
+    if as_json:
+        print_json(rows)
+        return
     if not rows:
         console.print("No request.")
     for row in rows:
@@ -51,7 +59,7 @@ def rights_ask(
     from uhealthsec.client.rights import RightsClient
 
     if right not in _RIGHTS:
-        raise Refused(f"say one of: {', '.join(_RIGHTS)}")
+        raise usage_error(f"say one of: {', '.join(_RIGHTS)}")
     with signed_in_client(unlock=False) as client:
         request = RightsClient(client).ask(my_practice(client, practice), right)
     console.print(
@@ -66,6 +74,7 @@ def rights_list(
     practice: Annotated[
         str | None, typer.Option(help="(Practitioners) Practice id.", metavar="ID")
     ] = None,
+    as_json: JsonOutput = False,
 ) -> None:
     """Your requests (patients), or your practice's open requests (practitioners)."""
     from uhealthsec.client.rights import RightsClient
@@ -73,10 +82,10 @@ def rights_list(
     with signed_in_client(unlock=False) as client:
         rights = RightsClient(client)
         if client.me["kind"] == "patient":
-            _print_requests(rights.mine(), with_patient=False)
+            _print_requests(rights.mine(), with_patient=False, as_json=as_json)
             return
         rows = rights.of_practice(practice_for(client, practice), handled=handled)
-    _print_requests(rows, with_patient=True)
+    _print_requests(rows, with_patient=True, as_json=as_json)
 
 
 @rights_app.command("fulfil")
@@ -95,11 +104,14 @@ def rights_fulfil(
         )
         if request is None:
             raise Refused("no open request of your practice has this id")
-        with console.status("Sharing the file's documents with the patient…"):
+        # Shared one document at a time: a cancellation may come after some of them.
+        changes_made.append("some of the file's documents may have been shared with the patient")
+        with notices.status("Sharing the file's documents with the patient…"):
             shared = rights.fulfil(request)
-        done = rights.complete(request_id)
+        completed = rights.complete(request_id)
     console.print(
-        f"{shared} document(s) shared with {done['patient_email']}; request {done['status']}."
+        f"{shared} document(s) shared with {completed['patient_email']}; "
+        f"request {completed['status']}."
     )
 
 
