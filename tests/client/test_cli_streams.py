@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.client.demo import run, send
+from tests.client.demo import login, run, send
 from tests.client.terminal import UHS, finished, spawn_uhs
 from uhealthsec.client.cli import exit_codes
 from uhealthsec.client.cli._common import resolve_id
@@ -364,3 +364,32 @@ def _wait_for(condition) -> None:
     while not condition():
         assert time.monotonic() < deadline, "waited in vain"
         time.sleep(0.02)
+
+
+def test_consent_and_rights_print_json_too(signed_in, demo, live_server, clock, tmp_path):
+    martin, _ = signed_in
+    camille = tmp_path / "camille"
+    login(demo["camille.petit"], camille, live_server, clock)
+
+    def as_json(args: list[str], config: Path):
+        done = _uhs([*args, "--json"], config, live_server)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    recorded = as_json(["consent", "deny", "research"], camille)
+    assert recorded["directive"]["decision"] == "deny"
+    [directive] = as_json(["consent", "list"], camille)
+    assert directive["purpose"] == "research" and directive["decision"] == "deny"
+
+    asked = as_json(["rights", "ask", "access"], camille)
+    assert asked["right"] == "access" and asked["status"] == "pending"
+    assert [r["id"] for r in as_json(["rights", "list"], camille)] == [asked["id"]]
+    assert asked["id"] in [r["id"] for r in as_json(["rights", "list"], martin)]
+
+    shown = as_json(["patient", "show", "camille.petit@demo.test"], martin)
+    assert [c["purpose"] for c in shown["consents"]] == ["research"]
+    assert [r["id"] for r in shown["requests"]] == [asked["id"]]
+    assert as_json(["retention-policy"], martin)["years"] == 20
+    # The practitioner names the request by its first characters.
+    extended = as_json(["rights", "extend", asked["id"][:8], "--reason", "dossier archivé"], martin)
+    assert extended["id"] == asked["id"] and extended["status"] == "extended"

@@ -28,7 +28,9 @@ PURPOSE_WORDS = {
 }
 
 
-def _decide(purpose: str, decision: str, practice: str | None, to: str | None) -> None:
+def _decide(
+    purpose: str, decision: str, practice: str | None, to: str | None, as_json: bool
+) -> None:
     from uhealthsec.client.consent import ConsentClient
 
     if purpose not in _PURPOSES:
@@ -36,6 +38,9 @@ def _decide(purpose: str, decision: str, practice: str | None, to: str | None) -
     with signed_in_client(unlock=False) as client:
         practice_id = my_practice(client, practice)
         recorded = ConsentClient(client).decide(practice_id, _PURPOSES[purpose], decision, to)
+    if as_json:
+        print_json(recorded)
+        return
     whom = to or PURPOSE_WORDS[_PURPOSES[purpose]]
     verb = "may now receive" if decision == "permit" else "may no longer receive"
     console.print(f"{whom} {verb} your documents (version {recorded['directive']['version']}).")
@@ -56,9 +61,10 @@ def consent_allow(
     purpose: Purpose,
     to: OneProfessional = None,
     practice: PracticeChoice = None,
+    as_json: JsonOutput = False,
 ) -> None:
     """Consent (outside, research), or lift an objection (team)."""
-    _decide(purpose, "permit", practice, to)
+    _decide(purpose, "permit", practice, to, as_json)
 
 
 @consent_app.command("deny")
@@ -66,9 +72,10 @@ def consent_deny(
     purpose: Purpose,
     to: OneProfessional = None,
     practice: PracticeChoice = None,
+    as_json: JsonOutput = False,
 ) -> None:
     """Object (team) or withdraw consent (outside, research): takes effect at once."""
-    _decide(purpose, "deny", practice, to)
+    _decide(purpose, "deny", practice, to, as_json)
 
 
 @consent_app.command("list")

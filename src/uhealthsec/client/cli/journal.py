@@ -32,6 +32,7 @@ def journal_verify(
             "--all-heads", help="Check every signed head (one per batch), not only checkpoints."
         ),
     ] = False,
+    as_json: JsonOutput = False,
 ) -> None:
     """Recompute the whole journal and check it against the heads the server signed and
     against what this device verified before."""
@@ -55,6 +56,11 @@ def journal_verify(
         )
         with progress_bar("Checking the journal", counting="entries") as progress:
             result = journal.verify(progress, all_heads=all_heads)
+    if as_json:
+        print_json(
+            {"size": result.size, "heads": result.heads, "previous_size": result.previous_size}
+        )
+        return
     console.print(
         f"[green]Journal verified[/green]: {result.size} entries match the {result.heads} "
         f"heads the server signed, and extend the {result.previous_size} entries this "
