@@ -393,3 +393,25 @@ def test_consent_and_rights_print_json_too(signed_in, demo, live_server, clock, 
     # The practitioner names the request by its first characters.
     extended = as_json(["rights", "extend", asked["id"][:8], "--reason", "dossier archivé"], martin)
     assert extended["id"] == asked["id"] and extended["status"] == "extended"
+
+
+def test_sessions_and_keys_speak_json_and_a_session_is_named_by_prefix(
+    signed_in, demo, live_server, clock, tmp_path
+):
+    _, durand = signed_in
+    laptop = tmp_path / "durand-laptop"
+    login(demo["kine.durand"], laptop, live_server, clock)
+    sessions = json.loads(_uhs(["sessions", "--json"], durand, live_server).stdout)
+    [other] = [s for s in sessions if not s["current"]]
+
+    revoked = _uhs(["sessions", "revoke", other["id"][:8]], durand, live_server)
+    assert revoked.returncode == 0, revoked.stderr
+    signed_out = _uhs(["whoami"], laptop, live_server)
+    assert signed_out.returncode == exit_codes.AUTHENTICATION and signed_out.stdout == b""
+
+    mine = json.loads(_uhs(["keys", "verify", "--json"], durand, live_server).stdout)
+    theirs = json.loads(
+        _uhs(["keys", "verify", "kine.durand@demo.test", "--json"], durand, live_server).stdout
+    )
+    assert mine == theirs and mine["email"] == "kine.durand@demo.test"
+    assert len(mine["safety_number"].replace(" ", "")) == 30

@@ -18,6 +18,7 @@ from uhealthsec.client.cli._common import (
     notices,
     open_store,
     print_json,
+    resolve_id,
     usage_error,
 )
 from uhealthsec.client.cli.passwords import ask_hidden, from_script, read_password
@@ -31,9 +32,11 @@ sessions_app = command_line(help="Devices signed in to your account.", invoke_wi
 
 
 def register(
-    email: str = typer.Option(..., prompt=True, help="Your e-mail address.", metavar="EMAIL"),
-    name: str = typer.Option(
-        ..., prompt="Your name", help="Name shown to your contacts.", metavar="NAME"
+    email: str | None = typer.Option(
+        None, help="Your e-mail address (asked if missing).", metavar="EMAIL"
+    ),
+    name: str | None = typer.Option(
+        None, help="Name shown to your contacts (asked if missing).", metavar="NAME"
     ),
     kind: str = typer.Option(
         "practitioner", help="practitioner or patient.", metavar="practitioner|patient"
@@ -61,6 +64,9 @@ def register(
 
     if kind not in ("practitioner", "patient"):
         raise usage_error("--kind is practitioner or patient")
+    # Asked on stderr: stdout is for results.
+    email = email or typer.prompt("Email", err=True)
+    name = name or typer.prompt("Your name", err=True)
     password = _new_password(email, name)
     with connection(server) as http, notices.status("Making your keys…"):
         try:
@@ -341,12 +347,20 @@ def sessions(ctx: typer.Context, as_json: JsonOutput = False) -> None:
 
 
 @sessions_app.command("revoke")
-def revoke_session(session_id: str = typer.Argument(..., help="Id from `uhs sessions`.")) -> None:
+def revoke_session(
+    session_id: str = typer.Argument(..., help="Id from `uhs sessions`, or its first characters."),
+) -> None:
     """Sign another device out."""
     store = open_store()
     profile = store.load()
     with connection(profile.server) as http:
-        SignedIn(http, profile, store).call("DELETE", f"/auth/sessions/{session_id}")
+        signed_in = SignedIn(http, profile, store)
+        chosen = resolve_id(
+            session_id,
+            lambda: (str(s["id"]) for s in signed_in.call("GET", "/auth/sessions").json()),
+            "session",
+        )
+        signed_in.call("DELETE", f"/auth/sessions/{chosen}")
     console.print("That device is signed out.")
 
 
