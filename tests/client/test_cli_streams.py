@@ -415,3 +415,19 @@ def test_sessions_and_keys_speak_json_and_a_session_is_named_by_prefix(
     )
     assert mine == theirs and mine["email"] == "kine.durand@demo.test"
     assert len(mine["safety_number"].replace(" ", "")) == 30
+
+
+def test_a_cancellation_says_what_was_done_before_it(live_server, tmp_path):
+    uhs = spawn_uhs(
+        ["register", "--email", "eve@example.org", "--name", "Eve Laurent"],
+        tmp_path / "eve",
+        live_server,
+    )
+    for question in ("Password", "Password again"):
+        uhs.expect(question)
+        uhs.sendline("harbour violet compass thimble")
+    uhs.expect(r"written them down\? \[y/N\]")
+    uhs.sendline("n")
+    status, output = finished(uhs)
+    assert status == exit_codes.CANCELLED and "Traceback" not in output
+    assert "Cancelled, after: the account eve@example.org was created on the server." in output

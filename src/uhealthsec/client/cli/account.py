@@ -13,6 +13,7 @@ from uhealthsec.client.cli._common import (
     JsonOutput,
     Refused,
     SignedIn,
+    changes_made,
     connection,
     console,
     notices,
@@ -75,6 +76,8 @@ def register(
             )
         except WeakPassword as exc:  # checked above; kept for a changed rule
             raise Refused(str(exc)) from exc
+    # A "no" below cancels only this device's part: the server has the account.
+    changes_made.append(f"the account {email} was created on the server")
     words = to_words(new.recovery_key)
     lines = "\n".join(
         "  ".join(f"{i + 1:>2}. {w:<10}" for i, w in enumerate(words) if i // 6 == row)
