@@ -57,19 +57,21 @@ def _apply() -> None:
 
 
 class Refused(typer.Exit):
-    """Print why, then leave with status 1."""
+    """Print why on stderr (stdout is for results), then leave with status ``code``
+    (1 unless said otherwise)."""
 
-    def __init__(self, message: str) -> None:
-        typer.secho("Refused:", fg="red", nl=False)
-        typer.echo(f" {message}")
-        super().__init__(code=1)
+    def __init__(self, message: str, code: int = 1) -> None:
+        typer.secho("Refused:", fg="red", nl=False, err=True)
+        typer.echo(f" {message}", err=True)
+        super().__init__(code=code)
 
 
 def print_version() -> None:
     typer.echo(f"uhealthsec {__version__}")
 
 
-def _version_option(value: bool) -> None:
+def version_callback(value: bool) -> None:
+    """``--version``: print it and leave."""
     if value:
         print_version()
         raise typer.Exit()
@@ -98,7 +100,7 @@ def with_version_option(app: typer.Typer) -> None:
             "--version",
             is_eager=True,
             expose_value=False,
-            callback=_version_option,
+            callback=version_callback,
             help="Print the version and exit.",
         ),
     ) -> None:

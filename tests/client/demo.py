@@ -31,8 +31,9 @@ def run(args, config, server, password: str | None = DEMO_PASSWORD) -> str:
 
 
 def send(report, config, server, *extra: str) -> str:
-    """Dr Martin sends a file of Camille Petit's to Paul Durand; returns its id."""
-    sent = run(
+    """Dr Martin sends a file of Camille Petit's to Paul Durand, confirming the
+    recipients she is shown; returns its id."""
+    uhs = spawn_uhs(
         [
             "send",
             str(report),
@@ -45,4 +46,12 @@ def send(report, config, server, *extra: str) -> str:
         config,
         server,
     )
+    uhs.expect("Password")
+    uhs.sendline(DEMO_PASSWORD)
+    uhs.expect(r"Encrypting for \(keys proven in the key directory\): (.*)\r\n")
+    assert "kine.durand@demo.test" in uhs.match.group(1)
+    uhs.expect(r"Encrypt for them\? \[y/N\]")
+    uhs.sendline("y")
+    status, sent = finished(uhs)
+    assert status == 0, sent
     return re.search(r"Sent\s+([0-9a-f-]{36})", sent).group(1)

@@ -92,7 +92,7 @@ def test_register_then_first_login_enrols_totp_from_the_terminal_qr(
     status, output = finished(spawn_uhs(["logout"], config, live_server))
     assert status == 0 and "Signed out." in output
     status, output = finished(spawn_uhs(["sessions"], config, live_server))
-    assert status == 1 and "not signed in" in output
+    assert status == 4 and "not signed in" in output  # exit_codes.AUTHENTICATION
 
 
 def test_login_asks_again_after_a_wrong_code_and_signs_other_devices_out(
@@ -131,7 +131,7 @@ def test_a_wrong_password_is_refused_without_saying_more(live_server, users, tmp
     uhs.expect("Password")
     uhs.sendline("not the password at all")
     status, output = finished(uhs)
-    assert status == 1
+    assert status == 4  # exit_codes.AUTHENTICATION: the server did not sign anyone in
     assert "e-mail address or the password is incorrect" in output
     assert not (tmp_path / "config" / "default.json").exists()
 

@@ -141,4 +141,4 @@ def test_a_code_that_begins_with_a_dash_is_the_code_not_an_option(tmp_path):
         env={**os.environ, **ENV_COLUMNS, "UHS_CONFIG_DIR": str(tmp_path)},
     )
     # Past the parsing, to the password and then the (absent) server.
-    assert done.returncode == 1 and "cannot reach the server" in done.stdout, done.stderr
+    assert done.returncode == 1 and "cannot reach the server" in done.stderr, done.stdout

@@ -48,7 +48,7 @@ def test_demo_walkthrough(signed_in, live_server, tmp_path):
     number = re.search(r"Safety number: ([0-9 ]{35})", mine).group(1)
     assert number in theirs  # both sides read the same number
 
-    updated = run(["update", document_id, str(report)], martin, live_server)
+    updated = run(["update", document_id, str(report), "--yes"], martin, live_server)
     assert "Version 2" in updated
     # The verified readers are shown before the new version is encrypted.
     shown = updated.split("Encrypting for (keys proven in the key directory):")[1]
@@ -96,7 +96,7 @@ def test_uhs_update_keeps_out_a_reader_this_device_revoked(demo, live_server, cl
         share.revoked_at = share.revoked_by = share.end_reason = None
         db.execute(delete(RevocationStatementRecord))
 
-    uhs = spawn_uhs(["update", document_id, str(report)], martin, live_server)
+    uhs = spawn_uhs(["update", document_id, str(report), "--yes"], martin, live_server)
     uhs.expect("Password")
     uhs.sendline(DEMO_PASSWORD)
     status, output = finished(uhs)
@@ -112,7 +112,7 @@ def test_a_wrong_password_does_not_unlock_the_keys(demo, live_server, clock, tmp
     uhs.expect("Password")
     uhs.sendline("not the password at all")
     status, output = finished(uhs)
-    assert status == 1 and "wrong password" in output
+    assert status == 12 and "wrong password" in output
 
 
 def test_messages_between_the_demo_practitioners(signed_in, live_server, tmp_path):
@@ -129,6 +129,7 @@ def test_messages_between_the_demo_practitioners(signed_in, live_server, tmp_pat
             str(note),
             "--patient",
             "camille.petit@demo.test",
+            "--yes",
         ],
         martin,
         live_server,
@@ -141,7 +142,7 @@ def test_messages_between_the_demo_practitioners(signed_in, live_server, tmp_pat
     assert "Dr Claire Martin" in listed and "1 unread" in listed
     shown = run(["read", thread_id], durand, live_server)
     assert "Pouvez-vous la voir jeudi ?" in shown and "attachment radio.txt" in shown
-    run(["write", "Oui, à 10 h.", "--thread", thread_id], durand, live_server)
+    run(["write", "Oui, à 10 h.", "--thread", thread_id, "--yes"], durand, live_server)
     answer = run(["read", thread_id], martin, live_server)
     assert "Oui, à 10 h." in answer
     assert "read by kine.durand@demo.test" in answer  # her message was read

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from uhealthsec.server.errors import ServiceError
@@ -200,6 +201,13 @@ def install(app: FastAPI) -> None:
         return problem(
             422, "the request does not match the expected format", extra={"errors": errors}
         )
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, _: ClientDisconnect) -> JSONResponse:
+        # A client that stopped mid-request (Ctrl-C during an upload) is not a fault of
+        # the server: one line, not a traceback. The answer reaches nobody.
+        log.info("client disconnected before the end of %s %s", request.method, request.url.path)
+        return problem(400, "the client disconnected before the end of the request")
 
     async def infrastructure_error(_: Request, exc: Exception) -> JSONResponse:
         response = infrastructure_problem(exc)

@@ -4,21 +4,63 @@ that the whole list of commands reads in one place. The server's commands are no
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+# Typer carries its own Click: its usage errors are of this class, not of an installed
+# click's.
+from typer._click.exceptions import ClickException
+
 from uhealthsec.client.cli import (
     account,
     consent,
     documents,
+    exit_codes,
     journal,
     keys,
     messages,
+    passwords,
     patient,
     practice,
     rights,
 )
-from uhealthsec.terminal import command_line, print_version, with_version_option
+from uhealthsec.terminal import command_line, print_version, version_callback
 
-app = command_line(help="U-HealthSec: secure exchange of patient documents.", no_args_is_help=True)
-with_version_option(app)
+app = command_line(
+    help="U-HealthSec: secure exchange of patient documents.",
+    no_args_is_help=True,
+    epilog=exit_codes.HELP,
+)
+
+
+@app.callback()
+def program_options(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        is_eager=True,
+        expose_value=False,
+        callback=version_callback,
+        help="Print the version and exit.",
+    ),
+    password_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--password-file",
+            envvar="UHS_PASSWORD_FILE",
+            metavar="FILE",
+            help=(
+                "Read the password from the first line of FILE (readable by you only) "
+                "instead of asking. Or set UHS_PASSWORD_COMMAND to a program that prints it "
+                "(run without a shell, e.g. 'pass show uhs')."
+            ),
+        ),
+    ] = None,
+) -> None:
+    passwords.password_file = password_file
 
 
 @app.command()
@@ -36,8 +78,13 @@ app.command()(account.login)
 app.command()(account.logout)
 app.command()(account.whoami)
 app.add_typer(account.sessions_app, name="sessions")
+# Practices.
+app.add_typer(practice.practice_app, name="practice")
+# `uhs practices`, as before `uhs practice list`.
+app.command("practices", help="List your practices (as `uhs practice list`).")(
+    practice.practice_list
+)
 # Documents.
-app.command()(practice.practices)
 app.command()(documents.send)
 app.command()(documents.inbox)
 app.command()(documents.get)
@@ -60,4 +107,17 @@ app.command("export")(documents.export)
 
 
 def main() -> None:
-    app()
+    """Run ``uhs``: leave with the status of exit_codes.py, a cancellation included."""
+    from uhealthsec.client.cli._common import cancellation_message
+
+    try:
+        status = app(standalone_mode=False)
+    except ClickException as exc:  # a usage error: exit status 2
+        exc.show()
+        status = exc.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        status = exit_codes.CANCELLED
+    if status == exit_codes.CANCELLED:
+        # Typer turns Ctrl-C into this status; a question answered no is the same.
+        typer.echo(f"\n{cancellation_message()}", err=True)
+    sys.exit(status if isinstance(status, int) else exit_codes.OK)

@@ -13,7 +13,7 @@ from typing import Any
 import httpx2
 
 from uhealthsec.client.api import AuthClient
-from uhealthsec.client.cli._common import Refused, console
+from uhealthsec.client.cli._common import Refused, notices
 from uhealthsec.protocol.oauth import CLI_REDIRECT_URI
 
 _BROWSER_WAIT_SECONDS = 300
@@ -47,11 +47,11 @@ def professional_login(http: httpx2.Client, device: str) -> Any:
         redirect_uri = CLI_REDIRECT_URI.replace("127.0.0.1", f"127.0.0.1:{port}", 1)
         auth = AuthClient(http, redirect_uri=redirect_uri)
         step = auth.federated_login_url(device_name=device)
-        console.print("Sign in with your e-CPS in the browser. If it does not open, visit:")
-        console.print(step.url, soft_wrap=True)
+        notices.print("Sign in with your e-CPS in the browser. If it does not open, visit:")
+        notices.print(step.url, soft_wrap=True)
         webbrowser.open(step.url)
         deadline = time.monotonic() + _BROWSER_WAIT_SECONDS
-        with console.status("Waiting for the browser…"):
+        with notices.status("Waiting for the browser…"):
             while handler.landed is None:
                 if time.monotonic() > deadline:
                     raise Refused("no answer from the browser in 5 minutes")

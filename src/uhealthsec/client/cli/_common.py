@@ -1,17 +1,24 @@
-"""What the commands share: the console, the refusal, the connection and the signed-in
-SDK client, progress bars, and the choice of a practice."""
+"""What the commands share: the two streams (results on stdout, everything else on
+stderr), the refusal and its exit status, the connection and the signed-in SDK client,
+progress bars, ids given by prefix, JSON output, and the choice of a practice."""
 
 from __future__ import annotations
 
 import functools
+import json
+import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 import typer
 
+from uhealthsec.client.cli import exit_codes
+from uhealthsec.client.cli.passwords import read_password
 from uhealthsec.terminal import Refused
 
 # The SDK, rich and httpx2 are imported where they are used, never at the top of a
@@ -28,17 +35,73 @@ if TYPE_CHECKING:
 class _Console:
     """rich's console, made at its first use."""
 
+    def __init__(self, *, stderr: bool) -> None:
+        self.stderr = stderr
+
     @functools.cached_property
     def real(self) -> Console:
         from rich.console import Console
 
-        return Console(highlight=False)
+        return Console(highlight=False, stderr=self.stderr)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.real, name)
 
 
-console: Any = _Console()
+#: Results: what a script reads (a listing, an id, a safety number).
+console: Any = _Console(stderr=False)
+#: Everything else: progress, "working…" spinners, notices and questions.
+notices: Any = _Console(stderr=True)
+
+#: ``--json``, on every command that prints a result.
+JsonOutput = Annotated[
+    bool, typer.Option("--json", help="Print the result as JSON on stdout, and nothing else there.")
+]
+#: ``--yes``, on every command that encrypts for people.
+Yes = Annotated[
+    bool,
+    typer.Option("--yes", "-y", help="Encrypt without asking to confirm the recipients (scripts)."),
+]
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID | Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def print_json(value: Any) -> None:
+    """Stable JSON on stdout: keys sorted, dates in ISO 8601, ids as strings."""
+    sys.stdout.write(
+        json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True, default=_json_value) + "\n"
+    )
+    sys.stdout.flush()
+
+
+def print_result(as_json: bool, value: Any, sentence: str) -> None:
+    """A command's result: ``value`` as JSON, or the sentence that says it."""
+    if as_json:
+        print_json(value)
+    else:
+        console.print(sentence, soft_wrap=True)
+
+
+#: What this run changed on the server, for the message of a cancellation.
+changes_made: list[str] = []
+
+
+def cancellation_message() -> str:
+    if not changes_made:
+        return "Cancelled: nothing was sent."
+    return "Cancelled, after: " + "; ".join(changes_made) + "."
+
+
+def usage_error(message: str) -> Refused:
+    """A command line that cannot be right (exit status 2, as Click's own)."""
+    return Refused(message, exit_codes.USAGE)
+
 
 #: Refresh the access token when it has less than this many seconds left.
 _REFRESH_MARGIN = 30
@@ -60,7 +123,9 @@ def connection(server: str) -> Iterator[httpx2.Client]:
     except httpx2.ConnectError as exc:
         raise Refused(f"cannot reach the server at {server}: is it running?") from exc
     except ApiError as exc:
-        raise Refused(exc.detail) from exc
+        # 401: the server does not know who this is (signed out, expired, second factor).
+        code = exit_codes.AUTHENTICATION if exc.status == 401 else exit_codes.REFUSED
+        raise Refused(exc.detail, code) from exc
     except (LogRefused, ExchangeRefused) as exc:
         raise Refused(str(exc)) from exc
     except ParametersAboveBudget as exc:
@@ -86,7 +151,7 @@ class SignedIn:
         from uhealthsec.client.api import AuthClient
 
         if not profile.signed_in:
-            raise Refused("you are not signed in: run `uhs login`")
+            raise Refused("you are not signed in: run `uhs login`", exit_codes.AUTHENTICATION)
         self.auth = AuthClient(http)
         self.profile = profile
         self.store = store
@@ -100,7 +165,9 @@ class SignedIn:
             except ApiError as exc:
                 self.profile.forget_tokens()
                 self.store.save(self.profile)
-                raise Refused("your session has ended: run `uhs login` again") from exc
+                raise Refused(
+                    "your session has ended: run `uhs login` again", exit_codes.AUTHENTICATION
+                ) from exc
             self.profile.store_tokens(tokens)
             self.store.save(self.profile)
         return self.profile.access_token
@@ -127,12 +194,12 @@ def signed_in_client(unlock: bool = True) -> Iterator[ExchangeClient]:
         keystore = signed_in.auth.keystore(signed_in.token())
         keys = None
         if unlock:
-            password: str = typer.prompt("Password (unlocks your keys)", hide_input=True)
-            with console.status("Unlocking your keys…"):
+            password = read_password("Password (unlocks your keys)")
+            with notices.status("Unlocking your keys…"):
                 try:
                     keys = unlock_with_password(keystore, password)
                 except WrongPassword as exc:
-                    raise Refused("wrong password") from exc
+                    raise Refused("wrong password", exit_codes.WRONG_PASSWORD) from exc
 
         def remember(pin: LogPin) -> None:
             profile.directory = pin.to_dict()
@@ -172,33 +239,51 @@ def progress_bar(label: str, *, counting: str = "bytes") -> Iterator[Callable[[i
         if counting == "bytes"
         else (MofNCompleteColumn(), TextColumn(counting))
     )
-    with Progress(
+    progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         *amount,
         TimeRemainingColumn(),
-        console=console.real,
+        console=notices.real,
         transient=False,
-    ) as progress:
-        task = progress.add_task(label, total=None)
+    )
+    task = progress.add_task(label, total=None)
 
-        def update(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+    def update(done: int, total: int) -> None:
+        # Drawn from the first progress on: a question asked before (the recipients'
+        # confirmation) is not overdrawn by the bar.
+        if not progress.live.is_started:
+            progress.start()
+        progress.update(task, completed=done, total=total)
 
+    try:
         yield update
+    finally:
+        if progress.live.is_started:
+            progress.stop()
 
 
-def practice_for(client: ExchangeClient, practice: str | None) -> str:
+class Caller(Protocol):
+    """What calls the API signed in: the SDK client, or ``SignedIn`` without keys."""
+
+    def call(self, method: str, path: str, **kwargs: Any) -> httpx2.Response: ...
+
+
+#: The roles that handle patients' files.
+CARE_ROLES = ("admin", "practitioner")
+
+
+def practice_for(client: Caller, practice: str | None, roles: Sequence[str] = CARE_ROLES) -> str:
+    """The practice given (an id or its prefix), else the only one where the user has
+    one of ``roles``."""
     if practice:
-        return practice
-    mine = [
-        p for p in client.call("GET", "/practices").json() if p["role"] in ("admin", "practitioner")
-    ]
+        return resolve_id(practice, lambda: _practice_ids(client), "practice")
+    mine = [p for p in client.call("GET", "/practices").json() if p["role"] in roles]
     if len(mine) != 1:
-        raise Refused(
-            "say which practice with --practice (ids in `uhs practices`)"
+        raise usage_error(
+            "say which practice with --practice (ids in `uhs practice list`)"
             if mine
-            else "you are not a practitioner of any practice"
+            else f"you are not {' or '.join(roles)} of any practice"
         )
     return str(mine[0]["id"])
 
@@ -207,11 +292,69 @@ def expiry(days: int | None) -> datetime | None:
     return datetime.now(UTC) + timedelta(days=days) if days else None
 
 
+def _practice_ids(client: Caller) -> list[str]:
+    return [str(p["id"]) for p in client.call("GET", "/practices").json()]
+
+
+#: The shortest prefix taken for an id: shorter ones match too much by chance.
+SHORTEST_PREFIX = 4
+
+
+def resolve_id(given: str, listing: Callable[[], Iterable[str]], what: str) -> str:
+    """The id that ``given`` begins, among those the user can list; a whole id is taken
+    as it is, without asking the server for the list."""
+    try:
+        return str(uuid.UUID(given))
+    except ValueError:
+        pass
+    prefix = given.lower()
+    if len(prefix) < SHORTEST_PREFIX:
+        raise usage_error(f"give at least {SHORTEST_PREFIX} characters of the {what} id")
+    matches = sorted({i for i in listing() if i.startswith(prefix)})
+    if not matches:
+        raise Refused(f"no {what} of yours has an id beginning with {given}")
+    if len(matches) > 1:
+        raise usage_error(f"{given} begins several {what} ids: {', '.join(matches)}")
+    return matches[0]
+
+
+def document_id_of(client: ExchangeClient, given: str) -> str:
+    """A document's id from its first characters, among those ``uhs inbox`` lists."""
+    from uhealthsec.client.exchange import DOCUMENTS_PAGE
+
+    def listed() -> Iterator[str]:
+        offset = 0  # the ids only: no title is decrypted to find one
+        while page := client.call(
+            "GET", "/documents", params={"limit": DOCUMENTS_PAGE, "offset": offset}
+        ).json():
+            yield from (str(d["id"]) for d in page)
+            offset += len(page)
+
+    return resolve_id(given, listed, "document")
+
+
 def show_recipients(entries: Sequence[VerifiedEntry]) -> None:
     """Who a key is about to be wrapped for, each proven in the key directory, shown
     before anything is encrypted."""
     names = ", ".join(sorted(e.entry.email for e in entries))
-    console.print(f"Encrypting for (keys proven in the key directory): {names}")
+    notices.print(f"Encrypting for (keys proven in the key directory): {names}")
+
+
+def confirm_recipients(yes: bool) -> Callable[[Sequence[VerifiedEntry]], None]:
+    """Show the recipients, then ask before encrypting for them (unless ``--yes``): the
+    list comes from the key directory, and the user must see whom it names."""
+    if not yes and not sys.stdin.isatty():
+        raise usage_error(
+            "the recipients cannot be confirmed without a terminal: add --yes to encrypt "
+            "for them without the question"
+        )
+
+    def confirm(entries: Sequence[VerifiedEntry]) -> None:
+        show_recipients(entries)
+        if not yes:
+            typer.confirm("Encrypt for them?", default=False, abort=True, err=True)
+
+    return confirm
 
 
 def my_practice(client: ExchangeClient, practice: str | None) -> str:

@@ -8,13 +8,21 @@ from typing import TYPE_CHECKING
 import typer
 
 from uhealthsec.client import DEFAULT_SERVER
+from uhealthsec.client.cli import exit_codes
 from uhealthsec.client.cli._common import (
+    JsonOutput,
     Refused,
     SignedIn,
+    changes_made,
     connection,
     console,
+    notices,
     open_store,
+    print_json,
+    resolve_id,
+    usage_error,
 )
+from uhealthsec.client.cli.passwords import ask_hidden, from_script, read_password
 from uhealthsec.terminal import command_line
 
 if TYPE_CHECKING:
@@ -25,9 +33,11 @@ sessions_app = command_line(help="Devices signed in to your account.", invoke_wi
 
 
 def register(
-    email: str = typer.Option(..., prompt=True, help="Your e-mail address.", metavar="EMAIL"),
-    name: str = typer.Option(
-        ..., prompt="Your name", help="Name shown to your contacts.", metavar="NAME"
+    email: str | None = typer.Option(
+        None, help="Your e-mail address (asked if missing).", metavar="EMAIL"
+    ),
+    name: str | None = typer.Option(
+        None, help="Name shown to your contacts (asked if missing).", metavar="NAME"
     ),
     kind: str = typer.Option(
         "practitioner", help="practitioner or patient.", metavar="practitioner|patient"
@@ -54,15 +64,20 @@ def register(
     from uhealthsec.client.recovery import to_words
 
     if kind not in ("practitioner", "patient"):
-        raise Refused("--kind is practitioner or patient")
+        raise usage_error("--kind is practitioner or patient")
+    # Asked on stderr: stdout is for results.
+    email = email or typer.prompt("Email", err=True)
+    name = name or typer.prompt("Your name", err=True)
     password = _new_password(email, name)
-    with connection(server) as http, console.status("Making your keys…"):
+    with connection(server) as http, notices.status("Making your keys…"):
         try:
             new = AuthClient(http).register(
                 email, password, name, kind, rpps=rpps, invitation=invitation
             )
         except WeakPassword as exc:  # checked above; kept for a changed rule
             raise Refused(str(exc)) from exc
+    # A "no" below cancels only this device's part: the server has the account.
+    changes_made.append(f"the account {email} was created on the server")
     words = to_words(new.recovery_key)
     lines = "\n".join(
         "  ".join(f"{i + 1:>2}. {w:<10}" for i, w in enumerate(words) if i // 6 == row)
@@ -79,7 +94,7 @@ def register(
         "These 24 words are the only way back to your documents if you forget your password."
         " Nobody, not even U-HealthSec, can recover them for you."
     )
-    typer.confirm("Have you written them down?", default=False, abort=True)
+    typer.confirm("Have you written them down?", default=False, abort=True, err=True)
     store = open_store()
     store.save(Profile(server=server, email=email))
     if invitation:
@@ -91,18 +106,26 @@ def register(
         )
 
 
-def _new_password(email: str, name: str) -> str:
+def _new_password(email: str, name: str, *, scripted: bool = True) -> str:
+    """A new password, checked here; from the script's source if ``scripted`` and it
+    has one (`uhs register`), else asked twice."""
     from uhealthsec.client.passwords import check_new_password
 
-    console.print("Choose a password of at least 12 characters, for example four unrelated words.")
-    for _ in range(3):
-        password: str = typer.prompt("Password", hide_input=True)
+    if scripted and from_script():  # no one to ask it twice
+        password = read_password("Password")
         verdict = check_new_password(password, (email, name))
         if not verdict.acceptable:
-            console.print(f"[yellow]{verdict.reason}[/yellow]")
+            raise Refused(f"the password given is refused: {verdict.reason}")
+        return password
+    notices.print("Choose a password of at least 12 characters, for example four unrelated words.")
+    for _ in range(3):
+        password = ask_hidden("Password")
+        verdict = check_new_password(password, (email, name))
+        if not verdict.acceptable:
+            notices.print(f"[yellow]{verdict.reason}[/yellow]")
             continue
-        if typer.prompt("Password again", hide_input=True) != password:
-            console.print("[yellow]The two passwords differ.[/yellow]")
+        if ask_hidden("Password again") != password:
+            notices.print("[yellow]The two passwords differ.[/yellow]")
             continue
         return password
     raise Refused("no acceptable password chosen")
@@ -118,17 +141,20 @@ def password_change() -> None:
     with connection(profile.server) as http:
         signed_in = SignedIn(http, profile, store)
         me = signed_in.call("GET", "/accounts/me").json()
-        current: str = typer.prompt("Current password", hide_input=True)
-        new = _new_password(me["email"], me["display_name"])
-        code = typer.prompt("6-digit code from your app, or a recovery code").strip()
+        current = read_password("Current password")
+        # The script's source gives the current password; the new one is asked.
+        new = _new_password(me["email"], me["display_name"], scripted=False)
+        code = typer.prompt("6-digit code from your app, or a recovery code", err=True).strip()
         proof = {"totp_code" if code.isdigit() else "recovery_code": code}
         auth = signed_in.auth
         try:
             recent = auth.step_up(signed_in.token(), **proof)
-            with console.status("Re-sealing your keys…"):
+            with notices.status("Re-sealing your keys…"):
                 auth.change_password(recent, current, new, (me["email"], me["display_name"]))
         except WrongPassword as exc:
-            raise Refused("the current password is not the right one") from exc
+            raise Refused(
+                "the current password is not the right one", exit_codes.WRONG_PASSWORD
+            ) from exc
     console.print("[green]Password changed.[/green] Your other devices are signed out.")
 
 
@@ -143,11 +169,11 @@ def verify_email(
     from uhealthsec.client.api import AuthClient
 
     profile = open_store().load()
-    address = email or profile.email or typer.prompt("E-mail address")
-    password: str = typer.prompt("Password", hide_input=True)
+    address = email or profile.email or typer.prompt("E-mail address", err=True)
+    password = read_password("Password")
     with connection(server or profile.server) as http:
         AuthClient(http).verify_email(code.strip(), address, password)
-    console.print("Address confirmed. Sign in with [bold]uhs login[/bold].")
+    notices.print("Address confirmed. Sign in with [bold]uhs login[/bold].")
 
 
 # -- sign-in ------------------------------------------------------------------------------
@@ -179,17 +205,19 @@ def login(
 
             tokens = professional_login(http, device)
         else:
-            profile.email = email or typer.prompt("E-mail", default=profile.email or None)
-            password: str = typer.prompt("Password", hide_input=True)
+            profile.email = email or typer.prompt("E-mail", default=profile.email or None, err=True)
+            password = read_password("Password")
             auth = AuthClient(http)
             try:
-                with console.status("Checking your password…"):
+                with notices.status("Checking your password…"):
                     state = auth.start_login(profile.email, password)
             except SecondFactorRequired as exc:
-                console.print(f"[yellow]{exc.detail}[/yellow]")
-                code = typer.prompt("6-digit code from your app, or a recovery code").strip()
+                notices.print(f"[yellow]{exc.detail}[/yellow]")
+                code = typer.prompt(
+                    "6-digit code from your app, or a recovery code", err=True
+                ).strip()
                 proof = {"totp_code" if code.isdigit() else "recovery_code": code}
-                with console.status("Checking your password…"):
+                with notices.status("Checking your password…"):
                     state = auth.start_login(profile.email, password, second_factor=proof)
             if state.enrolment_required:
                 _enrol_first_factor(auth, state)
@@ -198,7 +226,7 @@ def login(
             tokens = auth.authorize(state, device_name=device)
     profile.store_tokens(tokens)
     store.save(profile)
-    console.print("[green]Signed in.[/green]")
+    notices.print("[green]Signed in.[/green]")
 
 
 def _enrol_first_factor(auth: AuthClient, state: LoginState) -> None:
@@ -215,14 +243,14 @@ def _enrol_first_factor(auth: AuthClient, state: LoginState) -> None:
     segno.make(enrolment["otpauth_uri"], error="m").terminal(compact=True)
     console.print(f"Or type this key into the app: [bold]{enrolment['secret']}[/bold]")
     for attempt in range(3):
-        code = typer.prompt("6-digit code shown by the app").strip().replace(" ", "")
+        code = typer.prompt("6-digit code shown by the app", err=True).strip().replace(" ", "")
         try:
             codes = auth.confirm_totp(state, code)
             break
         except ApiError as exc:
             if exc.status != 401 or attempt == 2:
                 raise
-            console.print(f"[yellow]{exc.detail}[/yellow]")
+            notices.print(f"[yellow]{exc.detail}[/yellow]")
     console.print(
         Panel(
             "\n".join(codes),
@@ -242,7 +270,9 @@ def _prove_second_factor(auth: AuthClient, state: LoginState) -> None:
             "a recovery code works here too."
         )
     for attempt in range(3):
-        answer = typer.prompt("Code from your authenticator app (or a recovery code)").strip()
+        answer = typer.prompt(
+            "Code from your authenticator app (or a recovery code)", err=True
+        ).strip()
         proof = (
             {"totp_code": answer.replace(" ", "")}
             if re.fullmatch(r"[0-9 ]{6,7}", answer)
@@ -254,7 +284,7 @@ def _prove_second_factor(auth: AuthClient, state: LoginState) -> None:
         except ApiError as exc:
             if exc.status != 401 or attempt == 2:
                 raise
-            console.print(f"[yellow]{exc.detail}[/yellow]")
+            notices.print(f"[yellow]{exc.detail}[/yellow]")
 
 
 def logout() -> None:
@@ -275,12 +305,15 @@ def logout() -> None:
     console.print("Signed out.")
 
 
-def whoami() -> None:
+def whoami(as_json: JsonOutput = False) -> None:
     """Show the account signed in on this device."""
     store = open_store()
     profile = store.load()
     with connection(profile.server) as http:
         me = SignedIn(http, profile, store).call("GET", "/accounts/me").json()
+    if as_json:
+        print_json(me)
+        return
     console.print(f"{me['display_name']} <{me['email']}> ({me['kind']})")
     if me.get("rpps"):
         console.print(f"RPPS {me['rpps']}")
@@ -290,7 +323,7 @@ def whoami() -> None:
 
 
 @sessions_app.callback()
-def sessions(ctx: typer.Context) -> None:
+def sessions(ctx: typer.Context, as_json: JsonOutput = False) -> None:
     """List the devices signed in to your account."""
     from rich.table import Table
 
@@ -300,6 +333,9 @@ def sessions(ctx: typer.Context) -> None:
     profile = store.load()
     with connection(profile.server) as http:
         rows = SignedIn(http, profile, store).call("GET", "/auth/sessions").json()
+    if as_json:
+        print_json(rows)
+        return
     table = Table(caption="* this device")
     table.add_column("Id", no_wrap=True, min_width=37)
     table.add_column("Device")
@@ -314,12 +350,20 @@ def sessions(ctx: typer.Context) -> None:
 
 
 @sessions_app.command("revoke")
-def revoke_session(session_id: str = typer.Argument(..., help="Id from `uhs sessions`.")) -> None:
+def revoke_session(
+    session_id: str = typer.Argument(..., help="Id from `uhs sessions`, or its first characters."),
+) -> None:
     """Sign another device out."""
     store = open_store()
     profile = store.load()
     with connection(profile.server) as http:
-        SignedIn(http, profile, store).call("DELETE", f"/auth/sessions/{session_id}")
+        signed_in = SignedIn(http, profile, store)
+        chosen = resolve_id(
+            session_id,
+            lambda: (str(s["id"]) for s in signed_in.call("GET", "/auth/sessions").json()),
+            "session",
+        )
+        signed_in.call("DELETE", f"/auth/sessions/{chosen}")
     console.print("That device is signed out.")
 
 

@@ -7,10 +7,12 @@ from typing import Annotated
 import typer
 
 from uhealthsec.client.cli._common import (
-    Refused,
+    JsonOutput,
     console,
     my_practice,
+    print_json,
     signed_in_client,
+    usage_error,
 )
 from uhealthsec.terminal import command_line
 
@@ -26,14 +28,19 @@ PURPOSE_WORDS = {
 }
 
 
-def _decide(purpose: str, decision: str, practice: str | None, to: str | None) -> None:
+def _decide(
+    purpose: str, decision: str, practice: str | None, to: str | None, as_json: bool
+) -> None:
     from uhealthsec.client.consent import ConsentClient
 
     if purpose not in _PURPOSES:
-        raise Refused("say team, outside or research")
+        raise usage_error("say team, outside or research")
     with signed_in_client(unlock=False) as client:
         practice_id = my_practice(client, practice)
         recorded = ConsentClient(client).decide(practice_id, _PURPOSES[purpose], decision, to)
+    if as_json:
+        print_json(recorded)
+        return
     whom = to or PURPOSE_WORDS[_PURPOSES[purpose]]
     verb = "may now receive" if decision == "permit" else "may no longer receive"
     console.print(f"{whom} {verb} your documents (version {recorded['directive']['version']}).")
@@ -54,9 +61,10 @@ def consent_allow(
     purpose: Purpose,
     to: OneProfessional = None,
     practice: PracticeChoice = None,
+    as_json: JsonOutput = False,
 ) -> None:
     """Consent (outside, research), or lift an objection (team)."""
-    _decide(purpose, "permit", practice, to)
+    _decide(purpose, "permit", practice, to, as_json)
 
 
 @consent_app.command("deny")
@@ -64,14 +72,16 @@ def consent_deny(
     purpose: Purpose,
     to: OneProfessional = None,
     practice: PracticeChoice = None,
+    as_json: JsonOutput = False,
 ) -> None:
     """Object (team) or withdraw consent (outside, research): takes effect at once."""
-    _decide(purpose, "deny", practice, to)
+    _decide(purpose, "deny", practice, to, as_json)
 
 
 @consent_app.command("list")
 def consent_list(
     history: bool = typer.Option(False, "--history", help="Every version, not only current."),
+    as_json: JsonOutput = False,
 ) -> None:
     """Your directives."""
     from rich.table import Table
@@ -84,6 +94,9 @@ def consent_list(
             for f in client.call("GET", "/patient-files/mine").json()
         }
         rows = ConsentClient(client).directives(history=history)
+    if as_json:
+        print_json(rows)
+        return
     if not rows:
         console.print(
             "No directive: your care team may share your file; nobody else may, and nothing "

@@ -3,21 +3,51 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from uhealthsec.client.cli._common import (
+    JsonOutput,
+    Yes,
+    changes_made,
+    confirm_recipients,
     console,
+    document_id_of,
     expiry,
+    notices,
     practice_for,
+    print_json,
+    print_result,
     progress_bar,
-    show_recipients,
     signed_in_client,
+    usage_error,
 )
 
 _HERE = Path(".")
+#: The file name that means stdin (``send``) or stdout (``get -o``).
+_STANDARD_STREAM = Path("-")
+#: Read and written a chunk at a time, whatever the document's size.
+_COPY_CHUNK = 1 << 20
+
+DocumentId = Annotated[str, typer.Argument(help="Id from `uhs inbox`, or its first characters.")]
+
+
+@contextmanager
+def _private_directory() -> Iterator[Path]:
+    """A directory only this user may enter, emptied and removed at the end: where a
+    document read from stdin, or decrypted for stdout, waits for its turn."""
+    with tempfile.TemporaryDirectory(prefix="uhs-") as directory:
+        os.chmod(directory, 0o700)
+        yield Path(directory)
 
 
 #: ``--expires-days``, of ``send`` and ``share``.
@@ -32,7 +62,11 @@ ExpiresDays = Annotated[
 def send(
     file: Annotated[
         Path,
-        typer.Argument(exists=True, dir_okay=False, readable=True, help="The file to send."),
+        typer.Argument(
+            allow_dash=True,
+            dir_okay=False,
+            help="The file to send, or - to read it from stdin (name it with --name).",
+        ),
     ],
     to: Annotated[
         list[str] | None, typer.Option("--to", help="Recipient (repeatable).", metavar="EMAIL")
@@ -50,9 +84,29 @@ def send(
     share_with_patient: bool = typer.Option(
         False, "--share-with-patient", help="Let the patient read it too."
     ),
+    name: str | None = typer.Option(
+        None, "--name", help="The document's file name, when it is read from stdin.", metavar="NAME"
+    ),
+    yes: Yes = False,
+    as_json: JsonOutput = False,
 ) -> None:
-    """Encrypt a document on this device, sign it, and send it."""
-    with signed_in_client() as client:
+    """Encrypt a document on this device, sign it, and send it. The recipients, each
+    proven in the key directory, are shown and confirmed before anything is encrypted."""
+    from_stdin = file == _STANDARD_STREAM
+    if from_stdin and not name:
+        raise usage_error("a document read from stdin needs its file name: add --name NAME")
+    if not from_stdin and not file.is_file():
+        raise usage_error(f"{file} is not a file")
+    if from_stdin and not yes:
+        raise usage_error("stdin holds the document, not an answer: add --yes")
+    confirm = confirm_recipients(yes)
+    with _private_directory() as spool, signed_in_client() as client:
+        if from_stdin:
+            # The SDK encrypts from a file of known size: the document waits in a
+            # directory of this user's alone, and is removed as soon as it is sent.
+            file = spool / Path(name or "").name
+            with file.open("xb") as sink:
+                shutil.copyfileobj(sys.stdin.buffer, sink, _COPY_CHUNK)
         patient_file = client.patient_file(practice_for(client, practice), patient)
         recipients = [*(to or []), *([patient] if share_with_patient else [])]
         with progress_bar(f"Sending {file.name}") as progress:
@@ -63,14 +117,20 @@ def send(
                 title=title,
                 expires_at=expiry(expires_days),
                 progress=progress,
-                before_encrypting=show_recipients,
+                before_encrypting=confirm,
             )
+    changes_made.append(f"document {document_id} was sent")
     readers = ", ".join(recipients) or "you only"
-    console.print(f"[green]Sent[/green] {document_id} to {readers}.")
+    print_result(
+        as_json,
+        {"id": document_id, "recipients": recipients},
+        f"[green]Sent[/green] {document_id} to {readers}.",
+    )
 
 
 def inbox(
     limit: int = typer.Option(50, min=1, max=200, metavar="N", help="At most this many documents."),
+    as_json: JsonOutput = False,
 ) -> None:
     """Documents you can read (titles are decrypted here)."""
     from rich.filesize import decimal
@@ -78,6 +138,9 @@ def inbox(
     with signed_in_client() as client:
         documents = client.documents(limit=limit)
         me = client.me["email"]
+    if as_json:
+        print_json([asdict(d) for d in documents])
+        return
     if not documents:
         console.print("No documents.")
         return
@@ -89,61 +152,114 @@ def inbox(
 
 
 def get(
-    document_id: str = typer.Argument(..., help="Id from `uhs inbox`."),
+    document_id: DocumentId,
     output: Annotated[
-        Path, typer.Option("-o", "--output", help="File or directory.", metavar="FILE")
+        Path,
+        typer.Option(
+            "-o",
+            "--output",
+            allow_dash=True,
+            help="File or directory; - writes the document to stdout.",
+            metavar="FILE",
+        ),
     ] = _HERE,
     version: int | None = typer.Option(
         None, help="A former version (default: the latest).", metavar="N"
     ),
     force: bool = typer.Option(False, "--force", help="Replace a file of the same name."),
+    as_json: JsonOutput = False,
 ) -> None:
     """Download, verify the author's signature, and decrypt a document."""
-    with signed_in_client() as client, progress_bar("Receiving") as progress:
+    to_stdout = output == _STANDARD_STREAM
+    if to_stdout and as_json:
+        raise usage_error("stdout holds the document: --json goes with a file")
+    with (
+        _private_directory() as spool,
+        signed_in_client() as client,
+        progress_bar("Receiving") as progress,
+    ):
         received = client.fetch(
-            document_id, output, version=version, progress=progress, replace=force
+            document_id_of(client, document_id),
+            spool if to_stdout else output,
+            version=version,
+            progress=progress,
+            replace=force,
         )
+        if to_stdout:
+            # Written only once the whole document is authenticated and its signature
+            # verified, as a file appears only then.
+            with received.path.open("rb") as plain:
+                shutil.copyfileobj(plain, sys.stdout.buffer, _COPY_CHUNK)
+            sys.stdout.flush()
     # The proven signer of this version, who may not be the document's first author.
     started = (
         ""
         if received.document_author_email == received.author_email
         else f"; the document was started by {received.document_author_email}"
     )
-    console.print(
-        f"[green]Saved[/green] {received.path} (version {received.version}, "
+    where = "Written to stdout" if to_stdout else f"[green]Saved[/green] {received.path}"
+    sentence = (
+        f"{where} (version {received.version}, "
         f"signed by {received.author_email}, signature verified{started})."
+    )
+    if to_stdout:
+        notices.print(sentence, soft_wrap=True)
+        return
+    print_result(
+        as_json,
+        {
+            "id": received.id,
+            "version": received.version,
+            "path": received.path,
+            "size": received.size,
+            "author_email": received.author_email,
+            "document_author_email": received.document_author_email,
+            "signature_verified": True,
+        },
+        sentence,
     )
 
 
 def share(
-    document_id: Annotated[str, typer.Argument(help="Id from `uhs inbox`.")],
+    document_id: DocumentId,
     to: Annotated[list[str], typer.Option("--to", help="Address (repeatable).", metavar="EMAIL")],
     expires_days: ExpiresDays = None,
+    yes: Yes = False,
+    as_json: JsonOutput = False,
 ) -> None:
-    """Let more people read a document (its key is re-wrapped here for them)."""
+    """Let more people read a document (its key is re-wrapped here for them, once you
+    confirmed whom for)."""
+    confirm = confirm_recipients(yes)
     with signed_in_client() as client:
-        client.share(
-            document_id, to, expires_at=expiry(expires_days), before_encrypting=show_recipients
-        )
-    console.print(f"[green]Shared[/green] with {', '.join(to)}.")
+        chosen = document_id_of(client, document_id)
+        client.share(chosen, to, expires_at=expiry(expires_days), before_encrypting=confirm)
+    changes_made.append(f"document {chosen} was shared")
+    print_result(
+        as_json, {"id": chosen, "shared_with": to}, f"[green]Shared[/green] with {', '.join(to)}."
+    )
 
 
 def revoke(
-    document_id: str = typer.Argument(..., help="Id from `uhs inbox`."),
+    document_id: DocumentId,
     person: str = typer.Option(..., "--from", help="Whose access to end.", metavar="EMAIL"),
+    as_json: JsonOutput = False,
 ) -> None:
     """End someone's access to a document, at once, with your signed statement that
     you did (the next version's author leaves them out)."""
     with signed_in_client() as client:
-        versions = client.revoke(document_id, person)
-    console.print(
+        chosen = document_id_of(client, document_id)
+        versions = client.revoke(chosen, person)
+    changes_made.append(f"{person}'s access was ended")
+    print_result(
+        as_json,
+        {"id": chosen, "revoked": person, "versions": versions},
         f"[green]Revoked[/green]: {person} can no longer read it ({versions} version(s)). "
-        "Send a new version with `uhs update` if they kept a copy of the old key."
+        "Send a new version with `uhs update` if they kept a copy of the old key.",
     )
 
 
 def update(
-    document_id: Annotated[str, typer.Argument(help="Id from `uhs inbox`.")],
+    document_id: DocumentId,
     file: Annotated[
         Path,
         typer.Argument(exists=True, dir_okay=False, readable=True, help="The new version."),
@@ -157,19 +273,26 @@ def update(
             metavar="EMAIL",
         ),
     ] = None,
+    yes: Yes = False,
+    as_json: JsonOutput = False,
 ) -> None:
     """Send a new version of a document, under a new key, to its current readers (those
-    its author or a reader signed for)."""
+    its author or a reader signed for), once you confirmed them."""
+    confirm_readers = confirm_recipients(yes)
     with signed_in_client() as client, progress_bar(f"Sending {file.name}") as progress:
+        chosen = document_id_of(client, document_id)
         number = client.new_version(
-            document_id,
+            chosen,
             file,
             title=title,
             progress=progress,
             confirm=confirm or (),
-            before_encrypting=show_recipients,
+            before_encrypting=confirm_readers,
         )
-    console.print(f"[green]Version {number}[/green] sent.")
+    changes_made.append(f"version {number} was sent")
+    print_result(
+        as_json, {"id": chosen, "version": number}, f"[green]Version {number}[/green] sent."
+    )
 
 
 def export(

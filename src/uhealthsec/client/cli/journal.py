@@ -10,12 +10,14 @@ from typing import Annotated
 import typer
 
 from uhealthsec.client.cli._common import (
-    Refused,
+    JsonOutput,
     SignedIn,
     connection,
     console,
     open_store,
+    print_json,
     progress_bar,
+    usage_error,
 )
 from uhealthsec.terminal import command_line
 
@@ -30,6 +32,7 @@ def journal_verify(
             "--all-heads", help="Check every signed head (one per batch), not only checkpoints."
         ),
     ] = False,
+    as_json: JsonOutput = False,
 ) -> None:
     """Recompute the whole journal and check it against the heads the server signed and
     against what this device verified before."""
@@ -53,6 +56,11 @@ def journal_verify(
         )
         with progress_bar("Checking the journal", counting="entries") as progress:
             result = journal.verify(progress, all_heads=all_heads)
+    if as_json:
+        print_json(
+            {"size": result.size, "heads": result.heads, "previous_size": result.previous_size}
+        )
+        return
     console.print(
         f"[green]Journal verified[/green]: {result.size} entries match the {result.heads} "
         f"heads the server signed, and extend the {result.previous_size} entries this "
@@ -100,7 +108,7 @@ def journal_export(
 ) -> None:
     """Export your access history, or your practice's activity."""
     if format not in ("fhir", "jsonl"):
-        raise Refused("--format is fhir or jsonl")
+        raise usage_error("--format is fhir or jsonl")
     store = open_store()
     profile = store.load()
     path = f"/practices/{practice}/journal/export" if practice else "/journal/history/export"
@@ -156,6 +164,7 @@ def journal_history(
     practice: str | None = typer.Option(
         None, help="Your practice's activity (admins).", metavar="ID"
     ),
+    as_json: JsonOutput = False,
 ) -> None:
     """(Patients) Who read or changed what about you, and when; every entry proven in
     the journal, and the history proven complete (docs/PROTOCOL.md, 13)."""
@@ -184,6 +193,16 @@ def journal_history(
     if checked.pin is not None:
         pins[subject] = asdict(checked.pin)
         write_atomically(pins_file, json.dumps(pins).encode())
+    if as_json:
+        print_json(
+            {
+                "entries": checked.items[:limit],
+                "chained": checked.chained,
+                "unchained": checked.unchained,
+                "tree_size": checked.tree_size,
+            }
+        )
+        return
     if not checked.items:
         console.print("Nothing yet.")
     for item in checked.items[:limit]:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import typer
 
 from uhealthsec.client.cli._common import (
+    JsonOutput,
     Refused,
     console,
+    notices,
+    print_json,
     progress_bar,
     signed_in_client,
 )
@@ -18,6 +21,7 @@ keys_app = command_line(help="The key directory: check the keys you use.")
 @keys_app.command("verify")
 def keys_verify(
     email: str | None = typer.Argument(None, help="Someone's address (default: yours)."),
+    as_json: JsonOutput = False,
 ) -> None:
     """Check the directory against what this device saw, and show a safety number to
     compare with the person in person or by phone."""
@@ -25,6 +29,17 @@ def keys_verify(
         head = client.directory.refresh()
         mine = client.my_entry()
         entry = client.directory.lookup(email) if email else mine
+    if as_json:
+        print_json(
+            {
+                "email": entry.entry.email,
+                "entry": entry.index,
+                "key_version": entry.entry.key_version,
+                "safety_number": entry.entry.safety_number(),
+                "directory_size": head.size,
+            }
+        )
+        return
     console.print(
         f"Key directory verified: {head.size} entries, consistent with what this device saw before."
     )
@@ -35,7 +50,7 @@ def keys_verify(
 
 
 @keys_app.command("audit")
-def keys_audit() -> None:
+def keys_audit(as_json: JsonOutput = False) -> None:
     """Replay the whole key directory as a monitor: every entry proven, one set of keys
     per account and per address, every map the server committed to recomputed. Only
     the accounts the operator lists as monitors (UHS_DIRECTORY_MONITORS) may read every
@@ -46,13 +61,24 @@ def keys_audit() -> None:
         head = client.directory.refresh()
         with progress_bar("Checking the key directory", counting="entries") as progress:
             result = audit(client.call, head, progress)
+    if as_json:  # the problems too: a monitor's script reports them
+        print_json(
+            {
+                "size": result.size,
+                "accounts": result.accounts,
+                "commitments": result.commitments,
+                "problems": result.problems,
+            }
+        )
     for problem in result.problems:
-        console.print(f"[red]{problem}[/red]", soft_wrap=True)
+        notices.print(f"[red]{problem}[/red]", soft_wrap=True)
     if result.problems:
         raise Refused(
             f"the key directory is not consistent ({len(result.problems)} problems): "
             "tell the server's operator and your security contact"
         )
+    if as_json:
+        return
     console.print(
         f"[green]Key directory audited:[/green] {result.size} entries, "
         f"{result.accounts} accounts, {result.commitments} maps, all consistent."

@@ -2,27 +2,45 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from uhealthsec.client.cli._common import (
-    Refused,
+    JsonOutput,
+    Yes,
+    changes_made,
+    confirm_recipients,
     console,
     practice_for,
-    show_recipients,
+    print_json,
+    print_result,
+    resolve_id,
     signed_in_client,
+    usage_error,
 )
 
+if TYPE_CHECKING:
+    from uhealthsec.client.exchange import MessagingClient
 
-def threads() -> None:
+
+def _thread_id(messaging: MessagingClient, given: str) -> str:
+    """A conversation's id from its first characters, among those `uhs threads` lists."""
+    return resolve_id(given, lambda: (str(t["id"]) for t in messaging.threads()), "conversation")
+
+
+def threads(as_json: JsonOutput = False) -> None:
     """Your conversations, most recent first."""
     from uhealthsec.client.exchange import MessagingClient
 
     with signed_in_client(unlock=False) as client:
         rows = MessagingClient(client).threads()
         me = client.me["email"]
+    if as_json:
+        print_json(rows)
+        return
     if not rows:
         console.print("No conversations.")
     for row in rows:
@@ -39,7 +57,10 @@ def write(
         typer.Option("--to", help="Start a conversation with (repeatable).", metavar="EMAIL"),
     ] = None,
     thread: Annotated[
-        str | None, typer.Option(help="Or answer in this conversation.", metavar="ID")
+        str | None,
+        typer.Option(
+            help="Or answer in this conversation (its id or first characters).", metavar="ID"
+        ),
     ] = None,
     attach: Annotated[
         list[Path] | None,
@@ -54,17 +75,24 @@ def write(
     practice: str | None = typer.Option(
         None, help="Practice id, if you have several.", metavar="ID"
     ),
+    yes: Yes = False,
+    as_json: JsonOutput = False,
 ) -> None:
-    """Send an end-to-end encrypted message."""
+    """Send an end-to-end encrypted message, once you confirmed whom for."""
     from uhealthsec.client.exchange import MessagingClient
 
     if bool(to) == bool(thread):
-        raise Refused("give either --to (a new conversation) or --thread")
+        raise usage_error("give either --to (a new conversation) or --thread")
     if attach and not patient:
-        raise Refused("attachments are documents of a patient file: add --patient")
+        raise usage_error("attachments are documents of a patient file: add --patient")
+    confirm = confirm_recipients(yes)
     with signed_in_client() as client:
         messaging = MessagingClient(client)
-        thread_id = thread or messaging.start_thread(to or [])["id"]
+        if thread:
+            thread_id = _thread_id(messaging, thread)
+        else:
+            thread_id = str(messaging.start_thread(to or [])["id"])
+            changes_made.append(f"conversation {thread_id} was started, with no message yet")
         patient_file = (
             client.patient_file(practice_for(client, practice), patient)["id"] if patient else None
         )
@@ -73,20 +101,27 @@ def write(
             text,
             attachments=attach or [],
             patient_file_id=patient_file,
-            before_encrypting=show_recipients,
+            before_encrypting=confirm,
         )
-    console.print(f"[green]Sent[/green] in conversation {thread_id}.")
+    print_result(
+        as_json, {"thread_id": thread_id}, f"[green]Sent[/green] in conversation {thread_id}."
+    )
 
 
 def read_thread(
-    thread: Annotated[str, typer.Argument(help="Id from `uhs threads`.")],
+    thread: Annotated[str, typer.Argument(help="Id from `uhs threads`, or its first characters.")],
+    as_json: JsonOutput = False,
 ) -> None:
     """Show a conversation (decrypted and checked here) and mark it read."""
     from uhealthsec.client.exchange import MessagingClient
 
     with signed_in_client() as client:
-        messages = MessagingClient(client).read(thread)
+        messaging = MessagingClient(client)
+        messages = messaging.read(_thread_id(messaging, thread))
         me = client.me["email"]
+    if as_json:
+        print_json([asdict(m) for m in messages])
+        return
     for m in messages:
         who = "you" if m.sender_email == me else m.sender_name
         seen = [e for e in m.read_by if e not in (me, m.sender_email)]

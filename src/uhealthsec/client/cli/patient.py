@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from uhealthsec.client.cli._common import (
-    Refused,
+    JsonOutput,
     console,
     practice_for,
+    print_json,
     signed_in_client,
+    usage_error,
 )
 from uhealthsec.client.cli.consent import PURPOSE_WORDS
 from uhealthsec.terminal import command_line
@@ -31,6 +33,7 @@ def _file_of(client: ExchangeClient, practice: str | None, email: str) -> str:
 def patient_show(
     email: Annotated[str, typer.Argument(help="The patient's address.")],
     practice: Annotated[str | None, typer.Option(help="Practice id.", metavar="ID")] = None,
+    as_json: JsonOutput = False,
 ) -> None:
     """The patient's consents and the end of their file's retention."""
     from uhealthsec.client.consent import ConsentClient
@@ -46,6 +49,9 @@ def patient_show(
             for r in RightsClient(client).of_practice(practice_id)
             if r["patient_file_id"] == file_id
         ]
+    if as_json:
+        print_json({"retention": retention, "requests": requests, "consents": directives})
+        return
     _print_retention(retention)
     for r in requests:
         late = " — late" if r["overdue"] else ""
@@ -61,7 +67,10 @@ def patient_show(
         console.print(f"Consent: {PURPOSE_WORDS[d['purpose']]}, {whom}: {decision}")
 
 
-def _print_retention(retention: dict[str, Any]) -> None:
+def _print_retention(retention: dict[str, Any], as_json: bool = False) -> None:
+    if as_json:
+        print_json(retention)
+        return
     until = retention["keep_until"] or "unknown"
     console.print(f"Kept until: {until} — {retention['explanation']}")
     console.print(f"Last care: {retention['last_care_on']}")
@@ -90,6 +99,7 @@ def patient_dates(
         str | None, typer.Option(help="Last consultation, YYYY-MM-DD.", metavar="DATE")
     ] = None,
     practice: Annotated[str | None, typer.Option(help="Practice id.", metavar="ID")] = None,
+    as_json: JsonOutput = False,
 ) -> None:
     """Record the dates the end of retention depends on."""
     facts = {"born_on": born, "died_on": died, "last_care_on": last_care}
@@ -100,7 +110,7 @@ def patient_dates(
             f"/patient-files/{file_id}/retention",
             json={k: v for k, v in facts.items() if v},
         ).json()
-    _print_retention(retention)
+    _print_retention(retention, as_json)
 
 
 @patient_app.command("claim")
@@ -113,16 +123,17 @@ def patient_claim(
         str | None, typer.Option(help="Closed on, YYYY-MM-DD.", metavar="DATE")
     ] = None,
     practice: Annotated[str | None, typer.Option(help="Practice id.", metavar="ID")] = None,
+    as_json: JsonOutput = False,
 ) -> None:
     """A claim about medical liability: retention stops while it is open."""
     if (opened is None) == (closed is None):
-        raise Refused("say --opened DATE or --closed DATE")
+        raise usage_error("say --opened DATE or --closed DATE")
     with signed_in_client(unlock=False) as client:
         path = f"/patient-files/{_file_of(client, practice, email)}/retention/claim"
         retention = client.call(
             "POST", path if opened else path + "/close", json={"on": opened or closed}
         ).json()
-    _print_retention(retention)
+    _print_retention(retention, as_json)
 
 
 def retention_policy(
@@ -134,6 +145,7 @@ def retention_policy(
         typer.Option(help="Out of the daily list after this many years.", metavar="YEARS"),
     ] = None,
     practice: Annotated[str | None, typer.Option(help="Practice id.", metavar="ID")] = None,
+    as_json: JsonOutput = False,
 ) -> None:
     """Your practice's retention (20 years unless it decides otherwise); admins change it."""
     with signed_in_client(unlock=False) as client:
@@ -145,6 +157,9 @@ def retention_policy(
                 "archive_after_years": archive_after or policy["archive_after_years"],
             }
             policy = client.call("PUT", path, json=body).json()
+    if as_json:
+        print_json(policy)
+        return
     console.print(
         f"Files are kept {policy['years']} years after the last care (longer for minors, "
         f"less after a death: CSP R1112-7) and leave the daily list after "

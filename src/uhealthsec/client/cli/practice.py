@@ -1,27 +1,151 @@
-"""Commands about practices."""
+"""Commands about practices: list, create, invite, members, join."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+
 from uhealthsec.client.cli._common import (
+    JsonOutput,
     SignedIn,
+    changes_made,
     connection,
     console,
     open_store,
+    practice_for,
+    print_json,
+    print_result,
+    usage_error,
 )
+from uhealthsec.terminal import command_line
+
+practice_app = command_line(help="Your practices: create one, invite its members, list them.")
+
+#: The roles a practice gives; a patient is invited as one too.
+ROLES = ("admin", "practitioner", "secretary", "patient")
+
+PracticeChoice = Annotated[
+    str | None,
+    typer.Option(
+        "--practice", help="Practice id or its first characters, if you have several.", metavar="ID"
+    ),
+]
 
 
-def practices() -> None:
-    """List your practices."""
-    from rich.table import Table
-
+@contextmanager
+def _signed_in() -> Iterator[SignedIn]:
+    """Signed in without unlocking the keys: nothing here is encrypted."""
     store = open_store()
     profile = store.load()
     with connection(profile.server) as http:
-        rows = SignedIn(http, profile, store).call("GET", "/practices").json()
+        yield SignedIn(http, profile, store)
+
+
+def _print_table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    from rich.table import Table
+
     table = Table()
-    table.add_column("Id", no_wrap=True)
-    table.add_column("Practice")
-    table.add_column("Role")
+    for column in columns:
+        table.add_column(column, no_wrap=column == "Id")
     for row in rows:
-        table.add_row(row["id"], row["name"], row["role"])
+        table.add_row(*row)
     console.print(table)
+
+
+@practice_app.command("list")
+def practice_list(as_json: JsonOutput = False) -> None:
+    """List your practices and your role in each."""
+    with _signed_in() as signed_in:
+        rows = signed_in.call("GET", "/practices").json()
+    if as_json:
+        print_json(rows)
+        return
+    _print_table(("Id", "Practice", "Role"), [(r["id"], r["name"], r["role"]) for r in rows])
+
+
+@practice_app.command("create")
+def practice_create(
+    name: Annotated[str, typer.Argument(help="The practice's name, as its members see it.")],
+    as_json: JsonOutput = False,
+) -> None:
+    """Create a practice; you are its admin."""
+    with _signed_in() as signed_in:
+        created = signed_in.call("POST", "/practices", json={"name": name}).json()
+    print_result(
+        as_json, created, f"Created {created['name']}: id {created['id']} (you are its admin)."
+    )
+
+
+@practice_app.command("invite")
+def practice_invite(
+    email: Annotated[str, typer.Argument(help="The address to invite.")],
+    role: Annotated[str, typer.Option("--role", help=" or ".join(ROLES) + ".", metavar="ROLE")],
+    practice: PracticeChoice = None,
+    as_json: JsonOutput = False,
+) -> None:
+    """(Admins) Invite someone: the code goes to them by mail only; they give it to
+    `uhs register --invitation` or, with an account, to `uhs practice join`."""
+    if role not in ROLES:
+        raise usage_error(f"--role is one of {', '.join(ROLES)}")
+    with _signed_in() as signed_in:
+        practice_id = practice_for(signed_in, practice, roles=("admin",))
+        invited = signed_in.call(
+            "POST", f"/practices/{practice_id}/invitations", json={"email": email, "role": role}
+        ).json()
+    changes_made.append(f"{invited['email']} was invited")
+    print_result(
+        as_json,
+        invited,
+        f"Invited {invited['email']} as {invited['role']}: the code is in their mail, valid "
+        f"until {invited['expires_at'][:10]}.",
+    )
+
+
+@practice_app.command("members")
+def practice_members(practice: PracticeChoice = None, as_json: JsonOutput = False) -> None:
+    """The members of a practice and their roles."""
+    with _signed_in() as signed_in:
+        practice_id = practice_for(signed_in, practice, roles=ROLES)
+        rows = signed_in.call("GET", f"/practices/{practice_id}/members").json()
+    if as_json:
+        print_json(rows)
+        return
+    _print_table(
+        ("Id", "Name", "Kind", "Role", "Identity"),
+        [
+            (
+                r["account_id"],
+                r["display_name"],
+                r["kind"],
+                r["role"],
+                _identity(r),
+            )
+            for r in rows
+        ],
+    )
+
+
+def _identity(member: dict[str, Any]) -> str:
+    if member.get("rpps_proven"):
+        return f"RPPS {member['rpps']} (proven)"
+    if member.get("identity_verified"):
+        return "verified" + (f", RPPS {member['rpps']}" if member.get("rpps") else "")
+    return "not verified" if member["kind"] == "practitioner" else ""
+
+
+@practice_app.command("join")
+def practice_join(
+    code: Annotated[str, typer.Argument(help="The invitation code from the mail.")],
+    as_json: JsonOutput = False,
+) -> None:
+    """Accept a practice's invitation with the account signed in here."""
+    with _signed_in() as signed_in:
+        joined = signed_in.call(
+            "POST", "/practices/invitations/accept", json={"code": code.strip()}
+        ).json()
+    print_result(
+        as_json, joined, f"Joined {joined['name']} as {joined['role']}: id {joined['id']}."
+    )
