@@ -43,10 +43,15 @@ def test_demo_walkthrough(signed_in, live_server, tmp_path):
     run(["get", document_id, "-o", str(received_dir), "--force"], durand, live_server)
     assert (received_dir / "compte-rendu.txt").read_text() == report.read_text()
 
-    mine = run(["keys", "verify"], martin, live_server, password=None)
-    theirs = run(["keys", "verify", "dr.martin@demo.test"], durand, live_server, password=None)
-    number = re.search(r"Safety number: ([0-9 ]{35})", mine).group(1)
-    assert number in theirs  # both sides read the same number
+    # Each side asks about the other and both read the same twelve groups: one number
+    # for the pair, which holds both people's keys.
+    hers = run(["keys", "verify", "kine.durand@demo.test"], martin, live_server, password=None)
+    his = run(["keys", "verify", "dr.martin@demo.test"], durand, live_server, password=None)
+    pair_numbers = [re.findall(r"^\s+((?:\d{5} ){5}\d{5})\s*$", o, re.M) for o in (hers, his)]
+    assert pair_numbers[0] == pair_numbers[1] and len(pair_numbers[0]) == 2
+    own = run(["keys", "verify"], martin, live_server, password=None)
+    her_key = re.search(r"Your key's safety number: ((?:\d{5} ){5}\d{5})", own).group(1)
+    assert her_key in pair_numbers[0]  # her half of the pair's number
 
     updated = run(["update", document_id, str(report), "--yes"], martin, live_server)
     assert "Version 2" in updated

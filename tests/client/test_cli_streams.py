@@ -415,6 +415,12 @@ def test_sessions_and_keys_speak_json_and_a_session_is_named_by_prefix(
     )
     assert mine == theirs and mine["email"] == "kine.durand@demo.test"
     assert len(mine["safety_number"].replace(" ", "")) == 30
+    pair = json.loads(
+        _uhs(["keys", "verify", "dr.martin@demo.test", "--json"], durand, live_server).stdout
+    )
+    assert pair["between"] == ["dr.martin@demo.test", "kine.durand@demo.test"]
+    assert len(pair["safety_number"].replace(" ", "")) == 60
+    assert mine["safety_number"] in pair["safety_number"]
 
 
 def test_a_cancellation_says_what_was_done_before_it(live_server, tmp_path):

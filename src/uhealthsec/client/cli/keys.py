@@ -23,19 +23,27 @@ def keys_verify(
     email: str | None = typer.Argument(None, help="Someone's address (default: yours)."),
     as_json: JsonOutput = False,
 ) -> None:
-    """Check the directory against what this device saw, and show a safety number to
-    compare with the person in person or by phone."""
+    """Check the directory against what this device saw, and show the safety number
+    you and that person compare, in person or by phone: both screens show the same
+    twelve groups of digits (without an address: your own key's number)."""
+    from uhealthsec.crypto.directory import pair_safety_number
+
     with signed_in_client(unlock=False) as client:
         head = client.directory.refresh()
         mine = client.my_entry()
         entry = client.directory.lookup(email) if email else mine
+    with_someone = entry.entry.email != mine.entry.email
+    number = (
+        pair_safety_number(mine.entry, entry.entry) if with_someone else entry.entry.safety_number()
+    )
     if as_json:
         print_json(
             {
                 "email": entry.entry.email,
                 "entry": entry.index,
                 "key_version": entry.entry.key_version,
-                "safety_number": entry.entry.safety_number(),
+                "safety_number": number,
+                "between": sorted({mine.entry.email, entry.entry.email}),
                 "directory_size": head.size,
             }
         )
@@ -46,7 +54,19 @@ def keys_verify(
     console.print(
         f"{entry.entry.email} (entry {entry.index}, key version {entry.entry.key_version})"
     )
-    console.print(f"Safety number: [bold]{entry.entry.safety_number()}[/bold]")
+    groups = number.split(" ")
+    if not with_someone:
+        console.print(f"Your key's safety number: [bold]{number}[/bold]")
+        return
+    console.print(f"Safety number of {mine.entry.email} and {entry.entry.email}:")
+    console.print(f"  [bold]{' '.join(groups[:6])}[/bold]")
+    console.print(f"  [bold]{' '.join(groups[6:])}[/bold]")
+    console.print(
+        f"{entry.entry.email} sees the same digits with `uhs keys verify {mine.entry.email}`. "
+        "Compare them in person or by phone: if one differs, send nothing to this "
+        "address and tell your practice's admin.",
+        soft_wrap=True,
+    )
 
 
 @keys_app.command("audit")
