@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx2
 
-from uhealthsec.client.errors import ApiError, SecondFactorRequired, WeakPassword
+from uhealthsec.client.errors import ApiError, MalformedAnswer, SecondFactorRequired, WeakPassword
 from uhealthsec.client.passwords import check_new_password
 from uhealthsec.client.transport import (
     IDEMPOTENCY_KEY_HEADER,
@@ -23,6 +23,7 @@ from uhealthsec.client.transport import (
     idempotency_key,
     post_with_proof,
 )
+from uhealthsec.client.wire import body, parse
 from uhealthsec.crypto.factor_change import FactorAction, FactorChange
 from uhealthsec.crypto.keys import UserKeys
 from uhealthsec.crypto.keystore import (
@@ -35,8 +36,23 @@ from uhealthsec.crypto.keystore import (
     unlock_with_password,
 )
 from uhealthsec.crypto.keystore_change import KeystoreChange
+from uhealthsec.protocol.accounts import AccountKind
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
 from uhealthsec.protocol.oauth import CLI_CLIENT_ID, CLI_REDIRECT_URI
+from uhealthsec.protocol.signin import (
+    EmailVerificationIn,
+    LoginIn,
+    LoginOut,
+    LoginSecondFactorIn,
+    LoginTotpConfirmIn,
+    PreloginIn,
+    PreloginOut,
+    RecoveryCodesOut,
+    RegistrationIn,
+    SecondFactorIn,
+    TicketIn,
+    TotpEnrolmentOut,
+)
 
 #: Besides the sign-in calls, the transport's names that the SDK's users have always
 #: imported from here.
@@ -134,32 +150,34 @@ class AuthClient:
         if not verdict.acceptable:
             raise WeakPassword(verdict.reason)
         new = create_keystore(password, params=params) if params else create_keystore(password)
-        body: dict[str, Any] = {
+        fields: dict[str, Any] = {
             "email": email,
             "display_name": display_name,
-            "kind": kind,
-            "auth_secret": b64u_encode(new.auth_secret),
-            "keystore": b64u_encode(new.keystore.encode()),
+            "kind": AccountKind(kind),
+            "auth_secret": new.auth_secret,
+            "keystore": new.keystore.encode(),
         }
-        if rpps:
-            body["rpps"] = rpps
-        if invitation:
-            body["invitation"] = invitation
-        check_response(post_with_proof(self.http, "/accounts/registrations", body))
+        fields.update({k: v for k, v in (("rpps", rpps), ("invitation", invitation)) if v})
+        # Built unvalidated (model_construct), here as for every sign-in request: the
+        # server judges what the user typed, and its refusal is a problem document.
+        request = RegistrationIn.model_construct(**fields)
+        check_response(post_with_proof(self.http, "/accounts/registrations", body(request)))
         return new
 
     def verify_email(self, code: str, email: str, password: str) -> None:
         """Confirm the address: the mailed code, with the password of the registration
         it confirms (a code mailed for someone else's registration is refused)."""
         secret = self.derive_auth_secret(email, password)
-        body = {"code": code, "auth_secret": b64u_encode(secret)}
-        check_response(self.http.post("/accounts/email-verifications", json=body))
+        request = EmailVerificationIn.model_construct(code=code, auth_secret=secret)
+        check_response(self.http.post("/accounts/email-verifications", json=body(request)))
 
     # -- sign-in --------------------------------------------------------------------------
 
     def derive_auth_secret(self, email: str, password: str) -> bytes:
-        response = check_response(self.http.post("/auth/prelogin", json={"email": email}))
-        params = Argon2Params.decode(b64u_decode(response.json()["argon2_params"]))
+        request = PreloginIn.model_construct(email=email)
+        answer = check_response(self.http.post("/auth/prelogin", json=body(request)))
+        prelogin = parse(PreloginOut, answer, MalformedAnswer, "the password's parameters")
+        params = Argon2Params.decode(prelogin.argon2_params)
         return derive_password_secrets(password, params).auth_secret
 
     def start_login(
@@ -169,15 +187,16 @@ class AuthClient:
         or {"webauthn": …} over :meth:`passkey_options`) is checked first, and the
         returned state is then already complete (SecondFactorRequired asks for one)."""
         secret = self.derive_auth_secret(email, password)
-        body: dict[str, Any] = {"email": email, "auth_secret": b64u_encode(secret)}
+        fields: dict[str, Any] = {"email": email, "auth_secret": secret}
         if second_factor:
-            body["second_factor"] = second_factor
-        response = post_with_proof(self.http, "/auth/login", body)
+            fields["second_factor"] = SecondFactorIn.model_construct(**second_factor)
+        request = LoginIn.model_construct(**fields)
+        response = post_with_proof(self.http, "/auth/login", body(request))
         if response.status_code == 401 and response.json().get("second_factor_required"):
             raise SecondFactorRequired(401, response.json()["detail"], response.json())
-        data = check_response(response).json()
+        started = parse(LoginOut, check_response(response), MalformedAnswer, "the sign-in")
         return LoginState(
-            data["ticket"], data["methods"], data["enrolment_required"], secret, data["complete"]
+            started.ticket, started.methods, started.enrolment_required, secret, started.complete
         )
 
     def passkey_options(self, email: str) -> dict[str, Any]:
@@ -187,22 +206,21 @@ class AuthClient:
         return dict(check_response(response).json())
 
     def enrol_totp(self, login: LoginState) -> dict[str, str]:
-        return dict(
-            check_response(
-                self.http.post("/auth/login/enrol/totp", json={"ticket": login.ticket})
-            ).json()
-        )
+        request = TicketIn.model_construct(ticket=login.ticket)
+        answer = check_response(self.http.post("/auth/login/enrol/totp", json=body(request)))
+        enrolment = parse(TotpEnrolmentOut, answer, MalformedAnswer, "the authenticator app")
+        return enrolment.model_dump()
 
     def confirm_totp(self, login: LoginState, code: str) -> list[str]:
-        response = self.http.post(
-            "/auth/login/enrol/totp/confirm", json={"ticket": login.ticket, "code": code}
-        )
-        return list(check_response(response).json()["recovery_codes"])
+        request = LoginTotpConfirmIn.model_construct(ticket=login.ticket, code=code)
+        answer = self.http.post("/auth/login/enrol/totp/confirm", json=body(request))
+        return _recovery_codes(answer)
 
     def second_factor(self, login: LoginState, **proof: Any) -> None:
-        check_response(
-            self.http.post("/auth/login/second-factor", json={"ticket": login.ticket, **proof})
-        )
+        """Prove the second factor of a sign-in: ``totp_code=…``, ``recovery_code=…``
+        or ``webauthn=…`` (an assertion)."""
+        request = LoginSecondFactorIn.model_construct(ticket=login.ticket, **proof)
+        check_response(self.http.post("/auth/login/second-factor", json=body(request)))
 
     def authorize(self, login: LoginState, device_name: str = "") -> Tokens:
         """Exchange a completed sign-in for tokens: authorization code with PKCE."""
@@ -428,10 +446,17 @@ class AuthClient:
         """Replace every recovery code; the new ones are shown once."""
         change = self._factor_change(tokens, keys, FactorAction.RENEW_RECOVERY_CODES, b"")
         response = self.http.post("/auth/recovery-codes", json=change, headers=self.bearer(tokens))
-        return list(check_response(response).json()["recovery_codes"])
+        return _recovery_codes(response)
 
     def keystore(self, tokens: Tokens | str) -> Keystore:
         response = check_response(
             self.http.get("/accounts/me/keystore", headers=self.bearer(tokens))
         )
         return Keystore.decode(b64u_decode(response.json()["keystore"]))
+
+
+def _recovery_codes(answer: httpx2.Response) -> list[str]:
+    """The recovery codes a server answered with, to show once."""
+    return parse(
+        RecoveryCodesOut, check_response(answer), MalformedAnswer, "recovery codes"
+    ).recovery_codes
