@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 
 from tests.faults import local_port
 from tests.server_fixtures import make_settings
-from uhealthsec.client.api import RetryUnavailable, _environment_proxy, idempotency_key
 from uhealthsec.client.cli._common import connection
+from uhealthsec.client.transport import RetryUnavailable, _environment_proxy, idempotency_key
 from uhealthsec.crypto.journal import JournalEntry, Outcome
 from uhealthsec.protocol.encoding import b64u_decode
 from uhealthsec.server import app as app_module

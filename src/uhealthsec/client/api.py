@@ -6,20 +6,24 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import time
-import urllib.request
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx2
 
-from uhealthsec.client.errors import ApiError, SecondFactorRequired, WeakPassword
+from uhealthsec.client.errors import ApiError, MalformedAnswer, SecondFactorRequired, WeakPassword
 from uhealthsec.client.passwords import check_new_password
-from uhealthsec.client.proof_of_work import HEADER as PROOF_HEADER
-from uhealthsec.client.proof_of_work import solve
+from uhealthsec.client.transport import (
+    IDEMPOTENCY_KEY_HEADER,
+    RetryUnavailable,
+    check_response,
+    http_client,
+    idempotency_key,
+    post_with_proof,
+)
+from uhealthsec.client.wire import body, parse
 from uhealthsec.crypto.factor_change import FactorAction, FactorChange
 from uhealthsec.crypto.keys import UserKeys
 from uhealthsec.crypto.keystore import (
@@ -32,145 +36,42 @@ from uhealthsec.crypto.keystore import (
     unlock_with_password,
 )
 from uhealthsec.crypto.keystore_change import KeystoreChange
+from uhealthsec.protocol.accounts import AccountKind
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
 from uhealthsec.protocol.oauth import CLI_CLIENT_ID, CLI_REDIRECT_URI
+from uhealthsec.protocol.signin import (
+    EmailVerificationIn,
+    LoginIn,
+    LoginOut,
+    LoginSecondFactorIn,
+    LoginTotpConfirmIn,
+    PreloginIn,
+    PreloginOut,
+    RecoveryCodesOut,
+    RegistrationIn,
+    SecondFactorIn,
+    TicketIn,
+    TotpEnrolmentOut,
+)
 
-#: Proofs of work solved for one request before giving up (each 429 carries a new one).
-MAX_CHALLENGES = 3
-
-
-def post_with_proof(http: httpx2.Client, path: str, body: dict[str, Any]) -> httpx2.Response:
-    """POST, solving the shield's proof of work if it asks for one (429 with a
-    challenge): free at rest, a moment's computation under attack."""
-    headers: dict[str, str] = {}
-    for _ in range(MAX_CHALLENGES):
-        response = http.post(path, json=body, headers=headers)
-        if response.status_code != 429:
-            return response
-        try:
-            challenge = response.json()["challenge"]
-        except (ValueError, KeyError):
-            return response
-        headers = {PROOF_HEADER: solve(challenge)}
-    return response
-
-
-#: Requests whose repetition has the effect of one (RFC 9110, 9.2.2), retried after a
-#: 503 or a lost answer; a write is retried only if it carries an idempotency key.
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-#: Sent with a write, the same for each of its retries: a server that carried the write
-#: out answers a retry with the first answer (draft-ietf-httpapi-idempotency-key-header).
-IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
-#: Retries of one request answered 503 (or whose answer was lost), after its first attempt.
-MAX_RETRIES = 4
-#: The longest wait before a retry, whatever the server's Retry-After says.
-MAX_RETRY_DELAY = 30.0
-
-
-def idempotency_key() -> str:
-    """A new key for one write (a structured-field string, as the draft writes it)."""
-    return f'"{uuid.uuid4()}"'
-
-
-def retry_delay(retry_after: str | None, attempt: int, max_delay: float = MAX_RETRY_DELAY) -> float:
-    """How long to wait before retry number ``attempt`` (from 0): never sooner than the
-    server's Retry-After (in seconds), and doubling from one second on each attempt."""
-    backoff = float(2**attempt)
-    try:
-        asked = float(retry_after) if retry_after is not None else 0.0
-    except ValueError:  # an HTTP date, or nonsense: the backoff alone
-        asked = 0.0
-    return min(max_delay, max(asked, backoff, 0.0))
-
-
-class RetryUnavailable(httpx2.BaseTransport):
-    """A transport that sends a request again, after the Retry-After the server gives
-    with exponential backoff, at most ``retries`` times, when it could not reach the
-    server, when the server answered 503 (its database or document store is briefly
-    unavailable), or when the answer was lost (the connection broke after the request
-    went out). Only requests whose repetition has the effect of one are sent again after
-    they went out: idempotent methods, and writes carrying an idempotency key (a 409
-    with Retry-After then means the first attempt is still being carried out). The last
-    answer or error is given as it is. A streamed upload is never sent twice."""
-
-    def __init__(
-        self,
-        transport: httpx2.BaseTransport | None = None,
-        *,
-        retries: int = MAX_RETRIES,
-        max_delay: float = MAX_RETRY_DELAY,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.transport = transport or httpx2.HTTPTransport()
-        self.retries = retries
-        self.max_delay = max_delay
-        self.sleep = sleep
-
-    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
-        resendable = isinstance(request.stream, httpx2.ByteStream)
-        keyed = IDEMPOTENCY_KEY_HEADER in request.headers
-        replayable = resendable and (request.method in IDEMPOTENT_METHODS or keyed)
-        attempt = 0
-        while True:
-            try:
-                response = self.transport.handle_request(request)
-            except (httpx2.ConnectError, httpx2.ConnectTimeout):  # nothing went out
-                if not resendable or attempt >= self.retries:
-                    raise
-                self.sleep(retry_delay(None, attempt, self.max_delay))
-                attempt += 1
-                continue
-            except (httpx2.NetworkError, httpx2.RemoteProtocolError, httpx2.ReadTimeout):
-                if not replayable or attempt >= self.retries:
-                    raise
-                self.sleep(retry_delay(None, attempt, self.max_delay))
-                attempt += 1
-                continue
-            in_progress = (
-                response.status_code == 409 and keyed and "retry-after" in response.headers
-            )
-            if (
-                not (response.status_code == 503 or in_progress)
-                or not replayable
-                or attempt >= self.retries
-            ):
-                return response
-            delay = retry_delay(response.headers.get("retry-after"), attempt, self.max_delay)
-            # Read to the end (a short problem document), so the connection is reused.
-            response.read()
-            response.close()
-            self.sleep(delay)
-            attempt += 1
-
-    def close(self) -> None:
-        self.transport.close()
-
-
-def http_client(base_url: str, *, timeout: float = 30.0, **options: Any) -> httpx2.Client:
-    """The HTTP client the CLI uses, and that SDK users should: idempotent requests
-    answered 503 are retried (``RetryUnavailable``). The server's proxy comes from the
-    environment (``HTTPS_PROXY``, ``NO_PROXY``...), as it would without a transport."""
-    proxy = _environment_proxy(base_url)
-    transport = RetryUnavailable(httpx2.HTTPTransport(proxy=proxy))
-    return httpx2.Client(base_url=base_url, timeout=timeout, transport=transport, **options)
-
-
-def _environment_proxy(url: str) -> str | None:
-    parts = urlsplit(url)
-    if not parts.hostname or urllib.request.proxy_bypass(parts.hostname):
-        return None
-    return urllib.request.getproxies().get(parts.scheme)
-
-
-def check_response(response: httpx2.Response) -> httpx2.Response:
-    if response.status_code >= 400:
-        try:
-            body = response.json()
-        except ValueError:
-            body = {}
-        detail = body.get("detail") or body.get("error_description") or response.reason_phrase
-        raise ApiError(response.status_code, str(detail), body)
-    return response
+#: Besides the sign-in calls, the transport's names that the SDK's users have always
+#: imported from here.
+__all__ = [
+    "IDEMPOTENCY_KEY_HEADER",
+    "ApiError",
+    "AuthClient",
+    "BrowserStep",
+    "LoginState",
+    "RetryUnavailable",
+    "SecondFactorRequired",
+    "Tokens",
+    "WeakPassword",
+    "check_response",
+    "http_client",
+    "idempotency_key",
+    "pkce_pair",
+    "post_with_proof",
+]
 
 
 @dataclass
@@ -249,32 +150,34 @@ class AuthClient:
         if not verdict.acceptable:
             raise WeakPassword(verdict.reason)
         new = create_keystore(password, params=params) if params else create_keystore(password)
-        body: dict[str, Any] = {
+        fields: dict[str, Any] = {
             "email": email,
             "display_name": display_name,
-            "kind": kind,
-            "auth_secret": b64u_encode(new.auth_secret),
-            "keystore": b64u_encode(new.keystore.encode()),
+            "kind": AccountKind(kind),
+            "auth_secret": new.auth_secret,
+            "keystore": new.keystore.encode(),
         }
-        if rpps:
-            body["rpps"] = rpps
-        if invitation:
-            body["invitation"] = invitation
-        check_response(post_with_proof(self.http, "/accounts/registrations", body))
+        fields.update({k: v for k, v in (("rpps", rpps), ("invitation", invitation)) if v})
+        # Built unvalidated (model_construct), here as for every sign-in request: the
+        # server judges what the user typed, and its refusal is a problem document.
+        request = RegistrationIn.model_construct(**fields)
+        check_response(post_with_proof(self.http, "/accounts/registrations", body(request)))
         return new
 
     def verify_email(self, code: str, email: str, password: str) -> None:
         """Confirm the address: the mailed code, with the password of the registration
         it confirms (a code mailed for someone else's registration is refused)."""
         secret = self.derive_auth_secret(email, password)
-        body = {"code": code, "auth_secret": b64u_encode(secret)}
-        check_response(self.http.post("/accounts/email-verifications", json=body))
+        request = EmailVerificationIn.model_construct(code=code, auth_secret=secret)
+        check_response(self.http.post("/accounts/email-verifications", json=body(request)))
 
     # -- sign-in --------------------------------------------------------------------------
 
     def derive_auth_secret(self, email: str, password: str) -> bytes:
-        response = check_response(self.http.post("/auth/prelogin", json={"email": email}))
-        params = Argon2Params.decode(b64u_decode(response.json()["argon2_params"]))
+        request = PreloginIn.model_construct(email=email)
+        answer = check_response(self.http.post("/auth/prelogin", json=body(request)))
+        prelogin = parse(PreloginOut, answer, MalformedAnswer, "the password's parameters")
+        params = Argon2Params.decode(prelogin.argon2_params)
         return derive_password_secrets(password, params).auth_secret
 
     def start_login(
@@ -284,15 +187,16 @@ class AuthClient:
         or {"webauthn": …} over :meth:`passkey_options`) is checked first, and the
         returned state is then already complete (SecondFactorRequired asks for one)."""
         secret = self.derive_auth_secret(email, password)
-        body: dict[str, Any] = {"email": email, "auth_secret": b64u_encode(secret)}
+        fields: dict[str, Any] = {"email": email, "auth_secret": secret}
         if second_factor:
-            body["second_factor"] = second_factor
-        response = post_with_proof(self.http, "/auth/login", body)
+            fields["second_factor"] = SecondFactorIn.model_construct(**second_factor)
+        request = LoginIn.model_construct(**fields)
+        response = post_with_proof(self.http, "/auth/login", body(request))
         if response.status_code == 401 and response.json().get("second_factor_required"):
             raise SecondFactorRequired(401, response.json()["detail"], response.json())
-        data = check_response(response).json()
+        started = parse(LoginOut, check_response(response), MalformedAnswer, "the sign-in")
         return LoginState(
-            data["ticket"], data["methods"], data["enrolment_required"], secret, data["complete"]
+            started.ticket, started.methods, started.enrolment_required, secret, started.complete
         )
 
     def passkey_options(self, email: str) -> dict[str, Any]:
@@ -302,22 +206,21 @@ class AuthClient:
         return dict(check_response(response).json())
 
     def enrol_totp(self, login: LoginState) -> dict[str, str]:
-        return dict(
-            check_response(
-                self.http.post("/auth/login/enrol/totp", json={"ticket": login.ticket})
-            ).json()
-        )
+        request = TicketIn.model_construct(ticket=login.ticket)
+        answer = check_response(self.http.post("/auth/login/enrol/totp", json=body(request)))
+        enrolment = parse(TotpEnrolmentOut, answer, MalformedAnswer, "the authenticator app")
+        return enrolment.model_dump()
 
     def confirm_totp(self, login: LoginState, code: str) -> list[str]:
-        response = self.http.post(
-            "/auth/login/enrol/totp/confirm", json={"ticket": login.ticket, "code": code}
-        )
-        return list(check_response(response).json()["recovery_codes"])
+        request = LoginTotpConfirmIn.model_construct(ticket=login.ticket, code=code)
+        answer = self.http.post("/auth/login/enrol/totp/confirm", json=body(request))
+        return _recovery_codes(answer)
 
     def second_factor(self, login: LoginState, **proof: Any) -> None:
-        check_response(
-            self.http.post("/auth/login/second-factor", json={"ticket": login.ticket, **proof})
-        )
+        """Prove the second factor of a sign-in: ``totp_code=…``, ``recovery_code=…``
+        or ``webauthn=…`` (an assertion)."""
+        request = LoginSecondFactorIn.model_construct(ticket=login.ticket, **proof)
+        check_response(self.http.post("/auth/login/second-factor", json=body(request)))
 
     def authorize(self, login: LoginState, device_name: str = "") -> Tokens:
         """Exchange a completed sign-in for tokens: authorization code with PKCE."""
@@ -543,10 +446,17 @@ class AuthClient:
         """Replace every recovery code; the new ones are shown once."""
         change = self._factor_change(tokens, keys, FactorAction.RENEW_RECOVERY_CODES, b"")
         response = self.http.post("/auth/recovery-codes", json=change, headers=self.bearer(tokens))
-        return list(check_response(response).json()["recovery_codes"])
+        return _recovery_codes(response)
 
     def keystore(self, tokens: Tokens | str) -> Keystore:
         response = check_response(
             self.http.get("/accounts/me/keystore", headers=self.bearer(tokens))
         )
         return Keystore.decode(b64u_decode(response.json()["keystore"]))
+
+
+def _recovery_codes(answer: httpx2.Response) -> list[str]:
+    """The recovery codes a server answered with, to show once."""
+    return parse(
+        RecoveryCodesOut, check_response(answer), MalformedAnswer, "recovery codes"
+    ).recovery_codes

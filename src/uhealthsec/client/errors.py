@@ -36,6 +36,11 @@ class SecondFactorRequired(ApiError):
     password (``start_login(..., second_factor={"totp_code": ...})``)."""
 
 
+class MalformedAnswer(ClientError):
+    """The server answered a sign-in or registration call in a shape the protocol does
+    not have (protocol/signin.py): nothing of that answer was used."""
+
+
 class WeakPassword(ClientError):
     """A new password this device will not send: ``str(error)`` says why."""
 

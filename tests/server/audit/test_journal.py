@@ -411,7 +411,7 @@ def _list_witness(ctx, key: bytes, email: str, name: str = "audit.example/witnes
 def test_a_witness_countersigns_what_it_verified(practice: Practice, ctx, tmp_path):
     from cryptography.hazmat.primitives.asymmetric import ed25519
 
-    from uhealthsec.client.journal import Witness, load_or_create_witness_key
+    from uhealthsec.client.witness import Witness, load_or_create_witness_key
     from uhealthsec.crypto import checkpoint
     from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
 
@@ -719,7 +719,7 @@ def test_every_read_of_personal_data_is_journaled(practice: Practice, ctx):
 def test_only_the_witnesses_an_operator_listed_may_countersign(practice: Practice, ctx, tmp_path):
     from cryptography.hazmat.primitives.asymmetric import ed25519
 
-    from uhealthsec.client.journal import Witness
+    from uhealthsec.client.witness import Witness
     from uhealthsec.protocol.encoding import b64u_encode
     from uhealthsec.server.audit.service import JournalService
 
@@ -839,7 +839,7 @@ def test_a_witness_finds_a_chain_rewound_to_hide_an_entry(practice: Practice, ct
     takes its number: her device never saw it, a witness that checks chains does."""
     from sqlalchemy import update
 
-    from uhealthsec.client.journal import Witness, load_or_create_witness_key
+    from uhealthsec.client.witness import Witness, load_or_create_witness_key
     from uhealthsec.server.audit.models import JournalChain
 
     bob, carol = practice.bob.exchange, practice.carol

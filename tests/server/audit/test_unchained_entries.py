@@ -18,8 +18,9 @@ import pytest
 
 from tests.server.records.conftest import Practice
 from uhealthsec.client.errors import JournalTampered
-from uhealthsec.client.journal import JournalClient, Witness
-from uhealthsec.client.journal import load_or_create_witness_key as witness_key
+from uhealthsec.client.journal import JournalClient
+from uhealthsec.client.witness import Witness
+from uhealthsec.client.witness import load_or_create_witness_key as witness_key
 from uhealthsec.crypto import merkle
 from uhealthsec.crypto.journal import (
     ENTRY_VERSION,

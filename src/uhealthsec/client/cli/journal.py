@@ -77,7 +77,7 @@ def journal_witness(
     """Act as a witness: verify the journal and every patient's and practice's chain,
     keep what was verified next to the key, and cosign the checkpoint. The server's
     operator lists the witness's key with this account first (`uhs-server witnesses add`)."""
-    from uhealthsec.client.journal import Witness, load_or_create_witness_key
+    from uhealthsec.client.witness import Witness, load_or_create_witness_key
     from uhealthsec.protocol.encoding import b64u_encode
 
     witness_key = load_or_create_witness_key(key)

@@ -1,4 +1,5 @@
-"""API models of the authentication domain."""
+"""API models of the authentication domain; those of sign-in are wire models
+(protocol/signin.py)."""
 
 from __future__ import annotations
 
@@ -6,88 +7,39 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field
 
 from uhealthsec.crypto.signing import SIGNATURE_SIZE
+from uhealthsec.protocol import signin as wire
 from uhealthsec.protocol.encoding import Base64Url
+
+# Sign-in's models are wire models (protocol/signin.py), served by routes.py.
+from uhealthsec.protocol.signin import LoginOut as LoginOut
+from uhealthsec.protocol.signin import LoginStepOut as LoginStepOut
+from uhealthsec.protocol.signin import LoginTotpConfirmIn as LoginTotpConfirmIn
+from uhealthsec.protocol.signin import PreloginIn as PreloginIn
+from uhealthsec.protocol.signin import PreloginOut as PreloginOut
+from uhealthsec.protocol.signin import RecoveryCodesOut as RecoveryCodesOut
+from uhealthsec.protocol.signin import Ticket, WebAuthnResponse
+from uhealthsec.protocol.signin import TicketIn as TicketIn
+from uhealthsec.protocol.signin import TotpConfirmIn as TotpConfirmIn
+from uhealthsec.protocol.signin import TotpEnrolmentOut as TotpEnrolmentOut
+from uhealthsec.protocol.strict import Strict
 from uhealthsec.server.auth.factors import SecondFactor
-from uhealthsec.server.security.secret_hasher import AUTH_SECRET_SIZE
-
-Email = Annotated[str, Field(min_length=3, max_length=320)]
-Ticket = Annotated[str, Field(min_length=16, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
-TotpCode = Annotated[str, Field(min_length=6, max_length=6, pattern=r"^[0-9]{6}$")]
-RecoveryCode = Annotated[str, Field(min_length=10, max_length=64)]
-#: A WebAuthn credential as produced by navigator.credentials (JSON-serialised form).
-WebAuthnResponse = Annotated[dict[str, Any], Field(max_length=10)]
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class PreloginIn(Strict):
-    email: Email
-
-
-class PreloginOut(BaseModel):
-    #: Argon2id parameters and salt (crypto/keystore.py encoding) for the client's derivation.
-    argon2_params: Base64Url(64)  # type: ignore[valid-type]
-
-
-class LoginOut(BaseModel):
-    ticket: str
-    expires_at: datetime
-    methods: list[str]
-    enrolment_required: bool
-    #: The second factor came with the password: the sign-in needs no further step.
-    complete: bool = False
-
-
-class SecondFactorIn(Strict):
-    totp_code: TotpCode | None = None
-    recovery_code: RecoveryCode | None = None
-    webauthn: WebAuthnResponse | None = None
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> SecondFactorIn:
-        if sum(x is not None for x in (self.totp_code, self.recovery_code, self.webauthn)) != 1:
-            raise ValueError("give exactly one of totp_code, recovery_code, webauthn")
-        return self
-
+class SecondFactorIn(wire.SecondFactorIn):
+    # The wire model, with the proof the services check.
     def proof(self) -> SecondFactor:
         return SecondFactor(self.totp_code, self.recovery_code, self.webauthn)
 
 
-class TicketIn(Strict):
-    ticket: Ticket
-
-
-class LoginIn(Strict):
-    email: Email
-    auth_secret: Base64Url(AUTH_SECRET_SIZE)  # type: ignore[valid-type]
-    #: Checked before the password: needed for an address past the limit of failed
-    #: attempts or while the breaker is open (answered 401 with
-    #: ``second_factor_required``): a TOTP or recovery code, or a passkey assertion over
-    #: the challenge of /auth/login/passkey-options.
+class LoginIn(wire.LoginIn):
     second_factor: SecondFactorIn | None = None
 
 
-class LoginSecondFactorIn(SecondFactorIn):
-    ticket: Ticket
-
-
-class TotpEnrolmentOut(BaseModel):
-    secret: str
-    otpauth_uri: str
-    qr_svg: str
-
-
-class TotpConfirmIn(Strict):
-    code: TotpCode
-
-
-class LoginTotpConfirmIn(TotpConfirmIn):
-    ticket: Ticket
+class LoginSecondFactorIn(SecondFactorIn, wire.LoginSecondFactorIn):
+    pass
 
 
 class WebAuthnRegisterIn(Strict):
@@ -119,15 +71,6 @@ class SignedTotpConfirmIn(TotpConfirmIn):
 
 class SignedWebAuthnRegisterIn(WebAuthnRegisterIn):
     change: FactorChangeIn
-
-
-class RecoveryCodesOut(BaseModel):
-    recovery_codes: list[str]
-
-
-class LoginStepOut(BaseModel):
-    #: True once the flow can be exchanged at /oauth/authorize.
-    complete: bool
 
 
 class AccessTokenOut(BaseModel):

@@ -1,0 +1,13 @@
+"""The exchange client: one object for everything a device does with documents."""
+
+from __future__ import annotations
+
+from uhealthsec.client.exchange.sending import DocumentSending
+from uhealthsec.client.exchange.sharing import DocumentSharing
+
+
+class ExchangeClient(DocumentSending, DocumentSharing):
+    """Sends, receives, shares and revokes documents for the signed-in account, every
+    secret handled on this device (see the package's description). Each part lives in
+    its own module: the session (``session``), the signed history (``history``),
+    sending, receiving and sharing."""

@@ -1,0 +1,166 @@
+"""The exchange client's footing: its authenticated (and signed) requests, the
+signed-in account and its own proven keys, and addresses resolved in the key directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import httpx2
+
+from uhealthsec.client.directory import KeyDirectoryClient, VerifiedEntry
+from uhealthsec.client.errors import ExchangeRefused
+from uhealthsec.client.exchange.models import RevokedReader
+from uhealthsec.client.logs import LogPin
+from uhealthsec.client.transport import IDEMPOTENCY_KEY_HEADER, check_response, idempotency_key
+from uhealthsec.client.wire import body, parse
+from uhealthsec.crypto.journal import SignedRequest, request_digest
+from uhealthsec.crypto.keys import PublicKeys, UserKeys
+from uhealthsec.crypto.manifest import Reader
+from uhealthsec.protocol.accounts import AccountOut
+from uhealthsec.protocol.encoding import b64u_encode
+from uhealthsec.protocol.records import DocumentOut, PatientFileIn, PatientFileOut
+
+
+class ExchangeSession:
+    """What every part of the exchange client stands on: requests, the account, its keys."""
+
+    def __init__(
+        self,
+        http: httpx2.Client,
+        token: Callable[[], str],
+        keys: UserKeys | None,
+        pin: LogPin | None = None,
+        on_pin_change: Callable[[LogPin], None] | None = None,
+        *,
+        public_keys: PublicKeys | None = None,
+        revoked: Iterable[RevokedReader] = (),
+        on_revoke: Callable[[RevokedReader], None] | None = None,
+    ) -> None:
+        """``keys`` may be None for calls that need no private key (listing, checking
+        the directory); ``public_keys`` then says which keys are this account's.
+        ``revoked`` are the readers this device revoked before (its saved state), and
+        ``on_revoke`` is told of each new one, to save it."""
+        self.http = http
+        self._token = token
+        self._keys = keys
+        if public_keys is None and keys is None:
+            raise ValueError("give the unlocked keys or at least the public keys")
+        self.public_keys = public_keys or keys.public()  # type: ignore[union-attr]
+        self.directory = KeyDirectoryClient(self.call, pin or LogPin(), on_pin_change)
+        self._account: AccountOut | None = None
+        self.revoked = list(revoked)
+        self._on_revoke = on_revoke
+
+    def call(self, method: str, path: str, **kwargs: Any) -> httpx2.Response:
+        """An authenticated request; signed by the user when their keys are unlocked, so
+        that the journal holds their own proof of the action (not for key lookups, which
+        the signature depends on, nor for streamed uploads, which a document's signature
+        covers)."""
+        headers = httpx2.Headers(kwargs.pop("headers", {}))
+        headers.setdefault("Authorization", f"Bearer {self._token()}")
+        if method not in ("GET", "HEAD") and IDEMPOTENCY_KEY_HEADER not in headers:
+            # A retry after a lost answer is then answered, not carried out again.
+            headers[IDEMPOTENCY_KEY_HEADER] = idempotency_key()
+        request = self.http.build_request(method, path, headers=headers, **kwargs)
+        if self._keys is not None and _signable(path, kwargs):
+            body = request.read()
+            digest = request_digest(
+                method, request.url.raw_path.decode("ascii"), hashlib.sha256(body).digest()
+            )
+            signature = SignedRequest(digest).sign(self._keys.signing)
+            request.headers["UHS-Signature"] = f"{self.my_entry().index};{b64u_encode(signature)}"
+        return check_response(self.http.send(request))
+
+    @property
+    def account(self) -> AccountOut:
+        """The signed-in account, its id checked against its address's directory entry:
+        the id signs as author, granter and revoker, and a server that answered
+        another id would make the device sign for, and remember as, someone else."""
+        if self._account is None:
+            account = parse(
+                AccountOut, self.call("GET", "/accounts/me"), ExchangeRefused, "your account"
+            )
+            if self.directory.lookup(account.email).account_id != account.id:
+                raise ExchangeRefused(
+                    "the server describes your account with another id than the key "
+                    "directory does: nothing was sent"
+                )
+            self._account = account
+        return self._account
+
+    @property
+    def me(self) -> dict[str, Any]:
+        """``account`` as JSON (``GET /accounts/me``), for callers that print it."""
+        return self.account.model_dump(mode="json")
+
+    def document_view(self, document_id: uuid.UUID | str) -> DocumentOut:
+        """``GET /documents/{id}``, refused unless it is the document asked for (a server
+        could serve another document's view, readers and statements)."""
+        view = parse(
+            DocumentOut,
+            self.call("GET", f"/documents/{document_id}"),
+            ExchangeRefused,
+            "a document",
+        )
+        if view.id != uuid.UUID(str(document_id)):
+            raise ExchangeRefused(
+                "the server answered with another document than the one asked for"
+            )
+        return view
+
+    def my_entry(self) -> VerifiedEntry:
+        """This account's own directory entry, checked to hold this device's keys."""
+        mine = self.directory.lookup(self.account.email)
+        if mine.entry.bundle != self.public_keys.encode():
+            raise ExchangeRefused(
+                "the key directory publishes keys for you that are not the ones on this "
+                "device: do not send anything, and tell your security contact"
+            )
+        return mine
+
+    @property
+    def keys(self) -> UserKeys:
+        if self._keys is None:
+            raise ExchangeRefused("this needs your keys: unlock them with your password")
+        return self._keys
+
+    # -- patient files ------------------------------------------------------------------
+
+    def patient_file(self, practice_id: uuid.UUID | str, patient_email: str) -> dict[str, Any]:
+        """The patient's file in the practice (made on first use), as JSON."""
+        request = PatientFileIn(
+            practice_id=uuid.UUID(str(practice_id)), patient_email=patient_email
+        )
+        answer = self.call("POST", "/patient-files", json=body(request))
+        return parse(PatientFileOut, answer, ExchangeRefused, "a patient file").model_dump(
+            mode="json"
+        )
+
+    def _recipients(self, emails: Sequence[str]) -> list[VerifiedEntry]:
+        mine = self.my_entry()
+        found = {mine.account_id: mine}
+        for email in emails:
+            entry = self.directory.lookup(email)
+            found[entry.account_id] = entry
+        return list(found.values())
+
+    def resolve(self, reader: Reader, what: str) -> VerifiedEntry:
+        """The proven keys of a signed reader: the directory entry of the signed address,
+        refused unless it belongs to the signed account."""
+        entry = self.directory.lookup(reader.email)
+        if entry.account_id != reader.account_id:
+            raise ExchangeRefused(
+                f"{what} names {reader.email} for an account that the key directory does "
+                "not give this address to: nothing was encrypted"
+            )
+        return entry
+
+
+def _signable(path: str, kwargs: dict[str, Any]) -> bool:
+    content = kwargs.get("content")
+    streamed = content is not None and not isinstance(content, bytes | str)
+    return not streamed and not path.startswith("/keys/") and path != "/accounts/me"

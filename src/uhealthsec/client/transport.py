@@ -1,0 +1,156 @@
+"""The SDK's HTTP footing: the client that retries what can safely be retried, the
+idempotency key a write carries so that a retry is answered and not carried out twice,
+the shield's proof of work solved when it asks, and an error answer raised as ApiError
+(its RFC 9457 problem document kept)."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx2
+
+from uhealthsec.client.errors import ApiError
+from uhealthsec.client.proof_of_work import HEADER as PROOF_HEADER
+from uhealthsec.client.proof_of_work import solve
+
+#: Proofs of work solved for one request before giving up (each 429 carries a new one).
+MAX_CHALLENGES = 3
+
+
+def post_with_proof(http: httpx2.Client, path: str, body: dict[str, Any]) -> httpx2.Response:
+    """POST, solving the shield's proof of work if it asks for one (429 with a
+    challenge): free at rest, a moment's computation under attack."""
+    headers: dict[str, str] = {}
+    for _ in range(MAX_CHALLENGES):
+        response = http.post(path, json=body, headers=headers)
+        if response.status_code != 429:
+            return response
+        try:
+            challenge = response.json()["challenge"]
+        except (ValueError, KeyError):
+            return response
+        headers = {PROOF_HEADER: solve(challenge)}
+    return response
+
+
+#: Requests whose repetition has the effect of one (RFC 9110, 9.2.2), retried after a
+#: 503 or a lost answer; a write is retried only if it carries an idempotency key.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+#: Sent with a write, the same for each of its retries: a server that carried the write
+#: out answers a retry with the first answer (draft-ietf-httpapi-idempotency-key-header).
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+#: Retries of one request answered 503 (or whose answer was lost), after its first attempt.
+MAX_RETRIES = 4
+#: The longest wait before a retry, whatever the server's Retry-After says.
+MAX_RETRY_DELAY = 30.0
+
+
+def idempotency_key() -> str:
+    """A new key for one write (a structured-field string, as the draft writes it)."""
+    return f'"{uuid.uuid4()}"'
+
+
+def retry_delay(retry_after: str | None, attempt: int, max_delay: float = MAX_RETRY_DELAY) -> float:
+    """How long to wait before retry number ``attempt`` (from 0): never sooner than the
+    server's Retry-After (in seconds), and doubling from one second on each attempt."""
+    backoff = float(2**attempt)
+    try:
+        asked = float(retry_after) if retry_after is not None else 0.0
+    except ValueError:  # an HTTP date, or nonsense: the backoff alone
+        asked = 0.0
+    return min(max_delay, max(asked, backoff, 0.0))
+
+
+class RetryUnavailable(httpx2.BaseTransport):
+    """A transport that sends a request again, after the Retry-After the server gives
+    with exponential backoff, at most ``retries`` times, when it could not reach the
+    server, when the server answered 503 (its database or document store is briefly
+    unavailable), or when the answer was lost (the connection broke after the request
+    went out). Only requests whose repetition has the effect of one are sent again after
+    they went out: idempotent methods, and writes carrying an idempotency key (a 409
+    with Retry-After then means the first attempt is still being carried out). The last
+    answer or error is given as it is. A streamed upload is never sent twice."""
+
+    def __init__(
+        self,
+        transport: httpx2.BaseTransport | None = None,
+        *,
+        retries: int = MAX_RETRIES,
+        max_delay: float = MAX_RETRY_DELAY,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.transport = transport or httpx2.HTTPTransport()
+        self.retries = retries
+        self.max_delay = max_delay
+        self.sleep = sleep
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        resendable = isinstance(request.stream, httpx2.ByteStream)
+        keyed = IDEMPOTENCY_KEY_HEADER in request.headers
+        replayable = resendable and (request.method in IDEMPOTENT_METHODS or keyed)
+        attempt = 0
+        while True:
+            try:
+                response = self.transport.handle_request(request)
+            except (httpx2.ConnectError, httpx2.ConnectTimeout):  # nothing went out
+                if not resendable or attempt >= self.retries:
+                    raise
+                self.sleep(retry_delay(None, attempt, self.max_delay))
+                attempt += 1
+                continue
+            except (httpx2.NetworkError, httpx2.RemoteProtocolError, httpx2.ReadTimeout):
+                if not replayable or attempt >= self.retries:
+                    raise
+                self.sleep(retry_delay(None, attempt, self.max_delay))
+                attempt += 1
+                continue
+            in_progress = (
+                response.status_code == 409 and keyed and "retry-after" in response.headers
+            )
+            if (
+                not (response.status_code == 503 or in_progress)
+                or not replayable
+                or attempt >= self.retries
+            ):
+                return response
+            delay = retry_delay(response.headers.get("retry-after"), attempt, self.max_delay)
+            # Read to the end (a short problem document), so the connection is reused.
+            response.read()
+            response.close()
+            self.sleep(delay)
+            attempt += 1
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+def http_client(base_url: str, *, timeout: float = 30.0, **options: Any) -> httpx2.Client:
+    """The HTTP client the CLI uses, and that SDK users should: idempotent requests
+    answered 503 are retried (``RetryUnavailable``). The server's proxy comes from the
+    environment (``HTTPS_PROXY``, ``NO_PROXY``...), as it would without a transport."""
+    proxy = _environment_proxy(base_url)
+    transport = RetryUnavailable(httpx2.HTTPTransport(proxy=proxy))
+    return httpx2.Client(base_url=base_url, timeout=timeout, transport=transport, **options)
+
+
+def _environment_proxy(url: str) -> str | None:
+    parts = urlsplit(url)
+    if not parts.hostname or urllib.request.proxy_bypass(parts.hostname):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
+
+
+def check_response(response: httpx2.Response) -> httpx2.Response:
+    if response.status_code >= 400:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        detail = body.get("detail") or body.get("error_description") or response.reason_phrase
+        raise ApiError(response.status_code, str(detail), body)
+    return response
