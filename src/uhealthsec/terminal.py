@@ -86,8 +86,54 @@ def command_line(help: str, **settings: Any) -> typer.Typer:
         context_settings=CONTEXT_SETTINGS,
         rich_markup_mode=None,
         pretty_exceptions_enable=False,
+        # Completion is a command (`completion SHELL`, as gh and restic have it), not two
+        # options on every help page.
+        add_completion=False,
         **settings,
     )
+
+
+COMPLETION_SHELLS = ("bash", "zsh", "fish")
+
+
+def completion_variable(program: str) -> str:
+    """The environment variable through which a shell asks ``program`` for completions."""
+    return f"_{program.replace('-', '_').upper()}_COMPLETE"
+
+
+def add_completion_command(app: typer.Typer, program: str) -> None:
+    """``PROGRAM completion SHELL``: print the script that completes PROGRAM's commands
+    and options in that shell."""
+
+    @app.command("completion")
+    def completion(
+        shell: str = typer.Argument(
+            ..., metavar="SHELL", help=f"One of: {', '.join(COMPLETION_SHELLS)}."
+        ),
+    ) -> None:
+        """Print the shell completion script, e.g. `%(prog)s completion bash >
+        ~/.local/share/bash-completion/completions/%(prog)s`."""
+        from typer._completion_shared import get_completion_script
+
+        if shell not in COMPLETION_SHELLS:
+            raise typer.BadParameter(f"one of {', '.join(COMPLETION_SHELLS)}", param_hint="SHELL")
+        typer.echo(
+            get_completion_script(
+                prog_name=program, complete_var=completion_variable(program), shell=shell
+            )
+        )
+
+    completion.__doc__ = (completion.__doc__ or "") % {"prog": program}
+
+
+def answer_completion(program: str) -> None:
+    """When a shell asks for completions, answer in the format of the scripts above."""
+    import os
+
+    if os.environ.get(completion_variable(program)):
+        from typer.completion import completion_init
+
+        completion_init()
 
 
 def with_version_option(app: typer.Typer) -> None:

@@ -142,3 +142,27 @@ def test_a_code_that_begins_with_a_dash_is_the_code_not_an_option(tmp_path):
     )
     # Past the parsing, to the password and then the (absent) server.
     assert done.returncode == 1 and "cannot reach the server" in done.stderr, done.stdout
+
+
+def test_completion_is_a_command_that_prints_a_script_the_program_then_answers():
+    helped = _run(UHS, "--help")
+    assert "--install-completion" not in helped.stdout and "completion" in helped.stdout
+    script = _run(UHS, "completion", "bash")
+    assert script.returncode == 0 and "_UHS_COMPLETE=complete_bash" in script.stdout
+    asked = subprocess.run(
+        UHS,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={
+            **os.environ,
+            "_UHS_COMPLETE": "complete_bash",
+            "COMP_WORDS": "uhs keys ",
+            "COMP_CWORD": "2",
+        },
+    )
+    assert asked.returncode == 0 and asked.stdout.split() == ["verify", "audit"]
+    refused = _run(UHS, "completion", "tcsh")
+    assert refused.returncode == 2 and "bash, zsh, fish" in refused.stderr
+    assert "_UHS_SERVER_COMPLETE" in _run(UHS_SERVER, "completion", "zsh").stdout

@@ -17,7 +17,13 @@ from rich.table import Table
 
 from uhealthsec import __version__
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
-from uhealthsec.terminal import Refused, command_line, with_version_option
+from uhealthsec.terminal import (
+    Refused,
+    add_completion_command,
+    answer_completion,
+    command_line,
+    with_version_option,
+)
 
 if TYPE_CHECKING:
     from uhealthsec.server.settings import Settings
@@ -413,7 +419,11 @@ def verify_practitioner(
     console.print(f"{name} ({email}) is now a verified practitioner.")
 
 
+add_completion_command(app, "uhs-server")
+
+
 def main() -> None:
+    answer_completion("uhs-server")
     app()
 
 

@@ -27,7 +27,13 @@ from uhealthsec.client.cli import (
     practice,
     rights,
 )
-from uhealthsec.terminal import command_line, print_version, version_callback
+from uhealthsec.terminal import (
+    add_completion_command,
+    answer_completion,
+    command_line,
+    print_version,
+    version_callback,
+)
 
 app = command_line(
     help="U-HealthSec: secure exchange of patient documents.",
@@ -104,12 +110,14 @@ app.add_typer(patient.patient_app, name="patient")
 app.command("retention-policy")(patient.retention_policy)
 app.add_typer(rights.rights_app, name="rights")
 app.command("export")(documents.export)
+add_completion_command(app, "uhs")
 
 
 def main() -> None:
     """Run ``uhs``: leave with the status of exit_codes.py, a cancellation included."""
     from uhealthsec.client.cli._common import cancellation_message
 
+    answer_completion("uhs")
     try:
         status = app(standalone_mode=False)
     except ClickException as exc:  # a usage error: exit status 2
