@@ -21,9 +21,9 @@ from uhealthsec.server.accounts.models import (
     Role,
     may_act_on_health_data,
 )
-from uhealthsec.server.audit.middleware import current_draft
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import Conflict, InvalidInput, NotFound
+from uhealthsec.server.journaling.draft import current_draft
 from uhealthsec.server.keys.models import DirectoryRecord, MapCommitmentRecord
 from uhealthsec.server.messaging.models import Message, MessageKey, ThreadParticipant
 from uhealthsec.server.records.models import (

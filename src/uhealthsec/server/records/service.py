@@ -33,7 +33,6 @@ from uhealthsec.protocol.records import MAX_METADATA_BYTES, MAX_RECIPIENTS
 from uhealthsec.server.accounts.models import Account, AccountKind, AccountStatus, Practice
 from uhealthsec.server.accounts.service import AccountService
 from uhealthsec.server.addresses import normalize_email
-from uhealthsec.server.audit.middleware import current_draft
 from uhealthsec.server.consent.service import ConsentService
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import (
@@ -43,6 +42,7 @@ from uhealthsec.server.errors import (
     InvalidInput,
     NotFound,
 )
+from uhealthsec.server.journaling.draft import current_draft
 from uhealthsec.server.keys.service import KeyDirectory
 from uhealthsec.server.records.models import (
     Blob,
