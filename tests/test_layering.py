@@ -128,9 +128,10 @@ def test_domain_packages_import_each_other_one_way():
     assert tangled == [], f"imports closing a loop between domains: {tangled}"
 
 
-def test_only_the_application_imports_the_flows():
+def test_no_domain_imports_a_flow():
     """A flow reads several domains and implements what a lower one asks
-    (its interfaces.py); a domain importing it would close a loop through it."""
+    (its interfaces.py), registered by server/wiring.py; a domain importing it
+    would close a loop through it."""
     importers = {source for source, targets in _domain_imports().items() if "flows" in targets}
     assert importers == set()
 
