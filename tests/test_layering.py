@@ -1,9 +1,9 @@
 """The layers, read from the source (every import, module level or inside a function):
 crypto/ imports nothing else of ours and protocol/ only crypto/, the client never
 imports the server, the server's infrastructure and shield import no domain, no routes
-module imports another package's routes, and the server's domain packages import each
-other in one direction only, except for the tangles listed here, which may only
-shrink."""
+module imports another package's routes, the server's domain packages import each
+other in one direction only (the order is in server/wiring.py), and no domain imports
+a flow."""
 
 from __future__ import annotations
 
@@ -14,38 +14,6 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parent.parent / "src"
 PACKAGE = SRC / "uhealthsec"
 SERVER = PACKAGE / "server"
-
-#: Imports between domain packages that import each other, directly or around a loop,
-#: as they stand. Issue 18 (item 5) gives each pair one direction: remove what goes.
-KNOWN_TANGLED_IMPORTS = {
-    # Routes and services fill in the journal's draft; the journal's export names accounts.
-    ("accounts", "audit"),
-    ("audit", "accounts"),
-    ("consent", "audit"),
-    ("keys", "audit"),
-    ("messaging", "audit"),
-    ("records", "audit"),
-    ("retention", "audit"),
-    # Registration publishes keys; the directory reads accounts.
-    ("accounts", "keys"),
-    ("keys", "accounts"),
-    ("consent", "accounts"),
-    ("messaging", "accounts"),
-    ("records", "accounts"),
-    ("retention", "accounts"),
-    # Records check consent; consent reads and lists records and asks retention.
-    ("consent", "records"),
-    ("consent", "retention"),
-    ("records", "consent"),
-    # The directory's reach rules read threads and documents; both resolve keys.
-    ("keys", "messaging"),
-    ("keys", "records"),
-    ("messaging", "keys"),
-    ("records", "keys"),
-    # Records ask retention about a file; retention shreds records.
-    ("records", "retention"),
-    ("retention", "records"),
-}
 
 
 def _module_name(path: Path) -> str:
@@ -148,19 +116,24 @@ def _tangles(arrows: dict[str, set[str]]) -> list[set[str]]:
     return found
 
 
-def test_domain_packages_import_each_other_one_way_except_the_known_tangles():
+def test_domain_packages_import_each_other_one_way():
     arrows = _domain_imports()
-    tangled = {
+    tangled = sorted(
         (source, target)
         for component in _tangles(arrows)
         for source in component
         for target in arrows.get(source, ())
         if target in component
-    }
-    new = sorted(tangled - KNOWN_TANGLED_IMPORTS)
-    gone = sorted(KNOWN_TANGLED_IMPORTS - tangled)
-    assert not new, f"new imports closing a loop between domains: {new}"
-    assert not gone, f"no longer tangled, remove from KNOWN_TANGLED_IMPORTS: {gone}"
+    )
+    assert tangled == [], f"imports closing a loop between domains: {tangled}"
+
+
+def test_no_domain_imports_a_flow():
+    """A flow reads several domains and implements what a lower one asks
+    (its interfaces.py), registered by server/wiring.py; a domain importing it
+    would close a loop through it."""
+    importers = {source for source, targets in _domain_imports().items() if "flows" in targets}
+    assert importers == set()
 
 
 def test_the_tangle_finder_sees_a_loop_and_only_a_loop():
@@ -170,7 +143,7 @@ def test_the_tangle_finder_sees_a_loop_and_only_a_loop():
 
 def test_infrastructure_and_the_shield_import_no_domain():
     arrows = _domain_imports()
-    for package in ("storage", "security", "shield"):
+    for package in ("storage", "security", "journaling", "shield"):
         assert arrows.get(package, set()) <= {"storage"}, package
 
 

@@ -52,6 +52,7 @@ from uhealthsec.server.storage.db import make_engine, make_session_factory
 from uhealthsec.server.storage.merkle_log import LOG_KEY_PURPOSE, log_signing_key
 from uhealthsec.server.storage.types import utcnow
 from uhealthsec.server.text_input import refuse_control_characters
+from uhealthsec.server.wiring import provide_interfaces
 
 #: Routes anyone may call; every other route requires a valid access token (a test
 #: enumerates the application's routes against this list).
@@ -172,6 +173,7 @@ def build_context(
             ),
             httpx2.Client(timeout=10.0, follow_redirects=False),
         )
+    provide_interfaces(ctx)
     bootstrap(ctx)
     return ctx
 

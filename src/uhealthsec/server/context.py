@@ -1,4 +1,13 @@
-"""What every request's services share: settings, keys, the database, the clock."""
+"""What every request's services share: settings, keys, the database, the clock, and
+the implementations of what a lower domain asks of upper ones.
+
+The domains import each other in one order (docs/ARCHITECTURE-NOTES.md): a domain
+reads the tables and services below it, never above. Where a rule of a lower domain
+needs an answer only an upper one has (records ask consent whether a share is
+allowed), the lower domain declares what it needs as a Protocol in its
+``interfaces.py`` and asks the context for it; the application registers the upper
+domain's implementation at start (server/wiring.py), as pypi/warehouse registers
+its services behind interfaces."""
 
 from __future__ import annotations
 
@@ -6,6 +15,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, TypeVar, cast
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy import Engine
@@ -22,6 +32,8 @@ from uhealthsec.server.server_key import ServerKey
 from uhealthsec.server.settings import Settings
 from uhealthsec.server.storage.blobs import BlobStore
 from uhealthsec.server.storage.types import utcnow
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -49,9 +61,19 @@ class AppContext:
     #: The key directory's maps this process built, by (entries covered, root): see
     #: keys/service.py.
     account_maps: dict[tuple[int, bytes], AccountMap] = field(default_factory=dict)
+    #: By interface (a Protocol in a domain's ``interfaces.py``), the factory of the
+    #: implementation an upper domain provides: see ``provide`` and ``find``.
+    providers: dict[type[Any], Callable[[Session, AppContext], Any]] = field(default_factory=dict)
 
     def now(self) -> datetime:
         return self.clock()
+
+    def provide(self, interface: type[T], factory: Callable[[Session, AppContext], T]) -> None:
+        self.providers[interface] = factory
+
+    def find(self, interface: type[T], db: Session) -> T:
+        """The implementation of ``interface`` working in the session ``db``."""
+        return cast(T, self.providers[interface](db, self))
 
     def close(self) -> None:
         self.mail.close()

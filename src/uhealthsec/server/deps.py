@@ -13,13 +13,7 @@ from sqlalchemy.orm import Session
 from uhealthsec.crypto.journal import RequestSignature, SignedRequest
 from uhealthsec.protocol.encoding import b64u_decode
 from uhealthsec.server.accounts.service import check_may_act_on_health_data
-from uhealthsec.server.audit.middleware import (
-    UNJOURNALED_METHODS,
-    JournalDraft,
-    current_draft,
-    in_journaled_request,
-    request_draft,
-)
+from uhealthsec.server.audit.middleware import UNJOURNALED_METHODS
 from uhealthsec.server.audit.outbox import stage
 from uhealthsec.server.auth.service import Principal, SessionService
 from uhealthsec.server.context import AppContext
@@ -32,6 +26,12 @@ from uhealthsec.server.idempotency.service import (
     note_answer,
     pending_write,
     replay_if_committed,
+)
+from uhealthsec.server.journaling.draft import (
+    JournalDraft,
+    current_draft,
+    in_journaled_request,
+    request_draft,
 )
 from uhealthsec.server.keys.service import KeyDirectory
 from uhealthsec.server.storage.db import transaction

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Request
 from uhealthsec.server.accounts import schemas as s
 from uhealthsec.server.accounts.models import Account, AccountKind, Membership, Role
 from uhealthsec.server.accounts.service import AccountService, RegistrationRequest
-from uhealthsec.server.audit.middleware import current_draft
 from uhealthsec.server.deps import REPLAYABLE, AnswerKeepingRoute, Caller, Ctx, Db
+from uhealthsec.server.journaling.draft import current_draft
 from uhealthsec.server.shield.http import SHIELD_RESPONSES, attempt_of
 
 router = APIRouter(route_class=AnswerKeepingRoute, tags=["accounts"])

@@ -14,6 +14,7 @@ from uhealthsec.crypto.directory import DirectoryEntry
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.crypto.keystore import Keystore
 from uhealthsec.crypto.keystore_change import KeystoreChange
+from uhealthsec.server.accounts.interfaces import KeyPublication
 from uhealthsec.server.accounts.models import (
     Account,
     AccountKind,
@@ -30,7 +31,6 @@ from uhealthsec.server.accounts.rpps import is_valid_rpps
 from uhealthsec.server.addresses import normalize_email
 from uhealthsec.server.context import AppContext, token_hash
 from uhealthsec.server.errors import Conflict, Forbidden, InvalidInput, NotFound
-from uhealthsec.server.keys.service import KeyDirectory
 from uhealthsec.server.mail.outbox import MailOutbox
 from uhealthsec.server.shield.service import Attempt, Shield
 
@@ -163,7 +163,7 @@ class AccountService:
             # The invitation reached this mailbox, which proves the address.
             account.status = AccountStatus.ACTIVE
             account.email_verified_at = self.ctx.now()
-            KeyDirectory(self.db, self.ctx).publish(account)
+            self.ctx.find(KeyPublication, self.db).publish(account)
             self._join(invitation, account)
             return
         code = secrets.token_urlsafe(24)
@@ -262,7 +262,7 @@ class AccountService:
             account.status = AccountStatus.ACTIVE
             account.email_verified_at = self.ctx.now()
             # Keys are published once the address is proven: the directory binds them to it.
-            KeyDirectory(self.db, self.ctx).publish(account)
+            self.ctx.find(KeyPublication, self.db).publish(account)
 
     def replace_keystore(
         self, account: Account, keystore: bytes, auth_secret: bytes, signature: bytes
@@ -277,7 +277,7 @@ class AccountService:
             new = Keystore.decode(keystore)
         except CryptoError as exc:
             raise InvalidInput("the keystore is malformed") from exc
-        published = KeyDirectory(self.db, self.ctx).current_version(account.id)
+        published = self.ctx.find(KeyPublication, self.db).current_version(account.id)
         if published is None:
             raise Forbidden("this account has no published keys yet")
         bundle = DirectoryEntry.decode(published.entry).bundle
@@ -318,6 +318,10 @@ class AccountService:
                 Membership.account_id == account_id, Membership.practice_id == practice_id
             )
         )
+
+    def is_admin(self, account_id: uuid.UUID, practice_id: uuid.UUID) -> bool:
+        member = self.membership(account_id, practice_id)
+        return member is not None and member.role == Role.ADMIN
 
     def require(self, account: Account, practice_id: uuid.UUID, permission: str) -> Membership:
         member = self.membership(account.id, practice_id)

@@ -1,10 +1,10 @@
 """Journaling every state-changing request and every read of health data.
 
-A pure ASGI middleware opens a *draft* for the request (a context variable that the
-authentication dependency and the services fill in: who, which patient, which
-objects), hashes the request body as the application reads it, and when the
-response starts (its status is then known) appends the entry through the journal
-writer. The response carries the entry and its inclusion proof in headers:
+A pure ASGI middleware opens a *draft* for the request (server/journaling/draft.py:
+a context variable that the authentication dependency and the services fill in:
+who, which patient, which objects), hashes the request body as the application
+reads it, and when the response starts (its status is then known) appends the entry
+through the journal writer. The response carries the entry and its inclusion proof in headers:
 
     UHS-Journal-Entry: <base64url entry>
     UHS-Journal-Proof: <index>;<tree size>;<base64url hash>,<base64url hash>,...
@@ -16,12 +16,10 @@ outcome, up to an allowance per account; refusals of requests nobody signed in a
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import uuid
 from collections.abc import Callable
-from contextvars import ContextVar
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -33,8 +31,6 @@ from uhealthsec.crypto.journal import (
     JournalEntry,
     ObjectKind,
     Outcome,
-    RequestSignature,
-    request_digest,
 )
 from uhealthsec.protocol.encoding import b64u_encode
 from uhealthsec.server.audit.actions import UNKNOWN, route_action
@@ -45,6 +41,7 @@ from uhealthsec.server.audit.refusals import (
     RefusalLog,
 )
 from uhealthsec.server.audit.writer import JournalWriter, PendingEntry, Receipt
+from uhealthsec.server.journaling.draft import JournalDraft, close_draft, open_draft
 from uhealthsec.server.problems import answer_status, problem
 
 #: Reads that are journaled although they change nothing: they show personal data.
@@ -76,72 +73,6 @@ _PATH_OBJECTS = {
     "session_id": ObjectKind.SESSION,
     "identity_id": ObjectKind.ACCOUNT,
 }
-
-
-@dataclass
-class JournalDraft:
-    """What a request's entry will say, filled in while the request is handled."""
-
-    actor: uuid.UUID = NOBODY
-    client: str = ""
-    patients: list[uuid.UUID] = field(default_factory=list)
-    practice_id: uuid.UUID | None = None
-    objects: list[tuple[ObjectKind, uuid.UUID]] = field(default_factory=list)
-    method: str = "GET"
-    target: str = "/"
-    #: SHA-256 of the request body, fed as the application reads it.
-    body: Any = field(default_factory=hashlib.sha256)
-    #: The client's signature over the request digest, once verified.
-    signature: RequestSignature | None = None
-    #: Journaled whatever happens (a change, or a read of personal data by its path);
-    #: other reads are journaled once marked as about a patient.
-    listed: bool = True
-    #: The entry staged with the request's committed change (audit/outbox.py).
-    outbox_id: uuid.UUID | None = None
-    #: The request repeats a write carried out before (server/idempotency/): it makes
-    #: no entry, and is answered with the receipt of the entry staged as ``replay_of``.
-    replayed: bool = False
-    replay_of: uuid.UUID | None = None
-
-    def request_digest(self) -> bytes:
-        """The digest of the request as read so far (all of it, once the body is parsed)."""
-        return request_digest(self.method, self.target, self.body.copy().digest())
-
-    def note(self, kind: ObjectKind, object_id: uuid.UUID) -> None:
-        if (kind, object_id) not in self.objects:
-            self.objects.append((kind, object_id))
-
-    def about_patient(self, patient_id: uuid.UUID, practice_id: uuid.UUID | None) -> None:
-        """The request reads or changes this patient's data (in this practice)."""
-        if patient_id not in self.patients:
-            self.patients.append(patient_id)
-        self.note(ObjectKind.PATIENT, patient_id)
-        if practice_id is not None:
-            self.practice_id = self.practice_id or practice_id
-            self.note(ObjectKind.PRACTICE, practice_id)
-
-    def about_practice(self, practice_id: uuid.UUID) -> None:
-        """The request reads or changes what the practice's journal lists."""
-        self.practice_id = self.practice_id or practice_id
-        self.note(ObjectKind.PRACTICE, practice_id)
-
-
-_CURRENT: ContextVar[JournalDraft | None] = ContextVar("journal_draft", default=None)
-
-
-def in_journaled_request() -> bool:
-    draft = _CURRENT.get()
-    return draft is not None and draft.listed
-
-
-def request_draft() -> JournalDraft | None:
-    """The draft of the request being handled, if there is one."""
-    return _CURRENT.get()
-
-
-def current_draft() -> JournalDraft:
-    """The draft of the request being handled, or a throwaway one outside requests."""
-    return _CURRENT.get() or JournalDraft()
 
 
 def journaled(method: str, path: str) -> bool:
@@ -182,7 +113,7 @@ class JournalMiddleware:
             target=scope["path"] + ("?" + query.decode("latin-1") if query else ""),
             listed=journaled(scope["method"], scope["path"]),
         )
-        token = _CURRENT.set(draft)
+        token = open_draft(draft)
 
         async def hashing_receive() -> Message:
             message = await receive()
@@ -240,7 +171,7 @@ class JournalMiddleware:
                 await self._append_cut_off(scope, draft, exc)
             raise
         finally:
-            _CURRENT.reset(token)
+            close_draft(token)
 
     async def _over_read_limit(self, scope: Scope, draft: JournalDraft, status: int) -> bool:
         """A signed-in account's successful read, past its allowance (counted in the

@@ -22,13 +22,10 @@ from sqlalchemy.orm import Session
 from starlette.types import Scope
 
 from uhealthsec.crypto.journal import ENTRY_VERSION_UNCHAINED, JournalEntry
-from uhealthsec.server.audit.middleware import (
-    UNJOURNALED_METHODS,
-    JournalDraft,
-    pending_entry,
-)
+from uhealthsec.server.audit.middleware import UNJOURNALED_METHODS, pending_entry
 from uhealthsec.server.audit.models import JournalOutbox, JournalRecord
 from uhealthsec.server.audit.writer import JournalWriter, PendingEntry, Receipt
+from uhealthsec.server.journaling.draft import JournalDraft
 
 logger = logging.getLogger(__name__)
 

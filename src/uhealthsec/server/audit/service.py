@@ -24,7 +24,6 @@ from uhealthsec.protocol.encoding import b64u_encode
 from uhealthsec.protocol.journal import MAX_ENTRIES, MAX_LEAVES
 from uhealthsec.server.accounts.models import Account, AccountKind
 from uhealthsec.server.accounts.service import AccountService
-from uhealthsec.server.audit.middleware import current_draft
 from uhealthsec.server.audit.models import (
     Cosignature,
     JournalNetworkRecord,
@@ -37,6 +36,7 @@ from uhealthsec.server.audit.models import (
 from uhealthsec.server.audit.refusals import READ_WINDOW, REFUSAL_LOG_DAYS
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import Forbidden, InvalidInput, NotFound
+from uhealthsec.server.journaling.draft import current_draft
 from uhealthsec.server.storage.merkle_log import JOURNAL_LOG, MerkleLog, SignedCheckpoint
 
 logger = logging.getLogger(__name__)

@@ -31,7 +31,6 @@ from sqlalchemy.orm import Session as DbSession
 
 from uhealthsec.protocol.oauth import AUDIENCE
 from uhealthsec.server.accounts.models import Account
-from uhealthsec.server.audit.middleware import current_draft
 from uhealthsec.server.auth.models import (
     AuthorizationCode,
     LoginFlow,
@@ -42,6 +41,7 @@ from uhealthsec.server.auth.models import (
 from uhealthsec.server.auth.service import SessionService
 from uhealthsec.server.context import AppContext, token_hash
 from uhealthsec.server.errors import NotAuthenticated
+from uhealthsec.server.journaling.draft import current_draft
 from uhealthsec.server.security.tokens import AccessClaims
 
 CODE_SECONDS = 60

@@ -11,7 +11,6 @@ from fastapi import APIRouter, Form, Request, Response
 from uhealthsec.protocol.oauth import AUDIENCE
 from uhealthsec.server.accounts.schemas import PasswordChangeIn
 from uhealthsec.server.accounts.service import AccountService
-from uhealthsec.server.audit.middleware import current_draft
 from uhealthsec.server.auth import schemas as s
 from uhealthsec.server.auth.factor_changes import FactorChanges
 from uhealthsec.server.auth.factors import FactorService
@@ -19,6 +18,7 @@ from uhealthsec.server.auth.http import NO_STORE, form_request, oauth_response
 from uhealthsec.server.auth.oauth import GrantUser, OAuthServer
 from uhealthsec.server.auth.service import LoginService, SessionService
 from uhealthsec.server.deps import Caller, Ctx, Db
+from uhealthsec.server.journaling.draft import current_draft
 from uhealthsec.server.shield.http import SHIELD_RESPONSES, attempt_of
 
 router = APIRouter(prefix="/auth", tags=["authentication"])

@@ -29,10 +29,10 @@ from uhealthsec.server.accounts.models import (
 )
 from uhealthsec.server.accounts.service import AccountService
 from uhealthsec.server.addresses import normalize_email
-from uhealthsec.server.audit.middleware import current_draft
 from uhealthsec.server.consent.models import OPEN_STATUSES, ConsentDirective, RightsRequest
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import Conflict, Forbidden, NotFound
+from uhealthsec.server.journaling.draft import current_draft
 from uhealthsec.server.records.models import Document, DocumentVersion, PatientFile, Share
 from uhealthsec.server.retention.rules import add_months, add_years
 from uhealthsec.server.retention.service import RetentionService

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import ClassVar, Protocol
 
 from sqlalchemy import Exists, and_, exists, func, select
@@ -21,19 +20,11 @@ from uhealthsec.server.accounts.models import (
     Role,
     may_act_on_health_data,
 )
-from uhealthsec.server.audit.middleware import current_draft
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import Conflict, InvalidInput, NotFound
+from uhealthsec.server.journaling.draft import current_draft
+from uhealthsec.server.keys.interfaces import Acquaintances
 from uhealthsec.server.keys.models import DirectoryRecord, MapCommitmentRecord
-from uhealthsec.server.messaging.models import Message, MessageKey, ThreadParticipant
-from uhealthsec.server.records.models import (
-    Document,
-    DocumentVersion,
-    PatientFile,
-    RevocationStatementRecord,
-    Share,
-    ShareStatementRecord,
-)
 from uhealthsec.server.storage.merkle_log import (
     KEY_DIRECTORY_LOG,
     MerkleLog,
@@ -294,12 +285,13 @@ class KeyDirectory:
         """
         owner_id = record.account_id if record is not None else _NO_OWNER
         index = record.log_index if record is not None else -1
+        acquaintances = self.ctx.find(Acquaintances, self.db)
         kind, staff, reader, correspondent, colleague = self.db.execute(
             select(
                 select(Account.kind).where(Account.id == owner_id).scalar_subquery(),
                 _is_staff_of_practice_joined_by(viewer.id, owner_id),
-                _holds_share_in_files_of(viewer.id, owner_id, self.ctx.now()),
-                _shares_a_thread(viewer.id, owner_id),
+                acquaintances.reads_files_of(viewer.id, owner_id, self.ctx.now()),
+                acquaintances.shares_a_thread(viewer.id, owner_id),
                 _shares_a_practice(viewer.id, owner_id),
             )
         ).one()
@@ -318,30 +310,9 @@ class KeyDirectory:
         return None
 
     def _holds_signed_with(self, viewer_id: uuid.UUID, index: int) -> bool:
-        """The viewer received a document version, a share or revocation statement
-        (section 11.3) or a message signed with this key."""
-        document = exists().where(
-            Share.recipient_id == viewer_id,
-            Share.document_id == DocumentVersion.document_id,
-            DocumentVersion.signer_key_index == index,
-        )
-        statement = exists().where(
-            Share.recipient_id == viewer_id,
-            Share.document_id == DocumentVersion.document_id,
-            ShareStatementRecord.version_id == DocumentVersion.id,
-            ShareStatementRecord.signer_key_index == index,
-        )
-        revocation = exists().where(
-            Share.recipient_id == viewer_id,
-            Share.document_id == RevocationStatementRecord.document_id,
-            RevocationStatementRecord.signer_key_index == index,
-        )
-        message = exists().where(
-            MessageKey.recipient_id == viewer_id,
-            MessageKey.message_id == Message.id,
-            Message.signer_key_index == index,
-        )
-        return any(self.db.execute(select(document, statement, revocation, message)).one())
+        """The viewer received something signed with this key (section 11.3)."""
+        received = self.ctx.find(Acquaintances, self.db).received_signed_with(viewer_id, index)
+        return any(self.db.execute(select(*received)).one())
 
     def check_signature(
         self, signer: Account, signer_key_index: int, signed: SignedByAccount, signature: bytes
@@ -378,25 +349,6 @@ def _is_staff_of_practice_joined_by(viewer_id: uuid.UUID, patient_id: uuid.UUID)
         Membership.account_id == viewer_id,
         Membership.role != Role.PATIENT,
         Membership.practice_id.in_(joined),
-    )
-
-
-def _holds_share_in_files_of(viewer_id: uuid.UUID, patient_id: uuid.UUID, at: datetime) -> Exists:
-    """The viewer can read a document in one of the patient's files (shared with her
-    consent): they must be able to write a new version or share to her."""
-    return exists().where(
-        Share.recipient_id == viewer_id,
-        Share.usable(at),
-        Share.document_id == Document.id,
-        Document.patient_file_id == PatientFile.id,
-        PatientFile.patient_id == patient_id,
-    )
-
-
-def _shares_a_thread(viewer_id: uuid.UUID, owner_id: uuid.UUID) -> Exists:
-    of_owner = select(ThreadParticipant.thread_id).where(ThreadParticipant.account_id == owner_id)
-    return exists().where(
-        ThreadParticipant.account_id == viewer_id, ThreadParticipant.thread_id.in_(of_owner)
     )
 
 

@@ -35,9 +35,9 @@ from uhealthsec.protocol.messaging import MAX_BODY_BYTES, MAX_PARTICIPANTS
 from uhealthsec.server.accounts.models import Account, AccountKind, AccountStatus, Membership, Role
 from uhealthsec.server.accounts.service import AccountService
 from uhealthsec.server.addresses import normalize_email
-from uhealthsec.server.audit.middleware import current_draft
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import Conflict, Forbidden, InvalidInput, NotFound
+from uhealthsec.server.journaling.draft import current_draft
 from uhealthsec.server.keys.service import KeyDirectory
 from uhealthsec.server.messaging.models import (
     Message,

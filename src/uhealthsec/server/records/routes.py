@@ -14,6 +14,7 @@ from uhealthsec.server.accounts.models import Account
 from uhealthsec.server.deps import REPLAYABLE, AnswerKeepingRoute, Caller, Ctx, Db
 from uhealthsec.server.errors import ContentTooLarge, InvalidInput
 from uhealthsec.server.records import schemas as s
+from uhealthsec.server.records.interfaces import FileRetentionStatus
 from uhealthsec.server.records.models import PatientFile
 from uhealthsec.server.records.service import (
     DocumentView,
@@ -24,7 +25,6 @@ from uhealthsec.server.records.service import (
     SignedShare,
     over_quota,
 )
-from uhealthsec.server.retention.service import FileStatus, RetentionService
 from uhealthsec.server.storage.blobs import Spool, UploadTooLarge
 
 router = APIRouter(route_class=AnswerKeepingRoute, tags=["records"])
@@ -40,7 +40,7 @@ def open_patient_file(body: s.PatientFileIn, caller: Caller, db: Db, ctx: Ctx) -
     patient_file = service.open_patient_file(caller.account, body.practice_id, body.patient_email)
     patient = db.get(Account, patient_file.patient_id)
     assert patient is not None
-    return _patient_file_out(patient_file, patient, RetentionService(db, ctx).status(patient_file))
+    return _patient_file_out(patient_file, patient, service.retention(patient_file))
 
 
 @router.get("/patient-files", response_model=list[s.PatientFileOut])
@@ -250,7 +250,7 @@ def _reader_out(reader: Reader) -> s.ReaderIO:
 
 
 def _patient_file_out(
-    patient_file: PatientFile, patient: Account, status: FileStatus
+    patient_file: PatientFile, patient: Account, status: FileRetentionStatus
 ) -> s.PatientFileOut:
     return s.PatientFileOut(
         id=patient_file.id,
@@ -259,8 +259,8 @@ def _patient_file_out(
         patient_name=patient.display_name,
         patient_email=patient.email,
         created_at=patient_file.created_at,
-        last_care_on=status.facts.last_care_on,
-        keep_until=status.end.keep_until,
+        last_care_on=status.last_care_on,
+        keep_until=status.keep_until,
         archived=status.archived,
     )
 

@@ -33,8 +33,6 @@ from uhealthsec.protocol.records import MAX_METADATA_BYTES, MAX_RECIPIENTS
 from uhealthsec.server.accounts.models import Account, AccountKind, AccountStatus, Practice
 from uhealthsec.server.accounts.service import AccountService
 from uhealthsec.server.addresses import normalize_email
-from uhealthsec.server.audit.middleware import current_draft
-from uhealthsec.server.consent.service import ConsentService
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import (
     Conflict,
@@ -43,7 +41,13 @@ from uhealthsec.server.errors import (
     InvalidInput,
     NotFound,
 )
+from uhealthsec.server.journaling.draft import current_draft
 from uhealthsec.server.keys.service import KeyDirectory
+from uhealthsec.server.records.interfaces import (
+    FileRetentionStatus,
+    RetentionOfFiles,
+    SharingRules,
+)
 from uhealthsec.server.records.models import (
     Blob,
     Document,
@@ -53,7 +57,6 @@ from uhealthsec.server.records.models import (
     Share,
     ShareStatementRecord,
 )
-from uhealthsec.server.retention.service import FileStatus, RetentionService, is_practice_admin
 from uhealthsec.server.storage.blobs import BlobMissing, remove_abandoned_spool_files
 from uhealthsec.server.storage.db import transaction
 
@@ -198,7 +201,7 @@ class RecordsService:
 
     def patient_files(
         self, caller: Account, practice_id: uuid.UUID, *, archived: bool = False
-    ) -> list[tuple[PatientFile, Account, FileStatus]]:
+    ) -> list[tuple[PatientFile, Account, FileRetentionStatus]]:
         """The practice's files with their retention; archived files (no care for
         longer than the practice's active period) only when asked for."""
         AccountService(self.db, self.ctx).require(caller, practice_id, "records.read")
@@ -208,13 +211,17 @@ class RecordsService:
             .where(PatientFile.practice_id == practice_id)
             .order_by(Account.display_name)
         ).all()
-        statuses = RetentionService(self.db, self.ctx).statuses([f for f, _ in rows])
+        statuses = self.ctx.find(RetentionOfFiles, self.db).statuses([f for f, _ in rows])
         listed = [
             (f, a, statuses[f.id]) for f, a in rows if archived or not statuses[f.id].archived
         ]
         for patient_file, _, _ in listed:  # the list tells who is a patient here
             current_draft().about_patient(patient_file.patient_id, practice_id)
         return listed
+
+    def retention(self, patient_file: PatientFile) -> FileRetentionStatus:
+        """The file's legal retention, as retention (above records) reckons it."""
+        return self.ctx.find(RetentionOfFiles, self.db).statuses([patient_file])[patient_file.id]
 
     def patient_file(self, caller: Account, patient_file_id: uuid.UUID) -> PatientFile:
         """A file of the caller's practice (records.read), journaled as about its
@@ -326,7 +333,7 @@ class RecordsService:
             self.db.flush()
         except IntegrityError as exc:
             raise taken from exc
-        RetentionService(self.db, self.ctx).reopen(patient_file)
+        self.ctx.find(RetentionOfFiles, self.db).reopen(patient_file)
         return self._add_version(caller, document, patient_file, 1, first, previous=None)
 
     def add_version(
@@ -601,7 +608,7 @@ class RecordsService:
             raise InvalidInput(f"a document is shared with 1 to {MAX_RECIPIENTS} people at once")
         by_recipient: dict[uuid.UUID, ShareGrant] = {}
         names: dict[uuid.UUID, str] = {}
-        consent = ConsentService(self.db, self.ctx)
+        consent = self.ctx.find(SharingRules, self.db)
         for grant in grants:
             if grant.recipient_id in by_recipient:
                 raise InvalidInput("each recipient appears once")
@@ -729,7 +736,9 @@ class RecordsService:
             )
         ).all()
         is_author = caller.id == document.author_id
-        ends_any = is_author or is_practice_admin(self.db, caller.id, patient_file.practice_id)
+        ends_any = is_author or AccountService(self.db, self.ctx).is_admin(
+            caller.id, patient_file.practice_id
+        )
         ending = list(shares) if ends_any else [s for s in shares if s.granted_by == caller.id]
         if not ends_any and not ending:
             if self._active_share_any(document.id, caller.id):

@@ -27,7 +27,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from uhealthsec.crypto.journal import NOBODY, JournalEntry, ObjectKind, Outcome
-from uhealthsec.server.accounts.models import Account, AccountKind, Membership, Role
+from uhealthsec.server.accounts.models import Account, AccountKind
 from uhealthsec.server.accounts.service import AccountService
 from uhealthsec.server.audit.outbox import stage_entry
 from uhealthsec.server.audit.writer import PendingEntry
@@ -56,17 +56,6 @@ PURGE_ACTION = "retention.purge"
 DUE_BATCH = 500
 
 
-def is_practice_admin(db: Session, account_id: uuid.UUID, practice_id: uuid.UUID) -> bool:
-    return (
-        db.scalar(
-            select(Membership.role).where(
-                Membership.account_id == account_id, Membership.practice_id == practice_id
-            )
-        )
-        == Role.ADMIN
-    )
-
-
 @dataclass(frozen=True)
 class FileStatus:
     patient_file: PatientFile
@@ -79,6 +68,14 @@ class FileStatus:
     #: The first day the file may be destroyed: the day after its end, or later while
     #: the grace period of a recently recorded date runs; None while the end is unknown.
     destroyable_from: date | None
+
+    @property
+    def last_care_on(self) -> date:
+        return self.facts.last_care_on
+
+    @property
+    def keep_until(self) -> date | None:
+        return self.end.keep_until
 
     def due(self, today: date) -> bool:
         """Documents to destroy, and nothing left to wait for."""
@@ -299,7 +296,7 @@ class RetentionService:
         """The dates that can end a file are recorded by the practice's admin or by a
         practitioner treating the patient: the one who opened the file or one who wrote
         a version of a document in it."""
-        if is_practice_admin(self.db, caller.id, patient_file.practice_id):
+        if AccountService(self.db, self.ctx).is_admin(caller.id, patient_file.practice_id):
             return
         if caller.kind == AccountKind.PRACTITIONER:
             if caller.id == patient_file.created_by:

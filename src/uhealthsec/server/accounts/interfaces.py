@@ -1,0 +1,27 @@
+"""What accounts ask of the key directory, which they never import.
+
+The directory (keys) reads accounts to decide who sees whose entry, so it sits above
+accounts in the order of the domains; activating an account publishes its keys and
+a password change is checked against them, through this interface, provided at
+start (server/wiring.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Protocol
+
+from uhealthsec.server.accounts.models import Account
+
+
+class PublishedKeys(Protocol):
+    #: The directory entry as logged (crypto/directory.py).
+    @property
+    def entry(self) -> bytes: ...
+
+
+class KeyPublication(Protocol):
+    def publish(self, account: Account) -> object:
+        """Append the account's current keys to the directory's log."""
+
+    def current_version(self, account_id: uuid.UUID) -> PublishedKeys | None: ...
