@@ -310,12 +310,21 @@ def resolve_id(given: str, listing: Callable[[], Iterable[str]], what: str) -> s
     prefix = given.lower()
     if len(prefix) < SHORTEST_PREFIX:
         raise usage_error(f"give at least {SHORTEST_PREFIX} characters of the {what} id")
-    matches = sorted({i for i in listing() if i.startswith(prefix)})
+    matches = sorted({i for i in map(_listed_id, listing()) if i.startswith(prefix)})
     if not matches:
         raise Refused(f"no {what} of yours has an id beginning with {given}")
     if len(matches) > 1:
         raise usage_error(f"{given} begins several {what} ids: {', '.join(matches)}")
     return matches[0]
+
+
+def _listed_id(listed: object) -> str:
+    """An id as the server listed it, taken only as the uuid it spells: it goes into
+    paths and is shown as an id."""
+    try:
+        return str(uuid.UUID(str(listed)))
+    except ValueError:
+        raise Refused(f"the server listed {str(listed)!r} as an id: it is none") from None
 
 
 def document_id_of(client: ExchangeClient, given: str) -> str:
