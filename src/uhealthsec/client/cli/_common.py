@@ -339,7 +339,27 @@ def document_id_of(client: ExchangeClient, given: str) -> str:
             yield from (str(d["id"]) for d in page)
             offset += len(page)
 
-    return resolve_id(given, listed, "document")
+    chosen = resolve_id(given, listed, "document")
+    if chosen != given.lower():
+        _show_document(client, given, chosen)
+    return chosen
+
+
+def _show_document(client: ExchangeClient, given: str, chosen: str) -> None:
+    """Which document a prefix named, by the server's listing: its whole id and its
+    title, decrypted here, shown before anything is encrypted or sent for it."""
+    from uhealthsec.client.api import ApiError
+    from uhealthsec.client.exchange import ExchangeRefused
+    try:
+        summary = client.document(chosen)
+    except (ApiError, ExchangeRefused):  # one you cannot read (an admin revoking)
+        notices.print(f"{given} is document {chosen}.", soft_wrap=True, markup=False)
+        return
+    notices.print(
+        f"{given} is document {chosen}: {summary.title!r} (version {summary.version}).",
+        soft_wrap=True,
+        markup=False,
+    )
 
 
 def show_recipients(entries: Sequence[VerifiedEntry]) -> None:
