@@ -95,6 +95,8 @@ def send(
     from_stdin = file == _STANDARD_STREAM
     if from_stdin and not name:
         raise usage_error("a document read from stdin needs its file name: add --name NAME")
+    if from_stdin and Path(name or "").name in ("", ".", ".."):
+        raise usage_error(f"--name {name} is not a file name")
     if not from_stdin and not file.is_file():
         raise usage_error(f"{file} is not a file")
     if from_stdin and not yes:
