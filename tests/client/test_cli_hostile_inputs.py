@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx2
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -22,7 +23,7 @@ from tests.client.demo import send
 from tests.client.test_cli_streams import _uhs
 from tests.client.terminal import UHS
 from uhealthsec.client.cli import exit_codes
-from uhealthsec.client.cli._common import resolve_id
+from uhealthsec.client.cli._common import connection, resolve_id
 from uhealthsec.server import problems
 from uhealthsec.server.demo import DEMO_PASSWORD
 from uhealthsec.terminal import Refused
@@ -225,7 +226,11 @@ def test_sigterm_while_stdin_is_spooled_leaves_no_plaintext(
             assert time.monotonic() < deadline, "the document was never spooled"
             time.sleep(0.02)
         uhs.send_signal(signal.SIGTERM)
-        uhs.wait(timeout=20)
+        try:
+            uhs.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            uhs.kill()
+            pytest.fail(f"still running after SIGTERM: {uhs.communicate()[1]!r}")
     finally:
         if uhs.poll() is None:
             uhs.kill()
@@ -291,3 +296,19 @@ def password_file(tmp_path) -> Path:
     path.write_text(DEMO_PASSWORD + "\n")
     path.chmod(0o600)
     return path
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        httpx2.ReadTimeout("timed out"),
+        httpx2.RemoteProtocolError("peer closed connection without sending complete message"),
+        httpx2.ReadError("connection reset by peer"),
+    ],
+)
+def test_a_server_that_stops_answering_is_a_refusal_not_a_traceback(failure):
+    # A server that hangs, or closes the connection mid-answer (a hostile one may):
+    # one line on stderr and exit status 1, as when it cannot be reached at all.
+    with pytest.raises(Refused) as refused, connection("http://127.0.0.1:9"):
+        raise failure
+    assert refused.value.exit_code == exit_codes.REFUSED
