@@ -122,6 +122,13 @@ def connection(server: str) -> Iterator[httpx2.Client]:
             yield http
     except httpx2.ConnectError as exc:
         raise Refused(f"cannot reach the server at {server}: is it running?") from exc
+    except httpx2.TransportError as exc:
+        # Timed out, or the connection closed mid-answer: what was sent may or may not
+        # have been carried out, and `uhs` says so rather than show a traceback.
+        raise Refused(
+            f"the server at {server} stopped answering ({type(exc).__name__}); a change "
+            "asked for may or may not have been made"
+        ) from exc
     except ApiError as exc:
         # 401: the server does not know who this is (signed out, expired, second factor).
         code = exit_codes.AUTHENTICATION if exc.status == 401 else exit_codes.REFUSED
