@@ -5,6 +5,7 @@ a client gives the server to log."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -312,3 +313,34 @@ def test_a_server_that_stops_answering_is_a_refusal_not_a_traceback(failure):
     with pytest.raises(Refused) as refused, connection("http://127.0.0.1:9"):
         raise failure
     assert refused.value.exit_code == exit_codes.REFUSED
+
+
+# -- invitations ------------------------------------------------------------------------
+
+
+def test_an_invitation_code_can_be_kept_out_of_argv(demo, signed_in, live_server, outbox):
+    # An argument is seen by every user of the machine (ps) and kept in the shell's
+    # history: the code may come from stdin instead.
+    martin, durand = signed_in
+    created = json.loads(
+        _uhs(["practice", "create", "Cabinet des Tilleuls", "--json"], martin, live_server).stdout
+    )
+    invited = _uhs(
+        [
+            "practice",
+            "invite",
+            "kine.durand@demo.test",
+            "--role",
+            "practitioner",
+            "--practice",
+            created["id"],
+        ],
+        martin,
+        live_server,
+    )
+    assert invited.returncode == 0, invited.stderr
+    code = outbox.last_code("kine.durand@demo.test")
+    joined = _uhs(["practice", "join"], durand, live_server, stdin=f"{code}\n".encode())
+    assert joined.returncode == 0, joined.stderr
+    assert b"Joined Cabinet des Tilleuls as practitioner" in joined.stdout
+    assert code.encode() not in joined.stdout + joined.stderr
