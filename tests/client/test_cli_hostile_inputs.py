@@ -216,6 +216,7 @@ def test_sigterm_while_stdin_is_spooled_leaves_no_plaintext(
             "UHS_SERVER": live_server,
             "TMPDIR": str(spools),
             "NO_COLOR": "1",
+            "PYTHONFAULTHANDLER": "1",
         },
     )
     try:
@@ -230,7 +231,7 @@ def test_sigterm_while_stdin_is_spooled_leaves_no_plaintext(
         try:
             uhs.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            uhs.kill()
+            uhs.send_signal(signal.SIGABRT)  # faulthandler: where it waits
             pytest.fail(f"still running after SIGTERM: {uhs.communicate()[1]!r}")
     finally:
         if uhs.poll() is None:
