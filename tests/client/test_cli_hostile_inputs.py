@@ -21,8 +21,8 @@ from fastapi.testclient import TestClient
 from starlette.requests import ClientDisconnect
 
 from tests.client.demo import send
-from tests.client.test_cli_streams import _uhs
 from tests.client.terminal import UHS
+from tests.client.test_cli_streams import _uhs
 from uhealthsec.client.cli import exit_codes
 from uhealthsec.client.cli._common import connection, resolve_id
 from uhealthsec.server import problems

@@ -357,6 +357,7 @@ def _show_document(client: ExchangeClient, given: str, chosen: str) -> None:
     title, decrypted here, shown before anything is encrypted or sent for it."""
     from uhealthsec.client.api import ApiError
     from uhealthsec.client.exchange import ExchangeRefused
+
     try:
         summary = client.document(chosen)
     except (ApiError, ExchangeRefused):  # one you cannot read (an admin revoking)

@@ -167,10 +167,7 @@ def _code_asked() -> str:
 
     from uhealthsec.client.cli.passwords import ask_hidden
 
-    if sys.stdin.isatty():
-        code = ask_hidden("Invitation code")
-    else:
-        code = sys.stdin.readline(1024)
+    code = ask_hidden("Invitation code") if sys.stdin.isatty() else sys.stdin.readline(1024)
     if not code.strip():
         raise usage_error("give the invitation code from the mail")
     return code
