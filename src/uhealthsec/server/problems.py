@@ -183,6 +183,15 @@ def _first_problem(exc: BaseException) -> JSONResponse | None:
     return None
 
 
+def _printable(text: str) -> str:
+    """``text`` as one line of a log: a character that is not printable (an escape
+    sequence, a line or page break) is written as its escape, not sent to the terminal
+    or the log reader."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -206,7 +215,11 @@ def install(app: FastAPI) -> None:
     async def client_gone(request: Request, _: ClientDisconnect) -> JSONResponse:
         # A client that stopped mid-request (Ctrl-C during an upload) is not a fault of
         # the server: one line, not a traceback. The answer reaches nobody.
-        log.info("client disconnected before the end of %s %s", request.method, request.url.path)
+        log.info(
+            "client disconnected before the end of %s %s",
+            request.method,
+            _printable(request.url.path),
+        )
         return problem(400, "the client disconnected before the end of the request")
 
     async def infrastructure_error(_: Request, exc: Exception) -> JSONResponse:

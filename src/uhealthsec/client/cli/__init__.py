@@ -4,8 +4,10 @@ that the whole list of commands reads in one place. The server's commands are no
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -113,11 +115,20 @@ app.command("export")(documents.export)
 add_completion_command(app, "uhs")
 
 
+def _interrupted(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     """Run ``uhs``: leave with the status of exit_codes.py, a cancellation included."""
     from uhealthsec.client.cli._common import cancellation_message
 
     answer_completion("uhs")
+    # Stopped by a service manager or a closed terminal: unwind as on Ctrl-C, so that
+    # a document waiting in a temporary file (stdin, or decrypted for stdout) is
+    # removed, rather than die where it stands and leave it there.
+    for stop in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop, _interrupted)
     try:
         status = app(standalone_mode=False)
     except ClickException as exc:  # a usage error: exit status 2

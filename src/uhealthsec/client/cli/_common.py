@@ -122,6 +122,13 @@ def connection(server: str) -> Iterator[httpx2.Client]:
             yield http
     except httpx2.ConnectError as exc:
         raise Refused(f"cannot reach the server at {server}: is it running?") from exc
+    except httpx2.TransportError as exc:
+        # Timed out, or the connection closed mid-answer: what was sent may or may not
+        # have been carried out, and `uhs` says so rather than show a traceback.
+        raise Refused(
+            f"the server at {server} stopped answering ({type(exc).__name__}); a change "
+            "asked for may or may not have been made"
+        ) from exc
     except ApiError as exc:
         # 401: the server does not know who this is (signed out, expired, second factor).
         code = exit_codes.AUTHENTICATION if exc.status == 401 else exit_codes.REFUSED
@@ -310,12 +317,21 @@ def resolve_id(given: str, listing: Callable[[], Iterable[str]], what: str) -> s
     prefix = given.lower()
     if len(prefix) < SHORTEST_PREFIX:
         raise usage_error(f"give at least {SHORTEST_PREFIX} characters of the {what} id")
-    matches = sorted({i for i in listing() if i.startswith(prefix)})
+    matches = sorted({i for i in map(_listed_id, listing()) if i.startswith(prefix)})
     if not matches:
         raise Refused(f"no {what} of yours has an id beginning with {given}")
     if len(matches) > 1:
         raise usage_error(f"{given} begins several {what} ids: {', '.join(matches)}")
     return matches[0]
+
+
+def _listed_id(listed: object) -> str:
+    """An id as the server listed it, taken only as the uuid it spells: it goes into
+    paths and is shown as an id."""
+    try:
+        return str(uuid.UUID(str(listed)))
+    except ValueError:
+        raise Refused(f"the server listed {str(listed)!r} as an id: it is none") from None
 
 
 def document_id_of(client: ExchangeClient, given: str) -> str:
@@ -330,7 +346,28 @@ def document_id_of(client: ExchangeClient, given: str) -> str:
             yield from (str(d["id"]) for d in page)
             offset += len(page)
 
-    return resolve_id(given, listed, "document")
+    chosen = resolve_id(given, listed, "document")
+    if chosen != given.lower():
+        _show_document(client, given, chosen)
+    return chosen
+
+
+def _show_document(client: ExchangeClient, given: str, chosen: str) -> None:
+    """Which document a prefix named, by the server's listing: its whole id and its
+    title, decrypted here, shown before anything is encrypted or sent for it."""
+    from uhealthsec.client.api import ApiError
+    from uhealthsec.client.exchange import ExchangeRefused
+
+    try:
+        summary = client.document(chosen)
+    except (ApiError, ExchangeRefused):  # one you cannot read (an admin revoking)
+        notices.print(f"{given} is document {chosen}.", soft_wrap=True, markup=False)
+        return
+    notices.print(
+        f"{given} is document {chosen}: {summary.title!r} (version {summary.version}).",
+        soft_wrap=True,
+        markup=False,
+    )
 
 
 def show_recipients(entries: Sequence[VerifiedEntry]) -> None:

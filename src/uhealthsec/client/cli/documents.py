@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import sys
 import tempfile
@@ -11,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, BinaryIO
 
 import typer
 
@@ -48,6 +49,26 @@ def _private_directory() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="uhs-") as directory:
         os.chmod(directory, 0o700)
         yield Path(directory)
+
+
+def _copy_stdin(sink: BinaryIO) -> None:
+    """stdin into ``sink``, waking up at least every ``_SIGNAL_CHECK`` seconds while
+    stdin is silent: a signal the kernel gave to another thread of this process (a
+    native library's) does not interrupt the read, and its handler (Ctrl-C, SIGTERM),
+    which only this thread runs, runs when the wait ends; not at the next byte the
+    writer sends, or never."""
+    fd = sys.stdin.fileno()
+    while True:
+        if not select.select([fd], [], [], _SIGNAL_CHECK)[0]:
+            continue
+        chunk = os.read(fd, _COPY_CHUNK)
+        if not chunk:
+            return
+        sink.write(chunk)
+
+
+#: How long a wait for stdin lasts before the signals received meanwhile are handled.
+_SIGNAL_CHECK = 0.2
 
 
 #: ``--expires-days``, of ``send`` and ``share``.
@@ -95,6 +116,8 @@ def send(
     from_stdin = file == _STANDARD_STREAM
     if from_stdin and not name:
         raise usage_error("a document read from stdin needs its file name: add --name NAME")
+    if from_stdin and Path(name or "").name in ("", ".", ".."):
+        raise usage_error(f"--name {name} is not a file name")
     if not from_stdin and not file.is_file():
         raise usage_error(f"{file} is not a file")
     if from_stdin and not yes:
@@ -106,7 +129,7 @@ def send(
             # directory of this user's alone, and is removed as soon as it is sent.
             file = spool / Path(name or "").name
             with file.open("xb") as sink:
-                shutil.copyfileobj(sys.stdin.buffer, sink, _COPY_CHUNK)
+                _copy_stdin(sink)
         patient_file = client.patient_file(practice_for(client, practice), patient)
         recipients = [*(to or []), *([patient] if share_with_patient else [])]
         with progress_bar(f"Sending {file.name}") as progress:

@@ -23,6 +23,10 @@ COMMAND_VARIABLE = "UHS_PASSWORD_COMMAND"
 #: Set by ``uhs --password-file``.
 password_file: Path | None = None
 
+#: What is read of a password file or a program's output: a first line longer than
+#: this is no password (a log or an image given by mistake is not loaded whole).
+MAX_READ = 64 * 1024
+
 
 def read_password(question: str) -> str:
     """The account's password (it unlocks the keys on this device)."""
@@ -49,31 +53,41 @@ def from_script() -> bool:
     return password_file is not None or bool(os.environ.get(COMMAND_VARIABLE, "").strip())
 
 
-def _first_line(text: str, source: str) -> str:
-    line = text.split("\n", 1)[0].removesuffix("\r")
-    if not line:
+def _first_line(data: bytes, source: str) -> str:
+    line, newline, _ = data.partition(b"\n")
+    if not newline and len(data) > MAX_READ:
+        raise Refused(f"{source}: its first line is too long to be a password", exit_codes.REFUSED)
+    try:
+        text = line.removesuffix(b"\r").decode()
+    except UnicodeDecodeError:
+        raise Refused(f"{source} is not UTF-8 text", exit_codes.REFUSED) from None
+    if not text:
         raise Refused(f"{source} gave an empty password", exit_codes.REFUSED)
-    return line
+    return text
 
 
 def _from_file(path: Path) -> str:
     try:
-        with path.open("rb") as file:
-            mode = os.fstat(file.fileno()).st_mode
-            # As ssh does for a private key: a secret others may read is refused.
-            if mode & (stat.S_IRWXG | stat.S_IRWXO):
-                raise Refused(
-                    f"the password file {path} may be read by other users (permissions "
-                    f"{stat.S_IMODE(mode):04o}): run `chmod 600 {path}`"
-                )
-            data = file.read()
+        # Without waiting: a FIFO (or a device) is refused, not read when someone
+        # writes to it. fstat on what was opened: no race with a renamed file.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as exc:
         raise Refused(f"cannot read the password file {path}: {exc.strerror}") from None
-    try:
-        text = data.decode()
-    except UnicodeDecodeError:
-        raise Refused(f"the password file {path} is not UTF-8 text") from None
-    return _first_line(text, f"the password file {path}")
+    with os.fdopen(fd, "rb") as file:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise Refused(f"the password file {path} is not a regular file")
+        # As ssh does for a private key: a secret others may read is refused.
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise Refused(
+                f"the password file {path} may be read by other users (permissions "
+                f"{stat.S_IMODE(mode):04o}): run `chmod 600 {path}`"
+            )
+        try:
+            data = file.read(MAX_READ + 1)
+        except OSError as exc:
+            raise Refused(f"cannot read the password file {path}: {exc.strerror}") from None
+    return _first_line(data, f"the password file {path}")
 
 
 def _from_command(command: str) -> str:
@@ -83,8 +97,12 @@ def _from_command(command: str) -> str:
         raise Refused(f"{COMMAND_VARIABLE} cannot be read as a command: {exc}") from None
     program = argv[0] if argv else ""
     try:
-        # No shell; its errors reach the terminal as they are, its output only us.
-        done = subprocess.run(argv, stdout=subprocess.PIPE, check=False)  # noqa: S603 (the user's own)
+        # No shell; its errors reach the terminal as they are, its output only us. Not
+        # our stdin: it may hold the document (`uhs send -`), which the program must
+        # neither see nor consume; a program that asks asks on the terminal.
+        done = subprocess.run(  # noqa: S603 (the user's own)
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, check=False
+        )
     except OSError as exc:
         raise Refused(f"{COMMAND_VARIABLE}: cannot run {program}: {exc.strerror}") from None
     if done.returncode != 0:
@@ -92,8 +110,4 @@ def _from_command(command: str) -> str:
             f"{COMMAND_VARIABLE}: {program} failed (exit status {done.returncode}); "
             "no password was read"
         )
-    try:
-        text = done.stdout.decode()
-    except UnicodeDecodeError:
-        raise Refused(f"{COMMAND_VARIABLE}: {program} did not print UTF-8 text") from None
-    return _first_line(text, f"{COMMAND_VARIABLE} ({program})")
+    return _first_line(done.stdout[: MAX_READ + 1], f"{COMMAND_VARIABLE} ({program})")

@@ -138,10 +138,20 @@ def _identity(member: dict[str, Any]) -> str:
 
 @practice_app.command("join")
 def practice_join(
-    code: Annotated[str, typer.Argument(help="The invitation code from the mail.")],
+    code: Annotated[
+        str | None,
+        typer.Argument(
+            help=(
+                "The invitation code from the mail; without it, it is asked (or read from "
+                "stdin), out of the arguments other users see and of the shell's history."
+            )
+        ),
+    ] = None,
     as_json: JsonOutput = False,
 ) -> None:
     """Accept a practice's invitation with the account signed in here."""
+    if code is None:
+        code = _code_asked()
     with _signed_in() as signed_in:
         joined = signed_in.call(
             "POST", "/practices/invitations/accept", json={"code": code.strip()}
@@ -149,3 +159,15 @@ def practice_join(
     print_result(
         as_json, joined, f"Joined {joined['name']} as {joined['role']}: id {joined['id']}."
     )
+
+
+def _code_asked() -> str:
+    """The invitation code, not echoed on a terminal, else the first line of stdin."""
+    import sys
+
+    from uhealthsec.client.cli.passwords import ask_hidden
+
+    code = ask_hidden("Invitation code") if sys.stdin.isatty() else sys.stdin.readline(1024)
+    if not code.strip():
+        raise usage_error("give the invitation code from the mail")
+    return code
