@@ -962,3 +962,29 @@ def test_a_malformed_document_view_is_refused_with_what_is_wrong(
         alice.fetch(document_id, inbox)
     assert reason in str(refused.value)
     assert list(inbox.iterdir()) == []
+
+
+def test_the_document_a_change_is_about_is_shown_from_the_answers_it_is_made_from(
+    practice: Practice, report, tmp_path
+):
+    """A command line that took a document from a listing (an id prefix) shows which
+    document it is before encrypting for it: from the verified view the share or the
+    new version is made from, not from another answer the server could make differ."""
+    alice = practice.alice.exchange
+    document_id = alice.send(
+        report, patient_file_id=practice.patient_file, to=[], title="Bilan du genou"
+    )
+    shown = []
+
+    def stop_here(summary):
+        shown.append(summary)
+        raise KeyboardInterrupt  # the person answered no
+
+    with pytest.raises(KeyboardInterrupt):
+        alice.share(document_id, [practice.carol.email], before_changing=stop_here)
+    with pytest.raises(KeyboardInterrupt):
+        alice.new_version(document_id, report, before_changing=stop_here)
+    assert [(s.id, s.title, s.version) for s in shown] == [(document_id, "Bilan du genou", 1)] * 2
+    # Stopped before anything changed: no new reader, no new version.
+    after = alice.document(document_id)
+    assert practice.carol.email not in after.recipients and after.version == 1

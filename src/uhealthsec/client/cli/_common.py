@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from uhealthsec.client.directory import VerifiedEntry
-    from uhealthsec.client.exchange import ExchangeClient
+    from uhealthsec.client.exchange import DocumentSummary, ExchangeClient
     from uhealthsec.client.profile import Profile, ProfileStore
 
 
@@ -334,8 +334,11 @@ def _listed_id(listed: object) -> str:
         raise Refused(f"the server listed {str(listed)!r} as an id: it is none") from None
 
 
-def document_id_of(client: ExchangeClient, given: str) -> str:
-    """A document's id from its first characters, among those ``uhs inbox`` lists."""
+def document_id_of(client: ExchangeClient, given: str, *, show: bool = True) -> str:
+    """A document's id from its first characters, among those ``uhs inbox`` lists;
+    with ``show``, the document a prefix named is shown (a command that changes it
+    passes ``show_document`` to the SDK instead, which shows it from the answers the
+    change is made from)."""
     from uhealthsec.client.exchange import DOCUMENTS_PAGE
 
     def listed() -> Iterator[str]:
@@ -347,9 +350,19 @@ def document_id_of(client: ExchangeClient, given: str) -> str:
             offset += len(page)
 
     chosen = resolve_id(given, listed, "document")
-    if chosen != given.lower():
+    if show and chosen != given.lower():
         _show_document(client, given, chosen)
     return chosen
+
+
+def show_document(summary: DocumentSummary) -> None:
+    """The document a change is about, as the SDK verified it, before any encryption."""
+    notices.print(
+        f"Document {summary.id}: {summary.title!r} (version {summary.version}, "
+        f"by {summary.author_email}).",
+        soft_wrap=True,
+        markup=False,
+    )
 
 
 def _show_document(client: ExchangeClient, given: str, chosen: str) -> None:

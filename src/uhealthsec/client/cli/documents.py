@@ -29,6 +29,7 @@ from uhealthsec.client.cli._common import (
     print_json,
     print_result,
     progress_bar,
+    show_document,
     signed_in_client,
     usage_error,
 )
@@ -254,8 +255,14 @@ def share(
     confirmed whom for)."""
     confirm = confirm_recipients(yes)
     with signed_in_client() as client:
-        chosen = document_id_of(client, document_id)
-        client.share(chosen, to, expires_at=expiry(expires_days), before_encrypting=confirm)
+        chosen = document_id_of(client, document_id, show=False)
+        client.share(
+            chosen,
+            to,
+            expires_at=expiry(expires_days),
+            before_encrypting=confirm,
+            before_changing=show_document,
+        )
     changes_made.append(f"document {chosen} was shared")
     print_result(
         as_json, {"id": chosen, "shared_with": to}, f"[green]Shared[/green] with {', '.join(to)}."
@@ -303,7 +310,7 @@ def update(
     its author or a reader signed for), once you confirmed them."""
     confirm_readers = confirm_recipients(yes)
     with signed_in_client() as client, progress_bar(f"Sending {file.name}") as progress:
-        chosen = document_id_of(client, document_id)
+        chosen = document_id_of(client, document_id, show=False)
         number = client.new_version(
             chosen,
             file,
@@ -311,6 +318,7 @@ def update(
             progress=progress,
             confirm=confirm or (),
             before_encrypting=confirm_readers,
+            before_changing=show_document,
         )
     changes_made.append(f"version {number} was sent")
     print_result(

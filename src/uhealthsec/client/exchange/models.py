@@ -21,6 +21,10 @@ Progress = Callable[[int, int], None]
 #: Shown the verified people a key is about to be wrapped for, before anything is
 #: encrypted; raising stops there.
 BeforeEncrypting = Callable[[Sequence["VerifiedEntry"]], None]
+#: Shown the document a change is about, from the same answers the change is made
+#: from (its signed history verified, its title decrypted here), before anything is
+#: encrypted or signed for it; raising stops there.
+BeforeChanging = Callable[["DocumentSummary"], None]
 UPLOAD_CHUNK = 1 << 20
 MAX_TITLE_CHARS = 500
 #: Documents listed per request (the server's largest page).

@@ -13,16 +13,18 @@ from pathlib import Path
 
 from uhealthsec.client.directory import VerifiedEntry
 from uhealthsec.client.errors import ExchangeRefused
-from uhealthsec.client.exchange.history import SignedHistory, _served_manifests
+from uhealthsec.client.exchange.history import _served_manifests
 from uhealthsec.client.exchange.models import (
     MAX_TITLE_CHARS,
     SHARES_PER_REQUEST,
+    BeforeChanging,
     BeforeEncrypting,
     Metadata,
     Progress,
     reader_of,
     readers_io,
 )
+from uhealthsec.client.exchange.receiving import DocumentReceiving
 from uhealthsec.client.exchange.streams import ChunkPipe
 from uhealthsec.client.wire import body, parse
 from uhealthsec.crypto import envelope
@@ -39,7 +41,7 @@ from uhealthsec.protocol.records import (
 )
 
 
-class DocumentSending(SignedHistory):
+class DocumentSending(DocumentReceiving):
     """Documents and new versions encrypted, signed and uploaded from this device."""
 
     def send(
@@ -87,15 +89,23 @@ class DocumentSending(SignedHistory):
         progress: Progress | None = None,
         confirm: Sequence[str] = (),
         before_encrypting: BeforeEncrypting | None = None,
+        before_changing: BeforeChanging | None = None,
     ) -> int:
         """Replace a document by a new version under a new key, for the people who can
         read the latest one now (a revoked person never receives it) and whom its
-        author or one of its readers signed for (``readers_of_next_version``)."""
+        author or one of its readers signed for (``readers_of_next_version``).
+        ``before_changing`` is shown the document whose history the version continues,
+        when this account can read it."""
         view = self.document_view(document_id)
         number = view.latest_version + 1
         recipients = self.readers_of_next_version(view, confirm)
         # The chain that readers_of_next_version verified, continued.
         previous = _served_manifests(view)[number - 1].digest()
+        if before_changing and view.versions[-1].wrapped_key:
+            latest = view.versions[-1]
+            self.verified_signer(_served_manifests(view)[latest.number], latest)
+            self._version_key(latest)  # the title shown is that version's
+            before_changing(self._summary(view))
         if before_encrypting:
             before_encrypting(recipients)
         # Each reader keeps the end of access they have now.

@@ -10,6 +10,7 @@ from uhealthsec.client.errors import ApiError, ExchangeRefused
 from uhealthsec.client.exchange.history import _served_manifests
 from uhealthsec.client.exchange.models import (
     SHARES_PER_REQUEST,
+    BeforeChanging,
     BeforeEncrypting,
     RevokedReader,
     reader_of,
@@ -31,10 +32,12 @@ class DocumentSharing(DocumentReceiving):
         *,
         expires_at: datetime | None = None,
         before_encrypting: BeforeEncrypting | None = None,
+        before_changing: BeforeChanging | None = None,
     ) -> None:
         """Give more people every version you can read: each key is unwrapped here and
         wrapped for each of them, with your signed statement that you gave it (which
-        lets the next version's author encrypt to them)."""
+        lets the next version's author encrypt to them). ``before_changing`` is shown
+        the document those keys are of."""
         view = self.document_view(document_id)
         manifests = _served_manifests(view)
         readable = [v for v in view.versions if v.wrapped_key]
@@ -44,6 +47,8 @@ class DocumentSharing(DocumentReceiving):
             # server put beside it (another document's wrapped key and header).
             self.verified_signer(manifests[version.number], version)
             keys[version.number] = self._version_key(version)
+        if before_changing:
+            before_changing(self._summary(view))
         recipients = [self.directory.lookup(email) for email in to]
         if before_encrypting:
             before_encrypting(recipients)
