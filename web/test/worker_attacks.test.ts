@@ -167,7 +167,7 @@ for (const [name, offset, suite] of [
   ["the X-Wing key's X25519 part", XWING_X25519, "HYBRID"],
   ["the classical X25519 key", CLASSICAL_X25519, "CLASSICAL"],
 ] as const) {
-  test(`worker: a recipient bundle whose ${name} is of small order is refused before a byte is read or written`, async () => {
+  test(`worker: a recipient bundle with ${name} of small order is refused before a byte is read or written`, async () => {
     const hostile = BUNDLE.slice();
     hostile.fill(0, offset, offset + 32); // 0 is a point of small order
     const service = new CryptoService();
