@@ -170,18 +170,40 @@ def test_assets_gone_after_start_are_answered_as_a_problem_not_a_traceback(tmp_p
     shutil.rmtree(directory)
     try:
         status, headers, _ = _request(app, "/app/")
-    except Exception as exc:  # noqa: BLE001 - the point of the test
+    except Exception as exc:
         pytest.fail(f"/app/ raised {exc!r} instead of answering")
     assert 400 <= status < 600
     assert headers["content-type"] == PROBLEM
     assert headers["content-security-policy"] == APP_POLICY
 
 
+def test_assets_gone_are_a_503_logged_in_one_line_and_served_again_once_rebuilt(tmp_path, caplog):
+    directory = _assets(tmp_path)
+    app = _app(directory)
+    assert _request(app, "/app/")[0] == 200
+    shutil.rmtree(directory)
+    with caplog.at_level("WARNING", logger=web_app.__name__):
+        status, headers, body = _request(app, "/app/assets/index-AbCdEf12.js")
+    assert status == 503
+    assert headers["content-type"] == PROBLEM
+    assert headers["retry-after"].isdigit()
+    assert b'"status":503' in body
+    lines = [r.getMessage() for r in caplog.records if r.name == web_app.__name__]
+    assert len(lines) == 1 and "\n" not in lines[0] and "503" in lines[0]
+    assert all(r.exc_info is None for r in caplog.records)
+    (tmp_path / "secret.txt").unlink()
+    _assets(tmp_path)
+    status, headers, body = _request(app, "/app/assets/index-AbCdEf12.js")
+    assert (status, body, headers["cache-control"]) == (200, SCRIPT, IMMUTABLE)
+
+
 def test_the_built_app_names_only_hashed_scripts_and_nothing_else_is_served_from_assets():
     """What npm run build puts in web_assets/: index.html and hashed files, no second
     page under assets/, no dotfile or source map beside them."""
     assert (WEB_ASSETS / "index.html").is_file(), "npm run build --prefix web first"
-    names = sorted(p.relative_to(WEB_ASSETS).as_posix() for p in WEB_ASSETS.rglob("*") if p.is_file())
+    names = sorted(
+        p.relative_to(WEB_ASSETS).as_posix() for p in WEB_ASSETS.rglob("*") if p.is_file()
+    )
     assert "index.html" in names
     for name in names:
         if name == "index.html":
