@@ -85,6 +85,8 @@ def test_the_app_is_served_under_a_strict_policy_and_its_hashed_files_cached_for
         "object-src 'none'",
         "base-uri 'none'",
         "frame-ancestors 'none'",
+        "require-trusted-types-for 'script'",
+        "trusted-types default",
     ):
         assert directive in policy
     # The page names the current files: it is revalidated, never kept blindly.
@@ -195,6 +197,25 @@ async ({ keystore, password, otherBundle }) => {
 """
 
 
+TRUSTED_TYPES_PROBE = """
+() => {
+  const outcomes = [];
+  for (const attempt of [
+    () => document.body.insertAdjacentHTML("beforeend", "<img src=x>"),
+    () => new Worker("data:text/javascript,postMessage(1)"),
+  ]) {
+    try {
+      attempt();
+      outcomes.push("accepted");
+    } catch (e) {
+      outcomes.push(e.name);
+    }
+  }
+  return outcomes;
+}
+"""
+
+
 def test_the_page_boots_and_its_worker_keeps_private_keys_off_the_main_thread(server):
     from playwright.sync_api import sync_playwright
 
@@ -220,10 +241,14 @@ def test_the_page_boots_and_its_worker_keeps_private_keys_off_the_main_thread(se
                 },
             )
             violations = page.evaluate("window.__violations")
+            errors_before_probe = list(errors)
+            # Trusted Types are enforced: markup and a foreign worker are refused.
+            refused = page.evaluate(TRUSTED_TYPES_PROBE)
         finally:
             browser.close()
-    assert not errors, errors
+    assert not errors_before_probe, errors_before_probe
     assert violations == []
+    assert refused == ["TypeError", "TypeError"], refused
     assert seen["roundTrip"] and seen["digestsAgree"]
     assert seen["bundle"] == vector["public_bundle"]
     assert seen["lockedRefusal"] == "locked"

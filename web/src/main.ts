@@ -12,6 +12,27 @@ declare global {
   }
 }
 
+/** The part of the Trusted Types API used here (TypeScript's DOM library lacks it). */
+interface TrustedTypePolicyFactory {
+  createPolicy(name: string, rules: { createScriptURL: (url: string) => string }): unknown;
+}
+
+/**
+ * The page runs under `require-trusted-types-for 'script'` (server/headers.py): a
+ * string or URL given to a script sink goes through this "default" policy, which lets
+ * only the files beside this one (the crypto worker) start, and refuses the rest.
+ */
+const OWN_FILES = new URL("./", import.meta.url).href;
+const trustedTypes = (globalThis as { trustedTypes?: TrustedTypePolicyFactory }).trustedTypes;
+trustedTypes?.createPolicy("default", {
+  createScriptURL: (url) => {
+    if (!new URL(url, document.baseURI).href.startsWith(OWN_FILES)) {
+      throw new TypeError("only the web application's own scripts may run");
+    }
+    return url;
+  },
+});
+
 // Vite bundles the worker from this very expression into its own hashed file.
 const cryptoWorker = new CryptoWorker(new Worker(new URL("./worker/worker.ts", import.meta.url), { type: "module", name: "uhealthsec-crypto" }));
 window.uhealthsec = { cryptoWorker };
