@@ -14,7 +14,7 @@ import { type PrivateKeys, decodeBundle } from "../protocol/keys.js";
 import { decodeKeystore, recoveryKeyFromWords, unlockWithPassword, unlockWithRecoveryKey } from "../protocol/keystore.js";
 import { sign } from "../protocol/signature.js";
 import { ExactReader } from "../protocol/streams.js";
-import { checkRecipient, checkSuite, unwrapDocumentKey, wrapDocumentKey } from "../protocol/wrap.js";
+import { checkRecipient, checkSuite, checkWrappedKey, unwrapDocumentKey, wrapDocumentKey } from "../protocol/wrap.js";
 import { type Operation, type Operations, WorkerError } from "./messages.js";
 
 interface Unlocked {
@@ -241,6 +241,8 @@ export class CryptoService {
     let reader: ExactReader | null = null;
     try {
       const { keys } = this.requireUnlocked();
+      // A wrapped key of the wrong shape is refused before a byte is read.
+      checkWrappedKey(wrappedKey);
       reader = new ExactReader(source);
       const header = await reader.read(HEADER_SIZE);
       if (header.length < HEADER_SIZE) throw new ProtocolError("truncated", "the data is too short to hold an envelope header");
