@@ -1,16 +1,20 @@
 /**
  * The web application's entry point: starts the crypto worker, through which every
  * operation on keys goes, and says when it answers. The screens come on top of
- * `uhealthsec.cryptoWorker`, the page's only way to the keys.
+ * `cryptoWorker`, the page's only way to the keys. Only the build for the browser
+ * tests (vite.config.ts) puts it on `window`, for them to drive.
  */
 
 import { CryptoWorker } from "./worker/client.js";
 
 declare global {
   interface Window {
-    uhealthsec: { cryptoWorker: CryptoWorker };
+    uhealthsec?: { cryptoWorker: CryptoWorker };
   }
 }
+
+/** Replaced by Vite: true only in the build for the browser tests. */
+declare const __UHS_EXPOSE_WORKER__: boolean;
 
 /** The part of the Trusted Types API used here (TypeScript's DOM library lacks it). */
 interface TrustedTypePolicyFactory {
@@ -35,7 +39,7 @@ trustedTypes?.createPolicy("default", {
 
 // Vite bundles the worker from this very expression into its own hashed file.
 const cryptoWorker = new CryptoWorker(new Worker(new URL("./worker/worker.ts", import.meta.url), { type: "module", name: "uhealthsec-crypto" }));
-window.uhealthsec = { cryptoWorker };
+if (__UHS_EXPOSE_WORKER__) window.uhealthsec = { cryptoWorker };
 
 const status = document.getElementById("status")!;
 cryptoWorker.lock().then(
