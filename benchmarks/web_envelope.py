@@ -3,9 +3,9 @@
     .venv/bin/python benchmarks/web_envelope.py               # 1 MiB, 100 MiB, 1 GiB
     .venv/bin/python benchmarks/web_envelope.py --sizes 1 100
 
-Builds the web application (``npm run build --prefix web``), serves it from loopback
-(tests/web/browser_app.py) and drives Debian's Chromium through Playwright. For each
-size, on the same deterministic bytes (an AES-CTR keystream, 1 MiB pieces):
+Builds the web application for tests (``npm run build:app-tests --prefix web``), serves
+it from loopback (tests/web/browser_app.py) and drives Debian's Chromium through
+Playwright. For each size, on the same deterministic bytes (an AES-CTR keystream, 1 MiB pieces):
 
 - **seal**: the crypto worker seals a generated stream into a sink that drops it;
   **raw AES-GCM seal**: the page encrypts the same pieces with WebCrypto AES-256-GCM

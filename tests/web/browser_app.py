@@ -2,6 +2,10 @@
 more data than a page should hold: a loopback site that serves the app's files under
 their policy, takes uploads piece by piece into a file and serves a file as a stream,
 and a sampler of the renderer's resident memory (the page and its workers).
+
+The app served is the build for tests (``npm run build:app-tests``, into web/build/app):
+the shipped one, identical but for that, does not put its crypto worker's client on
+``window``, where these pages drive it as ``window.uhealthsec.cryptoWorker``.
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from uhealthsec.server.headers import APP_POLICY
-from uhealthsec.server.web_app import WEB_ASSETS
 
 ROOT = Path(__file__).resolve().parents[2]
+#: Where ``npm run build:app-tests`` puts the app with its worker's client on ``window``.
+APP_FOR_TESTS = ROOT / "web" / "build" / "app"
 CHROMIUM = "/usr/bin/chromium"
 #: Chromium's options for a page that measures its own memory (see PAGE_HELPERS).
 MEASURING = ["--enable-blink-features=ForceEagerMeasureMemory"]
@@ -119,10 +124,14 @@ def keystream(size: int) -> Iterator[bytes]:
 
 
 def build_app() -> None:
+    """Builds the app for tests into APP_FOR_TESTS."""
     npm = shutil.which("npm")
     assert npm, "Node.js 20 and npm are needed to build the web application"
     subprocess.run(
-        [npm, "run", "--silent", "build", "--prefix", "web"], cwd=ROOT, check=True, timeout=300
+        [npm, "run", "--silent", "build:app-tests", "--prefix", "web"],
+        cwd=ROOT,
+        check=True,
+        timeout=300,
     )
 
 
@@ -138,8 +147,8 @@ class _Site(http.server.BaseHTTPRequestHandler):
             self._send_file(self.directory / Path(url.path).name, "application/octet-stream")
             return
         relative = url.path.removeprefix("/app/") or "index.html"
-        path = (WEB_ASSETS / relative).resolve()
-        if not url.path.startswith("/app/") or WEB_ASSETS.resolve() not in path.parents:
+        path = (APP_FOR_TESTS / relative).resolve()
+        if not url.path.startswith("/app/") or APP_FOR_TESTS.resolve() not in path.parents:
             self.send_error(404)
             return
         kinds = {".html": "text/html", ".js": "text/javascript", ".svg": "image/svg+xml"}

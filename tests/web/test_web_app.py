@@ -20,6 +20,7 @@ import pytest
 
 from tests.conftest import load_vectors
 from tests.serving import UHS_SERVER
+from tests.web.browser_app import app_site, build_app
 from uhealthsec.crypto import envelope, wrap
 from uhealthsec.crypto.keys import UserKeys
 from uhealthsec.server.headers import APP_POLICY
@@ -85,6 +86,8 @@ def test_the_app_is_served_under_a_strict_policy_and_its_hashed_files_cached_for
         "object-src 'none'",
         "base-uri 'none'",
         "frame-ancestors 'none'",
+        "require-trusted-types-for 'script'",
+        "trusted-types default",
     ):
         assert directive in policy
     # The page names the current files: it is revalidated, never kept blindly.
@@ -195,12 +198,28 @@ async ({ keystore, password, otherBundle }) => {
 """
 
 
-def test_the_page_boots_and_its_worker_keeps_private_keys_off_the_main_thread(server):
+TRUSTED_TYPES_PROBE = """
+() => {
+  const outcomes = [];
+  for (const attempt of [
+    () => document.body.insertAdjacentHTML("beforeend", "<img src=x>"),
+    () => new Worker("data:text/javascript,postMessage(1)"),
+  ]) {
+    try {
+      attempt();
+      outcomes.push("accepted");
+    } catch (e) {
+      outcomes.push(e.name);
+    }
+  }
+  return outcomes;
+}
+"""
+
+
+def test_the_shipped_page_boots_under_trusted_types_and_exposes_no_worker(server):
     from playwright.sync_api import sync_playwright
 
-    vector = load_vectors("keystore.json")["vectors"][0]
-    secrets = UserKeys.decode(bytes.fromhex(vector["private_keys"]))
-    other = UserKeys.generate()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM)
         try:
@@ -210,6 +229,38 @@ def test_the_page_boots_and_its_worker_keeps_private_keys_off_the_main_thread(se
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.add_init_script(RECORDER)
             page.goto(f"{server}/app/")
+            page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+            violations = page.evaluate("window.__violations")
+            errors_at_boot = list(errors)
+            exposed = page.evaluate("typeof window.uhealthsec")
+            # Trusted Types are enforced: markup and a foreign worker are refused.
+            refused = page.evaluate(TRUSTED_TYPES_PROBE)
+        finally:
+            browser.close()
+    assert not errors_at_boot, errors_at_boot
+    assert violations == []
+    assert exposed == "undefined"
+    assert refused == ["TypeError", "TypeError"], refused
+
+
+def test_the_page_boots_and_its_worker_keeps_private_keys_off_the_main_thread(tmp_path):
+    """Driven through the build for tests (the shipped one keeps its worker's client
+    off ``window``), served under the same policy."""
+    from playwright.sync_api import sync_playwright
+
+    vector = load_vectors("keystore.json")["vectors"][0]
+    secrets = UserKeys.decode(bytes.fromhex(vector["private_keys"]))
+    other = UserKeys.generate()
+    build_app()
+    with app_site(tmp_path) as site, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM)
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.add_init_script(RECORDER)
+            page.goto(f"{site}/app/")
             page.wait_for_selector("body[data-ready=true]", timeout=30_000)
             seen = page.evaluate(
                 DRIVE,

@@ -1,20 +1,45 @@
 /**
  * The web application's entry point: starts the crypto worker, through which every
  * operation on keys goes, and says when it answers. The screens come on top of
- * `uhealthsec.cryptoWorker`, the page's only way to the keys.
+ * `cryptoWorker`, the page's only way to the keys. Only the build for the browser
+ * tests (vite.config.ts) puts it on `window`, for them to drive.
  */
 
 import { CryptoWorker } from "./worker/client.js";
 
 declare global {
   interface Window {
-    uhealthsec: { cryptoWorker: CryptoWorker };
+    uhealthsec?: { cryptoWorker: CryptoWorker };
   }
 }
 
+/** Replaced by Vite: true only in the build for the browser tests. */
+declare const __UHS_EXPOSE_WORKER__: boolean;
+
+/** The part of the Trusted Types API used here (TypeScript's DOM library lacks it). */
+interface TrustedTypePolicyFactory {
+  createPolicy(name: string, rules: { createScriptURL: (url: string) => string }): unknown;
+}
+
+/**
+ * The page runs under `require-trusted-types-for 'script'` (server/headers.py): a
+ * string or URL given to a script sink goes through this "default" policy, which lets
+ * only the files beside this one (the crypto worker) start, and refuses the rest.
+ */
+const OWN_FILES = new URL("./", import.meta.url).href;
+const trustedTypes = (globalThis as { trustedTypes?: TrustedTypePolicyFactory }).trustedTypes;
+trustedTypes?.createPolicy("default", {
+  createScriptURL: (url) => {
+    if (!new URL(url, document.baseURI).href.startsWith(OWN_FILES)) {
+      throw new TypeError("only the web application's own scripts may run");
+    }
+    return url;
+  },
+});
+
 // Vite bundles the worker from this very expression into its own hashed file.
 const cryptoWorker = new CryptoWorker(new Worker(new URL("./worker/worker.ts", import.meta.url), { type: "module", name: "uhealthsec-crypto" }));
-window.uhealthsec = { cryptoWorker };
+if (__UHS_EXPOSE_WORKER__) window.uhealthsec = { cryptoWorker };
 
 const status = document.getElementById("status")!;
 cryptoWorker.lock().then(

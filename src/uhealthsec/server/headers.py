@@ -18,10 +18,13 @@ DOCS_POLICY = (
     "form-action 'none'"
 )
 #: The web application runs its own scripts and crypto worker only; hash-wasm's Argon2id
-#: needs WebAssembly compilation.
+#: needs WebAssembly compilation. Trusted Types: no string reaches a script sink
+#: (innerHTML, a worker's URL...) but through the page's one policy, "default", which
+#: lets only the app's own files start a worker (web/src/main.ts).
 APP_POLICY = (
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; "
-    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'; "
+    "require-trusted-types-for 'script'; trusted-types default"
 )
 
 

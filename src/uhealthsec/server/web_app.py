@@ -3,7 +3,8 @@
 
 Every file under ``assets/`` is named by the hash of its content, so it is cached for
 a year and never revalidated; ``index.html``, which names them, is revalidated on
-each visit so that a new release is picked up at once. The page's content security
+each visit so that a new release is picked up at once; a 304 carries the same rule,
+since it replaces the cached headers (RFC 9111 4.3.4). The page's content security
 policy is set with the others in headers.py.
 """
 
@@ -15,7 +16,9 @@ from pathlib import Path
 from fastapi import FastAPI
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
+from starlette.types import Receive, Scope, Send
+
+from uhealthsec.server.problems import RETRY_AFTER_SECONDS, problem
 
 APP_PATH = "/app"
 WEB_ASSETS = Path(__file__).parent / "web_assets"
@@ -27,9 +30,30 @@ log = logging.getLogger(__name__)
 
 
 class WebAssets(StaticFiles):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Starlette checks the directory once and raises afterwards; a rebuild
+        # (Vite's emptyOutDir) removes it under a running server, so each request
+        # checks it and is answered as unavailable while it is gone.
+        if scope["type"] == "http":
+            try:
+                await self.check_config()
+            except RuntimeError as exc:
+                log.warning("%s answered 503: the built files are gone: %s", APP_PATH + "/", exc)
+                unavailable = problem(
+                    503,
+                    "the web application is being rebuilt or was removed: "
+                    f"try again in {RETRY_AFTER_SECONDS} seconds",
+                    title="Service temporarily unavailable",
+                    headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+                )
+                await unavailable(scope, receive, send)
+                return
+            self.config_checked = True
+        await super().__call__(scope, receive, send)
+
     async def get_response(self, path: str, scope: Scope) -> Response:
         response = await super().get_response(path, scope)
-        if response.status_code == 200:
+        if response.status_code in (200, 304):
             hashed = path.replace("\\", "/").startswith(HASHED_ASSETS)
             response.headers["Cache-Control"] = IMMUTABLE if hashed else REVALIDATE
         return response

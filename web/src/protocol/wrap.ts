@@ -8,6 +8,7 @@ import { ProtocolError, malformed, unsupported } from "./errors.js";
 import { AES_256_GCM, DHKEM_X25519, KDF_HKDF_SHA256, type Suite, XWING, setupBaseRecipient, setupBaseSender } from "./hpke.js";
 import type { PrivateKeys, PublicKeys } from "./keys.js";
 import { sha256 } from "./primitives.js";
+import * as x25519 from "./x25519.js";
 
 export type SuiteName = "HYBRID" | "CLASSICAL";
 
@@ -18,22 +19,54 @@ const ENVELOPE_HEADER_SIZE = 78;
 const DOCUMENT_KEY_SIZE = 32;
 const TAG_SIZE = 16;
 
-const SUITES: Record<SuiteName, Suite> = {
-  HYBRID: { kem: XWING, aead: AES_256_GCM },
-  CLASSICAL: { kem: DHKEM_X25519, aead: AES_256_GCM },
-};
+// A Map, not an object: a name such as "constructor" or "__proto__" finds nothing.
+const SUITES = new Map<SuiteName, Suite>([
+  ["HYBRID", { kem: XWING, aead: AES_256_GCM }],
+  ["CLASSICAL", { kem: DHKEM_X25519, aead: AES_256_GCM }],
+]);
 
 const INFO_LABELS = new Map<number, Uint8Array>([
   [WRAP_VERSION_V1, utf8("uhealthsec/v1/document-key")],
   [WRAP_VERSION, utf8("uhealthsec/v2/document-key")],
 ]);
 
+/** The suite named `name`, refused as *malformed* unless it is one of section 6.3's. */
+function suiteOf(name: unknown): Suite {
+  const suite = SUITES.get(name as SuiteName);
+  if (suite === undefined) throw malformed("not a suite for document keys: HYBRID or CLASSICAL");
+  return suite;
+}
+
+/** `name` as a suite name, refused as *malformed* unless it is one of section 6.3's. */
+export function checkSuite(name: unknown): SuiteName {
+  suiteOf(name);
+  return name as SuiteName;
+}
+
+/** The recipient's public key that `suite` encrypts to. */
+function recipientKeyFor(recipient: PublicKeys, suite: SuiteName): Uint8Array {
+  return suite === "HYBRID" ? recipient.xwing : recipient.x25519;
+}
+
+/**
+ * Refuses, as *malformed*, a recipient whose X25519 key for `suite` (the classical key,
+ * or X-Wing's X25519 part) is of small order: encrypting to it gives an all-zero secret.
+ * A bundle holding one is read (5.1, as Python does); only wrapping to it is refused,
+ * and a sealer checks every recipient with this before reading the document.
+ */
+export function checkRecipient(recipient: PublicKeys, suite: SuiteName): void {
+  const key = recipientKeyFor(recipient, checkSuite(suite));
+  if (x25519.isSmallOrder(key.subarray(key.length - x25519.X25519_KEY_SIZE))) {
+    throw malformed("the recipient's public key cannot be encrypted to");
+  }
+}
+
 export function wrappedKeySize(suite: SuiteName): number {
-  return PREFIX_SIZE + SUITES[suite].kem.encSize + DOCUMENT_KEY_SIZE + TAG_SIZE;
+  return PREFIX_SIZE + suiteOf(suite).kem.encSize + DOCUMENT_KEY_SIZE + TAG_SIZE;
 }
 
 function prefixOf(version: number, suite: SuiteName): Uint8Array {
-  const { kem, aead } = SUITES[suite];
+  const { kem, aead } = suiteOf(suite);
   return concat(u8(version), u16(kem.id), u16(KDF_HKDF_SHA256), u16(aead.id));
 }
 
@@ -53,10 +86,7 @@ export function checkWrappedKey(wrapped: Uint8Array): { version: number; suite: 
   const kemId = readU16(wrapped, 1);
   const kdfId = readU16(wrapped, 3);
   const aeadId = readU16(wrapped, 5);
-  const suite = (Object.keys(SUITES) as SuiteName[]).find((name) => {
-    const { kem, aead } = SUITES[name];
-    return kem.id === kemId && kdfId === KDF_HKDF_SHA256 && aead.id === aeadId;
-  });
+  const suite = [...SUITES].find(([, { kem, aead }]) => kem.id === kemId && kdfId === KDF_HKDF_SHA256 && aead.id === aeadId)?.[0];
   if (suite === undefined) throw unsupported("this HPKE suite is not accepted for document keys");
   if (wrapped.length !== wrappedKeySize(suite)) throw malformed("wrapped key has the wrong length for its suite");
   return { version, suite };
@@ -71,12 +101,12 @@ export async function wrapDocumentKey(
   ikmE?: Uint8Array,
 ): Promise<Uint8Array> {
   if (documentKey.length !== DOCUMENT_KEY_SIZE) throw malformed(`a document key is ${DOCUMENT_KEY_SIZE} bytes`);
+  checkRecipient(recipient, suite);
   const prefix = prefixOf(WRAP_VERSION, suite);
   const info = await infoFor(prefix, envelopeHeader);
-  const recipientKey = suite === "HYBRID" ? recipient.xwing : recipient.x25519;
   let sender;
   try {
-    sender = await setupBaseSender(SUITES[suite], recipientKey, info, ikmE);
+    sender = await setupBaseSender(suiteOf(suite), recipientKeyFor(recipient, suite), info, ikmE);
   } catch (error) {
     // A recipient X25519 key of small order gives an all-zero secret.
     if (error instanceof ProtocolError && error.identifier === "decryption_failed") {
@@ -92,10 +122,10 @@ export async function unwrapDocumentKey(wrapped: Uint8Array, keys: PrivateKeys, 
   const { version, suite } = checkWrappedKey(wrapped);
   const prefix = wrapped.subarray(0, PREFIX_SIZE);
   const info = await infoFor(prefix, envelopeHeader);
-  const encEnd = PREFIX_SIZE + SUITES[suite].kem.encSize;
+  const encEnd = PREFIX_SIZE + suiteOf(suite).kem.encSize;
   const recipientKey = suite === "HYBRID" ? keys.xwingSeed : keys.x25519Private;
   try {
-    const context = await setupBaseRecipient(SUITES[suite], wrapped.subarray(PREFIX_SIZE, encEnd), recipientKey, info);
+    const context = await setupBaseRecipient(suiteOf(suite), wrapped.subarray(PREFIX_SIZE, encEnd), recipientKey, info);
     // Version 1 bound the prefix as the AAD; version 2 binds it through info.
     const aad = version === WRAP_VERSION_V1 ? prefix : new Uint8Array(0);
     return await context.open(aad, wrapped.subarray(encEnd));
@@ -121,7 +151,6 @@ export async function sealVersion1ForVectors(
 ): Promise<Uint8Array> {
   const prefix = prefixOf(WRAP_VERSION_V1, suite);
   const info = await infoFor(prefix, envelopeHeader);
-  const recipientKey = suite === "HYBRID" ? recipient.xwing : recipient.x25519;
-  const sender = await setupBaseSender(SUITES[suite], recipientKey, info, ikmE);
+  const sender = await setupBaseSender(suiteOf(suite), recipientKeyFor(recipient, suite), info, ikmE);
   return concat(prefix, sender.enc, await sender.context.seal(prefix, documentKey));
 }

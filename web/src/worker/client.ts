@@ -27,9 +27,10 @@ export class CryptoWorker {
   constructor(private readonly worker: Worker) {
     worker.onmessage = (event: MessageEvent<Response>) => {
       const answer = event.data;
-      const waiting = this.pending.get(answer.id);
-      if (waiting === undefined) return;
-      this.pending.delete(answer.id);
+      const { id } = answer;
+      const waiting = id === null ? undefined : this.pending.get(id);
+      if (id === null || waiting === undefined) return;
+      this.pending.delete(id);
       if (answer.ok) waiting.resolve(answer.result);
       else waiting.reject(new WorkerRefusal(answer.identifier, answer.message));
     };

@@ -68,8 +68,11 @@ export class WorkerError extends Error {
 
 export type Response<Op extends Operation = Operation> =
   | { id: number; ok: true; result: Operations[Op]["result"] }
-  /** `identifier` is the protocol's error identifier, or "internal" for anything else. */
-  | { id: number; ok: false; identifier: string; message: string };
+  /**
+   * `identifier` is the protocol's error identifier, or "internal" for anything else;
+   * `id` is null for a request that had no numeric id (refused as *malformed*).
+   */
+  | { id: number | null; ok: false; identifier: string; message: string };
 
 /** What can be moved rather than copied: the buffers of byte arrays, and streams. */
 export function transferablesOf(value: unknown): Transferable[] {

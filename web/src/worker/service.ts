@@ -14,7 +14,7 @@ import { type PrivateKeys, decodeBundle } from "../protocol/keys.js";
 import { decodeKeystore, recoveryKeyFromWords, unlockWithPassword, unlockWithRecoveryKey } from "../protocol/keystore.js";
 import { sign } from "../protocol/signature.js";
 import { ExactReader } from "../protocol/streams.js";
-import { unwrapDocumentKey, wrapDocumentKey } from "../protocol/wrap.js";
+import { checkRecipient, checkSuite, checkWrappedKey, unwrapDocumentKey, wrapDocumentKey } from "../protocol/wrap.js";
 import { type Operation, type Operations, WorkerError } from "./messages.js";
 
 interface Unlocked {
@@ -51,6 +51,42 @@ function recordingPrefix(sink: WritableStream<Uint8Array>, size: number): { sink
   return { sink: recording, prefix: () => kept.subarray(0, filled) };
 }
 
+/**
+ * A sink that passes everything on to `sink` while `current()` holds, and otherwise
+ * aborts `sink` and refuses the write or close with `refusal()`: an operation the
+ * worker's lock overtook writes nothing more.
+ */
+function whileCurrent(sink: WritableStream<Uint8Array>, current: () => boolean, refusal: () => Error): WritableStream<Uint8Array> {
+  const writer = sink.getWriter();
+  const check = async () => {
+    if (current()) return;
+    const error = refusal();
+    await writer.abort(error).catch(() => undefined);
+    throw error;
+  };
+  return new WritableStream<Uint8Array>({
+    async write(chunk) {
+      await check();
+      await writer.write(chunk);
+    },
+    async close() {
+      await check();
+      await writer.close();
+    },
+    abort: (reason) => writer.abort(reason),
+  });
+}
+
+function overtakenByLock(): WorkerError {
+  return new WorkerError("locked", "the worker was locked while the operation ran");
+}
+
+/** Cancels `source` and aborts `sink` for a refusal, unless the operation already holds them. */
+async function release(source: ReadableStream<Uint8Array>, sink: WritableStream<Uint8Array>, reason: unknown): Promise<void> {
+  if (source instanceof ReadableStream && !source.locked) await source.cancel(reason).catch(() => undefined);
+  if (sink instanceof WritableStream && !sink.locked) await sink.abort(reason).catch(() => undefined);
+}
+
 /** `header` then the rest of `reader`, as one stream again. */
 function rejoin(header: Uint8Array, reader: ExactReader): ReadableStream<Uint8Array> {
   let headerSent = false;
@@ -71,21 +107,54 @@ function rejoin(header: Uint8Array, reader: ExactReader): ReadableStream<Uint8Ar
 
 export class CryptoService {
   private unlocked: Unlocked | null = null;
+  /**
+   * Moved by every lock. An operation reads it when it starts and gives up as *locked*
+   * once it moved: an unlock finishing after a lock keeps nothing, and a seal or open
+   * under way writes nothing more.
+   */
+  private epoch = 0;
+  /** The document keys of the seals and opens under way, zero-filled by a lock. */
+  private readonly documentKeys = new Set<Uint8Array>();
 
   private requireUnlocked(): Unlocked {
     if (this.unlocked === null) throw new WorkerError("locked", "the keystore is locked: unlock it first");
     return this.unlocked;
   }
 
-  private async keep(bundle: Uint8Array, keys: PrivateKeys): Promise<void> {
-    this.lock();
-    const { privateKey } = await importSigningSeed(keys.signingSeed);
-    this.unlocked = { bundle, signingKey: privateKey, keys };
+  /** Refuses as *locked* when a lock came since `epoch`. */
+  private requireEpoch(epoch: number): void {
+    if (this.epoch !== epoch) throw overtakenByLock();
+  }
+
+  /** `sink`, refusing every write as *locked* once a lock came since `epoch`. */
+  private untilLocked(sink: WritableStream<Uint8Array>, epoch: number): WritableStream<Uint8Array> {
+    return whileCurrent(sink, () => this.epoch === epoch, overtakenByLock);
+  }
+
+  /**
+   * Holds the keys of an unlock that started at `epoch`, in place of any held before.
+   * Nothing awaits between the check and the swap, so of two unlocks at once each
+   * set is either held or wiped, and a lock sent meanwhile wins.
+   */
+  private async keep(bundle: Uint8Array, keys: PrivateKeys, epoch: number): Promise<void> {
+    let signingKey: CryptoKey;
+    try {
+      signingKey = (await importSigningSeed(keys.signingSeed)).privateKey;
+      this.requireEpoch(epoch);
+    } catch (error) {
+      wipe(keys);
+      throw error;
+    }
+    if (this.unlocked !== null) wipe(this.unlocked.keys);
+    this.unlocked = { bundle, signingKey, keys };
   }
 
   lock(): { locked: true } {
+    this.epoch += 1;
     if (this.unlocked !== null) wipe(this.unlocked.keys);
     this.unlocked = null;
+    for (const key of this.documentKeys) key.fill(0);
+    this.documentKeys.clear();
     return { locked: true };
   }
 
@@ -97,17 +166,24 @@ export class CryptoService {
   }
 
   async unlockWithPassword({ keystore, password }: Operations["unlockWithPassword"]["args"]): Promise<Operations["unlockWithPassword"]["result"]> {
+    const epoch = this.epoch;
     const decoded = decodeKeystore(keystore);
     const { keys, authSecret } = await unlockWithPassword(decoded, password);
-    await this.keep(decoded.bundle, keys);
+    try {
+      await this.keep(decoded.bundle, keys, epoch);
+    } catch (error) {
+      authSecret.fill(0);
+      throw error;
+    }
     return { bundle: decoded.bundle.slice(), authSecret };
   }
 
   async unlockWithRecoveryWords({ keystore, words }: Operations["unlockWithRecoveryWords"]["args"]): Promise<Operations["unlockWithRecoveryWords"]["result"]> {
+    const epoch = this.epoch;
     const decoded = decodeKeystore(keystore);
     const recoveryKey = recoveryKeyFromWords(words);
     try {
-      await this.keep(decoded.bundle, await unlockWithRecoveryKey(decoded, recoveryKey));
+      await this.keep(decoded.bundle, await unlockWithRecoveryKey(decoded, recoveryKey), epoch);
     } finally {
       recoveryKey.fill(0);
     }
@@ -122,43 +198,64 @@ export class CryptoService {
     return { signature: await sign(this.requireUnlocked().signingKey, purpose, digest) };
   }
 
+  /** A fresh document key that a lock zero-fills, until `forget`. */
+  private liveDocumentKey(key: Uint8Array): Uint8Array {
+    this.documentKeys.add(key);
+    return key;
+  }
+
+  private forget(key: Uint8Array): void {
+    key.fill(0);
+    this.documentKeys.delete(key);
+  }
+
   async seal({ source, sink, recipients, suite, chunkLog2 }: Operations["seal"]["args"]): Promise<Operations["seal"]["result"]> {
-    // Every recipient is checked before a byte is read or written.
-    const publicKeys = recipients.map(decodeBundle);
-    const documentKey = generateDocumentKey();
+    const epoch = this.epoch;
+    let documentKey: Uint8Array | null = null;
     try {
-      const recording = recordingPrefix(sink, HEADER_SIZE);
+      // The suite and every recipient are checked before a byte is read or written.
+      const suiteName = checkSuite(suite ?? "HYBRID");
+      if (!Array.isArray(recipients)) throw new ProtocolError("malformed", "recipients is a list of public key bundles");
+      const publicKeys = recipients.map(decodeBundle);
+      for (const recipient of publicKeys) checkRecipient(recipient, suiteName);
+      documentKey = this.liveDocumentKey(generateDocumentKey());
+      const recording = recordingPrefix(this.untilLocked(sink, epoch), HEADER_SIZE);
       const contentDigest = await sealStream(documentKey, source, recording.sink, chunkLog2 === undefined ? {} : { chunkLog2 });
       const header = recording.prefix().slice();
       const wrappedKeys: Uint8Array[] = [];
-      for (const recipient of publicKeys) wrappedKeys.push(await wrapDocumentKey(documentKey, recipient, header, suite));
+      for (const recipient of publicKeys) wrappedKeys.push(await wrapDocumentKey(documentKey, recipient, header, suiteName));
+      // A lock during the wrapping zero-filled the key these wrapped keys would carry.
+      this.requireEpoch(epoch);
       return { header, contentDigest, wrappedKeys };
+    } catch (error) {
+      await release(source, sink, error);
+      throw error;
     } finally {
-      documentKey.fill(0);
+      if (documentKey !== null) this.forget(documentKey);
     }
   }
 
   async open({ source, sink, wrappedKey }: Operations["open"]["args"]): Promise<Operations["open"]["result"]> {
-    const { keys } = this.requireUnlocked();
-    const reader = new ExactReader(source);
-    const header = await reader.read(HEADER_SIZE);
-    if (header.length < HEADER_SIZE) {
-      await reader.cancel("truncated");
-      await sink.abort("truncated").catch(() => undefined);
-      throw new ProtocolError("truncated", "the data is too short to hold an envelope header");
-    }
-    let documentKey: Uint8Array;
+    const epoch = this.epoch;
+    let documentKey: Uint8Array | null = null;
+    let reader: ExactReader | null = null;
     try {
-      documentKey = await unwrapDocumentKey(wrappedKey, keys, header);
+      const { keys } = this.requireUnlocked();
+      // A wrapped key of the wrong shape is refused before a byte is read.
+      checkWrappedKey(wrappedKey);
+      reader = new ExactReader(source);
+      const header = await reader.read(HEADER_SIZE);
+      if (header.length < HEADER_SIZE) throw new ProtocolError("truncated", "the data is too short to hold an envelope header");
+      documentKey = this.liveDocumentKey(await unwrapDocumentKey(wrappedKey, keys, header));
+      this.requireEpoch(epoch);
+      return { contentDigest: await openStream(documentKey, rejoin(header, reader), this.untilLocked(sink, epoch)) };
     } catch (error) {
-      await reader.cancel(error);
-      await sink.abort(error).catch(() => undefined);
+      // openStream has cancelled and aborted what it held; before it, this does.
+      await reader?.cancel(error);
+      await release(source, sink, error);
       throw error;
-    }
-    try {
-      return { contentDigest: await openStream(documentKey, rejoin(header, reader), sink) };
     } finally {
-      documentKey.fill(0);
+      if (documentKey !== null) this.forget(documentKey);
     }
   }
 }

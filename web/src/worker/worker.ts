@@ -6,25 +6,36 @@
 
 /// <reference lib="webworker" />
 
-import { type Request, type Response, transferablesOf } from "./messages.js";
+import { malformed } from "../protocol/errors.js";
+import { type Response, transferablesOf } from "./messages.js";
 import { CryptoService } from "./service.js";
 
 const service = new CryptoService();
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 
-scope.onmessage = async (event: MessageEvent<Request>) => {
-  const { id, op, args } = event.data;
+/** The identifier a refusal names: that of an error of this codebase, else "internal". */
+function identifierOf(error: unknown): string | null {
+  if (typeof error !== "object" || error === null) return null;
+  const identifier = (error as { identifier?: unknown }).identifier;
+  return typeof identifier === "string" ? identifier : null;
+}
+
+scope.onmessage = async (event: MessageEvent<unknown>) => {
+  const data = event.data as { id?: unknown; op?: unknown; args?: unknown } | null;
+  // Every request is answered, even one without an id: the page would wait for ever.
+  const id = typeof data === "object" && data !== null && typeof data.id === "number" ? data.id : null;
   let response: Response;
   try {
-    response = { id, ok: true, result: await service.handle(op, args) };
+    if (id === null) throw malformed("a request is an object with a numeric id, an operation and its arguments");
+    response = { id, ok: true, result: await service.handle(data!.op as never, data!.args as never) };
   } catch (error) {
-    const identifier = (error as { identifier?: unknown }).identifier;
+    const identifier = identifierOf(error);
     response = {
       id,
       ok: false,
-      identifier: typeof identifier === "string" ? identifier : "internal",
+      identifier: identifier ?? "internal",
       // Messages of this codebase name what failed, never a secret; others are not passed on.
-      message: typeof identifier === "string" ? (error as Error).message : "the operation failed",
+      message: identifier !== null && error instanceof Error ? error.message : "the operation failed",
     };
   }
   scope.postMessage(response, transferablesOf(response));

@@ -13,5 +13,6 @@ import "../merkle.test.js";
 import "../proof_of_work.test.js";
 import "../signature.test.js";
 import "../worker.test.js";
+import "../worker_attacks.test.js";
 import "../wrap.test.js";
 import "../xwing.test.js";
