@@ -22,7 +22,7 @@ from uhealthsec.client.cli._common import (
     resolve_id,
     usage_error,
 )
-from uhealthsec.client.cli.passwords import ask_hidden, from_script, read_password
+from uhealthsec.client.cli.passwords import ask_code, ask_hidden, from_script, read_password
 from uhealthsec.terminal import command_line
 
 if TYPE_CHECKING:
@@ -159,7 +159,13 @@ def password_change() -> None:
 
 
 def verify_email(
-    code: str = typer.Argument(..., help="The code from the e-mail we sent you."),
+    code: str | None = typer.Argument(
+        None,
+        help=(
+            "The code from the e-mail we sent you; without it, it is asked (or read from "
+            "stdin), out of the arguments other users see and of the shell's history."
+        ),
+    ),
     email: str | None = typer.Option(None, help="Your e-mail address.", metavar="EMAIL"),
     server: str | None = typer.Option(
         None, envvar="UHS_SERVER", help="Server address.", metavar="URL"
@@ -170,6 +176,8 @@ def verify_email(
 
     profile = open_store().load()
     address = email or profile.email or typer.prompt("E-mail address", err=True)
+    if code is None:
+        code = ask_code("Code from the e-mail", "the code from the e-mail")
     password = read_password("Password")
     with connection(server or profile.server) as http:
         AuthClient(http).verify_email(code.strip(), address, password)

@@ -121,6 +121,11 @@ def send(
         raise usage_error(f"--name {name} is not a file name")
     if not from_stdin and not file.is_file():
         raise usage_error(f"{file} is not a file")
+    if not from_stdin:
+        try:  # before signing in or asking anything: a file this user may not read
+            file.open("rb").close()
+        except OSError as exc:
+            raise usage_error(f"{file} cannot be read: {exc.strerror or 'refused'}") from None
     if from_stdin and not yes:
         raise usage_error("stdin holds the document, not an answer: add --yes")
     confirm = confirm_recipients(yes)

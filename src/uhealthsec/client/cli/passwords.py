@@ -48,6 +48,17 @@ def ask_hidden(question: str) -> str:
         raise typer.Abort() from None
 
 
+def ask_code(question: str, what: str) -> str:
+    """A one-time code left out of the command's arguments (which other users see, and
+    the shell's history keeps): not echoed on a terminal, else stdin's first line."""
+    import sys
+
+    code = ask_hidden(question) if sys.stdin.isatty() else sys.stdin.readline(1024)
+    if not code.strip():
+        raise typer.BadParameter(f"give {what}")
+    return code
+
+
 def from_script() -> bool:
     """Whether the password comes from a file or a program rather than a person."""
     return password_file is not None or bool(os.environ.get(COMMAND_VARIABLE, "").strip())

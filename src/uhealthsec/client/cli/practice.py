@@ -20,6 +20,7 @@ from uhealthsec.client.cli._common import (
     print_result,
     usage_error,
 )
+from uhealthsec.client.cli.passwords import ask_code
 from uhealthsec.terminal import command_line
 
 practice_app = command_line(help="Your practices: create one, invite its members, list them.")
@@ -151,7 +152,7 @@ def practice_join(
 ) -> None:
     """Accept a practice's invitation with the account signed in here."""
     if code is None:
-        code = _code_asked()
+        code = ask_code("Invitation code", "the invitation code from the mail")
     with _signed_in() as signed_in:
         joined = signed_in.call(
             "POST", "/practices/invitations/accept", json={"code": code.strip()}
@@ -159,15 +160,3 @@ def practice_join(
     print_result(
         as_json, joined, f"Joined {joined['name']} as {joined['role']}: id {joined['id']}."
     )
-
-
-def _code_asked() -> str:
-    """The invitation code, not echoed on a terminal, else the first line of stdin."""
-    import sys
-
-    from uhealthsec.client.cli.passwords import ask_hidden
-
-    code = ask_hidden("Invitation code") if sys.stdin.isatty() else sys.stdin.readline(1024)
-    if not code.strip():
-        raise usage_error("give the invitation code from the mail")
-    return code
