@@ -102,7 +102,7 @@ def register(
     else:
         console.print(
             f"Account created. We sent a code to {email}: run "
-            "[bold]uhs verify-email CODE[/bold], then [bold]uhs login[/bold]."
+            "[bold]uhs verify-email[/bold] (it asks for the code), then [bold]uhs login[/bold]."
         )
 
 
