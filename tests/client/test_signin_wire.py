@@ -10,7 +10,7 @@ import httpx2
 import pytest
 
 from tests.server_fixtures import FAST_ARGON2
-from uhealthsec.client.api import AuthClient, LoginState
+from uhealthsec.client.api import AuthClient, LoginState, Tokens
 from uhealthsec.client.errors import MalformedAnswer
 from uhealthsec.protocol import signin
 from uhealthsec.protocol.encoding import b64u_encode
@@ -28,6 +28,25 @@ def test_the_server_validates_with_the_protocol_models():
     assert auth.LoginOut is signin.LoginOut
     assert issubclass(auth.LoginIn, signin.LoginIn)
     assert issubclass(auth.LoginSecondFactorIn, signin.LoginSecondFactorIn)
+    assert auth.TokenOut is signin.TokenOut and auth.AccessTokenOut is signin.AccessTokenOut
+    assert auth.FactorChangeNonceOut is signin.FactorChangeNonceOut
+    assert accounts.KeystoreOut is signin.KeystoreOut
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (
+            {"access_token": "a", "token_type": "Bearer", "expires_in": 60, "scope": ""},
+            "no refresh",
+        ),
+        ({"access_token": "a", "token_type": "Bearer", "scope": ""}, "expires_in"),
+    ],
+)
+def test_a_token_answer_that_does_not_fit_is_refused(answer, reason):
+    client = _client(Recorder({"/oauth/token": answer}))
+    with pytest.raises(MalformedAnswer, match=reason):
+        client.refresh(Tokens("a", "r", 60, ""))
 
 
 class Recorder:
@@ -38,7 +57,9 @@ class Recorder:
         self.bodies: dict[str, object] = {}
 
     def __call__(self, request: httpx2.Request) -> httpx2.Response:
-        self.bodies[request.url.path] = json.loads(request.content or b"null")
+        form = request.headers.get("content-type", "").startswith("application/x-www-form")
+        content = request.content or b"null"
+        self.bodies[request.url.path] = content.decode() if form else json.loads(content)
         return httpx2.Response(200, json=self.answers.get(request.url.path, {}))
 
 

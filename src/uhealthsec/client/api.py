@@ -36,11 +36,14 @@ from uhealthsec.crypto.keystore import (
     unlock_with_password,
 )
 from uhealthsec.crypto.keystore_change import KeystoreChange
-from uhealthsec.protocol.accounts import AccountKind
+from uhealthsec.protocol.accounts import AccountKind, AccountOut
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
 from uhealthsec.protocol.oauth import CLI_CLIENT_ID, CLI_REDIRECT_URI
 from uhealthsec.protocol.signin import (
+    AccessTokenOut,
     EmailVerificationIn,
+    FactorChangeNonceOut,
+    KeystoreOut,
     LoginIn,
     LoginOut,
     LoginSecondFactorIn,
@@ -51,6 +54,7 @@ from uhealthsec.protocol.signin import (
     RegistrationIn,
     SecondFactorIn,
     TicketIn,
+    TokenOut,
     TotpEnrolmentOut,
 )
 
@@ -304,10 +308,10 @@ class AuthClient:
 
     def _token_request(self, **form: str) -> Tokens:
         response = self.http.post("/oauth/token", data={**form, "client_id": self.client_id})
-        data = check_response(response).json()
-        return Tokens(
-            data["access_token"], data["refresh_token"], data["expires_in"], data.get("scope", "")
-        )
+        token = parse(TokenOut, check_response(response), MalformedAnswer, "the tokens")
+        if token.refresh_token is None:
+            raise MalformedAnswer("the server's answer for the tokens has no refresh token")
+        return Tokens(token.access_token, token.refresh_token, token.expires_in, token.scope)
 
     def revoke(self, tokens: Tokens) -> None:
         check_response(
@@ -332,7 +336,9 @@ class AuthClient:
         """Prove a second factor again (``totp_code=…`` or ``recovery_code=…``); the
         returned access token allows sensitive actions for a few minutes."""
         response = self.http.post("/auth/step-up", json=proof, headers=self.bearer(tokens))
-        return str(check_response(response).json()["access_token"])
+        return parse(
+            AccessTokenOut, check_response(response), MalformedAnswer, "the step-up"
+        ).access_token
 
     def change_password(
         self,
@@ -356,10 +362,8 @@ class AuthClient:
             if params
             else change_password(keystore, keys, new)
         )
-        me = check_response(self.http.get("/accounts/me", headers=self.bearer(tokens))).json()
-        change = KeystoreChange(
-            uuid.UUID(me["id"]), keystore.encode(), resealed.encode(), auth_secret
-        )
+        me = self._me(tokens)
+        change = KeystoreChange(me.id, keystore.encode(), resealed.encode(), auth_secret)
         body = {
             "auth_secret": b64u_encode(auth_secret),
             "keystore": b64u_encode(resealed.encode()),
@@ -378,13 +382,12 @@ class AuthClient:
         keys, or the password to unlock them with; ``tokens`` from a recent step-up."""
         if isinstance(keys, str):
             keys = unlock_with_password(self.keystore(tokens), keys)
-        me = check_response(self.http.get("/accounts/me", headers=self.bearer(tokens))).json()
-        nonce = b64u_decode(
-            check_response(
-                self.http.post("/auth/factors/change-nonce", headers=self.bearer(tokens))
-            ).json()["nonce"]
-        )
-        change = FactorChange(uuid.UUID(me["id"]), action, subject, nonce)
+        me = self._me(tokens)
+        answer = self.http.post("/auth/factors/change-nonce", headers=self.bearer(tokens))
+        nonce = parse(
+            FactorChangeNonceOut, check_response(answer), MalformedAnswer, "the change's nonce"
+        ).nonce
+        change = FactorChange(me.id, action, subject, nonce)
         return {"nonce": b64u_encode(nonce), "signature": b64u_encode(change.sign(keys.signing))}
 
     def begin_totp(self, tokens: Tokens | str) -> dict[str, str]:
@@ -452,7 +455,14 @@ class AuthClient:
         response = check_response(
             self.http.get("/accounts/me/keystore", headers=self.bearer(tokens))
         )
-        return Keystore.decode(b64u_decode(response.json()["keystore"]))
+        return Keystore.decode(
+            parse(KeystoreOut, response, MalformedAnswer, "the keystore").keystore
+        )
+
+    def _me(self, tokens: Tokens | str) -> AccountOut:
+        """The signed-in account, whose id a signed change names."""
+        answer = check_response(self.http.get("/accounts/me", headers=self.bearer(tokens)))
+        return parse(AccountOut, answer, MalformedAnswer, "your account")
 
 
 def _recovery_codes(answer: httpx2.Response) -> list[str]:

@@ -128,3 +128,33 @@ class RecoveryCodesOut(BaseModel):
 class LoginStepOut(BaseModel):
     #: True once the flow can be exchanged at /oauth/authorize.
     complete: bool
+
+
+# -- tokens, and what a signed-in client reads before a signed change --------------------
+
+
+class TokenOut(BaseModel):
+    """``/oauth/token``'s answer (RFC 6749 section 5.1)."""
+
+    access_token: str
+    token_type: str
+    expires_in: int
+    refresh_token: str | None = None
+    scope: str
+
+
+class AccessTokenOut(BaseModel):
+    """``/auth/step-up``'s answer: an access token alone, for a few minutes."""
+
+    access_token: str
+    token_type: str = "Bearer"  # noqa: S105 - the RFC 6750 token type, not a secret
+    expires_in: int
+
+
+class KeystoreOut(BaseModel):
+    keystore: Base64Url(KEYSTORE_SIZE)  # type: ignore[valid-type]
+
+
+class FactorChangeNonceOut(BaseModel):
+    #: Single use, for the next signed change of this account's factors.
+    nonce: Base64Url(32)  # type: ignore[valid-type]

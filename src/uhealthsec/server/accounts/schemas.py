@@ -19,13 +19,10 @@ from uhealthsec.protocol.signin import AUTH_SECRET_SIZE, Email, Name
 from uhealthsec.protocol.signin import AcceptedOut as AcceptedOut
 from uhealthsec.protocol.signin import CodeIn as CodeIn
 from uhealthsec.protocol.signin import EmailVerificationIn as EmailVerificationIn
+from uhealthsec.protocol.signin import KeystoreOut as KeystoreOut
 from uhealthsec.protocol.signin import RegistrationIn as RegistrationIn
 from uhealthsec.protocol.strict import Strict
 from uhealthsec.server.accounts.models import Role
-
-
-class KeystoreOut(BaseModel):
-    keystore: Base64Url(KEYSTORE_SIZE)  # type: ignore[valid-type]
 
 
 class PasswordChangeIn(Strict):

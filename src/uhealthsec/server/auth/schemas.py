@@ -14,6 +14,8 @@ from uhealthsec.protocol import signin as wire
 from uhealthsec.protocol.encoding import Base64Url
 
 # Sign-in's models are wire models (protocol/signin.py), served by routes.py.
+from uhealthsec.protocol.signin import AccessTokenOut as AccessTokenOut
+from uhealthsec.protocol.signin import FactorChangeNonceOut as FactorChangeNonceOut
 from uhealthsec.protocol.signin import LoginOut as LoginOut
 from uhealthsec.protocol.signin import LoginStepOut as LoginStepOut
 from uhealthsec.protocol.signin import LoginTotpConfirmIn as LoginTotpConfirmIn
@@ -22,6 +24,7 @@ from uhealthsec.protocol.signin import PreloginOut as PreloginOut
 from uhealthsec.protocol.signin import RecoveryCodesOut as RecoveryCodesOut
 from uhealthsec.protocol.signin import Ticket, WebAuthnResponse
 from uhealthsec.protocol.signin import TicketIn as TicketIn
+from uhealthsec.protocol.signin import TokenOut as TokenOut
 from uhealthsec.protocol.signin import TotpConfirmIn as TotpConfirmIn
 from uhealthsec.protocol.signin import TotpEnrolmentOut as TotpEnrolmentOut
 from uhealthsec.protocol.strict import Strict
@@ -51,11 +54,6 @@ class LoginWebAuthnRegisterIn(WebAuthnRegisterIn):
     ticket: Ticket
 
 
-class FactorChangeNonceOut(BaseModel):
-    #: Single use, for the next signed change of this account's factors.
-    nonce: Base64Url(32)  # type: ignore[valid-type]
-
-
 class FactorChangeIn(Strict):
     """The owner's consent to a change of the account's factors (docs/PROTOCOL.md,
     16.4): a nonce from /auth/factors/change-nonce and the signature by the signing
@@ -71,12 +69,6 @@ class SignedTotpConfirmIn(TotpConfirmIn):
 
 class SignedWebAuthnRegisterIn(WebAuthnRegisterIn):
     change: FactorChangeIn
-
-
-class AccessTokenOut(BaseModel):
-    access_token: str
-    token_type: str = "Bearer"  # noqa: S105 - the RFC 6750 token type, not a secret
-    expires_in: int
 
 
 class FactorOut(BaseModel):
@@ -136,14 +128,6 @@ class TokenForm(BaseModel):
     )
     refresh_token: Annotated[str | None, _param(100, _B64U)] = None
     scope: Annotated[str | None, _param(200, r"^[A-Za-z0-9_.: -]*$")] = None
-
-
-class TokenOut(BaseModel):
-    access_token: str
-    token_type: str
-    expires_in: int
-    refresh_token: str | None = None
-    scope: str
 
 
 class TokenActionForm(BaseModel):
