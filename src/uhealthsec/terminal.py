@@ -136,20 +136,23 @@ def answer_completion(program: str) -> None:
         completion_init()
 
 
+def version_option() -> Any:
+    """``--version``, for a program's own options: printed at once, as ``--help`` is."""
+    return typer.Option(
+        False,
+        "--version",
+        is_eager=True,
+        expose_value=False,
+        callback=version_callback,
+        help="Print the version and exit.",
+    )
+
+
 def with_version_option(app: typer.Typer) -> None:
-    """``--version`` on the program itself, as ``--help`` is."""
+    """``--version`` on the program itself, and no other program option."""
 
     @app.callback()
-    def program_options(
-        version: bool = typer.Option(
-            False,
-            "--version",
-            is_eager=True,
-            expose_value=False,
-            callback=version_callback,
-            help="Print the version and exit.",
-        ),
-    ) -> None:
+    def program_options(version: bool = version_option()) -> None:
         return None
 
 

@@ -34,7 +34,7 @@ from uhealthsec.terminal import (
     answer_completion,
     command_line,
     print_version,
-    version_callback,
+    version_option,
 )
 
 app = command_line(
@@ -46,14 +46,7 @@ app = command_line(
 
 @app.callback()
 def program_options(
-    version: bool = typer.Option(
-        False,
-        "--version",
-        is_eager=True,
-        expose_value=False,
-        callback=version_callback,
-        help="Print the version and exit.",
-    ),
+    version: bool = version_option(),
     password_file: Annotated[
         Path | None,
         typer.Option(
