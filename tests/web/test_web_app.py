@@ -296,3 +296,105 @@ def test_the_page_boots_and_its_worker_keeps_private_keys_off_the_main_thread(tm
     for secret in (encoded[1:33], encoded[33:65], encoded[65:97]):
         assert secret.hex() not in reachable
     assert document_key.hex() not in reachable
+
+
+# Unlocks, describes what the worker holds (the app-tests build's describeKeys: kinds and
+# flags, never a key), opens the envelope once per wrapped key, locks, describes again,
+# and tries one more open.
+HELD_KEYS = """
+async ({ keystore, password, envelope, wrappedKeys }) => {
+  const hex = (b) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  const fromHex = (h) => Uint8Array.from(h.match(/../g), (x) => parseInt(x, 16));
+  const worker = window.uhealthsec.cryptoWorker;
+  const describe = () => worker.call("describeKeys", {});
+  const open = async (wrappedKey) => {
+    const parts = [];
+    const sink = new WritableStream({ write: (c) => { parts.push(c.slice()); } });
+    const source = new Blob([fromHex(envelope)]).stream();
+    await worker.open({ source, sink, wrappedKey: fromHex(wrappedKey) });
+    return hex(new Uint8Array(await new Blob(parts).arrayBuffer()));
+  };
+  const before = await describe();
+  await worker.unlockWithPassword(fromHex(keystore), password);
+  const held = await describe();
+  const opened = [];
+  for (const wrappedKey of wrappedKeys) opened.push(await open(wrappedKey));
+  await worker.lock();
+  const after = await describe();
+  let refusal = null;
+  try {
+    await open(wrappedKeys[0]);
+  } catch (e) {
+    refusal = e.identifier;
+  }
+  const supports = SubtleCrypto.supports;
+  const nativeXWing = typeof supports === "function" &&
+    ["importKey", "encapsulateBits", "decapsulateBits"]
+      .every((op) => supports.call(SubtleCrypto, op, "MLKEM768-X25519"));
+  return { before, held, opened, after, refusal, nativeXWing };
+}
+"""
+
+
+def test_the_worker_holds_non_extractable_keys_that_open_what_python_sealed_and_a_lock_drops_them(
+    tmp_path,
+):
+    from playwright.sync_api import sync_playwright
+
+    vector = load_vectors("keystore.json")["vectors"][0]
+    recipient = UserKeys.decode(bytes.fromhex(vector["private_keys"])).public()
+    plaintext = bytes((i * 13 + 5) & 0xFF for i in range(70_000))
+    document_key = envelope.generate_document_key()
+    data = envelope.encrypt(document_key, plaintext, chunk_log2=16)
+    header = data[: envelope.HEADER_SIZE]
+    wrapped_keys = [
+        wrap.wrap_document_key(document_key, recipient, header, suite).hex()
+        for suite in (wrap.WrapSuite.HYBRID, wrap.WrapSuite.CLASSICAL)
+    ]
+    build_app()
+    with app_site(tmp_path) as site, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM)
+        try:
+            page = browser.new_page()
+            page.goto(f"{site}/app/")
+            page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+            seen = page.evaluate(
+                HELD_KEYS,
+                {
+                    "keystore": vector["keystore"],
+                    "password": vector["password"],
+                    "envelope": data.hex(),
+                    "wrappedKeys": wrapped_keys,
+                },
+            )
+        finally:
+            browser.close()
+
+    nothing = {"unlocked": False, "signing": None, "x25519": None, "xwing": None}
+    assert seen["before"] == nothing
+    held = seen["held"]
+    assert held["unlocked"] is True
+    assert held["signing"] == {
+        "kind": "CryptoKey",
+        "algorithm": "Ed25519",
+        "extractable": False,
+        "usages": ["sign"],
+    }
+    assert held["x25519"] == {
+        "kind": "CryptoKey",
+        "algorithm": "X25519",
+        "extractable": False,
+        "usages": ["deriveBits"],
+    }
+    # Debian's Chromium has WebCrypto's X-Wing; without it the seed's bytes stay in the worker.
+    assert seen["nativeXWing"], "this Chromium has no native X-Wing"
+    assert held["xwing"] == {
+        "kind": "CryptoKey",
+        "algorithm": "MLKEM768-X25519",
+        "extractable": False,
+        "usages": ["decapsulateBits"],
+    }
+    # Both suites' wrapped keys, made by Python, open through those CryptoKeys.
+    assert seen["opened"] == [plaintext.hex(), plaintext.hex()]
+    assert seen["after"] == nothing
+    assert seen["refusal"] == "locked"

@@ -5,6 +5,8 @@ import { fromHex, toHex } from "../src/protocol/bytes.js";
 import { decodePrivateKeys } from "../src/protocol/keys.js";
 import { verify } from "../src/protocol/signature.js";
 import { bytesSink, bytesSource } from "../src/protocol/streams.js";
+import * as xwing from "../src/protocol/xwing.js";
+import { DESCRIBE_KEYS } from "../src/worker/messages.js";
 import { CryptoService } from "../src/worker/service.js";
 import { loadVectors, refusal } from "./vectors.js";
 
@@ -84,4 +86,24 @@ test("worker: a sealed document opened with a wrapped key of another document, o
   assert.equal(await refusal(() => open(first.bytes.subarray(0, 40), first.wrapped)), "truncated");
   assert.equal(await refusal(() => open(first.bytes.subarray(0, first.bytes.length - 1), first.wrapped)), "chunk_authentication:1");
   assert.equal(await refusal(() => service.handle("seal", { source: bytesSource(new Uint8Array(1)), sink: bytesSink().sink, recipients: [new Uint8Array(10)] })), "malformed");
+});
+
+test("worker: unlocked, it holds non-extractable CryptoKeys (X-Wing's seed as bytes without native X-Wing); locked, nothing", async () => {
+  const service = new CryptoService();
+  assert.deepEqual(service.describeKeys(), { unlocked: false, signing: null, x25519: null, xwing: null });
+  await service.handle("unlockWithPassword", { keystore: fromHex(v.keystore), password: v.password });
+  const held = service.describeKeys();
+  assert.deepEqual(held.signing, { kind: "CryptoKey", algorithm: "Ed25519", extractable: false, usages: ["sign"] });
+  assert.deepEqual(held.x25519, { kind: "CryptoKey", algorithm: "X25519", extractable: false, usages: ["deriveBits"] });
+  const nativeXWing = (await xwing.backend()) === "native";
+  assert.deepEqual(
+    held.xwing,
+    nativeXWing
+      ? { kind: "CryptoKey", algorithm: "MLKEM768-X25519", extractable: false, usages: ["decapsulateBits"] }
+      : { kind: "bytes", length: 32 },
+  );
+  await service.handle("lock", {});
+  assert.deepEqual(service.describeKeys(), { unlocked: false, signing: null, x25519: null, xwing: null });
+  // Not an operation: only the app-tests build's worker.ts answers it.
+  assert.equal(await refusal(() => service.handle(DESCRIBE_KEYS as never, {} as never)), "unknown_operation");
 });

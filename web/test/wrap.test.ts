@@ -2,8 +2,9 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { fromHex, toHex } from "../src/protocol/bytes.js";
-import { decodeBundle, decodePrivateKeys, encodeBundle, publicKeysOf } from "../src/protocol/keys.js";
+import { decodeBundle, decodePrivateKeys, encodeBundle, importDecapsulationKeys, publicKeysOf } from "../src/protocol/keys.js";
 import { type SuiteName, sealVersion1ForVectors, unwrapDocumentKey, wrapDocumentKey } from "../src/protocol/wrap.js";
+import * as xwing from "../src/protocol/xwing.js";
 import { loadVectors, refusal } from "./vectors.js";
 
 const vectors = loadVectors("wrap.json");
@@ -23,6 +24,9 @@ test("wrap.json: every wrapped key opens; the deterministic ones are reproduced 
     const keys = decodePrivateKeys(fromHex(v.recipient_private_keys));
     const header = fromHex(v.envelope_header);
     assert.equal(toHex(await unwrapDocumentKey(fromHex(v.wrapped_key), keys, header)), v.document_key, label);
+    // As the crypto worker holds them: non-extractable CryptoKeys where WebCrypto can.
+    const imported = await importDecapsulationKeys(keys);
+    assert.equal(toHex(await unwrapDocumentKey(fromHex(v.wrapped_key), imported, header)), v.document_key, `${label}: imported`);
     if (!v.deterministic) continue;
     const recipient = decodeBundle(fromHex(v.recipient_public_bundle));
     const suite = v.suite as SuiteName;
@@ -39,6 +43,9 @@ test("wrap.json: every refused wrapped key gets its identifier", async () => {
     const keys = decodePrivateKeys(fromHex(v.recipient_private_keys));
     const got = await refusal(() => unwrapDocumentKey(fromHex(v.wrapped_key), keys, fromHex(v.envelope_header)));
     assert.equal(got, v.error, v.description);
+    const imported = await importDecapsulationKeys(keys);
+    const gotImported = await refusal(() => unwrapDocumentKey(fromHex(v.wrapped_key), imported, fromHex(v.envelope_header)));
+    assert.equal(gotImported, v.error, `${v.description}: imported`);
   }
 });
 
@@ -55,5 +62,21 @@ test("wrap: a fresh hybrid and classical key round-trip, and open for that docum
     const other = header.slice();
     other[10]! ^= 1;
     assert.equal(await refusal(() => unwrapDocumentKey(wrapped, keys, other)), "decryption_failed", suite);
+  }
+});
+
+test("wrap: the keys imported for unwrapping are non-extractable CryptoKeys, but for X-Wing's seed under the noble backend", async () => {
+  const keys = decodePrivateKeys(fromHex(vectors.vectors[0].recipient_private_keys));
+  const imported = await importDecapsulationKeys(keys);
+  assert.ok(!(imported.x25519Private instanceof Uint8Array) && !imported.x25519Private.extractable);
+  assert.equal(imported.x25519Private.algorithm.name, "X25519");
+  if ((await xwing.backend()) === "native") {
+    assert.ok(!(imported.xwingSeed instanceof Uint8Array) && !imported.xwingSeed.extractable);
+    assert.equal(imported.xwingSeed.algorithm.name, "MLKEM768-X25519");
+  } else {
+    // A copy: zero-filling it leaves the caller's seed as it was.
+    assert.ok(imported.xwingSeed instanceof Uint8Array);
+    assert.equal(toHex(imported.xwingSeed), toHex(keys.xwingSeed));
+    assert.notEqual(imported.xwingSeed.buffer, keys.xwingSeed.buffer);
   }
 });

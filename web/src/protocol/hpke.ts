@@ -84,7 +84,8 @@ export interface Kem {
   encSize: number;
   /** Encap; `ikmE` derandomizes it (vectors only). */
   encap(recipientPublic: Uint8Array, ikmE?: Uint8Array): Promise<{ sharedSecret: Uint8Array; enc: Uint8Array }>;
-  decap(enc: Uint8Array, recipientPrivate: Uint8Array): Promise<Uint8Array>;
+  /** Decap, with the private key as bytes or as a non-extractable CryptoKey (x25519.ts, xwing.ts). */
+  decap(enc: Uint8Array, recipientPrivate: Uint8Array | CryptoKey): Promise<Uint8Array>;
 }
 
 const DHKEM_SUITE = concat(utf8("KEM"), u16(KEM_X25519));
@@ -127,7 +128,7 @@ export const XWING: Kem = {
     const { sharedSecret, ciphertext } = await xwing.encapsulate(recipientPublic, ikmE);
     return { sharedSecret, enc: ciphertext };
   },
-  decap: (enc, recipientSeed) => xwing.decapsulate(recipientSeed, enc),
+  decap: (enc, recipientPrivate) => xwing.decapsulate(recipientPrivate, enc),
 };
 
 // -- key schedule and context -------------------------------------------------------
@@ -208,7 +209,7 @@ export async function setupBaseSender(
 export async function setupBaseRecipient(
   suite: Suite,
   enc: Uint8Array,
-  recipientPrivate: Uint8Array,
+  recipientPrivate: Uint8Array | CryptoKey,
   info: Uint8Array,
 ): Promise<Context> {
   return keySchedule(suite, await suite.kem.decap(enc, recipientPrivate), info);

@@ -26,6 +26,27 @@ export interface PrivateKeys {
   x25519Private: Uint8Array;
 }
 
+/**
+ * The two keys that unwrap document keys (6.3), as `unwrapDocumentKey` takes them:
+ * the stored bytes (PrivateKeys fits), or what `importDecapsulationKeys` makes of them.
+ */
+export interface DecapsulationKeys {
+  xwingSeed: Uint8Array | CryptoKey;
+  x25519Private: Uint8Array | CryptoKey;
+}
+
+/**
+ * The decapsulation keys of `keys` as non-extractable CryptoKeys where WebCrypto can
+ * hold them: X25519 always; the X-Wing seed with the native backend only, a copy of
+ * its bytes otherwise (xwing.ts), which the holder zero-fills. `keys` is left as it is.
+ */
+export async function importDecapsulationKeys(keys: PrivateKeys): Promise<DecapsulationKeys> {
+  return {
+    xwingSeed: await xwing.decapsulationKey(keys.xwingSeed),
+    x25519Private: await x25519.importPrivateKey(keys.x25519Private),
+  };
+}
+
 export function encodeBundle(keys: PublicKeys): Uint8Array {
   return concat(BUNDLE_MAGIC, Uint8Array.of(BUNDLE_VERSION), keys.signing, keys.xwing, keys.x25519);
 }

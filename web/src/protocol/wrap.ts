@@ -6,7 +6,7 @@
 import { concat, readU16, u16, u8, utf8 } from "./bytes.js";
 import { ProtocolError, malformed, unsupported } from "./errors.js";
 import { AES_256_GCM, DHKEM_X25519, KDF_HKDF_SHA256, type Suite, XWING, setupBaseRecipient, setupBaseSender } from "./hpke.js";
-import type { PrivateKeys, PublicKeys } from "./keys.js";
+import type { DecapsulationKeys, PublicKeys } from "./keys.js";
 import { sha256 } from "./primitives.js";
 import * as x25519 from "./x25519.js";
 
@@ -117,8 +117,11 @@ export async function wrapDocumentKey(
   return concat(prefix, sender.enc, await sender.context.seal(new Uint8Array(0), documentKey));
 }
 
-/** Opens a wrapped key of version 2 or 1 for `keys` and the envelope header it belongs to. */
-export async function unwrapDocumentKey(wrapped: Uint8Array, keys: PrivateKeys, envelopeHeader: Uint8Array): Promise<Uint8Array> {
+/**
+ * Opens a wrapped key of version 2 or 1 for `keys` (bytes as stored, or CryptoKeys)
+ * and the envelope header it belongs to.
+ */
+export async function unwrapDocumentKey(wrapped: Uint8Array, keys: DecapsulationKeys, envelopeHeader: Uint8Array): Promise<Uint8Array> {
   const { version, suite } = checkWrappedKey(wrapped);
   const prefix = wrapped.subarray(0, PREFIX_SIZE);
   const info = await infoFor(prefix, envelopeHeader);

@@ -1,4 +1,7 @@
-/** X25519 (RFC 7748) over WebCrypto, from raw 32-byte private keys as the protocol stores them. */
+/**
+ * X25519 (RFC 7748) over WebCrypto, from raw 32-byte private keys as the protocol
+ * stores them, or from the non-extractable CryptoKeys `importPrivateKey` makes of them.
+ */
 
 import { concat, fromHex } from "./bytes.js";
 import { ProtocolError, malformed } from "./errors.js";
@@ -22,9 +25,9 @@ export async function importPrivateKey(privateKey: Uint8Array, extractable = fal
 /** The base point, u = 9 (RFC 7748, 4.1). */
 const BASE_POINT = Uint8Array.from({ length: X25519_KEY_SIZE }, (_, i) => (i === 0 ? 9 : 0));
 
-/** X25519(k, 9), by a non-extractable key: an export would copy the private key into a
- * JWK string, which nothing can wipe. */
-export async function publicKeyOf(privateKey: Uint8Array): Promise<Uint8Array> {
+/** X25519(k, 9), by a non-extractable key (given, or imported from the bytes): an export
+ * would copy the private key into a JWK string, which nothing can wipe. */
+export async function publicKeyOf(privateKey: Uint8Array | CryptoKey): Promise<Uint8Array> {
   return sharedSecret(privateKey, BASE_POINT);
 }
 

@@ -3,11 +3,13 @@
  *
  * - "native": WebCrypto's `MLKEM768-X25519` where `SubtleCrypto.supports` reports it
  *   (Chromium 156): the seed imported as a non-extractable key ("raw-seed"), which is
- *   the draft's 32-byte seed, so keys are the protocol's;
+ *   the draft's 32-byte seed, so keys are the protocol's; a holder of keys imports it
+ *   once (`decapsulationKey`) and keeps only the CryptoKey;
  * - "noble": built from its parts, ML-KEM-768 from @noble/post-quantum, X25519 from
  *   WebCrypto, SHA3/SHAKE from @noble/hashes, everywhere else (Node 20, other
  *   browsers), and always for a derandomized encapsulation (vectors only), which
- *   WebCrypto does not offer.
+ *   WebCrypto does not offer. It needs the seed's bytes, so with it a holder of keys
+ *   keeps them (and zero-fills them when done).
  *
  * Both refuse a ciphertext or public key whose X25519 part gives the all-zero
  * secret (PROTOCOL 6.2) with the same identifier; `useBackend` forces one (tests).
@@ -153,15 +155,31 @@ async function encapsulateNoble(publicKey: Uint8Array, eseed: Uint8Array): Promi
   return { sharedSecret: combiner(ssM, ssX, ctX, pkX), ciphertext: concat(ctM, ctX) };
 }
 
-export async function decapsulate(seed: Uint8Array, ciphertext: Uint8Array): Promise<Uint8Array> {
+/**
+ * The seed as the key `decapsulate` takes: with the native backend, a non-extractable
+ * CryptoKey, so that a holder of keys (the crypto worker) keeps no seed bytes; with
+ * the noble backend, which computes from the seed itself, a copy of the seed, which
+ * its holder zero-fills when done with it.
+ */
+export async function decapsulationKey(seed: Uint8Array): Promise<Uint8Array | CryptoKey> {
+  if ((await backend()) === "noble") return seed.slice();
+  if (seed.length !== SEED_SIZE) throw malformed(`an X-Wing private key is a ${SEED_SIZE}-byte seed`);
+  return importSeed(seed);
+}
+
+/** Decaps with the seed, or with the CryptoKey of `decapsulationKey` (native backend only). */
+export async function decapsulate(privateKey: Uint8Array | CryptoKey, ciphertext: Uint8Array): Promise<Uint8Array> {
   if (ciphertext.length !== CIPHERTEXT_SIZE) throw malformed(`an X-Wing ciphertext is ${CIPHERTEXT_SIZE} bytes`);
-  if ((await backend()) === "native") {
-    if (seed.length !== SEED_SIZE) throw malformed(`an X-Wing private key is a ${SEED_SIZE}-byte seed`);
+  if (!(privateKey instanceof Uint8Array) || (await backend()) === "native") {
+    if (privateKey instanceof Uint8Array && privateKey.length !== SEED_SIZE) {
+      throw malformed(`an X-Wing private key is a ${SEED_SIZE}-byte seed`);
+    }
     refuseSmallOrder(ciphertext.subarray(MLKEM_CIPHERTEXT_SIZE));
+    const key = privateKey instanceof Uint8Array ? await importSeed(privateKey) : privateKey;
     // Implicit rejection as in the noble path: a modified ct_M gives an unrelated secret.
-    return new Uint8Array(await kem.decapsulateBits({ name: NATIVE }, await importSeed(seed), buf(ciphertext)));
+    return new Uint8Array(await kem.decapsulateBits({ name: NATIVE }, key, buf(ciphertext)));
   }
-  const key = await expand(seed);
+  const key = await expand(privateKey);
   try {
     let ssM: Uint8Array;
     try {

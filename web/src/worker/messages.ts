@@ -49,6 +49,25 @@ export interface Operations {
 
 export type Operation = keyof Operations;
 
+/** A private key the worker holds, described without its value. */
+export type HeldKey =
+  | { kind: "CryptoKey"; algorithm: string; extractable: boolean; usages: string[] }
+  | { kind: "bytes"; length: number };
+
+/**
+ * The answer to `describeKeys`, a request only the app-tests build answers (worker.ts;
+ * every other build refuses it as *unknown_operation*): what the worker holds after
+ * an unlock, and that it holds nothing after a lock.
+ */
+export interface HeldKeys {
+  unlocked: boolean;
+  signing: HeldKey | null;
+  x25519: HeldKey | null;
+  xwing: HeldKey | null;
+}
+
+export const DESCRIBE_KEYS = "describeKeys";
+
 export interface Request<Op extends Operation = Operation> {
   id: number;
   op: Op;

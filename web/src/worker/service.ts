@@ -1,34 +1,41 @@
 /**
  * What the crypto worker does, apart from messaging (worker.ts wires it to
- * `onmessage`; Node's tests call it directly). It holds the unlocked private keys:
- * the Ed25519 key as a non-extractable CryptoKey, the X25519 key and the X-Wing
- * seed as bytes because HPKE's Decap takes them as such (WebCrypto has no import of
- * an X-Wing seed and X25519 Decap re-derives the public key from the private one).
- * Neither leaves this module: no operation returns them.
+ * `onmessage`; Node's tests call it directly). It holds the unlocked private keys as
+ * non-extractable CryptoKeys where WebCrypto allows: the Ed25519 signing key, the
+ * X25519 key, and the X-Wing seed where WebCrypto has X-Wing (xwing.ts, "native"
+ * backend). Where it does not, the noble backend computes from the seed itself, so
+ * the worker keeps the seed's 32 bytes and a lock zero-fills them. The keystore's
+ * bytes are zero-filled once imported. No operation returns a key.
  */
 
 import { HEADER_SIZE, generateDocumentKey, openStream, sealStream } from "../protocol/envelope.js";
 import { ProtocolError } from "../protocol/errors.js";
 import { importSigningSeed } from "../protocol/ed25519.js";
-import { type PrivateKeys, decodeBundle } from "../protocol/keys.js";
+import { type DecapsulationKeys, type PrivateKeys, decodeBundle, importDecapsulationKeys } from "../protocol/keys.js";
 import { decodeKeystore, recoveryKeyFromWords, unlockWithPassword, unlockWithRecoveryKey } from "../protocol/keystore.js";
 import { sign } from "../protocol/signature.js";
 import { ExactReader } from "../protocol/streams.js";
 import { checkRecipient, checkSuite, checkWrappedKey, unwrapDocumentKey, wrapDocumentKey } from "../protocol/wrap.js";
-import { type Operation, type Operations, WorkerError } from "./messages.js";
+import { type HeldKey, type HeldKeys, type Operation, type Operations, WorkerError } from "./messages.js";
 
 interface Unlocked {
   bundle: Uint8Array;
   signingKey: CryptoKey;
-  keys: PrivateKeys;
+  /** CryptoKeys, but for the X-Wing seed's bytes under the noble backend. */
+  keys: DecapsulationKeys;
 }
 
 const READ_SIZE = 1 << 16;
 
-function wipe(keys: PrivateKeys): void {
-  keys.signingSeed.fill(0);
-  keys.xwingSeed.fill(0);
-  keys.x25519Private.fill(0);
+/** Zero-fills every key held as bytes; CryptoKeys go with the last reference to them. */
+function wipe(keys: PrivateKeys | DecapsulationKeys): void {
+  for (const key of Object.values(keys)) if (key instanceof Uint8Array) key.fill(0);
+}
+
+/** What a held key is, without the key: for the app-tests build's `describeKeys`. */
+function describe(key: Uint8Array | CryptoKey): HeldKey {
+  if (key instanceof Uint8Array) return { kind: "bytes", length: key.length };
+  return { kind: "CryptoKey", algorithm: key.algorithm.name, extractable: key.extractable, usages: [...key.usages] };
 }
 
 /** A sink that passes everything on to `sink` and keeps the first `size` bytes. */
@@ -138,15 +145,30 @@ export class CryptoService {
    */
   private async keep(bundle: Uint8Array, keys: PrivateKeys, epoch: number): Promise<void> {
     let signingKey: CryptoKey;
+    let held: DecapsulationKeys | null = null;
     try {
       signingKey = (await importSigningSeed(keys.signingSeed)).privateKey;
+      held = await importDecapsulationKeys(keys);
       this.requireEpoch(epoch);
     } catch (error) {
-      wipe(keys);
+      if (held !== null) wipe(held);
       throw error;
+    } finally {
+      wipe(keys);
     }
     if (this.unlocked !== null) wipe(this.unlocked.keys);
-    this.unlocked = { bundle, signingKey, keys };
+    this.unlocked = { bundle, signingKey, keys: held };
+  }
+
+  /**
+   * What the worker holds, described without a byte of any key (a CryptoKey could be
+   * posted to the page and used there, so none is returned). Not an operation: only
+   * the app-tests build's worker.ts answers it, for the browser tests.
+   */
+  describeKeys(): HeldKeys {
+    if (this.unlocked === null) return { unlocked: false, signing: null, x25519: null, xwing: null };
+    const { signingKey, keys } = this.unlocked;
+    return { unlocked: true, signing: describe(signingKey), x25519: describe(keys.x25519Private), xwing: describe(keys.xwingSeed) };
   }
 
   lock(): { locked: true } {

@@ -7,8 +7,11 @@
 /// <reference lib="webworker" />
 
 import { malformed } from "../protocol/errors.js";
-import { type Response, transferablesOf } from "./messages.js";
+import { DESCRIBE_KEYS, type HeldKeys, type Response, transferablesOf } from "./messages.js";
 import { CryptoService } from "./service.js";
+
+/** True only in the app-tests build (vite.config.ts), which answers DESCRIBE_KEYS. */
+declare const __UHS_EXPOSE_WORKER__: boolean;
 
 const service = new CryptoService();
 const scope = self as unknown as DedicatedWorkerGlobalScope;
@@ -24,10 +27,13 @@ scope.onmessage = async (event: MessageEvent<unknown>) => {
   const data = event.data as { id?: unknown; op?: unknown; args?: unknown } | null;
   // Every request is answered, even one without an id: the page would wait for ever.
   const id = typeof data === "object" && data !== null && typeof data.id === "number" ? data.id : null;
-  let response: Response;
+  // DESCRIBE_KEYS is no operation of the Operations API, and its answer none of theirs.
+  let response: Response | { id: number; ok: true; result: HeldKeys };
   try {
     if (id === null) throw malformed("a request is an object with a numeric id, an operation and its arguments");
-    response = { id, ok: true, result: await service.handle(data!.op as never, data!.args as never) };
+    const result =
+      __UHS_EXPOSE_WORKER__ && data!.op === DESCRIBE_KEYS ? service.describeKeys() : await service.handle(data!.op as never, data!.args as never);
+    response = { id, ok: true, result };
   } catch (error) {
     const identifier = identifierOf(error);
     response = {
