@@ -29,7 +29,8 @@ class SharingRules(Protocol):
 
     def rulings(
         self, patient_file: PatientFile, recipient_ids: Sequence[uuid.UUID]
-    ) -> Mapping[uuid.UUID, SharingVerdict]: ...
+    ) -> Mapping[uuid.UUID, SharingVerdict]:
+        """A verdict for each of ``recipient_ids``; records refuse one left out."""
 
 
 class FileRetentionStatus(Protocol):

@@ -626,7 +626,16 @@ class RecordsService:
             by_recipient[grant.recipient_id] = grant
             names[recipient.id] = recipient.display_name
         others = [r for r in by_recipient if r != caller.id]
-        for recipient_id, ruling in consent.rulings(patient_file, others).items():
+        rulings = consent.rulings(patient_file, others)
+        # Each recipient asked about, not each answer: one the rules say nothing of is
+        # refused, never shared to by default.
+        for recipient_id in others:
+            ruling = rulings.get(recipient_id)
+            if ruling is None:
+                raise Forbidden(
+                    f"{names[recipient_id]}: no ruling on the patient's directives "
+                    "(CSP L1110-4) for this recipient"
+                )
             if not ruling.allowed:
                 raise Forbidden(f"{names[recipient_id]}: {ruling.reason}")
         return by_recipient
