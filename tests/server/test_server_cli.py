@@ -83,8 +83,8 @@ def test_serve_from_another_folder_refuses_and_creates_nothing(tmp_path):
         timeout=60,
         check=False,
     )
-    said = " ".join(done.stdout.split())
-    assert done.returncode == 1, done.stdout + done.stderr
+    said = " ".join(done.stderr.split())  # a refusal is said on stderr
+    assert done.returncode == 1 and done.stdout == "", done.stdout + done.stderr
     assert f"no data directory at {tmp_path / 'var'}" in said and "--init" in said
     assert list(tmp_path.iterdir()) == []
 
@@ -100,7 +100,8 @@ def test_the_operator_s_commands_refuse_a_missing_data_directory(tmp_path):
             timeout=60,
             check=False,
         )
-        assert done.returncode == 1 and "no data directory" in done.stdout, command
+        assert done.returncode == 1 and "no data directory" in done.stderr, command
+        assert done.stdout == "", command
     assert not missing.exists()
 
 
