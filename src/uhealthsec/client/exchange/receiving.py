@@ -44,14 +44,16 @@ class DocumentReceiving(SignedHistory):
     def document(self, document_id: uuid.UUID | str) -> DocumentSummary:
         return self._summary(self.document_view(document_id))
 
-    def _summary(self, view: DocumentOut) -> DocumentSummary:
+    def _summary(self, view: DocumentOut, latest_key: bytes | None = None) -> DocumentSummary:
+        """The document as listed, from its latest version you can read (whose key
+        ``latest_key`` is, when the caller unwrapped it already)."""
         readable = [v for v in view.versions if v.wrapped_key]
         if not readable:
             raise ExchangeRefused(
                 f"the server lists document {view.id} with no version you can read"
             )
         latest = readable[-1]
-        metadata = self._metadata(latest, self._unwrap(latest))
+        metadata = self._metadata(latest, latest_key or self._unwrap(latest))
         return DocumentSummary(
             id=view.id,
             version=latest.number,

@@ -100,12 +100,13 @@ class DocumentSending(DocumentReceiving):
         number = view.latest_version + 1
         recipients = self.readers_of_next_version(view, confirm)
         # The chain that readers_of_next_version verified, continued.
-        previous = _served_manifests(view)[number - 1].digest()
-        if before_changing and view.versions[-1].wrapped_key:
-            latest = view.versions[-1]
-            self.verified_signer(_served_manifests(view)[latest.number], latest)
-            self._version_key(latest)  # the title shown is that version's
-            before_changing(self._summary(view))
+        manifests = _served_manifests(view)
+        previous = manifests[number - 1].digest()
+        latest = view.versions[-1]
+        if before_changing and latest.wrapped_key:
+            self.verified_signer(manifests[latest.number], latest)
+            # The title shown is that version's, under its proven key.
+            before_changing(self._summary(view, self._version_key(latest)))
         if before_encrypting:
             before_encrypting(recipients)
         # Each reader keeps the end of access they have now.

@@ -48,7 +48,7 @@ class DocumentSharing(DocumentReceiving):
             self.verified_signer(manifests[version.number], version)
             keys[version.number] = self._version_key(version)
         if before_changing:
-            before_changing(self._summary(view))
+            before_changing(self._summary(view, keys[readable[-1].number]))
         recipients = [self.directory.lookup(email) for email in to]
         if before_encrypting:
             before_encrypting(recipients)
