@@ -376,11 +376,7 @@ def _show_document(client: ExchangeClient, given: str, chosen: str) -> None:
     except (ApiError, ExchangeRefused):  # one you cannot read (an admin revoking)
         notices.print(f"{given} is document {chosen}.", soft_wrap=True, markup=False)
         return
-    notices.print(
-        f"{given} is document {chosen}: {summary.title!r} (version {summary.version}).",
-        soft_wrap=True,
-        markup=False,
-    )
+    show_document(summary)
 
 
 def show_recipients(entries: Sequence[VerifiedEntry]) -> None:
