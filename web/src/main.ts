@@ -1,10 +1,13 @@
 /**
  * The web application's entry point: starts the crypto worker, through which every
- * operation on keys goes, and says when it answers. The screens come on top of
- * `cryptoWorker`, the page's only way to the keys. Only the build for the browser
+ * operation on keys and every request to the server goes, then the screens
+ * (app/app.ts) on top of it. Only the build for the browser
  * tests (vite.config.ts) puts it on `window`, for them to drive.
  */
 
+import { Api } from "./app/api.js";
+import { App } from "./app/app.js";
+import { language, setLanguage, t } from "./app/i18n.js";
 import { CryptoWorker } from "./worker/client.js";
 
 declare global {
@@ -41,14 +44,16 @@ trustedTypes?.createPolicy("default", {
 const cryptoWorker = new CryptoWorker(new Worker(new URL("./worker/worker.ts", import.meta.url), { type: "module", name: "uhealthsec-crypto" }));
 if (__UHS_EXPOSE_WORKER__) window.uhealthsec = { cryptoWorker };
 
+const root = document.getElementById("app")!;
 const status = document.getElementById("status")!;
 cryptoWorker.lock().then(
   () => {
-    status.textContent = "Prêt.";
     document.body.dataset.ready = "true";
+    setLanguage(language());
+    void new App(root, new Api(cryptoWorker)).start();
   },
   (error: Error) => {
-    status.textContent = `Le module de chiffrement n'a pas démarré : ${error.message}`;
+    status.textContent = t("app.workerFailed", { reason: error.message });
     document.body.dataset.ready = "false";
   },
 );

@@ -23,6 +23,8 @@ DOCS_POLICY = (
 #: lets only the app's own files start a worker (web/src/main.ts).
 APP_POLICY = (
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; "
+    # A decrypted image is shown from a blob: URL the page made itself.
+    "img-src 'self' blob:; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'; "
     "require-trusted-types-for 'script'; trusted-types default"
 )

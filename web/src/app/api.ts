@@ -1,0 +1,130 @@
+/**
+ * What the screens ask of the crypto worker, which alone talks to the server: it
+ * holds the tokens and the keys, checks every answer against the key directory and
+ * the signatures, and hands the page only what it may show.
+ */
+
+import type { CryptoWorker } from "../worker/client.js";
+import type { Operations } from "../worker/messages.js";
+
+export type AccountView = Operations["finishSignIn"]["result"]["account"];
+export type DocumentView = Operations["inbox"]["result"]["documents"][number];
+export type PatientView = Operations["patients"]["result"]["patients"][number];
+export type MemberView = Operations["members"]["result"]["members"][number];
+export type PracticeView = Operations["practices"]["result"]["practices"][number];
+export type RecipientView = Operations["previewRecipients"]["result"]["recipients"][number];
+
+/** An opened document: its bytes, checked, and who signed them. */
+export interface OpenedDocument {
+  document: DocumentView;
+  signer: string;
+  content: Blob;
+}
+
+export class Api {
+  constructor(private readonly worker: CryptoWorker) {}
+
+  signIn(email: string, password: string) {
+    return this.worker.call("signIn", { email, password });
+  }
+
+  async finishSignIn(code: string, kind: "totp" | "recoveryCode"): Promise<AccountView> {
+    const args = kind === "totp" ? { totp: code } : { recoveryCode: code };
+    return (await this.worker.call("finishSignIn", args)).account;
+  }
+
+  signOut() {
+    return this.worker.call("signOut", {});
+  }
+
+  async account(): Promise<AccountView | null> {
+    return (await this.worker.call("account", {})).account;
+  }
+
+  async practices(): Promise<PracticeView[]> {
+    return (await this.worker.call("practices", {})).practices;
+  }
+
+  async patients(practiceId: string): Promise<PatientView[]> {
+    return (await this.worker.call("patients", { practiceId })).patients;
+  }
+
+  async members(practiceId: string): Promise<MemberView[]> {
+    return (await this.worker.call("members", { practiceId })).members;
+  }
+
+  async inbox(): Promise<DocumentView[]> {
+    return (await this.worker.call("inbox", {})).documents;
+  }
+
+  /**
+   * Downloads, checks and decrypts a document in the worker. The bytes come back
+   * only once the worker has checked the whole of them: a refusal leaves nothing.
+   */
+  async openDocument(id: string): Promise<OpenedDocument> {
+    const pipe = new TransformStream<Uint8Array, Uint8Array>();
+    const collected = new Response(pipe.readable).blob();
+    let answer: Operations["openDocument"]["result"];
+    try {
+      answer = await this.worker.call("openDocument", { id, sink: pipe.writable });
+    } catch (error) {
+      collected.catch(() => undefined);
+      throw error;
+    }
+    const content = await collected;
+    return { ...answer, content: new Blob([content], { type: safeMediaType(answer.document.mediaType) }) };
+  }
+
+  async previewRecipients(emails: string[]): Promise<RecipientView[]> {
+    return (await this.worker.call("previewRecipients", { emails })).recipients;
+  }
+
+  /** Sends `file`, telling `progress` how many bytes the worker has taken so far. */
+  async sendDocument(
+    file: Blob & { name: string },
+    options: { patientFileId: string; to: string[]; title: string },
+    progress: (done: number, total: number) => void,
+  ): Promise<DocumentView> {
+    let done = 0;
+    const counting = new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        done += chunk.byteLength;
+        progress(done, file.size);
+        controller.enqueue(chunk);
+      },
+    });
+    const source = file.stream().pipeThrough(counting);
+    const answer = await this.worker.call("sendDocument", {
+      patientFileId: options.patientFileId,
+      to: options.to,
+      title: options.title,
+      filename: file.name,
+      mediaType: file.type || "application/octet-stream",
+      size: file.size,
+      source,
+    });
+    return answer.document;
+  }
+
+  pairSafetyNumber(email: string) {
+    return this.worker.call("pairSafetyNumber", { email });
+  }
+}
+
+/**
+ * The media types the page shows itself; anything else is only offered to save, so
+ * that no document can run as a page of this origin.
+ */
+const SHOWN_TYPES = new Set(["image/png", "image/jpeg", "image/gif", "image/webp", "text/plain"]);
+
+export function safeMediaType(mediaType: string): string {
+  const base = mediaType.split(";")[0]!.trim().toLowerCase();
+  return SHOWN_TYPES.has(base) ? base : "application/octet-stream";
+}
+
+export function isShownInline(mediaType: string): "image" | "text" | null {
+  const safe = safeMediaType(mediaType);
+  if (safe.startsWith("image/")) return "image";
+  if (safe === "text/plain") return "text";
+  return null;
+}

@@ -1,0 +1,161 @@
+/**
+ * The application's frame: a header with the navigation, one main region that the
+ * current screen fills, and a polite live region that says what happened. Screens
+ * are chosen by the URL's fragment (#/inbox, #/documents/ID, #/send, #/trust), so
+ * that the server serves one page and the back button works.
+ */
+
+import { WorkerRefusal } from "../worker/client.js";
+import type { AccountView, Api } from "./api.js";
+import { h, replace } from "./dom.js";
+import { type MessageKey, language, setLanguage, t } from "./i18n.js";
+import { documentScreen } from "./screens/document.js";
+import { inboxScreen } from "./screens/inbox.js";
+import { sendScreen } from "./screens/send.js";
+import { signInScreen } from "./screens/signin.js";
+import { trustScreen } from "./screens/trust.js";
+
+export interface Screen {
+  /** The screen's heading, also the page's title. */
+  title: string;
+  content: HTMLElement;
+}
+
+export interface AppContext {
+  api: Api;
+  account: AccountView;
+  /** Says `message` to assistive technologies and shows it in the status line. */
+  announce(message: string): void;
+  navigate(route: string): void;
+}
+
+export const ROUTES = {
+  inbox: "#/inbox",
+  send: "#/send",
+  trust: "#/trust",
+  document: (id: string) => `#/documents/${encodeURIComponent(id)}`,
+} as const;
+
+/** A refusal as the person reads it: the worker's message, which names the cause. */
+export function describeError(error: unknown): string {
+  if (error instanceof WorkerRefusal) {
+    if (error.identifier === "network") return t("error.network");
+    return error.message;
+  }
+  if (error instanceof TypeError) return t("error.network");
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** An alert box for a refusal; `role="alert"` has it read out at once. */
+export function errorBox(message: string, advice?: MessageKey): HTMLElement {
+  return h("div", { class: "alert error", role: "alert" }, h("p", {}, message), advice ? h("p", {}, t(advice)) : null);
+}
+
+export class App {
+  private account: AccountView | null = null;
+  private readonly main: HTMLElement;
+  private readonly header: HTMLElement;
+  private readonly status: HTMLElement;
+  private rendering = 0;
+
+  constructor(
+    private readonly root: HTMLElement,
+    private readonly api: Api,
+  ) {
+    this.header = h("header", { class: "top" });
+    this.main = h("main", { id: "main", tabindex: "-1" });
+    this.status = h("p", { class: "status", role: "status", "aria-live": "polite" });
+    const skip = h("a", { class: "skip", href: "#main", onclick: (event: Event) => this.skipToContent(event) }, t("app.skip"));
+    replace(this.root, skip, this.header, this.main, h("footer", {}, this.status));
+    window.addEventListener("hashchange", () => void this.render());
+  }
+
+  async start(): Promise<void> {
+    this.account = await this.api.account().catch(() => null);
+    await this.render();
+  }
+
+  announce(message: string): void {
+    this.status.textContent = message;
+  }
+
+  private skipToContent(event: Event): void {
+    event.preventDefault();
+    this.main.focus();
+  }
+
+  private navigate(route: string): void {
+    if (location.hash === route) void this.render();
+    else location.hash = route;
+  }
+
+  private async signOut(): Promise<void> {
+    await this.api.signOut().catch(() => undefined);
+    this.account = null;
+    this.navigate("#/");
+  }
+
+  private switchLanguage(): void {
+    setLanguage(language() === "fr" ? "en" : "fr");
+    void this.render();
+  }
+
+  private renderHeader(): void {
+    const languageButton = h(
+      "button",
+      { type: "button", class: "link", lang: language() === "fr" ? "en" : "fr", "aria-label": t("app.languageLabel"), onclick: () => this.switchLanguage() },
+      t("app.language"),
+    );
+    const brand = h("a", { class: "brand", href: this.account ? ROUTES.inbox : "#/" }, t("app.name"));
+    if (!this.account) {
+      replace(this.header, brand, h("div", { class: "account" }, languageButton));
+      return;
+    }
+    const here = location.hash;
+    const link = (route: string, label: MessageKey) =>
+      h("li", {}, h("a", { href: route, "aria-current": here.startsWith(route) ? "page" : undefined }, t(label)));
+    const nav = h("nav", { "aria-label": t("nav.label") }, h("ul", {}, link(ROUTES.inbox, "nav.inbox"), link(ROUTES.send, "nav.send"), link(ROUTES.trust, "nav.trust")));
+    const who = h("span", { class: "who" }, t("nav.signedInAs", { name: this.account.name || this.account.email }));
+    const signOut = h("button", { type: "button", class: "secondary", onclick: () => void this.signOut() }, t("nav.signOut"));
+    replace(this.header, brand, nav, h("div", { class: "account" }, who, signOut, languageButton));
+  }
+
+  private async render(): Promise<void> {
+    const turn = ++this.rendering;
+    this.renderHeader();
+    const screen = await this.screenFor(location.hash);
+    if (turn !== this.rendering) return; // a later navigation overtook this one
+    document.title = `${screen.title} — ${t("app.name")}`;
+    replace(this.main, screen.content);
+    // The heading is where a screen reader and the keyboard start on a new screen,
+    // unless the screen names a field to start with.
+    const first = this.main.querySelector<HTMLElement>("[data-autofocus]");
+    const heading = this.main.querySelector("h1");
+    if (first) {
+      first.focus();
+    } else if (heading) {
+      heading.setAttribute("tabindex", "-1");
+      heading.focus();
+    }
+  }
+
+  private async screenFor(hash: string): Promise<Screen> {
+    if (!this.account) {
+      return signInScreen(this.api, (account) => {
+        this.account = account;
+        this.navigate(ROUTES.inbox);
+      });
+    }
+    const context: AppContext = {
+      api: this.api,
+      account: this.account,
+      announce: (message) => this.announce(message),
+      navigate: (route) => this.navigate(route),
+    };
+    const documentMatch = /^#\/documents\/([^/]+)$/.exec(hash);
+    if (documentMatch) return documentScreen(context, decodeURIComponent(documentMatch[1]!));
+    if (hash === ROUTES.send) return sendScreen(context);
+    if (hash === ROUTES.trust) return trustScreen(context);
+    return inboxScreen(context);
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * One document: what the listing says of it, then its content once the worker has
+ * downloaded it, checked its signature against the key directory and decrypted it.
+ * Images and plain text are shown; any other file is only offered to save, so that
+ * nothing a sender wrote can run as a page of this origin.
+ */
+
+import { isShownInline } from "../api.js";
+import { type AppContext, ROUTES, type Screen, describeError, errorBox } from "../app.js";
+import { formatDate, formatSize, h, replace } from "../dom.js";
+import { locale, t } from "../i18n.js";
+
+/** Object URLs of the last document shown, revoked when another is shown. */
+let shownUrls: string[] = [];
+
+function release(): void {
+  for (const url of shownUrls) URL.revokeObjectURL(url);
+  shownUrls = [];
+}
+
+export async function documentScreen(context: AppContext, id: string): Promise<Screen> {
+  release();
+  const back = h("p", {}, h("a", { href: ROUTES.inbox }, `← ${t("document.back")}`));
+  const content = h("section", {});
+  const documents = await context.api.inbox().catch(() => null);
+  const listed = documents?.find((d) => d.id === id);
+  if (!listed) {
+    replace(content, back, h("h1", {}, t("document.notFound")));
+    return { title: t("document.notFound"), content };
+  }
+  const title = listed.title || listed.filename;
+  const details = h(
+    "dl",
+    { class: "details" },
+    ...detail(t("document.patient"), listed.patientName),
+    ...detail(t("document.from"), listed.authorName ? `${listed.authorName} <${listed.authorEmail}>` : listed.authorEmail),
+    ...detail(t("document.date"), formatDate(listed.createdAt, locale())),
+    ...detail(t("document.file"), listed.filename),
+    ...detail(t("document.size"), formatSize(listed.size, locale())),
+    ...detail(t("document.version"), String(listed.version)),
+    ...detail(t("document.readers"), listed.recipients.join(", ")),
+  );
+  const result = h("div", { class: "opened", "aria-live": "polite" }, h("p", { class: "working" }, t("document.opening")));
+  replace(content, back, h("h1", {}, title), details, result);
+  void open(context, id, result);
+  return { title, content };
+}
+
+function detail(term: string, value: string): HTMLElement[] {
+  return [h("dt", {}, term), h("dd", {}, value)];
+}
+
+async function open(context: AppContext, id: string, result: HTMLElement): Promise<void> {
+  try {
+    const opened = await context.api.openDocument(id);
+    const url = URL.createObjectURL(opened.content);
+    shownUrls.push(url);
+    const verified = h("div", { class: "alert success" }, h("p", {}, t("document.verified", { signer: opened.signer })));
+    const save = h("a", { class: "button", href: url, download: opened.document.filename || "document" }, t("document.save"));
+    const kind = isShownInline(opened.document.mediaType);
+    let preview: HTMLElement;
+    if (kind === "image") {
+      preview = h("img", { class: "preview", src: url, alt: t("document.preview") });
+    } else if (kind === "text") {
+      preview = h("pre", { class: "preview", tabindex: "0", "aria-label": t("document.preview") }, await opened.content.text());
+    } else {
+      preview = h("p", {}, t("document.notShown"));
+    }
+    replace(result, verified, save, preview);
+    context.announce(t("document.verified", { signer: opened.signer }));
+  } catch (error) {
+    replace(result, errorBox(t("document.refused", { reason: describeError(error) }), "document.refusedAdvice"));
+  }
+}

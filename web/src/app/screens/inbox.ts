@@ -1,0 +1,65 @@
+/**
+ * The documents the person can read, newest first, with a search over what the
+ * worker decrypted (titles never reach the server in the clear, so the search runs
+ * here).
+ */
+
+import type { DocumentView } from "../api.js";
+import { type AppContext, ROUTES, type Screen, describeError, errorBox } from "../app.js";
+import { field, formatDate, formatSize, h, replace } from "../dom.js";
+import { locale, t } from "../i18n.js";
+
+export async function inboxScreen(context: AppContext): Promise<Screen> {
+  const content = h("section", {});
+  const heading = h("h1", {}, t("inbox.title"));
+  const sendLink = h("a", { class: "button", href: ROUTES.send }, t("inbox.send"));
+  replace(content, h("div", { class: "heading-row" }, heading, sendLink));
+  let documents: DocumentView[];
+  try {
+    documents = await context.api.inbox();
+  } catch (error) {
+    content.append(errorBox(describeError(error)));
+    return { title: t("inbox.title"), content };
+  }
+  if (documents.length === 0) {
+    content.append(h("p", { class: "empty" }, t("inbox.empty")));
+    return { title: t("inbox.title"), content };
+  }
+  const filter = h("input", { type: "search", name: "filter", autocomplete: "off" });
+  const count = h("p", { class: "count", "aria-live": "polite" });
+  const body = h("tbody", {});
+  const show = () => {
+    const words = filter.value.trim().toLocaleLowerCase();
+    const shown = documents.filter((d) => !words || [d.title, d.filename, d.patientName, d.authorName, d.authorEmail].some((text) => text.toLocaleLowerCase().includes(words)));
+    replace(body, ...shown.map(row));
+    count.textContent = t("inbox.count", { count: shown.length });
+  };
+  filter.addEventListener("input", show);
+  const table = h(
+    "table",
+    { class: "documents" },
+    h("caption", {}, t("inbox.caption")),
+    h(
+      "thead",
+      {},
+      h("tr", {}, ...(["inbox.document", "inbox.patient", "inbox.from", "inbox.date", "inbox.size"] as const).map((key) => h("th", { scope: "col" }, t(key)))),
+    ),
+    body,
+  );
+  show();
+  content.append(field(t("inbox.filter"), filter), count, table);
+  return { title: t("inbox.title"), content };
+}
+
+function row(document: DocumentView): HTMLTableRowElement {
+  const name = document.title || document.filename;
+  return h(
+    "tr",
+    {},
+    h("td", { "data-label": t("inbox.document") }, h("a", { href: ROUTES.document(document.id) }, name)),
+    h("td", { "data-label": t("inbox.patient") }, document.patientName),
+    h("td", { "data-label": t("inbox.from") }, document.authorName || document.authorEmail),
+    h("td", { "data-label": t("inbox.date") }, h("time", { datetime: document.createdAt }, formatDate(document.createdAt, locale()))),
+    h("td", { "data-label": t("inbox.size") }, formatSize(document.size, locale())),
+  );
+}

@@ -1,0 +1,197 @@
+/**
+ * Sending: the patient, the recipients and the files; then the list of the people
+ * whose keys the worker proved in the key directory, which is exactly who will be
+ * able to read; only on confirmation is anything encrypted, file by file, streamed
+ * from the disk to the server with a progress bar.
+ */
+
+import type { MemberView, PatientView, PracticeView, RecipientView } from "../api.js";
+import { type AppContext, ROUTES, type Screen, describeError, errorBox } from "../app.js";
+import { field, h, replace, uniqueId } from "../dom.js";
+import { t } from "../i18n.js";
+import { busy } from "./signin.js";
+
+interface Choice {
+  patient: PatientView;
+  to: string[];
+  files: File[];
+  title: string;
+}
+
+export async function sendScreen(context: AppContext): Promise<Screen> {
+  const content = h("section", {});
+  const title = t("send.title");
+  replace(content, h("h1", {}, title), h("p", {}, t("send.intro")));
+  let practices: PracticeView[];
+  try {
+    practices = await context.api.practices();
+  } catch (error) {
+    content.append(errorBox(describeError(error)));
+    return { title, content };
+  }
+  const form = h("form", {});
+  content.append(form);
+  const practice = h("select", { name: "practice" }, ...practices.map((p) => h("option", { value: p.id }, p.name)));
+  const chosen = h("div", {});
+  if (practices.length > 1) form.append(field(t("send.practice"), practice));
+  form.append(chosen);
+  const load = () => void practiceForm(context, practice.value, chosen);
+  practice.addEventListener("change", load);
+  if (practices.length > 0) await practiceForm(context, practice.value, chosen);
+  return { title, content };
+}
+
+async function practiceForm(context: AppContext, practiceId: string, place: HTMLElement): Promise<void> {
+  let patients: PatientView[];
+  let members: MemberView[];
+  try {
+    [patients, members] = await Promise.all([context.api.patients(practiceId), context.api.members(practiceId)]);
+  } catch (error) {
+    replace(place, errorBox(describeError(error)));
+    return;
+  }
+  const colleagues = members.filter((m) => m.accountId !== context.account.id && m.role !== "patient");
+
+  // The patient: a list narrowed by a search on the name.
+  const patientFilter = h("input", { type: "search", autocomplete: "off" });
+  const patient = h("select", { name: "patient", required: true });
+  const listPatients = () => {
+    const words = patientFilter.value.trim().toLocaleLowerCase();
+    const shown = patients.filter((p) => !words || `${p.name} ${p.email}`.toLocaleLowerCase().includes(words));
+    replace(patient, h("option", { value: "" }, t("send.choosePatient")), ...shown.map((p) => h("option", { value: p.patientFileId }, p.name ? `${p.name} (${p.email})` : p.email)));
+    if (shown.length === 1) patient.value = shown[0]!.patientFileId;
+  };
+  patientFilter.addEventListener("input", listPatients);
+  listPatients();
+
+  // The recipients: colleagues to tick, and addresses outside the practice.
+  const recipientFilter = h("input", { type: "search", autocomplete: "off" });
+  const boxes = colleagues.map((member) => {
+    const box = h("input", { type: "checkbox", name: "to", value: member.email, id: uniqueId("to") });
+    const item = h("li", {}, box, h("label", { for: box.id }, member.name ? `${member.name} (${member.email})` : member.email));
+    return { member, box, item };
+  });
+  const recipientList = h("ul", { class: "choices" }, ...boxes.map((b) => b.item));
+  recipientFilter.addEventListener("input", () => {
+    const words = recipientFilter.value.trim().toLocaleLowerCase();
+    for (const { member, item } of boxes) item.hidden = Boolean(words) && !`${member.name} ${member.email}`.toLocaleLowerCase().includes(words);
+  });
+  const others = h("input", { type: "text", name: "others", autocomplete: "off", spellcheck: "false" });
+  const recipients = h(
+    "fieldset",
+    {},
+    h("legend", {}, t("send.recipients")),
+    colleagues.length > 5 ? field(t("send.recipientsFilter"), recipientFilter) : null,
+    recipientList,
+    field(t("send.others"), others, t("send.othersHint")),
+  );
+
+  // The files: dropped on the zone or chosen with the system's picker.
+  let files: File[] = [];
+  const input = h("input", { type: "file", multiple: true, class: "visually-hidden", id: uniqueId("files") });
+  const chosenFiles = h("p", { class: "hint", "aria-live": "polite" });
+  const setFiles = (list: FileList | null) => {
+    files = list ? Array.from(list) : [];
+    chosenFiles.textContent = files.length ? t("send.chosen", { count: files.length, names: files.map((f) => f.name).join(", ") }) : "";
+  };
+  input.addEventListener("change", () => setFiles(input.files));
+  const zone = h("div", { class: "drop-zone" }, h("span", {}, `${t("send.drop")} `), input, h("label", { for: input.id, class: "button secondary" }, t("send.choose")));
+  zone.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    zone.classList.add("dragging");
+  });
+  zone.addEventListener("dragleave", () => zone.classList.remove("dragging"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("dragging");
+    setFiles(event.dataTransfer?.files ?? null);
+  });
+  const filesField = h("fieldset", {}, h("legend", {}, t("send.files")), zone, chosenFiles);
+  const documentTitle = h("input", { type: "text", name: "title", maxlength: "500", autocomplete: "off" });
+
+  const problems = h("div", {});
+  const check = h("button", { type: "submit" }, t("send.check"));
+  const review = h("div", {});
+  const form = h(
+    "div",
+    {},
+    patients.length
+      ? h("fieldset", {}, h("legend", {}, t("send.patient")), field(t("send.patientFilter"), patientFilter), field(t("send.choosePatient"), patient))
+      : h("p", {}, t("send.noPatient")),
+    recipients,
+    filesField,
+    field(t("send.documentTitle"), documentTitle),
+    problems,
+    check,
+  );
+  replace(place, form, review);
+  const outer = place.closest("form")!;
+  outer.onsubmit = async (event) => {
+    event.preventDefault();
+    replace(problems);
+    const to = [...boxes.filter((b) => b.box.checked).map((b) => b.member.email), ...others.value.split(",").map((a) => a.trim()).filter(Boolean)];
+    const chosenPatient = patients.find((p) => p.patientFileId === patient.value);
+    const missing = !chosenPatient ? "send.missingPatient" : to.length === 0 ? "send.missingRecipient" : files.length === 0 ? "send.missingFile" : null;
+    if (missing || !chosenPatient) {
+      replace(problems, errorBox(t(missing ?? "send.missingPatient")));
+      return;
+    }
+    const done = busy(check, t("send.checking"));
+    try {
+      const proven = await context.api.previewRecipients(to);
+      done();
+      showReview(context, { patient: chosenPatient, to, files, title: documentTitle.value.trim() }, proven, form, review);
+    } catch (error) {
+      done();
+      replace(problems, errorBox(describeError(error)));
+    }
+  };
+}
+
+function showReview(context: AppContext, choice: Choice, proven: RecipientView[], form: HTMLElement, review: HTMLElement): void {
+  form.hidden = true;
+  const confirm = h("button", { type: "button" }, t("send.confirm"));
+  const change = h("button", { type: "button", class: "secondary" }, t("send.change"));
+  const heading = h("h2", { tabindex: "-1" }, t("send.whoCanRead"));
+  const readers = h(
+    "ul",
+    { class: "readers" },
+    ...proven.map((r) => h("li", {}, h("strong", {}, r.name || r.email), ` <${r.email}>`, h("br", {}), h("span", { class: "fingerprint" }, r.fingerprint))),
+  );
+  const progressPlace = h("div", {});
+  replace(review, heading, h("p", { class: "hint" }, t("send.whoCanReadHint")), readers, h("p", { class: "actions" }, confirm, change), progressPlace);
+  heading.focus();
+  change.addEventListener("click", () => {
+    replace(review);
+    form.hidden = false;
+  });
+  confirm.addEventListener("click", async () => {
+    confirm.disabled = true;
+    change.disabled = true;
+    for (const file of choice.files) {
+      const bar = h("progress", { max: "100", value: "0" });
+      const label = h("label", {}, t("send.progress", { name: file.name }));
+      const id = uniqueId("progress");
+      bar.id = id;
+      label.setAttribute("for", id);
+      progressPlace.append(h("div", { class: "progress" }, label, bar));
+      try {
+        const sent = await context.api.sendDocument(
+          file,
+          { patientFileId: choice.patient.patientFileId, to: choice.to, title: choice.files.length === 1 && choice.title ? choice.title : file.name },
+          (doneBytes, total) => {
+            bar.value = total ? Math.round((doneBytes / total) * 100) : 100;
+          },
+        );
+        bar.value = 100;
+        const message = t("send.done", { title: sent.title || sent.filename });
+        progressPlace.append(h("p", { class: "alert success" }, message, " ", h("a", { href: ROUTES.document(sent.id) }, t("send.open"))));
+        context.announce(message);
+      } catch (error) {
+        progressPlace.append(errorBox(describeError(error)));
+        change.disabled = false;
+        return;
+      }
+    }
+  });
+}

@@ -1,0 +1,90 @@
+/**
+ * Sign-in: the address and password (the worker derives the keys with Argon2id,
+ * which takes about a second, and proves a little work to the server), then the
+ * second factor. The password goes to the worker and is not kept by the page.
+ */
+
+import type { AccountView, Api } from "../api.js";
+import { type Screen, describeError, errorBox } from "../app.js";
+import { field, h, replace } from "../dom.js";
+import { t } from "../i18n.js";
+
+export function signInScreen(api: Api, signedIn: (account: AccountView) => void): Screen {
+  const content = h("section", { class: "narrow" });
+  showCredentials(content, api, signedIn);
+  return { title: t("signin.title"), content };
+}
+
+/** A button that says it is working and cannot be pressed twice meanwhile. */
+export function busy(button: HTMLButtonElement, label: string): () => void {
+  const idle = button.textContent ?? "";
+  button.disabled = true;
+  button.setAttribute("aria-busy", "true");
+  button.textContent = label;
+  return () => {
+    button.disabled = false;
+    button.removeAttribute("aria-busy");
+    button.textContent = idle;
+  };
+}
+
+function showCredentials(content: HTMLElement, api: Api, signedIn: (account: AccountView) => void): void {
+  const email = h("input", { type: "email", name: "email", autocomplete: "username", required: true, spellcheck: "false", "data-autofocus": true });
+  const password = h("input", { type: "password", name: "password", autocomplete: "current-password", required: true });
+  const submit = h("button", { type: "submit" }, t("signin.submit"));
+  const problems = h("div", {});
+  const form = h("form", { novalidate: false }, field(t("signin.email"), email), field(t("signin.password"), password), problems, submit);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const done = busy(submit, t("signin.working"));
+    replace(problems);
+    try {
+      const { factors } = await api.signIn(email.value.trim(), password.value);
+      password.value = "";
+      showSecondFactor(content, api, signedIn, factors.includes("totp") ? "totp" : "recoveryCode");
+    } catch (error) {
+      done();
+      replace(problems, errorBox(describeError(error)));
+      password.focus();
+    }
+  });
+  replace(content, h("h1", {}, t("signin.title")), h("p", {}, t("signin.intro")), form);
+}
+
+function showSecondFactor(content: HTMLElement, api: Api, signedIn: (account: AccountView) => void, kind: "totp" | "recoveryCode"): void {
+  const code =
+    kind === "totp"
+      ? h("input", { type: "text", name: "totp", inputmode: "numeric", autocomplete: "one-time-code", pattern: "[0-9]{6}", maxlength: "6", required: true })
+      : h("input", { type: "text", name: "recovery-code", autocomplete: "off", spellcheck: "false", required: true });
+  const submit = h("button", { type: "submit" }, t("signin.verify"));
+  const problems = h("div", {});
+  const other = h(
+    "button",
+    { type: "button", class: "link", onclick: () => showSecondFactor(content, api, signedIn, kind === "totp" ? "recoveryCode" : "totp") },
+    t(kind === "totp" ? "signin.useRecovery" : "signin.useTotp"),
+  );
+  const restart = h("button", { type: "button", class: "link", onclick: () => showCredentials(content, api, signedIn) }, t("signin.back"));
+  const form = h(
+    "form",
+    {},
+    kind === "totp" ? field(t("signin.totp"), code, t("signin.totpHint")) : field(t("signin.recovery"), code, t("signin.recoveryHint")),
+    problems,
+    submit,
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const done = busy(submit, t("signin.verifying"));
+    replace(problems);
+    try {
+      signedIn(await api.finishSignIn(code.value.replace(/\s+/g, ""), kind));
+    } catch (error) {
+      done();
+      replace(problems, errorBox(describeError(error)));
+      code.select();
+      code.focus();
+    }
+  });
+  const heading = h("h1", { tabindex: "-1" }, t("signin.factorTitle"));
+  replace(content, heading, form, h("p", { class: "actions" }, other, restart));
+  code.focus();
+}
