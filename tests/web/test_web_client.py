@@ -24,12 +24,14 @@ from fastapi.testclient import TestClient
 
 from tests.server_fixtures import ORIGIN, PASSWORD, Clock, Outbox, User, Users
 from tests.serving import ServerThread
+from tests.web.browser_app import APP_FOR_TESTS, build_app
 from tests.web.node_jobs import WEB
 from uhealthsec.client.api import AuthClient
 from uhealthsec.client.directory import VerifiedEntry
 from uhealthsec.client.exchange import ExchangeClient
 from uhealthsec.crypto.directory import pair_safety_number
 from uhealthsec.crypto.keystore import unlock_with_password
+from uhealthsec.server import web_app
 from uhealthsec.server.app import build_context, create_app
 from uhealthsec.server.settings import Settings
 
@@ -89,7 +91,14 @@ def world(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> It
     )
     clock = Clock()
     ctx = build_context(settings, clock=clock, migrate_schema=False)
-    serving = ServerThread(create_app(ctx=ctx), settings, port=port).start()
+    # The build whose worker the browser test drives, served as `uhs-server serve` serves
+    # the application (the redirect of the sign-in lands on its origin).
+    build_app()
+    install = web_app.install
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(web_app, "install", lambda app: install(app, APP_FOR_TESTS))
+        served = create_app(ctx=ctx)
+    serving = ServerThread(served, settings, port=port).start()
     try:
         with TestClient(create_app(ctx=ctx), base_url=url) as http:
             users = Users(AuthClient(http), Outbox(settings.outbox_dir), clock, ctx)
@@ -416,3 +425,106 @@ def test_a_server_naming_another_account_or_other_keys_is_refused_at_sign_in(
         "Dr Camille.Petit",
         world.martin.email,
     )
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+# Signs in, opens a document, sends one from a Blob's stream and signs out, through
+# the page's worker as the screens call it; returns what the page received, and the
+# key directory's pin as the worker left it in IndexedDB.
+BROWSER = """
+async ({ email, password, totp, documentId, patientFileId, to, size }) => {
+  const hex = (b) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  const worker = window.uhealthsec.cryptoWorker;
+  const refusal = async (run) => {
+    try {
+      await run();
+      return null;
+    } catch (e) {
+      return e.identifier;
+    }
+  };
+  const out = {};
+  out.signedOut = await refusal(() => worker.call("inbox", {}));
+  out.factors = await worker.call("signIn", { email, password });
+  out.account = await worker.call("finishSignIn", { totp });
+  const pipe = new TransformStream();
+  const received = new Response(pipe.readable).arrayBuffer();
+  out.opened = await worker.call("openDocument", { id: documentId, sink: pipe.writable });
+  out.content = hex(new Uint8Array(await received));
+  const content = Uint8Array.from({ length: size }, (_, i) => (i * 7 + 3) & 0xff);
+  out.sent = await worker.call("sendDocument", {
+    patientFileId, to, title: "Envoyé du navigateur", filename: "scan.bin",
+    mediaType: "application/octet-stream", size, source: new Blob([content]).stream(),
+  });
+  out.pin = await new Promise((resolve, reject) => {
+    const opening = indexedDB.open("uhealthsec-pins");
+    opening.onerror = () => reject(opening.error);
+    opening.onsuccess = () => {
+      const read = opening.result.transaction("pins").objectStore("pins").getAll();
+      const shown = (pin) => ({ origin: pin.origin, size: String(pin.size) });
+      read.onsuccess = () => resolve(read.result.map(shown));
+      read.onerror = () => reject(read.error);
+    };
+  });
+  out.signOut = await worker.call("signOut", {});
+  out.afterSignOut = await worker.call("account", {});
+  return out;
+}
+"""
+
+
+def test_in_chromium_the_worker_signs_in_opens_and_sends_against_the_server(
+    world: World, tmp_path: Path
+) -> None:
+    """The same operations in the browser, under the application's policy: the
+    sign-in's redirect followed on the page's origin, the envelope uploaded as a Blob,
+    the pin kept in IndexedDB; Python opens what the browser sent."""
+    from playwright.sync_api import sync_playwright
+
+    martin, durand = world.martin, world.durand
+    letter = tmp_path / "lettre.txt"
+    letter.write_bytes("lettre de liaison, é".encode() * 3000)
+    document_id = str(
+        world.sdk(durand).send(
+            letter, patient_file_id=world.patient_file_id, to=[martin.email], title="Lettre"
+        )
+    )
+    size = 2 * (1 << 20) + 11
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM)
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"{world.url}/app/")
+            page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+            seen = page.evaluate(
+                BROWSER,
+                {
+                    "email": martin.email,
+                    "password": martin.password,
+                    "totp": world.totp(martin),
+                    "documentId": document_id,
+                    "patientFileId": world.patient_file_id,
+                    "to": [durand.email],
+                    "size": size,
+                },
+            )
+        finally:
+            browser.close()
+    assert not errors, errors
+    assert seen["signedOut"] == "signed_out"
+    assert seen["factors"] == {"factors": ["totp", "recovery_code"]}
+    assert seen["account"]["account"]["id"] == martin.account_id
+    assert seen["opened"]["signer"] == durand.email
+    assert seen["opened"]["document"]["title"] == "Lettre"
+    assert bytes.fromhex(seen["content"]) == letter.read_bytes()
+    (pin,) = seen["pin"]
+    assert pin["origin"].endswith("/keys") and int(pin["size"]) > 0
+    assert seen["signOut"] == {"signedOut": True}
+    assert seen["afterSignOut"] == {"account": None}
+
+    received = world.sdk(durand).fetch(seen["sent"]["document"]["id"], tmp_path / "scan.bin")
+    assert received.path.read_bytes() == bytes((i * 7 + 3) & 0xFF for i in range(size))
+    assert received.author_email == martin.email
