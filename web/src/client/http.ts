@@ -113,8 +113,10 @@ export class Http {
     private readonly fetcher: Fetch = (input, init) => fetch(input, init),
   ) {}
 
+  /** The URL of `path` on the server's origin: never another one ("//host/…" is refused). */
   url(path: string, params?: Record<string, string | number>): string {
     const url = new URL(path, this.origin);
+    if (url.origin !== new URL(this.origin).origin) throw new TypeError(`requests go to the server's own origin only, not ${url.origin}`);
     for (const [name, value] of Object.entries(params ?? {})) url.searchParams.set(name, String(value));
     return url.toString();
   }
