@@ -19,12 +19,13 @@ UHS_SERVER = [sys.executable, "-m", "uhealthsec.server.cli"]
 class ServerThread:
     """Binds 127.0.0.1 on a free port (chosen by the kernel: no race) and serves."""
 
-    def __init__(self, app: Any, settings: Settings | None = None) -> None:
-        # With settings, as `uhs-server serve` serves the API (server/listener.py).
+    def __init__(self, app: Any, settings: Settings | None = None, port: int = 0) -> None:
+        # With settings, as `uhs-server serve` serves the API (server/listener.py). A
+        # given port is for a server whose issuer names it (its OAuth redirects).
         config = (
-            uvicorn_config(app, host="127.0.0.1", port=0, settings=settings, log_level="warning")
+            uvicorn_config(app, host="127.0.0.1", port=port, settings=settings, log_level="warning")
             if settings is not None
-            else uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
+            else uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

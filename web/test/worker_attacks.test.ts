@@ -216,8 +216,9 @@ test("worker: a refused seal or open aborts the page's sink and cancels its sour
 
 test("worker: a request whose failure has no identifier, even a null one, is still answered", async () => {
   const posted: unknown[] = [];
-  const scope: { onmessage?: (event: { data: unknown }) => Promise<void>; postMessage: (m: unknown) => void } = {
+  const scope: { onmessage?: (event: { data: unknown }) => Promise<void>; postMessage: (m: unknown) => void; location: { origin: string } } = {
     postMessage: (message) => posted.push(message),
+    location: { origin: "http://127.0.0.1" },
   };
   // worker.ts wires itself to `self` when imported: here, to this stand-in.
   const global = globalThis as { self?: unknown };

@@ -160,6 +160,9 @@ def test_practice_roles_and_invitations(users, sdk, client, outbox):
     members = client.get(f"/practices/{practice}/members", headers=auth(sdk, admin)).json()
     by_role = {m["role"]: m for m in members}
     assert set(by_role) == {"admin", "practitioner", "secretary", "patient"}
+    # Each with the address a colleague sends to.
+    assert by_role["secretary"]["email"] == "sec@example.org"
+    assert by_role["patient"]["email"] == "pat@example.org"
     assert by_role["admin"]["identity_verified"] is True  # by the operator
     assert by_role["practitioner"]["identity_verified"] is False  # nobody vouched yet
 

@@ -12,7 +12,8 @@
 import type { Purpose } from "../protocol/signature.js";
 import type { SuiteName } from "../protocol/wrap.js";
 
-export interface Operations {
+/** The operations on keys alone (service.ts). */
+export interface CryptoOperations {
   /** Opens the keystore with the password; the keys stay in the worker. */
   unlockWithPassword: {
     args: { keystore: Uint8Array; password: string };
@@ -46,6 +47,89 @@ export interface Operations {
     result: { contentDigest: Uint8Array };
   };
 }
+
+export type CryptoOperation = keyof CryptoOperations;
+
+/** What the screens show of the signed-in account. */
+export interface AccountView {
+  id: string;
+  email: string;
+  name: string;
+  kind: string;
+}
+
+/** A document as the screens list it: its title, name and type decrypted in the worker. */
+export interface DocumentView {
+  id: string;
+  version: number;
+  title: string;
+  filename: string;
+  mediaType: string;
+  size: number;
+  authorEmail: string;
+  authorName: string;
+  patientFileId: string;
+  patientName: string;
+  /** ISO 8601. */
+  createdAt: string;
+  /** The readers' addresses. */
+  recipients: string[];
+}
+
+export interface PatientView {
+  patientFileId: string;
+  patientId: string;
+  email: string;
+  name: string;
+}
+
+/**
+ * The operations of the signed-in client (session.ts), which alone talks to the
+ * server: the tokens and the password stay in the worker, every key used is proven
+ * in the key directory, every document checked against its author's signature.
+ * A refusal names the server's status ("unauthorized", "not_found"... with its
+ * `detail`), the client's check ("exchange_refused", "directory_refused"...) or the
+ * protocol's identifier ("invalid_signature", "invalid_proof", "chunk_authentication:n"...).
+ */
+export interface ClientOperations {
+  /** Prelogin, auth secret, proof of work, POST /auth/login: the second factors the account has. */
+  signIn: { args: { email: string; password: string }; result: { factors: ("totp" | "recovery_code")[] } };
+  /** The second factor, tokens (kept here), the keystore unlocked, the account checked in the directory. */
+  finishSignIn: { args: { totp?: string; recoveryCode?: string }; result: { account: AccountView } };
+  /** Revokes the refresh token and locks the keys. */
+  signOut: { args: Record<string, never>; result: { signedOut: true } };
+  account: { args: Record<string, never>; result: { account: AccountView | null } };
+  practices: { args: Record<string, never>; result: { practices: { id: string; name: string; role: string }[] } };
+  patients: { args: { practiceId: string }; result: { patients: PatientView[] } };
+  members: { args: { practiceId: string }; result: { members: { accountId: string; email: string; name: string; role: string }[] } };
+  /** Newest first. */
+  inbox: { args: Record<string, never>; result: { documents: DocumentView[] } };
+  /** The sink is closed once everything is checked, aborted on a refusal. */
+  openDocument: { args: { id: string; sink: WritableStream<Uint8Array> }; result: { document: DocumentView; signer: string } };
+  /** The people a document for `emails` would be encrypted for (yourself first), each proven in the key directory. */
+  previewRecipients: {
+    args: { emails: string[] };
+    result: { recipients: { email: string; accountId: string; name: string; fingerprint: string }[] };
+  };
+  sendDocument: {
+    args: {
+      patientFileId: string;
+      to: string[];
+      title: string;
+      filename: string;
+      mediaType: string;
+      size: number;
+      source: ReadableStream<Uint8Array>;
+    };
+    result: { document: DocumentView };
+  };
+  /** The number you and `email` compare out of band, from both proven entries. */
+  pairSafetyNumber: { args: { email: string }; result: { number: string; fingerprint: string } };
+}
+
+export type ClientOperation = keyof ClientOperations;
+
+export interface Operations extends CryptoOperations, ClientOperations {}
 
 export type Operation = keyof Operations;
 

@@ -16,7 +16,7 @@ import { decodeKeystore, recoveryKeyFromWords, unlockWithPassword, unlockWithRec
 import { sign } from "../protocol/signature.js";
 import { ExactReader } from "../protocol/streams.js";
 import { checkRecipient, checkSuite, checkWrappedKey, unwrapDocumentKey, wrapDocumentKey } from "../protocol/wrap.js";
-import { type HeldKey, type HeldKeys, type Operation, type Operations, WorkerError } from "./messages.js";
+import { type CryptoOperation, type CryptoOperations, type HeldKey, type HeldKeys, type Operations, WorkerError } from "./messages.js";
 
 interface Unlocked {
   bundle: Uint8Array;
@@ -113,28 +113,28 @@ function rejoin(header: Uint8Array, reader: ExactReader): ReadableStream<Uint8Ar
 }
 
 export class CryptoService {
-  private unlocked: Unlocked | null = null;
+  protected unlocked: Unlocked | null = null;
   /**
    * Moved by every lock. An operation reads it when it starts and gives up as *locked*
    * once it moved: an unlock finishing after a lock keeps nothing, and a seal or open
    * under way writes nothing more.
    */
-  private epoch = 0;
+  protected epoch = 0;
   /** The document keys of the seals and opens under way, zero-filled by a lock. */
   private readonly documentKeys = new Set<Uint8Array>();
 
-  private requireUnlocked(): Unlocked {
+  protected requireUnlocked(): Unlocked {
     if (this.unlocked === null) throw new WorkerError("locked", "the keystore is locked: unlock it first");
     return this.unlocked;
   }
 
   /** Refuses as *locked* when a lock came since `epoch`. */
-  private requireEpoch(epoch: number): void {
+  protected requireEpoch(epoch: number): void {
     if (this.epoch !== epoch) throw overtakenByLock();
   }
 
   /** `sink`, refusing every write as *locked* once a lock came since `epoch`. */
-  private untilLocked(sink: WritableStream<Uint8Array>, epoch: number): WritableStream<Uint8Array> {
+  protected untilLocked(sink: WritableStream<Uint8Array>, epoch: number): WritableStream<Uint8Array> {
     return whileCurrent(sink, () => this.epoch === epoch, overtakenByLock);
   }
 
@@ -180,10 +180,10 @@ export class CryptoService {
     return { locked: true };
   }
 
-  async handle<Op extends Operation>(op: Op, args: Operations[Op]["args"]): Promise<Operations[Op]["result"]> {
+  async handle<Op extends CryptoOperation>(op: Op, args: CryptoOperations[Op]["args"]): Promise<CryptoOperations[Op]["result"]> {
     // Only the operations of the API: a name such as "constructor" is refused.
     if (!OPERATIONS.has(op)) throw new WorkerError("unknown_operation", `unknown operation ${String(op)}`);
-    const run = this[op] as (a: Operations[Op]["args"]) => Promise<Operations[Op]["result"]> | Operations[Op]["result"];
+    const run = this[op] as (a: CryptoOperations[Op]["args"]) => Promise<CryptoOperations[Op]["result"]> | CryptoOperations[Op]["result"];
     return run.call(this, args);
   }
 
@@ -221,12 +221,12 @@ export class CryptoService {
   }
 
   /** A fresh document key that a lock zero-fills, until `forget`. */
-  private liveDocumentKey(key: Uint8Array): Uint8Array {
+  protected liveDocumentKey(key: Uint8Array): Uint8Array {
     this.documentKeys.add(key);
     return key;
   }
 
-  private forget(key: Uint8Array): void {
+  protected forget(key: Uint8Array): void {
     key.fill(0);
     this.documentKeys.delete(key);
   }
@@ -282,7 +282,7 @@ export class CryptoService {
   }
 }
 
-const OPERATIONS: ReadonlySet<string> = new Set<Operation>([
+const OPERATIONS: ReadonlySet<string> = new Set<CryptoOperation>([
   "unlockWithPassword",
   "unlockWithRecoveryWords",
   "lock",

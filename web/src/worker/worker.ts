@@ -8,13 +8,14 @@
 
 import { malformed } from "../protocol/errors.js";
 import { DESCRIBE_KEYS, type HeldKeys, type Response, transferablesOf } from "./messages.js";
-import { CryptoService } from "./service.js";
+import { WorkerService } from "./session.js";
 
 /** True only in the app-tests build (vite.config.ts), which answers DESCRIBE_KEYS. */
 declare const __UHS_EXPOSE_WORKER__: boolean;
 
-const service = new CryptoService();
 const scope = self as unknown as DedicatedWorkerGlobalScope;
+// The server is the one that served the page: the worker talks to its own origin only.
+const service = new WorkerService(scope.location.origin);
 
 /** The identifier a refusal names: that of an error of this codebase, else "internal". */
 function identifierOf(error: unknown): string | null {

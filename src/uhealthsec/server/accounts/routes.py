@@ -141,6 +141,7 @@ def verify_identity(
 def _member_out(member: Membership, account: Account) -> s.MemberOut:
     return s.MemberOut(
         account_id=account.id,
+        email=account.email,
         display_name=account.display_name,
         kind=AccountKind(account.kind),
         role=Role(member.role),

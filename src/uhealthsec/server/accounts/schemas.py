@@ -56,6 +56,8 @@ class InvitationOut(BaseModel):
 
 class MemberOut(BaseModel):
     account_id: uuid.UUID
+    #: The address colleagues send to (the web client resolves it in the key directory).
+    email: str
     display_name: str
     kind: AccountKind
     role: Role

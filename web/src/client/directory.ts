@@ -1,0 +1,213 @@
+/**
+ * Checking the server's key directory before trusting any key it hands out, as
+ * client/directory.py and client/logs.py do.
+ *
+ * The worker remembers the directory's signing key and the last tree head it
+ * verified (pins.ts). Every new head must be signed by that key and proven, by an
+ * RFC 9162 consistency proof, to extend the pinned one; every key used must be
+ * proven, by an inclusion proof, to be in the verified tree and to belong to the
+ * address asked for, and, by the map the tree ends with, to be that address's only
+ * keys. A server that swaps a key, shows an address's older keys, forks the log or
+ * rolls it back is refused, with the reason.
+ */
+
+import { constantTimeEqual } from "../protocol/bytes.js";
+import { type Checkpoint, openCheckpoint, parseVerifierKey } from "../protocol/checkpoint.js";
+import { type DirectoryEntry, decodeCommitment, decodeEntry, decodeMapValue, mapKey, verifyMapProof } from "../protocol/directory.js";
+import { ProtocolError } from "../protocol/errors.js";
+import { leafHash, verifyConsistency, verifyInclusion } from "../protocol/merkle.js";
+import { ApiError, ClientRefusal } from "./http.js";
+import type { LogPin, PinStore } from "./pins.js";
+import { type Json, Wire, jsonOf } from "./wire.js";
+
+export const KEY_DIRECTORY_LOG = "keys";
+
+export interface VerifiedEntry {
+  index: bigint;
+  entry: DirectoryEntry;
+}
+
+/** An unsigned GET of the key directory (its answers are proven, not trusted). */
+export type DirectoryGet = (path: string, params: Record<string, string | number>) => Promise<Response>;
+
+function refused(message: string): ClientRefusal {
+  return new ClientRefusal("directory_refused", message);
+}
+
+/** `error` again with `message` when it is a refusal of a protocol check (its identifier kept). */
+function because(error: unknown, message: string): Error {
+  if (error instanceof ProtocolError) return new ProtocolError(error.identifier, `${message} (${error.message})`);
+  if (error instanceof ClientRefusal) return error;
+  return refused(message);
+}
+
+export class KeyDirectory {
+  private current: Checkpoint | null = null;
+  /** Entries proven against the current head, by address and by index. */
+  private proven = new Map<string, VerifiedEntry>();
+
+  constructor(
+    private readonly get: DirectoryGet,
+    private readonly pins: PinStore,
+  ) {}
+
+  /** The verified head of this session (fetched and checked once). */
+  async head(): Promise<Checkpoint> {
+    return this.current ?? this.refresh();
+  }
+
+  async refresh(): Promise<Checkpoint> {
+    const pin = await this.pins.load();
+    const answer = await this.get("/keys/head", pin !== null && pin.size > 0n ? { since: pin.size.toString() } : {});
+    const wire = new Wire("directory_refused", "the key directory's head");
+    const body = wire.object(await jsonOf(answer, wire));
+    const { head, next } = await acceptHead(wire.string(body, "log_key"), wire.string(body, "checkpoint"), wire.bytesList(body, "consistency"), pin);
+    if (this.current === null || this.current.size !== head.size) this.proven.clear();
+    this.current = head;
+    if (pin === null || pin.size !== next.size || !constantTimeEqual(pin.root, next.root)) await this.pins.save(next);
+    return head;
+  }
+
+  /** The keys of an address, proven to be in the verified directory. */
+  async lookup(email: string): Promise<VerifiedEntry> {
+    const address = email.trim().toLowerCase();
+    const known = this.proven.get(`address ${address}`);
+    if (known !== undefined) return known;
+    const what = `the keys of ${address}`;
+    const fetch = (head: Checkpoint) => this.get("/keys/entries", { email: address, tree_size: head.size.toString() });
+    let head = await this.head();
+    let answer: Response;
+    try {
+      answer = await fetch(head);
+    } catch (error) {
+      if (!(error instanceof ApiError) || (error.status !== 404 && error.status !== 409)) throw error;
+      // The address may have joined after this session's head, or the head may end
+      // before the map (409): look once more in the newest (verified) directory.
+      head = await this.refresh();
+      answer = await fetch(head);
+    }
+    const verified = await this.verify(answer, head, what);
+    if (verified.entry.email !== address) {
+      throw refused(`the key directory answered for ${verified.entry.email} when asked for ${address}`);
+    }
+    this.proven.set(`address ${address}`, verified);
+    return verified;
+  }
+
+  /** The directory entry at a position (a document names its signer's entry). */
+  async entry(index: bigint): Promise<VerifiedEntry> {
+    const known = this.proven.get(`index ${index}`);
+    if (known !== undefined) return known;
+    const what = `directory entry ${index}`;
+    let head = await this.head();
+    if (index >= head.size) head = await this.refresh();
+    const fetch = (head: Checkpoint) => this.get(`/keys/entries/${index}`, { tree_size: head.size.toString() });
+    let answer: Response;
+    try {
+      answer = await fetch(head);
+    } catch (error) {
+      if (!(error instanceof ApiError) || error.status !== 409) throw error;
+      head = await this.refresh(); // this head ends before the map: take the newest
+      answer = await fetch(head);
+    }
+    const verified = await this.verify(answer, head, what);
+    if (verified.index !== index) throw refused(`the key directory answered with another entry than ${index}`);
+    this.proven.set(`index ${index}`, verified);
+    return verified;
+  }
+
+  private async verify(answer: Response, head: Checkpoint, what: string): Promise<VerifiedEntry> {
+    const wire = new Wire("directory_refused", what);
+    const body = wire.object(await jsonOf(answer, wire));
+    const index = BigInt(wire.integer(body, "index"));
+    const data = wire.bytes(body, "entry");
+    let entry: DirectoryEntry;
+    let value: { index: bigint; leafHash: Uint8Array; count: number };
+    try {
+      if (BigInt(wire.integer(body, "tree_size")) !== head.size) throw new ProtocolError("invalid_proof", "a proof for another tree");
+      await verifyInclusion(await leafHash(data), index, head.size, wire.bytesList(body, "inclusion"), head.root);
+      entry = decodeEntry(data);
+      value = await mapValue(body["map"], head, entry.accountId, wire);
+    } catch (error) {
+      throw because(error, `the key directory cannot prove ${what}: refusing to use that key`);
+    }
+    if (entry.email !== entry.email.trim().toLowerCase()) throw refused(`the key directory gives ${what} under an unusual address`);
+    // Keys are never replaced in this version of the protocol (section 10.4): a
+    // second entry for an account was published without its owner.
+    if (value.count !== 1) {
+      throw refused(
+        `the key directory holds ${value.count} sets of keys for the account of ${entry.email}, where there is only ever one: ` +
+          `some were published without their owner. Nothing is sent to them; compare safety numbers with ${entry.email}`,
+      );
+    }
+    if (value.index !== index || !constantTimeEqual(value.leafHash, await leafHash(data))) {
+      throw refused(`the key directory's map does not name ${what} (entry ${index}) as the keys of ${entry.email}'s account: refusing them`);
+    }
+    if (entry.keyVersion !== 1) {
+      throw refused(`the key directory gives keys of version ${entry.keyVersion} for ${entry.email}, where keys are never replaced: refusing them`);
+    }
+    return { index, entry };
+  }
+}
+
+/** The account's value in the map the head ends with, its proof checked. */
+async function mapValue(raw: unknown, head: Checkpoint, accountId: string, wire: Wire) {
+  if (raw === null || raw === undefined) throw new ProtocolError("invalid_proof", "no map proof");
+  const map = wire.object(raw) as Json;
+  const encoded = wire.bytes(map, "commitment");
+  const commitment = decodeCommitment(encoded);
+  const last = head.size - 1n;
+  if (commitment.entries !== last) throw new ProtocolError("invalid_proof", "the map is not the one the tree ends with");
+  await verifyInclusion(await leafHash(encoded), last, head.size, wire.bytesList(map, "commitment_inclusion"), head.root);
+  const value = wire.bytes(map, "value");
+  const proof = { depth: wire.integer(map, "depth"), present: wire.bytes(map, "present"), siblings: wire.bytesList(map, "siblings") };
+  await verifyMapProof(commitment.root, await mapKey(accountId), value, proof);
+  return decodeMapValue(value);
+}
+
+/**
+ * Checks a served head against the pin (client/logs.py accept_head): the same key
+ * and origin as before, an origin naming this log, the log's signature, and a
+ * consistency proof from the pinned checkpoint. Returns the head and the pin to keep.
+ */
+export async function acceptHead(
+  vkey: string,
+  note: string,
+  consistency: Uint8Array[],
+  pin: LogPin | null,
+): Promise<{ head: Checkpoint; next: LogPin }> {
+  const what = "the key directory";
+  let origin: string;
+  let key: Uint8Array;
+  try {
+    ({ name: origin, key } = await parseVerifierKey(vkey));
+  } catch (error) {
+    throw because(error, `${what}'s key is not a valid verifier key`);
+  }
+  if (pin !== null && !constantTimeEqual(pin.logKey, key)) {
+    throw refused(`${what} is signed by another key than before: this is not the one this device trusted`);
+  }
+  if (pin !== null && pin.origin !== origin) {
+    throw refused(`${what} now calls itself ${origin}, not ${pin.origin} as before: this is not the log this device trusted`);
+  }
+  // One key signs all of a server's logs: the origin tells them apart.
+  if (!origin.endsWith(`/${KEY_DIRECTORY_LOG}`)) throw refused(`${what}'s checkpoints are those of another log (${origin})`);
+  let head: Checkpoint;
+  try {
+    head = await openCheckpoint(note, origin, key);
+  } catch (error) {
+    throw because(error, `${what}'s checkpoint is not validly signed`);
+  }
+  if (pin !== null && pin.size > 0n) {
+    try {
+      await verifyConsistency(pin.size, head.size, pin.root, head.root, consistency);
+    } catch (error) {
+      throw because(
+        error,
+        `${what} (now ${head.size} entries) does not extend the one this device saw (${pin.size} entries): ` +
+          "the server may be showing different logs to different people",
+      );
+    }
+  }
+  return { head, next: { origin, logKey: key, size: head.size, root: head.root } };
+}

@@ -1,0 +1,452 @@
+/**
+ * Documents in the worker, as client/exchange/{receiving,sending,history}.py: listed
+ * with their titles decrypted here; opened only once the version's signature
+ * verifies with its author's proven key and the manifests chain, the bytes checked
+ * against what was signed; sent encrypted here, the key wrapped only for readers the
+ * key directory proved, the version signed here.
+ */
+
+import { constantTimeEqual, fromUtf8, toBase64Url, toHex, utf8 } from "../protocol/bytes.js";
+import { HEADER_SIZE, open as openEnvelope, openStream, seal as sealEnvelope, sealStream } from "../protocol/envelope.js";
+import { ProtocolError } from "../protocol/errors.js";
+import { decodeBundle } from "../protocol/keys.js";
+import { NO_PREVIOUS, type Reader, type VersionManifest, encodeManifest, verifyEncoded } from "../protocol/manifest.js";
+import { sha256 } from "../protocol/primitives.js";
+import { ExactReader } from "../protocol/streams.js";
+import { checkRecipient, wrapDocumentKey } from "../protocol/wrap.js";
+import type { DocumentView } from "../worker/messages.js";
+import type { VerifiedEntry } from "./directory.js";
+import { type Session, exchangeRefused } from "./session.js";
+import { type Json, Wire } from "./wire.js";
+
+export const MAX_TITLE_CHARS = 500;
+/** Documents listed per request (the server's largest page). */
+export const DOCUMENTS_PAGE = 200;
+/** Wrapped keys per request, as the server accepts them. */
+export const SHARES_PER_REQUEST = 100;
+/** The metadata envelope's chunks (small: a title, a name and a type). */
+const METADATA_CHUNK_LOG2 = 12;
+/** Sealed bytes gathered before they join the upload's Blob (which a browser may keep on disk). */
+const BLOB_PART = 8 << 20;
+
+
+export interface Metadata {
+  title: string;
+  filename: string;
+  media_type: string;
+}
+
+interface ServedVersion {
+  number: number;
+  authorId: string;
+  envelopeHeader: Uint8Array;
+  metadataEnvelope: Uint8Array;
+  signature: Uint8Array;
+  signerKeyIndex: bigint;
+  size: number;
+  createdAt: string;
+  wrappedKey: Uint8Array | null;
+  contentDigest: Uint8Array;
+  readers: Reader[] | null;
+}
+
+interface ServedRecipient {
+  accountId: string;
+  email: string;
+  name: string;
+}
+
+interface ServedDocument {
+  id: string;
+  patientFileId: string;
+  patientId: string;
+  authorEmail: string;
+  authorName: string;
+  latestVersion: number;
+  versions: ServedVersion[];
+  recipients: ServedRecipient[];
+}
+
+function readDocument(raw: unknown, wire: Wire): ServedDocument {
+  const body = wire.object(raw);
+  const versions = wire.list(body["versions"]).map((item): ServedVersion => {
+    const v = wire.object(item);
+    const readers = v["readers"] === null || v["readers"] === undefined ? null : wire.list(v["readers"]).map((r) => reader(wire.object(r), wire));
+    return {
+      number: wire.integer(v, "number"),
+      authorId: wire.uuid(v, "author_id"),
+      envelopeHeader: wire.bytes(v, "envelope_header", HEADER_SIZE),
+      metadataEnvelope: wire.bytes(v, "metadata_envelope"),
+      signature: wire.bytes(v, "signature"),
+      signerKeyIndex: BigInt(wire.integer(v, "signer_key_index")),
+      size: wire.integer(v, "size"),
+      createdAt: wire.string(v, "created_at"),
+      wrappedKey: wire.optionalBytes(v, "wrapped_key"),
+      contentDigest: wire.bytes(v, "content_digest", 32),
+      readers,
+    };
+  });
+  const recipients = wire.list(body["recipients"]).map((item): ServedRecipient => {
+    const r = wire.object(item);
+    return { accountId: wire.uuid(r, "account_id"), email: wire.string(r, "email"), name: wire.string(r, "display_name") };
+  });
+  return {
+    id: wire.uuid(body, "id"),
+    patientFileId: wire.uuid(body, "patient_file_id"),
+    patientId: wire.uuid(body, "patient_id"),
+    authorEmail: wire.string(body, "author_email"),
+    authorName: wire.string(body, "author_name"),
+    latestVersion: wire.integer(body, "latest_version"),
+    versions,
+    recipients,
+  };
+}
+
+function reader(body: Json, wire: Wire): Reader {
+  return { accountId: wire.uuid(body, "account_id"), email: wire.string(body, "email") };
+}
+
+export function encodeMetadata(metadata: Metadata): Uint8Array {
+  return utf8(JSON.stringify({ title: metadata.title, filename: metadata.filename, media_type: metadata.media_type }));
+}
+
+export function decodeMetadata(data: Uint8Array): Metadata {
+  try {
+    const raw = JSON.parse(fromUtf8(data)) as Record<string, unknown>;
+    for (const name of ["title", "filename", "media_type"]) if (typeof raw[name] !== "string") throw new Error(name);
+    return { title: raw["title"] as string, filename: raw["filename"] as string, media_type: raw["media_type"] as string };
+  } catch {
+    throw exchangeRefused("the document's metadata is malformed");
+  }
+}
+
+/**
+ * The manifest of every version of a document, from what the server serves: each
+ * version 2 manifest chained to the digest of the one before (history.py
+ * _served_manifests). Whether each was signed is for `verifiedSigner` to say.
+ */
+export async function servedManifests(view: ServedDocument): Promise<Map<number, VersionManifest>> {
+  const versions = [...view.versions].sort((a, b) => a.number - b.number);
+  if (versions.length !== view.latestVersion || versions.some((v, i) => v.number !== i + 1)) {
+    throw exchangeRefused("the server does not serve every version of this document, so its history cannot be checked");
+  }
+  const manifests = new Map<number, VersionManifest>();
+  let previous: Uint8Array | null = null;
+  let signedReaders = false;
+  for (const version of versions) {
+    if (version.readers === null && signedReaders) {
+      throw exchangeRefused(`version ${version.number} is served with a version 1 manifest after one that signed its readers: that is not how it was signed`);
+    }
+    signedReaders ||= version.readers !== null;
+    const manifest: VersionManifest = {
+      documentId: view.id,
+      version: version.number,
+      patientFileId: view.patientFileId,
+      authorId: version.authorId,
+      signerKeyIndex: version.signerKeyIndex,
+      contentDigest: version.contentDigest,
+      metadataDigest: await sha256(version.metadataEnvelope),
+      previous: version.readers === null ? null : (previous ?? NO_PREVIOUS),
+      readers: version.readers,
+    };
+    let encoded: Uint8Array;
+    try {
+      encoded = encodeManifest(manifest);
+    } catch (error) {
+      throw exchangeRefused(`a version of this document is malformed: ${(error as Error).message}`);
+    }
+    manifests.set(version.number, manifest);
+    previous = await sha256(encoded);
+  }
+  return manifests;
+}
+
+/** A sink whose close waits for `finish`: the bytes count only once all of them are checked. */
+function closedOnceChecked(sink: WritableStream<Uint8Array>) {
+  const writer = sink.getWriter();
+  const held = new WritableStream<Uint8Array>({
+    write: (chunk) => writer.write(chunk),
+    abort: (reason) => writer.abort(reason),
+  });
+  return {
+    sink: held,
+    finish: () => writer.close(),
+    refuse: (reason: unknown) => writer.abort(reason).catch(() => undefined),
+  };
+}
+
+/** `header` then the rest of `reader`, as one stream again. */
+function rejoined(header: Uint8Array, reader: ExactReader): ReadableStream<Uint8Array> {
+  let headerSent = false;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (!headerSent) {
+        headerSent = true;
+        controller.enqueue(header);
+        return;
+      }
+      const piece = await reader.read(1 << 16);
+      if (piece.length === 0) controller.close();
+      else controller.enqueue(piece);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
+}
+
+export class Documents {
+  /** Display names the server gave for accounts (members, patients, readers): for showing only. */
+  readonly names = new Map<string, string>();
+
+  constructor(private readonly session: Session) {}
+
+  /** `GET /documents/{id}`, refused unless it is the document asked for. */
+  async view(id: string): Promise<ServedDocument> {
+    const wire = new Wire("exchange_refused", "a document");
+    const view = readDocument(await this.session.json("GET", `/documents/${encodeURIComponent(id)}`, wire), wire);
+    if (view.id !== id.toLowerCase()) throw exchangeRefused("the server answered with another document than the one asked for");
+    return view;
+  }
+
+  /** Every document you can read, newest first, titles decrypted here. */
+  async inbox(): Promise<DocumentView[]> {
+    const wire = new Wire("exchange_refused", "your documents");
+    const documents: DocumentView[] = [];
+    for (let offset = 0; ; offset += DOCUMENTS_PAGE) {
+      const page = wire.list(await this.session.json("GET", "/documents", wire, { params: { limit: DOCUMENTS_PAGE, offset } }));
+      for (const raw of page) documents.push(await this.summary(readDocument(raw, wire)));
+      if (page.length < DOCUMENTS_PAGE) return documents;
+    }
+  }
+
+  /** The document as listed, from its latest version you can read. */
+  private async summary(view: ServedDocument): Promise<DocumentView> {
+    const readable = view.versions.filter((v) => v.wrappedKey !== null);
+    const latest = readable[readable.length - 1];
+    if (latest === undefined) throw exchangeRefused(`the server lists document ${view.id} with no version you can read`);
+    const metadata = await this.session.keys.withUnwrapped(latest.wrappedKey!, latest.envelopeHeader, (key) => this.metadata(latest, key));
+    return this.viewOf(view, latest, metadata);
+  }
+
+  private async viewOf(view: ServedDocument, version: ServedVersion, metadata: Metadata): Promise<DocumentView> {
+    for (const r of view.recipients) this.names.set(r.accountId, r.name);
+    const me = await this.session.account();
+    this.names.set(me.id, me.name);
+    return {
+      id: view.id,
+      version: version.number,
+      title: metadata.title,
+      filename: metadata.filename,
+      mediaType: metadata.media_type,
+      size: version.size,
+      authorEmail: view.authorEmail,
+      authorName: view.authorName,
+      patientFileId: view.patientFileId,
+      patientName: this.names.get(view.patientId) ?? "",
+      createdAt: version.createdAt,
+      recipients: view.recipients.map((r) => r.email),
+    };
+  }
+
+  private async metadata(version: ServedVersion, key: Uint8Array): Promise<Metadata> {
+    let plaintext: Uint8Array;
+    try {
+      plaintext = (await openEnvelope(key, version.metadataEnvelope)).plaintext;
+    } catch (error) {
+      if (error instanceof ProtocolError) {
+        throw new ProtocolError(error.identifier, `the document's title and type failed their integrity check: ${error.message}`);
+      }
+      throw error;
+    }
+    return decodeMetadata(plaintext);
+  }
+
+  /**
+   * The proven directory entry whose key signed a version's manifest, refused unless
+   * it belongs to the version's author and the signature verifies.
+   */
+  async verifiedSigner(manifest: VersionManifest, version: ServedVersion): Promise<VerifiedEntry> {
+    const signer = await this.session.directory.entry(manifest.signerKeyIndex);
+    if (signer.entry.accountId !== manifest.authorId) throw exchangeRefused("the signing key named by this version is not its author's");
+    try {
+      await verifyEncoded(decodeBundle(signer.entry.bundle).signing, "document", encodeManifest(manifest), version.signature);
+    } catch (error) {
+      const identifier = error instanceof ProtocolError ? error.identifier : "invalid_signature";
+      throw new ProtocolError(identifier, `version ${manifest.version} is not what its author signed: the signature does not verify`);
+    }
+    return signer;
+  }
+
+  /**
+   * Downloads, decrypts and checks the latest version you can read into `sink`. The
+   * signature and the directory proof of its signer are checked before a byte is
+   * read; the envelope's header must be the one served with the signed manifest, its
+   * digest the signed one. On any refusal `sink` is aborted, and it is closed only
+   * once everything is checked.
+   */
+  async open(id: string, sink: WritableStream<Uint8Array>): Promise<{ document: DocumentView; signer: string }> {
+    let held: ReturnType<typeof closedOnceChecked> | null = null;
+    try {
+      const view = await this.view(id);
+      const readable = view.versions.filter((v) => v.wrappedKey !== null);
+      const chosen = readable.reduce<ServedVersion | null>((a, v) => (a === null || v.number > a.number ? v : a), null);
+      if (chosen === null) throw exchangeRefused("you cannot read any version of this document");
+      const manifest = (await servedManifests(view)).get(chosen.number)!;
+      const signer = await this.verifiedSigner(manifest, chosen);
+      held = closedOnceChecked(this.session.keys.guard(sink));
+      const checked = held;
+      const metadata = await this.session.keys.withUnwrapped(chosen.wrappedKey!, chosen.envelopeHeader, async (key) => {
+        const metadata = await this.metadata(chosen, key);
+        const response = await this.session.call("GET", `/documents/${view.id}/versions/${chosen.number}/content`);
+        if (response.body === null) throw exchangeRefused("the server sent no envelope");
+        const reader = new ExactReader(response.body);
+        const header = await reader.read(HEADER_SIZE);
+        if (!constantTimeEqual(header, chosen.envelopeHeader)) {
+          await reader.cancel("another envelope");
+          throw exchangeRefused(`the downloaded envelope is not the one ${signer.entry.email} signed`);
+        }
+        const digest = await openStream(key, rejoined(header, reader), checked.sink);
+        if (!constantTimeEqual(digest, manifest.contentDigest)) throw exchangeRefused(`the downloaded envelope is not the one ${signer.entry.email} signed`);
+        return metadata;
+      });
+      await checked.finish();
+      return { document: await this.viewOf(view, chosen, metadata), signer: signer.entry.email };
+    } catch (error) {
+      if (held !== null) await held.refuse(error);
+      else await sink.abort(error).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /**
+   * Encrypts `source`, signs it and shares it with `to` (addresses) and yourself, as
+   * sending.py send(): the key is wrapped only for entries the key directory proved.
+   */
+  async send(args: {
+    patientFileId: string;
+    to: string[];
+    title: string;
+    filename: string;
+    mediaType: string;
+    source: ReadableStream<Uint8Array>;
+  }): Promise<DocumentView> {
+    const { source } = args;
+    try {
+      const documentId = crypto.randomUUID();
+      const recipients = await this.session.recipients(args.to);
+      const publicKeys = recipients.map((r) => decodeBundle(r.entry.bundle));
+      for (const keys of publicKeys) checkRecipient(keys, "HYBRID");
+      const metadata: Metadata = {
+        title: Array.from(args.title || args.filename)
+          .slice(0, MAX_TITLE_CHARS)
+          .join(""),
+        filename: args.filename,
+        media_type: args.mediaType || "application/octet-stream",
+      };
+      const account = await this.session.account();
+      const answer = await this.session.keys.withFresh(async (key) => {
+        const metadataEnvelope = await sealEnvelope(key, encodeMetadata(metadata), { chunkLog2: METADATA_CHUNK_LOG2 });
+        const { envelope, header, contentDigest } = await sealedBlob(key, source, this.session.keys.guard.bind(this.session.keys));
+        const uploaded = await this.upload(envelope);
+        if (!constantTimeEqual(uploaded, contentDigest)) throw exchangeRefused("the server stored other bytes than were sent");
+        const signer = await this.session.myEntry();
+        const readers = recipients.map((r) => ({ accountId: r.entry.accountId, email: r.entry.email }));
+        const manifest: VersionManifest = {
+          documentId,
+          version: 1,
+          patientFileId: args.patientFileId.toLowerCase(),
+          authorId: account.id,
+          signerKeyIndex: signer.index,
+          contentDigest,
+          metadataDigest: await sha256(metadataEnvelope),
+          previous: NO_PREVIOUS,
+          readers,
+        };
+        const signature = await this.session.keys.sign("document", await sha256(encodeManifest(manifest)));
+        const shares = [];
+        for (const [i, recipient] of recipients.entries()) {
+          const wrapped = await wrapDocumentKey(key, publicKeys[i]!, header, "HYBRID");
+          shares.push({ recipient_id: recipient.entry.accountId, wrapped_key: toBase64Url(wrapped), expires_at: null });
+        }
+        const wire = new Wire("exchange_refused", "the document sent");
+        const created = await this.session.json("POST", "/documents", wire, {
+          json: {
+            id: documentId,
+            patient_file_id: manifest.patientFileId,
+            readers: readers.map((r) => ({ account_id: r.accountId, email: r.email })),
+            blob_id: uploaded.blobId,
+            envelope_header: toBase64Url(header),
+            metadata_envelope: toBase64Url(metadataEnvelope),
+            signature: toBase64Url(signature),
+            signer_key_index: Number(signer.index),
+            shares: shares.slice(0, SHARES_PER_REQUEST),
+          },
+        });
+        // The server takes 100 wrapped keys per request: the others follow the version.
+        for (let start = SHARES_PER_REQUEST; start < shares.length; start += SHARES_PER_REQUEST) {
+          await this.session.call("POST", `/documents/${documentId}/shares`, {
+            json: { version: 1, shares: shares.slice(start, start + SHARES_PER_REQUEST) },
+          });
+        }
+        return readDocument(created, wire);
+      });
+      if (answer.id !== documentId) throw exchangeRefused("the server answered with another document than the one sent");
+      const version = answer.versions.find((v) => v.number === 1);
+      if (version === undefined) throw exchangeRefused("the server answered without the version sent");
+      return this.viewOf(answer, version, metadata);
+    } catch (error) {
+      if (!source.locked) await source.cancel(error).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Uploads an envelope; the id the server gave it and the SHA-256 it computed. */
+  private async upload(envelope: Blob): Promise<Uint8Array & { blobId: string }> {
+    const wire = new Wire("exchange_refused", "an upload");
+    const body = wire.object(
+      await this.session.json("POST", "/blobs", wire, { body: envelope, headers: { "Content-Type": "application/octet-stream" } }),
+    );
+    return Object.assign(wire.bytes(body, "sha256", 32), { blobId: wire.uuid(body, "id") });
+  }
+}
+
+/**
+ * `source` sealed under `key` into a Blob (a browser keeps a large one on disk), for
+ * an upload with a length: a streamed request body needs HTTP/2, which a server on
+ * loopback or behind an HTTP/1.1 proxy does not speak.
+ */
+async function sealedBlob(
+  key: Uint8Array,
+  source: ReadableStream<Uint8Array>,
+  guard: (sink: WritableStream<Uint8Array>) => WritableStream<Uint8Array>,
+): Promise<{ envelope: Blob; header: Uint8Array; contentDigest: Uint8Array }> {
+  let envelope = new Blob([]);
+  let pending: Uint8Array[] = [];
+  let pendingSize = 0;
+  const header = new Uint8Array(HEADER_SIZE);
+  let seen = 0;
+  const flush = () => {
+    envelope = new Blob([envelope, ...(pending as BlobPart[])]);
+    pending = [];
+    pendingSize = 0;
+  };
+  const gathering = new WritableStream<Uint8Array>({
+    write(chunk) {
+      if (seen < HEADER_SIZE) {
+        const take = Math.min(HEADER_SIZE - seen, chunk.length);
+        header.set(chunk.subarray(0, take), seen);
+        seen += take;
+      }
+      pending.push(chunk.slice());
+      pendingSize += chunk.length;
+      if (pendingSize >= BLOB_PART) flush();
+    },
+    close: flush,
+  });
+  const contentDigest = await sealStream(key, source, guard(gathering));
+  return { envelope, header, contentDigest };
+}
+
+/** The hex fingerprint of a bundle, as the server's `key_fingerprint` names keys. */
+export async function fingerprintOf(bundle: Uint8Array): Promise<string> {
+  return toHex(await sha256(bundle));
+}

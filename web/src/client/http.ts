@@ -1,0 +1,173 @@
+/**
+ * The worker's HTTP footing: requests to the server that served the page (its own
+ * origin), an error answer raised as an ApiError carrying the server's RFC 9457
+ * `detail` and a stable identifier, the shield's proof of work solved when a
+ * sign-in is answered 429 with a challenge (as client/transport.py does), and the
+ * refusals of the client's own checks (ClientRefusal).
+ */
+
+import { HEADER as PROOF_HEADER, type Challenge, UnsolvableChallenge, headerValue, solve } from "../protocol/proof_of_work.js";
+
+/** Proofs of work solved for one request before giving up (each 429 carries a new one). */
+export const MAX_CHALLENGES = 3;
+
+/**
+ * The identifier of a refusal by the server, from its status: what the page tells
+ * apart (a wrong password or code is "unauthorized"; a throttled sign-in
+ * "too_many_requests").
+ */
+export function identifierOfStatus(status: number): string {
+  switch (status) {
+    case 400:
+    case 422:
+      return "bad_request";
+    case 401:
+      return "unauthorized";
+    case 403:
+      return "forbidden";
+    case 404:
+      return "not_found";
+    case 409:
+      return "conflict";
+    case 413:
+      return "too_large";
+    case 429:
+      return "too_many_requests";
+    default:
+      return status >= 500 ? "server_unavailable" : "refused";
+  }
+}
+
+/** An answer of the server that refused a request (status 400 and above). */
+export class ApiError extends Error {
+  readonly identifier: string;
+
+  constructor(
+    readonly status: number,
+    readonly detail: string,
+    readonly problem: Record<string, unknown>,
+  ) {
+    super(detail);
+    this.name = "ApiError";
+    this.identifier = identifierOfStatus(status);
+  }
+}
+
+/**
+ * What the client refuses after checking the server's answers (the SDK's
+ * ExchangeRefused, DirectoryRefused, LogRefused, MalformedAnswer), or a request the
+ * worker cannot make in its state (signed out, no sign-in under way).
+ */
+export type RefusalIdentifier =
+  | "exchange_refused"
+  | "directory_refused"
+  | "log_refused"
+  | "malformed_answer"
+  | "signed_out"
+  | "no_sign_in"
+  | "enrolment_required"
+  | "unsolvable_challenge";
+
+export class ClientRefusal extends Error {
+  constructor(
+    readonly identifier: RefusalIdentifier,
+    message: string,
+  ) {
+    super(message);
+    this.name = "ClientRefusal";
+  }
+}
+
+export type Fetch = (input: string, init?: RequestInit) => Promise<Response>;
+
+export interface RequestOptions {
+  params?: Record<string, string | number>;
+  headers?: Record<string, string>;
+  /** Sent as JSON. */
+  json?: unknown;
+  /** Sent as application/x-www-form-urlencoded. */
+  form?: Record<string, string>;
+  /** Sent as it is (an upload); a stream is sent half-duplex. */
+  body?: Uint8Array | Blob | ReadableStream<Uint8Array>;
+  redirect?: RequestRedirect;
+}
+
+/** Raises the server's refusal as an ApiError; returns the answer otherwise. */
+export async function checkResponse(response: Response): Promise<Response> {
+  if (response.status < 400) return response;
+  let problem: Record<string, unknown> = {};
+  try {
+    const parsed: unknown = await response.json();
+    if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) problem = parsed as Record<string, unknown>;
+  } catch {
+    // Not JSON: the status alone says what happened.
+  }
+  const detail = problem["detail"] ?? problem["error_description"] ?? response.statusText;
+  throw new ApiError(response.status, typeof detail === "string" && detail ? detail : `the server answered ${response.status}`, problem);
+}
+
+export class Http {
+  /** `origin`: the page's own (the worker's `location.origin`), or a test server's. */
+  constructor(
+    readonly origin: string,
+    private readonly fetcher: Fetch = (input, init) => fetch(input, init),
+  ) {}
+
+  /** The URL of `path` on the server's origin: never another one ("//host/…" is refused). */
+  url(path: string, params?: Record<string, string | number>): string {
+    const url = new URL(path, this.origin);
+    if (url.origin !== new URL(this.origin).origin) throw new TypeError(`requests go to the server's own origin only, not ${url.origin}`);
+    for (const [name, value] of Object.entries(params ?? {})) url.searchParams.set(name, String(value));
+    return url.toString();
+  }
+
+  /** The server's answer, whatever its status. */
+  send(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
+    const headers = new Headers(options.headers ?? {});
+    let body: BodyInit | undefined;
+    if (options.json !== undefined) {
+      headers.set("Content-Type", "application/json");
+      body = JSON.stringify(options.json);
+    } else if (options.form !== undefined) {
+      body = new URLSearchParams(options.form);
+    } else if (options.body !== undefined) {
+      body = options.body as BodyInit;
+    }
+    const init: RequestInit & { duplex?: "half" } = { method, headers, credentials: "omit", cache: "no-store" };
+    if (body !== undefined) init.body = body;
+    if (options.body instanceof ReadableStream) init.duplex = "half";
+    if (options.redirect !== undefined) init.redirect = options.redirect;
+    return this.fetcher(this.url(path, options.params), init);
+  }
+
+  /** The answer, refused as an ApiError unless it succeeded. */
+  async request(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
+    return checkResponse(await this.send(method, path, options));
+  }
+
+  /**
+   * POST as JSON, solving the shield's proof of work if it asks for one (429 with a
+   * challenge): free at rest, a moment's computation under attack.
+   */
+  async postWithProof(path: string, json: unknown): Promise<Response> {
+    const headers: Record<string, string> = {};
+    let response = await this.send("POST", path, { json, headers });
+    for (let attempt = 0; attempt < MAX_CHALLENGES && response.status === 429; attempt++) {
+      let challenge: Challenge;
+      try {
+        challenge = ((await response.clone().json()) as { challenge: Challenge }).challenge;
+        if (typeof challenge !== "object" || challenge === null) return response;
+      } catch {
+        return response;
+      }
+      try {
+        headers[PROOF_HEADER] = headerValue(challenge, await solve(challenge));
+      } catch (error) {
+        if (error instanceof UnsolvableChallenge) throw new ClientRefusal("unsolvable_challenge", error.message);
+        throw error;
+      }
+      response = await this.send("POST", path, { json, headers });
+    }
+    return response;
+  }
+}

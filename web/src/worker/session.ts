@@ -1,0 +1,271 @@
+/**
+ * The crypto worker's signed-in client: the operations of messages.ts's
+ * ClientOperations on top of the key operations of service.ts. The password (between
+ * signIn and finishSignIn), the tokens and the unlocked keys stay here; the page gets
+ * views of what it may show, never a key or a token.
+ */
+
+import { checkWrappedKey, unwrapDocumentKey } from "../protocol/wrap.js";
+import { generateDocumentKey } from "../protocol/envelope.js";
+import { pairSafetyNumber } from "../protocol/directory.js";
+import type { Purpose } from "../protocol/signature.js";
+import {
+  type LoginState,
+  type SecondFactor,
+  type Tokens,
+  authorize,
+  deriveAuthSecret,
+  fetchKeystore,
+  noSignIn,
+  proveSecondFactor,
+  revoke,
+  startLogin,
+} from "../client/auth.js";
+import { Documents, fingerprintOf } from "../client/documents.js";
+import { ClientRefusal, type Fetch, Http } from "../client/http.js";
+import { type PinStore, pinStoreFor } from "../client/pins.js";
+import { type HeldKeys, Session } from "../client/session.js";
+import { Wire } from "../client/wire.js";
+import type { AccountView, ClientOperation, ClientOperations, Operation, Operations } from "./messages.js";
+import { CryptoService } from "./service.js";
+
+/** The device name the server shows in the account's sessions. */
+const DEVICE_NAME = "web";
+
+interface PendingSignIn {
+  email: string;
+  /** Kept until the keystore is unlocked with it, then dropped. */
+  password: string;
+  authSecret: Uint8Array;
+  /** Null when the server asks for the second factor with the password. */
+  login: LoginState | null;
+}
+
+interface SignedIn {
+  session: Session;
+  documents: Documents;
+}
+
+export interface WorkerOptions {
+  fetch?: Fetch;
+  pins?: PinStore;
+}
+
+export class WorkerService extends CryptoService {
+  private readonly http: Http;
+  private readonly pins: PinStore;
+  private pending: PendingSignIn | null = null;
+  private signedIn: SignedIn | null = null;
+
+  /** `origin`: the server's, the page's own (the worker's `location.origin`). */
+  constructor(origin: string, options: WorkerOptions = {}) {
+    super();
+    this.http = new Http(origin, options.fetch);
+    this.pins = options.pins ?? pinStoreFor(origin);
+  }
+
+  override async handle<Op extends Operation>(op: Op, args: Operations[Op]["args"]): Promise<Operations[Op]["result"]> {
+    if (!CLIENT_OPERATIONS.has(op)) return super.handle(op as never, args as never) as Promise<Operations[Op]["result"]>;
+    const run = this[op as ClientOperation] as (a: unknown) => Promise<Operations[Op]["result"]>;
+    return run.call(this, args);
+  }
+
+  /** The keys as the client's session uses them: never handed out. */
+  private readonly heldKeys: HeldKeys = {
+    bundle: () => this.requireUnlocked().bundle,
+    sign: async (purpose: Purpose, digest: Uint8Array) => (await this.sign({ purpose, digest })).signature,
+    withUnwrapped: async (wrapped, header, use) => {
+      const epoch = this.epoch;
+      const { keys } = this.requireUnlocked();
+      checkWrappedKey(wrapped);
+      const key = this.liveDocumentKey(await unwrapDocumentKey(wrapped, keys, header));
+      try {
+        this.requireEpoch(epoch);
+        return await use(key);
+      } finally {
+        this.forget(key);
+      }
+    },
+    withFresh: async (use) => {
+      this.requireUnlocked();
+      const key = this.liveDocumentKey(generateDocumentKey());
+      try {
+        return await use(key);
+      } finally {
+        this.forget(key);
+      }
+    },
+    guard: (sink) => this.untilLocked(sink, this.epoch),
+  };
+
+  private requireSignedIn(): SignedIn {
+    if (this.signedIn === null) throw new ClientRefusal("signed_out", "you are signed out: sign in first");
+    return this.signedIn;
+  }
+
+  async signIn({ email, password }: ClientOperations["signIn"]["args"]): Promise<ClientOperations["signIn"]["result"]> {
+    await this.signOut({});
+    this.pending = null;
+    const authSecret = await deriveAuthSecret(this.http, email, password);
+    const login = await startLogin(this.http, email, authSecret);
+    if (login !== null && login.enrolmentRequired) {
+      throw new ClientRefusal("enrolment_required", "this account has no second factor yet: add an authenticator app with the uhs command first");
+    }
+    this.pending = { email, password, authSecret, login };
+    const offered = login === null ? ["totp", "recovery_code"] : login.complete ? [] : login.methods;
+    return { factors: offered.filter((m): m is "totp" | "recovery_code" => m === "totp" || m === "recovery_code") };
+  }
+
+  async finishSignIn({ totp, recoveryCode }: ClientOperations["finishSignIn"]["args"]): Promise<ClientOperations["finishSignIn"]["result"]> {
+    const pending = this.pending;
+    if (pending === null) throw noSignIn();
+    const proof: SecondFactor | null = totp ? { totp_code: totp } : recoveryCode ? { recovery_code: recoveryCode } : null;
+    let login = pending.login;
+    if (login === null) {
+      if (proof === null) throw new ClientRefusal("no_sign_in", "the server asks for the second factor with the password");
+      login = await startLogin(this.http, pending.email, pending.authSecret, proof);
+      if (login === null) throw noSignIn();
+    } else if (!login.complete) {
+      if (proof === null) throw new ClientRefusal("no_sign_in", "give the code of your authenticator app or a recovery code");
+      await proveSecondFactor(this.http, login, proof);
+    }
+    // The ticket is spent by the authorization, whatever follows.
+    this.pending = null;
+    pending.authSecret.fill(0);
+    const tokens = await authorize(this.http, login, DEVICE_NAME);
+    try {
+      const keystore = await fetchKeystore(this.http, tokens.accessToken);
+      const unlocked = await this.unlockWithPassword({ keystore, password: pending.password });
+      unlocked.authSecret.fill(0);
+      const session = new Session(this.http, tokens, this.heldKeys, this.pins);
+      // The account's id as the directory gives it, and its entry holding these keys.
+      await session.myEntry();
+      this.signedIn = { session, documents: new Documents(session) };
+      return { account: await this.accountView(session) };
+    } catch (error) {
+      await this.end(tokens);
+      throw error;
+    }
+  }
+
+  private async accountView(session: Session): Promise<AccountView> {
+    const { id, email, name, kind } = await session.account();
+    return { id, email, name, kind };
+  }
+
+  /** Locks the keys and forgets the session; the refresh token is revoked where there is one. */
+  private async end(tokens: Tokens | null): Promise<void> {
+    this.signedIn = null;
+    this.lock();
+    if (tokens !== null) await revoke(this.http, tokens);
+  }
+
+  async signOut(_: ClientOperations["signOut"]["args"]): Promise<ClientOperations["signOut"]["result"]> {
+    this.pending = null;
+    const signedIn = this.signedIn;
+    await this.end(signedIn === null ? null : signedIn.session.refreshToken);
+    return { signedOut: true };
+  }
+
+  async account(_: ClientOperations["account"]["args"]): Promise<ClientOperations["account"]["result"]> {
+    if (this.signedIn === null || this.unlocked === null) return { account: null };
+    return { account: await this.accountView(this.signedIn.session) };
+  }
+
+  async practices(_: ClientOperations["practices"]["args"]): Promise<ClientOperations["practices"]["result"]> {
+    const { session } = this.requireSignedIn();
+    const wire = new Wire("malformed_answer", "your practices");
+    const practices = wire.list(await session.json("GET", "/practices", wire)).map((item) => {
+      const p = wire.object(item);
+      return { id: wire.uuid(p, "id"), name: wire.string(p, "name"), role: wire.string(p, "role") };
+    });
+    return { practices };
+  }
+
+  async patients({ practiceId }: ClientOperations["patients"]["args"]): Promise<ClientOperations["patients"]["result"]> {
+    const { session, documents } = this.requireSignedIn();
+    const wire = new Wire("malformed_answer", "the practice's patients");
+    const patients = wire.list(await session.json("GET", "/patient-files", wire, { params: { practice_id: practiceId } })).map((item) => {
+      const f = wire.object(item);
+      const patient = { patientFileId: wire.uuid(f, "id"), patientId: wire.uuid(f, "patient_id"), email: wire.string(f, "patient_email"), name: wire.string(f, "patient_name") };
+      documents.names.set(patient.patientId, patient.name);
+      return patient;
+    });
+    return { patients };
+  }
+
+  async members({ practiceId }: ClientOperations["members"]["args"]): Promise<ClientOperations["members"]["result"]> {
+    const { session, documents } = this.requireSignedIn();
+    const wire = new Wire("malformed_answer", "the practice's members");
+    const path = `/practices/${encodeURIComponent(practiceId)}/members`;
+    const members = wire.list(await session.json("GET", path, wire)).map((item) => {
+      const m = wire.object(item);
+      const member = { accountId: wire.uuid(m, "account_id"), email: wire.string(m, "email"), name: wire.string(m, "display_name"), role: wire.string(m, "role") };
+      documents.names.set(member.accountId, member.name);
+      return member;
+    });
+    return { members };
+  }
+
+  async inbox(_: ClientOperations["inbox"]["args"]): Promise<ClientOperations["inbox"]["result"]> {
+    return { documents: await this.requireSignedIn().documents.inbox() };
+  }
+
+  async openDocument({ id, sink }: ClientOperations["openDocument"]["args"]): Promise<ClientOperations["openDocument"]["result"]> {
+    let documents: Documents;
+    try {
+      documents = this.requireSignedIn().documents;
+    } catch (error) {
+      await sink.abort(error).catch(() => undefined);
+      throw error;
+    }
+    return documents.open(id, sink);
+  }
+
+  async previewRecipients({ emails }: ClientOperations["previewRecipients"]["args"]): Promise<ClientOperations["previewRecipients"]["result"]> {
+    const { session, documents } = this.requireSignedIn();
+    const recipients = [];
+    for (const { entry } of await session.recipients(emails)) {
+      recipients.push({
+        email: entry.email,
+        accountId: entry.accountId,
+        name: documents.names.get(entry.accountId) ?? entry.email,
+        fingerprint: await fingerprintOf(entry.bundle),
+      });
+    }
+    return { recipients };
+  }
+
+  async sendDocument(args: ClientOperations["sendDocument"]["args"]): Promise<ClientOperations["sendDocument"]["result"]> {
+    let documents: Documents;
+    try {
+      documents = this.requireSignedIn().documents;
+    } catch (error) {
+      await args.source.cancel(error).catch(() => undefined);
+      throw error;
+    }
+    return { document: await documents.send(args) };
+  }
+
+  async pairSafetyNumber({ email }: ClientOperations["pairSafetyNumber"]["args"]): Promise<ClientOperations["pairSafetyNumber"]["result"]> {
+    const { session } = this.requireSignedIn();
+    const mine = (await session.myEntry()).entry;
+    const theirs = (await session.directory.lookup(email)).entry;
+    return { number: await pairSafetyNumber(mine, theirs), fingerprint: await fingerprintOf(theirs.bundle) };
+  }
+}
+
+const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
+  "signIn",
+  "finishSignIn",
+  "signOut",
+  "account",
+  "practices",
+  "patients",
+  "members",
+  "inbox",
+  "openDocument",
+  "previewRecipients",
+  "sendDocument",
+  "pairSafetyNumber",
+]);

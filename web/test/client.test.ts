@@ -1,0 +1,143 @@
+/**
+ * The worker's client on its own (tests/web/test_web_client.py runs it against a
+ * server): a head accepted only from the pinned key and origin and when it extends
+ * the pin, the server's refusals named by status, answers of the wrong shape refused.
+ */
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { acceptHead } from "../src/client/directory.js";
+import { ApiError, ClientRefusal, Http, checkResponse } from "../src/client/http.js";
+import { MemoryPinStore } from "../src/client/pins.js";
+import { Wire } from "../src/client/wire.js";
+import { signCheckpoint, verifierKey } from "../src/protocol/checkpoint.js";
+import { importSigningSeed } from "../src/protocol/ed25519.js";
+import { leafHash, rootOf } from "../src/protocol/merkle.js";
+import { utf8 } from "../src/protocol/bytes.js";
+
+const ORIGIN = "sante.example.fr/keys";
+
+async function log(seedByte: number, origin = ORIGIN) {
+  const key = await importSigningSeed(new Uint8Array(32).fill(seedByte));
+  const vkey = await verifierKey(origin, key.publicKey);
+  const head = async (size: number) => {
+    const leaves = await Promise.all(Array.from({ length: size }, (_, i) => leafHash(utf8(`leaf ${i}`))));
+    const root = await rootOf(leaves);
+    return { root, note: await signCheckpoint({ origin, size: BigInt(size), root }, key.privateKey, key.publicKey) };
+  };
+  return { vkey, head, publicKey: key.publicKey };
+}
+
+async function refusalOf(run: () => Promise<unknown>): Promise<string> {
+  try {
+    await run();
+  } catch (error) {
+    return (error as { identifier: string }).identifier;
+  }
+  assert.fail("accepted");
+}
+
+test("client: the first head pins the log's key, origin, size and root; the same head is accepted again", async () => {
+  const keys = await log(1);
+  const { note, root } = await keys.head(5);
+  const { head, next } = await acceptHead(keys.vkey, note, [], null);
+  assert.equal(head.size, 5n);
+  assert.deepEqual(next, { origin: ORIGIN, logKey: keys.publicKey, size: 5n, root });
+  const again = await acceptHead(keys.vkey, note, [], next);
+  assert.equal(again.next.size, 5n);
+});
+
+test("client: a head of another key, another origin or another log is refused against the pin", async () => {
+  const keys = await log(1);
+  const { next: pin } = await acceptHead(keys.vkey, (await keys.head(3)).note, [], null);
+  const impostor = await log(2);
+  assert.equal(await refusalOf(() => acceptHead(impostor.vkey, "", [], pin)), "directory_refused");
+  const renamed = await log(1, "autre.example.fr/keys");
+  const renamedNote = (await renamed.head(3)).note;
+  assert.equal(await refusalOf(() => acceptHead(renamed.vkey, renamedNote, [], pin)), "directory_refused");
+  const journal = await log(1, "sante.example.fr/journal");
+  const journalNote = (await journal.head(3)).note;
+  assert.equal(await refusalOf(() => acceptHead(journal.vkey, journalNote, [], null)), "directory_refused");
+  // A note whose signature is not the pinned key's, under the right verifier key.
+  const forged = (await impostor.head(3)).note;
+  assert.equal(await refusalOf(() => acceptHead(keys.vkey, forged, [], pin)), "invalid_signature");
+});
+
+test("client: a head that does not extend the pinned one (rolled back, forked) is refused as an invalid proof", async () => {
+  const keys = await log(1);
+  const [four, six, eight] = [(await keys.head(4)).note, (await keys.head(6)).note, (await keys.head(8)).note];
+  const { next: pin } = await acceptHead(keys.vkey, six, [], null);
+  assert.equal(await refusalOf(() => acceptHead(keys.vkey, four, [], pin)), "invalid_proof");
+  const forkedPin = { ...pin, root: new Uint8Array(32).fill(9) };
+  assert.equal(await refusalOf(() => acceptHead(keys.vkey, six, [], forkedPin)), "invalid_proof");
+  // Growing from the pin needs a consistency proof: none is none.
+  assert.equal(await refusalOf(() => acceptHead(keys.vkey, eight, [], pin)), "invalid_proof");
+});
+
+test("client: the memory pin store gives back what it was given", async () => {
+  const store = new MemoryPinStore();
+  assert.equal(await store.load(), null);
+  const pin = { origin: ORIGIN, logKey: new Uint8Array(32), size: 3n, root: new Uint8Array(32) };
+  await store.save(pin);
+  assert.deepEqual(await store.load(), pin);
+});
+
+test("client: a refusal of the server carries its detail and an identifier named by its status", async () => {
+  const problem = (status: number) =>
+    new Response(JSON.stringify({ type: "about:blank", status, detail: `refused ${status}` }), {
+      status,
+      headers: { "Content-Type": "application/problem+json" },
+    });
+  const expected: [number, string][] = [
+    [400, "bad_request"],
+    [401, "unauthorized"],
+    [403, "forbidden"],
+    [404, "not_found"],
+    [409, "conflict"],
+    [422, "bad_request"],
+    [429, "too_many_requests"],
+    [503, "server_unavailable"],
+    [418, "refused"],
+  ];
+  for (const [status, identifier] of expected) {
+    const error = await checkResponse(problem(status)).then(
+      () => assert.fail("accepted"),
+      (e: unknown) => e as ApiError,
+    );
+    assert.ok(error instanceof ApiError);
+    assert.deepEqual([error.identifier, error.status, error.message], [identifier, status, `refused ${status}`]);
+  }
+  const notJson = (await checkResponse(new Response("<html>", { status: 502, statusText: "Bad Gateway" })).catch((e: unknown) => e)) as ApiError;
+  assert.deepEqual([notJson.identifier, notJson.message], ["server_unavailable", "Bad Gateway"]);
+  const fine = new Response("{}", { status: 200 });
+  assert.equal(await checkResponse(fine), fine);
+});
+
+test("client: the worker's requests go to its own origin, whatever path they are given", async () => {
+  const seen: string[] = [];
+  const http = new Http("https://sante.example.fr", async (input) => {
+    seen.push(input);
+    return new Response("{}");
+  });
+  await http.send("GET", "/keys/entries", { params: { email: "a@b.fr", tree_size: 3 } });
+  assert.deepEqual(seen, ["https://sante.example.fr/keys/entries?email=a%40b.fr&tree_size=3"]);
+  for (const elsewhere of ["//evil.example/steal", "https://evil.example/", "http://sante.example.fr/"]) {
+    assert.throws(() => http.send("GET", elsewhere), TypeError, elsewhere);
+  }
+  assert.equal(seen.length, 1);
+});
+
+test("client: an answer of the wrong shape is refused with the caller's refusal", () => {
+  const wire = new Wire("exchange_refused", "a document");
+  const refused = (run: () => unknown) => assert.throws(run, (e: unknown) => e instanceof ClientRefusal && e.identifier === "exchange_refused");
+  refused(() => wire.object([]));
+  refused(() => wire.string({ title: 3 }, "title"));
+  refused(() => wire.integer({ size: -1 }, "size"));
+  refused(() => wire.integer({ size: 1.5 }, "size"));
+  refused(() => wire.bytes({ digest: "AAAA" }, "digest", 32));
+  refused(() => wire.bytes({ digest: "not base64!" }, "digest"));
+  refused(() => wire.uuid({ id: "../../accounts/me" }, "id"));
+  assert.equal(wire.uuid({ id: "0B7E5C3A-1111-4222-8333-444455556666" }, "id"), "0b7e5c3a-1111-4222-8333-444455556666");
+  assert.deepEqual(wire.bytesList({ proof: ["AAE", "Ag"] }, "proof"), [Uint8Array.of(0, 1), Uint8Array.of(2)]);
+});
