@@ -209,8 +209,9 @@ def test_a_practitioner_sends_a_document_and_a_colleague_opens_it_verified(
 
     page.get_by_role("link", name="Envoyer", exact=True).click()
     page.get_by_role("heading", name="Envoyer un document").wait_for()
-    page.get_by_label("Choisissez la patiente ou le patient").select_option(
-        label=re.compile("Camille Petit")
+    patients = page.get_by_label("Choisissez la patiente ou le patient")
+    patients.select_option(
+        patients.locator("option", has_text="Camille Petit").get_attribute("value")
     )
     page.get_by_label(re.compile("Paul Durand")).check()
     image = tmp_path / "radio-genou.png"
@@ -229,7 +230,7 @@ def test_a_practitioner_sends_a_document_and_a_colleague_opens_it_verified(
     check_accessibility(page, "who can read")
     photograph(page, screens, "04-send-review")
     page.get_by_role("button", name="Chiffrer et envoyer").click()
-    page.get_by_text("Envoyé : Radiographie du genou.").wait_for()
+    page.locator(".alert.success", has_text="Envoyé : Radiographie du genou.").wait_for()
     assert page.locator("progress").get_attribute("value") == "100"
     photograph(page, screens, "05-sent")
     assert page.errors == []  # type: ignore[attr-defined]
@@ -241,7 +242,7 @@ def test_a_practitioner_sends_a_document_and_a_colleague_opens_it_verified(
     check_accessibility(colleague, "inbox")
     photograph(colleague, screens, "06-inbox-phone")
     colleague.get_by_role("link", name="Radiographie du genou").click()
-    colleague.get_by_text(re.compile("Signature vérifiée : ce document a été signé par")).wait_for()
+    colleague.locator(".alert.success", has_text="Signature vérifiée : ce document a été signé par").wait_for()
     assert DR_MARTIN in colleague.locator(".alert.success").inner_text()
     shown = colleague.locator("img.preview")
     assert shown.evaluate("(img) => img.naturalWidth") == PNG_SIZE[0]
@@ -314,10 +315,10 @@ def test_sending_and_opening_work_with_the_keyboard_alone(browser, demo_server, 
     page.get_by_role("heading", name="Pourront lire ce document").wait_for()
     tab_to(page, "text=Chiffrer et envoyer")
     page.keyboard.press("Enter")
-    page.get_by_text("Envoyé : compte-rendu.txt.").wait_for()
+    page.locator(".alert.success", has_text="Envoyé : compte-rendu.txt.").wait_for()
     tab_to(page, "text=Voir le document")
     page.keyboard.press("Enter")
-    page.get_by_text(re.compile("Signature vérifiée")).wait_for()
+    page.locator(".alert.success", has_text="Signature vérifiée").wait_for()
     assert "amplitude du genou 110°" in page.locator("pre.preview").inner_text()
     assert page.errors == []  # type: ignore[attr-defined]
 

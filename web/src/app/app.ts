@@ -64,9 +64,10 @@ export class App {
   ) {
     this.header = h("header", { class: "top" });
     this.main = h("main", { id: "main", tabindex: "-1" });
-    this.status = h("p", { class: "status", role: "status", "aria-live": "polite" });
+    // Said to screen readers only: each screen shows its own outcome where it happened.
+    this.status = h("p", { class: "visually-hidden", role: "status", "aria-live": "polite" });
     const skip = h("a", { class: "skip", href: "#main", onclick: (event: Event) => this.skipToContent(event) }, t("app.skip"));
-    replace(this.root, skip, this.header, this.main, h("footer", {}, this.status));
+    replace(this.root, skip, this.header, this.main, this.status);
     window.addEventListener("hashchange", () => void this.render());
   }
 

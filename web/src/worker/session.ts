@@ -208,7 +208,12 @@ export class WorkerService extends CryptoService {
   }
 
   async inbox(_: ClientOperations["inbox"]["args"]): Promise<ClientOperations["inbox"]["result"]> {
-    return { documents: await this.requireSignedIn().documents.inbox() };
+    const { documents } = this.requireSignedIn();
+    // A document names its patient by account id only: the practices' patient lists
+    // give the names to show (a patient's own documents are about themselves).
+    const { practices } = await this.practices({});
+    await Promise.all(practices.filter((p) => p.role !== "patient").map((p) => this.patients({ practiceId: p.id })));
+    return { documents: await documents.inbox() };
   }
 
   async openDocument({ id, sink }: ClientOperations["openDocument"]["args"]): Promise<ClientOperations["openDocument"]["result"]> {
