@@ -156,6 +156,15 @@ def test_page_and_scripts_are_typed_revalidated_or_immutable_and_carry_the_app_p
     assert _request(app, "/application")[1]["content-security-policy"] == API_POLICY
 
 
+def test_the_site_root_leads_to_the_app_and_the_api_paths_stay_theirs(served):
+    app, _ = served
+    status, headers, _ = _request(app, "/")
+    assert (status, headers["location"]) == (302, "/app/")
+    status, headers, body = _request(app, "/health")
+    assert (status, body) == (200, b'{"status":"ok"}')
+    assert headers["content-security-policy"] == API_POLICY
+
+
 def test_a_revalidated_file_keeps_its_own_caching_rule(served):
     """A 304 replaces the cached headers (RFC 9111 4.3.4): index.html must stay
     revalidated and a hashed file immutable, not turn into no-store."""

@@ -1,5 +1,7 @@
 """The web application's files (built by ``npm run build --prefix web`` into
-``web_assets/``, shipped in the wheel) served at ``/app/``.
+``web_assets/``, shipped in the wheel) served at ``/app/``; the site's root redirects
+there, so that opening the server's address opens the application, while every API
+path stays where it is.
 
 Every file under ``assets/`` is named by the hash of its content, so it is cached for
 a year and never revalidated; ``index.html``, which names them, is revalidated on
@@ -14,7 +16,7 @@ import logging
 from pathlib import Path
 
 from fastapi import FastAPI
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
@@ -68,3 +70,8 @@ def install(app: FastAPI, directory: Path = WEB_ASSETS) -> None:
         )
         return
     app.mount(APP_PATH, WebAssets(directory=directory, html=True), name="web-app")
+
+    # Temporary (302): a later release may serve the application at the root itself.
+    @app.get("/", include_in_schema=False)
+    async def site_root() -> RedirectResponse:
+        return RedirectResponse(APP_PATH + "/", status_code=302)
