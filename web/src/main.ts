@@ -5,6 +5,7 @@
  * tests (vite.config.ts) puts it on `window`, for them to drive.
  */
 
+import { registerServiceWorker, serviceWorkerUrl } from "./offline.js";
 import { CryptoWorker } from "./worker/client.js";
 
 declare global {
@@ -24,13 +25,15 @@ interface TrustedTypePolicyFactory {
 /**
  * The page runs under `require-trusted-types-for 'script'` (server/headers.py): a
  * string or URL given to a script sink goes through this "default" policy, which lets
- * only the files beside this one (the crypto worker) start, and refuses the rest.
+ * only the files beside this one (the crypto worker) and the application's service
+ * worker start, and refuses the rest.
  */
 const OWN_FILES = new URL("./", import.meta.url).href;
 const trustedTypes = (globalThis as { trustedTypes?: TrustedTypePolicyFactory }).trustedTypes;
 trustedTypes?.createPolicy("default", {
   createScriptURL: (url) => {
-    if (!new URL(url, document.baseURI).href.startsWith(OWN_FILES)) {
+    const href = new URL(url, document.baseURI).href;
+    if (!href.startsWith(OWN_FILES) && href !== serviceWorkerUrl(document.baseURI)) {
       throw new TypeError("only the web application's own scripts may run");
     }
     return url;
@@ -40,6 +43,7 @@ trustedTypes?.createPolicy("default", {
 // Vite bundles the worker from this very expression into its own hashed file.
 const cryptoWorker = new CryptoWorker(new Worker(new URL("./worker/worker.ts", import.meta.url), { type: "module", name: "uhealthsec-crypto" }));
 if (__UHS_EXPOSE_WORKER__) window.uhealthsec = { cryptoWorker };
+registerServiceWorker();
 
 const status = document.getElementById("status")!;
 cryptoWorker.lock().then(

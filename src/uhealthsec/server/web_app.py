@@ -13,6 +13,7 @@ policy is set with the others in headers.py.
 from __future__ import annotations
 
 import logging
+import mimetypes
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -29,6 +30,10 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 
 log = logging.getLogger(__name__)
+
+# The web app manifest's type (W3C Web Application Manifest), which not every
+# system's table of types knows.
+mimetypes.add_type("application/manifest+json", ".webmanifest")
 
 
 class WebAssets(StaticFiles):
@@ -61,8 +66,10 @@ class WebAssets(StaticFiles):
         return response
 
 
-def install(app: FastAPI, directory: Path = WEB_ASSETS) -> None:
-    """Serves the built web application, if it was built."""
+def install(app: FastAPI, directory: Path | None = None) -> None:
+    """Serves the built web application (from ``WEB_ASSETS`` unless told), if it was
+    built; ``app.state.web_assets`` is then the directory served."""
+    directory = directory or WEB_ASSETS
     if not (directory / "index.html").is_file():
         log.warning(
             "the web application is not built (npm run build --prefix web): %s is not served",
@@ -70,6 +77,7 @@ def install(app: FastAPI, directory: Path = WEB_ASSETS) -> None:
         )
         return
     app.mount(APP_PATH, WebAssets(directory=directory, html=True), name="web-app")
+    app.state.web_assets = directory
 
     # Temporary (302): a later release may serve the application at the root itself.
     @app.get("/", include_in_schema=False)
