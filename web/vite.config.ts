@@ -108,7 +108,9 @@ export default defineConfig(({ mode }) => {
   return {
     base: BASE,
     logLevel: "warn",
-    define: { __UHS_EXPOSE_WORKER__: JSON.stringify(forTests) },
+    // The build for tests is served by a loopback site without the server's logs
+    // (tests/web/browser_app.py): it does not check itself against the web release log.
+    define: { __UHS_EXPOSE_WORKER__: JSON.stringify(forTests), __UHS_CHECK_RELEASE__: JSON.stringify(!forTests) },
     build: {
       outDir: forTests
         ? fileURLToPath(new URL("./build/app", import.meta.url))

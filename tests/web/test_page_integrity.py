@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from tests.web.browser_app import CHROMIUM
 from tests.web.served_app import build_shipped_app, served_app
 
-CHROMIUM = "/usr/bin/chromium"
 #: A tag of index.html that names a script or a style, and its address.
 NAMED_CODE = re.compile(
     r'<(?:script[^>]*\ssrc="(?P<src>[^"]+)"|link[^>]*\srel="(?:stylesheet|modulepreload)"'

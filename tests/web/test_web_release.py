@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.web.browser_app import CHROMIUM
 from tests.web.served_app import build_shipped_app, served_app
 from uhealthsec.client.cli import app, exit_codes
 from uhealthsec.client.cli.web import PINS_FILE
@@ -98,3 +99,50 @@ def test_a_log_signed_by_another_key_than_the_pinned_one_is_refused(site, tmp_pa
     refused = _verify(url, tmp_path)
     assert refused.exit_code == exit_codes.REFUSED
     assert "signed by another key than before" in " ".join(refused.stderr.split())
+
+
+READ_PIN = """
+() => new Promise((resolve, reject) => {
+  const opening = indexedDB.open("uhealthsec-web-release");
+  opening.onerror = () => reject(opening.error);
+  opening.onsuccess = () => {
+    const request = opening.result.transaction("pins").objectStore("pins").get("web");
+    request.onsuccess = () => resolve(request.result ?? null);
+  };
+})
+"""
+
+
+def _open_page(url: str) -> tuple[str, str, dict | None]:
+    """(data-release once decided, the alert's text, the pin kept) of a fresh visit."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM)
+        try:
+            page = browser.new_page()
+            page.goto(f"{url}/app/")
+            page.wait_for_selector("body[data-release]", timeout=30_000)
+            verdict = page.evaluate("document.body.dataset.release")
+            alert = page.evaluate("document.getElementById('release-alert')?.textContent ?? ''")
+            pin = page.evaluate(READ_PIN)
+        finally:
+            browser.close()
+    return verdict, alert, pin
+
+
+def test_the_page_checks_its_own_files_against_the_log_and_pins_it(site):
+    url, assets = site
+    verdict, alert, pin = _open_page(url)
+    assert (verdict, alert) == ("verified", "")
+    assert pin["origin"].endswith("/web")
+    assert int(pin["size"]) >= len(_served_files(assets))
+    page = assets / "index.html"
+    kept = page.read_bytes()
+    try:
+        page.write_bytes(kept.replace(b"</main>", b"<p>Saisissez votre mot de passe</p></main>"))
+        verdict, alert, _ = _open_page(url)
+    finally:
+        page.write_bytes(kept)
+    assert verdict == "refused"
+    assert "index.html is not the file the web release log holds" in alert

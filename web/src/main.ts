@@ -6,6 +6,7 @@
  */
 
 import { registerServiceWorker, serviceWorkerUrl } from "./offline.js";
+import { checkOwnRelease } from "./release_check.js";
 import { CryptoWorker } from "./worker/client.js";
 
 declare global {
@@ -16,6 +17,9 @@ declare global {
 
 /** Replaced by Vite: true only in the build for the browser tests. */
 declare const __UHS_EXPOSE_WORKER__: boolean;
+/** Replaced by Vite: false only in the build for the browser tests, served without
+ * the server's web release log. */
+declare const __UHS_CHECK_RELEASE__: boolean;
 
 /** The part of the Trusted Types API used here (TypeScript's DOM library lacks it). */
 interface TrustedTypePolicyFactory {
@@ -50,9 +54,28 @@ cryptoWorker.lock().then(
   () => {
     status.textContent = "Prêt.";
     document.body.dataset.ready = "true";
+    if (__UHS_CHECK_RELEASE__) checkReleaseInBackground();
   },
   (error: Error) => {
     status.textContent = `Le module de chiffrement n'a pas démarré : ${error.message}`;
     document.body.dataset.ready = "false";
   },
 );
+
+/** The page's own files against the server's web release log (release_check.ts): a
+ * failure is said at once, in an alert that stays. */
+function checkReleaseInBackground(): void {
+  checkOwnRelease(new URL(".", document.baseURI).href).then(
+    () => {
+      document.body.dataset.release = "verified";
+    },
+    (error: Error) => {
+      document.body.dataset.release = "refused";
+      const alert = document.createElement("p");
+      alert.setAttribute("role", "alert");
+      alert.id = "release-alert";
+      alert.textContent = `Le code de cette application n'est pas celui que le serveur a publié : ${error.message}. N'y saisissez ni mot de passe ni document.`;
+      document.querySelector("main")!.prepend(alert);
+    },
+  );
+}
