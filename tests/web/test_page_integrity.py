@@ -146,6 +146,9 @@ def test_the_service_worker_keeps_the_app_for_offline_use_and_no_api_answer(site
             context.set_offline(True)
             page.reload()
             page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+            # Nothing to check its files against: said so, not taken for a tampered page.
+            page.wait_for_selector("body[data-release]", timeout=30_000)
+            offline_check = page.evaluate("document.body.dataset.release")
             offline_api = page.evaluate("fetch('/health').then(() => 'answered', () => 'failed')")
         finally:
             browser.close()
@@ -155,3 +158,4 @@ def test_the_service_worker_keeps_the_app_for_offline_use_and_no_api_answer(site
     [urls] = kept.values()
     assert sorted(urls) == shell
     assert offline_api == "failed"
+    assert offline_check == "offline"

@@ -65,6 +65,11 @@ cryptoWorker.lock().then(
 /** The page's own files against the server's web release log (release_check.ts): a
  * failure is said at once, in an alert that stays. */
 function checkReleaseInBackground(): void {
+  // Offline (the service worker's copy): nothing to check against until the next visit.
+  if (!navigator.onLine) {
+    document.body.dataset.release = "offline";
+    return;
+  }
   checkOwnRelease(new URL(".", document.baseURI).href).then(
     () => {
       document.body.dataset.release = "verified";
