@@ -1,7 +1,9 @@
 /**
  * The web application (index.html, src/main.ts and the crypto worker) built into
  * content-hashed files inside the server package, which serves them at /app/
- * (uhealthsec/server/web_app.py) and ships them in its wheel.
+ * (uhealthsec/server/web_app.py) and ships them in its wheel. After the build,
+ * `release()` adds Subresource Integrity to index.html, completes the service worker
+ * copied from public/ with its release and files, and writes release.json.
  *
  * `--mode app-tests` (npm run build:app-tests) builds the same application into
  * build/app/ instead, with the crypto worker's client on `window.uhealthsec` for the
