@@ -20,6 +20,8 @@ from uhealthsec.server.headers import API_POLICY, APP_POLICY, SecurityHeaders
 from uhealthsec.server.web_app import IMMUTABLE, REVALIDATE, WEB_ASSETS
 
 #: A built file's name without its suffix: Vite's ``[name]-[hash]``.
+#: Copied as they are into the build, beside index.html.
+WEB_PUBLIC = Path(__file__).resolve().parents[2] / "web" / "public"
 HASHED_NAME = re.compile(r"[\w.-]+-[A-Za-z0-9_-]{8,}")
 
 INDEX = b'<!doctype html><script type="module" src="/app/assets/index-AbCdEf12.js"></script>'
@@ -156,6 +158,15 @@ def test_page_and_scripts_are_typed_revalidated_or_immutable_and_carry_the_app_p
     assert _request(app, "/application")[1]["content-security-policy"] == API_POLICY
 
 
+def test_the_site_root_leads_to_the_app_and_the_api_paths_stay_theirs(served):
+    app, _ = served
+    status, headers, _ = _request(app, "/")
+    assert (status, headers["location"]) == (302, "/app/")
+    status, headers, body = _request(app, "/health")
+    assert (status, body) == (200, b'{"status":"ok"}')
+    assert headers["content-security-policy"] == API_POLICY
+
+
 def test_a_revalidated_file_keeps_its_own_caching_rule(served):
     """A 304 replaces the cached headers (RFC 9111 4.3.4): index.html must stay
     revalidated and a hashed file immutable, not turn into no-store."""
@@ -202,15 +213,20 @@ def test_assets_gone_are_a_503_logged_in_one_line_and_served_again_once_rebuilt(
 
 
 def test_the_built_app_names_only_hashed_scripts_and_nothing_else_is_served_from_assets():
-    """What npm run build puts in web_assets/: index.html and hashed files, no second
-    page under assets/, no dotfile or source map beside them."""
+    """What npm run build puts in web_assets/: index.html, the release manifest, the
+    files of web/public/ (service worker, web app manifest, icons) and hashed files, no
+    second page under assets/, no dotfile or source map beside them."""
     assert (WEB_ASSETS / "index.html").is_file(), "npm run build --prefix web first"
     names = sorted(
         p.relative_to(WEB_ASSETS).as_posix() for p in WEB_ASSETS.rglob("*") if p.is_file()
     )
-    assert "index.html" in names
+    public = WEB_PUBLIC.rglob("*")
+    unhashed = {"index.html", "release.json"} | {
+        p.relative_to(WEB_PUBLIC).as_posix() for p in public if p.is_file()
+    }
+    assert unhashed <= set(names)
     for name in names:
-        if name == "index.html":
+        if name in unhashed:
             continue
         assert name.startswith("assets/"), name
         stem, _, suffix = Path(name).name.rpartition(".")

@@ -8,6 +8,8 @@
 import { Api } from "./app/api.js";
 import { App } from "./app/app.js";
 import { language, setLanguage, t } from "./app/i18n.js";
+import { registerServiceWorker, serviceWorkerUrl } from "./offline.js";
+import { checkOwnRelease } from "./release_check.js";
 import { CryptoWorker } from "./worker/client.js";
 
 declare global {
@@ -18,6 +20,9 @@ declare global {
 
 /** Replaced by Vite: true only in the build for the browser tests. */
 declare const __UHS_EXPOSE_WORKER__: boolean;
+/** Replaced by Vite: false only in the build for the browser tests, served without
+ * the server's web release log. */
+declare const __UHS_CHECK_RELEASE__: boolean;
 
 /** The part of the Trusted Types API used here (TypeScript's DOM library lacks it). */
 interface TrustedTypePolicyFactory {
@@ -27,13 +32,15 @@ interface TrustedTypePolicyFactory {
 /**
  * The page runs under `require-trusted-types-for 'script'` (server/headers.py): a
  * string or URL given to a script sink goes through this "default" policy, which lets
- * only the files beside this one (the crypto worker) start, and refuses the rest.
+ * only the files beside this one (the crypto worker) and the application's service
+ * worker start, and refuses the rest.
  */
 const OWN_FILES = new URL("./", import.meta.url).href;
 const trustedTypes = (globalThis as { trustedTypes?: TrustedTypePolicyFactory }).trustedTypes;
 trustedTypes?.createPolicy("default", {
   createScriptURL: (url) => {
-    if (!new URL(url, document.baseURI).href.startsWith(OWN_FILES)) {
+    const href = new URL(url, document.baseURI).href;
+    if (!href.startsWith(OWN_FILES) && href !== serviceWorkerUrl(document.baseURI)) {
       throw new TypeError("only the web application's own scripts may run");
     }
     return url;
@@ -43,6 +50,7 @@ trustedTypes?.createPolicy("default", {
 // Vite bundles the worker from this very expression into its own hashed file.
 const cryptoWorker = new CryptoWorker(new Worker(new URL("./worker/worker.ts", import.meta.url), { type: "module", name: "uhealthsec-crypto" }));
 if (__UHS_EXPOSE_WORKER__) window.uhealthsec = { cryptoWorker };
+registerServiceWorker();
 
 const root = document.getElementById("app")!;
 const status = document.getElementById("status")!;
@@ -51,9 +59,37 @@ cryptoWorker.lock().then(
     document.body.dataset.ready = "true";
     setLanguage(language());
     void new App(root, new Api(cryptoWorker)).start();
+    if (__UHS_CHECK_RELEASE__) checkReleaseInBackground();
   },
   (error: Error) => {
     status.textContent = t("app.workerFailed", { reason: error.message });
     document.body.dataset.ready = "false";
   },
 );
+
+/** The page's own files against the server's web release log (release_check.ts): a
+ * failure is said at once, in an alert that stays. */
+function checkReleaseInBackground(): void {
+  // Offline (the service worker's copy): nothing to check against until the next visit.
+  if (!navigator.onLine) {
+    document.body.dataset.release = "offline";
+    return;
+  }
+  checkOwnRelease(new URL(".", document.baseURI).href).then(
+    () => {
+      document.body.dataset.release = "verified";
+    },
+    (error: Error) => {
+      document.body.dataset.release = "refused";
+      const alert = document.createElement("p");
+      alert.setAttribute("role", "alert");
+      alert.id = "release-alert";
+      alert.className = "alert error";
+      alert.textContent = t("app.releaseRefused", { reason: error.message });
+      // Outside the screens, which are redrawn; and the application stops taking input,
+      // since a password typed into code the log does not hold could go anywhere.
+      document.body.prepend(alert);
+      root.inert = true;
+    },
+  );
+}

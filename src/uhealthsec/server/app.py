@@ -12,7 +12,7 @@ from fastapi import Depends, FastAPI
 from pydantic import BaseModel
 
 from uhealthsec import __version__
-from uhealthsec.server import api_docs, problems, web_app
+from uhealthsec.server import api_docs, problems, web_app, web_release
 from uhealthsec.server.accounts.routes import router as accounts_router
 from uhealthsec.server.audit.middleware import JournalMiddleware
 from uhealthsec.server.audit.routes import router as journal_router
@@ -86,6 +86,9 @@ PUBLIC_ROUTES = frozenset(
         "/keys/tile/{tile_path}",
         "/journal/checkpoint",
         "/keys/checkpoint",
+        # The web release log: the code served to everyone, checked before signing in.
+        "/web-release/head",
+        "/web-release/assets",
         # The operator's: loopback or the metrics token (settings.metrics_token).
         "/metrics",
         "/shield/metrics",
@@ -232,4 +235,5 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
     app.include_router(journal_router)
     app.include_router(shield_router)
     web_app.install(app)
+    web_release.install(app, ctx)
     return app

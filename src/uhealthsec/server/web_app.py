@@ -1,5 +1,7 @@
 """The web application's files (built by ``npm run build --prefix web`` into
-``web_assets/``, shipped in the wheel) served at ``/app/``.
+``web_assets/``, shipped in the wheel) served at ``/app/``; the site's root redirects
+there, so that opening the server's address opens the application, while every API
+path stays where it is.
 
 Every file under ``assets/`` is named by the hash of its content, so it is cached for
 a year and never revalidated; ``index.html``, which names them, is revalidated on
@@ -11,10 +13,11 @@ policy is set with the others in headers.py.
 from __future__ import annotations
 
 import logging
+import mimetypes
 from pathlib import Path
 
 from fastapi import FastAPI
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
@@ -27,6 +30,10 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 
 log = logging.getLogger(__name__)
+
+# The web app manifest's type (W3C Web Application Manifest), which not every
+# system's table of types knows.
+mimetypes.add_type("application/manifest+json", ".webmanifest")
 
 
 class WebAssets(StaticFiles):
@@ -59,8 +66,10 @@ class WebAssets(StaticFiles):
         return response
 
 
-def install(app: FastAPI, directory: Path = WEB_ASSETS) -> None:
-    """Serves the built web application, if it was built."""
+def install(app: FastAPI, directory: Path | None = None) -> None:
+    """Serves the built web application (from ``WEB_ASSETS`` unless told), if it was
+    built; ``app.state.web_assets`` is then the directory served."""
+    directory = directory or WEB_ASSETS
     if not (directory / "index.html").is_file():
         log.warning(
             "the web application is not built (npm run build --prefix web): %s is not served",
@@ -68,3 +77,9 @@ def install(app: FastAPI, directory: Path = WEB_ASSETS) -> None:
         )
         return
     app.mount(APP_PATH, WebAssets(directory=directory, html=True), name="web-app")
+    app.state.web_assets = directory
+
+    # Temporary (302): a later release may serve the application at the root itself.
+    @app.get("/", include_in_schema=False)
+    async def site_root() -> RedirectResponse:
+        return RedirectResponse(APP_PATH + "/", status_code=302)

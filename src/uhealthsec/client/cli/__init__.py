@@ -28,6 +28,7 @@ from uhealthsec.client.cli import (
     patient,
     practice,
     rights,
+    web,
 )
 from uhealthsec.terminal import (
     add_completion_command,
@@ -99,6 +100,7 @@ app.command("read")(messages.read_thread)
 # Verification.
 app.add_typer(keys.keys_app, name="keys")
 app.add_typer(journal.journal_app, name="journal")
+app.add_typer(web.web_app, name="web")
 # Consent, retention and patients' rights.
 app.add_typer(consent.consent_app, name="consent")
 app.add_typer(patient.patient_app, name="patient")
