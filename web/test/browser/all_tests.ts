@@ -3,6 +3,7 @@
 import "../account_changes.test.js";
 import "../attacks.test.js";
 import "../checkpoint.test.js";
+import "../client.test.js";
 import "../directory.test.js";
 import "../envelope.test.js";
 import "../hpke.test.js";
@@ -11,6 +12,7 @@ import "../keystore.test.js";
 import "../manifest.test.js";
 import "../merkle.test.js";
 import "../proof_of_work.test.js";
+import "../release_check.test.js";
 import "../signature.test.js";
 import "../worker.test.js";
 import "../worker_attacks.test.js";

@@ -52,14 +52,34 @@ function deepEqual(actual: unknown, expected: unknown, message?: string): void {
   if (!deepEqualValues(actual, expected)) fail(message, `${show(actual)} is not deeply equal to ${show(expected)}`);
 }
 
-async function rejects(promise: Promise<unknown>, errorClass?: new (...args: any[]) => Error, message?: string): Promise<void> {
+/** An error class, a pattern its message must match, or a check returning true. */
+type Expected = (new (...args: any[]) => Error) | RegExp | ((error: any) => boolean);
+
+function matches(error: unknown, expected: Expected | undefined): boolean {
+  if (expected === undefined) return true;
+  if (expected instanceof RegExp) return expected.test(error instanceof Error ? error.message : String(error));
+  if (expected.prototype instanceof Error || expected === Error) return error instanceof (expected as new (...args: any[]) => Error);
+  return (expected as (error: unknown) => boolean)(error) === true;
+}
+
+async function rejects(promise: Promise<unknown> | (() => Promise<unknown>), expected?: Expected, message?: string): Promise<void> {
   try {
-    await promise;
+    await (typeof promise === "function" ? promise() : promise);
   } catch (error) {
-    if (errorClass && !(error instanceof errorClass)) fail(message, `rejected with ${String(error)}`);
+    if (!matches(error, expected)) fail(message, `rejected with ${String(error)}`);
     return;
   }
   fail(message, "did not reject");
+}
+
+function throws(run: () => unknown, expected?: Expected, message?: string): void {
+  try {
+    run();
+  } catch (error) {
+    if (!matches(error, expected)) fail(message, `threw ${String(error)}`);
+    return;
+  }
+  fail(message, "did not throw");
 }
 
 const assert = Object.assign((value: unknown, message?: string) => ok(value, message), {
@@ -68,8 +88,9 @@ const assert = Object.assign((value: unknown, message?: string) => ok(value, mes
   ok,
   deepEqual,
   rejects,
+  throws,
   AssertionError,
 });
 
 export default assert;
-export { deepEqual, equal, notEqual, ok, rejects };
+export { deepEqual, equal, notEqual, ok, rejects, throws };
