@@ -242,7 +242,8 @@ def test_a_practitioner_sends_a_document_and_a_colleague_opens_it_verified(
     check_accessibility(colleague, "inbox")
     photograph(colleague, screens, "06-inbox-phone")
     colleague.get_by_role("link", name="Radiographie du genou").click()
-    colleague.locator(".alert.success", has_text="Signature vérifiée : ce document a été signé par").wait_for()
+    verified = "Signature vérifiée : ce document a été signé par"
+    colleague.locator(".alert.success", has_text=verified).wait_for()
     assert DR_MARTIN in colleague.locator(".alert.success").inner_text()
     shown = colleague.locator("img.preview")
     assert shown.evaluate("(img) => img.naturalWidth") == PNG_SIZE[0]
