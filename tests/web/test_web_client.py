@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.server_fixtures import ORIGIN, PASSWORD, Clock, Outbox, User, Users
+from tests.server_fixtures import ORIGIN, PASSWORD, Clock, Outbox, User, Users, oathtool
 from tests.serving import ServerThread
 from tests.web.browser_app import APP_FOR_TESTS, build_app
 from tests.web.node_jobs import WEB
@@ -34,6 +34,7 @@ from uhealthsec.crypto.keystore import unlock_with_password
 from uhealthsec.server import web_app
 from uhealthsec.server.app import build_context, create_app
 from uhealthsec.server.settings import Settings
+from uhealthsec.server.shield import service as shield
 
 
 def _free_port() -> int:
@@ -528,3 +529,22 @@ def test_in_chromium_the_worker_signs_in_opens_and_sends_against_the_server(
     received = world.sdk(durand).fetch(seen["sent"]["document"]["id"], tmp_path / "scan.bin")
     assert received.path.read_bytes() == bytes((i * 7 + 3) & 0xFF for i in range(size))
     assert received.author_email == martin.email
+
+
+def test_after_failed_attempts_the_worker_solves_the_shields_proof_of_work(
+    world: World, run
+) -> None:
+    """An address past its failed attempts is answered 429 with a challenge: the
+    worker solves it (web/src/protocol/proof_of_work.ts) and signs in all the same."""
+    target = world.users.signed_in("target@web.test")
+    world.clock.advance(seconds=30)  # a step whose code was not used at enrolment
+    wrong = {"email": target.email, "auth_secret": "A" * 43}
+    for _ in range(shield.BACKOFF_AFTER):
+        assert world.http.post("/auth/login", json=wrong).status_code == 401
+    challenged = world.http.post("/auth/login", json=wrong)
+    assert challenged.status_code == 429 and "challenge" in challenged.json()
+    started, finished = run(
+        *sign_in("target", target, totp=oathtool(target.totp_secret, world.clock.now))
+    )
+    assert ok(started) == {"factors": ["totp", "recovery_code"]}
+    assert ok(finished)["account"]["id"] == target.account_id
