@@ -29,6 +29,7 @@ from tests.web.node_jobs import WEB
 from uhealthsec.client.api import AuthClient
 from uhealthsec.client.directory import VerifiedEntry
 from uhealthsec.client.exchange import ExchangeClient
+from uhealthsec.crypto import envelope, wrap
 from uhealthsec.crypto.directory import pair_safety_number
 from uhealthsec.crypto.keystore import unlock_with_password
 from uhealthsec.server import web_app
@@ -312,6 +313,11 @@ def test_the_browser_opens_what_python_sent_and_refuses_a_hostile_server(
     other = str(
         python.send(second, patient_file_id=world.patient_file_id, to=[durand.email], title="Autre")
     )
+    served = world.sdk(durand).document_view(sent).versions[-1]
+    key = wrap.unwrap_document_key(
+        served.wrapped_key, world.sdk(durand).keys, served.envelope_header
+    )
+    forged = envelope.encrypt(key, b"written by a reader, not the author")
     martin_index = directory_entry(world, martin).index
     durand_index = directory_entry(world, durand).index
 
@@ -337,6 +343,8 @@ def test_the_browser_opens_what_python_sent_and_refuses_a_hostile_server(
         ),
         open_step(path="/content$", flip_byte=200),
         open_step(path="/content$", flip_byte=40),
+        # Another envelope under the same key, which every reader holds: not the signed one.
+        open_step(path="/content$", body_hex=forged.hex()),
         {
             "as": "durand",
             "op": "previewRecipients",
@@ -356,6 +364,7 @@ def test_the_browser_opens_what_python_sent_and_refuses_a_hostile_server(
         readers,
         chunk,
         header,
+        reader_made,
         wrong_entry,
         honest,
     ) = results[2:]
@@ -368,8 +377,11 @@ def test_the_browser_opens_what_python_sent_and_refuses_a_hostile_server(
     assert refused(metadata) == "invalid_signature"
     assert refused(readers) == "invalid_signature"
     assert refused(chunk) == "chunk_authentication:0"
-    assert refused(header) == "exchange_refused"
+    assert refused(header) == "header_authentication"
     assert refused(wrong_entry) == "directory_refused"
+    # What it wrote is void: the sink is aborted, never closed.
+    assert refused(reader_made) == "exchange_refused"
+    assert reader_made["sink"]["aborted"] and not reader_made["sink"]["closed"]
     for result in (swapped, unproven, another, signature, digest, metadata, readers, chunk, header):
         assert result["sink"]["written"] == "", result
         assert result["sink"]["aborted"] and not result["sink"]["closed"], result
