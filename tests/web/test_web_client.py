@@ -36,6 +36,7 @@ from uhealthsec.server import web_app
 from uhealthsec.server.app import build_context, create_app
 from uhealthsec.server.settings import Settings
 from uhealthsec.server.shield import service as shield
+from uhealthsec.server.shield.service import Shield
 
 
 def _free_port() -> int:
@@ -543,20 +544,27 @@ def test_in_chromium_the_worker_signs_in_opens_and_sends_against_the_server(
     assert received.author_email == martin.email
 
 
-def test_after_failed_attempts_the_worker_solves_the_shields_proof_of_work(
+def test_under_attack_the_worker_solves_the_proof_of_work_and_sends_the_factor_with_the_password(
     world: World, run
 ) -> None:
-    """An address past its failed attempts is answered 429 with a challenge: the
-    worker solves it (web/src/protocol/proof_of_work.ts) and signs in all the same."""
+    """With the shield's breaker open (most recent sign-ins failed), a sign-in is
+    answered 429 with a challenge, then 401 asking for the second factor with the
+    password: the worker solves the challenge (web/src/protocol/proof_of_work.ts),
+    offers both factors, and sends the password again with the one given."""
     target = world.users.signed_in("target@web.test")
-    world.clock.advance(seconds=30)  # a step whose code was not used at enrolment
-    wrong = {"email": target.email, "auth_secret": "A" * 43}
-    for _ in range(shield.BACKOFF_AFTER):
-        assert world.http.post("/auth/login", json=wrong).status_code == 401
-    challenged = world.http.post("/auth/login", json=wrong)
-    assert challenged.status_code == 429 and "challenge" in challenged.json()
-    started, finished = run(
-        *sign_in("target", target, totp=oathtool(target.totp_secret, world.clock.now))
+    world.clock.advance(minutes=shield.BREAKER_WINDOW_MINUTES)  # a window of its own
+    for i in range(shield.BREAKER_MIN_ATTEMPTS):
+        stuffed = {"email": f"leaked{i}@web.test", "auth_secret": "A" * 43}
+        assert world.http.post("/auth/login", json=stuffed).status_code == 401
+    started, finished, account = run(
+        *sign_in("target", target, totp=oathtool(target.totp_secret, world.clock.now)),
+        {"as": "target", "op": "account", "args": {}},
     )
     assert ok(started) == {"factors": ["totp", "recovery_code"]}
     assert ok(finished)["account"]["id"] == target.account_id
+    assert ok(account) == ok(finished)
+    ctx = world.users.ctx
+    assert ctx is not None
+    with ctx.sessions() as db:
+        assert Shield(db, ctx).metrics()["breaker_open"] == 1
+    world.clock.advance(minutes=shield.BREAKER_WINDOW_MINUTES + 1)
