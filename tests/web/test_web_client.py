@@ -219,6 +219,7 @@ def test_sign_in_listings_and_a_document_sent_from_the_browser_to_a_colleague(
         {"as": "martin", "op": "pairSafetyNumber", "args": {"email": durand.email}},
         send_step("martin", world, [durand.email], content, "Compte rendu"),
         *sign_in("durand", durand, totp=world.totp(durand)),
+        {"as": "durand", "op": "expireAccessToken"},
         {"as": "durand", "op": "inbox", "args": {}},
         {"as": "martin", "op": "signOut", "args": {}},
         {"as": "martin", "op": "account", "args": {}},
@@ -237,7 +238,7 @@ def test_sign_in_listings_and_a_document_sent_from_the_browser_to_a_colleague(
         sent,
         *rest,
     ) = results
-    durand_started, durand_finished, inbox, signed_out, after, inbox_after = rest
+    durand_started, durand_finished, expired, inbox, signed_out, after, inbox_after = rest
     assert refused(wrong) == "unauthorized"
     assert ok(started) == {"factors": ["totp", "recovery_code"]}
     me = {
@@ -288,6 +289,7 @@ def test_sign_in_listings_and_a_document_sent_from_the_browser_to_a_colleague(
     assert document["patientName"] == "Dr Camille.Petit"
     assert sorted(document["recipients"]) == sorted([martin.email, durand.email])
     ok(durand_started), ok(durand_finished)
+    assert ok(expired) is True  # the inbox below is read with a refreshed token
     newest = ok(inbox)["documents"][0]
     assert (newest["id"], newest["title"]) == (document["id"], "Compte rendu")
     assert ok(signed_out) == {"signedOut": True}

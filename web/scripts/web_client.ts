@@ -135,6 +135,13 @@ for (const step of steps) {
     services.set(step.as, service);
   }
   tampering = step.tamper ?? [];
+  if (step.op === "expireAccessToken") {
+    // As if the access token's lifetime had passed: the next request refreshes it.
+    const signedIn = (service as unknown as { signedIn: { session: { tokens: { expiresAt: number } } } | null }).signedIn;
+    if (signedIn !== null) signedIn.session.tokens.expiresAt = 0;
+    results.push({ ok: true, value: signedIn !== null });
+    continue;
+  }
   const args: Record<string, unknown> = { ...(step.args ?? {}) };
   let recording: ReturnType<typeof recordingSink> | null = null;
   if (step.op === "openDocument") {
