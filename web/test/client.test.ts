@@ -178,7 +178,7 @@ test("client: a request whose repetition has the effect of one is sent again aft
   const upload = await streamed.http.send("PUT", "/blobs", { body, headers: { "Idempotency-Key": '"k"' } });
   assert.equal(upload.status, 503);
   assert.equal(unkeyed.sent.length + streamed.sent.length, 2);
-  await assert.rejects(flaky(["lost"]).http.send("POST", "/auth/login", { json: {} }), TypeError);
+  await assert.rejects(flaky(["lost"]).http.send("POST", "/auth/login", { json: {} }), { identifier: "server_unreachable" });
   // A 409 without Retry-After is the server's answer, not a write in progress.
   assert.equal((await flaky([409]).http.send("POST", "/documents", { json: {}, headers: { "Idempotency-Key": '"k"' } })).status, 409);
 });
@@ -188,6 +188,9 @@ test("client: retries stop after the last one, and no wait exceeds the bound wha
   assert.equal((await down.http.send("GET", "/documents")).status, 503);
   assert.equal(down.sent.length, MAX_RETRIES + 1);
   assert.deepEqual(down.waits, Array(MAX_RETRIES).fill(30_000));
+  const gone = flaky(Array(10).fill("lost"));
+  await assert.rejects(gone.http.send("GET", "/documents"), { identifier: "server_unreachable" });
+  assert.equal(gone.sent.length, MAX_RETRIES + 1);
   assert.equal(retryDelayMs("Wed, 21 Oct 2015 07:28:00 GMT", 0), 1000);
   assert.equal(retryDelayMs("-5", 2), 4000);
 });

@@ -88,7 +88,8 @@ export type RefusalIdentifier =
   | "signed_out"
   | "no_sign_in"
   | "enrolment_required"
-  | "unsolvable_challenge";
+  | "unsolvable_challenge"
+  | "server_unreachable";
 
 export class ClientRefusal extends Error {
   constructor(
@@ -173,8 +174,10 @@ export class Http {
       let response: Response;
       try {
         response = await this.fetcher(url, init);
-      } catch (error) {
-        if (!replayable || attempt >= MAX_RETRIES) throw error;
+      } catch {
+        if (!replayable || attempt >= MAX_RETRIES) {
+          throw new ClientRefusal("server_unreachable", "the server could not be reached, or its answer was lost: check the connection");
+        }
         await this.sleep(retryDelayMs(null, attempt));
         continue;
       }
