@@ -22,18 +22,21 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.server_fixtures import ORIGIN, PASSWORD, Clock, Outbox, User, Users
+from tests.server_fixtures import ORIGIN, PASSWORD, Clock, Outbox, User, Users, oathtool
 from tests.serving import ServerThread
 from tests.web.browser_app import APP_FOR_TESTS, build_app
 from tests.web.node_jobs import WEB
 from uhealthsec.client.api import AuthClient
 from uhealthsec.client.directory import VerifiedEntry
 from uhealthsec.client.exchange import ExchangeClient
+from uhealthsec.crypto import envelope, wrap
 from uhealthsec.crypto.directory import pair_safety_number
 from uhealthsec.crypto.keystore import unlock_with_password
 from uhealthsec.server import web_app
 from uhealthsec.server.app import build_context, create_app
 from uhealthsec.server.settings import Settings
+from uhealthsec.server.shield import service as shield
+from uhealthsec.server.shield.service import Shield
 
 
 def _free_port() -> int:
@@ -216,6 +219,7 @@ def test_sign_in_listings_and_a_document_sent_from_the_browser_to_a_colleague(
         {"as": "martin", "op": "pairSafetyNumber", "args": {"email": durand.email}},
         send_step("martin", world, [durand.email], content, "Compte rendu"),
         *sign_in("durand", durand, totp=world.totp(durand)),
+        {"as": "durand", "op": "expireAccessToken"},
         {"as": "durand", "op": "inbox", "args": {}},
         {"as": "martin", "op": "signOut", "args": {}},
         {"as": "martin", "op": "account", "args": {}},
@@ -234,7 +238,7 @@ def test_sign_in_listings_and_a_document_sent_from_the_browser_to_a_colleague(
         sent,
         *rest,
     ) = results
-    durand_started, durand_finished, inbox, signed_out, after, inbox_after = rest
+    durand_started, durand_finished, expired, inbox, signed_out, after, inbox_after = rest
     assert refused(wrong) == "unauthorized"
     assert ok(started) == {"factors": ["totp", "recovery_code"]}
     me = {
@@ -285,6 +289,7 @@ def test_sign_in_listings_and_a_document_sent_from_the_browser_to_a_colleague(
     assert document["patientName"] == "Dr Camille.Petit"
     assert sorted(document["recipients"]) == sorted([martin.email, durand.email])
     ok(durand_started), ok(durand_finished)
+    assert ok(expired) is True  # the inbox below is read with a refreshed token
     newest = ok(inbox)["documents"][0]
     assert (newest["id"], newest["title"]) == (document["id"], "Compte rendu")
     assert ok(signed_out) == {"signedOut": True}
@@ -311,6 +316,11 @@ def test_the_browser_opens_what_python_sent_and_refuses_a_hostile_server(
     other = str(
         python.send(second, patient_file_id=world.patient_file_id, to=[durand.email], title="Autre")
     )
+    served = world.sdk(durand).document_view(sent).versions[-1]
+    key = wrap.unwrap_document_key(
+        served.wrapped_key, world.sdk(durand).keys, served.envelope_header
+    )
+    forged = envelope.encrypt(key, b"written by a reader, not the author")
     martin_index = directory_entry(world, martin).index
     durand_index = directory_entry(world, durand).index
 
@@ -336,6 +346,8 @@ def test_the_browser_opens_what_python_sent_and_refuses_a_hostile_server(
         ),
         open_step(path="/content$", flip_byte=200),
         open_step(path="/content$", flip_byte=40),
+        # Another envelope under the same key, which every reader holds: not the signed one.
+        open_step(path="/content$", body_hex=forged.hex()),
         {
             "as": "durand",
             "op": "previewRecipients",
@@ -355,6 +367,7 @@ def test_the_browser_opens_what_python_sent_and_refuses_a_hostile_server(
         readers,
         chunk,
         header,
+        reader_made,
         wrong_entry,
         honest,
     ) = results[2:]
@@ -367,8 +380,11 @@ def test_the_browser_opens_what_python_sent_and_refuses_a_hostile_server(
     assert refused(metadata) == "invalid_signature"
     assert refused(readers) == "invalid_signature"
     assert refused(chunk) == "chunk_authentication:0"
-    assert refused(header) == "exchange_refused"
+    assert refused(header) == "header_authentication"
     assert refused(wrong_entry) == "directory_refused"
+    # What it wrote is void: the sink is aborted, never closed.
+    assert refused(reader_made) == "exchange_refused"
+    assert reader_made["sink"]["aborted"] and not reader_made["sink"]["closed"]
     for result in (swapped, unproven, another, signature, digest, metadata, readers, chunk, header):
         assert result["sink"]["written"] == "", result
         assert result["sink"]["aborted"] and not result["sink"]["closed"], result
@@ -528,3 +544,29 @@ def test_in_chromium_the_worker_signs_in_opens_and_sends_against_the_server(
     received = world.sdk(durand).fetch(seen["sent"]["document"]["id"], tmp_path / "scan.bin")
     assert received.path.read_bytes() == bytes((i * 7 + 3) & 0xFF for i in range(size))
     assert received.author_email == martin.email
+
+
+def test_under_attack_the_worker_solves_the_proof_of_work_and_sends_the_factor_with_the_password(
+    world: World, run
+) -> None:
+    """With the shield's breaker open (most recent sign-ins failed), a sign-in is
+    answered 429 with a challenge, then 401 asking for the second factor with the
+    password: the worker solves the challenge (web/src/protocol/proof_of_work.ts),
+    offers both factors, and sends the password again with the one given."""
+    target = world.users.signed_in("target@web.test")
+    world.clock.advance(minutes=shield.BREAKER_WINDOW_MINUTES)  # a window of its own
+    for i in range(shield.BREAKER_MIN_ATTEMPTS):
+        stuffed = {"email": f"leaked{i}@web.test", "auth_secret": "A" * 43}
+        assert world.http.post("/auth/login", json=stuffed).status_code == 401
+    started, finished, account = run(
+        *sign_in("target", target, totp=oathtool(target.totp_secret, world.clock.now)),
+        {"as": "target", "op": "account", "args": {}},
+    )
+    assert ok(started) == {"factors": ["totp", "recovery_code"]}
+    assert ok(finished)["account"]["id"] == target.account_id
+    assert ok(account) == ok(finished)
+    ctx = world.users.ctx
+    assert ctx is not None
+    with ctx.sessions() as db:
+        assert Shield(db, ctx).metrics()["breaker_open"] == 1
+    world.clock.advance(minutes=shield.BREAKER_WINDOW_MINUTES + 1)

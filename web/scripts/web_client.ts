@@ -27,6 +27,8 @@ interface Tamper {
   flip_byte?: number;
   /** A base64url field of the JSON answer (dotted path, -1 for a list's last) has a bit flipped. */
   flip_json?: string;
+  /** The answer's body replaced by these bytes (hex). */
+  body_hex?: string;
   /** A text field of the JSON answer (dotted path) is replaced. */
   set_json?: { field: string; value: unknown };
 }
@@ -65,6 +67,10 @@ async function tampered(response: Response, tamper: Tamper): Promise<Response> {
   headers.delete("content-length");
   headers.delete("content-encoding");
   const init = { status: response.status, statusText: response.statusText, headers };
+  if (tamper.body_hex !== undefined) {
+    await response.body?.cancel();
+    return new Response(fromHex(tamper.body_hex) as BodyInit, init);
+  }
   if (tamper.flip_byte !== undefined) {
     const body = new Uint8Array(await response.arrayBuffer());
     body[tamper.flip_byte] = body[tamper.flip_byte]! ^ 0x01;
@@ -129,6 +135,13 @@ for (const step of steps) {
     services.set(step.as, service);
   }
   tampering = step.tamper ?? [];
+  if (step.op === "expireAccessToken") {
+    // As if the access token's lifetime had passed: the next request refreshes it.
+    const signedIn = (service as unknown as { signedIn: { session: { tokens: { expiresAt: number } } } | null }).signedIn;
+    if (signedIn !== null) signedIn.session.tokens.expiresAt = 0;
+    results.push({ ok: true, value: signedIn !== null });
+    continue;
+  }
   const args: Record<string, unknown> = { ...(step.args ?? {}) };
   let recording: ReturnType<typeof recordingSink> | null = null;
   if (step.op === "openDocument") {

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { acceptHead } from "../src/client/directory.js";
-import { ApiError, ClientRefusal, Http, checkResponse } from "../src/client/http.js";
+import { ApiError, ClientRefusal, Http, MAX_RETRIES, checkResponse, retryDelayMs } from "../src/client/http.js";
 import { MemoryPinStore } from "../src/client/pins.js";
 import { Wire } from "../src/client/wire.js";
 import { signCheckpoint, verifierKey } from "../src/protocol/checkpoint.js";
@@ -123,7 +123,7 @@ test("client: the worker's requests go to its own origin, whatever path they are
   await http.send("GET", "/keys/entries", { params: { email: "a@b.fr", tree_size: 3 } });
   assert.deepEqual(seen, ["https://sante.example.fr/keys/entries?email=a%40b.fr&tree_size=3"]);
   for (const elsewhere of ["//evil.example/steal", "https://evil.example/", "http://sante.example.fr/"]) {
-    assert.throws(() => http.send("GET", elsewhere), TypeError, elsewhere);
+    await assert.rejects(http.send("GET", elsewhere), TypeError, elsewhere);
   }
   assert.equal(seen.length, 1);
 });
@@ -140,4 +140,57 @@ test("client: an answer of the wrong shape is refused with the caller's refusal"
   refused(() => wire.uuid({ id: "../../accounts/me" }, "id"));
   assert.equal(wire.uuid({ id: "0B7E5C3A-1111-4222-8333-444455556666" }, "id"), "0b7e5c3a-1111-4222-8333-444455556666");
   assert.deepEqual(wire.bytesList({ proof: ["AAE", "Ag"] }, "proof"), [Uint8Array.of(0, 1), Uint8Array.of(2)]);
+});
+
+/** A server answering `statuses` in turn (a thrown TypeError for "lost"), and the waits asked for. */
+function flaky(statuses: (number | "lost")[], retryAfter?: string) {
+  const sent: string[] = [];
+  const waits: number[] = [];
+  const http = new Http(
+    "https://sante.example.fr",
+    async (input, init) => {
+      sent.push(`${init?.method} ${input}`);
+      const status = statuses.shift() ?? 200;
+      if (status === "lost") throw new TypeError("the connection broke");
+      return new Response("{}", { status, headers: retryAfter === undefined ? {} : { "Retry-After": retryAfter } });
+    },
+    async (ms) => void waits.push(ms),
+  );
+  return { http, sent, waits };
+}
+
+test("client: a request whose repetition has the effect of one is sent again after a 503 or a lost answer", async () => {
+  const read = flaky([503, "lost", 503]);
+  assert.equal((await read.http.send("GET", "/documents")).status, 200);
+  assert.equal(read.sent.length, 4);
+  assert.deepEqual(read.waits, [1000, 2000, 4000]);
+
+  const keyed = flaky([503, 409], "3");
+  const write = await keyed.http.send("POST", "/documents", { json: {}, headers: { "Idempotency-Key": '"k"' } });
+  assert.equal(write.status, 200);
+  assert.deepEqual(keyed.waits, [3000, 3000]);
+
+  // A write without a key, or a streamed one, is never sent twice: its answer is given as it is.
+  const unkeyed = flaky([503]);
+  assert.equal((await unkeyed.http.send("POST", "/auth/login", { json: {} })).status, 503);
+  const streamed = flaky([503]);
+  const body = new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+  const upload = await streamed.http.send("PUT", "/blobs", { body, headers: { "Idempotency-Key": '"k"' } });
+  assert.equal(upload.status, 503);
+  assert.equal(unkeyed.sent.length + streamed.sent.length, 2);
+  await assert.rejects(flaky(["lost"]).http.send("POST", "/auth/login", { json: {} }), { identifier: "server_unreachable" });
+  // A 409 without Retry-After is the server's answer, not a write in progress.
+  assert.equal((await flaky([409]).http.send("POST", "/documents", { json: {}, headers: { "Idempotency-Key": '"k"' } })).status, 409);
+});
+
+test("client: retries stop after the last one, and no wait exceeds the bound whatever Retry-After says", async () => {
+  const down = flaky(Array(10).fill(503), "86400");
+  assert.equal((await down.http.send("GET", "/documents")).status, 503);
+  assert.equal(down.sent.length, MAX_RETRIES + 1);
+  assert.deepEqual(down.waits, Array(MAX_RETRIES).fill(30_000));
+  const gone = flaky(Array(10).fill("lost"));
+  await assert.rejects(gone.http.send("GET", "/documents"), { identifier: "server_unreachable" });
+  assert.equal(gone.sent.length, MAX_RETRIES + 1);
+  assert.equal(retryDelayMs("Wed, 21 Oct 2015 07:28:00 GMT", 0), 1000);
+  assert.equal(retryDelayMs("-5", 2), 4000);
 });

@@ -12,7 +12,6 @@ import { ProtocolError } from "../protocol/errors.js";
 import { decodeBundle } from "../protocol/keys.js";
 import { NO_PREVIOUS, type Reader, type VersionManifest, encodeManifest, verifyEncoded } from "../protocol/manifest.js";
 import { sha256 } from "../protocol/primitives.js";
-import { ExactReader } from "../protocol/streams.js";
 import { checkRecipient, wrapDocumentKey } from "../protocol/wrap.js";
 import type { DocumentView } from "../worker/messages.js";
 import type { VerifiedEntry } from "./directory.js";
@@ -175,22 +174,21 @@ function closedOnceChecked(sink: WritableStream<Uint8Array>) {
   };
 }
 
-/** `header` then the rest of `reader`, as one stream again. */
-function rejoined(header: Uint8Array, reader: ExactReader): ReadableStream<Uint8Array> {
-  let headerSent = false;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      if (!headerSent) {
-        headerSent = true;
-        controller.enqueue(header);
-        return;
+/** `source` as it is, its first HEADER_SIZE bytes kept aside: the envelope's header as read. */
+function headerKept(source: ReadableStream<Uint8Array>): { stream: ReadableStream<Uint8Array>; header: () => Uint8Array } {
+  const header = new Uint8Array(HEADER_SIZE);
+  let seen = 0;
+  const keeping = new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      if (seen < HEADER_SIZE) {
+        const take = Math.min(HEADER_SIZE - seen, chunk.length);
+        header.set(chunk.subarray(0, take), seen);
+        seen += take;
       }
-      const piece = await reader.read(1 << 16);
-      if (piece.length === 0) controller.close();
-      else controller.enqueue(piece);
+      controller.enqueue(chunk);
     },
-    cancel: (reason) => reader.cancel(reason),
   });
+  return { stream: source.pipeThrough(keeping), header: () => header.subarray(0, seen) };
 }
 
 export class Documents {
@@ -298,14 +296,13 @@ export class Documents {
         const metadata = await this.metadata(chosen, key);
         const response = await this.session.call("GET", `/documents/${view.id}/versions/${chosen.number}/content`);
         if (response.body === null) throw exchangeRefused("the server sent no envelope");
-        const reader = new ExactReader(response.body);
-        const header = await reader.read(HEADER_SIZE);
-        if (!constantTimeEqual(header, chosen.envelopeHeader)) {
-          await reader.cancel("another envelope");
+        const envelope = headerKept(response.body);
+        const digest = await openStream(key, envelope.stream, checked.sink);
+        // Both header MACs commit to the key, which a reader holds too: the header and
+        // digest the author signed for are what tell this envelope is theirs.
+        if (!constantTimeEqual(envelope.header(), chosen.envelopeHeader) || !constantTimeEqual(digest, manifest.contentDigest)) {
           throw exchangeRefused(`the downloaded envelope is not the one ${signer.entry.email} signed`);
         }
-        const digest = await openStream(key, rejoined(header, reader), checked.sink);
-        if (!constantTimeEqual(digest, manifest.contentDigest)) throw exchangeRefused(`the downloaded envelope is not the one ${signer.entry.email} signed`);
         return metadata;
       });
       await checked.finish();

@@ -10,6 +10,28 @@ import { HEADER as PROOF_HEADER, type Challenge, UnsolvableChallenge, headerValu
 
 /** Proofs of work solved for one request before giving up (each 429 carries a new one). */
 export const MAX_CHALLENGES = 3;
+/**
+ * Requests whose repetition has the effect of one (RFC 9110, 9.2.2), sent again after
+ * a 503 or a lost answer; a write is sent again only if it carries an idempotency key,
+ * which the server answers a repetition by (client/transport.py RetryUnavailable).
+ */
+export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]);
+export const IDEMPOTENCY_KEY_HEADER = "Idempotency-Key";
+/** Retries of one request answered 503 (or whose answer was lost), after its first attempt. */
+export const MAX_RETRIES = 4;
+/** The longest wait before a retry, whatever the server's Retry-After says. */
+export const MAX_RETRY_DELAY_MS = 30_000;
+
+/**
+ * How long to wait before retry number `attempt` (from 0): never sooner than the
+ * server's Retry-After (in seconds), and doubling from one second on each attempt.
+ */
+export function retryDelayMs(retryAfter: string | null, attempt: number): number {
+  const asked = retryAfter !== null && /^\s*\d+(\.\d+)?\s*$/.test(retryAfter) ? 1000 * Number(retryAfter) : 0;
+  return Math.min(MAX_RETRY_DELAY_MS, Math.max(asked, 1000 * 2 ** attempt));
+}
+
+export type Sleep = (ms: number) => Promise<void>;
 
 /**
  * The identifier of a refusal by the server, from its status: what the page tells
@@ -66,7 +88,8 @@ export type RefusalIdentifier =
   | "signed_out"
   | "no_sign_in"
   | "enrolment_required"
-  | "unsolvable_challenge";
+  | "unsolvable_challenge"
+  | "server_unreachable";
 
 export class ClientRefusal extends Error {
   constructor(
@@ -111,6 +134,7 @@ export class Http {
   constructor(
     readonly origin: string,
     private readonly fetcher: Fetch = (input, init) => fetch(input, init),
+    private readonly sleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
   ) {}
 
   /** The URL of `path` on the server's origin: never another one ("//host/…" is refused). */
@@ -121,8 +145,14 @@ export class Http {
     return url.toString();
   }
 
-  /** The server's answer, whatever its status. */
-  send(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
+  /**
+   * The server's answer, whatever its status. A request whose repetition has the
+   * effect of one is sent again, after the server's Retry-After with exponential
+   * backoff, when it could not reach the server or the answer was lost, when the
+   * server answered 503 (briefly unavailable), or 409 with Retry-After to a keyed
+   * write (its first attempt still being carried out). A streamed body is never sent twice.
+   */
+  async send(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
     const headers = new Headers(options.headers ?? {});
     let body: BodyInit | undefined;
     if (options.json !== undefined) {
@@ -137,7 +167,25 @@ export class Http {
     if (body !== undefined) init.body = body;
     if (options.body instanceof ReadableStream) init.duplex = "half";
     if (options.redirect !== undefined) init.redirect = options.redirect;
-    return this.fetcher(this.url(path, options.params), init);
+    const url = this.url(path, options.params);
+    const keyed = headers.has(IDEMPOTENCY_KEY_HEADER);
+    const replayable = !(options.body instanceof ReadableStream) && (IDEMPOTENT_METHODS.has(method) || keyed);
+    for (let attempt = 0; ; attempt++) {
+      let response: Response;
+      try {
+        response = await this.fetcher(url, init);
+      } catch {
+        if (!replayable || attempt >= MAX_RETRIES) {
+          throw new ClientRefusal("server_unreachable", "the server could not be reached, or its answer was lost: check the connection");
+        }
+        await this.sleep(retryDelayMs(null, attempt));
+        continue;
+      }
+      const inProgress = response.status === 409 && keyed && response.headers.has("retry-after");
+      if (!(response.status === 503 || inProgress) || !replayable || attempt >= MAX_RETRIES) return response;
+      await response.body?.cancel();
+      await this.sleep(retryDelayMs(response.headers.get("retry-after"), attempt));
+    }
   }
 
   /** The answer, refused as an ApiError unless it succeeded. */

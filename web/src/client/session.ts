@@ -11,13 +11,12 @@ import { sha256 } from "../protocol/primitives.js";
 import type { Purpose } from "../protocol/signature.js";
 import { type Tokens, refresh } from "./auth.js";
 import { KeyDirectory, type VerifiedEntry } from "./directory.js";
-import { ClientRefusal, type Http, type RequestOptions } from "./http.js";
+import { ClientRefusal, type Http, IDEMPOTENCY_KEY_HEADER, type RequestOptions } from "./http.js";
 import type { PinStore } from "./pins.js";
 import { Wire, jsonOf } from "./wire.js";
 
 /** Refreshed this long before the server would refuse it. */
 const TOKEN_MARGIN_MS = 30_000;
-export const IDEMPOTENCY_KEY_HEADER = "Idempotency-Key";
 
 /** What the session needs of the unlocked keys, which stay in the worker's service. */
 export interface HeldKeys {

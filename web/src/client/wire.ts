@@ -73,7 +73,7 @@ export class Wire {
   }
 
   bytesList(body: Json, name: string): Uint8Array[] {
-    return this.list(body[name]).map((_, i) => this.bytes(body[name] as Json, String(i)));
+    return this.list(body[name]).map((item) => this.bytes({ [name]: item }, name));
   }
 
   /** A UUID, in its canonical lower-case text. */

@@ -69,6 +69,7 @@ export interface DocumentView {
   authorEmail: string;
   authorName: string;
   patientFileId: string;
+  /** As the server names the patient to this account (a reader, a listed patient, yourself); "" if it did not. */
   patientName: string;
   /** ISO 8601. */
   createdAt: string;

@@ -104,8 +104,8 @@ export class WorkerService extends CryptoService {
   }
 
   async signIn({ email, password }: ClientOperations["signIn"]["args"]): Promise<ClientOperations["signIn"]["result"]> {
-    await this.signOut({});
-    this.pending = null;
+    // Whoever was signed in here is signed out, even if the server is not told.
+    await this.signOut({}).catch(() => undefined);
     const authSecret = await deriveAuthSecret(this.http, email, password);
     const login = await startLogin(this.http, email, authSecret);
     if (login !== null && login.enrolmentRequired) {
