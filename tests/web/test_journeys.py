@@ -60,6 +60,33 @@ def png(width: int, height: int) -> bytes:
     )
 
 
+def pdf(text: str) -> bytes:
+    """A one-page PDF saying ``text`` (ASCII) in Helvetica above a blue band, its
+    cross-reference table computed here, so the test needs no PDF library."""
+    stream = f"0.1 0.3 0.6 rg 72 600 468 40 re f BT /F1 24 Tf 72 720 Td ({text}) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    table = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        table,
+    )
+    return bytes(out)
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -321,6 +348,49 @@ def test_sending_and_opening_work_with_the_keyboard_alone(browser, demo_server, 
     page.keyboard.press("Enter")
     page.locator(".alert.success", has_text="Signature vérifiée").wait_for()
     assert "amplitude du genou 110°" in page.locator("pre.preview").inner_text()
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_several_files_go_at_once_and_a_pdf_is_drawn_without_a_plugin(
+    browser, demo_server, screens, tmp_path
+):
+    page = new_page(browser, demo_server)
+    sign_in(page, demo_server, DR_MARTIN)
+    page.get_by_role("link", name="Envoyer", exact=True).click()
+    patients = page.get_by_label("Choisissez la patiente ou le patient")
+    patients.select_option(
+        patients.locator("option", has_text="Camille Petit").get_attribute("value")
+    )
+    page.get_by_label(re.compile("Paul Durand")).check()
+    prescription = tmp_path / "ordonnance.pdf"
+    prescription.write_bytes(pdf("Ordonnance: 10 seances de reeducation"))
+    letter = tmp_path / "courrier.txt"
+    letter.write_text("Cher confrère, voici l'ordonnance de Mme Petit.\n", encoding="utf-8")
+    page.locator("input[type=file]").set_input_files([str(prescription), str(letter)])
+    page.get_by_role("button", name="Vérifier les destinataires").click()
+    page.get_by_role("button", name="Chiffrer et envoyer").click()
+    page.locator(".alert.success", has_text="Envoyé : courrier.txt.").wait_for()
+    assert page.locator(".alert.success", has_text="Envoyé : ordonnance.pdf.").count() == 1
+    assert page.locator("progress").evaluate_all("(bars) => bars.map((b) => b.value)") == [100, 100]
+
+    page.locator(".alert.success", has_text="ordonnance.pdf").get_by_role("link").click()
+    drawn = page.get_by_role("img", name="Page 1 sur 1")
+    drawn.wait_for()
+    # The blue band of the PDF is on the canvas: pdf.js drew the page itself.
+    blue = drawn.evaluate(
+        """(canvas) => {
+          const { width, height } = canvas;
+          const pixels = canvas.getContext("2d").getImageData(0, 0, width, height).data;
+          let blue = 0;
+          for (let i = 0; i < pixels.length; i += 4) {
+            if (pixels[i + 2] > 120 && pixels[i] < 60 && pixels[i + 1] < 110) blue += 1;
+          }
+          return blue / (width * height);
+        }"""
+    )
+    assert 0.02 < blue < 0.2
+    check_accessibility(page, "pdf document")
+    photograph(page, screens, "09-document-pdf")
     assert page.errors == []  # type: ignore[attr-defined]
 
 

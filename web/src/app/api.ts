@@ -112,19 +112,21 @@ export class Api {
 }
 
 /**
- * The media types the page shows itself; anything else is only offered to save, so
- * that no document can run as a page of this origin.
+ * The media types the page shows itself (a PDF drawn by pdf_viewer.ts, never given to
+ * the browser as a document); anything else is only offered to save, so that no
+ * document can run as a page of this origin.
  */
-const SHOWN_TYPES = new Set(["image/png", "image/jpeg", "image/gif", "image/webp", "text/plain"]);
+const SHOWN_TYPES = new Set(["image/png", "image/jpeg", "image/gif", "image/webp", "text/plain", "application/pdf"]);
 
 export function safeMediaType(mediaType: string): string {
   const base = mediaType.split(";")[0]!.trim().toLowerCase();
   return SHOWN_TYPES.has(base) ? base : "application/octet-stream";
 }
 
-export function isShownInline(mediaType: string): "image" | "text" | null {
+export function isShownInline(mediaType: string): "image" | "text" | "pdf" | null {
   const safe = safeMediaType(mediaType);
   if (safe.startsWith("image/")) return "image";
   if (safe === "text/plain") return "text";
+  if (safe === "application/pdf") return "pdf";
   return null;
 }

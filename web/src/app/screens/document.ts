@@ -8,6 +8,7 @@
 import { isShownInline } from "../api.js";
 import { type AppContext, ROUTES, type Screen, describeError, errorBox } from "../app.js";
 import { formatDate, formatSize, h, replace } from "../dom.js";
+import { drawPdf } from "../pdf_viewer.js";
 import { locale, t } from "../i18n.js";
 
 /** Object URLs of the last document shown, revoked when another is shown. */
@@ -46,6 +47,16 @@ export async function documentScreen(context: AppContext, id: string): Promise<S
   return { title, content };
 }
 
+async function showPdf(content: Blob, place: HTMLElement): Promise<void> {
+  try {
+    const drawn = await drawPdf(new Uint8Array(await content.arrayBuffer()), place, (page, total) => t("document.pdfPage", { page, total }));
+    if (drawn.drawn < drawn.pages) place.append(h("p", { class: "hint" }, t("document.pdfMore", { drawn: drawn.drawn, pages: drawn.pages })));
+  } catch {
+    // The signature held: the file is what its author sent, but pdf.js cannot draw it.
+    place.append(h("p", {}, t("document.pdfUnreadable")));
+  }
+}
+
 function detail(term: string, value: string): HTMLElement[] {
   return [h("dt", {}, term), h("dd", {}, value)];
 }
@@ -63,6 +74,12 @@ async function open(context: AppContext, id: string, result: HTMLElement): Promi
       preview = h("img", { class: "preview", src: url, alt: t("document.preview") });
     } else if (kind === "text") {
       preview = h("pre", { class: "preview", tabindex: "0", "aria-label": t("document.preview") }, await opened.content.text());
+    } else if (kind === "pdf") {
+      preview = h("div", { class: "preview pdf", role: "group", "aria-label": t("document.preview") });
+      replace(result, verified, save, preview);
+      await showPdf(opened.content, preview);
+      context.announce(t("document.verified", { signer: opened.signer }));
+      return;
     } else {
       preview = h("p", {}, t("document.notShown"));
     }
