@@ -1,0 +1,165 @@
+"""What the browser journeys share (tests/web/test_journey*.py): a real
+``uhs-server serve --demo`` (its fixture is in conftest.py, one per test module), pages
+in Debian's headless Chromium, TOTP codes from oathtool, axe-core checks and
+photographs of each screen, and small files made on the spot (PNG, PDF).
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import zlib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from tests.server_fixtures import oathtool
+from uhealthsec.server.demo import DEMO_PASSWORD
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+AXE = ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js"
+SCREENS = ROOT / "docs" / "screens"
+DR_MARTIN = "dr.martin@demo.test"
+PAUL_DURAND = "kine.durand@demo.test"
+PATIENT = "camille.petit@demo.test"
+PHONE = {"width": 390, "height": 844}
+PNG_SIZE = (64, 48)
+DESKTOP = {"width": 1280, "height": 860}
+
+
+def png(width: int, height: int) -> bytes:
+    """A small PNG of a colour gradient, made here so the test needs no image library."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    rows = b"".join(
+        b"\x00" + b"".join(bytes((x * 255 // width, y * 255 // height, 128)) for x in range(width))
+        for y in range(height)
+    )
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def pdf(text: str) -> bytes:
+    """A one-page PDF saying ``text`` (ASCII) in Helvetica above a blue band, its
+    cross-reference table computed here, so the test needs no PDF library."""
+    stream = f"0.1 0.3 0.6 rg 72 600 468 40 re f BT /F1 24 Tf 72 720 Td ({text}) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    table = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        table,
+    )
+    return bytes(out)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class DemoServer:
+    def __init__(self, url: str, home: Path, secrets: dict[str, str]) -> None:
+        self.url = url
+        self.home = home
+        self.secrets = secrets
+        self._steps_used: dict[str, set[int]] = {}
+
+    def totp(self, email: str) -> str:
+        """A code of a time step this account has not used yet: the server refuses a
+        code used twice, and these tests sign the same person in more than once."""
+        used = self._steps_used.setdefault(email, set())
+        now = datetime.now(UTC)
+        for offset in (0, 1, -1):
+            at = now + timedelta(seconds=30 * offset)
+            step = int(at.timestamp()) // 30
+            if step not in used:
+                used.add(step)
+                return oathtool(self.secrets[email], at)
+        raise AssertionError(f"no unused TOTP step left for {email}")
+
+
+def new_page(browser, server: DemoServer, viewport=DESKTOP):
+    context = browser.new_context(viewport=viewport, locale="fr-FR")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on(
+        "console",
+        lambda message: errors.append(message.text) if message.type == "error" else None,
+    )
+    page.goto(f"{server.url}/app/")
+    page.wait_for_selector("body[data-ready='true']")
+    page.errors = errors  # type: ignore[attr-defined]
+    return page
+
+
+def check_accessibility(page, screen: str) -> None:
+    """axe-core's WCAG 2.0-2.2 A and AA rules on the page as it stands: no violation."""
+    page.evaluate(AXE.read_text(encoding="utf-8"))
+    result = page.evaluate(
+        """async (WCAG) => {
+          const found = await axe.run(document, {
+            runOnly: { type: "tag", values: WCAG },
+          });
+          return found.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target).join(" ")}`);
+        }""",
+        ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"],
+    )
+    assert result == [], f"{screen}: {result}"
+
+
+def photograph(page, screens: Path, name: str) -> None:
+    page.screenshot(path=str(screens / f"{name}.png"), full_page=True)
+
+
+def sign_in(page, server: DemoServer, email: str, screens: Path | None = None) -> None:
+    page.get_by_label("Adresse e-mail").fill(email)
+    page.get_by_label("Mot de passe").fill(DEMO_PASSWORD)
+    if screens:
+        check_accessibility(page, "sign-in")
+        photograph(page, screens, "01-sign-in")
+    page.get_by_role("button", name="Se connecter").click()
+    code = page.get_by_label("Code à 6 chiffres de votre application d'authentification")
+    code.wait_for()
+    if screens:
+        check_accessibility(page, "second factor")
+        photograph(page, screens, "02-second-factor")
+    code.fill(server.totp(email))
+    page.get_by_role("button", name="Valider").click()
+    page.get_by_role("heading", name="Documents", level=1).wait_for()
+
+
+def tab_to(page, selector: str, limit: int = 60) -> None:
+    """Press Tab until the focus is on the element ``selector`` names, as a person
+    using only the keyboard moves through the page."""
+    target = page.locator(selector).first
+    target.wait_for()
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if target.evaluate("(element) => element === document.activeElement"):
+            return
+    raise AssertionError(f"Tab never reached {selector}")
