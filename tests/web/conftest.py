@@ -60,6 +60,7 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer
             assert time.monotonic() < deadline, "uhs-server serve did not answer"
             time.sleep(0.2)
         printed = output.read_text()
+        assert f"In a browser: {url}/" in printed, printed
         secrets = dict(re.findall(r"(\S+@demo\.test)\b.*?\b([A-Z2-7]{32})\b", printed))
         assert set(secrets) == {DR_MARTIN, PAUL_DURAND, PATIENT}, printed
         yield DemoServer(url, home, secrets)

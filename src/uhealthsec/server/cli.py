@@ -230,6 +230,7 @@ def serve(
     from uhealthsec.server.demo import DEMO_PASSWORD, PRACTICE_NAME, ensure_demo_practice
     from uhealthsec.server.listener import uvicorn_config
     from uhealthsec.server.logs import redact_access_log, show_server_log
+    from uhealthsec.server.web_app import WEB_ASSETS
 
     show_server_log()
     settings = _settings(init=init)
@@ -249,9 +250,12 @@ def serve(
         console.print("A code for sign-in: oathtool --totp -b <authenticator key>")
     console.print(
         f"U-HealthSec {__version__} listening on http://{host}:{port}; passkeys for "
-        f"{', '.join(settings.webauthn_origins)}. For the command line:",
+        f"{', '.join(settings.webauthn_origins)}.",
         soft_wrap=True,
     )
+    if (WEB_ASSETS / "index.html").is_file():
+        console.print(f"In a browser: {settings.issuer}/", markup=False, soft_wrap=True)
+    console.print("For the command line:")
     console.print(f"export UHS_SERVER={settings.issuer}", markup=False, soft_wrap=True)
     config = uvicorn_config(
         create_app(ctx=ctx), host=host, port=port, settings=ctx.settings, log_level="info"
