@@ -13,6 +13,7 @@ export type PatientView = Operations["patients"]["result"]["patients"][number];
 export type MemberView = Operations["members"]["result"]["members"][number];
 export type PracticeView = Operations["practices"]["result"]["practices"][number];
 export type RecipientView = Operations["previewRecipients"]["result"]["recipients"][number];
+export type SessionView = Operations["sessions"]["result"]["sessions"][number];
 
 /** An opened document: its bytes, checked, and who signed them. */
 export interface OpenedDocument {
@@ -108,6 +109,18 @@ export class Api {
 
   pairSafetyNumber(email: string) {
     return this.worker.call("pairSafetyNumber", { email });
+  }
+
+  checkTrust() {
+    return this.worker.call("checkTrust", {});
+  }
+
+  async sessions(): Promise<SessionView[]> {
+    return (await this.worker.call("sessions", {})).sessions;
+  }
+
+  async revokeSession(id: string): Promise<boolean> {
+    return (await this.worker.call("revokeSession", { id })).signedOut;
   }
 }
 

@@ -1,7 +1,7 @@
 /**
  * The application's frame: a header with the navigation, one main region that the
  * current screen fills, and a polite live region that says what happened. Screens
- * are chosen by the URL's fragment (#/inbox, #/documents/ID, #/send, #/trust), so
+ * are chosen by the URL's fragment (#/inbox, #/documents/ID, #/send, #/trust, #/security), so
  * that the server serves one page and the back button works.
  */
 
@@ -14,6 +14,8 @@ import { inboxScreen } from "./screens/inbox.js";
 import { sendScreen } from "./screens/send.js";
 import { signInScreen } from "./screens/signin.js";
 import { trustScreen } from "./screens/trust.js";
+import { securityScreen } from "./screens/security.js";
+import { TrustWatch } from "./screens/security_watch.js";
 
 export interface Screen {
   /** The screen's heading, also the page's title. */
@@ -27,12 +29,17 @@ export interface AppContext {
   /** Says `message` to assistive technologies and shows it in the status line. */
   announce(message: string): void;
   navigate(route: string): void;
+  /** The key directory's and the journal's background checks. */
+  trust: TrustWatch;
+  /** Ends the session here (this device was signed out). */
+  signOut(): void;
 }
 
 export const ROUTES = {
   inbox: "#/inbox",
   send: "#/send",
   trust: "#/trust",
+  security: "#/security",
   document: (id: string) => `#/documents/${encodeURIComponent(id)}`,
 } as const;
 
@@ -57,11 +64,13 @@ export class App {
   private readonly header: HTMLElement;
   private readonly status: HTMLElement;
   private rendering = 0;
+  private readonly trust: TrustWatch;
 
   constructor(
     private readonly root: HTMLElement,
     private readonly api: Api,
   ) {
+    this.trust = new TrustWatch(api, root);
     this.header = h("header", { class: "top" });
     this.main = h("main", { id: "main", tabindex: "-1" });
     // Said to screen readers only: each screen shows its own outcome where it happened.
@@ -73,6 +82,7 @@ export class App {
 
   async start(): Promise<void> {
     this.account = await this.api.account().catch(() => null);
+    if (this.account) this.trust.start();
     await this.render();
   }
 
@@ -91,6 +101,7 @@ export class App {
   }
 
   private async signOut(): Promise<void> {
+    this.trust.stop();
     await this.api.signOut().catch(() => undefined);
     this.account = null;
     this.navigate("#/");
@@ -115,7 +126,7 @@ export class App {
     const here = location.hash;
     const link = (route: string, label: MessageKey) =>
       h("li", {}, h("a", { href: route, "aria-current": here.startsWith(route) ? "page" : undefined }, t(label)));
-    const nav = h("nav", { "aria-label": t("nav.label") }, h("ul", {}, link(ROUTES.inbox, "nav.inbox"), link(ROUTES.send, "nav.send"), link(ROUTES.trust, "nav.trust")));
+    const nav = h("nav", { "aria-label": t("nav.label") }, h("ul", {}, link(ROUTES.inbox, "nav.inbox"), link(ROUTES.send, "nav.send"), link(ROUTES.trust, "nav.trust"), link(ROUTES.security, "nav.security")));
     const who = h("span", { class: "who" }, t("nav.signedInAs", { name: this.account.name || this.account.email }));
     const signOut = h("button", { type: "button", class: "secondary", onclick: () => void this.signOut() }, t("nav.signOut"));
     replace(this.header, brand, nav, h("div", { class: "account" }, who, signOut, languageButton));
@@ -144,6 +155,7 @@ export class App {
     if (!this.account) {
       return signInScreen(this.api, (account) => {
         this.account = account;
+        this.trust.start();
         this.navigate(ROUTES.inbox);
       });
     }
@@ -152,11 +164,14 @@ export class App {
       account: this.account,
       announce: (message) => this.announce(message),
       navigate: (route) => this.navigate(route),
+      trust: this.trust,
+      signOut: () => void this.signOut(),
     };
     const documentMatch = /^#\/documents\/([^/]+)$/.exec(hash);
     if (documentMatch) return documentScreen(context, decodeURIComponent(documentMatch[1]!));
     if (hash === ROUTES.send) return sendScreen(context);
     if (hash === ROUTES.trust) return trustScreen(context);
+    if (hash === ROUTES.security) return securityScreen(context);
     return inboxScreen(context);
   }
 }

@@ -35,10 +35,10 @@ function refused(message: string): ClientRefusal {
 }
 
 /** `error` again with `message` when it is a refusal of a protocol check (its identifier kept). */
-function because(error: unknown, message: string): Error {
+function because(error: unknown, message: string, refuse = refused): Error {
   if (error instanceof ProtocolError) return new ProtocolError(error.identifier, `${message} (${error.message})`);
   if (error instanceof ClientRefusal) return error;
-  return refused(message);
+  return refuse(message);
 }
 
 export class KeyDirectory {
@@ -165,6 +165,15 @@ async function mapValue(raw: unknown, head: Checkpoint, accountId: string, wire:
   return decodeMapValue(value);
 }
 
+/** Which of the server's logs a head is checked as, and how its refusals are named. */
+export interface LogName {
+  log: string;
+  what: string;
+  refuse: (message: string) => ClientRefusal;
+}
+
+const KEY_DIRECTORY: LogName = { log: KEY_DIRECTORY_LOG, what: "the key directory", refuse: refused };
+
 /**
  * Checks a served head against the pin (client/logs.py accept_head): the same key
  * and origin as before, an origin naming this log, the log's signature, and a
@@ -175,28 +184,28 @@ export async function acceptHead(
   note: string,
   consistency: Uint8Array[],
   pin: LogPin | null,
+  { log, what, refuse }: LogName = KEY_DIRECTORY,
 ): Promise<{ head: Checkpoint; next: LogPin }> {
-  const what = "the key directory";
   let origin: string;
   let key: Uint8Array;
   try {
     ({ name: origin, key } = await parseVerifierKey(vkey));
   } catch (error) {
-    throw because(error, `${what}'s key is not a valid verifier key`);
+    throw because(error, `${what}'s key is not a valid verifier key`, refuse);
   }
   if (pin !== null && !constantTimeEqual(pin.logKey, key)) {
-    throw refused(`${what} is signed by another key than before: this is not the one this device trusted`);
+    throw refuse(`${what} is signed by another key than before: this is not the one this device trusted`);
   }
   if (pin !== null && pin.origin !== origin) {
-    throw refused(`${what} now calls itself ${origin}, not ${pin.origin} as before: this is not the log this device trusted`);
+    throw refuse(`${what} now calls itself ${origin}, not ${pin.origin} as before: this is not the log this device trusted`);
   }
   // One key signs all of a server's logs: the origin tells them apart.
-  if (!origin.endsWith(`/${KEY_DIRECTORY_LOG}`)) throw refused(`${what}'s checkpoints are those of another log (${origin})`);
+  if (!origin.endsWith(`/${log}`)) throw refuse(`${what}'s checkpoints are those of another log (${origin})`);
   let head: Checkpoint;
   try {
     head = await openCheckpoint(note, origin, key);
   } catch (error) {
-    throw because(error, `${what}'s checkpoint is not validly signed`);
+    throw because(error, `${what}'s checkpoint is not validly signed`, refuse);
   }
   if (pin !== null && pin.size > 0n) {
     try {
@@ -206,6 +215,7 @@ export async function acceptHead(
         error,
         `${what} (now ${head.size} entries) does not extend the one this device saw (${pin.size} entries): ` +
           "the server may be showing different logs to different people",
+        refuse,
       );
     }
   }

@@ -75,8 +75,8 @@ export class IndexedDbPinStore implements PinStore {
   }
 }
 
-/** The key directory's pin for the server at `origin`: IndexedDB where there is one. */
-export function pinStoreFor(origin: string): PinStore {
+/** The pin of the server's `log` (the key directory unless named) at `origin`: IndexedDB where there is one. */
+export function pinStoreFor(origin: string, log = "keys"): PinStore {
   const factory = (globalThis as { indexedDB?: IDBFactory }).indexedDB;
-  return factory === undefined ? new MemoryPinStore() : new IndexedDbPinStore(factory, `${origin} keys`);
+  return factory === undefined ? new MemoryPinStore() : new IndexedDbPinStore(factory, `${origin} ${log}`);
 }

@@ -126,6 +126,35 @@ export interface ClientOperations {
   };
   /** The number you and `email` compare out of band, from both proven entries. */
   pairSafetyNumber: { args: { email: string }; result: { number: string; fingerprint: string } };
+  /**
+   * The background checks (client/trust.ts): the key directory's head consistent with
+   * the pinned one and still holding your keys, the journal's head consistent with its
+   * pin and every entry recomputed into its signed roots. A failure is refused
+   * ("directory_refused", "log_refused", "exchange_refused", "invalid_proof"...).
+   */
+  checkTrust: { args: Record<string, never>; result: TrustCheckView };
+  /** The devices signed in to this account (GET /auth/sessions). */
+  sessions: { args: Record<string, never>; result: { sessions: SessionView[] } };
+  /** Signs a device out; revoking this one signs this worker out too (`signedOut`). */
+  revokeSession: { args: { id: string }; result: { signedOut: boolean } };
+}
+
+/** What the background checks verified: the sizes of both logs, as decimal strings. */
+export interface TrustCheckView {
+  directorySize: string;
+  journalSize: string;
+  /** ISO 8601. */
+  checkedAt: string;
+}
+
+export interface SessionView {
+  id: string;
+  deviceName: string;
+  clientId: string;
+  /** ISO 8601. */
+  createdAt: string;
+  lastUsedAt: string;
+  current: boolean;
 }
 
 export type ClientOperation = keyof ClientOperations;

@@ -26,6 +26,8 @@ import { ClientRefusal, type Fetch, Http } from "../client/http.js";
 import { type PinStore, pinStoreFor } from "../client/pins.js";
 import { type HeldKeys, Session } from "../client/session.js";
 import { Wire } from "../client/wire.js";
+import { TrustChecks, listSessions, revokeSession } from "../client/trust.js";
+import { JOURNAL_LOG } from "../client/journal_check.js";
 import type { AccountView, ClientOperation, ClientOperations, Operation, Operations } from "./messages.js";
 import { CryptoService } from "./service.js";
 
@@ -44,16 +46,20 @@ interface PendingSignIn {
 interface SignedIn {
   session: Session;
   documents: Documents;
+  trust: TrustChecks;
 }
 
 export interface WorkerOptions {
   fetch?: Fetch;
   pins?: PinStore;
+  /** The journal's pin (trust.ts's checks). */
+  journalPins?: PinStore;
 }
 
 export class WorkerService extends CryptoService {
   private readonly http: Http;
   private readonly pins: PinStore;
+  private readonly journalPins: PinStore;
   private pending: PendingSignIn | null = null;
   private signedIn: SignedIn | null = null;
 
@@ -62,6 +68,7 @@ export class WorkerService extends CryptoService {
     super();
     this.http = new Http(origin, options.fetch);
     this.pins = options.pins ?? pinStoreFor(origin);
+    this.journalPins = options.journalPins ?? pinStoreFor(origin, JOURNAL_LOG);
   }
 
   override async handle<Op extends Operation>(op: Op, args: Operations[Op]["args"]): Promise<Operations[Op]["result"]> {
@@ -140,7 +147,7 @@ export class WorkerService extends CryptoService {
       const session = new Session(this.http, tokens, this.heldKeys, this.pins);
       // The account's id as the directory gives it, and its entry holding these keys.
       await session.myEntry();
-      this.signedIn = { session, documents: new Documents(session) };
+      this.signedIn = { session, documents: new Documents(session), trust: new TrustChecks(session, this.journalPins) };
       return { account: await this.accountView(session) };
     } catch (error) {
       await this.end(tokens);
@@ -258,6 +265,22 @@ export class WorkerService extends CryptoService {
     const theirs = (await session.directory.lookup(email)).entry;
     return { number: await pairSafetyNumber(mine, theirs), fingerprint: await fingerprintOf(theirs.bundle) };
   }
+
+  async checkTrust(_: ClientOperations["checkTrust"]["args"]): Promise<ClientOperations["checkTrust"]["result"]> {
+    return this.requireSignedIn().trust.run();
+  }
+
+  async sessions(_: ClientOperations["sessions"]["args"]): Promise<ClientOperations["sessions"]["result"]> {
+    return { sessions: await listSessions(this.requireSignedIn().session) };
+  }
+
+  async revokeSession({ id }: ClientOperations["revokeSession"]["args"]): Promise<ClientOperations["revokeSession"]["result"]> {
+    const signedIn = this.requireSignedIn();
+    const current = await revokeSession(signedIn.session, id);
+    // This device's tokens no longer work: the keys are locked as at a sign-out.
+    if (current && this.signedIn === signedIn) await this.end(null);
+    return { signedOut: current };
+  }
 }
 
 const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
@@ -273,4 +296,7 @@ const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
   "previewRecipients",
   "sendDocument",
   "pairSafetyNumber",
+  "checkTrust",
+  "sessions",
+  "revokeSession",
 ]);
