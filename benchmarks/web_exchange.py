@@ -14,8 +14,9 @@ serving the build for tests, and drives Debian's Chromium through Playwright:
   threads, timed); then, for each round, a fresh browser context opens /app/, Paul signs
   in through the form (password and TOTP; the keystore unlocked in the worker) and the
   time to the inbox table holding every document is taken. Where the time goes: the
-  worker's ``inbox`` operation alone, and the server's listing alone (GET /documents
-  pages, through the SDK's session);
+  worker's ``inbox`` operation alone, the server's listing alone (GET /documents
+  pages through the SDK's session, then one page of 1, 50 and 200), and Dr Martin's
+  ``signIn`` and ``finishSignIn`` through the worker;
 - **exchange**: for each size, the browser (Dr Martin's page, ``sendDocument`` from a
   stream generated in the page; Paul's page, ``openDocument`` into a sink that counts)
   against the Python SDK in this process (``ExchangeClient.send`` from a file on
