@@ -250,10 +250,6 @@ def fetched_on_first_visit(browser: Any, url: str) -> list[tuple[str, str, int]]
     return fetched
 
 
-def median_ms(samples: list[float]) -> float:
-    return statistics.median(samples)
-
-
 def make_documents(martin: SdkDevice, file_id: str, count: int, work: Path) -> float:
     note = work / "note.txt"
     note.write_text("Compte rendu de séance.\n" * 20, encoding="utf-8")
@@ -443,14 +439,15 @@ def run(
     print()
     print("| step | s |")
     print("|---|---:|")
-    ready = median_ms([t["ready"] for t in timings])
-    asked = median_ms([t["asked"] for t in timings])
-    shown = median_ms([t["shown"] for t in timings])
+    ready = statistics.median([t["ready"] for t in timings])
+    asked = statistics.median([t["asked"] for t in timings])
+    shown = statistics.median([t["shown"] for t in timings])
     print(f"| page.goto to the application ready (worker started) | {ready:.2f} |")
     print(f"| ... to the second factor asked (password, proof of work) | {asked:.2f} |")
     print(f"| ... to the table with {args.documents} rows (TOTP, unlock, inbox) | {shown:.2f} |")
-    print(f"| the worker's `inbox` alone, signed in | {median_ms(worker_ms) / 1000:.2f} |")
-    print(f"| the server's listing alone (GET /documents pages, SDK) | {median_ms(listing):.2f} |")
+    print(f"| the worker's `inbox` alone, signed in | {statistics.median(worker_ms) / 1000:.2f} |")
+    listed = statistics.median(listing)
+    print(f"| the server's listing alone (GET /documents pages, SDK) | {listed:.2f} |")
     for limit, seconds in per_page.items():
         print(f"| the server's listing alone, one page of {limit} | {seconds:.3f} |")
     print()
