@@ -10,6 +10,7 @@ import "../journal.test.js";
 import "../keystore.test.js";
 import "../manifest.test.js";
 import "../merkle.test.js";
+import "../pieces.test.js";
 import "../proof_of_work.test.js";
 import "../signature.test.js";
 import "../worker.test.js";
