@@ -15,7 +15,9 @@ Playwright. For each size, on the same deterministic bytes (an AES-CTR keystream
   pieces (sealed raw by Python);
 - **Python**: ``uhealthsec.crypto.envelope`` seals then opens the same bytes in
   memory-to-null streams, in this process;
-- the renderer's peak resident memory (page and worker) during seal and open.
+- the renderer's peak resident memory (page and worker) during the seal runs and the
+  open runs (each size's runs of the envelope and of its limit take turns);
+- the raw seal's stages alone: the page's source drained, and AES-GCM on one piece.
 
 Then the keystore unlock at the default Argon2id parameters and the hybrid (X-Wing)
 wrap per recipient, by difference between a seal to 1 and to 51 recipients. Medians
@@ -115,6 +117,18 @@ BENCH_JS = """
         await crypto.subtle.decrypt({ name: "AES-GCM", iv: nonce(i++) }, key, piece);
       }
     }),
+    // rawSeal's two stages alone: the page's source drained, and the cipher on one piece.
+    source: (size) => time(async () => {
+      const reader = uhsLarge.source(size).getReader();
+      while (!(await reader.read()).done);
+    }),
+    cipher: (size) => time(async () => {
+      const key = await rawKey;
+      const piece = await uhsLarge.gen(0, 1 << 20);
+      for (let i = 0; i < size >> 20; i++) {
+        await crypto.subtle.encrypt({ name: "AES-GCM", iv: nonce(i) }, key, piece);
+      }
+    }),
   };
 })();
 """
@@ -203,6 +217,7 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     build_app()
+    load_before = os.getloadavg()[0]
     made = create_keystore(PASSWORD)
     keys, bundle = made.keys, made.keys.public().encode().hex()
     rows: list[str] = []
@@ -219,24 +234,53 @@ def main() -> None:
             def median(expression: str, arg: Any, runs: int) -> float:
                 return statistics.median(page.evaluate(expression, arg) / 1000 for _ in range(runs))
 
+            def medians(measures: list[tuple[str, Any]], runs: int) -> list[float]:
+                """Each measure's median, their runs taking turns: a load that comes and
+                goes on a shared machine weighs on the envelope and its limit alike."""
+                times: list[list[float]] = [[] for _ in measures]
+                for _ in range(runs):
+                    for taken, (expression, arg) in zip(times, measures, strict=True):
+                        taken.append(page.evaluate(expression, arg) / 1000)
+                return [statistics.median(taken) for taken in times]
+
             unlock = median(
                 "([k, p]) => bench.unlock(k, p)", [made.keystore.encode().hex(), PASSWORD], 3
             )
             one = median("b => bench.seal(1024, b, 1)", bundle, 7)
             many = median("b => bench.seal(1024, b, 51)", bundle, 7)
             wrap_each = (many - one) / 50
+            stages = [
+                "| size | page source alone | AES-GCM alone | raw AES-GCM seal |",
+                "|---|---|---|---|",
+            ]
             rows.append("| " + " | ".join(COLUMNS) + " |")
             rows.append("|" + "---|" * len(COLUMNS))
             for mib in args.sizes:
                 size = mib * MIB
                 runs = 1 if size >= 1 << 30 else args.runs
                 name, wrapped, python_seal, python_open = _prepare(directory, size, keys)
-                raw_seal = median("s => bench.rawSeal(s)", size, runs)
-                raw_open = median("n => bench.rawOpen(n)", f"raw-{size}", runs)
                 with RendererMemory() as sealing:
-                    seal = median("([s, b]) => bench.seal(s, b)", [size, bundle], runs)
+                    raw_seal, seal, source, cipher = medians(
+                        [
+                            ("s => bench.rawSeal(s)", size),
+                            ("([s, b]) => bench.seal(s, b)", [size, bundle]),
+                            ("s => bench.source(s)", size),
+                            ("s => bench.cipher(s)", size),
+                        ],
+                        runs,
+                    )
                 with RendererMemory() as opening:
-                    opened = median("([n, w]) => bench.open(n, w)", [name, wrapped], runs)
+                    raw_open, opened = medians(
+                        [
+                            ("n => bench.rawOpen(n)", f"raw-{size}"),
+                            ("([n, w]) => bench.open(n, w)", [name, wrapped]),
+                        ],
+                        runs,
+                    )
+                stages.append(
+                    f"| {_size_name(size)} | {_rate(size, source)} | {_rate(size, cipher)}"
+                    f" | {_rate(size, raw_seal)} |"
+                )
                 cells = [
                     _size_name(size),
                     _rate(size, seal),
@@ -254,11 +298,13 @@ def main() -> None:
                     if leftover.name.endswith(str(size)):
                         leftover.unlink()
             browser.close()
-    print(f"Machine: {_machine()}; Chromium 156 headless; {date.today().isoformat()}.\n")
+    load = f"1-minute load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after"
+    print(f"Machine: {_machine()}; Chromium 156 headless; {date.today().isoformat()}; {load}.\n")
     print(
         f"`.venv/bin/python benchmarks/web_envelope.py --sizes {' '.join(map(str, args.sizes))}`\n"
     )
     print("\n".join(rows))
+    print("\n" + "\n".join(stages))
     print(f"\nKeystore unlock, Argon2id m=64 MiB t=3 p=1, median of 3: {unlock * 1000:.0f} ms")
     print(
         "Hybrid (X-Wing) wrap per recipient, (seal to 51 - seal to 1) / 50, medians of 7:"

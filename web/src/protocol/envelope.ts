@@ -103,6 +103,29 @@ class EnvelopeKeys {
   }
 }
 
+const NOTHING: Promise<Uint8Array> = Promise.resolve(new Uint8Array(0));
+
+/**
+ * `promise`, marked as handled: a read or a cipher started ahead and left behind by a
+ * refusal must not surface as an unhandled rejection (the refusal is what is reported).
+ */
+function handled<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
+}
+
+/**
+ * Writes a chunk once `writer` has room, without waiting for the sink to take it, so
+ * that the next chunk is sealed or opened meanwhile; a sink's failure surfaces at
+ * the next write or at the close. Holds at most what the sink's queue allows.
+ */
+function pipelinedWriter(writer: WritableStreamDefaultWriter<Uint8Array>): (chunk: Uint8Array) => Promise<void> {
+  return async (chunk) => {
+    await writer.ready;
+    handled(writer.write(chunk));
+  };
+}
+
 function randomBytes(n: number): Uint8Array {
   return globalThis.crypto.getRandomValues(new Uint8Array(n));
 }
@@ -141,16 +164,29 @@ export async function sealStream(
     const headerBytes = concat(fields, await keys.headerMac(fields));
     digest.update(headerBytes);
     await writer.write(headerBytes);
+    const emit = pipelinedWriter(writer);
+    // WebCrypto seals off this thread: while it seals chunk i, this thread hashes
+    // and writes chunk i - 1 and the source produces chunk i + 2.
     let current = await reader.read(chunkSize);
+    let upcoming = current.length === chunkSize ? handled(reader.read(chunkSize)) : NOTHING;
+    let previous: Promise<Uint8Array> | null = null;
     for (let index = 0; ; index++) {
-      const next = current.length === chunkSize ? await reader.read(chunkSize) : new Uint8Array(0);
+      const next = await upcoming;
       const last = next.length === 0;
-      const sealed = await keys.seal(index, last, current);
-      digest.update(sealed);
-      await writer.write(sealed);
+      const sealing = handled(keys.seal(index, last, current));
+      if (!last) upcoming = next.length === chunkSize ? handled(reader.read(chunkSize)) : NOTHING;
+      if (previous !== null) {
+        const sealed = await previous;
+        digest.update(sealed);
+        await emit(sealed);
+      }
+      previous = sealing;
       if (last) break;
       current = next;
     }
+    const sealed = await previous;
+    digest.update(sealed);
+    await emit(sealed);
     await writer.close();
     return digest.digest();
   } catch (error) {
@@ -212,10 +248,14 @@ export async function openStream(
     const digest = await createStreamingSha256();
     digest.update(headerBytes);
     const pieceSize = 2 ** header.chunkLog2 + TAG_SIZE;
+    const emit = pipelinedWriter(writer);
+    // WebCrypto opens chunk i off this thread while this thread hashes it and the
+    // source produces chunk i + 2.
     let piece = await reader.read(pieceSize);
+    let upcoming = piece.length === pieceSize ? handled(reader.read(pieceSize)) : null;
     for (let index = 0; ; index++) {
       const full = piece.length === pieceSize;
-      const next = full ? await reader.read(pieceSize) : null;
+      const next = upcoming === null ? null : await upcoming;
       const final = next === null || next.length === 0;
       if (piece.length < TAG_SIZE) {
         throw new ProtocolError(
@@ -228,10 +268,12 @@ export async function openStream(
       if (final && piece.length === TAG_SIZE && index > 0) {
         throw malformed("an empty final chunk is only valid as the first chunk");
       }
-      const plaintext = await keys.open(index, final, piece);
-      if (plaintext === null) throw await explainFailure(keys, index, piece, final, full);
+      const opening = handled(keys.open(index, final, piece));
+      upcoming = !final && next!.length === pieceSize ? handled(reader.read(pieceSize)) : null;
       digest.update(piece);
-      await writer.write(plaintext);
+      const plaintext = await opening;
+      if (plaintext === null) throw await explainFailure(keys, index, piece, final, full);
+      await emit(plaintext);
       if (final) break;
       piece = next!;
     }

@@ -3,6 +3,10 @@
 /**
  * Reads a byte stream in pieces of an exact size; a piece is shorter only at the
  * end of the input. Holds at most one piece plus one chunk of the source.
+ *
+ * A piece that lies whole within one chunk of the source is a view of that chunk,
+ * not a copy: a stream that already yields chunks of the piece size (the page's
+ * 1 MiB pieces) is read without copying. Callers only read pieces, never write them.
  */
 export class ExactReader {
   private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
@@ -13,18 +17,35 @@ export class ExactReader {
     this.reader = source.getReader();
   }
 
+  /** The next chunk of the source, or null at its end. */
+  private async pull(): Promise<Uint8Array | null> {
+    if (this.done) return null;
+    const { value, done } = await this.reader.read();
+    if (done) {
+      this.done = true;
+      return null;
+    }
+    return value;
+  }
+
   async read(size: number): Promise<Uint8Array> {
+    while (this.pending.length === 0) {
+      const chunk = await this.pull();
+      if (chunk === null) return new Uint8Array(0);
+      this.pending = chunk;
+    }
+    if (this.pending.length >= size) {
+      const piece = this.pending.subarray(0, size);
+      this.pending = this.pending.subarray(size);
+      return piece;
+    }
     const out = new Uint8Array(size);
     let filled = 0;
     while (filled < size) {
       if (this.pending.length === 0) {
-        if (this.done) break;
-        const { value, done } = await this.reader.read();
-        if (done) {
-          this.done = true;
-          break;
-        }
-        this.pending = value;
+        const chunk = await this.pull();
+        if (chunk === null) break;
+        this.pending = chunk;
         continue;
       }
       const take = Math.min(size - filled, this.pending.length);
@@ -33,6 +54,16 @@ export class ExactReader {
       filled += take;
     }
     return filled === size ? out : out.subarray(0, filled);
+  }
+
+  /** Whatever comes next, as the source cut it (what is held first); empty at the end. */
+  async readAvailable(): Promise<Uint8Array> {
+    if (this.pending.length > 0) {
+      const held = this.pending;
+      this.pending = new Uint8Array(0);
+      return held;
+    }
+    return (await this.pull()) ?? new Uint8Array(0);
   }
 
   async cancel(reason: unknown): Promise<void> {

@@ -9,6 +9,7 @@
 
 import type { Operation, Operations, Request, Response } from "./messages.js";
 import { transferablesOf } from "./messages.js";
+import { portReadable, portWritable } from "./pieces.js";
 
 export class WorkerRefusal extends Error {
   constructor(
@@ -76,26 +77,34 @@ export class CryptoWorker {
   }
 
   seal(args: Operations["seal"]["args"]) {
-    return this.throughPipe(args.sink, (sink) => this.call("seal", { ...args, sink }));
+    return this.streaming("seal", args);
   }
 
   open(args: Operations["open"]["args"]) {
-    return this.throughPipe(args.sink, (sink) => this.call("open", { ...args, sink }));
+    return this.streaming("open", args);
   }
 
   /**
-   * The worker writes into a pipe that this page drains into `sink`, and the answer
-   * comes when `sink` has taken the last byte: a transferred stream would let the
-   * worker's close resolve while the page is still writing.
+   * Runs a streaming operation with its source and sink carried over ports (pieces.ts):
+   * the page sends `source`'s pieces as the worker asks for them and drains what the
+   * worker writes into `sink`. The answer comes when `sink` has taken the last byte,
+   * and a refusal cancels `source` and aborts `sink` whatever the worker reached.
    */
-  private async throughPipe<T>(sink: WritableStream<Uint8Array>, run: (pipe: WritableStream<Uint8Array>) => Promise<T>): Promise<T> {
-    const pipe = new TransformStream<Uint8Array, Uint8Array>();
-    const drained = pipe.readable.pipeTo(sink);
-    let result: T;
+  private async streaming<Op extends "seal" | "open">(op: Op, args: Operations[Op]["args"]): Promise<Operations[Op]["result"]> {
+    const toWorker = new MessageChannel();
+    const fromWorker = new MessageChannel();
+    const stop = new AbortController();
+    const sent = args.source.pipeTo(portWritable(toWorker.port1), { signal: stop.signal });
+    const drained = portReadable(fromWorker.port1).pipeTo(args.sink, { signal: stop.signal });
+    // Failures of the pipes are the worker's refusal's consequences: it is the one reported.
+    sent.catch(() => undefined);
+    drained.catch(() => undefined);
+    const wire = { ...args, source: toWorker.port2, sink: fromWorker.port2 } as unknown as Operations[Op]["args"];
+    let result: Operations[Op]["result"];
     try {
-      result = await run(pipe.writable);
+      result = await this.call(op, wire);
     } catch (error) {
-      drained.catch(() => undefined); // aborted by the worker: its refusal is the one to report
+      stop.abort(error);
       throw error;
     }
     await drained;

@@ -1,8 +1,9 @@
 /**
  * The message API between the page and the crypto worker (worker.ts): each request
  * carries an id, an operation and its arguments; each answer carries the same id
- * and either the result or the refusal's identifier. Bytes and streams cross as
- * transferables, so nothing is copied and the sender keeps no view of them.
+ * and either the result or the refusal's identifier. Bytes cross as transferables,
+ * so nothing is copied and the sender keeps no view of them; the source and sink of
+ * a seal or an open cross as ports that carry their pieces the same way (pieces.ts).
  *
  * No answer ever carries a private key or a document key: the page gets public
  * bundles, auth secrets (which the server sees anyway), wrapped keys, digests and
@@ -207,13 +208,13 @@ export type Response<Op extends Operation = Operation> =
    */
   | { id: number | null; ok: false; identifier: string; message: string };
 
-/** What can be moved rather than copied: the buffers of byte arrays, and streams. */
+/** What can be moved rather than copied: the buffers of byte arrays, streams and ports. */
 export function transferablesOf(value: unknown): Transferable[] {
   const found = new Set<Transferable>();
   const visit = (v: unknown): void => {
     if (v instanceof Uint8Array) {
       if (v.buffer instanceof ArrayBuffer && v.byteLength === v.buffer.byteLength) found.add(v.buffer);
-    } else if (v instanceof ReadableStream || v instanceof WritableStream) {
+    } else if (v instanceof ReadableStream || v instanceof WritableStream || v instanceof MessagePort) {
       found.add(v as unknown as Transferable);
     } else if (Array.isArray(v)) {
       v.forEach(visit);

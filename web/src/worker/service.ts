@@ -25,8 +25,6 @@ interface Unlocked {
   keys: DecapsulationKeys;
 }
 
-const READ_SIZE = 1 << 16;
-
 /** Zero-fills every key held as bytes; CryptoKeys go with the last reference to them. */
 function wipe(keys: PrivateKeys | DecapsulationKeys): void {
   for (const key of Object.values(keys)) if (key instanceof Uint8Array) key.fill(0);
@@ -94,7 +92,7 @@ async function release(source: ReadableStream<Uint8Array>, sink: WritableStream<
   if (sink instanceof WritableStream && !sink.locked) await sink.abort(reason).catch(() => undefined);
 }
 
-/** `header` then the rest of `reader`, as one stream again. */
+/** `header` then the rest of `reader`, as one stream again, in the source's own chunks. */
 function rejoin(header: Uint8Array, reader: ExactReader): ReadableStream<Uint8Array> {
   let headerSent = false;
   return new ReadableStream<Uint8Array>({
@@ -104,7 +102,7 @@ function rejoin(header: Uint8Array, reader: ExactReader): ReadableStream<Uint8Ar
         controller.enqueue(header);
         return;
       }
-      const piece = await reader.read(READ_SIZE);
+      const piece = await reader.readAvailable();
       if (piece.length === 0) controller.close();
       else controller.enqueue(piece);
     },

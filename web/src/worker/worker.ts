@@ -8,6 +8,7 @@
 
 import { malformed } from "../protocol/errors.js";
 import { DESCRIBE_KEYS, type HeldKeys, type Response, transferablesOf } from "./messages.js";
+import { portReadable, portWritable } from "./pieces.js";
 import { WorkerService } from "./session.js";
 
 /** True only in the app-tests build (vite.config.ts), which answers DESCRIBE_KEYS. */
@@ -24,6 +25,20 @@ function identifierOf(error: unknown): string | null {
   return typeof identifier === "string" ? identifier : null;
 }
 
+/**
+ * The arguments with a seal's or an open's ports (client.ts) as the streams they
+ * carry (pieces.ts); anything else as it came.
+ */
+function withStreams(args: unknown): unknown {
+  if (typeof args !== "object" || args === null) return args;
+  const { source, sink } = args as { source?: unknown; sink?: unknown };
+  return {
+    ...args,
+    ...(source instanceof MessagePort ? { source: portReadable(source) } : {}),
+    ...(sink instanceof MessagePort ? { sink: portWritable(sink) } : {}),
+  };
+}
+
 scope.onmessage = async (event: MessageEvent<unknown>) => {
   const data = event.data as { id?: unknown; op?: unknown; args?: unknown } | null;
   // Every request is answered, even one without an id: the page would wait for ever.
@@ -33,7 +48,7 @@ scope.onmessage = async (event: MessageEvent<unknown>) => {
   try {
     if (id === null) throw malformed("a request is an object with a numeric id, an operation and its arguments");
     const result =
-      __UHS_EXPOSE_WORKER__ && data!.op === DESCRIBE_KEYS ? service.describeKeys() : await service.handle(data!.op as never, data!.args as never);
+      __UHS_EXPOSE_WORKER__ && data!.op === DESCRIBE_KEYS ? service.describeKeys() : await service.handle(data!.op as never, withStreams(data!.args) as never);
     response = { id, ok: true, result };
   } catch (error) {
     const identifier = identifierOf(error);

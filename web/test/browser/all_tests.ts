@@ -11,6 +11,7 @@ import "../journal.test.js";
 import "../keystore.test.js";
 import "../manifest.test.js";
 import "../merkle.test.js";
+import "../pieces.test.js";
 import "../proof_of_work.test.js";
 import "../release_check.test.js";
 import "../signature.test.js";
