@@ -10,7 +10,9 @@ lists the document. Each screen is checked with axe-core and photographed.
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
 
 from tests.web.journeys import (
     DR_MARTIN,
@@ -22,6 +24,15 @@ from tests.web.journeys import (
     photograph,
     sign_in,
 )
+from tests.web.test_web_client import (  # noqa: F401 (the Node client's fixtures)
+    directory_entry,
+    ok,
+    refused,
+    run,
+    world,
+)
+from tests.web.test_web_client import sign_in as worker_sign_in
+from uhealthsec.client.errors import ApiError
 
 
 def send_note(page, tmp_path, title: str) -> None:
@@ -146,3 +157,143 @@ def test_a_practitioner_manages_a_patient_file(browser, demo_server, screens, tm
     check_accessibility(colleague, "patient file on a phone")
     photograph(colleague, screens, "33-patients-file-phone")
     assert colleague.errors == []  # type: ignore[attr-defined]
+
+
+def test_the_worker_keeps_the_signed_history_of_a_patient_file_against_a_hostile_server(
+    world,  # noqa: F811 (the fixture imported above)
+    run,  # noqa: F811
+    tmp_path,
+):
+    """The worker's patient-file operations in Node against a real server, some answers
+    altered on the way: what the signed history does not vouch for is refused, and what
+    the worker signs (share and revocation statements, a new version) is what the
+    Python SDK accepts and continues."""
+    martin, durand, camille = world.martin, world.durand, world.camille
+    note = tmp_path / "bilan.txt"
+    note.write_bytes(b"bilan, version 1")
+    sent = str(
+        world.sdk(martin).send(
+            note, patient_file_id=world.patient_file_id, to=[durand.email], title="Bilan"
+        )
+    )
+    ids = {
+        u.email: str(directory_entry(world, u).entry.account_id) for u in (martin, durand, camille)
+    }
+    document_path = f"^/documents/{sent}$"
+    expires = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+
+    def step(op: str, tamper: dict | None = None, content: bytes | None = None, **args):
+        made = {"as": "martin", "op": op, "args": {"id": sent, **args}}
+        if tamper:
+            made["tamper"] = [{"path": document_path, **tamper}]
+        if content is not None:
+            made["content"] = content.hex()
+        return made
+
+    def listed(*emails: str) -> list[dict]:
+        return [
+            {
+                "account_id": ids[email],
+                "email": email,
+                "display_name": email,
+                "kind": "practitioner",
+                "granted_by": ids[martin.email],
+                "expires_at": None,
+            }
+            for email in emails
+        ]
+
+    everyone = [ids[martin.email], ids[durand.email], ids[camille.email]]
+    version = {"title": "Bilan", "filename": "bilan-2.txt", "mediaType": "text/plain"}
+    results = run(
+        *worker_sign_in("martin", martin, totp=world.totp(martin)),
+        {"as": "martin", "op": "patientFile", "args": {"patientFileId": world.patient_file_id}},
+        # A version whose signature does not verify: its key is passed on to no one.
+        step(
+            "shareDocument",
+            {"flip_json": "versions.-1.signature"},
+            emails=[camille.email],
+            expiresAt=None,
+        ),
+        step("shareDocument", emails=[camille.email], expiresAt=expires),
+        step("documentHistory"),
+        # A reader the server adds, whom no one signed for.
+        step("nextVersion", {"set_json": {"field": "versions.0.statements", "value": []}}),
+        step("nextVersion"),
+        # Readers other than those the person confirmed: nothing is encrypted.
+        step(
+            "newVersion",
+            content=b"bilan, version 2",
+            confirmed={"latestVersion": 1, "readers": everyone[:2]},
+            **version,
+        ),
+        step(
+            "newVersion",
+            content=b"bilan, version 2",
+            confirmed={"latestVersion": 1, "readers": everyone},
+            **version,
+        ),
+        step("revokeReader", email=durand.email),
+        # The server lists Durand again as a reader: he was revoked (by the signed
+        # statement, and in this worker's memory).
+        {
+            **step("nextVersion"),
+            "tamper": [
+                {
+                    "path": document_path,
+                    "set_json": {
+                        "field": "recipients",
+                        "value": listed(martin.email, durand.email, camille.email),
+                    },
+                },
+            ],
+        },
+        step("nextVersion"),
+    )
+    ok(results[0]), ok(results[1])
+    (
+        file,
+        forged,
+        shared,
+        history,
+        unvouched,
+        next_version,
+        changed,
+        new_version,
+        revoked,
+        withheld,
+        after,
+    ) = results[2:]
+    assert [d["id"] for d in ok(file)["documents"]] == [sent]
+    assert ok(file)["retention"]["basis"] and ok(file)["consents"] == []
+    assert refused(forged) == "invalid_signature"
+    ok(shared)
+    readers = {r["email"]: r["expiresAt"] for r in ok(history)["history"]["readers"]}
+    assert readers[durand.email] is None and readers[camille.email] is not None
+    assert refused(unvouched) == "exchange_refused"
+    assert "neither its author nor any of its readers signed for" in unvouched["message"]
+    shown = ok(next_version)["next"]
+    assert shown["latestVersion"] == 1 and shown["title"] == "Bilan"
+    assert shown["readers"][0]["accountId"] == ids[martin.email]
+    assert sorted(r["accountId"] for r in shown["readers"]) == sorted(everyone)
+    assert refused(changed) == "exchange_refused" and "changed since" in changed["message"]
+    assert ok(new_version)["version"] == 2
+    assert ok(revoked)["versions"] == 2
+    assert refused(withheld) == "exchange_refused"
+    assert f"lists {durand.email} again" in withheld["message"]
+    assert "revoked at version 2" in withheld["message"]
+    assert durand.email not in [r["email"] for r in ok(after)["next"]["readers"]]
+
+    # What the worker signed is the SDK's to check and continue: Camille opens version
+    # 2 (its signature and chain verified), Durand can read nothing more, and Martin's
+    # SDK writes version 3 for the readers the history vouches for, without Durand.
+    received = world.sdk(camille).fetch(sent, tmp_path / "v2.txt")
+    assert received.version == 2 and (tmp_path / "v2.txt").read_bytes() == b"bilan, version 2"
+    with pytest.raises(ApiError) as ended:
+        world.sdk(durand).document_view(sent)
+    assert ended.value.status == 404
+    third = tmp_path / "bilan-3.txt"
+    third.write_bytes(b"bilan, version 3")
+    assert world.sdk(martin).new_version(sent, third) == 3
+    last = world.sdk(martin).document_view(sent).versions[-1]
+    assert {r.email for r in last.readers or []} == {martin.email, camille.email}
