@@ -37,7 +37,7 @@ interface Step {
   as: string;
   op: string;
   args?: Record<string, unknown>;
-  /** sendDocument: the content, hex. */
+  /** sendDocument, newVersion: the content, hex. */
   content?: string;
   tamper?: Tamper[];
 }
@@ -148,7 +148,7 @@ for (const step of steps) {
     recording = recordingSink();
     args["sink"] = recording.sink;
   }
-  if (step.op === "sendDocument") {
+  if (step.op === "sendDocument" || step.op === "newVersion") {
     const content = fromHex(step.content ?? "");
     args["source"] = bytesSource(content);
     args["size"] = content.length;

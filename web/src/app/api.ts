@@ -14,6 +14,9 @@ export type MemberView = Operations["members"]["result"]["members"][number];
 export type PracticeView = Operations["practices"]["result"]["practices"][number];
 export type RecipientView = Operations["previewRecipients"]["result"]["recipients"][number];
 export type SessionView = Operations["sessions"]["result"]["sessions"][number];
+export type DocumentHistoryView = Operations["documentHistory"]["result"]["history"];
+export type NextVersionView = Operations["nextVersion"]["result"]["next"];
+export type PatientFileView = Operations["patientFile"]["result"];
 
 /** An opened document: its bytes, checked, and who signed them. */
 export interface OpenedDocument {
@@ -121,6 +124,40 @@ export class Api {
 
   async revokeSession(id: string): Promise<boolean> {
     return (await this.worker.call("revokeSession", { id })).signedOut;
+  }
+
+  patientFile(patientFileId: string) {
+    return this.worker.call("patientFile", { patientFileId });
+  }
+
+  async documentHistory(id: string): Promise<DocumentHistoryView> {
+    return (await this.worker.call("documentHistory", { id })).history;
+  }
+
+  async nextVersion(id: string): Promise<NextVersionView> {
+    return (await this.worker.call("nextVersion", { id })).next;
+  }
+
+  /** A new version of `next`'s document from `file`, refused if the document or its readers changed since. */
+  async newVersion(next: NextVersionView, file: Blob & { name: string }, title: string): Promise<number> {
+    const answer = await this.worker.call("newVersion", {
+      id: next.id,
+      confirmed: { latestVersion: next.latestVersion, readers: next.readers.map((r) => r.accountId) },
+      title,
+      filename: file.name,
+      mediaType: file.type || "application/octet-stream",
+      size: file.size,
+      source: file.stream(),
+    });
+    return answer.version;
+  }
+
+  shareDocument(id: string, emails: string[], expiresAt: string | null) {
+    return this.worker.call("shareDocument", { id, emails, expiresAt });
+  }
+
+  async revokeReader(id: string, email: string): Promise<number> {
+    return (await this.worker.call("revokeReader", { id, email })).versions;
   }
 }
 

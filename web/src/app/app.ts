@@ -11,6 +11,8 @@ import { h, replace } from "./dom.js";
 import { type MessageKey, language, setLanguage, t } from "./i18n.js";
 import { documentScreen } from "./screens/document.js";
 import { inboxScreen } from "./screens/inbox.js";
+import { patientsScreen } from "./screens/patients.js";
+import { patientFileScreen } from "./screens/patients_file.js";
 import { sendScreen } from "./screens/send.js";
 import { signInScreen } from "./screens/signin.js";
 import { trustScreen } from "./screens/trust.js";
@@ -41,6 +43,8 @@ export const ROUTES = {
   trust: "#/trust",
   security: "#/security",
   document: (id: string) => `#/documents/${encodeURIComponent(id)}`,
+  patients: "#/patients",
+  patient: (patientFileId: string) => `#/patients/${encodeURIComponent(patientFileId)}`,
 } as const;
 
 /** A refusal as the person reads it: the worker's message, which names the cause. */
@@ -126,7 +130,11 @@ export class App {
     const here = location.hash;
     const link = (route: string, label: MessageKey) =>
       h("li", {}, h("a", { href: route, "aria-current": here.startsWith(route) ? "page" : undefined }, t(label)));
-    const nav = h("nav", { "aria-label": t("nav.label") }, h("ul", {}, link(ROUTES.inbox, "nav.inbox"), link(ROUTES.send, "nav.send"), link(ROUTES.trust, "nav.trust"), link(ROUTES.security, "nav.security")));
+    const nav = h(
+      "nav",
+      { "aria-label": t("nav.label") },
+      h("ul", {}, link(ROUTES.inbox, "nav.inbox"), link(ROUTES.patients, "nav.patients"), link(ROUTES.send, "nav.send"), link(ROUTES.trust, "nav.trust"), link(ROUTES.security, "nav.security")),
+    );
     const who = h("span", { class: "who" }, t("nav.signedInAs", { name: this.account.name || this.account.email }));
     const signOut = h("button", { type: "button", class: "secondary", onclick: () => void this.signOut() }, t("nav.signOut"));
     replace(this.header, brand, nav, h("div", { class: "account" }, who, signOut, languageButton));
@@ -172,6 +180,9 @@ export class App {
     if (hash === ROUTES.send) return sendScreen(context);
     if (hash === ROUTES.trust) return trustScreen(context);
     if (hash === ROUTES.security) return securityScreen(context);
+    if (hash === ROUTES.patients) return patientsScreen(context);
+    const patientMatch = /^#\/patients\/([^/]+)$/.exec(hash);
+    if (patientMatch) return patientFileScreen(context, decodeURIComponent(patientMatch[1]!));
     return inboxScreen(context);
   }
 }

@@ -35,7 +35,7 @@ export interface Metadata {
   media_type: string;
 }
 
-interface ServedVersion {
+export interface ServedVersion {
   number: number;
   authorId: string;
   envelopeHeader: Uint8Array;
@@ -47,32 +47,49 @@ interface ServedVersion {
   wrappedKey: Uint8Array | null;
   contentDigest: Uint8Array;
   readers: Reader[] | null;
+  /** Readers' signed statements of whom else they gave this version to. */
+  statements: ServedStatement[];
 }
 
-interface ServedRecipient {
+export interface ServedStatement {
+  signerId: string;
+  signerKeyIndex: bigint;
+  reader: Reader;
+  /** The version the statement names: its own for a share, the latest then for a revocation. */
+  version: number;
+  signature: Uint8Array;
+}
+
+export interface ServedRecipient {
   accountId: string;
   email: string;
   name: string;
+  /** ISO 8601; null for access without an end. */
+  expiresAt: string | null;
 }
 
-interface ServedDocument {
+export interface ServedDocument {
   id: string;
   patientFileId: string;
   patientId: string;
+  authorId: string;
   authorEmail: string;
   authorName: string;
   latestVersion: number;
   versions: ServedVersion[];
   recipients: ServedRecipient[];
+  /** Every signed end of someone's access. */
+  revocations: ServedStatement[];
 }
 
-function readDocument(raw: unknown, wire: Wire): ServedDocument {
+export function readDocument(raw: unknown, wire: Wire): ServedDocument {
   const body = wire.object(raw);
   const versions = wire.list(body["versions"]).map((item): ServedVersion => {
     const v = wire.object(item);
     const readers = v["readers"] === null || v["readers"] === undefined ? null : wire.list(v["readers"]).map((r) => reader(wire.object(r), wire));
+    const number = wire.integer(v, "number");
     return {
-      number: wire.integer(v, "number"),
+      number,
       authorId: wire.uuid(v, "author_id"),
       envelopeHeader: wire.bytes(v, "envelope_header", HEADER_SIZE),
       metadataEnvelope: wire.bytes(v, "metadata_envelope"),
@@ -83,26 +100,51 @@ function readDocument(raw: unknown, wire: Wire): ServedDocument {
       wrappedKey: wire.optionalBytes(v, "wrapped_key"),
       contentDigest: wire.bytes(v, "content_digest", 32),
       readers,
+      statements: wire.list(v["statements"] ?? []).map((s) => statement(wire.object(s), wire, "granter_id", "recipient", number)),
     };
   });
   const recipients = wire.list(body["recipients"]).map((item): ServedRecipient => {
     const r = wire.object(item);
-    return { accountId: wire.uuid(r, "account_id"), email: wire.string(r, "email"), name: wire.string(r, "display_name") };
+    return { accountId: wire.uuid(r, "account_id"), email: wire.string(r, "email"), name: wire.string(r, "display_name"), expiresAt: wire.optionalString(r, "expires_at") };
   });
   return {
     id: wire.uuid(body, "id"),
     patientFileId: wire.uuid(body, "patient_file_id"),
     patientId: wire.uuid(body, "patient_id"),
+    authorId: wire.uuid(body, "author_id"),
     authorEmail: wire.string(body, "author_email"),
     authorName: wire.string(body, "author_name"),
     latestVersion: wire.integer(body, "latest_version"),
     versions,
     recipients,
+    revocations: wire.list(body["revocations"] ?? []).map((s) => statement(wire.object(s), wire, "revoker_id", "reader")),
+  };
+}
+
+/** A share statement (its version's) or a revocation statement (naming its version). */
+function statement(body: Json, wire: Wire, signer: string, named: string, version?: number): ServedStatement {
+  return {
+    signerId: wire.uuid(body, signer),
+    signerKeyIndex: BigInt(wire.integer(body, "signer_key_index")),
+    reader: reader(wire.object(body[named]), wire),
+    version: version ?? wire.integer(body, "version"),
+    signature: wire.bytes(body, "signature", 64),
   };
 }
 
 function reader(body: Json, wire: Wire): Reader {
   return { accountId: wire.uuid(body, "account_id"), email: wire.string(body, "email") };
+}
+
+/** A version's title (its file's name when none is given, cut to MAX_TITLE_CHARS), name and type. */
+export function metadataOf(file: { title: string; filename: string; mediaType: string }): Metadata {
+  return {
+    title: Array.from(file.title || file.filename)
+      .slice(0, MAX_TITLE_CHARS)
+      .join(""),
+    filename: file.filename,
+    media_type: file.mediaType || "application/octet-stream",
+  };
 }
 
 export function encodeMetadata(metadata: Metadata): Uint8Array {
@@ -217,7 +259,7 @@ export class Documents {
   }
 
   /** The document as listed, from its latest version you can read. */
-  private async summary(view: ServedDocument): Promise<DocumentView> {
+  async summary(view: ServedDocument): Promise<DocumentView> {
     const readable = view.versions.filter((v) => v.wrappedKey !== null);
     const latest = readable[readable.length - 1];
     if (latest === undefined) throw exchangeRefused(`the server lists document ${view.id} with no version you can read`);
@@ -245,7 +287,7 @@ export class Documents {
     };
   }
 
-  private async metadata(version: ServedVersion, key: Uint8Array): Promise<Metadata> {
+  async metadata(version: ServedVersion, key: Uint8Array): Promise<Metadata> {
     let plaintext: Uint8Array;
     try {
       plaintext = (await openEnvelope(key, version.metadataEnvelope)).plaintext;
@@ -330,61 +372,18 @@ export class Documents {
     try {
       const documentId = crypto.randomUUID();
       const recipients = await this.session.recipients(args.to);
-      const publicKeys = recipients.map((r) => decodeBundle(r.entry.bundle));
-      for (const keys of publicKeys) checkRecipient(keys, "HYBRID");
-      const metadata: Metadata = {
-        title: Array.from(args.title || args.filename)
-          .slice(0, MAX_TITLE_CHARS)
-          .join(""),
-        filename: args.filename,
-        media_type: args.mediaType || "application/octet-stream",
-      };
-      const account = await this.session.account();
-      const answer = await this.session.keys.withFresh(async (key) => {
-        const metadataEnvelope = await sealEnvelope(key, encodeMetadata(metadata), { chunkLog2: METADATA_CHUNK_LOG2 });
-        const { envelope, header, contentDigest } = await sealedBlob(key, source, this.session.keys.guard.bind(this.session.keys));
-        const uploaded = await this.upload(envelope);
-        if (!constantTimeEqual(uploaded, contentDigest)) throw exchangeRefused("the server stored other bytes than were sent");
-        const signer = await this.session.myEntry();
-        const readers = recipients.map((r) => ({ accountId: r.entry.accountId, email: r.entry.email }));
-        const manifest: VersionManifest = {
-          documentId,
-          version: 1,
-          patientFileId: args.patientFileId.toLowerCase(),
-          authorId: account.id,
-          signerKeyIndex: signer.index,
-          contentDigest,
-          metadataDigest: await sha256(metadataEnvelope),
-          previous: NO_PREVIOUS,
-          readers,
-        };
-        const signature = await this.session.keys.sign("document", await sha256(encodeManifest(manifest)));
-        const shares = [];
-        for (const [i, recipient] of recipients.entries()) {
-          const wrapped = await wrapDocumentKey(key, publicKeys[i]!, header, "HYBRID");
-          shares.push({ recipient_id: recipient.entry.accountId, wrapped_key: toBase64Url(wrapped), expires_at: null });
-        }
-        const wire = new Wire("exchange_refused", "the document sent");
-        const created = await this.session.json("POST", "/documents", wire, {
-          json: {
-            id: documentId,
-            patient_file_id: manifest.patientFileId,
-            readers: readers.map((r) => ({ account_id: r.accountId, email: r.email })),
-            blob_id: uploaded.blobId,
-            envelope_header: toBase64Url(header),
-            metadata_envelope: toBase64Url(metadataEnvelope),
-            signature: toBase64Url(signature),
-            signer_key_index: Number(signer.index),
-            shares: shares.slice(0, SHARES_PER_REQUEST),
-          },
-        });
-        // The server takes 100 wrapped keys per request: the others follow the version.
-        for (let start = SHARES_PER_REQUEST; start < shares.length; start += SHARES_PER_REQUEST) {
-          await this.session.call("POST", `/documents/${documentId}/shares`, {
-            json: { version: 1, shares: shares.slice(start, start + SHARES_PER_REQUEST) },
-          });
-        }
-        return readDocument(created, wire);
+      const metadata = metadataOf(args);
+      const answer = await this.postVersion({
+        documentId,
+        patientFileId: args.patientFileId.toLowerCase(),
+        number: 1,
+        previous: NO_PREVIOUS,
+        recipients,
+        expiry: new Map(),
+        metadata,
+        source,
+        path: "/documents",
+        fields: { id: documentId, patient_file_id: args.patientFileId.toLowerCase() },
       });
       if (answer.id !== documentId) throw exchangeRefused("the server answered with another document than the one sent");
       const version = answer.versions.find((v) => v.number === 1);
@@ -394,6 +393,75 @@ export class Documents {
       if (!source.locked) await source.cancel(error).catch(() => undefined);
       throw error;
     }
+  }
+
+  /**
+   * Encrypts `source` under a fresh key, uploads it, signs the version's manifest
+   * (chained to `previous`) for `recipients` (the author first, each proven in the key
+   * directory) and posts it to `path` with `fields`, as sending.py _prepare_version and
+   * _submit; each share ends at its reader's `expiry` (none where it names no end).
+   */
+  async postVersion(version: {
+    documentId: string;
+    patientFileId: string;
+    number: number;
+    previous: Uint8Array;
+    recipients: VerifiedEntry[];
+    expiry: ReadonlyMap<string, string | null>;
+    metadata: Metadata;
+    source: ReadableStream<Uint8Array>;
+    path: string;
+    fields: Record<string, unknown>;
+  }): Promise<ServedDocument> {
+    const { documentId, number, recipients, metadata } = version;
+    const publicKeys = recipients.map((r) => decodeBundle(r.entry.bundle));
+    for (const keys of publicKeys) checkRecipient(keys, "HYBRID");
+    const account = await this.session.account();
+    return this.session.keys.withFresh(async (key) => {
+      const metadataEnvelope = await sealEnvelope(key, encodeMetadata(metadata), { chunkLog2: METADATA_CHUNK_LOG2 });
+      const { envelope, header, contentDigest } = await sealedBlob(key, version.source, this.session.keys.guard.bind(this.session.keys));
+      const uploaded = await this.upload(envelope);
+      if (!constantTimeEqual(uploaded, contentDigest)) throw exchangeRefused("the server stored other bytes than were sent");
+      const signer = await this.session.myEntry();
+      const readers = recipients.map((r) => ({ accountId: r.entry.accountId, email: r.entry.email }));
+      const manifest: VersionManifest = {
+        documentId,
+        version: number,
+        patientFileId: version.patientFileId,
+        authorId: account.id,
+        signerKeyIndex: signer.index,
+        contentDigest,
+        metadataDigest: await sha256(metadataEnvelope),
+        previous: version.previous,
+        readers,
+      };
+      const signature = await this.session.keys.sign("document", await sha256(encodeManifest(manifest)));
+      const shares = [];
+      for (const [i, recipient] of recipients.entries()) {
+        const wrapped = await wrapDocumentKey(key, publicKeys[i]!, header, "HYBRID");
+        shares.push({ recipient_id: recipient.entry.accountId, wrapped_key: toBase64Url(wrapped), expires_at: version.expiry.get(recipient.entry.accountId) ?? null });
+      }
+      const wire = new Wire("exchange_refused", "the document sent");
+      const created = await this.session.json("POST", version.path, wire, {
+        json: {
+          ...version.fields,
+          readers: readers.map((r) => ({ account_id: r.accountId, email: r.email })),
+          blob_id: uploaded.blobId,
+          envelope_header: toBase64Url(header),
+          metadata_envelope: toBase64Url(metadataEnvelope),
+          signature: toBase64Url(signature),
+          signer_key_index: Number(signer.index),
+          shares: shares.slice(0, SHARES_PER_REQUEST),
+        },
+      });
+      // The server takes 100 wrapped keys per request: the others follow the version.
+      for (let start = SHARES_PER_REQUEST; start < shares.length; start += SHARES_PER_REQUEST) {
+        await this.session.call("POST", `/documents/${documentId}/shares`, {
+          json: { version: number, shares: shares.slice(start, start + SHARES_PER_REQUEST) },
+        });
+      }
+      return readDocument(created, wire);
+    });
   }
 
   /** Uploads an envelope; the id the server gave it and the SHA-256 it computed. */

@@ -12,6 +12,7 @@
 
 import type { Purpose } from "../protocol/signature.js";
 import type { SuiteName } from "../protocol/wrap.js";
+import type { Directive, DocumentHistory, NextVersion, Retention } from "../client/patient_files.js";
 
 /** The operations on keys alone (service.ts). */
 export interface CryptoOperations {
@@ -138,6 +139,29 @@ export interface ClientOperations {
   sessions: { args: Record<string, never>; result: { sessions: SessionView[] } };
   /** Signs a device out; revoking this one signs this worker out too (`signedOut`). */
   revokeSession: { args: { id: string }; result: { signedOut: boolean } };
+  /** A patient file: its documents you can read (newest first), the patient's consent directives and the file's retention end. */
+  patientFile: { args: { patientFileId: string }; result: { documents: DocumentView[]; consents: Directive[]; retention: Retention } };
+  /** A document's versions (newest first), readers with their end of access, and whose access ended, its history checked. */
+  documentHistory: { args: { id: string }; result: { history: DocumentHistory } };
+  /** What a new version would continue and who could read it (yourself first, proven): nothing is encrypted. */
+  nextVersion: { args: { id: string }; result: { next: NextVersion } };
+  /** The new version, refused unless the document and its readers are still those `confirmed` (from nextVersion). */
+  newVersion: {
+    args: {
+      id: string;
+      confirmed: { latestVersion: number; readers: string[] };
+      title: string;
+      filename: string;
+      mediaType: string;
+      size: number;
+      source: ReadableStream<Uint8Array>;
+    };
+    result: { version: number };
+  };
+  /** Every version you can read given to `emails`, until `expiresAt` (ISO 8601) or without end. */
+  shareDocument: { args: { id: string; emails: string[]; expiresAt: string | null }; result: { shared: true } };
+  /** `email`'s access to every version ended; how many versions' keys the server erased. */
+  revokeReader: { args: { id: string; email: string }; result: { versions: number } };
 }
 
 /** What the background checks verified: the sizes of both logs, as decimal strings. */

@@ -23,6 +23,7 @@ import {
 } from "../client/auth.js";
 import { Documents, fingerprintOf } from "../client/documents.js";
 import { ClientRefusal, type Fetch, Http } from "../client/http.js";
+import { PatientFiles } from "../client/patient_files.js";
 import { type PinStore, pinStoreFor } from "../client/pins.js";
 import { type HeldKeys, Session } from "../client/session.js";
 import { Wire } from "../client/wire.js";
@@ -47,6 +48,7 @@ interface SignedIn {
   session: Session;
   documents: Documents;
   trust: TrustChecks;
+  patientFiles: PatientFiles;
 }
 
 export interface WorkerOptions {
@@ -147,7 +149,8 @@ export class WorkerService extends CryptoService {
       const session = new Session(this.http, tokens, this.heldKeys, this.pins);
       // The account's id as the directory gives it, and its entry holding these keys.
       await session.myEntry();
-      this.signedIn = { session, documents: new Documents(session), trust: new TrustChecks(session, this.journalPins) };
+      const documents = new Documents(session);
+      this.signedIn = { session, documents, trust: new TrustChecks(session, this.journalPins), patientFiles: new PatientFiles(session, documents) };
       return { account: await this.accountView(session) };
     } catch (error) {
       await this.end(tokens);
@@ -281,6 +284,42 @@ export class WorkerService extends CryptoService {
     if (current && this.signedIn === signedIn) await this.end(null);
     return { signedOut: current };
   }
+
+  async patientFile({ patientFileId }: ClientOperations["patientFile"]["args"]): Promise<ClientOperations["patientFile"]["result"]> {
+    const { patientFiles } = this.requireSignedIn();
+    const file = patientFileId.toLowerCase();
+    const [{ documents }, consents, retention] = await Promise.all([this.inbox({}), patientFiles.consents(file), patientFiles.retention(file)]);
+    const ofFile = documents.filter((d) => d.patientFileId === file).sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt));
+    return { documents: ofFile, consents, retention };
+  }
+
+  async documentHistory({ id }: ClientOperations["documentHistory"]["args"]): Promise<ClientOperations["documentHistory"]["result"]> {
+    return { history: await this.requireSignedIn().patientFiles.history(id) };
+  }
+
+  async nextVersion({ id }: ClientOperations["nextVersion"]["args"]): Promise<ClientOperations["nextVersion"]["result"]> {
+    return { next: await this.requireSignedIn().patientFiles.nextVersion(id) };
+  }
+
+  async newVersion(args: ClientOperations["newVersion"]["args"]): Promise<ClientOperations["newVersion"]["result"]> {
+    let patientFiles: PatientFiles;
+    try {
+      patientFiles = this.requireSignedIn().patientFiles;
+    } catch (error) {
+      await args.source.cancel(error).catch(() => undefined);
+      throw error;
+    }
+    return { version: await patientFiles.newVersion(args) };
+  }
+
+  async shareDocument({ id, emails, expiresAt }: ClientOperations["shareDocument"]["args"]): Promise<ClientOperations["shareDocument"]["result"]> {
+    await this.requireSignedIn().patientFiles.share(id, emails, expiresAt);
+    return { shared: true };
+  }
+
+  async revokeReader({ id, email }: ClientOperations["revokeReader"]["args"]): Promise<ClientOperations["revokeReader"]["result"]> {
+    return { versions: await this.requireSignedIn().patientFiles.revoke(id, email) };
+  }
 }
 
 const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
@@ -299,4 +338,10 @@ const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
   "checkTrust",
   "sessions",
   "revokeSession",
+  "patientFile",
+  "documentHistory",
+  "nextVersion",
+  "newVersion",
+  "shareDocument",
+  "revokeReader",
 ]);

@@ -1,0 +1,303 @@
+/**
+ * One patient file: until when it is kept, the patient's consent (read only: only
+ * the patient changes it), and its documents, newest first. Each document opens onto
+ * its versions and readers, checked in the worker against the signed history: a new
+ * version is shown before anything is encrypted (which document it continues, who
+ * will read it), a reader is added with an optional end of access, or revoked.
+ */
+
+import type { DocumentHistoryView, DocumentView, NextVersionView, PatientFileView, PatientView } from "../api.js";
+import { type AppContext, ROUTES, type Screen, describeError, errorBox } from "../app.js";
+import { field, formatDate, formatSize, h, replace, uniqueId } from "../dom.js";
+import { type MessageKey, locale, t } from "../i18n.js";
+import { busy } from "./signin.js";
+import { workingPractices } from "./patients.js";
+
+type FileView = PatientFileView;
+
+const BASES = ["last_care", "minor", "death", "suspended", "birth_date_unknown", "beyond_calendar"];
+const PURPOSES = ["care_team", "outside_team", "research"];
+const DECISIONS = ["permit", "deny"];
+
+/** The catalogue's words for a value the server names, or the value itself for one it does not know. */
+function translated(prefix: string, value: string, known: readonly string[], otherwise = value): string {
+  return known.includes(value) ? t(`${prefix}.${value}` as MessageKey) : otherwise;
+}
+
+export async function patientFileScreen(context: AppContext, patientFileId: string): Promise<Screen> {
+  const back = h("p", {}, h("a", { href: ROUTES.patients }, `← ${t("patients.back")}`));
+  const content = h("section", {});
+  let patient: PatientView | undefined;
+  let file: FileView;
+  try {
+    patient = await findPatient(context, patientFileId);
+    if (!patient) {
+      replace(content, back, h("h1", {}, t("patients.fileNotFound")));
+      return { title: t("patients.fileNotFound"), content };
+    }
+    file = await context.api.patientFile(patientFileId);
+  } catch (error) {
+    replace(content, back, h("h1", {}, patient?.name || t("patients.title")), errorBox(describeError(error)));
+    return { title: t("patients.title"), content };
+  }
+  const title = patient.name || patient.email;
+  replace(
+    content,
+    back,
+    h("h1", {}, title),
+    h("p", { class: "hint" }, patient.email),
+    retentionPart(file.retention),
+    consentPart(file.consents),
+    documentsPart(context, file.documents),
+  );
+  return { title, content };
+}
+
+async function findPatient(context: AppContext, patientFileId: string): Promise<PatientView | undefined> {
+  const wanted = patientFileId.toLowerCase();
+  for (const practice of await workingPractices(context)) {
+    const found = (await context.api.patients(practice.id)).find((p) => p.patientFileId === wanted);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+function formatDay(day: string): string {
+  const date = new Date(`${day}T12:00:00`);
+  return Number.isNaN(date.getTime()) ? day : date.toLocaleDateString(locale(), { dateStyle: "long" });
+}
+
+function detail(term: string, value: string): HTMLElement[] {
+  return [h("dt", {}, term), h("dd", {}, value)];
+}
+
+function retentionPart(retention: FileView["retention"]): HTMLElement {
+  const basis = translated("patients.basis", retention.basis, BASES, retention.explanation);
+  return h(
+    "section",
+    { class: "part", "aria-labelledby": "retention-heading" },
+    h("h2", { id: "retention-heading" }, t("patients.retention")),
+    h(
+      "dl",
+      { class: "details" },
+      ...detail(t("patients.keepUntil"), retention.keepUntil ? formatDay(retention.keepUntil) : t("patients.keepUnknown")),
+      ...(retention.destroyableFrom ? detail(t("patients.destroyableFrom"), formatDay(retention.destroyableFrom)) : []),
+      ...detail(t("patients.basis"), basis),
+    ),
+    retention.archived ? h("p", {}, t("patients.archived")) : null,
+  );
+}
+
+function consentPart(consents: FileView["consents"]): HTMLElement {
+  const items = consents.map((d) =>
+    h(
+      "li",
+      {},
+      h("strong", {}, t("patients.consentItem", { purpose: translated("patients.purpose", d.purpose, PURPOSES), decision: translated("patients.decision", d.decision, DECISIONS) })),
+      d.recipient ? ` ${t("patients.consentFor", { recipient: d.recipient })}` : null,
+      ` (${t("patients.consentSince", { date: formatDate(d.createdAt, locale()) })})`,
+    ),
+  );
+  return h(
+    "section",
+    { class: "part", "aria-labelledby": "consent-heading" },
+    h("h2", { id: "consent-heading" }, t("patients.consent")),
+    h("p", { class: "hint" }, t("patients.consentReadOnly")),
+    items.length ? h("ul", { class: "consents" }, ...items) : h("p", {}, t("patients.consentNone")),
+  );
+}
+
+function documentsPart(context: AppContext, documents: DocumentView[]): HTMLElement {
+  const part = h("section", { class: "part", "aria-labelledby": "documents-heading" }, h("h2", { id: "documents-heading" }, t("patients.documents")));
+  if (documents.length === 0) {
+    part.append(h("p", { class: "empty" }, t("patients.noDocuments")));
+    return part;
+  }
+  part.append(h("ul", { class: "file-documents" }, ...documents.map((d) => documentItem(context, d))));
+  return part;
+}
+
+function documentItem(context: AppContext, document: DocumentView): HTMLElement {
+  const name = document.title || document.filename;
+  const panel = h("div", { class: "document-panel", id: uniqueId("document"), hidden: true });
+  const toggle = h("button", { type: "button", class: "secondary", "aria-expanded": "false", "aria-controls": panel.id }, t("patients.details", { title: name }));
+  toggle.addEventListener("click", () => {
+    const opening = panel.hidden;
+    panel.hidden = !opening;
+    toggle.setAttribute("aria-expanded", String(opening));
+    toggle.textContent = t(opening ? "patients.hideDetails" : "patients.details", { title: name });
+    if (opening) void showHistory(context, document.id, panel);
+  });
+  return h(
+    "li",
+    {},
+    h("h3", {}, h("a", { href: ROUTES.document(document.id) }, name)),
+    h(
+      "p",
+      { class: "hint" },
+      `${formatDate(document.createdAt, locale())} · ${document.authorName || document.authorEmail} · ${t("document.version")} ${document.version} · ${formatSize(document.size, locale())}`,
+    ),
+    toggle,
+    panel,
+  );
+}
+
+/** The document's checked history in `panel`; `said` is the outcome of what was just done there. */
+async function showHistory(context: AppContext, id: string, panel: HTMLElement, said?: string): Promise<void> {
+  replace(panel, h("p", { class: "working" }, t("common.loading")));
+  let history: DocumentHistoryView;
+  try {
+    history = await context.api.documentHistory(id);
+  } catch (error) {
+    replace(panel, errorBox(describeError(error)));
+    return;
+  }
+  // Shown where it happened; said once, by the frame's live region (context.announce).
+  const outcome = said ? h("p", { class: "alert success" }, said) : null;
+  replace(
+    panel,
+    outcome,
+    h("h4", {}, t("patients.versions")),
+    h("ol", { class: "versions", reversed: true }, ...history.versions.map(versionItem)),
+    h("h4", {}, t("patients.readers")),
+    h("ul", { class: "readers" }, ...history.readers.map((r) => readerItem(context, history, r, panel))),
+    history.revoked.length
+      ? h(
+          "div",
+          {},
+          h("h4", {}, t("patients.revokedList")),
+          h("ul", {}, ...history.revoked.map((r) => h("li", {}, t("patients.revokedItem", { email: r.email, version: r.version, by: r.by === "you" ? t("patients.you") : r.by })))),
+        )
+      : null,
+    shareForm(context, history, panel),
+    newVersionForm(context, history, panel),
+  );
+  if (said) context.announce(said);
+}
+
+function versionItem(version: DocumentHistoryView["versions"][number]): HTMLElement {
+  const by = t("patients.versionBy", { name: version.authorName || "—", date: formatDate(version.createdAt, locale()), size: formatSize(version.size, locale()) });
+  const name = version.title ? t("patients.versionItem", { number: version.number, title: version.title }) : t("patients.versionUnreadable", { number: version.number });
+  return h("li", {}, h("strong", {}, name), h("br", {}), h("span", { class: "hint" }, by));
+}
+
+function readerItem(context: AppContext, history: DocumentHistoryView, reader: DocumentHistoryView["readers"][number], panel: HTMLElement): HTMLElement {
+  const who = reader.name || reader.email;
+  const until = reader.expiresAt ? t("patients.expires", { date: formatDate(reader.expiresAt, locale()) }) : t("patients.noExpiry");
+  const item = h("li", {}, h("strong", {}, who), ` <${reader.email}> — ${until} `);
+  if (reader.accountId === context.account.id) return item;
+  const revoke = h("button", { type: "button", class: "secondary" }, t("patients.revoke", { name: who }));
+  revoke.addEventListener("click", async () => {
+    const done = busy(revoke, t("patients.revoking"));
+    try {
+      const versions = await context.api.revokeReader(history.id, reader.email);
+      await showHistory(context, history.id, panel, t("patients.revoked", { email: reader.email, versions }));
+    } catch (error) {
+      done();
+      item.append(errorBox(describeError(error)));
+    }
+  });
+  item.append(revoke);
+  return item;
+}
+
+/** Midnight ending the chosen day, in the person's time zone: the access ends then. */
+function endOfDay(day: string): string | null {
+  if (!day) return null;
+  const date = new Date(`${day}T23:59:59`);
+  return Number.isNaN(date.getTime()) ? null : date.toISOString();
+}
+
+function shareForm(context: AppContext, history: DocumentHistoryView, panel: HTMLElement): HTMLElement {
+  const email = h("input", { type: "email", name: "share-email", autocomplete: "off", spellcheck: "false" });
+  const expiry = h("input", { type: "date", name: "share-expiry", min: new Date().toISOString().slice(0, 10) });
+  const submit = h("button", { type: "submit" }, t("patients.shareSubmit"));
+  const problems = h("div", {});
+  const form = h(
+    "form",
+    { class: "share" },
+    h("fieldset", {}, h("legend", {}, t("patients.share")), field(t("patients.shareEmail"), email), field(t("patients.shareExpiry"), expiry, t("patients.shareExpiryHint")), problems, submit),
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    replace(problems);
+    const address = email.value.trim();
+    if (!address) {
+      replace(problems, errorBox(t("patients.missingEmail")));
+      return;
+    }
+    const done = busy(submit, t("patients.sharing"));
+    try {
+      await context.api.shareDocument(history.id, [address], endOfDay(expiry.value));
+      await showHistory(context, history.id, panel, t("patients.shared", { email: address }));
+    } catch (error) {
+      done();
+      replace(problems, errorBox(describeError(error)));
+    }
+  });
+  return form;
+}
+
+function newVersionForm(context: AppContext, history: DocumentHistoryView, panel: HTMLElement): HTMLElement {
+  const input = h("input", { type: "file", name: "new-version" });
+  const check = h("button", { type: "submit" }, t("patients.newVersionCheck"));
+  const problems = h("div", {});
+  const review = h("div", {});
+  const fields = h("div", {}, field(t("patients.newVersionFile"), input), problems, check);
+  const form = h("form", { class: "new-version" }, h("fieldset", {}, h("legend", {}, t("patients.newVersion")), fields, review));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    replace(problems);
+    const file = input.files?.[0];
+    if (!file) {
+      replace(problems, errorBox(t("patients.missingFile")));
+      return;
+    }
+    const done = busy(check, t("patients.checking"));
+    try {
+      const next = await context.api.nextVersion(history.id);
+      done();
+      fields.hidden = true;
+      showBeforeChanging(context, next, file, review, panel, () => {
+        replace(review);
+        fields.hidden = false;
+        check.focus();
+      });
+    } catch (error) {
+      done();
+      replace(problems, errorBox(describeError(error)));
+    }
+  });
+  return form;
+}
+
+/** What the new version continues and who will read it, as the SDK's before_changing shows it. */
+function showBeforeChanging(context: AppContext, next: NextVersionView, file: File, review: HTMLElement, panel: HTMLElement, cancel: () => void): void {
+  const heading = h("h4", { tabindex: "-1" }, t("patients.beforeChanging"));
+  const confirm = h("button", { type: "button" }, t("patients.confirmVersion", { next: next.latestVersion + 1 }));
+  const back = h("button", { type: "button", class: "secondary" }, t("patients.cancel"));
+  const problems = h("div", {});
+  replace(
+    review,
+    heading,
+    h("p", {}, t("patients.beforeChangingText", { title: next.title, version: next.latestVersion, next: next.latestVersion + 1 })),
+    h("ul", { class: "readers" }, ...next.readers.map((r) => h("li", {}, h("strong", {}, r.name || r.email), ` <${r.email}>`))),
+    problems,
+    h("p", { class: "actions" }, confirm, back),
+  );
+  heading.focus();
+  back.addEventListener("click", cancel);
+  confirm.addEventListener("click", async () => {
+    back.disabled = true;
+    const done = busy(confirm, t("patients.uploading"));
+    try {
+      // The document keeps its title; the file gives the version's name and type.
+      const number = await context.api.newVersion(next, file, next.title);
+      await showHistory(context, next.id, panel, t("patients.versionSent", { number, title: next.title }));
+    } catch (error) {
+      done();
+      back.disabled = false;
+      replace(problems, errorBox(describeError(error)));
+    }
+  });
+}
