@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import socket
 import struct
+import time
 import zlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.server_fixtures import oathtool
@@ -86,20 +87,22 @@ class DemoServer:
         self.url = url
         self.home = home
         self.secrets = secrets
-        self._steps_used: dict[str, set[int]] = {}
+        self._last_step: dict[str, int] = {}
 
     def totp(self, email: str) -> str:
-        """A code of a time step this account has not used yet: the server refuses a
-        code used twice, and these tests sign the same person in more than once."""
-        used = self._steps_used.setdefault(email, set())
-        now = datetime.now(UTC)
-        for offset in (0, 1, -1):
-            at = now + timedelta(seconds=30 * offset)
-            step = int(at.timestamp()) // 30
-            if step not in used:
-                used.add(step)
-                return oathtool(self.secrets[email], at)
-        raise AssertionError(f"no unused TOTP step left for {email}")
+        """A code of a later time step than this account's last: the server accepts a
+        step one either side of its own, only ever later than the last one used
+        (server/auth/totp.py), and these tests sign the same person in more than once."""
+        last = self._last_step.get(email, -1)
+        while True:
+            now = int(datetime.now(UTC).timestamp()) // 30
+            # Not the step before: a slow sign-in could reach the server after it expired.
+            later = [step for step in (now, now + 1) if step > last]
+            if later:
+                break
+            time.sleep(1)  # two sign-ins in one step already: wait for the next
+        self._last_step[email] = later[0]
+        return oathtool(self.secrets[email], datetime.fromtimestamp(later[0] * 30 + 1, UTC))
 
 
 def new_page(browser, server: DemoServer, viewport=DESKTOP):
