@@ -109,6 +109,22 @@ export class Api {
   pairSafetyNumber(email: string) {
     return this.worker.call("pairSafetyNumber", { email });
   }
+
+  async register(account: Operations["register"]["args"]): Promise<string[]> {
+    return (await this.worker.call("register", account)).recoveryWords;
+  }
+
+  confirmEmail(code: string) {
+    return this.worker.call("confirmEmail", { code });
+  }
+
+  beginTotpEnrolment() {
+    return this.worker.call("beginTotpEnrolment", {});
+  }
+
+  finishTotpEnrolment(code: string) {
+    return this.worker.call("finishTotpEnrolment", { code });
+  }
 }
 
 /**

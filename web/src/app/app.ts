@@ -11,6 +11,7 @@ import { h, replace } from "./dom.js";
 import { type MessageKey, language, setLanguage, t } from "./i18n.js";
 import { documentScreen } from "./screens/document.js";
 import { inboxScreen } from "./screens/inbox.js";
+import { registerScreen } from "./screens/register.js";
 import { sendScreen } from "./screens/send.js";
 import { signInScreen } from "./screens/signin.js";
 import { trustScreen } from "./screens/trust.js";
@@ -34,6 +35,7 @@ export const ROUTES = {
   send: "#/send",
   trust: "#/trust",
   document: (id: string) => `#/documents/${encodeURIComponent(id)}`,
+  register: "#/register",
 } as const;
 
 /** A refusal as the person reads it: the worker's message, which names the cause. */
@@ -142,10 +144,12 @@ export class App {
 
   private async screenFor(hash: string): Promise<Screen> {
     if (!this.account) {
-      return signInScreen(this.api, (account) => {
+      const signedIn = (account: AccountView) => {
         this.account = account;
         this.navigate(ROUTES.inbox);
-      });
+      };
+      if (hash === ROUTES.register) return registerScreen(this.api, signedIn);
+      return signInScreen(this.api, signedIn);
     }
     const context: AppContext = {
       api: this.api,

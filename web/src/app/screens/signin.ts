@@ -5,7 +5,7 @@
  */
 
 import type { AccountView, Api } from "../api.js";
-import { type Screen, describeError, errorBox } from "../app.js";
+import { ROUTES, type Screen, describeError, errorBox } from "../app.js";
 import { field, h, replace } from "../dom.js";
 import { t } from "../i18n.js";
 
@@ -48,7 +48,8 @@ function showCredentials(content: HTMLElement, api: Api, signedIn: (account: Acc
       password.focus();
     }
   });
-  replace(content, h("h1", {}, t("signin.title")), h("p", {}, t("signin.intro")), form);
+  const register = h("p", { class: "actions" }, h("a", { href: ROUTES.register }, t("signin.register")));
+  replace(content, h("h1", {}, t("signin.title")), h("p", {}, t("signin.intro")), form, register);
 }
 
 function showSecondFactor(content: HTMLElement, api: Api, signedIn: (account: AccountView) => void, kind: "totp" | "recoveryCode"): void {
