@@ -12,8 +12,11 @@ import re
 import time
 from datetime import UTC, datetime
 
+import httpx2
+
 from tests.server_fixtures import Outbox, oathtool
 from tests.web.journeys import DESKTOP, PHONE, DemoServer, check_accessibility, new_page, photograph
+from uhealthsec.client.api import AuthClient
 from uhealthsec.client.recovery import from_words
 
 EMAIL = "lea.bernard@cabinet.test"
@@ -144,4 +147,31 @@ def test_a_practitioner_registers_enrols_and_signs_in_again(browser, demo_server
     page.get_by_label("Code de secours").fill(codes[0])
     page.get_by_role("button", name="Valider").click()
     page.get_by_role("heading", name="Documents", level=1).wait_for()
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_an_account_registered_without_an_authenticator_app_enrols_one_at_sign_in(
+    browser, demo_server
+):
+    """A registration that stopped after the address was confirmed (here made with the
+    Python client, as `uhs register` and `uhs verify-email` do) goes on in the browser."""
+    email, name = "jules.roux@exemple.test", "Jules Roux"
+    with httpx2.Client(base_url=demo_server.url) as http:
+        auth = AuthClient(http)
+        auth.register(email, PASSWORD, name, "patient")
+        auth.verify_email(mailed_code(demo_server, email), email, PASSWORD)
+
+    page = new_page(browser, demo_server)
+    page.get_by_label("Adresse e-mail").fill(email)
+    page.get_by_label("Mot de passe").fill(PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
+    page.get_by_role("heading", name="Ajoutez votre application d'authentification").wait_for()
+    demo_server.secrets[email] = page.locator(".totp-key").inner_text().replace(" ", "")
+    page.get_by_label("Code à 6 chiffres affiché par l'application").fill(demo_server.totp(email))
+    page.get_by_role("button", name="Valider").click()
+    page.get_by_role("heading", name="Vos codes de secours").wait_for()
+    assert page.locator("ul.recovery-codes li").count() == 10
+    page.get_by_role("button", name="Continuer vers mes documents").click()
+    page.get_by_role("heading", name="Documents", level=1).wait_for()
+    assert name in page.locator("header").inner_text()
     assert page.errors == []  # type: ignore[attr-defined]

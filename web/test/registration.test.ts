@@ -12,6 +12,7 @@ import { test } from "node:test";
 import { Http } from "../src/client/http.js";
 import { MemoryPinStore } from "../src/client/pins.js";
 import { enrolTotp, passwordProblem } from "../src/client/registration.js";
+import { defaultParams, encodePreloginParams } from "../src/protocol/keystore.js";
 import { WorkerService } from "../src/worker/session.js";
 
 const ORIGIN = "https://sante.example.fr";
@@ -104,4 +105,18 @@ test("registration: an enrolment whose QR code holds another key than the one sh
   ]) {
     assert.equal(await outcome(() => enrolTotp(answer(uri), login)), "malformed_answer", uri);
   }
+});
+
+test("registration: an account with no second factor yet, signing in, goes on to enrol one without the password again", async () => {
+  const server = fakeServer({
+    "/auth/prelogin": { argon2_params: encodePreloginParams(defaultParams()) },
+    "/auth/login": { ticket: "t".repeat(43), methods: [], enrolment_required: true, complete: false },
+    "/auth/login/enrol/totp": { secret: SECRET, otpauth_uri: `otpauth://totp/U-HealthSec:lea?secret=${SECRET}`, qr_svg: "" },
+  });
+  const worker = new WorkerService(ORIGIN, { fetch: server.fetch, pins: new MemoryPinStore() });
+  const refusal = await outcome(() => worker.handle("signIn", { email: "lea.bernard@cabinet.test", password: "cheval agrafe batterie correcte" }));
+  assert.equal(refusal, "enrolment_required");
+  const enrolment = await worker.handle("beginTotpEnrolment", {});
+  assert.equal(enrolment.secret, SECRET);
+  assert.deepEqual(server.asked, ["/auth/prelogin", "/auth/login", "/auth/login", "/auth/login/enrol/totp"]);
 });

@@ -122,7 +122,10 @@ export class WorkerService extends CryptoService {
     const authSecret = await deriveAuthSecret(this.http, email, password);
     const login = await startLogin(this.http, email, authSecret);
     if (login !== null && login.enrolmentRequired) {
-      throw new ClientRefusal("enrolment_required", "this account has no second factor yet: add an authenticator app with the uhs command first");
+      // Its registration stopped before the authenticator app: the enrolment goes on
+      // from here (beginTotpEnrolment) without the password being typed again.
+      this.registration = { email, password, authSecret, login: null };
+      throw new ClientRefusal("enrolment_required", "this account has no second factor yet: add an authenticator app");
     }
     this.pending = { email, password, authSecret, login };
     const offered = login === null ? ["totp", "recovery_code"] : login.complete ? [] : login.methods;

@@ -206,6 +206,11 @@ function grouped(secret: string): string {
   return secret.replace(/(.{4})(?=.)/g, "$1 ");
 }
 
+/** The enrolment of an account whose registration stopped before it (signin.ts): the worker kept its password. */
+export function continueEnrolment(content: HTMLElement, api: Api, signedIn: SignedIn): void {
+  void showTotp(content, api, signedIn);
+}
+
 async function showTotp(content: HTMLElement, api: Api, signedIn: SignedIn): Promise<void> {
   showStep(content, t("register.totpTitle"), h("p", { role: "status" }, t("register.totpStarting")));
   let enrolment: { secret: string; otpauthUri: string };
