@@ -10,7 +10,7 @@
 import { type PasswordProblem, passwordProblem } from "../../client/registration.js";
 import type { AccountView, Api } from "../api.js";
 import { type Screen, describeError, errorBox } from "../app.js";
-import { field, h, replace } from "../dom.js";
+import { field, h, replace, uniqueId } from "../dom.js";
 import { type MessageKey, locale, t } from "../i18n.js";
 import { qrCode } from "./register_qr.js";
 import { busy } from "./signin.js";
@@ -52,7 +52,7 @@ function showForm(content: HTMLElement, api: Api, signedIn: SignedIn): void {
   const rpps = h("input", { type: "text", name: "rpps", inputmode: "numeric", pattern: "[0-9]{11}", maxlength: "11", autocomplete: "off" });
   const password = h("input", { type: "password", name: "new-password", autocomplete: "new-password", required: true });
   const again = h("input", { type: "password", name: "new-password-again", autocomplete: "new-password", required: true });
-  const strength = h("p", { class: "strength", "aria-live": "polite" });
+  const strength = h("p", { class: "strength", id: uniqueId("strength"), "aria-live": "polite" });
   const rppsField = field(t("register.rpps"), rpps, t("register.rppsHint"));
   const judge = (): PasswordProblem | null => {
     const problem = password.value ? passwordProblem(password.value, [email.value, name.value]) : null;
@@ -64,6 +64,9 @@ function showForm(content: HTMLElement, api: Api, signedIn: SignedIn): void {
   kind.addEventListener("change", () => {
     rppsField.hidden = kind.value !== "practitioner";
   });
+  const passwordField = field(t("register.password"), password, t("register.passwordHint"));
+  // The verdict is read with the field, after its hint.
+  password.setAttribute("aria-describedby", `${password.getAttribute("aria-describedby") ?? ""} ${strength.id}`.trim());
   const submit = h("button", { type: "submit" }, t("register.submit"));
   const problems = h("div", {});
   const form = h(
@@ -73,7 +76,7 @@ function showForm(content: HTMLElement, api: Api, signedIn: SignedIn): void {
     field(t("signin.email"), email),
     field(t("register.kind"), kind),
     rppsField,
-    field(t("register.password"), password, t("register.passwordHint")),
+    passwordField,
     strength,
     field(t("register.passwordAgain"), again),
     problems,
