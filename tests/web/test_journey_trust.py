@@ -26,9 +26,9 @@ from tests.web.journeys import (
 )
 
 #: Reads a QR code as a phone's camera would: the SVG's modules drawn into pixels,
-#: then @paulmillr/qr's decoder (a reader independent of how the code was drawn).
+#: then the qr library's decoder (a reader independent of how the code was drawn).
 DECODE_QR = """
-import decodeQR from "@paulmillr/qr/decode.js";
+import decodeQR from "qr/decode.js";
 const { d, side } = JSON.parse(process.argv[1]);
 const scale = 8;
 const width = side * scale;

@@ -159,6 +159,22 @@ export class Api {
   async revokeReader(id: string, email: string): Promise<number> {
     return (await this.worker.call("revokeReader", { id, email })).versions;
   }
+
+  async register(account: Operations["register"]["args"]): Promise<string[]> {
+    return (await this.worker.call("register", account)).recoveryWords;
+  }
+
+  confirmEmail(code: string) {
+    return this.worker.call("confirmEmail", { code });
+  }
+
+  beginTotpEnrolment() {
+    return this.worker.call("beginTotpEnrolment", {});
+  }
+
+  finishTotpEnrolment(code: string) {
+    return this.worker.call("finishTotpEnrolment", { code });
+  }
 }
 
 /**

@@ -13,6 +13,7 @@ import { documentScreen } from "./screens/document.js";
 import { inboxScreen } from "./screens/inbox.js";
 import { patientsScreen } from "./screens/patients.js";
 import { patientFileScreen } from "./screens/patients_file.js";
+import { registerScreen } from "./screens/register.js";
 import { sendScreen } from "./screens/send.js";
 import { signInScreen } from "./screens/signin.js";
 import { trustScreen } from "./screens/trust.js";
@@ -45,6 +46,7 @@ export const ROUTES = {
   document: (id: string) => `#/documents/${encodeURIComponent(id)}`,
   patients: "#/patients",
   patient: (patientFileId: string) => `#/patients/${encodeURIComponent(patientFileId)}`,
+  register: "#/register",
 } as const;
 
 /** A refusal as the person reads it: the worker's message, which names the cause. */
@@ -161,11 +163,13 @@ export class App {
 
   private async screenFor(hash: string): Promise<Screen> {
     if (!this.account) {
-      return signInScreen(this.api, (account) => {
+      const signedIn = (account: AccountView) => {
         this.account = account;
         this.trust.start();
         this.navigate(ROUTES.inbox);
-      });
+      };
+      if (hash === ROUTES.register) return registerScreen(this.api, signedIn);
+      return signInScreen(this.api, signedIn);
     }
     const context: AppContext = {
       api: this.api,

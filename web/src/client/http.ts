@@ -89,7 +89,10 @@ export type RefusalIdentifier =
   | "no_sign_in"
   | "enrolment_required"
   | "unsolvable_challenge"
-  | "server_unreachable";
+  | "server_unreachable"
+  | "weak_password"
+  | "no_registration"
+  | "already_enrolled";
 
 export class ClientRefusal extends Error {
   constructor(

@@ -162,6 +162,21 @@ export interface ClientOperations {
   shareDocument: { args: { id: string; emails: string[]; expiresAt: string | null }; result: { shared: true } };
   /** `email`'s access to every version ended; how many versions' keys the server erased. */
   revokeReader: { args: { id: string; email: string }; result: { versions: number } };
+  /**
+   * Makes the keys and the keystore here and registers them; the 24 recovery words
+   * are answered once, to be shown. The password is kept here until the address is
+   * confirmed and the authenticator app enrolled, so that it is typed once.
+   */
+  register: {
+    args: { email: string; password: string; name: string; kind: "practitioner" | "patient"; rpps?: string; invitation?: string };
+    result: { recoveryWords: string[] };
+  };
+  /** Confirms the registered address with the mailed code. */
+  confirmEmail: { args: { code: string }; result: { confirmed: true } };
+  /** Signs the new account in and starts enrolling an authenticator app: its key, as text and as an otpauth URI. */
+  beginTotpEnrolment: { args: Record<string, never>; result: { secret: string; otpauthUri: string } };
+  /** Confirms the app with one of its codes and finishes the sign-in; the recovery codes are answered once. */
+  finishTotpEnrolment: { args: { code: string }; result: { account: AccountView; recoveryCodes: string[] } };
 }
 
 /** What the background checks verified: the sizes of both logs, as decimal strings. */

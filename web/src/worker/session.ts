@@ -21,6 +21,8 @@ import {
   revoke,
   startLogin,
 } from "../client/auth.js";
+import { confirmTotp, enrolTotp, register, verifyEmail } from "../client/registration.js";
+import { recoveryWords } from "../protocol/keystore.js";
 import { Documents, fingerprintOf } from "../client/documents.js";
 import { ClientRefusal, type Fetch, Http } from "../client/http.js";
 import { PatientFiles } from "../client/patient_files.js";
@@ -44,6 +46,16 @@ interface PendingSignIn {
   login: LoginState | null;
 }
 
+/** A registration under way: its address confirmed and its authenticator app enrolled with these. */
+interface PendingRegistration {
+  email: string;
+  /** Kept until the keystore is unlocked with it at the end of the enrolment, then dropped. */
+  password: string;
+  authSecret: Uint8Array;
+  /** The first sign-in, which enrols the authenticator app. */
+  login: LoginState | null;
+}
+
 interface SignedIn {
   session: Session;
   documents: Documents;
@@ -63,6 +75,7 @@ export class WorkerService extends CryptoService {
   private readonly pins: PinStore;
   private readonly journalPins: PinStore;
   private pending: PendingSignIn | null = null;
+  private registration: PendingRegistration | null = null;
   private signedIn: SignedIn | null = null;
 
   /** `origin`: the server's, the page's own (the worker's `location.origin`). */
@@ -118,7 +131,10 @@ export class WorkerService extends CryptoService {
     const authSecret = await deriveAuthSecret(this.http, email, password);
     const login = await startLogin(this.http, email, authSecret);
     if (login !== null && login.enrolmentRequired) {
-      throw new ClientRefusal("enrolment_required", "this account has no second factor yet: add an authenticator app with the uhs command first");
+      // Its registration stopped before the authenticator app: the enrolment goes on
+      // from here (beginTotpEnrolment) without the password being typed again.
+      this.registration = { email, password, authSecret, login: null };
+      throw new ClientRefusal("enrolment_required", "this account has no second factor yet: add an authenticator app");
     }
     this.pending = { email, password, authSecret, login };
     const offered = login === null ? ["totp", "recovery_code"] : login.complete ? [] : login.methods;
@@ -141,17 +157,22 @@ export class WorkerService extends CryptoService {
     // The ticket is spent by the authorization, whatever follows.
     this.pending = null;
     pending.authSecret.fill(0);
+    return { account: await this.completeSignIn(login, pending.password) };
+  }
+
+  /** Tokens for a completed sign-in, the keystore unlocked, the account checked in the directory. */
+  private async completeSignIn(login: LoginState, password: string): Promise<AccountView> {
     const tokens = await authorize(this.http, login, DEVICE_NAME);
     try {
       const keystore = await fetchKeystore(this.http, tokens.accessToken);
-      const unlocked = await this.unlockWithPassword({ keystore, password: pending.password });
+      const unlocked = await this.unlockWithPassword({ keystore, password });
       unlocked.authSecret.fill(0);
       const session = new Session(this.http, tokens, this.heldKeys, this.pins);
       // The account's id as the directory gives it, and its entry holding these keys.
       await session.myEntry();
       const documents = new Documents(session);
       this.signedIn = { session, documents, trust: new TrustChecks(session, this.journalPins), patientFiles: new PatientFiles(session, documents) };
-      return { account: await this.accountView(session) };
+      return await this.accountView(session);
     } catch (error) {
       await this.end(tokens);
       throw error;
@@ -172,6 +193,7 @@ export class WorkerService extends CryptoService {
 
   async signOut(_: ClientOperations["signOut"]["args"]): Promise<ClientOperations["signOut"]["result"]> {
     this.pending = null;
+    this.forgetRegistration();
     const signedIn = this.signedIn;
     await this.end(signedIn === null ? null : signedIn.session.refreshToken);
     return { signedOut: true };
@@ -320,6 +342,52 @@ export class WorkerService extends CryptoService {
   async revokeReader({ id, email }: ClientOperations["revokeReader"]["args"]): Promise<ClientOperations["revokeReader"]["result"]> {
     return { versions: await this.requireSignedIn().patientFiles.revoke(id, email) };
   }
+
+  private requireRegistration(): PendingRegistration {
+    if (this.registration === null) throw new ClientRefusal("no_registration", "no registration is under way here: register, or sign in");
+    return this.registration;
+  }
+
+  private forgetRegistration(): void {
+    this.registration?.authSecret.fill(0);
+    this.registration = null;
+  }
+
+  async register(args: ClientOperations["register"]["args"]): Promise<ClientOperations["register"]["result"]> {
+    await this.signOut({}).catch(() => undefined);
+    const { recoveryKey, authSecret } = await register(this.http, args);
+    try {
+      this.registration = { email: args.email, password: args.password, authSecret, login: null };
+      return { recoveryWords: recoveryWords(recoveryKey).split(" ") };
+    } finally {
+      recoveryKey.fill(0);
+    }
+  }
+
+  async confirmEmail({ code }: ClientOperations["confirmEmail"]["args"]): Promise<ClientOperations["confirmEmail"]["result"]> {
+    await verifyEmail(this.http, code.trim(), this.requireRegistration().authSecret);
+    return { confirmed: true };
+  }
+
+  async beginTotpEnrolment(_: ClientOperations["beginTotpEnrolment"]["args"]): Promise<ClientOperations["beginTotpEnrolment"]["result"]> {
+    const registration = this.requireRegistration();
+    const login = await startLogin(this.http, registration.email, registration.authSecret);
+    if (login === null) throw noSignIn();
+    if (!login.enrolmentRequired) throw new ClientRefusal("already_enrolled", "this account already has a second factor: sign in with it");
+    const enrolment = await enrolTotp(this.http, login);
+    registration.login = login;
+    return enrolment;
+  }
+
+  async finishTotpEnrolment({ code }: ClientOperations["finishTotpEnrolment"]["args"]): Promise<ClientOperations["finishTotpEnrolment"]["result"]> {
+    const registration = this.requireRegistration();
+    const login = registration.login;
+    if (login === null) throw new ClientRefusal("no_registration", "no authenticator app is being added: add it first");
+    const recoveryCodes = await confirmTotp(this.http, login, code.replace(/\s+/g, ""));
+    // The ticket is spent by the authorization, whatever follows.
+    this.forgetRegistration();
+    return { account: await this.completeSignIn(login, registration.password), recoveryCodes };
+  }
 }
 
 const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
@@ -344,4 +412,8 @@ const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
   "newVersion",
   "shareDocument",
   "revokeReader",
+  "register",
+  "confirmEmail",
+  "beginTotpEnrolment",
+  "finishTotpEnrolment",
 ]);

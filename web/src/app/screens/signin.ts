@@ -4,10 +4,12 @@
  * second factor. The password goes to the worker and is not kept by the page.
  */
 
+import { WorkerRefusal } from "../../worker/client.js";
 import type { AccountView, Api } from "../api.js";
-import { type Screen, describeError, errorBox } from "../app.js";
+import { ROUTES, type Screen, describeError, errorBox } from "../app.js";
 import { field, h, replace } from "../dom.js";
 import { t } from "../i18n.js";
+import { continueEnrolment } from "./register.js";
 
 export function signInScreen(api: Api, signedIn: (account: AccountView) => void): Screen {
   const content = h("section", { class: "narrow" });
@@ -43,12 +45,18 @@ function showCredentials(content: HTMLElement, api: Api, signedIn: (account: Acc
       password.value = "";
       showSecondFactor(content, api, signedIn, factors.includes("totp") ? "totp" : "recoveryCode");
     } catch (error) {
+      if (error instanceof WorkerRefusal && error.identifier === "enrolment_required") {
+        password.value = "";
+        continueEnrolment(content, api, signedIn);
+        return;
+      }
       done();
       replace(problems, errorBox(describeError(error)));
       password.focus();
     }
   });
-  replace(content, h("h1", {}, t("signin.title")), h("p", {}, t("signin.intro")), form);
+  const register = h("p", { class: "actions" }, h("a", { href: ROUTES.register }, t("signin.register")));
+  replace(content, h("h1", {}, t("signin.title")), h("p", {}, t("signin.intro")), form, register);
 }
 
 function showSecondFactor(content: HTMLElement, api: Api, signedIn: (account: AccountView) => void, kind: "totp" | "recoveryCode"): void {
