@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/api.py directory [--sizes 1000 10000 100000] [--lookups 50]
                                                  [--backends sqlite postgresql]
+    .venv/bin/python benchmarks/api.py inbox [--sizes 100 1000 10000]
+                                             [--backends sqlite postgresql]
 
 ``directory``: a key directory of each size (one entry per practitioner, written
 straight to the database, the map of accounts committed at the end as the server
@@ -12,6 +14,13 @@ commitment, the map proof) and, alone, the read of the stored hashes the two pro
 need. Median of ``--lookups`` lookups, with the SQL statements of one lookup.
 The map of accounts is built once per process and size (section 10.4), before the
 timings, as a running server has it.
+
+``inbox``: a reader with that many documents shared with them (one version each, from
+one author, in one patient file; written straight to the database), then what
+``GET /documents`` does on the server for the first page of 50 (the listing and the
+answer's models, no HTTP), and for the whole inbox a page of 200 at a time as the SDK
+walks it (``all_documents``): the time and the SQL statements. Median of 5 for the
+first page, one walk for the whole inbox.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from tests.server.records.bulk import share_documents
 from uhealthsec.crypto.directory import AccountKindCode, DirectoryEntry
 from uhealthsec.crypto.keys import UserKeys
 from uhealthsec.server.accounts.models import Account, AccountKind, AccountStatus
@@ -41,6 +51,7 @@ from uhealthsec.server.app import build_context
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.keys.models import DirectoryRecord
 from uhealthsec.server.keys.service import KeyDirectory
+from uhealthsec.server.records import routes as records_routes
 from uhealthsec.server.settings import Settings
 from uhealthsec.server.storage.db import insert_rows
 
@@ -193,6 +204,62 @@ def directory(backend: str, size: int, lookups: int) -> tuple[float, float, floa
         return fill, whole, node_read, len(statements)
 
 
+# -- the inbox -----------------------------------------------------------------------------
+
+
+def fill_inbox(ctx: AppContext, size: int) -> Account:
+    """A reader with ``size`` documents shared with them; the reader."""
+    reader = Account(
+        email="reader@example.org",
+        display_name="Reader",
+        kind=AccountKind.PRACTITIONER,
+        status=AccountStatus.ACTIVE,
+        password_hash="unused",
+        keystore=b"unused",
+        public_keys=b"unused",
+        key_fingerprint=bytes(32),
+        created_at=datetime.now(UTC),
+    )
+    with ctx.sessions.begin() as db:
+        db.add(reader)
+    share_documents(ctx, reader.id, size)
+    with ctx.sessions() as db:
+        found = db.get(Account, reader.id)
+        assert found is not None
+        db.expunge(found)
+    return found
+
+
+def inbox(backend: str, size: int) -> tuple[float, int, float, float, int, int]:
+    """The first page of 50: milliseconds and SQL statements; the whole inbox, 200 at a
+    time: milliseconds, of them this process's CPU, SQL statements, documents listed."""
+    with database(backend) as ctx:
+        reader = fill_inbox(ctx, size)
+
+        def page(limit: int, after: str | None) -> tuple[list[object], str | None]:
+            with ctx.sessions() as db:
+                return records_routes.documents_page(reader, db, ctx, limit, after)
+
+        page(50, None)  # warm: connections, statement caches
+        first = median_ms(lambda: page(50, None), 5)
+        with counting_statements(ctx.engine) as statements:
+            page(50, None)
+        first_statements = len(statements)
+
+        listed = 0
+        began, cpu = time.perf_counter(), time.process_time()
+        with counting_statements(ctx.engine) as statements:
+            after: str | None = None
+            while True:
+                documents, after = page(200, after)
+                listed += len(documents)
+                if after is None:
+                    break
+        whole = (time.perf_counter() - began) * 1000
+        cpu = (time.process_time() - cpu) * 1000
+        return first, first_statements, whole, cpu, len(statements), listed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -200,6 +267,9 @@ def main() -> None:
     keys.add_argument("--sizes", nargs="*", type=int, default=[1000, 10000, 100000])
     keys.add_argument("--lookups", type=int, default=50)
     keys.add_argument("--backends", nargs="*", default=["sqlite", "postgresql"])
+    documents = commands.add_parser("inbox", help="GET /documents against the inbox's size")
+    documents.add_argument("--sizes", nargs="*", type=int, default=[100, 1000, 10000])
+    documents.add_argument("--backends", nargs="*", default=["sqlite", "postgresql"])
     args = parser.parse_args()
     print(f"Python {platform.python_version()}, {platform.machine()}")
     if args.command == "directory":
@@ -214,6 +284,21 @@ def main() -> None:
                     flush=True,
                 )
                 print(f"  (filled at {fill:.0f} ms per 1,000 entries)", file=sys.stderr)
+    if args.command == "inbox":
+        print(
+            "| database | documents | first page (50) | statements "
+            "| whole inbox (process CPU) | statements |"
+        )
+        print("|---|---:|---:|---:|---:|---:|")
+        for backend in args.backends:
+            for size in args.sizes:
+                first, first_sql, whole, cpu, whole_sql, listed = inbox(backend, size)
+                assert listed == size, (listed, size)
+                print(
+                    f"| {backend} | {size:,} | {first:.1f} ms | {first_sql} "
+                    f"| {whole:,.0f} ms ({cpu:,.0f} ms) | {whole_sql:,} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":
