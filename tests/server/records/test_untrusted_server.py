@@ -491,6 +491,7 @@ def _slip_in_reader(ctx, document_id: uuid.UUID, intruder: str) -> None:
                 wrapped_key=author_share.wrapped_key,
                 granted_by=version.author_id,
                 created_at=author_share.created_at,
+                version_created_at=version.created_at,
             )
         )
 
@@ -869,6 +870,7 @@ def _forge_version_2(ctx, practice: Practice, document_id, mallory, mallory_keys
                     wrapped_key=wrapped_key,
                     granted_by=manifest.author_id,
                     created_at=first.created_at,
+                    version_created_at=forged.created_at,
                 )
             )
         document.latest_version = 2
@@ -918,6 +920,7 @@ def test_a_signed_reader_list_stripped_by_the_server_is_not_read_as_version_1(
                 wrapped_key=author_share.wrapped_key,
                 granted_by=version.author_id,
                 created_at=author_share.created_at,
+                version_created_at=version.created_at,
             )
         )
     shown = []

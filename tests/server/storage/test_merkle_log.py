@@ -1,21 +1,25 @@
 """The Merkle log component on both databases: appends in batches, the frontier kept
-in the log's row, logs written before that column existed, the migration adding it."""
+in the log's row, logs written before that column existed, the migration adding it,
+proofs read from the stored hashes by point lookups."""
 
 from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import delete, text, update
+from sqlalchemy import create_engine, delete, event, text, update
 
 from uhealthsec.crypto import merkle
 from uhealthsec.crypto.checkpoint import open_checkpoint
 from uhealthsec.server.storage import migrate
 from uhealthsec.server.storage.merkle_log import (
+    _NODES_PER_STATEMENT,
     KEY_DIRECTORY_LOG,
     CheckpointRecord,
     MerkleLog,
     MerkleLogState,
+    MerkleNode,
     TreeHeadRecord,
+    _read_nodes,
 )
 
 
@@ -138,3 +142,49 @@ def test_checkpoints_missing_from_an_older_log_are_signed_once(ctx):
     for signed in heads[:2]:
         hashed = [merkle.leaf_hash(x) for x in leaves[: signed.size]]
         assert signed.root == merkle.root_of(hashed)
+
+
+def test_proofs_read_from_the_stored_hashes_are_those_of_the_tree(ctx):
+    leaves = append_batches(ctx, [300, 77, 1])
+    hashed = [merkle.leaf_hash(x) for x in leaves]
+    tree, _ = merkle.append(0, [], hashed)  # every node, computed in memory
+    reference = {(level, index): value for level, index, value in tree}
+    statements: list[str] = []
+    event.listen(ctx.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    with ctx.sessions() as db:
+        log = MerkleLog(db, KEY_DIRECTORY_LOG, ctx.log_key, 1)
+        for size in (300, 377, 378):
+            for index in range(size):
+                ranges = merkle.inclusion_ranges(index, size)
+                expected = merkle.proof_from(ranges, reference)
+                assert log.inclusion_proof(index, size) == expected
+            for old in range(1, size + 1):
+                ranges = merkle.consistency_ranges(old, size)
+                expected = merkle.proof_from(ranges, reference)
+                assert log.consistency_proof(old, size) == expected
+        # Every leaf's proof at once: the nodes of the whole tree, in several statements.
+        plans = {i: merkle.inclusion_ranges(i, 378) for i in range(378)}
+        needed = set().union(*(merkle.nodes_for(r) for r in plans.values()))
+        assert len(needed) > 2 * _NODES_PER_STATEMENT
+        statements.clear()
+        assert log.inclusion_proofs(list(plans), 378) == merkle.proofs_from(plans, reference)
+    reads = [s for s in statements if "merkle_nodes" in s]
+    assert len(reads) == -(-len(needed) // _NODES_PER_STATEMENT)
+
+
+def test_sqlite_reads_each_node_by_its_primary_key():
+    # Without statistics, as a log that just grew: the plan must not scan the log.
+    engine = create_engine("sqlite://")
+    MerkleNode.__table__.create(engine)
+    statement = _read_nodes(3).compile(engine)
+    with engine.connect() as connection:
+        plan = [
+            row[3]
+            for row in connection.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {statement}",
+                ("keys", 0, 5, "keys", 1, 2, "keys", 4, 0),
+            )
+        ]
+    searches = [step for step in plan if step.startswith(("SEARCH", "SCAN"))]
+    assert len(searches) == 3
+    assert all(s.endswith("(log=? AND level=? AND index=?)") for s in searches), plan

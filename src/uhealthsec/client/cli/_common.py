@@ -339,15 +339,11 @@ def document_id_of(client: ExchangeClient, given: str, *, show: bool = True) -> 
     with ``show``, the document a prefix named is shown (a command that changes it
     passes ``show_document`` to the SDK instead, which shows it from the answers the
     change is made from)."""
-    from uhealthsec.client.exchange import DOCUMENTS_PAGE
+    from uhealthsec.client.exchange.receiving import inbox_pages
 
     def listed() -> Iterator[str]:
-        offset = 0  # the ids only: no title is decrypted to find one
-        while page := client.call(
-            "GET", "/documents", params={"limit": DOCUMENTS_PAGE, "offset": offset}
-        ).json():
-            yield from (str(d["id"]) for d in page)
-            offset += len(page)
+        for answer in inbox_pages(client.call):  # the ids only: no title is decrypted
+            yield from (str(d["id"]) for d in answer.json())
 
     chosen = resolve_id(given, listed, "document")
     if show and chosen != given.lower():

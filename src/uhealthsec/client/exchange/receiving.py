@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import httpx2
 
 from uhealthsec.client.errors import ExchangeRefused
 from uhealthsec.client.exchange.history import SignedHistory, _served_manifests
@@ -25,6 +27,23 @@ from uhealthsec.crypto.wrap import unwrap_document_key
 from uhealthsec.protocol.records import DocumentOut, VersionOut
 
 
+def inbox_pages(call: Callable[..., httpx2.Response]) -> Iterator[httpx2.Response]:
+    """Every page of ``GET /documents``, each after the position the one before ends at
+    (its ``Link: <...>; rel="next"``). Only that link's ``after`` is taken: the server
+    names no address for the client to call, and a position it gives twice ends the walk."""
+    params: dict[str, str | int] = {"limit": DOCUMENTS_PAGE}
+    seen: set[str] = set()
+    while True:
+        answer = call("GET", "/documents", params=params)
+        yield answer
+        following = answer.links.get("next", {}).get("url")
+        after = httpx2.URL(following).params.get("after") if following else None
+        if after is None or after in seen:
+            return
+        seen.add(after)
+        params = {"limit": DOCUMENTS_PAGE, "after": after}
+
+
 class DocumentReceiving(SignedHistory):
     """Documents read on this device: listed, downloaded, decrypted and verified."""
 
@@ -36,10 +55,9 @@ class DocumentReceiving(SignedHistory):
 
     def all_documents(self) -> Iterator[DocumentSummary]:
         """Every document you can read, a page at a time."""
-        offset = 0
-        while page := self.documents(limit=DOCUMENTS_PAGE, offset=offset):
-            yield from page
-            offset += len(page)
+        for answer in inbox_pages(self.call):
+            views = parse(list[DocumentOut], answer, ExchangeRefused, "your documents")
+            yield from (self._summary(view) for view in views)
 
     def document(self, document_id: uuid.UUID | str) -> DocumentSummary:
         return self._summary(self.document_view(document_id))

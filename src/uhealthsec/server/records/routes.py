@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -18,6 +18,7 @@ from uhealthsec.server.records.interfaces import FileRetentionStatus
 from uhealthsec.server.records.models import PatientFile
 from uhealthsec.server.records.service import (
     DocumentView,
+    InboxPosition,
     NewVersion,
     RecordsService,
     ShareGrant,
@@ -147,14 +148,36 @@ def add_version(
 
 @router.get("/documents", response_model=list[s.DocumentOut])
 def inbox(
+    request: Request,
+    response: Response,
     caller: Caller,
     db: Db,
     ctx: Ctx,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    after: Annotated[str | None, Query(max_length=60)] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[s.DocumentOut]:
-    """Documents you can read, most recent first."""
-    return [_document_out(v) for v in RecordsService(db, ctx).inbox(caller.account, limit, offset)]
+    """Documents you can read, most recently changed first. When there may be more,
+    the `Link` header's `next` gives the next page's `after`; `offset` is kept for
+    older clients, and costs more the further it goes."""
+    documents, following = documents_page(caller.account, db, ctx, limit, after, offset)
+    if following is not None:
+        next_page = request.url.remove_query_params("offset").include_query_params(
+            limit=limit, after=following
+        )
+        response.headers["Link"] = f'<{next_page}>; rel="next"'
+    return documents
+
+
+def documents_page(
+    account: Account, db: Db, ctx: Ctx, limit: int, after: str | None, offset: int = 0
+) -> tuple[list[s.DocumentOut], str | None]:
+    """A page of the inbox and the position the next one starts after, if any."""
+    if after is not None and offset:
+        raise InvalidInput("ask for the page after a position or at an offset, not both")
+    position = InboxPosition.parse(after) if after is not None else None
+    views, following = RecordsService(db, ctx).inbox(account, limit, position, offset)
+    return [_document_out(v) for v in views], following.token() if following else None
 
 
 @router.get("/documents/{document_id}", response_model=s.DocumentOut)

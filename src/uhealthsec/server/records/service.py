@@ -7,15 +7,16 @@ every byte it serves is the byte the author signed.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, Uuid, func, literal, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from uhealthsec.crypto import envelope
 from uhealthsec.crypto.errors import CryptoError
@@ -59,6 +60,7 @@ from uhealthsec.server.records.models import (
 )
 from uhealthsec.server.storage.blobs import BlobMissing, remove_abandoned_spool_files
 from uhealthsec.server.storage.db import transaction
+from uhealthsec.server.storage.types import UtcDateTime
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,32 @@ class VersionView:
     #: manifest (and its readers) before downloading the content.
     content_digest: bytes = b""
     statements: Sequence[ShareStatementRecord] = ()
+
+
+@dataclass(frozen=True)
+class InboxPosition:
+    """Where a page of the inbox ends: the time its last document is ordered by (its
+    newest version the reader holds) and that document's id, which breaks ties."""
+
+    changed_at: datetime
+    document_id: uuid.UUID
+
+    def token(self) -> str:
+        since_epoch = self.changed_at - _EPOCH
+        microseconds = since_epoch // timedelta(microseconds=1)
+        return f"{microseconds}_{self.document_id.hex}"
+
+    @classmethod
+    def parse(cls, token: str) -> InboxPosition:
+        found = _POSITION.fullmatch(token)
+        if found is None:
+            raise InvalidInput("this is not a position in the list of your documents")
+        microseconds, document_id = found.groups()
+        return cls(_EPOCH + timedelta(microseconds=int(microseconds)), uuid.UUID(document_id))
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_POSITION = re.compile(r"([0-9]{1,18})_([0-9a-f]{32})")
 
 
 @dataclass(frozen=True)
@@ -662,6 +690,7 @@ class RecordsService:
                     granted_by=by.id,
                     created_at=self.ctx.now(),
                     expires_at=grant.expires_at,
+                    version_created_at=version.created_at,
                 )
             )
             return
@@ -815,8 +844,16 @@ class RecordsService:
     # -- reading --------------------------------------------------------------------------
 
     def view(self, caller: Account, document_id: uuid.UUID) -> DocumentView:
-        document, patient_file = self._readable_document(caller, document_id)
-        versions: list[VersionView] = []
+        return self._views(caller, [self._readable_document(caller, document_id)])[0]
+
+    def _views(
+        self, caller: Account, documents: Sequence[tuple[Document, PatientFile]]
+    ) -> list[DocumentView]:
+        """The views of documents the caller may read, in their order: one statement
+        for each part of a view, whatever the number of documents."""
+        if not documents:
+            return []
+        ids = [document.id for document, _ in documents]
         # Every version's signed manifest, with the caller's key where they hold one:
         # the next author checks who wrote each version after whom (PROTOCOL 11.4).
         mine = (
@@ -828,8 +865,8 @@ class RecordsService:
             select(DocumentVersion, mine.c.wrapped_key, Blob.size, Blob.sha256)
             .outerjoin(mine, mine.c.version_id == DocumentVersion.id)
             .join(Blob, Blob.id == DocumentVersion.blob_id)
-            .where(DocumentVersion.document_id == document.id)
-            .order_by(DocumentVersion.number)
+            .where(DocumentVersion.document_id.in_(ids))
+            .order_by(DocumentVersion.document_id, DocumentVersion.number)
         ).all()
         statements: dict[uuid.UUID, list[ShareStatementRecord]] = {}
         for record in self.db.scalars(
@@ -838,47 +875,113 @@ class RecordsService:
             .order_by(ShareStatementRecord.created_at)
         ):
             statements.setdefault(record.version_id, []).append(record)
+        versions: dict[uuid.UUID, list[VersionView]] = {}
         for version, wrapped_key, size, sha256 in rows:
-            versions.append(
+            versions.setdefault(version.document_id, []).append(
                 VersionView(version, size, wrapped_key, sha256, statements.get(version.id, []))
             )
-        latest = self._version(document, document.latest_version)
-        recipients = self.db.execute(
+        latest = {
+            document.id: next(
+                v.version.id
+                for v in versions[document.id]
+                if v.version.number == document.latest_version
+            )
+            for document, _ in documents
+        }
+        recipients: dict[uuid.UUID, list[tuple[Account, Share]]] = {}
+        for account, share in self.db.execute(
             select(Account, Share)
             .join(Share, Share.recipient_id == Account.id)
-            .where(Share.version_id == latest.id, self._usable())
+            .where(Share.version_id.in_(latest.values()), self._usable())
             .order_by(Account.display_name)
-        ).all()
-        author = self.db.get(Account, document.author_id)
-        assert author is not None
-        revocations = self.db.scalars(
+        ):
+            recipients.setdefault(share.document_id, []).append((account, share))
+        authors = {
+            a.id: a
+            for a in self.db.scalars(
+                select(Account).where(Account.id.in_({d.author_id for d, _ in documents}))
+            )
+        }
+        revocations: dict[uuid.UUID, list[RevocationStatementRecord]] = {}
+        for revocation in self.db.scalars(
             select(RevocationStatementRecord)
-            .where(RevocationStatementRecord.document_id == document.id)
+            .where(RevocationStatementRecord.document_id.in_(ids))
             .order_by(RevocationStatementRecord.version, RevocationStatementRecord.created_at)
-        ).all()
-        return DocumentView(
-            document,
-            patient_file,
-            author,
-            versions,
-            [(a, s) for a, s in recipients],
-            revocations,
-        )
+        ):
+            revocations.setdefault(revocation.document_id, []).append(revocation)
+        return [
+            DocumentView(
+                document,
+                patient_file,
+                authors[document.author_id],
+                versions[document.id],
+                recipients.get(document.id, []),
+                revocations.get(document.id, []),
+            )
+            for document, patient_file in documents
+        ]
 
-    def inbox(self, caller: Account, limit: int, offset: int) -> list[DocumentView]:
-        """Documents the caller can read, most recently changed first."""
-        latest = func.max(DocumentVersion.created_at)
-        ids = self.db.scalars(
-            select(Document.id)
-            .join(Share, Share.document_id == Document.id)
-            .join(DocumentVersion, DocumentVersion.id == Share.version_id)
-            .where(Share.recipient_id == caller.id, self._usable())
-            .group_by(Document.id)
-            .order_by(latest.desc(), Document.id)
+    def inbox(
+        self,
+        caller: Account,
+        limit: int,
+        after: InboxPosition | None = None,
+        offset: int = 0,
+    ) -> tuple[list[DocumentView], InboxPosition | None]:
+        """Documents the caller can read, most recently changed first: the page after
+        ``after`` (or ``offset`` documents), and where the next page starts if there may
+        be one. A constant number of statements, whatever the page or the inbox."""
+        # Each document once, at the newest version the caller holds a key for: their
+        # shares newest first, each kept if it is the newest one of its document they
+        # hold. Both read an index of the caller's active shares (the second one row,
+        # as a subquery per row: joined, a planner may read all of them), so a page
+        # reads about its own rows, whatever the pages before it.
+        now = self.ctx.now()
+        newer = aliased(Share)
+        newest_of_document = (
+            select(newer.id)
+            .where(
+                newer.recipient_id == caller.id,
+                newer.document_id == Share.document_id,
+                Share.usable(now, newer),
+            )
+            .order_by(newer.version_created_at.desc(), newer.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        listing = (
+            select(Share.document_id, Share.version_created_at)
+            .where(
+                Share.recipient_id == caller.id,
+                Share.usable(now),
+                Share.id == newest_of_document,
+            )
+            .order_by(Share.version_created_at.desc(), Share.document_id.desc())
             .limit(limit)
-            .offset(offset)
-        ).all()
-        return [self.view(caller, document_id) for document_id in ids]
+        )
+        if after is not None:  # keyset: no page re-reads the pages before it
+            listing = listing.where(
+                tuple_(Share.version_created_at, Share.document_id)
+                < tuple_(
+                    literal(after.changed_at, UtcDateTime()), literal(after.document_id, Uuid())
+                )
+            )
+        if offset:
+            listing = listing.offset(offset)
+        page = self.db.execute(listing).all()
+        found = {
+            document.id: (document, patient_file)
+            for document, patient_file in self.db.execute(
+                select(Document, PatientFile)
+                .join(PatientFile, PatientFile.id == Document.patient_file_id)
+                .where(Document.id.in_([document_id for document_id, _ in page]))
+            )
+        }
+        documents = [found[document_id] for document_id, _ in page]
+        for _, patient_file in documents:
+            current_draft().about_patient(patient_file.patient_id, patient_file.practice_id)
+        following = InboxPosition(page[-1][1], page[-1][0]) if len(page) == limit else None
+        return self._views(caller, documents), following
 
     def content(self, caller: Account, document_id: uuid.UUID, number: int) -> Blob:
         """The envelope of one version, if the caller still holds a key for it."""

@@ -10,12 +10,25 @@ domain's table, under the index this component hands out.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from sqlalchemy import BigInteger, Integer, LargeBinary, String, exists, select, tuple_, update
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    LargeBinary,
+    Select,
+    String,
+    and_,
+    bindparam,
+    exists,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from uhealthsec.crypto import merkle
@@ -382,18 +395,50 @@ class MerkleLog:
             raise InvalidInput(f"the {self.name} log has no tree of size {size}")
 
     def _nodes(self, positions: set[merkle.Node]) -> dict[merkle.Node, bytes]:
-        if not positions:
-            return {}
-        rows = self.db.execute(
-            select(MerkleNode.level, MerkleNode.index, MerkleNode.hash).where(
-                MerkleNode.log == self.name,
-                tuple_(MerkleNode.level, MerkleNode.index).in_(sorted(positions)),
-            )
-        ).all()
-        found = {(level, index): value for level, index, value in rows}
+        """The stored hashes at ``positions``, read by point lookups of the primary key.
+
+        A ``(level, index) IN (...)`` of pairs is planned by SQLite as a scan of the
+        log's every node, and an ``index IN (...)`` per level lets PostgreSQL filter a
+        whole level when it has no statistics yet: either way a proof would cost time
+        in proportion to the log's size. An OR of whole keys (``log = ? AND level = ?
+        AND index = ?``) is one read of the primary key per node in both (SQLite's
+        multi-index OR, PostgreSQL's bitmap OR).
+        """
+        found: dict[merkle.Node, bytes] = {}
+        wanted = sorted(positions)
+        for start in range(0, len(wanted), _NODES_PER_STATEMENT):
+            part = wanted[start : start + _NODES_PER_STATEMENT]
+            values: dict[str, object] = {"log": self.name}
+            for k, (level, index) in enumerate(part):
+                values[f"l{k}"], values[f"i{k}"] = level, index
+            rows = self.db.execute(_read_nodes(len(part)), values)
+            found.update(((level, index), value) for level, index, value in rows)
         if len(found) != len(positions):
             raise LookupError(f"the {self.name} log is missing stored hashes")
         return found
+
+
+@functools.cache
+def _read_nodes(count: int) -> Select[tuple[int, int, bytes]]:
+    """The read of ``count`` nodes of one log: built once per count, as building and
+    compiling one again would cost more than the read itself."""
+    return select(MerkleNode.level, MerkleNode.index, MerkleNode.hash).where(
+        or_(
+            *(
+                and_(
+                    MerkleNode.log == bindparam("log"),
+                    MerkleNode.level == bindparam(f"l{k}"),
+                    MerkleNode.index == bindparam(f"i{k}"),
+                )
+                for k in range(count)
+            )
+        )
+    )
+
+
+#: Nodes read by one statement: SQLite parses a chain of ORs as a tree of that depth,
+#: and refuses one deeper than 1,000.
+_NODES_PER_STATEMENT = 250
 
 
 def _signed(record: CheckpointRecord) -> SignedCheckpoint:
