@@ -90,6 +90,33 @@ def test_a_file_changed_on_the_server_or_a_script_added_to_the_page_is_named_and
     assert _verify(url, tmp_path).exit_code == exit_codes.OK
 
 
+def test_a_script_the_page_names_relatively_or_without_double_quotes_is_named_too(site, tmp_path):
+    """A browser loads ``assets/x.js``, ``./assets/x.js``, ``src='/app/assets/x.js'``
+    and ``src=/app/assets/x.js`` from the page at /app/ just as it loads
+    ``src="/app/assets/x.js"``: a page naming a file in any of these ways that the
+    log does not list runs unpublished code, and the check must say so."""
+    url, assets = site
+    page = assets / "index.html"
+    kept = page.read_bytes()
+    named = {
+        "assets/relative-Abcdef12.js": b'<script type="module" src="assets/relative-Abcdef12.js">',
+        "assets/dotted-Abcdef12.js": b'<script type="module" src="./assets/dotted-Abcdef12.js">',
+        "assets/single-Abcdef12.js": b"<script src='/app/assets/single-Abcdef12.js'>",
+        "assets/bare-Abcdef12.js": b'<script type="module" src=/app/assets/bare-Abcdef12.js>',
+    }
+    try:
+        page.write_bytes(
+            kept.replace(
+                b"</head>", b"".join(t + b"</script>" for t in named.values()) + b"</head>"
+            )
+        )
+        refused = _verify(url, tmp_path, "--json")
+    finally:
+        page.write_bytes(kept)
+    assert refused.exit_code == exit_codes.REFUSED, refused.output
+    assert json.loads(refused.stdout)["unlisted"] == sorted(named)
+
+
 def test_a_log_signed_by_another_key_than_the_pinned_one_is_refused(site, tmp_path):
     url, _ = site
     assert _verify(url, tmp_path).exit_code == exit_codes.OK
