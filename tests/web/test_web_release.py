@@ -173,3 +173,18 @@ def test_the_page_checks_its_own_files_against_the_log_and_pins_it(site):
         page.write_bytes(kept)
     assert verdict == "refused"
     assert "index.html is not the file the web release log holds" in alert
+
+
+def test_the_page_refuses_a_crypto_worker_changed_beside_it(site):
+    """No integrity attribute covers the crypto worker, which holds the keys and sees
+    the password: the page's own check against the log is what catches it changed."""
+    url, assets = site
+    [worker] = (assets / "assets").glob("worker-*.js")
+    kept = worker.read_bytes()
+    try:
+        worker.write_bytes(kept + b"\n// sent elsewhere\n")
+        verdict, alert, _ = _open_page(url)
+    finally:
+        worker.write_bytes(kept)
+    assert verdict == "refused"
+    assert f"assets/{worker.name} is not the file the web release log holds" in alert
