@@ -576,3 +576,33 @@ def test_what_the_page_is_told_of_an_opened_document_is_what_its_author_signed(
     if readers["ok"] and sorted(readers["value"]["document"]["recipients"]) != signed_readers:
         believed.append(f"readable by {readers['value']['document']['recipients']} only")
     assert believed == [], believed
+
+
+def test_the_readers_shown_before_sending_are_not_named_after_another_address(
+    world: World, run
+) -> None:
+    """The review before sending names each proven reader: a member list pairing Paul
+    Durand's account with Camille's address and name must not make the review show
+    Camille's name over the keys of Paul Durand's address."""
+    martin, durand, camille = world.martin, world.durand, world.camille
+    swapped = {
+        "account_id": durand.account_id,
+        "email": camille.email,
+        "display_name": "Dr Camille.Petit",
+        "role": "practitioner",
+    }
+    results = run(
+        *sign_in("martin", martin, totp=world.totp(martin)),
+        {
+            "as": "martin",
+            "op": "members",
+            "args": {"practiceId": world.practice_id},
+            "tamper": [{"path": "/members$", "set_json": {"field": "-1", "value": swapped}}],
+        },
+        {"as": "martin", "op": "previewRecipients", "args": {"emails": [durand.email]}},
+    )
+    ok(results[0]), ok(results[1])
+    # The list is ordered by address: Paul Durand's is the last, the one swapped.
+    assert durand.email not in {m["email"] for m in ok(results[2])["members"]}
+    readers = {r["email"]: r["name"] for r in ok(results[3])["recipients"]}
+    assert readers[durand.email] != "Dr Camille.Petit", readers
