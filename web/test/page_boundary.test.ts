@@ -43,3 +43,14 @@ test("application worker: a factor-change or keystore-change signature over a di
     assert.notEqual(refused, null, `the application's worker signed a ${purpose} digest the page gave it`);
   }
 });
+
+test("page: a document's media type shows it inline only as a raster image or plain text, never as markup", async () => {
+  const { isShownInline, safeMediaType } = await import("../src/app/api.js");
+  // What a sender may claim for a file that would run as a page of this origin, or script an image.
+  for (const hostile of ["image/svg+xml", "text/html", "application/xhtml+xml", "text/xml", "application/pdf", "text/html; x=image/png", " IMAGE/SVG+XML ", ""]) {
+    assert.equal(safeMediaType(hostile), "application/octet-stream", hostile);
+    assert.equal(isShownInline(hostile), null, hostile);
+  }
+  assert.equal(safeMediaType("Image/PNG; name=scan.png"), "image/png");
+  assert.equal(isShownInline("text/plain; charset=utf-8"), "text");
+});
