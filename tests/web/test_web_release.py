@@ -188,3 +188,31 @@ def test_the_page_refuses_a_crypto_worker_changed_beside_it(site):
         worker.write_bytes(kept)
     assert verdict == "refused"
     assert f"assets/{worker.name} is not the file the web release log holds" in alert
+
+
+def test_the_page_takes_no_password_before_its_files_are_verified(site):
+    """The crypto worker receives the password at sign-in: until the page has checked
+    its files against the log, a worker the log does not hold could be the one
+    receiving it. The check is held unanswered here; the sign-in form is shown, but
+    nothing in it may take input yet."""
+    from playwright.sync_api import sync_playwright
+
+    url, _ = site
+    held = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM)
+        try:
+            page = browser.new_page()
+            page.route("**/web-release/**", lambda route: held.append(route))
+            page.goto(f"{url}/app/")
+            page.wait_for_selector("input[type=password]", state="attached", timeout=30_000)
+            verdict = page.evaluate("document.body.dataset.release ?? null")
+            usable = page.evaluate(
+                "(() => { const p = document.querySelector('input[type=password]');"
+                " return !p.disabled && p.closest('[inert]') === null; })()"
+            )
+        finally:
+            browser.close()
+    assert held, "the page never asked for the web release log"
+    assert verdict is None
+    assert not usable, "the password field takes input before the release is verified"
