@@ -65,6 +65,7 @@ export class WorkerService extends CryptoService {
   }
 
   override async handle<Op extends Operation>(op: Op, args: Operations[Op]["args"]): Promise<Operations[Op]["result"]> {
+    if (op === "sign") refuseKeystoreProof(args as Operations["sign"]["args"]);
     if (!CLIENT_OPERATIONS.has(op)) return super.handle(op as never, args as never) as Promise<Operations[Op]["result"]>;
     const run = this[op as ClientOperation] as (a: unknown) => Promise<Operations[Op]["result"]>;
     return run.call(this, args);
@@ -257,6 +258,20 @@ export class WorkerService extends CryptoService {
     const mine = (await session.myEntry()).entry;
     const theirs = (await session.directory.lookup(email)).entry;
     return { number: await pairSafetyNumber(mine, theirs), fingerprint: await fingerprintOf(theirs.bundle) };
+  }
+}
+
+/**
+ * PROTOCOL 16.2 and 16.4 ask for a keystore-signed change of password or second
+ * factors precisely so that whoever holds a session (a copied token, a script in the
+ * page) cannot make one: such a signature is made only by an operation of this worker
+ * that builds its digest itself, never over a digest the page hands over.
+ */
+const KEYSTORE_PROOFS: ReadonlySet<unknown> = new Set<Purpose>(["factor-change", "keystore-change"]);
+
+function refuseKeystoreProof(args: Operations["sign"]["args"] | null | undefined): void {
+  if (KEYSTORE_PROOFS.has(args?.purpose)) {
+    throw new ClientRefusal("not_for_the_page", `the web application signs no ${String(args?.purpose)} digest the page chose`);
   }
 }
 
