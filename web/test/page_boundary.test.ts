@@ -47,10 +47,14 @@ test("application worker: a factor-change or keystore-change signature over a di
 test("page: a document's media type shows it inline only as a raster image or plain text, never as markup", async () => {
   const { isShownInline, safeMediaType } = await import("../src/app/api.js");
   // What a sender may claim for a file that would run as a page of this origin, or script an image.
-  for (const hostile of ["image/svg+xml", "text/html", "application/xhtml+xml", "text/xml", "application/pdf", "text/html; x=image/png", " IMAGE/SVG+XML ", ""]) {
+  for (const hostile of ["image/svg+xml", "text/html", "application/xhtml+xml", "text/xml", "text/html; x=image/png", " IMAGE/SVG+XML ", ""]) {
     assert.equal(safeMediaType(hostile), "application/octet-stream", hostile);
     assert.equal(isShownInline(hostile), null, hostile);
   }
+  // A PDF is drawn by pdf.js into canvases (app/pdf_viewer.ts), never given to the
+  // browser's own viewer: its bytes are typed as bytes to save.
+  assert.equal(safeMediaType("application/pdf"), "application/octet-stream");
+  assert.equal(isShownInline("Application/PDF; name=x.pdf"), "pdf");
   assert.equal(safeMediaType("Image/PNG; name=scan.png"), "image/png");
   assert.equal(isShownInline("text/plain; charset=utf-8"), "text");
 });
