@@ -189,7 +189,7 @@ export class WorkerService extends CryptoService {
     const patients = wire.list(await session.json("GET", "/patient-files", wire, { params: { practice_id: practiceId } })).map((item) => {
       const f = wire.object(item);
       const patient = { patientFileId: wire.uuid(f, "id"), patientId: wire.uuid(f, "patient_id"), email: wire.string(f, "patient_email"), name: wire.string(f, "patient_name") };
-      documents.names.set(patient.patientId, patient.name);
+      documents.rememberPatientFile(patient.patientFileId, patient.patientId, patient.email, patient.name);
       return patient;
     });
     return { patients };
@@ -202,7 +202,7 @@ export class WorkerService extends CryptoService {
     const members = wire.list(await session.json("GET", path, wire)).map((item) => {
       const m = wire.object(item);
       const member = { accountId: wire.uuid(m, "account_id"), email: wire.string(m, "email"), name: wire.string(m, "display_name"), role: wire.string(m, "role") };
-      documents.names.set(member.accountId, member.name);
+      documents.remember(member.accountId, member.email, member.name);
       return member;
     });
     return { members };
@@ -235,7 +235,7 @@ export class WorkerService extends CryptoService {
       recipients.push({
         email: entry.email,
         accountId: entry.accountId,
-        name: documents.names.get(entry.accountId) ?? entry.email,
+        name: documents.nameOf(entry.accountId, entry.email) ?? entry.email,
         fingerprint: await fingerprintOf(entry.bundle),
       });
     }
