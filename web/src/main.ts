@@ -11,6 +11,9 @@ import { language, setLanguage, t } from "./app/i18n.js";
 import { registerServiceWorker, serviceWorkerUrl } from "./offline.js";
 import { checkOwnRelease } from "./release_check.js";
 import { CryptoWorker } from "./worker/client.js";
+// The crypto worker's own file, bundled by Vite: named here so that the release check
+// (which no integrity attribute can replace for a worker) hashes it too.
+import cryptoWorkerUrl from "./worker/worker.ts?worker&url";
 
 declare global {
   interface Window {
@@ -47,8 +50,7 @@ trustedTypes?.createPolicy("default", {
   },
 });
 
-// Vite bundles the worker from this very expression into its own hashed file.
-const cryptoWorker = new CryptoWorker(new Worker(new URL("./worker/worker.ts", import.meta.url), { type: "module", name: "uhealthsec-crypto" }));
+const cryptoWorker = new CryptoWorker(new Worker(cryptoWorkerUrl, { type: "module", name: "uhealthsec-crypto" }));
 if (__UHS_EXPOSE_WORKER__) window.uhealthsec = { cryptoWorker };
 registerServiceWorker();
 
@@ -58,6 +60,9 @@ cryptoWorker.lock().then(
   () => {
     document.body.dataset.ready = "true";
     setLanguage(language());
+    // The screens take no input (a password above all, which goes to the crypto
+    // worker) until the page's files, that worker's among them, are the published ones.
+    if (__UHS_CHECK_RELEASE__) root.inert = true;
     void new App(root, new Api(cryptoWorker)).start();
     if (__UHS_CHECK_RELEASE__) checkReleaseInBackground();
   },
@@ -73,11 +78,13 @@ function checkReleaseInBackground(): void {
   // Offline (the service worker's copy): nothing to check against until the next visit.
   if (!navigator.onLine) {
     document.body.dataset.release = "offline";
+    root.inert = false;
     return;
   }
-  checkOwnRelease(new URL(".", document.baseURI).href).then(
+  checkOwnRelease(new URL(".", document.baseURI).href, [new URL(cryptoWorkerUrl, document.baseURI).href]).then(
     () => {
       document.body.dataset.release = "verified";
+      root.inert = false;
     },
     (error: Error) => {
       document.body.dataset.release = "refused";
