@@ -63,8 +63,9 @@ cryptoWorker.lock().then(
     // The screens take no input (a password above all, which goes to the crypto
     // worker) until the page's files, that worker's among them, are the published ones.
     if (__UHS_CHECK_RELEASE__) root.inert = true;
-    void new App(root, new Api(cryptoWorker)).start();
-    if (__UHS_CHECK_RELEASE__) checkReleaseInBackground();
+    const app = new App(root, new Api(cryptoWorker));
+    void app.start();
+    if (__UHS_CHECK_RELEASE__) checkReleaseInBackground(() => takeInput(app));
   },
   (error: Error) => {
     status.textContent = t("app.workerFailed", { reason: error.message });
@@ -72,19 +73,27 @@ cryptoWorker.lock().then(
   },
 );
 
+/** The screens take input, starting where the screen shown starts unless the
+ * focus is already somewhere. */
+function takeInput(app: App): void {
+  root.inert = false;
+  if (document.activeElement === null || document.activeElement === document.body) app.focusStart();
+}
+
 /** The page's own files against the server's web release log (release_check.ts): a
- * failure is said at once, in an alert that stays. */
-function checkReleaseInBackground(): void {
+ * failure is said at once, in an alert that stays; `passed` once they pass (or
+ * when offline, with nothing to check them against). */
+function checkReleaseInBackground(passed: () => void): void {
   // Offline (the service worker's copy): nothing to check against until the next visit.
   if (!navigator.onLine) {
     document.body.dataset.release = "offline";
-    root.inert = false;
+    passed();
     return;
   }
   checkOwnRelease(new URL(".", document.baseURI).href, [new URL(cryptoWorkerUrl, document.baseURI).href]).then(
     () => {
       document.body.dataset.release = "verified";
-      root.inert = false;
+      passed();
     },
     (error: Error) => {
       document.body.dataset.release = "refused";
@@ -93,7 +102,7 @@ function checkReleaseInBackground(): void {
       alert.id = "release-alert";
       alert.className = "alert error";
       alert.textContent = t("app.releaseRefused", { reason: error.message });
-      // Outside the screens, which are redrawn; and the application stops taking input,
+      // Outside the screens, which are redrawn; and the application still takes no input,
       // since a password typed into code the log does not hold could go anywhere.
       document.body.prepend(alert);
       root.inert = true;
