@@ -115,7 +115,9 @@ def new_page(browser, server: DemoServer, viewport=DESKTOP):
         lambda message: errors.append(message.text) if message.type == "error" else None,
     )
     page.goto(f"{server.url}/app/")
-    page.wait_for_selector("body[data-ready='true']")
+    # The screens take input once the page has checked its files against the web
+    # release log (or found itself offline).
+    page.wait_for_selector("body[data-ready='true'][data-release]")
     page.errors = errors  # type: ignore[attr-defined]
     return page
 

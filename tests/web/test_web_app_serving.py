@@ -167,6 +167,18 @@ def test_the_site_root_leads_to_the_app_and_the_api_paths_stay_theirs(served):
     assert headers["content-security-policy"] == API_POLICY
 
 
+def test_the_app_without_its_slash_leads_to_this_server_whatever_host_is_asked_for(served):
+    """The redirect of /app to /app/ is built from the request's Host header: a cache or
+    proxy that forwards it unchecked hands the next people a Location on another
+    origin, a copy of the sign-in page. The site root's redirect is relative; this one
+    must not name another host either."""
+    app, _ = served
+    status, headers, _ = _request(app, "/app", headers={"Host": "sante-connect.example"})
+    assert status in (301, 302, 307, 308)
+    location = headers["location"]
+    assert location.endswith("/app/") and "sante-connect.example" not in location, location
+
+
 def test_a_revalidated_file_keeps_its_own_caching_rule(served):
     """A 304 replaces the cached headers (RFC 9111 4.3.4): index.html must stay
     revalidated and a hashed file immutable, not turn into no-store."""

@@ -570,3 +570,84 @@ def test_under_attack_the_worker_solves_the_proof_of_work_and_sends_the_factor_w
     with ctx.sessions() as db:
         assert Shield(db, ctx).metrics()["breaker_open"] == 1
     world.clock.advance(minutes=shield.BREAKER_WINDOW_MINUTES + 1)
+
+
+def test_what_the_page_is_told_of_an_opened_document_is_what_its_author_signed(
+    world: World, run, tmp_path: Path
+) -> None:
+    """The document screen shows who sent it, about which patient and who can read it
+    from the worker's answer: a hostile server naming another author, another patient
+    or fewer readers than the signed manifest holds must not reach the page as true."""
+    martin, durand, camille = world.martin, world.durand, world.camille
+    letter = tmp_path / "lettre.txt"
+    letter.write_bytes(b"lettre de liaison")
+    # Signed in afresh: an earlier test of the module may have moved the clock past
+    # the access token of a device kept from before.
+    world.devices.pop(martin.email, None)
+    sent = str(
+        world.sdk(martin).send(
+            letter,
+            patient_file_id=world.patient_file_id,
+            to=[durand.email, camille.email],
+            title="Lettre",
+        )
+    )
+    document_path = f"^/documents/{sent}$"
+
+    def open_step(field: str, value: Any) -> dict[str, Any]:
+        tamper = {"path": document_path, "set_json": {"field": field, "value": value}}
+        return {"as": "durand", "op": "openDocument", "args": {"id": sent}, "tamper": [tamper]}
+
+    martin_only = [{"account_id": martin.account_id, "email": martin.email, "display_name": "M"}]
+    results = run(
+        *sign_in("durand", durand, totp=world.totp(durand)),
+        # The inbox loads the names of the practice's patients and members.
+        {"as": "durand", "op": "inbox", "args": {}},
+        open_step("author_email", camille.email),
+        open_step("patient_id", durand.account_id),
+        open_step("recipients", martin_only),
+    )
+    ok(results[0]), ok(results[1]), ok(results[2])
+    author, patient, readers = results[3:]
+    # What a refusal would be is for the fix to choose; an answer must be the signed truth.
+    believed: list[str] = []
+    if author["ok"] and author["value"]["document"]["authorEmail"] != martin.email:
+        believed.append(f"sent by {author['value']['document']['authorEmail']}")
+    # The manifest signs the patient file, whose patient is Camille.
+    if patient["ok"] and patient["value"]["document"]["patientName"] != "Dr Camille.Petit":
+        believed.append(f"about {patient['value']['document']['patientName']}")
+    # The manifest signs its readers: Camille can read it, whatever the listing says.
+    signed_readers = sorted([martin.email, durand.email, camille.email])
+    if readers["ok"] and sorted(readers["value"]["document"]["recipients"]) != signed_readers:
+        believed.append(f"readable by {readers['value']['document']['recipients']} only")
+    assert believed == [], believed
+
+
+def test_the_readers_shown_before_sending_are_not_named_after_another_address(
+    world: World, run
+) -> None:
+    """The review before sending names each proven reader: a member list pairing Paul
+    Durand's account with Camille's address and name must not make the review show
+    Camille's name over the keys of Paul Durand's address."""
+    martin, durand, camille = world.martin, world.durand, world.camille
+    swapped = {
+        "account_id": durand.account_id,
+        "email": camille.email,
+        "display_name": "Dr Camille.Petit",
+        "role": "practitioner",
+    }
+    results = run(
+        *sign_in("martin", martin, totp=world.totp(martin)),
+        {
+            "as": "martin",
+            "op": "members",
+            "args": {"practiceId": world.practice_id},
+            "tamper": [{"path": "/members$", "set_json": {"field": "-1", "value": swapped}}],
+        },
+        {"as": "martin", "op": "previewRecipients", "args": {"emails": [durand.email]}},
+    )
+    ok(results[0]), ok(results[1])
+    # The list is ordered by address: Paul Durand's is the last, the one swapped.
+    assert durand.email not in {m["email"] for m in ok(results[2])["members"]}
+    readers = {r["email"]: r["name"] for r in ok(results[3])["recipients"]}
+    assert readers[durand.email] != "Dr Camille.Petit", readers

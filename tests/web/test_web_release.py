@@ -90,6 +90,33 @@ def test_a_file_changed_on_the_server_or_a_script_added_to_the_page_is_named_and
     assert _verify(url, tmp_path).exit_code == exit_codes.OK
 
 
+def test_a_script_the_page_names_relatively_or_without_double_quotes_is_named_too(site, tmp_path):
+    """A browser loads ``assets/x.js``, ``./assets/x.js``, ``src='/app/assets/x.js'``
+    and ``src=/app/assets/x.js`` from the page at /app/ just as it loads
+    ``src="/app/assets/x.js"``: a page naming a file in any of these ways that the
+    log does not list runs unpublished code, and the check must say so."""
+    url, assets = site
+    page = assets / "index.html"
+    kept = page.read_bytes()
+    named = {
+        "assets/relative-Abcdef12.js": b'<script type="module" src="assets/relative-Abcdef12.js">',
+        "assets/dotted-Abcdef12.js": b'<script type="module" src="./assets/dotted-Abcdef12.js">',
+        "assets/single-Abcdef12.js": b"<script src='/app/assets/single-Abcdef12.js'>",
+        "assets/bare-Abcdef12.js": b'<script type="module" src=/app/assets/bare-Abcdef12.js>',
+    }
+    try:
+        page.write_bytes(
+            kept.replace(
+                b"</head>", b"".join(t + b"</script>" for t in named.values()) + b"</head>"
+            )
+        )
+        refused = _verify(url, tmp_path, "--json")
+    finally:
+        page.write_bytes(kept)
+    assert refused.exit_code == exit_codes.REFUSED, refused.output
+    assert json.loads(refused.stdout)["unlisted"] == sorted(named)
+
+
 def test_a_log_signed_by_another_key_than_the_pinned_one_is_refused(site, tmp_path):
     url, _ = site
     assert _verify(url, tmp_path).exit_code == exit_codes.OK
@@ -146,3 +173,46 @@ def test_the_page_checks_its_own_files_against_the_log_and_pins_it(site):
         page.write_bytes(kept)
     assert verdict == "refused"
     assert "index.html is not the file the web release log holds" in alert
+
+
+def test_the_page_refuses_a_crypto_worker_changed_beside_it(site):
+    """No integrity attribute covers the crypto worker, which holds the keys and sees
+    the password: the page's own check against the log is what catches it changed."""
+    url, assets = site
+    [worker] = (assets / "assets").glob("worker-*.js")
+    kept = worker.read_bytes()
+    try:
+        worker.write_bytes(kept + b"\n// sent elsewhere\n")
+        verdict, alert, _ = _open_page(url)
+    finally:
+        worker.write_bytes(kept)
+    assert verdict == "refused"
+    assert f"assets/{worker.name} is not the file the web release log holds" in alert
+
+
+def test_the_page_takes_no_password_before_its_files_are_verified(site):
+    """The crypto worker receives the password at sign-in: until the page has checked
+    its files against the log, a worker the log does not hold could be the one
+    receiving it. The check is held unanswered here; the sign-in form is shown, but
+    nothing in it may take input yet."""
+    from playwright.sync_api import sync_playwright
+
+    url, _ = site
+    held = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM)
+        try:
+            page = browser.new_page()
+            page.route("**/web-release/**", lambda route: held.append(route))
+            page.goto(f"{url}/app/")
+            page.wait_for_selector("input[type=password]", state="attached", timeout=30_000)
+            verdict = page.evaluate("document.body.dataset.release ?? null")
+            usable = page.evaluate(
+                "(() => { const p = document.querySelector('input[type=password]');"
+                " return !p.disabled && p.closest('[inert]') === null; })()"
+            )
+        finally:
+            browser.close()
+    assert held, "the page never asked for the web release log"
+    assert verdict is None
+    assert not usable, "the password field takes input before the release is verified"

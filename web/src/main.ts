@@ -11,6 +11,9 @@ import { language, setLanguage, t } from "./app/i18n.js";
 import { registerServiceWorker, serviceWorkerUrl } from "./offline.js";
 import { checkOwnRelease } from "./release_check.js";
 import { CryptoWorker } from "./worker/client.js";
+// The crypto worker's own file, bundled by Vite: named here so that the release check
+// (which no integrity attribute can replace for a worker) hashes it too.
+import cryptoWorkerUrl from "./worker/worker.ts?worker&url";
 
 declare global {
   interface Window {
@@ -47,8 +50,7 @@ trustedTypes?.createPolicy("default", {
   },
 });
 
-// Vite bundles the worker from this very expression into its own hashed file.
-const cryptoWorker = new CryptoWorker(new Worker(new URL("./worker/worker.ts", import.meta.url), { type: "module", name: "uhealthsec-crypto" }));
+const cryptoWorker = new CryptoWorker(new Worker(cryptoWorkerUrl, { type: "module", name: "uhealthsec-crypto" }));
 if (__UHS_EXPOSE_WORKER__) window.uhealthsec = { cryptoWorker };
 registerServiceWorker();
 
@@ -58,8 +60,12 @@ cryptoWorker.lock().then(
   () => {
     document.body.dataset.ready = "true";
     setLanguage(language());
-    void new App(root, new Api(cryptoWorker)).start();
-    if (__UHS_CHECK_RELEASE__) checkReleaseInBackground();
+    // The screens take no input (a password above all, which goes to the crypto
+    // worker) until the page's files, that worker's among them, are the published ones.
+    if (__UHS_CHECK_RELEASE__) root.inert = true;
+    const app = new App(root, new Api(cryptoWorker));
+    void app.start();
+    if (__UHS_CHECK_RELEASE__) checkReleaseInBackground(() => takeInput(app));
   },
   (error: Error) => {
     status.textContent = t("app.workerFailed", { reason: error.message });
@@ -67,17 +73,27 @@ cryptoWorker.lock().then(
   },
 );
 
+/** The screens take input, starting where the screen shown starts unless the
+ * focus is already somewhere. */
+function takeInput(app: App): void {
+  root.inert = false;
+  if (document.activeElement === null || document.activeElement === document.body) app.focusStart();
+}
+
 /** The page's own files against the server's web release log (release_check.ts): a
- * failure is said at once, in an alert that stays. */
-function checkReleaseInBackground(): void {
+ * failure is said at once, in an alert that stays; `passed` once they pass (or
+ * when offline, with nothing to check them against). */
+function checkReleaseInBackground(passed: () => void): void {
   // Offline (the service worker's copy): nothing to check against until the next visit.
   if (!navigator.onLine) {
     document.body.dataset.release = "offline";
+    passed();
     return;
   }
-  checkOwnRelease(new URL(".", document.baseURI).href).then(
+  checkOwnRelease(new URL(".", document.baseURI).href, [new URL(cryptoWorkerUrl, document.baseURI).href]).then(
     () => {
       document.body.dataset.release = "verified";
+      passed();
     },
     (error: Error) => {
       document.body.dataset.release = "refused";
@@ -86,7 +102,7 @@ function checkReleaseInBackground(): void {
       alert.id = "release-alert";
       alert.className = "alert error";
       alert.textContent = t("app.releaseRefused", { reason: error.message });
-      // Outside the screens, which are redrawn; and the application stops taking input,
+      // Outside the screens, which are redrawn; and the application still takes no input,
       // since a password typed into code the log does not hold could go anywhere.
       document.body.prepend(alert);
       root.inert = true;

@@ -107,26 +107,31 @@ function pinStore<T>(mode: IDBTransactionMode, act: (store: IDBObjectStore) => I
 }
 
 /** The application's files this page loaded (the page itself and every script,
- * style or image from the application's directory), by path relative to it. */
-function loadedFiles(appUrl: string): string[] {
-  const names = performance.getEntriesByType("resource").map((entry) => entry.name);
+ * style or image from the application's directory, and the `started` scripts, which
+ * the browser's list of resources leaves out: a worker's), by path relative to it. */
+function loadedFiles(appUrl: string, started: readonly string[]): string[] {
+  const names = [...performance.getEntriesByType("resource").map((entry) => entry.name), ...started];
   const paths = new Set(["index.html"]);
   for (const name of names) {
+    // The file's address without its query or fragment, which the server does not
+    // look at: a script loaded as "x.js?anything" is x.js's bytes, checked as x.js.
     const url = new URL(name);
-    if (url.search === "" && url.href.startsWith(appUrl)) paths.add(url.href.slice(appUrl.length) || "index.html");
+    const file = url.origin + url.pathname;
+    if (file.startsWith(appUrl)) paths.add(file.slice(appUrl.length) || "index.html");
   }
   return [...paths];
 }
 
-/** Checks this page's own files against the server's web release log; throws
- * ReleaseRefused (or a ProtocolError from a malformed signature or proof). */
-export async function checkOwnRelease(appUrl: string): Promise<void> {
+/** Checks this page's own files, and the workers it `started` (their addresses),
+ * against the server's web release log; throws ReleaseRefused (or a ProtocolError
+ * from a malformed signature or proof). */
+export async function checkOwnRelease(appUrl: string, started: readonly string[] = []): Promise<void> {
   const pin = await pinStore<ReleasePin | undefined>("readonly", (store) => store.get(WEB_RELEASE_LOG));
   const answer = await fetch(new URL(`/web-release/assets${pin ? `?since=${pin.size}` : ""}`, appUrl), { cache: "no-store" });
   if (!answer.ok) throw new ReleaseRefused(`the web release log was not served (HTTP ${answer.status})`);
   const served = (await answer.json()) as ServedRelease;
   const files = new Map<string, Uint8Array>();
-  for (const path of loadedFiles(appUrl)) {
+  for (const path of loadedFiles(appUrl, started)) {
     // As this browser holds them: from its cache (or the service worker's) when it has them.
     const file = await fetch(new URL(path, appUrl), { cache: "force-cache" });
     files.set(path, new Uint8Array(await file.arrayBuffer()));

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from urllib.parse import urljoin, urlsplit
 
 import httpx2
 
@@ -31,8 +32,8 @@ APP = "/app/"
 PAGE = "index.html"
 #: The release manifest the build writes beside the page (web/vite.config.ts).
 RELEASE_MANIFEST = "release.json"
-#: An address in a src or href attribute of the page.
-_NAMED = re.compile(r'\s(?:src|href)="([^"]+)"')
+#: Where the page's relative addresses are resolved from: only the path matters.
+_PAGE_URL = "http://page.invalid" + APP
 
 
 @dataclass(frozen=True)
@@ -110,11 +111,43 @@ def _fetch(http: httpx2.Client, path: str) -> bytes | None:
 
 
 def _named_by_page(page: bytes | None) -> set[str]:
-    """The application's files the page names (scripts, styles, icons, manifest)."""
+    """The files the page names (scripts, styles, icons, manifest), as a browser
+    resolves them from /app/: relative (``assets/x.js``, ``./assets/x.js``) or rooted,
+    quoted either way or not at all. A file of this site outside /app/ is named by its
+    path from the root, so that it is never taken for a listed one; another origin's is
+    left to the page's content security policy, which refuses it."""
     if page is None:
         return set()
-    addresses = _NAMED.findall(page.decode("utf-8", "replace"))
-    return {a.removeprefix(APP) for a in addresses if a.startswith(APP)}
+    addresses = _Addresses()
+    addresses.feed(page.decode("utf-8", "replace"))
+    addresses.close()
+    base = urljoin(_PAGE_URL, addresses.base) if addresses.base else _PAGE_URL
+    named = set()
+    for address in addresses.found:
+        resolved = urlsplit(urljoin(base, address))
+        if (resolved.scheme, resolved.netloc) != ("http", "page.invalid"):
+            continue
+        path = resolved.path
+        named.add(path.removeprefix(APP) if path.startswith(APP) else path)
+    return named - {""}
+
+
+class _Addresses(HTMLParser):
+    """Every src and href value of the page, and its ``<base href>`` if it has one."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+        self.base: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name in ("src", "href") and value and value.strip():
+                self.found.append(value.strip())
+                if tag == "base" and name == "href" and self.base is None:
+                    self.base = value.strip()
+
+    handle_startendtag = handle_starttag
 
 
 def _named_by_manifest(manifest: bytes | None) -> set[str]:

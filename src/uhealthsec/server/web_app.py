@@ -83,3 +83,10 @@ def install(app: FastAPI, directory: Path | None = None) -> None:
     @app.get("/", include_in_schema=False)
     async def site_root() -> RedirectResponse:
         return RedirectResponse(APP_PATH + "/", status_code=302)
+
+    # Starlette's own slash redirect names the request's Host: a proxy or cache passing
+    # it through unchecked would send the next visitors to another origin. A relative
+    # Location always means this server.
+    @app.get(APP_PATH, include_in_schema=False)
+    async def app_without_slash() -> RedirectResponse:
+        return RedirectResponse(APP_PATH + "/", status_code=308)

@@ -178,21 +178,30 @@ export class Api {
 }
 
 /**
- * The media types the page shows itself (a PDF drawn by pdf_viewer.ts, never given to
- * the browser as a document); anything else is only offered to save, so that no
- * document can run as a page of this origin.
+ * The media types the page shows itself: a raster image or plain text, and a PDF drawn
+ * by pdf_viewer.ts into canvases. Only the first two keep their type on the decrypted
+ * bytes: anything else, a PDF included, is typed as bytes to save, so that no document
+ * can be opened by the browser as a page of this origin, or handed to a viewer of its
+ * own, whatever its sender claimed.
  */
-const SHOWN_TYPES = new Set(["image/png", "image/jpeg", "image/gif", "image/webp", "text/plain", "application/pdf"]);
+const TYPED_CONTENT = new Set(["image/png", "image/jpeg", "image/gif", "image/webp", "text/plain"]);
+const PDF = "application/pdf";
+
+/** The type without its parameters, as the browser compares types. */
+function baseType(mediaType: string): string {
+  return mediaType.split(";")[0]!.trim().toLowerCase();
+}
 
 export function safeMediaType(mediaType: string): string {
-  const base = mediaType.split(";")[0]!.trim().toLowerCase();
-  return SHOWN_TYPES.has(base) ? base : "application/octet-stream";
+  const base = baseType(mediaType);
+  return TYPED_CONTENT.has(base) ? base : "application/octet-stream";
 }
 
 export function isShownInline(mediaType: string): "image" | "text" | "pdf" | null {
-  const safe = safeMediaType(mediaType);
+  const base = baseType(mediaType);
+  if (base === PDF) return "pdf";
+  const safe = safeMediaType(base);
   if (safe.startsWith("image/")) return "image";
   if (safe === "text/plain") return "text";
-  if (safe === "application/pdf") return "pdf";
   return null;
 }

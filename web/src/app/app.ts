@@ -149,8 +149,15 @@ export class App {
     if (turn !== this.rendering) return; // a later navigation overtook this one
     document.title = `${screen.title} — ${t("app.name")}`;
     replace(this.main, screen.content);
-    // The heading is where a screen reader and the keyboard start on a new screen,
-    // unless the screen names a field to start with.
+    this.focusStart();
+  }
+
+  /**
+   * The heading is where a screen reader and the keyboard start on a new screen,
+   * unless the screen names a field to start with. Also called once the page lets the
+   * screens take input (main.ts), since an inert screen takes no focus.
+   */
+  focusStart(): void {
     const first = this.main.querySelector<HTMLElement>("[data-autofocus]");
     const heading = this.main.querySelector("h1");
     if (first) {

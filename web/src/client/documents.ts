@@ -233,11 +233,39 @@ function headerKept(source: ReadableStream<Uint8Array>): { stream: ReadableStrea
   return { stream: source.pipeThrough(keeping), header: () => header.subarray(0, seen) };
 }
 
+/** A display name the server gave, with the address it gave it for. */
+interface Named {
+  email: string;
+  name: string;
+}
+
 export class Documents {
-  /** Display names the server gave for accounts (members, patients, readers): for showing only. */
-  readonly names = new Map<string, string>();
+  /**
+   * Display names the server gave (members, patients, readers), for showing only: each
+   * kept with the account AND the address it was given for, and shown only for that
+   * pair, so that a list pairing one account with another's address and name cannot
+   * put that name over the first account's keys.
+   */
+  private readonly names = new Map<string, Named>();
+  /** The patient of each patient file, as the practices' lists of patients name them. */
+  private readonly patientOfFile = new Map<string, Named & { accountId: string }>();
 
   constructor(private readonly session: Session) {}
+
+  remember(accountId: string, email: string, name: string): void {
+    this.names.set(accountId, { email: email.toLowerCase(), name });
+  }
+
+  rememberPatientFile(patientFileId: string, accountId: string, email: string, name: string): void {
+    this.patientOfFile.set(patientFileId, { accountId, email: email.toLowerCase(), name });
+    this.remember(accountId, email, name);
+  }
+
+  /** The name given for this account at this address, if one was. */
+  nameOf(accountId: string, email: string): string | undefined {
+    const named = this.names.get(accountId);
+    return named !== undefined && named.email === email.toLowerCase() ? named.name : undefined;
+  }
 
   /** `GET /documents/{id}`, refused unless it is the document asked for. */
   async view(id: string): Promise<ServedDocument> {
@@ -267,10 +295,23 @@ export class Documents {
     return this.viewOf(view, latest, metadata);
   }
 
-  private async viewOf(view: ServedDocument, version: ServedVersion, metadata: Metadata): Promise<DocumentView> {
-    for (const r of view.recipients) this.names.set(r.accountId, r.name);
+  /**
+   * What the page is told of a document. Once `signed` (the manifest whose signature
+   * and signer were checked), its author, patient file and readers are the signed
+   * ones, whatever the server lists beside them; a listing without it says what the
+   * server says.
+   */
+  private async viewOf(
+    view: ServedDocument,
+    version: ServedVersion,
+    metadata: Metadata,
+    signed: { manifest: VersionManifest; signer: VerifiedEntry } | null = null,
+  ): Promise<DocumentView> {
+    for (const r of view.recipients) this.remember(r.accountId, r.email, r.name);
     const me = await this.session.account();
-    this.names.set(me.id, me.name);
+    this.remember(me.id, me.email, me.name);
+    const author = signed === null ? { email: view.authorEmail, name: view.authorName } : this.signedAuthor(view, signed.signer);
+    const readers = signed?.manifest.readers ?? null;
     return {
       id: view.id,
       version: version.number,
@@ -278,13 +319,30 @@ export class Documents {
       filename: metadata.filename,
       mediaType: metadata.media_type,
       size: version.size,
-      authorEmail: view.authorEmail,
-      authorName: view.authorName,
+      authorEmail: author.email,
+      authorName: author.name,
       patientFileId: view.patientFileId,
-      patientName: this.names.get(view.patientId) ?? "",
+      patientName: this.patientName(view, me),
       createdAt: version.createdAt,
-      recipients: view.recipients.map((r) => r.email),
+      // A version 1 manifest signs no readers: then only the server's list says them.
+      recipients: readers === null ? view.recipients.map((r) => r.email) : readers.map((r) => r.email),
     };
+  }
+
+  /** The signer, proven to be the version's author: named as the server named them
+   * only if it named that address. */
+  private signedAuthor(view: ServedDocument, signer: VerifiedEntry): Named {
+    const email = signer.entry.email;
+    const served = view.authorEmail.toLowerCase() === email.toLowerCase() ? view.authorName : undefined;
+    return { email, name: this.nameOf(signer.entry.accountId, email) ?? served ?? email };
+  }
+
+  /** The patient of the document's patient file (which the manifest signs), as the
+   * practices' lists name them; yourself, for a patient's own documents. */
+  private patientName(view: ServedDocument, me: { id: string; email: string; name: string }): string {
+    const patient = this.patientOfFile.get(view.patientFileId);
+    if (patient !== undefined) return patient.name;
+    return view.patientId === me.id ? me.name : "";
   }
 
   async metadata(version: ServedVersion, key: Uint8Array): Promise<Metadata> {
@@ -348,7 +406,7 @@ export class Documents {
         return metadata;
       });
       await checked.finish();
-      return { document: await this.viewOf(view, chosen, metadata), signer: signer.entry.email };
+      return { document: await this.viewOf(view, chosen, metadata, { manifest, signer }), signer: signer.entry.email };
     } catch (error) {
       if (held !== null) await held.refuse(error);
       else await sink.abort(error).catch(() => undefined);

@@ -88,6 +88,7 @@ export type RefusalIdentifier =
   | "signed_out"
   | "no_sign_in"
   | "enrolment_required"
+  | "not_for_the_page"
   | "unsolvable_challenge"
   | "server_unreachable"
   | "weak_password"

@@ -154,15 +154,18 @@ export class PatientFiles {
     const view = await this.documents.view(id);
     const { revoked } = await this.vouchedReaders(view);
     const summary = await this.documents.summary(view);
+    const manifests = await servedManifests(view);
     const versions: VersionView[] = [];
     for (const version of [...view.versions].sort((a, b) => b.number - a.number)) {
+      // Named after the key that signed the version, as the directory proves it.
+      const author = (await this.documents.verifiedSigner(manifests.get(version.number)!, version)).entry;
       const metadata =
         version.wrappedKey === null
           ? null
           : await this.session.keys.withUnwrapped(version.wrappedKey, version.envelopeHeader, (key) => this.documents.metadata(version, key));
       versions.push({
         number: version.number,
-        authorName: this.documents.names.get(version.authorId) ?? "",
+        authorName: this.documents.nameOf(author.accountId, author.email) ?? author.email,
         createdAt: version.createdAt,
         size: version.size,
         title: metadata?.title ?? "",
@@ -195,7 +198,7 @@ export class PatientFiles {
       id: view.id,
       title: summary.title || summary.filename,
       latestVersion: view.latestVersion,
-      readers: readers.map((r) => ({ accountId: r.entry.accountId, email: r.entry.email, name: this.documents.names.get(r.entry.accountId) ?? r.entry.email })),
+      readers: readers.map((r) => ({ accountId: r.entry.accountId, email: r.entry.email, name: this.documents.nameOf(r.entry.accountId, r.entry.email) ?? r.entry.email })),
     };
   }
 

@@ -87,6 +87,7 @@ export class WorkerService extends CryptoService {
   }
 
   override async handle<Op extends Operation>(op: Op, args: Operations[Op]["args"]): Promise<Operations[Op]["result"]> {
+    if (op === "sign") refuseKeystoreProof(args as Operations["sign"]["args"]);
     if (!CLIENT_OPERATIONS.has(op)) return super.handle(op as never, args as never) as Promise<Operations[Op]["result"]>;
     const run = this[op as ClientOperation] as (a: unknown) => Promise<Operations[Op]["result"]>;
     return run.call(this, args);
@@ -220,7 +221,7 @@ export class WorkerService extends CryptoService {
     const patients = wire.list(await session.json("GET", "/patient-files", wire, { params: { practice_id: practiceId } })).map((item) => {
       const f = wire.object(item);
       const patient = { patientFileId: wire.uuid(f, "id"), patientId: wire.uuid(f, "patient_id"), email: wire.string(f, "patient_email"), name: wire.string(f, "patient_name") };
-      documents.names.set(patient.patientId, patient.name);
+      documents.rememberPatientFile(patient.patientFileId, patient.patientId, patient.email, patient.name);
       return patient;
     });
     return { patients };
@@ -233,7 +234,7 @@ export class WorkerService extends CryptoService {
     const members = wire.list(await session.json("GET", path, wire)).map((item) => {
       const m = wire.object(item);
       const member = { accountId: wire.uuid(m, "account_id"), email: wire.string(m, "email"), name: wire.string(m, "display_name"), role: wire.string(m, "role") };
-      documents.names.set(member.accountId, member.name);
+      documents.remember(member.accountId, member.email, member.name);
       return member;
     });
     return { members };
@@ -266,7 +267,7 @@ export class WorkerService extends CryptoService {
       recipients.push({
         email: entry.email,
         accountId: entry.accountId,
-        name: documents.names.get(entry.accountId) ?? entry.email,
+        name: documents.nameOf(entry.accountId, entry.email) ?? entry.email,
         fingerprint: await fingerprintOf(entry.bundle),
       });
     }
@@ -387,6 +388,20 @@ export class WorkerService extends CryptoService {
     // The ticket is spent by the authorization, whatever follows.
     this.forgetRegistration();
     return { account: await this.completeSignIn(login, registration.password), recoveryCodes };
+  }
+}
+
+/**
+ * PROTOCOL 16.2 and 16.4 ask for a keystore-signed change of password or second
+ * factors precisely so that whoever holds a session (a copied token, a script in the
+ * page) cannot make one: such a signature is made only by an operation of this worker
+ * that builds its digest itself, never over a digest the page hands over.
+ */
+const KEYSTORE_PROOFS: ReadonlySet<unknown> = new Set<Purpose>(["factor-change", "keystore-change"]);
+
+function refuseKeystoreProof(args: Operations["sign"]["args"] | null | undefined): void {
+  if (KEYSTORE_PROOFS.has(args?.purpose)) {
+    throw new ClientRefusal("not_for_the_page", `the web application signs no ${String(args?.purpose)} digest the page chose`);
   }
 }
 
