@@ -52,11 +52,17 @@ function deepEqual(actual: unknown, expected: unknown, message?: string): void {
   if (!deepEqualValues(actual, expected)) fail(message, `${show(actual)} is not deeply equal to ${show(expected)}`);
 }
 
-/** An error class, a pattern its message must match, or a check returning true. */
-type Expected = (new (...args: any[]) => Error) | RegExp | ((error: any) => boolean);
+/**
+ * An error class, a pattern its message must match, a check returning true, or an
+ * object whose every property the error must have, equal (as Node's assert takes).
+ */
+type Expected = (new (...args: any[]) => Error) | RegExp | ((error: any) => boolean) | Record<string, unknown>;
 
 function matches(error: unknown, expected: Expected | undefined): boolean {
   if (expected === undefined) return true;
+  if (typeof expected === "object" && !(expected instanceof RegExp)) {
+    return typeof error === "object" && error !== null && Object.entries(expected).every(([key, value]) => deepEqualValues((error as any)[key], value));
+  }
   if (expected instanceof RegExp) return expected.test(error instanceof Error ? error.message : String(error));
   if (expected.prototype instanceof Error || expected === Error) return error instanceof (expected as new (...args: any[]) => Error);
   return (expected as (error: unknown) => boolean)(error) === true;
@@ -82,6 +88,10 @@ function throws(run: () => unknown, expected?: Expected, message?: string): void
   fail(message, "did not throw");
 }
 
+function match(value: string, pattern: RegExp, message?: string): void {
+  if (!pattern.test(value)) fail(message, `${show(value)} does not match ${pattern}`);
+}
+
 const assert = Object.assign((value: unknown, message?: string) => ok(value, message), {
   equal,
   notEqual,
@@ -89,8 +99,9 @@ const assert = Object.assign((value: unknown, message?: string) => ok(value, mes
   deepEqual,
   rejects,
   throws,
+  match,
   AssertionError,
 });
 
 export default assert;
-export { deepEqual, equal, notEqual, ok, rejects, throws };
+export { deepEqual, equal, match, notEqual, ok, rejects, throws };
