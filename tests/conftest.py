@@ -2,6 +2,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from tests.web.builds import ensure_web_build
 from uhealthsec.client.logs import LogPin, log_key
 from uhealthsec.crypto.checkpoint import Checkpoint
 
@@ -15,6 +18,15 @@ def load_vectors(name: str) -> Any:
 #: The running server, its database on SQLite and PostgreSQL, and signed-in users, for
 #: the server's tests and the client's end-to-end tests alike.
 pytest_plugins = ["tests.server_fixtures", "tests.s3"]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under pytest-xdist, the shipped web build is brought up to date here, in the
+    controller, before the workers start: every server that create_app composes reads
+    and hashes those files (web_app, web_release), so a rebuild in one worker would
+    empty them under a server test in the other."""
+    if session.config.pluginmanager.has_plugin("dsession"):
+        ensure_web_build("shipped")
 
 
 def served_checkpoint(body: dict[str, Any], log: str = "journal") -> Checkpoint:

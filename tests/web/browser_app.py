@@ -13,7 +13,6 @@ from __future__ import annotations
 import http.server
 import os
 import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -22,11 +21,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.web.builds import BUILDS, ensure_web_build
 from uhealthsec.server.headers import APP_POLICY
 
-ROOT = Path(__file__).resolve().parents[2]
 #: Where ``npm run build:app-tests`` puts the app with its worker's client on ``window``.
-APP_FOR_TESTS = ROOT / "web" / "build" / "app"
+APP_FOR_TESTS = BUILDS["app"].directory
 CHROMIUM = "/usr/bin/chromium"
 #: Chromium's options for a page that measures its own memory (see PAGE_HELPERS).
 MEASURING = ["--enable-blink-features=ForceEagerMeasureMemory"]
@@ -124,15 +123,8 @@ def keystream(size: int) -> Iterator[bytes]:
 
 
 def build_app() -> None:
-    """Builds the app for tests into APP_FOR_TESTS."""
-    npm = shutil.which("npm")
-    assert npm, "Node.js 20 and npm are needed to build the web application"
-    subprocess.run(
-        [npm, "run", "--silent", "build:app-tests", "--prefix", "web"],
-        cwd=ROOT,
-        check=True,
-        timeout=300,
-    )
+    """Builds the app for tests into APP_FOR_TESTS, unless it is up to date."""
+    ensure_web_build("app")
 
 
 class _Site(http.server.BaseHTTPRequestHandler):

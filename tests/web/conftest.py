@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ import httpx2
 import pytest
 
 from tests.serving import UHS_SERVER
+from tests.web.builds import ensure_web_build
 from tests.web.journeys import (
     CHROMIUM,
     DR_MARTIN,
@@ -29,11 +29,7 @@ from tests.web.journeys import (
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
     """``npm run build``, then ``uhs-server serve --init --demo`` on a fresh directory."""
-    npm = shutil.which("npm")
-    assert npm, "Node.js 20 and npm are needed to build the web application"
-    subprocess.run(
-        [npm, "run", "--silent", "build", "--prefix", "web"], cwd=ROOT, check=True, timeout=300
-    )
+    ensure_web_build("shipped")
     home = tmp_path_factory.mktemp("journeys")
     port = free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith("UHS_")}

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-WEB = Path(__file__).resolve().parents[2] / "web"
+from tests.web.builds import WEB, ensure_web_build
 
 #: (ok, the value, or the error identifier) of one job.
 Outcome = tuple[bool, str]
@@ -21,11 +21,9 @@ JobRunner = Callable[[list[dict[str, Any]]], list[Outcome]]
 def job_runner(script: str, folder: Path) -> JobRunner:
     """Compile the web client, and return a function running jobs through
     ``web/scripts/<script>.ts`` with its files in ``folder``."""
-    npm, node = shutil.which("npm"), shutil.which("node")
-    assert npm and node, "Node.js 20 and npm are needed for the web client's tests"
-    subprocess.run(
-        [npm, "run", "--silent", "compile", "--prefix", str(WEB)], check=True, timeout=300
-    )
+    node = shutil.which("node")
+    assert node, "Node.js 20 is needed for the web client's tests"
+    ensure_web_build("compile")
 
     def run(jobs: list[dict[str, Any]]) -> list[Outcome]:
         jobs_file, results_file = folder / "jobs.json", folder / "results.json"

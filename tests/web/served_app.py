@@ -5,7 +5,6 @@ choosing: the one built into the package, or a copy a test may change."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,19 +13,15 @@ import pytest
 
 from tests.server_fixtures import make_settings
 from tests.serving import ServerThread
+from tests.web.builds import ensure_web_build
 from uhealthsec.server import web_app
 from uhealthsec.server.app import build_context, create_app
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def build_shipped_app() -> None:
-    """``npm run build``: the application as shipped, into the server package."""
-    npm = shutil.which("npm")
-    assert npm, "Node.js 20 and npm are needed to build the web application"
-    subprocess.run(
-        [npm, "run", "--silent", "build", "--prefix", "web"], cwd=ROOT, check=True, timeout=300
-    )
+    """``npm run build``: the application as shipped, into the server package, unless
+    it is up to date."""
+    ensure_web_build("shipped")
 
 
 @contextmanager

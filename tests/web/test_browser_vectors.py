@@ -11,19 +11,16 @@ Python implementation is tested against.
 from __future__ import annotations
 
 import http.server
-import shutil
-import subprocess
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-WEB = ROOT / "web"
+from tests.web.builds import BUILDS, ROOT, WEB, ensure_web_build
+
 VECTORS = ROOT / "tests" / "vectors"
-BUNDLE = WEB / "build" / "browser" / "tests.js"
+BUNDLE = BUILDS["browser-tests"].directory / "tests.js"
 CHROMIUM = "/usr/bin/chromium"
 
 PAGE = """<!doctype html>
@@ -76,14 +73,7 @@ class Site(http.server.SimpleHTTPRequestHandler):
 def site() -> Iterator[str]:
     # Built here as well as by `npm test`, so that this test always runs the current
     # sources, also when pytest is run alone.
-    npm = shutil.which("npm")
-    assert npm, "Node.js 20 and npm are needed for the web client's tests"
-    subprocess.run(
-        [npm, "run", "--silent", "build:browser-tests", "--prefix", str(WEB)],
-        check=True,
-        cwd=ROOT,
-        timeout=300,
-    )
+    ensure_web_build("browser-tests")
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Site)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -21,6 +20,7 @@ import pytest
 from tests.conftest import load_vectors
 from tests.serving import UHS_SERVER
 from tests.web.browser_app import app_site, build_app
+from tests.web.builds import ensure_web_build
 from uhealthsec.crypto import envelope, wrap
 from uhealthsec.crypto.keys import UserKeys
 from uhealthsec.server.headers import APP_POLICY
@@ -39,11 +39,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``npm run build``, then ``uhs-server serve`` on a fresh data directory."""
-    npm = shutil.which("npm")
-    assert npm, "Node.js 20 and npm are needed to build the web application"
-    subprocess.run(
-        [npm, "run", "--silent", "build", "--prefix", "web"], cwd=ROOT, check=True, timeout=300
-    )
+    ensure_web_build("shipped")
     home = tmp_path_factory.mktemp("web-app")
     port = _free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith("UHS_")}

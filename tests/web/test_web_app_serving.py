@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 
+from tests.web.builds import ensure_web_build
 from uhealthsec.server import problems, web_app
 from uhealthsec.server.headers import API_POLICY, APP_POLICY, SecurityHeaders
 from uhealthsec.server.web_app import IMMUTABLE, REVALIDATE, WEB_ASSETS
@@ -228,7 +229,7 @@ def test_the_built_app_names_only_hashed_scripts_and_nothing_else_is_served_from
     """What npm run build puts in web_assets/: index.html, the release manifest, the
     files of web/public/ (service worker, web app manifest, icons) and hashed files, no
     second page under assets/, no dotfile or source map beside them."""
-    assert (WEB_ASSETS / "index.html").is_file(), "npm run build --prefix web first"
+    ensure_web_build("shipped")
     names = sorted(
         p.relative_to(WEB_ASSETS).as_posix() for p in WEB_ASSETS.rglob("*") if p.is_file()
     )

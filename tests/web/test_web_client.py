@@ -25,6 +25,7 @@ from fastapi.testclient import TestClient
 from tests.server_fixtures import ORIGIN, PASSWORD, Clock, Outbox, User, Users, oathtool
 from tests.serving import ServerThread
 from tests.web.browser_app import APP_FOR_TESTS, build_app
+from tests.web.builds import ensure_web_build
 from tests.web.node_jobs import WEB
 from uhealthsec.client.api import AuthClient
 from uhealthsec.client.directory import VerifiedEntry
@@ -143,11 +144,9 @@ def world(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> It
 @pytest.fixture(scope="module")
 def run(world: World, tmp_path_factory: pytest.TempPathFactory):
     """Runs steps through web/scripts/web_client.ts in one Node process."""
-    npm, node = shutil.which("npm"), shutil.which("node")
-    assert npm and node, "Node.js 20 and npm are needed for the web client's tests"
-    subprocess.run(
-        [npm, "run", "--silent", "compile", "--prefix", str(WEB)], check=True, timeout=300
-    )
+    node = shutil.which("node")
+    assert node, "Node.js 20 is needed for the web client's tests"
+    ensure_web_build("compile")
     folder = tmp_path_factory.mktemp("web-client-jobs")
 
     def steps(*given: dict[str, Any]) -> list[dict[str, Any]]:
