@@ -34,7 +34,6 @@ import os
 import platform
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -53,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx2
 import pyotp
 
+from tests.serving import serve_process
 from tests.web.browser_app import APP_FOR_TESTS, CHROMIUM, PAGE_HELPERS, build_app, keystream
 from tests.web.served_app import build_shipped_app
 from uhealthsec.client.api import AuthClient, Tokens
@@ -121,12 +121,6 @@ BENCH_JS = """
 """
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class Totp:
     """Codes of time steps each account has not used yet: the server accepts a step
     once, and the one before or after the current one; a later step waits."""
@@ -148,37 +142,11 @@ class Totp:
 def demo_server(home: Path) -> Iterator[tuple[str, dict[str, str]]]:
     """``uhs-server serve --init --demo`` in ``home``: its address and the demo
     accounts' TOTP secrets, which it prints."""
-    port = free_port()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("UHS_")}
-    environment.update(PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"), COLUMNS="200")
-    output = home / "serve.log"
     command = [sys.executable, "-c", SERVE_BUILD_FOR_TESTS, str(APP_FOR_TESTS)]
-    with output.open("w") as log:
-        process = subprocess.Popen(
-            [*command, "serve", "--init", "--demo", "--port", str(port)],
-            cwd=home,
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx2.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx2.TransportError:
-                pass
-            assert process.poll() is None, output.read_text()
-            assert time.monotonic() < deadline, "uhs-server serve did not answer"
-            time.sleep(0.2)
+    with serve_process(home, "--demo", command=command, timeout=120) as (url, output):
         secrets = dict(re.findall(r"(\S+@demo\.test)\b.*?\b([A-Z2-7]{32})\b", output.read_text()))
         assert set(secrets) == {DR_MARTIN, PAUL_DURAND, PATIENT}, output.read_text()
         yield url, secrets
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 class SdkDevice:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import httpx2
 import uvicorn
 
 from uhealthsec.server.listener import uvicorn_config
@@ -14,6 +21,51 @@ from uhealthsec.server.settings import Settings
 
 #: ``uhs-server``, as its entry point runs it (the installed script may predate it).
 UHS_SERVER = [sys.executable, "-m", "uhealthsec.server.cli"]
+SOURCES = Path(__file__).resolve().parents[1] / "src"
+
+
+def free_port() -> int:
+    """A port free now, for a server in another process that must be told its port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def serve_process(
+    home: Path, *arguments: str, command: Sequence[str] = UHS_SERVER, timeout: float = 90
+) -> Iterator[tuple[str, Path]]:
+    """``uhs-server serve --init --port P *arguments`` in its own process, in ``home``,
+    with none of the caller's UHS_ settings, until it answers /health: its address and
+    the file holding what it printed. Stopped on leaving."""
+    port = free_port()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("UHS_")}
+    environment.update(PYTHONPATH=str(SOURCES), COLUMNS="200")
+    output = home / "serve.log"
+    with output.open("w") as log:
+        process = subprocess.Popen(
+            [*command, "serve", "--init", "--port", str(port), *arguments],
+            cwd=home,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx2.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx2.TransportError:
+                pass
+            assert process.poll() is None, output.read_text()
+            assert time.monotonic() < deadline, "uhs-server serve did not answer"
+            time.sleep(0.2)
+        yield url, output
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 class ServerThread:

@@ -4,25 +4,20 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx2
 import pytest
 
-from tests.serving import UHS_SERVER
+from tests.serving import serve_process
 from tests.web.builds import ensure_web_build
 from tests.web.journeys import (
     CHROMIUM,
     DR_MARTIN,
     PATIENT,
     PAUL_DURAND,
-    ROOT,
     SCREENS,
     DemoServer,
-    free_port,
 )
 
 
@@ -31,38 +26,12 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer
     """``npm run build``, then ``uhs-server serve --init --demo`` on a fresh directory."""
     ensure_web_build("shipped")
     home = tmp_path_factory.mktemp("journeys")
-    port = free_port()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("UHS_")}
-    environment.update(PYTHONPATH=str(ROOT / "src"), COLUMNS="200")
-    output = home / "serve.log"
-    with output.open("w") as log:
-        process = subprocess.Popen(
-            [*UHS_SERVER, "serve", "--init", "--demo", "--port", str(port)],
-            cwd=home,
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx2.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx2.TransportError:
-                pass
-            assert process.poll() is None, output.read_text()
-            assert time.monotonic() < deadline, "uhs-server serve did not answer"
-            time.sleep(0.2)
+    with serve_process(home, "--demo") as (url, output):
         printed = output.read_text()
         assert f"In a browser: {url}/" in printed, printed
         secrets = dict(re.findall(r"(\S+@demo\.test)\b.*?\b([A-Z2-7]{32})\b", printed))
         assert set(secrets) == {DR_MARTIN, PAUL_DURAND, PATIENT}, printed
         yield DemoServer(url, home, secrets)
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ photographs of each screen, and small files made on the spot (PNG, PDF).
 
 from __future__ import annotations
 
-import socket
 import struct
 import time
 import zlib
@@ -74,12 +73,6 @@ def pdf(text: str) -> bytes:
         table,
     )
     return bytes(out)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class DemoServer:

@@ -7,10 +7,6 @@ every private key and document key off the page's main thread.
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +14,7 @@ import httpx2
 import pytest
 
 from tests.conftest import load_vectors
-from tests.serving import UHS_SERVER
+from tests.serving import serve_process
 from tests.web.browser_app import app_site, build_app
 from tests.web.builds import ensure_web_build
 from uhealthsec.crypto import envelope, wrap
@@ -30,43 +26,13 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``npm run build``, then ``uhs-server serve`` on a fresh data directory."""
     ensure_web_build("shipped")
     home = tmp_path_factory.mktemp("web-app")
-    port = _free_port()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("UHS_")}
-    environment["PYTHONPATH"] = str(ROOT / "src")
-    process = subprocess.Popen(
-        [*UHS_SERVER, "serve", "--init", "--port", str(port)],
-        cwd=home,
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx2.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx2.TransportError:
-                pass
-            assert process.poll() is None, "uhs-server serve stopped"
-            assert time.monotonic() < deadline, "uhs-server serve did not answer"
-            time.sleep(0.2)
+    with serve_process(home) as (url, _):
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def test_the_app_is_served_under_a_strict_policy_and_its_hashed_files_cached_for_good(server):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.server_fixtures import ORIGIN, PASSWORD, Clock, Outbox, User, Users, oathtool
-from tests.serving import ServerThread
+from tests.serving import ServerThread, free_port
 from tests.web.browser_app import APP_FOR_TESTS, build_app
 from tests.web.builds import ensure_web_build
 from tests.web.node_jobs import WEB
@@ -38,12 +37,6 @@ from uhealthsec.server.app import build_context, create_app
 from uhealthsec.server.settings import Settings
 from uhealthsec.server.shield import service as shield
 from uhealthsec.server.shield.service import Shield
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -84,7 +77,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> It
     Dr Martin (its admin), Paul Durand (a colleague) and Camille Petit (a patient)."""
     home = tmp_path_factory.mktemp("web-client")
     shutil.copy(sqlite_template, home / "test.db")
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     settings = Settings(
         data_dir=home / "var",
