@@ -68,6 +68,13 @@ export interface WorkerOptions {
   pins?: PinStore;
   /** The journal's pin (trust.ts's checks). */
   journalPins?: PinStore;
+  /**
+   * Whether the page may call the key operations of CryptoOperations (sign, seal,
+   * open, unlock...) itself: only the app-tests build does (worker.ts). The shipped
+   * worker answers the client operations alone, so a script in the page cannot have
+   * a digest of its choosing signed or a document key wrapped for a key of its own.
+   */
+  exposeKeyOperations?: boolean;
 }
 
 export class WorkerService extends CryptoService {
@@ -77,6 +84,7 @@ export class WorkerService extends CryptoService {
   private pending: PendingSignIn | null = null;
   private registration: PendingRegistration | null = null;
   private signedIn: SignedIn | null = null;
+  private readonly exposeKeyOperations: boolean;
 
   /** `origin`: the server's, the page's own (the worker's `location.origin`). */
   constructor(origin: string, options: WorkerOptions = {}) {
@@ -84,11 +92,15 @@ export class WorkerService extends CryptoService {
     this.http = new Http(origin, options.fetch);
     this.pins = options.pins ?? pinStoreFor(origin);
     this.journalPins = options.journalPins ?? pinStoreFor(origin, JOURNAL_LOG);
+    this.exposeKeyOperations = options.exposeKeyOperations ?? false;
   }
 
   override async handle<Op extends Operation>(op: Op, args: Operations[Op]["args"]): Promise<Operations[Op]["result"]> {
-    if (op === "sign") refuseKeystoreProof(args as Operations["sign"]["args"]);
-    if (!CLIENT_OPERATIONS.has(op)) return super.handle(op as never, args as never) as Promise<Operations[Op]["result"]>;
+    if (!CLIENT_OPERATIONS.has(op)) {
+      if (!this.exposeKeyOperations) throw new ClientRefusal("not_for_the_page", `the web application's worker answers no ${String(op)} from the page`);
+      if (op === "sign") refuseKeystoreProof(args as Operations["sign"]["args"]);
+      return super.handle(op as never, args as never) as Promise<Operations[Op]["result"]>;
+    }
     const run = this[op as ClientOperation] as (a: unknown) => Promise<Operations[Op]["result"]>;
     return run.call(this, args);
   }
