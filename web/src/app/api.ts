@@ -86,7 +86,7 @@ export class Api {
   /** Sends `file`, telling `progress` how many bytes the worker has taken so far. */
   async sendDocument(
     file: Blob & { name: string },
-    options: { patientFileId: string; to: string[]; title: string },
+    options: { patientFileId: string; to: string[]; readers: RecipientView[]; title: string },
     progress: (done: number, total: number) => void,
   ): Promise<DocumentView> {
     let done = 0;
@@ -101,6 +101,7 @@ export class Api {
     const answer = await this.worker.call("sendDocument", {
       patientFileId: options.patientFileId,
       to: options.to,
+      readers: options.readers.map((r) => ({ accountId: r.accountId, fingerprint: r.fingerprint })),
       title: options.title,
       filename: file.name,
       mediaType: file.type || "application/octet-stream",

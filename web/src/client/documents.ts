@@ -416,11 +416,14 @@ export class Documents {
 
   /**
    * Encrypts `source`, signs it and shares it with `to` (addresses) and yourself, as
-   * sending.py send(): the key is wrapped only for entries the key directory proved.
+   * sending.py send(): the key is wrapped only for entries the key directory proved,
+   * and only if they are the `readers` the person reviewed.
    */
   async send(args: {
     patientFileId: string;
     to: string[];
+    /** The readers the review showed (previewRecipients): the key is wrapped for these only. */
+    readers: readonly ShownReader[];
     title: string;
     filename: string;
     mediaType: string;
@@ -430,6 +433,7 @@ export class Documents {
     try {
       const documentId = crypto.randomUUID();
       const recipients = await this.session.recipients(args.to);
+      await requireShownReaders(recipients, args.readers);
       const metadata = metadataOf(args);
       const answer = await this.postVersion({
         documentId,
@@ -572,4 +576,24 @@ async function sealedBlob(
 /** The hex fingerprint of a bundle, as the server's `key_fingerprint` names keys. */
 export async function fingerprintOf(bundle: Uint8Array): Promise<string> {
   return toHex(await sha256(bundle));
+}
+
+/** A reader as the review screen showed it: whose account, under which keys. */
+export interface ShownReader {
+  accountId: string;
+  fingerprint: string;
+}
+
+/**
+ * Refuses, before anything is encrypted, unless `recipients` are exactly the readers
+ * the person was shown, the same accounts under the same keys (as the SDK's
+ * before_encrypting): the directory may have answered otherwise since the review.
+ */
+export async function requireShownReaders(recipients: readonly VerifiedEntry[], shown: readonly ShownReader[]): Promise<void> {
+  const keyOf = (accountId: string, fingerprint: string) => `${accountId.toLowerCase()} ${fingerprint.toLowerCase()}`;
+  const wrapping = new Set(await Promise.all(recipients.map(async (r) => keyOf(r.entry.accountId, await fingerprintOf(r.entry.bundle)))));
+  const reviewed = new Set((Array.isArray(shown) ? shown : []).map((r) => keyOf(String(r.accountId), String(r.fingerprint))));
+  if (wrapping.size !== reviewed.size || [...reviewed].some((k) => !wrapping.has(k))) {
+    throw exchangeRefused("the readers or their keys changed since you checked them: nothing was encrypted, check again");
+  }
 }

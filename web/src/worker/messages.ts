@@ -118,6 +118,8 @@ export interface ClientOperations {
     args: {
       patientFileId: string;
       to: string[];
+      /** The readers previewRecipients gave and the person reviewed: refused if they changed. */
+      readers: { accountId: string; fingerprint: string }[];
       title: string;
       filename: string;
       mediaType: string;
