@@ -37,6 +37,11 @@ export class Api {
     return (await this.worker.call("finishSignIn", args)).account;
   }
 
+  /** Forgets the sign-in under way, the password the worker keeps for it. */
+  cancelSignIn() {
+    return this.worker.call("cancelSignIn", {});
+  }
+
   signOut() {
     return this.worker.call("signOut", {});
   }
