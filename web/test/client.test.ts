@@ -219,3 +219,30 @@ test("client: a document is not sent unless its readers are the accounts and key
     assert.equal(read, false, `${what}: the document was read for encryption`);
   }
 });
+
+test("client: the inbox walks a bounded number of pages, whatever the server keeps listing", async () => {
+  const { Documents, DOCUMENTS_PAGE, MAX_INBOX_PAGES } = await import("../src/client/documents.js");
+  let asked = 0;
+  // A server whose every page is full: followed, the listing would never end.
+  const session = {
+    json: async () => {
+      asked += 1;
+      return Array.from({ length: DOCUMENTS_PAGE }, () => ({}));
+    },
+  } as unknown as ConstructorParameters<typeof Documents>[0];
+  assert.equal(await refusalOf(() => new Documents(session).inbox()), "exchange_refused");
+  assert.equal(asked, MAX_INBOX_PAGES);
+});
+
+test("client: a document's metadata larger than a sender makes it, or with a longer title, is refused", async () => {
+  const { Documents, MAX_METADATA_BYTES, MAX_TITLE_CHARS, decodeMetadata, encodeMetadata } = await import("../src/client/documents.js");
+  const metadata = (title: string) => encodeMetadata({ title, filename: "f.pdf", media_type: "application/pdf" });
+  assert.equal(decodeMetadata(metadata("é".repeat(MAX_TITLE_CHARS))).title.length, MAX_TITLE_CHARS);
+  assert.equal(await refusalOf(async () => decodeMetadata(metadata("é".repeat(MAX_TITLE_CHARS + 1)))), "exchange_refused");
+  const padded = utf8(JSON.stringify({ title: "t", filename: "f.pdf", media_type: "application/pdf", padding: "x".repeat(MAX_METADATA_BYTES) }));
+  assert.equal(await refusalOf(async () => decodeMetadata(padded)), "exchange_refused");
+  // The envelope is refused by its size before it is opened.
+  const version = { metadataEnvelope: new Uint8Array(MAX_METADATA_BYTES + 1) } as unknown as Parameters<InstanceType<typeof Documents>["metadata"]>[0];
+  const documents = new Documents({} as ConstructorParameters<typeof Documents>[0]);
+  assert.equal(await refusalOf(() => documents.metadata(version, new Uint8Array(32))), "exchange_refused");
+});

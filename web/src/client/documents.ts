@@ -21,6 +21,13 @@ import { type Json, Wire } from "./wire.js";
 export const MAX_TITLE_CHARS = 500;
 /** Documents listed per request (the server's largest page). */
 export const DOCUMENTS_PAGE = 200;
+/**
+ * Pages of documents the inbox walks at most (10,000 documents): a server that keeps
+ * answering full pages is refused rather than followed until the worker runs out of memory.
+ */
+export const MAX_INBOX_PAGES = 50;
+/** A version's metadata envelope at most, as the server accepts one (protocol/records.py). */
+export const MAX_METADATA_BYTES = 8 * 1024;
 /** Wrapped keys per request, as the server accepts them. */
 export const SHARES_PER_REQUEST = 100;
 /** The metadata envelope's chunks (small: a title, a name and a type). */
@@ -153,8 +160,11 @@ export function encodeMetadata(metadata: Metadata): Uint8Array {
 
 export function decodeMetadata(data: Uint8Array): Metadata {
   try {
+    if (data.length > MAX_METADATA_BYTES) throw new Error("size");
     const raw = JSON.parse(fromUtf8(data)) as Record<string, unknown>;
     for (const name of ["title", "filename", "media_type"]) if (typeof raw[name] !== "string") throw new Error(name);
+    // A sender's title is cut to MAX_TITLE_CHARS (metadataOf, sending.py): a longer one was not.
+    if (Array.from(raw["title"] as string).length > MAX_TITLE_CHARS) throw new Error("title");
     return { title: raw["title"] as string, filename: raw["filename"] as string, media_type: raw["media_type"] as string };
   } catch {
     throw exchangeRefused("the document's metadata is malformed");
@@ -278,12 +288,16 @@ export class Documents {
   /** Every document you can read, newest first, titles decrypted here. */
   async inbox(): Promise<DocumentView[]> {
     const wire = new Wire("exchange_refused", "your documents");
-    const documents: DocumentView[] = [];
-    for (let offset = 0; ; offset += DOCUMENTS_PAGE) {
-      const page = wire.list(await this.session.json("GET", "/documents", wire, { params: { limit: DOCUMENTS_PAGE, offset } }));
-      for (const raw of page) documents.push(await this.summary(readDocument(raw, wire)));
-      if (page.length < DOCUMENTS_PAGE) return documents;
+    const listed: unknown[] = [];
+    for (let pages = 0; ; pages += 1) {
+      if (pages === MAX_INBOX_PAGES) throw exchangeRefused(`the server lists more than ${MAX_INBOX_PAGES * DOCUMENTS_PAGE} documents: the inbox is not shown`);
+      const page = wire.list(await this.session.json("GET", "/documents", wire, { params: { limit: DOCUMENTS_PAGE, offset: pages * DOCUMENTS_PAGE } }));
+      listed.push(...page);
+      if (page.length < DOCUMENTS_PAGE) break;
     }
+    const documents: DocumentView[] = [];
+    for (const raw of listed) documents.push(await this.summary(readDocument(raw, wire)));
+    return documents;
   }
 
   /** The document as listed, from its latest version you can read. */
@@ -346,6 +360,7 @@ export class Documents {
   }
 
   async metadata(version: ServedVersion, key: Uint8Array): Promise<Metadata> {
+    if (version.metadataEnvelope.length > MAX_METADATA_BYTES) throw exchangeRefused("the document's title and type are larger than any sender makes them");
     let plaintext: Uint8Array;
     try {
       plaintext = (await openEnvelope(key, version.metadataEnvelope)).plaintext;
