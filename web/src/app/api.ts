@@ -148,7 +148,7 @@ export class Api {
   async newVersion(next: NextVersionView, file: Blob & { name: string }, title: string): Promise<number> {
     const answer = await this.worker.call("newVersion", {
       id: next.id,
-      confirmed: { latestVersion: next.latestVersion, readers: next.readers.map((r) => r.accountId) },
+      confirmed: { latestVersion: next.latestVersion, readers: next.readers.map((r) => ({ accountId: r.accountId, fingerprint: r.fingerprint })) },
       title,
       filename: file.name,
       mediaType: file.type || "application/octet-stream",

@@ -153,7 +153,7 @@ export interface ClientOperations {
   newVersion: {
     args: {
       id: string;
-      confirmed: { latestVersion: number; readers: string[] };
+      confirmed: { latestVersion: number; readers: { accountId: string; fingerprint: string }[] };
       title: string;
       filename: string;
       mediaType: string;
