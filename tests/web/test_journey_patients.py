@@ -9,6 +9,7 @@ lists the document. Each screen is checked with axe-core and photographed.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import UTC, date, datetime, timedelta
 
@@ -176,9 +177,13 @@ def test_the_worker_keeps_the_signed_history_of_a_patient_file_against_a_hostile
             note, patient_file_id=world.patient_file_id, to=[durand.email], title="Bilan"
         )
     )
-    ids = {
-        u.email: str(directory_entry(world, u).entry.account_id) for u in (martin, durand, camille)
-    }
+    entries = {u.email: directory_entry(world, u).entry for u in (martin, durand, camille)}
+    ids = {email: str(entry.account_id) for email, entry in entries.items()}
+    # The readers as nextVersion shows them and newVersion takes them back: account and key.
+    reviewed = [
+        {"accountId": ids[email], "fingerprint": hashlib.sha256(entries[email].bundle).hexdigest()}
+        for email in (martin.email, durand.email, camille.email)
+    ]
     document_path = f"^/documents/{sent}$"
     expires = (datetime.now(UTC) + timedelta(days=30)).isoformat()
 
@@ -203,7 +208,6 @@ def test_the_worker_keeps_the_signed_history_of_a_patient_file_against_a_hostile
             for email in emails
         ]
 
-    everyone = [ids[martin.email], ids[durand.email], ids[camille.email]]
     version = {"title": "Bilan", "filename": "bilan-2.txt", "mediaType": "text/plain"}
     results = run(
         *worker_sign_in("martin", martin, totp=world.totp(martin)),
@@ -224,13 +228,13 @@ def test_the_worker_keeps_the_signed_history_of_a_patient_file_against_a_hostile
         step(
             "newVersion",
             content=b"bilan, version 2",
-            confirmed={"latestVersion": 1, "readers": everyone[:2]},
+            confirmed={"latestVersion": 1, "readers": reviewed[:2]},
             **version,
         ),
         step(
             "newVersion",
             content=b"bilan, version 2",
-            confirmed={"latestVersion": 1, "readers": everyone},
+            confirmed={"latestVersion": 1, "readers": reviewed},
             **version,
         ),
         step("revokeReader", email=durand.email),
@@ -275,7 +279,8 @@ def test_the_worker_keeps_the_signed_history_of_a_patient_file_against_a_hostile
     shown = ok(next_version)["next"]
     assert shown["latestVersion"] == 1 and shown["title"] == "Bilan"
     assert shown["readers"][0]["accountId"] == ids[martin.email]
-    assert sorted(r["accountId"] for r in shown["readers"]) == sorted(everyone)
+    pairs = sorted((r["accountId"], r["fingerprint"]) for r in shown["readers"])
+    assert pairs == sorted((r["accountId"], r["fingerprint"]) for r in reviewed)
     assert refused(changed) == "exchange_refused" and "changed since" in changed["message"]
     assert ok(new_version)["version"] == 2
     assert ok(revoked)["versions"] == 2

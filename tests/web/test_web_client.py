@@ -461,8 +461,9 @@ async ({ email, password, totp, documentId, patientFileId, to, size }) => {
   out.opened = await worker.call("openDocument", { id: documentId, sink: pipe.writable });
   out.content = hex(new Uint8Array(await received));
   const content = Uint8Array.from({ length: size }, (_, i) => (i * 7 + 3) & 0xff);
+  const { recipients } = await worker.call("previewRecipients", { emails: to });
   out.sent = await worker.call("sendDocument", {
-    patientFileId, to, title: "Envoyé du navigateur", filename: "scan.bin",
+    patientFileId, to, readers: recipients, title: "Envoyé du navigateur", filename: "scan.bin",
     mediaType: "application/octet-stream", size, source: new Blob([content]).stream(),
   });
   out.pin = await new Promise((resolve, reject) => {

@@ -148,6 +148,17 @@ for (const step of steps) {
     recording = recordingSink();
     args["sink"] = recording.sink;
   }
+  if (step.op === "sendDocument" && args["readers"] === undefined) {
+    // As the send screen does: the readers reviewed first (through an honest server),
+    // then the document sent for them. Where the review fails, the send shows why.
+    tampering = [];
+    const to = args["to"] as string[];
+    args["readers"] = await service.handle("previewRecipients", { emails: to }).then(
+      ({ recipients }) => recipients.map((r) => ({ accountId: r.accountId, fingerprint: r.fingerprint })),
+      () => [],
+    );
+    tampering = step.tamper ?? [];
+  }
   if (step.op === "sendDocument" || step.op === "newVersion") {
     const content = fromHex(step.content ?? "");
     args["source"] = bytesSource(content);

@@ -56,7 +56,8 @@ registerServiceWorker();
 
 const root = document.getElementById("app")!;
 const status = document.getElementById("status")!;
-cryptoWorker.lock().then(
+// The worker is ready once it answers a client operation (the shipped one answers no other).
+cryptoWorker.call("account", {}).then(
   () => {
     document.body.dataset.ready = "true";
     setLanguage(language());

@@ -194,3 +194,55 @@ test("client: retries stop after the last one, and no wait exceeds the bound wha
   assert.equal(retryDelayMs("Wed, 21 Oct 2015 07:28:00 GMT", 0), 1000);
   assert.equal(retryDelayMs("-5", 2), 4000);
 });
+
+test("client: a document is not sent unless its readers are the accounts and keys the review showed", async () => {
+  const { Documents, fingerprintOf } = await import("../src/client/documents.js");
+  const entry = (accountId: string, keyByte: number) => ({ index: 0n, entry: { accountId, email: `${accountId}@cabinet.test`, bundle: new Uint8Array(64).fill(keyByte) } });
+  const author = entry("a1", 1);
+  const reader = entry("b2", 2);
+  const shown = async (...entries: (typeof author)[]) =>
+    Promise.all(entries.map(async (e) => ({ accountId: e.entry.accountId, fingerprint: await fingerprintOf(e.entry.bundle) })));
+  // What the directory answers at send time; the review saw `reader` under its key 2.
+  const cases: [string, (typeof author)[]][] = [
+    ["the reader under another key", [author, entry("b2", 3)]],
+    ["another reader", [author, entry("c3", 2)]],
+    ["one reader more", [author, reader, entry("c3", 4)]],
+  ];
+  const reviewed = await shown(author, reader);
+  for (const [what, answered] of cases) {
+    let read = false;
+    const source = new ReadableStream<Uint8Array>({ pull: () => void (read = true) }, { highWaterMark: 0 });
+    // Anything past the directory lookups (sealing, uploading) would fail otherwise.
+    const session = { recipients: async () => answered } as unknown as ConstructorParameters<typeof Documents>[0];
+    const sending = new Documents(session).send({ patientFileId: "f", to: ["b2@cabinet.test"], readers: reviewed, title: "t", filename: "f.pdf", mediaType: "application/pdf", source });
+    assert.equal(await refusalOf(() => sending), "exchange_refused", what);
+    assert.equal(read, false, `${what}: the document was read for encryption`);
+  }
+});
+
+test("client: the inbox walks a bounded number of pages, whatever the server keeps listing", async () => {
+  const { Documents, DOCUMENTS_PAGE, MAX_INBOX_PAGES } = await import("../src/client/documents.js");
+  let asked = 0;
+  // A server whose every page is full: followed, the listing would never end.
+  const session = {
+    json: async () => {
+      asked += 1;
+      return Array.from({ length: DOCUMENTS_PAGE }, () => ({}));
+    },
+  } as unknown as ConstructorParameters<typeof Documents>[0];
+  assert.equal(await refusalOf(() => new Documents(session).inbox()), "exchange_refused");
+  assert.equal(asked, MAX_INBOX_PAGES);
+});
+
+test("client: a document's metadata larger than a sender makes it, or with a longer title, is refused", async () => {
+  const { Documents, MAX_METADATA_BYTES, MAX_TITLE_CHARS, decodeMetadata, encodeMetadata } = await import("../src/client/documents.js");
+  const metadata = (title: string) => encodeMetadata({ title, filename: "f.pdf", media_type: "application/pdf" });
+  assert.equal(decodeMetadata(metadata("é".repeat(MAX_TITLE_CHARS))).title.length, MAX_TITLE_CHARS);
+  assert.equal(await refusalOf(async () => decodeMetadata(metadata("é".repeat(MAX_TITLE_CHARS + 1)))), "exchange_refused");
+  const padded = utf8(JSON.stringify({ title: "t", filename: "f.pdf", media_type: "application/pdf", padding: "x".repeat(MAX_METADATA_BYTES) }));
+  assert.equal(await refusalOf(async () => decodeMetadata(padded)), "exchange_refused");
+  // The envelope is refused by its size before it is opened.
+  const version = { metadataEnvelope: new Uint8Array(MAX_METADATA_BYTES + 1) } as unknown as Parameters<InstanceType<typeof Documents>["metadata"]>[0];
+  const documents = new Documents({} as ConstructorParameters<typeof Documents>[0]);
+  assert.equal(await refusalOf(() => documents.metadata(version, new Uint8Array(32))), "exchange_refused");
+});

@@ -5,7 +5,7 @@
  * password or of second factors to be signed with the keystore's key precisely so that
  * whoever holds a session (a copied token) cannot make one. The worker makes those
  * signatures only for an operation of its own that builds the digest; a digest the page
- * chose is refused.
+ * chose is refused. The shipped worker answers no key operation from the page at all.
  */
 
 import assert from "node:assert/strict";
@@ -33,8 +33,32 @@ async function outcome(action: () => unknown): Promise<string | null> {
   }
 }
 
-test("application worker: a factor-change or keystore-change signature over a digest the page chose is refused", async () => {
+test("shipped worker: the page gets none of the key operations, only the client's", async () => {
   const service = new WorkerService("https://sante.example.fr", { fetch: NO_SERVER });
+  const digest = await sha256(utf8("a request the page made up"));
+  const source = new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+  const sink = new WritableStream<Uint8Array>();
+  const asked = {
+    unlockWithPassword: { keystore: fromHex(v.keystore), password: v.password },
+    unlockWithRecoveryWords: { keystore: fromHex(v.keystore), words: v.recovery_words },
+    lock: {},
+    publicBundle: {},
+    sign: { purpose: "document", digest },
+    seal: { source, sink, recipients: [] },
+    open: { source, sink, wrappedKey: new Uint8Array(32) },
+  } as const;
+  for (const [op, args] of Object.entries(asked)) {
+    assert.equal(await outcome(() => service.handle(op as "lock", args as never)), "not_for_the_page", op);
+  }
+  for (const purpose of ["document", "request", "message"] as const) {
+    assert.equal(await outcome(() => service.handle("sign", { purpose, digest })), "not_for_the_page", purpose);
+  }
+  // A client operation is answered: a fresh worker holds no account.
+  assert.deepEqual(await service.handle("account", {}), { account: null });
+});
+
+test("app-tests worker: a factor-change or keystore-change signature over a digest the page chose is refused", async () => {
+  const service = new WorkerService("https://sante.example.fr", { fetch: NO_SERVER, exposeKeyOperations: true });
   // As finishSignIn leaves it: the keystore unlocked in the worker.
   await service.handle("unlockWithPassword", { keystore: fromHex(v.keystore), password: v.password });
   const digest = await sha256(utf8("uhealthsec/v1/factor-change: add-totp for an attacker's secret"));

@@ -120,3 +120,29 @@ test("registration: an account with no second factor yet, signing in, goes on to
   assert.equal(enrolment.secret, SECRET);
   assert.deepEqual(server.asked, ["/auth/prelogin", "/auth/login", "/auth/login", "/auth/login/enrol/totp"]);
 });
+
+/** A server that asks for the code of an authenticator app after the password. */
+const ASKS_FOR_A_CODE = {
+  "/auth/prelogin": { argon2_params: encodePreloginParams(defaultParams()) },
+  "/auth/login": { ticket: "t".repeat(43), methods: ["totp"], enrolment_required: false, complete: false },
+};
+
+test("sign-in: starting again forgets the sign-in under way, its password with it", async () => {
+  const server = fakeServer(ASKS_FOR_A_CODE);
+  const worker = new WorkerService(ORIGIN, { fetch: server.fetch, pins: new MemoryPinStore() });
+  assert.deepEqual(await worker.handle("signIn", { email: "lea.bernard@cabinet.test", password: "cheval agrafe batterie correcte" }), { factors: ["totp"] });
+  assert.deepEqual(await worker.handle("cancelSignIn", {}), { cancelled: true });
+  assert.equal((worker as unknown as { pending: unknown }).pending, null, "the password is still held");
+  assert.equal(await outcome(() => worker.handle("finishSignIn", { totp: "123456" })), "no_sign_in");
+  assert.deepEqual(server.asked, ["/auth/prelogin", "/auth/login"], "the code was sent for a cancelled sign-in");
+});
+
+test("sign-in: one left waiting for its second factor is forgotten when its time is up", async () => {
+  const server = fakeServer(ASKS_FOR_A_CODE);
+  const worker = new WorkerService(ORIGIN, { fetch: server.fetch, pins: new MemoryPinStore(), pendingSignInMs: 1 });
+  await worker.handle("signIn", { email: "lea.bernard@cabinet.test", password: "cheval agrafe batterie correcte" });
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  assert.equal((worker as unknown as { pending: unknown }).pending, null, "the password is still held");
+  assert.equal(await outcome(() => worker.handle("finishSignIn", { totp: "123456" })), "no_sign_in");
+  assert.deepEqual(server.asked, ["/auth/prelogin", "/auth/login"]);
+});

@@ -220,14 +220,17 @@ test("worker: a request whose failure has no identifier, even a null one, is sti
     postMessage: (message) => posted.push(message),
     location: { origin: "http://127.0.0.1" },
   };
-  // worker.ts wires itself to `self` when imported: here, to this stand-in.
-  const global = globalThis as { self?: unknown };
+  // worker.ts wires itself to `self` when imported: here, to this stand-in, built as
+  // the app-tests build (vite.config.ts's define), whose worker answers a seal.
+  const global = globalThis as { self?: unknown; __UHS_EXPOSE_WORKER__?: boolean };
   const previous = global.self;
   global.self = scope;
+  global.__UHS_EXPOSE_WORKER__ = true;
   try {
     await import("../src/worker/worker.js");
   } finally {
     global.self = previous;
+    delete global.__UHS_EXPOSE_WORKER__;
   }
   const failing = (reason: unknown) =>
     new ReadableStream<Uint8Array>({

@@ -37,6 +37,11 @@ export class Api {
     return (await this.worker.call("finishSignIn", args)).account;
   }
 
+  /** Forgets the sign-in under way, the password the worker keeps for it. */
+  cancelSignIn() {
+    return this.worker.call("cancelSignIn", {});
+  }
+
   signOut() {
     return this.worker.call("signOut", {});
   }
@@ -86,7 +91,7 @@ export class Api {
   /** Sends `file`, telling `progress` how many bytes the worker has taken so far. */
   async sendDocument(
     file: Blob & { name: string },
-    options: { patientFileId: string; to: string[]; title: string },
+    options: { patientFileId: string; to: string[]; readers: RecipientView[]; title: string },
     progress: (done: number, total: number) => void,
   ): Promise<DocumentView> {
     let done = 0;
@@ -101,6 +106,7 @@ export class Api {
     const answer = await this.worker.call("sendDocument", {
       patientFileId: options.patientFileId,
       to: options.to,
+      readers: options.readers.map((r) => ({ accountId: r.accountId, fingerprint: r.fingerprint })),
       title: options.title,
       filename: file.name,
       mediaType: file.type || "application/octet-stream",
@@ -142,7 +148,7 @@ export class Api {
   async newVersion(next: NextVersionView, file: Blob & { name: string }, title: string): Promise<number> {
     const answer = await this.worker.call("newVersion", {
       id: next.id,
-      confirmed: { latestVersion: next.latestVersion, readers: next.readers.map((r) => r.accountId) },
+      confirmed: { latestVersion: next.latestVersion, readers: next.readers.map((r) => ({ accountId: r.accountId, fingerprint: r.fingerprint })) },
       title,
       filename: file.name,
       mediaType: file.type || "application/octet-stream",

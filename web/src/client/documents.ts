@@ -21,6 +21,13 @@ import { type Json, Wire } from "./wire.js";
 export const MAX_TITLE_CHARS = 500;
 /** Documents listed per request (the server's largest page). */
 export const DOCUMENTS_PAGE = 200;
+/**
+ * Pages of documents the inbox walks at most (10,000 documents): a server that keeps
+ * answering full pages is refused rather than followed until the worker runs out of memory.
+ */
+export const MAX_INBOX_PAGES = 50;
+/** A version's metadata envelope at most, as the server accepts one (protocol/records.py). */
+export const MAX_METADATA_BYTES = 8 * 1024;
 /** Wrapped keys per request, as the server accepts them. */
 export const SHARES_PER_REQUEST = 100;
 /** The metadata envelope's chunks (small: a title, a name and a type). */
@@ -153,8 +160,11 @@ export function encodeMetadata(metadata: Metadata): Uint8Array {
 
 export function decodeMetadata(data: Uint8Array): Metadata {
   try {
+    if (data.length > MAX_METADATA_BYTES) throw new Error("size");
     const raw = JSON.parse(fromUtf8(data)) as Record<string, unknown>;
     for (const name of ["title", "filename", "media_type"]) if (typeof raw[name] !== "string") throw new Error(name);
+    // A sender's title is cut to MAX_TITLE_CHARS (metadataOf, sending.py): a longer one was not.
+    if (Array.from(raw["title"] as string).length > MAX_TITLE_CHARS) throw new Error("title");
     return { title: raw["title"] as string, filename: raw["filename"] as string, media_type: raw["media_type"] as string };
   } catch {
     throw exchangeRefused("the document's metadata is malformed");
@@ -278,12 +288,16 @@ export class Documents {
   /** Every document you can read, newest first, titles decrypted here. */
   async inbox(): Promise<DocumentView[]> {
     const wire = new Wire("exchange_refused", "your documents");
-    const documents: DocumentView[] = [];
-    for (let offset = 0; ; offset += DOCUMENTS_PAGE) {
-      const page = wire.list(await this.session.json("GET", "/documents", wire, { params: { limit: DOCUMENTS_PAGE, offset } }));
-      for (const raw of page) documents.push(await this.summary(readDocument(raw, wire)));
-      if (page.length < DOCUMENTS_PAGE) return documents;
+    const listed: unknown[] = [];
+    for (let pages = 0; ; pages += 1) {
+      if (pages === MAX_INBOX_PAGES) throw exchangeRefused(`the server lists more than ${MAX_INBOX_PAGES * DOCUMENTS_PAGE} documents: the inbox is not shown`);
+      const page = wire.list(await this.session.json("GET", "/documents", wire, { params: { limit: DOCUMENTS_PAGE, offset: pages * DOCUMENTS_PAGE } }));
+      listed.push(...page);
+      if (page.length < DOCUMENTS_PAGE) break;
     }
+    const documents: DocumentView[] = [];
+    for (const raw of listed) documents.push(await this.summary(readDocument(raw, wire)));
+    return documents;
   }
 
   /** The document as listed, from its latest version you can read. */
@@ -346,6 +360,7 @@ export class Documents {
   }
 
   async metadata(version: ServedVersion, key: Uint8Array): Promise<Metadata> {
+    if (version.metadataEnvelope.length > MAX_METADATA_BYTES) throw exchangeRefused("the document's title and type are larger than any sender makes them");
     let plaintext: Uint8Array;
     try {
       plaintext = (await openEnvelope(key, version.metadataEnvelope)).plaintext;
@@ -416,11 +431,14 @@ export class Documents {
 
   /**
    * Encrypts `source`, signs it and shares it with `to` (addresses) and yourself, as
-   * sending.py send(): the key is wrapped only for entries the key directory proved.
+   * sending.py send(): the key is wrapped only for entries the key directory proved,
+   * and only if they are the `readers` the person reviewed.
    */
   async send(args: {
     patientFileId: string;
     to: string[];
+    /** The readers the review showed (previewRecipients): the key is wrapped for these only. */
+    readers: readonly ShownReader[];
     title: string;
     filename: string;
     mediaType: string;
@@ -430,6 +448,7 @@ export class Documents {
     try {
       const documentId = crypto.randomUUID();
       const recipients = await this.session.recipients(args.to);
+      await requireShownReaders(recipients, args.readers);
       const metadata = metadataOf(args);
       const answer = await this.postVersion({
         documentId,
@@ -572,4 +591,24 @@ async function sealedBlob(
 /** The hex fingerprint of a bundle, as the server's `key_fingerprint` names keys. */
 export async function fingerprintOf(bundle: Uint8Array): Promise<string> {
   return toHex(await sha256(bundle));
+}
+
+/** A reader as the review screen showed it: whose account, under which keys. */
+export interface ShownReader {
+  accountId: string;
+  fingerprint: string;
+}
+
+/**
+ * Refuses, before anything is encrypted, unless `recipients` are exactly the readers
+ * the person was shown, the same accounts under the same keys (as the SDK's
+ * before_encrypting): the directory may have answered otherwise since the review.
+ */
+export async function requireShownReaders(recipients: readonly VerifiedEntry[], shown: readonly ShownReader[]): Promise<void> {
+  const keyOf = (accountId: string, fingerprint: string) => `${accountId.toLowerCase()} ${fingerprint.toLowerCase()}`;
+  const wrapping = new Set(await Promise.all(recipients.map(async (r) => keyOf(r.entry.accountId, await fingerprintOf(r.entry.bundle)))));
+  const reviewed = new Set((Array.isArray(shown) ? shown : []).map((r) => keyOf(String(r.accountId), String(r.fingerprint))));
+  if (wrapping.size !== reviewed.size || [...reviewed].some((k) => !wrapping.has(k))) {
+    throw exchangeRefused("the readers or their keys changed since you checked them: nothing was encrypted, check again");
+  }
 }

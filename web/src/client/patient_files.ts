@@ -27,7 +27,10 @@ import {
   type ServedDocument,
   type ServedStatement,
   type ServedVersion,
+  type ShownReader,
+  fingerprintOf,
   metadataOf,
+  requireShownReaders,
   servedManifests,
 } from "./documents.js";
 import { ApiError } from "./http.js";
@@ -92,7 +95,7 @@ export interface NextVersion {
   /** The version the new one replaces. */
   latestVersion: number;
   /** Who will be able to read the new version (yourself first), each proven in the key directory. */
-  readers: { accountId: string; email: string; name: string }[];
+  readers: { accountId: string; email: string; name: string; fingerprint: string }[];
 }
 
 export interface Directive {
@@ -198,7 +201,14 @@ export class PatientFiles {
       id: view.id,
       title: summary.title || summary.filename,
       latestVersion: view.latestVersion,
-      readers: readers.map((r) => ({ accountId: r.entry.accountId, email: r.entry.email, name: this.documents.nameOf(r.entry.accountId, r.entry.email) ?? r.entry.email })),
+      readers: await Promise.all(
+        readers.map(async (r) => ({
+          accountId: r.entry.accountId,
+          email: r.entry.email,
+          name: this.documents.nameOf(r.entry.accountId, r.entry.email) ?? r.entry.email,
+          fingerprint: await fingerprintOf(r.entry.bundle),
+        })),
+      ),
     };
   }
 
@@ -208,7 +218,7 @@ export class PatientFiles {
    */
   async newVersion(args: {
     id: string;
-    confirmed: { latestVersion: number; readers: string[] };
+    confirmed: { latestVersion: number; readers: readonly ShownReader[] };
     title: string;
     filename: string;
     mediaType: string;
@@ -218,10 +228,10 @@ export class PatientFiles {
     try {
       const view = await this.documents.view(args.id);
       const recipients = await this.readersOfNextVersion(view);
-      const readers = recipients.map((r) => r.entry.accountId);
-      if (view.latestVersion !== args.confirmed.latestVersion || !sameSet(readers, args.confirmed.readers)) {
-        throw exchangeRefused("the document or its readers changed since you checked them: nothing was encrypted, check again");
+      if (view.latestVersion !== args.confirmed.latestVersion) {
+        throw exchangeRefused("the document changed since you checked it: nothing was encrypted, check again");
       }
+      await requireShownReaders(recipients, args.confirmed.readers);
       const number = view.latestVersion + 1;
       const manifests = await servedManifests(view);
       const previous = await sha256(encodeManifest(manifests.get(number - 1)!));
@@ -494,7 +504,3 @@ export class PatientFiles {
   }
 }
 
-function sameSet(a: readonly string[], b: readonly string[]): boolean {
-  const left = new Set(a.map((x) => x.toLowerCase()));
-  return left.size === new Set(b.map((x) => x.toLowerCase())).size && b.every((x) => left.has(x.toLowerCase()));
-}

@@ -3,7 +3,14 @@
  * client/logs.py's LogPin): the log's origin and key, the size and root of the last
  * checkpoint it verified. Kept in IndexedDB, which workers have, so that a later
  * visit refuses a log that was rewritten or rolled back; in memory where there is
- * no IndexedDB (Node's tests). The page never reads or writes it.
+ * no IndexedDB (Node's tests).
+ *
+ * A limitation: the application's screens never read or write the pins, but
+ * IndexedDB belongs to the origin, not to the worker, so any script running in the
+ * page (an injection, a hostile extension) can read, replace or delete them. Such a
+ * script can make the next visit accept a rolled-back or forked log as if it were the
+ * first one; the pins guard against a server that rewrites its log, not against a
+ * page that is already compromised.
  */
 
 export interface LogPin {

@@ -99,6 +99,8 @@ export interface ClientOperations {
   signIn: { args: { email: string; password: string }; result: { factors: ("totp" | "recovery_code")[] } };
   /** The second factor, tokens (kept here), the keystore unlocked, the account checked in the directory. */
   finishSignIn: { args: { totp?: string; recoveryCode?: string }; result: { account: AccountView } };
+  /** Forgets a sign-in under way (its password above all): the sign-in screen's "Recommencer". */
+  cancelSignIn: { args: Record<string, never>; result: { cancelled: true } };
   /** Revokes the refresh token and locks the keys. */
   signOut: { args: Record<string, never>; result: { signedOut: true } };
   account: { args: Record<string, never>; result: { account: AccountView | null } };
@@ -118,6 +120,8 @@ export interface ClientOperations {
     args: {
       patientFileId: string;
       to: string[];
+      /** The readers previewRecipients gave and the person reviewed: refused if they changed. */
+      readers: { accountId: string; fingerprint: string }[];
       title: string;
       filename: string;
       mediaType: string;
@@ -149,7 +153,7 @@ export interface ClientOperations {
   newVersion: {
     args: {
       id: string;
-      confirmed: { latestVersion: number; readers: string[] };
+      confirmed: { latestVersion: number; readers: { accountId: string; fingerprint: string }[] };
       title: string;
       filename: string;
       mediaType: string;

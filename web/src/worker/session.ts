@@ -44,7 +44,12 @@ interface PendingSignIn {
   authSecret: Uint8Array;
   /** Null when the server asks for the second factor with the password. */
   login: LoginState | null;
+  /** Forgets this sign-in when its time is up (PENDING_SIGN_IN_MS). */
+  expiry: ReturnType<typeof setTimeout>;
 }
+
+/** How long a password waits in the worker for its second factor before it is forgotten. */
+const PENDING_SIGN_IN_MS = 5 * 60 * 1000;
 
 /** A registration under way: its address confirmed and its authenticator app enrolled with these. */
 interface PendingRegistration {
@@ -68,6 +73,15 @@ export interface WorkerOptions {
   pins?: PinStore;
   /** The journal's pin (trust.ts's checks). */
   journalPins?: PinStore;
+  /**
+   * Whether the page may call the key operations of CryptoOperations (sign, seal,
+   * open, unlock...) itself: only the app-tests build does (worker.ts). The shipped
+   * worker answers the client operations alone, so a script in the page cannot have
+   * a digest of its choosing signed or a document key wrapped for a key of its own.
+   */
+  exposeKeyOperations?: boolean;
+  /** How long a sign-in waits for its second factor (PENDING_SIGN_IN_MS unless a test says). */
+  pendingSignInMs?: number;
 }
 
 export class WorkerService extends CryptoService {
@@ -77,6 +91,8 @@ export class WorkerService extends CryptoService {
   private pending: PendingSignIn | null = null;
   private registration: PendingRegistration | null = null;
   private signedIn: SignedIn | null = null;
+  private readonly exposeKeyOperations: boolean;
+  private readonly pendingSignInMs: number;
 
   /** `origin`: the server's, the page's own (the worker's `location.origin`). */
   constructor(origin: string, options: WorkerOptions = {}) {
@@ -84,11 +100,16 @@ export class WorkerService extends CryptoService {
     this.http = new Http(origin, options.fetch);
     this.pins = options.pins ?? pinStoreFor(origin);
     this.journalPins = options.journalPins ?? pinStoreFor(origin, JOURNAL_LOG);
+    this.exposeKeyOperations = options.exposeKeyOperations ?? false;
+    this.pendingSignInMs = options.pendingSignInMs ?? PENDING_SIGN_IN_MS;
   }
 
   override async handle<Op extends Operation>(op: Op, args: Operations[Op]["args"]): Promise<Operations[Op]["result"]> {
-    if (op === "sign") refuseKeystoreProof(args as Operations["sign"]["args"]);
-    if (!CLIENT_OPERATIONS.has(op)) return super.handle(op as never, args as never) as Promise<Operations[Op]["result"]>;
+    if (!CLIENT_OPERATIONS.has(op)) {
+      if (!this.exposeKeyOperations) throw new ClientRefusal("not_for_the_page", `the web application's worker answers no ${String(op)} from the page`);
+      if (op === "sign") refuseKeystoreProof(args as Operations["sign"]["args"]);
+      return super.handle(op as never, args as never) as Promise<Operations[Op]["result"]>;
+    }
     const run = this[op as ClientOperation] as (a: unknown) => Promise<Operations[Op]["result"]>;
     return run.call(this, args);
   }
@@ -137,7 +158,12 @@ export class WorkerService extends CryptoService {
       this.registration = { email, password, authSecret, login: null };
       throw new ClientRefusal("enrolment_required", "this account has no second factor yet: add an authenticator app");
     }
-    this.pending = { email, password, authSecret, login };
+    const expiry = setTimeout(() => {
+      if (this.pending?.expiry === expiry) this.forgetPending();
+    }, this.pendingSignInMs);
+    // Node's tests and scripts do not wait for it to end.
+    (expiry as { unref?: () => void }).unref?.();
+    this.pending = { email, password, authSecret, login, expiry };
     const offered = login === null ? ["totp", "recovery_code"] : login.complete ? [] : login.methods;
     return { factors: offered.filter((m): m is "totp" | "recovery_code" => m === "totp" || m === "recovery_code") };
   }
@@ -156,9 +182,22 @@ export class WorkerService extends CryptoService {
       await proveSecondFactor(this.http, login, proof);
     }
     // The ticket is spent by the authorization, whatever follows.
-    this.pending = null;
-    pending.authSecret.fill(0);
+    this.forgetPending();
     return { account: await this.completeSignIn(login, pending.password) };
+  }
+
+  /** Forgets the sign-in under way: its password, its secret, its ticket. */
+  private forgetPending(): void {
+    if (this.pending === null) return;
+    clearTimeout(this.pending.expiry);
+    this.pending.authSecret.fill(0);
+    this.pending = null;
+  }
+
+  async cancelSignIn(_: ClientOperations["cancelSignIn"]["args"]): Promise<ClientOperations["cancelSignIn"]["result"]> {
+    this.forgetPending();
+    this.forgetRegistration();
+    return { cancelled: true };
   }
 
   /** Tokens for a completed sign-in, the keystore unlocked, the account checked in the directory. */
@@ -193,7 +232,7 @@ export class WorkerService extends CryptoService {
   }
 
   async signOut(_: ClientOperations["signOut"]["args"]): Promise<ClientOperations["signOut"]["result"]> {
-    this.pending = null;
+    this.forgetPending();
     this.forgetRegistration();
     const signedIn = this.signedIn;
     await this.end(signedIn === null ? null : signedIn.session.refreshToken);
@@ -408,6 +447,7 @@ function refuseKeystoreProof(args: Operations["sign"]["args"] | null | undefined
 const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
   "signIn",
   "finishSignIn",
+  "cancelSignIn",
   "signOut",
   "account",
   "practices",

@@ -11,12 +11,15 @@ import { DESCRIBE_KEYS, type HeldKeys, type Response, transferablesOf } from "./
 import { portReadable, portWritable } from "./pieces.js";
 import { WorkerService } from "./session.js";
 
-/** True only in the app-tests build (vite.config.ts), which answers DESCRIBE_KEYS. */
+/**
+ * True only in the app-tests build (vite.config.ts), which answers DESCRIBE_KEYS and
+ * the key operations of CryptoOperations; the shipped worker answers neither.
+ */
 declare const __UHS_EXPOSE_WORKER__: boolean;
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 // The server is the one that served the page: the worker talks to its own origin only.
-const service = new WorkerService(scope.location.origin);
+const service = new WorkerService(scope.location.origin, { exposeKeyOperations: __UHS_EXPOSE_WORKER__ });
 
 /** The identifier a refusal names: that of an error of this codebase, else "internal". */
 function identifierOf(error: unknown): string | null {

@@ -178,7 +178,7 @@ function showReview(context: AppContext, choice: Choice, proven: RecipientView[]
       try {
         const sent = await context.api.sendDocument(
           file,
-          { patientFileId: choice.patient.patientFileId, to: choice.to, title: choice.files.length === 1 && choice.title ? choice.title : file.name },
+          { patientFileId: choice.patient.patientFileId, to: choice.to, readers: proven, title: choice.files.length === 1 && choice.title ? choice.title : file.name },
           (doneBytes, total) => {
             bar.value = total ? Math.round((doneBytes / total) * 100) : 100;
           },

@@ -71,7 +71,19 @@ function showSecondFactor(content: HTMLElement, api: Api, signedIn: (account: Ac
     { type: "button", class: "link", onclick: () => showSecondFactor(content, api, signedIn, kind === "totp" ? "recoveryCode" : "totp") },
     t(kind === "totp" ? "signin.useRecovery" : "signin.useTotp"),
   );
-  const restart = h("button", { type: "button", class: "link", onclick: () => showCredentials(content, api, signedIn) }, t("signin.back"));
+  const restart = h(
+    "button",
+    {
+      type: "button",
+      class: "link",
+      onclick: () => {
+        // The password waits in the worker for the second factor: it is forgotten now.
+        void api.cancelSignIn().catch(() => undefined);
+        showCredentials(content, api, signedIn);
+      },
+    },
+    t("signin.back"),
+  );
   const form = h(
     "form",
     {},
