@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
 import pexpect
 
 UHS = str(Path(sys.executable).parent / "uhs")
+
+
+def as_from_a_terminal() -> None:
+    """Ctrl-C interrupts, as in a person's terminal: a pytest-xdist worker ignores
+    SIGINT, and a program started with a signal ignored keeps it ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def spawn_uhs(args: list[str], config_dir: Path, server: str) -> pexpect.spawn:
@@ -22,7 +29,15 @@ def spawn_uhs(args: list[str], config_dir: Path, server: str) -> pexpect.spawn:
         # Never open a real browser from a test.
         "BROWSER": "true",
     }
-    return pexpect.spawn(UHS, args, env=env, encoding="utf-8", timeout=20, dimensions=(60, 200))
+    return pexpect.spawn(
+        UHS,
+        args,
+        env=env,
+        encoding="utf-8",
+        timeout=20,
+        dimensions=(60, 200),
+        preexec_fn=as_from_a_terminal,
+    )
 
 
 def finished(process: pexpect.spawn) -> tuple[int, str]:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
-import httpx
+import httpx2
 from sqlalchemy import event, select, text
 
 from tests.server.records.bulk import share_documents
@@ -87,7 +87,7 @@ def test_pages_after_positions_list_every_document_once_in_order(client, ctx, us
         following = answer.links.get("next")
         if following is None:
             break
-        params = {"limit": 4, "after": httpx.URL(following["url"]).params["after"]}
+        params = {"limit": 4, "after": httpx2.URL(following["url"]).params["after"]}
     assert [d["id"] for d in walked] == [d["id"] for d in by_offset]
     assert pages == 8  # seven full pages, and the last, shorter one has no next
 

@@ -29,6 +29,12 @@ ACTIONS: Mapping[tuple[str, str], str] = MappingProxyType(
         ("GET", "/docs"): "server.docs",
         ("GET", "/docs/{asset}"): "server.docs_asset",
         ("GET", "/health"): "server.health",
+        # The web application: its address redirected to its home, and the log of the
+        # files it is made of (server/web_release.py).
+        ("GET", "/"): "server.root",
+        ("GET", "/app"): "server.app_home",
+        ("GET", "/web-release/head"): "web.release_head",
+        ("GET", "/web-release/assets"): "web.release_assets",
         ("POST", "/accounts/registrations"): "accounts.register",
         ("POST", "/accounts/email-verifications"): "accounts.verify_email",
         ("GET", "/accounts/me"): "accounts.me",
