@@ -35,6 +35,8 @@ import time
 from datetime import date
 from pathlib import Path
 
+from timing import cpu_name
+
 MIB = 1 << 20
 PASSPHRASE = "benchmark passphrase, not a secret"
 
@@ -261,14 +263,7 @@ def bench_wrap(rounds: int = 7, per_round: int = 200) -> dict[str, dict[str, flo
 
 
 def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     import cryptography
 
     return (

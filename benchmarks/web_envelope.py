@@ -40,6 +40,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from timing import cpu_name
 
 from tests.web.browser_app import (
     CHROMIUM,
@@ -154,11 +155,7 @@ class KeystreamSource:
 
 
 def _machine() -> str:
-    cpu = platform.machine()
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
+    cpu = cpu_name()
     system = f"Linux {platform.release()}, Python {platform.python_version()}"
     return f"{cpu}, {os.cpu_count()} CPUs, {system}"
 

@@ -51,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx2
 import pyotp
+from timing import cpu_name
 
 from tests.serving import serve_process
 from tests.web.browser_app import APP_FOR_TESTS, CHROMIUM, PAGE_HELPERS, build_app, keystream
@@ -269,14 +270,7 @@ def signed_in_page(
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     chromium = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True).stdout
     return (
         f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
