@@ -14,7 +14,7 @@ import { test } from "node:test";
 import { fromHex, utf8 } from "../src/protocol/bytes.js";
 import { sha256 } from "../src/protocol/primitives.js";
 import { WorkerService } from "../src/worker/session.js";
-import { loadVectors } from "./vectors.js";
+import { loadVectors, outcome } from "./vectors.js";
 
 const v = loadVectors("keystore.json").vectors[0];
 
@@ -22,16 +22,6 @@ const v = loadVectors("keystore.json").vectors[0];
 const NO_SERVER = async (): Promise<Response> => {
   throw new Error("no request is expected");
 };
-
-async function outcome(action: () => unknown): Promise<string | null> {
-  try {
-    await action();
-    return null;
-  } catch (error) {
-    const identifier = (error as { identifier?: unknown } | null)?.identifier;
-    return typeof identifier === "string" ? identifier : "internal";
-  }
-}
 
 test("shipped worker: the page gets none of the key operations, only the client's", async () => {
   const service = new WorkerService("https://sante.example.fr", { fetch: NO_SERVER });

@@ -14,20 +14,10 @@ import { MemoryPinStore } from "../src/client/pins.js";
 import { enrolTotp, passwordProblem } from "../src/client/registration.js";
 import { defaultParams, encodePreloginParams } from "../src/protocol/keystore.js";
 import { WorkerService } from "../src/worker/session.js";
+import { outcome } from "./vectors.js";
 
 const ORIGIN = "https://sante.example.fr";
 const SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
-
-/** The refusal's identifier, "internal" for an error without one, null for none. */
-async function outcome(action: () => unknown): Promise<string | null> {
-  try {
-    await action();
-    return null;
-  } catch (error) {
-    const identifier = (error as { identifier?: unknown } | null)?.identifier;
-    return typeof identifier === "string" ? identifier : "internal";
-  }
-}
 
 /** A server answering each path with `answers[path]`, recording what was asked. */
 function fakeServer(answers: Record<string, unknown>) {

@@ -13,7 +13,7 @@ import { fromHex, toHex } from "../src/protocol/bytes.js";
 import type { DecapsulationKeys } from "../src/protocol/keys.js";
 import { bytesSink, bytesSource } from "../src/protocol/streams.js";
 import { CryptoService } from "../src/worker/service.js";
-import { loadVectors } from "./vectors.js";
+import { loadVectors, outcome } from "./vectors.js";
 
 const v = loadVectors("keystore.json").vectors[0];
 const KEYSTORE = fromHex(v.keystore);
@@ -21,17 +21,6 @@ const BUNDLE = fromHex(v.public_bundle);
 const XWING_X25519 = 5 + 32 + 1184;
 const CLASSICAL_X25519 = 5 + 32 + 1216;
 const CHUNK = 1 << 16;
-
-/** The refusal's identifier, "internal" for an error without one, null for none. */
-async function outcome(action: () => unknown): Promise<string | null> {
-  try {
-    await action();
-    return null;
-  } catch (error) {
-    const identifier = (error as { identifier?: unknown } | null)?.identifier;
-    return typeof identifier === "string" ? identifier : "internal";
-  }
-}
 
 /** Every key set the service keeps, seen through its `unlocked` field. */
 function watchKeys(service: CryptoService): DecapsulationKeys[] {
