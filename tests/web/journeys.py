@@ -6,6 +6,7 @@ photographs of each screen, and small files made on the spot (PNG, PDF).
 
 from __future__ import annotations
 
+import re
 import struct
 import time
 import zlib
@@ -161,3 +162,12 @@ def tab_to(page, selector: str, limit: int = 60) -> None:
         if target.evaluate("(element) => element === document.activeElement"):
             return
     raise AssertionError(f"Tab never reached {selector}")
+
+
+def for_camille_to_paul(page) -> None:
+    """On the send screen: the patient Camille Petit, the colleague Paul Durand ticked."""
+    patients = page.get_by_label("Choisissez la patiente ou le patient")
+    patients.select_option(
+        patients.locator("option", has_text="Camille Petit").get_attribute("value")
+    )
+    page.get_by_label(re.compile("Paul Durand")).check()

@@ -21,6 +21,7 @@ from tests.web.journeys import (
     PAUL_DURAND,
     PHONE,
     check_accessibility,
+    for_camille_to_paul,
     new_page,
     photograph,
     sign_in,
@@ -40,11 +41,7 @@ def send_note(page, tmp_path, title: str) -> None:
     """Dr Martin sends Paul Durand a text note about Camille Petit (journey 3's screen)."""
     page.get_by_role("link", name="Envoyer", exact=True).click()
     page.get_by_role("heading", name="Envoyer un document").wait_for()
-    patients = page.get_by_label("Choisissez la patiente ou le patient")
-    patients.select_option(
-        patients.locator("option", has_text="Camille Petit").get_attribute("value")
-    )
-    page.get_by_label(re.compile("Paul Durand")).check()
+    for_camille_to_paul(page)
     note = tmp_path / "bilan.txt"
     note.write_text("Bilan kinésithérapie, version 1\n", encoding="utf-8")
     page.locator("input[type=file]").set_input_files(str(note))

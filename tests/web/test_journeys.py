@@ -17,6 +17,7 @@ from tests.web.journeys import (
     PHONE,
     PNG_SIZE,
     check_accessibility,
+    for_camille_to_paul,
     new_page,
     pdf,
     photograph,
@@ -37,11 +38,7 @@ def test_a_practitioner_sends_a_document_and_a_colleague_opens_it_verified(
 
     page.get_by_role("link", name="Envoyer", exact=True).click()
     page.get_by_role("heading", name="Envoyer un document").wait_for()
-    patients = page.get_by_label("Choisissez la patiente ou le patient")
-    patients.select_option(
-        patients.locator("option", has_text="Camille Petit").get_attribute("value")
-    )
-    page.get_by_label(re.compile("Paul Durand")).check()
+    for_camille_to_paul(page)
     image = tmp_path / "radio-genou.png"
     image.write_bytes(png(*PNG_SIZE))
     page.locator("input[type=file]").set_input_files(str(image))
@@ -146,11 +143,7 @@ def test_several_files_go_at_once_and_a_pdf_is_drawn_without_a_plugin(
     page = new_page(browser, demo_server)
     sign_in(page, demo_server, DR_MARTIN)
     page.get_by_role("link", name="Envoyer", exact=True).click()
-    patients = page.get_by_label("Choisissez la patiente ou le patient")
-    patients.select_option(
-        patients.locator("option", has_text="Camille Petit").get_attribute("value")
-    )
-    page.get_by_label(re.compile("Paul Durand")).check()
+    for_camille_to_paul(page)
     prescription = tmp_path / "ordonnance.pdf"
     prescription.write_bytes(pdf("Ordonnance: 10 seances de reeducation"))
     letter = tmp_path / "courrier.txt"
