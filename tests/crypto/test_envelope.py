@@ -1,6 +1,9 @@
 """The envelope: round trips, streaming memory, and every tamper case."""
 
+import hashlib
 import io
+import os
+import threading
 import tracemalloc
 
 import pytest
@@ -187,6 +190,34 @@ def test_digests_agree_between_writer_and_reader():
     assert written.envelope_size == read.envelope_size == len(sink.getvalue())
 
 
+@pytest.mark.parametrize("extra", [0, 1, 65_535])
+def test_digests_hashed_behind_on_a_second_thread_are_the_envelopes_sha256(extra):
+    """Chunks of 64 KiB and more are hashed on a second thread while the next one is
+    sealed or opened into a reused buffer: the digest must still be SHA-256 over the
+    exact bytes, in order, and no thread may outlive the call."""
+    key = envelope.generate_document_key()
+    plaintext = os.urandom((1 << 16) * 5 + extra)  # distinct bytes in every chunk
+    threads = threading.active_count()
+    sink = io.BytesIO()
+    written = envelope.encrypt_stream(key, io.BytesIO(plaintext), sink, chunk_log2=16)
+    sealed = sink.getvalue()
+    opened = io.BytesIO()
+    read = envelope.decrypt_stream(key, io.BytesIO(sealed), opened)
+    assert written.content_digest == read.content_digest == hashlib.sha256(sealed).digest()
+    assert opened.getvalue() == plaintext
+    assert threading.active_count() == threads
+
+
+def test_a_refused_chunk_leaves_no_digest_thread_behind():
+    key = envelope.generate_document_key()
+    sealed = bytearray(envelope.encrypt(key, os.urandom((1 << 16) * 3), chunk_log2=16))
+    sealed[H + (1 << 16) + envelope.TAG_SIZE + 5] ^= 1  # inside chunk 1
+    threads = threading.active_count()
+    with pytest.raises(ChunkAuthenticationFailed):
+        envelope.decrypt_stream(key, io.BytesIO(bytes(sealed)), io.BytesIO())
+    assert threading.active_count() == threads
+
+
 class _Zeros(io.RawIOBase):
     """A stream of n zero bytes that never holds them all in memory, with short reads."""
 
@@ -228,6 +259,20 @@ def test_streaming_memory_does_not_grow_with_size():
         assert summary.plaintext_size == size and sink.count == summary.envelope_size
     # Three one-chunk buffers (1 MiB each), whatever the size.
     assert peaks[1] < 4 << 20
+    assert peaks[1] < peaks[0] * 1.1 + 65536
+
+
+def test_streaming_memory_with_the_digest_does_not_grow_with_size():
+    key = envelope.generate_document_key()
+    peaks = []
+    for size in (4 << 20, 64 << 20):
+        tracemalloc.start()
+        summary = envelope.encrypt_stream(key, _Zeros(size), _Discard())
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        assert summary.content_digest is not None
+    # Four one-chunk buffers: the chunk being hashed behind has one of its own.
+    assert peaks[1] < 5 << 20
     assert peaks[1] < peaks[0] * 1.1 + 65536
 
 

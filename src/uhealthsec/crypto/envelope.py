@@ -8,7 +8,7 @@ nonce ``prefix(7) || i (4, big-endian) || last (1)``, as in Tink's streaming AEA
 and age's STREAM: reordering, dropping, duplicating or truncating chunks, and
 moving chunks between envelopes, all fail authentication.
 
-Encryption and decryption stream with three buffers of one chunk each, so
+Encryption and decryption stream with a few buffers of one chunk each, so
 memory does not depend on the document's size. The byte layout is specified
 in docs/PROTOCOL.md, section "Envelope".
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import secrets
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -52,6 +53,8 @@ MIN_CHUNK_LOG2 = 12  # 4 KiB
 MAX_CHUNK_LOG2 = 24  # 16 MiB
 DEFAULT_CHUNK_LOG2 = 20  # 1 MiB: Tink's segment size, large enough to amortise per-call cost
 MAX_CHUNKS = 1 << 32
+# Below this, handing a chunk to the digest thread costs more than hashing it here.
+_HASH_BEHIND_MIN = 1 << 16
 
 _PAYLOAD_KEY_INFO = b"uhealthsec/v1/envelope/payload-key"
 _HEADER_KEY_INFO = b"uhealthsec/v1/envelope/header-mac-key"
@@ -163,19 +166,56 @@ class _Keys:
 
 
 class _Digest:
-    """SHA-256 over the envelope bytes, or nothing when not asked for."""
+    """SHA-256 over the envelope bytes, or nothing when not asked for.
 
-    __slots__ = ("_hash",)
+    Chunks given to ``update_behind`` are hashed on a second thread while the caller
+    encrypts or decrypts the next one: the hash costs more than the cipher, and the
+    library releases the GIL while hashing. At most one chunk is in flight, and the
+    caller must not reuse its buffer before ``wait`` (or the next ``update_behind``)
+    returns.
+    """
+
+    __slots__ = ("_hash", "_pending", "_pool")
 
     def __init__(self, enabled: bool) -> None:
         self._hash = hashes.Hash(hashes.SHA256()) if enabled else None
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: Future[None] | None = None
 
     def update(self, data: bytes | memoryview) -> None:
         if self._hash is not None:
+            self.wait()
             self._hash.update(data)
 
+    def update_behind(self, data: memoryview) -> None:
+        """Start hashing ``data`` on the second thread, once the previous chunk is done."""
+        if self._hash is None:
+            return
+        self.wait()
+        if len(data) < _HASH_BEHIND_MIN:
+            self._hash.update(data)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="envelope-digest")
+        self._pending = self._pool.submit(self._hash.update, data)
+
+    def wait(self) -> None:
+        """Return once every chunk given so far is hashed."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
     def finalize(self) -> bytes | None:
-        return self._hash.finalize() if self._hash is not None else None
+        if self._hash is None:
+            return None
+        self.wait()
+        return self._hash.finalize()
+
+    def close(self) -> None:
+        """Let the second thread go (after the in-flight chunk, on any outcome)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
 
 def _hkdf(key: bytes, salt: bytes, info: bytes) -> bytes:
@@ -258,18 +298,23 @@ def encrypt_stream(
     _write_all(sink, memoryview(header_bytes))
 
     chunk_size = header.chunk_size
-    sealed = memoryview(bytearray(chunk_size + TAG_SIZE))
+    # With a digest, two output buffers: chunk i is hashed behind while i + 1 is sealed.
+    first = memoryview(bytearray(chunk_size + TAG_SIZE))
+    sealed = (first, memoryview(bytearray(chunk_size + TAG_SIZE)) if digest else first)
     encrypt_into = keys.aead.encrypt_into
     plaintext_size = 0
     envelope_size = HEADER_SIZE
-    for index, piece, last in _pieces(source, chunk_size):
-        out = sealed[: len(piece) + TAG_SIZE]
-        encrypt_into(keys.nonce(index, last), piece, None, out)
-        hasher.update(out)
-        _write_all(sink, out)
-        plaintext_size += len(piece)
-        envelope_size += len(out)
-    return EnvelopeSummary(header_bytes, plaintext_size, envelope_size, hasher.finalize())
+    try:
+        for index, piece, last in _pieces(source, chunk_size):
+            out = sealed[index & 1][: len(piece) + TAG_SIZE]
+            encrypt_into(keys.nonce(index, last), piece, None, out)
+            hasher.update_behind(out)
+            _write_all(sink, out)
+            plaintext_size += len(piece)
+            envelope_size += len(out)
+        return EnvelopeSummary(header_bytes, plaintext_size, envelope_size, hasher.finalize())
+    finally:
+        hasher.close()
 
 
 def read_header(source: Readable) -> tuple[EnvelopeHeader, bytes]:
@@ -332,23 +377,30 @@ def decrypt_stream(
     decrypt_into = keys.aead.decrypt_into
     plaintext_size = 0
     envelope_size = HEADER_SIZE
-    for index, chunk, last in _pieces(source, sealed_size):
-        if len(chunk) < TAG_SIZE:
-            if index == 0 and not chunk:
-                raise TruncatedEnvelope("the envelope has a header but no payload")
-            raise TruncatedEnvelope(f"the envelope ends inside chunk {index}")
-        if last and len(chunk) == TAG_SIZE and index > 0:
-            raise MalformedInput("an empty final chunk is only valid as the first chunk")
-        out = opened[: len(chunk) - TAG_SIZE]
-        try:
-            decrypt_into(keys.nonce(index, last), chunk, None, out)
-        except InvalidTag:
-            raise _explain_failure(keys, index, chunk, last, len(chunk) == sealed_size) from None
-        hasher.update(chunk)
-        _write_all(sink, out)
-        plaintext_size += len(out)
-        envelope_size += len(chunk)
-    return EnvelopeSummary(header_bytes, plaintext_size, envelope_size, hasher.finalize())
+    try:
+        for index, chunk, last in _pieces(source, sealed_size):
+            if len(chunk) < TAG_SIZE:
+                if index == 0 and not chunk:
+                    raise TruncatedEnvelope("the envelope has a header but no payload")
+                raise TruncatedEnvelope(f"the envelope ends inside chunk {index}")
+            if last and len(chunk) == TAG_SIZE and index > 0:
+                raise MalformedInput("an empty final chunk is only valid as the first chunk")
+            out = opened[: len(chunk) - TAG_SIZE]
+            # Hashed while it is opened and written; _pieces reuses its buffer next.
+            hasher.update_behind(chunk)
+            try:
+                decrypt_into(keys.nonce(index, last), chunk, None, out)
+            except InvalidTag:
+                raise _explain_failure(
+                    keys, index, chunk, last, len(chunk) == sealed_size
+                ) from None
+            _write_all(sink, out)
+            plaintext_size += len(out)
+            envelope_size += len(chunk)
+            hasher.wait()
+        return EnvelopeSummary(header_bytes, plaintext_size, envelope_size, hasher.finalize())
+    finally:
+        hasher.close()
 
 
 def _explain_failure(
