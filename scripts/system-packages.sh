@@ -2,7 +2,8 @@
 # Debian packages, installed only when missing. Usage: scripts/system-packages.sh [web]
 # Always Node.js and npm (the web application is built by Vite); without "web", also
 # what the test suite uses: PostgreSQL (every database test also runs on it), oathtool
-# (reference TOTP codes) and Chromium (the web client's tests run in it, tests/web/).
+# (reference TOTP codes), Chromium (the web client's tests run in it, tests/web/) and
+# systemd-analyze (the service units in deploy/systemd are verified with it).
 set -euo pipefail
 
 missing=()
@@ -11,6 +12,7 @@ command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ "${1:-}" != web ]; then
     command -v oathtool >/dev/null 2>&1 || missing+=(oathtool)
     [ -x /usr/bin/chromium ] || missing+=(chromium)
+    command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
     if ! command -v pg_ctl >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
         missing+=(postgresql)
     fi

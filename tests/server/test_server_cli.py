@@ -118,7 +118,8 @@ def test_serve_prints_its_data_directory_and_the_line_for_the_command_line(tmp_p
         dimensions=(60, 200),
     )
     try:
-        server.expect(f"Data: {data}")
+        server.expect(f"Data directory: {data}\r?\n")
+        server.expect(f"Server key: {data / 'server.key'}\r?\n")
         server.expect(f"export UHS_SERVER=http://127.0.0.1:{port}\r?\n")
         server.expect("Uvicorn running|Application startup complete")
         discovery = httpx2.get(
@@ -128,6 +129,7 @@ def test_serve_prints_its_data_directory_and_the_line_for_the_command_line(tmp_p
     finally:
         server.terminate(force=True)
     assert (data / "uhealthsec.db").exists()
+    assert (data.stat().st_mode & 0o777) == 0o700  # it holds the server's key
 
 
 def test_the_outbox_logs_where_each_mail_was_written(tmp_path, caplog):

@@ -4,11 +4,9 @@ server's modules are imported by each command, so that ``uhs-server --help`` is 
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
-from urllib.parse import urlsplit, urlunsplit
 
 import typer
 from rich.console import Console
@@ -56,7 +54,7 @@ def worker(
     from uhealthsec.server.retention.service import purge
 
     show_server_log()
-    ctx = build_context(_settings())
+    ctx = build_context(_fit_settings())
     try:
         next_round = time.monotonic()
         while True:
@@ -157,20 +155,32 @@ def _settings(*, init: bool = False) -> Settings:
     does not exist is created only with ``--init`` (``uhs-server serve``): a server
     started from another folder, or given a mistyped path or an unmounted disk, must
     not start afresh, empty, beside the real one."""
+    from pydantic import ValidationError
+
     from uhealthsec.server.settings import Settings
 
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        # Each error names its variable and rule, never the value (it may be a secret).
+        wrong = "; ".join(
+            f"{'UHS_' + '_'.join(map(str, e['loc'])).upper() if e['loc'] else 'UHS_*'}: "
+            f"{e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
+        raise Refused(f"the settings are not valid: {wrong}") from None
+    configured = "data_dir" in settings.model_fields_set  # before the assignment below sets it
     settings.data_dir = settings.data_dir.expanduser().resolve()
     if not settings.data_dir.is_dir():
         if not init:
-            configured = "data_dir" in settings.model_fields_set
             where = "UHS_DATA_DIR" if configured else "the default, var/ in the current folder"
             raise Refused(
                 f"there is no data directory at {settings.data_dir} ({where}). Start the "
                 "server from its folder or set UHS_DATA_DIR to its data; to start a new, "
                 "empty server there, run `uhs-server serve --init`."
             )
-        settings.data_dir.mkdir(parents=True)
+        # Its owner only: it holds the server's key, and the database of the embedded defaults.
+        settings.data_dir.mkdir(parents=True, mode=0o700)
         console.print(f"Created {settings.data_dir}: a new, empty server.")
     return settings
 
@@ -178,31 +188,65 @@ def _settings(*, init: bool = False) -> Settings:
 def public_address(settings: Settings, host: str, port: int, public_url: str | None) -> None:
     """Where clients reach this server: the token issuer, and the origin and relying
     party of passkeys, all from one address. ``--public-url`` sets it (behind a proxy);
-    otherwise the address listened on, unless UHS_ISSUER configures it. Passkeys need a
-    name, not an IP address: on this machine they are bound to ``localhost``."""
-    if public_url is None and "issuer" in settings.model_fields_set:
+    otherwise the address listened on, unless UHS_PUBLIC_URL or UHS_ISSUER configures it."""
+    if public_url is None and settings.model_fields_set & {"issuer", "public_url"}:
         return
     if public_url is None:
         local = host in ("127.0.0.1", "0.0.0.0", "::", "localhost")  # noqa: S104
         public_url = f"http://{'127.0.0.1' if local else host}:{port}"
-    url = urlsplit(public_url.rstrip("/"))
-    if url.scheme not in ("http", "https") or not url.hostname:
-        raise Refused("--public-url is an http(s) address, such as https://uhs.example.org")
-    settings.issuer = urlunsplit((url.scheme, url.netloc, url.path, "", ""))
-    named = url.hostname
-    if _is_ip_address(named):
-        named = "localhost"
-    origin_port = f":{url.port}" if url.port else ""
-    settings.webauthn_rp_id = named
-    settings.webauthn_origins = [f"{url.scheme}://{named}{origin_port}"]
-
-
-def _is_ip_address(name: str) -> bool:
     try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
+        settings.use_public_url(public_url, keep_explicit=False)
+    except ValueError as exc:
+        raise Refused(
+            "--public-url is an http(s) address, such as https://uhs.example.org"
+        ) from exc
+
+
+def _print_locations(settings: Settings) -> None:
+    from uhealthsec.server.deployment import data_locations
+
+    for what, where in data_locations(settings):
+        console.print(f"{what}: {where}", markup=False, soft_wrap=True)
+
+
+def _refuse_if_unfit(settings: Settings) -> None:
+    """With UHS_PRODUCTION, no start while ``uhs-server check`` finds a problem."""
+    from uhealthsec.server.deployment import production_problems
+
+    if not settings.production:
+        return
+    problems = production_problems(settings)
+    for problem in problems:
+        console.print(f"- {problem.setting}: {problem.problem}", markup=False, soft_wrap=True)
+    if problems:
+        raise Refused(
+            f"UHS_PRODUCTION is set and the configuration has {len(problems)} "
+            "problem(s), listed above: fix them, then start again"
+        )
+
+
+def _fit_settings() -> Settings:
+    settings = _settings()
+    _refuse_if_unfit(settings)
+    return settings
+
+
+@app.command()
+def check() -> None:
+    """Whether this configuration (the UHS_* environment and .env) is fit for production,
+    and where this server keeps its data. Exit status 1 while a problem remains."""
+    from uhealthsec.server.deployment import production_problems
+
+    settings = _settings()
+    _print_locations(settings)
+    problems = production_problems(settings)
+    if not problems:
+        console.print("Fit for production: no problem found.")
+        return
+    console.print("Not fit for production:")
+    for problem in problems:
+        console.print(f"- {problem.setting}: {problem.problem}", markup=False, soft_wrap=True)
+    raise Refused(f"{len(problems)} problem(s) to fix before a production start")
 
 
 @app.command()
@@ -235,7 +279,8 @@ def serve(
     show_server_log()
     settings = _settings(init=init)
     public_address(settings, host, port, public_url)
-    console.print(f"Data: {settings.data_dir}", soft_wrap=True)
+    _refuse_if_unfit(settings)
+    _print_locations(settings)
     ctx = build_context(settings)
     if demo:
         with console.status("Preparing the demo practice…"):

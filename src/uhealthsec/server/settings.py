@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import cached_property
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,6 +22,13 @@ class Settings(BaseSettings):
     #: SQLAlchemy URL; empty means the SQLite file under ``data_dir``. Secret: it may
     #: hold the database password.
     database_url: SecretStr = SecretStr("")
+    #: Refuse to start (``uhs-server serve`` and ``worker``) while ``uhs-server check``
+    #: finds the configuration unfit for production: http, SQLite, a volatile data
+    #: directory, secrets readable by others, no mail server.
+    production: bool = False
+    #: The address clients use (behind a proxy, the proxy's): sets the token issuer and
+    #: the passkeys' relying party and origin in one place, unless those are set too.
+    public_url: str = ""
     #: Public base URL of this server: the token issuer and the OAuth endpoints' base.
     issuer: str = "http://127.0.0.1:8000"
     #: What the server's logs are called in their checkpoints: ``<log_origin>/keys`` and
@@ -138,6 +147,39 @@ class Settings(BaseSettings):
     oidc_acr_values: list[str] = Field(default_factory=lambda: ["eidas2", "eidas3"])
     #: The claim carrying the national professional identifier ("8" + RPPS for PSC).
     oidc_rpps_claim: str = "SubjectNameID"
+
+    @model_validator(mode="after")
+    def _from_public_url(self) -> Settings:
+        if self.public_url:
+            self.use_public_url(self.public_url)
+        return self
+
+    def use_public_url(self, public_url: str, *, keep_explicit: bool = True) -> None:
+        """Take the issuer, and the passkeys' origin and relying party, from the address
+        clients use (what was set explicitly stays, if ``keep_explicit``). Passkeys need a
+        name, not an IP address: on this machine they are bound to ``localhost``.
+
+        :raises ValueError: ``public_url`` is not an http(s) address.
+        """
+        url = urlsplit(public_url.rstrip("/"))
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(
+                "the public URL is an http(s) address, such as https://uhs.example.org"
+            )
+        explicit = self.model_fields_set - {"public_url"} if keep_explicit else set()
+        if "issuer" not in explicit:
+            self.issuer = urlunsplit((url.scheme, url.netloc, url.path, "", ""))
+        named = url.hostname
+        try:
+            ipaddress.ip_address(named)
+            named = "localhost"
+        except ValueError:
+            pass
+        port = f":{url.port}" if url.port else ""
+        if "webauthn_rp_id" not in explicit:
+            self.webauthn_rp_id = named
+        if "webauthn_origins" not in explicit:
+            self.webauthn_origins = [f"{url.scheme}://{named}{port}"]
 
     @cached_property
     def resolved_database_url(self) -> str:
