@@ -392,6 +392,22 @@ def test_thread_memberships(vector):
             replace(link, actor_id=other).check_starts_thread(nonce)
 
 
+@pytest.mark.parametrize("vector", EXCHANGE["message_manifests"], ids=lambda v: v["message_id"])
+def test_message_manifests(vector):
+    message = manifest.MessageManifest(
+        uuid.UUID(vector["message_id"]),
+        uuid.UUID(vector["thread_id"]),
+        uuid.UUID(vector["sender_id"]),
+        vector["signer_key_index"],
+        _h(vector["body_digest"]),
+    )
+    assert message.encode().hex() == vector["encoded"]
+    assert message.digest().hex() == vector["digest"]
+    message.verify(_h(EXCHANGE["author_public_key"]), _h(vector["signature"]))
+    # A message of the vectors' thread, whose first link is the one above.
+    assert vector["thread_id"] == EXCHANGE["thread_memberships"][0]["thread_id"]
+
+
 JOURNAL = load_vectors("journal.json")
 
 

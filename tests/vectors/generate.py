@@ -737,9 +737,24 @@ def exchange_vectors() -> dict:
             **_signed_json(revocation, author),
         }
     ]
+    # Drawn after the revocation, so that everything above stays as it was.
+    message = manifest.MessageManifest(
+        uuid.UUID(bytes=rng(16)), first.thread_id, readers[1].account_id, 17, rng(32)
+    )
+    message_manifests = [
+        {
+            "message_id": str(message.message_id),
+            "thread_id": str(message.thread_id),
+            "sender_id": str(message.sender_id),
+            "signer_key_index": message.signer_key_index,
+            "body_digest": message.body_digest.hex(),
+            **_signed_json(message, author),
+        }
+    ]
     return {
         "format": "U-HealthSec directory entries, version manifests v1 and v2, "
-        "share statements v1, revocation statements v1, thread memberships v1",
+        "share statements v1, revocation statements v1, thread memberships v1, "
+        "message manifests v1",
         "author_public_key": author.public_key().public_bytes_raw().hex(),
         "directory_entries": entries,
         "manifests": manifests,
@@ -748,6 +763,7 @@ def exchange_vectors() -> dict:
         "revocation_statements": revocation_statements,
         "invalid_revocation_statements": _invalid_revocation_statements(revocation),
         "thread_memberships": memberships,
+        "message_manifests": message_manifests,
         "pair_safety_numbers": [
             {
                 "emails": [entries[0]["email"], entries[1]["email"]],

@@ -11,6 +11,7 @@ import {
   decodeRevocationStatement,
   encodeManifest,
   encodeMembership,
+  encodeMessageManifest,
   encodeReaders,
   encodeRevocationStatement,
   encodeShareStatement,
@@ -112,4 +113,19 @@ test("reader lists: an unsorted list, a repeated account or trailing bytes are m
   const second = encodeReaders([readers[1]!]).subarray(2);
   assert.equal(await refusal(() => decodeReaders(Uint8Array.of(0, 2, ...second, ...first))), "malformed");
   assert.equal(await refusal(() => decodeReaders(Uint8Array.of(0, 2, ...first, ...first))), "malformed");
+});
+
+test("exchange.json: message manifests are encoded byte for byte and verify", async () => {
+  assert.ok(vectors.message_manifests.length > 0);
+  for (const v of vectors.message_manifests) {
+    const manifest = {
+      messageId: v.message_id,
+      threadId: v.thread_id,
+      senderId: v.sender_id,
+      signerKeyIndex: BigInt(v.signer_key_index),
+      bodyDigest: fromHex(v.body_digest),
+    };
+    await checkSigned(v, encodeMessageManifest(manifest), PURPOSES.message, "message manifest");
+    assert.equal(await refusal(async () => encodeMessageManifest({ ...manifest, bodyDigest: new Uint8Array(31) })), "malformed");
+  }
 });

@@ -17,6 +17,8 @@ export type SessionView = Operations["sessions"]["result"]["sessions"][number];
 export type DocumentHistoryView = Operations["documentHistory"]["result"]["history"];
 export type NextVersionView = Operations["nextVersion"]["result"]["next"];
 export type PatientFileView = Operations["patientFile"]["result"];
+export type ThreadView = Operations["threads"]["result"]["threads"][number];
+export type MessageView = Operations["readThread"]["result"]["messages"][number];
 
 /** An opened document: its bytes, checked, and who signed them. */
 export interface OpenedDocument {
@@ -180,6 +182,34 @@ export class Api {
 
   finishTotpEnrolment(code: string) {
     return this.worker.call("finishTotpEnrolment", { code });
+  }
+
+  async threads(): Promise<ThreadView[]> {
+    return (await this.worker.call("threads", {})).threads;
+  }
+
+  async startThread(emails: string[]): Promise<ThreadView> {
+    return (await this.worker.call("startThread", { emails })).thread;
+  }
+
+  readThread(id: string, after: number) {
+    return this.worker.call("readThread", { id, after });
+  }
+
+  /** A message to the thread; `file`, when given, is sent first as a document of `patientFileId`. */
+  async sendMessage(id: string, text: string, file: { file: Blob & { name: string }; patientFileId: string } | null): Promise<MessageView> {
+    const attachment =
+      file === null
+        ? null
+        : {
+            patientFileId: file.patientFileId,
+            title: file.file.name,
+            filename: file.file.name,
+            mediaType: file.file.type || "application/octet-stream",
+            size: file.file.size,
+            source: file.file.stream(),
+          };
+    return (await this.worker.call("sendMessage", { id, text, attachment })).message;
   }
 }
 

@@ -19,6 +19,8 @@ import { signInScreen } from "./screens/signin.js";
 import { trustScreen } from "./screens/trust.js";
 import { securityScreen } from "./screens/security.js";
 import { TrustWatch } from "./screens/security_watch.js";
+import { MESSAGES_ROUTE, messagesScreen } from "./screens/messages.js";
+import { threadScreen } from "./screens/messages_thread.js";
 
 export interface Screen {
   /** The screen's heading, also the page's title. */
@@ -135,7 +137,7 @@ export class App {
     const nav = h(
       "nav",
       { "aria-label": t("nav.label") },
-      h("ul", {}, link(ROUTES.inbox, "nav.inbox"), link(ROUTES.patients, "nav.patients"), link(ROUTES.send, "nav.send"), link(ROUTES.trust, "nav.trust"), link(ROUTES.security, "nav.security")),
+      h("ul", {}, link(ROUTES.inbox, "nav.inbox"), link(ROUTES.patients, "nav.patients"), link(ROUTES.send, "nav.send"), link(ROUTES.trust, "nav.trust"), link(ROUTES.security, "nav.security"), link(MESSAGES_ROUTE, "nav.messages")),
     );
     const who = h("span", { class: "who" }, t("nav.signedInAs", { name: this.account.name || this.account.email }));
     const signOut = h("button", { type: "button", class: "secondary", onclick: () => void this.signOut() }, t("nav.signOut"));
@@ -194,6 +196,9 @@ export class App {
     if (hash === ROUTES.patients) return patientsScreen(context);
     const patientMatch = /^#\/patients\/([^/]+)$/.exec(hash);
     if (patientMatch) return patientFileScreen(context, decodeURIComponent(patientMatch[1]!));
+    if (hash === MESSAGES_ROUTE) return messagesScreen(context);
+    const threadMatch = /^#\/messages\/([^/]+)$/.exec(hash);
+    if (threadMatch) return threadScreen(context, decodeURIComponent(threadMatch[1]!));
     return inboxScreen(context);
   }
 }

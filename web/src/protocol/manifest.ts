@@ -1,7 +1,7 @@
 /**
  * What authors and readers sign about documents and threads (docs/PROTOCOL.md
  * 11.1 to 11.3 and 12.1): reader lists, version manifests, share and revocation
- * statements, thread membership links.
+ * statements, thread membership links, message manifests.
  */
 
 import { concat, constantTimeEqual, fromUtf8, readU16, readU32, readU64, toHex, u16, u32, u64, u8, utf8, uuidBytes, uuidText } from "./bytes.js";
@@ -224,10 +224,35 @@ export async function checkStartsThread(link: ThreadMembership, nonce: Uint8Arra
   }
 }
 
+// -- message manifests (12) --------------------------------------------------------
+
+export interface MessageManifest {
+  messageId: string;
+  threadId: string;
+  senderId: string;
+  signerKeyIndex: bigint;
+  /** SHA-256 of the message's body envelope. */
+  bodyDigest: Uint8Array;
+}
+
+export function encodeMessageManifest(manifest: MessageManifest): Uint8Array {
+  if (manifest.bodyDigest.length !== 32) throw malformed("a message body digest is 32 bytes");
+  checkRanges(1, manifest.signerKeyIndex, "message manifest");
+  return concat(
+    utf8("UHSM"),
+    u8(0x01),
+    uuidBytes(manifest.messageId),
+    uuidBytes(manifest.threadId),
+    uuidBytes(manifest.senderId),
+    u64(manifest.signerKeyIndex),
+    manifest.bodyDigest,
+  );
+}
+
 // -- signatures ---------------------------------------------------------------------
 
 /** The purpose each format is signed for: formats that share one start with distinct magic bytes. */
-export const PURPOSES = { manifest: "document", share: "document", revocation: "document", membership: "message" } as const;
+export const PURPOSES = { manifest: "document", share: "document", revocation: "document", membership: "message", message: "message" } as const;
 
 export async function signEncoded(privateKey: CryptoKey, purpose: Purpose, encoded: Uint8Array): Promise<Uint8Array> {
   return sign(privateKey, purpose, await sha256(encoded));

@@ -13,6 +13,7 @@
 import type { Purpose } from "../protocol/signature.js";
 import type { SuiteName } from "../protocol/wrap.js";
 import type { Directive, DocumentHistory, NextVersion, Retention } from "../client/patient_files.js";
+import type { MessageView, ThreadView } from "../client/messages.js";
 
 /** The operations on keys alone (service.ts). */
 export interface CryptoOperations {
@@ -181,6 +182,24 @@ export interface ClientOperations {
   beginTotpEnrolment: { args: Record<string, never>; result: { secret: string; otpauthUri: string } };
   /** Confirms the app with one of its codes and finishes the sign-in; the recovery codes are answered once. */
   finishTotpEnrolment: { args: { code: string }; result: { account: AccountView; recoveryCodes: string[] } };
+  /** Your threads, most recent first, each with its signed membership checked (or why it does not verify). */
+  threads: { args: Record<string, never>; result: { threads: ThreadView[] } };
+  /** A thread with the people at `emails` and you, each proven in the key directory, its members signed here. */
+  startThread: { args: { emails: string[] }; result: { thread: ThreadView } };
+  /**
+   * The thread and its messages after `after`, each shown only once its signature and
+   * sender verify (refused with the reason otherwise); then a read receipt.
+   */
+  readThread: { args: { id: string; after: number }; result: { thread: ThreadView; messages: MessageView[] } };
+  /** Encrypted and signed here for the thread's verified members; a file attached is sent first as a document of `patientFileId`. */
+  sendMessage: {
+    args: {
+      id: string;
+      text: string;
+      attachment: { patientFileId: string; title: string; filename: string; mediaType: string; size: number; source: ReadableStream<Uint8Array> } | null;
+    };
+    result: { message: MessageView };
+  };
 }
 
 /** What the background checks verified: the sizes of both logs, as decimal strings. */

@@ -26,6 +26,7 @@ import { recoveryWords } from "../protocol/keystore.js";
 import { Documents, fingerprintOf } from "../client/documents.js";
 import { ClientRefusal, type Fetch, Http } from "../client/http.js";
 import { PatientFiles } from "../client/patient_files.js";
+import { Messaging } from "../client/messages.js";
 import { type PinStore, pinStoreFor } from "../client/pins.js";
 import { type HeldKeys, Session } from "../client/session.js";
 import { Wire } from "../client/wire.js";
@@ -66,6 +67,7 @@ interface SignedIn {
   documents: Documents;
   trust: TrustChecks;
   patientFiles: PatientFiles;
+  messaging: Messaging;
 }
 
 export interface WorkerOptions {
@@ -211,7 +213,13 @@ export class WorkerService extends CryptoService {
       // The account's id as the directory gives it, and its entry holding these keys.
       await session.myEntry();
       const documents = new Documents(session);
-      this.signedIn = { session, documents, trust: new TrustChecks(session, this.journalPins), patientFiles: new PatientFiles(session, documents) };
+      this.signedIn = {
+        session,
+        documents,
+        trust: new TrustChecks(session, this.journalPins),
+        patientFiles: new PatientFiles(session, documents),
+        messaging: new Messaging(session, documents),
+      };
       return await this.accountView(session);
     } catch (error) {
       await this.end(tokens);
@@ -428,6 +436,29 @@ export class WorkerService extends CryptoService {
     this.forgetRegistration();
     return { account: await this.completeSignIn(login, registration.password), recoveryCodes };
   }
+
+  async threads(_: ClientOperations["threads"]["args"]): Promise<ClientOperations["threads"]["result"]> {
+    return { threads: await this.requireSignedIn().messaging.threads() };
+  }
+
+  async startThread({ emails }: ClientOperations["startThread"]["args"]): Promise<ClientOperations["startThread"]["result"]> {
+    return { thread: await this.requireSignedIn().messaging.start(emails) };
+  }
+
+  async readThread({ id, after }: ClientOperations["readThread"]["args"]): Promise<ClientOperations["readThread"]["result"]> {
+    return this.requireSignedIn().messaging.read(id, after);
+  }
+
+  async sendMessage({ id, text, attachment }: ClientOperations["sendMessage"]["args"]): Promise<ClientOperations["sendMessage"]["result"]> {
+    let messaging: Messaging;
+    try {
+      messaging = this.requireSignedIn().messaging;
+    } catch (error) {
+      await attachment?.source.cancel(error).catch(() => undefined);
+      throw error;
+    }
+    return { message: await messaging.send(id, text, attachment) };
+  }
 }
 
 /**
@@ -471,4 +502,8 @@ const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
   "confirmEmail",
   "beginTotpEnrolment",
   "finishTotpEnrolment",
+  "threads",
+  "startThread",
+  "readThread",
+  "sendMessage",
 ]);
