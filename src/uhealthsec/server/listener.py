@@ -101,5 +101,7 @@ def uvicorn_config(
         http=protocol,
         server_header=False,
         timeout_keep_alive=settings.keep_alive_seconds,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.trusted_proxies,
         **extra,
     )

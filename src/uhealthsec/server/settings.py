@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     #: The address clients use (behind a proxy, the proxy's): sets the token issuer and
     #: the passkeys' relying party and origin in one place, unless those are set too.
     public_url: str = ""
+    #: The reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (the
+    #: client's address for the shield, the rate limits and the journal); anyone else's
+    #: are ignored. Loopback by default: nginx on the same host (deploy/nginx).
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
     #: Public base URL of this server: the token issuer and the OAuth endpoints' base.
     issuer: str = "http://127.0.0.1:8000"
     #: What the server's logs are called in their checkpoints: ``<log_origin>/keys`` and

@@ -1,0 +1,238 @@
+"""deploy/nginx/uhealthsec.conf, as shipped, in front of a real `uhs-server serve`.
+
+Debian's nginx runs the file on loopback with a certificate made here (only the
+ports, the certificate's paths and the server's name are changed); the tests speak
+TLS to it as a browser would.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+import re
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx2
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from tests.serving import free_port, serve_process
+from uhealthsec.server.settings import Settings
+
+SITE = Path(__file__).resolve().parents[2] / "deploy" / "nginx" / "uhealthsec.conf"
+NGINX = "/usr/sbin/nginx"
+
+
+def _certificate(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for localhost and 127.0.0.1, and its key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "fullchain.pem", folder / "privkey.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key_path.chmod(0o600)
+    return cert_path, key_path
+
+
+def _replace_once(text: str, old: str, new: str) -> str:
+    assert text.count(old) == 1, f"deploy/nginx/uhealthsec.conf no longer has {old!r} once"
+    return text.replace(old, new)
+
+
+@dataclass
+class Proxy:
+    https: str
+    http_port: int
+    folder: Path
+    certificate: Path
+    api_log: Path
+
+    def tls(self, maximum: ssl.TLSVersion = ssl.TLSVersion.TLSv1_3) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(self.certificate))
+        context.maximum_version = maximum
+        return context
+
+    def client(self) -> httpx2.Client:
+        return httpx2.Client(base_url=self.https, verify=self.tls(), timeout=30)
+
+
+@pytest.fixture(scope="module")
+def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+    folder = tmp_path_factory.mktemp("nginx")
+    certificate, key = _certificate(folder)
+    https_port, http_port = free_port(), free_port()
+    public = f"https://localhost:{https_port}"
+    with serve_process(folder, "--public-url", public) as (api, api_log):
+        api_port = api.rsplit(":", 1)[1]
+        site = SITE.read_text()
+        for old, new in [
+            ("    listen 80;\n", f"    listen 127.0.0.1:{http_port};\n"),
+            ("    listen 443 ssl http2;\n", f"    listen 127.0.0.1:{https_port} ssl http2;\n"),
+            ("    listen [::]:80;\n", ""),  # this machine may have no IPv6
+            ("    listen [::]:443 ssl http2;\n", ""),
+            ("server 127.0.0.1:8000;", f"server 127.0.0.1:{api_port};"),
+            ("/etc/ssl/uhealthsec/fullchain.pem", str(certificate)),
+            ("/etc/ssl/uhealthsec/privkey.pem", str(key)),
+        ]:
+            site = _replace_once(site, old, new)
+        site = site.replace("server_name uhs.example.org;", "server_name localhost;")
+        (folder / "site.conf").write_text(site)
+        temp = {kind: folder / kind for kind in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}
+        for path in temp.values():
+            path.mkdir()
+        (folder / "nginx.conf").write_text(
+            ("user root;\n" if os.geteuid() == 0 else "")
+            + f"daemon off;\npid {folder}/nginx.pid;\nerror_log {folder}/error.log warn;\n"
+            "events { worker_connections 64; }\n"
+            "http {\n"
+            f"    access_log {folder}/access.log;\n"
+            f"    client_body_temp_path {temp['body']};\n"
+            f"    proxy_temp_path {temp['proxy']};\n"
+            f"    fastcgi_temp_path {temp['fastcgi']};\n"
+            f"    uwsgi_temp_path {temp['uwsgi']};\n"
+            f"    scgi_temp_path {temp['scgi']};\n"
+            f"    include {folder}/site.conf;\n"
+            "}\n"
+        )
+        nginx = subprocess.Popen(
+            [NGINX, "-p", str(folder), "-c", str(folder / "nginx.conf")],
+            stderr=subprocess.PIPE,
+        )
+        try:
+            served = Proxy(public, http_port, folder, certificate, api_log)
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    with served.client() as client:
+                        if client.get("/health").status_code == 200:
+                            break
+                except httpx2.TransportError:
+                    pass
+                assert nginx.poll() is None, nginx.stderr.read().decode() if nginx.stderr else ""
+                assert time.monotonic() < deadline, "nginx did not answer"
+                time.sleep(0.2)
+            yield served
+        finally:
+            nginx.terminate()
+            nginx.wait(timeout=30)
+
+
+def test_only_tls_1_3_is_spoken(proxy):
+    with proxy.client() as client:
+        assert client.get("/health").status_code == 200
+    with (
+        pytest.raises(httpx2.ConnectError),
+        httpx2.Client(verify=proxy.tls(ssl.TLSVersion.TLSv1_2)) as old_client,
+    ):
+        old_client.get(f"{proxy.https}/health")
+
+
+def test_every_answer_has_one_hsts_header_and_no_version(proxy):
+    with proxy.client() as client:
+        for path in ("/health", "/app/", "/no-such-page"):
+            answer = client.get(path)
+            assert answer.headers.get_list("strict-transport-security") == [
+                "max-age=63072000; includeSubDomains"
+            ], path
+            assert not re.search(r"\d", answer.headers.get("server", "")), path
+
+
+def test_plain_http_is_sent_to_https(proxy):
+    answer = httpx2.get(f"http://127.0.0.1:{proxy.http_port}/app/", headers={"Host": "localhost"})
+    assert answer.status_code == 308
+    assert answer.headers["location"] == "https://localhost/app/"
+
+
+def test_the_web_application_is_served_through_the_proxy_with_its_policy(proxy):
+    with proxy.client() as client:
+        page = client.get("/app/")
+    assert page.status_code == 200 and "<html" in page.text.lower()
+    policy = page.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in policy and "require-trusted-types-for 'script'" in policy
+
+
+def test_an_address_a_client_claims_is_never_believed(proxy):
+    """nginx replaces X-Forwarded-For with the address it was connected from; the API
+    believes that header from the proxy only (UHS_TRUSTED_PROXIES)."""
+    marker = f"/claimed-{time.monotonic_ns()}"
+    with proxy.client() as client:
+        client.get(marker, headers={"X-Forwarded-For": "203.0.113.9", "X-Real-IP": "203.0.113.9"})
+    deadline = time.monotonic() + 10
+    while marker not in (log := proxy.api_log.read_text()):
+        assert time.monotonic() < deadline, "the API did not log the request"
+        time.sleep(0.1)
+    line = next(line for line in log.splitlines() if marker in line)
+    assert "203.0.113.9" not in log
+    assert "127.0.0.1" in line
+
+
+def test_an_upload_streams_to_the_api_without_touching_the_proxy_disk(proxy):
+    """With request buffering, nginx writes a body larger than 16 KiB to
+    client_body_temp_path before the API sees a byte; here it must stay empty while
+    a large upload is under way."""
+    raw = socket.create_connection(("127.0.0.1", int(proxy.https.rsplit(":", 1)[1])), timeout=10)
+    with proxy.tls().wrap_socket(raw, server_hostname="localhost") as tls:
+        tls.sendall(
+            b"POST /blobs HTTP/1.1\r\nHost: localhost\r\nContent-Type: "
+            b"application/octet-stream\r\nContent-Length: 8388608\r\n\r\n"
+        )
+        tls.sendall(b"\0" * (2 << 20))
+        time.sleep(0.5)
+        spooled = [p for p in (proxy.folder / "body").rglob("*") if p.is_file()]
+        assert spooled == []
+        answer = tls.recv(4096)  # the API refused it (no token) without waiting for all
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:100]
+
+
+def test_the_proxy_limits_match_the_servers_settings():
+    site = SITE.read_text()
+
+    def value(directive: str) -> str:
+        found = re.findall(rf"^\s*{directive}\s+(\S+);", site, re.MULTILINE)
+        assert len(found) == 1, directive
+        return found[0]
+
+    settings = Settings(_env_file=None)
+    units = {"g": 1024**3, "m": 1024**2, "k": 1024}
+    size = value("client_max_body_size")
+    assert int(size[:-1]) * units[size[-1]] == settings.max_upload_bytes
+    assert value("client_header_timeout") == f"{settings.header_timeout_seconds:g}s"
+    assert value("client_body_timeout") == f"{settings.body_timeout_seconds:g}s"
+    assert value("keepalive_timeout") == f"{settings.keep_alive_seconds}s"
+    assert value("ssl_protocols") == "TLSv1.3"
+    assert value("proxy_request_buffering") == "off"
+    assert value("proxy_buffering") == "off"
