@@ -9,7 +9,9 @@ from datetime import datetime
 
 import httpx2
 from fastapi import Depends, FastAPI
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy import text
 
 from uhealthsec import __version__
 from uhealthsec.server import api_docs, problems, web_app, web_release
@@ -32,6 +34,7 @@ from uhealthsec.server.limits import BodySizeLimit
 from uhealthsec.server.mail.outbox import MailCourier
 from uhealthsec.server.mail.transports import Mailer, transport_for
 from uhealthsec.server.messaging.routes import router as messaging_router
+from uhealthsec.server.observability import RequestMetrics
 from uhealthsec.server.records.routes import UPLOAD_PATH
 from uhealthsec.server.records.routes import router as records_router
 from uhealthsec.server.retention.routes import router as retention_router
@@ -59,6 +62,7 @@ from uhealthsec.server.wiring import provide_interfaces
 PUBLIC_ROUTES = frozenset(
     {
         "/health",
+        "/ready",
         "/openapi.json",
         "/docs",
         "/docs/{asset}",
@@ -163,6 +167,8 @@ def build_context(
         journal=JournalWriter(sessions, log_key, clock),
         clock=clock,
     )
+    ctx.journal.batch_observer = ctx.metrics.journal_batch
+    ctx.metrics.journal_queue.set_function(ctx.journal.queue_depth)
     if settings.oidc_issuer:
         ctx.oidc = OidcClient(
             ProviderConfig(
@@ -213,6 +219,8 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
     )
     # Outermost: every response carries them, the size limit's refusals included.
     app.add_middleware(SecurityHeaders, hsts=ctx.settings.issuer.startswith("https://"))
+    # Around everything: each request timed and counted, whatever answered it.
+    app.add_middleware(RequestMetrics, metrics=ctx.metrics)
 
     # Asynchronous, and nothing but the process: it answers when every worker thread
     # is busy (downloads waiting on a hung store, requests waiting for a database
@@ -221,6 +229,18 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
     async def health() -> Health:
         """Liveness: the process is up and serving."""
         return Health(status="ok", version=__version__)
+
+    @app.get("/ready", response_model=Health, tags=["operations"])
+    def ready() -> Health | JSONResponse:
+        """Readiness: the database answers and the blob store can be written (for a
+        load balancer: send this process requests). 503 problem+json otherwise."""
+        with ctx.sessions() as db:
+            db.execute(text("SELECT 1"))  # a failure is answered 503 (problems.py)
+        try:
+            ctx.blobs.check_reachable()
+        except Exception as exc:  # any failure of the store: this process is not ready
+            return problems.unavailable("document store", exc)
+        return Health(status="ready", version=__version__)
 
     app.include_router(accounts_router)
     app.include_router(credentials_router)

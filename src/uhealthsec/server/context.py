@@ -25,6 +25,7 @@ from uhealthsec.crypto.account_map import AccountMap
 from uhealthsec.server.audit.writer import JournalWriter
 from uhealthsec.server.federation.oidc import OidcClient
 from uhealthsec.server.mail.outbox import MailCourier
+from uhealthsec.server.observability import Metrics
 from uhealthsec.server.security.secret_hasher import SecretHasher
 from uhealthsec.server.security.shield_memory import ShieldMemory
 from uhealthsec.server.security.tokens import TokenKeyring
@@ -58,6 +59,8 @@ class AppContext:
     oidc: OidcClient | None = None
     #: The shield's per-process memory (unwritten metric counts, breaker reading).
     shield: ShieldMemory = field(default_factory=ShieldMemory)
+    #: Request and journal metrics of this process (GET /metrics).
+    metrics: Metrics = field(default_factory=Metrics)
     #: The key directory's maps this process built, by (entries covered, root): see
     #: keys/service.py.
     account_maps: dict[tuple[int, bytes], AccountMap] = field(default_factory=dict)

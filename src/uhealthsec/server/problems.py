@@ -47,7 +47,7 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def _unavailable(what: str, exc: BaseException) -> JSONResponse:
+def unavailable(what: str, exc: BaseException) -> JSONResponse:
     log.warning("%s unavailable: %s: %s", what, type(exc).__name__, exc)
     return problem(
         503,
@@ -69,7 +69,7 @@ def _disk_full(exc: BaseException) -> JSONResponse:
 
 def _database_problem(exc: sa_exc.SQLAlchemyError) -> JSONResponse | None:
     if isinstance(exc, sa_exc.TimeoutError):  # no pooled connection free in time
-        return _unavailable("database", exc)
+        return unavailable("database", exc)
     if not isinstance(exc, sa_exc.DBAPIError):
         return None
     orig = exc.orig
@@ -77,7 +77,7 @@ def _database_problem(exc: sa_exc.SQLAlchemyError) -> JSONResponse | None:
         return _disk_full(exc)  # PostgreSQL's disk_full, SQLite's SQLITE_FULL
     if exc.connection_invalidated or isinstance(exc, sa_exc.OperationalError):
         # Down, restarting, unreachable, or busy (a lock not granted in time).
-        return _unavailable("database", exc)
+        return unavailable("database", exc)
     return None
 
 
@@ -89,11 +89,11 @@ def _store_problem(exc: BaseException) -> JSONResponse | None:
         inner = exc.__cause__ or exc.__context__
         return _store_problem(inner) if inner is not None else None
     if isinstance(exc, ConnectionError | HTTPClientError):  # refused, timed out, reset
-        return _unavailable("document store", exc)
+        return unavailable("document store", exc)
     if isinstance(exc, ClientError):
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         if int(status) >= 500:  # the store's own failure, or its SlowDown (503)
-            return _unavailable("document store", exc)
+            return unavailable("document store", exc)
     return None
 
 

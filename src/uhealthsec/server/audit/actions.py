@@ -29,6 +29,7 @@ ACTIONS: Mapping[tuple[str, str], str] = MappingProxyType(
         ("GET", "/docs"): "server.docs",
         ("GET", "/docs/{asset}"): "server.docs_asset",
         ("GET", "/health"): "server.health",
+        ("GET", "/ready"): "server.ready",
         # The web application: its address redirected to its home, and the log of the
         # files it is made of (server/web_release.py).
         ("GET", "/"): "server.root",

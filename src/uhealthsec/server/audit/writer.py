@@ -12,6 +12,7 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -107,6 +108,12 @@ class JournalWriter:
         self._queue: queue.Queue[_Request | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        #: Told each batch's size and duration (the metrics), when set.
+        self.batch_observer: Callable[[int, float], None] | None = None
+
+    def queue_depth(self) -> int:
+        """Entries waiting for the writer thread."""
+        return self._queue.qsize()
 
     @property
     def sessions(self) -> sessionmaker[Session]:
@@ -172,6 +179,7 @@ class JournalWriter:
 
     def _write(self, batch: list[_Request]) -> None:
         outcomes: list[_Result]
+        started = time.perf_counter()
         try:
             outcomes = list(self._append([r.pending for r in batch]))
             if len(outcomes) != len(batch):
@@ -179,6 +187,8 @@ class JournalWriter:
         except Exception as exc:  # every waiting request learns of it; the thread goes on
             log.exception("the journal could not be written")
             outcomes = [exc] * len(batch)
+        if self.batch_observer is not None:
+            self.batch_observer(len(batch), time.perf_counter() - started)
         threads: list[tuple[_Future, _Result]] = []
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Future, _Result]]]
         by_loop = defaultdict(list)

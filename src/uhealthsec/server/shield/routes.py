@@ -31,6 +31,8 @@ def prometheus(request: Request, db: Db, ctx: Ctx) -> PlainTextResponse:
         kind = "gauge" if name == "breaker_open" else "counter"
         metric = f"uhs_shield_{name}" + ("_total" if kind == "counter" else "")
         lines += [f"# HELP {metric} {text}", f"# TYPE {metric} {kind}", f"{metric} {values[name]}"]
+    # Then this process's request and journal metrics (server/observability.py).
     return PlainTextResponse(
-        "\n".join(lines) + "\n", media_type="text/plain; version=0.0.4; charset=utf-8"
+        "\n".join(lines) + "\n" + ctx.metrics.exposition().decode(),
+        media_type="text/plain; version=0.0.4; charset=utf-8",
     )

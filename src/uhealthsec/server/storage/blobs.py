@@ -12,6 +12,7 @@ failed to abort it (aborted by cleanup after the upload expiry).
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import logging
@@ -67,6 +68,9 @@ class BlobStore(Protocol):
         """Abort the store's own unfinished writes started before ``started_before``
         (S3 multipart uploads a killed process left); how many were aborted."""
 
+    def check_reachable(self) -> None:
+        """Raise (the store's own error) unless the store answers and can be written."""
+
 
 def _check(key: str) -> str:
     if not _KEY.match(key):
@@ -83,6 +87,10 @@ class FilesystemBlobStore:
 
     def _path(self, key: str) -> Path:
         return self.root / _check(key)[:2] / key
+
+    def check_reachable(self) -> None:
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, "the blob directory cannot be written")
 
     def put_file(self, key: str, path: Path) -> None:
         target = self._path(key)
@@ -185,6 +193,9 @@ class S3BlobStore:
 
     def _name(self, key: str) -> str:
         return self.prefix + _check(key)
+
+    def check_reachable(self) -> None:
+        self.client.head_bucket(Bucket=self.bucket)
 
     def put_file(self, key: str, path: Path) -> None:
         # upload_file switches to a multipart upload for large files; the object
