@@ -17,6 +17,7 @@ export type SessionView = Operations["sessions"]["result"]["sessions"][number];
 export type DocumentHistoryView = Operations["documentHistory"]["result"]["history"];
 export type NextVersionView = Operations["nextVersion"]["result"]["next"];
 export type PatientFileView = Operations["patientFile"]["result"];
+export type InvitationView = Operations["invitePractice"]["result"]["invitation"];
 
 /** An opened document: its bytes, checked, and who signed them. */
 export interface OpenedDocument {
@@ -180,6 +181,18 @@ export class Api {
 
   finishTotpEnrolment(code: string) {
     return this.worker.call("finishTotpEnrolment", { code });
+  }
+
+  async createPractice(name: string): Promise<PracticeView> {
+    return (await this.worker.call("createPractice", { name })).practice;
+  }
+
+  async invitePractice(practiceId: string, email: string, role: Operations["invitePractice"]["args"]["role"]): Promise<InvitationView> {
+    return (await this.worker.call("invitePractice", { practiceId, email, role })).invitation;
+  }
+
+  async joinPractice(code: string): Promise<PracticeView> {
+    return (await this.worker.call("joinPractice", { code })).practice;
   }
 }
 

@@ -13,6 +13,7 @@
 import type { Purpose } from "../protocol/signature.js";
 import type { SuiteName } from "../protocol/wrap.js";
 import type { Directive, DocumentHistory, NextVersion, Retention } from "../client/patient_files.js";
+import type { InvitationView, PracticeView, Role } from "../client/practices.js";
 
 /** The operations on keys alone (service.ts). */
 export interface CryptoOperations {
@@ -181,6 +182,12 @@ export interface ClientOperations {
   beginTotpEnrolment: { args: Record<string, never>; result: { secret: string; otpauthUri: string } };
   /** Confirms the app with one of its codes and finishes the sign-in; the recovery codes are answered once. */
   finishTotpEnrolment: { args: { code: string }; result: { account: AccountView; recoveryCodes: string[] } };
+  /** A new practice, the signed-in account its admin. */
+  createPractice: { args: { name: string }; result: { practice: PracticeView } };
+  /** (Admins) Invites `email` as `role`: the code goes to them by mail only, never to the page. */
+  invitePractice: { args: { practiceId: string; email: string; role: Role }; result: { invitation: InvitationView } };
+  /** Accepts an invitation with the signed-in account; the code is not answered back. */
+  joinPractice: { args: { code: string }; result: { practice: PracticeView } };
 }
 
 /** What the background checks verified: the sizes of both logs, as decimal strings. */
