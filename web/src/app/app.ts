@@ -19,6 +19,8 @@ import { signInScreen } from "./screens/signin.js";
 import { trustScreen } from "./screens/trust.js";
 import { securityScreen } from "./screens/security.js";
 import { TrustWatch } from "./screens/security_watch.js";
+import { practiceScreen } from "./screens/practice.js";
+import { invitedRegistration, isJoinRoute, joinScreen, joinSignedOutScreen, routeAfterSignIn, takeInvitationFromAddress } from "./screens/practice_join.js";
 
 export interface Screen {
   /** The screen's heading, also the page's title. */
@@ -47,6 +49,7 @@ export const ROUTES = {
   patients: "#/patients",
   patient: (patientFileId: string) => `#/patients/${encodeURIComponent(patientFileId)}`,
   register: "#/register",
+  practice: "#/practice",
 } as const;
 
 /** A refusal as the person reads it: the worker's message, which names the cause. */
@@ -135,7 +138,17 @@ export class App {
     const nav = h(
       "nav",
       { "aria-label": t("nav.label") },
-      h("ul", {}, link(ROUTES.inbox, "nav.inbox"), link(ROUTES.patients, "nav.patients"), link(ROUTES.send, "nav.send"), link(ROUTES.trust, "nav.trust"), link(ROUTES.security, "nav.security")),
+      h(
+        "ul",
+        {},
+        link(ROUTES.inbox, "nav.inbox"),
+        link(ROUTES.patients, "nav.patients"),
+        link(ROUTES.send, "nav.send"),
+        link(ROUTES.trust, "nav.trust"),
+        link(ROUTES.security, "nav.security"),
+        // Practitioners run practices; a patient is only ever invited to one.
+        this.account.kind === "practitioner" ? link(ROUTES.practice, "nav.practice") : null,
+      ),
     );
     const who = h("span", { class: "who" }, t("nav.signedInAs", { name: this.account.name || this.account.email }));
     const signOut = h("button", { type: "button", class: "secondary", onclick: () => void this.signOut() }, t("nav.signOut"));
@@ -144,6 +157,7 @@ export class App {
 
   private async render(): Promise<void> {
     const turn = ++this.rendering;
+    takeInvitationFromAddress();
     this.renderHeader();
     const screen = await this.screenFor(location.hash);
     if (turn !== this.rendering) return; // a later navigation overtook this one
@@ -173,9 +187,10 @@ export class App {
       const signedIn = (account: AccountView) => {
         this.account = account;
         this.trust.start();
-        this.navigate(ROUTES.inbox);
+        this.navigate(routeAfterSignIn());
       };
-      if (hash === ROUTES.register) return registerScreen(this.api, signedIn);
+      if (hash === ROUTES.register) return registerScreen(this.api, signedIn, invitedRegistration());
+      if (isJoinRoute(hash)) return joinSignedOutScreen((route) => this.navigate(route));
       return signInScreen(this.api, signedIn);
     }
     const context: AppContext = {
@@ -194,6 +209,9 @@ export class App {
     if (hash === ROUTES.patients) return patientsScreen(context);
     const patientMatch = /^#\/patients\/([^/]+)$/.exec(hash);
     if (patientMatch) return patientFileScreen(context, decodeURIComponent(patientMatch[1]!));
+    if (isJoinRoute(hash)) return joinScreen(context);
+    const practiceMatch = /^#\/practice(?:\/([^/]+))?$/.exec(hash);
+    if (practiceMatch) return practiceScreen(context, practiceMatch[1] && decodeURIComponent(practiceMatch[1]));
     return inboxScreen(context);
   }
 }
