@@ -99,7 +99,9 @@ class DemoServer:
         return oathtool(self.secrets[email], datetime.fromtimestamp(later[0] * 30 + 1, UTC))
 
 
-def new_page(browser, server: DemoServer, viewport=DESKTOP):
+def new_page(browser, server: DemoServer, viewport=DESKTOP, url: str | None = None):
+    """A page of its own browser context (a device of its own) opened at the web
+    application, or at ``url`` (a link followed from a mail)."""
     context = browser.new_context(viewport=viewport, locale="fr-FR")
     page = context.new_page()
     errors: list[str] = []
@@ -108,7 +110,7 @@ def new_page(browser, server: DemoServer, viewport=DESKTOP):
         "console",
         lambda message: errors.append(message.text) if message.type == "error" else None,
     )
-    page.goto(f"{server.url}/app/")
+    page.goto(url or f"{server.url}/app/")
     # The screens take input once the page has checked its files against the web
     # release log (or found itself offline).
     page.wait_for_selector("body[data-ready='true'][data-release]")
@@ -135,7 +137,9 @@ def photograph(page, screens: Path, name: str) -> None:
     page.screenshot(path=str(screens / f"{name}.png"), full_page=True)
 
 
-def sign_in(page, server: DemoServer, email: str, screens: Path | None = None) -> None:
+def sign_in(
+    page, server: DemoServer, email: str, screens: Path | None = None, lands_on: str = "Documents"
+) -> None:
     page.get_by_label("Adresse e-mail").fill(email)
     page.get_by_label("Mot de passe").fill(DEMO_PASSWORD)
     if screens:
@@ -149,7 +153,7 @@ def sign_in(page, server: DemoServer, email: str, screens: Path | None = None) -
         photograph(page, screens, "02-second-factor")
     code.fill(server.totp(email))
     page.get_by_role("button", name="Valider").click()
-    page.get_by_role("heading", name="Documents", level=1).wait_for()
+    page.get_by_role("heading", name=lands_on, level=1).wait_for()
 
 
 def tab_to(page, selector: str, limit: int = 60) -> None:

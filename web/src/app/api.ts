@@ -19,6 +19,7 @@ export type NextVersionView = Operations["nextVersion"]["result"]["next"];
 export type PatientFileView = Operations["patientFile"]["result"];
 export type ThreadView = Operations["threads"]["result"]["threads"][number];
 export type MessageView = Operations["readThread"]["result"]["messages"][number];
+export type InvitationView = Operations["invitePractice"]["result"]["invitation"];
 
 /** An opened document: its bytes, checked, and who signed them. */
 export interface OpenedDocument {
@@ -210,6 +211,18 @@ export class Api {
             source: file.file.stream(),
           };
     return (await this.worker.call("sendMessage", { id, text, attachment })).message;
+  }
+
+  async createPractice(name: string): Promise<PracticeView> {
+    return (await this.worker.call("createPractice", { name })).practice;
+  }
+
+  async invitePractice(practiceId: string, email: string, role: Operations["invitePractice"]["args"]["role"]): Promise<InvitationView> {
+    return (await this.worker.call("invitePractice", { practiceId, email, role })).invitation;
+  }
+
+  async joinPractice(code: string): Promise<PracticeView> {
+    return (await this.worker.call("joinPractice", { code })).practice;
   }
 }
 

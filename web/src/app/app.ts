@@ -21,6 +21,8 @@ import { securityScreen } from "./screens/security.js";
 import { TrustWatch } from "./screens/security_watch.js";
 import { MESSAGES_ROUTE, messagesScreen } from "./screens/messages.js";
 import { threadScreen } from "./screens/messages_thread.js";
+import { practiceScreen } from "./screens/practice.js";
+import { invitedRegistration, isJoinRoute, joinScreen, joinSignedOutScreen, routeAfterSignIn, takeInvitationFromAddress } from "./screens/practice_join.js";
 
 export interface Screen {
   /** The screen's heading, also the page's title. */
@@ -49,6 +51,7 @@ export const ROUTES = {
   patients: "#/patients",
   patient: (patientFileId: string) => `#/patients/${encodeURIComponent(patientFileId)}`,
   register: "#/register",
+  practice: "#/practice",
 } as const;
 
 /** A refusal as the person reads it: the worker's message, which names the cause. */
@@ -137,7 +140,18 @@ export class App {
     const nav = h(
       "nav",
       { "aria-label": t("nav.label") },
-      h("ul", {}, link(ROUTES.inbox, "nav.inbox"), link(ROUTES.patients, "nav.patients"), link(ROUTES.send, "nav.send"), link(ROUTES.trust, "nav.trust"), link(ROUTES.security, "nav.security"), link(MESSAGES_ROUTE, "nav.messages")),
+      h(
+        "ul",
+        {},
+        link(ROUTES.inbox, "nav.inbox"),
+        link(ROUTES.patients, "nav.patients"),
+        link(ROUTES.send, "nav.send"),
+        link(ROUTES.trust, "nav.trust"),
+        link(ROUTES.security, "nav.security"),
+        link(MESSAGES_ROUTE, "nav.messages"),
+        // Practitioners run practices; a patient is only ever invited to one.
+        this.account.kind === "practitioner" ? link(ROUTES.practice, "nav.practice") : null,
+      ),
     );
     const who = h("span", { class: "who" }, t("nav.signedInAs", { name: this.account.name || this.account.email }));
     const signOut = h("button", { type: "button", class: "secondary", onclick: () => void this.signOut() }, t("nav.signOut"));
@@ -146,6 +160,7 @@ export class App {
 
   private async render(): Promise<void> {
     const turn = ++this.rendering;
+    takeInvitationFromAddress();
     this.renderHeader();
     const screen = await this.screenFor(location.hash);
     if (turn !== this.rendering) return; // a later navigation overtook this one
@@ -175,9 +190,10 @@ export class App {
       const signedIn = (account: AccountView) => {
         this.account = account;
         this.trust.start();
-        this.navigate(ROUTES.inbox);
+        this.navigate(routeAfterSignIn());
       };
-      if (hash === ROUTES.register) return registerScreen(this.api, signedIn);
+      if (hash === ROUTES.register) return registerScreen(this.api, signedIn, invitedRegistration());
+      if (isJoinRoute(hash)) return joinSignedOutScreen((route) => this.navigate(route));
       return signInScreen(this.api, signedIn);
     }
     const context: AppContext = {
@@ -199,6 +215,9 @@ export class App {
     if (hash === MESSAGES_ROUTE) return messagesScreen(context);
     const threadMatch = /^#\/messages\/([^/]+)$/.exec(hash);
     if (threadMatch) return threadScreen(context, decodeURIComponent(threadMatch[1]!));
+    if (isJoinRoute(hash)) return joinScreen(context);
+    const practiceMatch = /^#\/practice(?:\/([^/]+))?$/.exec(hash);
+    if (practiceMatch) return practiceScreen(context, practiceMatch[1] && decodeURIComponent(practiceMatch[1]));
     return inboxScreen(context);
   }
 }

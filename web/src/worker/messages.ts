@@ -14,6 +14,7 @@ import type { Purpose } from "../protocol/signature.js";
 import type { SuiteName } from "../protocol/wrap.js";
 import type { Directive, DocumentHistory, NextVersion, Retention } from "../client/patient_files.js";
 import type { MessageView, ThreadView } from "../client/messages.js";
+import type { InvitationView, PracticeView, Role } from "../client/practices.js";
 
 /** The operations on keys alone (service.ts). */
 export interface CryptoOperations {
@@ -200,6 +201,12 @@ export interface ClientOperations {
     };
     result: { message: MessageView };
   };
+  /** A new practice, the signed-in account its admin. */
+  createPractice: { args: { name: string }; result: { practice: PracticeView } };
+  /** (Admins) Invites `email` as `role`: the code goes to them by mail only, never to the page. */
+  invitePractice: { args: { practiceId: string; email: string; role: Role }; result: { invitation: InvitationView } };
+  /** Accepts an invitation with the signed-in account; the code is not answered back. */
+  joinPractice: { args: { code: string }; result: { practice: PracticeView } };
 }
 
 /** What the background checks verified: the sizes of both logs, as decimal strings. */

@@ -31,6 +31,7 @@ import { type PinStore, pinStoreFor } from "../client/pins.js";
 import { type HeldKeys, Session } from "../client/session.js";
 import { Wire } from "../client/wire.js";
 import { TrustChecks, listSessions, revokeSession } from "../client/trust.js";
+import { createPractice, invite, joinPractice, listPractices } from "../client/practices.js";
 import { JOURNAL_LOG } from "../client/journal_check.js";
 import type { AccountView, ClientOperation, ClientOperations, Operation, Operations } from "./messages.js";
 import { CryptoService } from "./service.js";
@@ -253,13 +254,7 @@ export class WorkerService extends CryptoService {
   }
 
   async practices(_: ClientOperations["practices"]["args"]): Promise<ClientOperations["practices"]["result"]> {
-    const { session } = this.requireSignedIn();
-    const wire = new Wire("malformed_answer", "your practices");
-    const practices = wire.list(await session.json("GET", "/practices", wire)).map((item) => {
-      const p = wire.object(item);
-      return { id: wire.uuid(p, "id"), name: wire.string(p, "name"), role: wire.string(p, "role") };
-    });
-    return { practices };
+    return { practices: await listPractices(this.requireSignedIn().session) };
   }
 
   async patients({ practiceId }: ClientOperations["patients"]["args"]): Promise<ClientOperations["patients"]["result"]> {
@@ -459,6 +454,18 @@ export class WorkerService extends CryptoService {
     }
     return { message: await messaging.send(id, text, attachment) };
   }
+
+  async createPractice({ name }: ClientOperations["createPractice"]["args"]): Promise<ClientOperations["createPractice"]["result"]> {
+    return { practice: await createPractice(this.requireSignedIn().session, name) };
+  }
+
+  async invitePractice({ practiceId, email, role }: ClientOperations["invitePractice"]["args"]): Promise<ClientOperations["invitePractice"]["result"]> {
+    return { invitation: await invite(this.requireSignedIn().session, practiceId, email, role) };
+  }
+
+  async joinPractice({ code }: ClientOperations["joinPractice"]["args"]): Promise<ClientOperations["joinPractice"]["result"]> {
+    return { practice: await joinPractice(this.requireSignedIn().session, code) };
+  }
 }
 
 /**
@@ -506,4 +513,7 @@ const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
   "startThread",
   "readThread",
   "sendMessage",
+  "createPractice",
+  "invitePractice",
+  "joinPractice",
 ]);

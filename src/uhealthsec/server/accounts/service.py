@@ -6,6 +6,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -403,9 +404,17 @@ class AccountService:
             f"U-HealthSec: invitation from {practice.name}",
             f"{admin.display_name} invites you to join {practice.name} on U-HealthSec as "
             f"{role.value}.\n\nInvitation code: {code}\n\nUse it when you register, or accept "
-            f"it from your account if you already have one. It is valid {INVITATION_DAYS} days.\n",
+            f"it from your account if you already have one. It is valid {INVITATION_DAYS} days.\n"
+            f"\nIn a browser, follow this link to register or join:\n"
+            f"{self._join_link(code, address, role)}\n",
         )
         return invitation
+
+    def _join_link(self, code: str, address: str, role: Role) -> str:
+        """The web application's join screen for this invitation. Everything is in the
+        fragment, which the browser keeps to itself: the code reaches no server's log."""
+        query = urlencode({"code": code, "email": address, "role": role.value})
+        return f"{self.ctx.settings.issuer.rstrip('/')}/app/#/join?{query}"
 
     def _open_invitation(self, code: str, *, lock: bool = False) -> Invitation:
         """The invitation of ``code`` if it can still be accepted; ``lock`` holds its row

@@ -7,7 +7,7 @@
  * keystore is unlocked at the end.
  */
 
-import { type PasswordProblem, passwordProblem } from "../../client/registration.js";
+import { type AccountKind, type PasswordProblem, passwordProblem } from "../../client/registration.js";
 import type { AccountView, Api } from "../api.js";
 import { type Screen, describeError, errorBox } from "../app.js";
 import { field, h, replace, uniqueId } from "../dom.js";
@@ -26,9 +26,21 @@ const PROBLEM_KEYS: Record<PasswordProblem, MessageKey> = {
 
 type SignedIn = (account: AccountView) => void;
 
-export function registerScreen(api: Api, signedIn: SignedIn): Screen {
+/**
+ * A registration by invitation (practice_join.ts): the invited address and the kind of
+ * account its role needs, and the code, which proves the address (no mailed code to type).
+ */
+export interface Invited {
+  email: string;
+  kind: AccountKind;
+  code: string;
+  /** The account is made: the code is spent. */
+  used(): void;
+}
+
+export function registerScreen(api: Api, signedIn: SignedIn, invited?: Invited): Screen {
   const content = h("section", { class: "narrow register" });
-  showForm(content, api, signedIn);
+  showForm(content, api, signedIn, invited);
   return { title: t("register.title"), content };
 }
 
@@ -40,7 +52,7 @@ function showStep(content: HTMLElement, title: string, ...parts: (Node | null)[]
   heading.focus();
 }
 
-function showForm(content: HTMLElement, api: Api, signedIn: SignedIn): void {
+function showForm(content: HTMLElement, api: Api, signedIn: SignedIn, invited?: Invited): void {
   const name = h("input", { type: "text", name: "name", autocomplete: "name", required: true, "data-autofocus": true });
   const email = h("input", { type: "email", name: "email", autocomplete: "email", required: true, spellcheck: "false" });
   const kind = h(
@@ -54,6 +66,14 @@ function showForm(content: HTMLElement, api: Api, signedIn: SignedIn): void {
   const again = h("input", { type: "password", name: "new-password-again", autocomplete: "new-password", required: true });
   const strength = h("p", { class: "strength", id: uniqueId("strength"), "aria-live": "polite" });
   const rppsField = field(t("register.rpps"), rpps, t("register.rppsHint"));
+  if (invited) {
+    // The invitation is for this address and this kind of account: the server takes no other.
+    email.value = invited.email;
+    email.readOnly = true;
+    kind.value = invited.kind;
+    kind.disabled = true;
+    rppsField.hidden = invited.kind !== "practitioner";
+  }
   const judge = (): PasswordProblem | null => {
     const problem = password.value ? passwordProblem(password.value, [email.value, name.value]) : null;
     strength.textContent = !password.value ? "" : problem ? t(PROBLEM_KEYS[problem]) : t("register.passwordAccepted");
@@ -100,16 +120,19 @@ function showForm(content: HTMLElement, api: Api, signedIn: SignedIn): void {
         name: name.value.trim(),
         kind: kind.value === "patient" ? "patient" : "practitioner",
         ...(kind.value === "practitioner" && rpps.value.trim() ? { rpps: rpps.value.trim() } : {}),
+        ...(invited ? { invitation: invited.code } : {}),
       });
+      invited?.used();
       password.value = again.value = "";
-      showWords(content, api, signedIn, address, words);
+      showWords(content, api, signedIn, address, words, invited !== undefined);
     } catch (error) {
       done();
       replace(problems, errorBox(describeError(error)));
     }
   });
   const signIn = h("p", { class: "actions" }, h("a", { href: "#/" }, t("register.haveAccount")));
-  replace(content, h("h1", {}, t("register.title")), h("p", {}, t("register.intro")), form, signIn);
+  const intro = invited ? h("p", {}, t("register.invitedIntro")) : h("p", {}, t("register.intro"));
+  replace(content, h("h1", {}, t("register.title")), intro, form, signIn);
 }
 
 /** The recovery sheet: the words in order, and what they are for; printed alone (styles.css). */
@@ -125,9 +148,10 @@ function recoverySheet(email: string, words: string[]): HTMLElement {
   );
 }
 
-function showWords(content: HTMLElement, api: Api, signedIn: SignedIn, email: string, words: string[]): void {
+/** `addressProven`: registered by invitation, the address needs no mailed code. */
+function showWords(content: HTMLElement, api: Api, signedIn: SignedIn, email: string, words: string[], addressProven: boolean): void {
   const print = h("button", { type: "button", class: "secondary", onclick: () => window.print() }, t("register.print"));
-  const written = h("button", { type: "button", onclick: () => checkWords(content, api, signedIn, email, words) }, t("register.written"));
+  const written = h("button", { type: "button", onclick: () => checkWords(content, api, signedIn, email, words, addressProven) }, t("register.written"));
   showStep(
     content,
     t("register.wordsTitle"),
@@ -149,14 +173,14 @@ function positionsToAsk(count: number): number[] {
   return [...chosen].sort((a, b) => a - b);
 }
 
-function checkWords(content: HTMLElement, api: Api, signedIn: SignedIn, email: string, words: string[]): void {
+function checkWords(content: HTMLElement, api: Api, signedIn: SignedIn, email: string, words: string[], addressProven: boolean): void {
   const asked = positionsToAsk(words.length).map((index) => ({
     index,
     input: h("input", { type: "text", name: `word-${index + 1}`, autocomplete: "off", autocapitalize: "none", spellcheck: "false", required: true }),
   }));
   const submit = h("button", { type: "submit" }, t("register.check"));
   const problems = h("div", {});
-  const back = h("button", { type: "button", class: "link", onclick: () => showWords(content, api, signedIn, email, words) }, t("register.seeWords"));
+  const back = h("button", { type: "button", class: "link", onclick: () => showWords(content, api, signedIn, email, words, addressProven) }, t("register.seeWords"));
   const form = h("form", {}, ...asked.map(({ index, input }) => field(t("register.wordNumber", { number: index + 1 }), input)), problems, submit);
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -169,7 +193,8 @@ function checkWords(content: HTMLElement, api: Api, signedIn: SignedIn, email: s
     }
     // From here on the words are nowhere on the page: shown once.
     words.fill("");
-    showEmail(content, api, signedIn, email);
+    if (addressProven) void showTotp(content, api, signedIn);
+    else showEmail(content, api, signedIn, email);
   });
   showStep(content, t("register.checkTitle"), h("p", {}, t("register.checkIntro")), form, h("p", { class: "actions" }, back));
 }

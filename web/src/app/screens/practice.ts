@@ -1,0 +1,132 @@
+/**
+ * The practice, as `uhs practice create|members|invite` show it: a practitioner
+ * creates one (and is its admin), sees its members with their roles, and, as its
+ * admin, invites colleagues and patients by address. The invitation's code goes to
+ * the invited person by mail only: this page never sees it.
+ */
+
+import type { MemberView, PracticeView } from "../api.js";
+import { type AppContext, type Screen, describeError, errorBox } from "../app.js";
+import { field, formatDate, h, replace } from "../dom.js";
+import { type MessageKey, locale, t } from "../i18n.js";
+import { busy } from "./signin.js";
+
+export const PRACTICE_ROUTE = (practiceId: string) => `#/practice/${encodeURIComponent(practiceId)}`;
+
+/** The roles an admin invites to, colleagues first; a patient is invited as one too. */
+const INVITED_ROLES = ["practitioner", "secretary", "patient", "admin"] as const;
+
+const ROLE_NAMES: Record<string, MessageKey> = {
+  admin: "practice.role.admin",
+  practitioner: "practice.role.practitioner",
+  secretary: "practice.role.secretary",
+  patient: "practice.role.patient",
+};
+
+export function roleName(role: string): string {
+  const key = ROLE_NAMES[role];
+  return key ? t(key) : role;
+}
+
+/** The screen, showing the practice `chosen` (its id) when the account has several. */
+export async function practiceScreen(context: AppContext, chosen?: string): Promise<Screen> {
+  const title = t("practice.title");
+  const content = h("section", { class: "practice" }, h("h1", {}, title));
+  let practices: PracticeView[];
+  try {
+    // Those the account works in: a practice it is a patient of is not its to run.
+    practices = (await context.api.practices()).filter((p) => p.role !== "patient");
+  } catch (error) {
+    content.append(errorBox(describeError(error)));
+    return { title, content };
+  }
+  const shown = h("div", {});
+  const choice = h("select", { name: "practice" }, ...practices.map((p) => h("option", { value: p.id }, p.name)));
+  const show = () => {
+    const practice = practices.find((p) => p.id === choice.value);
+    if (practice) void showPractice(context, practice, shown);
+  };
+  if (chosen && practices.some((p) => p.id === chosen)) choice.value = chosen;
+  choice.addEventListener("change", show);
+  if (practices.length === 0) content.append(h("p", { class: "empty" }, t("practice.none")));
+  if (practices.length > 1) content.append(field(t("practice.choose"), choice));
+  content.append(shown, createForm(context));
+  show();
+  return { title, content };
+}
+
+/** A practice's members, and the invitation form when the account is its admin. */
+async function showPractice(context: AppContext, practice: PracticeView, place: HTMLElement): Promise<void> {
+  const members = h("div", {});
+  const heading = h("h2", {}, practice.name);
+  replace(place, heading, h("p", {}, t("practice.yourRole", { role: roleName(practice.role) })), members);
+  if (practice.role === "admin") place.append(inviteForm(context, practice, () => void listMembers(context, practice, members)));
+  await listMembers(context, practice, members);
+}
+
+async function listMembers(context: AppContext, practice: PracticeView, place: HTMLElement): Promise<void> {
+  let members: MemberView[];
+  try {
+    members = await context.api.members(practice.id);
+  } catch (error) {
+    replace(place, errorBox(describeError(error)));
+    return;
+  }
+  const columns: MessageKey[] = ["practice.name", "practice.email", "practice.role"];
+  const caption = h("caption", {}, t("practice.members", { count: members.length }));
+  const header = h("tr", {}, ...columns.map((c) => h("th", { scope: "col" }, t(c))));
+  // As the documents' table: one card per member on a phone, each value labelled.
+  const cell = (column: number, value: string) => h("td", { "data-label": t(columns[column]!) }, value);
+  const rows = members.map((m) => h("tr", {}, cell(0, m.name || m.email), cell(1, m.email), cell(2, roleName(m.role))));
+  replace(place, h("table", { class: "documents members" }, caption, h("thead", {}, header), h("tbody", {}, ...rows)));
+}
+
+function inviteForm(context: AppContext, practice: PracticeView, invited: () => void): HTMLElement {
+  const email = h("input", { type: "email", name: "invite-email", autocomplete: "off", spellcheck: "false", required: true });
+  const role = h("select", { name: "invite-role" }, ...INVITED_ROLES.map((r) => h("option", { value: r }, roleName(r))));
+  const submit = h("button", { type: "submit" }, t("practice.invite"));
+  const outcome = h("div", {});
+  const form = h("form", { class: "invite" }, field(t("practice.inviteEmail"), email, t("practice.inviteHint")), field(t("practice.inviteRole"), role), outcome, submit);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    replace(outcome);
+    const done = busy(submit, t("practice.inviting"));
+    try {
+      const invitation = await context.api.invitePractice(practice.id, email.value, role.value as (typeof INVITED_ROLES)[number]);
+      const said = t("practice.invited", { email: invitation.email, role: roleName(invitation.role), date: formatDate(invitation.expiresAt, locale()) });
+      replace(outcome, h("div", { class: "alert success" }, h("p", {}, said)));
+      context.announce(said);
+      email.value = "";
+      invited();
+    } catch (error) {
+      replace(outcome, errorBox(describeError(error)));
+    } finally {
+      done();
+      email.focus();
+    }
+  });
+  return h("section", { "aria-labelledby": "invite-heading" }, h("h2", { id: "invite-heading" }, t("practice.inviteTitle")), form);
+}
+
+function createForm(context: AppContext): HTMLElement {
+  const name = h("input", { type: "text", name: "practice-name", autocomplete: "organization", required: true, maxlength: "200" });
+  const submit = h("button", { type: "submit" }, t("practice.create"));
+  const problems = h("div", {});
+  const form = h("form", {}, field(t("practice.newName"), name), problems, submit);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    replace(problems);
+    const done = busy(submit, t("practice.creating"));
+    try {
+      const practice = await context.api.createPractice(name.value);
+      context.announce(t("practice.created", { name: practice.name }));
+      // The screen again, showing the new practice among the others.
+      context.navigate(PRACTICE_ROUTE(practice.id));
+    } catch (error) {
+      done();
+      replace(problems, errorBox(describeError(error)));
+      name.focus();
+    }
+  });
+  return h("section", { "aria-labelledby": "create-heading" }, h("h2", { id: "create-heading" }, t("practice.createTitle")), form);
+}

@@ -1,0 +1,142 @@
+/**
+ * Joining a practice from the link of an invitation mail (`<server>/app/#/join?code=…`),
+ * as `uhs register --invitation` and `uhs practice join` do. The code is a secret: it
+ * is in the fragment, which the browser never sends, and is taken out of the address
+ * bar and the history as soon as the page reads it; it is then kept in this module's
+ * memory only (never in the page's text, never in storage) until it is used or
+ * refused, and a reload forgets it (the mail's link works again).
+ *
+ * Without an account, the person registers (register.ts, the address proven by the
+ * invitation itself); with one, they sign in and accept it here.
+ */
+
+import type { AccountKind } from "../../client/registration.js";
+import type { AccountView } from "../api.js";
+import { type AppContext, ROUTES, type Screen, describeError, errorBox } from "../app.js";
+import { field, h, replace } from "../dom.js";
+import { t } from "../i18n.js";
+import { PRACTICE_ROUTE, roleName } from "./practice.js";
+import type { Invited } from "./register.js";
+import { busy } from "./signin.js";
+
+export const JOIN_ROUTE = "#/join";
+
+interface WaitingInvitation {
+  code: string;
+  /** The address and role the mail's link names: what the screens say and prefill; the server decides. */
+  email: string;
+  role: string;
+}
+
+let waiting: WaitingInvitation | null = null;
+
+/** Whether `hash` is the join screen's, with or without the link's parameters. */
+export function isJoinRoute(hash: string): boolean {
+  return hash === JOIN_ROUTE || hash.startsWith(`${JOIN_ROUTE}?`);
+}
+
+/**
+ * Takes the invitation out of the address (`#/join?code=…&email=…&role=…`) into this
+ * module, and puts `#/join` in its place, in the history too: the code is never shown,
+ * nor left for the back button or another person at this browser.
+ */
+export function takeInvitationFromAddress(): void {
+  const query = location.hash.startsWith(`${JOIN_ROUTE}?`) ? location.hash.slice(JOIN_ROUTE.length + 1) : null;
+  if (query === null) return;
+  const params = new URLSearchParams(query);
+  const code = params.get("code")?.trim();
+  waiting = code ? { code, email: params.get("email")?.trim() ?? "", role: params.get("role") ?? "" } : null;
+  history.replaceState(history.state, "", `${location.pathname}${location.search}${JOIN_ROUTE}`);
+}
+
+/** Where a sign-in leads: the invitation waiting to be accepted, if one is. */
+export function routeAfterSignIn(): string {
+  return waiting ? JOIN_ROUTE : ROUTES.inbox;
+}
+
+/** The waiting invitation as the registration screen uses it, if there is one. */
+export function invitedRegistration(): Invited | undefined {
+  const invitation = waiting;
+  if (!invitation) return undefined;
+  const kind: AccountKind = invitation.role === "patient" ? "patient" : "practitioner";
+  return {
+    email: invitation.email,
+    kind,
+    code: invitation.code,
+    used: () => {
+      if (waiting === invitation) waiting = null;
+    },
+  };
+}
+
+function invitationText(invitation: WaitingInvitation): string {
+  return t("join.invitedAs", { email: invitation.email, role: roleName(invitation.role) });
+}
+
+/** Signed out: register with the invitation, or sign in to accept it. */
+export function joinSignedOutScreen(navigate: (route: string) => void): Screen {
+  const title = t("join.title");
+  const content = h("section", { class: "narrow" }, h("h1", {}, title));
+  if (!waiting) {
+    content.append(h("p", {}, t("join.noLink")), h("p", { class: "actions" }, h("a", { href: "#/" }, t("join.signIn"))));
+    return { title, content };
+  }
+  const register = h("button", { type: "button", onclick: () => navigate(ROUTES.register) }, t("join.register"));
+  const signIn = h("button", { type: "button", class: "secondary", onclick: () => navigate("#/") }, t("join.haveAccount"));
+  content.append(h("p", {}, invitationText(waiting)), h("p", {}, t("join.choose")), h("p", { class: "actions" }, register, signIn));
+  return { title, content };
+}
+
+/** Signed in: accept the waiting invitation, or one whose code is typed from the mail. */
+export function joinScreen(context: AppContext): Screen {
+  const title = t("join.title");
+  const content = h("section", { class: "narrow" });
+  const invitation = waiting;
+  const outcome = h("div", {});
+  const submit = h("button", { type: "submit" }, t("join.accept"));
+  // Without a link, the code is typed from the mail, hidden as a password is.
+  const typed = invitation ? null : h("input", { type: "password", name: "invitation-code", autocomplete: "off", spellcheck: "false", required: true });
+  const form = h("form", {}, typed ? field(t("join.code"), typed, t("join.codeHint")) : null, outcome, submit);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    replace(outcome);
+    const done = busy(submit, t("join.joining"));
+    const code = invitation ? invitation.code : (typed?.value ?? "");
+    try {
+      const practice = await context.api.joinPractice(code);
+      showJoined(context, content, practice);
+    } catch (error) {
+      replace(outcome, errorBox(describeError(error), "join.refusedAdvice"));
+      // A linked code is not tried twice: it is forgotten below.
+      if (invitation) submit.remove();
+      else done();
+      if (typed) {
+        typed.value = "";
+        typed.focus();
+      }
+    } finally {
+      // Used or refused, the code is forgotten: the mail's link brings it back.
+      if (invitation) {
+        invitation.code = "";
+        if (waiting === invitation) waiting = null;
+      }
+    }
+  });
+  const intro = invitation ? h("p", {}, invitationText(invitation)) : h("p", {}, t("join.typeCode"));
+  const mismatch = invitation && invitation.email && !sameAddress(invitation.email, context.account) ? h("div", { class: "alert warning" }, h("p", {}, t("join.otherAddress", { email: context.account.email }))) : null;
+  replace(content, h("h1", {}, title), intro, mismatch, form);
+  return { title, content };
+}
+
+function sameAddress(email: string, account: AccountView): boolean {
+  return email.toLowerCase() === account.email.toLowerCase();
+}
+
+function showJoined(context: AppContext, content: HTMLElement, practice: { id: string; name: string; role: string }): void {
+  const said = t("join.joined", { name: practice.name, role: roleName(practice.role) });
+  const onward = practice.role === "patient" ? h("a", { href: ROUTES.inbox }, t("join.toDocuments")) : h("a", { href: PRACTICE_ROUTE(practice.id) }, t("join.toPractice"));
+  const heading = h("h1", { tabindex: "-1" }, t("join.joinedTitle"));
+  replace(content, heading, h("div", { class: "alert success" }, h("p", {}, said)), h("p", { class: "actions" }, onward));
+  context.announce(said);
+  heading.focus();
+}
