@@ -10,7 +10,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from tests.server_fixtures import FAST_ARGON2, User
+from tests.server.auth.softauthn import SoftAuthenticator
+from tests.server_fixtures import FAST_ARGON2, ORIGIN, User
 from uhealthsec.client.api import ApiError, PasswordRecovery
 from uhealthsec.crypto.errors import WrongPassword
 from uhealthsec.crypto.keystore import (
@@ -241,4 +242,22 @@ def test_wrong_words_fail_on_the_device_and_never_reach_the_server(users, sdk, o
             recovery, bytes(32), NEW_PASSWORD, params=FAST_ARGON2.with_new_salt()
         )
     # Nothing changed: the old password still signs in.
+    users.sign_in_again(user)
+
+
+def test_a_passkey_proves_the_second_factor_over_the_sign_in_options(users, sdk, outbox):
+    user = users.signed_in("passkey@example.org")
+    key = SoftAuthenticator(ORIGIN)
+    sdk.add_passkey(
+        user.tokens, user.password, key.create(sdk.passkey_registration_options(user.tokens))
+    )
+    sdk.start_password_recovery(user.email)
+    code = _code(outbox, user)
+    # An assertion over options asked for before the code: the same as at sign-in.
+    assertion = key.get(sdk.passkey_options(user.email), "localhost")
+    recovery = sdk.prove_password_recovery(user.email, code, {"webauthn": assertion})
+    sdk.finish_password_recovery(
+        recovery, user.recovery_key, NEW_PASSWORD, params=FAST_ARGON2.with_new_salt()
+    )
+    user.password = NEW_PASSWORD
     users.sign_in_again(user)
