@@ -25,7 +25,7 @@ from uhealthsec.crypto.keystore_change import KeystoreRecovery
 from uhealthsec.protocol.encoding import b64u_encode
 from uhealthsec.server.audit.models import JournalRecord
 from uhealthsec.server.audit.outbox import sequence_stale
-from uhealthsec.server.auth.recovery import CODES_PER_HOUR, MAX_FAILURES
+from uhealthsec.server.auth.recovery import CODES_PER_HOUR, MAX_FAILURES, PasswordRecoveries
 
 NEW_PASSWORD = "lantern quarry mosaic heron"
 START, PROOF, COMPLETION = (
@@ -261,3 +261,13 @@ def test_a_passkey_proves_the_second_factor_over_the_sign_in_options(users, sdk,
     )
     user.password = NEW_PASSWORD
     users.sign_in_again(user)
+
+
+def test_cleanup_forgets_recoveries_once_their_hour_has_passed(users, sdk, outbox, ctx, clock):
+    user = users.signed_in("cleanup@example.org")
+    sdk.start_password_recovery(user.email)
+    with ctx.sessions.begin() as db:
+        assert PasswordRecoveries(db, ctx).purge() == 0  # still counted, still valid
+    clock.advance(hours=1, minutes=16)
+    with ctx.sessions.begin() as db:
+        assert PasswordRecoveries(db, ctx).purge() == 1

@@ -26,7 +26,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session as DbSession
 
 from uhealthsec.crypto.journal import ObjectKind
@@ -152,6 +152,17 @@ class PasswordRecoveries:
             "factor and your 24 recovery words. If it was not you, ignore this message: "
             "nothing changes without all three.\n",
         )
+
+    def purge(self) -> int:
+        """Forget recoveries past the hour their count limits (``uhs-server cleanup``):
+        every code and nonce in them has expired by then."""
+        cutoff = self.ctx.now() - timedelta(hours=1)
+        deleted = self.db.execute(
+            delete(PasswordRecovery).where(
+                PasswordRecovery.created_at < cutoff, PasswordRecovery.expires_at < cutoff
+            )
+        )
+        return deleted.rowcount or 0  # type: ignore[attr-defined]
 
     def _end_open(self, account_id: uuid.UUID, now: datetime) -> None:
         self.db.execute(
