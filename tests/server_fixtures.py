@@ -11,7 +11,7 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -194,6 +194,8 @@ class User:
     recovery_codes: list[str]
     tokens: Tokens
     account_id: str = ""
+    #: The keystore's recovery key (the 24 words shown at registration).
+    recovery_key: bytes = field(default=b"", repr=False)
 
 
 class Users:
@@ -208,8 +210,9 @@ class Users:
         #: The server's context, for what its operator does (``uhs-server verify-practitioner``).
         self.ctx = ctx
 
-    def register(self, email_address: str, kind: str = "practitioner", **extra: str) -> None:
-        self.sdk.register(
+    def register(self, email_address: str, kind: str = "practitioner", **extra: str) -> bytes:
+        """Register and confirm the address; returns the account's recovery key."""
+        new = self.sdk.register(
             email_address,
             PASSWORD,
             "Dr " + email_address.split("@")[0].title(),
@@ -219,6 +222,7 @@ class Users:
         )
         if "invitation" not in extra:
             self.sdk.verify_email(self.outbox.last_code(email_address), email_address, PASSWORD)
+        return new.recovery_key
 
     def next_totp(self, secret: str) -> str:
         """A code for a fresh 30-second step (each code is accepted only once)."""
@@ -236,7 +240,7 @@ class Users:
         """A signed-in user. A practitioner is verified by the operator unless
         ``verified=False`` (by default, also not where an e-CPS provider is configured:
         the operator cannot vouch there)."""
-        self.register(email_address, kind, **extra)
+        recovery_key = self.register(email_address, kind, **extra)
         login = self.sdk.start_login(email_address, PASSWORD)
         assert login.enrolment_required
         secret = self.sdk.enrol_totp(login)["secret"]
@@ -247,7 +251,7 @@ class Users:
             verified = self.ctx is not None and not self.ctx.settings.oidc_issuer
         if kind == "practitioner" and verified:
             self.verify_practitioner(email_address)
-        return User(email_address, PASSWORD, secret, codes, tokens, me["id"])
+        return User(email_address, PASSWORD, secret, codes, tokens, me["id"], recovery_key)
 
     def verify_practitioner(self, email_address: str) -> None:
         """What ``uhs-server verify-practitioner`` does."""

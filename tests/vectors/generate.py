@@ -1030,6 +1030,42 @@ def keystore_change_vectors() -> dict:
     }
 
 
+def keystore_recovery_vectors() -> dict:
+    """A forgotten password replaced with the recovery key (docs/PROTOCOL.md, 16.5):
+    the keystore vectors' first keystore as the server hands it over (password slot
+    zeroed), the keystore re-sealed from it, and the statement signing both."""
+    from uhealthsec.crypto.keystore_change import KeystoreRecovery
+
+    rng = DeterministicRandom("keystore-recovery")
+    stored = json.loads((HERE / "keystore.json").read_text())["vectors"][0]
+    keys = UserKeys.decode(bytes.fromhex(stored["private_keys"]))
+    recovery_only = keystore.Keystore.decode(bytes.fromhex(stored["keystore"])).recovery_only()
+    resealed, auth_secret = keystore.change_password(
+        recovery_only,
+        keystore.unlock_with_recovery_key(recovery_only, bytes.fromhex(stored["recovery_key"])),
+        "a new password chosen after forgetting the old one",
+        random=rng,
+    )
+    recovery = KeystoreRecovery(uuid.UUID(bytes=rng(16)), rng(32), resealed.encode(), auth_secret)
+    return {
+        "format": "U-HealthSec keystore recovery v1 (docs/PROTOCOL.md)",
+        "vectors": [
+            {
+                "account_id": str(recovery.account_id),
+                "recovery_keystore": recovery_only.encode().hex(),
+                "recovery_key": stored["recovery_key"],
+                "new_password": "a new password chosen after forgetting the old one",
+                "nonce": recovery.nonce.hex(),
+                "new_keystore": recovery.new.hex(),
+                "new_auth_secret": recovery.auth_secret.hex(),
+                "signing_public_key": keys.public().signing.hex(),
+                "digest": recovery.digest().hex(),
+                "signature": recovery.sign(keys.signing).hex(),
+            }
+        ],
+    }
+
+
 def factor_change_vectors() -> dict:
     """A change of second factors as its owner signs it (docs/PROTOCOL.md, 16.4): one
     per action, with the keystore vectors' first keys."""
@@ -1245,6 +1281,7 @@ GENERATORS = {
     "journal.json": journal_vectors,
     "proof_of_work.json": proof_of_work_vectors,
     "keystore_change.json": keystore_change_vectors,
+    "keystore_recovery.json": keystore_recovery_vectors,
     "factor_change.json": factor_change_vectors,
     "account_map.json": account_map_vectors,
     "checkpoint.json": checkpoint_vectors,

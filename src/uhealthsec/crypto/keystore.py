@@ -19,7 +19,7 @@ from __future__ import annotations
 import secrets
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -236,6 +236,16 @@ class Keystore:
 
     def recovery_aad(self) -> bytes:
         return self._prefix() + bytes([SLOT_RECOVERY])
+
+    def recovery_only(self) -> Keystore:
+        """This keystore with its password slot zeroed (its parameters kept): what a
+        device that forgot the password is given (docs/PROTOCOL.md, 16.5). It opens
+        with the recovery key only, so it allows no offline guess of the password."""
+        return replace(
+            self,
+            password_nonce=bytes(len(self.password_nonce)),
+            password_sealed=bytes(len(self.password_sealed)),
+        )
 
     def encode(self) -> bytes:
         return (

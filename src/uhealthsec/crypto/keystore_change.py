@@ -1,4 +1,5 @@
-"""A password change as the account's owner signs it (docs/PROTOCOL.md, 16.2).
+"""A password change as the account's owner signs it (docs/PROTOCOL.md, 16.2), and a
+forgotten password replaced with the recovery key (16.5).
 
 The server stores the keystore but cannot open it, so it cannot tell a keystore the
 owner re-sealed from one an intruder with a stolen session assembled (the owner's
@@ -57,6 +58,51 @@ class KeystoreChange:
 
     def verify(self, public_key: bytes, signature: bytes) -> None:
         """Check that ``public_key`` signed exactly this keystore change.
+
+        :raises SignatureVerificationFailed: the signature is not 64 bytes or does not
+            verify for this key and content.
+        :raises InvalidPublicKey: ``public_key`` is refused (see ``signing.public_key``).
+        :raises MalformedInput: ``public_key`` is not 32 bytes.
+        """
+        signing.verify(public_key, signing.Purpose.KEYSTORE_CHANGE, self.digest(), signature)
+
+
+_RECOVERY_LABEL = b"uhealthsec/v1/keystore-recovery\x00"
+
+
+@dataclass(frozen=True)
+class KeystoreRecovery:
+    """``account_id``, having forgotten its password, replaces its keystore by ``new``
+    (re-sealed from the recovery slot under a new password) and signs in with
+    ``auth_secret`` from now on, under the server's single-use ``nonce``
+    (docs/PROTOCOL.md, 16.5).
+
+    The device never sees the stored password slot, so unlike a change the statement
+    cannot name the keystore it replaces: the nonce keeps it from being replayed."""
+
+    what: ClassVar[str] = "keystore recovery"
+    account_id: uuid.UUID
+    nonce: bytes
+    new: bytes
+    auth_secret: bytes
+
+    def digest(self) -> bytes:
+        return _sha256(
+            _RECOVERY_LABEL
+            + bytes([KEYSTORE_CHANGE_VERSION])
+            + self.account_id.bytes
+            + _sha256(self.nonce)
+            + _sha256(self.new)
+            + _sha256(self.auth_secret)
+        )
+
+    def sign(self, key: ed25519.Ed25519PrivateKey) -> bytes:
+        """The account key's Ed25519 signature of this recovery (the purpose of a
+        keystore change: the label tells the two statements apart)."""
+        return signing.sign(key, signing.Purpose.KEYSTORE_CHANGE, self.digest())
+
+    def verify(self, public_key: bytes, signature: bytes) -> None:
+        """Check that ``public_key`` signed exactly this recovery.
 
         :raises SignatureVerificationFailed: the signature is not 64 bytes or does not
             verify for this key and content.

@@ -129,6 +129,7 @@ def _deliver_mail(ctx: Any) -> str:
 
 def _maintain(ctx: Any) -> str:
     from uhealthsec.server.audit.service import JournalService
+    from uhealthsec.server.auth.recovery import PasswordRecoveries
     from uhealthsec.server.idempotency.service import purge_expired
     from uhealthsec.server.mail.outbox import MailOutbox
     from uhealthsec.server.records.service import RecordsService
@@ -140,10 +141,12 @@ def _maintain(ctx: Any) -> str:
         forgotten = Shield(db, ctx).purge()
         mails = MailOutbox(db, ctx).purge()
         keys = purge_expired(db, ctx.now())
+        recoveries = PasswordRecoveries(db, ctx).purge()
     return (
         f"removed {removed} unfinished upload(s), {purged} expired connection record(s), "
-        f"{forgotten} stale shield record(s), {mails} record(s) of mail sent or given up "
-        f"and {keys} idempotency key(s) past their day."
+        f"{forgotten} stale shield record(s), {mails} record(s) of mail sent or given up, "
+        f"{keys} idempotency key(s) past their day and {recoveries} finished password "
+        "recovery(ies)."
     )
 
 

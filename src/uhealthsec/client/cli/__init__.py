@@ -80,6 +80,7 @@ app.command()(account.login)
 app.command()(account.logout)
 app.command()(account.whoami)
 app.add_typer(account.sessions_app, name="sessions")
+app.add_typer(account.account_app, name="account")
 # Practices.
 app.add_typer(practice.practice_app, name="practice")
 # `uhs practices`, as before `uhs practice list`.

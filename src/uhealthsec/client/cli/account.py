@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import typer
@@ -30,6 +31,17 @@ if TYPE_CHECKING:
 
 
 sessions_app = command_line(help="Devices signed in to your account.", invoke_without_command=True)
+account_app = command_line(help="Your account, when you cannot sign in.")
+
+#: What a person who lost the recovery words is told (issue 21: no one can open the
+#: keys without the password or the words, and the server never could).
+WITHOUT_WORDS = (
+    "Without your 24 recovery words, your documents cannot be recovered: they are "
+    "encrypted to keys that only your password or your recovery words open, and "
+    "nobody, not even U-HealthSec or your practice, holds a copy. Create a new account "
+    "with uhs register, and ask the practitioners who shared documents with you to "
+    "share them again with your new account."
+)
 
 
 def register(
@@ -156,6 +168,75 @@ def password_change() -> None:
                 "the current password is not the right one", exit_codes.WRONG_PASSWORD
             ) from exc
     console.print("[green]Password changed.[/green] Your other devices are signed out.")
+
+
+@account_app.command("recover")
+def recover(
+    email: str | None = typer.Option(None, help="Your e-mail address.", metavar="EMAIL"),
+    server: str | None = typer.Option(
+        None, envvar="UHS_SERVER", help="Server address.", metavar="URL"
+    ),
+) -> None:
+    """Replace a forgotten password with your 24 recovery words, a code we mail you and
+    your second factor. Your keys are re-sealed on this device; every device is signed
+    out."""
+    from uhealthsec.client.api import ApiError, AuthClient
+    from uhealthsec.crypto.keystore import unlock_with_recovery_key
+
+    store = open_store()
+    profile = store.load()
+    address = email or typer.prompt("E-mail", default=profile.email or None, err=True)
+    with connection(server or profile.server) as http:
+        auth = AuthClient(http)
+        auth.start_password_recovery(address)
+        notices.print(
+            f"If an account uses {address}, we mailed it a recovery code (valid 15 minutes)."
+        )
+        code = ask_code("Recovery code from the e-mail", "the recovery code from the e-mail")
+        answer = typer.prompt(
+            "6-digit code from your authenticator app, or a recovery code", err=True
+        ).strip()
+        proof = (
+            {"totp_code": answer.replace(" ", "")}
+            if re.fullmatch(r"[0-9 ]{6,7}", answer)
+            else {"recovery_code": answer}
+        )
+        recovery = auth.prove_password_recovery(address, code.strip(), proof)
+        recovery_key = _recovery_words(lambda key: unlock_with_recovery_key(recovery.keystore, key))
+        new = _new_password(address, "", scripted=False)
+        try:
+            with notices.status("Re-sealing your keys…"):
+                auth.finish_password_recovery(recovery, recovery_key, new, (address,))
+        except ApiError as exc:
+            raise Refused(f"the password was not replaced: {exc.detail}") from exc
+    if profile.email == address:
+        profile.forget_tokens()
+        store.save(profile)
+    console.print(
+        "[green]Password replaced.[/green] Every device was signed out: sign in with "
+        "[bold]uhs login[/bold] and your new password."
+    )
+
+
+def _recovery_words(opens: Callable[[bytes], object]) -> bytes:
+    """The recovery key, from its 24 words asked without echo; checked here against
+    the keystore (``opens``), so wrong words never reach the server."""
+    from uhealthsec.client.recovery import from_words
+    from uhealthsec.crypto.errors import MalformedInput, WrongPassword
+
+    for _ in range(3):
+        text = ask_hidden("Your 24 recovery words (empty if you no longer have them)")
+        if not text.strip():
+            break
+        try:
+            key = from_words(text)
+            opens(key)
+            return key
+        except MalformedInput as exc:
+            notices.print(f"[yellow]{exc}[/yellow]")
+        except WrongPassword:
+            notices.print("[yellow]These words are not the recovery key of this account.[/yellow]")
+    raise Refused(WITHOUT_WORDS, exit_codes.WRONG_PASSWORD)
 
 
 def verify_email(

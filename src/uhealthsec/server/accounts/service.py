@@ -274,6 +274,20 @@ class AccountService:
         A stolen session can read the sealed keystore but not open it: without the
         signature it could store the owner's public keys over private slots of its own
         making, take the account and leave the owner's keys unreachable."""
+        new = self.resealed_keystore(account, keystore)
+        change = KeystoreChange(account.id, account.keystore, keystore, auth_secret)
+        try:
+            change.verify(new.public_keys.signing, signature)
+        except CryptoError as exc:
+            raise InvalidInput(
+                "the password change is not signed with your current signing key: "
+                "unlock your keystore with your current password (or recovery key) and sign it"
+            ) from exc
+        self.store_keystore(account, keystore, auth_secret)
+
+    def resealed_keystore(self, account: Account, keystore: bytes) -> Keystore:
+        """``keystore`` decoded, if it holds the keys the directory publishes for the
+        account now: a password is replaced, never the keys."""
         try:
             new = Keystore.decode(keystore)
         except CryptoError as exc:
@@ -284,14 +298,10 @@ class AccountService:
         bundle = DirectoryEntry.decode(published.entry).bundle
         if new.public_keys.encode() != bundle or bundle != account.public_keys:
             raise InvalidInput("the new keystore holds other keys; key rotation is a separate step")
-        change = KeystoreChange(account.id, account.keystore, keystore, auth_secret)
-        try:
-            change.verify(new.public_keys.signing, signature)
-        except CryptoError as exc:
-            raise InvalidInput(
-                "the password change is not signed with your current signing key: "
-                "unlock your keystore with your current password (or recovery key) and sign it"
-            ) from exc
+        return new
+
+    def store_keystore(self, account: Account, keystore: bytes, auth_secret: bytes) -> None:
+        """The new keystore and the hash of the secret its password yields."""
         account.keystore = keystore
         account.password_hash = self.ctx.hasher.hash(auth_secret)
 

@@ -41,6 +41,12 @@ ACTIONS: Mapping[tuple[str, str], str] = MappingProxyType(
         ("GET", "/accounts/me"): "accounts.me",
         ("GET", "/accounts/me/keystore"): "accounts.my_keystore",
         ("PUT", "/accounts/me/password"): "accounts.change_password",
+        ("POST", "/accounts/password-recoveries"): "accounts.start_password_recovery",
+        ("POST", "/accounts/password-recoveries/proof"): "accounts.prove_password_recovery",
+        (
+            "POST",
+            "/accounts/password-recoveries/completion",
+        ): "accounts.complete_password_recovery",
         ("POST", "/practices"): "accounts.create_practice",
         ("GET", "/practices"): "accounts.my_practices",
         ("GET", "/practices/{practice_id}/members"): "accounts.members",

@@ -46,7 +46,8 @@ from uhealthsec.server.mail.outbox import MailOutbox
 from uhealthsec.server.storage.db import upsert
 
 RECOVERY_CODE_COUNT = 10
-_RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i
+#: The letters of codes people type (recovery codes, mailed codes): no 0/o, 1/l/i.
+CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 _RECOVERY_GROUP = 5
 _CHALLENGE_SECONDS = 300
 _TOTP_PURPOSE = "totp-secret"
@@ -381,7 +382,7 @@ class FactorService:
         self.db.execute(delete(RecoveryCode).where(RecoveryCode.account_id == account_id))
         codes = []
         for _ in range(RECOVERY_CODE_COUNT):
-            raw = "".join(secrets.choice(_RECOVERY_ALPHABET) for _ in range(2 * _RECOVERY_GROUP))
+            raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(2 * _RECOVERY_GROUP))
             code = f"{raw[:_RECOVERY_GROUP]}-{raw[_RECOVERY_GROUP:]}"
             codes.append(code)
             self.db.add(

@@ -98,6 +98,28 @@ class LoginFlow(Base):
     consumed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
+class PasswordRecovery(Base):
+    """A forgotten password being replaced (auth/recovery.py): the code mailed to the
+    address, then, once the code and a second factor are proven, the nonce the new
+    keystore's statement signs. Both are stored hashed; a row serves once."""
+
+    __tablename__ = "password_recoveries"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    #: The code's end, and after the proof the nonce's.
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    #: Wrong codes and wrong second factors given with this code: it dies after a few.
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    proven_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    nonce_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
 class OAuthClient(Base):
     __tablename__ = "oauth_clients"
 

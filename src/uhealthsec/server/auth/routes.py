@@ -16,6 +16,7 @@ from uhealthsec.server.auth.factor_changes import FactorChanges
 from uhealthsec.server.auth.factors import FactorService
 from uhealthsec.server.auth.http import NO_STORE, form_request, oauth_response
 from uhealthsec.server.auth.oauth import GrantUser, OAuthServer
+from uhealthsec.server.auth.recovery import PasswordRecoveries
 from uhealthsec.server.auth.service import LoginService, SessionService
 from uhealthsec.server.deps import Caller, Ctx, Db
 from uhealthsec.server.journaling.draft import current_draft
@@ -229,6 +230,63 @@ def change_password(body: PasswordChangeIn, caller: Caller, db: Db, ctx: Ctx) ->
         caller.account, body.keystore, body.auth_secret, body.signature
     )
     sessions.credentials_changed(caller, "password_changed", "your password was changed")
+
+
+# -- a forgotten password (docs/PROTOCOL.md, 16.5) ---------------------------------------
+
+_RECOVERY_MAILED = (
+    "If an account uses this address, a recovery code was sent to it. It works for "
+    "15 minutes, together with a second factor and the account's 24 recovery words."
+)
+
+
+@credentials_router.post(
+    "/accounts/password-recoveries",
+    status_code=202,
+    response_model=s.AcceptedOut,
+    responses=SHIELD_RESPONSES,
+)
+def start_password_recovery(
+    body: s.RecoveryStartIn, request: Request, db: Db, ctx: Ctx
+) -> s.AcceptedOut:
+    """Mail a one-time code to the owner of the address; the same answer whether or
+    not an account uses it."""
+    PasswordRecoveries(db, ctx).start(body.email, attempt_of(request, "recover", body.email))
+    return s.AcceptedOut(detail=_RECOVERY_MAILED)
+
+
+@credentials_router.post(
+    "/accounts/password-recoveries/proof",
+    response_model=s.RecoveryProofOut,
+    responses=SHIELD_RESPONSES,
+)
+def prove_password_recovery(
+    body: s.RecoveryProofIn, request: Request, db: Db, ctx: Ctx, response: Response
+) -> s.RecoveryProofOut:
+    """The mailed code and a second factor: the keystore's recovery slot (its password
+    slot zeroed) and the nonce the new keystore's statement signs."""
+    grant = PasswordRecoveries(db, ctx).prove(
+        body.email,
+        body.code,
+        body.second_factor.proof(),
+        attempt_of(request, "recover", body.email),
+    )
+    response.headers.update(NO_STORE)
+    return s.RecoveryProofOut(
+        account_id=grant.account_id,
+        nonce=grant.nonce,
+        recovery_keystore=grant.recovery_keystore,
+        expires_at=grant.expires_at,
+    )
+
+
+@credentials_router.post("/accounts/password-recoveries/completion", status_code=204)
+def complete_password_recovery(body: s.RecoveryCompletionIn, db: Db, ctx: Ctx) -> None:
+    """Store the keystore re-sealed under the new password, signed by the account's
+    key over the nonce; every session ends and the owner is told by mail."""
+    PasswordRecoveries(db, ctx).complete(
+        body.account_id, body.nonce, body.keystore, body.auth_secret, body.signature
+    )
 
 
 # -- OAuth 2.1 ----------------------------------------------------------------------------

@@ -10,10 +10,15 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field
 
 from uhealthsec.crypto.signing import SIGNATURE_SIZE
+from uhealthsec.protocol import recovery as recovery_wire
 from uhealthsec.protocol import signin as wire
 from uhealthsec.protocol.encoding import Base64Url
 
 # Sign-in's models are wire models (protocol/signin.py), served by routes.py.
+from uhealthsec.protocol.recovery import RecoveryCompletionIn as RecoveryCompletionIn
+from uhealthsec.protocol.recovery import RecoveryProofOut as RecoveryProofOut
+from uhealthsec.protocol.recovery import RecoveryStartIn as RecoveryStartIn
+from uhealthsec.protocol.signin import AcceptedOut as AcceptedOut
 from uhealthsec.protocol.signin import AccessTokenOut as AccessTokenOut
 from uhealthsec.protocol.signin import FactorChangeNonceOut as FactorChangeNonceOut
 from uhealthsec.protocol.signin import LoginOut as LoginOut
@@ -136,3 +141,8 @@ class TokenActionForm(BaseModel):
     token: Annotated[str, _param(4096, r"^[A-Za-z0-9_.~+/=-]+$")]
     token_type_hint: Annotated[str | None, _param(40)] = None
     client_id: Annotated[str | None, _param(100)] = None
+
+
+class RecoveryProofIn(recovery_wire.RecoveryProofIn):
+    # The wire model, with the proof the services check.
+    second_factor: SecondFactorIn
