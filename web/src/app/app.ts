@@ -21,6 +21,8 @@ import { securityScreen } from "./screens/security.js";
 import { TrustWatch } from "./screens/security_watch.js";
 import { MESSAGES_ROUTE, messagesScreen } from "./screens/messages.js";
 import { threadScreen } from "./screens/messages_thread.js";
+import { CONSENTS_ROUTE, consentsScreen } from "./screens/consents.js";
+import { RIGHTS_ROUTE, rightsScreen } from "./screens/rights.js";
 
 export interface Screen {
   /** The screen's heading, also the page's title. */
@@ -137,7 +139,9 @@ export class App {
     const nav = h(
       "nav",
       { "aria-label": t("nav.label") },
-      h("ul", {}, link(ROUTES.inbox, "nav.inbox"), link(ROUTES.patients, "nav.patients"), link(ROUTES.send, "nav.send"), link(ROUTES.trust, "nav.trust"), link(ROUTES.security, "nav.security"), link(MESSAGES_ROUTE, "nav.messages")),
+      h("ul", {}, link(ROUTES.inbox, "nav.inbox"), link(ROUTES.patients, "nav.patients"), link(ROUTES.send, "nav.send"), link(ROUTES.trust, "nav.trust"), link(ROUTES.security, "nav.security"), link(MESSAGES_ROUTE, "nav.messages"),
+        ...(this.account.kind === "patient" ? [link(CONSENTS_ROUTE, "nav.consents"), link(RIGHTS_ROUTE, "nav.rights")] : []),
+      ),
     );
     const who = h("span", { class: "who" }, t("nav.signedInAs", { name: this.account.name || this.account.email }));
     const signOut = h("button", { type: "button", class: "secondary", onclick: () => void this.signOut() }, t("nav.signOut"));
@@ -199,6 +203,8 @@ export class App {
     if (hash === MESSAGES_ROUTE) return messagesScreen(context);
     const threadMatch = /^#\/messages\/([^/]+)$/.exec(hash);
     if (threadMatch) return threadScreen(context, decodeURIComponent(threadMatch[1]!));
+    if (hash === CONSENTS_ROUTE) return consentsScreen(context);
+    if (hash === RIGHTS_ROUTE) return rightsScreen(context);
     return inboxScreen(context);
   }
 }
