@@ -110,7 +110,17 @@ export class Consents {
       (decision.recipientEmail === null ? directive.recipientId === null : directive.recipientEmail?.toLowerCase() === decision.recipientEmail.trim().toLowerCase()) &&
       directive.supersededAt === null;
     if (!asked) throw exchangeRefused("the server recorded another directive than the one you decided");
-    const unchanged = known.find((d) => d.id === directive.id && d.version === directive.version && d.supersededAt === null);
+    // Deciding what is already in force records nothing new: the server answers that version.
+    const unchanged = known.find(
+      (d) =>
+        d.id === directive.id &&
+        d.version === directive.version &&
+        d.supersededAt === null &&
+        d.practiceId === directive.practiceId &&
+        d.purpose === directive.purpose &&
+        d.decision === directive.decision &&
+        d.recipientId === directive.recipientId,
+    );
     if (unchanged === undefined && known.some((d) => d.version >= directive.version)) {
       throw exchangeRefused(`the server numbers your new directive ${directive.version}, not after the versions it showed you`);
     }
