@@ -93,7 +93,8 @@ function practice(context: AppContext, body: HTMLElement, view: ConsentsView, fi
 
 /** One directive as a sentence: about what, for whom, which decision. */
 function describe(d: DirectiveVersionView): string {
-  const whom = d.recipientId === null ? t("consents.everyone") : `${d.recipientName ?? d.recipientEmail ?? d.recipientId} (${d.recipientEmail ?? ""})`;
+  const named = d.recipientName && d.recipientEmail ? `${d.recipientName} (${d.recipientEmail})` : (d.recipientName ?? d.recipientEmail ?? d.recipientId ?? "");
+  const whom = d.recipientId === null ? t("consents.everyone") : named;
   return t("consents.directive", {
     purpose: t(`consents.purpose.${d.purpose}` as MessageKey),
     whom,
