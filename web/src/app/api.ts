@@ -20,6 +20,12 @@ export type PatientFileView = Operations["patientFile"]["result"];
 export type ThreadView = Operations["threads"]["result"]["threads"][number];
 export type MessageView = Operations["readThread"]["result"]["messages"][number];
 export type InvitationView = Operations["invitePractice"]["result"]["invitation"];
+export type ConsentsView = Operations["myConsents"]["result"];
+export type DirectiveVersionView = ConsentsView["history"][number];
+export type ConsentDecisionView = Operations["consentEffect"]["args"]["decision"];
+export type ConsentEffectView = Operations["consentEffect"]["result"]["effect"];
+export type RightsView = Operations["rightsRequests"]["result"];
+export type RightsRequestView = RightsView["requests"][number];
 
 /** An opened document: its bytes, checked, and who signed them. */
 export interface OpenedDocument {
@@ -223,6 +229,30 @@ export class Api {
 
   async joinPractice(code: string): Promise<PracticeView> {
     return (await this.worker.call("joinPractice", { code })).practice;
+  }
+
+  myConsents(): Promise<ConsentsView> {
+    return this.worker.call("myConsents", {});
+  }
+
+  async consentEffect(decision: ConsentDecisionView): Promise<ConsentEffectView> {
+    return (await this.worker.call("consentEffect", { decision })).effect;
+  }
+
+  decideConsent(decision: ConsentDecisionView) {
+    return this.worker.call("decideConsent", { decision });
+  }
+
+  rightsRequests(): Promise<RightsView> {
+    return this.worker.call("rightsRequests", {});
+  }
+
+  async askRight(practiceId: string, right: RightsRequestView["right"]): Promise<RightsRequestView> {
+    return (await this.worker.call("askRight", { practiceId, right })).request;
+  }
+
+  async withdrawRight(id: string): Promise<RightsRequestView> {
+    return (await this.worker.call("withdrawRight", { id })).request;
   }
 }
 

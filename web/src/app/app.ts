@@ -23,6 +23,8 @@ import { MESSAGES_ROUTE, messagesScreen } from "./screens/messages.js";
 import { threadScreen } from "./screens/messages_thread.js";
 import { practiceScreen } from "./screens/practice.js";
 import { invitedRegistration, isJoinRoute, joinScreen, joinSignedOutScreen, routeAfterSignIn, takeInvitationFromAddress } from "./screens/practice_join.js";
+import { CONSENTS_ROUTE, consentsScreen } from "./screens/consents.js";
+import { RIGHTS_ROUTE, rightsScreen } from "./screens/rights.js";
 
 export interface Screen {
   /** The screen's heading, also the page's title. */
@@ -151,6 +153,7 @@ export class App {
         link(MESSAGES_ROUTE, "nav.messages"),
         // Practitioners run practices; a patient is only ever invited to one.
         this.account.kind === "practitioner" ? link(ROUTES.practice, "nav.practice") : null,
+        ...(this.account.kind === "patient" ? [link(CONSENTS_ROUTE, "nav.consents"), link(RIGHTS_ROUTE, "nav.rights")] : []),
       ),
     );
     const who = h("span", { class: "who" }, t("nav.signedInAs", { name: this.account.name || this.account.email }));
@@ -218,6 +221,8 @@ export class App {
     if (isJoinRoute(hash)) return joinScreen(context);
     const practiceMatch = /^#\/practice(?:\/([^/]+))?$/.exec(hash);
     if (practiceMatch) return practiceScreen(context, practiceMatch[1] && decodeURIComponent(practiceMatch[1]));
+    if (hash === CONSENTS_ROUTE) return consentsScreen(context);
+    if (hash === RIGHTS_ROUTE) return rightsScreen(context);
     return inboxScreen(context);
   }
 }

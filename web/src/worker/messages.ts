@@ -15,6 +15,8 @@ import type { SuiteName } from "../protocol/wrap.js";
 import type { Directive, DocumentHistory, NextVersion, Retention } from "../client/patient_files.js";
 import type { MessageView, ThreadView } from "../client/messages.js";
 import type { InvitationView, PracticeView, Role } from "../client/practices.js";
+import type { ConsentEffect, Decision as ConsentDecisionArgs, DirectiveVersion, MyFile } from "../client/consents.js";
+import type { Right, RightsRequestView } from "../client/rights.js";
 
 /** The operations on keys alone (service.ts). */
 export interface CryptoOperations {
@@ -207,6 +209,18 @@ export interface ClientOperations {
   invitePractice: { args: { practiceId: string; email: string; role: Role }; result: { invitation: InvitationView } };
   /** Accepts an invitation with the signed-in account; the code is not answered back. */
   joinPractice: { args: { code: string }; result: { practice: PracticeView } };
+  /** (Patients) The practices holding a file about you, and every version of your consent directives, the history checked. */
+  myConsents: { args: Record<string, never>; result: { files: MyFile[]; history: DirectiveVersion[] } };
+  /** Who would lose access to which of your documents if `decision` were recorded: nothing is sent. */
+  consentEffect: { args: { decision: ConsentDecisionArgs }; result: { effect: ConsentEffect } };
+  /** Records `decision`, signed; the directive recorded, how many accesses ended, and the history after it. */
+  decideConsent: { args: { decision: ConsentDecisionArgs }; result: { directive: DirectiveVersion; sharesEnded: number; history: DirectiveVersion[] } };
+  /** (Patients) The practices holding a file about you and your rights requests, the most recent first. */
+  rightsRequests: { args: Record<string, never>; result: { files: MyFile[]; requests: RightsRequestView[] } };
+  /** Asks a practice to act on your file (signed). */
+  askRight: { args: { practiceId: string; right: Right }; result: { request: RightsRequestView } };
+  /** Withdraws a pending request (signed). */
+  withdrawRight: { args: { id: string }; result: { request: RightsRequestView } };
 }
 
 /** What the background checks verified: the sizes of both logs, as decimal strings. */

@@ -27,6 +27,8 @@ import { Documents, fingerprintOf } from "../client/documents.js";
 import { ClientRefusal, type Fetch, Http } from "../client/http.js";
 import { PatientFiles } from "../client/patient_files.js";
 import { Messaging } from "../client/messages.js";
+import { Consents } from "../client/consents.js";
+import { Rights } from "../client/rights.js";
 import { type PinStore, pinStoreFor } from "../client/pins.js";
 import { type HeldKeys, Session } from "../client/session.js";
 import { Wire } from "../client/wire.js";
@@ -466,6 +468,44 @@ export class WorkerService extends CryptoService {
   async joinPractice({ code }: ClientOperations["joinPractice"]["args"]): Promise<ClientOperations["joinPractice"]["result"]> {
     return { practice: await joinPractice(this.requireSignedIn().session, code) };
   }
+
+  private consents(): Consents {
+    const { session, documents, patientFiles } = this.requireSignedIn();
+    return new Consents(session, documents, patientFiles);
+  }
+
+  async myConsents(_: ClientOperations["myConsents"]["args"]): Promise<ClientOperations["myConsents"]["result"]> {
+    const consents = this.consents();
+    const [files, history] = await Promise.all([consents.files(), consents.history()]);
+    return { files, history };
+  }
+
+  async consentEffect({ decision }: ClientOperations["consentEffect"]["args"]): Promise<ClientOperations["consentEffect"]["result"]> {
+    const consents = this.consents();
+    const [files, history] = await Promise.all([consents.files(), consents.history()]);
+    const file = files.find((f) => f.practiceId === decision.practiceId.toLowerCase());
+    if (file === undefined) throw new ClientRefusal("exchange_refused", "no practice holds a file about you under this id");
+    return { effect: await consents.effect(decision, file.patientFileId, history.filter((d) => d.supersededAt === null)) };
+  }
+
+  async decideConsent({ decision }: ClientOperations["decideConsent"]["args"]): Promise<ClientOperations["decideConsent"]["result"]> {
+    const consents = this.consents();
+    const recorded = await consents.decide(decision, await consents.history());
+    return { ...recorded, history: await consents.history() };
+  }
+
+  async rightsRequests(_: ClientOperations["rightsRequests"]["args"]): Promise<ClientOperations["rightsRequests"]["result"]> {
+    const [files, requests] = await Promise.all([this.consents().files(), new Rights(this.requireSignedIn().session).mine()]);
+    return { files, requests };
+  }
+
+  async askRight({ practiceId, right }: ClientOperations["askRight"]["args"]): Promise<ClientOperations["askRight"]["result"]> {
+    return { request: await new Rights(this.requireSignedIn().session).ask(practiceId, right) };
+  }
+
+  async withdrawRight({ id }: ClientOperations["withdrawRight"]["args"]): Promise<ClientOperations["withdrawRight"]["result"]> {
+    return { request: await new Rights(this.requireSignedIn().session).withdraw(id) };
+  }
 }
 
 /**
@@ -516,4 +556,10 @@ const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
   "createPractice",
   "invitePractice",
   "joinPractice",
+  "myConsents",
+  "consentEffect",
+  "decideConsent",
+  "rightsRequests",
+  "askRight",
+  "withdrawRight",
 ]);

@@ -1,0 +1,222 @@
+/**
+ * The patient's consent directives in the worker, as client/consent.py (CSP L1110-4,
+ * GDPR art. 7): each decision a signed request (session.ts, UHS-Signature), as the
+ * SDK's ExchangeClient.call signs it; the history read field by field as the SDK's
+ * models parse it, then held to the rules every honest history keeps (one version
+ * number each, in order; one directive in force per practice, purpose and
+ * recipient; each replaced one ended when the next began), so that a server
+ * rewriting the history is refused rather than shown. The effect of a decision is
+ * computed here before it is sent, from the readers of the patient's documents this
+ * worker vouches for from their signed history.
+ */
+
+import type { Documents } from "./documents.js";
+import type { PatientFiles } from "./patient_files.js";
+import { type Session, exchangeRefused } from "./session.js";
+import { type Json, Wire } from "./wire.js";
+
+export const PURPOSES = ["care_team", "outside_team", "research"] as const;
+export type ConsentPurpose = (typeof PURPOSES)[number];
+export type ConsentDecision = "permit" | "deny";
+
+/** Without a directive (server/consent/service.py DEFAULTS): the care team may share, nobody else, nothing to research. */
+export const DEFAULT_DECISIONS: Record<ConsentPurpose, ConsentDecision> = { care_team: "permit", outside_team: "deny", research: "deny" };
+
+/** One version of a directive (protocol/consent.py DirectiveOut). */
+export interface DirectiveVersion {
+  id: string;
+  version: number;
+  practiceId: string;
+  purpose: ConsentPurpose;
+  decision: ConsentDecision;
+  recipientId: string | null;
+  recipientName: string | null;
+  recipientEmail: string | null;
+  createdAt: string;
+  /** Null while in force. */
+  supersededAt: string | null;
+}
+
+/** A practice that holds a file about the patient (GET /patient-files/mine). */
+export interface MyFile {
+  patientFileId: string;
+  practiceId: string;
+  practiceName: string;
+}
+
+/** A reader of the patient's documents, vouched for by their signed history, and how many of them they read. */
+export interface ReaderReach {
+  accountId: string;
+  email: string;
+  name: string;
+  documents: number;
+}
+
+/**
+ * What a decision would end: `readers` lose access to that many documents; `scope`
+ * says whether that depends on the practice's list of its members, which only the
+ * practice knows ("members": those of them in the care team; "others": those not).
+ */
+export interface ConsentEffect {
+  readers: ReaderReach[];
+  scope: "exact" | "members" | "others";
+}
+
+export interface Decision {
+  practiceId: string;
+  purpose: ConsentPurpose;
+  decision: ConsentDecision;
+  recipientEmail: string | null;
+}
+
+export class Consents {
+  constructor(
+    private readonly session: Session,
+    private readonly documents: Documents,
+    private readonly patientFiles: PatientFiles,
+  ) {}
+
+  /** The practices that hold a file about you. */
+  async files(): Promise<MyFile[]> {
+    const wire = new Wire("malformed_answer", "your files");
+    return wire.list(await this.session.json("GET", "/patient-files/mine", wire)).map((item) => {
+      const f = wire.object(item);
+      return { patientFileId: wire.uuid(f, "id"), practiceId: wire.uuid(f, "practice_id"), practiceName: wire.string(f, "practice_name") };
+    });
+  }
+
+  /** Every version of your directives (GET /consents?history=true), in the order given, checked. */
+  async history(): Promise<DirectiveVersion[]> {
+    const wire = new Wire("exchange_refused", "your consents");
+    const served = wire.list(await this.session.json("GET", "/consents", wire, { params: { history: "true" } })).map((item) => readDirective(wire.object(item), wire));
+    checkHistory(served);
+    return served;
+  }
+
+  /**
+   * Records a decision (POST /consents, signed); refused unless the server answers
+   * with the directive asked for, newer than every version `known` holds.
+   */
+  async decide(decision: Decision, known: readonly DirectiveVersion[]): Promise<{ directive: DirectiveVersion; sharesEnded: number }> {
+    const wire = new Wire("exchange_refused", "your consent");
+    const body: Json = { practice_id: decision.practiceId, purpose: decision.purpose, decision: decision.decision };
+    if (decision.recipientEmail !== null) body["recipient_email"] = decision.recipientEmail;
+    const answer = wire.object(await this.session.json("POST", "/consents", wire, { json: body }));
+    const directive = readDirective(wire.object(answer["directive"]), wire);
+    const asked =
+      directive.practiceId === decision.practiceId.toLowerCase() &&
+      directive.purpose === decision.purpose &&
+      directive.decision === decision.decision &&
+      (decision.recipientEmail === null ? directive.recipientId === null : directive.recipientEmail?.toLowerCase() === decision.recipientEmail.trim().toLowerCase()) &&
+      directive.supersededAt === null;
+    if (!asked) throw exchangeRefused("the server recorded another directive than the one you decided");
+    // Deciding what is already in force records nothing new: the server answers that version.
+    const unchanged = known.find(
+      (d) =>
+        d.id === directive.id &&
+        d.version === directive.version &&
+        d.supersededAt === null &&
+        d.practiceId === directive.practiceId &&
+        d.purpose === directive.purpose &&
+        d.decision === directive.decision &&
+        d.recipientId === directive.recipientId,
+    );
+    if (unchanged === undefined && known.some((d) => d.version >= directive.version)) {
+      throw exchangeRefused(`the server numbers your new directive ${directive.version}, not after the versions it showed you`);
+    }
+    const sharesEnded = wire.integer(answer, "shares_ended");
+    if (sharesEnded < 0) throw wire.refuse("counts fewer than no ended shares");
+    return { directive, sharesEnded };
+  }
+
+  /**
+   * Who would lose access to the documents of `patientFileId` if `decision` were
+   * recorded over `inForce`: computed from the readers each document's signed history
+   * vouches for, less its author (who keeps their copy) and you.
+   */
+  async effect(decision: Decision, patientFileId: string, inForce: readonly DirectiveVersion[]): Promise<ConsentEffect> {
+    if (decision.decision === "permit" || decision.purpose === "research") return { readers: [], scope: "exact" };
+    const reach = await this.readers(patientFileId);
+    if (decision.recipientEmail !== null) {
+      const email = decision.recipientEmail.trim().toLowerCase();
+      return { readers: reach.filter((r) => r.email === email), scope: "exact" };
+    }
+    // A directive about one professional prevails over the general one (service.py rulings).
+    const keeps = new Set(
+      inForce
+        .filter((d) => d.practiceId === decision.practiceId.toLowerCase() && d.purpose === decision.purpose && d.recipientId !== null && d.decision === "permit")
+        .map((d) => d.recipientId),
+    );
+    return { readers: reach.filter((r) => !keeps.has(r.accountId)), scope: decision.purpose === "care_team" ? "members" : "others" };
+  }
+
+  /** The vouched-for readers of the file's documents you can read, with how many each reads. */
+  private async readers(patientFileId: string): Promise<ReaderReach[]> {
+    const me = (await this.session.account()).id;
+    const file = patientFileId.toLowerCase();
+    const reach = new Map<string, ReaderReach>();
+    for (const listed of await this.documents.inbox()) {
+      if (listed.patientFileId !== file) continue;
+      const view = await this.documents.view(listed.id);
+      const { vouched } = await this.patientFiles.vouchedReaders(view);
+      for (const recipient of view.recipients) {
+        const reader = vouched.get(recipient.accountId);
+        if (reader === undefined || reader.accountId === me || reader.accountId === view.authorId) continue;
+        const known = reach.get(reader.accountId) ?? { accountId: reader.accountId, email: reader.email, name: recipient.name || reader.email, documents: 0 };
+        known.documents += 1;
+        reach.set(reader.accountId, known);
+      }
+    }
+    return [...reach.values()].sort((a, b) => b.documents - a.documents || (a.name < b.name ? -1 : 1));
+  }
+}
+
+function readDirective(d: Json, wire: Wire): DirectiveVersion {
+  const purpose = wire.string(d, "purpose");
+  const decision = wire.string(d, "decision");
+  if (!(PURPOSES as readonly string[]).includes(purpose)) throw wire.refuse(`names an unknown purpose ${purpose}`);
+  if (decision !== "permit" && decision !== "deny") throw wire.refuse(`names an unknown decision ${decision}`);
+  const version = wire.integer(d, "version");
+  if (version < 1) throw wire.refuse("numbers a version below 1");
+  const recipientId = d["recipient_id"] === null || d["recipient_id"] === undefined ? null : wire.uuid(d, "recipient_id");
+  const createdAt = wire.string(d, "created_at");
+  const supersededAt = wire.optionalString(d, "superseded_at");
+  if (Number.isNaN(Date.parse(createdAt)) || (supersededAt !== null && Number.isNaN(Date.parse(supersededAt)))) throw wire.refuse("has a date that is not one");
+  return {
+    id: wire.uuid(d, "id"),
+    version,
+    practiceId: wire.uuid(d, "practice_id"),
+    purpose: purpose as ConsentPurpose,
+    decision,
+    recipientId,
+    recipientName: wire.optionalString(d, "recipient_name"),
+    recipientEmail: wire.optionalString(d, "recipient_email"),
+    createdAt,
+    supersededAt,
+  };
+}
+
+/**
+ * The rules of an honest history (service.py record): versions numbered once each,
+ * given in order; for each practice, purpose and recipient, every version but the
+ * last replaced exactly when the next was given, and the last in force.
+ */
+export function checkHistory(history: readonly DirectiveVersion[]): void {
+  const chains = new Map<string, DirectiveVersion[]>();
+  let previous = 0;
+  for (const d of history) {
+    if (d.version <= previous) throw exchangeRefused(`the server's history of your consents gives version ${d.version} after version ${previous}: it is not the history you made`);
+    previous = d.version;
+    const key = `${d.practiceId}/${d.purpose}/${d.recipientId ?? ""}`;
+    chains.set(key, [...(chains.get(key) ?? []), d]);
+  }
+  for (const chain of chains.values()) {
+    for (const [i, d] of chain.entries()) {
+      const next = chain[i + 1];
+      const ended = next === undefined ? d.supersededAt === null : d.supersededAt !== null && Date.parse(d.supersededAt) === Date.parse(next.createdAt);
+      if (!ended) {
+        throw exchangeRefused(`the server's history of your consents does not say when version ${d.version} was replaced as the versions after it do: it is not the history you made`);
+      }
+    }
+  }
+}

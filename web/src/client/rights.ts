@@ -1,0 +1,100 @@
+/**
+ * The patient's rights requests in the worker, as client/rights.py (GDPR art. 15-21,
+ * CSP L1111-7): each request and withdrawal a signed request (session.ts), each
+ * answer read field by field as the SDK's models parse it and refused unless it is
+ * about the request and the patient it should be.
+ */
+
+import { type Session, exchangeRefused } from "./session.js";
+import { type Json, Wire } from "./wire.js";
+
+export const RIGHTS = ["access", "rectification", "erasure", "restriction", "objection", "portability", "medical_file"] as const;
+export type Right = (typeof RIGHTS)[number];
+export type RequestStatus = "pending" | "extended" | "done" | "refused" | "withdrawn";
+const STATUSES: readonly string[] = ["pending", "extended", "done", "refused", "withdrawn"];
+
+/** A request as the patient sees it (protocol/consent.py RightsRequestOut). */
+export interface RightsRequestView {
+  id: string;
+  practiceId: string;
+  right: Right;
+  /** The article that gives the right and sets the deadline. */
+  citation: string;
+  status: RequestStatus;
+  receivedAt: string;
+  /** Not answered before (the medical file's 48 hours of reflection). */
+  earliestAt: string | null;
+  dueAt: string;
+  overdue: boolean;
+  extendedAt: string | null;
+  /** The practice's reasons (an extension, a refusal and its legal ground, a note). */
+  reason: string | null;
+  handledAt: string | null;
+  /** An erasure refused within the file's retention: the day it becomes possible. */
+  erasureFrom: string | null;
+  liftedAt: string | null;
+}
+
+export class Rights {
+  constructor(private readonly session: Session) {}
+
+  /** POST /rights-requests: asks `practiceId` to act on your file there. */
+  async ask(practiceId: string, right: Right): Promise<RightsRequestView> {
+    const request = await this.post("/rights-requests", { practice_id: practiceId, right });
+    if (request.practiceId !== practiceId.toLowerCase() || request.right !== right || request.status !== "pending") {
+      throw exchangeRefused("the server recorded another request than the one you made");
+    }
+    return request;
+  }
+
+  /** Your requests, the most recent first. */
+  async mine(): Promise<RightsRequestView[]> {
+    const wire = new Wire("exchange_refused", "your requests");
+    const me = (await this.session.account()).id;
+    return wire.list(await this.session.json("GET", "/rights-requests", wire)).map((item) => readRequest(wire.object(item), wire, me));
+  }
+
+  /** Withdraws a pending request (no body: the signature covers the empty one, as the SDK sends it). */
+  async withdraw(id: string): Promise<RightsRequestView> {
+    const request = await this.post(`/rights-requests/${encodeURIComponent(id)}/withdraw`);
+    if (request.id !== id.toLowerCase() || request.status !== "withdrawn") throw exchangeRefused("the server did not withdraw the request you withdrew");
+    return request;
+  }
+
+  private async post(path: string, json?: Json): Promise<RightsRequestView> {
+    const wire = new Wire("exchange_refused", "a rights request");
+    const me = (await this.session.account()).id;
+    const options = json === undefined ? {} : { json };
+    return readRequest(wire.object(await this.session.json("POST", path, wire, options)), wire, me);
+  }
+}
+
+function readRequest(r: Json, wire: Wire, me: string): RightsRequestView {
+  if (wire.uuid(r, "patient_id") !== me) throw wire.refuse("is about another patient");
+  const right = wire.string(r, "right");
+  const status = wire.string(r, "status");
+  if (!(RIGHTS as readonly string[]).includes(right)) throw wire.refuse(`names an unknown right ${right}`);
+  if (!STATUSES.includes(status)) throw wire.refuse(`names an unknown state ${status}`);
+  const dates = ["received_at", "due_at"].map((name) => wire.string(r, name));
+  const optional = (name: string) => wire.optionalString(r, name);
+  for (const value of [...dates, optional("earliest_at"), optional("extended_at"), optional("handled_at"), optional("erasure_from"), optional("lifted_at")]) {
+    if (value !== null && Number.isNaN(Date.parse(value))) throw wire.refuse("has a date that is not one");
+  }
+  if (Date.parse(dates[1]!) < Date.parse(dates[0]!)) throw wire.refuse("is due before it was received");
+  return {
+    id: wire.uuid(r, "id"),
+    practiceId: wire.uuid(r, "practice_id"),
+    right: right as Right,
+    citation: wire.string(r, "citation"),
+    status: status as RequestStatus,
+    receivedAt: dates[0]!,
+    earliestAt: optional("earliest_at"),
+    dueAt: dates[1]!,
+    overdue: wire.boolean(r, "overdue"),
+    extendedAt: optional("extended_at"),
+    reason: optional("reason"),
+    handledAt: optional("handled_at"),
+    erasureFrom: optional("erasure_from"),
+    liftedAt: optional("lifted_at"),
+  };
+}

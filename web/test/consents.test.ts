@@ -1,0 +1,208 @@
+/**
+ * The patient's consents and rights requests in the worker (client/consents.ts,
+ * client/rights.ts) against a hostile server: a rewritten history of directives, a
+ * directive recorded other than decided or numbered before the versions shown, a
+ * request about another patient or other than asked, all refused; what is sent is
+ * what the SDK sends (tests/web/test_journey_consents.py runs it against a server).
+ */
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { Consents, type DirectiveVersion, checkHistory } from "../src/client/consents.js";
+import { Rights } from "../src/client/rights.js";
+
+const PRACTICE = "0b8f2a4e-3c1d-4e5f-9a6b-7c8d9e0f1a2b";
+const ME = "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d";
+const PAUL = "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e";
+
+function served(version: number, purpose: string, decision: string, createdAt: string, supersededAt: string | null, recipientId: string | null = null) {
+  return {
+    id: `00000000-0000-4000-8000-${String(version).padStart(12, "0")}`,
+    version,
+    practice_id: PRACTICE,
+    purpose,
+    decision,
+    recipient_id: recipientId,
+    recipient_name: recipientId ? "Paul Durand" : null,
+    recipient_email: recipientId ? "kine.durand@demo.test" : null,
+    created_at: createdAt,
+    superseded_at: supersededAt,
+  };
+}
+
+const HONEST = [
+  served(1, "outside_team", "permit", "2026-11-27T07:00:00Z", "2026-11-27T08:00:00Z"),
+  served(2, "outside_team", "deny", "2026-11-27T08:00:00Z", null),
+  served(3, "care_team", "deny", "2026-11-27T09:00:00Z", null, PAUL),
+];
+
+interface Sent {
+  method: string;
+  path: string;
+  options: { json?: unknown; params?: unknown };
+}
+
+/** A session whose server answers `answer(request)`; records what was sent. */
+function sessionAnswering(answer: (sent: Sent) => unknown) {
+  const sent: Sent[] = [];
+  const session = {
+    json: async (method: string, path: string, _wire: unknown, options: Sent["options"] = {}) => {
+      const request = { method, path, options };
+      sent.push(request);
+      return answer(request);
+    },
+    account: async () => ({ id: ME, email: "camille.petit@demo.test", name: "Camille Petit", kind: "patient" }),
+  };
+  return { session: session as unknown as ConstructorParameters<typeof Rights>[0], sent };
+}
+
+async function refusalOf(run: () => Promise<unknown>): Promise<string> {
+  try {
+    await run();
+  } catch (error) {
+    return (error as { identifier: string }).identifier;
+  }
+  assert.fail("accepted");
+}
+
+function consentsOf(session: ConstructorParameters<typeof Rights>[0]): Consents {
+  return new Consents(session, {} as never, {} as never);
+}
+
+test("consents: an honest history is shown, and asked for with every version", async () => {
+  const { session, sent } = sessionAnswering(() => HONEST);
+  const history = await consentsOf(session).history();
+  assert.deepEqual(
+    history.map((d) => [d.version, d.purpose, d.decision, d.supersededAt === null]),
+    [
+      [1, "outside_team", "permit", false],
+      [2, "outside_team", "deny", true],
+      [3, "care_team", "deny", true],
+    ],
+  );
+  assert.deepEqual(sent, [{ method: "GET", path: "/consents", options: { params: { history: "true" } } }]);
+});
+
+test("consents: a history rewritten by the server is refused", async () => {
+  const rewritten = [
+    // Versions out of order, or one number twice.
+    [HONEST[1], HONEST[0], HONEST[2]],
+    [HONEST[0], { ...HONEST[1], version: 1 }, HONEST[2]],
+    // Version 1 still in force beside version 2 (the withdrawal hidden).
+    [{ ...HONEST[0], superseded_at: null }, HONEST[1], HONEST[2]],
+    // Version 2 withheld: version 1 replaced by nothing shown.
+    [HONEST[0], HONEST[2]],
+    // Replaced at another time than its successor was given.
+    [{ ...HONEST[0], superseded_at: "2026-11-27T07:30:00Z" }, HONEST[1], HONEST[2]],
+    // A purpose or decision the protocol does not have.
+    [{ ...HONEST[0], purpose: "marketing" }],
+    [{ ...HONEST[0], decision: "maybe" }],
+  ];
+  for (const history of rewritten) {
+    const { session } = sessionAnswering(() => history);
+    assert.equal(await refusalOf(() => consentsOf(session).history()), "exchange_refused", JSON.stringify(history));
+  }
+});
+
+test("consents: a decision is sent as the SDK sends it, and refused if recorded otherwise", async () => {
+  const known: DirectiveVersion[] = checkHistoryOf(HONEST);
+  const decision = { practiceId: PRACTICE, purpose: "research" as const, decision: "permit" as const, recipientEmail: null };
+  const recorded = (directive: object) => ({ directive, shares_ended: 0 });
+  const honest = sessionAnswering(() => recorded(served(4, "research", "permit", "2026-11-27T10:00:00Z", null)));
+  const result = await consentsOf(honest.session).decide(decision, known);
+  assert.equal(result.directive.version, 4);
+  assert.deepEqual(honest.sent, [{ method: "POST", path: "/consents", options: { json: { practice_id: PRACTICE, purpose: "research", decision: "permit" } } }]);
+
+  const answers = [
+    served(4, "research", "deny", "2026-11-27T10:00:00Z", null), // another decision
+    served(4, "outside_team", "permit", "2026-11-27T10:00:00Z", null), // another purpose
+    served(4, "research", "permit", "2026-11-27T10:00:00Z", null, PAUL), // about one professional
+    served(2, "research", "permit", "2026-11-27T10:00:00Z", null), // numbered before the versions shown
+  ];
+  for (const answer of answers) {
+    const { session } = sessionAnswering(() => recorded(answer));
+    assert.equal(await refusalOf(() => consentsOf(session).decide(decision, known)), "exchange_refused", JSON.stringify(answer));
+  }
+  // Deciding what is in force: the server answers that version, recorded nothing new.
+  const same = sessionAnswering(() => recorded(HONEST[1]!));
+  const kept = await consentsOf(same.session).decide({ ...decision, purpose: "outside_team", decision: "deny" }, known);
+  assert.equal(kept.directive.version, 2);
+  const negative = sessionAnswering(() => ({ ...recorded(served(4, "research", "permit", "2026-11-27T10:00:00Z", null)), shares_ended: -1 }));
+  assert.equal(await refusalOf(() => consentsOf(negative.session).decide(decision, known)), "exchange_refused");
+});
+
+test("consents: giving consent ends nobody's access, worked out without asking the server", async () => {
+  const { session, sent } = sessionAnswering(() => assert.fail("asked the server"));
+  const effect = await consentsOf(session).effect({ practiceId: PRACTICE, purpose: "outside_team", decision: "permit", recipientEmail: null }, PRACTICE, []);
+  assert.deepEqual(effect, { readers: [], scope: "exact" });
+  assert.deepEqual(sent, []);
+});
+
+function checkHistoryOf(raw: ReturnType<typeof served>[]): DirectiveVersion[] {
+  const history = raw.map((d) => ({
+    id: d.id,
+    version: d.version,
+    practiceId: d.practice_id,
+    purpose: d.purpose as DirectiveVersion["purpose"],
+    decision: d.decision as DirectiveVersion["decision"],
+    recipientId: d.recipient_id,
+    recipientName: d.recipient_name,
+    recipientEmail: d.recipient_email,
+    createdAt: d.created_at,
+    supersededAt: d.superseded_at,
+  }));
+  checkHistory(history);
+  return history;
+}
+
+function request(overrides: Record<string, unknown> = {}) {
+  return {
+    id: "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f",
+    patient_id: ME,
+    patient_name: "Camille Petit",
+    patient_email: "camille.petit@demo.test",
+    practice_id: PRACTICE,
+    patient_file_id: "4d5e6f7a-8b9c-4d0e-9f1a-2b3c4d5e6f7a",
+    right: "erasure",
+    citation: "GDPR art. 17",
+    status: "pending",
+    received_at: "2026-11-27T07:00:00Z",
+    earliest_at: null,
+    due_at: "2026-12-27T07:00:00Z",
+    overdue: false,
+    extended_at: null,
+    reason: null,
+    handled_at: null,
+    erasure_from: null,
+    lifted_at: null,
+    ...overrides,
+  };
+}
+
+test("rights: a request and a withdrawal are sent as the SDK sends them", async () => {
+  const asked = sessionAnswering(() => request());
+  assert.equal((await new Rights(asked.session).ask(PRACTICE, "erasure")).dueAt, "2026-12-27T07:00:00Z");
+  assert.deepEqual(asked.sent, [{ method: "POST", path: "/rights-requests", options: { json: { practice_id: PRACTICE, right: "erasure" } } }]);
+  const withdrawn = sessionAnswering(() => request({ status: "withdrawn" }));
+  await new Rights(withdrawn.session).withdraw(request().id);
+  // No body at all: the signature covers the empty one, as the SDK's.
+  assert.deepEqual(withdrawn.sent, [{ method: "POST", path: `/rights-requests/${request().id}/withdraw`, options: {} }]);
+});
+
+test("rights: an answer about another patient, another request or in an unknown state is refused", async () => {
+  const cases: [Record<string, unknown>, (rights: Rights) => Promise<unknown>][] = [
+    [{ patient_id: PAUL }, (rights) => rights.mine()],
+    [{ status: "forgotten" }, (rights) => rights.mine()],
+    [{ due_at: "2026-11-01T07:00:00Z" }, (rights) => rights.mine()],
+    [{ right: "access" }, (rights) => rights.ask(PRACTICE, "erasure")],
+    [{ status: "done" }, (rights) => rights.ask(PRACTICE, "erasure")],
+    [{ status: "pending" }, (rights) => rights.withdraw(request().id)],
+    [{ id: "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b", status: "withdrawn" }, (rights) => rights.withdraw(request().id)],
+  ];
+  for (const [overrides, run] of cases) {
+    const served = request(overrides);
+    const { session } = sessionAnswering((sent) => (sent.method === "GET" ? [served] : served));
+    assert.equal(await refusalOf(() => run(new Rights(session))), "exchange_refused", JSON.stringify(overrides));
+  }
+});
