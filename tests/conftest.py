@@ -3,6 +3,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from tests.web.builds import ensure_web_build
 from uhealthsec.client.logs import LogPin, log_key
@@ -14,6 +15,12 @@ VECTORS = Path(__file__).parent / "vectors"
 def load_vectors(name: str) -> Any:
     return json.loads((VECTORS / name).read_text())
 
+
+# Property tests check results, never speed: on a loaded machine (two test workers,
+# browsers) a single example may take longer than Hypothesis' 200 ms default, which
+# would fail a correct test.
+settings.register_profile("suite", deadline=None)
+settings.load_profile("suite")
 
 #: The running server, its database on SQLite and PostgreSQL, and signed-in users, for
 #: the server's tests and the client's end-to-end tests alike.
