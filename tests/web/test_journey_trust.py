@@ -177,7 +177,8 @@ def test_a_journal_served_altered_stops_the_application(browser, demo_server, sc
     # Between two checks, the server changes an entry this device already verified.
     page.context.route(re.compile(r".*/journal/leaves\?.*"), altered_leaves)
     said = check_now_is_refused(page)
-    assert "journal entry 0 is not the one this device verified before" in said
+    assert "Le journal du serveur contredit ce que cet appareil a déjà vérifié." in said
+    assert "Code pour l'assistance : log_refused" in said
     check_accessibility(page, "journal refused")
     photograph(page, screens, "43-trust-refused")
 
@@ -186,7 +187,7 @@ def test_a_journal_served_altered_stops_the_application(browser, demo_server, sc
     fresh = new_page(browser, demo_server, PHONE)
     fresh.context.route(re.compile(r".*/journal/leaves\?.*"), altered_leaves)
     sign_in(fresh, demo_server, PATIENT)
-    assert "do not match the head the server signed" in blocked(fresh)
+    assert "Code pour l'assistance : log_refused" in blocked(fresh)
 
 
 def test_a_key_directory_head_served_altered_stops_the_application(browser, demo_server):
@@ -194,4 +195,7 @@ def test_a_key_directory_head_served_altered_stops_the_application(browser, demo
     sign_in(page, demo_server, PAUL_DURAND)
     page.wait_for_selector("body[data-trust='verified']")
     page.context.route(re.compile(r".*/keys/head(\?.*)?$"), altered_directory_head)
-    assert "key directory" in check_now_is_refused(page)
+    said = check_now_is_refused(page)
+    # The head no longer carries the log's signature.
+    assert "Une signature ne correspond pas" in said
+    assert "Code pour l'assistance : invalid_signature" in said

@@ -5,10 +5,10 @@
  * that the server serves one page and the back button works.
  */
 
-import { WorkerRefusal } from "../worker/client.js";
 import type { AccountView, Api } from "./api.js";
 import { h, replace } from "./dom.js";
 import { type MessageKey, language, setLanguage, t } from "./i18n.js";
+import { describeFailure } from "./refusals.js";
 import { documentScreen } from "./screens/document.js";
 import { inboxScreen } from "./screens/inbox.js";
 import { patientsScreen } from "./screens/patients.js";
@@ -49,19 +49,29 @@ export const ROUTES = {
   register: "#/register",
 } as const;
 
-/** A refusal as the person reads it: the worker's message, which names the cause. */
+/** A refusal as the person reads it, in the chosen language (refusals.ts). */
 export function describeError(error: unknown): string {
-  if (error instanceof WorkerRefusal) {
-    if (error.identifier === "network") return t("error.network");
-    return error.message;
-  }
-  if (error instanceof TypeError) return t("error.network");
-  return error instanceof Error ? error.message : String(error);
+  return describeFailure(error).text;
 }
 
-/** An alert box for a refusal; `role="alert"` has it read out at once. */
-export function errorBox(message: string, advice?: MessageKey): HTMLElement {
-  return h("div", { class: "alert error", role: "alert" }, h("p", {}, message), advice ? h("p", {}, t(advice)) : null);
+/**
+ * An alert box for a refusal; `role="alert"` has it read out at once. `code`, the
+ * worker's code of the refusal, is shown in small print for support.
+ */
+export function errorBox(message: string, advice?: MessageKey, code?: string | null): HTMLElement {
+  return h(
+    "div",
+    { class: "alert error", role: "alert" },
+    h("p", {}, message),
+    advice ? h("p", {}, t(advice)) : null,
+    code ? h("p", {}, h("small", { class: "refusal-code" }, t("error.code", { code }))) : null,
+  );
+}
+
+/** The alert box of `error`: its text, `advice` after it, its code in small print. */
+export function refusalBox(error: unknown, advice?: MessageKey): HTMLElement {
+  const { text, code } = describeFailure(error);
+  return errorBox(text, advice, code);
 }
 
 export class App {

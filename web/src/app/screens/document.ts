@@ -6,7 +6,8 @@
  */
 
 import { isShownInline } from "../api.js";
-import { type AppContext, ROUTES, type Screen, describeError, errorBox } from "../app.js";
+import { type AppContext, ROUTES, type Screen, errorBox } from "../app.js";
+import { describeFailure } from "../refusals.js";
 import { formatDate, formatSize, h, replace } from "../dom.js";
 import { drawPdf } from "../pdf_viewer.js";
 import { locale, t } from "../i18n.js";
@@ -86,6 +87,7 @@ async function open(context: AppContext, id: string, result: HTMLElement): Promi
     replace(result, verified, save, preview);
     context.announce(t("document.verified", { signer: opened.signer }));
   } catch (error) {
-    replace(result, errorBox(t("document.refused", { reason: describeError(error) }), "document.refusedAdvice"));
+    const { text, code } = describeFailure(error);
+    replace(result, errorBox(t("document.refused", { reason: text }), "document.refusedAdvice", code));
   }
 }

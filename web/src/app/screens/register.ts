@@ -9,7 +9,7 @@
 
 import { type PasswordProblem, passwordProblem } from "../../client/registration.js";
 import type { AccountView, Api } from "../api.js";
-import { type Screen, describeError, errorBox } from "../app.js";
+import { type Screen, errorBox, refusalBox } from "../app.js";
 import { field, h, replace, uniqueId } from "../dom.js";
 import { type MessageKey, locale, t } from "../i18n.js";
 import { qrCode } from "../qr.js";
@@ -105,7 +105,7 @@ function showForm(content: HTMLElement, api: Api, signedIn: SignedIn): void {
       showWords(content, api, signedIn, address, words);
     } catch (error) {
       done();
-      replace(problems, errorBox(describeError(error)));
+      replace(problems, refusalBox(error));
     }
   });
   const signIn = h("p", { class: "actions" }, h("a", { href: "#/" }, t("register.haveAccount")));
@@ -187,7 +187,7 @@ function codeForm<T>(input: HTMLInputElement, label: string, hint: string, butto
       next(await run(input.value.trim()));
     } catch (error) {
       done();
-      replace(problems, errorBox(describeError(error)));
+      replace(problems, refusalBox(error));
       input.select();
       input.focus();
     }
@@ -221,7 +221,7 @@ async function showTotp(content: HTMLElement, api: Api, signedIn: SignedIn): Pro
     enrolment = await api.beginTotpEnrolment();
   } catch (error) {
     const again = h("button", { type: "button", onclick: () => void showTotp(content, api, signedIn) }, t("register.tryAgain"));
-    showStep(content, t("register.totpTitle"), errorBox(describeError(error)), h("p", { class: "actions" }, again));
+    showStep(content, t("register.totpTitle"), refusalBox(error), h("p", { class: "actions" }, again));
     return;
   }
   const code = h("input", { type: "text", name: "totp", inputmode: "numeric", autocomplete: "one-time-code", pattern: "[0-9]{6}", maxlength: "6", required: true });
