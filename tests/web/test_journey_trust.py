@@ -21,6 +21,7 @@ from tests.web.journeys import (
     ROOT,
     check_accessibility,
     new_page,
+    open_screen,
     photograph,
     sign_in,
 )
@@ -62,7 +63,7 @@ def read_qr(page) -> str:
 
 
 def show_safety_number(page, email: str) -> str:
-    page.get_by_role("link", name="Vérifier un correspondant").click()
+    open_screen(page, "Vérifier un correspondant")
     page.get_by_role("heading", name="Vérifier un correspondant", level=1).wait_for()
     page.get_by_label("Correspondant", exact=True).fill(email)
     page.get_by_role("button", name="Afficher notre numéro de sécurité").click()
@@ -120,7 +121,7 @@ def test_a_person_signs_out_another_device_then_this_one(browser, demo_server, s
     assert devices.count() == before - 1
 
     # The phone's tokens no longer work: what it asks next is refused.
-    phone.get_by_role("link", name="Sécurité").click()
+    open_screen(phone, "Sécurité")
     phone.get_by_role("heading", name="Sécurité", level=1).wait_for()
     phone.locator("#main [role=alert]").wait_for()
     assert phone.locator("ul.devices").count() == 0

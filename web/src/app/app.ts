@@ -144,12 +144,34 @@ export class App {
       h("li", {}, h("a", { href: route, "aria-current": here.startsWith(route) ? "page" : undefined }, t(label)));
     const nav = h(
       "nav",
-      { "aria-label": t("nav.label") },
+      { id: "main-nav", "aria-label": t("nav.label") },
       h("ul", {}, link(ROUTES.inbox, "nav.inbox"), link(ROUTES.patients, "nav.patients"), link(ROUTES.send, "nav.send"), link(ROUTES.trust, "nav.trust"), link(ROUTES.security, "nav.security")),
     );
     const who = h("span", { class: "who" }, t("nav.signedInAs", { name: this.account.name || this.account.email }));
     const signOut = h("button", { type: "button", class: "secondary", onclick: () => void this.signOut() }, t("nav.signOut"));
-    replace(this.header, brand, nav, h("div", { class: "account" }, who, signOut, languageButton));
+    const account = h("div", { id: "account-menu", class: "account" }, who, signOut, languageButton);
+    replace(this.header, brand, this.menuButton(), nav, account);
+  }
+
+  /**
+   * On a phone the navigation and the account's controls fold behind one button (the
+   * stylesheet shows it below 40rem only); Escape folds them again and gives the
+   * button the focus back. A new screen redraws the header, folded.
+   */
+  private menuButton(): HTMLElement {
+    const button = h("button", { type: "button", class: "menu-toggle secondary", "aria-expanded": "false", "aria-controls": "main-nav account-menu" }, t("nav.menu"));
+    const fold = (open: boolean) => {
+      button.setAttribute("aria-expanded", String(open));
+      this.header.classList.toggle("menu-open", open);
+    };
+    button.addEventListener("click", () => fold(button.getAttribute("aria-expanded") !== "true"));
+    this.header.classList.remove("menu-open");
+    this.header.onkeydown = (event: KeyboardEvent) => {
+      if (event.key !== "Escape" || !this.header.classList.contains("menu-open")) return;
+      fold(false);
+      button.focus();
+    };
+    return button;
   }
 
   private async render(): Promise<void> {

@@ -282,6 +282,7 @@ const fr = {
   "refusal.locked": "Vos clés sont verrouillées sur cet appareil : reconnectez-vous.",
   "refusal.unknown_operation": "Le module de chiffrement ne connaît pas cette opération.",
   "refusal.internal": "Une erreur inattendue est survenue dans le module de chiffrement.",
+  "nav.menu": "Menu",
 } as const;
 
 export type MessageKey = keyof typeof fr;
@@ -565,6 +566,7 @@ const en: Record<MessageKey, string> = {
   "refusal.locked": "Your keys are locked on this device: sign in again.",
   "refusal.unknown_operation": "The encryption module does not know this operation.",
   "refusal.internal": "An unexpected error happened in the encryption module.",
+  "nav.menu": "Menu",
 };
 
 export type Language = "fr" | "en";

@@ -1,0 +1,82 @@
+"""The application's frame in Debian's headless Chromium against a real ``uhs-server
+serve --demo``: on a phone (390 px) the navigation folds behind a menu button that the
+keyboard opens and Escape closes; on a desktop every link shows on one line, with no
+menu button.
+"""
+
+from __future__ import annotations
+
+from tests.web.journeys import (
+    DESKTOP,
+    DR_MARTIN,
+    PHONE,
+    check_accessibility,
+    new_page,
+    photograph,
+    sign_in,
+)
+
+LINKS = ["Documents", "Patients", "Envoyer", "Vérifier un correspondant", "Sécurité"]
+
+
+def nav_links(page):
+    navigation = page.get_by_role("navigation")
+    return [navigation.get_by_role("link", name=name, exact=True) for name in LINKS]
+
+
+def test_on_a_phone_the_navigation_folds_behind_a_menu_the_keyboard_works(
+    browser, demo_server, screens
+):
+    page = new_page(browser, demo_server, PHONE)
+    sign_in(page, demo_server, DR_MARTIN)
+    menu = page.get_by_role("button", name="Menu")
+    # Folded: the brand and the button only, on one line of the header.
+    assert menu.is_visible() and menu.get_attribute("aria-expanded") == "false"
+    assert not any(link.is_visible() for link in nav_links(page))
+    assert not page.get_by_role("button", name="Se déconnecter").is_visible()
+    header = page.locator("header.top").bounding_box()
+    assert header is not None and header["height"] < 80
+    check_accessibility(page, "menu folded")
+
+    # Opened from the keyboard: every link shows, each on its own line, within the screen.
+    menu.focus()
+    page.keyboard.press("Enter")
+    assert menu.get_attribute("aria-expanded") == "true"
+    boxes = [link.bounding_box() for link in nav_links(page)]
+    assert all(
+        box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+        for box in boxes
+    )
+    tops = [box["y"] for box in boxes if box is not None]
+    assert tops == sorted(tops) and len(set(tops)) == len(LINKS)
+    assert page.get_by_role("button", name="Se déconnecter").is_visible()
+    check_accessibility(page, "menu open")
+    photograph(page, screens, "50-menu-phone")
+
+    # Escape folds it and gives the button the focus back.
+    page.keyboard.press("Tab")
+    page.keyboard.press("Escape")
+    assert menu.get_attribute("aria-expanded") == "false"
+    assert menu.evaluate("(button) => button === document.activeElement")
+    assert not any(link.is_visible() for link in nav_links(page))
+
+    # A link followed with the keyboard opens its screen, the menu folded again.
+    page.keyboard.press("Space")
+    page.keyboard.press("Tab")  # Documents
+    page.keyboard.press("Tab")  # Patients
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", name="Patients", level=1).wait_for()
+    menu = page.get_by_role("button", name="Menu")
+    assert menu.get_attribute("aria-expanded") == "false"
+    assert not any(link.is_visible() for link in nav_links(page))
+    assert not page.errors  # type: ignore[attr-defined]
+
+
+def test_on_a_desktop_the_navigation_shows_on_one_line_without_a_menu(browser, demo_server):
+    page = new_page(browser, demo_server, DESKTOP)
+    sign_in(page, demo_server, DR_MARTIN)
+    assert not page.get_by_role("button", name="Menu").is_visible()
+    boxes = [link.bounding_box() for link in nav_links(page)]
+    assert all(box is not None for box in boxes)
+    assert len({round(box["y"]) for box in boxes if box is not None}) == 1
+    assert page.get_by_role("button", name="Se déconnecter").is_visible()
