@@ -1,10 +1,14 @@
 """The application's frame in Debian's headless Chromium against a real ``uhs-server
 serve --demo``: on a phone (390 px) the navigation folds behind a menu button that the
 keyboard opens and Escape closes; on a desktop every link shows on one line, with no
-menu button.
+menu button. A document's screen asks the server for that document alone, a patient
+file's for that file's documents alone.
 """
 
 from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs, urlsplit
 
 from tests.web.journeys import (
     DESKTOP,
@@ -15,6 +19,7 @@ from tests.web.journeys import (
     photograph,
     sign_in,
 )
+from tests.web.test_journey_patients import send_note
 
 LINKS = ["Documents", "Patients", "Envoyer", "Vérifier un correspondant", "Sécurité"]
 
@@ -80,3 +85,30 @@ def test_on_a_desktop_the_navigation_shows_on_one_line_without_a_menu(browser, d
     assert all(box is not None for box in boxes)
     assert len({round(box["y"]) for box in boxes if box is not None}) == 1
     assert page.get_by_role("button", name="Se déconnecter").is_visible()
+
+
+def test_a_document_and_a_patient_file_ask_the_server_for_themselves_only(
+    browser, demo_server, tmp_path
+):
+    page = new_page(browser, demo_server)
+    sign_in(page, demo_server, DR_MARTIN)
+    send_note(page, tmp_path, "Bilan de la semaine")
+    asked: list[str] = []
+    # The worker's requests too: it is the one talking to the server.
+    page.context.on("request", lambda request: asked.append(request.url))
+
+    page.locator(".alert.success", has_text="Bilan de la semaine").get_by_role("link").click()
+    page.get_by_role("heading", name="Bilan de la semaine", level=1).wait_for()
+    page.locator(".alert.success", has_text="Signature vérifiée").wait_for()
+    paths = [urlsplit(url) for url in asked]
+    assert any(re.fullmatch(r"/documents/[0-9a-f-]{36}", p.path) for p in paths), asked
+    assert not [p for p in paths if p.path in ("/documents", "/patient-files")], asked
+
+    page.get_by_role("link", name="Patients", exact=True).click()
+    page.get_by_role("link", name="Camille Petit").click()
+    page.get_by_role("heading", name="Camille Petit", level=1).wait_for()
+    page.get_by_role("heading", name="Bilan de la semaine").wait_for()
+    listings = [parse_qs(p.query) for p in map(urlsplit, asked) if p.path == "/documents"]
+    assert listings, asked
+    assert all("patient_file_id" in query for query in listings), listings
+    assert not page.errors  # type: ignore[attr-defined]

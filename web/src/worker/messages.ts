@@ -181,6 +181,8 @@ export interface ClientOperations {
   beginTotpEnrolment: { args: Record<string, never>; result: { secret: string; otpauthUri: string } };
   /** Confirms the app with one of its codes and finishes the sign-in; the recovery codes are answered once. */
   finishTotpEnrolment: { args: { code: string }; result: { account: AccountView; recoveryCodes: string[] } };
+  /** One document you can read, as the inbox lists it (GET /documents/{id}): nothing else is listed. */
+  document: { args: { id: string }; result: { document: DocumentView } };
 }
 
 /** What the background checks verified: the sizes of both logs, as decimal strings. */

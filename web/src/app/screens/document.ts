@@ -24,8 +24,7 @@ export async function documentScreen(context: AppContext, id: string): Promise<S
   release();
   const back = h("p", {}, h("a", { href: ROUTES.inbox }, `← ${t("document.back")}`));
   const content = h("section", {});
-  const documents = await context.api.inbox().catch(() => null);
-  const listed = documents?.find((d) => d.id === id);
+  const listed = await context.api.document(id).catch(() => null);
   if (!listed) {
     replace(content, back, h("h1", {}, t("document.notFound")));
     return { title: t("document.notFound"), content };
