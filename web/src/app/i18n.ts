@@ -283,6 +283,7 @@ const fr = {
   "refusal.unknown_operation": "Le module de chiffrement ne connaît pas cette opération.",
   "refusal.internal": "Une erreur inattendue est survenue dans le module de chiffrement.",
   "nav.menu": "Menu",
+  "register.passwordGuessable": "Trop facile à deviner.",
 } as const;
 
 export type MessageKey = keyof typeof fr;
@@ -567,6 +568,7 @@ const en: Record<MessageKey, string> = {
   "refusal.unknown_operation": "The encryption module does not know this operation.",
   "refusal.internal": "An unexpected error happened in the encryption module.",
   "nav.menu": "Menu",
+  "register.passwordGuessable": "Too easy to guess.",
 };
 
 export type Language = "fr" | "en";

@@ -7,22 +7,29 @@
  * keystore is unlocked at the end.
  */
 
-import { type PasswordProblem, passwordProblem } from "../../client/registration.js";
+import type { PasswordProblem } from "../../client/registration.js";
 import type { AccountView, Api } from "../api.js";
 import { type Screen, errorBox, refusalBox } from "../app.js";
 import { field, h, replace, uniqueId } from "../dom.js";
-import { type MessageKey, locale, t } from "../i18n.js";
+import { type MessageKey, language, locale, t } from "../i18n.js";
+import { type PasswordVerdict, judgePassword } from "../password_strength.js";
 import { qrCode } from "../qr.js";
 import { busy } from "./signin.js";
 
 /** How many of the 24 words the person types back. */
 const WORDS_ASKED = 3;
 
-const PROBLEM_KEYS: Record<PasswordProblem, MessageKey> = {
+const PROBLEM_KEYS: Record<PasswordProblem | "guessable", MessageKey> = {
   too_short: "register.passwordTooShort",
   contains_identity: "register.passwordIdentity",
   too_repetitive: "register.passwordRepetitive",
+  guessable: "register.passwordGuessable",
 };
+
+/** Why a password is refused, zxcvbn's feedback after it; null if accepted. */
+function refusalOf(verdict: PasswordVerdict): string | null {
+  return verdict.problem === null ? null : [t(PROBLEM_KEYS[verdict.problem]), ...verdict.feedback].join(" ");
+}
 
 type SignedIn = (account: AccountView) => void;
 
@@ -54,13 +61,18 @@ function showForm(content: HTMLElement, api: Api, signedIn: SignedIn): void {
   const again = h("input", { type: "password", name: "new-password-again", autocomplete: "new-password", required: true });
   const strength = h("p", { class: "strength", id: uniqueId("strength"), "aria-live": "polite" });
   const rppsField = field(t("register.rpps"), rpps, t("register.rppsHint"));
-  const judge = (): PasswordProblem | null => {
-    const problem = password.value ? passwordProblem(password.value, [email.value, name.value]) : null;
-    strength.textContent = !password.value ? "" : problem ? t(PROBLEM_KEYS[problem]) : t("register.passwordAccepted");
-    strength.className = `strength ${problem ? "weak" : "strong"}`;
-    return problem;
+  // Judged as typed; zxcvbn answers asynchronously, so only the latest verdict is shown.
+  let judging = 0;
+  const judge = async (): Promise<string | null> => {
+    const turn = ++judging;
+    const refused = password.value ? refusalOf(await judgePassword(password.value, [email.value, name.value], language())) : null;
+    if (turn === judging) {
+      strength.textContent = !password.value ? "" : (refused ?? t("register.passwordAccepted"));
+      strength.className = `strength ${refused ? "weak" : "strong"}`;
+    }
+    return refused;
   };
-  for (const input of [password, email, name]) input.addEventListener("input", judge);
+  for (const input of [password, email, name]) input.addEventListener("input", () => void judge().catch(() => undefined));
   kind.addEventListener("change", () => {
     rppsField.hidden = kind.value !== "practitioner";
   });
@@ -85,9 +97,15 @@ function showForm(content: HTMLElement, api: Api, signedIn: SignedIn): void {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     replace(problems);
-    const problem = judge();
+    let problem: string | null;
+    try {
+      problem = await judge();
+    } catch (error) {
+      replace(problems, refusalBox(error));
+      return;
+    }
     if (problem !== null || password.value !== again.value) {
-      replace(problems, errorBox(problem !== null ? t(PROBLEM_KEYS[problem]) : t("register.passwordsDiffer")));
+      replace(problems, errorBox(problem ?? t("register.passwordsDiffer")));
       password.focus();
       return;
     }
