@@ -15,10 +15,15 @@ from uhealthsec.client.errors import LogRefused
 from uhealthsec.client.logs import LogPin
 from uhealthsec.client.web_release import verify_web_release
 from uhealthsec.protocol.web_release import asset_leaf
-from uhealthsec.server import web_app
+from uhealthsec.server import web_app, web_release
 from uhealthsec.server.app import create_app
 from uhealthsec.server.storage.merkle_log import MerkleLog
-from uhealthsec.server.web_release import WEB_RELEASE_LOG, publish, served_assets
+from uhealthsec.server.web_release import (
+    WEB_RELEASE_LOG,
+    publish,
+    release_assets,
+    served_assets,
+)
 
 PAGE = b'<!doctype html><script type="module" src="/app/assets/index-AbCdEf12.js"></script>'
 
@@ -71,6 +76,35 @@ def test_the_served_files_come_with_proofs_a_client_accepts(ctx, tmp_path, monke
         refused = http.get("/web-release/assets", params={"since": 3})
         assert refused.status_code == 400
         assert refused.headers["content-type"] == "application/problem+json"
+
+
+def test_a_build_is_hashed_once_per_process_and_a_new_build_is_published(
+    ctx, tmp_path, monkeypatch
+):
+    directory = _app_files(tmp_path / "app")
+    (directory / "release.json").write_bytes(b'{"release": "1"}')
+    monkeypatch.setattr(web_app, "WEB_ASSETS", directory)
+    hashed: list[Path] = []
+    monkeypatch.setattr(
+        web_release, "served_assets", lambda d: hashed.append(d) or served_assets(d)
+    )
+    create_app(ctx=ctx)
+    create_app(ctx=ctx)
+    assert hashed == [directory]
+    assert _size(ctx) == 3
+    # A new build writes a new release.json: its files are hashed again and published.
+    (directory / "index.html").write_bytes(PAGE + b"<!-- 2 -->")
+    (directory / "release.json").write_bytes(b'{"release": "2"}')
+    create_app(ctx=ctx)
+    assert hashed == [directory, directory]
+    assert _size(ctx) == 5
+    [page] = [a for a in release_assets(directory) if a.path == "index.html"]
+    assert page.sha256 == hashlib.sha256(PAGE + b"<!-- 2 -->").digest()
+    # Without a release.json nothing says which build it is: hashed each time.
+    (directory / "release.json").unlink()
+    release_assets(directory)
+    release_assets(directory)
+    assert len(hashed) == 4
 
 
 @pytest.mark.parametrize("path", ["", "a\nb", "x" * 301])

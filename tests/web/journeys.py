@@ -156,6 +156,14 @@ def sign_in(
     page.get_by_role("heading", name=lands_on, level=1).wait_for()
 
 
+def open_screen(page, name: str) -> None:
+    """Follows the navigation's link ``name``, through the menu button on a phone."""
+    menu = page.get_by_role("button", name="Menu")
+    if menu.is_visible() and menu.get_attribute("aria-expanded") != "true":
+        menu.click()
+    page.get_by_role("navigation").get_by_role("link", name=name, exact=True).click()
+
+
 def tab_to(page, selector: str, limit: int = 60) -> None:
     """Press Tab until the focus is on the element ``selector`` names, as a person
     using only the keyboard moves through the page."""

@@ -23,6 +23,7 @@ from tests.web.journeys import (
     check_accessibility,
     for_camille_to_paul,
     new_page,
+    open_screen,
     photograph,
     sign_in,
 )
@@ -148,7 +149,7 @@ def test_a_practitioner_manages_a_patient_file(browser, demo_server, screens, tm
     # Paul's device lists the document no more; the file works at a phone's width.
     colleague = new_page(browser, demo_server, viewport=PHONE)
     sign_in(colleague, demo_server, PAUL_DURAND)
-    colleague.get_by_role("link", name="Patients", exact=True).click()
+    open_screen(colleague, "Patients")
     colleague.get_by_role("link", name="Camille Petit").click()
     colleague.get_by_role("heading", name="Camille Petit", level=1).wait_for()
     colleague.get_by_text("Aucun document de ce dossier que vous puissiez lire.").wait_for()

@@ -50,6 +50,10 @@ def test_a_practitioner_registers_enrols_and_signs_in_again(browser, demo_server
     page.get_by_text("N'y mettez ni votre adresse ni votre nom.").wait_for()
     password.fill("aaaaaaaaaaaaaaaa")
     page.get_by_text("Trop facile à deviner").wait_for()
+    # zxcvbn, loaded for this screen, names what makes it guessable, in French.
+    password.fill("Password2024!")
+    common = "Ce mot de passe est similaire à un mot de passe couramment utilisé."
+    page.locator(".strength.weak", has_text=common).wait_for()
     password.fill(PASSWORD)
     page.get_by_text("Mot de passe accepté.").wait_for()
     page.get_by_label("Mot de passe, à nouveau").fill(PASSWORD + "x")

@@ -21,6 +21,7 @@ from tests.web.journeys import (
     ROOT,
     check_accessibility,
     new_page,
+    open_screen,
     photograph,
     sign_in,
 )
@@ -62,7 +63,7 @@ def read_qr(page) -> str:
 
 
 def show_safety_number(page, email: str) -> str:
-    page.get_by_role("link", name="Vérifier un correspondant").click()
+    open_screen(page, "Vérifier un correspondant")
     page.get_by_role("heading", name="Vérifier un correspondant", level=1).wait_for()
     page.get_by_label("Correspondant", exact=True).fill(email)
     page.get_by_role("button", name="Afficher notre numéro de sécurité").click()
@@ -120,7 +121,7 @@ def test_a_person_signs_out_another_device_then_this_one(browser, demo_server, s
     assert devices.count() == before - 1
 
     # The phone's tokens no longer work: what it asks next is refused.
-    phone.get_by_role("link", name="Sécurité").click()
+    open_screen(phone, "Sécurité")
     phone.get_by_role("heading", name="Sécurité", level=1).wait_for()
     phone.locator("#main [role=alert]").wait_for()
     assert phone.locator("ul.devices").count() == 0
@@ -177,7 +178,8 @@ def test_a_journal_served_altered_stops_the_application(browser, demo_server, sc
     # Between two checks, the server changes an entry this device already verified.
     page.context.route(re.compile(r".*/journal/leaves\?.*"), altered_leaves)
     said = check_now_is_refused(page)
-    assert "journal entry 0 is not the one this device verified before" in said
+    assert "Le journal du serveur contredit ce que cet appareil a déjà vérifié." in said
+    assert "Code pour l'assistance : log_refused" in said
     check_accessibility(page, "journal refused")
     photograph(page, screens, "43-trust-refused")
 
@@ -186,7 +188,7 @@ def test_a_journal_served_altered_stops_the_application(browser, demo_server, sc
     fresh = new_page(browser, demo_server, PHONE)
     fresh.context.route(re.compile(r".*/journal/leaves\?.*"), altered_leaves)
     sign_in(fresh, demo_server, PATIENT)
-    assert "do not match the head the server signed" in blocked(fresh)
+    assert "Code pour l'assistance : log_refused" in blocked(fresh)
 
 
 def test_a_key_directory_head_served_altered_stops_the_application(browser, demo_server):
@@ -194,4 +196,7 @@ def test_a_key_directory_head_served_altered_stops_the_application(browser, demo
     sign_in(page, demo_server, PAUL_DURAND)
     page.wait_for_selector("body[data-trust='verified']")
     page.context.route(re.compile(r".*/keys/head(\?.*)?$"), altered_directory_head)
-    assert "key directory" in check_now_is_refused(page)
+    said = check_now_is_refused(page)
+    # The head no longer carries the log's signature.
+    assert "Une signature ne correspond pas" in said
+    assert "Code pour l'assistance : invalid_signature" in said

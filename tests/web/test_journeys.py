@@ -91,7 +91,10 @@ def test_a_practitioner_sends_a_document_and_a_colleague_opens_it_verified(
     colleague.get_by_role("link", name="Radiographie du genou").click()
     refusal = colleague.get_by_role("alert")
     refusal.wait_for()
-    assert "Ce document a été refusé" in refusal.inner_text()
+    said = refusal.inner_text()
+    assert "Ce document a été refusé : Une partie du document chiffré a été altérée." in said
+    # The worker's code in small print, for support; its English message is not shown.
+    assert re.search(r"Code pour l'assistance : chunk_authentication:\d+", said)
     assert "Ne l'utilisez pas" in refusal.inner_text()
     assert colleague.locator("img.preview, pre.preview").count() == 0
     assert colleague.get_by_role("link", name="Enregistrer le fichier").count() == 0

@@ -25,13 +25,16 @@ from uhealthsec.client.logs import LogPin, accept_head
 from uhealthsec.client.wire import parse
 from uhealthsec.crypto import merkle
 from uhealthsec.crypto.errors import InvalidProof
-from uhealthsec.protocol.web_release import WEB_RELEASE_LOG, WebReleaseOut, asset_leaf
+from uhealthsec.protocol.web_release import (
+    RELEASE_MANIFEST,
+    WEB_RELEASE_LOG,
+    WebReleaseOut,
+    asset_leaf,
+)
 
 WHAT = "the web release log"
 APP = "/app/"
 PAGE = "index.html"
-#: The release manifest the build writes beside the page (web/vite.config.ts).
-RELEASE_MANIFEST = "release.json"
 #: Where the page's relative addresses are resolved from: only the path matters.
 _PAGE_URL = "http://page.invalid" + APP
 

@@ -14,6 +14,8 @@ from uhealthsec.protocol.logs import LogHeadOut
 
 #: The log's name: its checkpoints' origin ends with "/web".
 WEB_RELEASE_LOG = "web"
+#: The release manifest the build writes beside the page (web/vite.config.ts).
+RELEASE_MANIFEST = "release.json"
 #: The first line of every leaf, naming what the leaf is and its format's version.
 ASSET_LEAF_HEADER = b"uhealthsec-web-asset/1\n"
 #: A served file's path, relative to /app/ (e.g. "assets/index-B_qPjcGc.js").

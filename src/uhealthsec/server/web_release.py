@@ -9,12 +9,16 @@ A leaf is known by its hash (the log's level-0 nodes): a file already published,
 this process or an earlier one, is not appended again, so the log needs no table of
 its own. The files are hashed once, at startup: a file changed on disk afterwards is
 served but no longer matches the log, which is what a verifier is there to notice.
+A process that creates several applications (tests, workers) hashes a build once: the
+hashes are kept by directory and by the digest of the build's release.json, which
+every build writes anew.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -27,6 +31,7 @@ from sqlalchemy.orm import Session
 from uhealthsec.crypto import merkle
 from uhealthsec.protocol.logs import LogHeadOut
 from uhealthsec.protocol.web_release import (
+    RELEASE_MANIFEST,
     WEB_RELEASE_LOG,
     WebAssetOut,
     WebReleaseOut,
@@ -70,6 +75,28 @@ def served_assets(directory: Path) -> list[ServedAsset]:
         for path in sorted(directory.rglob("*"))
         if path.is_file() and not path.is_symlink()
     ]
+
+
+#: The files of each build hashed by this process, by (directory, release.json's SHA-256).
+_hashed_builds: dict[tuple[Path, bytes], tuple[ServedAsset, ...]] = {}
+_hashed_builds_lock = threading.Lock()
+
+
+def release_assets(directory: Path) -> list[ServedAsset]:
+    """``served_assets(directory)``, hashed once per build in this process: a build is
+    known by its release.json; a directory without one is hashed each time."""
+    try:
+        build = (
+            directory.resolve(),
+            hashlib.sha256((directory / RELEASE_MANIFEST).read_bytes()).digest(),
+        )
+    except FileNotFoundError:
+        return served_assets(directory)
+    with _hashed_builds_lock:
+        assets = _hashed_builds.get(build)
+        if assets is None:
+            assets = _hashed_builds[build] = tuple(served_assets(directory))
+    return list(assets)
 
 
 def _log(db: Session, ctx: AppContext) -> MerkleLog:
@@ -119,7 +146,7 @@ def install(app: FastAPI, ctx: AppContext) -> None:
     app.include_router(router)
     if directory is None:
         return
-    assets = served_assets(directory)
+    assets = release_assets(directory)
     appended = publish(ctx, assets)
     logger.info(
         "web release log: %d files served under /app/, %d newly published", len(assets), appended

@@ -39,10 +39,11 @@ def add_practitioners(ctx, count: int) -> list[str]:
 
 def share_documents(
     ctx, reader_id: uuid.UUID, count: int, *, per_instant: int = 1, start: datetime | None = None
-) -> None:
-    """``count`` documents of one version each, from a new author in a new patient file,
-    shared with the reader; ``per_instant`` of them at each second from ``start`` (so
-    that a listing's order must break ties). Rows only: no content, no real keys."""
+) -> uuid.UUID:
+    """``count`` documents of one version each, from a new author in a new patient file
+    (whose id is returned), shared with the reader; ``per_instant`` of them at each
+    second from ``start`` (so that a listing's order must break ties). Rows only: no
+    content, no real keys."""
     author = _account_row(f"author-{uuid.uuid4().hex}@example.org", AccountKind.PRACTITIONER)
     patient = _account_row(f"patient-{uuid.uuid4().hex}@example.org", AccountKind.PATIENT)
     practice = {"id": uuid.uuid4(), "name": "Cabinet", "created_at": ctx.now()}
@@ -119,6 +120,7 @@ def share_documents(
             insert_rows(db, Document.__table__, documents)
             insert_rows(db, DocumentVersion.__table__, versions)
             insert_rows(db, Share.__table__, shares)
+    return patient_file["id"]
 
 
 #: Rows written per transaction.

@@ -75,6 +75,11 @@ export class Api {
     return (await this.worker.call("inbox", {})).documents;
   }
 
+  /** One document as the inbox lists it, without listing the others. */
+  async document(id: string): Promise<DocumentView> {
+    return (await this.worker.call("document", { id })).document;
+  }
+
   /**
    * Downloads, checks and decrypts a document in the worker. The bytes come back
    * only once the worker has checked the whole of them: a refusal leaves nothing.

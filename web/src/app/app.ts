@@ -5,10 +5,10 @@
  * that the server serves one page and the back button works.
  */
 
-import { WorkerRefusal } from "../worker/client.js";
 import type { AccountView, Api } from "./api.js";
 import { h, replace } from "./dom.js";
 import { type MessageKey, language, setLanguage, t } from "./i18n.js";
+import { describeFailure } from "./refusals.js";
 import { documentScreen } from "./screens/document.js";
 import { inboxScreen } from "./screens/inbox.js";
 import { patientsScreen } from "./screens/patients.js";
@@ -56,19 +56,29 @@ export const ROUTES = {
   practice: "#/practice",
 } as const;
 
-/** A refusal as the person reads it: the worker's message, which names the cause. */
+/** A refusal as the person reads it, in the chosen language (refusals.ts). */
 export function describeError(error: unknown): string {
-  if (error instanceof WorkerRefusal) {
-    if (error.identifier === "network") return t("error.network");
-    return error.message;
-  }
-  if (error instanceof TypeError) return t("error.network");
-  return error instanceof Error ? error.message : String(error);
+  return describeFailure(error).text;
 }
 
-/** An alert box for a refusal; `role="alert"` has it read out at once. */
-export function errorBox(message: string, advice?: MessageKey): HTMLElement {
-  return h("div", { class: "alert error", role: "alert" }, h("p", {}, message), advice ? h("p", {}, t(advice)) : null);
+/**
+ * An alert box for a refusal; `role="alert"` has it read out at once. `code`, the
+ * worker's code of the refusal, is shown in small print for support.
+ */
+export function errorBox(message: string, advice?: MessageKey, code?: string | null): HTMLElement {
+  return h(
+    "div",
+    { class: "alert error", role: "alert" },
+    h("p", {}, message),
+    advice ? h("p", {}, t(advice)) : null,
+    code ? h("p", {}, h("small", { class: "refusal-code" }, t("error.code", { code }))) : null,
+  );
+}
+
+/** The alert box of `error`: its text, `advice` after it, its code in small print. */
+export function refusalBox(error: unknown, advice?: MessageKey): HTMLElement {
+  const { text, code } = describeFailure(error);
+  return errorBox(text, advice, code);
 }
 
 export class App {
@@ -141,7 +151,7 @@ export class App {
       h("li", {}, h("a", { href: route, "aria-current": here.startsWith(route) ? "page" : undefined }, t(label)));
     const nav = h(
       "nav",
-      { "aria-label": t("nav.label") },
+      { id: "main-nav", "aria-label": t("nav.label") },
       h(
         "ul",
         {},
@@ -158,7 +168,29 @@ export class App {
     );
     const who = h("span", { class: "who" }, t("nav.signedInAs", { name: this.account.name || this.account.email }));
     const signOut = h("button", { type: "button", class: "secondary", onclick: () => void this.signOut() }, t("nav.signOut"));
-    replace(this.header, brand, nav, h("div", { class: "account" }, who, signOut, languageButton));
+    const account = h("div", { id: "account-menu", class: "account" }, who, signOut, languageButton);
+    replace(this.header, brand, this.menuButton(), nav, account);
+  }
+
+  /**
+   * On a phone the navigation and the account's controls fold behind one button (the
+   * stylesheet shows it below 40rem only); Escape folds them again and gives the
+   * button the focus back. A new screen redraws the header, folded.
+   */
+  private menuButton(): HTMLElement {
+    const button = h("button", { type: "button", class: "menu-toggle secondary", "aria-expanded": "false", "aria-controls": "main-nav account-menu" }, t("nav.menu"));
+    const fold = (open: boolean) => {
+      button.setAttribute("aria-expanded", String(open));
+      this.header.classList.toggle("menu-open", open);
+    };
+    button.addEventListener("click", () => fold(button.getAttribute("aria-expanded") !== "true"));
+    this.header.classList.remove("menu-open");
+    this.header.onkeydown = (event: KeyboardEvent) => {
+      if (event.key !== "Escape" || !this.header.classList.contains("menu-open")) return;
+      fold(false);
+      button.focus();
+    };
+    return button;
   }
 
   private async render(): Promise<void> {

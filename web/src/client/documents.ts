@@ -287,16 +287,45 @@ export class Documents {
 
   /** Every document you can read, newest first, titles decrypted here. */
   async inbox(): Promise<DocumentView[]> {
-    const wire = new Wire("exchange_refused", "your documents");
+    return this.listed("your documents", {});
+  }
+
+  /**
+   * The documents of one patient file you can read (the server's listing filtered by
+   * file), newest first; one of another file in the answer refuses it all, before
+   * any of them is decrypted.
+   */
+  async ofPatientFile(patientFileId: string): Promise<DocumentView[]> {
+    const file = patientFileId.toLowerCase();
+    return this.listed("the patient file's documents", { patient_file_id: file }, (view) => {
+      if (view.patientFileId !== file) throw exchangeRefused(`the server lists document ${view.id} of another patient file with those of ${file}`);
+    });
+  }
+
+  /** One document you can read (`GET /documents/{id}`), its title decrypted here. */
+  async document(id: string): Promise<DocumentView> {
+    return this.summary(await this.view(id));
+  }
+
+  /** Whether a practice's list of patients named the patient of this file. */
+  knowsPatientFile(patientFileId: string): boolean {
+    return this.patientOfFile.has(patientFileId);
+  }
+
+  /** The pages of `GET /documents` with `filter`, a bounded number of them, each checked by `check`. */
+  private async listed(what: string, filter: Record<string, string>, check: (view: ServedDocument) => void = () => undefined): Promise<DocumentView[]> {
+    const wire = new Wire("exchange_refused", what);
     const listed: unknown[] = [];
     for (let pages = 0; ; pages += 1) {
-      if (pages === MAX_INBOX_PAGES) throw exchangeRefused(`the server lists more than ${MAX_INBOX_PAGES * DOCUMENTS_PAGE} documents: the inbox is not shown`);
-      const page = wire.list(await this.session.json("GET", "/documents", wire, { params: { limit: DOCUMENTS_PAGE, offset: pages * DOCUMENTS_PAGE } }));
+      if (pages === MAX_INBOX_PAGES) throw exchangeRefused(`the server lists more than ${MAX_INBOX_PAGES * DOCUMENTS_PAGE} documents: ${what} are not shown`);
+      const page = wire.list(await this.session.json("GET", "/documents", wire, { params: { ...filter, limit: DOCUMENTS_PAGE, offset: pages * DOCUMENTS_PAGE } }));
       listed.push(...page);
       if (page.length < DOCUMENTS_PAGE) break;
     }
+    const views = listed.map((raw) => readDocument(raw, wire));
+    views.forEach(check);
     const documents: DocumentView[] = [];
-    for (const raw of listed) documents.push(await this.summary(readDocument(raw, wire)));
+    for (const view of views) documents.push(await this.summary(view));
     return documents;
   }
 

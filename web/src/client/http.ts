@@ -33,12 +33,24 @@ export function retryDelayMs(retryAfter: string | null, attempt: number): number
 
 export type Sleep = (ms: number) => Promise<void>;
 
+/** The identifiers of the server's refusals, one per kind of status the page tells apart. */
+export type ServerRefusalIdentifier =
+  | "bad_request"
+  | "unauthorized"
+  | "forbidden"
+  | "not_found"
+  | "conflict"
+  | "too_large"
+  | "too_many_requests"
+  | "server_unavailable"
+  | "refused";
+
 /**
  * The identifier of a refusal by the server, from its status: what the page tells
  * apart (a wrong password or code is "unauthorized"; a throttled sign-in
  * "too_many_requests").
  */
-export function identifierOfStatus(status: number): string {
+export function identifierOfStatus(status: number): ServerRefusalIdentifier {
   switch (status) {
     case 400:
     case 422:
@@ -62,7 +74,7 @@ export function identifierOfStatus(status: number): string {
 
 /** An answer of the server that refused a request (status 400 and above). */
 export class ApiError extends Error {
-  readonly identifier: string;
+  readonly identifier: ServerRefusalIdentifier;
 
   constructor(
     readonly status: number,

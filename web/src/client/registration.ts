@@ -15,9 +15,10 @@ import { Wire, jsonOf } from "./wire.js";
 export const MIN_PASSWORD_LENGTH = 12;
 /**
  * The fewest different characters a new password may have. The CLI rates passwords
- * with zxcvbn (client/passwords.py), whose word lists are too large for a page; the
- * web client keeps its other rules and refuses what zxcvbn rates worst: one
- * character or a short pattern repeated.
+ * with zxcvbn (client/passwords.py), and so does the page before it asks
+ * (app/password_strength.ts, whose word lists are loaded with the screen); the worker,
+ * which holds no word lists, keeps the other rules and refuses what zxcvbn rates
+ * worst: one character or a short pattern repeated.
  */
 export const MIN_DISTINCT_CHARACTERS = 5;
 

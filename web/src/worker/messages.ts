@@ -221,6 +221,8 @@ export interface ClientOperations {
   askRight: { args: { practiceId: string; right: Right }; result: { request: RightsRequestView } };
   /** Withdraws a pending request (signed). */
   withdrawRight: { args: { id: string }; result: { request: RightsRequestView } };
+  /** One document you can read, as the inbox lists it (GET /documents/{id}): nothing else is listed. */
+  document: { args: { id: string }; result: { document: DocumentView } };
 }
 
 /** What the background checks verified: the sizes of both logs, as decimal strings. */

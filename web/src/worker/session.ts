@@ -286,11 +286,25 @@ export class WorkerService extends CryptoService {
 
   async inbox(_: ClientOperations["inbox"]["args"]): Promise<ClientOperations["inbox"]["result"]> {
     const { documents } = this.requireSignedIn();
-    // A document names its patient by account id only: the practices' patient lists
-    // give the names to show (a patient's own documents are about themselves).
+    await this.namePatients();
+    return { documents: await documents.inbox() };
+  }
+
+  /**
+   * A document names its patient by account id only: the practices' patient lists
+   * give the names to show (a patient's own documents are about themselves).
+   */
+  private async namePatients(): Promise<void> {
     const { practices } = await this.practices({});
     await Promise.all(practices.filter((p) => p.role !== "patient").map((p) => this.patients({ practiceId: p.id })));
-    return { documents: await documents.inbox() };
+  }
+
+  async document({ id }: ClientOperations["document"]["args"]): Promise<ClientOperations["document"]["result"]> {
+    const { documents } = this.requireSignedIn();
+    const view = await documents.view(id);
+    // The patient's name comes from their practice's list: asked for only if not known yet.
+    if (!documents.knowsPatientFile(view.patientFileId)) await this.namePatients();
+    return { document: await documents.summary(view) };
   }
 
   async openDocument({ id, sink }: ClientOperations["openDocument"]["args"]): Promise<ClientOperations["openDocument"]["result"]> {
@@ -353,10 +367,10 @@ export class WorkerService extends CryptoService {
   }
 
   async patientFile({ patientFileId }: ClientOperations["patientFile"]["args"]): Promise<ClientOperations["patientFile"]["result"]> {
-    const { patientFiles } = this.requireSignedIn();
+    const { documents, patientFiles } = this.requireSignedIn();
     const file = patientFileId.toLowerCase();
-    const [{ documents }, consents, retention] = await Promise.all([this.inbox({}), patientFiles.consents(file), patientFiles.retention(file)]);
-    const ofFile = documents.filter((d) => d.patientFileId === file).sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt));
+    const [listed, consents, retention] = await Promise.all([documents.ofPatientFile(file), patientFiles.consents(file), patientFiles.retention(file)]);
+    const ofFile = listed.sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt));
     return { documents: ofFile, consents, retention };
   }
 
@@ -562,4 +576,5 @@ const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
   "rightsRequests",
   "askRight",
   "withdrawRight",
+  "document",
 ]);

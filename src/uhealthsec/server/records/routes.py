@@ -156,11 +156,15 @@ def inbox(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     after: Annotated[str | None, Query(max_length=60)] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    patient_file_id: uuid.UUID | None = None,
 ) -> list[s.DocumentOut]:
-    """Documents you can read, most recently changed first. When there may be more,
-    the `Link` header's `next` gives the next page's `after`; `offset` is kept for
-    older clients, and costs more the further it goes."""
-    documents, following = documents_page(caller.account, db, ctx, limit, after, offset)
+    """Documents you can read, most recently changed first; with `patient_file_id`,
+    only those of that patient file. When there may be more, the `Link` header's
+    `next` gives the next page's `after`; `offset` is kept for older clients, and
+    costs more the further it goes."""
+    documents, following = documents_page(
+        caller.account, db, ctx, limit, after, offset, patient_file_id
+    )
     if following is not None:
         next_page = request.url.remove_query_params("offset").include_query_params(
             limit=limit, after=following
@@ -170,13 +174,22 @@ def inbox(
 
 
 def documents_page(
-    account: Account, db: Db, ctx: Ctx, limit: int, after: str | None, offset: int = 0
+    account: Account,
+    db: Db,
+    ctx: Ctx,
+    limit: int,
+    after: str | None,
+    offset: int = 0,
+    patient_file_id: uuid.UUID | None = None,
 ) -> tuple[list[s.DocumentOut], str | None]:
-    """A page of the inbox and the position the next one starts after, if any."""
+    """A page of the inbox (of one patient file's documents, if given) and the
+    position the next one starts after, if any."""
     if after is not None and offset:
         raise InvalidInput("ask for the page after a position or at an offset, not both")
     position = InboxPosition.parse(after) if after is not None else None
-    views, following = RecordsService(db, ctx).inbox(account, limit, position, offset)
+    views, following = RecordsService(db, ctx).inbox(
+        account, limit, position, offset, patient_file_id
+    )
     return [_document_out(v) for v in views], following.token() if following else None
 
 

@@ -927,10 +927,12 @@ class RecordsService:
         limit: int,
         after: InboxPosition | None = None,
         offset: int = 0,
+        patient_file_id: uuid.UUID | None = None,
     ) -> tuple[list[DocumentView], InboxPosition | None]:
         """Documents the caller can read, most recently changed first: the page after
         ``after`` (or ``offset`` documents), and where the next page starts if there may
-        be one. A constant number of statements, whatever the page or the inbox."""
+        be one; with ``patient_file_id``, only that file's. A constant number of
+        statements, whatever the page or the inbox."""
         # Each document once, at the newest version the caller holds a key for: their
         # shares newest first, each kept if it is the newest one of its document they
         # hold. Both read an index of the caller's active shares (the second one row,
@@ -968,6 +970,12 @@ class RecordsService:
             )
         if offset:
             listing = listing.offset(offset)
+        if patient_file_id is not None:  # the file's documents, by their index
+            listing = listing.where(
+                Share.document_id.in_(
+                    select(Document.id).where(Document.patient_file_id == patient_file_id)
+                )
+            )
         page = self.db.execute(listing).all()
         found = {
             document.id: (document, patient_file)

@@ -6,7 +6,8 @@
  */
 
 import { isShownInline } from "../api.js";
-import { type AppContext, ROUTES, type Screen, describeError, errorBox } from "../app.js";
+import { type AppContext, ROUTES, type Screen, errorBox } from "../app.js";
+import { describeFailure } from "../refusals.js";
 import { formatDate, formatSize, h, replace } from "../dom.js";
 import { drawPdf } from "../pdf_viewer.js";
 import { locale, t } from "../i18n.js";
@@ -23,8 +24,7 @@ export async function documentScreen(context: AppContext, id: string): Promise<S
   release();
   const back = h("p", {}, h("a", { href: ROUTES.inbox }, `← ${t("document.back")}`));
   const content = h("section", {});
-  const documents = await context.api.inbox().catch(() => null);
-  const listed = documents?.find((d) => d.id === id);
+  const listed = await context.api.document(id).catch(() => null);
   if (!listed) {
     replace(content, back, h("h1", {}, t("document.notFound")));
     return { title: t("document.notFound"), content };
@@ -86,6 +86,7 @@ async function open(context: AppContext, id: string, result: HTMLElement): Promi
     replace(result, verified, save, preview);
     context.announce(t("document.verified", { signer: opened.signer }));
   } catch (error) {
-    replace(result, errorBox(t("document.refused", { reason: describeError(error) }), "document.refusedAdvice"));
+    const { text, code } = describeFailure(error);
+    replace(result, errorBox(t("document.refused", { reason: text }), "document.refusedAdvice", code));
   }
 }

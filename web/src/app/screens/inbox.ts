@@ -5,7 +5,7 @@
  */
 
 import type { DocumentView } from "../api.js";
-import { type AppContext, ROUTES, type Screen, describeError, errorBox } from "../app.js";
+import { type AppContext, ROUTES, type Screen, refusalBox } from "../app.js";
 import { field, formatDate, formatSize, h, replace } from "../dom.js";
 import { locale, t } from "../i18n.js";
 
@@ -18,7 +18,7 @@ export async function inboxScreen(context: AppContext): Promise<Screen> {
   try {
     documents = await context.api.inbox();
   } catch (error) {
-    content.append(errorBox(describeError(error)));
+    content.append(refusalBox(error));
     return { title: t("inbox.title"), content };
   }
   if (documents.length === 0) {

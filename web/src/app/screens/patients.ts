@@ -4,7 +4,7 @@
  */
 
 import type { PatientView, PracticeView } from "../api.js";
-import { type AppContext, ROUTES, type Screen, describeError, errorBox } from "../app.js";
+import { type AppContext, ROUTES, type Screen, refusalBox } from "../app.js";
 import { field, h, replace } from "../dom.js";
 import { t } from "../i18n.js";
 
@@ -20,7 +20,7 @@ export async function patientsScreen(context: AppContext): Promise<Screen> {
   try {
     practices = await workingPractices(context);
   } catch (error) {
-    content.append(errorBox(describeError(error)));
+    content.append(refusalBox(error));
     return { title, content };
   }
   if (practices.length === 0) {
@@ -41,7 +41,7 @@ async function showPatients(context: AppContext, practiceId: string, place: HTML
   try {
     patients = await context.api.patients(practiceId);
   } catch (error) {
-    replace(place, errorBox(describeError(error)));
+    replace(place, refusalBox(error));
     return;
   }
   if (patients.length === 0) {

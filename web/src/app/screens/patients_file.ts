@@ -7,7 +7,7 @@
  */
 
 import type { DocumentHistoryView, DocumentView, NextVersionView, PatientFileView, PatientView } from "../api.js";
-import { type AppContext, ROUTES, type Screen, describeError, errorBox } from "../app.js";
+import { type AppContext, ROUTES, type Screen, errorBox, refusalBox } from "../app.js";
 import { field, formatDate, formatSize, h, replace, uniqueId } from "../dom.js";
 import { type MessageKey, locale, t } from "../i18n.js";
 import { busy } from "./signin.js";
@@ -37,7 +37,7 @@ export async function patientFileScreen(context: AppContext, patientFileId: stri
     }
     file = await context.api.patientFile(patientFileId);
   } catch (error) {
-    replace(content, back, h("h1", {}, patient?.name || t("patients.title")), errorBox(describeError(error)));
+    replace(content, back, h("h1", {}, patient?.name || t("patients.title")), refusalBox(error));
     return { title: t("patients.title"), content };
   }
   const title = patient.name || patient.email;
@@ -149,7 +149,7 @@ async function showHistory(context: AppContext, id: string, panel: HTMLElement, 
   try {
     history = await context.api.documentHistory(id);
   } catch (error) {
-    replace(panel, errorBox(describeError(error)));
+    replace(panel, refusalBox(error));
     return;
   }
   // Shown where it happened; said once, by the frame's live region (context.announce).
@@ -194,7 +194,7 @@ function readerItem(context: AppContext, history: DocumentHistoryView, reader: D
       await showHistory(context, history.id, panel, t("patients.revoked", { email: reader.email, versions }));
     } catch (error) {
       done();
-      item.append(errorBox(describeError(error)));
+      item.append(refusalBox(error));
     }
   });
   item.append(revoke);
@@ -232,7 +232,7 @@ function shareForm(context: AppContext, history: DocumentHistoryView, panel: HTM
       await showHistory(context, history.id, panel, t("patients.shared", { email: address }));
     } catch (error) {
       done();
-      replace(problems, errorBox(describeError(error)));
+      replace(problems, refusalBox(error));
     }
   });
   return form;
@@ -265,7 +265,7 @@ function newVersionForm(context: AppContext, history: DocumentHistoryView, panel
       });
     } catch (error) {
       done();
-      replace(problems, errorBox(describeError(error)));
+      replace(problems, refusalBox(error));
     }
   });
   return form;
@@ -297,7 +297,7 @@ function showBeforeChanging(context: AppContext, next: NextVersionView, file: Fi
     } catch (error) {
       done();
       back.disabled = false;
-      replace(problems, errorBox(describeError(error)));
+      replace(problems, refusalBox(error));
     }
   });
 }

@@ -7,22 +7,29 @@
  * keystore is unlocked at the end.
  */
 
-import { type AccountKind, type PasswordProblem, passwordProblem } from "../../client/registration.js";
+import type { AccountKind, PasswordProblem } from "../../client/registration.js";
 import type { AccountView, Api } from "../api.js";
-import { type Screen, describeError, errorBox } from "../app.js";
+import { type Screen, errorBox, refusalBox } from "../app.js";
 import { field, h, replace, uniqueId } from "../dom.js";
-import { type MessageKey, locale, t } from "../i18n.js";
+import { type MessageKey, language, locale, t } from "../i18n.js";
+import { type PasswordVerdict, judgePassword } from "../password_strength.js";
 import { qrCode } from "../qr.js";
 import { busy } from "./signin.js";
 
 /** How many of the 24 words the person types back. */
 const WORDS_ASKED = 3;
 
-const PROBLEM_KEYS: Record<PasswordProblem, MessageKey> = {
+const PROBLEM_KEYS: Record<PasswordProblem | "guessable", MessageKey> = {
   too_short: "register.passwordTooShort",
   contains_identity: "register.passwordIdentity",
   too_repetitive: "register.passwordRepetitive",
+  guessable: "register.passwordGuessable",
 };
+
+/** Why a password is refused, zxcvbn's feedback after it; null if accepted. */
+function refusalOf(verdict: PasswordVerdict): string | null {
+  return verdict.problem === null ? null : [t(PROBLEM_KEYS[verdict.problem]), ...verdict.feedback].join(" ");
+}
 
 type SignedIn = (account: AccountView) => void;
 
@@ -74,13 +81,18 @@ function showForm(content: HTMLElement, api: Api, signedIn: SignedIn, invited?: 
     kind.disabled = true;
     rppsField.hidden = invited.kind !== "practitioner";
   }
-  const judge = (): PasswordProblem | null => {
-    const problem = password.value ? passwordProblem(password.value, [email.value, name.value]) : null;
-    strength.textContent = !password.value ? "" : problem ? t(PROBLEM_KEYS[problem]) : t("register.passwordAccepted");
-    strength.className = `strength ${problem ? "weak" : "strong"}`;
-    return problem;
+  // Judged as typed; zxcvbn answers asynchronously, so only the latest verdict is shown.
+  let judging = 0;
+  const judge = async (): Promise<string | null> => {
+    const turn = ++judging;
+    const refused = password.value ? refusalOf(await judgePassword(password.value, [email.value, name.value], language())) : null;
+    if (turn === judging) {
+      strength.textContent = !password.value ? "" : (refused ?? t("register.passwordAccepted"));
+      strength.className = `strength ${refused ? "weak" : "strong"}`;
+    }
+    return refused;
   };
-  for (const input of [password, email, name]) input.addEventListener("input", judge);
+  for (const input of [password, email, name]) input.addEventListener("input", () => void judge().catch(() => undefined));
   kind.addEventListener("change", () => {
     rppsField.hidden = kind.value !== "practitioner";
   });
@@ -105,9 +117,15 @@ function showForm(content: HTMLElement, api: Api, signedIn: SignedIn, invited?: 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     replace(problems);
-    const problem = judge();
+    let problem: string | null;
+    try {
+      problem = await judge();
+    } catch (error) {
+      replace(problems, refusalBox(error));
+      return;
+    }
     if (problem !== null || password.value !== again.value) {
-      replace(problems, errorBox(problem !== null ? t(PROBLEM_KEYS[problem]) : t("register.passwordsDiffer")));
+      replace(problems, errorBox(problem ?? t("register.passwordsDiffer")));
       password.focus();
       return;
     }
@@ -127,7 +145,7 @@ function showForm(content: HTMLElement, api: Api, signedIn: SignedIn, invited?: 
       showWords(content, api, signedIn, address, words, invited !== undefined);
     } catch (error) {
       done();
-      replace(problems, errorBox(describeError(error)));
+      replace(problems, refusalBox(error));
     }
   });
   const signIn = h("p", { class: "actions" }, h("a", { href: "#/" }, t("register.haveAccount")));
@@ -212,7 +230,7 @@ function codeForm<T>(input: HTMLInputElement, label: string, hint: string, butto
       next(await run(input.value.trim()));
     } catch (error) {
       done();
-      replace(problems, errorBox(describeError(error)));
+      replace(problems, refusalBox(error));
       input.select();
       input.focus();
     }
@@ -246,7 +264,7 @@ async function showTotp(content: HTMLElement, api: Api, signedIn: SignedIn): Pro
     enrolment = await api.beginTotpEnrolment();
   } catch (error) {
     const again = h("button", { type: "button", onclick: () => void showTotp(content, api, signedIn) }, t("register.tryAgain"));
-    showStep(content, t("register.totpTitle"), errorBox(describeError(error)), h("p", { class: "actions" }, again));
+    showStep(content, t("register.totpTitle"), refusalBox(error), h("p", { class: "actions" }, again));
     return;
   }
   const code = h("input", { type: "text", name: "totp", inputmode: "numeric", autocomplete: "one-time-code", pattern: "[0-9]{6}", maxlength: "6", required: true });

@@ -6,7 +6,7 @@
  */
 
 import type { SessionView, TrustCheckView } from "../../worker/messages.js";
-import { type AppContext, ROUTES, type Screen, describeError, errorBox } from "../app.js";
+import { type AppContext, ROUTES, type Screen, errorBox, refusalBox } from "../app.js";
 import { formatDate, h, replace } from "../dom.js";
 import { locale, t } from "../i18n.js";
 import { busy } from "./signin.js";
@@ -36,7 +36,7 @@ function checksPart(context: AppContext): HTMLElement {
       if (check !== null) replace(outcome, h("p", { class: "alert success" }, t("security.checked")));
       else replace(outcome, errorBox(t("error.network")));
     } catch (error) {
-      replace(outcome, errorBox(describeError(error)));
+      replace(outcome, refusalBox(error));
     } finally {
       done();
     }
@@ -61,7 +61,7 @@ async function devicesPart(context: AppContext): Promise<HTMLElement> {
   try {
     show(await context.api.sessions());
   } catch (error) {
-    part.append(errorBox(describeError(error)));
+    part.append(refusalBox(error));
     return part;
   }
   part.append(list, outcome);
@@ -91,7 +91,7 @@ function deviceItem(context: AppContext, session: SessionView, list: HTMLElement
       context.announce(message);
       list.querySelector<HTMLElement>("button")?.focus();
     } catch (error) {
-      replace(outcome, errorBox(describeError(error)));
+      replace(outcome, refusalBox(error));
     } finally {
       done();
     }

@@ -9,8 +9,8 @@
 import { WorkerRefusal } from "../../worker/client.js";
 import type { TrustCheckView } from "../../worker/messages.js";
 import type { Api } from "../api.js";
-import { describeError } from "../app.js";
 import { t } from "../i18n.js";
+import { type Described, describeFailure } from "../refusals.js";
 
 /** How often the checks run again while signed in. */
 export const TRUST_CHECK_INTERVAL_MS = 5 * 60_000;
@@ -59,20 +59,28 @@ export class TrustWatch {
       return this.last;
     } catch (error) {
       if (error instanceof WorkerRefusal && NOT_A_FAILURE.has(error.identifier)) return null;
-      this.block(describeError(error));
+      this.block(describeFailure(error));
       throw error;
     }
   }
 
-  private block(reason: string): void {
+  private block({ text, code }: Described): void {
     this.stop();
     document.body.dataset.trust = "refused";
     if (document.getElementById("trust-alert") !== null) return;
-    const alert = document.createElement("p");
+    const alert = document.createElement("div");
     alert.setAttribute("role", "alert");
     alert.id = "trust-alert";
     alert.className = "alert error";
-    alert.textContent = t("security.blocked", { reason });
+    const said = document.createElement("p");
+    said.textContent = t("security.blocked", { reason: text });
+    alert.append(said);
+    if (code !== null) {
+      const small = document.createElement("small");
+      small.className = "refusal-code";
+      small.textContent = t("error.code", { code });
+      alert.append(small);
+    }
     // Outside the screens, which are redrawn; nothing typed after this reaches the worker.
     document.body.prepend(alert);
     this.root.inert = true;

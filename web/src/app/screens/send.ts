@@ -6,7 +6,7 @@
  */
 
 import type { MemberView, PatientView, PracticeView, RecipientView } from "../api.js";
-import { type AppContext, ROUTES, type Screen, describeError, errorBox } from "../app.js";
+import { type AppContext, ROUTES, type Screen, errorBox, refusalBox } from "../app.js";
 import { field, h, replace, uniqueId } from "../dom.js";
 import { t } from "../i18n.js";
 import { busy } from "./signin.js";
@@ -26,7 +26,7 @@ export async function sendScreen(context: AppContext): Promise<Screen> {
   try {
     practices = await context.api.practices();
   } catch (error) {
-    content.append(errorBox(describeError(error)));
+    content.append(refusalBox(error));
     return { title, content };
   }
   const form = h("form", {});
@@ -47,7 +47,7 @@ async function practiceForm(context: AppContext, practiceId: string, place: HTML
   try {
     [patients, members] = await Promise.all([context.api.patients(practiceId), context.api.members(practiceId)]);
   } catch (error) {
-    replace(place, errorBox(describeError(error)));
+    replace(place, refusalBox(error));
     return;
   }
   const colleagues = members.filter((m) => m.accountId !== context.account.id && m.role !== "patient");
@@ -143,7 +143,7 @@ async function practiceForm(context: AppContext, practiceId: string, place: HTML
       showReview(context, { patient: chosenPatient, to, files, title: documentTitle.value.trim() }, proven, form, review);
     } catch (error) {
       done();
-      replace(problems, errorBox(describeError(error)));
+      replace(problems, refusalBox(error));
     }
   };
 }
@@ -188,7 +188,7 @@ function showReview(context: AppContext, choice: Choice, proven: RecipientView[]
         progressPlace.append(h("p", { class: "alert success" }, message, " ", h("a", { href: ROUTES.document(sent.id) }, t("send.open"))));
         context.announce(message);
       } catch (error) {
-        progressPlace.append(errorBox(describeError(error)));
+        progressPlace.append(refusalBox(error));
         change.disabled = false;
         return;
       }

@@ -6,7 +6,7 @@
 
 import { WorkerRefusal } from "../../worker/client.js";
 import type { AccountView, Api } from "../api.js";
-import { ROUTES, type Screen, describeError, errorBox } from "../app.js";
+import { ROUTES, type Screen, refusalBox } from "../app.js";
 import { field, h, replace } from "../dom.js";
 import { t } from "../i18n.js";
 import { continueEnrolment } from "./register.js";
@@ -51,7 +51,7 @@ function showCredentials(content: HTMLElement, api: Api, signedIn: (account: Acc
         return;
       }
       done();
-      replace(problems, errorBox(describeError(error)));
+      replace(problems, refusalBox(error));
       password.focus();
     }
   });
@@ -99,7 +99,7 @@ function showSecondFactor(content: HTMLElement, api: Api, signedIn: (account: Ac
       signedIn(await api.finishSignIn(code.value.replace(/\s+/g, ""), kind));
     } catch (error) {
       done();
-      replace(problems, errorBox(describeError(error)));
+      replace(problems, refusalBox(error));
       code.select();
       code.focus();
     }

@@ -4,7 +4,7 @@
  */
 
 import type { MemberView } from "../api.js";
-import { type AppContext, type Screen, describeError, errorBox } from "../app.js";
+import { type AppContext, type Screen, refusalBox } from "../app.js";
 import { field, h, replace } from "../dom.js";
 import { t } from "../i18n.js";
 import { qrCode } from "../qr.js";
@@ -20,7 +20,7 @@ export async function trustScreen(context: AppContext): Promise<Screen> {
     const seen = new Set<string>([context.account.email]);
     people = lists.flat().filter((m) => !seen.has(m.email) && seen.add(m.email));
   } catch (error) {
-    content.append(errorBox(describeError(error)));
+    content.append(refusalBox(error));
     return { title, content };
   }
   const who = h("input", { type: "email", name: "who", list: "trust-people", autocomplete: "off", required: true });
@@ -46,7 +46,7 @@ export async function trustScreen(context: AppContext): Promise<Screen> {
         h("p", { class: "hint" }, t("trust.noMark")),
       );
     } catch (error) {
-      replace(result, errorBox(describeError(error)));
+      replace(result, refusalBox(error));
     } finally {
       done();
     }
