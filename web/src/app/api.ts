@@ -17,6 +17,8 @@ export type SessionView = Operations["sessions"]["result"]["sessions"][number];
 export type DocumentHistoryView = Operations["documentHistory"]["result"]["history"];
 export type NextVersionView = Operations["nextVersion"]["result"]["next"];
 export type PatientFileView = Operations["patientFile"]["result"];
+export type HistoryView = Operations["history"]["result"]["history"];
+export type HistoryEntryView = HistoryView["entries"][number];
 
 /** An opened document: its bytes, checked, and who signed them. */
 export interface OpenedDocument {
@@ -180,6 +182,11 @@ export class Api {
 
   finishTotpEnrolment(code: string) {
     return this.worker.call("finishTotpEnrolment", { code });
+  }
+
+  /** Your access history, or a practice's activity (its admins), proven complete. */
+  async history(practiceId: string | null = null): Promise<HistoryView> {
+    return (await this.worker.call("history", practiceId === null ? {} : { practiceId })).history;
   }
 }
 

@@ -19,6 +19,7 @@ import { signInScreen } from "./screens/signin.js";
 import { trustScreen } from "./screens/trust.js";
 import { securityScreen } from "./screens/security.js";
 import { TrustWatch } from "./screens/security_watch.js";
+import { historyScreen } from "./screens/history.js";
 
 export interface Screen {
   /** The screen's heading, also the page's title. */
@@ -47,6 +48,7 @@ export const ROUTES = {
   patients: "#/patients",
   patient: (patientFileId: string) => `#/patients/${encodeURIComponent(patientFileId)}`,
   register: "#/register",
+  history: "#/history",
 } as const;
 
 /** A refusal as the person reads it: the worker's message, which names the cause. */
@@ -135,7 +137,7 @@ export class App {
     const nav = h(
       "nav",
       { "aria-label": t("nav.label") },
-      h("ul", {}, link(ROUTES.inbox, "nav.inbox"), link(ROUTES.patients, "nav.patients"), link(ROUTES.send, "nav.send"), link(ROUTES.trust, "nav.trust"), link(ROUTES.security, "nav.security")),
+      h("ul", {}, link(ROUTES.inbox, "nav.inbox"), link(ROUTES.patients, "nav.patients"), link(ROUTES.send, "nav.send"), link(ROUTES.trust, "nav.trust"), link(ROUTES.security, "nav.security"), link(ROUTES.history, "nav.history")),
     );
     const who = h("span", { class: "who" }, t("nav.signedInAs", { name: this.account.name || this.account.email }));
     const signOut = h("button", { type: "button", class: "secondary", onclick: () => void this.signOut() }, t("nav.signOut"));
@@ -194,6 +196,7 @@ export class App {
     if (hash === ROUTES.patients) return patientsScreen(context);
     const patientMatch = /^#\/patients\/([^/]+)$/.exec(hash);
     if (patientMatch) return patientFileScreen(context, decodeURIComponent(patientMatch[1]!));
+    if (hash === ROUTES.history) return historyScreen(context);
     return inboxScreen(context);
   }
 }

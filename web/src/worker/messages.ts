@@ -13,6 +13,7 @@
 import type { Purpose } from "../protocol/signature.js";
 import type { SuiteName } from "../protocol/wrap.js";
 import type { Directive, DocumentHistory, NextVersion, Retention } from "../client/patient_files.js";
+import type { HistoryView } from "../client/journal_history.js";
 
 /** The operations on keys alone (service.ts). */
 export interface CryptoOperations {
@@ -181,6 +182,12 @@ export interface ClientOperations {
   beginTotpEnrolment: { args: Record<string, never>; result: { secret: string; otpauthUri: string } };
   /** Confirms the app with one of its codes and finishes the sign-in; the recovery codes are answered once. */
   finishTotpEnrolment: { args: { code: string }; result: { account: AccountView; recoveryCodes: string[] } };
+  /**
+   * Your access history (a patient), or a practice's activity (its admins, with
+   * `practiceId`), every entry proven in the journal and the whole proven complete
+   * (client/journal_history.ts); a gap is refused as "history_incomplete".
+   */
+  history: { args: { practiceId?: string }; result: { history: HistoryView } };
 }
 
 /** What the background checks verified: the sizes of both logs, as decimal strings. */

@@ -31,6 +31,7 @@ import { type HeldKeys, Session } from "../client/session.js";
 import { Wire } from "../client/wire.js";
 import { TrustChecks, listSessions, revokeSession } from "../client/trust.js";
 import { JOURNAL_LOG } from "../client/journal_check.js";
+import { JournalHistory } from "../client/journal_history.js";
 import type { AccountView, ClientOperation, ClientOperations, Operation, Operations } from "./messages.js";
 import { CryptoService } from "./service.js";
 
@@ -66,6 +67,7 @@ interface SignedIn {
   documents: Documents;
   trust: TrustChecks;
   patientFiles: PatientFiles;
+  history: JournalHistory;
 }
 
 export interface WorkerOptions {
@@ -211,7 +213,7 @@ export class WorkerService extends CryptoService {
       // The account's id as the directory gives it, and its entry holding these keys.
       await session.myEntry();
       const documents = new Documents(session);
-      this.signedIn = { session, documents, trust: new TrustChecks(session, this.journalPins), patientFiles: new PatientFiles(session, documents) };
+      this.signedIn = { session, documents, trust: new TrustChecks(session, this.journalPins), patientFiles: new PatientFiles(session, documents), history: new JournalHistory(session, this.journalPins) };
       return await this.accountView(session);
     } catch (error) {
       await this.end(tokens);
@@ -428,6 +430,10 @@ export class WorkerService extends CryptoService {
     this.forgetRegistration();
     return { account: await this.completeSignIn(login, registration.password), recoveryCodes };
   }
+
+  async history({ practiceId }: ClientOperations["history"]["args"]): Promise<ClientOperations["history"]["result"]> {
+    return { history: await this.requireSignedIn().history.check(practiceId ?? null) };
+  }
 }
 
 /**
@@ -471,4 +477,5 @@ const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
   "confirmEmail",
   "beginTotpEnrolment",
   "finishTotpEnrolment",
+  "history",
 ]);

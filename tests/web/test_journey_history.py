@@ -1,0 +1,83 @@
+"""A patient's own history in Debian's headless Chromium against a real ``uhs-server
+serve --demo``: after Dr Martin opens Camille Petit's file, Camille's "Mon historique"
+lists what Dr Martin did, each entry proven in the journal and the history proven
+complete by the worker; a history the server serves with an entry left out is refused
+whole, with the reason in French.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from tests.web.journeys import (
+    DR_MARTIN,
+    PATIENT,
+    PHONE,
+    check_accessibility,
+    new_page,
+    photograph,
+    sign_in,
+)
+
+HISTORY_PAGES = re.compile(r".*/journal/history\?.*before=.*")
+
+
+def open_history(page) -> None:
+    page.get_by_role("link", name="Mon historique").click()
+    page.get_by_role("heading", name="Mon historique", level=1).wait_for()
+
+
+def without_newest_entry(route):
+    """The server's page of the history with its newest entry left out."""
+    answer = route.fetch()
+    items = answer.json()
+    route.fulfill(response=answer, body=json.dumps(items[1:]))
+
+
+def test_a_patient_sees_who_opened_their_file_proven_complete(browser, demo_server, screens):
+    doctor = new_page(browser, demo_server)
+    sign_in(doctor, demo_server, DR_MARTIN)
+    doctor.get_by_role("link", name="Patients", exact=True).click()
+    doctor.get_by_role("link", name="Camille Petit").click()
+    doctor.get_by_role("heading", name="Camille Petit", level=1).wait_for()
+
+    patient = new_page(browser, demo_server)
+    sign_in(patient, demo_server, PATIENT)
+    open_history(patient)
+    assert patient.get_by_role("link", name="Mon historique").get_attribute("aria-current") == (
+        "page"
+    )
+    summary = patient.locator("#main .alert.success")
+    summary.wait_for()
+    assert re.match(r"Complet : \d+ entrées, chaînées jusqu'à la première", summary.inner_text())
+    rows = patient.locator("table.history tbody tr")
+    assert rows.count() >= 1
+    by_martin = rows.filter(has_text="Claire Martin")
+    assert by_martin.count() >= 1
+    assert by_martin.filter(has_text="a consulté vos consentements").count() == 1
+    check_accessibility(patient, "history")
+    photograph(patient, screens, "50-history")
+
+    # Looked at again: this device's own earlier reading is now in the history.
+    patient.get_by_role("link", name="Documents", exact=True).click()
+    patient.get_by_role("heading", name="Documents", level=1).wait_for()
+    open_history(patient)
+    patient.locator("#main .alert.success").wait_for()
+    assert rows.filter(has_text="a lu votre historique d'accès").count() >= 1
+    assert not patient.errors and not doctor.errors  # type: ignore[attr-defined]
+
+
+def test_a_history_with_an_entry_left_out_is_refused_whole(browser, demo_server, screens):
+    phone = new_page(browser, demo_server, PHONE)
+    sign_in(phone, demo_server, PATIENT)
+    phone.context.route(HISTORY_PAGES, without_newest_entry)
+    open_history(phone)
+    alert = phone.locator("#main [role=alert]")
+    alert.wait_for()
+    said = alert.inner_text()
+    assert "Le serveur a omis des entrées de votre historique" in said
+    assert "it lacks entry" in said
+    assert phone.locator("table.history").count() == 0
+    check_accessibility(phone, "history refused")
+    photograph(phone, screens, "51-history-refused-phone")
