@@ -1,24 +1,31 @@
-"""A patient's own history in Debian's headless Chromium against a real ``uhs-server
-serve --demo``: after Dr Martin opens Camille Petit's file, Camille's "Mon historique"
-lists what Dr Martin did, each entry proven in the journal and the history proven
-complete by the worker; a history the server serves with an entry left out is refused
-whole, with the reason in French.
+"""What the browser shows only once the worker verified it, in Debian's headless
+Chromium against a real ``uhs-server serve --demo``.
+
+A patient's own history: after Dr Martin opens Camille Petit's file, Camille's "Mon
+historique" lists what Dr Martin did, each entry proven in the journal and the history
+proven complete by the worker; a history the server serves with an entry left out is
+refused whole, with the reason in French. The inbox: a document's sender is the signer
+the worker verified, and a listing whose signature does not verify is marked "Non
+vérifié" rather than named as the server names it.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 
 from tests.web.journeys import (
     DR_MARTIN,
     PATIENT,
+    PAUL_DURAND,
     PHONE,
     check_accessibility,
     new_page,
     photograph,
     sign_in,
 )
+from tests.web.test_journey_patients import send_note
 
 HISTORY_PAGES = re.compile(r".*/journal/history\?.*before=.*")
 
@@ -81,3 +88,52 @@ def test_a_history_with_an_entry_left_out_is_refused_whole(browser, demo_server,
     assert phone.locator("table.history").count() == 0
     check_accessibility(phone, "history refused")
     photograph(phone, screens, "51-history-refused-phone")
+
+
+def b64u(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unb64u(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def another_author_unsigned(route):
+    """The server's listing naming Dr House as every document's author, with the
+    latest version's signature altered to match its claim."""
+    answer = route.fetch()
+    documents = answer.json()
+    for document in documents:
+        document["author_name"] = "Dr House"
+        document["author_email"] = "dr.house@example.com"
+        latest = document["versions"][-1]
+        signature = bytearray(unb64u(latest["signature"]))
+        signature[0] ^= 1
+        latest["signature"] = b64u(bytes(signature))
+    route.fulfill(response=answer, body=json.dumps(documents))
+
+
+def test_the_inbox_names_only_the_author_whose_signature_verified(
+    browser, demo_server, screens, tmp_path
+):
+    doctor = new_page(browser, demo_server)
+    sign_in(doctor, demo_server, DR_MARTIN)
+    send_note(doctor, tmp_path, "Note signée")
+
+    colleague = new_page(browser, demo_server, PHONE)
+    sign_in(colleague, demo_server, PAUL_DURAND)
+    row = colleague.locator("table.documents tbody tr", has_text="Note signée")
+    row.wait_for()
+    assert "Claire Martin" in row.inner_text()
+    assert row.locator(".unverified").count() == 0
+
+    colleague.context.route(re.compile(r".*/documents\?.*"), another_author_unsigned)
+    colleague.get_by_role("link", name="Patients", exact=True).click()
+    colleague.get_by_role("heading", name="Dossiers patients", level=1).wait_for()
+    colleague.get_by_role("link", name="Documents", exact=True).click()
+    row.locator(".unverified").wait_for()
+    assert "Non vérifié" in row.inner_text()
+    assert "House" not in row.inner_text() and "Claire Martin" not in row.inner_text()
+    check_accessibility(colleague, "inbox, a document not verified")
+    photograph(colleague, screens, "52-inbox-unverified-phone")
+    assert not doctor.errors and not colleague.errors  # type: ignore[attr-defined]

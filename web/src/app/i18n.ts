@@ -284,6 +284,7 @@ const fr = {
   "history.action.purge": "a détruit un dossier au terme de sa conservation légale",
   "history.action.history": "a lu votre historique d'accès",
   "history.action.exportHistory": "a exporté votre historique d'accès",
+  "inbox.unverified": "Non vérifié : signature invalide",
 } as const;
 
 export type MessageKey = keyof typeof fr;
@@ -569,6 +570,7 @@ const en: Record<MessageKey, string> = {
   "history.action.purge": "destroyed a file at the end of its legal retention",
   "history.action.history": "read your access history",
   "history.action.exportHistory": "exported your access history",
+  "inbox.unverified": "Not verified: invalid signature",
 };
 
 export type Language = "fr" | "en";

@@ -120,7 +120,10 @@ export class PatientFiles {
   constructor(
     private readonly session: Session,
     private readonly documents: Documents,
-  ) {}
+  ) {
+    // The inbox lists the readers vouched for here, as a new version would take them.
+    documents.vouchedReaders = async (view) => (await this.vouchedReaders(view)).vouched;
+  }
 
   /** The directives in force for a patient file (GET /patient-files/{id}/consents): read only. */
   async consents(patientFileId: string): Promise<Directive[]> {
@@ -496,7 +499,7 @@ export class PatientFiles {
     const signer = await this.session.directory.entry(served.signerKeyIndex);
     try {
       if (signer.entry.accountId !== served.signerId) throw new Error("the statement's key is not its signer's");
-      await verifyEncoded(decodeBundle(signer.entry.bundle).signing, "document", encoded, served.signature);
+      await verifyEncoded(this.documents.signingKeyOf(signer), "document", encoded, served.signature);
     } catch {
       throw exchangeRefused(refusal);
     }

@@ -78,6 +78,12 @@ export interface DocumentView {
   createdAt: string;
   /** The readers' addresses. */
   recipients: string[];
+  /**
+   * Whether the author and readers are the signed ones (the manifest's signature
+   * checked with a key the directory proves, the readers vouched for from the signed
+   * history); when false, both are left empty rather than taken from the server.
+   */
+  verified: boolean;
 }
 
 export interface PatientView {
