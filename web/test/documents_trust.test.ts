@@ -4,7 +4,8 @@
  * (the signature checked with a key the directory proves), its readers those the
  * signed manifest and signed share statements name; a server that names another
  * author, lists readers nobody signed for, or serves a version whose signature does
- * not verify gets a row marked not verified, with neither.
+ * not verify gets a row marked not verified, with neither. A reader revoked from this
+ * browser stays revoked on a later visit, whatever the server withholds.
  */
 
 import assert from "node:assert/strict";
@@ -13,6 +14,7 @@ import { test } from "node:test";
 import type { VerifiedEntry } from "../src/client/directory.js";
 import { Documents, encodeMetadata } from "../src/client/documents.js";
 import { PatientFiles } from "../src/client/patient_files.js";
+import { MemoryRevocationStore, type RevocationStore } from "../src/client/revocations.js";
 import type { Session } from "../src/client/session.js";
 import { toBase64Url } from "../src/protocol/bytes.js";
 import { importSigningSeed } from "../src/protocol/ed25519.js";
@@ -119,6 +121,11 @@ async function inbox(lies: Lies = {}) {
   return documents.inbox();
 }
 
+/** One visit of AUTHOR: the patient files as a fresh worker has them, with what this browser remembers. */
+function visit(session: Session, revocations: RevocationStore): PatientFiles {
+  return new PatientFiles(session, new Documents(session), revocations);
+}
+
 test("inbox: the author is the manifest's proven signer and the readers the signed ones, not the server's list", async () => {
   const [document] = await inbox({ document: (d) => (d["recipients"] as unknown[]).push({ account_id: INTRUDER.accountId, email: INTRUDER.email, display_name: "X", expires_at: null }) });
   assert.equal(document!.verified, true);
@@ -165,3 +172,24 @@ test("inbox: a share statement whose signature does not verify leaves the docume
   assert.deepEqual(document!.recipients, []);
 });
 
+test("revocation: a reader revoked on an earlier visit is still left out when the server withholds the statement", async () => {
+  const remembered = new MemoryRevocationStore();
+  const { session, documentId, posted } = await server({}, AUTHOR);
+  assert.equal(await visit(session, remembered).revoke(documentId, LATER.email), 1);
+  assert.equal(posted[0]!.path, `/documents/${documentId}/revocations`);
+
+  // A later visit: the server serves no revocation and still lists the revoked reader.
+  const view = await new Documents(session).view(documentId);
+  assert.deepEqual(view.revocations, []);
+  let said = "";
+  try {
+    await visit(session, remembered).readersOfNextVersion(view);
+  } catch (error) {
+    said = (error as Error).message;
+  }
+  assert.match(said, /the server lists camille\.petit@demo\.test again as a reader of version 1, whom you revoked at version 1/);
+
+  // What made the difference is this browser's memory: without it the reader is taken.
+  const forgetful = await visit(session, new MemoryRevocationStore()).readersOfNextVersion(view);
+  assert.deepEqual(forgetful.map((r) => r.entry.email).sort(), [AUTHOR.email, LATER.email, ME.email].sort());
+});

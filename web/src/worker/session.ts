@@ -32,6 +32,7 @@ import { Wire } from "../client/wire.js";
 import { TrustChecks, listSessions, revokeSession } from "../client/trust.js";
 import { JOURNAL_LOG } from "../client/journal_check.js";
 import { JournalHistory } from "../client/journal_history.js";
+import { type RevocationStore, revocationStoreFor } from "../client/revocations.js";
 import type { AccountView, ClientOperation, ClientOperations, Operation, Operations } from "./messages.js";
 import { CryptoService } from "./service.js";
 
@@ -84,6 +85,8 @@ export interface WorkerOptions {
   exposeKeyOperations?: boolean;
   /** How long a sign-in waits for its second factor (PENDING_SIGN_IN_MS unless a test says). */
   pendingSignInMs?: number;
+  /** Where an account's revocations are remembered across visits (IndexedDB unless a test says). */
+  revocations?: (origin: string, accountId: string) => RevocationStore;
 }
 
 export class WorkerService extends CryptoService {
@@ -95,6 +98,7 @@ export class WorkerService extends CryptoService {
   private signedIn: SignedIn | null = null;
   private readonly exposeKeyOperations: boolean;
   private readonly pendingSignInMs: number;
+  private readonly revocationsFor: (origin: string, accountId: string) => RevocationStore;
 
   /** `origin`: the server's, the page's own (the worker's `location.origin`). */
   constructor(origin: string, options: WorkerOptions = {}) {
@@ -104,6 +108,7 @@ export class WorkerService extends CryptoService {
     this.journalPins = options.journalPins ?? pinStoreFor(origin, JOURNAL_LOG);
     this.exposeKeyOperations = options.exposeKeyOperations ?? false;
     this.pendingSignInMs = options.pendingSignInMs ?? PENDING_SIGN_IN_MS;
+    this.revocationsFor = options.revocations ?? revocationStoreFor;
   }
 
   override async handle<Op extends Operation>(op: Op, args: Operations[Op]["args"]): Promise<Operations[Op]["result"]> {
@@ -213,7 +218,14 @@ export class WorkerService extends CryptoService {
       // The account's id as the directory gives it, and its entry holding these keys.
       await session.myEntry();
       const documents = new Documents(session);
-      this.signedIn = { session, documents, trust: new TrustChecks(session, this.journalPins), patientFiles: new PatientFiles(session, documents), history: new JournalHistory(session, this.journalPins) };
+      const revocations = this.revocationsFor(this.http.origin, (await session.account()).id);
+      this.signedIn = {
+        session,
+        documents,
+        trust: new TrustChecks(session, this.journalPins),
+        patientFiles: new PatientFiles(session, documents, revocations),
+        history: new JournalHistory(session, this.journalPins),
+      };
       return await this.accountView(session);
     } catch (error) {
       await this.end(tokens);
