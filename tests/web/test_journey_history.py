@@ -6,7 +6,9 @@ historique" lists what Dr Martin did, each entry proven in the journal and the h
 proven complete by the worker; a history the server serves with an entry left out is
 refused whole, with the reason in French. The inbox: a document's sender is the signer
 the worker verified, and a listing whose signature does not verify is marked "Non
-vérifié" rather than named as the server names it.
+vérifié" rather than named as the server names it. A new version: each reader it will
+be encrypted to is shown with the fingerprint of the keys the worker proved, the one
+the trust screen shows for them.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from tests.web.journeys import (
     photograph,
     sign_in,
 )
-from tests.web.test_journey_patients import send_note
+from tests.web.test_journey_patients import new_version, send_note
+from tests.web.test_journey_trust import show_safety_number
 
 HISTORY_PAGES = re.compile(r".*/journal/history\?.*before=.*")
 
@@ -137,3 +140,32 @@ def test_the_inbox_names_only_the_author_whose_signature_verified(
     check_accessibility(colleague, "inbox, a document not verified")
     photograph(colleague, screens, "52-inbox-unverified-phone")
     assert not doctor.errors and not colleague.errors  # type: ignore[attr-defined]
+
+
+def test_a_new_version_shows_each_readers_key_fingerprint(browser, demo_server, screens, tmp_path):
+    page = new_page(browser, demo_server)
+    sign_in(page, demo_server, DR_MARTIN)
+    show_safety_number(page, PAUL_DURAND)
+    pauls = page.locator("span.fingerprint").inner_text()
+    assert re.fullmatch(r"[0-9a-f]{64}", pauls)
+    title = "Note à compléter"
+    send_note(page, tmp_path, title)
+
+    page.get_by_role("link", name="Patients", exact=True).click()
+    page.get_by_role("link", name="Camille Petit").click()
+    page.get_by_role("heading", name="Camille Petit", level=1).wait_for()
+    page.get_by_role("button", name=f"Versions et lecteurs de « {title} »").click()
+    page.get_by_role("heading", name="Lecteurs").wait_for()
+    shown = new_version(page, tmp_path, "Note complétée, version 2\n")
+    assert DR_MARTIN in shown and PAUL_DURAND in shown
+    readers = page.locator("form.new-version ul.readers li")
+    assert readers.locator("span.fingerprint").count() == readers.count() == 2
+    paul = readers.filter(has_text=PAUL_DURAND)
+    assert paul.locator("span.fingerprint").inner_text() == pauls
+    assert "Empreinte de sa clé" in paul.inner_text()
+    check_accessibility(page, "new version with fingerprints")
+    photograph(page, screens, "53-new-version-fingerprints")
+    page.get_by_role("button", name="Envoyer la version 2").click()
+    sent = f"La version 2 de « {title} » est envoyée."
+    page.locator(".document-panel .alert.success", has_text=sent).wait_for()
+    assert not page.errors  # type: ignore[attr-defined]

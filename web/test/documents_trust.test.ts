@@ -5,14 +5,16 @@
  * signed manifest and signed share statements name; a server that names another
  * author, lists readers nobody signed for, or serves a version whose signature does
  * not verify gets a row marked not verified, with neither. A reader revoked from this
- * browser stays revoked on a later visit, whatever the server withholds.
+ * browser stays revoked on a later visit, whatever the server withholds. A new
+ * version is encrypted only to the readers, under the keys, whose fingerprints the
+ * person was shown.
  */
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import type { VerifiedEntry } from "../src/client/directory.js";
-import { Documents, encodeMetadata } from "../src/client/documents.js";
+import { Documents, encodeMetadata, fingerprintOf } from "../src/client/documents.js";
 import { PatientFiles } from "../src/client/patient_files.js";
 import { MemoryRevocationStore, type RevocationStore } from "../src/client/revocations.js";
 import type { Session } from "../src/client/session.js";
@@ -192,4 +194,28 @@ test("revocation: a reader revoked on an earlier visit is still left out when th
   // What made the difference is this browser's memory: without it the reader is taken.
   const forgetful = await visit(session, new MemoryRevocationStore()).readersOfNextVersion(view);
   assert.deepEqual(forgetful.map((r) => r.entry.email).sort(), [AUTHOR.email, LATER.email, ME.email].sort());
+});
+
+test("new version: each reader is shown with their proven keys' fingerprint, and other keys are refused before anything is encrypted", async () => {
+  const { session, documentId, posted } = await server({}, AUTHOR);
+  const files = visit(session, new MemoryRevocationStore());
+  const next = await files.nextVersion(documentId);
+  const proven = await fingerprintOf((await session.directory.lookup(LATER.email)).entry.bundle);
+  assert.deepEqual(
+    next.readers.map((r) => [r.email, r.fingerprint]),
+    [AUTHOR, LATER, ME].map((r) => [r.email, proven]),
+  );
+  // The person confirmed another key for LATER than the one the worker would encrypt to.
+  const readers = next.readers.map((r) => ({ accountId: r.accountId, fingerprint: r.email === LATER.email ? "00".repeat(32) : r.fingerprint }));
+  let cancelled = false;
+  const source = new ReadableStream<Uint8Array>({ cancel: () => void (cancelled = true) });
+  let said = "";
+  try {
+    await files.newVersion({ id: documentId, confirmed: { latestVersion: next.latestVersion, readers }, title: "t", filename: "f.txt", mediaType: "text/plain", source });
+  } catch (error) {
+    said = (error as Error).message;
+  }
+  assert.match(said, /the readers or their keys changed since you checked them: nothing was encrypted/);
+  assert.equal(cancelled, true);
+  assert.deepEqual(posted, []);
 });
