@@ -8,7 +8,8 @@ refused whole, with the reason in French. The inbox: a document's sender is the 
 the worker verified, and a listing whose signature does not verify is marked "Non
 vérifié" rather than named as the server names it. A new version: each reader it will
 be encrypted to is shown with the fingerprint of the keys the worker proved, the one
-the trust screen shows for them.
+the trust screen shows for them; a reader revoked from this browser stays out of it on
+a later visit, even when the server withholds the revocation and lists them again.
 """
 
 from __future__ import annotations
@@ -169,3 +170,64 @@ def test_a_new_version_shows_each_readers_key_fingerprint(browser, demo_server, 
     sent = f"La version 2 de « {title} » est envoyée."
     page.locator(".document-panel .alert.success", has_text=sent).wait_for()
     assert not page.errors  # type: ignore[attr-defined]
+
+
+DOCUMENT = re.compile(r".*/documents/[0-9a-f-]{36}$")
+
+
+def revocation_withheld(route):
+    """The server's document without its revocations, every reader its latest version
+    signed for listed again."""
+    answer = route.fetch()
+    document = answer.json()
+    document["revocations"] = []
+    listed = {r["account_id"] for r in document["recipients"]}
+    for reader in document["versions"][-1]["readers"] or []:
+        if reader["account_id"] not in listed:
+            document["recipients"].append(
+                {
+                    "account_id": reader["account_id"],
+                    "email": reader["email"],
+                    "display_name": reader["email"],
+                    "kind": "practitioner",
+                    "granted_by": None,
+                    "expires_at": None,
+                }
+            )
+    route.fulfill(response=answer, body=json.dumps(document))
+
+
+def open_versions(page, title: str) -> None:
+    page.get_by_role("link", name="Patients", exact=True).click()
+    page.get_by_role("link", name="Camille Petit").click()
+    page.get_by_role("heading", name="Camille Petit", level=1).wait_for()
+    page.get_by_role("button", name=f"Versions et lecteurs de « {title} »").click()
+    page.get_by_role("heading", name="Lecteurs").wait_for()
+
+
+def test_a_reader_revoked_here_stays_out_on_a_later_visit(browser, demo_server, tmp_path):
+    page = new_page(browser, demo_server)
+    sign_in(page, demo_server, DR_MARTIN)
+    title = "Note sans Paul"
+    send_note(page, tmp_path, title)
+    open_versions(page, title)
+    page.get_by_role("button", name="Retirer l'accès de Paul Durand").click()
+    page.locator(".document-panel .alert.success", has_text="est retiré").wait_for()
+
+    # A later visit in this browser; the server now withholds the revocation.
+    page.get_by_role("button", name="Se déconnecter").click()
+    page.get_by_role("button", name="Se connecter").wait_for()
+    sign_in(page, demo_server, DR_MARTIN)
+    page.context.route(DOCUMENT, revocation_withheld)
+    open_versions(page, title)
+    assert PAUL_DURAND in page.locator(".document-panel ul.readers").first.inner_text()
+    upload = tmp_path / "note-2.txt"
+    upload.write_text("Note, version 2\n", encoding="utf-8")
+    page.get_by_label("Fichier de la nouvelle version").set_input_files(str(upload))
+    page.get_by_role("button", name="Vérifier avant d'envoyer").click()
+    refused = page.locator(".document-panel [role=alert]")
+    refused.wait_for()
+    assert f"lists {PAUL_DURAND} again as a reader of version 1, whom you revoked" in (
+        refused.inner_text()
+    )
+    assert page.get_by_role("heading", name="Avant de modifier ce document").count() == 0
