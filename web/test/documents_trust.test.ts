@@ -16,7 +16,7 @@ import { test } from "node:test";
 import type { VerifiedEntry } from "../src/client/directory.js";
 import { Documents, encodeMetadata, fingerprintOf } from "../src/client/documents.js";
 import { PatientFiles } from "../src/client/patient_files.js";
-import { MemoryRevocationStore, type RevocationStore } from "../src/client/revocations.js";
+import { RevocationStore } from "../src/client/revocations.js";
 import type { Session } from "../src/client/session.js";
 import { toBase64Url } from "../src/protocol/bytes.js";
 import { importSigningSeed } from "../src/protocol/ed25519.js";
@@ -175,7 +175,7 @@ test("inbox: a share statement whose signature does not verify leaves the docume
 });
 
 test("revocation: a reader revoked on an earlier visit is still left out when the server withholds the statement", async () => {
-  const remembered = new MemoryRevocationStore();
+  const remembered = new RevocationStore();
   const { session, documentId, posted } = await server({}, AUTHOR);
   assert.equal(await visit(session, remembered).revoke(documentId, LATER.email), 1);
   assert.equal(posted[0]!.path, `/documents/${documentId}/revocations`);
@@ -192,13 +192,13 @@ test("revocation: a reader revoked on an earlier visit is still left out when th
   assert.match(said, /the server lists camille\.petit@demo\.test again as a reader of version 1, whom you revoked at version 1/);
 
   // What made the difference is this browser's memory: without it the reader is taken.
-  const forgetful = await visit(session, new MemoryRevocationStore()).readersOfNextVersion(view);
+  const forgetful = await visit(session, new RevocationStore()).readersOfNextVersion(view);
   assert.deepEqual(forgetful.map((r) => r.entry.email).sort(), [AUTHOR.email, LATER.email, ME.email].sort());
 });
 
 test("new version: each reader is shown with their proven keys' fingerprint, and other keys are refused before anything is encrypted", async () => {
   const { session, documentId, posted } = await server({}, AUTHOR);
-  const files = visit(session, new MemoryRevocationStore());
+  const files = visit(session, new RevocationStore());
   const next = await files.nextVersion(documentId);
   const proven = await fingerprintOf((await session.directory.lookup(LATER.email)).entry.bundle);
   assert.deepEqual(

@@ -9,7 +9,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { Http } from "../src/client/http.js";
-import { JournalHistory } from "../src/client/journal_history.js";
+import { MemoryValue } from "../src/client/account_store.js";
+import { type ChainPin, JournalHistory } from "../src/client/journal_history.js";
 import { MemoryPinStore } from "../src/client/pins.js";
 import type { Session } from "../src/client/session.js";
 import { toBase64Url } from "../src/protocol/bytes.js";
@@ -201,12 +202,16 @@ test("history: a journal that does not extend the one pinned (another journal sh
   assert.match(await refusal(new JournalHistory(forked, pins).check()), /^invalid_proof: the journal \(now 8 entries\) does not extend the one this device saw \(7 entries\)/);
 });
 
-test("history: a chain served shorter than at this device's last check was rewound", async () => {
+test("history: a chain served shorter than at this account's last check, on an earlier visit, was rewound", async () => {
   const { session, rewind } = await server();
   // No journal pin here, so that the chain's own pin is what catches it.
-  const history = new JournalHistory(session, { load: async () => null, save: async () => undefined });
-  await history.check();
-  // The server forgets this device's reading (entry 6, number 3 of the chain) and journals the next one in its place.
+  const noPin = { load: async () => null, save: async () => undefined };
+  const remembered = new MemoryValue<Record<string, ChainPin>>();
+  await new JournalHistory(session, noPin, remembered).check();
+  // The server forgets this reading (entry 6, number 3 of the chain) and journals the next one in its place.
   rewind(6, { sequence: 2n, index: 5n });
-  assert.match(await refusal(history.check()), /^log_refused: the chain of you is shorter than when this device last checked it: it was rewound/);
+  const later = new JournalHistory(session, noPin, remembered);
+  assert.match(await refusal(later.check()), /^log_refused: the chain of you is shorter than when this device last checked it: it was rewound/);
+  // Without the memory of the first visit, the rewound chain looks complete.
+  assert.equal((await new JournalHistory(session, noPin).check()).chained, 4);
 });

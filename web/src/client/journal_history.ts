@@ -10,7 +10,8 @@
  * pin). The entry's link in the subject's chain is where the walk starts: every
  * served entry must be proven in the same checkpoint and take its place in the chain,
  * back to the first; an entry the chain counts but the server left out is named as a
- * gap, and the whole history refused. What is shown of each entry (when, what, by
+ * gap, and the whole history refused; a chain shorter than, or rewritten since, the
+ * last check of this account here (remembered across visits) is refused too. What is shown of each entry (when, what, by
  * whom, its outcome) is read from the proven entry, not from the server's description
  * of it; only the actor's name is the server's, and only for the actor the entry names.
  */
@@ -21,6 +22,7 @@ import { ProtocolError } from "../protocol/errors.js";
 import { type ChainLink, ENTRY_VERSION_UNCHAINED, type JournalEntry, Outcome, decodeEntry, requestDigest } from "../protocol/journal.js";
 import { leafHash, verifyInclusion } from "../protocol/merkle.js";
 import { sha256 } from "../protocol/primitives.js";
+import { type AccountValue, MemoryValue } from "./account_store.js";
 import { acceptHead } from "./directory.js";
 import { ClientRefusal } from "./http.js";
 import { JOURNAL_LOG, journalTampered } from "./journal_check.js";
@@ -76,8 +78,8 @@ export interface Gap {
   toIndex: bigint;
 }
 
-/** Where a subject's chain stood when this worker last proved it complete (ChainPin). */
-interface ChainPin {
+/** Where a subject's chain stood when this account last proved it complete here (ChainPin). */
+export interface ChainPin {
   sequence: bigint;
   index: bigint;
 }
@@ -93,12 +95,14 @@ export function historyIncomplete(gaps: readonly Gap[]): ClientRefusal {
 }
 
 export class JournalHistory {
-  /** By subject: where its chain stood at the last check that proved it complete. */
-  private readonly chains = new Map<string, ChainPin>();
-
   constructor(
     private readonly session: Session,
     private readonly pins: PinStore,
+    /**
+     * By subject: where its chain stood at the last check that proved it complete,
+     * kept across visits (account_store.ts) as the SDK keeps its `-history.json`.
+     */
+    private readonly chains: AccountValue<Record<string, ChainPin>> = new MemoryValue(),
   ) {}
 
   /**
@@ -116,7 +120,7 @@ export class JournalHistory {
     const { index: anchorIndex, entry: anchor, head } = await this.receipt(path, { limit: 1, nonce }, me);
     const link = linkOf(anchor, subject);
     if (link === null) throw journalTampered(`reading the history was not journaled as about ${whose}`);
-    const known = this.chains.get(subject);
+    const known = (await this.chains.load())?.[subject];
     if (known !== undefined && link.sequence <= known.sequence) {
       throw journalTampered(`the chain of ${whose} is shorter than when this device last checked it: it was rewound`);
     }
@@ -160,7 +164,7 @@ export class JournalHistory {
     }
     if (wanted >= 0n) gaps.push({ first: 0n, last: wanted, fromIndex: 0n, toIndex: at });
     if (gaps.length > 0) throw historyIncomplete(gaps);
-    this.chains.set(subject, { sequence: link.sequence, index: anchorIndex });
+    await this.chains.update((current) => ({ ...current, [subject]: { sequence: link.sequence, index: anchorIndex } }));
     const entries = items.map((item, i) => entryView(item, proven[i]!.entry));
     return { entries, chained, unchained, treeSize: head.size.toString() };
   }

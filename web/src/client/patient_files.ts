@@ -34,7 +34,7 @@ import {
   servedManifests,
 } from "./documents.js";
 import { ApiError } from "./http.js";
-import { MemoryRevocationStore, type RevocationStore, type RevokedHere } from "./revocations.js";
+import { RevocationStore, type RevokedHere } from "./revocations.js";
 import { type Session, exchangeRefused } from "./session.js";
 import { Wire } from "./wire.js";
 
@@ -112,7 +112,7 @@ export class PatientFiles {
     private readonly session: Session,
     private readonly documents: Documents,
     /** Readers this account revoked from this browser, on any visit (revocations.ts). */
-    private readonly revokedHere: RevocationStore = new MemoryRevocationStore(),
+    private readonly revokedHere: RevocationStore = new RevocationStore(),
   ) {
     // The inbox lists the readers vouched for here, as a new version would take them.
     documents.vouchedReaders = async (view) => (await this.vouchedReaders(view)).vouched;

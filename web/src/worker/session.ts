@@ -32,7 +32,8 @@ import { Wire } from "../client/wire.js";
 import { TrustChecks, listSessions, revokeSession } from "../client/trust.js";
 import { JOURNAL_LOG } from "../client/journal_check.js";
 import { JournalHistory } from "../client/journal_history.js";
-import { type RevocationStore, revocationStoreFor } from "../client/revocations.js";
+import { revocationStoreFor } from "../client/revocations.js";
+import { accountValue } from "../client/account_store.js";
 import type { AccountView, ClientOperation, ClientOperations, Operation, Operations } from "./messages.js";
 import { CryptoService } from "./service.js";
 
@@ -85,8 +86,6 @@ export interface WorkerOptions {
   exposeKeyOperations?: boolean;
   /** How long a sign-in waits for its second factor (PENDING_SIGN_IN_MS unless a test says). */
   pendingSignInMs?: number;
-  /** Where an account's revocations are remembered across visits (IndexedDB unless a test says). */
-  revocations?: (origin: string, accountId: string) => RevocationStore;
 }
 
 export class WorkerService extends CryptoService {
@@ -98,7 +97,6 @@ export class WorkerService extends CryptoService {
   private signedIn: SignedIn | null = null;
   private readonly exposeKeyOperations: boolean;
   private readonly pendingSignInMs: number;
-  private readonly revocationsFor: (origin: string, accountId: string) => RevocationStore;
 
   /** `origin`: the server's, the page's own (the worker's `location.origin`). */
   constructor(origin: string, options: WorkerOptions = {}) {
@@ -108,7 +106,6 @@ export class WorkerService extends CryptoService {
     this.journalPins = options.journalPins ?? pinStoreFor(origin, JOURNAL_LOG);
     this.exposeKeyOperations = options.exposeKeyOperations ?? false;
     this.pendingSignInMs = options.pendingSignInMs ?? PENDING_SIGN_IN_MS;
-    this.revocationsFor = options.revocations ?? revocationStoreFor;
   }
 
   override async handle<Op extends Operation>(op: Op, args: Operations[Op]["args"]): Promise<Operations[Op]["result"]> {
@@ -218,13 +215,14 @@ export class WorkerService extends CryptoService {
       // The account's id as the directory gives it, and its entry holding these keys.
       await session.myEntry();
       const documents = new Documents(session);
-      const revocations = this.revocationsFor(this.http.origin, (await session.account()).id);
+      // What this account's earlier visits here remember: its revocations, its histories' chains.
+      const accountId = (await session.account()).id;
       this.signedIn = {
         session,
         documents,
         trust: new TrustChecks(session, this.journalPins),
-        patientFiles: new PatientFiles(session, documents, revocations),
-        history: new JournalHistory(session, this.journalPins),
+        patientFiles: new PatientFiles(session, documents, revocationStoreFor(this.http.origin, accountId)),
+        history: new JournalHistory(session, this.journalPins, accountValue(this.http.origin, accountId, "history chains")),
       };
       return await this.accountView(session);
     } catch (error) {
