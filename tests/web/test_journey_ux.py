@@ -56,7 +56,7 @@ def test_on_a_phone_the_navigation_folds_behind_a_menu_the_keyboard_works(
     assert tops == sorted(tops) and len(set(tops)) == len(LINKS)
     assert page.get_by_role("button", name="Se déconnecter").is_visible()
     check_accessibility(page, "menu open")
-    photograph(page, screens, "50-menu-phone")
+    photograph(page, screens, "59-menu-phone")
 
     # Escape folds it and gives the button the focus back.
     page.keyboard.press("Tab")

@@ -5,6 +5,7 @@ import fc from "fast-check";
 
 import { fromHex, toHex } from "../src/protocol/bytes.js";
 import { leafHash, nodeHash, rootOf, verifyConsistency, verifyInclusion } from "../src/protocol/merkle.js";
+import { consistencyProof, inclusionPath } from "./merkle_proofs.js";
 import { loadVectors, refusal } from "./vectors.js";
 
 const vectors = loadVectors("rfc9162.json");
@@ -37,34 +38,6 @@ test("rfc9162.json: every consistency proof is accepted or refused as the refere
     assert.equal(got, v.valid ? null : "invalid_proof", v.case);
   }
 });
-
-// Proofs built from the definition (RFC 9162 2.1.3.1 and 2.1.4.1) over random trees.
-async function subtreeRoot(hashes: Uint8Array[]): Promise<Uint8Array> {
-  return rootOf(hashes);
-}
-
-function split(n: number): number {
-  let k = 1;
-  while (k * 2 < n) k *= 2;
-  return k;
-}
-
-async function inclusionPath(m: number, hashes: Uint8Array[]): Promise<Uint8Array[]> {
-  if (hashes.length <= 1) return [];
-  const k = split(hashes.length);
-  return m < k
-    ? [...(await inclusionPath(m, hashes.slice(0, k))), await subtreeRoot(hashes.slice(k))]
-    : [...(await inclusionPath(m - k, hashes.slice(k))), await subtreeRoot(hashes.slice(0, k))];
-}
-
-async function consistencyProof(m: number, hashes: Uint8Array[], complete: boolean): Promise<Uint8Array[]> {
-  const n = hashes.length;
-  if (m === n) return complete ? [] : [await subtreeRoot(hashes)];
-  const k = split(n);
-  return m <= k
-    ? [...(await consistencyProof(m, hashes.slice(0, k), complete)), await subtreeRoot(hashes.slice(k))]
-    : [...(await consistencyProof(m - k, hashes.slice(k), false)), await subtreeRoot(hashes.slice(0, k))];
-}
 
 const tree = fc
   .integer({ min: 1, max: 70 })

@@ -26,6 +26,8 @@ export type ConsentDecisionView = Operations["consentEffect"]["args"]["decision"
 export type ConsentEffectView = Operations["consentEffect"]["result"]["effect"];
 export type RightsView = Operations["rightsRequests"]["result"];
 export type RightsRequestView = RightsView["requests"][number];
+export type HistoryView = Operations["history"]["result"]["history"];
+export type HistoryEntryView = HistoryView["entries"][number];
 
 /** An opened document: its bytes, checked, and who signed them. */
 export interface OpenedDocument {
@@ -258,6 +260,11 @@ export class Api {
 
   async withdrawRight(id: string): Promise<RightsRequestView> {
     return (await this.worker.call("withdrawRight", { id })).request;
+  }
+
+  /** Your access history, or a practice's activity (its admins), proven complete. */
+  async history(practiceId: string | null = null): Promise<HistoryView> {
+    return (await this.worker.call("history", practiceId === null ? {} : { practiceId })).history;
   }
 }
 

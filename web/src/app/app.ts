@@ -25,6 +25,7 @@ import { practiceScreen } from "./screens/practice.js";
 import { invitedRegistration, isJoinRoute, joinScreen, joinSignedOutScreen, routeAfterSignIn, takeInvitationFromAddress } from "./screens/practice_join.js";
 import { CONSENTS_ROUTE, consentsScreen } from "./screens/consents.js";
 import { RIGHTS_ROUTE, rightsScreen } from "./screens/rights.js";
+import { historyScreen } from "./screens/history.js";
 
 export interface Screen {
   /** The screen's heading, also the page's title. */
@@ -54,6 +55,7 @@ export const ROUTES = {
   patient: (patientFileId: string) => `#/patients/${encodeURIComponent(patientFileId)}`,
   register: "#/register",
   practice: "#/practice",
+  history: "#/history",
 } as const;
 
 /** A refusal as the person reads it, in the chosen language (refusals.ts). */
@@ -164,6 +166,7 @@ export class App {
         // Practitioners run practices; a patient is only ever invited to one.
         this.account.kind === "practitioner" ? link(ROUTES.practice, "nav.practice") : null,
         ...(this.account.kind === "patient" ? [link(CONSENTS_ROUTE, "nav.consents"), link(RIGHTS_ROUTE, "nav.rights")] : []),
+        link(ROUTES.history, "nav.history"),
       ),
     );
     const who = h("span", { class: "who" }, t("nav.signedInAs", { name: this.account.name || this.account.email }));
@@ -255,6 +258,7 @@ export class App {
     if (practiceMatch) return practiceScreen(context, practiceMatch[1] && decodeURIComponent(practiceMatch[1]));
     if (hash === CONSENTS_ROUTE) return consentsScreen(context);
     if (hash === RIGHTS_ROUTE) return rightsScreen(context);
+    if (hash === ROUTES.history) return historyScreen(context);
     return inboxScreen(context);
   }
 }

@@ -57,6 +57,7 @@ export const REFUSAL_TEXTS: Record<RefusalCode, MessageKey> = {
   locked: "refusal.locked",
   unknown_operation: "refusal.unknown_operation",
   internal: "refusal.internal",
+  history_incomplete: "refusal.history_incomplete",
 };
 
 /** The code of a worker's identifier, or null for one this page does not know. */

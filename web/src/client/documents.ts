@@ -15,6 +15,7 @@ import { sha256 } from "../protocol/primitives.js";
 import { checkRecipient, wrapDocumentKey } from "../protocol/wrap.js";
 import type { DocumentView } from "../worker/messages.js";
 import type { VerifiedEntry } from "./directory.js";
+import { ClientRefusal } from "./http.js";
 import { type Session, exchangeRefused } from "./session.js";
 import { type Json, Wire } from "./wire.js";
 
@@ -249,7 +250,19 @@ interface Named {
   name: string;
 }
 
+/** What was checked of a document: its signed author, and its readers (null: a version 1 manifest signs none). */
+interface Verified {
+  author: Named;
+  readers: readonly Reader[] | null;
+}
+
 export class Documents {
+  /**
+   * The readers this worker vouches for in a document's latest version, from its
+   * signed manifests and statements (PatientFiles.vouchedReaders, which sets it).
+   */
+  vouchedReaders: ((view: ServedDocument) => Promise<Map<string, Reader>>) | null = null;
+
   /**
    * Display names the server gave (members, patients, readers), for showing only: each
    * kept with the account AND the address it was given for, and shown only for that
@@ -260,7 +273,24 @@ export class Documents {
   /** The patient of each patient file, as the practices' lists of patients name them. */
   private readonly patientOfFile = new Map<string, Named & { accountId: string }>();
 
+  /** The signing key of each proven directory entry used, by index (a bundle's decoding checks all three keys). */
+  private readonly signingKeys = new Map<bigint, { bundle: Uint8Array; signing: Uint8Array }>();
+  /**
+   * The manifests whose signature verified (signer, digest, signature): the inbox and
+   * the readers it vouches for check each version, each once.
+   */
+  private readonly verifiedManifests = new Set<string>();
+
   constructor(private readonly session: Session) {}
+
+  /** The Ed25519 key of a proven directory entry. */
+  signingKeyOf(signer: VerifiedEntry): Uint8Array {
+    const known = this.signingKeys.get(signer.index);
+    if (known !== undefined && constantTimeEqual(known.bundle, signer.entry.bundle)) return known.signing;
+    const signing = decodeBundle(signer.entry.bundle).signing;
+    this.signingKeys.set(signer.index, { bundle: signer.entry.bundle, signing });
+    return signing;
+  }
 
   remember(accountId: string, email: string, name: string): void {
     this.names.set(accountId, { email: email.toLowerCase(), name });
@@ -329,32 +359,43 @@ export class Documents {
     return documents;
   }
 
-  /** The document as listed, from its latest version you can read. */
+  /**
+   * The document as listed, from its latest version you can read: its author the
+   * signer of that version's manifest (its signature checked with a key the directory
+   * proves), its readers those this worker vouches for from the signed history
+   * (`vouchedReaders`), or the manifest's own. A document whose history does not
+   * verify is listed as not verified, with neither author nor readers: the server's
+   * names for them are never shown as if they were checked.
+   */
   async summary(view: ServedDocument): Promise<DocumentView> {
     const readable = view.versions.filter((v) => v.wrappedKey !== null);
     const latest = readable[readable.length - 1];
     if (latest === undefined) throw exchangeRefused(`the server lists document ${view.id} with no version you can read`);
     const metadata = await this.session.keys.withUnwrapped(latest.wrappedKey!, latest.envelopeHeader, (key) => this.metadata(latest, key));
-    return this.viewOf(view, latest, metadata);
+    let verified: Verified | null = null;
+    try {
+      const manifest = (await servedManifests(view)).get(latest.number)!;
+      const signer = await this.verifiedSigner(manifest, latest);
+      const vouched = latest.number === view.latestVersion && this.vouchedReaders !== null ? [...(await this.vouchedReaders(view)).values()] : null;
+      verified = { author: this.signedAuthor(view, signer), readers: vouched ?? manifest.readers };
+    } catch (error) {
+      // The server unreachable or refusing is not a document that failed its checks.
+      if (!(error instanceof ClientRefusal || error instanceof ProtocolError) || error.identifier === "server_unreachable") throw error;
+    }
+    return this.viewOf(view, latest, metadata, verified);
   }
 
   /**
-   * What the page is told of a document. Once `signed` (the manifest whose signature
-   * and signer were checked), its author, patient file and readers are the signed
-   * ones, whatever the server lists beside them; a listing without it says what the
-   * server says.
+   * What the page is told of a document. Its author and readers are only ever the
+   * `verified` ones (the signed manifest's, or what you sent yourself); without them
+   * the document is listed as not verified, with neither.
    */
-  private async viewOf(
-    view: ServedDocument,
-    version: ServedVersion,
-    metadata: Metadata,
-    signed: { manifest: VersionManifest; signer: VerifiedEntry } | null = null,
-  ): Promise<DocumentView> {
+  private async viewOf(view: ServedDocument, version: ServedVersion, metadata: Metadata, verified: Verified | null): Promise<DocumentView> {
     for (const r of view.recipients) this.remember(r.accountId, r.email, r.name);
     const me = await this.session.account();
     this.remember(me.id, me.email, me.name);
-    const author = signed === null ? { email: view.authorEmail, name: view.authorName } : this.signedAuthor(view, signed.signer);
-    const readers = signed?.manifest.readers ?? null;
+    const author = verified?.author ?? { email: "", name: "" };
+    const readers = verified === null ? [] : verified.readers;
     return {
       id: view.id,
       version: version.number,
@@ -369,6 +410,7 @@ export class Documents {
       createdAt: version.createdAt,
       // A version 1 manifest signs no readers: then only the server's list says them.
       recipients: readers === null ? view.recipients.map((r) => r.email) : readers.map((r) => r.email),
+      verified: verified !== null,
     };
   }
 
@@ -409,8 +451,12 @@ export class Documents {
   async verifiedSigner(manifest: VersionManifest, version: ServedVersion): Promise<VerifiedEntry> {
     const signer = await this.session.directory.entry(manifest.signerKeyIndex);
     if (signer.entry.accountId !== manifest.authorId) throw exchangeRefused("the signing key named by this version is not its author's");
+    const encoded = encodeManifest(manifest);
+    const checked = `${signer.index} ${toHex(await sha256(encoded))} ${toHex(version.signature)}`;
+    if (this.verifiedManifests.has(checked)) return signer;
     try {
-      await verifyEncoded(decodeBundle(signer.entry.bundle).signing, "document", encodeManifest(manifest), version.signature);
+      await verifyEncoded(this.signingKeyOf(signer), "document", encoded, version.signature);
+      this.verifiedManifests.add(checked);
     } catch (error) {
       const identifier = error instanceof ProtocolError ? error.identifier : "invalid_signature";
       throw new ProtocolError(identifier, `version ${manifest.version} is not what its author signed: the signature does not verify`);
@@ -450,7 +496,7 @@ export class Documents {
         return metadata;
       });
       await checked.finish();
-      return { document: await this.viewOf(view, chosen, metadata, { manifest, signer }), signer: signer.entry.email };
+      return { document: await this.viewOf(view, chosen, metadata, { author: this.signedAuthor(view, signer), readers: manifest.readers }), signer: signer.entry.email };
     } catch (error) {
       if (held !== null) await held.refuse(error);
       else await sink.abort(error).catch(() => undefined);
@@ -494,7 +540,10 @@ export class Documents {
       if (answer.id !== documentId) throw exchangeRefused("the server answered with another document than the one sent");
       const version = answer.versions.find((v) => v.number === 1);
       if (version === undefined) throw exchangeRefused("the server answered without the version sent");
-      return this.viewOf(answer, version, metadata);
+      // Signed here, for the readers proven before: yours to vouch for.
+      const readers = recipients.map((r) => ({ accountId: r.entry.accountId, email: r.entry.email }));
+      const me = await this.session.account();
+      return this.viewOf(answer, version, metadata, { author: { email: me.email, name: me.name }, readers });
     } catch (error) {
       if (!source.locked) await source.cancel(error).catch(() => undefined);
       throw error;

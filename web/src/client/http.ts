@@ -105,7 +105,8 @@ export type RefusalIdentifier =
   | "server_unreachable"
   | "weak_password"
   | "no_registration"
-  | "already_enrolled";
+  | "already_enrolled"
+  | "history_incomplete";
 
 export class ClientRefusal extends Error {
   constructor(

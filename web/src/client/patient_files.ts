@@ -34,16 +34,10 @@ import {
   servedManifests,
 } from "./documents.js";
 import { ApiError } from "./http.js";
+import { RevocationStore, type RevokedHere } from "./revocations.js";
 import { type Session, exchangeRefused } from "./session.js";
 import { Wire } from "./wire.js";
 
-/** A reader whose access this worker ended, from `version` on (models.py RevokedReader). */
-export interface RevokedHere {
-  documentId: string;
-  version: number;
-  reader: Reader;
-  revokerId: string;
-}
 
 /** A reader left out of the next version: ended at `version` by `by` (an address, or "you"). */
 export interface Revoked {
@@ -114,13 +108,15 @@ export interface Retention {
 }
 
 export class PatientFiles {
-  /** Readers revoked on this device during this session (the SDK keeps them in its state file). */
-  readonly revokedHere: RevokedHere[] = [];
-
   constructor(
     private readonly session: Session,
     private readonly documents: Documents,
-  ) {}
+    /** Readers this account revoked from this browser, on any visit (revocations.ts). */
+    private readonly revokedHere: RevocationStore = new RevocationStore(),
+  ) {
+    // The inbox lists the readers vouched for here, as a new version would take them.
+    documents.vouchedReaders = async (view) => (await this.vouchedReaders(view)).vouched;
+  }
 
   /** The directives in force for a patient file (GET /patient-files/{id}/consents): read only. */
   async consents(patientFileId: string): Promise<Directive[]> {
@@ -303,8 +299,9 @@ export class PatientFiles {
 
   /**
    * Ends `email`'s access to every version (sharing.py revoke), with your signed
-   * statement at the latest version; remembered here, so that this worker keeps them
-   * out of later versions even if the server withholds the statement. Returns how
+   * statement at the latest version; remembered in this browser (revocations.ts), so
+   * that this account keeps them out of later versions, on this visit and later ones,
+   * even if the server withholds the statement. Returns how
    * many versions' keys the server erased.
    */
   async revoke(id: string, email: string): Promise<number> {
@@ -324,7 +321,7 @@ export class PatientFiles {
             json: { account_id: reader.accountId, version, signer_key_index: Number(signer.index), signature: toBase64Url(signature) },
           }),
         );
-        this.revokedHere.push({ documentId, version, reader, revokerId: me });
+        await this.revokedHere.add({ documentId, version, reader, revokerId: me });
         return wire.integer(answer, "versions");
       } catch (error) {
         // A version written meanwhile: the server names the latest, signed for then, once.
@@ -402,7 +399,7 @@ export class PatientFiles {
     const revocations = new Map<number, (ServedStatement | RevokedHere)[]>();
     const add = (version: number, statement: ServedStatement | RevokedHere) => revocations.set(version, [...(revocations.get(version) ?? []), statement]);
     for (const served of view.revocations) add(served.version, served);
-    for (const mine of this.revokedHere) {
+    for (const mine of await this.revokedHere.load()) {
       if (mine.documentId !== view.id || mine.revokerId !== me) continue;
       if (mine.version > view.latestVersion) {
         throw exchangeRefused(
@@ -496,7 +493,7 @@ export class PatientFiles {
     const signer = await this.session.directory.entry(served.signerKeyIndex);
     try {
       if (signer.entry.accountId !== served.signerId) throw new Error("the statement's key is not its signer's");
-      await verifyEncoded(decodeBundle(signer.entry.bundle).signing, "document", encoded, served.signature);
+      await verifyEncoded(this.documents.signingKeyOf(signer), "document", encoded, served.signature);
     } catch {
       throw exchangeRefused(refusal);
     }

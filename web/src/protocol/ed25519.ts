@@ -87,10 +87,25 @@ export function checkPublicKey(publicKey: Uint8Array): void {
   }
 }
 
+/**
+ * Keys already checked and imported, by their bytes: the check is integer arithmetic
+ * of about a millisecond, and an inbox verifies one author's key for each of its
+ * documents. Bounded, the oldest forgotten first.
+ */
+const importedKeys = new Map<string, Promise<CryptoKey>>();
+const IMPORTED_KEYS = 1024;
+
 /** Imports a public key after checking it (section 4.1). */
 export async function importPublicKey(publicKey: Uint8Array): Promise<CryptoKey> {
+  const id = String.fromCharCode(...publicKey);
+  const known = importedKeys.get(id);
+  if (known !== undefined) return known;
   checkPublicKey(publicKey);
-  return subtle.importKey("raw", buf(publicKey), { name: "Ed25519" }, true, ["verify"]);
+  const imported = subtle.importKey("raw", buf(publicKey), { name: "Ed25519" }, true, ["verify"]);
+  if (importedKeys.size >= IMPORTED_KEYS) importedKeys.delete(importedKeys.keys().next().value!);
+  importedKeys.set(id, imported);
+  imported.catch(() => importedKeys.delete(id));
+  return imported;
 }
 
 /**

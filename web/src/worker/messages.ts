@@ -17,6 +17,7 @@ import type { MessageView, ThreadView } from "../client/messages.js";
 import type { InvitationView, PracticeView, Role } from "../client/practices.js";
 import type { ConsentEffect, Decision as ConsentDecisionArgs, DirectiveVersion, MyFile } from "../client/consents.js";
 import type { Right, RightsRequestView } from "../client/rights.js";
+import type { HistoryView } from "../client/journal_history.js";
 
 /** The operations on keys alone (service.ts). */
 export interface CryptoOperations {
@@ -81,6 +82,12 @@ export interface DocumentView {
   createdAt: string;
   /** The readers' addresses. */
   recipients: string[];
+  /**
+   * Whether the author and readers are the signed ones (the manifest's signature
+   * checked with a key the directory proves, the readers vouched for from the signed
+   * history); when false, both are left empty rather than taken from the server.
+   */
+  verified: boolean;
 }
 
 export interface PatientView {
@@ -223,6 +230,12 @@ export interface ClientOperations {
   withdrawRight: { args: { id: string }; result: { request: RightsRequestView } };
   /** One document you can read, as the inbox lists it (GET /documents/{id}): nothing else is listed. */
   document: { args: { id: string }; result: { document: DocumentView } };
+  /**
+   * Your access history (a patient), or a practice's activity (its admins, with
+   * `practiceId`), every entry proven in the journal and the whole proven complete
+   * (client/journal_history.ts); a gap is refused as "history_incomplete".
+   */
+  history: { args: { practiceId?: string }; result: { history: HistoryView } };
 }
 
 /** What the background checks verified: the sizes of both logs, as decimal strings. */

@@ -35,6 +35,9 @@ import { Wire } from "../client/wire.js";
 import { TrustChecks, listSessions, revokeSession } from "../client/trust.js";
 import { createPractice, invite, joinPractice, listPractices } from "../client/practices.js";
 import { JOURNAL_LOG } from "../client/journal_check.js";
+import { JournalHistory } from "../client/journal_history.js";
+import { revocationStoreFor } from "../client/revocations.js";
+import { accountValue } from "../client/account_store.js";
 import type { AccountView, ClientOperation, ClientOperations, Operation, Operations } from "./messages.js";
 import { CryptoService } from "./service.js";
 
@@ -71,6 +74,7 @@ interface SignedIn {
   trust: TrustChecks;
   patientFiles: PatientFiles;
   messaging: Messaging;
+  history: JournalHistory;
 }
 
 export interface WorkerOptions {
@@ -216,12 +220,15 @@ export class WorkerService extends CryptoService {
       // The account's id as the directory gives it, and its entry holding these keys.
       await session.myEntry();
       const documents = new Documents(session);
+      // What this account's earlier visits here remember: its revocations, its histories' chains.
+      const accountId = (await session.account()).id;
       this.signedIn = {
         session,
         documents,
         trust: new TrustChecks(session, this.journalPins),
-        patientFiles: new PatientFiles(session, documents),
+        patientFiles: new PatientFiles(session, documents, revocationStoreFor(this.http.origin, accountId)),
         messaging: new Messaging(session, documents),
+        history: new JournalHistory(session, this.journalPins, accountValue(this.http.origin, accountId, "history chains")),
       };
       return await this.accountView(session);
     } catch (error) {
@@ -520,6 +527,10 @@ export class WorkerService extends CryptoService {
   async withdrawRight({ id }: ClientOperations["withdrawRight"]["args"]): Promise<ClientOperations["withdrawRight"]["result"]> {
     return { request: await new Rights(this.requireSignedIn().session).withdraw(id) };
   }
+
+  async history({ practiceId }: ClientOperations["history"]["args"]): Promise<ClientOperations["history"]["result"]> {
+    return { history: await this.requireSignedIn().history.check(practiceId ?? null) };
+  }
 }
 
 /**
@@ -577,4 +588,5 @@ const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
   "askRight",
   "withdrawRight",
   "document",
+  "history",
 ]);

@@ -1,7 +1,8 @@
 /**
  * The documents the person can read, newest first, with a search over what the
  * worker decrypted (titles never reach the server in the clear, so the search runs
- * here).
+ * here). Each row's author is the one the worker verified (documents.ts summary);
+ * a document whose signature did not verify is marked "non vérifié", unnamed.
  */
 
 import type { DocumentView } from "../api.js";
@@ -58,7 +59,8 @@ function row(document: DocumentView): HTMLTableRowElement {
     {},
     h("td", { "data-label": t("inbox.document") }, h("a", { href: ROUTES.document(document.id) }, name)),
     h("td", { "data-label": t("inbox.patient") }, document.patientName),
-    h("td", { "data-label": t("inbox.from") }, document.authorName || document.authorEmail),
+    // Only the signed author is named; a document whose signature did not verify says so.
+    h("td", { "data-label": t("inbox.from") }, document.verified ? document.authorName || document.authorEmail : h("span", { class: "unverified" }, t("inbox.unverified"))),
     h("td", { "data-label": t("inbox.date") }, h("time", { datetime: document.createdAt }, formatDate(document.createdAt, locale()))),
     h("td", { "data-label": t("inbox.size") }, formatSize(document.size, locale())),
   );

@@ -281,7 +281,15 @@ function showBeforeChanging(context: AppContext, next: NextVersionView, file: Fi
     review,
     heading,
     h("p", {}, t("patients.beforeChangingText", { title: next.title, version: next.latestVersion, next: next.latestVersion + 1 })),
-    h("ul", { class: "readers" }, ...next.readers.map((r) => h("li", {}, h("strong", {}, r.name || r.email), ` <${r.email}>`))),
+    // Each reader with the fingerprint of the keys the worker proved and will encrypt
+    // to, as the send screen and the trust screen show them, to compare out of band.
+    h(
+      "ul",
+      { class: "readers" },
+      ...next.readers.map((r) =>
+        h("li", {}, h("strong", {}, r.name || r.email), ` <${r.email}>`, h("br", {}), h("span", { class: "hint" }, `${t("trust.fingerprint")} : `), h("span", { class: "fingerprint" }, r.fingerprint)),
+      ),
+    ),
     problems,
     h("p", { class: "actions" }, confirm, back),
   );
