@@ -181,6 +181,26 @@ export class Api {
   finishTotpEnrolment(code: string) {
     return this.worker.call("finishTotpEnrolment", { code });
   }
+
+  async passkeys() {
+    return (await this.worker.call("passkeys", {})).passkeys;
+  }
+
+  async beginPasskeyEnrolment() {
+    return (await this.worker.call("beginPasskeyEnrolment", {})).options;
+  }
+
+  async finishPasskeyEnrolment(credential: Record<string, unknown>, name: string) {
+    return (await this.worker.call("finishPasskeyEnrolment", { credential, name })).passkeys;
+  }
+
+  async passkeySignInOptions() {
+    return (await this.worker.call("passkeySignInOptions", {})).options;
+  }
+
+  async finishPasskeySignIn(credential: Record<string, unknown>): Promise<AccountView> {
+    return (await this.worker.call("finishPasskeySignIn", { credential })).account;
+  }
 }
 
 /**

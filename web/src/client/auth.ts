@@ -19,7 +19,8 @@ export const WEB_CLIENT_ID = "uhs-web";
 /** Where the authorization endpoint sends the code: registered for "uhs-web" (server/bootstrap.py). */
 export const CALLBACK_PATH = "/app/callback";
 
-export type SecondFactor = { totp_code: string } | { recovery_code: string };
+/** A TOTP code, a recovery code, or a passkey's assertion (client/passkeys.ts). */
+export type SecondFactor = { totp_code: string } | { recovery_code: string } | { webauthn: Record<string, unknown> };
 
 export interface LoginState {
   ticket: string;

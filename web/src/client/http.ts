@@ -93,7 +93,8 @@ export type RefusalIdentifier =
   | "server_unreachable"
   | "weak_password"
   | "no_registration"
-  | "already_enrolled";
+  | "already_enrolled"
+  | "passkey_refused";
 
 export class ClientRefusal extends Error {
   constructor(

@@ -13,6 +13,7 @@
 import type { Purpose } from "../protocol/signature.js";
 import type { SuiteName } from "../protocol/wrap.js";
 import type { Directive, DocumentHistory, NextVersion, Retention } from "../client/patient_files.js";
+import type { PasskeyCredential, PasskeyOptions, PasskeyView } from "../client/passkeys.js";
 
 /** The operations on keys alone (service.ts). */
 export interface CryptoOperations {
@@ -96,7 +97,7 @@ export interface PatientView {
  */
 export interface ClientOperations {
   /** Prelogin, auth secret, proof of work, POST /auth/login: the second factors the account has. */
-  signIn: { args: { email: string; password: string }; result: { factors: ("totp" | "recovery_code")[] } };
+  signIn: { args: { email: string; password: string }; result: { factors: SignInFactor[] } };
   /** The second factor, tokens (kept here), the keystore unlocked, the account checked in the directory. */
   finishSignIn: { args: { totp?: string; recoveryCode?: string }; result: { account: AccountView } };
   /** Forgets a sign-in under way (its password above all): the sign-in screen's "Recommencer". */
@@ -181,7 +182,24 @@ export interface ClientOperations {
   beginTotpEnrolment: { args: Record<string, never>; result: { secret: string; otpauthUri: string } };
   /** Confirms the app with one of its codes and finishes the sign-in; the recovery codes are answered once. */
   finishTotpEnrolment: { args: { code: string }; result: { account: AccountView; recoveryCodes: string[] } };
+  /** The passkeys of the signed-in account. */
+  passkeys: { args: Record<string, never>; result: { passkeys: PasskeyView[] } };
+  /** Options for navigator.credentials.create() to add a passkey (a second factor proven in the last minutes needed). */
+  beginPasskeyEnrolment: { args: Record<string, never>; result: { options: PasskeyOptions } };
+  /**
+   * Adds the authenticator's answer to beginPasskeyEnrolment's options, refused unless
+   * it answers that very challenge from this origin; the addition is signed with the
+   * account's key (PROTOCOL 16.4), here. Other devices are signed out by the server.
+   */
+  finishPasskeyEnrolment: { args: { credential: PasskeyCredential; name: string }; result: { passkeys: PasskeyView[] } };
+  /** Options for navigator.credentials.get() to prove the second factor of the sign-in under way. */
+  passkeySignInOptions: { args: Record<string, never>; result: { options: PasskeyOptions } };
+  /** The sign-in under way finished with the authenticator's answer, as finishSignIn with a code. */
+  finishPasskeySignIn: { args: { credential: PasskeyCredential }; result: { account: AccountView } };
 }
+
+/** The second factors a sign-in may be finished with. */
+export type SignInFactor = "totp" | "recovery_code" | "webauthn";
 
 /** What the background checks verified: the sizes of both logs, as decimal strings. */
 export interface TrustCheckView {

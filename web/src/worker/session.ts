@@ -31,7 +31,8 @@ import { type HeldKeys, Session } from "../client/session.js";
 import { Wire } from "../client/wire.js";
 import { TrustChecks, listSessions, revokeSession } from "../client/trust.js";
 import { JOURNAL_LOG } from "../client/journal_check.js";
-import type { AccountView, ClientOperation, ClientOperations, Operation, Operations } from "./messages.js";
+import { type PasskeyOptions, addPasskey, checkCredential, challengeOf, listPasskeys, registrationOptions, signInOptions } from "../client/passkeys.js";
+import type { AccountView, ClientOperation, ClientOperations, Operation, Operations, SignInFactor } from "./messages.js";
 import { CryptoService } from "./service.js";
 
 /** The device name the server shows in the account's sessions. */
@@ -44,6 +45,8 @@ interface PendingSignIn {
   authSecret: Uint8Array;
   /** Null when the server asks for the second factor with the password. */
   login: LoginState | null;
+  /** The passkey options given for this sign-in (passkeySignInOptions), whose challenge the answer must sign. */
+  passkeyOptions: PasskeyOptions | null;
   /** Forgets this sign-in when its time is up (PENDING_SIGN_IN_MS). */
   expiry: ReturnType<typeof setTimeout>;
 }
@@ -63,6 +66,8 @@ interface PendingRegistration {
 
 interface SignedIn {
   session: Session;
+  /** The passkey options given to add one (beginPasskeyEnrolment), whose challenge the answer must sign. */
+  passkeyOptions?: PasskeyOptions;
   documents: Documents;
   trust: TrustChecks;
   patientFiles: PatientFiles;
@@ -163,15 +168,20 @@ export class WorkerService extends CryptoService {
     }, this.pendingSignInMs);
     // Node's tests and scripts do not wait for it to end.
     (expiry as { unref?: () => void }).unref?.();
-    this.pending = { email, password, authSecret, login, expiry };
-    const offered = login === null ? ["totp", "recovery_code"] : login.complete ? [] : login.methods;
-    return { factors: offered.filter((m): m is "totp" | "recovery_code" => m === "totp" || m === "recovery_code") };
+    this.pending = { email, password, authSecret, login, passkeyOptions: null, expiry };
+    const offered = login === null ? ["totp", "recovery_code", "webauthn"] : login.complete ? [] : login.methods;
+    return { factors: offered.filter((m): m is SignInFactor => m === "totp" || m === "recovery_code" || m === "webauthn") };
   }
 
   async finishSignIn({ totp, recoveryCode }: ClientOperations["finishSignIn"]["args"]): Promise<ClientOperations["finishSignIn"]["result"]> {
     const pending = this.pending;
     if (pending === null) throw noSignIn();
     const proof: SecondFactor | null = totp ? { totp_code: totp } : recoveryCode ? { recovery_code: recoveryCode } : null;
+    return this.finishPendingSignIn(pending, proof);
+  }
+
+  /** The sign-in under way finished with `proof` (none when the password came with it). */
+  private async finishPendingSignIn(pending: PendingSignIn, proof: SecondFactor | null): Promise<{ account: AccountView }> {
     let login = pending.login;
     if (login === null) {
       if (proof === null) throw new ClientRefusal("no_sign_in", "the server asks for the second factor with the password");
@@ -428,7 +438,50 @@ export class WorkerService extends CryptoService {
     this.forgetRegistration();
     return { account: await this.completeSignIn(login, registration.password), recoveryCodes };
   }
+
+  async passkeys(_: ClientOperations["passkeys"]["args"]): Promise<ClientOperations["passkeys"]["result"]> {
+    return { passkeys: await listPasskeys(this.requireSignedIn().session) };
+  }
+
+  async beginPasskeyEnrolment(_: ClientOperations["beginPasskeyEnrolment"]["args"]): Promise<ClientOperations["beginPasskeyEnrolment"]["result"]> {
+    const signedIn = this.requireSignedIn();
+    const options = await registrationOptions(signedIn.session);
+    signedIn.passkeyOptions = options;
+    return { options };
+  }
+
+  async finishPasskeyEnrolment({ credential, name }: ClientOperations["finishPasskeyEnrolment"]["args"]): Promise<ClientOperations["finishPasskeyEnrolment"]["result"]> {
+    const signedIn = this.requireSignedIn();
+    const options = signedIn.passkeyOptions;
+    if (options === undefined) throw new ClientRefusal("passkey_refused", "no passkey is being added here: start again");
+    // One answer per challenge, whatever the server says of it.
+    delete signedIn.passkeyOptions;
+    const sign = async (digest: Uint8Array) => (await this.sign({ purpose: "factor-change", digest })).signature;
+    await addPasskey(signedIn.session, options, credential, name.trim() || DEFAULT_PASSKEY_NAME, sign);
+    return { passkeys: await listPasskeys(signedIn.session) };
+  }
+
+  async passkeySignInOptions(_: ClientOperations["passkeySignInOptions"]["args"]): Promise<ClientOperations["passkeySignInOptions"]["result"]> {
+    const pending = this.pending;
+    if (pending === null) throw noSignIn();
+    const options = await signInOptions(this.http, pending.email, pending.login);
+    pending.passkeyOptions = options;
+    return { options };
+  }
+
+  async finishPasskeySignIn({ credential }: ClientOperations["finishPasskeySignIn"]["args"]): Promise<ClientOperations["finishPasskeySignIn"]["result"]> {
+    const pending = this.pending;
+    if (pending === null) throw noSignIn();
+    const options = pending.passkeyOptions;
+    if (options === null) throw new ClientRefusal("passkey_refused", "no passkey was asked for this sign-in: start again");
+    pending.passkeyOptions = null;
+    checkCredential(credential, "webauthn.get", challengeOf(options), this.http.origin);
+    return this.finishPendingSignIn(pending, { webauthn: credential });
+  }
 }
+
+/** The name a passkey gets when the person gives none. */
+const DEFAULT_PASSKEY_NAME = "Clé d'accès";
 
 /**
  * PROTOCOL 16.2 and 16.4 ask for a keystore-signed change of password or second
@@ -471,4 +524,9 @@ const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
   "confirmEmail",
   "beginTotpEnrolment",
   "finishTotpEnrolment",
+  "passkeys",
+  "beginPasskeyEnrolment",
+  "finishPasskeyEnrolment",
+  "passkeySignInOptions",
+  "finishPasskeySignIn",
 ]);
