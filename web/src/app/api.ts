@@ -201,6 +201,18 @@ export class Api {
   async finishPasskeySignIn(credential: Record<string, unknown>): Promise<AccountView> {
     return (await this.worker.call("finishPasskeySignIn", { credential })).account;
   }
+
+  async beginProfessionalSignIn(): Promise<string> {
+    return (await this.worker.call("beginProfessionalSignIn", {})).url;
+  }
+
+  finishProfessionalSignIn(landed: string) {
+    return this.worker.call("finishProfessionalSignIn", { landed });
+  }
+
+  async unlockProfessionalSignIn(password: string): Promise<AccountView> {
+    return (await this.worker.call("unlockProfessionalSignIn", { password })).account;
+  }
 }
 
 /**

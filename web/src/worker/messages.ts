@@ -196,6 +196,16 @@ export interface ClientOperations {
   passkeySignInOptions: { args: Record<string, never>; result: { options: PasskeyOptions } };
   /** The sign-in under way finished with the authenticator's answer, as finishSignIn with a code. */
   finishPasskeySignIn: { args: { credential: PasskeyCredential }; result: { account: AccountView } };
+  /** The address to open in a window of its own to sign in with an e-CPS (Pro Santé Connect); the request's state and verifier stay here. */
+  beginProfessionalSignIn: { args: Record<string, never>; result: { url: string } };
+  /**
+   * The address the provider's window came back to: its code exchanged for tokens
+   * (kept here), refused unless it answers this worker's request. Whom they are for,
+   * to greet before the password unlocks the keys.
+   */
+  finishProfessionalSignIn: { args: { landed: string }; result: { email: string; name: string } };
+  /** The keystore opened with the password (tried again after a wrong one), the account checked in the directory. */
+  unlockProfessionalSignIn: { args: { password: string }; result: { account: AccountView } };
 }
 
 /** The second factors a sign-in may be finished with. */

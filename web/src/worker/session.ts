@@ -31,6 +31,7 @@ import { type HeldKeys, Session } from "../client/session.js";
 import { Wire } from "../client/wire.js";
 import { TrustChecks, listSessions, revokeSession } from "../client/trust.js";
 import { JOURNAL_LOG } from "../client/journal_check.js";
+import { type ProfessionalRequest, finishProfessionalSignIn, professionalSignIn, whoIsSignedIn } from "../client/federation.js";
 import { type PasskeyOptions, addPasskey, checkCredential, challengeOf, listPasskeys, registrationOptions, signInOptions } from "../client/passkeys.js";
 import type { AccountView, ClientOperation, ClientOperations, Operation, Operations, SignInFactor } from "./messages.js";
 import { CryptoService } from "./service.js";
@@ -96,6 +97,8 @@ export class WorkerService extends CryptoService {
   private pending: PendingSignIn | null = null;
   private registration: PendingRegistration | null = null;
   private signedIn: SignedIn | null = null;
+  /** An e-CPS sign-in under way: its request, then its tokens until the password unlocks the keys. */
+  private professional: { request: ProfessionalRequest; tokens: Tokens | null } | null = null;
   private readonly exposeKeyOperations: boolean;
   private readonly pendingSignInMs: number;
 
@@ -207,16 +210,26 @@ export class WorkerService extends CryptoService {
   async cancelSignIn(_: ClientOperations["cancelSignIn"]["args"]): Promise<ClientOperations["cancelSignIn"]["result"]> {
     this.forgetPending();
     this.forgetRegistration();
+    await this.forgetProfessional();
     return { cancelled: true };
   }
 
   /** Tokens for a completed sign-in, the keystore unlocked, the account checked in the directory. */
   private async completeSignIn(login: LoginState, password: string): Promise<AccountView> {
     const tokens = await authorize(this.http, login, DEVICE_NAME);
+    return this.openSession(tokens, () => this.unlockKeystore(tokens, password));
+  }
+
+  private async unlockKeystore(tokens: Tokens, password: string): Promise<void> {
+    const keystore = await fetchKeystore(this.http, tokens.accessToken);
+    const unlocked = await this.unlockWithPassword({ keystore, password });
+    unlocked.authSecret.fill(0);
+  }
+
+  /** The session of `tokens` once `unlock` opened the keys; the tokens are revoked if anything fails. */
+  private async openSession(tokens: Tokens, unlock: () => Promise<void>): Promise<AccountView> {
     try {
-      const keystore = await fetchKeystore(this.http, tokens.accessToken);
-      const unlocked = await this.unlockWithPassword({ keystore, password });
-      unlocked.authSecret.fill(0);
+      await unlock();
       const session = new Session(this.http, tokens, this.heldKeys, this.pins);
       // The account's id as the directory gives it, and its entry holding these keys.
       await session.myEntry();
@@ -244,6 +257,7 @@ export class WorkerService extends CryptoService {
   async signOut(_: ClientOperations["signOut"]["args"]): Promise<ClientOperations["signOut"]["result"]> {
     this.forgetPending();
     this.forgetRegistration();
+    await this.forgetProfessional();
     const signedIn = this.signedIn;
     await this.end(signedIn === null ? null : signedIn.session.refreshToken);
     return { signedOut: true };
@@ -478,6 +492,44 @@ export class WorkerService extends CryptoService {
     checkCredential(credential, "webauthn.get", challengeOf(options), this.http.origin);
     return this.finishPendingSignIn(pending, { webauthn: credential });
   }
+
+  /** Forgets the e-CPS sign-in under way; its tokens, if any, are revoked. */
+  private async forgetProfessional(): Promise<void> {
+    const tokens = this.professional?.tokens ?? null;
+    this.professional = null;
+    if (tokens !== null) await revoke(this.http, tokens).catch(() => undefined);
+  }
+
+  async beginProfessionalSignIn(_: ClientOperations["beginProfessionalSignIn"]["args"]): Promise<ClientOperations["beginProfessionalSignIn"]["result"]> {
+    await this.signOut({}).catch(() => undefined);
+    const { url, request } = await professionalSignIn(this.http, DEVICE_NAME);
+    this.professional = { request, tokens: null };
+    return { url };
+  }
+
+  async finishProfessionalSignIn({ landed }: ClientOperations["finishProfessionalSignIn"]["args"]): Promise<ClientOperations["finishProfessionalSignIn"]["result"]> {
+    const professional = this.professional;
+    if (professional === null || professional.tokens !== null) throw new ClientRefusal("no_sign_in", "no e-CPS sign-in is under way here: start again");
+    // One answer per request, whatever it says.
+    this.professional = null;
+    const tokens = await finishProfessionalSignIn(this.http, professional.request, landed);
+    this.professional = { request: professional.request, tokens };
+    try {
+      return await whoIsSignedIn(this.http, tokens);
+    } catch (error) {
+      await this.forgetProfessional();
+      throw error;
+    }
+  }
+
+  async unlockProfessionalSignIn({ password }: ClientOperations["unlockProfessionalSignIn"]["args"]): Promise<ClientOperations["unlockProfessionalSignIn"]["result"]> {
+    const tokens = this.professional?.tokens ?? null;
+    if (tokens === null) throw new ClientRefusal("no_sign_in", "no e-CPS sign-in is waiting for its password: start again");
+    // A wrong password is refused here and may be typed again; the session is then this one.
+    await this.unlockKeystore(tokens, password);
+    this.professional = null;
+    return { account: await this.openSession(tokens, async () => undefined) };
+  }
 }
 
 /** The name a passkey gets when the person gives none. */
@@ -529,4 +581,7 @@ const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
   "finishPasskeyEnrolment",
   "passkeySignInOptions",
   "finishPasskeySignIn",
+  "beginProfessionalSignIn",
+  "finishProfessionalSignIn",
+  "unlockProfessionalSignIn",
 ]);

@@ -9,6 +9,7 @@ import type { AccountView, Api } from "../api.js";
 import { ROUTES, type Screen, describeError, errorBox } from "../app.js";
 import { field, h, replace } from "../dom.js";
 import { t } from "../i18n.js";
+import { professionalSignInButton } from "./ecps.js";
 import { describePasskeyError, signInWithPasskey } from "./passkeys.js";
 import { continueEnrolment } from "./register.js";
 
@@ -57,7 +58,8 @@ function showCredentials(content: HTMLElement, api: Api, signedIn: (account: Acc
     }
   });
   const register = h("p", { class: "actions" }, h("a", { href: ROUTES.register }, t("signin.register")));
-  replace(content, h("h1", {}, t("signin.title")), h("p", {}, t("signin.intro")), form, register);
+  const professional = professionalSignInButton(content, api, signedIn, () => showCredentials(content, api, signedIn));
+  replace(content, h("h1", {}, t("signin.title")), h("p", {}, t("signin.intro")), form, professional, register);
 }
 
 function showSecondFactor(content: HTMLElement, api: Api, signedIn: (account: AccountView) => void, kind: "totp" | "recoveryCode", passkey: boolean): void {

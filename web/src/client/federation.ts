@@ -1,0 +1,43 @@
+/**
+ * Signing in with an e-CPS (Pro Santé Connect), as the SDK's federated_login_url and
+ * finish_federated_login do (client/api.py): the worker makes the OAuth request of
+ * client "uhs-web" (its state and PKCE verifier stay here), the page opens the
+ * server's /auth/federated/authorize with it in a window of its own, the provider
+ * sends that window back to the application (PROFESSIONAL_RETURN_PATH), which hands the
+ * address it came back to to the worker: the code is worth nothing without the
+ * verifier. The provider's sign-in is itself multi-factor (eIDAS substantial or
+ * high); the keys still need the password, which only this device's keystore opens.
+ */
+
+import { type Tokens, authorizationRequest, codeOf, exchangeCode } from "./auth.js";
+import type { Http } from "./http.js";
+import { Wire, jsonOf } from "./wire.js";
+
+/** Where the provider's window comes back: the application, registered for "uhs-web" (server/bootstrap.py). */
+export const PROFESSIONAL_RETURN_PATH = "/app/";
+
+export interface ProfessionalRequest {
+  state: string;
+  verifier: string;
+  redirectUri: string;
+}
+
+/** The address to open in the provider's window, and what to keep to finish. */
+export async function professionalSignIn(http: Http, deviceName: string): Promise<{ url: string; request: ProfessionalRequest }> {
+  const redirectUri = http.url(PROFESSIONAL_RETURN_PATH);
+  const { params, state, verifier } = await authorizationRequest(redirectUri, deviceName);
+  return { url: http.url("/auth/federated/authorize", params), request: { state, verifier, redirectUri } };
+}
+
+/** Tokens for the window's return to `landed`, refused unless it answers `request`. */
+export function finishProfessionalSignIn(http: Http, request: ProfessionalRequest, landed: string): Promise<Tokens> {
+  return exchangeCode(http, codeOf(new URL(landed), request.redirectUri, request.state), request.redirectUri, request.verifier);
+}
+
+/** Who the tokens are for, to greet them before they type their password. */
+export async function whoIsSignedIn(http: Http, tokens: Tokens): Promise<{ email: string; name: string }> {
+  const wire = new Wire("malformed_answer", "your account");
+  const answer = await http.request("GET", "/accounts/me", { headers: { Authorization: `Bearer ${tokens.accessToken}` } });
+  const me = wire.object(await jsonOf(answer, wire));
+  return { email: wire.string(me, "email"), name: wire.string(me, "display_name") };
+}
