@@ -75,7 +75,7 @@ def link_e_cps(server: DemoServer, provider: TestProvider) -> None:
 
 def sign_in_with_e_cps(page) -> None:
     with page.expect_popup() as opened:
-        page.get_by_role("button", name="Se connecter avec e-CPS (Pro Santé Connect)").click()
+        page.get_by_role("button", name="Connexion par e-CPS (Pro Santé Connect)").click()
     # The provider's window comes back to the application, hands the page its address
     # and closes.
     opened.value.wait_for_event("close")
@@ -83,7 +83,7 @@ def sign_in_with_e_cps(page) -> None:
 
 def test_a_practitioner_signs_in_with_her_e_cps(browser, ecps_server, provider, screens):
     page = new_page(browser, ecps_server)
-    page.get_by_role("button", name="Se connecter avec e-CPS (Pro Santé Connect)").wait_for()
+    page.get_by_role("button", name="Connexion par e-CPS (Pro Santé Connect)").wait_for()
     check_accessibility(page, "sign-in with e-CPS offered")
     photograph(page, screens, "13-ecps-sign-in")
     provider.present(MARTIN_E_CPS)

@@ -17,11 +17,28 @@ const NO_SERVER = async (): Promise<Response> => {
   throw new Error("no request is expected");
 };
 
+/** A server with a provider: its federated authorization redirects there (and nothing else is asked). */
+const WITH_PROVIDER = async (input: RequestInfo | URL): Promise<Response> => {
+  assert.equal(new URL(String(input)).pathname, "/auth/federated/authorize");
+  return new Response(null, { status: 302, headers: { Location: "https://psc.example/authorize" } });
+};
+
 async function begun(): Promise<{ worker: WorkerService; request: URL }> {
-  const worker = new WorkerService(ORIGIN, { fetch: NO_SERVER });
+  const worker = new WorkerService(ORIGIN, { fetch: WITH_PROVIDER });
   const { url } = await worker.beginProfessionalSignIn({});
   return { worker, request: new URL(url) };
 }
+
+test("a server without a provider says so before any window opens", async () => {
+  const without = async (): Promise<Response> =>
+    new Response(JSON.stringify({ detail: "professional sign-in is not configured on this server" }), {
+      status: 404,
+      headers: { "Content-Type": "application/problem+json" },
+    });
+  const worker = new WorkerService(ORIGIN, { fetch: without });
+  assert.equal(await refusal(() => worker.beginProfessionalSignIn({})), "not_found");
+  assert.equal(await refusal(() => worker.unlockProfessionalSignIn({ password: "x" })), "no_sign_in");
+});
 
 test("the request goes to the server's federated authorization with PKCE S256 and a state", async () => {
   const { request } = await begun();

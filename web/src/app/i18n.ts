@@ -264,7 +264,7 @@ const fr = {
   "signin.usePasskey": "Utiliser une clé d'accès",
   "signin.orCode": "Ou saisissez un code :",
   "ecps.intro": "Professionnel de santé ? Connectez-vous avec votre carte e-CPS (Pro Santé Connect), une fois votre identité professionnelle liée à votre compte.",
-  "ecps.start": "Se connecter avec e-CPS (Pro Santé Connect)",
+  "ecps.start": "Connexion par e-CPS (Pro Santé Connect)",
   "ecps.opening": "Ouverture de Pro Santé Connect…",
   "ecps.title": "Connexion avec e-CPS",
   "ecps.waiting": "Terminez la connexion dans la fenêtre Pro Santé Connect qui vient de s'ouvrir.",
@@ -281,6 +281,7 @@ const fr = {
   "ecps.weakLevel": "Pro Santé Connect n'a pas garanti un niveau de connexion suffisant (eIDAS substantiel ou élevé) : utilisez votre carte CPS ou l'application e-CPS.",
   "ecps.disabled": "Ce compte est désactivé : contactez l'administrateur de votre cabinet.",
   "ecps.refused": "La connexion e-CPS a été refusée par le serveur : {reason}",
+  "ecps.unavailable": "Ce serveur ne propose pas la connexion par e-CPS : connectez-vous avec votre mot de passe.",
 } as const;
 
 export type MessageKey = keyof typeof fr;
@@ -546,7 +547,7 @@ const en: Record<MessageKey, string> = {
   "signin.usePasskey": "Use a passkey",
   "signin.orCode": "Or type a code:",
   "ecps.intro": "Health professional? Sign in with your e-CPS (Pro Santé Connect), once your professional identity is linked to your account.",
-  "ecps.start": "Sign in with e-CPS (Pro Santé Connect)",
+  "ecps.start": "e-CPS sign-in (Pro Santé Connect)",
   "ecps.opening": "Opening Pro Santé Connect…",
   "ecps.title": "Signing in with e-CPS",
   "ecps.waiting": "Finish signing in in the Pro Santé Connect window that just opened.",
@@ -563,6 +564,7 @@ const en: Record<MessageKey, string> = {
   "ecps.weakLevel": "Pro Santé Connect did not vouch for a strong enough sign-in (eIDAS substantial or high): use your CPS card or the e-CPS app.",
   "ecps.disabled": "This account is disabled: contact your practice's administrator.",
   "ecps.refused": "The server refused the e-CPS sign-in: {reason}",
+  "ecps.unavailable": "This server does not offer e-CPS sign-in: sign in with your password.",
 };
 
 export type Language = "fr" | "en";

@@ -10,7 +10,7 @@
  */
 
 import { type Tokens, authorizationRequest, codeOf, exchangeCode } from "./auth.js";
-import type { Http } from "./http.js";
+import { type Http, checkResponse } from "./http.js";
 import { Wire, jsonOf } from "./wire.js";
 
 /** Where the provider's window comes back: the application, registered for "uhs-web" (server/bootstrap.py). */
@@ -22,10 +22,19 @@ export interface ProfessionalRequest {
   redirectUri: string;
 }
 
-/** The address to open in the provider's window, and what to keep to finish. */
+/**
+ * The address to open in the provider's window, and what to keep to finish. Asked
+ * of the server first, so that one without a provider (404) or refusing the request
+ * says so here rather than in a window left open on its error: the answer, a redirect
+ * to the provider, is not followed (the window makes its own request).
+ */
 export async function professionalSignIn(http: Http, deviceName: string): Promise<{ url: string; request: ProfessionalRequest }> {
   const redirectUri = http.url(PROFESSIONAL_RETURN_PATH);
   const { params, state, verifier } = await authorizationRequest(redirectUri, deviceName);
+  const answer = await http.send("GET", "/auth/federated/authorize", { params, redirect: "manual" });
+  // A browser's fetch sees a redirect it does not follow as "opaqueredirect", Node's as a 3xx.
+  if (answer.type !== "opaqueredirect" && !(answer.status >= 300 && answer.status < 400)) await checkResponse(answer);
+  await answer.body?.cancel();
   return { url: http.url("/auth/federated/authorize", params), request: { state, verifier, redirectUri } };
 }
 

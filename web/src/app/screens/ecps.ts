@@ -37,6 +37,7 @@ export function relayProfessionalReturn(root: HTMLElement): boolean {
 
 /** What the server's refusals of an e-CPS sign-in mean, in the reader's language. */
 function describeProfessionalError(error: unknown): string {
+  if (error instanceof WorkerRefusal && error.identifier === "not_found") return t("ecps.unavailable");
   if (error instanceof WorkerRefusal && error.identifier === "bad_request") {
     const known: [string, MessageKey][] = [
       ["is not linked to a U-HealthSec account", "ecps.notLinked"],
