@@ -1,9 +1,10 @@
 """Journey 1 of issue 20, its e-CPS, in Debian's headless Chromium against a real
 ``uhs-server serve --demo`` whose professional identity provider is the OpenID
 Connect provider of the test suite (tests/server/federation/provider.py), standing in
-for Pro Santé Connect: Dr Martin, whose e-CPS is linked to her account, signs in
-through the provider's window, then opens her keys with her password (the e-CPS
-proves who she is; only her password opens her keystore). An identity linked to no
+for Pro Santé Connect: Dr Martin, signed in with her password and app, links her
+e-CPS from the security screen through the provider's window; then she signs in with
+it, and opens her keys with her password (the e-CPS proves who she is; only her
+password opens her keystore). An identity linked to no
 account, and a sign-in the provider cancelled, are refused in plain French.
 Screens: docs/screens/1x-ecps-*.png.
 """
@@ -12,14 +13,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx2
 import pytest
 
 from tests.server.federation.provider import Professional, TestProvider
 from tests.web.conftest import serve_demo
-from tests.web.journeys import DR_MARTIN, DemoServer, check_accessibility, new_page, photograph
-from uhealthsec.client.api import AuthClient
-from uhealthsec.protocol.oauth import CLI_REDIRECT_URI
+from tests.web.journeys import (
+    DR_MARTIN,
+    DemoServer,
+    check_accessibility,
+    new_page,
+    photograph,
+    sign_in,
+)
 from uhealthsec.server.demo import DEMO_PASSWORD
 
 CLIENT_ID = "uhealthsec-rp"
@@ -50,39 +55,37 @@ def ecps_server(tmp_path_factory: pytest.TempPathFactory, provider) -> Iterator[
         }
 
     with serve_demo(tmp_path_factory.mktemp("e-cps"), settings=settings) as server:
-        link_e_cps(server, provider)
         yield server
 
 
-def link_e_cps(server: DemoServer, provider: TestProvider) -> None:
-    """Dr Martin links her e-CPS from the command line's SDK (password, TOTP, then the
-    provider's round trip, followed here as her browser would)."""
-    with httpx2.Client(base_url=server.url, timeout=30) as http:
-        auth = AuthClient(http)
-        login = auth.start_login(DR_MARTIN, DEMO_PASSWORD)
-        auth.second_factor(login, totp_code=server.totp(DR_MARTIN))
-        tokens = auth.authorize(login, device_name="link")
-        provider.present(MARTIN_E_CPS)
-        step = auth.start_link(tokens)
-        url = step.url
-        while not url.startswith(CLI_REDIRECT_URI):
-            answer = httpx2.get(url, follow_redirects=False, timeout=30)
-            assert answer.status_code == 302, answer.text
-            url = answer.headers["location"]
-        linked = auth.finish_link(tokens, step, url)
-        assert linked["rpps"] == "10000000009"
-
-
-def sign_in_with_e_cps(page) -> None:
+def through_provider_window(page, button: str) -> None:
     with page.expect_popup() as opened:
-        page.get_by_role("button", name="Connexion par e-CPS (Pro Santé Connect)").click()
+        page.get_by_role("button", name=button).click()
     # The provider's window comes back to the application, hands the page its address
     # and closes.
     opened.value.wait_for_event("close")
 
 
-def test_a_practitioner_signs_in_with_her_e_cps(browser, ecps_server, provider, screens):
+def sign_in_with_e_cps(page) -> None:
+    through_provider_window(page, "Connexion par e-CPS (Pro Santé Connect)")
+
+
+def test_a_practitioner_links_her_e_cps_then_signs_in_with_it(
+    browser, ecps_server, provider, screens
+):
     page = new_page(browser, ecps_server)
+    # Signed in with her password and app, she links her e-CPS from the security screen.
+    sign_in(page, ecps_server, DR_MARTIN)
+    page.get_by_role("link", name="Sécurité").click()
+    page.get_by_text("Aucune e-CPS liée pour l'instant.").wait_for()
+    provider.present(MARTIN_E_CPS)
+    through_provider_window(page, "Lier ma e-CPS")
+    page.locator("p.alert.success", has_text="Votre e-CPS est liée à votre compte.").wait_for()
+    page.locator("li[data-identity]", has_text="RPPS 10000000009").wait_for()
+    check_accessibility(page, "e-CPS linked")
+    photograph(page, screens, "16-ecps-linked")
+    page.get_by_role("button", name="Se déconnecter").click()
+
     page.get_by_role("button", name="Connexion par e-CPS (Pro Santé Connect)").wait_for()
     check_accessibility(page, "sign-in with e-CPS offered")
     photograph(page, screens, "13-ecps-sign-in")

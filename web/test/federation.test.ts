@@ -76,6 +76,9 @@ test("the provider's refusal is said with its description", async () => {
 
 test("the e-CPS steps refuse to run out of turn", async () => {
   const worker = new WorkerService(ORIGIN, { fetch: NO_SERVER });
+  assert.equal(await refusal(() => worker.professionalIdentities({})), "signed_out");
+  assert.equal(await refusal(() => worker.beginProfessionalLink({})), "signed_out");
+  assert.equal(await refusal(() => worker.finishProfessionalLink({ landed: `${ORIGIN}/app/?state=s&link_code=c` })), "signed_out");
   assert.equal(await refusal(() => worker.finishProfessionalSignIn({ landed: `${ORIGIN}/app/?state=s&code=c` })), "no_sign_in");
   assert.equal(await refusal(() => worker.unlockProfessionalSignIn({ password: "x" })), "no_sign_in");
 });

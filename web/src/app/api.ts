@@ -213,6 +213,18 @@ export class Api {
   async unlockProfessionalSignIn(password: string): Promise<AccountView> {
     return (await this.worker.call("unlockProfessionalSignIn", { password })).account;
   }
+
+  async professionalIdentities() {
+    return (await this.worker.call("professionalIdentities", {})).identities;
+  }
+
+  async beginProfessionalLink(): Promise<string> {
+    return (await this.worker.call("beginProfessionalLink", {})).url;
+  }
+
+  async finishProfessionalLink(landed: string) {
+    return (await this.worker.call("finishProfessionalLink", { landed })).identities;
+  }
 }
 
 /**

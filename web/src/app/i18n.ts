@@ -282,6 +282,14 @@ const fr = {
   "ecps.disabled": "Ce compte est désactivé : contactez l'administrateur de votre cabinet.",
   "ecps.refused": "La connexion e-CPS a été refusée par le serveur : {reason}",
   "ecps.unavailable": "Ce serveur ne propose pas la connexion par e-CPS : connectez-vous avec votre mot de passe.",
+  "ecps.identities": "Identité professionnelle (e-CPS)",
+  "ecps.identitiesIntro": "Liez votre e-CPS (Pro Santé Connect) à votre compte pour vous connecter avec elle ; votre numéro RPPS est alors vérifié.",
+  "ecps.noIdentity": "Aucune e-CPS liée pour l'instant.",
+  "ecps.identity": "e-CPS du RPPS {rpps}, liée le {linked}",
+  "ecps.link": "Lier ma e-CPS",
+  "ecps.notOffered": "Ce serveur ne propose pas l'e-CPS.",
+  "ecps.linked": "Votre e-CPS est liée à votre compte.",
+  "ecps.stepUp": "Pour lier votre e-CPS, reconnectez-vous : la preuve de votre second facteur date de plus de cinq minutes.",
 } as const;
 
 export type MessageKey = keyof typeof fr;
@@ -565,6 +573,14 @@ const en: Record<MessageKey, string> = {
   "ecps.disabled": "This account is disabled: contact your practice's administrator.",
   "ecps.refused": "The server refused the e-CPS sign-in: {reason}",
   "ecps.unavailable": "This server does not offer e-CPS sign-in: sign in with your password.",
+  "ecps.identities": "Professional identity (e-CPS)",
+  "ecps.identitiesIntro": "Link your e-CPS (Pro Santé Connect) to your account to sign in with it; your RPPS number is then verified.",
+  "ecps.noIdentity": "No e-CPS linked yet.",
+  "ecps.identity": "e-CPS of RPPS {rpps}, linked on {linked}",
+  "ecps.link": "Link my e-CPS",
+  "ecps.notOffered": "This server does not offer e-CPS.",
+  "ecps.linked": "Your e-CPS is linked to your account.",
+  "ecps.stepUp": "To link your e-CPS, sign in again: your second factor was proven more than five minutes ago.",
 };
 
 export type Language = "fr" | "en";

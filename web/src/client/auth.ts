@@ -106,13 +106,14 @@ export async function authorizationRequest(
 
 /**
  * The authorization code of the redirect to `landed`, refused unless it came back to
- * `redirectUri` with this request's `state`; the authorization server's refusal
+ * `redirectUri` with this request's `state` (its parameter `name`: a link's is
+ * "link_code"); the authorization server's refusal
  * (RFC 6749 4.1.2.1) is raised with its description.
  */
-export function codeOf(landed: URL, redirectUri: string, state: string): string {
+export function codeOf(landed: URL, redirectUri: string, state: string, name = "code"): string {
   if (landed.origin + landed.pathname !== redirectUri) throw new ApiError(400, "the authorization endpoint redirected elsewhere", {});
   if (landed.searchParams.get("state") !== state) throw new ApiError(400, "the authorization response carries another state", {});
-  const code = landed.searchParams.get("code");
+  const code = landed.searchParams.get(name);
   if (code === null) {
     throw new ApiError(400, landed.searchParams.get("error_description") ?? landed.searchParams.get("error") ?? "refused", {
       error: landed.searchParams.get("error"),

@@ -11,6 +11,7 @@
 
 import { type Tokens, authorizationRequest, codeOf, exchangeCode } from "./auth.js";
 import { type Http, checkResponse } from "./http.js";
+import type { Session } from "./session.js";
 import { Wire, jsonOf } from "./wire.js";
 
 /** Where the provider's window comes back: the application, registered for "uhs-web" (server/bootstrap.py). */
@@ -49,4 +50,43 @@ export async function whoIsSignedIn(http: Http, tokens: Tokens): Promise<{ email
   const answer = await http.request("GET", "/accounts/me", { headers: { Authorization: `Bearer ${tokens.accessToken}` } });
   const me = wire.object(await jsonOf(answer, wire));
   return { email: wire.string(me, "email"), name: wire.string(me, "display_name") };
+}
+
+export interface ProfessionalIdentity {
+  id: string;
+  rpps: string | null;
+  /** ISO 8601. */
+  linkedAt: string;
+}
+
+/** The professional identities linked to the signed-in account. */
+export async function professionalIdentities(session: Session): Promise<ProfessionalIdentity[]> {
+  const wire = new Wire("malformed_answer", "your professional identities");
+  return wire.list(await session.json("GET", "/auth/federated/identities", wire)).map((item) => {
+    const i = wire.object(item);
+    return { id: wire.uuid(i, "id"), rpps: wire.optionalString(i, "rpps"), linkedAt: wire.string(i, "linked_at") };
+  });
+}
+
+/**
+ * Starts linking an e-CPS to the signed-in account (a second factor proven in the
+ * last minutes needed), as the SDK's start_link: the provider's address for the
+ * window, and what to keep; the window comes back with a link code that only this
+ * session, holding the verifier, can redeem.
+ */
+export async function professionalLink(session: Session): Promise<{ url: string; request: ProfessionalRequest }> {
+  const redirectUri = session.http.url(PROFESSIONAL_RETURN_PATH);
+  const { params, state, verifier } = await authorizationRequest(redirectUri, "");
+  const wire = new Wire("malformed_answer", "the link's start");
+  const body = { client_id: params["client_id"], redirect_uri: redirectUri, state, code_challenge: params["code_challenge"] };
+  const answer = wire.object(await session.json("POST", "/auth/federated/links", wire, { json: body }));
+  const url = new URL(wire.string(answer, "authorization_url"));
+  if (url.protocol !== "https:" && url.hostname !== "127.0.0.1" && url.hostname !== "localhost") throw wire.refuse("names a provider that is not reached over https");
+  return { url: url.href, request: { state, verifier, redirectUri } };
+}
+
+/** Redeems the link code the window came back with (finish_link). */
+export async function finishProfessionalLink(session: Session, request: ProfessionalRequest, landed: string): Promise<void> {
+  const linkCode = codeOf(new URL(landed), request.redirectUri, request.state, "link_code");
+  await session.call("POST", "/auth/federated/links/complete", { json: { link_code: linkCode, code_verifier: request.verifier } });
 }

@@ -13,6 +13,7 @@
 import type { Purpose } from "../protocol/signature.js";
 import type { SuiteName } from "../protocol/wrap.js";
 import type { Directive, DocumentHistory, NextVersion, Retention } from "../client/patient_files.js";
+import type { ProfessionalIdentity } from "../client/federation.js";
 import type { PasskeyCredential, PasskeyOptions, PasskeyView } from "../client/passkeys.js";
 
 /** The operations on keys alone (service.ts). */
@@ -206,6 +207,12 @@ export interface ClientOperations {
   finishProfessionalSignIn: { args: { landed: string }; result: { email: string; name: string } };
   /** The keystore opened with the password (tried again after a wrong one), the account checked in the directory. */
   unlockProfessionalSignIn: { args: { password: string }; result: { account: AccountView } };
+  /** The e-CPS linked to the signed-in account. */
+  professionalIdentities: { args: Record<string, never>; result: { identities: ProfessionalIdentity[] } };
+  /** The provider's address to open in a window of its own to link an e-CPS (a second factor proven in the last minutes needed). */
+  beginProfessionalLink: { args: Record<string, never>; result: { url: string } };
+  /** The address that window came back to: its link code redeemed with this worker's verifier, refused unless it answers this request. */
+  finishProfessionalLink: { args: { landed: string }; result: { identities: ProfessionalIdentity[] } };
 }
 
 /** The second factors a sign-in may be finished with. */

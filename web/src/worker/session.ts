@@ -31,7 +31,15 @@ import { type HeldKeys, Session } from "../client/session.js";
 import { Wire } from "../client/wire.js";
 import { TrustChecks, listSessions, revokeSession } from "../client/trust.js";
 import { JOURNAL_LOG } from "../client/journal_check.js";
-import { type ProfessionalRequest, finishProfessionalSignIn, professionalSignIn, whoIsSignedIn } from "../client/federation.js";
+import {
+  type ProfessionalRequest,
+  finishProfessionalLink,
+  finishProfessionalSignIn,
+  professionalIdentities,
+  professionalLink,
+  professionalSignIn,
+  whoIsSignedIn,
+} from "../client/federation.js";
 import { type PasskeyOptions, addPasskey, checkCredential, challengeOf, listPasskeys, registrationOptions, signInOptions } from "../client/passkeys.js";
 import type { AccountView, ClientOperation, ClientOperations, Operation, Operations, SignInFactor } from "./messages.js";
 import { CryptoService } from "./service.js";
@@ -69,6 +77,8 @@ interface SignedIn {
   session: Session;
   /** The passkey options given to add one (beginPasskeyEnrolment), whose challenge the answer must sign. */
   passkeyOptions?: PasskeyOptions;
+  /** The e-CPS link under way (beginProfessionalLink). */
+  professionalLink?: ProfessionalRequest;
   documents: Documents;
   trust: TrustChecks;
   patientFiles: PatientFiles;
@@ -530,6 +540,26 @@ export class WorkerService extends CryptoService {
     this.professional = null;
     return { account: await this.openSession(tokens, async () => undefined) };
   }
+
+  async professionalIdentities(_: ClientOperations["professionalIdentities"]["args"]): Promise<ClientOperations["professionalIdentities"]["result"]> {
+    return { identities: await professionalIdentities(this.requireSignedIn().session) };
+  }
+
+  async beginProfessionalLink(_: ClientOperations["beginProfessionalLink"]["args"]): Promise<ClientOperations["beginProfessionalLink"]["result"]> {
+    const signedIn = this.requireSignedIn();
+    const { url, request } = await professionalLink(signedIn.session);
+    signedIn.professionalLink = request;
+    return { url };
+  }
+
+  async finishProfessionalLink({ landed }: ClientOperations["finishProfessionalLink"]["args"]): Promise<ClientOperations["finishProfessionalLink"]["result"]> {
+    const signedIn = this.requireSignedIn();
+    const request = signedIn.professionalLink;
+    if (request === undefined) throw new ClientRefusal("no_sign_in", "no e-CPS is being linked here: start again");
+    delete signedIn.professionalLink;
+    await finishProfessionalLink(signedIn.session, request, landed);
+    return { identities: await professionalIdentities(signedIn.session) };
+  }
 }
 
 /** The name a passkey gets when the person gives none. */
@@ -584,4 +614,7 @@ const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
   "beginProfessionalSignIn",
   "finishProfessionalSignIn",
   "unlockProfessionalSignIn",
+  "professionalIdentities",
+  "beginProfessionalLink",
+  "finishProfessionalLink",
 ]);

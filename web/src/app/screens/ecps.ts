@@ -10,21 +10,21 @@
 
 import { WorkerRefusal } from "../../worker/client.js";
 import type { AccountView, Api } from "../api.js";
-import { describeError, errorBox } from "../app.js";
-import { field, h, replace } from "../dom.js";
-import { type MessageKey, t } from "../i18n.js";
+import { type AppContext, describeError, errorBox } from "../app.js";
+import { field, formatDate, h, replace } from "../dom.js";
+import { type MessageKey, locale, t } from "../i18n.js";
 import { busy } from "./signin.js";
 
 const CHANNEL = "uhealthsec-professional-sign-in";
 
 /**
- * In the provider's window come back to the application (`?state=…&code=…` or
- * `&error=…`): hands the address to the page that opened it and closes. True when
+ * In the provider's window come back to the application (`?state=…&code=…`,
+ * `&link_code=…` or `&error=…`): hands the address to the page that opened it and closes. True when
  * this page is that window, which then shows only that it is done.
  */
 export function relayProfessionalReturn(root: HTMLElement): boolean {
   const query = new URLSearchParams(location.search);
-  if (!query.has("state") || !(query.has("code") || query.has("error"))) return false;
+  if (!query.has("state") || !(query.has("code") || query.has("link_code") || query.has("error"))) return false;
   const channel = new BroadcastChannel(CHANNEL);
   channel.postMessage(location.href);
   channel.close();
@@ -33,6 +33,22 @@ export function relayProfessionalReturn(root: HTMLElement): boolean {
   replace(root, h("section", { class: "narrow" }, h("h1", {}, t("ecps.returned")), h("p", {}, t("ecps.returnedHint"))));
   window.close();
   return true;
+}
+
+/**
+ * Opens the provider's window at the address `start` gives (the worker's request),
+ * `opened` once it is; the address it comes back to.
+ */
+async function throughProviderWindow(start: () => Promise<string>, opened: () => void): Promise<string> {
+  const channel = new BroadcastChannel(CHANNEL);
+  try {
+    const returned = new Promise<string>((resolve) => channel.addEventListener("message", (event) => resolve(String(event.data)), { once: true }));
+    if (window.open(await start(), "uhealthsec-e-cps", "popup,width=560,height=720") === null) throw new Error(t("ecps.popupBlocked"));
+    opened();
+    return await returned;
+  } finally {
+    channel.close();
+  }
 }
 
 /** What the server's refusals of an e-CPS sign-in mean, in the reader's language. */
@@ -59,13 +75,9 @@ export function professionalSignInButton(content: HTMLElement, api: Api, signedI
   start.addEventListener("click", async () => {
     const done = busy(start, t("ecps.opening"));
     replace(problems);
-    const channel = new BroadcastChannel(CHANNEL);
     try {
-      const returned = new Promise<string>((resolve) => channel.addEventListener("message", (event) => resolve(String(event.data)), { once: true }));
-      const url = await api.beginProfessionalSignIn();
-      if (window.open(url, "uhealthsec-e-cps", "popup,width=560,height=720") === null) throw new Error(t("ecps.popupBlocked"));
-      showWaiting(content, api, back);
-      const account = await api.finishProfessionalSignIn(await returned);
+      const landed = await throughProviderWindow(() => api.beginProfessionalSignIn(), () => showWaiting(content, api, back));
+      const account = await api.finishProfessionalSignIn(landed);
       showPassword(content, api, signedIn, back, account.name);
     } catch (error) {
       void api.cancelSignIn().catch(() => undefined);
@@ -74,7 +86,6 @@ export function professionalSignInButton(content: HTMLElement, api: Api, signedI
       if (box) replace(box, errorBox(describeProfessionalError(error)));
       else replace(problems, errorBox(describeProfessionalError(error)));
     } finally {
-      channel.close();
       done();
     }
   });
@@ -120,4 +131,44 @@ function showPassword(content: HTMLElement, api: Api, signedIn: (account: Accoun
   const heading = h("h1", { tabindex: "-1" }, t("ecps.verified", { name }));
   replace(content, heading, h("p", {}, t("ecps.passwordIntro")), form, h("p", { class: "actions" }, cancel));
   password.focus();
+}
+
+/** The security screen's part: the e-CPS linked to the account, and one linked. */
+export async function professionalIdentityPart(context: AppContext): Promise<HTMLElement> {
+  const part = h("div", {}, h("h2", {}, t("ecps.identities")), h("p", {}, t("ecps.identitiesIntro")));
+  const list = h("ul", { class: "readers identities" });
+  const show = (identities: Awaited<ReturnType<Api["professionalIdentities"]>>) =>
+    replace(
+      list,
+      ...(identities.length === 0
+        ? [h("li", {}, t("ecps.noIdentity"))]
+        : identities.map((i) => h("li", { "data-identity": i.id }, t("ecps.identity", { rpps: i.rpps ?? "—", linked: formatDate(i.linkedAt, locale()) })))),
+    );
+  try {
+    show(await context.api.professionalIdentities());
+  } catch (error) {
+    part.append(errorBox(describeError(error)));
+    return part;
+  }
+  const link = h("button", { type: "button", class: "secondary" }, t("ecps.link"));
+  const outcome = h("div", { "aria-live": "polite" });
+  link.addEventListener("click", async () => {
+    const done = busy(link, t("ecps.opening"));
+    replace(outcome, h("p", {}, t("ecps.waiting")));
+    try {
+      const landed = await throughProviderWindow(() => context.api.beginProfessionalLink(), () => undefined);
+      show(await context.api.finishProfessionalLink(landed));
+      const message = t("ecps.linked");
+      replace(outcome, h("p", { class: "alert success" }, message));
+      context.announce(message);
+    } catch (error) {
+      const refusal = error instanceof WorkerRefusal ? error.identifier : null;
+      const said = refusal === "forbidden" ? t("ecps.stepUp") : refusal === "not_found" ? t("ecps.notOffered") : describeProfessionalError(error);
+      replace(outcome, errorBox(said));
+    } finally {
+      done();
+    }
+  });
+  part.append(list, link, outcome);
+  return part;
 }
