@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -33,29 +33,38 @@ def free_port() -> int:
 
 @contextmanager
 def serve_process(
-    home: Path, *arguments: str, command: Sequence[str] = UHS_SERVER, timeout: float = 90
+    home: Path,
+    *arguments: str,
+    command: Sequence[str] = UHS_SERVER,
+    timeout: float = 90,
+    host_name: str = "127.0.0.1",
+    settings: Callable[[str], dict[str, str]] | None = None,
 ) -> Iterator[tuple[str, Path]]:
     """``uhs-server serve --init --port P *arguments`` in its own process, in ``home``,
-    with none of the caller's UHS_ settings, until it answers /health: its address and
-    the file holding what it printed. Stopped on leaving."""
+    with none of the caller's UHS_ settings but those ``settings`` gives for its
+    address, until it answers /health: its address and the file holding what it
+    printed. Stopped on leaving. Reached as ``host_name`` ("localhost": passkeys need
+    a name, not an address) when it is given as its public URL."""
     port = free_port()
+    url = f"http://{host_name}:{port}"
     environment = {k: v for k, v in os.environ.items() if not k.startswith("UHS_")}
     environment.update(PYTHONPATH=str(SOURCES), COLUMNS="200")
+    environment.update(settings(url) if settings else {})
+    public = ["--public-url", url] if host_name != "127.0.0.1" else []
     output = home / "serve.log"
     with output.open("w") as log:
         process = subprocess.Popen(
-            [*command, "serve", "--init", "--port", str(port), *arguments],
+            [*command, "serve", "--init", "--port", str(port), *public, *arguments],
             cwd=home,
             env=environment,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                if httpx2.get(f"{url}/health", timeout=2).status_code == 200:
+                if httpx2.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
                     break
             except httpx2.TransportError:
                 pass

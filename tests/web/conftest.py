@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,9 +26,15 @@ from tests.web.journeys import (
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
     """``npm run build``, then ``uhs-server serve --init --demo`` on a fresh directory."""
+    with serve_demo(tmp_path_factory.mktemp("journeys")) as server:
+        yield server
+
+
+@contextmanager
+def serve_demo(home: Path, **serving: Any) -> Iterator[DemoServer]:
+    """The demo server in ``home``; ``serving`` as serve_process takes it (its name, settings)."""
     ensure_web_build("shipped")
-    home = tmp_path_factory.mktemp("journeys")
-    with serve_process(home, "--demo") as (url, output):
+    with serve_process(home, "--demo", **serving) as (url, output):
         printed = output.read_text()
         assert f"In a browser: {url}/" in printed, printed
         secrets = dict(re.findall(r"(\S+@demo\.test)\b.*?\b([A-Z2-7]{32})\b", printed))

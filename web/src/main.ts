@@ -10,6 +10,7 @@ import { App } from "./app/app.js";
 import { language, setLanguage, t } from "./app/i18n.js";
 import { registerServiceWorker, serviceWorkerUrl } from "./offline.js";
 import { checkOwnRelease } from "./release_check.js";
+import { relayProfessionalReturn } from "./app/screens/ecps.js";
 import { CryptoWorker } from "./worker/client.js";
 // The crypto worker's own file, bundled by Vite: named here so that the release check
 // (which no integrity attribute can replace for a worker) hashes it too.
@@ -50,29 +51,35 @@ trustedTypes?.createPolicy("default", {
   },
 });
 
-const cryptoWorker = new CryptoWorker(new Worker(cryptoWorkerUrl, { type: "module", name: "uhealthsec-crypto" }));
-if (__UHS_EXPOSE_WORKER__) window.uhealthsec = { cryptoWorker };
-registerServiceWorker();
-
 const root = document.getElementById("app")!;
-const status = document.getElementById("status")!;
-// The worker is ready once it answers a client operation (the shipped one answers no other).
-cryptoWorker.call("account", {}).then(
-  () => {
-    document.body.dataset.ready = "true";
-    setLanguage(language());
-    // The screens take no input (a password above all, which goes to the crypto
-    // worker) until the page's files, that worker's among them, are the published ones.
-    if (__UHS_CHECK_RELEASE__) root.inert = true;
-    const app = new App(root, new Api(cryptoWorker));
-    void app.start();
-    if (__UHS_CHECK_RELEASE__) checkReleaseInBackground(() => takeInput(app));
-  },
-  (error: Error) => {
-    status.textContent = t("app.workerFailed", { reason: error.message });
-    document.body.dataset.ready = "false";
-  },
-);
+// The e-CPS window come back from the provider hands its address to the page that
+// opened it and closes: no application starts in it.
+if (!relayProfessionalReturn(root)) startApplication();
+
+function startApplication(): void {
+  const cryptoWorker = new CryptoWorker(new Worker(cryptoWorkerUrl, { type: "module", name: "uhealthsec-crypto" }));
+  if (__UHS_EXPOSE_WORKER__) window.uhealthsec = { cryptoWorker };
+  registerServiceWorker();
+
+  const status = document.getElementById("status")!;
+  // The worker is ready once it answers a client operation (the shipped one answers no other).
+  cryptoWorker.call("account", {}).then(
+    () => {
+      document.body.dataset.ready = "true";
+      setLanguage(language());
+      // The screens take no input (a password above all, which goes to the crypto
+      // worker) until the page's files, that worker's among them, are the published ones.
+      if (__UHS_CHECK_RELEASE__) root.inert = true;
+      const app = new App(root, new Api(cryptoWorker));
+      void app.start();
+      if (__UHS_CHECK_RELEASE__) checkReleaseInBackground(() => takeInput(app));
+    },
+    (error: Error) => {
+      status.textContent = t("app.workerFailed", { reason: error.message });
+      document.body.dataset.ready = "false";
+    },
+  );
+}
 
 /** The screens take input, starting where the screen shown starts unless the
  * focus is already somewhere. */

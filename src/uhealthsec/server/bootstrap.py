@@ -31,7 +31,11 @@ def first_party_clients(issuer: str) -> list[ClientSpec]:
     base = issuer.rstrip("/")
     return [
         ClientSpec(CLI_CLIENT_ID, "uhs command line", (CLI_REDIRECT_URI,), True),
-        ClientSpec(WEB_CLIENT_ID, "U-HealthSec web", (f"{base}/app/callback",), False),
+        # The worker follows /oauth/authorize's redirect itself (callback); a sign-in
+        # with an e-CPS comes back in a window of its own, to the application.
+        ClientSpec(
+            WEB_CLIENT_ID, "U-HealthSec web", (f"{base}/app/callback", f"{base}/app/"), False
+        ),
     ]
 
 

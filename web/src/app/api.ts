@@ -266,6 +266,50 @@ export class Api {
   async history(practiceId: string | null = null): Promise<HistoryView> {
     return (await this.worker.call("history", practiceId === null ? {} : { practiceId })).history;
   }
+
+  async passkeys() {
+    return (await this.worker.call("passkeys", {})).passkeys;
+  }
+
+  async beginPasskeyEnrolment() {
+    return (await this.worker.call("beginPasskeyEnrolment", {})).options;
+  }
+
+  async finishPasskeyEnrolment(credential: Record<string, unknown>, name: string) {
+    return (await this.worker.call("finishPasskeyEnrolment", { credential, name })).passkeys;
+  }
+
+  async passkeySignInOptions() {
+    return (await this.worker.call("passkeySignInOptions", {})).options;
+  }
+
+  async finishPasskeySignIn(credential: Record<string, unknown>): Promise<AccountView> {
+    return (await this.worker.call("finishPasskeySignIn", { credential })).account;
+  }
+
+  async beginProfessionalSignIn(): Promise<string> {
+    return (await this.worker.call("beginProfessionalSignIn", {})).url;
+  }
+
+  finishProfessionalSignIn(landed: string) {
+    return this.worker.call("finishProfessionalSignIn", { landed });
+  }
+
+  async unlockProfessionalSignIn(password: string): Promise<AccountView> {
+    return (await this.worker.call("unlockProfessionalSignIn", { password })).account;
+  }
+
+  async professionalIdentities() {
+    return (await this.worker.call("professionalIdentities", {})).identities;
+  }
+
+  async beginProfessionalLink(): Promise<string> {
+    return (await this.worker.call("beginProfessionalLink", {})).url;
+  }
+
+  async finishProfessionalLink(landed: string) {
+    return (await this.worker.call("finishProfessionalLink", { landed })).identities;
+  }
 }
 
 /**

@@ -58,6 +58,7 @@ export const REFUSAL_TEXTS: Record<RefusalCode, MessageKey> = {
   unknown_operation: "refusal.unknown_operation",
   internal: "refusal.internal",
   history_incomplete: "refusal.history_incomplete",
+  passkey_refused: "refusal.passkey_refused",
 };
 
 /** The code of a worker's identifier, or null for one this page does not know. */

@@ -19,7 +19,8 @@ export const WEB_CLIENT_ID = "uhs-web";
 /** Where the authorization endpoint sends the code: registered for "uhs-web" (server/bootstrap.py). */
 export const CALLBACK_PATH = "/app/callback";
 
-export type SecondFactor = { totp_code: string } | { recovery_code: string };
+/** A TOTP code, a recovery code, or a passkey's assertion (client/passkeys.ts). */
+export type SecondFactor = { totp_code: string } | { recovery_code: string } | { webauthn: Record<string, unknown> };
 
 export interface LoginState {
   ticket: string;
@@ -78,43 +79,65 @@ export async function proveSecondFactor(http: Http, login: LoginState, proof: Se
 }
 
 /** RFC 7636 S256: a random verifier and its challenge. */
-async function pkcePair(): Promise<{ verifier: string; challenge: string }> {
+export async function pkcePair(): Promise<{ verifier: string; challenge: string }> {
   const verifier = toBase64Url(crypto.getRandomValues(new Uint8Array(48)));
   return { verifier, challenge: toBase64Url(await sha256(utf8(verifier))) };
 }
 
-/** Exchanges a completed sign-in for tokens: authorization code with PKCE. */
-export async function authorize(http: Http, login: LoginState, deviceName: string): Promise<Tokens> {
+/** An authorization request of this client (RFC 6749 4.1.1 with PKCE): its parameters, and the state and verifier to keep. */
+export async function authorizationRequest(
+  redirectUri: string,
+  deviceName: string,
+): Promise<{ params: Record<string, string>; state: string; verifier: string }> {
   const { verifier, challenge } = await pkcePair();
   const state = toBase64Url(crypto.getRandomValues(new Uint8Array(16)));
+  const params = {
+    response_type: "code",
+    client_id: WEB_CLIENT_ID,
+    redirect_uri: redirectUri,
+    code_challenge: challenge,
+    code_challenge_method: "S256",
+    state,
+    scope: "api",
+    device_name: deviceName,
+  };
+  return { params, state, verifier };
+}
+
+/**
+ * The authorization code of the redirect to `landed`, refused unless it came back to
+ * `redirectUri` with this request's `state` (its parameter `name`: a link's is
+ * "link_code"); the authorization server's refusal
+ * (RFC 6749 4.1.2.1) is raised with its description.
+ */
+export function codeOf(landed: URL, redirectUri: string, state: string, name = "code"): string {
+  if (landed.origin + landed.pathname !== redirectUri) throw new ApiError(400, "the authorization endpoint redirected elsewhere", {});
+  if (landed.searchParams.get("state") !== state) throw new ApiError(400, "the authorization response carries another state", {});
+  const code = landed.searchParams.get(name);
+  if (code === null) {
+    throw new ApiError(400, landed.searchParams.get("error_description") ?? landed.searchParams.get("error") ?? "refused", {
+      error: landed.searchParams.get("error"),
+    });
+  }
+  return code;
+}
+
+/** Exchanges a completed sign-in for tokens: authorization code with PKCE. */
+export async function authorize(http: Http, login: LoginState, deviceName: string): Promise<Tokens> {
   const redirectUri = http.url(CALLBACK_PATH);
-  const response = await http.send("POST", "/oauth/authorize", {
-    form: {
-      response_type: "code",
-      client_id: WEB_CLIENT_ID,
-      redirect_uri: redirectUri,
-      code_challenge: challenge,
-      code_challenge_method: "S256",
-      state,
-      scope: "api",
-      device_name: deviceName,
-      ticket: login.ticket,
-    },
-    redirect: "follow",
-  });
+  const { params, state, verifier } = await authorizationRequest(redirectUri, deviceName);
+  const response = await http.send("POST", "/oauth/authorize", { form: { ...params, ticket: login.ticket }, redirect: "follow" });
   // The callback page's own answer does not matter: only where the redirect led.
   if (!response.redirected) {
     await checkResponse(response);
     throw new ApiError(response.status, "the authorization endpoint did not redirect", {});
   }
   await response.body?.cancel();
-  const landed = new URL(response.url);
-  if (landed.origin + landed.pathname !== redirectUri) throw new ApiError(400, "the authorization endpoint redirected elsewhere", {});
-  if (landed.searchParams.get("state") !== state) throw new ApiError(400, "the authorization response carries another state", {});
-  const code = landed.searchParams.get("code");
-  if (code === null) {
-    throw new ApiError(400, landed.searchParams.get("error_description") ?? landed.searchParams.get("error") ?? "refused", {});
-  }
+  return exchangeCode(http, codeOf(new URL(response.url), redirectUri, state), redirectUri, verifier);
+}
+
+/** Tokens for an authorization code, with the PKCE verifier its request was made with. */
+export function exchangeCode(http: Http, code: string, redirectUri: string, verifier: string): Promise<Tokens> {
   return tokenRequest(http, { grant_type: "authorization_code", code, redirect_uri: redirectUri, code_verifier: verifier });
 }
 

@@ -106,7 +106,8 @@ export type RefusalIdentifier =
   | "weak_password"
   | "no_registration"
   | "already_enrolled"
-  | "history_incomplete";
+  | "history_incomplete"
+  | "passkey_refused";
 
 export class ClientRefusal extends Error {
   constructor(

@@ -18,6 +18,8 @@ import type { InvitationView, PracticeView, Role } from "../client/practices.js"
 import type { ConsentEffect, Decision as ConsentDecisionArgs, DirectiveVersion, MyFile } from "../client/consents.js";
 import type { Right, RightsRequestView } from "../client/rights.js";
 import type { HistoryView } from "../client/journal_history.js";
+import type { ProfessionalIdentity } from "../client/federation.js";
+import type { PasskeyCredential, PasskeyOptions, PasskeyView } from "../client/passkeys.js";
 
 /** The operations on keys alone (service.ts). */
 export interface CryptoOperations {
@@ -107,7 +109,7 @@ export interface PatientView {
  */
 export interface ClientOperations {
   /** Prelogin, auth secret, proof of work, POST /auth/login: the second factors the account has. */
-  signIn: { args: { email: string; password: string }; result: { factors: ("totp" | "recovery_code")[] } };
+  signIn: { args: { email: string; password: string }; result: { factors: SignInFactor[] } };
   /** The second factor, tokens (kept here), the keystore unlocked, the account checked in the directory. */
   finishSignIn: { args: { totp?: string; recoveryCode?: string }; result: { account: AccountView } };
   /** Forgets a sign-in under way (its password above all): the sign-in screen's "Recommencer". */
@@ -236,7 +238,40 @@ export interface ClientOperations {
    * (client/journal_history.ts); a gap is refused as "history_incomplete".
    */
   history: { args: { practiceId?: string }; result: { history: HistoryView } };
+  /** The passkeys of the signed-in account. */
+  passkeys: { args: Record<string, never>; result: { passkeys: PasskeyView[] } };
+  /** Options for navigator.credentials.create() to add a passkey (a second factor proven in the last minutes needed). */
+  beginPasskeyEnrolment: { args: Record<string, never>; result: { options: PasskeyOptions } };
+  /**
+   * Adds the authenticator's answer to beginPasskeyEnrolment's options, refused unless
+   * it answers that very challenge from this origin; the addition is signed with the
+   * account's key (PROTOCOL 16.4), here. Other devices are signed out by the server.
+   */
+  finishPasskeyEnrolment: { args: { credential: PasskeyCredential; name: string }; result: { passkeys: PasskeyView[] } };
+  /** Options for navigator.credentials.get() to prove the second factor of the sign-in under way. */
+  passkeySignInOptions: { args: Record<string, never>; result: { options: PasskeyOptions } };
+  /** The sign-in under way finished with the authenticator's answer, as finishSignIn with a code. */
+  finishPasskeySignIn: { args: { credential: PasskeyCredential }; result: { account: AccountView } };
+  /** The address to open in a window of its own to sign in with an e-CPS (Pro Santé Connect); the request's state and verifier stay here. */
+  beginProfessionalSignIn: { args: Record<string, never>; result: { url: string } };
+  /**
+   * The address the provider's window came back to: its code exchanged for tokens
+   * (kept here), refused unless it answers this worker's request. Whom they are for,
+   * to greet before the password unlocks the keys.
+   */
+  finishProfessionalSignIn: { args: { landed: string }; result: { email: string; name: string } };
+  /** The keystore opened with the password (tried again after a wrong one), the account checked in the directory. */
+  unlockProfessionalSignIn: { args: { password: string }; result: { account: AccountView } };
+  /** The e-CPS linked to the signed-in account. */
+  professionalIdentities: { args: Record<string, never>; result: { identities: ProfessionalIdentity[] } };
+  /** The provider's address to open in a window of its own to link an e-CPS (a second factor proven in the last minutes needed). */
+  beginProfessionalLink: { args: Record<string, never>; result: { url: string } };
+  /** The address that window came back to: its link code redeemed with this worker's verifier, refused unless it answers this request. */
+  finishProfessionalLink: { args: { landed: string }; result: { identities: ProfessionalIdentity[] } };
 }
+
+/** The second factors a sign-in may be finished with. */
+export type SignInFactor = "totp" | "recovery_code" | "webauthn";
 
 /** What the background checks verified: the sizes of both logs, as decimal strings. */
 export interface TrustCheckView {

@@ -38,7 +38,17 @@ import { JOURNAL_LOG } from "../client/journal_check.js";
 import { JournalHistory } from "../client/journal_history.js";
 import { revocationStoreFor } from "../client/revocations.js";
 import { accountValue } from "../client/account_store.js";
-import type { AccountView, ClientOperation, ClientOperations, Operation, Operations } from "./messages.js";
+import {
+  type ProfessionalRequest,
+  finishProfessionalLink,
+  finishProfessionalSignIn,
+  professionalIdentities,
+  professionalLink,
+  professionalSignIn,
+  whoIsSignedIn,
+} from "../client/federation.js";
+import { type PasskeyOptions, addPasskey, checkCredential, challengeOf, listPasskeys, registrationOptions, signInOptions } from "../client/passkeys.js";
+import type { AccountView, ClientOperation, ClientOperations, Operation, Operations, SignInFactor } from "./messages.js";
 import { CryptoService } from "./service.js";
 
 /** The device name the server shows in the account's sessions. */
@@ -51,6 +61,8 @@ interface PendingSignIn {
   authSecret: Uint8Array;
   /** Null when the server asks for the second factor with the password. */
   login: LoginState | null;
+  /** The passkey options given for this sign-in (passkeySignInOptions), whose challenge the answer must sign. */
+  passkeyOptions: PasskeyOptions | null;
   /** Forgets this sign-in when its time is up (PENDING_SIGN_IN_MS). */
   expiry: ReturnType<typeof setTimeout>;
 }
@@ -70,6 +82,10 @@ interface PendingRegistration {
 
 interface SignedIn {
   session: Session;
+  /** The passkey options given to add one (beginPasskeyEnrolment), whose challenge the answer must sign. */
+  passkeyOptions?: PasskeyOptions;
+  /** The e-CPS link under way (beginProfessionalLink). */
+  professionalLink?: ProfessionalRequest;
   documents: Documents;
   trust: TrustChecks;
   patientFiles: PatientFiles;
@@ -100,6 +116,8 @@ export class WorkerService extends CryptoService {
   private pending: PendingSignIn | null = null;
   private registration: PendingRegistration | null = null;
   private signedIn: SignedIn | null = null;
+  /** An e-CPS sign-in under way: its request, then its tokens until the password unlocks the keys. */
+  private professional: { request: ProfessionalRequest; tokens: Tokens | null } | null = null;
   private readonly exposeKeyOperations: boolean;
   private readonly pendingSignInMs: number;
 
@@ -172,15 +190,20 @@ export class WorkerService extends CryptoService {
     }, this.pendingSignInMs);
     // Node's tests and scripts do not wait for it to end.
     (expiry as { unref?: () => void }).unref?.();
-    this.pending = { email, password, authSecret, login, expiry };
-    const offered = login === null ? ["totp", "recovery_code"] : login.complete ? [] : login.methods;
-    return { factors: offered.filter((m): m is "totp" | "recovery_code" => m === "totp" || m === "recovery_code") };
+    this.pending = { email, password, authSecret, login, passkeyOptions: null, expiry };
+    const offered = login === null ? ["totp", "recovery_code", "webauthn"] : login.complete ? [] : login.methods;
+    return { factors: offered.filter((m): m is SignInFactor => m === "totp" || m === "recovery_code" || m === "webauthn") };
   }
 
   async finishSignIn({ totp, recoveryCode }: ClientOperations["finishSignIn"]["args"]): Promise<ClientOperations["finishSignIn"]["result"]> {
     const pending = this.pending;
     if (pending === null) throw noSignIn();
     const proof: SecondFactor | null = totp ? { totp_code: totp } : recoveryCode ? { recovery_code: recoveryCode } : null;
+    return this.finishPendingSignIn(pending, proof);
+  }
+
+  /** The sign-in under way finished with `proof` (none when the password came with it). */
+  private async finishPendingSignIn(pending: PendingSignIn, proof: SecondFactor | null): Promise<{ account: AccountView }> {
     let login = pending.login;
     if (login === null) {
       if (proof === null) throw new ClientRefusal("no_sign_in", "the server asks for the second factor with the password");
@@ -206,16 +229,26 @@ export class WorkerService extends CryptoService {
   async cancelSignIn(_: ClientOperations["cancelSignIn"]["args"]): Promise<ClientOperations["cancelSignIn"]["result"]> {
     this.forgetPending();
     this.forgetRegistration();
+    await this.forgetProfessional();
     return { cancelled: true };
   }
 
   /** Tokens for a completed sign-in, the keystore unlocked, the account checked in the directory. */
   private async completeSignIn(login: LoginState, password: string): Promise<AccountView> {
     const tokens = await authorize(this.http, login, DEVICE_NAME);
+    return this.openSession(tokens, () => this.unlockKeystore(tokens, password));
+  }
+
+  private async unlockKeystore(tokens: Tokens, password: string): Promise<void> {
+    const keystore = await fetchKeystore(this.http, tokens.accessToken);
+    const unlocked = await this.unlockWithPassword({ keystore, password });
+    unlocked.authSecret.fill(0);
+  }
+
+  /** The session of `tokens` once `unlock` opened the keys; the tokens are revoked if anything fails. */
+  private async openSession(tokens: Tokens, unlock: () => Promise<void>): Promise<AccountView> {
     try {
-      const keystore = await fetchKeystore(this.http, tokens.accessToken);
-      const unlocked = await this.unlockWithPassword({ keystore, password });
-      unlocked.authSecret.fill(0);
+      await unlock();
       const session = new Session(this.http, tokens, this.heldKeys, this.pins);
       // The account's id as the directory gives it, and its entry holding these keys.
       await session.myEntry();
@@ -252,6 +285,7 @@ export class WorkerService extends CryptoService {
   async signOut(_: ClientOperations["signOut"]["args"]): Promise<ClientOperations["signOut"]["result"]> {
     this.forgetPending();
     this.forgetRegistration();
+    await this.forgetProfessional();
     const signedIn = this.signedIn;
     await this.end(signedIn === null ? null : signedIn.session.refreshToken);
     return { signedOut: true };
@@ -531,7 +565,108 @@ export class WorkerService extends CryptoService {
   async history({ practiceId }: ClientOperations["history"]["args"]): Promise<ClientOperations["history"]["result"]> {
     return { history: await this.requireSignedIn().history.check(practiceId ?? null) };
   }
+
+  async passkeys(_: ClientOperations["passkeys"]["args"]): Promise<ClientOperations["passkeys"]["result"]> {
+    return { passkeys: await listPasskeys(this.requireSignedIn().session) };
+  }
+
+  async beginPasskeyEnrolment(_: ClientOperations["beginPasskeyEnrolment"]["args"]): Promise<ClientOperations["beginPasskeyEnrolment"]["result"]> {
+    const signedIn = this.requireSignedIn();
+    const options = await registrationOptions(signedIn.session);
+    signedIn.passkeyOptions = options;
+    return { options };
+  }
+
+  async finishPasskeyEnrolment({ credential, name }: ClientOperations["finishPasskeyEnrolment"]["args"]): Promise<ClientOperations["finishPasskeyEnrolment"]["result"]> {
+    const signedIn = this.requireSignedIn();
+    const options = signedIn.passkeyOptions;
+    if (options === undefined) throw new ClientRefusal("passkey_refused", "no passkey is being added here: start again");
+    // One answer per challenge, whatever the server says of it.
+    delete signedIn.passkeyOptions;
+    const sign = async (digest: Uint8Array) => (await this.sign({ purpose: "factor-change", digest })).signature;
+    await addPasskey(signedIn.session, options, credential, name.trim() || DEFAULT_PASSKEY_NAME, sign);
+    return { passkeys: await listPasskeys(signedIn.session) };
+  }
+
+  async passkeySignInOptions(_: ClientOperations["passkeySignInOptions"]["args"]): Promise<ClientOperations["passkeySignInOptions"]["result"]> {
+    const pending = this.pending;
+    if (pending === null) throw noSignIn();
+    const options = await signInOptions(this.http, pending.email, pending.login);
+    pending.passkeyOptions = options;
+    return { options };
+  }
+
+  async finishPasskeySignIn({ credential }: ClientOperations["finishPasskeySignIn"]["args"]): Promise<ClientOperations["finishPasskeySignIn"]["result"]> {
+    const pending = this.pending;
+    if (pending === null) throw noSignIn();
+    const options = pending.passkeyOptions;
+    if (options === null) throw new ClientRefusal("passkey_refused", "no passkey was asked for this sign-in: start again");
+    pending.passkeyOptions = null;
+    checkCredential(credential, "webauthn.get", challengeOf(options), this.http.origin);
+    return this.finishPendingSignIn(pending, { webauthn: credential });
+  }
+
+  /** Forgets the e-CPS sign-in under way; its tokens, if any, are revoked. */
+  private async forgetProfessional(): Promise<void> {
+    const tokens = this.professional?.tokens ?? null;
+    this.professional = null;
+    if (tokens !== null) await revoke(this.http, tokens).catch(() => undefined);
+  }
+
+  async beginProfessionalSignIn(_: ClientOperations["beginProfessionalSignIn"]["args"]): Promise<ClientOperations["beginProfessionalSignIn"]["result"]> {
+    await this.signOut({}).catch(() => undefined);
+    const { url, request } = await professionalSignIn(this.http, DEVICE_NAME);
+    this.professional = { request, tokens: null };
+    return { url };
+  }
+
+  async finishProfessionalSignIn({ landed }: ClientOperations["finishProfessionalSignIn"]["args"]): Promise<ClientOperations["finishProfessionalSignIn"]["result"]> {
+    const professional = this.professional;
+    if (professional === null || professional.tokens !== null) throw new ClientRefusal("no_sign_in", "no e-CPS sign-in is under way here: start again");
+    // One answer per request, whatever it says.
+    this.professional = null;
+    const tokens = await finishProfessionalSignIn(this.http, professional.request, landed);
+    this.professional = { request: professional.request, tokens };
+    try {
+      return await whoIsSignedIn(this.http, tokens);
+    } catch (error) {
+      await this.forgetProfessional();
+      throw error;
+    }
+  }
+
+  async unlockProfessionalSignIn({ password }: ClientOperations["unlockProfessionalSignIn"]["args"]): Promise<ClientOperations["unlockProfessionalSignIn"]["result"]> {
+    const tokens = this.professional?.tokens ?? null;
+    if (tokens === null) throw new ClientRefusal("no_sign_in", "no e-CPS sign-in is waiting for its password: start again");
+    // A wrong password is refused here and may be typed again; the session is then this one.
+    await this.unlockKeystore(tokens, password);
+    this.professional = null;
+    return { account: await this.openSession(tokens, async () => undefined) };
+  }
+
+  async professionalIdentities(_: ClientOperations["professionalIdentities"]["args"]): Promise<ClientOperations["professionalIdentities"]["result"]> {
+    return { identities: await professionalIdentities(this.requireSignedIn().session) };
+  }
+
+  async beginProfessionalLink(_: ClientOperations["beginProfessionalLink"]["args"]): Promise<ClientOperations["beginProfessionalLink"]["result"]> {
+    const signedIn = this.requireSignedIn();
+    const { url, request } = await professionalLink(signedIn.session);
+    signedIn.professionalLink = request;
+    return { url };
+  }
+
+  async finishProfessionalLink({ landed }: ClientOperations["finishProfessionalLink"]["args"]): Promise<ClientOperations["finishProfessionalLink"]["result"]> {
+    const signedIn = this.requireSignedIn();
+    const request = signedIn.professionalLink;
+    if (request === undefined) throw new ClientRefusal("no_sign_in", "no e-CPS is being linked here: start again");
+    delete signedIn.professionalLink;
+    await finishProfessionalLink(signedIn.session, request, landed);
+    return { identities: await professionalIdentities(signedIn.session) };
+  }
 }
+
+/** The name a passkey gets when the person gives none. */
+const DEFAULT_PASSKEY_NAME = "Clé d'accès";
 
 /**
  * PROTOCOL 16.2 and 16.4 ask for a keystore-signed change of password or second
@@ -589,4 +724,15 @@ const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
   "withdrawRight",
   "document",
   "history",
+  "passkeys",
+  "beginPasskeyEnrolment",
+  "finishPasskeyEnrolment",
+  "passkeySignInOptions",
+  "finishPasskeySignIn",
+  "beginProfessionalSignIn",
+  "finishProfessionalSignIn",
+  "unlockProfessionalSignIn",
+  "professionalIdentities",
+  "beginProfessionalLink",
+  "finishProfessionalLink",
 ]);

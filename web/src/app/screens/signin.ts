@@ -6,9 +6,11 @@
 
 import { WorkerRefusal } from "../../worker/client.js";
 import type { AccountView, Api } from "../api.js";
-import { ROUTES, type Screen, refusalBox } from "../app.js";
+import { ROUTES, type Screen, errorBox, refusalBox } from "../app.js";
 import { field, h, replace } from "../dom.js";
 import { t } from "../i18n.js";
+import { professionalSignInButton } from "./ecps.js";
+import { describePasskeyError, signInWithPasskey } from "./passkeys.js";
 import { continueEnrolment } from "./register.js";
 
 export function signInScreen(api: Api, signedIn: (account: AccountView) => void): Screen {
@@ -43,7 +45,7 @@ function showCredentials(content: HTMLElement, api: Api, signedIn: (account: Acc
     try {
       const { factors } = await api.signIn(email.value.trim(), password.value);
       password.value = "";
-      showSecondFactor(content, api, signedIn, factors.includes("totp") ? "totp" : "recoveryCode");
+      showSecondFactor(content, api, signedIn, factors.includes("totp") ? "totp" : "recoveryCode", factors.includes("webauthn"));
     } catch (error) {
       if (error instanceof WorkerRefusal && error.identifier === "enrolment_required") {
         password.value = "";
@@ -56,10 +58,11 @@ function showCredentials(content: HTMLElement, api: Api, signedIn: (account: Acc
     }
   });
   const register = h("p", { class: "actions" }, h("a", { href: ROUTES.register }, t("signin.register")));
-  replace(content, h("h1", {}, t("signin.title")), h("p", {}, t("signin.intro")), form, register);
+  const professional = professionalSignInButton(content, api, signedIn, () => showCredentials(content, api, signedIn));
+  replace(content, h("h1", {}, t("signin.title")), h("p", {}, t("signin.intro")), form, professional, register);
 }
 
-function showSecondFactor(content: HTMLElement, api: Api, signedIn: (account: AccountView) => void, kind: "totp" | "recoveryCode"): void {
+function showSecondFactor(content: HTMLElement, api: Api, signedIn: (account: AccountView) => void, kind: "totp" | "recoveryCode", passkey: boolean): void {
   const code =
     kind === "totp"
       ? h("input", { type: "text", name: "totp", inputmode: "numeric", autocomplete: "one-time-code", pattern: "[0-9]{6}", maxlength: "6", required: true })
@@ -68,7 +71,7 @@ function showSecondFactor(content: HTMLElement, api: Api, signedIn: (account: Ac
   const problems = h("div", {});
   const other = h(
     "button",
-    { type: "button", class: "link", onclick: () => showSecondFactor(content, api, signedIn, kind === "totp" ? "recoveryCode" : "totp") },
+    { type: "button", class: "link", onclick: () => showSecondFactor(content, api, signedIn, kind === "totp" ? "recoveryCode" : "totp", passkey) },
     t(kind === "totp" ? "signin.useRecovery" : "signin.useTotp"),
   );
   const restart = h(
@@ -105,6 +108,24 @@ function showSecondFactor(content: HTMLElement, api: Api, signedIn: (account: Ac
     }
   });
   const heading = h("h1", { tabindex: "-1" }, t("signin.factorTitle"));
-  replace(content, heading, form, h("p", { class: "actions" }, other, restart));
+  replace(content, heading, passkey ? passkeyChoice(api, signedIn) : null, form, h("p", { class: "actions" }, other, restart));
   code.focus();
+}
+
+/** The passkey, offered first when the account has one; a refusal is said beside it. */
+function passkeyChoice(api: Api, signedIn: (account: AccountView) => void): HTMLElement {
+  const use = h("button", { type: "button" }, t("signin.usePasskey"));
+  const problems = h("div", {});
+  use.addEventListener("click", async () => {
+    const done = busy(use, t("signin.verifying"));
+    replace(problems);
+    try {
+      signedIn(await signInWithPasskey(api));
+    } catch (error) {
+      done();
+      replace(problems, errorBox(describePasskeyError(error, false)));
+      use.focus();
+    }
+  });
+  return h("div", { class: "passkey-choice" }, use, problems, h("p", {}, t("signin.orCode")));
 }
