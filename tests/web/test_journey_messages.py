@@ -129,7 +129,10 @@ def test_a_thread_between_a_practitioner_and_her_patient(browser, demo_server, s
     refused = martin.locator("li.message.refused")
     refused.wait_for()
     assert "Message refusé" in refused.inner_text()
-    assert "signature" in refused.inner_text() and PATIENT in refused.inner_text()
+    # In French, the refusal's code beside it for support; the sender's name is the
+    # one the server gives (the message's text is what is withheld).
+    assert "Une signature ne correspond pas" in refused.inner_text()
+    assert "Code pour l'assistance : invalid_signature" in refused.inner_text()
     assert "Merci docteur" not in martin.locator("main").inner_text()
     assert FIRST in martin.locator("li.message.mine").inner_text()
     check_accessibility(martin, "refused message")

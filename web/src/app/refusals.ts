@@ -73,16 +73,19 @@ export interface Described {
   code: string | null;
 }
 
+/** A refusal the worker names by `identifier` (also inside an answer: a message refused). */
+export function describeRefusal(identifier: string): Described {
+  const code = refusalCode(identifier);
+  return { text: t(code === null ? "refusal.internal" : REFUSAL_TEXTS[code]), code: identifier };
+}
+
 /**
  * A failure as the person reads it: a refusal of the worker by its code; a failed
  * fetch or a worker that stopped answering as the network; anything else (a bug of
  * the page) as an unexpected error, never its English message.
  */
 export function describeFailure(error: unknown): Described {
-  if (error instanceof WorkerRefusal) {
-    const code = refusalCode(error.identifier);
-    return { text: t(code === null ? "refusal.internal" : REFUSAL_TEXTS[code]), code: error.identifier };
-  }
+  if (error instanceof WorkerRefusal) return describeRefusal(error.identifier);
   if (error instanceof TypeError) return { text: t("error.network"), code: null };
   return { text: t("refusal.internal"), code: error instanceof Error ? error.name : null };
 }

@@ -64,8 +64,10 @@ export interface ThreadView {
   lastSeq: number;
   /** ISO 8601, or null before the first message. */
   lastMessageAt: string | null;
-  /** Why the thread's membership does not verify; null when it does. */
+  /** Why the thread's membership does not verify (English, for support); null when it does. */
   refused: string | null;
+  /** The refusal's code, which the page shows in its language; null when it verifies. */
+  refusedCode: string | null;
 }
 
 export interface AttachmentView {
@@ -86,8 +88,9 @@ export type MessageView =
       text: string;
       attachments: AttachmentView[];
       refused: null;
+      refusedCode: null;
     }
-  | { id: string; seq: number; createdAt: string; senderEmail: string; senderName: string; mine: boolean; refused: string };
+  | { id: string; seq: number; createdAt: string; senderEmail: string; senderName: string; mine: boolean; refused: string; refusedCode: string };
 
 /** A document to attach: sent to the thread's other verified members first, through the documents' send path. */
 export interface NewAttachment {
@@ -278,7 +281,7 @@ export class Messaging {
     try {
       members = await this.members(thread);
     } catch (error) {
-      if (error instanceof ClientRefusal || error instanceof ProtocolError) return { view: { ...base, members: [], refused: error.message }, members: null };
+      if (error instanceof ClientRefusal || error instanceof ProtocolError) return { view: { ...base, members: [], refused: error.message, refusedCode: error.identifier }, members: null };
       throw error;
     }
     const listed = new Map(thread.participants.map((p) => [p.accountId, p]));
@@ -295,7 +298,7 @@ export class Messaging {
       };
     });
     shown.sort((a, b) => Number(b.me) - Number(a.me) || a.name.localeCompare(b.name));
-    return { view: { ...base, members: shown, refused: null }, members };
+    return { view: { ...base, members: shown, refused: null, refusedCode: null }, members };
   }
 
   /** Your threads, most recent first, each with its membership checked. */
@@ -403,7 +406,7 @@ export class Messaging {
       try {
         await verifyEncoded(decodeBundle(signer.entry.bundle).signing, "message", manifest, raw.signature);
       } catch {
-        throw exchangeRefused(`its signature does not verify: it is not what ${sender.email} sent`);
+        throw new ProtocolError("invalid_signature", `its signature does not verify: it is not what ${sender.email} sent`);
       }
       const plaintext = await this.session.keys
         .withUnwrapped(raw.wrappedKey, raw.bodyEnvelope.subarray(0, HEADER_SIZE), async (key) => (await openEnvelope(key, raw.bodyEnvelope)).plaintext)
@@ -416,9 +419,9 @@ export class Messaging {
       } catch {
         throw exchangeRefused("it is malformed");
       }
-      return { ...base, ...body, refused: null };
+      return { ...base, ...body, refused: null, refusedCode: null };
     } catch (error) {
-      if (error instanceof ClientRefusal || error instanceof ProtocolError) return { ...base, refused: error.message };
+      if (error instanceof ClientRefusal || error instanceof ProtocolError) return { ...base, refused: error.message, refusedCode: error.identifier };
       throw error;
     }
   }
@@ -473,7 +476,7 @@ export class Messaging {
     );
     if (posted.id !== messageId) throw exchangeRefused("the server answered with another message than the one sent");
     const me = await this.session.account();
-    return { id: messageId, seq: posted.seq, createdAt: posted.createdAt, senderEmail: me.email, senderName: me.name || me.email, mine: true, text, attachments, refused: null };
+    return { id: messageId, seq: posted.seq, createdAt: posted.createdAt, senderEmail: me.email, senderName: me.name || me.email, mine: true, text, attachments, refused: null, refusedCode: null };
   }
 
   /**

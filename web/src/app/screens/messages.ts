@@ -9,6 +9,7 @@ import type { ThreadView } from "../api.js";
 import { type AppContext, type Screen, describeError, errorBox } from "../app.js";
 import { field, formatDate, h, replace, uniqueId } from "../dom.js";
 import { locale, t } from "../i18n.js";
+import { describeRefusal } from "../refusals.js";
 import { Poller } from "./messages_poll.js";
 import { busy } from "./signin.js";
 
@@ -69,7 +70,8 @@ function threadList(threads: ThreadView[]): HTMLElement {
           "li",
           { class: "refused" },
           h("a", { href: threadRoute(thread.id) }, t("messages.refusedThread")),
-          h("p", {}, thread.refused),
+          h("p", {}, describeRefusal(thread.refusedCode ?? "internal").text),
+          h("p", {}, h("small", { class: "refusal-code" }, t("error.code", { code: thread.refusedCode ?? "internal" }))),
         );
       }
       return h("li", { class: thread.unread > 0 ? "unread" : undefined }, h("a", { href: threadRoute(thread.id) }, othersOf(thread) || t("messages.yourself")), unread, h("span", { class: "when" }, when));

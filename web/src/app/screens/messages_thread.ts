@@ -9,6 +9,7 @@ import type { MessageView, PatientView, ThreadView } from "../api.js";
 import { type AppContext, ROUTES, type Screen, describeError, errorBox } from "../app.js";
 import { field, formatDate, h, replace, uniqueId } from "../dom.js";
 import { locale, t } from "../i18n.js";
+import { describeRefusal } from "../refusals.js";
 import { MESSAGES_ROUTE, othersOf } from "./messages.js";
 import { Poller } from "./messages_poll.js";
 import { busy } from "./signin.js";
@@ -71,7 +72,8 @@ function messageItem(message: MessageView, thread: ThreadView): HTMLElement {
       "li",
       { class: "message refused" },
       h("p", { class: "meta" }, who, " · ", when),
-      h("p", { class: "refusal" }, h("strong", {}, t("thread.refused")), " ", message.refused),
+      h("p", { class: "refusal" }, h("strong", {}, t("thread.refused")), " ", describeRefusal(message.refusedCode).text),
+      h("p", {}, h("small", { class: "refusal-code" }, t("error.code", { code: message.refusedCode }))),
     );
   }
   const readers = thread.members.filter((m) => !m.me && m.readSeq >= message.seq).map((m) => m.name);
