@@ -254,3 +254,40 @@ def test_the_worker_refuses_what_a_hostile_server_changes_in_a_thread(
     paul = MessagingClient(world.sdk(durand))
     paul.send(started["id"], "Bien reçu, par le client Python.")
     assert [m.text for m in paul.read(started["id"])] == ["Bien reçu, par le client Python."]
+
+
+def test_the_worker_shows_a_message_the_server_serves_twice_once(
+    world,  # noqa: F811 (the fixture imported above)
+    run,  # noqa: F811
+):
+    """A message's signature binds its id and thread, not its place: a server that
+    serves one again further down the thread (a prescription said twice) is refused,
+    or shows it once."""
+    martin, camille = world.martin, world.camille
+    thread_id = MessagingClient(world.sdk(martin)).start_thread([camille.email])["id"]
+    for text in ("Prenez un comprimé ce soir.", "Rappelez-moi demain."):
+        MessagingClient(world.sdk(martin)).send(thread_id, text)
+    answer = world.sdk(camille).call("GET", f"/threads/{thread_id}/messages")
+    message, second = answer.json()
+    # In the second one's place: the thread's count and Camille's receipt still agree.
+    replayed = {**message, "seq": second["seq"]}
+    results = run(
+        *worker_sign_in("camille", camille, totp=world.totp(camille)),
+        {
+            "as": "camille",
+            "op": "readThread",
+            "args": {"id": thread_id, "after": 0},
+            "tamper": [
+                {
+                    "path": f"^/threads/{thread_id}/messages$",
+                    "set_json": {"field": "1", "value": replayed},
+                }
+            ],
+        },
+    )
+    read = results[-1]
+    if read["ok"]:
+        shown = [m for m in read["value"]["messages"] if m["refused"] is None]
+        assert [m["id"] for m in shown] == [message["id"]]
+    else:
+        assert refused(read) == "exchange_refused"
