@@ -16,6 +16,7 @@ other way round.
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 
@@ -291,3 +292,41 @@ def test_the_worker_shows_a_message_the_server_serves_twice_once(
         assert [m["id"] for m in shown] == [message["id"]]
     else:
         assert refused(read) == "exchange_refused"
+
+
+def test_the_worker_refuses_a_thread_it_is_not_a_signed_member_of(
+    world,  # noqa: F811 (the fixture imported above)
+    run,  # noqa: F811
+):
+    """A server that hands Camille a thread between two others (its chain genuinely
+    signed by them) is refused with a reason, listed as refused, never shown as hers."""
+    martin, durand, camille = world.martin, world.durand, world.camille
+    theirs = MessagingClient(world.sdk(martin)).start_thread([durand.email])["id"]
+    served = world.sdk(martin).call("GET", f"/threads/{theirs}").json()
+    hers = MessagingClient(world.sdk(martin)).start_thread([camille.email])["id"]
+
+    def as_theirs(path: str, body: object) -> dict:
+        # Camille's own thread answers (200), its body replaced by the other one's.
+        return {
+            "path": f"^/threads/{theirs}{path}$",
+            "redirect": f"/threads/{hers}{path}",
+            "body_hex": json.dumps(body).encode().hex(),
+        }
+
+    results = run(
+        *worker_sign_in("camille", camille, totp=world.totp(camille)),
+        {
+            "as": "camille",
+            "op": "readThread",
+            "args": {"id": theirs, "after": 0},
+            "tamper": [as_theirs("", served), as_theirs("/messages", [])],
+        },
+        {
+            "as": "camille",
+            "op": "threads",
+            "tamper": [{"path": "^/threads$", "body_hex": json.dumps([served]).encode().hex()}],
+        },
+    )
+    assert refused(results[2]) == "exchange_refused", results[2]
+    [listed] = ok(results[3])["threads"]
+    assert listed["refused"] is not None and listed["members"] == []
