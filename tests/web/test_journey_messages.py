@@ -330,3 +330,50 @@ def test_the_worker_refuses_a_thread_it_is_not_a_signed_member_of(
     assert refused(results[2]) == "exchange_refused", results[2]
     [listed] = ok(results[3])["threads"]
     assert listed["refused"] is not None and listed["members"] == []
+
+
+def test_the_worker_shows_a_message_replayed_in_a_later_poll_once(
+    world,  # noqa: F811 (the fixture imported above)
+    run,  # noqa: F811
+):
+    """The screen polls for the messages after the last it shows: a server that serves
+    one already shown again as the next (in the place of a real one) is refused, or
+    its copy is not shown as a new message."""
+    martin, camille = world.martin, world.camille
+    thread_id = MessagingClient(world.sdk(martin)).start_thread([camille.email])["id"]
+    for text in ("Prenez un comprimé ce soir.", "Rappelez-moi demain."):
+        MessagingClient(world.sdk(martin)).send(thread_id, text)
+    first, second = world.sdk(camille).call("GET", f"/threads/{thread_id}/messages").json()
+    MessagingClient(world.sdk(martin)).send(thread_id, "Le cabinet ferme à 18 h.")
+    replayed = {**first, "seq": second["seq"] + 1}
+
+    def read(after: int, *tamper: dict) -> dict:
+        args = {"id": thread_id, "after": after}
+        return {"as": "camille", "op": "readThread", "args": args, "tamper": list(tamper)}
+
+    results = run(
+        *worker_sign_in("camille", camille, totp=world.totp(camille)),
+        # The first poll before the third message (its answer as it was then).
+        read(
+            0,
+            {
+                "path": f"^/threads/{thread_id}/messages$",
+                "body_hex": json.dumps([first, second]).encode().hex(),
+            },
+        ),
+        read(
+            second["seq"],
+            {
+                "path": f"^/threads/{thread_id}/messages$",
+                "set_json": {"field": "0", "value": replayed},
+            },
+        ),
+    )
+    shown = [m["id"] for m in ok(results[2])["messages"]]
+    assert shown == [first["id"], second["id"]]
+    later = results[3]
+    if later["ok"]:
+        again = [m for m in later["value"]["messages"] if m["refused"] is None]
+        assert first["id"] not in [m["id"] for m in again]
+    else:
+        assert refused(later) == "exchange_refused"
