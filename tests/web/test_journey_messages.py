@@ -39,6 +39,7 @@ from tests.web.test_web_client import (  # noqa: F401 (the Node client's fixture
 )
 from tests.web.test_web_client import sign_in as worker_sign_in
 from uhealthsec.client.exchange.messaging import MessagingClient
+from uhealthsec.crypto.manifest import Reader
 
 FIRST = "Bonjour Camille, voici le compte rendu de votre radiographie."
 REPLY = "Merci docteur, c'est bien reçu.\nÀ bientôt."
@@ -377,3 +378,63 @@ def test_the_worker_shows_a_message_replayed_in_a_later_poll_once(
         assert first["id"] not in [m["id"] for m in again]
     else:
         assert refused(later) == "exchange_refused"
+
+
+def test_the_worker_refuses_a_member_signed_in_under_another_person_s_address(
+    world,  # noqa: F811 (the fixture imported above)
+    run,  # noqa: F811
+):
+    """Paul Durand signs a thread's first link naming himself by Dr Martin's address;
+    an honest server refuses it, a hostile one serves it to Camille. His key signs
+    truly, so only the key directory tells the address is not his: shown, the thread
+    would be "with Dr Martin" and his messages hers."""
+    martin, durand, camille = world.martin, world.durand, world.camille
+    paul = MessagingClient(world.sdk(durand))
+    honest = paul.start_thread([camille.email])["id"]
+    served = world.sdk(camille).call("GET", f"/threads/{honest}").json()
+    ids = {u.email: directory_entry(world, u).entry.account_id for u in (durand, camille)}
+    forged_id, request = paul.thread_request(
+        [Reader(ids[durand.email], martin.email), Reader(ids[camille.email], camille.email)]
+    )
+    signed = request.model_dump(mode="json")["membership"]
+    forged = {
+        **served,
+        "id": str(forged_id),
+        "membership": [
+            {
+                **served["membership"][0],
+                "nonce": signed["nonce"],
+                "members": signed["members"],
+                "signature": signed["signature"],
+            }
+        ],
+        "participants": [
+            {**p, "email": martin.email, "display_name": "Dr Martin"}
+            if p["account_id"] == str(ids[durand.email])
+            else p
+            for p in served["participants"]
+        ],
+    }
+
+    def as_forged(path: str, body: object) -> dict:
+        return {
+            "path": f"^/threads/{forged_id}{path}$",
+            "redirect": f"/threads/{honest}{path}",
+            "body_hex": json.dumps(body).encode().hex(),
+        }
+
+    results = run(
+        *worker_sign_in("camille", camille, totp=world.totp(camille)),
+        {
+            "as": "camille",
+            "op": "readThread",
+            "args": {"id": str(forged_id), "after": 0},
+            "tamper": [as_forged("", forged), as_forged("/messages", [])],
+        },
+    )
+    read = results[-1]
+    if read["ok"]:
+        shown = {m["accountId"]: m["email"] for m in read["value"]["thread"]["members"]}
+        assert shown[str(ids[durand.email])] == durand.email
+    else:
+        assert refused(read) == "exchange_refused"
