@@ -1,3 +1,4 @@
+// Node only: it drives the polling with node:test's mocked timers.
 /**
  * The messages screens' polling (app/screens/messages_poll.ts), on Node's mocked
  * timers: waits that double while nothing comes, up to a bound, and start again short

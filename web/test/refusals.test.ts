@@ -1,3 +1,4 @@
+// Node only: it reads the worker's sources from the repository (node:fs).
 /**
  * Every refusal the worker can send the page has a text in both catalogues. The codes
  * are read from the worker's sources (the identifier types, each refusal it makes, the
