@@ -109,3 +109,22 @@ def test_a_long_made_up_method_is_answered_as_a_problem(client):
     answer = client.request("A-METHOD-LONGER-THAN-SIXTEEN", "/accounts/me")
     assert 400 <= answer.status_code < 500
     assert answer.headers["content-type"].startswith("application/problem+json")
+
+
+def test_readiness_probes_from_anyone_do_not_each_reach_the_blob_store(client, ctx, monkeypatch):
+    """GET /ready answers anyone (nginx passes it on like any path): were each probe a
+    request to the store (an S3 HEAD), a stranger's loop would spend the operator's S3
+    request budget and throttle real uploads. A store just found reachable is not
+    asked again at once."""
+    asked = 0
+    check = ctx.blobs.check_reachable
+
+    def counted() -> None:
+        nonlocal asked
+        asked += 1
+        check()
+
+    monkeypatch.setattr(ctx.blobs, "check_reachable", counted)
+    for _ in range(20):
+        assert client.get("/ready").status_code == 200
+    assert asked <= 1
