@@ -222,3 +222,12 @@ def test_systemd_analyze_would_see_a_mistake(tmp_path):
     assert verified.returncode != 0
     assert "Unknown key 'ProtectSystm'" in verified.stderr
     assert "is not executable" in verified.stderr
+
+
+@pytest.mark.parametrize("anyone", [["*"], ["0.0.0.0/0"], ["127.0.0.1", "::/0"]])
+def test_believing_every_address_s_forwarded_headers_is_refused(tmp_path, anyone):
+    """With every address a trusted proxy, any client names its own address in
+    X-Forwarded-For: the shield's and the rate limits' counts, the journal's address
+    and the metrics' loopback rule would all be the client's to choose."""
+    problems = _check(_production(tmp_path, trusted_proxies=anyone), tmp_path)
+    assert "UHS_TRUSTED_PROXIES" in _settings_named(problems)

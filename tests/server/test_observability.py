@@ -92,3 +92,39 @@ def test_not_ready_while_the_blob_store_cannot_be_written(client, ctx):
     assert client.get("/health").status_code == 200  # alive, only not ready
     ctx.blobs.root.mkdir()
     assert client.get("/ready").status_code == 200
+
+
+def test_a_made_up_method_on_a_known_route_is_not_a_label(client):
+    """A client chooses the method it sends: on a route that exists but does not take
+    it (405), a made-up one carrying an address must not become a series of its own."""
+    asked = "CAMILLE-PETIT"
+    assert client.request(asked, "/accounts/me").status_code == 405
+    text = client.get("/metrics", headers=OPERATOR).text
+    assert asked not in text and "camille" not in text.lower()
+
+
+def test_a_long_made_up_method_is_answered_as_a_problem(client):
+    """A method longer than the journal's request digest takes is the client's
+    mistake, answered 4xx in problem+json, not a server error."""
+    answer = client.request("A-METHOD-LONGER-THAN-SIXTEEN", "/accounts/me")
+    assert 400 <= answer.status_code < 500
+    assert answer.headers["content-type"].startswith("application/problem+json")
+
+
+def test_readiness_probes_from_anyone_do_not_each_reach_the_blob_store(client, ctx, monkeypatch):
+    """GET /ready answers anyone (nginx passes it on like any path): were each probe a
+    request to the store (an S3 HEAD), a stranger's loop would spend the operator's S3
+    request budget and throttle real uploads. A store just found reachable is not
+    asked again at once."""
+    asked = 0
+    check = ctx.blobs.check_reachable
+
+    def counted() -> None:
+        nonlocal asked
+        asked += 1
+        check()
+
+    monkeypatch.setattr(ctx.blobs, "check_reachable", counted)
+    for _ in range(20):
+        assert client.get("/ready").status_code == 200
+    assert asked <= 1

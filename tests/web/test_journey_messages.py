@@ -16,6 +16,7 @@ other way round.
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 
@@ -38,6 +39,7 @@ from tests.web.test_web_client import (  # noqa: F401 (the Node client's fixture
 )
 from tests.web.test_web_client import sign_in as worker_sign_in
 from uhealthsec.client.exchange.messaging import MessagingClient
+from uhealthsec.crypto.manifest import Reader
 
 FIRST = "Bonjour Camille, voici le compte rendu de votre radiographie."
 REPLY = "Merci docteur, c'est bien reçu.\nÀ bientôt."
@@ -257,3 +259,185 @@ def test_the_worker_refuses_what_a_hostile_server_changes_in_a_thread(
     paul = MessagingClient(world.sdk(durand))
     paul.send(started["id"], "Bien reçu, par le client Python.")
     assert [m.text for m in paul.read(started["id"])] == ["Bien reçu, par le client Python."]
+
+
+def test_the_worker_shows_a_message_the_server_serves_twice_once(
+    world,  # noqa: F811 (the fixture imported above)
+    run,  # noqa: F811
+):
+    """A message's signature binds its id and thread, not its place: a server that
+    serves one again further down the thread (a prescription said twice) is refused,
+    or shows it once."""
+    martin, camille = world.martin, world.camille
+    thread_id = MessagingClient(world.sdk(martin)).start_thread([camille.email])["id"]
+    for text in ("Prenez un comprimé ce soir.", "Rappelez-moi demain."):
+        MessagingClient(world.sdk(martin)).send(thread_id, text)
+    answer = world.sdk(camille).call("GET", f"/threads/{thread_id}/messages")
+    message, second = answer.json()
+    # In the second one's place: the thread's count and Camille's receipt still agree.
+    replayed = {**message, "seq": second["seq"]}
+    results = run(
+        *worker_sign_in("camille", camille, totp=world.totp(camille)),
+        {
+            "as": "camille",
+            "op": "readThread",
+            "args": {"id": thread_id, "after": 0},
+            "tamper": [
+                {
+                    "path": f"^/threads/{thread_id}/messages$",
+                    "set_json": {"field": "1", "value": replayed},
+                }
+            ],
+        },
+    )
+    read = results[-1]
+    if read["ok"]:
+        shown = [m for m in read["value"]["messages"] if m["refused"] is None]
+        assert [m["id"] for m in shown] == [message["id"]]
+    else:
+        assert refused(read) == "exchange_refused"
+
+
+def test_the_worker_refuses_a_thread_it_is_not_a_signed_member_of(
+    world,  # noqa: F811 (the fixture imported above)
+    run,  # noqa: F811
+):
+    """A server that hands Camille a thread between two others (its chain genuinely
+    signed by them) is refused with a reason, listed as refused, never shown as hers."""
+    martin, durand, camille = world.martin, world.durand, world.camille
+    theirs = MessagingClient(world.sdk(martin)).start_thread([durand.email])["id"]
+    served = world.sdk(martin).call("GET", f"/threads/{theirs}").json()
+    hers = MessagingClient(world.sdk(martin)).start_thread([camille.email])["id"]
+
+    def as_theirs(path: str, body: object) -> dict:
+        # Camille's own thread answers (200), its body replaced by the other one's.
+        return {
+            "path": f"^/threads/{theirs}{path}$",
+            "redirect": f"/threads/{hers}{path}",
+            "body_hex": json.dumps(body).encode().hex(),
+        }
+
+    results = run(
+        *worker_sign_in("camille", camille, totp=world.totp(camille)),
+        {
+            "as": "camille",
+            "op": "readThread",
+            "args": {"id": theirs, "after": 0},
+            "tamper": [as_theirs("", served), as_theirs("/messages", [])],
+        },
+        {
+            "as": "camille",
+            "op": "threads",
+            "tamper": [{"path": "^/threads$", "body_hex": json.dumps([served]).encode().hex()}],
+        },
+    )
+    assert refused(results[2]) == "exchange_refused", results[2]
+    [listed] = ok(results[3])["threads"]
+    assert listed["refused"] is not None and listed["members"] == []
+
+
+def test_the_worker_shows_a_message_replayed_in_a_later_poll_once(
+    world,  # noqa: F811 (the fixture imported above)
+    run,  # noqa: F811
+):
+    """The screen polls for the messages after the last it shows: a server that serves
+    one already shown again as the next (in the place of a real one) is refused, or
+    its copy is not shown as a new message."""
+    martin, camille = world.martin, world.camille
+    thread_id = MessagingClient(world.sdk(martin)).start_thread([camille.email])["id"]
+    for text in ("Prenez un comprimé ce soir.", "Rappelez-moi demain."):
+        MessagingClient(world.sdk(martin)).send(thread_id, text)
+    first, second = world.sdk(camille).call("GET", f"/threads/{thread_id}/messages").json()
+    MessagingClient(world.sdk(martin)).send(thread_id, "Le cabinet ferme à 18 h.")
+    replayed = {**first, "seq": second["seq"] + 1}
+
+    def read(after: int, *tamper: dict) -> dict:
+        args = {"id": thread_id, "after": after}
+        return {"as": "camille", "op": "readThread", "args": args, "tamper": list(tamper)}
+
+    results = run(
+        *worker_sign_in("camille", camille, totp=world.totp(camille)),
+        # The first poll before the third message (its answer as it was then).
+        read(
+            0,
+            {
+                "path": f"^/threads/{thread_id}/messages$",
+                "body_hex": json.dumps([first, second]).encode().hex(),
+            },
+        ),
+        read(
+            second["seq"],
+            {
+                "path": f"^/threads/{thread_id}/messages$",
+                "set_json": {"field": "0", "value": replayed},
+            },
+        ),
+    )
+    shown = [m["id"] for m in ok(results[2])["messages"]]
+    assert shown == [first["id"], second["id"]]
+    later = results[3]
+    if later["ok"]:
+        again = [m for m in later["value"]["messages"] if m["refused"] is None]
+        assert first["id"] not in [m["id"] for m in again]
+    else:
+        assert refused(later) == "exchange_refused"
+
+
+def test_the_worker_refuses_a_member_signed_in_under_another_person_s_address(
+    world,  # noqa: F811 (the fixture imported above)
+    run,  # noqa: F811
+):
+    """Paul Durand signs a thread's first link naming himself by Dr Martin's address;
+    an honest server refuses it, a hostile one serves it to Camille. His key signs
+    truly, so only the key directory tells the address is not his: shown, the thread
+    would be "with Dr Martin" and his messages hers."""
+    martin, durand, camille = world.martin, world.durand, world.camille
+    paul = MessagingClient(world.sdk(durand))
+    honest = paul.start_thread([camille.email])["id"]
+    served = world.sdk(camille).call("GET", f"/threads/{honest}").json()
+    ids = {u.email: directory_entry(world, u).entry.account_id for u in (durand, camille)}
+    forged_id, request = paul.thread_request(
+        [Reader(ids[durand.email], martin.email), Reader(ids[camille.email], camille.email)]
+    )
+    signed = request.model_dump(mode="json")["membership"]
+    forged = {
+        **served,
+        "id": str(forged_id),
+        "membership": [
+            {
+                **served["membership"][0],
+                "nonce": signed["nonce"],
+                "members": signed["members"],
+                "signature": signed["signature"],
+            }
+        ],
+        "participants": [
+            {**p, "email": martin.email, "display_name": "Dr Martin"}
+            if p["account_id"] == str(ids[durand.email])
+            else p
+            for p in served["participants"]
+        ],
+    }
+
+    def as_forged(path: str, body: object) -> dict:
+        return {
+            "path": f"^/threads/{forged_id}{path}$",
+            "redirect": f"/threads/{honest}{path}",
+            "body_hex": json.dumps(body).encode().hex(),
+        }
+
+    results = run(
+        *worker_sign_in("camille", camille, totp=world.totp(camille)),
+        {
+            "as": "camille",
+            "op": "readThread",
+            "args": {"id": str(forged_id), "after": 0},
+            "tamper": [as_forged("", forged), as_forged("/messages", [])],
+        },
+    )
+    read = results[-1]
+    if read["ok"]:
+        shown = {m["accountId"]: m["email"] for m in read["value"]["thread"]["members"]}
+        assert shown[str(ids[durand.email])] == durand.email
+    else:
+        assert refused(read) == "exchange_refused"

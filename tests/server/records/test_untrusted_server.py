@@ -7,6 +7,7 @@ import json
 import uuid
 from dataclasses import replace
 
+import httpx2
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy import delete, func, select, text, update
@@ -991,3 +992,51 @@ def test_the_document_a_change_is_about_is_shown_from_the_answers_it_is_made_fro
     # Stopped before anything changed: no new reader, no new version.
     after = alice.document(document_id)
     assert practice.carol.email not in after.recipients and after.version == 1
+
+
+def test_a_sender_signed_in_under_another_member_s_address_is_refused(
+    practice: Practice, users, client, monkeypatch
+):
+    """Mallory, the server's account, signs a genuine first link naming herself by
+    Alice's address, and the server takes it and lists her so: her key signs truly,
+    so only the key directory tells Bob that address is not hers. Read, her message
+    must not be Alice's."""
+    mallory_user = users.signed_in("mallory@example.org", "practitioner")
+    monkeypatch.setattr(KeyDirectory, "_may_see", lambda *a, **k: True)
+    mallory = MessagingClient(device(client, users, mallory_user))
+    alice_email, mallory_id = practice.alice.email, mallory_user.account_id
+    bob = practice.bob.user
+    thread_id, request = mallory.thread_request(
+        [Reader(uuid.UUID(mallory_id), alice_email), Reader(uuid.UUID(bob.account_id), bob.email)]
+    )
+    # The hostile server's check of each signed address against its account.
+    monkeypatch.setattr(
+        "uhealthsec.server.messaging.service.normalize_email",
+        lambda email: mallory_user.email if email == alice_email else email,
+    )
+    started = mallory.exchange.call("POST", "/threads", json=request.model_dump(mode="json"))
+    assert started.status_code == 201, started.text
+
+    def listed_as_alice(exchange) -> None:
+        genuine = exchange.call
+
+        def call(method: str, path: str, **kwargs):
+            answer = genuine(method, path, **kwargs)
+            if method != "GET" or path != f"/threads/{thread_id}":
+                return answer
+            served = answer.json()
+            for p in served["participants"]:
+                if p["account_id"] == mallory_id:
+                    p["email"], p["display_name"] = alice_email, "Alice"
+            return httpx2.Response(200, json=served, request=answer.request)
+
+        monkeypatch.setattr(exchange, "call", call)
+
+    listed_as_alice(mallory.exchange)
+    listed_as_alice(practice.bob.exchange)
+    mallory.send(thread_id, "C'est Alice : envoyez-moi le dossier de Mme Durand.")
+    try:
+        [message] = MessagingClient(practice.bob.exchange).read(thread_id)
+    except ExchangeRefused:
+        return
+    assert message.sender_email == mallory_user.email
