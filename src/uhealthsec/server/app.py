@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -30,7 +31,7 @@ from uhealthsec.server.federation.routes import router as federation_router
 from uhealthsec.server.headers import SecurityHeaders
 from uhealthsec.server.idempotency.service import AnswerKept, replayed_answer
 from uhealthsec.server.keys.routes import router as keys_router
-from uhealthsec.server.limits import BodySizeLimit
+from uhealthsec.server.limits import BodySizeLimit, KnownMethods
 from uhealthsec.server.mail.outbox import MailCourier
 from uhealthsec.server.mail.transports import Mailer, transport_for
 from uhealthsec.server.messaging.routes import router as messaging_router
@@ -105,6 +106,8 @@ PUBLIC_ROUTES = frozenset(
 
 
 log = logging.getLogger("uhealthsec.server")
+#: How long GET /ready trusts a store it found reachable before asking it again.
+READY_STORE_CHECK_SECONDS = 5.0
 
 
 class Health(BaseModel):
@@ -220,6 +223,8 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
         max_bytes=ctx.settings.max_request_bytes,
         larger={UPLOAD_PATH: ctx.settings.max_upload_bytes},
     )
+    # Before the journal: a made-up method is refused, never drafted as an entry.
+    app.add_middleware(KnownMethods)
     # Outermost: every response carries them, the size limit's refusals included.
     app.add_middleware(SecurityHeaders, hsts=ctx.settings.issuer.startswith("https://"))
     # Around everything: each request timed and counted, whatever answered it.
@@ -233,16 +238,22 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
         """Liveness: the process is up and serving."""
         return Health(status="ok", version=__version__)
 
+    store_checked_until = [0.0]
+
     @app.get("/ready", response_model=Health, tags=["operations"])
     def ready() -> Health | JSONResponse:
         """Readiness: the database answers and the blob store can be written (for a
         load balancer: send this process requests). 503 problem+json otherwise."""
         with ctx.sessions() as db:
             db.execute(text("SELECT 1"))  # a failure is answered 503 (problems.py)
-        try:
-            ctx.blobs.check_reachable()
-        except Exception as exc:  # any failure of the store: this process is not ready
-            return problems.unavailable("document store", exc)
+        # Anyone may probe: a store found reachable is not asked again (an S3 request
+        # each) for a few seconds; one that failed is asked at every probe.
+        if time.monotonic() >= store_checked_until[0]:
+            try:
+                ctx.blobs.check_reachable()
+            except Exception as exc:  # any failure of the store: this process is not ready
+                return problems.unavailable("document store", exc)
+            store_checked_until[0] = time.monotonic() + READY_STORE_CHECK_SECONDS
         return Health(status="ready", version=__version__)
 
     app.include_router(accounts_router)

@@ -8,6 +8,7 @@ and wrong for health data in production: each rule names the setting that fixes 
 
 from __future__ import annotations
 
+import ipaddress
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,15 @@ def _address_problems(settings: Settings) -> list[SettingProblem]:
                 "secrets and documents would cross the network in clear",
             )
         )
+    anyone = [p for p in settings.trusted_proxies if _is_everyone(p)]
+    if anyone:
+        problems.append(
+            SettingProblem(
+                "UHS_TRUSTED_PROXIES",
+                f"{', '.join(anyone)} makes every client a trusted proxy: each would choose "
+                "the address the shield, the rate limits and the journal see",
+            )
+        )
     plain = [o for o in settings.webauthn_origins if urlsplit(o).scheme != "https"]
     if plain:
         problems.append(
@@ -85,6 +95,16 @@ def _address_problems(settings: Settings) -> list[SettingProblem]:
             )
         )
     return problems
+
+
+def _is_everyone(proxy: str) -> bool:
+    """``*``, or a network of prefix length 0 (every IPv4 or IPv6 address)."""
+    if proxy.strip() == "*":
+        return True
+    try:
+        return ipaddress.ip_network(proxy.strip(), strict=False).prefixlen == 0
+    except ValueError:
+        return False
 
 
 def _database_problems(settings: Settings) -> list[SettingProblem]:

@@ -1,4 +1,5 @@
-"""Request size limit, enforced before a body is parsed (pure ASGI middleware)."""
+"""Limits on a request's shape, enforced before anything reads it (pure ASGI
+middlewares): its body's size, and its method."""
 
 from __future__ import annotations
 
@@ -13,6 +14,48 @@ class _TooLarge(Exception):
     pass
 
 
+async def _send_problem(
+    send: Send, status: int, title: str, detail: str, headers: tuple[tuple[bytes, bytes], ...] = ()
+) -> None:
+    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail})
+    encoded = body.encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-length", str(len(encoded)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": encoded})
+
+
+#: The methods the API answers; any other word a client sends is refused before the
+#: journal or a route sees it (the journal's request digest holds 16 bytes of method).
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+class KnownMethods:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] not in KNOWN_METHODS:
+            allowed = ", ".join(sorted(KNOWN_METHODS)).encode()
+            await _send_problem(
+                send,
+                405,
+                "Method Not Allowed",
+                "this server answers GET, HEAD, POST, PUT, PATCH, DELETE and OPTIONS only",
+                ((b"allow", allowed),),
+            )
+            return
+        await self.app(scope, receive, send)
+
+
 class BodySizeLimit:
     def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, int] | None = None) -> None:
         self.app = app
@@ -21,25 +64,8 @@ class BodySizeLimit:
         self.larger = larger or {}
 
     async def _refuse(self, send: Send, max_bytes: int) -> None:
-        body = json.dumps(
-            {
-                "type": "about:blank",
-                "title": "Content Too Large",
-                "status": 413,
-                "detail": f"the request body is larger than {max_bytes} bytes",
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", PROBLEM_JSON.encode()),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        detail = f"the request body is larger than {max_bytes} bytes"
+        await _send_problem(send, 413, "Content Too Large", detail)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

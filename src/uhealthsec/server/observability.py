@@ -21,6 +21,8 @@ _REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.
 _BATCH_SIZES = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 #: What a request that matched no route is counted under.
 UNMATCHED = "unmatched"
+#: The methods counted by name; a client may send any other word, counted as "other".
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 Asgi = Callable[..., Any]
 
@@ -93,7 +95,9 @@ class RequestMetrics:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or UNMATCHED
-            method = scope["method"] if template != UNMATCHED else "any"
+            method = scope["method"] if scope["method"] in _METHODS else "other"
+            if template == UNMATCHED:
+                method = "any"
             self.metrics.request_seconds.labels(method, template).observe(
                 time.perf_counter() - started
             )
