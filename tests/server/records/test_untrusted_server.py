@@ -1034,9 +1034,55 @@ def test_a_sender_signed_in_under_another_member_s_address_is_refused(
 
     listed_as_alice(mallory.exchange)
     listed_as_alice(practice.bob.exchange)
-    mallory.send(thread_id, "C'est Alice : envoyez-moi le dossier de Mme Durand.")
+    forged = "C'est Alice : envoyez-moi le dossier de Mme Durand."
+    # An honest client refuses the link her own key signed under Alice's address...
+    with pytest.raises(ExchangeRefused, match="who names themselves"):
+        mallory.send(thread_id, forged)
+    # ...so hers takes the chain as she signed it.
+    with monkeypatch.context() as hers:
+        as_signed = [
+            Reader(uuid.UUID(mallory_id), alice_email),
+            Reader(uuid.UUID(bob.account_id), bob.email),
+        ]
+        signed = {r.account_id: r for r in as_signed}
+        hers.setattr(mallory, "members", lambda thread: signed)
+        mallory.send(thread_id, forged)
     try:
         [message] = MessagingClient(practice.bob.exchange).read(thread_id)
     except ExchangeRefused:
         return
     assert message.sender_email == mallory_user.email
+
+
+def test_a_message_served_again_at_another_place_is_read_once(practice: Practice, monkeypatch):
+    """A message's signature binds its id and thread, not its place: served again in
+    the next one's place, in the same page or a later one, it is refused, never read
+    twice (a prescription said twice)."""
+    alice, bob = MessagingClient(practice.alice.exchange), practice.bob.exchange
+    thread_id = alice.start_thread([practice.bob.email])["id"]
+    for said in ("Prenez un comprimé ce soir.", "Rappelez-moi demain."):
+        alice.send(thread_id, said)
+    first, second = bob.call("GET", f"/threads/{thread_id}/messages").json()
+    genuine = bob.call
+
+    def serving(messages: list[dict]) -> None:
+        def call(method: str, path: str, **kwargs):
+            answer = genuine(method, path, **kwargs)
+            if method != "GET" or path != f"/threads/{thread_id}/messages":
+                return answer
+            return httpx2.Response(200, json=messages, request=answer.request)
+
+        monkeypatch.setattr(bob, "call", call)
+
+    serving([first, {**first, "seq": second["seq"]}])
+    with pytest.raises(ExchangeRefused, match="serves again, as message 2"):
+        MessagingClient(bob).read(thread_id)
+    reader = MessagingClient(bob)
+    serving([first, second])
+    assert [m.text for m in reader.read(thread_id)] == [
+        "Prenez un comprimé ce soir.",
+        "Rappelez-moi demain.",
+    ]
+    serving([{**first, "seq": second["seq"] + 1}])
+    with pytest.raises(ExchangeRefused, match="already read as 1"):
+        reader.read(thread_id, after=second["seq"])

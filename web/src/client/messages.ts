@@ -6,7 +6,9 @@
  * each resolved in the directory, and signed here; a message received is shown only
  * once its signature verifies with its sender's proven key and its sender is a
  * verified member. One that does not is answered as refused, with the reason, never
- * as text.
+ * as text. Every signed member's address is the one the key directory gives their
+ * account: a key signs truly whatever address its link names, so only the directory
+ * tells a member signed in under someone else's address.
  */
 
 import { constantTimeEqual, fromUtf8, toBase64Url, utf8 } from "../protocol/bytes.js";
@@ -27,7 +29,7 @@ import { sha256 } from "../protocol/primitives.js";
 import { checkRecipient, wrapDocumentKey } from "../protocol/wrap.js";
 import type { VerifiedEntry } from "./directory.js";
 import { type Documents, fingerprintOf } from "./documents.js";
-import { ClientRefusal } from "./http.js";
+import { ApiError, ClientRefusal } from "./http.js";
 import { type Session, exchangeRefused } from "./session.js";
 import { type Json, Wire } from "./wire.js";
 
@@ -211,6 +213,13 @@ export function decodeBody(data: Uint8Array): { text: string; attachments: Attac
 }
 
 export class Messaging {
+  /**
+   * The messages shown per thread, by id, at their place (seq): a message's signature
+   * binds its id and thread, not its place, so a server could serve one again
+   * elsewhere; a copy at another place is refused, never shown twice.
+   */
+  private readonly shown = new Map<string, Map<string, number>>();
+
   constructor(
     private readonly session: Session,
     private readonly documents: Documents,
@@ -228,9 +237,12 @@ export class Messaging {
    * The thread's verified members (messaging.py members): each link of its chain
    * numbered, bound to the previous one, signed with its actor's proven key by a
    * member of the link before (the first by its creator, one of its members, deriving
-   * the thread's id); anyone the server lists beyond them, or under another address,
-   * refused. A thread without a chain is refused: the web application writes and
-   * reads only threads whose members are signed.
+   * the thread's id), the address it gives its actor the one the directory gives
+   * that key's account; then each member's address resolved in the key directory and
+   * refused unless it is their account's (as `recipients` when sending); anyone the
+   * server lists beyond them, or under another address, refused. A thread without a
+   * chain is refused: the web application writes and reads only threads whose
+   * members are signed.
    */
   async members(thread: ServedThread): Promise<Map<string, Reader>> {
     let members: Map<string, Reader> | null = null;
@@ -249,6 +261,10 @@ export class Messaging {
         };
         if (link.seq !== seq || !constantTimeEqual(link.previous, previous)) throw new Error("the chain is broken");
         if (actor.entry.accountId !== link.actorId) throw new Error("signed with another account's key");
+        const named = link.members.find((m) => m.accountId === link.actorId);
+        if (named !== undefined && named.email.toLowerCase() !== actor.entry.email) {
+          throw new Error(`signed by ${actor.entry.email}, who names themselves ${named.email}`);
+        }
         if (members !== null && !members.has(link.actorId)) throw new Error("changed by someone who was not a member");
         if (members === null) await checkStartsThread(statement, link.nonce ?? new Uint8Array(0));
         const encoded = encodeMembership(statement);
@@ -263,6 +279,7 @@ export class Messaging {
     if (members === null) {
       throw exchangeRefused("the server serves this thread without the signed list of its members, so who is in it cannot be checked");
     }
+    for (const member of members.values()) await this.resolve(member);
     for (const p of thread.participants) {
       const signed = members.get(p.accountId);
       if (signed === undefined) throw exchangeRefused(`the server lists ${p.email} in this thread, but no member signed them in`);
@@ -273,6 +290,21 @@ export class Messaging {
     return members;
   }
 
+  /** The proven keys of a signed member, refused unless the directory gives their address to their account. */
+  private async resolve(member: Reader): Promise<VerifiedEntry> {
+    let entry: VerifiedEntry;
+    try {
+      entry = await this.session.directory.lookup(member.email);
+    } catch (error) {
+      if (!(error instanceof ApiError) || error.status !== 404) throw error;
+      throw exchangeRefused(`this thread's membership names ${member.email}, an address without keys in the key directory`);
+    }
+    if (entry.entry.accountId !== member.accountId) {
+      throw exchangeRefused(`this thread's membership names ${member.email} for an account that the key directory does not give this address to`);
+    }
+    return entry;
+  }
+
   /** The thread as the screens show it: its verified members, or why they do not verify. */
   private async view(thread: ServedThread): Promise<{ view: ThreadView; members: Map<string, Reader> | null }> {
     const me = await this.session.account();
@@ -280,6 +312,7 @@ export class Messaging {
     let members: Map<string, Reader>;
     try {
       members = await this.members(thread);
+      if (!members.has(me.id)) throw exchangeRefused("you are not a signed member of this thread");
     } catch (error) {
       if (error instanceof ClientRefusal || error instanceof ProtocolError) return { view: { ...base, members: [], refused: error.message, refusedCode: error.identifier }, members: null };
       throw error;
@@ -358,11 +391,15 @@ export class Messaging {
     const path = `/threads/${encodeURIComponent(thread.id)}/messages`;
     const served = wire.list(await this.session.json("GET", path, wire, { params: { after, limit: MESSAGES_PAGE } })).map((raw) => readMessage(raw, wire));
     const messages: MessageView[] = [];
+    const shown = this.shown.get(thread.id) ?? new Map<string, number>();
+    this.shown.set(thread.id, shown);
     let seen = after;
     for (const message of served) {
       if (message.seq <= seen) throw exchangeRefused("the server serves the thread's messages out of order");
       seen = message.seq;
-      messages.push(await this.open(thread.id, message, members, view));
+      const opened = await this.open(thread.id, message, members, view, shown.get(message.id));
+      if (opened.refused === null) shown.set(opened.id, opened.seq);
+      messages.push(opened);
     }
     const me = view.members.find((m) => m.me)!;
     const lastVerified = messages.filter((m) => m.refused === null).reduce((last, m) => Math.max(last, m.seq), 0);
@@ -374,8 +411,11 @@ export class Messaging {
     return { thread: view, messages };
   }
 
-  /** A message checked as messaging.py _open: refused, with the reason, when any check fails. */
-  private async open(threadId: string, raw: ServedMessage, members: Map<string, Reader>, thread: ThreadView): Promise<MessageView> {
+  /**
+   * A message checked as messaging.py _open: refused, with the reason, when any check
+   * fails, or when it was shown at another place (`shownAt`).
+   */
+  private async open(threadId: string, raw: ServedMessage, members: Map<string, Reader>, thread: ThreadView, shownAt: number | undefined): Promise<MessageView> {
     const sender = members.get(raw.senderId);
     const shown = thread.members.find((m) => m.accountId === raw.senderId);
     const base = {
@@ -388,6 +428,9 @@ export class Messaging {
     };
     try {
       if (sender === undefined) throw exchangeRefused("its sender is not a signed member of this thread");
+      if (shownAt !== undefined && shownAt !== raw.seq) {
+        throw exchangeRefused(`the server serves again, as message ${raw.seq}, the message already shown as ${shownAt}`);
+      }
       if (raw.bodyEnvelope.length > MAX_BODY_BYTES || raw.bodyEnvelope.length < HEADER_SIZE) throw exchangeRefused("its body is not the size of any message");
       let signer: VerifiedEntry;
       try {
@@ -396,6 +439,9 @@ export class Messaging {
         throw exchangeRefused(`the key it names is not proven in the key directory (${(error as Error).message})`);
       }
       if (signer.entry.accountId !== raw.senderId) throw exchangeRefused("it names a signing key that is not its sender's");
+      if (signer.entry.email !== sender.email.toLowerCase()) {
+        throw exchangeRefused(`it is signed with the keys of ${signer.entry.email}, not of ${sender.email} as its sender signed in`);
+      }
       const manifest = encodeMessageManifest({
         messageId: raw.id,
         threadId,
@@ -494,13 +540,7 @@ export class Messaging {
       .filter((m) => listed.has(m.accountId) && m.accountId !== mine.entry.accountId)
       .sort((a, b) => (a.email < b.email ? -1 : 1));
     const entries = [mine];
-    for (const member of others) {
-      const entry = await this.session.directory.lookup(member.email);
-      if (entry.entry.accountId !== member.accountId) {
-        throw exchangeRefused(`this thread's membership names ${member.email} for an account that the key directory does not give this address to: nothing was encrypted`);
-      }
-      entries.push(entry);
-    }
+    for (const member of others) entries.push(await this.resolve(member));
     return entries;
   }
 }

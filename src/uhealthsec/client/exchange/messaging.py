@@ -83,6 +83,10 @@ class MessagingClient:
 
     def __init__(self, exchange: ExchangeClient) -> None:
         self.exchange = exchange
+        #: The messages read per thread, by id, at their place (seq): a message's
+        #: signature binds its id and thread, not its place, so a server could serve
+        #: one again elsewhere, to be read twice.
+        self._read: dict[uuid.UUID, dict[uuid.UUID, int]] = {}
 
     def start_thread(
         self, emails: Sequence[str], *, before_encrypting: BeforeEncrypting | None = None
@@ -137,9 +141,13 @@ class MessagingClient:
         signed, with their proven key, by its actor, who was a member before (for the
         first, the creator, one of its members, whose link derives the thread's id: a
         chain someone else started belongs to another thread), and bound to the previous
-        link. Anyone the server lists beyond them, or under another address, is refused
-        with the reason. None for a thread started before members were signed (its id
-        is not a derived one: a derived id without its chain is refused)."""
+        link; the address a link gives its actor is the one the key directory gives the
+        signing key's account, and each member's address is resolved in the directory
+        (a key signs truly whatever address it names: only the directory tells a member
+        signed in under someone else's). Anyone the server lists beyond them, or under
+        another address, is refused with the reason. None for a thread started before
+        members were signed (its id is not a derived one: a derived id without its chain
+        is refused)."""
         ex = self.exchange
         thread_id = thread.id
         members: dict[uuid.UUID, Reader] | None = None
@@ -159,6 +167,11 @@ class MessagingClient:
                     raise CryptoError("the chain is broken")
                 if actor.account_id != statement.actor_id:
                     raise CryptoError("signed with another account's key")
+                named = [m.email for m in statement.members if m.account_id == actor.account_id]
+                if named and named[0].lower() != actor.entry.email:
+                    raise CryptoError(
+                        f"signed by {actor.entry.email}, who names themselves {named[0]}"
+                    )
                 if members is not None and statement.actor_id not in members:
                     raise CryptoError("changed by someone who was not a member")
                 if members is None:
@@ -178,6 +191,8 @@ class MessagingClient:
                     "with, so who is in it cannot be checked: nothing was encrypted"
                 )
             return None
+        for member in members.values():
+            ex.resolve(member, "this thread's membership")
         for p in thread.participants:
             account_id = p.account_id
             if account_id not in members:
@@ -278,10 +293,13 @@ class MessagingClient:
         self, thread_id: uuid.UUID | str, *, after: int = 0, mark_read: bool = True
     ) -> list[ReceivedMessage]:
         """Messages after ``after``, each decrypted and its signature checked with the
-        sender's proven key; then a read receipt up to the last one."""
+        sender's proven key, refused if served again at another place than it was read
+        at; then a read receipt up to the last one."""
         ex = self.exchange
         thread = self.thread(thread_id)
         members = self.members(thread)  # a sender must be a signed member, if signed
+        if members is not None and ex.account.id not in members:
+            raise ExchangeRefused("you are not a signed member of this thread")
         people = {
             p.account_id: p
             for p in thread.participants
@@ -291,7 +309,20 @@ class MessagingClient:
             "GET", f"/threads/{thread_id}/messages", params={"after": after, "limit": 500}
         )
         served = parse(list[MessageOut], answer, ExchangeRefused, "the thread's messages")
-        received = [self._open(thread_id, m, people) for m in served]
+        places = self._read.setdefault(thread.id, {})
+        received: list[ReceivedMessage] = []
+        last = after
+        for message in served:
+            if message.seq <= last:
+                raise ExchangeRefused("the server serves the thread's messages out of order")
+            last = message.seq
+            if places.get(message.id, message.seq) != message.seq:
+                raise ExchangeRefused(
+                    f"the server serves again, as message {message.seq}, the message "
+                    f"already read as {places[message.id]}"
+                )
+            received.append(self._open(thread_id, message, people))
+            places[message.id] = message.seq
         if mark_read and received:
             receipt = ReadIn(seq=received[-1].seq)
             ex.call("POST", f"/threads/{thread_id}/read", json=body(receipt))
@@ -308,6 +339,11 @@ class MessagingClient:
         signer = ex.directory.entry(raw.signer_key_index)
         if sender is None or signer.account_id != raw.sender_id:
             raise ExchangeRefused("a message names a signing key that is not its sender's")
+        if signer.entry.email != sender.email.lower():
+            raise ExchangeRefused(
+                f"message {raw.seq} is signed with the keys of {signer.entry.email}, not of "
+                f"{sender.email} as its sender is listed"
+            )
         sealed = raw.body_envelope
         manifest = MessageManifest(
             raw.id,

@@ -35,8 +35,11 @@ export async function threadScreen(context: AppContext, id: string): Promise<Scr
     if (messages.length === 0) list.append(h("li", { class: "empty" }, t("thread.empty")));
   };
   render();
+  // A message once, whatever place a server serves it again at (the worker refuses
+  // such a copy; it is not news either).
+  const held = (message: MessageView) => messages.some((m) => m.seq === message.seq || m.id === message.id);
   const add = (news: MessageView[]) => {
-    for (const message of news) if (!messages.some((m) => m.seq === message.seq)) messages.push(message);
+    for (const message of news) if (!held(message)) messages.push(message);
     messages.sort((a, b) => a.seq - b.seq);
   };
   const composer = await composerForm(context, thread, (sent) => {
@@ -49,7 +52,7 @@ export async function threadScreen(context: AppContext, id: string): Promise<Scr
       const last = messages.reduce((most, m) => Math.max(most, m.seq), 0);
       const next = await context.api.readThread(id, last);
       const receipts = (v: ThreadView) => v.members.map((m) => m.readSeq).join();
-      const news = next.messages.filter((m) => !messages.some((x) => x.seq === m.seq));
+      const news = next.messages.filter((m) => !held(m));
       const changed = news.length > 0 || receipts(next.thread) !== receipts(thread);
       thread = next.thread;
       if (!changed) return false;
@@ -66,7 +69,16 @@ export async function threadScreen(context: AppContext, id: string): Promise<Scr
 
 function messageItem(message: MessageView, thread: ThreadView): HTMLElement {
   const when = h("time", { datetime: message.createdAt }, formatDate(message.createdAt, locale()));
-  const who = h("strong", { class: "sender" }, message.mine ? t("thread.you") : message.senderName || message.senderEmail || t("thread.unknownSender"));
+  // The name is the server's; the address beside it is the one the key directory
+  // proved for the key that signed the thread's membership.
+  const who = message.mine
+    ? h("strong", { class: "sender" }, t("thread.you"))
+    : h(
+        "strong",
+        { class: "sender" },
+        message.senderName || message.senderEmail || t("thread.unknownSender"),
+        message.senderEmail && message.senderName !== message.senderEmail ? h("span", { class: "sender-email" }, ` (${message.senderEmail})`) : null,
+      );
   if (message.refused !== null) {
     return h(
       "li",
