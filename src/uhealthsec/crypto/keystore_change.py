@@ -31,6 +31,17 @@ def _sha256(data: bytes) -> bytes:
     return h.finalize()
 
 
+def _digest(label: bytes, account_id: uuid.UUID, *fields: bytes) -> bytes:
+    """What the owner signs: the statement's label, the version and the account, then
+    each field by its SHA-256 (so each has a fixed length)."""
+    return _sha256(
+        label
+        + bytes([KEYSTORE_CHANGE_VERSION])
+        + account_id.bytes
+        + b"".join(_sha256(field) for field in fields)
+    )
+
+
 @dataclass(frozen=True)
 class KeystoreChange:
     """``account_id`` replaces keystore ``current`` by ``new``, signing in with
@@ -43,14 +54,7 @@ class KeystoreChange:
     auth_secret: bytes
 
     def digest(self) -> bytes:
-        return _sha256(
-            _LABEL
-            + bytes([KEYSTORE_CHANGE_VERSION])
-            + self.account_id.bytes
-            + _sha256(self.current)
-            + _sha256(self.new)
-            + _sha256(self.auth_secret)
-        )
+        return _digest(_LABEL, self.account_id, self.current, self.new, self.auth_secret)
 
     def sign(self, key: ed25519.Ed25519PrivateKey) -> bytes:
         """The account key's Ed25519 signature of this keystore change."""
@@ -87,14 +91,7 @@ class KeystoreRecovery:
     auth_secret: bytes
 
     def digest(self) -> bytes:
-        return _sha256(
-            _RECOVERY_LABEL
-            + bytes([KEYSTORE_CHANGE_VERSION])
-            + self.account_id.bytes
-            + _sha256(self.nonce)
-            + _sha256(self.new)
-            + _sha256(self.auth_secret)
-        )
+        return _digest(_RECOVERY_LABEL, self.account_id, self.nonce, self.new, self.auth_secret)
 
     def sign(self, key: ed25519.Ed25519PrivateKey) -> bytes:
         """The account key's Ed25519 signature of this recovery (the purpose of a
