@@ -137,6 +137,13 @@ def photograph(page, screens: Path, name: str) -> None:
     page.screenshot(path=str(screens / f"{name}.png"), full_page=True)
 
 
+def photograph_on_a_phone(page, screens: Path, name: str) -> None:
+    """The page at a phone's size: nothing wider than its screen, and photographed."""
+    page.set_viewport_size(PHONE)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    photograph(page, screens, name)
+
+
 def sign_in(
     page, server: DemoServer, email: str, screens: Path | None = None, lands_on: str = "Documents"
 ) -> None:
