@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from uhealthsec.crypto import signing
 
@@ -43,11 +42,12 @@ def _digest(label: bytes, account_id: uuid.UUID, *fields: bytes) -> bytes:
 
 
 @dataclass(frozen=True)
-class KeystoreChange:
+class KeystoreChange(signing.OwnerStatement):
     """``account_id`` replaces keystore ``current`` by ``new``, signing in with
     ``auth_secret`` from now on (all as bytes sent and stored)."""
 
     what: ClassVar[str] = "keystore change"
+    purpose: ClassVar[signing.Purpose] = signing.Purpose.KEYSTORE_CHANGE
     account_id: uuid.UUID
     current: bytes
     new: bytes
@@ -56,26 +56,12 @@ class KeystoreChange:
     def digest(self) -> bytes:
         return _digest(_LABEL, self.account_id, self.current, self.new, self.auth_secret)
 
-    def sign(self, key: ed25519.Ed25519PrivateKey) -> bytes:
-        """The account key's Ed25519 signature of this keystore change."""
-        return signing.sign(key, signing.Purpose.KEYSTORE_CHANGE, self.digest())
-
-    def verify(self, public_key: bytes, signature: bytes) -> None:
-        """Check that ``public_key`` signed exactly this keystore change.
-
-        :raises SignatureVerificationFailed: the signature is not 64 bytes or does not
-            verify for this key and content.
-        :raises InvalidPublicKey: ``public_key`` is refused (see ``signing.public_key``).
-        :raises MalformedInput: ``public_key`` is not 32 bytes.
-        """
-        signing.verify(public_key, signing.Purpose.KEYSTORE_CHANGE, self.digest(), signature)
-
 
 _RECOVERY_LABEL = b"uhealthsec/v1/keystore-recovery\x00"
 
 
 @dataclass(frozen=True)
-class KeystoreRecovery:
+class KeystoreRecovery(signing.OwnerStatement):
     """``account_id``, having forgotten its password, replaces its keystore by ``new``
     (re-sealed from the recovery slot under a new password) and signs in with
     ``auth_secret`` from now on, under the server's single-use ``nonce``
@@ -85,6 +71,8 @@ class KeystoreRecovery:
     cannot name the keystore it replaces: the nonce keeps it from being replayed."""
 
     what: ClassVar[str] = "keystore recovery"
+    #: A keystore change's purpose: the label tells the two statements apart.
+    purpose: ClassVar[signing.Purpose] = signing.Purpose.KEYSTORE_CHANGE
     account_id: uuid.UUID
     nonce: bytes
     new: bytes
@@ -92,18 +80,3 @@ class KeystoreRecovery:
 
     def digest(self) -> bytes:
         return _digest(_RECOVERY_LABEL, self.account_id, self.nonce, self.new, self.auth_secret)
-
-    def sign(self, key: ed25519.Ed25519PrivateKey) -> bytes:
-        """The account key's Ed25519 signature of this recovery (the purpose of a
-        keystore change: the label tells the two statements apart)."""
-        return signing.sign(key, signing.Purpose.KEYSTORE_CHANGE, self.digest())
-
-    def verify(self, public_key: bytes, signature: bytes) -> None:
-        """Check that ``public_key`` signed exactly this recovery.
-
-        :raises SignatureVerificationFailed: the signature is not 64 bytes or does not
-            verify for this key and content.
-        :raises InvalidPublicKey: ``public_key`` is refused (see ``signing.public_key``).
-        :raises MalformedInput: ``public_key`` is not 32 bytes.
-        """
-        signing.verify(public_key, signing.Purpose.KEYSTORE_CHANGE, self.digest(), signature)
