@@ -7,8 +7,6 @@ TLS to it as a browser would.
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import os
 import re
 import socket
@@ -21,51 +19,13 @@ from pathlib import Path
 
 import httpx2
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from tests.certificates import write_loopback_certificate
 from tests.serving import free_port, serve_process
 from uhealthsec.server.settings import Settings
 
 SITE = Path(__file__).resolve().parents[2] / "deploy" / "nginx" / "uhealthsec.conf"
 NGINX = "/usr/sbin/nginx"
-
-
-def _certificate(folder: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for localhost and 127.0.0.1, and its key."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "fullchain.pem", folder / "privkey.pem"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    key_path.chmod(0o600)
-    return cert_path, key_path
 
 
 def _replace_once(text: str, old: str, new: str) -> str:
@@ -93,7 +53,8 @@ class Proxy:
 @pytest.fixture(scope="module")
 def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
     folder = tmp_path_factory.mktemp("nginx")
-    certificate, key = _certificate(folder)
+    certificate, key = folder / "fullchain.pem", folder / "privkey.pem"
+    write_loopback_certificate(certificate, key)
     https_port, http_port = free_port(), free_port()
     public = f"https://localhost:{https_port}"
     with serve_process(folder, "--public-url", public) as (api, api_log):

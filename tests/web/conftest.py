@@ -23,11 +23,20 @@ from tests.web.journeys import (
 )
 
 
-@pytest.fixture(scope="module")
-def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
-    """``npm run build``, then ``uhs-server serve --init --demo`` on a fresh directory."""
-    with serve_demo(tmp_path_factory.mktemp("journeys")) as server:
-        yield server
+def demo_server_fixture(folder: str, **serving: Any):
+    """A fixture of one demo server per test module (``serve_demo``), in a fresh
+    directory named after ``folder``; ``serving`` as serve_process takes it."""
+
+    @pytest.fixture(scope="module")
+    def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
+        with serve_demo(tmp_path_factory.mktemp(folder), **serving) as served:
+            yield served
+
+    return server
+
+
+#: ``npm run build``, then ``uhs-server serve --init --demo`` on a fresh directory.
+demo_server = demo_server_fixture("journeys")
 
 
 @contextmanager

@@ -137,6 +137,24 @@ def photograph(page, screens: Path, name: str) -> None:
     page.screenshot(path=str(screens / f"{name}.png"), full_page=True)
 
 
+def photograph_on_a_phone(page, screens: Path, name: str) -> None:
+    """The page at a phone's size: nothing wider than its screen, and photographed."""
+    page.set_viewport_size(PHONE)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    photograph(page, screens, name)
+
+
+def add_authenticator_app(page, server: DemoServer, email: str) -> None:
+    """On the screen asking for an authenticator application: its key kept for
+    ``server.totp``, as the phone would keep it, and a code of it entered, up to the
+    backup codes."""
+    page.get_by_role("heading", name="Ajoutez votre application d'authentification").wait_for()
+    server.secrets[email] = page.locator(".totp-key").inner_text().replace(" ", "")
+    page.get_by_label("Code à 6 chiffres affiché par l'application").fill(server.totp(email))
+    page.get_by_role("button", name="Valider").click()
+    page.get_by_role("heading", name="Vos codes de secours").wait_for()
+
+
 def sign_in(
     page, server: DemoServer, email: str, screens: Path | None = None, lands_on: str = "Documents"
 ) -> None:

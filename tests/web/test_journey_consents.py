@@ -16,11 +16,11 @@ from tests.web.journeys import (
     DR_MARTIN,
     PATIENT,
     PAUL_DURAND,
-    PHONE,
     DemoServer,
     check_accessibility,
     new_page,
     photograph,
+    photograph_on_a_phone,
     sign_in,
     tab_to,
 )
@@ -127,7 +127,5 @@ def test_a_patient_objects_and_sees_the_effect_first(browser, demo_server, scree
     check_accessibility(page, "consent history")
     photograph(page, screens, "72-consents-history")
 
-    page.set_viewport_size(PHONE)
-    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-    photograph(page, screens, "73-consents-phone")
+    photograph_on_a_phone(page, screens, "73-consents-phone")
     assert page.errors == []

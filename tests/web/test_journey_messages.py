@@ -298,6 +298,26 @@ def test_the_worker_shows_a_message_the_server_serves_twice_once(
         assert refused(read) == "exchange_refused"
 
 
+def camille_reads(thread_id: str, served: dict, through: str) -> dict:
+    """Camille's worker reading thread ``thread_id`` as a hostile server serves it:
+    ``served``, with no message. Her requests go to her own thread ``through``, so the
+    server answers them (200), their bodies replaced."""
+
+    def served_instead(path: str, body: object) -> dict:
+        return {
+            "path": f"^/threads/{thread_id}{path}$",
+            "redirect": f"/threads/{through}{path}",
+            "body_hex": json.dumps(body).encode().hex(),
+        }
+
+    return {
+        "as": "camille",
+        "op": "readThread",
+        "args": {"id": thread_id, "after": 0},
+        "tamper": [served_instead("", served), served_instead("/messages", [])],
+    }
+
+
 def test_the_worker_refuses_a_thread_it_is_not_a_signed_member_of(
     world,  # noqa: F811 (the fixture imported above)
     run,  # noqa: F811
@@ -309,22 +329,9 @@ def test_the_worker_refuses_a_thread_it_is_not_a_signed_member_of(
     served = world.sdk(martin).call("GET", f"/threads/{theirs}").json()
     hers = MessagingClient(world.sdk(martin)).start_thread([camille.email])["id"]
 
-    def as_theirs(path: str, body: object) -> dict:
-        # Camille's own thread answers (200), its body replaced by the other one's.
-        return {
-            "path": f"^/threads/{theirs}{path}$",
-            "redirect": f"/threads/{hers}{path}",
-            "body_hex": json.dumps(body).encode().hex(),
-        }
-
     results = run(
         *worker_sign_in("camille", camille, totp=world.totp(camille)),
-        {
-            "as": "camille",
-            "op": "readThread",
-            "args": {"id": theirs, "after": 0},
-            "tamper": [as_theirs("", served), as_theirs("/messages", [])],
-        },
+        camille_reads(theirs, served, through=hers),
         {
             "as": "camille",
             "op": "threads",
@@ -419,21 +426,9 @@ def test_the_worker_refuses_a_member_signed_in_under_another_person_s_address(
         ],
     }
 
-    def as_forged(path: str, body: object) -> dict:
-        return {
-            "path": f"^/threads/{forged_id}{path}$",
-            "redirect": f"/threads/{honest}{path}",
-            "body_hex": json.dumps(body).encode().hex(),
-        }
-
     results = run(
         *worker_sign_in("camille", camille, totp=world.totp(camille)),
-        {
-            "as": "camille",
-            "op": "readThread",
-            "args": {"id": str(forged_id), "after": 0},
-            "tamper": [as_forged("", forged), as_forged("/messages", [])],
-        },
+        camille_reads(str(forged_id), forged, through=honest),
     )
     read = results[-1]
     if read["ok"]:

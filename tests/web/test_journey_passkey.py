@@ -10,12 +10,9 @@ Screens: docs/screens/1x-passkey-*.png.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx2
-import pytest
 
-from tests.web.conftest import serve_demo
+from tests.web.conftest import demo_server_fixture
 from tests.web.journeys import (
     DR_MARTIN,
     PATIENT,
@@ -29,11 +26,7 @@ from tests.web.journeys import (
 )
 from uhealthsec.server.demo import DEMO_PASSWORD
 
-
-@pytest.fixture(scope="module")
-def localhost_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
-    with serve_demo(tmp_path_factory.mktemp("passkeys"), host_name="localhost") as server:
-        yield server
+localhost_server = demo_server_fixture("passkeys", host_name="localhost")
 
 
 def with_authenticator(page) -> dict:

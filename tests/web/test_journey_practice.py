@@ -23,9 +23,11 @@ from tests.web.journeys import (
     PAUL_DURAND,
     PHONE,
     DemoServer,
+    add_authenticator_app,
     check_accessibility,
     new_page,
     photograph,
+    photograph_on_a_phone,
     sign_in,
     tab_to,
 )
@@ -113,11 +115,7 @@ def register_invited(page, server: DemoServer, email: str, name: str, screens=No
         asked.nth(i).fill(words[int(asked.nth(i).get_attribute("name").split("-")[1]) - 1])
     page.get_by_role("button", name="Vérifier").click()
     # No code to confirm the address: the invitation reached it.
-    page.get_by_role("heading", name="Ajoutez votre application d'authentification").wait_for()
-    server.secrets[email] = page.locator(".totp-key").inner_text().replace(" ", "")
-    page.get_by_label("Code à 6 chiffres affiché par l'application").fill(server.totp(email))
-    page.get_by_role("button", name="Valider").click()
-    page.get_by_role("heading", name="Vos codes de secours").wait_for()
+    add_authenticator_app(page, server, email)
     page.get_by_role("button", name="Continuer vers mes documents").click()
     page.get_by_role("heading", name="Documents", level=1).wait_for()
 
@@ -197,11 +195,9 @@ def test_dr_martin_sets_up_a_practice_and_the_invited_join_it(browser, demo_serv
             (NEW_PATIENT[1], NEW_PATIENT[0], "patient·e"),
         ]
     )
-    martin.set_viewport_size(PHONE)
     # A long address wraps: nothing is wider than the phone's screen.
-    assert martin.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    photograph_on_a_phone(martin, screens, "38-practice-members-phone")
     check_accessibility(martin, "practice members on a phone")
-    photograph(martin, screens, "38-practice-members-phone")
     for page in (martin, secretary, patient, durand):
         assert page.errors == []  # type: ignore[attr-defined]
 

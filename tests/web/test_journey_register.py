@@ -15,7 +15,15 @@ from datetime import UTC, datetime
 import httpx2
 
 from tests.server_fixtures import Outbox, oathtool
-from tests.web.journeys import DESKTOP, PHONE, DemoServer, check_accessibility, new_page, photograph
+from tests.web.journeys import (
+    DESKTOP,
+    PHONE,
+    DemoServer,
+    add_authenticator_app,
+    check_accessibility,
+    new_page,
+    photograph,
+)
 from uhealthsec.client.api import AuthClient
 from uhealthsec.client.recovery import from_words
 
@@ -169,11 +177,7 @@ def test_an_account_registered_without_an_authenticator_app_enrols_one_at_sign_i
     page.get_by_label("Adresse e-mail").fill(email)
     page.get_by_label("Mot de passe").fill(PASSWORD)
     page.get_by_role("button", name="Se connecter").click()
-    page.get_by_role("heading", name="Ajoutez votre application d'authentification").wait_for()
-    demo_server.secrets[email] = page.locator(".totp-key").inner_text().replace(" ", "")
-    page.get_by_label("Code à 6 chiffres affiché par l'application").fill(demo_server.totp(email))
-    page.get_by_role("button", name="Valider").click()
-    page.get_by_role("heading", name="Vos codes de secours").wait_for()
+    add_authenticator_app(page, demo_server, email)
     assert page.locator("ul.recovery-codes li").count() == 10
     page.get_by_role("button", name="Continuer vers mes documents").click()
     page.get_by_role("heading", name="Documents", level=1).wait_for()

@@ -13,10 +13,10 @@ from datetime import date, datetime
 from tests.web.journeys import (
     DR_MARTIN,
     PATIENT,
-    PHONE,
     check_accessibility,
     new_page,
     photograph,
+    photograph_on_a_phone,
     sign_in,
     tab_to,
 )
@@ -104,7 +104,5 @@ def test_an_erasure_refused_within_retention_shows_why_and_when(
     check_accessibility(page, "rights refused")
     photograph(page, screens, "76-rights-refused")
 
-    page.set_viewport_size(PHONE)
-    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-    photograph(page, screens, "77-rights-phone")
+    photograph_on_a_phone(page, screens, "77-rights-phone")
     assert page.errors == []

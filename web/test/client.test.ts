@@ -15,6 +15,7 @@ import { signCheckpoint, verifierKey } from "../src/protocol/checkpoint.js";
 import { importSigningSeed } from "../src/protocol/ed25519.js";
 import { leafHash, rootOf } from "../src/protocol/merkle.js";
 import { utf8 } from "../src/protocol/bytes.js";
+import { refusal } from "./vectors.js";
 
 const ORIGIN = "sante.example.fr/keys";
 
@@ -27,15 +28,6 @@ async function log(seedByte: number, origin = ORIGIN) {
     return { root, note: await signCheckpoint({ origin, size: BigInt(size), root }, key.privateKey, key.publicKey) };
   };
   return { vkey, head, publicKey: key.publicKey };
-}
-
-async function refusalOf(run: () => Promise<unknown>): Promise<string> {
-  try {
-    await run();
-  } catch (error) {
-    return (error as { identifier: string }).identifier;
-  }
-  assert.fail("accepted");
 }
 
 test("client: the first head pins the log's key, origin, size and root; the same head is accepted again", async () => {
@@ -52,27 +44,27 @@ test("client: a head of another key, another origin or another log is refused ag
   const keys = await log(1);
   const { next: pin } = await acceptHead(keys.vkey, (await keys.head(3)).note, [], null);
   const impostor = await log(2);
-  assert.equal(await refusalOf(() => acceptHead(impostor.vkey, "", [], pin)), "directory_refused");
+  assert.equal(await refusal(() => acceptHead(impostor.vkey, "", [], pin)), "directory_refused");
   const renamed = await log(1, "autre.example.fr/keys");
   const renamedNote = (await renamed.head(3)).note;
-  assert.equal(await refusalOf(() => acceptHead(renamed.vkey, renamedNote, [], pin)), "directory_refused");
+  assert.equal(await refusal(() => acceptHead(renamed.vkey, renamedNote, [], pin)), "directory_refused");
   const journal = await log(1, "sante.example.fr/journal");
   const journalNote = (await journal.head(3)).note;
-  assert.equal(await refusalOf(() => acceptHead(journal.vkey, journalNote, [], null)), "directory_refused");
+  assert.equal(await refusal(() => acceptHead(journal.vkey, journalNote, [], null)), "directory_refused");
   // A note whose signature is not the pinned key's, under the right verifier key.
   const forged = (await impostor.head(3)).note;
-  assert.equal(await refusalOf(() => acceptHead(keys.vkey, forged, [], pin)), "invalid_signature");
+  assert.equal(await refusal(() => acceptHead(keys.vkey, forged, [], pin)), "invalid_signature");
 });
 
 test("client: a head that does not extend the pinned one (rolled back, forked) is refused as an invalid proof", async () => {
   const keys = await log(1);
   const [four, six, eight] = [(await keys.head(4)).note, (await keys.head(6)).note, (await keys.head(8)).note];
   const { next: pin } = await acceptHead(keys.vkey, six, [], null);
-  assert.equal(await refusalOf(() => acceptHead(keys.vkey, four, [], pin)), "invalid_proof");
+  assert.equal(await refusal(() => acceptHead(keys.vkey, four, [], pin)), "invalid_proof");
   const forkedPin = { ...pin, root: new Uint8Array(32).fill(9) };
-  assert.equal(await refusalOf(() => acceptHead(keys.vkey, six, [], forkedPin)), "invalid_proof");
+  assert.equal(await refusal(() => acceptHead(keys.vkey, six, [], forkedPin)), "invalid_proof");
   // Growing from the pin needs a consistency proof: none is none.
-  assert.equal(await refusalOf(() => acceptHead(keys.vkey, eight, [], pin)), "invalid_proof");
+  assert.equal(await refusal(() => acceptHead(keys.vkey, eight, [], pin)), "invalid_proof");
 });
 
 test("client: the memory pin store gives back what it was given", async () => {
@@ -215,7 +207,7 @@ test("client: a document is not sent unless its readers are the accounts and key
     // Anything past the directory lookups (sealing, uploading) would fail otherwise.
     const session = { recipients: async () => answered } as unknown as ConstructorParameters<typeof Documents>[0];
     const sending = new Documents(session).send({ patientFileId: "f", to: ["b2@cabinet.test"], readers: reviewed, title: "t", filename: "f.pdf", mediaType: "application/pdf", source });
-    assert.equal(await refusalOf(() => sending), "exchange_refused", what);
+    assert.equal(await refusal(() => sending), "exchange_refused", what);
     assert.equal(read, false, `${what}: the document was read for encryption`);
   }
 });
@@ -230,7 +222,7 @@ test("client: the inbox walks a bounded number of pages, whatever the server kee
       return Array.from({ length: DOCUMENTS_PAGE }, () => ({}));
     },
   } as unknown as ConstructorParameters<typeof Documents>[0];
-  assert.equal(await refusalOf(() => new Documents(session).inbox()), "exchange_refused");
+  assert.equal(await refusal(() => new Documents(session).inbox()), "exchange_refused");
   assert.equal(asked, MAX_INBOX_PAGES);
 });
 
@@ -238,11 +230,11 @@ test("client: a document's metadata larger than a sender makes it, or with a lon
   const { Documents, MAX_METADATA_BYTES, MAX_TITLE_CHARS, decodeMetadata, encodeMetadata } = await import("../src/client/documents.js");
   const metadata = (title: string) => encodeMetadata({ title, filename: "f.pdf", media_type: "application/pdf" });
   assert.equal(decodeMetadata(metadata("é".repeat(MAX_TITLE_CHARS))).title.length, MAX_TITLE_CHARS);
-  assert.equal(await refusalOf(async () => decodeMetadata(metadata("é".repeat(MAX_TITLE_CHARS + 1)))), "exchange_refused");
+  assert.equal(await refusal(async () => decodeMetadata(metadata("é".repeat(MAX_TITLE_CHARS + 1)))), "exchange_refused");
   const padded = utf8(JSON.stringify({ title: "t", filename: "f.pdf", media_type: "application/pdf", padding: "x".repeat(MAX_METADATA_BYTES) }));
-  assert.equal(await refusalOf(async () => decodeMetadata(padded)), "exchange_refused");
+  assert.equal(await refusal(async () => decodeMetadata(padded)), "exchange_refused");
   // The envelope is refused by its size before it is opened.
   const version = { metadataEnvelope: new Uint8Array(MAX_METADATA_BYTES + 1) } as unknown as Parameters<InstanceType<typeof Documents>["metadata"]>[0];
   const documents = new Documents({} as ConstructorParameters<typeof Documents>[0]);
-  assert.equal(await refusalOf(() => documents.metadata(version, new Uint8Array(32))), "exchange_refused");
+  assert.equal(await refusal(() => documents.metadata(version, new Uint8Array(32))), "exchange_refused");
 });

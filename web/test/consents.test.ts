@@ -11,6 +11,7 @@ import { test } from "node:test";
 
 import { Consents, type DirectiveVersion, checkHistory } from "../src/client/consents.js";
 import { Rights } from "../src/client/rights.js";
+import { refusal } from "./vectors.js";
 
 const PRACTICE = "0b8f2a4e-3c1d-4e5f-9a6b-7c8d9e0f1a2b";
 const ME = "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d";
@@ -57,15 +58,6 @@ function sessionAnswering(answer: (sent: Sent) => unknown) {
   return { session: session as unknown as ConstructorParameters<typeof Rights>[0], sent };
 }
 
-async function refusalOf(run: () => Promise<unknown>): Promise<string> {
-  try {
-    await run();
-  } catch (error) {
-    return (error as { identifier: string }).identifier;
-  }
-  assert.fail("accepted");
-}
-
 function consentsOf(session: ConstructorParameters<typeof Rights>[0]): Consents {
   return new Consents(session, {} as never, {} as never);
 }
@@ -101,7 +93,7 @@ test("consents: a history rewritten by the server is refused", async () => {
   ];
   for (const history of rewritten) {
     const { session } = sessionAnswering(() => history);
-    assert.equal(await refusalOf(() => consentsOf(session).history()), "exchange_refused", JSON.stringify(history));
+    assert.equal(await refusal(() => consentsOf(session).history()), "exchange_refused", JSON.stringify(history));
   }
 });
 
@@ -122,14 +114,14 @@ test("consents: a decision is sent as the SDK sends it, and refused if recorded 
   ];
   for (const answer of answers) {
     const { session } = sessionAnswering(() => recorded(answer));
-    assert.equal(await refusalOf(() => consentsOf(session).decide(decision, known)), "exchange_refused", JSON.stringify(answer));
+    assert.equal(await refusal(() => consentsOf(session).decide(decision, known)), "exchange_refused", JSON.stringify(answer));
   }
   // Deciding what is in force: the server answers that version, recorded nothing new.
   const same = sessionAnswering(() => recorded(HONEST[1]!));
   const kept = await consentsOf(same.session).decide({ ...decision, purpose: "outside_team", decision: "deny" }, known);
   assert.equal(kept.directive.version, 2);
   const negative = sessionAnswering(() => ({ ...recorded(served(4, "research", "permit", "2026-11-27T10:00:00Z", null)), shares_ended: -1 }));
-  assert.equal(await refusalOf(() => consentsOf(negative.session).decide(decision, known)), "exchange_refused");
+  assert.equal(await refusal(() => consentsOf(negative.session).decide(decision, known)), "exchange_refused");
 });
 
 test("consents: giving consent ends nobody's access, worked out without asking the server", async () => {
@@ -203,6 +195,6 @@ test("rights: an answer about another patient, another request or in an unknown 
   for (const [overrides, run] of cases) {
     const served = request(overrides);
     const { session } = sessionAnswering((sent) => (sent.method === "GET" ? [served] : served));
-    assert.equal(await refusalOf(() => run(new Rights(session))), "exchange_refused", JSON.stringify(overrides));
+    assert.equal(await refusal(() => run(new Rights(session))), "exchange_refused", JSON.stringify(overrides));
   }
 });

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { DOCUMENTS_PAGE, Documents, MAX_INBOX_PAGES } from "../src/client/documents.js";
+import { refusal } from "./vectors.js";
 
 const FILE = "0b7c3f1e-4a2d-4c59-9f3e-2d6a1b8c9e01";
 const OTHER_FILE = "5e1d2c3b-4a59-4687-9a0b-c1d2e3f4a5b6";
@@ -44,15 +45,6 @@ function session(answer: (path: string, params: Record<string, unknown>) => unkn
   return { fake, asked };
 }
 
-async function refusalOf(run: () => Promise<unknown>): Promise<string> {
-  try {
-    await run();
-  } catch (error) {
-    return (error as { identifier: string }).identifier;
-  }
-  assert.fail("accepted");
-}
-
 test("documents: a patient file's documents are the server's listing for that file only", async () => {
   const { fake, asked } = session(() => []);
   assert.deepEqual(await new Documents(fake).ofPatientFile(FILE.toUpperCase()), []);
@@ -61,21 +53,21 @@ test("documents: a patient file's documents are the server's listing for that fi
 
 test("documents: a document of another patient file in the file's listing refuses it all, nothing decrypted", async () => {
   const { fake } = session(() => [served(DOCUMENT, OTHER_FILE)]);
-  assert.equal(await refusalOf(() => new Documents(fake).ofPatientFile(FILE)), "exchange_refused");
+  assert.equal(await refusal(() => new Documents(fake).ofPatientFile(FILE)), "exchange_refused");
 });
 
 test("documents: a file's listing walks a bounded number of pages, whatever the server keeps listing", async () => {
   const { fake, asked } = session(() => Array.from({ length: DOCUMENTS_PAGE }, () => ({})));
-  assert.equal(await refusalOf(() => new Documents(fake).ofPatientFile(FILE)), "exchange_refused");
+  assert.equal(await refusal(() => new Documents(fake).ofPatientFile(FILE)), "exchange_refused");
   assert.equal(asked.length, MAX_INBOX_PAGES);
 });
 
 test("documents: one document is asked for by its id alone, and another one answered is refused", async () => {
   const other = "00000000-1111-4222-8333-444444444444";
   const { fake, asked } = session(() => served(other, FILE));
-  assert.equal(await refusalOf(() => new Documents(fake).document(DOCUMENT)), "exchange_refused");
+  assert.equal(await refusal(() => new Documents(fake).document(DOCUMENT)), "exchange_refused");
   assert.deepEqual(asked, [{ path: `/documents/${DOCUMENT}`, params: {} }]);
   // The right document with no version you can read: refused, not shown empty.
   const { fake: honest } = session(() => served(DOCUMENT, FILE));
-  assert.equal(await refusalOf(() => new Documents(honest).document(DOCUMENT)), "exchange_refused");
+  assert.equal(await refusal(() => new Documents(honest).document(DOCUMENT)), "exchange_refused");
 });

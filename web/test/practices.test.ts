@@ -9,6 +9,7 @@ import { test } from "node:test";
 
 import { createPractice, invite, joinPractice, listPractices } from "../src/client/practices.js";
 import type { Session } from "../src/client/session.js";
+import { refusal } from "./vectors.js";
 
 const PRACTICE_ID = "0b6f3c1e-8a55-4c1e-9d1b-0c8f3a6e2b10";
 
@@ -22,15 +23,6 @@ function answering(answer: unknown) {
     },
   } as unknown as Session;
   return { session, sent };
-}
-
-async function refusalOf(run: () => Promise<unknown>): Promise<string> {
-  try {
-    await run();
-  } catch (error) {
-    return (error as { identifier: string }).identifier;
-  }
-  assert.fail("accepted");
 }
 
 const EXPIRES = "2026-12-11T08:00:00Z";
@@ -55,7 +47,7 @@ test("practices: a practice created under another name or without you as its adm
     { id: PRACTICE_ID, name: "Maison de santé", role: "practitioner" },
     { id: "not-a-uuid", name: "Maison de santé", role: "admin" },
   ]) {
-    assert.equal(await refusalOf(() => createPractice(answering(answer).session, "Maison de santé")), "malformed_answer", JSON.stringify(answer));
+    assert.equal(await refusal(() => createPractice(answering(answer).session, "Maison de santé")), "malformed_answer", JSON.stringify(answer));
   }
 });
 
@@ -66,12 +58,12 @@ test("practices: an invitation answered for another address or role, or without 
     { email: "sec@cabinet.test", role: "secretary", expires_at: "soon" },
     { email: "sec@cabinet.test", role: "secretary" },
   ]) {
-    assert.equal(await refusalOf(() => invite(answering(answer).session, PRACTICE_ID, "sec@cabinet.test", "secretary")), "malformed_answer", JSON.stringify(answer));
+    assert.equal(await refusal(() => invite(answering(answer).session, PRACTICE_ID, "sec@cabinet.test", "secretary")), "malformed_answer", JSON.stringify(answer));
   }
 });
 
 test("practices: a role the protocol does not know is refused in every answer", async () => {
   const unknown = { id: PRACTICE_ID, name: "Maison de santé", role: "owner" };
-  assert.equal(await refusalOf(() => joinPractice(answering(unknown).session, "code")), "malformed_answer");
-  assert.equal(await refusalOf(() => listPractices(answering([unknown]).session)), "malformed_answer");
+  assert.equal(await refusal(() => joinPractice(answering(unknown).session, "code")), "malformed_answer");
+  assert.equal(await refusal(() => listPractices(answering([unknown]).session)), "malformed_answer");
 });

@@ -18,7 +18,6 @@ from enum import Enum
 from typing import ClassVar
 
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from uhealthsec.crypto import signing
 
@@ -43,13 +42,14 @@ def _sha256(data: bytes) -> bytes:
 
 
 @dataclass(frozen=True)
-class FactorChange:
+class FactorChange(signing.OwnerStatement):
     """``account_id`` does ``action`` to the factor named by ``subject`` (the TOTP
     secret's ASCII text when adding one, a passkey's credential id when adding one,
     its 16-byte key id when removing one, empty otherwise), under the server's
     ``nonce``."""
 
     what: ClassVar[str] = "factor change"
+    purpose: ClassVar[signing.Purpose] = signing.Purpose.FACTOR_CHANGE
     account_id: uuid.UUID
     action: FactorAction
     subject: bytes
@@ -65,17 +65,3 @@ class FactorChange:
             + _sha256(self.subject)
             + _sha256(self.nonce)
         )
-
-    def sign(self, key: ed25519.Ed25519PrivateKey) -> bytes:
-        """The account key's Ed25519 signature of this factor change."""
-        return signing.sign(key, signing.Purpose.FACTOR_CHANGE, self.digest())
-
-    def verify(self, public_key: bytes, signature: bytes) -> None:
-        """Check that ``public_key`` signed exactly this factor change.
-
-        :raises SignatureVerificationFailed: the signature is not 64 bytes or does not
-            verify for this key and content.
-        :raises InvalidPublicKey: ``public_key`` is refused (see ``signing.public_key``).
-        :raises MalformedInput: ``public_key`` is not 32 bytes.
-        """
-        signing.verify(public_key, signing.Purpose.FACTOR_CHANGE, self.digest(), signature)

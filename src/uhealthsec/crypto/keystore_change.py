@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from uhealthsec.crypto import signing
 
@@ -31,47 +30,38 @@ def _sha256(data: bytes) -> bytes:
     return h.finalize()
 
 
+def _digest(label: bytes, account_id: uuid.UUID, *fields: bytes) -> bytes:
+    """What the owner signs: the statement's label, the version and the account, then
+    each field by its SHA-256 (so each has a fixed length)."""
+    return _sha256(
+        label
+        + bytes([KEYSTORE_CHANGE_VERSION])
+        + account_id.bytes
+        + b"".join(_sha256(field) for field in fields)
+    )
+
+
 @dataclass(frozen=True)
-class KeystoreChange:
+class KeystoreChange(signing.OwnerStatement):
     """``account_id`` replaces keystore ``current`` by ``new``, signing in with
     ``auth_secret`` from now on (all as bytes sent and stored)."""
 
     what: ClassVar[str] = "keystore change"
+    purpose: ClassVar[signing.Purpose] = signing.Purpose.KEYSTORE_CHANGE
     account_id: uuid.UUID
     current: bytes
     new: bytes
     auth_secret: bytes
 
     def digest(self) -> bytes:
-        return _sha256(
-            _LABEL
-            + bytes([KEYSTORE_CHANGE_VERSION])
-            + self.account_id.bytes
-            + _sha256(self.current)
-            + _sha256(self.new)
-            + _sha256(self.auth_secret)
-        )
-
-    def sign(self, key: ed25519.Ed25519PrivateKey) -> bytes:
-        """The account key's Ed25519 signature of this keystore change."""
-        return signing.sign(key, signing.Purpose.KEYSTORE_CHANGE, self.digest())
-
-    def verify(self, public_key: bytes, signature: bytes) -> None:
-        """Check that ``public_key`` signed exactly this keystore change.
-
-        :raises SignatureVerificationFailed: the signature is not 64 bytes or does not
-            verify for this key and content.
-        :raises InvalidPublicKey: ``public_key`` is refused (see ``signing.public_key``).
-        :raises MalformedInput: ``public_key`` is not 32 bytes.
-        """
-        signing.verify(public_key, signing.Purpose.KEYSTORE_CHANGE, self.digest(), signature)
+        return _digest(_LABEL, self.account_id, self.current, self.new, self.auth_secret)
 
 
 _RECOVERY_LABEL = b"uhealthsec/v1/keystore-recovery\x00"
 
 
 @dataclass(frozen=True)
-class KeystoreRecovery:
+class KeystoreRecovery(signing.OwnerStatement):
     """``account_id``, having forgotten its password, replaces its keystore by ``new``
     (re-sealed from the recovery slot under a new password) and signs in with
     ``auth_secret`` from now on, under the server's single-use ``nonce``
@@ -81,32 +71,12 @@ class KeystoreRecovery:
     cannot name the keystore it replaces: the nonce keeps it from being replayed."""
 
     what: ClassVar[str] = "keystore recovery"
+    #: A keystore change's purpose: the label tells the two statements apart.
+    purpose: ClassVar[signing.Purpose] = signing.Purpose.KEYSTORE_CHANGE
     account_id: uuid.UUID
     nonce: bytes
     new: bytes
     auth_secret: bytes
 
     def digest(self) -> bytes:
-        return _sha256(
-            _RECOVERY_LABEL
-            + bytes([KEYSTORE_CHANGE_VERSION])
-            + self.account_id.bytes
-            + _sha256(self.nonce)
-            + _sha256(self.new)
-            + _sha256(self.auth_secret)
-        )
-
-    def sign(self, key: ed25519.Ed25519PrivateKey) -> bytes:
-        """The account key's Ed25519 signature of this recovery (the purpose of a
-        keystore change: the label tells the two statements apart)."""
-        return signing.sign(key, signing.Purpose.KEYSTORE_CHANGE, self.digest())
-
-    def verify(self, public_key: bytes, signature: bytes) -> None:
-        """Check that ``public_key`` signed exactly this recovery.
-
-        :raises SignatureVerificationFailed: the signature is not 64 bytes or does not
-            verify for this key and content.
-        :raises InvalidPublicKey: ``public_key`` is refused (see ``signing.public_key``).
-        :raises MalformedInput: ``public_key`` is not 32 bytes.
-        """
-        signing.verify(public_key, signing.Purpose.KEYSTORE_CHANGE, self.digest(), signature)
+        return _digest(_RECOVERY_LABEL, self.account_id, self.nonce, self.new, self.auth_secret)

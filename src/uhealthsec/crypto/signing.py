@@ -19,6 +19,7 @@ does and refusing the points no honest key generation produces.
 from __future__ import annotations
 
 from enum import Enum
+from typing import ClassVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -132,3 +133,29 @@ def verify(author_key: bytes, purpose: Purpose, digest: bytes, signature: bytes)
         raise SignatureVerificationFailed(
             f"the {purpose.value.decode()} signature does not verify for this author key"
         ) from exc
+
+
+class OwnerStatement:
+    """A statement an account's owner signs with the signing key its keystore holds:
+    its ``digest()`` under ``purpose``. Subclasses are frozen dataclasses of the fields."""
+
+    #: What the statement is, for messages ("the signature does not match this ...").
+    what: ClassVar[str]
+    purpose: ClassVar[Purpose]
+
+    def digest(self) -> bytes:
+        raise NotImplementedError
+
+    def sign(self, key: ed25519.Ed25519PrivateKey) -> bytes:
+        """The account key's Ed25519 signature of this statement."""
+        return sign(key, self.purpose, self.digest())
+
+    def verify(self, public_key: bytes, signature: bytes) -> None:
+        """Check that ``public_key`` signed exactly this statement.
+
+        :raises SignatureVerificationFailed: the signature is not 64 bytes or does not
+            verify for this key and content.
+        :raises InvalidPublicKey: ``public_key`` is refused (see ``signing.public_key``).
+        :raises MalformedInput: ``public_key`` is not 32 bytes.
+        """
+        verify(public_key, self.purpose, self.digest(), signature)

@@ -193,14 +193,7 @@ def recover(
             f"If an account uses {address}, we mailed it a recovery code (valid 15 minutes)."
         )
         code = ask_code("Recovery code from the e-mail", "the recovery code from the e-mail")
-        answer = typer.prompt(
-            "6-digit code from your authenticator app, or a recovery code", err=True
-        ).strip()
-        proof = (
-            {"totp_code": answer.replace(" ", "")}
-            if re.fullmatch(r"[0-9 ]{6,7}", answer)
-            else {"recovery_code": answer}
-        )
+        proof = _ask_second_factor("6-digit code from your authenticator app, or a recovery code")
         recovery = auth.prove_password_recovery(address, code.strip(), proof)
         recovery_key = _recovery_words(lambda key: unlock_with_recovery_key(recovery.keystore, key))
         new = _new_password(address, "", scripted=False)
@@ -350,6 +343,16 @@ def _enrol_first_factor(auth: AuthClient, state: LoginState) -> None:
     console.print("Keep them somewhere safe, away from this computer.")
 
 
+def _ask_second_factor(question: str) -> dict[str, str]:
+    """The second factor typed at ``question``, as the server's field for it: six
+    digits (perhaps spaced) are a code of the authenticator app, anything else a
+    recovery code."""
+    answer = typer.prompt(question, err=True).strip()
+    if re.fullmatch(r"[0-9 ]{6,7}", answer):
+        return {"totp_code": answer.replace(" ", "")}
+    return {"recovery_code": answer}
+
+
 def _prove_second_factor(auth: AuthClient, state: LoginState) -> None:
     from uhealthsec.client.api import ApiError
 
@@ -359,14 +362,7 @@ def _prove_second_factor(auth: AuthClient, state: LoginState) -> None:
             "a recovery code works here too."
         )
     for attempt in range(3):
-        answer = typer.prompt(
-            "Code from your authenticator app (or a recovery code)", err=True
-        ).strip()
-        proof = (
-            {"totp_code": answer.replace(" ", "")}
-            if re.fullmatch(r"[0-9 ]{6,7}", answer)
-            else {"recovery_code": answer}
-        )
+        proof = _ask_second_factor("Code from your authenticator app (or a recovery code)")
         try:
             auth.second_factor(state, **proof)
             return
