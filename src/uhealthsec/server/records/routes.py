@@ -293,8 +293,8 @@ def _document_out(view: DocumentView) -> s.DocumentOut:
     return s.DocumentOut(
         id=d.id,
         patient_file_id=d.patient_file_id,
-        practice_id=view.patient_file.practice_id,
-        patient_id=view.patient_file.patient_id,
+        practice_id=d.practice_id,
+        patient_id=d.patient_id,
         author_id=d.author_id,
         author_email=view.author.email,
         author_name=view.author.display_name,
@@ -329,14 +329,14 @@ def _document_out(view: DocumentView) -> s.DocumentOut:
         ],
         recipients=[
             s.RecipientOut(
-                account_id=a.id,
-                email=a.email,
-                display_name=a.display_name,
-                kind=a.kind,
-                granted_by=sh.granted_by,
-                expires_at=sh.expires_at,
+                account_id=r.account_id,
+                email=r.email,
+                display_name=r.display_name,
+                kind=r.kind,
+                granted_by=r.granted_by,
+                expires_at=r.expires_at,
             )
-            for a, sh in view.recipients
+            for r in view.recipients
         ],
         revocations=[
             s.RevocationOut(
