@@ -18,7 +18,6 @@ from uhealthsec.server.records.interfaces import FileRetentionStatus
 from uhealthsec.server.records.models import PatientFile
 from uhealthsec.server.records.service import (
     DocumentView,
-    InboxPosition,
     NewVersion,
     RecordsService,
     ShareGrant,
@@ -27,6 +26,7 @@ from uhealthsec.server.records.service import (
     over_quota,
 )
 from uhealthsec.server.storage.blobs import Spool, UploadTooLarge
+from uhealthsec.server.storage.positions import Position
 
 router = APIRouter(route_class=AnswerKeepingRoute, tags=["records"])
 
@@ -175,7 +175,7 @@ def documents_page(
     """A page of the inbox and the position the next one starts after, if any."""
     if after is not None and offset:
         raise InvalidInput("ask for the page after a position or at an offset, not both")
-    position = InboxPosition.parse(after) if after is not None else None
+    position = Position.parse(after) if after is not None else None
     views, following = RecordsService(db, ctx).inbox(account, limit, position, offset)
     return [_document_out(v) for v in views], following.token() if following else None
 

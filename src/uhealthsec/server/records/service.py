@@ -7,15 +7,14 @@ every byte it serves is the byte the author signed.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Uuid, func, literal, select, tuple_, update
+from sqlalchemy import ColumnElement, Row, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -61,7 +60,7 @@ from uhealthsec.server.records.models import (
 )
 from uhealthsec.server.storage.blobs import BlobMissing, remove_abandoned_spool_files
 from uhealthsec.server.storage.db import transaction
-from uhealthsec.server.storage.types import UtcDateTime
+from uhealthsec.server.storage.positions import Position
 
 
 @dataclass(frozen=True)
@@ -144,32 +143,6 @@ class VersionView:
     content_digest: bytes = b""
     #: Rows of ShareStatementRecord's columns.
     statements: Sequence[Row[Any]] = ()
-
-
-@dataclass(frozen=True)
-class InboxPosition:
-    """Where a page of the inbox ends: the time its last document is ordered by (its
-    newest version the reader holds) and that document's id, which breaks ties."""
-
-    changed_at: datetime
-    document_id: uuid.UUID
-
-    def token(self) -> str:
-        since_epoch = self.changed_at - _EPOCH
-        microseconds = since_epoch // timedelta(microseconds=1)
-        return f"{microseconds}_{self.document_id.hex}"
-
-    @classmethod
-    def parse(cls, token: str) -> InboxPosition:
-        found = _POSITION.fullmatch(token)
-        if found is None:
-            raise InvalidInput("this is not a position in the list of your documents")
-        microseconds, document_id = found.groups()
-        return cls(_EPOCH + timedelta(microseconds=int(microseconds)), uuid.UUID(document_id))
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_POSITION = re.compile(r"([0-9]{1,18})_([0-9a-f]{32})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -1008,9 +981,9 @@ class RecordsService:
         self,
         caller: Account,
         limit: int,
-        after: InboxPosition | None = None,
+        after: Position | None = None,
         offset: int = 0,
-    ) -> tuple[list[DocumentView], InboxPosition | None]:
+    ) -> tuple[list[DocumentView], Position | None]:
         """Documents the caller can read, most recently changed first: the page after
         ``after`` (or ``offset`` documents), and where the next page starts if there may
         be one. A constant number of statements, whatever the page or the inbox."""
@@ -1043,12 +1016,7 @@ class RecordsService:
             .limit(limit)
         )
         if after is not None:  # keyset: no page re-reads the pages before it
-            listing = listing.where(
-                tuple_(Share.version_created_at, Share.document_id)
-                < tuple_(
-                    literal(after.changed_at, UtcDateTime()), literal(after.document_id, Uuid())
-                )
-            )
+            listing = listing.where(after.before(Share.version_created_at, Share.document_id))
         if offset:
             listing = listing.offset(offset)
         page = self.db.execute(listing).all()
@@ -1063,7 +1031,7 @@ class RecordsService:
         documents = [found[document_id] for document_id, _ in page]
         for document in documents:
             current_draft().about_patient(document.patient_id, document.practice_id)
-        following = InboxPosition(page[-1][1], page[-1][0]) if len(page) == limit else None
+        following = Position(page[-1][1], page[-1][0]) if len(page) == limit else None
         return self._views(caller, documents), following
 
     def content(self, caller: Account, document_id: uuid.UUID, number: int) -> Blob:
