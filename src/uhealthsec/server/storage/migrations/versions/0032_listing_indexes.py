@@ -1,4 +1,5 @@
-"""threads listed a page at a time: each participant keeps their thread's time, indexed
+"""listings a page at a time: each thread participant keeps the thread's time, indexed;
+a practice's journal indexed in order
 
 Revision ID: 0032
 Revises: 0031
@@ -41,9 +42,15 @@ def upgrade() -> None:
         "thread_participants",
         ["account_id", "thread_changed_at", "thread_id"],
     )
+    # A practice's activity (GET /practices/{id}/journal) newest first: a page is read
+    # from this index instead of sorting all the practice's entries.
+    op.drop_index("ix_journal_entries_practice_id", table_name="journal_entries")
+    op.create_index("ix_journal_entries_practice", "journal_entries", ["practice_id", "log_index"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_journal_entries_practice", table_name="journal_entries")
+    op.create_index("ix_journal_entries_practice_id", "journal_entries", ["practice_id"])
     op.drop_index("ix_thread_participants_listing", table_name="thread_participants")
     with op.batch_alter_table("thread_participants") as batch_op:
         batch_op.drop_column("thread_changed_at")
