@@ -13,7 +13,7 @@ from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, UniqueConstra
 from sqlalchemy.orm import Mapped, mapped_column
 
 from uhealthsec.server.storage.db import Base
-from uhealthsec.server.storage.types import UtcDateTime
+from uhealthsec.server.storage.types import UtcDateTime, utcnow
 
 
 class Thread(Base):
@@ -45,8 +45,9 @@ class ThreadParticipant(Base):
     read_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     read_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     #: The thread's last message's time, or its creation's before any: the order of
-    #: the participant's list of threads, read from an index of their rows.
-    thread_changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    #: the participant's list of threads, read from an index of their rows. (A row
+    #: written without it, as a hostile server's tests do, is listed as changed then.)
+    thread_changed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class Message(Base):
