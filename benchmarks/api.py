@@ -11,7 +11,9 @@ does), then lookups by address of random accounts, each in its own session as a
 request has, timed in process (the server's time, no HTTP): the whole lookup (the
 record, the visibility rule, the inclusion proofs of the entry and of the map
 commitment, the map proof) and, alone, the read of the stored hashes the two proofs
-need. Median of ``--lookups`` lookups, with the SQL statements of one lookup.
+need, and the part of a lookup spent in its SQL statements (the database's time:
+what would grow if a lookup scanned). Median of ``--lookups`` lookups, with the SQL
+statements of one lookup.
 The map of accounts is built once per process and size (section 10.4), before the
 timings, as a running server has it.
 
@@ -80,6 +82,27 @@ def database(backend: str) -> Iterator[AppContext]:
         ctx.close()
         if server is not None:
             server.stop()
+
+
+@contextmanager
+def timing_statements(engine: Engine) -> Iterator[list[float]]:
+    """The seconds each SQL statement run on ``engine`` inside the block took, from
+    its execution to the cursor's return (the database's part, with the driver's)."""
+    took: list[float] = []
+
+    def start(conn, _cursor, _statement, _params, _context, _many) -> None:
+        conn.info["statement_began"] = time.perf_counter()
+
+    def end(conn, _cursor, _statement, _params, _context, _many) -> None:
+        took.append(time.perf_counter() - conn.info.pop("statement_began"))
+
+    event.listen(engine, "before_cursor_execute", start)
+    event.listen(engine, "after_cursor_execute", end)
+    try:
+        yield took
+    finally:
+        event.remove(engine, "before_cursor_execute", start)
+        event.remove(engine, "after_cursor_execute", end)
 
 
 @contextmanager
@@ -165,9 +188,9 @@ def fill_directory(ctx: AppContext, size: int) -> list[str]:
     return emails
 
 
-def directory(backend: str, size: int, lookups: int) -> tuple[float, float, float, int]:
+def directory(backend: str, size: int, lookups: int) -> tuple[float, float, float, float, int]:
     """Milliseconds: filling (per 1,000 entries), a whole lookup, the read of its proofs'
-    hashes; and the SQL statements of one lookup."""
+    hashes, the SQL statements' part of a lookup; and the SQL statements of one lookup."""
     with database(backend) as ctx:
         began = time.perf_counter()
         emails = fill_directory(ctx, size)
@@ -199,9 +222,14 @@ def directory(backend: str, size: int, lookups: int) -> tuple[float, float, floa
         lookup()  # warm: connections, statement caches
         whole = median_ms(lookup, len(chosen) - 1)
         node_read = median_ms(proofs, len(chosen))
+        in_database = []
+        for _ in range(len(chosen) - 1):
+            with timing_statements(ctx.engine) as took:
+                lookup()
+            in_database.append(sum(took) * 1000)
         with counting_statements(ctx.engine) as statements:
             lookup()
-        return fill, whole, node_read, len(statements)
+        return fill, whole, node_read, statistics.median(in_database), len(statements)
 
 
 # -- the inbox -----------------------------------------------------------------------------
@@ -273,14 +301,17 @@ def main() -> None:
     args = parser.parse_args()
     print(f"Python {platform.python_version()}, {platform.machine()}")
     if args.command == "directory":
-        print("| database | entries | lookup (server) | proofs' hashes read | SQL statements |")
-        print("|---|---:|---:|---:|---:|")
+        print(
+            "| database | entries | lookup (server) | of it, SQL | proofs' hashes read "
+            "| SQL statements |"
+        )
+        print("|---|---:|---:|---:|---:|---:|")
         for backend in args.backends:
             for size in args.sizes:
-                fill, whole, node_read, statements = directory(backend, size, args.lookups)
+                fill, whole, node_read, sql, statements = directory(backend, size, args.lookups)
                 print(
-                    f"| {backend} | {size:,} | {whole:.1f} ms | {node_read:.2f} ms "
-                    f"| {statements} |",
+                    f"| {backend} | {size:,} | {whole:.1f} ms | {sql:.2f} ms "
+                    f"| {node_read:.2f} ms | {statements} |",
                     flush=True,
                 )
                 print(f"  (filled at {fill:.0f} ms per 1,000 entries)", file=sys.stderr)

@@ -6,33 +6,18 @@ migration that keeps each share's version time for it."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 
 import httpx2
-from sqlalchemy import event, select, text
+from sqlalchemy import select, text
 
 from tests.server.records.bulk import share_documents
+from tests.server.statements import statements_run
 from uhealthsec.client.exchange.receiving import inbox_pages
 from uhealthsec.server.accounts.models import Account
 from uhealthsec.server.records.models import DocumentVersion, Share
 from uhealthsec.server.records.routes import documents_page
 from uhealthsec.server.storage import migrate
-
-
-@contextmanager
-def statements_run(ctx) -> Iterator[list[str]]:
-    run: list[str] = []
-
-    def count(_conn, _cursor, statement, *_args) -> None:
-        run.append(statement)
-
-    event.listen(ctx.engine, "before_cursor_execute", count)
-    try:
-        yield run
-    finally:
-        event.remove(ctx.engine, "before_cursor_execute", count)
 
 
 def page_statements(ctx, reader: Account, limit: int, after: str | None = None) -> int:

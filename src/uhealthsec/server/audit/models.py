@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Integer, LargeBinary, String, Text, Uuid
+from sqlalchemy import BigInteger, Index, Integer, LargeBinary, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from uhealthsec.server.storage.db import Base
@@ -19,11 +19,15 @@ class JournalRecord(Base):
     fields the server searches by (who, in which practice)."""
 
     __tablename__ = "journal_entries"
+    __table_args__ = (
+        # A practice's activity, newest first, a page at a time (migration 0032).
+        Index("ix_journal_entries_practice", "practice_id", "log_index"),
+    )
 
     log_index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     entry: Mapped[bytes] = mapped_column(LargeBinary)
     actor_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
-    practice_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    practice_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     action: Mapped[str] = mapped_column(String(64))
     outcome: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)

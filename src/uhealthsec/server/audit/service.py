@@ -126,10 +126,16 @@ class JournalService:
         if caller.kind != AccountKind.PATIENT:
             raise NotFound("the access history is a patient's own")
         current_draft().about_patient(caller.id, None)
+        # The page's entries read from journal_patients' key, newest first: only the
+        # page, not every entry about the patient.
         about_caller = select(JournalPatient.log_index).where(
             JournalPatient.patient_id == caller.id
         )
-        return self._items(JournalRecord.log_index.in_(about_caller), limit, before, tree_size)
+        before = _before(before, tree_size)
+        if before is not None:
+            about_caller = about_caller.where(JournalPatient.log_index < before)
+        page = about_caller.order_by(JournalPatient.log_index.desc()).limit(limit)
+        return self._items(JournalRecord.log_index.in_(page), limit, before, tree_size)
 
     def practice_activity(
         self,
@@ -157,8 +163,7 @@ class JournalService:
             .outerjoin(Account, Account.id == JournalRecord.actor_id)
             .where(condition)
         )
-        if tree_size is not None:  # as of that tree, each entry with its proof
-            before = tree_size if before is None else min(before, tree_size)
+        before = _before(before, tree_size)
         if before is not None:
             query = query.where(JournalRecord.log_index < before)
         rows = self.db.execute(query.order_by(JournalRecord.log_index.desc()).limit(limit)).all()
@@ -335,3 +340,11 @@ class JournalService:
         ):
             removed += int(self.db.execute(statement).rowcount or 0)  # type: ignore[attr-defined]
         return removed
+
+
+def _before(before: int | None, tree_size: int | None) -> int | None:
+    """Where a page of the journal ends: before ``before``, and as of a tree of
+    ``tree_size`` entries when asked for (each entry then comes with its proof)."""
+    if tree_size is None:
+        return before
+    return tree_size if before is None else min(before, tree_size)

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Path, Query
 from fastapi.responses import JSONResponse
+from sqlalchemy import select
 
 from uhealthsec.protocol.consent import Right
 from uhealthsec.server.accounts.models import Account
 from uhealthsec.server.consent import schemas as s
 from uhealthsec.server.consent.export import consent_bundle
 from uhealthsec.server.consent.models import OPEN_STATUSES, ConsentDirective, RightsRequest
-from uhealthsec.server.consent.service import CITATIONS, ConsentService, RightsService, file_of
+from uhealthsec.server.consent.service import (
+    CITATIONS,
+    NO_FILE,
+    ConsentService,
+    RightsService,
+)
 from uhealthsec.server.deps import REPLAYABLE, AnswerKeepingRoute, Caller, Ctx, Db
+from uhealthsec.server.errors import NotFound
+from uhealthsec.server.records.models import PatientFile
 from uhealthsec.server.records.service import RecordsService
 
 router = APIRouter(route_class=AnswerKeepingRoute, tags=["consent"])
@@ -121,7 +130,7 @@ def ask(body: s.RightsRequestIn, caller: Caller, db: Db, ctx: Ctx) -> s.RightsRe
 @router.get("/rights-requests", response_model=list[s.RightsRequestOut])
 def my_requests(caller: Caller, db: Db, ctx: Ctx) -> list[s.RightsRequestOut]:
     """(Patients) Your requests, the most recent first."""
-    return [_request_out(db, ctx, r) for r in RightsService(db, ctx).mine(caller.account)]
+    return requests_out(db, ctx, RightsService(db, ctx).mine(caller.account))
 
 
 @router.post(
@@ -155,7 +164,7 @@ def practice_requests(
     requests = RightsService(db, ctx).of_practice(
         caller.account, practice_id, open_only=not handled
     )
-    return [_request_out(db, ctx, r) for r in requests]
+    return requests_out(db, ctx, requests)
 
 
 @router.post(
@@ -208,9 +217,30 @@ def refuse(
 
 
 def _request_out(db: Db, ctx: Ctx, request: RightsRequest) -> s.RightsRequestOut:
-    patient = db.get(Account, request.patient_id)
-    patient_file = file_of(db, request.patient_id, request.practice_id)
-    assert patient is not None
+    return requests_out(db, ctx, [request])[0]
+
+
+def requests_out(db: Db, ctx: Ctx, requests: Sequence[RightsRequest]) -> list[s.RightsRequestOut]:
+    """The answers for requests, their patients and files read in one statement each,
+    whatever the number of requests."""
+    patient_ids = {r.patient_id for r in requests}
+    patients = {a.id: a for a in db.scalars(select(Account).where(Account.id.in_(patient_ids)))}
+    files = {
+        (f.patient_id, f.practice_id): f
+        for f in db.scalars(select(PatientFile).where(PatientFile.patient_id.in_(patient_ids)))
+    }
+    answers = []
+    for request in requests:
+        patient_file = files.get((request.patient_id, request.practice_id))
+        if patient_file is None:
+            raise NotFound(NO_FILE)
+        answers.append(_answer(ctx, request, patients[request.patient_id], patient_file))
+    return answers
+
+
+def _answer(
+    ctx: Ctx, request: RightsRequest, patient: Account, patient_file: PatientFile
+) -> s.RightsRequestOut:
     return s.RightsRequestOut(
         id=request.id,
         patient_id=request.patient_id,

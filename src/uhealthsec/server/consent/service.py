@@ -57,8 +57,11 @@ def file_of(db: Session, patient_id: uuid.UUID, practice_id: uuid.UUID) -> Patie
         )
     )
     if patient_file is None:
-        raise NotFound("you have no file in this practice")
+        raise NotFound(NO_FILE)
     return patient_file
+
+
+NO_FILE = "you have no file in this practice"
 
 
 @dataclass(frozen=True)

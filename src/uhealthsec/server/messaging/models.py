@@ -9,11 +9,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, LargeBinary, UniqueConstraint, Uuid
+from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from uhealthsec.server.storage.db import Base
-from uhealthsec.server.storage.types import UtcDateTime
+from uhealthsec.server.storage.types import UtcDateTime, utcnow
 
 
 class Thread(Base):
@@ -29,6 +29,11 @@ class Thread(Base):
 
 class ThreadParticipant(Base):
     __tablename__ = "thread_participants"
+    __table_args__ = (
+        # A participant's threads, most recently changed first, a page at a time
+        # (migration 0032).
+        Index("ix_thread_participants_listing", "account_id", "thread_changed_at", "thread_id"),
+    )
 
     thread_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("threads.id", ondelete="CASCADE"), primary_key=True
@@ -39,6 +44,10 @@ class ThreadParticipant(Base):
     #: The last message this participant has read (read receipts).
     read_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     read_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: The thread's last message's time, or its creation's before any: the order of
+    #: the participant's list of threads, read from an index of their rows. (A row
+    #: written without it, as a hostile server's tests do, is listed as changed then.)
+    thread_changed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class Message(Base):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 
 from uhealthsec.crypto.manifest import Reader, decode_readers
 from uhealthsec.server.deps import REPLAYABLE, AnswerKeepingRoute, Caller, Ctx, Db
@@ -18,6 +18,7 @@ from uhealthsec.server.messaging.service import (
     SignedMembership,
     ThreadView,
 )
+from uhealthsec.server.storage.positions import Position
 
 router = APIRouter(route_class=AnswerKeepingRoute, prefix="/threads", tags=["messaging"])
 
@@ -39,9 +40,23 @@ def create_thread(body: s.ThreadIn, caller: Caller, db: Db, ctx: Ctx) -> s.Threa
 
 
 @router.get("", response_model=list[s.ThreadOut])
-def threads(caller: Caller, db: Db, ctx: Ctx) -> list[s.ThreadOut]:
-    """Your conversations, most recent first, with unread counts."""
-    return [_thread_out(v) for v in MessagingService(db, ctx).threads(caller.account)]
+def threads(
+    request: Request,
+    response: Response,
+    caller: Caller,
+    db: Db,
+    ctx: Ctx,
+    limit: Annotated[int | None, Query(ge=1, le=200)] = None,
+    after: Annotated[str | None, Query(max_length=60)] = None,
+) -> list[s.ThreadOut]:
+    """Your conversations, most recent first, with unread counts: all of them, or
+    `limit` at a time, the `Link` header's `next` giving the next page's `after`."""
+    position = Position.parse(after) if after is not None else None
+    views, following = MessagingService(db, ctx).threads(caller.account, limit, position)
+    if following is not None:
+        next_page = request.url.include_query_params(limit=limit, after=following.token())
+        response.headers["Link"] = f'<{next_page}>; rel="next"'
+    return [_thread_out(v) for v in views]
 
 
 @router.get("/{thread_id}", response_model=s.ThreadOut)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
 from uhealthsec.crypto import envelope
@@ -46,6 +46,7 @@ from uhealthsec.server.messaging.models import (
     ThreadMembershipRecord,
     ThreadParticipant,
 )
+from uhealthsec.server.storage.positions import Position
 
 _CARE_ROLES = (Role.ADMIN, Role.PRACTITIONER)
 
@@ -137,7 +138,12 @@ class MessagingService:
             self.db.flush()
         except IntegrityError as exc:  # no savepoint: the refusal rolls the request back
             raise exists from exc
-        self.db.add_all(ThreadParticipant(thread_id=thread.id, account_id=m) for m in members)
+        self.db.add_all(
+            ThreadParticipant(
+                thread_id=thread.id, account_id=m, thread_changed_at=thread.created_at
+            )
+            for m in members
+        )
         self.db.add(record)
         self.db.flush()
         current_draft().note(ObjectKind.THREAD, thread.id)  # the journal names what it made
@@ -196,37 +202,91 @@ class MessagingService:
                 return False
         return True
 
-    def threads(self, caller: Account) -> list[ThreadView]:
-        ids = self.db.scalars(
-            select(ThreadParticipant.thread_id).where(ThreadParticipant.account_id == caller.id)
-        ).all()
-        views = [self.view(caller, thread_id) for thread_id in ids]
-        views.sort(key=lambda v: v.thread.last_message_at or v.thread.created_at, reverse=True)
-        return views
-
-    def view(self, caller: Account, thread_id: uuid.UUID) -> ThreadView:
-        thread, me = self._membership(caller, thread_id)
-        rows = self.db.execute(
-            select(ThreadParticipant, Account)
-            .join(Account, Account.id == ThreadParticipant.account_id)
-            .where(ThreadParticipant.thread_id == thread.id)
-            .order_by(Account.display_name)
-        ).all()
-        unread = self.db.scalar(
-            select(func.count())
-            .select_from(Message)
-            .where(
-                Message.thread_id == thread.id,
-                Message.seq > me.read_seq,
-                Message.sender_id != caller.id,
+    def threads(
+        self, caller: Account, limit: int | None = None, after: Position | None = None
+    ) -> tuple[list[ThreadView], Position | None]:
+        """The caller's threads, most recently changed first: all of them, or the page
+        of ``limit`` after ``after``, and where the next page starts if there may be
+        one. A constant number of statements, whatever the page or the threads: the
+        page is read from an index of the caller's participations."""
+        listing = (
+            select(ThreadParticipant.thread_id, ThreadParticipant.thread_changed_at)
+            .where(ThreadParticipant.account_id == caller.id)
+            .order_by(
+                ThreadParticipant.thread_changed_at.desc(), ThreadParticipant.thread_id.desc()
             )
         )
-        membership = self.db.scalars(
+        if after is not None:
+            listing = listing.where(
+                after.before(ThreadParticipant.thread_changed_at, ThreadParticipant.thread_id)
+            )
+        if limit is not None:
+            listing = listing.limit(limit)
+        page = self.db.execute(listing).all()
+        threads = {
+            thread.id: thread
+            for thread in self.db.scalars(
+                select(Thread).where(Thread.id.in_([thread_id for thread_id, _ in page]))
+            )
+        }
+        views = self._views(caller, [threads[thread_id] for thread_id, _ in page])
+        for view in views:  # who is a patient here is health data: as view() journals
+            for _, account in view.participants:
+                if account.kind == AccountKind.PATIENT:
+                    current_draft().about_patient(account.id, None)
+        full = limit is not None and len(page) == limit
+        return views, Position(page[-1][1], page[-1][0]) if full else None
+
+    def view(self, caller: Account, thread_id: uuid.UUID) -> ThreadView:
+        thread, _ = self._membership(caller, thread_id)
+        return self._views(caller, [thread])[0]
+
+    def _views(self, caller: Account, threads: Sequence[Thread]) -> list[ThreadView]:
+        """The views of threads the caller takes part in, in their order: one statement
+        for each part of a view, whatever the number of threads."""
+        if not threads:
+            return []
+        ids = [thread.id for thread in threads]
+        participants: dict[uuid.UUID, list[tuple[ThreadParticipant, Account]]] = {}
+        for participant, account in self.db.execute(
+            select(ThreadParticipant, Account)
+            .join(Account, Account.id == ThreadParticipant.account_id)
+            .where(ThreadParticipant.thread_id.in_(ids))
+            .order_by(Account.display_name)
+        ):
+            participants.setdefault(participant.thread_id, []).append((participant, account))
+        mine = aliased(ThreadParticipant)
+        unread = dict(
+            self.db.execute(
+                select(Message.thread_id, func.count())
+                .join(
+                    mine,
+                    (mine.thread_id == Message.thread_id) & (mine.account_id == caller.id),
+                )
+                .where(
+                    Message.thread_id.in_(ids),
+                    Message.seq > mine.read_seq,
+                    Message.sender_id != caller.id,
+                )
+                .group_by(Message.thread_id)
+            ).all()
+        )
+        membership: dict[uuid.UUID, list[ThreadMembershipRecord]] = {}
+        for record in self.db.scalars(
             select(ThreadMembershipRecord)
-            .where(ThreadMembershipRecord.thread_id == thread.id)
-            .order_by(ThreadMembershipRecord.seq)
-        ).all()
-        return ThreadView(thread, [(p, a) for p, a in rows], unread or 0, list(membership))
+            .where(ThreadMembershipRecord.thread_id.in_(ids))
+            .order_by(ThreadMembershipRecord.thread_id, ThreadMembershipRecord.seq)
+        ):
+            membership.setdefault(record.thread_id, []).append(record)
+        return [
+            ThreadView(
+                thread,
+                participants[thread.id],
+                unread.get(thread.id, 0),
+                membership.get(thread.id, []),
+            )
+            for thread in threads
+        ]
 
     # -- messages -------------------------------------------------------------------------
 
@@ -307,6 +367,13 @@ class MessagingService:
         ).scalar_one()
         set_committed_value(thread, "last_seq", seq)
         set_committed_value(thread, "last_message_at", now)
+        # Each participant's list of threads is ordered by this time (see threads()).
+        self.db.execute(
+            update(ThreadParticipant)
+            .where(ThreadParticipant.thread_id == thread.id)
+            .values(thread_changed_at=now)
+            .execution_options(synchronize_session=False)
+        )
         return seq
 
     def messages(

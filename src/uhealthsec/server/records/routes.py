@@ -18,7 +18,6 @@ from uhealthsec.server.records.interfaces import FileRetentionStatus
 from uhealthsec.server.records.models import PatientFile
 from uhealthsec.server.records.service import (
     DocumentView,
-    InboxPosition,
     NewVersion,
     RecordsService,
     ShareGrant,
@@ -27,6 +26,7 @@ from uhealthsec.server.records.service import (
     over_quota,
 )
 from uhealthsec.server.storage.blobs import Spool, UploadTooLarge
+from uhealthsec.server.storage.positions import Position
 
 router = APIRouter(route_class=AnswerKeepingRoute, tags=["records"])
 
@@ -186,7 +186,7 @@ def documents_page(
     position the next one starts after, if any."""
     if after is not None and offset:
         raise InvalidInput("ask for the page after a position or at an offset, not both")
-    position = InboxPosition.parse(after) if after is not None else None
+    position = Position.parse(after) if after is not None else None
     views, following = RecordsService(db, ctx).inbox(
         account, limit, position, offset, patient_file_id
     )
@@ -306,8 +306,8 @@ def _document_out(view: DocumentView) -> s.DocumentOut:
     return s.DocumentOut(
         id=d.id,
         patient_file_id=d.patient_file_id,
-        practice_id=view.patient_file.practice_id,
-        patient_id=view.patient_file.patient_id,
+        practice_id=d.practice_id,
+        patient_id=d.patient_id,
         author_id=d.author_id,
         author_email=view.author.email,
         author_name=view.author.display_name,
@@ -342,14 +342,14 @@ def _document_out(view: DocumentView) -> s.DocumentOut:
         ],
         recipients=[
             s.RecipientOut(
-                account_id=a.id,
-                email=a.email,
-                display_name=a.display_name,
-                kind=a.kind,
-                granted_by=sh.granted_by,
-                expires_at=sh.expires_at,
+                account_id=r.account_id,
+                email=r.email,
+                display_name=r.display_name,
+                kind=r.kind,
+                granted_by=r.granted_by,
+                expires_at=r.expires_at,
             )
-            for a, sh in view.recipients
+            for r in view.recipients
         ],
         revocations=[
             s.RevocationOut(

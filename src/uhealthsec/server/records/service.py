@@ -7,14 +7,14 @@ every byte it serves is the byte the author signed.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import ColumnElement, Uuid, func, literal, select, tuple_, update
+from sqlalchemy import ColumnElement, Row, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -60,7 +60,7 @@ from uhealthsec.server.records.models import (
 )
 from uhealthsec.server.storage.blobs import BlobMissing, remove_abandoned_spool_files
 from uhealthsec.server.storage.db import transaction
-from uhealthsec.server.storage.types import UtcDateTime
+from uhealthsec.server.storage.positions import Position
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,8 @@ def stored_manifest(
 
 @dataclass(frozen=True)
 class VersionView:
-    version: DocumentVersion
+    #: The version's columns (``VERSION_COLUMNS``), named as DocumentVersion's.
+    version: Row[Any]
     size: int
     #: The caller's wrapped key for this version; None for a version they cannot
     #: read, served for its signed manifest (a reader checks the chain of versions).
@@ -140,45 +141,77 @@ class VersionView:
     #: SHA-256 of the content envelope, so that a reader can check the signed
     #: manifest (and its readers) before downloading the content.
     content_digest: bytes = b""
-    statements: Sequence[ShareStatementRecord] = ()
+    #: Rows of ShareStatementRecord's columns.
+    statements: Sequence[Row[Any]] = ()
 
 
-@dataclass(frozen=True)
-class InboxPosition:
-    """Where a page of the inbox ends: the time its last document is ordered by (its
-    newest version the reader holds) and that document's id, which breaks ties."""
+@dataclass(frozen=True, slots=True)
+class DocumentHead:
+    """What a view says of the document itself and of its patient file."""
 
-    changed_at: datetime
-    document_id: uuid.UUID
-
-    def token(self) -> str:
-        since_epoch = self.changed_at - _EPOCH
-        microseconds = since_epoch // timedelta(microseconds=1)
-        return f"{microseconds}_{self.document_id.hex}"
+    id: uuid.UUID
+    patient_file_id: uuid.UUID
+    practice_id: uuid.UUID
+    patient_id: uuid.UUID
+    author_id: uuid.UUID
+    created_at: datetime
+    latest_version: int
 
     @classmethod
-    def parse(cls, token: str) -> InboxPosition:
-        found = _POSITION.fullmatch(token)
-        if found is None:
-            raise InvalidInput("this is not a position in the list of your documents")
-        microseconds, document_id = found.groups()
-        return cls(_EPOCH + timedelta(microseconds=int(microseconds)), uuid.UUID(document_id))
+    def of(cls, document: Document, patient_file: PatientFile) -> DocumentHead:
+        return cls(
+            document.id,
+            document.patient_file_id,
+            patient_file.practice_id,
+            patient_file.patient_id,
+            document.author_id,
+            document.created_at,
+            document.latest_version,
+        )
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_POSITION = re.compile(r"([0-9]{1,18})_([0-9a-f]{32})")
+#: DocumentHead's columns, in its order, for reading heads as plain rows.
+DOCUMENT_HEAD_COLUMNS = (
+    Document.id,
+    Document.patient_file_id,
+    PatientFile.practice_id,
+    PatientFile.patient_id,
+    Document.author_id,
+    Document.created_at,
+    Document.latest_version,
+)
+
+#: What a view shows of a version (VersionView.version).
+VERSION_COLUMNS = (
+    DocumentVersion.id,
+    DocumentVersion.document_id,
+    DocumentVersion.number,
+    DocumentVersion.author_id,
+    DocumentVersion.envelope_header,
+    DocumentVersion.metadata_envelope,
+    DocumentVersion.signature,
+    DocumentVersion.signer_key_index,
+    DocumentVersion.created_at,
+    DocumentVersion.readers,
+)
 
 
 @dataclass(frozen=True)
 class DocumentView:
-    document: Document
-    patient_file: PatientFile
-    author: Account
+    """A document as its reader sees it. The parts are plain rows, not ORM objects:
+    an inbox walk reads tens of thousands of them, and loading each as an object cost
+    most of its time."""
+
+    document: DocumentHead
+    #: The author's ``id``, ``email`` and ``display_name``.
+    author: Row[Any]
     versions: list[VersionView]
-    #: Who can read the latest version, with their share.
-    recipients: list[tuple[Account, Share]]
-    #: Every signed end of someone's access, oldest version first.
-    revocations: Sequence[RevocationStatementRecord] = ()
+    #: Who can read the latest version: their ``account_id``, ``email``,
+    #: ``display_name``, ``kind``, and their share's ``granted_by`` and ``expires_at``.
+    recipients: Sequence[Row[Any]]
+    #: Every signed end of someone's access, oldest version first (rows of
+    #: RevocationStatementRecord's columns).
+    revocations: Sequence[Row[Any]] = ()
 
 
 class RecordsService:
@@ -844,16 +877,16 @@ class RecordsService:
     # -- reading --------------------------------------------------------------------------
 
     def view(self, caller: Account, document_id: uuid.UUID) -> DocumentView:
-        return self._views(caller, [self._readable_document(caller, document_id)])[0]
+        document, patient_file = self._readable_document(caller, document_id)
+        return self._views(caller, [DocumentHead.of(document, patient_file)])[0]
 
-    def _views(
-        self, caller: Account, documents: Sequence[tuple[Document, PatientFile]]
-    ) -> list[DocumentView]:
+    def _views(self, caller: Account, documents: Sequence[DocumentHead]) -> list[DocumentView]:
         """The views of documents the caller may read, in their order: one statement
-        for each part of a view, whatever the number of documents."""
+        for each part of a view, whatever the number of documents, each read as plain
+        rows of the columns the view shows."""
         if not documents:
             return []
-        ids = [document.id for document, _ in documents]
+        ids = [document.id for document in documents]
         # Every version's signed manifest, with the caller's key where they hold one:
         # the next author checks who wrote each version after whom (PROTOCOL 11.4).
         mine = (
@@ -862,49 +895,73 @@ class RecordsService:
             .subquery()
         )
         rows = self.db.execute(
-            select(DocumentVersion, mine.c.wrapped_key, Blob.size, Blob.sha256)
+            select(*VERSION_COLUMNS, mine.c.wrapped_key, Blob.size, Blob.sha256)
             .outerjoin(mine, mine.c.version_id == DocumentVersion.id)
             .join(Blob, Blob.id == DocumentVersion.blob_id)
             .where(DocumentVersion.document_id.in_(ids))
             .order_by(DocumentVersion.document_id, DocumentVersion.number)
         ).all()
-        statements: dict[uuid.UUID, list[ShareStatementRecord]] = {}
-        for record in self.db.scalars(
-            select(ShareStatementRecord)
-            .where(ShareStatementRecord.version_id.in_([v.id for v, *_ in rows]))
+        statements: dict[uuid.UUID, list[Row[Any]]] = {}
+        for record in self.db.execute(
+            select(
+                ShareStatementRecord.version_id,
+                ShareStatementRecord.granter_id,
+                ShareStatementRecord.signer_key_index,
+                ShareStatementRecord.recipient_id,
+                ShareStatementRecord.recipient_email,
+                ShareStatementRecord.signature,
+            )
+            .where(ShareStatementRecord.version_id.in_([row.id for row in rows]))
             .order_by(ShareStatementRecord.created_at)
         ):
             statements.setdefault(record.version_id, []).append(record)
         versions: dict[uuid.UUID, list[VersionView]] = {}
-        for version, wrapped_key, size, sha256 in rows:
-            versions.setdefault(version.document_id, []).append(
-                VersionView(version, size, wrapped_key, sha256, statements.get(version.id, []))
+        latest: list[uuid.UUID] = []
+        for row in rows:
+            versions.setdefault(row.document_id, []).append(
+                VersionView(row, row.size, row.wrapped_key, row.sha256, statements.get(row.id, ()))
             )
-        latest = {
-            document.id: next(
+        for document in documents:
+            latest += [
                 v.version.id
                 for v in versions[document.id]
                 if v.version.number == document.latest_version
+            ]
+        recipients: dict[uuid.UUID, list[Row[Any]]] = {}
+        for recipient in self.db.execute(
+            select(
+                Share.document_id,
+                Account.id.label("account_id"),
+                Account.email,
+                Account.display_name,
+                Account.kind,
+                Share.granted_by,
+                Share.expires_at,
             )
-            for document, _ in documents
-        }
-        recipients: dict[uuid.UUID, list[tuple[Account, Share]]] = {}
-        for account, share in self.db.execute(
-            select(Account, Share)
             .join(Share, Share.recipient_id == Account.id)
-            .where(Share.version_id.in_(latest.values()), self._usable())
+            .where(Share.version_id.in_(latest), self._usable())
             .order_by(Account.display_name)
         ):
-            recipients.setdefault(share.document_id, []).append((account, share))
+            recipients.setdefault(recipient.document_id, []).append(recipient)
         authors = {
-            a.id: a
-            for a in self.db.scalars(
-                select(Account).where(Account.id.in_({d.author_id for d, _ in documents}))
+            author.id: author
+            for author in self.db.execute(
+                select(Account.id, Account.email, Account.display_name).where(
+                    Account.id.in_({d.author_id for d in documents})
+                )
             )
         }
-        revocations: dict[uuid.UUID, list[RevocationStatementRecord]] = {}
-        for revocation in self.db.scalars(
-            select(RevocationStatementRecord)
+        revocations: dict[uuid.UUID, list[Row[Any]]] = {}
+        for revocation in self.db.execute(
+            select(
+                RevocationStatementRecord.document_id,
+                RevocationStatementRecord.revoker_id,
+                RevocationStatementRecord.signer_key_index,
+                RevocationStatementRecord.version,
+                RevocationStatementRecord.reader_id,
+                RevocationStatementRecord.reader_email,
+                RevocationStatementRecord.signature,
+            )
             .where(RevocationStatementRecord.document_id.in_(ids))
             .order_by(RevocationStatementRecord.version, RevocationStatementRecord.created_at)
         ):
@@ -912,23 +969,22 @@ class RecordsService:
         return [
             DocumentView(
                 document,
-                patient_file,
                 authors[document.author_id],
                 versions[document.id],
-                recipients.get(document.id, []),
-                revocations.get(document.id, []),
+                recipients.get(document.id, ()),
+                revocations.get(document.id, ()),
             )
-            for document, patient_file in documents
+            for document in documents
         ]
 
     def inbox(
         self,
         caller: Account,
         limit: int,
-        after: InboxPosition | None = None,
+        after: Position | None = None,
         offset: int = 0,
         patient_file_id: uuid.UUID | None = None,
-    ) -> tuple[list[DocumentView], InboxPosition | None]:
+    ) -> tuple[list[DocumentView], Position | None]:
         """Documents the caller can read, most recently changed first: the page after
         ``after`` (or ``offset`` documents), and where the next page starts if there may
         be one; with ``patient_file_id``, only that file's. A constant number of
@@ -962,12 +1018,7 @@ class RecordsService:
             .limit(limit)
         )
         if after is not None:  # keyset: no page re-reads the pages before it
-            listing = listing.where(
-                tuple_(Share.version_created_at, Share.document_id)
-                < tuple_(
-                    literal(after.changed_at, UtcDateTime()), literal(after.document_id, Uuid())
-                )
-            )
+            listing = listing.where(after.before(Share.version_created_at, Share.document_id))
         if offset:
             listing = listing.offset(offset)
         if patient_file_id is not None:  # the file's documents, by their index
@@ -978,17 +1029,17 @@ class RecordsService:
             )
         page = self.db.execute(listing).all()
         found = {
-            document.id: (document, patient_file)
-            for document, patient_file in self.db.execute(
-                select(Document, PatientFile)
+            row[0]: DocumentHead(*row)
+            for row in self.db.execute(
+                select(*DOCUMENT_HEAD_COLUMNS)
                 .join(PatientFile, PatientFile.id == Document.patient_file_id)
                 .where(Document.id.in_([document_id for document_id, _ in page]))
             )
         }
         documents = [found[document_id] for document_id, _ in page]
-        for _, patient_file in documents:
-            current_draft().about_patient(patient_file.patient_id, patient_file.practice_id)
-        following = InboxPosition(page[-1][1], page[-1][0]) if len(page) == limit else None
+        for document in documents:
+            current_draft().about_patient(document.patient_id, document.practice_id)
+        following = Position(page[-1][1], page[-1][0]) if len(page) == limit else None
         return self._views(caller, documents), following
 
     def content(self, caller: Account, document_id: uuid.UUID, number: int) -> Blob:

@@ -2,7 +2,7 @@
 factor and the keystore's recovery key
 
 Revision ID: 0033
-Revises: 0031
+Revises: 0032
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from alembic import op
 import uhealthsec.server.storage.types
 
 revision = "0033"
-down_revision = "0031"
+down_revision = "0032"
 branch_labels = None
 depends_on = None
 
