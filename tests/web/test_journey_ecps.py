@@ -22,6 +22,7 @@ from tests.web.journeys import (
     DemoServer,
     check_accessibility,
     new_page,
+    open_screen,
     photograph,
     sign_in,
 )
@@ -76,7 +77,7 @@ def test_a_practitioner_links_her_e_cps_then_signs_in_with_it(
     page = new_page(browser, ecps_server)
     # Signed in with her password and app, she links her e-CPS from the security screen.
     sign_in(page, ecps_server, DR_MARTIN)
-    page.get_by_role("link", name="Sécurité").click()
+    open_screen(page, "Sécurité")
     page.get_by_text("Aucune e-CPS liée pour l'instant.").wait_for()
     provider.present(MARTIN_E_CPS)
     through_provider_window(page, "Lier ma e-CPS")
@@ -103,7 +104,7 @@ def test_a_practitioner_links_her_e_cps_then_signs_in_with_it(
     page.get_by_role("heading", name="Documents", level=1).wait_for()
     page.get_by_text("Connecté·e : Dr Claire Martin").wait_for()
     # The session the provider opened is listed among her devices.
-    page.get_by_role("link", name="Sécurité").click()
+    open_screen(page, "Sécurité")
     page.get_by_role("heading", name="Appareils connectés", level=2).wait_for()
     assert page.errors == []  # type: ignore[attr-defined]
 

@@ -21,6 +21,7 @@ from tests.web.journeys import (
     DemoServer,
     check_accessibility,
     new_page,
+    open_screen,
     photograph,
     sign_in,
 )
@@ -58,7 +59,7 @@ def credentials(authenticator: dict) -> list[dict]:
 
 
 def add_passkey(page, name: str, screens=None) -> None:
-    page.get_by_role("link", name="Sécurité").click()
+    open_screen(page, "Sécurité")
     page.get_by_role("heading", name="Clés d'accès", level=2).wait_for()
     page.get_by_text("Aucune clé d'accès pour l'instant.").wait_for()
     page.get_by_label("Nom de la nouvelle clé d'accès").fill(name)

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx2
 
 from uhealthsec.client.errors import ApiError, MalformedAnswer, SecondFactorRequired, WeakPassword
+from uhealthsec.client.password_recovery import PasswordRecovery, PasswordRecoveryCalls
 from uhealthsec.client.passwords import check_new_password
 from uhealthsec.client.transport import (
     IDEMPOTENCY_KEY_HEADER,
@@ -34,18 +35,11 @@ from uhealthsec.crypto.keystore import (
     create_keystore,
     derive_password_secrets,
     unlock_with_password,
-    unlock_with_recovery_key,
 )
-from uhealthsec.crypto.keystore_change import KeystoreChange, KeystoreRecovery
+from uhealthsec.crypto.keystore_change import KeystoreChange
 from uhealthsec.protocol.accounts import AccountKind, AccountOut
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
 from uhealthsec.protocol.oauth import CLI_CLIENT_ID, CLI_REDIRECT_URI
-from uhealthsec.protocol.recovery import (
-    RecoveryCompletionIn,
-    RecoveryProofIn,
-    RecoveryProofOut,
-    RecoveryStartIn,
-)
 from uhealthsec.protocol.signin import (
     AccessTokenOut,
     EmailVerificationIn,
@@ -107,17 +101,6 @@ class LoginState:
 
 
 @dataclass(frozen=True)
-class PasswordRecovery:
-    """A forgotten password's recovery, its code and second factor proven: what the
-    device re-seals from (docs/PROTOCOL.md, 16.5)."""
-
-    account_id: uuid.UUID
-    nonce: bytes = field(repr=False)
-    #: The account's keystore with its password slot zeroed: the recovery key opens it.
-    keystore: Keystore = field(repr=False)
-
-
-@dataclass(frozen=True)
 class BrowserStep:
     """A round trip through a browser: open ``url``, then hand back where it landed."""
 
@@ -143,7 +126,7 @@ def pkce_pair() -> tuple[str, str]:
     return verifier, challenge
 
 
-class AuthClient:
+class AuthClient(PasswordRecoveryCalls):
     def __init__(
         self,
         http: httpx2.Client,
@@ -193,65 +176,6 @@ class AuthClient:
         secret = self.derive_auth_secret(email, password)
         request = EmailVerificationIn.model_construct(code=code, auth_secret=secret)
         check_response(self.http.post("/accounts/email-verifications", json=body(request)))
-
-    # -- a forgotten password (docs/PROTOCOL.md, 16.5) ------------------------------------
-
-    def start_password_recovery(self, email: str) -> None:
-        """Have a one-time code mailed to the owner of ``email`` (the answer is the same
-        whether or not an account uses it)."""
-        request = RecoveryStartIn.model_construct(email=email)
-        check_response(post_with_proof(self.http, "/accounts/password-recoveries", body(request)))
-
-    def prove_password_recovery(
-        self, email: str, code: str, second_factor: dict[str, Any]
-    ) -> PasswordRecovery:
-        """The mailed ``code`` and ``second_factor`` ({"totp_code": …},
-        {"recovery_code": …} or {"webauthn": …} over :meth:`passkey_options`)."""
-        request = RecoveryProofIn.model_construct(
-            email=email,
-            code=code,
-            second_factor=SecondFactorIn.model_construct(**second_factor),
-        )
-        response = post_with_proof(self.http, "/accounts/password-recoveries/proof", body(request))
-        proven = parse(RecoveryProofOut, check_response(response), MalformedAnswer, "the recovery")
-        return PasswordRecovery(
-            proven.account_id, proven.nonce, Keystore.decode(proven.recovery_keystore)
-        )
-
-    def finish_password_recovery(
-        self,
-        recovery: PasswordRecovery,
-        recovery_key: bytes,
-        new_password: str,
-        user_inputs: tuple[str, ...] = (),
-        params: Argon2Params | None = None,
-    ) -> None:
-        """Open the keys with the recovery key, re-seal them under ``new_password`` and
-        sign the recovery with them. All on this device: wrong words fail here
-        (WrongPassword) and never reach the server, nor does the new password, which is
-        refused here if weak, common or leaked (client/passwords.py)."""
-        verdict = check_new_password(new_password, user_inputs)
-        if not verdict.acceptable:
-            raise WeakPassword(verdict.reason)
-        keys = unlock_with_recovery_key(recovery.keystore, recovery_key)
-        resealed, auth_secret = (
-            change_password(recovery.keystore, keys, new_password, params=params)
-            if params
-            else change_password(recovery.keystore, keys, new_password)
-        )
-        statement = KeystoreRecovery(
-            recovery.account_id, recovery.nonce, resealed.encode(), auth_secret
-        )
-        request = RecoveryCompletionIn.model_construct(
-            account_id=recovery.account_id,
-            nonce=recovery.nonce,
-            auth_secret=auth_secret,
-            keystore=resealed.encode(),
-            signature=statement.sign(keys.signing),
-        )
-        check_response(
-            self.http.post("/accounts/password-recoveries/completion", json=body(request))
-        )
 
     # -- sign-in --------------------------------------------------------------------------
 

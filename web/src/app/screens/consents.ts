@@ -8,7 +8,7 @@
  */
 
 import type { ConsentDecisionView, ConsentEffectView, ConsentsView, DirectiveVersionView } from "../api.js";
-import { type AppContext, type Screen, describeError, errorBox } from "../app.js";
+import { type AppContext, refusalBox, type Screen } from "../app.js";
 import { field, formatDate, h, replace, uniqueId } from "../dom.js";
 import { type MessageKey, locale, t } from "../i18n.js";
 import { busy } from "./signin.js";
@@ -29,7 +29,7 @@ export async function consentsScreen(context: AppContext): Promise<Screen> {
   try {
     render(context, body, await context.api.myConsents(), null);
   } catch (error) {
-    replace(body, errorBox(describeError(error)));
+    replace(body, refusalBox(error));
   }
   return { title, content };
 }
@@ -149,7 +149,7 @@ async function confirm(context: AppContext, body: HTMLElement, place: HTMLElemen
   try {
     effect = await context.api.consentEffect(decision);
   } catch (error) {
-    replace(panel, heading, h("p", {}, what), errorBox(describeError(error)));
+    replace(panel, heading, h("p", {}, what), refusalBox(error));
     return;
   }
   const confirmButton = h("button", { type: "button" }, t("consents.confirm"));
@@ -166,7 +166,7 @@ async function confirm(context: AppContext, body: HTMLElement, place: HTMLElemen
       render(context, body, { files, history: recorded.history }, said);
     } catch (error) {
       done();
-      replace(problems, errorBox(describeError(error)));
+      replace(problems, refusalBox(error));
     }
   };
 }

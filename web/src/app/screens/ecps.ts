@@ -10,7 +10,7 @@
 
 import { WorkerRefusal } from "../../worker/client.js";
 import type { AccountView, Api } from "../api.js";
-import { type AppContext, describeError, errorBox } from "../app.js";
+import { type AppContext, describeError, errorBox, refusalBox } from "../app.js";
 import { field, formatDate, h, replace } from "../dom.js";
 import { type MessageKey, locale, t } from "../i18n.js";
 import { busy } from "./signin.js";
@@ -118,7 +118,7 @@ function showPassword(content: HTMLElement, api: Api, signedIn: (account: Accoun
       signedIn(account);
     } catch (error) {
       done();
-      replace(problems, errorBox(describeError(error)));
+      replace(problems, refusalBox(error));
       password.select();
       password.focus();
     }
@@ -147,7 +147,7 @@ export async function professionalIdentityPart(context: AppContext): Promise<HTM
   try {
     show(await context.api.professionalIdentities());
   } catch (error) {
-    part.append(errorBox(describeError(error)));
+    part.append(refusalBox(error));
     return part;
   }
   const link = h("button", { type: "button", class: "secondary" }, t("ecps.link"));

@@ -54,7 +54,7 @@ export async function historyScreen(context: AppContext): Promise<Screen> {
   try {
     practices = (await context.api.practices()).filter((p) => p.role === "admin");
   } catch (error) {
-    content.append(errorBox(describeError(error)));
+    content.append(refusalBox(error));
     return { title, content };
   }
   if (practices.length === 0) {
@@ -113,7 +113,7 @@ const UNPROVEN = new Set(["log_refused", "invalid_proof", "invalid_signature", "
 function refusalBox(error: unknown): HTMLElement {
   const identifier = error instanceof WorkerRefusal ? error.identifier : "";
   const lead: MessageKey | null = identifier === "history_incomplete" ? "history.incomplete" : UNPROVEN.has(identifier) ? "history.unproven" : null;
-  if (lead === null) return errorBox(describeError(error));
+  if (lead === null) return refusalBox(error);
   const box = errorBox(t(lead), "history.advice");
   box.append(h("p", { class: "hint" }, t("history.reason", { detail: describeError(error) })));
   return box;

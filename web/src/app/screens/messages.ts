@@ -6,7 +6,7 @@
  */
 
 import type { ThreadView } from "../api.js";
-import { type AppContext, type Screen, describeError, errorBox } from "../app.js";
+import { type AppContext, errorBox, refusalBox, type Screen } from "../app.js";
 import { field, formatDate, h, replace, uniqueId } from "../dom.js";
 import { locale, t } from "../i18n.js";
 import { describeRefusal } from "../refusals.js";
@@ -38,7 +38,7 @@ export async function messagesScreen(context: AppContext): Promise<Screen> {
     shownUnread = threads.map((x) => `${x.id}:${x.unread}:${x.lastSeq}`).join();
     show(threads);
   } catch (error) {
-    replace(list, errorBox(describeError(error)));
+    replace(list, refusalBox(error));
   }
   await newThreadForm(context, starting);
   const poller = new Poller(
@@ -130,7 +130,7 @@ async function newThreadForm(context: AppContext, place: HTMLElement): Promise<v
       context.navigate(threadRoute(thread.id));
     } catch (error) {
       done();
-      replace(problems, errorBox(describeError(error)));
+      replace(problems, refusalBox(error));
     }
   };
   replace(place, form);

@@ -6,7 +6,7 @@
  */
 
 import type { MessageView, PatientView, ThreadView } from "../api.js";
-import { type AppContext, ROUTES, type Screen, describeError, errorBox } from "../app.js";
+import { type AppContext, errorBox, refusalBox, ROUTES, type Screen } from "../app.js";
 import { field, formatDate, h, replace, uniqueId } from "../dom.js";
 import { locale, t } from "../i18n.js";
 import { describeRefusal } from "../refusals.js";
@@ -21,7 +21,7 @@ export async function threadScreen(context: AppContext, id: string): Promise<Scr
   try {
     read = await context.api.readThread(id, 0);
   } catch (error) {
-    replace(content, back, h("h1", {}, t("thread.title")), errorBox(describeError(error)));
+    replace(content, back, h("h1", {}, t("thread.title")), refusalBox(error));
     return { title: t("thread.title"), content };
   }
   const title = t("thread.with", { names: othersOf(read.thread) || t("messages.yourself") });
@@ -150,7 +150,7 @@ async function composerForm(context: AppContext, thread: ThreadView, sent: (mess
       text.focus();
     } catch (error) {
       done();
-      replace(problems, errorBox(describeError(error)));
+      replace(problems, refusalBox(error));
     }
   };
   return form;

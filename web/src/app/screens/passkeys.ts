@@ -10,7 +10,7 @@
 import { WorkerRefusal } from "../../worker/client.js";
 import { fromBase64Url, toBase64Url } from "../../protocol/bytes.js";
 import type { AccountView, Api } from "../api.js";
-import { type AppContext, describeError, errorBox } from "../app.js";
+import { type AppContext, describeError, errorBox, refusalBox } from "../app.js";
 import { field, formatDate, h, replace } from "../dom.js";
 import { type MessageKey, locale, t } from "../i18n.js";
 import { busy } from "./signin.js";
@@ -106,7 +106,7 @@ export async function passkeysPart(context: AppContext): Promise<HTMLElement> {
   try {
     show(await context.api.passkeys());
   } catch (error) {
-    part.append(errorBox(describeError(error)));
+    part.append(refusalBox(error));
     return part;
   }
   const name = h("input", { type: "text", name: "passkey-name", autocomplete: "off", maxlength: "100", placeholder: t("passkeys.namePlaceholder") });

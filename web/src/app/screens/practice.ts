@@ -6,7 +6,7 @@
  */
 
 import type { MemberView, PracticeView } from "../api.js";
-import { type AppContext, type Screen, describeError, errorBox } from "../app.js";
+import { type AppContext, refusalBox, type Screen } from "../app.js";
 import { field, formatDate, h, replace } from "../dom.js";
 import { type MessageKey, locale, t } from "../i18n.js";
 import { busy } from "./signin.js";
@@ -37,7 +37,7 @@ export async function practiceScreen(context: AppContext, chosen?: string): Prom
     // Those the account works in: a practice it is a patient of is not its to run.
     practices = (await context.api.practices()).filter((p) => p.role !== "patient");
   } catch (error) {
-    content.append(errorBox(describeError(error)));
+    content.append(refusalBox(error));
     return { title, content };
   }
   const shown = h("div", {});
@@ -69,7 +69,7 @@ async function listMembers(context: AppContext, practice: PracticeView, place: H
   try {
     members = await context.api.members(practice.id);
   } catch (error) {
-    replace(place, errorBox(describeError(error)));
+    replace(place, refusalBox(error));
     return;
   }
   const columns: MessageKey[] = ["practice.name", "practice.email", "practice.role"];
@@ -99,7 +99,7 @@ function inviteForm(context: AppContext, practice: PracticeView, invited: () => 
       email.value = "";
       invited();
     } catch (error) {
-      replace(outcome, errorBox(describeError(error)));
+      replace(outcome, refusalBox(error));
     } finally {
       done();
       email.focus();
@@ -124,7 +124,7 @@ function createForm(context: AppContext): HTMLElement {
       context.navigate(PRACTICE_ROUTE(practice.id));
     } catch (error) {
       done();
-      replace(problems, errorBox(describeError(error)));
+      replace(problems, refusalBox(error));
       name.focus();
     }
   });

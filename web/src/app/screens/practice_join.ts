@@ -12,7 +12,7 @@
 
 import type { AccountKind } from "../../client/registration.js";
 import type { AccountView } from "../api.js";
-import { type AppContext, ROUTES, type Screen, describeError, errorBox } from "../app.js";
+import { type AppContext, refusalBox, ROUTES, type Screen } from "../app.js";
 import { field, h, replace } from "../dom.js";
 import { t } from "../i18n.js";
 import { PRACTICE_ROUTE, roleName } from "./practice.js";
@@ -106,7 +106,7 @@ export function joinScreen(context: AppContext): Screen {
       const practice = await context.api.joinPractice(code);
       showJoined(context, content, practice);
     } catch (error) {
-      replace(outcome, errorBox(describeError(error), "join.refusedAdvice"));
+      replace(outcome, refusalBox(error, "join.refusedAdvice"));
       // A linked code is not tried twice: it is forgotten below.
       if (invitation) submit.remove();
       else done();

@@ -7,7 +7,7 @@
  */
 
 import type { RightsRequestView, RightsView } from "../api.js";
-import { type AppContext, type Screen, describeError, errorBox } from "../app.js";
+import { type AppContext, refusalBox, type Screen } from "../app.js";
 import { field, formatDate, h, replace, uniqueId } from "../dom.js";
 import { type MessageKey, locale, t } from "../i18n.js";
 import { busy } from "./signin.js";
@@ -26,7 +26,7 @@ export async function rightsScreen(context: AppContext): Promise<Screen> {
   try {
     render(context, body, await context.api.rightsRequests(), null);
   } catch (error) {
-    replace(body, errorBox(describeError(error)));
+    replace(body, refusalBox(error));
   }
   return { title, content };
 }
@@ -78,7 +78,7 @@ function askForm(context: AppContext, view: RightsView, reload: (said: string) =
       await reload(t("rights.asked", { right: t(`rights.right.${right}` as MessageKey), date: day(request.dueAt) }));
     } catch (error) {
       done();
-      replace(problems, errorBox(describeError(error)));
+      replace(problems, refusalBox(error));
     }
   };
   return h("section", { class: "part", "aria-labelledby": "ask-right" }, h("h2", { id: "ask-right" }, t("rights.new")), form);
@@ -128,7 +128,7 @@ function requestList(context: AppContext, view: RightsView, reload: (said: strin
           await reload(t("rights.withdrawn", { right: t(`rights.right.${request.right}` as MessageKey) }));
         } catch (error) {
           done();
-          replace(problems, errorBox(describeError(error)));
+          replace(problems, refusalBox(error));
         }
       };
       button.setAttribute("aria-label", t("rights.withdrawLabel", { title }));
