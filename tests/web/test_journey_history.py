@@ -89,7 +89,7 @@ def test_a_history_with_an_entry_left_out_is_refused_whole(browser, demo_server,
     alert.wait_for()
     said = alert.inner_text()
     assert "Le serveur a omis des entrées de votre historique" in said
-    assert "it lacks entry" in said
+    assert "Code pour l'assistance : history_incomplete" in said
     assert phone.locator("table.history").count() == 0
     check_accessibility(phone, "history refused")
     photograph(phone, screens, "51-history-refused-phone")

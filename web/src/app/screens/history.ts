@@ -7,7 +7,7 @@
  */
 
 import type { HistoryEntryView, HistoryView, PracticeView } from "../api.js";
-import { type AppContext, type Screen, describeError, errorBox } from "../app.js";
+import { type AppContext, type Screen, errorBox, refusalBox } from "../app.js";
 import { formatDate, h, replace } from "../dom.js";
 import { type MessageKey, locale, t } from "../i18n.js";
 import { WorkerRefusal } from "../../worker/client.js";
@@ -54,7 +54,7 @@ export async function historyScreen(context: AppContext): Promise<Screen> {
   try {
     practices = (await context.api.practices()).filter((p) => p.role === "admin");
   } catch (error) {
-    content.append(refusalBox(error));
+    content.append(historyRefusal(error));
     return { title, content };
   }
   if (practices.length === 0) {
@@ -73,7 +73,7 @@ async function historyPart(context: AppContext, practiceId: string | null): Prom
   try {
     history = await context.api.history(practiceId);
   } catch (error) {
-    replace(part, refusalBox(error));
+    replace(part, historyRefusal(error));
     return part;
   }
   const older = history.unchained > 0 ? ` ${t("history.older", { count: history.unchained })}` : "";
@@ -109,12 +109,12 @@ function row(entry: HistoryEntryView): HTMLTableRowElement {
 /** Refusals of the journal's proofs (beside the server's own refusals, or the network). */
 const UNPROVEN = new Set(["log_refused", "invalid_proof", "invalid_signature", "malformed"]);
 
-/** The refusal in French first (what it means), then the worker's reason (which entries). */
-function refusalBox(error: unknown): HTMLElement {
+/** The refusal in French first (what it means), then its code for support. */
+function historyRefusal(error: unknown): HTMLElement {
   const identifier = error instanceof WorkerRefusal ? error.identifier : "";
   const lead: MessageKey | null = identifier === "history_incomplete" ? "history.incomplete" : UNPROVEN.has(identifier) ? "history.unproven" : null;
   if (lead === null) return refusalBox(error);
   const box = errorBox(t(lead), "history.advice");
-  box.append(h("p", { class: "hint" }, t("history.reason", { detail: describeError(error) })));
+  box.append(h("p", { class: "hint" }, t("error.code", { code: identifier })));
   return box;
 }
