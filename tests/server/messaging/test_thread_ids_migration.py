@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import column, func, select, table
 
 from uhealthsec.crypto.manifest import NO_PREVIOUS, Reader, encode_readers
 from uhealthsec.server.accounts.models import Account
@@ -44,8 +44,15 @@ def test_upgrade_drops_links_that_derive_no_thread_id_and_keeps_the_threads(data
             Thread.__table__.insert(),
             [{"id": thread, "created_by": alice, "created_at": now, "last_seq": 0}],
         )
+        # The participants' table as it was at 0018: later columns (thread_changed_at,
+        # with its default) did not exist yet.
+        then = ThreadParticipant.__table__.c
+        participants_then = table(
+            "thread_participants",
+            *(column(name, then[name].type) for name in ("thread_id", "account_id", "read_seq")),
+        )
         conn.execute(
-            ThreadParticipant.__table__.insert(),
+            participants_then.insert(),
             [{"thread_id": thread, "account_id": a, "read_seq": 0} for a in (alice, bob)],
         )
         members = (Reader(alice, "alice@example.org"), Reader(bob, "bob@example.org"))
