@@ -28,6 +28,7 @@ from uhealthsec.client.cli import (
     patient,
     practice,
     rights,
+    unlock,
     web,
 )
 from uhealthsec.terminal import (
@@ -78,6 +79,8 @@ app.command("password")(account.password_change)
 app.command("verify-email", context_settings={"ignore_unknown_options": True})(account.verify_email)
 app.command()(account.login)
 app.command()(account.logout)
+app.command()(unlock.unlock)
+app.command()(unlock.lock)
 app.command()(account.whoami)
 app.add_typer(account.sessions_app, name="sessions")
 app.add_typer(account.account_app, name="account")

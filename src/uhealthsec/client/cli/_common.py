@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from uhealthsec.client.directory import VerifiedEntry
     from uhealthsec.client.exchange import DocumentSummary, ExchangeClient
     from uhealthsec.client.profile import Profile, ProfileStore
+    from uhealthsec.crypto.keys import PublicKeys, UserKeys
+    from uhealthsec.crypto.keystore import Keystore
 
 
 class _Console:
@@ -186,27 +188,48 @@ class SignedIn:
         return check_response(self.auth.http.request(method, path, headers=headers, **kwargs))
 
 
+def unlock_keys(keystore: Keystore) -> UserKeys:
+    """The keys of ``keystore``, opened with the password asked now."""
+    from uhealthsec.crypto.errors import WrongPassword
+    from uhealthsec.crypto.keystore import unlock_with_password
+
+    password = read_password("Password (unlocks your keys)")
+    with notices.status("Unlocking your keys…"):
+        try:
+            return unlock_with_password(keystore, password)
+        except WrongPassword as exc:
+            raise Refused("wrong password", exit_codes.WRONG_PASSWORD) from exc
+
+
+def agent_keys(store: ProfileStore, public_keys: PublicKeys) -> UserKeys | None:
+    """The keys `uhs unlock` left with the key agent, if they are this account's."""
+    from uhealthsec.client import agent
+
+    try:
+        keys = agent.fetch_keys(agent.socket_path(store.path))
+    except agent.AgentError as exc:
+        notices.print(f"[yellow]{exc}[/]")
+        return None
+    if keys is not None and keys.public() != public_keys:
+        notices.print("[yellow]The key agent holds another account's keys: not used.[/]")
+        return None
+    return keys
+
+
 @contextmanager
 def signed_in_client(unlock: bool = True) -> Iterator[ExchangeClient]:
     """A signed-in SDK client with the keys unlocked by the password (never stored)."""
     from uhealthsec.client.exchange import ExchangeClient, RevokedReader
     from uhealthsec.client.logs import LogPin
-    from uhealthsec.crypto.errors import WrongPassword
-    from uhealthsec.crypto.keystore import unlock_with_password
 
     store = open_store()
     profile = store.load()
     with connection(profile.server) as http:
         signed_in = SignedIn(http, profile, store)
         keystore = signed_in.auth.keystore(signed_in.token())
-        keys = None
-        if unlock:
-            password = read_password("Password (unlocks your keys)")
-            with notices.status("Unlocking your keys…"):
-                try:
-                    keys = unlock_with_password(keystore, password)
-                except WrongPassword as exc:
-                    raise Refused("wrong password", exit_codes.WRONG_PASSWORD) from exc
+        keys = agent_keys(store, keystore.public_keys) if unlock else None
+        if unlock and keys is None:
+            keys = unlock_keys(keystore)
 
         def remember(pin: LogPin) -> None:
             profile.directory = pin.to_dict()

@@ -24,6 +24,7 @@ from uhealthsec.client.cli._common import (
     usage_error,
 )
 from uhealthsec.client.cli.passwords import ask_code, ask_hidden, from_script, read_password
+from uhealthsec.client.cli.unlock import lock_agent
 from uhealthsec.terminal import command_line
 
 if TYPE_CHECKING:
@@ -378,6 +379,8 @@ def logout() -> None:
 
     store = open_store()
     profile = store.load()
+    # Unlocked keys do not outlive the session that unlocked them.
+    lock_agent()
     if not profile.signed_in:
         console.print("Not signed in.")
         return

@@ -1,0 +1,157 @@
+"""`uhs unlock` and `uhs lock`: the password asked once, the keys then kept by a key
+agent of the user's own for a limited time (issue 21, item 9)."""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+import threading
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from tests.client.demo import run, send
+from tests.client.terminal import finished, spawn_uhs
+from uhealthsec.client import agent
+from uhealthsec.crypto.keys import UserKeys
+from uhealthsec.server.demo import DEMO_PASSWORD
+
+
+def _agent_socket(config: Path) -> Path:
+    return agent.socket_path(config / "default.json")
+
+
+def _get_without_password(document_id: str, config: Path, server: str, out: Path) -> str:
+    """Fetches the document; fails if the password is asked."""
+    uhs = spawn_uhs(["get", document_id, "--output", str(out)], config, server)
+    asked = uhs.expect(["Password", pexpect.EOF])
+    assert asked == 1, "the password was asked although the keys were unlocked"
+    uhs.close()
+    assert uhs.exitstatus == 0, uhs.before
+    return uhs.before
+
+
+def test_unlocked_keys_open_documents_without_the_password_until_locked(
+    signed_in, live_server, tmp_path
+):
+    martin, durand = signed_in
+    report = tmp_path / "bilan.txt"
+    report.write_text("Bilan: genou droit, amplitude 120 degres.\n")
+    document_id = send(report, martin, live_server, "--title", "Bilan")
+    socket_file = _agent_socket(durand)
+    try:
+        output = run(["unlock", "--minutes", "5"], durand, live_server)
+        assert "Keys unlocked for 5 minutes" in output
+        # Only this user can reach the keys.
+        assert stat.S_IMODE(socket_file.parent.stat().st_mode) == 0o700
+        assert stat.S_IMODE(socket_file.stat().st_mode) == 0o600
+        assert socket_file.parent.stat().st_uid == os.getuid()
+
+        _get_without_password(document_id, durand, live_server, tmp_path / "one.txt")
+        assert (tmp_path / "one.txt").read_text() == report.read_text()
+
+        assert "Keys locked." in run(["lock"], durand, live_server, password=None)
+        assert not socket_file.exists()
+        assert "were not unlocked" in run(["lock"], durand, live_server, password=None)
+        # Locked: the password is asked again.
+        run(["get", document_id, "--output", str(tmp_path / "two.txt")], durand, live_server)
+        assert (tmp_path / "two.txt").read_text() == report.read_text()
+
+        # Signing out locks the keys too.
+        run(["unlock", "--minutes", "5"], durand, live_server)
+        assert agent.fetch_keys(socket_file) is not None
+        run(["logout"], durand, live_server, password=None)
+        assert agent.fetch_keys(socket_file) is None
+    finally:
+        agent.lock(socket_file)
+
+
+def test_an_agent_holding_other_keys_is_not_used(signed_in, live_server, tmp_path):
+    """Keys that are not those of the account's keystore (another account's, or a
+    process of the user's that squats the socket) are never used: the password is."""
+    martin, durand = signed_in
+    report = tmp_path / "bilan.txt"
+    report.write_text("Bilan: epaule gauche.\n")
+    document_id = send(report, martin, live_server, "--title", "Bilan")
+    socket_file = _agent_socket(durand)
+    agent.start(socket_file, UserKeys.generate(), lifetime=60, idle=60)
+    try:
+        uhs = spawn_uhs(
+            ["get", document_id, "--output", str(tmp_path / "out.txt")], durand, live_server
+        )
+        uhs.expect("another account's keys: not used")
+        uhs.expect("Password")
+        uhs.sendline(DEMO_PASSWORD)
+        status, output = finished(uhs)
+        assert status == 0, output
+        assert (tmp_path / "out.txt").read_text() == report.read_text()
+    finally:
+        agent.lock(socket_file)
+
+
+@pytest.fixture
+def runtime_dir(monkeypatch):
+    # Short: a Unix socket's path is limited to 107 bytes.
+    directory = Path(tempfile.mkdtemp(prefix="uhs-run-", dir="/tmp"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(directory))
+    return directory
+
+
+def _serving(path: Path, sealed: bytearray, *, lifetime: float, idle: float) -> threading.Thread:
+    listener = agent.listen(path)
+    thread = threading.Thread(
+        target=agent.serve,
+        args=(listener, path, sealed),
+        kwargs={"lifetime": lifetime, "idle": idle},
+    )
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize(("lifetime", "idle"), [(60, 0.3), (0.3, 60)])
+def test_the_agent_forgets_the_keys_when_its_time_is_up(runtime_dir, lifetime, idle):
+    keys = UserKeys.generate()
+    path = agent.socket_path(runtime_dir / "profile.json")
+    sealed = bytearray(keys.encode())
+    thread = _serving(path, sealed, lifetime=lifetime, idle=idle)
+    try:
+        held = agent.fetch_keys(path)
+        assert held is not None and held.public() == keys.public()
+    finally:
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert sealed == bytearray(len(sealed))  # wiped
+    assert not path.exists()
+    assert agent.fetch_keys(path) is None
+
+
+def test_a_request_the_agent_does_not_know_gets_nothing(runtime_dir):
+    import socket
+
+    path = agent.socket_path(runtime_dir / "profile.json")
+    sealed = bytearray(UserKeys.generate().encode())
+    thread = _serving(path, sealed, lifetime=60, idle=60)
+    try:
+        with socket.socket(socket.AF_UNIX) as connection:
+            connection.connect(str(path))
+            connection.sendall(b"DUMP\n")
+            assert connection.recv(200) == b""
+    finally:
+        assert agent.lock(path)
+        thread.join(timeout=10)
+    assert sealed == bytearray(len(sealed))
+
+
+def test_a_socket_directory_others_can_enter_or_a_link_is_refused(runtime_dir):
+    shared = runtime_dir / "uhealthsec"
+    shared.mkdir(mode=0o700)
+    shared.chmod(0o770)
+    with pytest.raises(agent.AgentError, match="not a private directory"):
+        agent.socket_directory()
+    shared.rmdir()
+    elsewhere = Path(tempfile.mkdtemp(dir="/tmp"))
+    shared.symlink_to(elsewhere)
+    with pytest.raises(agent.AgentError, match="not a private directory"):
+        agent.socket_directory()
