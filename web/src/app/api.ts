@@ -310,6 +310,14 @@ export class Api {
   async finishProfessionalLink(landed: string) {
     return (await this.worker.call("finishProfessionalLink", { landed })).identities;
   }
+
+  lockKeys() {
+    return this.worker.call("lockKeys", {});
+  }
+
+  async unlockKeys(password: string): Promise<AccountView> {
+    return (await this.worker.call("unlockKeys", { password })).account;
+  }
 }
 
 /**

@@ -26,6 +26,8 @@ import { invitedRegistration, isJoinRoute, joinScreen, joinSignedOutScreen, rout
 import { CONSENTS_ROUTE, consentsScreen } from "./screens/consents.js";
 import { RIGHTS_ROUTE, rightsScreen } from "./screens/rights.js";
 import { historyScreen } from "./screens/history.js";
+import { IdleLock } from "./idle.js";
+import { unlockScreen } from "./screens/unlock.js";
 
 export interface Screen {
   /** The screen's heading, also the page's title. */
@@ -90,6 +92,11 @@ export class App {
   private readonly status: HTMLElement;
   private rendering = 0;
   private readonly trust: TrustWatch;
+  /** Said above the next screen drawn, then forgotten. */
+  private notice: string | null = null;
+  /** Set while the keys are idle-locked: only the unlock screen shows. */
+  private locked = false;
+  private readonly idleLock = new IdleLock(() => void this.lock());
 
   constructor(
     private readonly root: HTMLElement,
@@ -107,8 +114,24 @@ export class App {
 
   async start(): Promise<void> {
     this.account = await this.api.account().catch(() => null);
-    if (this.account) this.trust.start();
+    if (this.account) this.startSession();
     await this.render();
+  }
+
+  /** What runs while signed in and unlocked: the background checks, the idle lock. */
+  private startSession(): void {
+    this.trust.start();
+    this.idleLock.start();
+  }
+
+  /** The idle lock: keys wiped in the worker, every screen replaced by the unlock screen. */
+  private async lock(): Promise<void> {
+    if (!this.account || this.locked) return;
+    this.trust.stop();
+    this.locked = true;
+    await this.render();
+    await this.api.lockKeys().catch(() => undefined);
+    this.announce(t("unlock.locked"));
   }
 
   announce(message: string): void {
@@ -127,8 +150,10 @@ export class App {
 
   private async signOut(): Promise<void> {
     this.trust.stop();
+    this.idleLock.stop();
     await this.api.signOut().catch(() => undefined);
     this.account = null;
+    this.locked = false;
     this.navigate("#/");
   }
 
@@ -144,7 +169,7 @@ export class App {
       t("app.language"),
     );
     const brand = h("a", { class: "brand", href: this.account ? ROUTES.inbox : "#/" }, t("app.name"));
-    if (!this.account) {
+    if (!this.account || this.locked) {
       replace(this.header, brand, h("div", { class: "account" }, languageButton));
       return;
     }
@@ -203,7 +228,10 @@ export class App {
     const screen = await this.screenFor(location.hash);
     if (turn !== this.rendering) return; // a later navigation overtook this one
     document.title = `${screen.title} — ${t("app.name")}`;
-    replace(this.main, screen.content);
+    // Why the person landed here, once (a device signed out by the idle lock's guesses).
+    const notice = this.notice;
+    this.notice = null;
+    replace(this.main, ...(notice ? [errorBox(notice)] : []), screen.content);
     this.focusStart();
   }
 
@@ -227,12 +255,26 @@ export class App {
     if (!this.account) {
       const signedIn = (account: AccountView) => {
         this.account = account;
-        this.trust.start();
+        this.startSession();
         this.navigate(routeAfterSignIn());
       };
       if (hash === ROUTES.register) return registerScreen(this.api, signedIn, invitedRegistration());
       if (isJoinRoute(hash)) return joinSignedOutScreen((route) => this.navigate(route));
       return signInScreen(this.api, signedIn);
+    }
+    if (this.locked) {
+      const unlocked = (account: AccountView) => {
+        this.account = account;
+        this.locked = false;
+        this.startSession();
+        // Back to the screen the lock hid, drawn again from the worker.
+        void this.render();
+      };
+      const signedOut = (why?: string) => {
+        this.notice = why ?? null;
+        void this.signOut();
+      };
+      return unlockScreen(this.api, this.account, unlocked, signedOut);
     }
     const context: AppContext = {
       api: this.api,

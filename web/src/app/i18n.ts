@@ -555,6 +555,12 @@ const fr = {
   "ecps.notOffered": "Ce serveur ne propose pas l'e-CPS.",
   "ecps.linked": "Votre e-CPS est liée à votre compte.",
   "ecps.stepUp": "Pour lier votre e-CPS, reconnectez-vous : la preuve de votre second facteur date de plus de cinq minutes.",
+  "unlock.title": "Session verrouillée",
+  "unlock.intro": "{name}, après 15 minutes sans activité, vos clés ont été effacées de cette page et vos documents masqués. Saisissez votre mot de passe pour reprendre où vous en étiez. Après cinq essais erronés, cet appareil est déconnecté.",
+  "unlock.submit": "Déverrouiller",
+  "unlock.working": "Déverrouillage…",
+  "unlock.locked": "Session verrouillée après 15 minutes sans activité.",
+  "unlock.signedOut": "Cinq mots de passe erronés : cet appareil a été déconnecté. Reconnectez-vous avec votre mot de passe et votre second facteur.",
 } as const;
 
 export type MessageKey = keyof typeof fr;
@@ -1111,6 +1117,12 @@ const en: Record<MessageKey, string> = {
   "ecps.notOffered": "This server does not offer e-CPS.",
   "ecps.linked": "Your e-CPS is linked to your account.",
   "ecps.stepUp": "To link your e-CPS, sign in again: your second factor was proven more than five minutes ago.",
+  "unlock.title": "Session locked",
+  "unlock.intro": "{name}, after 15 minutes without activity your keys were wiped from this page and your documents hidden. Type your password to go on where you were. After five wrong tries, this device is signed out.",
+  "unlock.submit": "Unlock",
+  "unlock.working": "Unlocking…",
+  "unlock.locked": "Session locked after 15 minutes without activity.",
+  "unlock.signedOut": "Five wrong passwords: this device was signed out. Sign in again with your password and your second factor.",
 };
 
 export type Language = "fr" | "en";

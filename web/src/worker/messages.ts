@@ -268,6 +268,10 @@ export interface ClientOperations {
   beginProfessionalLink: { args: Record<string, never>; result: { url: string } };
   /** The address that window came back to: its link code redeemed with this worker's verifier, refused unless it answers this request. */
   finishProfessionalLink: { args: { landed: string }; result: { identities: ProfessionalIdentity[] } };
+  /** The idle lock: the keys wiped, the session kept; every operation refused as *locked* until unlockKeys. */
+  lockKeys: { args: Record<string, never>; result: { locked: true } };
+  /** The keys of the locked session again, with the password; too many wrong ones end the session. */
+  unlockKeys: { args: { password: string }; result: { account: AccountView } };
 }
 
 /** The second factors a sign-in may be finished with. */

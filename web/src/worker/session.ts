@@ -48,7 +48,9 @@ import {
   whoIsSignedIn,
 } from "../client/federation.js";
 import { type PasskeyOptions, addPasskey, checkCredential, challengeOf, listPasskeys, registrationOptions, signInOptions } from "../client/passkeys.js";
-import type { AccountView, ClientOperation, ClientOperations, Operation, Operations, SignInFactor } from "./messages.js";
+import { type AccountView, type ClientOperation, type ClientOperations, type Operation, type Operations, type SignInFactor, WorkerError } from "./messages.js";
+import { ProtocolError } from "../protocol/errors.js";
+import { constantTimeEqual } from "../protocol/bytes.js";
 import { CryptoService } from "./service.js";
 
 /** The device name the server shows in the account's sessions. */
@@ -116,6 +118,8 @@ export class WorkerService extends CryptoService {
   private pending: PendingSignIn | null = null;
   private registration: PendingRegistration | null = null;
   private signedIn: SignedIn | null = null;
+  /** The session's idle lock: the key bundle an unlock must give back, and its wrong passwords so far. */
+  private idleLock: { bundle: Uint8Array; failures: number } | null = null;
   /** An e-CPS sign-in under way: its request, then its tokens until the password unlocks the keys. */
   private professional: { request: ProfessionalRequest; tokens: Tokens | null } | null = null;
   private readonly exposeKeyOperations: boolean;
@@ -171,6 +175,7 @@ export class WorkerService extends CryptoService {
 
   private requireSignedIn(): SignedIn {
     if (this.signedIn === null) throw new ClientRefusal("signed_out", "you are signed out: sign in first");
+    if (this.idleLock !== null) throw new WorkerError("locked", "the keys were locked while the application was idle: unlock them first");
     return this.signedIn;
   }
 
@@ -278,6 +283,7 @@ export class WorkerService extends CryptoService {
   /** Locks the keys and forgets the session; the refresh token is revoked where there is one. */
   private async end(tokens: Tokens | null): Promise<void> {
     this.signedIn = null;
+    this.idleLock = null;
     this.lock();
     if (tokens !== null) await revoke(this.http, tokens);
   }
@@ -663,7 +669,46 @@ export class WorkerService extends CryptoService {
     await finishProfessionalLink(signedIn.session, request, landed);
     return { identities: await professionalIdentities(signedIn.session) };
   }
+
+  async lockKeys(_: ClientOperations["lockKeys"]["args"]): Promise<ClientOperations["lockKeys"]["result"]> {
+    const signedIn = this.requireSignedIn();
+    const { bundle } = this.requireUnlocked();
+    this.idleLock = { bundle, failures: 0 };
+    // Also what a new sign-in, a registration or an e-CPS sign-in had under way.
+    this.forgetPending();
+    this.forgetRegistration();
+    await this.forgetProfessional();
+    delete signedIn.professionalLink;
+    return this.lock();
+  }
+
+  async unlockKeys({ password }: ClientOperations["unlockKeys"]["args"]): Promise<ClientOperations["unlockKeys"]["result"]> {
+    const signedIn = this.signedIn;
+    const held = this.idleLock;
+    if (signedIn === null || held === null) throw new ClientRefusal("signed_out", "no locked session to unlock here: sign in");
+    const keystore = await fetchKeystore(this.http, await signedIn.session.accessToken());
+    try {
+      (await this.unlockWithPassword({ keystore, password })).authSecret.fill(0);
+    } catch (error) {
+      if (!(error instanceof ProtocolError && error.identifier === "wrong_password")) throw error;
+      held.failures += 1;
+      if (held.failures < IDLE_UNLOCK_ATTEMPTS) throw error;
+      // Guessed at an unattended screen: the session ends; a sign-in asks for the second factor.
+      await this.end(signedIn.session.refreshToken);
+      throw new ClientRefusal("signed_out", `${IDLE_UNLOCK_ATTEMPTS} wrong passwords: this device was signed out`);
+    }
+    // The same keys as before the lock, whatever keystore the server served now.
+    if (!constantTimeEqual(this.requireUnlocked().bundle, held.bundle)) {
+      this.lock();
+      throw new ClientRefusal("exchange_refused", "the server served a keystore of other keys than this session's: do not go on, and tell your security contact");
+    }
+    this.idleLock = null;
+    return { account: await this.accountView(signedIn.session) };
+  }
 }
+
+/** Wrong passwords an idle-locked session takes before it is signed out. */
+export const IDLE_UNLOCK_ATTEMPTS = 5;
 
 /** The name a passkey gets when the person gives none. */
 const DEFAULT_PASSKEY_NAME = "Clé d'accès";
@@ -735,4 +780,6 @@ const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
   "professionalIdentities",
   "beginProfessionalLink",
   "finishProfessionalLink",
+  "lockKeys",
+  "unlockKeys",
 ]);
