@@ -80,6 +80,43 @@ def test_a_patient_sees_who_opened_their_file_proven_complete(browser, demo_serv
     assert not patient.errors and not doctor.errors  # type: ignore[attr-defined]
 
 
+def test_a_practice_history_names_documents_by_title_and_filters_by_person_and_period(
+    browser, demo_server, screens, tmp_path
+):
+    """Dr Martin, the demo practice's admin: her practice's activity names the
+    documents she can open by their title (decrypted in her browser), and narrows to
+    one person, one practice or one period; an empty period shows nothing."""
+    page = new_page(browser, demo_server)
+    sign_in(page, demo_server, DR_MARTIN)
+    send_note(page, tmp_path, "Bilan pour l'historique")
+    open_history(page)
+    page.locator("#main .alert.success").first.wait_for()
+    rows = page.locator("table.history tbody tr")
+    rows.filter(has_text="a ajouté « Bilan pour l'historique » à votre dossier").first.wait_for()
+    total = rows.count()
+    shown = page.locator("#main p[role=status]").first
+    assert shown.inner_text() == f"{total} entrées affichées sur {total}."
+
+    who = page.get_by_label("Qui")
+    assert "Dr Claire Martin" in who.inner_text()
+    who.select_option(label="Dr Claire Martin")
+    assert rows.count() == rows.filter(has_text="Claire Martin").count() >= 1
+    check_accessibility(page, "history filtered")
+    photograph(page, screens, "54-history-filtered")
+
+    page.get_by_label("Au").fill("2020-01-01")
+    page.get_by_label("Au").dispatch_event("change")
+    assert rows.count() == 0
+    assert shown.inner_text() == f"0 entrées affichées sur {total}."
+    page.get_by_label("Au").fill("")
+    page.get_by_label("Au").dispatch_event("change")
+    page.get_by_label("Du").fill("2020-01-01")
+    page.get_by_label("Du").dispatch_event("change")
+    who.select_option(value="")
+    assert rows.count() == total
+    assert not page.errors  # type: ignore[attr-defined]
+
+
 def test_a_history_with_an_entry_left_out_is_refused_whole(browser, demo_server, screens):
     phone = new_page(browser, demo_server, PHONE)
     sign_in(phone, demo_server, PATIENT)

@@ -19,7 +19,7 @@
 import { constantTimeEqual, fromBase64Url, toBase64Url } from "../protocol/bytes.js";
 import { type Checkpoint, openCheckpoint, parseVerifierKey } from "../protocol/checkpoint.js";
 import { ProtocolError } from "../protocol/errors.js";
-import { type ChainLink, ENTRY_VERSION_UNCHAINED, type JournalEntry, Outcome, decodeEntry, requestDigest } from "../protocol/journal.js";
+import { type ChainLink, ENTRY_VERSION_UNCHAINED, type JournalEntry, ObjectKind, Outcome, decodeEntry, requestDigest } from "../protocol/journal.js";
 import { leafHash, verifyInclusion } from "../protocol/merkle.js";
 import { sha256 } from "../protocol/primitives.js";
 import { type AccountValue, MemoryValue } from "./account_store.js";
@@ -57,6 +57,9 @@ export interface HistoryEntry {
   /** That account's name as the server gives it ("" if it gave none). */
   actorName: string;
   actorKind: string;
+  /** The practices and documents the proven entry names (for the screens' filters and titles). */
+  practiceIds: string[];
+  documentIds: string[];
 }
 
 /** A history proven complete back to the start of its chain (check_history's HistoryCheck). */
@@ -336,5 +339,13 @@ function entryView(item: ServedItem, entry: JournalEntry): HistoryEntry {
     actorId: actor,
     actorName: actor === null ? "" : item.actorName,
     actorKind: actor === null ? "" : item.actorKind,
+    practiceIds: namedOf(entry, ObjectKind.PRACTICE),
+    documentIds: namedOf(entry, ObjectKind.DOCUMENT),
   };
+}
+
+/** The ids of `kind` the entry names, among its objects or its chains, each once. */
+function namedOf(entry: JournalEntry, kind: number): string[] {
+  const ids = [...entry.objects.filter(([k]) => k === kind).map(([, id]) => id), ...entry.chain.filter((link) => link.kind === kind).map((link) => link.subject)];
+  return [...new Set(ids.map((id) => id.toLowerCase()))];
 }

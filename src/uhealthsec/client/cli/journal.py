@@ -151,6 +151,7 @@ _ACTION_WORDS = {
     "retention.purge": "destroyed a file at the end of its legal retention",
     "audit.history": "read your access history",
     "audit.export_history": "exported your access history",
+    "accounts.members": "looked at the practice's list of members",
 }
 #: Actions of the server itself, not of a person.
 _SERVER_ACTIONS = frozenset({"retention.purge"})

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, aliased
 
 from uhealthsec.crypto import envelope
 from uhealthsec.crypto.errors import CryptoError
+from uhealthsec.crypto.journal import ObjectKind
 from uhealthsec.crypto.manifest import (
     NO_PREVIOUS,
     Reader,
@@ -395,6 +396,8 @@ class RecordsService:
         except IntegrityError as exc:
             raise taken from exc
         self.ctx.find(RetentionOfFiles, self.db).reopen(patient_file)
+        # The new document's id is in no path: named here, so that its history names it.
+        current_draft().note(ObjectKind.DOCUMENT, document_id)
         return self._add_version(caller, document, patient_file, 1, first, previous=None)
 
     def add_version(

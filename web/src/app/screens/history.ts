@@ -8,7 +8,7 @@
 
 import type { HistoryEntryView, HistoryView, PracticeView } from "../api.js";
 import { type AppContext, type Screen, errorBox, refusalBox } from "../app.js";
-import { formatDate, h, replace } from "../dom.js";
+import { field, formatDate, h, replace } from "../dom.js";
 import { type MessageKey, locale, t } from "../i18n.js";
 import { WorkerRefusal } from "../../worker/client.js";
 
@@ -33,6 +33,16 @@ const ACTIONS: Record<string, MessageKey> = {
   "retention.purge": "history.action.purge",
   "audit.history": "history.action.history",
   "audit.export_history": "history.action.exportHistory",
+  "accounts.members": "history.action.members",
+};
+/** The same actions said with the document's title, where this account can read it. */
+const TITLED: Record<string, MessageKey> = {
+  "records.create_document": "history.titled.createDocument",
+  "records.add_version": "history.titled.addVersion",
+  "records.document": "history.titled.document",
+  "records.content": "history.titled.content",
+  "records.share": "history.titled.share",
+  "records.revoke": "history.titled.revoke",
 };
 /** Actions of the server itself, not of a person. */
 const SERVER_ACTIONS = new Set(["retention.purge"]);
@@ -82,26 +92,79 @@ async function historyPart(context: AppContext, practiceId: string | null): Prom
     replace(part, summary, h("p", { class: "empty" }, t("history.empty")));
     return part;
   }
+  // Titles of the documents this account can open (decrypted and verified by the worker);
+  // the practices it belongs to, for the filter. Without them the history still shows.
+  const [titles, practices] = await Promise.all([
+    context.api.inbox().then((documents) => new Map(documents.map((d) => [d.id.toLowerCase(), d.title])), () => new Map<string, string>()),
+    practiceId === null ? context.api.practices().catch(() => []) : Promise.resolve([]),
+  ]);
+  const body = h("tbody", {});
+  const shown = h("p", { class: "hint", role: "status" });
   const table = h(
     "table",
     { class: "documents history" },
     h("caption", {}, t("history.caption")),
     h("thead", {}, h("tr", {}, ...(["history.when", "history.who", "history.what", "history.outcome"] as const).map((key) => h("th", { scope: "col" }, t(key))))),
-    h("tbody", {}, ...history.entries.map(row)),
+    body,
   );
-  replace(part, summary, table);
+  const filters = historyFilters(history.entries, practices, (chosen) => {
+    replace(body, ...chosen.map((entry) => row(entry, titles)));
+    shown.textContent = t("history.shown", { shown: chosen.length, total: history.entries.length });
+  });
+  replace(part, summary, filters, shown, table);
   return part;
 }
 
-function row(entry: HistoryEntryView): HTMLTableRowElement {
-  const who = entry.actorName || (SERVER_ACTIONS.has(entry.action) ? t("app.name") : entry.actorId === null ? t("history.nobody") : entry.actorId);
-  const what = ACTIONS[entry.action];
+/** The filters of a history: by practice, by person, by period; `show` gets the entries kept. */
+function historyFilters(entries: HistoryEntryView[], practices: PracticeView[], show: (chosen: HistoryEntryView[]) => void): HTMLElement {
+  const all = h("option", { value: "" }, t("history.filter.all"));
+  const practice = h("select", { name: "practice" }, all, ...practices.map((p) => h("option", { value: p.id.toLowerCase() }, p.name)));
+  const people = [...new Map(entries.map((e) => [e.actorId ?? "", whoOf(e)])).entries()].sort((a, b) => a[1].localeCompare(b[1], locale()));
+  const who = h("select", { name: "who" }, h("option", { value: "" }, t("history.filter.everyone")), ...people.map(([id, name]) => h("option", { value: id }, name)));
+  const from = h("input", { type: "date", name: "from" });
+  const to = h("input", { type: "date", name: "to" });
+  const apply = () => {
+    const start = from.value ? Date.parse(`${from.value}T00:00:00`) : -Infinity;
+    const end = to.value ? Date.parse(`${to.value}T00:00:00`) + 24 * 3600 * 1000 : Infinity;
+    show(
+      entries.filter((entry) => {
+        const at = Date.parse(entry.at);
+        return (
+          (practice.value === "" || entry.practiceIds.includes(practice.value)) &&
+          (who.value === "" || (entry.actorId ?? "") === who.value) &&
+          at >= start &&
+          at < end
+        );
+      }),
+    );
+  };
+  for (const control of [practice, who, from, to]) control.addEventListener("change", apply);
+  apply();
+  return h(
+    "fieldset",
+    { class: "history-filters" },
+    h("legend", {}, t("history.filter.legend")),
+    practices.length > 0 ? field(t("history.filter.practice"), practice) : null,
+    field(t("history.filter.who"), who),
+    field(t("history.filter.from"), from),
+    field(t("history.filter.to"), to),
+  );
+}
+
+function whoOf(entry: HistoryEntryView): string {
+  return entry.actorName || (SERVER_ACTIONS.has(entry.action) ? t("app.name") : entry.actorId === null ? t("history.nobody") : entry.actorId);
+}
+
+function row(entry: HistoryEntryView, titles: Map<string, string>): HTMLTableRowElement {
+  const title = entry.documentIds.map((id) => titles.get(id)).find((known) => known !== undefined);
+  const titled = TITLED[entry.action];
+  const what = title !== undefined && titled ? t(titled, { title }) : ACTIONS[entry.action] ? t(ACTIONS[entry.action]!) : entry.action;
   return h(
     "tr",
     { "data-index": entry.index },
     h("td", { "data-label": t("history.when") }, h("time", { datetime: entry.at }, formatDate(entry.at, locale()))),
-    h("td", { "data-label": t("history.who") }, who),
-    h("td", { "data-label": t("history.what") }, what ? t(what) : entry.action),
+    h("td", { "data-label": t("history.who") }, whoOf(entry)),
+    h("td", { "data-label": t("history.what") }, what),
     h("td", { "data-label": t("history.outcome") }, t(OUTCOMES[entry.outcome])),
   );
 }
