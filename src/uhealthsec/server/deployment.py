@@ -47,6 +47,7 @@ def production_problems(
         *_database_problems(settings),
         *_storage_problems(settings, mounts, volatile_folders),
         *_secret_file_problems(settings, env_file),
+        *_backup_problems(settings),
     ]
     if not settings.smtp_host:
         problems.append(
@@ -141,6 +142,40 @@ def _storage_problems(
         )
     if settings.blob_store == "s3" and not settings.s3_bucket:
         problems.append(SettingProblem("UHS_S3_BUCKET", "the S3 blob store has no bucket"))
+    return problems
+
+
+def _backup_problems(settings: Settings) -> list[SettingProblem]:
+    """A backup is configured (``uhs-server backup``), sealed to a recovery key, and
+    written elsewhere than the data it saves."""
+    from uhealthsec.server.backup import BackupRefused, backup_public_key
+
+    problems = []
+    if not settings.backup_key:
+        problems.append(
+            SettingProblem(
+                "UHS_BACKUP_KEY",
+                "no backup configured: no recovery key to seal backups to (`uhs-server "
+                "backup-key new`)",
+            )
+        )
+    else:
+        try:
+            backup_public_key(settings.backup_key)
+        except BackupRefused as exc:
+            problems.append(SettingProblem("UHS_BACKUP_KEY", str(exc)))
+    if settings.backup_dir is None:
+        problems.append(
+            SettingProblem("UHS_BACKUP_DIR", "no backup configured: no place to write backups")
+        )
+    elif settings.backup_dir.resolve().is_relative_to(settings.data_dir.resolve()):
+        problems.append(
+            SettingProblem(
+                "UHS_BACKUP_DIR",
+                f"{settings.backup_dir} is inside the data directory: a backup must survive "
+                "the loss of the volume it saves",
+            )
+        )
     return problems
 
 
