@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,7 @@ from uhealthsec.client.errors import LogRefused
 from uhealthsec.client.exchange import MessagingClient
 from uhealthsec.client.journal import JournalClient
 from uhealthsec.server.app import blob_store_for, build_context, create_app
+from uhealthsec.server.backup import backup
 from uhealthsec.server.cli import app
 from uhealthsec.server.settings import Settings
 
@@ -167,6 +169,12 @@ def test_a_lost_server_is_restored_from_its_backup_and_the_recovery_key(
     later = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
     after_backup = JournalClient(bob.exchange.call)
     after_backup.verify()
+    # A blob the database lists, lost by the store: no backup is taken for whole.
+    (lost,) = set(ctx.blobs.keys()) - {blob}
+    ctx.blobs.delete(lost)
+    status, output = uhs_server(settings, "backup", "--to", str(backups), backup_key=public)
+    assert status == 1 and "1 blob(s) the database lists are missing" in output, output
+    assert list(backups.iterdir()) == [backup]  # nor any part of one left behind
 
     ctx.engine.dispose()  # the fixture closes the rest
     destroy(settings, request)
@@ -229,3 +237,31 @@ def test_a_lost_server_is_restored_from_its_backup_and_the_recovery_key(
     refused(404, alice2.exchange.document_view, later)
     with pytest.raises(LogRefused):
         JournalClient(bob2.exchange.call, after_backup.pin).verify()
+
+
+def test_backups_beyond_the_number_kept_are_removed_oldest_first(
+    sqlite_template: Path, tmp_path: Path
+):
+    """No server needed: an empty one (its database migrated, its key, no blob)."""
+    database = tmp_path / "uhs.db"
+    shutil.copy(sqlite_template, database)
+    settings = make_settings(tmp_path, f"sqlite:///{database}")
+    settings.data_dir.mkdir()
+    settings.server_key_path.write_text("c2VydmVyIGtleQ==\n")
+    backups = tmp_path / "backups"
+    status, output = uhs_server(settings, "backup", "--to", str(backups))
+    assert status == 1 and "no recovery key: set UHS_BACKUP_KEY" in output, output
+    public = new_recovery_key(settings, tmp_path / "recovery.key")
+    status, output = uhs_server(
+        settings, "backup-key", "new", "--out", str(tmp_path / "recovery.key")
+    )
+    assert status == 1 and "a recovery key is never written over" in output, output
+    store = blob_store_for(settings)
+    settings.backup_key = public
+    for day in (1, 2, 3):
+        done = backup(settings, store, backups, keep=2, now=datetime(2026, 11, day, tzinfo=UTC))
+        assert done.removed == ([backups / "uhs-backup-20261101T000000Z"] if day == 3 else [])
+    assert sorted(p.name for p in backups.iterdir()) == [
+        "uhs-backup-20261102T000000Z",
+        "uhs-backup-20261103T000000Z",
+    ]
