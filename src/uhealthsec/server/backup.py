@@ -44,7 +44,7 @@ from uhealthsec.crypto.keys import PublicKeys, UserKeys
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
 from uhealthsec.server.records.models import Blob
 from uhealthsec.server.settings import Settings
-from uhealthsec.server.storage.blobs import BlobMissing, BlobStore
+from uhealthsec.server.storage.blobs import BlobMissing, BlobStore, FilesystemBlobStore
 from uhealthsec.server.storage.db import make_engine
 
 FORMAT = "uhealthsec-backup/1"
@@ -316,7 +316,9 @@ def _pg(program: str, url: str, *arguments: str) -> None:
         check=False,
     )
     if done.returncode != 0:
-        raise BackupRefused(f"{program} failed: {done.stderr.strip()[-2000:]}")
+        # Its first line says what failed; the lines after it may quote the data.
+        first = (done.stderr.strip().splitlines() or ["no message"])[0]
+        raise BackupRefused(f"{program} failed: {first}")
 
 
 def _keep_newest(destination: Path, keep: int) -> list[Path]:
@@ -367,6 +369,25 @@ def restore(
         )
     _refuse_unless_empty(settings, store)
 
+    try:
+        restored = _write(settings, source, key, server_key, parts, store)
+    except (OSError, BackupRefused, CryptoError) as exc:
+        raise BackupRefused(
+            f"the restore stopped after it began writing ({exc}): empty the data directory, "
+            "the database and the blob store before restoring again"
+        ) from exc
+    return Restored(manifest["created_at"], manifest["database"], restored)
+
+
+def _write(
+    settings: Settings,
+    source: Path,
+    key: bytes,
+    server_key: bytes,
+    parts: dict[str, Any],
+    store: BlobStore | None,
+) -> int:
+    """Write a checked backup into the empty target; how many blobs it restored."""
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(settings.server_key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
@@ -376,11 +397,7 @@ def restore(
         with open(source / DATABASE_PART, "rb") as sealed, open(dump, "xb") as plain:
             envelope.decrypt_stream(key, sealed, plain, digest=False)
         _load_database(settings.resolved_database_url, dump)
-        blobs = store
-        if blobs is None:
-            from uhealthsec.server.storage.blobs import FilesystemBlobStore
-
-            blobs = FilesystemBlobStore(settings.blob_dir)
+        blobs = store or FilesystemBlobStore(settings.blob_dir)
         restored = 0
         for name in parts:
             if not name.startswith(BLOBS_FOLDER + "/"):
@@ -390,7 +407,7 @@ def restore(
                 envelope.decrypt_stream(key, sealed, plain, digest=False)
             blobs.put_file(name.removeprefix(BLOBS_FOLDER + "/"), opened)  # consumes it
             restored += 1
-    return Restored(manifest["created_at"], manifest["database"], restored)
+    return restored
 
 
 def _open_backup(source: Path, recovery_key: UserKeys) -> tuple[bytes, dict[str, Any]]:
