@@ -9,6 +9,7 @@ before anything is written."""
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import stat
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
+from tests.s3 import S3Endpoint
 from tests.server.records.conftest import (  # noqa: F401  (shared fixtures)
     Person,
     Practice,
@@ -35,8 +37,13 @@ from uhealthsec.client.exchange import MessagingClient
 from uhealthsec.client.journal import JournalClient
 from uhealthsec.server.app import blob_store_for, build_context, create_app
 from uhealthsec.server.backup import backup
+from uhealthsec.server.backup_locations import FolderLocation
 from uhealthsec.server.cli import app
 from uhealthsec.server.settings import Settings
+
+
+def production(settings: Settings) -> bool:
+    return make_url(settings.resolved_database_url).get_backend_name() == "postgresql"
 
 
 @pytest.fixture
@@ -45,6 +52,20 @@ def settings(tmp_path: Path, database_url: str, request: pytest.FixtureRequest) 
     postgresql = make_url(database_url).get_backend_name() == "postgresql"
     store = request.getfixturevalue("s3").settings() if postgresql else {}
     return make_settings(tmp_path, database_url, **store)
+
+
+@pytest.fixture
+def backups(settings: Settings, tmp_path: Path, request: pytest.FixtureRequest) -> Folder | Bucket:
+    """A folder beside the SQLite server; a second bucket beside the PostgreSQL one."""
+    if not production(settings):
+        return Folder(tmp_path)
+    server = request.getfixturevalue("s3_server")
+    endpoint = S3Endpoint(server, f"uhs-backups-{secrets.token_hex(6)}")
+    endpoint.client().create_bucket(
+        Bucket=endpoint.bucket,
+        CreateBucketConfiguration={"LocationConstraint": endpoint.region},
+    )
+    return Bucket(endpoint)
 
 
 @pytest.fixture(autouse=True)
@@ -113,14 +134,72 @@ def untouched(settings: Settings) -> bool:
         engine.dispose()
 
 
-def altered(backup: Path, part: str, tmp_path: Path) -> Path:
-    """A copy of ``backup`` with one byte of ``part`` changed."""
-    copy = tmp_path / f"altered-{part.replace('/', '-')}"
-    shutil.copytree(backup, copy)
-    data = bytearray((copy / part).read_bytes())
+class Folder:
+    """Backups in a folder (another volume, in production)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def at(self, place: str) -> str:
+        return str(self.root / place)
+
+    def names(self, place: str) -> list[str]:
+        folder = self.root / place
+        return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+    def files(self, backup: str) -> dict[str, bytes]:
+        base = self.root / backup
+        return {
+            p.relative_to(base).as_posix(): p.read_bytes() for p in base.rglob("*") if p.is_file()
+        }
+
+    def write(self, backup: str, files: dict[str, bytes]) -> None:
+        for name, data in files.items():
+            (self.root / backup / name).parent.mkdir(parents=True, exist_ok=True)
+            (self.root / backup / name).write_bytes(data)
+
+
+class Bucket:
+    """Backups in a second bucket of the S3 endpoint."""
+
+    def __init__(self, endpoint: S3Endpoint) -> None:
+        self.endpoint = endpoint
+        self.client = endpoint.client()
+
+    def at(self, place: str) -> str:
+        return f"s3://{self.endpoint.bucket}/{place}"
+
+    def _keys(self, prefix: str) -> list[str]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.endpoint.bucket, Prefix=prefix
+        )
+        return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+    def names(self, place: str) -> list[str]:
+        return sorted({k.removeprefix(place + "/").split("/")[0] for k in self._keys(place + "/")})
+
+    def files(self, backup: str) -> dict[str, bytes]:
+        return {
+            key.removeprefix(backup + "/"): self.client.get_object(
+                Bucket=self.endpoint.bucket, Key=key
+            )["Body"].read()
+            for key in self._keys(backup + "/")
+        }
+
+    def write(self, backup: str, files: dict[str, bytes]) -> None:
+        for name, data in files.items():
+            self.client.put_object(Bucket=self.endpoint.bucket, Key=f"{backup}/{name}", Body=data)
+
+
+def altered(backups: Folder | Bucket, backup: str, part: str) -> str:
+    """A copy of ``backup`` with one byte of ``part`` changed; where it is."""
+    files = backups.files(backup)
+    data = bytearray(files[part])
     data[len(data) // 2] ^= 1
-    (copy / part).write_bytes(bytes(data))
-    return copy
+    files[part] = bytes(data)
+    copy = f"altered-{part.replace('/', '-')}/{backup.rsplit('/', 1)[1]}"
+    backups.write(copy, files)
+    return backups.at(copy)
 
 
 def serve_restored(settings: Settings, clock, request: pytest.FixtureRequest) -> TestClient:
@@ -142,6 +221,7 @@ def test_a_lost_server_is_restored_from_its_backup_and_the_recovery_key(
     settings: Settings,
     tmp_path: Path,
     request: pytest.FixtureRequest,
+    backups: Folder | Bucket,
 ):
     alice, bob, carol = practice.alice, practice.bob, practice.carol
     document = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
@@ -152,15 +232,15 @@ def test_a_lost_server_is_restored_from_its_backup_and_the_recovery_key(
 
     recovery_key = tmp_path / "recovery.key"
     public = new_recovery_key(settings, recovery_key)
-    backups = tmp_path / "backups"
-    status, output = uhs_server(settings, "backup", "--to", str(backups), backup_key=public)
+    status, output = uhs_server(settings, "backup", "--to", backups.at("daily"), backup_key=public)
     assert status == 0, output
-    (backup,) = backups.iterdir()
+    (name,) = backups.names("daily")
+    backup = f"daily/{name}"
     assert "1 blob(s)" in output  # the document's envelope
     # Sealed: neither the server key nor the document's ciphertext is there in clear.
     server_key = settings.server_key_path.read_bytes().strip()
     blob = next(iter(ctx.blobs.keys()))
-    sealed = b"".join(p.read_bytes() for p in backup.rglob("*") if p.is_file())
+    sealed = b"".join(backups.files(backup).values())
     assert server_key not in sealed
     assert b"".join(ctx.blobs.read(blob))[100:200] not in sealed
     assert b"SQLite format" not in sealed and b"PGDMP" not in sealed
@@ -172,10 +252,9 @@ def test_a_lost_server_is_restored_from_its_backup_and_the_recovery_key(
     # A blob the database lists, lost by the store: no backup is taken for whole.
     (lost,) = set(ctx.blobs.keys()) - {blob}
     ctx.blobs.delete(lost)
-    failed = tmp_path / "failed"
-    status, output = uhs_server(settings, "backup", "--to", str(failed), backup_key=public)
+    status, output = uhs_server(settings, "backup", "--to", backups.at("failed"), backup_key=public)
     assert status == 1 and "1 blob(s) the database lists are missing" in output, output
-    assert list(failed.iterdir()) == []  # nor any part of one left behind
+    assert backups.names("failed") == []  # nor any part of one left behind
 
     ctx.engine.dispose()  # the fixture closes the rest
     destroy(settings, request)
@@ -191,7 +270,7 @@ def test_a_lost_server_is_restored_from_its_backup_and_the_recovery_key(
             settings,
             "restore",
             "--from",
-            str(altered(backup, part, tmp_path)),
+            altered(backups, backup, part),
             "--backup-key",
             str(recovery_key),
         )
@@ -200,20 +279,20 @@ def test_a_lost_server_is_restored_from_its_backup_and_the_recovery_key(
     other_key = tmp_path / "other.key"
     new_recovery_key(settings, other_key)
     status, output = uhs_server(
-        settings, "restore", "--from", str(backup), "--backup-key", str(other_key)
+        settings, "restore", "--from", backups.at(backup), "--backup-key", str(other_key)
     )
     assert status == 1 and "sealed to another recovery key" in output, output
     assert untouched(settings)
 
     status, output = uhs_server(
-        settings, "restore", "--from", str(backup), "--backup-key", str(recovery_key)
+        settings, "restore", "--from", backups.at(backup), "--backup-key", str(recovery_key)
     )
     assert status == 0, output
     assert settings.server_key_path.read_bytes().strip() == server_key
     assert stat.S_IMODE(settings.server_key_path.stat().st_mode) == 0o600
     # A second restore over the first is refused, the target named.
     status, output = uhs_server(
-        settings, "restore", "--from", str(backup), "--backup-key", str(recovery_key)
+        settings, "restore", "--from", backups.at(backup), "--backup-key", str(recovery_key)
     )
     assert status == 1 and "(UHS_DATA_DIR) is not empty" in output, output
 
@@ -260,8 +339,14 @@ def test_backups_beyond_the_number_kept_are_removed_oldest_first(
     store = blob_store_for(settings)
     settings.backup_key = public
     for day in (1, 2, 3):
-        done = backup(settings, store, backups, keep=2, now=datetime(2026, 11, day, tzinfo=UTC))
-        assert done.removed == ([backups / "uhs-backup-20261101T000000Z"] if day == 3 else [])
+        done = backup(
+            settings,
+            store,
+            FolderLocation(backups),
+            keep=2,
+            now=datetime(2026, 11, day, tzinfo=UTC),
+        )
+        assert done.removed == ([str(backups / "uhs-backup-20261101T000000Z")] if day == 3 else [])
     assert sorted(p.name for p in backups.iterdir()) == [
         "uhs-backup-20261102T000000Z",
         "uhs-backup-20261103T000000Z",

@@ -72,7 +72,7 @@ def test_the_embedded_defaults_are_refused_for_production_each_with_its_setting(
         "UHS_WEBAUTHN_ORIGINS",
         "UHS_DATABASE_URL",
         "UHS_BACKUP_KEY",
-        "UHS_BACKUP_DIR",
+        "UHS_BACKUP_TO",
         "UHS_SMTP_HOST",
     ]
     assert "http://127.0.0.1:8000 is not https" in problems[0].problem
@@ -139,15 +139,20 @@ def test_no_backup_configured_is_refused_and_a_backup_beside_its_data_too(tmp_pa
     assert "not a recovery key's public half" in problem.problem
     for folder in ("unset", "inside"):
         (tmp_path / folder).mkdir()
-    unset = _check(_production(tmp_path / "unset", backup_key="", backup_dir=None), tmp_path)
+    unset = _check(_production(tmp_path / "unset", backup_key="", backup_to=""), tmp_path)
     assert [(p.setting, p.problem.split(":")[0]) for p in unset] == [
         ("UHS_BACKUP_KEY", "no backup configured"),
-        ("UHS_BACKUP_DIR", "no backup configured"),
+        ("UHS_BACKUP_TO", "no backup configured"),
     ]
     settings = _production(tmp_path / "inside")
-    settings.backup_dir = settings.data_dir / "backups"
+    settings.backup_to = str(settings.data_dir / "backups")
     (problem,) = _check(settings, tmp_path)
-    assert problem.setting == "UHS_BACKUP_DIR" and "inside the data directory" in problem.problem
+    assert problem.setting == "UHS_BACKUP_TO" and "inside the data directory" in problem.problem
+    settings.backup_to = f"s3://{settings.s3_bucket}/backups"
+    (problem,) = _check(settings, tmp_path)
+    assert problem.setting == "UHS_BACKUP_TO" and "the blob store's own bucket" in problem.problem
+    settings.backup_to = "s3://uhealthsec-backups/daily"
+    assert _check(settings, tmp_path) == []
 
 
 def test_an_explicit_issuer_is_kept_beside_the_public_url():

@@ -25,11 +25,9 @@ import hashlib
 import io
 import json
 import os
-import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,20 +40,27 @@ from uhealthsec.crypto import envelope, wrap
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.crypto.keys import PublicKeys, UserKeys
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
+from uhealthsec.server.backup_locations import (
+    KEY_FILE,
+    BackupLocation,
+    BackupWriter,
+    BucketLocation,
+    ChunksReader,
+    FolderLocation,
+    LocationRefused,
+    split_location,
+)
 from uhealthsec.server.records.models import Blob
 from uhealthsec.server.settings import Settings
 from uhealthsec.server.storage.blobs import BlobMissing, BlobStore, FilesystemBlobStore
 from uhealthsec.server.storage.db import make_engine
 
 FORMAT = "uhealthsec-backup/1"
-#: The files of a backup directory: the wrapped backup key, the sealed manifest, parts.
-KEY_FILE = "backup-key"
+#: The files of a backup: the wrapped backup key (KEY_FILE), the sealed manifest, parts.
 MANIFEST_FILE = "manifest"
 DATABASE_PART = "database"
 SERVER_KEY_PART = "server-key"
 BLOBS_FOLDER = "blobs"
-#: A complete backup's directory name; a backup being written has another (``.partial-``).
-_NAME = re.compile(r"^uhs-backup-\d{8}T\d{6}Z$")
 _PRIVATE_KEY_LABEL = "U-HealthSec backup recovery key"
 
 
@@ -105,28 +110,6 @@ def backup_public_key(value: str) -> PublicKeys:
 # -- sealing parts -----------------------------------------------------------------------
 
 
-class _ChunksReader(io.RawIOBase):
-    """A blob store's chunks, read as a file (``envelope.encrypt_stream`` reads files)."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._pending = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._pending:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return 0
-            self._pending = chunk
-        size = min(len(buffer), len(self._pending))
-        buffer[:size] = self._pending[:size]
-        self._pending = self._pending[size:]
-        return size
-
-
 class _HashingWriter:
     def __init__(self, handle: Any) -> None:
         self._handle = handle
@@ -142,24 +125,27 @@ class _HashingWriter:
 
 @dataclass(frozen=True)
 class Part:
-    """One sealed file of a backup, named by its path inside the backup directory."""
+    """One sealed file of a backup, named by its path inside the backup."""
 
     name: str
     sha256: str
     size: int
 
 
-def _seal(key: bytes, source: Any, target: Path) -> Part:
-    with open(target, "xb") as handle:
+def _seal(key: bytes, source: Any, writer: BackupWriter, name: str) -> Part:
+    """Seal ``source`` as the part ``name`` of the backup ``writer`` writes."""
+    sealed = writer.scratch / "part"
+    with open(sealed, "xb") as handle:
         sink = _HashingWriter(handle)
         envelope.encrypt_stream(key, source, sink, digest=False)
         handle.flush()
         os.fsync(handle.fileno())
-    return Part(str(target), sink.sha256.hexdigest(), sink.size)
+    writer.put(name, sealed)
+    return Part(name, sink.sha256.hexdigest(), sink.size)
 
 
-def _file_digest(path: Path) -> str:
-    with open(path, "rb") as handle:
+def _digest(handle: io.BufferedIOBase) -> str:
+    with handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
@@ -168,49 +154,71 @@ def _file_digest(path: Path) -> str:
 
 @dataclass(frozen=True)
 class BackupDone:
-    path: Path
+    where: str
     blobs: int
     size: int
-    removed: list[Path]
+    removed: list[str]
+
+
+def location_for(settings: Settings, text: str) -> BackupLocation:
+    """A folder, or ``s3://bucket/prefix`` on the blob store's S3 endpoint."""
+    try:
+        bucket, prefix = split_location(text)
+    except LocationRefused as exc:
+        raise BackupRefused(str(exc)) from None
+    if bucket is None:
+        return FolderLocation(Path(prefix).expanduser().resolve())
+    from uhealthsec.server.app import s3_client_for
+
+    return BucketLocation(s3_client_for(settings), bucket, prefix)
+
+
+def backup_at(settings: Settings, text: str) -> tuple[BackupLocation, str]:
+    """One backup, as ``--from`` names it: its location, and its name there."""
+    bucket, path = split_location(text.rstrip("/"))
+    if bucket is None:
+        folder = Path(path).expanduser().resolve()
+        return FolderLocation(folder.parent), folder.name
+    parent, _, name = path.rpartition("/")
+    return location_for(settings, f"s3://{bucket}/{parent}"), name
 
 
 def backup(
     settings: Settings,
     store: BlobStore,
-    destination: Path,
+    destination: BackupLocation,
     *,
     keep: int,
     now: datetime | None = None,
 ) -> BackupDone:
-    """Write one backup under ``destination``; then keep only the ``keep`` newest there."""
+    """Write one backup to ``destination``; then keep only the ``keep`` newest there."""
     if not settings.backup_key:
         raise BackupRefused("no recovery key: set UHS_BACKUP_KEY (`uhs-server backup-key new`)")
     recipient = backup_public_key(settings.backup_key)
     server_key = _server_key_text(settings)
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
-    destination.mkdir(parents=True, exist_ok=True, mode=0o700)
-    final = destination / f"uhs-backup-{stamp}"
-    if final.exists():
-        raise BackupRefused(f"{final} exists already: one backup per second at most")
-    work = Path(tempfile.mkdtemp(prefix=f".partial-{stamp}-", dir=destination))
+    try:
+        writer = destination.start(f"uhs-backup-{stamp}")
+    except LocationRefused as exc:
+        raise BackupRefused(str(exc)) from None
     try:
         key = envelope.generate_document_key()
         parts: list[Part] = []
-        with tempfile.TemporaryDirectory(dir=work) as scratch:
+        with tempfile.TemporaryDirectory(dir=writer.scratch) as scratch:
             dump = Path(scratch) / "dump"
             kind, blob_keys = _dump_database(settings.resolved_database_url, dump)
             with open(dump, "rb") as source:
-                parts.append(_seal(key, source, work / DATABASE_PART))
-        parts.append(_seal(key, io.BytesIO(server_key), work / SERVER_KEY_PART))
-        (work / BLOBS_FOLDER).mkdir()
+                parts.append(_seal(key, source, writer, DATABASE_PART))
+        parts.append(_seal(key, io.BytesIO(server_key), writer, SERVER_KEY_PART))
         missing = []
         for blob_key in sorted(blob_keys):
             try:
                 chunks = store.read(blob_key)
-                target = work / BLOBS_FOLDER / blob_key
-                parts.append(_seal(key, io.BufferedReader(_ChunksReader(chunks)), target))
             except BlobMissing:
                 missing.append(blob_key)
+                continue
+            source = io.BufferedReader(ChunksReader(chunks))
+            parts.append(_seal(key, source, writer, f"{BLOBS_FOLDER}/{blob_key}"))
         if missing:
             raise BackupRefused(
                 f"{len(missing)} blob(s) the database lists are missing from the blob store "
@@ -220,34 +228,27 @@ def backup(
             "format": FORMAT,
             "created_at": stamp,
             "database": kind,
-            "parts": [
-                {
-                    "name": Path(p.name).relative_to(work).as_posix(),
-                    "sha256": p.sha256,
-                    "size": p.size,
-                }
-                for p in parts
-            ],
+            "parts": [{"name": p.name, "sha256": p.sha256, "size": p.size} for p in parts],
         }
         sealed_manifest = envelope.encrypt(key, json.dumps(manifest).encode())
-        header = sealed_manifest[: envelope.HEADER_SIZE]
-        (work / MANIFEST_FILE).write_bytes(sealed_manifest)
-        wrapped = wrap.wrap_document_key(key, recipient, header)
-        (work / KEY_FILE).write_text(
-            json.dumps(
-                {
-                    "format": FORMAT,
-                    "recovery_key": recipient.fingerprint().hex(),
-                    "wrapped_key": b64u_encode(wrapped),
-                }
-            )
-        )
-        work.rename(final)
+        wrapped = wrap.wrap_document_key(key, recipient, sealed_manifest[: envelope.HEADER_SIZE])
+        sealed_key = {
+            "format": FORMAT,
+            "recovery_key": recipient.fingerprint().hex(),
+            "wrapped_key": b64u_encode(wrapped),
+        }
+        for name, data in (
+            (MANIFEST_FILE, sealed_manifest),
+            (KEY_FILE, json.dumps(sealed_key).encode()),  # last: the backup is whole
+        ):
+            (writer.scratch / name).write_bytes(data)
+            writer.put(name, writer.scratch / name)
+        where = writer.commit()
     except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
+        writer.abort()
         raise
     size = sum(p.size for p in parts) + len(sealed_manifest)
-    return BackupDone(final, len(blob_keys), size, _keep_newest(destination, keep))
+    return BackupDone(where, len(blob_keys), size, _keep_newest(destination, keep))
 
 
 def _server_key_text(settings: Settings) -> bytes:
@@ -321,13 +322,13 @@ def _pg(program: str, url: str, *arguments: str) -> None:
         raise BackupRefused(f"{program} failed: {first}")
 
 
-def _keep_newest(destination: Path, keep: int) -> list[Path]:
+def _keep_newest(destination: BackupLocation, keep: int) -> list[str]:
     """Remove all but the ``keep`` newest backups (names sort by time); what was removed."""
-    backups = sorted(p for p in destination.iterdir() if _NAME.match(p.name) and p.is_dir())
+    backups = destination.backups()
     old = backups[: max(0, len(backups) - keep)]
-    for path in old:
-        shutil.rmtree(path)
-    return old
+    for name in old:
+        destination.remove(name)
+    return [destination.where(name) for name in old]
 
 
 # -- restore -----------------------------------------------------------------------------
@@ -341,26 +342,33 @@ class Restored:
 
 
 def restore(
-    settings: Settings, source: Path, recovery_key: UserKeys, store: BlobStore | None
+    settings: Settings,
+    source: BackupLocation,
+    name: str,
+    recovery_key: UserKeys,
+    store: BlobStore | None,
 ) -> Restored:
-    """Restore the backup at ``source`` into this configuration's data directory,
-    database and blob store (``store``: the S3 store; None for the filesystem store,
-    made under the data directory once it was found empty). Nothing is written unless
-    every part's digest is right and every target is empty."""
-    key, manifest = _open_backup(source, recovery_key)
+    """Restore the backup ``name`` of ``source`` into this configuration's data
+    directory, database and blob store (``store``: the S3 store; None for the filesystem
+    store, made under the data directory once it was found empty). Nothing is written
+    unless every part's digest is right and every target is empty."""
+    key, manifest = _open_backup(source, name, recovery_key)
     parts = {part["name"]: part for part in manifest["parts"]}
-    for name, part in parts.items():
-        path = source / name
-        if not path.is_file() or _file_digest(path) != part["sha256"]:
+    for part_name, part in parts.items():
+        try:
+            intact = _digest(source.read(name, part_name)) == part["sha256"]
+        except FileNotFoundError:
+            intact = False
+        if not intact:
             raise BackupRefused(
-                f"the part {name} of the backup is missing or altered: nothing restored"
+                f"the part {part_name} of the backup is missing or altered: nothing restored"
             )
     kind = make_url(settings.resolved_database_url).get_backend_name()
     if kind != manifest["database"]:
         raise BackupRefused(
             f"the backup holds a {manifest['database']} database; UHS_DATABASE_URL is {kind}"
         )
-    server_key = _open_part(key, source / SERVER_KEY_PART)
+    server_key = _open_part(key, source.read(name, SERVER_KEY_PART))
     configured = os.environ.get("UHS_SERVER_KEY")
     if configured and configured.strip().encode() != server_key.strip():
         raise BackupRefused(
@@ -370,7 +378,7 @@ def restore(
     _refuse_unless_empty(settings, store)
 
     try:
-        restored = _write(settings, source, key, server_key, parts, store)
+        restored = _write(settings, source, name, key, server_key, parts, store)
     except (OSError, BackupRefused, CryptoError) as exc:
         raise BackupRefused(
             f"the restore stopped after it began writing ({exc}): empty the data directory, "
@@ -381,7 +389,8 @@ def restore(
 
 def _write(
     settings: Settings,
-    source: Path,
+    source: BackupLocation,
+    name: str,
     key: bytes,
     server_key: bytes,
     parts: dict[str, Any],
@@ -394,37 +403,41 @@ def _write(
         handle.write(server_key)
     with tempfile.TemporaryDirectory(dir=settings.data_dir) as scratch:
         dump = Path(scratch) / "dump"
-        with open(source / DATABASE_PART, "rb") as sealed, open(dump, "xb") as plain:
-            envelope.decrypt_stream(key, sealed, plain, digest=False)
+        _open_part_into(key, source.read(name, DATABASE_PART), dump)
         _load_database(settings.resolved_database_url, dump)
         blobs = store or FilesystemBlobStore(settings.blob_dir)
         restored = 0
-        for name in parts:
-            if not name.startswith(BLOBS_FOLDER + "/"):
+        for part in parts:
+            if not part.startswith(BLOBS_FOLDER + "/"):
                 continue
             opened = Path(scratch) / "blob"
-            with open(source / name, "rb") as sealed, open(opened, "xb") as plain:
-                envelope.decrypt_stream(key, sealed, plain, digest=False)
-            blobs.put_file(name.removeprefix(BLOBS_FOLDER + "/"), opened)  # consumes it
+            _open_part_into(key, source.read(name, part), opened)
+            blobs.put_file(part.removeprefix(BLOBS_FOLDER + "/"), opened)  # consumes it
             restored += 1
     return restored
 
 
-def _open_backup(source: Path, recovery_key: UserKeys) -> tuple[bytes, dict[str, Any]]:
+def _open_backup(
+    source: BackupLocation, name: str, recovery_key: UserKeys
+) -> tuple[bytes, dict[str, Any]]:
+    where = source.where(name)
     try:
-        sealed_key = json.loads((source / KEY_FILE).read_text())
-        sealed_manifest = (source / MANIFEST_FILE).read_bytes()
+        with source.read(name, KEY_FILE) as handle:
+            sealed_key = json.loads(handle.read())
+        with source.read(name, MANIFEST_FILE) as handle:
+            sealed_manifest = handle.read()
     except (OSError, ValueError):
         raise BackupRefused(
-            f"{source} is not a backup: it has no readable {KEY_FILE} and {MANIFEST_FILE}"
+            f"{where} is not a backup: it has no readable {KEY_FILE} and {MANIFEST_FILE}"
         ) from None
     if sealed_key.get("format") != FORMAT:
-        raise BackupRefused(f"{source} is not a backup of this format ({FORMAT})")
+        raise BackupRefused(f"{where} is not a backup of this format ({FORMAT})")
     if sealed_key.get("recovery_key") != recovery_key.public().fingerprint().hex():
         raise BackupRefused("this backup was sealed to another recovery key than the one given")
     try:
         header = sealed_manifest[: envelope.HEADER_SIZE]
-        key = wrap.unwrap_document_key(b64u_decode(sealed_key["wrapped_key"]), recovery_key, header)
+        wrapped = b64u_decode(sealed_key["wrapped_key"])
+        key = wrap.unwrap_document_key(wrapped, recovery_key, header)
         manifest = json.loads(envelope.decrypt(key, sealed_manifest))
     except (CryptoError, ValueError, KeyError):
         raise BackupRefused(
@@ -436,11 +449,16 @@ def _open_backup(source: Path, recovery_key: UserKeys) -> tuple[bytes, dict[str,
     return key, manifest
 
 
-def _open_part(key: bytes, path: Path) -> bytes:
-    with open(path, "rb") as sealed:
-        plain = io.BytesIO()
+def _open_part(key: bytes, sealed: io.BufferedIOBase) -> bytes:
+    plain = io.BytesIO()
+    with sealed:
         envelope.decrypt_stream(key, sealed, plain, digest=False)
     return plain.getvalue()
+
+
+def _open_part_into(key: bytes, sealed: io.BufferedIOBase, target: Path) -> None:
+    with sealed, open(target, "xb") as plain:
+        envelope.decrypt_stream(key, sealed, plain, digest=False)
 
 
 def _refuse_unless_empty(settings: Settings, store: BlobStore | None) -> None:

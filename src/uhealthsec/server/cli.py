@@ -488,51 +488,62 @@ def backup_key_new(
 @app.command()
 def backup(
     to: Annotated[
-        Path | None,
-        typer.Option("--to", help="Where to write it (default: UHS_BACKUP_DIR).", metavar="DIR"),
+        str | None,
+        typer.Option(
+            "--to",
+            help="A folder, or s3://bucket/prefix (default: UHS_BACKUP_TO).",
+            metavar="WHERE",
+        ),
     ] = None,
     keep: Annotated[
         int | None,
         typer.Option(
             "--keep",
             min=1,
-            help="Backups kept in DIR, the oldest removed (default: UHS_BACKUP_KEEP).",
+            help="Backups kept there, the oldest removed (default: UHS_BACKUP_KEEP).",
             metavar="N",
         ),
     ] = None,
 ) -> None:
     """Back up the database, the blobs it lists and the server key, sealed to the
-    recovery key (UHS_BACKUP_KEY), into a new folder of DIR."""
+    recovery key (UHS_BACKUP_KEY), as a new backup in WHERE."""
     from uhealthsec.server.app import blob_store_for
-    from uhealthsec.server.backup import BackupRefused
+    from uhealthsec.server.backup import BackupRefused, location_for
     from uhealthsec.server.backup import backup as write_backup
 
     settings = _settings()
-    destination = to or settings.backup_dir
-    if destination is None:
-        raise Refused("where to? --to DIR, or set UHS_BACKUP_DIR")
+    destination = to or settings.backup_to
+    if not destination:
+        raise Refused("where to? --to WHERE, or set UHS_BACKUP_TO")
     try:
         done = write_backup(
             settings,
             blob_store_for(settings),
-            destination,
+            location_for(settings, destination),
             keep=keep or settings.backup_keep,
         )
     except BackupRefused as exc:
         raise Refused(str(exc)) from exc
     console.print(
-        f"Backed up to {done.path}: the database, {done.blobs} blob(s) and the server "
+        f"Backed up to {done.where}: the database, {done.blobs} blob(s) and the server "
         f"key, {decimal(done.size)} sealed to the recovery key.",
         markup=False,
         soft_wrap=True,
     )
-    for path in done.removed:
-        console.print(f"Removed the older backup {path}.", markup=False, soft_wrap=True)
+    for where in done.removed:
+        console.print(f"Removed the older backup {where}.", markup=False, soft_wrap=True)
 
 
 @app.command()
 def restore(
-    source: Annotated[Path, typer.Option("--from", help="The backup's folder.", metavar="DIR")],
+    source: Annotated[
+        str,
+        typer.Option(
+            "--from",
+            help="The backup: its folder, or s3://bucket/prefix/uhs-backup-…",
+            metavar="BACKUP",
+        ),
+    ],
     backup_key: Annotated[
         Path,
         typer.Option("--backup-key", help="The recovery key's private half.", metavar="FILE"),
@@ -541,14 +552,15 @@ def restore(
     """Restore a backup into this configuration's data directory, database and blob
     store, which must be empty; every part is checked before anything is written."""
     from uhealthsec.server.app import blob_store_for
-    from uhealthsec.server.backup import BackupRefused, read_recovery_key
+    from uhealthsec.server.backup import BackupRefused, backup_at, read_recovery_key
     from uhealthsec.server.backup import restore as restore_backup
 
     settings = _settings(restoring=True)
     try:
         key = read_recovery_key(backup_key)
         store = blob_store_for(settings) if settings.blob_store == "s3" else None
-        done = restore_backup(settings, source, key, store)
+        location, name = backup_at(settings, source)
+        done = restore_backup(settings, location, name, key, store)
     except BackupRefused as exc:
         raise Refused(str(exc)) from exc
     console.print(

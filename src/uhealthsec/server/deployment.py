@@ -149,6 +149,7 @@ def _backup_problems(settings: Settings) -> list[SettingProblem]:
     """A backup is configured (``uhs-server backup``), sealed to a recovery key, and
     written elsewhere than the data it saves."""
     from uhealthsec.server.backup import BackupRefused, backup_public_key
+    from uhealthsec.server.backup_locations import LocationRefused, split_location
 
     problems = []
     if not settings.backup_key:
@@ -164,16 +165,28 @@ def _backup_problems(settings: Settings) -> list[SettingProblem]:
             backup_public_key(settings.backup_key)
         except BackupRefused as exc:
             problems.append(SettingProblem("UHS_BACKUP_KEY", str(exc)))
-    if settings.backup_dir is None:
+    try:
+        bucket, folder = split_location(settings.backup_to)
+    except LocationRefused as exc:
+        return [*problems, SettingProblem("UHS_BACKUP_TO", str(exc))]
+    if not settings.backup_to:
         problems.append(
-            SettingProblem("UHS_BACKUP_DIR", "no backup configured: no place to write backups")
+            SettingProblem("UHS_BACKUP_TO", "no backup configured: no place to write backups")
         )
-    elif settings.backup_dir.resolve().is_relative_to(settings.data_dir.resolve()):
+    elif bucket is None and Path(folder).resolve().is_relative_to(settings.data_dir.resolve()):
         problems.append(
             SettingProblem(
-                "UHS_BACKUP_DIR",
-                f"{settings.backup_dir} is inside the data directory: a backup must survive "
-                "the loss of the volume it saves",
+                "UHS_BACKUP_TO",
+                f"{folder} is inside the data directory: a backup must survive the loss "
+                "of the volume it saves",
+            )
+        )
+    elif bucket is not None and settings.blob_store == "s3" and bucket == settings.s3_bucket:
+        problems.append(
+            SettingProblem(
+                "UHS_BACKUP_TO",
+                f"the backups would be in the blob store's own bucket, {bucket}: a backup "
+                "must survive the loss of the store it saves (a second bucket)",
             )
         )
     return problems

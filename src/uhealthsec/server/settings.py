@@ -121,8 +121,9 @@ class Settings(BaseSettings):
     #: Backups (``uhs-server backup``): the recovery key's public half, from
     #: ``uhs-server backup-key new`` (its private half stays offline, with the operator)...
     backup_key: str = ""
-    #: ...where they are written: another volume or machine than the data directory's...
-    backup_dir: Path | None = None
+    #: ...where they are written: a folder on another volume than the data directory's,
+    #: or a second bucket of the S3 endpoint, ``s3://bucket/prefix``...
+    backup_to: str = ""
     #: ...and how many are kept there (the oldest are removed after each backup): a file
     #: destroyed at the end of its retention stays in the backups taken before, its
     #: blob and wrapped keys included, until the last of them is removed.
