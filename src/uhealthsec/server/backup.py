@@ -1,13 +1,16 @@
 """Backups of a whole server, sealed to its operator's recovery key, and their restore.
 
-A backup is one directory: the database (SQLite's online backup, or ``pg_dump`` in one
-snapshot), the blobs that snapshot lists, and the server key, each sealed in its own
-envelope (``crypto.envelope``) under one fresh backup key; a manifest naming every part
-with the SHA-256 of its sealed file, sealed too; and that backup key wrapped to the
-operator's recovery key (``crypto.wrap``: X-Wing, the suite of every document key),
-bound to the manifest's envelope header. Only the recovery key's private half, kept
-offline by the operator, opens a backup: the server that writes backups holds the
-public half only (``UHS_BACKUP_KEY``).
+A backup is one folder, or one prefix of a bucket (``backup_locations``): the database
+(SQLite's online backup, or ``pg_dump`` in one snapshot), the blobs that snapshot
+lists, and the server key, each sealed in its own envelope (``crypto.envelope``) under
+one fresh backup key; a manifest naming every part with the SHA-256 of its sealed
+file, sealed too; and that backup key wrapped to the operator's recovery key
+(``crypto.wrap``: X-Wing, the suite of every document key), bound to the manifest's
+envelope header. Only the recovery key's private half, kept offline by the operator,
+opens a backup: the server that writes backups holds the public half only
+(``UHS_BACKUP_KEY``). The public half also lets anyone who holds it make a backup that
+opens: what vouches for a restored server is its log key, derived from the server key
+in the backup, which every device pinned and checks.
 
 Consistency: the database is read first, in one snapshot; then exactly the blobs that
 snapshot lists are copied. Blobs added meanwhile belong to rows the snapshot does not
