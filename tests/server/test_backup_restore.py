@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
@@ -36,8 +37,7 @@ from uhealthsec.client.errors import LogRefused
 from uhealthsec.client.exchange import MessagingClient
 from uhealthsec.client.journal import JournalClient
 from uhealthsec.server.app import blob_store_for, build_context, create_app
-from uhealthsec.server.backup import backup
-from uhealthsec.server.backup_locations import FolderLocation
+from uhealthsec.server.backup import backup, location_for
 from uhealthsec.server.cli import app
 from uhealthsec.server.settings import Settings
 
@@ -88,6 +88,8 @@ def uhs_server(settings: Settings, *arguments: str, backup_key: str = "") -> tup
         "COLUMNS": "300",
     }
     done = CliRunner().invoke(app, list(arguments), env=environment)
+    if done.exception and not isinstance(done.exception, SystemExit):
+        raise done.exception
     return done.exit_code, done.output
 
 
@@ -319,8 +321,9 @@ def test_a_lost_server_is_restored_from_its_backup_and_the_recovery_key(
         JournalClient(bob2.exchange.call, after_backup.pin).verify()
 
 
+@pytest.mark.parametrize("place", ["folder", "bucket"])
 def test_backups_beyond_the_number_kept_are_removed_oldest_first(
-    sqlite_template: Path, tmp_path: Path
+    sqlite_template: Path, tmp_path: Path, place: str, request: pytest.FixtureRequest
 ):
     """No server needed: an empty one (its database migrated, its key, no blob)."""
     database = tmp_path / "uhs.db"
@@ -328,8 +331,14 @@ def test_backups_beyond_the_number_kept_are_removed_oldest_first(
     settings = make_settings(tmp_path, f"sqlite:///{database}")
     settings.data_dir.mkdir()
     settings.server_key_path.write_text("c2VydmVyIGtleQ==\n")
-    backups = tmp_path / "backups"
-    status, output = uhs_server(settings, "backup", "--to", str(backups))
+    backups: Folder | Bucket = Folder(tmp_path)
+    if place == "bucket":
+        endpoint = request.getfixturevalue("s3")
+        settings.s3_endpoint_url = endpoint.url
+        settings.s3_access_key_id = endpoint.access_key_id
+        settings.s3_secret_access_key = SecretStr(endpoint.secret_access_key)
+        backups = Bucket(endpoint)
+    status, output = uhs_server(settings, "backup", "--to", backups.at("kept"))
     assert status == 1 and "no recovery key: set UHS_BACKUP_KEY" in output, output
     public = new_recovery_key(settings, tmp_path / "recovery.key")
     status, output = uhs_server(
@@ -338,16 +347,9 @@ def test_backups_beyond_the_number_kept_are_removed_oldest_first(
     assert status == 1 and "a recovery key is never written over" in output, output
     store = blob_store_for(settings)
     settings.backup_key = public
+    destination = location_for(settings, backups.at("kept"))
     for day in (1, 2, 3):
-        done = backup(
-            settings,
-            store,
-            FolderLocation(backups),
-            keep=2,
-            now=datetime(2026, 11, day, tzinfo=UTC),
-        )
-        assert done.removed == ([str(backups / "uhs-backup-20261101T000000Z")] if day == 3 else [])
-    assert sorted(p.name for p in backups.iterdir()) == [
-        "uhs-backup-20261102T000000Z",
-        "uhs-backup-20261103T000000Z",
-    ]
+        done = backup(settings, store, destination, keep=2, now=datetime(2026, 11, day, tzinfo=UTC))
+        oldest = backups.at("kept/uhs-backup-20261101T000000Z")
+        assert done.removed == ([oldest] if day == 3 else [])
+    assert backups.names("kept") == ["uhs-backup-20261102T000000Z", "uhs-backup-20261103T000000Z"]
