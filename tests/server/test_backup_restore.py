@@ -12,6 +12,7 @@ import os
 import secrets
 import shutil
 import stat
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -224,6 +225,7 @@ def test_a_lost_server_is_restored_from_its_backup_and_the_recovery_key(
     tmp_path: Path,
     request: pytest.FixtureRequest,
     backups: Folder | Bucket,
+    monkeypatch: pytest.MonkeyPatch,
 ):
     alice, bob, carol = practice.alice, practice.bob, practice.carol
     document = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
@@ -232,16 +234,36 @@ def test_a_lost_server_is_restored_from_its_backup_and_the_recovery_key(
     before_loss = JournalClient(bob.exchange.call)
     before_loss.verify()
 
+    (blob,) = ctx.blobs.keys()  # the document's envelope
+
     recovery_key = tmp_path / "recovery.key"
     public = new_recovery_key(settings, recovery_key)
-    status, output = uhs_server(settings, "backup", "--to", backups.at("daily"), backup_key=public)
+    # Sent while the backup copies blobs, after its database snapshot: left out whole.
+    meanwhile: list[uuid.UUID] = []
+    store = blob_store_for(settings)
+
+    class SendingMeanwhile:
+        def __getattr__(self, name: str):
+            return getattr(store, name)
+
+        def read(self, key: str):
+            if not meanwhile:
+                meanwhile.append(
+                    alice.exchange.send(report, patient_file_id=practice.patient_file, to=[])
+                )
+            return store.read(key)
+
+    with monkeypatch.context() as patched:
+        patched.setattr("uhealthsec.server.app.blob_store_for", lambda _: SendingMeanwhile())
+        status, output = uhs_server(
+            settings, "backup", "--to", backups.at("daily"), backup_key=public
+        )
     assert status == 0, output
+    assert meanwhile and "1 blob(s)" in output  # the document's, not the one sent meanwhile
     (name,) = backups.names("daily")
     backup = f"daily/{name}"
-    assert "1 blob(s)" in output  # the document's envelope
     # Sealed: neither the server key nor the document's ciphertext is there in clear.
     server_key = settings.server_key_path.read_bytes().strip()
-    blob = next(iter(ctx.blobs.keys()))
     sealed = b"".join(backups.files(backup).values())
     assert server_key not in sealed
     assert b"".join(ctx.blobs.read(blob))[100:200] not in sealed
@@ -252,10 +274,10 @@ def test_a_lost_server_is_restored_from_its_backup_and_the_recovery_key(
     after_backup = JournalClient(bob.exchange.call)
     after_backup.verify()
     # A blob the database lists, lost by the store: no backup is taken for whole.
-    (lost,) = set(ctx.blobs.keys()) - {blob}
-    ctx.blobs.delete(lost)
+    for lost in set(ctx.blobs.keys()) - {blob}:  # the document sent meanwhile's, and later's
+        ctx.blobs.delete(lost)
     status, output = uhs_server(settings, "backup", "--to", backups.at("failed"), backup_key=public)
-    assert status == 1 and "1 blob(s) the database lists are missing" in output, output
+    assert status == 1 and "2 blob(s) the database lists are missing" in output, output
     assert backups.names("failed") == []  # nor any part of one left behind
 
     ctx.engine.dispose()  # the fixture closes the rest
@@ -316,7 +338,10 @@ def test_a_lost_server_is_restored_from_its_backup_and_the_recovery_key(
     JournalClient(bob2.exchange.call, before_loss.pin).verify()
     # ...what was written after the backup is not there, and a device that saw it is
     # told the journal was rolled back, rather than shown a history without it.
-    refused(404, alice2.exchange.document_view, later)
+    for lost in (later, *meanwhile):
+        refused(404, alice2.exchange.document_view, lost)
+    status, output = uhs_server(settings, "cleanup", "--check")
+    assert status == 0 and "Every blob the database lists is in the document store" in output
     with pytest.raises(LogRefused):
         JournalClient(bob2.exchange.call, after_backup.pin).verify()
 
