@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Debian packages, installed only when missing. Usage: scripts/system-packages.sh [web]
 # Always Node.js and npm (the web application is built by Vite); without "web", also
-# what the test suite uses: PostgreSQL (every database test also runs on it), oathtool
+# what the test suite uses: PostgreSQL (every database test also runs on it; its client's
+# pg_dump and pg_restore, in the backup drill), oathtool
 # (reference TOTP codes), Chromium (the web client's tests run in it, tests/web/),
 # nginx (deploy/nginx runs in front of the API in tests/server/test_nginx.py) and
 # systemd-analyze (the service units in deploy/systemd are verified with it).

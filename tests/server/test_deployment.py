@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from uhealthsec.crypto.keys import UserKeys
+from uhealthsec.protocol.encoding import b64u_encode
 from uhealthsec.server.cli import app
 from uhealthsec.server.deployment import data_locations, production_problems
 from uhealthsec.server.settings import Settings
@@ -17,6 +19,8 @@ from uhealthsec.server.settings import Settings
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 EXAMPLE = DEPLOY / "uhs.env.example"
 UHS_SERVER = Path(sys.executable).with_name("uhs-server")
+#: A recovery key's public half, as `uhs-server backup-key new` prints it.
+RECOVERY_KEY = b64u_encode(UserKeys.generate().public().encode())
 
 
 def _mounts(tmp_path: Path, kind: str) -> Path:
@@ -33,7 +37,9 @@ def _data_dir(tmp_path: Path) -> Path:
 
 
 def _production(tmp_path: Path, **changes: object) -> Settings:
-    """The example settings, on a private data directory of a persistent volume."""
+    """The example settings, on a private data directory of a persistent volume, with
+    the operator's recovery key in place of the example's CHANGE-ME."""
+    changes.setdefault("backup_key", RECOVERY_KEY)
     return Settings(_env_file=EXAMPLE, data_dir=_data_dir(tmp_path), **changes)  # type: ignore[call-arg]
 
 
@@ -65,6 +71,8 @@ def test_the_embedded_defaults_are_refused_for_production_each_with_its_setting(
         "UHS_PUBLIC_URL",
         "UHS_WEBAUTHN_ORIGINS",
         "UHS_DATABASE_URL",
+        "UHS_BACKUP_KEY",
+        "UHS_BACKUP_TO",
         "UHS_SMTP_HOST",
     ]
     assert "http://127.0.0.1:8000 is not https" in problems[0].problem
@@ -122,6 +130,29 @@ def test_the_shield_turned_off_and_a_bucketless_s3_store_are_refused(tmp_path):
     settings = _production(tmp_path, shield_enabled=False, s3_bucket="")
     problems = _check(settings, tmp_path)
     assert _settings_named(problems) == ["UHS_S3_BUCKET", "UHS_SHIELD_ENABLED"]
+
+
+def test_no_backup_configured_is_refused_and_a_backup_beside_its_data_too(tmp_path):
+    example = Settings(_env_file=EXAMPLE, data_dir=_data_dir(tmp_path))  # type: ignore[call-arg]
+    (problem,) = _check(example, tmp_path)  # the example's CHANGE-ME
+    assert problem.setting == "UHS_BACKUP_KEY"
+    assert "not a recovery key's public half" in problem.problem
+    for folder in ("unset", "inside"):
+        (tmp_path / folder).mkdir()
+    unset = _check(_production(tmp_path / "unset", backup_key="", backup_to=""), tmp_path)
+    assert [(p.setting, p.problem.split(":")[0]) for p in unset] == [
+        ("UHS_BACKUP_KEY", "no backup configured"),
+        ("UHS_BACKUP_TO", "no backup configured"),
+    ]
+    settings = _production(tmp_path / "inside")
+    settings.backup_to = str(settings.data_dir / "backups")
+    (problem,) = _check(settings, tmp_path)
+    assert problem.setting == "UHS_BACKUP_TO" and "inside the data directory" in problem.problem
+    settings.backup_to = f"s3://{settings.s3_bucket}/backups"
+    (problem,) = _check(settings, tmp_path)
+    assert problem.setting == "UHS_BACKUP_TO" and "the blob store's own bucket" in problem.problem
+    settings.backup_to = "s3://uhealthsec-backups/daily"
+    assert _check(settings, tmp_path) == []
 
 
 def test_an_explicit_issuer_is_kept_beside_the_public_url():
@@ -192,13 +223,20 @@ HARDENING = [
 ]
 
 
-@pytest.mark.parametrize("unit", ["uhs-api.service", "uhs-worker.service"])
+@pytest.mark.parametrize(
+    "unit", ["uhs-api.service", "uhs-worker.service", "uhs-backup.service", "uhs-backup.timer"]
+)
 def test_the_systemd_units_verify_and_are_hardened(tmp_path, unit):
-    text = (DEPLOY / "systemd" / unit).read_text()
-    assert all(line in text.splitlines() for line in HARDENING)
     # systemd-analyze checks that the command exists: point it at this installation's.
+    for path in (DEPLOY / "systemd").iterdir():
+        text = path.read_text().replace("/opt/uhealthsec/.venv/bin/uhs-server", str(UHS_SERVER))
+        (tmp_path / path.name).write_text(text)
+    text = (tmp_path / unit).read_text()
+    if unit.endswith(".service"):
+        assert all(line in text.splitlines() for line in HARDENING)
+    else:  # a timer starts its service, verified with it
+        assert "Unit=uhs-backup.service" in text.splitlines()
     local = tmp_path / unit
-    local.write_text(text.replace("/opt/uhealthsec/.venv/bin/uhs-server", str(UHS_SERVER)))
     verified = subprocess.run(
         ["systemd-analyze", "verify", "--man=no", str(local)],
         capture_output=True,

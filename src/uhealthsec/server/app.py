@@ -7,6 +7,7 @@ import os
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import httpx2
 from fastapi import Depends, FastAPI
@@ -115,23 +116,27 @@ class Health(BaseModel):
     version: str
 
 
+def s3_client_for(settings: Settings) -> Any:
+    """A client of the S3 endpoint the settings name (the blob store's, and backups')."""
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=settings.s3_endpoint_url or None,
+        region_name=settings.s3_region,
+        aws_access_key_id=settings.s3_access_key_id or None,
+        aws_secret_access_key=settings.s3_secret_access_key.get_secret_value() or None,
+        config=s3_client_config(
+            connect_timeout=settings.s3_connect_timeout_seconds,
+            read_timeout=settings.s3_read_timeout_seconds,
+            max_retries=settings.s3_max_retries,
+        ),
+    )
+
+
 def blob_store_for(settings: Settings) -> BlobStore:
     if settings.blob_store == "s3":
-        import boto3
-
-        client = boto3.client(
-            "s3",
-            endpoint_url=settings.s3_endpoint_url or None,
-            region_name=settings.s3_region,
-            aws_access_key_id=settings.s3_access_key_id or None,
-            aws_secret_access_key=settings.s3_secret_access_key.get_secret_value() or None,
-            config=s3_client_config(
-                connect_timeout=settings.s3_connect_timeout_seconds,
-                read_timeout=settings.s3_read_timeout_seconds,
-                max_retries=settings.s3_max_retries,
-            ),
-        )
-        return S3BlobStore(client, settings.s3_bucket)
+        return S3BlobStore(s3_client_for(settings), settings.s3_bucket)
     return FilesystemBlobStore(settings.blob_dir)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -153,11 +154,11 @@ def _maintain(ctx: Any) -> str:
 # -- server -------------------------------------------------------------------------------
 
 
-def _settings(*, init: bool = False) -> Settings:
+def _settings(*, init: bool = False, restoring: bool = False) -> Settings:
     """The settings in force, the data directory made absolute. A data directory that
     does not exist is created only with ``--init`` (``uhs-server serve``): a server
     started from another folder, or given a mistyped path or an unmounted disk, must
-    not start afresh, empty, beside the real one."""
+    not start afresh, empty, beside the real one. A restore makes its own."""
     from pydantic import ValidationError
 
     from uhealthsec.server.settings import Settings
@@ -174,7 +175,7 @@ def _settings(*, init: bool = False) -> Settings:
         raise Refused(f"the settings are not valid: {wrong}") from None
     configured = "data_dir" in settings.model_fields_set  # before the assignment below sets it
     settings.data_dir = settings.data_dir.expanduser().resolve()
-    if not settings.data_dir.is_dir():
+    if not settings.data_dir.is_dir() and not restoring:
         if not init:
             where = "UHS_DATA_DIR" if configured else "the default, var/ in the current folder"
             raise Refused(
@@ -447,6 +448,128 @@ def _check_content(ctx: Any) -> None:
         )
         raise typer.Exit(1)
     console.print("Every blob the database lists is in the document store.")
+
+
+backup_key_app = command_line(
+    help="The operator's recovery key: backups are sealed to it (UHS_BACKUP_KEY)."
+)
+app.add_typer(backup_key_app, name="backup-key")
+
+
+@backup_key_app.command("new")
+def backup_key_new(
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Where to write the private half (mode 600): then keep it offline.",
+            metavar="FILE",
+        ),
+    ],
+) -> None:
+    """Make a recovery key: the private half is written to FILE, once; the public half
+    is printed, for UHS_BACKUP_KEY. Without the private half no backup can be restored."""
+    from uhealthsec.server.backup import BackupRefused, new_recovery_key
+
+    try:
+        public = new_recovery_key(output)
+    except BackupRefused as exc:
+        raise Refused(str(exc)) from exc
+    console.print(
+        f"The private half is in {output}: store it offline (a safe, two copies), then "
+        "remove it from this machine. Set in the server's settings:",
+        markup=False,
+        soft_wrap=True,
+    )
+    print(f"UHS_BACKUP_KEY={public}")
+
+
+@app.command()
+def backup(
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="A folder, or s3://bucket/prefix (default: UHS_BACKUP_TO).",
+            metavar="WHERE",
+        ),
+    ] = None,
+    keep: Annotated[
+        int | None,
+        typer.Option(
+            "--keep",
+            min=1,
+            help="Backups kept there, the oldest removed (default: UHS_BACKUP_KEEP).",
+            metavar="N",
+        ),
+    ] = None,
+) -> None:
+    """Back up the database, the blobs it lists and the server key, sealed to the
+    recovery key (UHS_BACKUP_KEY), as a new backup in WHERE."""
+    from uhealthsec.server.app import blob_store_for
+    from uhealthsec.server.backup import BackupRefused, location_for
+    from uhealthsec.server.backup import backup as write_backup
+
+    settings = _settings()
+    destination = to or settings.backup_to
+    if not destination:
+        raise Refused("where to? --to WHERE, or set UHS_BACKUP_TO")
+    try:
+        done = write_backup(
+            settings,
+            blob_store_for(settings),
+            location_for(settings, destination),
+            keep=keep or settings.backup_keep,
+        )
+    except BackupRefused as exc:
+        raise Refused(str(exc)) from exc
+    console.print(
+        f"Backed up to {done.where}: the database, {done.blobs} blob(s) and the server "
+        f"key, {decimal(done.size)} sealed to the recovery key.",
+        markup=False,
+        soft_wrap=True,
+    )
+    for where in done.removed:
+        console.print(f"Removed the older backup {where}.", markup=False, soft_wrap=True)
+
+
+@app.command()
+def restore(
+    source: Annotated[
+        str,
+        typer.Option(
+            "--from",
+            help="The backup: its folder, or s3://bucket/prefix/uhs-backup-…",
+            metavar="BACKUP",
+        ),
+    ],
+    backup_key: Annotated[
+        Path,
+        typer.Option("--backup-key", help="The recovery key's private half.", metavar="FILE"),
+    ],
+) -> None:
+    """Restore a backup into this configuration's data directory, database and blob
+    store, which must be empty; every part is checked before anything is written."""
+    from uhealthsec.server.app import blob_store_for
+    from uhealthsec.server.backup import BackupRefused, backup_at, read_recovery_key
+    from uhealthsec.server.backup import restore as restore_backup
+
+    settings = _settings(restoring=True)
+    try:
+        key = read_recovery_key(backup_key)
+        store = blob_store_for(settings) if settings.blob_store == "s3" else None
+        location, name = backup_at(settings, source)
+        done = restore_backup(settings, location, name, key, store)
+    except BackupRefused as exc:
+        raise Refused(str(exc)) from exc
+    console.print(
+        f"Restored the backup of {done.created_at}: the {done.database} database, "
+        f"{done.blobs} blob(s) and the server key. Start the server; devices verify its "
+        "journal against what they pinned before.",
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 @app.command("verify-practitioner")

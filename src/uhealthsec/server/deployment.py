@@ -47,6 +47,7 @@ def production_problems(
         *_database_problems(settings),
         *_storage_problems(settings, mounts, volatile_folders),
         *_secret_file_problems(settings, env_file),
+        *_backup_problems(settings),
     ]
     if not settings.smtp_host:
         problems.append(
@@ -141,6 +142,53 @@ def _storage_problems(
         )
     if settings.blob_store == "s3" and not settings.s3_bucket:
         problems.append(SettingProblem("UHS_S3_BUCKET", "the S3 blob store has no bucket"))
+    return problems
+
+
+def _backup_problems(settings: Settings) -> list[SettingProblem]:
+    """A backup is configured (``uhs-server backup``), sealed to a recovery key, and
+    written elsewhere than the data it saves."""
+    from uhealthsec.server.backup import BackupRefused, backup_public_key
+    from uhealthsec.server.backup_locations import LocationRefused, split_location
+
+    problems = []
+    if not settings.backup_key:
+        problems.append(
+            SettingProblem(
+                "UHS_BACKUP_KEY",
+                "no backup configured: no recovery key to seal backups to (`uhs-server "
+                "backup-key new`)",
+            )
+        )
+    else:
+        try:
+            backup_public_key(settings.backup_key)
+        except BackupRefused as exc:
+            problems.append(SettingProblem("UHS_BACKUP_KEY", str(exc)))
+    try:
+        bucket, folder = split_location(settings.backup_to)
+    except LocationRefused as exc:
+        return [*problems, SettingProblem("UHS_BACKUP_TO", str(exc))]
+    if not settings.backup_to:
+        problems.append(
+            SettingProblem("UHS_BACKUP_TO", "no backup configured: no place to write backups")
+        )
+    elif bucket is None and Path(folder).resolve().is_relative_to(settings.data_dir.resolve()):
+        problems.append(
+            SettingProblem(
+                "UHS_BACKUP_TO",
+                f"{folder} is inside the data directory: a backup must survive the loss "
+                "of the volume it saves",
+            )
+        )
+    elif bucket is not None and settings.blob_store == "s3" and bucket == settings.s3_bucket:
+        problems.append(
+            SettingProblem(
+                "UHS_BACKUP_TO",
+                f"the backups would be in the blob store's own bucket, {bucket}: a backup "
+                "must survive the loss of the store it saves (a second bucket)",
+            )
+        )
     return problems
 
 

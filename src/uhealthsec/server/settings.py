@@ -118,6 +118,17 @@ class Settings(BaseSettings):
     #: audit the whole log; nobody else can enumerate it (docs/PROTOCOL.md, section 10).
     directory_monitors: list[str] = Field(default_factory=list)
 
+    #: Backups (``uhs-server backup``): the recovery key's public half, from
+    #: ``uhs-server backup-key new`` (its private half stays offline, with the operator)...
+    backup_key: str = ""
+    #: ...where they are written: a folder on another volume than the data directory's,
+    #: or a second bucket of the S3 endpoint, ``s3://bucket/prefix``...
+    backup_to: str = ""
+    #: ...and how many are kept there (the oldest are removed after each backup): a file
+    #: destroyed at the end of its retention stays in the backups taken before, its
+    #: blob and wrapped keys included, until the last of them is removed.
+    backup_keep: int = Field(default=14, ge=1, le=400)
+
     #: Outgoing mail: written as files under ``data_dir/outbox`` unless an SMTP host is set.
     smtp_host: str = ""
     smtp_port: int = 587
