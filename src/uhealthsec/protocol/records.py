@@ -153,6 +153,8 @@ class VersionOut(BaseModel):
     readers: list[ReaderIO] | None
     #: Readers' signed statements of whom else they gave this version to.
     statements: list[ShareStatementOut]
+    #: When you first opened this version (your read receipt); null if you never did.
+    read_at: datetime | None = None
 
 
 class RecipientOut(BaseModel):

@@ -175,7 +175,10 @@ def inbox(
         return
     for d in documents:
         author = "you" if d.author_email == me else f"{d.author_name} <{d.author_email}>"
-        console.print(f"[bold]{d.title}[/bold]  (version {d.version}, {d.created_at:%Y-%m-%d})")
+        new = " [cyan]new[/cyan]" if d.read_at is None else ""  # not opened yet
+        console.print(
+            f"[bold]{d.title}[/bold]{new}  (version {d.version}, {d.created_at:%Y-%m-%d})"
+        )
         console.print(f"  from {author}, {decimal(d.size)}")
         console.print(f"  id {d.id}", soft_wrap=True)
 

@@ -69,6 +69,8 @@ class DocumentSummary:
     patient_file_id: uuid.UUID
     created_at: datetime
     recipients: list[str]
+    #: When you first opened this version, as your read receipt says; None: new to you.
+    read_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import uuid
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import httpx2
 
-from uhealthsec.client.errors import ExchangeRefused
+from uhealthsec.client.errors import ApiError, ExchangeRefused
 from uhealthsec.client.exchange.history import SignedHistory, _served_manifests
 from uhealthsec.client.exchange.models import (
     DOCUMENTS_PAGE,
@@ -85,6 +86,7 @@ class DocumentReceiving(SignedHistory):
             patient_file_id=view.patient_file_id,
             created_at=latest.created_at,
             recipients=[r.email for r in view.recipients],
+            read_at=latest.read_at,
         )
 
     def fetch(
@@ -159,6 +161,8 @@ class DocumentReceiving(SignedHistory):
         finally:
             if os.path.exists(temporary):
                 os.unlink(temporary)
+        if chosen.read_at is None:
+            self._send_read_receipt(view.id, number)
         return ReceivedDocument(
             id=view.id,
             version=number,
@@ -169,6 +173,13 @@ class DocumentReceiving(SignedHistory):
             signer=signer,
             size=summary.plaintext_size,
         )
+
+    def _send_read_receipt(self, document_id: uuid.UUID, number: int) -> None:
+        """Tells the server this version was opened, once it decrypted and verified.
+        The document is delivered whatever the receipt's fate: one that fails is sent
+        again at the next opening, the version still listed as new until then."""
+        with contextlib.suppress(ApiError):
+            self.call("POST", f"/documents/{document_id}/versions/{number}/read")
 
     def _version_key(self, version: VersionOut) -> bytes:
         """A version's document key, unwrapped here and proven to be that version's:

@@ -116,6 +116,7 @@ ACTIONS: Mapping[tuple[str, str], str] = MappingProxyType(
         ("GET", "/documents"): "records.inbox",
         ("GET", "/documents/{document_id}"): "records.document",
         ("GET", "/documents/{document_id}/versions/{number}/content"): "records.content",
+        ("POST", "/documents/{document_id}/versions/{number}/read"): "records.mark_read",
         ("POST", "/documents/{document_id}/shares"): "records.share",
         ("POST", "/documents/{document_id}/revocations"): "records.revoke",
         ("GET", "/patient-files/{patient_file_id}/retention"): "retention.file_retention",

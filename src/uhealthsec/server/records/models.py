@@ -159,6 +159,9 @@ class Share(Base):
     #: When the version was written (its ``created_at``, which never changes): the
     #: inbox's order, read from an index of the reader's shares.
     version_created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    #: When the reader first said they opened this version (their read receipt, sent
+    #: once the content decrypted and its signature verified); never moved after.
+    read_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     @classmethod
     def active(cls, share: Any = None) -> ColumnElement[bool]:

@@ -226,6 +226,23 @@ def content(
 
 
 @router.post(
+    "/documents/{document_id}/versions/{number}/read",
+    status_code=204,
+    dependencies=[REPLAYABLE],
+)
+def mark_read(
+    document_id: uuid.UUID,
+    number: Annotated[int, Path(ge=1, le=2**31)],
+    caller: Caller,
+    db: Db,
+    ctx: Ctx,
+) -> None:
+    """Your read receipt: you opened this version (decrypted, its signature verified).
+    The first one counts; the inbox then no longer shows the version as new."""
+    RecordsService(db, ctx).mark_read(caller.account, document_id, number)
+
+
+@router.post(
     "/documents/{document_id}/shares", response_model=s.DocumentOut, dependencies=[REPLAYABLE]
 )
 def share(
@@ -325,6 +342,7 @@ def _document_out(view: DocumentView) -> s.DocumentOut:
                 created_at=v.version.created_at,
                 wrapped_key=v.wrapped_key,
                 content_digest=v.content_digest,
+                read_at=v.read_at,
                 readers=None
                 if v.version.readers is None
                 else [_reader_out(r) for r in decode_readers(v.version.readers)],

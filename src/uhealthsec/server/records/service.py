@@ -144,6 +144,8 @@ class VersionView:
     content_digest: bytes = b""
     #: Rows of ShareStatementRecord's columns.
     statements: Sequence[Row[Any]] = ()
+    #: When the caller first opened this version (their read receipt); None if never.
+    read_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -727,6 +729,8 @@ class RecordsService:
                     created_at=self.ctx.now(),
                     expires_at=grant.expires_at,
                     version_created_at=version.created_at,
+                    # Whoever wrote the version has read it: never new to them.
+                    read_at=self.ctx.now() if grant.recipient_id == version.author_id else None,
                 )
             )
             return
@@ -893,12 +897,12 @@ class RecordsService:
         # Every version's signed manifest, with the caller's key where they hold one:
         # the next author checks who wrote each version after whom (PROTOCOL 11.4).
         mine = (
-            select(Share.version_id, Share.wrapped_key)
+            select(Share.version_id, Share.wrapped_key, Share.read_at)
             .where(Share.recipient_id == caller.id, self._usable())
             .subquery()
         )
         rows = self.db.execute(
-            select(*VERSION_COLUMNS, mine.c.wrapped_key, Blob.size, Blob.sha256)
+            select(*VERSION_COLUMNS, mine.c.wrapped_key, mine.c.read_at, Blob.size, Blob.sha256)
             .outerjoin(mine, mine.c.version_id == DocumentVersion.id)
             .join(Blob, Blob.id == DocumentVersion.blob_id)
             .where(DocumentVersion.document_id.in_(ids))
@@ -922,7 +926,14 @@ class RecordsService:
         latest: list[uuid.UUID] = []
         for row in rows:
             versions.setdefault(row.document_id, []).append(
-                VersionView(row, row.size, row.wrapped_key, row.sha256, statements.get(row.id, ()))
+                VersionView(
+                    row,
+                    row.size,
+                    row.wrapped_key,
+                    row.sha256,
+                    statements.get(row.id, ()),
+                    row.read_at,
+                )
             )
         for document in documents:
             latest += [
@@ -1055,6 +1066,25 @@ class RecordsService:
         blob = self.db.get(Blob, version.blob_id)
         assert blob is not None
         return blob
+
+    def mark_read(self, caller: Account, document_id: uuid.UUID, number: int) -> None:
+        """The caller's read receipt of one version they can read: its first time only.
+
+        :raises NotFound: no such document for the caller, or no such version.
+        :raises Forbidden: the caller holds no key for that version any more.
+        """
+        document, _ = self._readable_document(caller, document_id)
+        version = self._version(document, number)
+        share = self._active_share(version.id, caller.id)
+        if share is None:
+            raise Forbidden("you no longer have access to this version")
+        # Set in one statement, never moved: of two receipts, the first stays.
+        self.db.execute(
+            update(Share)
+            .where(Share.id == share.id, Share.read_at.is_(None))
+            .values(read_at=self.ctx.now())
+            .execution_options(synchronize_session="fetch")
+        )
 
     # -- helpers --------------------------------------------------------------------------
 
