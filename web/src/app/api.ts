@@ -310,6 +310,19 @@ export class Api {
   async finishProfessionalLink(landed: string) {
     return (await this.worker.call("finishProfessionalLink", { landed })).identities;
   }
+
+  async startPasswordRecovery(email: string): Promise<void> {
+    await this.worker.call("startPasswordRecovery", { email });
+  }
+
+  async provePasswordRecovery(code: string, factor: "totp" | "recoveryCode", value: string): Promise<void> {
+    await this.worker.call("provePasswordRecovery", factor === "totp" ? { code, totp: value } : { code, recoveryCode: value });
+  }
+
+  /** The address to sign in with; the words and the password are the worker's alone after this. */
+  async finishPasswordRecovery(words: string, password: string): Promise<string> {
+    return (await this.worker.call("finishPasswordRecovery", { words, password })).email;
+  }
 }
 
 /**

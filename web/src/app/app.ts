@@ -26,6 +26,7 @@ import { invitedRegistration, isJoinRoute, joinScreen, joinSignedOutScreen, rout
 import { CONSENTS_ROUTE, consentsScreen } from "./screens/consents.js";
 import { RIGHTS_ROUTE, rightsScreen } from "./screens/rights.js";
 import { historyScreen } from "./screens/history.js";
+import { RECOVERY_ROUTE, passwordRecoveryScreen } from "./screens/password_recovery.js";
 
 export interface Screen {
   /** The screen's heading, also the page's title. */
@@ -232,6 +233,7 @@ export class App {
       };
       if (hash === ROUTES.register) return registerScreen(this.api, signedIn, invitedRegistration());
       if (isJoinRoute(hash)) return joinSignedOutScreen((route) => this.navigate(route));
+      if (hash === RECOVERY_ROUTE) return passwordRecoveryScreen(this.api);
       return signInScreen(this.api, signedIn);
     }
     const context: AppContext = {

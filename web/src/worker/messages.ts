@@ -268,6 +268,15 @@ export interface ClientOperations {
   beginProfessionalLink: { args: Record<string, never>; result: { url: string } };
   /** The address that window came back to: its link code redeemed with this worker's verifier, refused unless it answers this request. */
   finishProfessionalLink: { args: { landed: string }; result: { identities: ProfessionalIdentity[] } };
+  /** A forgotten password (PROTOCOL 16.5): a one-time code mailed to the address (the server answers alike for any). */
+  startPasswordRecovery: { args: { email: string }; result: { mailed: true } };
+  /** The mailed code and a second factor proven; the keystore handed over stays here. */
+  provePasswordRecovery: { args: { code: string; totp?: string; recoveryCode?: string }; result: { proven: true } };
+  /**
+   * The keystore opened here with the 24 words, re-sealed under the new password and
+   * signed; the server ends every session. The address to sign in with, again.
+   */
+  finishPasswordRecovery: { args: { words: string; password: string }; result: { email: string } };
 }
 
 /** The second factors a sign-in may be finished with. */

@@ -48,6 +48,7 @@ import {
   whoIsSignedIn,
 } from "../client/federation.js";
 import { type PasskeyOptions, addPasskey, checkCredential, challengeOf, listPasskeys, registrationOptions, signInOptions } from "../client/passkeys.js";
+import { type ProvenRecovery, finishPasswordRecovery, provePasswordRecovery, startPasswordRecovery } from "../client/password_recovery.js";
 import type { AccountView, ClientOperation, ClientOperations, Operation, Operations, SignInFactor } from "./messages.js";
 import { CryptoService } from "./service.js";
 
@@ -120,6 +121,8 @@ export class WorkerService extends CryptoService {
   private professional: { request: ProfessionalRequest; tokens: Tokens | null } | null = null;
   private readonly exposeKeyOperations: boolean;
   private readonly pendingSignInMs: number;
+  /** A forgotten password's recovery under way: its address, then the keystore handed over once proven. */
+  private recovery: { email: string; proven: ProvenRecovery | null } | null = null;
 
   /** `origin`: the server's, the page's own (the worker's `location.origin`). */
   constructor(origin: string, options: WorkerOptions = {}) {
@@ -228,6 +231,7 @@ export class WorkerService extends CryptoService {
 
   async cancelSignIn(_: ClientOperations["cancelSignIn"]["args"]): Promise<ClientOperations["cancelSignIn"]["result"]> {
     this.forgetPending();
+    this.recovery = null;
     this.forgetRegistration();
     await this.forgetProfessional();
     return { cancelled: true };
@@ -284,6 +288,7 @@ export class WorkerService extends CryptoService {
 
   async signOut(_: ClientOperations["signOut"]["args"]): Promise<ClientOperations["signOut"]["result"]> {
     this.forgetPending();
+    this.recovery = null;
     this.forgetRegistration();
     await this.forgetProfessional();
     const signedIn = this.signedIn;
@@ -663,6 +668,31 @@ export class WorkerService extends CryptoService {
     await finishProfessionalLink(signedIn.session, request, landed);
     return { identities: await professionalIdentities(signedIn.session) };
   }
+
+  async startPasswordRecovery({ email }: ClientOperations["startPasswordRecovery"]["args"]): Promise<ClientOperations["startPasswordRecovery"]["result"]> {
+    await this.signOut({}).catch(() => undefined);
+    await startPasswordRecovery(this.http, email.trim());
+    this.recovery = { email: email.trim(), proven: null };
+    return { mailed: true };
+  }
+
+  async provePasswordRecovery({ code, totp, recoveryCode }: ClientOperations["provePasswordRecovery"]["args"]): Promise<ClientOperations["provePasswordRecovery"]["result"]> {
+    const recovery = this.recovery;
+    if (recovery === null) throw new ClientRefusal("no_recovery", "no password recovery is under way here: start again");
+    const proof: SecondFactor | null = totp ? { totp_code: totp.replace(/\s+/g, "") } : recoveryCode ? { recovery_code: recoveryCode.trim() } : null;
+    if (proof === null) throw new ClientRefusal("recovery_factor_refused", "give the code of your authenticator app or a recovery code");
+    recovery.proven = await provePasswordRecovery(this.http, recovery.email, code.trim(), proof);
+    return { proven: true };
+  }
+
+  async finishPasswordRecovery({ words, password }: ClientOperations["finishPasswordRecovery"]["args"]): Promise<ClientOperations["finishPasswordRecovery"]["result"]> {
+    const proven = this.recovery?.proven ?? null;
+    if (proven === null) throw new ClientRefusal("no_recovery", "no proven password recovery is under way here: start again");
+    // Wrong words or a weak password are refused before anything is sent: they may be typed again.
+    await finishPasswordRecovery(this.http, proven, words, password, [proven.email]);
+    this.recovery = null;
+    return { email: proven.email };
+  }
 }
 
 /** The name a passkey gets when the person gives none. */
@@ -735,4 +765,7 @@ const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
   "professionalIdentities",
   "beginProfessionalLink",
   "finishProfessionalLink",
+  "startPasswordRecovery",
+  "provePasswordRecovery",
+  "finishPasswordRecovery",
 ]);

@@ -1,0 +1,128 @@
+/**
+ * A forgotten password in the worker (client/password_recovery.ts and the worker's
+ * startPasswordRecovery, provePasswordRecovery, finishPasswordRecovery), against a
+ * server faked with the keystore_recovery.json vector: the steps refuse to run out of
+ * turn; a wrong mailed code and a wrong factor are told apart; wrong words and a weak
+ * password are refused before anything is sent; the right words re-seal the same keys
+ * under the new password, keep the recovery slot, and sign the statement the server
+ * checks, after which the worker holds nothing of the recovery.
+ */
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { keystoreRecoveryDigest, verifyKeystoreChange } from "../src/protocol/account_changes.js";
+import { fromBase64Url, fromHex, toBase64Url } from "../src/protocol/bytes.js";
+import { encodePrivateKeys } from "../src/protocol/keys.js";
+import { decodeKeystore, recoveryWords, unlockWithPassword, unlockWithRecoveryKey } from "../src/protocol/keystore.js";
+import { MemoryPinStore } from "../src/client/pins.js";
+import { WorkerService } from "../src/worker/session.js";
+import { loadVectors, refusal } from "./vectors.js";
+
+const ORIGIN = "https://sante.example.fr";
+const EMAIL = "camille.petit@example.fr";
+const MAILED_CODE = "abcd-efgh-jkmn-pqrs";
+const TOTP = "123456";
+const NEW_PASSWORD = "lanterne orageuse sur le quai";
+const vector = loadVectors("keystore_recovery.json").vectors[0]!;
+const problem = (status: number, detail: string) => new Response(JSON.stringify({ detail }), { status, headers: { "Content-Type": "application/problem+json" } });
+
+/** The server's side of 16.5 for the vector's account; the completions it was sent. */
+function fakeServer() {
+  const completions: Record<string, string>[] = [];
+  const fetch = async (input: string, init?: RequestInit) => {
+    const path = new URL(input).pathname;
+    const body = JSON.parse(String(init?.body ?? "{}")) as Record<string, unknown>;
+    if (path === "/accounts/password-recoveries") return new Response(JSON.stringify({ detail: "mailed if an account uses it" }), { status: 202 });
+    if (path === "/accounts/password-recoveries/proof") {
+      if (body["email"] !== EMAIL || body["code"] !== MAILED_CODE) return problem(400, "this code is wrong, expired or was already used");
+      if ((body["second_factor"] as Record<string, unknown>)["totp_code"] !== TOTP) return problem(401, "wrong second factor");
+      return new Response(
+        JSON.stringify({
+          account_id: vector.account_id,
+          nonce: toBase64Url(fromHex(vector.nonce)),
+          recovery_keystore: toBase64Url(fromHex(vector.recovery_keystore)),
+          expires_at: "2026-11-27T10:40:00Z",
+        }),
+        { status: 200, headers: { "Content-Type": "application/json" } },
+      );
+    }
+    if (path === "/accounts/password-recoveries/completion") {
+      completions.push(body as Record<string, string>);
+      return new Response(null, { status: 204 });
+    }
+    return problem(404, "not here");
+  };
+  return { completions, fetch };
+}
+
+function recovering() {
+  const server = fakeServer();
+  return { server, worker: new WorkerService(ORIGIN, { fetch: server.fetch, pins: new MemoryPinStore() }) };
+}
+
+const WORDS = recoveryWords(fromHex(vector.recovery_key));
+
+test("password recovery: the steps refuse to run out of turn", async () => {
+  const { worker, server } = recovering();
+  assert.equal(await refusal(() => worker.provePasswordRecovery({ code: MAILED_CODE, totp: TOTP })), "no_recovery");
+  assert.equal(await refusal(() => worker.finishPasswordRecovery({ words: WORDS, password: NEW_PASSWORD })), "no_recovery");
+  await worker.startPasswordRecovery({ email: EMAIL });
+  // Proven first: the words and the new password wait for the code and the factor.
+  assert.equal(await refusal(() => worker.finishPasswordRecovery({ words: WORDS, password: NEW_PASSWORD })), "no_recovery");
+  assert.equal(await refusal(() => worker.provePasswordRecovery({ code: MAILED_CODE })), "recovery_factor_refused");
+  await worker.cancelSignIn({});
+  assert.equal(await refusal(() => worker.provePasswordRecovery({ code: MAILED_CODE, totp: TOTP })), "no_recovery");
+  assert.equal(server.completions.length, 0);
+});
+
+test("password recovery: a wrong mailed code and a wrong second factor are each said as what they are", async () => {
+  const { worker } = recovering();
+  await worker.startPasswordRecovery({ email: EMAIL });
+  assert.equal(await refusal(() => worker.provePasswordRecovery({ code: "wxyz-wxyz-wxyz-wxyz", totp: TOTP })), "recovery_code_refused");
+  assert.equal(await refusal(() => worker.provePasswordRecovery({ code: MAILED_CODE, totp: "654321" })), "recovery_factor_refused");
+});
+
+test("password recovery: wrong words and a weak password are refused here, and nothing is sent", async () => {
+  const { worker, server } = recovering();
+  await worker.startPasswordRecovery({ email: EMAIL });
+  await worker.provePasswordRecovery({ code: MAILED_CODE, totp: TOTP });
+  const otherKey = recoveryWords(new Uint8Array(32).fill(9));
+  const swapped = WORDS.split(" ");
+  [swapped[0], swapped[1]] = [swapped[1]!, swapped[0]!];
+  for (const words of [otherKey, swapped.join(" "), "cheval agrafe", WORDS.replace(/^\S+/, "licorne")]) {
+    assert.equal(await refusal(() => worker.finishPasswordRecovery({ words, password: NEW_PASSWORD })), "wrong_recovery_words", words);
+  }
+  assert.equal(await refusal(() => worker.finishPasswordRecovery({ words: WORDS, password: "court" })), "weak_password");
+  assert.equal(await refusal(() => worker.finishPasswordRecovery({ words: WORDS, password: `${EMAIL} et encore` })), "weak_password");
+  assert.equal(server.completions.length, 0);
+});
+
+test("password recovery: the right words re-seal the same keys under the new password, signed over the server's nonce", async () => {
+  const { worker, server } = recovering();
+  await worker.startPasswordRecovery({ email: EMAIL });
+  await worker.provePasswordRecovery({ code: MAILED_CODE, totp: TOTP });
+  // Typed as a person types them: capitals, line breaks, extra spaces.
+  const typed = WORDS.toUpperCase().split(" ").join("  \n");
+  assert.deepEqual(await worker.finishPasswordRecovery({ words: typed, password: NEW_PASSWORD }), { email: EMAIL });
+  assert.equal(server.completions.length, 1);
+  const sent = server.completions[0]!;
+  assert.equal(sent["account_id"], vector.account_id);
+  assert.equal(sent["nonce"], toBase64Url(fromHex(vector.nonce)));
+  const newKeystore = fromBase64Url(sent["keystore"]!);
+  const authSecret = fromBase64Url(sent["auth_secret"]!);
+  const handedOver = decodeKeystore(fromHex(vector.recovery_keystore));
+  const resealed = decodeKeystore(newKeystore);
+  const opened = await unlockWithPassword(resealed, NEW_PASSWORD);
+  assert.deepEqual(opened.authSecret, authSecret);
+  const recovered = await unlockWithRecoveryKey(handedOver, fromHex(vector.recovery_key));
+  assert.deepEqual(encodePrivateKeys(opened.keys), encodePrivateKeys(recovered));
+  // The recovery slot is kept byte for byte (the words still open it), the password slot is a real one.
+  assert.deepEqual(resealed.recoveryNonce, handedOver.recoveryNonce);
+  assert.deepEqual(resealed.recoverySealed, handedOver.recoverySealed);
+  assert.notDeepEqual(resealed.passwordSealed, handedOver.passwordSealed);
+  const digest = await keystoreRecoveryDigest(vector.account_id, fromHex(vector.nonce), newKeystore, authSecret);
+  await verifyKeystoreChange(fromHex(vector.signing_public_key), digest, fromBase64Url(sent["signature"]!));
+  // The recovery is spent: the worker keeps nothing of it.
+  assert.equal(await refusal(() => worker.finishPasswordRecovery({ words: WORDS, password: NEW_PASSWORD })), "no_recovery");
+});
