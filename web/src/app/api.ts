@@ -323,6 +323,14 @@ export class Api {
   async finishPasswordRecovery(words: string, password: string): Promise<string> {
     return (await this.worker.call("finishPasswordRecovery", { words, password })).email;
   }
+
+  async removePasskey(id: string) {
+    return (await this.worker.call("removePasskey", { id })).passkeys;
+  }
+
+  async unlinkProfessionalIdentity(id: string) {
+    return (await this.worker.call("unlinkProfessionalIdentity", { id })).identities;
+  }
 }
 
 /**

@@ -581,6 +581,19 @@ const fr = {
   "refusal.recovery_factor_refused": "Le code de votre application d'authentification ou le code de secours est incorrect.",
   "refusal.wrong_recovery_words": "Ces mots de récupération n'ouvrent pas les clés de ce compte : vérifiez chaque mot et leur ordre sur votre fiche.",
   "refusal.no_recovery": "Aucune récupération de mot de passe n'est en cours ici : recommencez depuis « Mot de passe oublié ? ».",
+  "passkeys.remove": "Retirer",
+  "passkeys.removeLabel": "Retirer la clé d'accès {name}, ajoutée le {created}",
+  "passkeys.removeQuestion": "Retirer « {name} » ? Vos autres appareils seront déconnectés.",
+  "passkeys.confirmRemove": "Confirmer le retrait",
+  "passkeys.keep": "Garder",
+  "passkeys.removing": "Retrait en cours…",
+  "passkeys.removed": "Clé d'accès « {name} » retirée. Vos autres appareils ont été déconnectés.",
+  "passkeys.stepUpRemove": "Pour retirer une clé d'accès, reconnectez-vous : la preuve de votre second facteur date de plus de cinq minutes.",
+  "ecps.unlink": "Délier",
+  "ecps.unlinkLabel": "Délier l'{identity}",
+  "ecps.unlinking": "Suppression du lien…",
+  "ecps.unlinked": "Votre e-CPS n'est plus liée à votre compte : la connexion par e-CPS ne l'ouvre plus.",
+  "ecps.stepUpUnlink": "Pour délier votre e-CPS, reconnectez-vous : la preuve de votre second facteur date de plus de cinq minutes.",
 } as const;
 
 export type MessageKey = keyof typeof fr;
@@ -1163,6 +1176,19 @@ const en: Record<MessageKey, string> = {
   "refusal.recovery_factor_refused": "The code of your authenticator app or the recovery code is wrong.",
   "refusal.wrong_recovery_words": "These recovery words do not open this account's keys: check each word and their order on your sheet.",
   "refusal.no_recovery": "No password recovery is under way here: start again from \"Forgot your password?\".",
+  "passkeys.remove": "Remove",
+  "passkeys.removeLabel": "Remove the passkey {name}, added on {created}",
+  "passkeys.removeQuestion": "Remove \"{name}\"? Your other devices will be signed out.",
+  "passkeys.confirmRemove": "Confirm removal",
+  "passkeys.keep": "Keep",
+  "passkeys.removing": "Removing…",
+  "passkeys.removed": "Passkey \"{name}\" removed. Your other devices were signed out.",
+  "passkeys.stepUpRemove": "To remove a passkey, sign in again: your second factor was proven more than five minutes ago.",
+  "ecps.unlink": "Unlink",
+  "ecps.unlinkLabel": "Unlink the {identity}",
+  "ecps.unlinking": "Unlinking…",
+  "ecps.unlinked": "Your e-CPS is no longer linked to your account: signing in with the e-CPS no longer opens it.",
+  "ecps.stepUpUnlink": "To unlink your e-CPS, sign in again: your second factor was proven more than five minutes ago.",
 };
 
 export type Language = "fr" | "en";

@@ -277,6 +277,10 @@ export interface ClientOperations {
    * signed; the server ends every session. The address to sign in with, again.
    */
   finishPasswordRecovery: { args: { words: string; password: string }; result: { email: string } };
+  /** Removes a passkey of the signed-in account, the removal signed with its key (16.4). */
+  removePasskey: { args: { id: string }; result: { passkeys: PasskeyView[] } };
+  /** Unlinks an e-CPS from the signed-in account (a second factor proven in the last minutes needed). */
+  unlinkProfessionalIdentity: { args: { id: string }; result: { identities: ProfessionalIdentity[] } };
 }
 
 /** The second factors a sign-in may be finished with. */

@@ -45,9 +45,10 @@ import {
   professionalIdentities,
   professionalLink,
   professionalSignIn,
+  unlinkProfessionalIdentity,
   whoIsSignedIn,
 } from "../client/federation.js";
-import { type PasskeyOptions, addPasskey, checkCredential, challengeOf, listPasskeys, registrationOptions, signInOptions } from "../client/passkeys.js";
+import { type PasskeyOptions, addPasskey, checkCredential, challengeOf, listPasskeys, registrationOptions, removePasskey, signInOptions } from "../client/passkeys.js";
 import { type ProvenRecovery, finishPasswordRecovery, provePasswordRecovery, startPasswordRecovery } from "../client/password_recovery.js";
 import type { AccountView, ClientOperation, ClientOperations, Operation, Operations, SignInFactor } from "./messages.js";
 import { CryptoService } from "./service.js";
@@ -693,6 +694,19 @@ export class WorkerService extends CryptoService {
     this.recovery = null;
     return { email: proven.email };
   }
+
+  async removePasskey({ id }: ClientOperations["removePasskey"]["args"]): Promise<ClientOperations["removePasskey"]["result"]> {
+    const signedIn = this.requireSignedIn();
+    const sign = async (digest: Uint8Array) => (await this.sign({ purpose: "factor-change", digest })).signature;
+    await removePasskey(signedIn.session, id, sign);
+    return { passkeys: await listPasskeys(signedIn.session) };
+  }
+
+  async unlinkProfessionalIdentity({ id }: ClientOperations["unlinkProfessionalIdentity"]["args"]): Promise<ClientOperations["unlinkProfessionalIdentity"]["result"]> {
+    const signedIn = this.requireSignedIn();
+    await unlinkProfessionalIdentity(signedIn.session, id);
+    return { identities: await professionalIdentities(signedIn.session) };
+  }
 }
 
 /** The name a passkey gets when the person gives none. */
@@ -768,4 +782,6 @@ const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
   "startPasswordRecovery",
   "provePasswordRecovery",
   "finishPasswordRecovery",
+  "removePasskey",
+  "unlinkProfessionalIdentity",
 ]);
