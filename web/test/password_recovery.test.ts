@@ -2,10 +2,11 @@
  * A forgotten password in the worker (client/password_recovery.ts and the worker's
  * startPasswordRecovery, provePasswordRecovery, finishPasswordRecovery), against a
  * server faked with the keystore_recovery.json vector: the steps refuse to run out of
- * turn; a wrong mailed code and a wrong factor are told apart; wrong words and a weak
- * password are refused before anything is sent; the right words re-seal the same keys
- * under the new password, keep the recovery slot, and sign the statement the server
- * checks, after which the worker holds nothing of the recovery.
+ * turn; a wrong mailed code and a wrong factor are told apart, and a recovery code
+ * stands for the phone; wrong words and a weak password are refused before anything
+ * is sent; the right words re-seal the same keys under the new password, keep the
+ * recovery slot, and sign the statement the server checks, after which the worker
+ * holds nothing of the recovery.
  */
 
 import assert from "node:assert/strict";
@@ -23,6 +24,7 @@ const ORIGIN = "https://sante.example.fr";
 const EMAIL = "camille.petit@example.fr";
 const MAILED_CODE = "abcd-efgh-jkmn-pqrs";
 const TOTP = "123456";
+const RECOVERY_CODE = "k7m2-q9xa";
 const NEW_PASSWORD = "lanterne orageuse sur le quai";
 const vector = loadVectors("keystore_recovery.json").vectors[0]!;
 const problem = (status: number, detail: string) => new Response(JSON.stringify({ detail }), { status, headers: { "Content-Type": "application/problem+json" } });
@@ -36,7 +38,8 @@ function fakeServer() {
     if (path === "/accounts/password-recoveries") return new Response(JSON.stringify({ detail: "mailed if an account uses it" }), { status: 202 });
     if (path === "/accounts/password-recoveries/proof") {
       if (body["email"] !== EMAIL || body["code"] !== MAILED_CODE) return problem(400, "this code is wrong, expired or was already used");
-      if ((body["second_factor"] as Record<string, unknown>)["totp_code"] !== TOTP) return problem(401, "wrong second factor");
+      const factor = body["second_factor"] as Record<string, unknown>;
+      if (factor["totp_code"] !== TOTP && factor["recovery_code"] !== RECOVERY_CODE) return problem(401, "wrong second factor");
       return new Response(
         JSON.stringify({
           account_id: vector.account_id,
@@ -81,6 +84,9 @@ test("password recovery: a wrong mailed code and a wrong second factor are each 
   await worker.startPasswordRecovery({ email: EMAIL });
   assert.equal(await refusal(() => worker.provePasswordRecovery({ code: "wxyz-wxyz-wxyz-wxyz", totp: TOTP })), "recovery_code_refused");
   assert.equal(await refusal(() => worker.provePasswordRecovery({ code: MAILED_CODE, totp: "654321" })), "recovery_factor_refused");
+  assert.equal(await refusal(() => worker.provePasswordRecovery({ code: MAILED_CODE, recoveryCode: "zzzz-zzzz" })), "recovery_factor_refused");
+  // A recovery code stands for the phone, as at sign-in.
+  assert.deepEqual(await worker.provePasswordRecovery({ code: ` ${MAILED_CODE} `, recoveryCode: ` ${RECOVERY_CODE}` }), { proven: true });
 });
 
 test("password recovery: wrong words and a weak password are refused here, and nothing is sent", async () => {
