@@ -173,6 +173,9 @@ export class WorkerService extends CryptoService {
     guard: (sink) => this.untilLocked(sink, this.epoch),
   };
 
+  /** A change of second factors signed with the account's key: over a digest the worker's client built, never the page. */
+  private readonly signFactorChange = async (digest: Uint8Array): Promise<Uint8Array> => (await this.sign({ purpose: "factor-change", digest })).signature;
+
   private requireSignedIn(): SignedIn {
     if (this.signedIn === null) throw new ClientRefusal("signed_out", "you are signed out: sign in first");
     return this.signedIn;
@@ -589,8 +592,7 @@ export class WorkerService extends CryptoService {
     if (options === undefined) throw new ClientRefusal("passkey_refused", "no passkey is being added here: start again");
     // One answer per challenge, whatever the server says of it.
     delete signedIn.passkeyOptions;
-    const sign = async (digest: Uint8Array) => (await this.sign({ purpose: "factor-change", digest })).signature;
-    await addPasskey(signedIn.session, options, credential, name.trim() || DEFAULT_PASSKEY_NAME, sign);
+    await addPasskey(signedIn.session, options, credential, name.trim() || DEFAULT_PASSKEY_NAME, this.signFactorChange);
     return { passkeys: await listPasskeys(signedIn.session) };
   }
 
@@ -697,8 +699,7 @@ export class WorkerService extends CryptoService {
 
   async removePasskey({ id }: ClientOperations["removePasskey"]["args"]): Promise<ClientOperations["removePasskey"]["result"]> {
     const signedIn = this.requireSignedIn();
-    const sign = async (digest: Uint8Array) => (await this.sign({ purpose: "factor-change", digest })).signature;
-    await removePasskey(signedIn.session, id, sign);
+    await removePasskey(signedIn.session, id, this.signFactorChange);
     return { passkeys: await listPasskeys(signedIn.session) };
   }
 
