@@ -5,7 +5,8 @@ provider: Dr Martin removes a passkey from the security screen (asked once more,
 removal signed by her account key in the worker, her other devices signed out), then
 unlinks her e-CPS. Afterwards the sign-in offers no passkey, and her e-CPS opens no
 account. Chromium's virtual authenticator (over CDP) stands in for the security key.
-Screens: docs/screens/95-passkey-remove.png, 96-ecps-unlink.png.
+A forgotten password's second factor is proven with a passkey, too.
+Screens: docs/screens/95-passkey-remove.png, 96-ecps-unlink.png, 97-recovery-passkey.png.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from tests.web.conftest import serve_demo
 from tests.web.journeys import (
     DR_MARTIN,
     DemoServer,
+    add_authenticator_app,
     check_accessibility,
     new_page,
     photograph,
@@ -34,6 +36,15 @@ from tests.web.test_journey_ecps import (
     through_provider_window,
 )
 from tests.web.test_journey_passkey import add_passkey, credentials, sign_out, with_authenticator
+from tests.web.test_journey_recovery import (
+    EMAIL,
+    NEW_PASSWORD,
+    OLD_PASSWORD,
+    mails_to,
+    next_mail_code,
+    password_then_app,
+    registered_patient,
+)
 from uhealthsec.client.api import AuthClient
 from uhealthsec.server.demo import DEMO_PASSWORD
 
@@ -137,4 +148,50 @@ def test_a_practitioner_removes_a_passkey_and_unlinks_her_e_cps(
     page.get_by_role("alert").filter(
         has_text="Cette identité professionnelle (e-CPS) n'est liée à aucun compte U-HealthSec."
     ).wait_for()
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_a_forgotten_password_is_recovered_with_a_passkey(browser, factors_server, screens):
+    server = factors_server
+    words = registered_patient(server)
+    page = new_page(browser, server)
+    authenticator = with_authenticator(page)
+    password_then_app(page, server, OLD_PASSWORD)
+    add_authenticator_app(page, server, EMAIL)
+    page.get_by_role("button", name="Continuer vers mes documents").click()
+    page.get_by_role("heading", name="Documents", level=1).wait_for()
+    add_passkey(page, "Téléphone d'Inès")
+    sign_out(page)
+
+    page.get_by_role("link", name="Mot de passe oublié ?").click()
+    mailed = mails_to(server, EMAIL)
+    page.get_by_label("Adresse e-mail").fill(EMAIL)
+    page.get_by_role("button", name="Recevoir un code par e-mail").click()
+    page.get_by_role("heading", name="Code reçu et second facteur", level=1).wait_for()
+    # The passkey is asked for once the mailed code is typed.
+    page.get_by_role("button", name="Utiliser une clé d'accès").click()
+    page.get_by_role("alert").filter(
+        has_text="Saisissez d'abord le code reçu par e-mail."
+    ).wait_for()
+    page.get_by_label("Code reçu par e-mail").fill(
+        next_mail_code(server, EMAIL, mailed, "recovery code")
+    )
+    check_accessibility(page, "recovery with a passkey")
+    photograph(page, screens, "97-recovery-passkey")
+    used = credentials(authenticator)[0]["signCount"]
+    page.get_by_role("button", name="Utiliser une clé d'accès").click()
+    page.get_by_role("heading", name="Vos 24 mots et le nouveau mot de passe", level=1).wait_for()
+    assert credentials(authenticator)[0]["signCount"] > used
+
+    page.get_by_label("Les 24 mots de récupération").fill(" ".join(words))
+    page.get_by_label("Nouveau mot de passe").fill(NEW_PASSWORD)
+    page.get_by_label("Mot de passe, à nouveau").fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Remplacer le mot de passe").click()
+    page.get_by_role("heading", name="Mot de passe remplacé", level=1).wait_for()
+
+    # The new password and the same passkey sign her in.
+    page.get_by_role("link", name="Se connecter").click()
+    password_then_app(page, server, NEW_PASSWORD)
+    page.get_by_role("button", name="Utiliser une clé d'accès").click()
+    page.get_by_role("heading", name="Documents", level=1).wait_for()
     assert page.errors == []  # type: ignore[attr-defined]

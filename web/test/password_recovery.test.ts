@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { keystoreRecoveryDigest, verifyKeystoreChange } from "../src/protocol/account_changes.js";
-import { fromBase64Url, fromHex, toBase64Url } from "../src/protocol/bytes.js";
+import { fromBase64Url, fromHex, toBase64Url, utf8 } from "../src/protocol/bytes.js";
 import { encodePrivateKeys } from "../src/protocol/keys.js";
 import { decodeKeystore, recoveryWords, unlockWithPassword, unlockWithRecoveryKey } from "../src/protocol/keystore.js";
 import { MemoryPinStore } from "../src/client/pins.js";
@@ -25,6 +25,20 @@ const EMAIL = "camille.petit@example.fr";
 const MAILED_CODE = "abcd-efgh-jkmn-pqrs";
 const TOTP = "123456";
 const RECOVERY_CODE = "k7m2-q9xa";
+const PASSKEY_ID = toBase64Url(new Uint8Array([4, 5, 6]));
+/** The server's challenge number `n` for a passkey. */
+const challengeOf = (n: number) => toBase64Url(new Uint8Array(32).fill(n));
+
+/** An authenticator's answer to `challenge` from `origin` (its signature is the server's to check). */
+function passkeyAnswer(challenge: string, origin = ORIGIN): Record<string, unknown> {
+  const client = { type: "webauthn.get", challenge, origin, crossOrigin: false };
+  return {
+    id: PASSKEY_ID,
+    rawId: PASSKEY_ID,
+    type: "public-key",
+    response: { clientDataJSON: toBase64Url(utf8(JSON.stringify(client))), authenticatorData: "AA", signature: "AA" },
+  };
+}
 const NEW_PASSWORD = "lanterne orageuse sur le quai";
 const vector = loadVectors("keystore_recovery.json").vectors[0]!;
 const problem = (status: number, detail: string) => new Response(JSON.stringify({ detail }), { status, headers: { "Content-Type": "application/problem+json" } });
@@ -32,6 +46,7 @@ const problem = (status: number, detail: string) => new Response(JSON.stringify(
 /** The server's side of 16.5 for the vector's account; the completions it was sent. */
 function fakeServer() {
   const completions: Record<string, string>[] = [];
+  let challenges = 0;
   const fetch = async (input: string, init?: RequestInit) => {
     const path = new URL(input).pathname;
     const body = JSON.parse(String(init?.body ?? "{}")) as Record<string, unknown>;
@@ -39,7 +54,8 @@ function fakeServer() {
     if (path === "/accounts/password-recoveries/proof") {
       if (body["email"] !== EMAIL || body["code"] !== MAILED_CODE) return problem(400, "this code is wrong, expired or was already used");
       const factor = body["second_factor"] as Record<string, unknown>;
-      if (factor["totp_code"] !== TOTP && factor["recovery_code"] !== RECOVERY_CODE) return problem(401, "wrong second factor");
+      const passkey = factor["webauthn"] as Record<string, unknown> | undefined;
+      if (factor["totp_code"] !== TOTP && factor["recovery_code"] !== RECOVERY_CODE && passkey?.["rawId"] !== PASSKEY_ID) return problem(401, "wrong second factor");
       return new Response(
         JSON.stringify({
           account_id: vector.account_id,
@@ -49,6 +65,10 @@ function fakeServer() {
         }),
         { status: 200, headers: { "Content-Type": "application/json" } },
       );
+    }
+    if (path === "/auth/login/passkey-options") {
+      challenges += 1;
+      return new Response(JSON.stringify({ challenge: challengeOf(challenges), allowCredentials: [{ id: PASSKEY_ID, type: "public-key" }] }), { status: 200 });
     }
     if (path === "/accounts/password-recoveries/completion") {
       completions.push(body as Record<string, string>);
@@ -131,4 +151,24 @@ test("password recovery: the right words re-seal the same keys under the new pas
   await verifyKeystoreChange(fromHex(vector.signing_public_key), digest, fromBase64Url(sent["signature"]!));
   // The recovery is spent: the worker keeps nothing of it.
   assert.equal(await refusal(() => worker.finishPasswordRecovery({ words: WORDS, password: NEW_PASSWORD })), "no_recovery");
+});
+
+test("password recovery: a passkey proves the factor only with an answer to the challenge asked here, once", async () => {
+  const { worker } = recovering();
+  assert.equal(await refusal(() => worker.recoveryPasskeyOptions({})), "no_recovery");
+  await worker.startPasswordRecovery({ email: EMAIL });
+  // No challenge asked: an answer the page brings is refused.
+  assert.equal(await refusal(() => worker.provePasswordRecovery({ code: MAILED_CODE, credential: passkeyAnswer(challengeOf(1)) })), "passkey_refused");
+  const first = (await worker.recoveryPasskeyOptions({})).options;
+  assert.equal(first["challenge"], challengeOf(1));
+  // An answer to another challenge, then one from another site.
+  await worker.recoveryPasskeyOptions({});
+  assert.equal(await refusal(() => worker.provePasswordRecovery({ code: MAILED_CODE, credential: passkeyAnswer(challengeOf(9)) })), "passkey_refused");
+  await worker.recoveryPasskeyOptions({});
+  const elsewhere = passkeyAnswer(challengeOf(3), "https://sante.example.fr.evil.test");
+  assert.equal(await refusal(() => worker.provePasswordRecovery({ code: MAILED_CODE, credential: elsewhere })), "passkey_refused");
+  // The challenge is spent by the answer given, right or wrong.
+  assert.equal(await refusal(() => worker.provePasswordRecovery({ code: MAILED_CODE, credential: passkeyAnswer(challengeOf(3)) })), "passkey_refused");
+  await worker.recoveryPasskeyOptions({});
+  assert.deepEqual(await worker.provePasswordRecovery({ code: MAILED_CODE, credential: passkeyAnswer(challengeOf(4)) }), { proven: true });
 });

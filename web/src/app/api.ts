@@ -315,8 +315,12 @@ export class Api {
     await this.worker.call("startPasswordRecovery", { email });
   }
 
-  async provePasswordRecovery(code: string, factor: "totp" | "recoveryCode", value: string): Promise<void> {
-    await this.worker.call("provePasswordRecovery", factor === "totp" ? { code, totp: value } : { code, recoveryCode: value });
+  async recoveryPasskeyOptions() {
+    return (await this.worker.call("recoveryPasskeyOptions", {})).options;
+  }
+
+  async provePasswordRecovery(code: string, factor: { totp: string } | { recoveryCode: string } | { credential: Record<string, unknown> }): Promise<void> {
+    await this.worker.call("provePasswordRecovery", { code, ...factor });
   }
 
   /** The address to sign in with; the words and the password are the worker's alone after this. */

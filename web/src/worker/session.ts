@@ -123,7 +123,7 @@ export class WorkerService extends CryptoService {
   private readonly exposeKeyOperations: boolean;
   private readonly pendingSignInMs: number;
   /** A forgotten password's recovery under way: its address, then the keystore handed over once proven. */
-  private recovery: { email: string; proven: ProvenRecovery | null } | null = null;
+  private recovery: { email: string; proven: ProvenRecovery | null; passkeyOptions?: PasskeyOptions } | null = null;
 
   /** `origin`: the server's, the page's own (the worker's `location.origin`). */
   constructor(origin: string, options: WorkerOptions = {}) {
@@ -679,12 +679,37 @@ export class WorkerService extends CryptoService {
     return { mailed: true };
   }
 
-  async provePasswordRecovery({ code, totp, recoveryCode }: ClientOperations["provePasswordRecovery"]["args"]): Promise<ClientOperations["provePasswordRecovery"]["result"]> {
-    const recovery = this.recovery;
-    if (recovery === null) throw new ClientRefusal("no_recovery", "no password recovery is under way here: start again");
-    const proof: SecondFactor | null = totp ? { totp_code: totp.replace(/\s+/g, "") } : recoveryCode ? { recovery_code: recoveryCode.trim() } : null;
-    if (proof === null) throw new ClientRefusal("recovery_factor_refused", "give the code of your authenticator app or a recovery code");
-    recovery.proven = await provePasswordRecovery(this.http, recovery.email, code.trim(), proof);
+  async recoveryPasskeyOptions(_: ClientOperations["recoveryPasskeyOptions"]["args"]): Promise<ClientOperations["recoveryPasskeyOptions"]["result"]> {
+    const recovery = this.requireRecovery();
+    const options = await signInOptions(this.http, recovery.email, null);
+    recovery.passkeyOptions = options;
+    return { options };
+  }
+
+  private requireRecovery(): NonNullable<WorkerService["recovery"]> {
+    if (this.recovery === null) throw new ClientRefusal("no_recovery", "no password recovery is under way here: start again");
+    return this.recovery;
+  }
+
+  /** The second factor a recovery is proven with; a passkey's answer only for the challenge asked here. */
+  private recoveryFactor(recovery: NonNullable<WorkerService["recovery"]>, args: ClientOperations["provePasswordRecovery"]["args"]): SecondFactor {
+    if (args.credential !== undefined) {
+      const options = recovery.passkeyOptions;
+      // One answer per challenge, whatever the server says of it.
+      delete recovery.passkeyOptions;
+      if (options === undefined) throw new ClientRefusal("passkey_refused", "no passkey was asked for this recovery: start again");
+      checkCredential(args.credential, "webauthn.get", challengeOf(options), this.http.origin);
+      return { webauthn: args.credential };
+    }
+    if (args.totp) return { totp_code: args.totp.replace(/\s+/g, "") };
+    if (args.recoveryCode) return { recovery_code: args.recoveryCode.trim() };
+    throw new ClientRefusal("recovery_factor_refused", "give the code of your authenticator app, a recovery code or a passkey");
+  }
+
+  async provePasswordRecovery(args: ClientOperations["provePasswordRecovery"]["args"]): Promise<ClientOperations["provePasswordRecovery"]["result"]> {
+    const recovery = this.requireRecovery();
+    const proof = this.recoveryFactor(recovery, args);
+    recovery.proven = await provePasswordRecovery(this.http, recovery.email, args.code.trim(), proof);
     return { proven: true };
   }
 
@@ -783,6 +808,7 @@ const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
   "startPasswordRecovery",
   "provePasswordRecovery",
   "finishPasswordRecovery",
+  "recoveryPasskeyOptions",
   "removePasskey",
   "unlinkProfessionalIdentity",
 ]);

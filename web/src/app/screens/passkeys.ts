@@ -86,10 +86,14 @@ export function describePasskeyError(error: unknown, adding: boolean): string {
   return describeError(error);
 }
 
+/** The authenticator's answer to the server's options for navigator.credentials.get(). */
+export function answerPasskeyRequest(options: Json): Promise<Json> {
+  return ask({ get: { publicKey: requestOptions(options) } });
+}
+
 /** The second factor of the sign-in under way proven with a passkey. */
 export async function signInWithPasskey(api: Api): Promise<AccountView> {
-  const options = await api.passkeySignInOptions();
-  return api.finishPasskeySignIn(await ask({ get: { publicKey: requestOptions(options) } }));
+  return api.finishPasskeySignIn(await answerPasskeyRequest(await api.passkeySignInOptions()));
 }
 
 /** The security screen's part: the account's passkeys, and one more added. */

@@ -6,11 +6,13 @@
  * the password go to the worker and are cleared from the page once sent.
  */
 
+import { WorkerRefusal } from "../../worker/client.js";
 import type { Api } from "../api.js";
 import { type Screen, errorBox, refusalBox } from "../app.js";
 import { field, h, replace, uniqueId } from "../dom.js";
 import { language, t } from "../i18n.js";
 import { judgePassword } from "../password_strength.js";
+import { answerPasskeyRequest, describePasskeyError } from "./passkeys.js";
 import { refusalOf, showStep } from "./register.js";
 import { busy } from "./signin.js";
 
@@ -65,7 +67,7 @@ function showProof(content: HTMLElement, api: Api, email: string, kind: "totp" |
     const done = busy(submit, t("signin.verifying"));
     replace(problems);
     try {
-      await api.provePasswordRecovery(code.value.trim(), kind, factor.value);
+      await api.provePasswordRecovery(code.value.trim(), kind === "totp" ? { totp: factor.value } : { recoveryCode: factor.value });
       showWords(content, api, email);
     } catch (error) {
       done();
@@ -78,7 +80,31 @@ function showProof(content: HTMLElement, api: Api, email: string, kind: "totp" |
     { type: "button", class: "link", onclick: () => showProof(content, api, email, kind === "totp" ? "recoveryCode" : "totp") },
     t(kind === "totp" ? "signin.useRecovery" : "signin.useTotp"),
   );
-  showStep(content, t("recover.proofTitle"), h("p", {}, t("recover.proofIntro", { email })), form, h("p", { class: "actions" }, other), backToSignIn());
+  // A passkey stands for the app's code, as at sign-in: the mailed code is typed first.
+  const passkey = h("button", { type: "button", class: "secondary" }, t("signin.usePasskey"));
+  const passkeyProblems = h("div", {});
+  code.addEventListener("input", () => replace(passkeyProblems));
+  passkey.addEventListener("click", async () => {
+    replace(passkeyProblems);
+    if (!code.value.trim()) {
+      replace(passkeyProblems, errorBox(t("recover.codeFirst")));
+      code.focus();
+      return;
+    }
+    const done = busy(passkey, t("signin.verifying"));
+    try {
+      const credential = await answerPasskeyRequest(await api.recoveryPasskeyOptions());
+      await api.provePasswordRecovery(code.value.trim(), { credential });
+      showWords(content, api, email);
+    } catch (error) {
+      done();
+      // The server's refusal of the factor is the passkey's here, not a code's.
+      const refused = error instanceof WorkerRefusal && error.identifier === "recovery_factor_refused";
+      replace(passkeyProblems, errorBox(refused ? t("passkeys.refused") : describePasskeyError(error, false)));
+    }
+  });
+  const passkeyChoice = h("div", { class: "passkey-choice" }, h("p", {}, t("recover.orPasskey")), passkey, passkeyProblems);
+  showStep(content, t("recover.proofTitle"), h("p", {}, t("recover.proofIntro", { email })), form, passkeyChoice, h("p", { class: "actions" }, other), backToSignIn());
 }
 
 function showWords(content: HTMLElement, api: Api, email: string): void {
