@@ -5,6 +5,7 @@ import {
   type FactorAction,
   factorChangeDigest,
   keystoreChangeDigest,
+  keystoreRecoveryDigest,
   signFactorChange,
   signKeystoreChange,
   verifyFactorChange,
@@ -12,12 +13,14 @@ import {
 } from "../src/protocol/account_changes.js";
 import { fromHex, toHex } from "../src/protocol/bytes.js";
 import { importSigningSeed } from "../src/protocol/ed25519.js";
-import { decodePrivateKeys } from "../src/protocol/keys.js";
+import { decodePrivateKeys, encodePrivateKeys } from "../src/protocol/keys.js";
+import { decodeKeystore, unlockWithPassword, unlockWithRecoveryKey } from "../src/protocol/keystore.js";
 import { loadVectors, refusal } from "./vectors.js";
 
 const keystoreChange = loadVectors("keystore_change.json");
 const factorChange = loadVectors("factor_change.json");
 const keystores = loadVectors("keystore.json");
+const keystoreRecovery = loadVectors("keystore_recovery.json");
 
 /** The signing key of the keystore vector whose public key is `publicKey` (the vectors share it). */
 async function signerOf(publicKey: string): Promise<CryptoKey> {
@@ -53,5 +56,23 @@ test("factor_change.json: every action's digest is reproduced, signed byte for b
       "invalid_signature",
       `${action} as a keystore change`,
     );
+  }
+});
+
+test("keystore_recovery.json: the words open the handed-over keystore, the new one opens with the new password, the statement is signed byte for byte", async () => {
+  assert.ok(keystoreRecovery.vectors.length > 0);
+  for (const v of keystoreRecovery.vectors) {
+    const recovered = await unlockWithRecoveryKey(decodeKeystore(fromHex(v.recovery_keystore)), fromHex(v.recovery_key));
+    const { keys, authSecret } = await unlockWithPassword(decodeKeystore(fromHex(v.new_keystore)), v.new_password);
+    assert.equal(toHex(authSecret), v.new_auth_secret);
+    assert.deepEqual(encodePrivateKeys(keys), encodePrivateKeys(recovered));
+    const digest = await keystoreRecoveryDigest(v.account_id, fromHex(v.nonce), fromHex(v.new_keystore), fromHex(v.new_auth_secret));
+    assert.equal(toHex(digest), v.digest);
+    const signer = await importSigningSeed(recovered.signingSeed);
+    assert.equal(toHex(signer.publicKey), v.signing_public_key);
+    assert.equal(toHex(await signKeystoreChange(signer.privateKey, digest)), v.signature);
+    // A statement is for its nonce only.
+    const replayed = await keystoreRecoveryDigest(v.account_id, new Uint8Array(32), fromHex(v.new_keystore), fromHex(v.new_auth_secret));
+    assert.equal(await refusal(() => verifyKeystoreChange(fromHex(v.signing_public_key), replayed, fromHex(v.signature))), "invalid_signature");
   }
 });

@@ -63,4 +63,6 @@ test("the passkey operations refuse to run out of turn", async () => {
   assert.equal(await refusal(() => worker.passkeys({})), "signed_out");
   assert.equal(await refusal(() => worker.beginPasskeyEnrolment({})), "signed_out");
   assert.equal(await refusal(() => worker.finishPasskeyEnrolment({ credential: answer(honest), name: "x" })), "signed_out");
+  assert.equal(await refusal(() => worker.removePasskey({ id: "6f0b2f7e-8a51-4d2c-9a0e-3b7c1d2e4f56" })), "signed_out");
+  assert.equal(await refusal(() => worker.unlinkProfessionalIdentity({ id: "6f0b2f7e-8a51-4d2c-9a0e-3b7c1d2e4f56" })), "signed_out");
 });

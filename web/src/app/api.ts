@@ -318,6 +318,31 @@ export class Api {
   async unlockKeys(password: string): Promise<AccountView> {
     return (await this.worker.call("unlockKeys", { password })).account;
   }
+
+  async startPasswordRecovery(email: string): Promise<void> {
+    await this.worker.call("startPasswordRecovery", { email });
+  }
+
+  async recoveryPasskeyOptions() {
+    return (await this.worker.call("recoveryPasskeyOptions", {})).options;
+  }
+
+  async provePasswordRecovery(code: string, factor: { totp: string } | { recoveryCode: string } | { credential: Record<string, unknown> }): Promise<void> {
+    await this.worker.call("provePasswordRecovery", { code, ...factor });
+  }
+
+  /** The address to sign in with; the words and the password are the worker's alone after this. */
+  async finishPasswordRecovery(words: string, password: string): Promise<string> {
+    return (await this.worker.call("finishPasswordRecovery", { words, password })).email;
+  }
+
+  async removePasskey(id: string) {
+    return (await this.worker.call("removePasskey", { id })).passkeys;
+  }
+
+  async unlinkProfessionalIdentity(id: string) {
+    return (await this.worker.call("unlinkProfessionalIdentity", { id })).identities;
+  }
 }
 
 /**

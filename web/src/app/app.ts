@@ -28,6 +28,7 @@ import { RIGHTS_ROUTE, rightsScreen } from "./screens/rights.js";
 import { historyScreen } from "./screens/history.js";
 import { IdleLock } from "./idle.js";
 import { unlockScreen } from "./screens/unlock.js";
+import { RECOVERY_ROUTE, passwordRecoveryScreen } from "./screens/password_recovery.js";
 
 export interface Screen {
   /** The screen's heading, also the page's title. */
@@ -260,6 +261,7 @@ export class App {
       };
       if (hash === ROUTES.register) return registerScreen(this.api, signedIn, invitedRegistration());
       if (isJoinRoute(hash)) return joinSignedOutScreen((route) => this.navigate(route));
+      if (hash === RECOVERY_ROUTE) return passwordRecoveryScreen(this.api);
       return signInScreen(this.api, signedIn);
     }
     if (this.locked) {

@@ -59,6 +59,10 @@ export const REFUSAL_TEXTS: Record<RefusalCode, MessageKey> = {
   internal: "refusal.internal",
   history_incomplete: "refusal.history_incomplete",
   passkey_refused: "refusal.passkey_refused",
+  recovery_code_refused: "refusal.recovery_code_refused",
+  recovery_factor_refused: "refusal.recovery_factor_refused",
+  wrong_recovery_words: "refusal.wrong_recovery_words",
+  no_recovery: "refusal.no_recovery",
 };
 
 /** The code of a worker's identifier, or null for one this page does not know. */

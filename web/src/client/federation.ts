@@ -90,3 +90,8 @@ export async function finishProfessionalLink(session: Session, request: Professi
   const linkCode = codeOf(new URL(landed), request.redirectUri, request.state, "link_code");
   await session.call("POST", "/auth/federated/links/complete", { json: { link_code: linkCode, code_verifier: request.verifier } });
 }
+
+/** Unlinks the e-CPS `id` from the signed-in account, as the SDK's unlink (a second factor proven in the last minutes needed). */
+export async function unlinkProfessionalIdentity(session: Session, id: string): Promise<void> {
+  await session.call("DELETE", `/auth/federated/identities/${encodeURIComponent(id)}`);
+}

@@ -107,7 +107,11 @@ export type RefusalIdentifier =
   | "no_registration"
   | "already_enrolled"
   | "history_incomplete"
-  | "passkey_refused";
+  | "passkey_refused"
+  | "recovery_code_refused"
+  | "recovery_factor_refused"
+  | "wrong_recovery_words"
+  | "no_recovery";
 
 export class ClientRefusal extends Error {
   constructor(

@@ -8,7 +8,7 @@
  * the unlocked keystore, never by a copied session alone.
  */
 
-import { fromBase64Url, fromUtf8, toBase64Url } from "../protocol/bytes.js";
+import { fromBase64Url, fromHex, fromUtf8, toBase64Url } from "../protocol/bytes.js";
 import { type FactorAction, factorChangeDigest } from "../protocol/account_changes.js";
 import type { LoginState } from "./auth.js";
 import { ClientRefusal, type Http, checkResponse } from "./http.js";
@@ -83,6 +83,18 @@ export async function addPasskey(
   const credentialId = checkCredential(credential, "webauthn.create", challengeOf(options), session.http.origin);
   const change = await signedChange(session, "add-passkey", credentialId, sign);
   await session.call("POST", "/auth/factors/webauthn", { json: { credential, name, change } });
+}
+
+/**
+ * Removes the passkey `id` of the signed-in account, the owner's consent signed by
+ * `sign` over its id, as the SDK's remove_passkey: a copied session cannot take a
+ * person's passkey away.
+ */
+export async function removePasskey(session: Session, id: string, sign: (digest: Uint8Array) => Promise<Uint8Array>): Promise<void> {
+  const hex = id.replace(/-/g, "");
+  if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw refused("a passkey is named by its UUID");
+  const change = await signedChange(session, "remove-passkey", fromHex(hex), sign);
+  await session.call("DELETE", `/auth/factors/webauthn/${encodeURIComponent(id)}`, { json: change });
 }
 
 /** The consent a change of factors carries: the server's single-use nonce, signed. */

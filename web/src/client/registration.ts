@@ -46,6 +46,11 @@ const PROBLEM_MESSAGES: Record<PasswordProblem, string> = {
   too_repetitive: "this password is too easy to guess: use a few unrelated words",
 };
 
+/** Why a new password is refused, in the words of the worker's refusal. */
+export function passwordProblemMessage(problem: PasswordProblem): string {
+  return PROBLEM_MESSAGES[problem];
+}
+
 export interface NewAccount {
   email: string;
   password: string;
@@ -62,7 +67,7 @@ export interface NewAccount {
  */
 export async function register(http: Http, account: NewAccount): Promise<{ recoveryKey: Uint8Array; authSecret: Uint8Array }> {
   const problem = passwordProblem(account.password, [account.email, account.name]);
-  if (problem !== null) throw new ClientRefusal("weak_password", PROBLEM_MESSAGES[problem]);
+  if (problem !== null) throw new ClientRefusal("weak_password", passwordProblemMessage(problem));
   const made = await createKeystore(account.password);
   const body: Record<string, unknown> = {
     email: account.email,

@@ -1,6 +1,7 @@
 /**
- * Changes to an account that the current key signs (docs/PROTOCOL.md 16.2 and
- * 16.4): a password change (a new keystore) and a change of second factors.
+ * Changes to an account that the current key signs (docs/PROTOCOL.md 16.2, 16.4
+ * and 16.5): a password change (a new keystore), a change of second factors, and a
+ * forgotten password's recovery.
  */
 
 import { concat, fromHex, u8, utf8 } from "./bytes.js";
@@ -30,6 +31,30 @@ export async function keystoreChangeDigest(
       u8(1),
       accountIdBytes(accountId),
       await sha256(currentKeystore),
+      await sha256(newKeystore),
+      await sha256(newAuthSecret),
+    ),
+  );
+}
+
+/**
+ * The digest a forgotten password's recovery signs (16.5), with the purpose of a
+ * password change: the device never saw the keystore it replaces, so the server's
+ * single-use nonce stands for it.
+ */
+export async function keystoreRecoveryDigest(
+  accountId: string,
+  nonce: Uint8Array,
+  newKeystore: Uint8Array,
+  newAuthSecret: Uint8Array,
+): Promise<Uint8Array> {
+  return sha256(
+    concat(
+      utf8("uhealthsec/v1/keystore-recovery"),
+      u8(0),
+      u8(1),
+      accountIdBytes(accountId),
+      await sha256(nonce),
       await sha256(newKeystore),
       await sha256(newAuthSecret),
     ),

@@ -272,6 +272,24 @@ export interface ClientOperations {
   lockKeys: { args: Record<string, never>; result: { locked: true } };
   /** The keys of the locked session again, with the password; too many wrong ones end the session. */
   unlockKeys: { args: { password: string }; result: { account: AccountView } };
+  /** A forgotten password (PROTOCOL 16.5): a one-time code mailed to the address (the server answers alike for any). */
+  startPasswordRecovery: { args: { email: string }; result: { mailed: true } };
+  /**
+   * The mailed code and a second factor proven (an app's code, a recovery code, or a
+   * passkey's answer to recoveryPasskeyOptions); the keystore handed over stays here.
+   */
+  provePasswordRecovery: { args: { code: string; totp?: string; recoveryCode?: string; credential?: PasskeyCredential }; result: { proven: true } };
+  /**
+   * The keystore opened here with the 24 words, re-sealed under the new password and
+   * signed; the server ends every session. The address to sign in with, again.
+   */
+  finishPasswordRecovery: { args: { words: string; password: string }; result: { email: string } };
+  /** Options for navigator.credentials.get() to prove the recovery's second factor with a passkey. */
+  recoveryPasskeyOptions: { args: Record<string, never>; result: { options: PasskeyOptions } };
+  /** Removes a passkey of the signed-in account, the removal signed with its key (16.4). */
+  removePasskey: { args: { id: string }; result: { passkeys: PasskeyView[] } };
+  /** Unlinks an e-CPS from the signed-in account (a second factor proven in the last minutes needed). */
+  unlinkProfessionalIdentity: { args: { id: string }; result: { identities: ProfessionalIdentity[] } };
 }
 
 /** The second factors a sign-in may be finished with. */

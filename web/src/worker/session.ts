@@ -45,12 +45,14 @@ import {
   professionalIdentities,
   professionalLink,
   professionalSignIn,
+  unlinkProfessionalIdentity,
   whoIsSignedIn,
 } from "../client/federation.js";
-import { type PasskeyOptions, addPasskey, checkCredential, challengeOf, listPasskeys, registrationOptions, signInOptions } from "../client/passkeys.js";
+import { type PasskeyOptions, addPasskey, checkCredential, challengeOf, listPasskeys, registrationOptions, removePasskey, signInOptions } from "../client/passkeys.js";
 import { type AccountView, type ClientOperation, type ClientOperations, type Operation, type Operations, type SignInFactor, WorkerError } from "./messages.js";
 import { ProtocolError } from "../protocol/errors.js";
 import { constantTimeEqual } from "../protocol/bytes.js";
+import { type ProvenRecovery, finishPasswordRecovery, provePasswordRecovery, startPasswordRecovery } from "../client/password_recovery.js";
 import { CryptoService } from "./service.js";
 
 /** The device name the server shows in the account's sessions. */
@@ -124,6 +126,8 @@ export class WorkerService extends CryptoService {
   private professional: { request: ProfessionalRequest; tokens: Tokens | null } | null = null;
   private readonly exposeKeyOperations: boolean;
   private readonly pendingSignInMs: number;
+  /** A forgotten password's recovery under way: its address, then the keystore handed over once proven. */
+  private recovery: { email: string; proven: ProvenRecovery | null; passkeyOptions?: PasskeyOptions } | null = null;
 
   /** `origin`: the server's, the page's own (the worker's `location.origin`). */
   constructor(origin: string, options: WorkerOptions = {}) {
@@ -172,6 +176,9 @@ export class WorkerService extends CryptoService {
     },
     guard: (sink) => this.untilLocked(sink, this.epoch),
   };
+
+  /** A change of second factors signed with the account's key: over a digest the worker's client built, never the page. */
+  private readonly signFactorChange = async (digest: Uint8Array): Promise<Uint8Array> => (await this.sign({ purpose: "factor-change", digest })).signature;
 
   private requireSignedIn(): SignedIn {
     if (this.signedIn === null) throw new ClientRefusal("signed_out", "you are signed out: sign in first");
@@ -233,6 +240,7 @@ export class WorkerService extends CryptoService {
 
   async cancelSignIn(_: ClientOperations["cancelSignIn"]["args"]): Promise<ClientOperations["cancelSignIn"]["result"]> {
     this.forgetPending();
+    this.recovery = null;
     this.forgetRegistration();
     await this.forgetProfessional();
     return { cancelled: true };
@@ -290,6 +298,7 @@ export class WorkerService extends CryptoService {
 
   async signOut(_: ClientOperations["signOut"]["args"]): Promise<ClientOperations["signOut"]["result"]> {
     this.forgetPending();
+    this.recovery = null;
     this.forgetRegistration();
     await this.forgetProfessional();
     const signedIn = this.signedIn;
@@ -589,8 +598,7 @@ export class WorkerService extends CryptoService {
     if (options === undefined) throw new ClientRefusal("passkey_refused", "no passkey is being added here: start again");
     // One answer per challenge, whatever the server says of it.
     delete signedIn.passkeyOptions;
-    const sign = async (digest: Uint8Array) => (await this.sign({ purpose: "factor-change", digest })).signature;
-    await addPasskey(signedIn.session, options, credential, name.trim() || DEFAULT_PASSKEY_NAME, sign);
+    await addPasskey(signedIn.session, options, credential, name.trim() || DEFAULT_PASSKEY_NAME, this.signFactorChange);
     return { passkeys: await listPasskeys(signedIn.session) };
   }
 
@@ -705,6 +713,68 @@ export class WorkerService extends CryptoService {
     this.idleLock = null;
     return { account: await this.accountView(signedIn.session) };
   }
+
+  async startPasswordRecovery({ email }: ClientOperations["startPasswordRecovery"]["args"]): Promise<ClientOperations["startPasswordRecovery"]["result"]> {
+    await this.signOut({}).catch(() => undefined);
+    await startPasswordRecovery(this.http, email.trim());
+    this.recovery = { email: email.trim(), proven: null };
+    return { mailed: true };
+  }
+
+  async recoveryPasskeyOptions(_: ClientOperations["recoveryPasskeyOptions"]["args"]): Promise<ClientOperations["recoveryPasskeyOptions"]["result"]> {
+    const recovery = this.requireRecovery();
+    const options = await signInOptions(this.http, recovery.email, null);
+    recovery.passkeyOptions = options;
+    return { options };
+  }
+
+  private requireRecovery(): NonNullable<WorkerService["recovery"]> {
+    if (this.recovery === null) throw new ClientRefusal("no_recovery", "no password recovery is under way here: start again");
+    return this.recovery;
+  }
+
+  /** The second factor a recovery is proven with; a passkey's answer only for the challenge asked here. */
+  private recoveryFactor(recovery: NonNullable<WorkerService["recovery"]>, args: ClientOperations["provePasswordRecovery"]["args"]): SecondFactor {
+    if (args.credential !== undefined) {
+      const options = recovery.passkeyOptions;
+      // One answer per challenge, whatever the server says of it.
+      delete recovery.passkeyOptions;
+      if (options === undefined) throw new ClientRefusal("passkey_refused", "no passkey was asked for this recovery: start again");
+      checkCredential(args.credential, "webauthn.get", challengeOf(options), this.http.origin);
+      return { webauthn: args.credential };
+    }
+    if (args.totp) return { totp_code: args.totp.replace(/\s+/g, "") };
+    if (args.recoveryCode) return { recovery_code: args.recoveryCode.trim() };
+    throw new ClientRefusal("recovery_factor_refused", "give the code of your authenticator app, a recovery code or a passkey");
+  }
+
+  async provePasswordRecovery(args: ClientOperations["provePasswordRecovery"]["args"]): Promise<ClientOperations["provePasswordRecovery"]["result"]> {
+    const recovery = this.requireRecovery();
+    const proof = this.recoveryFactor(recovery, args);
+    recovery.proven = await provePasswordRecovery(this.http, recovery.email, args.code.trim(), proof);
+    return { proven: true };
+  }
+
+  async finishPasswordRecovery({ words, password }: ClientOperations["finishPasswordRecovery"]["args"]): Promise<ClientOperations["finishPasswordRecovery"]["result"]> {
+    const proven = this.recovery?.proven ?? null;
+    if (proven === null) throw new ClientRefusal("no_recovery", "no proven password recovery is under way here: start again");
+    // Wrong words or a weak password are refused before anything is sent: they may be typed again.
+    await finishPasswordRecovery(this.http, proven, words, password, [proven.email]);
+    this.recovery = null;
+    return { email: proven.email };
+  }
+
+  async removePasskey({ id }: ClientOperations["removePasskey"]["args"]): Promise<ClientOperations["removePasskey"]["result"]> {
+    const signedIn = this.requireSignedIn();
+    await removePasskey(signedIn.session, id, this.signFactorChange);
+    return { passkeys: await listPasskeys(signedIn.session) };
+  }
+
+  async unlinkProfessionalIdentity({ id }: ClientOperations["unlinkProfessionalIdentity"]["args"]): Promise<ClientOperations["unlinkProfessionalIdentity"]["result"]> {
+    const signedIn = this.requireSignedIn();
+    await unlinkProfessionalIdentity(signedIn.session, id);
+    return { identities: await professionalIdentities(signedIn.session) };
+  }
 }
 
 /** Wrong passwords an idle-locked session takes before it is signed out. */
@@ -782,4 +852,10 @@ const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
   "finishProfessionalLink",
   "lockKeys",
   "unlockKeys",
+  "startPasswordRecovery",
+  "provePasswordRecovery",
+  "finishPasswordRecovery",
+  "recoveryPasskeyOptions",
+  "removePasskey",
+  "unlinkProfessionalIdentity",
 ]);

@@ -137,13 +137,9 @@ function showPassword(content: HTMLElement, api: Api, signedIn: (account: Accoun
 export async function professionalIdentityPart(context: AppContext): Promise<HTMLElement> {
   const part = h("div", {}, h("h2", {}, t("ecps.identities")), h("p", {}, t("ecps.identitiesIntro")));
   const list = h("ul", { class: "readers identities" });
-  const show = (identities: Awaited<ReturnType<Api["professionalIdentities"]>>) =>
-    replace(
-      list,
-      ...(identities.length === 0
-        ? [h("li", {}, t("ecps.noIdentity"))]
-        : identities.map((i) => h("li", { "data-identity": i.id }, t("ecps.identity", { rpps: i.rpps ?? "—", linked: formatDate(i.linkedAt, locale()) })))),
-    );
+  const outcome = h("div", { "aria-live": "polite" });
+  const show = (identities: IdentityView[]): void =>
+    replace(list, ...(identities.length === 0 ? [h("li", {}, t("ecps.noIdentity"))] : identities.map((i) => identityItem(context, i, outcome, show))));
   try {
     show(await context.api.professionalIdentities());
   } catch (error) {
@@ -151,7 +147,6 @@ export async function professionalIdentityPart(context: AppContext): Promise<HTM
     return part;
   }
   const link = h("button", { type: "button", class: "secondary" }, t("ecps.link"));
-  const outcome = h("div", { "aria-live": "polite" });
   link.addEventListener("click", async () => {
     const done = busy(link, t("ecps.opening"));
     replace(outcome, h("p", {}, t("ecps.waiting")));
@@ -171,4 +166,27 @@ export async function professionalIdentityPart(context: AppContext): Promise<HTM
   });
   part.append(list, link, outcome);
   return part;
+}
+
+type IdentityView = Awaited<ReturnType<Api["professionalIdentities"]>>[number];
+
+/** A linked e-CPS with its button to unlink it (a second factor proven in the last minutes needed). */
+function identityItem(context: AppContext, identity: IdentityView, outcome: HTMLElement, show: (identities: IdentityView[]) => void): HTMLElement {
+  const description = t("ecps.identity", { rpps: identity.rpps ?? "—", linked: formatDate(identity.linkedAt, locale()) });
+  const unlink = h("button", { type: "button", class: "secondary", "aria-label": t("ecps.unlinkLabel", { identity: description }) }, t("ecps.unlink"));
+  unlink.addEventListener("click", async () => {
+    const done = busy(unlink, t("ecps.unlinking"));
+    replace(outcome);
+    try {
+      show(await context.api.unlinkProfessionalIdentity(identity.id));
+      const message = t("ecps.unlinked");
+      replace(outcome, h("p", { class: "alert success" }, message));
+      context.announce(message);
+    } catch (error) {
+      done();
+      const stepUp = error instanceof WorkerRefusal && error.identifier === "forbidden";
+      replace(outcome, errorBox(stepUp ? t("ecps.stepUpUnlink") : describeError(error)));
+    }
+  });
+  return h("li", { "data-identity": identity.id }, h("p", {}, description), unlink);
 }

@@ -11,7 +11,7 @@ import { WorkerRefusal } from "../../worker/client.js";
 import { fromBase64Url, toBase64Url } from "../../protocol/bytes.js";
 import type { AccountView, Api } from "../api.js";
 import { type AppContext, describeError, errorBox, refusalBox } from "../app.js";
-import { field, formatDate, h, replace } from "../dom.js";
+import { field, formatDate, h, replace, uniqueId } from "../dom.js";
 import { type MessageKey, locale, t } from "../i18n.js";
 import { busy } from "./signin.js";
 
@@ -86,23 +86,23 @@ export function describePasskeyError(error: unknown, adding: boolean): string {
   return describeError(error);
 }
 
+/** The authenticator's answer to the server's options for navigator.credentials.get(). */
+export function answerPasskeyRequest(options: Json): Promise<Json> {
+  return ask({ get: { publicKey: requestOptions(options) } });
+}
+
 /** The second factor of the sign-in under way proven with a passkey. */
 export async function signInWithPasskey(api: Api): Promise<AccountView> {
-  const options = await api.passkeySignInOptions();
-  return api.finishPasskeySignIn(await ask({ get: { publicKey: requestOptions(options) } }));
+  return api.finishPasskeySignIn(await answerPasskeyRequest(await api.passkeySignInOptions()));
 }
 
 /** The security screen's part: the account's passkeys, and one more added. */
 export async function passkeysPart(context: AppContext): Promise<HTMLElement> {
   const part = h("div", {}, h("h2", {}, t("passkeys.title")), h("p", {}, t("passkeys.intro")));
   const list = h("ul", { class: "readers passkeys" });
-  const show = (passkeys: Awaited<ReturnType<Api["passkeys"]>>) =>
-    replace(
-      list,
-      ...(passkeys.length === 0
-        ? [h("li", {}, t("passkeys.none"))]
-        : passkeys.map((p) => h("li", { "data-passkey": p.id }, t("passkeys.item", { name: p.name, created: formatDate(p.createdAt, locale()) })))),
-    );
+  const outcome = h("div", { "aria-live": "polite" });
+  const show = (passkeys: Awaited<ReturnType<Api["passkeys"]>>): void =>
+    replace(list, ...(passkeys.length === 0 ? [h("li", {}, t("passkeys.none"))] : passkeys.map((p) => passkeyItem(context, p, outcome, show))));
   try {
     show(await context.api.passkeys());
   } catch (error) {
@@ -111,7 +111,6 @@ export async function passkeysPart(context: AppContext): Promise<HTMLElement> {
   }
   const name = h("input", { type: "text", name: "passkey-name", autocomplete: "off", maxlength: "100", placeholder: t("passkeys.namePlaceholder") });
   const add = h("button", { type: "submit" }, t("passkeys.add"));
-  const outcome = h("div", { "aria-live": "polite" });
   const form = h("form", {}, field(t("passkeys.name"), name, t("passkeys.nameHint")), add);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -133,4 +132,46 @@ export async function passkeysPart(context: AppContext): Promise<HTMLElement> {
   });
   part.append(list, form, outcome);
   return part;
+}
+
+type PasskeyView = Awaited<ReturnType<Api["passkeys"]>>[number];
+
+/**
+ * A passkey of the list with its button to remove it, asked once more before it goes:
+ * the worker signs the removal with the account's key (PROTOCOL 16.4), and the server
+ * signs the other devices out.
+ */
+function passkeyItem(context: AppContext, passkey: PasskeyView, outcome: HTMLElement, show: (passkeys: PasskeyView[]) => void): HTMLElement {
+  const created = formatDate(passkey.createdAt, locale());
+  const actions = h("p", { class: "actions" });
+  const remove = h("button", { type: "button", class: "secondary", "aria-label": t("passkeys.removeLabel", { name: passkey.name, created }) }, t("passkeys.remove"));
+  const confirm = h("button", { type: "button" }, t("passkeys.confirmRemove"));
+  const keep = h("button", { type: "button", class: "link" }, t("passkeys.keep"));
+  const question = h("span", { id: uniqueId("remove-passkey") }, t("passkeys.removeQuestion", { name: passkey.name }));
+  confirm.setAttribute("aria-describedby", question.id);
+  remove.addEventListener("click", () => {
+    replace(actions, question, " ", confirm, " ", keep);
+    confirm.focus();
+  });
+  keep.addEventListener("click", () => {
+    replace(actions, remove);
+    remove.focus();
+  });
+  confirm.addEventListener("click", async () => {
+    const done = busy(confirm, t("passkeys.removing"));
+    replace(outcome);
+    try {
+      show(await context.api.removePasskey(passkey.id));
+      const message = t("passkeys.removed", { name: passkey.name });
+      replace(outcome, h("p", { class: "alert success" }, message));
+      context.announce(message);
+    } catch (error) {
+      done();
+      const stepUp = error instanceof WorkerRefusal && error.identifier === "forbidden";
+      replace(outcome, errorBox(stepUp ? t("passkeys.stepUpRemove") : describeError(error)));
+      replace(actions, remove);
+    }
+  });
+  actions.append(remove);
+  return h("li", { "data-passkey": passkey.id }, h("p", {}, t("passkeys.item", { name: passkey.name, created })), actions);
 }

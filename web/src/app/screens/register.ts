@@ -27,7 +27,7 @@ const PROBLEM_KEYS: Record<PasswordProblem | "guessable", MessageKey> = {
 };
 
 /** Why a password is refused, zxcvbn's feedback after it; null if accepted. */
-function refusalOf(verdict: PasswordVerdict): string | null {
+export function refusalOf(verdict: PasswordVerdict): string | null {
   return verdict.problem === null ? null : [t(PROBLEM_KEYS[verdict.problem]), ...verdict.feedback].join(" ");
 }
 
@@ -52,7 +52,7 @@ export function registerScreen(api: Api, signedIn: SignedIn, invited?: Invited):
 }
 
 /** Puts a new step on the screen, its heading focused as a new screen's is. */
-function showStep(content: HTMLElement, title: string, ...parts: (Node | null)[]): void {
+export function showStep(content: HTMLElement, title: string, ...parts: (Node | null)[]): void {
   const heading = h("h1", { tabindex: "-1" }, title);
   replace(content, heading, ...parts);
   document.title = `${title} — ${t("app.name")}`;

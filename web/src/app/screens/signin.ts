@@ -11,6 +11,7 @@ import { field, h, replace } from "../dom.js";
 import { t } from "../i18n.js";
 import { professionalSignInButton } from "./ecps.js";
 import { describePasskeyError, signInWithPasskey } from "./passkeys.js";
+import { RECOVERY_ROUTE } from "./password_recovery.js";
 import { continueEnrolment } from "./register.js";
 
 export function signInScreen(api: Api, signedIn: (account: AccountView) => void): Screen {
@@ -57,7 +58,7 @@ function showCredentials(content: HTMLElement, api: Api, signedIn: (account: Acc
       password.focus();
     }
   });
-  const register = h("p", { class: "actions" }, h("a", { href: ROUTES.register }, t("signin.register")));
+  const register = h("p", { class: "actions" }, h("a", { href: ROUTES.register }, t("signin.register")), " ", h("a", { href: RECOVERY_ROUTE }, t("signin.forgotten")));
   const professional = professionalSignInButton(content, api, signedIn, () => showCredentials(content, api, signedIn));
   replace(content, h("h1", {}, t("signin.title")), h("p", {}, t("signin.intro")), form, professional, register);
 }
