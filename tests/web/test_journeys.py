@@ -64,6 +64,9 @@ def test_a_practitioner_sends_a_document_and_a_colleague_opens_it_verified(
     sign_in(colleague, demo_server, PAUL_DURAND)
     row = colleague.get_by_role("row", name=re.compile("Radiographie du genou"))
     assert "Camille Petit" in row.inner_text() and "Dr Claire Martin" in row.inner_text()
+    # Not opened yet: new, in words.
+    assert "Nouveau" in row.inner_text()
+    assert "dont 1 nouveau(x)." in colleague.locator("p.count").inner_text()
     check_accessibility(colleague, "inbox")
     photograph(colleague, screens, "06-inbox-phone")
     colleague.get_by_role("link", name="Radiographie du genou").click()
@@ -88,6 +91,9 @@ def test_a_practitioner_sends_a_document_and_a_colleague_opens_it_verified(
     altered[len(altered) // 2] ^= 0x01
     blob.write_bytes(bytes(altered))
     colleague.get_by_role("link", name="Retour aux documents").click()
+    # Opened and verified once: its read receipt went to the server, it is new no more.
+    row.wait_for()
+    assert "Nouveau" not in row.inner_text()
     colleague.get_by_role("link", name="Radiographie du genou").click()
     refusal = colleague.get_by_role("alert")
     refusal.wait_for()

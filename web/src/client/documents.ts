@@ -57,6 +57,8 @@ export interface ServedVersion {
   readers: Reader[] | null;
   /** Readers' signed statements of whom else they gave this version to. */
   statements: ServedStatement[];
+  /** When this account first opened this version (its read receipt); null if never. */
+  readAt: string | null;
 }
 
 export interface ServedStatement {
@@ -109,6 +111,7 @@ export function readDocument(raw: unknown, wire: Wire): ServedDocument {
       contentDigest: wire.bytes(v, "content_digest", 32),
       readers,
       statements: wire.list(v["statements"] ?? []).map((s) => statement(wire.object(s), wire, "granter_id", "recipient", number)),
+      readAt: wire.optionalString(v, "read_at") ?? null,
     };
   });
   const recipients = wire.list(body["recipients"]).map((item): ServedRecipient => {
@@ -411,7 +414,23 @@ export class Documents {
       // A version 1 manifest signs no readers: then only the server's list says them.
       recipients: readers === null ? view.recipients.map((r) => r.email) : readers.map((r) => r.email),
       verified: verified !== null,
+      readAt: version.readAt,
     };
+  }
+
+  /**
+   * Tells the server this version was opened, once whole and verified (the inbox then
+   * lists it as read). The document is delivered whatever the receipt's fate: one that
+   * fails is sent at the next opening, the version listed as new until then.
+   */
+  private async sendReadReceipt(documentId: string, number: number): Promise<boolean> {
+    try {
+      await this.session.call("POST", `/documents/${documentId}/versions/${number}/read`);
+      return true;
+    } catch (error) {
+      if (!(error instanceof ClientRefusal)) throw error;
+      return false;
+    }
   }
 
   /** The signer, proven to be the version's author: named as the server named them
@@ -496,6 +515,7 @@ export class Documents {
         return metadata;
       });
       await checked.finish();
+      if (chosen.readAt === null && (await this.sendReadReceipt(view.id, chosen.number))) chosen.readAt = new Date().toISOString();
       return { document: await this.viewOf(view, chosen, metadata, { author: this.signedAuthor(view, signer), readers: manifest.readers }), signer: signer.entry.email };
     } catch (error) {
       if (held !== null) await held.refuse(error);

@@ -90,6 +90,8 @@ export interface DocumentView {
    * history); when false, both are left empty rather than taken from the server.
    */
   verified: boolean;
+  /** When this account first opened this version (ISO 8601); null: new to it. */
+  readAt: string | null;
 }
 
 export interface PatientView {

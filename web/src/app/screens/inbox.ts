@@ -5,10 +5,11 @@
  * a document whose signature did not verify is marked "non vérifié", unnamed.
  */
 
-import type { DocumentView } from "../api.js";
+import type { DocumentView, ThreadView } from "../api.js";
 import { type AppContext, ROUTES, type Screen, refusalBox } from "../app.js";
 import { field, formatDate, formatSize, h, replace } from "../dom.js";
 import { locale, t } from "../i18n.js";
+import { othersOf, threadRoute } from "./messages.js";
 
 export async function inboxScreen(context: AppContext): Promise<Screen> {
   const content = h("section", {});
@@ -16,12 +17,17 @@ export async function inboxScreen(context: AppContext): Promise<Screen> {
   const sendLink = h("a", { class: "button", href: ROUTES.send }, t("inbox.send"));
   replace(content, h("div", { class: "heading-row" }, heading, sendLink));
   let documents: DocumentView[];
+  let threads: ThreadView[];
   try {
-    documents = await context.api.inbox();
+    // Conversations with news are shown above the documents; their list failing
+    // does not hide the documents.
+    [documents, threads] = await Promise.all([context.api.inbox(), context.api.threads().catch(() => [])]);
   } catch (error) {
     content.append(refusalBox(error));
     return { title: t("inbox.title"), content };
   }
+  const unreadThreads = threads.filter((thread) => thread.refused === null && thread.unread > 0);
+  if (unreadThreads.length > 0) content.append(newMessages(unreadThreads));
   if (documents.length === 0) {
     content.append(h("p", { class: "empty" }, t("inbox.empty")));
     return { title: t("inbox.title"), content };
@@ -33,7 +39,8 @@ export async function inboxScreen(context: AppContext): Promise<Screen> {
     const words = filter.value.trim().toLocaleLowerCase();
     const shown = documents.filter((d) => !words || [d.title, d.filename, d.patientName, d.authorName, d.authorEmail].some((text) => text.toLocaleLowerCase().includes(words)));
     replace(body, ...shown.map(row));
-    count.textContent = t("inbox.count", { count: shown.length });
+    const unread = shown.filter((d) => d.readAt === null).length;
+    count.textContent = t("inbox.count", { count: shown.length }) + (unread > 0 ? ` ${t("inbox.countNew", { count: unread })}` : "");
   };
   filter.addEventListener("input", show);
   const table = h(
@@ -52,12 +59,30 @@ export async function inboxScreen(context: AppContext): Promise<Screen> {
   return { title: t("inbox.title"), content };
 }
 
+/** The conversations with messages not read yet, each with its count. */
+function newMessages(threads: ThreadView[]): HTMLElement {
+  return h(
+    "div",
+    { class: "new-messages" },
+    h("h2", {}, t("inbox.newMessages")),
+    h(
+      "ul",
+      {},
+      ...threads.map((thread) =>
+        h("li", {}, h("a", { href: threadRoute(thread.id) }, othersOf(thread) || t("messages.yourself")), " ", h("span", { class: "badge" }, t("messages.unread", { count: thread.unread }))),
+      ),
+    ),
+  );
+}
+
 function row(document: DocumentView): HTMLTableRowElement {
   const name = document.title || document.filename;
+  // New: said in words beside the title, and in bold, not by colour alone.
+  const isNew = document.readAt === null;
   return h(
     "tr",
-    {},
-    h("td", { "data-label": t("inbox.document") }, h("a", { href: ROUTES.document(document.id) }, name)),
+    { class: isNew ? "new" : undefined },
+    h("td", { "data-label": t("inbox.document") }, h("span", {}, h("a", { href: ROUTES.document(document.id) }, name), isNew ? h("span", { class: "badge new" }, t("inbox.new")) : null)),
     h("td", { "data-label": t("inbox.patient") }, document.patientName),
     // Only the signed author is named; a document whose signature did not verify says so.
     h("td", { "data-label": t("inbox.from") }, document.verified ? document.authorName || document.authorEmail : h("span", { class: "unverified" }, t("inbox.unverified"))),
