@@ -26,7 +26,7 @@ from uhealthsec.server.auth.factors import (
     FactorService,
     SecondFactor,
 )
-from uhealthsec.server.auth.models import LoginFlow, RefreshToken, Session
+from uhealthsec.server.auth.models import AuthorizationCode, LoginFlow, RefreshToken, Session
 from uhealthsec.server.context import AppContext, token_hash
 from uhealthsec.server.errors import (
     CredentialsRefused,
@@ -372,10 +372,26 @@ class SessionService:
         self.revoke(session, reason)
 
     def revoke_all(self, account_id: uuid.UUID, reason: str, keep: uuid.UUID | None = None) -> int:
+        """End every session of the account but ``keep``; returns how many ended.
+
+        Sign-ins under way end too (a ticket, an authorization code not yet exchanged):
+        whoever held the old password and a second factor would otherwise come back
+        with a new session minutes after every device was signed out."""
+        now = self.ctx.now()
+        for model, unused in (
+            (LoginFlow, LoginFlow.consumed_at.is_(None)),
+            (AuthorizationCode, AuthorizationCode.used_at.is_(None)),
+        ):
+            self.db.execute(
+                update(model)
+                .where(model.account_id == account_id, unused, model.expires_at > now)
+                .values(expires_at=now)
+                .execution_options(synchronize_session=False)
+            )
         stmt = (
             update(Session)
             .where(Session.account_id == account_id, Session.revoked_at.is_(None))
-            .values(revoked_at=self.ctx.now(), revoked_reason=reason)
+            .values(revoked_at=now, revoked_reason=reason)
         )
         if keep is not None:
             stmt = stmt.where(Session.id != keep)
