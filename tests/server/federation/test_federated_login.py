@@ -202,3 +202,24 @@ def test_unlinking_needs_step_up_and_stops_federated_sign_in(
     fresh = step_up.json()["access_token"]
     assert client.delete(path, headers=sdk.bearer(fresh)).status_code == 204
     assert "not linked" in refusal(sdk, browser, provider, professional("3"))
+
+
+def test_a_link_and_an_unlink_are_mailed_to_the_owner(
+    sdk, users, browser, provider, client, outbox
+):
+    """A linked e-CPS signs in without the password or the account's second factor. A
+    session copied in its step-up window (malware waiting for a sign-in) can link the
+    thief's own e-CPS to an account that has no proven RPPS, or remove the owner's:
+    neither may go unnoticed by the owner."""
+    owner = users.signed_in("naturo@example.org")
+    stolen = owner.tokens
+    before = len(outbox.messages(owner.email))
+    linked = link(sdk, browser, provider, owner, professional("7"))
+    told = outbox.messages(owner.email)[before:]
+    assert [m["Subject"] for m in told] == ["U-HealthSec: an e-CPS was linked to your account"]
+    assert rpps("7") in told[0].get_payload(decode=True).decode()
+
+    path = f"/auth/federated/identities/{linked['id']}"
+    assert client.delete(path, headers=sdk.bearer(stolen)).status_code == 204
+    told = outbox.messages(owner.email)[before + 1 :]
+    assert [m["Subject"] for m in told] == ["U-HealthSec: an e-CPS was unlinked from your account"]

@@ -36,6 +36,7 @@ from uhealthsec.server.context import AppContext, token_hash
 from uhealthsec.server.errors import Conflict, Forbidden, InvalidInput, NotFound
 from uhealthsec.server.federation.models import FederatedIdentity, FederatedRequest
 from uhealthsec.server.federation.oidc import OidcClient, ProviderError
+from uhealthsec.server.mail.outbox import MailOutbox
 
 LOGIN = "login"
 LINK = "link"
@@ -198,7 +199,22 @@ class FederationService:
             raise InvalidInput(_EXPIRED)
         request.redeemed_at = self.ctx.now()
         SessionService(self.db, self.ctx).require_recent_mfa(principal)
-        return self._link(principal.account, request.subject, request.rpps)
+        identity = self._link(principal.account, request.subject, request.rpps)
+        self._tell(principal.account, "an e-CPS was linked to your account", identity)
+        return identity
+
+    def _tell(self, account: Account, what: str, identity: FederatedIdentity) -> None:
+        """Mail the owner: a linked e-CPS signs in without the password or the second
+        factor, and the link asks only for a session's recent factor (which a copied
+        session holds too), so a link they did not make must not go unnoticed."""
+        MailOutbox(self.db, self.ctx).send(
+            account.email,
+            "U-HealthSec: " + what,
+            f"On {self.ctx.now():%Y-%m-%d at %H:%M} UTC, {what} from one of your devices "
+            f"(RPPS {identity.rpps or 'not given by the provider'}).\n\nIf it was not "
+            "you, someone uses one of your signed-in devices: unlink it from the security "
+            "screen, change your password and contact your practice's administrator.\n",
+        )
 
     def _link(self, account: Account, subject: str, rpps: str | None) -> FederatedIdentity:
         issuer = self.provider.config.issuer
@@ -253,3 +269,4 @@ class FederationService:
         if identity is None or identity.account_id != principal.account.id:
             raise NotFound("no such linked identity on this account")
         self.db.delete(identity)
+        self._tell(principal.account, "an e-CPS was unlinked from your account", identity)
