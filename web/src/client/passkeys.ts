@@ -86,7 +86,7 @@ export async function addPasskey(
 }
 
 /** The consent a change of factors carries: the server's single-use nonce, signed. */
-async function signedChange(
+export async function signedChange(
   session: Session,
   action: FactorAction,
   subject: Uint8Array,

@@ -583,8 +583,7 @@ export class WorkerService extends CryptoService {
     if (options === undefined) throw new ClientRefusal("passkey_refused", "no passkey is being added here: start again");
     // One answer per challenge, whatever the server says of it.
     delete signedIn.passkeyOptions;
-    const sign = async (digest: Uint8Array) => (await this.sign({ purpose: "factor-change", digest })).signature;
-    await addPasskey(signedIn.session, options, credential, name.trim() || DEFAULT_PASSKEY_NAME, sign);
+    await addPasskey(signedIn.session, options, credential, name.trim() || DEFAULT_PASSKEY_NAME, this.signFactorChange);
     return { passkeys: await listPasskeys(signedIn.session) };
   }
 
@@ -655,12 +654,15 @@ export class WorkerService extends CryptoService {
     return { url };
   }
 
+  /** Signs a change of second factors (PROTOCOL 16.4) whose digest this worker built. */
+  private readonly signFactorChange = async (digest: Uint8Array): Promise<Uint8Array> => (await this.sign({ purpose: "factor-change", digest })).signature;
+
   async finishProfessionalLink({ landed }: ClientOperations["finishProfessionalLink"]["args"]): Promise<ClientOperations["finishProfessionalLink"]["result"]> {
     const signedIn = this.requireSignedIn();
     const request = signedIn.professionalLink;
     if (request === undefined) throw new ClientRefusal("no_sign_in", "no e-CPS is being linked here: start again");
     delete signedIn.professionalLink;
-    await finishProfessionalLink(signedIn.session, request, landed);
+    await finishProfessionalLink(signedIn.session, request, landed, this.signFactorChange);
     return { identities: await professionalIdentities(signedIn.session) };
   }
 }
