@@ -16,6 +16,7 @@ from uhealthsec.client.api import ApiError
 from uhealthsec.crypto.factor_change import FactorAction
 from uhealthsec.crypto.keystore import create_keystore
 from uhealthsec.server.accounts.rpps import luhn_check_digit
+from uhealthsec.server.federation.service import FederationService
 
 
 def rpps(seed: str) -> str:
@@ -251,3 +252,17 @@ def test_a_stolen_fresh_session_can_neither_link_the_thiefs_e_cps_nor_unlink_the
     assert unlink.value.status == 400
     listed = client.get("/auth/federated/identities", headers=sdk.bearer(stolen)).json()
     assert [i["id"] for i in listed] == [linked["id"]]
+
+
+def test_cleanup_forgets_provider_round_trips_an_hour_after_they_end(
+    sdk, provider, client, ctx, clock
+):
+    """Anyone may start a professional sign-in, and never come back from the provider."""
+    for _ in range(3):
+        started = sdk.federated_login_url().url.removeprefix(BASE_URL)
+        assert client.get(started, follow_redirects=False).status_code == 302
+    with ctx.sessions.begin() as db:
+        assert FederationService(db, ctx).purge() == 0
+    clock.advance(hours=1, minutes=6)
+    with ctx.sessions.begin() as db:
+        assert FederationService(db, ctx).purge() == 3

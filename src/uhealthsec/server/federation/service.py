@@ -25,7 +25,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session as DbSession
 
 from uhealthsec.crypto.factor_change import FactorAction
@@ -33,7 +33,12 @@ from uhealthsec.server.accounts.models import Account, AccountKind, AccountStatu
 from uhealthsec.server.accounts.service import AccountService
 from uhealthsec.server.auth.factor_changes import FactorChanges
 from uhealthsec.server.auth.models import LoginFlow
-from uhealthsec.server.auth.service import LoginService, Principal, SessionService
+from uhealthsec.server.auth.service import (
+    FINISHED_KEPT,
+    LoginService,
+    Principal,
+    SessionService,
+)
 from uhealthsec.server.context import AppContext, token_hash
 from uhealthsec.server.errors import Conflict, Forbidden, InvalidInput, NotFound
 from uhealthsec.server.federation.models import FederatedIdentity, FederatedRequest
@@ -123,6 +128,15 @@ class FederationService:
             )
         )
         return url
+
+    def purge(self) -> int:
+        """Forget round trips that ended over an hour ago (``uhs-server cleanup``):
+        anyone may start one, as often as they like."""
+        cutoff = self.ctx.now() - FINISHED_KEPT
+        deleted = self.db.execute(
+            delete(FederatedRequest).where(FederatedRequest.expires_at < cutoff)
+        )
+        return deleted.rowcount or 0  # type: ignore[attr-defined]
 
     # -- the provider's answer ------------------------------------------------------------
 
