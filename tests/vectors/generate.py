@@ -1079,6 +1079,8 @@ def factor_change_vectors() -> dict:
         FactorAction.ADD_TOTP: b"JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
         FactorAction.ADD_PASSKEY: rng(32),
         FactorAction.REMOVE_PASSKEY: rng(16),
+        FactorAction.LINK_E_CPS: b"lQ3xV0m2cJtY8fWk4aHn6pRz1sUe7bGd9oKi5LyTqAc",
+        FactorAction.UNLINK_E_CPS: bytes.fromhex("6f1c2a7e94b3485d8e0f1a2b3c4d5e6f"),
     }
     vectors = []
     for action in FactorAction:

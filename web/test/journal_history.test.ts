@@ -16,7 +16,7 @@ import type { Session } from "../src/client/session.js";
 import { toBase64Url } from "../src/protocol/bytes.js";
 import { signCheckpoint, verifierKey } from "../src/protocol/checkpoint.js";
 import { importSigningSeed } from "../src/protocol/ed25519.js";
-import { type ChainLink, ENTRY_VERSION, ObjectKind, Outcome, encodeEntry, requestDigest } from "../src/protocol/journal.js";
+import { type ChainLink, ENTRY_VERSION, ENTRY_VERSION_UNCHAINED, ObjectKind, Outcome, encodeEntry, requestDigest } from "../src/protocol/journal.js";
 import { leafHash, rootOf } from "../src/protocol/merkle.js";
 import { sha256 } from "../src/protocol/primitives.js";
 import { consistencyProof, inclusionPath } from "./merkle_proofs.js";
@@ -41,16 +41,19 @@ interface Lies {
   anchorTarget?: (asked: string) => string;
 }
 
-/** The journal of a server, with PATIENT's chain woven between others' entries. */
-async function server(lies: Lies = {}, unrelated = "other") {
+/**
+ * The journal of a server, with PATIENT's chain woven between others' entries, after
+ * `unchained` entries about PATIENT written before chains existed (version 1).
+ */
+async function server(lies: Lies = {}, unrelated = "other", unchained = 0) {
   const key = await importSigningSeed(new Uint8Array(32).fill(5));
   const origin = "sante.example.fr/journal";
   const entries: Uint8Array[] = [];
   const actors: (string | null)[] = [];
   let tail: { sequence: bigint; index: bigint } | null = null;
-  const add = async (actor: string, action: string, about: boolean, target = "/x") => {
+  const add = async (actor: string, action: string, about: boolean, target = "/x", version = ENTRY_VERSION) => {
     const chain: ChainLink[] = [];
-    if (about) {
+    if (about && version === ENTRY_VERSION) {
       chain.push({ kind: ObjectKind.PATIENT, subject: PATIENT, sequence: tail === null ? 0n : tail.sequence + 1n, previous: tail === null ? 0n : tail.index });
       tail = { sequence: chain[0]!.sequence, index: BigInt(entries.length) };
     }
@@ -58,7 +61,7 @@ async function server(lies: Lies = {}, unrelated = "other") {
     const digest = await requestDigest("GET", target, await sha256(new Uint8Array(0)));
     entries.push(
       encodeEntry({
-        version: ENTRY_VERSION,
+        version,
         timestampMs: 1_780_000_000_000n + BigInt(entries.length) * 60_000n,
         actor,
         action,
@@ -73,6 +76,7 @@ async function server(lies: Lies = {}, unrelated = "other") {
     );
     return entries.length - 1;
   };
+  for (let i = 0; i < unchained; i++) await add(DOCTOR, "records.content", true, "/x", ENTRY_VERSION_UNCHAINED);
   await add(DOCTOR, `records.${unrelated}`, false);
   await add(DOCTOR, "records.create_document", true);
   await add(DOCTOR, "records.inbox", false);
@@ -214,4 +218,18 @@ test("history: a chain served shorter than at this account's last check, on an e
   assert.match(await refusal(later.check()), /^log_refused: the chain of you is shorter than when this device last checked it: it was rewound/);
   // Without the memory of the first visit, the rewound chain looks complete.
   assert.equal((await new JournalHistory(session, noPin).check()).chained, 4);
+});
+
+test("history: an entry served twice, or entries out of the journal's order, are refused", async () => {
+  // Entries 0 and 1 were written before chains existed: their place cannot be proven
+  // by the chain, only by the journal's order, which the server must keep.
+  const honest = await new JournalHistory((await server({}, "other", 2)).session, new MemoryPinStore()).check();
+  assert.equal(honest.unchained, 2);
+  assert.deepEqual(honest.entries.slice(-2).map((e) => e.index), ["1", "0"]);
+  const twice = (items: Served[]) => [...items, items.at(-1)!];
+  const swapped = (items: Served[]) => [...items.slice(0, -2), items.at(-1)!, items.at(-2)!];
+  for (const lie of [twice, swapped]) {
+    const { session } = await server({ items: lie }, "other", 2);
+    assert.match(await refusal(new JournalHistory(session, new MemoryPinStore()).check()), /^log_refused: journal entry [01] is served out of the journal's order, or twice/);
+  }
 });

@@ -288,14 +288,27 @@ class AuthClient(PasswordRecoveryCalls):
         )
         return BrowserStep(response.json()["authorization_url"], state, verifier)
 
-    def finish_link(self, tokens: Tokens, step: BrowserStep, redirected_to: str) -> dict[str, Any]:
+    def finish_link(
+        self, tokens: Tokens, keys: UserKeys | str, step: BrowserStep, redirected_to: str
+    ) -> dict[str, Any]:
+        """Redeem the link code the browser came back with, signed with the account's
+        keys (or the password to unlock them): a linked e-CPS signs in without the
+        password or a second factor (docs/PROTOCOL.md, 16.4)."""
         link_code = _redirect_result(redirected_to, step.state, "link_code")
+        change = self._factor_change(tokens, keys, FactorAction.LINK_E_CPS, link_code.encode())
         response = self.http.post(
             "/auth/federated/links/complete",
-            json={"link_code": link_code, "code_verifier": step.verifier},
+            json={"link_code": link_code, "code_verifier": step.verifier, "change": change},
             headers=self.bearer(tokens),
         )
         return dict(check_response(response).json())
+
+    def unlink(self, tokens: Tokens | str, keys: UserKeys | str, identity_id: str) -> None:
+        """Remove a linked professional identity, signed as a link is."""
+        identity = uuid.UUID(identity_id)
+        change = self._factor_change(tokens, keys, FactorAction.UNLINK_E_CPS, identity.bytes)
+        path = f"/auth/federated/identities/{identity}"
+        check_response(self.http.request("DELETE", path, json=change, headers=self.bearer(tokens)))
 
     def exchange_code(self, code: str, verifier: str) -> Tokens:
         return self._token_request(

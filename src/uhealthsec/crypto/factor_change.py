@@ -33,6 +33,9 @@ class FactorAction(Enum):
     ADD_PASSKEY = b"add-passkey"
     REMOVE_PASSKEY = b"remove-passkey"
     RENEW_RECOVERY_CODES = b"renew-recovery-codes"
+    #: A linked e-CPS signs in without the password or a second factor: a factor too.
+    LINK_E_CPS = b"link-e-cps"
+    UNLINK_E_CPS = b"unlink-e-cps"
 
 
 def _sha256(data: bytes) -> bytes:
@@ -45,8 +48,9 @@ def _sha256(data: bytes) -> bytes:
 class FactorChange(signing.OwnerStatement):
     """``account_id`` does ``action`` to the factor named by ``subject`` (the TOTP
     secret's ASCII text when adding one, a passkey's credential id when adding one,
-    its 16-byte key id when removing one, empty otherwise), under the server's
-    ``nonce``."""
+    its 16-byte key id when removing one, the ASCII link code the provider's answer
+    came back with when linking an e-CPS, the linked identity's 16-byte id when
+    unlinking it, empty otherwise), under the server's ``nonce``."""
 
     what: ClassVar[str] = "factor change"
     purpose: ClassVar[signing.Purpose] = signing.Purpose.FACTOR_CHANGE

@@ -131,6 +131,8 @@ def _deliver_mail(ctx: Any) -> str:
 def _maintain(ctx: Any) -> str:
     from uhealthsec.server.audit.service import JournalService
     from uhealthsec.server.auth.recovery import PasswordRecoveries
+    from uhealthsec.server.auth.service import purge_finished_sign_ins
+    from uhealthsec.server.federation.service import FederationService
     from uhealthsec.server.idempotency.service import purge_expired
     from uhealthsec.server.mail.outbox import MailOutbox
     from uhealthsec.server.records.service import RecordsService
@@ -143,11 +145,12 @@ def _maintain(ctx: Any) -> str:
         mails = MailOutbox(db, ctx).purge()
         keys = purge_expired(db, ctx.now())
         recoveries = PasswordRecoveries(db, ctx).purge()
+        sign_ins = purge_finished_sign_ins(db, ctx.now()) + FederationService(db, ctx).purge()
     return (
         f"removed {removed} unfinished upload(s), {purged} expired connection record(s), "
         f"{forgotten} stale shield record(s), {mails} record(s) of mail sent or given up, "
-        f"{keys} idempotency key(s) past their day and {recoveries} finished password "
-        "recovery(ies)."
+        f"{keys} idempotency key(s) past their day, {recoveries} finished password "
+        f"recovery(ies) and {sign_ins} finished sign-in record(s)."
     )
 
 
@@ -415,8 +418,9 @@ def cleanup(
 ) -> None:
     """Server maintenance: remove uploads never attached to a document, connection
     data (IP addresses) older than the CNIL retention, the shield's counters that no
-    decision needs any more, and what is kept of mail sent or given up (after
-    UHS_MAIL_KEEP_DAYS)."""
+    decision needs any more, what is kept of mail sent or given up (after
+    UHS_MAIL_KEEP_DAYS), and finished password recoveries, sign-ins, passkey
+    challenges and e-CPS round trips."""
     from uhealthsec.server.app import build_context
 
     ctx = build_context(_settings())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import select
@@ -269,3 +270,32 @@ def test_cleanup_forgets_recoveries_once_their_hour_has_passed(users, sdk, outbo
     clock.advance(hours=1, minutes=16)
     with ctx.sessions.begin() as db:
         assert PasswordRecoveries(db, ctx).purge() == 1
+
+
+def test_a_sign_in_under_way_does_not_outlive_the_recovery(users, sdk, outbox):
+    """A thief with the old password and a phished second factor holds a completed
+    sign-in and an authorization code not yet exchanged when the owner recovers the
+    account. "Every device was signed out" must hold for them too: neither may still
+    be turned into a session once the password is replaced."""
+    user = users.signed_in("phished@example.org")
+    completed = sdk.start_login(user.email, user.password)
+    sdk.second_factor(completed, recovery_code=user.recovery_codes[1])
+    coded = sdk.start_login(user.email, user.password)
+    sdk.second_factor(coded, recovery_code=user.recovery_codes[2])
+    params, _state, verifier = sdk._authorization_request("thief")
+    issued = sdk.http.post(
+        "/oauth/authorize", data={**params, "ticket": coded.ticket}, follow_redirects=False
+    )
+    code = parse_qs(urlsplit(issued.headers["location"]).query)["code"][0]
+
+    recovery = _proven(users, sdk, outbox, user)
+    sdk.finish_password_recovery(
+        recovery, user.recovery_key, NEW_PASSWORD, params=FAST_ARGON2.with_new_salt()
+    )
+
+    with pytest.raises(ApiError) as ticket:
+        sdk.authorize(completed)
+    assert ticket.value.status == 401
+    with pytest.raises(ApiError) as exchange:
+        sdk.exchange_code(code, verifier)
+    assert exchange.value.status == 400

@@ -11,9 +11,12 @@ import pytest
 from joserfc.jwk import RSAKey
 
 from tests.server.federation.provider import Professional
-from tests.server_fixtures import BASE_URL
+from tests.server_fixtures import BASE_URL, FAST_ARGON2
 from uhealthsec.client.api import ApiError
+from uhealthsec.crypto.factor_change import FactorAction
+from uhealthsec.crypto.keystore import create_keystore
 from uhealthsec.server.accounts.rpps import luhn_check_digit
+from uhealthsec.server.federation.service import FederationService
 
 
 def rpps(seed: str) -> str:
@@ -28,7 +31,7 @@ def professional(seed: str) -> Professional:
 def link(sdk, browser, provider, user, who):
     provider.present(who)
     step = sdk.start_link(user.tokens)
-    return sdk.finish_link(user.tokens, step, browser.open(step.url))
+    return sdk.finish_link(user.tokens, user.password, step, browser.open(step.url))
 
 
 def federated_login(sdk, browser, provider, who, acr="eidas2"):
@@ -137,11 +140,14 @@ def test_a_link_completes_only_in_the_session_that_started_it(
     landed = browser.open(step.url)
     link_code = parse_qs(urlsplit(landed).query)["link_code"][0]
 
-    for tokens, verifier in ((victim.tokens, step.verifier), (attacker.tokens, "x" * 64)):
+    for user, verifier in ((victim, step.verifier), (attacker, "x" * 64)):
+        change = sdk._factor_change(
+            user.tokens, user.password, FactorAction.LINK_E_CPS, link_code.encode()
+        )
         response = client.post(
             "/auth/federated/links/complete",
-            json={"link_code": link_code, "code_verifier": verifier},
-            headers=sdk.bearer(tokens),
+            json={"link_code": link_code, "code_verifier": verifier, "change": change},
+            headers=sdk.bearer(user.tokens),
         )
         assert response.status_code == 400
         assert response.headers["content-type"] == "application/problem+json"
@@ -192,13 +198,71 @@ def test_unlinking_needs_step_up_and_stops_federated_sign_in(
     linked = link(sdk, browser, provider, user, professional("3"))
     clock.advance(minutes=10)
     tokens = sdk.refresh(user.tokens)
-    path = f"/auth/federated/identities/{linked['id']}"
-    assert client.delete(path, headers=sdk.bearer(tokens)).status_code == 403
+    with pytest.raises(ApiError) as stale:
+        sdk.unlink(tokens, user.password, linked["id"])
+    assert stale.value.status == 403
     step_up = client.post(
         "/auth/step-up",
         json={"totp_code": users.next_totp(user.totp_secret)},
         headers=sdk.bearer(tokens),
     )
-    fresh = step_up.json()["access_token"]
-    assert client.delete(path, headers=sdk.bearer(fresh)).status_code == 204
+    sdk.unlink(step_up.json()["access_token"], user.password, linked["id"])
     assert "not linked" in refusal(sdk, browser, provider, professional("3"))
+
+
+def test_a_stolen_fresh_session_can_neither_link_the_thiefs_e_cps_nor_unlink_the_owners(
+    sdk, users, browser, provider, client, outbox
+):
+    """A linked e-CPS signs in without the password or the account's second factor. A
+    session copied in its step-up window (malware waiting for a sign-in) holds no
+    keystore: it cannot sign a link of the thief's own e-CPS to an account with no
+    proven RPPS, nor the removal of the owner's link (docs/PROTOCOL.md, 16.4)."""
+    owner = users.signed_in("naturo@example.org")
+    other_device = users.sign_in_again(owner)
+    stolen = owner.tokens
+    thief = create_keystore("a thief's own password here", params=FAST_ARGON2.with_new_salt())
+    mails_before = len(outbox.messages(owner.email))
+
+    provider.present(professional("7"))
+    step = sdk.start_link(stolen)
+    landed = browser.open(step.url)
+    link_code = parse_qs(urlsplit(landed).query)["link_code"][0]
+    unsigned = client.post(
+        "/auth/federated/links/complete",
+        json={"link_code": link_code, "code_verifier": step.verifier},
+        headers=sdk.bearer(stolen),
+    )
+    assert unsigned.status_code == 422
+    with pytest.raises(ApiError) as own_keys:
+        sdk.finish_link(stolen, thief.keys, step, landed)
+    assert own_keys.value.status == 400
+    assert client.get("/auth/federated/identities", headers=sdk.bearer(stolen)).json() == []
+    assert len(outbox.messages(owner.email)) == mails_before
+
+    # The owner's own link, signed: the other devices are signed out, the owner told.
+    linked = sdk.finish_link(stolen, owner.password, step, landed)
+    assert client.get("/accounts/me", headers=sdk.bearer(other_device)).status_code == 401
+    told = outbox.messages(owner.email)[mails_before:]
+    assert [m["Subject"] for m in told] == ["U-HealthSec: an e-CPS was linked to your account"]
+
+    path = f"/auth/federated/identities/{linked['id']}"
+    assert client.delete(path, headers=sdk.bearer(stolen)).status_code == 422
+    with pytest.raises(ApiError) as unlink:
+        sdk.unlink(stolen, thief.keys, linked["id"])
+    assert unlink.value.status == 400
+    listed = client.get("/auth/federated/identities", headers=sdk.bearer(stolen)).json()
+    assert [i["id"] for i in listed] == [linked["id"]]
+
+
+def test_cleanup_forgets_provider_round_trips_an_hour_after_they_end(
+    sdk, provider, client, ctx, clock
+):
+    """Anyone may start a professional sign-in, and never come back from the provider."""
+    for _ in range(3):
+        started = sdk.federated_login_url().url.removeprefix(BASE_URL)
+        assert client.get(started, follow_redirects=False).status_code == 302
+    with ctx.sessions.begin() as db:
+        assert FederationService(db, ctx).purge() == 0
+    clock.advance(hours=1, minutes=6)
+    with ctx.sessions.begin() as db:
+        assert FederationService(db, ctx).purge() == 3

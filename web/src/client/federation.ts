@@ -10,7 +10,9 @@
  */
 
 import { type Tokens, authorizationRequest, codeOf, exchangeCode } from "./auth.js";
+import { utf8 } from "../protocol/bytes.js";
 import { type Http, checkResponse } from "./http.js";
+import { signedChange } from "./passkeys.js";
 import type { Session } from "./session.js";
 import { Wire, jsonOf } from "./wire.js";
 
@@ -85,10 +87,20 @@ export async function professionalLink(session: Session): Promise<{ url: string;
   return { url: url.href, request: { state, verifier, redirectUri } };
 }
 
-/** Redeems the link code the window came back with (finish_link). */
-export async function finishProfessionalLink(session: Session, request: ProfessionalRequest, landed: string): Promise<void> {
+/**
+ * Redeems the link code the window came back with (finish_link), signed by `sign` (the
+ * account's signing key, PROTOCOL 16.4): a linked e-CPS signs in without the password
+ * or a second factor, so a copied session alone must not link one.
+ */
+export async function finishProfessionalLink(
+  session: Session,
+  request: ProfessionalRequest,
+  landed: string,
+  sign: (digest: Uint8Array) => Promise<Uint8Array>,
+): Promise<void> {
   const linkCode = codeOf(new URL(landed), request.redirectUri, request.state, "link_code");
-  await session.call("POST", "/auth/federated/links/complete", { json: { link_code: linkCode, code_verifier: request.verifier } });
+  const change = await signedChange(session, "link-e-cps", utf8(linkCode), sign);
+  await session.call("POST", "/auth/federated/links/complete", { json: { link_code: linkCode, code_verifier: request.verifier, change } });
 }
 
 /** Unlinks the e-CPS `id` from the signed-in account, as the SDK's unlink (a second factor proven in the last minutes needed). */

@@ -140,7 +140,12 @@ export class JournalHistory {
     const gaps: Gap[] = [];
     let chained = 0;
     let unchained = 0;
+    // Newest first, each once: the chain places its own entries, the journal's order
+    // alone the ones written before chains existed.
+    let below = anchorIndex;
     for (const { index, entry } of proven) {
+      if (index >= below) throw journalTampered(`journal entry ${index} is served out of the journal's order, or twice`);
+      below = index;
       const found = linkOf(entry, subject);
       if (found === null) {
         if (entry.version !== ENTRY_VERSION_UNCHAINED) throw journalTampered(`journal entry ${index} is listed but not about ${whose}`);

@@ -98,7 +98,7 @@ export async function removePasskey(session: Session, id: string, sign: (digest:
 }
 
 /** The consent a change of factors carries: the server's single-use nonce, signed. */
-async function signedChange(
+export async function signedChange(
   session: Session,
   action: FactorAction,
   subject: Uint8Array,

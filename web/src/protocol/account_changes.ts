@@ -9,7 +9,7 @@ import { malformed } from "./errors.js";
 import { sha256 } from "./primitives.js";
 import { sign, verify } from "./signature.js";
 
-export type FactorAction = "add-totp" | "add-passkey" | "remove-totp" | "remove-passkey" | "renew-recovery-codes";
+export type FactorAction = "add-totp" | "add-passkey" | "remove-totp" | "remove-passkey" | "renew-recovery-codes" | "link-e-cps" | "unlink-e-cps";
 
 function accountIdBytes(accountId: string): Uint8Array {
   const hex = accountId.replace(/-/g, "");

@@ -669,12 +669,15 @@ export class WorkerService extends CryptoService {
     return { url };
   }
 
+  /** Signs a change of second factors (PROTOCOL 16.4) whose digest this worker built. */
+  private readonly signFactorChange = async (digest: Uint8Array): Promise<Uint8Array> => (await this.sign({ purpose: "factor-change", digest })).signature;
+
   async finishProfessionalLink({ landed }: ClientOperations["finishProfessionalLink"]["args"]): Promise<ClientOperations["finishProfessionalLink"]["result"]> {
     const signedIn = this.requireSignedIn();
     const request = signedIn.professionalLink;
     if (request === undefined) throw new ClientRefusal("no_sign_in", "no e-CPS is being linked here: start again");
     delete signedIn.professionalLink;
-    await finishProfessionalLink(signedIn.session, request, landed);
+    await finishProfessionalLink(signedIn.session, request, landed, this.signFactorChange);
     return { identities: await professionalIdentities(signedIn.session) };
   }
 

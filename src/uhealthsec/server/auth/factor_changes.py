@@ -7,6 +7,8 @@ longer sign in. Every change to the factors of a signed-in account therefore nee
 proof of the keystore, as a password change does (docs/PROTOCOL.md, 16.4): an
 Ed25519 signature by the account's published signing key over the change and a
 single-use server nonce. Each change ends every other session and is mailed.
+Linking an e-CPS, which then signs in without the password or a second factor, and
+unlinking one, are such changes too (federation/service.py).
 
 A first factor enrolled during a sign-in (LoginService.confirm_*_enrolment) stays
 unsigned: the account has none yet, so there is nothing to take over, and that flow
@@ -41,7 +43,7 @@ class FactorChanges:
         """A fresh nonce for the caller's next signed change (single use, 5 minutes)."""
         return self.factors.new_challenge(caller.account.id, NONCE_PURPOSE)
 
-    def _consent(
+    def consent(
         self,
         caller: Principal,
         action: FactorAction,
@@ -69,12 +71,12 @@ class FactorChanges:
 
     def confirm_totp(self, caller: Principal, code: str, nonce: bytes, signature: bytes) -> None:
         secret = self.factors.pending_totp_secret(caller.account.id)
-        self._consent(caller, FactorAction.ADD_TOTP, secret.encode(), nonce, signature)
+        self.consent(caller, FactorAction.ADD_TOTP, secret.encode(), nonce, signature)
         self.factors.totp_confirm(caller.account, code)
         self._changed(caller, "factor_added", "an authenticator app was added to your account")
 
     def remove_totp(self, caller: Principal, nonce: bytes, signature: bytes) -> None:
-        self._consent(caller, FactorAction.REMOVE_TOTP, b"", nonce, signature)
+        self.consent(caller, FactorAction.REMOVE_TOTP, b"", nonce, signature)
         self.factors.totp_remove(caller.account.id)
         self._changed(
             caller, "factor_removed", "the authenticator app was removed from your account"
@@ -90,18 +92,18 @@ class FactorChanges:
     ) -> None:
         # Checked once the passkey is verified, on the id it attests; a refusal undoes it.
         credential_id = self.factors.webauthn_register(caller.account, credential, name)
-        self._consent(caller, FactorAction.ADD_PASSKEY, credential_id, nonce, signature)
+        self.consent(caller, FactorAction.ADD_PASSKEY, credential_id, nonce, signature)
         self._changed(caller, "factor_added", "a passkey was added to your account")
 
     def remove_passkey(
         self, caller: Principal, key_id: uuid.UUID, nonce: bytes, signature: bytes
     ) -> None:
-        self._consent(caller, FactorAction.REMOVE_PASSKEY, key_id.bytes, nonce, signature)
+        self.consent(caller, FactorAction.REMOVE_PASSKEY, key_id.bytes, nonce, signature)
         self.factors.webauthn_remove(caller.account.id, key_id)
         self._changed(caller, "factor_removed", "a passkey was removed from your account")
 
     def renew_recovery_codes(self, caller: Principal, nonce: bytes, signature: bytes) -> list[str]:
-        self._consent(caller, FactorAction.RENEW_RECOVERY_CODES, b"", nonce, signature)
+        self.consent(caller, FactorAction.RENEW_RECOVERY_CODES, b"", nonce, signature)
         codes = self.factors.new_recovery_codes(caller.account.id)
         self._changed(caller, "recovery_codes_replaced", "your recovery codes were replaced")
         return codes

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session as DbSession
 
 from uhealthsec.crypto.keystore import Argon2Params, Keystore
@@ -26,7 +26,13 @@ from uhealthsec.server.auth.factors import (
     FactorService,
     SecondFactor,
 )
-from uhealthsec.server.auth.models import LoginFlow, RefreshToken, Session
+from uhealthsec.server.auth.models import (
+    AuthorizationCode,
+    LoginFlow,
+    RefreshToken,
+    Session,
+    WebAuthnChallenge,
+)
 from uhealthsec.server.context import AppContext, token_hash
 from uhealthsec.server.errors import (
     CredentialsRefused,
@@ -54,6 +60,24 @@ _BAD_FLOW = "this sign-in has expired or was already used; start again"
 def with_method(amr: str, method: str) -> str:
     """The space-separated RFC 8176 list ``amr`` with ``method`` added once."""
     return amr if method in amr.split() else f"{amr} {method}"
+
+
+#: How long a sign-in's records are kept once they can no longer be used: a code used
+#: again within it still revokes what it gave (RFC 6749 §4.1.2).
+FINISHED_KEPT = timedelta(hours=1)
+
+
+def purge_finished_sign_ins(db: DbSession, now: datetime) -> int:
+    """Forget the sign-ins, authorization codes and WebAuthn challenges (and factor
+    change nonces) that ended over an hour ago (``uhs-server cleanup``). Anyone may
+    leave such rows, by asking a passkey's options for an address or starting a
+    sign-in, so they must not be kept for ever."""
+    cutoff = now - FINISHED_KEPT
+    removed = 0
+    for model in (LoginFlow, AuthorizationCode, WebAuthnChallenge):
+        deleted = db.execute(delete(model).where(model.expires_at < cutoff))
+        removed += deleted.rowcount or 0  # type: ignore[attr-defined]
+    return removed
 
 
 @dataclass(frozen=True)
@@ -372,10 +396,26 @@ class SessionService:
         self.revoke(session, reason)
 
     def revoke_all(self, account_id: uuid.UUID, reason: str, keep: uuid.UUID | None = None) -> int:
+        """End every session of the account but ``keep``; returns how many ended.
+
+        Sign-ins under way end too (a ticket, an authorization code not yet exchanged):
+        whoever held the old password and a second factor would otherwise come back
+        with a new session minutes after every device was signed out."""
+        now = self.ctx.now()
+        for model, unused in (
+            (LoginFlow, LoginFlow.consumed_at.is_(None)),
+            (AuthorizationCode, AuthorizationCode.used_at.is_(None)),
+        ):
+            self.db.execute(
+                update(model)
+                .where(model.account_id == account_id, unused, model.expires_at > now)
+                .values(expires_at=now)
+                .execution_options(synchronize_session=False)
+            )
         stmt = (
             update(Session)
             .where(Session.account_id == account_id, Session.revoked_at.is_(None))
-            .values(revoked_at=self.ctx.now(), revoked_reason=reason)
+            .values(revoked_at=now, revoked_reason=reason)
         )
         if keep is not None:
             stmt = stmt.where(Session.id != keep)

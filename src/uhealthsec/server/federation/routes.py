@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse
 
 from uhealthsec.server.auth.http import form_request, oauth_response
 from uhealthsec.server.auth.oauth import GrantUser, OAuthServer
-from uhealthsec.server.auth.schemas import AuthorizationRequest
+from uhealthsec.server.auth.schemas import AuthorizationRequest, FactorChangeIn
 from uhealthsec.server.deps import Caller, Ctx, Db
 from uhealthsec.server.errors import InvalidInput
 from uhealthsec.server.federation import schemas as s
@@ -89,7 +89,11 @@ def start_link(body: s.LinkStartIn, caller: Caller, db: Db, ctx: Ctx) -> s.LinkS
 
 @router.post("/links/complete", response_model=s.FederatedIdentityOut, status_code=201)
 def complete_link(body: s.LinkCompleteIn, caller: Caller, db: Db, ctx: Ctx) -> FederatedIdentity:
-    return FederationService(db, ctx).redeem_link(caller, body.link_code, body.code_verifier)
+    """Redeem the link code with the verifier and the owner's signature over the code
+    (docs/PROTOCOL.md, 16.4); other devices are signed out and the owner is told."""
+    return FederationService(db, ctx).redeem_link(
+        caller, body.link_code, body.code_verifier, body.change.nonce, body.change.signature
+    )
 
 
 @router.get("/identities", response_model=list[s.FederatedIdentityOut])
@@ -98,6 +102,7 @@ def identities(caller: Caller, db: Db, ctx: Ctx) -> list[FederatedIdentity]:
 
 
 @router.delete("/identities/{identity_id}", status_code=204)
-def unlink(identity_id: uuid.UUID, caller: Caller, db: Db, ctx: Ctx) -> None:
-    """Remove a link (second factor in the last minutes required)."""
-    FederationService(db, ctx).unlink(caller, identity_id)
+def unlink(identity_id: uuid.UUID, body: FactorChangeIn, caller: Caller, db: Db, ctx: Ctx) -> None:
+    """Remove a link: a second factor in the last minutes and the owner's signature
+    (docs/PROTOCOL.md, 16.4); other devices are signed out and the owner is told."""
+    FederationService(db, ctx).unlink(caller, identity_id, body.nonce, body.signature)

@@ -8,6 +8,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from uhealthsec.server.auth.schemas import FactorChangeIn
+
 _VSCHAR = r"^[\x20-\x7e]*$"
 _B64U = r"^[A-Za-z0-9_-]+$"
 
@@ -44,6 +46,8 @@ class LinkCompleteIn(BaseModel):
     code_verifier: Annotated[
         str, Field(min_length=43, max_length=128, pattern=r"^[A-Za-z0-9._~-]+$")
     ]
+    #: The owner's signature over the link code (docs/PROTOCOL.md, 16.4).
+    change: FactorChangeIn
 
 
 class FederatedIdentityOut(BaseModel):

@@ -25,13 +25,20 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session as DbSession
 
+from uhealthsec.crypto.factor_change import FactorAction
 from uhealthsec.server.accounts.models import Account, AccountKind, AccountStatus, IdentityProof
 from uhealthsec.server.accounts.service import AccountService
+from uhealthsec.server.auth.factor_changes import FactorChanges
 from uhealthsec.server.auth.models import LoginFlow
-from uhealthsec.server.auth.service import LoginService, Principal, SessionService
+from uhealthsec.server.auth.service import (
+    FINISHED_KEPT,
+    LoginService,
+    Principal,
+    SessionService,
+)
 from uhealthsec.server.context import AppContext, token_hash
 from uhealthsec.server.errors import Conflict, Forbidden, InvalidInput, NotFound
 from uhealthsec.server.federation.models import FederatedIdentity, FederatedRequest
@@ -122,6 +129,15 @@ class FederationService:
         )
         return url
 
+    def purge(self) -> int:
+        """Forget round trips that ended over an hour ago (``uhs-server cleanup``):
+        anyone may start one, as often as they like."""
+        cutoff = self.ctx.now() - FINISHED_KEPT
+        deleted = self.db.execute(
+            delete(FederatedRequest).where(FederatedRequest.expires_at < cutoff)
+        )
+        return deleted.rowcount or 0  # type: ignore[attr-defined]
+
     # -- the provider's answer ------------------------------------------------------------
 
     def pending(self, state: str) -> FederatedRequest:
@@ -179,9 +195,18 @@ class FederationService:
     # -- links --------------------------------------------------------------------------
 
     def redeem_link(
-        self, principal: Principal, link_code: str, code_verifier: str
+        self,
+        principal: Principal,
+        link_code: str,
+        code_verifier: str,
+        nonce: bytes,
+        signature: bytes,
     ) -> FederatedIdentity:
-        """Finish a link: the same session, holding the verifier of the challenge it sent."""
+        """Finish a link: the same session, holding the verifier of the challenge it sent,
+        with the owner's signature over the link code (docs/PROTOCOL.md, 16.4): a linked
+        e-CPS signs in without the password or a second factor, so a session copied in
+        its step-up window must not link the thief's own. Other sessions end, and the
+        owner is told."""
         request = self.db.scalar(
             select(FederatedRequest).where(FederatedRequest.link_code_hash == token_hash(link_code))
         )
@@ -197,8 +222,13 @@ class FederationService:
         if not hmac.compare_digest(_s256(code_verifier), challenge):
             raise InvalidInput(_EXPIRED)
         request.redeemed_at = self.ctx.now()
-        SessionService(self.db, self.ctx).require_recent_mfa(principal)
-        return self._link(principal.account, request.subject, request.rpps)
+        changes = FactorChanges(self.db, self.ctx)
+        changes.consent(principal, FactorAction.LINK_E_CPS, link_code.encode(), nonce, signature)
+        identity = self._link(principal.account, request.subject, request.rpps)
+        changes.sessions.credentials_changed(
+            principal, "identity_linked", "an e-CPS was linked to your account"
+        )
+        return identity
 
     def _link(self, account: Account, subject: str, rpps: str | None) -> FederatedIdentity:
         issuer = self.provider.config.issuer
@@ -247,9 +277,16 @@ class FederationService:
             )
         )
 
-    def unlink(self, principal: Principal, identity_id: uuid.UUID) -> None:
-        SessionService(self.db, self.ctx).require_recent_mfa(principal)
+    def unlink(
+        self, principal: Principal, identity_id: uuid.UUID, nonce: bytes, signature: bytes
+    ) -> None:
+        """Remove a link, signed by the owner as a link is (16.4)."""
+        changes = FactorChanges(self.db, self.ctx)
+        changes.consent(principal, FactorAction.UNLINK_E_CPS, identity_id.bytes, nonce, signature)
         identity = self.db.get(FederatedIdentity, identity_id)
         if identity is None or identity.account_id != principal.account.id:
             raise NotFound("no such linked identity on this account")
         self.db.delete(identity)
+        changes.sessions.credentials_changed(
+            principal, "identity_unlinked", "an e-CPS was unlinked from your account"
+        )

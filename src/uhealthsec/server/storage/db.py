@@ -27,6 +27,9 @@ class Base(DeclarativeBase):
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    # A failing statement's error, logged for the operator (problems.py), names its SQL
+    # but not its values: an address, a keystore, a token's hash are not for the log.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
 
