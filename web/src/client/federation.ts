@@ -10,7 +10,7 @@
  */
 
 import { type Tokens, authorizationRequest, codeOf, exchangeCode } from "./auth.js";
-import { utf8 } from "../protocol/bytes.js";
+import { fromHex, utf8 } from "../protocol/bytes.js";
 import { type Http, checkResponse } from "./http.js";
 import { signedChange } from "./passkeys.js";
 import type { Session } from "./session.js";
@@ -103,7 +103,14 @@ export async function finishProfessionalLink(
   await session.call("POST", "/auth/federated/links/complete", { json: { link_code: linkCode, code_verifier: request.verifier, change } });
 }
 
-/** Unlinks the e-CPS `id` from the signed-in account, as the SDK's unlink (a second factor proven in the last minutes needed). */
-export async function unlinkProfessionalIdentity(session: Session, id: string): Promise<void> {
-  await session.call("DELETE", `/auth/federated/identities/${encodeURIComponent(id)}`);
+/**
+ * Unlinks the e-CPS `id` from the signed-in account, as the SDK's unlink: a second
+ * factor proven in the last minutes, and the owner's consent signed by `sign` over the
+ * identity's id (PROTOCOL 16.4), so that a copied session cannot remove it.
+ */
+export async function unlinkProfessionalIdentity(session: Session, id: string, sign: (digest: Uint8Array) => Promise<Uint8Array>): Promise<void> {
+  const hex = id.replace(/-/g, "");
+  if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw new Wire("malformed_answer", "your professional identities").refuse("names an identity by something else than its UUID");
+  const change = await signedChange(session, "unlink-e-cps", fromHex(hex), sign);
+  await session.call("DELETE", `/auth/federated/identities/${encodeURIComponent(id)}`, { json: change });
 }

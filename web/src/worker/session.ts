@@ -669,9 +669,6 @@ export class WorkerService extends CryptoService {
     return { url };
   }
 
-  /** Signs a change of second factors (PROTOCOL 16.4) whose digest this worker built. */
-  private readonly signFactorChange = async (digest: Uint8Array): Promise<Uint8Array> => (await this.sign({ purpose: "factor-change", digest })).signature;
-
   async finishProfessionalLink({ landed }: ClientOperations["finishProfessionalLink"]["args"]): Promise<ClientOperations["finishProfessionalLink"]["result"]> {
     const signedIn = this.requireSignedIn();
     const request = signedIn.professionalLink;
@@ -775,7 +772,7 @@ export class WorkerService extends CryptoService {
 
   async unlinkProfessionalIdentity({ id }: ClientOperations["unlinkProfessionalIdentity"]["args"]): Promise<ClientOperations["unlinkProfessionalIdentity"]["result"]> {
     const signedIn = this.requireSignedIn();
-    await unlinkProfessionalIdentity(signedIn.session, id);
+    await unlinkProfessionalIdentity(signedIn.session, id, this.signFactorChange);
     return { identities: await professionalIdentities(signedIn.session) };
   }
 }
