@@ -6,11 +6,14 @@ from collections.abc import Iterator
 import pytest
 import uvicorn
 from pydantic import ValidationError
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from uhealthsec.server.app import ServedApi
 from uhealthsec.server.cli import serving_config
 from uhealthsec.server.logs import ACCESS_LOGGER, REQUEST_ID, QueryStringRedaction, logging_config
 from uhealthsec.server.settings import Settings
+from uhealthsec.server.storage.db import make_engine
 
 
 def access_record(path: str) -> logging.LogRecord:
@@ -122,3 +125,15 @@ def test_an_unknown_log_format_is_refused_naming_the_setting():
         logging_config("xml")
     with pytest.raises(ValidationError, match="log_format"):
         Settings(_env_file=None, log_format="xml")
+
+
+def test_a_database_error_logged_holds_the_statement_never_its_values(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'log.db'}")
+    with pytest.raises(DBAPIError) as failure, engine.connect() as connection:
+        connection.execute(
+            text("SELECT * FROM no_such_table WHERE email = :email"),
+            {"email": "camille.petit@example.org"},
+        )
+    engine.dispose()
+    logged = str(failure.value)
+    assert "no_such_table" in logged and "camille" not in logged
