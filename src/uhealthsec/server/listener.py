@@ -109,7 +109,10 @@ def uvicorn_config(
         app,
         host=host,
         port=port,
-        http=DeadlineProtocols(settings.header_timeout_seconds, settings.body_timeout_seconds),
+        # Typed as a protocol class; uvicorn only calls it to make each connection's.
+        http=DeadlineProtocols(  # type: ignore[arg-type]
+            settings.header_timeout_seconds, settings.body_timeout_seconds
+        ),
         server_header=False,
         timeout_keep_alive=settings.keep_alive_seconds,
         proxy_headers=True,
