@@ -12,6 +12,7 @@ through them and reads both logs whole for anything secret or personal.
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,18 +27,28 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.server.records.conftest import device
-from tests.server_fixtures import DATABASES, PASSWORD, Outbox, Users, fresh_database
+from tests.server_fixtures import (
+    DATABASES,
+    PASSWORD,
+    Outbox,
+    Users,
+    fresh_database,
+    make_settings,
+)
 from tests.serving import serve_process
 from uhealthsec.client.api import AuthClient
 from uhealthsec.client.journal import JournalClient
 from uhealthsec.crypto.keystore import Argon2Params, derive_password_secrets
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
+from uhealthsec.server import bootstrap as bootstrap_module
 from uhealthsec.server.accounts.models import Practice
 from uhealthsec.server.app import build_context
 from uhealthsec.server.audit.models import JournalOutbox, JournalRecord
 from uhealthsec.server.audit.outbox import sequence_stale
 from uhealthsec.server.auth.factors import FACTOR_BUDGET
 from uhealthsec.server.context import AppContext
+from uhealthsec.server.security.models import TokenKey
+from uhealthsec.server.server_key import ServerKey
 from uhealthsec.server.settings import Settings
 from uhealthsec.server.shield.service import BACKOFF_AFTER
 
@@ -81,14 +92,10 @@ def pair(
             "UHS_PUBLIC_URL": PUBLIC_URL,
             "UHS_LOG_FORMAT": "json",
         }
-        # The operator's context first: it makes the server key and the first start's
-        # rows, so that the two servers, started together, find them made.
+        # One server key for both, as each host is given the same. The rest of a first
+        # start (the OAuth clients, the token key, the logs' origins) they make together.
         shared.mkdir(mode=0o700)
-        settings = Settings(
-            _env_file=None, data_dir=shared, database_url=url, public_url=PUBLIC_URL
-        )
-        ctx = build_context(settings, migrate_schema=False)
-        stack.callback(ctx.close)
+        ServerKey.load_or_create(shared / "server.key")
         servers = []
         for name, arguments in (("a", ["--workers", "2"]), ("b", [])):
             folder = home / name
@@ -96,6 +103,11 @@ def pair(
             servers.append(serve_process(folder, *arguments, settings=lambda _: environment))
         with ThreadPoolExecutor(max_workers=2) as pool:
             (a, a_log), (b, b_log) = pool.map(stack.enter_context, servers)
+        settings = Settings(
+            _env_file=None, data_dir=shared, database_url=url, public_url=PUBLIC_URL
+        )
+        ctx = build_context(settings, migrate_schema=False)
+        stack.callback(ctx.close)
         clients = [stack.enter_context(httpx2.Client(base_url=u, timeout=60)) for u in (a, b)]
         users = Users(AuthClient(clients[0]), Outbox(settings.outbox_dir), WallClock(), ctx)
         yield Pair(clients[0], clients[1], (a_log, b_log), ctx, users)
@@ -331,3 +343,43 @@ def test_json_logs_of_a_practice_s_day_hold_nothing_secret_or_personal(pair: Pai
                 assert {"request_id", "method", "route", "status", "duration_ms"} <= record.keys()
                 routes.add(record["route"])
     assert {"/auth/login", "/documents/{document_id}", "/accounts/me"} <= routes
+
+
+def test_processes_starting_together_on_a_new_database_make_its_first_rows_once(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Two processes' first starts overlap: the second waits for the first's clients
+    and token key instead of failing on the clients' keys or adding a second key."""
+    first_inside, go_on = threading.Event(), threading.Event()
+    second_inside = threading.Event()
+    make_clients = bootstrap_module.ensure_clients
+
+    def ensure_clients(db, issuer: str) -> None:
+        if not first_inside.is_set():
+            first_inside.set()
+            go_on.wait(timeout=30)
+        else:
+            second_inside.set()
+        make_clients(db, issuer)
+
+    monkeypatch.setattr(bootstrap_module, "ensure_clients", ensure_clients)
+    settings = make_settings(tmp_path, database_url)
+    contexts: list[AppContext] = []
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(build_context, settings, migrate_schema=False)
+        assert first_inside.wait(timeout=60)
+        second = pool.submit(build_context, settings, migrate_schema=False)
+        # The second starts while the first is inside; it must not overtake it.
+        overtook = second_inside.wait(timeout=1)
+        go_on.set()
+        contexts = [first.result(timeout=60), second.result(timeout=60)]
+    try:
+        assert not overtook
+        with contexts[0].sessions() as db:
+            keys = db.scalar(
+                select(func.count()).select_from(TokenKey).where(TokenKey.retired_at.is_(None))
+            )
+        assert keys == 1
+    finally:
+        for ctx in contexts:
+            ctx.close()
