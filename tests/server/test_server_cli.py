@@ -144,9 +144,9 @@ def test_the_outbox_logs_where_each_mail_was_written(tmp_path, caplog):
 
 
 def test_serve_sets_up_the_log_the_outbox_writes_to():
-    from uhealthsec.server.logs import show_server_log
+    from uhealthsec.server.logs import configure_logging
 
-    show_server_log()
+    configure_logging("text")
     logger = logging.getLogger("uhealthsec.server.mail.transports")
     assert logger.isEnabledFor(logging.INFO)
     assert any(

@@ -6,6 +6,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -179,7 +180,7 @@ def build_context(
         clock=clock,
     )
     ctx.journal.batch_observer = ctx.metrics.journal_batch
-    ctx.metrics.journal_queue.set_function(ctx.journal.queue_depth)
+    ctx.metrics.watch_journal_queue(ctx.journal.queue_depth)
     if settings.oidc_issuer:
         ctx.oidc = OidcClient(
             ProviderConfig(
@@ -196,6 +197,22 @@ def build_context(
     provide_interfaces(ctx)
     bootstrap(ctx)
     return ctx
+
+
+@dataclass(frozen=True)
+class ServedApi:
+    """The application factory uvicorn calls in each process that serves the API
+    (``uhs-server serve``, each of its ``--workers``): every process has its own
+    context (database pool, journal writer, metrics) from the settings the command
+    resolved, and shares nothing with the others but the database and the blob store.
+    Picklable without ``built``: uvicorn sends it to the worker processes it starts."""
+
+    settings: Settings
+    #: The context the command built, served as it is when it is the only process.
+    built: AppContext | None = None
+
+    def __call__(self) -> FastAPI:
+        return create_app(ctx=self.built or build_context(self.settings))
 
 
 def create_app(settings: Settings | None = None, *, ctx: AppContext | None = None) -> FastAPI:

@@ -57,10 +57,15 @@ def ensure_clients(db: Session, issuer: str) -> None:
 
 
 def bootstrap(ctx: AppContext) -> None:
+    now_ms = int(ctx.now().timestamp() * 1000)
     with ctx.sessions.begin() as db:
+        # Processes starting together on a new database (several hosts, or workers)
+        # make the clients and the first token key one after the other, under the key
+        # directory's lock: the second finds them made, instead of failing on the
+        # clients' keys or adding a second token key.
+        MerkleLog(db, KEY_DIRECTORY_LOG, ctx.log_key, now_ms).lock()
         ensure_clients(db, ctx.settings.issuer)
         ctx.keyring.ensure_key(db, ctx.now())
-    now_ms = int(ctx.now().timestamp() * 1000)
     for name in (KEY_DIRECTORY_LOG, JOURNAL_LOG):
         with ctx.sessions.begin() as db:
             log = MerkleLog(db, name, ctx.log_key, now_ms)

@@ -51,11 +51,12 @@ def worker(
     retention (crypto-shredding), then the maintenance of `uhs-server cleanup`. Several
     workers may run at once."""
     from uhealthsec.server.app import build_context
-    from uhealthsec.server.logs import show_server_log
+    from uhealthsec.server.logs import configure_logging
     from uhealthsec.server.retention.service import purge
 
-    show_server_log()
-    ctx = build_context(_fit_settings())
+    settings = _fit_settings()
+    configure_logging(settings.log_format)
+    ctx = build_context(settings)
     try:
         next_round = time.monotonic()
         while True:
@@ -273,47 +274,113 @@ def serve(
     demo: bool = typer.Option(
         False, "--demo", help="Create a demo practice (two practitioners, a patient)."
     ),
+    workers: int | None = typer.Option(
+        None,
+        "--workers",
+        min=1,
+        max=64,
+        metavar="N",
+        help="Processes answering on this port (default UHS_WORKERS, 1). They share "
+        "everything through the database and the blob store.",
+    ),
 ) -> None:
     """Start the API server."""
-    import uvicorn
-
-    from uhealthsec.server.app import build_context, create_app
+    from uhealthsec.server.app import ServedApi, build_context
     from uhealthsec.server.demo import DEMO_PASSWORD, PRACTICE_NAME, ensure_demo_practice
-    from uhealthsec.server.listener import uvicorn_config
-    from uhealthsec.server.logs import redact_access_log, show_server_log
+    from uhealthsec.server.logs import configure_logging
     from uhealthsec.server.web_app import WEB_ASSETS
 
-    show_server_log()
     settings = _settings(init=init)
+    if workers is not None:
+        settings.workers = workers
+    configure_logging(settings.log_format)
     public_address(settings, host, port, public_url)
     _refuse_if_unfit(settings)
     _print_locations(settings)
+    # Here once, before any worker starts: the schema's migrations and the first
+    # start's keys and clients (the workers find them done).
     ctx = build_context(settings)
-    if demo:
-        with console.status("Preparing the demo practice…"):
-            people = ensure_demo_practice(ctx)
-        table = Table(title=f"{PRACTICE_NAME} — password for all: {DEMO_PASSWORD!r}")
-        table.add_column("Account", no_wrap=True)
-        table.add_column("Name")
-        table.add_column("Authenticator key (TOTP)", no_wrap=True)
-        for person in people:
-            table.add_row(person.email, person.name, person.totp_secret)
-        console.print(table)
-        console.print("A code for sign-in: oathtool --totp -b <authenticator key>")
+    try:
+        if demo:
+            with console.status("Preparing the demo practice…"):
+                people = ensure_demo_practice(ctx)
+            table = Table(title=f"{PRACTICE_NAME} — password for all: {DEMO_PASSWORD!r}")
+            table.add_column("Account", no_wrap=True)
+            table.add_column("Name")
+            table.add_column("Authenticator key (TOTP)", no_wrap=True)
+            for person in people:
+                table.add_row(person.email, person.name, person.totp_secret)
+            console.print(table)
+            console.print("A code for sign-in: oathtool --totp -b <authenticator key>")
+    except BaseException:
+        ctx.close()
+        raise
+    alone = settings.workers == 1
+    if not alone:
+        ctx.close()  # each worker builds its own
+    processes = "" if alone else f" ({settings.workers} processes)"
     console.print(
-        f"U-HealthSec {__version__} listening on http://{host}:{port}; passkeys for "
-        f"{', '.join(settings.webauthn_origins)}.",
+        f"U-HealthSec {__version__} listening on http://{host}:{port}{processes}; passkeys "
+        f"for {', '.join(settings.webauthn_origins)}.",
         soft_wrap=True,
     )
     if (WEB_ASSETS / "index.html").is_file():
         console.print(f"In a browser: {settings.issuer}/", markup=False, soft_wrap=True)
     console.print("For the command line:")
     console.print(f"export UHS_SERVER={settings.issuer}", markup=False, soft_wrap=True)
-    config = uvicorn_config(
-        create_app(ctx=ctx), host=host, port=port, settings=ctx.settings, log_level="info"
+    _run_api(ServedApi(settings, ctx if alone else None), host, port)
+
+
+#: How long a worker may go without answering its supervisor before it is replaced.
+WORKER_HEALTHCHECK_SECONDS = 30
+
+
+def serving_config(api: Any, host: str, port: int) -> Any:
+    """The uvicorn configuration of ``uhs-server serve``: ``api`` (a factory of the
+    application) in ``settings.workers`` processes on one socket. uvicorn sends it to
+    each worker, which applies its logging configuration again."""
+    from uhealthsec.server.listener import uvicorn_config
+    from uhealthsec.server.logs import logging_config
+
+    settings = api.settings
+    return uvicorn_config(
+        api,
+        host=host,
+        port=port,
+        settings=settings,
+        factory=True,
+        workers=settings.workers,
+        log_config=logging_config(settings.log_format),
+        log_level=None,  # the levels are log_config's
+        access_log=settings.log_format == "text",
+        # A worker answers the supervisor's pings once it has imported the server, which
+        # takes seconds on a busy machine: 5 s (uvicorn's default) killed starting ones.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
     )
-    redact_access_log()  # after uvicorn configured its loggers
-    uvicorn.Server(config).run()
+
+
+def _run_api(api: Any, host: str, port: int) -> None:
+    import os
+    import shutil
+    import tempfile
+
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from uhealthsec.server.observability import MULTIPROCESS_DIR
+
+    config = serving_config(api, host, port)
+    if config.workers == 1:
+        uvicorn.Server(config).run()
+        return
+    # The workers' metrics, summed by whichever answers GET /metrics: a folder of this
+    # server's own, empty at start (observability.py).
+    metrics = tempfile.mkdtemp(prefix="uhs-metrics-")
+    os.environ[MULTIPROCESS_DIR] = metrics
+    try:
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+    finally:
+        shutil.rmtree(metrics, ignore_errors=True)
 
 
 witnesses_app = command_line(

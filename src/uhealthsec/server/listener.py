@@ -8,11 +8,15 @@ protocol below adds what nginx calls ``client_header_timeout`` (the whole head o
 request within ``header_seconds`` of its first byte, or of the connection) and
 ``client_body_timeout`` (at most ``body_seconds`` between two reads of the body), and
 closes the connection when one runs out.
+
+Everything in the configuration is picklable (no class made on the fly): uvicorn hands
+it to each worker process it starts (``uhs-server serve --workers N``).
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 import h11
@@ -82,23 +86,33 @@ class DeadlineH11Protocol(H11Protocol):
         super().connection_lost(exc)
 
 
+@dataclass(frozen=True)
+class DeadlineProtocols:
+    """Makes uvicorn's connections (it calls what its ``http`` setting names) with the
+    configured deadlines."""
+
+    header_seconds: float
+    body_seconds: float
+
+    def __call__(self, *args: Any, **kwargs: Any) -> DeadlineH11Protocol:
+        protocol = DeadlineH11Protocol(*args, **kwargs)
+        protocol.header_seconds = self.header_seconds
+        protocol.body_seconds = self.body_seconds
+        return protocol
+
+
 def uvicorn_config(
     app: Any, *, host: str, port: int, settings: Settings, **extra: Any
 ) -> uvicorn.Config:
     """The uvicorn configuration every way of serving the API uses."""
-    protocol = type(
-        "ConfiguredDeadlineH11Protocol",
-        (DeadlineH11Protocol,),
-        {
-            "header_seconds": settings.header_timeout_seconds,
-            "body_seconds": settings.body_timeout_seconds,
-        },
-    )
     return uvicorn.Config(
         app,
         host=host,
         port=port,
-        http=protocol,
+        # Typed as a protocol class; uvicorn only calls it to make each connection's.
+        http=DeadlineProtocols(  # type: ignore[arg-type]
+            settings.header_timeout_seconds, settings.body_timeout_seconds
+        ),
         server_header=False,
         timeout_keep_alive=settings.keep_alive_seconds,
         proxy_headers=True,

@@ -5,15 +5,35 @@ Labels are route templates (``/documents/{document_id}``), never the path asked:
 id, an address or a stranger's made-up path would be health data, or make the number
 of series grow without bound. One registry per application, so that two servers in
 one process (the tests) count apart.
+
+Several worker processes behind one port (``uhs-server serve --workers N``) share
+their numbers through prometheus-client's multiprocess mode: the command sets
+``PROMETHEUS_MULTIPROC_DIR`` to a folder of its own before the workers start, each
+worker writes its values there, and whichever answers ``GET /metrics`` sums them all,
+so a scrape sees the whole server, not the one worker it happened to reach. Separate
+``uhs-server serve`` processes (on other ports or hosts) are separate scrape targets.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import time
+import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+from uhealthsec.server.logs import ACCESS_LOGGER, REQUEST_ID
 
 #: Request durations, from 5 ms to a minute (uploads of large envelopes take longer
 #: and land in +Inf).
@@ -25,6 +45,30 @@ UNMATCHED = "unmatched"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 Asgi = Callable[..., Any]
+#: Set by prometheus-client's multiprocess mode: the folder every worker writes to.
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+access_log = logging.getLogger(ACCESS_LOGGER)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def forget_dead_workers(directory: Path) -> None:
+    """Drop the live gauges (the journal's queue) of workers that are gone: killed,
+    a worker's last depth would be added to the others' for ever. Its counters stay:
+    what it answered was answered."""
+    for path in directory.glob("gauge_live*_*.db"):
+        pid = path.stem.rsplit("_", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            multiprocess.mark_process_dead(int(pid), str(directory))
 
 
 class Metrics:
@@ -57,21 +101,45 @@ class Metrics:
         )
         self.journal_queue = Gauge(
             "uhs_journal_queue_depth",
-            "Entries waiting for the journal's writer in this process.",
+            "Entries waiting for the journal's writer (in every worker of this server).",
             registry=self.registry,
+            multiprocess_mode="livesum",
         )
+        self._queue_depth: Callable[[], int] | None = None
+
+    def watch_journal_queue(self, depth: Callable[[], int]) -> None:
+        """Report the journal's queue as ``depth`` says, at each scrape; in multiprocess
+        mode, where only values written to the shared folder count, as it was when the
+        worker's last batch ended (and at this worker's scrapes)."""
+        if os.environ.get(MULTIPROCESS_DIR):
+            self._queue_depth = depth
+        else:
+            self.journal_queue.set_function(depth)
 
     def journal_batch(self, entries: int, seconds: float) -> None:
         self.journal_batch_entries.observe(entries)
         self.journal_batch_seconds.observe(seconds)
+        if self._queue_depth is not None:
+            self.journal_queue.set(self._queue_depth())
 
     def exposition(self) -> bytes:
-        """These metrics in Prometheus' text format."""
-        return generate_latest(self.registry)
+        """These metrics in Prometheus' text format: of every worker, in multiprocess
+        mode."""
+        shared = os.environ.get(MULTIPROCESS_DIR)
+        if not shared:
+            return generate_latest(self.registry)
+        if self._queue_depth is not None:
+            self.journal_queue.set(self._queue_depth())
+        forget_dead_workers(Path(shared))
+        everyone = CollectorRegistry()
+        multiprocess.MultiProcessCollector(everyone, shared)
+        return generate_latest(everyone)
 
 
 class RequestMetrics:
-    """Pure ASGI: times every HTTP request and counts its status, by route template."""
+    """Pure ASGI: times every HTTP request and counts its status, by route template;
+    gives it a random id for the records made while answering it, and records it
+    (``ACCESS_LOGGER``: method, route template, status and duration, nothing else)."""
 
     def __init__(self, app: Asgi, metrics: Metrics) -> None:
         self.app = app
@@ -82,6 +150,7 @@ class RequestMetrics:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        request_id = REQUEST_ID.set(uuid.uuid4().hex[:16])
         status = 500  # what the server answers if the application fails before a reply
 
         async def counted_send(message: dict[str, Any]) -> None:
@@ -98,7 +167,18 @@ class RequestMetrics:
             method = scope["method"] if scope["method"] in _METHODS else "other"
             if template == UNMATCHED:
                 method = "any"
-            self.metrics.request_seconds.labels(method, template).observe(
-                time.perf_counter() - started
-            )
+            seconds = time.perf_counter() - started
+            self.metrics.request_seconds.labels(method, template).observe(seconds)
             self.metrics.responses.labels(method, template, str(status)).inc()
+            if access_log.isEnabledFor(logging.INFO):
+                duration_ms = round(seconds * 1000, 1)
+                fields = {"method": method, "route": template, "status": status}
+                access_log.info(
+                    "%s %s %d %.1f ms",
+                    method,
+                    template,
+                    status,
+                    duration_ms,
+                    extra={**fields, "duration_ms": duration_ms},
+                )
+            REQUEST_ID.reset(request_id)

@@ -33,6 +33,14 @@ class Settings(BaseSettings):
     #: client's address for the shield, the rate limits and the journal); anyone else's
     #: are ignored. Loopback by default: nginx on the same host (deploy/nginx).
     trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    #: Processes ``uhs-server serve`` answers with, on one port (``--workers`` overrides
+    #: it). They share everything through the database and the blob store, as do API
+    #: processes on other hosts.
+    workers: int = Field(default=1, ge=1, le=64)
+    #: "text" (for a terminal) or "json": one JSON object per line (time, level,
+    #: logger, message, and for a request its id, method, route template, status and
+    #: duration), for a log collector.
+    log_format: str = Field(default="text", pattern="^(text|json)$")
     #: Public base URL of this server: the token issuer and the OAuth endpoints' base.
     issuer: str = "http://127.0.0.1:8000"
     #: What the server's logs are called in their checkpoints: ``<log_origin>/keys`` and
