@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from uhealthsec.crypto import envelope
+from uhealthsec.crypto import envelope, merkle
 from uhealthsec.crypto.errors import (
     ChunkAuthenticationFailed,
     CryptoError,
@@ -32,9 +32,15 @@ def _seal(plaintext: bytes, key: bytes | None = None) -> tuple[bytes, bytes]:
     return key, envelope.encrypt(key, plaintext, chunk_log2=SMALL)
 
 
-def _chunks(sealed: bytes) -> list[bytes]:
+def _chunks(sealed: bytes, sealed_chunk: int = SEALED_CHUNK) -> list[bytes]:
     body = sealed[H:]
-    return [body[i : i + SEALED_CHUNK] for i in range(0, len(body), SEALED_CHUNK)]
+    return [body[i : i + sealed_chunk] for i in range(0, len(body), sealed_chunk)]
+
+
+def _chunk_tree(sealed: bytes, chunk_log2: int = SMALL) -> bytes:
+    """The version 2 content digest, from the list of leaves (PROTOCOL 3.5)."""
+    leaves = [sealed[:H], *_chunks(sealed, (1 << chunk_log2) + envelope.TAG_SIZE)]
+    return merkle.root_of([merkle.leaf_hash(leaf) for leaf in leaves])
 
 
 @given(st.binary(max_size=5 * CHUNK + 17))
@@ -86,7 +92,7 @@ def test_chunk_size_field_is_authenticated():
     ("position", "value", "error"),
     [
         (0, ord("X"), MalformedInput),
-        (4, 2, UnsupportedVersion),
+        (4, 3, UnsupportedVersion),
         (5, 9, UnsupportedVersion),
         (6, 11, MalformedInput),
         (6, 25, MalformedInput),
@@ -191,10 +197,10 @@ def test_digests_agree_between_writer_and_reader():
 
 
 @pytest.mark.parametrize("extra", [0, 1, 65_535])
-def test_digests_hashed_behind_on_a_second_thread_are_the_envelopes_sha256(extra):
+def test_digests_hashed_behind_on_a_second_thread_are_the_chunk_tree(extra):
     """Chunks of 64 KiB and more are hashed on a second thread while the next one is
-    sealed or opened into a reused buffer: the digest must still be SHA-256 over the
-    exact bytes, in order, and no thread may outlive the call."""
+    sealed or opened into a reused buffer: the digest must still be the tree over the
+    exact chunks, in order, and no thread may outlive the call."""
     key = envelope.generate_document_key()
     plaintext = os.urandom((1 << 16) * 5 + extra)  # distinct bytes in every chunk
     threads = threading.active_count()
@@ -203,9 +209,50 @@ def test_digests_hashed_behind_on_a_second_thread_are_the_envelopes_sha256(extra
     sealed = sink.getvalue()
     opened = io.BytesIO()
     read = envelope.decrypt_stream(key, io.BytesIO(sealed), opened)
-    assert written.content_digest == read.content_digest == hashlib.sha256(sealed).digest()
+    assert written.content_digest == read.content_digest == _chunk_tree(sealed, 16)
     assert opened.getvalue() == plaintext
     assert threading.active_count() == threads
+
+
+@given(st.integers(0, 6 * CHUNK), st.lists(st.integers(1, 2 * SEALED_CHUNK), min_size=1))
+@settings(max_examples=40, deadline=None)
+def test_the_digest_does_not_depend_on_how_the_bytes_are_cut(size, cuts):
+    """EnvelopeDigest cuts the chunks itself: any slicing of the stream gives the tree."""
+    _, sealed = _seal(os.urandom(size))
+    digest = envelope.EnvelopeDigest()
+    position = 0
+    while position < len(sealed):
+        step = cuts[position % len(cuts)]
+        digest.update(sealed[position : position + step])
+        position += step
+    assert sealed[4] == envelope.VERSION == 2
+    assert digest.digest() == _chunk_tree(sealed) == envelope.content_digest(sealed)
+
+
+def test_a_version_1_envelope_still_opens_and_its_digest_is_sha256_of_it_all():
+    key, sealed = _seal(os.urandom(2 * CHUNK + 3))
+    header = envelope.EnvelopeHeader.parse(sealed[:46])
+    old = envelope.EnvelopeHeader(header.chunk_log2, header.salt, header.nonce_prefix, 1)
+    keys = envelope._Keys(key, old)
+    relabelled = old.fields() + keys.header_mac(old.fields()) + sealed[H:]
+    summary = envelope.decrypt_stream(key, io.BytesIO(relabelled), io.BytesIO())
+    assert summary.content_digest == hashlib.sha256(relabelled).digest()
+    assert envelope.content_digest(relabelled) == summary.content_digest
+    # The MAC covers the version: relabelling without the key is refused.
+    with pytest.raises(HeaderAuthenticationFailed):
+        envelope.decrypt(key, sealed[:4] + b"\x01" + sealed[5:])
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"UHSE", b"UHSE\x02\x01\x0c" + bytes(200), b"UHSE\x03\x01\x0c" + bytes(200)],
+    ids=["empty", "short", "version 2 header, unauthenticated", "version 3"],
+)
+def test_bytes_without_a_known_header_are_digested_whole(data):
+    if data[4:5] == b"\x02":  # a well-formed version 2 header: the tree, even unauthenticated
+        assert envelope.content_digest(data) == _chunk_tree(data)
+    else:
+        assert envelope.content_digest(data) == hashlib.sha256(data).digest()
 
 
 def test_a_refused_chunk_leaves_no_digest_thread_behind():

@@ -55,6 +55,25 @@ def test_roots_of_every_prefix_match_the_reference():
     assert ROOTS[0] == merkle.EMPTY_ROOT
 
 
+def _mth(leaf_hashes: list[bytes]) -> bytes:
+    """RFC 6962 2.1 as written: split at the largest power of two below n."""
+    if len(leaf_hashes) == 1:
+        return leaf_hashes[0]
+    k = 1 << ((len(leaf_hashes) - 1).bit_length() - 1)
+    return merkle.node_hash(_mth(leaf_hashes[:k]), _mth(leaf_hashes[k:]))
+
+
+def test_the_folded_stack_of_subtree_roots_is_the_tree_hash_for_1_to_70_leaves():
+    """The envelope digest folds leaves into at most log2(n) subtree roots, then folds
+    those right to left: for every n that is the recursive MTH over the list."""
+    builder = merkle.RootBuilder()
+    leaves = [merkle.leaf_hash(bytes([n]) * n) for n in range(1, 71)]
+    for n, leaf in enumerate(leaves, start=1):
+        builder.add(leaf)
+        assert len(builder.frontier) == n.bit_count() <= n.bit_length()
+        assert builder.root() == _mth(leaves[:n]) == merkle.root_of(leaves[:n]), n
+
+
 def test_appending_one_by_one_or_in_a_batch_gives_the_same_tree():
     one_by_one = MemoryLog()
     for leaf in LEAVES:

@@ -8,6 +8,7 @@ seeded with a fixed label, so the output is reproducible.
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import sys
@@ -17,7 +18,6 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from tests.vectors import edwards, wrap_reference
 from uhealthsec.client import recovery
@@ -64,58 +64,77 @@ def _pattern(size: int) -> bytes:
     return bytes((i * 7 + 3) % 251 for i in range(size))
 
 
-def envelope_vectors() -> dict:
-    rng = DeterministicRandom("envelope")
-    chunk_log2 = envelope.MIN_CHUNK_LOG2
-    chunk = 1 << chunk_log2
-    valid = []
-    for size in (0, 1, 32, chunk - 1, chunk, chunk + 1, 2 * chunk + 100):
-        key, salt, prefix = rng(32), rng(32), rng(7)
-
-        plaintext = _pattern(size)
-        sink = io.BytesIO()
-        summary = envelope.encrypt_stream(
-            key,
-            io.BytesIO(plaintext),
-            sink,
-            chunk_log2=chunk_log2,
-            _salt=salt,
-            _nonce_prefix=prefix,
-        )
-        assert summary.content_digest is not None
-        valid.append(
+def _envelope_v1_published() -> tuple[list[dict], list[dict]]:
+    """The version 1 vectors as published: writers no longer write version 1, readers
+    still read it. The version-byte case moves to 3, now the first unknown version."""
+    stored = json.loads((HERE / "envelope.json").read_text())
+    valid = [dict(v, version=1) for v in stored["valid"] if v.get("version", 1) == 1]
+    invalid = [v for v in stored["invalid"] if not v["description"].startswith("v2")]
+    for case in invalid:
+        if case["description"].startswith("unknown version"):
+            data = bytearray.fromhex(case["envelope"])
+            data[4] = 3
+            case.update(description="unknown version (3)", envelope=data.hex())
+    base = bytearray.fromhex(valid[-2]["envelope"])
+    base[4] = 2
+    if not any(c["description"].startswith("version 1 relabelled") for c in invalid):
+        invalid.append(
             {
-                "description": f"{size}-byte plaintext, 4 KiB chunks",
-                "document_key": key.hex(),
-                "salt": salt.hex(),
-                "nonce_prefix": prefix.hex(),
-                "chunk_log2": chunk_log2,
-                "plaintext": plaintext.hex(),
-                "envelope": sink.getvalue().hex(),
-                "content_digest": summary.content_digest.hex(),
+                "description": "version 1 relabelled 2 (the header MAC covers the version)",
+                "document_key": valid[-2]["document_key"],
+                "envelope": base.hex(),
+                "error": "header_authentication",
             }
         )
-    base = valid[-1]
-    # The default chunk size changes only the header: a short plaintext keeps the file small.
+    return valid, invalid
+
+
+def _seal_vector(rng: DeterministicRandom, size: int, chunk_log2: int, description: str) -> dict:
     key, salt, prefix = rng(32), rng(32), rng(7)
-    plaintext = _pattern(100)
+    plaintext = _pattern(size)
     sink = io.BytesIO()
     summary = envelope.encrypt_stream(
-        key, io.BytesIO(plaintext), sink, _salt=salt, _nonce_prefix=prefix
+        key, io.BytesIO(plaintext), sink, chunk_log2=chunk_log2, _salt=salt, _nonce_prefix=prefix
     )
-    assert summary.content_digest is not None
-    valid.append(
-        {
-            "description": "100-byte plaintext, default chunk size (1 MiB)",
-            "document_key": key.hex(),
-            "salt": salt.hex(),
-            "nonce_prefix": prefix.hex(),
-            "chunk_log2": envelope.DEFAULT_CHUNK_LOG2,
-            "plaintext": plaintext.hex(),
-            "envelope": sink.getvalue().hex(),
-            "content_digest": summary.content_digest.hex(),
-        }
-    )
+    sealed = sink.getvalue()
+    # The digest is the Merkle tree hash over the header and the sealed chunks.
+    step = (1 << chunk_log2) + envelope.TAG_SIZE
+    leaves = [sealed[: envelope.HEADER_SIZE]] + [
+        sealed[i : i + step] for i in range(envelope.HEADER_SIZE, len(sealed), step)
+    ]
+    assert summary.content_digest == merkle.root_of([merkle.leaf_hash(x) for x in leaves])
+    return {
+        "description": f"v2, {description} ({len(leaves)} leaves)",
+        "version": 2,
+        "document_key": key.hex(),
+        "salt": salt.hex(),
+        "nonce_prefix": prefix.hex(),
+        "chunk_log2": chunk_log2,
+        "plaintext": plaintext.hex(),
+        "envelope": sealed.hex(),
+        "content_digest": summary.content_digest.hex(),
+    }
+
+
+def envelope_vectors() -> dict:
+    valid, cases = _envelope_v1_published()
+    rng = DeterministicRandom("envelope v2")
+    chunk_log2 = envelope.MIN_CHUNK_LOG2
+    chunk = 1 << chunk_log2
+    sizes = {
+        0: "empty plaintext",
+        1: "1-byte plaintext",
+        chunk - 1: f"{chunk - 1}-byte plaintext",
+        chunk: f"{chunk}-byte plaintext, one full chunk",
+        chunk + 1: f"{chunk + 1}-byte plaintext, two chunks",
+        2 * chunk + 100: f"{2 * chunk + 100}-byte plaintext, three chunks",
+        3 * chunk + 100: f"{3 * chunk + 100}-byte plaintext, four chunks",
+    }
+    v2 = [_seal_vector(rng, n, chunk_log2, f"{d}, 4 KiB chunks") for n, d in sizes.items()]
+    # The default chunk size changes only the header: a short plaintext keeps the file small.
+    v2.append(_seal_vector(rng, 100, envelope.DEFAULT_CHUNK_LOG2, "100 bytes, 1 MiB chunks"))
+    valid += v2
+    base = v2[5]
     sealed = bytes.fromhex(base["envelope"])
     h, sc = envelope.HEADER_SIZE, chunk + envelope.TAG_SIZE
 
@@ -124,10 +143,14 @@ def envelope_vectors() -> dict:
         data[position] ^= 0x01
         return bytes(data).hex()
 
+    def with_byte(position: int, value: int) -> str:
+        return (sealed[:position] + bytes([value]) + sealed[position + 1 :]).hex()
+
     chunks = [sealed[h + i : h + i + sc] for i in range(0, len(sealed) - h, sc)]
     invalid = [
         ("bad magic", flip(0), "malformed"),
-        ("unknown version", sealed[:4].hex() + "02" + sealed[5:].hex(), "unsupported"),
+        ("unknown version (3)", with_byte(4, 3), "unsupported"),
+        ("version 2 relabelled 1 (the MAC covers it)", with_byte(4, 1), "header_authentication"),
         ("salt modified", flip(10), "header_authentication"),
         ("header MAC modified", flip(h - 1), "header_authentication"),
         ("first chunk ciphertext modified", flip(h + 5), "chunk_authentication:0"),
@@ -140,52 +163,28 @@ def envelope_vectors() -> dict:
         ("final chunk dropped", (sealed[:h] + chunks[0] + chunks[1]).hex(), "truncated"),
         ("cut inside the final chunk", sealed[: h + 2 * sc + 10].hex(), "truncated"),
         ("header only", sealed[:h].hex(), "truncated"),
-        ("short header (77 bytes)", sealed[: h - 1].hex(), "truncated"),
-        ("unknown cipher", sealed[:5].hex() + "02" + sealed[6:].hex(), "unsupported"),
-        ("chunk_log2 11, below the range", sealed[:6].hex() + "0b" + sealed[7:].hex(), "malformed"),
-        ("chunk_log2 25, above the range", sealed[:6].hex() + "19" + sealed[7:].hex(), "malformed"),
-        ("short piece (10 bytes) after the header", sealed[: h + 10].hex(), "truncated"),
+        ("unknown cipher", with_byte(5, 2), "unsupported"),
+        ("chunk_log2 11, below the range", with_byte(6, 11), "malformed"),
         ("short piece (15 bytes) after a full chunk", sealed[: h + sc + 15].hex(), "truncated"),
     ]  # fmt: skip
-    cases = [
-        {"description": d, "document_key": base["document_key"], "envelope": e, "error": r}
+    one_chunk = bytes.fromhex(v2[3]["envelope"])
+    cases.append(
+        {
+            "description": "v2, a full final chunk followed by 17 bytes",
+            "document_key": v2[3]["document_key"],
+            "envelope": (one_chunk + _pattern(17)).hex(),
+            "error": "trailing_data",
+        }
+    )
+    cases += [
+        {
+            "description": f"v2, {d}",
+            "document_key": base["document_key"],
+            "envelope": e,
+            "error": r,
+        }
         for d, e, r in invalid
     ]
-    # On the envelope of exactly one full chunk: what follows its final chunk.
-    one_chunk = valid[4]
-    assert len(bytes.fromhex(one_chunk["plaintext"])) == chunk
-    single = bytes.fromhex(one_chunk["envelope"])
-    one_key = bytes.fromhex(one_chunk["document_key"])
-    payload_key = HKDF(
-        hashes.SHA256(), 32, bytes.fromhex(one_chunk["salt"]), b"uhealthsec/v1/envelope/payload-key"
-    ).derive(one_key)
-
-    def sealed_chunk(index: int, last: bool, data: bytes) -> bytes:
-        nonce = bytes.fromhex(one_chunk["nonce_prefix"]) + index.to_bytes(4, "big") + bytes([last])
-        return AESGCM(payload_key).encrypt(nonce, data, b"")
-
-    first_not_final = sealed_chunk(0, False, bytes.fromhex(one_chunk["plaintext"]))
-    for description, data, error in (
-        ("a full final chunk followed by 17 bytes", single + _pattern(17), "trailing_data"),
-        (
-            "a full final chunk followed by a whole chunk",
-            single + single[h:],
-            "trailing_data",
-        ),
-        (
-            "an empty final chunk after a full chunk",
-            single[:h] + first_not_final + sealed_chunk(1, True, b""),
-            "malformed",
-        ),
-    ):
-        cases.append(
-            {
-                "description": description,
-                "document_key": one_chunk["document_key"],
-                "envelope": data.hex(),
-                "error": error,
-            }
-        )
     for case in cases:  # the implementation agrees with every expected error
         try:
             envelope.decrypt(bytes.fromhex(case["document_key"]), bytes.fromhex(case["envelope"]))
@@ -193,10 +192,24 @@ def envelope_vectors() -> dict:
             assert error_identifier(exc) == case["error"], (case["description"], exc)
         else:
             raise AssertionError(case["description"])
+    # Bytes that do not start with a header of a known version: SHA-256 of them all.
+    whole = [
+        ("10 bytes, shorter than a header", sealed[:10]),
+        ("bad magic", bytes.fromhex(flip(0))),
+        ("unknown version (3)", bytes.fromhex(with_byte(4, 3))),
+        ("chunk_log2 11, below the range", bytes.fromhex(with_byte(6, 11))),
+    ]
+    digests = [
+        {"description": d, "data": x.hex(), "content_digest": envelope.content_digest(x).hex()}
+        for d, x in whole
+    ]
+    for entry, (_, data) in zip(digests, whole, strict=True):
+        assert entry["content_digest"] == hashlib.sha256(data).hexdigest()
     return {
-        "format": "U-HealthSec envelope v1 (docs/PROTOCOL.md, section Envelope)",
+        "format": "U-HealthSec envelope, versions 1 and 2 (docs/PROTOCOL.md, section Envelope)",
         "valid": valid,
         "invalid": cases,
+        "digest_of_other_bytes": digests,
     }
 
 
@@ -934,7 +947,6 @@ def proof_of_work_vectors() -> dict:
     (not altcha's code, which the server and the tests check against these), and the
     header that answers each."""
     import base64
-    import hashlib
     import hmac
     import struct
 

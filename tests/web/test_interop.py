@@ -9,7 +9,6 @@ file), so that one Node process serves every case.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -44,17 +43,19 @@ def web(
 
 def python_seal(key: bytes, source: Path, target: Path, chunk_log2: int) -> str:
     with source.open("rb") as src, target.open("wb") as sink:
-        envelope.encrypt_stream(key, src, sink, chunk_log2=chunk_log2)
-    return hashlib.sha256(target.read_bytes()).hexdigest()
+        summary = envelope.encrypt_stream(key, src, sink, chunk_log2=chunk_log2)
+    assert summary.content_digest == envelope.content_digest(target.read_bytes())
+    return summary.content_digest.hex()
 
 
 def python_open(key: bytes, source: Path, target: Path) -> tuple[bool, str]:
     try:
         with source.open("rb") as src, target.open("wb") as sink:
-            envelope.decrypt_stream(key, src, sink)
+            summary = envelope.decrypt_stream(key, src, sink)
     except CryptoError as exc:
         return False, error_identifier(exc)
-    return True, hashlib.sha256(source.read_bytes()).hexdigest()
+    assert summary.content_digest == envelope.content_digest(source.read_bytes())
+    return True, summary.content_digest.hex()
 
 
 def test_envelopes_round_trip_both_ways(web: Any, tmp_path: Path) -> None:

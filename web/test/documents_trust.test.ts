@@ -20,10 +20,9 @@ import { RevocationStore } from "../src/client/revocations.js";
 import type { Session } from "../src/client/session.js";
 import { toBase64Url } from "../src/protocol/bytes.js";
 import { importSigningSeed } from "../src/protocol/ed25519.js";
-import { HEADER_SIZE, seal } from "../src/protocol/envelope.js";
+import { HEADER_SIZE, contentDigest, seal } from "../src/protocol/envelope.js";
 import { encodeBundle, generatePrivateKeys, publicKeysOf } from "../src/protocol/keys.js";
 import { NO_PREVIOUS, type Reader, encodeManifest, encodeShareStatement, signEncoded } from "../src/protocol/manifest.js";
-import { sha256 } from "../src/protocol/primitives.js";
 
 const AUTHOR: Reader = { accountId: "0a4e1f52-6c1b-4f0e-9d55-3c2b1a09f8e7", email: "dr.martin@demo.test" };
 const ME: Reader = { accountId: "7b5c3d2e-1f0a-4b9c-8d7e-6f5a4b3c2d1e", email: "kine.durand@demo.test" };
@@ -52,7 +51,7 @@ async function server(lies: Lies = {}, me: Reader = ME) {
     authorId: AUTHOR.accountId,
     signerKeyIndex: AUTHOR_INDEX,
     contentDigest: new Uint8Array(32).fill(1),
-    metadataDigest: await sha256(metadataEnvelope),
+    metadataDigest: await contentDigest(metadataEnvelope),
     previous: NO_PREVIOUS,
     readers: [AUTHOR, ME],
   };

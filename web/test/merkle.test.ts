@@ -4,7 +4,7 @@ import { test } from "node:test";
 import fc from "fast-check";
 
 import { fromHex, toHex } from "../src/protocol/bytes.js";
-import { leafHash, nodeHash, rootOf, verifyConsistency, verifyInclusion } from "../src/protocol/merkle.js";
+import { RootBuilder, leafHash, nodeHash, rootOf, verifyConsistency, verifyInclusion } from "../src/protocol/merkle.js";
 import { consistencyProof, inclusionPath } from "./merkle_proofs.js";
 import { loadVectors, refusal } from "./vectors.js";
 
@@ -16,6 +16,20 @@ test("rfc9162.json: the root of every prefix of the reference tree", async () =>
   assert.equal(vectors.roots.length, leaves.length + 1);
   for (let size = 0; size <= leaves.length; size++) {
     assert.equal(toHex(await rootOf(hashes.slice(0, size))), vectors.roots[size], `size ${size}`);
+  }
+});
+
+test("the stack of subtree roots, folded right to left, is the tree hash of the list for 1 to 70 leaves", async () => {
+  const builder = new RootBuilder();
+  const leaves: Uint8Array[] = [];
+  for (let n = 1; n <= 70; n++) {
+    const leaf = await leafHash(new Uint8Array(n).fill(n));
+    leaves.push(leaf);
+    await builder.add(leaf);
+    const bits = n.toString(2);
+    assert.equal(builder.depth, bits.replaceAll("0", "").length, `n = ${n}`);
+    assert.ok(builder.depth <= bits.length);
+    assert.equal(toHex(await builder.root()), toHex(await rootOf(leaves)), `n = ${n}`);
   }
 });
 

@@ -15,6 +15,7 @@ in docs/PROTOCOL.md, section "Envelope".
 
 from __future__ import annotations
 
+import hashlib
 import io
 import secrets
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from uhealthsec.crypto import merkle
 from uhealthsec.crypto.errors import (
     ChunkAuthenticationFailed,
     CryptoError,
@@ -38,7 +40,12 @@ from uhealthsec.crypto.errors import (
 )
 
 MAGIC = b"UHSE"
-VERSION = 0x01
+#: Content digest: SHA-256 over the whole envelope. Read, no longer written.
+VERSION_WHOLE_HASH = 0x01
+#: Content digest: RFC 6962 Merkle tree hash over the header and the sealed chunks.
+VERSION_CHUNK_TREE = 0x02
+VERSION = VERSION_CHUNK_TREE  # what writers write
+READABLE_VERSIONS = (VERSION_WHOLE_HASH, VERSION_CHUNK_TREE)
 AEAD_AES_256_GCM = 0x01
 
 DOCUMENT_KEY_SIZE = 32
@@ -55,6 +62,8 @@ DEFAULT_CHUNK_LOG2 = 20  # 1 MiB: Tink's segment size, large enough to amortise 
 MAX_CHUNKS = 1 << 32
 # Below this, handing a chunk to the digest thread costs more than hashing it here.
 _HASH_BEHIND_MIN = 1 << 16
+# Each leaf starts from a copy of a state holding the RFC 6962 leaf prefix.
+_LEAF_PREFIX = hashlib.sha256(b"\x00")
 
 _PAYLOAD_KEY_INFO = b"uhealthsec/v1/envelope/payload-key"
 _HEADER_KEY_INFO = b"uhealthsec/v1/envelope/header-mac-key"
@@ -75,6 +84,7 @@ class EnvelopeHeader:
     chunk_log2: int
     salt: bytes
     nonce_prefix: bytes
+    version: int = VERSION
 
     @property
     def chunk_size(self) -> int:
@@ -83,7 +93,7 @@ class EnvelopeHeader:
     def fields(self) -> bytes:
         return (
             MAGIC
-            + bytes([VERSION, AEAD_AES_256_GCM, self.chunk_log2])
+            + bytes([self.version, AEAD_AES_256_GCM, self.chunk_log2])
             + self.salt
             + self.nonce_prefix
         )
@@ -100,22 +110,22 @@ class EnvelopeHeader:
         if fields[:4] != MAGIC:
             raise MalformedInput("not a U-HealthSec envelope (bad magic bytes)")
         version, aead, chunk_log2 = fields[4], fields[5], fields[6]
-        if version != VERSION:
+        if version not in READABLE_VERSIONS:
             raise UnsupportedVersion(f"unsupported envelope version {version}")
         if aead != AEAD_AES_256_GCM:
             raise UnsupportedVersion(f"unsupported envelope cipher {aead}")
         if not MIN_CHUNK_LOG2 <= chunk_log2 <= MAX_CHUNK_LOG2:
             raise MalformedInput(f"envelope chunk size 2^{chunk_log2} is out of range")
-        return cls(chunk_log2, bytes(fields[7:39]), bytes(fields[39:46]))
+        return cls(chunk_log2, bytes(fields[7:39]), bytes(fields[39:46]), version)
 
 
 @dataclass(frozen=True)
 class EnvelopeSummary:
     """What a stream operation saw: the header, the sizes, and the content digest.
 
-    ``content_digest`` is SHA-256 over every byte of the envelope (header and
-    chunks); it is what the author signs (see ``signing``). It is None when the
-    caller asked for no digest (hashing costs more than the cipher itself).
+    ``content_digest`` is the envelope's content digest (``EnvelopeDigest``); it is
+    what the author signs (see ``signing``). It is None when the caller asked for
+    no digest.
     """
 
     header: bytes
@@ -165,39 +175,109 @@ class _Keys:
             ) from exc
 
 
-class _Digest:
-    """SHA-256 over the envelope bytes, or nothing when not asked for.
+class EnvelopeDigest:
+    """The content digest of an envelope (docs/PROTOCOL.md 3.5), fed in pieces of any size.
 
-    Chunks given to ``update_behind`` are hashed on a second thread while the caller
-    encrypts or decrypts the next one: the hash costs more than the cipher, and the
-    library releases the GIL while hashing. At most one chunk is in flight, and the
-    caller must not reuse its buffer before ``wait`` (or the next ``update_behind``)
-    returns.
+    The header's version byte chooses the digest: version 2 is the RFC 6962 Merkle
+    tree hash over the leaves [header, sealed chunk 0, ..., sealed chunk n] (cut here
+    from the chunk size the header names), version 1 is SHA-256 over every byte.
+    Bytes that do not start with a header of a known version (an upload is not
+    trusted to be an envelope) are digested as SHA-256 over every byte. Memory is
+    constant: one hash state for the chunk being fed, one subtree root per level.
     """
 
-    __slots__ = ("_hash", "_pending", "_pool")
+    __slots__ = ("_header", "_leaf", "_leaf_room", "_leaf_size", "_tree", "_whole")
+
+    def __init__(self) -> None:
+        self._header = bytearray()
+        self._whole: hashlib._Hash | None = None
+        self._tree: merkle.RootBuilder | None = None
+        self._leaf: hashlib._Hash | None = None
+        self._leaf_size = 0
+        self._leaf_room = 0
+
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(data).cast("B")
+        if self._whole is None and self._tree is None:
+            taken = HEADER_SIZE - len(self._header)
+            self._header += view[:taken]
+            view = view[taken:]
+            if len(self._header) < HEADER_SIZE:
+                return
+            self._start(bytes(self._header))
+        if self._whole is not None:
+            self._whole.update(view)
+            return
+        while view:
+            if self._leaf is None:
+                self._leaf, self._leaf_room = _LEAF_PREFIX.copy(), self._leaf_size
+            taken = min(len(view), self._leaf_room)
+            self._leaf.update(view[:taken])
+            self._leaf_room -= taken
+            view = view[taken:]
+            if not self._leaf_room:
+                self._end_leaf()
+
+    def _start(self, header: bytes) -> None:
+        try:
+            parsed = EnvelopeHeader.parse(header[:HEADER_FIELDS_SIZE])
+        except CryptoError:
+            parsed = None
+        if parsed is None or parsed.version == VERSION_WHOLE_HASH:
+            self._whole = hashlib.sha256(header)
+            return
+        self._tree = merkle.RootBuilder()
+        self._tree.add(merkle.leaf_hash(header))
+        self._leaf_size = parsed.chunk_size + TAG_SIZE
+
+    def _end_leaf(self) -> None:
+        assert self._tree is not None and self._leaf is not None
+        self._tree.add(self._leaf.digest())
+        self._leaf = None
+
+    def digest(self) -> bytes:
+        """The content digest of the bytes fed so far (a final short chunk is a leaf)."""
+        if self._whole is not None:
+            return self._whole.digest()
+        if self._tree is None:
+            return hashlib.sha256(self._header).digest()
+        if self._leaf is not None:
+            self._end_leaf()
+        return self._tree.root()
+
+
+class _Digest:
+    """The content digest of what a stream operation reads or writes, or nothing.
+
+    Chunks given to ``update_behind`` are hashed on a second thread while the caller
+    encrypts or decrypts the next one (hashlib releases the GIL on large inputs). At
+    most one chunk is in flight, and the caller must not reuse its buffer before
+    ``wait`` (or the next ``update_behind``) returns.
+    """
+
+    __slots__ = ("_digest", "_pending", "_pool")
 
     def __init__(self, enabled: bool) -> None:
-        self._hash = hashes.Hash(hashes.SHA256()) if enabled else None
+        self._digest = EnvelopeDigest() if enabled else None
         self._pool: ThreadPoolExecutor | None = None
         self._pending: Future[None] | None = None
 
     def update(self, data: bytes | memoryview) -> None:
-        if self._hash is not None:
+        if self._digest is not None:
             self.wait()
-            self._hash.update(data)
+            self._digest.update(data)
 
     def update_behind(self, data: memoryview) -> None:
         """Start hashing ``data`` on the second thread, once the previous chunk is done."""
-        if self._hash is None:
+        if self._digest is None:
             return
         self.wait()
         if len(data) < _HASH_BEHIND_MIN:
-            self._hash.update(data)
+            self._digest.update(data)
             return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="envelope-digest")
-        self._pending = self._pool.submit(self._hash.update, data)
+        self._pending = self._pool.submit(self._digest.update, data)
 
     def wait(self) -> None:
         """Return once every chunk given so far is hashed."""
@@ -206,10 +286,10 @@ class _Digest:
             pending.result()
 
     def finalize(self) -> bytes | None:
-        if self._hash is None:
+        if self._digest is None:
             return None
         self.wait()
-        return self._hash.finalize()
+        return self._digest.digest()
 
     def close(self) -> None:
         """Let the second thread go (after the in-flight chunk, on any outcome)."""
@@ -444,7 +524,8 @@ def decrypt(document_key: bytes, envelope: bytes) -> bytes:
 
 
 def content_digest(envelope: bytes) -> bytes:
-    """SHA-256 over a whole in-memory envelope: the digest its author signs."""
-    hasher = hashes.Hash(hashes.SHA256())
-    hasher.update(envelope)
-    return hasher.finalize()
+    """The content digest of a whole in-memory envelope (``EnvelopeDigest``): what its
+    author signs."""
+    digest = EnvelopeDigest()
+    digest.update(envelope)
+    return digest.digest()

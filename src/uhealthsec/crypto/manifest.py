@@ -27,7 +27,7 @@ from typing import ClassVar
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from uhealthsec.crypto import signing
+from uhealthsec.crypto import envelope, signing
 from uhealthsec.crypto.errors import MalformedInput, UnsupportedVersion
 
 MANIFEST_MAGIC = b"UHSV"
@@ -124,9 +124,9 @@ class VersionManifest:
     author_id: uuid.UUID
     #: Position of the author's key in the key directory log.
     signer_key_index: int
-    #: SHA-256 of the content envelope (envelope.content_digest).
+    #: The content envelope's content digest (envelope.content_digest, PROTOCOL 3.5).
     content_digest: bytes
-    #: SHA-256 of the metadata envelope.
+    #: The metadata envelope's content digest, likewise.
     metadata_digest: bytes
     #: Whom the author encrypted this version to (the author included); None only
     #: for a version 1 manifest, which named no readers.
@@ -160,7 +160,7 @@ class VersionManifest:
             author_id=author_id,
             signer_key_index=signer_key_index,
             content_digest=content_digest,
-            metadata_digest=_sha256(metadata_envelope),
+            metadata_digest=envelope.content_digest(metadata_envelope),
             readers=readers,
             previous=None if readers is None else previous,
         )
@@ -530,7 +530,7 @@ MESSAGE_VERSION = 0x01
 @dataclass(frozen=True)
 class MessageManifest:
     """What a sender signs for one message of a thread: the message, its thread, its
-    sender and key, and the SHA-256 of its body envelope."""
+    sender and key, and the content digest of its body envelope."""
 
     what: ClassVar[str] = "message"
 

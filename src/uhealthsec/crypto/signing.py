@@ -3,9 +3,9 @@
 A signature never covers raw application bytes: it covers
 ``"uhealthsec/v1/signature" || 0x00 || len(purpose) || purpose || len(digest) || digest``
 so that a signature made for one purpose (a document) can never be replayed as
-another (a request, a keystore change). Documents are signed over the SHA-256 of the
-whole envelope (header and ciphertext): the author is bound to exactly the
-bytes every reader downloads.
+another (a request, a keystore change). Documents are signed over the envelope's
+content digest (``envelope.content_digest``: a SHA-256 tree over the header and every
+chunk): the author is bound to exactly the bytes every reader downloads.
 
 Verification follows one rule (docs/PROTOCOL.md, section 4.1): OpenSSL's
 RFC 8032 verification, which refuses ``S >= L`` and compares the encoding of

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from dataclasses import replace
@@ -224,7 +223,7 @@ def test_a_message_signed_with_a_second_entry_of_the_senders_account_is_refused(
     body = envelope.encrypt(key, _message_body("Envoyez-moi le dossier", []), chunk_log2=12)
     message_id = uuid.uuid4()
     manifest = MessageManifest(
-        message_id, uuid.UUID(thread_id), alice_id, rogue, hashlib.sha256(body).digest()
+        message_id, uuid.UUID(thread_id), alice_id, rogue, envelope.content_digest(body)
     )
     with ctx.sessions.begin() as db:
         thread = db.get(Thread, uuid.UUID(thread_id))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import socket
 import time
 import uuid
@@ -12,6 +14,7 @@ from sqlalchemy import func, select
 from tests.server.records.conftest import Practice, version_body
 from uhealthsec.client.api import ApiError
 from uhealthsec.client.wire import body
+from uhealthsec.crypto import envelope
 from uhealthsec.crypto.manifest import NO_PREVIOUS
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
 from uhealthsec.server.records.models import Blob
@@ -108,6 +111,25 @@ def test_uploads_must_be_octet_streams_and_within_the_limit(practice: Practice, 
         )
     assert too_large.value.status == 413
     assert _blob_count(ctx) == 0 and list(ctx.settings.upload_dir.iterdir()) == []
+
+
+def test_an_upload_is_answered_with_its_content_digest(practice: Practice):
+    """The server digests an upload as it arrives, whatever the pieces: an envelope by
+    its version's content digest (the chunk tree for version 2), other bytes whole."""
+    sealed = envelope.encrypt(envelope.generate_document_key(), os.urandom(9000), chunk_log2=12)
+    garbage = b"UHSE\x03" + os.urandom(5000)
+    for data, expected in (
+        (sealed, envelope.content_digest(sealed)),
+        (garbage, hashlib.sha256(garbage).digest()),
+    ):
+        answer = practice.alice.exchange.call(
+            "POST",
+            "/blobs",
+            content=iter([data[:50], data[50:4200], data[4200:]]),
+            headers={"Content-Type": "application/octet-stream"},
+        ).json()
+        assert b64u_decode(answer["sha256"]) == expected
+    assert envelope.content_digest(sealed) != hashlib.sha256(sealed).digest()
 
 
 @pytest.mark.parametrize(

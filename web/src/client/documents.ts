@@ -7,7 +7,7 @@
  */
 
 import { constantTimeEqual, fromUtf8, toBase64Url, toHex, utf8 } from "../protocol/bytes.js";
-import { HEADER_SIZE, open as openEnvelope, openStream, seal as sealEnvelope, sealStream } from "../protocol/envelope.js";
+import { HEADER_SIZE, contentDigest as envelopeDigest, open as openEnvelope, openStream, seal as sealEnvelope, sealStream } from "../protocol/envelope.js";
 import { ProtocolError } from "../protocol/errors.js";
 import { decodeBundle } from "../protocol/keys.js";
 import { NO_PREVIOUS, type Reader, type VersionManifest, encodeManifest, verifyEncoded } from "../protocol/manifest.js";
@@ -200,7 +200,7 @@ export async function servedManifests(view: ServedDocument): Promise<Map<number,
       authorId: version.authorId,
       signerKeyIndex: version.signerKeyIndex,
       contentDigest: version.contentDigest,
-      metadataDigest: await sha256(version.metadataEnvelope),
+      metadataDigest: await envelopeDigest(version.metadataEnvelope),
       previous: version.readers === null ? null : (previous ?? NO_PREVIOUS),
       readers: version.readers,
     };
@@ -606,7 +606,7 @@ export class Documents {
         authorId: account.id,
         signerKeyIndex: signer.index,
         contentDigest,
-        metadataDigest: await sha256(metadataEnvelope),
+        metadataDigest: await envelopeDigest(metadataEnvelope),
         previous: version.previous,
         readers,
       };

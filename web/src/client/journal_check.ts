@@ -11,8 +11,7 @@
 
 import { constantTimeEqual } from "../protocol/bytes.js";
 import { type Checkpoint, openCheckpoint } from "../protocol/checkpoint.js";
-import { HASH_SIZE, nodeHash } from "../protocol/merkle.js";
-import { sha256 } from "../protocol/primitives.js";
+import { HASH_SIZE, RootBuilder } from "../protocol/merkle.js";
 import { acceptHead } from "./directory.js";
 import { ClientRefusal } from "./http.js";
 import type { LogPin, PinStore } from "./pins.js";
@@ -30,29 +29,6 @@ export function journalTampered(message: string): ClientRefusal {
 }
 
 const JOURNAL = { log: JOURNAL_LOG, what: "the journal", refuse: journalTampered };
-
-/** The RFC 9162 root of the leaves added so far, kept as its perfect subtrees. */
-class RootBuilder {
-  private readonly subtrees: { size: bigint; hash: Uint8Array }[] = [];
-  size = 0n;
-
-  async add(leaf: Uint8Array): Promise<void> {
-    let node = { size: 1n, hash: leaf };
-    for (let last = this.subtrees.at(-1); last !== undefined && last.size === node.size; last = this.subtrees.at(-1)) {
-      this.subtrees.pop();
-      node = { size: last.size * 2n, hash: await nodeHash(last.hash, node.hash) };
-    }
-    this.subtrees.push(node);
-    this.size += 1n;
-  }
-
-  async root(): Promise<Uint8Array> {
-    if (this.subtrees.length === 0) return sha256(new Uint8Array(0));
-    let hash = this.subtrees.at(-1)!.hash;
-    for (let i = this.subtrees.length - 2; i >= 0; i--) hash = await nodeHash(this.subtrees[i]!.hash, hash);
-    return hash;
-  }
-}
 
 export class JournalCheck {
   /** The leaf hashes this worker verified last time, to name an entry changed since. */

@@ -12,7 +12,7 @@
  */
 
 import { constantTimeEqual, fromUtf8, toBase64Url, utf8 } from "../protocol/bytes.js";
-import { HEADER_SIZE, open as openEnvelope, seal as sealEnvelope } from "../protocol/envelope.js";
+import { HEADER_SIZE, contentDigest, open as openEnvelope, seal as sealEnvelope } from "../protocol/envelope.js";
 import { ProtocolError } from "../protocol/errors.js";
 import { decodeBundle } from "../protocol/keys.js";
 import {
@@ -447,7 +447,7 @@ export class Messaging {
         threadId,
         senderId: raw.senderId,
         signerKeyIndex: signer.index,
-        bodyDigest: await sha256(raw.bodyEnvelope),
+        bodyDigest: await contentDigest(raw.bodyEnvelope),
       });
       try {
         await verifyEncoded(decodeBundle(signer.entry.bundle).signing, "message", manifest, raw.signature);
@@ -511,7 +511,7 @@ export class Messaging {
       return { sealed, keys };
     });
     if (sealed.length > MAX_BODY_BYTES) throw exchangeRefused("this message is too long once encrypted");
-    const manifest = encodeMessageManifest({ messageId, threadId: thread.id, senderId: signer.entry.accountId, signerKeyIndex: signer.index, bodyDigest: await sha256(sealed) });
+    const manifest = encodeMessageManifest({ messageId, threadId: thread.id, senderId: signer.entry.accountId, signerKeyIndex: signer.index, bodyDigest: await contentDigest(sealed) });
     const signature = await this.session.keys.sign("message", await sha256(manifest));
     const wire = new Wire("exchange_refused", "the message sent");
     const posted = readMessage(

@@ -30,6 +30,38 @@ export async function rootOf(leafHashes: readonly Uint8Array[]): Promise<Uint8Ar
   return nodeHash(await rootOf(leafHashes.slice(0, k)), await rootOf(leafHashes.slice(k)));
 }
 
+/**
+ * The MTH of the leaves added so far, kept as a stack of perfect subtree roots (one
+ * per set bit of the size, largest first): memory O(log n), and folding the stack
+ * right to left at any point gives the MTH of the leaves so far (RFC 9162 2.1.1).
+ */
+export class RootBuilder {
+  private readonly subtrees: { size: bigint; hash: Uint8Array }[] = [];
+  size = 0n;
+
+  async add(leaf: Uint8Array): Promise<void> {
+    let node = { size: 1n, hash: leaf };
+    for (let last = this.subtrees.at(-1); last !== undefined && last.size === node.size; last = this.subtrees.at(-1)) {
+      this.subtrees.pop();
+      node = { size: last.size * 2n, hash: await nodeHash(last.hash, node.hash) };
+    }
+    this.subtrees.push(node);
+    this.size += 1n;
+  }
+
+  /** How many subtree roots are held (the bits set in the size). */
+  get depth(): number {
+    return this.subtrees.length;
+  }
+
+  async root(): Promise<Uint8Array> {
+    if (this.subtrees.length === 0) return sha256(new Uint8Array(0));
+    let hash = this.subtrees.at(-1)!.hash;
+    for (let i = this.subtrees.length - 2; i >= 0; i--) hash = await nodeHash(this.subtrees[i]!.hash, hash);
+    return hash;
+  }
+}
+
 function checkHashes(values: readonly Uint8Array[]): void {
   for (const value of values) {
     if (value.length !== HASH_SIZE) throw invalidProof("a Merkle tree hash is 32 bytes");

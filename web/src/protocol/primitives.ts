@@ -81,7 +81,7 @@ export interface IncrementalHash {
   digest(): Uint8Array;
 }
 
-/** SHA-256 fed piece by piece (the content digest of a streamed envelope). */
+/** SHA-256 fed piece by piece (the content digest of a version 1 envelope, or of bytes that are none). */
 export async function createStreamingSha256(): Promise<IncrementalHash> {
   try {
     const hasher = await createSHA256();

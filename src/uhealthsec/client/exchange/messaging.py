@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import uuid
@@ -271,7 +270,7 @@ class MessagingClient:
             uuid.UUID(str(thread_id)),
             ex.account.id,
             signer.index,
-            hashlib.sha256(sealed).digest(),
+            envelope.content_digest(sealed),
         )
         request = MessageIn(
             id=message_id,
@@ -350,7 +349,7 @@ class MessagingClient:
             uuid.UUID(str(thread_id)),
             raw.sender_id,
             signer.index,
-            hashlib.sha256(sealed).digest(),
+            envelope.content_digest(sealed),
         )
         try:
             manifest.verify(signer.entry.public_keys.signing, raw.signature)

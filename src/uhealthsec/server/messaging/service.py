@@ -10,7 +10,6 @@ it proves.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -320,7 +319,7 @@ class MessagingService:
             thread.id,
             caller.id,
             new.signer_key_index,
-            hashlib.sha256(new.body_envelope).digest(),
+            envelope.content_digest(new.body_envelope),
         )
         KeyDirectory(self.db, self.ctx).check_signature(
             caller, new.signer_key_index, manifest, new.signature

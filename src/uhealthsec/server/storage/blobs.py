@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import hashlib
 import logging
 import os
 import re
@@ -24,6 +23,8 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+
+from uhealthsec.crypto.envelope import EnvelopeDigest
 
 if TYPE_CHECKING:
     from boto3.s3.transfer import TransferConfig
@@ -282,7 +283,11 @@ class S3BlobStore:
 
 
 class Spool:
-    """A local file receiving an upload, with its running size and SHA-256.
+    """A local file receiving an upload, with its running size and content digest.
+
+    The digest is the envelope's content digest (``envelope.EnvelopeDigest``, PROTOCOL
+    3.5), computed as the bytes arrive: what the uploader signs and checks against
+    the answer (bytes that are no envelope get the SHA-256 of them all).
 
     The file is locked (``flock``, exclusive) from its creation until it is handed to
     the store and closed, or discarded: a file in the spool directory that nobody
@@ -297,20 +302,20 @@ class Spool:
         directory.mkdir(parents=True, exist_ok=True)
         self.limit = limit
         self.size = 0
-        self._hash = hashlib.sha256()
+        self._digest = EnvelopeDigest()
         self._handle, self.path = _locked_spool_file(directory)
 
     def write(self, data: bytes) -> None:
         self.size += len(data)
         if self.size > self.limit:
             raise UploadTooLarge(self.limit)
-        self._hash.update(data)
+        self._digest.update(data)
         self._handle.write(data)
 
     def finish(self) -> tuple[Path, int, bytes]:
         """The complete file, still locked until ``close``: hand it to the store."""
         self._handle.flush()
-        return self.path, self.size, self._hash.digest()
+        return self.path, self.size, self._digest.digest()
 
     def close(self) -> None:
         """Once the store consumed the file: release it."""
