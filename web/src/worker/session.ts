@@ -50,6 +50,7 @@ import {
 import { type PasskeyOptions, addPasskey, checkCredential, challengeOf, listPasskeys, registrationOptions, signInOptions } from "../client/passkeys.js";
 import type { AccountView, ClientOperation, ClientOperations, Operation, Operations, SignInFactor } from "./messages.js";
 import { CryptoService } from "./service.js";
+import { PendingShares, openPatientFile } from "../client/pending.js";
 
 /** The device name the server shows in the account's sessions. */
 const DEVICE_NAME = "web";
@@ -663,6 +664,31 @@ export class WorkerService extends CryptoService {
     await finishProfessionalLink(signedIn.session, request, landed);
     return { identities: await professionalIdentities(signedIn.session) };
   }
+
+  async patientInvitations({ practiceId }: ClientOperations["patientInvitations"]["args"]): Promise<ClientOperations["patientInvitations"]["result"]> {
+    return { invitations: await this.waitingShares().patientInvitations(practiceId) };
+  }
+
+  async openInvitedPatientFile({ practiceId, email }: ClientOperations["openInvitedPatientFile"]["args"]): Promise<ClientOperations["openInvitedPatientFile"]["result"]> {
+    return { patient: await openPatientFile(this.requireSignedIn(), practiceId, email) };
+  }
+
+  async sharePending({ documentId, practiceId, invitationId }: ClientOperations["sharePending"]["args"]): Promise<ClientOperations["sharePending"]["result"]> {
+    return { pending: await this.waitingShares().share(documentId, practiceId, invitationId) };
+  }
+
+  async pendingShares(_: ClientOperations["pendingShares"]["args"]): Promise<ClientOperations["pendingShares"]["result"]> {
+    return { pending: await this.waitingShares().list() };
+  }
+
+  async completePendingShares(_: ClientOperations["completePendingShares"]["args"]): Promise<ClientOperations["completePendingShares"]["result"]> {
+    return { outcomes: await this.waitingShares().completeJoined() };
+  }
+
+  private waitingShares(): PendingShares {
+    const { session, documents } = this.requireSignedIn();
+    return new PendingShares(session, documents);
+  }
 }
 
 /** The name a passkey gets when the person gives none. */
@@ -735,4 +761,9 @@ const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
   "professionalIdentities",
   "beginProfessionalLink",
   "finishProfessionalLink",
+  "patientInvitations",
+  "openInvitedPatientFile",
+  "sharePending",
+  "pendingShares",
+  "completePendingShares",
 ]);
