@@ -19,6 +19,7 @@ import { signInScreen } from "./screens/signin.js";
 import { trustScreen } from "./screens/trust.js";
 import { securityScreen } from "./screens/security.js";
 import { TrustWatch } from "./screens/security_watch.js";
+import { PendingWatch } from "./screens/pending.js";
 import { MESSAGES_ROUTE, messagesScreen } from "./screens/messages.js";
 import { threadScreen } from "./screens/messages_thread.js";
 import { practiceScreen } from "./screens/practice.js";
@@ -90,12 +91,14 @@ export class App {
   private readonly status: HTMLElement;
   private rendering = 0;
   private readonly trust: TrustWatch;
+  private readonly pendingShares: PendingWatch;
 
   constructor(
     private readonly root: HTMLElement,
     private readonly api: Api,
   ) {
     this.trust = new TrustWatch(api, root);
+    this.pendingShares = new PendingWatch(api, (message) => this.announce(message));
     this.header = h("header", { class: "top" });
     this.main = h("main", { id: "main", tabindex: "-1" });
     // Said to screen readers only: each screen shows its own outcome where it happened.
@@ -108,6 +111,7 @@ export class App {
   async start(): Promise<void> {
     this.account = await this.api.account().catch(() => null);
     if (this.account) this.trust.start();
+    if (this.account) this.pendingShares.start();
     await this.render();
   }
 
@@ -127,6 +131,7 @@ export class App {
 
   private async signOut(): Promise<void> {
     this.trust.stop();
+    this.pendingShares.stop();
     await this.api.signOut().catch(() => undefined);
     this.account = null;
     this.navigate("#/");
@@ -228,6 +233,7 @@ export class App {
       const signedIn = (account: AccountView) => {
         this.account = account;
         this.trust.start();
+        this.pendingShares.start();
         this.navigate(routeAfterSignIn());
       };
       if (hash === ROUTES.register) return registerScreen(this.api, signedIn, invitedRegistration());
