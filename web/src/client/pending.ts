@@ -14,7 +14,7 @@ import { sha256 } from "../protocol/primitives.js";
 import { checkRecipient, wrapDocumentKey } from "../protocol/wrap.js";
 import type { VerifiedEntry } from "./directory.js";
 import { type Documents, servedManifests } from "./documents.js";
-import { ApiError } from "./http.js";
+import { ApiError, ClientRefusal } from "./http.js";
 import { type Session, exchangeRefused } from "./session.js";
 import { Wire } from "./wire.js";
 
@@ -111,7 +111,9 @@ export class PendingShares {
       try {
         outcomes.push({ pending: await this.complete(pending), completed: true, refused: null });
       } catch (error) {
-        if (!(error instanceof Error) || (error instanceof ApiError && error.status >= 500)) throw error;
+        // What the checks refused is said with the document; a server or network that
+        // failed to answer is asked again at the next look.
+        if (!refusedByChecks(error)) throw error;
         outcomes.push({ pending: shown(pending), completed: false, refused: error.message });
       }
     }
@@ -183,6 +185,14 @@ export class PendingShares {
     }
     return entry;
   }
+}
+
+/** A refusal of the answers' checks (the SDK's ExchangeRefused, DirectoryRefused), or a server's refusal of the share (4xx). */
+function refusedByChecks(error: unknown): error is Error {
+  if (error instanceof ClientRefusal) return ["exchange_refused", "directory_refused", "log_refused", "malformed_answer"].includes(error.identifier);
+  if (error instanceof ApiError) return error.status >= 400 && error.status < 500 && error.status !== 401 && error.status !== 429;
+  // The protocol's own refusals (a proof, a signature that does not verify).
+  return error instanceof Error && !(error instanceof TypeError);
 }
 
 function readPending(raw: unknown, wire: Wire): ServedPending {

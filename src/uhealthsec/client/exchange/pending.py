@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 
 from uhealthsec.client.directory import VerifiedEntry
-from uhealthsec.client.errors import ApiError, DirectoryRefused, ExchangeRefused
+from uhealthsec.client.errors import ApiError, DirectoryRefused, ExchangeRefused, LogRefused
 from uhealthsec.client.exchange.history import _served_manifests
 from uhealthsec.client.exchange.models import reader_of
 from uhealthsec.client.exchange.receiving import DocumentReceiving
@@ -107,8 +107,15 @@ class PendingSharing(DocumentReceiving):
                 continue
             try:
                 done = self._complete(pending)
-            except (ExchangeRefused, DirectoryRefused) as exc:
+            except (ExchangeRefused, DirectoryRefused, LogRefused) as exc:
                 outcomes.append(PendingOutcome(pending, False, str(exc)))
+                continue
+            except ApiError as exc:
+                # The server refused this share (its rules); one that failed to answer
+                # is asked again next time.
+                if exc.status >= 500 or exc.status in (401, 429):
+                    raise
+                outcomes.append(PendingOutcome(pending, False, exc.detail))
                 continue
             outcomes.append(PendingOutcome(done, True))
         return outcomes
