@@ -1,11 +1,11 @@
 """Journey 3 of issue 20, its last sentence: a patient who has no account yet. In
 Debian's headless Chromium against a real ``uhs-server serve --demo``: Dr Martin
 invites a new patient from the sending screen, sends her a report (Paul Durand reads
-it at once); the report waits for the patient, the document's screen says so; the
-patient follows the invitation's link, registers and joins; Dr Martin's application,
-at its next sign-in, finds her keys proven in the key directory and shares the report
-with her; the patient opens it, its signature verified. Each screen is checked with
-axe-core and photographed (docs/screens/8x-pending-*.png).
+it at once); the report waits for the patient, as the document's screen and her file
+say; the patient follows the invitation's link, registers and joins; Dr Martin's
+application, at its next sign-in, finds her keys proven in the key directory and
+shares the report with her; the patient opens it, its signature verified. Each screen
+is checked with axe-core and photographed (docs/screens/8x-pending-*.png).
 """
 
 from __future__ import annotations
@@ -70,6 +70,11 @@ def test_a_report_waits_for_a_new_patient_and_reaches_her_once_she_joins(
     assert NEW_PATIENT[0] not in martin.locator(READERS).inner_text()
     check_accessibility(martin, "document waiting for its patient")
     photograph(martin, screens, "82-pending-document")
+    # Her file, opened when the report was sent, says so too.
+    open_screen(martin, "Patients")
+    martin.get_by_role("link", name=NEW_PATIENT[0]).click()
+    martin.locator(".file-documents [data-pending='waiting']", has_text=WAITING).wait_for()
+    check_accessibility(martin, "patient file waiting for its patient")
     assert martin.errors == []  # type: ignore[attr-defined]
 
     # The patient follows her mail's link, registers and joins: nothing to read yet.

@@ -100,11 +100,14 @@ export async function recordPending(context: AppContext, documentId: string, pra
   return true;
 }
 
-/** On a document's screen: the patients it still waits for, or why this device refused to share it with them. */
-export async function showPendingOfDocument(context: AppContext, documentId: string, place: HTMLElement): Promise<void> {
+/**
+ * With a document: the patients it still waits for, or why this device refused to
+ * share it with them; `listed`, one listing for a screen of several documents.
+ */
+export async function showPendingOfDocument(context: AppContext, documentId: string, place: HTMLElement, listed?: Promise<PendingShareView[]>): Promise<void> {
   let pending: PendingShareView[];
   try {
-    pending = await context.api.pendingShares();
+    pending = await (listed ?? context.api.pendingShares());
   } catch {
     return;
   }
