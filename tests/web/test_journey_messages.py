@@ -81,7 +81,7 @@ def test_a_thread_between_a_practitioner_and_her_patient(browser, demo_server, s
     news.wait_for()
     assert "Dr Claire Martin" in news.inner_text() and "1 non lu(s)" in news.inner_text()
     check_accessibility(camille, "inbox with new messages")
-    photograph(camille, screens, "80-inbox-new-messages-phone")
+    photograph(camille, screens, "84-inbox-new-messages-phone")
     camille.goto(f"{demo_server.url}/app/#/messages")
     thread = camille.locator("ul.threads li.unread")
     thread.wait_for()

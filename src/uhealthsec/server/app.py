@@ -38,6 +38,7 @@ from uhealthsec.server.mail.outbox import MailCourier
 from uhealthsec.server.mail.transports import Mailer, transport_for
 from uhealthsec.server.messaging.routes import router as messaging_router
 from uhealthsec.server.observability import RequestMetrics
+from uhealthsec.server.records.pending_routes import router as pending_router
 from uhealthsec.server.records.routes import UPLOAD_PATH
 from uhealthsec.server.records.routes import router as records_router
 from uhealthsec.server.retention.routes import router as retention_router
@@ -286,6 +287,7 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
     app.include_router(consent_router, dependencies=[HEALTH_DATA])
     app.include_router(keys_router)
     app.include_router(records_router, dependencies=[HEALTH_DATA])
+    app.include_router(pending_router, dependencies=[HEALTH_DATA])
     app.include_router(retention_router, dependencies=[HEALTH_DATA])
     app.include_router(messaging_router, dependencies=[HEALTH_DATA])
     app.include_router(journal_router)

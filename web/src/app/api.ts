@@ -28,6 +28,8 @@ export type RightsView = Operations["rightsRequests"]["result"];
 export type RightsRequestView = RightsView["requests"][number];
 export type HistoryView = Operations["history"]["result"]["history"];
 export type HistoryEntryView = HistoryView["entries"][number];
+export type PatientInvitationView = Operations["patientInvitations"]["result"]["invitations"][number];
+export type PendingShareView = Operations["pendingShares"]["result"]["pending"][number];
 
 /** An opened document: its bytes, checked, and who signed them. */
 export interface OpenedDocument {
@@ -342,6 +344,26 @@ export class Api {
 
   async unlinkProfessionalIdentity(id: string) {
     return (await this.worker.call("unlinkProfessionalIdentity", { id })).identities;
+  }
+
+  async patientInvitations(practiceId: string) {
+    return (await this.worker.call("patientInvitations", { practiceId })).invitations;
+  }
+
+  async openInvitedPatientFile(practiceId: string, email: string) {
+    return (await this.worker.call("openInvitedPatientFile", { practiceId, email })).patient;
+  }
+
+  async sharePending(documentId: string, practiceId: string, invitationId: string) {
+    return (await this.worker.call("sharePending", { documentId, practiceId, invitationId })).pending;
+  }
+
+  async pendingShares() {
+    return (await this.worker.call("pendingShares", {})).pending;
+  }
+
+  async completePendingShares() {
+    return (await this.worker.call("completePendingShares", {})).outcomes;
   }
 }
 

@@ -19,6 +19,7 @@ import { signInScreen } from "./screens/signin.js";
 import { trustScreen } from "./screens/trust.js";
 import { securityScreen } from "./screens/security.js";
 import { TrustWatch } from "./screens/security_watch.js";
+import { PendingWatch } from "./screens/pending.js";
 import { MESSAGES_ROUTE, messagesScreen } from "./screens/messages.js";
 import { threadScreen } from "./screens/messages_thread.js";
 import { practiceScreen } from "./screens/practice.js";
@@ -98,12 +99,14 @@ export class App {
   /** Set while the keys are idle-locked: only the unlock screen shows. */
   private locked = false;
   private readonly idleLock = new IdleLock(() => void this.lock());
+  private readonly pendingShares: PendingWatch;
 
   constructor(
     private readonly root: HTMLElement,
     private readonly api: Api,
   ) {
     this.trust = new TrustWatch(api, root);
+    this.pendingShares = new PendingWatch(api, (message) => this.announce(message));
     this.header = h("header", { class: "top" });
     this.main = h("main", { id: "main", tabindex: "-1" });
     // Said to screen readers only: each screen shows its own outcome where it happened.
@@ -122,6 +125,7 @@ export class App {
   /** What runs while signed in and unlocked: the background checks, the idle lock. */
   private startSession(): void {
     this.trust.start();
+    this.pendingShares.start();
     this.idleLock.start();
   }
 
@@ -129,6 +133,7 @@ export class App {
   private async lock(): Promise<void> {
     if (!this.account || this.locked) return;
     this.trust.stop();
+    this.pendingShares.stop();
     this.locked = true;
     await this.render();
     await this.api.lockKeys().catch(() => undefined);
@@ -152,6 +157,7 @@ export class App {
   private async signOut(): Promise<void> {
     this.trust.stop();
     this.idleLock.stop();
+    this.pendingShares.stop();
     await this.api.signOut().catch(() => undefined);
     this.account = null;
     this.locked = false;

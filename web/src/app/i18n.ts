@@ -620,6 +620,19 @@ const fr = {
   "ecps.unlinking": "Suppression du lien…",
   "ecps.unlinked": "Votre e-CPS n'est plus liée à votre compte : la connexion par e-CPS ne l'ouvre plus.",
   "ecps.stepUpUnlink": "Pour délier votre e-CPS, reconnectez-vous : la preuve de votre second facteur date de plus de cinq minutes.",
+  "pending.invitedGroup": "Invité·e, pas encore inscrit·e",
+  "pending.invitedOption": "{email} (invitation en attente)",
+  "pending.sendHint": "Cette personne n'a pas encore de compte : le document l'attendra, et votre application le partagera avec elle dès que ses clés seront publiées et vérifiées dans l'annuaire.",
+  "pending.recorded": "En attente de l'inscription du patient : {email}. Le partage se fera automatiquement depuis cet appareil.",
+  "pending.waiting": "En attente de l'inscription du patient : {email}",
+  "pending.joined": "{email} s'est inscrit·e : le partage se fera à la prochaine actualisation",
+  "pending.expired": "L'invitation de {email} a expiré avant son inscription",
+  "pending.completedAnnounce": "Partagé avec {email}, dont les clés ont été vérifiées dans l'annuaire.",
+  "pending.refused": "Partage avec {email} refusé : {reason}",
+  "pending.invitePatient": "Inviter un·e nouveau·elle patient·e",
+  "pending.inviteAddress": "Adresse électronique du patient",
+  "pending.inviteButton": "Inviter",
+  "pending.invited": "Invitation envoyée à {email}.",
 } as const;
 
 export type MessageKey = keyof typeof fr;
@@ -1241,6 +1254,19 @@ const en: Record<MessageKey, string> = {
   "ecps.unlinking": "Unlinking…",
   "ecps.unlinked": "Your e-CPS is no longer linked to your account: signing in with the e-CPS no longer opens it.",
   "ecps.stepUpUnlink": "To unlink your e-CPS, sign in again: your second factor was proven more than five minutes ago.",
+  "pending.invitedGroup": "Invited, not registered yet",
+  "pending.invitedOption": "{email} (invitation pending)",
+  "pending.sendHint": "This person has no account yet: the document will wait, and your application will share it with them as soon as their keys are published and verified in the directory.",
+  "pending.recorded": "Waiting for the patient to register: {email}. This device will share it automatically.",
+  "pending.waiting": "Waiting for the patient to register: {email}",
+  "pending.joined": "{email} registered: it will be shared at the next refresh",
+  "pending.expired": "The invitation of {email} expired before they registered",
+  "pending.completedAnnounce": "Shared with {email}, whose keys were verified in the directory.",
+  "pending.refused": "Sharing with {email} refused: {reason}",
+  "pending.invitePatient": "Invite a new patient",
+  "pending.inviteAddress": "The patient's e-mail address",
+  "pending.inviteButton": "Invite",
+  "pending.invited": "Invitation sent to {email}.",
 };
 
 export type Language = "fr" | "en";

@@ -20,6 +20,7 @@ import type { Right, RightsRequestView } from "../client/rights.js";
 import type { HistoryView } from "../client/journal_history.js";
 import type { ProfessionalIdentity } from "../client/federation.js";
 import type { PasskeyCredential, PasskeyOptions, PasskeyView } from "../client/passkeys.js";
+import type { PatientInvitationView, PendingOutcome, PendingShareView } from "../client/pending.js";
 
 /** The operations on keys alone (service.ts). */
 export interface CryptoOperations {
@@ -292,6 +293,16 @@ export interface ClientOperations {
   removePasskey: { args: { id: string }; result: { passkeys: PasskeyView[] } };
   /** Unlinks an e-CPS from the signed-in account (a second factor proven in the last minutes needed). */
   unlinkProfessionalIdentity: { args: { id: string }; result: { identities: ProfessionalIdentity[] } };
+  /** Pending shares (PROTOCOL 11.6): the practice's patients invited and not joined yet. */
+  patientInvitations: { args: { practiceId: string }; result: { invitations: PatientInvitationView[] } };
+  /** The file of a patient the practice invited who has no account yet (POST /patient-files). */
+  openInvitedPatientFile: { args: { practiceId: string; email: string }; result: { patient: PatientView } };
+  /** The document's latest version you read waits for the invited patient, your statement naming them signed here. */
+  sharePending: { args: { documentId: string; practiceId: string; invitationId: string }; result: { pending: PendingShareView } };
+  /** Your pending shares, newest first. */
+  pendingShares: { args: Record<string, never>; result: { pending: PendingShareView[] } };
+  /** Each one whose patient joined, shared from here once their keys are proven in the directory; or why not. */
+  completePendingShares: { args: Record<string, never>; result: { outcomes: PendingOutcome[] } };
 }
 
 /** The second factors a sign-in may be finished with. */

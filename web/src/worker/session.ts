@@ -54,6 +54,7 @@ import { ProtocolError } from "../protocol/errors.js";
 import { constantTimeEqual } from "../protocol/bytes.js";
 import { type ProvenRecovery, finishPasswordRecovery, provePasswordRecovery, startPasswordRecovery } from "../client/password_recovery.js";
 import { CryptoService } from "./service.js";
+import { PendingShares, openPatientFile } from "../client/pending.js";
 
 /** The device name the server shows in the account's sessions. */
 const DEVICE_NAME = "web";
@@ -775,6 +776,31 @@ export class WorkerService extends CryptoService {
     await unlinkProfessionalIdentity(signedIn.session, id, this.signFactorChange);
     return { identities: await professionalIdentities(signedIn.session) };
   }
+
+  async patientInvitations({ practiceId }: ClientOperations["patientInvitations"]["args"]): Promise<ClientOperations["patientInvitations"]["result"]> {
+    return { invitations: await this.waitingShares().patientInvitations(practiceId) };
+  }
+
+  async openInvitedPatientFile({ practiceId, email }: ClientOperations["openInvitedPatientFile"]["args"]): Promise<ClientOperations["openInvitedPatientFile"]["result"]> {
+    return { patient: await openPatientFile(this.requireSignedIn(), practiceId, email) };
+  }
+
+  async sharePending({ documentId, practiceId, invitationId }: ClientOperations["sharePending"]["args"]): Promise<ClientOperations["sharePending"]["result"]> {
+    return { pending: await this.waitingShares().share(documentId, practiceId, invitationId) };
+  }
+
+  async pendingShares(_: ClientOperations["pendingShares"]["args"]): Promise<ClientOperations["pendingShares"]["result"]> {
+    return { pending: await this.waitingShares().list() };
+  }
+
+  async completePendingShares(_: ClientOperations["completePendingShares"]["args"]): Promise<ClientOperations["completePendingShares"]["result"]> {
+    return { outcomes: await this.waitingShares().completeJoined() };
+  }
+
+  private waitingShares(): PendingShares {
+    const { session, documents } = this.requireSignedIn();
+    return new PendingShares(session, documents);
+  }
 }
 
 /** Wrong passwords an idle-locked session takes before it is signed out. */
@@ -858,4 +884,9 @@ const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
   "recoveryPasskeyOptions",
   "removePasskey",
   "unlinkProfessionalIdentity",
+  "patientInvitations",
+  "openInvitedPatientFile",
+  "sharePending",
+  "pendingShares",
+  "completePendingShares",
 ]);

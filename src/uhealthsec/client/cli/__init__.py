@@ -26,6 +26,7 @@ from uhealthsec.client.cli import (
     messages,
     passwords,
     patient,
+    pending,
     practice,
     rights,
     unlock,
@@ -111,6 +112,8 @@ app.add_typer(patient.patient_app, name="patient")
 app.command("retention-policy")(patient.retention_policy)
 app.add_typer(rights.rights_app, name="rights")
 app.command("export")(documents.export)
+# Documents waiting for invited patients.
+app.add_typer(pending.pending_app, name="pending")
 add_completion_command(app, "uhs")
 
 

@@ -19,6 +19,10 @@ class AccountStatus(StrEnum):
     PENDING = "pending"
     ACTIVE = "active"
     DISABLED = "disabled"
+    #: A patient invited by a practice that opened their file before they registered:
+    #: an address and nothing else (no password, no keys), which cannot sign in; their
+    #: registration by invitation fills this row in, so the file is theirs.
+    INVITED = "invited"
 
 
 class IdentityProof(StrEnum):

@@ -124,7 +124,19 @@ class AccountService:
         shield.consume(admission)  # every path below hashes and sends mail
         existing = self.db.scalar(select(Account).where(Account.email == address))
         replaced = None
-        if existing is not None and existing.status == AccountStatus.PENDING:
+        invited = (
+            existing if existing is not None and existing.status == AccountStatus.INVITED else None
+        )
+        if invited is not None:
+            if invitation is None or request.kind != AccountKind.PATIENT:
+                self._refuse_by_mail(
+                    address,
+                    "Your registration could not be completed: a practice invited you as "
+                    "a patient and keeps your file, so register as a patient with the link "
+                    "of its invitation mail.\n",
+                )
+                return
+        elif existing is not None and existing.status == AccountStatus.PENDING:
             replaced = existing.created_at
             self._forget_pending(existing)
         elif existing is not None:
@@ -146,18 +158,18 @@ class AccountService:
             return
 
         public = keystore.public_keys
-        account = Account(
-            email=address,
-            display_name=request.display_name.strip(),
-            kind=request.kind,
-            status=AccountStatus.PENDING,
-            declared_rpps=request.rpps,
-            password_hash=self.ctx.hasher.hash(request.auth_secret),
-            keystore=request.keystore,
-            public_keys=public.encode(),
-            key_fingerprint=public.fingerprint(),
-            created_at=self.ctx.now(),
-        )
+        # An invited patient's row is filled in, not replaced: the file opened for them
+        # before they registered is theirs (only by invitation, which proves the address).
+        account = invited if invited is not None else Account(email=address)
+        account.display_name = request.display_name.strip()
+        account.kind = request.kind
+        account.status = AccountStatus.PENDING
+        account.declared_rpps = request.rpps
+        account.password_hash = self.ctx.hasher.hash(request.auth_secret)
+        account.keystore = request.keystore
+        account.public_keys = public.encode()
+        account.key_fingerprint = public.fingerprint()
+        account.created_at = self.ctx.now()
         self.db.add(account)
         self.db.flush()
         if invitation is not None:
@@ -419,6 +431,45 @@ class AccountService:
             f"{self._join_link(code, address, role)}\n",
         )
         return invitation
+
+    def open_patient_invitations(
+        self, caller: Account, practice_id: uuid.UUID, email: str | None = None
+    ) -> list[Invitation]:
+        """The practice's patient invitations not yet accepted nor expired, newest first
+        (of one address when given): whom a practitioner may open a file for before they
+        register. Who is invited as a patient is health data (records.read)."""
+        self.require(caller, practice_id, "records.read")
+        query = select(Invitation).where(
+            Invitation.practice_id == practice_id,
+            Invitation.role == Role.PATIENT,
+            Invitation.accepted_at.is_(None),
+            Invitation.expires_at > self.ctx.now(),
+        )
+        if email is not None:
+            query = query.where(Invitation.email == normalize_email(email))
+        return list(self.db.scalars(query.order_by(Invitation.created_at.desc()).limit(200)))
+
+    def invited_patient(self, invitation: Invitation) -> Account:
+        """The account of an invited patient who has none yet: an address only, which
+        their registration by invitation fills in (AccountStatus.INVITED)."""
+        existing = self.db.scalar(select(Account).where(Account.email == invitation.email))
+        if existing is not None:
+            return existing
+        account = Account(
+            email=invitation.email,
+            display_name=invitation.email,
+            kind=AccountKind.PATIENT,
+            status=AccountStatus.INVITED,
+            # Nothing to sign in with, nothing to encrypt to: no password, no keys.
+            password_hash="",
+            keystore=b"",
+            public_keys=b"",
+            key_fingerprint=b"",
+            created_at=self.ctx.now(),
+        )
+        self.db.add(account)
+        self.db.flush()
+        return account
 
     def _join_link(self, code: str, address: str, role: Role) -> str:
         """The web application's join screen for this invitation. Everything is in the

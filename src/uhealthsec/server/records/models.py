@@ -238,3 +238,37 @@ class RevocationStatementRecord(Base):
     signer_key_index: Mapped[int] = mapped_column(BigInteger)
     signature: Mapped[bytes] = mapped_column(LargeBinary(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class PendingShare(Base):
+    """A version its sender wants a patient to read who has no account yet: the server
+    knows the invitation and the sender's signed statement naming the patient's future
+    account and address, never a key. Only the sender's client completes it, once the
+    patient has joined and their keys are proven in the directory (records/pending.py,
+    docs/PROTOCOL.md 11.6)."""
+
+    __tablename__ = "pending_shares"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    document_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), index=True
+    )
+    version: Mapped[int] = mapped_column(Integer)
+    invitation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("invitations.id", ondelete="CASCADE")
+    )
+    sender_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="RESTRICT"), index=True
+    )
+    #: The invited patient's account (AccountStatus.INVITED until they register).
+    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
+    #: The address the sender signed for the patient (the invitation's).
+    patient_email: Mapped[str] = mapped_column(String(320))
+    #: The sender's manifest.ShareStatement for the patient, signed when asking.
+    signer_key_index: Mapped[int] = mapped_column(BigInteger)
+    signature: Mapped[bytes] = mapped_column(LargeBinary(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    #: The invitation's expiry: a patient who never joins is never shared with.
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

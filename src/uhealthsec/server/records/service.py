@@ -228,18 +228,26 @@ class RecordsService:
         self, caller: Account, practice_id: uuid.UUID, patient_email: str
     ) -> PatientFile:
         """The patient's file in the practice, created at first use: only for a patient
-        who accepted the practice's invitation. The refusal is the same whether or not
-        the address has an account (no enumeration of who uses the service)."""
+        who accepted the practice's invitation, or one the practice invited who has no
+        account yet (documents then wait for them: records/pending.py). The refusal is
+        the same whether or not the address has an account (no enumeration of who uses
+        the service)."""
         accounts = AccountService(self.db, self.ctx)
         accounts.require(caller, practice_id, "records.read")
         patient = self.db.scalar(
             select(Account).where(Account.email == normalize_email(patient_email))
         )
-        if (
-            patient is None
-            or patient.kind != AccountKind.PATIENT
-            or patient.status != AccountStatus.ACTIVE
-            or practice_id not in accounts.patient_practices(patient.id)
+        invited = patient is None or patient.status == AccountStatus.INVITED
+        if invited:
+            invitations = accounts.open_patient_invitations(caller, practice_id, patient_email)
+            patient = accounts.invited_patient(invitations[0]) if invitations else None
+        if patient is None or (
+            not invited
+            and (
+                patient.kind != AccountKind.PATIENT
+                or patient.status != AccountStatus.ACTIVE
+                or practice_id not in accounts.patient_practices(patient.id)
+            )
         ):
             raise NotFound(
                 "no patient of this practice uses this address; invite the patient first: "

@@ -11,6 +11,7 @@ import { describeFailure } from "../refusals.js";
 import { formatDate, formatSize, h, replace } from "../dom.js";
 import { drawPdf } from "../pdf_viewer.js";
 import { locale, t } from "../i18n.js";
+import { showPendingOfDocument } from "./pending.js";
 
 /** Object URLs of the last document shown, revoked when another is shown. */
 let shownUrls: string[] = [];
@@ -42,8 +43,10 @@ export async function documentScreen(context: AppContext, id: string): Promise<S
     ...detail(t("document.readers"), listed.recipients.join(", ")),
   );
   const result = h("div", { class: "opened", "aria-live": "polite" }, h("p", { class: "working" }, t("document.opening")));
-  replace(content, back, h("h1", {}, title), details, result);
+  const pending = h("div", {});
+  replace(content, back, h("h1", {}, title), details, pending, result);
   void open(context, id, result);
+  void showPendingOfDocument(context, id, pending);
   return { title, content };
 }
 

@@ -6,12 +6,13 @@
  * will read it), a reader is added with an optional end of access, or revoked.
  */
 
-import type { DocumentHistoryView, DocumentView, NextVersionView, PatientFileView, PatientView } from "../api.js";
+import type { DocumentHistoryView, DocumentView, NextVersionView, PatientFileView, PatientView, PendingShareView } from "../api.js";
 import { type AppContext, ROUTES, type Screen, errorBox, refusalBox } from "../app.js";
 import { field, formatDate, formatSize, h, replace, uniqueId } from "../dom.js";
 import { type MessageKey, locale, t } from "../i18n.js";
 import { busy } from "./signin.js";
 import { workingPractices } from "./patients.js";
+import { showPendingOfDocument } from "./pending.js";
 
 type FileView = PatientFileView;
 
@@ -113,12 +114,17 @@ function documentsPart(context: AppContext, documents: DocumentView[]): HTMLElem
     part.append(h("p", { class: "empty" }, t("patients.noDocuments")));
     return part;
   }
-  part.append(h("ul", { class: "file-documents" }, ...documents.map((d) => documentItem(context, d))));
+  // One listing of the documents waiting for a patient who has not joined yet, for all of them.
+  const pending = context.api.pendingShares();
+  pending.catch(() => undefined);
+  part.append(h("ul", { class: "file-documents" }, ...documents.map((d) => documentItem(context, d, pending))));
   return part;
 }
 
-function documentItem(context: AppContext, document: DocumentView): HTMLElement {
+function documentItem(context: AppContext, document: DocumentView, pending: Promise<PendingShareView[]>): HTMLElement {
   const name = document.title || document.filename;
+  const waiting = h("div", {});
+  void showPendingOfDocument(context, document.id, waiting, pending);
   const panel = h("div", { class: "document-panel", id: uniqueId("document"), hidden: true });
   const toggle = h("button", { type: "button", class: "secondary", "aria-expanded": "false", "aria-controls": panel.id }, t("patients.details", { title: name }));
   toggle.addEventListener("click", () => {
@@ -137,6 +143,7 @@ function documentItem(context: AppContext, document: DocumentView): HTMLElement 
       { class: "hint" },
       `${formatDate(document.createdAt, locale())} · ${document.authorName || document.authorEmail} · ${t("document.version")} ${document.version} · ${formatSize(document.size, locale())}`,
     ),
+    waiting,
     toggle,
     panel,
   );

@@ -5,13 +5,17 @@
  * from the disk to the server with a progress bar.
  */
 
-import type { MemberView, PatientView, PracticeView, RecipientView } from "../api.js";
+import type { MemberView, PatientInvitationView, PatientView, PracticeView, RecipientView } from "../api.js";
 import { type AppContext, ROUTES, type Screen, errorBox, refusalBox } from "../app.js";
 import { field, h, replace, uniqueId } from "../dom.js";
 import { t } from "../i18n.js";
 import { busy } from "./signin.js";
+import { invitePatientForm, invitedPatients, recordPending } from "./pending.js";
 
 interface Choice {
+  practiceId: string;
+  /** For a patient who has no account yet: their file is opened when sending, and the document waits for them. */
+  invited: PatientInvitationView | null;
   patient: PatientView;
   to: string[];
   files: File[];
@@ -44,22 +48,35 @@ export async function sendScreen(context: AppContext): Promise<Screen> {
 async function practiceForm(context: AppContext, practiceId: string, place: HTMLElement): Promise<void> {
   let patients: PatientView[];
   let members: MemberView[];
+  let invited: PatientInvitationView[];
   try {
-    [patients, members] = await Promise.all([context.api.patients(practiceId), context.api.members(practiceId)]);
+    [patients, members, invited] = await Promise.all([context.api.patients(practiceId), context.api.members(practiceId), invitedPatients(context, practiceId)]);
   } catch (error) {
     replace(place, refusalBox(error));
     return;
   }
+  // A file opened for an invited patient is listed as the invitation, which it waits on.
+  const invitedEmails = new Set(invited.map((i) => i.email));
+  patients = patients.filter((p) => !invitedEmails.has(p.email));
   const colleagues = members.filter((m) => m.accountId !== context.account.id && m.role !== "patient");
 
   // The patient: a list narrowed by a search on the name.
   const patientFilter = h("input", { type: "search", autocomplete: "off" });
   const patient = h("select", { name: "patient", required: true });
+  const invitedHint = h("p", { class: "hint", hidden: true }, t("pending.sendHint"));
+  patient.addEventListener("change", () => {
+    invitedHint.hidden = !patient.value.startsWith("invited:");
+  });
   const listPatients = () => {
     const words = patientFilter.value.trim().toLocaleLowerCase();
     const shown = patients.filter((p) => !words || `${p.name} ${p.email}`.toLocaleLowerCase().includes(words));
-    replace(patient, h("option", { value: "" }, t("send.choosePatient")), ...shown.map((p) => h("option", { value: p.patientFileId }, p.name ? `${p.name} (${p.email})` : p.email)));
-    if (shown.length === 1) patient.value = shown[0]!.patientFileId;
+    const shownInvited = invited.filter((i) => !words || i.email.includes(words));
+    const invitedGroup = shownInvited.length
+      ? h("optgroup", { label: t("pending.invitedGroup") }, ...shownInvited.map((i) => h("option", { value: `invited:${i.id}` }, t("pending.invitedOption", { email: i.email }))))
+      : null;
+    replace(patient, h("option", { value: "" }, t("send.choosePatient")), ...shown.map((p) => h("option", { value: p.patientFileId }, p.name ? `${p.name} (${p.email})` : p.email)), invitedGroup);
+    if (shown.length + shownInvited.length === 1) patient.value = shown[0]?.patientFileId ?? `invited:${shownInvited[0]!.id}`;
+    invitedHint.hidden = !patient.value.startsWith("invited:");
   };
   patientFilter.addEventListener("input", listPatients);
   listPatients();
@@ -115,9 +132,9 @@ async function practiceForm(context: AppContext, practiceId: string, place: HTML
   const form = h(
     "div",
     {},
-    patients.length
-      ? h("fieldset", {}, h("legend", {}, t("send.patient")), field(t("send.patientFilter"), patientFilter), field(t("send.choosePatient"), patient))
-      : h("p", {}, t("send.noPatient")),
+    patients.length || invited.length
+      ? h("fieldset", {}, h("legend", {}, t("send.patient")), field(t("send.patientFilter"), patientFilter), field(t("send.choosePatient"), patient), invitedHint, invitePatientForm(context, practiceId, () => void practiceForm(context, practiceId, place)))
+      : h("div", {}, h("p", {}, t("send.noPatient")), invitePatientForm(context, practiceId, () => void practiceForm(context, practiceId, place))),
     recipients,
     filesField,
     field(t("send.documentTitle"), documentTitle),
@@ -130,8 +147,11 @@ async function practiceForm(context: AppContext, practiceId: string, place: HTML
     event.preventDefault();
     replace(problems);
     const to = [...boxes.filter((b) => b.box.checked).map((b) => b.member.email), ...others.value.split(",").map((a) => a.trim()).filter(Boolean)];
-    const chosenPatient = patients.find((p) => p.patientFileId === patient.value);
-    const missing = !chosenPatient ? "send.missingPatient" : to.length === 0 ? "send.missingRecipient" : files.length === 0 ? "send.missingFile" : null;
+    const invitation = invited.find((i) => `invited:${i.id}` === patient.value) ?? null;
+    // An invited patient's file is opened only once the sending is confirmed.
+    const chosenPatient = invitation ? { patientFileId: "", patientId: "", email: invitation.email, name: "" } : patients.find((p) => p.patientFileId === patient.value);
+    // The document may wait for an invited patient alone: you are its other reader.
+    const missing = !chosenPatient ? "send.missingPatient" : to.length === 0 && !invitation ? "send.missingRecipient" : files.length === 0 ? "send.missingFile" : null;
     if (missing || !chosenPatient) {
       replace(problems, errorBox(t(missing ?? "send.missingPatient")));
       return;
@@ -140,7 +160,7 @@ async function practiceForm(context: AppContext, practiceId: string, place: HTML
     try {
       const proven = await context.api.previewRecipients(to);
       done();
-      showReview(context, { patient: chosenPatient, to, files, title: documentTitle.value.trim() }, proven, form, review);
+      showReview(context, { practiceId, invited: invitation, patient: chosenPatient, to, files, title: documentTitle.value.trim() }, proven, form, review);
     } catch (error) {
       done();
       replace(problems, refusalBox(error));
@@ -159,7 +179,8 @@ function showReview(context: AppContext, choice: Choice, proven: RecipientView[]
     ...proven.map((r) => h("li", {}, h("strong", {}, r.name || r.email), ` <${r.email}>`, h("br", {}), h("span", { class: "fingerprint" }, r.fingerprint))),
   );
   const progressPlace = h("div", {});
-  replace(review, heading, h("p", { class: "hint" }, t("send.whoCanReadHint")), readers, h("p", { class: "actions" }, confirm, change), progressPlace);
+  const waiting = choice.invited ? h("p", { class: "alert pending" }, t("pending.waiting", { email: choice.invited.email })) : null;
+  replace(review, heading, h("p", { class: "hint" }, t("send.whoCanReadHint")), readers, waiting, h("p", { class: "actions" }, confirm, change), progressPlace);
   heading.focus();
   change.addEventListener("click", () => {
     replace(review);
@@ -168,6 +189,15 @@ function showReview(context: AppContext, choice: Choice, proven: RecipientView[]
   confirm.addEventListener("click", async () => {
     confirm.disabled = true;
     change.disabled = true;
+    if (choice.invited && !choice.patient.patientFileId) {
+      try {
+        choice.patient = await context.api.openInvitedPatientFile(choice.practiceId, choice.invited.email);
+      } catch (error) {
+        progressPlace.append(refusalBox(error));
+        change.disabled = false;
+        return;
+      }
+    }
     for (const file of choice.files) {
       const bar = h("progress", { max: "100", value: "0" });
       const label = h("label", {}, t("send.progress", { name: file.name }));
@@ -187,6 +217,10 @@ function showReview(context: AppContext, choice: Choice, proven: RecipientView[]
         const message = t("send.done", { title: sent.title || sent.filename });
         progressPlace.append(h("p", { class: "alert success" }, message, " ", h("a", { href: ROUTES.document(sent.id) }, t("send.open"))));
         context.announce(message);
+        if (choice.invited && !(await recordPending(context, sent.id, choice.practiceId, choice.invited, progressPlace))) {
+          change.disabled = false;
+          return;
+        }
       } catch (error) {
         progressPlace.append(refusalBox(error));
         change.disabled = false;

@@ -1,7 +1,7 @@
 """read receipts of documents: when each reader first opened each version
 
-Revision ID: 0039
-Revises: 0033
+Revision ID: 0036
+Revises: 0035
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from alembic import op
 
 import uhealthsec.server.storage.types
 
-revision = "0039"
-down_revision = "0033"
+revision = "0036"
+down_revision = "0035"
 branch_labels = None
 depends_on = None
 
