@@ -212,7 +212,10 @@ def backup(
     try:
         key = envelope.generate_document_key()
         parts: list[Part] = []
-        with tempfile.TemporaryDirectory(dir=writer.scratch) as scratch:
+        # The copy in clear stays beside the server's data, never where backups are kept
+        # (another volume: a backup cut short there would leave it behind).
+        local = settings.data_dir if settings.data_dir.is_dir() else None
+        with tempfile.TemporaryDirectory(dir=local, prefix="backup-") as scratch:
             dump = Path(scratch) / "dump"
             kind, blob_keys = _dump_database(settings.resolved_database_url, dump)
             with open(dump, "rb") as source:
