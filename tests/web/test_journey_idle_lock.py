@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime
 
 from tests.web.journeys import (
     DR_MARTIN,
@@ -155,3 +156,17 @@ def test_guesses_sent_at_once_are_five_at_most(browser, demo_server):
     # The right password, sent sixth, was never tried: the device is signed out.
     assert page.evaluate(_GUESS_AT_ONCE, [DEMO_PASSWORD]) == ["signed_out"]
     context.close()
+
+
+def test_the_time_a_machine_slept_counts(browser, demo_server):
+    """A laptop closed with the application open and opened the next morning: its
+    timers did not run while it slept, but the wall clock went on. The first key
+    pressed then locks, rather than counting fifteen minutes again."""
+    page = _page(browser, demo_server)
+    sign_in(page, demo_server, DR_MARTIN)
+    page.get_by_role("heading", name="Documents", level=1).wait_for()
+    now = page.evaluate("Date.now()") / 1000
+    page.clock.set_system_time(datetime.fromtimestamp(now + 12 * 3600, UTC))
+    page.keyboard.press("Shift")
+    page.get_by_role("heading", name="Session verrouillée", level=1).wait_for()
+    assert page.get_by_role("navigation").count() == 0
