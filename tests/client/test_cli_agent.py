@@ -17,7 +17,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from tests.client.demo import run, send
+from tests.client.demo import login, run, send
 from tests.client.terminal import finished, spawn_uhs
 from uhealthsec.client import agent
 from uhealthsec.crypto.keys import PRIVATE_KEYS_SIZE, UserKeys
@@ -258,3 +258,17 @@ def test_the_agent_counts_the_time_the_machine_slept(runtime_dir, monkeypatch):
         agent.lock(path)
     assert not thread.is_alive()
     assert sealed == bytearray(len(sealed))
+
+
+def test_signing_in_again_locks_the_keys_of_the_session_before(signed_in, demo, live_server, clock):
+    """`uhs login` over a profile replaces its session, as `uhs logout` then `uhs login`
+    would: the keys the earlier session unlocked are not left with the agent."""
+    _martin, durand = signed_in
+    socket_file = _agent_socket(durand)
+    try:
+        run(["unlock", "--minutes", "5"], durand, live_server)
+        assert agent.fetch_keys(socket_file) is not None
+        login(demo["dr.martin"], durand, live_server, clock)
+        assert agent.fetch_keys(socket_file) is None
+    finally:
+        agent.lock(socket_file)
