@@ -3,19 +3,24 @@ agent of the user's own for a limited time (issue 21, item 9)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import stat
+import sys
 import tempfile
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pexpect
 import pytest
 
-from tests.client.demo import run, send
+from tests.client.demo import login, run, send
 from tests.client.terminal import finished, spawn_uhs
 from uhealthsec.client import agent
-from uhealthsec.crypto.keys import UserKeys
+from uhealthsec.crypto.keys import PRIVATE_KEYS_SIZE, UserKeys
 from uhealthsec.server.demo import DEMO_PASSWORD
 
 
@@ -128,8 +133,6 @@ def test_the_agent_forgets_the_keys_when_its_time_is_up(runtime_dir, lifetime, i
 
 
 def test_a_request_the_agent_does_not_know_gets_nothing(runtime_dir):
-    import socket
-
     path = agent.socket_path(runtime_dir / "profile.json")
     sealed = bytearray(UserKeys.generate().encode())
     thread = _serving(path, sealed, lifetime=60, idle=60)
@@ -155,3 +158,117 @@ def test_a_socket_directory_others_can_enter_or_a_link_is_refused(runtime_dir):
     shared.symlink_to(elsewhere)
     with pytest.raises(agent.AgentError, match="not a private directory"):
         agent.socket_directory()
+
+
+def test_the_agent_runs_no_module_of_the_directory_uhs_unlock_was_run_in(
+    runtime_dir, tmp_path, monkeypatch
+):
+    """``python -m`` puts the current directory first on the module path: a file named
+    like a module the agent imports (argparse.py, in a downloaded folder) would be run
+    by the process the keys are handed to."""
+    marker = tmp_path / "ran"
+    planted = tmp_path / "planted"
+    planted.mkdir()
+    (planted / "argparse.py").write_text(
+        f"import pathlib\npathlib.Path({str(marker)!r}).write_text('keys read here')\n"
+        "raise SystemExit(3)\n"
+    )
+    monkeypatch.chdir(planted)
+    path = agent.socket_path(runtime_dir / "profile.json")
+    keys = UserKeys.generate()
+    try:
+        agent.start(path, keys, lifetime=60, idle=60)
+        assert not marker.exists()
+        held = agent.fetch_keys(path)
+        assert held is not None and held.public() == keys.public()
+    finally:
+        agent.lock(path)
+
+
+def _squatter(path: Path, answer: Callable[[socket.socket], None]) -> threading.Thread:
+    """A process of the user's (or an agent of another version) listening at ``path``
+    and answering each connection with ``answer``."""
+    listener = agent.listen(path)
+
+    def run() -> None:
+        with listener:
+            connection, _ = listener.accept()
+            with connection, contextlib.suppress(OSError):
+                connection.recv(len(b"KEYS\n"))
+                answer(connection)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_an_agent_answering_a_byte_at_a_time_does_not_hold_uhs(runtime_dir):
+    path = agent.socket_path(runtime_dir / "profile.json")
+
+    def drip(connection: socket.socket) -> None:
+        for _ in range(PRIVATE_KEYS_SIZE):
+            connection.sendall(b"\x01")
+            time.sleep(0.25)
+
+    thread = _squatter(path, drip)
+    started = time.monotonic()
+    assert agent.fetch_keys(path) is None
+    # Given up after the agent's time, not after a quarter of a second per byte.
+    assert time.monotonic() - started < 4
+    thread.join(timeout=2 * PRIVATE_KEYS_SIZE)
+
+
+def test_an_answer_that_is_no_key_set_of_this_version_is_no_keys(runtime_dir):
+    """An agent of another version, or a squatter, makes ``uhs`` ask for the password,
+    not fail."""
+    path = agent.socket_path(runtime_dir / "profile.json")
+    thread = _squatter(path, lambda c: c.sendall(b"\xff" * PRIVATE_KEYS_SIZE))
+    assert agent.fetch_keys(path) is None
+    thread.join(timeout=5)
+
+
+def test_a_runtime_directory_others_may_write_in_is_refused(runtime_dir):
+    """Another user who may rename entries of ``$XDG_RUNTIME_DIR`` could swap the
+    agent's private directory for one of their own between its checks and its use."""
+    runtime_dir.chmod(0o777)
+    with pytest.raises(agent.AgentError, match="not a private directory"):
+        agent.socket_directory()
+    # As /tmp is: others may write, but the sticky bit keeps them from renaming ours.
+    runtime_dir.chmod(0o1777)
+    assert agent.socket_directory() == runtime_dir / "uhealthsec"
+
+
+def test_the_agent_counts_the_time_the_machine_slept(runtime_dir, monkeypatch):
+    """A laptop suspended overnight: the monotonic clock stops while it sleeps, so an
+    agent counting with it would still serve the keys after its hour was up."""
+    if sys.platform.startswith("linux"):
+        assert abs(agent.now() - time.clock_gettime(time.CLOCK_BOOTTIME)) < 1
+    slept = [0.0]
+    clock = agent.now
+    monkeypatch.setattr(agent, "now", lambda: clock() + slept[0])
+    path = agent.socket_path(runtime_dir / "profile.json")
+    sealed = bytearray(UserKeys.generate().encode())
+    thread = _serving(path, sealed, lifetime=60, idle=60)
+    try:
+        assert agent.fetch_keys(path) is not None
+        slept[0] = 120.0  # as if the machine had slept two minutes
+        assert agent.fetch_keys(path) is None
+    finally:
+        thread.join(timeout=10)
+        agent.lock(path)
+    assert not thread.is_alive()
+    assert sealed == bytearray(len(sealed))
+
+
+def test_signing_in_again_locks_the_keys_of_the_session_before(signed_in, demo, live_server, clock):
+    """`uhs login` over a profile replaces its session, as `uhs logout` then `uhs login`
+    would: the keys the earlier session unlocked are not left with the agent."""
+    _martin, durand = signed_in
+    socket_file = _agent_socket(durand)
+    try:
+        run(["unlock", "--minutes", "5"], durand, live_server)
+        assert agent.fetch_keys(socket_file) is not None
+        login(demo["dr.martin"], durand, live_server, clock)
+        assert agent.fetch_keys(socket_file) is None
+    finally:
+        agent.lock(socket_file)

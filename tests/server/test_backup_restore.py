@@ -8,6 +8,7 @@ before anything is written."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -37,8 +38,23 @@ from uhealthsec.client.consent import ConsentClient
 from uhealthsec.client.errors import LogRefused
 from uhealthsec.client.exchange import MessagingClient
 from uhealthsec.client.journal import JournalClient
+from uhealthsec.crypto import envelope, wrap
+from uhealthsec.crypto.keys import UserKeys
+from uhealthsec.protocol.encoding import b64u_encode
+from uhealthsec.server import backup as backup_module
 from uhealthsec.server.app import blob_store_for, build_context, create_app
-from uhealthsec.server.backup import backup, location_for
+from uhealthsec.server.backup import (
+    BLOBS_FOLDER,
+    KEY_FILE,
+    MANIFEST_FILE,
+    SERVER_KEY_PART,
+    BackupRefused,
+    _open_backup,
+    backup,
+    location_for,
+    read_recovery_key,
+    restore,
+)
 from uhealthsec.server.cli import app
 from uhealthsec.server.settings import Settings
 
@@ -378,3 +394,70 @@ def test_backups_beyond_the_number_kept_are_removed_oldest_first(
         oldest = backups.at("kept/uhs-backup-20261101T000000Z")
         assert done.removed == ([oldest] if day == 3 else [])
     assert backups.names("kept") == ["uhs-backup-20261102T000000Z", "uhs-backup-20261103T000000Z"]
+
+
+def empty_server(sqlite_template: Path, tmp_path: Path) -> tuple[Settings, UserKeys]:
+    """A server with nothing in it (its database migrated, its key, no blob), and the
+    recovery key its backups are sealed to."""
+    database = tmp_path / "uhs.db"
+    shutil.copy(sqlite_template, database)
+    settings = make_settings(tmp_path, f"sqlite:///{database}")
+    settings.data_dir.mkdir()
+    settings.server_key_path.write_text("c2VydmVyIGtleQ==\n")
+    settings.backup_key = new_recovery_key(settings, tmp_path / "recovery.key")
+    return settings, read_recovery_key(tmp_path / "recovery.key")
+
+
+def test_the_database_in_clear_is_never_written_where_backups_are_kept(
+    sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Backups go to another volume (a disk, a share): the database's copy before it is
+    sealed is written beside the server's own database, not there, where a backup cut
+    short (killed, the disk full) would leave it in clear."""
+    settings, _ = empty_server(sqlite_template, tmp_path)
+    folder = tmp_path / "backups"
+    dumped: list[Path] = []
+    dump_database = backup_module._dump_database
+
+    def watched(url: str, target: Path) -> tuple[str, set[str]]:
+        dumped.append(target)
+        return dump_database(url, target)
+
+    monkeypatch.setattr(backup_module, "_dump_database", watched)
+    backup(settings, blob_store_for(settings), location_for(settings, str(folder)), keep=2)
+    assert len(dumped) == 1
+    assert not dumped[0].resolve().is_relative_to(folder.resolve())
+    assert dumped[0].resolve().is_relative_to(settings.data_dir.resolve())
+    assert not dumped[0].exists()
+
+
+def test_a_manifest_naming_a_part_outside_the_backup_is_refused_before_writing(
+    sqlite_template: Path, tmp_path: Path
+):
+    """UHS_BACKUP_KEY is no secret: whoever may write where backups are kept can seal a
+    backup of their own that opens with the recovery key. Its manifest's part names go
+    into paths and blob keys: one that climbs out of its folder (``blobs/../…``) is
+    refused with the rest of the checks, before the restore writes anything."""
+    settings, recovery_key = empty_server(sqlite_template, tmp_path)
+    folder = tmp_path / "backups"
+    location = location_for(settings, str(folder))
+    done = backup(settings, blob_store_for(settings), location, keep=2)
+    name = Path(done.where).name
+
+    key, manifest = _open_backup(location, name, recovery_key)
+    server_key_part = next(p for p in manifest["parts"] if p["name"] == SERVER_KEY_PART)
+    # Reached through the backup's own blobs folder, so that its digest is right.
+    (folder / name / BLOBS_FOLDER).mkdir()
+    manifest["parts"].append({**server_key_part, "name": f"{BLOBS_FOLDER}/../{SERVER_KEY_PART}"})
+    sealed = envelope.encrypt(key, json.dumps(manifest).encode())
+    wrapped = wrap.wrap_document_key(key, recovery_key.public(), sealed[: envelope.HEADER_SIZE])
+    (folder / name / MANIFEST_FILE).write_bytes(sealed)
+    sealed_key = json.loads((folder / name / KEY_FILE).read_text())
+    (folder / name / KEY_FILE).write_text(
+        json.dumps({**sealed_key, "wrapped_key": b64u_encode(wrapped)})
+    )
+
+    target = make_settings(tmp_path / "restored", f"sqlite:///{tmp_path / 'restored.db'}")
+    with pytest.raises(BackupRefused, match="names no part of a backup"):
+        restore(target, location, name, recovery_key, None)
+    assert untouched(target)

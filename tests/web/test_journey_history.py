@@ -268,3 +268,37 @@ def test_a_reader_revoked_here_stays_out_on_a_later_visit(browser, demo_server, 
     # Refused in French, with its code (the worker's English reason is for support).
     assert "Code pour l'assistance : exchange_refused" in refused.inner_text()
     assert page.get_by_role("heading", name="Avant de modifier ce document").count() == 0
+
+
+DOCUMENT_LISTING = re.compile(r".*/documents\?.*")
+
+
+def older_served_as_newer(route):
+    """The server's listing with its second newest document served under the id of the
+    newest, the newest left out: its title, decrypted, would name another document."""
+    answer = route.fetch()
+    documents = answer.json()
+    if len(documents) >= 2:
+        newest, older = documents[0], documents[1]
+        older["id"] = newest["id"]
+        documents = [older, *documents[2:]]
+    route.fulfill(response=answer, body=json.dumps(documents))
+
+
+def test_a_title_is_shown_only_for_the_document_its_signature_names(browser, demo_server, tmp_path):
+    """The history names a document by the title of the listing entry under its id: a
+    listing entry whose signed manifest does not name that id (one the server filed
+    under another document's id) gives it no title."""
+    page = new_page(browser, demo_server)
+    sign_in(page, demo_server, DR_MARTIN)
+    send_note(page, tmp_path, "Bilan du genou")
+    open_screen(page, "Documents")
+    send_note(page, tmp_path, "Compte rendu psychiatrique")
+    page.context.route(DOCUMENT_LISTING, older_served_as_newer)
+    open_history(page)
+    page.locator("#main .alert.success").first.wait_for()
+    rows = page.locator("table.history tbody tr")
+    rows.filter(has_text="a ajouté").first.wait_for()
+    # The entry of the newest document is not said to be about the knee report.
+    assert rows.filter(has_text="« Bilan du genou »").count() == 0
+    assert not page.errors  # type: ignore[attr-defined]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime
 
 from tests.web.journeys import (
     DR_MARTIN,
@@ -107,3 +108,65 @@ def test_a_keystore_of_other_keys_is_refused_and_guesses_sign_the_device_out(bro
     page.get_by_role("alert").filter(has_text="Cinq mots de passe erronés").wait_for()
     # The right password no longer unlocks anything: a full sign-in is needed.
     sign_in(page, demo_server, DR_MARTIN)
+
+
+#: Replaces the page's Worker so that a script can reach the application's worker, as a
+#: script that found its way into the page would by hooking the constructor.
+_HOOK_WORKER = """
+const PageWorker = window.Worker;
+window.Worker = class extends PageWorker {
+  constructor(...args) { super(...args); window.__appWorker = this; }
+};
+"""
+
+_GUESS_AT_ONCE = """async (passwords) => {
+  const worker = window.__appWorker;
+  const first = 900000;
+  const answers = new Map();
+  const all = new Promise((resolve) => worker.addEventListener("message", ({ data }) => {
+    if (data.id < first) return;
+    answers.set(data.id, data.ok ? "unlocked" : data.identifier);
+    if (answers.size === passwords.length) resolve();
+  }));
+  passwords.forEach((password, i) =>
+    worker.postMessage({ id: first + i, op: "unlockKeys", args: { password } }));
+  await all;
+  return passwords.map((_, i) => answers.get(first + i));
+}"""
+
+
+def test_guesses_sent_at_once_are_five_at_most(browser, demo_server):
+    """A script in the page sends many unlockKeys at once: each waits for the keystore
+    and its password hash before the wrong ones are counted, so counting only answers
+    let every one of them be tried. The sixth and later are not tried at all."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="fr-FR")
+    context.add_init_script(_HOOK_WORKER)
+    page = context.new_page()
+    page.clock.install()
+    page.goto(f"{demo_server.url}/app/")
+    page.wait_for_selector("body[data-ready='true'][data-release]")
+    sign_in(page, demo_server, DR_MARTIN)
+    page.clock.fast_forward(IDLE)
+    page.get_by_role("heading", name="Session verrouillée", level=1).wait_for()
+
+    guesses = [f"guess number {n}" for n in range(5)] + [DEMO_PASSWORD, "one more guess"]
+    answers = page.evaluate(_GUESS_AT_ONCE, guesses)
+    assert answers[5:] == ["signed_out", "signed_out"], answers
+    assert answers.count("wrong_password") == 4, answers
+    # The right password, sent sixth, was never tried: the device is signed out.
+    assert page.evaluate(_GUESS_AT_ONCE, [DEMO_PASSWORD]) == ["signed_out"]
+    context.close()
+
+
+def test_the_time_a_machine_slept_counts(browser, demo_server):
+    """A laptop closed with the application open and opened the next morning: its
+    timers did not run while it slept, but the wall clock went on. The first key
+    pressed then locks, rather than counting fifteen minutes again."""
+    page = _page(browser, demo_server)
+    sign_in(page, demo_server, DR_MARTIN)
+    page.get_by_role("heading", name="Documents", level=1).wait_for()
+    now = page.evaluate("Date.now()") / 1000
+    page.clock.set_system_time(datetime.fromtimestamp(now + 12 * 3600, UTC))
+    page.keyboard.press("Shift")
+    page.get_by_role("heading", name="Session verrouillée", level=1).wait_for()
+    assert page.get_by_role("navigation").count() == 0

@@ -39,6 +39,7 @@ import time
 from pathlib import Path
 
 from uhealthsec.client.errors import ClientError
+from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.crypto.keys import PRIVATE_KEYS_SIZE, UserKeys
 
 #: The longest an agent may keep keys, whatever is asked: a working day.
@@ -60,11 +61,28 @@ class AgentError(ClientError):
     """The agent could not be started or reached safely; the message says why."""
 
 
+def now() -> float:
+    """Seconds on a clock that goes on while the machine sleeps (the monotonic clock
+    stops then: an agent's hour would not end over a night's suspend)."""
+    return time.clock_gettime(getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC))
+
+
+def _private_to_this_user(info: os.stat_result) -> bool:
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o077
+
+
+def _nobody_else_may_rename_in(info: os.stat_result) -> bool:
+    """Whether only this user (or root) may rename or remove the directory's entries."""
+    others_write = info.st_mode & 0o022 and not info.st_mode & stat.S_ISVTX
+    return stat.S_ISDIR(info.st_mode) and info.st_uid in (0, os.getuid()) and not others_write
+
+
 def socket_directory() -> Path:
     """The user's private directory for the agent's socket, made if needed.
 
     :raises AgentError: the directory exists but another user owns it, or others may
-        enter it, or it is not a directory (a link, a file): never used then.
+        enter it, or it is not a directory (a link, a file), or others may swap it for
+        another (in a directory they may write in without the sticky bit): never used then.
     """
     runtime = os.environ.get("XDG_RUNTIME_DIR", "")
     base = Path(runtime) / "uhealthsec" if runtime and Path(runtime).is_dir() else None
@@ -72,8 +90,9 @@ def socket_directory() -> Path:
     directory = base or Path(tempfile.gettempdir()) / f"uhealthsec-{os.getuid()}"
     with contextlib.suppress(FileExistsError):
         directory.mkdir(mode=0o700)
-    info = directory.lstat()
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+    if not _private_to_this_user(directory.lstat()) or not _nobody_else_may_rename_in(
+        directory.parent.stat()
+    ):
         raise AgentError(
             f"{directory} is not a private directory of this user: the key agent is not used"
         )
@@ -98,8 +117,15 @@ def _connect(path: Path) -> socket.socket | None:
 
 
 def _receive(connection: socket.socket, size: int) -> bytes:
+    """Up to ``size`` bytes, within _CLIENT_SECONDS in all (a byte now and then does
+    not keep the connection waiting longer)."""
+    deadline = now() + _CLIENT_SECONDS
     data = b""
     while len(data) < size:
+        left = deadline - now()
+        if left <= 0:
+            raise TimeoutError("the other end of the key agent's socket is too slow")
+        connection.settimeout(left)
         piece = connection.recv(size - len(data))
         if not piece:
             break
@@ -120,6 +146,9 @@ def fetch_keys(path: Path) -> UserKeys | None:
             return None
     try:
         return UserKeys.decode(bytes(sealed)) if len(sealed) == PRIVATE_KEYS_SIZE else None
+    except CryptoError:
+        # An agent of another version, or not an agent: the password will do.
+        return None
     finally:
         sealed[:] = bytes(len(sealed))
 
@@ -145,10 +174,13 @@ def start(path: Path, keys: UserKeys, *, lifetime: int, idle: int) -> None:
     :raises AgentError: the agent did not say it was ready.
     """
     lock(path)
-    # This very module, run by this very interpreter: no input of anyone's.
+    # This very module, run by this very interpreter: no input of anyone's. -P: the
+    # current directory is not put first on the module path (a file there named like a
+    # module imported here would run with the keys).
     agent = subprocess.Popen(  # noqa: S603
         [
             sys.executable,
+            "-P",
             "-m",
             "uhealthsec.client.agent",
             "--socket",
@@ -212,15 +244,18 @@ def serve(
 ) -> None:
     """Answers on ``listener`` until locked or out of time, then wipes ``sealed`` and
     removes the socket at ``path``."""
-    end = time.monotonic() + lifetime
-    idle_end = time.monotonic() + idle
+    end = now() + lifetime
+    idle_end = now() + idle
     try:
         while True:
-            wait = min(end, idle_end) - time.monotonic()
+            wait = min(end, idle_end) - now()
             if wait <= 0:
                 return
             if not select.select([listener], [], [], wait)[0]:
                 continue
+            # select's wait does not count a suspend either: the time is read again.
+            if min(end, idle_end) <= now():
+                return
             connection, _ = listener.accept()
             with connection:
                 connection.settimeout(_CLIENT_SECONDS)
@@ -230,7 +265,7 @@ def serve(
                     request = _receive(connection, len(_GET_KEYS))
                     if request == _GET_KEYS:
                         connection.sendall(bytes(sealed))
-                        idle_end = time.monotonic() + idle
+                        idle_end = now() + idle
                     elif request == _LOCK:
                         connection.sendall(_LOCKED)
                         return

@@ -55,7 +55,12 @@ from uhealthsec.server.backup_locations import (
 )
 from uhealthsec.server.records.models import Blob
 from uhealthsec.server.settings import Settings
-from uhealthsec.server.storage.blobs import BlobMissing, BlobStore, FilesystemBlobStore
+from uhealthsec.server.storage.blobs import (
+    BlobMissing,
+    BlobStore,
+    FilesystemBlobStore,
+    is_blob_key,
+)
 from uhealthsec.server.storage.db import make_engine
 
 FORMAT = "uhealthsec-backup/1"
@@ -207,7 +212,10 @@ def backup(
     try:
         key = envelope.generate_document_key()
         parts: list[Part] = []
-        with tempfile.TemporaryDirectory(dir=writer.scratch) as scratch:
+        # The copy in clear stays beside the server's data, never where backups are kept
+        # (another volume: a backup cut short there would leave it behind).
+        local = settings.data_dir if settings.data_dir.is_dir() else None
+        with tempfile.TemporaryDirectory(dir=local, prefix="backup-") as scratch:
             dump = Path(scratch) / "dump"
             kind, blob_keys = _dump_database(settings.resolved_database_url, dump)
             with open(dump, "rb") as source:
@@ -356,7 +364,7 @@ def restore(
     store, made under the data directory once it was found empty). Nothing is written
     unless every part's digest is right and every target is empty."""
     key, manifest = _open_backup(source, name, recovery_key)
-    parts = {part["name"]: part for part in manifest["parts"]}
+    parts = _parts_of(manifest)
     for part_name, part in parts.items():
         try:
             intact = _digest(source.read(name, part_name)) == part["sha256"]
@@ -450,6 +458,28 @@ def _open_backup(
     if manifest.get("format") != FORMAT:
         raise BackupRefused(f"the backup's manifest is not of this format ({FORMAT})")
     return key, manifest
+
+
+def _parts_of(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest's parts by name, each one a backup has: the database, the server key,
+    blobs named by their key. A manifest is sealed with the public half of the recovery
+    key, which is no secret: its names become paths and blob keys, so one that is none
+    of these (``blobs/../…``) refuses the backup before anything is read or written."""
+    try:
+        parts = {str(part["name"]): part for part in manifest["parts"]}
+    except (KeyError, TypeError):
+        raise BackupRefused("the backup's manifest does not list its parts") from None
+    for part_name in parts:
+        blob_key = part_name.removeprefix(BLOBS_FOLDER + "/")
+        if part_name not in (DATABASE_PART, SERVER_KEY_PART) and (
+            blob_key == part_name or not is_blob_key(blob_key)
+        ):
+            raise BackupRefused(
+                f"the backup's manifest names no part of a backup ({part_name!r}): nothing restored"
+            )
+    if DATABASE_PART not in parts or SERVER_KEY_PART not in parts:
+        raise BackupRefused("the backup's manifest lists no database or no server key")
+    return parts
 
 
 def _open_part(key: bytes, sealed: io.BufferedIOBase) -> bytes:

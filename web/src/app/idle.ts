@@ -12,35 +12,51 @@
 
 /** Fifteen minutes, as a consulting room's session usually is. */
 export const IDLE_LOCK_MS = 15 * 60 * 1000;
+/** How often the wall clock is read while nothing happens. */
+const CHECK_MS = 15 * 1000;
 
 const ACTIVITY = ["keydown", "pointerdown", "wheel", "touchstart"] as const;
 
+/**
+ * The deadline is on the wall clock (Date.now), read at each activity, when the page is
+ * shown again and every CHECK_MS: a timer does not count the time a machine sleeps,
+ * so a laptop closed at minute 5 and opened the next morning would otherwise stay open
+ * ten minutes more, and the first key pressed would count again from there.
+ */
 export class IdleLock {
-  private timer: ReturnType<typeof setTimeout> | null = null;
-  private readonly touched = () => this.arm();
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private deadline = 0;
+  private readonly touched = () => {
+    if (!this.due()) this.deadline = Date.now() + this.delayMs;
+  };
+  private readonly shown = () => void this.due();
 
   constructor(
     private readonly onIdle: () => void,
     private readonly delayMs = IDLE_LOCK_MS,
   ) {}
 
-  /** Counts from now, and again from each activity. */
+  /** Counts from now, and again from each activity before the deadline. */
   start(): void {
+    this.stop();
     for (const kind of ACTIVITY) window.addEventListener(kind, this.touched, { capture: true, passive: true });
-    this.arm();
+    document.addEventListener("visibilitychange", this.shown);
+    this.deadline = Date.now() + this.delayMs;
+    this.timer = setInterval(this.shown, Math.min(CHECK_MS, this.delayMs));
   }
 
   stop(): void {
     for (const kind of ACTIVITY) window.removeEventListener(kind, this.touched, { capture: true });
-    if (this.timer !== null) clearTimeout(this.timer);
+    document.removeEventListener("visibilitychange", this.shown);
+    if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
   }
 
-  private arm(): void {
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.stop();
-      this.onIdle();
-    }, this.delayMs);
+  /** Locks if the deadline passed; whether it had. */
+  private due(): boolean {
+    if (Date.now() < this.deadline) return false;
+    this.stop();
+    this.onIdle();
+    return true;
   }
 }

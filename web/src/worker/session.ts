@@ -121,8 +121,8 @@ export class WorkerService extends CryptoService {
   private pending: PendingSignIn | null = null;
   private registration: PendingRegistration | null = null;
   private signedIn: SignedIn | null = null;
-  /** The session's idle lock: the key bundle an unlock must give back, and its wrong passwords so far. */
-  private idleLock: { bundle: Uint8Array; failures: number } | null = null;
+  /** The session's idle lock: the key bundle an unlock must give back, its wrong passwords so far and the passwords being tried. */
+  private idleLock: { bundle: Uint8Array; failures: number; trying: number } | null = null;
   /** An e-CPS sign-in under way: its request, then its tokens until the password unlocks the keys. */
   private professional: { request: ProfessionalRequest; tokens: Tokens | null } | null = null;
   private readonly exposeKeyOperations: boolean;
@@ -682,7 +682,7 @@ export class WorkerService extends CryptoService {
   async lockKeys(_: ClientOperations["lockKeys"]["args"]): Promise<ClientOperations["lockKeys"]["result"]> {
     const signedIn = this.requireSignedIn();
     const { bundle } = this.requireUnlocked();
-    this.idleLock = { bundle, failures: 0 };
+    this.idleLock = { bundle, failures: 0, trying: 0 };
     // Also what a new sign-in, a registration or an e-CPS sign-in had under way.
     this.forgetPending();
     this.forgetRegistration();
@@ -695,8 +695,13 @@ export class WorkerService extends CryptoService {
     const signedIn = this.signedIn;
     const held = this.idleLock;
     if (signedIn === null || held === null) throw new ClientRefusal("signed_out", "no locked session to unlock here: sign in");
-    const keystore = await fetchKeystore(this.http, await signedIn.session.accessToken());
+    // Passwords still being checked count too: sent all at once, a sixth is never tried.
+    if (held.failures + held.trying >= IDLE_UNLOCK_ATTEMPTS) {
+      throw new ClientRefusal("signed_out", `${IDLE_UNLOCK_ATTEMPTS} passwords already tried: sign in again`);
+    }
+    held.trying += 1;
     try {
+      const keystore = await fetchKeystore(this.http, await signedIn.session.accessToken());
       (await this.unlockWithPassword({ keystore, password })).authSecret.fill(0);
     } catch (error) {
       if (!(error instanceof ProtocolError && error.identifier === "wrong_password")) throw error;
@@ -705,6 +710,13 @@ export class WorkerService extends CryptoService {
       // Guessed at an unattended screen: the session ends; a sign-in asks for the second factor.
       await this.end(signedIn.session.refreshToken);
       throw new ClientRefusal("signed_out", `${IDLE_UNLOCK_ATTEMPTS} wrong passwords: this device was signed out`);
+    } finally {
+      held.trying -= 1;
+    }
+    // Ended while the password was checked: the keys just opened are not kept.
+    if (this.signedIn !== signedIn) {
+      this.lock();
+      throw new ClientRefusal("signed_out", "the session ended while the password was checked: sign in");
     }
     // The same keys as before the lock, whatever keystore the server served now.
     if (!constantTimeEqual(this.requireUnlocked().bundle, held.bundle)) {

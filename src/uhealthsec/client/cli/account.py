@@ -206,6 +206,7 @@ def recover(
     if profile.email == address:
         profile.forget_tokens()
         store.save(profile)
+        lock_agent()
     console.print(
         "[green]Password replaced.[/green] Every device was signed out: sign in with "
         "[bold]uhs login[/bold] and your new password."
@@ -278,6 +279,8 @@ def login(
 
     store = open_store()
     profile = store.load()
+    # A new session replaces this profile's: the keys the one before unlocked go with it.
+    lock_agent()
     if server and server != profile.server:
         profile.directory = profile.journal = {}  # another server: other logs
     profile.server = server or profile.server

@@ -73,8 +73,13 @@ class BlobStore(Protocol):
         """Raise (the store's own error) unless the store answers and can be written."""
 
 
+def is_blob_key(key: str) -> bool:
+    """Whether ``key`` is a blob's key (32 lowercase hex digits), nothing of a path."""
+    return _KEY.fullmatch(key) is not None
+
+
 def _check(key: str) -> str:
-    if not _KEY.match(key):
+    if not is_blob_key(key):
         raise ValueError("blob keys are 32 lowercase hex digits")
     return key
 

@@ -92,10 +92,15 @@ async function historyPart(context: AppContext, practiceId: string | null): Prom
     replace(part, summary, h("p", { class: "empty" }, t("history.empty")));
     return part;
   }
-  // Titles of the documents this account can open (decrypted and verified by the worker);
-  // the practices it belongs to, for the filter. Without them the history still shows.
+  // Titles of the documents this account can open (decrypted by the worker), of those
+  // whose signed manifest names the id they are listed under: a title the server filed
+  // under another document's id would say the entry was about another document.
+  // The practices it belongs to, for the filter. Without them the history still shows.
   const [titles, practices] = await Promise.all([
-    context.api.inbox().then((documents) => new Map(documents.map((d) => [d.id.toLowerCase(), d.title])), () => new Map<string, string>()),
+    context.api.inbox().then(
+      (documents) => new Map(documents.filter((d) => d.verified).map((d) => [d.id.toLowerCase(), d.title])),
+      () => new Map<string, string>(),
+    ),
     practiceId === null ? context.api.practices().catch(() => []) : Promise.resolve([]),
   ]);
   const body = h("tbody", {});
