@@ -322,6 +322,7 @@ class JournalClient:
             if len(page) < HISTORY_PAGE:
                 break
             before = page[-1].index
+        check_journal_order([item.index for item in items], anchor_index)
         proven = [(item.index, self._proven(item, head)) for item in items]
         # Version 1 is read only before the cut-over: an entry of version 1 after one of
         # version 2 was written by a server that keeps entries out of the chains.
@@ -435,3 +436,20 @@ def _opened(key: LogKey, raw: CheckpointOut) -> Checkpoint:
         return key.open(raw.checkpoint, "the journal")
     except LogRefused as exc:
         raise JournalTampered(str(exc)) from exc
+
+
+def check_journal_order(indexes: list[int], anchor_index: int) -> None:
+    """A history's entries as the server must serve them: newest first, each once, all
+    before the entry that anchors it. The chain places the chained ones itself; this
+    also holds entries of version 1, which no chain places (shown twice or out of
+    order, they would tell another story).
+
+    :raises JournalTampered: an entry served twice, out of order or after the anchor.
+    """
+    previous = anchor_index
+    for index in indexes:
+        if index >= previous:
+            raise JournalTampered(
+                f"journal entry {index} is served out of the journal's order, or twice"
+            )
+        previous = index

@@ -113,3 +113,16 @@ def test_a_head_of_a_given_size_comes_with_its_consistency_from_an_older_one(
     with pytest.raises(ApiError) as refused:
         call("GET", "/journal/head", params={"since": size, "size": older.size})
     assert refused.value.status == 400
+
+
+def test_a_history_served_twice_or_out_of_order_is_refused():
+    """Entries of version 1 have no chain to place them: the order the journal gives
+    them is all that tells a history shown twice or shuffled (newest first, each once,
+    before the anchor)."""
+    from uhealthsec.client.journal import check_journal_order
+
+    check_journal_order([9, 7, 3, 0], anchor_index=10)
+    check_journal_order([], anchor_index=0)
+    for served in ([9, 9, 3], [3, 9], [10, 4], [12]):
+        with pytest.raises(JournalTampered, match="out of the journal's order, or twice"):
+            check_journal_order(served, anchor_index=10)
