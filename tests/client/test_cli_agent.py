@@ -272,3 +272,12 @@ def test_signing_in_again_locks_the_keys_of_the_session_before(signed_in, demo, 
         assert agent.fetch_keys(socket_file) is None
     finally:
         agent.lock(socket_file)
+
+
+def test_looking_for_an_agent_leaves_nothing_behind(runtime_dir):
+    """Every command that opens keys looks for the agent first: where none was ever
+    started, that look makes no directory."""
+    assert agent.existing_socket_path(runtime_dir / "profile.json") is None
+    assert not (runtime_dir / "uhealthsec").exists()
+    started = agent.socket_path(runtime_dir / "profile.json")
+    assert agent.existing_socket_path(runtime_dir / "profile.json") == started

@@ -77,6 +77,13 @@ def _nobody_else_may_rename_in(info: os.stat_result) -> bool:
     return stat.S_ISDIR(info.st_mode) and info.st_uid in (0, os.getuid()) and not others_write
 
 
+def _directory_name() -> Path:
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    base = Path(runtime) / "uhealthsec" if runtime and Path(runtime).is_dir() else None
+    # A shared temporary directory is safe here only because of socket_directory's checks.
+    return base or Path(tempfile.gettempdir()) / f"uhealthsec-{os.getuid()}"
+
+
 def socket_directory() -> Path:
     """The user's private directory for the agent's socket, made if needed.
 
@@ -84,10 +91,7 @@ def socket_directory() -> Path:
         enter it, or it is not a directory (a link, a file), or others may swap it for
         another (in a directory they may write in without the sticky bit): never used then.
     """
-    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
-    base = Path(runtime) / "uhealthsec" if runtime and Path(runtime).is_dir() else None
-    # A shared temporary directory is safe here only because of the checks below.
-    directory = base or Path(tempfile.gettempdir()) / f"uhealthsec-{os.getuid()}"
+    directory = _directory_name()
     with contextlib.suppress(FileExistsError):
         directory.mkdir(mode=0o700)
     if not _private_to_this_user(directory.lstat()) or not _nobody_else_may_rename_in(
@@ -100,9 +104,24 @@ def socket_directory() -> Path:
 
 
 def socket_path(profile_file: Path) -> Path:
-    """The socket of the agent of the profile saved in ``profile_file``."""
-    name = hashlib.sha256(str(profile_file.absolute()).encode()).hexdigest()[:24]
-    return socket_directory() / f"agent-{name}.sock"
+    """The socket of the agent of the profile saved in ``profile_file``, its directory
+    made if needed (to start an agent)."""
+    return socket_directory() / _socket_name(profile_file)
+
+
+def existing_socket_path(profile_file: Path) -> Path | None:
+    """The socket an agent of that profile would answer on; None when no agent was ever
+    started here (its directory does not exist): looking leaves nothing behind.
+
+    :raises AgentError: as socket_directory.
+    """
+    if not os.path.lexists(_directory_name()):
+        return None
+    return socket_path(profile_file)
+
+
+def _socket_name(profile_file: Path) -> str:
+    return f"agent-{hashlib.sha256(str(profile_file.absolute()).encode()).hexdigest()[:24]}.sock"
 
 
 def _connect(path: Path) -> socket.socket | None:

@@ -97,6 +97,8 @@ def test_a_patient_sees_exactly_who_accessed_their_file(practice: Practice, ctx,
         (alice_name, "records.create_document", "done"),
         (bob_name, "records.document", "done"),
         (bob_name, "records.content", "done"),
+        # Opened and verified on his device: his read receipt.
+        (bob_name, "records.mark_read", "done"),
     ]
     # Nobody else may read it; practitioners have no access history of their own.
     with pytest.raises(ApiError) as refused:
@@ -365,7 +367,8 @@ def test_exports_as_fhir_audit_events_and_json_lines(practice: Practice, ctx, re
     # Reading one's history is about oneself: the first reading is in the export.
     assert len(events) == len(history) + 1
     assert events[-1].subtype[0].code == "audit.history"
-    download = events[-2]
+    assert events[-2].subtype[0].code == "records.mark_read"  # Bob's read receipt
+    download = events[-3]
     assert (download.subtype[0].code, download.action, download.outcome) == (
         "records.content",
         "R",

@@ -19,6 +19,7 @@ import "../manifest.test.js";
 import "../merkle.test.js";
 import "../page_boundary.test.js";
 import "../passkeys.test.js";
+import "../password_recovery.test.js";
 import "../password_strength.test.js";
 import "../pieces.test.js";
 import "../practices.test.js";

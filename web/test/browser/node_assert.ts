@@ -52,6 +52,10 @@ function deepEqual(actual: unknown, expected: unknown, message?: string): void {
   if (!deepEqualValues(actual, expected)) fail(message, `${show(actual)} is not deeply equal to ${show(expected)}`);
 }
 
+function notDeepEqual(actual: unknown, expected: unknown, message?: string): void {
+  if (deepEqualValues(actual, expected)) fail(message, `${show(actual)} is deeply equal to ${show(expected)}`);
+}
+
 /**
  * An error class, a pattern its message must match, a check returning true, or an
  * object whose every property the error must have, equal (as Node's assert takes).
@@ -97,6 +101,8 @@ const assert = Object.assign((value: unknown, message?: string) => ok(value, mes
   notEqual,
   ok,
   deepEqual,
+  notDeepEqual,
+  fail: (message?: string): never => fail(message, "failed"),
   rejects,
   throws,
   match,
@@ -104,4 +110,4 @@ const assert = Object.assign((value: unknown, message?: string) => ok(value, mes
 });
 
 export default assert;
-export { deepEqual, equal, match, notEqual, ok, rejects, throws };
+export { deepEqual, equal, match, notDeepEqual, notEqual, ok, rejects, throws };

@@ -206,7 +206,8 @@ def agent_keys(store: ProfileStore, public_keys: PublicKeys) -> UserKeys | None:
     from uhealthsec.client import agent
 
     try:
-        keys = agent.fetch_keys(agent.socket_path(store.path))
+        path = agent.existing_socket_path(store.path)
+        keys = agent.fetch_keys(path) if path is not None else None
     except agent.AgentError as exc:
         notices.print(f"[yellow]{exc}[/]")
         return None

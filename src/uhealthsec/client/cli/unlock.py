@@ -50,6 +50,7 @@ def lock_agent() -> bool:
     from uhealthsec.client import agent
 
     try:
-        return agent.lock(agent.socket_path(open_store().path))
+        path = agent.existing_socket_path(open_store().path)
+        return agent.lock(path) if path is not None else False
     except agent.AgentError:
         return False

@@ -124,7 +124,9 @@ async function historyPart(context: AppContext, practiceId: string | null): Prom
 function historyFilters(entries: HistoryEntryView[], practices: PracticeView[], show: (chosen: HistoryEntryView[]) => void): HTMLElement {
   const all = h("option", { value: "" }, t("history.filter.all"));
   const practice = h("select", { name: "practice" }, all, ...practices.map((p) => h("option", { value: p.id.toLowerCase() }, p.name)));
-  const people = [...new Map(entries.map((e) => [e.actorId ?? "", whoOf(e)])).entries()].sort((a, b) => a[1].localeCompare(b[1], locale()));
+  // Entries of nobody signed in are a choice of their own, not "everyone" ("").
+  const actorOf = (entry: HistoryEntryView) => entry.actorId ?? "nobody";
+  const people = [...new Map(entries.map((e) => [actorOf(e), whoOf(e)])).entries()].sort((a, b) => a[1].localeCompare(b[1], locale()));
   const who = h("select", { name: "who" }, h("option", { value: "" }, t("history.filter.everyone")), ...people.map(([id, name]) => h("option", { value: id }, name)));
   const from = h("input", { type: "date", name: "from" });
   const to = h("input", { type: "date", name: "to" });
@@ -136,7 +138,7 @@ function historyFilters(entries: HistoryEntryView[], practices: PracticeView[], 
         const at = Date.parse(entry.at);
         return (
           (practice.value === "" || entry.practiceIds.includes(practice.value)) &&
-          (who.value === "" || (entry.actorId ?? "") === who.value) &&
+          (who.value === "" || actorOf(entry) === who.value) &&
           at >= start &&
           at < end
         );
