@@ -13,7 +13,7 @@ import { field, h, replace, uniqueId } from "../dom.js";
 import { language, t } from "../i18n.js";
 import { judgePassword } from "../password_strength.js";
 import { answerPasskeyRequest, describePasskeyError } from "./passkeys.js";
-import { refusalOf, showStep } from "./register.js";
+import { newPasswordAccepted, refusalOf, showStep } from "./register.js";
 import { busy } from "./signin.js";
 
 export const RECOVERY_ROUTE = "#/password-recovery";
@@ -140,18 +140,7 @@ function showWords(content: HTMLElement, api: Api, email: string): void {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     replace(problems);
-    let problem: string | null;
-    try {
-      problem = await judge();
-    } catch (error) {
-      replace(problems, refusalBox(error));
-      return;
-    }
-    if (problem !== null || password.value !== again.value) {
-      replace(problems, errorBox(problem ?? t("register.passwordsDiffer")));
-      password.focus();
-      return;
-    }
+    if (!(await newPasswordAccepted(judge, password, again, problems))) return;
     const done = busy(submit, t("recover.replacing"));
     try {
       const address = await api.finishPasswordRecovery(words.value, password.value);

@@ -117,18 +117,7 @@ function showForm(content: HTMLElement, api: Api, signedIn: SignedIn, invited?: 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     replace(problems);
-    let problem: string | null;
-    try {
-      problem = await judge();
-    } catch (error) {
-      replace(problems, refusalBox(error));
-      return;
-    }
-    if (problem !== null || password.value !== again.value) {
-      replace(problems, errorBox(problem ?? t("register.passwordsDiffer")));
-      password.focus();
-      return;
-    }
+    if (!(await newPasswordAccepted(judge, password, again, problems))) return;
     const done = busy(submit, t("register.working"));
     try {
       const address = email.value.trim();
@@ -290,4 +279,29 @@ function showRecoveryCodes(content: HTMLElement, signedIn: SignedIn, account: Ac
     h("div", { class: "recovery-sheet" }, h("h2", {}, t("register.codesSheetTitle", { email: account.email })), h("ul", { class: "recovery-codes" }, ...codes.map((c) => h("li", {}, h("code", {}, c))))),
     h("p", { class: "actions" }, print, onward),
   );
+}
+
+/**
+ * Judges a new password and its repetition: says what is wrong in `problems` and
+ * answers false, or answers true when both hold (registration, a forgotten password).
+ */
+export async function newPasswordAccepted(
+  judge: () => Promise<string | null>,
+  password: HTMLInputElement,
+  again: HTMLInputElement,
+  problems: HTMLElement,
+): Promise<boolean> {
+  let problem: string | null;
+  try {
+    problem = await judge();
+  } catch (error) {
+    replace(problems, refusalBox(error));
+    return false;
+  }
+  if (problem !== null || password.value !== again.value) {
+    replace(problems, errorBox(problem ?? t("register.passwordsDiffer")));
+    password.focus();
+    return false;
+  }
+  return true;
 }
