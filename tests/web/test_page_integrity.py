@@ -134,7 +134,9 @@ def test_the_service_worker_keeps_the_app_for_offline_use_and_no_api_answer(site
             page.goto(f"{site}/app/")
             page.wait_for_selector("body[data-ready=true]", timeout=30_000)
             scope = page.evaluate("navigator.serviceWorker.ready.then((r) => r.active && r.scope)")
-            page.wait_for_function("navigator.serviceWorker.controller !== null")
+            # A function, not an expression: polling an expression evaluates it, which the
+            # page's CSP refuses (no 'unsafe-eval').
+            page.wait_for_function("() => navigator.serviceWorker.controller !== null")
             # Asked by the page under the worker's control, signed in or not: the
             # browser passes them on, and the worker keeps none.
             statuses = page.evaluate(
