@@ -7,9 +7,16 @@ what to do, and never echo a secret or reveal whether an account exists.
 from __future__ import annotations
 
 
+#: The problem type of a refusal that a step-up (/auth/step-up) would lift: a client
+#: asks for a second factor and retries (PROTOCOL, sign-in values on the wire).
+STEP_UP_REQUIRED = "tag:uhealthsec.fr,2026:problem:step-up-required"
+
+
 class ServiceError(Exception):
     status = 400
     title = "Bad Request"
+    #: The problem's type (RFC 9457): a URI a client can act on, where one is given.
+    problem_type = "about:blank"
     #: Commit the request's changes even though it is refused.
     keep_changes = False
 
@@ -58,6 +65,7 @@ class StepUpRequired(Forbidden):
     """A sensitive action needs a recently proven second factor."""
 
     title = "Re-authentication required"
+    problem_type = STEP_UP_REQUIRED
 
 
 class NotFound(ServiceError):

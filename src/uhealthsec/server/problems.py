@@ -35,9 +35,10 @@ def problem(
     title: str | None = None,
     extra: dict[str, object] | None = None,
     headers: dict[str, str] | None = None,
+    problem_type: str = "about:blank",
 ) -> JSONResponse:
     body: dict[str, object] = {
-        "type": "about:blank",
+        "type": problem_type,
         "title": title or HTTPStatus(status).phrase,
         "status": status,
         "detail": detail,
@@ -200,7 +201,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
         return problem(
-            exc.status, exc.detail, title=exc.title, extra=exc.extra, headers=exc.headers
+            exc.status,
+            exc.detail,
+            title=exc.title,
+            extra=exc.extra,
+            headers=exc.headers,
+            problem_type=exc.problem_type,
         )
 
     @app.exception_handler(RequestValidationError)

@@ -342,6 +342,23 @@ export class Api {
     return (await this.worker.call("removePasskey", { id })).passkeys;
   }
 
+  async stepUpPasskeyOptions() {
+    return (await this.worker.call("stepUpPasskeyOptions", {})).options;
+  }
+
+  async stepUp(factor: { totp: string } | { recoveryCode: string } | { credential: Record<string, unknown> }): Promise<void> {
+    await this.worker.call("stepUp", factor);
+  }
+
+  /** The current and the new password go to the worker, which re-seals the keys. */
+  async changePassword(current: string, password: string): Promise<void> {
+    await this.worker.call("changePassword", { current, password });
+  }
+
+  async renewRecoveryCodes(): Promise<string[]> {
+    return (await this.worker.call("renewRecoveryCodes", {})).recoveryCodes;
+  }
+
   async unlinkProfessionalIdentity(id: string) {
     return (await this.worker.call("unlinkProfessionalIdentity", { id })).identities;
   }

@@ -48,6 +48,7 @@ export const REFUSAL_TEXTS: Record<RefusalCode, MessageKey> = {
   bad_request: "refusal.bad_request",
   unauthorized: "refusal.unauthorized",
   forbidden: "refusal.forbidden",
+  step_up_required: "refusal.step_up_required",
   not_found: "refusal.not_found",
   conflict: "refusal.conflict",
   too_large: "refusal.too_large",

@@ -33,11 +33,15 @@ export function retryDelayMs(retryAfter: string | null, attempt: number): number
 
 export type Sleep = (ms: number) => Promise<void>;
 
+/** The problem type (RFC 9457) of a refusal that a step-up lifts (/auth/step-up). */
+export const STEP_UP_REQUIRED = "tag:uhealthsec.fr,2026:problem:step-up-required";
+
 /** The identifiers of the server's refusals, one per kind of status the page tells apart. */
 export type ServerRefusalIdentifier =
   | "bad_request"
   | "unauthorized"
   | "forbidden"
+  | "step_up_required"
   | "not_found"
   | "conflict"
   | "too_large"
@@ -83,7 +87,8 @@ export class ApiError extends Error {
   ) {
     super(detail);
     this.name = "ApiError";
-    this.identifier = identifierOfStatus(status);
+    // Only the step-up's own problem type asks for a second factor again (PROTOCOL).
+    this.identifier = status === 403 && problem["type"] === STEP_UP_REQUIRED ? "step_up_required" : identifierOfStatus(status);
   }
 }
 

@@ -109,7 +109,12 @@ export async function enrolTotp(http: Http, login: LoginState): Promise<TotpEnro
 export async function confirmTotp(http: Http, login: LoginState, code: string): Promise<string[]> {
   const wire = new Wire("malformed_answer", "the recovery codes");
   const answer = await http.request("POST", "/auth/login/enrol/totp/confirm", { json: { ticket: login.ticket, code } });
-  const codes = wire.list(wire.object(await jsonOf(answer, wire))["recovery_codes"]);
+  return recoveryCodesIn(wire, await jsonOf(answer, wire));
+}
+
+/** The recovery codes of an answer that gives them (shown once), or a refusal. */
+export function recoveryCodesIn(wire: Wire, answer: unknown): string[] {
+  const codes = wire.list(wire.object(answer)["recovery_codes"]);
   if (codes.length === 0 || codes.some((c) => typeof c !== "string")) throw wire.refuse("are not a list of codes");
   return codes as string[];
 }

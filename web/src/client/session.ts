@@ -75,6 +75,14 @@ export class Session {
   }
 
   /**
+   * The access token a step-up gave (`expiresIn` seconds from now), for this
+   * session's next requests; the refresh token stays the session's.
+   */
+  useAccessToken(accessToken: string, expiresIn: number): void {
+    this.tokens = { ...this.tokens, accessToken, expiresAt: Date.now() + 1000 * expiresIn };
+  }
+
+  /**
    * An authenticated request, refused as an ApiError unless it succeeded. A write
    * carries an idempotency key; a request with a JSON or empty body is signed, but
    * for key lookups (which the signature depends on), `/accounts/me` and uploads

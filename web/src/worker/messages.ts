@@ -110,6 +110,13 @@ export interface PatientView {
  * `detail`), the client's check ("exchange_refused", "directory_refused"...) or the
  * protocol's identifier ("invalid_signature", "invalid_proof", "chunk_authentication:n"...).
  */
+/** A second factor as the person gave it: an app's code, a recovery code or a passkey's answer. */
+export interface SecondFactorArgs {
+  totp?: string;
+  recoveryCode?: string;
+  credential?: PasskeyCredential;
+}
+
 export interface ClientOperations {
   /** Prelogin, auth secret, proof of work, POST /auth/login: the second factors the account has. */
   signIn: { args: { email: string; password: string }; result: { factors: SignInFactor[] } };
@@ -281,7 +288,7 @@ export interface ClientOperations {
    * The mailed code and a second factor proven (an app's code, a recovery code, or a
    * passkey's answer to recoveryPasskeyOptions); the keystore handed over stays here.
    */
-  provePasswordRecovery: { args: { code: string; totp?: string; recoveryCode?: string; credential?: PasskeyCredential }; result: { proven: true } };
+  provePasswordRecovery: { args: { code: string } & SecondFactorArgs; result: { proven: true } };
   /**
    * The keystore opened here with the 24 words, re-sealed under the new password and
    * signed; the server ends every session. The address to sign in with, again.
@@ -291,6 +298,21 @@ export interface ClientOperations {
   recoveryPasskeyOptions: { args: Record<string, never>; result: { options: PasskeyOptions } };
   /** Removes a passkey of the signed-in account, the removal signed with its key (16.4). */
   removePasskey: { args: { id: string }; result: { passkeys: PasskeyView[] } };
+  /** Options for navigator.credentials.get() to prove the step-up's second factor with a passkey. */
+  stepUpPasskeyOptions: { args: Record<string, never>; result: { options: PasskeyOptions } };
+  /**
+   * A second factor proven again (an app's code, a recovery code, or a passkey's
+   * answer to stepUpPasskeyOptions): the session may make sensitive changes for a few
+   * minutes (PROTOCOL, sign-in values on the wire).
+   */
+  stepUp: { args: SecondFactorArgs; result: { proven: true } };
+  /**
+   * The keys re-sealed here under a new password (refused if weak), the change signed
+   * with the key the current keystore holds (16.2); the server signs the other devices out.
+   */
+  changePassword: { args: { current: string; password: string }; result: { changed: true } };
+  /** New recovery codes, shown once; the renewal signed with the account's key (16.4). */
+  renewRecoveryCodes: { args: Record<string, never>; result: { recoveryCodes: string[] } };
   /** Unlinks an e-CPS from the signed-in account (a second factor proven in the last minutes needed). */
   unlinkProfessionalIdentity: { args: { id: string }; result: { identities: ProfessionalIdentity[] } };
   /** Pending shares (PROTOCOL 11.6): the practice's patients invited and not joined yet. */

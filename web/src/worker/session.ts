@@ -49,9 +49,10 @@ import {
   whoIsSignedIn,
 } from "../client/federation.js";
 import { type PasskeyOptions, addPasskey, checkCredential, challengeOf, listPasskeys, registrationOptions, removePasskey, signInOptions } from "../client/passkeys.js";
-import { type AccountView, type ClientOperation, type ClientOperations, type Operation, type Operations, type SignInFactor, WorkerError } from "./messages.js";
+import { type AccountView, type ClientOperation, type ClientOperations, type Operation, type Operations, type SecondFactorArgs, type SignInFactor, WorkerError } from "./messages.js";
 import { ProtocolError } from "../protocol/errors.js";
 import { constantTimeEqual } from "../protocol/bytes.js";
+import { changeAccountPassword, renewRecoveryCodes, stepUp, stepUpOptions } from "../client/account_security.js";
 import { type ProvenRecovery, finishPasswordRecovery, provePasswordRecovery, startPasswordRecovery } from "../client/password_recovery.js";
 import { CryptoService } from "./service.js";
 import { PendingShares, openPatientFile } from "../client/pending.js";
@@ -89,6 +90,8 @@ interface SignedIn {
   session: Session;
   /** The passkey options given to add one (beginPasskeyEnrolment), whose challenge the answer must sign. */
   passkeyOptions?: PasskeyOptions;
+  /** The passkey options of the step-up under way (stepUpPasskeyOptions), whose challenge the answer must sign. */
+  stepUp?: { passkeyOptions?: PasskeyOptions };
   /** The e-CPS link under way (beginProfessionalLink). */
   professionalLink?: ProfessionalRequest;
   documents: Documents;
@@ -746,13 +749,16 @@ export class WorkerService extends CryptoService {
     return this.recovery;
   }
 
-  /** The second factor a recovery is proven with; a passkey's answer only for the challenge asked here. */
-  private recoveryFactor(recovery: NonNullable<WorkerService["recovery"]>, args: ClientOperations["provePasswordRecovery"]["args"]): SecondFactor {
+  /**
+   * The second factor a person gave; a passkey's answer only for the challenge asked
+   * of `asked` (a recovery's or a step-up's), which is used up whatever comes of it.
+   */
+  private secondFactor(asked: { passkeyOptions?: PasskeyOptions }, args: SecondFactorArgs): SecondFactor {
     if (args.credential !== undefined) {
-      const options = recovery.passkeyOptions;
+      const options = asked.passkeyOptions;
       // One answer per challenge, whatever the server says of it.
-      delete recovery.passkeyOptions;
-      if (options === undefined) throw new ClientRefusal("passkey_refused", "no passkey was asked for this recovery: start again");
+      delete asked.passkeyOptions;
+      if (options === undefined) throw new ClientRefusal("passkey_refused", "no passkey was asked here: start again");
       checkCredential(args.credential, "webauthn.get", challengeOf(options), this.http.origin);
       return { webauthn: args.credential };
     }
@@ -763,7 +769,7 @@ export class WorkerService extends CryptoService {
 
   async provePasswordRecovery(args: ClientOperations["provePasswordRecovery"]["args"]): Promise<ClientOperations["provePasswordRecovery"]["result"]> {
     const recovery = this.requireRecovery();
-    const proof = this.recoveryFactor(recovery, args);
+    const proof = this.secondFactor(recovery, args);
     recovery.proven = await provePasswordRecovery(this.http, recovery.email, args.code.trim(), proof);
     return { proven: true };
   }
@@ -781,6 +787,32 @@ export class WorkerService extends CryptoService {
     const signedIn = this.requireSignedIn();
     await removePasskey(signedIn.session, id, this.signFactorChange);
     return { passkeys: await listPasskeys(signedIn.session) };
+  }
+
+  async stepUpPasskeyOptions(_: ClientOperations["stepUpPasskeyOptions"]["args"]): Promise<ClientOperations["stepUpPasskeyOptions"]["result"]> {
+    const signedIn = this.requireSignedIn();
+    const options = await stepUpOptions(signedIn.session);
+    signedIn.stepUp = { passkeyOptions: options };
+    return { options };
+  }
+
+  async stepUp(args: ClientOperations["stepUp"]["args"]): Promise<ClientOperations["stepUp"]["result"]> {
+    const signedIn = this.requireSignedIn();
+    const asked = signedIn.stepUp ?? {};
+    delete signedIn.stepUp;
+    await stepUp(signedIn.session, this.secondFactor(asked, args));
+    return { proven: true };
+  }
+
+  async changePassword({ current, password }: ClientOperations["changePassword"]["args"]): Promise<ClientOperations["changePassword"]["result"]> {
+    const { session } = this.requireSignedIn();
+    const account = await session.account();
+    await changeAccountPassword(session, this.requireUnlocked().bundle, current, password, [account.email, account.name]);
+    return { changed: true };
+  }
+
+  async renewRecoveryCodes(_: ClientOperations["renewRecoveryCodes"]["args"]): Promise<ClientOperations["renewRecoveryCodes"]["result"]> {
+    return { recoveryCodes: await renewRecoveryCodes(this.requireSignedIn().session, this.signFactorChange) };
   }
 
   async unlinkProfessionalIdentity({ id }: ClientOperations["unlinkProfessionalIdentity"]["args"]): Promise<ClientOperations["unlinkProfessionalIdentity"]["result"]> {
@@ -895,6 +927,10 @@ const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
   "finishPasswordRecovery",
   "recoveryPasskeyOptions",
   "removePasskey",
+  "stepUpPasskeyOptions",
+  "stepUp",
+  "changePassword",
+  "renewRecoveryCodes",
   "unlinkProfessionalIdentity",
   "patientInvitations",
   "openInvitedPatientFile",

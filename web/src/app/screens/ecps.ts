@@ -14,6 +14,7 @@ import { type AppContext, describeError, errorBox, refusalBox } from "../app.js"
 import { field, formatDate, h, replace } from "../dom.js";
 import { type MessageKey, locale, t } from "../i18n.js";
 import { busy } from "./signin.js";
+import { withStepUp } from "./step_up.js";
 
 const CHANNEL = "uhealthsec-professional-sign-in";
 
@@ -151,14 +152,21 @@ export async function professionalIdentityPart(context: AppContext): Promise<HTM
     const done = busy(link, t("ecps.opening"));
     replace(outcome, h("p", {}, t("ecps.waiting")));
     try {
-      const landed = await throughProviderWindow(() => context.api.beginProfessionalLink(), () => undefined);
-      show(await context.api.finishProfessionalLink(landed));
+      const identities = await withStepUp(context.api, outcome, async () => {
+        const landed = await throughProviderWindow(
+          () => context.api.beginProfessionalLink(),
+          () => replace(outcome, h("p", {}, t("ecps.waiting"))),
+        );
+        return context.api.finishProfessionalLink(landed);
+      });
+      if (identities === null) return;
+      show(identities);
       const message = t("ecps.linked");
       replace(outcome, h("p", { class: "alert success" }, message));
       context.announce(message);
     } catch (error) {
       const refusal = error instanceof WorkerRefusal ? error.identifier : null;
-      const said = refusal === "forbidden" ? t("ecps.stepUp") : refusal === "not_found" ? t("ecps.notOffered") : describeProfessionalError(error);
+      const said = refusal === "not_found" ? t("ecps.notOffered") : describeProfessionalError(error);
       replace(outcome, errorBox(said));
     } finally {
       done();
@@ -178,14 +186,18 @@ function identityItem(context: AppContext, identity: IdentityView, outcome: HTML
     const done = busy(unlink, t("ecps.unlinking"));
     replace(outcome);
     try {
-      show(await context.api.unlinkProfessionalIdentity(identity.id));
+      const identities = await withStepUp(context.api, outcome, () => context.api.unlinkProfessionalIdentity(identity.id));
+      if (identities === null) {
+        done();
+        return;
+      }
+      show(identities);
       const message = t("ecps.unlinked");
       replace(outcome, h("p", { class: "alert success" }, message));
       context.announce(message);
     } catch (error) {
       done();
-      const stepUp = error instanceof WorkerRefusal && error.identifier === "forbidden";
-      replace(outcome, errorBox(stepUp ? t("ecps.stepUpUnlink") : describeError(error)));
+      replace(outcome, errorBox(describeError(error)));
     }
   });
   return h("li", { "data-identity": identity.id }, h("p", {}, description), unlink);

@@ -14,6 +14,7 @@ import { type AppContext, describeError, errorBox, refusalBox } from "../app.js"
 import { field, formatDate, h, replace, uniqueId } from "../dom.js";
 import { type MessageKey, locale, t } from "../i18n.js";
 import { busy } from "./signin.js";
+import { withStepUp } from "./step_up.js";
 
 type Json = Record<string, unknown>;
 
@@ -80,7 +81,6 @@ export function describePasskeyError(error: unknown, adding: boolean): string {
   if (error instanceof DOMException && error.name in browser) return t(browser[error.name]!);
   if (error instanceof WorkerRefusal) {
     if (error.identifier === "unauthorized" && !adding) return t("passkeys.refused");
-    if (error.identifier === "forbidden" && adding) return t("passkeys.stepUp");
     if (error.identifier === "passkey_refused" || (error.identifier === "bad_request" && adding)) return t("passkeys.notVerified");
   }
   return describeError(error);
@@ -117,9 +117,13 @@ export async function passkeysPart(context: AppContext): Promise<HTMLElement> {
     const done = busy(add, t("passkeys.adding"));
     replace(outcome);
     try {
-      const options = await context.api.beginPasskeyEnrolment();
-      const credential = await ask({ create: { publicKey: creationOptions(options) } });
-      show(await context.api.finishPasskeyEnrolment(credential, name.value));
+      const passkeys = await withStepUp(context.api, outcome, async () => {
+        const options = await context.api.beginPasskeyEnrolment();
+        const credential = await ask({ create: { publicKey: creationOptions(options) } });
+        return context.api.finishPasskeyEnrolment(credential, name.value);
+      });
+      if (passkeys === null) return;
+      show(passkeys);
       name.value = "";
       const message = t("passkeys.added");
       replace(outcome, h("p", { class: "alert success" }, message));
@@ -161,14 +165,20 @@ function passkeyItem(context: AppContext, passkey: PasskeyView, outcome: HTMLEle
     const done = busy(confirm, t("passkeys.removing"));
     replace(outcome);
     try {
-      show(await context.api.removePasskey(passkey.id));
+      const passkeys = await withStepUp(context.api, outcome, () => context.api.removePasskey(passkey.id));
+      if (passkeys === null) {
+        done();
+        replace(actions, remove);
+        remove.focus();
+        return;
+      }
+      show(passkeys);
       const message = t("passkeys.removed", { name: passkey.name });
       replace(outcome, h("p", { class: "alert success" }, message));
       context.announce(message);
     } catch (error) {
       done();
-      const stepUp = error instanceof WorkerRefusal && error.identifier === "forbidden";
-      replace(outcome, errorBox(stepUp ? t("passkeys.stepUpRemove") : describeError(error)));
+      replace(outcome, errorBox(describeError(error)));
       replace(actions, remove);
     }
   });

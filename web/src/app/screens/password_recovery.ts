@@ -9,12 +9,11 @@
 import { WorkerRefusal } from "../../worker/client.js";
 import type { Api } from "../api.js";
 import { type Screen, errorBox, refusalBox } from "../app.js";
-import { field, h, replace, uniqueId } from "../dom.js";
-import { language, t } from "../i18n.js";
-import { judgePassword } from "../password_strength.js";
+import { field, h, replace } from "../dom.js";
+import { t } from "../i18n.js";
 import { answerPasskeyRequest, describePasskeyError } from "./passkeys.js";
-import { newPasswordAccepted, refusalOf, showStep } from "./register.js";
-import { busy } from "./signin.js";
+import { newPasswordFields, showStep } from "./register.js";
+import { busy, factorField } from "./signin.js";
 
 export const RECOVERY_ROUTE = "#/password-recovery";
 
@@ -48,17 +47,14 @@ function showAddress(content: HTMLElement, api: Api): void {
 
 function showProof(content: HTMLElement, api: Api, email: string, kind: "totp" | "recoveryCode"): void {
   const code = h("input", { type: "text", name: "mailed-code", autocomplete: "one-time-code", spellcheck: "false", required: true });
-  const factor =
-    kind === "totp"
-      ? h("input", { type: "text", name: "totp", inputmode: "numeric", autocomplete: "one-time-code", pattern: "[0-9 ]{6,7}", maxlength: "7", required: true })
-      : h("input", { type: "text", name: "recovery-code", autocomplete: "off", spellcheck: "false", required: true });
+  const { input: factor, field: factorPart } = factorField(kind);
   const submit = h("button", { type: "submit" }, t("recover.verify"));
   const problems = h("div", {});
   const form = h(
     "form",
     {},
     field(t("recover.code"), code, t("recover.codeHint", { email })),
-    kind === "totp" ? field(t("signin.totp"), factor, t("signin.totpHint")) : field(t("signin.recovery"), factor, t("signin.recoveryHint")),
+    factorPart,
     problems,
     submit,
   );
@@ -109,38 +105,22 @@ function showProof(content: HTMLElement, api: Api, email: string, kind: "totp" |
 
 function showWords(content: HTMLElement, api: Api, email: string): void {
   const words = h("textarea", { name: "recovery-words", rows: "4", autocomplete: "off", spellcheck: "false", autocapitalize: "none", required: true });
-  const password = h("input", { type: "password", name: "new-password", autocomplete: "new-password", required: true });
-  const again = h("input", { type: "password", name: "new-password-again", autocomplete: "new-password", required: true });
-  const strength = h("p", { class: "strength", id: uniqueId("strength"), "aria-live": "polite" });
-  let judging = 0;
-  const judge = async (): Promise<string | null> => {
-    const turn = ++judging;
-    const refused = password.value ? refusalOf(await judgePassword(password.value, [email], language())) : null;
-    if (turn === judging) {
-      strength.textContent = !password.value ? "" : (refused ?? t("register.passwordAccepted"));
-      strength.className = `strength ${refused ? "weak" : "strong"}`;
-    }
-    return refused;
-  };
-  password.addEventListener("input", () => void judge().catch(() => undefined));
-  const passwordField = field(t("recover.newPassword"), password, t("register.passwordHint"));
-  password.setAttribute("aria-describedby", `${password.getAttribute("aria-describedby") ?? ""} ${strength.id}`.trim());
+  const newPassword = newPasswordFields(t("recover.newPassword"), () => [email]);
+  const { password, again } = newPassword;
   const submit = h("button", { type: "submit" }, t("recover.replace"));
   const problems = h("div", {});
   const form = h(
     "form",
     {},
     field(t("recover.words"), words, t("recover.wordsHint")),
-    passwordField,
-    strength,
-    field(t("register.passwordAgain"), again),
+    ...newPassword.fields,
     problems,
     submit,
   );
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     replace(problems);
-    if (!(await newPasswordAccepted(judge, password, again, problems))) return;
+    if (!(await newPassword.accepted(problems))) return;
     const done = busy(submit, t("recover.replacing"));
     try {
       const address = await api.finishPasswordRecovery(words.value, password.value);

@@ -69,9 +69,8 @@ function showForm(content: HTMLElement, api: Api, signedIn: SignedIn, invited?: 
     h("option", { value: "patient" }, t("register.kindPatient")),
   );
   const rpps = h("input", { type: "text", name: "rpps", inputmode: "numeric", pattern: "[0-9]{11}", maxlength: "11", autocomplete: "off" });
-  const password = h("input", { type: "password", name: "new-password", autocomplete: "new-password", required: true });
-  const again = h("input", { type: "password", name: "new-password-again", autocomplete: "new-password", required: true });
-  const strength = h("p", { class: "strength", id: uniqueId("strength"), "aria-live": "polite" });
+  const newPassword = newPasswordFields(t("register.password"), () => [email.value, name.value]);
+  const { password, again } = newPassword;
   const rppsField = field(t("register.rpps"), rpps, t("register.rppsHint"));
   if (invited) {
     // The invitation is for this address and this kind of account: the server takes no other.
@@ -81,24 +80,10 @@ function showForm(content: HTMLElement, api: Api, signedIn: SignedIn, invited?: 
     kind.disabled = true;
     rppsField.hidden = invited.kind !== "practitioner";
   }
-  // Judged as typed; zxcvbn answers asynchronously, so only the latest verdict is shown.
-  let judging = 0;
-  const judge = async (): Promise<string | null> => {
-    const turn = ++judging;
-    const refused = password.value ? refusalOf(await judgePassword(password.value, [email.value, name.value], language())) : null;
-    if (turn === judging) {
-      strength.textContent = !password.value ? "" : (refused ?? t("register.passwordAccepted"));
-      strength.className = `strength ${refused ? "weak" : "strong"}`;
-    }
-    return refused;
-  };
-  for (const input of [password, email, name]) input.addEventListener("input", () => void judge().catch(() => undefined));
+  for (const input of [email, name]) input.addEventListener("input", newPassword.rejudge);
   kind.addEventListener("change", () => {
     rppsField.hidden = kind.value !== "practitioner";
   });
-  const passwordField = field(t("register.password"), password, t("register.passwordHint"));
-  // The verdict is read with the field, after its hint.
-  password.setAttribute("aria-describedby", `${password.getAttribute("aria-describedby") ?? ""} ${strength.id}`.trim());
   const submit = h("button", { type: "submit" }, t("register.submit"));
   const problems = h("div", {});
   const form = h(
@@ -108,16 +93,14 @@ function showForm(content: HTMLElement, api: Api, signedIn: SignedIn, invited?: 
     field(t("signin.email"), email),
     field(t("register.kind"), kind),
     rppsField,
-    passwordField,
-    strength,
-    field(t("register.passwordAgain"), again),
+    ...newPassword.fields,
     problems,
     submit,
   );
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     replace(problems);
-    if (!(await newPasswordAccepted(judge, password, again, problems))) return;
+    if (!(await newPassword.accepted(problems))) return;
     const done = busy(submit, t("register.working"));
     try {
       const address = email.value.trim();
@@ -281,27 +264,59 @@ function showRecoveryCodes(content: HTMLElement, signedIn: SignedIn, account: Ac
   );
 }
 
+/** A new password's fields, judged as typed (registration, a forgotten password, a password change). */
+export interface NewPasswordFields {
+  password: HTMLInputElement;
+  again: HTMLInputElement;
+  /** The password with its hint, the verdict, and the repetition, in that order. */
+  fields: HTMLElement[];
+  /** Judges the password again (when the words it must not contain change). */
+  rejudge: () => void;
+  /**
+   * Judges the password and its repetition: says what is wrong in `problems` and
+   * answers false, or answers true when both hold.
+   */
+  accepted: (problems: HTMLElement) => Promise<boolean>;
+}
+
 /**
- * Judges a new password and its repetition: says what is wrong in `problems` and
- * answers false, or answers true when both hold (registration, a forgotten password).
+ * A new password and its repetition, the password judged as typed against the
+ * person's own words (`identity`: address, name), as the CLI judges it.
  */
-export async function newPasswordAccepted(
-  judge: () => Promise<string | null>,
-  password: HTMLInputElement,
-  again: HTMLInputElement,
-  problems: HTMLElement,
-): Promise<boolean> {
-  let problem: string | null;
-  try {
-    problem = await judge();
-  } catch (error) {
-    replace(problems, refusalBox(error));
-    return false;
-  }
-  if (problem !== null || password.value !== again.value) {
-    replace(problems, errorBox(problem ?? t("register.passwordsDiffer")));
-    password.focus();
-    return false;
-  }
-  return true;
+export function newPasswordFields(label: string, identity: () => string[]): NewPasswordFields {
+  const password = h("input", { type: "password", name: "new-password", autocomplete: "new-password", required: true });
+  const again = h("input", { type: "password", name: "new-password-again", autocomplete: "new-password", required: true });
+  const strength = h("p", { class: "strength", id: uniqueId("strength"), "aria-live": "polite" });
+  // zxcvbn answers asynchronously, so only the latest verdict is shown.
+  let judging = 0;
+  const judge = async (): Promise<string | null> => {
+    const turn = ++judging;
+    const refused = password.value ? refusalOf(await judgePassword(password.value, identity(), language())) : null;
+    if (turn === judging) {
+      strength.textContent = !password.value ? "" : (refused ?? t("register.passwordAccepted"));
+      strength.className = `strength ${refused ? "weak" : "strong"}`;
+    }
+    return refused;
+  };
+  const rejudge = (): void => void judge().catch(() => undefined);
+  password.addEventListener("input", rejudge);
+  const passwordField = field(label, password, t("register.passwordHint"));
+  // The verdict is read with the field, after its hint.
+  password.setAttribute("aria-describedby", `${password.getAttribute("aria-describedby") ?? ""} ${strength.id}`.trim());
+  const accepted = async (problems: HTMLElement): Promise<boolean> => {
+    let problem: string | null;
+    try {
+      problem = await judge();
+    } catch (error) {
+      replace(problems, refusalBox(error));
+      return false;
+    }
+    if (problem !== null || password.value !== again.value) {
+      replace(problems, errorBox(problem ?? t("register.passwordsDiffer")));
+      password.focus();
+      return false;
+    }
+    return true;
+  };
+  return { password, again, fields: [passwordField, strength, field(t("register.passwordAgain"), again)], rejudge, accepted };
 }

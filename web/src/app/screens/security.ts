@@ -2,13 +2,15 @@
  * The account's security (#/security): the background checks of the key directory
  * and the journal (security_watch.ts), run again on demand, and the devices signed in
  * to the account, each of which can be signed out (this one too, which ends the
- * session here). The account's passkeys are listed and added by passkeys.ts, its e-CPS by ecps.ts.
+ * session here). The password and the recovery codes are changed by account_security.ts,
+ * the account's passkeys listed and added by passkeys.ts, its e-CPS by ecps.ts.
  */
 
 import type { SessionView, TrustCheckView } from "../../worker/messages.js";
 import { type AppContext, ROUTES, type Screen, errorBox, refusalBox } from "../app.js";
 import { formatDate, h, replace } from "../dom.js";
 import { locale, t } from "../i18n.js";
+import { passwordPart, recoveryCodesPart } from "./account_security.js";
 import { professionalIdentityPart } from "./ecps.js";
 import { passkeysPart } from "./passkeys.js";
 import { busy } from "./signin.js";
@@ -16,7 +18,14 @@ import { busy } from "./signin.js";
 export async function securityScreen(context: AppContext): Promise<Screen> {
   const title = t("security.title");
   const content = h("section", { class: "narrow" }, h("h1", {}, title));
-  content.append(checksPart(context), await passkeysPart(context), await professionalIdentityPart(context), await devicesPart(context));
+  content.append(
+    checksPart(context),
+    passwordPart(context),
+    recoveryCodesPart(context),
+    await passkeysPart(context),
+    await professionalIdentityPart(context),
+    await devicesPart(context),
+  );
   return { title, content };
 }
 

@@ -63,11 +63,17 @@ function showCredentials(content: HTMLElement, api: Api, signedIn: (account: Acc
   replace(content, h("h1", {}, t("signin.title")), h("p", {}, t("signin.intro")), form, professional, register);
 }
 
-function showSecondFactor(content: HTMLElement, api: Api, signedIn: (account: AccountView) => void, kind: "totp" | "recoveryCode", passkey: boolean): void {
-  const code =
+/** The field of a second factor's code: the authenticator app's six digits, or a recovery code. */
+export function factorField(kind: "totp" | "recoveryCode"): { input: HTMLInputElement; field: HTMLElement } {
+  const input =
     kind === "totp"
-      ? h("input", { type: "text", name: "totp", inputmode: "numeric", autocomplete: "one-time-code", pattern: "[0-9]{6}", maxlength: "6", required: true })
+      ? h("input", { type: "text", name: "totp", inputmode: "numeric", autocomplete: "one-time-code", pattern: "[0-9 ]{6,7}", maxlength: "7", required: true })
       : h("input", { type: "text", name: "recovery-code", autocomplete: "off", spellcheck: "false", required: true });
+  return { input, field: kind === "totp" ? field(t("signin.totp"), input, t("signin.totpHint")) : field(t("signin.recovery"), input, t("signin.recoveryHint")) };
+}
+
+function showSecondFactor(content: HTMLElement, api: Api, signedIn: (account: AccountView) => void, kind: "totp" | "recoveryCode", passkey: boolean): void {
+  const { input: code, field: codeField } = factorField(kind);
   const submit = h("button", { type: "submit" }, t("signin.verify"));
   const problems = h("div", {});
   const other = h(
@@ -88,13 +94,7 @@ function showSecondFactor(content: HTMLElement, api: Api, signedIn: (account: Ac
     },
     t("signin.back"),
   );
-  const form = h(
-    "form",
-    {},
-    kind === "totp" ? field(t("signin.totp"), code, t("signin.totpHint")) : field(t("signin.recovery"), code, t("signin.recoveryHint")),
-    problems,
-    submit,
-  );
+  const form = h("form", {}, codeField, problems, submit);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const done = busy(submit, t("signin.verifying"));
