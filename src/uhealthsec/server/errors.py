@@ -6,7 +6,6 @@ what to do, and never echo a secret or reveal whether an account exists.
 
 from __future__ import annotations
 
-
 #: The problem type of a refusal that a step-up (/auth/step-up) would lift: a client
 #: asks for a second factor and retries (PROTOCOL, sign-in values on the wire).
 STEP_UP_REQUIRED = "tag:uhealthsec.fr,2026:problem:step-up-required"

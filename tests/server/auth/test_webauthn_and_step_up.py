@@ -87,6 +87,8 @@ def test_sensitive_actions_need_a_recent_second_factor(users, sdk, clock):
         sdk.renew_recovery_codes(fresh, keys)
     assert refused.value.status == 403
     assert "step-up" in refused.value.detail
+    # Its problem type says a step-up lifts it (a client asks for a factor on no other 403).
+    assert refused.value.body["type"] == "tag:uhealthsec.fr,2026:problem:step-up-required"
 
     stepped = post(sdk, "/auth/step-up", fresh, totp_code=users.next_totp(user.totp_secret))
     assert stepped.status_code == 200

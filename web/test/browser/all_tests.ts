@@ -1,6 +1,7 @@
 /** Every test file of web/test/, for the browser bundle (kept in step with that folder by a check in the Python test). */
 
 import "../account_changes.test.js";
+import "../account_security.test.js";
 import "../attacks.test.js";
 import "../checkpoint.test.js";
 import "../client.test.js";

@@ -1,0 +1,92 @@
+/**
+ * The signed-in account's sensitive changes in the worker (client/account_security.ts),
+ * against a server faked around the keystore.json vector: a password change re-seals
+ * the same keys under the new password and signs the statement the server checks
+ * (16.2); a wrong current password or a weak new one is refused before anything is
+ * sent; a server that serves a keystore of other keys than the session's gets nothing
+ * signed. Only the step-up's own problem type reads as a step-up to ask for.
+ */
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { changeAccountPassword } from "../src/client/account_security.js";
+import { ApiError, Http, STEP_UP_REQUIRED } from "../src/client/http.js";
+import type { Session } from "../src/client/session.js";
+import { keystoreChangeDigest, verifyKeystoreChange } from "../src/protocol/account_changes.js";
+import { fromBase64Url, fromHex, toBase64Url } from "../src/protocol/bytes.js";
+import { decodeBundle, encodePrivateKeys } from "../src/protocol/keys.js";
+import { decodeKeystore, unlockWithPassword } from "../src/protocol/keystore.js";
+import { loadVectors, refusal } from "./vectors.js";
+
+const ORIGIN = "https://sante.example.fr";
+const ACCOUNT_ID = "0b7e2f4c-9a51-4d3e-8f60-2c1d5e7a9b13";
+const NEW_PASSWORD = "lanterne orageuse sur le quai";
+const vector = loadVectors("keystore.json").vectors[0]!;
+const KEYSTORE = fromHex(vector.keystore as string);
+const BUNDLE = fromHex(vector.public_bundle as string);
+
+/** A signed-in session whose server serves `served` as the account's keystore; the changes PUT to it. */
+function sessionServing(served: Uint8Array) {
+  const sent: Record<string, string>[] = [];
+  const http = new Http(ORIGIN, async (input: string) => {
+    if (new URL(input).pathname !== "/accounts/me/keystore") return new Response(null, { status: 404 });
+    return new Response(JSON.stringify({ keystore: toBase64Url(served) }), { status: 200, headers: { "Content-Type": "application/json" } });
+  });
+  const session = {
+    http,
+    accessToken: async () => "token",
+    account: async () => ({ id: ACCOUNT_ID, email: "claire.martin@example.fr", name: "Claire Martin", kind: "practitioner" }),
+    call: async (method: string, path: string, options: { json?: Record<string, string> }) => {
+      assert.equal(`${method} ${path}`, "PUT /accounts/me/password");
+      sent.push(options.json!);
+      return new Response(null, { status: 204 });
+    },
+  } as unknown as Session;
+  return { session, sent };
+}
+
+const identity = ["claire.martin@example.fr", "Claire Martin"];
+
+test("a password change re-seals the same keys under the new password and signs the change", async () => {
+  const { session, sent } = sessionServing(KEYSTORE);
+  await changeAccountPassword(session, BUNDLE, vector.password as string, NEW_PASSWORD, identity);
+  assert.equal(sent.length, 1);
+  const body = sent[0]!;
+  const resealed = fromBase64Url(body["keystore"]!);
+  const authSecret = fromBase64Url(body["auth_secret"]!);
+  // The same keys, opened with the new password only; the old one no longer opens it.
+  const opened = await unlockWithPassword(decodeKeystore(resealed), NEW_PASSWORD);
+  assert.deepEqual(encodePrivateKeys(opened.keys), fromHex(vector.private_keys as string));
+  assert.deepEqual(opened.authSecret, authSecret);
+  assert.equal(await refusal(() => unlockWithPassword(decodeKeystore(resealed), vector.password as string)), "wrong_password");
+  // What the server checks (16.2): the signature over both keystores and the new secret.
+  const digest = await keystoreChangeDigest(ACCOUNT_ID, KEYSTORE, resealed, authSecret);
+  await verifyKeystoreChange(decodeBundle(BUNDLE).signing, digest, fromBase64Url(body["signature"]!));
+});
+
+test("a wrong current password or a weak new one is refused here, and nothing is sent", async () => {
+  const { session, sent } = sessionServing(KEYSTORE);
+  assert.equal(await refusal(() => changeAccountPassword(session, BUNDLE, "not the password", NEW_PASSWORD, identity)), "wrong_password");
+  assert.equal(await refusal(() => changeAccountPassword(session, BUNDLE, vector.password as string, "court", identity)), "weak_password");
+  assert.equal(await refusal(() => changeAccountPassword(session, BUNDLE, vector.password as string, "claire.martin@example.fr 2026", identity)), "weak_password");
+  assert.equal(sent.length, 0);
+});
+
+test("a keystore of other keys than the session's is refused before anything is signed", async () => {
+  // The server knows the password's keystore format but serves it for the session of
+  // another bundle (a swap): the worker holds other keys, and signs nothing.
+  const { session, sent } = sessionServing(KEYSTORE);
+  const other = BUNDLE.slice();
+  other[other.length - 1]! ^= 0x01;
+  assert.equal(await refusal(() => changeAccountPassword(session, other, vector.password as string, NEW_PASSWORD, identity)), "exchange_refused");
+  assert.equal(sent.length, 0);
+});
+
+test("only the step-up's own problem type asks for a second factor again", () => {
+  assert.equal(new ApiError(403, "prove it again", { type: STEP_UP_REQUIRED }).identifier, "step_up_required");
+  assert.equal(new ApiError(403, "not yours", { type: "about:blank" }).identifier, "forbidden");
+  assert.equal(new ApiError(403, "not yours", {}).identifier, "forbidden");
+  // The type means nothing with another status.
+  assert.equal(new ApiError(401, "who are you", { type: STEP_UP_REQUIRED }).identifier, "unauthorized");
+});
