@@ -1,5 +1,6 @@
 """`uhs pending`: Dr Martin sends a report to a patient she invited who has no account
-yet; it waits, and her `uhs pending complete` shares it once the patient joined."""
+yet; it waits, and her next `uhs inbox` shares it once the patient joined (`uhs pending
+complete` does the same on demand)."""
 
 from __future__ import annotations
 
@@ -33,8 +34,11 @@ def test_a_report_waits_for_an_invited_patient_then_is_shared(
     users.signed_in(
         NEW_PATIENT, "patient", invitation=outbox.last_code(NEW_PATIENT, "Invitation code")
     )
-    assert f"Shared with {NEW_PATIENT}" in run(["pending", "complete"], martin, live_server)
+    # Her next look at her inbox shares it, as the web application does at sign-in.
+    assert f"Shared with {NEW_PATIENT}, who joined" in run(["inbox"], martin, live_server)
     assert [p["state"] for p in listing(martin, live_server)] == ["completed"]
+    assert "nothing to share" in run(["pending", "complete"], martin, live_server)
+    assert "Shared with" not in run(["inbox"], martin, live_server)
 
 
 def listing(profile, server) -> list[dict]:

@@ -161,12 +161,17 @@ def inbox(
     limit: int = typer.Option(50, min=1, max=200, metavar="N", help="At most this many documents."),
     as_json: JsonOutput = False,
 ) -> None:
-    """Documents you can read (titles are decrypted here)."""
+    """Documents you can read (titles are decrypted here). A practitioner's documents
+    waiting for invited patients who joined since are shared with them on the way."""
     from rich.filesize import decimal
+
+    from uhealthsec.client.cli.pending import share_with_joined_patients
 
     with signed_in_client() as client:
         documents = client.documents(limit=limit)
         me = client.me["email"]
+        if client.me["kind"] == "practitioner":
+            share_with_joined_patients(client)
     if as_json:
         print_json([asdict(d) for d in documents])
         return

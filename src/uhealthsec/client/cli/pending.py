@@ -4,7 +4,7 @@ with their keys, proven in the key directory (docs/PROTOCOL.md 11.6)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -13,6 +13,7 @@ from uhealthsec.client.cli._common import (
     changes_made,
     console,
     document_id_of,
+    notices,
     practice_for,
     print_json,
     print_result,
@@ -22,13 +23,16 @@ from uhealthsec.client.cli._common import (
 from uhealthsec.client.cli.documents import DocumentId
 from uhealthsec.terminal import Refused, command_line
 
+if TYPE_CHECKING:
+    from uhealthsec.client.exchange import ExchangeClient
+
 pending_app = command_line(
     help="(Practitioners) Documents waiting for invited patients who have no account yet."
 )
 
 _STATES = {
     "waiting": "waiting for the patient to register",
-    "joined": "the patient joined: `uhs pending complete` shares it",
+    "joined": "the patient joined: your next `uhs inbox` (or `uhs pending complete`) shares it",
     "expired": "the invitation expired",
     "completed": "shared",
     "cancelled": "cancelled",
@@ -126,6 +130,32 @@ def complete(as_json: JsonOutput = False) -> None:
             console.print(f"[red]Not shared[/red] with {o.pending.patient_email}: {o.refused}")
     if refused:
         raise Refused(f"{len(refused)} pending share(s) were refused (see above)")
+
+
+def share_with_joined_patients(client: ExchangeClient) -> None:
+    """Completes the shares waiting for patients who joined since, as the web application
+    does at sign-in (docs/PROTOCOL.md 11.6): said on stderr, and never in the way of the
+    command that runs it (`uhs inbox`); `uhs pending complete` says the same in full."""
+    from uhealthsec.client.errors import ApiError
+
+    try:
+        outcomes = client.complete_pending_shares()
+    except ApiError as exc:
+        notices.print(
+            f"[yellow]Documents waiting for patients were not checked: {exc.detail}[/yellow]"
+        )
+        return
+    for o in outcomes:
+        if o.completed:
+            changes_made.append(
+                f"document {o.pending.document_id} was shared with {o.pending.patient_email}"
+            )
+            notices.print(f"[green]Shared[/green] with {o.pending.patient_email}, who joined.")
+        else:
+            notices.print(
+                f"[red]Not shared[/red] with {o.pending.patient_email}: {o.refused} "
+                "(`uhs pending list`)"
+            )
 
 
 @pending_app.command("cancel")
