@@ -7,6 +7,7 @@ import contextlib
 import os
 import socket
 import stat
+import subprocess
 import sys
 import tempfile
 import threading
@@ -281,3 +282,36 @@ def test_looking_for_an_agent_leaves_nothing_behind(runtime_dir):
     assert not (runtime_dir / "uhealthsec").exists()
     started = agent.socket_path(runtime_dir / "profile.json")
     assert agent.existing_socket_path(runtime_dir / "profile.json") == started
+
+
+# Started as `uhs unlock` starts it; says whether its pipe could be opened again through
+# /proc once it said it was private, before anything was written to it.
+_PRIVACY_PROBE = """
+import os, subprocess, sys
+agent = subprocess.Popen(
+    [sys.executable, "-P", "-m", "uhealthsec.client.agent", "--socket", sys.argv[1]],
+    stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+)
+print(agent.stdout.readline().decode().strip())
+try:
+    os.close(os.open(f"/proc/{agent.pid}/fd/0", os.O_RDONLY | os.O_NONBLOCK))
+    print("pipe opened")
+except PermissionError:
+    print("pipe refused")
+agent.stdin.close()
+print("exit", agent.wait())
+"""
+
+
+def test_the_keys_go_into_the_pipe_only_once_the_agent_is_private(runtime_dir):
+    """The agent says it is private before it reads anything, and it is: another program
+    of the same user cannot open its pipe through /proc/<pid>/fd (where the keys would
+    be read). The probe runs without CAP_SYS_PTRACE, as a user's programs do, even when
+    the tests run as root (who could open any process's files)."""
+    probe = [sys.executable, "-c", _PRIVACY_PROBE, str(runtime_dir / "agent.sock")]
+    if os.getuid() == 0:
+        probe = ["setpriv", "--bounding-set", "-sys_ptrace", *probe]
+    said = subprocess.run(probe, capture_output=True, text=True, timeout=30, check=True)
+    # Closed without keys: the agent ends without ever listening.
+    assert said.stdout.split("\n")[:3] == ["PRIVATE", "pipe refused", "exit 2"], said
+    assert not (runtime_dir / "agent.sock").exists()

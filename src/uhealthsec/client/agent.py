@@ -11,7 +11,9 @@ environment). The agent answers on a Unix socket that only its user can reach:
 - each connection's peer is checked with ``SO_PEERCRED``: another user is answered
   nothing, even if the permissions were loosened;
 - the agent cannot be traced nor dumped by the user's other programs
-  (``PR_SET_DUMPABLE`` 0, no core file);
+  (``PR_SET_DUMPABLE`` 0, no core file), and the keys go into the pipe only once it
+  says so, ``uhs unlock`` having made itself as private (a pipe can be opened again
+  through ``/proc/<pid>/fd`` of either process while it may be traced);
 - it ends, wiping the keys, at ``uhs lock``, at ``uhs logout``, after ``idle`` seconds
   without a request, and after ``lifetime`` seconds whatever happens.
 
@@ -37,6 +39,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import IO
 
 from uhealthsec.client.errors import ClientError
 from uhealthsec.crypto.errors import CryptoError
@@ -51,6 +54,9 @@ DEFAULT_IDLE = 15 * 60
 _GET_KEYS = b"KEYS\n"
 _LOCK = b"LOCK\n"
 _READY = b"READY\n"
+#: Said by the agent once nothing of the user's can trace it or open its pipe through
+#: /proc: the keys are written to it only then.
+_PRIVATE = b"PRIVATE\n"
 _LOCKED = b"LOCKED\n"
 #: A connection that says nothing for this long is dropped: one client cannot hold
 #: the agent (it serves one connection at a time).
@@ -216,18 +222,31 @@ def start(path: Path, keys: UserKeys, *, lifetime: int, idle: int) -> None:
         close_fds=True,
     )
     assert agent.stdin is not None and agent.stdout is not None
+    # Before the keys go into the pipe, both of its ends are out of reach of the user's
+    # other programs: a pipe can be opened again through /proc/<pid>/fd of a process
+    # that may be traced, this one's as much as the agent's before it is private.
+    _private_process()
+    if _answer(agent, agent.stdout) != _PRIVATE:
+        raise AgentError("the key agent did not start")
     sealed = bytearray(keys.encode())
     try:
         agent.stdin.write(bytes(sealed))
         agent.stdin.close()
     finally:
         sealed[:] = bytes(len(sealed))
-    ready, _, _ = select.select([agent.stdout], [], [], 10)
-    answer = agent.stdout.readline() if ready else b""
+    answer = _answer(agent, agent.stdout)
     agent.stdout.close()
     if answer != _READY:
-        agent.kill()
         raise AgentError("the key agent did not start")
+
+
+def _answer(agent: subprocess.Popen[bytes], stdout: IO[bytes]) -> bytes:
+    """The agent's next line, or nothing (the agent then killed) if it says none in time."""
+    ready, _, _ = select.select([stdout], [], [], 10)
+    answer = stdout.readline() if ready else b""
+    if answer not in (_PRIVATE, _READY):
+        agent.kill()
+    return answer
 
 
 def _private_process() -> None:
@@ -304,6 +323,8 @@ def main() -> None:
     parser.add_argument("--idle", type=int, default=DEFAULT_IDLE)
     arguments = parser.parse_args()
     _private_process()
+    sys.stdout.buffer.write(_PRIVATE)
+    sys.stdout.flush()
     os.umask(0o077)
     # Holds no directory of the user's busy.
     os.chdir("/")
