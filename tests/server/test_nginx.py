@@ -1,17 +1,11 @@
-"""deploy/nginx/uhealthsec.conf, as shipped, in front of a real `uhs-server serve`.
-
-Debian's nginx runs the file on loopback with a certificate made here (only the
-ports, the certificate's paths and the server's name are changed); the tests speak
-TLS to it as a browser would.
-"""
+"""deploy/nginx/uhealthsec.conf, as shipped (tests/proxy.py), in front of a real
+`uhs-server serve`."""
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import ssl
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,96 +14,28 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from tests.certificates import write_loopback_certificate
+from tests.proxy import SITE, Proxy, nginx_in_front
 from tests.serving import free_port, serve_process
 from uhealthsec.server.settings import Settings
 
-SITE = Path(__file__).resolve().parents[2] / "deploy" / "nginx" / "uhealthsec.conf"
-NGINX = "/usr/sbin/nginx"
-
-
-def _replace_once(text: str, old: str, new: str) -> str:
-    assert text.count(old) == 1, f"deploy/nginx/uhealthsec.conf no longer has {old!r} once"
-    return text.replace(old, new)
-
 
 @dataclass
-class Proxy:
-    https: str
-    http_port: int
-    folder: Path
-    certificate: Path
+class ServedProxy(Proxy):
+    """The proxy in front of one API process, whose log the tests read."""
+
     api_log: Path
-
-    def tls(self, maximum: ssl.TLSVersion = ssl.TLSVersion.TLSv1_3) -> ssl.SSLContext:
-        context = ssl.create_default_context(cafile=str(self.certificate))
-        context.maximum_version = maximum
-        return context
-
-    def client(self) -> httpx2.Client:
-        return httpx2.Client(base_url=self.https, verify=self.tls(), timeout=30)
 
 
 @pytest.fixture(scope="module")
-def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedProxy]:
     folder = tmp_path_factory.mktemp("nginx")
-    certificate, key = folder / "fullchain.pem", folder / "privkey.pem"
-    write_loopback_certificate(certificate, key)
     https_port, http_port = free_port(), free_port()
     public = f"https://localhost:{https_port}"
-    with serve_process(folder, "--public-url", public) as (api, api_log):
-        api_port = api.rsplit(":", 1)[1]
-        site = SITE.read_text()
-        for old, new in [
-            ("    listen 80;\n", f"    listen 127.0.0.1:{http_port};\n"),
-            ("    listen 443 ssl http2;\n", f"    listen 127.0.0.1:{https_port} ssl http2;\n"),
-            ("    listen [::]:80;\n", ""),  # this machine may have no IPv6
-            ("    listen [::]:443 ssl http2;\n", ""),
-            ("server 127.0.0.1:8000;", f"server 127.0.0.1:{api_port};"),
-            ("/etc/ssl/uhealthsec/fullchain.pem", str(certificate)),
-            ("/etc/ssl/uhealthsec/privkey.pem", str(key)),
-        ]:
-            site = _replace_once(site, old, new)
-        site = site.replace("server_name uhs.example.org;", "server_name localhost;")
-        (folder / "site.conf").write_text(site)
-        temp = {kind: folder / kind for kind in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}
-        for path in temp.values():
-            path.mkdir()
-        (folder / "nginx.conf").write_text(
-            ("user root;\n" if os.geteuid() == 0 else "")
-            + f"daemon off;\npid {folder}/nginx.pid;\nerror_log {folder}/error.log warn;\n"
-            "events { worker_connections 64; }\n"
-            "http {\n"
-            f"    access_log {folder}/access.log;\n"
-            f"    client_body_temp_path {temp['body']};\n"
-            f"    proxy_temp_path {temp['proxy']};\n"
-            f"    fastcgi_temp_path {temp['fastcgi']};\n"
-            f"    uwsgi_temp_path {temp['uwsgi']};\n"
-            f"    scgi_temp_path {temp['scgi']};\n"
-            f"    include {folder}/site.conf;\n"
-            "}\n"
-        )
-        nginx = subprocess.Popen(
-            [NGINX, "-p", str(folder), "-c", str(folder / "nginx.conf")],
-            stderr=subprocess.PIPE,
-        )
-        try:
-            served = Proxy(public, http_port, folder, certificate, api_log)
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    with served.client() as client:
-                        if client.get("/health").status_code == 200:
-                            break
-                except httpx2.TransportError:
-                    pass
-                assert nginx.poll() is None, nginx.stderr.read().decode() if nginx.stderr else ""
-                assert time.monotonic() < deadline, "nginx did not answer"
-                time.sleep(0.2)
-            yield served
-        finally:
-            nginx.terminate()
-            nginx.wait(timeout=30)
+    with (
+        serve_process(folder, "--public-url", public) as (api, api_log),
+        nginx_in_front(folder, [int(api.rsplit(":", 1)[1])], https_port, http_port) as served,
+    ):
+        yield ServedProxy(**vars(served), api_log=api_log)
 
 
 def test_only_tls_1_3_is_spoken(proxy):
