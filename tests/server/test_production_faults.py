@@ -21,9 +21,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,113 +29,20 @@ import httpx2
 import pytest
 from sqlalchemy import func, select
 
+from tests.deployment import Deployment, production_layout
 from tests.faults import assert_unavailable
-from tests.postgres import PostgresServer
-from tests.proxy import Proxy, nginx_in_front
-from tests.s3 import MotoProcess
 from tests.server.records.conftest import device
-from tests.server_fixtures import Outbox, User, Users
-from tests.serving import free_port, serve_process
-from uhealthsec.client.api import AuthClient
+from tests.server_fixtures import User
 from uhealthsec.client.journal import JournalClient
-from uhealthsec.server.app import build_context
 from uhealthsec.server.audit.models import JournalOutbox, JournalRecord
 from uhealthsec.server.audit.outbox import sequence_stale
-from uhealthsec.server.context import AppContext
 from uhealthsec.server.records.models import Blob
-from uhealthsec.server.server_key import ServerKey
-from uhealthsec.server.settings import Settings
-from uhealthsec.server.storage import migrate
-from uhealthsec.server.storage.db import make_engine
-
-
-class WallClock:
-    """The time the servers' processes keep (the test cannot move it)."""
-
-    @property
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-
-@dataclass
-class Deployment:
-    proxy: Proxy
-    client: httpx2.Client  # through the proxy, as every user's device
-    api_ports: list[int]
-    postgres: PostgresServer
-    moto: MotoProcess
-    #: The operator's view of the shared database and store.
-    ctx: AppContext
-    users: Users
-
-    def pid_on(self, port: int) -> int:
-        """The API process listening on ``port`` (its command line names the port)."""
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                words = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"serve" in words and str(port).encode() in words:
-                return int(entry.name)
-        raise AssertionError(f"no API process on port {port}")
 
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    home = tmp_path_factory.mktemp("production")
-    shared = home / "var"
-    https_port, http_port = free_port(), free_port()
-    public = f"https://localhost:{https_port}"
-    with ExitStack() as stack:
-        # Durable: a process killed loses no commit it acknowledged.
-        postgres = PostgresServer(durable=True)
-        postgres.start()
-        stack.callback(postgres.stop)
-        postgres.create_database("uhs")
-        # The schema first, as an operator upgrades it before starting the hosts.
-        engine = make_engine(postgres.url("uhs"))
-        migrate.upgrade(engine)
-        engine.dispose()
-        moto = MotoProcess()
-        stack.callback(moto.stop)
-        bucket = moto.bucket()
-        # A hung store fails a request within seconds, not the default half-minute.
-        store = {
-            **bucket.settings(),
-            "s3_connect_timeout_seconds": 2,
-            "s3_read_timeout_seconds": 2,
-            "s3_max_retries": 1,
-        }
-        environment = {
-            "UHS_DATA_DIR": str(shared),
-            "UHS_DATABASE_URL": postgres.url("uhs"),
-            "UHS_PUBLIC_URL": public,
-            **{f"UHS_{name.upper()}": str(value) for name, value in store.items()},
-        }
-        shared.mkdir(mode=0o700)
-        ServerKey.load_or_create(shared / "server.key")
-        servers = []
-        for name in ("a", "b"):
-            (home / name).mkdir()
-            servers.append(serve_process(home / name, settings=lambda _: environment))
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            started = list(pool.map(stack.enter_context, servers))
-        ports = [int(url.rsplit(":", 1)[1]) for url, _ in started]
-        proxy = stack.enter_context(nginx_in_front(home, ports, https_port, http_port))
-        settings = Settings(
-            _env_file=None,
-            data_dir=shared,
-            database_url=postgres.url("uhs"),
-            public_url=public,
-            **store,  # type: ignore[arg-type]
-        )
-        ctx = build_context(settings, migrate_schema=False)
-        stack.callback(ctx.close)
-        client = stack.enter_context(proxy.client(timeout=60))
-        users = Users(AuthClient(client), Outbox(settings.outbox_dir), WallClock(), ctx)
-        yield Deployment(proxy, client, ports, postgres, moto, ctx, users)
+    with production_layout(tmp_path_factory.mktemp("production")) as layout:
+        yield layout
 
 
 def _practice(deployment: Deployment, tag: str) -> tuple[User, Any, User, str]:

@@ -26,6 +26,7 @@ import httpx2
 import pytest
 from sqlalchemy import func, select
 
+from tests.deployment import WallClock
 from tests.server.records.conftest import device
 from tests.server_fixtures import (
     DATABASES,
@@ -54,14 +55,6 @@ from uhealthsec.server.shield.service import BACKOFF_AFTER
 
 #: The one address clients use (the proxy's): what both processes sign tokens for.
 PUBLIC_URL = "http://localhost:8000"
-
-
-class WallClock:
-    """The time the servers' processes keep (the test cannot move it)."""
-
-    @property
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 @dataclass
