@@ -37,9 +37,8 @@ export async function myDocumentsScreen(context: AppContext): Promise<Screen> {
     content.append(refusalBox(error));
     return { title, content };
   }
-  content.append(exportPart(context));
   if (mine.documents.length === 0) {
-    content.append(h("p", { class: "empty" }, t("myDocuments.empty")));
+    content.append(h("p", { class: "empty" }, t("myDocuments.empty")), exportPart(context));
     return { title, content };
   }
   content.append(h("p", { class: "count" }, t("myDocuments.count", { count: mine.documents.length })));
@@ -54,6 +53,7 @@ export async function myDocumentsScreen(context: AppContext): Promise<Screen> {
     }
     content.append(part);
   }
+  content.append(exportPart(context));
   return { title, content };
 }
 
