@@ -52,8 +52,16 @@ export interface ExportOutcome {
   versions: number;
 }
 
-/** Writes the export into `sink`, closed once whole, aborted on any refusal. */
-export async function exportBundle(session: Session, documents: Documents, sink: WritableStream<Uint8Array>): Promise<ExportOutcome> {
+/**
+ * Writes the export into `sink`, closed once whole, aborted on any refusal. A version
+ * larger than `maxVersionBytes` (MAX_EXPORTED_VERSION_BYTES unless a test says) stops it.
+ */
+export async function exportBundle(
+  session: Pick<Session, "account" | "json">,
+  documents: Pick<Documents, "servedAboutMe" | "fetchVersion">,
+  sink: WritableStream<Uint8Array>,
+  maxVersionBytes = MAX_EXPORTED_VERSION_BYTES,
+): Promise<ExportOutcome> {
   const writer = sink.getWriter();
   let first = true;
   const entry = async (parts: (string | Uint8Array)[]) => {
@@ -72,7 +80,7 @@ export async function exportBundle(session: Session, documents: Documents, sink:
       const latest = readable[readable.length - 1]?.number;
       let previous: string | null = null;
       for (const version of readable) {
-        previous = await exportVersion(documents, view, version, me.id, version.number === latest, previous, entry);
+        previous = await exportVersion(documents, view, version, { patientId: me.id, current: version.number === latest, previous, maxVersionBytes }, entry);
         versions += 1;
       }
     }
@@ -95,16 +103,14 @@ export async function exportBundle(session: Session, documents: Documents, sink:
 
 /** One version as a Binary and a DocumentReference; the DocumentReference's fullUrl. */
 async function exportVersion(
-  documents: Documents,
+  documents: Pick<Documents, "fetchVersion">,
   view: ServedDocument,
   version: ServedVersion,
-  patientId: string,
-  current: boolean,
-  previous: string | null,
+  { patientId, current, previous, maxVersionBytes }: { patientId: string; current: boolean; previous: string | null; maxVersionBytes: number },
   entry: (parts: (string | Uint8Array)[]) => Promise<void>,
 ): Promise<string> {
-  if (version.size > MAX_EXPORTED_VERSION_BYTES) throw tooLarge();
-  const held = collected();
+  if (version.size > maxVersionBytes) throw tooLarge(maxVersionBytes);
+  const held = collected(maxVersionBytes);
   const { metadata, signer, author } = await documents.fetchVersion(view, version, held.sink);
   const data = held.bytes();
   const binary = `urn:uuid:${crypto.randomUUID()}`;
@@ -133,15 +139,15 @@ async function exportVersion(
   return reference;
 }
 
-/** A sink gathering what it is given, refusing past MAX_EXPORTED_VERSION_BYTES whatever size the server announced. */
-function collected(): { sink: WritableStream<Uint8Array>; bytes: () => Uint8Array<ArrayBuffer> } {
+/** A sink gathering what it is given, refusing past `limit` bytes whatever size the server announced. */
+function collected(limit: number): { sink: WritableStream<Uint8Array>; bytes: () => Uint8Array<ArrayBuffer> } {
   const chunks: Uint8Array[] = [];
   let size = 0;
   let closed = false;
   const sink = new WritableStream<Uint8Array>({
     write(chunk) {
       size += chunk.length;
-      if (size > MAX_EXPORTED_VERSION_BYTES) throw tooLarge();
+      if (size > limit) throw tooLarge(limit);
       chunks.push(chunk.slice());
     },
     close() {
@@ -163,6 +169,6 @@ function collected(): { sink: WritableStream<Uint8Array>; bytes: () => Uint8Arra
   };
 }
 
-function tooLarge(): ClientRefusal {
-  return new ClientRefusal("export_too_large", `a document is larger than the ${MAX_EXPORTED_VERSION_BYTES / (1024 * 1024)} MiB the browser exports: export with uhs`);
+function tooLarge(limit: number): ClientRefusal {
+  return new ClientRefusal("export_too_large", `a document is larger than the ${limit} bytes the browser exports: export with uhs`);
 }
