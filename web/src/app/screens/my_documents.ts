@@ -101,6 +101,8 @@ function exportPart(context: AppContext): HTMLElement {
       const { outcome, content } = await context.api.exportRecord((bytes) => {
         said.textContent = t("myDocuments.exportingBytes", { size: formatSize(bytes, locale()) });
       });
+      // Another screen drawn meanwhile: the bundle is not kept for a link no one sees.
+      if (!button.isConnected) return;
       exportUrl = URL.createObjectURL(content);
       const filename = `mon-dossier-fhir-${new Date().toISOString().slice(0, 10)}.json`;
       said.textContent = "";
