@@ -7,9 +7,9 @@
  */
 
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { test } from "node:test";
 
+import { fromBase64, toBase64 } from "../src/protocol/bytes.js";
 import { ProtocolError } from "../src/protocol/errors.js";
 import { EXPORT_FORMAT_TAG, MHD_MINIMAL_DOCUMENT_REFERENCE, exportBundle } from "../src/client/portability.js";
 import type { ServedDocument, ServedVersion } from "../src/client/documents.js";
@@ -88,9 +88,9 @@ test("portability: every version's bytes, size and SHA-1 come back from the bund
     const expected = contents.get(number)!;
     const attachment = reference["content"][0].attachment;
     const binary = byUrl.get(attachment.url)!;
-    assert.deepEqual(new Uint8Array(Buffer.from(binary["data"], "base64")), expected);
+    assert.deepEqual(fromBase64(binary["data"]), expected);
     assert.equal(attachment.size, expected.length);
-    assert.equal(attachment.hash, createHash("sha1").update(expected).digest("base64"));
+    assert.equal(attachment.hash, toBase64(new Uint8Array(await crypto.subtle.digest("SHA-1", expected as Uint8Array<ArrayBuffer>))));
     assert.deepEqual(reference["meta"], { profile: [MHD_MINIMAL_DOCUMENT_REFERENCE] });
     assert.deepEqual(reference["masterIdentifier"], { use: "usual", system: "urn:uhealthsec:document", value: `${DOCUMENT}/${number}` });
     assert.equal(reference["docStatus"], undefined);
