@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { fromBase64, toBase64 } from "../src/protocol/bytes.js";
+import { fromBase64, toBase64, toBase64Ascii, utf8 } from "../src/protocol/bytes.js";
 import { ProtocolError } from "../src/protocol/errors.js";
 import { EXPORT_FORMAT_TAG, MHD_MINIMAL_DOCUMENT_REFERENCE, exportBundle } from "../src/client/portability.js";
 import type { ServedDocument, ServedVersion } from "../src/client/documents.js";
@@ -137,4 +137,22 @@ test("portability: a version larger than the browser exports is refused, whateve
   assert.equal(await refusal(() => announced.outcome), "export_too_large");
   await assert.rejects(announced.got);
   assert.equal(asked, false);
+});
+
+test("portability: base64 as the export writes it, RFC 4648's test vectors, as text and as ASCII bytes", () => {
+  const vectors: [string, string][] = [
+    ["", ""],
+    ["f", "Zg=="],
+    ["fo", "Zm8="],
+    ["foo", "Zm9v"],
+    ["foob", "Zm9vYg=="],
+    ["fooba", "Zm9vYmE="],
+    ["foobar", "Zm9vYmFy"],
+  ];
+  for (const [plain, encoded] of vectors) {
+    assert.equal(toBase64(utf8(plain)), encoded);
+    assert.deepEqual(toBase64Ascii(utf8(plain)), utf8(encoded));
+  }
+  const every = Uint8Array.from({ length: 256 }, (_, i) => i);
+  assert.deepEqual(fromBase64(toBase64(every)), every);
 });

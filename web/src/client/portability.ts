@@ -14,7 +14,7 @@
  * sink is aborted, so the page is left with nothing rather than a bundle missing it.
  */
 
-import { toBase64, utf8 } from "../protocol/bytes.js";
+import { toBase64, toBase64Ascii, utf8 } from "../protocol/bytes.js";
 import { type Documents, type ServedDocument, type ServedVersion } from "./documents.js";
 import { ClientRefusal } from "./http.js";
 import type { Session } from "./session.js";
@@ -119,7 +119,7 @@ async function exportVersion(
   // The data is written between the quotes of its empty string, a slice at a time.
   const cut = binaryHead.lastIndexOf('""') + 1;
   const slices: Uint8Array[] = [];
-  for (let start = 0; start < data.length; start += BASE64_SLICE) slices.push(utf8(toBase64(data.subarray(start, start + BASE64_SLICE))));
+  for (let start = 0; start < data.length; start += BASE64_SLICE) slices.push(toBase64Ascii(data.subarray(start, start + BASE64_SLICE)));
   await entry([binaryHead.slice(0, cut), ...slices, binaryHead.slice(cut)]);
   const hash = toBase64(new Uint8Array(await crypto.subtle.digest("SHA-1", data)));
   const resource: Record<string, unknown> = {
