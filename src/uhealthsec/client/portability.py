@@ -5,6 +5,12 @@ its author's signature verified and decrypted here, then written as a
 DocumentReference with its bytes in a Binary; their consent directives (Consent) and
 their access history (AuditEvent) come from the server as FHIR already. The bundle is
 validated with ``fhir.resources`` (R4B models, whose resources used here are R4's).
+
+The profiles it follows are named in it (docs/PROTOCOL.md section 15): each
+DocumentReference claims IHE MHD Minimal DocumentReference, the document metadata
+that HL7 Europe's EEHRxF document exchange builds on, and the Bundle's tag names the
+export's format. No HL7 Europe content profile (patient summary, laboratory or
+imaging report) is claimed: the documents are files whose content is not coded.
 """
 
 from __future__ import annotations
@@ -21,9 +27,26 @@ from typing import Any
 from fhir.resources.R4B.bundle import Bundle
 
 from uhealthsec.client.exchange import ExchangeClient
+from uhealthsec.client.exchange.models import ReceivedDocument
 from uhealthsec.protocol.records import DocumentOut
 
 _DOCUMENT_ID = "urn:uhealthsec:document"
+#: The profile every DocumentReference of the export meets (its mandatory elements:
+#: masterIdentifier with use "usual", status current or superseded, no docStatus, one
+#: content whose attachment has a contentType and a url, no data inline).
+MHD_MINIMAL_DOCUMENT_REFERENCE = (
+    "https://profiles.ihe.net/ITI/MHD/StructureDefinition/IHE.MHD.Minimal.DocumentReference"
+)
+#: The Bundle's tag naming the export's format; the web application writes the same.
+EXPORT_FORMAT_TAG = {
+    "system": "urn:uhealthsec:export-format",
+    "code": "patient-export-1",
+    "display": (
+        "U-HealthSec patient export 1: FHIR R4 collection; DocumentReference as IHE MHD"
+        " Minimal (the EEHRxF document exchange of HL7 Europe); no HL7 Europe content"
+        " profile claimed"
+    ),
+}
 
 
 def export_bundle(
@@ -58,20 +81,16 @@ def export_bundle(
                 )
                 reference: dict[str, Any] = {
                     "resourceType": "DocumentReference",
+                    "meta": {"profile": [MHD_MINIMAL_DOCUMENT_REFERENCE]},
                     "masterIdentifier": {
+                        "use": "usual",
                         "system": _DOCUMENT_ID,
                         "value": f"{summary.id}/{number}",
                     },
                     "status": "current" if number == numbers[-1] else "superseded",
-                    "docStatus": "final",
                     "subject": {"reference": patient},
                     "date": _instant(view, number),
-                    "author": [
-                        {
-                            "reference": f"Practitioner/{view.author_id}",
-                            "display": view.author_name,
-                        }
-                    ],
+                    "author": [_signed_author(view, received)],
                     "description": received.metadata.title,
                     "content": [
                         {
@@ -100,6 +119,7 @@ def export_bundle(
             entries.append(_entry(str(uuid.uuid4()), item["resource"]))
     bundle = {
         "resourceType": "Bundle",
+        "meta": {"tag": [EXPORT_FORMAT_TAG]},
         "type": "collection",
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "entry": entries,
@@ -125,6 +145,17 @@ def documents_in(bundle: dict[str, Any]) -> dict[str, bytes]:
 
 def _entry(entry_id: str, resource: dict[str, Any]) -> dict[str, Any]:
     return {"fullUrl": f"urn:uuid:{entry_id}", "resource": resource}
+
+
+def _signed_author(view: DocumentOut, received: ReceivedDocument) -> dict[str, str]:
+    """The version's signer, whose key verified its signature: named as the server
+    names the document's author only if that is the signer's address."""
+    signer = received.signer.entry
+    named = view.author_email.lower() == signer.email.lower() and view.author_name
+    return {
+        "reference": f"Practitioner/{signer.account_id}",
+        "display": view.author_name if named else signer.email,
+    }
 
 
 def _instant(view: DocumentOut, number: int) -> str:

@@ -11,7 +11,12 @@ from sqlalchemy import update
 
 from tests.server.records.conftest import Practice
 from uhealthsec.client.api import ApiError
-from uhealthsec.client.portability import documents_in, export_bundle
+from uhealthsec.client.portability import (
+    EXPORT_FORMAT_TAG,
+    MHD_MINIMAL_DOCUMENT_REFERENCE,
+    documents_in,
+    export_bundle,
+)
 from uhealthsec.client.rights import RightsClient
 from uhealthsec.server.records.models import DocumentVersion, PatientFile
 from uhealthsec.server.retention.models import FileRetention
@@ -110,6 +115,16 @@ def test_portability_round_trips_every_document_byte_for_byte(practice: Practice
     ]
     assert sorted(r["status"] for r in references) == ["current", "current", "superseded"]
     assert any("relatesTo" in r for r in references)
+    # The profiles it follows are named, and their mandatory elements are there.
+    assert bundle["meta"]["tag"] == [EXPORT_FORMAT_TAG]
+    for reference in references:
+        assert reference["meta"]["profile"] == [MHD_MINIMAL_DOCUMENT_REFERENCE]
+        assert reference["masterIdentifier"]["use"] == "usual"
+        assert "docStatus" not in reference
+        attachment = reference["content"][0]["attachment"]
+        assert attachment["url"].startswith("urn:uuid:") and "data" not in attachment
+        # The author is the signer the download verified.
+        assert reference["author"][0]["reference"] == f"Practitioner/{alice.exchange.account.id}"
 
 
 def test_erasure_is_refused_inside_retention_with_the_article_and_the_date(

@@ -30,6 +30,8 @@ export type HistoryView = Operations["history"]["result"]["history"];
 export type HistoryEntryView = HistoryView["entries"][number];
 export type PatientInvitationView = Operations["patientInvitations"]["result"]["invitations"][number];
 export type PendingShareView = Operations["pendingShares"]["result"]["pending"][number];
+export type MyDocumentsView = Operations["myDocuments"]["result"];
+export type ExportOutcomeView = Operations["exportRecord"]["result"];
 
 /** An opened document: its bytes, checked, and who signed them. */
 export interface OpenedDocument {
@@ -82,6 +84,36 @@ export class Api {
   /** One document as the inbox lists it, without listing the others. */
   async document(id: string): Promise<DocumentView> {
     return (await this.worker.call("document", { id })).document;
+  }
+
+  /** (Patients) Every document about you, newest first, and the practices holding a file about you. */
+  myDocuments(): Promise<MyDocumentsView> {
+    return this.worker.call("myDocuments", {});
+  }
+
+  /**
+   * Your FHIR R4 export, built in the worker, gathered here into a Blob (which the
+   * browser may keep on disk) as it comes; `progress` is told the bytes so far. A
+   * refusal leaves nothing: the bundle is given only once the worker wrote all of it.
+   */
+  async exportRecord(progress: (bytes: number) => void): Promise<{ outcome: ExportOutcomeView; content: Blob }> {
+    let done = 0;
+    const pipe = new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        done += chunk.byteLength;
+        progress(done);
+        controller.enqueue(chunk);
+      },
+    });
+    const collected = new Response(pipe.readable).blob();
+    let outcome: ExportOutcomeView;
+    try {
+      outcome = await this.worker.call("exportRecord", { sink: pipe.writable });
+    } catch (error) {
+      collected.catch(() => undefined);
+      throw error;
+    }
+    return { outcome, content: new Blob([await collected], { type: "application/fhir+json" }) };
   }
 
   /**

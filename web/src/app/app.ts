@@ -27,6 +27,7 @@ import { invitedRegistration, isJoinRoute, joinScreen, joinSignedOutScreen, rout
 import { CONSENTS_ROUTE, consentsScreen } from "./screens/consents.js";
 import { RIGHTS_ROUTE, rightsScreen } from "./screens/rights.js";
 import { historyScreen } from "./screens/history.js";
+import { MY_DOCUMENTS_ROUTE, myDocumentsScreen } from "./screens/my_documents.js";
 import { IdleLock } from "./idle.js";
 import { unlockScreen } from "./screens/unlock.js";
 import { RECOVERY_ROUTE, passwordRecoveryScreen } from "./screens/password_recovery.js";
@@ -197,7 +198,7 @@ export class App {
         link(MESSAGES_ROUTE, "nav.messages"),
         // Practitioners run practices; a patient is only ever invited to one.
         this.account.kind === "practitioner" ? link(ROUTES.practice, "nav.practice") : null,
-        ...(this.account.kind === "patient" ? [link(CONSENTS_ROUTE, "nav.consents"), link(RIGHTS_ROUTE, "nav.rights")] : []),
+        ...(this.account.kind === "patient" ? [link(MY_DOCUMENTS_ROUTE, "nav.myDocuments"), link(CONSENTS_ROUTE, "nav.consents"), link(RIGHTS_ROUTE, "nav.rights")] : []),
         link(ROUTES.history, "nav.history"),
       ),
     );
@@ -307,6 +308,7 @@ export class App {
     const practiceMatch = /^#\/practice(?:\/([^/]+))?$/.exec(hash);
     if (practiceMatch) return practiceScreen(context, practiceMatch[1] && decodeURIComponent(practiceMatch[1]));
     if (hash === CONSENTS_ROUTE) return consentsScreen(context);
+    if (hash === MY_DOCUMENTS_ROUTE) return myDocumentsScreen(context);
     if (hash === RIGHTS_ROUTE) return rightsScreen(context);
     if (hash === ROUTES.history) return historyScreen(context);
     return inboxScreen(context);

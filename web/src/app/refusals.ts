@@ -59,6 +59,7 @@ export const REFUSAL_TEXTS: Record<RefusalCode, MessageKey> = {
   unknown_operation: "refusal.unknown_operation",
   internal: "refusal.internal",
   history_incomplete: "refusal.history_incomplete",
+  export_too_large: "refusal.export_too_large",
   passkey_refused: "refusal.passkey_refused",
   recovery_code_refused: "refusal.recovery_code_refused",
   recovery_factor_refused: "refusal.recovery_factor_refused",

@@ -248,7 +248,7 @@ function headerKept(source: ReadableStream<Uint8Array>): { stream: ReadableStrea
 }
 
 /** A display name the server gave, with the address it gave it for. */
-interface Named {
+export interface Named {
   email: string;
   name: string;
 }
@@ -324,6 +324,21 @@ export class Documents {
   }
 
   /**
+   * Every document about you (you are its patient) that you can read, newest first,
+   * each listed as the inbox lists it: author and readers only as verified.
+   */
+  async aboutMe(): Promise<DocumentView[]> {
+    const me = (await this.session.account()).id;
+    return this.listed("your documents", {}, () => undefined, (view) => view.patientId === me);
+  }
+
+  /** Every document about you that you can read, as the server serves them (each checked only once fetched). */
+  async servedAboutMe(): Promise<ServedDocument[]> {
+    const me = (await this.session.account()).id;
+    return (await this.served("your documents", {})).filter((view) => view.patientId === me);
+  }
+
+  /**
    * The documents of one patient file you can read (the server's listing filtered by
    * file), newest first; one of another file in the answer refuses it all, before
    * any of them is decrypted.
@@ -345,8 +360,22 @@ export class Documents {
     return this.patientOfFile.has(patientFileId);
   }
 
-  /** The pages of `GET /documents` with `filter`, a bounded number of them, each checked by `check`. */
-  private async listed(what: string, filter: Record<string, string>, check: (view: ServedDocument) => void = () => undefined): Promise<DocumentView[]> {
+  /** The pages of `GET /documents` with `filter`, a bounded number of them, those `keep` keeps, each checked by `check`. */
+  private async listed(
+    what: string,
+    filter: Record<string, string>,
+    check: (view: ServedDocument) => void = () => undefined,
+    keep: (view: ServedDocument) => boolean = () => true,
+  ): Promise<DocumentView[]> {
+    const views = (await this.served(what, filter)).filter(keep);
+    views.forEach(check);
+    const documents: DocumentView[] = [];
+    for (const view of views) documents.push(await this.summary(view));
+    return documents;
+  }
+
+  /** The pages of `GET /documents` with `filter`, read, a bounded number of them. */
+  private async served(what: string, filter: Record<string, string>): Promise<ServedDocument[]> {
     const wire = new Wire("exchange_refused", what);
     const listed: unknown[] = [];
     for (let pages = 0; ; pages += 1) {
@@ -355,11 +384,7 @@ export class Documents {
       listed.push(...page);
       if (page.length < DOCUMENTS_PAGE) break;
     }
-    const views = listed.map((raw) => readDocument(raw, wire));
-    views.forEach(check);
-    const documents: DocumentView[] = [];
-    for (const view of views) documents.push(await this.summary(view));
-    return documents;
+    return listed.map((raw) => readDocument(raw, wire));
   }
 
   /**
@@ -491,17 +516,36 @@ export class Documents {
    * once everything is checked.
    */
   async open(id: string, sink: WritableStream<Uint8Array>): Promise<{ document: DocumentView; signer: string }> {
+    let view: ServedDocument;
+    let chosen: ServedVersion | null;
+    try {
+      view = await this.view(id);
+      chosen = view.versions.filter((v) => v.wrappedKey !== null).reduce<ServedVersion | null>((a, v) => (a === null || v.number > a.number ? v : a), null);
+      if (chosen === null) throw exchangeRefused("you cannot read any version of this document");
+    } catch (error) {
+      await sink.abort(error).catch(() => undefined);
+      throw error;
+    }
+    const { metadata, signer, manifest } = await this.fetchVersion(view, chosen, sink);
+    if (chosen.readAt === null && (await this.sendReadReceipt(view.id, chosen.number))) chosen.readAt = new Date().toISOString();
+    return { document: await this.viewOf(view, chosen, metadata, { author: this.signedAuthor(view, signer), readers: manifest.readers }), signer: signer.entry.email };
+  }
+
+  /**
+   * Downloads, decrypts and checks one version you can read of `view` into `sink`,
+   * as `open` does: its manifests chained, its signature verified with its author's
+   * proven key before a byte is read, its envelope the signed one. `sink` is closed
+   * only once everything is checked, aborted on any refusal.
+   */
+  async fetchVersion(view: ServedDocument, chosen: ServedVersion, sink: WritableStream<Uint8Array>): Promise<{ metadata: Metadata; signer: VerifiedEntry; manifest: VersionManifest; author: Named }> {
     let held: ReturnType<typeof closedOnceChecked> | null = null;
     try {
-      const view = await this.view(id);
-      const readable = view.versions.filter((v) => v.wrappedKey !== null);
-      const chosen = readable.reduce<ServedVersion | null>((a, v) => (a === null || v.number > a.number ? v : a), null);
-      if (chosen === null) throw exchangeRefused("you cannot read any version of this document");
+      if (chosen.wrappedKey === null) throw exchangeRefused(`you cannot read version ${chosen.number} of this document`);
       const manifest = (await servedManifests(view)).get(chosen.number)!;
       const signer = await this.verifiedSigner(manifest, chosen);
       held = closedOnceChecked(this.session.keys.guard(sink));
       const checked = held;
-      const metadata = await this.session.keys.withUnwrapped(chosen.wrappedKey!, chosen.envelopeHeader, async (key) => {
+      const metadata = await this.session.keys.withUnwrapped(chosen.wrappedKey, chosen.envelopeHeader, async (key) => {
         const metadata = await this.metadata(chosen, key);
         const response = await this.session.call("GET", `/documents/${view.id}/versions/${chosen.number}/content`);
         if (response.body === null) throw exchangeRefused("the server sent no envelope");
@@ -515,8 +559,7 @@ export class Documents {
         return metadata;
       });
       await checked.finish();
-      if (chosen.readAt === null && (await this.sendReadReceipt(view.id, chosen.number))) chosen.readAt = new Date().toISOString();
-      return { document: await this.viewOf(view, chosen, metadata, { author: this.signedAuthor(view, signer), readers: manifest.readers }), signer: signer.entry.email };
+      return { metadata, signer, manifest, author: this.signedAuthor(view, signer) };
     } catch (error) {
       if (held !== null) await held.refuse(error);
       else await sink.abort(error).catch(() => undefined);

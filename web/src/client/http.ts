@@ -112,6 +112,7 @@ export type RefusalIdentifier =
   | "no_registration"
   | "already_enrolled"
   | "history_incomplete"
+  | "export_too_large"
   | "passkey_refused"
   | "recovery_code_refused"
   | "recovery_factor_refused"

@@ -83,17 +83,30 @@ export function fromUtf8(data: Uint8Array): string {
 const BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 const BASE64_INDEX = new Map(Array.from(BASE64, (c, i) => [c, i] as const));
 
+const BASE64_ASCII = utf8(BASE64);
+const PAD = 0x3d; // "="
+
 /** Standard padded base64 (RFC 4648 section 4). */
 export function toBase64(data: Uint8Array): string {
-  let out = "";
+  return new TextDecoder().decode(toBase64Ascii(data));
+}
+
+/**
+ * Standard padded base64 as ASCII bytes: what toBase64 gives, without a string, for
+ * large data written out as it is encoded (the patient's export).
+ */
+export function toBase64Ascii(data: Uint8Array): Uint8Array {
+  const out = new Uint8Array(Math.ceil(data.length / 3) * 4);
+  let o = 0;
   for (let i = 0; i < data.length; i += 3) {
-    const a = data[i] ?? 0;
+    const a = data[i]!;
     const b = data[i + 1] ?? 0;
     const c = data[i + 2] ?? 0;
     const n = (a << 16) | (b << 8) | c;
-    out += BASE64[(n >> 18) & 63]! + BASE64[(n >> 12) & 63]!;
-    out += i + 1 < data.length ? BASE64[(n >> 6) & 63]! : "=";
-    out += i + 2 < data.length ? BASE64[n & 63]! : "=";
+    out[o++] = BASE64_ASCII[n >> 18]!;
+    out[o++] = BASE64_ASCII[(n >> 12) & 63]!;
+    out[o++] = i + 1 < data.length ? BASE64_ASCII[(n >> 6) & 63]! : PAD;
+    out[o++] = i + 2 < data.length ? BASE64_ASCII[n & 63]! : PAD;
   }
   return out;
 }

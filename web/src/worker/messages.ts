@@ -21,6 +21,7 @@ import type { HistoryView } from "../client/journal_history.js";
 import type { ProfessionalIdentity } from "../client/federation.js";
 import type { PasskeyCredential, PasskeyOptions, PasskeyView } from "../client/passkeys.js";
 import type { PatientInvitationView, PendingOutcome, PendingShareView } from "../client/pending.js";
+import type { ExportOutcome } from "../client/portability.js";
 
 /** The operations on keys alone (service.ts). */
 export interface CryptoOperations {
@@ -240,6 +241,18 @@ export interface ClientOperations {
   askRight: { args: { practiceId: string; right: Right }; result: { request: RightsRequestView } };
   /** Withdraws a pending request (signed). */
   withdrawRight: { args: { id: string }; result: { request: RightsRequestView } };
+  /**
+   * (Patients) Every document about you that you can read, newest first, listed as the
+   * inbox lists them (author and readers only as verified), and the practices holding
+   * a file about you, to group them by.
+   */
+  myDocuments: { args: Record<string, never>; result: { documents: DocumentView[]; files: MyFile[] } };
+  /**
+   * (Patients) Your FHIR R4 export (PROTOCOL 15) written into `sink`: every version
+   * you hold verified and decrypted here. The sink is closed once the whole bundle is
+   * written, aborted if any version fails its checks or is too large.
+   */
+  exportRecord: { args: { sink: WritableStream<Uint8Array> }; result: ExportOutcome };
   /** One document you can read, as the inbox lists it (GET /documents/{id}): nothing else is listed. */
   document: { args: { id: string }; result: { document: DocumentView } };
   /**

@@ -56,6 +56,7 @@ import { changeAccountPassword, renewRecoveryCodes, stepUp, stepUpOptions } from
 import { type ProvenRecovery, finishPasswordRecovery, provePasswordRecovery, startPasswordRecovery } from "../client/password_recovery.js";
 import { CryptoService } from "./service.js";
 import { PendingShares, openPatientFile } from "../client/pending.js";
+import { exportBundle } from "../client/portability.js";
 
 /** The device name the server shows in the account's sessions. */
 const DEVICE_NAME = "web";
@@ -357,6 +358,23 @@ export class WorkerService extends CryptoService {
   private async namePatients(): Promise<void> {
     const { practices } = await this.practices({});
     await Promise.all(practices.filter((p) => p.role !== "patient").map((p) => this.patients({ practiceId: p.id })));
+  }
+
+  async myDocuments(_: ClientOperations["myDocuments"]["args"]): Promise<ClientOperations["myDocuments"]["result"]> {
+    const { documents } = this.requireSignedIn();
+    const [mine, files] = await Promise.all([documents.aboutMe(), this.consents().files()]);
+    return { documents: mine.sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt)), files };
+  }
+
+  async exportRecord({ sink }: ClientOperations["exportRecord"]["args"]): Promise<ClientOperations["exportRecord"]["result"]> {
+    let signedIn: SignedIn;
+    try {
+      signedIn = this.requireSignedIn();
+    } catch (error) {
+      await sink.abort(error).catch(() => undefined);
+      throw error;
+    }
+    return exportBundle(signedIn.session, signedIn.documents, sink);
   }
 
   async document({ id }: ClientOperations["document"]["args"]): Promise<ClientOperations["document"]["result"]> {
@@ -908,6 +926,8 @@ const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
   "askRight",
   "withdrawRight",
   "document",
+  "myDocuments",
+  "exportRecord",
   "history",
   "passkeys",
   "beginPasskeyEnrolment",
