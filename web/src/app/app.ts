@@ -191,8 +191,9 @@ export class App {
         "ul",
         {},
         link(ROUTES.inbox, "nav.inbox"),
-        link(ROUTES.patients, "nav.patients"),
-        link(ROUTES.send, "nav.send"),
+        // Only practitioners keep patient files and add documents to them (the server's rule).
+        this.account.kind === "practitioner" ? link(ROUTES.patients, "nav.patients") : null,
+        this.account.kind === "practitioner" ? link(ROUTES.send, "nav.send") : null,
         link(ROUTES.trust, "nav.trust"),
         link(ROUTES.security, "nav.security"),
         link(MESSAGES_ROUTE, "nav.messages"),
