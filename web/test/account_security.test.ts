@@ -4,15 +4,19 @@
  * the same keys under the new password and signs the statement the server checks
  * (16.2); a wrong current password or a weak new one is refused before anything is
  * sent; a server that serves a keystore of other keys than the session's gets nothing
- * signed. Only the step-up's own problem type reads as a step-up to ask for.
+ * signed. Only the step-up's own problem type reads as a step-up to ask for. An
+ * access token, a step-up's or a refresh's, is refreshed by 900 s whatever the server
+ * says of its lifetime.
  */
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { changeAccountPassword } from "../src/client/account_security.js";
+import { ACCESS_TOKEN_LONGEST_SECONDS, refresh } from "../src/client/auth.js";
 import { ApiError, Http, STEP_UP_REQUIRED } from "../src/client/http.js";
-import type { Session } from "../src/client/session.js";
+import { MemoryPinStore } from "../src/client/pins.js";
+import { type HeldKeys, Session } from "../src/client/session.js";
 import { keystoreChangeDigest, verifyKeystoreChange } from "../src/protocol/account_changes.js";
 import { fromBase64Url, fromHex, toBase64Url } from "../src/protocol/bytes.js";
 import { decodeBundle, encodePrivateKeys } from "../src/protocol/keys.js";
@@ -89,4 +93,20 @@ test("only the step-up's own problem type asks for a second factor again", () =>
   assert.equal(new ApiError(403, "not yours", {}).identifier, "forbidden");
   // The type means nothing with another status.
   assert.equal(new ApiError(401, "who are you", { type: STEP_UP_REQUIRED }).identifier, "unauthorized");
+});
+
+test("an access token said to last for years is refreshed as one of the server's longest would be", async () => {
+  const years = 10 * 365 * 24 * 3600;
+  const http = new Http(ORIGIN, async () =>
+    new Response(JSON.stringify({ access_token: "refreshed", refresh_token: "next", expires_in: years }), { status: 200, headers: { "Content-Type": "application/json" } }),
+  );
+  const longest = () => Date.now() + 1000 * ACCESS_TOKEN_LONGEST_SECONDS;
+  const refreshed = await refresh(http, { accessToken: "old", refreshToken: "first", expiresAt: 0 });
+  assert.ok(refreshed.expiresAt <= longest(), "a refresh's token kept for years");
+  // The step-up's token replaces the session's, which keeps it no longer either.
+  const session = new Session(http, refreshed, {} as HeldKeys, new MemoryPinStore());
+  session.useAccessToken("stepped-up", years);
+  assert.equal(session.refreshToken.accessToken, "stepped-up");
+  assert.equal(session.refreshToken.refreshToken, "next");
+  assert.ok(session.refreshToken.expiresAt <= longest(), "a step-up's token kept for years");
 });
