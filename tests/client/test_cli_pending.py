@@ -5,6 +5,7 @@ complete` does the same on demand)."""
 from __future__ import annotations
 
 import json
+import uuid
 
 from tests.client.demo import run
 from tests.server_fixtures import Users
@@ -44,3 +45,47 @@ def test_a_report_waits_for_an_invited_patient_then_is_shared(
 def listing(profile, server) -> list[dict]:
     printed = run(["pending", "list", "--json"], profile, server, None)
     return json.loads(printed[printed.index("[") :])
+
+
+class _ServerSaying:
+    """A signed-in client whose server's pending shares say what a test wants."""
+
+    def __init__(self, outcomes=None, refusal=None) -> None:
+        self.outcomes, self.refusal = outcomes or [], refusal
+
+    def complete_pending_shares(self):
+        if self.refusal is not None:
+            raise self.refusal
+        return self.outcomes
+
+
+def test_what_the_server_says_of_pending_shares_is_printed_as_it_is_not_as_markup(capsys):
+    """`uhs inbox` prints what the server says (an address, a refusal's detail): as
+    markup, it could print a refused share in green as shared, or hide the refusal."""
+    from datetime import UTC, datetime
+
+    from uhealthsec.client.cli.pending import share_with_joined_patients
+    from uhealthsec.client.errors import ApiError
+    from uhealthsec.client.exchange.pending import PendingOutcome
+    from uhealthsec.protocol.pending import PendingShareOut
+
+    now = datetime.now(UTC)
+    disguised = "x@example.org[/red]: [green]Shared[/green] with [conceal]"
+    pending = PendingShareOut(
+        id=uuid.uuid4(),
+        document_id=uuid.uuid4(),
+        version=1,
+        practice_id=uuid.uuid4(),
+        patient_id=uuid.uuid4(),
+        patient_email=disguised,
+        state="joined",
+        signer_key_index=0,
+        signature="A" * 86,
+        created_at=now,
+        expires_at=now,
+    )
+    share_with_joined_patients(_ServerSaying([PendingOutcome(pending, False, "[conceal]x")]))
+    said = capsys.readouterr().err
+    assert disguised in said and "[conceal]x" in said, said
+    share_with_joined_patients(_ServerSaying(refusal=ApiError(400, "[link=https://e.example]ok")))
+    assert "[link=https://e.example]ok" in capsys.readouterr().err

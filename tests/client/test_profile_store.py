@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from uhealthsec.client import state_files
 from uhealthsec.client.api import Tokens
 from uhealthsec.client.profile import KEYRING_SERVICE, Profile, ProfileStore, system_keyring
 from uhealthsec.client.state_files import write_atomically
+from uhealthsec.protocol.signin import ACCESS_TOKEN_LONGEST_SECONDS
 
 TOKENS = Tokens("access-token-1", "refresh-token-1", 300)
 
@@ -186,3 +188,11 @@ def test_a_failed_write_leaves_the_previous_file_and_no_temporary(tmp_path, monk
         write_atomically(path, b"next")
     assert path.read_bytes() == b"previous"
     assert os.listdir(tmp_path) == ["state.json"]
+
+
+def test_an_access_token_said_to_last_for_years_is_refreshed_within_the_servers_longest():
+    """A server's ``expires_in`` of years would leave the CLI on a token the server
+    stopped taking long since, never refreshed (docs/PROTOCOL.md, tokens)."""
+    profile = Profile(server="https://uhs.example", email="doc@example.org")
+    profile.store_tokens(Tokens("access-token-1", "refresh-token-1", 10 * 365 * 24 * 3600))
+    assert profile.expires_at <= time.time() + ACCESS_TOKEN_LONGEST_SECONDS

@@ -119,42 +119,70 @@ window.Worker = class extends PageWorker {
 };
 """
 
-_GUESS_AT_ONCE = """async (passwords) => {
+#: Sends the worker one ``op`` per arguments at once: "done" or the refusal of each.
+_SEND_AT_ONCE = """async ([op, many]) => {
   const worker = window.__appWorker;
-  const first = 900000;
+  const first = 900000 + Math.floor(Math.random() * 1000) * 1000;
   const answers = new Map();
   const all = new Promise((resolve) => worker.addEventListener("message", ({ data }) => {
-    if (data.id < first) return;
-    answers.set(data.id, data.ok ? "unlocked" : data.identifier);
-    if (answers.size === passwords.length) resolve();
+    if (data.id < first || data.id >= first + many.length) return;
+    answers.set(data.id, data.ok ? "done" : data.identifier);
+    if (answers.size === many.length) resolve();
   }));
-  passwords.forEach((password, i) =>
-    worker.postMessage({ id: first + i, op: "unlockKeys", args: { password } }));
+  many.forEach((args, i) => worker.postMessage({ id: first + i, op, args }));
   await all;
-  return passwords.map((_, i) => answers.get(first + i));
+  return many.map((_, i) => answers.get(first + i));
 }"""
+
+
+def _guess_at_once(page, passwords: list[str]) -> list[str]:
+    return page.evaluate(_SEND_AT_ONCE, ["unlockKeys", [{"password": p} for p in passwords]])
+
+
+def _hooked_page(browser, server):
+    """A signed-in page whose worker a script in it can reach."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="fr-FR")
+    context.add_init_script(_HOOK_WORKER)
+    page = context.new_page()
+    page.clock.install()
+    page.goto(f"{server.url}/app/")
+    page.wait_for_selector("body[data-ready='true'][data-release]")
+    sign_in(page, server, DR_MARTIN)
+    return context, page
 
 
 def test_guesses_sent_at_once_are_five_at_most(browser, demo_server):
     """A script in the page sends many unlockKeys at once: each waits for the keystore
     and its password hash before the wrong ones are counted, so counting only answers
     let every one of them be tried. The sixth and later are not tried at all."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="fr-FR")
-    context.add_init_script(_HOOK_WORKER)
-    page = context.new_page()
-    page.clock.install()
-    page.goto(f"{demo_server.url}/app/")
-    page.wait_for_selector("body[data-ready='true'][data-release]")
-    sign_in(page, demo_server, DR_MARTIN)
+    context, page = _hooked_page(browser, demo_server)
     page.clock.fast_forward(IDLE)
     page.get_by_role("heading", name="Session verrouillée", level=1).wait_for()
 
     guesses = [f"guess number {n}" for n in range(5)] + [DEMO_PASSWORD, "one more guess"]
-    answers = page.evaluate(_GUESS_AT_ONCE, guesses)
+    answers = _guess_at_once(page, guesses)
     assert answers[5:] == ["signed_out", "signed_out"], answers
     assert answers.count("wrong_password") == 4, answers
     # The right password, sent sixth, was never tried: the device is signed out.
-    assert page.evaluate(_GUESS_AT_ONCE, [DEMO_PASSWORD]) == ["signed_out"]
+    assert _guess_at_once(page, [DEMO_PASSWORD]) == ["signed_out"]
+    context.close()
+
+
+def test_a_password_change_is_no_way_around_the_five_guesses(browser, demo_server):
+    """The password change opens the keystore with the current password in the worker,
+    and a wrong one never reaches the server: on an unlocked screen left unattended, or
+    from a script in the page, it would test passwords without end. Its wrong current
+    passwords count as the unlock's do: the fifth signs the device out, and guesses
+    sent at once are five at most."""
+    context, page = _hooked_page(browser, demo_server)
+    new_password = "lanterne orageuse sur le quai"
+    change = [{"current": f"guess number {n}", "password": new_password} for n in range(7)]
+    answers = page.evaluate(_SEND_AT_ONCE, ["changePassword", change])
+    assert answers.count("wrong_password") == 4, answers
+    assert answers[5:] == ["signed_out", "signed_out"], answers
+    # The device is signed out: nothing else is answered, not even the right password.
+    right = [{"current": DEMO_PASSWORD, "password": new_password}]
+    assert page.evaluate(_SEND_AT_ONCE, ["changePassword", right]) == ["signed_out"]
     context.close()
 
 

@@ -28,6 +28,7 @@ from keyring.errors import KeyringError, PasswordDeleteError
 from uhealthsec.client import DEFAULT_SERVER
 from uhealthsec.client.api import Tokens
 from uhealthsec.client.state_files import write_atomically
+from uhealthsec.protocol.signin import ACCESS_TOKEN_LONGEST_SECONDS
 
 #: The keyring service under which the refresh tokens are kept, one per profile file.
 KEYRING_SERVICE = "uhealthsec"
@@ -71,7 +72,8 @@ class Profile:
     def store_tokens(self, tokens: Tokens) -> None:
         self.access_token = tokens.access_token
         self.refresh_token = tokens.refresh_token
-        self.expires_at = time.time() + tokens.expires_in
+        # Never kept longer than the server's longest, whatever it said (PROTOCOL, tokens).
+        self.expires_at = time.time() + min(tokens.expires_in, ACCESS_TOKEN_LONGEST_SECONDS)
 
     def forget_tokens(self) -> None:
         self.access_token = self.refresh_token = ""

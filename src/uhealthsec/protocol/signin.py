@@ -133,6 +133,11 @@ class LoginStepOut(BaseModel):
 # -- tokens, and what a signed-in client reads before a signed change --------------------
 
 
+#: The longest an access token lives (the server's ``access_token_seconds`` at most): a
+#: client refreshes by then whatever ``expires_in`` says (docs/PROTOCOL.md, tokens).
+ACCESS_TOKEN_LONGEST_SECONDS = 900
+
+
 class TokenOut(BaseModel):
     """``/oauth/token``'s answer (RFC 6749 section 5.1)."""
 

@@ -10,6 +10,8 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from uhealthsec.protocol.signin import ACCESS_TOKEN_LONGEST_SECONDS
+
 
 class Settings(BaseSettings):
     """Secrets (passwords, keys, tokens, the database URL) are ``SecretStr``: shown
@@ -53,8 +55,9 @@ class Settings(BaseSettings):
     webauthn_rp_name: str = "U-HealthSec"
     webauthn_origins: list[str] = Field(default_factory=lambda: ["http://localhost:8000"])
 
-    #: Access tokens are short so that a stolen one is useful only briefly (R9).
-    access_token_seconds: int = Field(default=300, ge=30, le=900)
+    #: Access tokens are short so that a stolen one is useful only briefly (R9); clients
+    #: refresh by the longest whatever ``expires_in`` says.
+    access_token_seconds: int = Field(default=300, ge=30, le=ACCESS_TOKEN_LONGEST_SECONDS)
     #: A refresh token family (one signed-in device) ends after this long without use.
     refresh_token_days: int = Field(default=30, ge=1, le=90)
     #: Sensitive actions need a second factor proven within this many seconds.

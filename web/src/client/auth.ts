@@ -141,6 +141,18 @@ export function exchangeCode(http: Http, code: string, redirectUri: string, veri
   return tokenRequest(http, { grant_type: "authorization_code", code, redirect_uri: redirectUri, code_verifier: verifier });
 }
 
+/**
+ * The longest an access token is kept before it is refreshed, whatever `expires_in`
+ * the server said (its own longest is 900 s): one said to last for years would never
+ * be refreshed, and the session would stop working once the server no longer took it.
+ */
+export const ACCESS_TOKEN_LONGEST_SECONDS = 900;
+
+/** When an access token the server answered at `answeredAt` (ms) is to be refreshed. */
+export function accessTokenExpiry(answeredAt: number, expiresIn: number): number {
+  return answeredAt + 1000 * Math.min(expiresIn, ACCESS_TOKEN_LONGEST_SECONDS);
+}
+
 export function refresh(http: Http, tokens: Tokens): Promise<Tokens> {
   return tokenRequest(http, { grant_type: "refresh_token", refresh_token: tokens.refreshToken });
 }
@@ -152,7 +164,7 @@ async function tokenRequest(http: Http, form: Record<string, string>): Promise<T
   const token = wire.object(await jsonOf(answer, wire));
   const refreshToken = wire.optionalString(token, "refresh_token");
   if (refreshToken === null) throw wire.refuse("has no refresh token");
-  return { accessToken: wire.string(token, "access_token"), refreshToken, expiresAt: started + 1000 * wire.integer(token, "expires_in") };
+  return { accessToken: wire.string(token, "access_token"), refreshToken, expiresAt: accessTokenExpiry(started, wire.integer(token, "expires_in")) };
 }
 
 /** Ends the session the refresh token belongs to (RFC 7009). */

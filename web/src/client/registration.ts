@@ -112,9 +112,19 @@ export async function confirmTotp(http: Http, login: LoginState, code: string): 
   return recoveryCodesIn(wire, await jsonOf(answer, wire));
 }
 
-/** The recovery codes of an answer that gives them (shown once), or a refusal. */
+/** The most recovery codes an answer may give (the server gives 10). */
+const RECOVERY_CODES_MAX = 20;
+/** A recovery code: letters and digits in groups joined by dashes (the server's are two groups of 5). */
+const RECOVERY_CODE = /^[a-z0-9]{4,16}(-[a-z0-9]{4,16}){0,3}$/;
+
+/**
+ * The recovery codes of an answer that gives them (shown once, and printed), or a
+ * refusal: a server's text on the person's sheet would read as the application's.
+ */
 export function recoveryCodesIn(wire: Wire, answer: unknown): string[] {
   const codes = wire.list(wire.object(answer)["recovery_codes"]);
-  if (codes.length === 0 || codes.some((c) => typeof c !== "string")) throw wire.refuse("are not a list of codes");
+  if (codes.length === 0 || codes.length > RECOVERY_CODES_MAX || codes.some((c) => typeof c !== "string" || !RECOVERY_CODE.test(c))) {
+    throw wire.refuse("are not a list of codes");
+  }
   return codes as string[];
 }

@@ -9,7 +9,7 @@ import { constantTimeEqual, utf8 } from "../protocol/bytes.js";
 import { requestDigest, signatureHeader } from "../protocol/journal.js";
 import { sha256 } from "../protocol/primitives.js";
 import type { Purpose } from "../protocol/signature.js";
-import { type Tokens, refresh } from "./auth.js";
+import { type Tokens, accessTokenExpiry, refresh } from "./auth.js";
 import { KeyDirectory, type VerifiedEntry } from "./directory.js";
 import { ClientRefusal, type Http, IDEMPOTENCY_KEY_HEADER, type RequestOptions } from "./http.js";
 import type { PinStore } from "./pins.js";
@@ -75,11 +75,11 @@ export class Session {
   }
 
   /**
-   * The access token a step-up gave (`expiresIn` seconds from now), for this
-   * session's next requests; the refresh token stays the session's.
+   * The access token a step-up gave (`expiresIn` seconds from `answeredAt`, in ms),
+   * for this session's next requests; the refresh token stays the session's.
    */
-  useAccessToken(accessToken: string, expiresIn: number): void {
-    this.tokens = { ...this.tokens, accessToken, expiresAt: Date.now() + 1000 * expiresIn };
+  useAccessToken(accessToken: string, expiresIn: number, answeredAt = Date.now()): void {
+    this.tokens = { ...this.tokens, accessToken, expiresAt: accessTokenExpiry(answeredAt, expiresIn) };
   }
 
   /**

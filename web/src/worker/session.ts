@@ -87,8 +87,19 @@ interface PendingRegistration {
   login: LoginState | null;
 }
 
+/** The wrong passwords typed in a session so far, and those being checked. */
+interface PasswordTries {
+  failures: number;
+  trying: number;
+}
+
 interface SignedIn {
   session: Session;
+  /**
+   * Counted for the idle lock's unlock and the password change alike, which both open
+   * the keystore here, out of the server's sight: a right password starts again from 0.
+   */
+  passwordTries: PasswordTries;
   /** The passkey options given to add one (beginPasskeyEnrolment), whose challenge the answer must sign. */
   passkeyOptions?: PasskeyOptions;
   /** The passkey options of the step-up under way (stepUpPasskeyOptions), whose challenge the answer must sign. */
@@ -125,8 +136,8 @@ export class WorkerService extends CryptoService {
   private pending: PendingSignIn | null = null;
   private registration: PendingRegistration | null = null;
   private signedIn: SignedIn | null = null;
-  /** The session's idle lock: the key bundle an unlock must give back, its wrong passwords so far and the passwords being tried. */
-  private idleLock: { bundle: Uint8Array; failures: number; trying: number } | null = null;
+  /** The session's idle lock: the key bundle an unlock must give back. */
+  private idleLock: { bundle: Uint8Array } | null = null;
   /** An e-CPS sign-in under way: its request, then its tokens until the password unlocks the keys. */
   private professional: { request: ProfessionalRequest; tokens: Tokens | null } | null = null;
   private readonly exposeKeyOperations: boolean;
@@ -275,6 +286,7 @@ export class WorkerService extends CryptoService {
       const accountId = (await session.account()).id;
       this.signedIn = {
         session,
+        passwordTries: { failures: 0, trying: 0 },
         documents,
         trust: new TrustChecks(session, this.journalPins),
         patientFiles: new PatientFiles(session, documents, revocationStoreFor(this.http.origin, accountId)),
@@ -703,7 +715,7 @@ export class WorkerService extends CryptoService {
   async lockKeys(_: ClientOperations["lockKeys"]["args"]): Promise<ClientOperations["lockKeys"]["result"]> {
     const signedIn = this.requireSignedIn();
     const { bundle } = this.requireUnlocked();
-    this.idleLock = { bundle, failures: 0, trying: 0 };
+    this.idleLock = { bundle };
     // Also what a new sign-in, a registration or an e-CPS sign-in had under way.
     this.forgetPending();
     this.forgetRegistration();
@@ -716,24 +728,10 @@ export class WorkerService extends CryptoService {
     const signedIn = this.signedIn;
     const held = this.idleLock;
     if (signedIn === null || held === null) throw new ClientRefusal("signed_out", "no locked session to unlock here: sign in");
-    // Passwords still being checked count too: sent all at once, a sixth is never tried.
-    if (held.failures + held.trying >= IDLE_UNLOCK_ATTEMPTS) {
-      throw new ClientRefusal("signed_out", `${IDLE_UNLOCK_ATTEMPTS} passwords already tried: sign in again`);
-    }
-    held.trying += 1;
-    try {
+    await this.checkingPassword(signedIn, async () => {
       const keystore = await fetchKeystore(this.http, await signedIn.session.accessToken());
       (await this.unlockWithPassword({ keystore, password })).authSecret.fill(0);
-    } catch (error) {
-      if (!(error instanceof ProtocolError && error.identifier === "wrong_password")) throw error;
-      held.failures += 1;
-      if (held.failures < IDLE_UNLOCK_ATTEMPTS) throw error;
-      // Guessed at an unattended screen: the session ends; a sign-in asks for the second factor.
-      await this.end(signedIn.session.refreshToken);
-      throw new ClientRefusal("signed_out", `${IDLE_UNLOCK_ATTEMPTS} wrong passwords: this device was signed out`);
-    } finally {
-      held.trying -= 1;
-    }
+    });
     // Ended while the password was checked: the keys just opened are not kept.
     if (this.signedIn !== signedIn) {
       this.lock();
@@ -746,6 +744,34 @@ export class WorkerService extends CryptoService {
     }
     this.idleLock = null;
     return { account: await this.accountView(signedIn.session) };
+  }
+
+  /**
+   * Runs `check`, which opens the keystore with a password typed in the page, counting
+   * a wrong one: the fifth signs the device out, since guesses at an unattended screen
+   * or from a script in the page never reach the server. Passwords still being
+   * checked count too: sent all at once, a sixth is never tried.
+   */
+  private async checkingPassword<T>(signedIn: SignedIn, check: () => Promise<T>): Promise<T> {
+    const tries = signedIn.passwordTries;
+    if (tries.failures + tries.trying >= IDLE_UNLOCK_ATTEMPTS) {
+      throw new ClientRefusal("signed_out", `${IDLE_UNLOCK_ATTEMPTS} passwords already tried: sign in again`);
+    }
+    tries.trying += 1;
+    try {
+      const result = await check();
+      tries.failures = 0;
+      return result;
+    } catch (error) {
+      if (!(error instanceof ProtocolError && error.identifier === "wrong_password")) throw error;
+      tries.failures += 1;
+      if (tries.failures < IDLE_UNLOCK_ATTEMPTS) throw error;
+      // A sign-in asks for the second factor again.
+      if (this.signedIn === signedIn) await this.end(signedIn.session.refreshToken);
+      throw new ClientRefusal("signed_out", `${IDLE_UNLOCK_ATTEMPTS} wrong passwords: this device was signed out`);
+    } finally {
+      tries.trying -= 1;
+    }
   }
 
   async startPasswordRecovery({ email }: ClientOperations["startPasswordRecovery"]["args"]): Promise<ClientOperations["startPasswordRecovery"]["result"]> {
@@ -823,9 +849,11 @@ export class WorkerService extends CryptoService {
   }
 
   async changePassword({ current, password }: ClientOperations["changePassword"]["args"]): Promise<ClientOperations["changePassword"]["result"]> {
-    const { session } = this.requireSignedIn();
+    const signedIn = this.requireSignedIn();
+    const { session } = signedIn;
     const account = await session.account();
-    await changeAccountPassword(session, this.requireUnlocked().bundle, current, password, [account.email, account.name]);
+    // A wrong current password is found here, never by the server: it counts as the unlock's.
+    await this.checkingPassword(signedIn, () => changeAccountPassword(session, this.requireUnlocked().bundle, current, password, [account.email, account.name]));
     return { changed: true };
   }
 
@@ -865,7 +893,7 @@ export class WorkerService extends CryptoService {
   }
 }
 
-/** Wrong passwords an idle-locked session takes before it is signed out. */
+/** Wrong passwords a session takes (at the idle lock or in a password change) before it is signed out. */
 export const IDLE_UNLOCK_ATTEMPTS = 5;
 
 /** The name a passkey gets when the person gives none. */

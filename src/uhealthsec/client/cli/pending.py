@@ -136,24 +136,30 @@ def share_with_joined_patients(client: ExchangeClient) -> None:
     """Completes the shares waiting for patients who joined since, as the web application
     does at sign-in (docs/PROTOCOL.md 11.6): said on stderr, and never in the way of the
     command that runs it (`uhs inbox`); `uhs pending complete` says the same in full."""
+    from rich.markup import escape
+
     from uhealthsec.client.errors import ApiError
 
+    # What the server says is printed as it is: as markup it could show a refused share
+    # as shared, or stop the command with a tag that does not close.
     try:
         outcomes = client.complete_pending_shares()
     except ApiError as exc:
         notices.print(
-            f"[yellow]Documents waiting for patients were not checked: {exc.detail}[/yellow]"
+            "[yellow]Documents waiting for patients were not checked: "
+            f"{escape(exc.detail)}[/yellow]"
         )
         return
     for o in outcomes:
+        email = escape(o.pending.patient_email)
         if o.completed:
             changes_made.append(
                 f"document {o.pending.document_id} was shared with {o.pending.patient_email}"
             )
-            notices.print(f"[green]Shared[/green] with {o.pending.patient_email}, who joined.")
+            notices.print(f"[green]Shared[/green] with {email}, who joined.")
         else:
             notices.print(
-                f"[red]Not shared[/red] with {o.pending.patient_email}: {o.refused} "
+                f"[red]Not shared[/red] with {email}: {escape(o.refused or '')} "
                 "(`uhs pending list`)"
             )
 
