@@ -172,3 +172,31 @@ def test_the_sdk_changes_a_password_after_a_step_up_and_refuses_leaked_ones(user
     assert sdk.start_login(user.email, new_password).methods
     with pytest.raises(ApiError):
         sdk.start_login(user.email, PASSWORD)
+
+
+def test_a_passkey_answer_serves_only_the_kind_of_proof_it_was_asked_for(users, sdk):
+    """A sign-in's passkey answer left unused does not stand for a step-up's (a page
+    script or a proxy that kept one), nor a step-up's for a sign-in's."""
+    users.register("pk-purpose@example.org")
+    key = SoftAuthenticator(ORIGIN)
+    login = sdk.start_login("pk-purpose@example.org", PASSWORD)
+    options = post(sdk, "/auth/login/enrol/webauthn-options", ticket=login.ticket).json()
+    post(sdk, "/auth/login/enrol/webauthn", ticket=login.ticket, credential=key.create(options))
+    tokens = sdk.authorize(login)
+
+    kept = sdk.start_login("pk-purpose@example.org", PASSWORD)
+    sign_in_answer = key.get(
+        post(sdk, "/auth/login/webauthn-options", ticket=kept.ticket).json(), "localhost"
+    )
+    refused = post(sdk, "/auth/step-up", tokens, webauthn=sign_in_answer)
+    assert refused.status_code == 400, refused.text
+    assert "challenge" in refused.json()["detail"]
+
+    step_up_answer = key.get(
+        post(sdk, "/auth/step-up/webauthn-options", tokens).json(), "localhost"
+    )
+    with pytest.raises(ApiError):
+        sdk.second_factor(kept, webauthn=step_up_answer)
+    # Each answer for its own purpose (a fresh one: the challenge above was used up).
+    fresh = key.get(post(sdk, "/auth/step-up/webauthn-options", tokens).json(), "localhost")
+    assert post(sdk, "/auth/step-up", tokens, webauthn=fresh).status_code == 200

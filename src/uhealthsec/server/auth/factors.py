@@ -51,6 +51,10 @@ CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 _RECOVERY_GROUP = 5
 _CHALLENGE_SECONDS = 300
 _TOTP_PURPOSE = "totp-secret"
+#: A passkey's challenge serves one kind of proof: a sign-in's (or a recovery's)
+#: answer left unused cannot stand for a step-up's, nor the other way round.
+SIGN_IN_CHALLENGE = "authenticate"
+STEP_UP_CHALLENGE = "step-up"
 
 #: RFC 8176 authentication method references recorded for each factor.
 AMR_TOTP = "otp"
@@ -305,13 +309,15 @@ class FactorService:
         )
         return verified.credential_id
 
-    def webauthn_authentication_options(self, account_id: uuid.UUID) -> dict[str, Any]:
+    def webauthn_authentication_options(
+        self, account_id: uuid.UUID, purpose: str = SIGN_IN_CHALLENGE
+    ) -> dict[str, Any]:
         keys = self._passkey_ids(account_id)
         if not keys:
             raise NotFound("no security key is registered for this account")
         options = webauthn.generate_authentication_options(
             rp_id=self.ctx.settings.webauthn_rp_id,
-            challenge=self.new_challenge(account_id, "authenticate"),
+            challenge=self.new_challenge(account_id, purpose),
             allow_credentials=[PublicKeyCredentialDescriptor(id=c) for c in keys],
             user_verification=UserVerificationRequirement.PREFERRED,
         )
@@ -333,8 +339,10 @@ class FactorService:
         )
         return json.loads(options_to_json(options))  # type: ignore[no-any-return]
 
-    def _webauthn_accept(self, account_id: uuid.UUID, response: dict[str, Any]) -> bool:
-        challenge = self._take_challenge(account_id, "authenticate", response)
+    def _webauthn_accept(
+        self, account_id: uuid.UUID, response: dict[str, Any], purpose: str
+    ) -> bool:
+        challenge = self._take_challenge(account_id, purpose, response)
         try:
             raw_id = webauthn.base64url_to_bytes(response["rawId"])
         except (KeyError, TypeError, ValueError) as exc:
@@ -401,20 +409,23 @@ class FactorService:
 
     # -- checking a factor ----------------------------------------------------------------
 
-    def verify(self, account_id: uuid.UUID, proof: SecondFactor) -> str | None:
+    def verify(
+        self, account_id: uuid.UUID, proof: SecondFactor, purpose: str = SIGN_IN_CHALLENGE
+    ) -> str | None:
         """The RFC 8176 method proven, or None if the proof is wrong or replayed; every
-        answer draws on the account's failure budget (FactorLocked once it is spent)."""
+        answer draws on the account's failure budget (FactorLocked once it is spent). A
+        passkey's answer must sign a challenge given for ``purpose``."""
         given = [p for p in (proof.totp_code, proof.recovery_code, proof.webauthn_response) if p]
         if len(given) != 1:
             raise InvalidInput("give exactly one second factor: a code, a recovery code or a key")
         # A passkey signs a fresh challenge: it cannot be guessed, so it is checked even
         # while the codes are locked, and its owner is never locked out by a guesser.
         budget = self._charge(account_id, guessable=proof.webauthn_response is None)
-        method = self._check(account_id, proof)
+        method = self._check(account_id, proof, purpose)
         self._settle(budget, method is not None)
         return method
 
-    def _check(self, account_id: uuid.UUID, proof: SecondFactor) -> str | None:
+    def _check(self, account_id: uuid.UUID, proof: SecondFactor, purpose: str) -> str | None:
         if proof.totp_code is not None:
             cred = self.db.get(TotpCredential, account_id)
             if cred is None or cred.confirmed_at is None:
@@ -423,7 +434,8 @@ class FactorService:
         if proof.recovery_code is not None:
             return AMR_RECOVERY if self._recovery_accept(account_id, proof.recovery_code) else None
         assert proof.webauthn_response is not None
-        return AMR_WEBAUTHN if self._webauthn_accept(account_id, proof.webauthn_response) else None
+        accepted = self._webauthn_accept(account_id, proof.webauthn_response, purpose)
+        return AMR_WEBAUTHN if accepted else None
 
     # -- the failure budget -----------------------------------------------------------
 

@@ -13,7 +13,7 @@ from uhealthsec.server.accounts.schemas import PasswordChangeIn
 from uhealthsec.server.accounts.service import AccountService
 from uhealthsec.server.auth import schemas as s
 from uhealthsec.server.auth.factor_changes import FactorChanges
-from uhealthsec.server.auth.factors import FactorService
+from uhealthsec.server.auth.factors import STEP_UP_CHALLENGE, FactorService
 from uhealthsec.server.auth.http import NO_STORE, form_request, oauth_response
 from uhealthsec.server.auth.oauth import GrantUser, OAuthServer
 from uhealthsec.server.auth.recovery import PasswordRecoveries
@@ -116,7 +116,9 @@ def login_enrol_webauthn(body: s.LoginWebAuthnRegisterIn, db: Db, ctx: Ctx) -> s
 
 @router.post("/step-up/webauthn-options")
 def step_up_webauthn_options(caller: Caller, db: Db, ctx: Ctx) -> dict[str, Any]:
-    return FactorService(db, ctx).webauthn_authentication_options(caller.account.id)
+    return FactorService(db, ctx).webauthn_authentication_options(
+        caller.account.id, STEP_UP_CHALLENGE
+    )
 
 
 @router.post("/step-up", response_model=s.AccessTokenOut)

@@ -23,6 +23,7 @@ from uhealthsec.server.auth.factors import (
     AMR_TOTP,
     AMR_WEBAUTHN,
     FACTOR_REFUSED,
+    STEP_UP_CHALLENGE,
     FactorService,
     SecondFactor,
 )
@@ -335,7 +336,9 @@ class SessionService:
             )
 
     def step_up(self, principal: Principal, proof: SecondFactor) -> tuple[str, AccessClaims]:
-        method = FactorService(self.db, self.ctx).verify(principal.account.id, proof)
+        method = FactorService(self.db, self.ctx).verify(
+            principal.account.id, proof, STEP_UP_CHALLENGE
+        )
         if method is None:
             raise SecondFactorRefused(FACTOR_REFUSED)
         session = principal.session
