@@ -14,7 +14,8 @@ For each size, a random file is encrypted then decrypted, file to file, by:
   compression), as the tools people use instead.
 
 Every measurement runs in a fresh child process, which reports its own time
-(Python start-up excluded for our code; whole process for age and gpg) and its
+(Python start-up excluded for our code, and also counted in a row of its own, "whole
+process"; whole process for age and gpg) and its
 peak resident memory. Then key wrapping per recipient, hybrid against classical.
 Prints a Markdown report for BENCHMARKS.md.
 """
@@ -101,10 +102,14 @@ def _child(operation: str, source: str, target: str, key_hex: str) -> None:
     print(json.dumps({"seconds": seconds, "max_rss_kib": rss}))
 
 
+def _child_command(operation: str, source: Path, target: Path, key: bytes) -> list[str]:
+    return [sys.executable, __file__, "--child", operation, str(source), str(target), key.hex()]
+
+
 def _run_python(operation: str, source: Path, target: Path, key: bytes) -> dict[str, float]:
     os.sync()  # start every run with no dirty pages left by the previous one
     output = subprocess.run(
-        [sys.executable, __file__, "--child", operation, str(source), str(target), key.hex()],
+        _child_command(operation, source, target, key),
         check=True,
         capture_output=True,
         text=True,
@@ -168,6 +173,13 @@ def bench_size(size_mib: int, work: Path, repeats: int) -> dict[str, dict[str, f
             lambda s=suffix: _run_python(f"envelope-encrypt{s}", plain, sealed, key),
             lambda s=suffix: _run_python(f"envelope-decrypt{s}", sealed, opened, key),
         )
+    # As a person runs a command: the interpreter's start and the imports counted, as
+    # they are for age and gpg below (the rows above time the work alone).
+    pair(
+        "envelope + signing digest, whole process",
+        lambda: _run_tool(_child_command("envelope-encrypt-digest", plain, sealed, key)),
+        lambda: _run_tool(_child_command("envelope-decrypt-digest", sealed, opened, key)),
+    )
     pair(
         "raw AES-GCM, same streaming I/O (baseline)",
         lambda: _run_python("gcm-stream-encrypt", plain, sealed, key),

@@ -581,11 +581,7 @@ def run_breaker_dos(args: argparse.Namespace) -> dict[str, Any]:
         people = subprocess.Popen(
             [*me, "--run-dos-people", str(work), str(args.people)], stdout=subprocess.PIPE
         )
-        samples: list[int] = []
-        while people.poll() is None or bots.poll() is None:
-            metrics = {m["name"]: m["value"] for m in httpx2.get(url + "/shield/metrics").json()}
-            samples.append(metrics["breaker_open"])
-            time.sleep(1)
+        samples = breaker_samples(url, bots, people)
         attack = json.loads(bots.communicate()[0])
         outcomes = json.loads(people.communicate()[0])
     finally:
@@ -642,6 +638,21 @@ def leaked_list(accounts: list[dict[str, str]], size: int) -> list[dict[str, str
     return pairs
 
 
+def breaker_samples(url: str, *running: subprocess.Popen[bytes]) -> list[int]:
+    """Whether the shield's breaker is open, once a second while any of ``running`` runs."""
+    samples: list[int] = []
+    while any(process.poll() is None for process in running):
+        metrics = {m["name"]: m["value"] for m in httpx2.get(url + "/shield/metrics").json()}
+        samples.append(metrics["breaker_open"])
+        time.sleep(1)
+    return samples
+
+
+def openings(samples: list[int]) -> int:
+    """How many times the breaker opened (a run that starts open counts one)."""
+    return sum(1 for before, now in zip([0, *samples], samples, strict=False) if now and not before)
+
+
 def run_mode(shield_on: bool, args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="uhs-bench-stuffing-"))
     os.environ["UHS_SHIELD_ENABLED"] = "true" if shield_on else "false"
@@ -672,6 +683,7 @@ def run_mode(shield_on: bool, args: argparse.Namespace) -> dict[str, Any]:
             [*me, "--run-people", str(work / "accounts.json"), str(args.people)],
             stdout=subprocess.PIPE,
         )
+        samples = breaker_samples(url, bots, browsers, people)
         attack = json.loads(bots.communicate()[0])
         in_browsers = json.loads(browsers.communicate()[0])
         outcomes = json.loads(people.communicate()[0])
@@ -698,6 +710,8 @@ def run_mode(shield_on: bool, args: argparse.Namespace) -> dict[str, Any]:
         "latency": statistics.median(o["seconds"] for o in outcomes) if outcomes else 0.0,
         "server_cpu_per_request": server_seconds / max(1, requests),
         "metrics": metrics,
+        "breaker_openings": openings(samples),
+        "breaker_open_share": sum(samples) / max(1, len(samples)),
     }
 
 
@@ -763,6 +777,14 @@ def main() -> None:
             f"{r['factor_first']} sent their code with the password, median "
             f"{r['latency'] * 1000:.0f} ms; server CPU per request "
             f"{r['server_cpu_per_request'] * 1000:.1f} ms"
+        )
+        # Counts, not a share of the run's attempts, which would shrink with its length.
+        print(
+            f"  answers about a password: {r['answered']} "
+            f"({r['answered'] * 3600 / r['seconds']:.0f} per hour at this pace); the breaker "
+            f"opened {r['breaker_openings']} time(s), open in {r['breaker_open_share']:.0%} "
+            f"of the samples: {r['answered'] / max(1, r['breaker_openings']):.1f} answers "
+            "per opening"
         )
         for name, kind in r["kinds"].items():
             print(
