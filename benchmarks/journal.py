@@ -236,7 +236,7 @@ def verification_over_http(count: int) -> dict[str, float]:
         import httpx2
 
         http = httpx2.Client(base_url=url, timeout=600)
-        device = Accounts(http, data_dir / "outbox").device("auditor@bench.example")
+        device = Accounts(http, data_dir).device("auditor@bench.example")
         checkpoints = median_seconds(lambda: JournalClient(device.call).verify(), 3)
         every_head = median_seconds(lambda: JournalClient(device.call).verify(all_heads=True), 3)
         heads = JournalClient(device.call).verify(all_heads=True).heads
