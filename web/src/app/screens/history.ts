@@ -11,6 +11,7 @@ import { type AppContext, type Screen, errorBox, refusalBox } from "../app.js";
 import { field, formatDate, h, replace } from "../dom.js";
 import { type MessageKey, locale, t } from "../i18n.js";
 import { WorkerRefusal } from "../../worker/client.js";
+import { busy } from "./signin.js";
 
 /** What journal actions mean to the person reading them (cli/journal.py's _ACTION_WORDS). */
 const ACTIONS: Record<string, MessageKey> = {
@@ -72,8 +73,35 @@ export async function historyScreen(context: AppContext): Promise<Screen> {
     return { title, content };
   }
   content.append(h("p", {}, t("history.practiceIntro")));
-  for (const practice of practices) content.append(h("h2", {}, practice.name), await historyPart(context, practice.id));
+  for (const practice of practices) content.append(h("h2", {}, practice.name), exportPart(context, practice), await historyPart(context, practice.id));
   return { title, content };
+}
+
+/**
+ * "Exporter (FHIR AuditEvent)": the worker fetches the practice's export and checks
+ * it is a Bundle of AuditEvents; the page saves it from a Blob URL, as a document is saved.
+ */
+function exportPart(context: AppContext, practice: PracticeView): HTMLElement {
+  const button = h("button", { type: "button", class: "secondary" }, t("history.export"));
+  button.setAttribute("aria-label", t("history.exportFor", { name: practice.name }));
+  const outcome = h("div", {});
+  button.onclick = async () => {
+    replace(outcome);
+    const done = busy(button, t("history.exporting"));
+    try {
+      const bundle = await context.api.exportActivity(practice.id);
+      const url = URL.createObjectURL(new Blob([bundle], { type: "application/fhir+json" }));
+      const day = new Date().toISOString().slice(0, 10);
+      const link = h("a", { href: url, download: `activite-${day}.fhir.json` }, t("history.exportSave"));
+      replace(outcome, h("p", { class: "alert success" }, t("history.exported"), " ", link));
+      link.click();
+    } catch (error) {
+      replace(outcome, refusalBox(error));
+    } finally {
+      done();
+    }
+  };
+  return h("div", { class: "export" }, h("p", { class: "hint" }, t("history.exportMeaning")), button, outcome);
 }
 
 /** One history, proven by the worker, or the reason it was refused. */
