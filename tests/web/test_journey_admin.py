@@ -98,7 +98,7 @@ def test_dr_martin_vouches_for_a_colleague_and_answers_the_requests(browser, dem
     assert "non vérifiée" in colleague.inner_text()
 
     colleague.get_by_role(
-        "button", name=f"Me porter garant·e de l'identité professionnelle de {COLLEAGUE[1]}"
+        "button", name=f"Je me porte garant·e de son identité professionnelle : {COLLEAGUE[1]}"
     ).click()
     question = colleague.get_by_role("group")
     assert "Vous attestez que" in question.inner_text()
@@ -139,6 +139,7 @@ def test_dr_martin_vouches_for_a_colleague_and_answers_the_requests(browser, dem
     )
     other.get_by_role("button", name="Envoyer la réponse").click()
     requests_part(martin).get_by_text("Opposition — Camille Petit : Refusée.").wait_for()
+    assert requests_part(martin).locator("li").count() == 1
     late = requests_part(martin).locator("li").first
     late.get_by_label("Message au patient").fill("Adresse corrigée.")
     late.get_by_role("button", name="Envoyer la réponse").click()

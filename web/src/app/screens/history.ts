@@ -35,6 +35,21 @@ const ACTIONS: Record<string, MessageKey> = {
   "audit.history": "history.action.history",
   "audit.export_history": "history.action.exportHistory",
   "accounts.members": "history.action.members",
+  "messaging.mark_read": "history.action.markRead",
+  "consent.ask": "history.action.ask",
+  "consent.withdraw": "history.action.withdraw",
+  "consent.lift": "history.action.lift",
+  "consent.extend": "history.action.extend",
+  "consent.complete": "history.action.complete",
+  "consent.refuse": "history.action.refuse",
+  "consent.practice_requests": "history.action.practiceRequests",
+  "retention.record_facts": "history.action.recordFacts",
+  "retention.open_claim": "history.action.openClaim",
+  "retention.close_claim": "history.action.closeClaim",
+  "retention.set_policy": "history.action.setPolicy",
+  "accounts.invite": "history.action.invite",
+  "accounts.verify_identity": "history.action.verifyIdentity",
+  "audit.export_practice_activity": "history.action.exportActivity",
 };
 /** The same actions said with the document's title, where this account can read it. */
 const TITLED: Record<string, MessageKey> = {

@@ -7,7 +7,7 @@
  */
 
 import type { DocumentHistoryView, DocumentView, NextVersionView, PatientFileView, PatientView, PendingShareView, PracticeView } from "../api.js";
-import { type AppContext, ROUTES, type Screen, errorBox, refusalBox } from "../app.js";
+import { type AppContext, ROUTES, type Screen, errorBox, inputRefusalBox, refusalBox } from "../app.js";
 import { field, formatDate, formatSize, h, replace, uniqueId } from "../dom.js";
 import { type MessageKey, locale, t } from "../i18n.js";
 import { busy } from "./signin.js";
@@ -143,7 +143,7 @@ function factsForm(context: AppContext, patientFileId: string, show: (now: FileV
       context.announce(said);
       for (const input of [born, lastCare, died]) input.value = "";
     } catch (error) {
-      replace(outcome, refusalBox(error, "patients.factsSafeguards"));
+      replace(outcome, inputRefusalBox(error, "patients.factsSafeguards"));
     } finally {
       done();
     }

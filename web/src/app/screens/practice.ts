@@ -6,7 +6,7 @@
  */
 
 import type { MemberView, PracticeView } from "../api.js";
-import { type AppContext, refusalBox, type Screen } from "../app.js";
+import { type AppContext, inputRefusalBox, refusalBox, type Screen } from "../app.js";
 import { field, formatDate, h, replace } from "../dom.js";
 import { type MessageKey, locale, t } from "../i18n.js";
 import { busy } from "./signin.js";
@@ -93,7 +93,8 @@ async function listMembers(context: AppContext, practice: PracticeView, place: H
 
 /** A practitioner's professional identity, and for an admin the vouching of one not verified yet. */
 function identityOf(context: AppContext, practice: PracticeView, member: MemberView, vouched: () => void): (string | HTMLElement | null)[] {
-  if (member.kind !== "practitioner" || member.role === "patient") return [""];
+  // A professional identity is a practitioner's (the server would also let a secretary's account be vouched for: not offered).
+  if (member.kind !== "practitioner" || (member.role !== "practitioner" && member.role !== "admin")) return [""];
   if (member.rppsProven) return [t("practice.identityProven")];
   if (member.identityVerified) return [h("span", { class: "verified" }, t("practice.identityVerified"))];
   const said = t("practice.identityUnverified");
@@ -127,7 +128,8 @@ function identityOf(context: AppContext, practice: PracticeView, member: MemberV
     replace(place, question);
     confirm.focus();
   };
-  return [said, place];
+  // One block: on a phone the cell's text and its button stack rather than squeeze side by side.
+  return [h("div", {}, h("div", {}, said), place)];
 }
 
 /** The legal default: 20 years after the last care (CSP R1112-7). */
@@ -161,7 +163,7 @@ function retentionPolicyPart(context: AppContext, practice: PracticeView): HTMLE
       replace(outcome, h("div", { class: "alert success" }, h("p", {}, said)));
       context.announce(said);
     } catch (error) {
-      replace(outcome, refusalBox(error, "practice.policyBounds"));
+      replace(outcome, inputRefusalBox(error, "practice.policyBounds"));
     } finally {
       done();
     }

@@ -6,7 +6,7 @@
  */
 
 import type { PracticeView, RightsRequestView } from "../api.js";
-import { type AppContext, refusalBox } from "../app.js";
+import { type AppContext, inputRefusalBox, refusalBox } from "../app.js";
 import { field, formatDate, h, replace, uniqueId } from "../dom.js";
 import { type MessageKey, locale, t } from "../i18n.js";
 import { busy } from "./signin.js";
@@ -27,15 +27,16 @@ export function practiceRequests(context: AppContext, practice: PracticeView): H
     list,
   );
   const load = async (message?: string) => {
-    if (message) {
-      replace(said, h("div", { class: "alert success" }, h("p", {}, message)));
-      context.announce(message);
-    }
     try {
       const requests = await context.api.practiceRightsRequests(practice.id);
       replace(list, requests.length === 0 ? h("p", { class: "empty" }, t("requests.none")) : h("ul", { class: "rights-requests" }, ...requests.map((r) => requestItem(context, practice, r, load))));
     } catch (error) {
       replace(list, refusalBox(error));
+    }
+    // Said once the list is the new one: nothing typed in the old one is lost to the redraw.
+    if (message) {
+      replace(said, h("div", { class: "alert success" }, h("p", {}, message)));
+      context.announce(message);
     }
   };
   void load();
@@ -96,7 +97,7 @@ function requestItem(context: AppContext, practice: PracticeView, request: Right
       await reload(t("requests.answered", { title, status: t(`rights.status.${answered.status}` as MessageKey) }));
     } catch (error) {
       done();
-      replace(problems, refusalBox(error, choice.value === "complete" ? undefined : "requests.reasonHint"));
+      replace(problems, choice.value === "complete" ? refusalBox(error) : inputRefusalBox(error, "requests.reasonHint"));
     }
   });
   return h("li", { class: request.overdue ? "late" : undefined }, h("h3", {}, title), state, facts, form);
