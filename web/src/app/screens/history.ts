@@ -8,7 +8,7 @@
 
 import type { HistoryEntryView, HistoryView, PracticeView } from "../api.js";
 import { type AppContext, type Screen, errorBox, refusalBox } from "../app.js";
-import { field, formatDate, h, replace } from "../dom.js";
+import { field, formatDate, h, replace, uniqueId } from "../dom.js";
 import { type MessageKey, locale, t } from "../i18n.js";
 import { WorkerRefusal } from "../../worker/client.js";
 import { busy } from "./signin.js";
@@ -37,6 +37,7 @@ const ACTIONS: Record<string, MessageKey> = {
   "accounts.members": "history.action.members",
   "messaging.mark_read": "history.action.markRead",
   "consent.ask": "history.action.ask",
+  "consent.my_requests": "history.action.myRequests",
   "consent.withdraw": "history.action.withdraw",
   "consent.lift": "history.action.lift",
   "consent.extend": "history.action.extend",
@@ -88,7 +89,10 @@ export async function historyScreen(context: AppContext): Promise<Screen> {
     return { title, content };
   }
   content.append(h("p", {}, t("history.practiceIntro")));
-  for (const practice of practices) content.append(h("h2", {}, practice.name), exportPart(context, practice), await historyPart(context, practice.id));
+  for (const practice of practices) {
+    const heading = h("h2", { id: uniqueId("practice") }, practice.name);
+    content.append(heading, exportPart(context, practice, heading.id), await historyPart(context, practice.id));
+  }
   return { title, content };
 }
 
@@ -96,9 +100,9 @@ export async function historyScreen(context: AppContext): Promise<Screen> {
  * "Exporter (FHIR AuditEvent)": the worker fetches the practice's export and checks
  * it is a Bundle of AuditEvents; the page saves it from a Blob URL, as a document is saved.
  */
-function exportPart(context: AppContext, practice: PracticeView): HTMLElement {
-  const button = h("button", { type: "button", class: "secondary" }, t("history.export"));
-  button.setAttribute("aria-label", t("history.exportFor", { name: practice.name }));
+function exportPart(context: AppContext, practice: PracticeView, headingId: string): HTMLElement {
+  // Named by its words alone; the practice it exports is the heading above, read as its description.
+  const button = h("button", { type: "button", class: "secondary", "aria-describedby": headingId }, t("history.export"));
   const outcome = h("div", {});
   button.onclick = async () => {
     replace(outcome);
