@@ -629,7 +629,10 @@ def test_the_readers_shown_before_sending_are_not_named_after_another_address(
         "account_id": durand.account_id,
         "email": camille.email,
         "display_name": "Dr Camille.Petit",
+        "kind": "practitioner",
         "role": "practitioner",
+        "identity_verified": True,
+        "rpps_proven": False,
     }
     results = run(
         *sign_in("martin", martin, totp=world.totp(martin)),

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { Consents, type DirectiveVersion, checkHistory } from "../src/client/consents.js";
-import { Rights } from "../src/client/rights.js";
+import { PracticeRights, Rights } from "../src/client/rights.js";
 import { refusal } from "./vectors.js";
 
 const PRACTICE = "0b8f2a4e-3c1d-4e5f-9a6b-7c8d9e0f1a2b";
@@ -196,5 +196,45 @@ test("rights: an answer about another patient, another request or in an unknown 
     const served = request(overrides);
     const { session } = sessionAnswering((sent) => (sent.method === "GET" ? [served] : served));
     assert.equal(await refusal(() => run(new Rights(session))), "exchange_refused", JSON.stringify(overrides));
+  }
+});
+
+test("practice rights: the open requests come nearest deadline first, each answered as the SDK answers it", async () => {
+  const later = request({ id: "6f7a8b9c-0d1e-4f2a-8b3c-4d5e6f7a8b9c", due_at: "2027-01-27T07:00:00Z" });
+  const late = request({ right: "rectification", due_at: "2026-11-20T07:00:00Z", received_at: "2026-10-20T07:00:00Z", overdue: true });
+  const listed = sessionAnswering(() => [later, late]);
+  const open = await new PracticeRights(listed.session, PRACTICE).open();
+  assert.deepEqual(
+    open.map((r) => [r.right, r.overdue, r.patientName]),
+    [
+      ["rectification", true, "Camille Petit"],
+      ["erasure", false, "Camille Petit"],
+    ],
+  );
+  assert.deepEqual(listed.sent, [{ method: "GET", path: `/practices/${PRACTICE}/rights-requests`, options: {} }]);
+  const answered = sessionAnswering((sent) => request({ status: sent.path.endsWith("/refuse") ? "refused" : "done", reason: "x" }));
+  const rights = new PracticeRights(answered.session, PRACTICE);
+  await rights.answer(request().id, "refuse", "  Ce n'est pas possible ici.  ");
+  await rights.answer(request().id, "complete", "");
+  assert.deepEqual(answered.sent, [
+    { method: "POST", path: `/rights-requests/${request().id}/refuse`, options: { json: { reason: "Ce n'est pas possible ici." } } },
+    { method: "POST", path: `/rights-requests/${request().id}/complete`, options: { json: { note: null } } },
+  ]);
+});
+
+test("practice rights: a request made to another practice, another request or left in its state is refused", async () => {
+  const OTHER = "7a8b9c0d-1e2f-4a3b-8c4d-5e6f7a8b9c0d";
+  const cases: [Record<string, unknown>, (rights: PracticeRights) => Promise<unknown>][] = [
+    [{ practice_id: OTHER }, (rights) => rights.open()],
+    [{ practice_id: OTHER, status: "done" }, (rights) => rights.answer(request().id, "complete", "")],
+    [{ status: "pending" }, (rights) => rights.answer(request().id, "refuse", "Ce n'est pas possible ici.")],
+    [{ status: "done" }, (rights) => rights.answer(request().id, "extend", "Dossier archivé hors site.")],
+    [{ id: OTHER, status: "done" }, (rights) => rights.answer(request().id, "complete", "")],
+    [{ patient_name: 3 }, (rights) => rights.open()],
+  ];
+  for (const [overrides, run] of cases) {
+    const served = request(overrides);
+    const { session } = sessionAnswering((sent) => (sent.method === "GET" ? [served] : served));
+    assert.equal(await refusal(() => run(new PracticeRights(session, PRACTICE))), "malformed_answer", JSON.stringify(overrides));
   }
 });

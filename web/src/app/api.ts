@@ -20,6 +20,7 @@ export type PatientFileView = Operations["patientFile"]["result"];
 export type ThreadView = Operations["threads"]["result"]["threads"][number];
 export type MessageView = Operations["readThread"]["result"]["messages"][number];
 export type InvitationView = Operations["invitePractice"]["result"]["invitation"];
+export type RetentionPolicyView = Operations["retentionPolicy"]["result"]["policy"];
 export type ConsentsView = Operations["myConsents"]["result"];
 export type DirectiveVersionView = ConsentsView["history"][number];
 export type ConsentDecisionView = Operations["consentEffect"]["args"]["decision"];
@@ -290,6 +291,34 @@ export class Api {
 
   async askRight(practiceId: string, right: RightsRequestView["right"]): Promise<RightsRequestView> {
     return (await this.worker.call("askRight", { practiceId, right })).request;
+  }
+
+  async vouchForIdentity(practiceId: string, accountId: string): Promise<MemberView> {
+    return (await this.worker.call("vouchForIdentity", { practiceId, accountId })).member;
+  }
+
+  async retentionPolicy(practiceId: string): Promise<RetentionPolicyView> {
+    return (await this.worker.call("retentionPolicy", { practiceId })).policy;
+  }
+
+  async setRetentionPolicy(practiceId: string, policy: RetentionPolicyView): Promise<RetentionPolicyView> {
+    return (await this.worker.call("setRetentionPolicy", { practiceId, policy })).policy;
+  }
+
+  async practiceRightsRequests(practiceId: string): Promise<RightsRequestView[]> {
+    return (await this.worker.call("practiceRightsRequests", { practiceId })).requests;
+  }
+
+  async answerRightsRequest(practiceId: string, id: string, answer: Operations["answerRightsRequest"]["args"]["answer"], text: string): Promise<RightsRequestView> {
+    return (await this.worker.call("answerRightsRequest", { practiceId, id, answer, text })).request;
+  }
+
+  async recordRetentionFacts(patientFileId: string, facts: Operations["recordRetentionFacts"]["args"]["facts"]): Promise<PatientFileView["retention"]> {
+    return (await this.worker.call("recordRetentionFacts", { patientFileId, facts })).retention;
+  }
+
+  async exportActivity(practiceId: string): Promise<string> {
+    return (await this.worker.call("exportActivity", { practiceId })).bundle;
   }
 
   async withdrawRight(id: string): Promise<RightsRequestView> {

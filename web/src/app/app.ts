@@ -88,6 +88,11 @@ export function refusalBox(error: unknown, advice?: MessageKey): HTMLElement {
   return errorBox(text, advice, code);
 }
 
+/** The alert box of `error`, with `rules` (the server's bounds, in the person's language) when it refused the input itself. */
+export function inputRefusalBox(error: unknown, rules: MessageKey): HTMLElement {
+  return refusalBox(error, describeFailure(error).code === "bad_request" ? rules : undefined);
+}
+
 export class App {
   private account: AccountView | null = null;
   private readonly main: HTMLElement;

@@ -105,6 +105,17 @@ export interface Retention {
   basis: string;
   explanation: string;
   archived: boolean;
+  /** The facts the end rests on (ISO days): the last care, the birth, the death. */
+  lastCareOn: string;
+  bornOn: string | null;
+  diedOn: string | null;
+}
+
+/** The facts a practitioner or admin records (PUT /patient-files/{id}/retention); a null death erases one recorded by mistake. */
+export interface RetentionFacts {
+  lastCareOn?: string;
+  bornOn?: string;
+  diedOn?: string | null;
 }
 
 export class PatientFiles {
@@ -137,15 +148,22 @@ export class PatientFiles {
   async retention(patientFileId: string): Promise<Retention> {
     const wire = new Wire("malformed_answer", "the file's retention");
     const path = `/patient-files/${encodeURIComponent(patientFileId)}/retention`;
-    const r = wire.object(await this.session.json("GET", path, wire));
-    if (wire.uuid(r, "patient_file_id") !== patientFileId.toLowerCase()) throw wire.refuse("is about another file");
-    return {
-      keepUntil: wire.optionalString(r, "keep_until"),
-      destroyableFrom: wire.optionalString(r, "destroyable_from"),
-      basis: wire.string(r, "basis"),
-      explanation: wire.string(r, "explanation"),
-      archived: wire.boolean(r, "archived"),
-    };
+    return readRetention(wire, await this.session.json("GET", path, wire), patientFileId);
+  }
+
+  /** Records retention facts; the server refuses implausible dates (future, a birth after the first care, a death before the last). */
+  async recordRetentionFacts(patientFileId: string, facts: RetentionFacts): Promise<Retention> {
+    const wire = new Wire("malformed_answer", "the file's retention");
+    const path = `/patient-files/${encodeURIComponent(patientFileId)}/retention`;
+    const json: Record<string, string | null> = {};
+    if (facts.lastCareOn !== undefined) json["last_care_on"] = facts.lastCareOn;
+    if (facts.bornOn !== undefined) json["born_on"] = facts.bornOn;
+    if (facts.diedOn !== undefined) json["died_on"] = facts.diedOn;
+    const retention = readRetention(wire, await this.session.json("PUT", path, wire, { json }), patientFileId);
+    const kept = (asked: string | null | undefined, answered: string | null) => asked === undefined || asked === answered;
+    if (!kept(facts.bornOn, retention.bornOn) || !kept(facts.diedOn, retention.diedOn)) throw wire.refuse("does not hold the dates recorded");
+    if (facts.lastCareOn !== undefined && retention.lastCareOn < facts.lastCareOn) throw wire.refuse("does not hold the last care recorded");
+    return retention;
   }
 
   /** A document's versions (newest first), its readers and whose access ended, from its checked history. */
@@ -501,3 +519,27 @@ export class PatientFiles {
   }
 }
 
+
+const ISO_DAY = /^\d{4}-\d{2}-\d{2}$/;
+
+function readRetention(wire: Wire, answer: unknown, patientFileId: string): Retention {
+  const r = wire.object(answer);
+  if (wire.uuid(r, "patient_file_id") !== patientFileId.toLowerCase()) throw wire.refuse("is about another file");
+  const day = (name: string) => {
+    const value = wire.optionalString(r, name);
+    if (value !== null && !ISO_DAY.test(value)) throw wire.refuse(`has no day ${name}`);
+    return value;
+  };
+  const lastCareOn = day("last_care_on");
+  if (lastCareOn === null) throw wire.refuse("has no day last_care_on");
+  return {
+    keepUntil: day("keep_until"),
+    destroyableFrom: day("destroyable_from"),
+    basis: wire.string(r, "basis"),
+    explanation: wire.string(r, "explanation"),
+    archived: wire.boolean(r, "archived"),
+    lastCareOn,
+    bornOn: day("born_on"),
+    diedOn: day("died_on"),
+  };
+}

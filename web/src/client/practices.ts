@@ -77,3 +77,107 @@ export async function joinPractice(session: Session, code: string): Promise<Prac
   const wire = new Wire("malformed_answer", "the practice joined");
   return practiceOf(wire, await session.json("POST", "/practices/invitations/accept", wire, { json: { code: given } }));
 }
+
+/** A member as GET /practices/{id}/members lists it (accounts/schemas.py MemberOut). */
+export interface MemberView {
+  accountId: string;
+  email: string;
+  name: string;
+  /** The account's kind: only a practitioner has a professional identity to verify. */
+  kind: string;
+  role: Role;
+  /** Proven with e-CPS, or vouched for by an admin or the operator. */
+  identityVerified: boolean;
+  /** Proven with e-CPS (the strongest proof; nothing to vouch for then). */
+  rppsProven: boolean;
+}
+
+function memberOf(wire: Wire, item: unknown): MemberView {
+  const m = wire.object(item);
+  return {
+    accountId: wire.uuid(m, "account_id"),
+    email: wire.string(m, "email"),
+    name: wire.string(m, "display_name"),
+    kind: wire.string(m, "kind"),
+    role: role(wire, m),
+    identityVerified: wire.boolean(m, "identity_verified"),
+    rppsProven: wire.boolean(m, "rpps_proven"),
+  };
+}
+
+/** The members of a practice and their roles. */
+export async function listMembers(session: Session, practiceId: string): Promise<MemberView[]> {
+  const wire = new Wire("malformed_answer", "the practice's members");
+  const path = `/practices/${encodeURIComponent(practiceId)}/members`;
+  return wire.list(await session.json("GET", path, wire)).map((item) => memberOf(wire, item));
+}
+
+/**
+ * (Admins) Vouches for a practitioner member's professional identity, as
+ * `uhs practice verify` does: the answer must be that member, now verified.
+ */
+export async function vouchForIdentity(session: Session, practiceId: string, accountId: string): Promise<MemberView> {
+  const wire = new Wire("malformed_answer", "the verified member");
+  const path = `/practices/${encodeURIComponent(practiceId)}/members/${encodeURIComponent(accountId)}/identity-verification`;
+  const member = memberOf(wire, await session.json("POST", path, wire));
+  if (member.accountId !== accountId.toLowerCase() || !member.identityVerified) throw wire.refuse("is not the member vouched for, verified");
+  return member;
+}
+
+/** How long a practice keeps its patients' files (retention/schemas.py PolicyOut). */
+export interface RetentionPolicyView {
+  years: number;
+  archiveAfterYears: number;
+}
+
+function policyOf(wire: Wire, item: unknown, practiceId: string): RetentionPolicyView {
+  const p = wire.object(item);
+  if (wire.uuid(p, "practice_id") !== practiceId.toLowerCase()) throw wire.refuse("is about another practice");
+  const policy = { years: wire.integer(p, "years"), archiveAfterYears: wire.integer(p, "archive_after_years") };
+  if (policy.years === 0 || policy.archiveAfterYears === 0 || policy.archiveAfterYears > policy.years) throw wire.refuse("is not a retention period");
+  return policy;
+}
+
+/** The practice's retention policy (its members read it). */
+export async function retentionPolicy(session: Session, practiceId: string): Promise<RetentionPolicyView> {
+  const wire = new Wire("malformed_answer", "the practice's retention policy");
+  return policyOf(wire, await session.json("GET", `/practices/${encodeURIComponent(practiceId)}/retention-policy`, wire), practiceId);
+}
+
+/** (Admins) A new retention policy; the server refuses periods out of its bounds. */
+export async function setRetentionPolicy(session: Session, practiceId: string, wanted: RetentionPolicyView): Promise<RetentionPolicyView> {
+  const wire = new Wire("malformed_answer", "the practice's retention policy");
+  const path = `/practices/${encodeURIComponent(practiceId)}/retention-policy`;
+  const json = { years: wanted.years, archive_after_years: wanted.archiveAfterYears };
+  const policy = policyOf(wire, await session.json("PUT", path, wire, { json }), practiceId);
+  if (policy.years !== wanted.years || policy.archiveAfterYears !== wanted.archiveAfterYears) throw wire.refuse("is not the policy asked for");
+  return policy;
+}
+
+/** The largest activity export the page accepts (1000 entries are far below it). */
+const EXPORT_LIMIT = 16 * 1024 * 1024;
+
+/**
+ * (Admins) The practice's activity as a FHIR Bundle of AuditEvents, as
+ * `uhs journal export --practice` writes it: refused unless it is one, so that
+ * the file saved is what its name says.
+ */
+export async function exportActivity(session: Session, practiceId: string): Promise<string> {
+  const wire = new Wire("malformed_answer", "the practice's activity export");
+  const path = `/practices/${encodeURIComponent(practiceId)}/journal/export`;
+  const response = await session.call("GET", path, { params: { format: "fhir" } });
+  const text = await response.text();
+  if (text.length > EXPORT_LIMIT) throw wire.refuse("is too large");
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw wire.refuse("is not JSON");
+  }
+  const bundle = wire.object(parsed);
+  if (wire.string(bundle, "resourceType") !== "Bundle") throw wire.refuse("is not a FHIR Bundle");
+  for (const entry of wire.list(bundle["entry"] ?? [])) {
+    if (wire.string(wire.object(wire.object(entry)["resource"]), "resourceType") !== "AuditEvent") throw wire.refuse("holds something else than AuditEvents");
+  }
+  return text;
+}

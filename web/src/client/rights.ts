@@ -17,6 +17,8 @@ const STATUSES: readonly string[] = ["pending", "extended", "done", "refused", "
 export interface RightsRequestView {
   id: string;
   practiceId: string;
+  patientName: string;
+  patientEmail: string;
   right: Right;
   /** The article that gives the right and sets the deadline. */
   citation: string;
@@ -69,8 +71,13 @@ export class Rights {
   }
 }
 
-function readRequest(r: Json, wire: Wire, me: string): RightsRequestView {
-  if (wire.uuid(r, "patient_id") !== me) throw wire.refuse("is about another patient");
+/** Whose request it must be: the signed-in patient's, or one made to the practice the page asked about. */
+type About = { patient: string } | { practice: string };
+
+function readRequest(r: Json, wire: Wire, about: About | string): RightsRequestView {
+  const expected: About = typeof about === "string" ? { patient: about } : about;
+  if ("patient" in expected && wire.uuid(r, "patient_id") !== expected.patient) throw wire.refuse("is about another patient");
+  if ("practice" in expected && wire.uuid(r, "practice_id") !== expected.practice) throw wire.refuse("is a request made to another practice");
   const right = wire.string(r, "right");
   const status = wire.string(r, "status");
   if (!(RIGHTS as readonly string[]).includes(right)) throw wire.refuse(`names an unknown right ${right}`);
@@ -84,6 +91,8 @@ function readRequest(r: Json, wire: Wire, me: string): RightsRequestView {
   return {
     id: wire.uuid(r, "id"),
     practiceId: wire.uuid(r, "practice_id"),
+    patientName: wire.string(r, "patient_name"),
+    patientEmail: wire.string(r, "patient_email"),
     right: right as Right,
     citation: wire.string(r, "citation"),
     status: status as RequestStatus,
@@ -97,4 +106,39 @@ function readRequest(r: Json, wire: Wire, me: string): RightsRequestView {
     erasureFrom: optional("erasure_from"),
     liftedAt: optional("lifted_at"),
   };
+}
+
+/** What a practice may answer a request with, as `uhs rights complete|extend|refuse`. */
+export const ANSWERS = ["complete", "extend", "refuse"] as const;
+export type Answer = (typeof ANSWERS)[number];
+
+/** The state each answer leads to (an erasure done may still come back refused, with its legal ground). */
+const ANSWERED: Record<Answer, readonly RequestStatus[]> = { complete: ["done", "refused"], extend: ["extended"], refuse: ["refused"] };
+
+/** A practice's side of the rights requests (its admins and practitioners, as the server allows). */
+export class PracticeRights {
+  constructor(
+    private readonly session: Session,
+    private readonly practiceId: string,
+  ) {}
+
+  /** The practice's open requests, each checked to be one made to it, the nearest deadline first. */
+  async open(): Promise<RightsRequestView[]> {
+    const wire = new Wire("malformed_answer", "the practice's rights requests");
+    const path = `/practices/${encodeURIComponent(this.practiceId)}/rights-requests`;
+    const about = { practice: this.practiceId.toLowerCase() };
+    const requests = wire.list(await this.session.json("GET", path, wire)).map((item) => readRequest(wire.object(item), wire, about));
+    return requests.sort((a, b) => Date.parse(a.dueAt) - Date.parse(b.dueAt));
+  }
+
+  /** Answers request `id`: done (with an optional note), extended or refused (with the reasons told to the patient). */
+  async answer(id: string, answer: Answer, text: string): Promise<RightsRequestView> {
+    const wire = new Wire("malformed_answer", "the answered request");
+    const words = text.trim();
+    const json = answer === "complete" ? { note: words || null } : { reason: words };
+    const path = `/rights-requests/${encodeURIComponent(id)}/${answer}`;
+    const request = readRequest(wire.object(await this.session.json("POST", path, wire, { json })), wire, { practice: this.practiceId.toLowerCase() });
+    if (request.id !== id.toLowerCase() || !ANSWERED[answer].includes(request.status)) throw wire.refuse("is not the answer given to the request");
+    return request;
+  }
 }

@@ -12,11 +12,11 @@
 
 import type { Purpose } from "../protocol/signature.js";
 import type { SuiteName } from "../protocol/wrap.js";
-import type { Directive, DocumentHistory, NextVersion, Retention } from "../client/patient_files.js";
+import type { Directive, DocumentHistory, NextVersion, Retention, RetentionFacts } from "../client/patient_files.js";
 import type { MessageView, ThreadView } from "../client/messages.js";
-import type { InvitationView, PracticeView, Role } from "../client/practices.js";
+import type { InvitationView, MemberView, PracticeView, RetentionPolicyView, Role } from "../client/practices.js";
 import type { ConsentEffect, Decision as ConsentDecisionArgs, DirectiveVersion, MyFile } from "../client/consents.js";
-import type { Right, RightsRequestView } from "../client/rights.js";
+import type { Answer, Right, RightsRequestView } from "../client/rights.js";
 import type { HistoryView } from "../client/journal_history.js";
 import type { ProfessionalIdentity } from "../client/federation.js";
 import type { PasskeyCredential, PasskeyOptions, PasskeyView } from "../client/passkeys.js";
@@ -130,7 +130,7 @@ export interface ClientOperations {
   account: { args: Record<string, never>; result: { account: AccountView | null } };
   practices: { args: Record<string, never>; result: { practices: { id: string; name: string; role: string }[] } };
   patients: { args: { practiceId: string }; result: { patients: PatientView[] } };
-  members: { args: { practiceId: string }; result: { members: { accountId: string; email: string; name: string; role: string }[] } };
+  members: { args: { practiceId: string }; result: { members: MemberView[] } };
   /** Newest first. */
   inbox: { args: Record<string, never>; result: { documents: DocumentView[] } };
   /** The sink is closed once everything is checked, aborted on a refusal. */
@@ -227,6 +227,19 @@ export interface ClientOperations {
   createPractice: { args: { name: string }; result: { practice: PracticeView } };
   /** (Admins) Invites `email` as `role`: the code goes to them by mail only, never to the page. */
   invitePractice: { args: { practiceId: string; email: string; role: Role }; result: { invitation: InvitationView } };
+  /** (Admins) Vouches for a practitioner member's professional identity; the member answered, verified. */
+  vouchForIdentity: { args: { practiceId: string; accountId: string }; result: { member: MemberView } };
+  /** A practice's retention policy; (admins) a new one. */
+  retentionPolicy: { args: { practiceId: string }; result: { policy: RetentionPolicyView } };
+  setRetentionPolicy: { args: { practiceId: string; policy: RetentionPolicyView }; result: { policy: RetentionPolicyView } };
+  /** (Practice side) The practice's open rights requests, each checked to be made to it, the nearest deadline first. */
+  practiceRightsRequests: { args: { practiceId: string }; result: { requests: RightsRequestView[] } };
+  /** (Practice side) Answers a request: done, extended or refused, with the words told to the patient. */
+  answerRightsRequest: { args: { practiceId: string; id: string; answer: Answer; text: string }; result: { request: RightsRequestView } };
+  /** Records retention facts of a patient file; its retention after them. */
+  recordRetentionFacts: { args: { patientFileId: string; facts: RetentionFacts }; result: { retention: Retention } };
+  /** (Admins) The practice's activity as a FHIR Bundle of AuditEvents (its JSON text, checked to be one). */
+  exportActivity: { args: { practiceId: string }; result: { bundle: string } };
   /** Accepts an invitation with the signed-in account; the code is not answered back. */
   joinPractice: { args: { code: string }; result: { practice: PracticeView } };
   /** (Patients) The practices holding a file about you, and every version of your consent directives, the history checked. */

@@ -28,12 +28,22 @@ import { ClientRefusal, type Fetch, Http } from "../client/http.js";
 import { PatientFiles } from "../client/patient_files.js";
 import { Messaging } from "../client/messages.js";
 import { Consents } from "../client/consents.js";
-import { Rights } from "../client/rights.js";
+import { PracticeRights, Rights } from "../client/rights.js";
 import { type PinStore, pinStoreFor } from "../client/pins.js";
 import { type HeldKeys, Session } from "../client/session.js";
 import { Wire } from "../client/wire.js";
 import { TrustChecks, listSessions, revokeSession } from "../client/trust.js";
-import { createPractice, invite, joinPractice, listPractices } from "../client/practices.js";
+import {
+  createPractice,
+  exportActivity,
+  invite,
+  joinPractice,
+  listMembers,
+  listPractices,
+  retentionPolicy,
+  setRetentionPolicy,
+  vouchForIdentity,
+} from "../client/practices.js";
 import { JOURNAL_LOG } from "../client/journal_check.js";
 import { JournalHistory } from "../client/journal_history.js";
 import { revocationStoreFor } from "../client/revocations.js";
@@ -346,14 +356,8 @@ export class WorkerService extends CryptoService {
 
   async members({ practiceId }: ClientOperations["members"]["args"]): Promise<ClientOperations["members"]["result"]> {
     const { session, documents } = this.requireSignedIn();
-    const wire = new Wire("malformed_answer", "the practice's members");
-    const path = `/practices/${encodeURIComponent(practiceId)}/members`;
-    const members = wire.list(await session.json("GET", path, wire)).map((item) => {
-      const m = wire.object(item);
-      const member = { accountId: wire.uuid(m, "account_id"), email: wire.string(m, "email"), name: wire.string(m, "display_name"), role: wire.string(m, "role") };
-      documents.remember(member.accountId, member.email, member.name);
-      return member;
-    });
+    const members = await listMembers(session, practiceId);
+    for (const member of members) documents.remember(member.accountId, member.email, member.name);
     return { members };
   }
 
@@ -567,6 +571,34 @@ export class WorkerService extends CryptoService {
 
   async invitePractice({ practiceId, email, role }: ClientOperations["invitePractice"]["args"]): Promise<ClientOperations["invitePractice"]["result"]> {
     return { invitation: await invite(this.requireSignedIn().session, practiceId, email, role) };
+  }
+
+  async vouchForIdentity({ practiceId, accountId }: ClientOperations["vouchForIdentity"]["args"]): Promise<ClientOperations["vouchForIdentity"]["result"]> {
+    return { member: await vouchForIdentity(this.requireSignedIn().session, practiceId, accountId) };
+  }
+
+  async retentionPolicy({ practiceId }: ClientOperations["retentionPolicy"]["args"]): Promise<ClientOperations["retentionPolicy"]["result"]> {
+    return { policy: await retentionPolicy(this.requireSignedIn().session, practiceId) };
+  }
+
+  async setRetentionPolicy({ practiceId, policy }: ClientOperations["setRetentionPolicy"]["args"]): Promise<ClientOperations["setRetentionPolicy"]["result"]> {
+    return { policy: await setRetentionPolicy(this.requireSignedIn().session, practiceId, policy) };
+  }
+
+  async practiceRightsRequests({ practiceId }: ClientOperations["practiceRightsRequests"]["args"]): Promise<ClientOperations["practiceRightsRequests"]["result"]> {
+    return { requests: await new PracticeRights(this.requireSignedIn().session, practiceId).open() };
+  }
+
+  async answerRightsRequest({ practiceId, id, answer, text }: ClientOperations["answerRightsRequest"]["args"]): Promise<ClientOperations["answerRightsRequest"]["result"]> {
+    return { request: await new PracticeRights(this.requireSignedIn().session, practiceId).answer(id, answer, text) };
+  }
+
+  async recordRetentionFacts({ patientFileId, facts }: ClientOperations["recordRetentionFacts"]["args"]): Promise<ClientOperations["recordRetentionFacts"]["result"]> {
+    return { retention: await this.requireSignedIn().patientFiles.recordRetentionFacts(patientFileId, facts) };
+  }
+
+  async exportActivity({ practiceId }: ClientOperations["exportActivity"]["args"]): Promise<ClientOperations["exportActivity"]["result"]> {
+    return { bundle: await exportActivity(this.requireSignedIn().session, practiceId) };
   }
 
   async joinPractice({ code }: ClientOperations["joinPractice"]["args"]): Promise<ClientOperations["joinPractice"]["result"]> {
@@ -947,6 +979,13 @@ const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
   "createPractice",
   "invitePractice",
   "joinPractice",
+  "vouchForIdentity",
+  "retentionPolicy",
+  "setRetentionPolicy",
+  "practiceRightsRequests",
+  "answerRightsRequest",
+  "recordRetentionFacts",
+  "exportActivity",
   "myConsents",
   "consentEffect",
   "decideConsent",

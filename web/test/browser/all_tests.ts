@@ -24,6 +24,7 @@ import "../password_recovery.test.js";
 import "../password_strength.test.js";
 import "../pieces.test.js";
 import "../portability.test.js";
+import "../practice_admin.test.js";
 import "../practices.test.js";
 import "../proof_of_work.test.js";
 import "../registration.test.js";

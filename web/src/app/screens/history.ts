@@ -8,9 +8,10 @@
 
 import type { HistoryEntryView, HistoryView, PracticeView } from "../api.js";
 import { type AppContext, type Screen, errorBox, refusalBox } from "../app.js";
-import { field, formatDate, h, replace } from "../dom.js";
+import { field, formatDate, h, replace, uniqueId } from "../dom.js";
 import { type MessageKey, locale, t } from "../i18n.js";
 import { WorkerRefusal } from "../../worker/client.js";
+import { busy } from "./signin.js";
 
 /** What journal actions mean to the person reading them (cli/journal.py's _ACTION_WORDS). */
 const ACTIONS: Record<string, MessageKey> = {
@@ -34,6 +35,22 @@ const ACTIONS: Record<string, MessageKey> = {
   "audit.history": "history.action.history",
   "audit.export_history": "history.action.exportHistory",
   "accounts.members": "history.action.members",
+  "messaging.mark_read": "history.action.markRead",
+  "consent.ask": "history.action.ask",
+  "consent.my_requests": "history.action.myRequests",
+  "consent.withdraw": "history.action.withdraw",
+  "consent.lift": "history.action.lift",
+  "consent.extend": "history.action.extend",
+  "consent.complete": "history.action.complete",
+  "consent.refuse": "history.action.refuse",
+  "consent.practice_requests": "history.action.practiceRequests",
+  "retention.record_facts": "history.action.recordFacts",
+  "retention.open_claim": "history.action.openClaim",
+  "retention.close_claim": "history.action.closeClaim",
+  "retention.set_policy": "history.action.setPolicy",
+  "accounts.invite": "history.action.invite",
+  "accounts.verify_identity": "history.action.verifyIdentity",
+  "audit.export_practice_activity": "history.action.exportActivity",
 };
 /** The same actions said with the document's title, where this account can read it. */
 const TITLED: Record<string, MessageKey> = {
@@ -72,8 +89,38 @@ export async function historyScreen(context: AppContext): Promise<Screen> {
     return { title, content };
   }
   content.append(h("p", {}, t("history.practiceIntro")));
-  for (const practice of practices) content.append(h("h2", {}, practice.name), await historyPart(context, practice.id));
+  for (const practice of practices) {
+    const heading = h("h2", { id: uniqueId("practice") }, practice.name);
+    content.append(heading, exportPart(context, practice, heading.id), await historyPart(context, practice.id));
+  }
   return { title, content };
+}
+
+/**
+ * "Exporter (FHIR AuditEvent)": the worker fetches the practice's export and checks
+ * it is a Bundle of AuditEvents; the page saves it from a Blob URL, as a document is saved.
+ */
+function exportPart(context: AppContext, practice: PracticeView, headingId: string): HTMLElement {
+  // Named by its words alone; the practice it exports is the heading above, read as its description.
+  const button = h("button", { type: "button", class: "secondary", "aria-describedby": headingId }, t("history.export"));
+  const outcome = h("div", {});
+  button.onclick = async () => {
+    replace(outcome);
+    const done = busy(button, t("history.exporting"));
+    try {
+      const bundle = await context.api.exportActivity(practice.id);
+      const url = URL.createObjectURL(new Blob([bundle], { type: "application/fhir+json" }));
+      const day = new Date().toISOString().slice(0, 10);
+      const link = h("a", { href: url, download: `activite-${day}.fhir.json` }, t("history.exportSave"));
+      replace(outcome, h("p", { class: "alert success" }, t("history.exported"), " ", link));
+      link.click();
+    } catch (error) {
+      replace(outcome, refusalBox(error));
+    } finally {
+      done();
+    }
+  };
+  return h("div", { class: "export" }, h("p", { class: "hint" }, t("history.exportMeaning")), button, outcome);
 }
 
 /** One history, proven by the worker, or the reason it was refused. */

@@ -6,8 +6,8 @@
  * will read it), a reader is added with an optional end of access, or revoked.
  */
 
-import type { DocumentHistoryView, DocumentView, NextVersionView, PatientFileView, PatientView, PendingShareView } from "../api.js";
-import { type AppContext, ROUTES, type Screen, errorBox, refusalBox } from "../app.js";
+import type { DocumentHistoryView, DocumentView, NextVersionView, PatientFileView, PatientView, PendingShareView, PracticeView } from "../api.js";
+import { type AppContext, ROUTES, type Screen, errorBox, inputRefusalBox, refusalBox } from "../app.js";
 import { field, formatDate, formatSize, h, replace, uniqueId } from "../dom.js";
 import { type MessageKey, locale, t } from "../i18n.js";
 import { busy } from "./signin.js";
@@ -29,10 +29,11 @@ export async function patientFileScreen(context: AppContext, patientFileId: stri
   const back = h("p", {}, h("a", { href: ROUTES.patients }, `← ${t("patients.back")}`));
   const content = h("section", {});
   let patient: PatientView | undefined;
+  let practice: PracticeView | undefined;
   let file: FileView;
   try {
-    patient = await findPatient(context, patientFileId);
-    if (!patient) {
+    [patient, practice] = (await findPatient(context, patientFileId)) ?? [];
+    if (!patient || !practice) {
       replace(content, back, h("h1", {}, t("patients.fileNotFound")));
       return { title: t("patients.fileNotFound"), content };
     }
@@ -47,18 +48,18 @@ export async function patientFileScreen(context: AppContext, patientFileId: stri
     back,
     h("h1", {}, title),
     h("p", { class: "hint" }, patient.email),
-    retentionPart(file.retention),
+    retentionPart(context, patientFileId, file.retention, practice.role),
     consentPart(file.consents),
     documentsPart(context, file.documents),
   );
   return { title, content };
 }
 
-async function findPatient(context: AppContext, patientFileId: string): Promise<PatientView | undefined> {
+async function findPatient(context: AppContext, patientFileId: string): Promise<[PatientView, PracticeView] | undefined> {
   const wanted = patientFileId.toLowerCase();
   for (const practice of await workingPractices(context)) {
     const found = (await context.api.patients(practice.id)).find((p) => p.patientFileId === wanted);
-    if (found) return found;
+    if (found) return [found, practice];
   }
   return undefined;
 }
@@ -72,21 +73,82 @@ function detail(term: string, value: string): HTMLElement[] {
   return [h("dt", {}, term), h("dd", {}, value)];
 }
 
-function retentionPart(retention: FileView["retention"]): HTMLElement {
-  const basis = translated("patients.basis", retention.basis, BASES, retention.explanation);
-  return h(
-    "section",
-    { class: "part", "aria-labelledby": "retention-heading" },
-    h("h2", { id: "retention-heading" }, t("patients.retention")),
+function retentionPart(context: AppContext, patientFileId: string, retention: FileView["retention"], role: string): HTMLElement {
+  const shown = h("div", {});
+  const show = (now: FileView["retention"]) => {
+    const basis = translated("patients.basis", now.basis, BASES, now.explanation);
+    replace(
+      shown,
+      h(
+        "dl",
+        { class: "details" },
+        ...detail(t("patients.keepUntil"), now.keepUntil ? formatDay(now.keepUntil) : t("patients.keepUnknown")),
+        ...(now.destroyableFrom ? detail(t("patients.destroyableFrom"), formatDay(now.destroyableFrom)) : []),
+        ...detail(t("patients.basis"), basis),
+        ...detail(t("patients.lastCare"), formatDay(now.lastCareOn)),
+        ...detail(t("patients.bornOn"), now.bornOn ? formatDay(now.bornOn) : t("patients.notRecorded")),
+        ...(now.diedOn ? detail(t("patients.diedOn"), formatDay(now.diedOn)) : []),
+      ),
+      now.archived ? h("p", {}, t("patients.archived")) : null,
+    );
+  };
+  show(retention);
+  const part = h("section", { class: "part", "aria-labelledby": "retention-heading" }, h("h2", { id: "retention-heading" }, t("patients.retention")), shown);
+  // The server lets the practice's admin and the practitioners treating the patient record them; a secretary never sees this screen.
+  if (role === "admin" || role === "practitioner") part.append(factsForm(context, patientFileId, show));
+  return part;
+}
+
+/** The dates the end rests on, as the server's safeguards allow them: its refusals said with those safeguards. */
+function factsForm(context: AppContext, patientFileId: string, show: (now: FileView["retention"]) => void): HTMLElement {
+  const dateInput = (name: string) => h("input", { type: "date", name });
+  const born = dateInput("born-on");
+  const lastCare = dateInput("last-care-on");
+  const died = dateInput("died-on");
+  const submit = h("button", { type: "submit" }, t("patients.factsSave"));
+  const outcome = h("div", {});
+  const form = h(
+    "form",
+    { class: "facts" },
     h(
-      "dl",
-      { class: "details" },
-      ...detail(t("patients.keepUntil"), retention.keepUntil ? formatDay(retention.keepUntil) : t("patients.keepUnknown")),
-      ...(retention.destroyableFrom ? detail(t("patients.destroyableFrom"), formatDay(retention.destroyableFrom)) : []),
-      ...detail(t("patients.basis"), basis),
+      "fieldset",
+      {},
+      h("legend", {}, t("patients.factsTitle")),
+      h("p", { class: "hint" }, t("patients.factsMeaning")),
+      field(t("patients.bornOn"), born),
+      field(t("patients.lastCare"), lastCare),
+      field(t("patients.diedOn"), died, t("patients.diedHint")),
     ),
-    retention.archived ? h("p", {}, t("patients.archived")) : null,
+    outcome,
+    submit,
   );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    replace(outcome);
+    const facts: { bornOn?: string; lastCareOn?: string; diedOn?: string } = {};
+    if (born.value) facts.bornOn = born.value;
+    if (lastCare.value) facts.lastCareOn = lastCare.value;
+    if (died.value) facts.diedOn = died.value;
+    if (Object.keys(facts).length === 0) {
+      replace(outcome, errorBox(t("patients.factsNone")));
+      born.focus();
+      return;
+    }
+    const done = busy(submit, t("patients.factsSaving"));
+    try {
+      const now = await context.api.recordRetentionFacts(patientFileId, facts);
+      show(now);
+      const said = now.keepUntil ? t("patients.factsSaved", { date: formatDay(now.keepUntil) }) : t("patients.factsSavedUnknown");
+      replace(outcome, h("div", { class: "alert success" }, h("p", {}, said)));
+      context.announce(said);
+      for (const input of [born, lastCare, died]) input.value = "";
+    } catch (error) {
+      replace(outcome, inputRefusalBox(error, "patients.factsSafeguards"));
+    } finally {
+      done();
+    }
+  });
+  return form;
 }
 
 function consentPart(consents: FileView["consents"]): HTMLElement {

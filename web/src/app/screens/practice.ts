@@ -6,10 +6,11 @@
  */
 
 import type { MemberView, PracticeView } from "../api.js";
-import { type AppContext, refusalBox, type Screen } from "../app.js";
+import { type AppContext, inputRefusalBox, refusalBox, type Screen } from "../app.js";
 import { field, formatDate, h, replace } from "../dom.js";
 import { type MessageKey, locale, t } from "../i18n.js";
 import { busy } from "./signin.js";
+import { practiceRequests } from "./practice_requests.js";
 
 export const PRACTICE_ROUTE = (practiceId: string) => `#/practice/${encodeURIComponent(practiceId)}`;
 
@@ -60,7 +61,14 @@ async function showPractice(context: AppContext, practice: PracticeView, place: 
   const members = h("div", {});
   const heading = h("h2", {}, practice.name);
   replace(place, heading, h("p", {}, t("practice.yourRole", { role: roleName(practice.role) })), members);
-  if (practice.role === "admin") place.append(inviteForm(context, practice, () => void listMembers(context, practice, members)));
+  // The page offers an admin's actions to admins only; the server refuses them to anyone else anyway.
+  if (practice.role === "admin") {
+    place.append(
+      inviteForm(context, practice, () => void listMembers(context, practice, members)),
+      practiceRequests(context, practice),
+      retentionPolicyPart(context, practice),
+    );
+  }
   await listMembers(context, practice, members);
 }
 
@@ -72,13 +80,102 @@ async function listMembers(context: AppContext, practice: PracticeView, place: H
     replace(place, refusalBox(error));
     return;
   }
-  const columns: MessageKey[] = ["practice.name", "practice.email", "practice.role"];
+  const columns: MessageKey[] = ["practice.name", "practice.email", "practice.role", "practice.identity"];
   const caption = h("caption", {}, t("practice.members", { count: members.length }));
   const header = h("tr", {}, ...columns.map((c) => h("th", { scope: "col" }, t(c))));
   // As the documents' table: one card per member on a phone, each value labelled.
-  const cell = (column: number, value: string) => h("td", { "data-label": t(columns[column]!) }, value);
-  const rows = members.map((m) => h("tr", {}, cell(0, m.name || m.email), cell(1, m.email), cell(2, roleName(m.role))));
+  const cell = (column: number, ...value: (string | HTMLElement | null)[]) => h("td", { "data-label": t(columns[column]!) }, ...value);
+  const rows = members.map((m) =>
+    h("tr", {}, cell(0, m.name || m.email), cell(1, m.email), cell(2, roleName(m.role)), cell(3, ...identityOf(context, practice, m, () => void listMembers(context, practice, place)))),
+  );
   replace(place, h("table", { class: "documents members" }, caption, h("thead", {}, header), h("tbody", {}, ...rows)));
+}
+
+/** A practitioner's professional identity, and for an admin the vouching of one not verified yet. */
+function identityOf(context: AppContext, practice: PracticeView, member: MemberView, vouched: () => void): (string | HTMLElement | null)[] {
+  // A professional identity is a practitioner's (the server would also let a secretary's account be vouched for: not offered).
+  if (member.kind !== "practitioner" || (member.role !== "practitioner" && member.role !== "admin")) return [""];
+  if (member.rppsProven) return [t("practice.identityProven")];
+  if (member.identityVerified) return [h("span", { class: "verified" }, t("practice.identityVerified"))];
+  const said = t("practice.identityUnverified");
+  if (practice.role !== "admin") return [said];
+  const who = member.name || member.email;
+  const vouch = h("button", { type: "button", class: "secondary" }, t("practice.vouch"));
+  vouch.setAttribute("aria-label", t("practice.vouchFor", { name: who }));
+  const place = h("div", { class: "vouch" }, vouch);
+  vouch.onclick = () => {
+    // Asked once more, with what it means: the admin's word stands for this person's profession.
+    const confirm = h("button", { type: "button" }, t("practice.vouchConfirm"));
+    const cancel = h("button", { type: "button", class: "secondary" }, t("practice.vouchCancel"));
+    const problems = h("div", {});
+    const question = h("div", { class: "alert warning", role: "group", "aria-label": t("practice.vouchFor", { name: who }) }, h("p", {}, t("practice.vouchMeaning", { name: who })), problems, confirm, cancel);
+    cancel.onclick = () => {
+      replace(place, vouch);
+      vouch.focus();
+    };
+    confirm.onclick = async () => {
+      replace(problems);
+      const done = busy(confirm, t("practice.vouching"));
+      try {
+        await context.api.vouchForIdentity(practice.id, member.accountId);
+        context.announce(t("practice.vouched", { name: who }));
+        vouched();
+      } catch (error) {
+        done();
+        replace(problems, refusalBox(error));
+      }
+    };
+    replace(place, question);
+    confirm.focus();
+  };
+  // One block: on a phone the cell's text and its button stack rather than squeeze side by side.
+  return [h("div", {}, h("div", {}, said), place)];
+}
+
+/** The legal default: 20 years after the last care (CSP R1112-7). */
+const DEFAULT_YEARS = 20;
+const MIN_YEARS = 10;
+const MAX_YEARS = 100;
+
+/** The practice's retention policy, shown and changed by its admin. */
+function retentionPolicyPart(context: AppContext, practice: PracticeView): HTMLElement {
+  const shown = h("p", {}, t("practice.policyLoading"));
+  const years = h("input", { type: "number", name: "policy-years", min: String(MIN_YEARS), max: String(MAX_YEARS), step: "1", required: true, inputmode: "numeric" });
+  const archive = h("input", { type: "number", name: "policy-archive", min: "1", max: String(MAX_YEARS), step: "1", required: true, inputmode: "numeric" });
+  const submit = h("button", { type: "submit" }, t("practice.policySave"));
+  const outcome = h("div", {});
+  const show = (policy: { years: number; archiveAfterYears: number }) => {
+    replace(shown, t("practice.policyNow", { years: String(policy.years), archive: String(policy.archiveAfterYears) }));
+    years.value = String(policy.years);
+    archive.value = String(policy.archiveAfterYears);
+  };
+  context.api.retentionPolicy(practice.id).then(show, (error: unknown) => replace(shown, refusalBox(error)));
+  // Bounds checked by the server, not here: its refusal is said with them (below).
+  const form = h("form", { class: "policy", novalidate: true }, field(t("practice.policyYears"), years, t("practice.policyYearsHint")), field(t("practice.policyArchive"), archive, t("practice.policyArchiveHint")), outcome, submit);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    replace(outcome);
+    const done = busy(submit, t("practice.policySaving"));
+    try {
+      const policy = await context.api.setRetentionPolicy(practice.id, { years: Number(years.value), archiveAfterYears: Number(archive.value) });
+      show(policy);
+      const said = t("practice.policySaved", { years: String(policy.years) });
+      replace(outcome, h("div", { class: "alert success" }, h("p", {}, said)));
+      context.announce(said);
+    } catch (error) {
+      replace(outcome, inputRefusalBox(error, "practice.policyBounds"));
+    } finally {
+      done();
+    }
+  });
+  return h(
+    "section",
+    { class: "part", "aria-labelledby": "policy-heading" },
+    h("h2", { id: "policy-heading" }, t("practice.policyTitle")),
+    h("p", {}, t("practice.policyDefault", { years: String(DEFAULT_YEARS) })),
+    shown,
+    form,
+  );
 }
 
 function inviteForm(context: AppContext, practice: PracticeView, invited: () => void): HTMLElement {
