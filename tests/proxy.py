@@ -79,7 +79,7 @@ def nginx_in_front(
     (folder / "nginx.conf").write_text(
         ("user root;\n" if os.geteuid() == 0 else "")
         + f"daemon off;\npid {folder}/nginx.pid;\nerror_log {folder}/error.log warn;\n"
-        "events { worker_connections 64; }\n"
+        "events { worker_connections 1024; }\n"
         "http {\n"
         f"    access_log {folder}/access.log;\n"
         f"    client_body_temp_path {temp['body']};\n"
