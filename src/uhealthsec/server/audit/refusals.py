@@ -57,25 +57,24 @@ class RefusalLog:
         return int(made or 0) <= JOURNALED_REFUSALS_PER_ACCOUNT
 
 
-class ReadLimit:
-    """How many reads of personal data each account made this minute, shared by every
-    API process through the database."""
-
-    def __init__(self, sessions: sessionmaker[Session], clock: Callable[[], datetime]) -> None:
-        self._sessions = sessions
-        self._clock = clock
-
-    def admit(self, account_id: uuid.UUID) -> bool:
-        """Count one read; whether it is within the account's allowance."""
-        key = {"started_at": _window_start(self._clock(), READ_WINDOW), "account_id": account_id}
-        with transaction(self._sessions) as db:
-            upsert(db, ReadCount, key, add={"count": 1})
-            made = db.scalar(
-                select(ReadCount.count).where(
-                    ReadCount.started_at == key["started_at"], ReadCount.account_id == account_id
-                )
+def count_reads(db: Session, now: datetime, reads: dict[uuid.UUID, int]) -> dict[uuid.UUID, int]:
+    """Count ``reads[account]`` reads of personal data of each account, made ``now``, in
+    ``db``'s transaction (the journal's batch that journals them: shared by every API
+    process through the database, and counted with the entries they make, or not at
+    all); how many of each are within the account's allowance this minute."""
+    started = _window_start(now, READ_WINDOW)
+    within = {}
+    for account_id, count in reads.items():
+        key = {"started_at": started, "account_id": account_id}
+        upsert(db, ReadCount, key, add={"count": count})
+        made = db.scalar(
+            select(ReadCount.count).where(
+                ReadCount.started_at == started, ReadCount.account_id == account_id
             )
-        return int(made or 0) <= JOURNALED_READS_PER_MINUTE
+        )
+        before = int(made or 0) - count
+        within[account_id] = max(0, min(count, JOURNALED_READS_PER_MINUTE - before))
+    return within
 
 
 def _window_start(now: datetime, window: timedelta) -> datetime:
