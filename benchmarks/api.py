@@ -410,12 +410,7 @@ def api_command(port: int, workers: int) -> list[str]:
 
 
 def bare_command(port: int, workers: int) -> list[str]:
-    return [
-        sys.executable,
-        *("-m", "uvicorn", "bare_api:create", "--factory", "--app-dir", str(BENCHMARKS)),
-        *("--port", str(port), "--workers", str(workers)),
-        *("--timeout-worker-healthcheck", "30"),
-    ]
+    return [sys.executable, "-c", "import bare_api; bare_api.main()", str(port), str(workers)]
 
 
 def wrk(url: str, tokens: list[str], seconds: int, connections: int, work: Path) -> dict:
@@ -491,7 +486,7 @@ def http(
         environment.update(
             UHS_DATA_DIR=str(ctx.settings.data_dir),
             UHS_DATABASE_URL=ctx.settings.resolved_database_url,
-            PYTHONPATH=str(BENCHMARKS.parent / "src"),
+            PYTHONPATH=f"{BENCHMARKS.parent / 'src'}:{BENCHMARKS}",
         )
         ctx.engine.dispose()  # the servers' processes have their own connections
         results: dict[tuple[str, int, str], dict] = {}
