@@ -413,6 +413,22 @@ def bare_command(port: int, workers: int) -> list[str]:
     return [sys.executable, "-c", "import bare_api; bare_api.main()", str(port), str(workers)]
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user and system) used so far by process ``pid`` and its children (the
+    workers of ``--workers N``), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        process, parent = int(stat.parent.name), int(fields[1])
+        if pid in (process, parent):
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def wrk(url: str, tokens: list[str], seconds: int, connections: int, work: Path) -> dict:
     """Requests per second, p50 and p99 in milliseconds, answers other than 2xx/3xx."""
     script = work / "tokens.lua"
@@ -438,6 +454,8 @@ def wrk(url: str, tokens: list[str], seconds: int, connections: int, work: Path)
         assert found, out
         return float(found.group(1)) * _UNITS[found.group(2)]
 
+    answered = re.search(r"(\d+) requests in", out)
+    assert answered, out
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
     assert rate, out
     refused = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
@@ -446,6 +464,7 @@ def wrk(url: str, tokens: list[str], seconds: int, connections: int, work: Path)
         "rate": float(rate.group(1)),
         "p50": latency("50"),
         "p99": latency("99"),
+        "requests": int(answered.group(1)),
         "non_2xx": int(refused.group(1)) if refused else 0,
         "errors": errors.group(0) if errors else "",
     }
@@ -470,64 +489,124 @@ def profiling(pid: int, seconds: int, output: Path) -> subprocess.Popen[bytes]:
     )
 
 
+def journal_batches(url: str) -> tuple[float, float] | None:
+    """The journal's batches so far, from the server's metrics (loopback may read
+    them): mean entries per batch, mean milliseconds per batch."""
+    with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1]))) as probe:
+        probe.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+        text = b""
+        while chunk := probe.recv(65536):
+            text += chunk
+    values = {}
+    for name in ("entries_sum", "entries_count", "seconds_sum", "seconds_count"):
+        found = re.search(rf"^uhs_journal_batch_{name} ([\d.e+]+)$", text.decode(), re.M)
+        if found is None:
+            return None
+        values[name] = float(found.group(1))
+    if not values["entries_count"]:
+        return None
+    return (
+        values["entries_sum"] / values["entries_count"],
+        values["seconds_sum"] / values["seconds_count"] * 1000,
+    )
+
+
 def http(
     backend: str,
     workers: list[int],
     seconds: int,
     connections: int,
     readers: int,
+    rounds: int,
+    before: Path | None,
     profiles: Path | None,
     profile_format: str = "svg",
 ) -> None:
+    """Each round starts each server (the API before, if given, the API, the bare
+    application) at each number of workers and loads each path; medians of the
+    rounds."""
     work = Path(tempfile.mkdtemp(prefix="uhs-bench-http-"))
+    sources = {"api": BENCHMARKS.parent / "src", "bare": BENCHMARKS.parent / "src"}
+    if before is not None:
+        sources = {"before": before, **sources}
     with database(backend) as ctx:
         tokens = make_readers(ctx, readers, 50)
         environment = {k: v for k, v in os.environ.items() if not k.startswith("UHS_")}
         environment.update(
             UHS_DATA_DIR=str(ctx.settings.data_dir),
             UHS_DATABASE_URL=ctx.settings.resolved_database_url,
-            PYTHONPATH=f"{BENCHMARKS.parent / 'src'}:{BENCHMARKS}",
         )
         ctx.engine.dispose()  # the servers' processes have their own connections
-        results: dict[tuple[str, int, str], dict] = {}
-        for count in workers:
-            for kind, command in (("api", api_command), ("bare", bare_command)):
-                port = free_port()
-                log = work / f"{kind}-{count}.log"
-                with serving(command(port, count), port, environment, log) as (url, pid):
-                    for path, _ in HTTP_CASES:
-                        wrk(url + path, tokens, 2, connections, work)  # warm
-                        spy = None
-                        if profiles is not None and kind == "api":
-                            name = re.sub(r"\W+", "-", path).strip("-")
-                            out = profiles / f"{backend}-{count}w-{name}.{profile_format}"
-                            spy = profiling(pid, seconds, out)
-                        measured = wrk(url + path, tokens, seconds, connections, work)
-                        if spy is not None:
-                            spy.wait()
-                        results[(kind, count, path)] = measured
-                        print(
-                            f"  {kind} workers={count} {path}: {measured}",
-                            file=sys.stderr,
-                            flush=True,
-                        )
+        runs: dict[tuple[str, int, str], list[dict]] = {}
+        for _ in range(rounds):
+            for count in workers:
+                for kind, src in sources.items():
+                    command = bare_command if kind == "bare" else api_command
+                    port = free_port()
+                    log = work / f"{kind}-{count}.log"
+                    served_env = {**environment, "PYTHONPATH": f"{src}:{BENCHMARKS}"}
+                    with serving(command(port, count), port, served_env, log) as (url, pid):
+                        for path, _ in HTTP_CASES:
+                            wrk(url + path, tokens, 2, connections, work)  # warm
+                            spy = None
+                            if profiles is not None and kind != "bare":
+                                name = re.sub(r"\W+", "-", path).strip("-")
+                                out = f"{backend}-{kind}-{count}w-{name}.{profile_format}"
+                                spy = profiling(pid, seconds, profiles / out)
+                            cpu = cpu_seconds(pid)
+                            measured = wrk(url + path, tokens, seconds, connections, work)
+                            cpu = cpu_seconds(pid) - cpu
+                            measured["cpu_ms"] = cpu * 1000 / max(1, measured["requests"])
+                            if spy is not None:
+                                spy.wait()
+                            runs.setdefault((kind, count, path), []).append(measured)
+                            print(f"  {kind} workers={count} {path}: {measured}", file=sys.stderr)
+                        if kind != "bare":
+                            batches = journal_batches(url)
+                            if batches is not None:
+                                print(
+                                    f"  {kind} workers={count} journal: {batches[0]:.1f} "
+                                    f"entries a batch, {batches[1]:.1f} ms a batch",
+                                    file=sys.stderr,
+                                    flush=True,
+                                )
     shutil.rmtree(work, ignore_errors=True)
+    results = {
+        key: {
+            m: statistics.median(r[m] for r in measured) for m in ("rate", "p50", "p99", "cpu_ms")
+        }
+        | {"non_2xx": sum(r["non_2xx"] for r in measured)}
+        for key, measured in runs.items()
+    }
+
+    def cell(kind: str, count: int, path: str) -> str:
+        found = results[(kind, count, path)]
+        refused = f", {found['non_2xx']} not 2xx" if found["non_2xx"] else ""
+        return (
+            f"{found['rate']:,.0f} ({found['p50']:.1f} / {found['p99']:.1f} ms{refused}) "
+            f"{found['cpu_ms']:.2f} | {found['rate'] / results[('bare', count, path)]['rate']:.2f}x"
+        )
+
     for count in workers:
         for path, name in HTTP_CASES:
-            api, bare = results[("api", count, path)], results[("bare", count, path)]
-            refused = f" ({api['non_2xx']} not 2xx)" if api["non_2xx"] else ""
+            compared = f" | {cell('before', count, path)}" if before is not None else ""
+            bare = results[("bare", count, path)]
             print(
-                f"| {backend} | {count} | {name} | {api['rate']:,.0f}{refused} "
-                f"| {api['p50']:.1f} ms | {api['p99']:.1f} ms | {bare['rate']:,.0f} "
-                f"| {api['rate'] / bare['rate']:.2f}x |",
+                f"| {backend} | {count} | {name}{compared} | {cell('api', count, path)} "
+                f"| {bare['rate']:,.0f} ({bare['p50']:.1f} / {bare['p99']:.1f} ms) "
+                f"{bare['cpu_ms']:.2f} |",
                 flush=True,
             )
     if len(workers) > 1:
         one, most = workers[0], workers[-1]
         for path, name in HTTP_CASES:
-            for kind in ("api", "bare"):
+            for kind in sources:
                 ratio = results[(kind, most, path)]["rate"] / results[(kind, one, path)]["rate"]
-                print(f"{backend} {kind} {name}: {most} workers = {ratio:.2f}x {one}")
+                cpu = results[(kind, most, path)]["cpu_ms"] / results[(kind, one, path)]["cpu_ms"]
+                print(
+                    f"{backend} {kind} {name}: {most} workers = {ratio:.2f}x {one} in req/s, "
+                    f"{cpu:.2f}x in CPU per request"
+                )
 
 
 def main() -> None:
@@ -554,13 +633,26 @@ def main() -> None:
         "(its cost lowers the numbers: not for the report's table)",
     )
     served.add_argument("--profile-format", choices=sorted(PROFILE_FORMATS), default="svg")
+    served.add_argument("--rounds", type=int, default=1)
+    served.add_argument(
+        "--before",
+        type=Path,
+        metavar="SRC",
+        help="also serve the API from this other source tree (its src/ folder, e.g. "
+        "`git archive main src | tar -x -C /tmp/before`), in the same rounds",
+    )
     args = parser.parse_args()
     print(f"Python {platform.python_version()}, {platform.machine()}")
     if args.command == "http":
         load = ", ".join(f"{n:.2f}" for n in os.getloadavg())
         print(f"{os.cpu_count()} CPUs, load average {load}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-        print("| database | workers | request | req/s | p50 | p99 | bare req/s | ratio |")
-        print("|---|---:|---|---:|---:|---:|---:|---:|")
+        print(
+            f"medians of {args.rounds} round(s); req/s (p50 / p99) and the server's CPU "
+            "milliseconds per request; ratio of req/s to bare"
+        )
+        compared = " before | before/bare |" if args.before else ""
+        print(f"| database | workers | request |{compared} after | after/bare | bare |")
+        print("|---|---:|---|" + ("---:|---:|" if args.before else "") + "---:|---:|---:|")
         for backend in args.backends:
             http(
                 backend,
@@ -568,6 +660,8 @@ def main() -> None:
                 args.seconds,
                 args.connections,
                 args.readers,
+                args.rounds,
+                args.before,
                 args.profile,
                 args.profile_format,
             )
