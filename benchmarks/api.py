@@ -4,8 +4,10 @@
                                                  [--backends sqlite postgresql]
     .venv/bin/python benchmarks/api.py inbox [--sizes 100 1000 10000]
                                              [--backends sqlite postgresql]
-    .venv/bin/python benchmarks/api.py http [--workers 1 2] [--seconds 30]
-                                            [--connections 32] [--backends sqlite postgresql]
+    .venv/bin/python benchmarks/api.py http [--workers 1 2] [--seconds 30] [--rounds 1]
+                                            [--connections 32] [--readers 100]
+                                            [--backends sqlite postgresql] [--before SRC]
+                                            [--profile FOLDER [--profile-format svg]]
 
 ``directory``: a key directory of each size (one entry per practitioner, written
 straight to the database, the map of accounts committed at the end as the server
@@ -30,13 +32,18 @@ first page, one walk for the whole inbox.
 --workers N`` (each process its own context, as deployed, access log on) answering
 ``GET /health``, an authenticated ``GET /accounts/me`` and a journaled
 ``GET /documents?limit=50`` (50 documents shared with each reader), loaded by ``wrk``
-(one thread, ``--connections`` connections, ``--seconds`` each) in its own process;
-then a bare FastAPI application served by uvicorn the same way (same workers, same
-access log) with the same three paths answering constant JSON (``/health`` async, the
-two others sync, in the threadpool, as the API's routes are), in the same run. Each
-request carries one of ``--readers`` tokens in turn (rows and tokens made straight in
-the database), so that no reader passes the journaled reads' allowance per minute
-(audit/refusals.py) and every answer is a 200 (any other is reported).
+(one thread, ``--connections`` connections, ``--seconds`` each, after 2 s of warming)
+in its own process; in the same rounds, a bare FastAPI application
+(benchmarks/bare_api.py: the same three paths answering constant JSON, ``/health``
+async, the two others sync as the API's routes are) served by the same serving code
+and workers; with ``--before SRC``, the API of another source tree too. Each request
+carries one of ``--readers`` tokens in turn (rows and tokens made straight in the
+database), so that no reader passes the journaled reads' allowance per minute
+(audit/refusals.py) and every answer is a 200 (any other is reported). Reported:
+req/s, p50 and p99, and the server processes' CPU time per request (from /proc: on a
+shared machine, the figure that other work disturbs least); the journal's mean batch
+(entries, milliseconds) from the API's metrics; medians of ``--rounds``.
+``--profile FOLDER`` samples the API's processes with py-spy during each case.
 """
 
 from __future__ import annotations
@@ -327,11 +334,11 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def make_readers(ctx: AppContext, count: int, documents: int) -> list[str]:
+def make_readers(ctx: AppContext, count: int, documents: int) -> list[tuple[uuid.UUID, uuid.UUID]]:
     """``count`` verified practitioners, each with ``documents`` documents shared with
-    them and a session; an access token of each (as the token endpoint issues)."""
+    them and a session: their account and session ids."""
     now = datetime.now(UTC)
-    tokens = []
+    readers = []
     for i in range(count):
         reader = Account(
             email=f"reader{i}@example.org",
@@ -357,20 +364,28 @@ def make_readers(ctx: AppContext, count: int, documents: int) -> list[str]:
             db.flush()
             session.account_id = reader.id
             db.add(session)
-            db.flush()
-            token, _ = ctx.keyring.issue(
-                account_id=reader.id,
-                session_id=session.id,
-                client_id=CLI_CLIENT_ID,
-                auth_time=now,
-                amr=("pwd", "otp"),
-                scope="",
-                issuer=ctx.settings.issuer,
-                now=now,
-            )
         share_documents(ctx, reader.id, documents)
-        tokens.append(token)
-    return tokens
+        readers.append((reader.id, session.id))
+    return readers
+
+
+def access_tokens(ctx: AppContext, readers: list[tuple[uuid.UUID, uuid.UUID]]) -> list[str]:
+    """A fresh access token of each reader's session (as the token endpoint issues;
+    they live minutes: made again for each server)."""
+    now = datetime.now(UTC)
+    return [
+        ctx.keyring.issue(
+            account_id=account_id,
+            session_id=session_id,
+            client_id=CLI_CLIENT_ID,
+            auth_time=now,
+            amr=("pwd", "otp"),
+            scope="",
+            issuer=ctx.settings.issuer,
+            now=now,
+        )[0]
+        for account_id, session_id in readers
+    ]
 
 
 @contextmanager
@@ -530,13 +545,12 @@ def http(
     if before is not None:
         sources = {"before": before, **sources}
     with database(backend) as ctx:
-        tokens = make_readers(ctx, readers, 50)
+        sessions = make_readers(ctx, readers, 50)
         environment = {k: v for k, v in os.environ.items() if not k.startswith("UHS_")}
         environment.update(
             UHS_DATA_DIR=str(ctx.settings.data_dir),
             UHS_DATABASE_URL=ctx.settings.resolved_database_url,
         )
-        ctx.engine.dispose()  # the servers' processes have their own connections
         runs: dict[tuple[str, int, str], list[dict]] = {}
         for _ in range(rounds):
             for count in workers:
@@ -545,6 +559,7 @@ def http(
                     port = free_port()
                     log = work / f"{kind}-{count}.log"
                     served_env = {**environment, "PYTHONPATH": f"{src}:{BENCHMARKS}"}
+                    tokens = access_tokens(ctx, sessions)
                     with serving(command(port, count), port, served_env, log) as (url, pid):
                         for path, _ in HTTP_CASES:
                             wrk(url + path, tokens, 2, connections, work)  # warm
