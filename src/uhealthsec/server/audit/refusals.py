@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from uhealthsec.server.audit.models import ReadCount, RefusalCount
@@ -61,20 +62,25 @@ def count_reads(db: Session, now: datetime, reads: dict[uuid.UUID, int]) -> dict
     """Count ``reads[account]`` reads of personal data of each account, made ``now``, in
     ``db``'s transaction (the journal's batch that journals them: shared by every API
     process through the database, and counted with the entries they make, or not at
-    all); how many of each are within the account's allowance this minute."""
+    all); how many of each are within the account's allowance this minute. One
+    statement for the whole batch: it runs under the journal's lock."""
     started = _window_start(now, READ_WINDOW)
-    within = {}
-    for account_id, count in reads.items():
-        key = {"started_at": started, "account_id": account_id}
-        upsert(db, ReadCount, key, add={"count": count})
-        made = db.scalar(
-            select(ReadCount.count).where(
-                ReadCount.started_at == started, ReadCount.account_id == account_id
-            )
-        )
-        before = int(made or 0) - count
-        within[account_id] = max(0, min(count, JOURNALED_READS_PER_MINUTE - before))
-    return within
+    table = ReadCount.__table__
+    make = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = make(table).values(
+        [{"started_at": started, "account_id": a, "count": n} for a, n in sorted(reads.items())]
+    )
+    rows = db.execute(
+        statement.on_conflict_do_update(
+            index_elements=["started_at", "account_id"],
+            set_={"count": table.c.count + statement.excluded.count},
+        ).returning(table.c.account_id, table.c.count)
+    ).all()
+    made = {row[0]: row[1] for row in rows}
+    return {
+        account_id: max(0, min(count, JOURNALED_READS_PER_MINUTE - (int(made[account_id]) - count)))
+        for account_id, count in reads.items()
+    }
 
 
 def _window_start(now: datetime, window: timedelta) -> datetime:
