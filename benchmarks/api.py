@@ -504,6 +504,11 @@ def profiling(pid: int, seconds: int, output: Path) -> subprocess.Popen[bytes]:
     )
 
 
+def share(part: float, whole: float) -> str:
+    """``part / whole`` as a ratio, or "n/a" when nothing was answered."""
+    return f"{part / whole:.2f}x" if whole else "n/a"
+
+
 def journal_batches(url: str) -> tuple[float, float] | None:
     """The journal's batches so far, from the server's metrics (loopback may read
     them): mean entries per batch, mean milliseconds per batch."""
@@ -597,9 +602,10 @@ def http(
     def cell(kind: str, count: int, path: str) -> str:
         found = results[(kind, count, path)]
         refused = f", {found['non_2xx']} not 2xx" if found["non_2xx"] else ""
+        bare = results[("bare", count, path)]
         return (
             f"{found['rate']:,.0f} ({found['p50']:.1f} / {found['p99']:.1f} ms{refused}) "
-            f"{found['cpu_ms']:.2f} | {found['rate'] / results[('bare', count, path)]['rate']:.2f}x"
+            f"{found['cpu_ms']:.2f} | {share(found['rate'], bare['rate'])}"
         )
 
     for count in workers:
@@ -616,11 +622,11 @@ def http(
         one, most = workers[0], workers[-1]
         for path, name in HTTP_CASES:
             for kind in sources:
-                ratio = results[(kind, most, path)]["rate"] / results[(kind, one, path)]["rate"]
-                cpu = results[(kind, most, path)]["cpu_ms"] / results[(kind, one, path)]["cpu_ms"]
+                more, fewer = results[(kind, most, path)], results[(kind, one, path)]
                 print(
-                    f"{backend} {kind} {name}: {most} workers = {ratio:.2f}x {one} in req/s, "
-                    f"{cpu:.2f}x in CPU per request"
+                    f"{backend} {kind} {name}: {most} workers = "
+                    f"{share(more['rate'], fewer['rate'])} {one} in req/s, "
+                    f"{share(more['cpu_ms'], fewer['cpu_ms'])} in CPU per request"
                 )
 
 
