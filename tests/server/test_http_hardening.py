@@ -4,6 +4,7 @@ concerned: README, "Input and HTTP hardening")."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import re
 import socket
@@ -12,10 +13,13 @@ from collections.abc import Iterator
 
 import httpx2
 import pytest
+import uvicorn
+from uvicorn.server import ServerState
 
 from tests.serving import ServerThread
 from uhealthsec.server.app import create_app
 from uhealthsec.server.headers import API_POLICY, DOCS_POLICY
+from uhealthsec.server.listener import DeadlineH11Protocol
 
 
 @pytest.fixture
@@ -123,3 +127,47 @@ def test_a_prompt_client_is_served_and_kept_alive(served):
         assert http.get("/health").status_code == 200
         time.sleep(0.8)  # longer than the head deadline: idle between requests is not slow
         assert http.get("/health").status_code == 200
+
+
+async def _nothing(scope, receive, send) -> None:  # an ASGI application that never runs
+    raise AssertionError("not called")
+
+
+def test_connections_accepted_on_the_workers_socket_send_without_delay():
+    """The workers of ``--workers N`` accept on the socket uvicorn binds, where asyncio
+    leaves Nagle's algorithm on: each answer's second write then waited for the
+    client's delayed acknowledgement. The protocol turns it off on every connection."""
+    config = uvicorn.Config(_nothing, host="127.0.0.1", port=0)
+    listening = config.bind_socket()  # as uhs-server serve --workers N does
+    listening.listen()  # as asyncio's server does in each worker
+    loop = asyncio.new_event_loop()
+    with listening, socket.create_connection(listening.getsockname()):
+        accepted, _ = listening.accept()
+        with accepted:
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
+            protocol = DeadlineH11Protocol(config, ServerState(), {}, _loop=loop)
+            protocol.connection_made(_TransportOf(accepted))  # type: ignore[arg-type]
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+            protocol.connection_lost(None)
+    loop.close()
+
+
+class _TransportOf:
+    """What the protocol asks of asyncio's transport, for a socket of the test's."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        extra = {
+            "socket": self.sock,
+            "sockname": self.sock.getsockname(),
+            "peername": self.sock.getpeername(),
+        }
+        return extra.get(name, default)
+
+    def is_closing(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass

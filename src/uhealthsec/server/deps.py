@@ -37,7 +37,8 @@ from uhealthsec.server.keys.service import KeyDirectory
 from uhealthsec.server.storage.db import transaction
 
 
-def get_ctx(request: Request) -> AppContext:
+async def get_ctx(request: Request) -> AppContext:
+    # Async: nothing to wait for, so no hop to the threadpool as a sync function makes.
     ctx: AppContext = request.app.state.ctx
     return ctx
 
@@ -184,7 +185,7 @@ def _verified_signature(
 Caller = Annotated[Principal, Depends(get_principal)]
 
 
-def keep_route_answers(
+async def keep_route_answers(
     request: Request,
     _: Caller,
     idempotency_key: Annotated[
@@ -239,9 +240,10 @@ def require_log_reader(request: Request, db: Db, ctx: Ctx) -> None:
 LOG_READER = Depends(require_log_reader)
 
 
-def require_health_data_access(caller: Caller) -> None:
+async def require_health_data_access(caller: Caller) -> None:
     """Refuse a practitioner whose professional identity is not verified: applied to
-    every route of the health-data routers (server/app.py), not route by route."""
+    every route of the health-data routers (server/app.py), not route by route. Async,
+    as ``keep_route_answers``: a check of what is loaded, no hop to the threadpool."""
     check_may_act_on_health_data(caller.account)
 
 

@@ -46,3 +46,39 @@ def test_a_request_that_went_away_does_not_stop_the_others(ctx):
     # client stopped waiting.
     later = ctx.journal.append(pending(99))
     assert later.index == 10
+
+
+def test_reads_are_counted_against_the_allowance_in_the_batches_that_journal_them(ctx, monkeypatch):
+    """Reads of one account queued together, however the writer batches them: the first
+    ones within the allowance are journaled, each later one is refused and appends
+    nothing; another account's reads are not affected."""
+    from dataclasses import replace
+
+    import pytest
+    from sqlalchemy import func, select
+
+    from uhealthsec.server.audit import refusals
+    from uhealthsec.server.audit.models import JournalRecord
+    from uhealthsec.server.audit.writer import ReadAllowanceSpent
+
+    monkeypatch.setattr(refusals, "JOURNALED_READS_PER_MINUTE", 20)
+    reader, other = uuid.UUID(int=7001), uuid.UUID(int=7002)
+
+    def read(i: int, actor: uuid.UUID) -> PendingEntry:
+        entry = JournalEntry(i, actor, "records.inbox", Outcome.DONE, 200)
+        return replace(PendingEntry(entry), counted_read=True)
+
+    with ctx.sessions() as db:
+        before = db.scalar(select(func.count()).select_from(JournalRecord))
+    futures = [ctx.journal.submit(read(i, reader)) for i in range(25)]
+    futures.append(ctx.journal.submit(read(25, other)))
+    shown = [f.result(timeout=30) for f in futures[:20]]
+    assert [JournalEntry.decode(r.entry).timestamp_ms for r in shown] == list(range(20))
+    for future in futures[20:25]:
+        with pytest.raises(ReadAllowanceSpent):
+            future.result(timeout=30)
+    assert futures[25].result(timeout=30) is not None
+    with pytest.raises(ReadAllowanceSpent):
+        ctx.journal.append(read(26, reader))
+    with ctx.sessions() as db:
+        assert db.scalar(select(func.count()).select_from(JournalRecord)) == before + 21

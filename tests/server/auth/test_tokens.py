@@ -262,3 +262,35 @@ def test_key_rotation_keeps_existing_tokens_valid(users, sdk, ctx, clock):
         == new_kid
     )
     assert me(sdk, fresh).status_code == 200
+
+
+def test_a_token_is_checked_against_its_session_and_account_in_one_statement(users, sdk, ctx):
+    """Every request reads the session and its account afresh, in one statement: a
+    session ended, or an account disabled, by any process is refused at the next
+    request, with no cache to outlive it."""
+    import uuid
+
+    from tests.server.statements import statements_run
+    from uhealthsec.server.accounts.models import Account, AccountStatus
+    from uhealthsec.server.auth.service import SessionService
+    from uhealthsec.server.errors import NotAuthenticated
+    from uhealthsec.server.storage.db import transaction
+
+    user = users.signed_in("one-read@example.org")
+    token = user.tokens.access_token
+    with ctx.sessions() as db, statements_run(ctx) as run:
+        principal = SessionService(db, ctx).authenticate(token)
+    assert str(principal.account.id) == user.account_id
+    assert len(run) == 1, run
+
+    with transaction(ctx.sessions) as db:
+        account = db.get(Account, uuid.UUID(user.account_id))
+        account.status = AccountStatus.DISABLED
+    assert me(sdk, user.tokens).status_code == 401
+    with transaction(ctx.sessions) as db:
+        db.get(Account, uuid.UUID(user.account_id)).status = AccountStatus.ACTIVE
+    assert me(sdk, user.tokens).status_code == 200
+    sdk.revoke(user.tokens)
+    assert me(sdk, user.tokens).status_code == 401
+    with ctx.sessions() as db, pytest.raises(NotAuthenticated):
+        SessionService(db, ctx).authenticate(token)

@@ -37,10 +37,14 @@ from uhealthsec.server.audit.actions import UNKNOWN, route_action
 from uhealthsec.server.audit.refusals import (
     JOURNALED_READS_PER_MINUTE,
     READ_WINDOW,
-    ReadLimit,
     RefusalLog,
 )
-from uhealthsec.server.audit.writer import JournalWriter, PendingEntry, Receipt
+from uhealthsec.server.audit.writer import (
+    JournalWriter,
+    PendingEntry,
+    ReadAllowanceSpent,
+    Receipt,
+)
 from uhealthsec.server.journaling.draft import JournalDraft, close_draft, open_draft
 from uhealthsec.server.problems import answer_status, problem
 
@@ -101,7 +105,6 @@ class JournalMiddleware:
         self.writer = writer
         self.clock = clock
         self.refusals = RefusalLog(writer.sessions, clock)
-        self.reads = ReadLimit(writer.sessions, clock)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("HEAD", "OPTIONS"):
@@ -142,16 +145,18 @@ class JournalMiddleware:
                 and scope.get("endpoint") is not None
                 and message["status"] != 429
             ):
-                if await self._over_read_limit(scope, draft, message["status"]):
-                    # Every read shown is journaled, so past the allowance none is shown.
-                    withheld = True
-                    await self._too_many_reads()(scope, receive, send)
-                    return
                 headers = list(message.get("headers", []))
                 if draft.replayed:
                     receipt = await self._receipt_of_staged(draft.replay_of)
                 else:
-                    receipt = await self._append(scope, draft, message["status"])
+                    try:
+                        receipt = await self._append(scope, draft, message["status"])
+                    except ReadAllowanceSpent:
+                        # Every read shown is journaled, so past the allowance none is.
+                        withheld = True
+                        await self._count_refused_read(scope, draft)
+                        await self._too_many_reads()(scope, receive, send)
+                        return
                 if receipt:
                     journaled_status = message["status"]
                 headers += receipt
@@ -173,21 +178,11 @@ class JournalMiddleware:
         finally:
             close_draft(token)
 
-    async def _over_read_limit(self, scope: Scope, draft: JournalDraft, status: int) -> bool:
-        """A signed-in account's successful read, past its allowance (counted in the
-        technical log as refused)."""
-        if (
-            draft.method != "GET"
-            or draft.actor == NOBODY
-            or Outcome.of_status(status) != Outcome.DONE
-        ):
-            return False
-        if await run_in_threadpool(self.reads.admit, draft.actor):
-            return False
+    async def _count_refused_read(self, scope: Scope, draft: JournalDraft) -> None:
+        """A read past the account's allowance, counted in the technical log."""
         client = scope.get("client")
         address = client[0] if client else None
         await run_in_threadpool(self.refusals.admit, draft.actor, address, action_name(scope), 429)
-        return True
 
     def _too_many_reads(self) -> ASGIApp:
         seconds = READ_WINDOW.total_seconds()
@@ -217,6 +212,10 @@ class JournalMiddleware:
         self, scope: Scope, draft: JournalDraft, status: int
     ) -> list[tuple[bytes, bytes]]:
         pending = pending_entry(scope, draft, status, self.clock)
+        if draft.method == "GET" and draft.actor != NOBODY:
+            # A signed-in account's read: shown only within its allowance (the writer
+            # counts it, in the batch that journals it).
+            pending = replace(pending, counted_read=pending.entry.outcome == Outcome.DONE)
         if pending.entry.outcome != Outcome.DONE:
             # Counted in the technical log; journaled only within a signed-in caller's
             # allowance (13.1), also when answered without raising (a committed refusal:

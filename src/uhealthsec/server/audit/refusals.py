@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from uhealthsec.server.audit.models import ReadCount, RefusalCount
@@ -57,25 +58,29 @@ class RefusalLog:
         return int(made or 0) <= JOURNALED_REFUSALS_PER_ACCOUNT
 
 
-class ReadLimit:
-    """How many reads of personal data each account made this minute, shared by every
-    API process through the database."""
-
-    def __init__(self, sessions: sessionmaker[Session], clock: Callable[[], datetime]) -> None:
-        self._sessions = sessions
-        self._clock = clock
-
-    def admit(self, account_id: uuid.UUID) -> bool:
-        """Count one read; whether it is within the account's allowance."""
-        key = {"started_at": _window_start(self._clock(), READ_WINDOW), "account_id": account_id}
-        with transaction(self._sessions) as db:
-            upsert(db, ReadCount, key, add={"count": 1})
-            made = db.scalar(
-                select(ReadCount.count).where(
-                    ReadCount.started_at == key["started_at"], ReadCount.account_id == account_id
-                )
-            )
-        return int(made or 0) <= JOURNALED_READS_PER_MINUTE
+def count_reads(db: Session, now: datetime, reads: dict[uuid.UUID, int]) -> dict[uuid.UUID, int]:
+    """Count ``reads[account]`` reads of personal data of each account, made ``now``, in
+    ``db``'s transaction (the journal's batch that journals them: shared by every API
+    process through the database, and counted with the entries they make, or not at
+    all); how many of each are within the account's allowance this minute. One
+    statement for the whole batch: it runs under the journal's lock."""
+    started = _window_start(now, READ_WINDOW)
+    table = ReadCount.__table__
+    make = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = make(table).values(
+        [{"started_at": started, "account_id": a, "count": n} for a, n in sorted(reads.items())]
+    )
+    rows = db.execute(
+        statement.on_conflict_do_update(
+            index_elements=["started_at", "account_id"],
+            set_={"count": table.c.count + statement.excluded.count},
+        ).returning(table.c.account_id, table.c.count)
+    ).all()
+    made = {row[0]: row[1] for row in rows}
+    return {
+        account_id: max(0, min(count, JOURNALED_READS_PER_MINUTE - (int(made[account_id]) - count)))
+        for account_id, count in reads.items()
+    }
 
 
 def _window_start(now: datetime, window: timedelta) -> datetime:

@@ -33,6 +33,7 @@ from uhealthsec.server.audit.models import (
     JournalPatient,
     JournalRecord,
 )
+from uhealthsec.server.audit.refusals import count_reads
 from uhealthsec.server.storage.db import insert_rows, transaction
 from uhealthsec.server.storage.merkle_log import JOURNAL_LOG, MerkleLog, SignedCheckpoint
 
@@ -61,6 +62,10 @@ class PendingEntry:
     #: Sequenced by a sweeper from its staged row: nothing to do if the row is gone
     #: (sequenced, or dropped as a refusal the journal does not keep).
     swept: bool = False
+    #: A signed-in account's read of personal data, shown only if journaled: counted
+    #: against the account's allowance in the batch that appends it (audit/refusals.py),
+    #: and not appended past it (``ReadAllowanceSpent``).
+    counted_read: bool = False
 
     def patients(self) -> list[uuid.UUID]:
         """Every patient the entry is about: those the request read or changed, and
@@ -81,6 +86,11 @@ class PendingEntry:
         return [(ObjectKind.PATIENT, p) for p in self.patients()] + [
             (ObjectKind.PRACTICE, p) for p in self.practices()
         ]
+
+
+class ReadAllowanceSpent(Exception):
+    """The read was not journaled: its account read past its allowance this minute, so
+    it must not be shown."""
 
 
 _Result = Receipt | None | BaseException
@@ -200,22 +210,24 @@ class JournalWriter:
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
                 loop.call_soon_threadsafe(_settle, settled)
 
-    def _append(self, requested: list[PendingEntry]) -> list[Receipt | None]:
+    def _append(self, requested: list[PendingEntry]) -> list[_Result]:
         now = self._clock()
         with transaction(self._sessions) as db:
             journal = MerkleLog(db, JOURNAL_LOG, self._signer, int(now.timestamp() * 1000))
             # The links need the entries' indexes: they are known once the log is locked.
             first = journal.lock()
+            spent = _reads_past_allowance(db, requested, now)
+            requested_here = [p for p in requested if id(p) not in spent]
             # A staged entry is sequenced once: by its request, or by a sweeper if the
             # request's process could not (whoever claims its row under the log's lock).
-            staged = list(dict.fromkeys(p.outbox_id for p in requested if p.outbox_id))
+            staged = list(dict.fromkeys(p.outbox_id for p in requested_here if p.outbox_id))
             claimed = _claim(db, staged)
             sequenced = _sequenced(db, [i for i in staged if i not in claimed])
             # What this batch appends, each with the request it answers.
             batch: list[PendingEntry] = []
             answers: list[PendingEntry] = []
             taken: set[uuid.UUID] = set()
-            for pending in requested:
+            for pending in requested_here:
                 staged_id = pending.outbox_id
                 if staged_id is not None and (staged_id in taken or staged_id in sequenced):
                     continue  # a row staged twice in one batch, or placed before
@@ -231,7 +243,9 @@ class JournalWriter:
             placed = _append_entries(db, journal, first, batch, answers, now) if batch else {}
             head = journal.sign_head()
         # After the commit: the batch's proofs need only its own hashes (merkle_log.py).
-        return self._receipts(journal, head, requested, placed, sequenced)
+        receipts = self._receipts(journal, head, requested_here, placed, sequenced)
+        answered = dict(zip(map(id, requested_here), receipts, strict=True))
+        return [answered.get(id(p), ReadAllowanceSpent()) for p in requested]
 
     @staticmethod
     def _receipts(
@@ -248,6 +262,28 @@ class JournalWriter:
         indexes = [p[0] for p in placed if p is not None]
         proofs = journal.inclusion_proofs(indexes, head.size) if indexes else {}
         return [None if p is None else Receipt(p[0], p[1], head, proofs[p[0]]) for p in placed]
+
+
+def _reads_past_allowance(db: Session, requested: list[PendingEntry], now: datetime) -> set[int]:
+    """The reads of the batch past their account's allowance (as ``id``s), counted
+    under the log's lock: in the order they were queued, each account's first ones
+    within its allowance are journaled and shown, the others neither."""
+    reads: dict[uuid.UUID, int] = defaultdict(int)
+    for pending in requested:
+        if pending.counted_read:
+            reads[pending.entry.actor] += 1
+    if not reads:
+        return set()
+    within = count_reads(db, now, reads)
+    spent = set()
+    for pending in requested:
+        if pending.counted_read:
+            actor = pending.entry.actor
+            if within[actor] > 0:
+                within[actor] -= 1
+            else:
+                spent.add(id(pending))
+    return spent
 
 
 def _key(pending: PendingEntry) -> int | uuid.UUID:

@@ -310,20 +310,26 @@ class SessionService:
 
     def authenticate(self, token: str) -> Principal:
         claims = self.ctx.keyring.verify(token, self.ctx.now())
-        session = self.db.get(Session, claims.session_id)
+        # The session and its account in one statement, read at every request: a session
+        # revoked by any process fails at once, with no cache to outlive it.
+        found = self.db.execute(
+            select(Session, Account)
+            .join(Account, Account.id == Session.account_id)
+            .where(Session.id == claims.session_id)
+        ).one_or_none()
         refused = NotAuthenticated(
             "this session has ended; sign in again",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
+        if found is None:
+            raise refused
+        session, account = found
         if (
-            session is None
-            or session.revoked_at is not None
+            session.revoked_at is not None
             or session.expires_at <= self.ctx.now()
             or session.account_id != claims.account_id
+            or account.status != AccountStatus.ACTIVE
         ):
-            raise refused
-        account = self.db.get(Account, claims.account_id)
-        if account is None or account.status != AccountStatus.ACTIVE:
             raise refused
         return Principal(account, session, claims)
 

@@ -26,11 +26,20 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+#: Pooled SQLite connections per process: one for each thread of anyio's threadpool
+#: (40), the journal's writer and the jobs.
+SQLITE_POOL_SIZE = 45
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     # A failing statement's error, logged for the operator (problems.py), names its SQL
     # but not its values: an address, a keystore, a token's hash are not for the log.
     kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
+        # A connection kept for each thread that answers requests (anyio's threadpool
+        # holds 40): with SQLAlchemy's 5, busy requests opened and closed connections
+        # of their own, each opening the file and running the pragmas below again.
+        kwargs.setdefault("pool_size", SQLITE_POOL_SIZE)
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
 
         @event.listens_for(engine, "connect")
