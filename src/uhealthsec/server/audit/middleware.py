@@ -176,13 +176,10 @@ class JournalMiddleware:
     async def _over_read_limit(self, scope: Scope, draft: JournalDraft, status: int) -> bool:
         """A signed-in account's successful read, past its allowance (counted in the
         technical log as refused)."""
-        if (
-            draft.method != "GET"
-            or draft.actor == NOBODY
-            or Outcome.of_status(status) != Outcome.DONE
-        ):
+        reads = 1 if draft.method == "GET" else draft.reads
+        if not reads or draft.actor == NOBODY or Outcome.of_status(status) != Outcome.DONE:
             return False
-        if await run_in_threadpool(self.reads.admit, draft.actor):
+        if await run_in_threadpool(self.reads.admit, draft.actor, reads):
             return False
         client = scope.get("client")
         address = client[0] if client else None

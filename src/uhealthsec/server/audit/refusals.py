@@ -65,11 +65,11 @@ class ReadLimit:
         self._sessions = sessions
         self._clock = clock
 
-    def admit(self, account_id: uuid.UUID) -> bool:
-        """Count one read; whether it is within the account's allowance."""
+    def admit(self, account_id: uuid.UUID, reads: int = 1) -> bool:
+        """Count ``reads`` reads; whether they are within the account's allowance."""
         key = {"started_at": _window_start(self._clock(), READ_WINDOW), "account_id": account_id}
         with transaction(self._sessions) as db:
-            upsert(db, ReadCount, key, add={"count": 1})
+            upsert(db, ReadCount, key, add={"count": reads})
             made = db.scalar(
                 select(ReadCount.count).where(
                     ReadCount.started_at == key["started_at"], ReadCount.account_id == account_id
