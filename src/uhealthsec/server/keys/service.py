@@ -420,13 +420,22 @@ class KeyDirectory:
     ) -> None:
         """Refuse unless ``signature`` is ``signer``'s, made with the key the directory
         publishes for them now (the index is what readers will check it against)."""
+        self.check_signatures(signer, [(signer_key_index, signed, signature)])
+
+    def check_signatures(
+        self, signer: Account, signed: Sequence[tuple[int, SignedByAccount, bytes]]
+    ) -> None:
+        """``check_signature`` of each (key index, what was signed, signature), with one
+        read of the signer's current key for all of them."""
         current = self.current_version(signer.id)
-        if current is None or current.log_index != signer_key_index:
-            raise InvalidInput("sign with your current key, as published in the key directory")
-        try:
-            signed.verify(PublicKeys.decode(signer.public_keys).signing, signature)
-        except CryptoError as exc:
-            raise InvalidInput(f"the signature does not match this {signed.what}") from exc
+        signing = PublicKeys.decode(signer.public_keys).signing
+        for signer_key_index, what, signature in signed:
+            if current is None or current.log_index != signer_key_index:
+                raise InvalidInput("sign with your current key, as published in the key directory")
+            try:
+                what.verify(signing, signature)
+            except CryptoError as exc:
+                raise InvalidInput(f"the signature does not match this {what.what}") from exc
 
     def current_version(self, account_id: uuid.UUID) -> DirectoryRecord | None:
         return self.db.scalar(

@@ -489,8 +489,7 @@ class RecordsService:
         self.db.add(version)
         self.db.flush()
         blob.attached_at = self.ctx.now()
-        for grant in grants.values():
-            self._grant(document, version, grant, caller)
+        self._grant(document, version, list(grants.values()), caller)
         self.db.flush()
         return version
 
@@ -644,31 +643,50 @@ class RecordsService:
         signed = (
             {r.account_id for r in decode_readers(version.readers)} if version.readers else set()
         )
-        directory = KeyDirectory(self.db, self.ctx)
-        for grant in grants:
-            if grant.statement is None:
-                if grant.recipient_id in signed:
-                    continue
-                raise InvalidInput(
-                    "sign a share statement for each person the author did not list as reader"
+        stated = [g for g in grants if g.statement is not None]
+        if any(g.statement is None and g.recipient_id not in signed for g in grants):
+            raise InvalidInput(
+                "sign a share statement for each person the author did not list as reader"
+            )
+        if not stated:
+            return
+        # Each check and write below covers every recipient at once: a constant number
+        # of statements whatever their number.
+        readers = [
+            Reader(g.recipient_id, g.statement.recipient_email) for g in stated if g.statement
+        ]
+        self._check_addresses(readers)
+        KeyDirectory(self.db, self.ctx).check_signatures(
+            caller,
+            [
+                (
+                    g.statement.signer_key_index,
+                    ShareStatement(
+                        document.id, version.number, caller.id, g.statement.signer_key_index, r
+                    ),
+                    g.statement.signature,
                 )
-            reader = Reader(grant.recipient_id, grant.statement.recipient_email)
-            self._check_addresses([reader])
-            statement = ShareStatement(
-                document.id, version.number, caller.id, grant.statement.signer_key_index, reader
-            )
-            directory.check_signature(
-                caller, grant.statement.signer_key_index, statement, grant.statement.signature
-            )
-            record = self.db.scalar(
+                for g, r in zip(stated, readers, strict=True)
+                if g.statement
+            ],
+        )
+        kept = {
+            record.recipient_id: record
+            for record in self.db.scalars(
                 select(ShareStatementRecord).where(
                     ShareStatementRecord.version_id == version.id,
-                    ShareStatementRecord.recipient_id == grant.recipient_id,
+                    ShareStatementRecord.recipient_id.in_([r.account_id for r in readers]),
                 )
-            ) or ShareStatementRecord(version_id=version.id, recipient_id=grant.recipient_id)
+            )
+        }
+        for grant, reader in zip(stated, readers, strict=True):
+            assert grant.statement is not None
+            record = kept.get(reader.account_id) or ShareStatementRecord(
+                version_id=version.id, recipient_id=reader.account_id
+            )
             record.recipient_email = reader.email
             record.granter_id = caller.id
-            record.signer_key_index = statement.signer_key_index
+            record.signer_key_index = grant.statement.signer_key_index
             record.signature = grant.statement.signature
             record.created_at = self.ctx.now()
             self.db.add(record)
@@ -683,6 +701,12 @@ class RecordsService:
         by_recipient: dict[uuid.UUID, ShareGrant] = {}
         names: dict[uuid.UUID, str] = {}
         consent = self.ctx.find(SharingRules, self.db)
+        accounts = {
+            a.id: a
+            for a in self.db.scalars(
+                select(Account).where(Account.id.in_({g.recipient_id for g in grants}))
+            )
+        }
         for grant in grants:
             if grant.recipient_id in by_recipient:
                 raise InvalidInput("each recipient appears once")
@@ -692,7 +716,7 @@ class RecordsService:
                 raise InvalidInput(f"a wrapped key is malformed: {exc}") from exc
             if grant.expires_at is not None and grant.expires_at <= self.ctx.now():
                 raise InvalidInput("a share cannot expire in the past")
-            recipient = self.db.get(Account, grant.recipient_id)
+            recipient = accounts.get(grant.recipient_id)
             if recipient is None or recipient.status != AccountStatus.ACTIVE:
                 raise NotFound("a recipient has no active account")
             if recipient.kind == AccountKind.PATIENT and recipient.id != patient_file.patient_id:
@@ -715,46 +739,58 @@ class RecordsService:
         return by_recipient
 
     def _grant(
-        self, document: Document, version: DocumentVersion, grant: ShareGrant, by: Account
+        self,
+        document: Document,
+        version: DocumentVersion,
+        grants: Sequence[ShareGrant],
+        by: Account,
     ) -> None:
-        """A new share. A share once granted is never replaced by another grant: a usable
+        """New shares. A share once granted is never replaced by another grant: a usable
         one stays as it is (its key, grantor and expiry), so a reader cannot swap the
         author's or the patient's key for garbage; one that ended is granted anew only by
-        the author or by whoever ended it (expired: whoever granted it)."""
-        existing = self.db.scalar(
-            select(Share).where(
-                Share.version_id == version.id, Share.recipient_id == grant.recipient_id
-            )
-        )
-        if existing is None:
-            self.db.add(
-                Share(
-                    document_id=document.id,
-                    version_id=version.id,
-                    recipient_id=grant.recipient_id,
-                    wrapped_key=grant.wrapped_key,
-                    granted_by=by.id,
-                    created_at=self.ctx.now(),
-                    expires_at=grant.expires_at,
-                    version_created_at=version.created_at,
-                    # Whoever wrote the version has read it: never new to them.
-                    read_at=self.ctx.now() if grant.recipient_id == version.author_id else None,
+        the author or by whoever ended it (expired: whoever granted it). The existing
+        shares are read in one statement, the new ones written in one."""
+        now = self.ctx.now()
+        existing = {
+            share.recipient_id: share
+            for share in self.db.scalars(
+                select(Share).where(
+                    Share.version_id == version.id,
+                    Share.recipient_id.in_([g.recipient_id for g in grants]),
                 )
             )
-            return
-        if self._active_share(version.id, grant.recipient_id) is not None:
-            return  # already readable: the original grant stays untouched
-        ended_by = existing.revoked_by if existing.revoked_at is not None else existing.granted_by
-        if by.id not in (document.author_id, ended_by):
-            raise Forbidden(
-                "this person's access to this version was ended by someone else; "
-                "only the author or whoever ended it can give it again"
-            )
-        existing.wrapped_key = grant.wrapped_key
-        existing.granted_by = by.id
-        existing.created_at = self.ctx.now()
-        existing.expires_at = grant.expires_at
-        existing.revoked_at = existing.revoked_by = existing.end_reason = None
+        }
+        for grant in grants:
+            share = existing.get(grant.recipient_id)
+            if share is None:
+                self.db.add(
+                    Share(
+                        document_id=document.id,
+                        version_id=version.id,
+                        recipient_id=grant.recipient_id,
+                        wrapped_key=grant.wrapped_key,
+                        granted_by=by.id,
+                        created_at=now,
+                        expires_at=grant.expires_at,
+                        version_created_at=version.created_at,
+                        # Whoever wrote the version has read it: never new to them.
+                        read_at=now if grant.recipient_id == version.author_id else None,
+                    )
+                )
+                continue
+            if share.usable_at(now):
+                continue  # already readable: the original grant stays untouched
+            ended_by = share.revoked_by if share.revoked_at is not None else share.granted_by
+            if by.id not in (document.author_id, ended_by):
+                raise Forbidden(
+                    "this person's access to this version was ended by someone else; "
+                    "only the author or whoever ended it can give it again"
+                )
+            share.wrapped_key = grant.wrapped_key
+            share.granted_by = by.id
+            share.created_at = now
+            share.expires_at = grant.expires_at
+            share.revoked_at = share.revoked_by = share.end_reason = None
 
     # -- sharing --------------------------------------------------------------------------
 
@@ -772,8 +808,7 @@ class RecordsService:
         self._refuse_revoked(document, checked)
         self._refuse_ending(document, patient_file, list(checked.values()), caller)
         self._store_statements(caller, document, version, list(checked.values()))
-        for grant in checked.values():
-            self._grant(document, version, grant, caller)
+        self._grant(document, version, list(checked.values()), caller)
         self.db.flush()
         return self._active_shares(version.id)
 
