@@ -55,7 +55,11 @@ def another_map_proof(answer: dict, _emails: list[str]) -> None:
     ("rewrite", "refusal", "names"),
     [
         (swap, DirectoryRefused, "answered for reader001@example.org when asked for reader000"),
-        (duplicate, DirectoryRefused, "answered for reader000@example.org when asked for reader001"),
+        (
+            duplicate,
+            DirectoryRefused,
+            "answered for reader000@example.org when asked for reader001",
+        ),
         (withhold, NoKeysPublished, "no keys are published for reader001@example.org"),
         (drop, DirectoryRefused, "answered 1 entries .* when asked for 2"),
         (add, DirectoryRefused, "answered 3 entries .* when asked for 2"),
