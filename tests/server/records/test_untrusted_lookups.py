@@ -95,3 +95,30 @@ def test_a_rewritten_batch_refuses_the_whole_share(
     monkeypatch.setattr(alice.directory, "_call", honest)
     alice.share(document_id, emails)
     assert len(alice.document(document_id).recipients) == 3
+
+
+def test_a_reader_of_her_file_finds_the_patient_in_a_batch_as_in_a_single_lookup(
+    practice: Practice, report, client, users
+):
+    """The reach rule asked about every owner in one statement (10.5) relates a
+    colleague to a patient by the shares of her files as the single lookup does."""
+    bob, carol = practice.bob, practice.carol
+    headers = users.sdk.bearer(bob.user.tokens)
+    size = bob.exchange.directory.refresh().size
+
+    def both() -> tuple[int, object]:
+        single = client.get(
+            "/keys/entries", params={"email": carol.email, "tree_size": size}, headers=headers
+        )
+        batch = client.post(
+            "/keys/lookups", json={"emails": [carol.email], "tree_size": size}, headers=headers
+        )
+        assert batch.status_code == 200, batch.text
+        entry = batch.json()["entries"][0]
+        assert entry == (single.json() if single.status_code == 200 else None)
+        return single.status_code, entry
+
+    assert both() == (404, None)
+    practice.alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
+    status, entry = both()
+    assert status == 200 and entry is not None
