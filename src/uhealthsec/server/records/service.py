@@ -618,15 +618,16 @@ class RecordsService:
     def _check_addresses(self, readers: Sequence[Reader]) -> None:
         """Each signed reader is named by the address of their account: a client that
         signed a wrong pairing learns it here, not from a refused reader later."""
-        accounts = {
-            a.id: a
-            for a in self.db.scalars(
-                select(Account).where(Account.id.in_([r.account_id for r in readers]))
-            )
-        }
+        addresses = dict(
+            self.db.execute(
+                select(Account.id, Account.email).where(
+                    Account.id.in_([r.account_id for r in readers])
+                )
+            ).all()
+        )
         for reader in readers:
-            account = accounts.get(reader.account_id)
-            if account is None or account.email != normalize_email(reader.email):
+            address = addresses.get(reader.account_id)
+            if address is None or address != normalize_email(reader.email):
                 raise InvalidInput(
                     f"the signed reader {reader.email} is not that account's address"
                 )
@@ -701,10 +702,13 @@ class RecordsService:
         by_recipient: dict[uuid.UUID, ShareGrant] = {}
         names: dict[uuid.UUID, str] = {}
         consent = self.ctx.find(SharingRules, self.db)
+        # Only the columns the checks read: an account row also holds its keystore.
         accounts = {
             a.id: a
-            for a in self.db.scalars(
-                select(Account).where(Account.id.in_({g.recipient_id for g in grants}))
+            for a in self.db.execute(
+                select(Account.id, Account.status, Account.kind, Account.display_name).where(
+                    Account.id.in_({g.recipient_id for g in grants})
+                )
             )
         }
         for grant in grants:
