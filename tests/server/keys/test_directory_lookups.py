@@ -12,6 +12,8 @@ from sqlalchemy import func, select
 
 from tests.server.accounts.cabinet import Cabinet, join_unverified, make_cabinet
 from tests.server.keys.test_directory_access import tree_size
+from uhealthsec.crypto.journal import JournalEntry, ObjectKind
+from uhealthsec.protocol.encoding import b64u_decode
 from uhealthsec.protocol.keys import MAX_LOOKUPS
 from uhealthsec.server.audit.models import ReadCount
 from uhealthsec.server.audit.refusals import JOURNALED_READS_PER_MINUTE
@@ -74,11 +76,17 @@ def test_a_patient_shown_counts_as_one_read_as_her_single_lookup_does(client, ct
     alice = cabinet.alice
     before = reads_counted(ctx, alice.account_id)
     practitioners = [cabinet.mallory.email, alice.email, "nobody@example.org"]
-    assert lookups(client, cabinet, alice, practitioners).status_code == 200
+    unjournaled = lookups(client, cabinet, alice, practitioners)
+    assert unjournaled.status_code == 200
     assert reads_counted(ctx, alice.account_id) == before
+    # Practitioners' keys are not health data: not journaled, as single lookups.
+    assert "uhs-journal-entry" not in unjournaled.headers
     answer = lookups(client, cabinet, alice, [cabinet.carol.email, *practitioners])
     assert answer.status_code == 200 and answer.json()["entries"][0] is not None
     assert reads_counted(ctx, alice.account_id) == before + 1
+    entry = JournalEntry.decode(b64u_decode(answer.headers["uhs-journal-entry"]))
+    assert entry.action == "keys.lookup_many"
+    assert (ObjectKind.PATIENT, uuid.UUID(cabinet.carol.account_id)) in entry.objects
     # Past the allowance nothing of what was read is shown, as for single lookups.
     with ctx.sessions.begin() as db:
         for row in db.scalars(select(ReadCount)):
