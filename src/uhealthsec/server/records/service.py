@@ -45,6 +45,7 @@ from uhealthsec.server.errors import (
 )
 from uhealthsec.server.journaling.draft import current_draft
 from uhealthsec.server.keys.service import KeyDirectory
+from uhealthsec.server.records.granting import ShareGrant, grant_shares
 from uhealthsec.server.records.interfaces import (
     FileRetentionStatus,
     RetentionOfFiles,
@@ -65,15 +66,6 @@ from uhealthsec.server.storage.positions import Position
 
 
 @dataclass(frozen=True)
-class SignedShare:
-    """The sharer's signature of a manifest.ShareStatement for one recipient."""
-
-    recipient_email: str
-    signer_key_index: int
-    signature: bytes
-
-
-@dataclass(frozen=True)
 class SignedRevocation:
     """The revoker's signature of a manifest.RevocationStatement: the reader is the
     account revoked, under its address."""
@@ -89,15 +81,6 @@ def over_quota(quota: int) -> ContentTooLarge:
         f"your uploads would take more than your quota of {quota} bytes "
         "(uploads not attached to a document are removed after an hour)"
     )
-
-
-@dataclass(frozen=True)
-class ShareGrant:
-    recipient_id: uuid.UUID
-    wrapped_key: bytes
-    expires_at: datetime | None = None
-    #: Required when sharing with someone the version's author did not sign as reader.
-    statement: SignedShare | None = None
 
 
 @dataclass(frozen=True)
@@ -489,7 +472,7 @@ class RecordsService:
         self.db.add(version)
         self.db.flush()
         blob.attached_at = self.ctx.now()
-        self._grant(document, version, list(grants.values()), caller)
+        grant_shares(self.db, self.ctx.now(), document, version, list(grants.values()), caller)
         self.db.flush()
         return version
 
@@ -742,60 +725,6 @@ class RecordsService:
                 raise Forbidden(f"{names[recipient_id]}: {ruling.reason}")
         return by_recipient
 
-    def _grant(
-        self,
-        document: Document,
-        version: DocumentVersion,
-        grants: Sequence[ShareGrant],
-        by: Account,
-    ) -> None:
-        """New shares. A share once granted is never replaced by another grant: a usable
-        one stays as it is (its key, grantor and expiry), so a reader cannot swap the
-        author's or the patient's key for garbage; one that ended is granted anew only by
-        the author or by whoever ended it (expired: whoever granted it). The existing
-        shares are read in one statement, the new ones written in one."""
-        now = self.ctx.now()
-        existing = {
-            share.recipient_id: share
-            for share in self.db.scalars(
-                select(Share).where(
-                    Share.version_id == version.id,
-                    Share.recipient_id.in_([g.recipient_id for g in grants]),
-                )
-            )
-        }
-        for grant in grants:
-            share = existing.get(grant.recipient_id)
-            if share is None:
-                self.db.add(
-                    Share(
-                        document_id=document.id,
-                        version_id=version.id,
-                        recipient_id=grant.recipient_id,
-                        wrapped_key=grant.wrapped_key,
-                        granted_by=by.id,
-                        created_at=now,
-                        expires_at=grant.expires_at,
-                        version_created_at=version.created_at,
-                        # Whoever wrote the version has read it: never new to them.
-                        read_at=now if grant.recipient_id == version.author_id else None,
-                    )
-                )
-                continue
-            if share.usable_at(now):
-                continue  # already readable: the original grant stays untouched
-            ended_by = share.revoked_by if share.revoked_at is not None else share.granted_by
-            if by.id not in (document.author_id, ended_by):
-                raise Forbidden(
-                    "this person's access to this version was ended by someone else; "
-                    "only the author or whoever ended it can give it again"
-                )
-            share.wrapped_key = grant.wrapped_key
-            share.granted_by = by.id
-            share.created_at = now
-            share.expires_at = grant.expires_at
-            share.revoked_at = share.revoked_by = share.end_reason = None
-
     # -- sharing --------------------------------------------------------------------------
 
     def share(
@@ -812,7 +741,7 @@ class RecordsService:
         self._refuse_revoked(document, checked)
         self._refuse_ending(document, patient_file, list(checked.values()), caller)
         self._store_statements(caller, document, version, list(checked.values()))
-        self._grant(document, version, list(checked.values()), caller)
+        grant_shares(self.db, self.ctx.now(), document, version, list(checked.values()), caller)
         self.db.flush()
         return self._active_shares(version.id)
 
