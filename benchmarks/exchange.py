@@ -1,6 +1,7 @@
 """Sending and receiving documents through the API, against the bare framework.
 
-    .venv/bin/python benchmarks/exchange.py [--sizes 1 100] [--rounds 5] [--recipients 100]
+    .venv/bin/python benchmarks/exchange.py [--sizes 1 100] [--rounds 5]
+                                            [--recipients 1 10 100 1000]
 
 Starts two servers on loopback, each in its own process with uvicorn:
 - the U-HealthSec API (SQLite + filesystem blob store, in a temporary directory);
@@ -11,7 +12,11 @@ For each size, "send" is the SDK's whole job (encrypt to a spool file with the
 signing digest, upload, sign, wrap for two readers, create the document) and
 "receive" is the reader's (fetch the version, download, decrypt, verify the
 signature, put the file in place). The baseline moves the same plaintext bytes
-through the bare application. Then it shares one document with many recipients.
+through the bare application. Then it shares a document with each number of
+recipients (practitioners written straight to the server's database, their keys
+published in the directory), a first share to them each time (no entry proven before
+in the session): the median time of the SDK's whole job, and, for one share, the HTTP
+requests and the SQL statements the server ran; and sends a new document to them.
 """
 
 from __future__ import annotations
@@ -22,10 +27,12 @@ import platform
 import re
 import secrets
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx2
@@ -34,7 +41,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
 from timing import median_seconds
 
-from uhealthsec.client.api import AuthClient
+from uhealthsec.client.api import AuthClient, Tokens
 from uhealthsec.client.consent import ConsentClient
 from uhealthsec.client.exchange import ExchangeClient
 from uhealthsec.crypto.keystore import Argon2Params, unlock_with_password
@@ -52,13 +59,41 @@ def free_port() -> int:
 
 
 def serve_api(data_dir: str, port: int) -> None:
+    """The API, with two routes of this benchmark's own: the SQL statements run so far
+    (the database's work a share costs), and many practitioners written straight to
+    the database with real keys published in the directory (registering a thousand
+    through the API would measure registration, and meet the shield)."""
     import uvicorn
+    from sqlalchemy import event
 
-    from uhealthsec.server.app import create_app
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.server.records.bulk import add_practitioners
+    from uhealthsec.server.app import build_context, create_app
     from uhealthsec.server.settings import Settings
 
-    settings = Settings(data_dir=Path(data_dir), issuer=f"http://127.0.0.1:{port}")
-    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    settings = Settings(
+        data_dir=Path(data_dir),
+        issuer=f"http://127.0.0.1:{port}",
+        # A share to 1,000 people under load outlasts the default five minutes.
+        access_token_seconds=900,
+    )
+    ctx = build_context(settings)
+    app = create_app(ctx=ctx)
+    statements = [0]
+
+    def count(*_args: object) -> None:
+        statements[0] += 1
+
+    def statements_run() -> dict[str, int]:
+        return {"statements": statements[0]}
+
+    def practitioners(count: int) -> dict[str, list[str]]:
+        return {"emails": add_practitioners(ctx, count)}
+
+    event.listen(ctx.engine, "before_cursor_execute", count)
+    app.add_api_route("/bench/statements", statements_run)
+    app.add_api_route("/bench/practitioners", practitioners, methods=["POST"])
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 
 def serve_bare(data_dir: str, port: int) -> None:
@@ -114,6 +149,7 @@ class Accounts:
         self.auth = AuthClient(http)
         self.data_dir = data_dir
         self.outbox = data_dir / "outbox"
+        self.tokens: dict[str, Tokens] = {}
 
     def last_code(self, email: str) -> str:
         code = None
@@ -140,9 +176,13 @@ class Accounts:
         login = self.auth.start_login(email, PASSWORD)
         secret = self.auth.enrol_totp(login)["secret"]
         self.auth.confirm_totp(login, pyotp.TOTP(secret).now())
-        tokens = self.auth.authorize(login)
-        keys = unlock_with_password(self.auth.keystore(tokens), PASSWORD)
-        return ExchangeClient(self.auth.http, lambda: tokens.access_token, keys)
+        self.tokens[email] = self.auth.authorize(login)
+        keys = unlock_with_password(self.auth.keystore(self.tokens[email]), PASSWORD)
+        return ExchangeClient(self.auth.http, lambda: self.tokens[email].access_token, keys)
+
+    def refresh(self, email: str) -> None:
+        """New tokens for a device: a long measurement outlasts an access token."""
+        self.tokens[email] = self.auth.refresh(self.tokens[email])
 
     def join(
         self, admin: ExchangeClient, practice: str, email: str, patient: ExchangeClient
@@ -157,7 +197,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="*", default=[1, 100], help="MiB")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--recipients", type=int, default=100)
+    parser.add_argument("--recipients", type=int, nargs="*", default=[100])
     parser.add_argument("--serve-api", nargs=2, metavar=("DIR", "PORT"))
     parser.add_argument("--serve-bare", nargs=2, metavar=("DIR", "PORT"))
     args = parser.parse_args()
@@ -254,23 +294,102 @@ def run(args: argparse.Namespace, work: Path, files: Path, api_url: str, bare_ur
     for mib in args.sizes:
         measure_size(mib, args.rounds, files, alice, bob, patient_file, bare_http)
 
-    emails = [f"r{i:03d}@bench.example" for i in range(args.recipients)]
-    for email in emails:
-        accounts.register(email)
+    measure_sharing(
+        args, http, alice, patient_file, files, lambda: accounts.refresh("alice@bench.example")
+    )
+
+
+def measure_sharing(
+    args: argparse.Namespace,
+    http: httpx2.Client,
+    alice: ExchangeClient,
+    patient_file: str,
+    files: Path,
+    refresh: Callable[[], None],
+) -> None:
+    """Share a document with each number of recipients (the whole SDK job: directory
+    lookups with their proofs, hybrid wraps, signed statements, the requests), and send
+    a new document to them; with the HTTP requests and the server's SQL statements of
+    one share."""
+    added = http.post("/bench/practitioners", params={"count": max(args.recipients)})
+    emails = added.json()["emails"]
     small = files / "note.txt"
     small.write_bytes(b"Compte rendu\n" * 100)
-    documents = [alice.send(small, patient_file_id=patient_file, to=[]) for _ in range(args.rounds)]
-    queue = list(documents)
-    share_s = median_seconds(lambda: alice.share(queue.pop(), emails), args.rounds)
-    send_many_s = median_seconds(
-        lambda: alice.send(small, patient_file_id=patient_file, to=emails), args.rounds
-    )
+    requests: list[str] = []
+    for client_call in ("call", "directory"):
+        target = alice if client_call == "call" else alice.directory
+        name = "call" if client_call == "call" else "_call"
+        honest = getattr(target, name)
+
+        def counted(method: str, path: str, _honest=honest, **kwargs):  # type: ignore[no-untyped-def]
+            requests.append(f"{method} {path}")
+            return _honest(method, path, **kwargs)
+
+        setattr(target, name, counted)
     print()
     print(
-        f"share a document with {args.recipients} recipients (directory lookups with "
-        f"proofs, hybrid wraps, one request): {share_s:.3f} s median of {args.rounds}"
+        "| recipients | share s (median) | HTTP requests | of them directory | SQL statements "
+        "| send a new document s |"
     )
-    print(f"send a new document to {args.recipients} recipients: {send_many_s:.3f} s")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for count in args.recipients:
+        share_s, statements, send_s = share_with(
+            emails[:count], args.rounds, http, alice, patient_file, small, requests, refresh
+        )
+        lookups = sum(1 for r in requests if "/keys/" in r)
+        print(
+            f"| {count:,} | {share_s:.3f} | {len(requests)} | {lookups} | {statements:,} "
+            f"| {send_s:.3f} |",
+            flush=True,
+        )
+
+
+def median_after(prepare: Callable[[], None], action: Callable[[], None], rounds: int) -> float:
+    """The median time of ``action``, ``prepare`` run untimed before each."""
+    samples = []
+    for _ in range(rounds):
+        prepare()
+        begin = time.perf_counter()
+        action()
+        samples.append(time.perf_counter() - begin)
+    return statistics.median(samples)
+
+
+def share_with(
+    to: list[str],
+    rounds: int,
+    http: httpx2.Client,
+    alice: ExchangeClient,
+    patient_file: str,
+    small: Path,
+    requests: list[str],
+    refresh: Callable[[], None],
+) -> tuple[float, int, float]:
+    """The median share, the SQL statements of one (its requests left in ``requests``),
+    the median send."""
+    refresh()
+    queue = [alice.send(small, patient_file_id=patient_file, to=[]) for _ in range(rounds + 1)]
+    alice.directory.refresh()  # every recipient is in the head: as a session has it
+
+    def share() -> None:
+        # A first share to them: no entry proven before in this session.
+        alice.directory._proven.clear()
+        alice.share(queue.pop(), to)
+
+    def send() -> None:
+        alice.directory._proven.clear()
+        alice.send(small, patient_file_id=patient_file, to=to)
+
+    share_s = median_after(refresh, share, rounds)
+    refresh()
+    requests.clear()
+    before = http.get("/bench/statements").json()["statements"]
+    share()
+    statements = http.get("/bench/statements").json()["statements"] - before
+    counted = list(requests)
+    send_s = median_after(refresh, send, rounds)
+    requests[:] = counted
+    return share_s, statements, send_s
 
 
 if __name__ == "__main__":

@@ -344,7 +344,8 @@ def test_the_browser_opens_what_python_sent_and_refuses_a_hostile_server(
             "as": "durand",
             "op": "previewRecipients",
             "args": {"emails": [world.camille.email]},
-            "tamper": [{"path": "^/keys/entries$", "query": {"email": martin.email}}],
+            # The batch asked for Camille answered with Martin's entry.
+            "tamper": [{"path": "^/keys/lookups$", "request_json": {"emails": [martin.email]}}],
         },
         open_step(),
     )
@@ -649,3 +650,42 @@ def test_the_readers_shown_before_sending_are_not_named_after_another_address(
     assert durand.email not in {m["email"] for m in ok(results[2])["members"]}
     readers = {r["email"]: r["name"] for r in ok(results[3])["recipients"]}
     assert readers[durand.email] != "Dr Camille.Petit", readers
+
+
+def test_a_rewritten_batch_of_recipients_keys_refuses_the_whole_send(world: World, run) -> None:
+    """The worker looks a send's readers up in one batch (PROTOCOL 10.5) and checks each
+    entry as the single lookup does: a hostile answer refuses the review before
+    sending, naming what it refused, and the honest one is then taken."""
+    martin, durand, camille = world.martin, world.durand, world.camille
+    to = [durand.email, camille.email]
+
+    def review(*tamper: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "as": "martin",
+            "op": "previewRecipients",
+            "args": {"emails": to},
+            "tamper": [{"path": "^/keys/lookups$", **t} for t in tamper],
+        }
+
+    results = run(
+        *sign_in("martin", martin, totp=world.totp(martin)),
+        review({"flip_json": "entries.1.inclusion.0"}),
+        review({"set_json": {"field": "entries.0", "value": None}}),
+        review({"set_json": {"field": "tree_size", "value": 1}}),
+        review({"set_json": {"field": "entries.1.map", "value": None}}),
+        review({"request_json": {"emails": [camille.email, durand.email]}}),
+        review(),
+    )
+    ok(results[0]), ok(results[1])
+    proof, withheld, other_tree, no_map, swapped = results[2:7]
+    assert refused(proof) == "invalid_proof"
+    assert camille.email in proof["message"]
+    assert refused(withheld) == "not_found"
+    assert f"no keys are published for {durand.email}" in withheld["message"]
+    assert refused(other_tree) == "directory_refused"
+    assert "this device verified: refusing them all" in other_tree["message"]
+    assert refused(no_map) == "invalid_proof"
+    assert refused(swapped) == "directory_refused"
+    assert f"when asked for {durand.email}" in swapped["message"]
+    readers = {r["email"] for r in ok(results[7])["recipients"]}
+    assert {durand.email, camille.email} <= readers

@@ -23,6 +23,8 @@ interface Tamper {
   redirect?: string;
   /** The request's query parameters replaced by these. */
   query?: Record<string, string>;
+  /** Fields of the request's JSON body replaced by these. */
+  request_json?: Record<string, unknown>;
   /** The byte at this offset of the answer's body is flipped. */
   flip_byte?: number;
   /** A base64url field of the JSON answer (dotted path, -1 for a list's last) has a bit flipped. */
@@ -106,7 +108,11 @@ function hostileFetch(current: () => Tamper[]): Fetch {
       headers.delete("UHS-Signature");
     }
     if (tamper.query !== undefined) for (const [name, value] of Object.entries(tamper.query)) url.searchParams.set(name, value);
-    return tampered(await fetch(url.toString(), { ...init, headers }), tamper);
+    const sent: RequestInit = { ...init, headers };
+    if (tamper.request_json !== undefined && typeof init?.body === "string") {
+      sent.body = JSON.stringify({ ...(JSON.parse(init.body) as Record<string, unknown>), ...tamper.request_json });
+    }
+    return tampered(await fetch(url.toString(), sent), tamper);
   };
 }
 

@@ -13,12 +13,12 @@ every map the server committed to says what the entries before it say.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import httpx2
 
-from uhealthsec.client.errors import ApiError, DirectoryRefused, LogRefused
+from uhealthsec.client.errors import ApiError, DirectoryRefused, LogRefused, NoKeysPublished
 from uhealthsec.client.logs import LogPin, accept_head
 from uhealthsec.client.wire import parse
 from uhealthsec.crypto import account_map, merkle
@@ -26,7 +26,13 @@ from uhealthsec.crypto.account_map import AccountMap, MapCommitment, MapProof, M
 from uhealthsec.crypto.checkpoint import Checkpoint
 from uhealthsec.crypto.directory import DirectoryEntry
 from uhealthsec.crypto.errors import CryptoError, InvalidProof
-from uhealthsec.protocol.keys import DirectoryEntryOut, MapProofOut
+from uhealthsec.protocol.keys import (
+    MAX_LOOKUPS,
+    DirectoryEntryOut,
+    DirectoryLookupsIn,
+    DirectoryLookupsOut,
+    MapProofOut,
+)
 from uhealthsec.protocol.logs import LogEntryOut, LogHeadOut
 
 KEY_DIRECTORY_LOG = "keys"
@@ -101,12 +107,71 @@ class KeyDirectoryClient:
             # before the map (409): look once more in the newest (verified) directory.
             head = self.refresh()
             body = fetch(head)
+        verified = self._verify_address(body, head, address)
+        self._proven[address] = verified
+        return verified
+
+    def lookup_many(self, emails: Sequence[str]) -> list[VerifiedEntry]:
+        """The keys of several addresses, in the order given, each proven as ``lookup``
+        proves one, all against one verified head, in one request per ``MAX_LOOKUPS``
+        addresses not proven before. Refuses them all if any is not proven; an address
+        without keys (or not this account's to see) raises ``NoKeysPublished`` naming
+        every such address."""
+        addresses = [e.strip().lower() for e in emails]
+        if not addresses:
+            return []
+        found = {a: self._proven[a] for a in addresses if a in self._proven}
+        wanted = [a for a in dict.fromkeys(addresses) if a not in found]
+        head = self.head()
+        for start in range(0, len(wanted), MAX_LOOKUPS):
+            part = wanted[start : start + MAX_LOOKUPS]
+            try:
+                answers = self._fetch_many(part, head)
+            except ApiError as exc:
+                if exc.status != 409:
+                    raise
+                head = self.refresh()  # this head ends before the map: take the newest
+                answers = self._fetch_many(part, head)
+            missing = [a for a, body in zip(part, answers, strict=True) if body is None]
+            if missing and head.size != self.refresh().size:
+                # Some may have joined after this session's head: ask the newest once.
+                head = self.head()
+                answers = self._fetch_many(part, head)
+                missing = [a for a, body in zip(part, answers, strict=True) if body is None]
+            if missing:
+                raise NoKeysPublished(missing)
+            # Verified only once all are served: one failure refuses them all, by name.
+            verified = [
+                self._verify_address(body, head, address)
+                for address, body in zip(part, answers, strict=True)
+                if body is not None
+            ]
+            # Kept only when every one of this part is proven.
+            found.update(zip(part, verified, strict=True))
+            self._proven.update(zip(part, verified, strict=True))
+        return [found[a] for a in addresses]
+
+    def _fetch_many(self, addresses: list[str], head: Checkpoint) -> list[DirectoryEntryOut | None]:
+        request = DirectoryLookupsIn(emails=addresses, tree_size=head.size)
+        answer = self._call("POST", "/keys/lookups", json=request.model_dump(mode="json"))
+        body = parse(DirectoryLookupsOut, answer, DirectoryRefused, "the keys asked for")
+        if body.tree_size != head.size or len(body.entries) != len(addresses):
+            raise DirectoryRefused(
+                f"the key directory answered {len(body.entries)} entries in a tree of "
+                f"{body.tree_size} when asked for {len(addresses)} in the tree of "
+                f"{head.size} this device verified: refusing them all"
+            )
+        return body.entries
+
+    def _verify_address(
+        self, body: DirectoryEntryOut, head: Checkpoint, address: str
+    ) -> VerifiedEntry:
+        """The served entry of ``address``, proven in ``head`` and for that address."""
         verified = self._verify(body, head, f"the keys of {address}")
         if verified.entry.email != address:
             raise DirectoryRefused(
                 f"the key directory answered for {verified.entry.email} when asked for {address}"
             )
-        self._proven[address] = verified
         return verified
 
     def entry(self, index: int) -> VerifiedEntry:

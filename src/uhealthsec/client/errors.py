@@ -31,6 +31,15 @@ class ApiError(ClientError):
         self.body = body or {}
 
 
+class NoKeysPublished(ApiError):
+    """Addresses the key directory holds no keys for, or none this account may see: the
+    single lookup's 404, for each address of a batch at once."""
+
+    def __init__(self, addresses: list[str]) -> None:
+        super().__init__(404, f"no keys are published for {', '.join(addresses)}")
+        self.addresses = addresses
+
+
 class SecondFactorRequired(ApiError):
     """The address had too many failed sign-ins: send a TOTP or recovery code with the
     password (``start_login(..., second_factor={"totp_code": ...})``)."""

@@ -3,6 +3,8 @@ an entry with the proof that it is its account's only one (docs/PROTOCOL.md, 10.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, Field
 
 from uhealthsec.crypto.account_map import COMMITMENT_SIZE, VALUE_SIZE
@@ -24,3 +26,23 @@ class MapProofOut(BaseModel):
 class DirectoryEntryOut(LogEntryOut):
     #: For an entry, proof that it is its account's only one; null for a commitment.
     map: MapProofOut | None
+
+
+#: Addresses one batched lookup may ask for (a share to the largest practice network).
+MAX_LOOKUPS = 1000
+
+Address = Annotated[str, Field(min_length=3, max_length=320)]
+
+
+class DirectoryLookupsIn(BaseModel):
+    """Several addresses looked up at once, all proven against one head (10.5)."""
+
+    emails: list[Address] = Field(min_length=1, max_length=MAX_LOOKUPS)
+    tree_size: int = Field(ge=1, le=2**62)
+
+
+class DirectoryLookupsOut(BaseModel):
+    tree_size: int
+    #: One item per address asked, in the order asked: the entry, as the single lookup
+    #: answers it, or null where that lookup answers 404 (no keys, or not yours to see).
+    entries: list[DirectoryEntryOut | None]

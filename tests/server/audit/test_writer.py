@@ -66,7 +66,7 @@ def test_reads_are_counted_against_the_allowance_in_the_batches_that_journal_the
 
     def read(i: int, actor: uuid.UUID) -> PendingEntry:
         entry = JournalEntry(i, actor, "records.inbox", Outcome.DONE, 200)
-        return replace(PendingEntry(entry), counted_read=True)
+        return replace(PendingEntry(entry), counted_reads=1)
 
     with ctx.sessions() as db:
         before = db.scalar(select(func.count()).select_from(JournalRecord))

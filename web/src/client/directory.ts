@@ -29,6 +29,18 @@ export interface VerifiedEntry {
 
 /** An unsigned GET of the key directory (its answers are proven, not trusted). */
 export type DirectoryGet = (path: string, params: Record<string, string | number>) => Promise<Response>;
+/** An unsigned POST of JSON to the key directory (the batched lookup, PROTOCOL 10.5). */
+export type DirectoryPost = (path: string, json: unknown) => Promise<Response>;
+
+/** Addresses one batched lookup asks for (protocol/keys.py MAX_LOOKUPS). */
+export const MAX_LOOKUPS = 1000;
+
+/** Addresses the directory holds no keys for, or none this account may see. */
+export class NoKeysPublished extends ApiError {
+  constructor(readonly addresses: string[]) {
+    super(404, `no keys are published for ${addresses.join(", ")}`, {});
+  }
+}
 
 function refused(message: string): ClientRefusal {
   return new ClientRefusal("directory_refused", message);
@@ -49,6 +61,7 @@ export class KeyDirectory {
   constructor(
     private readonly get: DirectoryGet,
     private readonly pins: PinStore,
+    private readonly post: DirectoryPost,
   ) {}
 
   /** The verified head of this session (fetched and checked once). */
@@ -86,12 +99,84 @@ export class KeyDirectory {
       head = await this.refresh();
       answer = await fetch(head);
     }
-    const verified = await this.verify(answer, head, what);
+    const verified = await this.verifyAddress(await this.served(answer, what), head, address);
+    this.proven.set(`address ${address}`, verified);
+    return verified;
+  }
+
+  /**
+   * The keys of several addresses, in the order given, each proven as `lookup` proves
+   * one, all against one verified head, in one request per MAX_LOOKUPS addresses not
+   * proven before (client/directory.py lookup_many). One that is not proven refuses
+   * them all; addresses without keys are refused together, by name.
+   */
+  async lookupMany(emails: readonly string[]): Promise<VerifiedEntry[]> {
+    const addresses = emails.map((e) => e.trim().toLowerCase());
+    if (addresses.length === 0) return [];
+    const found = new Map<string, VerifiedEntry>();
+    for (const a of addresses) {
+      const known = this.proven.get(`address ${a}`);
+      if (known !== undefined) found.set(a, known);
+    }
+    const wanted = [...new Set(addresses)].filter((a) => !found.has(a));
+    let head = await this.head();
+    for (let start = 0; start < wanted.length; start += MAX_LOOKUPS) {
+      const part = wanted.slice(start, start + MAX_LOOKUPS);
+      let answers: (Json | null)[];
+      try {
+        answers = await this.fetchMany(part, head);
+      } catch (error) {
+        if (!(error instanceof ApiError) || error.status !== 409) throw error;
+        head = await this.refresh(); // this head ends before the map: take the newest
+        answers = await this.fetchMany(part, head);
+      }
+      let missing = part.filter((_, i) => answers[i] === null);
+      if (missing.length > 0 && (await this.refresh()).size !== head.size) {
+        // Some may have joined after this session's head: ask the newest once.
+        head = await this.head();
+        answers = await this.fetchMany(part, head);
+        missing = part.filter((_, i) => answers[i] === null);
+      }
+      if (missing.length > 0) throw new NoKeysPublished(missing);
+      // Verified only once all are served: one failure refuses them all, by name.
+      const verified: VerifiedEntry[] = [];
+      for (const [i, address] of part.entries()) verified.push(await this.verifyAddress(answers[i]!, head, address));
+      for (const [i, address] of part.entries()) {
+        found.set(address, verified[i]!);
+        this.proven.set(`address ${address}`, verified[i]!);
+      }
+    }
+    return addresses.map((a) => found.get(a)!);
+  }
+
+  private async fetchMany(addresses: string[], head: Checkpoint): Promise<(Json | null)[]> {
+    const answer = await this.post("/keys/lookups", { emails: addresses, tree_size: Number(head.size) });
+    const wire = new Wire("directory_refused", "the keys asked for");
+    const body = wire.object(await jsonOf(answer, wire));
+    const size = BigInt(wire.integer(body, "tree_size"));
+    const entries = body["entries"];
+    if (!Array.isArray(entries) || size !== head.size || entries.length !== addresses.length) {
+      const count = Array.isArray(entries) ? entries.length : 0;
+      throw refused(
+        `the key directory answered ${count} entries in a tree of ${size} when asked for ${addresses.length} ` +
+          `in the tree of ${head.size} this device verified: refusing them all`,
+      );
+    }
+    return entries.map((e: unknown) => (e === null ? null : wire.object(e)));
+  }
+
+  /** The served entry of `address`, proven in `head` and for that address. */
+  private async verifyAddress(body: Json, head: Checkpoint, address: string): Promise<VerifiedEntry> {
+    const verified = await this.verify(body, head, `the keys of ${address}`);
     if (verified.entry.email !== address) {
       throw refused(`the key directory answered for ${verified.entry.email} when asked for ${address}`);
     }
-    this.proven.set(`address ${address}`, verified);
     return verified;
+  }
+
+  private async served(answer: Response, what: string): Promise<Json> {
+    const wire = new Wire("directory_refused", what);
+    return wire.object(await jsonOf(answer, wire));
   }
 
   /** The directory entry at a position (a document names its signer's entry). */
@@ -110,15 +195,14 @@ export class KeyDirectory {
       head = await this.refresh(); // this head ends before the map: take the newest
       answer = await fetch(head);
     }
-    const verified = await this.verify(answer, head, what);
+    const verified = await this.verify(await this.served(answer, what), head, what);
     if (verified.index !== index) throw refused(`the key directory answered with another entry than ${index}`);
     this.proven.set(`index ${index}`, verified);
     return verified;
   }
 
-  private async verify(answer: Response, head: Checkpoint, what: string): Promise<VerifiedEntry> {
+  private async verify(body: Json, head: Checkpoint, what: string): Promise<VerifiedEntry> {
     const wire = new Wire("directory_refused", what);
-    const body = wire.object(await jsonOf(answer, wire));
     const index = BigInt(wire.integer(body, "index"));
     const data = wire.bytes(body, "entry");
     let entry: DirectoryEntry;

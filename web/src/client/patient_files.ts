@@ -281,8 +281,7 @@ export class PatientFiles {
     const readable = view.versions.filter((v) => v.wrappedKey !== null);
     if (readable.length === 0) throw exchangeRefused("you cannot read any version of this document, so you cannot share it");
     for (const version of readable) await this.documents.verifiedSigner(manifests.get(version.number)!, version);
-    const recipients: VerifiedEntry[] = [];
-    for (const email of emails) recipients.push(await this.session.directory.lookup(email));
+    const recipients: VerifiedEntry[] = await this.session.directory.lookupMany(emails);
     const publicKeys = recipients.map((r) => decodeBundle(r.entry.bundle));
     for (const keys of publicKeys) checkRecipient(keys, "HYBRID");
     const me = (await this.session.account()).id;

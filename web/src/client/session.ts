@@ -57,7 +57,11 @@ export class Session {
     pins: PinStore,
   ) {
     // Key lookups are not signed: the signature names the signer's entry, found by them.
-    this.directory = new KeyDirectory((path, params) => this.call("GET", path, { params }), pins);
+    this.directory = new KeyDirectory(
+      (path, params) => this.call("GET", path, { params }),
+      pins,
+      (path, json) => this.call("POST", path, { json }),
+    );
   }
 
   get refreshToken(): Tokens {
@@ -148,8 +152,7 @@ export class Session {
   async recipients(emails: readonly string[]): Promise<VerifiedEntry[]> {
     const mine = await this.myEntry();
     const found = new Map<string, VerifiedEntry>([[mine.entry.accountId, mine]]);
-    for (const email of emails) {
-      const entry = await this.directory.lookup(email);
+    for (const entry of await this.directory.lookupMany(emails)) {
       if (!found.has(entry.entry.accountId)) found.set(entry.entry.accountId, entry);
     }
     return [...found.values()];

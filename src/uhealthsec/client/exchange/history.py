@@ -54,6 +54,7 @@ class SignedHistory(ExchangeSession):
             # The user named the readers: the others are left out.
             listed = {a: e for a, e in listed.items() if a in vouched}
         found = {mine.account_id: mine}
+        signed_readers: list[Reader] = []
         for account_id, email in sorted(listed.items(), key=lambda item: item[1]):
             reader = vouched.get(account_id)
             if account_id in revoked:
@@ -73,7 +74,9 @@ class SignedHistory(ExchangeSession):
                     f"the server names a reader of version {latest} {email}, but the "
                     f"signed readers call that account {reader.email}: nothing was encrypted"
                 )
-            found[account_id] = self.resolve(reader, f"version {latest}")
+            signed_readers.append(reader)
+        for entry in self.resolve_many(signed_readers, f"version {latest}"):
+            found[entry.account_id] = entry
         return list(found.values())
 
     def vouched_readers(
@@ -93,7 +96,7 @@ class SignedHistory(ExchangeSession):
         signed (False for a version 1 manifest), and the readers revoked since."""
         named = {
             entry.account_id: reader_of(entry)
-            for entry in (self.directory.lookup(email.strip().lower()) for email in confirm)
+            for entry in (self.directory.lookup_many(confirm) if confirm else [])
         }
         versions = {v.number: v for v in view.versions}
         revocations = self._revocations_by_version(view)

@@ -143,21 +143,28 @@ class ExchangeSession:
     def _recipients(self, emails: Sequence[str]) -> list[VerifiedEntry]:
         mine = self.my_entry()
         found = {mine.account_id: mine}
-        for email in emails:
-            entry = self.directory.lookup(email)
+        for entry in self.directory.lookup_many(emails):
             found[entry.account_id] = entry
         return list(found.values())
 
     def resolve(self, reader: Reader, what: str) -> VerifiedEntry:
         """The proven keys of a signed reader: the directory entry of the signed address,
         refused unless it belongs to the signed account."""
-        entry = self.directory.lookup(reader.email)
-        if entry.account_id != reader.account_id:
-            raise ExchangeRefused(
-                f"{what} names {reader.email} for an account that the key directory does "
-                "not give this address to: nothing was encrypted"
-            )
-        return entry
+        return _signed_as(reader, self.directory.lookup(reader.email), what)
+
+    def resolve_many(self, readers: Sequence[Reader], what: str) -> list[VerifiedEntry]:
+        """``resolve`` for several readers, all looked up in one batch (one head)."""
+        entries = self.directory.lookup_many([r.email for r in readers])
+        return [_signed_as(r, e, what) for r, e in zip(readers, entries, strict=True)]
+
+
+def _signed_as(reader: Reader, entry: VerifiedEntry, what: str) -> VerifiedEntry:
+    if entry.account_id != reader.account_id:
+        raise ExchangeRefused(
+            f"{what} names {reader.email} for an account that the key directory does "
+            "not give this address to: nothing was encrypted"
+        )
+    return entry
 
 
 def _signable(path: str, kwargs: dict[str, Any]) -> bool:

@@ -49,7 +49,7 @@ class DocumentSharing(DocumentReceiving):
             keys[version.number] = self._version_key(version)
         if before_changing:
             before_changing(self._summary(view, keys[readable[-1].number]))
-        recipients = [self.directory.lookup(email) for email in to]
+        recipients = self.directory.lookup_many(to)
         if before_encrypting:
             before_encrypting(recipients)
         me, signer = self.account.id, self.my_entry()

@@ -106,6 +106,7 @@ ACTIONS: Mapping[tuple[str, str], str] = MappingProxyType(
         ("GET", "/keys/checkpoint"): "keys.checkpoint",
         ("GET", "/keys/entries"): "keys.lookup",
         ("GET", "/keys/entries/{index}"): "keys.entry",
+        ("POST", "/keys/lookups"): "keys.lookup_many",
         ("GET", "/keys/tile/{tile_path:path}"): "keys.tile",
         ("POST", "/patient-files"): "records.open_patient_file",
         ("GET", "/patient-files"): "records.patient_files",

@@ -64,6 +64,9 @@ JOURNALED_READ_PREFIXES = (
 #: Reads of a practice's personal data: ``/practices/{id}/<one of these>``.
 JOURNALED_PRACTICE_READS = frozenset({"journal", "members", "rights-requests"})
 UNJOURNALED_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: Reads sent as POST (a body too long for a query): journaled as the GET they stand
+#: for would be, only once marked as about a patient.
+READS_BY_POST = frozenset({"/keys/lookups"})
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +83,8 @@ _PATH_OBJECTS = {
 
 
 def journaled(method: str, path: str) -> bool:
+    if method == "POST" and path in READS_BY_POST:
+        return False
     if method not in UNJOURNALED_METHODS:
         return True
     if method != "GET":
@@ -212,10 +217,11 @@ class JournalMiddleware:
         self, scope: Scope, draft: JournalDraft, status: int
     ) -> list[tuple[bytes, bytes]]:
         pending = pending_entry(scope, draft, status, self.clock)
-        if draft.method == "GET" and draft.actor != NOBODY:
-            # A signed-in account's read: shown only within its allowance (the writer
-            # counts it, in the batch that journals it).
-            pending = replace(pending, counted_read=pending.entry.outcome == Outcome.DONE)
+        reads = 1 if draft.method == "GET" else draft.reads
+        if reads and draft.actor != NOBODY and pending.entry.outcome == Outcome.DONE:
+            # A signed-in account's reads: shown only within its allowance (the writer
+            # counts them, in the batch that journals them).
+            pending = replace(pending, counted_reads=reads)
         if pending.entry.outcome != Outcome.DONE:
             # Counted in the technical log; journaled only within a signed-in caller's
             # allowance (13.1), also when answered without raising (a committed refusal:

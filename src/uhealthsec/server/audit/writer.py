@@ -62,10 +62,11 @@ class PendingEntry:
     #: Sequenced by a sweeper from its staged row: nothing to do if the row is gone
     #: (sequenced, or dropped as a refusal the journal does not keep).
     swept: bool = False
-    #: A signed-in account's read of personal data, shown only if journaled: counted
-    #: against the account's allowance in the batch that appends it (audit/refusals.py),
-    #: and not appended past it (``ReadAllowanceSpent``).
-    counted_read: bool = False
+    #: A signed-in account's reads of personal data, shown only if journaled (a GET
+    #: counts one; a batched key lookup one per patient's entry it shows): counted
+    #: against the account's allowance in the batch that appends it
+    #: (audit/refusals.py), and not appended past it (``ReadAllowanceSpent``).
+    counted_reads: int = 0
 
     def patients(self) -> list[uuid.UUID]:
         """Every patient the entry is about: those the request read or changed, and
@@ -270,18 +271,20 @@ def _reads_past_allowance(db: Session, requested: list[PendingEntry], now: datet
     within its allowance are journaled and shown, the others neither."""
     reads: dict[uuid.UUID, int] = defaultdict(int)
     for pending in requested:
-        if pending.counted_read:
-            reads[pending.entry.actor] += 1
+        if pending.counted_reads:
+            reads[pending.entry.actor] += pending.counted_reads
     if not reads:
         return set()
     within = count_reads(db, now, reads)
     spent = set()
     for pending in requested:
-        if pending.counted_read:
+        if pending.counted_reads:
             actor = pending.entry.actor
-            if within[actor] > 0:
-                within[actor] -= 1
+            # A request's reads are shown all or none: within, they use up its share.
+            if within[actor] >= pending.counted_reads:
+                within[actor] -= pending.counted_reads
             else:
+                within[actor] = 0
                 spent.add(id(pending))
     return spent
 

@@ -8,7 +8,8 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, exists, select
+from sqlalchemy import ColumnElement, exists
+from sqlalchemy.orm import aliased
 
 from uhealthsec.server.messaging.models import Message, MessageKey, ThreadParticipant
 from uhealthsec.server.records.models import (
@@ -25,7 +26,7 @@ class DirectoryReach:
     """Implements ``keys.interfaces.Acquaintances``."""
 
     def reads_files_of(
-        self, viewer_id: uuid.UUID, patient_id: uuid.UUID, at: datetime
+        self, viewer_id: uuid.UUID, patient_id: uuid.UUID | ColumnElement[uuid.UUID], at: datetime
     ) -> ColumnElement[bool]:
         """Shared with her consent: the viewer must be able to write a new version or
         share to her."""
@@ -37,12 +38,16 @@ class DirectoryReach:
             PatientFile.patient_id == patient_id,
         )
 
-    def shares_a_thread(self, viewer_id: uuid.UUID, owner_id: uuid.UUID) -> ColumnElement[bool]:
-        of_owner = select(ThreadParticipant.thread_id).where(
-            ThreadParticipant.account_id == owner_id
-        )
+    def shares_a_thread(
+        self, viewer_id: uuid.UUID, owner_id: uuid.UUID | ColumnElement[uuid.UUID]
+    ) -> ColumnElement[bool]:
+        # One level of tables, no IN subquery: the owner may be a column of the query
+        # this condition sits in (a batched lookup), which only one level correlates to.
+        theirs = aliased(ThreadParticipant)
         return exists().where(
-            ThreadParticipant.account_id == viewer_id, ThreadParticipant.thread_id.in_(of_owner)
+            ThreadParticipant.account_id == viewer_id,
+            theirs.thread_id == ThreadParticipant.thread_id,
+            theirs.account_id == owner_id,
         )
 
     def received_signed_with(

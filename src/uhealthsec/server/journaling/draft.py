@@ -33,6 +33,10 @@ class JournalDraft:
     body: Any = field(default_factory=hashlib.sha256)
     #: The client's signature over the request digest, once verified.
     signature: RequestSignature | None = None
+    #: Reads of personal data a request that is no GET makes (a batched lookup of the
+    #: key directory: one for each patient's entry it shows), counted against the
+    #: account's allowance as that many GETs would be (a GET counts as one).
+    reads: int = 0
     #: Journaled whatever happens (a change, or a read of personal data by its path);
     #: other reads are journaled once marked as about a patient.
     listed: bool = True

@@ -17,14 +17,18 @@ from typing import Protocol
 
 from sqlalchemy import ColumnElement
 
+#: An owner's id, or the column of the query the condition is part of (a batched lookup
+#: asks about many owners in one statement).
+Owner = uuid.UUID | ColumnElement[uuid.UUID]
+
 
 class Acquaintances(Protocol):
     def reads_files_of(
-        self, viewer_id: uuid.UUID, patient_id: uuid.UUID, at: datetime
+        self, viewer_id: uuid.UUID, patient_id: Owner, at: datetime
     ) -> ColumnElement[bool]:
         """The viewer can read, at ``at``, a document in one of the patient's files."""
 
-    def shares_a_thread(self, viewer_id: uuid.UUID, owner_id: uuid.UUID) -> ColumnElement[bool]:
+    def shares_a_thread(self, viewer_id: uuid.UUID, owner_id: Owner) -> ColumnElement[bool]:
         """The viewer and the owner take part in one thread."""
 
     def received_signed_with(

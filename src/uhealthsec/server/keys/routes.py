@@ -55,6 +55,19 @@ def lookup(
     return _entry_out(KeyDirectory(db, ctx).lookup(caller.account, email, tree_size))
 
 
+@router.post("/lookups", response_model=s.DirectoryLookupsOut)
+def lookup_many(
+    body: s.DirectoryLookupsIn, caller: Caller, db: Db, ctx: Ctx
+) -> s.DirectoryLookupsOut:
+    """The newest keys of up to 1,000 addresses, each with its proofs, all against one
+    tree: null for an address the single lookup answers 404 for."""
+    found = KeyDirectory(db, ctx).lookup_many(caller.account, body.emails, body.tree_size)
+    return s.DirectoryLookupsOut(
+        tree_size=body.tree_size,
+        entries=[None if proven is None else _entry_out(proven) for proven in found],
+    )
+
+
 @router.get("/entries/{index}", response_model=s.DirectoryEntryOut)
 def entry(
     index: Annotated[int, Path(ge=0, le=2**62)],

@@ -3,12 +3,19 @@ log models of protocol/logs.py, the map's proofs of protocol/keys.py)."""
 
 from __future__ import annotations
 
-from uhealthsec.protocol.keys import DirectoryEntryOut, MapProofOut
+from uhealthsec.protocol.keys import (
+    DirectoryEntryOut,
+    DirectoryLookupsIn,
+    DirectoryLookupsOut,
+    MapProofOut,
+)
 from uhealthsec.protocol.logs import CheckpointOut, LogEntryOut, LogHeadOut
 
 __all__ = [
     "CheckpointOut",
     "DirectoryEntryOut",
+    "DirectoryLookupsIn",
+    "DirectoryLookupsOut",
     "LogEntryOut",
     "LogHeadOut",
     "MapProofOut",

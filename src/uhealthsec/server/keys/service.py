@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
-from sqlalchemy import Exists, and_, exists, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Exists, and_, exists, func, select
+from sqlalchemy.orm import Session, aliased
 
 from uhealthsec.crypto.account_map import AccountMap, MapCommitment, MapProof, MapValue, map_key
 from uhealthsec.crypto.directory import AccountKindCode, DirectoryEntry
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.crypto.keys import PublicKeys
+from uhealthsec.protocol.keys import MAX_LOOKUPS
 from uhealthsec.server.accounts.models import (
     Account,
     AccountKind,
@@ -23,7 +25,7 @@ from uhealthsec.server.accounts.models import (
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import Conflict, InvalidInput, NotFound
 from uhealthsec.server.journaling.draft import current_draft
-from uhealthsec.server.keys.interfaces import Acquaintances
+from uhealthsec.server.keys.interfaces import Acquaintances, Owner
 from uhealthsec.server.keys.models import DirectoryRecord, MapCommitmentRecord
 from uhealthsec.server.storage.merkle_log import (
     KEY_DIRECTORY_LOG,
@@ -227,6 +229,85 @@ class KeyDirectory:
         )
         return self._proven(viewer, record, tree_size, by_index=False)
 
+    def lookup_many(
+        self, viewer: Account, emails: Sequence[str], tree_size: int
+    ) -> list[ProvenEntry | None]:
+        """The newest keys of each address, in the order asked, all proven in one tree of
+        ``tree_size`` entries; None where the single lookup answers 404 (no keys, or
+        not the viewer's to see: the same None). A constant number of statements,
+        whatever the number of addresses: the records, the rule for every owner, the
+        proofs' stored hashes (each node read once), the map."""
+        addresses = [e.strip().lower() for e in emails]  # as lookup() reads them
+        if not 1 <= len(addresses) <= MAX_LOOKUPS:
+            raise InvalidInput(f"look up 1 to {MAX_LOOKUPS} addresses at once")
+        if len(set(addresses)) != len(addresses):
+            raise InvalidInput("each address is looked up once")
+        newest: dict[str, DirectoryRecord] = {}
+        for record in self.db.scalars(
+            select(DirectoryRecord)
+            .where(DirectoryRecord.email.in_(addresses), DirectoryRecord.log_index < tree_size)
+            .order_by(DirectoryRecord.key_version)
+        ):
+            newest[record.email] = record
+        # An address without an entry stands for a placeholder owner of its own, so that
+        # the rule's statement asks about as many owners whichever addresses exist.
+        owners = [
+            newest[a].account_id if a in newest else uuid.UUID(int=n + 1)
+            for n, a in enumerate(addresses)
+        ]
+        kinds = self._visible_by_address(viewer, owners)
+        shown = [
+            newest[a] if a in newest and newest[a].account_id in kinds else None for a in addresses
+        ]
+        found = [r for r in shown if r is not None]
+        if not found:
+            return [None] * len(addresses)
+        for record in found:
+            if kinds[record.account_id] == AccountKind.PATIENT and record.account_id != viewer.id:
+                # Who is a patient here is health data: each read goes to her history,
+                # and counts against the viewer's reads, as one lookup of her would.
+                current_draft().about_patient(record.account_id, None)
+                current_draft().reads += 1
+        last = tree_size - 1
+        proofs = self.log.inclusion_proofs([r.log_index for r in found] + [last], tree_size)
+        commitment, tree = self._map_at(tree_size)
+        encoded = MapCommitment(commitment.log_index, commitment.root).encode()
+        answers: list[ProvenEntry | None] = []
+        for record in shown:
+            if record is None:
+                answers.append(None)
+                continue
+            key = map_key(record.account_id)
+            value = tree.get(key)
+            if value is None:  # an entry before the commitment is always in its map
+                raise LookupError("an entry is missing from the directory's map")
+            mapped = ProvenMapValue(encoded, proofs[last], MapValue.decode(value), tree.prove(key))
+            answers.append(
+                ProvenEntry(
+                    record.log_index, record.entry, tree_size, proofs[record.log_index], mapped
+                )
+            )
+        return answers
+
+    def _visible_by_address(
+        self, viewer: Account, owners: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, AccountKind]:
+        """The owners whose entry the viewer may see by address, with their kind: the
+        rule of ``_may_see``, asked about every owner in one statement."""
+        rows = self.db.execute(
+            select(Account.id, Account.kind, *self._relations(viewer, Account.id)).where(
+                Account.id.in_(owners)
+            )
+        ).all()
+        visible: dict[uuid.UUID, AccountKind] = {}
+        for owner_id, kind, staff, reader, correspondent, _colleague in rows:
+            shown = self._rule(
+                viewer, owner_id, AccountKind(kind), staff or reader or correspondent, True
+            )
+            if shown is not None:
+                visible[owner_id] = shown
+        return visible
+
     def entry(self, viewer: Account, index: int, tree_size: int) -> ProvenEntry:
         """One entry by position: for a reader checking what was signed with it, and for
         monitors, who audit the whole log."""
@@ -285,29 +366,49 @@ class KeyDirectory:
         """
         owner_id = record.account_id if record is not None else _NO_OWNER
         index = record.log_index if record is not None else -1
-        acquaintances = self.ctx.find(Acquaintances, self.db)
         kind, staff, reader, correspondent, colleague = self.db.execute(
             select(
                 select(Account.kind).where(Account.id == owner_id).scalar_subquery(),
-                _is_staff_of_practice_joined_by(viewer.id, owner_id),
-                acquaintances.reads_files_of(viewer.id, owner_id, self.ctx.now()),
-                acquaintances.shares_a_thread(viewer.id, owner_id),
-                _shares_a_practice(viewer.id, owner_id),
+                *self._relations(viewer, owner_id),
             )
         ).one()
         # Only a lookup by index asks what the viewer holds (the same for every owner).
         holds_signed = by_index and self._holds_signed_with(viewer.id, index)
         if kind is None:
             return None
-        owner_kind = AccountKind(kind)
+        return self._rule(
+            viewer,
+            owner_id,
+            AccountKind(kind),
+            staff or reader or correspondent or holds_signed,
+            not by_index or colleague or holds_signed,
+        )
+
+    def _relations(self, viewer: Account, owner_id: Owner) -> list[ColumnElement[bool]]:
+        """What relates the viewer to the owner, as the rule asks it: staff of a practice
+        the owner joined as patient, reader of a document of her files, in a thread with
+        them, in a practice with them."""
+        acquaintances = self.ctx.find(Acquaintances, self.db)
+        return [
+            _is_staff_of_practice_joined_by(viewer.id, owner_id),
+            acquaintances.reads_files_of(viewer.id, owner_id, self.ctx.now()),
+            acquaintances.shares_a_thread(viewer.id, owner_id),
+            _shares_a_practice(viewer.id, owner_id),
+        ]
+
+    def _rule(
+        self,
+        viewer: Account,
+        owner_id: uuid.UUID,
+        owner_kind: AccountKind,
+        related_to_patient: bool,
+        sees_practitioner: bool,
+    ) -> AccountKind | None:
         if owner_id == viewer.id or self.is_monitor(viewer):
             return owner_kind
         if owner_kind == AccountKind.PATIENT:
-            related = staff or reader or correspondent or holds_signed
-            return owner_kind if related and may_act_on_health_data(viewer) else None
-        if not by_index or colleague or holds_signed:
-            return owner_kind
-        return None
+            return owner_kind if related_to_patient and may_act_on_health_data(viewer) else None
+        return owner_kind if sees_practitioner else None
 
     def _holds_signed_with(self, viewer_id: uuid.UUID, index: int) -> bool:
         """The viewer received something signed with this key (section 11.3)."""
@@ -319,13 +420,22 @@ class KeyDirectory:
     ) -> None:
         """Refuse unless ``signature`` is ``signer``'s, made with the key the directory
         publishes for them now (the index is what readers will check it against)."""
+        self.check_signatures(signer, [(signer_key_index, signed, signature)])
+
+    def check_signatures(
+        self, signer: Account, signed: Sequence[tuple[int, SignedByAccount, bytes]]
+    ) -> None:
+        """``check_signature`` of each (key index, what was signed, signature), with one
+        read of the signer's current key for all of them."""
         current = self.current_version(signer.id)
-        if current is None or current.log_index != signer_key_index:
-            raise InvalidInput("sign with your current key, as published in the key directory")
-        try:
-            signed.verify(PublicKeys.decode(signer.public_keys).signing, signature)
-        except CryptoError as exc:
-            raise InvalidInput(f"the signature does not match this {signed.what}") from exc
+        signing = PublicKeys.decode(signer.public_keys).signing
+        for signer_key_index, what, signature in signed:
+            if current is None or current.log_index != signer_key_index:
+                raise InvalidInput("sign with your current key, as published in the key directory")
+            try:
+                what.verify(signing, signature)
+            except CryptoError as exc:
+                raise InvalidInput(f"the signature does not match this {what.what}") from exc
 
     def current_version(self, account_id: uuid.UUID) -> DirectoryRecord | None:
         return self.db.scalar(
@@ -341,17 +451,23 @@ class KeyDirectory:
 _NO_OWNER = uuid.UUID(int=0)
 
 
-def _is_staff_of_practice_joined_by(viewer_id: uuid.UUID, patient_id: uuid.UUID) -> Exists:
-    joined = select(Membership.practice_id).where(
-        Membership.account_id == patient_id, Membership.role == Role.PATIENT
-    )
+def _is_staff_of_practice_joined_by(viewer_id: uuid.UUID, patient_id: Owner) -> Exists:
+    # One level of tables (aliases, no IN subquery), so that the patient may be a column
+    # of the enclosing query: a batched lookup asks about every owner in one statement.
+    patients = aliased(Membership)
     return exists().where(
         Membership.account_id == viewer_id,
         Membership.role != Role.PATIENT,
-        Membership.practice_id.in_(joined),
+        patients.practice_id == Membership.practice_id,
+        patients.account_id == patient_id,
+        patients.role == Role.PATIENT,
     )
 
 
-def _shares_a_practice(viewer_id: uuid.UUID, owner_id: uuid.UUID) -> Exists:
-    of_owner = select(Membership.practice_id).where(Membership.account_id == owner_id)
-    return exists().where(Membership.account_id == viewer_id, Membership.practice_id.in_(of_owner))
+def _shares_a_practice(viewer_id: uuid.UUID, owner_id: Owner) -> Exists:
+    theirs = aliased(Membership)
+    return exists().where(
+        Membership.account_id == viewer_id,
+        theirs.practice_id == Membership.practice_id,
+        theirs.account_id == owner_id,
+    )

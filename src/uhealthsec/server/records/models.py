@@ -176,6 +176,14 @@ class Share(Base):
         s = share if share is not None else cls
         return and_(cls.active(s), or_(s.expires_at.is_(None), s.expires_at > at))
 
+    def usable_at(self, at: datetime) -> bool:
+        """``usable`` of this loaded share, in Python."""
+        return (
+            self.wrapped_key is not None
+            and self.revoked_at is None
+            and (self.expires_at is None or self.expires_at > at)
+        )
+
     def end(self, at: datetime, by: uuid.UUID, reason: str) -> None:
         """End this access: the wrapped key is erased, so the server no longer holds
         anything that would let this person read the document."""

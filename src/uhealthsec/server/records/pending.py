@@ -31,9 +31,10 @@ from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import Conflict, Forbidden, NotFound
 from uhealthsec.server.journaling.draft import current_draft
 from uhealthsec.server.keys.service import KeyDirectory
+from uhealthsec.server.records.granting import ShareGrant, SignedShare
 from uhealthsec.server.records.interfaces import SharingRules
 from uhealthsec.server.records.models import PatientFile, PendingShare
-from uhealthsec.server.records.service import RecordsService, ShareGrant, SignedShare
+from uhealthsec.server.records.service import RecordsService
 
 #: The newest pending shares a sender is shown (the open ones are at most
 #: MAX_OPEN_PENDING_SHARES).

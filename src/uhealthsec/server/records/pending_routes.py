@@ -9,8 +9,8 @@ from fastapi import APIRouter
 from uhealthsec.protocol import pending as s
 from uhealthsec.protocol.records import ShareStatementIn
 from uhealthsec.server.deps import REPLAYABLE, AnswerKeepingRoute, Caller, Ctx, Db
+from uhealthsec.server.records.granting import SignedShare
 from uhealthsec.server.records.pending import PendingShares, PendingView
-from uhealthsec.server.records.service import SignedShare
 
 router = APIRouter(route_class=AnswerKeepingRoute, tags=["records"])
 

@@ -14,15 +14,14 @@ from uhealthsec.server.accounts.models import Account
 from uhealthsec.server.deps import REPLAYABLE, AnswerKeepingRoute, Caller, Ctx, Db
 from uhealthsec.server.errors import ContentTooLarge, InvalidInput
 from uhealthsec.server.records import schemas as s
+from uhealthsec.server.records.granting import ShareGrant, SignedShare
 from uhealthsec.server.records.interfaces import FileRetentionStatus
 from uhealthsec.server.records.models import PatientFile
 from uhealthsec.server.records.service import (
     DocumentView,
     NewVersion,
     RecordsService,
-    ShareGrant,
     SignedRevocation,
-    SignedShare,
     over_quota,
 )
 from uhealthsec.server.storage.blobs import Spool, UploadTooLarge

@@ -45,6 +45,7 @@ from uhealthsec.server.errors import (
 )
 from uhealthsec.server.journaling.draft import current_draft
 from uhealthsec.server.keys.service import KeyDirectory
+from uhealthsec.server.records.granting import ShareGrant, grant_shares
 from uhealthsec.server.records.interfaces import (
     FileRetentionStatus,
     RetentionOfFiles,
@@ -65,15 +66,6 @@ from uhealthsec.server.storage.positions import Position
 
 
 @dataclass(frozen=True)
-class SignedShare:
-    """The sharer's signature of a manifest.ShareStatement for one recipient."""
-
-    recipient_email: str
-    signer_key_index: int
-    signature: bytes
-
-
-@dataclass(frozen=True)
 class SignedRevocation:
     """The revoker's signature of a manifest.RevocationStatement: the reader is the
     account revoked, under its address."""
@@ -89,15 +81,6 @@ def over_quota(quota: int) -> ContentTooLarge:
         f"your uploads would take more than your quota of {quota} bytes "
         "(uploads not attached to a document are removed after an hour)"
     )
-
-
-@dataclass(frozen=True)
-class ShareGrant:
-    recipient_id: uuid.UUID
-    wrapped_key: bytes
-    expires_at: datetime | None = None
-    #: Required when sharing with someone the version's author did not sign as reader.
-    statement: SignedShare | None = None
 
 
 @dataclass(frozen=True)
@@ -489,8 +472,7 @@ class RecordsService:
         self.db.add(version)
         self.db.flush()
         blob.attached_at = self.ctx.now()
-        for grant in grants.values():
-            self._grant(document, version, grant, caller)
+        grant_shares(self.db, self.ctx.now(), document, version, list(grants.values()), caller)
         self.db.flush()
         return version
 
@@ -619,15 +601,16 @@ class RecordsService:
     def _check_addresses(self, readers: Sequence[Reader]) -> None:
         """Each signed reader is named by the address of their account: a client that
         signed a wrong pairing learns it here, not from a refused reader later."""
-        accounts = {
-            a.id: a
-            for a in self.db.scalars(
-                select(Account).where(Account.id.in_([r.account_id for r in readers]))
-            )
-        }
+        addresses = dict(
+            self.db.execute(
+                select(Account.id, Account.email).where(
+                    Account.id.in_([r.account_id for r in readers])
+                )
+            ).all()
+        )
         for reader in readers:
-            account = accounts.get(reader.account_id)
-            if account is None or account.email != normalize_email(reader.email):
+            address = addresses.get(reader.account_id)
+            if address is None or address != normalize_email(reader.email):
                 raise InvalidInput(
                     f"the signed reader {reader.email} is not that account's address"
                 )
@@ -644,31 +627,50 @@ class RecordsService:
         signed = (
             {r.account_id for r in decode_readers(version.readers)} if version.readers else set()
         )
-        directory = KeyDirectory(self.db, self.ctx)
-        for grant in grants:
-            if grant.statement is None:
-                if grant.recipient_id in signed:
-                    continue
-                raise InvalidInput(
-                    "sign a share statement for each person the author did not list as reader"
+        stated = [g for g in grants if g.statement is not None]
+        if any(g.statement is None and g.recipient_id not in signed for g in grants):
+            raise InvalidInput(
+                "sign a share statement for each person the author did not list as reader"
+            )
+        if not stated:
+            return
+        # Each check and write below covers every recipient at once: a constant number
+        # of statements whatever their number.
+        readers = [
+            Reader(g.recipient_id, g.statement.recipient_email) for g in stated if g.statement
+        ]
+        self._check_addresses(readers)
+        KeyDirectory(self.db, self.ctx).check_signatures(
+            caller,
+            [
+                (
+                    g.statement.signer_key_index,
+                    ShareStatement(
+                        document.id, version.number, caller.id, g.statement.signer_key_index, r
+                    ),
+                    g.statement.signature,
                 )
-            reader = Reader(grant.recipient_id, grant.statement.recipient_email)
-            self._check_addresses([reader])
-            statement = ShareStatement(
-                document.id, version.number, caller.id, grant.statement.signer_key_index, reader
-            )
-            directory.check_signature(
-                caller, grant.statement.signer_key_index, statement, grant.statement.signature
-            )
-            record = self.db.scalar(
+                for g, r in zip(stated, readers, strict=True)
+                if g.statement
+            ],
+        )
+        kept = {
+            record.recipient_id: record
+            for record in self.db.scalars(
                 select(ShareStatementRecord).where(
                     ShareStatementRecord.version_id == version.id,
-                    ShareStatementRecord.recipient_id == grant.recipient_id,
+                    ShareStatementRecord.recipient_id.in_([r.account_id for r in readers]),
                 )
-            ) or ShareStatementRecord(version_id=version.id, recipient_id=grant.recipient_id)
+            )
+        }
+        for grant, reader in zip(stated, readers, strict=True):
+            assert grant.statement is not None
+            record = kept.get(reader.account_id) or ShareStatementRecord(
+                version_id=version.id, recipient_id=reader.account_id
+            )
             record.recipient_email = reader.email
             record.granter_id = caller.id
-            record.signer_key_index = statement.signer_key_index
+            record.signer_key_index = grant.statement.signer_key_index
             record.signature = grant.statement.signature
             record.created_at = self.ctx.now()
             self.db.add(record)
@@ -683,6 +685,15 @@ class RecordsService:
         by_recipient: dict[uuid.UUID, ShareGrant] = {}
         names: dict[uuid.UUID, str] = {}
         consent = self.ctx.find(SharingRules, self.db)
+        # Only the columns the checks read: an account row also holds its keystore.
+        accounts = {
+            a.id: a
+            for a in self.db.execute(
+                select(Account.id, Account.status, Account.kind, Account.display_name).where(
+                    Account.id.in_({g.recipient_id for g in grants})
+                )
+            )
+        }
         for grant in grants:
             if grant.recipient_id in by_recipient:
                 raise InvalidInput("each recipient appears once")
@@ -692,7 +703,7 @@ class RecordsService:
                 raise InvalidInput(f"a wrapped key is malformed: {exc}") from exc
             if grant.expires_at is not None and grant.expires_at <= self.ctx.now():
                 raise InvalidInput("a share cannot expire in the past")
-            recipient = self.db.get(Account, grant.recipient_id)
+            recipient = accounts.get(grant.recipient_id)
             if recipient is None or recipient.status != AccountStatus.ACTIVE:
                 raise NotFound("a recipient has no active account")
             if recipient.kind == AccountKind.PATIENT and recipient.id != patient_file.patient_id:
@@ -714,48 +725,6 @@ class RecordsService:
                 raise Forbidden(f"{names[recipient_id]}: {ruling.reason}")
         return by_recipient
 
-    def _grant(
-        self, document: Document, version: DocumentVersion, grant: ShareGrant, by: Account
-    ) -> None:
-        """A new share. A share once granted is never replaced by another grant: a usable
-        one stays as it is (its key, grantor and expiry), so a reader cannot swap the
-        author's or the patient's key for garbage; one that ended is granted anew only by
-        the author or by whoever ended it (expired: whoever granted it)."""
-        existing = self.db.scalar(
-            select(Share).where(
-                Share.version_id == version.id, Share.recipient_id == grant.recipient_id
-            )
-        )
-        if existing is None:
-            self.db.add(
-                Share(
-                    document_id=document.id,
-                    version_id=version.id,
-                    recipient_id=grant.recipient_id,
-                    wrapped_key=grant.wrapped_key,
-                    granted_by=by.id,
-                    created_at=self.ctx.now(),
-                    expires_at=grant.expires_at,
-                    version_created_at=version.created_at,
-                    # Whoever wrote the version has read it: never new to them.
-                    read_at=self.ctx.now() if grant.recipient_id == version.author_id else None,
-                )
-            )
-            return
-        if self._active_share(version.id, grant.recipient_id) is not None:
-            return  # already readable: the original grant stays untouched
-        ended_by = existing.revoked_by if existing.revoked_at is not None else existing.granted_by
-        if by.id not in (document.author_id, ended_by):
-            raise Forbidden(
-                "this person's access to this version was ended by someone else; "
-                "only the author or whoever ended it can give it again"
-            )
-        existing.wrapped_key = grant.wrapped_key
-        existing.granted_by = by.id
-        existing.created_at = self.ctx.now()
-        existing.expires_at = grant.expires_at
-        existing.revoked_at = existing.revoked_by = existing.end_reason = None
-
     # -- sharing --------------------------------------------------------------------------
 
     def share(
@@ -772,8 +741,7 @@ class RecordsService:
         self._refuse_revoked(document, checked)
         self._refuse_ending(document, patient_file, list(checked.values()), caller)
         self._store_statements(caller, document, version, list(checked.values()))
-        for grant in checked.values():
-            self._grant(document, version, grant, caller)
+        grant_shares(self.db, self.ctx.now(), document, version, list(checked.values()), caller)
         self.db.flush()
         return self._active_shares(version.id)
 
