@@ -37,6 +37,12 @@ def _kept(ctx) -> list[KeptAnswer]:
         return list(db.scalars(select(KeptAnswer)))
 
 
+def _body(kept: KeptAnswer) -> bytes:
+    """The answer kept for a key; none for a write answered again by running it (its
+    route's answer is not noted), which holds nothing to erase."""
+    return b"" if kept.body is None else bytes(kept.body)
+
+
 def _bearer(person) -> dict[str, str]:
     return {"Authorization": f"Bearer {person.user.tokens.access_token}"}
 
@@ -96,13 +102,13 @@ def test_an_erasure_leaves_no_copy_of_the_erased_documents_in_kept_answers(
     file_past_retention(practice, ctx, report)
     [document] = practice.alice.exchange.documents()
     document_id = str(document.id)
-    assert any(document_id.encode() in bytes(k.body) for k in _kept(ctx))
+    assert any(document_id.encode() in _body(k) for k in _kept(ctx))
 
     request = RightsClient(practice.carol.exchange).ask(practice.id, "erasure")
     done = RightsClient(practice.alice.exchange).complete(request["id"])
     assert done["status"] == "done"
     assert practice.alice.exchange.documents() == []
-    holding = [k.key for k in _kept(ctx) if document_id.encode() in bytes(k.body)]
+    holding = [k.key for k in _kept(ctx) if document_id.encode() in _body(k)]
     assert holding == [], "kept answers still hold the erased document and its keys"
 
 
