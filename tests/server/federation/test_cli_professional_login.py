@@ -17,11 +17,11 @@ def test_professional_login_from_the_terminal(sdk, users, browser, provider, liv
     uhs = spawn_uhs(["login", "--professional"], config, live_server)
     uhs.expect(r"(http://127\.0\.0\.1:\d+/auth/federated/authorize\?\S+)")
     url = uhs.match.group(1)
-    to_provider = httpx2.get(url, follow_redirects=False)
+    to_provider = httpx2.get(url, follow_redirects=False, timeout=60)
     assert to_provider.status_code == 302
     back_to_cli = browser.open(to_provider.headers["location"])
     assert back_to_cli.startswith("http://127.0.0.1:") and "/callback?" in back_to_cli
-    assert "return to your terminal" in httpx2.get(back_to_cli).text
+    assert "return to your terminal" in httpx2.get(back_to_cli, timeout=60).text
     status, output = finished(uhs)
     assert status == 0 and "Signed in." in output
 
