@@ -8,52 +8,35 @@ import shutil
 import uuid
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
-from pydantic import SecretStr
 
-OPERATOR = {"Authorization": "Bearer operator-metrics-token"}
+from tests.server.scrape import OPERATOR, open_metrics, scrape, value
 
 
 @pytest.fixture(autouse=True)
 def _metrics_token(ctx) -> None:
-    """The test client is not on loopback: the operator's token opens the metrics."""
-    ctx.settings.metrics_token = SecretStr("operator-metrics-token")
-
-
-def _samples(client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    answer = client.get("/metrics", headers=OPERATOR)
-    assert answer.status_code == 200
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(answer.text)
-        for sample in family.samples
-    }
-
-
-def _value(samples, name: str, **labels: str) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+    open_metrics(ctx)
 
 
 def test_requests_are_counted_by_route_template_never_by_the_path_asked(client, users):
     user = users.signed_in("metrics@example.test")
     bearer = {"Authorization": f"Bearer {user.tokens.access_token}"}
-    before = _samples(client)
+    before = scrape(client)
     document = uuid.uuid4()
     assert client.get(f"/documents/{document}", headers=bearer).status_code == 404
     assert client.get("/accounts/me", headers=bearer).status_code == 200
     assert client.get("/no-such-page/camille.petit@example.test").status_code == 404
-    after = _samples(client)
+    after = scrape(client)
     route = {"method": "GET", "route": "/documents/{document_id}"}
     assert (
-        _value(after, "uhs_http_responses_total", **route, status="404")
-        - _value(before, "uhs_http_responses_total", **route, status="404")
+        value(after, "uhs_http_responses_total", **route, status="404")
+        - value(before, "uhs_http_responses_total", **route, status="404")
         == 1
     )
     me = {"method": "GET", "route": "/accounts/me"}
-    assert _value(after, "uhs_http_request_duration_seconds_count", **me) == (
-        _value(before, "uhs_http_request_duration_seconds_count", **me) + 1
+    assert value(after, "uhs_http_request_duration_seconds_count", **me) == (
+        value(before, "uhs_http_request_duration_seconds_count", **me) + 1
     )
-    assert _value(after, "uhs_http_responses_total", method="any", route="unmatched", status="404")
+    assert value(after, "uhs_http_responses_total", method="any", route="unmatched", status="404")
     text = client.get("/metrics", headers=OPERATOR).text
     # Neither the id nor the address asked for reaches the metrics.
     assert str(document) not in text and "camille" not in text
@@ -61,20 +44,21 @@ def test_requests_are_counted_by_route_template_never_by_the_path_asked(client, 
 
 
 def test_the_journals_batches_and_queue_are_measured(client, users):
-    before = _samples(client)
+    before = scrape(client)
     users.signed_in("journaled@example.test")  # several journaled requests
-    after = _samples(client)
-    batches = _value(after, "uhs_journal_batch_entries_count") - _value(
+    after = scrape(client)
+    batches = value(after, "uhs_journal_batch_entries_count") - value(
         before, "uhs_journal_batch_entries_count"
     )
-    entries = _value(after, "uhs_journal_batch_entries_sum") - _value(
+    entries = value(after, "uhs_journal_batch_entries_sum") - value(
         before, "uhs_journal_batch_entries_sum"
     )
     assert batches >= 1 and entries >= batches
-    assert _value(after, "uhs_journal_batch_seconds_count") >= batches
+    assert value(after, "uhs_journal_batch_seconds_count") >= batches
     assert ("uhs_journal_queue_depth", ()) in after
-    # The shield's counters are still there beside them.
+    # The shield's counters and the journal's refusals are there beside them.
     assert ("uhs_shield_breaker_open", ()) in after
+    assert ("uhs_journal_refusals_anonymous", ()) in after
 
 
 def test_ready_when_the_database_and_the_store_answer(client):

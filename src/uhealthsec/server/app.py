@@ -30,6 +30,7 @@ from uhealthsec.server.context import AppContext
 from uhealthsec.server.deps import HEALTH_DATA, read_whole_body
 from uhealthsec.server.federation.oidc import OidcClient, ProviderConfig
 from uhealthsec.server.federation.routes import router as federation_router
+from uhealthsec.server.flows.metrics import router as metrics_router
 from uhealthsec.server.headers import SecurityHeaders
 from uhealthsec.server.idempotency.service import AnswerKept, replayed_answer
 from uhealthsec.server.keys.routes import router as keys_router
@@ -292,6 +293,7 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
     app.include_router(messaging_router, dependencies=[HEALTH_DATA])
     app.include_router(journal_router)
     app.include_router(shield_router)
+    app.include_router(metrics_router)
     web_app.install(app)
     web_release.install(app, ctx)
     return app

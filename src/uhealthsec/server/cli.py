@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -26,6 +27,8 @@ from uhealthsec.terminal import (
 
 if TYPE_CHECKING:
     from uhealthsec.server.settings import Settings
+
+T = TypeVar("T")
 
 app = command_line(
     help="U-HealthSec's server: the API, its jobs and the operator's commands.",
@@ -87,21 +90,33 @@ def worker(
                     )
                 console.print(table)
                 return
-            staged = _sequence_journal(ctx)
+            failed: list[str] = []
+
+            staged = _run(ctx, failed, "journal", partial(_sequence_journal, ctx))
             if staged:
                 console.print(staged)
-            mail = _deliver_mail(ctx)
+            mail = _run(ctx, failed, "mail", partial(_deliver_mail, ctx))
             if mail or once:
                 console.print(mail or "No mail waiting.")
             if time.monotonic() >= next_round:
                 with console.status("Destroying files whose retention ended…"):
-                    destroyed = purge(ctx, today)
-                console.print(
-                    f"{len(destroyed)} file(s) destroyed at the end of their retention; "
-                    f"{_maintain(ctx)}"
-                )
+                    destroyed = _run(ctx, failed, "retention", partial(purge, ctx, today))
+                maintained = _run(ctx, failed, "maintenance", partial(_maintain, ctx))
+                if destroyed is not None:
+                    console.print(
+                        f"{len(destroyed)} file(s) destroyed at the end of their retention."
+                    )
+                if maintained is not None:
+                    console.print(f"Maintenance: {maintained}")
                 next_round = time.monotonic() + interval
+            if failed:
+                console.print(
+                    f"[red]Failed:[/red] {', '.join(failed)} (see the log); the next round "
+                    "tries again."
+                )
             if once:
+                if failed:
+                    raise typer.Exit(1)
                 return
             # Mail is looked for often: a confirmation code is waited for.
             time.sleep(max(0.0, min(mail_interval, next_round - time.monotonic())))
@@ -109,12 +124,33 @@ def worker(
         ctx.close()
 
 
+def _run(ctx: Any, failed: list[str], job: str, work: Callable[[], T]) -> T | None:
+    """``work``'s result as the job ``job``, recorded; None, and ``job`` added to
+    ``failed``, if it failed."""
+    from uhealthsec.server.jobs.service import run_job
+
+    result = run_job(ctx, job, work)
+    if result is None:
+        failed.append(job)
+    return result
+
+
+class JournalBehind(Exception):
+    """Staged journal entries outlived a sweep meant to sequence them."""
+
+
 def _sequence_journal(ctx: Any) -> str:
     """Journal the changes whose process could not (it stopped between committing a
     change and sequencing its entry)."""
-    from uhealthsec.server.audit.outbox import sequence_stale
+    from uhealthsec.server.audit.outbox import STALE_AFTER, sequence_stale, staged_lag
 
-    count = sequence_stale(ctx.journal, ctx.now())
+    now = ctx.now()
+    count = sequence_stale(ctx.journal, now)
+    # The sweep logs and stops on a batch the journal cannot take: what it left is
+    # the job's failure.
+    with ctx.sessions() as db:
+        if staged_lag(db, now).oldest_seconds > STALE_AFTER.total_seconds():
+            raise JournalBehind(f"entries staged before {STALE_AFTER} ago remain")
     return f"{count} staged journal entr{'y' if count == 1 else 'ies'} sequenced." if count else ""
 
 

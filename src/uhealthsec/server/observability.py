@@ -20,7 +20,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.metrics_core import Metric
 
 from uhealthsec.server.logs import ACCESS_LOGGER, REQUEST_ID
 
@@ -134,6 +135,22 @@ class Metrics:
         everyone = CollectorRegistry()
         multiprocess.MultiProcessCollector(everyone, shared)
         return generate_latest(everyone)
+
+
+class _Families:
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.families
+
+
+def exposition_of(families: list[Metric]) -> bytes:
+    """Families read at the scrape (from the database: the same whichever process
+    answers) in Prometheus' text format."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Families(families))
+    return generate_latest(registry)
 
 
 class RequestMetrics:

@@ -783,7 +783,7 @@ def test_anonymous_refusals_are_counted_but_never_journaled(ctx, clock):
     def metrics(client) -> dict[str, int]:
         text = client.get("/journal/metrics").text
         return {
-            name: int(value)
+            name: int(float(value))
             for name, value in (line.split() for line in text.splitlines() if line[:1] != "#")
         }
 

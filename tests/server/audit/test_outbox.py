@@ -7,9 +7,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from tests.server.records.conftest import Practice, thread_body
+from tests.server.scrape import open_metrics, scrape, value
 from uhealthsec.client.api import ApiError
 from uhealthsec.crypto.journal import JournalEntry, ObjectKind, Outcome
 from uhealthsec.server.audit.middleware import JournalMiddleware
@@ -81,6 +82,23 @@ def test_a_change_whose_process_could_not_journal_it_is_journaled_once_later(
     assert _staged(ctx) == 0
     assert sequence_stale(ctx.journal, later) == 0  # nothing twice
     assert len(_entries_about(ctx, created)) == 1
+
+
+def test_the_journals_lag_is_scraped_until_the_sweep_catches_up(
+    practice: Practice, ctx, client, monkeypatch
+):
+    open_metrics(ctx)
+    assert value(scrape(client), "uhs_journal_staged_entries") == 0
+    leave_one_staged(practice, monkeypatch)
+    with ctx.sessions.begin() as db:
+        db.execute(update(JournalOutbox).values(created_at=ctx.now() - timedelta(seconds=45)))
+    lagging = scrape(client)
+    assert value(lagging, "uhs_journal_staged_entries") == 1
+    assert value(lagging, "uhs_journal_staged_oldest_seconds") == 45
+    assert sequence_stale(ctx.journal, ctx.now()) == 1
+    caught_up = scrape(client)
+    assert value(caught_up, "uhs_journal_staged_entries") == 0
+    assert value(caught_up, "uhs_journal_staged_oldest_seconds") == 0
 
 
 def test_a_refused_change_stages_nothing(practice: Practice, ctx):

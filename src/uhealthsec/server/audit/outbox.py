@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.types import Scope
 
@@ -68,6 +68,23 @@ def stage_entry(db: Session, pending: PendingEntry, now: datetime) -> PendingEnt
     )
     db.flush()
     return replace(pending, outbox_id=outbox_id)
+
+
+@dataclass(frozen=True)
+class StagedLag:
+    """How far the journal is behind the changes committed."""
+
+    entries: int
+    #: Age of the oldest entry staged and not sequenced; 0 when none waits.
+    oldest_seconds: float
+
+
+def staged_lag(db: Session, now: datetime) -> StagedLag:
+    count, oldest = db.execute(
+        select(func.count(), func.min(JournalOutbox.created_at)).select_from(JournalOutbox)
+    ).one()
+    age = max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
+    return StagedLag(count, age)
 
 
 def sequence_stale(

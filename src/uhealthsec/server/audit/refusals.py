@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
@@ -98,3 +99,19 @@ def refusal_totals(db: Session) -> dict[str, int]:
         "refusals_anonymous": anonymous,
         "refusals_signed_in": sum(int(n) for _, n in rows) - anonymous,
     }
+
+
+#: What the journal's metrics count (``GET /journal/metrics``, and ``GET /metrics``).
+REFUSAL_METRICS = {
+    "refusals_anonymous": "refused requests of nobody signed in, in the technical log",
+    "refusals_signed_in": "refused requests of signed-in accounts, in the technical log",
+}
+
+
+def journal_refusals(db: Session) -> list[Metric]:
+    """The totals above as Prometheus families."""
+    values = refusal_totals(db)
+    return [
+        GaugeMetricFamily(f"uhs_journal_{name}", text, value=values[name])
+        for name, text in REFUSAL_METRICS.items()
+    ]

@@ -15,9 +15,10 @@ from uhealthsec.protocol.journal import MAX_LEAVES
 from uhealthsec.server.audit import schemas as s
 from uhealthsec.server.audit.export import fhir_bundle, json_line
 from uhealthsec.server.audit.models import Cosignature
-from uhealthsec.server.audit.refusals import refusal_totals
+from uhealthsec.server.audit.refusals import journal_refusals
 from uhealthsec.server.audit.service import HistoryItem, JournalService
 from uhealthsec.server.deps import HEALTH_DATA, LOG_READER, Caller, Ctx, Db
+from uhealthsec.server.observability import exposition_of
 from uhealthsec.server.shield.http import may_read_metrics
 from uhealthsec.server.storage.merkle_log import (
     JOURNAL_LOG,
@@ -300,23 +301,12 @@ def _item(item: HistoryItem) -> s.HistoryItemOut:
     )
 
 
-#: What the journal's metrics count (Prometheus text format, like ``GET /metrics``).
-REFUSAL_METRICS = {
-    "refusals_anonymous": "refused requests of nobody signed in, in the technical log",
-    "refusals_signed_in": "refused requests of signed-in accounts, in the technical log",
-}
-
-
 @router.get("/journal/metrics", response_class=PlainTextResponse)
 def journal_metrics(request: Request, db: Db, ctx: Ctx) -> PlainTextResponse:
     """Refusals counted in the rolling technical log (only a bounded few per account
     are in the journal, none of requests nobody signed in)."""
     may_read_metrics(request, ctx.settings.metrics_token.get_secret_value())
-    values = refusal_totals(db)
-    lines = []
-    for name, text in REFUSAL_METRICS.items():
-        metric = f"uhs_journal_{name}"
-        lines += [f"# HELP {metric} {text}", f"# TYPE {metric} gauge", f"{metric} {values[name]}"]
     return PlainTextResponse(
-        "\n".join(lines) + "\n", media_type="text/plain; version=0.0.4; charset=utf-8"
+        exposition_of(journal_refusals(db)).decode(),
+        media_type="text/plain; version=0.0.4; charset=utf-8",
     )

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, delete, event, or_, select, update
+from sqlalchemy import and_, delete, event, func, or_, select, update
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from uhealthsec.server.mail.models import OutboxMail
@@ -78,6 +78,19 @@ class MailOutbox:
             )
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def waiting_mail(db: Session) -> int:
+    """How many mails wait to be sent or retried (a sent or given-up mail has no next
+    attempt)."""
+    return (
+        db.scalar(
+            select(func.count())
+            .select_from(OutboxMail)
+            .where(OutboxMail.next_attempt_at.is_not(None))
+        )
+        or 0
+    )
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""The server's jobs (``uhs-server worker``): what each did, and when, for the metrics."""
