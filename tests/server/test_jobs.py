@@ -5,13 +5,18 @@ class alone, and the other jobs still run."""
 from __future__ import annotations
 
 import logging
+import re
+from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from tests.server.scrape import open_metrics, scrape, value
 from uhealthsec.server import cli
 from uhealthsec.server.jobs.service import JOBS, run_job
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -80,3 +85,19 @@ def test_a_worker_round_records_every_job_and_a_failed_one_does_not_stop_the_oth
     later = scrape(client)
     assert _runs(later, "maintenance", "failed") == _runs(after, "maintenance", "failed") + 1
     assert _runs(later, "retention", "ok") == _runs(after, "retention", "ok") + 1
+
+
+def test_every_metric_the_example_alerts_watch_is_served(ctx, client):
+    """deploy/prometheus/uhealthsec-alerts.yml names only metrics /metrics serves, so a
+    renamed metric cannot silence an alert unnoticed."""
+    run_job(ctx, "mail", ctx.mail.deliver_due)
+    client.get("/health")
+    served = {name for name, _labels in scrape(client)}
+    rules = yaml.safe_load((ROOT / "deploy/prometheus/uhealthsec-alerts.yml").read_text())
+    watched = {
+        name
+        for group in rules["groups"]
+        for rule in group["rules"]
+        for name in re.findall(r"\buhs_[a-z_]+", rule["expr"])
+    }
+    assert len(watched) >= 6 and watched <= served, watched - served
