@@ -17,6 +17,7 @@ from uhealthsec.client.proof_of_work import HEADER, solve
 from uhealthsec.crypto.keystore import derive_password_secrets
 from uhealthsec.protocol.encoding import b64u_encode
 from uhealthsec.server.app import create_app
+from uhealthsec.server.auth.factors import decoy_passkey_ids
 from uhealthsec.server.shield import service as shield
 from uhealthsec.server.shield.challenges import ChallengeRefused
 from uhealthsec.server.shield.service import Shield, network_of
@@ -279,8 +280,14 @@ def test_the_breaker_holds_back_neither_a_first_sign_in_nor_a_passkey(
     for address in ("totp@example.org", "nobody@example.org"):
         decoy = person.passkey_options(address)
         assert decoy.keys() == options.keys()
-        assert len(decoy["allowCredentials"]) == 1
+        assert 1 <= len(decoy["allowCredentials"]) <= 3
         assert decoy == person.passkey_options(address) | {"challenge": decoy["challenge"]}
+    # Across addresses, decoys name as many passkeys, of as many id lengths, as
+    # accounts do: neither a count above one nor a length marks a real account.
+    decoys = [decoy_passkey_ids(ctx.server_key.mac, f"p{n}@example.org") for n in range(300)]
+    assert {len(ids) for ids in decoys} == {1, 2, 3}
+    assert {len(key_id) for ids in decoys for key_id in ids} == {16, 20, 32, 64}
+    assert len({key_id for ids in decoys for key_id in ids}) == sum(map(len, decoys))
 
 
 def test_automation_signals_raise_the_price_but_never_block(users, from_ip):

@@ -6,6 +6,7 @@ import json
 import math
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -330,11 +331,13 @@ class FactorService:
         so the answer does not tell which addresses have passkeys."""
         if account is not None and self._passkey_ids(account.id):
             return self.webauthn_authentication_options(account.id)
-        decoy = self.ctx.server_key.mac("passkey-decoy", address.encode())[:16]
         options = webauthn.generate_authentication_options(
             rp_id=self.ctx.settings.webauthn_rp_id,
             challenge=secrets.token_bytes(32),
-            allow_credentials=[PublicKeyCredentialDescriptor(id=decoy)],
+            allow_credentials=[
+                PublicKeyCredentialDescriptor(id=key_id)
+                for key_id in decoy_passkey_ids(self.ctx.server_key.mac, address)
+            ],
             user_verification=UserVerificationRequirement.PREFERRED,
         )
         return json.loads(options_to_json(options))  # type: ignore[no-any-return]
@@ -508,3 +511,24 @@ class FactorService:
         remaining = keys if removing_totp else int(self._has_totp(account_id)) + keys - 1
         if remaining < 1:
             raise Conflict("this is the account's last second factor; add another one first")
+
+
+#: How many passkeys a decoy names, and how long their ids are, drawn from these by
+#: the address: real accounts hold one to three, and authenticators make ids of these
+#: lengths (16 and 32 bytes for most platform passkeys, 20 for some, 64 for security
+#: keys), so neither the count nor a length tells a decoy from an account.
+_DECOY_COUNTS = (1,) * 15 + (2,) * 4 + (3,)
+_DECOY_ID_LENGTHS = (16,) * 8 + (32,) * 5 + (20,) * 2 + (64,)
+
+
+def decoy_passkey_ids(mac: Callable[[str, bytes], bytes], address: str) -> list[bytes]:
+    """The stable passkey ids of an address without any: the same at every ask, as an
+    account's are, made from the server key (``mac``) so nobody else can predict them."""
+    seed = mac("passkey-decoy", address.encode())
+    count = _DECOY_COUNTS[seed[0] % len(_DECOY_COUNTS)]
+    ids = []
+    for n in range(count):
+        material = mac("passkey-decoy-id", seed + bytes([n]))
+        material += mac("passkey-decoy-id", material)
+        ids.append(material[: _DECOY_ID_LENGTHS[seed[1 + n] % len(_DECOY_ID_LENGTHS)]])
+    return ids
