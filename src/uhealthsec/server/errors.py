@@ -82,6 +82,16 @@ class ContentTooLarge(ServiceError):
     title = "Content Too Large"
 
 
+class TooManyRequests(ServiceError):
+    """A budget of the account spent for now; ``Retry-After`` says when it refills."""
+
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
+
+
 class Gone(ServiceError):
     status = 410
     title = "Expired"

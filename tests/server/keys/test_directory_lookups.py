@@ -17,6 +17,8 @@ from uhealthsec.protocol.encoding import b64u_decode
 from uhealthsec.protocol.keys import MAX_LOOKUPS
 from uhealthsec.server.audit.models import ReadCount
 from uhealthsec.server.audit.refusals import JOURNALED_READS_PER_MINUTE
+from uhealthsec.server.keys.models import DirectoryMisses
+from uhealthsec.server.keys.service import MISS_WINDOW, MISSES_PER_HOUR
 
 
 @pytest.fixture
@@ -122,3 +124,41 @@ def test_a_tree_the_directory_does_not_have_is_refused(client, cabinet):
     assert answer.headers["content-type"].startswith("application/problem+json")
     older = lookups(client, cabinet, cabinet.alice, [cabinet.alice.email], size - 1)
     assert older.status_code == 409  # that head ends before its map: ask the newest
+
+
+def test_addresses_without_keys_are_bounded_per_account_and_hour_in_both_forms(
+    client, ctx, cabinet
+):
+    """The batch would let an account test 1,000 addresses a request for a practitioner
+    here: past MISSES_PER_HOUR misses an hour, single or batched, the answer is 429."""
+    alice = cabinet.alice
+    size = tree_size(client, cabinet)
+
+    def single(viewer, address: str):
+        return client.get(
+            "/keys/entries",
+            params={"email": address, "tree_size": size},
+            headers=cabinet.headers(viewer),
+        )
+
+    probes = [f"probe{i}@example.org" for i in range(MISSES_PER_HOUR - 1)]
+    assert lookups(client, cabinet, alice, probes, size).status_code == 200
+    assert single(alice, "last@example.org").status_code == 404  # the last one of the hour
+    # Entries found cost nothing.
+    found = lookups(client, cabinet, alice, [alice.email, cabinet.mallory.email], size)
+    assert found.status_code == 200 and None not in found.json()["entries"]
+    # One more miss, in either form, and nothing is answered: not even the entry found.
+    for refused in (
+        lookups(client, cabinet, alice, [alice.email, "one-more@example.org"], size),
+        single(alice, "one-more@example.org"),
+    ):
+        assert refused.status_code == 429, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert 0 < int(refused.headers["retry-after"]) <= 3601
+        assert "one-more" not in refused.text
+    # Each account has its own budget, and the next hour a new one.
+    assert single(cabinet.mallory, "elsewhere@example.org").status_code == 404
+    with ctx.sessions.begin() as db:  # an hour passes (the tokens' 5 minutes would not)
+        for row in db.scalars(select(DirectoryMisses)):
+            row.started_at -= MISS_WINDOW
+    assert single(alice, "one-more@example.org").status_code == 404

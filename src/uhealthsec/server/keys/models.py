@@ -37,3 +37,17 @@ class MapCommitmentRecord(Base):
 
     log_index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     root: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class DirectoryMisses(Base):
+    """How many addresses an account looked up in an hour and was answered no keys for
+    (no account there, or not one it may see): the bound on testing addresses
+    (``MISSES_PER_HOUR``). Rows of past hours are purged by ``uhs-server cleanup``."""
+
+    __tablename__ = "directory_misses"
+
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)

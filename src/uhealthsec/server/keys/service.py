@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import ClassVar, Protocol
 
-from sqlalchemy import ColumnElement, Exists, and_, exists, func, select
+from sqlalchemy import ColumnElement, Exists, and_, delete, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
 from uhealthsec.crypto.account_map import AccountMap, MapCommitment, MapProof, MapValue, map_key
@@ -23,10 +24,11 @@ from uhealthsec.server.accounts.models import (
     may_act_on_health_data,
 )
 from uhealthsec.server.context import AppContext
-from uhealthsec.server.errors import Conflict, InvalidInput, NotFound
+from uhealthsec.server.errors import Conflict, InvalidInput, NotFound, TooManyRequests
 from uhealthsec.server.journaling.draft import current_draft
 from uhealthsec.server.keys.interfaces import Acquaintances, Owner
-from uhealthsec.server.keys.models import DirectoryRecord, MapCommitmentRecord
+from uhealthsec.server.keys.models import DirectoryMisses, DirectoryRecord, MapCommitmentRecord
+from uhealthsec.server.storage.db import upsert
 from uhealthsec.server.storage.merkle_log import (
     KEY_DIRECTORY_LOG,
     MerkleLog,
@@ -70,6 +72,19 @@ class ProvenEntry:
 #: Maps kept by each process, by (log size, committed root): a map at a size never
 #: changes, and rebuilding one reads every entry.
 _KEPT_MAPS = 4
+
+
+#: Addresses an account may look up in an hour and be answered no keys for: far more
+#: than a practice meets (a patient invited before she registers is one), and a bound
+#: on testing which addresses are practitioners here (1,000 a request, otherwise).
+MISSES_PER_HOUR = 300
+MISS_WINDOW = timedelta(hours=1)
+
+
+class NoKeys(NotFound):
+    """No entry the caller may see at that address; the miss it counted stays counted."""
+
+    keep_changes = True
 
 
 class KeyDirectory:
@@ -227,7 +242,11 @@ class KeyDirectory:
             .order_by(DirectoryRecord.key_version.desc())
             .limit(1)
         )
-        return self._proven(viewer, record, tree_size, by_index=False)
+        try:
+            return self._proven(viewer, record, tree_size, by_index=False)
+        except NotFound:
+            self._count_misses(viewer, 1)
+            raise NoKeys("no keys are published for this address") from None
 
     def lookup_many(
         self, viewer: Account, emails: Sequence[str], tree_size: int
@@ -260,6 +279,7 @@ class KeyDirectory:
             newest[a] if a in newest and newest[a].account_id in kinds else None for a in addresses
         ]
         found = [r for r in shown if r is not None]
+        self._count_misses(viewer, len(shown) - len(found))
         if not found:
             return [None] * len(addresses)
         for record in found:
@@ -342,6 +362,39 @@ class KeyDirectory:
             proofs[record.log_index],
             self._map_value(record.account_id, tree_size, proofs[last]),
         )
+
+    def _count_misses(self, viewer: Account, misses: int) -> None:
+        """Count addresses the viewer was answered no keys for.
+
+        :raises TooManyRequests: past ``MISSES_PER_HOUR`` this hour; nothing of the
+            request is answered, nor counted.
+        """
+        if not misses or self.is_monitor(viewer):
+            return
+        now = self.ctx.now()
+        seconds = MISS_WINDOW.total_seconds()
+        started = datetime.fromtimestamp(now.timestamp() // seconds * seconds, now.tzinfo)
+        made = upsert(
+            self.db,
+            DirectoryMisses,
+            {"account_id": viewer.id, "started_at": started},
+            add={"count": misses},
+            returning="count",
+        )
+        if made > MISSES_PER_HOUR:
+            retry = int((started + MISS_WINDOW - now).total_seconds()) + 1
+            raise TooManyRequests(
+                f"this account looked up more than {MISSES_PER_HOUR} addresses without "
+                f"keys in an hour: try again in {retry // 60 + 1} minutes",
+                retry,
+            )
+
+    def purge_misses(self) -> int:
+        """Forget the counts of past hours (``uhs-server cleanup``)."""
+        now = self.ctx.now()
+        return self.db.execute(  # type: ignore[attr-defined,no-any-return]
+            delete(DirectoryMisses).where(DirectoryMisses.started_at < now - MISS_WINDOW)
+        ).rowcount
 
     def is_monitor(self, account: Account) -> bool:
         """Monitors are the accounts the operator lists (setting UHS_DIRECTORY_MONITORS)."""

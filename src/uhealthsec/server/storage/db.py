@@ -135,10 +135,13 @@ def upsert(
     add: dict[str, Any] | None = None,
     set_: dict[str, Any] | None = None,
     insert: dict[str, Any] | None = None,
-) -> None:
+    returning: str | None = None,
+) -> Any:
     """Insert the row ``key`` or, if it exists, add ``add`` to its columns and set
     ``set_``, in one atomic statement (``INSERT ... ON CONFLICT DO UPDATE`` on both
-    databases): counters shared by several processes lose no increment.
+    databases): counters shared by several processes lose no increment. With
+    ``returning``, that column's value after the statement, read by the statement
+    itself (another process's increment cannot come between).
 
     A new row starts with ``insert``, then ``add``, then the plain values of ``set_``.
     """
@@ -148,4 +151,8 @@ def upsert(
     make = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
     statement = make(table).values({**plain, **add, **insert, **key})
     changes = {**{name: table.c[name] + value for name, value in add.items()}, **set_}
-    db.execute(statement.on_conflict_do_update(index_elements=list(key), set_=changes))
+    statement = statement.on_conflict_do_update(index_elements=list(key), set_=changes)
+    if returning is None:
+        db.execute(statement)
+        return None
+    return db.execute(statement.returning(table.c[returning])).scalar_one()
