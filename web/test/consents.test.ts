@@ -11,6 +11,7 @@ import { test } from "node:test";
 
 import { Consents, type DirectiveVersion, checkHistory } from "../src/client/consents.js";
 import { PracticeRights, Rights } from "../src/client/rights.js";
+import { type Sent, sessionAnswering } from "./fake_session.js";
 import { refusal } from "./vectors.js";
 
 const PRACTICE = "0b8f2a4e-3c1d-4e5f-9a6b-7c8d9e0f1a2b";
@@ -38,24 +39,10 @@ const HONEST = [
   served(3, "care_team", "deny", "2026-11-27T09:00:00Z", null, PAUL),
 ];
 
-interface Sent {
-  method: string;
-  path: string;
-  options: { json?: unknown; params?: unknown };
-}
-
 /** A session whose server answers `answer(request)`; records what was sent. */
-function sessionAnswering(answer: (sent: Sent) => unknown) {
-  const sent: Sent[] = [];
-  const session = {
-    json: async (method: string, path: string, _wire: unknown, options: Sent["options"] = {}) => {
-      const request = { method, path, options };
-      sent.push(request);
-      return answer(request);
-    },
-    account: async () => ({ id: ME, email: "camille.petit@demo.test", name: "Camille Petit", kind: "patient" }),
-  };
-  return { session: session as unknown as ConstructorParameters<typeof Rights>[0], sent };
+function sessionAnsweringAsPatient(answer: (sent: Sent) => unknown) {
+  const account = async () => ({ id: ME, email: "camille.petit@demo.test", name: "Camille Petit", kind: "patient" });
+  return sessionAnswering<ConstructorParameters<typeof Rights>[0]>(answer, { account });
 }
 
 function consentsOf(session: ConstructorParameters<typeof Rights>[0]): Consents {
@@ -63,7 +50,7 @@ function consentsOf(session: ConstructorParameters<typeof Rights>[0]): Consents 
 }
 
 test("consents: an honest history is shown, and asked for with every version", async () => {
-  const { session, sent } = sessionAnswering(() => HONEST);
+  const { session, sent } = sessionAnsweringAsPatient(() => HONEST);
   const history = await consentsOf(session).history();
   assert.deepEqual(
     history.map((d) => [d.version, d.purpose, d.decision, d.supersededAt === null]),
@@ -92,7 +79,7 @@ test("consents: a history rewritten by the server is refused", async () => {
     [{ ...HONEST[0], decision: "maybe" }],
   ];
   for (const history of rewritten) {
-    const { session } = sessionAnswering(() => history);
+    const { session } = sessionAnsweringAsPatient(() => history);
     assert.equal(await refusal(() => consentsOf(session).history()), "exchange_refused", JSON.stringify(history));
   }
 });
@@ -101,7 +88,7 @@ test("consents: a decision is sent as the SDK sends it, and refused if recorded 
   const known: DirectiveVersion[] = checkHistoryOf(HONEST);
   const decision = { practiceId: PRACTICE, purpose: "research" as const, decision: "permit" as const, recipientEmail: null };
   const recorded = (directive: object) => ({ directive, shares_ended: 0 });
-  const honest = sessionAnswering(() => recorded(served(4, "research", "permit", "2026-11-27T10:00:00Z", null)));
+  const honest = sessionAnsweringAsPatient(() => recorded(served(4, "research", "permit", "2026-11-27T10:00:00Z", null)));
   const result = await consentsOf(honest.session).decide(decision, known);
   assert.equal(result.directive.version, 4);
   assert.deepEqual(honest.sent, [{ method: "POST", path: "/consents", options: { json: { practice_id: PRACTICE, purpose: "research", decision: "permit" } } }]);
@@ -113,19 +100,19 @@ test("consents: a decision is sent as the SDK sends it, and refused if recorded 
     served(2, "research", "permit", "2026-11-27T10:00:00Z", null), // numbered before the versions shown
   ];
   for (const answer of answers) {
-    const { session } = sessionAnswering(() => recorded(answer));
+    const { session } = sessionAnsweringAsPatient(() => recorded(answer));
     assert.equal(await refusal(() => consentsOf(session).decide(decision, known)), "exchange_refused", JSON.stringify(answer));
   }
   // Deciding what is in force: the server answers that version, recorded nothing new.
-  const same = sessionAnswering(() => recorded(HONEST[1]!));
+  const same = sessionAnsweringAsPatient(() => recorded(HONEST[1]!));
   const kept = await consentsOf(same.session).decide({ ...decision, purpose: "outside_team", decision: "deny" }, known);
   assert.equal(kept.directive.version, 2);
-  const negative = sessionAnswering(() => ({ ...recorded(served(4, "research", "permit", "2026-11-27T10:00:00Z", null)), shares_ended: -1 }));
+  const negative = sessionAnsweringAsPatient(() => ({ ...recorded(served(4, "research", "permit", "2026-11-27T10:00:00Z", null)), shares_ended: -1 }));
   assert.equal(await refusal(() => consentsOf(negative.session).decide(decision, known)), "exchange_refused");
 });
 
 test("consents: giving consent ends nobody's access, worked out without asking the server", async () => {
-  const { session, sent } = sessionAnswering(() => assert.fail("asked the server"));
+  const { session, sent } = sessionAnsweringAsPatient(() => assert.fail("asked the server"));
   const effect = await consentsOf(session).effect({ practiceId: PRACTICE, purpose: "outside_team", decision: "permit", recipientEmail: null }, PRACTICE, []);
   assert.deepEqual(effect, { readers: [], scope: "exact" });
   assert.deepEqual(sent, []);
@@ -173,10 +160,10 @@ function request(overrides: Record<string, unknown> = {}) {
 }
 
 test("rights: a request and a withdrawal are sent as the SDK sends them", async () => {
-  const asked = sessionAnswering(() => request());
+  const asked = sessionAnsweringAsPatient(() => request());
   assert.equal((await new Rights(asked.session).ask(PRACTICE, "erasure")).dueAt, "2026-12-27T07:00:00Z");
   assert.deepEqual(asked.sent, [{ method: "POST", path: "/rights-requests", options: { json: { practice_id: PRACTICE, right: "erasure" } } }]);
-  const withdrawn = sessionAnswering(() => request({ status: "withdrawn" }));
+  const withdrawn = sessionAnsweringAsPatient(() => request({ status: "withdrawn" }));
   await new Rights(withdrawn.session).withdraw(request().id);
   // No body at all: the signature covers the empty one, as the SDK's.
   assert.deepEqual(withdrawn.sent, [{ method: "POST", path: `/rights-requests/${request().id}/withdraw`, options: {} }]);
@@ -194,7 +181,7 @@ test("rights: an answer about another patient, another request or in an unknown 
   ];
   for (const [overrides, run] of cases) {
     const served = request(overrides);
-    const { session } = sessionAnswering((sent) => (sent.method === "GET" ? [served] : served));
+    const { session } = sessionAnsweringAsPatient((sent) => (sent.method === "GET" ? [served] : served));
     assert.equal(await refusal(() => run(new Rights(session))), "exchange_refused", JSON.stringify(overrides));
   }
 });
@@ -202,7 +189,7 @@ test("rights: an answer about another patient, another request or in an unknown 
 test("practice rights: the open requests come nearest deadline first, each answered as the SDK answers it", async () => {
   const later = request({ id: "6f7a8b9c-0d1e-4f2a-8b3c-4d5e6f7a8b9c", due_at: "2027-01-27T07:00:00Z" });
   const late = request({ right: "rectification", due_at: "2026-11-20T07:00:00Z", received_at: "2026-10-20T07:00:00Z", overdue: true });
-  const listed = sessionAnswering(() => [later, late]);
+  const listed = sessionAnsweringAsPatient(() => [later, late]);
   const open = await new PracticeRights(listed.session, PRACTICE).open();
   assert.deepEqual(
     open.map((r) => [r.right, r.overdue, r.patientName]),
@@ -212,7 +199,7 @@ test("practice rights: the open requests come nearest deadline first, each answe
     ],
   );
   assert.deepEqual(listed.sent, [{ method: "GET", path: `/practices/${PRACTICE}/rights-requests`, options: {} }]);
-  const answered = sessionAnswering((sent) => request({ status: sent.path.endsWith("/refuse") ? "refused" : "done", reason: "x" }));
+  const answered = sessionAnsweringAsPatient((sent) => request({ status: sent.path.endsWith("/refuse") ? "refused" : "done", reason: "x" }));
   const rights = new PracticeRights(answered.session, PRACTICE);
   await rights.answer(request().id, "refuse", "  Ce n'est pas possible ici.  ");
   await rights.answer(request().id, "complete", "");
@@ -234,7 +221,7 @@ test("practice rights: a request made to another practice, another request or le
   ];
   for (const [overrides, run] of cases) {
     const served = request(overrides);
-    const { session } = sessionAnswering((sent) => (sent.method === "GET" ? [served] : served));
+    const { session } = sessionAnsweringAsPatient((sent) => (sent.method === "GET" ? [served] : served));
     assert.equal(await refusal(() => run(new PracticeRights(session, PRACTICE))), "malformed_answer", JSON.stringify(overrides));
   }
 });

@@ -10,33 +10,16 @@ import assert from "node:assert/strict";
 
 import { exportActivity, retentionPolicy, setRetentionPolicy, vouchForIdentity } from "../src/client/practices.js";
 import { PatientFiles } from "../src/client/patient_files.js";
+import { type Sent, sessionAnswering } from "./fake_session.js";
 import { refusal } from "./vectors.js";
 
 const PRACTICE = "0b8f2a4e-3c1d-4e5f-9a6b-7c8d9e0f1a2b";
 const LEA = "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e";
 const FILE = "4d5e6f7a-8b9c-4d0e-9f1a-2b3c4d5e6f7a";
 
-interface Sent {
-  method: string;
-  path: string;
-  options: { json?: unknown; params?: unknown };
-}
-
 /** A session whose server answers `answer(request)` (JSON, or the text of a raw answer); records what was sent. */
 function serverAnswering(answer: (sent: Sent) => unknown) {
-  const sent: Sent[] = [];
-  const session = {
-    json: async (method: string, path: string, _wire: unknown, options: Sent["options"] = {}) => {
-      const request = { method, path, options };
-      sent.push(request);
-      return answer(request);
-    },
-    call: async (method: string, path: string, options: Sent["options"] = {}) => {
-      sent.push({ method, path, options });
-      return new Response(String(answer({ method, path, options })));
-    },
-  };
-  return { session: session as unknown as Parameters<typeof vouchForIdentity>[0], sent };
+  return sessionAnswering<Parameters<typeof vouchForIdentity>[0]>(answer);
 }
 
 function member(overrides: Record<string, unknown> = {}) {

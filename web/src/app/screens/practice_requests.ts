@@ -9,6 +9,7 @@ import type { PracticeView, RightsRequestView } from "../api.js";
 import { type AppContext, inputRefusalBox, refusalBox } from "../app.js";
 import { field, formatDate, h, replace, uniqueId } from "../dom.js";
 import { type MessageKey, locale, t } from "../i18n.js";
+import { deadlineFacts } from "./rights.js";
 import { busy } from "./signin.js";
 
 type Answer = "complete" | "extend" | "refuse";
@@ -43,11 +44,6 @@ export function practiceRequests(context: AppContext, practice: PracticeView): H
   return part;
 }
 
-function day(iso: string): string {
-  const date = new Date(iso.length === 10 ? `${iso}T12:00:00` : iso);
-  return Number.isNaN(date.getTime()) ? iso : date.toLocaleDateString(locale(), { dateStyle: "long" });
-}
-
 function requestItem(context: AppContext, practice: PracticeView, request: RightsRequestView, reload: (said?: string) => Promise<void>): HTMLElement {
   const right = t(`rights.right.${request.right}` as MessageKey);
   const patient = request.patientName || request.patientEmail;
@@ -65,12 +61,7 @@ function requestItem(context: AppContext, practice: PracticeView, request: Right
     { class: "details" },
     h("dt", {}, t("requests.patient")),
     h("dd", {}, `${patient} (${request.patientEmail})`),
-    h("dt", {}, t("rights.received")),
-    h("dd", {}, formatDate(request.receivedAt, locale())),
-    h("dt", {}, t("rights.due")),
-    h("dd", {}, t("rights.dueBy", { date: day(request.dueAt), citation: request.citation })),
-    request.earliestAt ? h("dt", {}, t("rights.earliest")) : null,
-    request.earliestAt ? h("dd", {}, formatDate(request.earliestAt, locale())) : null,
+    ...deadlineFacts(request),
     request.extendedAt ? h("dt", {}, t("requests.extended")) : null,
     request.extendedAt ? h("dd", {}, formatDate(request.extendedAt, locale())) : null,
   );

@@ -89,6 +89,20 @@ function day(iso: string): string {
   return Number.isNaN(date.getTime()) ? iso : date.toLocaleDateString(locale(), { dateStyle: "long" });
 }
 
+/** When a request was received, the day it is due with the rule that sets it, and the
+ * day before which it may not be answered, as terms of a description list: the same
+ * for the patient and for the practice that answers. */
+export function deadlineFacts(request: RightsRequestView): (HTMLElement | null)[] {
+  return [
+    h("dt", {}, t("rights.received")),
+    h("dd", {}, formatDate(request.receivedAt, locale())),
+    h("dt", {}, t("rights.due")),
+    h("dd", {}, t("rights.dueBy", { date: day(request.dueAt), citation: request.citation })),
+    request.earliestAt ? h("dt", {}, t("rights.earliest")) : null,
+    request.earliestAt ? h("dd", {}, formatDate(request.earliestAt, locale())) : null,
+  ];
+}
+
 function requestList(context: AppContext, view: RightsView, reload: (said: string) => Promise<void>): HTMLElement {
   const names = new Map(view.files.map((f) => [f.practiceId, f.practiceName]));
   const items = view.requests.map((request) => {
@@ -97,12 +111,7 @@ function requestList(context: AppContext, view: RightsView, reload: (said: strin
     const facts = h(
       "dl",
       { class: "details" },
-      h("dt", {}, t("rights.received")),
-      h("dd", {}, formatDate(request.receivedAt, locale())),
-      h("dt", {}, t("rights.due")),
-      h("dd", {}, t("rights.dueBy", { date: day(request.dueAt), citation: request.citation })),
-      request.earliestAt ? h("dt", {}, t("rights.earliest")) : null,
-      request.earliestAt ? h("dd", {}, formatDate(request.earliestAt, locale())) : null,
+      ...deadlineFacts(request),
       request.handledAt ? h("dt", {}, t("rights.handled")) : null,
       request.handledAt ? h("dd", {}, formatDate(request.handledAt, locale())) : null,
     );
