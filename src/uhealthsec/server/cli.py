@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from enum import StrEnum
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -538,6 +539,45 @@ def cleanup(
     finally:
         ctx.close()
     console.print(message[0].upper() + message[1:])
+
+
+class RecordFormat(StrEnum):
+    MARKDOWN = "markdown"
+    JSON = "json"
+
+
+@app.command("processing-record")
+def processing_record(
+    output_format: Annotated[
+        RecordFormat, typer.Option("--format", help="markdown (for people) or json (for tools).")
+    ] = RecordFormat.MARKDOWN,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Write it to FILE instead of the terminal.", metavar="FILE"
+        ),
+    ] = None,
+) -> None:
+    """The record of processing activities (GDPR art. 30): what this server processes,
+    why, on which legal basis, for whom and how long, and how it is protected, from the
+    code's declarations and this server's settings (UHS_CONTROLLER_NAME,
+    UHS_CONTROLLER_CONTACT, UHS_DPO_CONTACT). What is not set is marked NOT SET."""
+    import json
+    from datetime import UTC, datetime
+
+    from uhealthsec.server.compliance.service import record_of_processing, to_markdown
+
+    record = record_of_processing(_settings(), datetime.now(UTC))
+    text = (
+        json.dumps(record, indent=2, ensure_ascii=False) + "\n"
+        if output_format is RecordFormat.JSON
+        else to_markdown(record)
+    )
+    if output is None:
+        print(text, end="")
+    else:
+        output.write_text(text, encoding="utf-8")
+        console.print(f"Written to {output}.")
 
 
 def _check_content(ctx: Any) -> None:

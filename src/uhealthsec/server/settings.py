@@ -140,6 +140,13 @@ class Settings(BaseSettings):
     #: blob and wrapped keys included, until the last of them is removed.
     backup_keep: int = Field(default=14, ge=1, le=400)
 
+    #: Who is responsible for the processing, for the record of processing activities
+    #: (``uhs-server processing-record``, GDPR art. 30): the controller's name and
+    #: address, a contact, and the data protection officer's contact, if there is one.
+    controller_name: str = Field(default="", max_length=300)
+    controller_contact: str = Field(default="", max_length=300)
+    dpo_contact: str = Field(default="", max_length=300)
+
     #: Outgoing mail: written as files under ``data_dir/outbox`` unless an SMTP host is set.
     smtp_host: str = ""
     smtp_port: int = 587
