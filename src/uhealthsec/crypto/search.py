@@ -94,6 +94,18 @@ def new_index_key() -> bytes:
     return secrets.token_bytes(INDEX_KEY_SIZE)
 
 
+def personal_index(account_secret: bytes) -> tuple[uuid.UUID, bytes]:
+    """A user's personal index, its id and key, derived from a private key of theirs
+    (the X25519 key's 32 raw bytes): every device that unlocks their keystore finds the
+    same index, and nobody else can. The id is opaque: HKDF output, not a name."""
+
+    def hkdf(info: bytes, size: int) -> bytes:
+        return HKDF(hashes.SHA256(), size, None, info).derive(account_secret)
+
+    index_id = uuid.UUID(bytes=hkdf(b"uhs search v1 personal index id", 16))
+    return index_id, hkdf(b"uhs search v1 personal index key", INDEX_KEY_SIZE)
+
+
 def _encode_keyword(keyword: str) -> bytes:
     encoded = keyword.encode("utf-8")
     if not 1 <= len(encoded) <= MAX_KEYWORD_BYTES:

@@ -85,3 +85,8 @@ class ContentTooLarge(ServiceError):
 class Gone(ServiceError):
     status = 410
     title = "Expired"
+
+
+class TooManyRequests(ServiceError):
+    status = 429
+    title = "Too Many Requests"
