@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from uhealthsec.crypto.errors import CryptoError, MalformedInput
+from uhealthsec.crypto.errors import MalformedInput, SearchStateRefused
 
 INDEX_KEY_SIZE = 32
 LABEL_SIZE = 32
@@ -57,13 +57,6 @@ _STATE_AAD = b"uhs search state v1"
 _DOCUMENT_AAD = b"uhs search document v1"
 _NONCE_SIZE = 12
 _STATE_FORMAT = 0x01
-
-
-class SearchStateRefused(CryptoError):
-    """A state or document envelope that does not open under this index's key, or was
-    bound to another index, version or document."""
-
-    identifier = "search_state_refused"
 
 
 class Op(IntEnum):

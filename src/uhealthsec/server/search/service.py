@@ -172,17 +172,7 @@ class SearchService:
         self, caller: Account, index_id: uuid.UUID, labels: Sequence[bytes]
     ) -> list[bytes | None]:
         index = self.owned(caller, index_id)
-        found: dict[bytes, bytes] = {}
-        unique = list(dict.fromkeys(labels))
-        for start in range(0, len(unique), _CHUNK):
-            rows = self.db.execute(
-                select(SearchEntry.label, SearchEntry.value).where(
-                    SearchEntry.index_id == index.id,
-                    SearchEntry.label.in_(unique[start : start + _CHUNK]),
-                )
-            )
-            found.update((bytes(label), bytes(value)) for label, value in rows)
-        return [found.get(label) for label in labels]
+        return values_under(self.db, index.id, labels)
 
     def documents(
         self, caller: Account, index_id: uuid.UUID, labels: Sequence[bytes]
@@ -206,3 +196,18 @@ class SearchService:
             if hit is not None:
                 return True
         return False
+
+
+def values_under(db: Session, index_id: uuid.UUID, labels: Sequence[bytes]) -> list[bytes | None]:
+    """The values an index holds under ``labels``, in their order (None where none)."""
+    found: dict[bytes, bytes] = {}
+    unique = list(dict.fromkeys(labels))
+    for start in range(0, len(unique), _CHUNK):
+        rows = db.execute(
+            select(SearchEntry.label, SearchEntry.value).where(
+                SearchEntry.index_id == index_id,
+                SearchEntry.label.in_(unique[start : start + _CHUNK]),
+            )
+        )
+        found.update((bytes(label), bytes(value)) for label, value in rows)
+    return [found.get(label) for label in labels]
