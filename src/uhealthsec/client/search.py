@@ -45,11 +45,16 @@ class DocumentFacts:
     text: str = ""
 
     def keywords(self) -> set[str]:
-        return document_keywords(
-            texts=[self.title, self.filename, self.media_type, self.text],
+        """At most MAX_DOCUMENT_KEYWORDS: every keyword of the title, file name, type,
+        names and date, then those of the text in the order of their UTF-8 bytes."""
+        described = document_keywords(
+            texts=[self.title, self.filename, self.media_type],
             names=[n for n in (self.patient, self.author) if n],
             dates=[self.day] if self.day else [],
         )
+        room = wire.MAX_DOCUMENT_KEYWORDS - len(described)
+        text = sorted(document_keywords(texts=[self.text]) - described, key=str.encode)
+        return described | set(text[: max(room, 0)])
 
 
 class SearchIndex:
@@ -139,17 +144,14 @@ class SearchIndex:
             return 0
         sealed = search.seal_keywords(self._keys, facts.document_id, keywords)
         label = search.document_label(self._keys, facts.document_id)
-        for start in range(0, len(keywords), wire.MAX_UPDATE_ENTRIES):
-            batch = keywords[start : start + wire.MAX_UPDATE_ENTRIES]
-            last = start + wire.MAX_UPDATE_ENTRIES >= len(keywords)
-            self._update(
-                lambda counters, batch=batch: [  # type: ignore[misc]
-                    counters.update(self._keys, search.Op.ADD, w, facts.document_id) for w in batch
-                ],
-                # The keyword list is stored with the last batch: until then the
-                # document counts as not indexed, and indexing it again finishes it.
-                put=[wire.DocumentKeywordsIO(label=label, keywords=sealed)] if last else (),
-            )
+        # One update: the entries and the keyword list that lets them be deleted later
+        # are stored together or not at all.
+        self._update(
+            lambda counters: [
+                counters.update(self._keys, search.Op.ADD, w, facts.document_id) for w in keywords
+            ],
+            put=[wire.DocumentKeywordsIO(label=label, keywords=sealed)],
+        )
         return len(keywords)
 
     def remove(self, document_id: uuid.UUID) -> int:

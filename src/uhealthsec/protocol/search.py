@@ -20,8 +20,11 @@ MAX_UPDATE_ENTRIES = 20_000
 MAX_LOOKUP_LABELS = 50_000
 #: The sealed counters of an index (about 14 bytes per keyword: 500,000 keywords).
 MAX_STATE_BYTES = 8 * 1024 * 1024
-#: The sealed keyword list of one document.
-MAX_DOCUMENT_KEYWORDS_BYTES = 256 * 1024
+#: Keywords one document is indexed under: all of them in one update, so that a
+#: document is indexed whole or not at all (its entries and its keyword list together).
+MAX_DOCUMENT_KEYWORDS = MAX_UPDATE_ENTRIES
+#: The sealed keyword list of one document (at most 20,000 keywords of up to 41 bytes).
+MAX_DOCUMENT_KEYWORDS_BYTES = 1024 * 1024
 #: Documents whose keyword lists one update writes, removes, or one request reads.
 MAX_DOCUMENTS_PER_REQUEST = 500
 #: Entries one index holds (labels of 32 bytes and values of 17: about 1 GB).

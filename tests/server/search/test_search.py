@@ -14,6 +14,7 @@ from tests.server.records.conftest import Practice
 from uhealthsec.client.errors import ApiError
 from uhealthsec.client.search import DocumentFacts, SearchIndex, personal_index
 from uhealthsec.crypto import search
+from uhealthsec.protocol.search import MAX_DOCUMENT_KEYWORDS
 from uhealthsec.protocol.search_text import query_terms
 from uhealthsec.server import tables
 from uhealthsec.server.search.models import SearchDocument, SearchEntry
@@ -255,3 +256,19 @@ def _b64(text: str) -> bytes:
     from uhealthsec.protocol.encoding import b64u_decode
 
     return b64u_decode(text)
+
+
+def test_a_huge_document_is_indexed_whole_in_one_update_and_removed_whole(practice: Practice):
+    index = personal_index(practice.alice.exchange)
+    numbers = [str(n) for n in range(100_000, 125_000)]
+    facts = DocumentFacts(
+        document_id=uuid.uuid4(), title="Zygomatique", text=" ".join(reversed(numbers))
+    )
+    assert index.add(facts) == MAX_DOCUMENT_KEYWORDS
+    state = practice.alice.exchange.call("GET", f"/search/indexes/{index.id}/state").json()
+    assert state["version"] == 1  # one update: entries and keyword list together
+    # The title's keywords are kept first; the text's, in order, fill the rest.
+    assert index.search("zygomatique 100000") == {facts.document_id}
+    assert index.search("124999") == set()
+    assert index.remove(facts.document_id) == MAX_DOCUMENT_KEYWORDS
+    assert index.search("zygomatique") == set()
