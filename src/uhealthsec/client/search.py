@@ -65,6 +65,10 @@ class SearchIndex:
         self._call = call
         self.id = index_id
         self._keys = search.IndexKeys.derive(index_key)
+        #: The highest state version this object has read or written: a server that
+        #: later serves an older one (whose counters would be used again, linking new
+        #: entries to old searches) is refused.
+        self.seen_version = 0
 
     @classmethod
     def personal(cls, call: Call, x25519_private: bytes) -> SearchIndex:
@@ -86,11 +90,17 @@ class SearchIndex:
             self._created(exc)
             return 0, search.Counters()
         state = parse(wire.StateOut, answer, ExchangeRefused, "the search state")
+        if state.version < self.seen_version:
+            raise ExchangeRefused(
+                "the server serves an older state of your search index than it did before"
+            )
         if state.state is None:
             if state.version != 0:
                 raise ExchangeRefused("the server withholds the search index's state")
             return 0, search.Counters()
-        return state.version, search.open_state(self._keys, self.id, state.version, state.state)
+        counters = search.open_state(self._keys, self.id, state.version, state.state)
+        self.seen_version = state.version
+        return state.version, counters
 
     def _update(
         self,
@@ -113,6 +123,7 @@ class SearchIndex:
             )
             try:
                 self._call("POST", wire.UPDATES_PATH, json=body(request))
+                self.seen_version = version + 1
                 return
             except ApiError as exc:
                 if exc.status != 409 or attempt == 2:

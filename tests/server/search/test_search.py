@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.server.records.conftest import Practice
-from uhealthsec.client.errors import ApiError
+from uhealthsec.client.errors import ApiError, ExchangeRefused
 from uhealthsec.client.search import DocumentFacts, SearchIndex, personal_index
 from uhealthsec.crypto import search
 from uhealthsec.protocol.search import MAX_DOCUMENT_KEYWORDS
@@ -143,6 +143,23 @@ def test_a_hostile_server_cannot_swap_the_state_of_another_version(practice: Pra
     )
     with pytest.raises(search.SearchStateRefused):
         hostile.search("anything")
+
+    # The genuine older state under its own version, once a newer one was seen: refused
+    # (its counters used again would link new entries to earlier searches).
+    index.add(_corpus(4, 1)[0])
+    assert index.seen_version == state["version"] + 1
+
+    def rolled_back(method, path, **kwargs):
+        answer = real_call(method, path, **kwargs)
+        if path.endswith("/state"):
+            answer._content = (
+                f'{{"version": {state["version"]}, "state": "{state["state"]}"}}'.encode()
+            )
+        return answer
+
+    index._call = rolled_back
+    with pytest.raises(ExchangeRefused):
+        index.search("anything")
 
 
 def test_only_the_owner_reads_or_writes_an_index(practice: Practice):
