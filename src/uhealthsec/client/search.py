@@ -81,6 +81,9 @@ class SearchIndex:
         """Make the index, refused as missing (404) on the first use of the account."""
         if refusal.status != 404:
             raise refusal
+        if self.seen_version > 0:
+            # Starting again from no counters would reuse every label.
+            raise ExchangeRefused("the server no longer finds a search index it served before")
         self._call("POST", "/search/indexes", json=body(wire.IndexIn(id=self.id)))
 
     def _state(self) -> tuple[int, search.Counters]:
