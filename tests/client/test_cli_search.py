@@ -15,7 +15,8 @@ def test_send_get_and_search(signed_in, live_server, tmp_path):
 
     # The sender's index has it from the send: words, title, the patient's name prefix.
     for query in ("cheville", "séance", "Bilan", "pet", "Petit entorse"):
-        assert document_id in run(["search", query], martin, live_server), query
+        found = run(["search", query], martin, live_server)
+        assert document_id in found and "Bilan kinésithérapique" in found, query
     assert "No document matches." in run(["search", "lombalgie"], martin, live_server)
 
     # The reader's index has it once read.

@@ -324,11 +324,18 @@ def search(
                 index.remove(document_id)
                 continue
             found.append(view)
+        # Titles are decrypted here, for the documents of your latest 200.
+        titles = {d.id: d.title for d in client.documents(limit=200)} if found else {}
     found.sort(key=lambda v: v.created_at, reverse=True)
     if as_json:
         print_json(
             [
-                {"id": str(v.id), "created_at": v.created_at.isoformat(), "author": v.author_email}
+                {
+                    "id": str(v.id),
+                    "title": titles.get(v.id),
+                    "created_at": v.created_at.isoformat(),
+                    "author": v.author_email,
+                }
                 for v in found
             ]
         )
@@ -337,7 +344,9 @@ def search(
         console.print("No document matches.")
         return
     for v in found:
-        console.print(f"{v.created_at:%Y-%m-%d}  from {v.author_name} <{v.author_email}>")
+        title = titles.get(v.id, "(title not shown: an older document)")
+        console.print(f"[bold]{title}[/bold]  ({v.created_at:%Y-%m-%d})")
+        console.print(f"  from {v.author_name} <{v.author_email}>")
         console.print(f"  id {v.id}", soft_wrap=True)
 
 
