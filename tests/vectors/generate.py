@@ -30,6 +30,7 @@ from uhealthsec.crypto import (
     keystore,
     manifest,
     merkle,
+    search,
     signing,
     wrap,
     xwing,
@@ -43,6 +44,7 @@ from uhealthsec.crypto.checkpoint import (
 )
 from uhealthsec.crypto.errors import CryptoError, MalformedInput, error_identifier
 from uhealthsec.crypto.keys import PUBLIC_BUNDLE_SIZE, UserKeys
+from uhealthsec.protocol import search_text
 from uhealthsec.protocol.encoding import b64u_encode
 
 HERE = Path(__file__).parent
@@ -1285,6 +1287,82 @@ def checkpoint_vectors() -> dict:
     }
 
 
+def search_vectors() -> dict:
+    """The search analyser (inputs -> keywords) and Mitra's entries (index key, keyword,
+    counter -> label, value), state envelope and document keyword list."""
+    rng = DeterministicRandom("uhs search vectors v1")
+    texts = [
+        "Compte-rendu d'IRM lombaire : lombalgie chronique, pas de hernie discale.",
+        "Radiographie de l'\u00e9paule droite r\u00e9alis\u00e9e le 2026-11-27.",
+        "\u0152d\u00e8me des membres inf\u00e9rieurs ; \u00e9chographie-doppler normale",
+        "The patient reports LOW BACK pain since 2025-03; MRI requested.",
+        "\uff29\uff32\uff2d  \ufb01brome   na\u00efve Stra\u00dfe \u00c6sculape",
+        "ordonnance_2026-01-05_Dupont.pdf",
+        "",
+    ]
+    names = ["Petit", "Marie-Th\u00e9r\u00e8se de La Fontaine", "Dr \u00c9lo\u00efse N'Guyen", "Li"]
+    queries = [
+        "pet",
+        "Mme Petit IRM",
+        "lombalgies chroniques",
+        "2026-11-27 \u00e9paule",
+        "le la les",
+    ]
+    key = rng(search.INDEX_KEY_SIZE)
+    keys = search.IndexKeys.derive(key)
+    index_id = uuid.UUID(bytes=rng(16))
+    entries = []
+    for keyword, counter, op in (
+        ("lombalg", 1, search.Op.ADD),
+        ("pet", 2, search.Op.ADD),
+        ("2026-11-27", 3, search.Op.DELETE),
+        ("\u00e9paul", 2**40, search.Op.ADD),
+    ):
+        document_id = uuid.UUID(bytes=rng(16))
+        entries.append(
+            {
+                "keyword": keyword,
+                "counter": counter,
+                "op": "add" if op is search.Op.ADD else "delete",
+                "document_id": str(document_id),
+                "label": search.label(keys, keyword, counter).hex(),
+                "value": search.value(keys, keyword, counter, op, document_id).hex(),
+            }
+        )
+    counters = search.Counters({"lombalg": 3, "pet": 1, "\u00e9paul": 12})
+    document_id = uuid.UUID(bytes=rng(16))
+    return {
+        "analyser": {
+            "text": [{"input": t, "keywords": sorted(search_text.text_keywords(t))} for t in texts],
+            "name": [{"input": n, "keywords": sorted(search_text.name_keywords(n))} for n in names],
+            "query": [
+                {"input": q, "terms": [sorted(term) for term in search_text.query_terms(q)]}
+                for q in queries
+            ],
+        },
+        "scheme": {
+            "index_key": key.hex(),
+            "prf_key": keys.prf.hex(),
+            "state_key": keys.state.hex(),
+            "document_key": keys.document.hex(),
+            "entries": entries,
+            "state": {
+                "index_id": str(index_id),
+                "version": 7,
+                "encoded": search.encode_counters(counters).hex(),
+                "counters": dict(sorted(counters.items())),
+                "sealed": search.seal_state(keys, index_id, 7, counters).hex(),
+            },
+            "document": {
+                "document_id": str(document_id),
+                "label": search.document_label(keys, document_id).hex(),
+                "keywords": ["irm", "lombalg", "pet"],
+                "sealed": search.seal_keywords(keys, document_id, ["pet", "irm", "lombalg"]).hex(),
+            },
+        },
+    }
+
+
 GENERATORS = {
     "envelope.json": envelope_vectors,
     "wrap.json": wrap_vectors,
@@ -1299,6 +1377,7 @@ GENERATORS = {
     "factor_change.json": factor_change_vectors,
     "account_map.json": account_map_vectors,
     "checkpoint.json": checkpoint_vectors,
+    "search.json": search_vectors,
 }
 
 

@@ -112,3 +112,10 @@ def error_identifier(error: CryptoError) -> str:
     if isinstance(error, ChunkAuthenticationFailed):
         return f"{error.identifier}:{error.index}"
     return error.identifier
+
+
+class SearchStateRefused(CryptoError):
+    """A search state or a document's keyword list that does not open under the index's
+    key, or was sealed for another index, version or document (PROTOCOL 18.3)."""
+
+    identifier = "search_state_refused"

@@ -17,6 +17,12 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from uhealthsec import __version__
+from uhealthsec.protocol.search import (
+    LOOKUP_PATH,
+    MAX_LOOKUP_BODY_BYTES,
+    MAX_UPDATE_BODY_BYTES,
+    UPDATES_PATH,
+)
 from uhealthsec.server import api_docs, problems, web_app, web_release
 from uhealthsec.server.accounts.routes import router as accounts_router
 from uhealthsec.server.audit.middleware import JournalMiddleware
@@ -43,6 +49,7 @@ from uhealthsec.server.records.pending_routes import router as pending_router
 from uhealthsec.server.records.routes import UPLOAD_PATH
 from uhealthsec.server.records.routes import router as records_router
 from uhealthsec.server.retention.routes import router as retention_router
+from uhealthsec.server.search.routes import router as search_router
 from uhealthsec.server.security.secret_hasher import SecretHasher
 from uhealthsec.server.security.tokens import TokenKeyring
 from uhealthsec.server.server_key import ServerKey
@@ -245,7 +252,13 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
     app.add_middleware(
         BodySizeLimit,
         max_bytes=ctx.settings.max_request_bytes,
-        larger={UPLOAD_PATH: ctx.settings.max_upload_bytes},
+        larger={
+            UPLOAD_PATH: ctx.settings.max_upload_bytes,
+            # A search update carries the client's sealed state; a lookup, up to a
+            # keyword's every label (protocol/search.py).
+            UPDATES_PATH: MAX_UPDATE_BODY_BYTES,
+            LOOKUP_PATH: MAX_LOOKUP_BODY_BYTES,
+        },
     )
     # Before the journal: a made-up method is refused, never drafted as an entry.
     app.add_middleware(KnownMethods)
@@ -291,6 +304,7 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
     app.include_router(pending_router, dependencies=[HEALTH_DATA])
     app.include_router(retention_router, dependencies=[HEALTH_DATA])
     app.include_router(messaging_router, dependencies=[HEALTH_DATA])
+    app.include_router(search_router, dependencies=[HEALTH_DATA])
     app.include_router(journal_router)
     app.include_router(shield_router)
     app.include_router(metrics_router)

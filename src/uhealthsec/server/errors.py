@@ -95,3 +95,8 @@ class TooManyRequests(ServiceError):
 class Gone(ServiceError):
     status = 410
     title = "Expired"
+
+
+class TooManyRequests(ServiceError):
+    status = 429
+    title = "Too Many Requests"

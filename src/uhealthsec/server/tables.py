@@ -18,6 +18,7 @@ from uhealthsec.server.mail import models as mail_models
 from uhealthsec.server.messaging import models as messaging_models
 from uhealthsec.server.records import models as records_models
 from uhealthsec.server.retention import models as retention_models
+from uhealthsec.server.search import models as search_models
 from uhealthsec.server.security import models as security_models
 from uhealthsec.server.shield import models as shield_models
 from uhealthsec.server.storage import merkle_log
@@ -40,6 +41,7 @@ __all__ = [
     "metadata",
     "records_models",
     "retention_models",
+    "search_models",
     "security_models",
     "shield_models",
 ]

@@ -98,6 +98,7 @@ app.command()(documents.get)
 app.command()(documents.share)
 app.command()(documents.revoke)
 app.command()(documents.update)
+app.command()(documents.search)
 # Messages.
 app.command()(messages.threads)
 app.command()(messages.write)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import mimetypes
 import os
 import select
 import shutil
@@ -11,8 +12,9 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, BinaryIO
+from typing import TYPE_CHECKING, Annotated, BinaryIO
 
 import typer
 
@@ -33,6 +35,10 @@ from uhealthsec.client.cli._common import (
     signed_in_client,
     usage_error,
 )
+
+if TYPE_CHECKING:
+    from uhealthsec.client.exchange import ExchangeClient
+    from uhealthsec.client.search import DocumentFacts
 
 _HERE = Path(".")
 #: The file name that means stdin (``send``) or stdout (``get -o``).
@@ -128,6 +134,8 @@ def send(
             raise usage_error(f"{file} cannot be read: {exc.strerror or 'refused'}") from None
     if from_stdin and not yes:
         raise usage_error("stdin holds the document, not an answer: add --yes")
+    from uhealthsec.client.search import DocumentFacts, text_of
+
     confirm = confirm_recipients(yes)
     with _private_directory() as spool, signed_in_client() as client:
         if from_stdin:
@@ -148,6 +156,19 @@ def send(
                 progress=progress,
                 before_encrypting=confirm,
             )
+        _index(
+            client,
+            DocumentFacts(
+                document_id=document_id,
+                title=title or file.name,
+                filename=file.name,
+                media_type=mimetypes.guess_type(file.name)[0] or "",
+                patient=patient_file["patient_name"],
+                author=client.me.get("display_name") or "",
+                day=datetime.now(UTC).date(),
+                text=text_of(file, mimetypes.guess_type(file.name)[0] or ""),
+            ),
+        )
     changes_made.append(f"document {document_id} was sent")
     readers = ", ".join(recipients) or "you only"
     print_result(
@@ -207,6 +228,8 @@ def get(
     as_json: JsonOutput = False,
 ) -> None:
     """Download, verify the author's signature, and decrypt a document."""
+    from uhealthsec.client.search import DocumentFacts, text_of
+
     to_stdout = output == _STANDARD_STREAM
     if to_stdout and as_json:
         raise usage_error("stdout holds the document: --json goes with a file")
@@ -221,6 +244,19 @@ def get(
             version=version,
             progress=progress,
             replace=force,
+        )
+        view = client.document_view(received.id)
+        _index(
+            client,
+            DocumentFacts(
+                document_id=received.id,
+                title=received.metadata.title,
+                filename=received.metadata.filename,
+                media_type=received.metadata.media_type,
+                author=view.author_name,
+                day=view.created_at.date(),
+                text=text_of(received.path, received.metadata.media_type),
+            ),
         )
         if to_stdout:
             # Written only once the whole document is authenticated and its signature
@@ -255,6 +291,63 @@ def get(
         },
         sentence,
     )
+
+
+def _index(client: ExchangeClient, facts: DocumentFacts) -> None:
+    """Add a document to the user's search index (docs/PROTOCOL.md 18)."""
+    from uhealthsec.client.search import index_quietly
+
+    failure = index_quietly(client, facts)
+    if failure is not None:
+        notices.print(f"[yellow]Not added to your search index[/yellow]: {failure}")
+
+
+def search(
+    query: Annotated[str, typer.Argument(help="Words, names or their first letters, dates.")],
+    as_json: JsonOutput = False,
+) -> None:
+    """Find your documents by their words, title, file name, patient, author or date:
+    searched on this device over an index the server cannot read."""
+    from uhealthsec.client.errors import ApiError
+    from uhealthsec.client.search import personal_index
+
+    with signed_in_client() as client:
+        index = personal_index(client)
+        found = []
+        for document_id in sorted(index.search(query)):
+            try:
+                view = client.document_view(document_id)
+            except ApiError as exc:
+                if exc.status not in (403, 404, 410):
+                    raise
+                # No longer yours to read (revoked, erased, purged): out of the index.
+                index.remove(document_id)
+                continue
+            found.append(view)
+        # Titles are decrypted here, for the documents of your latest 200.
+        titles = {d.id: d.title for d in client.documents(limit=200)} if found else {}
+    found.sort(key=lambda v: v.created_at, reverse=True)
+    if as_json:
+        print_json(
+            [
+                {
+                    "id": str(v.id),
+                    "title": titles.get(v.id),
+                    "created_at": v.created_at.isoformat(),
+                    "author": v.author_email,
+                }
+                for v in found
+            ]
+        )
+        return
+    if not found:
+        console.print("No document matches.")
+        return
+    for v in found:
+        title = titles.get(v.id, "(title not shown: an older document)")
+        console.print(f"[bold]{title}[/bold]  ({v.created_at:%Y-%m-%d})")
+        console.print(f"  from {v.author_name} <{v.author_email}>")
+        console.print(f"  id {v.id}", soft_wrap=True)
 
 
 def share(

@@ -1,0 +1,245 @@
+"""Search over the user's documents without the server reading them: the personal
+index (crypto/search.py, Mitra), kept by this SDK at send and at reading time.
+
+The client derives every label, holds the counters (sealed on the server so that the
+user's other devices share them), and opens the values; the server stores and answers
+opaque bytes (docs/PROTOCOL.md, section 18).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import httpx2
+
+from uhealthsec.client.errors import ApiError, ExchangeRefused
+from uhealthsec.client.exchange.session import ExchangeSession
+from uhealthsec.client.wire import body, parse
+from uhealthsec.crypto import search
+from uhealthsec.crypto.errors import CryptoError
+from uhealthsec.protocol import search as wire
+from uhealthsec.protocol.search_text import document_keywords, query_terms
+
+Call = Callable[..., httpx2.Response]
+#: Bytes of a plain-text document read for indexing (the rest is not indexed).
+MAX_INDEXED_TEXT_BYTES = 2 * 1024 * 1024
+#: Media types whose bytes are indexed as text (PDF text needs pypdf, not a dependency).
+TEXT_MEDIA_TYPES = ("text/plain", "text/markdown", "text/csv")
+
+
+@dataclass(frozen=True)
+class DocumentFacts:
+    """What a document is indexed under: all of it read on this device."""
+
+    document_id: uuid.UUID
+    title: str = ""
+    filename: str = ""
+    media_type: str = ""
+    patient: str = ""
+    author: str = ""
+    day: date | None = None
+    text: str = ""
+
+    def keywords(self) -> set[str]:
+        """At most MAX_DOCUMENT_KEYWORDS: every keyword of the title, file name, type,
+        names and date, then those of the text in the order of their UTF-8 bytes."""
+        described = document_keywords(
+            texts=[self.title, self.filename, self.media_type],
+            names=[n for n in (self.patient, self.author) if n],
+            dates=[self.day] if self.day else [],
+        )
+        room = wire.MAX_DOCUMENT_KEYWORDS - len(described)
+        text = sorted(document_keywords(texts=[self.text]) - described, key=str.encode)
+        return described | set(text[: max(room, 0)])
+
+
+class SearchIndex:
+    """One index of the caller's (today their personal one), over ``call``, an
+    authenticated request to the API."""
+
+    def __init__(self, call: Call, index_id: uuid.UUID, index_key: bytes) -> None:
+        self._call = call
+        self.id = index_id
+        self._keys = search.IndexKeys.derive(index_key)
+        #: The highest state version this object has read or written: a server that
+        #: later serves an older one (whose counters would be used again, linking new
+        #: entries to old searches) is refused.
+        self.seen_version = 0
+
+    @classmethod
+    def personal(cls, call: Call, x25519_private: bytes) -> SearchIndex:
+        index_id, key = search.personal_index(x25519_private)
+        return cls(call, index_id, key)
+
+    # -- state --------------------------------------------------------------------------
+
+    def _created(self, refusal: ApiError) -> None:
+        """Make the index, refused as missing (404) on the first use of the account."""
+        if refusal.status != 404:
+            raise refusal
+        if self.seen_version > 0:
+            # Starting again from no counters would reuse every label.
+            raise ExchangeRefused("the server no longer finds a search index it served before")
+        self._call("POST", "/search/indexes", json=body(wire.IndexIn(id=self.id)))
+
+    def _state(self) -> tuple[int, search.Counters]:
+        try:
+            answer = self._call("GET", f"/search/indexes/{self.id}/state")
+        except ApiError as exc:
+            self._created(exc)
+            return 0, search.Counters()
+        state = parse(wire.StateOut, answer, ExchangeRefused, "the search state")
+        if state.version < self.seen_version:
+            raise ExchangeRefused(
+                "the server serves an older state of your search index than it did before"
+            )
+        if state.state is None:
+            if state.version != 0:
+                raise ExchangeRefused("the server withholds the search index's state")
+            return 0, search.Counters()
+        counters = search.open_state(self._keys, self.id, state.version, state.state)
+        self.seen_version = state.version
+        return state.version, counters
+
+    def _update(
+        self,
+        build: Callable[[search.Counters], list[tuple[bytes, bytes]]],
+        put: Sequence[wire.DocumentKeywordsIO] = (),
+        remove: Sequence[bytes] = (),
+    ) -> None:
+        """Entries made from the current counters, stored with the new state: redone
+        from a fresh state when another device updated the index meanwhile."""
+        for attempt in range(3):
+            version, counters = self._state()
+            entries = build(counters)
+            request = wire.UpdateIn(
+                index_id=self.id,
+                previous_version=version,
+                state=search.seal_state(self._keys, self.id, version + 1, counters),
+                entries=[wire.EntryIO(label=lb, value=v) for lb, v in entries],
+                put_documents=list(put),
+                remove_documents=list(remove),
+            )
+            try:
+                self._call("POST", wire.UPDATES_PATH, json=body(request))
+                self.seen_version = version + 1
+                return
+            except ApiError as exc:
+                if exc.status != 409 or attempt == 2:
+                    raise
+
+    # -- documents ----------------------------------------------------------------------
+
+    def _indexed_keywords(self, document_id: uuid.UUID) -> list[str] | None:
+        label = search.document_label(self._keys, document_id)
+        request = wire.DocumentsIn(index_id=self.id, labels=[label])
+        try:
+            answered = self._call("POST", "/search/documents", json=body(request))
+        except ApiError as exc:
+            self._created(exc)
+            return None
+        answer = parse(wire.DocumentsOut, answered, ExchangeRefused, "a document's keyword list")
+        if len(answer.keywords) != 1:
+            raise ExchangeRefused("the server answered another number of keyword lists")
+        sealed = answer.keywords[0]
+        return None if sealed is None else search.open_keywords(self._keys, document_id, sealed)
+
+    def add(self, facts: DocumentFacts) -> int:
+        """Index a document under its keywords (once: a document indexed already, at
+        send or on another device, is not indexed again). The number of keywords."""
+        if self._indexed_keywords(facts.document_id) is not None:
+            return 0
+        keywords = sorted(facts.keywords())
+        if not keywords:
+            return 0
+        sealed = search.seal_keywords(self._keys, facts.document_id, keywords)
+        label = search.document_label(self._keys, facts.document_id)
+        # One update: the entries and the keyword list that lets them be deleted later
+        # are stored together or not at all.
+        self._update(
+            lambda counters: [
+                counters.update(self._keys, search.Op.ADD, w, facts.document_id) for w in keywords
+            ],
+            put=[wire.DocumentKeywordsIO(label=label, keywords=sealed)],
+        )
+        return len(keywords)
+
+    def remove(self, document_id: uuid.UUID) -> int:
+        """Unindex a document (deleted, erased, or no longer readable): a deletion entry
+        per keyword it was indexed under (Mitra deletes by adding). The number."""
+        keywords = self._indexed_keywords(document_id)
+        if keywords is None:
+            return 0
+        label = search.document_label(self._keys, document_id)
+        self._update(
+            lambda counters: [
+                counters.update(self._keys, search.Op.DELETE, w, document_id) for w in keywords
+            ],
+            remove=[label],
+        )
+        return len(keywords)
+
+    # -- search -------------------------------------------------------------------------
+
+    def _lookup(self, labels: list[bytes]) -> list[bytes | None]:
+        values: list[bytes | None] = []
+        for start in range(0, len(labels), wire.MAX_LOOKUP_LABELS):
+            asked = labels[start : start + wire.MAX_LOOKUP_LABELS]
+            request = wire.LookupIn(index_id=self.id, labels=asked)
+            answer = parse(
+                wire.LookupOut,
+                self._call("POST", wire.LOOKUP_PATH, json=body(request)),
+                ExchangeRefused,
+                "search results",
+            )
+            if len(answer.values) != len(asked):
+                raise ExchangeRefused("the server answered another number of search values")
+            values.extend(answer.values)
+        return values
+
+    def search(self, query: str) -> set[uuid.UUID]:
+        """The documents matching every word of ``query`` (docs/PROTOCOL.md 18.2)."""
+        terms = query_terms(query)
+        if not terms:
+            return set()
+        _, counters = self._state()
+        keywords = sorted({w for term in terms for w in term})
+        labels = {w: counters.search_labels(self._keys, w) for w in keywords}
+        flat = [lb for w in keywords for lb in labels[w]]
+        values = iter(self._lookup(flat))
+        found = {
+            w: search.resolve(self._keys, w, [next(values) for _ in labels[w]]) for w in keywords
+        }
+        result: set[uuid.UUID] | None = None
+        for term in terms:
+            matching = set().union(*(found[w] for w in term))
+            result = matching if result is None else result & matching
+        return result or set()
+
+
+def text_of(path: Any, media_type: str) -> str:
+    """The text of a received or sent file, for its media type: plain text only
+    (PDF text would need pypdf, which is not a dependency of the SDK)."""
+    if media_type not in TEXT_MEDIA_TYPES:
+        return ""
+    with open(path, "rb") as source:
+        return source.read(MAX_INDEXED_TEXT_BYTES).decode("utf-8", errors="replace")
+
+
+def personal_index(session: ExchangeSession) -> SearchIndex:
+    """The signed-in user's personal index (their keys must be unlocked)."""
+    return SearchIndex.personal(session.call, session.keys.x25519.private_bytes_raw())
+
+
+def index_quietly(session: ExchangeSession, facts: DocumentFacts) -> str | None:
+    """Index a document the user just sent or read; a failure is told, never fatal
+    (the document was sent or saved): the reason, or None when it was indexed."""
+    try:
+        personal_index(session).add(facts)
+    except (ApiError, ExchangeRefused, CryptoError) as exc:
+        return str(exc)
+    return None

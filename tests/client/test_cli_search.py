@@ -1,0 +1,31 @@
+"""`uhs search` in a terminal: what Dr Martin sends and what Paul Durand reads is
+found by its words, its patient's name and their first letters; a document no longer
+readable leaves the reader's index."""
+
+from __future__ import annotations
+
+from tests.client.demo import run, send
+
+
+def test_send_get_and_search(signed_in, live_server, tmp_path):
+    martin, durand = signed_in
+    report = tmp_path / "bilan-cheville.txt"
+    report.write_text("Entorse de la cheville droite : dix séances de rééducation.\n")
+    document_id = send(report, martin, live_server, "--title", "Bilan kinésithérapique")
+
+    # The sender's index has it from the send: words, title, the patient's name prefix.
+    for query in ("cheville", "séance", "Bilan", "pet", "Petit entorse"):
+        found = run(["search", query], martin, live_server)
+        assert document_id in found and "Bilan kinésithérapique" in found, query
+    assert "No document matches." in run(["search", "lombalgie"], martin, live_server)
+
+    # The reader's index has it once read.
+    assert "No document matches." in run(["search", "cheville"], durand, live_server)
+    received = tmp_path / "received"
+    received.mkdir()
+    run(["get", document_id, "-o", str(received)], durand, live_server)
+    assert document_id in run(["search", "reeducation"], durand, live_server)
+
+    # Revoked: the reader's search no longer shows it, and removes it from the index.
+    run(["revoke", document_id, "--from", "kine.durand@demo.test"], martin, live_server)
+    assert "No document matches." in run(["search", "cheville"], durand, live_server)
