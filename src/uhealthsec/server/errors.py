@@ -95,8 +95,3 @@ class TooManyRequests(ServiceError):
 class Gone(ServiceError):
     status = 410
     title = "Expired"
-
-
-class TooManyRequests(ServiceError):
-    status = 429
-    title = "Too Many Requests"

@@ -434,7 +434,50 @@ MAIL = Activity(
     actions=frozenset(),
 )
 
-ACTIVITIES = (ACCOUNTS, KEY_DIRECTORY, EXCHANGE, MESSAGING, JOURNAL, PATIENT_RIGHTS, SECURITY, MAIL)
+SEARCH = Activity(
+    key="search",
+    name="Search over encrypted documents",
+    purposes=(
+        "Let each user find their documents by words, names and dates without the server "
+        "reading the documents or the words searched.",
+    ),
+    legal_bases=("GDPR art. 6(1)(b), and art. 32: the index is encrypted on the device.",),
+    data_subjects=("patients", "practitioners"),
+    data_categories=(
+        "an encrypted index: labels and values that only the user's index key makes or "
+        "opens, each document's keyword list sealed, the index's counters sealed",
+        "in clear for the server: how many entries each index holds, when it changes, "
+        "and which entries a search reads (docs/PROTOCOL.md 18, its leakage profile)",
+    ),
+    recipients=("none: only the index's owner reads or searches it",),
+    retention=(
+        "until the owner's client removes a document's entries (its deletion, "
+        "revocation, erasure or retention purge), the index with the account",
+    ),
+    tables=frozenset({"search_documents", "search_entries", "search_indexes"}),
+    actions=frozenset(
+        {
+            "search.create_index",
+            "search.documents",
+            "search.lookup",
+            "search.my_indexes",
+            "search.state",
+            "search.update",
+        }
+    ),
+)
+
+ACTIVITIES = (
+    ACCOUNTS,
+    KEY_DIRECTORY,
+    EXCHANGE,
+    MESSAGING,
+    JOURNAL,
+    PATIENT_RIGHTS,
+    SEARCH,
+    SECURITY,
+    MAIL,
+)
 
 #: Tables that hold no personal data, and why.
 NOT_PERSONAL = {

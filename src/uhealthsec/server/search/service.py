@@ -98,7 +98,7 @@ class SearchService:
             retry = max(1, int((started + _WINDOW - now).total_seconds()) + 1) if started else 60
             raise TooManyRequests(
                 f"at most {RATE} requests a minute on one search index: try again shortly",
-                headers={"Retry-After": str(retry)},
+                retry,
             )
         index.window_requests += 1
 

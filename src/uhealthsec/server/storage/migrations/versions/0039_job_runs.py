@@ -1,7 +1,7 @@
 """the runs of the worker's jobs, for the metrics
 
 Revision ID: 0039
-Revises: 0036
+Revises: 0038
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 import uhealthsec.server.storage.types
 
 revision = "0039"
-down_revision = "0036"
+down_revision = "0038"
 branch_labels = None
 depends_on = None
 
