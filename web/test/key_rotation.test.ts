@@ -84,3 +84,27 @@ test("keystore.json: every refused version 2 keystore gets its identifier", asyn
     assert.equal(got, v.error, v.description);
   }
 });
+
+test("worker: unlocked with a version 2 keystore, it opens what was wrapped to a former key set", async () => {
+  const { CryptoService } = await import("../src/worker/service.js");
+  const { bytesSink, bytesSource } = await import("../src/protocol/streams.js");
+  const before = new CryptoService();
+  const v1 = keystores.vectors[0];
+  const unlocked = await before.handle("unlockWithPassword", { keystore: fromHex(v1.keystore), password: v1.password });
+  const plaintext = Uint8Array.from({ length: 5000 }, (_, i) => (i * 13) & 0xff);
+  const sealed = bytesSink();
+  const seal = await before.handle("seal", { source: bytesSource(plaintext, 999), sink: sealed.sink, recipients: [unlocked.bundle], chunkLog2: 12 });
+  for (const v of keystores.vectors_v2) {
+    const after = new CryptoService();
+    await after.handle("unlockWithPassword", { keystore: fromHex(v.keystore), password: v.password });
+    const opened = bytesSink();
+    await after.handle("open", { source: bytesSource(sealed.bytes(), 777), sink: opened.sink, wrappedKey: seal.wrappedKeys[0]! });
+    assert.equal(toHex(opened.bytes()), toHex(plaintext), `key version ${v.key_version}`);
+  }
+  // A keystore without that key set among its former ones: one error, as for any stranger.
+  const stranger = new CryptoService();
+  const other = keystores.vectors[1];
+  await stranger.handle("unlockWithPassword", { keystore: fromHex(other.keystore), password: other.password });
+  const refused = await refusal(() => stranger.handle("open", { source: bytesSource(sealed.bytes(), 777), sink: bytesSink().sink, wrappedKey: seal.wrappedKeys[0]! }));
+  assert.equal(refused, "decryption_failed");
+});

@@ -5,7 +5,7 @@
  * views of what it may show, never a key or a token.
  */
 
-import { checkWrappedKey, unwrapDocumentKey } from "../protocol/wrap.js";
+import { checkWrappedKey } from "../protocol/wrap.js";
 import { generateDocumentKey } from "../protocol/envelope.js";
 import { pairSafetyNumber } from "../protocol/directory.js";
 import type { Purpose } from "../protocol/signature.js";
@@ -181,9 +181,9 @@ export class WorkerService extends CryptoService {
     sign: async (purpose: Purpose, digest: Uint8Array) => (await this.sign({ purpose, digest })).signature,
     withUnwrapped: async (wrapped, header, use) => {
       const epoch = this.epoch;
-      const { keys } = this.requireUnlocked();
+      this.requireUnlocked();
       checkWrappedKey(wrapped);
-      const key = this.liveDocumentKey(await unwrapDocumentKey(wrapped, keys, header));
+      const key = this.liveDocumentKey(await this.unwrapHeld(wrapped, header));
       try {
         this.requireEpoch(epoch);
         return await use(key);
