@@ -193,17 +193,20 @@ def test_keys_rotate_replaces_the_keys_and_keeps_documents_readable(
     before = send(report, martin, live_server)
     old_number = run(["keys", "verify"], durand, live_server, password=None)
 
-    clock.advance(seconds=30)  # a fresh TOTP step
-    uhs = spawn_uhs(["keys", "rotate"], durand, live_server)
-    uhs.expect("Password")
-    uhs.sendline(DEMO_PASSWORD)
-    uhs.expect("6-digit code")
-    uhs.sendline(oathtool(demo["kine.durand"].totp_secret, clock.now))
-    uhs.expect("Have you written them down")
-    uhs.sendline("y")
-    status, output = finished(uhs)
-    assert status == 0, output
-    assert "Keys replaced: key version 2" in " ".join(output.split())
+    def rotate(config, person) -> str:
+        clock.advance(seconds=30)  # a fresh TOTP step
+        uhs = spawn_uhs(["keys", "rotate"], config, live_server)
+        uhs.expect("Password")
+        uhs.sendline(DEMO_PASSWORD)
+        uhs.expect("6-digit code")
+        uhs.sendline(oathtool(person.totp_secret, clock.now))
+        uhs.expect("Have you written them down")
+        uhs.sendline("y")
+        status, output = finished(uhs)
+        assert status == 0, output
+        return " ".join(output.split())
+
+    assert "Keys replaced: key version 2" in rotate(durand, demo["kine.durand"])
     new_number = run(["keys", "verify"], durand, live_server, password=None)
     assert new_number != old_number
 
@@ -214,3 +217,7 @@ def test_keys_rotate_replaces_the_keys_and_keeps_documents_readable(
     after = send(report, martin, live_server)
     run(["get", after, "-o", str(received / "after.txt")], durand, live_server)
     assert (received / "after.txt").read_text() == report.read_text()
+    # Once Dr Martin rotated too, what she signed before says it was her former keys.
+    rotate(martin, demo["dr.martin"])
+    got = run(["get", before, "-o", str(received / "again.txt")], durand, live_server)
+    assert "with former keys (key version 1), signature verified" in " ".join(got.split())
