@@ -115,8 +115,8 @@ class RotationStatement:
             raise InvalidProof("the rotation statement names other entries")
         digest = self.digest()
         purpose = signing.Purpose.KEY_ROTATION
-        signing.verify(previous.public_keys.signing, purpose, digest, self.signature_previous)
-        signing.verify(new.public_keys.signing, purpose, digest, self.signature_new)
+        signing.verify(previous.signing_key, purpose, digest, self.signature_previous)
+        signing.verify(new.signing_key, purpose, digest, self.signature_new)
 
 
 def sign_rotation(
