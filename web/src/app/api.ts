@@ -38,6 +38,8 @@ export type ExportOutcomeView = Operations["exportRecord"]["result"];
 export interface OpenedDocument {
   document: DocumentView;
   signer: string;
+  /** Set when the signer has replaced the keys that signed (PROTOCOL 10.6). */
+  signerFormerKeyVersion: number | null;
   content: Blob;
 }
 

@@ -55,6 +55,8 @@ const fr = {
   "document.readers": "Peuvent le lire",
   "document.opening": "Téléchargement, vérification de la signature et déchiffrement sur cet appareil…",
   "document.verified": "Signature vérifiée : ce document a été signé par {signer}, dont la clé est prouvée par l'annuaire des clés.",
+  "document.signedWithFormerKeys":
+    "Il a été signé avec d'anciennes clés de {signer} (version {version}), remplacées depuis. Un document signé avec d'anciennes clés après leur remplacement serait suspect : en cas de doute, demandez-lui confirmation.",
   "document.refused": "Ce document a été refusé : {reason}",
   "document.refusedAdvice": "Ne l'utilisez pas. Prévenez l'expéditeur et votre contact sécurité : le document ou le serveur a pu être altéré.",
   "document.save": "Enregistrer le fichier",
@@ -804,6 +806,8 @@ const en: Record<MessageKey, string> = {
   "document.readers": "Can read it",
   "document.opening": "Downloading, checking the signature and decrypting on this device…",
   "document.verified": "Signature verified: this document was signed by {signer}, whose key the key directory proves.",
+  "document.signedWithFormerKeys":
+    "It was signed with former keys of {signer} (version {version}), replaced since. A document signed with former keys after they were replaced would be suspect: if in doubt, ask them to confirm.",
   "document.refused": "This document was refused: {reason}",
   "document.refusedAdvice": "Do not use it. Tell the sender and your security contact: the document or the server may have been tampered with.",
   "document.save": "Save the file",

@@ -134,7 +134,11 @@ export interface ClientOperations {
   /** Newest first. */
   inbox: { args: Record<string, never>; result: { documents: DocumentView[] } };
   /** The sink is closed once everything is checked, aborted on a refusal. */
-  openDocument: { args: { id: string; sink: WritableStream<Uint8Array> }; result: { document: DocumentView; signer: string } };
+  openDocument: {
+    args: { id: string; sink: WritableStream<Uint8Array> };
+    /** `signerFormerKeyVersion`: the key version, when the signer has replaced those keys since (PROTOCOL 10.6). */
+    result: { document: DocumentView; signer: string; signerFormerKeyVersion: number | null };
+  };
   /** The people a document for `emails` would be encrypted for (yourself first), each proven in the key directory. */
   previewRecipients: {
     args: { emails: string[] };
