@@ -13,6 +13,7 @@ from tests.server.records.conftest import Practice, device
 from tests.server_fixtures import PASSWORD
 from uhealthsec.client.api import ApiError
 from uhealthsec.client.errors import DirectoryRefused, ExchangeRefused
+from uhealthsec.client.exchange import ExchangeClient
 from uhealthsec.crypto import key_rotation
 from uhealthsec.crypto.directory import DirectoryEntry
 from uhealthsec.crypto.keys import UserKeys
@@ -20,6 +21,7 @@ from uhealthsec.crypto.keystore import (
     Keystore,
     create_keystore,
     open_former_keys,
+    unlock_with_password,
     unlock_with_recovery_key,
 )
 from uhealthsec.protocol.encoding import b64u_encode
@@ -300,3 +302,43 @@ def test_a_monitor_accepts_signed_rotations_and_reports_the_others(
         f"leaf {forged_index}: keys of version 3 for account {alice.user.account_id} "
         "(alice@example.org) not carried by a rotation its former keys signed"
     )
+
+
+def test_a_password_change_after_a_rotation_keeps_the_former_keys(
+    practice: Practice, report, tmp_path, client, users, sdk
+):
+    from uhealthsec.crypto.keystore_change import KeystoreChange
+
+    alice, bob = practice.alice, practice.bob
+    to_bob = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
+    bob.exchange.rotate_keys(PASSWORD)
+    tokens = bob.user.tokens
+    stored = Keystore.decode(
+        b64u_decode_keystore(bob.exchange.call("GET", "/accounts/me/keystore").json())
+    )
+    # A re-sealing that drops the former keys, however signed, is refused: they open
+    # what was sent before the rotation.
+    from uhealthsec.crypto.keystore import change_password
+
+    resealed, secret = change_password(stored, bob.exchange.keys, "another long passphrase 42")
+    dropped = replace(resealed, former=None)
+    change = KeystoreChange(
+        uuid.UUID(bob.user.account_id), stored.encode(), dropped.encode(), secret
+    )
+    answer = client.put(
+        "/accounts/me/password",
+        json={
+            "auth_secret": b64u_encode(secret),
+            "keystore": b64u_encode(dropped.encode()),
+            "signature": b64u_encode(change.sign(bob.exchange.keys.signing)),
+        },
+        headers={"Authorization": f"Bearer {tokens.access_token}"},
+    )
+    assert answer.status_code == 400 and "former keys" in answer.json()["detail"]
+
+    sdk.change_password(tokens, PASSWORD, "another long passphrase 42")
+    bob.user.password = "another long passphrase 42"
+    bob.user.tokens = users.sign_in_again(bob.user)
+    keys = unlock_with_password(sdk.keystore(bob.user.tokens), "another long passphrase 42")
+    again = ExchangeClient(client, lambda: bob.user.tokens.access_token, keys)
+    assert again.fetch(to_bob, tmp_path / "a.txt").path.read_bytes() == report.read_bytes()
