@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tests.server_fixtures import PASSWORD
 from tests.web.test_web_client import World, ok, refused, run, send_step, sign_in, world
+from uhealthsec.client.api import AuthClient
 from uhealthsec.crypto import key_rotation
 from uhealthsec.crypto.directory import DirectoryEntry
 from uhealthsec.crypto.keys import UserKeys
@@ -82,3 +83,53 @@ def test_the_browser_reads_sends_and_checks_after_rotations(
     assert martin_rotation.key_version == 2
     assert refused(unsigned) == "invalid_proof"
     assert refused(forged_by_server) == "invalid_signature"
+
+
+def test_the_browser_replaces_its_keys_and_keeps_reading(world: World, run, tmp_path: Path) -> None:
+    from uhealthsec.client.recovery import from_words
+    from uhealthsec.crypto.keystore import unlock_with_recovery_key
+
+    martin, camille = world.martin, world.camille
+    first = tmp_path / "first.txt"
+    first.write_bytes(b"ordonnance " * 200)
+    python = world.sdk(martin)
+    before = str(
+        python.send(first, patient_file_id=world.patient_file_id, to=[camille.email], title="Un")
+    )
+    results = run(
+        *sign_in("camille", camille, totp=world.totp(camille)),
+        {"as": "camille", "op": "rotateKeys", "args": {"password": "not the password"}},
+        {"as": "camille", "op": "rotateKeys", "args": {"password": PASSWORD}},
+        {"as": "camille", "op": "openDocument", "args": {"id": before}},
+    )
+    ok(results[0]), ok(results[1])
+    wrong, rotated, opened = results[2:]
+    assert refused(wrong) == "wrong_password"
+    rotated = ok(rotated)
+    assert rotated["keyVersion"] == 2 and len(rotated["recoveryWords"]) == 24
+    assert ok(opened)["signer"] == martin.email
+    assert bytes.fromhex(results[4]["sink"]["written"]) == first.read_bytes()
+
+    # Martin's device takes her new keys through the chain and sends to them.
+    python.directory.refresh()
+    python.directory.forget()
+    newest = python.directory.lookup(camille.email)
+    assert newest.entry.key_version == 2
+    second = tmp_path / "second.txt"
+    second.write_bytes(b"compte rendu " * 300)
+    after = str(
+        python.send(second, patient_file_id=world.patient_file_id, to=[camille.email], title="Deux")
+    )
+    # A new sign-in (another Node process): the version 2 keystore unlocks.
+    *signed, reopened = run(
+        *sign_in("camille", camille, totp=world.totp(camille)),
+        {"as": "camille", "op": "openDocument", "args": {"id": after}},
+    )
+    [ok(step) for step in signed]
+    assert ok(reopened)["signer"] == martin.email
+    assert bytes.fromhex(reopened["sink"]["written"]) == second.read_bytes()
+    # The words shown open the new keystore: the new keys and the former ones.
+    tokens = world.users.sign_in_again(camille)
+    stored = AuthClient(world.http).keystore(tokens)
+    keys = unlock_with_recovery_key(stored, from_words(" ".join(rotated["recoveryWords"])))
+    assert keys.public().encode() == newest.entry.bundle

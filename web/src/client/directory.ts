@@ -74,6 +74,11 @@ export class KeyDirectory {
     return this.current ?? this.refresh();
   }
 
+  /** Drops the entries proven so far (this account's own keys changed). */
+  forget(): void {
+    this.proven.clear();
+  }
+
   async refresh(): Promise<Checkpoint> {
     const pin = await this.pins.load();
     const answer = await this.get("/keys/head", pin !== null && pin.size > 0n ? { since: pin.size.toString() } : {});

@@ -10,7 +10,7 @@ import { ProtocolError, malformed, unsupported } from "./errors.js";
 import { decodeBundle } from "./keys.js";
 import { leafHash } from "./merkle.js";
 import { sha256 } from "./primitives.js";
-import { verify } from "./signature.js";
+import { sign, verify } from "./signature.js";
 
 export const STATEMENT_MAGIC = utf8("UHSR");
 export const STATEMENT_VERSION = 0x01;
@@ -72,6 +72,32 @@ export async function verifyRotation(s: RotationStatement, previous: DirectoryEn
   const digest = await rotationDigest(s);
   await verify(decodeBundle(previous.bundle).signing, "key-rotation", digest, s.signaturePrevious);
   await verify(decodeBundle(next.bundle).signing, "key-rotation", digest, s.signatureNew);
+}
+
+/** The statement replacing `previous` by `next` (with the new `keystore`), signed by both signing keys. */
+export async function signRotation(
+  previous: DirectoryEntry,
+  next: DirectoryEntry,
+  keystore: Uint8Array,
+  previousKey: CryptoKey,
+  newKey: CryptoKey,
+): Promise<RotationStatement> {
+  if (next.accountId !== previous.accountId || next.keyVersion !== previous.keyVersion + 1) {
+    throw malformed("a rotation publishes the next key version of the same account");
+  }
+  const statement: RotationStatement = {
+    accountId: previous.accountId,
+    newVersion: next.keyVersion,
+    previousLeafHash: await leafHash(encodeEntry(previous)),
+    newLeafHash: await leafHash(encodeEntry(next)),
+    keystoreDigest: await sha256(keystore),
+    signaturePrevious: new Uint8Array(0),
+    signatureNew: new Uint8Array(0),
+  };
+  const digest = await rotationDigest(statement);
+  statement.signaturePrevious = await sign(previousKey, "key-rotation", digest);
+  statement.signatureNew = await sign(newKey, "key-rotation", digest);
+  return statement;
 }
 
 /** An account's entries, oldest first, each version v > 1 carried by the statement at the

@@ -279,9 +279,7 @@ function decodeFormer(data: Uint8Array): FormerKeysSlot {
 export async function openFormerKeys(keystore: Keystore, current: PrivateKeys): Promise<FormerKeys[]> {
   const slot = keystore.former;
   if (slot === undefined) return [];
-  const encoded = encodePrivateKeys(current);
-  const slotKey = await hkdf(encoded, new Uint8Array(0), utf8("uhealthsec/v2/keystore/former-keys"), 32);
-  encoded.fill(0);
+  const slotKey = await formerSlotKey(current);
   const plain = await aesGcmOpen(await importAesGcmKey(slotKey), slot.nonce, slot.sealed, concat(prefixOf(keystore), formerHeader(slot)));
   slotKey.fill(0);
   if (plain === null) throw malformed("the keystore's former keys do not open with its keys");
@@ -347,11 +345,56 @@ async function sealSlot(slotKey: Uint8Array, nonce: Uint8Array, keys: PrivateKey
 
 const randomNonce = () => globalThis.crypto.getRandomValues(new Uint8Array(NONCE_SIZE));
 
+async function formerSlotKey(current: PrivateKeys): Promise<Uint8Array> {
+  const encoded = encodePrivateKeys(current);
+  try {
+    return await hkdf(encoded, new Uint8Array(0), utf8("uhealthsec/v2/keystore/former-keys"), 32);
+  } finally {
+    encoded.fill(0);
+  }
+}
+
+/** Seals `former` (oldest first, versions increasing and below `currentVersion`) in `draft`'s former slot (7.5). */
+async function sealFormer(draft: Keystore, current: PrivateKeys, currentVersion: number, former: FormerKeys[]): Promise<void> {
+  if (former.length < 1 || former.length > MAX_FORMER_KEY_SETS) throw malformed(`a keystore holds 1 to ${MAX_FORMER_KEY_SETS} former key sets`);
+  const versions = former.map((f) => f.keyVersion);
+  if (versions.some((v, i) => v < 1 || v >= currentVersion || (i > 0 && v <= versions[i - 1]!))) {
+    throw malformed("former key versions are increasing and below the current one");
+  }
+  const slot: FormerKeysSlot = { currentVersion, count: former.length, nonce: randomNonce(), sealed: new Uint8Array(0) };
+  draft.former = slot;
+  const plain = concat(...former.flatMap((f) => [u32(f.keyVersion), encodePrivateKeys(f.keys)]));
+  const key = await formerSlotKey(current);
+  try {
+    slot.sealed = await aesGcmSeal(await importAesGcmKey(key), slot.nonce, plain, concat(prefixOf(draft), formerHeader(slot)));
+  } finally {
+    key.fill(0);
+    plain.fill(0);
+  }
+}
+
+/**
+ * A version 2 keystore for new keys (key version `currentVersion + 1`), holding `current`
+ * and every former set of `keystore`, sealed under the same password and parameters (so
+ * the same auth secret) and a new recovery key, shown once (PROTOCOL 10.6).
+ */
+export async function rotateKeystore(
+  keystore: Keystore,
+  current: PrivateKeys,
+  currentVersion: number,
+  password: string,
+): Promise<{ keystore: Keystore; recoveryKey: Uint8Array; authSecret: Uint8Array; keys: PrivateKeys }> {
+  if (!constantTimeEqual(encodeBundle(await publicKeysOf(current)), keystore.bundle)) throw malformed("these keys do not belong to this keystore");
+  const former = [...(await openFormerKeys(keystore, current)), { keyVersion: currentVersion, keys: current }];
+  return createKeystore(password, generatePrivateKeys(), keystore.params, { currentVersion: currentVersion + 1, sets: former });
+}
+
 /** A new keystore for `keys` (fresh ones unless given); the recovery key is shown to the user once. */
 export async function createKeystore(
   password: string,
   keys: PrivateKeys = generatePrivateKeys(),
   params: Argon2Params = defaultParams(),
+  former?: { currentVersion: number; sets: FormerKeys[] },
 ): Promise<{ keystore: Keystore; recoveryKey: Uint8Array; authSecret: Uint8Array; keys: PrivateKeys }> {
   const publicKeys = await publicKeysOf(keys);
   const bundle = encodeBundle(publicKeys);
@@ -366,6 +409,8 @@ export async function createKeystore(
     recoveryNonce: randomNonce(),
     recoverySealed: new Uint8Array(0),
   };
+  // Sealed first: the slots' AAD starts with the prefix, whose version says whether it is there.
+  if (former !== undefined) await sealFormer(draft, keys, former.currentVersion, former.sets);
   draft.passwordSealed = await sealSlot(secrets.passwordKey, draft.passwordNonce, keys, passwordAad(draft));
   secrets.passwordKey.fill(0);
   const slotKey = await recoverySlotKey(recoveryKey);

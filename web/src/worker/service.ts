@@ -143,7 +143,7 @@ export class CryptoService {
    * Nothing awaits between the check and the swap, so of two unlocks at once each
    * set is either held or wiped, and a lock sent meanwhile wins.
    */
-  private async keep(bundle: Uint8Array, keys: PrivateKeys, epoch: number, former: PrivateKeys[] = []): Promise<void> {
+  protected async keep(bundle: Uint8Array, keys: PrivateKeys, epoch: number, former: PrivateKeys[] = []): Promise<void> {
     let signingKey: CryptoKey;
     let held: DecapsulationKeys | null = null;
     const heldFormer: DecapsulationKeys[] = [];

@@ -62,7 +62,7 @@ import { type PasskeyOptions, addPasskey, checkCredential, challengeOf, listPass
 import { type AccountView, type ClientOperation, type ClientOperations, type Operation, type Operations, type SecondFactorArgs, type SignInFactor, WorkerError } from "./messages.js";
 import { ProtocolError } from "../protocol/errors.js";
 import { constantTimeEqual } from "../protocol/bytes.js";
-import { changeAccountPassword, renewRecoveryCodes, stepUp, stepUpOptions } from "../client/account_security.js";
+import { changeAccountPassword, renewRecoveryCodes, rotateAccountKeys, stepUp, stepUpOptions } from "../client/account_security.js";
 import { type ProvenRecovery, finishPasswordRecovery, provePasswordRecovery, startPasswordRecovery } from "../client/password_recovery.js";
 import { CryptoService } from "./service.js";
 import { PendingShares, openPatientFile } from "../client/pending.js";
@@ -889,6 +889,22 @@ export class WorkerService extends CryptoService {
     return { changed: true };
   }
 
+  async rotateKeys({ password }: ClientOperations["rotateKeys"]["args"]): Promise<ClientOperations["rotateKeys"]["result"]> {
+    const signedIn = this.requireSignedIn();
+    const epoch = this.epoch;
+    // A wrong password is found here, never by the server: it counts as the unlock's.
+    const rotated = await this.checkingPassword(signedIn, () => rotateAccountKeys(signedIn.session, this.requireUnlocked().bundle, password));
+    try {
+      await this.keep(rotated.bundle, rotated.keys, epoch, rotated.former);
+      // This account's own entry changed: proven again, in a head that holds it.
+      signedIn.session.directory.forget();
+      await signedIn.session.directory.refresh();
+      return { recoveryWords: recoveryWords(rotated.recoveryKey).split(" "), keyVersion: rotated.keyVersion };
+    } finally {
+      rotated.recoveryKey.fill(0);
+    }
+  }
+
   async renewRecoveryCodes(_: ClientOperations["renewRecoveryCodes"]["args"]): Promise<ClientOperations["renewRecoveryCodes"]["result"]> {
     return { recoveryCodes: await renewRecoveryCodes(this.requireSignedIn().session, this.signFactorChange) };
   }
@@ -1017,6 +1033,7 @@ const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
   "stepUpPasskeyOptions",
   "stepUp",
   "changePassword",
+  "rotateKeys",
   "renewRecoveryCodes",
   "unlinkProfessionalIdentity",
   "patientInvitations",
