@@ -10,7 +10,7 @@ import type { SessionView, TrustCheckView } from "../../worker/messages.js";
 import { type AppContext, ROUTES, type Screen, errorBox, refusalBox } from "../app.js";
 import { formatDate, h, replace } from "../dom.js";
 import { locale, t } from "../i18n.js";
-import { passwordPart, recoveryCodesPart } from "./account_security.js";
+import { keysPart, passwordPart, recoveryCodesPart } from "./account_security.js";
 import { professionalIdentityPart } from "./ecps.js";
 import { passkeysPart } from "./passkeys.js";
 import { busy } from "./signin.js";
@@ -22,6 +22,7 @@ export async function securityScreen(context: AppContext): Promise<Screen> {
     checksPart(context),
     passwordPart(context),
     recoveryCodesPart(context),
+    keysPart(context),
     await passkeysPart(context),
     await professionalIdentityPart(context),
     await devicesPart(context),

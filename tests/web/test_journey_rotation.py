@@ -1,0 +1,77 @@
+"""Dr Martin replaces her keys from the security screen (docs/PROTOCOL.md 10.6), in
+Debian's headless Chromium against a real ``uhs-server serve --demo``: a wrong password
+is refused on her device before anything is sent; the right one makes new keys in the
+worker, publishes them with the statement her current and new keys sign, and shows her
+24 new recovery words once. Her colleague's device then takes her new keys only
+through that signed chain, and her 24 words open the new keystore.
+Screen: docs/screens/98-keys-replaced.png.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx2
+import pytest
+
+from tests.web.conftest import serve_demo
+from tests.web.journeys import (
+    DR_MARTIN,
+    PAUL_DURAND,
+    DemoServer,
+    check_accessibility,
+    new_page,
+    open_screen,
+    photograph,
+    sign_in,
+)
+from uhealthsec.client.api import AuthClient
+from uhealthsec.client.exchange import ExchangeClient
+from uhealthsec.client.recovery import from_words
+from uhealthsec.crypto.keystore import unlock_with_password, unlock_with_recovery_key
+from uhealthsec.server.demo import DEMO_PASSWORD
+
+
+@pytest.fixture(scope="module")
+def rotation_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
+    with serve_demo(tmp_path_factory.mktemp("rotation"), host_name="localhost") as server:
+        yield server
+
+
+def test_a_practitioner_replaces_her_keys_from_the_security_screen(
+    browser, rotation_server, screens
+):
+    server = rotation_server
+    page = new_page(browser, server)
+    sign_in(page, server, DR_MARTIN)
+    open_screen(page, "Sécurité")
+    page.get_by_role("heading", name="Mes clés", level=2).wait_for()
+    password = page.get_by_label("Mot de passe (il scelle vos nouvelles clés)")
+    password.fill("pas le bon mot de passe")
+    page.get_by_role("button", name="Remplacer mes clés").click()
+    page.get_by_role("alert").filter(has_text="Mot de passe incorrect.").wait_for()
+
+    password.fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Remplacer mes clés").click()
+    page.locator("p.alert.success", has_text="Clés remplacées (version 2).").wait_for()
+    words = [w.strip() for w in page.locator("ol.recovery-words li").all_inner_texts()]
+    assert len(words) == 24
+    check_accessibility(page, "keys replaced")
+    photograph(page, screens, "98-keys-replaced")
+    assert page.errors == []  # type: ignore[attr-defined]
+
+    with httpx2.Client(base_url=server.url) as http:
+        auth = AuthClient(http)
+        login = auth.start_login(
+            PAUL_DURAND, DEMO_PASSWORD, {"totp_code": server.totp(PAUL_DURAND)}
+        )
+        tokens = auth.authorize(login, "ordinateur portable")
+        keys = unlock_with_password(auth.keystore(tokens), DEMO_PASSWORD)
+        paul = ExchangeClient(http, lambda: tokens.access_token, keys)
+        hers = paul.directory.lookup(DR_MARTIN)
+        assert hers.entry.key_version == 2 and hers.current
+        # Her new words open the keystore the browser sealed, to the keys published.
+        mine = auth.start_login(DR_MARTIN, DEMO_PASSWORD, {"totp_code": server.totp(DR_MARTIN)})
+        stored = auth.keystore(auth.authorize(mine, "ordinateur portable"))
+        opened = unlock_with_recovery_key(stored, from_words(" ".join(words)))
+        assert opened.public().encode() == hers.entry.bundle
