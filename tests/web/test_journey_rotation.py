@@ -1,6 +1,7 @@
 """Dr Martin replaces her keys from the security screen (docs/PROTOCOL.md 10.6), in
 Debian's headless Chromium against a real ``uhs-server serve --demo``: a wrong password
-is refused on her device before anything is sent; the right one makes new keys in the
+is refused on her device before anything is sent; her last second factor being old,
+one is asked again in place; then the right password makes new keys in the
 worker, publishes them with the statement her current and new keys sign, and shows her
 24 new recovery words once. Her colleague's device then takes her new keys only
 through that signed chain, and her 24 words open the new keystore.
@@ -25,6 +26,7 @@ from tests.web.journeys import (
     photograph,
     sign_in,
 )
+from tests.web.test_journey_factors import age_second_factor_proofs, step_up_asked
 from uhealthsec.client.api import AuthClient
 from uhealthsec.client.exchange import ExchangeClient
 from uhealthsec.client.recovery import from_words
@@ -51,8 +53,15 @@ def test_a_practitioner_replaces_her_keys_from_the_security_screen(
     page.get_by_role("button", name="Remplacer mes clés").click()
     page.get_by_role("alert").filter(has_text="Mot de passe incorrect.").wait_for()
 
+    # Her last second factor is old: asked again, in place, then the keys are replaced.
+    age_second_factor_proofs(server, DR_MARTIN)
     password.fill(DEMO_PASSWORD)
     page.get_by_role("button", name="Remplacer mes clés").click()
+    step_up_asked(page)
+    page.get_by_label("Code à 6 chiffres de votre application d'authentification").fill(
+        server.totp(DR_MARTIN)
+    )
+    page.get_by_role("button", name="Confirmer", exact=True).click()
     page.locator("p.alert.success", has_text="Clés remplacées (version 2).").wait_for()
     words = [w.strip() for w in page.locator("ol.recovery-words li").all_inner_texts()]
     assert len(words) == 24
