@@ -12,22 +12,31 @@ import pytest
 from tests.server.records.conftest import Practice, device
 from tests.server_fixtures import PASSWORD
 from uhealthsec.client.api import ApiError
+from uhealthsec.client.directory import audit
 from uhealthsec.client.errors import DirectoryRefused, ExchangeRefused
 from uhealthsec.client.exchange import ExchangeClient
 from uhealthsec.crypto import key_rotation
 from uhealthsec.crypto.directory import DirectoryEntry
 from uhealthsec.crypto.keys import UserKeys
 from uhealthsec.crypto.keystore import (
+    Argon2Params,
+    FormerKeys,
     Keystore,
+    change_password,
     create_keystore,
     open_former_keys,
     unlock_with_password,
     unlock_with_recovery_key,
 )
-from uhealthsec.protocol.encoding import b64u_encode
+from uhealthsec.crypto.keystore_change import KeystoreChange
+from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
 from uhealthsec.server.accounts.models import Account
 from uhealthsec.server.keys.models import DirectoryRecord
 from uhealthsec.server.keys.service import KeyDirectory
+
+
+def b64u_decode_keystore(answer: dict) -> bytes:
+    return b64u_decode(answer["keystore"])
 
 
 def _fresh_view(person) -> None:
@@ -90,12 +99,6 @@ def test_what_a_rotated_account_signed_before_is_checked_against_its_former_keys
     by_new = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
     signed_after = bob.exchange.fetch(by_new, tmp_path / "c.txt")
     assert (signed_after.signer.index, signed_after.signer.current) == (rotation.index, True)
-
-
-def b64u_decode_keystore(answer: dict) -> bytes:
-    from uhealthsec.protocol.encoding import b64u_decode
-
-    return b64u_decode(answer["keystore"])
 
 
 def _publish_behind_the_owner(ctx, account_id: str, statement_for=None) -> None:
@@ -199,7 +202,7 @@ def _rotation_body(person, *, params=None, sign_with=None) -> dict:
         keys=new_keys,
         params=params or stored.password_params,
         key_version=mine.key_version + 1,
-        former=[*open_former_keys(stored, ex.keys), _former(mine.key_version, ex.keys)],
+        former=[*open_former_keys(stored, ex.keys), FormerKeys(mine.key_version, ex.keys)],
     )
     entry = DirectoryEntry(
         mine.account_id, mine.key_version + 1, mine.kind, mine.email, new_keys.public().encode()
@@ -215,20 +218,12 @@ def _rotation_body(person, *, params=None, sign_with=None) -> dict:
     }
 
 
-def _former(version, keys):
-    from uhealthsec.crypto.keystore import FormerKeys
-
-    return FormerKeys(version, keys)
-
-
 def _log_size(ctx) -> int:
     with ctx.sessions.begin() as db:
         return KeyDirectory(db, ctx).log.size()
 
 
 def test_the_server_refuses_a_rotation_that_is_not_the_owners(practice: Practice, ctx):
-    from uhealthsec.crypto.keystore import Argon2Params
-
     bob = practice.bob
     size = _log_size(ctx)
     other = Argon2Params.default().with_new_salt()
@@ -283,8 +278,6 @@ def test_a_wrong_password_replaces_nothing(practice: Practice, ctx):
 def test_a_monitor_accepts_signed_rotations_and_reports_the_others(
     practice: Practice, ctx, users, client
 ):
-    from uhealthsec.client.directory import audit
-
     alice = practice.alice
     alice.exchange.rotate_keys(PASSWORD)
     mallory = users.signed_in("mallory@example.org")
@@ -307,8 +300,6 @@ def test_a_monitor_accepts_signed_rotations_and_reports_the_others(
 def test_a_password_change_after_a_rotation_keeps_the_former_keys(
     practice: Practice, report, tmp_path, client, users, sdk
 ):
-    from uhealthsec.crypto.keystore_change import KeystoreChange
-
     alice, bob = practice.alice, practice.bob
     to_bob = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
     bob.exchange.rotate_keys(PASSWORD)
@@ -318,8 +309,6 @@ def test_a_password_change_after_a_rotation_keeps_the_former_keys(
     )
     # A re-sealing that drops the former keys, however signed, is refused: they open
     # what was sent before the rotation.
-    from uhealthsec.crypto.keystore import change_password
-
     resealed, secret = change_password(stored, bob.exchange.keys, "another long passphrase 42")
     dropped = replace(resealed, former=None)
     change = KeystoreChange(
