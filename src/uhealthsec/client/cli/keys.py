@@ -19,6 +19,7 @@ from uhealthsec.client.cli._common import (
     signed_in_client,
 )
 from uhealthsec.client.cli.passwords import read_password
+from uhealthsec.client.cli.unlock import lock_agent
 from uhealthsec.terminal import command_line
 
 keys_app = command_line(help="The key directory: check the keys you use.")
@@ -110,6 +111,7 @@ def keys_rotate() -> None:
         with notices.status("Making and publishing your new keys…"):
             rotation = client.rotate_keys(password)
         number = client.my_entry().entry.safety_number()
+    lock_agent()  # it holds the former keys: `uhs unlock` again keeps the new ones
     show_recovery_key(rotation.recovery_key)
     console.print(
         f"[green]Keys replaced:[/green] key version {rotation.key_version} "
