@@ -5,12 +5,15 @@ one is asked again in place; then the right password makes new keys in the
 worker, publishes them with the statement her current and new keys sign, and shows her
 24 new recovery words once. Her colleague's device then takes her new keys only
 through that signed chain, and her 24 words open the new keystore.
-Screen: docs/screens/98-keys-replaced.png.
+A document she signed before then opens on Paul's page, saying it was signed with her
+former keys. Screens: docs/screens/98-keys-replaced.png, 99-document-former-keys.png.
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx2
 import pytest
@@ -18,6 +21,7 @@ import pytest
 from tests.web.conftest import serve_demo
 from tests.web.journeys import (
     DR_MARTIN,
+    PATIENT,
     PAUL_DURAND,
     DemoServer,
     check_accessibility,
@@ -44,6 +48,7 @@ def test_a_practitioner_replaces_her_keys_from_the_security_screen(
     browser, rotation_server, screens
 ):
     server = rotation_server
+    sent = sent_by_martin_to_paul(server)
     page = new_page(browser, server)
     sign_in(page, server, DR_MARTIN)
     open_screen(page, "Sécurité")
@@ -84,3 +89,32 @@ def test_a_practitioner_replaces_her_keys_from_the_security_screen(
         stored = auth.keystore(auth.authorize(mine, "ordinateur portable"))
         opened = unlock_with_recovery_key(stored, from_words(" ".join(words)))
         assert opened.public().encode() == hers.entry.bundle
+
+    # What she signed before is still hers, and Paul's page says it was her former keys.
+    paul_page = new_page(browser, server)
+    sign_in(paul_page, server, PAUL_DURAND)
+    paul_page.evaluate("(id) => { location.hash = '#/documents/' + id; }", sent)
+    paul_page.locator(".alert.success", has_text="Signature vérifiée").wait_for()
+    paul_page.locator(
+        ".alert.success", has_text="signé avec d'anciennes clés de dr.martin@demo.test (version 1)"
+    ).wait_for()
+    check_accessibility(paul_page, "a document signed with former keys")
+    photograph(paul_page, screens, "99-document-former-keys")
+    assert paul_page.errors == []  # type: ignore[attr-defined]
+
+
+def sent_by_martin_to_paul(server: DemoServer) -> str:
+    """A document Dr Martin sends Paul Durand from her laptop (the SDK), before the
+    rotation: signed with her first keys."""
+    with httpx2.Client(base_url=server.url) as http:
+        auth = AuthClient(http)
+        login = auth.start_login(DR_MARTIN, DEMO_PASSWORD, {"totp_code": server.totp(DR_MARTIN)})
+        tokens = auth.authorize(login, "ordinateur portable")
+        keys = unlock_with_password(auth.keystore(tokens), DEMO_PASSWORD)
+        martin = ExchangeClient(http, lambda: tokens.access_token, keys)
+        [practice] = martin.call("GET", "/practices").json()
+        patient_file = martin.patient_file(practice["id"], PATIENT)["id"]
+        with tempfile.TemporaryDirectory() as folder:
+            report = Path(folder) / "bilan.txt"
+            report.write_text("Bilan de reeducation, avant le changement de cles.\n")
+            return str(martin.send(report, patient_file_id=patient_file, to=[PAUL_DURAND]))
