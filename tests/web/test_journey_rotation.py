@@ -48,7 +48,7 @@ def test_a_practitioner_replaces_her_keys_from_the_security_screen(
     browser, rotation_server, screens
 ):
     server = rotation_server
-    sent = sent_by_martin_to_paul(server)
+    sent, laptop = sent_by_martin_to_paul(server)
     page = new_page(browser, server)
     sign_in(page, server, DR_MARTIN)
     open_screen(page, "Sécurité")
@@ -69,12 +69,18 @@ def test_a_practitioner_replaces_her_keys_from_the_security_screen(
     page.get_by_role("button", name="Confirmer", exact=True).click()
     page.locator("p.alert.success", has_text="Clés remplacées (version 2).").wait_for()
     words = [w.strip() for w in page.locator("ol.recovery-words li").all_inner_texts()]
+    # Her laptop is no longer among the devices signed in.
+    page.locator("ul.devices li", has_text="ordinateur portable").wait_for(state="detached")
+    assert "cet appareil" in page.locator("ul.devices").inner_text()
     assert len(words) == 24
     check_accessibility(page, "keys replaced")
     photograph(page, screens, "98-keys-replaced")
     assert page.errors == []  # type: ignore[attr-defined]
 
     with httpx2.Client(base_url=server.url) as http:
+        # Her laptop, which holds the former keys, was signed out.
+        laptop_answer = http.get("/accounts/me", headers={"Authorization": f"Bearer {laptop}"})
+        assert laptop_answer.status_code == 401
         auth = AuthClient(http)
         login = auth.start_login(
             PAUL_DURAND, DEMO_PASSWORD, {"totp_code": server.totp(PAUL_DURAND)}
@@ -103,9 +109,9 @@ def test_a_practitioner_replaces_her_keys_from_the_security_screen(
     assert paul_page.errors == []  # type: ignore[attr-defined]
 
 
-def sent_by_martin_to_paul(server: DemoServer) -> str:
+def sent_by_martin_to_paul(server: DemoServer) -> tuple[str, str]:
     """A document Dr Martin sends Paul Durand from her laptop (the SDK), before the
-    rotation: signed with her first keys."""
+    rotation: signed with her first keys; and the laptop's access token."""
     with httpx2.Client(base_url=server.url) as http:
         auth = AuthClient(http)
         login = auth.start_login(DR_MARTIN, DEMO_PASSWORD, {"totp_code": server.totp(DR_MARTIN)})
@@ -117,4 +123,5 @@ def sent_by_martin_to_paul(server: DemoServer) -> str:
         with tempfile.TemporaryDirectory() as folder:
             report = Path(folder) / "bilan.txt"
             report.write_text("Bilan de reeducation, avant le changement de cles.\n")
-            return str(martin.send(report, patient_file_id=patient_file, to=[PAUL_DURAND]))
+            sent = martin.send(report, patient_file_id=patient_file, to=[PAUL_DURAND])
+        return str(sent), tokens.access_token

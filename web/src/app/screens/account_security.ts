@@ -44,7 +44,8 @@ export function passwordPart(context: AppContext): HTMLElement {
   return h("div", {}, h("h2", {}, t("security.password")), h("p", {}, t("security.passwordIntro")), form, outcome);
 }
 
-export function keysPart(context: AppContext): HTMLElement {
+/** `afterwards` runs once the keys are replaced (the security screen lists the devices again). */
+export function keysPart(context: AppContext, afterwards: () => Promise<void>): HTMLElement {
   const password = h("input", { type: "password", name: "keys-password", autocomplete: "current-password", required: true });
   const submit = h("button", { type: "submit", class: "secondary" }, t("security.rotateKeys"));
   const problems = h("div", {});
@@ -63,6 +64,7 @@ export function keysPart(context: AppContext): HTMLElement {
       const heading = h("p", { class: "alert success", tabindex: "-1" }, t("security.keysRotated", { version: rotated.keyVersion }));
       replace(outcome, heading, recoverySheet(context.account.email, rotated.recoveryWords), h("p", {}, t("security.keysCompare")), h("p", { class: "actions" }, print));
       heading.focus();
+      await afterwards().catch(() => undefined);
     } catch (error) {
       replace(problems, refusalBox(error));
       password.focus();

@@ -18,14 +18,17 @@ import { busy } from "./signin.js";
 export async function securityScreen(context: AppContext): Promise<Screen> {
   const title = t("security.title");
   const content = h("section", { class: "narrow" }, h("h1", {}, title));
+  const devices = h("div", {}, await devicesPart(context));
+  // Replacing the keys signs the other devices out: the list is read again.
+  const keys = keysPart(context, async () => replace(devices, await devicesPart(context)));
   content.append(
     checksPart(context),
     passwordPart(context),
     recoveryCodesPart(context),
-    keysPart(context),
+    keys,
     await passkeysPart(context),
     await professionalIdentityPart(context),
-    await devicesPart(context),
+    devices,
   );
   return { title, content };
 }
