@@ -178,3 +178,46 @@ def test_the_patient_reads_her_access_history_and_anyone_verifies_the_journal(
     again = run(["journal", "verify", "--all-heads"], durand, live_server, password=None)
     again = " ".join(again.split())
     assert re.search(r"extend the [1-9]\d* entries this device verified before", again)
+
+
+def test_keys_rotate_replaces_the_keys_and_keeps_documents_readable(
+    signed_in, demo, live_server, clock, tmp_path
+):
+    """`uhs keys rotate`: the password, a second factor, new recovery words; what was
+    sent before still opens, what is sent after goes to the new keys."""
+    from tests.server_fixtures import oathtool
+
+    martin, durand = signed_in
+    report = tmp_path / "bilan.txt"
+    report.write_text("Bilan avant le changement de cles.\n")
+    before = send(report, martin, live_server)
+    old_number = run(["keys", "verify"], durand, live_server, password=None)
+
+    def rotate(config, person) -> str:
+        clock.advance(seconds=30)  # a fresh TOTP step
+        uhs = spawn_uhs(["keys", "rotate"], config, live_server)
+        uhs.expect("Password")
+        uhs.sendline(DEMO_PASSWORD)
+        uhs.expect("6-digit code")
+        uhs.sendline(oathtool(person.totp_secret, clock.now))
+        uhs.expect("Have you written them down")
+        uhs.sendline("y")
+        status, output = finished(uhs)
+        assert status == 0, output
+        return " ".join(output.split())
+
+    assert "Keys replaced: key version 2" in rotate(durand, demo["kine.durand"])
+    new_number = run(["keys", "verify"], durand, live_server, password=None)
+    assert new_number != old_number
+
+    received = tmp_path / "received"
+    received.mkdir()
+    run(["get", before, "-o", str(received / "before.txt")], durand, live_server)
+    assert (received / "before.txt").read_text() == report.read_text()
+    after = send(report, martin, live_server)
+    run(["get", after, "-o", str(received / "after.txt")], durand, live_server)
+    assert (received / "after.txt").read_text() == report.read_text()
+    # Once Dr Martin rotated too, what she signed before says it was her former keys.
+    rotate(martin, demo["dr.martin"])
+    got = run(["get", before, "-o", str(received / "again.txt")], durand, live_server)
+    assert "with former keys (key version 1), signature verified" in " ".join(got.split())

@@ -77,11 +77,11 @@ def test_auth_secret_is_independent_of_the_keystore_key():
     forged = keystore._open  # the slot opener, given the auth secret as if it were the key
     with pytest.raises(WrongPassword):
         forged(
+            created.keystore,
             created.auth_secret,
             created.keystore.password_nonce,
             created.keystore.password_sealed,
             created.keystore.password_aad(),
-            created.keystore.public_keys,
             "password",
         )
     assert secrets_.auth_secret.hex() not in repr(secrets_)

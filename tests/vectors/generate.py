@@ -13,11 +13,13 @@ import io
 import json
 import sys
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from tests.vectors import edwards, wrap_reference
 from uhealthsec.client import recovery
@@ -526,11 +528,112 @@ def keystore_vectors() -> dict:
                 "keystore_after_password_change": changed.encode().hex(),
             }
         )
+    v2 = _keystore_v2_vectors(out[0])
     return {
-        "format": "U-HealthSec keystore v1 (docs/PROTOCOL.md)",
+        "format": "U-HealthSec keystore v1 and v2 (docs/PROTOCOL.md)",
         "vectors": out,
         "invalid": _invalid_keystores(out[0], rng),
+        "vectors_v2": v2,
+        "invalid_v2": _invalid_keystores_v2(v2[-1]),
     }
+
+
+def _keystore_v2_vectors(base: dict) -> list[dict]:
+    """Version 2 keystores (docs/PROTOCOL.md, 7.5): the first version 1 vector rotated
+    once, then twice; each opens with its password and its recovery key, and holds the
+    former key sets. Its own stream, so that version 1's vectors do not move."""
+    rng = DeterministicRandom("keystore-v2")
+    password = base["password"]
+    stored = keystore.Keystore.decode(bytes.fromhex(base["keystore"]))
+    current = UserKeys.decode(bytes.fromhex(base["private_keys"]))
+    out = []
+    for version in (1, 2):
+        new_keys = UserKeys.decode(b"\x01" + rng(96))
+        rotated = keystore.rotate_keystore(
+            stored, current, version, password, new_keys=new_keys, random=rng
+        )
+        former = keystore.open_former_keys(rotated.keystore, new_keys)
+        changed, new_auth = keystore.change_password(
+            rotated.keystore, new_keys, password + " (new)", random=rng
+        )
+        out.append(
+            {
+                "password": password,
+                "key_version": version + 1,
+                "private_keys": new_keys.encode().hex(),
+                "public_bundle": new_keys.public().encode().hex(),
+                "recovery_key": rotated.recovery_key.hex(),
+                "recovery_words": " ".join(recovery.to_words(rotated.recovery_key)),
+                "auth_secret": rotated.auth_secret.hex(),
+                "former_keys": [
+                    {"key_version": f.key_version, "private_keys": f.keys.encode().hex()}
+                    for f in former
+                ],
+                "keystore": rotated.keystore.encode().hex(),
+                "new_password": password + " (new)",
+                "new_auth_secret": new_auth.hex(),
+                "keystore_after_password_change": changed.encode().hex(),
+            }
+        )
+        stored, current = rotated.keystore, new_keys
+    return out
+
+
+def _invalid_keystores_v2(base: dict) -> list[dict]:
+    """Version 2 keystores a reader refuses (7.5), each with its error identifier."""
+    stored = bytes.fromhex(base["keystore"])
+    keys = UserKeys.decode(bytes.fromhex(base["private_keys"]))
+    former_at = keystore.KEYSTORE_SIZE  # the former keys' slot follows the recovery slot
+
+    def replaced(position: int, value: int) -> str:
+        data = bytearray(stored)
+        data[position] = value
+        return bytes(data).hex()
+
+    def count(n: int) -> str:
+        data = bytearray(stored)
+        data[former_at + 5 : former_at + 7] = n.to_bytes(2, "big")
+        return bytes(data).hex()
+
+    def resealed(items: list[tuple[int, bytes]]) -> str:
+        # Former keys sealed as a writer would, but with versions 7.5 refuses.
+        decoded = keystore.Keystore.decode(stored)
+        assert decoded.former is not None
+        slot = keystore.FormerKeysSlot(
+            decoded.former.current_version, len(items), decoded.former.nonce, b""
+        )
+        draft = replace(decoded, former=slot)
+        plain = b"".join(v.to_bytes(4, "big") + k for v, k in items)
+        key = HKDF(hashes.SHA256(), 32, None, b"uhealthsec/v2/keystore/former-keys").derive(
+            keys.encode()
+        )
+        sealed = AESGCM(key).encrypt(slot.nonce, plain, draft.former_aad())
+        return replace(draft, former=replace(slot, sealed=sealed)).encode().hex()
+
+    formers = [(f["key_version"], bytes.fromhex(f["private_keys"])) for f in base["former_keys"]]
+    cases = [
+        ("unknown keystore version", replaced(4, 3), "unsupported"),
+        ("version 2 without former keys", stored[: keystore.KEYSTORE_SIZE].hex(), "malformed"),
+        ("version 1 with former keys", replaced(4, 1), "malformed"),
+        ("one byte short", stored[:-1].hex(), "malformed"),
+        ("former keys' slot type is not 0x03", replaced(former_at, 2), "malformed"),
+        ("no former key set", count(0), "malformed"),
+        ("a count the length does not hold", count(3), "malformed"),
+        ("current version 1", (stored[: former_at + 1] + (1).to_bytes(4, "big")
+                               + stored[former_at + 5 :]).hex(), "malformed"),
+        ("former keys' ciphertext modified", replaced(len(stored) - 20, stored[-20] ^ 1),
+         "malformed"),
+        ("current version changed (bound as AAD)",
+         (stored[: former_at + 1] + (9).to_bytes(4, "big") + stored[former_at + 5 :]).hex(),
+         "malformed"),
+        ("former versions not increasing", resealed(formers[::-1]), "malformed"),
+        ("a former version equal to the current one",
+         resealed([formers[0], (base["key_version"], formers[1][1])]), "malformed"),
+    ]  # fmt: skip
+    return [
+        {"description": d, "keystore": k, "password": base["password"], "error": e}
+        for d, k, e in cases
+    ]
 
 
 def _invalid_keystores(base: dict, rng: DeterministicRandom) -> list[dict]:
@@ -578,7 +681,7 @@ def _invalid_keystores(base: dict, rng: DeterministicRandom) -> list[dict]:
     )
     cases = [
         ("bad magic", replaced(0, 0x55 ^ 1), "malformed"),
-        ("unknown keystore version", replaced(4, 2), "unsupported"),
+        ("unknown keystore version", replaced(4, 3), "unsupported"),
         ("one byte short", stored[:-1].hex(), "malformed"),
         ("Ed25519 key of the bundle is the identity", bytes(identity_key).hex(),
          "invalid_public_key"),
@@ -1014,6 +1117,101 @@ def proof_of_work_vectors() -> dict:
     }
 
 
+def key_rotation_vectors() -> dict:
+    """An account's chain of three entries and its two rotation statements (10.6), and
+    statements or chains a reader refuses, each with its error identifier."""
+    from uhealthsec.crypto import key_rotation
+
+    rng = DeterministicRandom("key-rotation")
+    account = uuid.UUID(bytes=rng(16))
+    keys = [UserKeys.decode(b"\x01" + rng(96)) for _ in range(3)]
+    entries = [
+        directory.DirectoryEntry(
+            account, v + 1, directory.AccountKindCode.PATIENT, "camille@example.org",
+            k.public().encode(),
+        )
+        for v, k in enumerate(keys)
+    ]  # fmt: skip
+    leaves = [e.encode() for e in entries]
+    keystores = [rng(1568 + 19 + 101 * (v + 1) + 16) for v in range(2)]
+    statements = [
+        key_rotation.sign_rotation(
+            entries[v], entries[v + 1], keystores[v], keys[v].signing, keys[v + 1].signing
+        )
+        for v in range(2)
+    ]
+    chain = [s.encode() for s in statements]
+    intruder = UserKeys.decode(b"\x01" + rng(96))
+    forged_entry = directory.DirectoryEntry(
+        account, 2, directory.AccountKindCode.PATIENT, "camille@example.org",
+        intruder.public().encode(),
+    )  # fmt: skip
+    by_intruder = key_rotation.sign_rotation(
+        entries[0], forged_entry, keystores[0], intruder.signing, intruder.signing
+    )
+
+    def flipped(data: bytes, at: int) -> bytes:
+        out = bytearray(data)
+        out[at] ^= 1
+        return bytes(out)
+
+    hexes = [s.hex() for s in chain]
+    refused = [
+        ("version 2 without a statement", leaves[:2], [None, None], "invalid_proof"),
+        ("a gap: versions 1 and 3", [leaves[0], leaves[2]], [None, hexes[1]], "invalid_proof"),
+        ("the chain from version 2 only", leaves[1:], [None, hexes[1]], "invalid_proof"),
+        ("a statement signed by the new key only (an intruder's keys)",
+         [leaves[0], forged_entry.encode()], [None, by_intruder.encode().hex()],
+         "invalid_signature"),
+        ("the previous key's signature modified", leaves[:2],
+         [None, flipped(chain[0], 130).hex()], "invalid_signature"),
+        ("the new key's signature modified", leaves[:2],
+         [None, flipped(chain[0], 200).hex()], "invalid_signature"),
+        ("a statement naming other entries", leaves[:2],
+         [None, flipped(chain[0], 30).hex()], "invalid_proof"),
+        ("the statements swapped", leaves, [None, hexes[1], hexes[0]], "invalid_proof"),
+        ("a statement one byte short", leaves[:2], [None, chain[0][:-1].hex()], "malformed"),
+        ("an unknown statement version", leaves[:2], [None, flipped(chain[0], 4).hex()],
+         "unsupported"),
+        ("a statement for version 1", leaves[:1], [hexes[0]], "invalid_proof"),
+    ]  # fmt: skip
+    return {
+        "format": "U-HealthSec key rotation v1 (docs/PROTOCOL.md 10.6)",
+        "account_id": str(account),
+        "entries": [
+            {
+                "leaf": leaf.hex(),
+                "leaf_hash": merkle.leaf_hash(leaf).hex(),
+                "signing_public_key": k.public().signing.hex(),
+                "private_keys": k.encode().hex(),
+                "safety_number": e.safety_number(),
+            }
+            for leaf, k, e in zip(leaves, keys, entries, strict=True)
+        ],
+        "rotations": [
+            {
+                "new_version": s.new_version,
+                "keystore": ks.hex(),
+                "keystore_digest": s.keystore_digest.hex(),
+                "digest": s.digest().hex(),
+                "signature_previous": s.signature_previous.hex(),
+                "signature_new": s.signature_new.hex(),
+                "statement": s.encode().hex(),
+            }
+            for s, ks in zip(statements, keystores, strict=True)
+        ],
+        "invalid_chains": [
+            {
+                "description": d,
+                "leaves": [leaf.hex() for leaf in ls],
+                "statements": st,
+                "error": e,
+            }
+            for d, ls, st, e in refused
+        ],
+    }
+
+
 def keystore_change_vectors() -> dict:
     """A password change as its owner signs it (docs/PROTOCOL.md, 16.2): the keystore
     vectors' first keystore and the one after its password change."""
@@ -1373,6 +1571,7 @@ GENERATORS = {
     "journal.json": journal_vectors,
     "proof_of_work.json": proof_of_work_vectors,
     "keystore_change.json": keystore_change_vectors,
+    "key_rotation.json": key_rotation_vectors,
     "keystore_recovery.json": keystore_recovery_vectors,
     "factor_change.json": factor_change_vectors,
     "account_map.json": account_map_vectors,

@@ -4,10 +4,12 @@ The device remembers the directory's signing key and the last tree head it verif
 (its *pin*). Every new head must be signed by that key and proven, by an RFC 9162
 consistency proof, to extend the pinned one; every key used must be proven, by an
 inclusion proof, to be in the verified tree and to belong to the address asked for,
-and, by the map the tree ends with, to be that address's newest keys. A server that
-swaps a key, shows an address's older keys, forks the log or rolls it back is
-refused, with the reason. A monitor replays the whole log (``audit``) to check that
-every map the server committed to says what the entries before it say.
+and, by the map the tree ends with, to be that address's newest keys. An account
+that replaced its keys is accepted only with the chain of its rotations, each signed
+by the keys it replaced (docs/PROTOCOL.md, 10.6). A server that swaps a key, shows an
+address's older keys, forks the log or rolls it back is refused, with the reason. A
+monitor replays the whole log (``audit``) to check that every map the server committed
+to says what the entries before it say, and that every rotation was signed.
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ import httpx2
 from uhealthsec.client.errors import ApiError, DirectoryRefused, LogRefused, NoKeysPublished
 from uhealthsec.client.logs import LogPin, accept_head
 from uhealthsec.client.wire import parse
-from uhealthsec.crypto import account_map, merkle
+from uhealthsec.crypto import account_map, key_rotation, merkle
 from uhealthsec.crypto.account_map import AccountMap, MapCommitment, MapProof, MapValue
 from uhealthsec.crypto.checkpoint import Checkpoint
 from uhealthsec.crypto.directory import DirectoryEntry
 from uhealthsec.crypto.errors import CryptoError, InvalidProof
 from uhealthsec.protocol.keys import (
     MAX_LOOKUPS,
+    ChainLinkOut,
     DirectoryEntryOut,
     DirectoryLookupsIn,
     DirectoryLookupsOut,
@@ -42,6 +45,9 @@ KEY_DIRECTORY_LOG = "keys"
 class VerifiedEntry:
     index: int
     entry: DirectoryEntry
+    #: The account's newest keys in the verified head: the only ones encrypted to. An
+    #: older entry of a rotated account (proven by its chain) only checks signatures.
+    current: bool = True
 
     @property
     def account_id(self) -> uuid.UUID:
@@ -64,6 +70,10 @@ class KeyDirectoryClient:
         self._head: Checkpoint | None = None
         #: Entries proven against the current head (cleared when the head moves).
         self._proven: dict[str | int, VerifiedEntry] = {}
+
+    def forget(self) -> None:
+        """Drop the entries proven so far (this account's own keys changed)."""
+        self._proven.clear()
 
     def head(self) -> Checkpoint:
         """The verified head of this session (fetched and checked once)."""
@@ -168,6 +178,11 @@ class KeyDirectoryClient:
     ) -> VerifiedEntry:
         """The served entry of ``address``, proven in ``head`` and for that address."""
         verified = self._verify(body, head, f"the keys of {address}")
+        if not verified.current:
+            raise DirectoryRefused(
+                f"the key directory answered former keys of {address}, not its newest: "
+                "refusing them"
+            )
         if verified.entry.email != address:
             raise DirectoryRefused(
                 f"the key directory answered for {verified.entry.email} when asked for {address}"
@@ -212,14 +227,9 @@ class KeyDirectoryClient:
             ) from exc
         if entry.email != entry.email.strip().lower():
             raise DirectoryRefused(f"the key directory gives {what} under an unusual address")
-        # Keys are never replaced in this version of the protocol (section 10.4): a
-        # second entry for an account was published without its owner.
         if value.count != 1:
-            raise DirectoryRefused(
-                f"the key directory holds {value.count} sets of keys for the account of "
-                f"{entry.email}, where there is only ever one: some were published without "
-                f"their owner. Nothing is sent to them; compare safety numbers with {entry.email}"
-            )
+            # Keys replaced: only with the chain of rotations their owner signed (10.6).
+            return self._verify_chain(body.chain, head, index, data, entry, value, what)
         if value.index != index or value.leaf_hash != merkle.leaf_hash(data):
             raise DirectoryRefused(
                 f"the key directory's map does not name {what} (entry {index}) as the "
@@ -228,9 +238,47 @@ class KeyDirectoryClient:
         if entry.key_version != 1:
             raise DirectoryRefused(
                 f"the key directory gives keys of version {entry.key_version} for "
-                f"{entry.email}, where keys are never replaced: refusing them"
+                f"{entry.email} without the rotations that replaced the former ones: "
+                "refusing them"
             )
         return VerifiedEntry(index, entry)
+
+    def _verify_chain(
+        self,
+        chain: list[ChainLinkOut],
+        head: Checkpoint,
+        index: int,
+        data: bytes,
+        entry: DirectoryEntry,
+        value: MapValue,
+        what: str,
+    ) -> VerifiedEntry:
+        """``entry`` of an account that rotated its keys: every entry of the account,
+        versions 1 to the map's count, proven in ``head`` and linked by statements
+        each signed by the keys it replaced (docs/PROTOCOL.md, 10.6, rules 1, 2, 5)."""
+        try:
+            if len(chain) != value.count:
+                raise InvalidProof("a chain of rotations with missing entries")
+            for link in chain:
+                _verify_leaf(link.entry, link.index, link.inclusion, head)
+            entries = key_rotation.verify_chain(
+                [link.entry for link in chain], [link.rotation for link in chain]
+            )
+            last = chain[-1]
+            if last.index != value.index or merkle.leaf_hash(last.entry) != value.leaf_hash:
+                raise InvalidProof("the map names another newest entry")
+            if entries[0].account_id != entry.account_id or not any(
+                link.index == index and link.entry == data for link in chain
+            ):
+                raise InvalidProof("the entry asked for is not in its account's chain")
+        except _MALFORMED as exc:
+            raise DirectoryRefused(
+                f"the key directory holds {value.count} sets of keys for the account of "
+                f"{entry.email} without the chain of rotations its owner signed ({exc}): "
+                "some may have been published without their owner. Nothing is sent to "
+                f"them; compare safety numbers with {entry.email}"
+            ) from exc
+        return VerifiedEntry(index, entry, current=index == value.index)
 
 
 def _proven_leaf(body: LogEntryOut, head: Checkpoint, index: int) -> bytes:
@@ -286,10 +334,12 @@ def audit(
 ) -> AuditReport:
     """Replay the whole key directory, as a monitor does (only monitors may read every
     entry): every leaf proven in ``head``, every map commitment equal to the map of the
-    entries before it, one entry for each account and one for each address."""
+    entries before it, each account's entries numbered 1, 2, … and each after the first
+    carried by a rotation its former keys signed (10.6), one account for each address."""
     tree = AccountMap()
     of_account: dict[uuid.UUID, int] = {}
-    of_address: dict[str, int] = {}
+    newest: dict[uuid.UUID, DirectoryEntry] = {}
+    of_address: dict[str, tuple[int, uuid.UUID]] = {}
     problems: list[str] = []
     commitments, last_is_commitment = 0, False
     for index in range(head.size):
@@ -328,17 +378,30 @@ def audit(
         address = entry.email.strip().lower()
         count = of_account.get(entry.account_id, 0) + 1
         of_account[entry.account_id] = count
-        if count > 1 or entry.key_version != 1:
+        if entry.key_version != count:
             problems.append(
                 f"leaf {index}: keys of version {entry.key_version} for account "
                 f"{entry.account_id} ({entry.email}), its entry number {count}"
             )
-        if address in of_address or address != entry.email:
+        elif count > 1:
+            link = next((link for link in body.chain if link.index == index), None)
+            try:
+                if link is None or link.rotation is None:
+                    raise InvalidProof("served without its rotation statement")
+                statement = key_rotation.RotationStatement.decode(link.rotation)
+                statement.verify(newest[entry.account_id], entry)
+            except _MALFORMED as exc:
+                problems.append(
+                    f"leaf {index}: keys of version {count} for account {entry.account_id} "
+                    f"({entry.email}) not carried by a rotation its former keys signed ({exc})"
+                )
+        newest[entry.account_id] = entry
+        first = of_address.setdefault(address, (index, entry.account_id))
+        if first[1] != entry.account_id or address != entry.email:
             problems.append(
-                f"leaf {index}: a second entry for the address {entry.email} "
-                f"(the first is leaf {of_address.get(address)})"
+                f"leaf {index}: a second account's entry for the address {entry.email} "
+                f"(the first is leaf {first[0]})"
             )
-        of_address.setdefault(address, index)
         key = account_map.map_key(entry.account_id)
         tree.set(key, MapValue(index, merkle.leaf_hash(data), count).encode())
     if head.size and not last_is_commitment:

@@ -96,6 +96,13 @@ class DirectoryEntry:
         """
         return PublicKeys.decode(self.bundle)
 
+    @property
+    def signing_key(self) -> bytes:
+        """The bundle's Ed25519 key, without parsing the rest again (the bundle was
+        checked when the entry was decoded or built; the key is checked at each
+        verification, section 4.1)."""
+        return self.bundle[5:37]
+
     def safety_number(self) -> str:
         """Six groups of five digits derived from the address and the key bundle."""
         digest = hashes.Hash(hashes.SHA512())

@@ -12,13 +12,19 @@ independent HKDF label. The client sends only that secret to log in; the
 server hashes it again and never receives the password, nor anything that
 opens the password slot. Changing the password re-seals the same keys under
 a new salt: no key changes, no document needs re-wrapping.
+
+Version 2 (docs/PROTOCOL.md, 7.5) adds, after a key rotation, the former private key
+sets, sealed under a key derived from the current set: whatever opens the current keys
+(the password, the recovery key) opens them all, and a password change copies them
+unchanged.
 """
 
 from __future__ import annotations
 
 import secrets
+import struct
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from cryptography.exceptions import InvalidTag
@@ -43,8 +49,10 @@ from uhealthsec.crypto.keys import (
 
 MAGIC = b"UHSK"
 VERSION = 0x01
+VERSION_FORMER_KEYS = 0x02
 SLOT_PASSWORD = 0x01
 SLOT_RECOVERY = 0x02
+SLOT_FORMER_KEYS = 0x03
 KDF_ARGON2ID = 0x01
 
 SALT_SIZE = 16
@@ -58,10 +66,18 @@ _SEALED_SIZE = PRIVATE_KEYS_SIZE + 16  # 113
 _PASSWORD_SLOT_SIZE = 1 + _PARAMS_SIZE + NONCE_SIZE + _SEALED_SIZE  # 152
 _RECOVERY_SLOT_SIZE = 1 + NONCE_SIZE + _SEALED_SIZE  # 126
 KEYSTORE_SIZE = 4 + 1 + PUBLIC_BUNDLE_SIZE + _PASSWORD_SLOT_SIZE + _RECOVERY_SLOT_SIZE  # 1568
+#: Former key sets a version 2 keystore holds at most (one per rotation).
+MAX_FORMER_KEY_SETS = 64
+_FORMER_HEADER_SIZE = 1 + 4 + 2
+_FORMER_ITEM_SIZE = 4 + PRIVATE_KEYS_SIZE  # 101
+MAX_KEYSTORE_SIZE = (
+    KEYSTORE_SIZE + _FORMER_HEADER_SIZE + NONCE_SIZE + MAX_FORMER_KEY_SETS * _FORMER_ITEM_SIZE + 16
+)
 
 _AUTH_SECRET_INFO = b"uhealthsec/v1/auth-secret"
 _PASSWORD_KEY_INFO = b"uhealthsec/v1/keystore/password-key"
 _RECOVERY_KEY_INFO = b"uhealthsec/v1/keystore/recovery-key"
+_FORMER_KEYS_INFO = b"uhealthsec/v2/keystore/former-keys"
 
 RandomSource = Callable[[int], bytes]
 
@@ -215,6 +231,30 @@ def _recovery_slot_key(recovery_key: bytes) -> bytes:
 
 
 @dataclass(frozen=True)
+class FormerKeysSlot:
+    """The former key sets of a version 2 keystore, sealed under the current set."""
+
+    current_version: int
+    count: int
+    nonce: bytes
+    sealed: bytes
+
+    def header(self) -> bytes:
+        return bytes([SLOT_FORMER_KEYS]) + struct.pack(">IH", self.current_version, self.count)
+
+    def encode(self) -> bytes:
+        return self.header() + self.nonce + self.sealed
+
+
+@dataclass(frozen=True)
+class FormerKeys:
+    """A key set the account held before a rotation, with its key version."""
+
+    key_version: int
+    keys: UserKeys = field(repr=False)
+
+
+@dataclass(frozen=True)
 class Keystore:
     """A sealed keystore, as stored by the server. Safe to publish: opens only with a secret."""
 
@@ -224,9 +264,20 @@ class Keystore:
     password_sealed: bytes
     recovery_nonce: bytes
     recovery_sealed: bytes
+    #: Version 2 only: the key sets held before rotations (docs/PROTOCOL.md, 7.5).
+    former: FormerKeysSlot | None = None
+
+    @property
+    def version(self) -> int:
+        return VERSION if self.former is None else VERSION_FORMER_KEYS
 
     def _prefix(self) -> bytes:
-        return MAGIC + bytes([VERSION]) + self.public_keys.encode()
+        return MAGIC + bytes([self.version]) + self.public_keys.encode()
+
+    def former_aad(self) -> bytes:
+        if self.former is None:
+            raise MalformedInput("a version 1 keystore holds no former keys")
+        return self._prefix() + self.former.header()
 
     def _password_slot_header(self) -> bytes:
         return bytes([SLOT_PASSWORD]) + self.password_params.encode()
@@ -256,6 +307,7 @@ class Keystore:
             + bytes([SLOT_RECOVERY])
             + self.recovery_nonce
             + self.recovery_sealed
+            + (self.former.encode() if self.former is not None else b"")
         )
 
     @classmethod
@@ -267,10 +319,12 @@ class Keystore:
         :raises WeakParameters: password parameters below the floor.
         :raises ParametersAboveBudget: password parameters above what a client pays.
         """
-        if len(data) != KEYSTORE_SIZE or data[:4] != MAGIC:
+        if len(data) < KEYSTORE_SIZE or data[:4] != MAGIC:
             raise MalformedInput("not a U-HealthSec keystore")
-        if data[4] != VERSION:
+        if data[4] not in (VERSION, VERSION_FORMER_KEYS):
             raise UnsupportedVersion(f"unsupported keystore version {data[4]}")
+        if data[4] == VERSION and len(data) != KEYSTORE_SIZE:
+            raise MalformedInput("not a U-HealthSec keystore")
         offset = 5
         public_keys = PublicKeys.decode(data[offset : offset + PUBLIC_BUNDLE_SIZE])
         offset += PUBLIC_BUNDLE_SIZE
@@ -285,10 +339,89 @@ class Keystore:
             raise MalformedInput("keystore: recovery slot expected")
         offset += 1
         recovery_nonce = bytes(data[offset : offset + NONCE_SIZE])
-        recovery_sealed = bytes(data[offset + NONCE_SIZE :])
+        recovery_sealed = bytes(data[offset + NONCE_SIZE : offset + NONCE_SIZE + _SEALED_SIZE])
+        offset += NONCE_SIZE + _SEALED_SIZE
+        former = None if data[4] == VERSION else _decode_former(data[offset:])
         return cls(
-            public_keys, params, password_nonce, password_sealed, recovery_nonce, recovery_sealed
+            public_keys,
+            params,
+            password_nonce,
+            password_sealed,
+            recovery_nonce,
+            recovery_sealed,
+            former,
         )
+
+
+def _decode_former(data: bytes) -> FormerKeysSlot:
+    """The former keys' slot of a version 2 keystore (what follows the recovery slot).
+
+    :raises MalformedInput: the wrong slot type, count, version or length.
+    """
+    if len(data) < _FORMER_HEADER_SIZE + NONCE_SIZE + _FORMER_ITEM_SIZE + 16:
+        raise MalformedInput("not a U-HealthSec keystore")
+    if data[0] != SLOT_FORMER_KEYS:
+        raise MalformedInput("keystore: former keys' slot expected")
+    current_version, count = struct.unpack(">IH", data[1:7])
+    if not 1 <= count <= MAX_FORMER_KEY_SETS or current_version < 2:
+        raise MalformedInput("keystore: the former keys' slot has a wrong count or version")
+    if len(data) != _FORMER_HEADER_SIZE + NONCE_SIZE + count * _FORMER_ITEM_SIZE + 16:
+        raise MalformedInput("not a U-HealthSec keystore")
+    nonce = bytes(data[_FORMER_HEADER_SIZE : _FORMER_HEADER_SIZE + NONCE_SIZE])
+    return FormerKeysSlot(
+        current_version, count, nonce, bytes(data[_FORMER_HEADER_SIZE + NONCE_SIZE :])
+    )
+
+
+def _former_slot_key(current: UserKeys) -> bytes:
+    return _hkdf(current.encode(), _FORMER_KEYS_INFO)
+
+
+def open_former_keys(keystore: Keystore, current: UserKeys) -> list[FormerKeys]:
+    """The former key sets of ``keystore``, oldest first, opened with its current keys
+    (as an unlock returns them); none for a version 1 keystore.
+
+    :raises MalformedInput: the slot does not open under these keys, or holds versions
+        not strictly increasing and below the current one, or a key set not valid.
+    """
+    slot = keystore.former
+    if slot is None:
+        return []
+    try:
+        plain = AESGCM(_former_slot_key(current)).decrypt(
+            slot.nonce, slot.sealed, keystore.former_aad()
+        )
+    except InvalidTag as exc:
+        raise MalformedInput("the keystore's former keys do not open with its keys") from exc
+    former: list[FormerKeys] = []
+    for at in range(0, len(plain), _FORMER_ITEM_SIZE):
+        (version,) = struct.unpack(">I", plain[at : at + 4])
+        previous = former[-1].key_version if former else 0
+        if not previous < version < slot.current_version:
+            raise MalformedInput("the keystore's former key versions are out of order")
+        former.append(FormerKeys(version, UserKeys.decode(plain[at + 4 : at + _FORMER_ITEM_SIZE])))
+    return former
+
+
+def _seal_former(
+    public_keys: PublicKeys,
+    current: UserKeys,
+    current_version: int,
+    former: Sequence[FormerKeys],
+    random: RandomSource,
+) -> FormerKeysSlot | None:
+    if not former:
+        return None
+    if len(former) > MAX_FORMER_KEY_SETS:
+        raise MalformedInput(f"a keystore holds at most {MAX_FORMER_KEY_SETS} former key sets")
+    versions = [f.key_version for f in former]
+    if versions != sorted(set(versions)) or versions[0] < 1 or versions[-1] >= current_version:
+        raise MalformedInput("former key versions are increasing and below the current one")
+    draft = FormerKeysSlot(current_version, len(former), random(NONCE_SIZE), b"")
+    aad = MAGIC + bytes([VERSION_FORMER_KEYS]) + public_keys.encode() + draft.header()
+    plain = b"".join(struct.pack(">I", f.key_version) + f.keys.encode() for f in former)
+    sealed = AESGCM(_former_slot_key(current)).encrypt(draft.nonce, plain, aad)
+    return replace(draft, sealed=sealed)
 
 
 @dataclass(frozen=True)
@@ -303,17 +436,18 @@ class NewKeystore:
 
 
 def _open(
-    slot_key: bytes, nonce: bytes, sealed: bytes, aad: bytes, expected: PublicKeys, what: str
+    keystore: Keystore, slot_key: bytes, nonce: bytes, sealed: bytes, aad: bytes, what: str
 ) -> UserKeys:
     try:
         encoded = AESGCM(slot_key).decrypt(nonce, sealed, aad)
     except InvalidTag as exc:
         raise WrongPassword(f"the keystore could not be opened with this {what}") from exc
     keys = UserKeys.decode(encoded)
-    if not keys.public().same_as(expected):
+    if not keys.public().same_as(keystore.public_keys):
         # Only a holder of the slot key could produce this: a corrupted keystore, not an attack
         # on the user, but the keys must not be used.
         raise MalformedInput("the keystore's private keys do not match its public keys")
+    open_former_keys(keystore, keys)  # a version 2 keystore opens whole or not at all
     return keys
 
 
@@ -323,10 +457,14 @@ def create_keystore(
     keys: UserKeys | None = None,
     params: Argon2Params | None = None,
     random: RandomSource = secrets.token_bytes,
+    key_version: int = 1,
+    former: Sequence[FormerKeys] = (),
 ) -> NewKeystore:
     """Generate (or take) a user's keys and seal them under the password and a new recovery key.
 
-    ``random`` is replaced only to regenerate test vectors.
+    With ``former`` key sets (after a rotation: ``keys`` are of ``key_version``), the
+    keystore is of version 2 and holds them too. ``random`` is replaced only to
+    regenerate test vectors.
 
     :raises MalformedInput: the password is empty or too long.
     :raises WeakParameters: ``params`` below the floor.
@@ -337,7 +475,15 @@ def create_keystore(
     recovery_key = random(RECOVERY_KEY_SIZE)
     secrets_ = derive_password_secrets(password, params)
     public_keys = keys.public()
-    draft = Keystore(public_keys, params, random(NONCE_SIZE), b"", random(NONCE_SIZE), b"")
+    draft = Keystore(
+        public_keys,
+        params,
+        random(NONCE_SIZE),
+        b"",
+        random(NONCE_SIZE),
+        b"",
+        _seal_former(public_keys, keys, key_version, former, random),
+    )
     encoded_keys = keys.encode()
     keystore = Keystore(
         public_keys,
@@ -350,8 +496,39 @@ def create_keystore(
         AESGCM(_recovery_slot_key(recovery_key)).encrypt(
             draft.recovery_nonce, encoded_keys, draft.recovery_aad()
         ),
+        draft.former,
     )
     return NewKeystore(keystore, keys, recovery_key, secrets_.auth_secret)
+
+
+def rotate_keystore(
+    keystore: Keystore,
+    current: UserKeys,
+    current_version: int,
+    password: str,
+    *,
+    new_keys: UserKeys | None = None,
+    random: RandomSource = secrets.token_bytes,
+) -> NewKeystore:
+    """A version 2 keystore for new keys (of version ``current_version + 1``), holding
+    ``current`` and every former set of ``keystore`` as former keys, sealed under the
+    same password and Argon2id parameters (so the same authentication secret when the
+    password is the current one) and a new recovery key (docs/PROTOCOL.md, 10.6).
+
+    :raises MalformedInput: ``current`` are not this keystore's keys, or the keystore
+        already holds as many former sets as it may.
+    """
+    if not current.public().same_as(keystore.public_keys):
+        raise MalformedInput("these keys do not belong to this keystore")
+    former = [*open_former_keys(keystore, current), FormerKeys(current_version, current)]
+    return create_keystore(
+        password,
+        keys=new_keys,
+        params=keystore.password_params,
+        random=random,
+        key_version=current_version + 1,
+        former=former,
+    )
 
 
 def unlock_with_password(keystore: Keystore, password: str) -> UserKeys:
@@ -365,11 +542,11 @@ def unlock_with_password(keystore: Keystore, password: str) -> UserKeys:
     """
     secrets_ = derive_password_secrets(password, keystore.password_params)
     return _open(
+        keystore,
         secrets_.keystore_key,
         keystore.password_nonce,
         keystore.password_sealed,
         keystore.password_aad(),
-        keystore.public_keys,
         "password",
     )
 
@@ -382,11 +559,11 @@ def unlock_with_recovery_key(keystore: Keystore, recovery_key: bytes) -> UserKey
         match the keystore's public keys.
     """
     return _open(
+        keystore,
         _recovery_slot_key(recovery_key),
         keystore.recovery_nonce,
         keystore.recovery_sealed,
         keystore.recovery_aad(),
-        keystore.public_keys,
         "recovery key",
     )
 
@@ -403,7 +580,9 @@ def change_password(
 
     ``keys`` come from ``unlock_with_password`` (old password) or
     ``unlock_with_recovery_key`` (forgotten password). The recovery slot is kept
-    as it is. Returns the new keystore and the new authentication secret.
+    as it is, and so are a version 2 keystore's former keys (their key derives from
+    the keys, not the password). Returns the new keystore and the new authentication
+    secret.
 
     :raises MalformedInput: ``keys`` are not this keystore's, or the new password is empty
         or too long.
@@ -421,6 +600,7 @@ def change_password(
         b"",
         keystore.recovery_nonce,
         keystore.recovery_sealed,
+        keystore.former,
     )
     resealed = Keystore(
         draft.public_keys,
@@ -431,5 +611,6 @@ def change_password(
         ),
         keystore.recovery_nonce,
         keystore.recovery_sealed,
+        keystore.former,
     )
     return resealed, secrets_.auth_secret

@@ -49,6 +49,8 @@ class Purpose(Enum):
     KEYSTORE_CHANGE = b"keystore-change"
     #: The owner's consent to a change of the account's second factors.
     FACTOR_CHANGE = b"factor-change"
+    #: The owner's replacement of the account's keys, signed by the old and new keys.
+    KEY_ROTATION = b"key-rotation"
 
 
 def _decode_point(data: bytes) -> tuple[int, int]:

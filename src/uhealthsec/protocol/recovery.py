@@ -14,7 +14,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from uhealthsec.crypto.keystore import KEYSTORE_SIZE
+from uhealthsec.crypto.keystore import MAX_KEYSTORE_SIZE
 from uhealthsec.crypto.signing import SIGNATURE_SIZE
 from uhealthsec.protocol.encoding import Base64Url
 from uhealthsec.protocol.signin import AUTH_SECRET_SIZE, Code, Email, SecondFactorIn
@@ -41,7 +41,7 @@ class RecoveryProofOut(BaseModel):
 
     account_id: uuid.UUID
     nonce: Base64Url(RECOVERY_NONCE_SIZE)  # type: ignore[valid-type]
-    recovery_keystore: Base64Url(KEYSTORE_SIZE)  # type: ignore[valid-type]
+    recovery_keystore: Base64Url(MAX_KEYSTORE_SIZE)  # type: ignore[valid-type]
     expires_at: datetime
 
 
@@ -49,6 +49,6 @@ class RecoveryCompletionIn(Strict):
     account_id: uuid.UUID
     nonce: Base64Url(RECOVERY_NONCE_SIZE)  # type: ignore[valid-type]
     auth_secret: Base64Url(AUTH_SECRET_SIZE)  # type: ignore[valid-type]
-    keystore: Base64Url(KEYSTORE_SIZE)  # type: ignore[valid-type]
+    keystore: Base64Url(MAX_KEYSTORE_SIZE)  # type: ignore[valid-type]
     #: Ed25519 signature of the recovery (docs/PROTOCOL.md, 16.5) by the account's key.
     signature: Base64Url(SIGNATURE_SIZE)  # type: ignore[valid-type]

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, model_validator
 
-from uhealthsec.crypto.keystore import KEYSTORE_SIZE
+from uhealthsec.crypto.keystore import MAX_KEYSTORE_SIZE
 from uhealthsec.crypto.keystore import SECRET_SIZE as AUTH_SECRET_SIZE
 from uhealthsec.protocol.accounts import AccountKind
 from uhealthsec.protocol.encoding import Base64Url
@@ -37,7 +37,7 @@ class RegistrationIn(Strict):
     #: The client's password-derived authentication secret (never the password).
     auth_secret: Base64Url(AUTH_SECRET_SIZE)  # type: ignore[valid-type]
     #: The sealed keystore made by the client; its public keys become the account's.
-    keystore: Base64Url(KEYSTORE_SIZE)  # type: ignore[valid-type]
+    keystore: Base64Url(MAX_KEYSTORE_SIZE)  # type: ignore[valid-type]
     rpps: Annotated[str | None, Field(min_length=11, max_length=11, pattern=r"^[0-9]{11}$")] = None
     invitation: Code | None = None
 
@@ -157,7 +157,7 @@ class AccessTokenOut(BaseModel):
 
 
 class KeystoreOut(BaseModel):
-    keystore: Base64Url(KEYSTORE_SIZE)  # type: ignore[valid-type]
+    keystore: Base64Url(MAX_KEYSTORE_SIZE)  # type: ignore[valid-type]
 
 
 class FactorChangeNonceOut(BaseModel):

@@ -38,6 +38,8 @@ export type ExportOutcomeView = Operations["exportRecord"]["result"];
 export interface OpenedDocument {
   document: DocumentView;
   signer: string;
+  /** Set when the signer has replaced the keys that signed (PROTOCOL 10.6). */
+  signerFormerKeyVersion: number | null;
   content: Blob;
 }
 
@@ -412,6 +414,10 @@ export class Api {
   }
 
   /** The current and the new password go to the worker, which re-seals the keys. */
+  async rotateKeys(password: string): Promise<{ recoveryWords: string[]; keyVersion: number }> {
+    return this.worker.call("rotateKeys", { password });
+  }
+
   async changePassword(current: string, password: string): Promise<void> {
     await this.worker.call("changePassword", { current, password });
   }

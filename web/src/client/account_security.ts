@@ -1,14 +1,17 @@
 /**
  * The signed-in account's sensitive changes, as the SDK's AuthClient makes them: a
  * second factor proven again (the step-up, docs/PROTOCOL.md "Sign-in values on the
- * wire"), the password changed (16.2) and the recovery codes renewed (16.4). Each
- * change is signed with the account's key, so a copied session cannot make it.
+ * wire"), the password changed (16.2), the recovery codes renewed (16.4) and the keys
+ * replaced (10.6). Each change is signed with the account's key, so a copied session
+ * cannot make it.
  */
 
 import { keystoreChangeDigest, signKeystoreChange } from "../protocol/account_changes.js";
 import { constantTimeEqual, toBase64Url } from "../protocol/bytes.js";
 import { importSigningSeed } from "../protocol/ed25519.js";
-import { changePassword, decodeKeystore, encodeKeystore, unlockWithPassword } from "../protocol/keystore.js";
+import { encodeRotation, signRotation } from "../protocol/key_rotation.js";
+import { encodeBundle, type PrivateKeys, publicKeysOf } from "../protocol/keys.js";
+import { changePassword, decodeKeystore, encodeKeystore, openFormerKeys, rotateKeystore, unlockWithPassword } from "../protocol/keystore.js";
 import { type SecondFactor, fetchKeystore } from "./auth.js";
 import { ClientRefusal } from "./http.js";
 import { type PasskeyOptions, signedChange } from "./passkeys.js";
@@ -61,6 +64,47 @@ export async function changeAccountPassword(session: Session, heldBundle: Uint8A
     const body = { auth_secret: toBase64Url(resealed.authSecret), keystore: toBase64Url(newBytes), signature: toBase64Url(signature) };
     resealed.authSecret.fill(0);
     await session.call("PUT", "/accounts/me/password", { json: body });
+  } finally {
+    for (const key of Object.values(keys)) key.fill(0);
+  }
+}
+
+/** What a rotation made: the keys to hold from now on, the former ones (newest first) and
+ * the new recovery key, shown once. */
+export interface RotatedKeys {
+  keys: PrivateKeys;
+  former: PrivateKeys[];
+  bundle: Uint8Array;
+  recoveryKey: Uint8Array;
+  keyVersion: number;
+}
+
+/**
+ * Replaces the account's keys (PROTOCOL 10.6): new keys in a version 2 keystore that
+ * keeps the former ones, sealed under the same password, and the statement the current
+ * and the new signing keys sign, sent with them. The keystore the server serves must
+ * open with `password` to the keys this session unlocked (`heldBundle`).
+ */
+export async function rotateAccountKeys(session: Session, heldBundle: Uint8Array, password: string): Promise<RotatedKeys> {
+  const keystore = decodeKeystore(await fetchKeystore(session.http, await session.accessToken()));
+  const { keys, authSecret } = await unlockWithPassword(keystore, password);
+  authSecret.fill(0);
+  try {
+    if (!constantTimeEqual(keystore.bundle, heldBundle)) {
+      throw new ClientRefusal("exchange_refused", "the server served a keystore of other keys than this session's: nothing was changed; tell your security contact");
+    }
+    const mine = (await session.myEntry()).entry;
+    const rotated = await rotateKeystore(keystore, keys, mine.keyVersion, password);
+    rotated.authSecret.fill(0);
+    const bundle = encodeBundle(await publicKeysOf(rotated.keys));
+    const next = { ...mine, keyVersion: mine.keyVersion + 1, bundle };
+    const newBytes = encodeKeystore(rotated.keystore);
+    const signers = await Promise.all([importSigningSeed(keys.signingSeed), importSigningSeed(rotated.keys.signingSeed)]);
+    const statement = await signRotation(mine, next, newBytes, signers[0].privateKey, signers[1].privateKey);
+    const body = { bundle: toBase64Url(bundle), keystore: toBase64Url(newBytes), statement: toBase64Url(encodeRotation(statement)) };
+    await session.call("POST", "/keys/rotations", { json: body });
+    const former = (await openFormerKeys(rotated.keystore, rotated.keys)).reverse().map((f) => f.keys);
+    return { keys: rotated.keys, former, bundle, recoveryKey: rotated.recoveryKey, keyVersion: next.keyVersion };
   } finally {
     for (const key of Object.values(keys)) key.fill(0);
   }

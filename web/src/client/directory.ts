@@ -6,15 +6,17 @@
  * verified (pins.ts). Every new head must be signed by that key and proven, by an
  * RFC 9162 consistency proof, to extend the pinned one; every key used must be
  * proven, by an inclusion proof, to be in the verified tree and to belong to the
- * address asked for, and, by the map the tree ends with, to be that address's only
- * keys. A server that swaps a key, shows an address's older keys, forks the log or
- * rolls it back is refused, with the reason.
+ * address asked for, and, by the map the tree ends with, to be that address's newest
+ * keys; an account that replaced its keys only with the chain of rotations its keys
+ * signed (10.6). A server that swaps a key, shows an address's older keys, forks the
+ * log or rolls it back is refused, with the reason.
  */
 
 import { constantTimeEqual } from "../protocol/bytes.js";
 import { type Checkpoint, openCheckpoint, parseVerifierKey } from "../protocol/checkpoint.js";
 import { type DirectoryEntry, decodeCommitment, decodeEntry, decodeMapValue, mapKey, verifyMapProof } from "../protocol/directory.js";
 import { ProtocolError } from "../protocol/errors.js";
+import { verifyChain } from "../protocol/key_rotation.js";
 import { leafHash, verifyConsistency, verifyInclusion } from "../protocol/merkle.js";
 import { ApiError, ClientRefusal } from "./http.js";
 import type { LogPin, PinStore } from "./pins.js";
@@ -25,6 +27,9 @@ export const KEY_DIRECTORY_LOG = "keys";
 export interface VerifiedEntry {
   index: bigint;
   entry: DirectoryEntry;
+  /** False for an older entry of a rotated account (proven by its chain): it only
+   * checks signatures, nothing is encrypted to it (10.6). */
+  current?: boolean;
 }
 
 /** An unsigned GET of the key directory (its answers are proven, not trusted). */
@@ -67,6 +72,11 @@ export class KeyDirectory {
   /** The verified head of this session (fetched and checked once). */
   async head(): Promise<Checkpoint> {
     return this.current ?? this.refresh();
+  }
+
+  /** Drops the entries proven so far (this account's own keys changed). */
+  forget(): void {
+    this.proven.clear();
   }
 
   async refresh(): Promise<Checkpoint> {
@@ -168,6 +178,7 @@ export class KeyDirectory {
   /** The served entry of `address`, proven in `head` and for that address. */
   private async verifyAddress(body: Json, head: Checkpoint, address: string): Promise<VerifiedEntry> {
     const verified = await this.verify(body, head, `the keys of ${address}`);
+    if (verified.current === false) throw refused(`the key directory answered former keys of ${address}, not its newest: refusing them`);
     if (verified.entry.email !== address) {
       throw refused(`the key directory answered for ${verified.entry.email} when asked for ${address}`);
     }
@@ -216,21 +227,58 @@ export class KeyDirectory {
       throw because(error, `the key directory cannot prove ${what}: refusing to use that key`);
     }
     if (entry.email !== entry.email.trim().toLowerCase()) throw refused(`the key directory gives ${what} under an unusual address`);
-    // Keys are never replaced in this version of the protocol (section 10.4): a
-    // second entry for an account was published without its owner.
-    if (value.count !== 1) {
-      throw refused(
-        `the key directory holds ${value.count} sets of keys for the account of ${entry.email}, where there is only ever one: ` +
-          `some were published without their owner. Nothing is sent to them; compare safety numbers with ${entry.email}`,
-      );
-    }
+    // Keys replaced: only with the chain of rotations their owner signed (10.6).
+    if (value.count !== 1) return this.verifyChain(body, head, index, data, entry, value, wire);
     if (value.index !== index || !constantTimeEqual(value.leafHash, await leafHash(data))) {
       throw refused(`the key directory's map does not name ${what} (entry ${index}) as the keys of ${entry.email}'s account: refusing them`);
     }
     if (entry.keyVersion !== 1) {
-      throw refused(`the key directory gives keys of version ${entry.keyVersion} for ${entry.email}, where keys are never replaced: refusing them`);
+      throw refused(
+        `the key directory gives keys of version ${entry.keyVersion} for ${entry.email} without the rotations that replaced the former ones: refusing them`,
+      );
     }
     return { index, entry };
+  }
+
+  /** `entry` of an account that rotated its keys: every entry of the account, versions 1
+   * to the map's count, proven in `head` and linked by statements each signed by the
+   * keys it replaced (10.6, rules 1, 2 and 5). */
+  private async verifyChain(
+    body: Json,
+    head: Checkpoint,
+    index: bigint,
+    data: Uint8Array,
+    entry: DirectoryEntry,
+    value: { index: bigint; leafHash: Uint8Array; count: number },
+    wire: Wire,
+  ): Promise<VerifiedEntry> {
+    try {
+      const raw = body["chain"];
+      const chain = (Array.isArray(raw) ? raw : []).map((link: unknown) => {
+        const item = wire.object(link);
+        return { index: BigInt(wire.integer(item, "index")), entry: wire.bytes(item, "entry"), inclusion: wire.bytesList(item, "inclusion"), rotation: wire.optionalBytes(item, "rotation") };
+      });
+      if (chain.length !== value.count) throw new ProtocolError("invalid_proof", "a chain of rotations with missing entries");
+      for (const link of chain) await verifyInclusion(await leafHash(link.entry), link.index, head.size, link.inclusion, head.root);
+      const entries = await verifyChain(
+        chain.map((link) => link.entry),
+        chain.map((link) => link.rotation),
+      );
+      const last = chain[chain.length - 1]!;
+      if (last.index !== value.index || !constantTimeEqual(await leafHash(last.entry), value.leafHash)) {
+        throw new ProtocolError("invalid_proof", "the map names another newest entry");
+      }
+      if (entries[0]!.accountId !== entry.accountId || !chain.some((link) => link.index === index && constantTimeEqual(link.entry, data))) {
+        throw new ProtocolError("invalid_proof", "the entry asked for is not in its account's chain");
+      }
+    } catch (error) {
+      throw because(
+        error,
+        `the key directory holds ${value.count} sets of keys for the account of ${entry.email} without the chain of rotations its owner signed: ` +
+          `some may have been published without their owner. Nothing is sent to them; compare safety numbers with ${entry.email}`,
+      );
+    }
+    return { index, entry, current: index === value.index };
   }
 }
 

@@ -515,7 +515,7 @@ export class Documents {
    * digest the signed one. On any refusal `sink` is aborted, and it is closed only
    * once everything is checked.
    */
-  async open(id: string, sink: WritableStream<Uint8Array>): Promise<{ document: DocumentView; signer: string }> {
+  async open(id: string, sink: WritableStream<Uint8Array>): Promise<{ document: DocumentView; signer: string; signerFormerKeyVersion: number | null }> {
     let view: ServedDocument;
     let chosen: ServedVersion | null;
     try {
@@ -528,7 +528,12 @@ export class Documents {
     }
     const { metadata, signer, manifest } = await this.fetchVersion(view, chosen, sink);
     if (chosen.readAt === null && (await this.sendReadReceipt(view.id, chosen.number))) chosen.readAt = new Date().toISOString();
-    return { document: await this.viewOf(view, chosen, metadata, { author: this.signedAuthor(view, signer), readers: manifest.readers }), signer: signer.entry.email };
+    return {
+      document: await this.viewOf(view, chosen, metadata, { author: this.signedAuthor(view, signer), readers: manifest.readers }),
+      signer: signer.entry.email,
+      // Signed with keys the author has replaced since (PROTOCOL 10.6): said on screen.
+      signerFormerKeyVersion: signer.current === false ? signer.entry.keyVersion : null,
+    };
   }
 
   /**

@@ -4,7 +4,7 @@ import { concat, u8, utf8 } from "./bytes.js";
 import { malformed } from "./errors.js";
 import { signMessage, verifyMessage } from "./ed25519.js";
 
-export type Purpose = "document" | "message" | "request" | "keystore-change" | "factor-change";
+export type Purpose = "document" | "message" | "request" | "keystore-change" | "factor-change" | "key-rotation";
 
 const DOMAIN = utf8("uhealthsec/v1/signature");
 const MIN_DIGEST = 16;

@@ -134,7 +134,11 @@ export interface ClientOperations {
   /** Newest first. */
   inbox: { args: Record<string, never>; result: { documents: DocumentView[] } };
   /** The sink is closed once everything is checked, aborted on a refusal. */
-  openDocument: { args: { id: string; sink: WritableStream<Uint8Array> }; result: { document: DocumentView; signer: string } };
+  openDocument: {
+    args: { id: string; sink: WritableStream<Uint8Array> };
+    /** `signerFormerKeyVersion`: the key version, when the signer has replaced those keys since (PROTOCOL 10.6). */
+    result: { document: DocumentView; signer: string; signerFormerKeyVersion: number | null };
+  };
   /** The people a document for `emails` would be encrypted for (yourself first), each proven in the key directory. */
   previewRecipients: {
     args: { emails: string[] };
@@ -337,6 +341,12 @@ export interface ClientOperations {
    * with the key the current keystore holds (16.2); the server signs the other devices out.
    */
   changePassword: { args: { current: string; password: string }; result: { changed: true } };
+  /**
+   * New keys made here and published with a statement the current and the new keys
+   * sign (10.6); the former keys are kept in the keystore, sealed under the new ones.
+   * The new recovery words are shown once; the server signs the other devices out.
+   */
+  rotateKeys: { args: { password: string }; result: { recoveryWords: string[]; keyVersion: number } };
   /** New recovery codes, shown once; the renewal signed with the account's key (16.4). */
   renewRecoveryCodes: { args: Record<string, never>; result: { recoveryCodes: string[] } };
   /** Unlinks an e-CPS from the signed-in account (a second factor proven in the last minutes needed). */

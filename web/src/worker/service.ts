@@ -12,7 +12,7 @@ import { HEADER_SIZE, generateDocumentKey, openStream, sealStream } from "../pro
 import { ProtocolError } from "../protocol/errors.js";
 import { importSigningSeed } from "../protocol/ed25519.js";
 import { type DecapsulationKeys, type PrivateKeys, decodeBundle, importDecapsulationKeys } from "../protocol/keys.js";
-import { decodeKeystore, recoveryKeyFromWords, unlockWithPassword, unlockWithRecoveryKey } from "../protocol/keystore.js";
+import { decodeKeystore, openFormerKeys, recoveryKeyFromWords, unlockWithPassword, unlockWithRecoveryKey } from "../protocol/keystore.js";
 import { sign } from "../protocol/signature.js";
 import { ExactReader } from "../protocol/streams.js";
 import { checkRecipient, checkSuite, checkWrappedKey, unwrapDocumentKey, wrapDocumentKey } from "../protocol/wrap.js";
@@ -23,6 +23,8 @@ interface Unlocked {
   signingKey: CryptoKey;
   /** CryptoKeys, but for the X-Wing seed's bytes under the noble backend. */
   keys: DecapsulationKeys;
+  /** The key sets held before rotations, newest first (keystore version 2, PROTOCOL 7.5). */
+  former: DecapsulationKeys[];
 }
 
 /** Zero-fills every key held as bytes; CryptoKeys go with the last reference to them. */
@@ -141,21 +143,49 @@ export class CryptoService {
    * Nothing awaits between the check and the swap, so of two unlocks at once each
    * set is either held or wiped, and a lock sent meanwhile wins.
    */
-  private async keep(bundle: Uint8Array, keys: PrivateKeys, epoch: number): Promise<void> {
+  protected async keep(bundle: Uint8Array, keys: PrivateKeys, epoch: number, former: PrivateKeys[] = []): Promise<void> {
     let signingKey: CryptoKey;
     let held: DecapsulationKeys | null = null;
+    const heldFormer: DecapsulationKeys[] = [];
     try {
       signingKey = (await importSigningSeed(keys.signingSeed)).privateKey;
       held = await importDecapsulationKeys(keys);
+      for (const set of former) heldFormer.push(await importDecapsulationKeys(set));
       this.requireEpoch(epoch);
     } catch (error) {
       if (held !== null) wipe(held);
+      for (const set of heldFormer) wipe(set);
       throw error;
     } finally {
       wipe(keys);
+      for (const set of former) wipe(set);
     }
-    if (this.unlocked !== null) wipe(this.unlocked.keys);
-    this.unlocked = { bundle, signingKey, keys: held };
+    if (this.unlocked !== null) this.wipeHeld(this.unlocked);
+    this.unlocked = { bundle, signingKey, keys: held, former: heldFormer };
+  }
+
+  private wipeHeld(unlocked: Unlocked): void {
+    wipe(unlocked.keys);
+    for (const set of unlocked.former) wipe(set);
+  }
+
+  /** A document key wrapped to the held keys or, written before a rotation, to one of
+   * the former ones (PROTOCOL 10.6): one error if none opens it. */
+  protected async unwrapHeld(wrapped: Uint8Array, header: Uint8Array): Promise<Uint8Array> {
+    const { keys, former } = this.requireUnlocked();
+    try {
+      return await unwrapDocumentKey(wrapped, keys, header);
+    } catch (error) {
+      if (!(error instanceof ProtocolError) || error.identifier !== "decryption_failed" || former.length === 0) throw error;
+      for (const set of former) {
+        try {
+          return await unwrapDocumentKey(wrapped, set, header);
+        } catch (again) {
+          if (!(again instanceof ProtocolError) || again.identifier !== "decryption_failed") throw again;
+        }
+      }
+      throw error;
+    }
   }
 
   /**
@@ -171,7 +201,7 @@ export class CryptoService {
 
   lock(): { locked: true } {
     this.epoch += 1;
-    if (this.unlocked !== null) wipe(this.unlocked.keys);
+    if (this.unlocked !== null) this.wipeHeld(this.unlocked);
     this.unlocked = null;
     for (const key of this.documentKeys) key.fill(0);
     this.documentKeys.clear();
@@ -190,7 +220,8 @@ export class CryptoService {
     const decoded = decodeKeystore(keystore);
     const { keys, authSecret } = await unlockWithPassword(decoded, password);
     try {
-      await this.keep(decoded.bundle, keys, epoch);
+      const former = (await openFormerKeys(decoded, keys)).reverse().map((f) => f.keys);
+      await this.keep(decoded.bundle, keys, epoch, former);
     } catch (error) {
       authSecret.fill(0);
       throw error;
@@ -203,7 +234,9 @@ export class CryptoService {
     const decoded = decodeKeystore(keystore);
     const recoveryKey = recoveryKeyFromWords(words);
     try {
-      await this.keep(decoded.bundle, await unlockWithRecoveryKey(decoded, recoveryKey), epoch);
+      const keys = await unlockWithRecoveryKey(decoded, recoveryKey);
+      const former = (await openFormerKeys(decoded, keys)).reverse().map((f) => f.keys);
+      await this.keep(decoded.bundle, keys, epoch, former);
     } finally {
       recoveryKey.fill(0);
     }
@@ -260,13 +293,13 @@ export class CryptoService {
     let documentKey: Uint8Array | null = null;
     let reader: ExactReader | null = null;
     try {
-      const { keys } = this.requireUnlocked();
+      this.requireUnlocked();
       // A wrapped key of the wrong shape is refused before a byte is read.
       checkWrappedKey(wrappedKey);
       reader = new ExactReader(source);
       const header = await reader.read(HEADER_SIZE);
       if (header.length < HEADER_SIZE) throw new ProtocolError("truncated", "the data is too short to hold an envelope header");
-      documentKey = this.liveDocumentKey(await unwrapDocumentKey(wrappedKey, keys, header));
+      documentKey = this.liveDocumentKey(await this.unwrapHeld(wrappedKey, header));
       this.requireEpoch(epoch);
       return { contentDigest: await openStream(documentKey, rejoin(header, reader), this.untilLocked(sink, epoch)) };
     } catch (error) {

@@ -5,7 +5,7 @@
  * views of what it may show, never a key or a token.
  */
 
-import { checkWrappedKey, unwrapDocumentKey } from "../protocol/wrap.js";
+import { checkWrappedKey } from "../protocol/wrap.js";
 import { generateDocumentKey } from "../protocol/envelope.js";
 import { pairSafetyNumber } from "../protocol/directory.js";
 import type { Purpose } from "../protocol/signature.js";
@@ -62,7 +62,7 @@ import { type PasskeyOptions, addPasskey, checkCredential, challengeOf, listPass
 import { type AccountView, type ClientOperation, type ClientOperations, type Operation, type Operations, type SecondFactorArgs, type SignInFactor, WorkerError } from "./messages.js";
 import { ProtocolError } from "../protocol/errors.js";
 import { constantTimeEqual } from "../protocol/bytes.js";
-import { changeAccountPassword, renewRecoveryCodes, stepUp, stepUpOptions } from "../client/account_security.js";
+import { changeAccountPassword, renewRecoveryCodes, rotateAccountKeys, stepUp, stepUpOptions } from "../client/account_security.js";
 import { type ProvenRecovery, finishPasswordRecovery, provePasswordRecovery, startPasswordRecovery } from "../client/password_recovery.js";
 import { CryptoService } from "./service.js";
 import { PendingShares, openPatientFile } from "../client/pending.js";
@@ -181,9 +181,9 @@ export class WorkerService extends CryptoService {
     sign: async (purpose: Purpose, digest: Uint8Array) => (await this.sign({ purpose, digest })).signature,
     withUnwrapped: async (wrapped, header, use) => {
       const epoch = this.epoch;
-      const { keys } = this.requireUnlocked();
+      this.requireUnlocked();
       checkWrappedKey(wrapped);
-      const key = this.liveDocumentKey(await unwrapDocumentKey(wrapped, keys, header));
+      const key = this.liveDocumentKey(await this.unwrapHeld(wrapped, header));
       try {
         this.requireEpoch(epoch);
         return await use(key);
@@ -889,6 +889,22 @@ export class WorkerService extends CryptoService {
     return { changed: true };
   }
 
+  async rotateKeys({ password }: ClientOperations["rotateKeys"]["args"]): Promise<ClientOperations["rotateKeys"]["result"]> {
+    const signedIn = this.requireSignedIn();
+    const epoch = this.epoch;
+    // A wrong password is found here, never by the server: it counts as the unlock's.
+    const rotated = await this.checkingPassword(signedIn, () => rotateAccountKeys(signedIn.session, this.requireUnlocked().bundle, password));
+    try {
+      await this.keep(rotated.bundle, rotated.keys, epoch, rotated.former);
+      // This account's own entry changed: proven again, in a head that holds it.
+      signedIn.session.directory.forget();
+      await signedIn.session.directory.refresh();
+      return { recoveryWords: recoveryWords(rotated.recoveryKey).split(" "), keyVersion: rotated.keyVersion };
+    } finally {
+      rotated.recoveryKey.fill(0);
+    }
+  }
+
   async renewRecoveryCodes(_: ClientOperations["renewRecoveryCodes"]["args"]): Promise<ClientOperations["renewRecoveryCodes"]["result"]> {
     return { recoveryCodes: await renewRecoveryCodes(this.requireSignedIn().session, this.signFactorChange) };
   }
@@ -1017,6 +1033,7 @@ const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
   "stepUpPasskeyOptions",
   "stepUp",
   "changePassword",
+  "rotateKeys",
   "renewRecoveryCodes",
   "unlinkProfessionalIdentity",
   "patientInvitations",

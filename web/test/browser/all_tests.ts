@@ -15,6 +15,7 @@ import "../hpke.test.js";
 import "../journal.test.js";
 import "../journal_check.test.js";
 import "../journal_history.test.js";
+import "../key_rotation.test.js";
 import "../keystore.test.js";
 import "../manifest.test.js";
 import "../merkle.test.js";

@@ -188,6 +188,31 @@ class SignedIn:
         return check_response(self.auth.http.request(method, path, headers=headers, **kwargs))
 
 
+def show_recovery_key(recovery_key: bytes) -> None:
+    """The 24 recovery words, shown once, and the user's word that they wrote them down."""
+    from rich.panel import Panel
+
+    from uhealthsec.client.recovery import to_words
+
+    words = to_words(recovery_key)
+    lines = "\n".join(
+        "  ".join(f"{i + 1:>2}. {w:<10}" for i, w in enumerate(words) if i // 6 == row)
+        for row in range(4)
+    )
+    console.print(
+        Panel(
+            lines,
+            title="Your recovery key",
+            subtitle="write it down and keep it safe",
+        )
+    )
+    console.print(
+        "These 24 words are the only way back to your documents if you forget your password."
+        " Nobody, not even U-HealthSec, can recover them for you."
+    )
+    typer.confirm("Have you written them down?", default=False, abort=True, err=True)
+
+
 def unlock_keys(keystore: Keystore) -> UserKeys:
     """The keys of ``keystore``, opened with the password asked now."""
     from uhealthsec.crypto.errors import WrongPassword

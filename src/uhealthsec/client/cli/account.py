@@ -21,6 +21,7 @@ from uhealthsec.client.cli._common import (
     open_store,
     print_json,
     resolve_id,
+    show_recovery_key,
     usage_error,
 )
 from uhealthsec.client.cli.passwords import ask_code, ask_hidden, from_script, read_password
@@ -70,11 +71,8 @@ def register(
 ) -> None:
     """Create an account. Your keys are made here, on this device."""
     server = server or DEFAULT_SERVER
-    from rich.panel import Panel
-
     from uhealthsec.client.api import AuthClient, WeakPassword
     from uhealthsec.client.profile import Profile
-    from uhealthsec.client.recovery import to_words
 
     if kind not in ("practitioner", "patient"):
         raise usage_error("--kind is practitioner or patient")
@@ -91,23 +89,7 @@ def register(
             raise Refused(str(exc)) from exc
     # A "no" below cancels only this device's part: the server has the account.
     changes_made.append(f"the account {email} was created on the server")
-    words = to_words(new.recovery_key)
-    lines = "\n".join(
-        "  ".join(f"{i + 1:>2}. {w:<10}" for i, w in enumerate(words) if i // 6 == row)
-        for row in range(4)
-    )
-    console.print(
-        Panel(
-            lines,
-            title="Your recovery key",
-            subtitle="write it down and keep it safe",
-        )
-    )
-    console.print(
-        "These 24 words are the only way back to your documents if you forget your password."
-        " Nobody, not even U-HealthSec, can recover them for you."
-    )
-    typer.confirm("Have you written them down?", default=False, abort=True, err=True)
+    show_recovery_key(new.recovery_key)
     store = open_store()
     store.save(Profile(server=server, email=email))
     if invitation:

@@ -271,9 +271,16 @@ def get(
         else f"; the document was started by {received.document_author_email}"
     )
     where = "Written to stdout" if to_stdout else f"[green]Saved[/green] {received.path}"
+    # A former key of a rotated account still verifies; say so (PROTOCOL 10.6): its
+    # thief could have signed after the rotation.
+    former = (
+        ""
+        if received.signer.current
+        else f" with former keys (key version {received.signer.entry.key_version})"
+    )
     sentence = (
         f"{where} (version {received.version}, "
-        f"signed by {received.author_email}, signature verified{started})."
+        f"signed by {received.author_email}{former}, signature verified{started})."
     )
     if to_stdout:
         notices.print(sentence, soft_wrap=True)

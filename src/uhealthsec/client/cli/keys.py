@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import typer
 
+from uhealthsec.client.cli import exit_codes
 from uhealthsec.client.cli._common import (
     JsonOutput,
     Refused,
+    SignedIn,
+    connection,
     console,
     notices,
+    open_store,
     print_json,
     progress_bar,
+    show_recovery_key,
     signed_in_client,
 )
+from uhealthsec.client.cli.passwords import read_password
+from uhealthsec.client.cli.unlock import lock_agent
 from uhealthsec.terminal import command_line
 
 keys_app = command_line(help="The key directory: check the keys you use.")
@@ -67,6 +74,50 @@ def keys_verify(
         "address and tell your practice's admin.",
         soft_wrap=True,
     )
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Replace your keys with new ones made on this device. The directory publishes
+    them with a statement your current keys sign, so your correspondents' devices take
+    them; documents wrapped to your former keys stay readable (they are kept, sealed in
+    your keystore). You get new recovery words; your other devices are signed out and
+    your safety numbers change: compare them again with the people you check keys with."""
+    from uhealthsec.client.exchange import ExchangeClient
+    from uhealthsec.client.logs import LogPin
+    from uhealthsec.crypto.errors import WrongPassword
+    from uhealthsec.crypto.keystore import unlock_with_password
+
+    store = open_store()
+    profile = store.load()
+    with connection(profile.server) as http:
+        signed_in = SignedIn(http, profile, store)
+        keystore = signed_in.auth.keystore(signed_in.token())
+        password = read_password("Password (unlocks your keys)")
+        with notices.status("Unlocking your keys…"):
+            try:
+                keys = unlock_with_password(keystore, password)
+            except WrongPassword as exc:
+                raise Refused("wrong password", exit_codes.WRONG_PASSWORD) from exc
+        code = typer.prompt("6-digit code from your app, or a recovery code", err=True).strip()
+        proof = {"totp_code" if code.isdigit() else "recovery_code": code}
+        recent = signed_in.auth.step_up(signed_in.token(), **proof)
+
+        def remember(pin: LogPin) -> None:
+            profile.directory = pin.to_dict()
+            store.save(profile)
+
+        client = ExchangeClient(http, lambda: recent, keys, LogPin(**profile.directory), remember)
+        with notices.status("Making and publishing your new keys…"):
+            rotation = client.rotate_keys(password)
+        number = client.my_entry().entry.safety_number()
+    lock_agent()  # it holds the former keys: `uhs unlock` again keeps the new ones
+    show_recovery_key(rotation.recovery_key)
+    console.print(
+        f"[green]Keys replaced:[/green] key version {rotation.key_version} "
+        f"(directory entry {rotation.index}). Your other devices are signed out."
+    )
+    console.print(f"Your new key's safety number: [bold]{number}[/bold]")
 
 
 @keys_app.command("audit")

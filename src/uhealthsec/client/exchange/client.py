@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from uhealthsec.client.exchange.pending import PendingSharing
+from uhealthsec.client.exchange.rotation import KeyRotation
 from uhealthsec.client.exchange.sending import DocumentSending
 from uhealthsec.client.exchange.sharing import DocumentSharing
 
 
-class ExchangeClient(DocumentSending, DocumentSharing, PendingSharing):
+class ExchangeClient(DocumentSending, DocumentSharing, PendingSharing, KeyRotation):
     """Sends, receives, shares and revokes documents for the signed-in account, every
     secret handled on this device (see the package's description). Each part lives in
     its own module: the session (``session``), the signed history (``history``),

@@ -26,7 +26,7 @@ from uhealthsec.crypto.manifest import (
     ThreadMembership,
     is_derived_thread_id,
 )
-from uhealthsec.crypto.wrap import unwrap_document_key, wrap_document_key
+from uhealthsec.crypto.wrap import wrap_document_key
 from uhealthsec.protocol.messaging import (
     MemberIO,
     MembershipIn,
@@ -353,7 +353,7 @@ class MessagingClient:
         )
         try:
             manifest.verify(signer.entry.public_keys.signing, raw.signature)
-            key = unwrap_document_key(raw.wrapped_key, ex.keys, sealed[: envelope.HEADER_SIZE])
+            key = ex.unwrap(raw.wrapped_key, sealed[: envelope.HEADER_SIZE])
             content = json.loads(envelope.decrypt(key, sealed))
             attachments = [
                 Attachment(uuid.UUID(a["document_id"]), str(a["title"]), str(a["filename"]))

@@ -24,7 +24,6 @@ from uhealthsec.client.exchange.streams import UPLOAD_CHUNK, ChunkReader, check_
 from uhealthsec.client.wire import parse
 from uhealthsec.crypto import envelope
 from uhealthsec.crypto.errors import CryptoError
-from uhealthsec.crypto.wrap import unwrap_document_key
 from uhealthsec.protocol.records import DocumentOut, VersionOut
 
 
@@ -198,7 +197,7 @@ class DocumentReceiving(SignedHistory):
         if version.wrapped_key is None:
             raise ExchangeRefused(f"you cannot read version {version.number} of this document")
         try:
-            return unwrap_document_key(version.wrapped_key, self.keys, version.envelope_header)
+            return self.unwrap(version.wrapped_key, version.envelope_header)
         except CryptoError as exc:
             raise ExchangeRefused(f"the document key could not be opened: {exc}") from exc
 

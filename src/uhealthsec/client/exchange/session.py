@@ -17,12 +17,16 @@ from uhealthsec.client.exchange.models import RevokedReader
 from uhealthsec.client.logs import LogPin
 from uhealthsec.client.transport import IDEMPOTENCY_KEY_HEADER, check_response, idempotency_key
 from uhealthsec.client.wire import body, parse
+from uhealthsec.crypto.errors import DecryptionFailed, MalformedInput
 from uhealthsec.crypto.journal import SignedRequest, request_digest
 from uhealthsec.crypto.keys import PublicKeys, UserKeys
+from uhealthsec.crypto.keystore import Keystore, open_former_keys
 from uhealthsec.crypto.manifest import Reader
+from uhealthsec.crypto.wrap import unwrap_document_key
 from uhealthsec.protocol.accounts import AccountOut
 from uhealthsec.protocol.encoding import b64u_encode
 from uhealthsec.protocol.records import DocumentOut, PatientFileIn, PatientFileOut
+from uhealthsec.protocol.signin import KeystoreOut
 
 
 class ExchangeSession:
@@ -54,6 +58,8 @@ class ExchangeSession:
         self._account: AccountOut | None = None
         self.revoked = list(revoked)
         self._on_revoke = on_revoke
+        #: The key sets held before rotations, newest first, once needed (7.5).
+        self._former: list[UserKeys] | None = None
 
     def call(self, method: str, path: str, **kwargs: Any) -> httpx2.Response:
         """An authenticated request; signed by the user when their keys are unlocked, so
@@ -127,6 +133,57 @@ class ExchangeSession:
         if self._keys is None:
             raise ExchangeRefused("this needs your keys: unlock them with your password")
         return self._keys
+
+    def unwrap(self, wrapped: bytes, envelope_header: bytes) -> bytes:
+        """A document key wrapped to this account: to its current keys or, for what was
+        wrapped before a rotation, to one of its former ones (docs/PROTOCOL.md, 10.6).
+
+        :raises CryptoError: no key set of this account opens it (DecryptionFailed).
+        """
+        try:
+            return unwrap_document_key(wrapped, self.keys, envelope_header)
+        except DecryptionFailed:
+            former = self.former_keys()
+            if not former:
+                raise
+        for keys in former:
+            try:
+                return unwrap_document_key(wrapped, keys, envelope_header)
+            except DecryptionFailed:
+                continue
+        raise DecryptionFailed(
+            "the document key could not be unwrapped: it is not for this recipient, "
+            "not for this document, or it was modified"
+        )
+
+    def former_keys(self) -> list[UserKeys]:
+        """The key sets this account held before its rotations, newest first, opened from
+        the stored keystore with the current keys (no password needed: 7.5). The server
+        cannot make them up: the slot is sealed under a key derived from the current set."""
+        if self._former is None:
+            answer = self.call("GET", "/accounts/me/keystore")
+            raw = parse(KeystoreOut, answer, ExchangeRefused, "your keystore").keystore
+            try:
+                stored = Keystore.decode(raw)
+                if not stored.public_keys.same_as(self.keys.public()):
+                    raise MalformedInput("the stored keystore holds other keys")
+                former = open_former_keys(stored, self.keys)
+            except MalformedInput as exc:
+                raise ExchangeRefused(
+                    f"your keystore on the server does not open with your keys ({exc}): "
+                    "unlock your keys again with your password"
+                ) from exc
+            self._former = [f.keys for f in reversed(former)]
+        return self._former
+
+    def use_keys(self, keys: UserKeys, former: list[UserKeys]) -> None:
+        """After a rotation on this device: sign and read with the new keys from now on,
+        the directory proven anew (this account's entry changed)."""
+        self._keys = keys
+        self.public_keys = keys.public()
+        self._former = former
+        self.directory.refresh()
+        self.directory.forget()
 
     # -- patient files ------------------------------------------------------------------
 

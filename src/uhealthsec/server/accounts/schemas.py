@@ -8,7 +8,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from uhealthsec.crypto.keystore import KEYSTORE_SIZE
+from uhealthsec.crypto.keystore import MAX_KEYSTORE_SIZE
 from uhealthsec.crypto.signing import SIGNATURE_SIZE
 from uhealthsec.protocol.accounts import AccountKind
 from uhealthsec.protocol.accounts import AccountOut as AccountOut  # served by routes.py
@@ -27,7 +27,7 @@ from uhealthsec.server.accounts.models import Role
 
 class PasswordChangeIn(Strict):
     auth_secret: Base64Url(AUTH_SECRET_SIZE)  # type: ignore[valid-type]
-    keystore: Base64Url(KEYSTORE_SIZE)  # type: ignore[valid-type]
+    keystore: Base64Url(MAX_KEYSTORE_SIZE)  # type: ignore[valid-type]
     #: Ed25519 signature of the change (docs/PROTOCOL.md, 16.2) by the current key.
     signature: Base64Url(SIGNATURE_SIZE)  # type: ignore[valid-type]
 

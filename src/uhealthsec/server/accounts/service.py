@@ -111,6 +111,8 @@ class AccountService:
             raise InvalidInput(
                 "the keystore is malformed; create it with a U-HealthSec client"
             ) from exc
+        if keystore.former is not None:
+            raise InvalidInput("a new account's keystore holds no former keys (version 1)")
         if request.rpps is not None:
             if request.kind != AccountKind.PRACTITIONER:
                 raise InvalidInput("only practitioners have an RPPS number")
@@ -310,6 +312,12 @@ class AccountService:
         bundle = DirectoryEntry.decode(published.entry).bundle
         if new.public_keys.encode() != bundle or bundle != account.public_keys:
             raise InvalidInput("the new keystore holds other keys; key rotation is a separate step")
+        if new.former != Keystore.decode(account.keystore).former:
+            # Their key derives from the keys, not the password: a re-sealing copies them.
+            raise InvalidInput(
+                "the new keystore must keep the former keys of the current one, which open "
+                "what was sent to you before your keys were replaced"
+            )
         return new
 
     def store_keystore(self, account: Account, keystore: bytes, auth_secret: bytes) -> None:

@@ -113,6 +113,7 @@ ACTIONS: Mapping[tuple[str, str], str] = MappingProxyType(
         ("GET", "/keys/entries"): "keys.lookup",
         ("GET", "/keys/entries/{index}"): "keys.entry",
         ("POST", "/keys/lookups"): "keys.lookup_many",
+        ("POST", "/keys/rotations"): "keys.rotate",
         ("GET", "/keys/tile/{tile_path:path}"): "keys.tile",
         ("POST", "/patient-files"): "records.open_patient_file",
         ("GET", "/patient-files"): "records.patient_files",

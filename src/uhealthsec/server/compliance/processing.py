@@ -150,7 +150,8 @@ KEY_DIRECTORY = Activity(
     legal_bases=("GDPR art. 6(1)(b), and art. 32: end-to-end encryption of health data.",),
     data_subjects=("practitioners", "patients"),
     data_categories=(
-        "e-mail address, account kind and public keys, in the log",
+        "e-mail address, account kind and public keys, in the log, with each replacement "
+        "of an account's keys and the statement its former keys signed",
         "how many addresses an account looked up without finding keys, per hour",
     ),
     recipients=(
@@ -172,6 +173,7 @@ KEY_DIRECTORY = Activity(
             "keys.head",
             "keys.lookup",
             "keys.lookup_many",
+            "keys.rotate",
             "keys.tile",
         }
     ),

@@ -27,6 +27,9 @@ class DirectoryRecord(Base):
     #: The exact leaf bytes (crypto/directory.py), as hashed into the log.
     entry: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    #: For key version 2 and later, the rotation statement its owner signed with the
+    #: keys it replaces (crypto/key_rotation.py); readers refuse the entry without it.
+    rotation: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, default=None)
 
 
 class MapCommitmentRecord(Base):

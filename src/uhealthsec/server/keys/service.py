@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import ClassVar, Protocol
 
@@ -14,7 +14,9 @@ from sqlalchemy.orm import Session, aliased
 from uhealthsec.crypto.account_map import AccountMap, MapCommitment, MapProof, MapValue, map_key
 from uhealthsec.crypto.directory import AccountKindCode, DirectoryEntry
 from uhealthsec.crypto.errors import CryptoError
+from uhealthsec.crypto.key_rotation import RotationStatement, keystore_digest
 from uhealthsec.crypto.keys import PublicKeys
+from uhealthsec.crypto.keystore import Keystore
 from uhealthsec.protocol.keys import MAX_LOOKUPS
 from uhealthsec.server.accounts.models import (
     Account,
@@ -24,7 +26,13 @@ from uhealthsec.server.accounts.models import (
     may_act_on_health_data,
 )
 from uhealthsec.server.context import AppContext
-from uhealthsec.server.errors import Conflict, InvalidInput, NotFound, TooManyRequests
+from uhealthsec.server.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TooManyRequests,
+)
 from uhealthsec.server.journaling.draft import current_draft
 from uhealthsec.server.keys.interfaces import Acquaintances, Owner
 from uhealthsec.server.keys.models import DirectoryMisses, DirectoryRecord, MapCommitmentRecord
@@ -60,6 +68,16 @@ class ProvenMapValue:
 
 
 @dataclass(frozen=True)
+class ChainLink:
+    """One entry of a rotated account, proven in the same tree (docs/PROTOCOL.md, 10.6)."""
+
+    index: int
+    leaf: bytes
+    proof: list[bytes]
+    rotation: bytes | None
+
+
+@dataclass(frozen=True)
 class ProvenEntry:
     index: int
     leaf: bytes
@@ -67,6 +85,12 @@ class ProvenEntry:
     proof: list[bytes]
     #: For an entry, its account's value in the map; None for a map commitment.
     map: ProvenMapValue | None
+    #: For an entry of an account that rotated its keys, every entry of it, oldest first.
+    chain: list[ChainLink] = field(default_factory=list)
+
+
+#: Rotations an account may make in a day: each appends to the log for good.
+ROTATIONS_PER_DAY = 5
 
 
 #: Maps kept by each process, by (log size, committed root): a map at a size never
@@ -94,34 +118,104 @@ class KeyDirectory:
         self.log = MerkleLog(db, KEY_DIRECTORY_LOG, ctx.log_key, int(ctx.now().timestamp() * 1000))
 
     def publish(self, account: Account) -> DirectoryRecord:
-        """Append the account's current keys to the log (at activation, at key rotation)."""
+        """Append the account's current keys to the log (at activation)."""
         # The account's entries are counted under the log's lock, which the append
         # below holds too: two publications of one account cannot take one version.
         self.log.lock()
+        return self._append(self._next_entry(account, account.public_keys), None)
+
+    def _next_entry(self, account: Account, bundle: bytes) -> DirectoryEntry:
+        """The entry the account's next publication of ``bundle`` appends (under the lock)."""
         versions = self.db.scalar(
             select(func.count()).where(DirectoryRecord.account_id == account.id)
         )
-        entry = DirectoryEntry(
+        return DirectoryEntry(
             account_id=account.id,
             key_version=(versions or 0) + 1,
             kind=_KIND_CODES[AccountKind(account.kind)],
             email=account.email,
-            bundle=account.public_keys,
-        ).encode()
-        index = self.log.append([entry])
+            bundle=bundle,
+        )
+
+    def _append(self, entry: DirectoryEntry, rotation: bytes | None) -> DirectoryRecord:
+        leaf = entry.encode()
+        index = self.log.append([leaf])
         record = DirectoryRecord(
             log_index=index,
-            account_id=account.id,
-            key_version=(versions or 0) + 1,
-            email=account.email,
-            entry=entry,
+            account_id=entry.account_id,
+            key_version=entry.key_version,
+            email=entry.email,
+            entry=leaf,
             created_at=self.ctx.now(),
+            rotation=rotation,
         )
         self.db.add(record)
         self.db.flush()
         self._commit_map(index + 1)
         self.log.sign_head()
         return record
+
+    def rotate(
+        self, account: Account, bundle: bytes, keystore: bytes, statement: bytes
+    ) -> DirectoryRecord:
+        """Publish the account's next keys, carried by a statement its current keys and
+        the new ones signed, and store the keystore holding them (docs/PROTOCOL.md,
+        10.6). Nothing is written unless every check passes. The caller proved a second
+        factor recently (the route asks, as for the other changes of credentials)."""
+        self.log.lock()  # one rotation at a time: the version and the budget are counted under it
+        current = self.current_version(account.id)
+        if current is None:
+            raise Forbidden("this account has no published keys yet")
+        since = self.ctx.now() - timedelta(days=1)
+        recent = self.db.scalar(
+            select(func.count()).where(
+                DirectoryRecord.account_id == account.id,
+                DirectoryRecord.key_version > 1,
+                DirectoryRecord.created_at > since,
+            )
+        )
+        if (recent or 0) >= ROTATIONS_PER_DAY:
+            raise TooManyRequests(
+                f"your keys were replaced {ROTATIONS_PER_DAY} times in the last 24 hours: "
+                "try again tomorrow",
+                86400,
+            )
+        try:
+            PublicKeys.decode(bundle)
+            rotation = RotationStatement.decode(statement)
+            new_keystore = Keystore.decode(keystore)
+            stored = Keystore.decode(account.keystore)
+        except CryptoError as exc:
+            raise InvalidInput(f"the new keys, keystore or rotation statement: {exc}") from exc
+        if new_keystore.public_keys.encode() != bundle:
+            raise InvalidInput("the new keystore holds other keys than the ones published")
+        entry = self._next_entry(account, bundle)
+        if new_keystore.former is None or new_keystore.former.current_version != entry.key_version:
+            raise InvalidInput(
+                f"the new keystore must hold your former keys and name key version "
+                f"{entry.key_version}"
+            )
+        if new_keystore.password_params != stored.password_params:
+            # The sign-in derives its secret from these: other ones would lock the owner out.
+            raise InvalidInput("the new keystore must keep the password's Argon2id parameters")
+        published = self.db.scalars(
+            select(DirectoryRecord.entry).where(DirectoryRecord.account_id == account.id)
+        )
+        if any(DirectoryEntry.decode(leaf).bundle == bundle for leaf in published):
+            raise InvalidInput("these keys were published for this account before: make new ones")
+        if rotation.keystore_digest != keystore_digest(keystore):
+            raise InvalidInput("the rotation statement names another keystore")
+        try:
+            rotation.verify(DirectoryEntry.decode(current.entry), entry)
+        except CryptoError as exc:
+            raise InvalidInput(
+                "the rotation statement is not signed by your current keys and the new ones "
+                f"for key version {entry.key_version} of this account"
+            ) from exc
+        account.public_keys = bundle
+        account.key_fingerprint = PublicKeys.decode(bundle).fingerprint()
+        account.keystore = keystore
+        return self._append(entry, statement)
 
     def commit_map(self) -> bool:
         """Append the map's commitment if the log does not end with one (a log written
@@ -289,8 +383,13 @@ class KeyDirectory:
                 current_draft().about_patient(record.account_id, None)
                 current_draft().reads += 1
         last = tree_size - 1
-        proofs = self.log.inclusion_proofs([r.log_index for r in found] + [last], tree_size)
         commitment, tree = self._map_at(tree_size)
+        # Rotated accounts (rare) carry their chain: one more read for all of them.
+        rotated = {r.account_id for r in found if r.key_version > 1}
+        chains = self._chain_records(rotated, tree_size)
+        wanted = [r.log_index for r in found] + [last]
+        wanted += [link.log_index for links in chains.values() for link in links]
+        proofs = self.log.inclusion_proofs(sorted(set(wanted)), tree_size)
         encoded = MapCommitment(commitment.log_index, commitment.root).encode()
         answers: list[ProvenEntry | None] = []
         for record in shown:
@@ -304,10 +403,30 @@ class KeyDirectory:
             mapped = ProvenMapValue(encoded, proofs[last], MapValue.decode(value), tree.prove(key))
             answers.append(
                 ProvenEntry(
-                    record.log_index, record.entry, tree_size, proofs[record.log_index], mapped
+                    record.log_index,
+                    record.entry,
+                    tree_size,
+                    proofs[record.log_index],
+                    mapped,
+                    _links(chains.get(record.account_id, []), proofs),
                 )
             )
         return answers
+
+    def _chain_records(
+        self, accounts: set[uuid.UUID], tree_size: int
+    ) -> dict[uuid.UUID, list[DirectoryRecord]]:
+        """Every entry of each account in the tree of ``tree_size`` leaves, oldest first."""
+        chains: dict[uuid.UUID, list[DirectoryRecord]] = {}
+        if not accounts:
+            return chains
+        for record in self.db.scalars(
+            select(DirectoryRecord)
+            .where(DirectoryRecord.account_id.in_(accounts), DirectoryRecord.log_index < tree_size)
+            .order_by(DirectoryRecord.key_version)
+        ):
+            chains.setdefault(record.account_id, []).append(record)
+        return chains
 
     def _visible_by_address(
         self, viewer: Account, owners: Sequence[uuid.UUID]
@@ -352,15 +471,24 @@ class KeyDirectory:
         if visible == AccountKind.PATIENT and record.account_id != viewer.id:
             # Who is a patient here is health data: the read goes to their history.
             current_draft().about_patient(record.account_id, None)
-        # The entry's and the commitment's proofs, from one read of the stored hashes.
+        # The entry's, the commitment's and any chain's proofs, from one read of the
+        # stored hashes. An account with one entry has no chain: its newest is version 1.
         last = tree_size - 1
-        proofs = self.log.inclusion_proofs([record.log_index, last], tree_size)
+        newest = self.current_version(record.account_id)
+        rotated = newest is not None and newest.key_version > 1
+        chain = self._chain_records({record.account_id}, tree_size) if rotated else {}
+        links = chain.get(record.account_id, [])
+        if len(links) < 2:  # rotated after this tree: at this size the account has one entry
+            links = []
+        wanted = sorted({record.log_index, last, *(link.log_index for link in links)})
+        proofs = self.log.inclusion_proofs(wanted, tree_size)
         return ProvenEntry(
             record.log_index,
             record.entry,
             tree_size,
             proofs[record.log_index],
             self._map_value(record.account_id, tree_size, proofs[last]),
+            _links(links, proofs),
         )
 
     def _count_misses(self, viewer: Account, misses: int) -> None:
@@ -502,6 +630,10 @@ class KeyDirectory:
 #: Stands for the owner of an entry that does not exist, so that the rule's queries run
 #: all the same (no account has this id).
 _NO_OWNER = uuid.UUID(int=0)
+
+
+def _links(records: list[DirectoryRecord], proofs: dict[int, list[bytes]]) -> list[ChainLink]:
+    return [ChainLink(r.log_index, r.entry, proofs[r.log_index], r.rotation) for r in records]
 
 
 def _is_staff_of_practice_joined_by(viewer_id: uuid.UUID, patient_id: Owner) -> Exists:

@@ -1,14 +1,14 @@
 /**
  * The security screen's parts for the account's secrets: the password changed (the
  * worker re-seals the keys here and signs the change, PROTOCOL 16.2) and the recovery
- * codes renewed (16.4). Both ask for a second factor again when the last proof is old
- * (step_up.ts), and the server signs the other devices out.
+ * codes renewed (16.4) and the keys replaced (10.6). Each asks for a second factor again
+ * when the last proof is old (step_up.ts), and the server signs the other devices out.
  */
 
 import { type AppContext, refusalBox } from "../app.js";
 import { field, h, replace, uniqueId } from "../dom.js";
 import { t } from "../i18n.js";
-import { newPasswordFields } from "./register.js";
+import { newPasswordFields, recoverySheet } from "./register.js";
 import { busy } from "./signin.js";
 import { withStepUp } from "./step_up.js";
 
@@ -42,6 +42,37 @@ export function passwordPart(context: AppContext): HTMLElement {
     }
   });
   return h("div", {}, h("h2", {}, t("security.password")), h("p", {}, t("security.passwordIntro")), form, outcome);
+}
+
+/** `afterwards` runs once the keys are replaced (the security screen lists the devices again). */
+export function keysPart(context: AppContext, afterwards: () => Promise<void>): HTMLElement {
+  const password = h("input", { type: "password", name: "keys-password", autocomplete: "current-password", required: true });
+  const submit = h("button", { type: "submit", class: "secondary" }, t("security.rotateKeys"));
+  const problems = h("div", {});
+  const outcome = h("div", { "aria-live": "polite" });
+  const form = h("form", {}, field(t("security.keysPassword"), password), problems, submit);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    replace(problems);
+    replace(outcome);
+    const done = busy(submit, t("security.rotatingKeys"));
+    try {
+      const rotated = await withStepUp(context.api, outcome, () => context.api.rotateKeys(password.value));
+      if (rotated === null) return;
+      password.value = "";
+      const print = h("button", { type: "button", class: "secondary", onclick: () => window.print() }, t("register.print"));
+      const heading = h("p", { class: "alert success", tabindex: "-1" }, t("security.keysRotated", { version: rotated.keyVersion }));
+      replace(outcome, heading, recoverySheet(context.account.email, rotated.recoveryWords), h("p", {}, t("security.keysCompare")), h("p", { class: "actions" }, print));
+      heading.focus();
+      await afterwards().catch(() => undefined);
+    } catch (error) {
+      replace(problems, refusalBox(error));
+      password.focus();
+    } finally {
+      done();
+    }
+  });
+  return h("div", {}, h("h2", {}, t("security.keys")), h("p", {}, t("security.keysIntro")), form, outcome);
 }
 
 export function recoveryCodesPart(context: AppContext): HTMLElement {

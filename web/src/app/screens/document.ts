@@ -69,7 +69,13 @@ async function open(context: AppContext, id: string, result: HTMLElement): Promi
     const opened = await context.api.openDocument(id);
     const url = URL.createObjectURL(opened.content);
     shownUrls.push(url);
-    const verified = h("div", { class: "alert success" }, h("p", {}, t("document.verified", { signer: opened.signer })));
+    const former = opened.signerFormerKeyVersion;
+    const verified = h(
+      "div",
+      { class: "alert success" },
+      h("p", {}, t("document.verified", { signer: opened.signer })),
+      ...(former === null ? [] : [h("p", {}, t("document.signedWithFormerKeys", { signer: opened.signer, version: former }))]),
+    );
     const save = h("a", { class: "button", href: url, download: opened.document.filename || "document" }, t("document.save"));
     const kind = isShownInline(opened.document.mediaType);
     let preview: HTMLElement;

@@ -126,7 +126,7 @@ function showForm(content: HTMLElement, api: Api, signedIn: SignedIn, invited?: 
 }
 
 /** The recovery sheet: the words in order, and what they are for; printed alone (styles.css). */
-function recoverySheet(email: string, words: string[]): HTMLElement {
+export function recoverySheet(email: string, words: string[]): HTMLElement {
   const date = new Date().toLocaleDateString(locale(), { dateStyle: "long" });
   return h(
     "div",

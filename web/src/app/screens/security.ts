@@ -10,7 +10,7 @@ import type { SessionView, TrustCheckView } from "../../worker/messages.js";
 import { type AppContext, ROUTES, type Screen, errorBox, refusalBox } from "../app.js";
 import { formatDate, h, replace } from "../dom.js";
 import { locale, t } from "../i18n.js";
-import { passwordPart, recoveryCodesPart } from "./account_security.js";
+import { keysPart, passwordPart, recoveryCodesPart } from "./account_security.js";
 import { professionalIdentityPart } from "./ecps.js";
 import { passkeysPart } from "./passkeys.js";
 import { busy } from "./signin.js";
@@ -18,13 +18,17 @@ import { busy } from "./signin.js";
 export async function securityScreen(context: AppContext): Promise<Screen> {
   const title = t("security.title");
   const content = h("section", { class: "narrow" }, h("h1", {}, title));
+  const devices = h("div", {}, await devicesPart(context));
+  // Replacing the keys signs the other devices out: the list is read again.
+  const keys = keysPart(context, async () => replace(devices, await devicesPart(context)));
   content.append(
     checksPart(context),
     passwordPart(context),
     recoveryCodesPart(context),
+    keys,
     await passkeysPart(context),
     await professionalIdentityPart(context),
-    await devicesPart(context),
+    devices,
   );
   return { title, content };
 }

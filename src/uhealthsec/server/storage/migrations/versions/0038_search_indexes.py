@@ -2,7 +2,7 @@
 sealed keyword lists of documents
 
 Revision ID: 0038
-Revises: 0036
+Revises: 0037
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from alembic import op
 import uhealthsec.server.storage.types
 
 revision = "0038"
-down_revision = "0036"
+down_revision = "0037"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,333 @@
+"""Key rotation end to end (docs/PROTOCOL.md, 10.6): an account replaces its keys, reads
+what was wrapped to the former ones, is reached at its new ones; and a server that
+publishes keys for an account without its owner is refused by every reader."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+
+import pytest
+
+from tests.server.records.conftest import Practice, device
+from tests.server_fixtures import PASSWORD
+from uhealthsec.client.api import ApiError
+from uhealthsec.client.directory import audit
+from uhealthsec.client.errors import DirectoryRefused, ExchangeRefused
+from uhealthsec.client.exchange import ExchangeClient
+from uhealthsec.crypto import key_rotation
+from uhealthsec.crypto.directory import DirectoryEntry
+from uhealthsec.crypto.keys import UserKeys
+from uhealthsec.crypto.keystore import (
+    Argon2Params,
+    FormerKeys,
+    Keystore,
+    change_password,
+    create_keystore,
+    open_former_keys,
+    unlock_with_password,
+    unlock_with_recovery_key,
+)
+from uhealthsec.crypto.keystore_change import KeystoreChange
+from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
+from uhealthsec.server.accounts.models import Account
+from uhealthsec.server.keys.models import DirectoryRecord
+from uhealthsec.server.keys.service import KeyDirectory
+
+
+def b64u_decode_keystore(answer: dict) -> bytes:
+    return b64u_decode(answer["keystore"])
+
+
+def _fresh_view(person) -> None:
+    """As a device that starts again: the newest head, nothing proven before."""
+    person.exchange.directory.refresh()
+    person.exchange.directory.forget()
+
+
+def test_a_rotated_account_reads_the_old_and_is_reached_at_the_new_keys(
+    practice: Practice, report, tmp_path, client, users
+):
+    alice, bob = practice.alice, practice.bob
+    to_bob = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
+    before = bob.exchange.my_entry()
+
+    rotation = bob.exchange.rotate_keys(PASSWORD)
+
+    assert rotation.key_version == 2
+    after = bob.exchange.my_entry()
+    assert (after.index, after.entry.key_version) == (rotation.index, 2)
+    assert after.entry.bundle != before.entry.bundle
+    assert after.entry.safety_number() != before.entry.safety_number()
+    # What was wrapped to the former keys still opens, on this device and a new one.
+    assert bob.exchange.fetch(to_bob, tmp_path / "a.txt").path.read_bytes() == report.read_bytes()
+    other_device = device(client, users, bob.user)
+    assert other_device.fetch(to_bob, tmp_path / "b.txt").path.read_bytes() == (report.read_bytes())
+    # The new recovery words open the new keys and the former ones.
+    stored = Keystore.decode(
+        b64u_decode_keystore(bob.exchange.call("GET", "/accounts/me/keystore").json())
+    )
+    recovered = unlock_with_recovery_key(stored, rotation.recovery_key)
+    assert [f.keys.public() for f in open_former_keys(stored, recovered)] == [
+        before.entry.public_keys
+    ]
+
+    # Alice takes bob's new keys only through the chain, and sends to them.
+    _fresh_view(alice)
+    seen = alice.exchange.directory.lookup(bob.email)
+    assert (seen.index, seen.entry.key_version, seen.current) == (rotation.index, 2, True)
+    assert seen.entry.bundle == after.entry.bundle
+    to_new = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
+    assert bob.exchange.fetch(to_new, tmp_path / "c.txt").path.read_bytes() == (report.read_bytes())
+
+
+def test_what_a_rotated_account_signed_before_is_checked_against_its_former_keys(
+    practice: Practice, report, tmp_path
+):
+    alice, bob = practice.alice, practice.bob
+    by_alice = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
+    before = alice.exchange.my_entry()
+    rotation = alice.exchange.rotate_keys(PASSWORD)
+
+    _fresh_view(bob)
+    signed_before = bob.exchange.fetch(by_alice, tmp_path / "a.txt")
+    assert (signed_before.signer.index, signed_before.signer.current) == (before.index, False)
+    # Her own copy was wrapped to her former keys.
+    assert alice.exchange.fetch(by_alice, tmp_path / "b.txt").path.read_bytes() == (
+        report.read_bytes()
+    )
+    by_new = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
+    signed_after = bob.exchange.fetch(by_new, tmp_path / "c.txt")
+    assert (signed_after.signer.index, signed_after.signer.current) == (rotation.index, True)
+
+
+def _publish_behind_the_owner(ctx, account_id: str, statement_for=None) -> None:
+    """What a hostile server does: an entry of its own keys under the account, with no
+    statement or one of its making."""
+    intruder = UserKeys.generate()
+    with ctx.sessions.begin() as db:
+        account = db.get(Account, uuid.UUID(account_id))
+        directory = KeyDirectory(db, ctx)
+        directory.log.lock()
+        current = directory.current_version(account.id)
+        entry = DirectoryEntry(
+            account.id,
+            current.key_version + 1,
+            DirectoryEntry.decode(current.entry).kind,
+            account.email,
+            intruder.public().encode(),
+        )
+        statement = None
+        if statement_for is not None:
+            statement = statement_for(DirectoryEntry.decode(current.entry), entry, intruder)
+        directory._append(entry, statement)
+
+
+@pytest.mark.parametrize(
+    "statement_for",
+    [
+        None,
+        # Signed by the intruder's keys in place of the account's current ones.
+        lambda previous, entry, intruder: key_rotation.sign_rotation(
+            previous, entry, b"keystore", intruder.signing, intruder.signing
+        ).encode(),
+    ],
+    ids=["no statement", "signed by another key"],
+)
+def test_keys_published_without_their_owner_are_refused(
+    practice: Practice, report, tmp_path, ctx, statement_for
+):
+    alice, bob = practice.alice, practice.bob
+    by_alice = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
+    _publish_behind_the_owner(ctx, alice.user.account_id, statement_for)
+
+    _fresh_view(bob)
+    with pytest.raises(DirectoryRefused, match="without the chain of rotations"):
+        bob.exchange.directory.lookup(alice.email)
+    with pytest.raises(DirectoryRefused):
+        bob.exchange.directory.lookup_many([alice.email])
+    # Nothing of the account is taken, not even its first keys for a signature.
+    with pytest.raises((DirectoryRefused, ExchangeRefused)):
+        bob.exchange.fetch(by_alice, tmp_path / "x.txt")
+    # The owner's own device refuses to send.
+    _fresh_view(alice)
+    with pytest.raises((DirectoryRefused, ExchangeRefused)):
+        alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
+
+
+def test_a_chain_with_a_gap_is_refused(practice: Practice, ctx, monkeypatch):
+    alice, bob = practice.alice, practice.bob
+    bob.exchange.rotate_keys(PASSWORD)
+    bob.exchange.rotate_keys(PASSWORD)
+    _fresh_view(alice)
+    assert alice.exchange.directory.lookup(bob.email).entry.key_version == 3
+
+    served = KeyDirectory._chain_records
+
+    def without_version_2(self, accounts, tree_size):
+        chains = served(self, accounts, tree_size)
+        return {a: [r for r in rs if r.key_version != 2] for a, rs in chains.items()}
+
+    monkeypatch.setattr(KeyDirectory, "_chain_records", without_version_2)
+    _fresh_view(alice)
+    with pytest.raises(DirectoryRefused, match="without the chain of rotations"):
+        alice.exchange.directory.lookup(bob.email)
+    with pytest.raises(DirectoryRefused):
+        alice.exchange.directory.lookup_many([bob.email])
+
+
+def test_a_server_cannot_answer_an_address_with_its_former_keys(practice: Practice, monkeypatch):
+    alice, bob = practice.alice, practice.bob
+    first = bob.exchange.my_entry()
+    bob.exchange.rotate_keys(PASSWORD)
+
+    def oldest(self, viewer, email, tree_size):
+        return self._proven(viewer, self.db.get(DirectoryRecord, first.index), tree_size,
+                            by_index=False)  # fmt: skip
+
+    monkeypatch.setattr(KeyDirectory, "lookup", oldest)
+    _fresh_view(alice)
+    with pytest.raises(DirectoryRefused, match="former keys"):
+        alice.exchange.directory.lookup(bob.email)
+
+
+def _rotation_body(person, *, params=None, sign_with=None) -> dict:
+    """A rotation request as the SDK builds it, with one thing changed."""
+    ex = person.exchange
+    stored = Keystore.decode(b64u_decode_keystore(ex.call("GET", "/accounts/me/keystore").json()))
+    mine = ex.my_entry().entry
+    new_keys = UserKeys.generate()
+    made = create_keystore(
+        PASSWORD,
+        keys=new_keys,
+        params=params or stored.password_params,
+        key_version=mine.key_version + 1,
+        former=[*open_former_keys(stored, ex.keys), FormerKeys(mine.key_version, ex.keys)],
+    )
+    entry = DirectoryEntry(
+        mine.account_id, mine.key_version + 1, mine.kind, mine.email, new_keys.public().encode()
+    )
+    keystore = made.keystore.encode()
+    statement = key_rotation.sign_rotation(
+        mine, entry, keystore, (sign_with or ex.keys).signing, new_keys.signing
+    )
+    return {
+        "bundle": b64u_encode(entry.bundle),
+        "keystore": b64u_encode(keystore),
+        "statement": b64u_encode(statement.encode()),
+    }
+
+
+def _log_size(ctx) -> int:
+    with ctx.sessions.begin() as db:
+        return KeyDirectory(db, ctx).log.size()
+
+
+def test_the_server_refuses_a_rotation_that_is_not_the_owners(practice: Practice, ctx):
+    bob = practice.bob
+    size = _log_size(ctx)
+    other = Argon2Params.default().with_new_salt()
+    for refused in (
+        _rotation_body(bob, sign_with=UserKeys.generate()),  # not the current key
+        _rotation_body(bob, params=Argon2Params(other.memory_kib // 2, 2, 1, other.salt)),
+    ):
+        with pytest.raises(ApiError) as answer:
+            bob.exchange.call("POST", "/keys/rotations", json=refused)
+        assert answer.value.status == 400
+    # A statement moved onto another keystore.
+    body = _rotation_body(bob)
+    body["keystore"] = _rotation_body(bob)["keystore"]
+    with pytest.raises(ApiError) as answer:
+        bob.exchange.call("POST", "/keys/rotations", json=body)
+    assert answer.value.status == 400
+    assert _log_size(ctx) == size  # nothing written
+
+    accepted = _rotation_body(bob)
+    assert bob.exchange.call("POST", "/keys/rotations", json=accepted).status_code == 201
+    with pytest.raises(ApiError) as replayed:
+        bob.exchange.call("POST", "/keys/rotations", json=accepted)
+    assert replayed.value.status == 400
+
+
+def test_a_rotation_needs_a_recent_second_factor_and_has_a_daily_budget(
+    practice: Practice, users, sdk, clock
+):
+    bob = practice.bob
+    clock.advance(minutes=6)
+    bob.user.tokens = sdk.refresh(bob.user.tokens)
+    with pytest.raises(ApiError) as answer:
+        bob.exchange.rotate_keys(PASSWORD)
+    assert answer.value.status == 403
+    stepped = sdk.step_up(bob.user.tokens, totp_code=users.next_totp(bob.user.totp_secret))
+    bob.user.tokens = replace(bob.user.tokens, access_token=stepped)
+    for _ in range(5):
+        bob.exchange.rotate_keys(PASSWORD)
+    with pytest.raises(ApiError) as answer:
+        bob.exchange.rotate_keys(PASSWORD)
+    assert answer.value.status == 429
+    assert bob.exchange.my_entry().entry.key_version == 6
+
+
+def test_a_wrong_password_replaces_nothing(practice: Practice, ctx):
+    size = _log_size(ctx)
+    with pytest.raises(ExchangeRefused, match="wrong password"):
+        practice.bob.exchange.rotate_keys("not the password")
+    assert _log_size(ctx) == size
+
+
+def test_a_monitor_accepts_signed_rotations_and_reports_the_others(
+    practice: Practice, ctx, users, client
+):
+    alice = practice.alice
+    alice.exchange.rotate_keys(PASSWORD)
+    mallory = users.signed_in("mallory@example.org")
+    ctx.settings = ctx.settings.model_copy(update={"directory_monitors": [mallory.email]})
+    monitor = device(client, users, mallory)
+    assert audit(monitor.call, monitor.directory.refresh()).problems == []
+
+    _publish_behind_the_owner(ctx, alice.user.account_id)
+    with ctx.sessions.begin() as db:
+        forged = KeyDirectory(db, ctx).current_version(uuid.UUID(alice.user.account_id))
+        forged_index = forged.log_index
+    problems = audit(monitor.call, monitor.directory.refresh()).problems
+    assert len(problems) == 1
+    assert problems[0].startswith(
+        f"leaf {forged_index}: keys of version 3 for account {alice.user.account_id} "
+        "(alice@example.org) not carried by a rotation its former keys signed"
+    )
+
+
+def test_a_password_change_after_a_rotation_keeps_the_former_keys(
+    practice: Practice, report, tmp_path, client, users, sdk
+):
+    alice, bob = practice.alice, practice.bob
+    to_bob = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
+    bob.exchange.rotate_keys(PASSWORD)
+    tokens = bob.user.tokens
+    stored = Keystore.decode(
+        b64u_decode_keystore(bob.exchange.call("GET", "/accounts/me/keystore").json())
+    )
+    # A re-sealing that drops the former keys, however signed, is refused: they open
+    # what was sent before the rotation.
+    resealed, secret = change_password(stored, bob.exchange.keys, "another long passphrase 42")
+    dropped = replace(resealed, former=None)
+    change = KeystoreChange(
+        uuid.UUID(bob.user.account_id), stored.encode(), dropped.encode(), secret
+    )
+    answer = client.put(
+        "/accounts/me/password",
+        json={
+            "auth_secret": b64u_encode(secret),
+            "keystore": b64u_encode(dropped.encode()),
+            "signature": b64u_encode(change.sign(bob.exchange.keys.signing)),
+        },
+        headers={"Authorization": f"Bearer {tokens.access_token}"},
+    )
+    assert answer.status_code == 400 and "former keys" in answer.json()["detail"]
+
+    sdk.change_password(tokens, PASSWORD, "another long passphrase 42")
+    bob.user.password = "another long passphrase 42"
+    bob.user.tokens = users.sign_in_again(bob.user)
+    keys = unlock_with_password(sdk.keystore(bob.user.tokens), "another long passphrase 42")
+    again = ExchangeClient(client, lambda: bob.user.tokens.access_token, keys)
+    assert again.fetch(to_bob, tmp_path / "a.txt").path.read_bytes() == report.read_bytes()
