@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from authlib.oauth2 import OAuth2Error
 from fastapi import APIRouter, Form, Request, Response
 
+from uhealthsec.crypto.journal import ObjectKind
 from uhealthsec.protocol.oauth import AUDIENCE
 from uhealthsec.server.accounts.schemas import PasswordChangeIn
 from uhealthsec.server.accounts.service import AccountService
@@ -20,6 +21,8 @@ from uhealthsec.server.auth.recovery import PasswordRecoveries
 from uhealthsec.server.auth.service import LoginService, SessionService
 from uhealthsec.server.deps import Caller, Ctx, Db
 from uhealthsec.server.journaling.draft import current_draft
+from uhealthsec.server.keys import schemas as keys_schemas
+from uhealthsec.server.keys.service import KeyDirectory
 from uhealthsec.server.shield.http import SHIELD_RESPONSES, attempt_of
 
 router = APIRouter(prefix="/auth", tags=["authentication"])
@@ -280,6 +283,28 @@ def prove_password_recovery(
         recovery_keystore=grant.recovery_keystore,
         expires_at=grant.expires_at,
     )
+
+
+@credentials_router.post(
+    "/keys/rotations", response_model=keys_schemas.KeyRotationOut, status_code=201
+)
+def rotate_keys(
+    body: keys_schemas.KeyRotationIn, caller: Caller, db: Db, ctx: Ctx
+) -> keys_schemas.KeyRotationOut:
+    """Replace the account's keys: the next directory entry, carried by a statement the
+    current and the new keys signed, and the keystore holding both (docs/PROTOCOL.md,
+    10.6). Needs a recent second factor; other devices are signed out (they hold the
+    former keystore) and the owner is told by mail."""
+    sessions = SessionService(db, ctx)
+    sessions.require_recent_mfa(caller)
+    record = KeyDirectory(db, ctx).rotate(
+        caller.account, body.bundle, body.keystore, body.statement
+    )
+    current_draft().note(ObjectKind.ACCOUNT, caller.account.id)
+    sessions.credentials_changed(
+        caller, "keys_rotated", f"your keys were replaced (key version {record.key_version})"
+    )
+    return keys_schemas.KeyRotationOut(index=record.log_index, key_version=record.key_version)
 
 
 @credentials_router.post("/accounts/password-recoveries/completion", status_code=204)

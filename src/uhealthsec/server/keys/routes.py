@@ -7,10 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import PlainTextResponse
 
-from uhealthsec.crypto.journal import ObjectKind
-from uhealthsec.server.auth.service import SessionService
 from uhealthsec.server.deps import LOG_READER, Caller, Ctx, Db
-from uhealthsec.server.journaling.draft import current_draft
 from uhealthsec.server.keys import schemas as s
 from uhealthsec.server.keys.service import KeyDirectory, ProvenEntry
 from uhealthsec.server.storage.merkle_log import KEY_DIRECTORY_LOG, log_head_out
@@ -82,24 +79,6 @@ def entry(
     """One leaf by its position in the log: an entry (a document names its signer's
     entry) or a map commitment."""
     return _entry_out(KeyDirectory(db, ctx).entry(caller.account, index, tree_size))
-
-
-@router.post("/rotations", response_model=s.KeyRotationOut, status_code=201)
-def rotate(body: s.KeyRotationIn, caller: Caller, db: Db, ctx: Ctx) -> s.KeyRotationOut:
-    """Replace the account's keys: the next directory entry, carried by a statement the
-    current and the new keys signed, and the keystore holding both (docs/PROTOCOL.md,
-    10.6). Needs a recent second factor; other devices are signed out (they hold the
-    former keystore) and the owner is told by mail."""
-    sessions = SessionService(db, ctx)
-    sessions.require_recent_mfa(caller)
-    record = KeyDirectory(db, ctx).rotate(
-        caller.account, body.bundle, body.keystore, body.statement
-    )
-    current_draft().note(ObjectKind.ACCOUNT, caller.account.id)
-    sessions.credentials_changed(
-        caller, "keys_rotated", f"your keys were replaced (key version {record.key_version})"
-    )
-    return s.KeyRotationOut(index=record.log_index, key_version=record.key_version)
 
 
 @router.get(
