@@ -29,3 +29,31 @@ def test_send_get_and_search(signed_in, live_server, tmp_path):
     # Revoked: the reader's search no longer shows it, and removes it from the index.
     run(["revoke", document_id, "--from", "kine.durand@demo.test"], martin, live_server)
     assert "No document matches." in run(["search", "cheville"], durand, live_server)
+
+
+def test_a_title_written_by_someone_else_is_printed_as_text(signed_in, live_server, tmp_path):
+    """A colleague's title is theirs to write: rich markup in it neither breaks the
+    reader's `uhs search` and `uhs inbox` nor dresses itself up as the command's own."""
+    martin, durand = signed_in
+    note = tmp_path / "note.txt"
+    note.write_text("Xylophage : une note.\n")
+    title = "Bilan[/] [link=https://evil.example]Dr Vrai[/link] [bold red]URGENT"
+    document_id = send(note, martin, live_server, "--title", title)
+    received = tmp_path / "got"
+    received.mkdir()
+    run(["get", document_id, "-o", str(received)], durand, live_server)
+    for command in (["search", "xylophage"], ["inbox"]):
+        printed = run(command, durand, live_server)
+        assert title in printed, command
+
+
+def test_what_is_printed_of_someone_else_has_no_control_character():
+    from uhealthsec.client.cli._common import shown
+
+    assert (
+        shown("Bilan\n  from Dr Vrai <vrai@example.org>")
+        == "Bilan   from Dr Vrai <vrai@example.org>"
+    )
+    assert shown("a\x1b[31mred\x07") == "a [31mred "
+    assert shown("line one\nline two", lines=True) == "line one\nline two"
+    assert shown("[bold]x[/bold]") == "\\[bold]x\\[/bold]"

@@ -242,4 +242,8 @@ def index_quietly(session: ExchangeSession, facts: DocumentFacts) -> str | None:
         personal_index(session).add(facts)
     except (ApiError, ExchangeRefused, CryptoError) as exc:
         return str(exc)
+    except ValueError:
+        # The request the index would need is refused before it is sent (a state or
+        # keyword list past the protocol's limits); its message may quote the bytes.
+        return "the search index cannot take this document: it is past the index's limits"
     return None

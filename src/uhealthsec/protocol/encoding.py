@@ -36,8 +36,9 @@ def _decode_field(value: object) -> bytes:
     return b64u_decode(value)
 
 
-def Base64Url(max_bytes: int) -> object:
-    """A ``bytes`` field carried as base64url text, at most ``max_bytes`` once decoded."""
+def Base64Url(max_bytes: int, min_bytes: int = 0) -> object:
+    """A ``bytes`` field carried as base64url text, ``min_bytes`` to ``max_bytes`` once
+    decoded."""
 
     def check(value: object) -> bytes:
         if isinstance(value, str) and len(value) > (max_bytes * 4 + 2) // 3:
@@ -45,6 +46,8 @@ def Base64Url(max_bytes: int) -> object:
         data = _decode_field(value)
         if len(data) > max_bytes:
             raise ValueError(f"longer than {max_bytes} bytes")
+        if len(data) < min_bytes:
+            raise ValueError(f"shorter than {min_bytes} bytes")
         return data
 
     return Annotated[
@@ -55,6 +58,7 @@ def Base64Url(max_bytes: int) -> object:
             {
                 "type": "string",
                 "pattern": "^[A-Za-z0-9_-]*$",
+                "minLength": (min_bytes * 4 + 2) // 3,
                 "maxLength": (max_bytes * 4 + 2) // 3,
                 "contentEncoding": "base64url",
             }

@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, StrictInt
 
 from uhealthsec.crypto.search import LABEL_SIZE, VALUE_SIZE
 from uhealthsec.protocol.encoding import Base64Url
@@ -20,6 +20,11 @@ MAX_UPDATE_ENTRIES = 20_000
 MAX_LOOKUP_LABELS = 50_000
 #: The sealed counters of an index (about 14 bytes per keyword: 500,000 keywords).
 MAX_STATE_BYTES = 8 * 1024 * 1024
+#: The shortest sealed state (a nonce, the counters' version and count, a tag) and the
+#: shortest sealed keyword list (a nonce and a tag): anything shorter cannot open, and
+#: once stored would leave the index unusable.
+MIN_SEALED_STATE = 12 + 5 + 16
+MIN_SEALED_KEYWORDS = 12 + 16
 #: Keywords one document is indexed under: all of them in one update, so that a
 #: document is indexed whole or not at all (its entries and its keyword list together).
 MAX_DOCUMENT_KEYWORDS = MAX_UPDATE_ENTRIES
@@ -81,16 +86,16 @@ class EntryIO(Strict):
 
 class DocumentKeywordsIO(Strict):
     label: Label  # type: ignore[valid-type]
-    keywords: Base64Url(MAX_DOCUMENT_KEYWORDS_BYTES)  # type: ignore[valid-type]
+    keywords: Base64Url(MAX_DOCUMENT_KEYWORDS_BYTES, MIN_SEALED_KEYWORDS)  # type: ignore[valid-type]
 
 
 class UpdateIn(Strict):
     index_id: uuid.UUID
     #: The version the client's state was read at: the update is refused (409) if
     #: another device updated the index since.
-    previous_version: Annotated[int, Field(ge=0, le=2**62)]
+    previous_version: Annotated[StrictInt, Field(ge=0, le=2**62)]
     #: The counters after this update, sealed for version previous_version + 1.
-    state: Base64Url(MAX_STATE_BYTES)  # type: ignore[valid-type]
+    state: Base64Url(MAX_STATE_BYTES, MIN_SEALED_STATE)  # type: ignore[valid-type]
     entries: Annotated[list[EntryIO], Field(default_factory=list, max_length=MAX_UPDATE_ENTRIES)]
     put_documents: Annotated[
         list[DocumentKeywordsIO],

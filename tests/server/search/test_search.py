@@ -216,6 +216,17 @@ def test_limits_and_malformed_input_are_refused_without_a_partial_write(
     with pytest.raises(ApiError) as refused:
         session.call("POST", "/search/updates", json=twice)
     assert refused.value.status == 400
+    # A version that is not a JSON integer, or a state or keyword list too short to
+    # open (once stored, it would leave the owner's index unusable): refused.
+    for change in (
+        {"previous_version": str(state["version"])},
+        {"previous_version": True},
+        {"state": ""},
+        {"put_documents": [{"label": _b64u(b"\3" * 32), "keywords": ""}]},
+    ):
+        with pytest.raises(ApiError) as refused:
+            session.call("POST", "/search/updates", json={**twice, "entries": [entry], **change})
+        assert refused.value.status == 422, change
     with ctx.sessions() as db:
         row = db.get(IndexRow, index.id)
         assert row.state_version == state["version"]

@@ -8,6 +8,7 @@ import functools
 import json
 import sys
 import time
+import unicodedata
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,6 +21,19 @@ import typer
 from uhealthsec.client.cli import exit_codes
 from uhealthsec.client.cli.passwords import read_password
 from uhealthsec.terminal import Refused
+
+
+def shown(text: str, *, lines: bool = False) -> str:
+    """What someone else wrote (a title, a name, a message), made safe to print with
+    rich: its markup escaped, so ``[/]`` neither breaks the command nor dresses up
+    text as ours, and every control character (terminal escapes; newlines too, unless
+    ``lines``) replaced by a space, so it cannot fake a line of the command's own."""
+    from rich.markup import escape
+
+    kept = "\n" if lines else ""
+    plain = "".join(c if c in kept or unicodedata.category(c)[0] != "C" else " " for c in text)
+    return escape(plain)
+
 
 # The SDK, rich and httpx2 are imported where they are used, never at the top of a
 # command module: `uhs --help` loads none of them (benchmarks/cli_help.py).

@@ -32,9 +32,11 @@ from uhealthsec.client.cli._common import (
     print_result,
     progress_bar,
     show_document,
+    shown,
     signed_in_client,
     usage_error,
 )
+from uhealthsec.terminal import Refused
 
 if TYPE_CHECKING:
     from uhealthsec.client.exchange import ExchangeClient
@@ -200,10 +202,10 @@ def inbox(
         console.print("No documents.")
         return
     for d in documents:
-        author = "you" if d.author_email == me else f"{d.author_name} <{d.author_email}>"
+        author = "you" if d.author_email == me else shown(f"{d.author_name} <{d.author_email}>")
         new = " [cyan]new[/cyan]" if d.read_at is None else ""  # not opened yet
         console.print(
-            f"[bold]{d.title}[/bold]{new}  (version {d.version}, {d.created_at:%Y-%m-%d})"
+            f"[bold]{shown(d.title)}[/bold]{new}  (version {d.version}, {d.created_at:%Y-%m-%d})"
         )
         console.print(f"  from {author}, {decimal(d.size)}")
         console.print(f"  id {d.id}", soft_wrap=True)
@@ -317,11 +319,18 @@ def search(
     searched on this device over an index the server cannot read."""
     from uhealthsec.client.errors import ApiError
     from uhealthsec.client.search import personal_index
+    from uhealthsec.crypto.errors import CryptoError
 
     with signed_in_client() as client:
         index = personal_index(client)
+        try:
+            matches = index.search(query)
+        except CryptoError as exc:
+            raise Refused(
+                f"the server's answer to the search did not verify ({exc}): nothing is shown"
+            ) from exc
         found = []
-        for document_id in sorted(index.search(query)):
+        for document_id in sorted(matches):
             try:
                 view = client.document_view(document_id)
             except ApiError as exc:
@@ -352,8 +361,8 @@ def search(
         return
     for v in found:
         title = titles.get(v.id, "(title not shown: an older document)")
-        console.print(f"[bold]{title}[/bold]  ({v.created_at:%Y-%m-%d})")
-        console.print(f"  from {v.author_name} <{v.author_email}>")
+        console.print(f"[bold]{shown(title)}[/bold]  ({v.created_at:%Y-%m-%d})")
+        console.print(f"  from {shown(f'{v.author_name} <{v.author_email}>')}")
         console.print(f"  id {v.id}", soft_wrap=True)
 
 

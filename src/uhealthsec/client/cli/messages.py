@@ -18,6 +18,7 @@ from uhealthsec.client.cli._common import (
     print_json,
     print_result,
     resolve_id,
+    shown,
     signed_in_client,
     usage_error,
 )
@@ -44,7 +45,9 @@ def threads(as_json: JsonOutput = False) -> None:
     if not rows:
         console.print("No conversations.")
     for row in rows:
-        others = ", ".join(p["display_name"] for p in row["participants"] if p["email"] != me)
+        others = shown(
+            ", ".join(p["display_name"] for p in row["participants"] if p["email"] != me)
+        )
         unread = f", [bold]{row['unread']} unread[/bold]" if row["unread"] else ""
         console.print(f"[bold]{others}[/bold]  ({row['last_seq']} messages{unread})")
         console.print(f"  id {row['id']}", soft_wrap=True)
@@ -123,10 +126,12 @@ def read_thread(
         print_json([asdict(m) for m in messages])
         return
     for m in messages:
-        who = "you" if m.sender_email == me else m.sender_name
+        who = "you" if m.sender_email == me else shown(m.sender_name)
         seen = [e for e in m.read_by if e not in (me, m.sender_email)]
-        receipt = f"  [dim]read by {', '.join(seen)}[/dim]" if seen else ""
+        receipt = f"  [dim]read by {shown(', '.join(seen))}[/dim]" if seen else ""
         console.print(f"[bold]{who}[/bold] {m.created_at:%Y-%m-%d %H:%M}{receipt}")
-        console.print(f"  {m.text}")
+        console.print(f"  {shown(m.text, lines=True)}")
         for a in m.attachments:
-            console.print(f"  attachment {a.filename}: uhs get {a.document_id}", soft_wrap=True)
+            console.print(
+                f"  attachment {shown(a.filename)}: uhs get {a.document_id}", soft_wrap=True
+            )
