@@ -180,14 +180,14 @@ def test_the_retention_policy_and_a_files_retention_facts(browser, demo, screens
     martin.evaluate("(route) => { location.hash = route; }", f"#/patients/{file_id}")
     martin.get_by_role("heading", name="Camille Petit", level=1).wait_for()
     retention = martin.get_by_role("region", name="Conservation")
-    retention.get_by_label("Date de décès").fill("2001-03-04")
+    retention.get_by_label("Date de décès", exact=True).fill("2001-03-04")
     retention.get_by_role("button", name="Enregistrer les dates").click()
     refusal = retention.get_by_role("alert")
     refusal.wait_for()
     assert "le décès ne peut pas précéder le dernier soin" in refusal.inner_text()
     check_accessibility(martin, "retention facts refused")
     photograph(martin, screens, "67-admin-facts-refused")
-    retention.get_by_label("Date de décès").fill("")
+    retention.get_by_label("Date de décès", exact=True).fill("")
     retention.get_by_label("Date de naissance").fill("1990-06-02")
     retention.get_by_role("button", name="Enregistrer les dates").click()
     saved = retention.locator(".alert.success")
@@ -201,6 +201,28 @@ def test_the_retention_policy_and_a_files_retention_facts(browser, demo, screens
     assert "2 juin 1990" in retention.inner_text()
     check_accessibility(martin, "retention facts saved")
     photograph(martin, screens, "68-admin-facts-saved")
+
+    # A death recorded by mistake (the day of the last care) is erased, not overwritten.
+    erase = retention.get_by_label("Effacer la date de décès (enregistrée par erreur)")
+    assert not erase.is_visible()  # offered only once a death is recorded
+    retention.get_by_label("Date de décès", exact=True).fill(facts["last_care_on"][:10])
+    retention.get_by_role("button", name="Enregistrer les dates").click()
+    retention.get_by_text("Date de décès", exact=True).first.wait_for()
+    assert (
+        sdk(server, DR_MARTIN).call("GET", f"/patient-files/{file_id}/retention").json()["died_on"]
+        == facts["last_care_on"][:10]
+    )
+    erase.check()
+    retention.get_by_label("Date de décès", exact=True).fill(facts["last_care_on"][:10])
+    retention.get_by_role("button", name="Enregistrer les dates").click()
+    assert "pas les deux" in retention.get_by_role("alert").inner_text()  # both: refused here
+    retention.get_by_label("Date de décès", exact=True).fill("")
+    retention.get_by_role("button", name="Enregistrer les dates").click()
+    erase.wait_for(state="hidden")
+    after = sdk(server, DR_MARTIN).call("GET", f"/patient-files/{file_id}/retention").json()
+    assert after["died_on"] is None and after["born_on"] == "1990-06-02"
+    check_accessibility(martin, "death erased")
+    photograph(martin, screens, "74-admin-death-erased")
     assert martin.errors == []  # type: ignore[attr-defined]
 
 

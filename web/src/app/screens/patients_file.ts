@@ -92,19 +92,33 @@ function retentionPart(context: AppContext, patientFileId: string, retention: Fi
       now.archived ? h("p", {}, t("patients.archived")) : null,
     );
   };
-  show(retention);
   const part = h("section", { class: "part", "aria-labelledby": "retention-heading" }, h("h2", { id: "retention-heading" }, t("patients.retention")), shown);
   // The server lets the practice's admin and the practitioners treating the patient record them; a secretary never sees this screen.
-  if (role === "admin" || role === "practitioner") part.append(factsForm(context, patientFileId, show));
+  if (role === "admin" || role === "practitioner") {
+    const facts = factsForm(context, patientFileId, (now) => {
+      show(now);
+      facts.recorded(now);
+    });
+    part.append(facts.form);
+    facts.recorded(retention);
+  }
+  show(retention);
   return part;
 }
 
 /** The dates the end rests on, as the server's safeguards allow them: its refusals said with those safeguards. */
-function factsForm(context: AppContext, patientFileId: string, show: (now: FileView["retention"]) => void): HTMLElement {
+function factsForm(context: AppContext, patientFileId: string, show: (now: FileView["retention"]) => void): { form: HTMLElement; recorded: (now: FileView["retention"]) => void } {
   const dateInput = (name: string) => h("input", { type: "date", name });
   const born = dateInput("born-on");
   const lastCare = dateInput("last-care-on");
   const died = dateInput("died-on");
+  // A death recorded by mistake is erased, never overwritten silently: offered only while one is recorded.
+  const clearDeath = h("input", { type: "checkbox", name: "clear-death" });
+  const clearChoice = h("p", { class: "choice" }, h("label", {}, clearDeath, " ", t("patients.clearDeath")));
+  const recorded = (now: FileView["retention"]) => {
+    clearChoice.hidden = !now.diedOn;
+    if (!now.diedOn) clearDeath.checked = false;
+  };
   const submit = h("button", { type: "submit" }, t("patients.factsSave"));
   const outcome = h("div", {});
   const form = h(
@@ -118,6 +132,7 @@ function factsForm(context: AppContext, patientFileId: string, show: (now: FileV
       field(t("patients.bornOn"), born),
       field(t("patients.lastCare"), lastCare),
       field(t("patients.diedOn"), died, t("patients.diedHint")),
+      clearChoice,
     ),
     outcome,
     submit,
@@ -125,10 +140,18 @@ function factsForm(context: AppContext, patientFileId: string, show: (now: FileV
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     replace(outcome);
-    const facts: { bornOn?: string; lastCareOn?: string; diedOn?: string } = {};
+    const facts: { bornOn?: string; lastCareOn?: string; diedOn?: string | null } = {};
     if (born.value) facts.bornOn = born.value;
     if (lastCare.value) facts.lastCareOn = lastCare.value;
     if (died.value) facts.diedOn = died.value;
+    if (clearDeath.checked) {
+      if (died.value) {
+        replace(outcome, errorBox(t("patients.clearDeathOrDate")));
+        died.focus();
+        return;
+      }
+      facts.diedOn = null;
+    }
     if (Object.keys(facts).length === 0) {
       replace(outcome, errorBox(t("patients.factsNone")));
       born.focus();
@@ -142,13 +165,14 @@ function factsForm(context: AppContext, patientFileId: string, show: (now: FileV
       replace(outcome, h("div", { class: "alert success" }, h("p", {}, said)));
       context.announce(said);
       for (const input of [born, lastCare, died]) input.value = "";
+      clearDeath.checked = false;
     } catch (error) {
       replace(outcome, inputRefusalBox(error, "patients.factsSafeguards"));
     } finally {
       done();
     }
   });
-  return form;
+  return { form, recorded };
 }
 
 function consentPart(consents: FileView["consents"]): HTMLElement {
