@@ -111,6 +111,21 @@ def test_retention_facts_then_the_worker_destroys_what_expired(
     )
     assert "Kept until: 2010-01-01 — 10 years after the patient's death" in " ".join(dated.split())
     assert "Destroyed from:" in dated  # the grace period of a date recorded now
+    # A death recorded by mistake is erased; recorded again, the end is the same.
+    cleared = run(
+        ["patient", "dates", "camille.petit@demo.test", "--clear-death"],
+        martin,
+        live_server,
+        password=None,
+    )
+    assert "after the last care" in cleared and "death" not in cleared
+    again = run(
+        ["patient", "dates", "camille.petit@demo.test", "--died", "2000-01-01"],
+        martin,
+        live_server,
+        password=None,
+    )
+    assert "Kept until: 2010-01-01" in " ".join(again.split())
 
     # Recorded just now: the destruction waits for someone to correct a mistake.
     listed = _worker(settings, "--dry-run")

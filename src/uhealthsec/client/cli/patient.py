@@ -16,7 +16,7 @@ from uhealthsec.client.cli._common import (
     usage_error,
 )
 from uhealthsec.client.cli.consent import PURPOSE_WORDS
-from uhealthsec.terminal import command_line
+from uhealthsec.terminal import Refused, command_line
 
 if TYPE_CHECKING:
     from uhealthsec.client.exchange import ExchangeClient
@@ -98,18 +98,23 @@ def patient_dates(
     last_care: Annotated[
         str | None, typer.Option(help="Last consultation, YYYY-MM-DD.", metavar="DATE")
     ] = None,
+    clear_death: Annotated[
+        bool, typer.Option("--clear-death", help="Erase a date of death recorded by mistake.")
+    ] = False,
     practice: Annotated[str | None, typer.Option(help="Practice id.", metavar="ID")] = None,
     as_json: JsonOutput = False,
 ) -> None:
     """Record the dates the end of retention depends on."""
-    facts = {"born_on": born, "died_on": died, "last_care_on": last_care}
+    if clear_death and died:
+        raise Refused("give --died or --clear-death, not both")
+    facts: dict[str, str | None] = {
+        k: v for k, v in {"born_on": born, "died_on": died, "last_care_on": last_care}.items() if v
+    }
+    if clear_death:
+        facts["died_on"] = None  # null erases the recorded date (the server's rule)
     with signed_in_client(unlock=False) as client:
         file_id = _file_of(client, practice, email)
-        retention = client.call(
-            "PUT",
-            f"/patient-files/{file_id}/retention",
-            json={k: v for k, v in facts.items() if v},
-        ).json()
+        retention = client.call("PUT", f"/patient-files/{file_id}/retention", json=facts).json()
     _print_retention(retention, as_json)
 
 
