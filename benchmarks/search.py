@@ -100,17 +100,9 @@ class Run:
 def build_encrypted(run: Run, corpus: list[list[str]], keys: search.IndexKeys):
     index_id = uuid.uuid4()
     with run.ctx.sessions.begin() as db:
-        db.add(
-            SearchIndex(
-                id=index_id,
-                owner_id=run.account_id,
-                created_at=run.ctx.now(),
-                state=None,
-                state_version=0,
-                entries=0,
-                window_requests=0,
-            )
-        )
+        owner = db.get(Account, run.account_id)
+        assert owner is not None
+        SearchService(db, run.ctx).create(owner, index_id)
     counters = search.Counters()
     doc_ids = [uuid.UUID(int=i + 1) for i in range(len(corpus))]
     client_seconds = store_seconds = 0.0

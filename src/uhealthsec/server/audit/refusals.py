@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from uhealthsec.server.audit.models import ReadCount, RefusalCount
-from uhealthsec.server.storage.db import transaction, upsert
+from uhealthsec.server.storage.db import transaction, upsert, window_start
 
 #: Refusals journaled per account in each window (none when nobody signed in).
 JOURNALED_REFUSALS_PER_ACCOUNT = 200
@@ -45,7 +45,7 @@ class RefusalLog:
     def admit(self, actor: uuid.UUID | None, address: str | None, action: str, status: int) -> bool:
         """Count one refusal; whether it may also go to the journal."""
         who = f"account:{actor}" if actor is not None else f"address:{address or 'unknown'}"[:64]
-        window = _window_start(self._clock(), WINDOW)
+        window = window_start(self._clock(), WINDOW)
         with transaction(self._sessions) as db:
             key = {"started_at": window, "who": who, "action": action[:64], "status": status}
             upsert(db, RefusalCount, key, add={"count": 1})
@@ -65,7 +65,7 @@ def count_reads(db: Session, now: datetime, reads: dict[uuid.UUID, int]) -> dict
     process through the database, and counted with the entries they make, or not at
     all); how many of each are within the account's allowance this minute. One
     statement for the whole batch: it runs under the journal's lock."""
-    started = _window_start(now, READ_WINDOW)
+    started = window_start(now, READ_WINDOW)
     table = ReadCount.__table__
     make = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
     statement = make(table).values(
@@ -82,11 +82,6 @@ def count_reads(db: Session, now: datetime, reads: dict[uuid.UUID, int]) -> dict
         account_id: max(0, min(count, JOURNALED_READS_PER_MINUTE - (int(made[account_id]) - count)))
         for account_id, count in reads.items()
     }
-
-
-def _window_start(now: datetime, window: timedelta) -> datetime:
-    seconds = window.total_seconds()
-    return datetime.fromtimestamp(now.timestamp() // seconds * seconds, now.tzinfo)
 
 
 def refusal_totals(db: Session) -> dict[str, int]:

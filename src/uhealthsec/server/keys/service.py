@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import ClassVar, Protocol
 
 from sqlalchemy import ColumnElement, Exists, and_, delete, exists, func, select
@@ -36,7 +36,7 @@ from uhealthsec.server.errors import (
 from uhealthsec.server.journaling.draft import current_draft
 from uhealthsec.server.keys.interfaces import Acquaintances, Owner
 from uhealthsec.server.keys.models import DirectoryMisses, DirectoryRecord, MapCommitmentRecord
-from uhealthsec.server.storage.db import upsert
+from uhealthsec.server.storage.db import upsert, window_start
 from uhealthsec.server.storage.merkle_log import (
     KEY_DIRECTORY_LOG,
     MerkleLog,
@@ -500,8 +500,7 @@ class KeyDirectory:
         if not misses or self.is_monitor(viewer):
             return
         now = self.ctx.now()
-        seconds = MISS_WINDOW.total_seconds()
-        started = datetime.fromtimestamp(now.timestamp() // seconds * seconds, now.tzinfo)
+        started = window_start(now, MISS_WINDOW)
         made = upsert(
             self.db,
             DirectoryMisses,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, MetaData, Table, create_engine, event, insert
@@ -125,6 +126,13 @@ def _unnest_insert(table: Table, names: tuple[str, ...]) -> str:
     columns = ", ".join(f'"{n}"' for n in names)
     arrays = ", ".join(f"%({n})s::{table.c[n].type.compile(dialect=pg)}[]" for n in names)
     return f'INSERT INTO "{table.name}" ({columns}) SELECT * FROM unnest({arrays})'  # noqa: S608
+
+
+def window_start(now: datetime, window: timedelta) -> datetime:
+    """The start of the fixed window of length ``window`` that holds ``now`` (windows
+    counted from the Unix epoch): the key of a counter kept per window, with upsert."""
+    seconds = window.total_seconds()
+    return datetime.fromtimestamp(now.timestamp() // seconds * seconds, now.tzinfo)
 
 
 def upsert(
