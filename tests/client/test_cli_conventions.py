@@ -162,7 +162,7 @@ def test_completion_is_a_command_that_prints_a_script_the_program_then_answers()
             "COMP_CWORD": "2",
         },
     )
-    assert asked.returncode == 0 and asked.stdout.split() == ["verify", "rotate", "audit"]
+    assert asked.returncode == 0 and asked.stdout.split() == ["verify", "rotate", "rewrap", "audit"]
     refused = _run(UHS, "completion", "tcsh")
     assert refused.returncode == 2 and "bash, zsh, fish" in refused.stderr
     assert "_UHS_SERVER_COMPLETE" in _run(UHS_SERVER, "completion", "zsh").stdout

@@ -193,9 +193,9 @@ def test_keys_rotate_replaces_the_keys_and_keeps_documents_readable(
     before = send(report, martin, live_server)
     old_number = run(["keys", "verify"], durand, live_server, password=None)
 
-    def rotate(config, person) -> str:
+    def rotate(config, person, *options) -> str:
         clock.advance(seconds=30)  # a fresh TOTP step
-        uhs = spawn_uhs(["keys", "rotate"], config, live_server)
+        uhs = spawn_uhs(["keys", "rotate", *options], config, live_server)
         uhs.expect("Password")
         uhs.sendline(DEMO_PASSWORD)
         uhs.expect("6-digit code")
@@ -218,6 +218,10 @@ def test_keys_rotate_replaces_the_keys_and_keeps_documents_readable(
     run(["get", after, "-o", str(received / "after.txt")], durand, live_server)
     assert (received / "after.txt").read_text() == report.read_text()
     # Once Dr Martin rotated too, what she signed before says it was her former keys.
-    rotate(martin, demo["dr.martin"])
+    # She thinks her keys were stolen: her copies of every key are wrapped again.
+    rotated = rotate(martin, demo["dr.martin"], "--compromised")
+    assert re.search(r"Wrapped again to your new keys: [1-9]\d* document version", rotated)
     got = run(["get", before, "-o", str(received / "again.txt")], durand, live_server)
     assert "with former keys (key version 1), signature verified" in " ".join(got.split())
+    run(["get", before, "-o", str(received / "hers.txt")], martin, live_server)
+    assert (received / "hers.txt").read_text() == report.read_text()

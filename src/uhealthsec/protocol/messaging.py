@@ -106,6 +106,17 @@ class MessageOut(BaseModel):
     read_by: list[uuid.UUID]
 
 
+class MessageRewrapIn(Strict):
+    message_id: uuid.UUID
+    #: The message key wrapped again, to the reader's current keys.
+    wrapped_key: Base64Url(1200)  # type: ignore[valid-type]
+
+
+class MessageRewrapsIn(Strict):
+    #: At most 500, a page of ``GET /threads/{id}/messages``.
+    keys: Annotated[list[MessageRewrapIn], Field(min_length=1, max_length=500)]
+
+
 class ReadIn(Strict):
     #: Everything up to this message has been read.
     seq: Annotated[int, Field(ge=1, le=2**62)]

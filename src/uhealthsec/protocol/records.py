@@ -107,6 +107,27 @@ class SharesIn(Strict):
     shares: Shares
 
 
+#: Wrapped keys replaced in one request (docs/PROTOCOL.md, 10.6): a reader with more
+#: versions sends several.
+MAX_REWRAPS = 200
+
+
+class RewrapIn(Strict):
+    document_id: uuid.UUID
+    version: Annotated[int, Field(ge=1, le=2**31)]
+    #: The version's document key wrapped again, to the reader's current keys.
+    wrapped_key: Base64Url(1200)  # type: ignore[valid-type]
+
+
+class RewrapsIn(Strict):
+    keys: Annotated[list[RewrapIn], Field(min_length=1, max_length=MAX_REWRAPS)]
+
+
+class RewrappedOut(BaseModel):
+    #: How many of your wrapped keys were replaced.
+    versions: int
+
+
 class RevocationIn(Strict):
     #: Whose access ends; the statement names them under their account's address.
     account_id: uuid.UUID

@@ -8,6 +8,7 @@ import uuid
 from dataclasses import replace
 
 import pytest
+from sqlalchemy import select
 
 from tests.server.records.conftest import Practice, device
 from tests.server_fixtures import PASSWORD
@@ -15,8 +16,10 @@ from uhealthsec.client.api import ApiError
 from uhealthsec.client.directory import audit
 from uhealthsec.client.errors import DirectoryRefused, ExchangeRefused
 from uhealthsec.client.exchange import ExchangeClient
-from uhealthsec.crypto import key_rotation
+from uhealthsec.client.exchange.messaging import MessagingClient
+from uhealthsec.crypto import envelope, key_rotation
 from uhealthsec.crypto.directory import DirectoryEntry
+from uhealthsec.crypto.errors import DecryptionFailed
 from uhealthsec.crypto.keys import UserKeys
 from uhealthsec.crypto.keystore import (
     Argon2Params,
@@ -29,10 +32,13 @@ from uhealthsec.crypto.keystore import (
     unlock_with_recovery_key,
 )
 from uhealthsec.crypto.keystore_change import KeystoreChange
+from uhealthsec.crypto.wrap import unwrap_document_key, wrap_document_key
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
 from uhealthsec.server.accounts.models import Account
 from uhealthsec.server.keys.models import DirectoryRecord
 from uhealthsec.server.keys.service import KeyDirectory
+from uhealthsec.server.messaging.models import Message, MessageKey
+from uhealthsec.server.records.models import DocumentVersion, Share
 
 
 def b64u_decode_keystore(answer: dict) -> bytes:
@@ -331,3 +337,121 @@ def test_a_password_change_after_a_rotation_keeps_the_former_keys(
     keys = unlock_with_password(sdk.keystore(bob.user.tokens), "another long passphrase 42")
     again = ExchangeClient(client, lambda: bob.user.tokens.access_token, keys)
     assert again.fetch(to_bob, tmp_path / "a.txt").path.read_bytes() == report.read_bytes()
+
+
+def _wrapped_keys_of(ctx, account_id: str) -> list[tuple[bytes, bytes]]:
+    """Every wrapped key the server holds for the account, with the envelope header it
+    is bound to: its documents' versions and its messages."""
+    account = uuid.UUID(account_id)
+    with ctx.sessions.begin() as db:
+        versions = db.execute(
+            select(Share.wrapped_key, DocumentVersion.envelope_header)
+            .join(DocumentVersion, DocumentVersion.id == Share.version_id)
+            .where(Share.recipient_id == account, Share.wrapped_key.is_not(None))
+        ).all()
+        messages = db.execute(
+            select(MessageKey.wrapped_key, Message.body_envelope)
+            .join(Message, Message.id == MessageKey.message_id)
+            .where(MessageKey.recipient_id == account)
+        ).all()
+    return [(k, h) for k, h in versions] + [(k, b[: envelope.HEADER_SIZE]) for k, b in messages]
+
+
+def test_after_a_compromise_the_server_keeps_no_key_the_former_keys_open(
+    practice: Practice, report, tmp_path, ctx, client, users
+):
+    """PROTOCOL 10.6: a rotation for a suspected compromise, then every wrapped key of
+    the account (documents' versions, messages) wrapped again to the new keys; the
+    server's copies the stolen keys open are gone, and everything still reads."""
+    alice, bob = practice.alice, practice.bob
+    sent = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
+    report.write_bytes(b"Version 2: traitement adapte.\n")
+    alice.exchange.new_version(sent, report)
+    thread = MessagingClient(alice.exchange).start_thread([bob.email])
+    MessagingClient(alice.exchange).send(thread["id"], "Le bilan est arrive, je vous l'envoie.")
+    stolen = bob.exchange.keys
+    bob.exchange.rotate_keys(PASSWORD)
+    held = _wrapped_keys_of(ctx, bob.user.account_id)
+    assert len(held) == 3 and all(unwrap_document_key(k, stolen, h) for k, h in held)
+
+    done = bob.exchange.rewrap_to_current_keys()
+
+    assert (done.versions, done.messages, done.unopened) == (2, 1, 0)
+    for wrapped, header in _wrapped_keys_of(ctx, bob.user.account_id):
+        with pytest.raises(DecryptionFailed):
+            unwrap_document_key(wrapped, stolen, header)
+        unwrap_document_key(wrapped, bob.exchange.keys, header)
+    # Everything reads on a new device; Alice's own copies were not touched.
+    other_device = device(client, users, bob.user)
+    assert other_device.fetch(sent, tmp_path / "b.txt").path.read_bytes() == report.read_bytes()
+    [message] = MessagingClient(other_device).read(thread["id"])
+    assert message.text.startswith("Le bilan")
+    assert alice.exchange.fetch(sent, tmp_path / "a.txt").path.read_bytes() == report.read_bytes()
+    # Run again (after an interruption): nothing left to do.
+    again = bob.exchange.rewrap_to_current_keys()
+    assert (again.versions, again.messages, again.unopened) == (0, 0, 0)
+
+
+def test_only_your_own_keys_are_wrapped_again_with_a_recent_second_factor_all_or_none(
+    practice: Practice, report, ctx, sdk, clock, users
+):
+    alice, bob, carol = practice.alice, practice.bob, practice.carol
+    to_bob = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
+    only_alice = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[])
+    thread = MessagingClient(alice.exchange).start_thread([bob.email])
+    MessagingClient(alice.exchange).send(thread["id"], "Bonjour")
+    mine = bob.exchange.document_view(to_bob).versions[0]
+    fresh = wrap_document_key(
+        bob.exchange.unwrap(mine.wrapped_key, mine.envelope_header),
+        bob.exchange.keys.public(),
+        mine.envelope_header,
+    )
+    before = _wrapped_keys_of(ctx, bob.user.account_id) + _wrapped_keys_of(
+        ctx, alice.user.account_id
+    )
+
+    def rewrap(person, *keys) -> ApiError:
+        request = {
+            "keys": [
+                {"document_id": str(d), "version": v, "wrapped_key": b64u_encode(k)}
+                for d, v, k in keys
+            ]
+        }
+        with pytest.raises(ApiError) as refused:
+            person.exchange.call("POST", "/documents/rewraps", json=request)
+        return refused.value
+
+    # A version of someone else's (not shared with Bob), with his own one beside it:
+    # refused as a version that does not exist, and his own one not changed either.
+    assert rewrap(bob, (to_bob, 1, fresh), (only_alice, 1, fresh)).status == 404
+    assert rewrap(bob, (to_bob, 1, fresh), (to_bob, 1, fresh)).status == 400
+    assert rewrap(bob, (to_bob, 1, b"\x02" + bytes(40))).status == 400
+    assert rewrap(bob, (to_bob, 2, fresh)).status == 404
+    # A patient is no reader of this document.
+    assert rewrap(carol, (to_bob, 1, fresh)).status == 404
+    message_id = bob.exchange.call("GET", f"/threads/{thread['id']}/messages").json()[0]["id"]
+    with pytest.raises(ApiError) as outsider:
+        carol.exchange.call(
+            "POST",
+            f"/threads/{thread['id']}/rewraps",
+            json={"keys": [{"message_id": message_id, "wrapped_key": b64u_encode(fresh)}]},
+        )
+    assert outsider.value.status == 404
+    assert (
+        _wrapped_keys_of(ctx, bob.user.account_id) + _wrapped_keys_of(ctx, alice.user.account_id)
+        == before
+    )
+    # A stolen session alone cannot overwrite the owner's keys.
+    clock.advance(minutes=6)
+    bob.user.tokens = sdk.refresh(bob.user.tokens)
+    assert rewrap(bob, (to_bob, 1, fresh)).status == 403
+    stepped = sdk.step_up(bob.user.tokens, totp_code=users.next_totp(bob.user.totp_secret))
+    bob.user.tokens = replace(bob.user.tokens, access_token=stepped)
+    answer = bob.exchange.call(
+        "POST",
+        "/documents/rewraps",
+        json={
+            "keys": [{"document_id": str(to_bob), "version": 1, "wrapped_key": b64u_encode(fresh)}]
+        },
+    )
+    assert answer.json() == {"versions": 1}

@@ -256,9 +256,18 @@ def agent_keys(store: ProfileStore, public_keys: PublicKeys) -> UserKeys | None:
     return keys
 
 
+def stepped_up_token(signed_in: SignedIn) -> str:
+    """An access token with a second factor proven now (changes of credentials and of
+    keys ask for one), from the code the user types."""
+    code = typer.prompt("6-digit code from your app, or a recovery code", err=True).strip()
+    proof = {"totp_code" if code.isdigit() else "recovery_code": code}
+    return signed_in.auth.step_up(signed_in.token(), **proof)
+
+
 @contextmanager
-def signed_in_client(unlock: bool = True) -> Iterator[ExchangeClient]:
-    """A signed-in SDK client with the keys unlocked by the password (never stored)."""
+def signed_in_client(unlock: bool = True, stepped_up: bool = False) -> Iterator[ExchangeClient]:
+    """A signed-in SDK client with the keys unlocked by the password (never stored);
+    ``stepped_up``: its requests carry a second factor proven now."""
     from uhealthsec.client.exchange import ExchangeClient, RevokedReader
     from uhealthsec.client.logs import LogPin
 
@@ -279,9 +288,13 @@ def signed_in_client(unlock: bool = True) -> Iterator[ExchangeClient]:
             profile.revoked = [*profile.revoked, revoked.to_dict()]
             store.save(profile)
 
+        token = signed_in.token
+        if stepped_up:
+            recent = stepped_up_token(signed_in)
+            token = lambda: recent  # noqa: E731
         yield ExchangeClient(
             http,
-            signed_in.token,
+            token,
             keys,
             LogPin(**profile.directory),
             remember,

@@ -22,6 +22,7 @@ from uhealthsec.client.cli._common import (
     print_json,
     resolve_id,
     show_recovery_key,
+    stepped_up_token,
     usage_error,
 )
 from uhealthsec.client.cli.passwords import ask_code, ask_hidden, from_script, read_password
@@ -139,11 +140,9 @@ def password_change() -> None:
         current = read_password("Current password")
         # The script's source gives the current password; the new one is asked.
         new = _new_password(me["email"], me["display_name"], scripted=False)
-        code = typer.prompt("6-digit code from your app, or a recovery code", err=True).strip()
-        proof = {"totp_code" if code.isdigit() else "recovery_code": code}
         auth = signed_in.auth
         try:
-            recent = auth.step_up(signed_in.token(), **proof)
+            recent = stepped_up_token(signed_in)
             with notices.status("Re-sealing your keys…"):
                 auth.change_password(recent, current, new, (me["email"], me["display_name"]))
         except WrongPassword as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from uhealthsec.client.cli import exit_codes
@@ -17,10 +19,15 @@ from uhealthsec.client.cli._common import (
     progress_bar,
     show_recovery_key,
     signed_in_client,
+    stepped_up_token,
 )
 from uhealthsec.client.cli.passwords import read_password
 from uhealthsec.client.cli.unlock import lock_agent
 from uhealthsec.terminal import command_line
+
+if TYPE_CHECKING:
+    from uhealthsec.client.exchange import ExchangeClient
+    from uhealthsec.client.exchange.rotation import Rewrapped
 
 keys_app = command_line(help="The key directory: check the keys you use.")
 
@@ -77,7 +84,15 @@ def keys_verify(
 
 
 @keys_app.command("rotate")
-def keys_rotate() -> None:
+def keys_rotate(
+    compromised: bool = typer.Option(
+        False,
+        "--compromised",
+        help="You think someone got your keys (a lost or infected device): also wrap "
+        "every document's and message's key the server holds for you again, to the new "
+        "keys (as `uhs keys rewrap`).",
+    ),
+) -> None:
     """Replace your keys with new ones made on this device. The directory publishes
     them with a statement your current keys sign, so your correspondents' devices take
     them; documents wrapped to your former keys stay readable (they are kept, sealed in
@@ -99,9 +114,7 @@ def keys_rotate() -> None:
                 keys = unlock_with_password(keystore, password)
             except WrongPassword as exc:
                 raise Refused("wrong password", exit_codes.WRONG_PASSWORD) from exc
-        code = typer.prompt("6-digit code from your app, or a recovery code", err=True).strip()
-        proof = {"totp_code" if code.isdigit() else "recovery_code": code}
-        recent = signed_in.auth.step_up(signed_in.token(), **proof)
+        recent = stepped_up_token(signed_in)
 
         def remember(pin: LogPin) -> None:
             profile.directory = pin.to_dict()
@@ -111,6 +124,7 @@ def keys_rotate() -> None:
         with notices.status("Making and publishing your new keys…"):
             rotation = client.rotate_keys(password)
         number = client.my_entry().entry.safety_number()
+        rewrapped = _rewrap(client) if compromised else None
     lock_agent()  # it holds the former keys: `uhs unlock` again keeps the new ones
     show_recovery_key(rotation.recovery_key)
     console.print(
@@ -118,6 +132,39 @@ def keys_rotate() -> None:
         f"(directory entry {rotation.index}). Your other devices are signed out."
     )
     console.print(f"Your new key's safety number: [bold]{number}[/bold]")
+    if rewrapped is not None:
+        _say_rewrapped(rewrapped)
+
+
+@keys_app.command("rewrap")
+def keys_rewrap() -> None:
+    """After replacing your keys because someone may have got the former ones: wrap
+    again to your new keys every document's and message's key the server holds for you
+    wrapped to the former ones, so that the server's copies no longer open with the
+    stolen keys. Asks for a second factor. Safe to run again: it goes on where it
+    stopped. It cannot take back what a thief already downloaded: ask the authors of
+    sensitive documents for a new version (`uhs update`)."""
+    with signed_in_client(stepped_up=True) as client:
+        rewrapped = _rewrap(client)
+    _say_rewrapped(rewrapped)
+
+
+def _rewrap(client: ExchangeClient) -> Rewrapped:
+    with notices.status("Wrapping your documents' and messages' keys again…"):
+        return client.rewrap_to_current_keys()
+
+
+def _say_rewrapped(rewrapped: Rewrapped) -> None:
+    console.print(
+        f"[green]Wrapped again to your new keys:[/green] {rewrapped.versions} document "
+        f"version(s), {rewrapped.messages} message(s). The server no longer holds a copy "
+        "your former keys open."
+    )
+    if rewrapped.unopened:
+        console.print(
+            f"[yellow]{rewrapped.unopened} key(s) opened with none of your keys[/yellow] "
+            "(not for you, or changed on the server): left as they are."
+        )
 
 
 @keys_app.command("audit")

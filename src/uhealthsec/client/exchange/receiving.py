@@ -28,20 +28,28 @@ from uhealthsec.protocol.records import DocumentOut, VersionOut
 
 
 def inbox_pages(call: Callable[..., httpx2.Response]) -> Iterator[httpx2.Response]:
-    """Every page of ``GET /documents``, each after the position the one before ends at
-    (its ``Link: <...>; rel="next"``). Only that link's ``after`` is taken: the server
-    names no address for the client to call, and a position it gives twice ends the walk."""
-    params: dict[str, str | int] = {"limit": DOCUMENTS_PAGE}
+    """Every page of ``GET /documents``."""
+    return listing_pages(call, "/documents", DOCUMENTS_PAGE)
+
+
+def listing_pages(
+    call: Callable[..., httpx2.Response], path: str, limit: int
+) -> Iterator[httpx2.Response]:
+    """Every page of a listing (``GET /documents``, ``GET /threads``), each after the
+    position the one before ends at (its ``Link: <...>; rel="next"``). Only that link's
+    ``after`` is taken: the server names no address for the client to call, and a
+    position it gives twice ends the walk."""
+    params: dict[str, str | int] = {"limit": limit}
     seen: set[str] = set()
     while True:
-        answer = call("GET", "/documents", params=params)
+        answer = call("GET", path, params=params)
         yield answer
         following = answer.links.get("next", {}).get("url")
         after = httpx2.URL(following).params.get("after") if following else None
         if after is None or after in seen:
             return
         seen.add(after)
-        params = {"limit": DOCUMENTS_PAGE, "after": after}
+        params = {"limit": limit, "after": after}
 
 
 class DocumentReceiving(SignedHistory):

@@ -239,6 +239,7 @@ EXCHANGE = Activity(
             "records.patient_invitations",
             "records.pending_shares",
             "records.revoke",
+            "records.rewrap",
             "records.share",
             "records.upload",
         }
@@ -269,6 +270,7 @@ MESSAGING = Activity(
             "messaging.mark_read",
             "messaging.messages",
             "messaging.post_message",
+            "messaging.rewrap",
             "messaging.thread",
             "messaging.threads",
         }

@@ -8,6 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from uhealthsec.crypto.manifest import Reader, decode_readers
+from uhealthsec.protocol.records import RewrappedOut
+from uhealthsec.server.auth.service import SessionService
 from uhealthsec.server.deps import REPLAYABLE, AnswerKeepingRoute, Caller, Ctx, Db
 from uhealthsec.server.errors import InvalidInput
 from uhealthsec.server.messaging import schemas as s
@@ -98,6 +100,20 @@ def messages(
         _message_out(v)
         for v in MessagingService(db, ctx).messages(caller.account, thread_id, after, limit)
     ]
+
+
+@router.post("/{thread_id}/rewraps", response_model=RewrappedOut, dependencies=[REPLAYABLE])
+def rewrap(
+    thread_id: uuid.UUID, body: s.MessageRewrapsIn, caller: Caller, db: Db, ctx: Ctx
+) -> RewrappedOut:
+    """After a rotation, replace your own wrapped keys of this thread's messages that
+    your former keys open with keys wrapped on your device to your current keys
+    (docs/PROTOCOL.md, 10.6). Needs a recent second factor."""
+    SessionService(db, ctx).require_recent_mfa(caller)
+    keys = [(k.message_id, k.wrapped_key) for k in body.keys]
+    return RewrappedOut(
+        versions=MessagingService(db, ctx).rewrap_mine(caller.account, thread_id, keys)
+    )
 
 
 @router.post("/{thread_id}/read", status_code=204, dependencies=[REPLAYABLE])

@@ -403,6 +403,48 @@ class MessagingService:
             for message, wrapped in rows
         ]
 
+    def rewrap_mine(
+        self, caller: Account, thread_id: uuid.UUID, keys: Sequence[tuple[uuid.UUID, bytes]]
+    ) -> int:
+        """Replace the caller's own wrapped keys of messages of this thread with the same
+        message keys wrapped again on their device to their current keys, after a
+        rotation (docs/PROTOCOL.md, 10.6); all or none.
+
+        :raises InvalidInput: a message named twice, or a wrapped key malformed.
+        :raises NotFound: not a participant, or a message of another thread or not
+            wrapped for the caller: nothing is written.
+        """
+        thread, _ = self._membership(caller, thread_id)
+        wanted: dict[uuid.UUID, bytes] = {}
+        for message_id, wrapped_key in keys:
+            if message_id in wanted:
+                raise InvalidInput("each message appears once")
+            try:
+                check_wrapped_key(wrapped_key)
+            except CryptoError as exc:
+                raise InvalidInput(f"a wrapped key is malformed: {exc}") from exc
+            wanted[message_id] = wrapped_key
+        found = {
+            key.message_id: key
+            for key in self.db.scalars(
+                select(MessageKey)
+                .join(Message, Message.id == MessageKey.message_id)
+                .where(
+                    Message.thread_id == thread.id,
+                    MessageKey.recipient_id == caller.id,
+                    MessageKey.message_id.in_(list(wanted)),
+                )
+                .with_for_update(of=MessageKey)
+            )
+        }
+        for message_id, wrapped_key in wanted.items():
+            key = found.get(message_id)
+            if key is None:
+                raise NotFound(f"message {message_id}: not in this thread, or not for you")
+            key.wrapped_key = wrapped_key
+        self.db.flush()
+        return len(wanted)
+
     def mark_read(self, caller: Account, thread_id: uuid.UUID, seq: int) -> None:
         thread, _ = self._membership(caller, thread_id)
         if seq > thread.last_seq:

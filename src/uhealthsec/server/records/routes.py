@@ -11,12 +11,14 @@ from starlette.concurrency import run_in_threadpool
 
 from uhealthsec.crypto.manifest import Reader, decode_readers
 from uhealthsec.server.accounts.models import Account
+from uhealthsec.server.auth.service import SessionService
 from uhealthsec.server.deps import REPLAYABLE, AnswerKeepingRoute, Caller, Ctx, Db
 from uhealthsec.server.errors import ContentTooLarge, InvalidInput
 from uhealthsec.server.records import schemas as s
 from uhealthsec.server.records.granting import ShareGrant, SignedShare
 from uhealthsec.server.records.interfaces import FileRetentionStatus
 from uhealthsec.server.records.models import PatientFile
+from uhealthsec.server.records.rewrapping import RewrappedKey
 from uhealthsec.server.records.service import (
     DocumentView,
     NewVersion,
@@ -251,6 +253,17 @@ def share(
     service = RecordsService(db, ctx)
     service.share(caller.account, document_id, body.version, _grants(body.shares))
     return _document_out(service.view(caller.account, document_id))
+
+
+@router.post("/documents/rewraps", response_model=s.RewrappedOut, dependencies=[REPLAYABLE])
+def rewrap(body: s.RewrapsIn, caller: Caller, db: Db, ctx: Ctx) -> s.RewrappedOut:
+    """After a rotation, replace your own wrapped keys that your former keys open with
+    the same document keys wrapped on your device to your current keys (docs/PROTOCOL.md,
+    10.6). Needs a recent second factor: a stolen session must not be able to make your
+    documents unreadable to you."""
+    SessionService(db, ctx).require_recent_mfa(caller)
+    rewrapped = [RewrappedKey(k.document_id, k.version, k.wrapped_key) for k in body.keys]
+    return s.RewrappedOut(versions=RecordsService(db, ctx).rewrap_mine(caller.account, rewrapped))
 
 
 @router.post(

@@ -60,6 +60,7 @@ from uhealthsec.server.records.models import (
     Share,
     ShareStatementRecord,
 )
+from uhealthsec.server.records.rewrapping import RewrappedKey, rewrap_shares
 from uhealthsec.server.storage.blobs import BlobMissing, remove_abandoned_spool_files
 from uhealthsec.server.storage.db import transaction
 from uhealthsec.server.storage.positions import Position
@@ -1061,6 +1062,10 @@ class RecordsService:
             .values(read_at=self.ctx.now())
             .execution_options(synchronize_session="fetch")
         )
+
+    def rewrap_mine(self, caller: Account, keys: Sequence[RewrappedKey]) -> int:
+        """The caller's own wrapped keys replaced after a rotation (rewrapping.py)."""
+        return rewrap_shares(self.db, self.ctx.now(), caller, keys)
 
     # -- helpers --------------------------------------------------------------------------
 
