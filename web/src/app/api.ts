@@ -418,6 +418,11 @@ export class Api {
     return this.worker.call("rotateKeys", { password });
   }
 
+  /** After a rotation for a suspected compromise: the server's copies of this account's keys wrapped again to the new keys. */
+  async rewrapKeys(): Promise<{ versions: number; messages: number; unopened: number }> {
+    return this.worker.call("rewrapKeys", {});
+  }
+
   async changePassword(current: string, password: string): Promise<void> {
     await this.worker.call("changePassword", { current, password });
   }

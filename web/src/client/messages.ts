@@ -40,7 +40,7 @@ export const MAX_BODY_BYTES = 64 * 1024;
 /** People in one thread at most, its creator included. */
 export const MAX_PARTICIPANTS = 20;
 /** Messages asked for per request (the server's largest page). */
-const MESSAGES_PAGE = 500;
+export const MESSAGES_PAGE = 500;
 /** A message's envelope chunks (PROTOCOL 12: 4 KiB). */
 const BODY_CHUNK_LOG2 = 12;
 /** The random bytes a thread's id derives from, with its creator and members. */
@@ -141,7 +141,7 @@ interface ServedMessage {
   wrappedKey: Uint8Array;
 }
 
-function readThread(raw: unknown, wire: Wire): ServedThread {
+export function readThread(raw: unknown, wire: Wire): ServedThread {
   const body = wire.object(raw);
   const reader = (r: unknown): Reader => {
     const m = wire.object(r);
@@ -177,7 +177,7 @@ function readThread(raw: unknown, wire: Wire): ServedThread {
   };
 }
 
-function readMessage(raw: unknown, wire: Wire): ServedMessage {
+export function readMessage(raw: unknown, wire: Wire): ServedMessage {
   const m: Json = wire.object(raw);
   return {
     id: wire.uuid(m, "id"),

@@ -28,6 +28,11 @@ export interface HeldKeys {
    * lock zero-fills, as it does once `use` is done.
    */
   withUnwrapped<T>(wrapped: Uint8Array, header: Uint8Array, use: (documentKey: Uint8Array) => Promise<T>): Promise<T>;
+  /**
+   * `wrapped` wrapped again to the current keys when only a former key set opens it
+   * (PROTOCOL 10.6); null when the current keys open it; "unopened" when none does.
+   */
+  rewrapToCurrent(wrapped: Uint8Array, header: Uint8Array): Promise<Uint8Array | null | "unopened">;
   /** Runs `use` with a fresh document key, forgotten as `withUnwrapped`'s. */
   withFresh<T>(use: (documentKey: Uint8Array) => Promise<T>): Promise<T>;
   /** `sink`, refusing every write as *locked* once the keys are locked. */

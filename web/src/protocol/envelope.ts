@@ -357,6 +357,30 @@ async function explainFailure(
  * sink is aborted, so whoever holds it must treat what it received as void until
  * this promise resolves (section 3.4 step 5).
  */
+/**
+ * The envelope keys of `headerBytes` (a whole header, 78 bytes), once its MAC proves
+ * that `documentKey` is the key it was sealed under (PROTOCOL 3.4).
+ */
+async function authenticatedKeys(documentKey: Uint8Array, headerBytes: Uint8Array): Promise<EnvelopeKeys> {
+  const fields = headerBytes.subarray(0, FIELDS_SIZE);
+  const keys = await EnvelopeKeys.derive(documentKey, parseHeaderFields(fields));
+  if (!constantTimeEqual(await keys.headerMac(fields), headerBytes.subarray(FIELDS_SIZE, HEADER_SIZE))) {
+    keys.dispose();
+    throw new ProtocolError(
+      "header_authentication",
+      "the envelope header does not authenticate: it was modified or the document key is wrong",
+    );
+  }
+  return keys;
+}
+
+/** Checks that `documentKey` is the key the envelope header `headerBytes` commits to, as
+ * crypto/envelope.py's `check_header`. */
+export async function checkHeader(documentKey: Uint8Array, headerBytes: Uint8Array): Promise<void> {
+  if (headerBytes.length < HEADER_SIZE) throw new ProtocolError("truncated", "the data is too short to hold an envelope header");
+  (await authenticatedKeys(documentKey, headerBytes)).dispose();
+}
+
 export async function openStream(
   documentKey: Uint8Array,
   source: ReadableStream<Uint8Array>,
@@ -370,15 +394,8 @@ export async function openStream(
     if (headerBytes.length < HEADER_SIZE) {
       throw new ProtocolError("truncated", "the data is too short to hold an envelope header");
     }
-    const fields = headerBytes.subarray(0, FIELDS_SIZE);
-    const header = parseHeaderFields(fields);
-    keys = await EnvelopeKeys.derive(documentKey, header);
-    if (!constantTimeEqual(await keys.headerMac(fields), headerBytes.subarray(FIELDS_SIZE))) {
-      throw new ProtocolError(
-        "header_authentication",
-        "the envelope header does not authenticate: it was modified or the document key is wrong",
-      );
-    }
+    const header = parseHeaderFields(headerBytes.subarray(0, FIELDS_SIZE));
+    keys = await authenticatedKeys(documentKey, headerBytes);
     const digest = new EnvelopeDigest();
     await digest.update(headerBytes);
     const pieceSize = 2 ** header.chunkLog2 + TAG_SIZE;

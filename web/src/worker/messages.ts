@@ -347,6 +347,8 @@ export interface ClientOperations {
    * The new recovery words are shown once; the server signs the other devices out.
    */
   rotateKeys: { args: { password: string }; result: { recoveryWords: string[]; keyVersion: number } };
+  /** After a rotation for a suspected compromise: the server's copies wrapped again (PROTOCOL 10.6). */
+  rewrapKeys: { args: Record<string, never>; result: { versions: number; messages: number; unopened: number } };
   /** New recovery codes, shown once; the renewal signed with the account's key (16.4). */
   renewRecoveryCodes: { args: Record<string, never>; result: { recoveryCodes: string[] } };
   /** Unlinks an e-CPS from the signed-in account (a second factor proven in the last minutes needed). */

@@ -8,7 +8,7 @@
  * bytes are zero-filled once imported. No operation returns a key.
  */
 
-import { HEADER_SIZE, generateDocumentKey, openStream, sealStream } from "../protocol/envelope.js";
+import { HEADER_SIZE, checkHeader, generateDocumentKey, openStream, sealStream } from "../protocol/envelope.js";
 import { ProtocolError } from "../protocol/errors.js";
 import { importSigningSeed } from "../protocol/ed25519.js";
 import { type DecapsulationKeys, type PrivateKeys, decodeBundle, importDecapsulationKeys } from "../protocol/keys.js";
@@ -30,6 +30,17 @@ interface Unlocked {
 /** Zero-fills every key held as bytes; CryptoKeys go with the last reference to them. */
 function wipe(keys: PrivateKeys | DecapsulationKeys): void {
   for (const key of Object.values(keys)) if (key instanceof Uint8Array) key.fill(0);
+}
+
+/** Whether `unwrap` opens (a key that does not open is zero-filled at once). */
+async function opens(unwrap: () => Promise<Uint8Array>): Promise<boolean> {
+  try {
+    (await unwrap()).fill(0);
+    return true;
+  } catch (error) {
+    if (error instanceof ProtocolError && error.identifier === "decryption_failed") return false;
+    throw error;
+  }
 }
 
 /** What a held key is, without the key: for the app-tests build's `describeKeys`. */
@@ -186,6 +197,37 @@ export class CryptoService {
       }
       throw error;
     }
+  }
+
+  /**
+   * `wrapped` wrapped again to the held keys when only a former key set opens it, once
+   * its key is proven to be the one `header` commits to (PROTOCOL 10.6, after a
+   * suspected compromise); null when the held keys open it already; "unopened" when
+   * no key set does. The document key never leaves the worker.
+   */
+  protected async rewrapHeld(wrapped: Uint8Array, header: Uint8Array): Promise<Uint8Array | null | "unopened"> {
+    const { keys, former, bundle } = this.requireUnlocked();
+    checkWrappedKey(wrapped);
+    if (await opens(() => unwrapDocumentKey(wrapped, keys, header))) return null;
+    for (const set of former) {
+      let key: Uint8Array;
+      try {
+        key = await unwrapDocumentKey(wrapped, set, header);
+      } catch (error) {
+        if (error instanceof ProtocolError && error.identifier === "decryption_failed") continue;
+        throw error;
+      }
+      try {
+        await checkHeader(key, header);
+        return await wrapDocumentKey(key, decodeBundle(bundle), header);
+      } catch (error) {
+        if (error instanceof ProtocolError && error.identifier === "header_authentication") continue;
+        throw error;
+      } finally {
+        key.fill(0);
+      }
+    }
+    return "unopened";
   }
 
   /**

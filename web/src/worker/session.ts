@@ -62,6 +62,7 @@ import { type PasskeyOptions, addPasskey, checkCredential, challengeOf, listPass
 import { type AccountView, type ClientOperation, type ClientOperations, type Operation, type Operations, type SecondFactorArgs, type SignInFactor, WorkerError } from "./messages.js";
 import { ProtocolError } from "../protocol/errors.js";
 import { constantTimeEqual } from "../protocol/bytes.js";
+import { rewrapToCurrentKeys } from "../client/rewrap.js";
 import { changeAccountPassword, renewRecoveryCodes, rotateAccountKeys, stepUp, stepUpOptions } from "../client/account_security.js";
 import { type ProvenRecovery, finishPasswordRecovery, provePasswordRecovery, startPasswordRecovery } from "../client/password_recovery.js";
 import { CryptoService } from "./service.js";
@@ -191,6 +192,7 @@ export class WorkerService extends CryptoService {
         this.forget(key);
       }
     },
+    rewrapToCurrent: (wrapped, header) => this.rewrapHeld(wrapped, header),
     withFresh: async (use) => {
       this.requireUnlocked();
       const key = this.liveDocumentKey(generateDocumentKey());
@@ -905,6 +907,10 @@ export class WorkerService extends CryptoService {
     }
   }
 
+  async rewrapKeys(_: ClientOperations["rewrapKeys"]["args"]): Promise<ClientOperations["rewrapKeys"]["result"]> {
+    return rewrapToCurrentKeys(this.requireSignedIn().session);
+  }
+
   async renewRecoveryCodes(_: ClientOperations["renewRecoveryCodes"]["args"]): Promise<ClientOperations["renewRecoveryCodes"]["result"]> {
     return { recoveryCodes: await renewRecoveryCodes(this.requireSignedIn().session, this.signFactorChange) };
   }
@@ -1034,6 +1040,7 @@ const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
   "stepUp",
   "changePassword",
   "rotateKeys",
+  "rewrapKeys",
   "renewRecoveryCodes",
   "unlinkProfessionalIdentity",
   "patientInvitations",

@@ -47,14 +47,25 @@ export function passwordPart(context: AppContext): HTMLElement {
 /** `afterwards` runs once the keys are replaced (the security screen lists the devices again). */
 export function keysPart(context: AppContext, afterwards: () => Promise<void>): HTMLElement {
   const password = h("input", { type: "password", name: "keys-password", autocomplete: "current-password", required: true });
+  // After a lost or infected device, the server's copies wrapped to the former keys are replaced too.
+  const compromised = h("input", { type: "checkbox", name: "keys-compromised" });
   const submit = h("button", { type: "submit", class: "secondary" }, t("security.rotateKeys"));
   const problems = h("div", {});
   const outcome = h("div", { "aria-live": "polite" });
-  const form = h("form", {}, field(t("security.keysPassword"), password), problems, submit);
+  const rewrapOutcome = h("div", { "aria-live": "polite" });
+  const form = h(
+    "form",
+    {},
+    field(t("security.keysPassword"), password),
+    h("p", { class: "choice" }, h("label", {}, compromised, " ", t("security.keysCompromised"))),
+    problems,
+    submit,
+  );
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     replace(problems);
     replace(outcome);
+    replace(rewrapOutcome);
     const done = busy(submit, t("security.rotatingKeys"));
     try {
       const rotated = await withStepUp(context.api, outcome, () => context.api.rotateKeys(password.value));
@@ -64,6 +75,7 @@ export function keysPart(context: AppContext, afterwards: () => Promise<void>): 
       const heading = h("p", { class: "alert success", tabindex: "-1" }, t("security.keysRotated", { version: rotated.keyVersion }));
       replace(outcome, heading, recoverySheet(context.account.email, rotated.recoveryWords), h("p", {}, t("security.keysCompare")), h("p", { class: "actions" }, print));
       heading.focus();
+      if (compromised.checked) await rewrapCopies(context, rewrapOutcome);
       await afterwards().catch(() => undefined);
     } catch (error) {
       replace(problems, refusalBox(error));
@@ -72,7 +84,28 @@ export function keysPart(context: AppContext, afterwards: () => Promise<void>): 
       done();
     }
   });
-  return h("div", {}, h("h2", {}, t("security.keys")), h("p", {}, t("security.keysIntro")), form, outcome);
+  return h("div", {}, h("h2", {}, t("security.keys")), h("p", {}, t("security.keysIntro")), form, outcome, rewrapOutcome);
+}
+
+/**
+ * Wraps again to the new keys the server's copies of every document's and message's
+ * key wrapped to the former ones, and says how many; on a refusal, a button to go on
+ * where it stopped (PROTOCOL 10.6).
+ */
+async function rewrapCopies(context: AppContext, place: HTMLElement): Promise<void> {
+  const working = h("p", { class: "alert" }, t("security.rewrapping"));
+  replace(place, working);
+  try {
+    const done = await withStepUp(context.api, place, () => context.api.rewrapKeys());
+    if (done === null) return;
+    const said = h("p", { class: "alert success", tabindex: "-1" }, t("security.rewrapped", { versions: done.versions, messages: done.messages }));
+    const unopened = done.unopened > 0 ? h("p", { class: "alert warning" }, t("security.rewrapUnopened", { count: done.unopened })) : "";
+    replace(place, said, unopened, h("p", {}, t("security.rewrapLimits")));
+    context.announce(said.textContent ?? "");
+  } catch (error) {
+    const again = h("button", { type: "button", class: "secondary", onclick: () => void rewrapCopies(context, place) }, t("security.rewrapAgain"));
+    replace(place, refusalBox(error), h("p", { class: "actions" }, again));
+  }
 }
 
 export function recoveryCodesPart(context: AppContext): HTMLElement {
