@@ -29,7 +29,7 @@ from uhealthsec.client.recovery import from_words
 
 EMAIL = "lea.bernard@cabinet.test"
 NAME = "Dr Léa Bernard"
-PASSWORD = "cheval agrafe batterie correcte"
+PASSWORD = "cheval agrafe batterie correcte lampe"
 
 
 def mailed_code(server: DemoServer, to: str) -> str:
