@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -132,6 +133,9 @@ def _refused(problem: str) -> PasswordVerdict:
 
 def rule_problem(password: str, user_inputs: tuple[str, ...] = ()) -> str | None:
     """Why the rule without zxcvbn refuses `password` (the browser's worker applies it too)."""
+    # Judged as the key derivation reads it (NFKC, docs/PROTOCOL.md): full-width
+    # "qwerty123456" typed in full-width letters is the leaked one, not 12 specials.
+    password = unicodedata.normalize("NFKC", password)
     if len(password) < MIN_LENGTH:
         return "too_short"
     lowered = password.lower()
@@ -153,6 +157,7 @@ def check_new_password(password: str, user_inputs: tuple[str, ...] = ()) -> Pass
     problem = rule_problem(password, user_inputs)
     if problem is not None:
         return _refused(problem)
+    password = unicodedata.normalize("NFKC", password)
     inputs = [part for value in user_inputs for part in value.replace("@", " ").split() if part]
     result = zxcvbn(password[:_RATED_PREFIX], user_inputs=inputs)
     if result["score"] < MIN_SCORE:

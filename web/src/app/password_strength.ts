@@ -60,7 +60,7 @@ function ownWords(identity: readonly string[]): string[] {
 export async function judgePassword(password: string, identity: readonly string[], language: Language): Promise<PasswordVerdict> {
   const problem = passwordProblem(password, [...identity]);
   if (problem !== null) return { problem, feedback: [] };
-  const rated = (await judge(language)).check(password.slice(0, RATED_PREFIX), ownWords(identity));
+  const rated = (await judge(language)).check(password.normalize("NFKC").slice(0, RATED_PREFIX), ownWords(identity));
   if (rated.score >= MIN_SCORE) return { problem: null, feedback: [] };
   const feedback = [rated.feedback.warning, ...rated.feedback.suggestions].filter((said): said is string => typeof said === "string" && said.length > 0);
   return { problem: "guessable", feedback };

@@ -31,6 +31,9 @@ export type AccountKind = "practitioner" | "patient";
 
 /** Why `password` is refused as a new password, or null if it is accepted. */
 export function passwordProblem(password: string, identity: string[]): PasswordProblem | null {
+  // Judged as the key derivation reads it (NFKC, docs/PROTOCOL.md): full-width
+  // "qwerty123456" typed in full-width letters is the leaked one, not 12 specials.
+  password = password.normalize("NFKC");
   if ([...password].length < MIN_PASSWORD_LENGTH) return "too_short";
   const lowered = password.toLowerCase();
   for (const value of identity) {
