@@ -41,8 +41,9 @@ DIGITS, LOWERCASE, UPPERCASE, SPECIALS = 10, 26, 26, 37
 #: composée d'au minimum 7 mots" for its 80 bits, i.e. 80/7 bits a word, words drawn
 #: from a dictionary of 2^(80/7), about 2,760, words. 50 bits thus take 5 words.
 WORD_BITS = 80 / 7
-#: What separates the words of a passphrase.
-_WORD_SEPARATORS = re.compile(r"[\s._-]+")
+#: What separates the words of a passphrase, spelled out (not \s, whose members differ
+#: between Python and JavaScript); NFKC has already made other spaces plain ones.
+_WORD_SEPARATORS = re.compile(r"[ \t._-]+")
 #: zxcvbn's lowest acceptable score.
 MIN_SCORE = 3
 #: The fewest different characters a new password may have (the browser's worker, which

@@ -18,7 +18,8 @@ const UPPERCASE = 26;
 const SPECIALS = 37;
 /** Its passphrase example: 7 words for 80 bits, so 80/7 bits a word (WORD_BITS). */
 export const WORD_BITS = 80 / 7;
-const WORD_SEPARATORS = /[\s._-]+/u;
+/** Spelled out as client/passwords.py has it (\s differs between the two languages). */
+const WORD_SEPARATORS = /[ \t._-]+/u;
 const LETTERS_ONLY = /^\p{L}+$/u;
 /** The list's keys: the first bytes of SHA-256 of the lowercase UTF-8 password (BREACHED_PREFIX_BYTES). */
 const BREACHED_PREFIX_BYTES = 4;
