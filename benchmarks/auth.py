@@ -27,7 +27,7 @@ from uhealthsec.server.app import build_context, create_app
 from uhealthsec.server.security.secret_hasher import SecretHasher
 from uhealthsec.server.settings import Settings
 
-PASSWORD = "plum orchard violin tundra"
+PASSWORD = "plum orchard violin tundra harbour"
 
 
 def per_second(fn, seconds: float = 2.0) -> float:

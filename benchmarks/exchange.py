@@ -46,7 +46,7 @@ from uhealthsec.client.consent import ConsentClient
 from uhealthsec.client.exchange import ExchangeClient
 from uhealthsec.crypto.keystore import Argon2Params, unlock_with_password
 
-PASSWORD = "plum orchard violin tundra"
+PASSWORD = "plum orchard violin tundra harbour"
 #: Registration cost on the client is not what is measured here.
 FAST = Argon2Params(memory_kib=19456, iterations=2, parallelism=1, salt=b"\0" * 16)
 CHUNK = 1 << 20

@@ -34,7 +34,7 @@ BASE_URL = "http://127.0.0.1:8000"
 ORIGIN = "http://localhost:8000"
 #: The cheapest client parameters the keystore accepts, so that tests run quickly.
 FAST_ARGON2 = Argon2Params(memory_kib=19456, iterations=2, parallelism=1, salt=b"\0" * 16)
-PASSWORD = "plum orchard violin tundra"
+PASSWORD = "plum orchard violin tundra harbour"
 
 DATABASES = os.environ.get("UHS_TEST_DATABASES", "sqlite,postgresql").split(",")
 

@@ -17,6 +17,7 @@ export default defineConfig({
       { find: /^node:test$/, replacement: here("./test/browser/node_test.ts") },
       { find: /^node:assert\/strict$/, replacement: here("./test/browser/node_assert.ts") },
       { find: /^\.\/vector_source\.js$/, replacement: here("./test/browser/vector_source.ts") },
+      { find: /^\.\/breached_source\.js$/, replacement: here("./src/client/breached_source.browser.ts") },
     ],
   },
   build: {

@@ -124,6 +124,10 @@ export default defineConfig(({ mode }) => {
       assetsInlineLimit: 0,
       modulePreload: { polyfill: false },
     },
+    // The leaked-password list is bundled from the Python package (client/breached_source.ts).
+    resolve: {
+      alias: [{ find: /^\.\/breached_source\.js$/, replacement: fileURLToPath(new URL("./src/client/breached_source.browser.ts", import.meta.url)) }],
+    },
     worker: { format: "es" },
     plugins: [release()],
   };

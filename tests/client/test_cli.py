@@ -176,9 +176,9 @@ def test_after_many_failures_login_asks_for_the_code_with_the_password(
     uhs.sendline("password123456")
     uhs.expect("guess|common|too")  # refused on the device, asked again
     uhs.expect("Password")
-    uhs.sendline("harbour violet compass thimble")
+    uhs.sendline("harbour violet compass thimble meadow")
     uhs.expect("Password again")
-    uhs.sendline("harbour violet compass thimble")
+    uhs.sendline("harbour violet compass thimble meadow")
     uhs.expect("code from your app")
     uhs.sendline(users.next_totp(user.totp_secret))
     status, output = finished(uhs)

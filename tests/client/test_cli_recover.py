@@ -15,7 +15,7 @@ from uhealthsec.crypto.keystore import Keystore, create_keystore, unlock_with_pa
 from uhealthsec.server.accounts.models import Account
 from uhealthsec.server.demo import DEMO_PASSWORD
 
-NEW_PASSWORD = "saffron glacier pewter meadow"
+NEW_PASSWORD = "saffron glacier pewter meadow lantern"
 
 
 def _recovery_sheet(ctx, email: str) -> bytes:

@@ -431,7 +431,7 @@ def test_a_cancellation_says_what_was_done_before_it(live_server, tmp_path):
     )
     for question in ("Password", "Password again"):
         uhs.expect(question)
-        uhs.sendline("harbour violet compass thimble")
+        uhs.sendline("harbour violet compass thimble meadow")
     uhs.expect(r"written them down\? \[y/N\]")
     uhs.sendline("n")
     status, output = finished(uhs)

@@ -78,6 +78,8 @@ def test_r25_each_activity_has_what_article_30_asks_filled_from_the_settings(tmp
     measures = " ".join(record["security_measures"])
     assert "lilas-documents" in measures and "TLS (https)" in measures
     assert f"Backups: {MISSING}" in measures  # nothing configured: said, not hidden
+    # R6: the password policy is stated as the clients apply it (client/passwords.py).
+    assert "CNIL deliberation 2022-100" in measures and "50 bits" in measures
     markdown = to_markdown(record)
     assert markdown.startswith("# Record of processing activities")
     assert markdown.count("\n## ") == len(ACTIVITIES) + 3  # controller, security, others

@@ -37,7 +37,7 @@ from uhealthsec.client.rights import RightsClient
 
 #: A colleague without RPPS whose name is markup: it must show as text.
 COLLEAGUE = ("lea.roux@cabinet.test", '<img src=x id="injected">Léa Roux')
-PASSWORD = "tilleul agrafe horloge sereine"
+PASSWORD = "tilleul agrafe horloge sereine rivage"
 ANOTHER_PRACTICE = "0b9e2f4c-8d1a-4c3e-9f7b-2a6d5e4c3b21"
 
 

@@ -36,7 +36,7 @@ from uhealthsec.client.api import AuthClient
 PRACTICE = "Maison de santé des Lilas"
 SECRETARY = ("secretariat.lilas@cabinet.test", "Sophie Lambert")
 NEW_PATIENT = ("jeanne.moreau@exemple.test", "Jeanne Moreau")
-PASSWORD = "tilleul agrafe horloge sereine"
+PASSWORD = "tilleul agrafe horloge sereine rivage"
 
 
 def invitation_link(server: DemoServer, to: str) -> str:

@@ -32,7 +32,7 @@ from uhealthsec.client.recovery import to_words
 
 EMAIL = "ines.moreau@exemple.test"
 NAME = "Inès Moreau"
-OLD_PASSWORD = "cheval agrafe batterie correcte"
+OLD_PASSWORD = "cheval agrafe batterie correcte lampe"
 NEW_PASSWORD = "lanterne orageuse sur le quai du port"
 
 recovery_server = demo_server_fixture("recovery")

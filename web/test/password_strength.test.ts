@@ -1,6 +1,6 @@
 /**
  * The browser judges a new password as the CLI does (client/passwords.py, whose test
- * tests/client/test_password_judgement.py checks the same two passwords): a guessable
+ * tests/web/test_password_strength.py checks the same two passwords): a guessable
  * one is refused with zxcvbn's feedback, in the person's language, a strong one taken.
  */
 

@@ -34,12 +34,12 @@ function fakeServer(answers: Record<string, unknown>) {
 
 test("registration: a new password is judged by the CLI's rules besides zxcvbn", () => {
   const identity = ["lea.bernard@cabinet.test", "Dr Léa Bernard"];
-  assert.equal(passwordProblem("cheval agraf", identity), null);
-  assert.equal(passwordProblem("cheval agra", identity), "too_short");
+  assert.equal(passwordProblem("Kp7#xQ2!mZ9$", identity), null);
+  assert.equal(passwordProblem("Kp7#xQ2!mZ9", identity), "too_short");
   assert.equal(passwordProblem("mon LEA.BERNARD à moi", identity), "contains_identity");
   assert.equal(passwordProblem("cabinet du bernard!", identity), "contains_identity");
   assert.equal(passwordProblem("abababababababab", identity), "too_repetitive");
-  assert.equal(passwordProblem("Dr cheval agrafe batterie", identity), null, "a part under 4 letters is not refused");
+  assert.equal(passwordProblem("Dr cheval agrafe batterie correcte", identity), null, "a part under 4 letters is not refused");
 });
 
 test("registration: the worker refuses a weak password before making keys or sending anything", async () => {
@@ -69,7 +69,7 @@ test("registration: an account that already has a second factor is not enrolled 
   const worker = new WorkerService(ORIGIN, { fetch: server.fetch, pins: new MemoryPinStore() });
   const { recoveryWords } = await worker.handle("register", {
     email: "lea.bernard@cabinet.test",
-    password: "cheval agrafe batterie correcte",
+    password: "cheval agrafe batterie correcte lampe",
     name: "Dr Léa Bernard",
     kind: "practitioner",
   });
@@ -104,7 +104,7 @@ test("registration: an account with no second factor yet, signing in, goes on to
     "/auth/login/enrol/totp": { secret: SECRET, otpauth_uri: `otpauth://totp/U-HealthSec:lea?secret=${SECRET}`, qr_svg: "" },
   });
   const worker = new WorkerService(ORIGIN, { fetch: server.fetch, pins: new MemoryPinStore() });
-  const refusal = await outcome(() => worker.handle("signIn", { email: "lea.bernard@cabinet.test", password: "cheval agrafe batterie correcte" }));
+  const refusal = await outcome(() => worker.handle("signIn", { email: "lea.bernard@cabinet.test", password: "cheval agrafe batterie correcte lampe" }));
   assert.equal(refusal, "enrolment_required");
   const enrolment = await worker.handle("beginTotpEnrolment", {});
   assert.equal(enrolment.secret, SECRET);
@@ -120,7 +120,7 @@ const ASKS_FOR_A_CODE = {
 test("sign-in: starting again forgets the sign-in under way, its password with it", async () => {
   const server = fakeServer(ASKS_FOR_A_CODE);
   const worker = new WorkerService(ORIGIN, { fetch: server.fetch, pins: new MemoryPinStore() });
-  assert.deepEqual(await worker.handle("signIn", { email: "lea.bernard@cabinet.test", password: "cheval agrafe batterie correcte" }), { factors: ["totp"] });
+  assert.deepEqual(await worker.handle("signIn", { email: "lea.bernard@cabinet.test", password: "cheval agrafe batterie correcte lampe" }), { factors: ["totp"] });
   assert.deepEqual(await worker.handle("cancelSignIn", {}), { cancelled: true });
   assert.equal((worker as unknown as { pending: unknown }).pending, null, "the password is still held");
   assert.equal(await outcome(() => worker.handle("finishSignIn", { totp: "123456" })), "no_sign_in");
@@ -130,7 +130,7 @@ test("sign-in: starting again forgets the sign-in under way, its password with i
 test("sign-in: one left waiting for its second factor is forgotten when its time is up", async () => {
   const server = fakeServer(ASKS_FOR_A_CODE);
   const worker = new WorkerService(ORIGIN, { fetch: server.fetch, pins: new MemoryPinStore(), pendingSignInMs: 1 });
-  await worker.handle("signIn", { email: "lea.bernard@cabinet.test", password: "cheval agrafe batterie correcte" });
+  await worker.handle("signIn", { email: "lea.bernard@cabinet.test", password: "cheval agrafe batterie correcte lampe" });
   await new Promise((resolve) => setTimeout(resolve, 5));
   assert.equal((worker as unknown as { pending: unknown }).pending, null, "the password is still held");
   assert.equal(await outcome(() => worker.handle("finishSignIn", { totp: "123456" })), "no_sign_in");

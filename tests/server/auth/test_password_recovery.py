@@ -28,7 +28,7 @@ from uhealthsec.server.audit.models import JournalRecord
 from uhealthsec.server.audit.outbox import sequence_stale
 from uhealthsec.server.auth.recovery import CODES_PER_HOUR, MAX_FAILURES, PasswordRecoveries
 
-NEW_PASSWORD = "lantern quarry mosaic heron"
+NEW_PASSWORD = "lantern quarry mosaic heron violet"
 START, PROOF, COMPLETION = (
     "/accounts/password-recoveries",
     "/accounts/password-recoveries/proof",

@@ -13,7 +13,7 @@ from uhealthsec.protocol.encoding import b64u_encode
 from uhealthsec.server.accounts.models import Account
 from uhealthsec.server.accounts.service import AccountService
 
-INTRUDER_PASSWORD = "intruder picked this one"
+INTRUDER_PASSWORD = "intruder picked this one quietly"
 RPPS = "79927398713"
 
 

@@ -123,7 +123,7 @@ def test_password_change_keeps_keys_and_signs_out_other_devices(users, sdk, outb
     other_device = users.sign_in_again(user)
     keystore = sdk.keystore(user.tokens)
     keys = unlock_with_password(keystore, PASSWORD)
-    new_password = "quartz lantern meadow falcon"
+    new_password = "quartz lantern meadow falcon harbour"
     new_keystore, auth_secret = change_password(
         keystore, keys, new_password, params=FAST_ARGON2.with_new_salt()
     )
@@ -165,7 +165,7 @@ def test_the_sdk_changes_a_password_after_a_step_up_and_refuses_leaked_ones(user
         with pytest.raises(WeakPassword):
             sdk.change_password(recent, PASSWORD, leaked, (user.email, "Dr Sdkpw"))
     assert "/accounts/me/password" not in requests  # refused on the device
-    new_password = "harbour violet compass thimble"
+    new_password = "harbour violet compass thimble meadow"
     sdk.change_password(
         recent, PASSWORD, new_password, (user.email,), params=FAST_ARGON2.with_new_salt()
     )

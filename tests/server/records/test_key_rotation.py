@@ -315,7 +315,9 @@ def test_a_password_change_after_a_rotation_keeps_the_former_keys(
     )
     # A re-sealing that drops the former keys, however signed, is refused: they open
     # what was sent before the rotation.
-    resealed, secret = change_password(stored, bob.exchange.keys, "another long passphrase 42")
+    resealed, secret = change_password(
+        stored, bob.exchange.keys, "another long passphrase willow 42"
+    )
     dropped = replace(resealed, former=None)
     change = KeystoreChange(
         uuid.UUID(bob.user.account_id), stored.encode(), dropped.encode(), secret
@@ -331,10 +333,10 @@ def test_a_password_change_after_a_rotation_keeps_the_former_keys(
     )
     assert answer.status_code == 400 and "former keys" in answer.json()["detail"]
 
-    sdk.change_password(tokens, PASSWORD, "another long passphrase 42")
-    bob.user.password = "another long passphrase 42"
+    sdk.change_password(tokens, PASSWORD, "another long passphrase willow 42")
+    bob.user.password = "another long passphrase willow 42"
     bob.user.tokens = users.sign_in_again(bob.user)
-    keys = unlock_with_password(sdk.keystore(bob.user.tokens), "another long passphrase 42")
+    keys = unlock_with_password(sdk.keystore(bob.user.tokens), "another long passphrase willow 42")
     again = ExchangeClient(client, lambda: bob.user.tokens.access_token, keys)
     assert again.fetch(to_bob, tmp_path / "a.txt").path.read_bytes() == report.read_bytes()
 

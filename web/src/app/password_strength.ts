@@ -1,8 +1,9 @@
 /**
- * A new password judged as the CLI judges it (client/passwords.py): at least 12
- * characters, neither the address nor the name in it, and zxcvbn's rating at least 3
- * of 4 over its first 100 characters, the address's and name's parts given as the
- * person's own words. zxcvbn (@zxcvbn-ts, with the common and French word lists) is
+ * A new password judged as the CLI judges it (client/passwords.py, rule R6): the
+ * worker's rules first (client/registration.ts: at least 12 characters, neither the
+ * address nor the name in it, 50 bits by CNIL deliberation 2022-100's counting, not a
+ * leaked password), then zxcvbn's rating at least 3 of 4 over its first 100
+ * characters, the address's and name's parts given as the person's own words. zxcvbn (@zxcvbn-ts, with the common and French word lists) is
  * loaded only when a password is first judged: its chunk is a file of the release like
  * any other, fetched from this origin by the screens that set a password.
  */
@@ -58,8 +59,8 @@ function ownWords(identity: readonly string[]): string[] {
 /** Why `password` is refused as a new password (null if accepted), with zxcvbn's feedback. */
 export async function judgePassword(password: string, identity: readonly string[], language: Language): Promise<PasswordVerdict> {
   const problem = passwordProblem(password, [...identity]);
-  if (problem === "too_short" || problem === "contains_identity") return { problem, feedback: [] };
-  const rated = (await judge(language)).check(password.slice(0, RATED_PREFIX), ownWords(identity));
+  if (problem !== null) return { problem, feedback: [] };
+  const rated = (await judge(language)).check(password.normalize("NFKC").slice(0, RATED_PREFIX), ownWords(identity));
   if (rated.score >= MIN_SCORE) return { problem: null, feedback: [] };
   const feedback = [rated.feedback.warning, ...rated.feedback.suggestions].filter((said): said is string => typeof said === "string" && said.length > 0);
   return { problem: "guessable", feedback };

@@ -10,6 +10,7 @@ import { toBase64Url } from "../protocol/bytes.js";
 import { createKeystore, encodeKeystore } from "../protocol/keystore.js";
 import type { LoginState } from "./auth.js";
 import { ClientRefusal, type Http, checkResponse } from "./http.js";
+import { MIN_ENTROPY_BITS, cnilEntropyBits, isBreached } from "./passwords.js";
 import { Wire, jsonOf } from "./wire.js";
 
 export const MIN_PASSWORD_LENGTH = 12;
@@ -17,17 +18,22 @@ export const MIN_PASSWORD_LENGTH = 12;
  * The fewest different characters a new password may have. The CLI rates passwords
  * with zxcvbn (client/passwords.py), and so does the page before it asks
  * (app/password_strength.ts, whose word lists are loaded with the screen); the worker,
- * which holds no word lists, keeps the other rules and refuses what zxcvbn rates
- * worst: one character or a short pattern repeated.
+ * which holds no word lists, keeps the other rules of R6 (passwords.ts: the CNIL
+ * counting and the leaked-password list) and refuses what zxcvbn rates worst: one
+ * character or a short pattern repeated.
  */
 export const MIN_DISTINCT_CHARACTERS = 5;
 
-export type PasswordProblem = "too_short" | "contains_identity" | "too_repetitive";
+/** client/passwords.py's problems, in its order (its PROBLEM_MESSAGES). */
+export type PasswordProblem = "too_short" | "contains_identity" | "too_repetitive" | "too_weak" | "breached";
 
 export type AccountKind = "practitioner" | "patient";
 
 /** Why `password` is refused as a new password, or null if it is accepted. */
 export function passwordProblem(password: string, identity: string[]): PasswordProblem | null {
+  // Judged as the key derivation reads it (NFKC, docs/PROTOCOL.md): full-width
+  // "qwerty123456" typed in full-width letters is the leaked one, not 12 specials.
+  password = password.normalize("NFKC");
   if ([...password].length < MIN_PASSWORD_LENGTH) return "too_short";
   const lowered = password.toLowerCase();
   for (const value of identity) {
@@ -37,13 +43,17 @@ export function passwordProblem(password: string, identity: string[]): PasswordP
     }
   }
   if (new Set(lowered).size < MIN_DISTINCT_CHARACTERS) return "too_repetitive";
+  if (cnilEntropyBits(password) < MIN_ENTROPY_BITS) return "too_weak";
+  if (isBreached(password)) return "breached";
   return null;
 }
 
 const PROBLEM_MESSAGES: Record<PasswordProblem, string> = {
-  too_short: `use at least ${MIN_PASSWORD_LENGTH} characters; a few words work well`,
+  too_short: `use at least ${MIN_PASSWORD_LENGTH} characters; a few unrelated words work well`,
   contains_identity: "do not use your address or your name in it",
   too_repetitive: "this password is too easy to guess: use a few unrelated words",
+  too_weak: "this password is too easy to guess: add two or three unrelated words",
+  breached: "this password is in lists of leaked passwords: choose another one, for example a few unrelated words",
 };
 
 /** Why a new password is refused, in the words of the worker's refusal. */

@@ -23,6 +23,7 @@ import "../page_boundary.test.js";
 import "../passkeys.test.js";
 import "../password_recovery.test.js";
 import "../password_strength.test.js";
+import "../passwords.test.js";
 import "../pieces.test.js";
 import "../portability.test.js";
 import "../practice_admin.test.js";

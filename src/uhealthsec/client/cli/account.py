@@ -113,7 +113,7 @@ def _new_password(email: str, name: str, *, scripted: bool = True) -> str:
         if not verdict.acceptable:
             raise Refused(f"the password given is refused: {verdict.reason}")
         return password
-    notices.print("Choose a password of at least 12 characters, for example four unrelated words.")
+    notices.print("Choose a password of at least 12 characters, for example five unrelated words.")
     for _ in range(3):
         password = ask_hidden("Password")
         verdict = check_new_password(password, (email, name))

@@ -58,6 +58,11 @@ def security_measures(settings: Settings) -> list[str]:
         "opens them.",
         "Each user's private keys are sealed on their device under their password "
         "(Argon2id) and a recovery key; the server stores them sealed.",
+        "Passwords follow CNIL deliberation 2022-100, case 2 (a second factor and "
+        "throttling): every client of the service refuses, on the user's device, a new "
+        "password under 12 characters or 50 bits of entropy by the deliberation's "
+        "counting, a leaked one, or one zxcvbn rates guessable; no composition rules "
+        "and no forced periodic change (rule R6).",
         "Sign-in needs a password and a second factor (TOTP, passkey or recovery code); "
         "changes to factors need a recent second factor and the account's signature.",
         "Public keys are published in an append-only, verifiable log that clients check.",

@@ -23,6 +23,8 @@ const PROBLEM_KEYS: Record<PasswordProblem | "guessable", MessageKey> = {
   too_short: "register.passwordTooShort",
   contains_identity: "register.passwordIdentity",
   too_repetitive: "register.passwordRepetitive",
+  too_weak: "register.passwordTooWeak",
+  breached: "register.passwordBreached",
   guessable: "register.passwordGuessable",
 };
 
