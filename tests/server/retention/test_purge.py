@@ -12,12 +12,13 @@ from sqlalchemy import select
 from tests.server.records.conftest import Person, Practice, device
 from tests.server_fixtures import PASSWORD
 from uhealthsec.client.api import ApiError
+from uhealthsec.client.exchange.messaging import MessagingClient
 from uhealthsec.crypto import envelope
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.crypto.keystore import Keystore, unlock_with_password
 from uhealthsec.crypto.wrap import unwrap_document_key
 from uhealthsec.server.accounts.models import Account
-from uhealthsec.server.messaging.models import MessageKey
+from uhealthsec.server.messaging.models import Message, MessageKey, Thread
 from uhealthsec.server.records.models import Blob, Document, DocumentVersion, Share
 from uhealthsec.server.retention.rules import add_years
 from uhealthsec.server.retention.service import purge
@@ -236,3 +237,62 @@ def test_new_care_after_destruction_starts_a_new_period(
     assert status["keep_until"] == add_years(clock.now.date(), 20).isoformat()
     assert purge(ctx, later) == []
     assert [d.id for d in alice.documents()] == [document]
+
+
+def _threads_left(ctx) -> set[uuid.UUID]:
+    with ctx.sessions() as db:
+        threads = set(db.scalars(select(Thread.id)).all())
+        keys = set(
+            db.scalars(
+                select(Message.thread_id).join(MessageKey, MessageKey.message_id == Message.id)
+            ).all()
+        )
+    assert keys <= threads
+    return threads
+
+
+def test_r16_messages_with_the_patient_go_with_the_last_file_that_holds_them(
+    practice: Practice, ctx, clock, users
+):
+    """R16: a conversation with the patient is destroyed, keys first, with the last of
+    the patient's files (one per practice of its participants) to be destroyed; a
+    conversation between practitioners only is not a file's. A file holding only
+    messages is destroyed as one with documents."""
+    alice, bob, carol = practice.alice, practice.bob, practice.carol
+    # Bob's own practice also treats Carol.
+    elsewhere = bob.exchange.call("POST", "/practices", json={"name": "Kine"}).json()["id"]
+    users.join_practice(bob.user, elsewhere, carol.user)
+    bobs_file = bob.exchange.patient_file(elsewhere, carol.email)["id"]
+
+    def conversation(author: Person, *others: Person) -> uuid.UUID:
+        messaging = MessagingClient(author.exchange)
+        thread = messaging.start_thread([o.email for o in others])
+        messaging.send(thread["id"], "Le compte rendu est disponible.")
+        return uuid.UUID(thread["id"])
+
+    alice_and_carol = conversation(alice, carol)
+    all_three = conversation(alice, carol, bob)
+    colleagues = conversation(alice, bob)
+    # Carol's death is recorded in Alice's file only: it is kept 10 years, Bob's 20.
+    today = clock.now.date()
+    retention(practice, practice.patient_file, born_on="1950-01-01", died_on=str(today))
+    facts = {"born_on": "1950-01-01"}
+    bob.exchange.call("PUT", f"/patient-files/{bobs_file}/retention", json=facts)
+    later = add_years(today, 10) + timedelta(days=1)
+    assert _threads_left(ctx) == {alice_and_carol, all_three, colleagues}
+
+    # Alice's file goes first.
+    [destroyed] = purge(ctx, later)
+    assert str(destroyed.patient_file_id) == practice.patient_file
+    # Their conversation went with it; the one Bob's file still holds stays.
+    assert _threads_left(ctx) == {all_three, colleagues}
+    assert retention(practice, practice.patient_file)["shredded_at"] is not None
+    history = carol.exchange.call("GET", "/journal/history").json()
+    assert [h["action"] for h in history].count("retention.purge") == 1
+    assert purge(ctx, later) == []  # a second run changes nothing
+
+    # Then Bob's: the last file holding the conversation of the three.
+    last = add_years(today, 20) + timedelta(days=1)
+    [destroyed] = purge(ctx, last)
+    assert str(destroyed.patient_file_id) == bobs_file
+    assert _threads_left(ctx) == {colleagues}

@@ -258,8 +258,10 @@ MESSAGING = Activity(
     ),
     recipients=("the conversation's participants",),
     retention=(
-        "while the conversation exists (messages are not yet tied to the retention of a "
-        "patient's file)",
+        "a conversation with a patient: with the patient's file of each practice a "
+        "participant belongs to, destroyed with the last of those files (R16); between "
+        "practitioners only: while the conversation exists (no patient is visible to the "
+        "server)",
     ),
     tables=frozenset(
         {"message_keys", "messages", "thread_memberships", "thread_participants", "threads"}

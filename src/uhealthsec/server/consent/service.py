@@ -497,7 +497,7 @@ class RightsService:
         status = retention.status(patient_file)
         request.handled_at = self.ctx.now()
         request.handled_by = caller.id
-        if status.has_documents and not status.due(today):
+        if status.holds_data and not status.due(today):
             keep_until = status.end.keep_until
             request.status = RequestStatus.REFUSED
             request.erasure_from = status.destroyable_from
@@ -513,12 +513,12 @@ class RightsService:
             )
             self.db.flush()
             return Handled(request, [])
-        shredded = retention.shred_if_due(patient_file.id, today) if status.has_documents else None
+        shredded = retention.shred_if_due(patient_file.id, today) if status.holds_data else None
         request.status = RequestStatus.DONE
         request.reason = (
-            "Erased: the file's keys were destroyed and its documents deleted."
+            "Erased: the file's keys were destroyed and its documents and messages deleted."
             if shredded
-            else "Nothing to erase: the file holds no document."
+            else "Nothing to erase: the file holds no document or message."
         )
         self.db.flush()
         return Handled(request, shredded.blob_keys if shredded else [])

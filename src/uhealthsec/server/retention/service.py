@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import delete, func, select
@@ -34,6 +34,7 @@ from uhealthsec.server.audit.writer import PendingEntry
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import Conflict, Forbidden, InvalidInput
 from uhealthsec.server.idempotency.service import forget_patient_file
+from uhealthsec.server.messaging.retention import destroy_threads_of_file, files_holding_threads
 from uhealthsec.server.records.models import Blob, Document, DocumentVersion, PatientFile, Share
 from uhealthsec.server.retention.models import (
     DEFAULT_ARCHIVE_AFTER_YEARS,
@@ -65,6 +66,8 @@ class FileStatus:
     archived: bool
     shredded_at: datetime | None
     has_documents: bool
+    #: It holds correspondence with the patient (messaging/retention.py).
+    has_threads: bool
     #: The first day the file may be destroyed: the day after its end, or later while
     #: the grace period of a recently recorded date runs; None while the end is unknown.
     destroyable_from: date | None
@@ -77,12 +80,17 @@ class FileStatus:
     def keep_until(self) -> date | None:
         return self.end.keep_until
 
+    @property
+    def holds_data(self) -> bool:
+        """Something the end of retention destroys: documents, or correspondence not
+        yet destroyed with the file (a thread another practice's file still holds
+        outlives this one's destruction, and is not taken for new data)."""
+        return self.has_documents or (self.has_threads and self.shredded_at is None)
+
     def due(self, today: date) -> bool:
-        """Documents to destroy, and nothing left to wait for."""
+        """Documents or messages to destroy, and nothing left to wait for."""
         return (
-            self.has_documents
-            and self.destroyable_from is not None
-            and today >= self.destroyable_from
+            self.holds_data and self.destroyable_from is not None and today >= self.destroyable_from
         )
 
 
@@ -107,6 +115,8 @@ class Shredded:
     due: DueFile
     #: Blob objects to remove once the transaction that deleted their keys committed.
     blob_keys: list[str]
+    #: Threads destroyed with the file (messaging/retention.py).
+    threads: list[uuid.UUID] = field(default_factory=list)
 
 
 class RetentionService:
@@ -169,6 +179,9 @@ class RetentionService:
                 select(FileRetention).where(FileRetention.patient_file_id.in_(ids))
             ).all()
         }
+        with_threads = files_holding_threads(
+            self.db, [(f.id, f.patient_id, f.practice_id) for f in files]
+        )
         policies: dict[uuid.UUID, RetentionPolicy] = {}
         today = self.today()
         grace = timedelta(days=self.ctx.settings.retention_grace_days)
@@ -198,6 +211,7 @@ class RetentionService:
                 add_years(facts.last_care_on, policy.archive_after_years) < today,
                 record.shredded_at if record else None,
                 patient_file.id in last_document,
+                patient_file.id in with_threads,
                 destroyable_from,
             )
         return statuses
@@ -333,7 +347,7 @@ class RetentionService:
                 return due
             after = files[-1].id
             for status in self.statuses(files).values():
-                if status.has_documents and status.end.expired(today):
+                if status.holds_data and status.end.expired(today):
                     due.append(self._due(status))
 
     def shred_if_due(self, patient_file_id: uuid.UUID, today: date) -> Shredded | None:
@@ -368,10 +382,31 @@ class RetentionService:
         self.db.execute(delete(DocumentVersion).where(DocumentVersion.document_id.in_(documents)))
         self.db.execute(delete(Document).where(Document.patient_file_id == patient_file.id))
         self.db.execute(delete(Blob).where(Blob.id.in_(blob_ids)))
+        threads = destroy_threads_of_file(
+            self.db,
+            patient_file.patient_id,
+            patient_file.practice_id,
+            self._kept_practices(patient_file),
+        )
         record = self._record(patient_file)
         record.shredded_at = self.ctx.now()
         self.db.flush()
-        return Shredded(due, [blob_id.hex for blob_id in blob_ids])
+        return Shredded(due, [blob_id.hex for blob_id in blob_ids], threads)
+
+    def _kept_practices(self, patient_file: PatientFile) -> set[uuid.UUID]:
+        """The practices whose file of the same patient is not destroyed (R16: the
+        correspondence they hold stays)."""
+        return set(
+            self.db.scalars(
+                select(PatientFile.practice_id)
+                .outerjoin(FileRetention, FileRetention.patient_file_id == PatientFile.id)
+                .where(
+                    PatientFile.patient_id == patient_file.patient_id,
+                    PatientFile.id != patient_file.id,
+                    FileRetention.shredded_at.is_(None),
+                )
+            ).all()
+        )
 
     def reopen(self, patient_file: PatientFile) -> None:
         """New care after the file was destroyed starts a new retention period."""
@@ -454,7 +489,10 @@ def purge_entry(ctx: AppContext, shredded: Shredded) -> PendingEntry:
         action=PURGE_ACTION,
         outcome=Outcome.DONE,
         status=200,
-        objects=((ObjectKind.PATIENT_FILE, due.patient_file_id),),
+        objects=(
+            (ObjectKind.PATIENT_FILE, due.patient_file_id),
+            *((ObjectKind.THREAD, thread_id) for thread_id in shredded.threads),
+        ),
         client="uhs-worker",
     )
     return PendingEntry(entry, (due.patient_id,), due.practice_id)
