@@ -37,12 +37,14 @@ class IncidentClient:
         self,
         incident_id: ID,
         since: datetime,
-        until: datetime,
+        until: datetime | None = None,
         accounts: list[ID] | None = None,
     ) -> dict[str, Any]:
-        """Count from the journal the patients and documents reached in [since, until),
-        by ``accounts`` only if given."""
-        request: dict[str, Any] = {"since": since.isoformat(), "until": until.isoformat()}
+        """Count from the journal the patients and documents reached in [since, until)
+        (until the server's now if None), by ``accounts`` only if given."""
+        request: dict[str, Any] = {"since": since.isoformat()}
+        if until is not None:
+            request["until"] = until.isoformat()
         if accounts:
             request["accounts"] = [str(a) for a in accounts]
         return self._json("POST", f"/incidents/{incident_id}/count", request)

@@ -204,3 +204,5 @@ def test_r20_reminders_at_48_and_66_hours_each_sent_once(practice: Practice, ctx
     assert remind() == 0
     # Two in all: none for the incident decided not notifiable.
     assert len(reminders()) == 2 and reminders()[-1].endswith("dans 5 h")
+    body = outbox.messages(practice.alice.email)[-1].get_payload(decode=True).decode()
+    assert incident["id"] in body and decided["id"] not in body

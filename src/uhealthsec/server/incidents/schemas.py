@@ -44,7 +44,8 @@ class IncidentIn(Strict):
 
 class CountIn(Strict):
     since: AwareDatetime
-    until: AwareDatetime
+    #: The period's end (excluded); now if left out.
+    until: AwareDatetime | None = None
     #: The accounts whose journaled actions count; none: the whole practice.
     accounts: Annotated[list[uuid.UUID], Field(max_length=MAX_COUNT_ACCOUNTS)] | None = None
 

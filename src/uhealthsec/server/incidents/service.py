@@ -265,14 +265,17 @@ class IncidentService:
         caller: Account,
         incident_id: uuid.UUID,
         since: datetime,
-        until: datetime,
+        until: datetime | None,
         accounts: Sequence[uuid.UUID] | None = None,
     ) -> Incident:
         """Count the patients and documents that journaled actions of the practice (by
-        ``accounts`` only, if given) touched in [since, until), and prefill the
+        ``accounts`` only, if given) touched in [since, until) (until now if None), and prefill the
         approximate numbers the practice has not given; the patients counted are those
         told if the practice decides to tell them."""
         incident = self.incident(caller, incident_id, lock=True)
+        if until is None:
+            # Now, this instant included: the server's clock, not the client's.
+            until = self.ctx.now() + timedelta(microseconds=1)
         if not since < until:
             raise InvalidInput("the period's start must be before its end")
         if until - since > MAX_COUNT_PERIOD:
