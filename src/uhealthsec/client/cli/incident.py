@@ -54,8 +54,27 @@ Nature = Annotated[
         metavar="NATURE",
     ),
 ]
-Text = Annotated[str | None, typer.Option(metavar="TEXT")]
-Number = Annotated[int | None, typer.Option(min=0, metavar="N")]
+
+
+def _text(what: str) -> Any:
+    return typer.Option(help=what, metavar="TEXT")
+
+
+Description = Annotated[str | None, _text("What happened, and how it was found.")]
+DataCategories = Annotated[str | None, _text("Categories of data concerned.")]
+PeopleCategories = Annotated[str | None, _text("Categories of people concerned.")]
+PeopleCount = Annotated[
+    int | None, typer.Option(min=0, help="Approximate number of people.", metavar="N")
+]
+RecordsCount = Annotated[
+    int | None, typer.Option(min=0, help="Approximate number of records.", metavar="N")
+]
+Contact = Annotated[
+    str | None, _text("Whom the CNIL contacts (the DPO's, or the practice's by default).")
+]
+Consequences = Annotated[str | None, _text("Likely consequences for the people.")]
+Measures = Annotated[str | None, _text("Measures taken.")]
+Planned = Annotated[str | None, _text("Measures planned.")]
 When = Annotated[
     datetime | None,
     typer.Option(
@@ -148,18 +167,16 @@ def _client():  # type: ignore[no-untyped-def]
 
 @incident_app.command("open")
 def incident_open(
-    description: Annotated[str, typer.Option(help="What happened.", metavar="TEXT")],
+    description: Annotated[str, _text("What happened, and how it was found.")],
     nature: Nature = None,
-    data: Annotated[str | None, typer.Option(help="Categories of data.", metavar="TEXT")] = None,
-    people: Annotated[
-        str | None, typer.Option(help="Categories of people.", metavar="TEXT")
-    ] = None,
-    people_count: Number = None,
-    records_count: Number = None,
-    contact: Text = None,
-    consequences: Text = None,
-    measures: Annotated[str | None, typer.Option(help="Measures taken.", metavar="TEXT")] = None,
-    planned: Annotated[str | None, typer.Option(help="Measures planned.", metavar="TEXT")] = None,
+    data: DataCategories = None,
+    people: PeopleCategories = None,
+    people_count: PeopleCount = None,
+    records_count: RecordsCount = None,
+    contact: Contact = None,
+    consequences: Consequences = None,
+    measures: Measures = None,
+    planned: Planned = None,
     aware: When = None,
     practice: PracticeChoice = None,
     as_json: JsonOutput = False,
@@ -188,16 +205,16 @@ def incident_open(
 @incident_app.command("update")
 def incident_update(
     incident_id: IncidentId,
-    description: Text = None,
+    description: Description = None,
     nature: Nature = None,
-    data: Text = None,
-    people: Text = None,
-    people_count: Number = None,
-    records_count: Number = None,
-    contact: Text = None,
-    consequences: Text = None,
-    measures: Text = None,
-    planned: Text = None,
+    data: DataCategories = None,
+    people: PeopleCategories = None,
+    people_count: PeopleCount = None,
+    records_count: RecordsCount = None,
+    contact: Contact = None,
+    consequences: Consequences = None,
+    measures: Measures = None,
+    planned: Planned = None,
     aware: When = None,
     as_json: JsonOutput = False,
 ) -> None:
