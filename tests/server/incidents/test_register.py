@@ -15,7 +15,7 @@ from tests.server_fixtures import make_settings
 from uhealthsec.client.incidents import IncidentClient
 from uhealthsec.server.audit.outbox import sequence_stale
 from uhealthsec.server.incidents.exposure import clear_metadata_text
-from uhealthsec.server.incidents.service import IncidentService
+from uhealthsec.server.incidents.service import COUNT_COST, WRITES_PER_HOUR, IncidentService
 
 OPERATOR = "olga@example.org"
 
@@ -96,6 +96,12 @@ def test_r20_numbers_counted_from_the_journal_prefill_the_estimates(
     assert (again["people_estimate"], again["people_counted"]) == (40, 1)
     assert corrected["records_estimate"] == 1
     assert "before its end" in refused(400, incidents.count, incident["id"], clock.now, start)
+
+    # Counting reads up to a year of the journal: an incident takes a few an hour.
+    spent = 4 * COUNT_COST + 1
+    for _ in range((WRITES_PER_HOUR - spent) // COUNT_COST):
+        incidents.count(incident["id"], start)
+    assert "an hour" in refused(429, incidents.count, incident["id"], start)
 
 
 def test_r21_unintelligible_content_records_the_metadata_in_clear_and_telling_sends_notices(

@@ -63,6 +63,9 @@ class Incident(Base):
     #: The worker's reminders to the practice's admins, each sent once.
     reminded_48h_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     reminded_66h_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: The changes made to the incident in the current hour (service.WRITES_PER_HOUR).
+    window_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    window_writes: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class IncidentNotification(Base):

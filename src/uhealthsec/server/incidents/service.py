@@ -51,6 +51,10 @@ REMINDERS = (timedelta(hours=48), timedelta(hours=66))
 #: Bounds: a practice opens at most this many incidents a day; an incident takes at
 #: most this many notifications, and a count spans at most this long.
 OPENED_PER_DAY = 20
+#: Changes to one incident in an hour; a count from the journal (which reads up to a
+#: year of entries) costs as much as COUNT_COST changes.
+WRITES_PER_HOUR = 60
+COUNT_COST = 6
 MAX_NOTIFICATIONS = 20
 MAX_COUNT_PERIOD = timedelta(days=366)
 MAX_COUNT_ACCOUNTS = 50
@@ -136,8 +140,10 @@ class IncidentService:
             AccountService(self.db, self.ctx).require(caller, practice_id, "journal.read")
         current_draft().about_practice(practice_id)
 
-    def incident(self, caller: Account, incident_id: uuid.UUID, *, lock: bool = False) -> Incident:
-        incident = self.db.get(Incident, incident_id, with_for_update=lock)
+    def incident(self, caller: Account, incident_id: uuid.UUID, *, writes: int = 0) -> Incident:
+        """The incident, if the caller keeps its practice's register; with ``writes``,
+        locked and that many changes counted against its hourly bound."""
+        incident = self.db.get(Incident, incident_id, with_for_update=writes > 0)
         if incident is None or not (
             self.is_operator(caller)
             or AccountService(self.db, self.ctx).allows(
@@ -146,7 +152,24 @@ class IncidentService:
         ):
             raise NotFound("no such incident, or it is not yours to see")
         current_draft().about_practice(incident.practice_id)
+        if writes:
+            self._count_writes(incident, writes)
         return incident
+
+    def _count_writes(self, incident: Incident, writes: int) -> None:
+        now = self.ctx.now()
+        started = incident.window_started_at
+        if started is None or not started <= now < started + timedelta(hours=1):
+            incident.window_started_at, incident.window_writes = now, 0
+            started = now
+        if incident.window_writes + writes > WRITES_PER_HOUR:
+            retry = max(1, int((started + timedelta(hours=1) - now).total_seconds()))
+            raise TooManyRequests(
+                f"at most {WRITES_PER_HOUR} changes an hour to one incident (a count from "
+                f"the journal is {COUNT_COST}): try again in {retry // 60 + 1} minutes",
+                retry,
+            )
+        incident.window_writes += writes
 
     # -- the register -----------------------------------------------------------------
 
@@ -180,6 +203,7 @@ class IncidentService:
             aware_at=now,
             nature="",
             description="",
+            window_writes=0,
             contact=self._default_contact(caller, practice_id),
         )
         self._apply(incident, fields)
@@ -189,7 +213,7 @@ class IncidentService:
         return incident
 
     def update(self, caller: Account, incident_id: uuid.UUID, fields: IncidentFields) -> Incident:
-        incident = self.incident(caller, incident_id, lock=True)
+        incident = self.incident(caller, incident_id, writes=1)
         if (
             fields.aware_at is not None
             and fields.aware_at != incident.aware_at
@@ -272,7 +296,7 @@ class IncidentService:
         ``accounts`` only, if given) touched in [since, until) (until now if None), and prefill the
         approximate numbers the practice has not given; the patients counted are those
         told if the practice decides to tell them."""
-        incident = self.incident(caller, incident_id, lock=True)
+        incident = self.incident(caller, incident_id, writes=COUNT_COST)
         if until is None:
             # Now, this instant included: the server's clock, not the client's.
             until = self.ctx.now() + timedelta(microseconds=1)
@@ -364,7 +388,7 @@ class IncidentService:
         initial notification made after the deadline must give the reasons for the
         delay (art. 33(1)); a complement (33(4)) follows an initial one and says what
         it adds."""
-        incident = self.incident(caller, incident_id, lock=True)
+        incident = self.incident(caller, incident_id, writes=1)
         made = self.notifications(incident)
         now = self.ctx.now()
         if len(made) >= MAX_NOTIFICATIONS:
@@ -416,7 +440,7 @@ class IncidentService:
     ) -> Incident:
         """Art. 33: notifiable or not; "not notifiable" (unlikely to result in a risk)
         needs a written reason, and cannot follow a notification."""
-        incident = self.incident(caller, incident_id, lock=True)
+        incident = self.incident(caller, incident_id, writes=1)
         if decision == Decision.NOT_NOTIFIABLE:
             if self.first_notification(incident) is not None:
                 raise Conflict("the CNIL was already notified of this incident")
@@ -445,7 +469,7 @@ class IncidentService:
         """Art. 34: tell the people concerned or not. "unintelligible" (34(3)(a)) records
         the metadata the server holds in clear (exposure.py); "tell" sends each patient
         counted a clear-language notice, once, by mail and in their notices."""
-        incident = self.incident(caller, incident_id, lock=True)
+        incident = self.incident(caller, incident_id, writes=1)
         if incident.people_decision == PeopleDecision.TELL:
             raise Conflict("the people concerned were already told")
         now = self.ctx.now()

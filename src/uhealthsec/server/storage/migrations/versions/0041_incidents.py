@@ -56,6 +56,8 @@ def upgrade() -> None:
         _time("people_decided_at", True),
         _time("reminded_48h_at", True),
         _time("reminded_66h_at", True),
+        _time("window_started_at", True),
+        sa.Column("window_writes", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["opened_by"],
             ["accounts.id"],
