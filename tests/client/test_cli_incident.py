@@ -77,3 +77,32 @@ def test_r20_r21_the_main_path_of_a_breach(signed_in, demo, live_server, clock, 
     status, output = finished(uhs)
     assert status != 0 and "no such incident" in _flat(output)
     assert datetime.fromisoformat(incident["aware_at"]) <= clock.now
+
+
+def test_a_hostile_servers_incident_is_printed_as_plain_text(capsys):
+    """Markup, escapes and values of the wrong type in an answer neither break the
+    command nor print as ours."""
+    from uhealthsec.client.cli.incident import _show
+
+    _show(
+        {
+            "id": "[bold red]faux[/]",
+            "nature": ["confidentiality", ["x"], "\x1b[2J"],
+            "aware_at": "not a time",
+            "deadline": 12,
+            "clock": {"a": 1},
+            "description": "Ligne\n[link=http://evil]clic[/link]\x1b]0;titre\x07",
+            "people_estimate": "beaucoup",
+            "people_counted": 3,
+            "contact": None,
+            "decision": ["notifiable"],
+            "decision_reason": "[/]",
+            "notifications": [{"kind": "initial", "made_at": "2026-13-45"}],
+            "people_decision": "tell",
+        }
+    )
+    out = capsys.readouterr().out
+    assert "[bold red]faux[/]" in out and "\x1b" not in out
+    assert "[link=http://evil]clic[/link]" in out
+    assert "Personnes concernées : ? (journal : 3)" in out
+    assert "Notification : ? — [/]" in out and "Personnes : informées" in out

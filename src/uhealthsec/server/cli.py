@@ -187,6 +187,8 @@ def _maintain(ctx: Any) -> str:
         misses = KeyDirectory(db, ctx).purge_misses()
         recoveries = PasswordRecoveries(db, ctx).purge()
         sign_ins = purge_finished_sign_ins(db, ctx.now()) + FederationService(db, ctx).purge()
+    # Apart: a purge that fails must not hold back a breach's deadline reminder.
+    with ctx.sessions.begin() as db:
         reminders = IncidentService(db, ctx).send_reminders()
     return (
         f"removed {removed} unfinished upload(s), {purged} expired connection record(s), "
@@ -530,7 +532,8 @@ def cleanup(
     data (IP addresses) older than the CNIL retention, the shield's counters that no
     decision needs any more, what is kept of mail sent or given up (after
     UHS_MAIL_KEEP_DAYS), and finished password recoveries, sign-ins, passkey
-    challenges and e-CPS round trips."""
+    challenges and e-CPS round trips; and mail the practice admins whose breach is
+    48 or 66 hours old and not yet notified to the CNIL."""
     from uhealthsec.server.app import build_context
 
     ctx = build_context(_settings())

@@ -121,35 +121,62 @@ def _fields(
     }
 
 
-def _time(value: str | None) -> str:
+def _time(value: object) -> str:
+    """A time the server sent, in UTC; "?" for anything else."""
     if not value:
         return "—"
-    return datetime.fromisoformat(value).astimezone(UTC).strftime("%d/%m/%Y %H:%M UTC")
+    try:
+        return datetime.fromisoformat(str(value)).astimezone(UTC).strftime("%d/%m/%Y %H:%M UTC")
+    except (ValueError, OverflowError):
+        return "?"
+
+
+def _word(words: dict[Any, str], value: object) -> str:
+    """What the server's code means, in French; "?" for a code this client does not know
+    (or a value that is no code)."""
+    return words.get(value, "?") if value is None or isinstance(value, str) else "?"
+
+
+def _text_of(value: object) -> str:
+    return shown(value if isinstance(value, str) else "?")
 
 
 def _show(incident: dict[str, Any]) -> None:
-    natures = ", ".join(NATURE.get(n, n) for n in incident["nature"])
-    console.print(f"Incident {incident['id']} — {natures}")
-    console.print(f"Connu depuis : {_time(incident['aware_at'])}")
+    natures = ", ".join(_word(NATURE, n) for n in incident.get("nature") or [])
+    console.print(f"Incident {_text_of(incident.get('id'))} — {natures}")
+    console.print(f"Connu depuis : {_time(incident.get('aware_at'))}")
     console.print(
-        f"Échéance CNIL : {_time(incident['deadline'])} — {CLOCK.get(incident['clock'], '?')}"
+        f"Échéance CNIL : {_time(incident.get('deadline'))} — {_word(CLOCK, incident.get('clock'))}"
     )
-    console.print(f"Description : {shown(incident['description'])}")
+    console.print(f"Description : {_text_of(incident.get('description'))}")
     for label, estimate, counted in (
-        ("Personnes concernées", incident["people_estimate"], incident["people_counted"]),
-        ("Enregistrements concernés", incident["records_estimate"], incident["records_counted"]),
+        ("Personnes concernées", incident.get("people_estimate"), incident.get("people_counted")),
+        (
+            "Enregistrements concernés",
+            incident.get("records_estimate"),
+            incident.get("records_counted"),
+        ),
     ):
         if estimate is None and counted is None:
             continue
-        from_journal = f" (journal : {counted})" if counted is not None else ""
-        console.print(f"{label} : {estimate if estimate is not None else '?'}{from_journal}")
-    console.print(f"Contact : {shown(incident['contact'])}")
-    reason = f" — {shown(incident['decision_reason'])}" if incident["decision_reason"] else ""
-    console.print(f"Notification : {DECISION.get(incident['decision'], '?')}{reason}")
-    for n in incident["notifications"]:
-        kind = "initiale" if n["kind"] == "initial" else "complémentaire"
-        console.print(f"  {kind}, le {_time(n['made_at'])}")
-    console.print(f"Personnes : {PEOPLE.get(incident['people_decision'], '?')}")
+        from_journal = f" (journal : {_number(counted)})" if counted is not None else ""
+        console.print(f"{label} : {_number(estimate)}{from_journal}")
+    console.print(f"Contact : {_text_of(incident.get('contact'))}")
+    reason = incident.get("decision_reason")
+    because = f" — {_text_of(reason)}" if reason else ""
+    console.print(f"Notification : {_word(DECISION, incident.get('decision'))}{because}")
+    for n in incident.get("notifications") or []:
+        kind = "complémentaire" if n.get("kind") == "complementary" else "initiale"
+        console.print(f"  {kind}, le {_time(n.get('made_at'))}")
+    console.print(f"Personnes : {_word(PEOPLE, incident.get('people_decision'))}")
+
+
+def _text_of_lines(value: object) -> str:
+    return shown(value if isinstance(value, str) else "?", lines=True)
+
+
+def _number(value: object) -> str:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else "?"
 
 
 def _print(incident: dict[str, Any], as_json: bool) -> None:
@@ -278,8 +305,8 @@ def incident_list(practice: PracticeChoice = None, as_json: JsonOutput = False) 
         console.print("Aucun incident enregistré.")
     for i in incidents:
         console.print(
-            f"{i['id']}  {_time(i['aware_at'])}  {CLOCK.get(i['clock'], '?')}  "
-            f"{shown(i['description'][:60])}"
+            f"{_text_of(i.get('id'))}  {_time(i.get('aware_at'))}  "
+            f"{_word(CLOCK, i.get('clock'))}  {_text_of(str(i.get('description'))[:60])}"
         )
 
 
@@ -385,7 +412,7 @@ def incident_export(
     if output_format == "json":
         print_json(form)
     else:
-        console.print(shown(form, lines=True), soft_wrap=True, highlight=False)
+        console.print(_text_of_lines(form), soft_wrap=True, highlight=False)
 
 
 @incident_app.command("notices")
@@ -399,5 +426,5 @@ def incident_notices(as_json: JsonOutput = False) -> None:
     if not notices:
         console.print("Aucune notification de violation de données.")
     for n in notices:
-        console.print(f"— {_time(n['sent_at'])}")
-        console.print(shown(n["text"], lines=True))
+        console.print(f"— {_time(n.get('sent_at'))}")
+        console.print(_text_of_lines(n.get("text")))

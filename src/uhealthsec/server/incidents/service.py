@@ -628,12 +628,19 @@ class IncidentService:
 
 
 def reminder_text(incident: Incident, deadline: datetime, hours: int) -> str:
+    when = f"le {deadline:%d/%m/%Y à %H:%M} UTC"
+    if hours > 0:
+        due = f"avant {when}, soit dans environ {hours} heure(s)."
+    else:
+        due = (
+            f"avant {when} : le délai est passé, notifiez sans attendre en donnant les "
+            "motifs du retard."
+        )
     return (
         "Bonjour,\n\n"
         f"Une violation de données a été enregistrée dans votre cabinet (incident "
         f"{incident.id}). Si elle présente un risque pour les personnes, elle doit être "
-        f"notifiée à la CNIL avant le {deadline:%d/%m/%Y à %H:%M} UTC, soit dans environ "
-        f"{hours} heure(s).\n\n"
+        f"notifiée à la CNIL {due}\n\n"
         f"Pour préparer la notification : uhs incident export {incident.id} --format md\n"
         f"Pour l'enregistrer une fois faite : uhs incident notify {incident.id}\n"
         f"Si elle ne présente aucun risque : uhs incident decide {incident.id} "
