@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from uhealthsec.server.incidents.service import (
+    CONTACT_LENGTH,
     MAX_COUNT_ACCOUNTS,
     Clock,
     Decision,
@@ -17,7 +18,7 @@ from uhealthsec.server.incidents.service import (
 )
 
 Text = Annotated[str, Field(max_length=10_000)]
-Line = Annotated[str, Field(max_length=300)]
+Line = Annotated[str, Field(max_length=CONTACT_LENGTH)]
 Count = Annotated[int, Field(ge=0, le=1_000_000_000)]
 
 

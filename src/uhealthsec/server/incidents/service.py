@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from uhealthsec.crypto.journal import NOBODY, JournalEntry, ObjectKind, Outcome
@@ -58,6 +58,8 @@ COUNT_COST = 6
 MAX_NOTIFICATIONS = 20
 MAX_COUNT_PERIOD = timedelta(days=366)
 MAX_COUNT_ACCOUNTS = 50
+#: Incident.contact's length.
+CONTACT_LENGTH = 300
 #: A written reason is a sentence, not a word.
 MIN_REASON = 10
 NOTIFY_PATIENT_ACTION = "incidents.notice_sent"
@@ -267,7 +269,9 @@ class IncidentService:
         ):
             admins = self._admin_addresses(practice_id)
             address = admins[0] if admins else caller.email
-        return f"{practice.name if practice else ''} <{address}>".strip()
+        contact = f"{practice.name if practice else ''} <{address}>".strip()
+        # The column's length: a long practice name gives way, the address stays whole.
+        return contact if len(contact) <= CONTACT_LENGTH else f"<{address}>"[:CONTACT_LENGTH]
 
     def register(self, caller: Account, practice_id: uuid.UUID) -> list[Incident]:
         """Every incident of the practice, notified or not (art. 33(5)), newest first."""
@@ -361,7 +365,12 @@ class IncidentService:
             self.db.scalars(
                 select(IncidentNotification)
                 .where(IncidentNotification.incident_id == incident.id)
-                .order_by(IncidentNotification.made_at, IncidentNotification.id)
+                # The initial one first, even made in the same instant as a complement.
+                .order_by(
+                    IncidentNotification.made_at,
+                    case((IncidentNotification.kind == "initial", 0), else_=1),
+                    IncidentNotification.id,
+                )
             )
         )
 
