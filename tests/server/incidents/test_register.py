@@ -15,6 +15,7 @@ from tests.server_fixtures import make_settings
 from uhealthsec.client.incidents import IncidentClient
 from uhealthsec.server.audit.outbox import sequence_stale
 from uhealthsec.server.incidents.exposure import clear_metadata_text
+from uhealthsec.server.incidents.models import Incident
 from uhealthsec.server.incidents.service import COUNT_COST, WRITES_PER_HOUR, IncidentService
 
 OPERATOR = "olga@example.org"
@@ -70,7 +71,7 @@ def test_r20_the_clock_72_hours_from_awareness_and_a_late_notice_gives_its_reaso
 
 
 def test_r20_numbers_counted_from_the_journal_prefill_the_estimates(
-    practice: Practice, report, clock
+    practice: Practice, report, clock, ctx
 ):
     """Alice sends Carol's report: counting Alice's actions finds Carol and the
     document; Bob's, or a period before, find nothing; the admin's correction stays."""
@@ -85,8 +86,16 @@ def test_r20_numbers_counted_from_the_journal_prefill_the_estimates(
     assert (counted["people_counted"], counted["records_counted"]) == (1, 1)
     assert (counted["people_estimate"], counted["records_estimate"]) == (1, 1)
 
+    with ctx.sessions.begin() as db:
+        service = IncidentService(db, ctx)
+        concerned = service.patients(db.get(Incident, uuid.UUID(incident["id"])))
+    assert concerned == [uuid.UUID(practice.carol.user.account_id)]
+
     none = incidents.count(incident["id"], start, clock.now, [bob_id])
     assert (none["people_counted"], none["records_counted"]) == (0, 0)
+    # The narrower count replaces the broader one: Carol is no longer to be told.
+    with ctx.sessions.begin() as db:
+        assert IncidentService(db, ctx).patients(db.get(Incident, uuid.UUID(incident["id"]))) == []
     before = incidents.count(incident["id"], start - timedelta(days=2), start - timedelta(days=1))
     assert before["people_counted"] == 0
     # The practice corrects the estimate: both numbers are kept, and the next count

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import Session
 
 from uhealthsec.crypto.journal import NOBODY, JournalEntry, ObjectKind, Outcome
@@ -330,12 +330,10 @@ class IncidentService:
             if touched.patients
             else set()
         )
-        known = set(
-            self.db.scalars(
-                select(IncidentPatient.patient_id).where(IncidentPatient.incident_id == incident.id)
-            )
-        )
-        for patient_id in sorted(patients - known):
+        # The latest count says who is concerned: a narrower one after a broad one
+        # must not leave the broad one's patients to be told.
+        self.db.execute(delete(IncidentPatient).where(IncidentPatient.incident_id == incident.id))
+        for patient_id in sorted(patients):
             self.db.add(IncidentPatient(incident_id=incident.id, patient_id=patient_id))
         incident.people_counted = len(touched.patients)
         incident.records_counted = len(touched.documents)
