@@ -21,6 +21,7 @@ from uhealthsec.server.compliance.processing import (
     NOT_PERSONAL_ACTIONS,
 )
 from uhealthsec.server.compliance.service import MISSING, record_of_processing, to_markdown
+from uhealthsec.server.incidents.service import NOTIFY_PATIENT_ACTION, REMIND_ACTION
 from uhealthsec.server.retention.service import PURGE_ACTION
 from uhealthsec.server.tables import metadata
 
@@ -45,7 +46,7 @@ def test_r25_every_table_is_described_once_and_every_described_table_exists():
 
 
 def test_r25_every_journaled_action_is_described():
-    done = set(ACTIONS.values()) | {LOCK_ACTION, PURGE_ACTION}
+    done = set(ACTIONS.values()) | {LOCK_ACTION, PURGE_ACTION, NOTIFY_PATIENT_ACTION, REMIND_ACTION}
     described = [action for activity in ACTIVITIES for action in activity.actions]
     described += list(NOT_PERSONAL_ACTIONS)
     assert sorted(described) == sorted(set(described)), "an action described twice"

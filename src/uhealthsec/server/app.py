@@ -39,6 +39,7 @@ from uhealthsec.server.federation.routes import router as federation_router
 from uhealthsec.server.flows.metrics import router as metrics_router
 from uhealthsec.server.headers import SecurityHeaders
 from uhealthsec.server.idempotency.service import AnswerKept, replayed_answer
+from uhealthsec.server.incidents.routes import router as incidents_router
 from uhealthsec.server.keys.routes import router as keys_router
 from uhealthsec.server.limits import BodySizeLimit, KnownMethods
 from uhealthsec.server.mail.outbox import MailCourier
@@ -305,6 +306,7 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
     app.include_router(retention_router, dependencies=[HEALTH_DATA])
     app.include_router(messaging_router, dependencies=[HEALTH_DATA])
     app.include_router(search_router, dependencies=[HEALTH_DATA])
+    app.include_router(incidents_router, dependencies=[HEALTH_DATA])
     app.include_router(journal_router)
     app.include_router(shield_router)
     app.include_router(metrics_router)

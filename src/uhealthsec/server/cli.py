@@ -172,6 +172,7 @@ def _maintain(ctx: Any) -> str:
     from uhealthsec.server.auth.service import purge_finished_sign_ins
     from uhealthsec.server.federation.service import FederationService
     from uhealthsec.server.idempotency.service import purge_expired
+    from uhealthsec.server.incidents.service import IncidentService
     from uhealthsec.server.keys.service import KeyDirectory
     from uhealthsec.server.mail.outbox import MailOutbox
     from uhealthsec.server.records.service import RecordsService
@@ -186,12 +187,16 @@ def _maintain(ctx: Any) -> str:
         misses = KeyDirectory(db, ctx).purge_misses()
         recoveries = PasswordRecoveries(db, ctx).purge()
         sign_ins = purge_finished_sign_ins(db, ctx.now()) + FederationService(db, ctx).purge()
+    # Apart: a purge that fails must not hold back a breach's deadline reminder.
+    with ctx.sessions.begin() as db:
+        reminders = IncidentService(db, ctx).send_reminders()
     return (
         f"removed {removed} unfinished upload(s), {purged} expired connection record(s), "
         f"{forgotten} stale shield record(s), {mails} record(s) of mail sent or given up, "
         f"{keys} idempotency key(s) past their day, {misses} past hour(s) of directory "
         f"lookups without keys, {recoveries} finished password "
-        f"recovery(ies) and {sign_ins} finished sign-in record(s)."
+        f"recovery(ies) and {sign_ins} finished sign-in record(s); sent {reminders} "
+        "breach notification reminder(s)."
     )
 
 
@@ -527,7 +532,8 @@ def cleanup(
     data (IP addresses) older than the CNIL retention, the shield's counters that no
     decision needs any more, what is kept of mail sent or given up (after
     UHS_MAIL_KEEP_DAYS), and finished password recoveries, sign-ins, passkey
-    challenges and e-CPS round trips."""
+    challenges and e-CPS round trips; and mail the practice admins whose breach is
+    48 or 66 hours old and not yet notified to the CNIL."""
     from uhealthsec.server.app import build_context
 
     ctx = build_context(_settings())

@@ -129,6 +129,10 @@ class Settings(BaseSettings):
     #: audit the whole log; nobody else can enumerate it (docs/PROTOCOL.md, section 10).
     directory_monitors: list[str] = Field(default_factory=list)
 
+    #: Accounts (addresses) the operator lets open and keep incidents of the breach
+    #: register in any practice (``server/incidents/``), beside each practice's admins.
+    incident_operators: list[str] = Field(default_factory=list)
+
     #: Backups (``uhs-server backup``): the recovery key's public half, from
     #: ``uhs-server backup-key new`` (its private half stays offline, with the operator)...
     backup_key: str = ""

@@ -12,6 +12,7 @@ from uhealthsec.server.auth import models as auth_models
 from uhealthsec.server.consent import models as consent_models
 from uhealthsec.server.federation import models as federation_models
 from uhealthsec.server.idempotency import models as idempotency_models
+from uhealthsec.server.incidents import models as incidents_models
 from uhealthsec.server.jobs import models as jobs_models
 from uhealthsec.server.keys import models as keys_models
 from uhealthsec.server.mail import models as mail_models
@@ -33,6 +34,7 @@ __all__ = [
     "consent_models",
     "federation_models",
     "idempotency_models",
+    "incidents_models",
     "jobs_models",
     "keys_models",
     "mail_models",

@@ -18,6 +18,7 @@ from uhealthsec.protocol.encoding import b64u_decode
 from uhealthsec.server.audit.actions import ACTIONS, UNKNOWN, route_action
 from uhealthsec.server.audit.middleware import action_name
 from uhealthsec.server.auth.factors import LOCK_ACTION
+from uhealthsec.server.incidents.service import NOTIFY_PATIENT_ACTION, REMIND_ACTION
 from uhealthsec.server.retention.service import PURGE_ACTION
 
 PROTOCOL = Path(__file__).resolve().parents[3] / "docs" / "PROTOCOL.md"
@@ -80,7 +81,7 @@ def test_the_table_is_the_list_of_the_protocol():
     assert len(rows) == len(set((m, p) for m, p, _ in rows))
     assert {(m, p): a for m, p, a in rows} == dict(ACTIONS)
     by_server = set(re.findall(r"^\| `([a-z_]+\.[a-z_]+)` \| [^`|]+\|$", section, re.M))
-    assert by_server == {LOCK_ACTION, PURGE_ACTION}
+    assert by_server == {LOCK_ACTION, PURGE_ACTION, NOTIFY_PATIENT_ACTION, REMIND_ACTION}
 
 
 def test_a_refused_method_is_journaled_under_the_route_that_refused_it():

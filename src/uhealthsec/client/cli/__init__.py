@@ -21,6 +21,7 @@ from uhealthsec.client.cli import (
     consent,
     documents,
     exit_codes,
+    incident,
     journal,
     keys,
     messages,
@@ -112,6 +113,8 @@ app.add_typer(consent.consent_app, name="consent")
 app.add_typer(patient.patient_app, name="patient")
 app.command("retention-policy")(patient.retention_policy)
 app.add_typer(rights.rights_app, name="rights")
+# The breach register.
+app.add_typer(incident.incident_app, name="incident")
 app.command("export")(documents.export)
 # Documents waiting for invited patients.
 app.add_typer(pending.pending_app, name="pending")

@@ -19,7 +19,7 @@ from uhealthsec.crypto.checkpoint import (
     verifier_key,
 )
 from uhealthsec.crypto.errors import CryptoError
-from uhealthsec.crypto.journal import JournalEntry
+from uhealthsec.crypto.journal import JournalEntry, ObjectKind
 from uhealthsec.protocol.encoding import b64u_encode
 from uhealthsec.protocol.journal import MAX_ENTRIES, MAX_LEAVES
 from uhealthsec.server.accounts.models import Account, AccountKind
@@ -56,6 +56,12 @@ class HistoryItem:
     actor: Account | None
     #: Its inclusion proof in the tree the listing was asked against, if one was.
     proof: list[bytes] | None = None
+
+
+@dataclass(frozen=True)
+class Touched:
+    patients: frozenset[uuid.UUID]
+    documents: frozenset[uuid.UUID]
 
 
 class JournalService:
@@ -150,6 +156,40 @@ class JournalService:
         AccountService(self.db, self.ctx).require(caller, practice_id, "journal.read")
         current_draft().about_practice(practice_id)
         return self._items(JournalRecord.practice_id == practice_id, limit, before, tree_size)
+
+    def touched(
+        self,
+        practice_id: uuid.UUID,
+        since: datetime,
+        until: datetime,
+        actors: list[uuid.UUID] | None = None,
+    ) -> Touched:
+        """The patients and documents that the practice's journaled actions in
+        [since, until) touched (done or not), by ``actors`` only if given: what a breach
+        through those accounts, or through the practice, may have reached. The caller
+        checked that the journal is theirs to read."""
+        condition = (
+            (JournalRecord.practice_id == practice_id)
+            & (JournalRecord.created_at >= since)
+            & (JournalRecord.created_at < until)
+        )
+        if actors is not None:
+            condition = condition & JournalRecord.actor_id.in_(actors)
+        indexes = select(JournalRecord.log_index).where(condition)
+        patients = set(
+            self.db.scalars(
+                select(JournalPatient.patient_id)
+                .where(JournalPatient.log_index.in_(indexes))
+                .distinct()
+            )
+        )
+        documents: set[uuid.UUID] = set()
+        for data in self.db.scalars(
+            select(JournalRecord.entry).where(condition).execution_options(yield_per=1000)
+        ):
+            entry = JournalEntry.decode(data, check_links=False)
+            documents.update(oid for kind, oid in entry.objects if kind == ObjectKind.DOCUMENT)
+        return Touched(frozenset(patients), frozenset(documents))
 
     def _items(
         self,

@@ -473,6 +473,51 @@ SEARCH = Activity(
     ),
 )
 
+BREACHES = Activity(
+    key="breaches",
+    name="Breach register and notifications (GDPR art. 33 and 34)",
+    purposes=(
+        "Keep each practice's register of personal-data breaches, notified or not, with "
+        "its decisions and their reasons (art. 33(5)).",
+        "Count from the journal the patients and documents a breach may have reached, "
+        "run the 72-hour clock and remind the practice's admins, prepare the CNIL's "
+        "notification form (art. 33(1), (3), (4)).",
+        "Tell the patients concerned in clear language when the risk is high (art. 34).",
+    ),
+    legal_bases=("GDPR art. 6(1)(c): the obligations of art. 33 and 34.",),
+    data_subjects=("patients concerned by a breach", "the practice's admins"),
+    data_categories=(
+        "the incident as the practice describes it (nature, circumstances, categories "
+        "and numbers, consequences, measures, decisions)",
+        "which patients the journal shows a breach reached, and the notices sent to them",
+        "notifications made to the CNIL (the form as sent, reasons for a delay)",
+    ),
+    recipients=(
+        "the CNIL, through the practice (the server sends it nothing itself)",
+        "the patients concerned, each their own notice",
+    ),
+    retention=("the practice's life: the register keeps every breach (art. 33(5))",),
+    tables=frozenset(
+        {"incidents", "incident_notices", "incident_notifications", "incident_patients"}
+    ),
+    actions=frozenset(
+        {
+            "incidents.count",
+            "incidents.decide",
+            "incidents.decide_people",
+            "incidents.export",
+            "incidents.my_notices",
+            "incidents.notice_sent",
+            "incidents.notify",
+            "incidents.open",
+            "incidents.register",
+            "incidents.reminder",
+            "incidents.show",
+            "incidents.update",
+        }
+    ),
+)
+
 ACTIVITIES = (
     ACCOUNTS,
     KEY_DIRECTORY,
@@ -483,6 +528,7 @@ ACTIVITIES = (
     SEARCH,
     SECURITY,
     MAIL,
+    BREACHES,
 )
 
 #: Tables that hold no personal data, and why.
