@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from uhealthsec.crypto.manifest import THREAD_NONCE_SIZE
 from uhealthsec.protocol.accounts import AccountKind
 from uhealthsec.protocol.encoding import Base64Url
+from uhealthsec.protocol.records import MAX_REWRAPS
 from uhealthsec.protocol.strict import Strict
 
 #: People in one thread, its creator included.
@@ -113,8 +114,8 @@ class MessageRewrapIn(Strict):
 
 
 class MessageRewrapsIn(Strict):
-    #: At most 500, a page of ``GET /threads/{id}/messages``.
-    keys: Annotated[list[MessageRewrapIn], Field(min_length=1, max_length=500)]
+    #: As many as ``MAX_REWRAPS`` versions (protocol/records.py): the body limit.
+    keys: Annotated[list[MessageRewrapIn], Field(min_length=1, max_length=MAX_REWRAPS)]
 
 
 class ReadIn(Strict):

@@ -7,7 +7,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field, StrictInt
 
 from uhealthsec.crypto.envelope import HEADER_SIZE
 from uhealthsec.protocol.accounts import AccountKind
@@ -108,13 +108,14 @@ class SharesIn(Strict):
 
 
 #: Wrapped keys replaced in one request (docs/PROTOCOL.md, 10.6): a reader with more
-#: versions sends several.
-MAX_REWRAPS = 200
+#: sends several. 100 hybrid wrapped keys in base64url JSON take about 165 kB, within
+#: the server's body limit (262,144 bytes).
+MAX_REWRAPS = 100
 
 
 class RewrapIn(Strict):
     document_id: uuid.UUID
-    version: Annotated[int, Field(ge=1, le=2**31)]
+    version: Annotated[StrictInt, Field(ge=1, le=2**31)]
     #: The version's document key wrapped again, to the reader's current keys.
     wrapped_key: Base64Url(1200)  # type: ignore[valid-type]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -34,7 +35,9 @@ from uhealthsec.crypto.keystore import (
 from uhealthsec.crypto.keystore_change import KeystoreChange
 from uhealthsec.crypto.wrap import unwrap_document_key, wrap_document_key
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
+from uhealthsec.protocol.records import MAX_REWRAPS
 from uhealthsec.server.accounts.models import Account
+from uhealthsec.server.idempotency.models import KeptAnswer
 from uhealthsec.server.keys.models import DirectoryRecord
 from uhealthsec.server.keys.service import KeyDirectory
 from uhealthsec.server.messaging.models import Message, MessageKey
@@ -341,6 +344,17 @@ def test_a_password_change_after_a_rotation_keeps_the_former_keys(
     assert again.fetch(to_bob, tmp_path / "a.txt").path.read_bytes() == report.read_bytes()
 
 
+def _kept_answers_of(ctx, account_id: str) -> list[bytes]:
+    with ctx.sessions() as db:
+        return [
+            bytes(body)
+            for body in db.scalars(
+                select(KeptAnswer.body).where(KeptAnswer.account_id == uuid.UUID(account_id))
+            )
+            if body is not None
+        ]
+
+
 def _wrapped_keys_of(ctx, account_id: str) -> list[tuple[bytes, bytes]]:
     """Every wrapped key the server holds for the account, with the envelope header it
     is bound to: its documents' versions and its messages."""
@@ -360,7 +374,7 @@ def _wrapped_keys_of(ctx, account_id: str) -> list[tuple[bytes, bytes]]:
 
 
 def test_after_a_compromise_the_server_keeps_no_key_the_former_keys_open(
-    practice: Practice, report, tmp_path, ctx, client, users
+    practice: Practice, report, tmp_path, ctx, client, users, clock
 ):
     """PROTOCOL 10.6: a rotation for a suspected compromise, then every wrapped key of
     the account (documents' versions, messages) wrapped again to the new keys; the
@@ -371,14 +385,39 @@ def test_after_a_compromise_the_server_keeps_no_key_the_former_keys_open(
     alice.exchange.new_version(sent, report)
     thread = MessagingClient(alice.exchange).start_thread([bob.email])
     MessagingClient(alice.exchange).send(thread["id"], "Le bilan est arrive, je vous l'envoie.")
+    # A share that expired: served to no one, so no client can wrap it again.
+    expiring = alice.exchange.send(
+        report,
+        patient_file_id=practice.patient_file,
+        to=[bob.email],
+        expires_at=clock.now + timedelta(days=1),
+    )
+    # Bob's own message: the answer kept for its retry holds his wrapped key.
+    MessagingClient(bob.exchange).send(thread["id"], "Merci.")
+    assert any(b'"wrapped_key"' in body for body in _kept_answers_of(ctx, bob.user.account_id))
+    clock.advance(days=2)
+    bob.user.tokens = users.sign_in_again(bob.user)
+    alice.user.tokens = users.sign_in_again(alice.user)
     stolen = bob.exchange.keys
     bob.exchange.rotate_keys(PASSWORD)
     held = _wrapped_keys_of(ctx, bob.user.account_id)
-    assert len(held) == 3 and all(unwrap_document_key(k, stolen, h) for k, h in held)
+    assert len(held) == 4 and all(unwrap_document_key(k, stolen, h) for k, h in held)
+    # The rotation erased the expired share's key and the kept answers.
+    assert not any(b'"wrapped_key"' in body for body in _kept_answers_of(ctx, bob.user.account_id))
+    with ctx.sessions() as db:
+        assert (
+            db.scalar(
+                select(Share.wrapped_key).where(
+                    Share.document_id == uuid.UUID(str(expiring)),
+                    Share.recipient_id == uuid.UUID(bob.user.account_id),
+                )
+            )
+            is None
+        )
 
     done = bob.exchange.rewrap_to_current_keys()
 
-    assert (done.versions, done.messages, done.unopened) == (2, 1, 0)
+    assert (done.versions, done.messages, done.unopened) == (2, 2, 0)
     for wrapped, header in _wrapped_keys_of(ctx, bob.user.account_id):
         with pytest.raises(DecryptionFailed):
             unwrap_document_key(wrapped, stolen, header)
@@ -386,8 +425,8 @@ def test_after_a_compromise_the_server_keeps_no_key_the_former_keys_open(
     # Everything reads on a new device; Alice's own copies were not touched.
     other_device = device(client, users, bob.user)
     assert other_device.fetch(sent, tmp_path / "b.txt").path.read_bytes() == report.read_bytes()
-    [message] = MessagingClient(other_device).read(thread["id"])
-    assert message.text.startswith("Le bilan")
+    first, _ = MessagingClient(other_device).read(thread["id"])
+    assert first.text.startswith("Le bilan")
     assert alice.exchange.fetch(sent, tmp_path / "a.txt").path.read_bytes() == report.read_bytes()
     # Run again (after an interruption): nothing left to do.
     again = bob.exchange.rewrap_to_current_keys()
@@ -457,3 +496,23 @@ def test_only_your_own_keys_are_wrapped_again_with_a_recent_second_factor_all_or
         },
     )
     assert answer.json() == {"versions": 1}
+
+
+def test_a_full_batch_of_real_wrapped_keys_fits_the_body_limit(practice: Practice):
+    """MAX_REWRAPS hybrid wrapped keys in one request are read (and refused here only
+    because they name nothing of Bob's), never refused as too large."""
+    bob = practice.bob
+    header = envelope.encrypt(bytes(32), b"x")[: envelope.HEADER_SIZE]
+    wrapped = b64u_encode(wrap_document_key(bytes(32), bob.exchange.keys.public(), header))
+    versions = [
+        {"document_id": str(uuid.uuid4()), "version": 1, "wrapped_key": wrapped}
+        for _ in range(MAX_REWRAPS)
+    ]
+    messages = [{"message_id": str(uuid.uuid4()), "wrapped_key": wrapped} for _ in versions]
+    for path, keys in (
+        ("/documents/rewraps", versions),
+        (f"/threads/{uuid.uuid4()}/rewraps", messages),
+    ):
+        with pytest.raises(ApiError) as refused:
+            bob.exchange.call("POST", path, json={"keys": keys})
+        assert refused.value.status == 404

@@ -13,8 +13,8 @@ import { MESSAGES_PAGE, readMessage, readThread } from "./messages.js";
 import type { Session } from "./session.js";
 import { Wire } from "./wire.js";
 
-/** Versions' keys sent in one request (protocol/records.py MAX_REWRAPS). */
-const REWRAPS_PAGE = 200;
+/** Keys sent in one request (protocol/records.py MAX_REWRAPS: the body limit). */
+const REWRAPS_PAGE = 100;
 
 export interface Rewrapped {
   versions: number;
@@ -65,7 +65,7 @@ export async function rewrapToCurrentKeys(session: Session): Promise<Rewrapped> 
         const key = await rewrapped(message.wrappedKey, message.bodyEnvelope.subarray(0, HEADER_SIZE));
         if (key !== null) keys.push({ message_id: message.id, wrapped_key: toBase64Url(key) });
       }
-      if (keys.length > 0) done.messages += await send(`${path}/rewraps`, keys);
+      for (let start = 0; start < keys.length; start += REWRAPS_PAGE) done.messages += await send(`${path}/rewraps`, keys.slice(start, start + REWRAPS_PAGE));
       const last = page.length > 0 ? page[page.length - 1]!.seq : after;
       if (page.length < MESSAGES_PAGE || last <= after) break;
       after = last;

@@ -50,7 +50,7 @@ class Rotation:
     recovery_key: bytes = field(repr=False)
 
 
-#: A page of a thread's messages, and of their keys wrapped again in one request.
+#: A page of a thread's messages (their keys go back ``MAX_REWRAPS`` at a time).
 _MESSAGES_PAGE = 500
 _THREADS_PAGE = 200
 
@@ -128,7 +128,8 @@ class KeyRotation(ExchangeSession):
         Needs a second factor proven in the last minutes (403 otherwise: prove one and
         run it again, it goes on where it stopped).
 
-        :raises ExchangeRefused: the server refused a batch (nothing of that batch changed).
+        :raises ApiError: the server refused a batch (nothing of that batch changed).
+        :raises ExchangeRefused: an answer was not what was asked for.
         """
         versions = messages = unopened = 0
         batch: list[RewrapIn] = []
@@ -155,9 +156,10 @@ class KeyRotation(ExchangeSession):
                     unopened += 1
                 elif rewrapped:
                     keys.append(MessageRewrapIn(message_id=message.id, wrapped_key=rewrapped))
-            if keys:
+            for start in range(0, len(keys), MAX_REWRAPS):
                 messages += self._send_rewraps(
-                    f"/threads/{thread_id}/rewraps", MessageRewrapsIn(keys=keys)
+                    f"/threads/{thread_id}/rewraps",
+                    MessageRewrapsIn(keys=keys[start : start + MAX_REWRAPS]),
                 )
         return Rewrapped(versions, messages, unopened)
 

@@ -16,10 +16,12 @@ from uhealthsec.server.auth import schemas as s
 from uhealthsec.server.auth.factor_changes import FactorChanges
 from uhealthsec.server.auth.factors import STEP_UP_CHALLENGE, FactorService
 from uhealthsec.server.auth.http import NO_STORE, form_request, oauth_response
+from uhealthsec.server.auth.interfaces import FormerKeyCopies
 from uhealthsec.server.auth.oauth import GrantUser, OAuthServer
 from uhealthsec.server.auth.recovery import PasswordRecoveries
 from uhealthsec.server.auth.service import LoginService, SessionService
 from uhealthsec.server.deps import Caller, Ctx, Db
+from uhealthsec.server.idempotency.service import forget_account_answers
 from uhealthsec.server.journaling.draft import current_draft
 from uhealthsec.server.keys import schemas as keys_schemas
 from uhealthsec.server.keys.service import KeyDirectory
@@ -301,6 +303,9 @@ def rotate_keys(
         caller.account, body.bundle, body.keystore, body.statement
     )
     current_draft().note(ObjectKind.ACCOUNT, caller.account.id)
+    # Copies the former keys open that the owner's re-wrap cannot reach (10.6).
+    forget_account_answers(db, caller.account.id)
+    ctx.find(FormerKeyCopies, db).forget_ended_keys(caller.account.id)
     sessions.credentials_changed(
         caller, "keys_rotated", f"your keys were replaced (key version {record.key_version})"
     )

@@ -245,6 +245,14 @@ def forget_patient_file(db: Session, patient_id: uuid.UUID, practice_id: uuid.UU
     )
 
 
+def forget_account_answers(db: Session, account_id: uuid.UUID) -> None:
+    """Remove every answer kept for the account's writes: after a rotation for a
+    suspected compromise, they may hold keys wrapped to the former keys (a document's or
+    a message's answer holds its writer's) that the re-wrap does not reach. The
+    request removing them keeps its own, written when it commits."""
+    db.execute(delete(KeptAnswer).where(KeptAnswer.account_id == account_id))
+
+
 def purge_expired(db: Session, now: datetime) -> int:
     """Remove the keys kept longer than ``KEPT_FOR``; returns how many."""
     result = db.execute(delete(KeptAnswer).where(KeptAnswer.created_at <= now - KEPT_FOR))

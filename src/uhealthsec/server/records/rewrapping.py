@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from uhealthsec.crypto.errors import CryptoError
@@ -78,3 +78,22 @@ def rewrap_shares(db: Session, now: datetime, caller: Account, keys: Sequence[Re
         draft.note(ObjectKind.DOCUMENT, share.document_id)
     db.flush()
     return len(wanted)
+
+
+def forget_expired_keys(db: Session, now: datetime, account_id: uuid.UUID) -> int:
+    """Erase the account's wrapped keys of shares that expired (they are served to no
+    one, so no client re-wraps them). The share stays, with whoever granted it, who may
+    grant it again (granting.py)."""
+    result = db.execute(
+        update(Share)
+        .where(
+            Share.recipient_id == account_id,
+            Share.wrapped_key.is_not(None),
+            Share.revoked_at.is_(None),
+            Share.expires_at.is_not(None),
+            Share.expires_at <= now,
+        )
+        .values(wrapped_key=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -60,7 +60,11 @@ from uhealthsec.server.records.models import (
     Share,
     ShareStatementRecord,
 )
-from uhealthsec.server.records.rewrapping import RewrappedKey, rewrap_shares
+from uhealthsec.server.records.rewrapping import (
+    RewrappedKey,
+    forget_expired_keys,
+    rewrap_shares,
+)
 from uhealthsec.server.storage.blobs import BlobMissing, remove_abandoned_spool_files
 from uhealthsec.server.storage.db import transaction
 from uhealthsec.server.storage.positions import Position
@@ -1066,6 +1070,10 @@ class RecordsService:
     def rewrap_mine(self, caller: Account, keys: Sequence[RewrappedKey]) -> int:
         """The caller's own wrapped keys replaced after a rotation (rewrapping.py)."""
         return rewrap_shares(self.db, self.ctx.now(), caller, keys)
+
+    def forget_ended_keys(self, account_id: uuid.UUID) -> int:
+        """auth.interfaces.FormerKeyCopies (rewrapping.py)."""
+        return forget_expired_keys(self.db, self.ctx.now(), account_id)
 
     # -- helpers --------------------------------------------------------------------------
 
