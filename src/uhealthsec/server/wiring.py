@@ -15,12 +15,16 @@ several upper domains has one module in flows/.
 from __future__ import annotations
 
 from uhealthsec.server.accounts.interfaces import KeyPublication
+from uhealthsec.server.auth.interfaces import FormerKeyCopies
 from uhealthsec.server.consent.service import ConsentService
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.flows.directory_reach import DirectoryReach
 from uhealthsec.server.keys.interfaces import Acquaintances
 from uhealthsec.server.keys.service import KeyDirectory
+from uhealthsec.server.messaging.retention import PatientCorrespondence
 from uhealthsec.server.records.interfaces import RetentionOfFiles, SharingRules
+from uhealthsec.server.records.service import RecordsService
+from uhealthsec.server.retention.interfaces import Correspondence
 from uhealthsec.server.retention.service import RetentionService
 
 _DIRECTORY_REACH = DirectoryReach()
@@ -31,3 +35,5 @@ def provide_interfaces(ctx: AppContext) -> None:
     ctx.provide(Acquaintances, lambda db, ctx: _DIRECTORY_REACH)
     ctx.provide(SharingRules, ConsentService)
     ctx.provide(RetentionOfFiles, RetentionService)
+    ctx.provide(FormerKeyCopies, RecordsService)
+    ctx.provide(Correspondence, PatientCorrespondence)

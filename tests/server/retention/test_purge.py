@@ -252,7 +252,7 @@ def _threads_left(ctx) -> set[uuid.UUID]:
 
 
 def test_r16_messages_with_the_patient_go_with_the_last_file_that_holds_them(
-    practice: Practice, ctx, clock, users
+    practice: Practice, ctx, clock, users, client
 ):
     """R16: a conversation with the patient is destroyed, keys first, with the last of
     the patient's files (one per practice of its participants) to be destroyed; a
@@ -291,8 +291,19 @@ def test_r16_messages_with_the_patient_go_with_the_last_file_that_holds_them(
     assert [h["action"] for h in history].count("retention.purge") == 1
     assert purge(ctx, later) == []  # a second run changes nothing
 
-    # Then Bob's: the last file holding the conversation of the three.
+    # Alice writes to Carol again: her file's retention starts again, as for a document.
+    again = conversation(alice, carol)
+    assert retention(practice, practice.patient_file)["shredded_at"] is None
+    # A practice that opened no file of Carol writes to her: no file holds it.
+    dan_user = users.signed_in("dan.osteo@example.org", "practitioner")
+    dan = Person(dan_user, device(client, users, dan_user))
+    third = dan.exchange.call("POST", "/practices", json={"name": "Osteo"}).json()["id"]
+    users.join_practice(dan_user, third, carol.user)
+    unheld = conversation(dan, carol)
+    assert _threads_left(ctx) == {all_three, colleagues, again, unheld}
+
+    # Then the last files: Bob's, and Alice's again; everything with Carol goes.
     last = add_years(today, 20) + timedelta(days=1)
-    [destroyed] = purge(ctx, last)
-    assert str(destroyed.patient_file_id) == bobs_file
+    destroyed = purge(ctx, last)
+    assert {str(d.patient_file_id) for d in destroyed} == {bobs_file, practice.patient_file}
     assert _threads_left(ctx) == {colleagues}

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from uhealthsec.crypto.journal import ObjectKind
 from uhealthsec.protocol.consent import Decision, Purpose, RequestStatus, Right
 from uhealthsec.server.accounts.models import (
     Account,
@@ -515,11 +516,17 @@ class RightsService:
             return Handled(request, [])
         shredded = retention.shred_if_due(patient_file.id, today) if status.holds_data else None
         request.status = RequestStatus.DONE
-        request.reason = (
-            "Erased: the file's keys were destroyed and its documents and messages deleted."
-            if shredded
-            else "Nothing to erase: the file holds no document or message."
-        )
+        if shredded is None:
+            request.reason = "Nothing to erase: the file holds no document or message."
+        else:
+            request.reason = (
+                "Erased: the file's keys were destroyed, its documents deleted and "
+                f"{len(shredded.threads)} conversation(s) with you deleted (a conversation "
+                "another practice's file still holds is kept with it)."
+            )
+            draft = current_draft()
+            for thread_id in shredded.threads:
+                draft.note(ObjectKind.THREAD, thread_id)
         self.db.flush()
         return Handled(request, shredded.blob_keys if shredded else [])
 

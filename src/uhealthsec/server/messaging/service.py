@@ -45,6 +45,7 @@ from uhealthsec.server.messaging.models import (
     ThreadMembershipRecord,
     ThreadParticipant,
 )
+from uhealthsec.server.messaging.retention import reopen_destroyed_files
 from uhealthsec.server.storage.positions import Position
 
 _CARE_ROLES = (Role.ADMIN, Role.PRACTITIONER)
@@ -238,7 +239,10 @@ class MessagingService:
 
     def view(self, caller: Account, thread_id: uuid.UUID) -> ThreadView:
         thread, _ = self._membership(caller, thread_id)
-        return self._views(caller, [thread])[0]
+        views = self._views(caller, [thread])
+        if not views:  # destroyed with a patient's file meanwhile (messaging/retention.py)
+            raise NotFound("no such thread")
+        return views[0]
 
     def _views(self, caller: Account, threads: Sequence[Thread]) -> list[ThreadView]:
         """The views of threads the caller takes part in, in their order: one statement
@@ -285,12 +289,15 @@ class MessagingService:
                 membership.get(thread.id, []),
             )
             for thread in threads
+            # A thread destroyed since it was read (a purge) has no participants left.
+            if thread.id in participants
         ]
 
     # -- messages -------------------------------------------------------------------------
 
     def post(self, caller: Account, thread_id: uuid.UUID, new: NewMessage) -> Message:
         thread, _ = self._membership(caller, thread_id)
+        reopen_destroyed_files(self.db, self.ctx, thread.id)
         if len(new.body_envelope) > MAX_BODY_BYTES:
             raise InvalidInput(f"a message body is at most {MAX_BODY_BYTES} bytes")
         if len(new.body_envelope) < envelope.HEADER_SIZE + envelope.TAG_SIZE:

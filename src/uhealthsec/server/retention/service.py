@@ -34,8 +34,8 @@ from uhealthsec.server.audit.writer import PendingEntry
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import Conflict, Forbidden, InvalidInput
 from uhealthsec.server.idempotency.service import forget_patient_file
-from uhealthsec.server.messaging.retention import destroy_threads_of_file, files_holding_threads
 from uhealthsec.server.records.models import Blob, Document, DocumentVersion, PatientFile, Share
+from uhealthsec.server.retention.interfaces import Correspondence
 from uhealthsec.server.retention.models import (
     DEFAULT_ARCHIVE_AFTER_YEARS,
     FileRetention,
@@ -179,8 +179,8 @@ class RetentionService:
                 select(FileRetention).where(FileRetention.patient_file_id.in_(ids))
             ).all()
         }
-        with_threads = files_holding_threads(
-            self.db, [(f.id, f.patient_id, f.practice_id) for f in files]
+        with_threads = self.ctx.find(Correspondence, self.db).files_holding_threads(
+            [(f.id, f.patient_id, f.practice_id) for f in files]
         )
         policies: dict[uuid.UUID, RetentionPolicy] = {}
         today = self.today()
@@ -382,8 +382,7 @@ class RetentionService:
         self.db.execute(delete(DocumentVersion).where(DocumentVersion.document_id.in_(documents)))
         self.db.execute(delete(Document).where(Document.patient_file_id == patient_file.id))
         self.db.execute(delete(Blob).where(Blob.id.in_(blob_ids)))
-        threads = destroy_threads_of_file(
-            self.db,
+        threads = self.ctx.find(Correspondence, self.db).destroy_threads_of_file(
             patient_file.patient_id,
             patient_file.practice_id,
             self._kept_practices(patient_file),
