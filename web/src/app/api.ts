@@ -26,6 +26,7 @@ export type DirectiveVersionView = ConsentsView["history"][number];
 export type ConsentDecisionView = Operations["consentEffect"]["args"]["decision"];
 export type ConsentEffectView = Operations["consentEffect"]["result"]["effect"];
 export type RightsView = Operations["rightsRequests"]["result"];
+export type BreachNotice = Operations["breachNotices"]["result"]["notices"][number];
 export type RightsRequestView = RightsView["requests"][number];
 export type HistoryView = Operations["history"]["result"]["history"];
 export type HistoryEntryView = HistoryView["entries"][number];
@@ -289,6 +290,11 @@ export class Api {
 
   rightsRequests(): Promise<RightsView> {
     return this.worker.call("rightsRequests", {});
+  }
+
+  /** (Patients) The breach notices your practices sent you. */
+  async breachNotices(): Promise<BreachNotice[]> {
+    return (await this.worker.call("breachNotices", {})).notices;
   }
 
   async askRight(practiceId: string, right: RightsRequestView["right"]): Promise<RightsRequestView> {

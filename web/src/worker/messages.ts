@@ -17,6 +17,7 @@ import type { MessageView, ThreadView } from "../client/messages.js";
 import type { InvitationView, MemberView, PracticeView, RetentionPolicyView, Role } from "../client/practices.js";
 import type { ConsentEffect, Decision as ConsentDecisionArgs, DirectiveVersion, MyFile } from "../client/consents.js";
 import type { Answer, Right, RightsRequestView } from "../client/rights.js";
+import type { BreachNotice } from "../client/breach_notices.js";
 import type { HistoryView } from "../client/journal_history.js";
 import type { ProfessionalIdentity } from "../client/federation.js";
 import type { PasskeyCredential, PasskeyOptions, PasskeyView } from "../client/passkeys.js";
@@ -256,6 +257,8 @@ export interface ClientOperations {
   rightsRequests: { args: Record<string, never>; result: { files: MyFile[]; requests: RightsRequestView[] } };
   /** Asks a practice to act on your file (signed). */
   askRight: { args: { practiceId: string; right: Right }; result: { request: RightsRequestView } };
+  /** (Patients) The breach notices your practices sent you (art. 34), the newest first. */
+  breachNotices: { args: Record<string, never>; result: { notices: BreachNotice[] } };
   /** Withdraws a pending request (signed). */
   withdrawRight: { args: { id: string }; result: { request: RightsRequestView } };
   /**

@@ -62,6 +62,7 @@ import { type PasskeyOptions, addPasskey, checkCredential, challengeOf, listPass
 import { type AccountView, type ClientOperation, type ClientOperations, type Operation, type Operations, type SecondFactorArgs, type SignInFactor, WorkerError } from "./messages.js";
 import { ProtocolError } from "../protocol/errors.js";
 import { constantTimeEqual } from "../protocol/bytes.js";
+import { myBreachNotices } from "../client/breach_notices.js";
 import { rewrapToCurrentKeys } from "../client/rewrap.js";
 import { changeAccountPassword, renewRecoveryCodes, rotateAccountKeys, stepUp, stepUpOptions } from "../client/account_security.js";
 import { type ProvenRecovery, finishPasswordRecovery, provePasswordRecovery, startPasswordRecovery } from "../client/password_recovery.js";
@@ -637,6 +638,10 @@ export class WorkerService extends CryptoService {
     return { files, requests };
   }
 
+  async breachNotices(_: ClientOperations["breachNotices"]["args"]): Promise<ClientOperations["breachNotices"]["result"]> {
+    return { notices: await myBreachNotices(this.requireSignedIn().session) };
+  }
+
   async askRight({ practiceId, right }: ClientOperations["askRight"]["args"]): Promise<ClientOperations["askRight"]["result"]> {
     return { request: await new Rights(this.requireSignedIn().session).ask(practiceId, right) };
   }
@@ -1012,6 +1017,7 @@ const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
   "consentEffect",
   "decideConsent",
   "rightsRequests",
+  "breachNotices",
   "askRight",
   "withdrawRight",
   "document",

@@ -6,7 +6,7 @@
  * shown in part. A practice's admins see their practice's activity instead.
  */
 
-import type { HistoryEntryView, HistoryView, PracticeView } from "../api.js";
+import type { BreachNotice, HistoryEntryView, HistoryView, PracticeView } from "../api.js";
 import { type AppContext, type Screen, errorBox, refusalBox } from "../app.js";
 import { field, formatDate, h, replace, uniqueId } from "../dom.js";
 import { type MessageKey, locale, t } from "../i18n.js";
@@ -25,6 +25,10 @@ const ACTIONS: Record<string, MessageKey> = {
   "records.share": "history.action.share",
   "records.revoke": "history.action.revoke",
   "records.rewrap": "history.action.rewrap",
+  "incidents.notice_sent": "history.action.noticeSent",
+  "incidents.my_notices": "history.action.myNotices",
+  "keys.lookup": "history.action.keyLookup",
+  "keys.lookup_many": "history.action.keyLookup",
   "messaging.create_thread": "history.action.createThread",
   "messaging.post_message": "history.action.postMessage",
   "messaging.messages": "history.action.messages",
@@ -76,7 +80,7 @@ export async function historyScreen(context: AppContext): Promise<Screen> {
   const title = t("history.title");
   const content = h("section", {}, h("h1", {}, title));
   if (context.account.kind === "patient") {
-    content.append(h("p", {}, t("history.intro")), await historyPart(context, null));
+    content.append(await noticesPart(context), h("p", {}, t("history.intro")), await historyPart(context, null));
     return { title, content };
   }
   let practices: PracticeView[];
@@ -123,6 +127,31 @@ function exportPart(context: AppContext, practice: PracticeView, headingId: stri
     }
   };
   return h("div", { class: "export" }, h("p", { class: "hint" }, t("history.exportMeaning")), button, outcome);
+}
+
+/**
+ * The breach notices the patient's practices sent (GDPR art. 34), above the history:
+ * the practice's own words, as text; nothing when there is none.
+ */
+async function noticesPart(context: AppContext): Promise<HTMLElement> {
+  const part = h("div", {});
+  let notices: BreachNotice[];
+  try {
+    notices = await context.api.breachNotices();
+  } catch (error) {
+    return h("div", {}, refusalBox(error));
+  }
+  if (notices.length === 0) return part;
+  const heading = h("h2", { id: uniqueId("notices") }, t("history.notices"));
+  const list = h("div", { role: "list", "aria-labelledby": heading.id });
+  for (const notice of notices) {
+    const paragraphs = notice.text.split(/\n\s*\n/).map((text) => h("p", {}, text.trim()));
+    list.append(
+      h("article", { class: "alert warning", role: "listitem" }, h("p", {}, h("strong", {}, t("history.noticeSent", { date: formatDate(notice.sentAt, locale()) }))), ...paragraphs),
+    );
+  }
+  part.append(heading, h("p", {}, t("history.noticesIntro")), list);
+  return part;
 }
 
 /** One history, proven by the worker, or the reason it was refused. */
