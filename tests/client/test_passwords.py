@@ -107,3 +107,10 @@ def test_r6_the_leaked_list_file_is_what_its_generator_writes():
     spec.loader.exec_module(generator)
     shipped = (ROOT / "src/uhealthsec/client" / passwords.BREACHED_FILE).read_text("ascii")
     assert shipped == generator.breached_file_text()
+
+
+def test_r6_a_passphrase_longer_than_zxcvbn_reads_is_judged_not_refused_with_an_error():
+    """zxcvbn 4.5 raises on more than 72 characters: the rule rates the first 72."""
+    long = "correct horse battery staple orange piano violet tulip mountain river forest ocean"
+    assert len(long) > 72
+    assert check_new_password(long, ()).acceptable

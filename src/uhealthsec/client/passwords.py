@@ -49,8 +49,9 @@ MIN_SCORE = 3
 #: The fewest different characters a new password may have (the browser's worker, which
 #: holds no word lists, refuses these too).
 MIN_DISTINCT_CHARACTERS = 5
-#: zxcvbn's cost grows with length; a longer password is strong anyway.
-_RATED_PREFIX = 100
+#: zxcvbn's cost grows with length, and zxcvbn 4.5 refuses (ValueError) more than 72
+#: characters: a longer password is rated by its first 72, and is strong anyway.
+_RATED_PREFIX = 72
 #: The breached-password list: SHA-256 prefixes of this many bytes.
 BREACHED_PREFIX_BYTES = 4
 BREACHED_FILE = "breached_passwords.txt"

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.server.records.conftest import Person, Practice, device, refused
+from tests.server_fixtures import PASSWORD
 from uhealthsec.crypto.journal import JournalEntry
 from uhealthsec.crypto.manifest import Reader, ShareStatement
 from uhealthsec.protocol.encoding import b64u_encode
@@ -61,7 +62,7 @@ def test_the_patient_file_of_an_invited_patient_is_theirs_once_they_register(
         assert (placeholder.status, placeholder.public_keys) == (AccountStatus.INVITED, b"")
     code = outbox.last_code(DAVE, "Invitation code")
     # Nobody signs in to, nor registers over, an invited patient without the invitation.
-    users.sdk.register(DAVE, "not-the-invitation-1!", "Intrus", "patient")
+    users.sdk.register(DAVE, PASSWORD, "Intrus", "patient")
     assert "invitation mail" in outbox.messages(DAVE)[-1].get_payload(decode=True).decode()
     dave = dave_joins(practice, client, users, outbox, code)
     assert dave.user.account_id == str(placeholder.id)
