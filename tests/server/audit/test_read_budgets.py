@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from tests.server.scrape import open_metrics, scrape, value
 from tests.server_fixtures import BASE_URL, make_settings
 from uhealthsec.server.app import create_app
+from uhealthsec.server.audit import refusals
 from uhealthsec.server.settings import Settings
 
 ACCOUNT_HOUR = 12
@@ -116,3 +117,32 @@ def test_r27_one_network_reads_its_minute_budget_through_all_its_accounts(
     open_metrics(ctx)
     samples = scrape(from_ip.client)
     assert value(samples, "uhs_reads_throttled_total", budget="network_minute") == 1
+
+
+def test_r27_reads_refused_to_one_account_do_not_spend_its_networks_budget(
+    ctx, users, clock, from_ip, monkeypatch
+):
+    """A practice behind one address: one account hammering past its own minute
+    allowance is refused, and its refused reads leave the network's budget to the
+    colleagues behind the same address (only reads shown are counted there)."""
+    monkeypatch.setattr(refusals, "JOURNALED_READS_PER_MINUTE", 3)  # 200: a shorter test
+    _at_the_start_of_an_hour(clock)
+    loud, first, second = (
+        users.signed_in(f"{n}@example.org", "patient") for n in ("loud", "first", "second")
+    )
+    clock.advance(minutes=1)
+
+    def read(ip, user):
+        return from_ip(ip, user, "/patient-files/mine")
+
+    for _ in range(3):
+        assert read("192.0.2.1", loud).status_code == 200
+    for _ in range(10):
+        _refused(read("192.0.2.1", loud), "this account", 60)
+    # The network has been shown 3 of its 8 reads, whatever was refused: its other
+    # accounts read the 5 left, and the next is the network's past its budget.
+    for _ in range(3):
+        assert read("192.0.2.2", first).status_code == 200
+    for _ in range(NETWORK_MINUTE - 6):
+        assert read("192.0.2.3", second).status_code == 200
+    _refused(read("192.0.2.3", second), "this network", 60)

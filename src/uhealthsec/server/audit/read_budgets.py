@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from prometheus_client.metrics_core import CounterMetricFamily, Metric
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -105,38 +105,62 @@ class ReadBudgets:
             elif network is not None:
                 yield budget, self.network_key(network)
 
-    def count(
-        self, db: Session, now: datetime, reads: dict[tuple[str, bytes], int]
+    def remaining(
+        self, db: Session, now: datetime, keys: set[tuple[str, bytes]]
     ) -> dict[tuple[str, bytes], int]:
-        """Count ``reads[(budget, subject)]`` reads made ``now`` in ``db``'s transaction;
-        how many of each are within the budget. One statement for the whole batch."""
-        if not reads:
+        """How many reads each ``(budget, subject)`` may still make in its window. Read
+        under the journal's lock, which the batch holds until it has counted its reads
+        (``add``): no other batch counts in between."""
+        if not keys:
             return {}
+        by_name = {b.name: b for b in self.budgets}
+        wanted = or_(
+            *(
+                and_(
+                    ReadBudgetCount.budget == name,
+                    ReadBudgetCount.started_at == window_start(now, by_name[name].window),
+                    ReadBudgetCount.subject.in_([s for n, s in keys if n == name]),
+                )
+                for name in {n for n, _ in keys}
+            )
+        )
+        made = {
+            (name, bytes(subject)): int(count)
+            for name, subject, count in db.execute(
+                select(
+                    ReadBudgetCount.budget, ReadBudgetCount.subject, ReadBudgetCount.count
+                ).where(wanted)
+            ).all()
+        }
+        return {key: max(0, by_name[key[0]].limit - made.get(key, 0)) for key in keys}
+
+    def add(self, db: Session, now: datetime, shown: dict[tuple[str, bytes], int]) -> None:
+        """Count the reads shown: only those, so that reads refused to one account (its
+        own allowance spent) do not spend its network's budget for the others behind
+        the same address. One statement for the whole batch."""
+        shown = {key: n for key, n in shown.items() if n}
+        if not shown:
+            return
         by_name = {b.name: b for b in self.budgets}
         table = ReadBudgetCount.__table__
         make = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
-        rows = [
-            {
-                "budget": name,
-                "subject": subject,
-                "started_at": window_start(now, by_name[name].window),
-                "count": n,
-            }
-            for (name, subject), n in sorted(reads.items())
-        ]
-        statement = make(table).values(rows)
-        made = {
-            (row[0], bytes(row[1])): int(row[2])
-            for row in db.execute(
-                statement.on_conflict_do_update(
-                    index_elements=["budget", "subject", "started_at"],
-                    set_={"count": table.c.count + statement.excluded.count},
-                ).returning(table.c.budget, table.c.subject, table.c.count)
-            ).all()
-        }
-        return {
-            key: max(0, min(n, by_name[key[0]].limit - (made[key] - n))) for key, n in reads.items()
-        }
+        statement = make(table).values(
+            [
+                {
+                    "budget": name,
+                    "subject": subject,
+                    "started_at": window_start(now, by_name[name].window),
+                    "count": n,
+                }
+                for (name, subject), n in sorted(shown.items())
+            ]
+        )
+        db.execute(
+            statement.on_conflict_do_update(
+                index_elements=["budget", "subject", "started_at"],
+                set_={"count": table.c.count + statement.excluded.count},
+            )
+        )
 
     def longest(self) -> timedelta:
         return max((b.window for b in self.budgets), default=READ_WINDOW)

@@ -282,7 +282,7 @@ def _reads_past_allowance(
     were queued, the first ones within every budget are journaled and shown, the
     others neither."""
     reads: dict[uuid.UUID, int] = defaultdict(int)
-    charged: dict[tuple[str, bytes], int] = defaultdict(int)
+    charged: set[tuple[str, bytes]] = set()
     subjects: dict[int, list[tuple[ReadBudget, bytes]]] = {}
     for pending in requested:
         if pending.counted_reads:
@@ -290,14 +290,14 @@ def _reads_past_allowance(
             actor = pending.entry.actor
             mine = list(budgets.subjects(actor, pending.ip_address)) if budgets else []
             subjects[id(pending)] = mine
-            for budget, subject in mine:
-                charged[(budget.name, subject)] += pending.counted_reads
+            charged.update((budget.name, subject) for budget, subject in mine)
     if not reads:
         return {}
     within_minute = count_reads(db, now, reads)
-    within = budgets.count(db, now, charged) if budgets else {}
+    within = budgets.remaining(db, now, charged) if budgets else {}
     spent: dict[int, ReadBudgetSpent] = {}
     refused: dict[str, int] = defaultdict(int)
+    shown: dict[tuple[str, bytes], int] = defaultdict(int)
     for pending in requested:
         if not pending.counted_reads:
             continue
@@ -311,6 +311,7 @@ def _reads_past_allowance(
             within_minute[actor] -= n
             for _, key in keys:
                 within[key] -= n
+                shown[key] += n
             continue
         if within_minute[actor] < n:
             within_minute[actor] = 0
@@ -321,6 +322,8 @@ def _reads_past_allowance(
         longest = max(lacking, key=lambda b: b.retry_after(now))
         spent[id(pending)] = longest.refusal(now)
         refused[longest.name] += n
+    if budgets:
+        budgets.add(db, now, shown)
     count_throttled(db, refused)
     return spent
 

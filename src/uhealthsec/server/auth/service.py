@@ -366,9 +366,7 @@ class SessionService:
         factors.refuse_if_locked(principal.account.id, proof)  # told first, as at sign-in
         shield = Shield(self.db, self.ctx)
         admission = shield.admit(_for_address(attempt, "step-up", principal.account.email))
-        method = factors.verify(
-            principal.account.id, proof, STEP_UP_CHALLENGE
-        )
+        method = factors.verify(principal.account.id, proof, STEP_UP_CHALLENGE)
         shield.settle_factor(admission, method is not None)
         if method is None:
             raise SecondFactorRefused(FACTOR_REFUSED)
