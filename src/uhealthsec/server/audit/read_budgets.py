@@ -25,9 +25,9 @@ from sqlalchemy.orm import Session
 
 from uhealthsec.server.audit.models import ReadBudgetCount
 from uhealthsec.server.audit.refusals import JOURNALED_READS_PER_MINUTE, READ_WINDOW
-from uhealthsec.server.security.networks import network_of
 from uhealthsec.server.settings import Settings
 from uhealthsec.server.shield.models import ShieldCounter
+from uhealthsec.server.shield.networks import network_of
 from uhealthsec.server.storage.db import upsert, window_start
 
 #: The journal's own allowance (counted in ``journal_reads``), named as the others.

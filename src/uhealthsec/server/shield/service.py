@@ -31,7 +31,6 @@ from sqlalchemy.orm import Session
 
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import ServiceError
-from uhealthsec.server.security.networks import network_of
 from uhealthsec.server.shield.challenges import ChallengeBook, ChallengeRefused
 from uhealthsec.server.shield.models import (
     ShieldAccount,
@@ -40,6 +39,7 @@ from uhealthsec.server.shield.models import (
     ShieldNetwork,
     ShieldSpentChallenge,
 )
+from uhealthsec.server.shield.networks import network_of
 from uhealthsec.server.shield.signals import risk
 from uhealthsec.server.storage.db import upsert
 
