@@ -29,16 +29,16 @@ def post_with_proof(
     challenge): free at rest, a moment's computation under attack. Every route that
     checks a secret may ask (docs/PROTOCOL.md 14)."""
     given = dict(headers or {})
-    headers = given
+    sent = given
     for _ in range(MAX_CHALLENGES):
-        response = http.post(path, json=body, headers=headers)
+        response = http.post(path, json=body, headers=sent)
         if response.status_code != 429:
             return response
         try:
             challenge = response.json()["challenge"]
         except (ValueError, KeyError):
             return response
-        headers = {**given, PROOF_HEADER: solve(challenge)}
+        sent = {**given, PROOF_HEADER: solve(challenge)}
     return response
 
 
