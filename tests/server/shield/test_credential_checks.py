@@ -119,3 +119,26 @@ def test_r27_at_rest_a_second_factor_pays_nothing(users, sdk, clock, from_ip):
     clock.advance(seconds=30)
     body = {"ticket": login.ticket, "totp_code": oathtool(user.totp_secret, clock.now)}
     assert client.post("/auth/login/second-factor", json=body).status_code == 200
+
+
+def test_r27_a_step_up_sent_again_with_its_proof_and_idempotency_key_is_carried_out(
+    users, sdk, clock, client
+):
+    """The web client sends the request again as it was (its Idempotency-Key too) with
+    the proof: the 429 carried nothing out, so the key must not answer it as done."""
+    user = users.signed_in("keyed@example.org")
+    bearer = sdk.bearer(user.tokens)
+
+    def step_up(code: str, **headers: str):
+        return client.post("/auth/step-up", json={"totp_code": code}, headers=bearer | headers)
+
+    for _ in range(shield.BACKOFF_AFTER):
+        step_up(_wrong(user.totp_secret, clock))
+    clock.advance(seconds=61)  # past the factor lock; the backoff doubles at the next
+    assert step_up(_wrong(user.totp_secret, clock)).status_code == 401
+    key = {"Idempotency-Key": '"0b7e2f4c-9a51-4d3e-8f60-2c1d5e7a9b13"'}
+    code = oathtool(user.totp_secret, clock.now)
+    challenge = _asks_proof(step_up(code, **key))
+    stepped = step_up(code, **key, **{HEADER: solve(challenge)})
+    assert stepped.status_code == 200, stepped.text
+    assert "access_token" in stepped.json()
