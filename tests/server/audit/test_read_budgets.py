@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.conftest import served_checkpoint
 from tests.server.scrape import open_metrics, scrape, value
 from tests.server_fixtures import BASE_URL, make_settings
 from uhealthsec.server.app import create_app
@@ -146,3 +147,26 @@ def test_r27_reads_refused_to_one_account_do_not_spend_its_networks_budget(
     for _ in range(NETWORK_MINUTE - 6):
         assert read("192.0.2.3", second).status_code == 200
     _refused(read("192.0.2.3", second), "this network", 60)
+
+
+def test_r27_a_directory_monitor_audits_the_log_past_the_hour_budget(ctx, users, clock, from_ip):
+    """The operator names monitors to read every entry of the key directory (a
+    patient's is a journaled read): their audit is not scraping, as their misses are
+    not counted either (past the journal's own minute allowance, which still holds)."""
+    _at_the_start_of_an_hour(clock)
+    for n in range(2):  # their entries are what the monitor's reads journal
+        users.signed_in(f"p{n}@example.org", "patient")
+    monitor = users.signed_in("monitor@example.org")
+    ctx.settings = ctx.settings.model_copy(update={"directory_monitors": [monitor.email]})
+    head = from_ip("203.0.113.1", monitor, "/keys/head").json()
+    size = served_checkpoint(head, "keys").size
+    journaled = 0
+    for _ in range(ACCOUNT_HOUR):
+        for index in range(size):
+            clock.advance(seconds=1)
+            answer = from_ip(
+                f"198.51.{index}.1", monitor, f"/keys/entries/{index}?tree_size={size}"
+            )
+            assert answer.status_code in (200, 404), answer.text
+            journaled += "uhs-journal-entry" in answer.headers
+    assert journaled > ACCOUNT_HOUR  # past the budget, every read shown and journaled

@@ -264,6 +264,7 @@ def pending_entry(
         practice_id=draft.practice_id,
         ip_address=client[0] if client else None,
         outbox_id=draft.outbox_id,
+        budgeted=draft.budgeted,
     )
 
 

@@ -74,6 +74,8 @@ class PendingEntry:
     #: against the account's allowance in the batch that appends it
     #: (audit/refusals.py), and not appended past it (``ReadAllowanceSpent``).
     counted_reads: int = 0
+    #: Its reads count against the budgets past the allowance (``JournalDraft.budgeted``).
+    budgeted: bool = True
 
     def patients(self) -> list[uuid.UUID]:
         """Every patient the entry is about: those the request read or changed, and
@@ -288,7 +290,11 @@ def _reads_past_allowance(
         if pending.counted_reads:
             reads[pending.entry.actor] += pending.counted_reads
             actor = pending.entry.actor
-            mine = list(budgets.subjects(actor, pending.ip_address)) if budgets else []
+            mine = (
+                list(budgets.subjects(actor, pending.ip_address))
+                if budgets and pending.budgeted
+                else []
+            )
             subjects[id(pending)] = mine
             charged.update((budget.name, subject) for budget, subject in mine)
     if not reads:
