@@ -162,9 +162,6 @@ class ReadBudgets:
             )
         )
 
-    def longest(self) -> timedelta:
-        return max((b.window for b in self.budgets), default=READ_WINDOW)
-
 
 def count_throttled(db: Session, refused: dict[str, int]) -> None:
     """Reads refused, by budget: totals kept with the shield's counters."""
