@@ -34,6 +34,16 @@ after registering and confirming their address. Reported: the bots' attempts, th
 share of samples with the breaker open, and each kind of person's sign-ins and
 refusals (a sign-in not through after 3 requests).
 
+``--scenario scraping`` measures the record routes (R27), with the read budgets at
+their defaults and, as the baseline, so high that none applies: a stolen session
+(``--bots`` threads, one account) and a run of ``--accounts`` accounts from one /24
+read the listing routes (``GET /patient-files/mine``, ``/documents``, ``/threads``) as fast
+as the server answers for ``--duration`` seconds, while people (``--people`` threads,
+each an account on its own network) read one every 2 seconds; before the attack, the
+people read alone (one every half second, for half ``--duration``). Reported: reads
+shown and refused to each, the people's refusals and median read latency, and the
+median at rest against the baseline's (what the budgets add at rest).
+
 Reported per mode: attempts, attempts whose answer told whether the password was
 right, pairs validated at the password stage (and the share
 of the list's valid pairs), account takeovers, the bots' CPU per validated pair, the
@@ -717,6 +727,153 @@ def run_mode(shield_on: bool, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+#: The record routes a scraper lists, in turn (each a journaled read).
+LISTINGS = ("/patient-files/mine", "/documents", "/threads")
+#: Budgets so high that none applies: the scraping scenario's baseline.
+NO_BUDGETS = {
+    "UHS_READS_PER_ACCOUNT_HOUR": "1000000000",
+    "UHS_READS_PER_NETWORK_MINUTE": "1000000000",
+    "UHS_READS_PER_NETWORK_HOUR": "1000000000",
+}
+
+
+def signed_in(url: str, email: str, work: Path, address: str) -> str:
+    """An access token of a new account (registered and enrolled from ``address``)."""
+    transport = httpx2.HTTPTransport(local_address=address)
+    with httpx2.Client(base_url=url, transport=transport, timeout=120) as http:
+        Accounts(http, work).register(email, "patient")
+        auth = AuthClient(http)
+        state = auth.start_login(email, PASSWORD)
+        secret = auth.enrol_totp(state)["secret"]
+        auth.confirm_totp(state, pyotp.TOTP(secret).now())
+        return auth.authorize(state).access_token
+
+
+def read_loop(
+    url: str, token: str, address: str, until: float, pause: float, tally: dict[str, Any]
+) -> None:
+    """Read the listings in turn until ``until``, ``pause`` seconds apart."""
+    transport = httpx2.HTTPTransport(local_address=address)
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx2.Client(base_url=url, transport=transport, timeout=60, headers=headers) as http:
+        n = 0
+        while time.monotonic() < until:
+            started = time.perf_counter()
+            status = http.get(LISTINGS[n % len(LISTINGS)]).status_code
+            took = time.perf_counter() - started
+            n += 1
+            with tally["lock"]:
+                if status == 200:
+                    tally["shown"] += 1
+                    tally["latencies"].append(took)
+                elif status == 429:
+                    tally["refused"] += 1
+                else:
+                    tally["other"] += 1
+                    tally["statuses"].add(status)
+            if pause:
+                time.sleep(pause)
+
+
+def run_scraping_mode(budgets_on: bool, args: argparse.Namespace) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="uhs-bench-scraping-"))
+    for name, value in NO_BUDGETS.items():
+        if budgets_on:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    server, url = start("api", work)
+    try:
+        # Each account is set up from its own network, so that setting up reads nothing
+        # of any network's budget; the scrapers then read from theirs.
+        stolen = signed_in(url, "stolen@scraping.example", work, "127.60.0.1")
+        run = [
+            signed_in(url, f"bot{i}@scraping.example", work, f"127.61.{i}.1")
+            for i in range(args.accounts)
+        ]
+        people = [
+            signed_in(url, f"person{i}@scraping.example", work, f"127.62.{i}.1")
+            for i in range(args.people)
+        ]
+        tallies: dict[str, dict[str, Any]] = {
+            kind: {"lock": threading.Lock(), "shown": 0, "refused": 0, "other": 0}
+            | {"statuses": set(), "latencies": []}
+            for kind in ("rest", "stolen", "run", "people")
+        }
+        # At rest first: the people alone, a read every half second each, for what
+        # the budgets cost a legitimate reader (their count and check on every read).
+        rest_until = time.monotonic() + args.duration / 2
+        resting = [
+            threading.Thread(
+                target=read_loop,
+                args=(url, token, f"127.64.{i}.1", rest_until, 0.5, tallies["rest"]),
+            )
+            for i, token in enumerate(people)
+        ]
+        for thread in resting:
+            thread.start()
+        for thread in resting:
+            thread.join()
+        until = time.monotonic() + args.duration
+        threads = [
+            threading.Thread(
+                target=read_loop, args=(url, stolen, "127.60.0.1", until, 0, tallies["stolen"])
+            )
+            for _ in range(args.bots)
+        ]
+        threads += [
+            # The run's accounts from one /24, each its own address in it.
+            threading.Thread(
+                target=read_loop, args=(url, token, f"127.63.0.{i + 1}", until, 0, tallies["run"])
+            )
+            for i, token in enumerate(run)
+        ]
+        threads += [
+            threading.Thread(
+                target=read_loop,
+                args=(url, token, f"127.64.{i}.1", until, 2.0, tallies["people"]),
+            )
+            for i, token in enumerate(people)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        scrape = httpx2.get(url + "/metrics").text
+    finally:
+        server.terminate()
+    throttled = {
+        line.split('"')[1]: float(line.rsplit(" ", 1)[1])
+        for line in scrape.splitlines()
+        if line.startswith("uhs_reads_throttled_total{")
+    }
+    out: dict[str, Any] = {"budgets": budgets_on, "seconds": args.duration, "throttled": throttled}
+    for kind, tally in tallies.items():
+        latencies = tally.pop("latencies")
+        tally.pop("lock")
+        tally["statuses"] = sorted(tally["statuses"])
+        out[kind] = {**tally, "median": statistics.median(latencies) if latencies else 0.0}
+    return out
+
+
+def run_scraping(args: argparse.Namespace) -> None:
+    results = {on: run_scraping_mode(on, args) for on in (False, True)}
+    print(json.dumps(list(results.values())), file=sys.stderr)
+    for on, r in results.items():
+        print(
+            f"budgets {'on ' if on else 'off'}: at rest, people read {r['rest']['shown']} "
+            f"({r['rest']['refused']} refused), median {r['rest']['median'] * 1000:.1f} ms; "
+            f"then in {r['seconds']:.0f} s the stolen session was shown "
+            f"{r['stolen']['shown']} reads ({r['stolen']['refused']} refused), the run of "
+            f"{args.accounts} accounts from one /24 {r['run']['shown']} "
+            f"({r['run']['refused']} refused), people {r['people']['shown']} "
+            f"({r['people']['refused']} refused, median {r['people']['median'] * 1000:.1f} ms); "
+            f"throttled by budget: {r['throttled']}"
+        )
+    off, on = results[False]["rest"]["median"], results[True]["rest"]["median"]
+    print(f"people's median read at rest, budgets on / off: {on / max(off, 1e-9):.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=float, default=60)
@@ -730,7 +887,9 @@ def main() -> None:
     parser.add_argument("--run-bots", nargs=2)
     parser.add_argument("--run-browsers", nargs=2)
     parser.add_argument("--run-people", nargs=2)
-    parser.add_argument("--scenario", default="stuffing", choices=["stuffing", "breaker-dos"])
+    parser.add_argument(
+        "--scenario", default="stuffing", choices=["stuffing", "breaker-dos", "scraping"]
+    )
     parser.add_argument("--run-dos-bots")
     parser.add_argument("--run-dos-people", nargs=2)
     args = parser.parse_args()
@@ -750,6 +909,8 @@ def main() -> None:
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}, {platform.system()} {platform.release()}"
     )
+    if args.scenario == "scraping":
+        return run_scraping(args)
     if args.scenario == "breaker-dos":
         r = run_breaker_dos(args)
         print(json.dumps(r), file=sys.stderr)

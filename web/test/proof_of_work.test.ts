@@ -3,7 +3,8 @@ import { test } from "node:test";
 
 import { fromBase64, fromHex, toHex, utf8 } from "../src/protocol/bytes.js";
 import { hmac } from "../src/protocol/primitives.js";
-import { type Challenge, UnsolvableChallenge, headerValue, solve } from "../src/protocol/proof_of_work.js";
+import { Http } from "../src/client/http.js";
+import { type Challenge, HEADER as PROOF_HEADER, UnsolvableChallenge, headerValue, solve } from "../src/protocol/proof_of_work.js";
 import { loadVectors } from "./vectors.js";
 
 const vectors = loadVectors("proof_of_work.json");
@@ -61,4 +62,23 @@ test("proof of work: a challenge outside the client's bounds is refused before a
     const challenge = { ...base, parameters: { ...base.parameters, ...change } };
     await assert.rejects(solve(challenge), UnsolvableChallenge, JSON.stringify(change));
   }
+});
+
+test("R27: a step-up answered 429 with a challenge is sent again with the proof and its bearer token", async () => {
+  const v = vectors.vectors[0]!;
+  const sent: Headers[] = [];
+  const http = new Http("https://sante.example.fr", async (_input: string, init?: RequestInit) => {
+    sent.push(new Headers(init?.headers));
+    if (sent.length === 1) {
+      return new Response(JSON.stringify({ status: 429, challenge: v.challenge }), { status: 429, headers: { "Content-Type": "application/problem+json" } });
+    }
+    return new Response(JSON.stringify({ access_token: "stepped-up", expires_in: 300 }), { status: 200, headers: { "Content-Type": "application/json" } });
+  });
+  const answer = await http.sendWithProof("POST", "/auth/step-up", { json: { totp_code: "123456" }, headers: { Authorization: "Bearer token" } });
+  assert.equal(answer.status, 200);
+  assert.equal(sent.length, 2);
+  assert.equal(sent[0]!.get(PROOF_HEADER), null, "nothing is solved at rest");
+  const challenge = v.challenge as Challenge;
+  assert.equal(sent[1]!.get(PROOF_HEADER), headerValue(challenge, await solve(challenge)));
+  assert.equal(sent[1]!.get("Authorization"), "Bearer token");
 });

@@ -226,7 +226,7 @@ class AuthClient(PasswordRecoveryCalls):
         """Prove the second factor of a sign-in: ``totp_code=…``, ``recovery_code=…``
         or ``webauthn=…`` (an assertion)."""
         request = LoginSecondFactorIn.model_construct(ticket=login.ticket, **proof)
-        check_response(self.http.post("/auth/login/second-factor", json=body(request)))
+        check_response(post_with_proof(self.http, "/auth/login/second-factor", body(request)))
 
     def authorize(self, login: LoginState, device_name: str = "") -> Tokens:
         """Exchange a completed sign-in for tokens: authorization code with PKCE."""
@@ -350,7 +350,7 @@ class AuthClient(PasswordRecoveryCalls):
     def step_up(self, tokens: Tokens | str, **proof: Any) -> str:
         """Prove a second factor again (``totp_code=…`` or ``recovery_code=…``); the
         returned access token allows sensitive actions for a few minutes."""
-        response = self.http.post("/auth/step-up", json=proof, headers=self.bearer(tokens))
+        response = post_with_proof(self.http, "/auth/step-up", proof, self.bearer(tokens))
         return parse(
             AccessTokenOut, check_response(response), MalformedAnswer, "the step-up"
         ).access_token

@@ -22,19 +22,23 @@ from uhealthsec.client.proof_of_work import solve
 MAX_CHALLENGES = 3
 
 
-def post_with_proof(http: httpx2.Client, path: str, body: dict[str, Any]) -> httpx2.Response:
+def post_with_proof(
+    http: httpx2.Client, path: str, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> httpx2.Response:
     """POST, solving the shield's proof of work if it asks for one (429 with a
-    challenge): free at rest, a moment's computation under attack."""
-    headers: dict[str, str] = {}
+    challenge): free at rest, a moment's computation under attack. Every route that
+    checks a secret may ask (docs/PROTOCOL.md 14)."""
+    given = dict(headers or {})
+    sent = given
     for _ in range(MAX_CHALLENGES):
-        response = http.post(path, json=body, headers=headers)
+        response = http.post(path, json=body, headers=sent)
         if response.status_code != 429:
             return response
         try:
             challenge = response.json()["challenge"]
         except (ValueError, KeyError):
             return response
-        headers = {PROOF_HEADER: solve(challenge)}
+        sent = {**given, PROOF_HEADER: solve(challenge)}
     return response
 
 

@@ -26,6 +26,7 @@ from uhealthsec.protocol.search import (
 from uhealthsec.server import api_docs, problems, web_app, web_release
 from uhealthsec.server.accounts.routes import router as accounts_router
 from uhealthsec.server.audit.middleware import JournalMiddleware
+from uhealthsec.server.audit.read_budgets import ReadBudgets
 from uhealthsec.server.audit.routes import router as journal_router
 from uhealthsec.server.audit.writer import JournalWriter
 from uhealthsec.server.auth.routes import credentials_router, oauth_router
@@ -190,6 +191,7 @@ def build_context(
         clock=clock,
     )
     ctx.journal.batch_observer = ctx.metrics.journal_batch
+    ctx.journal.read_budgets = ReadBudgets.of(settings, server_key.mac)
     ctx.metrics.watch_journal_queue(ctx.journal.queue_depth)
     if settings.oidc_issuer:
         ctx.oidc = OidcClient(

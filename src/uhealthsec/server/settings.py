@@ -115,6 +115,21 @@ class Settings(BaseSettings):
     #: The shield in front of sign-in and registration. Turn it off only behind an
     #: equivalent defence (or to measure what it does: benchmarks/stuffing.py).
     shield_enabled: bool = True
+    #: Budgets on reads of personal data (R27: records resist scraping; docs/PROTOCOL.md
+    #: 13.1), past the journal's allowance of 200 a minute per account
+    #: (audit/refusals.py): a read past any of them is refused 429 with Retry-After
+    #: before anything is shown. Counted in the database, shared by every API process.
+    #: A practitioner's busiest day (some 40 consultations, each opening a patient's
+    #: file and a few documents, and a new device syncing its inbox) reads well under
+    #: a thousand items; an hour of 1,500 never slows it, and a stolen session reads
+    #: at most that, not the 12,000 an hour the minute allowance alone would let it.
+    reads_per_account_hour: int = Field(default=1500, ge=1)
+    #: One network (IPv4 /24, IPv6 /64, as attackers rent them): a practice behind one
+    #: address holds a few practitioners, each far under its own allowance; three
+    #: accounts' worth a minute and four an hour stop a run of many accounts (stolen or
+    #: made for it) from one network, and never a practice's day.
+    reads_per_network_minute: int = Field(default=600, ge=1)
+    reads_per_network_hour: int = Field(default=6000, ge=1)
     #: Bearer token for the metrics (``GET /metrics``, ``GET /shield/metrics``); without
     #: one they are served to the host itself only (loopback).
     metrics_token: SecretStr = SecretStr("")

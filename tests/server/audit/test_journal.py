@@ -295,7 +295,7 @@ def test_two_processes_append_to_one_consistent_journal(ctx, settings):
 def test_connection_data_is_purged_after_the_cnil_retention(practice: Practice, ctx, clock):
     from datetime import timedelta
 
-    from uhealthsec.server.audit.models import JournalNetworkRecord, ReadCount
+    from uhealthsec.server.audit.models import JournalNetworkRecord, ReadBudgetCount, ReadCount
     from uhealthsec.server.audit.service import NETWORK_RETENTION_DAYS, JournalService
 
     alice = practice.alice.exchange
@@ -303,6 +303,8 @@ def test_connection_data_is_purged_after_the_cnil_retention(practice: Practice, 
     with ctx.sessions() as db:
         kept = len(db.scalars(select(JournalNetworkRecord)).all())
         reads = len(db.scalars(select(ReadCount)).all())  # this minute's, for the rate limit
+        # This hour's and minute's, for the read budgets (R27).
+        reads += len(db.scalars(select(ReadBudgetCount)).all())
     assert kept > 0
     with ctx.sessions.begin() as db:
         assert JournalService(db, ctx).purge_network_data(clock.now) == 0

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from tests.server_fixtures import FAST_ARGON2, PASSWORD
 from uhealthsec.client.api import ApiError
+from uhealthsec.client.transport import post_with_proof
 from uhealthsec.crypto.keystore import change_password, create_keystore, unlock_with_password
 from uhealthsec.crypto.keystore_change import KeystoreChange
 from uhealthsec.protocol.encoding import b64u_encode
@@ -60,7 +61,13 @@ def test_300_wrong_step_up_codes_lock_the_factors_and_the_right_one_is_refused(
 
 
 def test_sign_in_step_up_and_recovery_codes_share_one_budget_and_locks_double(users, sdk, clock):
+    """The shield also backs the address off after these failures (R27): the step-ups
+    past the first lock pay the proof of work it asks, as the SDK does."""
     user = users.signed_in("shared@example.org")
+
+    def post(sdk, path, tokens, **body):
+        return post_with_proof(sdk.http, path, body, sdk.bearer(tokens))
+
     for _ in range(2):  # two wrong codes at sign-in...
         login = sdk.start_login(user.email, user.password)
         with pytest.raises(ApiError):

@@ -33,7 +33,7 @@ export async function stepUp(session: Session, proof: SecondFactor): Promise<voi
   const wire = new Wire("malformed_answer", "the step-up");
   // Counted from the request, as a sign-in's token: a slow answer does not lengthen it.
   const started = Date.now();
-  const answer = wire.object(await session.json("POST", "/auth/step-up", wire, { json: proof }));
+  const answer = wire.object(await session.json("POST", "/auth/step-up", wire, { json: proof, solveProofOfWork: true }));
   session.useAccessToken(wire.string(answer, "access_token"), wire.integer(answer, "expires_in"), started);
 }
 

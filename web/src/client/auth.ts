@@ -75,7 +75,7 @@ export async function startLogin(http: Http, email: string, authSecret: Uint8Arr
 
 /** Proves the second factor of a sign-in under way. */
 export async function proveSecondFactor(http: Http, login: LoginState, proof: SecondFactor): Promise<void> {
-  await http.request("POST", "/auth/login/second-factor", { json: { ticket: login.ticket, ...proof } });
+  await checkResponse(await http.postWithProof("/auth/login/second-factor", { ticket: login.ticket, ...proof }));
 }
 
 /** RFC 7636 S256: a random verifier and its challenge. */

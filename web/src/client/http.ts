@@ -2,7 +2,7 @@
  * The worker's HTTP footing: requests to the server that served the page (its own
  * origin), an error answer raised as an ApiError carrying the server's RFC 9457
  * `detail` and a stable identifier, the shield's proof of work solved when a
- * sign-in is answered 429 with a challenge (as client/transport.py does), and the
+ * route that checks a secret is answered 429 with a challenge (as client/transport.py does), and the
  * refusals of the client's own checks (ClientRefusal).
  */
 
@@ -141,6 +141,8 @@ export interface RequestOptions {
   /** Sent as it is (an upload); a stream is sent half-duplex. */
   body?: Uint8Array | Blob | ReadableStream<Uint8Array>;
   redirect?: RequestRedirect;
+  /** Solve the shield's proof of work if the answer asks for one (a secret is checked). */
+  solveProofOfWork?: boolean;
 }
 
 /** Raises the server's refusal as an ApiError; returns the answer otherwise. */
@@ -226,8 +228,17 @@ export class Http {
    * challenge): free at rest, a moment's computation under attack.
    */
   async postWithProof(path: string, json: unknown): Promise<Response> {
-    const headers: Record<string, string> = {};
-    let response = await this.send("POST", path, { json, headers });
+    return this.sendWithProof("POST", path, { json });
+  }
+
+  /**
+   * Sends, solving the shield's proof of work if it asks for one: every route that
+   * checks a secret may (a sign-in's steps, a step-up, a recovery; PROTOCOL 14).
+   */
+  async sendWithProof(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
+    const headers: Record<string, string> = { ...(options.headers ?? {}) };
+    const sent: RequestOptions = { ...options, headers };
+    let response = await this.send(method, path, sent);
     for (let attempt = 0; attempt < MAX_CHALLENGES && response.status === 429; attempt++) {
       let challenge: Challenge;
       try {
@@ -242,7 +253,7 @@ export class Http {
         if (error instanceof UnsolvableChallenge) throw new ClientRefusal("unsolvable_challenge", error.message);
         throw error;
       }
-      response = await this.send("POST", path, { json, headers });
+      response = await this.send(method, path, sent);
     }
     return response;
   }

@@ -11,7 +11,7 @@ import { sha256 } from "../protocol/primitives.js";
 import type { Purpose } from "../protocol/signature.js";
 import { type Tokens, accessTokenExpiry, refresh } from "./auth.js";
 import { KeyDirectory, type VerifiedEntry } from "./directory.js";
-import { ClientRefusal, type Http, IDEMPOTENCY_KEY_HEADER, type RequestOptions } from "./http.js";
+import { ClientRefusal, type Http, IDEMPOTENCY_KEY_HEADER, type RequestOptions, checkResponse } from "./http.js";
 import type { PinStore } from "./pins.js";
 import { Wire, jsonOf } from "./wire.js";
 
@@ -117,7 +117,7 @@ export class Session {
       const signer = await this.myEntry();
       headers["UHS-Signature"] = signatureHeader(signer.index, await this.keys.sign("request", digest));
     }
-    return this.http.request(method, path, sent);
+    return checkResponse(options.solveProofOfWork ? await this.http.sendWithProof(method, path, sent) : await this.http.send(method, path, sent));
   }
 
   /** A signed-in JSON answer, read by `wire`. */

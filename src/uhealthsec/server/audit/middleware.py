@@ -34,11 +34,7 @@ from uhealthsec.crypto.journal import (
 )
 from uhealthsec.protocol.encoding import b64u_encode
 from uhealthsec.server.audit.actions import UNKNOWN, route_action
-from uhealthsec.server.audit.refusals import (
-    JOURNALED_READS_PER_MINUTE,
-    READ_WINDOW,
-    RefusalLog,
-)
+from uhealthsec.server.audit.refusals import RefusalLog
 from uhealthsec.server.audit.writer import (
     JournalWriter,
     PendingEntry,
@@ -156,11 +152,11 @@ class JournalMiddleware:
                 else:
                     try:
                         receipt = await self._append(scope, draft, message["status"])
-                    except ReadAllowanceSpent:
+                    except ReadAllowanceSpent as spent:
                         # Every read shown is journaled, so past the allowance none is.
                         withheld = True
                         await self._count_refused_read(scope, draft)
-                        await self._too_many_reads()(scope, receive, send)
+                        await self._too_many_reads(spent)(scope, receive, send)
                         return
                 if receipt:
                     journaled_status = message["status"]
@@ -189,15 +185,9 @@ class JournalMiddleware:
         address = client[0] if client else None
         await run_in_threadpool(self.refusals.admit, draft.actor, address, action_name(scope), 429)
 
-    def _too_many_reads(self) -> ASGIApp:
-        seconds = READ_WINDOW.total_seconds()
-        retry = int(seconds - self.clock().timestamp() % seconds) + 1
-        return problem(
-            429,
-            f"this account read more than {JOURNALED_READS_PER_MINUTE} items of personal "
-            f"data in a minute, each of which is journaled: try again in {retry} seconds",
-            headers={"Retry-After": str(retry)},
-        )
+    @staticmethod
+    def _too_many_reads(spent: ReadAllowanceSpent) -> ASGIApp:
+        return problem(429, spent.detail, headers={"Retry-After": str(spent.retry_after)})
 
     async def _append_cut_off(self, scope: Scope, draft: JournalDraft, exc: Exception) -> None:
         pending = pending_entry(scope, draft, answer_status(exc), self.clock)
@@ -274,6 +264,7 @@ def pending_entry(
         practice_id=draft.practice_id,
         ip_address=client[0] if client else None,
         outbox_id=draft.outbox_id,
+        budgeted=draft.budgeted,
     )
 
 

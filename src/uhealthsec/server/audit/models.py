@@ -140,3 +140,17 @@ class ReadCount(Base):
     started_at: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
     account_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger)
+
+
+class ReadBudgetCount(Base):
+    """Reads of personal data counted against the budgets past the journal's minute
+    allowance (audit/read_budgets.py): per account and hour, per network and minute
+    or hour. ``subject`` is the account's id, or an HMAC of the network under a server
+    subkey: no address is stored. Rows of past windows are purged by cleanup."""
+
+    __tablename__ = "read_budgets"
+
+    budget: Mapped[str] = mapped_column(String(32), primary_key=True)
+    subject: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)

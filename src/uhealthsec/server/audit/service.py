@@ -30,6 +30,7 @@ from uhealthsec.server.audit.models import (
     JournalPatient,
     JournalRecord,
     JournalWitness,
+    ReadBudgetCount,
     ReadCount,
     RefusalCount,
 )
@@ -377,6 +378,8 @@ class JournalService:
                 RefusalCount.started_at < now - timedelta(days=REFUSAL_LOG_DAYS)
             ),
             delete(ReadCount).where(ReadCount.started_at < now - READ_WINDOW),
+            # Every budget's window is an hour at most (audit/read_budgets.py).
+            delete(ReadBudgetCount).where(ReadBudgetCount.started_at < now - timedelta(hours=1)),
         ):
             removed += int(self.db.execute(statement).rowcount or 0)  # type: ignore[attr-defined]
         return removed

@@ -33,6 +33,13 @@ from uhealthsec.server.audit.models import (
     JournalPatient,
     JournalRecord,
 )
+from uhealthsec.server.audit.read_budgets import (
+    JOURNAL_ALLOWANCE,
+    ReadBudget,
+    ReadBudgets,
+    ReadBudgetSpent,
+    count_throttled,
+)
 from uhealthsec.server.audit.refusals import count_reads
 from uhealthsec.server.storage.db import insert_rows, transaction
 from uhealthsec.server.storage.merkle_log import JOURNAL_LOG, MerkleLog, SignedCheckpoint
@@ -67,6 +74,8 @@ class PendingEntry:
     #: against the account's allowance in the batch that appends it
     #: (audit/refusals.py), and not appended past it (``ReadAllowanceSpent``).
     counted_reads: int = 0
+    #: Its reads count against the budgets past the allowance (``JournalDraft.budgeted``).
+    budgeted: bool = True
 
     def patients(self) -> list[uuid.UUID]:
         """Every patient the entry is about: those the request read or changed, and
@@ -89,9 +98,9 @@ class PendingEntry:
         ]
 
 
-class ReadAllowanceSpent(Exception):
-    """The read was not journaled: its account read past its allowance this minute, so
-    it must not be shown."""
+#: A read not journaled, and so not shown: its account read past its allowance this
+#: minute, or past a budget of its account or network (audit/read_budgets.py).
+ReadAllowanceSpent = ReadBudgetSpent
 
 
 _Result = Receipt | None | BaseException
@@ -121,6 +130,8 @@ class JournalWriter:
         self._lock = threading.Lock()
         #: Told each batch's size and duration (the metrics), when set.
         self.batch_observer: Callable[[int, float], None] | None = None
+        #: The budgets on reads past the journal's allowance (R27), when set (the API).
+        self.read_budgets: ReadBudgets | None = None
 
     def queue_depth(self) -> int:
         """Entries waiting for the writer thread."""
@@ -217,7 +228,7 @@ class JournalWriter:
             journal = MerkleLog(db, JOURNAL_LOG, self._signer, int(now.timestamp() * 1000))
             # The links need the entries' indexes: they are known once the log is locked.
             first = journal.lock()
-            spent = _reads_past_allowance(db, requested, now)
+            spent = _reads_past_allowance(db, requested, now, self.read_budgets)
             requested_here = [p for p in requested if id(p) not in spent]
             # A staged entry is sequenced once: by its request, or by a sweeper if the
             # request's process could not (whoever claims its row under the log's lock).
@@ -246,7 +257,7 @@ class JournalWriter:
         # After the commit: the batch's proofs need only its own hashes (merkle_log.py).
         receipts = self._receipts(journal, head, requested_here, placed, sequenced)
         answered = dict(zip(map(id, requested_here), receipts, strict=True))
-        return [answered.get(id(p), ReadAllowanceSpent()) for p in requested]
+        return [spent[id(p)] if id(p) in spent else answered.get(id(p)) for p in requested]
 
     @staticmethod
     def _receipts(
@@ -265,27 +276,61 @@ class JournalWriter:
         return [None if p is None else Receipt(p[0], p[1], head, proofs[p[0]]) for p in placed]
 
 
-def _reads_past_allowance(db: Session, requested: list[PendingEntry], now: datetime) -> set[int]:
-    """The reads of the batch past their account's allowance (as ``id``s), counted
-    under the log's lock: in the order they were queued, each account's first ones
-    within its allowance are journaled and shown, the others neither."""
+def _reads_past_allowance(
+    db: Session, requested: list[PendingEntry], now: datetime, budgets: ReadBudgets | None
+) -> dict[int, ReadBudgetSpent]:
+    """The reads of the batch past their account's allowance or a budget of their
+    account or network (by ``id``), counted under the log's lock: in the order they
+    were queued, the first ones within every budget are journaled and shown, the
+    others neither."""
     reads: dict[uuid.UUID, int] = defaultdict(int)
+    charged: set[tuple[str, bytes]] = set()
+    subjects: dict[int, list[tuple[ReadBudget, bytes]]] = {}
     for pending in requested:
         if pending.counted_reads:
             reads[pending.entry.actor] += pending.counted_reads
-    if not reads:
-        return set()
-    within = count_reads(db, now, reads)
-    spent = set()
-    for pending in requested:
-        if pending.counted_reads:
             actor = pending.entry.actor
-            # A request's reads are shown all or none: within, they use up its share.
-            if within[actor] >= pending.counted_reads:
-                within[actor] -= pending.counted_reads
-            else:
-                within[actor] = 0
-                spent.add(id(pending))
+            mine = (
+                list(budgets.subjects(actor, pending.ip_address))
+                if budgets and pending.budgeted
+                else []
+            )
+            subjects[id(pending)] = mine
+            charged.update((budget.name, subject) for budget, subject in mine)
+    if not reads:
+        return {}
+    within_minute = count_reads(db, now, reads)
+    within = budgets.remaining(db, now, charged) if budgets else {}
+    spent: dict[int, ReadBudgetSpent] = {}
+    refused: dict[str, int] = defaultdict(int)
+    shown: dict[tuple[str, bytes], int] = defaultdict(int)
+    for pending in requested:
+        if not pending.counted_reads:
+            continue
+        actor, n = pending.entry.actor, pending.counted_reads
+        # A request's reads are shown all or none: within, they use up every share.
+        keys = [(b, (b.name, subject)) for b, subject in subjects[id(pending)]]
+        lacking = [b for b, key in keys if within[key] < n]
+        if within_minute[actor] < n:
+            lacking.insert(0, JOURNAL_ALLOWANCE)
+        if not lacking:
+            within_minute[actor] -= n
+            for _, key in keys:
+                within[key] -= n
+                shown[key] += n
+            continue
+        if within_minute[actor] < n:
+            within_minute[actor] = 0
+        for budget, key in keys:
+            if budget in lacking:
+                within[key] = 0
+        # The one that frees last is told: retrying sooner would be refused again.
+        longest = max(lacking, key=lambda b: b.retry_after(now))
+        spent[id(pending)] = longest.refusal(now)
+        refused[longest.name] += n
+    if budgets:
+        budgets.add(db, now, shown)
+    count_throttled(db, refused)
     return spent
 
 

@@ -71,9 +71,15 @@ def login_passkey_options(body: s.PreloginIn, request: Request, db: Db, ctx: Ctx
     )
 
 
-@router.post("/login/second-factor", response_model=s.LoginStepOut)
-def login_second_factor(body: s.LoginSecondFactorIn, db: Db, ctx: Ctx) -> s.LoginStepOut:
-    LoginService(db, ctx).prove_second_factor(body.ticket, body.proof())
+@router.post("/login/second-factor", response_model=s.LoginStepOut, responses=SHIELD_RESPONSES)
+def login_second_factor(
+    body: s.LoginSecondFactorIn, request: Request, db: Db, ctx: Ctx
+) -> s.LoginStepOut:
+    """The second factor of a sign-in; after failures the shield first asks for a proof
+    of work (429)."""
+    LoginService(db, ctx).prove_second_factor(
+        body.ticket, body.proof(), attempt_of(request, "second-factor", None)
+    )
     return s.LoginStepOut(complete=True)
 
 
@@ -126,12 +132,20 @@ def step_up_webauthn_options(caller: Caller, db: Db, ctx: Ctx) -> dict[str, Any]
     )
 
 
-@router.post("/step-up", response_model=s.AccessTokenOut)
+@router.post("/step-up", response_model=s.AccessTokenOut, responses=SHIELD_RESPONSES)
 def step_up(
-    body: s.SecondFactorIn, caller: Caller, db: Db, ctx: Ctx, response: Response
+    body: s.SecondFactorIn,
+    request: Request,
+    caller: Caller,
+    db: Db,
+    ctx: Ctx,
+    response: Response,
 ) -> s.AccessTokenOut:
-    """Prove a second factor again; the new access token allows sensitive actions."""
-    token, claims = SessionService(db, ctx).step_up(caller, body.proof())
+    """Prove a second factor again; the new access token allows sensitive actions.
+    After failures the shield first asks for a proof of work (429)."""
+    token, claims = SessionService(db, ctx).step_up(
+        caller, body.proof(), attempt_of(request, "step-up", caller.account.email)
+    )
     response.headers.update(NO_STORE)
     return s.AccessTokenOut(
         access_token=token,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -102,6 +102,12 @@ class Principal:
     account: Account
     session: Session
     claims: AccessClaims
+
+
+def _for_address(attempt: Attempt | None, endpoint: str, address: str) -> Attempt:
+    """The request's attempt, about the account the ticket or token names (the route
+    does not know its address)."""
+    return replace(attempt or Attempt(endpoint, "", None), address=normalize_email(address))
 
 
 class LoginService:
@@ -266,12 +272,22 @@ class LoginService:
         if account is not None:
             Shield(self.db, self.ctx).clear(account.email)
 
-    def prove_second_factor(self, ticket: str, proof: SecondFactor) -> None:
+    def prove_second_factor(
+        self, ticket: str, proof: SecondFactor, attempt: Attempt | None = None
+    ) -> None:
+        """The second step of a sign-in, behind the shield like the first (R27): after
+        failures on the address or from the network, a code is checked only with a
+        proof of work."""
         flow, account = self.flow(ticket, lock=True)
+        # A lock is told first: the caller holds the password, and no proof of work
+        # would get a locked code checked.
+        self.factors.refuse_if_locked(account.id, proof)
+        shield = Shield(self.db, self.ctx)
+        admission = shield.admit(_for_address(attempt, "second-factor", account.email))
         method = self.factors.verify(account.id, proof)
+        shield.settle_factor(admission, method is not None)
         if method is None:
             flow.mfa_failures += 1
-            Shield(self.db, self.ctx).fail(account.email)
             raise SecondFactorRefused(FACTOR_REFUSED)
         self.mark_mfa(flow, method)
 
@@ -341,12 +357,20 @@ class SessionService:
                 "confirm it is you: prove a second factor at /auth/step-up, then retry"
             )
 
-    def step_up(self, principal: Principal, proof: SecondFactor) -> tuple[str, AccessClaims]:
-        method = FactorService(self.db, self.ctx).verify(
-            principal.account.id, proof, STEP_UP_CHALLENGE
-        )
+    def step_up(
+        self, principal: Principal, proof: SecondFactor, attempt: Attempt | None = None
+    ) -> tuple[str, AccessClaims]:
+        """A second factor proven again, behind the shield (R27): someone holding a
+        stolen session who guesses codes pays a proof of work after a few failures."""
+        factors = FactorService(self.db, self.ctx)
+        factors.refuse_if_locked(principal.account.id, proof)  # told first, as at sign-in
+        shield = Shield(self.db, self.ctx)
+        admission = shield.admit(_for_address(attempt, "step-up", principal.account.email))
+        method = factors.verify(principal.account.id, proof, STEP_UP_CHALLENGE)
+        shield.settle_factor(admission, method is not None)
         if method is None:
             raise SecondFactorRefused(FACTOR_REFUSED)
+        shield.clear(principal.account.email)
         session = principal.session
         session.auth_time = self.ctx.now()
         session.amr = with_method(session.amr, method)

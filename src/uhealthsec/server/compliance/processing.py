@@ -320,6 +320,7 @@ JOURNAL = Activity(
             "merkle_logs",
             "merkle_nodes",
             "merkle_tree_heads",
+            "read_budgets",
         }
     ),
     actions=frozenset(

@@ -37,6 +37,9 @@ class JournalDraft:
     #: key directory: one for each patient's entry it shows), counted against the
     #: account's allowance as that many GETs would be (a GET counts as one).
     reads: int = 0
+    #: Counted against the read budgets past the allowance (R27, audit/read_budgets.py);
+    #: not a directory monitor's audit of the log, which the operator asked for.
+    budgeted: bool = True
     #: Journaled whatever happens (a change, or a read of personal data by its path);
     #: other reads are journaled once marked as about a patient.
     listed: bool = True

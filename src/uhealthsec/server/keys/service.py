@@ -450,6 +450,10 @@ class KeyDirectory:
     def entry(self, viewer: Account, index: int, tree_size: int) -> ProvenEntry:
         """One entry by position: for a reader checking what was signed with it, and for
         monitors, who audit the whole log."""
+        if self.is_monitor(viewer):
+            # The operator named it to read every entry: past the journal's allowance,
+            # its audit is not scraping (R27), as its misses are not counted either.
+            current_draft().budgeted = False
         commitment = self.db.get(MapCommitmentRecord, index)
         if commitment is not None and index < tree_size:
             # A commitment is a root hash and a size: it tells nothing about anyone.

@@ -27,11 +27,12 @@ SHIELD_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def attempt_of(request: Request, endpoint: str, email: str) -> Attempt:
-    """What the shield sees of a request: read in memory, never stored."""
+def attempt_of(request: Request, endpoint: str, email: str | None) -> Attempt:
+    """What the shield sees of a request: read in memory, never stored. ``email`` is
+    None where the service learns the address (from a ticket or a token)."""
     return Attempt(
         endpoint=endpoint,
-        address=normalize_email(email),
+        address=normalize_email(email) if email is not None else "",
         client_ip=request.client.host if request.client else None,
         headers=request.headers,
         proof=request.headers.get(PROOF_HEADER),

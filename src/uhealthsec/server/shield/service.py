@@ -22,7 +22,6 @@ At rest an attempt pays nothing: no challenge, no latency.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -40,6 +39,7 @@ from uhealthsec.server.shield.models import (
     ShieldNetwork,
     ShieldSpentChallenge,
 )
+from uhealthsec.server.shield.networks import network_of
 from uhealthsec.server.shield.signals import risk
 from uhealthsec.server.storage.db import upsert
 
@@ -85,7 +85,7 @@ class SecondFactorFirst(ServiceError):
 
 @dataclass(frozen=True)
 class Attempt:
-    endpoint: str  # "login", "register"
+    endpoint: str  # "login", "register", "second-factor", "step-up", ...
     address: str  # normalized e-mail address
     client_ip: str | None
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -105,20 +105,6 @@ class Admission:
     @property
     def second_factor_first(self) -> bool:
         return self.address_exhausted or self.breaker_open
-
-
-def network_of(client_ip: str | None) -> str | None:
-    """The network an address belongs to, as attackers rent them: IPv4 /24, IPv6 /64."""
-    if not client_ip:
-        return None
-    try:
-        ip = ipaddress.ip_address(client_ip)
-    except ValueError:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    prefix = 24 if ip.version == 4 else 64
-    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
 
 
 def backoff_seconds(failures: int) -> float:
@@ -220,6 +206,18 @@ class Shield:
         self._fail(admission.account_key, now)
         if admission.network_key is not None:
             self._take_token(admission.network_key, now)
+
+    def settle_factor(self, admission: Admission, succeeded: bool) -> None:
+        """Learn from a second factor checked on its own (a sign-in's second step, a
+        step-up): a failure backs the address off and costs the network a token, as a
+        wrong password does; it feeds no breaker, which weighs password checks only
+        (a thief guessing one account's codes must not slow every sign-in)."""
+        if not self.ctx.settings.shield_enabled or succeeded:
+            return  # a success ends the run with the whole sign-in (``clear``)
+        self.count("factor_failures")
+        self._fail(admission.account_key, self.ctx.now().timestamp())
+        if admission.network_key is not None:
+            self._take_token(admission.network_key, self.ctx.now().timestamp())
 
     def fail(self, address: str) -> None:
         """A failure after the password stage (a wrong second factor) on ``address``."""
@@ -338,6 +336,7 @@ METRICS = {
     "challenges_issued": "proof-of-work challenges sent (429)",
     "challenges_solved": "valid proofs of work received",
     "challenges_refused": "proofs of work refused (forged, expired, replayed, too cheap)",
+    "factor_failures": "second factors refused at a sign-in's second step or a step-up",
     "signals": "attempts whose headers raised a consistency signal",
     "second_factor_first": "attempts whose factor was asked first (breaker, 100 failures)",
     "breaker_open": "1 while the failure-ratio breaker is open",
