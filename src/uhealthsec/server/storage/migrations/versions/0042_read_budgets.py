@@ -1,7 +1,7 @@
 """reads of personal data counted per account and hour, per network and minute or hour
 
 Revision ID: 0042
-Revises: 0040
+Revises: 0041
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 import uhealthsec.server.storage.types
 
 revision = "0042"
-down_revision = "0040"
+down_revision = "0041"
 branch_labels = None
 depends_on = None
 
