@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import re
 import struct
+import tempfile
 import time
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx2
+
 from tests.server_fixtures import oathtool
+from uhealthsec.client.api import AuthClient
+from uhealthsec.client.exchange import ExchangeClient
+from uhealthsec.crypto.keys import UserKeys
+from uhealthsec.crypto.keystore import unlock_with_password
 from uhealthsec.server.demo import DEMO_PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -201,3 +210,26 @@ def for_camille_to_paul(page) -> None:
         patients.locator("option", has_text="Camille Petit").get_attribute("value")
     )
     page.get_by_label(re.compile("Paul Durand")).check()
+
+
+@contextmanager
+def laptop_of(server: DemoServer, email: str) -> Iterator[tuple[ExchangeClient, str, UserKeys]]:
+    """``email``'s laptop beside the browser: the SDK signed in with the demo password and
+    a TOTP code; its client, access token and unlocked keys."""
+    with httpx2.Client(base_url=server.url) as http:
+        auth = AuthClient(http)
+        login = auth.start_login(email, DEMO_PASSWORD, {"totp_code": server.totp(email)})
+        tokens = auth.authorize(login, "ordinateur portable")
+        keys = unlock_with_password(auth.keystore(tokens), DEMO_PASSWORD)
+        yield ExchangeClient(http, lambda: tokens.access_token, keys), tokens.access_token, keys
+
+
+def send_to_patient(sender: ExchangeClient, to: str, text: str) -> tuple[str, str]:
+    """A text file ``sender`` sends to ``to`` in Camille Petit's file of the demo practice;
+    the document's id and the practice's."""
+    [practice] = sender.call("GET", "/practices").json()
+    patient_file = sender.patient_file(practice["id"], PATIENT)["id"]
+    with tempfile.TemporaryDirectory() as folder:
+        report = Path(folder) / "bilan.txt"
+        report.write_text(text)
+        return str(sender.send(report, patient_file_id=patient_file, to=[to])), practice["id"]

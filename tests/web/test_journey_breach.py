@@ -8,12 +8,9 @@ docs/screens/100-breach-notice.png.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import httpx2
 import pytest
 
 from tests.web.conftest import serve_demo
@@ -22,16 +19,14 @@ from tests.web.journeys import (
     PATIENT,
     DemoServer,
     check_accessibility,
+    laptop_of,
     new_page,
     open_screen,
     photograph,
+    send_to_patient,
     sign_in,
 )
-from uhealthsec.client.api import AuthClient
-from uhealthsec.client.exchange import ExchangeClient
 from uhealthsec.client.incidents import IncidentClient
-from uhealthsec.crypto.keystore import unlock_with_password
-from uhealthsec.server.demo import DEMO_PASSWORD
 
 WHAT_HAPPENED = "L'ordinateur portable du cabinet a été volé le 26 novembre."
 
@@ -62,21 +57,11 @@ def test_a_patient_reads_the_breach_notice_her_practice_sent(browser, breach_ser
 def tell_the_patients_reached_by_martin(server: DemoServer) -> dict:
     """Dr Martin writes to Camille's file, then records the theft of her laptop, counts
     the patients her account reached since yesterday and tells them."""
-    with httpx2.Client(base_url=server.url) as http:
-        auth = AuthClient(http)
-        login = auth.start_login(DR_MARTIN, DEMO_PASSWORD, {"totp_code": server.totp(DR_MARTIN)})
-        tokens = auth.authorize(login, "ordinateur portable")
-        keys = unlock_with_password(auth.keystore(tokens), DEMO_PASSWORD)
-        martin = ExchangeClient(http, lambda: tokens.access_token, keys)
-        [practice] = martin.call("GET", "/practices").json()
-        patient_file = martin.patient_file(practice["id"], PATIENT)["id"]
-        with tempfile.TemporaryDirectory() as folder:
-            report = Path(folder) / "bilan.txt"
-            report.write_text("Bilan de reeducation.\n")
-            martin.send(report, patient_file_id=patient_file, to=[PATIENT])
+    with laptop_of(server, DR_MARTIN) as (martin, _, _):
+        _, practice_id = send_to_patient(martin, PATIENT, "Bilan de reeducation.\n")
         incidents = IncidentClient(martin)
         incident = incidents.open(
-            practice["id"], nature=["confidentiality"], description=WHAT_HAPPENED
+            practice_id, nature=["confidentiality"], description=WHAT_HAPPENED
         )
         since = datetime.now(UTC) - timedelta(days=1)
         incidents.count(incident["id"], since, accounts=[martin.account.id])

@@ -14,9 +14,7 @@ former keys. Screens: docs/screens/98-keys-replaced.png, 99-document-former-keys
 from __future__ import annotations
 
 import re
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx2
 import pytest
@@ -24,13 +22,14 @@ import pytest
 from tests.web.conftest import serve_demo
 from tests.web.journeys import (
     DR_MARTIN,
-    PATIENT,
     PAUL_DURAND,
     DemoServer,
     check_accessibility,
+    laptop_of,
     new_page,
     open_screen,
     photograph,
+    send_to_patient,
     sign_in,
 )
 from tests.web.test_journey_factors import age_second_factor_proofs, step_up_asked
@@ -133,16 +132,7 @@ def test_a_practitioner_replaces_her_keys_from_the_security_screen(
 def sent_by_martin_to_paul(server: DemoServer) -> tuple[str, str, UserKeys]:
     """A document Dr Martin sends Paul Durand from her laptop (the SDK), before the
     rotation: signed with her first keys; the laptop's access token, and those keys."""
-    with httpx2.Client(base_url=server.url) as http:
-        auth = AuthClient(http)
-        login = auth.start_login(DR_MARTIN, DEMO_PASSWORD, {"totp_code": server.totp(DR_MARTIN)})
-        tokens = auth.authorize(login, "ordinateur portable")
-        keys = unlock_with_password(auth.keystore(tokens), DEMO_PASSWORD)
-        martin = ExchangeClient(http, lambda: tokens.access_token, keys)
-        [practice] = martin.call("GET", "/practices").json()
-        patient_file = martin.patient_file(practice["id"], PATIENT)["id"]
-        with tempfile.TemporaryDirectory() as folder:
-            report = Path(folder) / "bilan.txt"
-            report.write_text("Bilan de reeducation, avant le changement de cles.\n")
-            sent = martin.send(report, patient_file_id=patient_file, to=[PAUL_DURAND])
-        return str(sent), tokens.access_token, keys
+    with laptop_of(server, DR_MARTIN) as (martin, token, keys):
+        text = "Bilan de reeducation, avant le changement de cles.\n"
+        sent, _ = send_to_patient(martin, PAUL_DURAND, text)
+        return sent, token, keys
