@@ -24,7 +24,9 @@ def test_no_generated_request_causes_a_server_error(ctx):
         @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
         def check(case):
             seen.add(f"{case.method} {case.path}")
-            response = case.call()
+            # What is checked is the answer, not its speed (tests assert no timings):
+            # schemathesis' 10 s default failed on a loaded machine; a hang still fails.
+            response = case.call(timeout=120)
             assert response.status_code < 500, (case.method, case.path, response.text[:500])
             if response.status_code >= 400:
                 content_type = response.headers.get("content-type", [""])
