@@ -2,8 +2,8 @@
 Debian's headless Chromium against a real ``uhs-server serve --demo``: Dr Martin, the
 practice's admin, records an incident, counts from the journal the patients her account
 reached and decides to tell them; Camille Petit's "Mon historique" shows the notice, in
-the practice's own words, above her access history. Screen:
-docs/screens/100-breach-notice.png.
+the practice's own words, above her access history. Screens:
+docs/screens/100-breach-notice.png, 101-breach-notice-phone.png.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from tests.web.journeys import (
     new_page,
     open_screen,
     photograph,
+    photograph_on_a_phone,
     send_to_patient,
     sign_in,
 )
@@ -51,6 +52,7 @@ def test_a_patient_reads_the_breach_notice_her_practice_sent(browser, breach_ser
     assert "Changez le mot de passe de votre messagerie." in notice.inner_text()
     check_accessibility(page, "a breach notice")
     photograph(page, screens, "100-breach-notice")
+    photograph_on_a_phone(page, screens, "101-breach-notice-phone")
     assert page.errors == []  # type: ignore[attr-defined]
 
 
