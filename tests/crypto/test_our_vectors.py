@@ -47,6 +47,7 @@ def _h(value: str) -> bytes:
     "vector", [v for v in ENVELOPE["valid"] if v["version"] == 2], ids=lambda v: v["description"]
 )
 def test_envelope_encryption_matches(vector):
+    """R2: the AES-256-GCM envelope is exactly the vectors' (PROTOCOL section 3)."""
     sink = io.BytesIO()
     summary = envelope.encrypt_stream(
         _h(vector["document_key"]),

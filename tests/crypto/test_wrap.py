@@ -34,6 +34,7 @@ def test_round_trip(people, suite):
 
 
 def test_default_suite_is_hybrid(people):
+    """R2: document keys are wrapped with X-Wing (ML-KEM-768 + X25519) by default."""
     bob, _ = people
     wrapped = wrap.wrap_document_key(envelope.generate_document_key(), bob.public(), _header())
     assert wrap.wrapped_key_suite(wrapped) is wrap.WrapSuite.HYBRID

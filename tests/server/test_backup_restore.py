@@ -243,6 +243,7 @@ def test_a_lost_server_is_restored_from_its_backup_and_the_recovery_key(
     backups: Folder | Bucket,
     monkeypatch: pytest.MonkeyPatch,
 ):
+    """R23: an encrypted backup restores a lost server."""
     alice, bob, carol = practice.alice, practice.bob, practice.carol
     document = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
     thread = MessagingClient(alice.exchange).start_thread([bob.email])["id"]

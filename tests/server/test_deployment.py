@@ -166,6 +166,7 @@ def test_an_explicit_issuer_is_kept_beside_the_public_url():
 
 
 def test_where_the_data_lives_is_said_without_the_database_password(tmp_path):
+    """R23: PostgreSQL and S3 locations are configured and shown."""
     settings = _production(tmp_path)
     shown = dict(data_locations(settings))
     assert shown["Database"] == "postgresql+psycopg://uhs:***@127.0.0.1:5432/uhealthsec"

@@ -39,6 +39,7 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedProxy]:
 
 
 def test_only_tls_1_3_is_spoken(proxy):
+    """R4: the shipped proxy speaks TLS 1.3 only."""
     with proxy.client() as client:
         assert client.get("/health").status_code == 200
     with (
@@ -49,6 +50,7 @@ def test_only_tls_1_3_is_spoken(proxy):
 
 
 def test_every_answer_has_one_hsts_header_and_no_version(proxy):
+    """R4: every answer through the proxy carries HSTS."""
     with proxy.client() as client:
         for path in ("/health", "/app/", "/no-such-page"):
             answer = client.get(path)

@@ -39,6 +39,7 @@ def breach_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServ
 
 
 def test_a_patient_reads_the_breach_notice_her_practice_sent(browser, breach_server, screens):
+    """R21: the patient reads the clear-language notice in the web application."""
     server = breach_server
     told = tell_the_patients_reached_by_martin(server)
     assert told["people_decision"] == "tell"

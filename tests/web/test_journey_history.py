@@ -48,6 +48,7 @@ def without_newest_entry(route):
 
 
 def test_a_patient_sees_who_opened_their_file_proven_complete(browser, demo_server, screens):
+    """R13: the patient's access history in the web application."""
     doctor = new_page(browser, demo_server)
     sign_in(doctor, demo_server, DR_MARTIN)
     open_screen(doctor, "Patients")

@@ -73,6 +73,7 @@ def test_weak_password_never_leaves_the_device(sdk, outbox):
     ],
 )
 def test_rpps_checked_at_registration(sdk, rpps, kind, status):
+    """R8: an RPPS whose Luhn check digit is wrong is refused at registration."""
     try:
         sdk.register(
             f"{kind}{rpps}@example.org",
@@ -121,6 +122,7 @@ def test_email_code_single_use(users, sdk, outbox):
 
 
 def test_practice_roles_and_invitations(users, sdk, client, outbox):
+    """R10: roles in a practice; only the admin invites, a patient sees no members."""
     admin = users.signed_in("admin@example.org", rpps="79927398713")
     created = client.post(
         "/practices", json={"name": "Cabinet des Lilas"}, headers=auth(sdk, admin)

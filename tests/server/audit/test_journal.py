@@ -34,6 +34,7 @@ def _after(ctx, start: int) -> list[JournalEntry]:
 
 
 def test_actions_reads_and_refusals_are_journaled(practice: Practice, ctx, report, tmp_path):
+    """R12: changes, reads and a refusal are journaled with who, what and outcome."""
     alice, bob = practice.alice, practice.bob
     start = len(_entries(ctx))
     document_id = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
@@ -85,6 +86,9 @@ def test_every_journaled_response_carries_a_verifiable_receipt(practice: Practic
 
 
 def test_a_patient_sees_exactly_who_accessed_their_file(practice: Practice, ctx, report, tmp_path):
+    """R13: the patient sees who accessed their file, and nobody else sees it.
+    R28: information on access (which professional, what, when).
+    """
     alice, bob, carol = practice.alice, practice.bob, practice.carol
     document_id = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
     bob.exchange.fetch(document_id, tmp_path / "copy.txt")
@@ -126,6 +130,7 @@ def _statements(ctx) -> list[str]:
 
 
 def test_the_database_refuses_to_rewrite_the_journal(practice: Practice, ctx):
+    """R14: journal rows can never be updated or deleted."""
     practice.alice.exchange.call("GET", "/practices")  # something happened before
     assert _entries(ctx)
     for statement in _statements(ctx):
@@ -190,6 +195,7 @@ def _drop(ctx, index: int) -> None:
     ids=["one-bit", "reordered", "dropped"],
 )
 def test_verify_detects_a_rewritten_journal(practice: Practice, ctx, tamper, message, tmp_path):
+    """R12: a client's verification names a rewritten journal."""
     alice = practice.alice.exchange
     for _ in range(3):
         alice.call("POST", "/threads", json=thread_body(alice, practice.bob.user))
@@ -293,6 +299,7 @@ def test_two_processes_append_to_one_consistent_journal(ctx, settings):
 
 
 def test_connection_data_is_purged_after_the_cnil_retention(practice: Practice, ctx, clock):
+    """R14: IP addresses are purged after NETWORK_RETENTION_DAYS; the journal stays."""
     from datetime import timedelta
 
     from uhealthsec.server.audit.models import JournalNetworkRecord, ReadBudgetCount, ReadCount
@@ -314,6 +321,7 @@ def test_connection_data_is_purged_after_the_cnil_retention(practice: Practice, 
 
 
 def test_signed_requests_leave_the_users_own_proof_in_the_journal(practice: Practice, ctx, report):
+    """R3: a signed request's signature is kept in its entry; a forged one is refused."""
     from uhealthsec.crypto.journal import SignedRequest
     from uhealthsec.protocol.encoding import b64u_encode
 

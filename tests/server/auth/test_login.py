@@ -11,6 +11,7 @@ from uhealthsec.client.api import ApiError
 
 
 def test_registration_then_mandatory_totp_enrolment_then_tokens(users, sdk, clock):
+    """R5: no token before a second factor is enrolled and proven."""
     users.register("alice@example.org")
     login = sdk.start_login("alice@example.org", PASSWORD)
     assert login.enrolment_required and login.methods == []
@@ -49,6 +50,7 @@ def test_login_needs_password_and_second_factor(users, sdk):
 
 
 def test_totp_code_from_oathtool_accepted_once_and_refused_when_replayed(users, sdk, clock):
+    """R5: a TOTP code (30 s step) is accepted once."""
     user = users.signed_in("carol@example.org")
     code = users.next_totp(user.totp_secret)
 

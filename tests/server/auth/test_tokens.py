@@ -96,6 +96,7 @@ def test_wrong_audience_refused(users, sdk, ctx, clock):
 
 
 def test_refresh_rotates_and_reuse_revokes_the_whole_family(users, sdk):
+    """R9: refresh tokens rotate and a reused one ends the whole family."""
     user = users.signed_in("rot@example.org")
     first = user.tokens
     second = sdk.refresh(first)

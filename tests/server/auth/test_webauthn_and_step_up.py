@@ -75,6 +75,7 @@ def test_passkey_assertion_for_wrong_origin_or_forged_signature_is_refused(users
 
 
 def test_sensitive_actions_need_a_recent_second_factor(users, sdk, clock):
+    """R9: a sensitive action needs a second factor proven in the last 5 minutes."""
     user = users.signed_in("step@example.org")
     keys = unlock_with_password(sdk.keystore(user.tokens), PASSWORD)
     clock.advance(minutes=4)

@@ -47,6 +47,9 @@ def test_care_team_without_objection(practice: Practice, dave: Person, report, t
 
 
 def test_care_team_with_objection(practice: Practice, dave: Person, client, users, outbox, report):
+    """R10: a secretary reads a document only while it is shared with her.
+    R11: an objection ends care-team sharing at once and is lifted at once.
+    """
     alice, carol = practice.alice, practice.carol
     secretary = join(practice, client, users, outbox, "sec@example.org", "secretary")
     document_id = alice.exchange.send(
@@ -82,6 +85,7 @@ def test_care_team_with_objection(practice: Practice, dave: Person, client, user
 
 
 def test_outside_the_team_without_consent(practice: Practice, client, users, report):
+    """R11: outside the care team, no sharing without the patient's prior consent."""
     erin = outsider(client, users, "erin@example.org")
     alice = practice.alice.exchange
     error = refused(alice.send, report, patient_file_id=practice.patient_file, to=[erin.email])
@@ -132,6 +136,7 @@ def test_after_revocation(practice: Practice, report, tmp_path):
 
 
 def test_directives_are_versioned_journaled_and_exported_as_fhir(practice: Practice, dave):
+    """R19: research consent is given, versioned, journaled and exported."""
     carol = practice.carol
     consent = ConsentClient(carol.exchange)
     consent.decide(practice.id, "care_team", "deny", dave.email)

@@ -40,6 +40,7 @@ def facts(practice: Practice, **dates: str) -> dict:
 
 
 def test_deadlines_of_each_kind_of_request(practice: Practice, clock, users):
+    """R18: one month (extendable), 48 hours then 8 days for the medical file."""
     carol = RightsClient(practice.carol.exchange)
     alice = RightsClient(practice.alice.exchange)
     now = clock.now
@@ -82,6 +83,9 @@ def test_the_medical_file_of_information_older_than_five_years(practice: Practic
 
 
 def test_portability_round_trips_every_document_byte_for_byte(practice: Practice, report, tmp_path):
+    """R18: portability gives a FHIR R4 Bundle of every document version.
+    R28: the export is FHIR R4, profiles named.
+    """
     alice, bob, carol = practice.alice, practice.bob, practice.carol
     scan = tmp_path / "radio.png"
     scan.write_bytes(bytes(range(256)) * 300)
@@ -130,6 +134,7 @@ def test_portability_round_trips_every_document_byte_for_byte(practice: Practice
 def test_erasure_is_refused_inside_retention_with_the_article_and_the_date(
     practice: Practice, report, clock
 ):
+    """R17: a refusal cites art. 17(3) and the day erasure becomes possible."""
     practice.alice.exchange.send(report, patient_file_id=practice.patient_file, to=[])
     carol, alice = RightsClient(practice.carol.exchange), RightsClient(practice.alice.exchange)
 
@@ -153,6 +158,7 @@ def test_erasure_is_refused_inside_retention_with_the_article_and_the_date(
 
 
 def test_erasure_is_carried_out_once_retention_has_ended(practice: Practice, ctx, report):
+    """R17: after retention, an erasure request is carried out at once."""
     alice, bob = practice.alice, practice.bob
     document = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
     blobs_before = set(ctx.blobs.keys())

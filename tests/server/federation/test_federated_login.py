@@ -47,6 +47,7 @@ def refusal(sdk, browser, provider, who, acr="eidas2") -> str:
 
 
 def test_linked_professional_signs_in_with_the_provider(sdk, users, browser, provider, client):
+    """R8: a professional signs in with e-CPS through OpenID Connect."""
     dr = professional("3")
     user = users.signed_in("doctor@example.org", rpps=rpps("3"))
     linked = link(sdk, browser, provider, user, dr)

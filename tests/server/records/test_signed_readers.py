@@ -23,6 +23,7 @@ def _refused(call, *args, **kwargs) -> ApiError:
 
 
 def test_a_version_must_sign_exactly_its_readers(practice: Practice, report, ctx):
+    """R3: a version whose author's signature does not cover it is refused."""
     alice = practice.alice.exchange
     body = version_body(practice, report)
     assert sorted(r["email"] for r in body["readers"]) == [alice.me["email"], practice.bob.email]

@@ -416,6 +416,9 @@ def test_modified_ciphertext_or_metadata_is_refused_and_nothing_is_written(
 
 
 def test_no_plaintext_reaches_the_database_or_the_blob_store(practice: Practice, ctx, tmp_path):
+    """R1: no title, content or file name reaches the database or the blob store in clear.
+    R24: titles and file names are stored encrypted only.
+    """
     alice, bob, carol = practice.alice.exchange, practice.bob, practice.carol
     secret_title = "Resultats VIH de Mme Carole Durand"
     content = b"Charge virale indetectable; CD4 650/mm3. Patiente informee." * 300

@@ -82,6 +82,7 @@ def test_end_dates_from_the_facts_recorded(practice: Practice, clock, users):
 
 
 def test_old_files_are_archived_out_of_daily_views(practice: Practice, dan, clock, users):
+    """R15: files without care for 5 years leave the daily list."""
     alice = practice.alice
     _, dan_file = dan
     clock.advance(days=366 * 5 + 2)
@@ -136,6 +137,7 @@ def _decryptable(envelope_bytes: bytes, wrapped: list[bytes], users: list) -> bo
 
 
 def test_purge_destroys_exactly_what_expired(practice: Practice, dan, ctx, clock, report, tmp_path):
+    """R16: at the end of retention the keys then the blobs are destroyed, journaled."""
     alice, bob, carol = practice.alice, practice.bob, practice.carol
     dan_person, dan_file = dan
     carol_document = alice.exchange.send(

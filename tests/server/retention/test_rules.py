@@ -36,6 +36,7 @@ def test_adult_twenty_years_after_the_last_care():
     ],
 )
 def test_minor_until_the_28th_birthday(born_on, expected):
+    """R15: 20 years after the last care, or the 28th birthday, on both sides of the day."""
     assert end(last_care_on=date(2012, 1, 10), born_on=born_on) == expected
 
 

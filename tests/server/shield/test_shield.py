@@ -79,6 +79,7 @@ def fail(client: TestClient, email: str, times: int) -> None:
 
 
 def test_at_rest_a_sign_in_pays_nothing(users, from_ip, hashes):
+    """R27: at rest a sign-in pays no proof of work and no added hash."""
     user: User = users.signed_in("rest@example.org")
     client = from_ip("192.0.2.10")
     before = hashes.count
@@ -87,6 +88,7 @@ def test_at_rest_a_sign_in_pays_nothing(users, from_ip, hashes):
 
 
 def test_failures_on_an_address_ask_for_proof_before_any_hash(users, from_ip, hashes, clock):
+    """R7: failed sign-ins are throttled before the password is hashed."""
     user = users.signed_in("target@example.org")
     client = from_ip("192.0.2.20")
     fail(client, user.email, shield.BACKOFF_AFTER)
@@ -308,6 +310,7 @@ def test_automation_signals_raise_the_price_but_never_block(users, from_ip):
 def test_past_100_failures_the_password_is_checked_only_with_a_second_factor(
     users, ctx, client, hashes
 ):
+    """R7: past 100 failures no password is checked without a second factor."""
     user = users.signed_in("guessed@example.org")
     with ctx.sessions.begin() as db:
         for _ in range(shield.SECOND_FACTOR_AFTER):
