@@ -185,6 +185,8 @@ def _patients_of(db: Session, indexes: Sequence[int]) -> dict[int, list[uuid.UUI
 
 def _networks_of(db: Session, indexes: Sequence[int]) -> dict[int, str]:
     found: dict[int, str] = {}
+    # One address makes many requests: each is parsed once.
+    networks: dict[str, str | None] = {}
     for start in range(0, len(indexes), _IN_CHUNK):
         part = list(indexes[start : start + _IN_CHUNK])
         for row in db.execute(
@@ -192,7 +194,9 @@ def _networks_of(db: Session, indexes: Sequence[int]) -> dict[int, str]:
                 JournalNetworkRecord.log_index.in_(part)
             )
         ):
-            network = network_of(row.ip_address)
+            if row.ip_address not in networks:
+                networks[row.ip_address] = network_of(row.ip_address)
+            network = networks[row.ip_address]
             if network is not None:
                 found[row.log_index] = network
     return found
