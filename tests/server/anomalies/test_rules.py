@@ -4,15 +4,19 @@ journal's tables (what the rules read), on both databases."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email.header import decode_header, make_header
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
 
 from tests.server_fixtures import make_settings
+from tests.serving import UHS_SERVER
 from uhealthsec.crypto.journal import (
     ENTRY_VERSION_UNCHAINED,
     JournalEntry,
@@ -40,7 +44,7 @@ from uhealthsec.server.audit.models import (
     ReadCount,
 )
 from uhealthsec.server.audit.refusals import JOURNALED_READS_PER_MINUTE
-from uhealthsec.server.errors import Conflict, InvalidInput, NotFound
+from uhealthsec.server.errors import Conflict, Forbidden, InvalidInput, NotFound
 from uhealthsec.server.incidents.models import Incident
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -423,6 +427,13 @@ def test_r22_alerts_are_mailed_journaled_counted_dismissed_or_made_incidents(
 
     with ctx.sessions.begin() as db, pytest.raises(InvalidInput):
         AnomalyService(db, ctx).dismiss(admin, denials.id, "non")
+    # An admin does not file away an alert about themselves while an operator can.
+    with ctx.sessions.begin() as db:
+        db.get(AnomalyAlert, denials.id).subject_id = admin.id
+    with ctx.sessions.begin() as db, pytest.raises(Forbidden, match="your own account"):
+        AnomalyService(db, ctx).dismiss(admin, denials.id, "Je me suis trompé, tout va bien.")
+    with ctx.sessions.begin() as db:
+        db.get(AnomalyAlert, denials.id).subject_id = doctor
     with ctx.sessions.begin() as db:
         done = AnomalyService(db, ctx).dismiss(admin, denials.id, "Mot de passe mal tapé, vérifié.")
         assert (done.status, done.decided_by) == (DISMISSED, admin.id)
@@ -460,3 +471,37 @@ def test_r22_thresholds_are_bounded():
     with pytest.raises(ValueError):
         Thresholds.model_validate({"nothing": 1})
     assert Thresholds(open_days=[5, 1, 1]).open_days == [1, 5]
+
+
+def test_r22_the_worker_raises_the_alert_and_mails_it_in_one_round(
+    cabinet: Cabinet, clock, outbox, settings
+):
+    """``uhs-server worker --once``: the anomalies job reads the new entries, opens
+    the alert, and the mail job of the same round sends it to the practice's admin."""
+    start = _tuesday(clock, 10)
+    for i in range(10):
+        cabinet.entry(
+            start + timedelta(minutes=i), cabinet.doctors[1], outcome=Outcome.DENIED, practice=False
+        )
+    cabinet.write()
+    env = {
+        **os.environ,
+        "UHS_DATA_DIR": str(settings.data_dir),
+        "UHS_DATABASE_URL": settings.database_url.get_secret_value(),
+        "NO_COLOR": "1",
+        "COLUMNS": "200",
+    }
+    done = subprocess.run(
+        [*UHS_SERVER, "worker", "--once"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    said = " ".join(done.stdout.split())
+    assert "1 anomaly alert(s) opened over 10 journal entries." in said
+    assert [a.rule for a in cabinet.alerts()] == [Rule.REPEATED_DENIALS]
+    subject = str(make_header(decode_header(outbox.messages("alice@example.org")[0]["Subject"])))
+    assert subject == "Alerte de sécurité : refus répétés"

@@ -53,7 +53,7 @@ from uhealthsec.server.audit.outbox import stage_entry
 from uhealthsec.server.audit.refusals import JOURNALED_READS_PER_MINUTE, READ_WINDOW
 from uhealthsec.server.audit.writer import PendingEntry
 from uhealthsec.server.context import AppContext
-from uhealthsec.server.errors import Conflict, InvalidInput, NotFound
+from uhealthsec.server.errors import Conflict, Forbidden, InvalidInput, NotFound
 from uhealthsec.server.incidents.service import IncidentFields, IncidentService, Nature
 from uhealthsec.server.journaling.draft import current_draft
 from uhealthsec.server.mail.outbox import MailOutbox
@@ -305,12 +305,32 @@ class AnomalyService:
         alert = self.alert(caller, alert_id, lock=True)
         if alert.status != OPEN:
             raise Conflict(f"this alert is no longer open (it is {alert.status})")
+        self._not_about_self(caller, alert)
         if len(reason.strip()) < MIN_REASON:
             raise InvalidInput("say in a sentence why this alert is not a breach")
         alert.status, alert.reason = DISMISSED, reason.strip()
         alert.decided_by, alert.decided_at = caller.id, self.ctx.now()
         self.db.flush()
         return alert
+
+    def _not_about_self(self, caller: Account, alert: AnomalyAlert) -> None:
+        """An admin does not close an alert about their own account while another admin
+        or an operator can: the one who scraped would otherwise file it away. A practice
+        with one admin has nobody else; the alert keeps who decided it."""
+        if alert.subject_kind != ACCOUNT or alert.subject_id != caller.id:
+            return
+        if self._is_operator(caller):
+            return
+        admins = self.db.scalar(
+            select(func.count())
+            .select_from(Membership)
+            .where(Membership.practice_id == alert.practice_id, Membership.role == Role.ADMIN)
+        )
+        if (admins or 0) > 1 or self.ctx.settings.incident_operators:
+            raise Forbidden(
+                "this alert is about your own account: another admin of the practice, or "
+                "an operator, decides it"
+            )
 
     def open_incident(
         self,
