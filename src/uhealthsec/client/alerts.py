@@ -19,7 +19,7 @@ class AlertClient:
     def __init__(self, exchange: ExchangeClient) -> None:
         self.exchange = exchange
 
-    def list(self, practice_id: ID, status: str = "open") -> list[dict[str, Any]]:
+    def alerts(self, practice_id: ID, status: str = "open") -> list[dict[str, Any]]:
         """The practice's alerts: ``open`` (default), ``dismissed``, ``incident`` or ``all``."""
         answer = self.exchange.call(
             "GET", f"/practices/{practice_id}/alerts", params={"status": status}

@@ -17,7 +17,7 @@ def test_r22_the_routes_answer_the_admin_and_nobody_else(practice: Practice, ctx
     alice, bob, carol = (
         AlertClient(p.exchange) for p in (practice.alice, practice.bob, practice.carol)
     )
-    assert alice.list(practice.id) == []
+    assert alice.alerts(practice.id) == []
     with ctx.sessions.begin() as db:
         alert = AnomalyAlert(
             id=uuid.uuid4(),
@@ -37,7 +37,7 @@ def test_r22_the_routes_answer_the_admin_and_nobody_else(practice: Practice, ctx
         db.add(alert)
     alert_id = str(alert.id)
     for stranger in (bob, carol):
-        assert "no such practice" in refused(404, stranger.list, practice.id)
+        assert "no such practice" in refused(404, stranger.alerts, practice.id)
         assert "no such alert" in refused(404, stranger.dismiss, alert_id, "Rien de grave, vu.")
         assert "no such alert" in refused(404, stranger.open_incident, alert_id)
         assert "no such practice" in refused(404, stranger.thresholds, practice.id)
@@ -57,6 +57,6 @@ def test_r22_the_routes_answer_the_admin_and_nobody_else(practice: Practice, ctx
     assert made["status"] == "incident" and made["rule"] == "repeated_denials"
     incident = IncidentClient(practice.alice.exchange).show(made["incident_id"])
     assert incident["nature"] == ["integrity"] and alert_id in incident["description"]
-    assert alice.list(practice.id) == []
-    assert [a["id"] for a in alice.list(practice.id, "incident")] == [alert_id]
+    assert alice.alerts(practice.id) == []
+    assert [a["id"] for a in alice.alerts(practice.id, "incident")] == [alert_id]
     assert "no longer open" in refused(409, alice.dismiss, alert_id, "Une raison assez longue.")

@@ -87,7 +87,7 @@ def alerts_list(
     if status not in ("open", "dismissed", "incident", "all"):
         raise usage_error("the status is open, dismissed, incident or all")
     with signed_in_client(unlock=False) as client:
-        found = _client()(client).list(practice_for(client, practice, ("admin",)), status)
+        found = _client()(client).alerts(practice_for(client, practice, ("admin",)), status)
     if as_json:
         print_json(found)
         return

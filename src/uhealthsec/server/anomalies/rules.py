@@ -276,13 +276,20 @@ def _mass_download(
             ACCOUNT,
             account,
             hits,
-            lambda n, at, what=what, minutes=limits.mass_window_minutes: (
-                f"{n} distinct {what} read within {minutes} minutes; the rule fires from "
-                f"{at}, more than max(floor, {limits.mass_factor:g} x the account's median "
-                "day)"
-            ),
+            _mass_detail(what, limits),
         )
     return found
+
+
+def _mass_detail(what: str, limits: Thresholds) -> Callable[[int, int], str]:
+    def describe(count: int, threshold: int) -> str:
+        return (
+            f"{count} distinct {what} read within {limits.mass_window_minutes} minutes (the "
+            f"rule fires at {threshold}: more than max(floor, {limits.mass_factor:g} x the "
+            "account's median day))"
+        )
+
+    return describe
 
 
 def off_hours(at: datetime, limits: Thresholds) -> bool:

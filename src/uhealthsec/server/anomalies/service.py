@@ -480,13 +480,8 @@ class AnomalyService:
         (kept an hour at most, then purged): per account and minute, the reads past
         the allowance; per account and hour, a budget spent."""
         found = [
-            Throttle(
-                r.account_id,
-                r.started_at,
-                r.started_at + READ_WINDOW,
-                int(r.count) - JOURNALED_READS_PER_MINUTE,
-            )
-            for r in self.db.execute(
+            Throttle(account, started, started + READ_WINDOW, int(n) - JOURNALED_READS_PER_MINUTE)
+            for account, started, n in self.db.execute(
                 select(ReadCount.account_id, ReadCount.started_at, ReadCount.count).where(
                     ReadCount.count > JOURNALED_READS_PER_MINUTE
                 )
