@@ -445,7 +445,10 @@ def _emergency(
 
 def _throttle(practice_id: uuid.UUID, throttle: Throttle, limits: Thresholds) -> Detection | None:
     if throttle.refused is None:
-        count, detail = 1, "the account spent its hourly read budget: its next reads were refused"
+        count, detail = (
+            1,
+            "the account used up its hourly read budget: any further read that hour is refused",
+        )
         need = 1
     else:
         count, need = throttle.refused, limits.throttle_min_refused
