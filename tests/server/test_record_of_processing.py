@@ -13,6 +13,7 @@ import pytest
 
 from tests.server_fixtures import make_settings
 from tests.serving import UHS_SERVER
+from uhealthsec.server.anomalies.service import RAISED_ACTION
 from uhealthsec.server.audit.actions import ACTIONS
 from uhealthsec.server.auth.factors import LOCK_ACTION
 from uhealthsec.server.compliance.processing import (
@@ -46,7 +47,13 @@ def test_r25_every_table_is_described_once_and_every_described_table_exists():
 
 
 def test_r25_every_journaled_action_is_described():
-    done = set(ACTIONS.values()) | {LOCK_ACTION, PURGE_ACTION, NOTIFY_PATIENT_ACTION, REMIND_ACTION}
+    done = set(ACTIONS.values()) | {
+        LOCK_ACTION,
+        PURGE_ACTION,
+        NOTIFY_PATIENT_ACTION,
+        REMIND_ACTION,
+        RAISED_ACTION,
+    }
     described = [action for activity in ACTIVITIES for action in activity.actions]
     described += list(NOT_PERSONAL_ACTIONS)
     assert sorted(described) == sorted(set(described)), "an action described twice"

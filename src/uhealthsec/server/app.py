@@ -25,6 +25,7 @@ from uhealthsec.protocol.search import (
 )
 from uhealthsec.server import api_docs, problems, web_app, web_release
 from uhealthsec.server.accounts.routes import router as accounts_router
+from uhealthsec.server.anomalies.routes import router as anomalies_router
 from uhealthsec.server.audit.middleware import JournalMiddleware
 from uhealthsec.server.audit.read_budgets import ReadBudgets
 from uhealthsec.server.audit.routes import router as journal_router
@@ -309,6 +310,7 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
     app.include_router(messaging_router, dependencies=[HEALTH_DATA])
     app.include_router(search_router, dependencies=[HEALTH_DATA])
     app.include_router(incidents_router, dependencies=[HEALTH_DATA])
+    app.include_router(anomalies_router, dependencies=[HEALTH_DATA])
     app.include_router(journal_router)
     app.include_router(shield_router)
     app.include_router(metrics_router)

@@ -50,10 +50,11 @@ def worker(
         15, min=1, help="Seconds between two looks for mail to send or retry.", metavar="SECONDS"
     ),
 ) -> None:
-    """Server jobs: journal the changes a stopped process left staged, send the mail
-    waiting in the outbox (retries included), destroy files at the end of their legal
-    retention (crypto-shredding), then the maintenance of `uhs-server cleanup`. Several
-    workers may run at once."""
+    """Server jobs: journal the changes a stopped process left staged, run the anomaly
+    rules over the journal's new entries (R22), send the mail waiting in the outbox
+    (retries included), destroy files at the end of their legal retention
+    (crypto-shredding), then the maintenance of `uhs-server cleanup`. Several workers
+    may run at once."""
     from uhealthsec.server.app import build_context
     from uhealthsec.server.logs import configure_logging
     from uhealthsec.server.retention.service import purge
@@ -96,6 +97,10 @@ def worker(
             staged = _run(ctx, failed, "journal", partial(_sequence_journal, ctx))
             if staged:
                 console.print(staged)
+            # Before the mail, so that an alert's mail leaves in the same round.
+            alerts = _run(ctx, failed, "anomalies", partial(_evaluate_anomalies, ctx))
+            if alerts:
+                console.print(alerts)
             mail = _run(ctx, failed, "mail", partial(_deliver_mail, ctx))
             if mail or once:
                 console.print(mail or "No mail waiting.")
@@ -153,6 +158,21 @@ def _sequence_journal(ctx: Any) -> str:
         if staged_lag(db, now).oldest_seconds > STALE_AFTER.total_seconds():
             raise JournalBehind(f"entries staged before {STALE_AFTER} ago remain")
     return f"{count} staged journal entr{'y' if count == 1 else 'ies'} sequenced." if count else ""
+
+
+def _evaluate_anomalies(ctx: Any) -> str:
+    """Run the anomaly rules (R22) over the entries appended since the last round,
+    a batch at a time until caught up (bounded: the next round goes on)."""
+    from uhealthsec.server.anomalies.service import BATCH, AnomalyService
+
+    entries = opened = 0
+    for _ in range(10):
+        with ctx.sessions.begin() as db:
+            done = AnomalyService(db, ctx).evaluate()
+        entries, opened = entries + done.entries, opened + done.opened
+        if done.entries < BATCH:
+            break
+    return f"{opened} anomaly alert(s) opened over {entries} journal entries." if opened else ""
 
 
 def _deliver_mail(ctx: Any) -> str:

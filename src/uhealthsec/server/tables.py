@@ -7,6 +7,7 @@ storage/: the database layer is used by every domain and imports none of them.
 from __future__ import annotations
 
 from uhealthsec.server.accounts import models as accounts_models
+from uhealthsec.server.anomalies import models as anomalies_models
 from uhealthsec.server.audit import models as audit_models
 from uhealthsec.server.auth import models as auth_models
 from uhealthsec.server.consent import models as consent_models
@@ -29,6 +30,7 @@ metadata = Base.metadata
 
 __all__ = [
     "accounts_models",
+    "anomalies_models",
     "audit_models",
     "auth_models",
     "consent_models",

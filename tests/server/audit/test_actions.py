@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute
 
 from uhealthsec.crypto.journal import JournalEntry
 from uhealthsec.protocol.encoding import b64u_decode
+from uhealthsec.server.anomalies.service import RAISED_ACTION
 from uhealthsec.server.audit.actions import ACTIONS, UNKNOWN, route_action
 from uhealthsec.server.audit.middleware import action_name
 from uhealthsec.server.auth.factors import LOCK_ACTION
@@ -81,7 +82,13 @@ def test_the_table_is_the_list_of_the_protocol():
     assert len(rows) == len(set((m, p) for m, p, _ in rows))
     assert {(m, p): a for m, p, a in rows} == dict(ACTIONS)
     by_server = set(re.findall(r"^\| `([a-z_]+\.[a-z_]+)` \| [^`|]+\|$", section, re.M))
-    assert by_server == {LOCK_ACTION, PURGE_ACTION, NOTIFY_PATIENT_ACTION, REMIND_ACTION}
+    assert by_server == {
+        LOCK_ACTION,
+        PURGE_ACTION,
+        NOTIFY_PATIENT_ACTION,
+        REMIND_ACTION,
+        RAISED_ACTION,
+    }
 
 
 def test_a_refused_method_is_journaled_under_the_route_that_refused_it():

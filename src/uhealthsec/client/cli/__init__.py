@@ -18,6 +18,7 @@ from typer._click.exceptions import ClickException
 
 from uhealthsec.client.cli import (
     account,
+    alerts,
     consent,
     documents,
     exit_codes,
@@ -115,6 +116,7 @@ app.command("retention-policy")(patient.retention_policy)
 app.add_typer(rights.rights_app, name="rights")
 # The breach register.
 app.add_typer(incident.incident_app, name="incident")
+app.add_typer(alerts.alerts_app, name="alerts")
 app.command("export")(documents.export)
 # Documents waiting for invited patients.
 app.add_typer(pending.pending_app, name="pending")

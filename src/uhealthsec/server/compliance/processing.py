@@ -484,6 +484,10 @@ BREACHES = Activity(
         "run the 72-hour clock and remind the practice's admins, prepare the CNIL's "
         "notification form (art. 33(1), (3), (4)).",
         "Tell the patients concerned in clear language when the risk is high (art. 34).",
+        "Watch the journal for anomalies (mass downloads, access outside the practice's "
+        "hours, repeated denials, read throttles, one account on two networks within "
+        "minutes) and alert the practice's admins, who dismiss an alert or open an "
+        "incident from it (art. 32, 33; R22).",
     ),
     legal_bases=("GDPR art. 6(1)(c): the obligations of art. 33 and 34.",),
     data_subjects=("patients concerned by a breach", "the practice's admins"),
@@ -492,6 +496,8 @@ BREACHES = Activity(
         "and numbers, consequences, measures, decisions)",
         "which patients the journal shows a breach reached, and the notices sent to them",
         "notifications made to the CNIL (the form as sent, reasons for a delay)",
+        "anomaly alerts: the rule, the pseudonymous id of the account (or patient) "
+        "concerned, a window and counts, the practice's thresholds; no address",
     ),
     recipients=(
         "the CNIL, through the practice (the server sends it nothing itself)",
@@ -499,12 +505,25 @@ BREACHES = Activity(
     ),
     retention=("the practice's life: the register keeps every breach (art. 33(5))",),
     tables=frozenset(
-        {"incidents", "incident_notices", "incident_notifications", "incident_patients"}
+        {
+            "incidents",
+            "incident_notices",
+            "incident_notifications",
+            "incident_patients",
+            "anomaly_alerts",
+            "anomaly_settings",
+            "anomaly_positions",
+        }
     ),
     actions=frozenset(
         {
+            "incidents.alert_incident",
+            "incidents.alert_raised",
+            "incidents.alerts",
+            "incidents.anomaly_settings",
             "incidents.count",
             "incidents.decide",
+            "incidents.dismiss_alert",
             "incidents.decide_people",
             "incidents.export",
             "incidents.my_notices",
@@ -514,6 +533,7 @@ BREACHES = Activity(
             "incidents.register",
             "incidents.reminder",
             "incidents.show",
+            "incidents.tune_anomaly_settings",
             "incidents.update",
         }
     ),

@@ -4,9 +4,10 @@ Two kinds of numbers. Those a process counts as it answers (request durations, s
 codes, journal batches: server/observability.py), summed over the workers of one
 ``uhs-server serve``. And those read from the database at each scrape, the same from
 whichever process answers: the shield's totals, the refusals kept out of the journal,
-the reads refused past a budget (R27), the journal's lag (entries staged by a committed
-change and not yet sequenced, and the oldest one's age), the mail waiting, and the runs
-of ``uhs-server worker``'s jobs, which answer no request themselves.
+the reads refused past a budget (R27), the anomaly alerts opened (R22), the journal's
+lag (entries staged by a committed change and not yet sequenced, and the oldest one's
+age), the mail waiting, and the runs of ``uhs-server worker``'s jobs, which answer no
+request themselves.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from sqlalchemy.orm import Session
 
+from uhealthsec.server.anomalies.service import anomaly_alerts
 from uhealthsec.server.audit.outbox import staged_lag
 from uhealthsec.server.audit.read_budgets import throttled_reads
 from uhealthsec.server.audit.refusals import journal_refusals
@@ -39,6 +41,7 @@ def server_state(db: Session, ctx: AppContext) -> list[Metric]:
         families.append(kind(f"uhs_shield_{name}", text, value=shield[name]))
     families += journal_refusals(db)
     families += throttled_reads(db)
+    families += anomaly_alerts(db)
     lag = staged_lag(db, ctx.now())
     families += [
         GaugeMetricFamily(

@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 #: The jobs of ``uhs-server worker``, and what each does.
 JOBS = {
     "journal": "sequence the journal entries a stopped process left staged",
+    "anomalies": "run the anomaly rules over the journal's new entries (R22)",
     "mail": "send the mail due, retries included",
     "retention": "destroy the files whose legal retention ended",
     "maintenance": "purge what no rule needs any more (uhs-server cleanup)",

@@ -1,0 +1,468 @@
+"""The anomaly rules (R22), as pure functions over facts drawn from the journal: no
+database, no HTTP, so that the tests feed them a synthetic journal and the benchmark
+a simulated month.
+
+Each rule counts, for one subject (an account in a practice, or a patient), what fell
+in a window ending at each newly appended entry, and detects when the count reaches
+its threshold (thresholds.py). Consecutive detections of one subject whose windows
+touch are one detection, extended. Only entries newer than the evaluation's position
+end a window; older ones are read as the windows' history.
+
+Who is watched: accounts that are staff (admin, practitioner, secretary) of a
+practice. An entry that names its practice is counted there; one that names none
+(a denial before any practice was known) is counted in each practice the account is
+staff of. Denials against one patient are counted in the patient's practices,
+whoever asked.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import uuid
+from collections import Counter, deque
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from uhealthsec.crypto.journal import Outcome
+from uhealthsec.server.anomalies.thresholds import Thresholds
+
+PARIS = ZoneInfo("Europe/Paris")
+
+#: The journal actions of emergency access (break-glass, R11b). Break-glass does not
+#: exist yet; when it does, its action's name goes here and every such entry raises an
+#: ``EMERGENCY`` alert for the practice's review (threshold: one).
+EMERGENCY_ACTIONS: frozenset[str] = frozenset()
+
+
+class Rule(StrEnum):
+    MASS_DOWNLOAD = "mass_download"
+    OFF_HOURS = "off_hours"
+    REPEATED_DENIALS = "repeated_denials"
+    READ_THROTTLE = "read_throttle"
+    TWO_NETWORKS = "two_networks"
+    EMERGENCY = "emergency_access"
+
+
+ACCOUNT = "account"
+PATIENT = "patient"
+
+
+@dataclass(frozen=True)
+class Fact:
+    """What the rules read of one journal entry."""
+
+    index: int
+    at: datetime
+    actor: uuid.UUID | None
+    practice_id: uuid.UUID | None
+    action: str
+    outcome: int
+    patients: tuple[uuid.UUID, ...] = ()
+    documents: tuple[uuid.UUID, ...] = ()
+    #: The network the request came from (IPv4 /24, IPv6 /64), while the server keeps
+    #: the connection data (R14); None after, or for work of the server itself.
+    network: str | None = None
+
+
+@dataclass(frozen=True)
+class Throttle:
+    """Reads refused to one account past a read budget (R27), in one window."""
+
+    account: uuid.UUID
+    window_start: datetime
+    window_end: datetime
+    #: Reads refused in the window; None when only known spent (the hourly budget).
+    refused: int | None
+
+
+@dataclass(frozen=True)
+class Detection:
+    rule: Rule
+    practice_id: uuid.UUID
+    subject_kind: str
+    subject_id: uuid.UUID
+    window_start: datetime
+    window_end: datetime
+    count: int
+    #: The count at which the rule fires.
+    threshold: int
+    detail: str
+
+
+class Directory(Protocol):
+    """What the rules need to know besides the journal."""
+
+    def staff_practices(self, account: uuid.UUID) -> frozenset[uuid.UUID]: ...
+
+    def patient_practices(self, patient: uuid.UUID) -> frozenset[uuid.UUID]: ...
+
+    def thresholds(self, practice_id: uuid.UUID) -> Thresholds: ...
+
+    def daily_counts(
+        self, account: uuid.UUID, practice_id: uuid.UUID, before: date, days: int
+    ) -> list[tuple[int, int]]:
+        """(distinct patients, distinct documents) the account read in the practice on
+        each Europe/Paris day with reads among the ``days`` days before ``before``."""
+        ...
+
+
+def evaluate(
+    facts: list[Fact],
+    new_from: int,
+    directory: Directory,
+    throttles: Iterable[Throttle] = (),
+    emergency_actions: frozenset[str] = EMERGENCY_ACTIONS,
+) -> list[Detection]:
+    """Every detection of every rule whose window ends at an entry newer than
+    ``new_from`` (facts in the journal's order, history included)."""
+    by_account: dict[tuple[uuid.UUID, uuid.UUID], list[Fact]] = {}
+    by_patient: dict[tuple[uuid.UUID, uuid.UUID], list[Fact]] = {}
+    for fact in facts:
+        if fact.actor is not None:
+            staff = directory.staff_practices(fact.actor)
+            if staff:
+                where = [fact.practice_id] if fact.practice_id is not None else sorted(staff)
+                for practice_id in where:
+                    by_account.setdefault((practice_id, fact.actor), []).append(fact)
+        if fact.outcome == Outcome.DENIED:
+            for patient in fact.patients:
+                for practice_id in sorted(directory.patient_practices(patient)):
+                    by_patient.setdefault((practice_id, patient), []).append(fact)
+    found: list[Detection] = []
+    for (practice_id, account), mine in by_account.items():
+        limits = directory.thresholds(practice_id)
+        found += _mass_download(practice_id, account, mine, new_from, limits, directory)
+        found += _off_hours(practice_id, account, mine, new_from, limits)
+        found += _denials_by_account(practice_id, account, mine, new_from, limits)
+        found += _two_networks(practice_id, account, mine, new_from, limits)
+        found += _emergency(practice_id, account, mine, new_from, emergency_actions)
+    for (practice_id, patient), theirs in by_patient.items():
+        limits = directory.thresholds(practice_id)
+        found += _denials_against_patient(practice_id, patient, theirs, new_from, limits)
+    for throttle in throttles:
+        for practice_id in sorted(directory.staff_practices(throttle.account)):
+            detection = _throttle(practice_id, throttle, directory.thresholds(practice_id))
+            if detection is not None:
+                found.append(detection)
+    return found
+
+
+# -- windows ------------------------------------------------------------------------------
+
+
+def _windows(
+    facts: list[Fact],
+    new_from: int,
+    window: timedelta,
+    items: Callable[[Fact], Iterable[Hashable]],
+) -> Iterator[tuple[Fact, datetime, int]]:
+    """For each new fact: the start of the window (at, the oldest fact in it), and how
+    many distinct items the facts in (at - window, at] name."""
+    inside: deque[tuple[Fact, tuple[Hashable, ...]]] = deque()
+    counts: Counter[Hashable] = Counter()
+    for fact in facts:
+        named = tuple(dict.fromkeys(items(fact)))
+        if not named:
+            continue
+        inside.append((fact, named))
+        counts.update(named)
+        while inside and inside[0][0].at <= fact.at - window:
+            _, gone = inside.popleft()
+            counts.subtract(gone)
+            for item in gone:
+                if counts[item] <= 0:
+                    del counts[item]
+        if fact.index > new_from:
+            yield fact, inside[0][0].at, len(counts)
+
+
+def _merged(
+    rule: Rule,
+    practice_id: uuid.UUID,
+    kind: str,
+    subject: uuid.UUID,
+    hits: Iterable[tuple[datetime, datetime, int, int]],
+    describe: Callable[[int, int], str],
+) -> list[Detection]:
+    """One detection per run of hits whose windows touch, with the largest count."""
+    out: list[Detection] = []
+    for start, end, count, threshold in hits:
+        last = out[-1] if out else None
+        if last is not None and start <= last.window_end:
+            best = max(count, last.count)
+            out[-1] = Detection(
+                rule,
+                practice_id,
+                kind,
+                subject,
+                last.window_start,
+                end,
+                best,
+                last.threshold,
+                describe(best, last.threshold),
+            )
+        else:
+            out.append(
+                Detection(
+                    rule,
+                    practice_id,
+                    kind,
+                    subject,
+                    start,
+                    end,
+                    count,
+                    threshold,
+                    describe(count, threshold),
+                )
+            )
+    return out
+
+
+# -- the rules ------------------------------------------------------------------------------
+
+
+def mass_download_limit(floor: int, factor: float, daily: list[int]) -> int:
+    """The most distinct items one window may hold: max(floor, factor x median of the
+    daily counts); a window holding more fires. No history: the floor."""
+    usual = statistics.median(daily) if daily else 0
+    return max(floor, math.floor(factor * usual))
+
+
+def _mass_download(
+    practice_id: uuid.UUID,
+    account: uuid.UUID,
+    facts: list[Fact],
+    new_from: int,
+    limits: Thresholds,
+    directory: Directory,
+) -> list[Detection]:
+    done = [f for f in facts if f.outcome == Outcome.DONE]
+    window = timedelta(minutes=limits.mass_window_minutes)
+    baselines: dict[date, tuple[int, int]] = {}
+
+    def limit_on(day: date) -> tuple[int, int]:
+        if day not in baselines:
+            daily = directory.daily_counts(account, practice_id, day, limits.mass_history_days)
+            baselines[day] = (
+                mass_download_limit(
+                    limits.mass_floor_patients, limits.mass_factor, [p for p, _ in daily]
+                ),
+                mass_download_limit(
+                    limits.mass_floor_documents, limits.mass_factor, [d for _, d in daily]
+                ),
+            )
+        return baselines[day]
+
+    found: list[Detection] = []
+    for what, floor, pick, which in (
+        ("patients", limits.mass_floor_patients, lambda f: f.patients, 0),
+        ("documents", limits.mass_floor_documents, lambda f: f.documents, 1),
+    ):
+        hits = []
+        for fact, start, count in _windows(done, new_from, window, pick):
+            if count <= floor:  # below the floor no baseline is looked up
+                continue
+            limit = limit_on(start.astimezone(PARIS).date())[which]
+            if count > limit:
+                hits.append((start, fact.at, count, limit + 1))
+        found += _merged(
+            Rule.MASS_DOWNLOAD,
+            practice_id,
+            ACCOUNT,
+            account,
+            hits,
+            _mass_detail(what, limits),
+        )
+    return found
+
+
+def _mass_detail(what: str, limits: Thresholds) -> Callable[[int, int], str]:
+    def describe(count: int, threshold: int) -> str:
+        return (
+            f"{count} distinct {what} read within {limits.mass_window_minutes} minutes (the "
+            f"rule fires at {threshold}: more than max(floor, {limits.mass_factor:g} x the "
+            "account's median day))"
+        )
+
+    return describe
+
+
+def off_hours(at: datetime, limits: Thresholds) -> bool:
+    local = at.astimezone(PARIS)
+    return local.weekday() not in limits.open_days or not (
+        limits.open_hour <= local.hour < limits.close_hour
+    )
+
+
+def _off_hours(
+    practice_id: uuid.UUID,
+    account: uuid.UUID,
+    facts: list[Fact],
+    new_from: int,
+    limits: Thresholds,
+) -> list[Detection]:
+    outside = [f for f in facts if f.patients and off_hours(f.at, limits)]
+    window = timedelta(minutes=limits.off_hours_window_minutes)
+    need = limits.off_hours_min_entries
+    hits = [
+        (start, fact.at, count, need)
+        for fact, start, count in _windows(outside, new_from, window, lambda f: (f.index,))
+        if count >= need
+    ]
+    return _merged(
+        Rule.OFF_HOURS,
+        practice_id,
+        ACCOUNT,
+        account,
+        hits,
+        lambda n, at: (
+            f"{n} actions about patients outside the practice's hours "
+            f"({limits.open_hour}h-{limits.close_hour}h, days {limits.open_days}, "
+            f"Europe/Paris); the rule fires from {at}"
+        ),
+    )
+
+
+def _denials(
+    rule_subject: tuple[uuid.UUID, str, uuid.UUID],
+    facts: list[Fact],
+    new_from: int,
+    window: timedelta,
+    need: int,
+    whose: str,
+) -> list[Detection]:
+    practice_id, kind, subject = rule_subject
+    denied = [f for f in facts if f.outcome == Outcome.DENIED]
+    hits = [
+        (start, fact.at, count, need)
+        for fact, start, count in _windows(denied, new_from, window, lambda f: (f.index,))
+        if count >= need
+    ]
+    minutes = int(window.total_seconds() // 60)
+    return _merged(
+        Rule.REPEATED_DENIALS,
+        practice_id,
+        kind,
+        subject,
+        hits,
+        lambda n, at: f"{n} denied requests {whose} within {minutes} minutes; fires from {at}",
+    )
+
+
+def _denials_by_account(
+    practice_id: uuid.UUID,
+    account: uuid.UUID,
+    facts: list[Fact],
+    new_from: int,
+    limits: Thresholds,
+) -> list[Detection]:
+    return _denials(
+        (practice_id, ACCOUNT, account),
+        facts,
+        new_from,
+        timedelta(minutes=limits.denials_window_minutes),
+        limits.denials_per_account,
+        "by this account",
+    )
+
+
+def _denials_against_patient(
+    practice_id: uuid.UUID,
+    patient: uuid.UUID,
+    facts: list[Fact],
+    new_from: int,
+    limits: Thresholds,
+) -> list[Detection]:
+    return _denials(
+        (practice_id, PATIENT, patient),
+        facts,
+        new_from,
+        timedelta(minutes=limits.denials_window_minutes),
+        limits.denials_per_patient,
+        "about this patient",
+    )
+
+
+def _two_networks(
+    practice_id: uuid.UUID,
+    account: uuid.UUID,
+    facts: list[Fact],
+    new_from: int,
+    limits: Thresholds,
+) -> list[Detection]:
+    window = timedelta(minutes=limits.networks_window_minutes)
+    need = limits.networks_min
+    hits = [
+        (start, fact.at, count, need)
+        for fact, start, count in _windows(
+            facts, new_from, window, lambda f: (f.network,) if f.network else ()
+        )
+        if count >= need
+    ]
+    return _merged(
+        Rule.TWO_NETWORKS,
+        practice_id,
+        ACCOUNT,
+        account,
+        hits,
+        lambda n, at: (
+            f"requests of this account from {n} different networks (IPv4 /24, IPv6 /64) "
+            f"within {limits.networks_window_minutes} minutes; fires from {at}"
+        ),
+    )
+
+
+def _emergency(
+    practice_id: uuid.UUID,
+    account: uuid.UUID,
+    facts: list[Fact],
+    new_from: int,
+    actions: frozenset[str],
+) -> list[Detection]:
+    if not actions:
+        return []
+    return [
+        Detection(
+            Rule.EMERGENCY,
+            practice_id,
+            ACCOUNT,
+            account,
+            f.at,
+            f.at,
+            1,
+            1,
+            "an emergency access, to be reviewed by the practice's admin",
+        )
+        for f in facts
+        if f.index > new_from and f.action in actions
+    ]
+
+
+def _throttle(practice_id: uuid.UUID, throttle: Throttle, limits: Thresholds) -> Detection | None:
+    if throttle.refused is None:
+        count, detail = (
+            1,
+            "the account used up its hourly read budget: any further read that hour is refused",
+        )
+        need = 1
+    else:
+        count, need = throttle.refused, limits.throttle_min_refused
+        detail = f"{count} reads refused to this account in a minute, past its allowance"
+        if count < need:
+            return None
+    return Detection(
+        Rule.READ_THROTTLE,
+        practice_id,
+        ACCOUNT,
+        throttle.account,
+        throttle.window_start,
+        throttle.window_end,
+        count,
+        need,
+        detail,
+    )

@@ -1,0 +1,507 @@
+"""Anomaly alerts over the journal (R22), at the service: each rule fires at its
+threshold and not one under, over a synthetic journal written straight into the
+journal's tables (what the rules read), on both databases."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.header import decode_header, make_header
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.server_fixtures import make_settings
+from tests.serving import UHS_SERVER
+from uhealthsec.crypto.journal import (
+    ENTRY_VERSION_UNCHAINED,
+    JournalEntry,
+    ObjectKind,
+    Outcome,
+)
+from uhealthsec.server.accounts.models import Account, AccountStatus, Membership, Practice, Role
+from uhealthsec.server.anomalies.models import AnomalyAlert
+from uhealthsec.server.anomalies.rules import Rule
+from uhealthsec.server.anomalies.service import (
+    DISMISSED,
+    INCIDENT,
+    OPEN,
+    RAISED_ACTION,
+    AnomalyService,
+    anomaly_alerts,
+)
+from uhealthsec.server.anomalies.thresholds import Thresholds
+from uhealthsec.server.audit.models import (
+    JournalNetworkRecord,
+    JournalOutbox,
+    JournalPatient,
+    JournalRecord,
+    ReadBudgetCount,
+    ReadCount,
+)
+from uhealthsec.server.audit.refusals import JOURNALED_READS_PER_MINUTE
+from uhealthsec.server.errors import Conflict, Forbidden, InvalidInput, NotFound
+from uhealthsec.server.incidents.models import Incident
+
+PARIS = ZoneInfo("Europe/Paris")
+OPERATOR = "olga@example.org"
+
+
+@pytest.fixture
+def settings(tmp_path, database_url):
+    return make_settings(tmp_path, database_url, incident_operators=[OPERATOR])
+
+
+@dataclass
+class Cabinet:
+    """A practice: an admin, two practitioners, a secretary and patients, and a
+    synthetic journal of their actions."""
+
+    ctx: object
+    id: uuid.UUID
+    admin: uuid.UUID
+    doctors: list[uuid.UUID]
+    patients: list[uuid.UUID]
+    outsider_admin: uuid.UUID
+    operator: uuid.UUID
+    index: int = 0
+    rows: list[dict] = field(default_factory=list)
+
+    def entry(
+        self,
+        at: datetime,
+        actor: uuid.UUID,
+        *,
+        patient: uuid.UUID | None = None,
+        document: uuid.UUID | None = None,
+        outcome: Outcome = Outcome.DONE,
+        ip: str | None = None,
+        action: str = "records.content",
+        practice: bool = True,
+    ) -> None:
+        objects = []
+        if patient is not None:
+            objects.append((ObjectKind.PATIENT, patient))
+        if document is not None:
+            objects.append((ObjectKind.DOCUMENT, document))
+        entry = JournalEntry(
+            timestamp_ms=int(at.timestamp() * 1000),
+            actor=actor,
+            action=action,
+            outcome=outcome,
+            status=200 if outcome == Outcome.DONE else 404,
+            objects=tuple(objects),
+            version=ENTRY_VERSION_UNCHAINED,
+        )
+        self.rows.append(
+            {
+                "index": self.index,
+                "entry": entry.encode(),
+                "actor": actor,
+                "practice": self.id if practice else None,
+                "action": action,
+                "outcome": int(outcome),
+                "at": at,
+                "patient": patient,
+                "ip": ip,
+            }
+        )
+        self.index += 1
+
+    def write(self) -> None:
+        with self.ctx.sessions.begin() as db:
+            for r in self.rows:
+                db.add(
+                    JournalRecord(
+                        log_index=r["index"],
+                        entry=r["entry"],
+                        actor_id=r["actor"],
+                        practice_id=r["practice"],
+                        action=r["action"],
+                        outcome=r["outcome"],
+                        created_at=r["at"],
+                    )
+                )
+                if r["patient"] is not None:
+                    db.add(JournalPatient(patient_id=r["patient"], log_index=r["index"]))
+                if r["ip"] is not None:
+                    db.add(
+                        JournalNetworkRecord(
+                            log_index=r["index"], ip_address=r["ip"], created_at=r["at"]
+                        )
+                    )
+        self.rows = []
+
+    def evaluate(self, **kwargs) -> list[AnomalyAlert]:
+        """Write the pending entries, run the rules, return every alert, oldest first."""
+        self.write()
+        with self.ctx.sessions.begin() as db:
+            AnomalyService(db, self.ctx).evaluate(**kwargs)
+        return self.alerts()
+
+    def alerts(self) -> list[AnomalyAlert]:
+        with self.ctx.sessions() as db:
+            found = list(db.scalars(select(AnomalyAlert).order_by(AnomalyAlert.created_at)))
+            db.expunge_all()
+        return found
+
+    def account(self, account_id: uuid.UUID) -> Account:
+        with self.ctx.sessions() as db:
+            account = db.get(Account, account_id)
+            db.expunge_all()
+        return account
+
+
+def _account(db, email: str, kind: str = "practitioner") -> uuid.UUID:
+    account = Account(
+        id=uuid.uuid4(),
+        email=email,
+        display_name=email.split("@")[0],
+        kind=kind,
+        status=AccountStatus.ACTIVE,
+        password_hash="x",
+        keystore=b"",
+        public_keys=b"",
+        key_fingerprint=bytes(32),
+        identity_verified_at=datetime(2026, 1, 1, tzinfo=PARIS) if kind != "patient" else None,
+    )
+    db.add(account)
+    return account.id
+
+
+@pytest.fixture
+def cabinet(ctx, clock) -> Cabinet:
+    with ctx.sessions.begin() as db:
+        practice, elsewhere = (
+            Practice(id=uuid.uuid4(), name="Cabinet"),
+            Practice(id=uuid.uuid4(), name="Ailleurs"),
+        )
+        db.add_all([practice, elsewhere])
+        admin = _account(db, "alice@example.org")
+        doctors = [_account(db, f"dr{i}@example.org") for i in range(2)]
+        secretary = _account(db, "sec@example.org")
+        patients = [_account(db, f"p{i}@example.org", "patient") for i in range(60)]
+        outsider = _account(db, "zoe@example.org")
+        operator = _account(db, OPERATOR)
+        db.flush()
+        members = [(admin, Role.ADMIN), (secretary, Role.SECRETARY)]
+        members += [(d, Role.PRACTITIONER) for d in doctors]
+        members += [(p, Role.PATIENT) for p in patients]
+        for account_id, role in members:
+            db.add(Membership(practice_id=practice.id, account_id=account_id, role=role))
+        db.add(Membership(practice_id=elsewhere.id, account_id=outsider, role=Role.ADMIN))
+    # The first evaluation starts from the journal's end of a day ago: make it now.
+    c = Cabinet(ctx, practice.id, admin, doctors, patients, outsider, operator)
+    c.evaluate()
+    return c
+
+
+def _tuesday(clock, hour: int, minute: int = 0) -> datetime:
+    """A Tuesday of last week at ``hour`` Paris time (a working day)."""
+    today = clock.now.astimezone(PARIS).date()
+    day = today - timedelta(days=today.weekday() + 6)  # Tuesday a week ago
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=PARIS)
+
+
+def test_r22_mass_download_fires_past_the_floor_and_not_at_it(cabinet: Cabinet, clock):
+    """Without history the limit is the floor (25 distinct patients an hour): 25 do
+    not fire, the 26th does; one alert per stretch, its window and count."""
+    doctor = cabinet.doctors[0]
+    start = _tuesday(clock, 10)
+    for i in range(25):
+        cabinet.entry(start + timedelta(minutes=2 * i), doctor, patient=cabinet.patients[i])
+    assert cabinet.evaluate() == []
+    cabinet.entry(start + timedelta(minutes=55), doctor, patient=cabinet.patients[25])
+    cabinet.entry(start + timedelta(minutes=56), doctor, patient=cabinet.patients[26])
+    alerts = cabinet.evaluate()
+    assert [(a.rule, a.subject_id, a.count, a.threshold) for a in alerts] == [
+        (Rule.MASS_DOWNLOAD, doctor, 27, 26)
+    ]
+    assert alerts[0].window_start == start and alerts[0].status == OPEN
+    # The same stretch evaluated again, or the next read in it, opens nothing new.
+    cabinet.entry(start + timedelta(minutes=57), doctor, patient=cabinet.patients[27])
+    again = cabinet.evaluate()
+    assert len(again) == 1 and again[0].count == 28
+
+
+def test_r22_mass_download_limit_is_twice_the_accounts_usual_day(cabinet: Cabinet, clock):
+    """An account that reads 20 patients a day (14 days of history) may read 40 in an
+    hour (2 x its median day), not 41; the floor alone would have fired at 26."""
+    doctor = cabinet.doctors[1]
+    day = _tuesday(clock, 9) - timedelta(days=14)
+    for d in range(14):
+        for i in range(20):
+            cabinet.entry(
+                day + timedelta(days=d, minutes=20 * i), doctor, patient=cabinet.patients[i + d % 3]
+            )
+    # History on Sundays is off hours: only this rule's alerts are looked at here.
+    assert {a.rule for a in cabinet.evaluate()} <= {Rule.OFF_HOURS}
+    start = _tuesday(clock, 14)
+    for i in range(40):
+        cabinet.entry(start + timedelta(seconds=30 * i), doctor, patient=cabinet.patients[i])
+    assert [a for a in cabinet.evaluate() if a.rule == Rule.MASS_DOWNLOAD] == []
+    cabinet.entry(start + timedelta(minutes=30), doctor, patient=cabinet.patients[40])
+    alerts = [a for a in cabinet.evaluate() if a.rule == Rule.MASS_DOWNLOAD]
+    assert [(a.count, a.threshold) for a in alerts] == [(41, 41)]
+
+
+def test_r22_documents_count_as_well_as_patients(cabinet: Cabinet, clock):
+    """50 distinct documents of one patient in an hour are the floor; 51 fire."""
+    doctor = cabinet.doctors[0]
+    start = _tuesday(clock, 15)
+    docs = [uuid.uuid4() for _ in range(51)]
+    for i in range(50):
+        cabinet.entry(start + timedelta(seconds=20 * i), doctor, document=docs[i])
+    assert cabinet.evaluate() == []
+    cabinet.entry(start + timedelta(minutes=40), doctor, document=docs[50])
+    assert [(a.rule, a.count) for a in cabinet.evaluate()] == [(Rule.MASS_DOWNLOAD, 51)]
+
+
+def test_r22_off_hours_fires_at_three_actions_about_patients_outside_hours(cabinet: Cabinet, clock):
+    """Hours 7h-20h, Monday to Saturday: two reads at 22h do not fire, the third in
+    the hour does; three at 19h do not; a Sunday at noon is off hours too. A practice
+    that opens until 23h is not alerted at 22h."""
+    doctor, other = cabinet.doctors
+    night = _tuesday(clock, 22)
+    for i in range(3):
+        cabinet.entry(
+            _tuesday(clock, 19) + timedelta(minutes=i), doctor, patient=cabinet.patients[i]
+        )
+    cabinet.entry(night, doctor, patient=cabinet.patients[0])
+    cabinet.entry(night + timedelta(minutes=10), doctor, patient=cabinet.patients[1])
+    assert cabinet.evaluate() == []
+    cabinet.entry(night + timedelta(minutes=50), doctor, patient=cabinet.patients[2])
+    alerts = cabinet.evaluate()
+    assert [(a.rule, a.subject_id, a.count, a.threshold) for a in alerts] == [
+        (Rule.OFF_HOURS, doctor, 3, 3)
+    ]
+    sunday = _tuesday(clock, 12) + timedelta(days=5)
+    for i in range(3):
+        cabinet.entry(sunday + timedelta(minutes=i), other, patient=cabinet.patients[i])
+    assert [a.subject_id for a in cabinet.evaluate()] == [doctor, other]
+
+    with cabinet.ctx.sessions.begin() as db:
+        AnomalyService(db, cabinet.ctx).tune(
+            cabinet.account(cabinet.admin), cabinet.id, Thresholds(close_hour=23)
+        )
+    later = _tuesday(clock, 22) + timedelta(days=1)
+    for i in range(3):
+        cabinet.entry(later + timedelta(minutes=i), other, patient=cabinet.patients[i])
+    assert len(cabinet.evaluate()) == 2
+
+
+def test_r22_repeated_denials_by_an_account_and_against_a_patient(cabinet: Cabinet, clock):
+    """Ten denials by one account within 15 minutes fire, nine do not; ten denials
+    about one patient by ten different accounts fire for the patient's practice."""
+    doctor = cabinet.doctors[0]
+    start = _tuesday(clock, 11)
+    for i in range(9):
+        cabinet.entry(
+            start + timedelta(minutes=i),
+            doctor,
+            patient=cabinet.patients[i],
+            outcome=Outcome.DENIED,
+        )
+    assert cabinet.evaluate() == []
+    cabinet.entry(start + timedelta(minutes=14), doctor, outcome=Outcome.DENIED, practice=False)
+    alerts = cabinet.evaluate()
+    assert [(a.rule, a.subject_kind, a.count) for a in alerts] == [
+        (Rule.REPEATED_DENIALS, "account", 10)
+    ]
+    # Nine accounts outside the practice, then a tenth, ask for one patient.
+    target = cabinet.patients[30]
+    strangers = [uuid.uuid4() for _ in range(10)]
+    later = start + timedelta(hours=2)
+    for i, stranger in enumerate(strangers[:9]):
+        cabinet.entry(
+            later + timedelta(minutes=i), stranger, patient=target, outcome=Outcome.DENIED
+        )
+    assert len(cabinet.evaluate()) == 1
+    cabinet.entry(
+        later + timedelta(minutes=12), strangers[9], patient=target, outcome=Outcome.DENIED
+    )
+    alerts = cabinet.evaluate()
+    assert [(a.subject_kind, a.subject_id, a.count) for a in alerts[1:]] == [
+        ("patient", target, 10)
+    ]
+
+
+def test_r22_a_read_throttle_of_an_account_is_an_alert(cabinet: Cabinet, clock):
+    """A minute with one read refused past the allowance fires; a minute at the
+    allowance does not; an hourly budget spent fires."""
+    doctor, other = cabinet.doctors
+    minute = clock.now.replace(second=0)
+    with cabinet.ctx.sessions.begin() as db:
+        db.add(ReadCount(started_at=minute, account_id=other, count=JOURNALED_READS_PER_MINUTE))
+    assert cabinet.evaluate() == []
+    with cabinet.ctx.sessions.begin() as db:
+        db.add(
+            ReadCount(started_at=minute, account_id=doctor, count=JOURNALED_READS_PER_MINUTE + 1)
+        )
+    alerts = cabinet.evaluate()
+    assert [(a.rule, a.subject_id, a.count) for a in alerts] == [(Rule.READ_THROTTLE, doctor, 1)]
+    limit = cabinet.ctx.settings.reads_per_account_hour
+    hour = clock.now.replace(minute=0, second=0)
+    with cabinet.ctx.sessions.begin() as db:
+        db.add(
+            ReadBudgetCount(
+                budget="account_hour", subject=other.bytes, started_at=hour, count=limit - 1
+            )
+        )
+    assert len(cabinet.evaluate()) == 1
+    with cabinet.ctx.sessions.begin() as db:
+        db.get(ReadBudgetCount, ("account_hour", other.bytes, hour)).count = limit
+    assert [a.subject_id for a in cabinet.evaluate()] == [doctor, other]
+
+
+def test_r22_two_networks_within_minutes(cabinet: Cabinet, clock):
+    """Two addresses of one /24 are one network; two networks 11 minutes apart are
+    not within the 10 minutes; two within 9 minutes fire."""
+    doctor = cabinet.doctors[0]
+    start = _tuesday(clock, 9)
+    cabinet.entry(start, doctor, ip="192.0.2.10")
+    cabinet.entry(start + timedelta(minutes=1), doctor, ip="192.0.2.77")
+    cabinet.entry(start + timedelta(minutes=12), doctor, ip="198.51.100.4")
+    assert cabinet.evaluate() == []
+    cabinet.entry(start + timedelta(minutes=21), doctor, ip="2001:db8:1:2::5")
+    alerts = cabinet.evaluate()
+    assert [(a.rule, a.count, a.threshold) for a in alerts] == [(Rule.TWO_NETWORKS, 2, 2)]
+
+
+def test_r22_the_emergency_access_hook_raises_one_alert_per_access(cabinet: Cabinet, clock):
+    """Break-glass (R11b) is not built: its action, once named, alerts at each use."""
+    cabinet.entry(_tuesday(clock, 10), cabinet.doctors[0], action="records.emergency_read")
+    assert cabinet.evaluate() == []  # not an emergency action until break-glass names it
+    cabinet.entry(_tuesday(clock, 11), cabinet.doctors[0], action="records.emergency_read")
+    alerts = cabinet.evaluate(emergency_actions=frozenset({"records.emergency_read"}))
+    assert [(a.rule, a.count) for a in alerts] == [(Rule.EMERGENCY, 1)]
+
+
+def test_r22_alerts_are_mailed_journaled_counted_dismissed_or_made_incidents(
+    cabinet: Cabinet, clock, outbox
+):
+    """The admin is mailed and the alert journaled; a practitioner of the practice and
+    another practice's admin find no alert (404); the operator does. Dismissal needs a
+    reason and happens once; an incident opened from an alert is linked and counts
+    from the journal the patients the account reached in the window."""
+    ctx = cabinet.ctx
+    doctor = cabinet.doctors[0]
+    start = _tuesday(clock, 10)
+    for i in range(26):
+        cabinet.entry(start + timedelta(minutes=i), doctor, patient=cabinet.patients[i])
+    for i in range(10):
+        cabinet.entry(
+            start + timedelta(minutes=30 + i), doctor, outcome=Outcome.DENIED, practice=False
+        )
+    mass, denials = sorted(cabinet.evaluate(), key=lambda a: a.rule)
+    assert (mass.rule, denials.rule) == (Rule.MASS_DOWNLOAD, Rule.REPEATED_DENIALS)
+    mails = outbox.messages("alice@example.org")
+    assert len(mails) == 2 and "uhs alerts dismiss" in mails[0].get_payload(decode=True).decode()
+    assert outbox.messages("dr0@example.org") == []
+    with ctx.sessions() as db:
+        staged = db.scalar(select(func.count()).select_from(JournalOutbox))
+        assert staged == 2
+        family = anomaly_alerts(db)[0]
+        counted = {s.labels["rule"]: s.value for s in family.samples}
+        assert counted["mass_download"] == 1 and counted["off_hours"] == 0
+
+    admin, operator = cabinet.account(cabinet.admin), cabinet.account(cabinet.operator)
+    for stranger in (cabinet.account(doctor), cabinet.account(cabinet.outsider_admin)):
+        with ctx.sessions.begin() as db, pytest.raises(NotFound):
+            AnomalyService(db, ctx).alerts(stranger, cabinet.id)
+        with ctx.sessions.begin() as db, pytest.raises(NotFound):
+            AnomalyService(db, ctx).dismiss(stranger, mass.id, "Une lecture normale du cabinet.")
+        with ctx.sessions.begin() as db, pytest.raises(NotFound):
+            AnomalyService(db, ctx).tune(stranger, cabinet.id, Thresholds())
+    with ctx.sessions.begin() as db:
+        listed = AnomalyService(db, ctx).alerts(operator, cabinet.id)
+        assert {a.id for a in listed} == {mass.id, denials.id}
+        # An operator reads the thresholds; only the practice's admin changes them.
+        assert AnomalyService(db, ctx).settings(operator, cabinet.id).networks_min == 2
+    with ctx.sessions.begin() as db, pytest.raises(NotFound):
+        AnomalyService(db, ctx).tune(operator, cabinet.id, Thresholds())
+
+    with ctx.sessions.begin() as db, pytest.raises(InvalidInput):
+        AnomalyService(db, ctx).dismiss(admin, denials.id, "non")
+    # An admin does not file away an alert about themselves while an operator can.
+    with ctx.sessions.begin() as db:
+        db.get(AnomalyAlert, denials.id).subject_id = admin.id
+    with ctx.sessions.begin() as db, pytest.raises(Forbidden, match="your own account"):
+        AnomalyService(db, ctx).dismiss(admin, denials.id, "Je me suis trompé, tout va bien.")
+    with ctx.sessions.begin() as db:
+        db.get(AnomalyAlert, denials.id).subject_id = doctor
+    with ctx.sessions.begin() as db:
+        done = AnomalyService(db, ctx).dismiss(admin, denials.id, "Mot de passe mal tapé, vérifié.")
+        assert (done.status, done.decided_by) == (DISMISSED, admin.id)
+    with ctx.sessions.begin() as db, pytest.raises(Conflict):
+        AnomalyService(db, ctx).open_incident(admin, denials.id)
+
+    with ctx.sessions.begin() as db:
+        made = AnomalyService(db, ctx).open_incident(admin, mass.id)
+        incident = db.get(Incident, made.incident_id)
+        assert made.status == INCIDENT
+        assert incident.practice_id == cabinet.id and str(mass.id) in incident.description
+        assert (incident.people_counted, incident.counted_accounts) == (26, str(doctor))
+    with ctx.sessions.begin() as db, pytest.raises(Conflict):
+        AnomalyService(db, ctx).dismiss(admin, mass.id, "Trop tard pour cela, déjà un incident.")
+    with ctx.sessions.begin() as db:
+        assert AnomalyService(db, ctx).alerts(admin, cabinet.id) == []
+        assert len(AnomalyService(db, ctx).alerts(admin, cabinet.id, None)) == 2
+    # A dismissed stretch continued is not raised again.
+    cabinet.entry(start + timedelta(minutes=44), doctor, outcome=Outcome.DENIED, practice=False)
+    assert [a.status for a in cabinet.evaluate() if a.rule == Rule.REPEATED_DENIALS] == [DISMISSED]
+    with ctx.sessions() as db:
+        raised = db.scalars(select(JournalOutbox.entry)).all()
+        actions = {JournalEntry.decode(bytes(e), check_links=False).action for e in raised}
+        assert actions == {RAISED_ACTION}
+
+
+def test_r22_thresholds_are_bounded():
+    """A practice tunes within bounds: no window of a second, no day that closes
+    before it opens, no unknown setting."""
+    with pytest.raises(ValueError, match="opening hour"):
+        Thresholds(open_hour=20, close_hour=8)
+    for wrong in ({"denials_per_account": 1}, {"mass_factor": 0.5}, {"networks_min": 1}):
+        with pytest.raises(ValueError):
+            Thresholds(**wrong)
+    with pytest.raises(ValueError):
+        Thresholds.model_validate({"nothing": 1})
+    assert Thresholds(open_days=[5, 1, 1]).open_days == [1, 5]
+
+
+def test_r22_the_worker_raises_the_alert_and_mails_it_in_one_round(
+    cabinet: Cabinet, clock, outbox, settings
+):
+    """``uhs-server worker --once``: the anomalies job reads the new entries, opens
+    the alert, and the mail job of the same round sends it to the practice's admin."""
+    start = _tuesday(clock, 10)
+    for i in range(10):
+        cabinet.entry(
+            start + timedelta(minutes=i), cabinet.doctors[1], outcome=Outcome.DENIED, practice=False
+        )
+    cabinet.write()
+    env = {
+        **os.environ,
+        "UHS_DATA_DIR": str(settings.data_dir),
+        "UHS_DATABASE_URL": settings.database_url.get_secret_value(),
+        "NO_COLOR": "1",
+        "COLUMNS": "200",
+    }
+    done = subprocess.run(
+        [*UHS_SERVER, "worker", "--once"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    said = " ".join(done.stdout.split())
+    assert "1 anomaly alert(s) opened over 10 journal entries." in said
+    assert [a.rule for a in cabinet.alerts()] == [Rule.REPEATED_DENIALS]
+    subject = str(make_header(decode_header(outbox.messages("alice@example.org")[0]["Subject"])))
+    assert subject == "Alerte de sécurité : refus répétés"
