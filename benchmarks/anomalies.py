@@ -48,10 +48,6 @@ from sqlalchemy import select
 
 from uhealthsec.crypto.journal import ENTRY_VERSION_UNCHAINED, JournalEntry, ObjectKind, Outcome
 from uhealthsec.server.accounts.models import Account, AccountStatus, Membership, Practice, Role
-from uhealthsec.server.anomalies.models import AnomalyAlert, AnomalyPosition
-from uhealthsec.server.anomalies.rules import Rule
-from uhealthsec.server.anomalies.service import AnomalyService
-from uhealthsec.server.anomalies.thresholds import Thresholds
 from uhealthsec.server.app import build_context
 from uhealthsec.server.audit.models import (
     JournalNetworkRecord,
@@ -60,6 +56,10 @@ from uhealthsec.server.audit.models import (
     ReadCount,
 )
 from uhealthsec.server.audit.refusals import JOURNALED_READS_PER_MINUTE
+from uhealthsec.server.incidents.anomalies.models import AnomalyAlert, AnomalyPosition
+from uhealthsec.server.incidents.anomalies.rules import Rule
+from uhealthsec.server.incidents.anomalies.service import AnomalyService
+from uhealthsec.server.incidents.anomalies.thresholds import Thresholds
 from uhealthsec.server.settings import Settings
 from uhealthsec.server.storage import migrate
 from uhealthsec.server.storage.db import insert_rows, make_engine

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from tests.client.demo import run
 from tests.client.terminal import finished, spawn_uhs
 from uhealthsec.server.accounts.models import Account, Membership, Role
-from uhealthsec.server.anomalies.models import AnomalyAlert
+from uhealthsec.server.incidents.anomalies.models import AnomalyAlert
 
 
 def _alert(ctx, clock, rule: str) -> str:

@@ -13,7 +13,6 @@ import pytest
 
 from tests.server_fixtures import make_settings
 from tests.serving import UHS_SERVER
-from uhealthsec.server.anomalies.service import RAISED_ACTION
 from uhealthsec.server.audit.actions import ACTIONS
 from uhealthsec.server.auth.factors import LOCK_ACTION
 from uhealthsec.server.compliance.processing import (
@@ -22,6 +21,7 @@ from uhealthsec.server.compliance.processing import (
     NOT_PERSONAL_ACTIONS,
 )
 from uhealthsec.server.compliance.service import MISSING, record_of_processing, to_markdown
+from uhealthsec.server.incidents.anomalies.service import RAISED_ACTION
 from uhealthsec.server.incidents.service import NOTIFY_PATIENT_ACTION, REMIND_ACTION
 from uhealthsec.server.retention.service import PURGE_ACTION
 from uhealthsec.server.tables import metadata

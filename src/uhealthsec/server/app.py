@@ -25,7 +25,6 @@ from uhealthsec.protocol.search import (
 )
 from uhealthsec.server import api_docs, problems, web_app, web_release
 from uhealthsec.server.accounts.routes import router as accounts_router
-from uhealthsec.server.anomalies.routes import router as anomalies_router
 from uhealthsec.server.audit.middleware import JournalMiddleware
 from uhealthsec.server.audit.read_budgets import ReadBudgets
 from uhealthsec.server.audit.routes import router as journal_router
@@ -41,6 +40,7 @@ from uhealthsec.server.federation.routes import router as federation_router
 from uhealthsec.server.flows.metrics import router as metrics_router
 from uhealthsec.server.headers import SecurityHeaders
 from uhealthsec.server.idempotency.service import AnswerKept, replayed_answer
+from uhealthsec.server.incidents.anomalies.routes import router as anomalies_router
 from uhealthsec.server.incidents.routes import router as incidents_router
 from uhealthsec.server.keys.routes import router as keys_router
 from uhealthsec.server.limits import BodySizeLimit, KnownMethods

@@ -163,7 +163,7 @@ def _sequence_journal(ctx: Any) -> str:
 def _evaluate_anomalies(ctx: Any) -> str:
     """Run the anomaly rules (R22) over the entries appended since the last round,
     a batch at a time until caught up (bounded: the next round goes on)."""
-    from uhealthsec.server.anomalies.service import BATCH, AnomalyService
+    from uhealthsec.server.incidents.anomalies.service import BATCH, AnomalyService
 
     entries = opened = 0
     for _ in range(10):

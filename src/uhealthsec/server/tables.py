@@ -7,13 +7,13 @@ storage/: the database layer is used by every domain and imports none of them.
 from __future__ import annotations
 
 from uhealthsec.server.accounts import models as accounts_models
-from uhealthsec.server.anomalies import models as anomalies_models
 from uhealthsec.server.audit import models as audit_models
 from uhealthsec.server.auth import models as auth_models
 from uhealthsec.server.consent import models as consent_models
 from uhealthsec.server.federation import models as federation_models
 from uhealthsec.server.idempotency import models as idempotency_models
 from uhealthsec.server.incidents import models as incidents_models
+from uhealthsec.server.incidents.anomalies import models as anomalies_models
 from uhealthsec.server.jobs import models as jobs_models
 from uhealthsec.server.keys import models as keys_models
 from uhealthsec.server.mail import models as mail_models

@@ -10,7 +10,7 @@ from datetime import timedelta
 from tests.server.records.conftest import Practice, refused
 from uhealthsec.client.alerts import AlertClient
 from uhealthsec.client.incidents import IncidentClient
-from uhealthsec.server.anomalies.models import AnomalyAlert
+from uhealthsec.server.incidents.anomalies.models import AnomalyAlert
 
 
 def test_r22_the_routes_answer_the_admin_and_nobody_else(practice: Practice, ctx, clock):

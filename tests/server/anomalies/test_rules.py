@@ -24,17 +24,6 @@ from uhealthsec.crypto.journal import (
     Outcome,
 )
 from uhealthsec.server.accounts.models import Account, AccountStatus, Membership, Practice, Role
-from uhealthsec.server.anomalies.models import AnomalyAlert
-from uhealthsec.server.anomalies.rules import Rule
-from uhealthsec.server.anomalies.service import (
-    DISMISSED,
-    INCIDENT,
-    OPEN,
-    RAISED_ACTION,
-    AnomalyService,
-    anomaly_alerts,
-)
-from uhealthsec.server.anomalies.thresholds import Thresholds
 from uhealthsec.server.audit.models import (
     JournalNetworkRecord,
     JournalOutbox,
@@ -45,6 +34,17 @@ from uhealthsec.server.audit.models import (
 )
 from uhealthsec.server.audit.refusals import JOURNALED_READS_PER_MINUTE
 from uhealthsec.server.errors import Conflict, Forbidden, InvalidInput, NotFound
+from uhealthsec.server.incidents.anomalies.models import AnomalyAlert
+from uhealthsec.server.incidents.anomalies.rules import Rule
+from uhealthsec.server.incidents.anomalies.service import (
+    DISMISSED,
+    INCIDENT,
+    OPEN,
+    RAISED_ACTION,
+    AnomalyService,
+    anomaly_alerts,
+)
+from uhealthsec.server.incidents.anomalies.thresholds import Thresholds
 from uhealthsec.server.incidents.models import Incident
 
 PARIS = ZoneInfo("Europe/Paris")

@@ -15,10 +15,10 @@ from starlette.routing import BaseRoute
 
 from uhealthsec.crypto.journal import JournalEntry
 from uhealthsec.protocol.encoding import b64u_decode
-from uhealthsec.server.anomalies.service import RAISED_ACTION
 from uhealthsec.server.audit.actions import ACTIONS, UNKNOWN, route_action
 from uhealthsec.server.audit.middleware import action_name
 from uhealthsec.server.auth.factors import LOCK_ACTION
+from uhealthsec.server.incidents.anomalies.service import RAISED_ACTION
 from uhealthsec.server.incidents.service import NOTIFY_PATIENT_ACTION, REMIND_ACTION
 from uhealthsec.server.retention.service import PURGE_ACTION
 

@@ -17,12 +17,12 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from sqlalchemy.orm import Session
 
-from uhealthsec.server.anomalies.service import anomaly_alerts
 from uhealthsec.server.audit.outbox import staged_lag
 from uhealthsec.server.audit.read_budgets import throttled_reads
 from uhealthsec.server.audit.refusals import journal_refusals
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.deps import Ctx, Db
+from uhealthsec.server.incidents.anomalies.service import anomaly_alerts
 from uhealthsec.server.jobs.service import JOBS, job_runs
 from uhealthsec.server.mail.outbox import waiting_mail
 from uhealthsec.server.observability import exposition_of

@@ -29,7 +29,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from uhealthsec.crypto.journal import Outcome
-from uhealthsec.server.anomalies.thresholds import Thresholds
+from uhealthsec.server.incidents.anomalies.thresholds import Thresholds
 
 PARIS = ZoneInfo("Europe/Paris")
 

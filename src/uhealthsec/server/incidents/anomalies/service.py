@@ -30,18 +30,6 @@ from sqlalchemy.orm import Session
 from uhealthsec.crypto.journal import NOBODY, JournalEntry, ObjectKind, Outcome
 from uhealthsec.server.accounts.models import Account, Membership, Practice, Role
 from uhealthsec.server.accounts.service import AccountService
-from uhealthsec.server.anomalies.models import AnomalyAlert, AnomalyPosition, AnomalySettings
-from uhealthsec.server.anomalies.rules import (
-    ACCOUNT,
-    EMERGENCY_ACTIONS,
-    PARIS,
-    Detection,
-    Fact,
-    Rule,
-    Throttle,
-    evaluate,
-)
-from uhealthsec.server.anomalies.thresholds import DEFAULTS, Thresholds
 from uhealthsec.server.audit.models import (
     JournalNetworkRecord,
     JournalPatient,
@@ -54,6 +42,22 @@ from uhealthsec.server.audit.refusals import JOURNALED_READS_PER_MINUTE, READ_WI
 from uhealthsec.server.audit.writer import PendingEntry
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import Conflict, Forbidden, InvalidInput, NotFound
+from uhealthsec.server.incidents.anomalies.models import (
+    AnomalyAlert,
+    AnomalyPosition,
+    AnomalySettings,
+)
+from uhealthsec.server.incidents.anomalies.rules import (
+    ACCOUNT,
+    EMERGENCY_ACTIONS,
+    PARIS,
+    Detection,
+    Fact,
+    Rule,
+    Throttle,
+    evaluate,
+)
+from uhealthsec.server.incidents.anomalies.thresholds import DEFAULTS, Thresholds
 from uhealthsec.server.incidents.service import IncidentFields, IncidentService, Nature
 from uhealthsec.server.journaling.draft import current_draft
 from uhealthsec.server.mail.outbox import MailOutbox

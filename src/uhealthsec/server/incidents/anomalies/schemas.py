@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from uhealthsec.server.anomalies.rules import Rule
+from uhealthsec.server.incidents.anomalies.rules import Rule
 from uhealthsec.server.incidents.service import Nature
 
 

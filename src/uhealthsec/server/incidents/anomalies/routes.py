@@ -7,11 +7,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 
-from uhealthsec.server.anomalies import schemas as s
-from uhealthsec.server.anomalies.models import AnomalyAlert
-from uhealthsec.server.anomalies.service import AnomalyService
-from uhealthsec.server.anomalies.thresholds import Thresholds
 from uhealthsec.server.deps import REPLAYABLE, AnswerKeepingRoute, Caller, Ctx, Db
+from uhealthsec.server.incidents.anomalies import schemas as s
+from uhealthsec.server.incidents.anomalies.models import AnomalyAlert
+from uhealthsec.server.incidents.anomalies.service import AnomalyService
+from uhealthsec.server.incidents.anomalies.thresholds import Thresholds
 
 router = APIRouter(route_class=AnswerKeepingRoute, tags=["incidents"])
 
