@@ -67,6 +67,15 @@ export async function deriveIndexKeys(indexKey: Uint8Array): Promise<IndexKeys> 
   };
 }
 
+/** Zero-fills the keys held as bytes (at a lock); the CryptoKeys go with the last
+ * reference to them. */
+export function wipeIndexKeys(keys: IndexKeys): void {
+  keys.prf.fill(0);
+  keys.state.fill(0);
+  keys.document.fill(0);
+  keys.keyedPrf.destroy();
+}
+
 /** A user's personal index, its id and key, derived from their X25519 private key's 32
  * raw bytes: every device that unlocks their keystore finds the same index. */
 export async function personalIndex(accountSecret: Uint8Array): Promise<{ id: string; key: Uint8Array }> {
