@@ -31,6 +31,7 @@ import "../practices.test.js";
 import "../proof_of_work.test.js";
 import "../registration.test.js";
 import "../search.test.js";
+import "../search_index.test.js";
 import "../release_check.test.js";
 import "../signature.test.js";
 import "../worker.test.js";
