@@ -492,17 +492,18 @@ export class WorkerService extends CryptoService {
   }
 
   async sendDocument(args: ClientOperations["sendDocument"]["args"]): Promise<ClientOperations["sendDocument"]["result"]> {
-    let documents: Documents;
+    let signedIn: SignedIn;
     try {
-      documents = this.requireSignedIn().documents;
+      signedIn = this.requireSignedIn();
     } catch (error) {
       await args.source.cancel(error).catch(() => undefined);
       throw error;
     }
     const text = TEXT_MEDIA_TYPES.includes(args.mediaType);
     const copying = copyingSource(args.source, text ? MAX_INDEXED_TEXT_BYTES : 0);
-    const document = await documents.send({ ...args, source: copying.source });
-    const indexFailure = await this.indexQuietly(this.requireSignedIn(), document, copying.copied());
+    const document = await signedIn.documents.send({ ...args, source: copying.source });
+    // The document is sent: nothing after this may fail the send (a lock meanwhile included).
+    const indexFailure = await this.indexQuietly(signedIn, document, copying.copied());
     return { document, indexFailure };
   }
 
