@@ -13,10 +13,10 @@
  * are WebCrypto's. Pure functions; no I/O.
  */
 
-import { hmac } from "@noble/hashes/hmac.js";
+import { type _HMAC, hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 
-import { concat, fromUtf8, readU32, readU64, u32, u64, utf8, uuidBytes, uuidText } from "./bytes.js";
+import { concat, fromHex, fromUtf8, readU32, readU64, toHex, u32, u64, utf8, uuidBytes, uuidText } from "./bytes.js";
 import { ProtocolError, malformed } from "./errors.js";
 import { aesGcmOpen, aesGcmSeal, hkdf, importAesGcmKey } from "./primitives.js";
 import { compareUtf8 } from "./search_text.js";
@@ -90,9 +90,42 @@ function encodeKeyword(keyword: string): Uint8Array {
   return concat(Uint8Array.of(encoded.length), encoded);
 }
 
+/** enc(w) || cnt (8) || which (1), written once per keyword and its counter and byte
+ * rewritten for each PRF call: a search derives two PRFs per update of a keyword. */
+class PrfInput {
+  private readonly bytes: Uint8Array;
+  private readonly view: DataView;
+  /** The keyed HMAC copied into it for each call: a copy into a fresh object costs
+   * more than the two SHA-256 blocks of the PRF itself. */
+  private scratch: _HMAC<any> | null = null;
+
+  constructor(private readonly encodedKeyword: Uint8Array) {
+    this.bytes = new Uint8Array(encodedKeyword.length + 9);
+    this.bytes.set(encodedKeyword);
+    this.view = new DataView(this.bytes.buffer);
+  }
+
+  /** `counter` as a number: counters stay far below 2^53 (an index holds at most
+   * 10 million entries), which the state's decoding checks stay below 2^63. */
+  prf(keys: IndexKeys, counter: number | bigint, which: number): Uint8Array {
+    const at = this.encodedKeyword.length;
+    if (typeof counter === "bigint") {
+      if (counter < 1n || counter > MAX_COUNTER) throw malformed("a counter is 1 to 2^63-1");
+      this.view.setBigUint64(at, counter);
+    } else {
+      if (!Number.isSafeInteger(counter) || counter < 1) throw malformed("a counter is 1 to 2^63-1");
+      this.view.setUint32(at, Math.floor(counter / 2 ** 32));
+      this.view.setUint32(at + 4, counter >>> 0);
+    }
+    this.bytes[at + 8] = which;
+    const scratch: _HMAC<any> = keys.keyedPrf._cloneInto(this.scratch ?? undefined);
+    this.scratch = scratch;
+    return scratch.update(this.bytes).digest();
+  }
+}
+
 function prf(keys: IndexKeys, encodedKeyword: Uint8Array, counter: bigint, which: number): Uint8Array {
-  if (counter < 1n || counter > MAX_COUNTER) throw malformed("a counter is 1 to 2^63-1");
-  return keys.keyedPrf.clone().update(encodedKeyword).update(u64(counter)).update(Uint8Array.of(which)).digest();
+  return new PrfInput(encodedKeyword).prf(keys, counter, which);
 }
 
 /** PRF(K, w || cnt || 0): where the counter-th update of keyword is stored. */
@@ -152,9 +185,10 @@ export class Counters {
 
   /** Mitra's Search, first half: the labels of every update made on keyword. */
   searchLabels(keys: IndexKeys, keyword: string): Uint8Array[] {
-    const encoded = encodeKeyword(keyword);
+    const input = new PrfInput(encodeKeyword(keyword));
     const labels: Uint8Array[] = [];
-    for (let counter = 1n; counter <= this.get(keyword); counter++) labels.push(prf(keys, encoded, counter, 0));
+    const count = Number(this.get(keyword));
+    for (let counter = 1; counter <= count; counter++) labels.push(input.prf(keys, counter, 0));
     return labels;
   }
 }
@@ -163,17 +197,20 @@ export class Counters {
  * server returned for its labels in order (null where it holds none: an entry removed by
  * compaction or by the document's erasure). */
 export function resolve(keys: IndexKeys, keyword: string, values: readonly (Uint8Array | null)[]): Set<string> {
-  const encoded = encodeKeyword(keyword);
+  const input = new PrfInput(encodeKeyword(keyword));
+  // Ids as hex while the updates are replayed; as UUIDs only for those left.
   const present = new Set<string>();
   values.forEach((sealed, at) => {
     if (sealed === null) return;
-    const plain = xorPad(keys, encoded, BigInt(at + 1), sealed);
-    const id = uuidText(plain.subarray(1));
+    if (sealed.length !== VALUE_SIZE) throw malformed("a search value is 17 bytes");
+    const pad = input.prf(keys, at + 1, 1);
+    const plain = sealed.map((b, i) => b ^ pad[i]!);
+    const id = toHex(plain.subarray(1));
     if (plain[0] === Op.Add) present.add(id);
     else if (plain[0] === Op.Delete) present.delete(id);
     else throw malformed("a search value opens to an unknown operation");
   });
-  return present;
+  return new Set([...present].map((id) => uuidText(fromHex(id))));
 }
 
 // -- the state envelope ---------------------------------------------------------------
