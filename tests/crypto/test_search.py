@@ -152,3 +152,18 @@ def test_a_value_moved_to_another_label_is_refused_or_lands_nowhere():
     except MalformedInput:
         return
     assert document_id != uuid.UUID(int=5)
+
+
+def test_stem_vectors():
+    """The French Snowball stemmer (snowballstemmer 3.1.1) on the vectors' words, which
+    the browser's stemmer (generated from the same Snowball release) must match."""
+    stems = VECTORS["analyser"]["stems"]
+    assert len(stems) > 500
+    stemmer = search_text._french()
+    assert [stemmer.stemWord(v["word"]) for v in stems] == [v["stem"] for v in stems]
+
+
+def test_personal_index_vector():
+    vector = SCHEME["personal_index"]
+    index_id, key = search.personal_index(bytes.fromhex(vector["account_secret"]))
+    assert (str(index_id), key.hex()) == (vector["index_id"], vector["index_key"])

@@ -14,6 +14,7 @@ import json
 import sys
 import uuid
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
@@ -23,6 +24,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from tests.vectors import edwards, wrap_reference
 from uhealthsec.client import recovery
+from uhealthsec.client.search import DocumentFacts
 from uhealthsec.crypto import (
     account_map,
     directory,
@@ -46,6 +48,7 @@ from uhealthsec.crypto.checkpoint import (
 )
 from uhealthsec.crypto.errors import CryptoError, MalformedInput, error_identifier
 from uhealthsec.crypto.keys import PUBLIC_BUNDLE_SIZE, UserKeys
+from uhealthsec.protocol import search as wire_search
 from uhealthsec.protocol import search_text
 from uhealthsec.protocol.encoding import b64u_encode
 
@@ -1497,14 +1500,49 @@ def search_vectors() -> dict:
         "\uff29\uff32\uff2d  \ufb01brome   na\u00efve Stra\u00dfe \u00c6sculape",
         "ordonnance_2026-01-05_Dupont.pdf",
         "",
+        "Douleurs abdominales aigu\u00ebs, fi\u00e8vre \u00e0 39,5 \u00b0C ; "
+        "r\u00e9-\u00e9valuation 2026-13-45 12345-67-89 \u00b2\u2075 x",
+        "Fran\u00e7aises et fran\u00e7ais : c\u0153ur, \u0153sophage, na\u00efvet\u00e9 ; "
+        "identifiant a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3 r\u00e9sum\u00e9",
+        "\u0130stanbul \u03a3\u03bf\u03c6\u03af\u03b1 \u0645\u0631\u062d\u0628\u0627 "
+        "\u65e5\u672c\u8a9e \U0001d400\U0001d401 caf\u0065\u0301",
     ]
-    names = ["Petit", "Marie-Th\u00e9r\u00e8se de La Fontaine", "Dr \u00c9lo\u00efse N'Guyen", "Li"]
+    names = [
+        "Petit",
+        "Marie-Th\u00e9r\u00e8se de La Fontaine",
+        "Dr \u00c9lo\u00efse N'Guyen",
+        "Li",
+        "Anticonstitutionnellementissimus Bo",
+        "\u00c6lis \u0141ukasiewicz-\u00d8stergaard",
+    ]
     queries = [
         "pet",
         "Mme Petit IRM",
         "lombalgies chroniques",
         "2026-11-27 \u00e9paule",
         "le la les",
+        "2026-11 2026-11 petit Petit PETIT fran\u00e7aises",
+        "  ",
+    ]
+    stem_words = [
+        line
+        for line in (HERE / "search_stem_words.txt").read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#")
+    ]
+    documents = [
+        DocumentFacts(
+            document_id=uuid.UUID(int=1),
+            title="Compte-rendu d'IRM lombaire",
+            filename="irm_2026-11-27.txt",
+            media_type="text/plain",
+            patient="Am\u00e9lie Petit",
+            author="Dr Jean Martin",
+            day=date(2026, 11, 27),
+            text="Lombalgie chronique sans hernie discale. Contr\u00f4le dans six mois.",
+        ),
+        DocumentFacts(
+            document_id=uuid.UUID(int=2), filename="scan.pdf", media_type="application/pdf"
+        ),
     ]
     key = rng(search.INDEX_KEY_SIZE)
     keys = search.IndexKeys.derive(key)
@@ -1529,6 +1567,9 @@ def search_vectors() -> dict:
         )
     counters = search.Counters({"lombalg": 3, "pet": 1, "\u00e9paul": 12})
     document_id = uuid.UUID(bytes=rng(16))
+    # Drawn last, so that the vectors drawn before keep their values.
+    account_secret = rng(32)
+    personal_id, personal_key = search.personal_index(account_secret)
     return {
         "analyser": {
             "text": [{"input": t, "keywords": sorted(search_text.text_keywords(t))} for t in texts],
@@ -1536,6 +1577,23 @@ def search_vectors() -> dict:
             "query": [
                 {"input": q, "terms": [sorted(term) for term in search_text.query_terms(q)]}
                 for q in queries
+            ],
+            "stems": [{"word": w, "stem": search_text._french().stemWord(w)} for w in stem_words],
+            "documents": [
+                {
+                    "facts": {
+                        "title": d.title,
+                        "filename": d.filename,
+                        "media_type": d.media_type,
+                        "patient": d.patient,
+                        "author": d.author,
+                        "day": d.day.isoformat() if d.day else None,
+                        "text": d.text,
+                    },
+                    "limit": wire_search.MAX_DOCUMENT_KEYWORDS,
+                    "keywords": sorted(d.keywords()),
+                }
+                for d in documents
             ],
         },
         "scheme": {
@@ -1556,6 +1614,11 @@ def search_vectors() -> dict:
                 "label": search.document_label(keys, document_id).hex(),
                 "keywords": ["irm", "lombalg", "pet"],
                 "sealed": search.seal_keywords(keys, document_id, ["pet", "irm", "lombalg"]).hex(),
+            },
+            "personal_index": {
+                "account_secret": account_secret.hex(),
+                "index_id": str(personal_id),
+                "index_key": personal_key.hex(),
             },
         },
     }

@@ -29,6 +29,7 @@ from tests.web.node_jobs import WEB
 from uhealthsec.client.api import AuthClient
 from uhealthsec.client.directory import VerifiedEntry
 from uhealthsec.client.exchange import ExchangeClient
+from uhealthsec.client.search import personal_index
 from uhealthsec.crypto import envelope, wrap
 from uhealthsec.crypto.directory import pair_safety_number
 from uhealthsec.crypto.keystore import unlock_with_password
@@ -280,6 +281,11 @@ def test_sign_in_listings_and_a_document_sent_from_the_browser_to_a_colleague(
     assert document["title"] == "Compte rendu" and document["size"] >= len(content)
     assert document["patientName"] == "Dr Camille.Petit"
     assert sorted(document["recipients"]) == sorted([martin.email, durand.email])
+    # Sent, it is in the sender's search index, by its title and its patient's name.
+    assert ok(sent)["indexFailure"] is None
+    martin_index = personal_index(world.sdk(martin))
+    assert martin_index.search("comptes rendu") == {uuid.UUID(document["id"])}
+    assert martin_index.search("camil") == {uuid.UUID(document["id"])}
     ok(durand_started), ok(durand_finished)
     assert ok(expired) is True  # the inbox below is read with a refreshed token
     newest = ok(inbox)["documents"][0]
@@ -348,6 +354,9 @@ def test_the_browser_opens_what_python_sent_and_refuses_a_hostile_server(
             "tamper": [{"path": "^/keys/lookups$", "request_json": {"emails": [martin.email]}}],
         },
         open_step(),
+        # The search index's answer is not one: the document opens all the same, and
+        # the failure to index it is told beside it.
+        open_step(path="^/search/documents$", body_hex=b'{"keywords": []}'.hex()),
     )
     ok(results[0]), ok(results[1])
     (
@@ -363,6 +372,7 @@ def test_the_browser_opens_what_python_sent_and_refuses_a_hostile_server(
         reader_made,
         wrong_entry,
         honest,
+        index_refused,
     ) = results[2:]
     assert refused(swapped) == "directory_refused"
     assert refused(unproven) == "invalid_proof"
@@ -386,6 +396,12 @@ def test_the_browser_opens_what_python_sent_and_refuses_a_hostile_server(
     assert opened["document"]["title"] == "Bilan" and opened["document"]["filename"] == "first.txt"
     assert bytes.fromhex(honest["sink"]["written"]) == first.read_bytes()
     assert honest["sink"]["closed"]
+    # Opened, it was added to Durand's search index, which his SDK reads alike.
+    assert opened["indexFailure"] is None
+    assert personal_index(world.sdk(durand)).search("kinésithérapie") == {uuid.UUID(sent)}
+    reopened = ok(index_refused)
+    assert reopened["indexFailure"] and index_refused["sink"]["closed"]
+    assert bytes.fromhex(index_refused["sink"]["written"]) == first.read_bytes()
 
 
 def test_a_server_naming_another_account_or_other_keys_is_refused_at_sign_in(

@@ -41,6 +41,8 @@ export interface OpenedDocument {
   signer: string;
   /** Set when the signer has replaced the keys that signed (PROTOCOL 10.6). */
   signerFormerKeyVersion: number | null;
+  /** Why it could not be added to the search index; null once added. */
+  indexFailure: string | null;
   content: Blob;
 }
 
@@ -147,7 +149,7 @@ export class Api {
     file: Blob & { name: string },
     options: { patientFileId: string; to: string[]; readers: RecipientView[]; title: string },
     progress: (done: number, total: number) => void,
-  ): Promise<DocumentView> {
+  ): Promise<{ document: DocumentView; indexFailure: string | null }> {
     let done = 0;
     const counting = new TransformStream<Uint8Array, Uint8Array>({
       transform(chunk, controller) {
@@ -167,7 +169,12 @@ export class Api {
       size: file.size,
       source,
     });
-    return answer.document;
+    return answer;
+  }
+
+  /** The documents matching `query`, searched in the worker over the encrypted index. */
+  async searchDocuments(query: string): Promise<DocumentView[]> {
+    return (await this.worker.call("searchDocuments", { query })).documents;
   }
 
   pairSafetyNumber(email: string) {

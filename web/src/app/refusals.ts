@@ -60,6 +60,7 @@ export const REFUSAL_TEXTS: Record<RefusalCode, MessageKey> = {
   internal: "refusal.internal",
   history_incomplete: "refusal.history_incomplete",
   export_too_large: "refusal.export_too_large",
+  query_too_long: "refusal.query_too_long",
   passkey_refused: "refusal.passkey_refused",
   recovery_code_refused: "refusal.recovery_code_refused",
   recovery_factor_refused: "refusal.recovery_factor_refused",

@@ -113,6 +113,7 @@ export type RefusalIdentifier =
   | "already_enrolled"
   | "history_incomplete"
   | "export_too_large"
+  | "query_too_long"
   | "passkey_refused"
   | "recovery_code_refused"
   | "recovery_factor_refused"

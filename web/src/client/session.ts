@@ -12,6 +12,7 @@ import type { Purpose } from "../protocol/signature.js";
 import { type Tokens, accessTokenExpiry, refresh } from "./auth.js";
 import { KeyDirectory, type VerifiedEntry } from "./directory.js";
 import { ClientRefusal, type Http, IDEMPOTENCY_KEY_HEADER, type RequestOptions, checkResponse } from "./http.js";
+import type { IndexKeys } from "../protocol/search.js";
 import type { PinStore } from "./pins.js";
 import { Wire, jsonOf } from "./wire.js";
 
@@ -37,6 +38,8 @@ export interface HeldKeys {
   withFresh<T>(use: (documentKey: Uint8Array) => Promise<T>): Promise<T>;
   /** `sink`, refusing every write as *locked* once the keys are locked. */
   guard(sink: WritableStream<Uint8Array>): WritableStream<Uint8Array>;
+  /** The personal search index's id and keys (PROTOCOL 18.4), derived at unlock. */
+  searchIndex(): Promise<{ id: string; keys: IndexKeys }>;
 }
 
 export interface Account {

@@ -137,9 +137,18 @@ export interface ClientOperations {
   /** The sink is closed once everything is checked, aborted on a refusal. */
   openDocument: {
     args: { id: string; sink: WritableStream<Uint8Array> };
-    /** `signerFormerKeyVersion`: the key version, when the signer has replaced those keys since (PROTOCOL 10.6). */
-    result: { document: DocumentView; signer: string; signerFormerKeyVersion: number | null };
+    /**
+     * `signerFormerKeyVersion`: the key version, when the signer has replaced those keys since (PROTOCOL 10.6).
+     * `indexFailure`: why the document could not be added to the search index (null once added): told, never fatal.
+     */
+    result: { document: DocumentView; signer: string; signerFormerKeyVersion: number | null; indexFailure: string | null };
   };
+  /**
+   * The documents matching every word of `query` (words, names or their first three
+   * letters, dates) in the personal search index, searched here (PROTOCOL 18): those
+   * still yours to open, the most words matched first, then the newest.
+   */
+  searchDocuments: { args: { query: string }; result: { documents: DocumentView[] } };
   /** The people a document for `emails` would be encrypted for (yourself first), each proven in the key directory. */
   previewRecipients: {
     args: { emails: string[] };
@@ -157,7 +166,8 @@ export interface ClientOperations {
       size: number;
       source: ReadableStream<Uint8Array>;
     };
-    result: { document: DocumentView };
+    /** `indexFailure`: as openDocument's. */
+    result: { document: DocumentView; indexFailure: string | null };
   };
   /** The number you and `email` compare out of band, from both proven entries. */
   pairSafetyNumber: { args: { email: string }; result: { number: string; fingerprint: string } };

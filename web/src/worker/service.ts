@@ -13,6 +13,7 @@ import { ProtocolError } from "../protocol/errors.js";
 import { importSigningSeed } from "../protocol/ed25519.js";
 import { type DecapsulationKeys, type PrivateKeys, decodeBundle, importDecapsulationKeys } from "../protocol/keys.js";
 import { decodeKeystore, openFormerKeys, recoveryKeyFromWords, unlockWithPassword, unlockWithRecoveryKey } from "../protocol/keystore.js";
+import { deriveIndexKeys, personalIndex, type IndexKeys, wipeIndexKeys } from "../protocol/search.js";
 import { sign } from "../protocol/signature.js";
 import { ExactReader } from "../protocol/streams.js";
 import { checkRecipient, checkSuite, checkWrappedKey, unwrapDocumentKey, wrapDocumentKey } from "../protocol/wrap.js";
@@ -25,6 +26,9 @@ interface Unlocked {
   keys: DecapsulationKeys;
   /** The key sets held before rotations, newest first (keystore version 2, PROTOCOL 7.5). */
   former: DecapsulationKeys[];
+  /** The personal search index (PROTOCOL 18.4), derived from the X25519 key at unlock:
+   * that key is held as a non-extractable CryptoKey afterwards. */
+  searchIndex: { id: string; keys: IndexKeys };
 }
 
 /** Zero-fills every key held as bytes; CryptoKeys go with the last reference to them. */
@@ -157,9 +161,13 @@ export class CryptoService {
   protected async keep(bundle: Uint8Array, keys: PrivateKeys, epoch: number, former: PrivateKeys[] = []): Promise<void> {
     let signingKey: CryptoKey;
     let held: DecapsulationKeys | null = null;
+    let searchIndex: { id: string; keys: IndexKeys };
     const heldFormer: DecapsulationKeys[] = [];
     try {
       signingKey = (await importSigningSeed(keys.signingSeed)).privateKey;
+      const personal = await personalIndex(keys.x25519Private);
+      searchIndex = { id: personal.id, keys: await deriveIndexKeys(personal.key) };
+      personal.key.fill(0);
       held = await importDecapsulationKeys(keys);
       for (const set of former) heldFormer.push(await importDecapsulationKeys(set));
       this.requireEpoch(epoch);
@@ -172,11 +180,12 @@ export class CryptoService {
       for (const set of former) wipe(set);
     }
     if (this.unlocked !== null) this.wipeHeld(this.unlocked);
-    this.unlocked = { bundle, signingKey, keys: held, former: heldFormer };
+    this.unlocked = { bundle, signingKey, keys: held, former: heldFormer, searchIndex };
   }
 
   private wipeHeld(unlocked: Unlocked): void {
     wipe(unlocked.keys);
+    wipeIndexKeys(unlocked.searchIndex.keys);
     for (const set of unlocked.former) wipe(set);
   }
 

@@ -23,8 +23,9 @@ import {
 } from "../client/auth.js";
 import { confirmTotp, enrolTotp, register, verifyEmail } from "../client/registration.js";
 import { recoveryWords } from "../protocol/keystore.js";
-import { Documents, fingerprintOf } from "../client/documents.js";
-import { ClientRefusal, type Fetch, Http } from "../client/http.js";
+import { Documents, type ServedDocument, fingerprintOf } from "../client/documents.js";
+import { MAX_INDEXED_TEXT_BYTES, MAX_QUERY_CHARS, SearchIndex, TEXT_MEDIA_TYPES, copyingSink, copyingSource, textOf } from "../client/search.js";
+import { ApiError, ClientRefusal, type Fetch, Http } from "../client/http.js";
 import { PatientFiles } from "../client/patient_files.js";
 import { Messaging } from "../client/messages.js";
 import { Consents } from "../client/consents.js";
@@ -59,7 +60,7 @@ import {
   whoIsSignedIn,
 } from "../client/federation.js";
 import { type PasskeyOptions, addPasskey, checkCredential, challengeOf, listPasskeys, registrationOptions, removePasskey, signInOptions } from "../client/passkeys.js";
-import { type AccountView, type ClientOperation, type ClientOperations, type Operation, type Operations, type SecondFactorArgs, type SignInFactor, WorkerError } from "./messages.js";
+import { type AccountView, type ClientOperation, type ClientOperations, type DocumentView, type Operation, type Operations, type SecondFactorArgs, type SignInFactor, WorkerError } from "./messages.js";
 import { ProtocolError } from "../protocol/errors.js";
 import { constantTimeEqual } from "../protocol/bytes.js";
 import { myBreachNotices } from "../client/breach_notices.js";
@@ -119,6 +120,8 @@ interface SignedIn {
   /** The e-CPS link under way (beginProfessionalLink). */
   professionalLink?: ProfessionalRequest;
   documents: Documents;
+  /** The personal search index, kept at send and at opening (PROTOCOL 18.4). */
+  search: SearchIndex;
   trust: TrustChecks;
   patientFiles: PatientFiles;
   messaging: Messaging;
@@ -204,6 +207,7 @@ export class WorkerService extends CryptoService {
       }
     },
     guard: (sink) => this.untilLocked(sink, this.epoch),
+    searchIndex: async () => this.requireUnlocked().searchIndex,
   };
 
   /** A change of second factors signed with the account's key: over a digest the worker's client built, never the page. */
@@ -301,6 +305,7 @@ export class WorkerService extends CryptoService {
         session,
         passwordTries: { failures: 0, trying: 0 },
         documents,
+        search: new SearchIndex(session, () => session.keys.searchIndex()),
         trust: new TrustChecks(session, this.journalPins),
         patientFiles: new PatientFiles(session, documents, revocationStoreFor(this.http.origin, accountId)),
         messaging: new Messaging(session, documents),
@@ -405,14 +410,71 @@ export class WorkerService extends CryptoService {
   }
 
   async openDocument({ id, sink }: ClientOperations["openDocument"]["args"]): Promise<ClientOperations["openDocument"]["result"]> {
-    let documents: Documents;
+    let signedIn: SignedIn;
     try {
-      documents = this.requireSignedIn().documents;
+      signedIn = this.requireSignedIn();
     } catch (error) {
       await sink.abort(error).catch(() => undefined);
       throw error;
     }
-    return documents.open(id, sink);
+    const copying = copyingSink(sink);
+    const opened = await signedIn.documents.open(id, copying.sink);
+    const indexFailure = await this.indexQuietly(signedIn, opened.document, copying.copied());
+    return { ...opened, indexFailure };
+  }
+
+  /**
+   * Adds a document this browser sent or opened to the personal search index, from
+   * what it read of it here (client/search.py index_quietly): a failure is told, never
+   * fatal, for the document was sent or opened. The reason, or null once indexed.
+   */
+  private async indexQuietly(signedIn: SignedIn, document: DocumentView, firstBytes: Uint8Array): Promise<string | null> {
+    try {
+      await signedIn.search.add(document.id, {
+        title: document.title,
+        filename: document.filename,
+        mediaType: document.mediaType,
+        patient: document.patientName,
+        author: document.authorName,
+        day: new Date(document.createdAt).toISOString().slice(0, 10),
+        text: textOf(firstBytes, document.mediaType),
+      });
+      return null;
+    } catch (error) {
+      // A refusal's message names what failed, never a keyword or the text.
+      return error instanceof Error ? error.message : "the search index could not be updated";
+    }
+  }
+
+  /**
+   * The documents matching every word of `query` that this account can still open,
+   * the most keywords matched first, then the newest; those it can no longer open
+   * (revoked, erased, purged: 403, 404, 410) are removed from the index and not shown.
+   */
+  async searchDocuments({ query }: ClientOperations["searchDocuments"]["args"]): Promise<ClientOperations["searchDocuments"]["result"]> {
+    if (query.length > MAX_QUERY_CHARS) throw new ClientRefusal("query_too_long", `a search is at most ${MAX_QUERY_CHARS} characters`);
+    const signedIn = this.requireSignedIn();
+    const { documents, search } = signedIn;
+    const matches = await search.search(query);
+    const found: { document: DocumentView; matched: number }[] = [];
+    let namesAsked = false;
+    for (const [id, matched] of matches) {
+      let view: ServedDocument;
+      try {
+        view = await documents.view(id);
+      } catch (error) {
+        if (!(error instanceof ApiError) || ![403, 404, 410].includes(error.status)) throw error;
+        await search.remove(id);
+        continue;
+      }
+      if (!namesAsked && !documents.knowsPatientFile(view.patientFileId)) {
+        await this.namePatients();
+        namesAsked = true;
+      }
+      found.push({ document: await documents.summary(view), matched });
+    }
+    found.sort((a, b) => b.matched - a.matched || Date.parse(b.document.createdAt) - Date.parse(a.document.createdAt));
+    return { documents: found.map((f) => f.document) };
   }
 
   async previewRecipients({ emails }: ClientOperations["previewRecipients"]["args"]): Promise<ClientOperations["previewRecipients"]["result"]> {
@@ -430,14 +492,19 @@ export class WorkerService extends CryptoService {
   }
 
   async sendDocument(args: ClientOperations["sendDocument"]["args"]): Promise<ClientOperations["sendDocument"]["result"]> {
-    let documents: Documents;
+    let signedIn: SignedIn;
     try {
-      documents = this.requireSignedIn().documents;
+      signedIn = this.requireSignedIn();
     } catch (error) {
       await args.source.cancel(error).catch(() => undefined);
       throw error;
     }
-    return { document: await documents.send(args) };
+    const text = TEXT_MEDIA_TYPES.includes(args.mediaType);
+    const copying = copyingSource(args.source, text ? MAX_INDEXED_TEXT_BYTES : 0);
+    const document = await signedIn.documents.send({ ...args, source: copying.source });
+    // The document is sent: nothing after this may fail the send (a lock meanwhile included).
+    const indexFailure = await this.indexQuietly(signedIn, document, copying.copied());
+    return { document, indexFailure };
   }
 
   async pairSafetyNumber({ email }: ClientOperations["pairSafetyNumber"]["args"]): Promise<ClientOperations["pairSafetyNumber"]["result"]> {
@@ -983,6 +1050,7 @@ const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
   "members",
   "inbox",
   "openDocument",
+  "searchDocuments",
   "previewRecipients",
   "sendDocument",
   "pairSafetyNumber",

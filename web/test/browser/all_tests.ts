@@ -30,6 +30,8 @@ import "../practice_admin.test.js";
 import "../practices.test.js";
 import "../proof_of_work.test.js";
 import "../registration.test.js";
+import "../search.test.js";
+import "../search_index.test.js";
 import "../release_check.test.js";
 import "../signature.test.js";
 import "../worker.test.js";

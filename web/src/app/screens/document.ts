@@ -76,6 +76,8 @@ async function open(context: AppContext, id: string, result: HTMLElement): Promi
       h("p", {}, t("document.verified", { signer: opened.signer })),
       ...(former === null ? [] : [h("p", {}, t("document.signedWithFormerKeys", { signer: opened.signer, version: former }))]),
     );
+    // Told quietly: the document opened; only finding it by a search later is affected.
+    if (opened.indexFailure !== null) verified.append(h("p", { class: "hint" }, t("search.notIndexed")));
     const save = h("a", { class: "button", href: url, download: opened.document.filename || "document" }, t("document.save"));
     const kind = isShownInline(opened.document.mediaType);
     let preview: HTMLElement;

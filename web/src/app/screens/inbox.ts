@@ -1,7 +1,8 @@
 /**
- * The documents the person can read, newest first, with a search over what the
- * worker decrypted (titles never reach the server in the clear, so the search runs
- * here). Each row's author is the one the worker verified (documents.ts summary);
+ * The documents the person can read, newest first, with a search over the encrypted
+ * index the worker keeps (words of the text, names and their first letters, dates:
+ * PROTOCOL 18), and a filter over what the worker decrypted of the listing (titles
+ * never reach the server in the clear, so both run here). Each row's author is the one the worker verified (documents.ts summary);
  * a document whose signature did not verify is marked "non vérifié", unnamed.
  */
 
@@ -32,6 +33,7 @@ export async function inboxScreen(context: AppContext): Promise<Screen> {
     content.append(h("p", { class: "empty" }, t("inbox.empty")));
     return { title: t("inbox.title"), content };
   }
+  content.append(searchForm(context));
   const filter = h("input", { type: "search", name: "filter", autocomplete: "off" });
   const count = h("p", { class: "count", "aria-live": "polite" });
   const body = h("tbody", {});
@@ -57,6 +59,54 @@ export async function inboxScreen(context: AppContext): Promise<Screen> {
   show();
   content.append(field(t("inbox.filter"), filter), count, table);
   return { title: t("inbox.title"), content };
+}
+
+/**
+ * The search over the encrypted index: run in the worker on submit (Enter or the
+ * button), its results ranked there (most words matched, then newest), each opened in
+ * one click; an empty result says so.
+ */
+function searchForm(context: AppContext): HTMLElement {
+  const input = h("input", { type: "search", name: "q", autocomplete: "off", maxlength: "200", enterkeyhint: "search" });
+  const button = h("button", { type: "submit" }, t("search.button"));
+  const results = h("div", { class: "search-results", "aria-live": "polite" });
+  const form = h("form", { role: "search", class: "search", "aria-label": t("search.region") }, field(t("search.label"), input, t("search.hint")), button, results);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const query = input.value.trim();
+    if (query === "") {
+      replace(results);
+      input.focus();
+      return;
+    }
+    button.disabled = true;
+    replace(results, h("p", {}, t("search.searching")));
+    try {
+      const found = await context.api.searchDocuments(query);
+      if (found.length === 0) {
+        replace(results, h("p", { class: "empty" }, t("search.none", { query })));
+      } else {
+        const heading = h("h2", {}, t("search.found", { count: found.length, query }));
+        replace(results, heading, h("ul", { class: "search-list" }, ...found.map(result)));
+      }
+    } catch (error) {
+      replace(results, refusalBox(error));
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return form;
+}
+
+function result(document: DocumentView): HTMLLIElement {
+  const who = document.verified ? document.authorName || document.authorEmail : t("inbox.unverified");
+  const about = [document.patientName, who].filter((part) => part !== "").join(" · ");
+  return h(
+    "li",
+    {},
+    h("a", { href: ROUTES.document(document.id) }, document.title || document.filename),
+    h("span", { class: "hint" }, about, about === "" ? "" : " · ", h("time", { datetime: document.createdAt }, formatDate(document.createdAt, locale()))),
+  );
 }
 
 /** The conversations with messages not read yet, each with its count. */

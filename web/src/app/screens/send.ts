@@ -206,7 +206,7 @@ function showReview(context: AppContext, choice: Choice, proven: RecipientView[]
       label.setAttribute("for", id);
       progressPlace.append(h("div", { class: "progress" }, label, bar));
       try {
-        const sent = await context.api.sendDocument(
+        const { document: sent, indexFailure } = await context.api.sendDocument(
           file,
           { patientFileId: choice.patient.patientFileId, to: choice.to, readers: proven, title: choice.files.length === 1 && choice.title ? choice.title : file.name },
           (doneBytes, total) => {
@@ -216,6 +216,7 @@ function showReview(context: AppContext, choice: Choice, proven: RecipientView[]
         bar.value = 100;
         const message = t("send.done", { title: sent.title || sent.filename });
         progressPlace.append(h("p", { class: "alert success" }, message, " ", h("a", { href: ROUTES.document(sent.id) }, t("send.open"))));
+        if (indexFailure !== null) progressPlace.append(h("p", { class: "hint" }, t("search.notIndexed")));
         context.announce(message);
         if (choice.invited && !(await recordPending(context, sent.id, choice.practiceId, choice.invited, progressPlace))) {
           change.disabled = false;
