@@ -94,9 +94,11 @@ def _kept(word: str) -> str | None:
     return folded
 
 
+@lru_cache(maxsize=65536)
 def _stem(word: str, folded: str) -> str:
     # Snowball's French rules read accents, so the lowercase word is stemmed before
-    # its stem is folded; numbers are kept as they are.
+    # its stem is folded; numbers are kept as they are. Cached: a text repeats its
+    # words, and the stemmer (pure Python) costs far more than the lookup.
     if folded.isdigit():
         return folded
     stem: str = _french().stemWord(word)
