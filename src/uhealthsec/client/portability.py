@@ -112,16 +112,15 @@ def write_bundle(
     }
     _validated({**head, "entry": []})
     out.write(json.dumps(head, ensure_ascii=False)[:-1] + ', "entry": [')
-    writer.resource(
-        f"urn:uuid:{me.id}",
-        {
-            "resourceType": "Patient",
-            "id": str(me.id),
-            "identifier": [{"system": "urn:uhealthsec:account", "value": str(me.id)}],
-            "name": [{"text": me.display_name}] if me.display_name else [],
-            "telecom": [{"system": "email", "value": me.email, "use": "home"}],
-        },
-    )
+    patient: dict[str, Any] = {
+        "resourceType": "Patient",
+        "id": str(me.id),
+        "identifier": [{"system": "urn:uhealthsec:account", "value": str(me.id)}],
+        "telecom": [{"system": "email", "value": me.email, "use": "home"}],
+    }
+    if me.display_name:
+        patient["name"] = [{"text": me.display_name}]
+    writer.resource(f"urn:uuid:{me.id}", patient)
     exported = _write_documents(exchange, writer, progress)
     _write_messages(exchange, writer, exported)
     for path, kind in SERVED_BUNDLES:

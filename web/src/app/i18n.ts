@@ -585,7 +585,7 @@ const fr = {
   "myDocuments.exportProgress": "Préparation de l'export",
   "myDocuments.exporting": "Vérification et déchiffrement de vos documents…",
   "myDocuments.exportingBytes": "Export en cours : {size} préparés.",
-  "myDocuments.exported": "Export prêt : {documents} document(s), {versions} version(s), {messages} message(s), chaque signature vérifiée ; {auditEvents} accès dans l'historique.",
+  "myDocuments.exported": "Export prêt : {documents} document(s), {versions} version(s), {messages} message(s), chaque signature vérifiée ; {auditEvents} entrée(s) de votre historique d'accès.",
   "myDocuments.exportFormat": "Format : FHIR R4 ; chaque document décrit selon le profil IHE MHD Minimal, sur lequel s'appuie l'échange européen (EEHRxF).",
   "myDocuments.saveExport": "Enregistrer l'export",
   "myDocuments.exportRefused": "L'export est arrêté : {reason}",
