@@ -169,10 +169,11 @@ def history(exchange: ExchangeClient, page: int = HISTORY_PAGE) -> Iterator[dict
 
 
 def _journal_index(event: dict[str, Any]) -> int:
-    """The journal index an exported AuditEvent names (its id, ``journal-<index>``)."""
+    """The journal index an exported AuditEvent names (its id, ``journal-<index>``), at
+    most 15 digits as the web application reads it (exact in a JavaScript number)."""
     identifier = str(event.get("id", ""))
     number = identifier.removeprefix("journal-")
-    if not identifier.startswith("journal-") or not number.isdigit() or len(number) > 19:
+    if not identifier.startswith("journal-") or not number.isdigit() or len(number) > 15:
         raise ExchangeRefused("an exported access record does not name its journal entry")
     return int(number)
 

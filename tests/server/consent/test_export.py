@@ -22,7 +22,13 @@ from sqlalchemy import select
 from tests.server.records.conftest import Practice
 from uhealthsec.client.errors import ExchangeRefused
 from uhealthsec.client.exchange import MessagingClient
-from uhealthsec.client.portability import documents_in, export_bundle, history, write_bundle
+from uhealthsec.client.portability import (
+    HISTORY_EXPORT,
+    documents_in,
+    export_bundle,
+    history,
+    write_bundle,
+)
 from uhealthsec.client.rights import RightsClient
 from uhealthsec.crypto.journal import JournalEntry, Outcome
 from uhealthsec.server.audit.models import JournalPatient
@@ -189,6 +195,35 @@ def test_r18_a_server_whose_history_does_not_go_back_stops_the_export(practice: 
     pages = history(Replaying(carol.exchange), page=5)  # type: ignore[arg-type]
     with pytest.raises(ExchangeRefused, match="does not go back"):
         list(pages)
+
+
+class Answer:
+    def __init__(self, body) -> None:
+        self.body = body
+
+    def json(self):
+        return self.body
+
+
+def test_r18_a_document_smuggled_into_a_served_bundle_stops_the_export(
+    practice: Practice, monkeypatch
+):
+    """R18: a DocumentReference and its Binary are written only for a version the
+    patient's device verified; the server slipping one among any of its FHIR answers
+    stops the export rather than reach it."""
+    carol = practice.carol
+    real = carol.exchange.call
+    forged = {"resourceType": "DocumentReference", "status": "current", "content": []}
+    for path in ("/consents/fhir", "/rights-requests/fhir", "/retention/fhir", HISTORY_EXPORT):
+
+        def serving(method, asked, path=path, **kwargs):
+            if asked == path:
+                return Answer({"resourceType": "Bundle", "entry": [{"resource": forged}]})
+            return real(method, asked, **kwargs)
+
+        monkeypatch.setattr(carol.exchange, "call", serving)
+        with pytest.raises(ExchangeRefused, match="holds something else"):
+            write_bundle(carol.exchange, io.StringIO())
 
 
 def test_r18_the_export_streams_documents_to_its_file(practice: Practice, tmp_path):
