@@ -251,3 +251,19 @@ def test_r18_the_export_streams_documents_to_its_file(practice: Practice, tmp_pa
     assert base64.b64decode(attachment["hash"]) == hashlib.sha1(big.read_bytes()).digest()
     # A stand-in text stream shows the same: nothing depends on a real file.
     assert write_bundle(carol.exchange, io.StringIO())["Binary"] == 1
+
+
+def test_r18_a_patients_own_reads_of_rights_and_retention_are_theirs_alone_and_journaled(
+    practice: Practice,
+):
+    """R18: ``/rights-requests/fhir`` and ``/retention/fhir`` answer only about the
+    caller (a practitioner of the practice, asking for their own, gets nothing of
+    Carol's), and each read is in Carol's access history, as her other reads are."""
+    alice, carol = practice.alice, practice.carol
+    RightsClient(carol.exchange).ask(practice.id, "access")
+    for path, kind in (("/rights-requests/fhir", "Task"), ("/retention/fhir", "Basic")):
+        hers = carol.exchange.call("GET", path).json()["entry"]
+        assert [e["resource"]["resourceType"] for e in hers] == [kind]
+        assert alice.exchange.call("GET", path).json().get("entry", []) == []
+    actions = [i["action"] for i in carol.exchange.call("GET", "/journal/history").json()]
+    assert {"consent.my_requests_as_fhir", "retention.my_retention_as_fhir"} <= set(actions)
