@@ -100,10 +100,7 @@ def audit_event(index: int, data: bytes, site: str) -> dict[str, Any]:
         "type": _EVENT_TYPE,
         "subtype": [{"system": "urn:uhealthsec:action", "code": entry.action}],
         "action": _CRUD.get(entry.action, "E"),
-        # As fhir.resources writes an instant: microseconds, "Z".
-        "recorded": datetime.fromtimestamp(entry.timestamp_ms / 1000, UTC)
-        .isoformat(timespec="microseconds")
-        .replace("+00:00", "Z"),
+        "recorded": _fhir_instant(entry.timestamp_ms),
         "outcome": _OUTCOME[entry.outcome],
         "outcomeDesc": f"HTTP {entry.status}",
         "agent": [agent],
@@ -151,6 +148,13 @@ def json_line(index: int, data: bytes) -> str:
         },
         separators=(",", ":"),
     )
+
+
+def _fhir_instant(timestamp_ms: int) -> str:
+    """As fhir.resources writes an instant: "Z", microseconds unless there are none."""
+    seconds, millis = divmod(timestamp_ms, 1000)
+    moment = datetime.fromtimestamp(seconds, UTC).replace(microsecond=millis * 1000)
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def _instant(timestamp_ms: int) -> str:
