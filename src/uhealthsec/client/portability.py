@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import tempfile
 import uuid
 from collections import Counter
@@ -171,11 +172,10 @@ def history(exchange: ExchangeClient, page: int = HISTORY_PAGE) -> Iterator[dict
 def _journal_index(event: dict[str, Any]) -> int:
     """The journal index an exported AuditEvent names (its id, ``journal-<index>``), at
     most 15 digits as the web application reads it (exact in a JavaScript number)."""
-    identifier = str(event.get("id", ""))
-    number = identifier.removeprefix("journal-")
-    if not identifier.startswith("journal-") or not number.isdigit() or len(number) > 15:
+    named = re.fullmatch(r"journal-([0-9]{1,15})", str(event.get("id", "")))
+    if named is None:
         raise ExchangeRefused("an exported access record does not name its journal entry")
-    return int(number)
+    return int(named.group(1))
 
 
 class _EntryWriter:

@@ -267,3 +267,18 @@ def test_r18_a_patients_own_reads_of_rights_and_retention_are_theirs_alone_and_j
         assert alice.exchange.call("GET", path).json().get("entry", []) == []
     actions = [i["action"] for i in carol.exchange.call("GET", "/journal/history").json()]
     assert {"consent.my_requests_as_fhir", "retention.my_retention_as_fhir"} <= set(actions)
+
+
+@pytest.mark.parametrize("named", ["journal-²", "journal-", "journal-1234567890123456", "7", None])
+def test_r18_an_access_record_that_does_not_name_its_entry_stops_the_export(named):
+    """R18: the history is paged by the entries' indexes; one not given as the export
+    writes it (ASCII digits, at most 15, as the web application reads them) is refused."""
+    page = Answer(
+        {
+            "resourceType": "Bundle",
+            "entry": [{"resource": {"resourceType": "AuditEvent", "id": named}}],
+        }
+    )
+    exchange = type("Exchange", (), {"call": lambda self, *args, **kwargs: page})()
+    with pytest.raises(ExchangeRefused, match="does not name its journal entry"):
+        list(history(exchange))
