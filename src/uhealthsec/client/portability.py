@@ -64,10 +64,9 @@ EXPORT_FORMAT_TAG = {
 }
 
 
-#: The FHIR answers of the server copied into the export, in this order; the access
-#: history follows them, paged (``HISTORY_PAGE``).
-#: Each answers resources of one type only: anything else in it (a DocumentReference
-#: the patient's device did not verify, say) is refused.
+#: The server's FHIR answers copied into the export, in this order, each of one
+#: resource type: anything else in one (a DocumentReference the patient's device did
+#: not verify, say) is refused. The access history follows, paged (``HISTORY_PAGE``).
 SERVED_BUNDLES = (
     ("/consents/fhir", "Consent"),
     ("/rights-requests/fhir", "Task"),
