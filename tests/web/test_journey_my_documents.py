@@ -5,7 +5,9 @@ grouped by practice and by the author whose signature her browser verified, open
 one (verified) and saves it, then exports her file as FHIR R4. The exported Bundle is
 validated with fhir.resources (R4B models, as portability.py), each document's bytes
 are those sent, the profiles are named, and it has the shape of the Python SDK's
-export of the same file.
+export of the same file (R18): the same Patient, documents, messages, rights requests
+and retention, resource for resource, and the same access history up to the entries
+the second export adds.
 
 Refusals: a listing whose signature does not verify is set apart as "Non vérifié",
 its author unnamed, and the export stops rather than leave it out or name the
@@ -35,6 +37,7 @@ from tests.web.journeys import (
 )
 from tests.web.test_journey_consents import camilles_file, sdk
 from tests.web.test_journey_history import another_author_unsigned
+from uhealthsec.client.exchange import MessagingClient
 from uhealthsec.client.portability import (
     EXPORT_FORMAT_TAG,
     MHD_MINIMAL_DOCUMENT_REFERENCE,
@@ -74,18 +77,31 @@ def export_refused(page) -> str:
 
 
 def comparable(bundle: dict) -> list[dict]:
-    """The DocumentReferences of a bundle, validated, without what is fresh at each
-    export (the entries' uuids), ordered by document and version."""
-    references = []
+    """The resources of a bundle but its access history, validated, without what is
+    fresh at each export (the entries' uuids), in the bundle's order (documents by
+    document and version)."""
+    kept = []
     for entry in Bundle.model_validate(bundle).model_dump(mode="json", exclude_none=True)["entry"]:
         resource = entry["resource"]
-        if resource["resourceType"] != "DocumentReference":
+        if resource["resourceType"] in ("AuditEvent", "Binary"):
             continue
-        del resource["content"][0]["attachment"]["url"]
-        for relation in resource.get("relatesTo", []):
-            del relation["target"]
-        references.append(resource)
-    return sorted(references, key=lambda r: r["masterIdentifier"]["value"])
+        if resource["resourceType"] == "DocumentReference":
+            del resource["content"][0]["attachment"]["url"]
+            for relation in resource.get("relatesTo", []):
+                del relation["target"]
+        for content in resource.get("payload", []):
+            content.get("contentReference", {}).pop("reference", None)
+        kept.append(resource)
+    return sorted(kept, key=lambda r: (r["resourceType"], json.dumps(r, sort_keys=True)))
+
+
+def history_of(bundle: dict) -> list[int]:
+    """The journal indexes of a bundle's AuditEvents, in its order."""
+    return [
+        int(e["resource"]["id"].removeprefix("journal-"))
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "AuditEvent"
+    ]
 
 
 def test_a_patient_finds_opens_and_exports_their_documents(browser, demo_server, screens, tmp_path):
@@ -102,6 +118,15 @@ def test_a_patient_finds_opens_and_exports_their_documents(browser, demo_server,
     scan.write_bytes(png(64, 48))
     radio = martin.send(scan, patient_file_id=file_id, to=[PATIENT], title="Radiographie")
     sent[f"{radio}/1"] = scan.read_bytes()
+    # A thread with her, a message each way; a rights request of hers (R18).
+    thread = MessagingClient(martin).start_thread([PATIENT])
+    MessagingClient(martin).send(thread["id"], "Votre radiographie est normale.")
+    camille = sdk(demo_server, PATIENT)
+    MessagingClient(camille).send(thread["id"], "Merci docteur.")
+    (practice,) = camille.call("GET", "/patient-files/mine").json()
+    camille.call(
+        "POST", "/rights-requests", json={"practice_id": practice["practice_id"], "right": "access"}
+    )
 
     page = new_page(browser, demo_server)
     sign_in(page, demo_server, PATIENT)
@@ -138,6 +163,9 @@ def test_a_patient_finds_opens_and_exports_their_documents(browser, demo_server,
     # Her access history; her consent directives (none recorded yet: the defaults).
     assert "AuditEvent" in kinds and "Consent" not in kinds
     assert kinds.count("Binary") == kinds.count("DocumentReference") == len(found)
+    # Who she is, her messages, her request, her file's retention (R18).
+    assert kinds[0] == "Patient" and kinds.count("Patient") == 1
+    assert (kinds.count("Communication"), kinds.count("Task"), kinds.count("Basic")) == (2, 1, 1)
     # The format and the profiles are named; each profile's mandatory elements are there.
     assert bundle["meta"]["tag"] == [EXPORT_FORMAT_TAG]
     references = [
@@ -155,8 +183,13 @@ def test_a_patient_finds_opens_and_exports_their_documents(browser, demo_server,
         "current",
     )
     assert versions[f"{report}/2"]["description"] == MARKUP_TITLE
-    # The same shape as the Python SDK's export of the same file.
-    assert comparable(bundle) == comparable(export_bundle(sdk(demo_server, PATIENT)))
+    # The same shape as the Python SDK's export of the same file: the same resources,
+    # and the same history, which the second export's own reads lengthen.
+    python = export_bundle(camille)
+    assert comparable(bundle) == comparable(python)
+    in_browser, in_python = history_of(bundle), history_of(python)
+    assert in_browser == sorted(in_browser, reverse=True)
+    assert [i for i in in_python if i <= in_browser[0]] == in_browser
 
     photograph_on_a_phone(page, screens, "87-my-documents-phone")
     assert not page.errors  # type: ignore[attr-defined]

@@ -28,12 +28,64 @@ function document(versions: ServedVersion[]): ServedDocument {
   return { id: DOCUMENT, patientId: ME, versions } as unknown as ServedDocument;
 }
 
-/** A session that is ME and serves `served` FHIR bundles; documents whose versions deliver `bytes(n)`. */
-function parts(view: ServedDocument, deliver: (number: number, sink: WritableStream<Uint8Array>) => Promise<void>) {
+/** An access history of `size` entries as the server's FHIR export pages it: newest first by `before`, each page oldest first. */
+function historyPages(size: number, asked: Record<string, unknown>[]) {
+  return (params: Record<string, unknown>) => {
+    asked.push(params);
+    const before = params["before"] === undefined ? size : Number(params["before"]);
+    const limit = Number(params["limit"]);
+    const indexes = Array.from({ length: Math.min(limit, before) }, (_, i) => before - 1 - i).reverse();
+    return { resourceType: "Bundle", entry: indexes.map((i) => ({ resource: { resourceType: "AuditEvent", id: `journal-${i}` } })) };
+  };
+}
+
+const THREAD = "77777777-8888-4999-aaaa-bbbbbbbbbbbb";
+
+/** A thread of ME and AUTHOR holding `count` messages, read a page of 2 at a time, never marked read. */
+function messagingOf(count: number, refusedSeq: number | null = null) {
+  const members = [
+    { accountId: ME, email: "camille@patient.test", name: "Camille", kind: "patient", readSeq: 0, me: true },
+    { accountId: AUTHOR, email: "dr.martin@cabinet.test", name: "Dr Martin", kind: "practitioner", readSeq: 0, me: false },
+  ];
+  const thread = { id: THREAD, members, unread: count, lastSeq: count, lastMessageAt: null, refused: null, refusedCode: null };
+  const message = (seq: number) => {
+    const sender = seq % 2 === 1 ? members[1]! : members[0]!;
+    const base = { id: `00000000-0000-4000-8000-${String(seq).padStart(12, "0")}`, seq, createdAt: `2026-11-0${seq}T09:00:00Z`, senderId: sender.accountId, senderEmail: sender.email, senderName: sender.name, mine: sender.me };
+    if (seq === refusedSeq) return { ...base, refused: "its signature does not verify", refusedCode: "invalid_signature" };
+    const attachments = seq === 1 ? [{ documentId: DOCUMENT, title: "Bilan", filename: "bilan.bin" }] : [];
+    return { ...base, text: `Message ${seq}`, attachments, refused: null, refusedCode: null };
+  };
+  return {
+    threads: async () => [thread],
+    read: async (_id: string, after: number, markRead?: boolean) => {
+      assert.equal(markRead, false);
+      const seqs = Array.from({ length: count }, (_, i) => i + 1).filter((n) => n > after).slice(0, 2);
+      return { thread, messages: seqs.map(message) };
+    },
+  } as unknown as Parameters<typeof exportBundle>[2];
+}
+
+interface Served {
+  historySize?: number;
+  asked?: Record<string, unknown>[];
+  history?: (params: Record<string, unknown>) => unknown;
+  retention?: unknown;
+  messages?: number;
+  refusedSeq?: number | null;
+}
+
+/** A session that is ME and serves FHIR bundles; documents whose versions deliver `bytes(n)`. */
+function parts(view: ServedDocument, deliver: (number: number, sink: WritableStream<Uint8Array>) => Promise<void>, served: Served = {}) {
+  const history = served.history ?? historyPages(served.historySize ?? 3, served.asked ?? []);
   const session = {
     account: async () => ({ id: ME, email: "camille@patient.test", name: "Camille", kind: "patient" }),
-    json: async (_method: string, path: string) =>
-      path === "/consents/fhir" ? { resourceType: "Bundle", entry: [{ resource: { resourceType: "Consent", status: "active" } }] } : { resourceType: "Bundle", entry: [] },
+    json: async (_method: string, path: string, _wire: unknown, options?: { params?: Record<string, unknown> }) => {
+      if (path === "/consents/fhir") return { resourceType: "Bundle", entry: [{ resource: { resourceType: "Consent", status: "active" } }] };
+      if (path === "/rights-requests/fhir") return { resourceType: "Bundle", entry: [{ resource: { resourceType: "Task", status: "requested" } }] };
+      if (path === "/retention/fhir") return served.retention ?? { resourceType: "Bundle", entry: [{ resource: { resourceType: "Basic", id: "retention-1" } }] };
+      if (path === "/journal/history/export") return history(options?.params ?? {});
+      throw new Error(`not served: ${path}`);
+    },
   } as unknown as Parameters<typeof exportBundle>[0];
   const documents = {
     servedAboutMe: async () => [view],
@@ -47,7 +99,7 @@ function parts(view: ServedDocument, deliver: (number: number, sink: WritableStr
       };
     },
   } as unknown as Parameters<typeof exportBundle>[1];
-  return { session, documents };
+  return { session, documents, messaging: messagingOf(served.messages ?? 0, served.refusedSeq ?? null) };
 }
 
 async function written(sink: WritableStream<Uint8Array>, data: Uint8Array, piece = 1000): Promise<void> {
@@ -61,11 +113,11 @@ function bytesOf(length: number, seed: number): Uint8Array {
 }
 
 /** The export run into a pipe, and what the page's side of the pipe got. */
-async function run(view: ServedDocument, deliver: Parameters<typeof parts>[1], limit?: number) {
+async function run(view: ServedDocument, deliver: Parameters<typeof parts>[1], limit?: number, served: Served = {}) {
   const pipe = new TransformStream<Uint8Array, Uint8Array>();
   const got = new Response(pipe.readable).text();
-  const { session, documents } = parts(view, deliver);
-  const outcome = exportBundle(session, documents, pipe.writable, limit);
+  const { session, documents, messaging } = parts(view, deliver, served);
+  const outcome = exportBundle(session, documents, messaging, pipe.writable, limit);
   return { outcome, got };
 }
 
@@ -76,7 +128,7 @@ test("portability: every version's bytes, size and SHA-1 come back from the bund
     [2, bytesOf(5, 2)],
   ]);
   const { outcome, got } = await run(document([version(1, 200_100), version(2, 100)]), (n, sink) => written(sink, contents.get(n)!, 65_536));
-  assert.deepEqual(await outcome, { documents: 1, versions: 2 });
+  assert.deepEqual(await outcome, { documents: 1, versions: 2, messages: 0, auditEvents: 3 });
   const bundle = JSON.parse(await got) as { meta: unknown; type: string; entry: { fullUrl: string; resource: Record<string, any> }[] };
   assert.equal(bundle.type, "collection");
   assert.deepEqual(bundle.meta, { tag: [EXPORT_FORMAT_TAG] });
@@ -155,4 +207,62 @@ test("portability: base64 as the export writes it, RFC 4648's test vectors, as t
   }
   const every = Uint8Array.from({ length: 256 }, (_, i) => i);
   assert.deepEqual(fromBase64(toBase64(every)), every);
+});
+
+type Bundled = { entry: { fullUrl: string; resource: Record<string, any> }[] };
+
+test("portability (R18): the Patient first, messages as Communication, rights requests, retention, and the whole history paged", async () => {
+  const asked: Record<string, unknown>[] = [];
+  const { outcome, got } = await run(document([version(1, 10)]), (_, sink) => written(sink, bytesOf(10, 1)), undefined, { historySize: 2500, asked, messages: 5 });
+  assert.deepEqual(await outcome, { documents: 1, versions: 1, messages: 5, auditEvents: 2500 });
+  const bundle = JSON.parse(await got) as Bundled;
+  const kinds = bundle.entry.map((e) => e.resource["resourceType"]);
+  assert.deepEqual(kinds.slice(0, 3), ["Patient", "Binary", "DocumentReference"]);
+  const counts = Object.fromEntries([...new Set(kinds)].map((k) => [k, kinds.filter((x) => x === k).length]));
+  assert.deepEqual(counts, { Patient: 1, Binary: 1, DocumentReference: 1, Communication: 5, Consent: 1, Task: 1, Basic: 1, AuditEvent: 2500 });
+  assert.deepEqual(bundle.entry[0], {
+    fullUrl: `urn:uuid:${ME}`,
+    resource: { resourceType: "Patient", id: ME, identifier: [{ system: "urn:uhealthsec:account", value: ME }], telecom: [{ system: "email", value: "camille@patient.test", use: "home" }], name: [{ text: "Camille" }] },
+  });
+  // Three pages, each asked before the oldest entry of the one before; newest first.
+  assert.deepEqual(asked, [
+    { format: "fhir", limit: 1000 },
+    { format: "fhir", limit: 1000, before: 1500 },
+    { format: "fhir", limit: 1000, before: 500 },
+  ]);
+  const events = bundle.entry.filter((e) => e.resource["resourceType"] === "AuditEvent").map((e) => Number(e.resource["id"].slice("journal-".length)));
+  assert.deepEqual(events, Array.from({ length: 2500 }, (_, i) => 2499 - i));
+  // A message from the author with the document it attaches, one from the patient.
+  const messages = bundle.entry.filter((e) => e.resource["resourceType"] === "Communication").map((e) => e.resource);
+  const reference = bundle.entry.find((e) => e.resource["resourceType"] === "DocumentReference")!.fullUrl;
+  assert.deepEqual(messages[0], {
+    resourceType: "Communication",
+    identifier: [{ system: "urn:uhealthsec:message", value: "00000000-0000-4000-8000-000000000001" }],
+    partOf: [{ identifier: { system: "urn:uhealthsec:thread", value: THREAD } }],
+    status: "completed",
+    sent: "2026-11-01T09:00:00Z",
+    sender: { identifier: { system: "urn:uhealthsec:account", value: AUTHOR }, display: "Dr Martin" },
+    recipient: [{ reference: `Patient/${ME}`, display: "Camille" }],
+    payload: [{ contentString: "Message 1" }, { contentReference: { reference, display: "Bilan" } }],
+  });
+  assert.deepEqual(messages[1]!["sender"], { reference: `Patient/${ME}`, display: "Camille" });
+  assert.deepEqual(messages.map((m) => m["payload"][0].contentString), ["Message 1", "Message 2", "Message 3", "Message 4", "Message 5"]);
+});
+
+test("portability (R18): a history page that does not go back, a served bundle of another type, a message that fails its checks: each stops the export", async () => {
+  const ok = (_: number, sink: WritableStream<Uint8Array>) => written(sink, bytesOf(10, 1));
+  const full = { resourceType: "Bundle", entry: Array.from({ length: 1000 }, (_, i) => ({ resource: { resourceType: "AuditEvent", id: `journal-${5000 + i}` } })) };
+  const replayed = await run(document([version(1, 10)]), ok, undefined, { history: () => full });
+  assert.equal(await refusal(() => replayed.outcome), "malformed_answer");
+  await assert.rejects(replayed.got);
+  const smuggled = { resourceType: "Bundle", entry: [{ resource: { resourceType: "DocumentReference", status: "current" } }] };
+  const other = await run(document([version(1, 10)]), ok, undefined, { retention: smuggled });
+  assert.equal(await refusal(() => other.outcome), "malformed_answer");
+  await assert.rejects(other.got);
+  const unnamed = await run(document([version(1, 10)]), ok, undefined, { history: () => ({ resourceType: "Bundle", entry: [{ resource: { resourceType: "AuditEvent", id: "x" } }] }) });
+  assert.equal(await refusal(() => unnamed.outcome), "malformed_answer");
+  await assert.rejects(unnamed.got);
+  const forged = await run(document([version(1, 10)]), ok, undefined, { messages: 3, refusedSeq: 2 });
+  assert.equal(await refusal(() => forged.outcome), "exchange_refused");
+  await assert.rejects(forged.got);
 });

@@ -84,6 +84,7 @@ export type MessageView =
       id: string;
       seq: number;
       createdAt: string;
+      senderId: string;
       senderEmail: string;
       senderName: string;
       mine: boolean;
@@ -92,7 +93,7 @@ export type MessageView =
       refused: null;
       refusedCode: null;
     }
-  | { id: string; seq: number; createdAt: string; senderEmail: string; senderName: string; mine: boolean; refused: string; refusedCode: string };
+  | { id: string; seq: number; createdAt: string; senderId: string; senderEmail: string; senderName: string; mine: boolean; refused: string; refusedCode: string };
 
 /** A document to attach: sent to the thread's other verified members first, through the documents' send path. */
 export interface NewAttachment {
@@ -380,10 +381,11 @@ export class Messaging {
   }
 
   /**
-   * The thread and its messages after `after`, each checked (`open`); then a read
-   * receipt up to the last one that verified, unless it is already read.
+   * The thread and its messages after `after` (a page of at most MESSAGES_PAGE), each
+   * checked (`open`); then a read receipt up to the last one that verified, unless it
+   * is already read or `markRead` is false (the export reads without saying so).
    */
-  async read(threadId: string, after: number): Promise<{ thread: ThreadView; messages: MessageView[] }> {
+  async read(threadId: string, after: number, markRead = true): Promise<{ thread: ThreadView; messages: MessageView[] }> {
     const thread = await this.served(threadId);
     const { view, members } = await this.view(thread);
     if (members === null) throw exchangeRefused(view.refused ?? "this thread's membership does not verify");
@@ -403,7 +405,7 @@ export class Messaging {
     }
     const me = view.members.find((m) => m.me)!;
     const lastVerified = messages.filter((m) => m.refused === null).reduce((last, m) => Math.max(last, m.seq), 0);
-    if (lastVerified > me.readSeq) {
+    if (markRead && lastVerified > me.readSeq) {
       await this.session.call("POST", `/threads/${encodeURIComponent(thread.id)}/read`, { json: { seq: lastVerified } });
       me.readSeq = lastVerified;
       view.unread = Math.max(0, view.lastSeq - lastVerified);
@@ -422,6 +424,7 @@ export class Messaging {
       id: raw.id,
       seq: raw.seq,
       createdAt: raw.createdAt,
+      senderId: raw.senderId,
       senderEmail: sender?.email ?? "",
       senderName: shown?.name ?? sender?.email ?? "",
       mine: shown?.me ?? false,
@@ -522,7 +525,7 @@ export class Messaging {
     );
     if (posted.id !== messageId) throw exchangeRefused("the server answered with another message than the one sent");
     const me = await this.session.account();
-    return { id: messageId, seq: posted.seq, createdAt: posted.createdAt, senderEmail: me.email, senderName: me.name || me.email, mine: true, text, attachments, refused: null, refusedCode: null };
+    return { id: messageId, seq: posted.seq, createdAt: posted.createdAt, senderId: me.id, senderEmail: me.email, senderName: me.name || me.email, mine: true, text, attachments, refused: null, refusedCode: null };
   }
 
   /**

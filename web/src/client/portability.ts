@@ -1,10 +1,13 @@
 /**
  * The patient's copy of everything about them as a FHIR R4 Bundle (GDPR art. 15 and
- * 20), built in the worker as client/portability.py builds it (PROTOCOL 15): every
- * version of every document about you that you hold, downloaded, its author's
- * signature verified and decrypted here (Documents.fetchVersion, the path every
- * opening takes), written as a Binary and a DocumentReference; then your consent
- * directives and your access history as the server serves them in FHIR.
+ * 20; REQUIREMENTS R18), built in the worker as client/portability.py builds it
+ * (PROTOCOL 15): who you are (Patient); every version of every document about you
+ * that you hold, downloaded, its author's signature verified and decrypted here
+ * (Documents.fetchVersion, the path every opening takes), written as a Binary and a
+ * DocumentReference; every message of your threads, verified and decrypted here
+ * (Messaging.read, without a read receipt), as a Communication; then your consent
+ * directives, rights requests, the retention of your files and your whole access
+ * history (paged back to its first entry) as the server serves them in FHIR.
  *
  * The bundle is written into a sink piece by piece, never whole in the worker: the
  * page gathers the pieces into a Blob, which the browser may keep on disk. A version
@@ -17,6 +20,7 @@
 import { toBase64, toBase64Ascii, utf8 } from "../protocol/bytes.js";
 import { type Documents, type ServedDocument, type ServedVersion } from "./documents.js";
 import { ClientRefusal } from "./http.js";
+import type { Messaging, MessageView, ThreadView } from "./messages.js";
 import type { Session } from "./session.js";
 import { Wire } from "./wire.js";
 
@@ -44,13 +48,28 @@ export const MAX_EXPORTED_VERSION_BYTES = 256 * 1024 * 1024;
 /** Bytes of a document encoded at a time (a multiple of 3: base64 without padding inside). */
 const BASE64_SLICE = 3 * 64 * 1024;
 
-/** The sources of the export's other entries, FHIR Bundles the server serves. */
-const SERVED_BUNDLES = ["/consents/fhir", "/journal/history/export?format=fhir"] as const;
+/**
+ * The sources of the export's other entries, FHIR Bundles the server serves, each of
+ * one resource type: anything else in one is refused (as portability.py SERVED_BUNDLES).
+ */
+const SERVED_BUNDLES = [
+  ["/consents/fhir", "Consent"],
+  ["/rights-requests/fhir", "Task"],
+  ["/retention/fhir", "Basic"],
+] as const;
+
+/** The access history's FHIR export, asked for a page at a time (portability.py HISTORY_PAGE). */
+const HISTORY_EXPORT = "/journal/history/export";
+export const HISTORY_PAGE = 1000;
 
 export interface ExportOutcome {
   documents: number;
   versions: number;
+  messages: number;
+  auditEvents: number;
 }
+
+type Entry = (parts: (string | Uint8Array)[]) => Promise<void>;
 
 /**
  * Writes the export into `sink`, closed once whole, aborted on any refusal. A version
@@ -59,46 +78,132 @@ export interface ExportOutcome {
 export async function exportBundle(
   session: Pick<Session, "account" | "json">,
   documents: Pick<Documents, "servedAboutMe" | "fetchVersion">,
+  messaging: Pick<Messaging, "threads" | "read">,
   sink: WritableStream<Uint8Array>,
   maxVersionBytes = MAX_EXPORTED_VERSION_BYTES,
 ): Promise<ExportOutcome> {
   const writer = sink.getWriter();
   let first = true;
-  const entry = async (parts: (string | Uint8Array)[]) => {
+  const entry: Entry = async (parts) => {
     await writer.write(utf8(first ? "" : ","));
     first = false;
     for (const part of parts) await writer.write(typeof part === "string" ? utf8(part) : part);
   };
+  const resource = (fullUrl: string, value: Record<string, unknown>) => entry([JSON.stringify({ fullUrl, resource: value })]);
   try {
     const me = await session.account();
     const served = await documents.servedAboutMe();
     const head = { resourceType: "Bundle", meta: { tag: [EXPORT_FORMAT_TAG] }, type: "collection", timestamp: new Date().toISOString().replace(/\.\d{3}Z$/, "Z") };
     await writer.write(utf8(`${JSON.stringify(head).slice(0, -1)},"entry":[`));
+    const patient: Record<string, unknown> = {
+      resourceType: "Patient",
+      id: me.id,
+      identifier: [{ system: "urn:uhealthsec:account", value: me.id }],
+      telecom: [{ system: "email", value: me.email, use: "home" }],
+    };
+    if (me.name !== "") patient["name"] = [{ text: me.name }];
+    await resource(`urn:uuid:${me.id}`, patient);
     let versions = 0;
+    const latest = new Map<string, string>();
     for (const view of served) {
       const readable = view.versions.filter((v) => v.wrappedKey !== null).sort((a, b) => a.number - b.number);
-      const latest = readable[readable.length - 1]?.number;
+      const last = readable[readable.length - 1]?.number;
       let previous: string | null = null;
       for (const version of readable) {
-        previous = await exportVersion(documents, view, version, { patientId: me.id, current: version.number === latest, previous, maxVersionBytes }, entry);
+        previous = await exportVersion(documents, view, version, { patientId: me.id, current: version.number === last, previous, maxVersionBytes }, entry);
         versions += 1;
       }
+      if (previous !== null) latest.set(view.id, previous);
     }
-    for (const path of SERVED_BUNDLES) {
-      const wire = new Wire("malformed_answer", "a FHIR bundle of yours");
-      const bundle = wire.object(await session.json("GET", path, wire));
-      for (const item of wire.list(bundle["entry"] ?? [])) {
-        const resource = wire.object(wire.object(item)["resource"]);
-        await entry([JSON.stringify({ fullUrl: `urn:uuid:${crypto.randomUUID()}`, resource })]);
+    let messages = 0;
+    for (const thread of await messaging.threads()) {
+      if (thread.refused !== null) throw new ClientRefusal("exchange_refused", `a thread of yours does not verify: ${thread.refused}`);
+      for (let after = 0; ; ) {
+        const page = (await messaging.read(thread.id, after, false)).messages;
+        if (page.length === 0) break;
+        for (const message of page) {
+          await resource(`urn:uuid:${crypto.randomUUID()}`, communication(thread, message, me.id, latest));
+          messages += 1;
+        }
+        after = page[page.length - 1]!.seq;
       }
+    }
+    for (const [path, kind] of SERVED_BUNDLES) {
+      for (const item of servedResources(await session.json("GET", path, answerWire(kind)), kind)) await resource(`urn:uuid:${crypto.randomUUID()}`, item);
+    }
+    let auditEvents = 0;
+    for (let before: number | null = null; ; ) {
+      const params: Record<string, string | number> = { format: "fhir", limit: HISTORY_PAGE };
+      if (before !== null) params["before"] = before;
+      const events = servedResources(await session.json("GET", HISTORY_EXPORT, answerWire("AuditEvent"), { params }), "AuditEvent");
+      const indexes = events.map(journalIndex);
+      if (before !== null && indexes.some((i) => i >= before!)) throw new ClientRefusal("malformed_answer", "the server's access history does not go back page by page");
+      if (events.length > HISTORY_PAGE || new Set(indexes).size !== indexes.length) throw new ClientRefusal("malformed_answer", "the server's access history repeats or overflows a page");
+      // Served oldest first: written newest first, as the whole history is.
+      const order = indexes.map((index, at) => ({ index, at })).sort((a, b) => b.index - a.index);
+      for (const { at } of order) await resource(`urn:uuid:${crypto.randomUUID()}`, events[at]!);
+      auditEvents += events.length;
+      if (events.length < HISTORY_PAGE) break;
+      before = Math.min(...indexes);
     }
     await writer.write(utf8("]}"));
     await writer.close();
-    return { documents: served.length, versions };
+    return { documents: served.length, versions, messages, auditEvents };
   } catch (error) {
     await writer.abort(error).catch(() => undefined);
     throw error;
   }
+}
+
+function answerWire(kind: string): Wire {
+  return new Wire("malformed_answer", `a FHIR bundle of your ${kind} resources`);
+}
+
+/** The resources of a FHIR Bundle the server answered, each of type `kind`. */
+function servedResources(answer: unknown, kind: string): Record<string, unknown>[] {
+  const wire = answerWire(kind);
+  const bundle = wire.object(answer);
+  return wire.list(bundle["entry"] ?? []).map((item) => {
+    const resource = wire.object(wire.object(item)["resource"]);
+    if (resource["resourceType"] !== kind) throw new ClientRefusal("malformed_answer", `the server's Bundle of ${kind} holds something else`);
+    return resource;
+  });
+}
+
+/** The journal index an exported AuditEvent names (its id, `journal-<index>`). */
+function journalIndex(event: Record<string, unknown>): number {
+  const match = /^journal-(\d{1,15})$/.exec(typeof event["id"] === "string" ? event["id"] : "");
+  if (match === null) throw new ClientRefusal("malformed_answer", "an exported access record does not name its journal entry");
+  return Number(match[1]);
+}
+
+/** A verified message as a Communication (as portability.py _communication). */
+function communication(thread: ThreadView, message: MessageView, me: string, latest: Map<string, string>): Record<string, unknown> {
+  if (message.refused !== null) throw new ClientRefusal("exchange_refused", `message ${message.seq} of a thread of yours failed its checks: ${message.refused}`);
+  const names = new Map(thread.members.map((m) => [m.accountId, m.name || m.email]));
+  const person = (accountId: string) => {
+    const display = names.get(accountId) ?? (accountId === message.senderId ? message.senderName || message.senderEmail : accountId);
+    return accountId === me ? { reference: `Patient/${me}`, display } : { identifier: { system: "urn:uhealthsec:account", value: accountId }, display };
+  };
+  const payload: Record<string, unknown>[] = [];
+  if (message.text !== "") payload.push({ contentString: message.text });
+  for (const attachment of message.attachments) {
+    const held = latest.get(attachment.documentId);
+    const target = held !== undefined ? { reference: held } : { identifier: { system: DOCUMENT_ID, value: attachment.documentId } };
+    payload.push({ contentReference: { ...target, display: attachment.title } });
+  }
+  const recipients = thread.members.map((m) => m.accountId).filter((a) => a !== message.senderId).sort();
+  const resource: Record<string, unknown> = {
+    resourceType: "Communication",
+    identifier: [{ system: "urn:uhealthsec:message", value: message.id }],
+    partOf: [{ identifier: { system: "urn:uhealthsec:thread", value: thread.id } }],
+    status: "completed",
+    sent: message.createdAt,
+    sender: person(message.senderId),
+    recipient: recipients.map(person),
+  };
+  if (payload.length > 0) resource["payload"] = payload;
+  return resource;
 }
 
 /** One version as a Binary and a DocumentReference; the DocumentReference's fullUrl. */
@@ -107,7 +212,7 @@ async function exportVersion(
   view: ServedDocument,
   version: ServedVersion,
   { patientId, current, previous, maxVersionBytes }: { patientId: string; current: boolean; previous: string | null; maxVersionBytes: number },
-  entry: (parts: (string | Uint8Array)[]) => Promise<void>,
+  entry: Entry,
 ): Promise<string> {
   if (version.size > maxVersionBytes) throw tooLarge(maxVersionBytes);
   const held = collected(maxVersionBytes);

@@ -398,7 +398,7 @@ export class WorkerService extends CryptoService {
       await sink.abort(error).catch(() => undefined);
       throw error;
     }
-    return exportBundle(signedIn.session, signedIn.documents, sink);
+    return exportBundle(signedIn.session, signedIn.documents, signedIn.messaging, sink);
   }
 
   async document({ id }: ClientOperations["document"]["args"]): Promise<ClientOperations["document"]["result"]> {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import mimetypes
 import os
 import select
@@ -453,15 +452,27 @@ def export(
         Path, typer.Option("-o", "--output", help="Where to write the bundle.", metavar="FILE")
     ],
 ) -> None:
-    """(Patients) Everything about you — documents decrypted here, consents, access
-    history — as one FHIR R4 Bundle (JSON)."""
-    from uhealthsec.client.portability import export_bundle
+    """(Patients) Everything about you — who you are, documents and messages decrypted
+    here, consents, rights requests, retention of your files, your whole access
+    history — as one FHIR R4 Bundle (JSON), written as it is produced."""
+    from uhealthsec.client.portability import write_bundle
 
-    with signed_in_client() as client, progress_bar("Documents", counting="documents") as progress:
-        bundle = export_bundle(client, progress)
-    output.write_text(json.dumps(bundle, ensure_ascii=False))
-    kinds = [e["resource"]["resourceType"] for e in bundle["entry"]]
+    # Written beside the output and renamed once whole: a stopped export leaves no file
+    # that could pass for a complete copy.
+    partial = output.with_name(output.name + ".part")
+    try:
+        with (
+            signed_in_client() as client,
+            progress_bar("Documents", counting="documents") as progress,
+            partial.open("w", encoding="utf-8") as out,
+        ):
+            kinds = write_bundle(client, out, progress)
+        partial.replace(output)
+    finally:
+        partial.unlink(missing_ok=True)
     console.print(
-        f"Wrote {output}: {kinds.count('DocumentReference')} document version(s), "
-        f"{kinds.count('Consent')} consent(s), {kinds.count('AuditEvent')} access record(s)."
+        f"Wrote {output}: {kinds['DocumentReference']} document version(s), "
+        f"{kinds['Communication']} message(s), {kinds['Consent']} consent(s), "
+        f"{kinds['Task']} rights request(s), {kinds['Basic']} file retention(s), "
+        f"{kinds['AuditEvent']} access record(s)."
     )

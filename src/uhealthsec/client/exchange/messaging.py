@@ -58,6 +58,8 @@ class ReceivedMessage:
     created_at: datetime
     #: Addresses of the participants who have read it.
     read_by: list[str]
+    #: The sender's account, whose proven key verified the message's signature.
+    sender_id: uuid.UUID
 
 
 def _message_body(text: str, attachments: Sequence[Attachment]) -> bytes:
@@ -375,4 +377,5 @@ class MessagingClient:
             attachments=attachments,
             created_at=raw.created_at,
             read_by=[people[a].email for a in raw.read_by if a in people],
+            sender_id=raw.sender_id,
         )

@@ -13,8 +13,9 @@ from typing import Any
 
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.consent import Consent
+from fhir.resources.R4B.task import Task
 
-from uhealthsec.protocol.consent import Purpose
+from uhealthsec.protocol.consent import Purpose, RequestStatus, RightsRequestOut
 from uhealthsec.server.accounts.models import Account
 from uhealthsec.server.consent.models import ConsentDirective
 
@@ -92,6 +93,89 @@ def consent_bundle(
                 "resource": consent_resource(directive, recipient),
             }
             for directive, recipient in directives
+        ],
+    }
+    validated: dict[str, Any] = Bundle.model_validate(bundle).model_dump(
+        mode="json", exclude_none=True
+    )
+    return validated
+
+
+#: A rights request's status as a FHIR Task's: pending is requested; extended is in
+#: progress (the practice took it on and moved the deadline, with reasons).
+_TASK_STATUS = {
+    RequestStatus.PENDING: "requested",
+    RequestStatus.EXTENDED: "in-progress",
+    RequestStatus.DONE: "completed",
+    RequestStatus.REFUSED: "rejected",
+    RequestStatus.WITHDRAWN: "cancelled",
+}
+_RIGHTS = "urn:uhealthsec:rights-request"
+
+
+def rights_request_task(request: RightsRequestOut) -> dict[str, Any]:
+    """One rights request and its answer as a validated FHIR R4 Task: the right
+    (``code``), the article that gives it (``description``), when it was asked
+    (``authoredOn``) and answered (``lastModified``), the window the answer is due in
+    (``restriction.period``), the practice's reasons (``statusReason``) and, as
+    ``output``, what the answer set: the day erasure starts, the end of a restriction,
+    an extension."""
+    outputs = [
+        (name, value)
+        for name, value in (
+            ("extended-at", request.extended_at),
+            ("erasure-from", request.erasure_from),
+            ("lifted-at", request.lifted_at),
+        )
+        if value is not None
+    ]
+    period: dict[str, str] = {"end": request.due_at.isoformat()}
+    if request.earliest_at is not None:
+        period["start"] = request.earliest_at.isoformat()
+    resource: dict[str, Any] = {
+        "resourceType": "Task",
+        "id": str(request.id),
+        "identifier": [{"system": _RIGHTS, "value": str(request.id)}],
+        "status": _TASK_STATUS[request.status],
+        "intent": "order",
+        "code": {"coding": [{"system": f"{_RIGHTS}:right", "code": request.right.value}]},
+        "description": request.citation,
+        "for": {"reference": f"Patient/{request.patient_id}"},
+        "requester": {"reference": f"Patient/{request.patient_id}"},
+        "owner": {"reference": f"Organization/{request.practice_id}"},
+        "authoredOn": request.received_at.isoformat(),
+        "restriction": {"period": period},
+        "extension": [{"url": f"{_RIGHTS}:overdue", "valueBoolean": request.overdue}],
+    }
+    if request.handled_at is not None:
+        resource["lastModified"] = request.handled_at.isoformat()
+    if request.reason is not None:
+        resource["statusReason"] = {"text": request.reason}
+    if outputs:
+        resource["output"] = [
+            {
+                "type": {"coding": [{"system": _RIGHTS, "code": name}]},
+                **(
+                    {"valueDateTime": value.isoformat()}
+                    if hasattr(value, "hour")
+                    else {"valueDate": value.isoformat()}
+                ),
+            }
+            for name, value in outputs
+        ]
+    validated: dict[str, Any] = Task.model_validate(resource).model_dump(
+        mode="json", exclude_none=True
+    )
+    return validated
+
+
+def rights_request_bundle(requests: Iterable[RightsRequestOut]) -> dict[str, Any]:
+    """A FHIR R4 collection Bundle of the patient's rights requests as Task, validated."""
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"fullUrl": f"urn:uuid:{r.id}", "resource": rights_request_task(r)} for r in requests
         ],
     }
     validated: dict[str, Any] = Bundle.model_validate(bundle).model_dump(

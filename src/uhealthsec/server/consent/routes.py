@@ -13,7 +13,7 @@ from sqlalchemy import select
 from uhealthsec.protocol.consent import Right
 from uhealthsec.server.accounts.models import Account
 from uhealthsec.server.consent import schemas as s
-from uhealthsec.server.consent.export import consent_bundle
+from uhealthsec.server.consent.export import consent_bundle, rights_request_bundle
 from uhealthsec.server.consent.models import OPEN_STATUSES, ConsentDirective, RightsRequest
 from uhealthsec.server.consent.service import (
     CITATIONS,
@@ -131,6 +131,14 @@ def ask(body: s.RightsRequestIn, caller: Caller, db: Db, ctx: Ctx) -> s.RightsRe
 def my_requests(caller: Caller, db: Db, ctx: Ctx) -> list[s.RightsRequestOut]:
     """(Patients) Your requests, the most recent first."""
     return requests_out(db, ctx, RightsService(db, ctx).mine(caller.account))
+
+
+@router.get("/rights-requests/fhir", response_class=JSONResponse, responses=_FHIR)
+def my_requests_as_fhir(caller: Caller, db: Db, ctx: Ctx) -> JSONResponse:
+    """(Patients) Your requests and their answers as a FHIR R4 Bundle of Task
+    resources (your export)."""
+    answers = requests_out(db, ctx, RightsService(db, ctx).mine(caller.account))
+    return JSONResponse(rights_request_bundle(answers), media_type="application/fhir+json")
 
 
 @router.post(

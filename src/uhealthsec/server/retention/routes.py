@@ -7,18 +7,31 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Path
+from fastapi.responses import JSONResponse
 
 from uhealthsec.server.accounts.service import AccountService
 from uhealthsec.server.deps import REPLAYABLE, AnswerKeepingRoute, Caller, Ctx, Db
 from uhealthsec.server.records.models import PatientFile
 from uhealthsec.server.records.service import RecordsService
 from uhealthsec.server.retention import schemas as s
+from uhealthsec.server.retention.export import retention_bundle
 from uhealthsec.server.retention.models import RetentionPolicy
 from uhealthsec.server.retention.service import FileStatus, RetentionService
 
 router = APIRouter(route_class=AnswerKeepingRoute, tags=["retention"])
 
 FileId = Annotated[uuid.UUID, Path()]
+
+
+_FHIR = {200: {"content": {"application/fhir+json": {}}}}
+
+
+@router.get("/retention/fhir", response_class=JSONResponse, responses=_FHIR)
+def my_retention_as_fhir(caller: Caller, db: Db, ctx: Ctx) -> JSONResponse:
+    """(Patients) Until when each file about you is kept, and why, as a FHIR R4 Bundle
+    of Basic resources (your export)."""
+    statuses = RetentionService(db, ctx).of_my_files(caller.account)
+    return JSONResponse(retention_bundle(statuses), media_type="application/fhir+json")
 
 
 @router.get("/patient-files/{patient_file_id}/retention", response_model=s.RetentionOut)

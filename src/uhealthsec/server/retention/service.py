@@ -34,6 +34,7 @@ from uhealthsec.server.audit.writer import PendingEntry
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import Conflict, Forbidden, InvalidInput
 from uhealthsec.server.idempotency.service import forget_patient_file
+from uhealthsec.server.journaling.draft import current_draft
 from uhealthsec.server.records.models import Blob, Document, DocumentVersion, PatientFile, Share
 from uhealthsec.server.retention.interfaces import Correspondence
 from uhealthsec.server.retention.models import (
@@ -157,6 +158,23 @@ class RetentionService:
         return policy
 
     # -- one file -------------------------------------------------------------------------
+
+    def of_my_files(self, patient: Account) -> list[FileStatus]:
+        """The retention of every file held about the caller (their own view: GDPR
+        art. 15(1)(d), how long their data is kept), journaled as about them."""
+        files = list(
+            self.db.scalars(
+                select(PatientFile)
+                .where(PatientFile.patient_id == patient.id)
+                .order_by(PatientFile.created_at, PatientFile.id)
+            ).all()
+        )
+        # In the patient's history, like any read of theirs, even when nothing is held.
+        current_draft().about_patient(patient.id, None)
+        for patient_file in files:
+            current_draft().about_patient(patient.id, patient_file.practice_id)
+        statuses = self.statuses(files)
+        return [statuses[f.id] for f in files]
 
     def status(self, patient_file: PatientFile) -> FileStatus:
         return self.statuses([patient_file])[patient_file.id]

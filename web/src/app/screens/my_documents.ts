@@ -106,7 +106,7 @@ function exportPart(context: AppContext): HTMLElement {
       exportUrl = URL.createObjectURL(content);
       const filename = `mon-dossier-fhir-${new Date().toISOString().slice(0, 10)}.json`;
       said.textContent = "";
-      const done = t("myDocuments.exported", { documents: outcome.documents, versions: outcome.versions });
+      const done = t("myDocuments.exported", { documents: outcome.documents, versions: outcome.versions, messages: outcome.messages, auditEvents: outcome.auditEvents });
       replace(
         result,
         h("div", { class: "alert success" }, h("p", {}, done), h("p", {}, t("myDocuments.exportFormat"))),
