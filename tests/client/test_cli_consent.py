@@ -159,6 +159,9 @@ def test_a_copy_of_the_file_and_a_refused_erasure(signed_in, demo, live_server, 
     wrote = " ".join(run(["export", "-o", str(bundle_path)], camille, live_server).split())
     assert "1 document version(s)" in wrote
     assert list(documents_in(json.loads(bundle_path.read_text())).values()) == [report.read_bytes()]
+    # Decrypted health data: readable by its owner only, and no partial file left.
+    assert bundle_path.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".part"] == []
 
     run(
         ["patient", "dates", "camille.petit@demo.test", "--born", "1990-02-01"],

@@ -11,7 +11,7 @@ import { test } from "node:test";
 
 import { fromBase64, toBase64, toBase64Ascii, utf8 } from "../src/protocol/bytes.js";
 import { ProtocolError } from "../src/protocol/errors.js";
-import { EXPORT_FORMAT_TAG, MHD_MINIMAL_DOCUMENT_REFERENCE, exportBundle } from "../src/client/portability.js";
+import { EXPORT_FORMAT_TAG, HISTORY_PAGE, MAX_HISTORY_ENTRIES, MHD_MINIMAL_DOCUMENT_REFERENCE, exportBundle } from "../src/client/portability.js";
 import type { ServedDocument, ServedVersion } from "../src/client/documents.js";
 import { refusal } from "./vectors.js";
 
@@ -113,11 +113,11 @@ function bytesOf(length: number, seed: number): Uint8Array {
 }
 
 /** The export run into a pipe, and what the page's side of the pipe got. */
-async function run(view: ServedDocument, deliver: Parameters<typeof parts>[1], limit?: number, served: Served = {}) {
+async function run(view: ServedDocument, deliver: Parameters<typeof parts>[1], limit?: number, served: Served = {}, maxHistory?: number) {
   const pipe = new TransformStream<Uint8Array, Uint8Array>();
   const got = new Response(pipe.readable).text();
   const { session, documents, messaging } = parts(view, deliver, served);
-  const outcome = exportBundle(session, documents, messaging, pipe.writable, limit);
+  const outcome = exportBundle(session, documents, messaging, pipe.writable, limit, maxHistory);
   return { outcome, got };
 }
 
@@ -265,4 +265,32 @@ test("portability (R18): a history page that does not go back, a served bundle o
   const forged = await run(document([version(1, 10)]), ok, undefined, { messages: 3, refusedSeq: 2 });
   assert.equal(await refusal(() => forged.outcome), "exchange_refused");
   await assert.rejects(forged.got);
+});
+
+test("portability (R18): a resource carrying others (contained, modifierExtension) or a history without end stops the export", async () => {
+  const ok = (_: number, sink: WritableStream<Uint8Array>) => written(sink, bytesOf(10, 1));
+  const forgedDocument = { resourceType: "DocumentReference", status: "current", content: [{ attachment: { contentType: "text/plain", data: "Rk9SR0VE" } }] };
+  const carriers = [
+    { resourceType: "Basic", code: { text: "retention" }, contained: [forgedDocument] },
+    { resourceType: "Basic", code: { text: "retention" }, extension: [{ url: "urn:x", valueReference: { reference: "#d" }, nested: forgedDocument }] },
+    { resourceType: "Basic", code: { text: "retention" }, modifierExtension: [{ url: "urn:x", valueBoolean: true }] },
+  ];
+  for (const carrier of carriers) {
+    const smuggled = await run(document([version(1, 10)]), ok, undefined, { retention: { resourceType: "Bundle", entry: [{ resource: carrier }] } });
+    assert.equal(await refusal(() => smuggled.outcome), "malformed_answer");
+    await assert.rejects(smuggled.got);
+  }
+  // Full pages counting down from the largest index the export reads: each goes back,
+  // so only the cap on the records followed ends it.
+  let pages = 0;
+  const endless = (params: Record<string, unknown>) => {
+    pages += 1;
+    const top = typeof params["before"] === "number" ? params["before"] : 999_999_999_999_999;
+    return { resourceType: "Bundle", entry: Array.from({ length: HISTORY_PAGE }, (_, i) => ({ resource: { resourceType: "AuditEvent", id: `journal-${top - HISTORY_PAGE + i}` } })) };
+  };
+  const going = await run(document([version(1, 10)]), ok, undefined, { history: endless }, 3 * HISTORY_PAGE);
+  assert.equal(await refusal(() => going.outcome), "malformed_answer");
+  await assert.rejects(going.got);
+  assert.equal(pages, 4);
+  assert.equal(MAX_HISTORY_ENTRIES, 200_000); // as the SDK's (portability.py)
 });

@@ -75,6 +75,9 @@ SERVED_BUNDLES = (
 HISTORY_EXPORT = "/journal/history/export"
 #: Access-history entries asked for per request (the server gives at most 10,000).
 HISTORY_PAGE = 1000
+#: The most access records an export follows (over 25 a day for 20 years): past it the
+#: server is refused rather than followed page after page without end.
+MAX_HISTORY_ENTRIES = 200_000
 #: The resource types the export holds: anything else the server serves is refused.
 _RESOURCE_TYPES = frozenset(
     {
@@ -144,12 +147,16 @@ def export_bundle(
     return bundle
 
 
-def history(exchange: ExchangeClient, page: int = HISTORY_PAGE) -> Iterator[dict[str, Any]]:
+def history(
+    exchange: ExchangeClient, page: int = HISTORY_PAGE, cap: int = MAX_HISTORY_ENTRIES
+) -> Iterator[dict[str, Any]]:
     """The patient's whole access history as AuditEvent, newest first: page after page
     of the FHIR export, each asked for ``before`` the oldest entry of the previous one,
     until a page is not full. A page whose entries do not come strictly before the
-    cursor is refused: a server cannot make the export go round in circles."""
+    cursor is refused: a server cannot make the export go round in circles, nor, past
+    ``cap`` records, go on for ever."""
     before: int | None = None
+    followed = 0
     while True:
         params: dict[str, Any] = {"format": "fhir", "limit": page}
         if before is not None:
@@ -161,6 +168,9 @@ def history(exchange: ExchangeClient, page: int = HISTORY_PAGE) -> Iterator[dict
             raise ExchangeRefused("the server's access history does not go back page by page")
         if len(events) > page or len(set(indexes)) != len(indexes):
             raise ExchangeRefused("the server's access history repeats or overflows a page")
+        followed += len(events)
+        if followed > cap:
+            raise ExchangeRefused(f"the server's access history goes past {cap} records: refused")
         # Served oldest first: given newest first, as the whole history is.
         yield from sorted(events, key=_journal_index, reverse=True)
         if len(events) < page:
@@ -368,7 +378,31 @@ def _served(answer: Any, kind: str) -> list[dict[str, Any]]:
     for resource in resources:
         if not isinstance(resource, dict) or resource.get("resourceType") != kind:
             raise ExchangeRefused(f"the server's Bundle of {kind} holds something else")
+        if _carries_resources(resource, top=True):
+            raise ExchangeRefused(f"the server's {kind} carries other resources within it")
     return resources  # type: ignore[return-value]
+
+
+#: Keys under which a served resource could carry others (a document with forged bytes
+#: among them) or change its own meaning; none is in what the server serves.
+_CARRIERS = frozenset({"contained", "modifierExtension"})
+
+
+def _carries_resources(value: Any, top: bool = False, depth: int = 0) -> bool:
+    """Whether ``value`` holds a resource below its top, or a key of ``_CARRIERS``, or
+    nests deeper than any resource served here: the patient's copy holds documents only
+    as this device verified them."""
+    if depth > 16:
+        return True
+    if isinstance(value, dict):
+        if not top and "resourceType" in value:
+            return True
+        return any(
+            k in _CARRIERS or _carries_resources(v, depth=depth + 1) for k, v in value.items()
+        )
+    if isinstance(value, list):
+        return any(_carries_resources(v, depth=depth + 1) for v in value)
+    return False
 
 
 def documents_in(bundle: dict[str, Any]) -> dict[str, bytes]:

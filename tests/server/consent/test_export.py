@@ -24,6 +24,7 @@ from uhealthsec.client.errors import ExchangeRefused
 from uhealthsec.client.exchange import MessagingClient
 from uhealthsec.client.portability import (
     HISTORY_EXPORT,
+    MAX_HISTORY_ENTRIES,
     documents_in,
     export_bundle,
     history,
@@ -224,6 +225,41 @@ def test_r18_a_document_smuggled_into_a_served_bundle_stops_the_export(
         monkeypatch.setattr(carol.exchange, "call", serving)
         with pytest.raises(ExchangeRefused, match="holds something else"):
             write_bundle(carol.exchange, io.StringIO())
+    # Nor within a resource of the expected type: contained, nested, or a modifier.
+    carriers = [
+        {"resourceType": "Basic", "code": {"text": "r"}, "contained": [forged]},
+        {"resourceType": "Basic", "code": {"text": "r"}, "extension": [{"url": "x", "y": forged}]},
+        {"resourceType": "Basic", "code": {"text": "r"}, "modifierExtension": [{"url": "x"}]},
+    ]
+    for carrier in carriers:
+
+        def carrying(method, asked, carrier=carrier, **kwargs):
+            if asked == "/retention/fhir":
+                return Answer({"resourceType": "Bundle", "entry": [{"resource": carrier}]})
+            return real(method, asked, **kwargs)
+
+        monkeypatch.setattr(carol.exchange, "call", carrying)
+        with pytest.raises(ExchangeRefused, match="carries other resources"):
+            write_bundle(carol.exchange, io.StringIO())
+
+
+def test_r18_a_history_without_end_stops_at_the_cap():
+    """R18: full pages that each go back, counting down from the largest index read,
+    are followed only up to the cap (MAX_HISTORY_ENTRIES), then refused."""
+    asked = []
+
+    class Endless:
+        def call(self, method, path, params):
+            asked.append(params)
+            top = params.get("before", 999_999_999_999_999)
+            ids = range(top - 5, top)
+            events = [{"resourceType": "AuditEvent", "id": f"journal-{i}"} for i in ids]
+            return Answer({"resourceType": "Bundle", "entry": [{"resource": e} for e in events]})
+
+    with pytest.raises(ExchangeRefused, match="goes past 15 records"):
+        list(history(Endless(), page=5, cap=15))  # type: ignore[arg-type]
+    assert len(asked) == 4
+    assert MAX_HISTORY_ENTRIES == 200_000  # as the web application's (portability.ts)
 
 
 def test_r18_the_export_streams_documents_to_its_file(practice: Practice, tmp_path):

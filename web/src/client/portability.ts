@@ -61,6 +61,8 @@ const SERVED_BUNDLES = [
 /** The access history's FHIR export, asked for a page at a time (portability.py HISTORY_PAGE). */
 const HISTORY_EXPORT = "/journal/history/export";
 export const HISTORY_PAGE = 1000;
+/** The most access records an export follows (portability.py MAX_HISTORY_ENTRIES). */
+export const MAX_HISTORY_ENTRIES = 200_000;
 
 export interface ExportOutcome {
   documents: number;
@@ -73,7 +75,8 @@ type Entry = (parts: (string | Uint8Array)[]) => Promise<void>;
 
 /**
  * Writes the export into `sink`, closed once whole, aborted on any refusal. A version
- * larger than `maxVersionBytes` (MAX_EXPORTED_VERSION_BYTES unless a test says) stops it.
+ * larger than `maxVersionBytes` (MAX_EXPORTED_VERSION_BYTES unless a test says) stops it, and
+ * so does an access history past `maxHistoryEntries` (MAX_HISTORY_ENTRIES unless a test says).
  */
 export async function exportBundle(
   session: Pick<Session, "account" | "json">,
@@ -81,6 +84,7 @@ export async function exportBundle(
   messaging: Pick<Messaging, "threads" | "read">,
   sink: WritableStream<Uint8Array>,
   maxVersionBytes = MAX_EXPORTED_VERSION_BYTES,
+  maxHistoryEntries = MAX_HISTORY_ENTRIES,
 ): Promise<ExportOutcome> {
   const writer = sink.getWriter();
   let first = true;
@@ -140,9 +144,10 @@ export async function exportBundle(
       if (before !== null && indexes.some((i) => i >= before!)) throw new ClientRefusal("malformed_answer", "the server's access history does not go back page by page");
       if (events.length > HISTORY_PAGE || new Set(indexes).size !== indexes.length) throw new ClientRefusal("malformed_answer", "the server's access history repeats or overflows a page");
       // Served oldest first: written newest first, as the whole history is.
+      auditEvents += events.length;
+      if (auditEvents > maxHistoryEntries) throw new ClientRefusal("malformed_answer", `the server's access history goes past ${maxHistoryEntries} records: refused`);
       const order = indexes.map((index, at) => ({ index, at })).sort((a, b) => b.index - a.index);
       for (const { at } of order) await resource(`urn:uuid:${crypto.randomUUID()}`, events[at]!);
-      auditEvents += events.length;
       if (events.length < HISTORY_PAGE) break;
       before = Math.min(...indexes);
     }
@@ -166,8 +171,24 @@ function servedResources(answer: unknown, kind: string): Record<string, unknown>
   return wire.list(bundle["entry"] ?? []).map((item) => {
     const resource = wire.object(wire.object(item)["resource"]);
     if (resource["resourceType"] !== kind) throw new ClientRefusal("malformed_answer", `the server's Bundle of ${kind} holds something else`);
+    if (carriesResources(resource, true, 0)) throw new ClientRefusal("malformed_answer", `the server's ${kind} carries other resources within it`);
     return resource;
   });
+}
+
+/** Keys under which a served resource could carry others (portability.py _CARRIERS). */
+const CARRIERS = new Set(["contained", "modifierExtension"]);
+
+/** Whether `value` holds a resource below its top, a key of CARRIERS, or nests deeper
+ * than any served resource (portability.py _carries_resources): the copy holds
+ * documents only as this device verified them. */
+function carriesResources(value: unknown, top: boolean, depth: number): boolean {
+  if (depth > 16) return true;
+  if (Array.isArray(value)) return value.some((item) => carriesResources(item, false, depth + 1));
+  if (value === null || typeof value !== "object") return false;
+  const entries = Object.entries(value as Record<string, unknown>);
+  if (!top && Object.hasOwn(value, "resourceType")) return true;
+  return entries.some(([key, item]) => CARRIERS.has(key) || carriesResources(item, false, depth + 1));
 }
 
 /** The journal index an exported AuditEvent names (its id, `journal-<index>`). */

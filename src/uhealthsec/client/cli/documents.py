@@ -458,18 +458,20 @@ def export(
     from uhealthsec.client.portability import write_bundle
 
     # Written beside the output and renamed once whole: a stopped export leaves no file
-    # that could pass for a complete copy.
-    partial = output.with_name(output.name + ".part")
+    # that could pass for a complete copy. The plaintext is readable by its owner only,
+    # under a name nobody could have prepared (no symlink followed).
+    fd, partial = tempfile.mkstemp(dir=output.resolve().parent, prefix=".uhs-", suffix=".part")
     try:
         with (
+            os.fdopen(fd, "w", encoding="utf-8") as out,
             signed_in_client() as client,
             progress_bar("Documents", counting="documents") as progress,
-            partial.open("w", encoding="utf-8") as out,
         ):
             kinds = write_bundle(client, out, progress)
-        partial.replace(output)
+        os.replace(partial, output)
     finally:
-        partial.unlink(missing_ok=True)
+        if os.path.exists(partial):
+            os.unlink(partial)
     console.print(
         f"Wrote {output}: {kinds['DocumentReference']} document version(s), "
         f"{kinds['Communication']} message(s), {kinds['Consent']} consent(s), "
