@@ -35,6 +35,7 @@ def _alert(ctx, clock, rule: str) -> str:
             window_end=clock.now - timedelta(minutes=5),
             count=12,
             threshold=10,
+            counted="entries",
             detail="12 denied requests by this account within 15 minutes",
             status="open",
             reason="",

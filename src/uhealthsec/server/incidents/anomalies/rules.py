@@ -92,6 +92,9 @@ class Detection:
     #: The count at which the rule fires.
     threshold: int
     detail: str
+    #: What ``count`` counts: "patients" or "documents" (mass download, each with its
+    #: own threshold and alert), "entries", "reads" or "networks".
+    counted: str = "entries"
 
 
 class Directory(Protocol):
@@ -188,6 +191,7 @@ def _merged(
     subject: uuid.UUID,
     hits: Iterable[tuple[datetime, datetime, int, int]],
     describe: Callable[[int, int], str],
+    counted: str = "entries",
 ) -> list[Detection]:
     """One detection per run of hits whose windows touch, with the largest count."""
     out: list[Detection] = []
@@ -205,6 +209,7 @@ def _merged(
                 best,
                 last.threshold,
                 describe(best, last.threshold),
+                counted,
             )
         else:
             out.append(
@@ -218,6 +223,7 @@ def _merged(
                     count,
                     threshold,
                     describe(count, threshold),
+                    counted,
                 )
             )
     return out
@@ -277,6 +283,7 @@ def _mass_download(
             account,
             hits,
             _mass_detail(what, limits),
+            what,
         )
     return found
 
@@ -414,6 +421,7 @@ def _two_networks(
             f"requests of this account from {n} different networks (IPv4 /24, IPv6 /64) "
             f"within {limits.networks_window_minutes} minutes; fires from {at}"
         ),
+        "networks",
     )
 
 
@@ -465,4 +473,5 @@ def _throttle(practice_id: uuid.UUID, throttle: Throttle, limits: Thresholds) ->
         count,
         need,
         detail,
+        "reads",
     )
