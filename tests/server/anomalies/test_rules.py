@@ -654,3 +654,29 @@ def test_r22_tuning_keeps_every_rule_meaningful_and_is_kept_and_told(
     assert "denials_per_account" in caplog.text and "10000" not in caplog.text
     _denied(cabinet, clock, cabinet.doctors[0])
     assert [a.rule for a in cabinet.evaluate()] == [Rule.REPEATED_DENIALS]
+
+
+def test_r22_denials_naming_a_practice_count_only_there(cabinet: Cabinet, clock, outbox):
+    """Denials about a patient that name the Cabinet raise the patient's alert in the
+    Cabinet only: the patient's other practice learns nothing of them."""
+    ctx = cabinet.ctx
+    with ctx.sessions.begin() as db:
+        elsewhere = db.scalar(
+            select(Membership.practice_id).where(Membership.account_id == cabinet.outsider_admin)
+        )
+        db.add(
+            Membership(practice_id=elsewhere, account_id=cabinet.patients[0], role=Role.PATIENT)
+        )
+    start = _tuesday(clock, 10)
+    for i in range(10):
+        cabinet.entry(
+            start + timedelta(minutes=i),
+            cabinet.doctors[0],
+            patient=cabinet.patients[0],
+            outcome=Outcome.DENIED,
+        )
+    alerts = cabinet.evaluate()
+    about_patient = [(a.practice_id, a.subject_id) for a in alerts if a.subject_kind == "patient"]
+    assert about_patient == [(cabinet.id, cabinet.patients[0])]
+    assert all(a.practice_id == cabinet.id for a in alerts)
+    assert outbox.messages("zoe@example.org") == []

@@ -11,8 +11,9 @@ end a window; older ones are read as the windows' history.
 Who is watched: accounts that are staff (admin, practitioner, secretary) of a
 practice. An entry that names its practice is counted there; one that names none
 (a denial before any practice was known) is counted in each practice the account is
-staff of. Denials against one patient are counted in the patient's practices,
-whoever asked.
+staff of. Denials against one patient are counted, whoever asked, in the practice
+the entry names if the patient is one of its patients, or in each of the patient's
+practices when the entry names none.
 """
 
 from __future__ import annotations
@@ -134,7 +135,12 @@ def evaluate(
                     by_account.setdefault((practice_id, fact.actor), []).append(fact)
         if fact.outcome == Outcome.DENIED:
             for patient in fact.patients:
-                for practice_id in sorted(directory.patient_practices(patient)):
+                theirs = directory.patient_practices(patient)
+                # An entry that names its practice counts there only: the patient's
+                # other practices learn nothing of what was asked elsewhere.
+                if fact.practice_id is not None:
+                    theirs = theirs & {fact.practice_id}
+                for practice_id in sorted(theirs):
                     by_patient.setdefault((practice_id, patient), []).append(fact)
     found: list[Detection] = []
     for (practice_id, account), mine in by_account.items():
