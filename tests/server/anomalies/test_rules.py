@@ -664,9 +664,7 @@ def test_r22_denials_naming_a_practice_count_only_there(cabinet: Cabinet, clock,
         elsewhere = db.scalar(
             select(Membership.practice_id).where(Membership.account_id == cabinet.outsider_admin)
         )
-        db.add(
-            Membership(practice_id=elsewhere, account_id=cabinet.patients[0], role=Role.PATIENT)
-        )
+        db.add(Membership(practice_id=elsewhere, account_id=cabinet.patients[0], role=Role.PATIENT))
     start = _tuesday(clock, 10)
     for i in range(10):
         cabinet.entry(
@@ -680,3 +678,42 @@ def test_r22_denials_naming_a_practice_count_only_there(cabinet: Cabinet, clock,
     assert about_patient == [(cabinet.id, cabinet.patients[0])]
     assert all(a.practice_id == cabinet.id for a in alerts)
     assert outbox.messages("zoe@example.org") == []
+
+
+def test_r22_a_flood_of_patient_alerts_mutes_no_other_rule_and_pages(
+    cabinet: Cabinet, clock, outbox
+):
+    """Denials over 25 patients raise 25 patient alerts (and one about the account
+    that asked): the 20 patient alerts mailed use up only their own budget, so the
+    scrape and another account's denials are still mailed; the list reads on page by
+    page from its last alert."""
+    start = _tuesday(clock, 10)
+    for p in range(25):
+        for i in range(10):
+            cabinet.entry(
+                start + timedelta(seconds=p * 10 + i),
+                cabinet.outsider_admin,
+                outcome=Outcome.DENIED,
+                patient=cabinet.patients[p],
+            )
+    flood = cabinet.evaluate()
+    assert sorted(a.subject_kind for a in flood) == ["account"] + ["patient"] * 25
+    mailed = len(outbox.messages("alice@example.org"))
+    assert mailed == 20 + 1
+    doctor = cabinet.doctors[0]
+    for i in range(26):
+        cabinet.entry(start + timedelta(minutes=5, seconds=i), doctor, patient=cabinet.patients[i])
+    _denied(cabinet, clock, doctor, hour=11)
+    clock.advance(minutes=1)
+    later = {(a.rule, a.subject_kind) for a in cabinet.evaluate()[26:]}
+    assert later == {(Rule.MASS_DOWNLOAD, "account"), (Rule.REPEATED_DENIALS, "account")}
+    assert len(outbox.messages("alice@example.org")) == mailed + 2
+
+    ctx, admin = cabinet.ctx, cabinet.account(cabinet.admin)
+    with ctx.sessions() as db:
+        every = AnomalyService(db, ctx).alerts(admin, cabinet.id)
+        assert len(every) == 28
+        first = AnomalyService(db, ctx).alerts(admin, cabinet.id, before=every[9].id)
+        assert [a.id for a in first] == [a.id for a in every[10:]]
+        with pytest.raises(InvalidInput):
+            AnomalyService(db, ctx).alerts(admin, cabinet.id, before=uuid.uuid4())

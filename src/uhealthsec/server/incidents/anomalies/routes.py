@@ -26,10 +26,12 @@ def alerts(
     db: Db,
     ctx: Ctx,
     status: Annotated[Literal["open", "dismissed", "incident", "all"], Query()] = "open",
+    before: Annotated[uuid.UUID | None, Query()] = None,
 ) -> list[s.AlertOut]:
-    """The practice's anomaly alerts, the open ones unless asked (newest first, 200 at most)."""
+    """The practice's anomaly alerts, the open ones unless asked (newest first, 200 at
+    most); ``before``, the last alert of a page, asks for the next one."""
     found = AnomalyService(db, ctx).alerts(
-        caller.account, practice_id, None if status == "all" else status
+        caller.account, practice_id, None if status == "all" else status, before
     )
     return [_out(a) for a in found]
 

@@ -75,9 +75,16 @@ RAISED_ACTION = "incidents.alert_raised"
 BATCH = 10_000
 #: A first evaluation starts with the last day's entries, not the whole past.
 FIRST_LOOK_BACK = timedelta(days=1)
-#: Alerts mailed per practice per day: past it they are only listed (a flood of mail
-#: would bury the first ones).
+#: Alerts of one rule and subject kind mailed per practice per day: past it they are
+#: only listed (a flood of mail would bury the first ones). Each rule and kind has
+#: its own budget, so that a flood of one (denials about patients, which any outsider
+#: can cause) does not silence the others.
 MAILS_PER_DAY = 20
+#: Rules whose alerts are always mailed: raised about the practice's own staff only
+#: (so bounded by its size), and the ones a scrape raises.
+ALWAYS_MAILED = frozenset(
+    {Rule.MASS_DOWNLOAD, Rule.OFF_HOURS, Rule.READ_THROTTLE, Rule.TWO_NETWORKS, Rule.EMERGENCY}
+)
 #: Alerts one listing shows at most (newest first).
 LISTED = 200
 MIN_REASON = 10
@@ -379,16 +386,29 @@ class AnomalyService:
     # -- the alerts ---------------------------------------------------------------------
 
     def alerts(
-        self, caller: Account, practice_id: uuid.UUID, status: str | None = OPEN
+        self,
+        caller: Account,
+        practice_id: uuid.UUID,
+        status: str | None = OPEN,
+        before: uuid.UUID | None = None,
     ) -> list[AnomalyAlert]:
-        """The practice's alerts (open ones by default), newest first."""
+        """The practice's alerts (open ones by default), newest first, LISTED at most;
+        with ``before`` (the last alert of the previous page), those listed after it."""
         self._require_keeper(caller, practice_id)
         query = select(AnomalyAlert).where(AnomalyAlert.practice_id == practice_id)
         if status is not None:
             query = query.where(AnomalyAlert.status == status)
+        if before is not None:
+            cursor = self.db.get(AnomalyAlert, before)
+            if cursor is None or cursor.practice_id != practice_id:
+                raise InvalidInput("before: not an alert of this practice")
+            query = query.where(
+                (AnomalyAlert.created_at < cursor.created_at)
+                | ((AnomalyAlert.created_at == cursor.created_at) & (AnomalyAlert.id < cursor.id))
+            )
         return list(
             self.db.scalars(
-                query.order_by(AnomalyAlert.created_at.desc(), AnomalyAlert.id).limit(LISTED)
+                query.order_by(AnomalyAlert.created_at.desc(), AnomalyAlert.id.desc()).limit(LISTED)
             )
         )
 
@@ -635,16 +655,19 @@ class AnomalyService:
         return True
 
     def _tell(self, alert: AnomalyAlert, now: datetime) -> None:
-        """Mail the practice's admins (up to MAILS_PER_DAY alerts a day) and journal it."""
+        """Mail the practice's admins (always for ALWAYS_MAILED, else up to
+        MAILS_PER_DAY alerts of its rule and subject kind a day) and journal it."""
         mailed_today = self.db.scalar(
             select(func.count())
             .select_from(AnomalyAlert)
             .where(
                 AnomalyAlert.practice_id == alert.practice_id,
+                AnomalyAlert.rule == alert.rule,
+                AnomalyAlert.subject_kind == alert.subject_kind,
                 AnomalyAlert.created_at > now - timedelta(days=1),
             )
         )
-        if (mailed_today or 0) <= MAILS_PER_DAY:
+        if Rule(alert.rule) in ALWAYS_MAILED or (mailed_today or 0) <= MAILS_PER_DAY:
             mail = MailOutbox(self.db, self.ctx)
             for address in self.db.scalars(
                 select(Account.email)
