@@ -35,7 +35,11 @@ from uhealthsec.server.audit.models import (
 )
 from uhealthsec.server.audit.refusals import JOURNALED_READS_PER_MINUTE
 from uhealthsec.server.errors import Conflict, Forbidden, InvalidInput, NotFound
-from uhealthsec.server.incidents.anomalies.models import AnomalyAlert, AnomalySettings
+from uhealthsec.server.incidents.anomalies.models import (
+    AnomalyAlert,
+    AnomalyPosition,
+    AnomalySettings,
+)
 from uhealthsec.server.incidents.anomalies.rules import Rule
 from uhealthsec.server.incidents.anomalies.service import (
     DISMISSED,
@@ -43,6 +47,7 @@ from uhealthsec.server.incidents.anomalies.service import (
     OPEN,
     RAISED_ACTION,
     AnomalyService,
+    _Directory,
     anomaly_alerts,
 )
 from uhealthsec.server.incidents.anomalies.thresholds import Thresholds
@@ -717,3 +722,49 @@ def test_r22_a_flood_of_patient_alerts_mutes_no_other_rule_and_pages(
         assert [a.id for a in first] == [a.id for a in every[10:]]
         with pytest.raises(InvalidInput):
             AnomalyService(db, ctx).alerts(admin, cabinet.id, before=uuid.uuid4())
+
+
+def test_r22_a_round_reads_only_the_history_its_windows_need(cabinet: Cabinet, clock):
+    """Another practice's day-long windows do not make the Cabinet's round read a day
+    of refusals; the denied history of the patients a new entry was denied about is
+    read, over the Cabinet's window, whoever asked before."""
+    ctx, now = cabinet.ctx, clock.now
+    for i in range(200):
+        cabinet.entry(
+            now - timedelta(hours=20, seconds=-i),
+            cabinet.outsider_admin,
+            outcome=Outcome.DENIED,
+            patient=cabinet.patients[1],
+        )
+    cabinet.evaluate()
+    with ctx.sessions.begin() as db:
+        elsewhere = db.scalar(
+            select(Membership.practice_id).where(Membership.account_id == cabinet.outsider_admin)
+        )
+        AnomalyService(db, ctx).tune(
+            db.get(Account, cabinet.outsider_admin),
+            elsewhere,
+            Thresholds(mass_window_minutes=1440, denials_window_minutes=1440),
+        )
+    cabinet.entry(now - timedelta(minutes=12), cabinet.doctors[1], patient=cabinet.patients[0])
+    cabinet.write()
+
+    def facts() -> tuple[int, int]:
+        with ctx.sessions() as db:
+            at = db.get(AnomalyPosition, "journal").position
+            found, new = AnomalyService(db, ctx)._facts(at, _Directory(db))
+            return len(found), new
+
+    assert facts() == (1, 1)
+    for i in range(9):
+        who = cabinet.doctors[i % 2]
+        cabinet.entry(
+            now - timedelta(minutes=10 - i),
+            who,
+            outcome=Outcome.DENIED,
+            patient=cabinet.patients[2],
+        )
+    assert [a for a in cabinet.evaluate() if a.subject_id == cabinet.patients[2]] == []
+    cabinet.entry(now, cabinet.admin, outcome=Outcome.DENIED, patient=cabinet.patients[2])
+    raised = [a for a in cabinet.evaluate() if a.subject_id == cabinet.patients[2]]
+    assert [(a.subject_id, a.count) for a in raised] == [(cabinet.patients[2], 10)]

@@ -261,12 +261,9 @@ def stored_thresholds(text: str, practice_id: uuid.UUID) -> Thresholds:
     return DEFAULTS
 
 
-def _longest_window(db: Session) -> timedelta:
-    """The longest window any practice's rules look back over."""
-    every = [DEFAULTS] + [
-        stored_thresholds(r.thresholds, r.practice_id)
-        for r in db.execute(select(AnomalySettings.practice_id, AnomalySettings.thresholds))
-    ]
+def _longest_window(every: Iterable[Thresholds]) -> timedelta:
+    """The longest window the given practices' rules look back over (the defaults'
+    at least)."""
     return timedelta(
         minutes=max(
             max(
@@ -275,7 +272,7 @@ def _longest_window(db: Session) -> timedelta:
                 t.denials_window_minutes,
                 t.networks_window_minutes,
             )
-            for t in every
+            for t in [DEFAULTS, *every]
         )
     )
 
@@ -519,8 +516,10 @@ class AnomalyService:
 
     def _facts(self, after: int, directory: _Directory) -> tuple[list[Fact], int]:
         """The entries after ``after`` (at most BATCH), preceded by the history their
-        windows reach: the same accounts' entries, and denied entries, of the longest
-        window before the first of them."""
+        windows reach: the same accounts' entries, and the denied entries about the
+        patients the new entries were denied about, over the longest window of the
+        practices those entries can count in (not of every practice: one practice's
+        long window does not make every round read a day of everybody's refusals)."""
         columns = (
             JournalRecord.log_index,
             JournalRecord.created_at,
@@ -540,13 +539,37 @@ class AnomalyService:
             return [], 0
         actors = {r.actor_id for r in new if r.actor_id is not None}
         directory.preload(actors)
-        since = min(r.created_at for r in new) - _longest_window(self.db)
-        earlier = [JournalRecord.log_index <= after, JournalRecord.created_at >= since]
-        history = list(
-            self.db.execute(
-                select(*columns).where(*earlier, JournalRecord.outcome == int(Outcome.DENIED))
-            ).all()
+        new_patients = _patients_of(self.db, [r.log_index for r in new])
+        denied_patients = sorted(
+            {
+                p
+                for r in new
+                if r.outcome == int(Outcome.DENIED)
+                for p in new_patients.get(r.log_index, ())
+            }
         )
+        directory.preload(denied_patients)
+        practices = {r.practice_id for r in new if r.practice_id is not None}
+        for account in actors:
+            practices |= directory.staff_practices(account)
+        for patient in denied_patients:
+            practices |= directory.patient_practices(patient)
+        since = min(r.created_at for r in new) - _longest_window(
+            directory.thresholds(p) for p in practices
+        )
+        earlier = [JournalRecord.log_index <= after, JournalRecord.created_at >= since]
+        history = []
+        for start in range(0, len(denied_patients), _IN_CHUNK):
+            part = denied_patients[start : start + _IN_CHUNK]
+            history += self.db.execute(
+                select(*columns)
+                .join(JournalPatient, JournalPatient.log_index == JournalRecord.log_index)
+                .where(
+                    *earlier,
+                    JournalRecord.outcome == int(Outcome.DENIED),
+                    JournalPatient.patient_id.in_(part),
+                )
+            ).all()
         actor_list = sorted(actors)
         for start in range(0, len(actor_list), _IN_CHUNK):
             part = actor_list[start : start + _IN_CHUNK]
