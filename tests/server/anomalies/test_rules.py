@@ -768,3 +768,21 @@ def test_r22_a_round_reads_only_the_history_its_windows_need(cabinet: Cabinet, c
     cabinet.entry(now, cabinet.admin, outcome=Outcome.DENIED, patient=cabinet.patients[2])
     raised = [a for a in cabinet.evaluate() if a.subject_id == cabinet.patients[2]]
     assert [(a.subject_id, a.count) for a in raised] == [(cabinet.patients[2], 10)]
+
+
+def test_r22_an_account_with_no_staff_place_denied_in_a_practice_is_an_alert(
+    cabinet: Cabinet, clock
+):
+    """A practitioner with no membership anywhere, denied 10 times about the Cabinet's
+    patients, is named by an alert of the Cabinet, besides the patients' alerts."""
+    with cabinet.ctx.sessions.begin() as db:
+        bob = _account(db, "bob@example.org")
+    start = _tuesday(clock, 10)
+    for i in range(10):
+        cabinet.entry(
+            start + timedelta(seconds=i), bob, outcome=Outcome.DENIED, patient=cabinet.patients[i]
+        )
+    about_bob = [a for a in cabinet.evaluate() if a.subject_id == bob]
+    assert [(a.practice_id, a.rule, a.count) for a in about_bob] == [
+        (cabinet.id, Rule.REPEATED_DENIALS, 10)
+    ]

@@ -9,11 +9,12 @@ touch are one detection, extended. Only entries newer than the evaluation's posi
 end a window; older ones are read as the windows' history.
 
 Who is watched: accounts that are staff (admin, practitioner, secretary) of a
-practice. An entry that names its practice is counted there; one that names none
-(a denial before any practice was known) is counted in each practice the account is
-staff of. Denials against one patient are counted, whoever asked, in the practice
-the entry names if the patient is one of its patients, or in each of the patient's
-practices when the entry names none.
+practice, and, for their denials only, accounts with no staff place anywhere that
+were denied in a practice the entry names. An entry that names its practice is
+counted there; one that names none (a denial before any practice was known) is
+counted in each practice the account is staff of. Denials against one patient are
+counted, whoever asked, in the practice the entry names if the patient is one of its
+patients, or in each of the patient's practices when the entry names none.
 """
 
 from __future__ import annotations
@@ -125,6 +126,7 @@ def evaluate(
     """Every detection of every rule whose window ends at an entry newer than
     ``new_from`` (facts in the journal's order, history included)."""
     by_account: dict[tuple[uuid.UUID, uuid.UUID], list[Fact]] = {}
+    by_outsider: dict[tuple[uuid.UUID, uuid.UUID], list[Fact]] = {}
     by_patient: dict[tuple[uuid.UUID, uuid.UUID], list[Fact]] = {}
     for fact in facts:
         if fact.actor is not None:
@@ -133,6 +135,10 @@ def evaluate(
                 where = [fact.practice_id] if fact.practice_id is not None else sorted(staff)
                 for practice_id in where:
                     by_account.setdefault((practice_id, fact.actor), []).append(fact)
+            elif fact.practice_id is not None and fact.outcome == Outcome.DENIED:
+                # An account with no staff place anywhere, denied in a practice: its
+                # denials are one alert about it, not only one per patient it tried.
+                by_outsider.setdefault((fact.practice_id, fact.actor), []).append(fact)
         if fact.outcome == Outcome.DENIED:
             for patient in fact.patients:
                 theirs = directory.patient_practices(patient)
@@ -150,6 +156,9 @@ def evaluate(
         found += _denials_by_account(practice_id, account, mine, new_from, limits)
         found += _two_networks(practice_id, account, mine, new_from, limits)
         found += _emergency(practice_id, account, mine, new_from, emergency_actions)
+    for (practice_id, account), mine in by_outsider.items():
+        limits = directory.thresholds(practice_id)
+        found += _denials_by_account(practice_id, account, mine, new_from, limits)
     for (practice_id, patient), theirs in by_patient.items():
         limits = directory.thresholds(practice_id)
         found += _denials_against_patient(practice_id, patient, theirs, new_from, limits)
