@@ -786,3 +786,28 @@ def test_r22_an_account_with_no_staff_place_denied_in_a_practice_is_an_alert(
     assert [(a.practice_id, a.rule, a.count) for a in about_bob] == [
         (cabinet.id, Rule.REPEATED_DENIALS, 10)
     ]
+
+
+def test_r22_an_admin_the_subject_vouched_for_does_not_decide_for_it(cabinet: Cabinet, clock):
+    """Alice invites x@ as admin and vouches for it: x@ does not dismiss the alert
+    about Alice while an operator can; an admin Alice did not vouch for does."""
+    ctx = cabinet.ctx
+    x = _second_admin(cabinet, "x@example.org")
+    with ctx.sessions.begin() as db:
+        member = db.scalar(
+            select(Membership).where(
+                Membership.practice_id == cabinet.id, Membership.account_id == x
+            )
+        )
+        member.identity_verified_by = cabinet.admin
+    _denied(cabinet, clock, cabinet.admin)
+    [alert] = cabinet.evaluate()
+    with ctx.sessions.begin() as db, pytest.raises(Forbidden, match="vouched for you"):
+        AnomalyService(db, ctx).dismiss(
+            cabinet.account(x), alert.id, "Rien à signaler, vu avec elle."
+        )
+    with ctx.sessions.begin() as db:
+        done = AnomalyService(db, ctx).dismiss(
+            cabinet.account(cabinet.operator), alert.id, "Vérifié : mot de passe mal tapé."
+        )
+        assert done.status == DISMISSED

@@ -154,11 +154,19 @@ class IncidentService:
         self, caller: Account, practice_id: uuid.UUID, subject_id: uuid.UUID
     ) -> None:
         """Whom an anomaly alert is about does not decide it, nor the incident opened from
-        it, while someone else can: a verified, active admin of the practice other than
-        them, or another operator (an operator who is the subject is not exempt). A
-        practice with nobody else keeps who decided."""
+        it, while someone else can; neither does a member whose identity the subject
+        vouched for (an admin the subject made to decide for them). Someone else is a
+        verified, active admin of the practice not vouched for by the subject, or another
+        operator (an operator who is the subject is not exempt). A practice with nobody
+        else keeps who decided."""
         if caller.id != subject_id:
-            return
+            vouched_by = self.db.scalar(
+                select(Membership.identity_verified_by).where(
+                    Membership.practice_id == practice_id, Membership.account_id == caller.id
+                )
+            )
+            if vouched_by != subject_id:
+                return
         other_admins = self.db.scalar(
             select(func.count())
             .select_from(Membership)
@@ -166,18 +174,23 @@ class IncidentService:
             .where(
                 Membership.practice_id == practice_id,
                 Membership.role == Role.ADMIN,
-                Membership.account_id != caller.id,
+                Membership.account_id.not_in([caller.id, subject_id]),
+                (Membership.identity_verified_by.is_(None))
+                | (Membership.identity_verified_by != subject_id),
                 Account.status == AccountStatus.ACTIVE,
                 Account.identity_verified_at.is_not(None),
             )
         )
+        subject = self.db.get(Account, subject_id)
         other_operators = {m.strip().lower() for m in self.ctx.settings.incident_operators} - {
-            caller.email.lower()
+            caller.email.lower(),
+            subject.email.lower() if subject is not None else "",
         }
         if (other_admins or 0) > 0 or other_operators:
             raise Forbidden(
-                "this alert is about your own account: another admin of the practice, or "
-                "an operator, decides it and the incident opened from it"
+                "this alert is about your own account, or the account that vouched for you: "
+                "another admin of the practice, or an operator, decides it and the incident "
+                "opened from it"
             )
 
     def incident(self, caller: Account, incident_id: uuid.UUID, *, writes: int = 0) -> Incident:
