@@ -35,6 +35,7 @@ def _alert(ctx, clock, rule: str) -> str:
             window_end=clock.now - timedelta(minutes=5),
             count=12,
             threshold=10,
+            counted="entries",
             detail="12 denied requests by this account within 15 minutes",
             status="open",
             reason="",
@@ -70,6 +71,20 @@ def test_r22_list_dismiss_and_open_an_incident_from_the_terminal(
         password=None,
     )
     assert json.loads(dismissed[dismissed.index("{") :])["status"] == "dismissed"
+    with ctx.sessions.begin() as db:
+        db.get(AnomalyAlert, uuid.UUID(denials)).reason = "Vu\u202e, rien."
+    # Text others wrote reaches the terminal escaped: no bidi override.
+    every = run(["alerts", "list", "--status", "all", "--json"], martin, live_server, password=None)
+    assert "\u202e" not in every and "\\u202e" in every
+    listed = json.loads(every[every.index("[") :])
+    assert {a["id"] for a in listed} == {denials, mass}
+    rest = run(
+        ["alerts", "list", "--status", "all", "--json", "--before", listed[0]["id"]],
+        martin,
+        live_server,
+        password=None,
+    )
+    assert [a["id"] for a in json.loads(rest[rest.index("[") :])] == [listed[1]["id"]]
 
     made = _flat(run(["alerts", "incident", mass], martin, live_server, password=None))
     assert "incident ouvert" in made and "uhs incident show" in made

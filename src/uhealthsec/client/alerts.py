@@ -19,11 +19,15 @@ class AlertClient:
     def __init__(self, exchange: ExchangeClient) -> None:
         self.exchange = exchange
 
-    def alerts(self, practice_id: ID, status: str = "open") -> list[dict[str, Any]]:
-        """The practice's alerts: ``open`` (default), ``dismissed``, ``incident`` or ``all``."""
-        answer = self.exchange.call(
-            "GET", f"/practices/{practice_id}/alerts", params={"status": status}
-        )
+    def alerts(
+        self, practice_id: ID, status: str = "open", before: ID | None = None
+    ) -> list[dict[str, Any]]:
+        """The practice's alerts: ``open`` (default), ``dismissed``, ``incident`` or ``all``,
+        newest first, a page at a time: ``before`` is the last alert of the previous page."""
+        params = {"status": status}
+        if before is not None:
+            params["before"] = str(uuid.UUID(str(before)))
+        answer = self.exchange.call("GET", f"/practices/{practice_id}/alerts", params=params)
         return answer.json()  # type: ignore[no-any-return]
 
     def dismiss(self, alert_id: ID, reason: str) -> dict[str, Any]:

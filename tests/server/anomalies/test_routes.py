@@ -29,6 +29,7 @@ def test_r22_the_routes_answer_the_admin_and_nobody_else(practice: Practice, ctx
             window_end=clock.now - timedelta(minutes=5),
             count=11,
             threshold=10,
+            counted="entries",
             detail="11 denied requests by this account within 15 minutes",
             status="open",
             reason="",
@@ -51,7 +52,11 @@ def test_r22_the_routes_answer_the_admin_and_nobody_else(practice: Practice, ctx
     assert alice.thresholds(practice.id)["networks_min"] == 2
     tuned = alice.tune(practice.id, close_hour=21, open_days=[0, 1, 2, 3, 4])
     assert (tuned["close_hour"], tuned["open_days"], tuned["open_hour"]) == (21, [0, 1, 2, 3, 4], 7)
-    assert alice.thresholds(practice.id)["close_hour"] == 21
+    shown = alice.thresholds(practice.id)
+    assert shown["close_hour"] == 21
+    assert [(c["before"]["close_hour"], c["after"]["close_hour"]) for c in shown["changes"]] == [
+        (20, 21)
+    ]
 
     made = alice.open_incident(alert_id, nature=["integrity"])
     assert made["status"] == "incident" and made["rule"] == "repeated_denials"

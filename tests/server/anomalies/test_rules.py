@@ -4,6 +4,7 @@ journal's tables (what the rules read), on both databases."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import uuid
@@ -34,7 +35,11 @@ from uhealthsec.server.audit.models import (
 )
 from uhealthsec.server.audit.refusals import JOURNALED_READS_PER_MINUTE
 from uhealthsec.server.errors import Conflict, Forbidden, InvalidInput, NotFound
-from uhealthsec.server.incidents.anomalies.models import AnomalyAlert
+from uhealthsec.server.incidents.anomalies.models import (
+    AnomalyAlert,
+    AnomalyPosition,
+    AnomalySettings,
+)
 from uhealthsec.server.incidents.anomalies.rules import Rule
 from uhealthsec.server.incidents.anomalies.service import (
     DISMISSED,
@@ -42,10 +47,12 @@ from uhealthsec.server.incidents.anomalies.service import (
     OPEN,
     RAISED_ACTION,
     AnomalyService,
+    _Directory,
     anomaly_alerts,
 )
 from uhealthsec.server.incidents.anomalies.thresholds import Thresholds
 from uhealthsec.server.incidents.models import Incident
+from uhealthsec.server.incidents.service import Decision, IncidentFields, IncidentService
 
 PARIS = ZoneInfo("Europe/Paris")
 OPERATOR = "olga@example.org"
@@ -421,7 +428,7 @@ def test_r22_alerts_are_mailed_journaled_counted_dismissed_or_made_incidents(
         listed = AnomalyService(db, ctx).alerts(operator, cabinet.id)
         assert {a.id for a in listed} == {mass.id, denials.id}
         # An operator reads the thresholds; only the practice's admin changes them.
-        assert AnomalyService(db, ctx).settings(operator, cabinet.id).networks_min == 2
+        assert AnomalyService(db, ctx).settings(operator, cabinet.id)[0].networks_min == 2
     with ctx.sessions.begin() as db, pytest.raises(NotFound):
         AnomalyService(db, ctx).tune(operator, cabinet.id, Thresholds())
 
@@ -505,3 +512,302 @@ def test_r22_the_worker_raises_the_alert_and_mails_it_in_one_round(
     assert [a.rule for a in cabinet.alerts()] == [Rule.REPEATED_DENIALS]
     subject = str(make_header(decode_header(outbox.messages("alice@example.org")[0]["Subject"])))
     assert subject == "Alerte de sécurité : refus répétés"
+
+
+def _second_admin(cabinet: Cabinet, email: str = "bob@example.org") -> uuid.UUID:
+    with cabinet.ctx.sessions.begin() as db:
+        bob = _account(db, email)
+        db.flush()
+        db.add(Membership(practice_id=cabinet.id, account_id=bob, role=Role.ADMIN))
+    return bob
+
+
+def _denied(cabinet: Cabinet, clock, actor: uuid.UUID, hour: int = 10, n: int = 10) -> None:
+    start = _tuesday(clock, hour)
+    for i in range(n):
+        cabinet.entry(start + timedelta(minutes=i), actor, outcome=Outcome.DENIED, practice=False)
+
+
+def test_r22_the_subject_closes_no_alert_about_itself_by_the_incident_path(cabinet: Cabinet, clock):
+    """The admin an alert is about neither opens an incident from it nor decides or
+    rewrites the incident another admin opened from it (403)."""
+    ctx = cabinet.ctx
+    bob = cabinet.account(_second_admin(cabinet))
+    _denied(cabinet, clock, cabinet.admin)
+    [alert] = cabinet.evaluate()
+    alice = cabinet.account(cabinet.admin)
+    with ctx.sessions.begin() as db, pytest.raises(Forbidden, match="your own account"):
+        AnomalyService(db, ctx).open_incident(alice, alert.id, description="Erreur de saisie.")
+    with ctx.sessions.begin() as db:
+        made = AnomalyService(db, ctx).open_incident(bob, alert.id)
+    with ctx.sessions.begin() as db, pytest.raises(Forbidden, match="your own account"):
+        IncidentService(db, ctx).decide(
+            alice, made.incident_id, Decision.NOT_NOTIFIABLE, "Aucun risque, une erreur."
+        )
+    with ctx.sessions.begin() as db, pytest.raises(Forbidden, match="your own account"):
+        IncidentService(db, ctx).update(
+            alice, made.incident_id, IncidentFields(description="Erreur de saisie.")
+        )
+    with ctx.sessions.begin() as db:
+        incident = IncidentService(db, ctx).decide(
+            bob, made.incident_id, Decision.NOT_NOTIFIABLE, "Vérifié avec le cabinet, aucun risque."
+        )
+        assert incident.decision == Decision.NOT_NOTIFIABLE
+
+
+def test_r22_an_operator_subject_is_not_exempt_and_only_able_admins_count(cabinet: Cabinet, clock):
+    """The operator an alert is about does not dismiss it while a verified, active
+    admin can; an admin whose identity nobody vouched for does not count."""
+    ctx = cabinet.ctx
+    with ctx.sessions.begin() as db:
+        db.add(
+            Membership(practice_id=cabinet.id, account_id=cabinet.operator, role=Role.PRACTITIONER)
+        )
+    _denied(cabinet, clock, cabinet.operator)
+    [alert] = cabinet.evaluate()
+    olga = cabinet.account(cabinet.operator)
+    with ctx.sessions.begin() as db, pytest.raises(Forbidden, match="your own account"):
+        AnomalyService(db, ctx).dismiss(olga, alert.id, "Rien à signaler ici, c'était moi.")
+    with ctx.sessions.begin() as db:
+        db.get(Account, cabinet.admin).identity_verified_at = None
+    with ctx.sessions.begin() as db:
+        done = AnomalyService(db, ctx).dismiss(olga, alert.id, "Seule à pouvoir décider ici.")
+        assert (done.status, done.decided_by) == (DISMISSED, olga.id)
+
+
+def test_r22_a_decided_alert_is_never_extended_a_later_stretch_is_a_new_alert(
+    cabinet: Cabinet, clock, outbox
+):
+    """Reads continued past a dismissal open a new alert, mailed, instead of growing
+    the dismissed one; patients and documents are counted in alerts of their own."""
+    ctx = cabinet.ctx
+    doctor = cabinet.doctors[0]
+    start = _tuesday(clock, 8)
+    for i in range(26):
+        cabinet.entry(start + timedelta(minutes=2 * i), doctor, patient=cabinet.patients[i])
+    [alert] = cabinet.evaluate()
+    assert (alert.counted, alert.count, alert.threshold) == ("patients", 26, 26)
+    clock.now = start + timedelta(minutes=55)
+    with ctx.sessions.begin() as db:
+        AnomalyService(db, ctx).dismiss(
+            cabinet.account(cabinet.admin), alert.id, "Journée chargée, c'est normal."
+        )
+    mails = len(outbox.messages("alice@example.org"))
+    t = start + timedelta(minutes=54)
+    for i in range(120):
+        t += timedelta(seconds=20)
+        cabinet.entry(t, doctor, patient=cabinet.patients[i % 60], document=uuid.uuid4())
+    clock.now = t + timedelta(minutes=1)
+    alerts = cabinet.evaluate()
+    dismissed = next(a for a in alerts if a.id == alert.id)
+    assert (dismissed.status, dismissed.count) == (DISMISSED, 26)
+    assert dismissed.window_end == start + timedelta(minutes=50)
+    later = {a.counted: a for a in alerts if a.id != alert.id}
+    assert set(later) == {"patients", "documents"}
+    assert all((a.status, a.window_end) == (OPEN, t) for a in later.values())
+    assert (later["documents"].count, later["documents"].threshold) == (120, 51)
+    assert later["patients"].threshold == 26 and later["patients"].count == 60
+    assert len(outbox.messages("alice@example.org")) - mails == 2
+
+
+def test_r22_tuning_keeps_every_rule_meaningful_and_is_kept_and_told(
+    cabinet: Cabinet, clock, outbox, caplog
+):
+    """Floors, counts and hours that would silence a rule are refused; each tuning is
+    kept with its values before and after, and mailed to the other admins and the
+    operators; a stored row past today's bounds falls back to the defaults, field by
+    field, without failing the rules or the read."""
+    for wrong in (
+        {"mass_floor_patients": 501},
+        {"mass_floor_documents": 1001},
+        {"denials_per_account": 101},
+        {"denials_per_patient": 101},
+        {"throttle_min_refused": 101},
+        {"open_days": []},
+        {"open_hour": 0, "close_hour": 24, "open_days": list(range(7))},
+    ):
+        with pytest.raises(ValueError):
+            Thresholds(**wrong)
+    ctx = cabinet.ctx
+    bob = _second_admin(cabinet)
+    alice = cabinet.account(cabinet.admin)
+    with ctx.sessions.begin() as db:
+        AnomalyService(db, ctx).tune(alice, cabinet.id, Thresholds(denials_per_account=100))
+    clock.advance(minutes=1)
+    with ctx.sessions.begin() as db:
+        AnomalyService(db, ctx).tune(alice, cabinet.id, Thresholds(close_hour=21))
+    for address in ("bob@example.org", OPERATOR):
+        told = outbox.messages(address)
+        assert len(told) == 2
+        assert "denials_per_account : 10 -> 100" in told[0].get_payload(decode=True).decode()
+    assert outbox.messages("alice@example.org") == []
+    with ctx.sessions.begin() as db:
+        current, changes = AnomalyService(db, ctx).settings(cabinet.account(bob), cabinet.id)
+        assert (current.close_hour, current.denials_per_account) == (21, 10)
+        assert [Thresholds.model_validate_json(c.after).close_hour for c in changes] == [21, 20]
+        assert Thresholds.model_validate_json(changes[0].before).denials_per_account == 100
+        assert {c.changed_by for c in changes} == {alice.id}
+        # A row written under wider bounds: its failing values take their defaults.
+        row = db.get(AnomalySettings, cabinet.id)
+        row.thresholds = json.dumps(
+            {"denials_per_account": 10_000, "close_hour": 22, "open_days": [], "gone": 1}
+        )
+    with ctx.sessions.begin() as db:
+        current, _ = AnomalyService(db, ctx).settings(alice, cabinet.id)
+        assert (current.denials_per_account, current.close_hour) == (10, 22)
+        assert current.open_days == [0, 1, 2, 3, 4, 5]
+    assert "denials_per_account" in caplog.text and "10000" not in caplog.text
+    _denied(cabinet, clock, cabinet.doctors[0])
+    assert [a.rule for a in cabinet.evaluate()] == [Rule.REPEATED_DENIALS]
+
+
+def test_r22_denials_naming_a_practice_count_only_there(cabinet: Cabinet, clock, outbox):
+    """Denials about a patient that name the Cabinet raise the patient's alert in the
+    Cabinet only: the patient's other practice learns nothing of them."""
+    ctx = cabinet.ctx
+    with ctx.sessions.begin() as db:
+        elsewhere = db.scalar(
+            select(Membership.practice_id).where(Membership.account_id == cabinet.outsider_admin)
+        )
+        db.add(Membership(practice_id=elsewhere, account_id=cabinet.patients[0], role=Role.PATIENT))
+    start = _tuesday(clock, 10)
+    for i in range(10):
+        cabinet.entry(
+            start + timedelta(minutes=i),
+            cabinet.doctors[0],
+            patient=cabinet.patients[0],
+            outcome=Outcome.DENIED,
+        )
+    alerts = cabinet.evaluate()
+    about_patient = [(a.practice_id, a.subject_id) for a in alerts if a.subject_kind == "patient"]
+    assert about_patient == [(cabinet.id, cabinet.patients[0])]
+    assert all(a.practice_id == cabinet.id for a in alerts)
+    assert outbox.messages("zoe@example.org") == []
+
+
+def test_r22_a_flood_of_patient_alerts_mutes_no_other_rule_and_pages(
+    cabinet: Cabinet, clock, outbox
+):
+    """Denials over 25 patients raise 25 patient alerts (and one about the account
+    that asked): the 20 patient alerts mailed use up only their own budget, so the
+    scrape and another account's denials are still mailed; the list reads on page by
+    page from its last alert."""
+    start = _tuesday(clock, 10)
+    for p in range(25):
+        for i in range(10):
+            cabinet.entry(
+                start + timedelta(seconds=p * 10 + i),
+                cabinet.outsider_admin,
+                outcome=Outcome.DENIED,
+                patient=cabinet.patients[p],
+            )
+    flood = cabinet.evaluate()
+    assert sorted(a.subject_kind for a in flood) == ["account"] + ["patient"] * 25
+    mailed = len(outbox.messages("alice@example.org"))
+    assert mailed == 20 + 1
+    doctor = cabinet.doctors[0]
+    for i in range(26):
+        cabinet.entry(start + timedelta(minutes=5, seconds=i), doctor, patient=cabinet.patients[i])
+    _denied(cabinet, clock, doctor, hour=11)
+    clock.advance(minutes=1)
+    later = {(a.rule, a.subject_kind) for a in cabinet.evaluate()[26:]}
+    assert later == {(Rule.MASS_DOWNLOAD, "account"), (Rule.REPEATED_DENIALS, "account")}
+    assert len(outbox.messages("alice@example.org")) == mailed + 2
+
+    ctx, admin = cabinet.ctx, cabinet.account(cabinet.admin)
+    with ctx.sessions() as db:
+        every = AnomalyService(db, ctx).alerts(admin, cabinet.id)
+        assert len(every) == 28
+        first = AnomalyService(db, ctx).alerts(admin, cabinet.id, before=every[9].id)
+        assert [a.id for a in first] == [a.id for a in every[10:]]
+        with pytest.raises(InvalidInput):
+            AnomalyService(db, ctx).alerts(admin, cabinet.id, before=uuid.uuid4())
+
+
+def test_r22_a_round_reads_only_the_history_its_windows_need(cabinet: Cabinet, clock):
+    """Another practice's day-long windows do not make the Cabinet's round read a day
+    of refusals; the denied history of the patients a new entry was denied about is
+    read, over the Cabinet's window, whoever asked before."""
+    ctx, now = cabinet.ctx, clock.now
+    for i in range(200):
+        cabinet.entry(
+            now - timedelta(hours=20, seconds=-i),
+            cabinet.outsider_admin,
+            outcome=Outcome.DENIED,
+            patient=cabinet.patients[1],
+        )
+    cabinet.evaluate()
+    with ctx.sessions.begin() as db:
+        elsewhere = db.scalar(
+            select(Membership.practice_id).where(Membership.account_id == cabinet.outsider_admin)
+        )
+        AnomalyService(db, ctx).tune(
+            db.get(Account, cabinet.outsider_admin),
+            elsewhere,
+            Thresholds(mass_window_minutes=1440, denials_window_minutes=1440),
+        )
+    cabinet.entry(now - timedelta(minutes=12), cabinet.doctors[1], patient=cabinet.patients[0])
+    cabinet.write()
+
+    def facts() -> tuple[int, int]:
+        with ctx.sessions() as db:
+            at = db.get(AnomalyPosition, "journal").position
+            found, new = AnomalyService(db, ctx)._facts(at, _Directory(db))
+            return len(found), new
+
+    assert facts() == (1, 1)
+    for i in range(9):
+        who = cabinet.doctors[i % 2]
+        cabinet.entry(
+            now - timedelta(minutes=10 - i),
+            who,
+            outcome=Outcome.DENIED,
+            patient=cabinet.patients[2],
+        )
+    assert [a for a in cabinet.evaluate() if a.subject_id == cabinet.patients[2]] == []
+    cabinet.entry(now, cabinet.admin, outcome=Outcome.DENIED, patient=cabinet.patients[2])
+    raised = [a for a in cabinet.evaluate() if a.subject_id == cabinet.patients[2]]
+    assert [(a.subject_id, a.count) for a in raised] == [(cabinet.patients[2], 10)]
+
+
+def test_r22_an_account_with_no_staff_place_denied_in_a_practice_is_an_alert(
+    cabinet: Cabinet, clock
+):
+    """A practitioner with no membership anywhere, denied 10 times about the Cabinet's
+    patients, is named by an alert of the Cabinet, besides the patients' alerts."""
+    with cabinet.ctx.sessions.begin() as db:
+        bob = _account(db, "bob@example.org")
+    start = _tuesday(clock, 10)
+    for i in range(10):
+        cabinet.entry(
+            start + timedelta(seconds=i), bob, outcome=Outcome.DENIED, patient=cabinet.patients[i]
+        )
+    about_bob = [a for a in cabinet.evaluate() if a.subject_id == bob]
+    assert [(a.practice_id, a.rule, a.count) for a in about_bob] == [
+        (cabinet.id, Rule.REPEATED_DENIALS, 10)
+    ]
+
+
+def test_r22_an_admin_the_subject_vouched_for_does_not_decide_for_it(cabinet: Cabinet, clock):
+    """Alice invites x@ as admin and vouches for it: x@ does not dismiss the alert
+    about Alice while an operator can; an admin Alice did not vouch for does."""
+    ctx = cabinet.ctx
+    x = _second_admin(cabinet, "x@example.org")
+    with ctx.sessions.begin() as db:
+        member = db.scalar(
+            select(Membership).where(
+                Membership.practice_id == cabinet.id, Membership.account_id == x
+            )
+        )
+        member.identity_verified_by = cabinet.admin
+    _denied(cabinet, clock, cabinet.admin)
+    [alert] = cabinet.evaluate()
+    with ctx.sessions.begin() as db, pytest.raises(Forbidden, match="vouched for you"):
+        AnomalyService(db, ctx).dismiss(
+            cabinet.account(x), alert.id, "Rien à signaler, vu avec elle."
+        )
+    with ctx.sessions.begin() as db:
+        done = AnomalyService(db, ctx).dismiss(
+            cabinet.account(cabinet.operator), alert.id, "Vérifié : mot de passe mal tapé."
+        )
+        assert done.status == DISMISSED

@@ -88,10 +88,13 @@ def _json_value(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
-def print_json(value: Any) -> None:
-    """Stable JSON on stdout: keys sorted, dates in ISO 8601, ids as strings."""
+def print_json(value: Any, *, ascii_only: bool = False) -> None:
+    """Stable JSON on stdout: keys sorted, dates in ISO 8601, ids as strings. With
+    ``ascii_only``, every other character escaped: for text others wrote (bidi
+    overrides and other format characters must not reach the terminal)."""
     sys.stdout.write(
-        json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True, default=_json_value) + "\n"
+        json.dumps(value, ensure_ascii=ascii_only, indent=2, sort_keys=True, default=_json_value)
+        + "\n"
     )
     sys.stdout.flush()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -81,15 +82,24 @@ def alerts_list(
         str, typer.Option(help="open, dismissed, incident or all.", metavar="STATUS")
     ] = "open",
     practice: PracticeChoice = None,
+    before: Annotated[
+        str | None,
+        typer.Option(help="The next page: the last alert id of the previous one.", metavar="ID"),
+    ] = None,
     as_json: JsonOutput = False,
 ) -> None:
-    """The practice's alerts, the open ones by default, newest first."""
+    """The practice's alerts, the open ones by default, newest first, 200 a page."""
     if status not in ("open", "dismissed", "incident", "all"):
         raise usage_error("the status is open, dismissed, incident or all")
+    if before is not None:
+        try:
+            uuid.UUID(before)
+        except ValueError:
+            raise usage_error("--before is an alert id") from None
     with signed_in_client(unlock=False) as client:
-        found = _client()(client).alerts(practice_for(client, practice, ("admin",)), status)
+        found = _client()(client).alerts(practice_for(client, practice, ("admin",)), status, before)
     if as_json:
-        print_json(found)
+        print_json(found, ascii_only=True)
         return
     if not found:
         console.print("Aucune alerte." if status != "open" else "Aucune alerte ouverte.")
@@ -107,7 +117,7 @@ def alerts_dismiss(
     with signed_in_client(unlock=False) as client:
         alert = _client()(client).dismiss(alert_id, reason)
     if as_json:
-        print_json(alert)
+        print_json(alert, ascii_only=True)
     else:
         _show(alert)
 
@@ -135,7 +145,7 @@ def alerts_incident(
     with signed_in_client(unlock=False) as client:
         alert = _client()(client).open_incident(alert_id, nature, description)
     if as_json:
-        print_json(alert)
+        print_json(alert, ascii_only=True)
         return
     _show(alert)
     console.print(f"Suite : uhs incident show {_text(alert.get('incident_id'))}")

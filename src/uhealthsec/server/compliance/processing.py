@@ -514,6 +514,7 @@ BREACHES = Activity(
             "incident_patients",
             "anomaly_alerts",
             "anomaly_settings",
+            "anomaly_settings_changes",
             "anomaly_positions",
         }
     ),

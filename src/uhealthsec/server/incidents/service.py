@@ -25,13 +25,21 @@ from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import Session
 
 from uhealthsec.crypto.journal import NOBODY, JournalEntry, ObjectKind, Outcome
-from uhealthsec.server.accounts.models import Account, AccountKind, Membership, Practice, Role
+from uhealthsec.server.accounts.models import (
+    Account,
+    AccountKind,
+    AccountStatus,
+    Membership,
+    Practice,
+    Role,
+)
 from uhealthsec.server.accounts.service import AccountService
 from uhealthsec.server.audit.outbox import stage_entry
 from uhealthsec.server.audit.service import JournalService
 from uhealthsec.server.audit.writer import PendingEntry
 from uhealthsec.server.context import AppContext
-from uhealthsec.server.errors import Conflict, InvalidInput, NotFound, TooManyRequests
+from uhealthsec.server.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests
+from uhealthsec.server.incidents.anomalies.models import AnomalyAlert
 from uhealthsec.server.incidents.exposure import clear_metadata_text
 from uhealthsec.server.incidents.models import (
     Incident,
@@ -142,9 +150,53 @@ class IncidentService:
             AccountService(self.db, self.ctx).require(caller, practice_id, "journal.read")
         current_draft().about_practice(practice_id)
 
+    def refuse_subject(
+        self, caller: Account, practice_id: uuid.UUID, subject_id: uuid.UUID
+    ) -> None:
+        """Whom an anomaly alert is about does not decide it, nor the incident opened from
+        it, while someone else can; neither does a member whose identity the subject
+        vouched for (an admin the subject made to decide for them). Someone else is a
+        verified, active admin of the practice not vouched for by the subject, or another
+        operator (an operator who is the subject is not exempt). A practice with nobody
+        else keeps who decided."""
+        if caller.id != subject_id:
+            vouched_by = self.db.scalar(
+                select(Membership.identity_verified_by).where(
+                    Membership.practice_id == practice_id, Membership.account_id == caller.id
+                )
+            )
+            if vouched_by != subject_id:
+                return
+        other_admins = self.db.scalar(
+            select(func.count())
+            .select_from(Membership)
+            .join(Account, Account.id == Membership.account_id)
+            .where(
+                Membership.practice_id == practice_id,
+                Membership.role == Role.ADMIN,
+                Membership.account_id.not_in([caller.id, subject_id]),
+                (Membership.identity_verified_by.is_(None))
+                | (Membership.identity_verified_by != subject_id),
+                Account.status == AccountStatus.ACTIVE,
+                Account.identity_verified_at.is_not(None),
+            )
+        )
+        subject = self.db.get(Account, subject_id)
+        other_operators = {m.strip().lower() for m in self.ctx.settings.incident_operators} - {
+            caller.email.lower(),
+            subject.email.lower() if subject is not None else "",
+        }
+        if (other_admins or 0) > 0 or other_operators:
+            raise Forbidden(
+                "this alert is about your own account, or the account that vouched for you: "
+                "another admin of the practice, or an operator, decides it and the incident "
+                "opened from it"
+            )
+
     def incident(self, caller: Account, incident_id: uuid.UUID, *, writes: int = 0) -> Incident:
         """The incident, if the caller keeps its practice's register; with ``writes``,
-        locked and that many changes counted against its hourly bound."""
+        locked and that many changes counted against its hourly bound, and refused to
+        the account an anomaly alert it was opened from is about."""
         incident = self.db.get(Incident, incident_id, with_for_update=writes > 0)
         if incident is None or not (
             self.is_operator(caller)
@@ -155,6 +207,12 @@ class IncidentService:
             raise NotFound("no such incident, or it is not yours to see")
         current_draft().about_practice(incident.practice_id)
         if writes:
+            for subject in self.db.scalars(
+                select(AnomalyAlert.subject_id).where(
+                    AnomalyAlert.incident_id == incident.id, AnomalyAlert.subject_kind == "account"
+                )
+            ):
+                self.refuse_subject(caller, incident.practice_id, subject)
             self._count_writes(incident, writes)
         return incident
 

@@ -22,7 +22,7 @@ class AnomalyAlert(Base):
     __tablename__ = "anomaly_alerts"
     __table_args__ = (
         # The practice's open alerts, and the merge of a rule's next detection into the
-        # alert of the same subject (anomalies/service.py).
+        # open alert of the same subject (anomalies/service.py).
         Index("ix_anomaly_alerts_practice", "practice_id", "status", "created_at"),
         Index("ix_anomaly_alerts_subject", "practice_id", "rule", "subject_id", "window_end"),
     )
@@ -40,6 +40,9 @@ class AnomalyAlert(Base):
     #: the threshold it reached.
     count: Mapped[int] = mapped_column(BigInteger)
     threshold: Mapped[int] = mapped_column(BigInteger)
+    #: What ``count`` counts (rules.py ``Detection.counted``): a mass download's
+    #: patients and documents are two alerts, each with its own threshold.
+    counted: Mapped[str] = mapped_column(String(16))
     #: A sentence saying what was counted (numbers and the rule, no personal data).
     detail: Mapped[str] = mapped_column(String(500))
     #: "open", "dismissed" (with ``reason``) or "incident" (``incident_id``).
@@ -65,6 +68,21 @@ class AnomalySettings(Base):
     thresholds: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_by: Mapped[uuid.UUID] = mapped_column(Uuid)
+
+
+class AnomalySettingsChange(Base):
+    """Each tuning of a practice's thresholds, kept: the values before and after (JSON
+    of ``Thresholds``), who and when; a tune, scrape, re-tune leaves its trace."""
+
+    __tablename__ = "anomaly_settings_changes"
+    __table_args__ = (Index("ix_anomaly_settings_changes_practice", "practice_id", "changed_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    practice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("practices.id", ondelete="CASCADE"))
+    before: Mapped[str] = mapped_column(Text)
+    after: Mapped[str] = mapped_column(Text)
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    changed_by: Mapped[uuid.UUID] = mapped_column(Uuid)
 
 
 class AnomalyPosition(Base):

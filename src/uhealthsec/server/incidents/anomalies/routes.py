@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query
 from uhealthsec.server.deps import REPLAYABLE, AnswerKeepingRoute, Caller, Ctx, Db
 from uhealthsec.server.incidents.anomalies import schemas as s
 from uhealthsec.server.incidents.anomalies.models import AnomalyAlert
-from uhealthsec.server.incidents.anomalies.service import AnomalyService
+from uhealthsec.server.incidents.anomalies.service import AnomalyService, stored_thresholds
 from uhealthsec.server.incidents.anomalies.thresholds import Thresholds
 
 router = APIRouter(route_class=AnswerKeepingRoute, tags=["incidents"])
@@ -26,10 +26,12 @@ def alerts(
     db: Db,
     ctx: Ctx,
     status: Annotated[Literal["open", "dismissed", "incident", "all"], Query()] = "open",
+    before: Annotated[uuid.UUID | None, Query()] = None,
 ) -> list[s.AlertOut]:
-    """The practice's anomaly alerts, the open ones unless asked (newest first, 200 at most)."""
+    """The practice's anomaly alerts, the open ones unless asked (newest first, 200 at
+    most); ``before``, the last alert of a page, asks for the next one."""
     found = AnomalyService(db, ctx).alerts(
-        caller.account, practice_id, None if status == "all" else status
+        caller.account, practice_id, None if status == "all" else status, before
     )
     return [_out(a) for a in found]
 
@@ -56,10 +58,23 @@ def open_incident(
     return _out(alert)
 
 
-@router.get("/practices/{practice_id}/anomaly-settings", response_model=Thresholds)
-def thresholds(practice_id: PracticeId, caller: Caller, db: Db, ctx: Ctx) -> Thresholds:
-    """The thresholds of the practice's rules (its own, or the defaults)."""
-    return AnomalyService(db, ctx).settings(caller.account, practice_id)
+@router.get("/practices/{practice_id}/anomaly-settings", response_model=s.SettingsOut)
+def thresholds(practice_id: PracticeId, caller: Caller, db: Db, ctx: Ctx) -> s.SettingsOut:
+    """The thresholds of the practice's rules (its own, or the defaults), and their
+    last changes, newest first."""
+    current, changes = AnomalyService(db, ctx).settings(caller.account, practice_id)
+    return s.SettingsOut(
+        **current.model_dump(),
+        changes=[
+            s.SettingsChangeOut(
+                changed_at=c.changed_at,
+                changed_by=c.changed_by,
+                before=stored_thresholds(c.before, practice_id),
+                after=stored_thresholds(c.after, practice_id),
+            )
+            for c in changes
+        ],
+    )
 
 
 @router.put(
@@ -84,6 +99,7 @@ def _out(alert: AnomalyAlert) -> s.AlertOut:
         window_end=alert.window_end,
         count=alert.count,
         threshold=alert.threshold,
+        counted=alert.counted,
         detail=alert.detail,
         status=alert.status,  # type: ignore[arg-type]
         reason=alert.reason,

@@ -9,10 +9,12 @@ touch are one detection, extended. Only entries newer than the evaluation's posi
 end a window; older ones are read as the windows' history.
 
 Who is watched: accounts that are staff (admin, practitioner, secretary) of a
-practice. An entry that names its practice is counted there; one that names none
-(a denial before any practice was known) is counted in each practice the account is
-staff of. Denials against one patient are counted in the patient's practices,
-whoever asked.
+practice, and, for their denials only, accounts with no staff place anywhere that
+were denied in a practice the entry names. An entry that names its practice is
+counted there; one that names none (a denial before any practice was known) is
+counted in each practice the account is staff of. Denials against one patient are
+counted, whoever asked, in the practice the entry names if the patient is one of its
+patients, or in each of the patient's practices when the entry names none.
 """
 
 from __future__ import annotations
@@ -92,6 +94,9 @@ class Detection:
     #: The count at which the rule fires.
     threshold: int
     detail: str
+    #: What ``count`` counts: "patients" or "documents" (mass download, each with its
+    #: own threshold and alert), "entries", "reads" or "networks".
+    counted: str = "entries"
 
 
 class Directory(Protocol):
@@ -121,6 +126,7 @@ def evaluate(
     """Every detection of every rule whose window ends at an entry newer than
     ``new_from`` (facts in the journal's order, history included)."""
     by_account: dict[tuple[uuid.UUID, uuid.UUID], list[Fact]] = {}
+    by_outsider: dict[tuple[uuid.UUID, uuid.UUID], list[Fact]] = {}
     by_patient: dict[tuple[uuid.UUID, uuid.UUID], list[Fact]] = {}
     for fact in facts:
         if fact.actor is not None:
@@ -129,9 +135,18 @@ def evaluate(
                 where = [fact.practice_id] if fact.practice_id is not None else sorted(staff)
                 for practice_id in where:
                     by_account.setdefault((practice_id, fact.actor), []).append(fact)
+            elif fact.practice_id is not None and fact.outcome == Outcome.DENIED:
+                # An account with no staff place anywhere, denied in a practice: its
+                # denials are one alert about it, not only one per patient it tried.
+                by_outsider.setdefault((fact.practice_id, fact.actor), []).append(fact)
         if fact.outcome == Outcome.DENIED:
             for patient in fact.patients:
-                for practice_id in sorted(directory.patient_practices(patient)):
+                theirs = directory.patient_practices(patient)
+                # An entry that names its practice counts there only: the patient's
+                # other practices learn nothing of what was asked elsewhere.
+                if fact.practice_id is not None:
+                    theirs = theirs & {fact.practice_id}
+                for practice_id in sorted(theirs):
                     by_patient.setdefault((practice_id, patient), []).append(fact)
     found: list[Detection] = []
     for (practice_id, account), mine in by_account.items():
@@ -141,6 +156,9 @@ def evaluate(
         found += _denials_by_account(practice_id, account, mine, new_from, limits)
         found += _two_networks(practice_id, account, mine, new_from, limits)
         found += _emergency(practice_id, account, mine, new_from, emergency_actions)
+    for (practice_id, account), mine in by_outsider.items():
+        limits = directory.thresholds(practice_id)
+        found += _denials_by_account(practice_id, account, mine, new_from, limits)
     for (practice_id, patient), theirs in by_patient.items():
         limits = directory.thresholds(practice_id)
         found += _denials_against_patient(practice_id, patient, theirs, new_from, limits)
@@ -188,6 +206,7 @@ def _merged(
     subject: uuid.UUID,
     hits: Iterable[tuple[datetime, datetime, int, int]],
     describe: Callable[[int, int], str],
+    counted: str = "entries",
 ) -> list[Detection]:
     """One detection per run of hits whose windows touch, with the largest count."""
     out: list[Detection] = []
@@ -205,6 +224,7 @@ def _merged(
                 best,
                 last.threshold,
                 describe(best, last.threshold),
+                counted,
             )
         else:
             out.append(
@@ -218,6 +238,7 @@ def _merged(
                     count,
                     threshold,
                     describe(count, threshold),
+                    counted,
                 )
             )
     return out
@@ -277,6 +298,7 @@ def _mass_download(
             account,
             hits,
             _mass_detail(what, limits),
+            what,
         )
     return found
 
@@ -414,6 +436,7 @@ def _two_networks(
             f"requests of this account from {n} different networks (IPv4 /24, IPv6 /64) "
             f"within {limits.networks_window_minutes} minutes; fires from {at}"
         ),
+        "networks",
     )
 
 
@@ -465,4 +488,5 @@ def _throttle(practice_id: uuid.UUID, throttle: Throttle, limits: Thresholds) ->
         count,
         need,
         detail,
+        "reads",
     )

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from uhealthsec.server.incidents.anomalies.rules import Rule
+from uhealthsec.server.incidents.anomalies.thresholds import Thresholds
 from uhealthsec.server.incidents.service import Nature
 
 
@@ -27,6 +28,8 @@ class AlertOut(BaseModel):
     window_end: datetime
     count: int
     threshold: int
+    #: What ``count`` counts: "patients", "documents", "entries", "reads" or "networks".
+    counted: str
     detail: str
     status: Literal["open", "dismissed", "incident"]
     reason: str
@@ -43,3 +46,17 @@ class AlertIncidentIn(Strict):
     nature: Annotated[list[Nature], Field(min_length=1, max_length=3)] | None = None
     #: The incident's description; the alert's own if left out.
     description: Annotated[str, Field(max_length=10_000)] | None = None
+
+
+class SettingsChangeOut(BaseModel):
+    changed_at: datetime
+    #: The admin who tuned.
+    changed_by: uuid.UUID
+    before: Thresholds
+    after: Thresholds
+
+
+class SettingsOut(Thresholds):
+    """The practice's thresholds, and their last changes (newest first)."""
+
+    changes: list[SettingsChangeOut]

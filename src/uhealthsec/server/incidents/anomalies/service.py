@@ -17,6 +17,7 @@ anyone else is answered as if the practice or alert did not exist.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from prometheus_client.metrics_core import CounterMetricFamily, Metric
+from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -41,11 +43,12 @@ from uhealthsec.server.audit.outbox import stage_entry
 from uhealthsec.server.audit.refusals import JOURNALED_READS_PER_MINUTE, READ_WINDOW
 from uhealthsec.server.audit.writer import PendingEntry
 from uhealthsec.server.context import AppContext
-from uhealthsec.server.errors import Conflict, Forbidden, InvalidInput, NotFound
+from uhealthsec.server.errors import Conflict, InvalidInput, NotFound
 from uhealthsec.server.incidents.anomalies.models import (
     AnomalyAlert,
     AnomalyPosition,
     AnomalySettings,
+    AnomalySettingsChange,
 )
 from uhealthsec.server.incidents.anomalies.rules import (
     ACCOUNT,
@@ -63,6 +66,8 @@ from uhealthsec.server.journaling.draft import current_draft
 from uhealthsec.server.mail.outbox import MailOutbox
 from uhealthsec.server.shield.networks import network_of
 
+logger = logging.getLogger(__name__)
+
 OPEN, DISMISSED, INCIDENT = "open", "dismissed", "incident"
 STATUSES = (OPEN, DISMISSED, INCIDENT)
 RAISED_ACTION = "incidents.alert_raised"
@@ -70,12 +75,21 @@ RAISED_ACTION = "incidents.alert_raised"
 BATCH = 10_000
 #: A first evaluation starts with the last day's entries, not the whole past.
 FIRST_LOOK_BACK = timedelta(days=1)
-#: Alerts mailed per practice per day: past it they are only listed (a flood of mail
-#: would bury the first ones).
+#: Alerts of one rule and subject kind mailed per practice per day: past it they are
+#: only listed (a flood of mail would bury the first ones). Each rule and kind has
+#: its own budget, so that a flood of one (denials about patients, which any outsider
+#: can cause) does not silence the others.
 MAILS_PER_DAY = 20
+#: Rules whose alerts are always mailed: raised about the practice's own staff only
+#: (so bounded by its size), and the ones a scrape raises.
+ALWAYS_MAILED = frozenset(
+    {Rule.MASS_DOWNLOAD, Rule.OFF_HOURS, Rule.READ_THROTTLE, Rule.TWO_NETWORKS, Rule.EMERGENCY}
+)
 #: Alerts one listing shows at most (newest first).
 LISTED = 200
 MIN_REASON = 10
+#: Changes of the thresholds ``GET anomaly-settings`` shows (newest first).
+CHANGES_SHOWN = 20
 JOURNAL_POSITION = "journal"
 _IN_CHUNK = 500
 
@@ -208,18 +222,48 @@ def _networks_of(db: Session, indexes: Sequence[int]) -> dict[int, str]:
 
 def thresholds_of(db: Session, practice_id: uuid.UUID) -> Thresholds:
     row = db.get(AnomalySettings, practice_id)
-    if row is None:
+    return DEFAULTS if row is None else stored_thresholds(row.thresholds, practice_id)
+
+
+#: The fields a failure of the whole-model check (the opening hours) falls back on.
+_HOURS = ("open_hour", "close_hour", "open_days")
+
+
+def stored_thresholds(text: str, practice_id: uuid.UUID) -> Thresholds:
+    """A stored row read with today's bounds: a threshold added since takes its
+    default, one that no longer passes them too (logged by name, never its value), so
+    that one practice's old row neither stops the rules for all nor fails a read."""
+    try:
+        stored = json.loads(text)
+    except ValueError:
+        stored = None
+    if not isinstance(stored, dict):
+        logger.warning("anomaly settings of practice %s unreadable: defaults used", practice_id)
         return DEFAULTS
-    # Written through ``Thresholds`` only; a threshold added since takes its default.
-    return Thresholds.model_validate({**DEFAULTS.model_dump(), **json.loads(row.thresholds)})
+    values = {
+        **DEFAULTS.model_dump(),
+        **{k: v for k, v in stored.items() if k in Thresholds.model_fields},
+    }
+    for _ in range(3):
+        try:
+            return Thresholds.model_validate(values)
+        except ValidationError as failed:
+            names = {str(e["loc"][0]) for e in failed.errors() if e["loc"]}
+            if any(not e["loc"] for e in failed.errors()):
+                names.update(_HOURS)
+            logger.warning(
+                "anomaly settings of practice %s out of bounds, defaults used for: %s",
+                practice_id,
+                ", ".join(sorted(names)),
+            )
+            for name in names & set(Thresholds.model_fields):
+                values[name] = getattr(DEFAULTS, name)
+    return DEFAULTS
 
 
-def _longest_window(db: Session) -> timedelta:
-    """The longest window any practice's rules look back over."""
-    every = [DEFAULTS] + [
-        Thresholds.model_validate({**DEFAULTS.model_dump(), **json.loads(t)})
-        for t in db.scalars(select(AnomalySettings.thresholds))
-    ]
+def _longest_window(every: Iterable[Thresholds]) -> timedelta:
+    """The longest window the given practices' rules look back over (the defaults'
+    at least)."""
     return timedelta(
         minutes=max(
             max(
@@ -228,7 +272,7 @@ def _longest_window(db: Session) -> timedelta:
                 t.denials_window_minutes,
                 t.networks_window_minutes,
             )
-            for t in every
+            for t in [DEFAULTS, *every]
         )
     )
 
@@ -264,17 +308,29 @@ class AnomalyService:
 
     # -- thresholds ---------------------------------------------------------------------
 
-    def settings(self, caller: Account, practice_id: uuid.UUID) -> Thresholds:
+    def settings(
+        self, caller: Account, practice_id: uuid.UUID
+    ) -> tuple[Thresholds, list[AnomalySettingsChange]]:
+        """The practice's thresholds, and their last changes (newest first)."""
         self._require_keeper(caller, practice_id)
-        return thresholds_of(self.db, practice_id)
+        changes = self.db.scalars(
+            select(AnomalySettingsChange)
+            .where(AnomalySettingsChange.practice_id == practice_id)
+            .order_by(AnomalySettingsChange.changed_at.desc(), AnomalySettingsChange.id)
+            .limit(CHANGES_SHOWN)
+        )
+        return thresholds_of(self.db, practice_id), list(changes)
 
     def tune(self, caller: Account, practice_id: uuid.UUID, thresholds: Thresholds) -> Thresholds:
         """A practice's admin sets its thresholds (within their bounds, thresholds.py);
-        an operator may read them, not change them."""
+        an operator may read them, not change them. Each change is kept with the values
+        before and after, and mailed to the practice's other admins and the operators:
+        nobody quietly loosens the rules before scraping."""
         self._require_keeper(caller, practice_id)
         if not AccountService(self.db, self.ctx).is_admin(caller.id, practice_id):
             raise NotFound("no such practice, or you are not one of its admins")
         row = self.db.get(AnomalySettings, practice_id, with_for_update=True)
+        before = DEFAULTS if row is None else stored_thresholds(row.thresholds, practice_id)
         text = thresholds.model_dump_json()
         now = self.ctx.now()
         if row is None:
@@ -285,22 +341,71 @@ class AnomalyService:
             )
         else:
             row.thresholds, row.updated_at, row.updated_by = text, now, caller.id
+        self.db.add(
+            AnomalySettingsChange(
+                id=uuid.uuid4(),
+                practice_id=practice_id,
+                before=before.model_dump_json(),
+                after=text,
+                changed_at=now,
+                changed_by=caller.id,
+            )
+        )
         self.db.flush()
+        changed = [
+            f"{name} : {getattr(before, name)} -> {getattr(thresholds, name)}"
+            for name in Thresholds.model_fields
+            if getattr(before, name) != getattr(thresholds, name)
+        ]
+        if changed:
+            mail = MailOutbox(self.db, self.ctx)
+            for address in self._told_of_tuning(caller, practice_id):
+                mail.send(
+                    address,
+                    "Seuils des alertes de sécurité modifiés",
+                    tuning_text(practice_id, caller.id, now, changed),
+                )
         return thresholds
+
+    def _told_of_tuning(self, caller: Account, practice_id: uuid.UUID) -> list[str]:
+        admins = self.db.scalars(
+            select(Account.email)
+            .join(Membership, Membership.account_id == Account.id)
+            .where(
+                Membership.practice_id == practice_id,
+                Membership.role == Role.ADMIN,
+                Account.id != caller.id,
+            )
+        )
+        operators = {m.strip().lower() for m in self.ctx.settings.incident_operators}
+        return sorted(({*admins} | operators) - {caller.email.lower(), ""})
 
     # -- the alerts ---------------------------------------------------------------------
 
     def alerts(
-        self, caller: Account, practice_id: uuid.UUID, status: str | None = OPEN
+        self,
+        caller: Account,
+        practice_id: uuid.UUID,
+        status: str | None = OPEN,
+        before: uuid.UUID | None = None,
     ) -> list[AnomalyAlert]:
-        """The practice's alerts (open ones by default), newest first."""
+        """The practice's alerts (open ones by default), newest first, LISTED at most;
+        with ``before`` (the last alert of the previous page), those listed after it."""
         self._require_keeper(caller, practice_id)
         query = select(AnomalyAlert).where(AnomalyAlert.practice_id == practice_id)
         if status is not None:
             query = query.where(AnomalyAlert.status == status)
+        if before is not None:
+            cursor = self.db.get(AnomalyAlert, before)
+            if cursor is None or cursor.practice_id != practice_id:
+                raise InvalidInput("before: not an alert of this practice")
+            query = query.where(
+                (AnomalyAlert.created_at < cursor.created_at)
+                | ((AnomalyAlert.created_at == cursor.created_at) & (AnomalyAlert.id < cursor.id))
+            )
         return list(
             self.db.scalars(
-                query.order_by(AnomalyAlert.created_at.desc(), AnomalyAlert.id).limit(LISTED)
+                query.order_by(AnomalyAlert.created_at.desc(), AnomalyAlert.id.desc()).limit(LISTED)
             )
         )
 
@@ -318,22 +423,11 @@ class AnomalyService:
         return alert
 
     def _not_about_self(self, caller: Account, alert: AnomalyAlert) -> None:
-        """An admin does not close an alert about their own account while another admin
-        or an operator can: the one who scraped would otherwise file it away. A practice
-        with one admin has nobody else; the alert keeps who decided it."""
-        if alert.subject_kind != ACCOUNT or alert.subject_id != caller.id:
-            return
-        if self._is_operator(caller):
-            return
-        admins = self.db.scalar(
-            select(func.count())
-            .select_from(Membership)
-            .where(Membership.practice_id == alert.practice_id, Membership.role == Role.ADMIN)
-        )
-        if (admins or 0) > 1 or self.ctx.settings.incident_operators:
-            raise Forbidden(
-                "this alert is about your own account: another admin of the practice, or "
-                "an operator, decides it"
+        """An account does not close an alert about itself while someone else can: the
+        one who scraped would otherwise file it away (incidents/service.py)."""
+        if alert.subject_kind == ACCOUNT:
+            IncidentService(self.db, self.ctx).refuse_subject(
+                caller, alert.practice_id, alert.subject_id
             )
 
     def open_incident(
@@ -350,6 +444,7 @@ class AnomalyService:
         alert = self.alert(caller, alert_id, lock=True)
         if alert.status != OPEN:
             raise Conflict(f"this alert is no longer open (it is {alert.status})")
+        self._not_about_self(caller, alert)
         incidents = IncidentService(self.db, self.ctx)
         incident = incidents.open(
             caller,
@@ -421,8 +516,10 @@ class AnomalyService:
 
     def _facts(self, after: int, directory: _Directory) -> tuple[list[Fact], int]:
         """The entries after ``after`` (at most BATCH), preceded by the history their
-        windows reach: the same accounts' entries, and denied entries, of the longest
-        window before the first of them."""
+        windows reach: the same accounts' entries, and the denied entries about the
+        patients the new entries were denied about, over the longest window of the
+        practices those entries can count in (not of every practice: one practice's
+        long window does not make every round read a day of everybody's refusals)."""
         columns = (
             JournalRecord.log_index,
             JournalRecord.created_at,
@@ -442,13 +539,37 @@ class AnomalyService:
             return [], 0
         actors = {r.actor_id for r in new if r.actor_id is not None}
         directory.preload(actors)
-        since = min(r.created_at for r in new) - _longest_window(self.db)
-        earlier = [JournalRecord.log_index <= after, JournalRecord.created_at >= since]
-        history = list(
-            self.db.execute(
-                select(*columns).where(*earlier, JournalRecord.outcome == int(Outcome.DENIED))
-            ).all()
+        new_patients = _patients_of(self.db, [r.log_index for r in new])
+        denied_patients = sorted(
+            {
+                p
+                for r in new
+                if r.outcome == int(Outcome.DENIED)
+                for p in new_patients.get(r.log_index, ())
+            }
         )
+        directory.preload(denied_patients)
+        practices = {r.practice_id for r in new if r.practice_id is not None}
+        for account in actors:
+            practices |= directory.staff_practices(account)
+        for patient in denied_patients:
+            practices |= directory.patient_practices(patient)
+        since = min(r.created_at for r in new) - _longest_window(
+            directory.thresholds(p) for p in practices
+        )
+        earlier = [JournalRecord.log_index <= after, JournalRecord.created_at >= since]
+        history = []
+        for start in range(0, len(denied_patients), _IN_CHUNK):
+            part = denied_patients[start : start + _IN_CHUNK]
+            history += self.db.execute(
+                select(*columns)
+                .join(JournalPatient, JournalPatient.log_index == JournalRecord.log_index)
+                .where(
+                    *earlier,
+                    JournalRecord.outcome == int(Outcome.DENIED),
+                    JournalPatient.patient_id.in_(part),
+                )
+            ).all()
         actor_list = sorted(actors)
         for start in range(0, len(actor_list), _IN_CHUNK):
             part = actor_list[start : start + _IN_CHUNK]
@@ -504,26 +625,36 @@ class AnomalyService:
         return found
 
     def _store(self, detection: Detection, now: datetime) -> bool:
-        """Store a detection: extends the alert of the same rule and subject whose window
-        it touches (whatever that alert's status: a dismissed stretch is not raised
-        again), else opens one. Whether one was opened."""
+        """Store a detection: extends the open alert of the same rule, subject and count
+        whose window it touches, else opens one. A decided alert (dismissed, or made an
+        incident) is never extended: a detection ending by its decision is the stretch
+        already decided, one ending past it opens a new alert, mailed. Whether one was
+        opened."""
         near = self.db.scalar(
             select(AnomalyAlert)
             .where(
                 AnomalyAlert.practice_id == detection.practice_id,
                 AnomalyAlert.rule == detection.rule,
+                AnomalyAlert.subject_kind == detection.subject_kind,
                 AnomalyAlert.subject_id == detection.subject_id,
+                AnomalyAlert.counted == detection.counted,
                 AnomalyAlert.window_end >= detection.window_start,
                 AnomalyAlert.window_start <= detection.window_end,
             )
             .order_by(AnomalyAlert.window_end.desc())
             .limit(1)
         )
-        if near is not None:
+        if near is not None and near.status == OPEN:
             near.window_start = min(near.window_start, detection.window_start)
             near.window_end = max(near.window_end, detection.window_end)
             if detection.count > near.count:
                 near.count, near.detail = detection.count, detection.detail[:500]
+            return False
+        if (
+            near is not None
+            and near.decided_at is not None
+            and detection.window_end <= near.decided_at
+        ):
             return False
         alert = AnomalyAlert(
             id=uuid.uuid4(),
@@ -535,6 +666,7 @@ class AnomalyService:
             window_end=detection.window_end,
             count=detection.count,
             threshold=detection.threshold,
+            counted=detection.counted,
             detail=detection.detail[:500],
             status=OPEN,
             reason="",
@@ -546,16 +678,19 @@ class AnomalyService:
         return True
 
     def _tell(self, alert: AnomalyAlert, now: datetime) -> None:
-        """Mail the practice's admins (up to MAILS_PER_DAY alerts a day) and journal it."""
+        """Mail the practice's admins (always for ALWAYS_MAILED, else up to
+        MAILS_PER_DAY alerts of its rule and subject kind a day) and journal it."""
         mailed_today = self.db.scalar(
             select(func.count())
             .select_from(AnomalyAlert)
             .where(
                 AnomalyAlert.practice_id == alert.practice_id,
+                AnomalyAlert.rule == alert.rule,
+                AnomalyAlert.subject_kind == alert.subject_kind,
                 AnomalyAlert.created_at > now - timedelta(days=1),
             )
         )
-        if (mailed_today or 0) <= MAILS_PER_DAY:
+        if Rule(alert.rule) in ALWAYS_MAILED or (mailed_today or 0) <= MAILS_PER_DAY:
             mail = MailOutbox(self.db, self.ctx)
             for address in self.db.scalars(
                 select(Account.email)
@@ -582,6 +717,17 @@ def alert_description(alert: AnomalyAlert) -> str:
         f"Ouvert depuis l'alerte {alert.id} ({LABELS[Rule(alert.rule)]}) : {alert.detail}. "
         f"Fenêtre du {alert.window_start:%d/%m/%Y %H:%M} au {alert.window_end:%d/%m/%Y %H:%M} "
         f"UTC, {alert.subject_kind} {alert.subject_id}."
+    )
+
+
+def tuning_text(practice_id: uuid.UUID, tuner: uuid.UUID, at: datetime, changed: list[str]) -> str:
+    return (
+        "Bonjour,\n\n"
+        f"Les seuils des alertes de sécurité du cabinet {practice_id} ont été modifiés le "
+        f"{at:%d/%m/%Y %H:%M} UTC par le compte {tuner} :\n"
+        + "".join(f"  {line}\n" for line in changed)
+        + "\nSi vous n'en étiez pas informé, vérifiez-le : "
+        "uhs alerts list --status all, et GET /practices/{id}/anomaly-settings pour l'historique.\n"
     )
 
 

@@ -1,6 +1,10 @@
 """The thresholds of the anomaly rules (R22): each written down with its default, and
 the bounds within which a practice's admin may tune it (``PUT
-/practices/{id}/anomaly-settings``). Hours are the practice's, in Europe/Paris."""
+/practices/{id}/anomaly-settings``). Hours are the practice's, in Europe/Paris.
+
+The upper bounds keep every rule meaningful: no floor, count or opening hours so wide
+that a rule can never fire (a tuner silencing the rules before scraping), nor a week
+with no open day (every action an alert, burying the real ones)."""
 
 from __future__ import annotations
 
@@ -19,8 +23,8 @@ class Thresholds(BaseModel):
     #: max(floor, factor x the median of its daily distinct counts over its previous
     #: ``mass_history_days`` days with reads, Europe/Paris days).
     mass_window_minutes: Annotated[int, Field(ge=5, le=1440)] = 60
-    mass_floor_patients: Annotated[int, Field(ge=1, le=100_000)] = 25
-    mass_floor_documents: Annotated[int, Field(ge=1, le=100_000)] = 50
+    mass_floor_patients: Annotated[int, Field(ge=1, le=500)] = 25
+    mass_floor_documents: Annotated[int, Field(ge=1, le=1000)] = 50
     mass_factor: Annotated[float, Field(ge=1.0, le=50.0)] = 2.0
     mass_history_days: Annotated[int, Field(ge=1, le=90)] = 14
     #: Off hours: the practice's opening hours ([open_hour, close_hour), local time)
@@ -28,7 +32,9 @@ class Thresholds(BaseModel):
     #: actions about a patient by one account outside them within the window.
     open_hour: Annotated[int, Field(ge=0, le=23)] = 7
     close_hour: Annotated[int, Field(ge=1, le=24)] = 20
-    open_days: Annotated[list[Annotated[int, Field(ge=0, le=6)]], Field(max_length=7)] = [
+    open_days: Annotated[
+        list[Annotated[int, Field(ge=0, le=6)]], Field(min_length=1, max_length=7)
+    ] = [
         0,
         1,
         2,
@@ -36,16 +42,16 @@ class Thresholds(BaseModel):
         4,
         5,
     ]
-    off_hours_min_entries: Annotated[int, Field(ge=1, le=10_000)] = 3
+    off_hours_min_entries: Annotated[int, Field(ge=1, le=100)] = 3
     off_hours_window_minutes: Minutes = 60
     #: Repeated denials: this many denied entries by one account, or against one
     #: patient, within the window.
-    denials_per_account: Annotated[int, Field(ge=2, le=10_000)] = 10
-    denials_per_patient: Annotated[int, Field(ge=2, le=10_000)] = 10
+    denials_per_account: Annotated[int, Field(ge=2, le=100)] = 10
+    denials_per_patient: Annotated[int, Field(ge=2, le=100)] = 10
     denials_window_minutes: Minutes = 15
     #: Read-budget throttle (R27): this many reads refused to one account in a
     #: minute past its allowance; an account that spent its hourly budget always fires.
-    throttle_min_refused: Annotated[int, Field(ge=1, le=100_000)] = 1
+    throttle_min_refused: Annotated[int, Field(ge=1, le=100)] = 1
     #: Two networks within minutes: requests of one account from this many networks
     #: (IPv4 /24, IPv6 /64) within the window.
     networks_min: Annotated[int, Field(ge=2, le=10)] = 2
@@ -56,6 +62,11 @@ class Thresholds(BaseModel):
         if self.open_hour >= self.close_hour:
             raise ValueError("the opening hour must come before the closing hour")
         self.open_days = sorted(set(self.open_days))
+        if len(self.open_days) == 7 and (self.open_hour, self.close_hour) == (0, 24):
+            raise ValueError(
+                "the practice must be closed at least one hour a week, or the off-hours "
+                "rule never fires"
+            )
         return self
 
 

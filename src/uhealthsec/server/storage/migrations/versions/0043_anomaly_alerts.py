@@ -1,4 +1,5 @@
-"""anomaly alerts over the journal (R22), each practice's thresholds, the rules' position
+"""anomaly alerts over the journal (R22), each practice's thresholds and their changes,
+the rules' position
 
 Revision ID: 0043
 Revises: 0042
@@ -31,6 +32,7 @@ def upgrade() -> None:
         sa.Column("window_end", UTC, nullable=False),
         sa.Column("count", sa.BigInteger(), nullable=False),
         sa.Column("threshold", sa.BigInteger(), nullable=False),
+        sa.Column("counted", sa.String(length=16), nullable=False),
         sa.Column("detail", sa.String(length=500), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
@@ -79,6 +81,28 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("practice_id", name=op.f("pk_anomaly_settings")),
     )
     op.create_table(
+        "anomaly_settings_changes",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("practice_id", sa.Uuid(), nullable=False),
+        sa.Column("before", sa.Text(), nullable=False),
+        sa.Column("after", sa.Text(), nullable=False),
+        sa.Column("changed_at", UTC, nullable=False),
+        sa.Column("changed_by", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["practice_id"],
+            ["practices.id"],
+            name=op.f("fk_anomaly_settings_changes_practice_id_practices"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_anomaly_settings_changes")),
+    )
+    op.create_index(
+        "ix_anomaly_settings_changes_practice",
+        "anomaly_settings_changes",
+        ["practice_id", "changed_at"],
+        unique=False,
+    )
+    op.create_table(
         "anomaly_positions",
         sa.Column("name", sa.String(length=32), nullable=False),
         sa.Column("position", sa.BigInteger(), nullable=False),
@@ -90,6 +114,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("anomaly_positions")
+    op.drop_index("ix_anomaly_settings_changes_practice", table_name="anomaly_settings_changes")
+    op.drop_table("anomaly_settings_changes")
     op.drop_table("anomaly_settings")
     op.drop_index("ix_anomaly_alerts_subject", table_name="anomaly_alerts")
     op.drop_index("ix_anomaly_alerts_practice", table_name="anomaly_alerts")
