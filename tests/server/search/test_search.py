@@ -390,3 +390,25 @@ def test_a_value_xored_into_another_document_is_checked_against_its_sealed_list(
 
 def _index_key(session) -> bytes:
     return search.personal_index(session.keys.x25519.private_bytes_raw())[1]
+
+
+def test_the_keyword_lists_of_the_results_are_read_in_batches_of_the_wire_limit(
+    practice: Practice, monkeypatch
+):
+    session = practice.alice.exchange
+    index = personal_index(session)
+    documents = [DocumentFacts(document_id=uuid.uuid4(), title="Gonalgie") for _ in range(5)]
+    for facts in documents:
+        index.add(facts)
+    asked: list[int] = []
+
+    def counting(path, request, served):
+        if path == "/search/documents":
+            asked.append(len(request["labels"]))
+        return served
+
+    # The wire's limit lowered, for five results to need three requests.
+    monkeypatch.setattr("uhealthsec.protocol.search.MAX_DOCUMENTS_PER_REQUEST", 2)
+    found = _hostile_index(session, counting).search("gonalgie")
+    assert found == {d.document_id for d in documents}
+    assert asked == [2, 2, 1]
