@@ -48,12 +48,23 @@ from sqlalchemy import insert, select, text, update
 from timing import cpu_name, median_seconds
 
 from uhealthsec.crypto import search
-from uhealthsec.protocol.search import LookupIn, LookupOut
+from uhealthsec.protocol.search import (
+    MAX_DOCUMENTS_PER_REQUEST,
+    DocumentsIn,
+    DocumentsOut,
+    LookupIn,
+    LookupOut,
+)
 from uhealthsec.server.accounts.models import Account
 from uhealthsec.server.app import build_context
 from uhealthsec.server.demo import ensure_demo_practice
-from uhealthsec.server.search.models import SearchEntry, SearchIndex
-from uhealthsec.server.search.service import SearchService, Update, values_under
+from uhealthsec.server.search.models import SearchDocument, SearchEntry, SearchIndex
+from uhealthsec.server.search.service import (
+    SearchService,
+    Update,
+    keyword_lists_under,
+    values_under,
+)
 from uhealthsec.server.settings import Settings
 
 TARGETS = (1, 1_000, 40_000)
@@ -134,6 +145,43 @@ def build_encrypted(run: Run, corpus: list[list[str]], keys: search.IndexKeys):
         if run.kind == "postgresql":
             connection.execute(text("ANALYZE search_entries"))
     return index_id, counters, doc_ids, pairs, client_seconds, store_seconds
+
+
+def store_keyword_lists(run: Run, index_id, keys, doc_ids, corpus) -> None:
+    """Each document's sealed keyword list (PROTOCOL 18.3), as an update stores it."""
+    rows = [
+        {
+            "index_id": index_id,
+            "label": search.document_label(keys, doc_id),
+            "keywords": search.seal_keywords(keys, doc_id, keywords),
+        }
+        for doc_id, keywords in zip(doc_ids, corpus, strict=True)
+    ]
+    with run.engine.begin() as connection:
+        for start in range(0, len(rows), BATCH):
+            connection.execute(insert(SearchDocument.__table__), rows[start : start + BATCH])
+
+
+def result_check(run: Run, index_id, keys, keyword: str, found: set[uuid.UUID]) -> set[uuid.UUID]:
+    """What a search adds after resolving (PROTOCOL 18.2, "Checking the result"): each
+    result's keyword list read (the labels, the request and answer as JSON, the
+    statement of POST /search/documents), opened under its id and tested."""
+    ids = sorted(found)
+    kept = set()
+    for start in range(0, len(ids), MAX_DOCUMENTS_PER_REQUEST):
+        asked = ids[start : start + MAX_DOCUMENTS_PER_REQUEST]
+        labels = [search.document_label(keys, d) for d in asked]
+        request = DocumentsIn.model_validate_json(
+            DocumentsIn(index_id=index_id, labels=labels).model_dump_json()
+        )
+        with run.ctx.sessions() as db:
+            sealed = keyword_lists_under(db, index_id, request.labels)
+        answer = DocumentsOut.model_validate_json(DocumentsOut(keywords=sealed).model_dump_json())
+        for doc_id, list_ in zip(asked, answer.keywords, strict=True):
+            opened = search.open_keywords(keys, doc_id, list_) if list_ is not None else None
+            if opened is not None and search.terms_held([{keyword}], opened) is not None:
+                kept.add(doc_id)
+    return kept
 
 
 def build_plaintext(run: Run, corpus: list[list[str]]) -> float:
@@ -263,6 +311,7 @@ def measure(kind: str, docs: int, args, report: list[str]) -> None:
             index_id, counters, doc_ids, pairs, client_s, store_s = build_encrypted(
                 run, corpus, keys
             )
+            store_keyword_lists(run, index_id, keys, doc_ids, corpus)
             plain_s = build_plaintext(run, corpus)
             report.append(
                 f"\n### {kind}, {docs:,} documents x {args.keywords} keywords = {pairs:,} pairs\n"
@@ -274,9 +323,10 @@ def measure(kind: str, docs: int, args, report: list[str]) -> None:
             )
             report.append(
                 "\n| results | keyword | encrypted (median) | wire (JSON+base64) | "
-                f"{'GIN' if kind == 'postgresql' else 'FTS5'} (median) | ratio | ratio with wire |"
+                f"{'GIN' if kind == 'postgresql' else 'FTS5'} (median) | ratio | ratio with wire "
+                "| result check (median) | check / (encrypted + wire) |"
             )
-            report.append("|---|---|---|---|---|---|---|")
+            report.append("|---|---|---|---|---|---|---|---|---|")
             for target, keyword, count in pick_keywords(corpus):
                 rounds = 31 if count < 5_000 else 7
                 found = encrypted_query(run, index_id, counters, keys, keyword)
@@ -289,10 +339,15 @@ def measure(kind: str, docs: int, args, report: list[str]) -> None:
                     lambda k=keyword: wire_cost(index_id, counters, keys, k), rounds
                 )
                 plain = median_seconds(lambda k=keyword: plaintext_query(run, k), rounds)
+                assert result_check(run, index_id, keys, keyword, found) == found
+                check = median_seconds(
+                    lambda k=keyword, f=found: result_check(run, index_id, keys, k, f), rounds
+                )
                 report.append(
                     f"| {count:,} (target {target:,}) | `{keyword}` | {enc * 1000:.2f} ms | "
                     f"{wire * 1000:.2f} ms | {plain * 1000:.2f} ms | {enc / plain:.1f}x | "
-                    f"{(enc + wire) / plain:.1f}x |"
+                    f"{(enc + wire) / plain:.1f}x | {check * 1000:.2f} ms | "
+                    f"{check / (enc + wire):.2f}x |"
                 )
             encrypted_bytes, plain_bytes = sizes(run)
             if encrypted_bytes is not None and plain_bytes:

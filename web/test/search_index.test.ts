@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { fromBase64Url, toBase64Url } from "../src/protocol/bytes.js";
+import { fromBase64Url, toBase64Url, uuidBytes } from "../src/protocol/bytes.js";
 import { deriveIndexKeys, type IndexKeys } from "../src/protocol/search.js";
 import { ApiError } from "../src/client/http.js";
 import { SearchIndex, copyingSink, copyingSource, textOf } from "../src/client/search.js";
@@ -22,6 +22,8 @@ class SearchServer {
   readonly lists = new Map<string, string>();
   before: (path: string) => Promise<void> | void = () => undefined;
   updates = 0;
+  /** The number of labels of each keyword-list request. */
+  readonly listsAsked: number[] = [];
 
   async answer(method: string, path: string, json: any): Promise<unknown> {
     await this.before(path);
@@ -45,6 +47,7 @@ class SearchServer {
       return { state_version: this.version, entries: this.entries.size };
     }
     if (path === "/search/lookup") return { values: json.labels.map((l: string) => this.entries.get(l) ?? null) };
+    if (path === "/search/documents") this.listsAsked.push(json.labels.length);
     if (path === "/search/documents") return { keywords: json.labels.map((l: string) => this.lists.get(l) ?? null) };
     throw new ApiError(404, "no route", {});
   }
@@ -171,4 +174,48 @@ test("a server that forgets an index before its first use sees it created", asyn
     })(),
     ApiError,
   );
+});
+
+test("a value XORed into another document's id is checked against that document's sealed keyword list", async () => {
+  const server = new SearchServer();
+  const index = await indexOn(server);
+  // The server sees which labels the holder's update wrote (PROTOCOL 18.5).
+  const before = new Set(server.entries.keys());
+  await index.add(A, { title: "Achillodynie gauche" });
+  const written = new Set([...server.entries.keys()].filter((label) => !before.has(label)));
+  await index.add(B, { title: "Coxarthrose droite" });
+  assert.deepEqual([...(await index.search("achillodynie")).keys()], [A]);
+  const normal = await index.search("coxarthrose");
+  assert.deepEqual([...normal.keys()], [B]);
+
+  // Each of the holder's values XORed so that it opens to the other document's id.
+  const [a, b] = [uuidBytes(A), uuidBytes(B)];
+  for (const label of written) {
+    const value = fromBase64Url(server.entries.get(label)!);
+    for (let i = 0; i < 16; i++) value[i + 1] = value[i + 1]! ^ a![i]! ^ b![i]!;
+    server.entries.set(label, toBase64Url(value));
+  }
+  // Filed under B by the values, refused by B's own list: the server can hide A, not add B.
+  assert.deepEqual(await index.search("achillodynie"), new Map());
+  assert.deepEqual(await index.search("coxarthrose"), normal);
+
+  // A's keyword list served in place of B's does not open under B's id: refused.
+  const [listA, listB] = [...server.lists.keys()];
+  server.lists.set(listB!, server.lists.get(listA!)!);
+  assert.equal(await refusal(() => index.search("coxarthrose")), "exchange_refused");
+
+  // A list the server says is gone: the document was removed, and is not shown.
+  server.lists.delete(listB!);
+  assert.deepEqual(await index.search("coxarthrose"), new Map());
+});
+
+test("the keyword lists of many results are read 500 at a time", async () => {
+  const server = new SearchServer();
+  const index = await indexOn(server);
+  const ids = Array.from({ length: 501 }, (_, i) => `00000000-0000-0000-0000-${(i + 1).toString(16).padStart(12, "0")}`);
+  for (const id of ids) await index.add(id, { title: "Gonalgie" });
+  server.listsAsked.length = 0;
+  const found = await index.search("gonalgie");
+  assert.deepEqual(new Set(found.keys()), new Set(ids));
+  assert.deepEqual(server.listsAsked, [500, 1]);
 });

@@ -134,19 +134,38 @@ class SearchIndex:
 
     # -- documents ----------------------------------------------------------------------
 
-    def _indexed_keywords(self, document_id: uuid.UUID) -> list[str] | None:
-        label = search.document_label(self._keys, document_id)
-        request = wire.DocumentsIn(index_id=self.id, labels=[label])
+    def _keyword_lists(self, document_ids: Sequence[uuid.UUID]) -> list[list[str] | None]:
+        """The opened keyword list of each document, in order (None where the index
+        holds none), read in as few requests as the wire allows. A list that does not
+        open under its document's id (another document's, or altered) is refused."""
+        lists: list[list[str] | None] = []
+        for start in range(0, len(document_ids), wire.MAX_DOCUMENTS_PER_REQUEST):
+            asked = document_ids[start : start + wire.MAX_DOCUMENTS_PER_REQUEST]
+            labels = [search.document_label(self._keys, d) for d in asked]
+            request = wire.DocumentsIn(index_id=self.id, labels=labels)
+            try:
+                answered = self._call("POST", "/search/documents", json=body(request))
+            except ApiError as exc:
+                self._created(exc)
+                return [None] * len(document_ids)
+            answer = parse(wire.DocumentsOut, answered, ExchangeRefused, "documents' keyword lists")
+            if len(answer.keywords) != len(asked):
+                raise ExchangeRefused("the server answered another number of keyword lists")
+            for document_id, sealed in zip(asked, answer.keywords, strict=True):
+                lists.append(None if sealed is None else self._opened(document_id, sealed))
+        return lists
+
+    def _opened(self, document_id: uuid.UUID, sealed: bytes) -> list[str]:
         try:
-            answered = self._call("POST", "/search/documents", json=body(request))
-        except ApiError as exc:
-            self._created(exc)
-            return None
-        answer = parse(wire.DocumentsOut, answered, ExchangeRefused, "a document's keyword list")
-        if len(answer.keywords) != 1:
-            raise ExchangeRefused("the server answered another number of keyword lists")
-        sealed = answer.keywords[0]
-        return None if sealed is None else search.open_keywords(self._keys, document_id, sealed)
+            return search.open_keywords(self._keys, document_id, sealed)
+        except search.SearchStateRefused:
+            raise ExchangeRefused(
+                "the server serves a keyword list that does not open under its document:"
+                " another document's, or altered"
+            ) from None
+
+    def _indexed_keywords(self, document_id: uuid.UUID) -> list[str] | None:
+        return self._keyword_lists([document_id])[0]
 
     def add(self, facts: DocumentFacts) -> int:
         """Index a document under its keywords (once: a document indexed already, at
@@ -218,7 +237,16 @@ class SearchIndex:
         for term in terms:
             matching = set().union(*(found[w] for w in term))
             result = matching if result is None else result & matching
-        return result or set()
+        # The values are not authenticated (a server can XOR one into another document's
+        # id): each result is kept only if its own sealed keyword list, bound to its id,
+        # holds every term. A list gone (None) is a document removed from the index.
+        candidates = sorted(result or set())
+        lists = self._keyword_lists(candidates)
+        return {
+            document_id
+            for document_id, keywords in zip(candidates, lists, strict=True)
+            if keywords is not None and search.terms_held(terms, keywords) is not None
+        }
 
 
 def text_of(path: Any, media_type: str) -> str:

@@ -321,3 +321,17 @@ def open_keywords(keys: IndexKeys, document_id: uuid.UUID, sealed: bytes) -> lis
         keywords.append(body[at + 1 : at + 1 + size].decode("utf-8"))
         at += 1 + size
     return keywords
+
+
+def terms_held(terms: Iterable[Iterable[str]], keywords: Iterable[str]) -> int | None:
+    """How many of a query's keywords a document's opened keyword list holds, counted
+    term by term; None when a term has none of its keywords in the list (the document
+    does not match, whatever the index's values said)."""
+    held = set(keywords)
+    count = 0
+    for term in terms:
+        matched = sum(1 for w in set(term) if w in held)
+        if matched == 0:
+            return None
+        count += matched
+    return count

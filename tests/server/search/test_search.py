@@ -301,3 +301,114 @@ def test_a_huge_document_is_indexed_whole_in_one_update_and_removed_whole(practi
     assert index.search("124999") == set()
     assert index.remove(facts.document_id) == MAX_DOCUMENT_KEYWORDS
     assert index.search("zygomatique") == set()
+
+
+def _hostile_index(session, rewrite) -> SearchIndex:
+    """The personal index over a server that passes every answer through ``rewrite``
+    (method, path, request body, answer's JSON) -> the JSON it serves instead."""
+    import json
+
+    def call(method, path, **kwargs):
+        answer = session.call(method, path, **kwargs)
+        if method == "POST" and path in ("/search/lookup", "/search/documents"):
+            served = rewrite(path, kwargs["json"], answer.json())
+            answer._content = json.dumps(served).encode()
+        return answer
+
+    return SearchIndex(call, personal_index(session).id, _index_key(session))
+
+
+def test_a_value_xored_into_another_document_is_checked_against_its_sealed_list(
+    practice: Practice,
+):
+    session = practice.alice.exchange
+    index = personal_index(session)
+    holder = DocumentFacts(document_id=uuid.uuid4(), title="Achillodynie gauche")
+    other = DocumentFacts(document_id=uuid.uuid4(), title="Coxarthrose droite")
+    # The server sees which labels the holder's update wrote (PROTOCOL 18.5).
+    written: list[str] = []
+    real_call = session.call
+
+    def watching(method, path, **kwargs):
+        if path == "/search/updates":
+            written.extend(e["label"] for e in kwargs["json"]["entries"])
+        return real_call(method, path, **kwargs)
+
+    SearchIndex(watching, index.id, _index_key(session)).add(holder)
+    index.add(other)
+    assert index.search("achillodynie") == {holder.document_id}
+    assert index.search("coxarthrose") == {other.document_id}  # normal results unchanged
+
+    # Each of the holder's values XORed to open to the other document's id instead.
+    delta = bytes([0]) + bytes(
+        a ^ b for a, b in zip(holder.document_id.bytes, other.document_id.bytes, strict=True)
+    )
+
+    def moved(path, asked, served):
+        if path != "/search/lookup":
+            return served
+        values = served["values"]
+        for at, label in enumerate(asked["labels"]):
+            if label in written and values[at] is not None:
+                values[at] = _b64u(
+                    bytes(a ^ b for a, b in zip(_b64(values[at]), delta, strict=True))
+                )
+        return served
+
+    hostile = _hostile_index(session, moved)
+    # Filed under the other document by the values, refused by its own keyword list:
+    # the server can hide the holder, not add the other.
+    assert hostile.search("achillodynie") == set()
+    assert hostile.search("coxarthrose") == {other.document_id}
+
+    # A keyword list of another document served in its place does not open: refused.
+    def swapped(path, asked, served):
+        if path == "/search/documents" and served["keywords"]:
+            mine = search.document_label(
+                search.IndexKeys.derive(_index_key(session)), holder.document_id
+            )
+            served["keywords"] = [
+                session.call(
+                    "POST",
+                    "/search/documents",
+                    json={"index_id": str(index.id), "labels": [_b64u(mine)]},
+                ).json()["keywords"][0]
+            ] * len(served["keywords"])
+        return served
+
+    with pytest.raises(ExchangeRefused, match="does not open"):
+        _hostile_index(session, swapped).search("coxarthrose")
+
+    # A list the server says is gone: the document was removed, and is not shown.
+    def forgotten(path, asked, served):
+        if path == "/search/documents":
+            served["keywords"] = [None] * len(served["keywords"])
+        return served
+
+    assert _hostile_index(session, forgotten).search("coxarthrose") == set()
+
+
+def _index_key(session) -> bytes:
+    return search.personal_index(session.keys.x25519.private_bytes_raw())[1]
+
+
+def test_the_keyword_lists_of_the_results_are_read_in_batches_of_the_wire_limit(
+    practice: Practice, monkeypatch
+):
+    session = practice.alice.exchange
+    index = personal_index(session)
+    documents = [DocumentFacts(document_id=uuid.uuid4(), title="Gonalgie") for _ in range(5)]
+    for facts in documents:
+        index.add(facts)
+    asked: list[int] = []
+
+    def counting(path, request, served):
+        if path == "/search/documents":
+            asked.append(len(request["labels"]))
+        return served
+
+    # The wire's limit lowered, for five results to need three requests.
+    monkeypatch.setattr("uhealthsec.protocol.search.MAX_DOCUMENTS_PER_REQUEST", 2)
+    found = _hostile_index(session, counting).search("gonalgie")
+    assert found == {d.document_id for d in documents}
+    assert asked == [2, 2, 1]

@@ -9,6 +9,7 @@
  */
 
 import { toBase64Url } from "../protocol/bytes.js";
+import { ProtocolError } from "../protocol/errors.js";
 import * as mitra from "../protocol/search.js";
 import { type DocumentFacts, documentKeywords, queryTerms } from "../protocol/search_text.js";
 import { ApiError } from "./http.js";
@@ -19,6 +20,8 @@ import { Wire } from "./wire.js";
 export const MAX_DOCUMENT_KEYWORDS = 20_000;
 /** Labels asked in one lookup (MAX_LOOKUP_LABELS). */
 export const MAX_LOOKUP_LABELS = 50_000;
+/** Keyword lists read in one request (MAX_DOCUMENTS_PER_REQUEST). */
+export const MAX_DOCUMENTS_PER_REQUEST = 500;
 /** Bytes of a plain-text document read for indexing (the rest is not indexed). */
 export const MAX_INDEXED_TEXT_BYTES = 2 * 1024 * 1024;
 /** Media types whose bytes are indexed as text. */
@@ -99,20 +102,35 @@ export class SearchIndex {
     }
   }
 
-  private async indexedKeywords(documentId: string): Promise<string[] | null> {
+  /** The opened keyword list of each document, in order (null where the index holds
+   * none), read in as few requests as the wire allows. A list that does not open under
+   * its document's id (another document's, or altered) is refused. */
+  private async keywordLists(documentIds: readonly string[]): Promise<(string[] | null)[]> {
     const { id, keys } = await this.index();
-    let response: Response;
-    try {
-      response = await this.session.call("POST", "/search/documents", { json: { index_id: id, labels: [toBase64Url(mitra.documentLabel(keys, documentId))] } });
-    } catch (error) {
-      await this.created(error, id);
-      return null;
+    const lists: (string[] | null)[] = [];
+    const wire = new Wire("exchange_refused", "documents' keyword lists");
+    for (let start = 0; start < documentIds.length; start += MAX_DOCUMENTS_PER_REQUEST) {
+      const asked = documentIds.slice(start, start + MAX_DOCUMENTS_PER_REQUEST);
+      const labels = asked.map((d) => toBase64Url(mitra.documentLabel(keys, d)));
+      let response: Response;
+      try {
+        response = await this.session.call("POST", "/search/documents", { json: { index_id: id, labels } });
+      } catch (error) {
+        await this.created(error, id);
+        return documentIds.map(() => null);
+      }
+      const served = wire.list(wire.object(await response.json().catch(() => null))["keywords"]);
+      if (served.length !== asked.length) throw exchangeRefused("the server answered another number of keyword lists");
+      for (const [at, documentId] of asked.entries()) {
+        const sealed = wire.optionalBytes({ keywords: served[at] }, "keywords");
+        lists.push(sealed === null ? null : await opened(keys, documentId, sealed));
+      }
     }
-    const wire = new Wire("exchange_refused", "a document's keyword list");
-    const lists = wire.list(wire.object(await response.json().catch(() => null))["keywords"]);
-    if (lists.length !== 1) throw exchangeRefused("the server answered another number of keyword lists");
-    const sealed = wire.optionalBytes({ keywords: lists[0] }, "keywords");
-    return sealed === null ? null : mitra.openKeywords(keys, documentId, sealed);
+    return lists;
+  }
+
+  private async indexedKeywords(documentId: string): Promise<string[] | null> {
+    return (await this.keywordLists([documentId]))[0]!;
   }
 
   /** Indexes a document under its keywords, once: a document indexed already (at send,
@@ -176,18 +194,36 @@ export class SearchIndex {
       found.set(w, mitra.resolve(keys, w, values.slice(at, at + count)));
       at += count;
     });
-    let result: Map<string, number> | null = null;
+    let candidates: Set<string> | null = null;
     for (const term of terms) {
-      const matching = new Map<string, number>();
-      for (const w of term) for (const doc of found.get(w)!) matching.set(doc, (matching.get(doc) ?? 0) + 1);
-      if (result === null) result = matching;
-      else for (const [doc, n] of result) {
-        const more = matching.get(doc);
-        if (more === undefined) result.delete(doc);
-        else result.set(doc, n + more);
-      }
+      const matching = new Set(term.flatMap((w) => [...found.get(w)!]));
+      const before: Set<string> | null = candidates;
+      candidates = before === null ? matching : new Set([...before].filter((doc: string) => matching.has(doc)));
     }
-    return result ?? new Map();
+    // The values are not authenticated (a server can XOR one into another document's
+    // id): each result is kept only if its own sealed keyword list, bound to its id,
+    // holds every term, and ranked by that list. A list gone (null) is a document
+    // removed from the index.
+    const ids = [...(candidates ?? [])].sort();
+    const lists = await this.keywordLists(ids);
+    const result = new Map<string, number>();
+    ids.forEach((doc, i) => {
+      const held = lists[i] === null ? null : mitra.termsHeld(terms, lists[i]!);
+      if (held !== null) result.set(doc, held);
+    });
+    return result;
+  }
+}
+
+async function opened(keys: mitra.IndexKeys, documentId: string, sealed: Uint8Array): Promise<string[]> {
+  try {
+    return await mitra.openKeywords(keys, documentId, sealed);
+  } catch (error) {
+    // Too short or not opening under this id: the server's doing, not this device's.
+    if (error instanceof ProtocolError) {
+      throw exchangeRefused("the server serves a keyword list that does not open under its document: another document's, or altered");
+    }
+    throw error;
   }
 }
 

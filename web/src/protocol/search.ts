@@ -305,3 +305,18 @@ export async function openKeywords(keys: IndexKeys, documentId: string, sealed: 
   }
   return keywords;
 }
+
+/** How many of a query's keywords a document's opened keyword list holds, counted term
+ * by term; null when a term has none of its keywords in the list (the document does not
+ * match, whatever the index's values said). */
+export function termsHeld(terms: readonly (readonly string[])[], keywords: Iterable<string>): number | null {
+  const held = new Set(keywords);
+  let count = 0;
+  for (const term of terms) {
+    let matched = 0;
+    for (const w of new Set(term)) if (held.has(w)) matched++;
+    if (matched === 0) return null;
+    count += matched;
+  }
+  return count;
+}

@@ -178,13 +178,7 @@ class SearchService:
         self, caller: Account, index_id: uuid.UUID, labels: Sequence[bytes]
     ) -> list[bytes | None]:
         index = self.owned(caller, index_id)
-        rows = self.db.execute(
-            select(SearchDocument.label, SearchDocument.keywords).where(
-                SearchDocument.index_id == index.id, SearchDocument.label.in_(list(labels))
-            )
-        )
-        found = {bytes(label): bytes(sealed) for label, sealed in rows}
-        return [found.get(label) for label in labels]
+        return keyword_lists_under(self.db, index.id, labels)
 
     def _existing(self, table: type[SearchEntry], index_id: uuid.UUID, labels: list[bytes]) -> bool:
         for start in range(0, len(labels), _CHUNK):
@@ -196,6 +190,20 @@ class SearchService:
             if hit is not None:
                 return True
         return False
+
+
+def keyword_lists_under(
+    db: Session, index_id: uuid.UUID, labels: Sequence[bytes]
+) -> list[bytes | None]:
+    """The sealed keyword lists an index holds under ``labels``, in their order (None
+    where none): at most MAX_DOCUMENTS_PER_REQUEST, one statement."""
+    rows = db.execute(
+        select(SearchDocument.label, SearchDocument.keywords).where(
+            SearchDocument.index_id == index_id, SearchDocument.label.in_(list(labels))
+        )
+    )
+    found = {bytes(label): bytes(sealed) for label, sealed in rows}
+    return [found.get(label) for label in labels]
 
 
 def values_under(db: Session, index_id: uuid.UUID, labels: Sequence[bytes]) -> list[bytes | None]:
