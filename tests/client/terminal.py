@@ -34,7 +34,8 @@ def spawn_uhs(args: list[str], config_dir: Path, server: str) -> pexpect.spawn:
         args,
         env=env,
         encoding="utf-8",
-        timeout=20,
+        # A guard against a hang, not a speed check: a loaded machine may take long.
+        timeout=90,
         dimensions=(60, 200),
         preexec_fn=as_from_a_terminal,
     )
