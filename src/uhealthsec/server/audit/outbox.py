@@ -21,7 +21,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.types import Scope
 
-from uhealthsec.crypto.journal import ENTRY_VERSION_UNCHAINED, JournalEntry
+from uhealthsec.crypto.journal import (
+    ENTRY_VERSION_UNCHAINED,
+    NOBODY,
+    JournalEntry,
+    ObjectKind,
+    Outcome,
+)
 from uhealthsec.server.audit.middleware import UNJOURNALED_METHODS, pending_entry
 from uhealthsec.server.audit.models import JournalOutbox, JournalRecord
 from uhealthsec.server.audit.writer import JournalWriter, PendingEntry, Receipt
@@ -68,6 +74,23 @@ def stage_entry(db: Session, pending: PendingEntry, now: datetime) -> PendingEnt
     )
     db.flush()
     return replace(pending, outbox_id=outbox_id)
+
+
+def stage_worker_entry(
+    db: Session, action: str, practice_id: uuid.UUID, now: datetime
+) -> PendingEntry:
+    """Stage what the worker itself did about a practice (a reminder, an alert): no
+    actor, no patient, seen in the practice's journal."""
+    entry = JournalEntry(
+        timestamp_ms=int(now.timestamp() * 1000),
+        actor=NOBODY,
+        action=action,
+        outcome=Outcome.DONE,
+        status=200,
+        objects=((ObjectKind.PRACTICE, practice_id),),
+        client="uhs-worker",
+    )
+    return stage_entry(db, PendingEntry(entry, (), practice_id), now)
 
 
 @dataclass(frozen=True)

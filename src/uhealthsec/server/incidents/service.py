@@ -24,7 +24,7 @@ from enum import StrEnum
 from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import Session
 
-from uhealthsec.crypto.journal import NOBODY, JournalEntry, ObjectKind, Outcome
+from uhealthsec.crypto.journal import JournalEntry, ObjectKind, Outcome
 from uhealthsec.server.accounts.models import (
     Account,
     AccountKind,
@@ -34,7 +34,7 @@ from uhealthsec.server.accounts.models import (
     Role,
 )
 from uhealthsec.server.accounts.service import AccountService
-from uhealthsec.server.audit.outbox import stage_entry
+from uhealthsec.server.audit.outbox import stage_entry, stage_worker_entry
 from uhealthsec.server.audit.service import JournalService
 from uhealthsec.server.audit.writer import PendingEntry
 from uhealthsec.server.context import AppContext
@@ -677,16 +677,7 @@ class IncidentService:
                     f"Violation de données : notification à la CNIL dans {hours} h",
                     reminder_text(incident, deadline, hours),
                 )
-            entry = JournalEntry(
-                timestamp_ms=int(now.timestamp() * 1000),
-                actor=NOBODY,
-                action=REMIND_ACTION,
-                outcome=Outcome.DONE,
-                status=200,
-                objects=((ObjectKind.PRACTICE, incident.practice_id),),
-                client="uhs-worker",
-            )
-            stage_entry(self.db, PendingEntry(entry, (), incident.practice_id), now)
+            stage_worker_entry(self.db, REMIND_ACTION, incident.practice_id, now)
             sent += 1
         self.db.flush()
         return sent

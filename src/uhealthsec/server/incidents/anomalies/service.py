@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from uhealthsec.crypto.journal import NOBODY, JournalEntry, ObjectKind, Outcome
+from uhealthsec.crypto.journal import JournalEntry, ObjectKind, Outcome
 from uhealthsec.server.accounts.models import Account, Membership, Practice, Role
 from uhealthsec.server.accounts.service import AccountService
 from uhealthsec.server.audit.models import (
@@ -39,9 +39,8 @@ from uhealthsec.server.audit.models import (
     ReadBudgetCount,
     ReadCount,
 )
-from uhealthsec.server.audit.outbox import stage_entry
+from uhealthsec.server.audit.outbox import stage_worker_entry
 from uhealthsec.server.audit.refusals import JOURNALED_READS_PER_MINUTE, READ_WINDOW
-from uhealthsec.server.audit.writer import PendingEntry
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import Conflict, InvalidInput, NotFound
 from uhealthsec.server.incidents.anomalies.models import (
@@ -700,16 +699,7 @@ class AnomalyService:
             ):
                 subject = f"Alerte de sécurité : {LABELS[Rule(alert.rule)]}"
                 mail.send(address, subject, mail_text(alert))
-        entry = JournalEntry(
-            timestamp_ms=int(now.timestamp() * 1000),
-            actor=NOBODY,
-            action=RAISED_ACTION,
-            outcome=Outcome.DONE,
-            status=200,
-            objects=((ObjectKind.PRACTICE, alert.practice_id),),
-            client="uhs-worker",
-        )
-        stage_entry(self.db, PendingEntry(entry, (), alert.practice_id), now)
+        stage_worker_entry(self.db, RAISED_ACTION, alert.practice_id, now)
 
 
 def alert_description(alert: AnomalyAlert) -> str:
