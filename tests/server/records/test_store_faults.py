@@ -166,6 +166,10 @@ def test_a_stopped_or_absent_store_answers_503_journaled_on_a_kept_connection(
     practice, report, ctx, live_server, moto, s3
 ):
     path, bearer = sent_document(practice, report)
+    # Made before the first request: a store's client takes time to build, and an idle
+    # connection past the server's keep-alive would be closed between two requests.
+    working = store(s3, read_timeout=1)
+    absent_store = store(s3, read_timeout=1, url=f"http://127.0.0.1:{_free_port()}")
     ctx.blobs = store(s3, read_timeout=1)
     with httpx2.Client(base_url=live_server, timeout=30) as http:
         served = http.get(path, headers=bearer)
@@ -188,13 +192,13 @@ def test_a_stopped_or_absent_store_answers_503_journaled_on_a_kept_connection(
         )
 
         # Nothing listens where the store should be: refused at once, same answer.
-        ctx.blobs = store(s3, read_timeout=1, url=f"http://127.0.0.1:{_free_port()}")
+        ctx.blobs = absent_store
         absent = http.get(path, headers=bearer)
         assert_unavailable(absent, "document store")
         assert journaled(absent).status == 503
         ports.append(local_port(absent))
 
-        ctx.blobs = store(s3, read_timeout=1)
+        ctx.blobs = working
         again = http.get(path, headers=bearer)
         assert again.status_code == 200
         assert again.content == served.content
