@@ -28,6 +28,11 @@ NAMED_CODE = re.compile(
 API_PATHS = ["/health", "/journal/head", "/keys/head", "/documents", "/auth/sessions"]
 
 
+def _get(url: str, **kwargs: object) -> httpx2.Response:
+    # A guard against a hang, not a speed check: a loaded machine stalled one past 5 s.
+    return httpx2.get(url, timeout=60, **kwargs)  # type: ignore[arg-type]
+
+
 def _sri(data: bytes) -> str:
     return "sha384-" + base64.b64encode(hashlib.sha384(data).digest()).decode()
 
@@ -40,21 +45,21 @@ def site(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Ite
 
 
 def test_every_script_the_page_names_carries_the_integrity_of_the_file_served(site):
-    page = httpx2.get(f"{site}/app/").text
+    page = _get(f"{site}/app/").text
     named = [m.group(0) for m in NAMED_CODE.finditer(page)]
     assert named, page
     for tag in named:
         src = re.search(r'\s(?:src|href)="([^"]+)"', tag).group(1)
         integrity = re.search(r'\sintegrity="([^"]+)"', tag)
         assert integrity, tag
-        assert integrity.group(1) == _sri(httpx2.get(f"{site}{src}").content), tag
+        assert integrity.group(1) == _sri(_get(f"{site}{src}").content), tag
     # The release manifest: every file served, the crypto worker's too, with its hashes.
-    release = httpx2.get(f"{site}/app/release.json").json()
+    release = _get(f"{site}/app/release.json").json()
     paths = {f["path"] for f in release["files"]}
     assert {"index.html", "sw.js", "manifest.webmanifest"} <= paths
     assert any(re.fullmatch(r"assets/worker-[\w-]+\.js", p) for p in paths), paths
     for file in release["files"]:
-        served = httpx2.get(f"{site}/app/{file['path']}").content
+        served = _get(f"{site}/app/{file['path']}").content
         assert file["sha256"] == hashlib.sha256(served).hexdigest(), file["path"]
         assert file["integrity"] == _sri(served), file["path"]
 
@@ -84,9 +89,9 @@ def test_a_script_changed_on_the_way_is_refused_and_the_page_does_not_start(site
 
 
 def test_the_app_installs_from_a_french_manifest_with_a_maskable_icon(site):
-    page = httpx2.get(f"{site}/app/").text
+    page = _get(f"{site}/app/").text
     assert '<link rel="manifest" href="/app/manifest.webmanifest">' in page
-    answer = httpx2.get(f"{site}/app/manifest.webmanifest")
+    answer = _get(f"{site}/app/manifest.webmanifest")
     assert answer.headers["content-type"] == "application/manifest+json"
     manifest = answer.json()
     assert manifest["lang"] == "fr"
@@ -99,7 +104,7 @@ def test_the_app_installs_from_a_french_manifest_with_a_maskable_icon(site):
     purposes = {icon["purpose"] for icon in manifest["icons"]}
     assert purposes == {"any", "maskable"}
     for icon in manifest["icons"]:
-        served = httpx2.get(f"{site}/app/{icon['src']}")
+        served = _get(f"{site}/app/{icon['src']}")
         assert served.status_code == 200
         assert served.headers["content-type"] == icon["type"]
     sizes = {icon["sizes"] for icon in manifest["icons"] if icon["type"] == "image/png"}
@@ -120,7 +125,7 @@ async () => {
 def test_the_service_worker_keeps_the_app_for_offline_use_and_no_api_answer(site):
     from playwright.sync_api import sync_playwright
 
-    release = httpx2.get(f"{site}/app/release.json").json()
+    release = _get(f"{site}/app/release.json").json()
     shell = sorted(
         f"{site}/app/{f['path']}"
         for f in release["files"]

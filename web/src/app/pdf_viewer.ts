@@ -43,8 +43,9 @@ export async function drawPdf(data: Uint8Array, place: HTMLElement, pageLabel: (
       const canvas = h("canvas", { class: "pdf-page", role: "img", "aria-label": pageLabel(number, pdf.numPages) });
       canvas.width = Math.floor(viewport.width);
       canvas.height = Math.floor(viewport.height);
-      place.append(canvas);
+      // Shown once drawn: a screen reader (or a test) finding the page finds it whole.
       await page.render({ canvas, viewport, annotationMode: pdfjs.AnnotationMode.DISABLE }).promise;
+      place.append(canvas);
       page.cleanup();
     }
     return { pages: pdf.numPages, drawn };
