@@ -24,6 +24,28 @@ UHS_SERVER = [sys.executable, "-m", "uhealthsec.server.cli"]
 SOURCES = Path(__file__).resolve().parents[1] / "src"
 
 
+def run_worker(settings: Settings, *args: str) -> str:
+    """`uhs-server worker ARGS` as the operator runs it, on the test server's database and
+    files; what it printed, on one line. Fails the test when it exits with an error."""
+    env = {
+        **os.environ,
+        "UHS_DATA_DIR": str(settings.data_dir),
+        "UHS_DATABASE_URL": settings.database_url.get_secret_value(),
+        "NO_COLOR": "1",
+        "COLUMNS": "200",
+    }
+    done = subprocess.run(
+        [*UHS_SERVER, "worker", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return " ".join(done.stdout.split())
+
+
 def free_port() -> int:
     """A port free now, for a server in another process that must be told its port."""
     with socket.socket() as probe:

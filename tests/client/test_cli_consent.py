@@ -4,40 +4,17 @@ records the facts of retention, and `uhs-server worker` destroys what expired.""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
 
 from tests.client.demo import login, run, send
-from tests.serving import UHS_SERVER
+from tests.serving import run_worker
 from uhealthsec.client.portability import documents_in
 from uhealthsec.server.records.models import DocumentVersion, PatientFile
 from uhealthsec.server.retention.models import FileRetention
 from uhealthsec.server.retention.rules import add_years
-
-
-def _worker(settings, *args: str) -> str:
-    """`uhs-server worker` as the operator runs it, on the test server's database and blobs."""
-    env = {
-        **os.environ,
-        "UHS_DATA_DIR": str(settings.data_dir),
-        "UHS_DATABASE_URL": settings.database_url.get_secret_value(),
-        "NO_COLOR": "1",
-        "COLUMNS": "200",
-    }
-    done = subprocess.run(
-        [*UHS_SERVER, "worker", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return " ".join(done.stdout.split())
 
 
 def test_the_patient_objects_and_the_practitioner_sees_it(
@@ -128,15 +105,15 @@ def test_retention_facts_then_the_worker_destroys_what_expired(
     assert "Kept until: 2010-01-01" in " ".join(again.split())
 
     # Recorded just now: the destruction waits for someone to correct a mistake.
-    listed = _worker(settings, "--dry-run")
+    listed = run_worker(settings, "--dry-run")
     assert "2010-01-01" in listed and "death" in listed and "waits until" in listed
-    assert "0 file(s) destroyed" in _worker(settings, "--once")
+    assert "0 file(s) destroyed" in run_worker(settings, "--once")
     _backdate(ctx, recorded=datetime.now(UTC) - timedelta(days=31))
-    assert "waits until" not in _worker(settings, "--dry-run")
+    assert "waits until" not in run_worker(settings, "--dry-run")
     assert document_id in run(["inbox"], durand, live_server)  # a dry run destroys nothing
-    assert "1 file(s) destroyed at the end of their retention" in _worker(settings, "--once")
+    assert "1 file(s) destroyed at the end of their retention" in run_worker(settings, "--once")
     assert document_id not in run(["inbox"], durand, live_server)
-    assert "0 file(s) destroyed" in _worker(settings, "--once")
+    assert "0 file(s) destroyed" in run_worker(settings, "--once")
 
 
 def test_a_copy_of_the_file_and_a_refused_erasure(signed_in, demo, live_server, clock, tmp_path):

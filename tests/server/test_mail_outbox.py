@@ -5,11 +5,9 @@ mail, never the answer; the worker retries it, and sends each mail once."""
 from __future__ import annotations
 
 import logging
-import os
 import re
 import socket
 import ssl
-import subprocess
 import threading
 import time
 import uuid
@@ -23,7 +21,7 @@ from sqlalchemy import func, insert, select, update
 
 from tests.server.smtp_server import SmtpServer, server_tls
 from tests.server_fixtures import BASE_URL, FAST_ARGON2, PASSWORD, Clock, Outbox, make_settings
-from tests.serving import UHS_SERVER
+from tests.serving import run_worker
 from uhealthsec.client.api import AuthClient
 from uhealthsec.crypto.keystore import create_keystore
 from uhealthsec.server.accounts.models import AccountKind
@@ -158,23 +156,7 @@ def test_the_worker_command_sends_what_waits(ctx, sdk, outbox, settings):
     # The worker runs on the real clock: the retry is made due now.
     with ctx.sessions.begin() as db:
         db.execute(update(OutboxMail).values(next_attempt_at=OutboxMail.created_at))
-    env = {
-        **os.environ,
-        "UHS_DATA_DIR": str(settings.data_dir),
-        "UHS_DATABASE_URL": settings.database_url.get_secret_value(),
-        "NO_COLOR": "1",
-        "COLUMNS": "200",
-    }
-    done = subprocess.run(
-        [*UHS_SERVER, "worker", "--once"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    said = " ".join(done.stdout.split())
+    said = run_worker(settings, "--once")
     assert "1 mail(s) sent, 0 to be retried, 0 given up" in said
     assert "0 record(s) of mail sent or given up" in said
     assert outbox.last_code("alice@example.org")

@@ -5,8 +5,6 @@ journal's tables (what the rules read), on both databases."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -17,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.server_fixtures import make_settings
-from tests.serving import UHS_SERVER
+from tests.serving import run_worker
 from uhealthsec.crypto.journal import (
     ENTRY_VERSION_UNCHAINED,
     JournalEntry,
@@ -491,23 +489,7 @@ def test_r22_the_worker_raises_the_alert_and_mails_it_in_one_round(
             start + timedelta(minutes=i), cabinet.doctors[1], outcome=Outcome.DENIED, practice=False
         )
     cabinet.write()
-    env = {
-        **os.environ,
-        "UHS_DATA_DIR": str(settings.data_dir),
-        "UHS_DATABASE_URL": settings.database_url.get_secret_value(),
-        "NO_COLOR": "1",
-        "COLUMNS": "200",
-    }
-    done = subprocess.run(
-        [*UHS_SERVER, "worker", "--once"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    said = " ".join(done.stdout.split())
+    said = run_worker(settings, "--once")
     assert "1 anomaly alert(s) opened over 10 journal entries." in said
     assert [a.rule for a in cabinet.alerts()] == [Rule.REPEATED_DENIALS]
     subject = str(make_header(decode_header(outbox.messages("alice@example.org")[0]["Subject"])))
