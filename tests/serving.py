@@ -22,6 +22,10 @@ from uhealthsec.server.settings import Settings
 #: ``uhs-server``, as its entry point runs it (the installed script may predate it).
 UHS_SERVER = [sys.executable, "-m", "uhealthsec.server.cli"]
 SOURCES = Path(__file__).resolve().parents[1] / "src"
+#: Requests of a test to a server it started. Three test processes share two cores with
+#: browsers and PostgreSQL: a process can be held for seconds, and httpx's default of
+#: 5 s then fails a test that asserts answers, not speed (none asserts timings).
+HTTP_TIMEOUT = httpx2.Timeout(60.0)
 
 
 def run_worker(settings: Settings, *args: str) -> str:

@@ -16,7 +16,7 @@ import pytest
 import uvicorn
 from uvicorn.server import ServerState
 
-from tests.serving import ServerThread
+from tests.serving import HTTP_TIMEOUT, ServerThread
 from uhealthsec.server.app import create_app
 from uhealthsec.server.headers import API_POLICY, DOCS_POLICY
 from uhealthsec.server.listener import DeadlineH11Protocol
@@ -38,7 +38,7 @@ def _port(url: str) -> int:
 
 
 def test_every_response_carries_the_security_headers_and_no_banner(served):
-    with httpx2.Client(base_url=served) as http:
+    with httpx2.Client(base_url=served, timeout=HTTP_TIMEOUT) as http:
         answers = [
             http.get("/health"),
             http.get("/no-such-route"),
@@ -123,7 +123,7 @@ def test_a_stalled_request_body_is_cut_off(served):
 
 
 def test_a_prompt_client_is_served_and_kept_alive(served):
-    with httpx2.Client(base_url=served) as http:
+    with httpx2.Client(base_url=served, timeout=HTTP_TIMEOUT) as http:
         assert http.get("/health").status_code == 200
         time.sleep(0.8)  # longer than the head deadline: idle between requests is not slow
         assert http.get("/health").status_code == 200

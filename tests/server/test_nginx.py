@@ -15,7 +15,7 @@ import httpx2
 import pytest
 
 from tests.proxy import SITE, Proxy, nginx_in_front
-from tests.serving import free_port, serve_process
+from tests.serving import HTTP_TIMEOUT, free_port, serve_process
 from uhealthsec.server.settings import Settings
 
 
@@ -44,7 +44,7 @@ def test_only_tls_1_3_is_spoken(proxy):
         assert client.get("/health").status_code == 200
     with (
         pytest.raises(httpx2.ConnectError),
-        httpx2.Client(verify=proxy.tls(ssl.TLSVersion.TLSv1_2)) as old_client,
+        httpx2.Client(verify=proxy.tls(ssl.TLSVersion.TLSv1_2), timeout=HTTP_TIMEOUT) as old_client,
     ):
         old_client.get(f"{proxy.https}/health")
 
@@ -61,7 +61,11 @@ def test_every_answer_has_one_hsts_header_and_no_version(proxy):
 
 
 def test_plain_http_is_sent_to_https(proxy):
-    answer = httpx2.get(f"http://127.0.0.1:{proxy.http_port}/app/", headers={"Host": "localhost"})
+    answer = httpx2.get(
+        f"http://127.0.0.1:{proxy.http_port}/app/",
+        headers={"Host": "localhost"},
+        timeout=HTTP_TIMEOUT,
+    )
     assert answer.status_code == 308
     assert answer.headers["location"] == "https://localhost/app/"
 

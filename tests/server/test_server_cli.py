@@ -14,7 +14,7 @@ import pexpect
 import pytest
 import typer
 
-from tests.serving import UHS_SERVER
+from tests.serving import HTTP_TIMEOUT, UHS_SERVER
 from uhealthsec.server.cli import _settings, public_address
 from uhealthsec.server.mail.transports import FileMailer
 from uhealthsec.server.settings import Settings
@@ -123,7 +123,7 @@ def test_serve_prints_its_data_directory_and_the_line_for_the_command_line(tmp_p
         server.expect(f"export UHS_SERVER=http://127.0.0.1:{port}\r?\n")
         server.expect("Uvicorn running|Application startup complete")
         discovery = httpx2.get(
-            f"http://127.0.0.1:{port}/.well-known/oauth-authorization-server", timeout=10
+            f"http://127.0.0.1:{port}/.well-known/oauth-authorization-server", timeout=HTTP_TIMEOUT
         )
         assert discovery.json()["issuer"] == f"http://127.0.0.1:{port}"
     finally:

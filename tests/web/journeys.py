@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx2
 
 from tests.server_fixtures import oathtool
+from tests.serving import HTTP_TIMEOUT
 from uhealthsec.client.api import AuthClient
 from uhealthsec.client.exchange import ExchangeClient
 from uhealthsec.crypto.keys import UserKeys
@@ -216,7 +217,7 @@ def for_camille_to_paul(page) -> None:
 def laptop_of(server: DemoServer, email: str) -> Iterator[tuple[ExchangeClient, str, UserKeys]]:
     """``email``'s laptop beside the browser: the SDK signed in with the demo password and
     a TOTP code; its client, access token and unlocked keys."""
-    with httpx2.Client(base_url=server.url) as http:
+    with httpx2.Client(base_url=server.url, timeout=HTTP_TIMEOUT) as http:
         auth = AuthClient(http)
         login = auth.start_login(email, DEMO_PASSWORD, {"totp_code": server.totp(email)})
         tokens = auth.authorize(login, "ordinateur portable")

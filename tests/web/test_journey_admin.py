@@ -19,6 +19,7 @@ import httpx2
 import pytest
 
 from tests.server_fixtures import Outbox
+from tests.serving import HTTP_TIMEOUT
 from tests.web.journeys import (
     DR_MARTIN,
     PATIENT,
@@ -54,7 +55,7 @@ def demo(demo_server):
         json={"email": email, "role": "practitioner"},
     )
     code = Outbox(demo_server.home / "var" / "outbox").last_code(email, "Invitation code")
-    with httpx2.Client(base_url=demo_server.url) as http:
+    with httpx2.Client(base_url=demo_server.url, timeout=HTTP_TIMEOUT) as http:
         AuthClient(http).register(email, PASSWORD, name, "practitioner", invitation=code)
     camille = RightsClient(sdk(demo_server, PATIENT))
     late = camille.ask(practice_id, "rectification")

@@ -21,6 +21,7 @@ import httpx2
 import pytest
 
 from tests.server.federation.provider import TestProvider
+from tests.serving import HTTP_TIMEOUT
 from tests.web.conftest import serve_demo
 from tests.web.journeys import (
     DR_MARTIN,
@@ -81,14 +82,18 @@ def factors_server(tmp_path_factory: pytest.TempPathFactory, provider) -> Iterat
 
 def signed_in_elsewhere(server: DemoServer, email: str) -> str:
     """An access token of another device of hers (the CLI on her laptop)."""
-    with httpx2.Client(base_url=server.url) as http:
+    with httpx2.Client(base_url=server.url, timeout=HTTP_TIMEOUT) as http:
         auth = AuthClient(http)
         login = auth.start_login(email, DEMO_PASSWORD, {"totp_code": server.totp(email)})
         return auth.authorize(login, "ordinateur portable").access_token
 
 
 def still_signed_in(server: DemoServer, token: str) -> bool:
-    answer = httpx2.get(f"{server.url}/accounts/me", headers={"Authorization": f"Bearer {token}"})
+    answer = httpx2.get(
+        f"{server.url}/accounts/me",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=HTTP_TIMEOUT,
+    )
     assert answer.status_code in (200, 401), answer.text
     return answer.status_code == 200
 
@@ -272,7 +277,7 @@ def test_changes_with_an_old_proof_ask_for_a_second_factor_again(browser, factor
     step_up_asked(page)
     page.get_by_role("button", name="Annuler", exact=True).click()
     assert page.get_by_role("heading", name="Confirmez que c'est vous").count() == 0
-    with httpx2.Client(base_url=server.url) as http:
+    with httpx2.Client(base_url=server.url, timeout=HTTP_TIMEOUT) as http:
         # Still her password: it gets as far as the second factor.
         assert AuthClient(http).start_login(DR_MARTIN, DEMO_PASSWORD).ticket
     page.get_by_role("button", name="Changer le mot de passe").click()
@@ -284,7 +289,7 @@ def test_changes_with_an_old_proof_ask_for_a_second_factor_again(browser, factor
     page.locator("p.alert.success", has_text="Mot de passe changé.").wait_for()
     check_accessibility(page, "password changed")
     photograph(page, screens, "46-password-changed")
-    with httpx2.Client(base_url=server.url) as http:
+    with httpx2.Client(base_url=server.url, timeout=HTTP_TIMEOUT) as http:
         auth = AuthClient(http)
         # The new password signs her in and opens the keys re-sealed in the browser…
         login = auth.start_login(DR_MARTIN, new_password, {"recovery_code": codes[1]})

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import httpx2
 
+from tests.serving import HTTP_TIMEOUT
 from tests.web.conftest import demo_server_fixture
 from tests.web.journeys import (
     DR_MARTIN,
@@ -130,7 +131,7 @@ def test_a_passkey_of_another_account_or_site_is_refused(browser, localhost_serv
     # The same server opened at its address rather than its name: the passkeys are
     # for http://localhost:PORT, and the browser refuses to use them here.
     by_address = localhost_server.url.replace("localhost", "127.0.0.1")
-    assert httpx2.get(f"{by_address}/health").status_code == 200
+    assert httpx2.get(f"{by_address}/health", timeout=HTTP_TIMEOUT).status_code == 200
     elsewhere = new_page(browser, DemoServer(by_address, localhost_server.home, {}))
     with_authenticator(elsewhere)
     password_then_passkey_offered(elsewhere, PAUL_DURAND)

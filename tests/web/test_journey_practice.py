@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx2
 
 from tests.server_fixtures import Outbox
+from tests.serving import HTTP_TIMEOUT
 from tests.web.journeys import (
     DR_MARTIN,
     PAUL_DURAND,
@@ -244,7 +245,7 @@ def test_refused_invitations_a_keyboard_invites_and_codes_stay_hidden(
 
     # Lucas registers with it (as `uhs register --invitation` does); then it is spent.
     code = parse_qs(urlsplit(link).fragment.removeprefix("/join?"))["code"][0]
-    with httpx2.Client(base_url=demo_server.url) as http:
+    with httpx2.Client(base_url=demo_server.url, timeout=HTTP_TIMEOUT) as http:
         AuthClient(http).register(email, PASSWORD, name, "patient", invitation=code)
     durand.goto(link)
     durand.get_by_role("button", name="Rejoindre le cabinet").click()

@@ -17,6 +17,7 @@ import time
 import httpx2
 
 from tests.server_fixtures import Outbox
+from tests.serving import HTTP_TIMEOUT
 from tests.web.conftest import demo_server_fixture
 from tests.web.journeys import (
     PHONE,
@@ -54,7 +55,7 @@ def mails_to(server: DemoServer, to: str) -> int:
 
 def registered_patient(server: DemoServer) -> list[str]:
     """Inès Moreau's account, its address confirmed; her 24 words."""
-    with httpx2.Client(base_url=server.url) as http:
+    with httpx2.Client(base_url=server.url, timeout=HTTP_TIMEOUT) as http:
         auth = AuthClient(http)
         made = auth.register(EMAIL, OLD_PASSWORD, NAME, "patient")
         auth.verify_email(next_mail_code(server, EMAIL, 0, "code"), EMAIL, OLD_PASSWORD)
@@ -63,7 +64,7 @@ def registered_patient(server: DemoServer) -> list[str]:
 
 def signed_in_elsewhere(server: DemoServer) -> str:
     """An access token of another device of hers (the CLI on her laptop)."""
-    with httpx2.Client(base_url=server.url) as http:
+    with httpx2.Client(base_url=server.url, timeout=HTTP_TIMEOUT) as http:
         auth = AuthClient(http)
         login = auth.start_login(EMAIL, OLD_PASSWORD, {"totp_code": server.totp(EMAIL)})
         return auth.authorize(login, "ordinateur portable").access_token
@@ -127,7 +128,12 @@ def test_a_forgotten_password_is_replaced_with_the_recovery_words(
     ).wait_for()
     check_accessibility(page, "recovery words refused")
     photograph(page, screens, "92-recovery-words-refused")
-    assert httpx2.get(f"{server.url}/accounts/me", headers=bearer(laptop)).status_code == 200
+    assert (
+        httpx2.get(
+            f"{server.url}/accounts/me", headers=bearer(laptop), timeout=HTTP_TIMEOUT
+        ).status_code
+        == 200
+    )
 
     # Her own words, as written on her sheet, one line each.
     page.get_by_label("Les 24 mots de récupération").fill("\n".join(words))
@@ -138,7 +144,12 @@ def test_a_forgotten_password_is_replaced_with_the_recovery_words(
     # The page keeps neither the words nor the password.
     assert page.locator("textarea, input[type=password]").count() == 0
     # Every other session of hers ended, and she was told by mail.
-    assert httpx2.get(f"{server.url}/accounts/me", headers=bearer(laptop)).status_code == 401
+    assert (
+        httpx2.get(
+            f"{server.url}/accounts/me", headers=bearer(laptop), timeout=HTTP_TIMEOUT
+        ).status_code
+        == 401
+    )
 
     # The old password no longer opens the account; the new one does.
     page.get_by_role("link", name="Se connecter").click()

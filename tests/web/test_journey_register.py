@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import httpx2
 
 from tests.server_fixtures import Outbox, oathtool
+from tests.serving import HTTP_TIMEOUT
 from tests.web.journeys import (
     DESKTOP,
     PHONE,
@@ -176,7 +177,7 @@ def test_an_account_registered_without_an_authenticator_app_enrols_one_at_sign_i
     """A registration that stopped after the address was confirmed (here made with the
     Python client, as `uhs register` and `uhs verify-email` do) goes on in the browser."""
     email, name = "jules.roux@exemple.test", "Jules Roux"
-    with httpx2.Client(base_url=demo_server.url) as http:
+    with httpx2.Client(base_url=demo_server.url, timeout=HTTP_TIMEOUT) as http:
         auth = AuthClient(http)
         auth.register(email, PASSWORD, name, "patient")
         auth.verify_email(mailed_code(demo_server, email), email, PASSWORD)

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 import httpx2
 import pytest
 
+from tests.serving import HTTP_TIMEOUT
 from tests.web.conftest import serve_demo
 from tests.web.journeys import (
     DR_MARTIN,
@@ -87,7 +88,7 @@ def test_a_practitioner_replaces_her_keys_from_the_security_screen(
     photograph(page, screens, "98-keys-replaced")
     assert page.errors == []  # type: ignore[attr-defined]
 
-    with httpx2.Client(base_url=server.url) as http:
+    with httpx2.Client(base_url=server.url, timeout=HTTP_TIMEOUT) as http:
         # Her laptop, which holds the former keys, was signed out.
         laptop_answer = http.get("/accounts/me", headers={"Authorization": f"Bearer {laptop}"})
         assert laptop_answer.status_code == 401

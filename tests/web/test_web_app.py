@@ -14,7 +14,7 @@ import httpx2
 import pytest
 
 from tests.conftest import load_vectors
-from tests.serving import serve_process
+from tests.serving import HTTP_TIMEOUT, serve_process
 from tests.web.browser_app import app_site, build_app
 from tests.web.builds import ensure_web_build
 from uhealthsec.crypto import envelope, wrap
@@ -36,7 +36,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def test_the_app_is_served_under_a_strict_policy_and_its_hashed_files_cached_for_good(server):
-    page = httpx2.get(f"{server}/app/")
+    page = httpx2.get(f"{server}/app/", timeout=HTTP_TIMEOUT)
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     policy = page.headers["content-security-policy"]
@@ -57,13 +57,16 @@ def test_the_app_is_served_under_a_strict_policy_and_its_hashed_files_cached_for
     hashed = sorted(p.name for p in (WEB_ASSETS / "assets").iterdir())
     assert any(name.startswith("worker-") for name in hashed), hashed
     for name in hashed:
-        asset = httpx2.get(f"{server}/app/assets/{name}")
+        asset = httpx2.get(f"{server}/app/assets/{name}", timeout=HTTP_TIMEOUT)
         assert asset.status_code == 200
         assert asset.headers["cache-control"] == IMMUTABLE
         assert asset.headers["content-security-policy"] == APP_POLICY
     # The API keeps its own policy; a file that is not there is a problem like any other.
-    assert "default-src 'none'" in httpx2.get(f"{server}/health").headers["content-security-policy"]
-    missing = httpx2.get(f"{server}/app/assets/absent.js")
+    assert (
+        "default-src 'none'"
+        in httpx2.get(f"{server}/health", timeout=HTTP_TIMEOUT).headers["content-security-policy"]
+    )
+    missing = httpx2.get(f"{server}/app/assets/absent.js", timeout=HTTP_TIMEOUT)
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
     assert missing.headers["cache-control"] != IMMUTABLE

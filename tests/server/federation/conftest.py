@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from tests.server.federation.provider import TestProvider
 from tests.server_fixtures import BASE_URL
+from tests.serving import HTTP_TIMEOUT
 from uhealthsec.server.settings import Settings
 
 CLIENT_ID = "uhealthsec-rp"
@@ -58,7 +59,7 @@ class Browser:
             if url.startswith(BASE_URL):
                 response = self.client.get(url.removeprefix(BASE_URL), follow_redirects=False)
             elif url.startswith(self.provider.issuer):
-                response = httpx2.get(url, follow_redirects=False)
+                response = httpx2.get(url, follow_redirects=False, timeout=HTTP_TIMEOUT)
             else:
                 return url
             assert response.status_code == 302, response.text

@@ -12,6 +12,7 @@ from joserfc.jwk import RSAKey
 
 from tests.server.federation.provider import Professional
 from tests.server_fixtures import BASE_URL, FAST_ARGON2
+from tests.serving import HTTP_TIMEOUT
 from uhealthsec.client.api import ApiError
 from uhealthsec.crypto.factor_change import FactorAction
 from uhealthsec.crypto.keystore import create_keystore
@@ -161,7 +162,9 @@ def test_a_provider_answer_is_used_once(sdk, users, browser, provider, client):
     provider.present(professional("3"))
     step = sdk.federated_login_url()
     to_provider = client.get(step.url.removeprefix(BASE_URL), follow_redirects=False)
-    back = httpx2.get(to_provider.headers["location"], follow_redirects=False).headers["location"]
+    back = httpx2.get(
+        to_provider.headers["location"], follow_redirects=False, timeout=HTTP_TIMEOUT
+    ).headers["location"]
     path = back.removeprefix(BASE_URL)
     assert client.get(path, follow_redirects=False).status_code == 302
     replay = client.get(path, follow_redirects=False)
