@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
+import anyio.to_thread
+from anyio import CancelScope, CapacityLimiter
 from fastapi import Depends, Header, Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import IntegrityError
@@ -43,10 +46,39 @@ async def get_ctx(request: Request) -> AppContext:
     return ctx
 
 
-def get_db(request: Request, ctx: Annotated[AppContext, Depends(get_ctx)]) -> Iterator[Session]:
-    """One transaction per request, committed before the response is sent; a change
-    commits with its journal entry staged beside it (audit/outbox.py), and with its
-    answer if it was sent with an idempotency key (idempotency/service.py)."""
+async def get_db(
+    request: Request, ctx: Annotated[AppContext, Depends(get_ctx)]
+) -> AsyncIterator[Session]:
+    """One transaction per request, committed before the response is sent (see
+    ``_request_transaction``).
+
+    Async, so that opening it costs no hop to the threadpool: a session does no I/O
+    until its first statement, which runs in the thread of the dependency or route
+    that makes it. Only the end (staging, commit, or the replay of a refused retry)
+    runs in the threadpool, as FastAPI runs a sync dependency's end: with a limiter of
+    its own (waiting for a free thread while holding a connection could deadlock the
+    pool) and shielded from cancellation."""
+    scope = _request_transaction(request, ctx)
+    session = scope.__enter__()
+    try:
+        yield session
+    except BaseException as exc:
+        with CancelScope(shield=True):
+            await anyio.to_thread.run_sync(
+                scope.__exit__, type(exc), exc, exc.__traceback__, limiter=CapacityLimiter(1)
+            )
+        raise
+    else:
+        with CancelScope(shield=True):
+            await anyio.to_thread.run_sync(
+                scope.__exit__, None, None, None, limiter=CapacityLimiter(1)
+            )
+
+
+@contextmanager
+def _request_transaction(request: Request, ctx: AppContext) -> Iterator[Session]:
+    """A change commits with its journal entry staged beside it (audit/outbox.py), and
+    with its answer if it was sent with an idempotency key (idempotency/service.py)."""
     draft = request_draft()
     try:
         with transaction(ctx.sessions) as session:
