@@ -1,8 +1,10 @@
 """`uhs search` in a terminal: what Dr Martin sends and what Paul Durand reads is
-found by its words, its patient's name and their first letters; a document no longer
-readable leaves the reader's index."""
+found by its words, its patient's name and their first letters, narrowed to a patient,
+an author or a first day; a document no longer readable leaves the reader's index."""
 
 from __future__ import annotations
+
+from datetime import date, timedelta
 
 from tests.client.demo import run, send
 
@@ -18,6 +20,20 @@ def test_send_get_and_search(signed_in, live_server, tmp_path):
         found = run(["search", query], martin, live_server)
         assert document_id in found and "Bilan kinésithérapique" in found, query
     assert "No document matches." in run(["search", "lombalgie"], martin, live_server)
+
+    # Narrowed to a patient (proven in the key directory), an author, a first day.
+    today = date.today()
+    narrowed = {
+        ("--patient", "camille.petit@demo.test"): True,
+        ("--patient", "kine.durand@demo.test"): False,
+        ("--from", "dr.martin@demo.test"): True,
+        ("--from", "kine.durand@demo.test"): False,
+        ("--since", today.isoformat()): True,
+        ("--since", (today + timedelta(days=2)).isoformat()): False,
+    }
+    for option, kept in narrowed.items():
+        found = run(["search", "cheville", *option], martin, live_server)
+        assert (document_id in found) is kept, option
 
     # The reader's index has it once read.
     assert "No document matches." in run(["search", "cheville"], durand, live_server)

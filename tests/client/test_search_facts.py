@@ -31,3 +31,34 @@ def test_document_keywords_vectors(vector):
     )
     assert vector["limit"] == wire.MAX_DOCUMENT_KEYWORDS
     assert sorted(document.keywords()) == vector["keywords"]
+
+
+def test_a_search_filter_admits_its_patient_its_author_and_from_its_first_day_on():
+    from datetime import UTC, datetime
+
+    from uhealthsec.client.exchange.models import DocumentSummary
+    from uhealthsec.client.search import SearchFilter
+
+    patient = uuid.uuid4()
+    document = DocumentSummary(
+        id=uuid.uuid4(),
+        version=1,
+        title="Bilan",
+        filename="bilan.txt",
+        media_type="text/plain",
+        size=10,
+        author_email="Dr.Martin@demo.test",
+        author_name="Dr Martin",
+        patient_id=patient,
+        patient_file_id=uuid.uuid4(),
+        created_at=datetime(2026, 3, 5, 23, 59).astimezone(UTC),  # this device's 23:59
+        recipients=[],
+    )
+    assert SearchFilter().admits(document)
+    assert SearchFilter(patient_id=patient).admits(document)
+    assert not SearchFilter(patient_id=uuid.uuid4()).admits(document)
+    assert SearchFilter(author_email=" dr.martin@demo.test").admits(document)
+    assert not SearchFilter(author_email="kine.durand@demo.test").admits(document)
+    assert SearchFilter(since=date(2026, 3, 5)).admits(document)
+    assert not SearchFilter(since=date(2026, 3, 6)).admits(document)
+    assert not SearchFilter(patient_id=patient, since=date(2026, 3, 6)).admits(document)

@@ -17,6 +17,8 @@ from typing import Any
 import httpx2
 
 from uhealthsec.client.errors import ApiError, ExchangeRefused
+from uhealthsec.client.exchange.models import DocumentSummary
+from uhealthsec.client.exchange.receiving import DocumentReceiving
 from uhealthsec.client.exchange.session import ExchangeSession
 from uhealthsec.client.wire import body, parse
 from uhealthsec.crypto import search
@@ -247,6 +249,70 @@ class SearchIndex:
             for document_id, keywords in zip(candidates, lists, strict=True)
             if keywords is not None and search.terms_held(terms, keywords) is not None
         }
+
+
+@dataclass(frozen=True)
+class SearchFilter:
+    """What a search's results are narrowed to beside its words: a patient (their
+    account, proven in the key directory from an address: ``search_filter``), an
+    author's address, and the first day of the latest version."""
+
+    patient_id: uuid.UUID | None = None
+    author_email: str | None = None
+    since: date | None = None
+
+    def admits(self, document: DocumentSummary) -> bool:
+        author = self.author_email
+        return (
+            (self.patient_id is None or document.patient_id == self.patient_id)
+            and (author is None or document.author_email.lower() == author.strip().lower())
+            and (self.since is None or document.created_at.astimezone().date() >= self.since)
+        )
+
+
+def search_filter(
+    session: ExchangeSession,
+    *,
+    patient: str | None = None,
+    author: str | None = None,
+    since: date | None = None,
+) -> SearchFilter:
+    """A filter from addresses; the patient's is looked up in the key directory and
+    proven there, so that the account it stands for is the directory's.
+
+    :raises ExchangeRefused: the patient's address is not in the directory, or its
+        proof fails.
+    """
+    return SearchFilter(
+        patient_id=session.directory.lookup(patient).account_id if patient else None,
+        author_email=author,
+        since=since,
+    )
+
+
+def find_documents(
+    client: DocumentReceiving, query: str, only: SearchFilter | None = None
+) -> list[DocumentSummary]:
+    """The documents matching every word of ``query`` and ``only``, newest first, their
+    titles decrypted here: each one's view read from the server (a document no longer
+    readable, revoked, erased or purged, is removed from the index on the way).
+
+    :raises CryptoError: the server's answer to the search did not verify.
+    """
+    index = personal_index(client)
+    found = []
+    for document_id in sorted(index.search(query)):
+        try:
+            view = client.document(document_id)
+        except ApiError as exc:
+            if exc.status not in (403, 404, 410):
+                raise
+            index.remove(document_id)
+            continue
+        if only is None or only.admits(view):
+            found.append(view)
+    found.sort(key=lambda v: v.created_at, reverse=True)
+    return found
 
 
 def text_of(path: Any, media_type: str) -> str:

@@ -312,42 +312,41 @@ def _index(client: ExchangeClient, facts: DocumentFacts) -> None:
 
 def search(
     query: Annotated[str, typer.Argument(help="Words, names or their first letters, dates.")],
+    patient: Annotated[
+        str | None,
+        typer.Option("--patient", help="Only this patient's documents.", metavar="EMAIL"),
+    ] = None,
+    author: Annotated[
+        str | None,
+        typer.Option("--from", help="Only documents written by this person.", metavar="EMAIL"),
+    ] = None,
+    since: Annotated[
+        datetime | None,
+        typer.Option(help="Only documents written on or after this day.", formats=["%Y-%m-%d"]),
+    ] = None,
     as_json: JsonOutput = False,
 ) -> None:
     """Find your documents by their words, title, file name, patient, author or date:
     searched on this device over an index the server cannot read."""
-    from uhealthsec.client.errors import ApiError
-    from uhealthsec.client.search import personal_index
+    from uhealthsec.client.search import find_documents, search_filter
     from uhealthsec.crypto.errors import CryptoError
 
     with signed_in_client() as client:
-        index = personal_index(client)
+        only = search_filter(
+            client, patient=patient, author=author, since=since.date() if since else None
+        )
         try:
-            matches = index.search(query)
+            found = find_documents(client, query, only)
         except CryptoError as exc:
             raise Refused(
                 f"the server's answer to the search did not verify ({exc}): nothing is shown"
             ) from exc
-        found = []
-        for document_id in sorted(matches):
-            try:
-                view = client.document_view(document_id)
-            except ApiError as exc:
-                if exc.status not in (403, 404, 410):
-                    raise
-                # No longer yours to read (revoked, erased, purged): out of the index.
-                index.remove(document_id)
-                continue
-            found.append(view)
-        # Titles are decrypted here, for the documents of your latest 200.
-        titles = {d.id: d.title for d in client.documents(limit=200)} if found else {}
-    found.sort(key=lambda v: v.created_at, reverse=True)
     if as_json:
         print_json(
             [
                 {
                     "id": str(v.id),
-                    "title": titles.get(v.id),
+                    "title": v.title,
                     "created_at": v.created_at.isoformat(),
                     "author": v.author_email,
                 }
@@ -359,8 +358,7 @@ def search(
         console.print("No document matches.")
         return
     for v in found:
-        title = titles.get(v.id, "(title not shown: an older document)")
-        console.print(f"[bold]{shown(title)}[/bold]  ({v.created_at:%Y-%m-%d})")
+        console.print(f"[bold]{shown(v.title)}[/bold]  ({v.created_at:%Y-%m-%d})")
         console.print(f"  from {shown(f'{v.author_name} <{v.author_email}>')}")
         console.print(f"  id {v.id}", soft_wrap=True)
 
