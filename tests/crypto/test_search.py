@@ -90,6 +90,16 @@ def test_text_analyser_vectors(vector):
     assert sorted(search_text.text_keywords(vector["input"])) == vector["keywords"]
 
 
+@pytest.mark.parametrize(
+    "vector", VECTORS["analyser"]["fhir"], ids=lambda v: v["resource"]["resourceType"]
+)
+def test_fhir_text_vectors(vector):
+    """A FHIR resource's words, narrative included; identifiers, codes of the format and
+    values nested past MAX_FHIR_DEPTH left out."""
+    text = search_text.fhir_text(vector["resource"])
+    assert sorted(search_text.text_keywords(text)) == vector["keywords"]
+
+
 @pytest.mark.parametrize("vector", VECTORS["analyser"]["name"], ids=lambda v: v["input"])
 def test_name_analyser_vectors(vector):
     assert sorted(search_text.name_keywords(vector["input"])) == vector["keywords"]

@@ -1488,6 +1488,14 @@ def checkpoint_vectors() -> dict:
     }
 
 
+def _deep(levels: int) -> dict:
+    """Nested objects, a word at each level: those past MAX_FHIR_DEPTH are not read."""
+    node: dict = {"note": f"niveau{levels}"}
+    for level in range(levels - 1, 0, -1):
+        node = {"note": f"niveau{level}", "part": node}
+    return node
+
+
 def search_vectors() -> dict:
     """The search analyser (inputs -> keywords) and Mitra's entries (index key, keyword,
     counter -> label, value), state envelope and document keyword list."""
@@ -1567,6 +1575,36 @@ def search_vectors() -> dict:
         )
     counters = search.Counters({"lombalg": 3, "pet": 1, "\u00e9paul": 12})
     document_id = uuid.UUID(bytes=rng(16))
+    fhir_resources = [
+        {
+            "resourceType": "Composition",
+            "id": "bilan-1",
+            "status": "final",
+            "title": "Compte-rendu de kin\u00e9sith\u00e9rapie",
+            "subject": {"reference": "Patient/p1", "display": "Camille Petit"},
+            "type": {"coding": [{"system": "http://loinc.org", "code": "11488-4"}]},
+            "section": [
+                {
+                    "title": "Bilan",
+                    "text": {
+                        "status": "generated",
+                        "div": '<div xmlns="http://www.w3.org/1999/xhtml"><p>Entorse de la '
+                        "cheville&#160;: dix s&#xE9;ances &amp; r&#233;&#0;&#xD800;&#x110000;"
+                        "&eacute;</p><br/>lombalgie</div>",
+                    },
+                }
+            ],
+            "extension": [{"url": "http://example.org/x", "valueInteger": 3}],
+        },
+        {
+            "resourceType": "Observation",
+            "valueQuantity": {"value": 39.5, "unit": "\u00b0C"},
+            "note": [{"text": "Fi\u00e8vre depuis le 2026-11-25"}],
+            "contained": [{"resourceType": "Patient", "name": [{"family": "Dupont"}]}],
+            "effectiveBoolean": True,
+        },
+        {"resourceType": "Basic", "code": {"text": "trop profond"}, "nested": _deep(40)},
+    ]
     # Drawn last, so that the vectors drawn before keep their values.
     account_secret = rng(32)
     personal_id, personal_key = search.personal_index(account_secret)
@@ -1579,6 +1617,13 @@ def search_vectors() -> dict:
                 for q in queries
             ],
             "stems": [{"word": w, "stem": search_text._french().stemWord(w)} for w in stem_words],
+            "fhir": [
+                {
+                    "resource": r,
+                    "keywords": sorted(search_text.text_keywords(search_text.fhir_text(r))),
+                }
+                for r in fhir_resources
+            ],
             "documents": [
                 {
                     "facts": {

@@ -22,6 +22,7 @@ import {
 import {
   compareUtf8,
   documentKeywords,
+  fhirText,
   nameKeywords,
   queryTerms,
   stem,
@@ -46,6 +47,11 @@ test("search.json: text, name and query keywords are the Python analyser's", () 
   for (const v of analyser.text) assert.deepEqual(sorted(textKeywords(v.input)), v.keywords, v.input);
   for (const v of analyser.name) assert.deepEqual(sorted(nameKeywords(v.input)), v.keywords, v.input);
   for (const v of analyser.query) assert.deepEqual(queryTerms(v.input), v.terms, v.input);
+});
+
+test("search.json: a FHIR resource's text gives the SDK's keywords", () => {
+  assert.ok(analyser.fhir.length >= 3);
+  for (const v of analyser.fhir) assert.deepEqual(sorted(textKeywords(fhirText(v.resource))), v.keywords);
 });
 
 test("search.json: a document's facts give the SDK's keywords", () => {

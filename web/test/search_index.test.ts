@@ -4,7 +4,7 @@ import { test } from "node:test";
 import { fromBase64Url, toBase64Url, uuidBytes } from "../src/protocol/bytes.js";
 import { deriveIndexKeys, type IndexKeys } from "../src/protocol/search.js";
 import { ApiError } from "../src/client/http.js";
-import { SearchIndex, copyingSink, copyingSource, textOf } from "../src/client/search.js";
+import { MAX_INDEXED_TEXT_BYTES, SearchIndex, copyingSink, copyingSource, indexedBytes, textOf } from "../src/client/search.js";
 import type { Session } from "../src/client/session.js";
 import { refusal } from "./vectors.js";
 
@@ -158,6 +158,22 @@ test("the copies of a document's first bytes stop at the limit and pass everythi
   assert.deepEqual([...read.copied()], [9, 8]);
   assert.equal(textOf(new TextEncoder().encode("Lombalgie"), "text/plain"), "Lombalgie");
   assert.equal(textOf(new TextEncoder().encode("Lombalgie"), "application/pdf"), "");
+});
+
+test("a FHIR resource's words are indexed; JSON that is not one, or is too long to read whole, gives no text", () => {
+  const encoded = (value: string): Uint8Array => new TextEncoder().encode(value);
+  const resource = JSON.stringify({ resourceType: "Observation", id: "t-1", note: [{ text: "Fièvre depuis hier" }] });
+  for (const mediaType of ["application/fhir+json", "application/json"]) {
+    assert.equal(textOf(encoded(resource), mediaType), "Fièvre depuis hier");
+    assert.equal(indexedBytes(mediaType), MAX_INDEXED_TEXT_BYTES + 1);
+  }
+  assert.equal(indexedBytes("application/pdf"), 0);
+  for (const other of ['{"note": "not a resource"}', '["resourceType"]', '{"resourceType": "Basic", "note": ', "[".repeat(200_000)]) {
+    assert.equal(textOf(encoded(other), "application/fhir+json"), "", other.slice(0, 20));
+  }
+  const long = encoded(`{"resourceType": "Basic", "note": "${"x".repeat(MAX_INDEXED_TEXT_BYTES)}"}`);
+  assert.equal(textOf(long.subarray(0, MAX_INDEXED_TEXT_BYTES + 1), "application/fhir+json"), "");
+  assert.equal(textOf(new Uint8Array([0x7b, 0xff, 0x7d]), "application/fhir+json"), "");
 });
 
 test("a server that forgets an index before its first use sees it created", async () => {

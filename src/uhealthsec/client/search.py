@@ -8,6 +8,7 @@ opaque bytes (docs/PROTOCOL.md, section 18).
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,13 +25,18 @@ from uhealthsec.client.wire import body, parse
 from uhealthsec.crypto import search
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.protocol import search as wire
-from uhealthsec.protocol.search_text import document_keywords, query_terms
+from uhealthsec.protocol.search_text import document_keywords, fhir_text, query_terms
 
 Call = Callable[..., httpx2.Response]
 #: Bytes of a plain-text document read for indexing (the rest is not indexed).
 MAX_INDEXED_TEXT_BYTES = 2 * 1024 * 1024
-#: Media types whose bytes are indexed as text (PDF text needs pypdf, not a dependency).
+#: Media types whose bytes are indexed as text.
 TEXT_MEDIA_TYPES = ("text/plain", "text/markdown", "text/csv")
+#: PDF: the text of its pages is indexed (pypdf), from the first ones.
+PDF_MEDIA_TYPE = "application/pdf"
+MAX_INDEXED_PDF_PAGES = 300
+#: JSON holding a FHIR resource (one with a ``resourceType``): its text is indexed.
+FHIR_MEDIA_TYPES = ("application/fhir+json", "application/json")
 
 
 @dataclass(frozen=True)
@@ -316,12 +322,51 @@ def find_documents(
 
 
 def text_of(path: Any, media_type: str) -> str:
-    """The text of a received or sent file, for its media type: plain text only
-    (PDF text would need pypdf, which is not a dependency of the SDK)."""
-    if media_type not in TEXT_MEDIA_TYPES:
+    """The text of a received or sent file to index, for its media type: plain text,
+    a PDF's text (pypdf), a FHIR resource's (``fhir_text``). Nothing from a file that
+    cannot be read as its type: it is sent or saved all the same, found by its other
+    facts (title, file name, names, date)."""
+    if media_type in TEXT_MEDIA_TYPES:
+        with open(path, "rb") as source:
+            return source.read(MAX_INDEXED_TEXT_BYTES).decode("utf-8", errors="replace")
+    if media_type == PDF_MEDIA_TYPE:
+        return _pdf_text(path)
+    if media_type in FHIR_MEDIA_TYPES:
+        with open(path, "rb") as source:
+            raw = source.read(MAX_INDEXED_TEXT_BYTES + 1)
+        if len(raw) > MAX_INDEXED_TEXT_BYTES:
+            return ""
+        try:
+            resource = json.loads(raw)
+        except (ValueError, RecursionError):
+            return ""
+        if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
+            return fhir_text(resource)
+    return ""
+
+
+def _pdf_text(path: Any) -> str:
+    """The text of a PDF's first MAX_INDEXED_PDF_PAGES pages, up to about
+    MAX_INDEXED_TEXT_BYTES (pypdf bounds what each stream may decompress to)."""
+    from pypdf import PdfReader  # imported when a PDF is indexed, not at the CLI's start
+
+    parts: list[str] = []
+    size = 0
+    try:
+        reader = PdfReader(path)
+        if reader.is_encrypted:
+            return ""
+        for page in reader.pages[:MAX_INDEXED_PDF_PAGES]:
+            text = page.extract_text() or ""
+            parts.append(text)
+            size += len(text.encode("utf-8", errors="replace"))
+            if size >= MAX_INDEXED_TEXT_BYTES:
+                break
+    # A malformed PDF fails in pypdf in many ways (its own errors, and KeyError,
+    # TypeError... deep in a broken object): none of them may stop a send or a save.
+    except Exception:
         return ""
-    with open(path, "rb") as source:
-        return source.read(MAX_INDEXED_TEXT_BYTES).decode("utf-8", errors="replace")
+    return "\n".join(parts)
 
 
 def personal_index(session: ExchangeSession) -> SearchIndex:

@@ -182,3 +182,50 @@ def document_keywords(
     for day in dates:
         keywords |= date_keywords(day)
     return keywords
+
+
+#: FHIR elements whose strings are identifiers, addresses, codes of the format itself
+#: or encoded bytes (an attachment's ``data``), not words of the record.
+FHIR_SKIPPED_ELEMENTS = frozenset(
+    {"resourceType", "id", "reference", "system", "url", "fullUrl", "data", "contentType"}
+    | {"language", "versionId", "profile", "lastUpdated", "status"}
+)
+#: Deeper values are not read (no resource of the specification nests this deep).
+MAX_FHIR_DEPTH = 32
+_XHTML_TAG = re.compile(r"<[^>]*>")
+_XML_ENTITY = re.compile(r"&(#[0-9]{1,7}|#x[0-9a-fA-F]{1,6}|amp|lt|gt|quot|apos);")
+_NAMED_ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
+
+
+def _entity(match: re.Match[str]) -> str:
+    name = match.group(1)
+    if name in _NAMED_ENTITIES:
+        return _NAMED_ENTITIES[name]
+    point = int(name[2:], 16) if name[1] == "x" else int(name[1:])
+    # Nothing that is not a character (NUL, a lone surrogate, past U+10FFFF).
+    return chr(point) if 0 < point <= 0x10FFFF and not 0xD800 <= point <= 0xDFFF else " "
+
+
+def fhir_text(resource: object) -> str:
+    """The text of a FHIR resource (JSON, as parsed) to index: every string value but
+    those of FHIR_SKIPPED_ELEMENTS, the narrative (``div``) without its tags and with
+    its character references read, one per line. Numbers and booleans are not text."""
+    parts: list[str] = []
+
+    def walk(value: object, element: str, depth: int) -> None:
+        if depth > MAX_FHIR_DEPTH:
+            return
+        if isinstance(value, str):
+            if element == "div":
+                parts.append(_XML_ENTITY.sub(_entity, _XHTML_TAG.sub(" ", value)))
+            elif element not in FHIR_SKIPPED_ELEMENTS:
+                parts.append(value)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, key, depth + 1)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item, element, depth + 1)
+
+    walk(resource, "", 0)
+    return "\n".join(parts)

@@ -192,3 +192,43 @@ export function documentKeywords(facts: DocumentFacts, limit: number): Set<strin
   const room = Math.max(limit - described.size, 0);
   return new Set([...described, ...text.slice(0, room)]);
 }
+
+/** FHIR elements whose strings are identifiers, addresses, codes of the format itself or
+ *  encoded bytes (an attachment's `data`), not words of the record. */
+export const FHIR_SKIPPED_ELEMENTS: ReadonlySet<string> = new Set([
+  "resourceType", "id", "reference", "system", "url", "fullUrl", "data", "contentType",
+  "language", "versionId", "profile", "lastUpdated", "status",
+]);
+/** Deeper values are not read (no resource of the specification nests this deep). */
+export const MAX_FHIR_DEPTH = 32;
+const XHTML_TAG = /<[^>]*>/g;
+const XML_ENTITY = /&(#[0-9]{1,7}|#x[0-9a-fA-F]{1,6}|amp|lt|gt|quot|apos);/g;
+const NAMED_ENTITIES: Readonly<Record<string, string>> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
+
+function entity(_match: string, name: string): string {
+  const named = NAMED_ENTITIES[name];
+  if (named !== undefined) return named;
+  const point = name[1] === "x" ? parseInt(name.slice(2), 16) : parseInt(name.slice(1), 10);
+  // Nothing that is not a character (NUL, a lone surrogate, past U+10FFFF).
+  return point > 0 && point <= 0x10ffff && !(point >= 0xd800 && point <= 0xdfff) ? String.fromCodePoint(point) : " ";
+}
+
+/** The text of a FHIR resource (JSON, as parsed) to index: every string value but those of
+ *  FHIR_SKIPPED_ELEMENTS, the narrative (`div`) without its tags and with its character
+ *  references read, one per line. Numbers and booleans are not text (protocol/search_text.py). */
+export function fhirText(resource: unknown): string {
+  const parts: string[] = [];
+  const walk = (value: unknown, element: string, depth: number): void => {
+    if (depth > MAX_FHIR_DEPTH) return;
+    if (typeof value === "string") {
+      if (element === "div") parts.push(value.replace(XHTML_TAG, " ").replace(XML_ENTITY, entity));
+      else if (!FHIR_SKIPPED_ELEMENTS.has(element)) parts.push(value);
+    } else if (Array.isArray(value)) {
+      for (const item of value) walk(item, element, depth + 1);
+    } else if (value !== null && typeof value === "object") {
+      for (const [key, item] of Object.entries(value)) walk(item, key, depth + 1);
+    }
+  };
+  walk(resource, "", 0);
+  return parts.join("\n");
+}

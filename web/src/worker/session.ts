@@ -24,7 +24,7 @@ import {
 import { confirmTotp, enrolTotp, register, verifyEmail } from "../client/registration.js";
 import { recoveryWords } from "../protocol/keystore.js";
 import { Documents, type ServedDocument, fingerprintOf } from "../client/documents.js";
-import { MAX_INDEXED_TEXT_BYTES, MAX_QUERY_CHARS, SearchIndex, TEXT_MEDIA_TYPES, copyingSink, copyingSource, textOf } from "../client/search.js";
+import { MAX_INDEXED_TEXT_BYTES, MAX_QUERY_CHARS, SearchIndex, copyingSink, copyingSource, indexedBytes, textOf } from "../client/search.js";
 import { ApiError, ClientRefusal, type Fetch, Http } from "../client/http.js";
 import { PatientFiles } from "../client/patient_files.js";
 import { Messaging } from "../client/messages.js";
@@ -417,7 +417,8 @@ export class WorkerService extends CryptoService {
       await sink.abort(error).catch(() => undefined);
       throw error;
     }
-    const copying = copyingSink(sink);
+    // Its media type is known once opened: as many bytes as any indexed type needs.
+    const copying = copyingSink(sink, MAX_INDEXED_TEXT_BYTES + 1);
     const opened = await signedIn.documents.open(id, copying.sink);
     const indexFailure = await this.indexQuietly(signedIn, opened.document, copying.copied());
     return { ...opened, indexFailure };
@@ -499,8 +500,7 @@ export class WorkerService extends CryptoService {
       await args.source.cancel(error).catch(() => undefined);
       throw error;
     }
-    const text = TEXT_MEDIA_TYPES.includes(args.mediaType);
-    const copying = copyingSource(args.source, text ? MAX_INDEXED_TEXT_BYTES : 0);
+    const copying = copyingSource(args.source, indexedBytes(args.mediaType));
     const document = await signedIn.documents.send({ ...args, source: copying.source });
     // The document is sent: nothing after this may fail the send (a lock meanwhile included).
     const indexFailure = await this.indexQuietly(signedIn, document, copying.copied());
