@@ -4,6 +4,7 @@ an author or a first day; a document no longer readable leaves the reader's inde
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 
 from tests.client.demo import run, send
@@ -73,3 +74,44 @@ def test_what_is_printed_of_someone_else_has_no_control_character():
     assert shown("a\x1b[31mred\x07") == "a [31mred "
     assert shown("line one\nline two", lines=True) == "line one\nline two"
     assert shown("[bold]x[/bold]") == "\\[bold]x\\[/bold]"
+
+
+def _json(output: str, opener: str):
+    """The JSON a command printed after its password prompt (and progress bar)."""
+    return json.loads(output[output.index(opener) :])
+
+
+def test_sync_indexes_what_was_received_and_never_opened(signed_in, live_server, tmp_path):
+    """`uhs sync` adds the documents a reader received to their index, the text of a
+    plain-text one and of a FHIR resource included, without marking them opened."""
+    martin, durand = signed_in
+    note = tmp_path / "note-genou.txt"
+    note.write_text("Gonalgie m\u00e9canique du genou gauche.\n")
+    observation = tmp_path / "temperature.json"
+    observation.write_text(
+        json.dumps(
+            {
+                "resourceType": "Observation",
+                "id": "t1",
+                "note": [{"text": "Hyperthermie depuis hier soir"}],
+            }
+        )
+    )
+    note_id = send(note, martin, live_server)
+    observation_id = send(observation, martin, live_server)
+    assert "No document matches." in run(["search", "gonalgie"], durand, live_server)
+
+    synced = _json(run(["sync", "--json"], durand, live_server), "{")
+    assert synced["added"] >= 2 and synced["failures"] == [] and synced["stopped"] is None
+    for query, document_id in (
+        ("gonalgie", note_id),
+        ("genou gauche", note_id),
+        ("hyperthermie", observation_id),
+        ("temperature", observation_id),
+    ):
+        assert document_id in run(["search", query], durand, live_server), query
+    listed = {d["id"]: d for d in _json(run(["inbox", "--json"], durand, live_server), "[")}
+    assert listed[note_id]["read_at"] is None and listed[observation_id]["read_at"] is None
+
+    again = _json(run(["sync", "--json"], durand, live_server), "{")
+    assert again["added"] == 0 and again["held"] >= 2

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -171,6 +172,11 @@ class SearchIndex:
                 "the server serves a keyword list that does not open under its document:"
                 " another document's, or altered"
             ) from None
+
+    def indexed(self, document_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """Those of ``document_ids`` the index holds."""
+        lists = self._keyword_lists(document_ids)
+        return {d for d, kept in zip(document_ids, lists, strict=True) if kept is not None}
 
     def _indexed_keywords(self, document_id: uuid.UUID) -> list[str] | None:
         return self._keyword_lists([document_id])[0]
@@ -343,6 +349,79 @@ def text_of(path: Any, media_type: str) -> str:
         if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
             return fhir_text(resource)
     return ""
+
+
+@dataclass(frozen=True)
+class Indexing:
+    """What ``index_received`` did."""
+
+    #: Documents added to the index now.
+    added: int
+    #: Readable documents the index held already.
+    held: int
+    #: Documents that could not be read or indexed (each one's reason, in order).
+    failures: tuple[str, ...]
+    #: Why it stopped before the end (the server's read allowance), or None.
+    stopped: str | None = None
+
+
+def index_received(
+    client: DocumentReceiving,
+    spool: Path,
+    progress: Callable[[int, int], None] | None = None,
+) -> Indexing:
+    """Add to the personal index every document the user can read and the index does
+    not hold yet (received and never opened on a device of theirs): its facts, and the
+    text of those whose type has text (``text_of``), decrypted into ``spool`` (a
+    private directory of this device's) and deleted as soon as read. No read receipt
+    is sent: indexing is not reading. Each download is a read the journal records and
+    the server's allowances count: past one (429), it stops and says so.
+    """
+    index = personal_index(client)
+    documents = list(client.all_documents())
+    held = index.indexed([d.id for d in documents])
+    missing = [d for d in documents if d.id not in held]
+    added, failures = 0, []
+    for done, document in enumerate(missing):
+        if progress:
+            progress(done, len(missing))
+        try:
+            text = ""
+            if has_text(document.media_type):
+                copy = spool / f"{document.id}.part"
+                try:
+                    client.fetch(document.id, copy, version=document.version, receipt=False)
+                    text = text_of(copy, document.media_type)
+                finally:
+                    copy.unlink(missing_ok=True)
+            index.add(
+                DocumentFacts(
+                    document_id=document.id,
+                    title=document.title,
+                    filename=document.filename,
+                    media_type=document.media_type,
+                    author=document.author_name,
+                    day=document.created_at.date(),
+                    text=text,
+                )
+            )
+            added += 1
+        except ApiError as exc:
+            if exc.status == 429:
+                return Indexing(added, len(held), tuple(failures), stopped=str(exc))
+            failures.append(f"{document.id}: {exc}")
+        except (ExchangeRefused, CryptoError) as exc:
+            failures.append(f"{document.id}: {exc}")
+        except ValueError:  # as in index_quietly: its message may quote the bytes
+            failures.append(f"{document.id}: past the search index's limits")
+    if progress:
+        progress(len(missing), len(missing))
+    return Indexing(added, len(held), tuple(failures))
+
+
+def has_text(media_type: str) -> bool:
+    """Whether ``text_of`` reads text from documents of this type."""
+    return media_type in (*TEXT_MEDIA_TYPES, PDF_MEDIA_TYPE, *FHIR_MEDIA_TYPES)
 
 
 def _pdf_text(path: Any) -> str:

@@ -101,6 +101,7 @@ app.command()(documents.share)
 app.command()(documents.revoke)
 app.command()(documents.update)
 app.command()(documents.search)
+app.command()(documents.sync)
 # Messages.
 app.command()(messages.threads)
 app.command()(messages.write)

@@ -363,6 +363,40 @@ def search(
         console.print(f"  id {v.id}", soft_wrap=True)
 
 
+def sync(as_json: JsonOutput = False) -> None:
+    """Add to your search index the documents you received and have not opened yet
+    (their text read on this device, no read receipt sent), so that `uhs search` finds
+    them too."""
+    from uhealthsec.client.search import index_received
+
+    with (
+        _private_directory() as spool,
+        signed_in_client() as client,
+        progress_bar("Indexing", counting="documents") as progress,
+    ):
+        done = index_received(client, spool, progress)
+    if as_json:
+        print_json(
+            {
+                "added": done.added,
+                "held": done.held,
+                "failures": list(done.failures),
+                "stopped": done.stopped,
+            }
+        )
+        return
+    console.print(
+        f"{done.added} document(s) added to your search index; {done.held} were in it already."
+    )
+    for failure in done.failures:
+        notices.print(f"[yellow]Not indexed[/yellow] {shown(failure)}")
+    if done.stopped:
+        notices.print(
+            f"[yellow]Stopped before the end[/yellow]: {shown(done.stopped)}. "
+            "Run `uhs sync` again later: it goes on where it stopped."
+        )
+
+
 def share(
     document_id: DocumentId,
     to: Annotated[list[str], typer.Option("--to", help="Address (repeatable).", metavar="EMAIL")],

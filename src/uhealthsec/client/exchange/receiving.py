@@ -104,12 +104,15 @@ class DocumentReceiving(SignedHistory):
         version: int | None = None,
         progress: Progress | None = None,
         replace: bool = False,
+        receipt: bool = True,
     ) -> ReceivedDocument:
         """Download, decrypt and verify a version. ``destination`` is a file path, or a
         directory to write the document under its own file name. The file appears only
         once the whole envelope authenticated and the author's signature verified; a
         file already there is replaced only with ``replace`` (the name in a directory is
-        the author's choice: a document must not write over another file)."""
+        the author's choice: a document must not write over another file). Without
+        ``receipt`` the version is not marked as opened (read for the search index,
+        not by its reader)."""
         view = self.document_view(document_id)
         versions = {v.number: v for v in view.versions if v.wrapped_key}
         if not versions:
@@ -168,7 +171,7 @@ class DocumentReceiving(SignedHistory):
         finally:
             if os.path.exists(temporary):
                 os.unlink(temporary)
-        if chosen.read_at is None:
+        if receipt and chosen.read_at is None:
             self._send_read_receipt(view.id, number)
         return ReceivedDocument(
             id=view.id,
