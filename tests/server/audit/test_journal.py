@@ -110,6 +110,34 @@ def test_a_patient_sees_exactly_who_accessed_their_file(practice: Practice, ctx,
     assert refused.value.status == 404
 
 
+def test_r28_the_access_history_is_readable_three_years_and_a_day_later(
+    practice: Practice, ctx, clock, users, report, tmp_path
+):
+    """R28: the patient's access history is kept readable for at least three years.
+    Three years and a day after an access, once every periodic job of the server ran
+    (the technical log's purge of network data among them, and retention's), the
+    patient signs in again and her history still lists it, proven complete."""
+    from uhealthsec.server.cli import _maintain
+    from uhealthsec.server.retention.service import purge
+
+    alice, bob, carol = practice.alice, practice.bob, practice.carol
+    document_id = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
+    bob.exchange.fetch(document_id, tmp_path / "copy.txt")
+    me = carol.user.account_id
+    then = JournalClient(carol.exchange.call).check_history(me)
+    seen = {i["index"]: (i["at"], i["action"], i["actor_name"]) for i in then.items}
+    assert ("Dr Bob", "records.content") in {(a, b) for _, b, a in seen.values()}
+
+    clock.advance(days=3 * 366 + 1)
+    _maintain(ctx)
+    purge(ctx, clock.now.date())
+    carol.user.tokens = users.sign_in_again(carol.user)
+    later = JournalClient(carol.exchange.call).check_history(me)
+    kept = {i["index"]: (i["at"], i["action"], i["actor_name"]) for i in later.items}
+    assert {index: kept.get(index) for index in seen} == seen
+    assert later.chained == len(later.items) and later.unchained == 0
+
+
 def _statements(ctx) -> list[str]:
     return [
         "UPDATE journal_entries SET action = 'x'",
