@@ -386,6 +386,23 @@ def inject(rng, journal, db, practice, doctors, patients, day: date) -> list[Inj
     journal.add(at, doctors[8], None, "accounts.me", ip=OFFICE.format(18))
     journal.add(at + timedelta(minutes=4), doctors[8], None, "accounts.me", ip="2001:db8:77::9")
     out.append(Injected("two networks 4 min apart", Rule.TWO_NETWORKS, doctors[8], at))
+    # A network the account never used, then 25 documents downloaded in 48 minutes.
+    at = paris(day, 13)
+    for i in range(25):
+        journal.add(
+            at + timedelta(minutes=2 * i),
+            doctors[9],
+            practice,
+            "records.content",
+            patient=rng.choice(patients[9]),
+            document=uuid.uuid4(),
+            ip="2001:db8:99::7",
+        )
+    out.append(
+        Injected(
+            "a new network, then 25 documents in 48 min", Rule.NEW_NETWORK_READS, doctors[9], at
+        )
+    )
     return out
 
 

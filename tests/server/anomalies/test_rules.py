@@ -377,6 +377,35 @@ def test_r22_two_networks_within_minutes(cabinet: Cabinet, clock):
     assert [(a.rule, a.count, a.threshold) for a in alerts] == [(Rule.TWO_NETWORKS, 2, 2)]
 
 
+def test_r22_a_new_network_then_bulk_reads(cabinet: Cabinet, clock):
+    """R22: a network the account had not used in 30 days, then the content of 20
+    distinct documents read from it within the hour, fires; 19 do not, nor 20 from a
+    network it used 29 days before, nor listings naming many documents, nor an account
+    with no request before to compare with."""
+    doctor, other = cabinet.doctors
+    start = _tuesday(clock, 10)
+    for who in (doctor, other):
+        cabinet.entry(start - timedelta(days=29), who, ip="192.0.2.10")  # its usual network
+    cabinet.entry(start - timedelta(days=29, hours=-2), other, ip="203.0.113.5")
+
+    def reads(who, ip: str, count: int, at: datetime, action: str = "records.content") -> None:
+        for i in range(count):
+            at_i = at + timedelta(minutes=2 * i)
+            cabinet.entry(at_i, who, document=uuid.uuid4(), ip=ip, action=action)
+
+    reads(doctor, "198.51.100.7", 19, start)  # a new network, 19 documents
+    reads(doctor, "198.51.100.8", 30, start + timedelta(hours=3), action="records.documents")
+    reads(other, "203.0.113.9", 25, start)  # a network it used 29 days before
+    reads(cabinet.admin, "100.64.0.1", 25, start)  # no request before: nothing is new
+    assert cabinet.evaluate() == []
+    # The 20th document, within the hour of the first request from that network.
+    cabinet.entry(start + timedelta(minutes=50), doctor, document=uuid.uuid4(), ip="198.51.100.9")
+    alerts = cabinet.evaluate()
+    assert [(a.rule, a.subject_id, a.count, a.threshold, a.counted) for a in alerts] == [
+        (Rule.NEW_NETWORK_READS, doctor, 20, 20, "documents")
+    ]
+
+
 def test_r22_the_emergency_access_hook_raises_one_alert_per_access(cabinet: Cabinet, clock):
     """Break-glass (R11b) is not built: its action, once named, alerts at each use."""
     cabinet.entry(_tuesday(clock, 10), cabinet.doctors[0], action="records.emergency_read")

@@ -30,6 +30,7 @@ RULES = {
     "repeated_denials": "refus répétés",
     "read_throttle": "lectures freinées",
     "two_networks": "deux réseaux en quelques minutes",
+    "new_network_reads": "nouveau réseau puis lectures en nombre",
     "emergency_access": "accès d'urgence",
 }
 STATUS = {"open": "ouverte", "dismissed": "classée", "incident": "incident ouvert"}

@@ -41,12 +41,17 @@ PARIS = ZoneInfo("Europe/Paris")
 EMERGENCY_ACTIONS: frozenset[str] = frozenset()
 
 
+#: The journal actions of a document's content downloaded (what a thief takes).
+CONTENT_ACTIONS = frozenset({"records.content"})
+
+
 class Rule(StrEnum):
     MASS_DOWNLOAD = "mass_download"
     OFF_HOURS = "off_hours"
     REPEATED_DENIALS = "repeated_denials"
     READ_THROTTLE = "read_throttle"
     TWO_NETWORKS = "two_networks"
+    NEW_NETWORK_READS = "new_network_reads"
     EMERGENCY = "emergency_access"
 
 
@@ -115,6 +120,13 @@ class Directory(Protocol):
         each Europe/Paris day with reads among the ``days`` days before ``before``."""
         ...
 
+    def known_network(self, account: uuid.UUID, network: str, before: datetime, days: int) -> bool:
+        """Whether the account made a journaled request from ``network`` in the
+        ``days`` days before ``before`` (as far as the connection data is kept, R14);
+        also when it made none from any network then: with nothing to compare with
+        (a new account), no network is new."""
+        ...
+
 
 def evaluate(
     facts: list[Fact],
@@ -155,6 +167,7 @@ def evaluate(
         found += _off_hours(practice_id, account, mine, new_from, limits)
         found += _denials_by_account(practice_id, account, mine, new_from, limits)
         found += _two_networks(practice_id, account, mine, new_from, limits)
+        found += _new_network_reads(practice_id, account, mine, new_from, limits, directory)
         found += _emergency(practice_id, account, mine, new_from, emergency_actions)
     for (practice_id, account), mine in by_outsider.items():
         limits = directory.thresholds(practice_id)
@@ -438,6 +451,63 @@ def _two_networks(
         ),
         "networks",
     )
+
+
+def _new_network_reads(
+    practice_id: uuid.UUID,
+    account: uuid.UUID,
+    facts: list[Fact],
+    new_from: int,
+    limits: Thresholds,
+    directory: Directory,
+) -> list[Detection]:
+    """Bulk reads from a network the account had not used: the content of
+    ``new_network_documents`` distinct documents downloaded from it within
+    ``new_network_window_minutes`` of its first request from it, when none came from it
+    in the ``new_network_history_days`` before (a stolen session or password used from
+    the thief's network). Contents, not listings: an inbox shown on a new network (a
+    practitioner travelling) names many documents and reads none."""
+    window = timedelta(minutes=limits.new_network_window_minutes)
+    need = limits.new_network_documents
+    by_network: dict[str, list[Fact]] = {}
+    for fact in facts:
+        if fact.network is not None:
+            by_network.setdefault(fact.network, []).append(fact)
+    found: list[Detection] = []
+    for network, mine in by_network.items():
+        first = mine[0]
+        read: set[uuid.UUID] = set()
+        reached: Fact | None = None
+        for fact in mine:
+            if fact.at >= first.at + window:
+                continue  # entries are in the journal's order, nearly the clock's
+            if fact.outcome == Outcome.DONE and fact.action in CONTENT_ACTIONS:
+                read.update(fact.documents)
+            if reached is None and len(read) >= need:
+                reached = fact
+        last = max((f for f in mine if f.at < first.at + window), key=lambda f: f.index)
+        if reached is None or last.index <= new_from:
+            continue  # under the threshold, or nothing new in the window
+        if directory.known_network(account, network, first.at, limits.new_network_history_days):
+            continue
+        found.append(
+            Detection(
+                Rule.NEW_NETWORK_READS,
+                practice_id,
+                ACCOUNT,
+                account,
+                first.at,
+                last.at,
+                len(read),
+                need,
+                f"{len(read)} distinct documents read within "
+                f"{limits.new_network_window_minutes} minutes of this account's first request "
+                f"from a network (IPv4 /24, IPv6 /64) it had not used in "
+                f"{limits.new_network_history_days} days; fires from {need}",
+                "documents",
+            )
+        )
+    return found
 
 
 def _emergency(

@@ -82,7 +82,14 @@ MAILS_PER_DAY = 20
 #: Rules whose alerts are always mailed: raised about the practice's own staff only
 #: (so bounded by its size), and the ones a scrape raises.
 ALWAYS_MAILED = frozenset(
-    {Rule.MASS_DOWNLOAD, Rule.OFF_HOURS, Rule.READ_THROTTLE, Rule.TWO_NETWORKS, Rule.EMERGENCY}
+    {
+        Rule.MASS_DOWNLOAD,
+        Rule.OFF_HOURS,
+        Rule.READ_THROTTLE,
+        Rule.TWO_NETWORKS,
+        Rule.NEW_NETWORK_READS,
+        Rule.EMERGENCY,
+    }
 )
 #: Alerts one listing shows at most (newest first).
 LISTED = 200
@@ -98,6 +105,7 @@ LABELS = {
     Rule.REPEATED_DENIALS: "refus répétés",
     Rule.READ_THROTTLE: "lectures freinées (budget de lecture épuisé)",
     Rule.TWO_NETWORKS: "deux réseaux en quelques minutes",
+    Rule.NEW_NETWORK_READS: "nouveau réseau puis lectures en nombre",
     Rule.EMERGENCY: "accès d'urgence",
 }
 
@@ -176,6 +184,19 @@ class _Directory:
             mine[0].update(patients.get(row.log_index, ()))
             mine[1].update(_documents(bytes(row.entry)))
         return [(len(p), len(d)) for p, d in per_day.values() if p or d]
+
+    def known_network(self, account: uuid.UUID, network: str, before: datetime, days: int) -> bool:
+        addresses = self.db.scalars(
+            select(JournalNetworkRecord.ip_address)
+            .join(JournalRecord, JournalRecord.log_index == JournalNetworkRecord.log_index)
+            .where(
+                JournalRecord.actor_id == account,
+                JournalNetworkRecord.created_at >= before - timedelta(days=days),
+                JournalNetworkRecord.created_at < before,
+            )
+            .distinct()
+        ).all()
+        return not addresses or any(network_of(a) == network for a in addresses)
 
 
 def _paris_midnight(day: date) -> datetime:
@@ -270,6 +291,7 @@ def _longest_window(every: Iterable[Thresholds]) -> timedelta:
                 t.off_hours_window_minutes,
                 t.denials_window_minutes,
                 t.networks_window_minutes,
+                t.new_network_window_minutes,
             )
             for t in [DEFAULTS, *every]
         )

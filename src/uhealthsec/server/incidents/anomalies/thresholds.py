@@ -56,6 +56,13 @@ class Thresholds(BaseModel):
     #: (IPv4 /24, IPv6 /64) within the window.
     networks_min: Annotated[int, Field(ge=2, le=10)] = 2
     networks_window_minutes: Annotated[int, Field(ge=1, le=240)] = 10
+    #: A new network, then bulk reads: this many distinct documents read within the
+    #: window from the account's first request from a network it had not used in the
+    #: ``new_network_history_days`` before (at most the 180 days the connection data
+    #: may be kept, R14).
+    new_network_documents: Annotated[int, Field(ge=5, le=1000)] = 20
+    new_network_window_minutes: Annotated[int, Field(ge=5, le=1440)] = 60
+    new_network_history_days: Annotated[int, Field(ge=7, le=180)] = 30
 
     @model_validator(mode="after")
     def _hours_make_a_day(self) -> Thresholds:
