@@ -146,11 +146,13 @@ async function listDecided(context: AppContext, practiceId: string, names: Names
       const alerts = await context.api.alerts(practiceId, "all", last);
       last = alerts.at(-1)?.id;
       list.append(...alerts.filter((a) => a.status !== "open").map((a) => alertItem(context, practiceId, names, a)));
-      more.hidden = alerts.length < PAGE;
+      // Only a full page may have more after it.
+      if (alerts.length < PAGE) more.remove();
+      else place.append(more);
       return true;
     } catch (error) {
       replace(problems, refusalBox(error));
-      more.hidden = true;
+      more.remove();
       return false;
     }
   };
@@ -166,8 +168,8 @@ async function listDecided(context: AppContext, practiceId: string, names: Names
       first.focus();
     }
   };
-  replace(place, list, problems, more);
-  if ((await page()) && list.children.length === 0 && more.hidden) replace(place, h("p", { class: "empty" }, t("alerts.noneDecided")));
+  replace(place, list, problems);
+  if ((await page()) && list.children.length === 0 && !more.isConnected) replace(place, h("p", { class: "empty" }, t("alerts.noneDecided")));
 }
 
 function when(alert: AlertView): string {
@@ -182,7 +184,9 @@ function alertItem(context: AppContext, practiceId: string, names: Names, alert:
   const rule = t(RULE_NAMES[alert.rule]);
   const who = alert.subjectKind === "unknown" ? t("alerts.unknownPerson", { id: alert.subjectId.slice(0, 8) }) : nameOf(names, alert.subjectId);
   const title = t("alerts.itemTitle", { rule, who });
-  const counted = t(COUNTED[alert.counted], { count: alert.count });
+  // A denial rule's entries are refused requests: said so.
+  const unit = alert.rule === "repeated_denials" && alert.counted === "entries" ? "alerts.counted.denials" : COUNTED[alert.counted];
+  const counted = t(unit, { count: alert.count });
   const facts = h(
     "dl",
     { class: "details" },
