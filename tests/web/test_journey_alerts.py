@@ -21,8 +21,8 @@ from tests.serving import run_worker
 from tests.web.conftest import serve_demo
 from tests.web.journeys import (
     DR_MARTIN,
-    PAUL_DURAND,
     PATIENT,
+    PAUL_DURAND,
     DemoServer,
     check_accessibility,
     laptop_of,

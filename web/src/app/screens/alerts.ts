@@ -62,7 +62,8 @@ const SERVER_REFUSALS: ReadonlySet<string> = new Set(["bad_request", "forbidden"
 function refusalWithDetail(error: unknown, advice?: MessageKey): HTMLElement {
   const box = advice ? inputRefusalBox(error, advice) : refusalBox(error);
   if (error instanceof WorkerRefusal && SERVER_REFUSALS.has(error.identifier) && error.message) {
-    box.append(h("p", {}, t("alerts.serverSaid", { detail: error.message })));
+    // The server's words are English: said so to a screen reader.
+    box.append(h("p", {}, `${t("alerts.serverSaid")} `, h("span", { lang: "en" }, error.message)));
   }
   return box;
 }
@@ -234,7 +235,7 @@ function decisions(context: AppContext, practiceId: string, alert: AlertView, ti
     const confirm = h("button", { type: "submit" }, t("alerts.dismissConfirm"));
     const cancel = h("button", { type: "button", class: "secondary", onclick: () => back(dismiss) }, t("alerts.cancel"));
     const problems = h("div", {});
-    const form = h("form", { class: "answer", novalidate: true, "aria-label": t("alerts.dismissFor", { title }) }, field(t("alerts.reason"), reason, t("alerts.reasonHint")), problems, confirm, cancel);
+    const form = h("form", { class: "answer", novalidate: true, "aria-label": t("alerts.dismissFor", { title }) }, field(t("alerts.reason"), reason, t("alerts.reasonHint")), problems, h("div", { class: "actions" }, confirm, cancel));
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       replace(problems);
@@ -256,7 +257,7 @@ function decisions(context: AppContext, practiceId: string, alert: AlertView, ti
     const confirm = h("button", { type: "button" }, t("alerts.incidentConfirm"));
     const cancel = h("button", { type: "button", class: "secondary", onclick: () => back(incident) }, t("alerts.cancel"));
     const problems = h("div", {});
-    const question = h("div", { class: "alert warning", role: "group", "aria-label": t("alerts.incidentFor", { title }) }, h("p", {}, t("alerts.incidentEffect")), problems, confirm, cancel);
+    const question = h("div", { class: "alert warning", role: "group", "aria-label": t("alerts.incidentFor", { title }) }, h("p", {}, t("alerts.incidentEffect")), problems, h("div", { class: "actions" }, confirm, cancel));
     confirm.onclick = async () => {
       replace(problems);
       const done = busy(confirm, t("alerts.working"));
