@@ -58,25 +58,34 @@ const COUNTED: Record<AlertView["counted"], MessageKey> = {
 /** The server's own words after a refusal of its rules (a conflict, a refusal to the alert's subject, bounds). */
 const SERVER_REFUSALS: ReadonlySet<string> = new Set(["bad_request", "forbidden", "conflict", "not_found"]);
 
+/** The most of the server's words shown (a hostile server's may be long). */
+const MAX_DETAIL = 1000;
+
 /** A refusal, with the server's `detail` when the server refused (the API's problem detail). */
 function refusalWithDetail(error: unknown, advice?: MessageKey): HTMLElement {
   const box = advice ? inputRefusalBox(error, advice) : refusalBox(error);
   if (error instanceof WorkerRefusal && SERVER_REFUSALS.has(error.identifier) && error.message) {
     // The server's words are English: said so to a screen reader.
-    box.append(h("p", {}, `${t("alerts.serverSaid")} `, h("span", { lang: "en" }, error.message)));
+    box.append(h("p", {}, `${t("alerts.serverSaid")} `, h("span", { lang: "en" }, error.message.slice(0, MAX_DETAIL))));
   }
   return box;
 }
 
-/** Who an alert or a change is about, as the members' screen names people. */
+/** Who an alert or a change is about, as the members' screen names people (its patients are members too). */
 type Names = Map<string, string>;
 
-async function namesOf(context: AppContext, practiceId: string): Promise<Names> {
-  const names: Names = new Map();
-  const [members, patients] = await Promise.allSettled([context.api.members(practiceId), context.api.patients(practiceId)]);
-  if (patients.status === "fulfilled") for (const p of patients.value) names.set(p.patientId, p.name || p.email);
-  if (members.status === "fulfilled") for (const m of members.value) names.set(m.accountId, m.name || m.email);
-  return names;
+/**
+ * The practice's members, listed once and only when there is someone to name: the
+ * listing is journaled as an action about each patient, which the rules count, so
+ * an admin looking at an empty list of alerts does not feed them.
+ */
+function namesOf(context: AppContext, practiceId: string): () => Promise<Names> {
+  let listed: Promise<Names> | null = null;
+  return () =>
+    (listed ??= context.api.members(practiceId).then(
+      (members) => new Map(members.map((m) => [m.accountId, m.name || m.email])),
+      () => new Map(),
+    ));
 }
 
 function nameOf(names: Names, id: string): string {
@@ -105,7 +114,7 @@ export async function alertsScreen(context: AppContext, practiceId: string): Pro
     content.append(practice);
     return { title, content };
   }
-  const names = await namesOf(context, practiceId);
+  const names = namesOf(context, practiceId);
   const said = h("div", {});
   const open = h("div", {}, h("p", { class: "working" }, t("alerts.loading")));
   const decided = h("div", {});
@@ -116,10 +125,11 @@ export async function alertsScreen(context: AppContext, practiceId: string): Pro
     h("section", { class: "part", "aria-labelledby": "open-alerts" }, h("h2", { id: "open-alerts" }, t("alerts.openTitle")), open),
     h("section", { class: "part", "aria-labelledby": "decided-alerts" }, h("h2", { id: "decided-alerts" }, t("alerts.decidedTitle")), decided),
   );
-  const load = async (message?: HTMLElement, focus?: HTMLElement) => {
+  const load = async (message?: HTMLElement) => {
     try {
       const alerts = await context.api.alerts(practiceId, "open");
-      const shown = alerts.map((a) => alertItem(context, practiceId, names, a, load));
+      const known = alerts.length > 0 ? await names() : new Map<string, string>();
+      const shown = alerts.map((a) => alertItem(context, practiceId, known, a, load));
       replace(open, alerts.length === 0 ? h("p", { class: "empty calm" }, t("alerts.none")) : h("ul", { class: "alerts-list" }, ...shown));
     } catch (error) {
       replace(open, refusalBox(error));
@@ -129,7 +139,7 @@ export async function alertsScreen(context: AppContext, practiceId: string): Pro
     if (message) {
       replace(said, message);
       context.announce(message.textContent ?? "");
-      (focus ?? message).focus();
+      message.focus();
     }
   };
   await load();
@@ -137,7 +147,7 @@ export async function alertsScreen(context: AppContext, practiceId: string): Pro
 }
 
 /** The decided alerts, newest first, a page at a time after the last one shown. */
-async function listDecided(context: AppContext, practiceId: string, names: Names, place: HTMLElement): Promise<void> {
+async function listDecided(context: AppContext, practiceId: string, names: () => Promise<Names>, place: HTMLElement): Promise<void> {
   const list = h("ul", { class: "alerts-list decided" });
   const more = h("button", { type: "button", class: "secondary" }, t("alerts.more"));
   const problems = h("div", {});
@@ -146,7 +156,9 @@ async function listDecided(context: AppContext, practiceId: string, names: Names
     try {
       const alerts = await context.api.alerts(practiceId, "all", last);
       last = alerts.at(-1)?.id;
-      list.append(...alerts.filter((a) => a.status !== "open").map((a) => alertItem(context, practiceId, names, a)));
+      const decided = alerts.filter((a) => a.status !== "open");
+      const known = decided.length > 0 ? await names() : new Map<string, string>();
+      list.append(...decided.map((a) => alertItem(context, practiceId, known, a)));
       // Only a full page may have more after it.
       if (alerts.length < PAGE) more.remove();
       else place.append(more);
@@ -179,7 +191,7 @@ function when(alert: AlertView): string {
   return start === end ? t("alerts.at", { time: start }) : t("alerts.between", { start, end });
 }
 
-type Reload = (message?: HTMLElement, focus?: HTMLElement) => Promise<void>;
+type Reload = (message?: HTMLElement) => Promise<void>;
 
 function alertItem(context: AppContext, practiceId: string, names: Names, alert: AlertView, reload?: Reload): HTMLElement {
   const rule = t(RULE_NAMES[alert.rule]);
@@ -392,11 +404,10 @@ export async function alertSettingsScreen(context: AppContext, practiceId: strin
     content.append(refusalBox(error));
     return { title, content };
   }
-  const names = await namesOf(context, practiceId);
-  const lastChange = h("p", {});
-  const showLastChange = (change: { changedAt: string; changedBy: string } | undefined) =>
-    replace(lastChange, change ? t("alertSettings.lastChange", { date: formatDate(change.changedAt, locale()), who: nameOf(names, change.changedBy) }) : t("alertSettings.neverChanged"));
-  showLastChange(current.changes[0]);
+  const lastChange = h("p", {}, t("alertSettings.neverChanged"));
+  const showLastChange = (changedAt: string, who: string) => replace(lastChange, t("alertSettings.lastChange", { date: formatDate(changedAt, locale()), who }));
+  const last = current.changes[0];
+  if (last) showLastChange(last.changedAt, nameOf(await namesOf(context, practiceId)(), last.changedBy));
 
   const inputs = new Map<WholeThreshold, HTMLInputElement>();
   const days = DAYS.map((label, day) => {
@@ -437,7 +448,7 @@ export async function alertSettingsScreen(context: AppContext, practiceId: strin
       const saved = await context.api.setAnomalySettings(practiceId, wanted);
       current = { thresholds: saved, changes: current.changes };
       show(saved);
-      showLastChange({ changedAt: new Date().toISOString(), changedBy: context.account.id });
+      showLastChange(new Date().toISOString(), context.account.name || context.account.email);
       const said = t("alertSettings.saved");
       replace(outcome, h("div", { class: "alert success" }, h("p", {}, said)));
       context.announce(said);
