@@ -5,17 +5,22 @@ server's reasons); then Paul Durand tries three times to open a letter she sent 
 Camille Petit only, and she tries as often with his; the worker's anomalies job
 (``uhs-server worker --once``) raises the alerts: about Paul, about Camille, about
 herself. She dismisses Paul's with a reason, opens an incident from Camille's (its
-72-hour clock shown), and is refused hers: an operator can decide it. Screens:
-docs/screens/110-alerts-*.png.
+72-hour clock shown), and is refused hers: an operator can decide it. Past a page of
+the API, the older decided alerts are asked for after the last one shown. Paul, not
+an admin, is told the alerts are not his to see. Screens: docs/screens/110-115.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
 
 from tests.serving import run_worker
 from tests.web.conftest import serve_demo
@@ -35,6 +40,7 @@ from tests.web.journeys import (
     tab_to,
 )
 from uhealthsec.client.alerts import AlertClient
+from uhealthsec.server.incidents.anomalies.models import AnomalyAlert
 from uhealthsec.server.settings import Settings
 
 #: Someone else who may decide the alerts of any practice: the alert about Dr Martin is
@@ -96,7 +102,9 @@ def test_the_alert_screens_are_for_admins_only(browser, alerts_server):
     assert page.errors == []  # type: ignore[attr-defined]
 
 
-def test_r22_the_admin_sees_dismisses_and_escalates_alerts(browser, alerts_server, screens):
+def test_r22_the_admin_sees_dismisses_and_escalates_alerts(
+    browser, alerts_server, screens, monkeypatch
+):
     """R22: alerts raised by the worker from real denials, handled in the browser."""
     server = alerts_server
     page = new_page(browser, server)
@@ -146,6 +154,9 @@ def test_r22_the_admin_sees_dismisses_and_escalates_alerts(browser, alerts_serve
     # Paul tries Dr Martin's letter, she tries his: the worker raises the alerts.
     denied_reads(server, PAUL_DURAND, DR_MARTIN)
     denied_reads(server, DR_MARTIN, PAUL_DURAND)
+    # The worker registers the web application's sign-in address from its own public
+    # URL: the server's, or the browser could not sign in again.
+    monkeypatch.setenv("UHS_PUBLIC_URL", server.url)
     said = run_worker(Settings(data_dir=server.home / "var"), "--once")
     assert "anomaly alert(s) opened" in said, said
 
@@ -215,4 +226,55 @@ def test_r22_the_admin_sees_dismisses_and_escalates_alerts(browser, alerts_serve
     open_alerts(page)
     photograph_on_a_phone(page, screens, "115-alerts-phone")
     check_accessibility(page, "alerts on a phone")
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_decided_alerts_are_paged_with_the_cursor(browser, alerts_server):
+    """Past a page of the API (200 alerts), the older ones are asked for after the last
+    one shown (``before``), and the button goes once the last page is in."""
+    server = alerts_server
+    older = 205
+    with laptop_of(server, DR_MARTIN) as (martin, _, _):
+        [practice] = martin.call("GET", "/practices").json()
+        me = uuid.UUID(str(martin.account.id))
+    engine = create_engine(Settings(data_dir=server.home / "var").resolved_database_url)
+    long_ago = datetime.now(UTC) - timedelta(days=30)
+    with Session(engine) as db, db.begin():
+        for n in range(older):
+            at = long_ago + timedelta(minutes=n)
+            db.add(
+                AnomalyAlert(
+                    practice_id=uuid.UUID(practice["id"]),
+                    rule="off_hours",
+                    subject_kind="account",
+                    subject_id=me,
+                    window_start=at,
+                    window_end=at,
+                    count=3,
+                    threshold=3,
+                    counted="entries",
+                    detail="3 actions outside the practice's hours",
+                    status="dismissed",
+                    reason=f"Garde de nuit numéro {n}, prévue au planning.",
+                    created_at=at,
+                    decided_by=me,
+                    decided_at=at,
+                )
+            )
+    engine.dispose()
+
+    page = new_page(browser, server)
+    sign_in(page, server, DR_MARTIN)
+    open_alerts(page)
+    decided = page.locator("ul.decided > li")
+    more = page.get_by_role("button", name="Afficher les alertes plus anciennes")
+    more.wait_for()
+    first_page = decided.count()
+    assert first_page < older  # the open alert of the page took one of its places
+    assert "Garde de nuit numéro 0," not in page.locator("ul.decided").inner_text()
+    more.click()
+    page.get_by_text("Garde de nuit numéro 0,").wait_for()
+    assert more.count() == 0
+    reasons = re.findall(r"Garde de nuit numéro (\d+),", page.locator("ul.decided").inner_text())
+    assert sorted(map(int, reasons)) == list(range(older))  # each once, none left out
     assert page.errors == []  # type: ignore[attr-defined]
