@@ -120,7 +120,8 @@ test("alerts: an incident opened from an alert is that alert's, in the practice,
   }
 });
 
-const THRESHOLDS: ThresholdsView = {
+/** The thresholds as the server writes them. */
+const WIRE = {
   mass_window_minutes: 60,
   mass_floor_patients: 25,
   mass_floor_documents: 50,
@@ -137,19 +138,23 @@ const THRESHOLDS: ThresholdsView = {
   throttle_min_refused: 1,
   networks_min: 2,
   networks_window_minutes: 10,
+  new_network_documents: 20,
+  new_network_window_minutes: 60,
+  new_network_history_days: 30,
 };
+const THRESHOLDS: ThresholdsView = { ...WIRE, others: {} };
 
 test("thresholds: read with their changes; set as asked, else refused; the server's reasons kept in its refusal", async () => {
-  const { session } = serverAnswering(() => ({ ...THRESHOLDS, changes: [{ changed_at: "2026-11-27T09:00:00Z", changed_by: PAUL, before: THRESHOLDS, after: THRESHOLDS }] }));
+  const { session } = serverAnswering(() => ({ ...WIRE, changes: [{ changed_at: "2026-11-27T09:00:00Z", changed_by: PAUL, before: WIRE, after: WIRE }] }));
   const read = await anomalySettings(session, PRACTICE);
   assert.deepEqual(read, { thresholds: THRESHOLDS, changes: [{ changedAt: "2026-11-27T09:00:00Z", changedBy: PAUL }] });
 
   const wanted = { ...THRESHOLDS, denials_per_account: 2, open_days: [4, 0, 1] };
-  const { session: tuning, sent } = serverAnswering(() => ({ ...wanted, open_days: [0, 1, 4] }));
+  const { session: tuning, sent } = serverAnswering(() => ({ ...WIRE, denials_per_account: 2, open_days: [0, 1, 4] }));
   assert.deepEqual(await setAnomalySettings(tuning, PRACTICE, wanted), { ...wanted, open_days: [0, 1, 4] });
-  assert.deepEqual(sent[0]!.options, { json: wanted });
-  for (const overrides of [{ denials_per_account: 10 }, { open_days: [0, 1, 2, 3, 4, 5, 6] }, { mass_factor: "2" }, { networks_min: undefined }]) {
-    const { session } = serverAnswering(() => ({ ...wanted, open_days: [0, 1, 4], ...overrides }));
+  assert.deepEqual(sent[0]!.options, { json: { ...WIRE, denials_per_account: 2, open_days: [4, 0, 1] } });
+  for (const overrides of [{ denials_per_account: 10 }, { open_days: [0, 1, 2, 3, 4, 5, 6] }, { mass_factor: "2" }, { networks_min: undefined }, { moon_hours: 3 }]) {
+    const { session } = serverAnswering(() => ({ ...WIRE, denials_per_account: 2, open_days: [0, 1, 4], ...overrides }));
     assert.equal(await refusal(() => setAnomalySettings(session, PRACTICE, wanted)), "malformed_answer", JSON.stringify(overrides));
   }
 
@@ -163,4 +168,18 @@ test("thresholds: read with their changes; set as asked, else refused; the serve
     assert.equal(error.detail, "the request does not match the expected format (networks_min: Input should be greater than or equal to 2)");
     return true;
   });
+});
+
+test("thresholds: one this page does not know is sent back as it came, never reset by saving the others", async () => {
+  const newer = { ...WIRE, moon_hours: 3, moon_days: [1, 2] };
+  const { session } = serverAnswering(() => ({ ...newer, changes: [] }));
+  const { thresholds } = await anomalySettings(session, PRACTICE);
+  assert.deepEqual(thresholds.others, { moon_hours: 3, moon_days: [1, 2] });
+  const { session: tuning, sent } = serverAnswering(() => ({ ...newer, networks_min: 3 }));
+  await setAnomalySettings(tuning, PRACTICE, { ...thresholds, networks_min: 3 });
+  assert.deepEqual(sent[0]!.options, { json: { ...newer, networks_min: 3 } });
+  for (const odd of [{ moon_hours: "3" }, { moon_hours: { at: 3 } }, { moon_days: [1, null] }]) {
+    const { session } = serverAnswering(() => ({ ...WIRE, ...odd, changes: [] }));
+    assert.equal(await refusal(() => anomalySettings(session, PRACTICE)), "malformed_answer", JSON.stringify(odd));
+  }
 });

@@ -17,7 +17,7 @@ export const ALERTS_PAGE = 200;
 export const MIN_REASON = 10;
 export const MAX_REASON = 2000;
 
-export const RULES = ["mass_download", "off_hours", "repeated_denials", "read_throttle", "two_networks", "emergency_access"] as const;
+export const RULES = ["mass_download", "off_hours", "repeated_denials", "read_throttle", "two_networks", "new_network_reads", "emergency_access"] as const;
 const STATUSES = ["open", "dismissed", "incident"] as const;
 const SUBJECT_KINDS = ["account", "patient"] as const;
 const COUNTED = ["patients", "documents", "entries", "reads", "networks"] as const;
@@ -167,9 +167,17 @@ export interface ThresholdsView {
   throttle_min_refused: number;
   networks_min: number;
   networks_window_minutes: number;
+  new_network_documents: number;
+  new_network_window_minutes: number;
+  new_network_history_days: number;
+  /**
+   * Thresholds of a newer server that this page does not know: sent back as they came,
+   * so that saving the others does not put them back to their defaults.
+   */
+  others: Record<string, number | number[]>;
 }
 
-export type Threshold = Exclude<keyof ThresholdsView, "open_days" | "mass_factor">;
+export type Threshold = Exclude<keyof ThresholdsView, "open_days" | "mass_factor" | "others">;
 export const WHOLE_THRESHOLDS: readonly Threshold[] = [
   "mass_window_minutes",
   "mass_floor_patients",
@@ -185,7 +193,11 @@ export const WHOLE_THRESHOLDS: readonly Threshold[] = [
   "throttle_min_refused",
   "networks_min",
   "networks_window_minutes",
+  "new_network_documents",
+  "new_network_window_minutes",
+  "new_network_history_days",
 ];
+const KNOWN: ReadonlySet<string> = new Set([...WHOLE_THRESHOLDS, "mass_factor", "open_days", "changes"]);
 
 export interface SettingsChangeView {
   changedAt: string;
@@ -198,7 +210,14 @@ function thresholdsOf(wire: Wire, body: Json): ThresholdsView {
   const days = wire.list(body["open_days"]).map((day) => wire.integer({ day }, "day"));
   if (days.length === 0 || days.some((day) => day > 6)) throw wire.refuse("has no open days");
   const whole = Object.fromEntries(WHOLE_THRESHOLDS.map((name) => [name, wire.integer(body, name)])) as Record<Threshold, number>;
-  return { ...whole, mass_factor: factor, open_days: days };
+  const others: Record<string, number | number[]> = {};
+  for (const [name, value] of Object.entries(body)) {
+    if (KNOWN.has(name)) continue;
+    const numbers = Array.isArray(value) ? value : [value];
+    if (!numbers.every((n) => typeof n === "number" && Number.isFinite(n))) throw wire.refuse(`has a threshold ${name} that is not a number`);
+    others[name] = value as number | number[];
+  }
+  return { ...whole, mass_factor: factor, open_days: days, others };
 }
 
 /** The practice's thresholds (its own, or the defaults) and who last changed them, newest first. */
@@ -228,18 +247,29 @@ function withReasons(error: ApiError): ApiError {
   return reasons.length === 0 ? error : new ApiError(error.status, `${error.detail} (${reasons.join("; ")})`, error.problem);
 }
 
+/** JSON with every object's keys sorted: two answers that say the same compare equal. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (typeof value === "object" && value !== null) {
+    const entries = Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
 /** (Admins) Sets the practice's thresholds, refused whole by the server when one is out of its bounds. */
 export async function setAnomalySettings(session: Session, practiceId: string, wanted: ThresholdsView): Promise<ThresholdsView> {
   const wire = new Wire("malformed_answer", "the practice's alert thresholds");
   let answer: unknown;
   try {
-    answer = await session.json("PUT", `/practices/${encodeURIComponent(practiceId)}/anomaly-settings`, wire, { json: { ...wanted } });
+    const { others, ...known } = wanted;
+    answer = await session.json("PUT", `/practices/${encodeURIComponent(practiceId)}/anomaly-settings`, wire, { json: { ...others, ...known } });
   } catch (error) {
     throw error instanceof ApiError && error.status === 422 ? withReasons(error) : error;
   }
   const set = thresholdsOf(wire, wire.object(answer));
   // The server keeps the open days sorted and once each.
   const asked = { ...wanted, open_days: [...new Set(wanted.open_days)].sort((a, b) => a - b) };
-  if (JSON.stringify(Object.entries(set).sort()) !== JSON.stringify(Object.entries(asked).sort())) throw wire.refuse("is not the thresholds asked for");
+  if (canonical(set) !== canonical(asked)) throw wire.refuse("is not the thresholds asked for");
   return set;
 }

@@ -32,6 +32,7 @@ const RULE_NAMES: Record<AlertView["rule"], MessageKey> = {
   repeated_denials: "alerts.rule.repeated_denials",
   read_throttle: "alerts.rule.read_throttle",
   two_networks: "alerts.rule.two_networks",
+  new_network_reads: "alerts.rule.new_network_reads",
   emergency_access: "alerts.rule.emergency_access",
   unknown: "alerts.rule.unknown",
 };
@@ -42,6 +43,7 @@ const RULE_MEANINGS: Record<AlertView["rule"], MessageKey> = {
   repeated_denials: "alerts.meaning.repeated_denials",
   read_throttle: "alerts.meaning.read_throttle",
   two_networks: "alerts.meaning.two_networks",
+  new_network_reads: "alerts.meaning.new_network_reads",
   emergency_access: "alerts.meaning.emergency_access",
   unknown: "alerts.meaning.unknown",
 };
@@ -329,7 +331,7 @@ export function alertsSummary(context: AppContext, practiceId: string): HTMLElem
 
 // -- thresholds ------------------------------------------------------------------
 
-type WholeThreshold = Exclude<keyof ThresholdsView, "open_days">;
+type WholeThreshold = Exclude<keyof ThresholdsView, "open_days" | "others">;
 
 interface Bounded {
   name: WholeThreshold;
@@ -382,6 +384,15 @@ const RULE_SETTINGS: { rule: MessageKey; meaning: MessageKey; fields: Bounded[] 
     fields: [
       { name: "networks_min", label: "alertSettings.networksMin", min: 2, max: 10 },
       { name: "networks_window_minutes", label: "alertSettings.window", min: 1, max: 240 },
+    ],
+  },
+  {
+    rule: "alerts.rule.new_network_reads",
+    meaning: "alertSettings.newNetwork",
+    fields: [
+      { name: "new_network_documents", label: "alertSettings.newNetworkDocuments", min: 5, max: 1000 },
+      { name: "new_network_window_minutes", label: "alertSettings.window", min: 5, max: 1440 },
+      { name: "new_network_history_days", label: "alertSettings.newNetworkHistory", min: 7, max: 180 },
     ],
   },
 ];
