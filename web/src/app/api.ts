@@ -34,6 +34,11 @@ export type PatientInvitationView = Operations["patientInvitations"]["result"]["
 export type PendingShareView = Operations["pendingShares"]["result"]["pending"][number];
 export type MyDocumentsView = Operations["myDocuments"]["result"];
 export type ExportOutcomeView = Operations["exportRecord"]["result"];
+export type AlertView = Operations["alerts"]["result"]["alerts"][number];
+export type AlertListingView = Operations["alerts"]["args"]["status"];
+export type AlertIncidentView = Operations["openAlertIncident"]["result"]["incident"];
+export type AnomalySettingsView = Operations["anomalySettings"]["result"];
+export type ThresholdsView = AnomalySettingsView["thresholds"];
 
 /** An opened document: its bytes, checked, and who signed them. */
 export interface OpenedDocument {
@@ -318,6 +323,26 @@ export class Api {
 
   async setRetentionPolicy(practiceId: string, policy: RetentionPolicyView): Promise<RetentionPolicyView> {
     return (await this.worker.call("setRetentionPolicy", { practiceId, policy })).policy;
+  }
+
+  async alerts(practiceId: string, status: AlertListingView, before?: string): Promise<AlertView[]> {
+    return (await this.worker.call("alerts", before === undefined ? { practiceId, status } : { practiceId, status, before })).alerts;
+  }
+
+  async dismissAlert(practiceId: string, alertId: string, reason: string): Promise<AlertView> {
+    return (await this.worker.call("dismissAlert", { practiceId, alertId, reason })).alert;
+  }
+
+  openAlertIncident(practiceId: string, alertId: string): Promise<{ alert: AlertView; incident: AlertIncidentView }> {
+    return this.worker.call("openAlertIncident", { practiceId, alertId });
+  }
+
+  anomalySettings(practiceId: string): Promise<AnomalySettingsView> {
+    return this.worker.call("anomalySettings", { practiceId });
+  }
+
+  async setAnomalySettings(practiceId: string, thresholds: ThresholdsView): Promise<ThresholdsView> {
+    return (await this.worker.call("setAnomalySettings", { practiceId, thresholds })).thresholds;
   }
 
   async practiceRightsRequests(practiceId: string): Promise<RightsRequestView[]> {

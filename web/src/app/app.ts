@@ -23,6 +23,7 @@ import { PendingWatch } from "./screens/pending.js";
 import { MESSAGES_ROUTE, messagesScreen } from "./screens/messages.js";
 import { threadScreen } from "./screens/messages_thread.js";
 import { practiceScreen } from "./screens/practice.js";
+import { ALERTS_ROUTE_PATTERN, alertSettingsScreen, alertsScreen } from "./screens/alerts.js";
 import { invitedRegistration, isJoinRoute, joinScreen, joinSignedOutScreen, routeAfterSignIn, takeInvitationFromAddress } from "./screens/practice_join.js";
 import { CONSENTS_ROUTE, consentsScreen } from "./screens/consents.js";
 import { RIGHTS_ROUTE, rightsScreen } from "./screens/rights.js";
@@ -311,6 +312,11 @@ export class App {
     const threadMatch = /^#\/messages\/([^/]+)$/.exec(hash);
     if (threadMatch) return threadScreen(context, decodeURIComponent(threadMatch[1]!));
     if (isJoinRoute(hash)) return joinScreen(context);
+    const alertsMatch = ALERTS_ROUTE_PATTERN.exec(hash);
+    if (alertsMatch) {
+      const practiceId = decodeURIComponent(alertsMatch[1]!);
+      return alertsMatch[2] === "alerts" ? alertsScreen(context, practiceId) : alertSettingsScreen(context, practiceId);
+    }
     const practiceMatch = /^#\/practice(?:\/([^/]+))?$/.exec(hash);
     if (practiceMatch) return practiceScreen(context, practiceMatch[1] && decodeURIComponent(practiceMatch[1]));
     if (hash === CONSENTS_ROUTE) return consentsScreen(context);

@@ -23,6 +23,7 @@ import type { ProfessionalIdentity } from "../client/federation.js";
 import type { PasskeyCredential, PasskeyOptions, PasskeyView } from "../client/passkeys.js";
 import type { PatientInvitationView, PendingOutcome, PendingShareView } from "../client/pending.js";
 import type { ExportOutcome } from "../client/portability.js";
+import type { AlertIncidentView, AlertListing, AlertView, SettingsChangeView, ThresholdsView } from "../client/alerts.js";
 
 /** The operations on keys alone (service.ts). */
 export interface CryptoOperations {
@@ -251,6 +252,15 @@ export interface ClientOperations {
   practiceRightsRequests: { args: { practiceId: string }; result: { requests: RightsRequestView[] } };
   /** (Practice side) Answers a request: done, extended or refused, with the words told to the patient. */
   answerRightsRequest: { args: { practiceId: string; id: string; answer: Answer; text: string }; result: { request: RightsRequestView } };
+  /** (Admins) The practice's anomaly alerts of `status`, newest first, a page after the alert `before`. */
+  alerts: { args: { practiceId: string; status: AlertListing; before?: string }; result: { alerts: AlertView[] } };
+  /** (Admins) Closes an open alert as no breach, with the reason. */
+  dismissAlert: { args: { practiceId: string; alertId: string; reason: string }; result: { alert: AlertView } };
+  /** (Admins) Opens an incident of the breach register from an open alert; the alert and that incident. */
+  openAlertIncident: { args: { practiceId: string; alertId: string }; result: { alert: AlertView; incident: AlertIncidentView } };
+  /** (Admins) The thresholds of the practice's anomaly rules, and their last changes; a new set of them. */
+  anomalySettings: { args: { practiceId: string }; result: { thresholds: ThresholdsView; changes: SettingsChangeView[] } };
+  setAnomalySettings: { args: { practiceId: string; thresholds: ThresholdsView }; result: { thresholds: ThresholdsView } };
   /** Records retention facts of a patient file; its retention after them. */
   recordRetentionFacts: { args: { patientFileId: string; facts: RetentionFacts }; result: { retention: Retention } };
   /** (Admins) The practice's activity as a FHIR Bundle of AuditEvents (its JSON text, checked to be one). */

@@ -70,6 +70,7 @@ import { type ProvenRecovery, finishPasswordRecovery, provePasswordRecovery, sta
 import { CryptoService } from "./service.js";
 import { PendingShares, openPatientFile } from "../client/pending.js";
 import { exportBundle } from "../client/portability.js";
+import { anomalySettings, dismissAlert, listAlerts, openIncidentFromAlert, setAnomalySettings } from "../client/alerts.js";
 
 /** The device name the server shows in the account's sessions. */
 const DEVICE_NAME = "web";
@@ -663,6 +664,26 @@ export class WorkerService extends CryptoService {
     return { request: await new PracticeRights(this.requireSignedIn().session, practiceId).answer(id, answer, text) };
   }
 
+  async alerts({ practiceId, status, before }: ClientOperations["alerts"]["args"]): Promise<ClientOperations["alerts"]["result"]> {
+    return { alerts: await listAlerts(this.requireSignedIn().session, practiceId, status, before) };
+  }
+
+  async dismissAlert({ practiceId, alertId, reason }: ClientOperations["dismissAlert"]["args"]): Promise<ClientOperations["dismissAlert"]["result"]> {
+    return { alert: await dismissAlert(this.requireSignedIn().session, practiceId, alertId, reason) };
+  }
+
+  async openAlertIncident({ practiceId, alertId }: ClientOperations["openAlertIncident"]["args"]): Promise<ClientOperations["openAlertIncident"]["result"]> {
+    return openIncidentFromAlert(this.requireSignedIn().session, practiceId, alertId);
+  }
+
+  async anomalySettings({ practiceId }: ClientOperations["anomalySettings"]["args"]): Promise<ClientOperations["anomalySettings"]["result"]> {
+    return anomalySettings(this.requireSignedIn().session, practiceId);
+  }
+
+  async setAnomalySettings({ practiceId, thresholds }: ClientOperations["setAnomalySettings"]["args"]): Promise<ClientOperations["setAnomalySettings"]["result"]> {
+    return { thresholds: await setAnomalySettings(this.requireSignedIn().session, practiceId, thresholds) };
+  }
+
   async recordRetentionFacts({ patientFileId, facts }: ClientOperations["recordRetentionFacts"]["args"]): Promise<ClientOperations["recordRetentionFacts"]["result"]> {
     return { retention: await this.requireSignedIn().patientFiles.recordRetentionFacts(patientFileId, facts) };
   }
@@ -1079,6 +1100,11 @@ const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
   "setRetentionPolicy",
   "practiceRightsRequests",
   "answerRightsRequest",
+  "alerts",
+  "dismissAlert",
+  "openAlertIncident",
+  "anomalySettings",
+  "setAnomalySettings",
   "recordRetentionFacts",
   "exportActivity",
   "myConsents",

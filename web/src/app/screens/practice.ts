@@ -11,6 +11,7 @@ import { field, formatDate, h, replace } from "../dom.js";
 import { type MessageKey, locale, t } from "../i18n.js";
 import { busy } from "./signin.js";
 import { practiceRequests } from "./practice_requests.js";
+import { alertsSummary } from "./alerts.js";
 
 export const PRACTICE_ROUTE = (practiceId: string) => `#/practice/${encodeURIComponent(practiceId)}`;
 
@@ -60,7 +61,10 @@ export async function practiceScreen(context: AppContext, chosen?: string): Prom
 async function showPractice(context: AppContext, practice: PracticeView, place: HTMLElement): Promise<void> {
   const members = h("div", {});
   const heading = h("h2", {}, practice.name);
-  replace(place, heading, h("p", {}, t("practice.yourRole", { role: roleName(practice.role) })), members);
+  replace(place, heading, h("p", {}, t("practice.yourRole", { role: roleName(practice.role) })));
+  // What may need the admin today comes before the lists.
+  if (practice.role === "admin") place.append(alertsSummary(context, practice.id));
+  place.append(members);
   // The page offers an admin's actions to admins only; the server refuses them to anyone else anyway.
   if (practice.role === "admin") {
     place.append(
