@@ -25,6 +25,7 @@ export type ConsentsView = Operations["myConsents"]["result"];
 export type DirectiveVersionView = ConsentsView["history"][number];
 export type ConsentDecisionView = Operations["consentEffect"]["args"]["decision"];
 export type ConsentEffectView = Operations["consentEffect"]["result"]["effect"];
+export type StudyView = ConsentsView["studies"][number];
 export type RightsView = Operations["rightsRequests"]["result"];
 export type BreachNotice = Operations["breachNotices"]["result"]["notices"][number];
 export type RightsRequestView = RightsView["requests"][number];

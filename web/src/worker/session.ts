@@ -683,7 +683,11 @@ export class WorkerService extends CryptoService {
   async myConsents(_: ClientOperations["myConsents"]["args"]): Promise<ClientOperations["myConsents"]["result"]> {
     const consents = this.consents();
     const [files, history] = await Promise.all([consents.files(), consents.history()]);
-    return { files, history };
+    return { files, history, studies: await this.studiesOf(consents, files) };
+  }
+
+  private async studiesOf(consents: Consents, files: readonly { practiceId: string }[]) {
+    return (await Promise.all(files.map((f) => consents.studies(f.practiceId)))).flat();
   }
 
   async consentEffect({ decision }: ClientOperations["consentEffect"]["args"]): Promise<ClientOperations["consentEffect"]["result"]> {
@@ -697,7 +701,8 @@ export class WorkerService extends CryptoService {
   async decideConsent({ decision }: ClientOperations["decideConsent"]["args"]): Promise<ClientOperations["decideConsent"]["result"]> {
     const consents = this.consents();
     const recorded = await consents.decide(decision, await consents.history());
-    return { ...recorded, history: await consents.history() };
+    const [history, files] = await Promise.all([consents.history(), consents.files()]);
+    return { ...recorded, history, studies: await this.studiesOf(consents, files) };
   }
 
   async rightsRequests(_: ClientOperations["rightsRequests"]["args"]): Promise<ClientOperations["rightsRequests"]["result"]> {
