@@ -141,7 +141,7 @@ function studyItem(context: AppContext, body: HTMLElement, view: ConsentsView, s
     h("h4", { id: titleId }, study.title),
     h(
       "dl",
-      {},
+      { class: "details" },
       h("dt", {}, t("consents.study.sponsor")),
       h("dd", {}, study.sponsor),
       h("dt", {}, t("consents.study.purpose")),
@@ -163,7 +163,7 @@ function describe(d: DirectiveVersionView): string {
   if (d.purpose === "research") {
     return t("consents.directive.research", {
       study: d.studyTitle ?? t("consents.noStudyNamed"),
-      decision: t(d.decision === "permit" ? "consents.study.takingPart" : "consents.study.withdrawn"),
+      decision: t(d.decision === "permit" ? "consents.study.permit" : "consents.study.deny"),
     });
   }
   const whom = d.recipientId === null ? t("consents.everyone") : named;
