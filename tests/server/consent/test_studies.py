@@ -263,6 +263,8 @@ def test_r19_a_restricted_file_is_not_in_any_study(practice: Practice, study, ct
     [
         ({"title": "x" * 201}, 422, "title"),
         ({"title": ""}, 422, "title"),
+        ({"title": "    "}, 400, "not blank"),
+        ({"sponsor": "CHU de Tours\u0000"}, 400, "control"),
         ({"sponsor": "y" * 201}, 422, "sponsor"),
         ({"purpose": "z" * 2001}, 422, "purpose"),
         ({"methodology": "MR-007"}, 422, "methodology"),
@@ -273,6 +275,7 @@ def test_r19_a_restricted_file_is_not_in_any_study(practice: Practice, study, ct
         ({"ends_on": None}, 400, "not both"),
         ({"ends_on": None, "duration_months": 100000}, 422, "duration_months"),
         ({"starts_on": "9999-01-01", "ends_on": "9999-12-31"}, 400, "by 2100"),
+        ({"starts_on": "9999-12-01", "ends_on": None, "duration_months": 240}, 400, "by 2100"),
         ({"ends_on": "2001-01-01"}, 400, "on or after its start"),
         ({"starts_on": "2020-01-01", "ends_on": "2020-12-31"}, 400, "already ended"),
         ({"starts_on": "not a date"}, 422, "starts_on"),

@@ -386,6 +386,9 @@ class StudyService:
     ) -> ResearchStudy:
         AccountService(self.db, self.ctx).require(caller, practice_id, "studies.manage")
         current_draft().about_practice(practice_id)
+        texts = (declared.title, declared.sponsor, declared.purpose, declared.authorisation)
+        if any(text is not None and not text.strip() for text in texts):
+            raise InvalidInput("a study's title, sponsor, purpose and number are not blank")
         cnil = declared.methodology == Methodology.CNIL_AUTHORISATION
         if cnil != (declared.authorisation is not None):
             raise InvalidInput(
@@ -393,12 +396,16 @@ class StudyService:
             )
         if (declared.ends_on is None) == (declared.duration_months is None):
             raise InvalidInput("give the study's end date or its duration in months, not both")
+        bounds = (
+            f"a study starts from {EARLIEST_START.isoformat()} and ends on or after its "
+            f"start, by {LATEST_END.isoformat()}"
+        )
+        # Checked before adding months to it: a start in year 9999 would overflow.
+        if not EARLIEST_START <= declared.starts_on <= LATEST_END:
+            raise InvalidInput(bounds)
         ends_on = declared.ends_on or add_months(declared.starts_on, declared.duration_months or 0)
-        if not EARLIEST_START <= declared.starts_on <= ends_on <= LATEST_END:
-            raise InvalidInput(
-                f"a study starts from {EARLIEST_START.isoformat()} and ends on or after its "
-                f"start, by {LATEST_END.isoformat()}"
-            )
+        if not declared.starts_on <= ends_on <= LATEST_END:
+            raise InvalidInput(bounds)
         if ends_on < paris_today(self.ctx):
             raise InvalidInput("this study has already ended: patients could not join it")
         study = ResearchStudy(
@@ -449,6 +456,7 @@ class StudyService:
         )
         if caller.kind == AccountKind.PATIENT:
             file_of(self.db, caller.id, practice_id)
+            current_draft().about_patient(caller.id, practice_id)  # their decisions are read
             decisions = self._decisions(caller.id, practice_id)
             listed = []
             for study in studies:
@@ -460,6 +468,7 @@ class StudyService:
         if member is None:
             raise NotFound("no such practice")
         accounts.require(caller, practice_id, "members.read")
+        current_draft().about_practice(practice_id)
         counts = (
             self._counts(practice_id, today)
             if accounts.allows(caller, practice_id, "records.read")
