@@ -296,6 +296,10 @@ export class Api {
     return this.worker.call("decideConsent", { decision });
   }
 
+  async practiceStudies(practiceId: string): Promise<StudyView[]> {
+    return (await this.worker.call("practiceStudies", { practiceId })).studies;
+  }
+
   rightsRequests(): Promise<RightsView> {
     return this.worker.call("rightsRequests", {});
   }

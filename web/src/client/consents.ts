@@ -161,7 +161,7 @@ export class Consents {
     return { directive, sharesEnded };
   }
 
-  /** The practice's studies as a patient sees them (GET /practices/{id}/studies): those open to you and those you take part in. */
+  /** The practice's studies (GET /practices/{id}/studies): for a patient, those open to them and those they take part in; for a member, all, counted for those who read its records. */
   async studies(practiceId: string): Promise<Study[]> {
     const wire = new Wire("exchange_refused", "the practice's studies");
     const practice = practiceId.toLowerCase();

@@ -263,6 +263,8 @@ export interface ClientOperations {
   consentEffect: { args: { decision: ConsentDecisionArgs }; result: { effect: ConsentEffect } };
   /** Records `decision`, signed; the directive recorded, how many accesses ended, and the history after it. */
   decideConsent: { args: { decision: ConsentDecisionArgs }; result: { directive: DirectiveVersion; sharesEnded: number; history: DirectiveVersion[]; studies: Study[] } };
+  /** (Practice side) The practice's research studies, with how many patients take part now for those who read its records. */
+  practiceStudies: { args: { practiceId: string }; result: { studies: Study[] } };
   /** (Patients) The practices holding a file about you and your rights requests, the most recent first. */
   rightsRequests: { args: Record<string, never>; result: { files: MyFile[]; requests: RightsRequestView[] } };
   /** Asks a practice to act on your file (signed). */

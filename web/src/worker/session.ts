@@ -705,6 +705,10 @@ export class WorkerService extends CryptoService {
     return { ...recorded, history, studies: await this.studiesOf(consents, files) };
   }
 
+  async practiceStudies({ practiceId }: ClientOperations["practiceStudies"]["args"]): Promise<ClientOperations["practiceStudies"]["result"]> {
+    return { studies: await this.consents().studies(practiceId) };
+  }
+
   async rightsRequests(_: ClientOperations["rightsRequests"]["args"]): Promise<ClientOperations["rightsRequests"]["result"]> {
     const [files, requests] = await Promise.all([this.consents().files(), new Rights(this.requireSignedIn().session).mine()]);
     return { files, requests };
@@ -1089,6 +1093,7 @@ const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
   "myConsents",
   "consentEffect",
   "decideConsent",
+  "practiceStudies",
   "rightsRequests",
   "breachNotices",
   "askRight",

@@ -403,7 +403,10 @@ class StudyService:
         # Checked before adding months to it: a start in year 9999 would overflow.
         if not EARLIEST_START <= declared.starts_on <= LATEST_END:
             raise InvalidInput(bounds)
-        ends_on = declared.ends_on or add_months(declared.starts_on, declared.duration_months or 0)
+        # A duration of n months ends on the day before the same day n months later.
+        ends_on = declared.ends_on or (
+            add_months(declared.starts_on, declared.duration_months or 0) - timedelta(days=1)
+        )
         if not declared.starts_on <= ends_on <= LATEST_END:
             raise InvalidInput(bounds)
         if ends_on < paris_today(self.ctx):
