@@ -91,6 +91,8 @@ def test_research_is_consented_to_study_by_study(signed_in, demo, live_server, c
     assert "You take part in the study “Sommeil et douleur”" in " ".join(said.split())
     counted = " ".join(run(["consent", "studies"], martin, live_server, password=None).split())
     assert "Patients taking part now: 1" in counted
+    shown = run(["patient", "show", "camille.petit@demo.test"], martin, live_server, None)
+    assert "Consent: research, the study “Sommeil et douleur”: allowed" in " ".join(shown.split())
     said = run(
         ["consent", "deny", "research", "--study", study_id],
         camille,
