@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
 
-from tests.client.demo import login, run, send
+from tests.client.demo import finished, login, run, send, spawn_uhs
 from tests.serving import run_worker
 from uhealthsec.client.portability import documents_in
 from uhealthsec.server.records.models import DocumentVersion, PatientFile
@@ -45,6 +45,65 @@ def test_the_patient_objects_and_the_practitioner_sees_it(
     assert "your care team in this practice, kine.durand@demo.test: refused" in " ".join(
         shown.split()
     )
+
+
+def test_research_is_consented_to_study_by_study(signed_in, demo, live_server, clock, tmp_path):
+    """R19: the practitioner declares a study; the patient reads it, takes part and
+    withdraws, one command each; the practice sees how many take part."""
+    martin, _ = signed_in
+    camille = tmp_path / "camille"
+    login(demo["camille.petit"], camille, live_server, clock)
+    declared = " ".join(
+        run(
+            [
+                "consent",
+                "declare-study",
+                "--title",
+                "Sommeil et douleur",
+                "--sponsor",
+                "Université de Tours",
+                "--purpose",
+                "Savoir si mieux dormir soulage la douleur.",
+                "--methodology",
+                "cnil-authorisation",
+                "--authorisation",
+                "DR-2026-042",
+                "--starts",
+                clock.now.date().isoformat(),
+                "--ends",
+                "2099-12-31",
+            ],
+            martin,
+            live_server,
+            password=None,
+        ).split()
+    )
+    assert "CNIL authorisation DR-2026-042" in declared
+    study_id = re.search(r"\(([0-9a-f-]{36})\)", declared).group(1)
+    shown = " ".join(run(["consent", "studies"], camille, live_server, password=None).split())
+    assert "Run by: Université de Tours" in shown and "Patients taking part" not in shown
+    said = run(
+        ["consent", "allow", "research", "--study", study_id[:6]],
+        camille,
+        live_server,
+        password=None,
+    )
+    assert "You take part in the study “Sommeil et douleur”" in " ".join(said.split())
+    counted = " ".join(run(["consent", "studies"], martin, live_server, password=None).split())
+    assert "Patients taking part now: 1" in counted
+    shown = run(["patient", "show", "camille.petit@demo.test"], martin, live_server, None)
+    assert "Consent: research, the study “Sommeil et douleur”: allowed" in " ".join(shown.split())
+    said = run(
+        ["consent", "deny", "research", "--study", study_id],
+        camille,
+        live_server,
+        password=None,
+    )
+    assert "You no longer take part in" in " ".join(said.split())
+    counted = " ".join(run(["consent", "studies"], martin, live_server, password=None).split())
+    assert "Patients taking part now: 0" in counted
+    status, refused = finished(spawn_uhs(["consent", "allow", "research"], camille, live_server))
+    assert status != 0 and "name it with --study" in " ".join(refused.split())
 
 
 def _backdate(ctx, **changes: datetime) -> None:

@@ -376,10 +376,33 @@ def test_consent_and_rights_print_json_too(signed_in, demo, live_server, clock, 
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
 
-    recorded = as_json(["consent", "deny", "research"], camille)
+    study = as_json(
+        [
+            "consent",
+            "declare-study",
+            "--title",
+            "Douleurs lombaires",
+            "--sponsor",
+            "CHU de Tours",
+            "--purpose",
+            "Comparer deux rééducations.",
+            "--methodology",
+            "MR-004",
+            "--starts",
+            clock.now.date().isoformat(),
+            "--months",
+            "12",
+        ],
+        martin,
+    )
+    assert study["state"] == "open" and study["consenting"] == 0
+    recorded = as_json(["consent", "deny", "research", "--study", study["id"][:8]], camille)
     assert recorded["directive"]["decision"] == "deny"
+    assert recorded["directive"]["study_id"] == study["id"]
     [directive] = as_json(["consent", "list"], camille)
     assert directive["purpose"] == "research" and directive["decision"] == "deny"
+    [listed] = as_json(["consent", "studies"], camille)
+    assert listed["my_decision"] == "deny" and listed["consenting"] is None
 
     asked = as_json(["rights", "ask", "access"], camille)
     assert asked["right"] == "access" and asked["status"] == "pending"

@@ -5,10 +5,14 @@ objects to it, each time seeing the effect before confirming; the history shows 
 new version, and the SDK reads the same directive. Paul, a member of the care team,
 keeps his access (the server's rule, CSP L1110-4); Camille then objects to sharing
 with Paul alone, sees that he will lose access to the document, confirms, and his
-device no longer lists it. Keyboard, axe-core, phone width; each screen photographed.
+device no longer lists it. Then Camille reads the practice's research study, takes
+part in it and stops, one button each (R19). Keyboard, axe-core, phone width; each
+screen photographed.
 """
 
 from __future__ import annotations
+
+from datetime import date
 
 import httpx2
 
@@ -128,4 +132,53 @@ def test_a_patient_objects_and_sees_the_effect_first(browser, demo_server, scree
     photograph(page, screens, "72-consents-history")
 
     photograph_on_a_phone(page, screens, "73-consents-phone")
+    assert page.errors == []
+
+
+def test_a_patient_takes_part_in_one_study_and_stops_in_one_click(browser, demo_server, screens):
+    """R19: the practice's study is shown in plain French (who runs it, why, until when,
+    under which CNIL framework); taking part and stopping are one button each, and the
+    practice's count follows at once."""
+    martin, camille_sdk = (sdk(demo_server, who) for who in (DR_MARTIN, PATIENT))
+    practice_id, _ = camilles_file(martin)
+    practice = ConsentClient(martin)
+    study = practice.declare_study(
+        practice_id,
+        title="Lombalgie et kinésithérapie précoce",
+        sponsor="CHU de Tours",
+        purpose="Savoir si une rééducation commencée tôt évite les rechutes de mal de dos.",
+        methodology="MR-004",
+        starts_on=date(2026, 1, 1),
+        ends_on=date(2099, 12, 31),
+    )
+
+    page = new_page(browser, demo_server)
+    sign_in(page, demo_server, PATIENT)
+    page.get_by_role("link", name="Mes consentements").click()
+    card = page.locator("li.study", has_text="Lombalgie et kinésithérapie précoce")
+    card.wait_for()
+    text = card.inner_text()
+    assert "CHU de Tours" in text and "rechutes de mal de dos" in text
+    assert "Méthodologie de référence de la CNIL MR-004" in text
+    assert "31 décembre 2099" in text
+    assert "Vous ne participez pas à cette étude." in text
+    # No switch for research as a whole any more: consent is given study by study.
+    assert page.get_by_role("switch", name="Recherche").count() == 0
+
+    tab_to(page, "li.study button")
+    page.keyboard.press("Enter")
+    page.locator(".alert.success", has_text="Vous participez à l'étude").wait_for()
+    assert [s["consenting"] for s in practice.studies(practice_id)] == [1]
+    decided = [d for d in ConsentClient(camille_sdk).directives() if d["purpose"] == "research"]
+    assert [(d["study_id"], d["decision"]) for d in decided] == [(study["id"], "permit")]
+    card.get_by_text("Vous participez à cette étude.").wait_for()
+    check_accessibility(page, "consents study")
+    photograph(page, screens, "74-consents-study")
+
+    card.get_by_role("button", name="Ne plus participer").click()
+    page.locator(".alert.success", has_text="Vous ne participez plus à l'étude").wait_for()
+    assert [s["consenting"] for s in practice.studies(practice_id)] == [0]
+    history = page.locator("ol.consent-history").inner_text()
+    assert "Étude « Lombalgie et kinésithérapie précoce » : participation retirée" in history
+    photograph_on_a_phone(page, screens, "75-consents-study-phone")
     assert page.errors == []

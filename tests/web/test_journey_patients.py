@@ -1,6 +1,7 @@
 """Journey 5, patient files, in Debian's headless Chromium against a real
 ``uhs-server serve --demo``: Dr Martin finds Camille Petit's file by name, sees until
-when it is kept and the patient's consent (read only), opens a document's versions
+when it is kept and the patient's consent (read only, a research consent naming its
+study; the list counts each study's participants, R19), opens a document's versions
 and readers, shares it with the patient until a date, uploads a new version after
 seeing whom it will be encrypted for, revokes Paul Durand, and the next version is
 encrypted without him (as the SDK keeps a revoked reader out); Paul's device no longer
@@ -27,6 +28,7 @@ from tests.web.journeys import (
     photograph,
     sign_in,
 )
+from tests.web.test_journey_consents import camilles_file, sdk
 from tests.web.test_web_client import (  # noqa: F401 (the Node client's fixtures)
     directory_entry,
     ok,
@@ -35,6 +37,7 @@ from tests.web.test_web_client import (  # noqa: F401 (the Node client's fixture
     world,
 )
 from tests.web.test_web_client import sign_in as worker_sign_in
+from uhealthsec.client.consent import ConsentClient
 from uhealthsec.client.errors import ApiError
 
 
@@ -72,6 +75,18 @@ def new_version(page, tmp_path, text: str) -> str:
 
 def test_a_practitioner_manages_a_patient_file(browser, demo_server, screens, tmp_path):
     title = "Bilan kiné"
+    # Camille takes part in the practice's study (her side: test_journey_consents.py).
+    practice_id, _ = camilles_file(sdk(demo_server, DR_MARTIN))
+    study = ConsentClient(sdk(demo_server, DR_MARTIN)).declare_study(
+        practice_id,
+        title="Sommeil et douleur",
+        sponsor="Université de Tours",
+        purpose="Savoir si mieux dormir soulage la douleur chronique.",
+        methodology="MR-003",
+        starts_on=date(2026, 1, 1),
+        duration_months=24,
+    )
+    ConsentClient(sdk(demo_server, PATIENT)).research(practice_id, study["id"], "permit")
     page = new_page(browser, demo_server)
     sign_in(page, demo_server, DR_MARTIN)
     send_note(page, tmp_path, title)
@@ -87,6 +102,9 @@ def test_a_practitioner_manages_a_patient_file(browser, demo_server, screens, tm
     assert page.locator("ul.patients li").count() == 0
     assert page.locator("p.count").inner_text() == "0 dossier(s)"
     search.fill("Camille")
+    studies = page.locator("section.part", has_text="Études de recherche du cabinet").inner_text()
+    assert "Sommeil et douleur — Université de Tours" in studies
+    assert "Patients qui participent aujourd'hui : 1" in studies
     check_accessibility(page, "patient files")
     photograph(page, screens, "30-patients-list")
 
@@ -100,6 +118,7 @@ def test_a_practitioner_manages_a_patient_file(browser, demo_server, screens, tm
     assert "date de naissance inconnue" in kept
     consent = page.locator("section.part", has_text="Consentement du patient")
     assert "Seul le patient modifie ses choix" in consent.inner_text()
+    assert "Recherche : autorisé pour l'étude « Sommeil et douleur »" in consent.inner_text()
     assert consent.locator("input, button, select").count() == 0
     page.get_by_role("link", name=title).wait_for()
     check_accessibility(page, "patient file")

@@ -2,7 +2,8 @@
  * The patient's consents and rights requests in the worker (client/consents.ts,
  * client/rights.ts) against a hostile server: a rewritten history of directives, a
  * directive recorded other than decided or numbered before the versions shown, a
- * request about another patient or other than asked, all refused; what is sent is
+ * request about another patient or other than asked, a study of another practice or
+ * about another study than decided, all refused; what is sent is
  * what the SDK sends (tests/web/test_journey_consents.py runs it against a server).
  */
 
@@ -17,8 +18,18 @@ import { refusal } from "./vectors.js";
 const PRACTICE = "0b8f2a4e-3c1d-4e5f-9a6b-7c8d9e0f1a2b";
 const ME = "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d";
 const PAUL = "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e";
+const STUDY = "7a8b9c0d-1e2f-4a3b-8c4d-5e6f7a8b9c0d";
+const OTHER_STUDY = "8b9c0d1e-2f3a-4b4c-9d5e-6f7a8b9c0d1e";
 
-function served(version: number, purpose: string, decision: string, createdAt: string, supersededAt: string | null, recipientId: string | null = null) {
+function served(
+  version: number,
+  purpose: string,
+  decision: string,
+  createdAt: string,
+  supersededAt: string | null,
+  recipientId: string | null = null,
+  studyId: string | null = purpose === "research" ? STUDY : null,
+) {
   return {
     id: `00000000-0000-4000-8000-${String(version).padStart(12, "0")}`,
     version,
@@ -28,6 +39,8 @@ function served(version: number, purpose: string, decision: string, createdAt: s
     recipient_id: recipientId,
     recipient_name: recipientId ? "Paul Durand" : null,
     recipient_email: recipientId ? "kine.durand@demo.test" : null,
+    study_id: studyId,
+    study_title: studyId ? "Lombalgie et kinésithérapie précoce" : null,
     created_at: createdAt,
     superseded_at: supersededAt,
   };
@@ -86,17 +99,19 @@ test("consents: a history rewritten by the server is refused", async () => {
 
 test("consents: a decision is sent as the SDK sends it, and refused if recorded otherwise", async () => {
   const known: DirectiveVersion[] = checkHistoryOf(HONEST);
-  const decision = { practiceId: PRACTICE, purpose: "research" as const, decision: "permit" as const, recipientEmail: null };
+  const decision = { practiceId: PRACTICE, purpose: "research" as const, decision: "permit" as const, recipientEmail: null, studyId: STUDY };
   const recorded = (directive: object) => ({ directive, shares_ended: 0 });
   const honest = sessionAnsweringAsPatient(() => recorded(served(4, "research", "permit", "2026-11-27T10:00:00Z", null)));
   const result = await consentsOf(honest.session).decide(decision, known);
   assert.equal(result.directive.version, 4);
-  assert.deepEqual(honest.sent, [{ method: "POST", path: "/consents", options: { json: { practice_id: PRACTICE, purpose: "research", decision: "permit" } } }]);
+  assert.deepEqual(honest.sent, [{ method: "POST", path: "/consents", options: { json: { practice_id: PRACTICE, purpose: "research", decision: "permit", study_id: STUDY } } }]);
 
   const answers = [
     served(4, "research", "deny", "2026-11-27T10:00:00Z", null), // another decision
     served(4, "outside_team", "permit", "2026-11-27T10:00:00Z", null), // another purpose
     served(4, "research", "permit", "2026-11-27T10:00:00Z", null, PAUL), // about one professional
+    served(4, "research", "permit", "2026-11-27T10:00:00Z", null, null, OTHER_STUDY), // about another study
+    served(4, "research", "permit", "2026-11-27T10:00:00Z", null, null, null), // about no study
     served(2, "research", "permit", "2026-11-27T10:00:00Z", null), // numbered before the versions shown
   ];
   for (const answer of answers) {
@@ -105,7 +120,7 @@ test("consents: a decision is sent as the SDK sends it, and refused if recorded 
   }
   // Deciding what is in force: the server answers that version, recorded nothing new.
   const same = sessionAnsweringAsPatient(() => recorded(HONEST[1]!));
-  const kept = await consentsOf(same.session).decide({ ...decision, purpose: "outside_team", decision: "deny" }, known);
+  const kept = await consentsOf(same.session).decide({ ...decision, purpose: "outside_team", decision: "deny", studyId: null }, known);
   assert.equal(kept.directive.version, 2);
   const negative = sessionAnsweringAsPatient(() => ({ ...recorded(served(4, "research", "permit", "2026-11-27T10:00:00Z", null)), shares_ended: -1 }));
   assert.equal(await refusal(() => consentsOf(negative.session).decide(decision, known)), "exchange_refused");
@@ -118,6 +133,62 @@ test("consents: giving consent ends nobody's access, worked out without asking t
   assert.deepEqual(sent, []);
 });
 
+test("consents: the practice-wide research consent of before studies, superseded by nothing, is an honest history", async () => {
+  const old = served(1, "research", "permit", "2026-01-27T07:00:00Z", "2026-11-27T06:00:00Z", null, null);
+  const { session } = sessionAnsweringAsPatient(() => [old, ...HONEST.map((d) => ({ ...d, version: d.version + 1 }))]);
+  assert.equal((await consentsOf(session).history()).length, 4);
+  // A consent to a study replaced by nothing is not.
+  const hidden = served(1, "research", "permit", "2026-01-27T07:00:00Z", "2026-11-27T06:00:00Z");
+  const rewritten = sessionAnsweringAsPatient(() => [hidden]);
+  assert.equal(await refusal(() => consentsOf(rewritten.session).history()), "exchange_refused");
+});
+
+function study(overrides: Record<string, unknown> = {}) {
+  return {
+    id: STUDY,
+    practice_id: PRACTICE,
+    title: "Lombalgie et kinésithérapie précoce",
+    sponsor: "CHU de Tours",
+    purpose: "Savoir si une rééducation commencée tôt évite les rechutes.",
+    methodology: "MR-004",
+    authorisation: null,
+    starts_on: "2026-11-01",
+    ends_on: "2027-10-31",
+    declared_at: "2026-11-01T07:00:00Z",
+    closed_at: null,
+    state: "open",
+    consenting: null,
+    my_decision: null,
+    ...overrides,
+  };
+}
+
+test("studies: the practice's studies are read as the SDK reads them, a study of another practice refused", async () => {
+  const { session, sent } = sessionAnsweringAsPatient(() => [study(), study({ id: OTHER_STUDY, methodology: "cnil-authorisation", authorisation: "DR-2026-042", my_decision: "permit" })]);
+  const studies = await consentsOf(session).studies(PRACTICE);
+  assert.deepEqual(
+    studies.map((s) => [s.id, s.methodology, s.authorisation, s.myDecision]),
+    [
+      [STUDY, "MR-004", null, null],
+      [OTHER_STUDY, "cnil-authorisation", "DR-2026-042", "permit"],
+    ],
+  );
+  assert.deepEqual(sent, [{ method: "GET", path: `/practices/${PRACTICE}/studies`, options: {} }]);
+  const bad: Record<string, unknown>[] = [
+    { practice_id: PAUL },
+    { methodology: "MR-007" },
+    { methodology: "cnil-authorisation" },
+    { authorisation: "DR-1" },
+    { state: "forever" },
+    { my_decision: "maybe" },
+    { ends_on: "2026-10-01" },
+  ];
+  for (const overrides of bad) {
+    const { session: lying } = sessionAnsweringAsPatient(() => [study(overrides)]);
+    assert.equal(await refusal(() => consentsOf(lying).studies(PRACTICE)), "exchange_refused", JSON.stringify(overrides));
+  }
+});
+
 function checkHistoryOf(raw: ReturnType<typeof served>[]): DirectiveVersion[] {
   const history = raw.map((d) => ({
     id: d.id,
@@ -128,6 +199,8 @@ function checkHistoryOf(raw: ReturnType<typeof served>[]): DirectiveVersion[] {
     recipientId: d.recipient_id,
     recipientName: d.recipient_name,
     recipientEmail: d.recipient_email,
+    studyId: d.study_id,
+    studyTitle: d.study_title,
     createdAt: d.created_at,
     supersededAt: d.superseded_at,
   }));

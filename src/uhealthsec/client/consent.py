@@ -1,4 +1,6 @@
-"""The patient's consent directives (CSP L1110-4, GDPR art. 7), over an ExchangeClient.
+"""The patient's consent directives (CSP L1110-4, GDPR art. 7), and the research
+studies of a practice each research consent names (GDPR art. 9(2)(a)), over an
+ExchangeClient.
 
 Answers are checked against the protocol's models (client/wire.py) and returned as
 JSON, for the command line that prints them."""
@@ -6,6 +8,7 @@ JSON, for the command line that prints them."""
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Any
 
 import httpx2
@@ -17,7 +20,10 @@ from uhealthsec.protocol.consent import (
     DirectiveIn,
     DirectiveOut,
     DirectiveRecordedOut,
+    Methodology,
     Purpose,
+    StudyIn,
+    StudyOut,
 )
 
 
@@ -31,14 +37,17 @@ class ConsentClient:
         purpose: str,
         decision: str,
         recipient_email: str | None = None,
+        study_id: uuid.UUID | str | None = None,
     ) -> dict[str, Any]:
         """Record a directive (patients): ``purpose`` is care_team, outside_team or
-        research; ``decision`` permit or deny. Returns it with the shares it ended."""
+        research (with the ``study_id`` it is about); ``decision`` permit or deny.
+        Returns it with the shares it ended."""
         request = DirectiveIn(
             practice_id=uuid.UUID(str(practice_id)),
             purpose=Purpose(purpose),
             decision=Decision(decision),
             recipient_email=recipient_email,
+            study_id=uuid.UUID(str(study_id)) if study_id is not None else None,
         )
         answer = self.exchange.call("POST", "/consents", json=body(request))
         return parse(DirectiveRecordedOut, answer, ExchangeRefused, "a directive").model_dump(
@@ -62,6 +71,53 @@ class ConsentClient:
         return self._directives(
             self.exchange.call("GET", f"/patient-files/{patient_file_id}/consents")
         )
+
+    # -- research studies -----------------------------------------------------------------
+
+    def research(
+        self, practice_id: uuid.UUID | str, study_id: uuid.UUID | str, decision: str
+    ) -> dict[str, Any]:
+        """Consent to one study of the practice (``permit``) or withdraw (``deny``)."""
+        return self.decide(practice_id, Purpose.RESEARCH, decision, study_id=study_id)
+
+    def studies(self, practice_id: uuid.UUID | str) -> list[dict[str, Any]]:
+        """The practice's studies as you may see them (members: all of them; patients:
+        those open to you and those you consent to, with your decision)."""
+        answer = self.exchange.call("GET", f"/practices/{practice_id}/studies")
+        served = parse(list[StudyOut], answer, ExchangeRefused, "the studies")
+        return [study.model_dump(mode="json") for study in served]
+
+    def declare_study(
+        self,
+        practice_id: uuid.UUID | str,
+        *,
+        title: str,
+        sponsor: str,
+        purpose: str,
+        methodology: str,
+        starts_on: date,
+        ends_on: date | None = None,
+        duration_months: int | None = None,
+        authorisation: str | None = None,
+    ) -> dict[str, Any]:
+        """(Admins, practitioners) Declare a study the practice takes part in."""
+        request = StudyIn(
+            title=title,
+            sponsor=sponsor,
+            purpose=purpose,
+            methodology=Methodology(methodology),
+            authorisation=authorisation,
+            starts_on=starts_on,
+            ends_on=ends_on,
+            duration_months=duration_months,
+        )
+        answer = self.exchange.call("POST", f"/practices/{practice_id}/studies", json=body(request))
+        return parse(StudyOut, answer, ExchangeRefused, "a study").model_dump(mode="json")
+
+    def close_study(self, study_id: uuid.UUID | str) -> dict[str, Any]:
+        """(Admins, practitioners) Close a study before its end."""
+        answer = self.exchange.call("POST", f"/studies/{study_id}/close")
+        return parse(StudyOut, answer, ExchangeRefused, "a study").model_dump(mode="json")
 
     @staticmethod
     def _directives(answer: httpx2.Response) -> list[dict[str, Any]]:

@@ -20,7 +20,8 @@ class Purpose(StrEnum):
     #: Sharing with professionals outside that team: needs the patient's prior consent
     #: (L1110-4 III, second paragraph).
     OUTSIDE_TEAM = "outside_team"
-    #: Use for research: explicit, specific, revocable consent (GDPR art. 7, 9(2)(a)).
+    #: Use for one research study the practice declared: explicit, specific, revocable
+    #: consent (GDPR art. 7, 9(2)(a)); a research directive always names its study.
     RESEARCH = "research"
 
 
@@ -51,12 +52,72 @@ class RequestStatus(StrEnum):
     WITHDRAWN = "withdrawn"
 
 
+class Methodology(StrEnum):
+    """The CNIL framework a study's processing follows: one of its reference
+    methodologies (MR-001 to MR-006), or an authorisation the CNIL gave it by number."""
+
+    MR_001 = "MR-001"
+    MR_002 = "MR-002"
+    MR_003 = "MR-003"
+    MR_004 = "MR-004"
+    MR_005 = "MR-005"
+    MR_006 = "MR-006"
+    CNIL_AUTHORISATION = "cnil-authorisation"
+
+
+class StudyState(StrEnum):
+    UPCOMING = "upcoming"
+    OPEN = "open"
+    ENDED = "ended"
+    CLOSED = "closed"
+
+
 class DirectiveIn(Strict):
     practice_id: uuid.UUID
     purpose: Purpose
     decision: Decision
     #: One professional; leave out for everyone the purpose covers.
     recipient_email: Annotated[str | None, Field(min_length=3, max_length=320)] = None
+    #: The study of the practice a research directive is about (required for research,
+    #: refused for the other purposes).
+    study_id: uuid.UUID | None = None
+
+
+StudyTitle = Annotated[str, Field(min_length=3, max_length=200)]
+
+
+class StudyIn(Strict):
+    title: StudyTitle
+    #: Who runs the study and answers for it (a hospital, a university, a company).
+    sponsor: Annotated[str, Field(min_length=2, max_length=200)]
+    #: What the study seeks, in words a patient understands.
+    purpose: Annotated[str, Field(min_length=10, max_length=2000)]
+    methodology: Methodology
+    #: The CNIL's authorisation number; only with ``cnil-authorisation``.
+    authorisation: Annotated[str | None, Field(min_length=1, max_length=40)] = None
+    starts_on: date
+    #: The last day of the study; or give ``duration_months`` instead.
+    ends_on: date | None = None
+    duration_months: Annotated[int | None, Field(ge=1, le=240)] = None
+
+
+class StudyOut(BaseModel):
+    id: uuid.UUID
+    practice_id: uuid.UUID
+    title: str
+    sponsor: str
+    purpose: str
+    methodology: Methodology
+    authorisation: str | None
+    starts_on: date
+    ends_on: date
+    declared_at: datetime
+    closed_at: datetime | None
+    state: StudyState
+    #: Patients who consent now (members who may read the practice's records only).
+    consenting: int | None = None
+    #: The reader's own decision in force (patients only; null when they gave none).
+    my_decision: Decision | None = None
 
 
 class DirectiveOut(BaseModel):
@@ -68,6 +129,8 @@ class DirectiveOut(BaseModel):
     recipient_id: uuid.UUID | None
     recipient_name: str | None
     recipient_email: str | None
+    study_id: uuid.UUID | None = None
+    study_title: str | None = None
     created_at: datetime
     #: When a later version replaced it; null while in force.
     superseded_at: datetime | None

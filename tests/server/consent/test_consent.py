@@ -3,6 +3,8 @@ clients (both databases)."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 
@@ -138,12 +140,21 @@ def test_after_revocation(practice: Practice, report, tmp_path):
 def test_directives_are_versioned_journaled_and_exported_as_fhir(practice: Practice, dave):
     """R19: research consent is given, versioned, journaled and exported."""
     carol = practice.carol
+    study = ConsentClient(practice.alice.exchange).declare_study(
+        practice.id,
+        title="Suivi de la tension",
+        sponsor="Université de Tours",
+        purpose="Comparer deux rythmes de suivi de l'hypertension.",
+        methodology="MR-003",
+        starts_on=date(2026, 1, 1),
+        ends_on=date(2099, 12, 31),
+    )
     consent = ConsentClient(carol.exchange)
     consent.decide(practice.id, "care_team", "deny", dave.email)
     consent.decide(practice.id, "care_team", "permit", dave.email)
-    consent.decide(practice.id, "research", "permit")
+    consent.research(practice.id, study["id"], "permit")
     # The same decision again is no new version.
-    consent.decide(practice.id, "research", "permit")
+    consent.research(practice.id, study["id"], "permit")
 
     history = consent.directives(history=True)
     assert [(d["version"], d["purpose"], d["decision"]) for d in history] == [

@@ -25,6 +25,7 @@ export type ConsentsView = Operations["myConsents"]["result"];
 export type DirectiveVersionView = ConsentsView["history"][number];
 export type ConsentDecisionView = Operations["consentEffect"]["args"]["decision"];
 export type ConsentEffectView = Operations["consentEffect"]["result"]["effect"];
+export type StudyView = ConsentsView["studies"][number];
 export type RightsView = Operations["rightsRequests"]["result"];
 export type BreachNotice = Operations["breachNotices"]["result"]["notices"][number];
 export type RightsRequestView = RightsView["requests"][number];
@@ -298,6 +299,10 @@ export class Api {
 
   decideConsent(decision: ConsentDecisionView) {
     return this.worker.call("decideConsent", { decision });
+  }
+
+  async practiceStudies(practiceId: string): Promise<StudyView[]> {
+    return (await this.worker.call("practiceStudies", { practiceId })).studies;
   }
 
   rightsRequests(): Promise<RightsView> {

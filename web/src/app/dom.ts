@@ -76,6 +76,12 @@ export function formatSize(bytes: number, locale: string): string {
   return `${value.toLocaleString(locale, { maximumFractionDigits: digits })} ${units[unit]}`;
 }
 
+/** A calendar day (YYYY-MM-DD) in words, taken at noon so that no time zone moves it to the day before. */
+export function formatDay(day: string, locale: string): string {
+  const date = new Date(`${day}T12:00:00`);
+  return Number.isNaN(date.getTime()) ? day : date.toLocaleDateString(locale, { dateStyle: "long" });
+}
+
 export function formatDate(iso: string, locale: string): string {
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return iso;

@@ -7,7 +7,9 @@
  * recipient; each replaced one ended when the next began), so that a server
  * rewriting the history is refused rather than shown. The effect of a decision is
  * computed here before it is sent, from the readers of the patient's documents this
- * worker vouches for from their signed history.
+ * worker vouches for from their signed history. Research is decided study by study
+ * (GDPR art. 9(2)(a)): the practice's studies are read here, each checked to be the
+ * practice's, and a research decision names its study.
  */
 
 import type { Documents } from "./documents.js";
@@ -22,6 +24,27 @@ export type ConsentDecision = "permit" | "deny";
 /** Without a directive (server/consent/service.py DEFAULTS): the care team may share, nobody else, nothing to research. */
 export const DEFAULT_DECISIONS: Record<ConsentPurpose, ConsentDecision> = { care_team: "permit", outside_team: "deny", research: "deny" };
 
+export const METHODOLOGIES = ["MR-001", "MR-002", "MR-003", "MR-004", "MR-005", "MR-006", "cnil-authorisation"] as const;
+export const STUDY_STATES = ["upcoming", "open", "ended", "closed"] as const;
+
+/** A research study of a practice (protocol/consent.py StudyOut). */
+export interface Study {
+  id: string;
+  practiceId: string;
+  title: string;
+  sponsor: string;
+  purpose: string;
+  methodology: (typeof METHODOLOGIES)[number];
+  authorisation: string | null;
+  startsOn: string;
+  endsOn: string;
+  state: (typeof STUDY_STATES)[number];
+  /** Patients who consent now (members who read the practice's records only). */
+  consenting: number | null;
+  /** Your decision in force (patients); null when you gave none. */
+  myDecision: ConsentDecision | null;
+}
+
 /** One version of a directive (protocol/consent.py DirectiveOut). */
 export interface DirectiveVersion {
   id: string;
@@ -32,6 +55,9 @@ export interface DirectiveVersion {
   recipientId: string | null;
   recipientName: string | null;
   recipientEmail: string | null;
+  /** The study a research directive is about; null for other purposes. */
+  studyId: string | null;
+  studyTitle: string | null;
   createdAt: string;
   /** Null while in force. */
   supersededAt: string | null;
@@ -67,6 +93,8 @@ export interface Decision {
   purpose: ConsentPurpose;
   decision: ConsentDecision;
   recipientEmail: string | null;
+  /** Research only: the study decided about. */
+  studyId?: string | null;
 }
 
 export class Consents {
@@ -101,6 +129,8 @@ export class Consents {
     const wire = new Wire("exchange_refused", "your consent");
     const body: Json = { practice_id: decision.practiceId, purpose: decision.purpose, decision: decision.decision };
     if (decision.recipientEmail !== null) body["recipient_email"] = decision.recipientEmail;
+    const studyId = decision.studyId?.toLowerCase() ?? null;
+    if (studyId !== null) body["study_id"] = studyId;
     const answer = wire.object(await this.session.json("POST", "/consents", wire, { json: body }));
     const directive = readDirective(wire.object(answer["directive"]), wire);
     const asked =
@@ -108,6 +138,7 @@ export class Consents {
       directive.purpose === decision.purpose &&
       directive.decision === decision.decision &&
       (decision.recipientEmail === null ? directive.recipientId === null : directive.recipientEmail?.toLowerCase() === decision.recipientEmail.trim().toLowerCase()) &&
+      directive.studyId === studyId &&
       directive.supersededAt === null;
     if (!asked) throw exchangeRefused("the server recorded another directive than the one you decided");
     // Deciding what is already in force records nothing new: the server answers that version.
@@ -119,7 +150,8 @@ export class Consents {
         d.practiceId === directive.practiceId &&
         d.purpose === directive.purpose &&
         d.decision === directive.decision &&
-        d.recipientId === directive.recipientId,
+        d.recipientId === directive.recipientId &&
+        d.studyId === directive.studyId,
     );
     if (unchanged === undefined && known.some((d) => d.version >= directive.version)) {
       throw exchangeRefused(`the server numbers your new directive ${directive.version}, not after the versions it showed you`);
@@ -127,6 +159,15 @@ export class Consents {
     const sharesEnded = wire.integer(answer, "shares_ended");
     if (sharesEnded < 0) throw wire.refuse("counts fewer than no ended shares");
     return { directive, sharesEnded };
+  }
+
+  /** The practice's studies (GET /practices/{id}/studies): for a patient, those open to them and those they take part in; for a member, all, counted for those who read its records. */
+  async studies(practiceId: string): Promise<Study[]> {
+    const wire = new Wire("exchange_refused", "the practice's studies");
+    const practice = practiceId.toLowerCase();
+    const served = wire.list(await this.session.json("GET", `/practices/${encodeURIComponent(practice)}/studies`, wire)).map((item) => readStudy(wire.object(item), wire));
+    if (served.some((s) => s.practiceId !== practice)) throw wire.refuse("lists a study of another practice");
+    return served;
   }
 
   /**
@@ -191,14 +232,45 @@ function readDirective(d: Json, wire: Wire): DirectiveVersion {
     recipientId,
     recipientName: wire.optionalString(d, "recipient_name"),
     recipientEmail: wire.optionalString(d, "recipient_email"),
+    studyId: d["study_id"] === null || d["study_id"] === undefined ? null : wire.uuid(d, "study_id"),
+    studyTitle: wire.optionalString(d, "study_title"),
     createdAt,
     supersededAt,
   };
 }
 
+function readStudy(d: Json, wire: Wire): Study {
+  const methodology = wire.string(d, "methodology");
+  const state = wire.string(d, "state");
+  if (!(METHODOLOGIES as readonly string[]).includes(methodology)) throw wire.refuse(`names an unknown methodology ${methodology}`);
+  if (!(STUDY_STATES as readonly string[]).includes(state)) throw wire.refuse(`names an unknown state ${state}`);
+  const myDecision = wire.optionalString(d, "my_decision");
+  if (myDecision !== null && myDecision !== "permit" && myDecision !== "deny") throw wire.refuse(`names an unknown decision ${myDecision}`);
+  const consenting = d["consenting"] === null || d["consenting"] === undefined ? null : wire.integer(d, "consenting");
+  const authorisation = wire.optionalString(d, "authorisation");
+  if ((methodology === "cnil-authorisation") !== (authorisation !== null)) throw wire.refuse("gives a CNIL authorisation number without its methodology, or the reverse");
+  const startsOn = wire.string(d, "starts_on");
+  const endsOn = wire.string(d, "ends_on");
+  if (Number.isNaN(Date.parse(startsOn)) || Number.isNaN(Date.parse(endsOn)) || endsOn < startsOn) throw wire.refuse("has study dates that are not a period");
+  return {
+    id: wire.uuid(d, "id"),
+    practiceId: wire.uuid(d, "practice_id"),
+    title: wire.string(d, "title"),
+    sponsor: wire.string(d, "sponsor"),
+    purpose: wire.string(d, "purpose"),
+    methodology: methodology as Study["methodology"],
+    authorisation,
+    startsOn,
+    endsOn,
+    state: state as Study["state"],
+    consenting,
+    myDecision,
+  };
+}
+
 /**
  * The rules of an honest history (service.py record): versions numbered once each,
- * given in order; for each practice, purpose and recipient, every version but the
+ * given in order; for each practice, purpose, recipient and study, every version but the
  * last replaced exactly when the next was given, and the last in force.
  */
 export function checkHistory(history: readonly DirectiveVersion[]): void {
@@ -207,13 +279,15 @@ export function checkHistory(history: readonly DirectiveVersion[]): void {
   for (const d of history) {
     if (d.version <= previous) throw exchangeRefused(`the server's history of your consents gives version ${d.version} after version ${previous}: it is not the history you made`);
     previous = d.version;
-    const key = `${d.practiceId}/${d.purpose}/${d.recipientId ?? ""}`;
+    const key = `${d.practiceId}/${d.purpose}/${d.recipientId ?? ""}/${d.studyId ?? ""}`;
     chains.set(key, [...(chains.get(key) ?? []), d]);
   }
   for (const chain of chains.values()) {
     for (const [i, d] of chain.entries()) {
       const next = chain[i + 1];
-      const ended = next === undefined ? d.supersededAt === null : d.supersededAt !== null && Date.parse(d.supersededAt) === Date.parse(next.createdAt);
+      // The practice-wide research consents of before studies were superseded, by nothing (PROTOCOL 19).
+      const last = d.supersededAt === null || (d.purpose === "research" && d.studyId === null);
+      const ended = next === undefined ? last : d.supersededAt !== null && Date.parse(d.supersededAt) === Date.parse(next.createdAt);
       if (!ended) {
         throw exchangeRefused(`the server's history of your consents does not say when version ${d.version} was replaced as the versions after it do: it is not the history you made`);
       }

@@ -96,6 +96,8 @@ export interface Directive {
   purpose: string;
   decision: string;
   recipient: string;
+  /** The study a research directive is about ("" for other purposes). */
+  study: string;
   createdAt: string;
 }
 
@@ -139,6 +141,7 @@ export class PatientFiles {
         purpose: wire.string(d, "purpose"),
         decision: wire.string(d, "decision"),
         recipient: wire.optionalString(d, "recipient_name") || wire.optionalString(d, "recipient_email") || "",
+        study: wire.optionalString(d, "study_title") ?? "",
         createdAt: wire.string(d, "created_at"),
       };
     });

@@ -15,7 +15,7 @@ import type { SuiteName } from "../protocol/wrap.js";
 import type { Directive, DocumentHistory, NextVersion, Retention, RetentionFacts } from "../client/patient_files.js";
 import type { MessageView, ThreadView } from "../client/messages.js";
 import type { InvitationView, MemberView, PracticeView, RetentionPolicyView, Role } from "../client/practices.js";
-import type { ConsentEffect, Decision as ConsentDecisionArgs, DirectiveVersion, MyFile } from "../client/consents.js";
+import type { ConsentEffect, Decision as ConsentDecisionArgs, DirectiveVersion, MyFile, Study } from "../client/consents.js";
 import type { Answer, Right, RightsRequestView } from "../client/rights.js";
 import type { BreachNotice } from "../client/breach_notices.js";
 import type { HistoryView } from "../client/journal_history.js";
@@ -267,12 +267,14 @@ export interface ClientOperations {
   exportActivity: { args: { practiceId: string }; result: { bundle: string } };
   /** Accepts an invitation with the signed-in account; the code is not answered back. */
   joinPractice: { args: { code: string }; result: { practice: PracticeView } };
-  /** (Patients) The practices holding a file about you, and every version of your consent directives, the history checked. */
-  myConsents: { args: Record<string, never>; result: { files: MyFile[]; history: DirectiveVersion[] } };
+  /** (Patients) The practices holding a file about you, every version of your consent directives (the history checked), and the research studies of each practice open to you. */
+  myConsents: { args: Record<string, never>; result: { files: MyFile[]; history: DirectiveVersion[]; studies: Study[] } };
   /** Who would lose access to which of your documents if `decision` were recorded: nothing is sent. */
   consentEffect: { args: { decision: ConsentDecisionArgs }; result: { effect: ConsentEffect } };
   /** Records `decision`, signed; the directive recorded, how many accesses ended, and the history after it. */
-  decideConsent: { args: { decision: ConsentDecisionArgs }; result: { directive: DirectiveVersion; sharesEnded: number; history: DirectiveVersion[] } };
+  decideConsent: { args: { decision: ConsentDecisionArgs }; result: { directive: DirectiveVersion; sharesEnded: number; history: DirectiveVersion[]; studies: Study[] } };
+  /** (Practice side) The practice's research studies, with how many patients take part now for those who read its records. */
+  practiceStudies: { args: { practiceId: string }; result: { studies: Study[] } };
   /** (Patients) The practices holding a file about you and your rights requests, the most recent first. */
   rightsRequests: { args: Record<string, never>; result: { files: MyFile[]; requests: RightsRequestView[] } };
   /** Asks a practice to act on your file (signed). */

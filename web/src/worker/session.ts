@@ -704,7 +704,11 @@ export class WorkerService extends CryptoService {
   async myConsents(_: ClientOperations["myConsents"]["args"]): Promise<ClientOperations["myConsents"]["result"]> {
     const consents = this.consents();
     const [files, history] = await Promise.all([consents.files(), consents.history()]);
-    return { files, history };
+    return { files, history, studies: await this.studiesOf(consents, files) };
+  }
+
+  private async studiesOf(consents: Consents, files: readonly { practiceId: string }[]) {
+    return (await Promise.all(files.map((f) => consents.studies(f.practiceId)))).flat();
   }
 
   async consentEffect({ decision }: ClientOperations["consentEffect"]["args"]): Promise<ClientOperations["consentEffect"]["result"]> {
@@ -718,7 +722,12 @@ export class WorkerService extends CryptoService {
   async decideConsent({ decision }: ClientOperations["decideConsent"]["args"]): Promise<ClientOperations["decideConsent"]["result"]> {
     const consents = this.consents();
     const recorded = await consents.decide(decision, await consents.history());
-    return { ...recorded, history: await consents.history() };
+    const [history, files] = await Promise.all([consents.history(), consents.files()]);
+    return { ...recorded, history, studies: await this.studiesOf(consents, files) };
+  }
+
+  async practiceStudies({ practiceId }: ClientOperations["practiceStudies"]["args"]): Promise<ClientOperations["practiceStudies"]["result"]> {
+    return { studies: await this.consents().studies(practiceId) };
   }
 
   async rightsRequests(_: ClientOperations["rightsRequests"]["args"]): Promise<ClientOperations["rightsRequests"]["result"]> {
@@ -1110,6 +1119,7 @@ const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
   "myConsents",
   "consentEffect",
   "decideConsent",
+  "practiceStudies",
   "rightsRequests",
   "breachNotices",
   "askRight",

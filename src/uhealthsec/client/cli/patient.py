@@ -63,7 +63,11 @@ def patient_show(
         console.print("Consents: none recorded (care team may share; nobody else).")
     for d in directives:
         decision = "allowed" if d["decision"] == "permit" else "refused"
-        whom = d["recipient_email"] or "everyone"
+        whom = (
+            f"the study “{d['study_title']}”"
+            if d.get("study_title")
+            else d["recipient_email"] or "everyone"
+        )
         console.print(f"Consent: {PURPOSE_WORDS[d['purpose']]}, {whom}: {decision}")
 
 

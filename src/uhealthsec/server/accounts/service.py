@@ -49,9 +49,10 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
             "members.remove",
             "records.read",
             "journal.read",
+            "studies.manage",
         }
     ),
-    Role.PRACTITIONER: frozenset({"members.read", "records.read"}),
+    Role.PRACTITIONER: frozenset({"members.read", "records.read", "studies.manage"}),
     Role.SECRETARY: frozenset({"members.read"}),
     Role.PATIENT: frozenset(),
 }

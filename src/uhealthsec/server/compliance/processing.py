@@ -349,26 +349,40 @@ PATIENT_RIGHTS = Activity(
     purposes=(
         "Record the patient's consent directives (care-team objection, sharing outside "
         "the team, research) with their history, and apply them to every share.",
+        "Declare the research studies a practice takes part in, and record each "
+        "patient's consent to each study, given and withdrawn per study.",
         "Receive and answer the patient's requests (access, rectification, erasure, "
         "restriction, objection, portability, medical file) within their legal deadlines.",
         "Keep each file for its legal retention and destroy it at the end.",
     ),
-    legal_bases=("GDPR art. 6(1)(c) and arts. 7, 12 and 15 to 21; CSP L1110-4, L1111-7, R1112-7.",),
+    legal_bases=(
+        "GDPR art. 6(1)(c) and arts. 7, 12 and 15 to 21; CSP L1110-4, L1111-7, R1112-7.",
+        "Research: the patient's explicit consent to each study (GDPR art. 6(1)(a), 9(2)(a)).",
+    ),
     data_subjects=("patients",),
     data_categories=(
         "consent directives and their versions",
+        "research studies: title, sponsor, purpose, CNIL methodology or authorisation, dates",
         "rights requests, their dates, state and answers",
         "retention facts: date of birth, date of death, last care, claims suspending destruction",
     ),
     recipients=("the patient's practice", "the patient"),
     retention=("with the patient's file (its legal retention); directives keep their history",),
     tables=frozenset(
-        {"consent_directives", "file_retention", "retention_policies", "rights_requests"}
+        {
+            "consent_directives",
+            "file_retention",
+            "research_studies",
+            "retention_policies",
+            "rights_requests",
+        }
     ),
     actions=frozenset(
         {
             "consent.ask",
+            "consent.close_study",
             "consent.complete",
+            "consent.declare_study",
             "consent.extend",
             "consent.lift",
             "consent.my_directives",
@@ -377,6 +391,7 @@ PATIENT_RIGHTS = Activity(
             "consent.my_requests_as_fhir",
             "consent.patient_directives",
             "consent.practice_requests",
+            "consent.practice_studies",
             "consent.record_directive",
             "consent.refuse",
             "consent.withdraw",

@@ -3,7 +3,10 @@
 Built as plain data and validated with ``fhir.resources`` (its R4B models, whose
 Consent is R4's). Codes come from HL7 terminology: the consent scope
 (patient-privacy, research), LOINC 59284-0 "Patient Consent", the opt-in/opt-out
-policy codes of v3-ActCode, and the purposes TREAT and HRESCH of v3-ActReason.
+policy codes of v3-ActCode, and the purposes TREAT and HRESCH of v3-ActReason. A
+research consent names its study: a ``ResearchStudy`` reference by identifier (R4's
+Consent has no element for it, hence an extension), the study as a second
+``provision.purpose`` coding, and the study's dates as ``provision.period``.
 """
 
 from __future__ import annotations
@@ -17,20 +20,23 @@ from fhir.resources.R4B.task import Task
 
 from uhealthsec.protocol.consent import Purpose, RequestStatus, RightsRequestOut
 from uhealthsec.server.accounts.models import Account
-from uhealthsec.server.consent.models import ConsentDirective
+from uhealthsec.server.consent.models import ConsentDirective, ResearchStudy
 
 _SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
 _ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 _ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
 _PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 _IDENTIFIER = "urn:uhealthsec:consent-directive"
+_STUDY = "urn:uhealthsec:research-study"
 
 
 def _coding(system: str, code: str, display: str) -> dict[str, Any]:
     return {"coding": [{"system": system, "code": code, "display": display}]}
 
 
-def consent_resource(directive: ConsentDirective, recipient: Account | None) -> dict[str, Any]:
+def consent_resource(
+    directive: ConsentDirective, recipient: Account | None, study: ResearchStudy | None = None
+) -> dict[str, Any]:
     """One directive as a validated FHIR R4 Consent."""
     research = directive.purpose == Purpose.RESEARCH
     scope = ("research", "Research") if research else ("patient-privacy", "Privacy Consent")
@@ -44,6 +50,27 @@ def consent_resource(directive: ConsentDirective, recipient: Account | None) -> 
         else {"system": _ACT_REASON, "code": "TREAT", "display": "treatment"}
     )
     provision: dict[str, Any] = {"type": directive.decision, "purpose": [purpose]}
+    extensions: list[dict[str, Any]] = [
+        {"url": "urn:uhealthsec:consent-purpose", "valueCode": directive.purpose}
+    ]
+    if study is not None:
+        provision["purpose"].append(
+            {"system": _STUDY, "code": str(study.id), "display": study.title}
+        )
+        provision["period"] = {
+            "start": study.starts_on.isoformat(),
+            "end": study.ends_on.isoformat(),
+        }
+        extensions.append(
+            {
+                "url": _STUDY,
+                "valueReference": {
+                    "type": "ResearchStudy",
+                    "identifier": {"system": _STUDY, "value": str(study.id)},
+                    "display": f"{study.title} ({study.sponsor}; {_framework(study)})",
+                },
+            }
+        )
     if recipient is not None:
         provision["actor"] = [
             {
@@ -67,12 +94,7 @@ def consent_resource(directive: ConsentDirective, recipient: Account | None) -> 
         "organization": [{"reference": f"Organization/{directive.practice_id}"}],
         "policyRule": _coding(_ACT_CODE, *policy),
         "provision": provision,
-        "extension": [
-            {
-                "url": "urn:uhealthsec:consent-purpose",
-                "valueCode": directive.purpose,
-            }
-        ],
+        "extension": extensions,
     }
     validated: dict[str, Any] = Consent.model_validate(resource).model_dump(
         mode="json", exclude_none=True
@@ -80,8 +102,14 @@ def consent_resource(directive: ConsentDirective, recipient: Account | None) -> 
     return validated
 
 
+def _framework(study: ResearchStudy) -> str:
+    if study.authorisation is not None:
+        return f"CNIL authorisation {study.authorisation}"
+    return f"CNIL reference methodology {study.methodology}"
+
+
 def consent_bundle(
-    directives: Iterable[tuple[ConsentDirective, Account | None]],
+    directives: Iterable[tuple[ConsentDirective, Account | None, ResearchStudy | None]],
 ) -> dict[str, Any]:
     """A FHIR R4 collection Bundle of Consent resources, validated."""
     bundle = {
@@ -90,9 +118,9 @@ def consent_bundle(
         "entry": [
             {
                 "fullUrl": f"urn:uuid:{directive.id}",
-                "resource": consent_resource(directive, recipient),
+                "resource": consent_resource(directive, recipient, study),
             }
-            for directive, recipient in directives
+            for directive, recipient, study in directives
         ],
     }
     validated: dict[str, Any] = Bundle.model_validate(bundle).model_dump(

@@ -1,5 +1,7 @@
-"""Tables of the patient's directives about sharing (CSP L1110-4) and research, and of
-their requests to exercise their rights (GDPR art. 15-21, CSP L1111-7).
+"""Tables of the patient's directives about sharing (CSP L1110-4) and research, of the
+research studies a practice declares (each research consent names one, GDPR art. 7 and
+9(2)(a)), and of the patients' requests to exercise their rights (GDPR art. 15-21,
+CSP L1111-7).
 
 A directive is never changed: each change is a new row with the patient's next version
 number, and the row it replaces gets ``superseded_at``. The history is therefore the
@@ -38,8 +40,39 @@ class ConsentDirective(Base):
         ForeignKey("accounts.id", ondelete="RESTRICT")
     )
     decision: Mapped[str] = mapped_column(String(10))
+    #: The study a research directive is about; null for the other purposes (and for
+    #: the practice-wide research directives of before studies, all superseded).
+    study_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("research_studies.id", ondelete="RESTRICT")
+    )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     superseded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class ResearchStudy(Base):
+    """A study a practice takes part in, declared so that a patient's consent names
+    what they agree to: who runs it, why, under which CNIL framework, and until when."""
+
+    __tablename__ = "research_studies"
+    __table_args__ = (Index("ix_research_studies_practice", "practice_id", "closed_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    practice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("practices.id", ondelete="RESTRICT"))
+    title: Mapped[str] = mapped_column(String(200))
+    sponsor: Mapped[str] = mapped_column(String(200))
+    purpose: Mapped[str] = mapped_column(String(2000))
+    #: MR-001 to MR-006, or ``cnil-authorisation`` with its number.
+    methodology: Mapped[str] = mapped_column(String(20))
+    authorisation: Mapped[str | None] = mapped_column(String(40))
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    declared_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
+    declared_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    #: Closed before its end: nobody is in it any more, and nobody may join it.
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    closed_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="RESTRICT")
+    )
 
 
 OPEN_STATUSES = frozenset({RequestStatus.PENDING, RequestStatus.EXTENDED})

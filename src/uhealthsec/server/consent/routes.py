@@ -14,12 +14,22 @@ from uhealthsec.protocol.consent import Right
 from uhealthsec.server.accounts.models import Account
 from uhealthsec.server.consent import schemas as s
 from uhealthsec.server.consent.export import consent_bundle, rights_request_bundle
-from uhealthsec.server.consent.models import OPEN_STATUSES, ConsentDirective, RightsRequest
+from uhealthsec.server.consent.models import (
+    OPEN_STATUSES,
+    ConsentDirective,
+    ResearchStudy,
+    RightsRequest,
+)
 from uhealthsec.server.consent.service import (
     CITATIONS,
     NO_FILE,
     ConsentService,
+    ListedStudy,
     RightsService,
+    StudyDeclaration,
+    StudyService,
+    paris_today,
+    study_state,
 )
 from uhealthsec.server.deps import REPLAYABLE, AnswerKeepingRoute, Caller, Ctx, Db
 from uhealthsec.server.errors import NotFound
@@ -35,10 +45,16 @@ router = APIRouter(route_class=AnswerKeepingRoute, tags=["consent"])
 def record_directive(
     body: s.DirectiveIn, caller: Caller, db: Db, ctx: Ctx
 ) -> s.DirectiveRecordedOut:
-    """Give, narrow or withdraw consent, or object (patients). Takes effect at once:
-    shares the new directive no longer allows end before this request does."""
+    """Give, narrow or withdraw consent, or object (patients); a research consent names
+    one study of the practice. Takes effect at once: shares the new directive no longer
+    allows end before this request does."""
     recorded = ConsentService(db, ctx).record(
-        caller.account, body.practice_id, body.purpose, body.decision, body.recipient_email
+        caller.account,
+        body.practice_id,
+        body.purpose,
+        body.decision,
+        body.recipient_email,
+        body.study_id,
     )
     return s.DirectiveRecordedOut(
         directive=_directive_out(db, recorded.directive), shares_ended=recorded.shares_ended
@@ -84,7 +100,7 @@ def patient_directives(
 
 
 def _fhir(db: Db, rows: list[ConsentDirective]) -> JSONResponse:
-    content: dict[str, Any] = consent_bundle((d, _recipient(db, d)) for d in rows)
+    content: dict[str, Any] = consent_bundle((d, _recipient(db, d), _study(db, d)) for d in rows)
     return JSONResponse(content, media_type="application/fhir+json")
 
 
@@ -92,8 +108,13 @@ def _recipient(db: Db, directive: ConsentDirective) -> Account | None:
     return db.get(Account, directive.recipient_id) if directive.recipient_id else None
 
 
+def _study(db: Db, directive: ConsentDirective) -> ResearchStudy | None:
+    return db.get(ResearchStudy, directive.study_id) if directive.study_id else None
+
+
 def _directive_out(db: Db, directive: ConsentDirective) -> s.DirectiveOut:
     recipient = _recipient(db, directive)
+    study = _study(db, directive)
     return s.DirectiveOut(
         id=directive.id,
         version=directive.version,
@@ -103,8 +124,70 @@ def _directive_out(db: Db, directive: ConsentDirective) -> s.DirectiveOut:
         recipient_id=directive.recipient_id,
         recipient_name=recipient.display_name if recipient else None,
         recipient_email=recipient.email if recipient else None,
+        study_id=directive.study_id,
+        study_title=study.title if study else None,
         created_at=directive.created_at,
         superseded_at=directive.superseded_at,
+    )
+
+
+# -- research studies ---------------------------------------------------------------------
+
+StudyId = Annotated[uuid.UUID, Path()]
+
+
+@router.post(
+    "/practices/{practice_id}/studies",
+    status_code=201,
+    response_model=s.StudyOut,
+    dependencies=[REPLAYABLE],
+)
+def declare_study(
+    practice_id: Annotated[uuid.UUID, Path()], body: s.StudyIn, caller: Caller, db: Db, ctx: Ctx
+) -> s.StudyOut:
+    """(Admins, practitioners) Declare a research study the practice takes part in, so
+    that its patients can consent to it, or not, knowing what it is."""
+    declared = StudyDeclaration(**body.model_dump())
+    study = StudyService(db, ctx).declare(caller.account, practice_id, declared)
+    return _study_out(ListedStudy(study, study_state(study, paris_today(ctx)), 0, None))
+
+
+@router.get("/practices/{practice_id}/studies", response_model=list[s.StudyOut])
+def practice_studies(
+    practice_id: Annotated[uuid.UUID, Path()], caller: Caller, db: Db, ctx: Ctx
+) -> list[s.StudyOut]:
+    """The practice's studies: every one for its members (with the number of patients
+    consenting now for those who may read its records); for its patients, those they
+    may join and those they consent to, with their own decision."""
+    return [
+        _study_out(listed) for listed in StudyService(db, ctx).listed(caller.account, practice_id)
+    ]
+
+
+@router.post("/studies/{study_id}/close", response_model=s.StudyOut, dependencies=[REPLAYABLE])
+def close_study(study_id: StudyId, caller: Caller, db: Db, ctx: Ctx) -> s.StudyOut:
+    """(Admins, practitioners) Close a study before its end: from now nobody is in it."""
+    study = StudyService(db, ctx).close(caller.account, study_id)
+    return _study_out(ListedStudy(study, study_state(study, paris_today(ctx)), None, None))
+
+
+def _study_out(listed: ListedStudy) -> s.StudyOut:
+    study = listed.study
+    return s.StudyOut(
+        id=study.id,
+        practice_id=study.practice_id,
+        title=study.title,
+        sponsor=study.sponsor,
+        purpose=study.purpose,
+        methodology=study.methodology,
+        authorisation=study.authorisation,
+        starts_on=study.starts_on,
+        ends_on=study.ends_on,
+        declared_at=study.declared_at,
+        closed_at=study.closed_at,
+        state=listed.state,
+        consenting=listed.consenting,
+        my_decision=listed.my_decision,
     )
 
 

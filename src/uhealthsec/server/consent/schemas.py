@@ -11,6 +11,8 @@ from uhealthsec.protocol.consent import (
     ReasonIn,
     RightsRequestIn,
     RightsRequestOut,
+    StudyIn,
+    StudyOut,
 )
 
 __all__ = [
@@ -21,4 +23,6 @@ __all__ = [
     "ReasonIn",
     "RightsRequestIn",
     "RightsRequestOut",
+    "StudyIn",
+    "StudyOut",
 ]

@@ -6,6 +6,10 @@ sharing needs their prior consent. A directive about one professional prevails o
 the directive about everyone the purpose covers. Changes take effect at once: a
 directive that narrows sharing ends every share it no longer allows, by erasing the
 wrapped key the server held for that person.
+
+Research needs consent that is specific (GDPR art. 9(2)(a), R19): a practice declares
+each study (title, sponsor, purpose, CNIL framework, dates), and a research directive
+names one study of the patient's practice, versioned like every other directive.
 """
 
 from __future__ import annotations
@@ -15,12 +19,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from uhealthsec.crypto.journal import ObjectKind
-from uhealthsec.protocol.consent import Decision, Purpose, RequestStatus, Right
+from uhealthsec.protocol.consent import (
+    Decision,
+    Methodology,
+    Purpose,
+    RequestStatus,
+    Right,
+    StudyState,
+)
 from uhealthsec.server.accounts.models import (
     Account,
     AccountKind,
@@ -30,9 +41,15 @@ from uhealthsec.server.accounts.models import (
 )
 from uhealthsec.server.accounts.service import AccountService
 from uhealthsec.server.addresses import normalize_email
-from uhealthsec.server.consent.models import OPEN_STATUSES, ConsentDirective, RightsRequest
+from uhealthsec.server.consent.models import (
+    OPEN_STATUSES,
+    ConsentDirective,
+    ResearchStudy,
+    RightsRequest,
+)
 from uhealthsec.server.context import AppContext
-from uhealthsec.server.errors import Conflict, Forbidden, NotFound
+from uhealthsec.server.errors import Conflict, Forbidden, InvalidInput, NotFound
+from uhealthsec.server.incidents.anomalies.rules import PARIS
 from uhealthsec.server.journaling.draft import current_draft
 from uhealthsec.server.records.models import Document, DocumentVersion, PatientFile, Share
 from uhealthsec.server.retention.rules import add_months, add_years
@@ -115,18 +132,31 @@ class ConsentService:
         purpose: Purpose,
         decision: Decision,
         recipient_email: str | None = None,
+        study_id: uuid.UUID | None = None,
     ) -> RecordedDirective:
         """A new version of the patient's directive for this practice, purpose and
-        recipient; applied to existing shares before the request ends."""
+        recipient (or research study); applied to existing shares before the request
+        ends."""
         if patient.kind != AccountKind.PATIENT:
             raise Forbidden("only patients decide who may receive their documents")
         current_draft().about_patient(patient.id, practice_id)
         file_of(self.db, patient.id, practice_id)
+        if purpose == Purpose.RESEARCH:
+            if study_id is None or recipient_email is not None:
+                raise InvalidInput(
+                    "a research consent names one study of the practice (study_id), "
+                    "and no professional"
+                )
+            self._joinable(
+                StudyService(self.db, self.ctx).of_patient(study_id, practice_id), decision
+            )
+        elif study_id is not None:
+            raise InvalidInput("only a research directive names a study")
         recipient = self._professional(recipient_email) if recipient_email else None
         recipient_id = recipient.id if recipient else None
         # The patient's row is the lock that orders their versions.
         self.db.execute(select(Account.id).where(Account.id == patient.id).with_for_update())
-        previous = self._directive(patient.id, practice_id, purpose, recipient_id)
+        previous = self._directive(patient.id, practice_id, purpose, recipient_id, study_id)
         if previous is not None and previous.decision == decision:
             return RecordedDirective(previous, 0)
         now = self.ctx.now()
@@ -144,6 +174,7 @@ class ConsentService:
             purpose=purpose,
             recipient_id=recipient_id,
             decision=decision,
+            study_id=study_id,
             created_at=now,
         )
         try:
@@ -249,17 +280,31 @@ class ConsentService:
 
     # -- helpers --------------------------------------------------------------------------
 
+    def _joinable(self, study: ResearchStudy, decision: Decision) -> None:
+        """Consent is refused to a study nobody can be in any more; withdrawing is
+        always accepted, as easily as consent was given."""
+        if decision == Decision.PERMIT:
+            state = study_state(study, paris_today(self.ctx))
+            if state in (StudyState.CLOSED, StudyState.ENDED):
+                raise Conflict(f"this study is {state}: nobody can take part in it any more")
+
     def _directive(
         self,
         patient_id: uuid.UUID,
         practice_id: uuid.UUID,
         purpose: Purpose,
         recipient_id: uuid.UUID | None,
+        study_id: uuid.UUID | None = None,
     ) -> ConsentDirective | None:
         recipient = (
             ConsentDirective.recipient_id.is_(None)
             if recipient_id is None
             else ConsentDirective.recipient_id == recipient_id
+        )
+        study = (
+            ConsentDirective.study_id.is_(None)
+            if study_id is None
+            else ConsentDirective.study_id == study_id
         )
         return self.db.scalar(
             select(ConsentDirective).where(
@@ -267,6 +312,7 @@ class ConsentService:
                 ConsentDirective.practice_id == practice_id,
                 ConsentDirective.purpose == purpose,
                 recipient,
+                study,
                 ConsentDirective.superseded_at.is_(None),
             )
         )
@@ -280,6 +326,260 @@ class ConsentService:
         ):
             raise NotFound("no professional uses this address")
         return account
+
+
+# -- research studies ---------------------------------------------------------------------
+
+#: Bounds of a study's dates: a typo (year 20226) is refused rather than stored.
+EARLIEST_START = date(2000, 1, 1)
+LATEST_END = date(2100, 12, 31)
+
+
+def paris_today(ctx: AppContext) -> date:
+    """Today in France, where a study's dates are meant: a study ending on the 31st
+    ends at midnight in Paris, not up to two hours later at midnight UTC."""
+    return ctx.now().astimezone(PARIS).date()
+
+
+def study_state(study: ResearchStudy, today: date) -> StudyState:
+    if study.closed_at is not None:
+        return StudyState.CLOSED
+    if today > study.ends_on:
+        return StudyState.ENDED
+    if today < study.starts_on:
+        return StudyState.UPCOMING
+    return StudyState.OPEN
+
+
+@dataclass(frozen=True)
+class StudyDeclaration:
+    title: str
+    sponsor: str
+    purpose: str
+    methodology: Methodology
+    authorisation: str | None
+    starts_on: date
+    ends_on: date | None
+    duration_months: int | None
+
+
+@dataclass(frozen=True)
+class ListedStudy:
+    study: ResearchStudy
+    state: StudyState
+    #: Patients who consent now; None for a reader who may not know it.
+    consenting: int | None
+    #: The reading patient's own decision in force; None for members.
+    my_decision: Decision | None
+
+
+class StudyService:
+    """The research studies of a practice, and who consents to each now (R19, and the
+    input of research exports, R26)."""
+
+    def __init__(self, db: Session, ctx: AppContext) -> None:
+        self.db = db
+        self.ctx = ctx
+
+    def declare(
+        self, caller: Account, practice_id: uuid.UUID, declared: StudyDeclaration
+    ) -> ResearchStudy:
+        AccountService(self.db, self.ctx).require(caller, practice_id, "studies.manage")
+        current_draft().about_practice(practice_id)
+        texts = (declared.title, declared.sponsor, declared.purpose, declared.authorisation)
+        if any(text is not None and not text.strip() for text in texts):
+            raise InvalidInput("a study's title, sponsor, purpose and number are not blank")
+        cnil = declared.methodology == Methodology.CNIL_AUTHORISATION
+        if cnil != (declared.authorisation is not None):
+            raise InvalidInput(
+                "give the CNIL authorisation number with cnil-authorisation, and only then"
+            )
+        if (declared.ends_on is None) == (declared.duration_months is None):
+            raise InvalidInput("give the study's end date or its duration in months, not both")
+        bounds = (
+            f"a study starts from {EARLIEST_START.isoformat()} and ends on or after its "
+            f"start, by {LATEST_END.isoformat()}"
+        )
+        # Checked before adding months to it: a start in year 9999 would overflow.
+        if not EARLIEST_START <= declared.starts_on <= LATEST_END:
+            raise InvalidInput(bounds)
+        # A duration of n months ends on the day before the same day n months later.
+        ends_on = declared.ends_on or (
+            add_months(declared.starts_on, declared.duration_months or 0) - timedelta(days=1)
+        )
+        if not declared.starts_on <= ends_on <= LATEST_END:
+            raise InvalidInput(bounds)
+        if ends_on < paris_today(self.ctx):
+            raise InvalidInput("this study has already ended: patients could not join it")
+        study = ResearchStudy(
+            practice_id=practice_id,
+            title=declared.title.strip(),
+            sponsor=declared.sponsor.strip(),
+            purpose=declared.purpose.strip(),
+            methodology=declared.methodology,
+            authorisation=declared.authorisation.strip() if declared.authorisation else None,
+            starts_on=declared.starts_on,
+            ends_on=ends_on,
+            declared_by=caller.id,
+            declared_at=self.ctx.now(),
+        )
+        self.db.add(study)
+        self.db.flush()
+        return study
+
+    def close(self, caller: Account, study_id: uuid.UUID) -> ResearchStudy:
+        """End the study before its date: from now it lists nobody."""
+        study = self.db.get(ResearchStudy, study_id, with_for_update=True, populate_existing=True)
+        accounts = AccountService(self.db, self.ctx)
+        if study is None or accounts.membership(caller.id, study.practice_id) is None:
+            raise NotFound(NO_STUDY)
+        accounts.require(caller, study.practice_id, "studies.manage")
+        current_draft().about_practice(study.practice_id)
+        if study.closed_at is not None:
+            raise Conflict("this study is closed already")
+        study.closed_at = self.ctx.now()
+        study.closed_by = caller.id
+        self.db.flush()
+        return study
+
+    def listed(self, caller: Account, practice_id: uuid.UUID) -> list[ListedStudy]:
+        """The practice's studies as ``caller`` may see them: every one with the number
+        of patients consenting for the members who may read its records (every one
+        without it for its other members); for a patient of the practice, those they
+        may still join and those they consent to, with their decision."""
+        accounts = AccountService(self.db, self.ctx)
+        member = accounts.membership(caller.id, practice_id)
+        today = paris_today(self.ctx)
+        studies = list(
+            self.db.scalars(
+                select(ResearchStudy)
+                .where(ResearchStudy.practice_id == practice_id)
+                .order_by(ResearchStudy.starts_on, ResearchStudy.declared_at)
+            ).all()
+        )
+        if caller.kind == AccountKind.PATIENT:
+            file_of(self.db, caller.id, practice_id)
+            current_draft().about_patient(caller.id, practice_id)  # their decisions are read
+            decisions = self._decisions(caller.id, practice_id)
+            listed = []
+            for study in studies:
+                state = study_state(study, today)
+                mine = decisions.get(study.id)
+                if state in (StudyState.OPEN, StudyState.UPCOMING) or mine == Decision.PERMIT:
+                    listed.append(ListedStudy(study, state, None, mine))
+            return listed
+        if member is None:
+            raise NotFound("no such practice")
+        accounts.require(caller, practice_id, "members.read")
+        current_draft().about_practice(practice_id)
+        counts = (
+            self._counts(practice_id, today)
+            if accounts.allows(caller, practice_id, "records.read")
+            else None
+        )
+        return [
+            ListedStudy(
+                study,
+                study_state(study, today),
+                None if counts is None else counts.get(study.id, 0),
+                None,
+            )
+            for study in studies
+        ]
+
+    def of_patient(self, study_id: uuid.UUID, practice_id: uuid.UUID) -> ResearchStudy:
+        """The study a patient of ``practice_id`` names; another practice's study, or
+        none, is not found alike."""
+        study = self.db.get(ResearchStudy, study_id)
+        if study is None or study.practice_id != practice_id:
+            raise NotFound(NO_STUDY)
+        return study
+
+    def consenting_patients(self, caller: Account, study_id: uuid.UUID) -> list[uuid.UUID]:
+        """The patients of the study's practice who consent to it now (the members who
+        may read its records): none once the study is closed or ended, none before it
+        starts; a withdrawal counts from the request that recorded it."""
+        study = self.db.get(ResearchStudy, study_id)
+        accounts = AccountService(self.db, self.ctx)
+        if study is None or accounts.membership(caller.id, study.practice_id) is None:
+            raise NotFound(NO_STUDY)
+        accounts.require(caller, study.practice_id, "records.read")
+        if study_state(study, paris_today(self.ctx)) != StudyState.OPEN:
+            return []
+        patients = list(
+            self.db.scalars(
+                self._consenting(study.practice_id)
+                .where(ConsentDirective.study_id == study.id)
+                .order_by(ConsentDirective.patient_id)
+            ).all()
+        )
+        for patient_id in patients:  # each one journaled in their access history
+            current_draft().about_patient(patient_id, study.practice_id)
+        return patients
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _consenting(self, practice_id: uuid.UUID) -> Select[tuple[uuid.UUID]]:
+        """Patients with a research consent in force, a file in the practice and no
+        restriction of processing (GDPR art. 18: kept, not used)."""
+        restricted = (
+            select(RightsRequest.id)
+            .where(
+                RightsRequest.patient_id == ConsentDirective.patient_id,
+                RightsRequest.practice_id == practice_id,
+                RightsRequest.right == Right.RESTRICTION,
+                RightsRequest.status == RequestStatus.DONE,
+                RightsRequest.lifted_at.is_(None),
+            )
+            .exists()
+        )
+        return (
+            select(ConsentDirective.patient_id)
+            .join(
+                PatientFile,
+                (PatientFile.patient_id == ConsentDirective.patient_id)
+                & (PatientFile.practice_id == practice_id),
+            )
+            .where(
+                ConsentDirective.practice_id == practice_id,
+                ConsentDirective.purpose == Purpose.RESEARCH,
+                ConsentDirective.decision == Decision.PERMIT,
+                ConsentDirective.superseded_at.is_(None),
+                ~restricted,
+            )
+        )
+
+    def _counts(self, practice_id: uuid.UUID, today: date) -> dict[uuid.UUID, int]:
+        """Patients consenting now, per open study, in one query."""
+        consenting = self._consenting(practice_id).add_columns(ConsentDirective.study_id).subquery()
+        rows = self.db.execute(
+            select(consenting.c.study_id, func.count())
+            .join(ResearchStudy, ResearchStudy.id == consenting.c.study_id)
+            .where(
+                ResearchStudy.closed_at.is_(None),
+                ResearchStudy.starts_on <= today,
+                ResearchStudy.ends_on >= today,
+            )
+            .group_by(consenting.c.study_id)
+        ).all()
+        return {study_id: int(count) for study_id, count in rows}
+
+    def _decisions(
+        self, patient_id: uuid.UUID, practice_id: uuid.UUID
+    ) -> dict[uuid.UUID, Decision]:
+        rows = self.db.execute(
+            select(ConsentDirective.study_id, ConsentDirective.decision).where(
+                ConsentDirective.patient_id == patient_id,
+                ConsentDirective.practice_id == practice_id,
+                ConsentDirective.purpose == Purpose.RESEARCH,
+                ConsentDirective.study_id.is_not(None),
+                ConsentDirective.superseded_at.is_(None),
+            )
+        ).all()
+        return {study_id: Decision(decision) for study_id, decision in rows if study_id}
+
+
+NO_STUDY = "no such study"
 
 
 # -- patient rights -----------------------------------------------------------------------

@@ -1,22 +1,25 @@
 /**
  * "Mes consentements" (patients): for each practice that holds a file about them, the
- * care-team objection, the outside-team consent and the research consent, each a
- * switch with its legal meaning in one sentence; choices about one professional; and
- * the history of every version. A change is never sent at the first click: the
- * worker first computes who would lose access to which documents, shown with the
- * buttons to confirm or cancel. The worker signs each decision and checks the history.
+ * care-team objection and the outside-team consent, each a switch with its legal
+ * meaning in one sentence; choices about one professional; the practice's research
+ * studies, each described in plain words with one button to take part or to stop
+ * (consent is given per study, GDPR art. 9(2)(a)); and the history of every version.
+ * A sharing change is never sent at the first click: the worker first computes who
+ * would lose access to which documents, shown with the buttons to confirm or cancel.
+ * The worker signs each decision and checks the history.
  */
 
-import type { ConsentDecisionView, ConsentEffectView, ConsentsView, DirectiveVersionView } from "../api.js";
+import type { ConsentDecisionView, ConsentEffectView, ConsentsView, DirectiveVersionView, StudyView } from "../api.js";
 import { type AppContext, refusalBox, type Screen } from "../app.js";
-import { field, formatDate, h, replace, uniqueId } from "../dom.js";
+import { field, formatDate, formatDay, h, replace, uniqueId } from "../dom.js";
 import { type MessageKey, locale, t } from "../i18n.js";
 import { busy } from "./signin.js";
 
 export const CONSENTS_ROUTE = "#/consents";
 
 type Purpose = DirectiveVersionView["purpose"];
-const PURPOSES: readonly Purpose[] = ["care_team", "outside_team", "research"];
+/** The purposes decided by a switch; research is decided study by study. */
+const SWITCHED: readonly Purpose[] = ["care_team", "outside_team"];
 /** Without a directive (server/consent/service.py DEFAULTS). */
 const DEFAULTS: Record<Purpose, "permit" | "deny"> = { care_team: "permit", outside_team: "deny", research: "deny" };
 type PracticeFile = ConsentsView["files"][number];
@@ -51,8 +54,8 @@ function inForce(view: ConsentsView, file: PracticeFile): DirectiveVersionView[]
 function practice(context: AppContext, body: HTMLElement, view: ConsentsView, file: PracticeFile): HTMLElement {
   const current = inForce(view, file);
   const confirmation = h("div", {});
-  const ask = (decision: ConsentDecisionView, what: string) => void confirm(context, body, confirmation, decision, what, view.files);
-  const switches = PURPOSES.map((purpose) => {
+  const ask = (decision: ConsentDecisionView, what: string) => void confirm(context, body, confirmation, decision, what, view);
+  const switches = SWITCHED.map((purpose) => {
     const general = current.find((d) => d.purpose === purpose && d.recipientId === null);
     const allowed = (general?.decision ?? DEFAULTS[purpose]) === "permit";
     const titleId = uniqueId("purpose");
@@ -87,13 +90,82 @@ function practice(context: AppContext, body: HTMLElement, view: ConsentsView, fi
       : h("ul", { class: "consents" }, ...specific.map((d) => h("li", {}, describe(d)))),
     professionalForm(file, ask),
     confirmation,
+    researchOf(context, body, view, file),
     historyOf(view, file),
+  );
+}
+
+/** The practice's studies, each with what it is and one button: take part, or stop taking part. */
+function researchOf(context: AppContext, body: HTMLElement, view: ConsentsView, file: PracticeFile): HTMLElement {
+  const headingId = uniqueId("research");
+  const studies = view.studies.filter((s) => s.practiceId === file.practiceId);
+  const part = h(
+    "div",
+    { class: "research", role: "group", "aria-labelledby": headingId },
+    h("h3", { id: headingId }, t("consents.research")),
+    h("p", { class: "hint" }, t("consents.meaning.research")),
+  );
+  if (studies.length === 0) {
+    part.append(h("p", { class: "empty" }, t("consents.noStudy")));
+    return part;
+  }
+  part.append(h("ul", { class: "studies" }, ...studies.map((study) => studyItem(context, body, view, study))));
+  return part;
+}
+
+function studyItem(context: AppContext, body: HTMLElement, view: ConsentsView, study: StudyView): HTMLElement {
+  const titleId = uniqueId("study");
+  const takingPart = study.myDecision === "permit";
+  const joinable = study.state === "open" || study.state === "upcoming";
+  const framework = study.authorisation === null ? t("consents.study.methodology", { reference: study.methodology }) : t("consents.study.authorisation", { number: study.authorisation });
+  const problems = h("div", {});
+  const button = h("button", { type: "button", class: takingPart ? "secondary" : "", "aria-describedby": titleId }, t(takingPart ? "consents.study.leave" : "consents.study.join"));
+  button.onclick = async () => {
+    replace(problems);
+    const done = busy(button, t("consents.recording"));
+    const decision: ConsentDecisionView = { practiceId: study.practiceId, purpose: "research", decision: takingPart ? "deny" : "permit", recipientEmail: null, studyId: study.id };
+    try {
+      const recorded = await context.api.decideConsent(decision);
+      const said = t(takingPart ? "consents.study.left" : "consents.study.joined", { title: study.title, version: recorded.directive.version });
+      context.announce(said);
+      render(context, body, { files: view.files, history: recorded.history, studies: recorded.studies }, said);
+    } catch (error) {
+      done();
+      replace(problems, refusalBox(error));
+    }
+  };
+  const status = takingPart ? t("consents.study.takingPart") : study.myDecision === "deny" ? t("consents.study.withdrawn") : t("consents.study.notTakingPart");
+  return h(
+    "li",
+    { class: "study" },
+    h("h4", { id: titleId }, study.title),
+    h(
+      "dl",
+      { class: "details" },
+      h("dt", {}, t("consents.study.sponsor")),
+      h("dd", {}, study.sponsor),
+      h("dt", {}, t("consents.study.purpose")),
+      h("dd", {}, study.purpose),
+      h("dt", {}, t("consents.study.period")),
+      h("dd", {}, t("consents.study.dates", { start: formatDay(study.startsOn, locale()), end: formatDay(study.endsOn, locale()) })),
+      h("dt", {}, t("consents.study.framework")),
+      h("dd", {}, framework),
+    ),
+    h("p", { class: takingPart ? "alert success" : "hint" }, study.state === "open" ? status : `${status} ${t(`consents.study.state.${study.state}` as MessageKey)}`),
+    joinable || takingPart ? button : null,
+    problems,
   );
 }
 
 /** One directive as a sentence: about what, for whom, which decision. */
 function describe(d: DirectiveVersionView): string {
   const named = d.recipientName && d.recipientEmail ? `${d.recipientName} (${d.recipientEmail})` : (d.recipientName ?? d.recipientEmail ?? d.recipientId ?? "");
+  if (d.purpose === "research") {
+    return t("consents.directive.research", {
+      study: d.studyTitle ?? t("consents.noStudyNamed"),
+      decision: t(d.decision === "permit" ? "consents.study.permit" : "consents.study.deny"),
+    });
+  }
   const whom = d.recipientId === null ? t("consents.everyone") : named;
   return t("consents.directive", {
     purpose: t(`consents.purpose.${d.purpose}` as MessageKey),
@@ -139,7 +211,7 @@ function professionalForm(file: PracticeFile, ask: (decision: ConsentDecisionVie
 }
 
 /** What the decision would end, computed by the worker, with the buttons to confirm or cancel. */
-async function confirm(context: AppContext, body: HTMLElement, place: HTMLElement, decision: ConsentDecisionView, what: string, files: PracticeFile[]): Promise<void> {
+async function confirm(context: AppContext, body: HTMLElement, place: HTMLElement, decision: ConsentDecisionView, what: string, view: ConsentsView): Promise<void> {
   const headingId = uniqueId("effect");
   const heading = h("h3", { id: headingId, tabindex: "-1" }, t("consents.beforeConfirming"));
   const panel = h("div", { class: "effect", role: "region", "aria-labelledby": headingId }, heading, h("p", {}, what), h("p", { class: "working" }, t("consents.computing")));
@@ -163,7 +235,7 @@ async function confirm(context: AppContext, body: HTMLElement, place: HTMLElemen
       const recorded = await context.api.decideConsent(decision);
       const said = t("consents.recorded", { version: recorded.directive.version }) + (recorded.sharesEnded > 0 ? ` ${t("consents.ended", { count: recorded.sharesEnded })}` : "");
       context.announce(said);
-      render(context, body, { files, history: recorded.history }, said);
+      render(context, body, { files: view.files, history: recorded.history, studies: recorded.studies }, said);
     } catch (error) {
       done();
       replace(problems, refusalBox(error));

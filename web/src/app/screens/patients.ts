@@ -1,12 +1,14 @@
 /**
  * The practice's patient files, narrowed by a search on the patient's name (or
- * address); each opens the file's own screen (patients_file.ts).
+ * address); each opens the file's own screen (patients_file.ts). Below them, the
+ * practice's research studies with how many patients take part in each now
+ * (consent is the patient's, given per study on their side).
  */
 
-import type { PatientView, PracticeView } from "../api.js";
+import type { PatientView, PracticeView, StudyView } from "../api.js";
 import { type AppContext, ROUTES, type Screen, refusalBox } from "../app.js";
-import { field, h, replace } from "../dom.js";
-import { t } from "../i18n.js";
+import { field, formatDay, h, replace } from "../dom.js";
+import { type MessageKey, locale, t } from "../i18n.js";
 
 /** The practices whose files this account sees: those it works in, not those it is a patient of. */
 export async function workingPractices(context: AppContext): Promise<PracticeView[]> {
@@ -29,11 +31,44 @@ export async function patientsScreen(context: AppContext): Promise<Screen> {
   }
   const practice = h("select", { name: "practice" }, ...practices.map((p) => h("option", { value: p.id }, p.name)));
   const list = h("div", {});
+  const studies = h("div", {});
   if (practices.length > 1) content.append(field(t("patients.practice"), practice));
-  content.append(list);
-  practice.addEventListener("change", () => void showPatients(context, practice.value, list));
-  await showPatients(context, practice.value, list);
+  content.append(list, studies);
+  const show = () => Promise.all([showPatients(context, practice.value, list), showStudies(context, practice.value, studies)]);
+  practice.addEventListener("change", () => void show());
+  await show();
   return { title, content };
+}
+
+async function showStudies(context: AppContext, practiceId: string, place: HTMLElement): Promise<void> {
+  const heading = h("h2", { id: "studies-heading" }, t("studies.title"));
+  let studies: StudyView[];
+  try {
+    studies = await context.api.practiceStudies(practiceId);
+  } catch (error) {
+    replace(place, heading, refusalBox(error));
+    return;
+  }
+  const items = studies.map((s) =>
+    h(
+      "li",
+      {},
+      h("strong", {}, s.title),
+      ` — ${s.sponsor}, ${t("studies.dates", { start: formatDay(s.startsOn, locale()), end: formatDay(s.endsOn, locale()) })}`,
+      s.state === "open" ? null : h("span", { class: "hint" }, ` ${t(`studies.state.${s.state}` as MessageKey)}`),
+      s.consenting === null ? null : h("p", { class: "participants" }, t("studies.consenting", { count: s.consenting })),
+    ),
+  );
+  replace(
+    place,
+    h(
+      "section",
+      { class: "part", "aria-labelledby": "studies-heading" },
+      heading,
+      h("p", { class: "hint" }, t("studies.intro")),
+      items.length ? h("ul", { class: "practice-studies" }, ...items) : h("p", { class: "empty" }, t("studies.none")),
+    ),
+  );
 }
 
 async function showPatients(context: AppContext, practiceId: string, place: HTMLElement): Promise<void> {

@@ -8,7 +8,7 @@
 
 import type { DocumentHistoryView, DocumentView, NextVersionView, PatientFileView, PatientView, PendingShareView, PracticeView } from "../api.js";
 import { type AppContext, ROUTES, type Screen, errorBox, inputRefusalBox, refusalBox } from "../app.js";
-import { field, formatDate, formatSize, h, replace, uniqueId } from "../dom.js";
+import { field, formatDate, formatDay, formatSize, h, replace, uniqueId } from "../dom.js";
 import { type MessageKey, locale, t } from "../i18n.js";
 import { busy } from "./signin.js";
 import { workingPractices } from "./patients.js";
@@ -64,11 +64,6 @@ async function findPatient(context: AppContext, patientFileId: string): Promise<
   return undefined;
 }
 
-function formatDay(day: string): string {
-  const date = new Date(`${day}T12:00:00`);
-  return Number.isNaN(date.getTime()) ? day : date.toLocaleDateString(locale(), { dateStyle: "long" });
-}
-
 function detail(term: string, value: string): HTMLElement[] {
   return [h("dt", {}, term), h("dd", {}, value)];
 }
@@ -82,12 +77,12 @@ function retentionPart(context: AppContext, patientFileId: string, retention: Fi
       h(
         "dl",
         { class: "details" },
-        ...detail(t("patients.keepUntil"), now.keepUntil ? formatDay(now.keepUntil) : t("patients.keepUnknown")),
-        ...(now.destroyableFrom ? detail(t("patients.destroyableFrom"), formatDay(now.destroyableFrom)) : []),
+        ...detail(t("patients.keepUntil"), now.keepUntil ? formatDay(now.keepUntil, locale()) : t("patients.keepUnknown")),
+        ...(now.destroyableFrom ? detail(t("patients.destroyableFrom"), formatDay(now.destroyableFrom, locale())) : []),
         ...detail(t("patients.basis"), basis),
-        ...detail(t("patients.lastCare"), formatDay(now.lastCareOn)),
-        ...detail(t("patients.bornOn"), now.bornOn ? formatDay(now.bornOn) : t("patients.notRecorded")),
-        ...(now.diedOn ? detail(t("patients.diedOn"), formatDay(now.diedOn)) : []),
+        ...detail(t("patients.lastCare"), formatDay(now.lastCareOn, locale())),
+        ...detail(t("patients.bornOn"), now.bornOn ? formatDay(now.bornOn, locale()) : t("patients.notRecorded")),
+        ...(now.diedOn ? detail(t("patients.diedOn"), formatDay(now.diedOn, locale())) : []),
       ),
       now.archived ? h("p", {}, t("patients.archived")) : null,
     );
@@ -161,7 +156,7 @@ function factsForm(context: AppContext, patientFileId: string, show: (now: FileV
     try {
       const now = await context.api.recordRetentionFacts(patientFileId, facts);
       show(now);
-      const said = now.keepUntil ? t("patients.factsSaved", { date: formatDay(now.keepUntil) }) : t("patients.factsSavedUnknown");
+      const said = now.keepUntil ? t("patients.factsSaved", { date: formatDay(now.keepUntil, locale()) }) : t("patients.factsSavedUnknown");
       replace(outcome, h("div", { class: "alert success" }, h("p", {}, said)));
       context.announce(said);
       for (const input of [born, lastCare, died]) input.value = "";
@@ -182,6 +177,7 @@ function consentPart(consents: FileView["consents"]): HTMLElement {
       {},
       h("strong", {}, t("patients.consentItem", { purpose: translated("patients.purpose", d.purpose, PURPOSES), decision: translated("patients.decision", d.decision, DECISIONS) })),
       d.recipient ? ` ${t("patients.consentFor", { recipient: d.recipient })}` : null,
+      d.study ? ` ${t("patients.consentStudy", { study: d.study })}` : null,
       ` (${t("patients.consentSince", { date: formatDate(d.createdAt, locale()) })})`,
     ),
   );
