@@ -98,3 +98,58 @@ def test_the_text_indexed_of_a_pdf_and_of_a_fhir_resource(tmp_path):
         b'{"resourceType": "Basic", "note": "' + b"x" * MAX_INDEXED_TEXT_BYTES + b'"}',
     ):
         assert text_of(written("other.json", content), "application/fhir+json") == ""
+
+
+def _pdf(*contents: bytes) -> bytes:
+    """A PDF with a page per content stream (Flate-compressed), Helvetica as F1."""
+    import zlib
+
+    count = len(contents)
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [%s] /Count %d >>"
+        % (b" ".join(b"%d 0 R" % (4 + 2 * i) for i in range(count)), count),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    for i, content in enumerate(contents):
+        packed = zlib.compress(content, 9)
+        objects.append(
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+            b"/Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>" % (5 + 2 * i)
+        )
+        objects.append(
+            b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(packed), packed)
+        )
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    table = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        table,
+    )
+    return bytes(out)
+
+
+def test_a_pdf_that_would_keep_its_reader_busy_or_fill_its_memory_gives_no_text(tmp_path):
+    """A few kilobytes of PDF can hold pypdf for minutes (a page of 900,000 empty text
+    operators) or make it decode hundreds of megabytes: the text is read in a child
+    process under a deadline and a memory limit, and such a PDF gives no text."""
+    from uhealthsec.client.pdf_text import pdf_text
+
+    words = b"BT /F1 12 Tf 72 720 Td (Lombalgie chronique) Tj ET"
+    plain = tmp_path / "plain.pdf"
+    plain.write_bytes(_pdf(words))
+    assert "Lombalgie chronique" in pdf_text(plain, wall_seconds=60)
+
+    busy = tmp_path / "busy.pdf"
+    busy.write_bytes(_pdf(words, b"BT /F1 12 Tf " + b"() Tj\n" * 900_000 + b"ET"))
+    assert pdf_text(busy, wall_seconds=2) == ""
+
+    heavy = tmp_path / "heavy.pdf"
+    heavy.write_bytes(_pdf(words, *[b"BT ET" + b" " * 70_000_000] * 3))
+    assert pdf_text(heavy, memory_bytes=200 * 1024 * 1024, wall_seconds=60) == ""

@@ -8,7 +8,6 @@ opaque bytes (docs/PROTOCOL.md, section 18).
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from uhealthsec.client.wire import body, parse
 from uhealthsec.crypto import search
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.protocol import search as wire
-from uhealthsec.protocol.search_text import document_keywords, fhir_text, query_terms
+from uhealthsec.protocol.search_text import document_keywords, fhir_resource_text, query_terms
 
 Call = Callable[..., httpx2.Response]
 #: Bytes of a plain-text document read for indexing (the rest is not indexed).
@@ -35,7 +34,6 @@ MAX_INDEXED_TEXT_BYTES = 2 * 1024 * 1024
 TEXT_MEDIA_TYPES = ("text/plain", "text/markdown", "text/csv")
 #: PDF: the text of its pages is indexed (pypdf), from the first ones.
 PDF_MEDIA_TYPE = "application/pdf"
-MAX_INDEXED_PDF_PAGES = 300
 #: JSON holding a FHIR resource (one with a ``resourceType``): its text is indexed.
 FHIR_MEDIA_TYPES = ("application/fhir+json", "application/json")
 
@@ -329,7 +327,8 @@ def find_documents(
 
 def text_of(path: Any, media_type: str) -> str:
     """The text of a received or sent file to index, for its media type: plain text,
-    a PDF's text (pypdf), a FHIR resource's (``fhir_text``). Nothing from a file that
+    a PDF's text (pypdf, client/pdf_text.py), a FHIR resource's
+    (``fhir_resource_text``). Nothing from a file that
     cannot be read as its type: it is sent or saved all the same, found by its other
     facts (title, file name, names, date)."""
     if media_type in TEXT_MEDIA_TYPES:
@@ -340,14 +339,8 @@ def text_of(path: Any, media_type: str) -> str:
     if media_type in FHIR_MEDIA_TYPES:
         with open(path, "rb") as source:
             raw = source.read(MAX_INDEXED_TEXT_BYTES + 1)
-        if len(raw) > MAX_INDEXED_TEXT_BYTES:
-            return ""
-        try:
-            resource = json.loads(raw)
-        except (ValueError, RecursionError):
-            return ""
-        if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
-            return fhir_text(resource)
+        if len(raw) <= MAX_INDEXED_TEXT_BYTES:
+            return fhir_resource_text(raw)
     return ""
 
 
@@ -371,9 +364,9 @@ def index_received(
     progress: Callable[[int, int], None] | None = None,
 ) -> Indexing:
     """Add to the personal index every document the user can read and the index does
-    not hold yet (received and never opened on a device of theirs): its facts, and the
-    text of those whose type has text (``text_of``), decrypted into ``spool`` (a
-    private directory of this device's) and deleted as soon as read. No read receipt
+    not hold yet (received and never opened on a device of theirs): its title, file
+    name and type, and the text of those whose type has text (``text_of``), decrypted
+    into ``spool`` (a private directory of this device's) and deleted once read. No read receipt
     is sent: indexing is not reading. Each download is a read the journal records and
     the server's allowances count: past one (429), it stops and says so.
     """
@@ -394,14 +387,14 @@ def index_received(
                     text = text_of(copy, document.media_type)
                 finally:
                     copy.unlink(missing_ok=True)
+            # Only what its author sealed: not the author's name nor the date, which are
+            # the server's word, here about documents nobody looks at (PROTOCOL 18.5).
             index.add(
                 DocumentFacts(
                     document_id=document.id,
                     title=document.title,
                     filename=document.filename,
                     media_type=document.media_type,
-                    author=document.author_name,
-                    day=document.created_at.date(),
                     text=text,
                 )
             )
@@ -425,27 +418,9 @@ def has_text(media_type: str) -> bool:
 
 
 def _pdf_text(path: Any) -> str:
-    """The text of a PDF's first MAX_INDEXED_PDF_PAGES pages, up to about
-    MAX_INDEXED_TEXT_BYTES (pypdf bounds what each stream may decompress to)."""
-    from pypdf import PdfReader  # imported when a PDF is indexed, not at the CLI's start
+    from uhealthsec.client.pdf_text import pdf_text  # a child process, under limits
 
-    parts: list[str] = []
-    size = 0
-    try:
-        reader = PdfReader(path)
-        if reader.is_encrypted:
-            return ""
-        for page in reader.pages[:MAX_INDEXED_PDF_PAGES]:
-            text = page.extract_text() or ""
-            parts.append(text)
-            size += len(text.encode("utf-8", errors="replace"))
-            if size >= MAX_INDEXED_TEXT_BYTES:
-                break
-    # A malformed PDF fails in pypdf in many ways (its own errors, and KeyError,
-    # TypeError... deep in a broken object): none of them may stop a send or a save.
-    except Exception:
-        return ""
-    return "\n".join(parts)
+    return pdf_text(path)
 
 
 def personal_index(session: ExchangeSession) -> SearchIndex:
