@@ -100,6 +100,14 @@ def test_fhir_text_vectors(vector):
     assert sorted(search_text.text_keywords(text)) == vector["keywords"]
 
 
+def test_fhir_file_vectors():
+    """A file is read as a FHIR resource only as strict UTF-8 JSON (one BOM), without
+    NaN or Infinity, nested at most 512 deep: as the browser reads it."""
+    for vector in VECTORS["analyser"]["fhir_files"]:
+        text = search_text.fhir_resource_text(bytes.fromhex(vector["hex"]))
+        assert sorted(search_text.text_keywords(text)) == vector["keywords"], vector["hex"][:80]
+
+
 @pytest.mark.parametrize("vector", VECTORS["analyser"]["name"], ids=lambda v: v["input"])
 def test_name_analyser_vectors(vector):
     assert sorted(search_text.name_keywords(vector["input"])) == vector["keywords"]

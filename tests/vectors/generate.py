@@ -1488,6 +1488,26 @@ def checkpoint_vectors() -> dict:
     }
 
 
+def _fhir_files() -> list[bytes]:
+    """Files both clients must read alike as FHIR resources, or both refuse."""
+    note = b'{"resourceType": "Basic", "note": "lombalgie"'
+    nested = b', "deep": %s%s}'
+    return [
+        note + b"}",
+        b"\xef\xbb\xbf" + note + b"}",  # one UTF-8 BOM
+        (note + b"}").decode().encode("utf-16"),  # UTF-16: not read
+        note + b', "n": NaN}',
+        note + b', "n": Infinity}',
+        b'{"resourceType": "Basic", "note": "\xed\xa0\x80 lombalgie"}',  # a surrogate
+        note + b', "n": ' + b"9" * 5000 + b"}",  # a number of any length
+        note + nested % (b"[" * 511, b"]" * 511),  # 512 deep, the object included
+        note + nested % (b"[" * 512, b"]" * 512),  # 513 deep: not read
+        note + b', "s": "[[[[' + b"[" * 600 + b'"}',  # brackets in a string do not nest
+        b'["resourceType", "lombalgie"]',
+        b'{"resourceType": 3, "note": "lombalgie"}',
+    ]
+
+
 def _deep(levels: int) -> dict:
     """Nested objects, a word at each level: those past MAX_FHIR_DEPTH are not read."""
     node: dict = {"note": f"niveau{levels}"}
@@ -1623,6 +1643,15 @@ def search_vectors() -> dict:
                     "keywords": sorted(search_text.text_keywords(search_text.fhir_text(r))),
                 }
                 for r in fhir_resources
+            ],
+            "fhir_files": [
+                {
+                    "hex": raw.hex(),
+                    "keywords": sorted(
+                        search_text.text_keywords(search_text.fhir_resource_text(raw))
+                    ),
+                }
+                for raw in _fhir_files()
             ],
             "documents": [
                 {

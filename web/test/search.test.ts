@@ -22,6 +22,7 @@ import {
 import {
   compareUtf8,
   documentKeywords,
+  fhirResourceText,
   fhirText,
   nameKeywords,
   queryTerms,
@@ -52,6 +53,13 @@ test("search.json: text, name and query keywords are the Python analyser's", () 
 test("search.json: a FHIR resource's text gives the SDK's keywords", () => {
   assert.ok(analyser.fhir.length >= 3);
   for (const v of analyser.fhir) assert.deepEqual(sorted(textKeywords(fhirText(v.resource))), v.keywords);
+});
+
+test("search.json: a file is read as a FHIR resource, or refused, as the SDK reads it", () => {
+  assert.ok(analyser.fhir_files.length >= 10);
+  for (const v of analyser.fhir_files) {
+    assert.deepEqual(sorted(textKeywords(fhirResourceText(fromHex(v.hex)))), v.keywords, v.hex.slice(0, 80));
+  }
 });
 
 test("search.json: a document's facts give the SDK's keywords", () => {

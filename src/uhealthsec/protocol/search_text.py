@@ -8,6 +8,7 @@ Pure functions; no I/O.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -192,6 +193,9 @@ FHIR_SKIPPED_ELEMENTS = frozenset(
 )
 #: Deeper values are not read (no resource of the specification nests this deep).
 MAX_FHIR_DEPTH = 32
+#: JSON nested deeper than this (objects and arrays) is not read at all: both clients'
+#: parsers then agree on what they read.
+MAX_FHIR_JSON_NESTING = 512
 _XHTML_TAG = re.compile(r"<[^>]*>")
 _XML_ENTITY = re.compile(r"&(#[0-9]{1,7}|#x[0-9a-fA-F]{1,6}|amp|lt|gt|quot|apos);")
 _NAMED_ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
@@ -229,3 +233,45 @@ def fhir_text(resource: object) -> str:
 
     walk(resource, "", 0)
     return "\n".join(parts)
+
+
+def _nesting_within(raw: bytes, limit: int) -> bool:
+    """Whether no object or array of the JSON ``raw`` lies deeper than ``limit``."""
+    depth, in_string, escaped = 0, False, False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            if depth > limit:
+                return False
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return True
+
+
+def _not_json(constant: str) -> object:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def fhir_resource_text(raw: bytes) -> str:
+    """``fhir_text`` of a file holding a FHIR resource: strict UTF-8 JSON (one BOM
+    allowed), no NaN or Infinity, nested at most MAX_FHIR_JSON_NESTING deep, an object
+    whose ``resourceType`` is a string. Anything else: no text."""
+    if not _nesting_within(raw, MAX_FHIR_JSON_NESTING):
+        return ""
+    try:
+        # Numbers are not text: read as floats, any length (as JavaScript reads them).
+        resource = json.loads(raw.decode("utf-8-sig"), parse_constant=_not_json, parse_int=float)
+    except (ValueError, RecursionError):
+        return ""
+    if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
+        return fhir_text(resource)
+    return ""

@@ -201,6 +201,8 @@ export const FHIR_SKIPPED_ELEMENTS: ReadonlySet<string> = new Set([
 ]);
 /** Deeper values are not read (no resource of the specification nests this deep). */
 export const MAX_FHIR_DEPTH = 32;
+/** JSON nested deeper than this is not read at all: both clients' parsers then agree. */
+export const MAX_FHIR_JSON_NESTING = 512;
 const XHTML_TAG = /<[^>]*>/g;
 const XML_ENTITY = /&(#[0-9]{1,7}|#x[0-9a-fA-F]{1,6}|amp|lt|gt|quot|apos);/g;
 const NAMED_ENTITIES: Readonly<Record<string, string>> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
@@ -231,4 +233,41 @@ export function fhirText(resource: unknown): string {
   };
   walk(resource, "", 0);
   return parts.join("\n");
+}
+
+/** Whether no object or array of the JSON `raw` lies deeper than `limit`. */
+function nestingWithin(raw: Uint8Array, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  let escaped = false;
+  for (const byte of raw) {
+    if (inString) {
+      if (escaped) escaped = false;
+      else if (byte === 0x5c) escaped = true;
+      else if (byte === 0x22) inString = false;
+    } else if (byte === 0x22) inString = true;
+    else if (byte === 0x5b || byte === 0x7b) {
+      depth += 1;
+      if (depth > limit) return false;
+    } else if (byte === 0x5d || byte === 0x7d) depth -= 1;
+  }
+  return true;
+}
+
+/**
+ * `fhirText` of a file holding a FHIR resource: strict UTF-8 JSON (one BOM allowed),
+ * nested at most MAX_FHIR_JSON_NESTING deep, an object whose `resourceType` is a
+ * string. Anything else: no text (protocol/search_text.py fhir_resource_text).
+ */
+export function fhirResourceText(raw: Uint8Array): string {
+  if (!nestingWithin(raw, MAX_FHIR_JSON_NESTING)) return "";
+  let resource: unknown;
+  try {
+    resource = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(raw));
+  } catch {
+    return "";
+  }
+  const isResource = resource !== null && typeof resource === "object" && !Array.isArray(resource)
+    && typeof (resource as { resourceType?: unknown }).resourceType === "string";
+  return isResource ? fhirText(resource) : "";
 }
