@@ -184,6 +184,15 @@ def sign_in(
     page.get_by_role("heading", name=lands_on, level=1).wait_for()
 
 
+def search(page, query: str) -> None:
+    """Searches the Documents screen's box for ``query`` and waits for its answer."""
+    box = page.get_by_label("Rechercher dans vos documents")
+    box.fill(query)
+    box.press("Enter")
+    said = page.locator(".search-results").locator("h2, p.empty")
+    said.filter(has_text=f"« {query} »").wait_for()
+
+
 def open_screen(page, name: str) -> None:
     """Follows the navigation's link ``name``, through the menu button on a phone."""
     menu = page.get_by_role("button", name="Menu")

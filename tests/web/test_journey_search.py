@@ -18,20 +18,13 @@ from tests.web.journeys import (
     open_screen,
     photograph,
     photograph_on_a_phone,
+    search,
     sign_in,
 )
 from tests.web.test_journey_consents import camilles_file, sdk
 from uhealthsec.client.search import personal_index
 
 TEXT = "Lombalgie chronique sans hernie discale. Kinésithérapie deux fois par semaine.\n"
-
-
-def search(page, query: str) -> None:
-    box = page.get_by_label("Rechercher dans vos documents")
-    box.fill(query)
-    box.press("Enter")
-    said = page.locator(".search-results").locator("h2, p.empty")
-    said.filter(has_text=f"« {query} »").wait_for()
 
 
 def test_a_patient_finds_a_document_by_a_word_of_its_text_and_her_name(

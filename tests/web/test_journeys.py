@@ -19,9 +19,11 @@ from tests.web.journeys import (
     check_accessibility,
     for_camille_to_paul,
     new_page,
+    open_screen,
     pdf,
     photograph,
     png,
+    search,
     sign_in,
     tab_to,
 )
@@ -182,6 +184,13 @@ def test_several_files_go_at_once_and_a_pdf_is_drawn_without_a_plugin(
     assert 0.02 < blue < 0.2
     check_accessibility(page, "pdf document")
     photograph(page, screens, "09-document-pdf")
+    assert page.locator("#main", has_text="n'a pas pu être ajouté").count() == 0
+
+    # Its text, read by pdf.js in the page when it was sent, is in her search index.
+    open_screen(page, "Documents")
+    search(page, "séances rééducation")
+    found = page.locator(".search-results").get_by_role("link")
+    assert found.all_inner_texts() == ["ordonnance.pdf"]
     assert page.errors == []  # type: ignore[attr-defined]
 
 

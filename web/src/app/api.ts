@@ -6,6 +6,7 @@
 
 import type { CryptoWorker } from "../worker/client.js";
 import type { Operations } from "../worker/messages.js";
+import { pdfText } from "./pdf_viewer.js";
 
 export type AccountView = Operations["finishSignIn"]["result"]["account"];
 export type DocumentView = Operations["inbox"]["result"]["documents"][number];
@@ -49,6 +50,8 @@ export interface OpenedDocument {
   signerFormerKeyVersion: number | null;
   /** Why it could not be added to the search index; null once added. */
   indexFailure: string | null;
+  /** A PDF: added to the search index once its text is given (`indexOpenedPdf`). */
+  indexDeferred: boolean;
   content: Blob;
 }
 
@@ -146,6 +149,11 @@ export class Api {
     return { ...answer, content: new Blob([content], { type: safeMediaType(answer.document.mediaType) }) };
   }
 
+  /** Adds an opened PDF to the search index with the text pdf.js read of it here. */
+  async indexOpenedPdf(id: string, text: string): Promise<string | null> {
+    return (await this.worker.call("indexOpenedPdf", { id, text })).indexFailure;
+  }
+
   async previewRecipients(emails: string[]): Promise<RecipientView[]> {
     return (await this.worker.call("previewRecipients", { emails })).recipients;
   }
@@ -164,6 +172,9 @@ export class Api {
         controller.enqueue(chunk);
       },
     });
+    const mediaType = file.type || "application/octet-stream";
+    // A PDF's text, for the search index, read by pdf.js in its own worker first.
+    const text = baseType(mediaType) === PDF ? await pdfText(new Uint8Array(await file.arrayBuffer())) : undefined;
     const source = file.stream().pipeThrough(counting);
     const answer = await this.worker.call("sendDocument", {
       patientFileId: options.patientFileId,
@@ -171,9 +182,10 @@ export class Api {
       readers: options.readers.map((r) => ({ accountId: r.accountId, fingerprint: r.fingerprint })),
       title: options.title,
       filename: file.name,
-      mediaType: file.type || "application/octet-stream",
+      mediaType,
       size: file.size,
       source,
+      ...(text === undefined ? {} : { text }),
     });
     return answer;
   }

@@ -11,7 +11,7 @@
 import { toBase64Url } from "../protocol/bytes.js";
 import { ProtocolError } from "../protocol/errors.js";
 import * as mitra from "../protocol/search.js";
-import { type DocumentFacts, documentKeywords, fhirText, queryTerms } from "../protocol/search_text.js";
+import { type DocumentFacts, documentKeywords, fhirResourceText, queryTerms } from "../protocol/search_text.js";
 import { ApiError } from "./http.js";
 import { type Session, exchangeRefused } from "./session.js";
 import { Wire } from "./wire.js";
@@ -26,6 +26,8 @@ export const MAX_DOCUMENTS_PER_REQUEST = 500;
 export const MAX_INDEXED_TEXT_BYTES = 2 * 1024 * 1024;
 /** Media types whose bytes are indexed as text. */
 export const TEXT_MEDIA_TYPES: readonly string[] = ["text/plain", "text/markdown", "text/csv"];
+/** PDF: its text is read by pdf.js in the page (app/pdf_viewer.ts), given to the worker. */
+export const PDF_MEDIA_TYPE = "application/pdf";
 /** JSON holding a FHIR resource (one with a `resourceType`): its text is indexed. */
 export const FHIR_MEDIA_TYPES: readonly string[] = ["application/fhir+json", "application/json"];
 /** Characters of a search (a few words, names, dates). */
@@ -285,6 +287,11 @@ function joined(pieces: Uint8Array[], size: number): Uint8Array {
   return out;
 }
 
+/** Text the page gives for a PDF, cut to the characters the index reads of any text. */
+export function boundedText(text: string): string {
+  return typeof text === "string" ? text.slice(0, MAX_INDEXED_TEXT_BYTES) : "";
+}
+
 /** Bytes of a document its indexing reads (``textOf``), for its media type: one past
  *  the limit, so that a FHIR resource too long to be read whole is seen to be. */
 export function indexedBytes(mediaType: string): number {
@@ -296,13 +303,5 @@ export function indexedBytes(mediaType: string): number {
 export function textOf(bytes: Uint8Array, mediaType: string): string {
   if (TEXT_MEDIA_TYPES.includes(mediaType)) return new TextDecoder("utf-8").decode(bytes.subarray(0, MAX_INDEXED_TEXT_BYTES));
   if (!FHIR_MEDIA_TYPES.includes(mediaType) || bytes.length > MAX_INDEXED_TEXT_BYTES) return "";
-  let resource: unknown;
-  try {
-    resource = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
-  } catch {
-    return ""; // not JSON: found by its other facts
-  }
-  const isResource = resource !== null && typeof resource === "object" && !Array.isArray(resource)
-    && typeof (resource as { resourceType?: unknown }).resourceType === "string";
-  return isResource ? fhirText(resource) : "";
+  return fhirResourceText(bytes);
 }

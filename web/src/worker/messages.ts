@@ -141,9 +141,15 @@ export interface ClientOperations {
     /**
      * `signerFormerKeyVersion`: the key version, when the signer has replaced those keys since (PROTOCOL 10.6).
      * `indexFailure`: why the document could not be added to the search index (null once added): told, never fatal.
+     * `indexDeferred`: a PDF, indexed once the page gives its text (indexOpenedPdf).
      */
-    result: { document: DocumentView; signer: string; signerFormerKeyVersion: number | null; indexFailure: string | null };
+    result: { document: DocumentView; signer: string; signerFormerKeyVersion: number | null; indexFailure: string | null; indexDeferred: boolean };
   };
+  /**
+   * A PDF openDocument answered `indexDeferred` for, indexed with the text the page's
+   * pdf.js read of it (app/pdf_viewer.ts pdfText; "" when it could not).
+   */
+  indexOpenedPdf: { args: { id: string; text: string }; result: { indexFailure: string | null } };
   /**
    * The documents matching every word of `query` (words, names or their first three
    * letters, dates) in the personal search index, searched here (PROTOCOL 18): those
@@ -166,6 +172,8 @@ export interface ClientOperations {
       mediaType: string;
       size: number;
       source: ReadableStream<Uint8Array>;
+      /** A PDF's text as the page's pdf.js read it, indexed in place of its bytes. */
+      text?: string;
     };
     /** `indexFailure`: as openDocument's. */
     result: { document: DocumentView; indexFailure: string | null };
@@ -199,6 +207,8 @@ export interface ClientOperations {
       mediaType: string;
       size: number;
       source: ReadableStream<Uint8Array>;
+      /** A PDF's text as the page's pdf.js read it, indexed in place of its bytes. */
+      text?: string;
     };
     result: { version: number };
   };

@@ -24,7 +24,7 @@ import {
 import { confirmTotp, enrolTotp, register, verifyEmail } from "../client/registration.js";
 import { recoveryWords } from "../protocol/keystore.js";
 import { Documents, type ServedDocument, fingerprintOf } from "../client/documents.js";
-import { MAX_INDEXED_TEXT_BYTES, MAX_QUERY_CHARS, SearchIndex, copyingSink, copyingSource, indexedBytes, textOf } from "../client/search.js";
+import { MAX_INDEXED_TEXT_BYTES, MAX_QUERY_CHARS, PDF_MEDIA_TYPE, SearchIndex, boundedText, copyingSink, copyingSource, indexedBytes, textOf } from "../client/search.js";
 import { ApiError, ClientRefusal, type Fetch, Http } from "../client/http.js";
 import { PatientFiles } from "../client/patient_files.js";
 import { Messaging } from "../client/messages.js";
@@ -123,6 +123,8 @@ interface SignedIn {
   documents: Documents;
   /** The personal search index, kept at send and at opening (PROTOCOL 18.4). */
   search: SearchIndex;
+  /** PDFs opened and not indexed yet: their text comes from the page (indexOpenedPdf). */
+  pdfsOpened: Map<string, DocumentView>;
   trust: TrustChecks;
   patientFiles: PatientFiles;
   messaging: Messaging;
@@ -307,6 +309,7 @@ export class WorkerService extends CryptoService {
         passwordTries: { failures: 0, trying: 0 },
         documents,
         search: new SearchIndex(session, () => session.keys.searchIndex()),
+        pdfsOpened: new Map(),
         trust: new TrustChecks(session, this.journalPins),
         patientFiles: new PatientFiles(session, documents, revocationStoreFor(this.http.origin, accountId)),
         messaging: new Messaging(session, documents),
@@ -421,8 +424,31 @@ export class WorkerService extends CryptoService {
     // Its media type is known once opened: as many bytes as any indexed type needs.
     const copying = copyingSink(sink, MAX_INDEXED_TEXT_BYTES + 1);
     const opened = await signedIn.documents.open(id, copying.sink);
-    const indexFailure = await this.indexQuietly(signedIn, opened.document, copying.copied());
-    return { ...opened, indexFailure };
+    if (opened.document.mediaType === PDF_MEDIA_TYPE) {
+      // Its text is read by pdf.js in the page's own worker, never here beside the keys.
+      signedIn.pdfsOpened.delete(opened.document.id);
+      signedIn.pdfsOpened.set(opened.document.id, opened.document);
+      for (const older of signedIn.pdfsOpened.keys()) {
+        if (signedIn.pdfsOpened.size <= MOST_PDFS_WAITING) break;
+        signedIn.pdfsOpened.delete(older);
+      }
+      return { ...opened, indexFailure: null, indexDeferred: true };
+    }
+    const indexFailure = await this.indexQuietly(signedIn, opened.document, textOf(copying.copied(), opened.document.mediaType));
+    return { ...opened, indexFailure, indexDeferred: false };
+  }
+
+  /**
+   * Indexes a PDF this browser opened (openDocument answered `indexDeferred`), with the
+   * text the page read of it: the same facts as any other document. A PDF not opened
+   * here since it was unlocked is refused quietly, as any failure to index.
+   */
+  async indexOpenedPdf({ id, text }: ClientOperations["indexOpenedPdf"]["args"]): Promise<ClientOperations["indexOpenedPdf"]["result"]> {
+    const signedIn = this.requireSignedIn();
+    const document = signedIn.pdfsOpened.get(id);
+    if (document === undefined) return { indexFailure: "this PDF was not opened here: nothing to index" };
+    signedIn.pdfsOpened.delete(id);
+    return { indexFailure: await this.indexQuietly(signedIn, document, boundedText(text)) };
   }
 
   /**
@@ -430,7 +456,7 @@ export class WorkerService extends CryptoService {
    * what it read of it here (client/search.py index_quietly): a failure is told, never
    * fatal, for the document was sent or opened. The reason, or null once indexed.
    */
-  private async indexQuietly(signedIn: SignedIn, document: DocumentView, firstBytes: Uint8Array): Promise<string | null> {
+  private async indexQuietly(signedIn: SignedIn, document: DocumentView, text: string): Promise<string | null> {
     try {
       await signedIn.search.add(document.id, {
         title: document.title,
@@ -439,7 +465,7 @@ export class WorkerService extends CryptoService {
         patient: document.patientName,
         author: document.authorName,
         day: new Date(document.createdAt).toISOString().slice(0, 10),
-        text: textOf(firstBytes, document.mediaType),
+        text,
       });
       return null;
     } catch (error) {
@@ -501,10 +527,12 @@ export class WorkerService extends CryptoService {
       await args.source.cancel(error).catch(() => undefined);
       throw error;
     }
+    const { text: pdfText, ...sending } = args;
     const copying = copyingSource(args.source, indexedBytes(args.mediaType));
-    const document = await signedIn.documents.send({ ...args, source: copying.source });
+    const document = await signedIn.documents.send({ ...sending, source: copying.source });
     // The document is sent: nothing after this may fail the send (a lock meanwhile included).
-    const indexFailure = await this.indexQuietly(signedIn, document, copying.copied());
+    const text = args.mediaType === PDF_MEDIA_TYPE ? boundedText(pdfText ?? "") : textOf(copying.copied(), args.mediaType);
+    const indexFailure = await this.indexQuietly(signedIn, document, text);
     return { document, indexFailure };
   }
 
@@ -1069,6 +1097,9 @@ function refuseKeystoreProof(args: Operations["sign"]["args"] | null | undefined
   }
 }
 
+/** PDFs opened whose text the page has not given yet, at most (the oldest forgotten). */
+const MOST_PDFS_WAITING = 20;
+
 const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
   "signIn",
   "finishSignIn",
@@ -1080,6 +1111,7 @@ const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
   "members",
   "inbox",
   "openDocument",
+  "indexOpenedPdf",
   "searchDocuments",
   "previewRecipients",
   "sendDocument",

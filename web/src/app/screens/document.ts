@@ -50,13 +50,16 @@ export async function documentScreen(context: AppContext, id: string): Promise<S
   return { title, content };
 }
 
-async function showPdf(content: Blob, place: HTMLElement): Promise<void> {
+/** Draws a PDF; its text, for the search index ("" when pdf.js cannot read it). */
+async function showPdf(content: Blob, place: HTMLElement): Promise<string> {
   try {
     const drawn = await drawPdf(new Uint8Array(await content.arrayBuffer()), place, (page, total) => t("document.pdfPage", { page, total }));
     if (drawn.drawn < drawn.pages) place.append(h("p", { class: "hint" }, t("document.pdfMore", { drawn: drawn.drawn, pages: drawn.pages })));
+    return drawn.text;
   } catch {
     // The signature held: the file is what its author sent, but pdf.js cannot draw it.
     place.append(h("p", {}, t("document.pdfUnreadable")));
+    return "";
   }
 }
 
@@ -88,8 +91,11 @@ async function open(context: AppContext, id: string, result: HTMLElement): Promi
     } else if (kind === "pdf") {
       preview = h("div", { class: "preview pdf", role: "group", "aria-label": t("document.preview") });
       replace(result, verified, save, preview);
-      await showPdf(opened.content, preview);
+      const text = await showPdf(opened.content, preview);
       context.announce(t("document.verified", { signer: opened.signer }));
+      if (opened.indexDeferred && (await context.api.indexOpenedPdf(id, text)) !== null) {
+        verified.append(h("p", { class: "hint" }, t("search.notIndexed")));
+      }
       return;
     } else {
       preview = h("p", {}, t("document.notShown"));
