@@ -31,6 +31,7 @@ from uhealthsec.client.cli import (
     pending,
     practice,
     rights,
+    search,
     unlock,
     web,
 )
@@ -100,8 +101,8 @@ app.command()(documents.get)
 app.command()(documents.share)
 app.command()(documents.revoke)
 app.command()(documents.update)
-app.command()(documents.search)
-app.command()(documents.sync)
+app.command()(search.search)
+app.command()(search.sync)
 # Messages.
 app.command()(messages.threads)
 app.command()(messages.write)
