@@ -9,6 +9,7 @@ from datetime import date
 import pytest
 
 from tests.conftest import load_vectors
+from tests.pdf_files import pdf_file
 from uhealthsec.client.search import DocumentFacts
 from uhealthsec.protocol import search as wire
 
@@ -120,19 +121,7 @@ def _pdf(*contents: bytes) -> bytes:
         objects.append(
             b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(packed), packed)
         )
-    out = bytearray(b"%PDF-1.7\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    table = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        table,
-    )
-    return bytes(out)
+    return pdf_file(objects)
 
 
 def test_a_pdf_that_would_keep_its_reader_busy_or_fill_its_memory_gives_no_text(tmp_path):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx2
 
+from tests.pdf_files import pdf_file
 from tests.server_fixtures import oathtool
 from tests.serving import HTTP_TIMEOUT
 from uhealthsec.client.api import AuthClient
@@ -60,8 +61,7 @@ def png(width: int, height: int) -> bytes:
 
 
 def pdf(text: str) -> bytes:
-    """A one-page PDF saying ``text`` (ASCII) in Helvetica above a blue band, its
-    cross-reference table computed here, so the test needs no PDF library."""
+    """A one-page PDF saying ``text`` (ASCII) in Helvetica above a blue band."""
     stream = f"0.1 0.3 0.6 rg 72 600 468 40 re f BT /F1 24 Tf 72 720 Td ({text}) Tj ET".encode()
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
@@ -71,19 +71,7 @@ def pdf(text: str) -> bytes:
         b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    table = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        table,
-    )
-    return bytes(out)
+    return pdf_file(objects)
 
 
 class DemoServer:
