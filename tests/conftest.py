@@ -1,3 +1,4 @@
+import gc
 import json
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     empty them under a server test in the other."""
     if session.config.pluginmanager.has_plugin("dsession"):
         ensure_web_build("shipped")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What importing and collecting made lives as long as the process: it is left out
+    of the full collections, which stop every thread of the process (a test's server
+    thread too) for as long as they take (about a third less, measured on tests/server)."""
+    gc.collect()
+    gc.freeze()
 
 
 def served_checkpoint(body: dict[str, Any], log: str = "journal") -> Checkpoint:

@@ -1,7 +1,12 @@
+import gc
 import re
+import weakref
 
+from fastapi.testclient import TestClient
+
+from tests.server_fixtures import BASE_URL, make_settings
 from uhealthsec import __version__
-from uhealthsec.server.app import PUBLIC_ROUTES
+from uhealthsec.server.app import PUBLIC_ROUTES, build_context, create_app
 
 
 def test_health(client):
@@ -92,3 +97,18 @@ def test_professional_sign_in_is_absent_until_a_provider_is_configured(client):
     )
     assert response.status_code == 404
     assert "not configured" in response.json()["detail"]
+
+
+def test_an_application_once_dropped_keeps_nothing_of_its_context(tmp_path, database_url):
+    """FastAPI keeps every endpoint it has classified in process-wide caches (thousands
+    of entries): an endpoint closing over its application's context would keep each
+    context a process made, engine and keys included (a test process makes hundreds)."""
+    ctx = build_context(make_settings(tmp_path, database_url), migrate_schema=False)
+    with TestClient(create_app(ctx=ctx), base_url=BASE_URL) as client:
+        for path in ("/health", "/ready", "/docs", "/docs/swagger-init.js", "/app"):
+            assert client.get(path, follow_redirects=False).status_code < 400, path
+    ctx.close()
+    dropped = weakref.ref(ctx)
+    del ctx, client
+    gc.collect()
+    assert dropped() is None

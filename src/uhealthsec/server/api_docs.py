@@ -9,10 +9,11 @@ off ``/docs`` and ``/openapi.json`` in production.
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 from importlib.resources.abc import Traversable
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import Response
 
 from uhealthsec.server.errors import NotFound
@@ -32,8 +33,10 @@ def _read(folder: Traversable, name: str) -> tuple[bytes, str]:
     return (folder / name).read_bytes(), _TYPES[name[name.rindex(".") :]]
 
 
-def install(app: FastAPI) -> None:
-    """Add ``/docs`` and its assets (the application's ``docs_url`` must be None)."""
+@functools.cache
+def _files() -> tuple[tuple[bytes, str], dict[str, tuple[bytes, str]]]:
+    """The page, and its assets by name: read once per process (Swagger UI's bundle is
+    over a megabyte)."""
     vendored = resources.files("fastapi_offline") / "static"
     ours = resources.files("uhealthsec.server") / "static"
     assets = {
@@ -42,15 +45,31 @@ def install(app: FastAPI) -> None:
         "favicon.png": _read(vendored, "favicon.png"),
         "swagger-init.js": _read(ours, "swagger-init.js"),
     }
-    page, page_type = _read(ours, "docs.html")
+    return _read(ours, "docs.html"), assets
 
-    @app.get(DOCS_PATH, include_in_schema=False)
-    def docs() -> Response:
-        return Response(page, media_type=page_type)
 
-    @app.get(ASSETS_PATH, include_in_schema=False)
-    def docs_asset(asset: str) -> Response:
-        if asset not in assets:
-            raise NotFound("no such documentation file")
-        data, media_type = assets[asset]
-        return Response(data, media_type=media_type, headers={"Cache-Control": "max-age=3600"})
+# Module functions, not closures over what install read: FastAPI keeps the endpoints it
+# classified in process-wide caches, which would keep each application's copy (see
+# operations_router in app.py).
+_router = APIRouter(include_in_schema=False)
+
+
+@_router.get(DOCS_PATH)
+def docs() -> Response:
+    page, page_type = _files()[0]
+    return Response(page, media_type=page_type)
+
+
+@_router.get(ASSETS_PATH)
+def docs_asset(asset: str) -> Response:
+    assets = _files()[1]
+    if asset not in assets:
+        raise NotFound("no such documentation file")
+    data, media_type = assets[asset]
+    return Response(data, media_type=media_type, headers={"Cache-Control": "max-age=3600"})
+
+
+def install(app: FastAPI) -> None:
+    """Add ``/docs`` and its assets (the application's ``docs_url`` must be None)."""
+    _files()  # a missing file fails the start, not a later request
+    app.include_router(_router)

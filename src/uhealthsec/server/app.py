@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx2
-from fastapi import Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
@@ -34,7 +34,7 @@ from uhealthsec.server.auth.routes import router as auth_router
 from uhealthsec.server.bootstrap import bootstrap
 from uhealthsec.server.consent.routes import router as consent_router
 from uhealthsec.server.context import AppContext
-from uhealthsec.server.deps import HEALTH_DATA, read_whole_body
+from uhealthsec.server.deps import HEALTH_DATA, Ctx, read_whole_body
 from uhealthsec.server.federation.oidc import OidcClient, ProviderConfig
 from uhealthsec.server.federation.routes import router as federation_router
 from uhealthsec.server.flows.metrics import router as metrics_router
@@ -228,6 +228,40 @@ class ServedApi:
         return create_app(ctx=self.built or build_context(self.settings))
 
 
+#: Endpoints are module functions reading the application's state, never closures over
+#: its context: FastAPI keeps every endpoint it classified in process-wide caches (4,096
+#: entries each), so a closure would keep each application made in the process, with its
+#: database engine and keys, long after it was dropped (every test makes one).
+operations_router = APIRouter(tags=["operations"])
+
+
+# Asynchronous, and nothing but the process: it answers when every worker thread is busy
+# (downloads waiting on a hung store, requests waiting for a database connection), and
+# never asks the database or the blob store.
+@operations_router.get("/health", response_model=Health)
+async def health() -> Health:
+    """Liveness: the process is up and serving."""
+    return Health(status="ok", version=__version__)
+
+
+@operations_router.get("/ready", response_model=Health)
+def ready(request: Request, ctx: Ctx) -> Health | JSONResponse:
+    """Readiness: the database answers and the blob store can be written (for a
+    load balancer: send this process requests). 503 problem+json otherwise."""
+    with ctx.sessions() as db:
+        db.execute(text("SELECT 1"))  # a failure is answered 503 (problems.py)
+    # Anyone may probe: a store found reachable is not asked again (an S3 request
+    # each) for a few seconds; one that failed is asked at every probe.
+    state = request.app.state
+    if time.monotonic() >= state.store_checked_until:
+        try:
+            ctx.blobs.check_reachable()
+        except Exception as exc:  # any failure of the store: this process is not ready
+            return problems.unavailable("document store", exc)
+        state.store_checked_until = time.monotonic() + READY_STORE_CHECK_SECONDS
+    return Health(status="ready", version=__version__)
+
+
 def create_app(settings: Settings | None = None, *, ctx: AppContext | None = None) -> FastAPI:
     if ctx is None:
         ctx = build_context(settings or Settings())
@@ -271,32 +305,8 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
     # Around everything: each request timed and counted, whatever answered it.
     app.add_middleware(RequestMetrics, metrics=ctx.metrics)
 
-    # Asynchronous, and nothing but the process: it answers when every worker thread
-    # is busy (downloads waiting on a hung store, requests waiting for a database
-    # connection), and never asks the database or the blob store.
-    @app.get("/health", response_model=Health, tags=["operations"])
-    async def health() -> Health:
-        """Liveness: the process is up and serving."""
-        return Health(status="ok", version=__version__)
-
-    store_checked_until = [0.0]
-
-    @app.get("/ready", response_model=Health, tags=["operations"])
-    def ready() -> Health | JSONResponse:
-        """Readiness: the database answers and the blob store can be written (for a
-        load balancer: send this process requests). 503 problem+json otherwise."""
-        with ctx.sessions() as db:
-            db.execute(text("SELECT 1"))  # a failure is answered 503 (problems.py)
-        # Anyone may probe: a store found reachable is not asked again (an S3 request
-        # each) for a few seconds; one that failed is asked at every probe.
-        if time.monotonic() >= store_checked_until[0]:
-            try:
-                ctx.blobs.check_reachable()
-            except Exception as exc:  # any failure of the store: this process is not ready
-                return problems.unavailable("document store", exc)
-            store_checked_until[0] = time.monotonic() + READY_STORE_CHECK_SECONDS
-        return Health(status="ready", version=__version__)
-
+    app.state.store_checked_until = 0.0
+    app.include_router(operations_router)
     app.include_router(accounts_router)
     app.include_router(credentials_router)
     app.include_router(auth_router)
