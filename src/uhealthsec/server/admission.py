@@ -11,6 +11,8 @@ loop (``get_db``), holding neither."""
 
 from __future__ import annotations
 
+from types import TracebackType
+
 import anyio.to_thread
 from anyio import Semaphore
 from anyio.lowlevel import RunVar
@@ -56,3 +58,38 @@ class Admission:
             semaphore = Semaphore(admission_size(self.engine, threads))
             self._semaphores.set(semaphore)
             return semaphore
+
+    def slot(self) -> Slot:
+        return Slot(self.semaphore())
+
+
+class Slot:
+    """A request's place among the admitted, held from its session's start to its end;
+    given back meanwhile by a route that waits long for its client with its connection
+    released (an upload streaming its body), so that slow clients hold no slot."""
+
+    def __init__(self, semaphore: Semaphore) -> None:
+        self._semaphore = semaphore
+        self.held = False
+
+    async def take(self) -> None:
+        if not self.held:
+            await self._semaphore.acquire()
+            self.held = True
+
+    def give_back(self) -> None:
+        if self.held:
+            self.held = False
+            self._semaphore.release()
+
+    async def __aenter__(self) -> Slot:
+        await self.take()
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.give_back()

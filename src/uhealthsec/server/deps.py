@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from uhealthsec.crypto.journal import RequestSignature, SignedRequest
 from uhealthsec.protocol.encoding import b64u_decode
 from uhealthsec.server.accounts.service import check_may_act_on_health_data
-from uhealthsec.server.admission import Admission
+from uhealthsec.server.admission import Admission, Slot
 from uhealthsec.server.audit.middleware import UNJOURNALED_METHODS
 from uhealthsec.server.audit.outbox import stage
 from uhealthsec.server.auth.service import Principal, SessionService
@@ -64,7 +64,8 @@ async def get_db(
     the event loop, holding no thread and no connection; its slot is given back once
     its transaction has ended."""
     admission: Admission = request.app.state.admission
-    async with admission.semaphore():
+    async with admission.slot() as slot:
+        request.state.admission_slot = slot
         scope = _request_transaction(request, ctx)
         session = scope.__enter__()
         try:
@@ -130,6 +131,14 @@ def _replay_if_committed(request: Request, ctx: AppContext, exc: BaseException) 
 
 
 Ctx = Annotated[AppContext, Depends(get_ctx)]
+
+
+def admission_slot(request: Request) -> Slot:
+    """The request's slot among those admitted to a session (``get_db``)."""
+    slot: Slot = request.state.admission_slot
+    return slot
+
+
 Db = Annotated[Session, Depends(get_db, scope="function")]
 
 
