@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from types import TracebackType
 
+import anyio.from_thread
 import anyio.to_thread
 from anyio import Semaphore
 from anyio.lowlevel import RunVar
@@ -65,8 +66,9 @@ class Admission:
 
 class Slot:
     """A request's place among the admitted, held from its session's start to its end;
-    given back meanwhile by a route that waits long for its client with its connection
-    released (an upload streaming its body), so that slow clients hold no slot."""
+    given back meanwhile by a route that waits long for its client or the blob store
+    with its connection released (an upload streaming its body, a download), so that
+    slow clients and a hung store hold no slot."""
 
     def __init__(self, semaphore: Semaphore) -> None:
         self._semaphore = semaphore
@@ -81,6 +83,11 @@ class Slot:
         if self.held:
             self.held = False
             self._semaphore.release()
+
+    def give_back_from_thread(self) -> None:
+        """``give_back`` from a sync route, which runs in anyio's threadpool (the
+        semaphore is the event loop's to change)."""
+        anyio.from_thread.run_sync(self.give_back)
 
     async def __aenter__(self) -> Slot:
         await self.take()

@@ -217,6 +217,7 @@ def document(document_id: uuid.UUID, caller: Caller, db: Db, ctx: Ctx) -> s.Docu
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
 def content(
+    request: Request,
     document_id: uuid.UUID,
     number: Annotated[int, Path(ge=1, le=2**31)],
     caller: Caller,
@@ -231,6 +232,9 @@ def content(
     # downloads cannot take the connections every other request needs.
     db.commit()
     db.close()
+    # Nor does it wait for the store in its place among the requests admitted to a
+    # session (server/admission.py).
+    admission_slot(request).give_back_from_thread()
     return StreamingResponse(
         ctx.blobs.read(key),
         media_type="application/octet-stream",
