@@ -25,6 +25,7 @@ from uhealthsec.protocol.search import (
 )
 from uhealthsec.server import api_docs, problems, web_app, web_release
 from uhealthsec.server.accounts.routes import router as accounts_router
+from uhealthsec.server.admission import Admission
 from uhealthsec.server.audit.middleware import JournalMiddleware
 from uhealthsec.server.audit.read_budgets import ReadBudgets
 from uhealthsec.server.audit.routes import router as journal_router
@@ -162,7 +163,14 @@ def build_context(
 ) -> AppContext:
     # The operator sees the configuration in force; secrets show masked (SecretStr).
     log.info("starting with %r", settings)
-    engine = make_engine(settings.resolved_database_url)
+    url = settings.resolved_database_url
+    # SQLite's pool is sized in make_engine (a connection per thread of the process);
+    # PostgreSQL's is a setting (settings.py: why SQLAlchemy's default is too small).
+    pool: dict[str, Any] = {}
+    if not url.startswith("sqlite"):
+        size = settings.database_pool_size
+        pool = {"pool_size": size, "max_overflow": size}
+    engine = make_engine(url, **pool)
     if settings.resolved_database_url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     if migrate_schema:
@@ -280,6 +288,7 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
         dependencies=[Depends(read_whole_body), Depends(refuse_control_characters)],
     )
     app.state.ctx = ctx
+    app.state.admission = Admission(ctx.engine)
     problems.install(app)
     app.add_exception_handler(AnswerKept, replayed_answer)  # type: ignore[arg-type]
     if docs:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from uhealthsec.crypto.journal import RequestSignature, SignedRequest
 from uhealthsec.protocol.encoding import b64u_decode
 from uhealthsec.server.accounts.service import check_may_act_on_health_data
+from uhealthsec.server.admission import Admission, Slot
 from uhealthsec.server.audit.middleware import UNJOURNALED_METHODS
 from uhealthsec.server.audit.outbox import stage
 from uhealthsec.server.auth.service import Principal, SessionService
@@ -57,22 +58,29 @@ async def get_db(
     that makes it. Only the end (staging, commit, or the replay of a refused retry)
     runs in the threadpool, as FastAPI runs a sync dependency's end: with a limiter of
     its own (waiting for a free thread while holding a connection could deadlock the
-    pool) and shielded from cancellation."""
-    scope = _request_transaction(request, ctx)
-    session = scope.__enter__()
-    try:
-        yield session
-    except BaseException as exc:
-        with CancelScope(shield=True):
-            await anyio.to_thread.run_sync(
-                scope.__exit__, type(exc), exc, exc.__traceback__, limiter=CapacityLimiter(1)
-            )
-        raise
-    else:
-        with CancelScope(shield=True):
-            await anyio.to_thread.run_sync(
-                scope.__exit__, None, None, None, limiter=CapacityLimiter(1)
-            )
+    pool) and shielded from cancellation.
+
+    Admitted first (server/admission.py): a request waiting for its turn waits here, in
+    the event loop, holding no thread and no connection; its slot is given back once
+    its transaction has ended."""
+    admission: Admission = request.app.state.admission
+    async with admission.slot() as slot:
+        request.state.admission_slot = slot
+        scope = _request_transaction(request, ctx)
+        session = scope.__enter__()
+        try:
+            yield session
+        except BaseException as exc:
+            with CancelScope(shield=True):
+                await anyio.to_thread.run_sync(
+                    scope.__exit__, type(exc), exc, exc.__traceback__, limiter=CapacityLimiter(1)
+                )
+            raise
+        else:
+            with CancelScope(shield=True):
+                await anyio.to_thread.run_sync(
+                    scope.__exit__, None, None, None, limiter=CapacityLimiter(1)
+                )
 
 
 @contextmanager
@@ -123,6 +131,14 @@ def _replay_if_committed(request: Request, ctx: AppContext, exc: BaseException) 
 
 
 Ctx = Annotated[AppContext, Depends(get_ctx)]
+
+
+def admission_slot(request: Request) -> Slot:
+    """The request's slot among those admitted to a session (``get_db``)."""
+    slot: Slot = request.state.admission_slot
+    return slot
+
+
 Db = Annotated[Session, Depends(get_db, scope="function")]
 
 

@@ -114,10 +114,21 @@ class DeadlineProtocols:
         return protocol
 
 
+#: Open connections (idle kept-alive ones too) and requests in progress per process past
+#: which uvicorn answers at once rather than queueing (the backstop behind the admission
+#: of server/admission.py, which makes requests wait their turn, unanswered). Its answer
+#: is its own, not the API's problem+json: 503, text/plain "Service Unavailable",
+#: ``Connection: close``, which any HTTP client understands as "try again later". Far
+#: above what a process serves in practice (nginx keeps few connections to it), below
+#: the usual limit of 1024 open files.
+CONCURRENCY_LIMIT = 900
+
+
 def uvicorn_config(
     app: Any, *, host: str, port: int, settings: Settings, **extra: Any
 ) -> uvicorn.Config:
     """The uvicorn configuration every way of serving the API uses."""
+    extra.setdefault("limit_concurrency", CONCURRENCY_LIMIT)
     return uvicorn.Config(
         app,
         host=host,

@@ -24,6 +24,12 @@ class Settings(BaseSettings):
     #: SQLAlchemy URL; empty means the SQLite file under ``data_dir``. Secret: it may
     #: hold the database password.
     database_url: SecretStr = SecretStr("")
+    #: PostgreSQL connections each process keeps open, and as many more it may open
+    #: when busy. SQLAlchemy's default (5 + 10) let fewer requests run at once than
+    #: anyio's 40 threads could serve: at most this many, less a few kept for the
+    #: journal writer and retries, are admitted (server/admission.py). 10 + 10 per
+    #: process: with ``--workers 4``, 80 at most, under PostgreSQL's 100 connections.
+    database_pool_size: int = Field(default=10, ge=2, le=100)
     #: Refuse to start (``uhs-server serve`` and ``worker``) while ``uhs-server check``
     #: finds the configuration unfit for production: http, SQLite, a volatile data
     #: directory, secrets readable by others, no mail server.

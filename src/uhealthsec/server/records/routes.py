@@ -12,7 +12,14 @@ from starlette.concurrency import run_in_threadpool
 from uhealthsec.crypto.manifest import Reader, decode_readers
 from uhealthsec.server.accounts.models import Account
 from uhealthsec.server.auth.service import SessionService
-from uhealthsec.server.deps import REPLAYABLE, AnswerKeepingRoute, Caller, Ctx, Db
+from uhealthsec.server.deps import (
+    REPLAYABLE,
+    AnswerKeepingRoute,
+    Caller,
+    Ctx,
+    Db,
+    admission_slot,
+)
 from uhealthsec.server.errors import ContentTooLarge, InvalidInput
 from uhealthsec.server.records import schemas as s
 from uhealthsec.server.records.granting import ShareGrant, SignedShare
@@ -97,6 +104,10 @@ async def upload(request: Request, caller: Caller, db: Db, ctx: Ctx) -> s.BlobOu
     # connection goes back to the pool meanwhile (the quota is checked again, under the
     # account's lock, once the object is stored).
     await run_in_threadpool(db.commit)
+    # Nor does it hold its place among the requests admitted to a session (a slow
+    # client would keep it from the others): taken again before the session is.
+    admitted = admission_slot(request)
+    admitted.give_back()
     limit = min(ctx.settings.max_upload_bytes, allowance)
     spool = await run_in_threadpool(Spool, ctx.settings.upload_dir, limit)
     try:
@@ -110,6 +121,7 @@ async def upload(request: Request, caller: Caller, db: Db, ctx: Ctx) -> s.BlobOu
         path, size, digest = await run_in_threadpool(spool.finish)
         if size == 0:
             raise InvalidInput("the upload is empty")
+        await admitted.take()
         blob = await run_in_threadpool(service.store_upload, caller.account, path, size, digest)
     except UploadTooLarge as exc:
         spool.discard()
@@ -205,6 +217,7 @@ def document(document_id: uuid.UUID, caller: Caller, db: Db, ctx: Ctx) -> s.Docu
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
 def content(
+    request: Request,
     document_id: uuid.UUID,
     number: Annotated[int, Path(ge=1, le=2**31)],
     caller: Caller,
@@ -219,6 +232,9 @@ def content(
     # downloads cannot take the connections every other request needs.
     db.commit()
     db.close()
+    # Nor does it wait for the store in its place among the requests admitted to a
+    # session (server/admission.py).
+    admission_slot(request).give_back_from_thread()
     return StreamingResponse(
         ctx.blobs.read(key),
         media_type="application/octet-stream",
