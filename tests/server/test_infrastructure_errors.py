@@ -7,7 +7,6 @@ the client's bounded retries."""
 from __future__ import annotations
 
 import errno
-import functools
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ import httpx2
 import pytest
 from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import ClientError
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from typer.testing import CliRunner
 
@@ -50,7 +50,10 @@ def settings(tmp_path: Path, database_url: str) -> Iterator[Settings]:
 
 @pytest.fixture
 def ctx(settings, clock, monkeypatch):
-    small_pool = functools.partial(make_engine, pool_size=POOL_SIZE, max_overflow=0, pool_timeout=1)
+    def small_pool(url: str, **_: object) -> Engine:
+        # This pool whatever the context asks for (PostgreSQL's is a setting).
+        return make_engine(url, pool_size=POOL_SIZE, max_overflow=0, pool_timeout=1)
+
     monkeypatch.setattr(app_module, "make_engine", small_pool)
     context = build_context(settings, clock=clock, migrate_schema=False)
     yield context

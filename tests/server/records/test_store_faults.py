@@ -10,7 +10,6 @@ hold no database connection.
 
 from __future__ import annotations
 
-import functools
 import os
 import secrets
 import signal
@@ -27,7 +26,7 @@ import boto3
 import httpx2
 import pytest
 from botocore.config import Config
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
 from tests.faults import assert_unavailable, local_port
@@ -123,9 +122,10 @@ def settings(tmp_path: Path, database_url: str, s3: S3Endpoint) -> Settings:
 
 @pytest.fixture
 def ctx(settings, clock, monkeypatch):
-    small_pool = functools.partial(
-        make_engine, pool_size=POOL_SIZE, max_overflow=0, pool_timeout=POOL_TIMEOUT
-    )
+    def small_pool(url: str, **_: object) -> Engine:
+        # This pool whatever the context asks for (PostgreSQL's is a setting).
+        return make_engine(url, pool_size=POOL_SIZE, max_overflow=0, pool_timeout=POOL_TIMEOUT)
+
     monkeypatch.setattr(app_module, "make_engine", small_pool)
     context = build_context(settings, clock=clock, migrate_schema=False)
     yield context
