@@ -335,7 +335,9 @@ def text_of(path: Any, media_type: str) -> str:
         with open(path, "rb") as source:
             return source.read(MAX_INDEXED_TEXT_BYTES).decode("utf-8", errors="replace")
     if media_type == PDF_MEDIA_TYPE:
-        return _pdf_text(path)
+        from uhealthsec.client.pdf_text import pdf_text  # a child process, under limits
+
+        return pdf_text(path)
     if media_type in FHIR_MEDIA_TYPES:
         with open(path, "rb") as source:
             raw = source.read(MAX_INDEXED_TEXT_BYTES + 1)
@@ -415,12 +417,6 @@ def index_received(
 def has_text(media_type: str) -> bool:
     """Whether ``text_of`` reads text from documents of this type."""
     return media_type in (*TEXT_MEDIA_TYPES, PDF_MEDIA_TYPE, *FHIR_MEDIA_TYPES)
-
-
-def _pdf_text(path: Any) -> str:
-    from uhealthsec.client.pdf_text import pdf_text  # a child process, under limits
-
-    return pdf_text(path)
 
 
 def personal_index(session: ExchangeSession) -> SearchIndex:
