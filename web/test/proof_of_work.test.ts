@@ -4,20 +4,11 @@ import { test } from "node:test";
 import { fromBase64, fromHex, toHex, utf8 } from "../src/protocol/bytes.js";
 import { hmac } from "../src/protocol/primitives.js";
 import { Http } from "../src/client/http.js";
+import { sortedJson } from "../src/client/wire.js";
 import { type Challenge, HEADER as PROOF_HEADER, UnsolvableChallenge, headerValue, solve } from "../src/protocol/proof_of_work.js";
 import { loadVectors } from "./vectors.js";
 
 const vectors = loadVectors("proof_of_work.json");
-
-/** ALTCHA's canonical JSON: keys sorted at every level, no white space. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
-  if (typeof value === "object" && value !== null) {
-    const entries = Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(",")}}`;
-  }
-  return JSON.stringify(value);
-}
 
 test("proof_of_work.json: the solver finds each counter and derived key, and answers as the header does", async () => {
   assert.ok(vectors.vectors.length > 0);
@@ -35,7 +26,7 @@ test("proof_of_work.json: the challenge's signatures are the HMACs section 14 na
   const key = fromHex(vectors.hmac_key);
   const keySignatureKey = await hmac(key, utf8("uhealthsec altcha v2 key signature"));
   for (const v of vectors.vectors) {
-    assert.equal(canonical(v.challenge.parameters), v.signed_parameters);
+    assert.equal(sortedJson(v.challenge.parameters), v.signed_parameters);
     assert.equal(toHex(await hmac(key, utf8(v.signed_parameters))), v.challenge.signature);
     assert.equal(toHex(await hmac(keySignatureKey, fromHex(v.derived_key))), v.challenge.parameters.keySignature);
     assert.equal(v.challenge.parameters.data.cost, v.cost);

@@ -9,7 +9,7 @@
 
 import { ApiError } from "./http.js";
 import type { Session } from "./session.js";
-import { type Json, Wire } from "./wire.js";
+import { type Json, Wire, sortedJson } from "./wire.js";
 
 /** The most alerts the server answers at once: a full page means there may be more. */
 export const ALERTS_PAGE = 200;
@@ -247,16 +247,6 @@ function withReasons(error: ApiError): ApiError {
   return reasons.length === 0 ? error : new ApiError(error.status, `${error.detail} (${reasons.join("; ")})`, error.problem);
 }
 
-/** JSON with every object's keys sorted: two answers that say the same compare equal. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
-  if (typeof value === "object" && value !== null) {
-    const entries = Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(",")}}`;
-  }
-  return JSON.stringify(value);
-}
-
 /** (Admins) Sets the practice's thresholds, refused whole by the server when one is out of its bounds. */
 export async function setAnomalySettings(session: Session, practiceId: string, wanted: ThresholdsView): Promise<ThresholdsView> {
   const wire = new Wire("malformed_answer", "the practice's alert thresholds");
@@ -270,6 +260,6 @@ export async function setAnomalySettings(session: Session, practiceId: string, w
   const set = thresholdsOf(wire, wire.object(answer));
   // The server keeps the open days sorted and once each.
   const asked = { ...wanted, open_days: [...new Set(wanted.open_days)].sort((a, b) => a - b) };
-  if (canonical(set) !== canonical(asked)) throw wire.refuse("is not the thresholds asked for");
+  if (sortedJson(set) !== sortedJson(asked)) throw wire.refuse("is not the thresholds asked for");
   return set;
 }

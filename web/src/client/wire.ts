@@ -9,6 +9,17 @@ import { ClientRefusal, type RefusalIdentifier } from "./http.js";
 
 export type Json = Record<string, unknown>;
 
+/** JSON with every object's keys sorted at every level and no white space: two answers
+ * that say the same compare equal (and ALTCHA signs its parameters in this form). */
+export function sortedJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(sortedJson).join(",")}]`;
+  if (typeof value === "object" && value !== null) {
+    const entries = Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${sortedJson(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
 export class Wire {
   constructor(
     private readonly identifier: RefusalIdentifier,
