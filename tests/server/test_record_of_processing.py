@@ -15,6 +15,7 @@ from tests.server_fixtures import make_settings
 from tests.serving import UHS_SERVER
 from uhealthsec.server.audit.actions import ACTIONS
 from uhealthsec.server.auth.factors import LOCK_ACTION
+from uhealthsec.server.compliance.dashboard import RESTORE_DRILL_ACTION
 from uhealthsec.server.compliance.processing import (
     ACTIVITIES,
     NOT_PERSONAL,
@@ -53,6 +54,7 @@ def test_r25_every_journaled_action_is_described():
         NOTIFY_PATIENT_ACTION,
         REMIND_ACTION,
         RAISED_ACTION,
+        RESTORE_DRILL_ACTION,
     }
     described = [action for activity in ACTIVITIES for action in activity.actions]
     described += list(NOT_PERSONAL_ACTIONS)

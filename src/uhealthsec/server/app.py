@@ -33,6 +33,7 @@ from uhealthsec.server.audit.writer import JournalWriter
 from uhealthsec.server.auth.routes import credentials_router, oauth_router
 from uhealthsec.server.auth.routes import router as auth_router
 from uhealthsec.server.bootstrap import bootstrap
+from uhealthsec.server.compliance.routes import router as compliance_router
 from uhealthsec.server.consent.routes import router as consent_router
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.deps import HEALTH_DATA, Ctx, read_whole_body
@@ -330,6 +331,7 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
     app.include_router(search_router, dependencies=[HEALTH_DATA])
     app.include_router(incidents_router, dependencies=[HEALTH_DATA])
     app.include_router(anomalies_router, dependencies=[HEALTH_DATA])
+    app.include_router(compliance_router)
     app.include_router(journal_router)
     app.include_router(shield_router)
     app.include_router(metrics_router)

@@ -363,17 +363,7 @@ def restore(
     directory, database and blob store (``store``: the S3 store; None for the filesystem
     store, made under the data directory once it was found empty). Nothing is written
     unless every part's digest is right and every target is empty."""
-    key, manifest = _open_backup(source, name, recovery_key)
-    parts = _parts_of(manifest)
-    for part_name, part in parts.items():
-        try:
-            intact = _digest(source.read(name, part_name)) == part["sha256"]
-        except FileNotFoundError:
-            intact = False
-        if not intact:
-            raise BackupRefused(
-                f"the part {part_name} of the backup is missing or altered: nothing restored"
-            )
+    key, manifest, parts = _checked(source, name, recovery_key)
     kind = make_url(settings.resolved_database_url).get_backend_name()
     if kind != manifest["database"]:
         raise BackupRefused(
@@ -396,6 +386,46 @@ def restore(
             "the database and the blob store before restoring again"
         ) from exc
     return Restored(manifest["created_at"], manifest["database"], restored)
+
+
+def _checked(
+    source: BackupLocation, name: str, recovery_key: UserKeys
+) -> tuple[bytes, dict[str, Any], dict[str, Any]]:
+    """The backup's key, manifest and parts, once every part's digest is right."""
+    key, manifest = _open_backup(source, name, recovery_key)
+    parts = _parts_of(manifest)
+    for part_name, part in parts.items():
+        try:
+            intact = _digest(source.read(name, part_name)) == part["sha256"]
+        except FileNotFoundError:
+            intact = False
+        if not intact:
+            raise BackupRefused(
+                f"the part {part_name} of the backup is missing or altered: nothing restored"
+            )
+    return key, manifest, parts
+
+
+def drill(
+    settings: Settings, source: BackupLocation, name: str, recovery_key: UserKeys
+) -> Restored:
+    """A restore drill that leaves the running server alone: the backup opens with the
+    recovery key, every part's digest is right and every part decrypts whole (each into
+    a scratch file beside the server's data, removed at once). Loading the database is
+    what ``restore`` adds, on an empty server."""
+    key, manifest, parts = _checked(source, name, recovery_key)
+    local = settings.data_dir if settings.data_dir.is_dir() else None
+    blobs = 0
+    with tempfile.TemporaryDirectory(dir=local, prefix="drill-") as scratch:
+        for part_name in parts:
+            opened = Path(scratch) / "part"
+            try:
+                _open_part_into(key, source.read(name, part_name), opened)
+            except CryptoError:
+                raise BackupRefused(f"the part {part_name} of the backup does not open") from None
+            opened.unlink()
+            blobs += part_name.startswith(BLOBS_FOLDER + "/")
+    return Restored(manifest["created_at"], manifest["database"], blobs)
 
 
 def _write(

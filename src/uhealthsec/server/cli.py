@@ -748,6 +748,52 @@ def restore(
     )
 
 
+@app.command("restore-drill")
+def restore_drill(
+    source: Annotated[
+        str,
+        typer.Option(
+            "--from",
+            help="The backup: its folder, or s3://bucket/prefix/uhs-backup-…",
+            metavar="BACKUP",
+        ),
+    ],
+    backup_key: Annotated[
+        Path,
+        typer.Option("--backup-key", help="The recovery key's private half.", metavar="FILE"),
+    ],
+) -> None:
+    """Check that a backup restores, without touching this server: it opens with the
+    recovery key, every part is intact and decrypts. Journaled, as the compliance
+    dashboard's last restore drill."""
+    from uhealthsec.server.app import build_context
+    from uhealthsec.server.audit.outbox import stage_entry
+    from uhealthsec.server.backup import BackupRefused, backup_at, drill, read_recovery_key
+    from uhealthsec.server.compliance.dashboard import drill_entry
+
+    settings = _settings()
+    try:
+        key = read_recovery_key(backup_key)
+        location, name = backup_at(settings, source)
+        done = drill(settings, location, name, key)
+    except BackupRefused as exc:
+        raise Refused(str(exc)) from exc
+    ctx = build_context(settings)
+    try:
+        with ctx.sessions.begin() as db:
+            staged = stage_entry(db, drill_entry(ctx), ctx.now())
+        ctx.journal.append(staged)
+    finally:
+        ctx.close()
+    console.print(
+        f"The backup of {done.created_at} opens with this recovery key: its {done.database} "
+        f"database, {done.blobs} blob(s) and the server key are intact and decrypt. "
+        "Journaled as a restore drill.",
+        markup=False,
+        soft_wrap=True,
+    )
+
+
 @app.command("verify-practitioner")
 def verify_practitioner(
     email: str = typer.Argument(..., help="The practitioner's address."),

@@ -18,6 +18,7 @@ from uhealthsec.protocol.encoding import b64u_decode
 from uhealthsec.server.audit.actions import ACTIONS, UNKNOWN, route_action
 from uhealthsec.server.audit.middleware import action_name
 from uhealthsec.server.auth.factors import LOCK_ACTION
+from uhealthsec.server.compliance.dashboard import RESTORE_DRILL_ACTION
 from uhealthsec.server.incidents.anomalies.service import RAISED_ACTION
 from uhealthsec.server.incidents.service import NOTIFY_PATIENT_ACTION, REMIND_ACTION
 from uhealthsec.server.retention.service import PURGE_ACTION
@@ -88,6 +89,7 @@ def test_the_table_is_the_list_of_the_protocol():
         NOTIFY_PATIENT_ACTION,
         REMIND_ACTION,
         RAISED_ACTION,
+        RESTORE_DRILL_ACTION,
     }
 
 

@@ -19,6 +19,7 @@ from typer._click.exceptions import ClickException
 from uhealthsec.client.cli import (
     account,
     alerts,
+    compliance,
     consent,
     documents,
     exit_codes,
@@ -119,6 +120,7 @@ app.add_typer(rights.rights_app, name="rights")
 # The breach register.
 app.add_typer(incident.incident_app, name="incident")
 app.add_typer(alerts.alerts_app, name="alerts")
+app.add_typer(compliance.compliance_app, name="compliance")
 app.command("export")(documents.export)
 # Documents waiting for invited patients.
 app.add_typer(pending.pending_app, name="pending")

@@ -162,6 +162,8 @@ ACTIONS: Mapping[tuple[str, str], str] = MappingProxyType(
         ("POST", "/alerts/{alert_id}/incident"): "incidents.alert_incident",
         ("GET", "/practices/{practice_id}/anomaly-settings"): "incidents.anomaly_settings",
         ("PUT", "/practices/{practice_id}/anomaly-settings"): "incidents.tune_anomaly_settings",
+        ("GET", "/practices/{practice_id}/compliance"): "compliance.dashboard",
+        ("GET", "/compliance/practices"): "compliance.all_practices",
         ("POST", "/threads"): "messaging.create_thread",
         ("GET", "/threads"): "messaging.threads",
         ("GET", "/threads/{thread_id}"): "messaging.thread",

@@ -56,9 +56,11 @@ JOURNALED_READ_PREFIXES = (
     "/journal/entries",
     "/rights-requests",
     "/consents",
+    # The operators' view of every practice's compliance dashboard (members named).
+    "/compliance",
 )
 #: Reads of a practice's personal data: ``/practices/{id}/<one of these>``.
-JOURNALED_PRACTICE_READS = frozenset({"journal", "members", "rights-requests"})
+JOURNALED_PRACTICE_READS = frozenset({"compliance", "journal", "members", "rights-requests"})
 UNJOURNALED_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Reads sent as POST (a body too long for a query): journaled as the GET they stand
 #: for would be, only once marked as about a patient.

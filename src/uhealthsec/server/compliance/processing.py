@@ -557,6 +557,34 @@ BREACHES = Activity(
     ),
 )
 
+COMPLIANCE = Activity(
+    key="compliance",
+    name="Compliance dashboard and report",
+    purposes=(
+        "Show a practice's admins, and an inspector through its dated report, whether the "
+        "practice complies: second factors, patients' requests and their deadlines, "
+        "consents, retention, breaches and their 72-hour clock, the journal, backups and "
+        "their restore drill, transport (GDPR art. 5(2), 24 and 32).",
+    ),
+    legal_bases=("GDPR art. 6(1)(c): the controller's accountability (art. 5(2), 24).",),
+    data_subjects=("the practice's members", "patients (counted only)"),
+    data_categories=(
+        "the name, address and role of each member without a second factor",
+        "counts and dates: open requests with their deadlines, directives, files due for "
+        "destruction, alerts and incidents with their deadlines (no patient named)",
+    ),
+    recipients=(
+        "the practice's admins",
+        "the operators listed in UHS_INCIDENT_OPERATORS, every practice's",
+    ),
+    retention=(
+        "nothing kept: computed from the other activities' tables when asked; each "
+        "reading is journaled",
+    ),
+    tables=frozenset(),
+    actions=frozenset({"compliance.dashboard", "compliance.all_practices", "backup.restore_drill"}),
+)
+
 ACTIVITIES = (
     ACCOUNTS,
     KEY_DIRECTORY,
@@ -568,6 +596,7 @@ ACTIVITIES = (
     SECURITY,
     MAIL,
     BREACHES,
+    COMPLIANCE,
 )
 
 #: Tables that hold no personal data, and why.

@@ -1,0 +1,1 @@
+from tests.server.records.conftest import practice, report  # noqa: F401  (shared fixtures)
