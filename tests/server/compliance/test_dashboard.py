@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,7 @@ from uhealthsec.client.incidents import IncidentClient
 from uhealthsec.client.rights import RightsClient
 from uhealthsec.server.audit.outbox import stage_entry
 from uhealthsec.server.compliance.dashboard import drill_entry
+from uhealthsec.server.incidents.anomalies.rules import PARIS
 
 OPERATOR = "olga@example.org"
 
@@ -91,7 +92,7 @@ def test_an_incident_at_71_hours_is_watched_and_at_73_hours_late(practice: Pract
     assert at_71["status"] == "watch"
     [running] = at_71["facts"]["incidents"]
     assert running["clock"] == "due_soon" and running["hours_left"] == pytest.approx(1, abs=0.01)
-    assert "1 h restantes" in at_71["details"][0]
+    assert "1 h 00 restantes" in at_71["details"][0]
 
     late = incidents.open(
         practice.id,
@@ -102,7 +103,7 @@ def test_an_incident_at_71_hours_is_watched_and_at_73_hours_late(practice: Pract
     at_73 = line(compliance.dashboard(practice.id), "incidents")
     assert at_73["status"] == "late" and at_73["facts"]["late"] == 1
     assert {i["clock"] for i in at_73["facts"]["incidents"]} == {"due_soon", "late"}
-    assert any("EN RETARD de 1 h" in d for d in at_73["details"])
+    assert any("EN RETARD de 1 h 00" in d for d in at_73["details"])
     # Decided not notifiable, with its reason: the clock stops, the line is no longer late.
     incidents.decide(late["id"], "not_notifiable", "Panne sans fuite de données possible.")
     assert line(compliance.dashboard(practice.id), "incidents")["facts"]["late"] == 0
@@ -206,9 +207,10 @@ def test_each_reading_is_journaled_about_the_practice(practice: Practice):
 def test_the_pdf_report_is_dated_in_french_and_says_each_status_in_words(practice: Practice, clock):
     RightsClient(practice.carol.exchange).ask(practice.id, "erasure")
     report = ComplianceClient(practice.alice.exchange).report(practice.id)
-    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(report)).pages)
+    pages = PdfReader(io.BytesIO(report), strict=True).pages
+    text = "\n".join(page.extract_text() for page in pages)
     assert "Rapport de conformité" in text
-    assert clock.now.astimezone(UTC).strftime("%d/%m/%Y") in text
+    assert clock.now.astimezone(PARIS).strftime("%d/%m/%Y à %H:%M (heure de Paris)") in text
     for words in ("Comment lire ce rapport", "EN RETARD", "CONFORME", "Règle :", "Constat :"):
         assert words in text, words
     assert "Demandes d'exercice des droits des patients" in text

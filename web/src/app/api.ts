@@ -41,6 +41,8 @@ export type AlertListingView = Operations["alerts"]["args"]["status"];
 export type AlertIncidentView = Operations["openAlertIncident"]["result"]["incident"];
 export type AnomalySettingsView = Operations["anomalySettings"]["result"];
 export type ThresholdsView = AnomalySettingsView["thresholds"];
+export type ComplianceView = Operations["compliance"]["result"]["dashboard"];
+export type ComplianceItemView = ComplianceView["items"][number];
 
 /** An opened document: its bytes, checked, and who signed them. */
 export interface OpenedDocument {
@@ -352,6 +354,14 @@ export class Api {
 
   openAlertIncident(practiceId: string, alertId: string): Promise<{ alert: AlertView; incident: AlertIncidentView }> {
     return this.worker.call("openAlertIncident", { practiceId, alertId });
+  }
+
+  async compliance(practiceId: string): Promise<ComplianceView> {
+    return (await this.worker.call("compliance", { practiceId })).dashboard;
+  }
+
+  async complianceReport(practiceId: string): Promise<Uint8Array<ArrayBuffer>> {
+    return (await this.worker.call("complianceReport", { practiceId })).report;
   }
 
   anomalySettings(practiceId: string): Promise<AnomalySettingsView> {

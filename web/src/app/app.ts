@@ -24,6 +24,7 @@ import { MESSAGES_ROUTE, messagesScreen } from "./screens/messages.js";
 import { threadScreen } from "./screens/messages_thread.js";
 import { practiceScreen } from "./screens/practice.js";
 import { ALERTS_ROUTE_PATTERN, alertSettingsScreen, alertsScreen } from "./screens/alerts.js";
+import { COMPLIANCE_ROUTE_PATTERN, complianceScreen } from "./screens/compliance.js";
 import { invitedRegistration, isJoinRoute, joinScreen, joinSignedOutScreen, routeAfterSignIn, takeInvitationFromAddress } from "./screens/practice_join.js";
 import { CONSENTS_ROUTE, consentsScreen } from "./screens/consents.js";
 import { RIGHTS_ROUTE, rightsScreen } from "./screens/rights.js";
@@ -312,6 +313,8 @@ export class App {
     const threadMatch = /^#\/messages\/([^/]+)$/.exec(hash);
     if (threadMatch) return threadScreen(context, decodeURIComponent(threadMatch[1]!));
     if (isJoinRoute(hash)) return joinScreen(context);
+    const complianceMatch = COMPLIANCE_ROUTE_PATTERN.exec(hash);
+    if (complianceMatch) return complianceScreen(context, decodeURIComponent(complianceMatch[1]!));
     const alertsMatch = ALERTS_ROUTE_PATTERN.exec(hash);
     if (alertsMatch) {
       const practiceId = decodeURIComponent(alertsMatch[1]!);

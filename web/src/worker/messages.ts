@@ -24,6 +24,7 @@ import type { PasskeyCredential, PasskeyOptions, PasskeyView } from "../client/p
 import type { PatientInvitationView, PendingOutcome, PendingShareView } from "../client/pending.js";
 import type { ExportOutcome } from "../client/portability.js";
 import type { AlertIncidentView, AlertListing, AlertView, SettingsChangeView, ThresholdsView } from "../client/alerts.js";
+import type { ComplianceView } from "../client/compliance.js";
 
 /** The operations on keys alone (service.ts). */
 export interface CryptoOperations {
@@ -271,6 +272,9 @@ export interface ClientOperations {
   /** (Admins) The thresholds of the practice's anomaly rules, and their last changes; a new set of them. */
   anomalySettings: { args: { practiceId: string }; result: { thresholds: ThresholdsView; changes: SettingsChangeView[] } };
   setAnomalySettings: { args: { practiceId: string; thresholds: ThresholdsView }; result: { thresholds: ThresholdsView } };
+  /** (Admins) The practice's compliance dashboard; the same as the server's dated PDF report. */
+  compliance: { args: { practiceId: string }; result: { dashboard: ComplianceView } };
+  complianceReport: { args: { practiceId: string }; result: { report: Uint8Array<ArrayBuffer> } };
   /** Records retention facts of a patient file; its retention after them. */
   recordRetentionFacts: { args: { patientFileId: string; facts: RetentionFacts }; result: { retention: Retention } };
   /** (Admins) The practice's activity as a FHIR Bundle of AuditEvents (its JSON text, checked to be one). */

@@ -71,6 +71,7 @@ import { CryptoService } from "./service.js";
 import { PendingShares, openPatientFile } from "../client/pending.js";
 import { exportBundle } from "../client/portability.js";
 import { anomalySettings, dismissAlert, listAlerts, openIncidentFromAlert, setAnomalySettings } from "../client/alerts.js";
+import { complianceDashboard, complianceReport } from "../client/compliance.js";
 
 /** The device name the server shows in the account's sessions. */
 const DEVICE_NAME = "web";
@@ -716,6 +717,14 @@ export class WorkerService extends CryptoService {
     return { retention: await this.requireSignedIn().patientFiles.recordRetentionFacts(patientFileId, facts) };
   }
 
+  async compliance({ practiceId }: ClientOperations["compliance"]["args"]): Promise<ClientOperations["compliance"]["result"]> {
+    return { dashboard: await complianceDashboard(this.requireSignedIn().session, practiceId) };
+  }
+
+  async complianceReport({ practiceId }: ClientOperations["complianceReport"]["args"]): Promise<ClientOperations["complianceReport"]["result"]> {
+    return { report: await complianceReport(this.requireSignedIn().session, practiceId) };
+  }
+
   async exportActivity({ practiceId }: ClientOperations["exportActivity"]["args"]): Promise<ClientOperations["exportActivity"]["result"]> {
     return { bundle: await exportActivity(this.requireSignedIn().session, practiceId) };
   }
@@ -1146,6 +1155,8 @@ const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
   "openAlertIncident",
   "anomalySettings",
   "setAnomalySettings",
+  "compliance",
+  "complianceReport",
   "recordRetentionFacts",
   "exportActivity",
   "myConsents",

@@ -3,6 +3,7 @@
 import "../account_changes.test.js";
 import "../account_security.test.js";
 import "../alerts.test.js";
+import "../compliance.test.js";
 import "../attacks.test.js";
 import "../checkpoint.test.js";
 import "../client.test.js";

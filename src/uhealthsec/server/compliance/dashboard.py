@@ -49,6 +49,7 @@ from uhealthsec.server.consent.service import paris_today, study_state
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import InvalidInput, NotFound
 from uhealthsec.server.incidents.anomalies.models import AnomalyAlert
+from uhealthsec.server.incidents.anomalies.rules import PARIS
 from uhealthsec.server.incidents.models import Incident, IncidentNotification
 from uhealthsec.server.incidents.service import DEADLINE, Clock, clock_state
 from uhealthsec.server.journaling.draft import current_draft
@@ -114,8 +115,26 @@ class Dashboard:
         return max((i.status for i in self.items), key=order.index, default=Status.OK)
 
 
+#: How the patients' rights are named in French (protocol/consent.py Right).
+RIGHTS = {
+    "access": "accès",
+    "rectification": "rectification",
+    "erasure": "effacement",
+    "restriction": "limitation",
+    "portability": "portabilité",
+    "objection": "opposition",
+    "medical_file": "communication du dossier médical",
+}
+
+
 def _when(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%d/%m/%Y %H:%M UTC")
+    """In France's time, where the practice and its inspector are."""
+    return moment.astimezone(PARIS).strftime("%d/%m/%Y à %H:%M (heure de Paris)")
+
+
+def _left(delta: timedelta) -> str:
+    minutes = int(abs(delta.total_seconds()) // 60)
+    return f"{minutes // 60} h {minutes % 60:02d}"
 
 
 def _day(day: date) -> str:
@@ -264,8 +283,8 @@ class ComplianceService:
         soon = [r for r in requests if r.due_at >= now and r.due_at - now <= RIGHTS_DUE_SOON]
         status = Status.LATE if late else Status.WATCH if soon else Status.OK
         details = [
-            f"Demande « {r.right} » reçue le {_when(r.received_at)}, échéance légale le "
-            f"{_when(r.due_at)}" + (" : EN RETARD" if now > r.due_at else "")
+            f"Demande « {RIGHTS.get(r.right, r.right)} » reçue le {_when(r.received_at)}, "
+            f"échéance légale le {_when(r.due_at)}" + (" : EN RETARD" if now > r.due_at else "")
             for r in requests
         ]
         return Item(
@@ -419,11 +438,8 @@ class ComplianceService:
         details = []
         for incident, clock in running:
             left = incident.aware_at + DEADLINE - now
-            hours = left.total_seconds() / 3600
             clock_text = (
-                f"EN RETARD de {int(-hours)} h"
-                if clock == Clock.LATE
-                else f"{int(hours)} h restantes"
+                f"EN RETARD de {_left(left)}" if clock == Clock.LATE else f"{_left(left)} restantes"
             )
             details.append(
                 f"Incident connu le {_when(incident.aware_at)} : notification à la CNIL "
@@ -531,7 +547,7 @@ class ComplianceService:
 
     def _backups(self, now: datetime) -> Item:
         rule = (
-            "Une sauvegarde chiffrée au moins par jour (`uhs-server backup`). Aucune "
+            "Une sauvegarde chiffrée au moins par jour (uhs-server backup). Aucune "
             "sauvegarde, ou la dernière il y a plus de 48 h = en retard ; plus de 26 h = à "
             "surveiller."
         )
@@ -595,8 +611,9 @@ class ComplianceService:
             status=status,
             summary=summary,
             rule="Une sauvegarde n'est sûre que si on a essayé de la restaurer : un exercice "
-            "au moins par an (`uhs-server restore` sur un serveur vide, puis `uhs-server "
-            "restore-drill` qui l'inscrit au journal). Jamais, ou plus d'un an = en retard.",
+            "au moins par an (uhs-server restore-drill, qui ouvre la sauvegarde, vérifie et "
+            "déchiffre chacune de ses parties et l'inscrit au journal ; uhs-server restore "
+            "sur un serveur vide pour l'essai complet). Jamais, ou plus d'un an = en retard.",
             facts={"last_drill_at": last.isoformat() if last else None},
         )
 
@@ -612,9 +629,10 @@ class ComplianceService:
             "HSTS (Strict-Transport-Security, 2 ans) : envoyé par le serveur sur chaque réponse"
             if https
             else "HSTS : non envoyé (l'adresse publique n'est pas https)",
-            "Le TLS est terminé par le mandataire inverse (nginx) devant le serveur : le "
-            "serveur ne voit ni le certificat, ni sa date d'expiration, ni les versions de "
-            "TLS acceptées. Les vérifier avec l'outil de l'hébergeur (ou testssl.sh).",
+            "Le TLS est terminé par le mandataire inverse (nginx) placé devant le serveur, "
+            "comme le déploiement le prévoit : le serveur ne voit donc ni le certificat, ni "
+            "sa date d'expiration, ni les versions de TLS acceptées. Les vérifier avec "
+            "l'outil de l'hébergeur (ou testssl.sh).",
         ]
         if proxies:
             details.append(f"Mandataires de confiance : {', '.join(proxies)}")

@@ -9,16 +9,16 @@ and what it was computed from.
 from __future__ import annotations
 
 import textwrap
-from datetime import UTC
 
 from uhealthsec.server.compliance.dashboard import STATUS_LABELS, Dashboard, Status
+from uhealthsec.server.incidents.anomalies.rules import PARIS
 
 #: A4, in points; margins.
 WIDTH, HEIGHT = 595, 842
 MARGIN = 56
 #: Characters per line at 10 pt: Helvetica's French text averages under half an em a
 #: character, so this many fit in the width between the margins.
-COLUMNS = 92
+COLUMNS = 88
 COLOURS = {Status.OK: "0 0.45 0", Status.WATCH: "0.7 0.4 0", Status.LATE: "0.75 0 0"}
 READING = (
     "Chaque ligne donne un statut écrit en toutes lettres : CONFORME (la règle est "
@@ -75,7 +75,7 @@ class _Pages:
 def report_pdf(dashboard: Dashboard) -> bytes:
     """The report of one practice's dashboard."""
     out = _Pages()
-    when = dashboard.generated_at.astimezone(UTC).strftime("%d/%m/%Y à %H:%M UTC")
+    when = dashboard.generated_at.astimezone(PARIS).strftime("%d/%m/%Y à %H:%M (heure de Paris)")
     out.paragraph("Rapport de conformité RGPD", size=16, bold=True)
     out.paragraph(f"Cabinet : {dashboard.practice_name}", size=12, bold=True)
     out.paragraph(

@@ -12,6 +12,7 @@ import { type MessageKey, locale, t } from "../i18n.js";
 import { busy } from "./signin.js";
 import { practiceRequests } from "./practice_requests.js";
 import { alertsSummary } from "./alerts.js";
+import { complianceLink } from "./compliance.js";
 
 export const PRACTICE_ROUTE = (practiceId: string) => `#/practice/${encodeURIComponent(practiceId)}`;
 
@@ -63,7 +64,7 @@ async function showPractice(context: AppContext, practice: PracticeView, place: 
   const heading = h("h2", {}, practice.name);
   replace(place, heading, h("p", {}, t("practice.yourRole", { role: roleName(practice.role) })));
   // What may need the admin today comes before the lists.
-  if (practice.role === "admin") place.append(alertsSummary(context, practice.id));
+  if (practice.role === "admin") place.append(alertsSummary(context, practice.id), complianceLink(practice.id));
   place.append(members);
   // The page offers an admin's actions to admins only; the server refuses them to anyone else anyway.
   if (practice.role === "admin") {
