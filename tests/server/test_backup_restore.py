@@ -8,6 +8,7 @@ before anything is written."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
@@ -43,6 +44,7 @@ from uhealthsec.crypto.keys import UserKeys
 from uhealthsec.protocol.encoding import b64u_encode
 from uhealthsec.server import backup as backup_module
 from uhealthsec.server.app import blob_store_for, build_context, create_app
+from uhealthsec.server.audit.models import JournalRecord
 from uhealthsec.server.backup import (
     BLOBS_FOLDER,
     KEY_FILE,
@@ -56,6 +58,7 @@ from uhealthsec.server.backup import (
     restore,
 )
 from uhealthsec.server.cli import app
+from uhealthsec.server.compliance.dashboard import RESTORE_DRILL_ACTION
 from uhealthsec.server.settings import Settings
 
 
@@ -462,3 +465,40 @@ def test_a_manifest_naming_a_part_outside_the_backup_is_refused_before_writing(
     with pytest.raises(BackupRefused, match="names no part of a backup"):
         restore(target, location, name, recovery_key, None)
     assert untouched(target)
+
+
+def test_a_restore_drill_checks_every_part_and_journals_itself_only_when_it_opens(
+    sqlite_template: Path, tmp_path: Path
+):
+    """`uhs-server restore-drill` leaves the running server as it is: a backup that
+    opens with the recovery key, every part intact and decrypting, is journaled as the
+    compliance dashboard's last drill; an altered part is refused and not journaled."""
+    settings, _ = empty_server(sqlite_template, tmp_path)
+    # This server runs (it journals the drill): a key of its own.
+    settings.server_key_path.write_text(base64.b64encode(secrets.token_bytes(32)).decode() + "\n")
+    folder = tmp_path / "backups"
+    done = backup(settings, blob_store_for(settings), location_for(settings, str(folder)), keep=2)
+    key_file = str(tmp_path / "recovery.key")
+
+    def drills() -> int:
+        with create_engine(settings.resolved_database_url).connect() as db:
+            return db.execute(
+                select(func.count())
+                .select_from(JournalRecord)
+                .where(JournalRecord.action == RESTORE_DRILL_ACTION)
+            ).scalar_one()
+
+    status, output = uhs_server(
+        settings, "restore-drill", "--from", done.where, "--backup-key", key_file
+    )
+    assert status == 0 and "opens with this recovery key" in output, output
+    assert drills() == 1
+    assert not list(settings.data_dir.glob("drill-*"))  # the scratch copies are gone
+
+    part = Path(done.where) / SERVER_KEY_PART
+    part.write_bytes(part.read_bytes()[:-1] + bytes([part.read_bytes()[-1] ^ 1]))
+    status, output = uhs_server(
+        settings, "restore-drill", "--from", done.where, "--backup-key", key_file
+    )
+    assert status == 1 and "missing or altered" in output, output
+    assert drills() == 1
