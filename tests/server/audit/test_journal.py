@@ -742,6 +742,7 @@ def test_every_read_of_personal_data_is_journaled(practice: Practice, ctx):
     carol.exchange.call("GET", "/rights-requests")
     alice.exchange.call("GET", f"/practices/{practice.id}/rights-requests")
     alice.exchange.call("GET", f"/practices/{practice.id}/members")
+    alice.exchange.call("GET", f"/practices/{practice.id}/compliance")
     size = served_checkpoint(alice.exchange.call("GET", "/keys/head").json(), "keys").size
     for email in (carol.email, bob.email):  # a patient's entry, then a practitioner's
         alice.exchange.call("GET", "/keys/entries", params={"email": email, "tree_size": size})
@@ -751,6 +752,7 @@ def test_every_read_of_personal_data_is_journaled(practice: Practice, ctx):
         ("consent.my_requests", carol_id, Outcome.DONE),
         ("consent.practice_requests", alice_id, Outcome.DONE),
         ("accounts.members", alice_id, Outcome.DONE),
+        ("compliance.dashboard", alice_id, Outcome.DONE),
         ("keys.lookup", alice_id, Outcome.DONE),  # practitioners' entries are public
     ]
     seen = {h["action"] for h in carol.exchange.call("GET", "/journal/history").json()}

@@ -26,7 +26,7 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from urllib.parse import urlsplit
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
@@ -195,25 +195,26 @@ class ComplianceService:
         practices = list(self.db.scalars(query))
         for practice in practices:
             current_draft().about_practice(practice.id)
-        return [self._dashboard(p) for p in practices]
+        # The server's own lines are the same for every practice: read once (the
+        # backups' location may be a bucket, listed over the network).
+        shared = self._server_lines(self.ctx.now())
+        return [self._dashboard(p, shared) for p in practices]
 
-    def _dashboard(self, practice: Practice) -> Dashboard:
+    def _dashboard(self, practice: Practice, shared: list[Item] | None = None) -> Dashboard:
         now = self.ctx.now()
-        shared = [
-            self._journal(now),
-            self._backups(now),
-            self._restore_drill(now),
-            self._transport(),
-        ]
         items = [
             *self._factors(practice.id),
             self._rights(practice.id, now),
             self._consents(practice.id),
             self._retention(practice.id),
             self._incidents(practice.id, now),
-            *shared,
+            *(shared if shared is not None else self._server_lines(now)),
         ]
         return Dashboard(practice.id, practice.name, now, items)
+
+    def _server_lines(self, now: datetime) -> list[Item]:
+        """The lines about the server every practice shares."""
+        return [self._journal(now), self._backups(now), self._restore_drill(now), self._transport()]
 
     # -- members' second factors ----------------------------------------------------------
 
@@ -382,9 +383,9 @@ class ComplianceService:
             if not files:
                 break
             after = files[-1].id
-            for status in retention.statuses(files).values():
-                start = status.destroyable_from
-                if status.holds_data and start is not None and start <= horizon:
+            for held in retention.statuses(files).values():
+                start = held.destroyable_from
+                if held.holds_data and start is not None and start <= horizon:
                     dates[start] += 1
         overdue = sum(n for day, n in dates.items() if day <= today)
         upcoming = sum(dates.values()) - overdue

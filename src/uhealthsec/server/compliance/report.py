@@ -41,7 +41,7 @@ class _Pages:
 
     def __init__(self) -> None:
         self.pages: list[list[bytes]] = [[]]
-        self.y = HEIGHT - MARGIN
+        self.y: float = HEIGHT - MARGIN
 
     def line(
         self,
