@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,8 @@ from uhealthsec.client.compliance import ComplianceClient
 from uhealthsec.client.incidents import IncidentClient
 from uhealthsec.client.rights import RightsClient
 from uhealthsec.server.audit.outbox import stage_entry
-from uhealthsec.server.compliance.dashboard import drill_entry
+from uhealthsec.server.compliance.dashboard import Dashboard, Item, Status, drill_entry
+from uhealthsec.server.compliance.report import report_pdf
 from uhealthsec.server.incidents.anomalies.rules import PARIS
 
 OPERATOR = "olga@example.org"
@@ -216,3 +217,25 @@ def test_the_pdf_report_is_dated_in_french_and_says_each_status_in_words(practic
     assert "Demandes d'exercice des droits des patients" in text
     assert "jamais" in text  # no backup
     assert "carol" not in text.lower()
+
+
+def test_the_report_carries_any_practice_name_as_text_over_several_pages():
+    """A practice's name is its admin's words: PDF syntax in it stays text."""
+    hostile = "Cabinet) Tj ET BT /F2 40 Tf (pwn \\ « é » œ €"
+    found = Dashboard(
+        uuid.uuid4(),
+        hostile,
+        datetime(2026, 11, 28, 9, 30, tzinfo=UTC),
+        [
+            Item(
+                "rights_requests", "Demandes", Status.LATE, "2 en retard", "Règle.", ["ligne"] * 200
+            )
+        ],
+    )
+    reader = PdfReader(io.BytesIO(report_pdf(found)), strict=True)
+    assert len(reader.pages) > 2
+    first = reader.pages[0].extract_text()
+    assert f"Cabinet : {hostile}" in first
+    assert "Établi le 28/11/2026 à 10:30 (heure de Paris)" in first
+    last = reader.pages[-1].extract_text()
+    assert f"page {len(reader.pages)} sur {len(reader.pages)}" in last
