@@ -167,7 +167,7 @@ def test_r17_account_deletion_leaves_no_name_address_messages_or_consents(
     """R17: where nothing must be kept, deletion leaves no name, address, message,
     consent, request, key or way to sign in; the key directory keeps its entries,
     revoked, and the journal still verifies."""
-    alice, bob, carol = practice.alice, practice.bob, practice.carol
+    alice, carol = practice.alice, practice.carol
     carol_id = uuid.UUID(carol.user.account_id)
     thread = MessagingClient(alice.exchange).start_thread([carol.email])["id"]
     MessagingClient(carol.exchange).send(thread, "Bonjour docteur")
