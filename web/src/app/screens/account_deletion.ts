@@ -22,6 +22,8 @@ function day(iso: string): string {
 
 /** Until when a kept line is kept, in words. */
 function keptWhen(item: ErasureItem): string {
+  // The journal is never rewritten: its date is how long the law asks for it, not a purge.
+  if (item.keptUntil !== null && item.basis === "journal") return t("deletion.untilJournalDate", { date: day(item.keptUntil) });
   if (item.keptUntil !== null) return t("deletion.until", { date: day(item.keptUntil) });
   switch (item.basis) {
     case "medical-file-retention":
