@@ -61,7 +61,8 @@ from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import Conflict, Forbidden
 from uhealthsec.server.idempotency.models import KeptAnswer
 from uhealthsec.server.journaling.draft import current_draft
-from uhealthsec.server.records.models import Document, PatientFile, Share
+from uhealthsec.server.mail.models import OutboxMail
+from uhealthsec.server.records.models import Document, PatientFile, PendingShare, Share
 from uhealthsec.server.retention.interfaces import Correspondence
 from uhealthsec.server.retention.models import FileRetention
 from uhealthsec.server.retention.service import FileStatus, RetentionService
@@ -370,7 +371,11 @@ class ErasureService:
             Membership,
         ):
             sign_in += self._delete(model, model.account_id == account_id)
+        # Shares waiting for the patient to join, then the invitations they hang on.
+        sign_in += self._delete(PendingShare, PendingShare.patient_id == account_id)
         sign_in += self._delete(Invitation, Invitation.email == patient.email)
+        # Mail to the address, sent or waiting: the outbox would keep the address.
+        self._delete(OutboxMail, OutboxMail.recipient == patient.email)
         directory = self.ctx.find(KeyPublication, self.db)
         entries = directory.revoke(patient, ACCOUNT_DELETED)
         # The row stays, empty: kept records name it by its id (RESTRICT keys).
