@@ -59,13 +59,16 @@ from uhealthsec.server.auth.service import Principal, SessionService
 from uhealthsec.server.consent.models import ConsentDirective, RightsRequest
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import Conflict, Forbidden
+from uhealthsec.server.federation.models import FederatedIdentity
 from uhealthsec.server.idempotency.models import KeptAnswer
 from uhealthsec.server.journaling.draft import current_draft
+from uhealthsec.server.keys.models import DirectoryMisses
 from uhealthsec.server.mail.models import OutboxMail
 from uhealthsec.server.records.models import Document, PatientFile, PendingShare, Share
 from uhealthsec.server.retention.interfaces import Correspondence
 from uhealthsec.server.retention.models import FileRetention
 from uhealthsec.server.retention.service import FileStatus, RetentionService
+from uhealthsec.server.search.models import SearchDocument, SearchEntry, SearchIndex
 
 #: Why the key directory lists the account's keys as revoked.
 ACCOUNT_DELETED = "account-deleted"
@@ -357,6 +360,11 @@ class ErasureService:
         sessions = select(SignInSession.id).where(SignInSession.account_id == account_id)
         self.db.execute(delete(RefreshToken).where(RefreshToken.session_id.in_(sessions)))
         sign_in = self._delete(SignInSession, SignInSession.account_id == account_id)
+        # The account's encrypted search index (its tokens and document lists).
+        indexes = select(SearchIndex.id).where(SearchIndex.owner_id == account_id)
+        self._delete(SearchEntry, SearchEntry.index_id.in_(indexes))
+        self._delete(SearchDocument, SearchDocument.index_id.in_(indexes))
+        self._delete(SearchIndex, SearchIndex.owner_id == account_id)
         for model in (
             LoginFlow,
             AuthorizationCode,
@@ -369,6 +377,8 @@ class ErasureService:
             EmailVerification,
             KeptAnswer,
             Membership,
+            DirectoryMisses,
+            FederatedIdentity,
         ):
             sign_in += self._delete(model, model.account_id == account_id)
         # Shares waiting for the patient to join, then the invitations they hang on.
