@@ -282,7 +282,7 @@ class ErasureService:
         words = retention_words(status)
         erasure.kept_until.append(until)
         documents = self._count(Document.id, Document.patient_file_id == patient_file.id)
-        kept = [(ErasureCategory.DOCUMENTS, documents)]
+        kept: list[tuple[ErasureCategory, int | None]] = [(ErasureCategory.DOCUMENTS, documents)]
         if status.has_threads:
             kept.append((ErasureCategory.CONVERSATIONS, None))
         kept.append((ErasureCategory.RETENTION_FACTS, None))
