@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import update
 
 from tests.client.demo import finished, login, run, send, spawn_uhs
+from tests.server_fixtures import oathtool
 from tests.serving import run_worker
 from uhealthsec.client.portability import documents_in
 from uhealthsec.server.records.models import DocumentVersion, PatientFile
@@ -246,3 +247,42 @@ def test_claims_and_the_practice_policy(signed_in, live_server, clock, tmp_path)
         ).split()
     )
     assert f"Kept until: {add_years(today, 30).isoformat()}" in closed
+
+
+def test_r17_a_patient_deletes_her_account_from_the_terminal(
+    signed_in, demo, live_server, clock, tmp_path
+):
+    """R17: `uhs rights delete-account` shows what is erased and kept until when, asks,
+    asks a second factor, deletes, and the profile is signed out."""
+    martin, _ = signed_in
+    report = tmp_path / "bilan.txt"
+    report.write_text("Bilan: rien a signaler.\n")
+    send(report, martin, live_server)
+    run(
+        ["patient", "dates", "camille.petit@demo.test", "--born", "1990-02-01"],
+        martin,
+        live_server,
+        None,
+    )
+    camille_person = demo["camille.petit"]
+    camille = tmp_path / "camille"
+    login(camille_person, camille, live_server, clock)
+
+    uhs = spawn_uhs(["rights", "delete-account"], camille, live_server)
+    uhs.expect("Deleting your account would do this:")
+    uhs.expect("Delete your account\\? It cannot be undone")
+    preview = " ".join(uhs.before.split())
+    last_day = add_years(clock.now.date(), 20).isoformat()
+    assert "kept 1 documents (practice " in preview and f"until {last_day}" in preview
+    assert "erased name and e-mail address" in preview
+    uhs.sendline("y")
+    uhs.expect("6-digit code")
+    clock.advance(seconds=30)
+    uhs.sendline(oathtool(camille_person.totp_secret, clock.now))
+    status, output = finished(uhs)
+    assert status == 0, output
+    assert "Your account is deleted:" in output and "17(3)(b) and (c)" in output
+    # Signed out: the profile holds no tokens any more.
+    uhs = spawn_uhs(["rights", "list"], camille, live_server)
+    status, output = finished(uhs)
+    assert status != 0 and "not signed in" in output

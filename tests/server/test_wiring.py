@@ -63,6 +63,12 @@ def test_activation_publishes_through_the_provided_directory(ctx, users):
         def current_version(self, account_id):
             return self.directory.current_version(account_id)
 
+        def revoke(self, account, reason):
+            return self.directory.revoke(account, reason)
+
+        def address_retired(self, address):
+            return self.directory.address_retired(address)
+
     ctx.provide(KeyPublication, Recording)
     users.register("camille@demo.test", "patient")
     with ctx.sessions() as db:

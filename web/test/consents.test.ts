@@ -298,3 +298,45 @@ test("practice rights: a request made to another practice, another request or le
     assert.equal(await refusal(() => run(new PracticeRights(session, PRACTICE))), "malformed_answer", JSON.stringify(overrides));
   }
 });
+
+function erasureItem(overrides: Record<string, unknown> = {}) {
+  return { category: "documents", practice_id: PRACTICE, outcome: "kept", count: 1, basis: "medical-file-retention", kept_until: "2046-11-28", reason: "Kept.", ...overrides };
+}
+
+test("account deletion (R17): the preview and the deletion are sent as the SDK sends them, the lines read as served", async () => {
+  const lines = [erasureItem(), erasureItem({ category: "identity", practice_id: null, outcome: "erased", count: null, basis: null, kept_until: null, reason: "Erased." })];
+  const previewed = sessionAnsweringAsPatient(() => ({ account_id: ME, deleted_at: null, items: lines }));
+  const preview = await new Rights(previewed.session).deletionPreview();
+  assert.deepEqual(
+    preview.items.map((i) => [i.category, i.practiceId, i.outcome, i.basis, i.keptUntil]),
+    [
+      ["documents", PRACTICE, "kept", "medical-file-retention", "2046-11-28"],
+      ["identity", null, "erased", null, null],
+    ],
+  );
+  assert.deepEqual(previewed.sent, [{ method: "GET", path: "/accounts/me/deletion", options: {} }]);
+  const deleted = sessionAnsweringAsPatient(() => ({ account_id: ME, deleted_at: "2026-11-28T07:00:00Z", items: lines }));
+  assert.equal((await new Rights(deleted.session).deleteAccount()).deletedAt, "2026-11-28T07:00:00Z");
+  assert.deepEqual(deleted.sent, [{ method: "POST", path: "/accounts/me/deletion", options: { json: { confirm: "delete my account" } } }]);
+});
+
+test("account deletion (R17): another account's answer, a kept line without its legal ground or an erased one with a date is refused", async () => {
+  const cases: [Record<string, unknown>, Record<string, unknown>, "preview" | "delete"][] = [
+    [{ account_id: PAUL }, {}, "preview"],
+    [{ deleted_at: "2026-11-28T07:00:00Z" }, {}, "preview"],
+    [{ deleted_at: null }, {}, "delete"],
+    [{}, { basis: null }, "preview"],
+    [{}, { outcome: "erased" }, "preview"],
+    [{}, { outcome: "erased", basis: null }, "preview"],
+    [{}, { basis: "because" }, "preview"],
+    [{}, { category: "everything" }, "preview"],
+    [{}, { kept_until: "tomorrow" }, "preview"],
+  ];
+  for (const [answer, line, call] of cases) {
+    const served = { account_id: ME, deleted_at: call === "delete" ? "2026-11-28T07:00:00Z" : null, items: [erasureItem(line)], ...answer };
+    const { session } = sessionAnsweringAsPatient(() => served);
+    const rights = new Rights(session);
+    const run = () => (call === "preview" ? rights.deletionPreview() : rights.deleteAccount());
+    assert.equal(await refusal(run), "exchange_refused", JSON.stringify([answer, line]));
+  }
+});

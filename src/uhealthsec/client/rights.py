@@ -19,7 +19,18 @@ from pydantic import BaseModel
 
 from uhealthsec.client.exchange import ExchangeClient, ExchangeRefused
 from uhealthsec.client.wire import body, parse
-from uhealthsec.protocol.consent import NoteIn, ReasonIn, Right, RightsRequestIn, RightsRequestOut
+from uhealthsec.protocol.consent import (
+    AccountDeletionIn,
+    AccountDeletionOut,
+    NoteIn,
+    ReasonIn,
+    Right,
+    RightsRequestIn,
+    RightsRequestOut,
+)
+
+#: The words the server asks for before it deletes an account.
+DELETION_CONFIRMATION = "delete my account"
 
 
 class RightsClient:
@@ -40,6 +51,17 @@ class RightsClient:
 
     def lift(self, request_id: uuid.UUID | str) -> dict[str, Any]:
         return self._post(f"/rights-requests/{request_id}/lift")
+
+    def deletion_preview(self) -> dict[str, Any]:
+        """What deleting your account would erase and keep, and until when."""
+        answer = self.exchange.call("GET", "/accounts/me/deletion")
+        return _deletion(answer)
+
+    def delete_account(self) -> dict[str, Any]:
+        """Delete your account (a step-up first: a second factor in the last minutes).
+        The answer lists what was erased and what is kept, until when."""
+        confirm = AccountDeletionIn(confirm=DELETION_CONFIRMATION)
+        return _deletion(self.exchange.call("POST", "/accounts/me/deletion", json=body(confirm)))
 
     # -- practitioners --------------------------------------------------------------------
 
@@ -82,3 +104,8 @@ class RightsClient:
 def _requests(answer: httpx2.Response) -> list[dict[str, Any]]:
     served = parse(list[RightsRequestOut], answer, ExchangeRefused, "the rights requests")
     return [request.model_dump(mode="json") for request in served]
+
+
+def _deletion(answer: httpx2.Response) -> dict[str, Any]:
+    served = parse(AccountDeletionOut, answer, ExchangeRefused, "an account deletion")
+    return served.model_dump(mode="json")

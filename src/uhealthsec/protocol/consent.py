@@ -156,6 +156,84 @@ class NoteIn(Strict):
     note: Annotated[str | None, Field(max_length=1000)] = None
 
 
+class ErasureCategory(StrEnum):
+    """What an erasure answer speaks of, one line per category (and per practice for
+    what a practice's file holds)."""
+
+    DOCUMENTS = "documents"
+    #: Conversations with the patient and their messages.
+    CONVERSATIONS = "conversations"
+    CONSENTS = "consents"
+    #: The dates a file's retention depends on (birth, death, last care, claims).
+    RETENTION_FACTS = "retention-facts"
+    RIGHTS_REQUESTS = "rights-requests"
+    #: Name and e-mail address.
+    IDENTITY = "identity"
+    #: Password, keystore, sessions and tokens, second factors, memberships.
+    SIGN_IN = "sign-in"
+    #: Document and message keys wrapped for the patient.
+    KEYS = "keys"
+    #: The key directory's entries (address and public keys), recorded as revoked.
+    KEY_DIRECTORY = "key-directory"
+    #: The journal of accesses (pseudonymous: it names the account by its id only).
+    JOURNAL = "journal"
+
+
+class ErasureOutcome(StrEnum):
+    ERASED = "erased"
+    KEPT = "kept"
+
+
+class KeptBasis(StrEnum):
+    """Why something is kept: each value names its legal ground (docs/PROTOCOL.md)."""
+
+    #: GDPR art. 17(3)(b) and (c): the medical file's retention (CSP R1112-7, R15).
+    MEDICAL_FILE = "medical-file-retention"
+    #: GDPR art. 17(3)(b), 5(2) and 32: the journal of accesses is kept as long as the
+    #: data it concerns and is never rewritten (R14).
+    JOURNAL = "journal"
+    #: GDPR art. 17(3)(b) and 32: the key directory is an append-only, verifiable log;
+    #: its entries stay, recorded as revoked, so that signatures stay verifiable.
+    KEY_DIRECTORY = "key-directory"
+    #: Not asked: an erasure request to one practice leaves the account, which its
+    #: owner deletes themselves (DELETE /account).
+    ACCOUNT_IN_USE = "account-in-use"
+
+
+class ErasureItem(BaseModel):
+    """One line of an erasure answer: a category, erased or kept, why and until when."""
+
+    category: ErasureCategory
+    #: The practice whose file holds it; null for what belongs to the account.
+    practice_id: uuid.UUID | None
+    outcome: ErasureOutcome
+    #: How many rows it covers, when counting means something.
+    count: int | None = None
+    #: Null when erased.
+    basis: KeptBasis | None = None
+    #: The last day it is kept (the retention job erases it the day after); null when
+    #: erased, or when the end is not known yet (explained in ``reason``).
+    kept_until: date | None = None
+    #: The same in words (English), for command-line users.
+    reason: str
+
+
+class AccountDeletionIn(Strict):
+    """The patient's confirmation: the exact words, so that no replayed or forged
+    body without them deletes an account."""
+
+    confirm: Annotated[str, Field(pattern="^delete my account$")]
+
+
+class AccountDeletionOut(BaseModel):
+    """What deleting the account erases and keeps (a preview, or what was done)."""
+
+    account_id: uuid.UUID
+    #: When it was deleted; null in a preview.
+    deleted_at: datetime | None
+    items: list[ErasureItem]
+
+
 class RightsRequestOut(BaseModel):
     id: uuid.UUID
     patient_id: uuid.UUID
@@ -176,3 +254,6 @@ class RightsRequestOut(BaseModel):
     handled_at: datetime | None
     erasure_from: date | None
     lifted_at: datetime | None
+    #: An erasure's answer, per category (null for other rights, and for erasures
+    #: handled before the itemised answer).
+    erasure: list[ErasureItem] | None = None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from uhealthsec.server.accounts.interfaces import KeyPublication
 from uhealthsec.server.auth.interfaces import FormerKeyCopies
+from uhealthsec.server.consent.erasure import DeletedAccountRemnants
 from uhealthsec.server.consent.service import ConsentService
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.flows.directory_reach import DirectoryReach
@@ -24,7 +25,7 @@ from uhealthsec.server.keys.service import KeyDirectory
 from uhealthsec.server.messaging.retention import PatientCorrespondence
 from uhealthsec.server.records.interfaces import RetentionOfFiles, SharingRules
 from uhealthsec.server.records.service import RecordsService
-from uhealthsec.server.retention.interfaces import Correspondence
+from uhealthsec.server.retention.interfaces import AccountRemnants, Correspondence
 from uhealthsec.server.retention.service import RetentionService
 
 _DIRECTORY_REACH = DirectoryReach()
@@ -37,3 +38,4 @@ def provide_interfaces(ctx: AppContext) -> None:
     ctx.provide(RetentionOfFiles, RetentionService)
     ctx.provide(FormerKeyCopies, RecordsService)
     ctx.provide(Correspondence, PatientCorrespondence)
+    ctx.provide(AccountRemnants, DeletedAccountRemnants)

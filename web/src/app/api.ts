@@ -30,6 +30,7 @@ export type StudyView = ConsentsView["studies"][number];
 export type RightsView = Operations["rightsRequests"]["result"];
 export type BreachNotice = Operations["breachNotices"]["result"]["notices"][number];
 export type RightsRequestView = RightsView["requests"][number];
+export type AccountDeletionView = Operations["deleteAccount"]["result"]["deletion"];
 export type HistoryView = Operations["history"]["result"]["history"];
 export type HistoryEntryView = HistoryView["entries"][number];
 export type PatientInvitationView = Operations["patientInvitations"]["result"]["invitations"][number];
@@ -390,6 +391,14 @@ export class Api {
 
   async withdrawRight(id: string): Promise<RightsRequestView> {
     return (await this.worker.call("withdrawRight", { id })).request;
+  }
+
+  async accountDeletionPreview(): Promise<AccountDeletionView> {
+    return (await this.worker.call("accountDeletionPreview", {})).deletion;
+  }
+
+  async deleteAccount(): Promise<AccountDeletionView> {
+    return (await this.worker.call("deleteAccount", {})).deletion;
   }
 
   /** Your access history, or a practice's activity (its admins), proven complete. */

@@ -35,7 +35,49 @@ export interface RightsRequestView {
   /** An erasure refused within the file's retention: the day it becomes possible. */
   erasureFrom: string | null;
   liftedAt: string | null;
+  /** An erasure's answer, per category (null for the other rights). */
+  erasure: ErasureItem[] | null;
 }
+
+export const ERASURE_CATEGORIES = [
+  "documents",
+  "conversations",
+  "consents",
+  "retention-facts",
+  "rights-requests",
+  "identity",
+  "sign-in",
+  "keys",
+  "key-directory",
+  "journal",
+] as const;
+export type ErasureCategory = (typeof ERASURE_CATEGORIES)[number];
+export const KEPT_BASES = ["medical-file-retention", "journal", "key-directory", "account-in-use"] as const;
+export type KeptBasis = (typeof KEPT_BASES)[number];
+
+/** One line of an erasure's answer (protocol/consent.py ErasureItem). */
+export interface ErasureItem {
+  category: ErasureCategory;
+  /** The practice whose file holds it; null for what belongs to the account. */
+  practiceId: string | null;
+  outcome: "erased" | "kept";
+  count: number | null;
+  /** Why it is kept (null when erased). */
+  basis: KeptBasis | null;
+  /** The last day it is kept; null when erased or when the end is not known yet. */
+  keptUntil: string | null;
+  /** The same in English words, as the server wrote them. */
+  reason: string;
+}
+
+/** What deleting the account erases and keeps: a preview (deletedAt null) or what was done. */
+export interface AccountDeletionView {
+  deletedAt: string | null;
+  items: ErasureItem[];
+}
+
+/** The words the server asks for before it deletes an account (client/rights.py). */
+const DELETION_CONFIRMATION = "delete my account";
 
 export class Rights {
   constructor(private readonly session: Session) {}
@@ -61,6 +103,25 @@ export class Rights {
     const request = await this.post(`/rights-requests/${encodeURIComponent(id)}/withdraw`);
     if (request.id !== id.toLowerCase() || request.status !== "withdrawn") throw exchangeRefused("the server did not withdraw the request you withdrew");
     return request;
+  }
+
+  /** GET /accounts/me/deletion: what deleting your account would erase and keep, and until when. */
+  async deletionPreview(): Promise<AccountDeletionView> {
+    const wire = new Wire("exchange_refused", "the account deletion preview");
+    const me = (await this.session.account()).id;
+    const view = readDeletion(wire.object(await this.session.json("GET", "/accounts/me/deletion", wire)), wire, me);
+    if (view.deletedAt !== null) throw wire.refuse("says the account is deleted already");
+    return view;
+  }
+
+  /** POST /accounts/me/deletion (after a step-up): deletes your account; what was erased and what is kept. */
+  async deleteAccount(): Promise<AccountDeletionView> {
+    const wire = new Wire("exchange_refused", "the account deletion");
+    const me = (await this.session.account()).id;
+    const answer = await this.session.json("POST", "/accounts/me/deletion", wire, { json: { confirm: DELETION_CONFIRMATION } });
+    const view = readDeletion(wire.object(answer), wire, me);
+    if (view.deletedAt === null) throw wire.refuse("does not say the account was deleted");
+    return view;
   }
 
   private async post(path: string, json?: Json): Promise<RightsRequestView> {
@@ -105,7 +166,33 @@ function readRequest(r: Json, wire: Wire, about: About | string): RightsRequestV
     handledAt: optional("handled_at"),
     erasureFrom: optional("erasure_from"),
     liftedAt: optional("lifted_at"),
+    erasure: r["erasure"] === undefined || r["erasure"] === null ? null : readErasure(r["erasure"], wire),
   };
+}
+
+function readDeletion(r: Json, wire: Wire, me: string): AccountDeletionView {
+  if (wire.uuid(r, "account_id") !== me) throw wire.refuse("is about another account");
+  const deletedAt = wire.optionalString(r, "deleted_at");
+  if (deletedAt !== null && Number.isNaN(Date.parse(deletedAt))) throw wire.refuse("has a date that is not one");
+  return { deletedAt, items: readErasure(r["items"], wire) };
+}
+
+function readErasure(value: unknown, wire: Wire): ErasureItem[] {
+  return wire.list(value).map((raw) => {
+    const item = wire.object(raw);
+    const category = wire.string(item, "category");
+    const outcome = wire.string(item, "outcome");
+    const basis = wire.optionalString(item, "basis");
+    const keptUntil = wire.optionalString(item, "kept_until");
+    if (!(ERASURE_CATEGORIES as readonly string[]).includes(category)) throw wire.refuse(`names an unknown category ${category}`);
+    if (outcome !== "erased" && outcome !== "kept") throw wire.refuse(`names an unknown outcome ${outcome}`);
+    if (basis !== null && !(KEPT_BASES as readonly string[]).includes(basis)) throw wire.refuse(`names an unknown legal ground ${basis}`);
+    if ((outcome === "kept") !== (basis !== null)) throw wire.refuse("keeps something without a legal ground, or gives one for what it erased");
+    if (keptUntil !== null && (outcome !== "kept" || !/^\d{4}-\d{2}-\d{2}$/.test(keptUntil))) throw wire.refuse("has a last day kept that is not one");
+    const count = item["count"] === null || item["count"] === undefined ? null : wire.integer(item, "count");
+    const practiceId = item["practice_id"] === null ? null : wire.uuid(item, "practice_id");
+    return { category: category as ErasureCategory, practiceId, outcome, count, basis: basis as KeptBasis | null, keptUntil, reason: wire.string(item, "reason") };
+  });
 }
 
 /** What a practice may answer a request with, as `uhs rights complete|extend|refuse`. */

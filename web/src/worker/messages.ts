@@ -16,7 +16,7 @@ import type { Directive, DocumentHistory, NextVersion, Retention, RetentionFacts
 import type { MessageView, ThreadView } from "../client/messages.js";
 import type { InvitationView, MemberView, PracticeView, RetentionPolicyView, Role } from "../client/practices.js";
 import type { ConsentEffect, Decision as ConsentDecisionArgs, DirectiveVersion, MyFile, Study } from "../client/consents.js";
-import type { Answer, Right, RightsRequestView } from "../client/rights.js";
+import type { AccountDeletionView, Answer, Right, RightsRequestView } from "../client/rights.js";
 import type { BreachNotice } from "../client/breach_notices.js";
 import type { HistoryView } from "../client/journal_history.js";
 import type { ProfessionalIdentity } from "../client/federation.js";
@@ -297,6 +297,10 @@ export interface ClientOperations {
   breachNotices: { args: Record<string, never>; result: { notices: BreachNotice[] } };
   /** Withdraws a pending request (signed). */
   withdrawRight: { args: { id: string }; result: { request: RightsRequestView } };
+  /** (Patients) What deleting your account would erase and keep, and until when: nothing is changed. */
+  accountDeletionPreview: { args: Record<string, never>; result: { deletion: AccountDeletionView } };
+  /** (Patients) Deletes your account (a step-up first); the session ends with it. What was erased and what is kept. */
+  deleteAccount: { args: Record<string, never>; result: { deletion: AccountDeletionView } };
   /**
    * (Patients) Every document about you that you can read, newest first, listed as the
    * inbox lists them (author and readers only as verified), and the practices holding

@@ -784,6 +784,17 @@ export class WorkerService extends CryptoService {
     return { request: await new Rights(this.requireSignedIn().session).withdraw(id) };
   }
 
+  async accountDeletionPreview(_: ClientOperations["accountDeletionPreview"]["args"]): Promise<ClientOperations["accountDeletionPreview"]["result"]> {
+    return { deletion: await new Rights(this.requireSignedIn().session).deletionPreview() };
+  }
+
+  async deleteAccount(_: ClientOperations["deleteAccount"]["args"]): Promise<ClientOperations["deleteAccount"]["result"]> {
+    const deletion = await new Rights(this.requireSignedIn().session).deleteAccount();
+    // The server ended every session with the account: nothing is left to revoke.
+    await this.end(null);
+    return { deletion };
+  }
+
   async history({ practiceId }: ClientOperations["history"]["args"]): Promise<ClientOperations["history"]["result"]> {
     return { history: await this.requireSignedIn().history.check(practiceId ?? null) };
   }
@@ -1167,6 +1178,8 @@ const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
   "breachNotices",
   "askRight",
   "withdrawRight",
+  "accountDeletionPreview",
+  "deleteAccount",
   "document",
   "myDocuments",
   "exportRecord",

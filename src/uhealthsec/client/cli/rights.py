@@ -13,6 +13,7 @@ from uhealthsec.client.cli._common import (
     console,
     my_practice,
     notices,
+    open_store,
     practice_for,
     print_json,
     print_result,
@@ -193,3 +194,64 @@ def rights_refuse(
         rights = RightsClient(client)
         refused = rights.refuse(_request_id(client, rights, request_id), reason)
     print_result(as_json, refused, "Refused; the patient sees your reasons.")
+
+
+_CATEGORIES = {
+    "documents": "documents",
+    "conversations": "conversations and their messages",
+    "consents": "consents and objections",
+    "retention-facts": "dates the retention depends on",
+    "rights-requests": "rights requests",
+    "identity": "name and e-mail address",
+    "sign-in": "password, keys, sessions, second factors, memberships",
+    "keys": "document and message keys wrapped for you",
+    "key-directory": "key directory entries (recorded as revoked)",
+    "journal": "journal of accesses",
+}
+
+
+def print_erasure(items: list[dict[str, Any]]) -> None:
+    """An erasure's answer, a line per category: erased, or kept, why and until when."""
+    for item in items:
+        what = _CATEGORIES.get(item["category"], item["category"])
+        where = f" (practice {item['practice_id']})" if item["practice_id"] else ""
+        count = f" {item['count']}" if item["count"] is not None else ""
+        if item["outcome"] == "erased":
+            console.print(f"[green]erased[/green]{count} {what}{where}")
+        else:
+            until = f" until {item['kept_until']}" if item["kept_until"] else ""
+            console.print(f"[yellow]kept[/yellow]{count} {what}{where}{until}")
+            console.print(f"    {item['reason']}")
+
+
+@rights_app.command("delete-account")
+def rights_delete_account(
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Delete without asking (scripts).")
+    ] = False,
+    as_json: JsonOutput = False,
+) -> None:
+    """(Patients) Delete your account: shows what is erased and what the law keeps,
+    until when, then asks, and a second factor, before deleting. It cannot be undone."""
+    from uhealthsec.client.rights import RightsClient
+
+    with signed_in_client(unlock=False) as client:
+        preview = RightsClient(client).deletion_preview()
+    if not as_json:
+        console.print("Deleting your account would do this:")
+        print_erasure(preview["items"])
+    if not yes:
+        typer.confirm(
+            "Delete your account? It cannot be undone", default=False, abort=True, err=True
+        )
+    with signed_in_client(unlock=False, stepped_up=True) as client:
+        done = RightsClient(client).delete_account()
+    store = open_store()
+    profile = store.load()
+    profile.forget_tokens()  # they were revoked with the account
+    store.save(profile)
+    if as_json:
+        print_json(done)
+        return
+    console.print("Your account is deleted:")
+    print_erasure(done["items"])

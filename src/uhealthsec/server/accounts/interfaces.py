@@ -25,3 +25,9 @@ class KeyPublication(Protocol):
         """Append the account's current keys to the directory's log."""
 
     def current_version(self, account_id: uuid.UUID) -> PublishedKeys | None: ...
+
+    def revoke(self, account: Account, reason: str) -> int:
+        """Record the account's keys as revoked (their entries stay); how many entries."""
+
+    def address_retired(self, address: str) -> bool:
+        """The address belonged to an account whose keys are revoked (deleted)."""

@@ -23,6 +23,10 @@ class AccountStatus(StrEnum):
     #: an address and nothing else (no password, no keys), which cannot sign in; their
     #: registration by invitation fills this row in, so the file is theirs.
     INVITED = "invited"
+    #: Deleted by its owner (consent/erasure.py): no name, no address, no way to sign
+    #: in; the row stays because what must be kept (a file inside its retention, the
+    #: journal, the key directory) names the account by its id.
+    DELETED = "deleted"
 
 
 class IdentityProof(StrEnum):

@@ -87,6 +87,20 @@ class RegistrationRequest:
     attempt: Attempt | None = None
 
 
+#: An address whose account was deleted stays bound to it in the key directory's
+#: log, which cannot be rewritten: a second account there would make a reader who
+#: checked the first one's keys receive a stranger's (docs/PROTOCOL.md, 10).
+RETIRED_ADDRESS = (
+    "this address belonged to an account that was deleted; it cannot hold a new account: "
+    "use another address"
+)
+RETIRED_ADDRESS_MAIL = (
+    "Your registration could not be completed: this address belonged to a U-HealthSec "
+    "account that was deleted, and the key directory, which can never be rewritten, still "
+    "binds it to that account. Register with another address.\n"
+)
+
+
 class AccountService:
     def __init__(self, db: Session, ctx: AppContext) -> None:
         self.db = db
@@ -149,6 +163,9 @@ class AccountService:
                 "already has one.\nIf it was you, sign in instead. If not, you can ignore "
                 "this message: nothing was changed.\n",
             )
+            return
+        if existing is None and self.ctx.find(KeyPublication, self.db).address_retired(address):
+            self._refuse_by_mail(address, RETIRED_ADDRESS_MAIL)
             return
         if request.rpps is not None and self._rpps_holder(request.rpps) is not None:
             self._refuse_by_mail(
@@ -464,6 +481,8 @@ class AccountService:
         existing = self.db.scalar(select(Account).where(Account.email == invitation.email))
         if existing is not None:
             return existing
+        if self.ctx.find(KeyPublication, self.db).address_retired(invitation.email):
+            raise Conflict(RETIRED_ADDRESS)
         account = Account(
             email=invitation.email,
             display_name=invitation.email,

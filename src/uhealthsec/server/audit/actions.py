@@ -112,6 +112,8 @@ ACTIONS: Mapping[tuple[str, str], str] = MappingProxyType(
         ("POST", "/rights-requests/{request_id}/extend"): "consent.extend",
         ("POST", "/rights-requests/{request_id}/complete"): "consent.complete",
         ("POST", "/rights-requests/{request_id}/refuse"): "consent.refuse",
+        ("GET", "/accounts/me/deletion"): "consent.account_deletion_preview",
+        ("POST", "/accounts/me/deletion"): "consent.delete_account",
         ("GET", "/keys/head"): "keys.head",
         ("GET", "/keys/checkpoint"): "keys.checkpoint",
         ("GET", "/keys/entries"): "keys.lookup",

@@ -153,6 +153,7 @@ KEY_DIRECTORY = Activity(
         "e-mail address, account kind and public keys, in the log, with each replacement "
         "of an account's keys and the statement its former keys signed",
         "how many addresses an account looked up without finding keys, per hour",
+        "the accounts whose keys are revoked (deleted by their owner), and when",
     ),
     recipients=(
         "a practitioner's entry: any signed-in user; a patient's: only herself and the "
@@ -165,7 +166,9 @@ KEY_DIRECTORY = Activity(
         "no health data)",
         "lookup counts: one hour, then purged by `uhs-server cleanup`",
     ),
-    tables=frozenset({"key_directory", "key_map_commitments", "directory_misses"}),
+    tables=frozenset(
+        {"key_directory", "key_map_commitments", "directory_misses", "key_revocations"}
+    ),
     actions=frozenset(
         {
             "keys.checkpoint",
@@ -354,6 +357,8 @@ PATIENT_RIGHTS = Activity(
         "Receive and answer the patient's requests (access, rectification, erasure, "
         "restriction, objection, portability, medical file) within their legal deadlines.",
         "Keep each file for its legal retention and destroy it at the end.",
+        "Delete a patient's account at their request: erase everything that may be "
+        "erased, keep what the law requires and say until when (GDPR art. 17).",
     ),
     legal_bases=(
         "GDPR art. 6(1)(c) and arts. 7, 12 and 15 to 21; CSP L1110-4, L1111-7, R1112-7.",
@@ -379,8 +384,10 @@ PATIENT_RIGHTS = Activity(
     ),
     actions=frozenset(
         {
+            "consent.account_deletion_preview",
             "consent.ask",
             "consent.close_study",
+            "consent.delete_account",
             "consent.complete",
             "consent.declare_study",
             "consent.extend",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, UniqueConstraint, Uuid
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from uhealthsec.protocol.consent import RequestStatus
@@ -105,3 +105,5 @@ class RightsRequest(Base):
     erasure_from: Mapped[date | None] = mapped_column(Date)
     #: A restriction in force until the patient lifts it (art. 18(3)).
     lifted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: An erasure's answer per category (JSON list of protocol.consent.ErasureItem).
+    erasure_items: Mapped[str | None] = mapped_column(Text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Path, Query
@@ -13,6 +14,7 @@ from sqlalchemy import select
 from uhealthsec.protocol.consent import Right
 from uhealthsec.server.accounts.models import Account
 from uhealthsec.server.consent import schemas as s
+from uhealthsec.server.consent.erasure import Erasure, ErasureService, items_of
 from uhealthsec.server.consent.export import consent_bundle, rights_request_bundle
 from uhealthsec.server.consent.models import (
     OPEN_STATUSES,
@@ -307,6 +309,37 @@ def refuse(
     )
 
 
+# -- account deletion ---------------------------------------------------------------------
+
+
+@router.get("/accounts/me/deletion", response_model=s.AccountDeletionOut)
+def account_deletion_preview(caller: Caller, db: Db, ctx: Ctx) -> s.AccountDeletionOut:
+    """(Patients) What deleting your account would erase, and what the law keeps and
+    until when: shown before you confirm. Nothing is changed."""
+    erasure = ErasureService(db, ctx).preview(caller.account)
+    return _deletion_out(caller.account.id, None, erasure)
+
+
+@router.post("/accounts/me/deletion", response_model=s.AccountDeletionOut)
+def delete_account(
+    body: s.AccountDeletionIn, caller: Caller, db: Db, ctx: Ctx, background: BackgroundTasks
+) -> s.AccountDeletionOut:
+    """(Patients) Delete your account, after a step-up (a second factor in the last few
+    minutes): everything that may be erased is, in every practice; what a file must
+    keep is listed with its last day. You can no longer sign in afterwards."""
+    account_id = caller.account.id
+    erasure = ErasureService(db, ctx).delete_account(caller)
+    for key in erasure.blob_keys:  # after the commit that destroyed their keys
+        background.add_task(ctx.blobs.delete, key)
+    return _deletion_out(account_id, ctx.now(), erasure)
+
+
+def _deletion_out(
+    account_id: uuid.UUID, deleted_at: datetime | None, erasure: Erasure
+) -> s.AccountDeletionOut:
+    return s.AccountDeletionOut(account_id=account_id, deleted_at=deleted_at, items=erasure.items)
+
+
 def _request_out(db: Db, ctx: Ctx, request: RightsRequest) -> s.RightsRequestOut:
     return requests_out(db, ctx, [request])[0]
 
@@ -351,4 +384,5 @@ def _answer(
         handled_at=request.handled_at,
         erasure_from=request.erasure_from,
         lifted_at=request.lifted_at,
+        erasure=items_of(request.erasure_items),
     )

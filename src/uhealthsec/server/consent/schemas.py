@@ -4,6 +4,8 @@ models the SDK shares (protocol/consent.py)."""
 from __future__ import annotations
 
 from uhealthsec.protocol.consent import (
+    AccountDeletionIn,
+    AccountDeletionOut,
     DirectiveIn,
     DirectiveOut,
     DirectiveRecordedOut,
@@ -16,6 +18,8 @@ from uhealthsec.protocol.consent import (
 )
 
 __all__ = [
+    "AccountDeletionIn",
+    "AccountDeletionOut",
     "DirectiveIn",
     "DirectiveOut",
     "DirectiveRecordedOut",

@@ -23,9 +23,9 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from uhealthsec.crypto.journal import ObjectKind
 from uhealthsec.protocol.consent import (
     Decision,
+    ErasureCategory,
     Methodology,
     Purpose,
     RequestStatus,
@@ -41,6 +41,7 @@ from uhealthsec.server.accounts.models import (
 )
 from uhealthsec.server.accounts.service import AccountService
 from uhealthsec.server.addresses import normalize_email
+from uhealthsec.server.consent.erasure import ErasureService
 from uhealthsec.server.consent.models import (
     OPEN_STATUSES,
     ConsentDirective,
@@ -791,14 +792,15 @@ class RightsService:
     # -- helpers --------------------------------------------------------------------------
 
     def _erase(self, request: RightsRequest, patient_file: PatientFile, caller: Account) -> Handled:
-        """Erase now if the file's retention has ended; otherwise refuse, citing the
-        legal obligation and the day erasure becomes possible."""
+        """Erase now what the file may lose (consent/erasure.py); what its retention
+        still requires is refused, citing the legal obligation and the day erasure
+        becomes possible. The answer lists each category, erased or kept."""
         retention = RetentionService(self.db, self.ctx)
-        today = retention.today()
         status = retention.status(patient_file)
         request.handled_at = self.ctx.now()
         request.handled_by = caller.id
-        if status.holds_data and not status.due(today):
+        erasures = ErasureService(self.db, self.ctx)
+        if status.holds_data and not status.due(retention.today()):
             keep_until = status.end.keep_until
             request.status = RequestStatus.REFUSED
             request.erasure_from = status.destroyable_from
@@ -812,23 +814,23 @@ class RightsService:
                 "Erasure refused under GDPR art. 17(3)(b) (a legal obligation: CSP R1112-7 "
                 f"requires the medical file to be kept) and 17(3)(c): kept {when}."
             )
+            request.erasure_items = erasures.kept_file(patient_file, status).to_json()
             self.db.flush()
             return Handled(request, [])
-        shredded = retention.shred_if_due(patient_file.id, today) if status.holds_data else None
+        erasure = erasures.erase_file(patient_file, status)
         request.status = RequestStatus.DONE
-        if shredded is None:
-            request.reason = "Nothing to erase: the file holds no document or message."
-        else:
-            request.reason = (
-                "Erased: the file's keys were destroyed, its documents deleted and "
-                f"{len(shredded.threads)} conversation(s) with you deleted (a conversation "
-                "another practice's file still holds is kept with it)."
-            )
-            draft = current_draft()
-            for thread_id in shredded.threads:
-                draft.note(ObjectKind.THREAD, thread_id)
+        erased = {i.category: i.count or 0 for i in erasure.items if i.practice_id is not None}
+        request.reason = (
+            "Erased: the file's keys were destroyed, its documents "
+            f"({erased[ErasureCategory.DOCUMENTS]}) deleted, "
+            f"{erased[ErasureCategory.CONVERSATIONS]} conversation(s) with you deleted (a "
+            "conversation another practice's file still holds is kept with it) and the "
+            "dates its retention depended on erased. Your account, consents and requests "
+            "stay: delete your account to erase them."
+        )
+        request.erasure_items = erasure.to_json()
         self.db.flush()
-        return Handled(request, shredded.blob_keys if shredded else [])
+        return Handled(request, erasure.blob_keys)
 
     def _unshared_versions(self, patient_file: PatientFile) -> int:
         """Versions of the file's documents the patient holds no key for."""

@@ -54,3 +54,17 @@ class DirectoryMisses(Base):
     )
     started_at: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
     count: Mapped[int] = mapped_column(Integer)
+
+
+class KeyRevocation(Base):
+    """An account whose keys are revoked (its owner deleted it): its entries stay in
+    the log, which is append-only, and lookups answer that the keys are revoked."""
+
+    __tablename__ = "key_revocations"
+
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="RESTRICT"), primary_key=True
+    )
+    revoked_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    #: Why: ``account-deleted``.
+    reason: Mapped[str] = mapped_column(String(40))

@@ -35,7 +35,12 @@ from uhealthsec.server.errors import (
 )
 from uhealthsec.server.journaling.draft import current_draft
 from uhealthsec.server.keys.interfaces import Acquaintances, Owner
-from uhealthsec.server.keys.models import DirectoryMisses, DirectoryRecord, MapCommitmentRecord
+from uhealthsec.server.keys.models import (
+    DirectoryMisses,
+    DirectoryRecord,
+    KeyRevocation,
+    MapCommitmentRecord,
+)
 from uhealthsec.server.storage.db import upsert, window_start
 from uhealthsec.server.storage.merkle_log import (
     KEY_DIRECTORY_LOG,
@@ -328,7 +333,8 @@ class KeyDirectory:
 
     def lookup(self, viewer: Account, email: str, tree_size: int) -> ProvenEntry:
         """The newest keys of an address, with their inclusion proof in a tree of
-        ``tree_size`` entries."""
+        ``tree_size`` entries; none for a revoked account's address (answered as an
+        address without keys: the refusal tells nobody the address was ever used)."""
         record = self.db.scalar(
             select(DirectoryRecord)
             .where(DirectoryRecord.email == email.strip().lower())
@@ -336,6 +342,8 @@ class KeyDirectory:
             .order_by(DirectoryRecord.key_version.desc())
             .limit(1)
         )
+        if record is not None and self._revoked({record.account_id}):
+            record = None
         try:
             return self._proven(viewer, record, tree_size, by_index=False)
         except NotFound:
@@ -362,6 +370,8 @@ class KeyDirectory:
             .order_by(DirectoryRecord.key_version)
         ):
             newest[record.email] = record
+        revoked = self._revoked({r.account_id for r in newest.values()})
+        newest = {a: r for a, r in newest.items() if r.account_id not in revoked}
         # An address without an entry stands for a placeholder owner of its own, so that
         # the rule's statement asks about as many owners whichever addresses exist.
         owners = [
@@ -620,6 +630,43 @@ class KeyDirectory:
                 what.verify(signing, signature)
             except CryptoError as exc:
                 raise InvalidInput(f"the signature does not match this {what.what}") from exc
+
+    def revoke(self, account: Account, reason: str) -> int:
+        """Record the account's keys as revoked: its entries stay in the log (append-only;
+        entries by index still prove what it signed), lookups by address no longer
+        answer them. Returns how many entries the account has."""
+        # The caller holds the account's row: one revocation per account.
+        if self.db.get(KeyRevocation, account.id) is None:
+            self.db.add(
+                KeyRevocation(account_id=account.id, revoked_at=self.ctx.now(), reason=reason)
+            )
+            self.db.flush()
+        return int(
+            self.db.scalar(select(func.count()).where(DirectoryRecord.account_id == account.id))
+            or 0
+        )
+
+    def address_retired(self, address: str) -> bool:
+        """The address is bound in the log to a revoked account: it never holds another
+        account, or a reader who checked its keys would be handed a stranger's."""
+        return (
+            self.db.scalar(
+                select(DirectoryRecord.log_index)
+                .join(KeyRevocation, KeyRevocation.account_id == DirectoryRecord.account_id)
+                .where(DirectoryRecord.email == address)
+                .limit(1)
+            )
+            is not None
+        )
+
+    def _revoked(self, accounts: set[uuid.UUID]) -> set[uuid.UUID]:
+        if not accounts:
+            return set()
+        return set(
+            self.db.scalars(
+                select(KeyRevocation.account_id).where(KeyRevocation.account_id.in_(accounts))
+            ).all()
+        )
 
     def current_version(self, account_id: uuid.UUID) -> DirectoryRecord | None:
         return self.db.scalar(

@@ -65,18 +65,19 @@ class PatientCorrespondence:
     def destroy_threads_of_file(
         self,
         patient_id: uuid.UUID,
-        practice_id: uuid.UUID,
+        practice_id: uuid.UUID | None,
         kept_practices: Collection[uuid.UUID],
     ) -> list[uuid.UUID]:
-        """Destroy the threads of the patient's file in ``practice_id`` that no file
-        still kept holds (``kept_practices``: the practices whose file of the patient is
-        not destroyed, this one left out), and, when none is kept, every other thread of
-        the patient. The message keys go first: once they are gone no one can decrypt a
-        copy of the messages. Returns the threads destroyed."""
+        """Destroy the threads of the patient's file in ``practice_id`` (every thread of
+        the patient when None: their account is deleted) that no file still kept holds
+        (``kept_practices``: the practices whose file of the patient is not destroyed,
+        this one left out), and, when none is kept, every other thread of the patient.
+        The message keys go first: once they are gone no one can decrypt a copy of the
+        messages. Returns the threads destroyed."""
         db = self.db
         patient_side, other_side = aliased(ThreadParticipant), aliased(ThreadParticipant)
         of_patient = select(patient_side.thread_id).where(patient_side.account_id == patient_id)
-        if kept_practices:
+        if kept_practices and practice_id is not None:
             of_patient = (
                 of_patient.join(other_side, other_side.thread_id == patient_side.thread_id)
                 .join(Membership, Membership.account_id == other_side.account_id)
@@ -110,6 +111,16 @@ class PatientCorrespondence:
         db.execute(delete(ThreadParticipant).where(ThreadParticipant.thread_id.in_(doomed)))
         db.execute(delete(Thread).where(Thread.id.in_(doomed)))
         return doomed
+
+    def forget_reader(self, account_id: uuid.UUID) -> int:
+        """Delete every message key wrapped for the account (it was deleted): the
+        messages kept with a file stay readable by the others only."""
+        return int(
+            self.db.execute(  # type: ignore[attr-defined]
+                delete(MessageKey).where(MessageKey.recipient_id == account_id)
+            ).rowcount
+            or 0
+        )
 
 
 def reopen_destroyed_files(db: Session, ctx: AppContext, thread_id: uuid.UUID) -> None:

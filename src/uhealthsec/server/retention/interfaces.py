@@ -19,8 +19,20 @@ class Correspondence(Protocol):
     def destroy_threads_of_file(
         self,
         patient_id: uuid.UUID,
-        practice_id: uuid.UUID,
+        practice_id: uuid.UUID | None,
         kept_practices: Collection[uuid.UUID],
     ) -> list[uuid.UUID]:
         """Destroy the conversations only this file (and no file of ``kept_practices``)
-        holds; returns them."""
+        holds, or, with no practice, every conversation of the patient no file of
+        ``kept_practices`` holds; returns them."""
+
+    def forget_reader(self, account_id: uuid.UUID) -> int:
+        """Delete the message keys wrapped for a deleted account; returns how many."""
+
+
+class AccountRemnants(Protocol):
+    """What a deleted patient's file keeps beside its contents until its end (their
+    consents and rights requests, consent/erasure.py), erased when it is destroyed."""
+
+    def erase_with_file(self, patient_id: uuid.UUID, practice_id: uuid.UUID) -> tuple[int, int]:
+        """Erase them; returns how many consents and requests."""

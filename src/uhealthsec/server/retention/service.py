@@ -27,7 +27,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from uhealthsec.crypto.journal import NOBODY, JournalEntry, ObjectKind, Outcome
-from uhealthsec.server.accounts.models import Account, AccountKind
+from uhealthsec.server.accounts.models import Account, AccountKind, AccountStatus
 from uhealthsec.server.accounts.service import AccountService
 from uhealthsec.server.audit.outbox import stage_entry
 from uhealthsec.server.audit.writer import PendingEntry
@@ -36,7 +36,7 @@ from uhealthsec.server.errors import Conflict, Forbidden, InvalidInput
 from uhealthsec.server.idempotency.service import forget_patient_file
 from uhealthsec.server.journaling.draft import current_draft
 from uhealthsec.server.records.models import Blob, Document, DocumentVersion, PatientFile, Share
-from uhealthsec.server.retention.interfaces import Correspondence
+from uhealthsec.server.retention.interfaces import AccountRemnants, Correspondence
 from uhealthsec.server.retention.models import (
     DEFAULT_ARCHIVE_AFTER_YEARS,
     FileRetention,
@@ -407,6 +407,14 @@ class RetentionService:
         )
         record = self._record(patient_file)
         record.shredded_at = self.ctx.now()
+        patient = self.db.get(Account, patient_file.patient_id)
+        if patient is not None and patient.status == AccountStatus.DELETED:
+            # What its owner's deletion kept only for the file's retention goes with it.
+            record.born_on = record.died_on = record.last_care_on = None
+            record.suspended_days = 0
+            self.ctx.find(AccountRemnants, self.db).erase_with_file(
+                patient_file.patient_id, patient_file.practice_id
+            )
         self.db.flush()
         return Shredded(due, [blob_id.hex for blob_id in blob_ids], threads)
 

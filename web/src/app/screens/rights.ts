@@ -10,6 +10,7 @@ import type { RightsRequestView, RightsView } from "../api.js";
 import { type AppContext, refusalBox, type Screen } from "../app.js";
 import { field, formatDate, h, replace, uniqueId } from "../dom.js";
 import { type MessageKey, locale, t } from "../i18n.js";
+import { deletionSection, erasureLines } from "./account_deletion.js";
 import { busy } from "./signin.js";
 
 export const RIGHTS_ROUTE = "#/rights";
@@ -22,12 +23,15 @@ export async function rightsScreen(context: AppContext): Promise<Screen> {
   const title = t("rights.title");
   const content = h("section", { class: "rights-screen" });
   const body = h("div", {});
-  replace(content, h("h1", {}, title), h("p", {}, t("rights.intro")), body);
+  let practices = new Map<string, string>();
   try {
-    render(context, body, await context.api.rightsRequests(), null);
+    const view = await context.api.rightsRequests();
+    practices = new Map(view.files.map((f) => [f.practiceId, f.practiceName]));
+    render(context, body, view, null);
   } catch (error) {
     replace(body, refusalBox(error));
   }
+  replace(content, h("h1", {}, title), h("p", {}, t("rights.intro")), body, deletionSection(context, content, practices));
   return { title, content };
 }
 
@@ -124,6 +128,7 @@ function requestList(context: AppContext, view: RightsView, reload: (said: strin
             h("p", {}, t("rights.erasureException")),
           )
         : null;
+    const answer = request.erasure ? h("div", { class: "reason" }, h("p", { class: "hint" }, t("deletion.answer")), erasureLines(request.erasure, names)) : null;
     const reason = request.reason ? h("div", { class: "reason" }, h("p", { class: "hint" }, t("rights.reason")), h("blockquote", {}, request.reason)) : null;
     let withdraw: HTMLElement | null = null;
     if (OPEN.has(request.status)) {
@@ -143,7 +148,7 @@ function requestList(context: AppContext, view: RightsView, reload: (said: strin
       button.setAttribute("aria-label", t("rights.withdrawLabel", { title }));
       withdraw = h("div", {}, problems, button);
     }
-    return h("li", { class: request.overdue ? "late" : undefined }, h("h3", {}, title), state, facts, refusedErasure, reason, withdraw);
+    return h("li", { class: request.overdue ? "late" : undefined }, h("h3", {}, title), state, facts, refusedErasure, answer, reason, withdraw);
   });
   return h(
     "section",
