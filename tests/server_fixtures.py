@@ -263,16 +263,24 @@ class Users:
         self, admin: User, practice_id: str, member: User, role: str = "patient"
     ) -> None:
         """``member`` accepts an invitation of ``admin``'s practice, through the API (a
-        practice reaches a patient only once the patient accepted)."""
+        practice reaches a patient only once the patient accepted). A patient's client
+        shows the practice's information notice first and names the version it showed,
+        which records the patient as informed (R11), as the SDK and the web do."""
         invited = self.sdk.http.post(
             f"/practices/{practice_id}/invitations",
             json={"email": member.email, "role": role},
             headers=self.sdk.bearer(admin.tokens),
         )
         assert invited.status_code == 201, invited.text
+        code = self.outbox.last_code(member.email, "invitation code")
+        acceptance: dict[str, object] = {"code": code}
+        if role == "patient":
+            notice = self.sdk.http.post("/practices/invitations/notice", json={"code": code})
+            assert notice.status_code == 200, notice.text
+            acceptance["notice_version"] = notice.json()["version"]
         accepted = self.sdk.http.post(
             "/practices/invitations/accept",
-            json={"code": self.outbox.last_code(member.email, "invitation code")},
+            json=acceptance,
             headers=self.sdk.bearer(member.tokens),
         )
         assert accepted.status_code == 200, accepted.text

@@ -1,4 +1,5 @@
-"""What accounts ask of the key directory, which they never import.
+"""What accounts ask of the domains above them (the key directory, consent), which they
+never import.
 
 The directory (keys) reads accounts to decide who sees whose entry, so it sits above
 accounts in the order of the domains; activating an account publishes its keys and
@@ -25,3 +26,13 @@ class KeyPublication(Protocol):
         """Append the account's current keys to the directory's log."""
 
     def current_version(self, account_id: uuid.UUID) -> PublishedKeys | None: ...
+
+
+class PatientInforming(Protocol):
+    """Consent records that a patient accepting an invitation was shown the practice's
+    information notice (R11); accounts never import consent."""
+
+    def informed_at_joining(
+        self, patient: Account, practice_id: uuid.UUID, notice_version: int
+    ) -> None:
+        """Refused (not found) when the practice has no notice of this version."""
