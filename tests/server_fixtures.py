@@ -3,6 +3,7 @@ PostgreSQL, the application with a controllable clock, a mail outbox, signed-in 
 
 from __future__ import annotations
 
+import contextlib
 import email
 import os
 import re
@@ -22,6 +23,7 @@ from sqlalchemy import create_engine, text
 from tests.postgres import PostgresServer
 from tests.serving import ServerThread
 from uhealthsec.client.api import AuthClient, LoginState, Tokens
+from uhealthsec.client.errors import ApiError
 from uhealthsec.crypto.keystore import Argon2Params
 from uhealthsec.server.accounts.service import AccountService
 from uhealthsec.server.app import build_context, create_app
@@ -211,13 +213,21 @@ class Users:
         self.ctx = ctx
 
     def register(self, email_address: str, kind: str = "practitioner", **extra: str) -> bytes:
-        """Register and confirm the address; returns the account's recovery key."""
+        """Register and confirm the address; returns the account's recovery key. A
+        patient registering by invitation is shown the practice's information notice
+        first, as the CLI and the web show it, and names its version (R11)."""
+        notice = None
+        if invitation := extra.get("invitation"):
+            # A test of a refused invitation sees its refusal from the registration.
+            with contextlib.suppress(ApiError):
+                notice = self.sdk.invitation_notice(invitation)
         new = self.sdk.register(
             email_address,
             PASSWORD,
             "Dr " + email_address.split("@")[0].title(),
             kind,
             params=FAST_ARGON2.with_new_salt(),
+            notice_version=notice.version if notice is not None and notice.for_patient else None,
             **extra,
         )
         if "invitation" not in extra:
@@ -274,10 +284,9 @@ class Users:
         assert invited.status_code == 201, invited.text
         code = self.outbox.last_code(member.email, "invitation code")
         acceptance: dict[str, object] = {"code": code}
-        if role == "patient":
-            notice = self.sdk.http.post("/practices/invitations/notice", json={"code": code})
-            assert notice.status_code == 200, notice.text
-            acceptance["notice_version"] = notice.json()["version"]
+        notice = self.sdk.invitation_notice(code)
+        if notice.for_patient:
+            acceptance["notice_version"] = notice.version
         accepted = self.sdk.http.post(
             "/practices/invitations/accept",
             json=acceptance,

@@ -135,11 +135,12 @@ class InformationService:
             raise Conflict("another version was published meanwhile: look again") from exc
         return self.notice(practice_id, row.version)
 
-    def of_invitation(self, code: str) -> Notice:
+    def of_invitation(self, code: str) -> tuple[Notice, bool]:
         """The current notice of the practice whose invitation ``code`` is: what the
-        invited person's client shows before they accept."""
+        invited person's client shows before they accept; and whether the invitation is
+        a patient's (whose acceptance names the notice's version)."""
         invitation = AccountService(self.db, self.ctx).open_invitation(code)
-        return self.notice(invitation.practice_id)
+        return self.notice(invitation.practice_id), Role(invitation.role) == Role.PATIENT
 
     # -- that the patient was informed ----------------------------------------------------
 

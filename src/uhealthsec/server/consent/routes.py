@@ -410,7 +410,8 @@ def invitation_notice(body: CodeIn, db: Db, ctx: Ctx) -> s.NoticeOut:
     """The notice of the practice whose invitation this is: shown to the invited patient
     before they accept or register, naming its version in the acceptance. Open to whoever
     holds the code (the invitation's secret), signed in or not."""
-    return _notice_out(InformationService(db, ctx).of_invitation(body.code))
+    notice, for_patient = InformationService(db, ctx).of_invitation(body.code)
+    return _notice_out(notice).model_copy(update={"for_patient": for_patient})
 
 
 @router.post(
