@@ -13,8 +13,10 @@ import pytest
 from tests.server.consent.test_consent import join
 from tests.server.records.conftest import Person, Practice, colleague, device, refused
 from uhealthsec.client.consent import ConsentClient
+from uhealthsec.client.errors import ApiError
 from uhealthsec.protocol.consent import MAX_NOTICE_CHARS
 from uhealthsec.server.consent.notice import DEFAULT_NOTICE_FR
+from uhealthsec.server.errors import PATIENT_NOT_INFORMED
 from uhealthsec.server.incidents.anomalies.rules import PARIS
 
 NOTICE_FR = "Notre cabinet partage votre dossier au sein de l'équipe de soins. " * 3
@@ -63,7 +65,12 @@ def test_r11_care_team_sharing_of_a_never_informed_patient_is_refused_until_info
     consent = ConsentClient(alice)
     assert consent.file_information(paul_file) == []
 
-    detail = refused(403, alice.send, report, patient_file_id=paul_file, to=[dave.email])
+    with pytest.raises(ApiError) as refusal:
+        alice.send(report, patient_file_id=paul_file, to=[dave.email])
+    assert refusal.value.status == 403
+    # Its own problem type, for a client to offer recording the information.
+    assert refusal.value.body["type"] == PATIENT_NOT_INFORMED
+    detail = refusal.value.detail
     assert "has not been informed yet" in detail and "L1110-4" in detail
     assert "record that you informed them in person" in detail
     assert "accept the practice's invitation" in detail

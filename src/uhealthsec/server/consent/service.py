@@ -92,6 +92,8 @@ class SharingRuling:
     #: What a share this ruling ends records as its end; empty when it ends none (a
     #: patient not informed yet: only new shares wait for the information, R11).
     ends_as: str = ""
+    #: Refused only because the patient was not informed yet (R11).
+    awaits_information: bool = False
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,7 @@ def _ruling(
 ) -> SharingRuling:
     if decision == Decision.PERMIT and in_team and not informed:
         # Not an end: shares given before the rule stay; only new ones wait (R11).
-        return SharingRuling(False, purpose, NOT_INFORMED)
+        return SharingRuling(False, purpose, NOT_INFORMED, awaits_information=True)
     if decision == Decision.PERMIT:
         reason = (
             "member of the patient's care team, no objection"
