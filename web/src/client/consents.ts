@@ -15,7 +15,8 @@
 import type { Documents } from "./documents.js";
 import type { PatientFiles } from "./patient_files.js";
 import { type Session, exchangeRefused } from "./session.js";
-import { type Json, Wire } from "./wire.js";
+import type { Http } from "./http.js";
+import { type Json, Wire, jsonOf } from "./wire.js";
 
 export const PURPOSES = ["care_team", "outside_team", "research"] as const;
 export type ConsentPurpose = (typeof PURPOSES)[number];
@@ -382,8 +383,13 @@ export async function recordInformation(session: Session, patientFileId: string,
   return recorded;
 }
 
-/** The notice of the practice whose invitation `code` is: shown before accepting it (POST /practices/invitations/notice). */
-export async function invitationNotice(session: Session, code: string): Promise<Notice> {
+/**
+ * The notice of the practice whose invitation `code` is: shown before accepting it or
+ * registering with it (POST /practices/invitations/notice, which needs no sign-in: the
+ * code is the invitation's secret).
+ */
+export async function invitationNotice(http: Http, code: string): Promise<Notice> {
   const wire = new Wire("malformed_answer", "the practice's notice");
-  return readNotice(wire.object(await session.json("POST", "/practices/invitations/notice", wire, { json: { code: code.trim() } })), wire);
+  const answer = await http.request("POST", "/practices/invitations/notice", { json: { code: code.trim() } });
+  return readNotice(wire.object(await jsonOf(answer, wire)), wire);
 }

@@ -222,7 +222,7 @@ export interface ClientOperations {
    * confirmed and the authenticator app enrolled, so that it is typed once.
    */
   register: {
-    args: { email: string; password: string; name: string; kind: "practitioner" | "patient"; rpps?: string; invitation?: string };
+    args: { email: string; password: string; name: string; kind: "practitioner" | "patient"; rpps?: string; invitation?: string; noticeVersion?: number };
     result: { recoveryWords: string[] };
   };
   /** Confirms the registered address with the mailed code. */

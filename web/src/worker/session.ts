@@ -721,7 +721,7 @@ export class WorkerService extends CryptoService {
   }
 
   async invitationNotice({ code }: ClientOperations["invitationNotice"]["args"]): Promise<ClientOperations["invitationNotice"]["result"]> {
-    return { notice: await invitationNotice(this.requireSignedIn().session, code) };
+    return { notice: await invitationNotice(this.http, code) };
   }
 
   async joinPractice({ code, noticeVersion }: ClientOperations["joinPractice"]["args"]): Promise<ClientOperations["joinPractice"]["result"]> {

@@ -74,6 +74,19 @@ function invitationText(invitation: WaitingInvitation): string {
   return t("join.invitedAs", { email: invitation.email, role: roleName(invitation.role) });
 }
 
+/** A practice's notice as a patient reads it before joining: what it is, its text, its version. */
+export function noticeSection(notice: NoticeView): HTMLElement {
+  const headingId = uniqueId("notice");
+  return h(
+    "section",
+    { class: "notice", "aria-labelledby": headingId },
+    h("h2", { id: headingId }, t("join.noticeTitle")),
+    h("p", {}, t("join.noticeIntro", { name: notice.practiceName })),
+    noticeText(notice),
+    h("p", { class: "hint" }, t("join.noticeVersion", { version: notice.version })),
+  );
+}
+
 /** Signed out: register with the invitation, or sign in to accept it. */
 export function joinSignedOutScreen(navigate: (route: string) => void): Screen {
   const title = t("join.title");
@@ -140,18 +153,7 @@ export function joinScreen(context: AppContext): Screen {
       return false;
     }
     shown = { code, notice };
-    const headingId = uniqueId("notice");
-    replace(
-      noticePlace,
-      h(
-        "section",
-        { class: "notice", "aria-labelledby": headingId },
-        h("h2", { id: headingId }, t("join.noticeTitle")),
-        h("p", {}, t("join.noticeIntro", { name: notice.practiceName })),
-        noticeText(notice),
-        h("p", { class: "hint" }, t("join.noticeVersion", { version: notice.version })),
-      ),
-    );
+    replace(noticePlace, noticeSection(notice));
     submit.textContent = t("join.acceptNotice");
     return true;
   };
