@@ -75,7 +75,7 @@ def test_a_report_waits_for_a_new_patient_and_reaches_her_once_she_joins(
     refusal.wait_for()
     assert "enregistrez que vous l'avez informé en personne" in refusal.inner_text()
     check_accessibility(martin, "send refused: the patient is not informed")
-    photograph(martin, screens, "84-pending-not-informed")
+    photograph(martin, screens, "120-pending-not-informed")
     # Her file is open: Dr Martin records that she informed her at the consultation.
     open_screen(martin, "Patients")
     martin.get_by_role("link", name=NEW_PATIENT[0]).click()
@@ -84,7 +84,7 @@ def test_a_report_waits_for_a_new_patient_and_reaches_her_once_she_joins(
     martin.locator(".alert.success", has_text="Information enregistrée").wait_for()
     assert "Informé·e le" in martin.locator("ul.information").inner_text()
     check_accessibility(martin, "patient file, information recorded")
-    photograph(martin, screens, "85-patients-file-informed")
+    photograph(martin, screens, "121-patients-file-informed")
 
     open_screen(martin, "Envoyer")
     martin.get_by_role("heading", name="Envoyer un document").wait_for()
