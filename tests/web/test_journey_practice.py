@@ -246,7 +246,11 @@ def test_refused_invitations_a_keyboard_invites_and_codes_stay_hidden(
     assert "Vous êtes connecté·e en tant que kine.durand@demo.test" in (
         durand.locator(".alert.warning").inner_text()
     )
-    durand.get_by_role("button", name="Rejoindre le cabinet").click()
+    # A patient's invitation shows the practice's notice first (R11), to be read before joining.
+    durand.get_by_role(
+        "heading", name="Avant de rejoindre : le partage de votre dossier"
+    ).wait_for()
+    durand.get_by_role("button", name="J'ai lu, rejoindre le cabinet").click()
     # The server's refusal (403), in French, its code for support beside it.
     refusal = durand.get_by_role("alert").filter(has_text="Vous n'avez pas le droit de faire cela")
     refusal.wait_for()
@@ -261,9 +265,10 @@ def test_refused_invitations_a_keyboard_invites_and_codes_stay_hidden(
     code = parse_qs(urlsplit(link).fragment.removeprefix("/join?"))["code"][0]
     with httpx2.Client(base_url=demo_server.url, timeout=HTTP_TIMEOUT) as http:
         AuthClient(http).register(email, PASSWORD, name, "patient", invitation=code)
+    # Spent, its notice is refused at once: there is nothing to accept.
     durand.goto(link)
-    durand.get_by_role("button", name="Rejoindre le cabinet").click()
     durand.get_by_role("alert").filter(has_text="Code pour l'assistance : bad_request").wait_for()
+    assert durand.get_by_role("button", name="Rejoindre le cabinet").count() == 0
 
     # Without a link, the code is typed, hidden, and a wrong one is refused and cleared.
     durand.reload()
