@@ -177,8 +177,7 @@ class AuthClient(PasswordRecoveryCalls):
         return new
 
     def invitation_notice(self, code: str) -> NoticeOut:
-        """The information notice of the practice whose invitation ``code`` is: what a
-        patient reads before registering or accepting, naming its version (R11)."""
+        """The notice a patient reads before joining by invitation ``code`` (R11)."""
         answer = check_response(
             self.http.post("/practices/invitations/notice", json={"code": code})
         )
