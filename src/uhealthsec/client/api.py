@@ -178,9 +178,7 @@ class AuthClient(PasswordRecoveryCalls):
 
     def invitation_notice(self, code: str) -> NoticeOut:
         """The notice a patient reads before joining by invitation ``code`` (R11)."""
-        answer = check_response(
-            self.http.post("/practices/invitations/notice", json={"code": code})
-        )
+        answer = check_response(self.http.post("/invitations/notice", json={"code": code}))
         return parse(NoticeOut, answer, ApiError, "a notice")
 
     def verify_email(self, code: str, email: str, password: str) -> None:

@@ -171,7 +171,7 @@ class NoticeOut(BaseModel):
     text_en: str | None
     #: When the practice published it; null for the shipped notice.
     published_at: datetime | None
-    #: From POST /practices/invitations/notice only: whether the invitation is a
+    #: From POST /invitations/notice only: whether the invitation is a
     #: patient's, whose acceptance names this version; a staff invitation names none.
     for_patient: bool | None = None
 

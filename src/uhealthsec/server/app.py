@@ -91,7 +91,7 @@ PUBLIC_ROUTES = frozenset(
         "/accounts/password-recoveries/completion",
         # The information notice of an invitation's practice, for whoever holds its code
         # (a 192-bit secret): shown before registering by invitation, as before accepting.
-        "/practices/invitations/notice",
+        "/invitations/notice",
         "/auth/prelogin",
         "/auth/login",
         "/auth/login/second-factor",

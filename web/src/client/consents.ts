@@ -385,11 +385,11 @@ export async function recordInformation(session: Session, patientFileId: string,
 
 /**
  * The notice of the practice whose invitation `code` is: shown before accepting it or
- * registering with it (POST /practices/invitations/notice, which needs no sign-in: the
+ * registering with it (POST /invitations/notice, which needs no sign-in: the
  * code is the invitation's secret).
  */
 export async function invitationNotice(http: Http, code: string): Promise<Notice> {
   const wire = new Wire("malformed_answer", "the practice's notice");
-  const answer = await http.request("POST", "/practices/invitations/notice", { json: { code: code.trim() } });
+  const answer = await http.request("POST", "/invitations/notice", { json: { code: code.trim() } });
   return readNotice(wire.object(await jsonOf(answer, wire)), wire);
 }

@@ -122,7 +122,7 @@ def accept_invitation(
     body: s.InvitationAcceptIn, caller: Caller, db: Db, ctx: Ctx
 ) -> s.PracticeOut:
     """Join the practice; a patient's client names the version of the practice's
-    information notice it showed them (POST /practices/invitations/notice)."""
+    information notice it showed them (POST /invitations/notice)."""
     member, practice = AccountService(db, ctx).accept_invitation(
         caller.account, body.code, body.notice_version
     )

@@ -107,7 +107,7 @@ ACTIONS: Mapping[tuple[str, str], str] = MappingProxyType(
         ("GET", "/practices/{practice_id}/notices"): "consent.notice_versions",
         ("GET", "/practices/{practice_id}/notices/{version}"): "consent.notice_version",
         ("POST", "/practices/{practice_id}/notices"): "consent.publish_notice",
-        ("POST", "/practices/invitations/notice"): "consent.invitation_notice",
+        ("POST", "/invitations/notice"): "consent.invitation_notice",
         ("POST", "/practices/{practice_id}/studies"): "consent.declare_study",
         ("GET", "/practices/{practice_id}/studies"): "consent.practice_studies",
         ("POST", "/studies/{study_id}/close"): "consent.close_study",

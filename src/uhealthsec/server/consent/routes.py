@@ -405,7 +405,7 @@ def publish_notice(
     return _notice_out(notice)
 
 
-@invitation_router.post("/practices/invitations/notice", response_model=s.NoticeOut)
+@invitation_router.post("/invitations/notice", response_model=s.NoticeOut)
 def invitation_notice(body: CodeIn, db: Db, ctx: Ctx) -> s.NoticeOut:
     """The notice of the practice whose invitation this is: shown to the invited patient
     before they accept or register, naming its version in the acceptance. Open to whoever
