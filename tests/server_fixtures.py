@@ -3,6 +3,7 @@ PostgreSQL, the application with a controllable clock, a mail outbox, signed-in 
 
 from __future__ import annotations
 
+import contextlib
 import email
 import os
 import re
@@ -22,6 +23,7 @@ from sqlalchemy import create_engine, text
 from tests.postgres import PostgresServer
 from tests.serving import ServerThread
 from uhealthsec.client.api import AuthClient, LoginState, Tokens
+from uhealthsec.client.errors import ApiError
 from uhealthsec.crypto.keystore import Argon2Params
 from uhealthsec.server.accounts.service import AccountService
 from uhealthsec.server.app import build_context, create_app
@@ -211,13 +213,21 @@ class Users:
         self.ctx = ctx
 
     def register(self, email_address: str, kind: str = "practitioner", **extra: str) -> bytes:
-        """Register and confirm the address; returns the account's recovery key."""
+        """Register and confirm the address; returns the account's recovery key. A
+        patient registering by invitation is shown the practice's information notice
+        first, as the CLI and the web show it, and names its version (R11)."""
+        notice = None
+        if invitation := extra.get("invitation"):
+            # A test of a refused invitation sees its refusal from the registration.
+            with contextlib.suppress(ApiError):
+                notice = self.sdk.invitation_notice(invitation)
         new = self.sdk.register(
             email_address,
             PASSWORD,
             "Dr " + email_address.split("@")[0].title(),
             kind,
             params=FAST_ARGON2.with_new_salt(),
+            notice_version=notice.version if notice is not None and notice.for_patient else None,
             **extra,
         )
         if "invitation" not in extra:
@@ -263,16 +273,23 @@ class Users:
         self, admin: User, practice_id: str, member: User, role: str = "patient"
     ) -> None:
         """``member`` accepts an invitation of ``admin``'s practice, through the API (a
-        practice reaches a patient only once the patient accepted)."""
+        practice reaches a patient only once the patient accepted). A patient's client
+        shows the practice's information notice first and names the version it showed,
+        which records the patient as informed (R11), as the SDK and the web do."""
         invited = self.sdk.http.post(
             f"/practices/{practice_id}/invitations",
             json={"email": member.email, "role": role},
             headers=self.sdk.bearer(admin.tokens),
         )
         assert invited.status_code == 201, invited.text
+        code = self.outbox.last_code(member.email, "invitation code")
+        acceptance: dict[str, object] = {"code": code}
+        notice = self.sdk.invitation_notice(code)
+        if notice.for_patient:
+            acceptance["notice_version"] = notice.version
         accepted = self.sdk.http.post(
             "/practices/invitations/accept",
-            json={"code": self.outbox.last_code(member.email, "invitation code")},
+            json=acceptance,
             headers=self.sdk.bearer(member.tokens),
         )
         assert accepted.status_code == 200, accepted.text

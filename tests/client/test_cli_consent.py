@@ -13,6 +13,7 @@ from tests.client.demo import finished, login, run, send, spawn_uhs
 from tests.server_fixtures import oathtool
 from tests.serving import run_worker
 from uhealthsec.client.portability import documents_in
+from uhealthsec.server.incidents.anomalies.rules import PARIS
 from uhealthsec.server.records.models import DocumentVersion, PatientFile
 from uhealthsec.server.retention.models import FileRetention
 from uhealthsec.server.retention.rules import add_years
@@ -286,3 +287,49 @@ def test_r17_a_patient_deletes_her_account_from_the_terminal(
     uhs = spawn_uhs(["rights", "list"], camille, live_server)
     status, output = finished(uhs)
     assert status != 0 and "not signed in" in output
+
+
+def test_r11_the_notice_given_is_read_recorded_and_published_from_the_terminal(
+    signed_in, demo, live_server, clock, tmp_path
+):
+    """R11: the practitioner sees that the demo's patient was informed, and records it
+    again in person; the patient reads the notices she was given, with their text; the
+    admin publishes the practice's own notice, which becomes the one shown."""
+    martin, _ = signed_in
+    today = clock.now.astimezone(PARIS).date().isoformat()
+    shown = " ".join(
+        run(
+            ["patient", "show", "camille.petit@demo.test"], martin, live_server, password=None
+        ).split()
+    )
+    assert f"Informed: on {today}, notice version 0, in person (Dr Claire Martin)" in shown
+
+    recorded = " ".join(
+        run(
+            ["patient", "informed", "camille.petit@demo.test", "--on", today],
+            martin,
+            live_server,
+            password=None,
+        ).split()
+    )
+    assert f"Informed: on {today}, notice version 0, in person" in recorded
+
+    camille = tmp_path / "camille"
+    login(demo["camille.petit"], camille, live_server, clock)
+    given = " ".join(run(["consent", "information", "--text"], camille, live_server, None).split())
+    assert (
+        f"Cabinet de démonstration: notice version 0, {today}, given in person by Dr Claire Martin"
+        in given
+    )
+    assert "Votre droit de refuser" in given
+    listed = json.loads(run(["consent", "information", "--json"], camille, live_server, None))
+    assert [(i["how"], i["notice_version"]) for i in listed] == [("in_person", 0)] * 2
+
+    text = tmp_path / "notice.txt"
+    text.write_text("Notre cabinet partage votre dossier au sein de l'équipe de soins. " * 3)
+    published = " ".join(
+        run(["practice", "notice", "--publish", str(text)], martin, live_server, None).split()
+    )
+    assert "(version 1, published" in published
+    current = json.loads(run(["practice", "notice", "--json"], martin, live_server, None))
+    assert current["version"] == 1 and current["text_fr"] == text.read_text().strip()

@@ -1,8 +1,10 @@
 """Journey 3 of issue 20, its last sentence: a patient who has no account yet. In
 Debian's headless Chromium against a real ``uhs-server serve --demo``: Dr Martin
-invites a new patient from the sending screen, sends her a report (Paul Durand reads
-it at once); the report waits for the patient, as the document's screen and her file
-say; the patient follows the invitation's link, registers and joins; Dr Martin's
+invites a new patient from the sending screen and sends her a report with Paul Durand
+as reader: refused, she was never informed of how her care team shares her file (R11);
+Dr Martin records in her file that she informed her in person and sends it again
+(Paul Durand reads it at once); the report waits for the patient, as the document's
+screen and her file say; the patient follows the invitation's link, registers and joins; Dr Martin's
 application, at its next sign-in, finds her keys proven in the key directory and
 shares the report with her; the patient opens it, its signature verified. Each screen
 is checked with axe-core and photographed (docs/screens/8x-pending-*.png).
@@ -28,6 +30,20 @@ WAITING = f"En attente de l'inscription du patient : {NEW_PATIENT[0]}"
 READERS = "dl.details dt:has-text('Peuvent le lire') + dd"
 
 
+def fill_in_report(martin, report) -> None:
+    martin.locator("input[type=file]").set_input_files(str(report))
+    martin.get_by_label(re.compile("^Titre")).fill("Bilan initial")
+
+
+def review_and_send(martin) -> None:
+    martin.get_by_role("button", name="Vérifier les destinataires").click()
+    martin.get_by_role("heading", name="Pourront lire ce document").wait_for()
+    readers = martin.locator("ul.readers").inner_text()
+    assert "Paul Durand" in readers and NEW_PATIENT[0] not in readers
+    martin.locator(".alert.pending", has_text=WAITING).wait_for()
+    martin.get_by_role("button", name="Chiffrer et envoyer").click()
+
+
 def test_a_report_waits_for_a_new_patient_and_reaches_her_once_she_joins(
     browser, demo_server, screens, tmp_path
 ):
@@ -48,17 +64,37 @@ def test_a_report_waits_for_a_new_patient_and_reaches_her_once_she_joins(
     martin.get_by_label(re.compile("Paul Durand")).check()
     report = tmp_path / "bilan.txt"
     report.write_text("Bilan initial : tension 13/8, à revoir dans un mois.\n")
-    martin.locator("input[type=file]").set_input_files(str(report))
-    martin.get_by_label(re.compile("^Titre")).fill("Bilan initial")
+    fill_in_report(martin, report)
     check_accessibility(martin, "send to an invited patient")
     photograph(martin, screens, "80-pending-send")
 
-    martin.get_by_role("button", name="Vérifier les destinataires").click()
-    martin.get_by_role("heading", name="Pourront lire ce document").wait_for()
-    readers = martin.locator("ul.readers").inner_text()
-    assert "Paul Durand" in readers and NEW_PATIENT[0] not in readers
-    martin.locator(".alert.pending", has_text=WAITING).wait_for()
-    martin.get_by_role("button", name="Chiffrer et envoyer").click()
+    # R11: her care team shares her file only once she is informed. Never informed yet,
+    # the share with Paul Durand is refused, saying what to do.
+    review_and_send(martin)
+    refusal = martin.locator(".alert", has_text="n'a pas encore été informé")
+    refusal.wait_for()
+    assert "enregistrez que vous l'avez informé en personne" in refusal.inner_text()
+    check_accessibility(martin, "send refused: the patient is not informed")
+    photograph(martin, screens, "120-pending-not-informed")
+    # Her file is open: Dr Martin records that she informed her at the consultation.
+    open_screen(martin, "Patients")
+    martin.get_by_role("link", name=NEW_PATIENT[0]).click()
+    martin.locator(".alert.warning", has_text="pas encore été informé").wait_for()
+    martin.get_by_role("button", name="Enregistrer : informé·e en personne").click()
+    martin.locator(".alert.success", has_text="Information enregistrée").wait_for()
+    assert "Informé·e le" in martin.locator("ul.information").inner_text()
+    check_accessibility(martin, "patient file, information recorded")
+    photograph(martin, screens, "121-patients-file-informed")
+
+    open_screen(martin, "Envoyer")
+    martin.get_by_role("heading", name="Envoyer un document").wait_for()
+    patients = martin.get_by_label("Choisissez la patiente ou le patient")
+    invited = patients.locator("option", has_text=f"{NEW_PATIENT[0]} (invitation en attente)")
+    invited.wait_for(state="attached")
+    patients.select_option(invited.get_attribute("value"))
+    martin.get_by_label(re.compile("Paul Durand")).check()
+    fill_in_report(martin, report)
+    review_and_send(martin)
     martin.locator(".alert.success", has_text="Envoyé : Bilan initial.").wait_for()
     martin.locator(".alert.pending", has_text="Le partage se fera automatiquement").wait_for()
     check_accessibility(martin, "sent, waiting for the patient")

@@ -95,9 +95,12 @@ def follow_link(browser, server: DemoServer, link: str, viewport=None):
     return page
 
 
-def register_invited(page, server: DemoServer, email: str, name: str, screens=None) -> None:
+def register_invited(
+    page, server: DemoServer, email: str, name: str, screens=None, on_the_form: bool = False
+) -> None:
     """Registration from the join screen: address and kind are the invitation's."""
-    page.get_by_role("button", name="Créer mon compte").click()
+    if not on_the_form:
+        page.get_by_role("button", name="Créer mon compte").click()
     page.get_by_role("heading", name="Créer un compte", level=1).wait_for()
     address = page.get_by_label("Adresse e-mail")
     assert address.input_value() == email and not address.is_editable()
@@ -169,7 +172,18 @@ def test_dr_martin_sets_up_a_practice_and_the_invited_join_it(browser, demo_serv
         browser, demo_server, invitation_link(demo_server, NEW_PATIENT[0]), viewport=PHONE
     )
     assert "en tant que patient·e" in patient.locator("main").inner_text()
-    register_invited(patient, demo_server, *NEW_PATIENT)
+    # R11: the practice's notice is read before the account is made.
+    patient.get_by_role("button", name="Créer mon compte").click()
+    patient.get_by_role(
+        "heading", name="Avant de rejoindre : le partage de votre dossier"
+    ).wait_for()
+    assert "Votre droit de refuser" in patient.locator("section.notice").inner_text()
+    patient.get_by_role(
+        "button", name="J'ai lu, créer mon compte et rejoindre le cabinet"
+    ).wait_for()
+    check_accessibility(patient, "registration by a patient's invitation, its notice")
+    photograph(patient, screens, "122-practice-register-notice-phone")
+    register_invited(patient, demo_server, *NEW_PATIENT, on_the_form=True)
     assert patient.get_by_role("navigation").get_by_role("link", name="Cabinet").count() == 0
 
     # Paul Durand has an account: he signs in from the link and joins.
@@ -232,7 +246,11 @@ def test_refused_invitations_a_keyboard_invites_and_codes_stay_hidden(
     assert "Vous êtes connecté·e en tant que kine.durand@demo.test" in (
         durand.locator(".alert.warning").inner_text()
     )
-    durand.get_by_role("button", name="Rejoindre le cabinet").click()
+    # A patient's invitation shows the practice's notice first (R11), to be read before joining.
+    durand.get_by_role(
+        "heading", name="Avant de rejoindre : le partage de votre dossier"
+    ).wait_for()
+    durand.get_by_role("button", name="J'ai lu, rejoindre le cabinet").click()
     # The server's refusal (403), in French, its code for support beside it.
     refusal = durand.get_by_role("alert").filter(has_text="Vous n'avez pas le droit de faire cela")
     refusal.wait_for()
@@ -247,9 +265,10 @@ def test_refused_invitations_a_keyboard_invites_and_codes_stay_hidden(
     code = parse_qs(urlsplit(link).fragment.removeprefix("/join?"))["code"][0]
     with httpx2.Client(base_url=demo_server.url, timeout=HTTP_TIMEOUT) as http:
         AuthClient(http).register(email, PASSWORD, name, "patient", invitation=code)
+    # Spent, its notice is refused at once: there is nothing to accept.
     durand.goto(link)
-    durand.get_by_role("button", name="Rejoindre le cabinet").click()
     durand.get_by_role("alert").filter(has_text="Code pour l'assistance : bad_request").wait_for()
+    assert durand.get_by_role("button", name="Rejoindre le cabinet").count() == 0
 
     # Without a link, the code is typed, hidden, and a wrong one is refused and cleared.
     durand.reload()

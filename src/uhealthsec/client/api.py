@@ -38,6 +38,7 @@ from uhealthsec.crypto.keystore import (
 )
 from uhealthsec.crypto.keystore_change import KeystoreChange
 from uhealthsec.protocol.accounts import AccountKind, AccountOut
+from uhealthsec.protocol.consent import NoticeOut
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
 from uhealthsec.protocol.oauth import CLI_CLIENT_ID, CLI_REDIRECT_URI
 from uhealthsec.protocol.signin import (
@@ -148,10 +149,13 @@ class AuthClient(PasswordRecoveryCalls):
         *,
         rpps: str | None = None,
         invitation: str | None = None,
+        notice_version: int | None = None,
         params: Argon2Params | None = None,
     ) -> NewKeystore:
         """Create keys and keystore locally, then register. The caller must show the
-        returned recovery key to the user once (client/recovery.py)."""
+        returned recovery key to the user once (client/recovery.py). With a patient's
+        invitation, ``notice_version`` is the version of the practice's information
+        notice (``invitation_notice``) the caller showed the user."""
         verdict = check_new_password(password, (email, display_name))
         if not verdict.acceptable:
             raise WeakPassword(verdict.reason)
@@ -164,11 +168,18 @@ class AuthClient(PasswordRecoveryCalls):
             "keystore": new.keystore.encode(),
         }
         fields.update({k: v for k, v in (("rpps", rpps), ("invitation", invitation)) if v})
+        if notice_version is not None:
+            fields["notice_version"] = notice_version
         # Built unvalidated (model_construct), here as for every sign-in request: the
         # server judges what the user typed, and its refusal is a problem document.
         request = RegistrationIn.model_construct(**fields)
         check_response(post_with_proof(self.http, "/accounts/registrations", body(request)))
         return new
+
+    def invitation_notice(self, code: str) -> NoticeOut:
+        """The notice a patient reads before joining by invitation ``code`` (R11)."""
+        answer = check_response(self.http.post("/invitations/notice", json={"code": code}))
+        return parse(NoticeOut, answer, ApiError, "a notice")
 
     def verify_email(self, code: str, email: str, password: str) -> None:
         """Confirm the address: the mailed code, with the password of the registration

@@ -20,7 +20,11 @@ from uhealthsec.protocol.consent import (
     DirectiveIn,
     DirectiveOut,
     DirectiveRecordedOut,
+    InformationIn,
+    InformationOut,
     Methodology,
+    NoticeIn,
+    NoticeOut,
     Purpose,
     StudyIn,
     StudyOut,
@@ -118,6 +122,56 @@ class ConsentClient:
         """(Admins, practitioners) Close a study before its end."""
         answer = self.exchange.call("POST", f"/studies/{study_id}/close")
         return parse(StudyOut, answer, ExchangeRefused, "a study").model_dump(mode="json")
+
+    # -- the information notice (R11) ----------------------------------------------------
+
+    def information(self) -> list[dict[str, Any]]:
+        """The notices you were given, with when and how (patients), oldest first."""
+        return self._information(self.exchange.call("GET", "/consents/information"))
+
+    def file_information(self, patient_file_id: uuid.UUID | str) -> list[dict[str, Any]]:
+        """When and how a file's patient was informed (its practice's practitioners)."""
+        return self._information(
+            self.exchange.call("GET", f"/patient-files/{patient_file_id}/information")
+        )
+
+    def record_information(
+        self,
+        patient_file_id: uuid.UUID | str,
+        informed_on: date,
+        notice_version: int | None = None,
+    ) -> dict[str, Any]:
+        """(Practitioners) You informed the file's patient in person at first care on
+        ``informed_on``, with this version of the practice's notice (its current one when
+        left out)."""
+        request = InformationIn(informed_on=informed_on, notice_version=notice_version)
+        answer = self.exchange.call(
+            "POST", f"/patient-files/{patient_file_id}/information", json=body(request)
+        )
+        return parse(InformationOut, answer, ExchangeRefused, "an information").model_dump(
+            mode="json"
+        )
+
+    def notice(self, practice_id: uuid.UUID | str, version: int | None = None) -> dict[str, Any]:
+        """The practice's current notice, or one version of it."""
+        path = f"/practices/{practice_id}/notice"
+        if version is not None:
+            path = f"/practices/{practice_id}/notices/{int(version)}"
+        answer = self.exchange.call("GET", path)
+        return parse(NoticeOut, answer, ExchangeRefused, "a notice").model_dump(mode="json")
+
+    def publish_notice(
+        self, practice_id: uuid.UUID | str, text_fr: str, text_en: str | None = None
+    ) -> dict[str, Any]:
+        """(Admins) Publish the practice's next version of its notice."""
+        request = NoticeIn(text_fr=text_fr, text_en=text_en)
+        answer = self.exchange.call("POST", f"/practices/{practice_id}/notices", json=body(request))
+        return parse(NoticeOut, answer, ExchangeRefused, "a notice").model_dump(mode="json")
+
+    @staticmethod
+    def _information(answer: httpx2.Response) -> list[dict[str, Any]]:
+        served = parse(list[InformationOut], answer, ExchangeRefused, "the information")
+        return [information.model_dump(mode="json") for information in served]
 
     @staticmethod
     def _directives(answer: httpx2.Response) -> list[dict[str, Any]]:

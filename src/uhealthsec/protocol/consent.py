@@ -136,6 +136,75 @@ class DirectiveOut(BaseModel):
     superseded_at: datetime | None
 
 
+# -- the information notice (CSP L1110-4 III, R11) ---------------------------------------
+
+#: The longest notice text, in characters: a page or two a patient reads on a phone.
+MAX_NOTICE_CHARS = 8000
+#: The version of the notice the software ships; a practice's own versions are 1, 2…
+DEFAULT_NOTICE_VERSION = 0
+
+NoticeText = Annotated[str, Field(min_length=100, max_length=MAX_NOTICE_CHARS)]
+NoticeVersion = Annotated[int, Field(ge=0, le=1_000_000)]
+
+
+class InformedHow(StrEnum):
+    #: The patient's client showed the notice before they accepted the invitation.
+    INVITATION = "invitation"
+    #: A practitioner of the practice gave it in person at first care.
+    IN_PERSON = "in_person"
+
+
+class NoticeIn(Strict):
+    """A practice's own version of its notice: French required, English optional."""
+
+    text_fr: NoticeText
+    text_en: NoticeText | None = None
+
+
+class NoticeOut(BaseModel):
+    practice_id: uuid.UUID
+    practice_name: str
+    #: 0 for the notice the software ships; the practice's own versions from 1.
+    version: int
+    text_fr: str
+    #: English text when the version has one (the shipped notice has).
+    text_en: str | None
+    #: When the practice published it; null for the shipped notice.
+    published_at: datetime | None
+    #: From POST /invitations/notice only: whether the invitation is a
+    #: patient's, whose acceptance names this version; a staff invitation names none.
+    for_patient: bool | None = None
+
+
+class InformationIn(Strict):
+    """A practitioner records that they informed the patient in person at first care."""
+
+    #: The day the patient was informed (French time): not in the future, not before
+    #: the file was opened.
+    informed_on: date
+    #: The version they gave; the practice's current one when left out.
+    notice_version: NoticeVersion | None = None
+
+
+class InformationOut(BaseModel):
+    practice_id: uuid.UUID
+    notice_version: int
+    informed_on: date
+    how: InformedHow
+    #: Who recorded it: the patient themselves (invitation) or the practitioner.
+    recorded_by_name: str
+    recorded_at: datetime
+    #: The version given, with its text.
+    notice: NoticeOut
+
+
+class InvitationAcceptIn(Strict):
+    code: Annotated[str, Field(min_length=16, max_length=100)]
+    #: The version of the practice's notice the patient's client showed (patient
+    #: invitations): the acceptance records that the patient was informed of it.
+    notice_version: NoticeVersion | None = None
+
+
 class DirectiveRecordedOut(BaseModel):
     directive: DirectiveOut
     #: Shares ended at once because the directive no longer allows them.

@@ -40,6 +40,9 @@ class RegistrationIn(Strict):
     keystore: Base64Url(MAX_KEYSTORE_SIZE)  # type: ignore[valid-type]
     rpps: Annotated[str | None, Field(min_length=11, max_length=11, pattern=r"^[0-9]{11}$")] = None
     invitation: Code | None = None
+    #: With a patient invitation: the version of the practice's information notice the
+    #: client showed before registering (recorded as the patient informed, R11).
+    notice_version: Annotated[int | None, Field(ge=0, le=1_000_000)] = None
 
 
 class AcceptedOut(BaseModel):

@@ -34,6 +34,7 @@ from uhealthsec.server.auth.routes import credentials_router, oauth_router
 from uhealthsec.server.auth.routes import router as auth_router
 from uhealthsec.server.bootstrap import bootstrap
 from uhealthsec.server.compliance.routes import router as compliance_router
+from uhealthsec.server.consent.routes import invitation_router as invitation_notice_router
 from uhealthsec.server.consent.routes import router as consent_router
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.deps import HEALTH_DATA, Ctx, read_whole_body
@@ -89,6 +90,9 @@ PUBLIC_ROUTES = frozenset(
         "/accounts/password-recoveries",
         "/accounts/password-recoveries/proof",
         "/accounts/password-recoveries/completion",
+        # The information notice of an invitation's practice, for whoever holds its code
+        # (a 192-bit secret): shown before registering by invitation, as before accepting.
+        "/invitations/notice",
         "/auth/prelogin",
         "/auth/login",
         "/auth/login/second-factor",
@@ -323,6 +327,7 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
     app.include_router(oauth_router)
     app.include_router(federation_router)
     app.include_router(consent_router, dependencies=[HEALTH_DATA])
+    app.include_router(invitation_notice_router)
     app.include_router(keys_router)
     app.include_router(records_router, dependencies=[HEALTH_DATA])
     app.include_router(pending_router, dependencies=[HEALTH_DATA])

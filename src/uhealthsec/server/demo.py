@@ -23,7 +23,9 @@ from uhealthsec.server.accounts.models import (
 from uhealthsec.server.accounts.service import AccountService
 from uhealthsec.server.auth.factors import FactorService
 from uhealthsec.server.auth.models import TotpCredential
+from uhealthsec.server.consent.information import InformationService
 from uhealthsec.server.context import AppContext
+from uhealthsec.server.incidents.anomalies.rules import PARIS
 from uhealthsec.server.keys.service import KeyDirectory
 from uhealthsec.server.records.service import RecordsService
 
@@ -107,7 +109,14 @@ def ensure_demo_practice(ctx: AppContext) -> list[DemoAccount]:
             for account in created:
                 if account.kind == AccountKind.PRACTITIONER:
                     accounts.mark_identity_verified(account, IdentityProof.OPERATOR)
-            RecordsService(db, ctx).open_patient_file(created[0], practice.id, PEOPLE[2].email)
+            patient_file = RecordsService(db, ctx).open_patient_file(
+                created[0], practice.id, PEOPLE[2].email
+            )
+            # Dr Martin gave Camille the practice's notice at her first care, so that the
+            # demo's care team may share her file (R11).
+            InformationService(db, ctx).record_in_person(
+                created[0], patient_file.id, ctx.now().astimezone(PARIS).date(), None
+            )
         result = []
         for person in PEOPLE:
             account = db.scalar(select(Account).where(Account.email == person.email))

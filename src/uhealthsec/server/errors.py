@@ -9,6 +9,9 @@ from __future__ import annotations
 #: The problem type of a refusal that a step-up (/auth/step-up) would lift: a client
 #: asks for a second factor and retries (PROTOCOL, sign-in values on the wire).
 STEP_UP_REQUIRED = "tag:uhealthsec.fr,2026:problem:step-up-required"
+#: The problem type of a care-team share refused because the patient was not informed
+#: yet (R11, PROTOCOL 21.3): a client offers to record the information.
+PATIENT_NOT_INFORMED = "tag:uhealthsec.fr,2026:problem:patient-not-informed"
 
 
 class ServiceError(Exception):
@@ -58,6 +61,13 @@ class SecondFactorRefused(NotAuthenticated):
 class Forbidden(ServiceError):
     status = 403
     title = "Forbidden"
+
+
+class PatientNotInformed(Forbidden):
+    """Care-team sharing waits until the patient is informed (R11)."""
+
+    title = "Patient not informed"
+    problem_type = PATIENT_NOT_INFORMED
 
 
 class StepUpRequired(Forbidden):

@@ -14,9 +14,10 @@ several upper domains has one module in flows/.
 
 from __future__ import annotations
 
-from uhealthsec.server.accounts.interfaces import KeyPublication
+from uhealthsec.server.accounts.interfaces import KeyPublication, PatientInforming
 from uhealthsec.server.auth.interfaces import FormerKeyCopies
 from uhealthsec.server.consent.erasure import DeletedAccountRemnants
+from uhealthsec.server.consent.information import InformationService
 from uhealthsec.server.consent.service import ConsentService
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.flows.directory_reach import DirectoryReach
@@ -35,6 +36,7 @@ def provide_interfaces(ctx: AppContext) -> None:
     ctx.provide(KeyPublication, KeyDirectory)
     ctx.provide(Acquaintances, lambda db, ctx: _DIRECTORY_REACH)
     ctx.provide(SharingRules, ConsentService)
+    ctx.provide(PatientInforming, InformationService)
     ctx.provide(RetentionOfFiles, RetentionService)
     ctx.provide(FormerKeyCopies, RecordsService)
     ctx.provide(Correspondence, PatientCorrespondence)

@@ -96,6 +96,8 @@ def test_a_patient_sees_exactly_who_accessed_their_file(practice: Practice, ctx,
     seen = [(h["actor_name"], h["action"], h["outcome"]) for h in reversed(history)]
     alice_name, bob_name = "Dr Alice", "Dr Bob"
     assert seen == [
+        # Her acceptance of the invitation recorded that she was informed (R11).
+        ("Dr Carol", "accounts.accept_invitation", "done"),
         (alice_name, "records.open_patient_file", "done"),
         ("Dr Carol", "consent.record_directive", "done"),  # her consent for Bob
         (alice_name, "records.create_document", "done"),

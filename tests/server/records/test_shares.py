@@ -19,9 +19,11 @@ from tests.server.records.conftest import (
     refused,
 )
 from tests.server.records.test_exchange import consent_to_everyone_outside
+from uhealthsec.client.consent import ConsentClient
 from uhealthsec.crypto.wrap import wrap_document_key
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
 from uhealthsec.server.bootstrap import bootstrap
+from uhealthsec.server.incidents.anomalies.rules import PARIS
 
 
 def garbage_grant(sender: Person, to: str, version: dict, expires_at: str | None = None) -> dict:
@@ -257,6 +259,11 @@ def test_a_patients_share_expired_by_a_reader_on_an_older_server_is_restored(
     migrate.downgrade(ctx.engine, "0018")
     migrate.upgrade(ctx.engine)
     bootstrap(ctx)  # the server starts again on the upgraded database
+    # Going back to 0018 forgot that Carol was informed, and migration 0045 invents no
+    # such record (R11): Alice records that she informed her, before sharing again.
+    ConsentClient(alice.exchange).record_information(
+        practice.patient_file, clock.now.astimezone(PARIS).date()
+    )
     assert alice.exchange.new_version(document_id, report) == 3
     assert 3 in [
         v["number"]

@@ -27,6 +27,8 @@ export type DirectiveVersionView = ConsentsView["history"][number];
 export type ConsentDecisionView = Operations["consentEffect"]["args"]["decision"];
 export type ConsentEffectView = Operations["consentEffect"]["result"]["effect"];
 export type StudyView = ConsentsView["studies"][number];
+export type InformationView = ConsentsView["information"][number];
+export type NoticeView = Operations["invitationNotice"]["result"]["notice"];
 export type RightsView = Operations["rightsRequests"]["result"];
 export type BreachNotice = Operations["breachNotices"]["result"]["notices"][number];
 export type RightsRequestView = RightsView["requests"][number];
@@ -300,8 +302,20 @@ export class Api {
     return (await this.worker.call("invitePractice", { practiceId, email, role })).invitation;
   }
 
-  async joinPractice(code: string): Promise<PracticeView> {
-    return (await this.worker.call("joinPractice", { code })).practice;
+  async invitationNotice(code: string): Promise<NoticeView> {
+    return (await this.worker.call("invitationNotice", { code })).notice;
+  }
+
+  async joinPractice(code: string, noticeVersion: number | null = null): Promise<PracticeView> {
+    return (await this.worker.call("joinPractice", { code, noticeVersion })).practice;
+  }
+
+  async fileInformation(patientFileId: string): Promise<InformationView[]> {
+    return (await this.worker.call("fileInformation", { patientFileId })).information;
+  }
+
+  async recordInformation(patientFileId: string, informedOn: string): Promise<InformationView> {
+    return (await this.worker.call("recordInformation", { patientFileId, informedOn })).information;
   }
 
   myConsents(): Promise<ConsentsView> {

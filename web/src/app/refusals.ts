@@ -49,6 +49,7 @@ export const REFUSAL_TEXTS: Record<RefusalCode, MessageKey> = {
   unauthorized: "refusal.unauthorized",
   forbidden: "refusal.forbidden",
   step_up_required: "refusal.step_up_required",
+  patient_not_informed: "refusal.patient_not_informed",
   not_found: "refusal.not_found",
   conflict: "refusal.conflict",
   too_large: "refusal.too_large",

@@ -15,7 +15,8 @@
 import type { Documents } from "./documents.js";
 import type { PatientFiles } from "./patient_files.js";
 import { type Session, exchangeRefused } from "./session.js";
-import { type Json, Wire } from "./wire.js";
+import type { Http } from "./http.js";
+import { type Json, Wire, jsonOf } from "./wire.js";
 
 export const PURPOSES = ["care_team", "outside_team", "research"] as const;
 export type ConsentPurpose = (typeof PURPOSES)[number];
@@ -293,4 +294,102 @@ export function checkHistory(history: readonly DirectiveVersion[]): void {
       }
     }
   }
+}
+
+/** A version of a practice's information notice (protocol/consent.py NoticeOut; PROTOCOL 21.1). */
+export interface Notice {
+  practiceId: string;
+  practiceName: string;
+  /** 0: the notice the software ships; the practice's own from 1. */
+  version: number;
+  textFr: string;
+  textEn: string | null;
+  publishedAt: string | null;
+  /** From an invitation's notice only: whether the invitation is a patient's (its acceptance names the version). */
+  forPatient: boolean;
+}
+
+/** That a patient was given a notice (protocol/consent.py InformationOut; PROTOCOL 21.2). */
+export interface Information {
+  practiceId: string;
+  noticeVersion: number;
+  /** The day, YYYY-MM-DD (Europe/Paris). */
+  informedOn: string;
+  how: "invitation" | "in_person";
+  recordedByName: string;
+  recordedAt: string;
+  notice: Notice;
+}
+
+/** The longest notice text the server keeps (protocol/consent.py MAX_NOTICE_CHARS). */
+const MAX_NOTICE_CHARS = 8000;
+
+function readNotice(n: Json, wire: Wire): Notice {
+  const version = wire.integer(n, "version");
+  if (version < 0) throw wire.refuse("numbers a notice below 0");
+  const textFr = wire.string(n, "text_fr");
+  const textEn = wire.optionalString(n, "text_en");
+  if (textFr.length > MAX_NOTICE_CHARS || (textEn !== null && textEn.length > MAX_NOTICE_CHARS)) throw wire.refuse("gives a notice longer than any the server keeps");
+  return {
+    practiceId: wire.uuid(n, "practice_id"),
+    practiceName: wire.string(n, "practice_name"),
+    version,
+    textFr,
+    textEn,
+    publishedAt: wire.optionalString(n, "published_at"),
+    forPatient: n["for_patient"] === true,
+  };
+}
+
+function readInformation(d: Json, wire: Wire): Information {
+  const how = wire.string(d, "how");
+  if (how !== "invitation" && how !== "in_person") throw wire.refuse(`names an unknown way of informing ${how}`);
+  const informedOn = wire.string(d, "informed_on");
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(informedOn)) throw wire.refuse("has a day that is not one");
+  const information: Information = {
+    practiceId: wire.uuid(d, "practice_id"),
+    noticeVersion: wire.integer(d, "notice_version"),
+    informedOn,
+    how,
+    recordedByName: wire.string(d, "recorded_by_name"),
+    recordedAt: wire.string(d, "recorded_at"),
+    notice: readNotice(wire.object(d["notice"]), wire),
+  };
+  if (information.notice.version !== information.noticeVersion || information.notice.practiceId !== information.practiceId) {
+    throw wire.refuse("gives the text of another notice than the one recorded");
+  }
+  return information;
+}
+
+/** The notices you were given, in every practice (GET /consents/information; patients). */
+export async function myInformation(session: Session): Promise<Information[]> {
+  const wire = new Wire("exchange_refused", "the notices you were given");
+  return wire.list(await session.json("GET", "/consents/information", wire)).map((item) => readInformation(wire.object(item), wire));
+}
+
+/** When and how a file's patient was informed (GET /patient-files/{id}/information; practitioners). */
+export async function fileInformation(session: Session, patientFileId: string): Promise<Information[]> {
+  const wire = new Wire("malformed_answer", "the patient's information");
+  const path = `/patient-files/${encodeURIComponent(patientFileId.toLowerCase())}/information`;
+  return wire.list(await session.json("GET", path, wire)).map((item) => readInformation(wire.object(item), wire));
+}
+
+/** Records that you informed the file's patient in person on `informedOn` (YYYY-MM-DD), with the practice's current notice (signed). */
+export async function recordInformation(session: Session, patientFileId: string, informedOn: string): Promise<Information> {
+  const wire = new Wire("malformed_answer", "the information recorded");
+  const path = `/patient-files/${encodeURIComponent(patientFileId.toLowerCase())}/information`;
+  const recorded = readInformation(wire.object(await session.json("POST", path, wire, { json: { informed_on: informedOn } })), wire);
+  if (recorded.how !== "in_person" || recorded.informedOn !== informedOn) throw wire.refuse("is not the information you recorded");
+  return recorded;
+}
+
+/**
+ * The notice of the practice whose invitation `code` is: shown before accepting it or
+ * registering with it (POST /invitations/notice, which needs no sign-in: the
+ * code is the invitation's secret).
+ */
+export async function invitationNotice(http: Http, code: string): Promise<Notice> {
+  const wire = new Wire("malformed_answer", "the practice's notice");
+  const answer = await http.request("POST", "/invitations/notice", { json: { code: code.trim() } });
+  return readNotice(wire.object(await jsonOf(answer, wire)), wire);
 }

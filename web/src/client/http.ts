@@ -35,6 +35,8 @@ export type Sleep = (ms: number) => Promise<void>;
 
 /** The problem type (RFC 9457) of a refusal that a step-up lifts (/auth/step-up). */
 export const STEP_UP_REQUIRED = "tag:uhealthsec.fr,2026:problem:step-up-required";
+/** The problem type of a care-team share refused until the patient is informed (PROTOCOL 21.3). */
+export const PATIENT_NOT_INFORMED = "tag:uhealthsec.fr,2026:problem:patient-not-informed";
 
 /** The identifiers of the server's refusals, one per kind of status the page tells apart. */
 export type ServerRefusalIdentifier =
@@ -42,6 +44,7 @@ export type ServerRefusalIdentifier =
   | "unauthorized"
   | "forbidden"
   | "step_up_required"
+  | "patient_not_informed"
   | "not_found"
   | "conflict"
   | "too_large"
@@ -76,6 +79,12 @@ export function identifierOfStatus(status: number): ServerRefusalIdentifier {
   }
 }
 
+/** The 403s the page tells apart by their problem type: only these types name them (PROTOCOL). */
+const FORBIDDEN_TYPES = new Map<unknown, ServerRefusalIdentifier>([
+  [STEP_UP_REQUIRED, "step_up_required"],
+  [PATIENT_NOT_INFORMED, "patient_not_informed"],
+]);
+
 /** An answer of the server that refused a request (status 400 and above). */
 export class ApiError extends Error {
   readonly identifier: ServerRefusalIdentifier;
@@ -88,7 +97,7 @@ export class ApiError extends Error {
     super(detail);
     this.name = "ApiError";
     // Only the step-up's own problem type asks for a second factor again (PROTOCOL).
-    this.identifier = status === 403 && problem["type"] === STEP_UP_REQUIRED ? "step_up_required" : identifierOfStatus(status);
+    this.identifier = status === 403 ? (FORBIDDEN_TYPES.get(problem["type"]) ?? "forbidden") : identifierOfStatus(status);
   }
 }
 

@@ -71,11 +71,17 @@ export async function invite(session: Session, practiceId: string, email: string
   return invitation;
 }
 
-/** Accepts the invitation of `code` (from the mail) with the signed-in account. */
-export async function joinPractice(session: Session, code: string): Promise<PracticeView> {
+/**
+ * Accepts the invitation of `code` (from the mail) with the signed-in account; a
+ * patient names the version of the practice's notice the screen showed them, which
+ * records that they were informed (PROTOCOL 21.2).
+ */
+export async function joinPractice(session: Session, code: string, noticeVersion: number | null = null): Promise<PracticeView> {
   const given = code.trim();
   const wire = new Wire("malformed_answer", "the practice joined");
-  return practiceOf(wire, await session.json("POST", "/practices/invitations/accept", wire, { json: { code: given } }));
+  const body: Record<string, string | number> = { code: given };
+  if (noticeVersion !== null) body["notice_version"] = noticeVersion;
+  return practiceOf(wire, await session.json("POST", "/practices/invitations/accept", wire, { json: body }));
 }
 
 /** A member as GET /practices/{id}/members lists it (accounts/schemas.py MemberOut). */

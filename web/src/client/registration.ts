@@ -68,6 +68,8 @@ export interface NewAccount {
   kind: AccountKind;
   rpps?: string;
   invitation?: string;
+  /** With a patient's invitation: the version of the practice's notice shown before registering (PROTOCOL 21.2). */
+  noticeVersion?: number;
 }
 
 /**
@@ -88,6 +90,7 @@ export async function register(http: Http, account: NewAccount): Promise<{ recov
   };
   if (account.rpps) body["rpps"] = account.rpps;
   if (account.invitation) body["invitation"] = account.invitation;
+  if (account.invitation && account.noticeVersion !== undefined) body["notice_version"] = account.noticeVersion;
   await checkResponse(await http.postWithProof("/accounts/registrations", body));
   return { recoveryKey: made.recoveryKey, authSecret: made.authSecret };
 }

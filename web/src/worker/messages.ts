@@ -15,7 +15,7 @@ import type { SuiteName } from "../protocol/wrap.js";
 import type { Directive, DocumentHistory, NextVersion, Retention, RetentionFacts } from "../client/patient_files.js";
 import type { MessageView, ThreadView } from "../client/messages.js";
 import type { InvitationView, MemberView, PracticeView, RetentionPolicyView, Role } from "../client/practices.js";
-import type { ConsentEffect, Decision as ConsentDecisionArgs, DirectiveVersion, MyFile, Study } from "../client/consents.js";
+import type { ConsentEffect, Decision as ConsentDecisionArgs, DirectiveVersion, Information, MyFile, Notice, Study } from "../client/consents.js";
 import type { AccountDeletionView, Answer, Right, RightsRequestView } from "../client/rights.js";
 import type { BreachNotice } from "../client/breach_notices.js";
 import type { HistoryView } from "../client/journal_history.js";
@@ -223,7 +223,7 @@ export interface ClientOperations {
    * confirmed and the authenticator app enrolled, so that it is typed once.
    */
   register: {
-    args: { email: string; password: string; name: string; kind: "practitioner" | "patient"; rpps?: string; invitation?: string };
+    args: { email: string; password: string; name: string; kind: "practitioner" | "patient"; rpps?: string; invitation?: string; noticeVersion?: number };
     result: { recoveryWords: string[] };
   };
   /** Confirms the registered address with the mailed code. */
@@ -279,10 +279,15 @@ export interface ClientOperations {
   recordRetentionFacts: { args: { patientFileId: string; facts: RetentionFacts }; result: { retention: Retention } };
   /** (Admins) The practice's activity as a FHIR Bundle of AuditEvents (its JSON text, checked to be one). */
   exportActivity: { args: { practiceId: string }; result: { bundle: string } };
-  /** Accepts an invitation with the signed-in account; the code is not answered back. */
-  joinPractice: { args: { code: string }; result: { practice: PracticeView } };
+  /** The information notice of the practice whose invitation `code` is, shown before accepting it. */
+  invitationNotice: { args: { code: string }; result: { notice: Notice } };
+  /** Accepts an invitation with the signed-in account, naming the notice version shown (patients); the code is not answered back. */
+  joinPractice: { args: { code: string; noticeVersion: number | null }; result: { practice: PracticeView } };
+  /** (Practitioners) When and how a file's patient was informed; recording that you informed them in person (signed). */
+  fileInformation: { args: { patientFileId: string }; result: { information: Information[] } };
+  recordInformation: { args: { patientFileId: string; informedOn: string }; result: { information: Information } };
   /** (Patients) The practices holding a file about you, every version of your consent directives (the history checked), and the research studies of each practice open to you. */
-  myConsents: { args: Record<string, never>; result: { files: MyFile[]; history: DirectiveVersion[]; studies: Study[] } };
+  myConsents: { args: Record<string, never>; result: { files: MyFile[]; history: DirectiveVersion[]; studies: Study[]; information: Information[] } };
   /** Who would lose access to which of your documents if `decision` were recorded: nothing is sent. */
   consentEffect: { args: { decision: ConsentDecisionArgs }; result: { effect: ConsentEffect } };
   /** Records `decision`, signed; the directive recorded, how many accesses ended, and the history after it. */

@@ -28,7 +28,7 @@ import { MAX_INDEXED_TEXT_BYTES, MAX_QUERY_CHARS, PDF_MEDIA_TYPE, SearchIndex, b
 import { ApiError, ClientRefusal, type Fetch, Http } from "../client/http.js";
 import { PatientFiles } from "../client/patient_files.js";
 import { Messaging } from "../client/messages.js";
-import { Consents } from "../client/consents.js";
+import { Consents, fileInformation, invitationNotice, myInformation, recordInformation } from "../client/consents.js";
 import { PracticeRights, Rights } from "../client/rights.js";
 import { type PinStore, pinStoreFor } from "../client/pins.js";
 import { type HeldKeys, Session } from "../client/session.js";
@@ -729,8 +729,20 @@ export class WorkerService extends CryptoService {
     return { bundle: await exportActivity(this.requireSignedIn().session, practiceId) };
   }
 
-  async joinPractice({ code }: ClientOperations["joinPractice"]["args"]): Promise<ClientOperations["joinPractice"]["result"]> {
-    return { practice: await joinPractice(this.requireSignedIn().session, code) };
+  async invitationNotice({ code }: ClientOperations["invitationNotice"]["args"]): Promise<ClientOperations["invitationNotice"]["result"]> {
+    return { notice: await invitationNotice(this.http, code) };
+  }
+
+  async joinPractice({ code, noticeVersion }: ClientOperations["joinPractice"]["args"]): Promise<ClientOperations["joinPractice"]["result"]> {
+    return { practice: await joinPractice(this.requireSignedIn().session, code, noticeVersion) };
+  }
+
+  async fileInformation({ patientFileId }: ClientOperations["fileInformation"]["args"]): Promise<ClientOperations["fileInformation"]["result"]> {
+    return { information: await fileInformation(this.requireSignedIn().session, patientFileId) };
+  }
+
+  async recordInformation({ patientFileId, informedOn }: ClientOperations["recordInformation"]["args"]): Promise<ClientOperations["recordInformation"]["result"]> {
+    return { information: await recordInformation(this.requireSignedIn().session, patientFileId, informedOn) };
   }
 
   private consents(): Consents {
@@ -740,8 +752,8 @@ export class WorkerService extends CryptoService {
 
   async myConsents(_: ClientOperations["myConsents"]["args"]): Promise<ClientOperations["myConsents"]["result"]> {
     const consents = this.consents();
-    const [files, history] = await Promise.all([consents.files(), consents.history()]);
-    return { files, history, studies: await this.studiesOf(consents, files) };
+    const [files, history, information] = await Promise.all([consents.files(), consents.history(), myInformation(this.requireSignedIn().session)]);
+    return { files, history, studies: await this.studiesOf(consents, files), information };
   }
 
   private async studiesOf(consents: Consents, files: readonly { practiceId: string }[]) {
@@ -1155,7 +1167,10 @@ const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
   "sendMessage",
   "createPractice",
   "invitePractice",
+  "invitationNotice",
   "joinPractice",
+  "fileInformation",
+  "recordInformation",
   "vouchForIdentity",
   "retentionPolicy",
   "setRetentionPolicy",

@@ -73,6 +73,7 @@ def register(
     """Create an account. Your keys are made here, on this device."""
     server = server or DEFAULT_SERVER
     from uhealthsec.client.api import AuthClient, WeakPassword
+    from uhealthsec.client.cli.practice import show_notice
     from uhealthsec.client.profile import Profile
 
     if kind not in ("practitioner", "patient"):
@@ -81,10 +82,24 @@ def register(
     email = email or typer.prompt("Email", err=True)
     name = name or typer.prompt("Your name", err=True)
     password = _new_password(email, name)
+    notice_version = None
+    with connection(server) as http:
+        if invitation and kind == "patient":
+            # The practice's notice, read before joining it (R11).
+            notice = AuthClient(http).invitation_notice(invitation)
+            if notice.for_patient:
+                show_notice(notice)
+                notice_version = notice.version
     with connection(server) as http, notices.status("Making your keys…"):
         try:
             new = AuthClient(http).register(
-                email, password, name, kind, rpps=rpps, invitation=invitation
+                email,
+                password,
+                name,
+                kind,
+                rpps=rpps,
+                invitation=invitation,
+                notice_version=notice_version,
             )
         except WeakPassword as exc:  # checked above; kept for a changed rule
             raise Refused(str(exc)) from exc

@@ -15,6 +15,7 @@ from uhealthsec.client.cli._common import (
     practice_for,
     print_json,
     resolve_id,
+    shown,
     signed_in_client,
     usage_error,
 )
@@ -158,6 +159,42 @@ def consent_list(
             row["created_at"][:10],
         )
     console.print(table)
+
+
+@consent_app.command("information")
+def consent_information(
+    text: bool = typer.Option(False, "--text", help="Print each notice's text too."),
+    as_json: JsonOutput = False,
+) -> None:
+    """The information notices your practices gave you: how your file is shared within
+    each care team, and how to object."""
+    from uhealthsec.client.cli.practice import show_notice
+    from uhealthsec.client.consent import ConsentClient
+    from uhealthsec.protocol.consent import NoticeOut
+
+    with signed_in_client(unlock=False) as client:
+        rows = ConsentClient(client).information()
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        console.print(
+            "No practice has recorded informing you yet: until one does, its care team "
+            "does not share your file."
+        )
+        return
+    for row in rows:
+        how = (
+            "shown when you accepted the invitation"
+            if row["how"] == "invitation"
+            else f"given in person by {shown(row['recorded_by_name'])}"
+        )
+        console.print(
+            f"{shown(row['notice']['practice_name'])}: notice version {row['notice_version']}, "
+            f"{row['informed_on']}, {how}"
+        )
+        if text:
+            show_notice(NoticeOut.model_validate(row["notice"]))
 
 
 # -- research studies ---------------------------------------------------------------------

@@ -12,6 +12,7 @@ from uhealthsec.client.cli._common import (
     console,
     practice_for,
     print_json,
+    shown,
     signed_in_client,
     usage_error,
 )
@@ -43,6 +44,7 @@ def patient_show(
         practice_id = practice_for(client, practice)
         file_id = str(client.patient_file(practice_id, email)["id"])
         directives = ConsentClient(client).of_patient_file(file_id)
+        information = ConsentClient(client).file_information(file_id)
         retention = client.call("GET", f"/patient-files/{file_id}/retention").json()
         requests = [
             r
@@ -50,7 +52,14 @@ def patient_show(
             if r["patient_file_id"] == file_id
         ]
     if as_json:
-        print_json({"retention": retention, "requests": requests, "consents": directives})
+        print_json(
+            {
+                "retention": retention,
+                "requests": requests,
+                "consents": directives,
+                "information": information,
+            }
+        )
         return
     _print_retention(retention)
     for r in requests:
@@ -59,8 +68,9 @@ def patient_show(
             f"Request: {r['right'].replace('_', ' ')} ({r['citation']}), due {r['due_at'][:10]}"
             f"{late} — {r['id']}"
         )
+    _print_information(information)
     if not directives:
-        console.print("Consents: none recorded (care team may share; nobody else).")
+        console.print("Consents: none recorded (care team may share once informed; nobody else).")
     for d in directives:
         decision = "allowed" if d["decision"] == "permit" else "refused"
         whom = (
@@ -69,6 +79,55 @@ def patient_show(
             else d["recipient_email"] or "everyone"
         )
         console.print(f"Consent: {PURPOSE_WORDS[d['purpose']]}, {whom}: {decision}")
+
+
+HOW_INFORMED = {"invitation": "shown when they accepted the invitation", "in_person": "in person"}
+
+
+def _print_information(information: list[dict[str, Any]]) -> None:
+    if not information:
+        console.print(
+            "Informed: never — the care team cannot share this file until you record "
+            "that you informed the patient (`uhs patient informed`), or they accept the "
+            "practice's invitation."
+        )
+    for i in information:
+        console.print(
+            f"Informed: on {i['informed_on']}, notice version {i['notice_version']}, "
+            f"{HOW_INFORMED[i['how']]} ({shown(i['recorded_by_name'])})"
+        )
+
+
+@patient_app.command("informed")
+def patient_informed(
+    email: Annotated[str, typer.Argument(help="The patient's address.")],
+    on: Annotated[
+        str | None,
+        typer.Option("--on", help="The day you informed them (YYYY-MM-DD); today if left out."),
+    ] = None,
+    notice_version: Annotated[
+        int | None,
+        typer.Option("--notice-version", help="The version you gave; the current one if left out."),
+    ] = None,
+    practice: Annotated[str | None, typer.Option(help="Practice id.", metavar="ID")] = None,
+    as_json: JsonOutput = False,
+) -> None:
+    """Record that you gave the patient the practice's information notice in person at
+    first care (how their file is shared within the care team): care-team sharing of
+    their file needs it (CSP L1110-4)."""
+    from uhealthsec.client.consent import ConsentClient
+
+    try:
+        informed_on = date.fromisoformat(on) if on else date.today()
+    except ValueError:
+        raise usage_error("give the date as YYYY-MM-DD") from None
+    with signed_in_client(unlock=False) as client:
+        file_id = _file_of(client, practice, email)
+        recorded = ConsentClient(client).record_information(file_id, informed_on, notice_version)
+    if as_json:
+        print_json(recorded)
+        return
+    _print_information([recorded])
 
 
 def _print_retention(retention: dict[str, Any], as_json: bool = False) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -14,14 +15,19 @@ from uhealthsec.client.cli._common import (
     changes_made,
     connection,
     console,
+    notices,
     open_store,
     practice_for,
     print_json,
     print_result,
+    shown,
     usage_error,
 )
 from uhealthsec.client.cli.passwords import ask_code
 from uhealthsec.terminal import command_line
+
+if TYPE_CHECKING:
+    from uhealthsec.protocol.consent import NoticeOut
 
 practice_app = command_line(help="Your practices: create one, invite its members, list them.")
 
@@ -129,6 +135,53 @@ def practice_members(practice: PracticeChoice = None, as_json: JsonOutput = Fals
     )
 
 
+@practice_app.command("notice")
+def practice_notice(
+    publish_fr: Annotated[
+        Path | None,
+        typer.Option(
+            "--publish",
+            help="(Admins) Publish a new version: its French text, from this file.",
+            metavar="FILE",
+        ),
+    ] = None,
+    english: Annotated[
+        Path | None,
+        typer.Option("--english", help="With --publish: its English text.", metavar="FILE"),
+    ] = None,
+    practice: PracticeChoice = None,
+    as_json: JsonOutput = False,
+) -> None:
+    """The practice's information notice to its patients (how their file is shared
+    within the care team); admins publish a new version with --publish. Published
+    versions are kept as they were."""
+    from uhealthsec.protocol.consent import NoticeOut
+
+    if english is not None and publish_fr is None:
+        raise usage_error("--english goes with --publish")
+    try:
+        texts = {
+            key: path.read_text(encoding="utf-8")
+            for key, path in (("text_fr", publish_fr), ("text_en", english))
+            if path is not None
+        }
+    except (OSError, UnicodeDecodeError) as exc:
+        raise usage_error(f"cannot read the notice's text: {exc}") from None
+    with _signed_in() as signed_in:
+        if texts:
+            practice_id = practice_for(signed_in, practice, roles=("admin",))
+            answer = signed_in.call("POST", f"/practices/{practice_id}/notices", json=texts)
+            changes_made.append("a new version of the practice's notice was published")
+        else:
+            practice_id = practice_for(signed_in, practice, roles=ROLES)
+            answer = signed_in.call("GET", f"/practices/{practice_id}/notice")
+        notice = NoticeOut.model_validate_json(answer.content)
+    if as_json:
+        print_json(notice.model_dump(mode="json"))
+        return
+    show_notice(notice)
+
+
 def _identity(member: dict[str, Any]) -> str:
     if member.get("rpps_proven"):
         return f"RPPS {member['rpps']} (proven)"
@@ -150,13 +203,29 @@ def practice_join(
     ] = None,
     as_json: JsonOutput = False,
 ) -> None:
-    """Accept a practice's invitation with the account signed in here."""
+    """Accept a practice's invitation with the account signed in here. A patient is
+    shown the practice's information notice first (how their file is shared within its
+    care team), and the acceptance records that they were given it."""
     if code is None:
         code = ask_code("Invitation code", "the invitation code from the mail")
+    code = code.strip()
     with _signed_in() as signed_in:
-        joined = signed_in.call(
-            "POST", "/practices/invitations/accept", json={"code": code.strip()}
-        ).json()
+        acceptance: dict[str, Any] = {"code": code}
+        notice = signed_in.auth.invitation_notice(code)
+        if notice.for_patient:
+            show_notice(notice)
+            acceptance["notice_version"] = notice.version
+        joined = signed_in.call("POST", "/practices/invitations/accept", json=acceptance).json()
     print_result(
         as_json, joined, f"Joined {joined['name']} as {joined['role']}: id {joined['id']}."
     )
+
+
+def show_notice(notice: NoticeOut) -> None:
+    """The practice's information notice, as the patient reads it before joining."""
+    when = f"published {notice.published_at:%Y-%m-%d}" if notice.published_at else "default"
+    notices.print(
+        f"[bold]Information notice of {shown(notice.practice_name)}[/bold] "
+        f"(version {notice.version}, {when}):\n"
+    )
+    notices.print(shown(notice.text_fr, lines=True))

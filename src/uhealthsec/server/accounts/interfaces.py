@@ -1,4 +1,5 @@
-"""What accounts ask of the key directory, which they never import.
+"""What accounts ask of the domains above them (the key directory, consent), which they
+never import.
 
 The directory (keys) reads accounts to decide who sees whose entry, so it sits above
 accounts in the order of the domains; activating an account publishes its keys and
@@ -31,3 +32,13 @@ class KeyPublication(Protocol):
 
     def address_retired(self, address: str) -> bool:
         """The address belonged to an account whose keys are revoked (deleted)."""
+
+
+class PatientInforming(Protocol):
+    """Consent records that a patient accepting an invitation was shown the practice's
+    information notice (R11); accounts never import consent."""
+
+    def informed_at_joining(
+        self, patient: Account, practice_id: uuid.UUID, notice_version: int
+    ) -> None:
+        """Refused (not found) when the practice has no notice of this version."""

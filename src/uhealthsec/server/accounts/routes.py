@@ -38,6 +38,7 @@ def register(body: s.RegistrationIn, request: Request, db: Db, ctx: Ctx) -> s.Ac
             keystore=body.keystore,
             rpps=body.rpps,
             invitation=body.invitation,
+            notice_version=body.notice_version,
             attempt=attempt_of(request, "register", body.email),
         )
     )
@@ -117,8 +118,14 @@ def invite(
 @router.post(
     "/practices/invitations/accept", response_model=s.PracticeOut, dependencies=[REPLAYABLE]
 )
-def accept_invitation(body: s.CodeIn, caller: Caller, db: Db, ctx: Ctx) -> s.PracticeOut:
-    member, practice = AccountService(db, ctx).accept_invitation(caller.account, body.code)
+def accept_invitation(
+    body: s.InvitationAcceptIn, caller: Caller, db: Db, ctx: Ctx
+) -> s.PracticeOut:
+    """Join the practice; a patient's client names the version of the practice's
+    information notice it showed them (POST /invitations/notice)."""
+    member, practice = AccountService(db, ctx).accept_invitation(
+        caller.account, body.code, body.notice_version
+    )
     return s.PracticeOut(
         id=practice.id, name=practice.name, role=Role(member.role), created_at=practice.created_at
     )

@@ -12,6 +12,7 @@ from uhealthsec.crypto.keystore import MAX_KEYSTORE_SIZE
 from uhealthsec.crypto.signing import SIGNATURE_SIZE
 from uhealthsec.protocol.accounts import AccountKind
 from uhealthsec.protocol.accounts import AccountOut as AccountOut  # served by routes.py
+from uhealthsec.protocol.consent import InvitationAcceptIn as InvitationAcceptIn
 from uhealthsec.protocol.encoding import Base64Url
 from uhealthsec.protocol.signin import AUTH_SECRET_SIZE, Email, Name
 

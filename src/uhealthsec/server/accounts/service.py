@@ -15,7 +15,7 @@ from uhealthsec.crypto.directory import DirectoryEntry
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.crypto.keystore import Keystore
 from uhealthsec.crypto.keystore_change import KeystoreChange
-from uhealthsec.server.accounts.interfaces import KeyPublication
+from uhealthsec.server.accounts.interfaces import KeyPublication, PatientInforming
 from uhealthsec.server.accounts.models import (
     Account,
     AccountKind,
@@ -50,6 +50,7 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
             "records.read",
             "journal.read",
             "studies.manage",
+            "notice.publish",
         }
     ),
     Role.PRACTITIONER: frozenset({"members.read", "records.read", "studies.manage"}),
@@ -83,6 +84,8 @@ class RegistrationRequest:
     keystore: bytes
     rpps: str | None = None
     invitation: str | None = None
+    #: With a patient invitation: the notice version the client showed (R11).
+    notice_version: int | None = None
     #: What the shield sees of the request (none for registrations made by the server).
     attempt: Attempt | None = None
 
@@ -134,7 +137,7 @@ class AccountService:
             if not is_valid_rpps(request.rpps):
                 raise InvalidInput("the RPPS number must be 11 digits with a valid check digit")
 
-        invitation = self._open_invitation(request.invitation) if request.invitation else None
+        invitation = self.open_invitation(request.invitation) if request.invitation else None
         if invitation is not None and invitation.email != address:
             raise Forbidden("this invitation was sent to another address")
 
@@ -197,7 +200,7 @@ class AccountService:
             account.status = AccountStatus.ACTIVE
             account.email_verified_at = self.ctx.now()
             self.ctx.find(KeyPublication, self.db).publish(account)
-            self._join(invitation, account)
+            self._join(invitation, account, request.notice_version)
             return
         code = secrets.token_urlsafe(24)
         self.db.add(
@@ -505,7 +508,7 @@ class AccountService:
         query = urlencode({"code": code, "email": address, "role": role.value})
         return f"{self.ctx.settings.issuer.rstrip('/')}/app/#/join?{query}"
 
-    def _open_invitation(self, code: str, *, lock: bool = False) -> Invitation:
+    def open_invitation(self, code: str, *, lock: bool = False) -> Invitation:
         """The invitation of ``code`` if it can still be accepted; ``lock`` holds its row
         until commit, so that of two acceptances at once the second finds it accepted."""
         query = select(Invitation).where(Invitation.token_hash == token_hash(code))
@@ -516,7 +519,11 @@ class AccountService:
             raise InvalidInput("this invitation is not valid or has expired")
         return row
 
-    def _join(self, invitation: Invitation, account: Account) -> Membership:
+    def _join(
+        self, invitation: Invitation, account: Account, notice_version: int | None = None
+    ) -> Membership:
+        """``notice_version``: the version of the practice's information notice the
+        patient's client showed; the patient is then recorded as informed (R11)."""
         role = Role(invitation.role)
         if role == Role.PATIENT and account.kind != AccountKind.PATIENT:
             raise Forbidden("this invitation is for a patient account")
@@ -532,13 +539,22 @@ class AccountService:
             created_at=self.ctx.now(),
         )
         self.db.add(member)
+        if notice_version is not None:
+            if role != Role.PATIENT:
+                raise InvalidInput("only a patient's invitation comes with the information notice")
+            self.db.flush()
+            self.ctx.find(PatientInforming, self.db).informed_at_joining(
+                account, invitation.practice_id, notice_version
+            )
         return member
 
-    def accept_invitation(self, account: Account, code: str) -> tuple[Membership, Practice]:
-        invitation = self._open_invitation(code, lock=True)
+    def accept_invitation(
+        self, account: Account, code: str, notice_version: int | None = None
+    ) -> tuple[Membership, Practice]:
+        invitation = self.open_invitation(code, lock=True)
         if invitation.email != account.email:
             raise Forbidden("this invitation was sent to another address")
-        member = self._join(invitation, account)
+        member = self._join(invitation, account, notice_version)
         practice = self.db.get(Practice, invitation.practice_id)
         assert practice is not None
         return member, practice

@@ -352,6 +352,9 @@ PATIENT_RIGHTS = Activity(
     purposes=(
         "Record the patient's consent directives (care-team objection, sharing outside "
         "the team, research) with their history, and apply them to every share.",
+        "Publish the practice's information notice about care-team sharing, and record "
+        "that each patient was informed of it (which version, when, how) before their "
+        "care team shares their file (CSP L1110-4 III).",
         "Declare the research studies a practice takes part in, and record each "
         "patient's consent to each study, given and withdrawn per study.",
         "Receive and answer the patient's requests (access, rectification, erasure, "
@@ -367,6 +370,8 @@ PATIENT_RIGHTS = Activity(
     data_subjects=("patients",),
     data_categories=(
         "consent directives and their versions",
+        "the practice's information notices (versions, texts) and, per patient, the "
+        "version they were given, the day, and how (invitation or in person)",
         "research studies: title, sponsor, purpose, CNIL methodology or authorisation, dates",
         "rights requests, their dates, state and answers",
         "retention facts: date of birth, date of death, last care, claims suspending destruction",
@@ -377,6 +382,8 @@ PATIENT_RIGHTS = Activity(
         {
             "consent_directives",
             "file_retention",
+            "information_notices",
+            "patient_information",
             "research_studies",
             "retention_policies",
             "rights_requests",
@@ -389,17 +396,25 @@ PATIENT_RIGHTS = Activity(
             "consent.close_study",
             "consent.delete_account",
             "consent.complete",
+            "consent.current_notice",
             "consent.declare_study",
             "consent.extend",
+            "consent.file_information",
+            "consent.invitation_notice",
             "consent.lift",
             "consent.my_directives",
             "consent.my_directives_as_fhir",
+            "consent.my_information",
             "consent.my_requests",
             "consent.my_requests_as_fhir",
+            "consent.notice_version",
+            "consent.notice_versions",
             "consent.patient_directives",
             "consent.practice_requests",
             "consent.practice_studies",
+            "consent.publish_notice",
             "consent.record_directive",
+            "consent.record_information",
             "consent.refuse",
             "consent.withdraw",
             "retention.close_claim",

@@ -56,7 +56,7 @@ from uhealthsec.server.auth.models import (
 )
 from uhealthsec.server.auth.models import Session as SignInSession
 from uhealthsec.server.auth.service import Principal, SessionService
-from uhealthsec.server.consent.models import ConsentDirective, RightsRequest
+from uhealthsec.server.consent.models import ConsentDirective, PatientInformation, RightsRequest
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import Conflict, Forbidden
 from uhealthsec.server.federation.models import FederatedIdentity
@@ -439,10 +439,16 @@ class ErasureService:
         )
 
     def _directives(self, patient_file: PatientFile) -> int:
+        """The patient's directives and the records that they were informed (R11): what
+        they said and were told about the file's sharing, one category."""
         return self._count(
             ConsentDirective.id,
             ConsentDirective.patient_id == patient_file.patient_id,
             ConsentDirective.practice_id == patient_file.practice_id,
+        ) + self._count(
+            PatientInformation.id,
+            PatientInformation.patient_id == patient_file.patient_id,
+            PatientInformation.practice_id == patient_file.practice_id,
         )
 
     def _requests(self, patient_file: PatientFile) -> int:
@@ -460,8 +466,9 @@ class ErasureService:
 
 
 class DeletedAccountRemnants:
-    """retention.interfaces.AccountRemnants: a deleted patient's consents and rights
-    requests about one practice's file, erased with the file's contents."""
+    """retention.interfaces.AccountRemnants: a deleted patient's consents (with the
+    records that they were informed) and rights requests about one practice's file,
+    erased with the file's contents."""
 
     def __init__(self, db: Session, ctx: AppContext) -> None:
         self.db = db
@@ -472,6 +479,11 @@ class DeletedAccountRemnants:
             ConsentDirective,
             ConsentDirective.patient_id == patient_id,
             ConsentDirective.practice_id == practice_id,
+        ) + _delete(
+            self.db,
+            PatientInformation,
+            PatientInformation.patient_id == patient_id,
+            PatientInformation.practice_id == practice_id,
         )
         requests = _delete(
             self.db,

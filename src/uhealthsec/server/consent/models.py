@@ -107,3 +107,41 @@ class RightsRequest(Base):
     lifted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     #: An erasure's answer per category (JSON list of protocol.consent.ErasureItem).
     erasure_items: Mapped[str | None] = mapped_column(Text)
+
+
+class InformationNotice(Base):
+    """A version of a practice's information notice (how the file is shared within the
+    care team, CSP L1110-4 III). Versions are never edited: publishing adds the next
+    one. Version 0, the notice the software ships, lives in code (consent/notice.py)."""
+
+    __tablename__ = "information_notices"
+    __table_args__ = (
+        UniqueConstraint("practice_id", "version", name="uq_information_notices_version"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    practice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("practices.id", ondelete="RESTRICT"))
+    version: Mapped[int] = mapped_column(Integer)
+    text_fr: Mapped[str] = mapped_column(String(8000))
+    text_en: Mapped[str | None] = mapped_column(String(8000))
+    published_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
+    published_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class PatientInformation(Base):
+    """That the patient was informed of a version of the practice's notice: when, and
+    how (shown by their client at the invitation's acceptance, or given in person at
+    first care). Care-team sharing needs one (R11). Rows are only added."""
+
+    __tablename__ = "patient_information"
+    __table_args__ = (Index("ix_patient_information_file", "patient_id", "practice_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
+    practice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("practices.id", ondelete="RESTRICT"))
+    notice_version: Mapped[int] = mapped_column(Integer)
+    #: The day in France the patient was informed.
+    informed_on: Mapped[date] = mapped_column(Date)
+    how: Mapped[str] = mapped_column(String(20))
+    recorded_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)

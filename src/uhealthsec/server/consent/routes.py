@@ -12,10 +12,12 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from uhealthsec.protocol.consent import Right
+from uhealthsec.protocol.signin import CodeIn
 from uhealthsec.server.accounts.models import Account
 from uhealthsec.server.consent import schemas as s
 from uhealthsec.server.consent.erasure import Erasure, ErasureService, items_of
 from uhealthsec.server.consent.export import consent_bundle, rights_request_bundle
+from uhealthsec.server.consent.information import Information, InformationService, Notice
 from uhealthsec.server.consent.models import (
     OPEN_STATUSES,
     ConsentDirective,
@@ -39,6 +41,8 @@ from uhealthsec.server.records.models import PatientFile
 from uhealthsec.server.records.service import RecordsService
 
 router = APIRouter(route_class=AnswerKeepingRoute, tags=["consent"])
+#: Routes for whoever holds an invitation's code, signed in or not (app.PUBLIC_ROUTES).
+invitation_router = APIRouter(route_class=AnswerKeepingRoute, tags=["consent"])
 
 
 @router.post(
@@ -385,4 +389,121 @@ def _answer(
         erasure_from=request.erasure_from,
         lifted_at=request.lifted_at,
         erasure=items_of(request.erasure_items),
+    )
+
+
+# -- the information notice and that the patient was informed (R11) ----------------------
+
+PracticeId = Annotated[uuid.UUID, Path()]
+
+
+@router.get("/practices/{practice_id}/notice", response_model=s.NoticeOut)
+def current_notice(practice_id: PracticeId, caller: Caller, db: Db, ctx: Ctx) -> s.NoticeOut:
+    """The practice's current information notice (its members and patients)."""
+    return _notice_out(InformationService(db, ctx).read(caller.account, practice_id, None))
+
+
+@router.get("/practices/{practice_id}/notices/{version}", response_model=s.NoticeOut)
+def notice_version(
+    practice_id: PracticeId,
+    version: Annotated[int, Path(ge=0, le=1_000_000)],
+    caller: Caller,
+    db: Db,
+    ctx: Ctx,
+) -> s.NoticeOut:
+    """One version of the practice's notice (its members and patients)."""
+    return _notice_out(InformationService(db, ctx).read(caller.account, practice_id, version))
+
+
+@router.get("/practices/{practice_id}/notices", response_model=list[s.NoticeOut])
+def notice_versions(practice_id: PracticeId, caller: Caller, db: Db, ctx: Ctx) -> list[s.NoticeOut]:
+    """Every version of the practice's notice, newest first (members)."""
+    notices = InformationService(db, ctx).versions(caller.account, practice_id)
+    return [_notice_out(n) for n in notices]
+
+
+@router.post(
+    "/practices/{practice_id}/notices",
+    status_code=201,
+    response_model=s.NoticeOut,
+    dependencies=[REPLAYABLE],
+)
+def publish_notice(
+    practice_id: PracticeId, body: s.NoticeIn, caller: Caller, db: Db, ctx: Ctx
+) -> s.NoticeOut:
+    """(Admins) Publish the practice's next version of its notice; earlier versions
+    stay as they were, with whom they were given to."""
+    notice = InformationService(db, ctx).publish(
+        caller.account, practice_id, body.text_fr, body.text_en
+    )
+    return _notice_out(notice)
+
+
+@invitation_router.post("/invitations/notice", response_model=s.NoticeOut)
+def invitation_notice(body: CodeIn, db: Db, ctx: Ctx) -> s.NoticeOut:
+    """The notice of the practice whose invitation this is: shown to the invited patient
+    before they accept or register, naming its version in the acceptance. Open to whoever
+    holds the code (the invitation's secret), signed in or not."""
+    notice, for_patient = InformationService(db, ctx).of_invitation(body.code)
+    return _notice_out(notice).model_copy(update={"for_patient": for_patient})
+
+
+@router.post(
+    "/patient-files/{patient_file_id}/information",
+    status_code=201,
+    response_model=s.InformationOut,
+    dependencies=[REPLAYABLE],
+)
+def record_information(
+    patient_file_id: Annotated[uuid.UUID, Path()],
+    body: s.InformationIn,
+    caller: Caller,
+    db: Db,
+    ctx: Ctx,
+) -> s.InformationOut:
+    """(Practitioners of the file's practice) Record that you informed the patient in
+    person at first care, on ``informed_on``."""
+    information = InformationService(db, ctx).record_in_person(
+        caller.account, patient_file_id, body.informed_on, body.notice_version
+    )
+    return _information_out(information)
+
+
+@router.get("/patient-files/{patient_file_id}/information", response_model=list[s.InformationOut])
+def file_information(
+    patient_file_id: Annotated[uuid.UUID, Path()], caller: Caller, db: Db, ctx: Ctx
+) -> list[s.InformationOut]:
+    """When and how the file's patient was informed, oldest first (members who read
+    records); empty when never."""
+    rows = InformationService(db, ctx).of_file(caller.account, patient_file_id)
+    return [_information_out(i) for i in rows]
+
+
+@router.get("/consents/information", response_model=list[s.InformationOut])
+def my_information(caller: Caller, db: Db, ctx: Ctx) -> list[s.InformationOut]:
+    """The notices you were given, with when and how, oldest first (patients)."""
+    return [_information_out(i) for i in InformationService(db, ctx).mine(caller.account)]
+
+
+def _notice_out(notice: Notice) -> s.NoticeOut:
+    return s.NoticeOut(
+        practice_id=notice.practice.id,
+        practice_name=notice.practice.name,
+        version=notice.version,
+        text_fr=notice.text_fr,
+        text_en=notice.text_en,
+        published_at=notice.published_at,
+    )
+
+
+def _information_out(information: Information) -> s.InformationOut:
+    record = information.record
+    return s.InformationOut(
+        practice_id=record.practice_id,
+        notice_version=record.notice_version,
+        informed_on=record.informed_on,
+        how=record.how,
+        recorded_by_name=information.recorded_by_name,
+        recorded_at=record.recorded_at,
+        notice=_notice_out(information.notice),
     )

@@ -42,6 +42,7 @@ from uhealthsec.server.accounts.models import (
 from uhealthsec.server.accounts.service import AccountService
 from uhealthsec.server.addresses import normalize_email
 from uhealthsec.server.consent.erasure import ErasureService
+from uhealthsec.server.consent.information import NOT_INFORMED, InformationService
 from uhealthsec.server.consent.models import (
     OPEN_STATUSES,
     ConsentDirective,
@@ -89,8 +90,11 @@ class SharingRuling:
     purpose: Purpose
     #: Why, in words for the person sharing (cites the article when refused).
     reason: str
-    #: What a share this ruling ends records as its end.
+    #: What a share this ruling ends records as its end; empty when it ends none (a
+    #: patient not informed yet: only new shares wait for the information, R11).
     ends_as: str = ""
+    #: Refused only because the patient was not informed yet (R11).
+    awaits_information: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,12 @@ class RecordedDirective:
     shares_ended: int
 
 
-def _ruling(in_team: bool, purpose: Purpose, decision: Decision, specific: bool) -> SharingRuling:
+def _ruling(
+    in_team: bool, purpose: Purpose, decision: Decision, specific: bool, informed: bool
+) -> SharingRuling:
+    if decision == Decision.PERMIT and in_team and not informed:
+        # Not an end: shares given before the rule stay; only new ones wait (R11).
+        return SharingRuling(False, purpose, NOT_INFORMED, awaits_information=True)
     if decision == Decision.PERMIT:
         reason = (
             "member of the patient's care team, no objection"
@@ -217,7 +226,7 @@ class ConsentService:
     def rulings(
         self, patient_file: PatientFile, recipient_ids: Sequence[uuid.UUID]
     ) -> dict[uuid.UUID, SharingRuling]:
-        """The ruling for each recipient, in three queries however many there are."""
+        """The ruling for each recipient, in four queries however many there are."""
         patient_id, practice_id = patient_file.patient_id, patient_file.practice_id
         restricted = RightsService(self.db, self.ctx).restricted(patient_id, practice_id)
         roles = dict(
@@ -232,6 +241,7 @@ class ConsentService:
             (d.purpose, d.recipient_id): Decision(d.decision)
             for d in self.current(patient_id, practice_id)
         }
+        informed = InformationService(self.db, self.ctx).informed(patient_id, practice_id)
         rulings: dict[uuid.UUID, SharingRuling] = {}
         for recipient_id in recipient_ids:
             if recipient_id == patient_id:
@@ -253,7 +263,9 @@ class ConsentService:
             purpose = Purpose.CARE_TEAM if in_team else Purpose.OUTSIDE_TEAM
             specific = directives.get((purpose, recipient_id))
             decision = specific or directives.get((purpose, None)) or DEFAULTS[purpose]
-            rulings[recipient_id] = _ruling(in_team, purpose, decision, specific is not None)
+            rulings[recipient_id] = _ruling(
+                in_team, purpose, decision, specific is not None, informed
+            )
         return rulings
 
     def enforce(self, patient_id: uuid.UUID, practice_id: uuid.UUID) -> int:
@@ -273,7 +285,7 @@ class ConsentService:
         ended = 0
         for share in shares:
             ruling = rulings[share.recipient_id]
-            if not ruling.allowed:
+            if not ruling.allowed and ruling.ends_as:
                 share.end(self.ctx.now(), patient_id, ruling.ends_as)
                 ended += 1
         self.db.flush()

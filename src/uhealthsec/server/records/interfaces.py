@@ -23,6 +23,11 @@ class SharingVerdict(Protocol):
     @property
     def reason(self) -> str: ...
 
+    #: Refused only because the patient was not informed yet (R11): the refusal's
+    #: problem type says so, for a client to offer recording the information.
+    @property
+    def awaits_information(self) -> bool: ...
+
 
 class SharingRules(Protocol):
     """The patient's directives on who may receive documents of their file (consent)."""

@@ -42,6 +42,7 @@ from uhealthsec.server.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    PatientNotInformed,
 )
 from uhealthsec.server.journaling.draft import current_draft
 from uhealthsec.server.keys.service import KeyDirectory
@@ -727,7 +728,8 @@ class RecordsService:
                     "(CSP L1110-4) for this recipient"
                 )
             if not ruling.allowed:
-                raise Forbidden(f"{names[recipient_id]}: {ruling.reason}")
+                refusal = PatientNotInformed if ruling.awaits_information else Forbidden
+                raise refusal(f"{names[recipient_id]}: {ruling.reason}")
         return by_recipient
 
     # -- sharing --------------------------------------------------------------------------

@@ -6,13 +6,15 @@
  * (consent is given per study, GDPR art. 9(2)(a)); and the history of every version.
  * A sharing change is never sent at the first click: the worker first computes who
  * would lose access to which documents, shown with the buttons to confirm or cancel.
- * The worker signs each decision and checks the history.
+ * The worker signs each decision and checks the history. Above them, the information
+ * notice each practice gave (how the file is shared within its care team, R11): when,
+ * which version and how, with its text one click away.
  */
 
-import type { ConsentDecisionView, ConsentEffectView, ConsentsView, DirectiveVersionView, StudyView } from "../api.js";
+import type { ConsentDecisionView, ConsentEffectView, ConsentsView, DirectiveVersionView, NoticeView, StudyView } from "../api.js";
 import { type AppContext, refusalBox, type Screen } from "../app.js";
 import { field, formatDate, formatDay, h, replace, uniqueId } from "../dom.js";
-import { type MessageKey, locale, t } from "../i18n.js";
+import { type MessageKey, language, locale, t } from "../i18n.js";
 import { busy } from "./signin.js";
 
 export const CONSENTS_ROUTE = "#/consents";
@@ -83,6 +85,7 @@ function practice(context: AppContext, body: HTMLElement, view: ConsentsView, fi
     "section",
     { class: "part", "aria-labelledby": `practice-${file.practiceId}` },
     h("h2", { id: `practice-${file.practiceId}` }, file.practiceName),
+    informationOf(view, file),
     h("ul", { class: "consent-switches" }, ...switches),
     h("h3", {}, t("consents.professionals")),
     specific.length === 0
@@ -128,7 +131,7 @@ function studyItem(context: AppContext, body: HTMLElement, view: ConsentsView, s
       const recorded = await context.api.decideConsent(decision);
       const said = t(takingPart ? "consents.study.left" : "consents.study.joined", { title: study.title, version: recorded.directive.version });
       context.announce(said);
-      render(context, body, { files: view.files, history: recorded.history, studies: recorded.studies }, said);
+      render(context, body, { files: view.files, history: recorded.history, studies: recorded.studies, information: view.information }, said);
     } catch (error) {
       done();
       replace(problems, refusalBox(error));
@@ -235,7 +238,7 @@ async function confirm(context: AppContext, body: HTMLElement, place: HTMLElemen
       const recorded = await context.api.decideConsent(decision);
       const said = t("consents.recorded", { version: recorded.directive.version }) + (recorded.sharesEnded > 0 ? ` ${t("consents.ended", { count: recorded.sharesEnded })}` : "");
       context.announce(said);
-      render(context, body, { files: view.files, history: recorded.history, studies: recorded.studies }, said);
+      render(context, body, { files: view.files, history: recorded.history, studies: recorded.studies, information: view.information }, said);
     } catch (error) {
       done();
       replace(problems, refusalBox(error));
@@ -270,4 +273,34 @@ function historyOf(view: ConsentsView, file: PracticeFile): HTMLElement {
           ),
         );
   return h("div", { class: "history", role: "group", "aria-labelledby": headingId }, h("h3", { id: headingId }, t("consents.history")), h("p", { class: "hint" }, t("consents.historyChecked")), list);
+}
+
+/** The notices the practice gave the patient (version, day, how), each readable; or that it has not recorded informing them. */
+function informationOf(view: ConsentsView, file: PracticeFile): HTMLElement {
+  const given = view.information.filter((i) => i.practiceId === file.practiceId);
+  const headingId = uniqueId("information");
+  const part = h("div", { class: "information", role: "group", "aria-labelledby": headingId }, h("h3", { id: headingId }, t("information.title")));
+  if (given.length === 0) {
+    part.append(h("p", { class: "alert warning" }, t("information.none")));
+    return part;
+  }
+  for (const information of given) {
+    const how = t(information.how === "invitation" ? "information.how.invitation" : "information.how.in_person", { name: information.recordedByName });
+    part.append(
+      h("p", {}, t("information.given", { date: formatDay(information.informedOn, locale()), version: information.noticeVersion, how })),
+      h("details", { class: "notice" }, h("summary", {}, t("information.read", { version: information.noticeVersion })), noticeText(information.notice)),
+    );
+  }
+  return part;
+}
+
+/** A notice's text in the reader's language where the practice wrote one, paragraph by paragraph. */
+export function noticeText(notice: NoticeView): HTMLElement {
+  const english = language() === "en" && notice.textEn !== null;
+  const text = english ? notice.textEn ?? "" : notice.textFr;
+  const paragraphs = text
+    .split(/\n\s*\n/)
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0);
+  return h("div", { class: "notice-text", lang: english ? "en" : "fr" }, ...paragraphs.map((p) => h("p", {}, p)));
 }

@@ -6,7 +6,7 @@
  * will read it), a reader is added with an optional end of access, or revoked.
  */
 
-import type { DocumentHistoryView, DocumentView, NextVersionView, PatientFileView, PatientView, PendingShareView, PracticeView } from "../api.js";
+import type { DocumentHistoryView, DocumentView, InformationView, NextVersionView, PatientFileView, PatientView, PendingShareView, PracticeView } from "../api.js";
 import { type AppContext, ROUTES, type Screen, errorBox, inputRefusalBox, refusalBox } from "../app.js";
 import { field, formatDate, formatDay, formatSize, h, replace, uniqueId } from "../dom.js";
 import { type MessageKey, locale, t } from "../i18n.js";
@@ -31,13 +31,14 @@ export async function patientFileScreen(context: AppContext, patientFileId: stri
   let patient: PatientView | undefined;
   let practice: PracticeView | undefined;
   let file: FileView;
+  let information: InformationView[];
   try {
     [patient, practice] = (await findPatient(context, patientFileId)) ?? [];
     if (!patient || !practice) {
       replace(content, back, h("h1", {}, t("patients.fileNotFound")));
       return { title: t("patients.fileNotFound"), content };
     }
-    file = await context.api.patientFile(patientFileId);
+    [file, information] = await Promise.all([context.api.patientFile(patientFileId), context.api.fileInformation(patientFileId)]);
   } catch (error) {
     replace(content, back, h("h1", {}, patient?.name || t("patients.title")), refusalBox(error));
     return { title: t("patients.title"), content };
@@ -48,6 +49,7 @@ export async function patientFileScreen(context: AppContext, patientFileId: stri
     back,
     h("h1", {}, title),
     h("p", { class: "hint" }, patient.email),
+    informationPart(context, patientFileId, information, practice.role),
     retentionPart(context, patientFileId, file.retention, practice.role),
     consentPart(file.consents),
     documentsPart(context, file.documents),
@@ -66,6 +68,65 @@ async function findPatient(context: AppContext, patientFileId: string): Promise<
 
 function detail(term: string, value: string): HTMLElement[] {
   return [h("dt", {}, term), h("dd", {}, value)];
+}
+
+/**
+ * Whether the patient was informed of how their file is shared within the care team
+ * (R11): "informé·e le …", or, until then, why colleagues cannot receive their
+ * documents and a button to record that the practitioner informed them in person.
+ */
+function informationPart(context: AppContext, patientFileId: string, information: InformationView[], role: string): HTMLElement {
+  const shown = h("div", {});
+  const show = (given: InformationView[]) => {
+    replace(
+      shown,
+      given.length === 0
+        ? h("p", { class: "alert warning" }, t("patients.notInformed"))
+        : h(
+            "ul",
+            { class: "information" },
+            ...given.map((i) =>
+              h(
+                "li",
+                {},
+                t("patients.informedOn", {
+                  date: formatDay(i.informedOn, locale()),
+                  version: i.noticeVersion,
+                  how: t(i.how === "invitation" ? "patients.informedHow.invitation" : "patients.informedHow.in_person", { name: i.recordedByName }),
+                }),
+              ),
+            ),
+          ),
+    );
+  };
+  show(information);
+  const part = h("section", { class: "part", "aria-labelledby": "information-heading" }, h("h2", { id: "information-heading" }, t("patients.information")), shown);
+  // Only a practitioner of the practice records it (the server refuses the others).
+  if (information.length > 0 || (role !== "admin" && role !== "practitioner")) return part;
+  const today = new Date();
+  const day = `${today.getFullYear()}-${String(today.getMonth() + 1).padStart(2, "0")}-${String(today.getDate()).padStart(2, "0")}`;
+  const when = h("input", { type: "date", name: "informed-on", value: day, max: day, required: true });
+  const submit = h("button", { type: "submit" }, t("patients.recordInformed"));
+  const outcome = h("div", {});
+  const form = h("form", { class: "informed" }, h("fieldset", {}, h("legend", {}, t("patients.recordInformedTitle")), h("p", { class: "hint" }, t("patients.recordInformedHint")), field(t("patients.informedDay"), when)), outcome, submit);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    replace(outcome);
+    const done = busy(submit, t("patients.recordingInformed"));
+    try {
+      const recorded = await context.api.recordInformation(patientFileId, when.value);
+      show([recorded]);
+      form.remove();
+      const said = t("patients.informedRecorded");
+      shown.append(h("p", { class: "alert success", role: "status" }, said));
+      context.announce(said);
+    } catch (error) {
+      done();
+      replace(outcome, inputRefusalBox(error, "patients.informedSafeguards"));
+    }
+  });
+  part.append(form);
+  return part;
 }
 
 function retentionPart(context: AppContext, patientFileId: string, retention: FileView["retention"], role: string): HTMLElement {

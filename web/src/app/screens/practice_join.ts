@@ -11,10 +11,11 @@
  */
 
 import type { AccountKind } from "../../client/registration.js";
-import type { AccountView } from "../api.js";
+import type { AccountView, NoticeView } from "../api.js";
 import { type AppContext, refusalBox, ROUTES, type Screen } from "../app.js";
-import { field, h, replace } from "../dom.js";
+import { field, h, replace, uniqueId } from "../dom.js";
 import { t } from "../i18n.js";
+import { noticeText } from "./consents.js";
 import { PRACTICE_ROUTE, roleName } from "./practice.js";
 import type { Invited } from "./register.js";
 import { busy } from "./signin.js";
@@ -73,6 +74,19 @@ function invitationText(invitation: WaitingInvitation): string {
   return t("join.invitedAs", { email: invitation.email, role: roleName(invitation.role) });
 }
 
+/** A practice's notice as a patient reads it before joining: what it is, its text, its version. */
+export function noticeSection(notice: NoticeView): HTMLElement {
+  const headingId = uniqueId("notice");
+  return h(
+    "section",
+    { class: "notice", "aria-labelledby": headingId },
+    h("h2", { id: headingId }, t("join.noticeTitle")),
+    h("p", {}, t("join.noticeIntro", { name: notice.practiceName })),
+    noticeText(notice),
+    h("p", { class: "hint" }, t("join.noticeVersion", { version: notice.version })),
+  );
+}
+
 /** Signed out: register with the invitation, or sign in to accept it. */
 export function joinSignedOutScreen(navigate: (route: string) => void): Screen {
   const title = t("join.title");
@@ -87,44 +101,87 @@ export function joinSignedOutScreen(navigate: (route: string) => void): Screen {
   return { title, content };
 }
 
-/** Signed in: accept the waiting invitation, or one whose code is typed from the mail. */
+/**
+ * Signed in: accept the waiting invitation, or one whose code is typed from the mail.
+ * A patient's invitation shows the practice's information notice first (how the file
+ * is shared within its care team, R11); the acceptance names the version shown, which
+ * records that the patient was informed of it.
+ */
 export function joinScreen(context: AppContext): Screen {
   const title = t("join.title");
   const content = h("section", { class: "narrow" });
   const invitation = waiting;
   const outcome = h("div", {});
+  const noticePlace = h("div", {});
   const submit = h("button", { type: "submit" }, t("join.accept"));
   // Without a link, the code is typed from the mail, hidden as a password is.
   const typed = invitation ? null : h("input", { type: "password", name: "invitation-code", autocomplete: "off", spellcheck: "false", required: true });
-  const form = h("form", {}, typed ? field(t("join.code"), typed, t("join.codeHint")) : null, outcome, submit);
+  const form = h("form", {}, typed ? field(t("join.code"), typed, t("join.codeHint")) : null, noticePlace, outcome, submit);
+  /** The notice shown, for the code it was shown for: a typed code changed is shown its own. */
+  let shown: { code: string; notice: NoticeView } | null = null;
+  const forget = () => {
+    // Used or refused, the code is forgotten: the mail's link brings it back.
+    if (invitation) {
+      invitation.code = "";
+      if (waiting === invitation) waiting = null;
+    }
+  };
+  const refused = (error: unknown) => {
+    replace(outcome, refusalBox(error, "join.refusedAdvice"));
+    // A linked code is not tried twice: it is forgotten.
+    if (invitation) {
+      submit.remove();
+      forget();
+    }
+    if (typed) {
+      typed.value = "";
+      typed.focus();
+    }
+  };
+  /** Shows the notice of a patient's invitation; false when there is none to show (a staff invitation) or it was refused. */
+  const showNotice = async (code: string): Promise<boolean> => {
+    let notice: NoticeView;
+    try {
+      notice = await context.api.invitationNotice(code);
+    } catch (error) {
+      refused(error);
+      return false;
+    }
+    if (!notice.forPatient) {
+      shown = null;
+      replace(noticePlace);
+      return false;
+    }
+    shown = { code, notice };
+    replace(noticePlace, noticeSection(notice));
+    submit.textContent = t("join.acceptNotice");
+    return true;
+  };
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     replace(outcome);
+    const code = (invitation ? invitation.code : (typed?.value ?? "")).trim();
     const done = busy(submit, t("join.joining"));
-    const code = invitation ? invitation.code : (typed?.value ?? "");
+    // A patient reads the notice before joining: a code not yet shown its notice shows it, and waits for a second click.
+    if (shown?.code !== code) {
+      const toRead = await showNotice(code);
+      done();
+      if (toRead || !submit.isConnected) return;
+    }
     try {
-      const practice = await context.api.joinPractice(code);
+      const practice = await context.api.joinPractice(code, shown?.notice.version ?? null);
+      forget();
       showJoined(context, content, practice);
     } catch (error) {
-      replace(outcome, refusalBox(error, "join.refusedAdvice"));
-      // A linked code is not tried twice: it is forgotten below.
-      if (invitation) submit.remove();
-      else done();
-      if (typed) {
-        typed.value = "";
-        typed.focus();
-      }
-    } finally {
-      // Used or refused, the code is forgotten: the mail's link brings it back.
-      if (invitation) {
-        invitation.code = "";
-        if (waiting === invitation) waiting = null;
-      }
+      done();
+      refused(error);
     }
   });
   const intro = invitation ? h("p", {}, invitationText(invitation)) : h("p", {}, t("join.typeCode"));
   const mismatch = invitation && invitation.email && !sameAddress(invitation.email, context.account) ? h("div", { class: "alert warning" }, h("p", {}, t("join.otherAddress", { email: context.account.email }))) : null;
   replace(content, h("h1", {}, title), intro, mismatch, form);
+  // A linked patient's invitation shows its notice at once.
+  if (invitation && invitation.role === "patient") void showNotice(invitation.code.trim());
   return { title, content };
 }
 

@@ -8,12 +8,13 @@
  */
 
 import type { AccountKind, PasswordProblem } from "../../client/registration.js";
-import type { AccountView, Api } from "../api.js";
+import type { AccountView, Api, NoticeView } from "../api.js";
 import { type Screen, errorBox, refusalBox } from "../app.js";
 import { field, h, replace, uniqueId } from "../dom.js";
 import { type MessageKey, language, locale, t } from "../i18n.js";
 import { type PasswordVerdict, judgePassword } from "../password_strength.js";
 import { qrCode } from "../qr.js";
+import { noticeSection } from "./practice_join.js";
 import { busy } from "./signin.js";
 
 /** How many of the 24 words the person types back. */
@@ -113,6 +114,7 @@ function showForm(content: HTMLElement, api: Api, signedIn: SignedIn, invited?: 
         kind: kind.value === "patient" ? "patient" : "practitioner",
         ...(kind.value === "practitioner" && rpps.value.trim() ? { rpps: rpps.value.trim() } : {}),
         ...(invited ? { invitation: invited.code } : {}),
+        ...(invited && notice ? { noticeVersion: notice.version } : {}),
       });
       invited?.used();
       password.value = again.value = "";
@@ -124,7 +126,25 @@ function showForm(content: HTMLElement, api: Api, signedIn: SignedIn, invited?: 
   });
   const signIn = h("p", { class: "actions" }, h("a", { href: "#/" }, t("register.haveAccount")));
   const intro = invited ? h("p", {}, t("register.invitedIntro")) : h("p", {}, t("register.intro"));
-  replace(content, h("h1", {}, t("register.title")), intro, form, signIn);
+  // A patient invited reads the practice's notice before the account is made (R11): the registration names its version.
+  let notice: NoticeView | null = null;
+  const noticePlace = h("div", {});
+  if (invited && invited.kind === "patient") {
+    submit.disabled = true;
+    void api
+      .invitationNotice(invited.code)
+      .then((shown) => {
+        if (!shown.forPatient) return;
+        notice = shown;
+        replace(noticePlace, noticeSection(shown));
+        submit.textContent = t("register.submitNotice");
+      })
+      .catch((error: unknown) => replace(problems, refusalBox(error)))
+      .finally(() => {
+        submit.disabled = false;
+      });
+  }
+  replace(content, h("h1", {}, t("register.title")), intro, noticePlace, form, signIn);
 }
 
 /** The recovery sheet: the words in order, and what they are for; printed alone (styles.css). */

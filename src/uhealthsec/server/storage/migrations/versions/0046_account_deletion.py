@@ -4,7 +4,7 @@ A rights request keeps its erasure's answer per category; the key directory reco
 the accounts whose keys are revoked next to its entries, which stay (append-only).
 
 Revision ID: 0046
-Revises: 0044
+Revises: 0045
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from alembic import op
 import uhealthsec.server.storage.types
 
 revision = "0046"
-down_revision = "0044"
+down_revision = "0045"
 branch_labels = None
 depends_on = None
 
