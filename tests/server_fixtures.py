@@ -4,6 +4,7 @@ PostgreSQL, the application with a controllable clock, a mail outbox, signed-in 
 from __future__ import annotations
 
 import email
+import hashlib
 import os
 import re
 import shutil
@@ -22,6 +23,8 @@ from sqlalchemy import create_engine, text
 from tests.postgres import PostgresServer
 from tests.serving import ServerThread
 from uhealthsec.client.api import AuthClient, LoginState, Tokens
+from uhealthsec.client.exchange.session import SIGNATURE_HEADER, ExchangeSession
+from uhealthsec.client.transport import CONTENT_DIGEST_HEADER, content_digest
 from uhealthsec.crypto.keystore import Argon2Params
 from uhealthsec.server.accounts.service import AccountService
 from uhealthsec.server.app import build_context, create_app
@@ -184,6 +187,25 @@ def oathtool(secret: str, at: datetime) -> str:
         timeout=10,
     )
     return result.stdout.strip()
+
+
+def signed_headers(
+    exchange: ExchangeSession, token: str, method: str, target: str, body: bytes = b""
+) -> dict[str, str]:
+    """The headers of a request sent raw (not through the SDK) as ``exchange``'s user:
+    their access token and their signature of it (R3), the body's SHA-256 declared in
+    ``Content-Digest`` as an upload streams it."""
+    sha256 = hashlib.sha256(body).digest()
+    return {
+        "Authorization": f"Bearer {token}",
+        SIGNATURE_HEADER: exchange.request_signature(method, target, sha256),
+        **declared(body),
+    }
+
+
+def declared(body: bytes) -> dict[str, str]:
+    """The ``Content-Digest`` of an upload of ``body``, over which the SDK signs it."""
+    return {CONTENT_DIGEST_HEADER: content_digest(hashlib.sha256(body).digest())}
 
 
 @dataclass

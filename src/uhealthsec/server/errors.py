@@ -9,6 +9,9 @@ from __future__ import annotations
 #: The problem type of a refusal that a step-up (/auth/step-up) would lift: a client
 #: asks for a second factor and retries (PROTOCOL, sign-in values on the wire).
 STEP_UP_REQUIRED = "tag:uhealthsec.fr,2026:problem:step-up-required"
+#: The problem type of a change of health data or sharing sent without the user's
+#: signature (R3, PROTOCOL section 13): a client signs it and sends it again.
+SIGNATURE_REQUIRED = "tag:uhealthsec.fr,2026:problem:signature-required"
 
 
 class ServiceError(Exception):
@@ -36,6 +39,13 @@ class ServiceError(Exception):
 class InvalidInput(ServiceError):
     status = 400
     title = "Invalid input"
+
+
+class SignatureRequired(InvalidInput):
+    """A change of health data or sharing without the user's valid signature (R3)."""
+
+    title = "Signature required"
+    problem_type = SIGNATURE_REQUIRED
 
 
 class NotAuthenticated(ServiceError):

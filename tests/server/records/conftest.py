@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.server_fixtures import PASSWORD, User, Users
+from tests.server_fixtures import PASSWORD, User, Users, signed_headers
 from uhealthsec.client.api import ApiError, AuthClient
 from uhealthsec.client.consent import ConsentClient
 from uhealthsec.client.exchange import ExchangeClient, MessagingClient, _served_manifests
@@ -27,6 +27,10 @@ class Person:
     @property
     def email(self) -> str:
         return self.user.email
+
+    def signed(self, method: str, target: str, body: bytes = b"") -> dict[str, str]:
+        """Headers of a raw request of this person's, signed (R3)."""
+        return signed_headers(self.exchange, self.user.tokens.access_token, method, target, body)
 
 
 def device(http, users: Users, user: User, pin: LogPin | None = None) -> ExchangeClient:
