@@ -87,10 +87,8 @@ class ExchangeSession:
             # A retry after a lost answer is then answered, not carried out again.
             headers[IDEMPOTENCY_KEY_HEADER] = idempotency_key()
         request = self.http.build_request(method, path, headers=headers, **kwargs)
-        signable = _signable(path)
-        if self._keys is None and change and signable and self._unlock is not None:
-            self._keys = self._unlock()
-        if self._keys is not None and signable:
+        unlockable = change and self._unlock is not None
+        if _signable(path) and (self._keys is not None or unlockable):
             declared = request.headers.get(CONTENT_DIGEST_HEADER)
             body = sha256_of_content_digest(declared) if declared else None
             if body is None and not _streamed(kwargs):
@@ -156,6 +154,8 @@ class ExchangeSession:
 
     @property
     def keys(self) -> UserKeys:
+        if self._keys is None and self._unlock is not None:
+            self._keys = self._unlock()
         if self._keys is None:
             raise ExchangeRefused("this needs your keys: unlock them with your password")
         return self._keys
