@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -15,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -201,6 +203,26 @@ def signed_headers(
         SIGNATURE_HEADER: exchange.request_signature(method, target, sha256),
         **declared(body),
     }
+
+
+def send_signed(
+    http: Any,
+    exchange: ExchangeSession,
+    token: str,
+    method: str,
+    target: str,
+    *,
+    json_body: object = None,
+    content: bytes = b"",
+    headers: dict[str, str] | None = None,
+) -> Any:
+    """A raw request (``http``: a TestClient or an httpx client) signed by
+    ``exchange``'s user (R3), with exactly the bytes signed: ``json_body`` as JSON, or
+    ``content``. Its answer, whatever its status."""
+    body = content if json_body is None else json.dumps(json_body).encode()
+    typed = {} if json_body is None else {"Content-Type": "application/json"}
+    sent = {**signed_headers(exchange, token, method, target, body), **typed, **(headers or {})}
+    return http.request(method, target, content=body, headers=sent)
 
 
 def declared(body: bytes) -> dict[str, str]:

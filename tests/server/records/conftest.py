@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.server_fixtures import PASSWORD, User, Users, signed_headers
+from tests.server_fixtures import PASSWORD, User, Users, send_signed, signed_headers
 from uhealthsec.client.api import ApiError, AuthClient
 from uhealthsec.client.consent import ConsentClient
 from uhealthsec.client.exchange import ExchangeClient, MessagingClient, _served_manifests
@@ -31,6 +32,13 @@ class Person:
     def signed(self, method: str, target: str, body: bytes = b"") -> dict[str, str]:
         """Headers of a raw request of this person's, signed (R3)."""
         return signed_headers(self.exchange, self.user.tokens.access_token, method, target, body)
+
+    def send(self, method: str, target: str, json_body: object = None, **options: Any) -> Any:
+        """A raw request of this person's, signed (R3): its answer, whatever its status."""
+        token = self.user.tokens.access_token
+        return send_signed(
+            self.exchange.http, self.exchange, token, method, target, json_body=json_body, **options
+        )
 
 
 def device(http, users: Users, user: User, pin: LogPin | None = None) -> ExchangeClient:
