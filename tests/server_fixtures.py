@@ -25,9 +25,11 @@ from sqlalchemy import create_engine, text
 from tests.postgres import PostgresServer
 from tests.serving import ServerThread
 from uhealthsec.client.api import AuthClient, LoginState, Tokens
+from uhealthsec.client.exchange import ExchangeClient
 from uhealthsec.client.exchange.session import SIGNATURE_HEADER, ExchangeSession
+from uhealthsec.client.logs import LogPin
 from uhealthsec.client.transport import CONTENT_DIGEST_HEADER, content_digest
-from uhealthsec.crypto.keystore import Argon2Params
+from uhealthsec.crypto.keystore import Argon2Params, unlock_with_password
 from uhealthsec.server.accounts.service import AccountService
 from uhealthsec.server.app import build_context, create_app
 from uhealthsec.server.context import AppContext
@@ -189,6 +191,12 @@ def oathtool(secret: str, at: datetime) -> str:
         timeout=10,
     )
     return result.stdout.strip()
+
+
+def device(http: Any, users: Users | None, user: User, pin: LogPin | None = None) -> ExchangeClient:
+    """An SDK client holding the user's unlocked keys (``user.tokens`` may be replaced)."""
+    keys = unlock_with_password(AuthClient(http).keystore(user.tokens), PASSWORD)
+    return ExchangeClient(http, lambda: user.tokens.access_token, keys, pin)
 
 
 def signed_headers(

@@ -10,13 +10,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.server_fixtures import PASSWORD, User, Users, send_signed, signed_headers
-from uhealthsec.client.api import ApiError, AuthClient
+from tests.server_fixtures import User, Users, device, send_signed, signed_headers
+from uhealthsec.client.api import ApiError
 from uhealthsec.client.consent import ConsentClient
 from uhealthsec.client.exchange import ExchangeClient, MessagingClient, _served_manifests
-from uhealthsec.client.logs import LogPin
 from uhealthsec.client.wire import body
-from uhealthsec.crypto.keystore import unlock_with_password
 from uhealthsec.crypto.manifest import NO_PREVIOUS, Reader
 
 
@@ -39,12 +37,6 @@ class Person:
         return send_signed(
             self.exchange.http, self.exchange, token, method, target, json_body=json_body, **options
         )
-
-
-def device(http, users: Users, user: User, pin: LogPin | None = None) -> ExchangeClient:
-    """An SDK client holding the user's unlocked keys (``user.tokens`` may be replaced)."""
-    keys = unlock_with_password(AuthClient(http).keystore(user.tokens), PASSWORD)
-    return ExchangeClient(http, lambda: user.tokens.access_token, keys, pin)
 
 
 def thread_body(sender: ExchangeClient, *others: User) -> dict:
