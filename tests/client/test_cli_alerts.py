@@ -68,7 +68,6 @@ def test_r22_list_dismiss_and_open_an_incident_from_the_terminal(
         ["alerts", "dismiss", denials, "--reason", "Il s'était trompé de mot de passe.", "--json"],
         martin,
         live_server,
-        password=None,
     )
     assert json.loads(dismissed[dismissed.index("{") :])["status"] == "dismissed"
     with ctx.sessions.begin() as db:
@@ -86,7 +85,7 @@ def test_r22_list_dismiss_and_open_an_incident_from_the_terminal(
     )
     assert [a["id"] for a in json.loads(rest[rest.index("[") :])] == [listed[1]["id"]]
 
-    made = _flat(run(["alerts", "incident", mass], martin, live_server, password=None))
+    made = _flat(run(["alerts", "incident", mass], martin, live_server))
     assert "incident ouvert" in made and "uhs incident show" in made
     left = _flat(run(["alerts", "list"], martin, live_server, password=None))
     assert "Aucune alerte ouverte." in left
