@@ -40,7 +40,7 @@ def test_the_patient_objects_and_the_practitioner_sees_it(
     listed = " ".join(run(["consent", "list"], camille, live_server, password=None).split())
     assert "kine.durand@demo.test" in listed and "refused" in listed
 
-    shown = run(["patient", "show", "camille.petit@demo.test"], martin, live_server, password=None)
+    shown = run(["patient", "show", "camille.petit@demo.test"], martin, live_server)
     assert "your care team in this practice, kine.durand@demo.test: refused" in " ".join(
         shown.split()
     )
@@ -88,7 +88,7 @@ def test_research_is_consented_to_study_by_study(signed_in, demo, live_server, c
     assert "You take part in the study “Sommeil et douleur”" in " ".join(said.split())
     counted = " ".join(run(["consent", "studies"], martin, live_server, password=None).split())
     assert "Patients taking part now: 1" in counted
-    shown = run(["patient", "show", "camille.petit@demo.test"], martin, live_server, None)
+    shown = run(["patient", "show", "camille.petit@demo.test"], martin, live_server)
     assert "Consent: research, the study “Sommeil et douleur”: allowed" in " ".join(shown.split())
     said = run(
         ["consent", "deny", "research", "--study", study_id],
@@ -124,7 +124,7 @@ def test_retention_facts_then_the_worker_destroys_what_expired(
 
     # No birth date: kept. Died in 2000, less than 10 years before this last care.
     shown = " ".join(
-        run(["patient", "show", "camille.petit@demo.test"], martin, live_server, None).split()
+        run(["patient", "show", "camille.petit@demo.test"], martin, live_server).split()
     )
     assert "Kept until: unknown" in shown
     dated = run(
@@ -198,7 +198,7 @@ def test_a_copy_of_the_file_and_a_refused_erasure(signed_in, demo, live_server, 
     asked = " ".join(run(["rights", "ask", "erasure"], camille, live_server).split())
     erasure_id = re.search(r"Request ([0-9a-f-]{36})", asked).group(1)
     shown = " ".join(
-        run(["patient", "show", "camille.petit@demo.test"], martin, live_server, None).split()
+        run(["patient", "show", "camille.petit@demo.test"], martin, live_server).split()
     )
     assert "Request: erasure (GDPR art. 17)" in shown and erasure_id in shown
     answer = " ".join(run(["rights", "complete", erasure_id], martin, live_server).split())
