@@ -13,6 +13,7 @@ from sqlalchemy import select
 from tests.client.demo import run
 from tests.client.terminal import finished, spawn_uhs
 from uhealthsec.server.accounts.models import Account, Membership, Role
+from uhealthsec.server.demo import DEMO_PASSWORD
 from uhealthsec.server.incidents.anomalies.models import AnomalyAlert
 
 
@@ -61,6 +62,8 @@ def test_r22_list_dismiss_and_open_an_incident_from_the_terminal(
     uhs = spawn_uhs(
         ["alerts", "dismiss", denials, "--reason", "Rien à voir ici."], durand, live_server
     )
+    uhs.expect("Password")  # a change is signed (R3): the keys are unlocked for it
+    uhs.sendline(DEMO_PASSWORD)
     status, output = finished(uhs)
     assert status != 0 and "no such alert" in _flat(output)
 

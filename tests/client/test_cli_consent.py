@@ -221,7 +221,7 @@ def test_claims_and_the_practice_policy(signed_in, live_server, clock, tmp_path)
         ).split()
     )
     assert "Kept until: unknown — suspended while a claim about medical liability is open" in opened
-    policy = " ".join(run(["retention-policy", "--years", "30"], martin, live_server, None).split())
+    policy = " ".join(run(["retention-policy", "--years", "30"], martin, live_server).split())
     assert "Files are kept 30 years after the last care" in policy
     closed = " ".join(
         run(
