@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import email
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -15,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -24,7 +27,11 @@ from tests.postgres import PostgresServer
 from tests.serving import ServerThread
 from uhealthsec.client.api import AuthClient, LoginState, Tokens
 from uhealthsec.client.errors import ApiError
-from uhealthsec.crypto.keystore import Argon2Params
+from uhealthsec.client.exchange import ExchangeClient
+from uhealthsec.client.exchange.session import SIGNATURE_HEADER, ExchangeSession
+from uhealthsec.client.logs import LogPin
+from uhealthsec.client.transport import CONTENT_DIGEST_HEADER, content_digest
+from uhealthsec.crypto.keystore import Argon2Params, unlock_with_password
 from uhealthsec.server.accounts.service import AccountService
 from uhealthsec.server.app import build_context, create_app
 from uhealthsec.server.context import AppContext
@@ -186,6 +193,51 @@ def oathtool(secret: str, at: datetime) -> str:
         timeout=10,
     )
     return result.stdout.strip()
+
+
+def device(http: Any, users: Users | None, user: User, pin: LogPin | None = None) -> ExchangeClient:
+    """An SDK client holding the user's unlocked keys (``user.tokens`` may be replaced)."""
+    keys = unlock_with_password(AuthClient(http).keystore(user.tokens), PASSWORD)
+    return ExchangeClient(http, lambda: user.tokens.access_token, keys, pin)
+
+
+def signed_headers(
+    exchange: ExchangeSession, token: str, method: str, target: str, body: bytes = b""
+) -> dict[str, str]:
+    """The headers of a request sent raw (not through the SDK) as ``exchange``'s user:
+    their access token and their signature of it (R3), the body's SHA-256 declared in
+    ``Content-Digest`` as an upload streams it."""
+    sha256 = hashlib.sha256(body).digest()
+    return {
+        "Authorization": f"Bearer {token}",
+        SIGNATURE_HEADER: exchange.request_signature(method, target, sha256),
+        **declared(body),
+    }
+
+
+def send_signed(
+    http: Any,
+    exchange: ExchangeSession,
+    token: str,
+    method: str,
+    target: str,
+    *,
+    json_body: object = None,
+    content: bytes = b"",
+    headers: dict[str, str] | None = None,
+) -> Any:
+    """A raw request (``http``: a TestClient or an httpx client) signed by
+    ``exchange``'s user (R3), with exactly the bytes signed: ``json_body`` as JSON, or
+    ``content``. Its answer, whatever its status."""
+    body = content if json_body is None else json.dumps(json_body).encode()
+    typed = {} if json_body is None else {"Content-Type": "application/json"}
+    sent = {**signed_headers(exchange, token, method, target, body), **typed, **(headers or {})}
+    return http.request(method, target, content=body, headers=sent)
+
+
+def declared(body: bytes) -> dict[str, str]:
+    """The ``Content-Digest`` of an upload of ``body``, over which the SDK signs it."""
+    return {CONTENT_DIGEST_HEADER: content_digest(hashlib.sha256(body).digest())}
 
 
 @dataclass

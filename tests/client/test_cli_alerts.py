@@ -13,6 +13,7 @@ from sqlalchemy import select
 from tests.client.demo import run
 from tests.client.terminal import finished, spawn_uhs
 from uhealthsec.server.accounts.models import Account, Membership, Role
+from uhealthsec.server.demo import DEMO_PASSWORD
 from uhealthsec.server.incidents.anomalies.models import AnomalyAlert
 
 
@@ -61,6 +62,8 @@ def test_r22_list_dismiss_and_open_an_incident_from_the_terminal(
     uhs = spawn_uhs(
         ["alerts", "dismiss", denials, "--reason", "Rien à voir ici."], durand, live_server
     )
+    uhs.expect("Password")  # a change is signed (R3): the keys are unlocked for it
+    uhs.sendline(DEMO_PASSWORD)
     status, output = finished(uhs)
     assert status != 0 and "no such alert" in _flat(output)
 
@@ -68,7 +71,6 @@ def test_r22_list_dismiss_and_open_an_incident_from_the_terminal(
         ["alerts", "dismiss", denials, "--reason", "Il s'était trompé de mot de passe.", "--json"],
         martin,
         live_server,
-        password=None,
     )
     assert json.loads(dismissed[dismissed.index("{") :])["status"] == "dismissed"
     with ctx.sessions.begin() as db:
@@ -86,7 +88,7 @@ def test_r22_list_dismiss_and_open_an_incident_from_the_terminal(
     )
     assert [a["id"] for a in json.loads(rest[rest.index("[") :])] == [listed[1]["id"]]
 
-    made = _flat(run(["alerts", "incident", mass], martin, live_server, password=None))
+    made = _flat(run(["alerts", "incident", mass], martin, live_server))
     assert "incident ouvert" in made and "uhs incident show" in made
     left = _flat(run(["alerts", "list"], martin, live_server, password=None))
     assert "Aucune alerte ouverte." in left

@@ -34,7 +34,6 @@ def test_the_patient_objects_and_the_practitioner_sees_it(
         ["consent", "deny", "team", "--to", "kine.durand@demo.test"],
         camille,
         live_server,
-        password=None,
     )
     said = " ".join(said.split())
     assert "kine.durand@demo.test may no longer receive your documents (version 1)" in said
@@ -43,7 +42,7 @@ def test_the_patient_objects_and_the_practitioner_sees_it(
     listed = " ".join(run(["consent", "list"], camille, live_server, password=None).split())
     assert "kine.durand@demo.test" in listed and "refused" in listed
 
-    shown = run(["patient", "show", "camille.petit@demo.test"], martin, live_server, password=None)
+    shown = run(["patient", "show", "camille.petit@demo.test"], martin, live_server)
     assert "your care team in this practice, kine.durand@demo.test: refused" in " ".join(
         shown.split()
     )
@@ -77,7 +76,6 @@ def test_research_is_consented_to_study_by_study(signed_in, demo, live_server, c
             ],
             martin,
             live_server,
-            password=None,
         ).split()
     )
     assert "CNIL authorisation DR-2026-042" in declared
@@ -88,18 +86,16 @@ def test_research_is_consented_to_study_by_study(signed_in, demo, live_server, c
         ["consent", "allow", "research", "--study", study_id[:6]],
         camille,
         live_server,
-        password=None,
     )
     assert "You take part in the study “Sommeil et douleur”" in " ".join(said.split())
     counted = " ".join(run(["consent", "studies"], martin, live_server, password=None).split())
     assert "Patients taking part now: 1" in counted
-    shown = run(["patient", "show", "camille.petit@demo.test"], martin, live_server, None)
+    shown = run(["patient", "show", "camille.petit@demo.test"], martin, live_server)
     assert "Consent: research, the study “Sommeil et douleur”: allowed" in " ".join(shown.split())
     said = run(
         ["consent", "deny", "research", "--study", study_id],
         camille,
         live_server,
-        password=None,
     )
     assert "You no longer take part in" in " ".join(said.split())
     counted = " ".join(run(["consent", "studies"], martin, live_server, password=None).split())
@@ -130,7 +126,7 @@ def test_retention_facts_then_the_worker_destroys_what_expired(
 
     # No birth date: kept. Died in 2000, less than 10 years before this last care.
     shown = " ".join(
-        run(["patient", "show", "camille.petit@demo.test"], martin, live_server, None).split()
+        run(["patient", "show", "camille.petit@demo.test"], martin, live_server).split()
     )
     assert "Kept until: unknown" in shown
     dated = run(
@@ -145,7 +141,6 @@ def test_retention_facts_then_the_worker_destroys_what_expired(
         ],
         martin,
         live_server,
-        password=None,
     )
     assert "Kept until: 2010-01-01 — 10 years after the patient's death" in " ".join(dated.split())
     assert "Destroyed from:" in dated  # the grace period of a date recorded now
@@ -154,14 +149,12 @@ def test_retention_facts_then_the_worker_destroys_what_expired(
         ["patient", "dates", "camille.petit@demo.test", "--clear-death"],
         martin,
         live_server,
-        password=None,
     )
     assert "after the last care" in cleared and "death" not in cleared
     again = run(
         ["patient", "dates", "camille.petit@demo.test", "--died", "2000-01-01"],
         martin,
         live_server,
-        password=None,
     )
     assert "Kept until: 2010-01-01" in " ".join(again.split())
 
@@ -185,7 +178,7 @@ def test_a_copy_of_the_file_and_a_refused_erasure(signed_in, demo, live_server, 
     camille = tmp_path / "camille"
     login(demo["camille.petit"], camille, live_server, clock)
 
-    asked = " ".join(run(["rights", "ask", "portability"], camille, live_server, None).split())
+    asked = " ".join(run(["rights", "ask", "portability"], camille, live_server).split())
     request_id = re.search(r"Request ([0-9a-f-]{36})", asked).group(1)
     assert "(GDPR art. 20)" in asked
     pending = " ".join(run(["rights", "list"], martin, live_server, None).split())
@@ -202,18 +195,15 @@ def test_a_copy_of_the_file_and_a_refused_erasure(signed_in, demo, live_server, 
     assert [p.name for p in tmp_path.iterdir() if p.suffix == ".part"] == []
 
     run(
-        ["patient", "dates", "camille.petit@demo.test", "--born", "1990-02-01"],
-        martin,
-        live_server,
-        None,
+        ["patient", "dates", "camille.petit@demo.test", "--born", "1990-02-01"], martin, live_server
     )
-    asked = " ".join(run(["rights", "ask", "erasure"], camille, live_server, None).split())
+    asked = " ".join(run(["rights", "ask", "erasure"], camille, live_server).split())
     erasure_id = re.search(r"Request ([0-9a-f-]{36})", asked).group(1)
     shown = " ".join(
-        run(["patient", "show", "camille.petit@demo.test"], martin, live_server, None).split()
+        run(["patient", "show", "camille.petit@demo.test"], martin, live_server).split()
     )
     assert "Request: erasure (GDPR art. 17)" in shown and erasure_id in shown
-    answer = " ".join(run(["rights", "complete", erasure_id], martin, live_server, None).split())
+    answer = " ".join(run(["rights", "complete", erasure_id], martin, live_server).split())
     assert "Request refused. Erasure refused under GDPR art. 17(3)(b)" in answer
     mine = " ".join(run(["rights", "list"], camille, live_server, None).split())
     assert "refused" in mine and "done" in mine
@@ -223,28 +213,23 @@ def test_claims_and_the_practice_policy(signed_in, live_server, clock, tmp_path)
     martin, _ = signed_in
     today = clock.now.date()
     run(
-        ["patient", "dates", "camille.petit@demo.test", "--born", "1990-02-01"],
-        martin,
-        live_server,
-        None,
+        ["patient", "dates", "camille.petit@demo.test", "--born", "1990-02-01"], martin, live_server
     )
     opened = " ".join(
         run(
             ["patient", "claim", "camille.petit@demo.test", "--opened", today.isoformat()],
             martin,
             live_server,
-            None,
         ).split()
     )
     assert "Kept until: unknown — suspended while a claim about medical liability is open" in opened
-    policy = " ".join(run(["retention-policy", "--years", "30"], martin, live_server, None).split())
+    policy = " ".join(run(["retention-policy", "--years", "30"], martin, live_server).split())
     assert "Files are kept 30 years after the last care" in policy
     closed = " ".join(
         run(
             ["patient", "claim", "camille.petit@demo.test", "--closed", today.isoformat()],
             martin,
             live_server,
-            None,
         ).split()
     )
     assert f"Kept until: {add_years(today, 30).isoformat()}" in closed

@@ -36,15 +36,12 @@ def test_r20_r21_the_main_path_of_a_breach(signed_in, demo, live_server, clock, 
         ],
         martin,
         live_server,
-        password=None,
     )
     incident = json.loads(opened[opened.index("{") :])
     assert incident["clock"] == "on_time"
     incident_id = incident["id"]
 
-    counted = run(
-        ["incident", "count", incident_id, "--since", since], martin, live_server, password=None
-    )
+    counted = run(["incident", "count", incident_id, "--since", since], martin, live_server)
     assert "Personnes concernées : 1 (journal : 1)" in _flat(counted)
     assert "Enregistrements concernés : 1 (journal : 1)" in _flat(counted)
 
@@ -55,13 +52,12 @@ def test_r20_r21_the_main_path_of_a_breach(signed_in, demo, live_server, clock, 
     assert flat.index(sections[0]) < flat.index(sections[1]) < flat.index(sections[2])
     assert "Ordinateur du cabinet volé." in flat
 
-    notified = run(["incident", "notify", incident_id], martin, live_server, password=None)
+    notified = run(["incident", "notify", incident_id], martin, live_server)
     assert "notifiée à la CNIL dans le délai" in _flat(notified)
     told = run(
         ["incident", "decide", incident_id, "--tell", "--message", "Aucune action requise."],
         martin,
         live_server,
-        password=None,
     )
     assert "Personnes : informées" in _flat(told)
     register = _flat(run(["incident", "register"], martin, live_server, password=None))

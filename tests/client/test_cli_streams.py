@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -371,8 +372,11 @@ def test_consent_and_rights_print_json_too(signed_in, demo, live_server, clock, 
     camille = tmp_path / "camille"
     login(demo["camille.petit"], camille, live_server, clock)
 
+    # A change is signed: its command unlocks the keys with the password (R3).
+    password = {"UHS_PASSWORD_COMMAND": shlex.join(["echo", DEMO_PASSWORD])}
+
     def as_json(args: list[str], config: Path):
-        done = _uhs([*args, "--json"], config, live_server)
+        done = _uhs([*args, "--json"], config, live_server, env=password)
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
 

@@ -66,6 +66,14 @@ def test_more_concurrent_requests_than_connections_are_all_answered(
     assert ctx.engine.pool.checkedout() == 0
 
 
+def _first_half(i: int) -> bytes:
+    return f"first half of envelope {i};".encode()
+
+
+def _whole_body(i: int) -> bytes:
+    return _first_half(i) + b"second half"
+
+
 def test_uploads_waiting_for_their_body_hold_no_place_among_the_admitted(
     practice: Practice,  # noqa: F811
     served: str,
@@ -74,20 +82,26 @@ def test_uploads_waiting_for_their_body_hold_no_place_among_the_admitted(
     """More uploads than admitted requests, each stopped halfway through its body (a
     slow client): a read is still answered, and the uploads end when their bodies do."""
     uploads = 45  # above anyio's 40 threads, so above the admitted on both databases
-    signed_in = {"Authorization": f"Bearer {practice.alice.user.tokens.access_token}"}
-    headers = {**signed_in, "Content-Type": "application/octet-stream"}
+    # Each upload signed over its whole body beforehand (R3).
+    signed = [
+        {
+            **practice.alice.signed("POST", UPLOAD_PATH, _whole_body(i)),
+            "Content-Type": "application/octet-stream",
+        }
+        for i in range(uploads)
+    ]
     halfway = threading.Barrier(uploads + 1)
     finish = threading.Event()
 
     def body(i: int) -> Iterator[bytes]:
-        yield f"first half of envelope {i};".encode()
+        yield _first_half(i)
         halfway.wait(timeout=60)
         finish.wait(timeout=60)
         yield b"second half"
 
     def upload(i: int) -> int:
         with httpx2.Client(base_url=served, timeout=HTTP_TIMEOUT) as client:
-            return client.post(UPLOAD_PATH, content=body(i), headers=headers).status_code
+            return client.post(UPLOAD_PATH, content=body(i), headers=signed[i]).status_code
 
     with ThreadPoolExecutor(uploads) as pool:
         futures = [pool.submit(upload, i) for i in range(uploads)]
@@ -95,7 +109,7 @@ def test_uploads_waiting_for_their_body_hold_no_place_among_the_admitted(
         try:
             with httpx2.Client(base_url=served, timeout=HTTP_TIMEOUT) as client:
                 listed = client.get(
-                    "/documents", headers={"Authorization": headers["Authorization"]}
+                    "/documents", headers={"Authorization": signed[0]["Authorization"]}
                 )
         finally:
             finish.set()

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from typer.testing import CliRunner
 
 from tests.faults import local_port
-from tests.server_fixtures import make_settings
+from tests.server_fixtures import User, device, make_settings, signed_headers
 from uhealthsec.client.cli._common import connection
 from uhealthsec.client.transport import RetryUnavailable, _environment_proxy, idempotency_key
 from uhealthsec.crypto.journal import JournalEntry, Outcome
@@ -60,17 +60,22 @@ def ctx(settings, clock, monkeypatch):
     context.close()
 
 
-def upload_headers(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}", "Content-Type": "application/octet-stream"}
+def upload_headers(http, user: User, data: bytes) -> dict[str, str]:
+    """The headers of an upload of ``data`` by ``user``, signed (R3)."""
+    signed = signed_headers(
+        device(http, None, user), user.tokens.access_token, "POST", "/blobs", data
+    )
+    return {**signed, "Content-Type": "application/octet-stream"}
 
 
 def test_a_full_disk_answers_507_and_the_next_upload_succeeds(users, live_server, settings):
     alice = users.signed_in("alice@example.org")
-    headers = upload_headers(alice.tokens.access_token)
     with httpx2.Client(base_url=live_server, timeout=30) as http:
-        full = http.post("/blobs", content=b"\x02" * (DISK + (1 << 20)), headers=headers)
+        big, little = b"\x02" * (DISK + (1 << 20)), b"\x03" * 1000
+        signed = {data: upload_headers(http, alice, data) for data in (big, little)}
+        full = http.post("/blobs", content=big, headers=signed[big])
         port = local_port(full)
-        small = http.post("/blobs", content=b"\x03" * 1000, headers=headers)
+        small = http.post("/blobs", content=little, headers=signed[little])
         assert local_port(small) == port  # the connection was kept
     assert full.status_code == 507, full.text
     assert full.headers["content-type"] == "application/problem+json"
@@ -116,7 +121,7 @@ def test_cleanup_check_lists_an_upload_the_filesystem_store_lost(users, live_ser
     }
     with httpx2.Client(base_url=live_server, timeout=30) as http:
         kept, lost = (
-            http.post("/blobs", content=data, headers=upload_headers(alice.tokens.access_token))
+            http.post("/blobs", content=data, headers=upload_headers(http, alice, data))
             for data in (b"\x04" * 100, b"\x05" * 200)
         )
     assert CliRunner().invoke(cli, ["cleanup", "--check"], env=env).exit_code == 0

@@ -32,7 +32,7 @@ from sqlalchemy import func, select
 from tests.deployment import Deployment, production_layout
 from tests.faults import assert_unavailable
 from tests.server.records.conftest import device
-from tests.server_fixtures import User
+from tests.server_fixtures import User, signed_headers
 from uhealthsec.client.journal import JournalClient
 from uhealthsec.server.audit.models import JournalOutbox, JournalRecord
 from uhealthsec.server.audit.outbox import sequence_stale
@@ -156,14 +156,13 @@ def test_a_hung_store_is_503_through_the_proxy_and_nothing_half_written_is_claim
     report = tmp_path / "ordonnance.txt"
     report.write_bytes(os.urandom(256 * 1024))
     before = _blobs(deployment)
+    data = os.urandom(64 * 1024)
+    signed = signed_headers(sender, doctor.tokens.access_token, "POST", "/blobs", data)
     with deployment.moto.hung():
         answer = deployment.client.post(
             "/blobs",
-            content=os.urandom(64 * 1024),
-            headers={
-                "Authorization": f"Bearer {doctor.tokens.access_token}",
-                "Content-Type": "application/octet-stream",
-            },
+            content=data,
+            headers={**signed, "Content-Type": "application/octet-stream"},
         )
         assert_unavailable(answer, "document store")
     assert _blobs(deployment) == before

@@ -21,7 +21,17 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.server_fixtures import ORIGIN, PASSWORD, Clock, Outbox, User, Users, oathtool
+from tests.server_fixtures import (
+    ORIGIN,
+    PASSWORD,
+    Clock,
+    Outbox,
+    User,
+    Users,
+    device,
+    oathtool,
+    send_signed,
+)
 from tests.serving import ServerThread, free_port
 from tests.web.browser_app import APP_FOR_TESTS, build_app
 from tests.web.builds import ensure_web_build
@@ -111,10 +121,13 @@ def world(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> It
             practice_id = practice.json()["id"]
             users.join_practice(martin, practice_id, durand, "practitioner")
             users.join_practice(martin, practice_id, camille, "patient")
-            opened = http.post(
+            opened = send_signed(
+                http,
+                device(http, users, martin),
+                martin.tokens.access_token,
+                "POST",
                 "/patient-files",
-                json={"practice_id": practice_id, "patient_email": camille.email},
-                headers=bearer(martin.tokens),
+                json_body={"practice_id": practice_id, "patient_email": camille.email},
             )
             assert opened.status_code == 200, opened.text
             spare = {u.email: list(u.recovery_codes) for u in (martin, durand, camille)}

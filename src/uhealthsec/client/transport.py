@@ -5,6 +5,8 @@ the shield's proof of work solved when it asks, and an error answer raised as Ap
 
 from __future__ import annotations
 
+import base64
+import binascii
 import time
 import urllib.request
 import uuid
@@ -52,6 +54,28 @@ IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 MAX_RETRIES = 4
 #: The longest wait before a retry, whatever the server's Retry-After says.
 MAX_RETRY_DELAY = 30.0
+
+
+#: The SHA-256 of a streamed body, sent ahead of it (RFC 9530): the request's signature
+#: covers it, and the server refuses a body that does not hash to it.
+CONTENT_DIGEST_HEADER = "Content-Digest"
+
+
+def content_digest(sha256: bytes) -> str:
+    """The ``Content-Digest`` value for a body of this SHA-256."""
+    return f"sha-256=:{base64.b64encode(sha256).decode('ascii')}:"
+
+
+def sha256_of_content_digest(value: str) -> bytes | None:
+    """The SHA-256 a ``Content-Digest`` value written by ``content_digest`` names."""
+    prefix, suffix = "sha-256=:", ":"
+    if not (value.startswith(prefix) and value.endswith(suffix)):
+        return None
+    try:
+        digest = base64.b64decode(value[len(prefix) : -len(suffix)], validate=True)
+    except binascii.Error:
+        return None
+    return digest if len(digest) == 32 else None
 
 
 def idempotency_key() -> str:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hmac
+import re
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
@@ -21,7 +25,12 @@ from uhealthsec.server.audit.middleware import UNJOURNALED_METHODS
 from uhealthsec.server.audit.outbox import stage
 from uhealthsec.server.auth.service import Principal, SessionService
 from uhealthsec.server.context import AppContext
-from uhealthsec.server.errors import InvalidInput, NotAuthenticated, ServiceError
+from uhealthsec.server.errors import (
+    InvalidInput,
+    NotAuthenticated,
+    ServiceError,
+    SignatureRequired,
+)
 from uhealthsec.server.idempotency.service import (
     KEY_HEADER,
     AnswerKept,
@@ -154,9 +163,19 @@ def get_principal(request: Request, db: Db, ctx: Ctx) -> Principal:
     draft = current_draft()
     draft.actor = principal.account.id
     draft.client = principal.claims.client_id
-    signature = request.headers.get(SIGNATURE_HEADER)
-    if signature is not None and in_journaled_request():
-        draft.signature = _verified_signature(db, ctx, principal, signature, draft)
+    streamed = _streamed(request)
+    if streamed and request.method not in UNJOURNALED_METHODS:
+        draft.declared_body = _declared_body_digest(request)
+    signatures = request.headers.getlist(SIGNATURE_HEADER)
+    if signatures and in_journaled_request():
+        if len(signatures) > 1:
+            raise InvalidInput("send one UHS-Signature header, not several")
+        if streamed and draft.declared_body is None:
+            raise SignatureRequired(
+                "a streamed upload is signed over the digest of its body: send it with "
+                "Content-Digest: sha-256=:<base64 of the body's SHA-256>: (RFC 9530)"
+            )
+        draft.signature = _verified_signature(db, ctx, principal, signatures[0], draft)
     keys = request.headers.getlist(KEY_HEADER)
     if keys and request.method not in UNJOURNALED_METHODS and not _streamed(request):
         try:
@@ -215,19 +234,91 @@ async def read_whole_body(request: Request) -> None:
 SIGNATURE_HEADER = "uhs-signature"
 
 
+#: ``<index>;<signature>``: a directory index (below 2^63) and 64 bytes in unpadded
+#: base64url, nothing else (no sign, space or digit separator that ``int`` would take).
+_SIGNATURE_FORMAT = re.compile(r"([0-9]{1,19});([A-Za-z0-9_-]{86})")
+
+
 def _verified_signature(
     db: Session, ctx: AppContext, principal: Principal, header: str, draft: JournalDraft
 ) -> RequestSignature:
-    index_text, _, signature_text = header.partition(";")
+    shape = _SIGNATURE_FORMAT.fullmatch(header.strip())
     try:
-        index = int(index_text)
-        signature = b64u_decode(signature_text.strip())
+        if shape is None or int(shape[1]) >= 1 << 63:
+            raise ValueError("not <index>;<signature>")
+        index = int(shape[1])
+        signature = b64u_decode(shape[2])
     except ValueError as exc:
-        raise InvalidInput("the UHS-Signature header is malformed") from exc
+        raise InvalidInput(
+            "the UHS-Signature header is malformed: send <your key's directory index>;"
+            "<base64url Ed25519 signature of the request digest>"
+        ) from exc
     KeyDirectory(db, ctx).check_signature(
         principal.account, index, SignedRequest(draft.request_digest()), signature
     )
     return RequestSignature(index, signature)
+
+
+#: RFC 9530's field: a structured dictionary of ``<algorithm>=:<base64 digest>:``.
+CONTENT_DIGEST_HEADER = "content-digest"
+_CONTENT_DIGEST_MAX = 1024
+_DIGEST_MEMBER = re.compile(r"([a-z][a-z0-9_.*-]{0,31})=:([A-Za-z0-9+/]*={0,2}):")
+
+
+def _declared_body_digest(request: Request) -> bytes | None:
+    """The SHA-256 a streamed body declares in ``Content-Digest`` (RFC 9530; other
+    algorithms are ignored), or None when it declares none."""
+    lines = request.headers.getlist(CONTENT_DIGEST_HEADER)
+    if not lines:
+        return None
+    field = ",".join(lines)
+    malformed = InvalidInput(
+        "the Content-Digest header is malformed: send sha-256=:<base64 of the body's "
+        "SHA-256>: (RFC 9530)"
+    )
+    if len(field) > _CONTENT_DIGEST_MAX:
+        raise malformed
+    found: list[bytes] = []
+    for member in field.split(","):
+        shape = _DIGEST_MEMBER.fullmatch(member.strip())
+        if shape is None:
+            raise malformed
+        if shape[1] == "sha-256":
+            try:
+                found.append(base64.b64decode(shape[2], validate=True))
+            except binascii.Error as exc:
+                raise malformed from exc
+    if len(found) > 1 or (found and len(found[0]) != 32):
+        raise malformed
+    return found[0] if found else None
+
+
+def check_streamed_body() -> None:
+    """Refuse a streamed body, once read, whose SHA-256 (taken by the journal as it was
+    read, audit/middleware.py) is not the one its ``Content-Digest`` declared, which
+    its signature covers: the route stores nothing of it. The refusal is journaled as
+    the request read, unsigned."""
+    draft = current_draft()
+    declared = draft.declared_body
+    if declared is not None and not hmac.compare_digest(declared, draft.body.digest()):
+        draft.declared_body, draft.signature = None, None
+        raise InvalidInput(
+            "the upload does not match its Content-Digest (the body changed after it was "
+            "signed, or was cut): nothing was stored; send it again"
+        )
+
+
+def require_signature(request: Request) -> None:
+    """R3: a change of health data or sharing carries its author's signature, checked
+    (``get_principal``) before the route writes anything."""
+    if request.method in UNJOURNALED_METHODS or current_draft().signature is not None:
+        return
+    raise SignatureRequired(
+        "this request changes health data or sharing and must be signed by you: send "
+        "UHS-Signature: <your key's directory index>;<base64url Ed25519 signature of the "
+        "request digest> (PROTOCOL section 13). A client whose keys are locked unlocks "
+        "them first; nothing was changed"
+    )
 
 
 Caller = Annotated[Principal, Depends(get_principal)]
@@ -288,11 +379,13 @@ def require_log_reader(request: Request, db: Db, ctx: Ctx) -> None:
 LOG_READER = Depends(require_log_reader)
 
 
-async def require_health_data_access(caller: Caller) -> None:
-    """Refuse a practitioner whose professional identity is not verified: applied to
-    every route of the health-data routers (server/app.py), not route by route. Async,
-    as ``keep_route_answers``: a check of what is loaded, no hop to the threadpool."""
+async def require_health_data_access(request: Request, caller: Caller) -> None:
+    """Refuse a practitioner whose professional identity is not verified, and a change
+    without the user's signature (R3): applied to every route of the health-data
+    routers (server/app.py), not route by route. Async, as ``keep_route_answers``: a
+    check of what is loaded, no hop to the threadpool."""
     check_may_act_on_health_data(caller.account)
+    require_signature(request)
 
 
 #: The dependency of the routers that act on health data.

@@ -12,6 +12,9 @@ STEP_UP_REQUIRED = "tag:uhealthsec.fr,2026:problem:step-up-required"
 #: The problem type of a care-team share refused because the patient was not informed
 #: yet (R11, PROTOCOL 21.3): a client offers to record the information.
 PATIENT_NOT_INFORMED = "tag:uhealthsec.fr,2026:problem:patient-not-informed"
+#: The problem type of a change of health data or sharing sent without the user's
+#: signature (R3, PROTOCOL section 13): a client signs it and sends it again.
+SIGNATURE_REQUIRED = "tag:uhealthsec.fr,2026:problem:signature-required"
 
 
 class ServiceError(Exception):
@@ -39,6 +42,13 @@ class ServiceError(Exception):
 class InvalidInput(ServiceError):
     status = 400
     title = "Invalid input"
+
+
+class SignatureRequired(InvalidInput):
+    """A change of health data or sharing without the user's valid signature (R3)."""
+
+    title = "Signature required"
+    problem_type = SIGNATURE_REQUIRED
 
 
 class NotAuthenticated(ServiceError):

@@ -3,11 +3,12 @@ through the API: the starting point of the tests of who may reach whom."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.server_fixtures import Outbox, User, Users
+from tests.server_fixtures import Outbox, User, Users, device, send_signed
 
 
 @dataclass
@@ -17,8 +18,20 @@ class Cabinet:
     carol: User  # patient, who accepted the practice's invitation
     mallory: User  # verified practitioner of another practice
 
+    _devices: dict[str, Any] = field(default_factory=dict, repr=False)
+
     def headers(self, user: User) -> dict[str, str]:
         return {"Authorization": f"Bearer {user.tokens.access_token}"}
+
+    def send(
+        self, client: TestClient, user: User, method: str, path: str, json_body: object = None
+    ) -> Any:
+        """A change of ``user``'s, signed by them (R3): its answer, whatever its status."""
+        if user.email not in self._devices:
+            self._devices[user.email] = device(client, None, user)
+        exchange = self._devices[user.email]
+        token = user.tokens.access_token
+        return send_signed(client, exchange, token, method, path, json_body=json_body)
 
 
 def make_cabinet(client: TestClient, users: Users) -> Cabinet:

@@ -18,8 +18,12 @@ def test_a_practice_cannot_open_a_file_on_a_patient_who_never_joined(client, use
     own = client.post("/practices", json={"name": "Elsewhere"}, headers=mallory).json()["id"]
 
     def open_file(email: str) -> tuple[int, str]:
-        response = client.post(
-            "/patient-files", json={"practice_id": own, "patient_email": email}, headers=mallory
+        response = cabinet.send(
+            client,
+            cabinet.mallory,
+            "POST",
+            "/patient-files",
+            {"practice_id": own, "patient_email": email},
         )
         return response.status_code, response.json()["detail"]
 
@@ -35,10 +39,12 @@ def test_a_practice_cannot_open_a_file_on_a_patient_who_never_joined(client, use
     assert all(item["actor_id"] != cabinet.mallory.account_id for item in history)
 
     # Her own practice opens her file: she accepted its invitation.
-    opened = client.post(
+    opened = cabinet.send(
+        client,
+        cabinet.alice,
+        "POST",
         "/patient-files",
-        json={"practice_id": cabinet.id, "patient_email": cabinet.carol.email},
-        headers=cabinet.headers(cabinet.alice),
+        {"practice_id": cabinet.id, "patient_email": cabinet.carol.email},
     )
     assert opened.status_code == 200, opened.text
 
@@ -52,10 +58,12 @@ def test_an_invitation_not_yet_accepted_does_not_open_the_file(client, users, ou
         json={"email": dave.email, "role": "patient"},
         headers=alice,
     )
-    refused = client.post(
+    refused = cabinet.send(
+        client,
+        cabinet.alice,
+        "POST",
         "/patient-files",
-        json={"practice_id": cabinet.id, "patient_email": dave.email},
-        headers=alice,
+        {"practice_id": cabinet.id, "patient_email": dave.email},
     )
     assert refused.status_code == 404
 
@@ -74,15 +82,9 @@ def test_a_practitioner_cannot_write_to_a_patient_of_another_practice(client, us
                 created_at=ctx.now(),
             )
         )
-    refused = client.post(
-        "/threads",
-        json=thread_body(device(client, users, cabinet.mallory), cabinet.carol),
-        headers=mallory,
-    )
+    body = thread_body(device(client, users, cabinet.mallory), cabinet.carol)
+    refused = cabinet.send(client, cabinet.mallory, "POST", "/threads", body)
     assert refused.status_code == 403, refused.text
-    started = client.post(
-        "/threads",
-        json=thread_body(device(client, users, cabinet.alice), cabinet.carol),
-        headers=cabinet.headers(cabinet.alice),
-    )
+    body = thread_body(device(client, users, cabinet.alice), cabinet.carol)
+    started = cabinet.send(client, cabinet.alice, "POST", "/threads", body)
     assert started.status_code == 201, started.text

@@ -60,7 +60,7 @@ def test_an_unverified_practitioner_cannot_act_on_health_data(client, users, out
         headers=alice,
     )
     assert vouched.status_code == 200 and vouched.json()["identity_verified"] is True
-    opened = client.post("/patient-files", json=attempts[0][2], headers=headers)
+    opened = cabinet.send(client, impostor, "POST", "/patient-files", attempts[0][2])
     assert opened.status_code == 200, opened.text
 
 

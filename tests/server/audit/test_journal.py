@@ -366,9 +366,12 @@ def test_signed_requests_leave_the_users_own_proof_in_the_journal(practice: Prac
         alice.keys.public().signing, entry.signature.signature
     )
     assert entry.signature.signer_key_index == alice.my_entry().index
-    # Uploads are streamed: the document's own signature covers them instead.
+    # An upload is streamed: signed over the digest its Content-Digest declared.
     [upload] = [e for e in _after(ctx, start) if e.action == "records.upload"]
-    assert upload.signature is None
+    assert upload.signature is not None
+    SignedRequest(upload.request_digest).verify(
+        alice.keys.public().signing, upload.signature.signature
+    )
 
     forged = f"{alice.my_entry().index};{b64u_encode(bytes(64))}"
     response = alice.http.post(

@@ -12,10 +12,12 @@ def test_an_unverified_admin_cannot_read_the_practice_journal_about_patients(cli
     health data: the practice's activity, its export, and each of its entries are
     refused to them, by the rule the services share (AccountService.require)."""
     cabinet = make_cabinet(client, users)
-    opened = client.post(  # activity about Carol: her file is opened
+    opened = cabinet.send(  # activity about Carol: her file is opened
+        client,
+        cabinet.alice,
+        "POST",
         "/patient-files",
-        json={"practice_id": cabinet.id, "patient_email": cabinet.carol.email},
-        headers=cabinet.headers(cabinet.alice),
+        {"practice_id": cabinet.id, "patient_email": cabinet.carol.email},
     )
     assert opened.status_code == 200, opened.text
     index = opened.headers["uhs-journal-proof"].split(";")[0]

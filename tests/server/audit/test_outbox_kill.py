@@ -5,6 +5,7 @@ exactly once, each answered with what the first attempt did."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -94,8 +95,9 @@ def test_changes_are_journaled_once_whatever_point_a_process_is_killed_at(
     practice: Practice, ctx, settings
 ):
     alice = practice.alice.exchange
-    bodies = [thread_body(alice, practice.bob.user) for _ in range(WRITES)]
-    headers = {"Authorization": f"Bearer {practice.alice.user.tokens.access_token}"}
+    # Signed beforehand (R3), with the bytes sent.
+    bodies = [json.dumps(thread_body(alice, practice.bob.user)).encode() for _ in range(WRITES)]
+    signed = {body: practice.alice.signed("POST", "/threads", body) for body in bodies}
     server = ApiProcess(settings)
     server.start()
     pending = list(reversed(bodies))
@@ -115,10 +117,14 @@ def test_changes_are_journaled_once_whatever_point_a_process_is_killed_at(
                     if not pending:
                         return
                     body = pending.pop()
-                key = {"Idempotency-Key": idempotency_key(), **headers}
+                key = {
+                    "Idempotency-Key": idempotency_key(),
+                    "Content-Type": "application/json",
+                    **signed[body],
+                }
                 while True:
                     try:
-                        answer = http.post("/threads", json=body, headers=key)
+                        answer = http.post("/threads", content=body, headers=key)
                     except httpx2.HTTPError:  # still down after the client's retries
                         continue  # the user tries again: the same write, the same key
                     answered.append(answer.status_code)

@@ -215,16 +215,16 @@ def test_r19_only_a_patient_of_the_practice_consents_and_only_for_themselves(
         == 403
     )
     # The patient is whoever signed the request: a body naming someone else is refused.
-    answer = carol.exchange.http.post(
+    answer = carol.send(
+        "POST",
         "/consents",
-        json={
+        {
             "practice_id": practice.id,
             "purpose": "research",
             "decision": "permit",
             "study_id": study["id"],
             "patient_id": erin_user.account_id,
         },
-        headers={"Authorization": f"Bearer {carol.user.tokens.access_token}"},
     )
     assert answer.status_code == 422
     assert answer.headers["content-type"].startswith("application/problem+json")
@@ -290,11 +290,7 @@ def test_r19_a_bad_study_is_refused_with_a_problem(
     fields = study_fields(today)
     fields = {k: v.isoformat() if isinstance(v, date) else v for k, v in fields.items()} | changed
     fields = {k: v for k, v in fields.items() if v is not None}
-    answer = alice.http.post(
-        f"/practices/{practice.id}/studies",
-        json=fields,
-        headers={"Authorization": f"Bearer {practice.alice.user.tokens.access_token}"},
-    )
+    answer = practice.alice.send("POST", f"/practices/{practice.id}/studies", fields)
     assert answer.status_code == status, answer.text
     assert answer.headers["content-type"].startswith("application/problem+json")
     assert says in answer.text

@@ -4,6 +4,7 @@ Each test states what must hold."""
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import httpx2
@@ -165,15 +166,17 @@ def test_a_route_without_a_body_parameter_still_digests_the_body(practice: Pract
     same key with other bytes is refused (422), not replayed as if the same request."""
     asked = RightsClient(practice.carol.exchange).ask(practice.id, "rectification")
     path = f"/rights-requests/{asked['id']}/withdraw"
-    key = str(uuid.uuid4())
-    headers = {**_bearer(practice.carol), "Idempotency-Key": key}
-    first = client.post(path, content=b"{}", headers=headers)
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    carol = practice.carol
+    first = carol.send("POST", path, content=b"{}", headers=key)
     assert first.status_code == 200, first.text
-    same = client.post(path, content=b"{}", headers=headers)
+    same = carol.send("POST", path, content=b"{}", headers=key)
     assert same.status_code == 200 and same.headers.get("idempotent-replayed") == "true"
-    other = client.post(path, content=b'{"something": "else"}', headers=headers)
+    else_ = b'{"something": "else"}'
+    other = carol.send("POST", path, content=else_, headers=key)
     assert other.status_code == 422 and _is_problem(other)
-    chunked = client.post(path, content=iter([b'{"some', b'thing": "else"}']), headers=headers)
+    signed = {**carol.signed("POST", path, else_), **key}
+    chunked = client.post(path, content=iter([else_[:6], else_[6:]]), headers=signed)
     assert chunked.status_code == 422 and _is_problem(chunked)
 
 
@@ -275,12 +278,16 @@ def test_sends_of_one_keyed_new_thread_at_once_are_never_told_it_exists(
     first answer, or a 409 with Retry-After."""
     from tests.server.records.conftest import thread_body
 
-    body = thread_body(practice.alice.exchange, practice.bob.user)
-    headers = {**_bearer(practice.alice), "Idempotency-Key": str(uuid.uuid4())}
+    body = json.dumps(thread_body(practice.alice.exchange, practice.bob.user)).encode()
+    headers = {
+        **practice.alice.signed("POST", "/threads", body),
+        "Content-Type": "application/json",
+        "Idempotency-Key": str(uuid.uuid4()),
+    }
     clients = [httpx2.Client(base_url=served, timeout=60) for _ in range(count)]
     try:
         outcomes = together(
-            count, lambda i: clients[i].post("/threads", json=body, headers=headers)
+            count, lambda i: clients[i].post("/threads", content=body, headers=headers)
         )
     finally:
         for http in clients:

@@ -105,10 +105,8 @@ def test_a_body_past_the_limit_sent_to_a_route_without_one_is_refused_413(
         headers = {**_bearer(practice.carol), "Idempotency-Key": str(uuid.uuid4())}
         answer = client.post(path, content=content, headers=headers)
         assert answer.status_code == 413 and _is_problem(answer), answer.status_code
-    done = client.post(
-        path,
-        content=b"{}",
-        headers={**_bearer(practice.carol), "Idempotency-Key": str(uuid.uuid4())},
+    done = practice.carol.send(
+        "POST", path, content=b"{}", headers={"Idempotency-Key": str(uuid.uuid4())}
     )
     assert done.status_code == 200, done.text
 
@@ -231,7 +229,9 @@ def test_a_refusal_is_not_turned_into_the_answer_of_another_request_with_its_key
     made = client.post("/practices", json={"name": f"Cabinet {key[:8]}"}, headers=headers)
     assert made.status_code == 201
     _racing_lookup(monkeypatch)
-    refused = client.post(f"/threads/{uuid.uuid4()}/read", json={"seq": 1}, headers=headers)
+    refused = practice.alice.send(
+        "POST", f"/threads/{uuid.uuid4()}/read", {"seq": 1}, headers=headers
+    )
     assert refused.status_code == 404 and _is_problem(refused), refused.status_code
     assert "idempotent-replayed" not in refused.headers
 
@@ -248,7 +248,7 @@ def test_a_refusal_is_not_answered_from_an_expired_row_of_its_key(
     asked = RightsClient(practice.carol.exchange).ask(practice.id, "rectification")
     path = f"/rights-requests/{asked['id']}/withdraw"
     key = str(uuid.uuid4())
-    headers = {**_bearer(practice.carol), "Idempotency-Key": key}
+    headers = {**practice.carol.signed("POST", path, b"{}"), "Idempotency-Key": key}
     assert client.post(path, content=b"{}", headers=headers).status_code == 200
     with ctx.sessions() as db:
         kept = db.scalar(select(KeptAnswer).where(KeptAnswer.key == key))

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from tests.server.records.conftest import Practice, thread_body
+from tests.server_fixtures import declared
 from uhealthsec.client.api import ApiError
 from uhealthsec.client.journal import JournalClient
 from uhealthsec.crypto.journal import JournalEntry
@@ -148,7 +149,11 @@ def test_writes_whose_answers_hold_secrets_are_done_once_and_their_answer_not_ke
     (its body is not read before it runs): the SDK never sends one twice."""
     alice = practice.alice.exchange
     key = str(uuid.uuid4())
-    headers = {"Idempotency-Key": key, "Content-Type": "application/octet-stream"}
+    headers = {
+        "Idempotency-Key": key,
+        "Content-Type": "application/octet-stream",
+        **declared(b"envelope bytes"),
+    }
     blobs = [
         alice.call("POST", "/blobs", content=iter([b"envelope bytes"]), headers=headers).json()[
             "id"

@@ -5,17 +5,16 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.server_fixtures import PASSWORD, User, Users
-from uhealthsec.client.api import ApiError, AuthClient
+from tests.server_fixtures import User, Users, device, send_signed, signed_headers
+from uhealthsec.client.api import ApiError
 from uhealthsec.client.consent import ConsentClient
 from uhealthsec.client.exchange import ExchangeClient, MessagingClient, _served_manifests
-from uhealthsec.client.logs import LogPin
 from uhealthsec.client.wire import body
-from uhealthsec.crypto.keystore import unlock_with_password
 from uhealthsec.crypto.manifest import NO_PREVIOUS, Reader
 
 
@@ -28,11 +27,16 @@ class Person:
     def email(self) -> str:
         return self.user.email
 
+    def signed(self, method: str, target: str, body: bytes = b"") -> dict[str, str]:
+        """Headers of a raw request of this person's, signed (R3)."""
+        return signed_headers(self.exchange, self.user.tokens.access_token, method, target, body)
 
-def device(http, users: Users, user: User, pin: LogPin | None = None) -> ExchangeClient:
-    """An SDK client holding the user's unlocked keys (``user.tokens`` may be replaced)."""
-    keys = unlock_with_password(AuthClient(http).keystore(user.tokens), PASSWORD)
-    return ExchangeClient(http, lambda: user.tokens.access_token, keys, pin)
+    def send(self, method: str, target: str, json_body: object = None, **options: Any) -> Any:
+        """A raw request of this person's, signed (R3): its answer, whatever its status."""
+        token = self.user.tokens.access_token
+        return send_signed(
+            self.exchange.http, self.exchange, token, method, target, json_body=json_body, **options
+        )
 
 
 def thread_body(sender: ExchangeClient, *others: User) -> dict:

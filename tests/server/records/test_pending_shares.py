@@ -197,8 +197,8 @@ def test_asking_completing_and_cancelling_are_journaled(
         "records.complete_pending_share",
     ]
     # A refusal is an RFC 9457 problem.
-    headers = {"Authorization": f"Bearer {practice.alice.user.tokens.access_token}"}
-    problem = client.delete(f"/pending-shares/{cancelled.id}", headers=headers)
+    path = f"/pending-shares/{cancelled.id}"
+    problem = client.delete(path, headers=practice.alice.signed("DELETE", path))
     assert problem.status_code == 409
     assert problem.headers["content-type"] == "application/problem+json"
 

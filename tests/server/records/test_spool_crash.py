@@ -54,12 +54,13 @@ def server_process(settings: Settings) -> Iterator[tuple[subprocess.Popen[str], 
         process.wait(timeout=10)
 
 
-def begin_upload(url: str, token: str, body: bytes) -> http.client.HTTPConnection:
+def begin_upload(url: str, signed: dict[str, str], body: bytes) -> http.client.HTTPConnection:
     """An upload of ``body`` whose first bytes only are sent."""
     host, port = url.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=30)
     connection.putrequest("POST", "/blobs")
-    connection.putheader("Authorization", f"Bearer {token}")
+    for name, value in signed.items():
+        connection.putheader(name, value)
     connection.putheader("Content-Type", "application/octet-stream")
     connection.putheader("Content-Length", str(len(body)))
     connection.endheaders()
@@ -84,15 +85,19 @@ def new_spool_file(spool: Path, known: set[Path]) -> Path:
 def test_a_crashed_upload_s_spool_file_is_removed_at_the_next_start(
     practice: Practice, settings: Settings, live_server: str
 ):
-    token = practice.alice.user.tokens.access_token
+    alice = practice.alice
     spool = settings.upload_dir
     crashed_body, live_body = os.urandom(UPLOAD), os.urandom(UPLOAD)
 
     with server_process(settings) as (crashing, crashing_url):
-        crashed_upload = begin_upload(crashing_url, token, crashed_body)
+        crashed_upload = begin_upload(
+            crashing_url, alice.signed("POST", "/blobs", crashed_body), crashed_body
+        )
         crashed = new_spool_file(spool, set())
         # Another process of the deployment (this one) is receiving an upload too.
-        live_upload = begin_upload(live_server, token, live_body)
+        live_upload = begin_upload(
+            live_server, alice.signed("POST", "/blobs", live_body), live_body
+        )
         live = new_spool_file(spool, {crashed})
         os.kill(crashing.pid, signal.SIGKILL)
         crashing.wait(timeout=10)

@@ -330,10 +330,12 @@ def test_the_sdk_retries_an_idempotent_request_after_503_not_a_post(
         # A POST is not repeated: it may have been carried out before the failure.
         moto.pause()
         try:
+            data = b"\x01" * 1000
+            signed = practice.alice.signed("POST", "/blobs", data)
             upload = http.post(
                 "/blobs",
-                content=b"\x01" * 1000,
-                headers={**bearer, "Content-Type": "application/octet-stream"},
+                content=data,
+                headers={**signed, "Content-Type": "application/octet-stream"},
             )
         finally:
             moto.resume()
@@ -345,6 +347,7 @@ def test_slow_uploads_leave_the_database_to_other_requests(practice, ctx, settin
     """More uploads whose bodies trickle in than the pool has connections: other
     requests are still served, and the uploads complete once their bodies end."""
     bearer = {"Authorization": f"Bearer {practice.alice.user.tokens.access_token}"}
+    signed = practice.alice.signed("POST", "/blobs", b"\x06" * 1000 + b"\x07" * 1000)
     go_on = threading.Event()
     results: list[httpx2.Response] = []
 
@@ -355,7 +358,7 @@ def test_slow_uploads_leave_the_database_to_other_requests(practice, ctx, settin
 
     def upload() -> None:
         with httpx2.Client(base_url=live_server, timeout=60) as http:
-            headers = {**bearer, "Content-Type": "application/octet-stream"}
+            headers = {**signed, "Content-Type": "application/octet-stream"}
             results.append(http.post("/blobs", content=body(), headers=headers))
 
     threads = [threading.Thread(target=upload) for _ in range(SLOW_DOWNLOADS)]

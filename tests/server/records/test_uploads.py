@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import socket
 import time
@@ -12,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.server.records.conftest import Practice, version_body
+from tests.server_fixtures import declared
 from uhealthsec.client.api import ApiError
 from uhealthsec.client.wire import body
 from uhealthsec.crypto import envelope
@@ -32,7 +34,7 @@ def _stored_objects(ctx) -> list[str]:
 
 
 def test_an_interrupted_upload_leaves_nothing(practice: Practice, ctx, live_server):
-    token = practice.alice.user.tokens.access_token
+    signed = practice.alice.signed("POST", "/blobs", bytes(10 << 20))
     port = int(live_server.rsplit(":", 1)[1])
     spool = ctx.settings.upload_dir
 
@@ -45,8 +47,8 @@ def test_an_interrupted_upload_leaves_nothing(practice: Practice, ctx, live_serv
     with socket.create_connection(("127.0.0.1", port)) as connection:
         connection.sendall(
             b"POST /blobs HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            b"Authorization: Bearer " + token.encode() + b"\r\n"
-            b"Content-Type: application/octet-stream\r\nContent-Length: 10485760\r\n\r\n"
+            + "".join(f"{name}: {value}\r\n" for name, value in signed.items()).encode()
+            + b"Content-Type: application/octet-stream\r\nContent-Length: 10485760\r\n\r\n"
         )
         connection.sendall(b"\x00" * (1 << 20))
         # The server is receiving: its spool file exists. Then the client goes away.
@@ -62,7 +64,8 @@ def test_cleanup_removes_unattached_uploads_and_orphans_only(
 ):
     alice = practice.alice.exchange
     kept = alice.send(report, patient_file_id=practice.patient_file, to=[practice.bob.email])
-    abandoned = alice._upload(iter([report.read_bytes()]), report.stat().st_size, None)
+    data = report.read_bytes()
+    abandoned = alice._upload(io.BytesIO(data), len(data), hashlib.sha256(data).digest(), None)
     orphan = tmp_path / "orphan"
     orphan.write_bytes(b"left by a crash between object and row")
     ctx.blobs.put_file(uuid.uuid4().hex, orphan)
@@ -99,7 +102,12 @@ def test_cleanup_removes_the_spool_files_no_live_upload_holds(ctx):
 def test_uploads_must_be_octet_streams_and_within_the_limit(practice: Practice, ctx):
     alice = practice.alice.exchange
     with pytest.raises(ApiError) as wrong_type:
-        alice.call("POST", "/blobs", content=b"x" * 100, headers={"Content-Type": "text/plain"})
+        alice.call(
+            "POST",
+            "/blobs",
+            content=b"x" * 100,
+            headers={**declared(b"x" * 100), "Content-Type": "text/plain"},
+        )
     assert wrong_type.value.status == 400
     ctx.settings.max_upload_bytes = 1 << 20
     with pytest.raises(ApiError) as too_large:
@@ -107,7 +115,7 @@ def test_uploads_must_be_octet_streams_and_within_the_limit(practice: Practice, 
             "POST",
             "/blobs",
             content=iter([b"\x00" * (1 << 19)] * 3),
-            headers={"Content-Type": "application/octet-stream"},
+            headers={**declared(bytes(3 << 19)), "Content-Type": "application/octet-stream"},
         )
     assert too_large.value.status == 413
     assert _blob_count(ctx) == 0 and list(ctx.settings.upload_dir.iterdir()) == []
@@ -126,7 +134,7 @@ def test_an_upload_is_answered_with_its_content_digest(practice: Practice):
             "POST",
             "/blobs",
             content=iter([data[:50], data[50:4200], data[4200:]]),
-            headers={"Content-Type": "application/octet-stream"},
+            headers={**declared(data), "Content-Type": "application/octet-stream"},
         ).json()
         assert b64u_decode(answer["sha256"]) == expected
     assert envelope.content_digest(sealed) != hashlib.sha256(sealed).digest()
@@ -203,7 +211,7 @@ def test_an_account_cannot_upload_beyond_its_quota(practice: Practice, ctx):
             "POST",
             "/blobs",
             content=iter([b"\x01" * size]),
-            headers={"Content-Type": "application/octet-stream"},
+            headers={**declared(b"\x01" * size), "Content-Type": "application/octet-stream"},
         ).json()
 
     upload(alice, 60_000)

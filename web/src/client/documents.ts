@@ -11,7 +11,7 @@ import { HEADER_SIZE, contentDigest as envelopeDigest, open as openEnvelope, ope
 import { ProtocolError } from "../protocol/errors.js";
 import { decodeBundle } from "../protocol/keys.js";
 import { NO_PREVIOUS, type Reader, type VersionManifest, encodeManifest, verifyEncoded } from "../protocol/manifest.js";
-import { sha256 } from "../protocol/primitives.js";
+import { createStreamingSha256, sha256 } from "../protocol/primitives.js";
 import { checkRecipient, wrapDocumentKey } from "../protocol/wrap.js";
 import type { DocumentView } from "../worker/messages.js";
 import type { VerifiedEntry } from "./directory.js";
@@ -642,8 +642,8 @@ export class Documents {
     const account = await this.session.account();
     return this.session.keys.withFresh(async (key) => {
       const metadataEnvelope = await sealEnvelope(key, encodeMetadata(metadata), { chunkLog2: METADATA_CHUNK_LOG2 });
-      const { envelope, header, contentDigest } = await sealedBlob(key, version.source, this.session.keys.guard.bind(this.session.keys));
-      const uploaded = await this.upload(envelope);
+      const { envelope, header, contentDigest, envelopeSha256 } = await sealedBlob(key, version.source, this.session.keys.guard.bind(this.session.keys));
+      const uploaded = await this.upload(envelope, envelopeSha256);
       if (!constantTimeEqual(uploaded, contentDigest)) throw exchangeRefused("the server stored other bytes than were sent");
       const signer = await this.session.myEntry();
       const readers = recipients.map((r) => ({ accountId: r.entry.accountId, email: r.entry.email }));
@@ -687,11 +687,18 @@ export class Documents {
     });
   }
 
-  /** Uploads an envelope; the id the server gave it and the SHA-256 it computed. */
-  private async upload(envelope: Blob): Promise<Uint8Array & { blobId: string }> {
+  /**
+   * Uploads an envelope, signed over its SHA-256 (`envelopeSha256`, sent as its Content-Digest);
+   * the id the server gave it and the content digest it computed.
+   */
+  private async upload(envelope: Blob, envelopeSha256: Uint8Array): Promise<Uint8Array & { blobId: string }> {
     const wire = new Wire("exchange_refused", "an upload");
     const body = wire.object(
-      await this.session.json("POST", "/blobs", wire, { body: envelope, headers: { "Content-Type": "application/octet-stream" } }),
+      await this.session.json("POST", "/blobs", wire, {
+        body: envelope,
+        bodySha256: envelopeSha256,
+        headers: { "Content-Type": "application/octet-stream" },
+      }),
     );
     return Object.assign(wire.bytes(body, "sha256", 32), { blobId: wire.uuid(body, "id") });
   }
@@ -706,8 +713,10 @@ async function sealedBlob(
   key: Uint8Array,
   source: ReadableStream<Uint8Array>,
   guard: (sink: WritableStream<Uint8Array>) => WritableStream<Uint8Array>,
-): Promise<{ envelope: Blob; header: Uint8Array; contentDigest: Uint8Array }> {
+): Promise<{ envelope: Blob; header: Uint8Array; contentDigest: Uint8Array; envelopeSha256: Uint8Array }> {
   let envelope = new Blob([]);
+  // The SHA-256 an upload is signed over (its Content-Digest), taken as it is sealed.
+  const hash = await createStreamingSha256();
   let pending: Uint8Array[] = [];
   let pendingSize = 0;
   const header = new Uint8Array(HEADER_SIZE);
@@ -725,13 +734,14 @@ async function sealedBlob(
         seen += take;
       }
       pending.push(chunk.slice());
+      hash.update(chunk);
       pendingSize += chunk.length;
       if (pendingSize >= BLOB_PART) flush();
     },
     close: flush,
   });
   const contentDigest = await sealStream(key, source, guard(gathering));
-  return { envelope, header, contentDigest };
+  return { envelope, header, contentDigest, envelopeSha256: hash.digest() };
 }
 
 /** The hex fingerprint of a bundle, as the server's `key_fingerprint` names keys. */

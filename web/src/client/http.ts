@@ -6,6 +6,7 @@
  * refusals of the client's own checks (ClientRefusal).
  */
 
+import { toBase64 } from "../protocol/bytes.js";
 import { HEADER as PROOF_HEADER, type Challenge, UnsolvableChallenge, headerValue, solve } from "../protocol/proof_of_work.js";
 
 /** Proofs of work solved for one request before giving up (each 429 carries a new one). */
@@ -17,6 +18,13 @@ export const MAX_CHALLENGES = 3;
  */
 export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]);
 export const IDEMPOTENCY_KEY_HEADER = "Idempotency-Key";
+/** The SHA-256 of a body sent as it is (an upload), ahead of it (RFC 9530). */
+export const CONTENT_DIGEST_HEADER = "Content-Digest";
+
+/** The `Content-Digest` value of a body of this SHA-256. */
+export function contentDigest(sha256: Uint8Array): string {
+  return `sha-256=:${toBase64(sha256)}:`;
+}
 /** Retries of one request answered 503 (or whose answer was lost), after its first attempt. */
 export const MAX_RETRIES = 4;
 /** The longest wait before a retry, whatever the server's Retry-After says. */
@@ -150,6 +158,12 @@ export interface RequestOptions {
   form?: Record<string, string>;
   /** Sent as it is (an upload); a stream is sent half-duplex. */
   body?: Uint8Array | Blob | ReadableStream<Uint8Array>;
+  /**
+   * The SHA-256 of `body`, declared ahead of it in `Content-Digest` (RFC 9530): a
+   * signed-in request is signed over it (R3), and the server refuses a body that
+   * does not hash to it.
+   */
+  bodySha256?: Uint8Array;
   redirect?: RequestRedirect;
   /** Solve the shield's proof of work if the answer asks for one (a secret is checked). */
   solveProofOfWork?: boolean;

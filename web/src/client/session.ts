@@ -11,7 +11,15 @@ import { sha256 } from "../protocol/primitives.js";
 import type { Purpose } from "../protocol/signature.js";
 import { type Tokens, accessTokenExpiry, refresh } from "./auth.js";
 import { KeyDirectory, type VerifiedEntry } from "./directory.js";
-import { ClientRefusal, type Http, IDEMPOTENCY_KEY_HEADER, type RequestOptions, checkResponse } from "./http.js";
+import {
+  CONTENT_DIGEST_HEADER,
+  ClientRefusal,
+  type Http,
+  IDEMPOTENCY_KEY_HEADER,
+  type RequestOptions,
+  checkResponse,
+  contentDigest,
+} from "./http.js";
 import type { IndexKeys } from "../protocol/search.js";
 import type { PinStore } from "./pins.js";
 import { Wire, jsonOf } from "./wire.js";
@@ -96,9 +104,10 @@ export class Session {
 
   /**
    * An authenticated request, refused as an ApiError unless it succeeded. A write
-   * carries an idempotency key; a request with a JSON or empty body is signed, but
-   * for key lookups (which the signature depends on), `/accounts/me` and uploads
-   * (which a document's signature covers).
+   * carries an idempotency key. Every request but key lookups (which the signature
+   * depends on) and `/accounts/me` is signed (R3): over its JSON or empty body, or,
+   * for a body sent as it is (an upload), over the `bodySha256` it declares in
+   * `Content-Digest`, which the server checks the body against.
    */
   async call(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
     const headers: Record<string, string> = { ...(options.headers ?? {}), Authorization: `Bearer ${await this.accessToken()}` };
@@ -107,16 +116,25 @@ export class Session {
       headers[IDEMPOTENCY_KEY_HEADER] = `"${crypto.randomUUID()}"`;
     }
     const sent: RequestOptions = { ...options, headers };
-    if (options.body === undefined && options.form === undefined && !path.startsWith("/keys/") && path !== "/accounts/me") {
-      // The exact bytes that are hashed are the ones sent.
-      const body = options.json === undefined ? new Uint8Array(0) : utf8(JSON.stringify(options.json));
-      delete sent.json;
-      if (options.json !== undefined) {
-        sent.body = body;
-        headers["Content-Type"] = "application/json";
+    const declared = options.bodySha256;
+    const signable = !path.startsWith("/keys/") && path !== "/accounts/me";
+    if (signable && (declared !== undefined || (options.body === undefined && options.form === undefined))) {
+      let bodySha256: Uint8Array;
+      if (declared !== undefined) {
+        headers[CONTENT_DIGEST_HEADER] = contentDigest(declared);
+        bodySha256 = declared;
+      } else {
+        // The exact bytes that are hashed are the ones sent.
+        const body = options.json === undefined ? new Uint8Array(0) : utf8(JSON.stringify(options.json));
+        delete sent.json;
+        if (options.json !== undefined) {
+          sent.body = body;
+          headers["Content-Type"] = "application/json";
+        }
+        bodySha256 = await sha256(body);
       }
       const url = new URL(this.http.url(path, options.params));
-      const digest = await requestDigest(method, url.pathname + url.search, await sha256(body));
+      const digest = await requestDigest(method, url.pathname + url.search, bodySha256);
       const signer = await this.myEntry();
       headers["UHS-Signature"] = signatureHeader(signer.index, await this.keys.sign("request", digest));
     }

@@ -269,7 +269,8 @@ def stepped_up_token(signed_in: SignedIn) -> str:
 
 @contextmanager
 def signed_in_client(unlock: bool = True, stepped_up: bool = False) -> Iterator[ExchangeClient]:
-    """A signed-in SDK client with the keys unlocked by the password (never stored);
+    """A signed-in SDK client with the keys unlocked by the password (never stored),
+    or, without ``unlock``, unlocked only when a change must be signed;
     ``stepped_up``: its requests carry a second factor proven now."""
     from uhealthsec.client.exchange import ExchangeClient, RevokedReader
     from uhealthsec.client.logs import LogPin
@@ -304,6 +305,8 @@ def signed_in_client(unlock: bool = True, stepped_up: bool = False) -> Iterator[
             public_keys=keystore.public_keys,
             revoked=[RevokedReader.from_dict(r) for r in profile.revoked],
             on_revoke=remember_revocation,
+            # A change is signed (R3): the keys are opened for it, as ``unlock`` would.
+            unlock=lambda: agent_keys(store, keystore.public_keys) or unlock_keys(keystore),
         )
 
 

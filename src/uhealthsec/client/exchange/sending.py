@@ -4,12 +4,14 @@ read, its key wrapped for proven readers only, its manifest signed here.
 
 from __future__ import annotations
 
+import hashlib
 import mimetypes
-import threading
+import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from uhealthsec.client.directory import VerifiedEntry
 from uhealthsec.client.errors import ExchangeRefused
@@ -25,7 +27,8 @@ from uhealthsec.client.exchange.models import (
     readers_io,
 )
 from uhealthsec.client.exchange.receiving import DocumentReceiving
-from uhealthsec.client.exchange.streams import ChunkPipe
+from uhealthsec.client.exchange.streams import UPLOAD_CHUNK
+from uhealthsec.client.transport import CONTENT_DIGEST_HEADER, content_digest
 from uhealthsec.client.wire import body, parse
 from uhealthsec.crypto import envelope
 from uhealthsec.crypto.manifest import NO_PREVIOUS, VersionManifest
@@ -197,41 +200,52 @@ class DocumentSending(DocumentReceiving):
     def _encrypt_and_upload(
         self, key: bytes, source: Path, progress: Progress | None
     ) -> tuple[BlobOut, envelope.EnvelopeSummary]:
-        """Encrypt in a second thread while the ciphertext streams to the server (the
-        cipher releases the GIL, so both cores work); memory stays a few chunks."""
-        pipe = ChunkPipe()
-        outcome: dict[str, envelope.EnvelopeSummary] = {}
+        """Encrypt to a temporary file, hashing the ciphertext as it is written, then
+        upload it: the upload is signed over that hash (its Content-Digest, R3), which
+        must be known before the first byte is sent. Memory stays a few chunks."""
+        with tempfile.TemporaryFile(prefix="uhs-envelope-") as ciphertext:
+            hashing = _HashingWriter(ciphertext)
+            with source.open("rb") as plain:
+                summary = envelope.encrypt_stream(key, plain, hashing)
+            ciphertext.seek(0)
+            blob = self._upload(ciphertext, hashing.size, hashing.sha256.digest(), progress)
+        return blob, summary
 
-        def encrypt() -> None:
-            try:
-                with source.open("rb") as plain:
-                    outcome["summary"] = envelope.encrypt_stream(key, plain, pipe)
-                pipe.close()
-            except BaseException as exc:  # handed to the uploading thread
-                pipe.fail(exc)
+    def _upload(
+        self, ciphertext: BinaryIO, size: int, sha256: bytes, progress: Progress | None
+    ) -> BlobOut:
+        """Stream ``ciphertext`` (``size`` bytes of this SHA-256) to ``POST /blobs``."""
 
-        size = envelope.envelope_size(source.stat().st_size)
-        worker = threading.Thread(target=encrypt, name="uhs-encrypt", daemon=True)
-        worker.start()
-        try:
-            blob = self._upload(pipe.chunks(), size, progress)
-        finally:
-            pipe.cancel()
-            worker.join()
-        return blob, outcome["summary"]
-
-    def _upload(self, chunks: Iterator[bytes], size: int, progress: Progress | None) -> BlobOut:
         def counted() -> Iterator[bytes]:
             done = 0
-            for chunk in chunks:
+            while chunk := ciphertext.read(UPLOAD_CHUNK):
                 done += len(chunk)
                 yield chunk
                 if progress:
                     progress(done, size)
 
-        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
+        headers = {
+            "Content-Type": "application/octet-stream",
+            "Content-Length": str(size),
+            CONTENT_DIGEST_HEADER: content_digest(sha256),
+        }
         answer = self.call("POST", "/blobs", content=counted(), headers=headers)
         return parse(BlobOut, answer, ExchangeRefused, "an upload")
+
+
+class _HashingWriter:
+    """A sink that writes to a file and hashes what it writes."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self._file = file
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: memoryview) -> int:
+        self._file.write(data)
+        self.sha256.update(data)
+        self.size += len(data)
+        return len(data)
 
 
 def share_of(

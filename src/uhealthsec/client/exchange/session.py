@@ -15,7 +15,13 @@ from uhealthsec.client.directory import KeyDirectoryClient, VerifiedEntry
 from uhealthsec.client.errors import ExchangeRefused
 from uhealthsec.client.exchange.models import RevokedReader
 from uhealthsec.client.logs import LogPin
-from uhealthsec.client.transport import IDEMPOTENCY_KEY_HEADER, check_response, idempotency_key
+from uhealthsec.client.transport import (
+    CONTENT_DIGEST_HEADER,
+    IDEMPOTENCY_KEY_HEADER,
+    check_response,
+    idempotency_key,
+    sha256_of_content_digest,
+)
 from uhealthsec.client.wire import body, parse
 from uhealthsec.crypto.errors import DecryptionFailed, MalformedInput
 from uhealthsec.crypto.journal import SignedRequest, request_digest
@@ -27,6 +33,9 @@ from uhealthsec.protocol.accounts import AccountOut
 from uhealthsec.protocol.encoding import b64u_encode
 from uhealthsec.protocol.records import DocumentOut, PatientFileIn, PatientFileOut
 from uhealthsec.protocol.signin import KeystoreOut
+
+#: The user's signature of a request (PROTOCOL section 13, R3).
+SIGNATURE_HEADER = "UHS-Signature"
 
 
 class ExchangeSession:
@@ -43,14 +52,17 @@ class ExchangeSession:
         public_keys: PublicKeys | None = None,
         revoked: Iterable[RevokedReader] = (),
         on_revoke: Callable[[RevokedReader], None] | None = None,
+        unlock: Callable[[], UserKeys] | None = None,
     ) -> None:
         """``keys`` may be None for calls that need no private key (listing, checking
-        the directory); ``public_keys`` then says which keys are this account's.
-        ``revoked`` are the readers this device revoked before (its saved state), and
-        ``on_revoke`` is told of each new one, to save it."""
+        the directory); ``public_keys`` then says which keys are this account's, and
+        ``unlock`` opens the keys (asking for the password) once a change must be
+        signed. ``revoked`` are the readers this device revoked before (its saved
+        state), and ``on_revoke`` is told of each new one, to save it."""
         self.http = http
         self._token = token
         self._keys = keys
+        self._unlock = unlock
         if public_keys is None and keys is None:
             raise ValueError("give the unlocked keys or at least the public keys")
         self.public_keys = public_keys or keys.public()  # type: ignore[union-attr]
@@ -62,24 +74,36 @@ class ExchangeSession:
         self._former: list[UserKeys] | None = None
 
     def call(self, method: str, path: str, **kwargs: Any) -> httpx2.Response:
-        """An authenticated request; signed by the user when their keys are unlocked, so
-        that the journal holds their own proof of the action (not for key lookups, which
-        the signature depends on, nor for streamed uploads, which a document's signature
-        covers)."""
+        """An authenticated request, signed by the user so that the journal holds their
+        own proof of the action (R3): every change, the keys unlocked for it if they
+        are locked, and reads while they are unlocked; not key lookups, which the
+        signature depends on. A streamed body is signed over the SHA-256 its
+        ``Content-Digest`` header declares (RFC 9530), which the server checks it
+        against."""
         headers = httpx2.Headers(kwargs.pop("headers", {}))
         headers.setdefault("Authorization", f"Bearer {self._token()}")
-        if method not in ("GET", "HEAD") and IDEMPOTENCY_KEY_HEADER not in headers:
+        change = method not in ("GET", "HEAD")
+        if change and IDEMPOTENCY_KEY_HEADER not in headers:
             # A retry after a lost answer is then answered, not carried out again.
             headers[IDEMPOTENCY_KEY_HEADER] = idempotency_key()
         request = self.http.build_request(method, path, headers=headers, **kwargs)
-        if self._keys is not None and _signable(path, kwargs):
-            body = request.read()
-            digest = request_digest(
-                method, request.url.raw_path.decode("ascii"), hashlib.sha256(body).digest()
-            )
-            signature = SignedRequest(digest).sign(self._keys.signing)
-            request.headers["UHS-Signature"] = f"{self.my_entry().index};{b64u_encode(signature)}"
+        unlockable = change and self._unlock is not None
+        if _signable(path) and (self._keys is not None or unlockable):
+            declared = request.headers.get(CONTENT_DIGEST_HEADER)
+            body = sha256_of_content_digest(declared) if declared else None
+            if body is None and not _streamed(kwargs):
+                body = hashlib.sha256(request.read()).digest()
+            if body is not None:
+                target = request.url.raw_path.decode("ascii")
+                request.headers[SIGNATURE_HEADER] = self.request_signature(method, target, body)
         return check_response(self.http.send(request))
+
+    def request_signature(self, method: str, target: str, body_sha256: bytes) -> str:
+        """The ``UHS-Signature`` value of a request (PROTOCOL section 13): the user's
+        signature over its digest, with the index of their key in the directory."""
+        digest = request_digest(method, target, body_sha256)
+        signature = SignedRequest(digest).sign(self.keys.signing)
+        return f"{self.my_entry().index};{b64u_encode(signature)}"
 
     @property
     def account(self) -> AccountOut:
@@ -130,6 +154,8 @@ class ExchangeSession:
 
     @property
     def keys(self) -> UserKeys:
+        if self._keys is None and self._unlock is not None:
+            self._keys = self._unlock()
         if self._keys is None:
             raise ExchangeRefused("this needs your keys: unlock them with your password")
         return self._keys
@@ -224,7 +250,10 @@ def _signed_as(reader: Reader, entry: VerifiedEntry, what: str) -> VerifiedEntry
     return entry
 
 
-def _signable(path: str, kwargs: dict[str, Any]) -> bool:
+def _signable(path: str) -> bool:
+    return not path.startswith("/keys/") and path != "/accounts/me"
+
+
+def _streamed(kwargs: dict[str, Any]) -> bool:
     content = kwargs.get("content")
-    streamed = content is not None and not isinstance(content, bytes | str)
-    return not streamed and not path.startswith("/keys/") and path != "/accounts/me"
+    return content is not None and not isinstance(content, bytes | str)

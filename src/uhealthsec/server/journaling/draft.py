@@ -31,6 +31,10 @@ class JournalDraft:
     target: str = "/"
     #: SHA-256 of the request body, fed as the application reads it.
     body: Any = field(default_factory=hashlib.sha256)
+    #: The SHA-256 a streamed body (an upload) declared in its ``Content-Digest``
+    #: (RFC 9530), which the request digest takes before the body is read: its route
+    #: refuses a body that does not hash to it.
+    declared_body: bytes | None = None
     #: The client's signature over the request digest, once verified.
     signature: RequestSignature | None = None
     #: Reads of personal data a request that is no GET makes (a batched lookup of the
@@ -52,7 +56,8 @@ class JournalDraft:
 
     def request_digest(self) -> bytes:
         """The digest of the request as read so far (all of it, once the body is parsed)."""
-        return request_digest(self.method, self.target, self.body.copy().digest())
+        body = self.declared_body if self.declared_body is not None else self.body.copy().digest()
+        return request_digest(self.method, self.target, body)
 
     def note(self, kind: ObjectKind, object_id: uuid.UUID) -> None:
         if (kind, object_id) not in self.objects:

@@ -19,6 +19,7 @@ from uhealthsec.server.deps import (
     Ctx,
     Db,
     admission_slot,
+    check_streamed_body,
 )
 from uhealthsec.server.errors import ContentTooLarge, InvalidInput
 from uhealthsec.server.records import schemas as s
@@ -121,6 +122,7 @@ async def upload(request: Request, caller: Caller, db: Db, ctx: Ctx) -> s.BlobOu
         path, size, digest = await run_in_threadpool(spool.finish)
         if size == 0:
             raise InvalidInput("the upload is empty")
+        check_streamed_body()
         await admitted.take()
         blob = await run_in_threadpool(service.store_upload, caller.account, path, size, digest)
     except UploadTooLarge as exc:

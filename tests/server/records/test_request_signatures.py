@@ -1,0 +1,241 @@
+"""R3: every change of health data or sharing carries its author's signature; a
+missing, misplaced or forged one is refused before anything is written, and an upload
+whose body is not the one signed leaves nothing behind."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.server.records.conftest import Practice, device, version_body
+from tests.server_fixtures import declared
+from uhealthsec.client.api import ApiError
+from uhealthsec.client.exchange import ExchangeClient
+from uhealthsec.crypto.journal import JournalEntry, Outcome, SignedRequest, request_digest
+from uhealthsec.protocol.encoding import b64u_decode
+from uhealthsec.server.audit.models import JournalRecord
+from uhealthsec.server.errors import SIGNATURE_REQUIRED
+from uhealthsec.server.records.models import Blob, Document, DocumentVersion
+
+
+def _count(ctx, table) -> int:
+    with ctx.sessions() as db:
+        return db.scalar(select(func.count()).select_from(table))
+
+
+def _last_entry(ctx) -> JournalEntry:
+    with ctx.sessions() as db:
+        row = db.scalar(select(JournalRecord.entry).order_by(JournalRecord.log_index.desc()))
+    return JournalEntry.decode(row)
+
+
+def _document(practice: Practice, report) -> bytes:
+    """The body of a new document of Alice's, as the SDK would send it."""
+    return json.dumps(version_body(practice, report)).encode()
+
+
+def _post(client, path: str, body: bytes, headers: dict[str, str]):
+    return client.post(path, content=body, headers={**headers, "Content-Type": "application/json"})
+
+
+def test_r3_a_change_without_signature_is_refused_and_writes_nothing(
+    practice: Practice, client, ctx, report
+):
+    """R3: an unsigned change is refused (problem+json saying what to send), nothing is
+    written, and the refusal is journaled; signed, the same request is carried out and
+    its entry holds the user's signature."""
+    alice = practice.alice
+    body = _document(practice, report)
+    documents = _count(ctx, Document)
+    bearer = {"Authorization": f"Bearer {alice.user.tokens.access_token}"}
+
+    refused = _post(client, "/documents", body, bearer)
+    assert refused.status_code == 400
+    assert refused.headers["content-type"] == "application/problem+json"
+    problem = refused.json()
+    assert problem["type"] == SIGNATURE_REQUIRED
+    assert "UHS-Signature" in problem["detail"] and "nothing was changed" in problem["detail"]
+    assert _count(ctx, Document) == documents
+    entry = _last_entry(ctx)
+    assert (entry.action, entry.outcome, entry.status, entry.signature) == (
+        "records.create_document",
+        Outcome.REFUSED,
+        400,
+        None,
+    )
+
+    accepted = _post(client, "/documents", body, alice.signed("POST", "/documents", body))
+    assert accepted.status_code == 201, accepted.text
+    assert _count(ctx, Document) == documents + 1
+    entry = JournalEntry.decode(b64u_decode(accepted.headers["UHS-Journal-Entry"]))
+    assert entry.action == "records.create_document" and entry.signature is not None
+    assert entry.signature.signer_key_index == alice.exchange.my_entry().index
+    # Anyone with the entry and Alice's published key can check it was her request.
+    SignedRequest(entry.request_digest).verify(
+        alice.exchange.keys.public().signing, entry.signature.signature
+    )
+
+
+def test_r3_reads_need_no_signature(practice: Practice, client):
+    """R3 covers changes: a read is answered unsigned (GET is exempt)."""
+    bearer = {"Authorization": f"Bearer {practice.alice.user.tokens.access_token}"}
+    assert client.get("/documents", headers=bearer).status_code == 200
+
+
+def test_r3_a_signature_replayed_onto_another_request_is_refused(
+    practice: Practice, client, ctx, report
+):
+    """R3: a hostile server (or anyone who saw a signed request) cannot move its
+    signature to another path or another body."""
+    alice = practice.alice
+    body = _document(practice, report)
+    signed = alice.signed("POST", "/documents", body)
+    documents = _count(ctx, Document)
+
+    other_body = _document(practice, report)  # another document id
+    for path, sent in (("/documents", other_body), ("/documents?x=1", body), ("/threads", body)):
+        refused = _post(client, path, sent, signed)
+        assert refused.status_code in (400, 422), (path, refused.text)
+        assert refused.headers["content-type"] == "application/problem+json"
+    # The body swapped after signing: refused as a signature over another request.
+    swapped = _post(client, "/documents", other_body, signed)
+    assert "signature does not match this request" in swapped.json()["detail"]
+    assert _count(ctx, Document) == documents
+
+
+def test_r3_another_accounts_key_or_a_malformed_header_is_refused(
+    practice: Practice, client, ctx, report
+):
+    """R3: a signature is checked against the signed-in account's own current key;
+    malformed or oversized headers are refused with a problem, never a 500."""
+    alice, bob = practice.alice, practice.bob
+    body = _document(practice, report)
+    documents = _count(ctx, Document)
+    bearer = {"Authorization": f"Bearer {alice.user.tokens.access_token}"}
+
+    # Bob's own valid signature of the very same request, sent with Alice's token.
+    bobs = bob.signed("POST", "/documents", body)["UHS-Signature"]
+    refused = _post(client, "/documents", body, {**bearer, "UHS-Signature": bobs})
+    assert refused.status_code == 400
+    assert "sign with your current key" in refused.json()["detail"]
+
+    good = alice.signed("POST", "/documents", body)["UHS-Signature"]
+    index, signature = good.split(";")
+    for header in (
+        f"+{index};{signature}",
+        f"{index}_0;{signature}",
+        f"-{index};{signature}",
+        f"{'9' * 19};{signature}",  # past 2^63
+        f"{'9' * 5000};{signature}",
+        f"{index};{signature}=",
+        f"{index};{signature};{signature}",
+        f"{index};{signature}" + "A" * 100_000,
+        ";",
+        "",
+    ):
+        refused = _post(client, "/documents", body, {**bearer, "UHS-Signature": header})
+        assert refused.status_code == 400, header[:40]
+        assert refused.headers["content-type"] == "application/problem+json"
+    twice = [*bearer.items(), ("UHS-Signature", good), ("UHS-Signature", good)]
+    refused = client.post(
+        "/documents", content=body, headers=[*twice, ("Content-Type", "application/json")]
+    )
+    assert refused.status_code == 400 and "one UHS-Signature" in refused.json()["detail"]
+    assert _count(ctx, Document) == documents
+
+
+def test_r3_an_upload_whose_body_is_not_the_signed_one_leaves_nothing(
+    practice: Practice, client, ctx
+):
+    """R3: an upload is signed over the SHA-256 its Content-Digest declares; a body that
+    does not hash to it (swapped or cut after signing) is refused once read, and
+    leaves no blob, no stored object, no spool file, no version."""
+    alice = practice.alice
+    signed_data, other = b"\x01" * 70_000, b"\x02" * 70_000
+    signed = {**alice.signed("POST", "/blobs", signed_data)}
+    octets = {"Content-Type": "application/octet-stream"}
+    blobs, versions = _count(ctx, Blob), _count(ctx, DocumentVersion)
+
+    for sent in (other, signed_data[:-1], signed_data + b"\x01"):
+        refused = client.post("/blobs", content=iter([sent]), headers={**signed, **octets})
+        assert refused.status_code == 400, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert "does not match its Content-Digest" in refused.json()["detail"]
+        entry = _last_entry(ctx)
+        assert (entry.action, entry.outcome, entry.signature) == (
+            "records.upload",
+            Outcome.REFUSED,
+            None,
+        )
+    # The declared digest changed to the body's: the signature no longer matches it.
+    resigned = {**signed, **declared(other)}
+    refused = client.post("/blobs", content=iter([other]), headers={**resigned, **octets})
+    assert refused.status_code == 400
+    assert "signature does not match this request" in refused.json()["detail"]
+    # Signed, but with no Content-Digest to check the body against.
+    undeclared = {k: v for k, v in signed.items() if k != "Content-Digest"}
+    refused = client.post("/blobs", content=iter([signed_data]), headers={**undeclared, **octets})
+    assert refused.status_code == 400 and refused.json()["type"] == SIGNATURE_REQUIRED
+    # Unsigned.
+    bearer = {"Authorization": signed["Authorization"], **declared(signed_data)}
+    refused = client.post("/blobs", content=iter([signed_data]), headers={**bearer, **octets})
+    assert refused.status_code == 400 and refused.json()["type"] == SIGNATURE_REQUIRED
+    for digest in ("sha-256=:AAAA:", "sha-256=:" + "A" * 2000 + ":", "sha-256=abc", "md5=:x:"):
+        refused = client.post(
+            "/blobs",
+            content=iter([signed_data]),
+            headers={**signed, "Content-Digest": digest, **octets},
+        )
+        assert refused.status_code == 400, digest[:30]
+
+    assert (_count(ctx, Blob), _count(ctx, DocumentVersion)) == (blobs, versions)
+    assert list(ctx.settings.upload_dir.iterdir()) == []
+    assert len(list(ctx.blobs.keys())) == blobs
+
+    # The body signed, in any pieces, is taken; its entry holds the signature.
+    accepted = client.post(
+        "/blobs",
+        content=iter([signed_data[:5], signed_data[5:]]),
+        headers={**signed, **octets},
+    )
+    assert accepted.status_code == 201, accepted.text
+    entry = JournalEntry.decode(b64u_decode(accepted.headers["UHS-Journal-Entry"]))
+    assert entry.signature is not None
+    digest = hashlib.sha256(signed_data).digest()
+    assert entry.request_digest == request_digest("POST", "/blobs", digest)
+    SignedRequest(entry.request_digest).verify(
+        alice.exchange.keys.public().signing, entry.signature.signature
+    )
+
+
+def test_r3_the_sdk_unlocks_locked_keys_to_sign_a_change(practice: Practice, client, users, report):
+    """R3: an SDK client whose keys are locked (a CLI command that reads only) opens
+    them, once, when a change must be signed, rather than send it unsigned; with no
+    way to open them, the change is refused by the server."""
+    alice = practice.alice
+    unlocked = device(client, users, alice.user)
+    opened: list[int] = []
+
+    def unlock():
+        opened.append(1)
+        return unlocked.keys
+
+    public = unlocked.keys.public()
+    token = lambda: alice.user.tokens.access_token  # noqa: E731
+    locked = ExchangeClient(client, token, None, public_keys=public, unlock=unlock)
+    locked.call("GET", "/documents")
+    assert opened == []  # a read does not ask for the password
+    document_id = alice.exchange.send(
+        report, patient_file_id=practice.patient_file, to=[practice.bob.email]
+    )
+    locked.revoke(document_id, practice.bob.email)
+    assert opened == [1]
+
+    never = ExchangeClient(client, token, None, public_keys=public)
+    with pytest.raises(ApiError) as refused:
+        never.call("POST", "/documents", json=version_body(practice, report))
+    assert refused.value.status == 400
+    assert refused.value.body["type"] == SIGNATURE_REQUIRED

@@ -1,0 +1,58 @@
+/**
+ * R3: the worker signs every change it sends, an upload over the SHA-256 it declares
+ * in Content-Digest (RFC 9530), which is what the server checks the body against.
+ */
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { Http } from "../src/client/http.js";
+import { MemoryPinStore } from "../src/client/pins.js";
+import { type HeldKeys, Session } from "../src/client/session.js";
+import { toBase64, utf8 } from "../src/protocol/bytes.js";
+import { requestDigest } from "../src/protocol/journal.js";
+import { sha256 } from "../src/protocol/primitives.js";
+
+const ORIGIN = "https://sante.example.fr";
+
+/** A session whose server records each request, and whose keys record what they sign. */
+function recordingSession(): { session: Session; sent: Headers[]; signed: Uint8Array[] } {
+  const sent: Headers[] = [];
+  const signed: Uint8Array[] = [];
+  const http = new Http(ORIGIN, async (_input, init) => {
+    sent.push(new Headers(init?.headers));
+    return new Response("{}", { status: 201, headers: { "Content-Type": "application/json" } });
+  });
+  const keys = {
+    sign: async (_purpose: string, digest: Uint8Array) => {
+      signed.push(digest);
+      return new Uint8Array(64).fill(7);
+    },
+  } as unknown as HeldKeys;
+  const session = new Session(http, { accessToken: "t", refreshToken: "r", expiresAt: Date.now() + 3_600_000 }, keys, new MemoryPinStore());
+  // The signer's directory entry, as proven (PROTOCOL 10): only its index is sent.
+  (session as unknown as { myEntry: () => Promise<unknown> }).myEntry = async () => ({ index: 12n });
+  return { session, sent, signed };
+}
+
+test("R3: an upload is signed over the SHA-256 it declares in Content-Digest", async () => {
+  const { session, sent, signed } = recordingSession();
+  const envelope = utf8("UHSE sealed bytes of a document");
+  const digest = await sha256(envelope);
+  await session.call("POST", "/blobs", { body: new Blob([envelope as BlobPart]), bodySha256: digest, headers: { "Content-Type": "application/octet-stream" } });
+  const [headers] = sent;
+  assert.equal(headers!.get("Content-Digest"), `sha-256=:${toBase64(digest)}:`);
+  assert.deepEqual(signed, [await requestDigest("POST", "/blobs", digest)]);
+  assert.match(headers!.get("UHS-Signature") ?? "", /^12;[A-Za-z0-9_-]{86}$/);
+});
+
+test("R3: a JSON change is signed over the bytes sent; a key lookup is not signed", async () => {
+  const { session, sent, signed } = recordingSession();
+  await session.call("POST", "/consents", { json: { purpose: "team" } });
+  assert.deepEqual(signed, [await requestDigest("POST", "/consents", await sha256(utf8('{"purpose":"team"}')))]);
+  assert.ok(sent[0]!.get("UHS-Signature"));
+  assert.equal(sent[0]!.get("Content-Digest"), null);
+  await session.call("POST", "/keys/lookups", { json: { emails: [] } });
+  assert.equal(sent[1]!.get("UHS-Signature"), null);
+  assert.equal(signed.length, 1);
+});
