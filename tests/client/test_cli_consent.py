@@ -13,6 +13,7 @@ from tests.client.demo import finished, login, run, send, spawn_uhs
 from tests.server_fixtures import oathtool
 from tests.serving import run_worker
 from uhealthsec.client.portability import documents_in
+from uhealthsec.server.demo import DEMO_PASSWORD
 from uhealthsec.server.incidents.anomalies.rules import PARIS
 from uhealthsec.server.records.models import DocumentVersion, PatientFile
 from uhealthsec.server.retention.models import FileRetention
@@ -248,7 +249,6 @@ def test_r17_a_patient_deletes_her_account_from_the_terminal(
         ["patient", "dates", "camille.petit@demo.test", "--born", "1990-02-01"],
         martin,
         live_server,
-        None,
     )
     camille_person = demo["camille.petit"]
     camille = tmp_path / "camille"
@@ -265,6 +265,8 @@ def test_r17_a_patient_deletes_her_account_from_the_terminal(
     uhs.expect("6-digit code")
     clock.advance(seconds=30)
     uhs.sendline(oathtool(camille_person.totp_secret, clock.now))
+    uhs.expect("Password")  # the deletion is signed (R3): the keys are unlocked for it
+    uhs.sendline(DEMO_PASSWORD)
     status, output = finished(uhs)
     assert status == 0, output
     assert "Your account is deleted:" in output and "17(3)(b) and (c)" in output
@@ -283,9 +285,7 @@ def test_r11_the_notice_given_is_read_recorded_and_published_from_the_terminal(
     martin, _ = signed_in
     today = clock.now.astimezone(PARIS).date().isoformat()
     shown = " ".join(
-        run(
-            ["patient", "show", "camille.petit@demo.test"], martin, live_server, password=None
-        ).split()
+        run(["patient", "show", "camille.petit@demo.test"], martin, live_server).split()
     )
     assert f"Informed: on {today}, notice version 0, in person (Dr Claire Martin)" in shown
 
@@ -294,7 +294,6 @@ def test_r11_the_notice_given_is_read_recorded_and_published_from_the_terminal(
             ["patient", "informed", "camille.petit@demo.test", "--on", today],
             martin,
             live_server,
-            password=None,
         ).split()
     )
     assert f"Informed: on {today}, notice version 0, in person" in recorded
@@ -313,7 +312,7 @@ def test_r11_the_notice_given_is_read_recorded_and_published_from_the_terminal(
     text = tmp_path / "notice.txt"
     text.write_text("Notre cabinet partage votre dossier au sein de l'équipe de soins. " * 3)
     published = " ".join(
-        run(["practice", "notice", "--publish", str(text)], martin, live_server, None).split()
+        run(["practice", "notice", "--publish", str(text)], martin, live_server).split()
     )
     assert "(version 1, published" in published
     current = json.loads(run(["practice", "notice", "--json"], martin, live_server, None))

@@ -21,6 +21,7 @@ from uhealthsec.client.cli._common import (
     print_json,
     print_result,
     shown,
+    signed_in_client,
     usage_error,
 )
 from uhealthsec.client.cli.passwords import ask_code
@@ -167,12 +168,20 @@ def practice_notice(
         }
     except (OSError, UnicodeDecodeError) as exc:
         raise usage_error(f"cannot read the notice's text: {exc}") from None
-    with _signed_in() as signed_in:
-        if texts:
+    if texts:
+        from uhealthsec.client.consent import ConsentClient
+
+        with _signed_in() as signed_in:
             practice_id = practice_for(signed_in, practice, roles=("admin",))
-            answer = signed_in.call("POST", f"/practices/{practice_id}/notices", json=texts)
-            changes_made.append("a new version of the practice's notice was published")
-        else:
+        # Through the SDK: a change of the practice's notice is signed (R3).
+        with signed_in_client(unlock=False) as client:
+            published = ConsentClient(client).publish_notice(
+                practice_id, texts["text_fr"], texts.get("text_en")
+            )
+        changes_made.append("a new version of the practice's notice was published")
+        notice = NoticeOut.model_validate(published)
+    else:
+        with _signed_in() as signed_in:
             practice_id = practice_for(signed_in, practice, roles=ROLES)
             answer = signed_in.call("GET", f"/practices/{practice_id}/notice")
         notice = NoticeOut.model_validate_json(answer.content)
