@@ -9,9 +9,9 @@ from datetime import date
 import pytest
 
 from tests.conftest import load_vectors
-from tests.pdf_files import pdf_file
 from uhealthsec.client.search import DocumentFacts
 from uhealthsec.protocol import search as wire
+from uhealthsec.server.compliance.report import pdf_file
 
 DOCUMENTS = load_vectors("search.json")["analyser"]["documents"]
 

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import httpx2
 
-from tests.pdf_files import pdf_file
 from tests.server_fixtures import oathtool
 from tests.serving import HTTP_TIMEOUT
 from uhealthsec.client.api import AuthClient
 from uhealthsec.client.exchange import ExchangeClient
 from uhealthsec.crypto.keys import UserKeys
 from uhealthsec.crypto.keystore import unlock_with_password
+from uhealthsec.server.compliance.report import pdf_file
 from uhealthsec.server.demo import DEMO_PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]

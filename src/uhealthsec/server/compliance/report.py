@@ -137,6 +137,13 @@ def _document(pages: list[list[bytes]], when: str) -> bytes:
             % (WIDTH, HEIGHT, first_page + 2 * (number - 1) + 1)
         )
         objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream))
+    return pdf_file(objects, info=5)
+
+
+def pdf_file(objects: list[bytes], *, info: int | None = None) -> bytes:
+    """A PDF file of ``objects`` (object 1 the catalog, ``info`` the number of the
+    information dictionary if any), numbered from 1 in order, with its cross-reference
+    table computed here."""
     out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
     for number, body in enumerate(objects, 1):
@@ -145,8 +152,10 @@ def _document(pages: list[list[bytes]], when: str) -> bytes:
     table = len(out)
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R /Info 5 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+    information = b" /Info %d 0 R" % info if info is not None else b""
+    out += b"trailer\n<< /Size %d /Root 1 0 R%s >>\nstartxref\n%d\n%%%%EOF\n" % (
         len(objects) + 1,
+        information,
         table,
     )
     return bytes(out)
