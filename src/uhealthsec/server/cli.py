@@ -710,20 +710,25 @@ def backup(
         console.print(f"Removed the older backup {where}.", markup=False, soft_wrap=True)
 
 
+#: The options naming a backup and the key that opens it (restore, restore-drill).
+BackupSource = Annotated[
+    str,
+    typer.Option(
+        "--from",
+        help="The backup: its folder, or s3://bucket/prefix/uhs-backup-…",
+        metavar="BACKUP",
+    ),
+]
+BackupKey = Annotated[
+    Path,
+    typer.Option("--backup-key", help="The recovery key's private half.", metavar="FILE"),
+]
+
+
 @app.command()
 def restore(
-    source: Annotated[
-        str,
-        typer.Option(
-            "--from",
-            help="The backup: its folder, or s3://bucket/prefix/uhs-backup-…",
-            metavar="BACKUP",
-        ),
-    ],
-    backup_key: Annotated[
-        Path,
-        typer.Option("--backup-key", help="The recovery key's private half.", metavar="FILE"),
-    ],
+    source: BackupSource,
+    backup_key: BackupKey,
 ) -> None:
     """Restore a backup into this configuration's data directory, database and blob
     store, which must be empty; every part is checked before anything is written."""
@@ -750,18 +755,8 @@ def restore(
 
 @app.command("restore-drill")
 def restore_drill(
-    source: Annotated[
-        str,
-        typer.Option(
-            "--from",
-            help="The backup: its folder, or s3://bucket/prefix/uhs-backup-…",
-            metavar="BACKUP",
-        ),
-    ],
-    backup_key: Annotated[
-        Path,
-        typer.Option("--backup-key", help="The recovery key's private half.", metavar="FILE"),
-    ],
+    source: BackupSource,
+    backup_key: BackupKey,
 ) -> None:
     """Check that a backup restores, without touching this server: it opens with the
     recovery key, every part is intact and decrypts. Journaled, as the compliance
