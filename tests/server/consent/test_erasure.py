@@ -18,6 +18,7 @@ from uhealthsec.client.rights import RightsClient
 from uhealthsec.server.accounts.models import Account, AccountStatus, Membership
 from uhealthsec.server.auth.models import Session, TotpCredential
 from uhealthsec.server.consent.models import ConsentDirective, RightsRequest
+from uhealthsec.server.idempotency.models import KeptAnswer
 from uhealthsec.server.keys.models import DirectoryRecord, KeyRevocation
 from uhealthsec.server.messaging.models import Message, MessageKey, ThreadParticipant
 from uhealthsec.server.records.models import Document, Share
@@ -206,6 +207,9 @@ def test_r17_account_deletion_leaves_no_name_address_messages_or_consents(
         ):
             assert db.scalar(select(func.count()).select_from(model).where(column == carol_id)) == 0
         assert db.scalar(select(func.count()).select_from(Document)) == 0
+        # The answers kept for retries of others' writes about her file named her.
+        kept_bodies = db.scalars(select(KeptAnswer.body).where(KeptAnswer.patient_id == carol_id))
+        assert not [b for b in kept_bodies if b and b"carol" in b.lower()]
         assert db.get(KeyRevocation, carol_id) is not None
         # Append-only: the directory's entries are all still there.
         assert entries_before == db.scalar(
@@ -213,6 +217,20 @@ def test_r17_account_deletion_leaves_no_name_address_messages_or_consents(
         )
     # The journal, never rewritten, still verifies, extending what was verified before.
     journal.verify()
+
+
+def test_r17_deleting_an_account_whose_file_is_empty_forgets_the_answers_naming_her(
+    practice: Practice, ctx
+):
+    """R17: a file without documents is erased without a purge; the answers kept for
+    retries of the practitioner's writes about it (opening the file answers the
+    patient's name and address) go with it, not a day later."""
+    carol_id = uuid.UUID(practice.carol.user.account_id)
+    done = RightsClient(practice.carol.exchange).delete_account()
+    assert lines(done["items"])[("identity", None)]["outcome"] == "erased"
+    with ctx.sessions.begin() as db:
+        kept_bodies = db.scalars(select(KeptAnswer.body).where(KeptAnswer.patient_id == carol_id))
+        assert not [b for b in kept_bodies if b and b"carol" in b.lower()]
 
 
 def test_r17_a_deleted_account_cannot_sign_in_nor_be_reached(

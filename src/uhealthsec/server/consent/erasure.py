@@ -61,6 +61,7 @@ from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import Conflict, Forbidden
 from uhealthsec.server.federation.models import FederatedIdentity
 from uhealthsec.server.idempotency.models import KeptAnswer
+from uhealthsec.server.idempotency.service import forget_patient_file
 from uhealthsec.server.journaling.draft import current_draft
 from uhealthsec.server.keys.models import DirectoryMisses
 from uhealthsec.server.mail.models import OutboxMail
@@ -334,6 +335,9 @@ class ErasureService:
             record.suspended_days = 0
             record.updated_at = self.ctx.now()
         erasure.erased(ErasureCategory.RETENTION_FACTS, practice, None)
+        # The answers kept for retries of writes about the file name the patient (a file
+        # opened by address answers the name and address), whether or not it held data.
+        forget_patient_file(self.db, patient_file.patient_id, practice)
         self.db.flush()
 
     def _erase_account_data_of(
