@@ -15,7 +15,7 @@ from uhealthsec.client.api import ApiError
 from uhealthsec.client.exchange.messaging import MessagingClient
 from uhealthsec.client.journal import JournalClient
 from uhealthsec.client.rights import RightsClient
-from uhealthsec.server.accounts.models import Account, AccountStatus, Membership
+from uhealthsec.server.accounts.models import Account, AccountStatus, Invitation, Membership
 from uhealthsec.server.auth.models import Session, TotpCredential
 from uhealthsec.server.consent.models import ConsentDirective, RightsRequest
 from uhealthsec.server.idempotency.models import KeptAnswer
@@ -264,6 +264,21 @@ def test_r17_a_deleted_account_cannot_sign_in_nor_be_reached(
     assert refused(alice.exchange.share, document, [carol.email]).status in (404, 422)
     assert [d.id for d in alice.exchange.documents()] == [document]
     assert [d.id for d in bob.exchange.documents()] == [document]
+    # Inviting the address again is answered as for any address, but stores and mails
+    # nothing, and opening a file for it is refused as for an address never used: no
+    # practice learns that someone deleted an account here.
+    mails = len(outbox.messages(carol.email))
+    for address in (carol.email, "never.used@example.org"):
+        invited = alice.exchange.call(
+            "POST",
+            f"/practices/{practice.id}/invitations",
+            json={"email": address.upper(), "role": "patient"},
+        )
+        assert invited.status_code == 201 and invited.json()["email"] == address
+    assert len(outbox.messages(carol.email)) == mails
+    assert count(ctx, Invitation.email == carol.email, of=Invitation) == 0
+    retired = refused(alice.exchange.patient_file, practice.id, carol.email)
+    assert retired.status == 404 and "deleted" not in retired.detail
 
 
 def test_r17_only_its_patient_deletes_an_account_after_a_step_up(

@@ -439,6 +439,7 @@ class AccountService:
         address = normalize_email(email)
         code = secrets.token_urlsafe(24)
         invitation = Invitation(
+            id=uuid.uuid4(),
             practice_id=practice_id,
             email=address,
             role=role,
@@ -447,6 +448,11 @@ class AccountService:
             created_at=self.ctx.now(),
             expires_at=self.ctx.now() + timedelta(days=INVITATION_DAYS),
         )
+        if self.ctx.find(KeyPublication, self.db).address_retired(address):
+            # The address of a deleted account (R17): nothing is stored nor mailed to the
+            # person who left, and the answer is the same as for any address, so that an
+            # invitation does not tell who deleted an account here.
+            return invitation
         self.db.add(invitation)
         practice = self.db.get(Practice, practice_id)
         assert practice is not None
