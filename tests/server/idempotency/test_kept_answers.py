@@ -251,4 +251,6 @@ def test_kept_answers_hold_no_secret_and_every_health_data_write_accepts_a_key()
             fields = _field_names(route.response_model)
             assert not [f for f in fields if any(s in f for s in secret)], (route.path, fields)
     health_writes -= {("POST", "/blobs")}  # streamed: not keyed
+    # Ends every session of the account: no retry can come to be answered (PROTOCOL 20.3).
+    health_writes -= {("POST", "/accounts/me/deletion")}
     assert len(health_writes) >= 15 and health_writes <= keyed, health_writes - keyed
