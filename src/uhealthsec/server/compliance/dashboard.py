@@ -50,6 +50,7 @@ from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import InvalidInput, NotFound
 from uhealthsec.server.incidents.anomalies.models import AnomalyAlert
 from uhealthsec.server.incidents.anomalies.rules import PARIS
+from uhealthsec.server.incidents.anomalies.service import OPEN as OPEN_ALERT
 from uhealthsec.server.incidents.models import Incident, IncidentNotification
 from uhealthsec.server.incidents.service import DEADLINE, Clock, clock_state
 from uhealthsec.server.journaling.draft import current_draft
@@ -415,7 +416,7 @@ class ComplianceService:
             self.db.scalar(
                 select(func.count())
                 .select_from(AnomalyAlert)
-                .where(AnomalyAlert.practice_id == practice_id, AnomalyAlert.status == "open")
+                .where(AnomalyAlert.practice_id == practice_id, AnomalyAlert.status == OPEN_ALERT)
             )
             or 0
         )
