@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx2
@@ -24,7 +25,7 @@ from uhealthsec.client.transport import (
 )
 from uhealthsec.client.wire import body, parse
 from uhealthsec.crypto.errors import DecryptionFailed, MalformedInput
-from uhealthsec.crypto.journal import SignedRequest, request_digest
+from uhealthsec.crypto.journal import SignedRequest, signed_request_digest
 from uhealthsec.crypto.keys import PublicKeys, UserKeys
 from uhealthsec.crypto.keystore import Keystore, open_former_keys
 from uhealthsec.crypto.manifest import Reader
@@ -61,6 +62,9 @@ class ExchangeSession:
         state), and ``on_revoke`` is told of each new one, to save it."""
         self.http = http
         self._token = token
+        #: The time a signature says it was made at: the device's clock, which the
+        #: server refuses when more than 10 minutes away from its own.
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self._keys = keys
         self._unlock = unlock
         if public_keys is None and keys is None:
@@ -95,15 +99,29 @@ class ExchangeSession:
                 body = hashlib.sha256(request.read()).digest()
             if body is not None:
                 target = request.url.raw_path.decode("ascii")
-                request.headers[SIGNATURE_HEADER] = self.request_signature(method, target, body)
+                nonce = request.headers.get(IDEMPOTENCY_KEY_HEADER, "").strip('"')
+                request.headers[SIGNATURE_HEADER] = self.request_signature(
+                    method, target, body, nonce
+                )
         return check_response(self.http.send(request))
 
-    def request_signature(self, method: str, target: str, body_sha256: bytes) -> str:
+    def request_signature(
+        self,
+        method: str,
+        target: str,
+        body_sha256: bytes,
+        nonce: str = "",
+        signed_at_ms: int | None = None,
+    ) -> str:
         """The ``UHS-Signature`` value of a request (PROTOCOL section 13): the user's
-        signature over its digest, with the index of their key in the directory."""
-        digest = request_digest(method, target, body_sha256)
+        signature over its signed digest, now (or at ``signed_at_ms``), with its single-use
+        ``nonce`` (its Idempotency-Key; empty for a GET or HEAD), and the index of their
+        key in the directory."""
+        if signed_at_ms is None:
+            signed_at_ms = int(self.clock().timestamp() * 1000)
+        digest = signed_request_digest(method, target, body_sha256, signed_at_ms, nonce)
         signature = SignedRequest(digest).sign(self.keys.signing)
-        return f"{self.my_entry().index};{b64u_encode(signature)}"
+        return f"{self.my_entry().index};{signed_at_ms};{b64u_encode(signature)}"
 
     @property
     def account(self) -> AccountOut:
