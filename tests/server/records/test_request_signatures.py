@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from tests.server.records.conftest import Practice, device, version_body
 from tests.server_fixtures import declared, signed_headers
 from uhealthsec.client.api import ApiError
+from uhealthsec.client.consent import ConsentClient
 from uhealthsec.client.exchange import ExchangeClient
 from uhealthsec.crypto.journal import (
     JournalEntry,
@@ -304,3 +305,36 @@ def test_r3_a_signed_request_is_fresh_and_single_use(
         taken = _post(client, "/documents", body, late)
         assert taken.status_code == 201, taken.text
     assert _count(ctx, Document) == documents + 3
+
+
+def test_r3_a_captured_consent_change_sent_again_is_not_carried_out_again(
+    practice: Practice, client
+):
+    """R3: a patient's signed permit, captured (by a token thief, or shown by a hostile
+    server in its journal) and sent again after she changed her mind, is answered with
+    its first answer: her directive stays the later deny, its version does not move."""
+    carol, bob = practice.carol, practice.bob
+    consent = ConsentClient(carol.exchange)
+    token = carol.user.tokens.access_token
+    permit = {
+        "practice_id": practice.id,
+        "purpose": "outside_team",
+        "decision": "permit",
+        "recipient_email": bob.email,
+    }
+    sent = json.dumps(permit).encode()
+    captured = {
+        **signed_headers(carol.exchange, token, "POST", "/consents", sent),
+        "Content-Type": "application/json",
+    }
+    consent.decide(practice.id, "outside_team", "deny", bob.email)
+    first = client.post("/consents", content=sent, headers=captured)
+    assert first.status_code in (200, 201), first.text
+    consent.decide(practice.id, "outside_team", "deny", bob.email)
+    before = consent.directives(history=True)
+
+    again = client.post("/consents", content=sent, headers=captured)
+    assert (again.status_code, again.json()) == (first.status_code, first.json())
+    assert consent.directives(history=True) == before
+    current = [d for d in consent.directives(practice.id) if d["recipient_email"] == bob.email]
+    assert [d["decision"] for d in current] == ["deny"]
