@@ -19,6 +19,7 @@ import httpx2
 from uhealthsec.client.errors import ApiError
 from uhealthsec.client.proof_of_work import HEADER as PROOF_HEADER
 from uhealthsec.client.proof_of_work import solve
+from uhealthsec.crypto.journal import request_digest, signed_request_digest
 
 #: Proofs of work solved for one request before giving up (each 429 carries a new one).
 MAX_CHALLENGES = 3
@@ -50,6 +51,8 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 #: Sent with a write, the same for each of its retries: a server that carried the write
 #: out answers a retry with the first answer (draft-ietf-httpapi-idempotency-key-header).
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+#: The user's signature of a request (PROTOCOL section 13, R3).
+SIGNATURE_HEADER = "UHS-Signature"
 #: Retries of one request answered 503 (or whose answer was lost), after its first attempt.
 MAX_RETRIES = 4
 #: The longest wait before a retry, whatever the server's Retry-After says.
@@ -76,6 +79,18 @@ def sha256_of_content_digest(value: str) -> bytes | None:
     except binascii.Error:
         return None
     return digest if len(digest) == 32 else None
+
+
+def journaled_digest(request: httpx2.Request, body_sha256: bytes) -> bytes:
+    """The digest the journal entry of ``request`` (as sent) must hold: signed, the
+    signed digest over its signing time and Idempotency-Key (13.0); else the plain one."""
+    target = request.url.raw_path.decode("ascii")
+    signature = request.headers.get(SIGNATURE_HEADER)
+    if signature is None:
+        return request_digest(request.method, target, body_sha256)
+    signed_at_ms = int(signature.split(";")[1])
+    nonce = request.headers.get(IDEMPOTENCY_KEY_HEADER, "").strip().strip('"')
+    return signed_request_digest(request.method, target, body_sha256, signed_at_ms, nonce)
 
 
 def idempotency_key() -> str:

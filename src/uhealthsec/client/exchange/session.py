@@ -19,6 +19,7 @@ from uhealthsec.client.logs import LogPin
 from uhealthsec.client.transport import (
     CONTENT_DIGEST_HEADER,
     IDEMPOTENCY_KEY_HEADER,
+    SIGNATURE_HEADER,
     check_response,
     idempotency_key,
     sha256_of_content_digest,
@@ -35,8 +36,7 @@ from uhealthsec.protocol.encoding import b64u_encode
 from uhealthsec.protocol.records import DocumentOut, PatientFileIn, PatientFileOut
 from uhealthsec.protocol.signin import KeystoreOut
 
-#: The user's signature of a request (PROTOCOL section 13, R3).
-SIGNATURE_HEADER = "UHS-Signature"
+__all__ = ["SIGNATURE_HEADER", "ExchangeSession"]
 
 
 class ExchangeSession:
