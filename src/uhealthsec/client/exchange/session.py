@@ -26,7 +26,7 @@ from uhealthsec.client.transport import (
 )
 from uhealthsec.client.wire import body, parse
 from uhealthsec.crypto.errors import DecryptionFailed, MalformedInput
-from uhealthsec.crypto.journal import SignedRequest, signed_request_digest
+from uhealthsec.crypto.journal import MAX_NONCE, SignedRequest, signed_request_digest
 from uhealthsec.crypto.keys import PublicKeys, UserKeys
 from uhealthsec.crypto.keystore import Keystore, open_former_keys
 from uhealthsec.crypto.manifest import Reader
@@ -100,6 +100,8 @@ class ExchangeSession:
             if body is not None:
                 target = request.url.raw_path.decode("ascii")
                 nonce = request.headers.get(IDEMPOTENCY_KEY_HEADER, "").strip('"')
+                if len(nonce) > MAX_NONCE or not nonce.isascii():
+                    nonce = ""  # a key the server refuses before it checks the signature
                 request.headers[SIGNATURE_HEADER] = self.request_signature(
                     method, target, body, nonce
                 )
