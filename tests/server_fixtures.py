@@ -32,6 +32,7 @@ from uhealthsec.client.exchange.session import SIGNATURE_HEADER, ExchangeSession
 from uhealthsec.client.logs import LogPin
 from uhealthsec.client.transport import (
     CONTENT_DIGEST_HEADER,
+    ServerClock,
     content_digest,
 )
 from uhealthsec.client.transport import (
@@ -207,7 +208,8 @@ def device(http: Any, users: Users | None, user: User, pin: LogPin | None = None
     keys = unlock_with_password(AuthClient(http).keystore(user.tokens), PASSWORD)
     client = ExchangeClient(http, lambda: user.tokens.access_token, keys, pin)
     if users is not None:
-        client.clock = users.clock  # signs at the server's time, however far tests moved it
+        # The device's clock is the server's, however far tests moved it.
+        client.clock = ServerClock(users.clock)
     return client
 
 

@@ -17,6 +17,7 @@ import {
   type Http,
   IDEMPOTENCY_KEY_HEADER,
   type RequestOptions,
+  ServerClock,
   checkResponse,
   contentDigest,
 } from "./http.js";
@@ -67,6 +68,8 @@ export class Session {
   private refreshing: Promise<Tokens> | null = null;
   /** The signed digest of each answered request, which its journal receipt must hold. */
   private readonly journaled = new WeakMap<Response, Uint8Array>();
+  /** The time a signature says it was made at: learnt from every answer. */
+  readonly clock = new ServerClock();
 
   constructor(
     readonly http: Http,
@@ -137,15 +140,18 @@ export class Session {
         bodySha256 = await sha256(body);
       }
       const url = new URL(this.http.url(path, options.params));
+      // First: its lookup's answer sets the clock.
+      const signer = await this.myEntry();
       // Fresh and single-use (13.0): signed now, over the request's idempotency key.
-      const signedAtMs = BigInt(Date.now());
+      const signedAtMs = BigInt(Math.round(this.clock.nowMs()));
       const nonce = (headers[IDEMPOTENCY_KEY_HEADER] ?? "").replace(/^"|"$/g, "");
       const digest = await signedRequestDigest(method, url.pathname + url.search, bodySha256, signedAtMs, nonce);
       journaled = digest;
-      const signer = await this.myEntry();
       headers["UHS-Signature"] = signatureHeader(signer.index, signedAtMs, await this.keys.sign("request", digest));
     }
-    const response = await checkResponse(options.solveProofOfWork ? await this.http.sendWithProof(method, path, sent) : await this.http.send(method, path, sent));
+    const answer = options.solveProofOfWork ? await this.http.sendWithProof(method, path, sent) : await this.http.send(method, path, sent);
+    this.clock.observe(answer);
+    const response = await checkResponse(answer);
     if (journaled !== undefined) this.journaled.set(response, journaled);
     return response;
   }

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx2
@@ -20,6 +19,7 @@ from uhealthsec.client.transport import (
     CONTENT_DIGEST_HEADER,
     IDEMPOTENCY_KEY_HEADER,
     SIGNATURE_HEADER,
+    ServerClock,
     check_response,
     idempotency_key,
     sha256_of_content_digest,
@@ -62,9 +62,9 @@ class ExchangeSession:
         state), and ``on_revoke`` is told of each new one, to save it."""
         self.http = http
         self._token = token
-        #: The time a signature says it was made at: the device's clock, which the
-        #: server refuses when more than 10 minutes away from its own.
-        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        #: The time a signature says it was made at, which the server refuses when
+        #: more than 10 minutes away from its own: learnt from every answer.
+        self.clock = ServerClock()
         self._keys = keys
         self._unlock = unlock
         if public_keys is None and keys is None:
@@ -105,7 +105,9 @@ class ExchangeSession:
                 request.headers[SIGNATURE_HEADER] = self.request_signature(
                     method, target, body, nonce
                 )
-        return check_response(self.http.send(request))
+        response = self.http.send(request)
+        self.clock.observe(response)
+        return check_response(response)
 
     def request_signature(
         self,
@@ -119,11 +121,12 @@ class ExchangeSession:
         signature over its signed digest, now (or at ``signed_at_ms``), with its single-use
         ``nonce`` (its Idempotency-Key; empty for a GET or HEAD), and the index of their
         key in the directory."""
+        index = self.my_entry().index  # first: its lookup's answer sets the clock
         if signed_at_ms is None:
             signed_at_ms = int(self.clock().timestamp() * 1000)
         digest = signed_request_digest(method, target, body_sha256, signed_at_ms, nonce)
         signature = SignedRequest(digest).sign(self.keys.signing)
-        return f"{self.my_entry().index};{signed_at_ms};{b64u_encode(signature)}"
+        return f"{index};{signed_at_ms};{b64u_encode(signature)}"
 
     @property
     def account(self) -> AccountOut:
