@@ -30,7 +30,15 @@ from uhealthsec.client.errors import ApiError
 from uhealthsec.client.exchange import ExchangeClient
 from uhealthsec.client.exchange.session import SIGNATURE_HEADER, ExchangeSession
 from uhealthsec.client.logs import LogPin
-from uhealthsec.client.transport import CONTENT_DIGEST_HEADER, content_digest
+from uhealthsec.client.transport import (
+    CONTENT_DIGEST_HEADER,
+    ServerClock,
+    content_digest,
+)
+from uhealthsec.client.transport import (
+    IDEMPOTENCY_KEY_HEADER as IDEMPOTENCY_KEY,
+)
+from uhealthsec.client.transport import idempotency_key as idempotency_key_value
 from uhealthsec.crypto.keystore import Argon2Params, unlock_with_password
 from uhealthsec.server.accounts.service import AccountService
 from uhealthsec.server.app import build_context, create_app
@@ -198,19 +206,34 @@ def oathtool(secret: str, at: datetime) -> str:
 def device(http: Any, users: Users | None, user: User, pin: LogPin | None = None) -> ExchangeClient:
     """An SDK client holding the user's unlocked keys (``user.tokens`` may be replaced)."""
     keys = unlock_with_password(AuthClient(http).keystore(user.tokens), PASSWORD)
-    return ExchangeClient(http, lambda: user.tokens.access_token, keys, pin)
+    client = ExchangeClient(http, lambda: user.tokens.access_token, keys, pin)
+    if users is not None:
+        # The device's clock is the server's, however far tests moved it.
+        client.clock = ServerClock(users.clock)
+    return client
 
 
 def signed_headers(
-    exchange: ExchangeSession, token: str, method: str, target: str, body: bytes = b""
+    exchange: ExchangeSession,
+    token: str,
+    method: str,
+    target: str,
+    body: bytes = b"",
+    idempotency_key: str | None = None,
+    signed_at_ms: int | None = None,
 ) -> dict[str, str]:
     """The headers of a request sent raw (not through the SDK) as ``exchange``'s user:
-    their access token and their signature of it (R3), the body's SHA-256 declared in
-    ``Content-Digest`` as an upload streams it."""
+    their access token, a change's Idempotency-Key (``idempotency_key`` or a fresh one)
+    and their signature of it (R3), the body's SHA-256 declared in ``Content-Digest`` as
+    an upload streams it."""
     sha256 = hashlib.sha256(body).digest()
+    change = method.upper() not in ("GET", "HEAD")
+    key = (idempotency_key or idempotency_key_value()) if change else ""
+    nonce = key.strip('"')
     return {
         "Authorization": f"Bearer {token}",
-        SIGNATURE_HEADER: exchange.request_signature(method, target, sha256),
+        **({IDEMPOTENCY_KEY: key} if change else {}),
+        SIGNATURE_HEADER: exchange.request_signature(method, target, sha256, nonce, signed_at_ms),
         **declared(body),
     }
 
@@ -228,10 +251,14 @@ def send_signed(
 ) -> Any:
     """A raw request (``http``: a TestClient or an httpx client) signed by
     ``exchange``'s user (R3), with exactly the bytes signed: ``json_body`` as JSON, or
-    ``content``. Its answer, whatever its status."""
+    ``content``; the Idempotency-Key of ``headers`` if they give one. Its answer,
+    whatever its status."""
     body = content if json_body is None else json.dumps(json_body).encode()
     typed = {} if json_body is None else {"Content-Type": "application/json"}
-    sent = {**signed_headers(exchange, token, method, target, body), **typed, **(headers or {})}
+    given = {k.lower(): v for k, v in (headers or {}).items()}
+    key = given.get(IDEMPOTENCY_KEY.lower())
+    signed = signed_headers(exchange, token, method, target, body, key)
+    sent = {**signed, **typed, **(headers or {})}
     return http.request(method, target, content=body, headers=sent)
 
 

@@ -440,6 +440,35 @@ def test_request_digests_and_signatures(vector):
         )
 
 
+@pytest.mark.parametrize("vector", JOURNAL["signed_requests"], ids=lambda v: v["method"])
+def test_signed_request_digests_and_signatures(vector):
+    """R3 (13.0): the signed digest covers the time of signing and the single-use value;
+    changing either gives another digest, which the signature does not verify for."""
+    body = hashlib.sha256(_h(vector["body"])).digest()
+    fields = (vector["method"], vector["target"], body)
+    digest = journal.signed_request_digest(*fields, vector["signed_at_ms"], vector["nonce"])
+    assert digest.hex() == vector["signed_request_digest"]
+    public = _h(JOURNAL["user_public_key"])
+    journal.SignedRequest(digest).verify(public, _h(vector["signature"]))
+    assert digest != journal.request_digest(*fields)
+    for later in (
+        journal.signed_request_digest(*fields, vector["signed_at_ms"] + 1, vector["nonce"]),
+        journal.signed_request_digest(*fields, vector["signed_at_ms"], vector["nonce"][1:] + "x"),
+    ):
+        with pytest.raises(SignatureVerificationFailed):
+            journal.SignedRequest(later).verify(public, _h(vector["signature"]))
+
+
+@pytest.mark.parametrize(
+    "vector", JOURNAL["invalid_signed_requests"], ids=lambda v: v["description"]
+)
+def test_signed_request_digest_refuses(vector):
+    with pytest.raises(MalformedInput):
+        journal.signed_request_digest(
+            "POST", "/consents", bytes(32), vector["signed_at_ms"], vector["nonce"]
+        )
+
+
 @pytest.mark.parametrize(
     "vector", JOURNAL["entries"], ids=lambda v: f"v{v['version']}-{v['outcome']}"
 )

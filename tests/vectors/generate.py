@@ -1039,11 +1039,43 @@ def journal_vectors() -> dict:
             "error": MalformedInput.identifier,
         }
     ]
+    # Signed requests (13.0): fresh (signed_at_ms) and single-use (the Idempotency-Key,
+    # empty for a GET), and what a reader of their fields must refuse.
+    signed_requests = []
+    for method, target, body, signed_at_ms, nonce in (
+        ("POST", "/consents", b'{"decision":"permit"}', 1_795_000_000_000, "8c1f0c3e-6d7a-4f55"),
+        ("GET", "/documents?limit=50", b"", 1_795_000_000_001, ""),
+        ("DELETE", "/documents/4f1c/shares/9a2b", b"", 0, "k" * 64),
+    ):
+        body_digest = hashes.Hash(hashes.SHA256())
+        body_digest.update(body)
+        digest = journal.signed_request_digest(
+            method, target, body_digest.finalize(), signed_at_ms, nonce
+        )
+        signed_requests.append(
+            {
+                "method": method,
+                "target": target,
+                "body": body.hex(),
+                "signed_at_ms": signed_at_ms,
+                "nonce": nonce,
+                "signed_request_digest": digest.hex(),
+                "signature": journal.SignedRequest(digest).sign(user).hex(),
+            }
+        )
+    invalid_signed_requests = [
+        {"description": "nonce over 64 bytes", "signed_at_ms": 0, "nonce": "k" * 65},
+        {"description": "nonce not ASCII", "signed_at_ms": 0, "nonce": "clé-0123456789abcdef"},
+        {"description": "signed_at_ms from 2^63", "signed_at_ms": 1 << 63, "nonce": ""},
+        {"description": "negative signed_at_ms", "signed_at_ms": -1, "nonce": ""},
+    ]
     return {
-        "format": "U-HealthSec journal entries (versions 1 and 2) and request digests "
-        "(docs/PROTOCOL.md, 13)",
+        "format": "U-HealthSec journal entries (versions 1 and 2), request digests and "
+        "signed request digests (docs/PROTOCOL.md, 13)",
         "user_public_key": user.public_key().public_bytes_raw().hex(),
         "requests": requests,
+        "signed_requests": signed_requests,
+        "invalid_signed_requests": invalid_signed_requests,
         "entries": entries,
         "invalid": invalid,
     }

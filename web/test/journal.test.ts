@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { fromHex, toHex } from "../src/protocol/bytes.js";
-import { type JournalEntry, decodeEntry, encodeEntry, requestDigest, verifyRequest } from "../src/protocol/journal.js";
+import { type JournalEntry, decodeEntry, encodeEntry, requestDigest, signedRequestDigest, verifyRequest } from "../src/protocol/journal.js";
 import { leafHash } from "../src/protocol/merkle.js";
 import { sha256 } from "../src/protocol/primitives.js";
 import { loadVectors, refusal } from "./vectors.js";
@@ -33,6 +33,29 @@ test("journal.json: every request digest is reproduced and its signature verifie
     const digest = await requestDigest(v.method, v.target, await sha256(fromHex(v.body)));
     assert.equal(toHex(digest), v.request_digest, `${v.method} ${v.target}`);
     await verifyRequest(fromHex(vectors.user_public_key), digest, fromHex(v.signature));
+  }
+});
+
+test("R3 journal.json: every signed request digest covers its time and nonce, and its signature verifies", async () => {
+  assert.ok(vectors.signed_requests.length > 0);
+  const key = fromHex(vectors.user_public_key);
+  for (const v of vectors.signed_requests) {
+    const body = await sha256(fromHex(v.body));
+    const at = BigInt(v.signed_at_ms);
+    const digest = await signedRequestDigest(v.method, v.target, body, at, v.nonce);
+    assert.equal(toHex(digest), v.signed_request_digest, `${v.method} ${v.target}`);
+    await verifyRequest(key, digest, fromHex(v.signature));
+    // Another time or nonce is another digest: the signature does not carry over.
+    for (const other of [
+      await signedRequestDigest(v.method, v.target, body, at + 1n, v.nonce),
+      await signedRequestDigest(v.method, v.target, body, at, `${v.nonce.slice(1)}x`),
+    ]) {
+      await assert.rejects(verifyRequest(key, other, fromHex(v.signature)));
+    }
+  }
+  assert.ok(vectors.invalid_signed_requests.length > 0);
+  for (const v of vectors.invalid_signed_requests) {
+    await assert.rejects(signedRequestDigest("POST", "/consents", new Uint8Array(32), BigInt(v.signed_at_ms), v.nonce), v.description);
   }
 });
 

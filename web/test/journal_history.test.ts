@@ -124,6 +124,8 @@ async function server(lies: Lies = {}, unrelated = "other", unchained = 0) {
       answer(path, Object.fromEntries(Object.entries(options.params ?? {}).map(([k, v]) => [k, String(v)]))),
     json: async (method: string, path: string, _wire: unknown, options: { params?: Record<string, string | number> } = {}) =>
       (await session.call(method, path, options)).json(),
+    // This server journals the history's reads unsigned, under their plain digest.
+    signedDigestOf: () => undefined,
   };
   /** Forgets everything after the first `size` entries, the chain's end with them. */
   const rewind = (size: number, chainEnd: { sequence: bigint; index: bigint }) => {

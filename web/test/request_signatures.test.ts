@@ -10,7 +10,7 @@ import { Http } from "../src/client/http.js";
 import { MemoryPinStore } from "../src/client/pins.js";
 import { type HeldKeys, Session } from "../src/client/session.js";
 import { toBase64, utf8 } from "../src/protocol/bytes.js";
-import { requestDigest } from "../src/protocol/journal.js";
+import { signedRequestDigest } from "../src/protocol/journal.js";
 import { sha256 } from "../src/protocol/primitives.js";
 
 const ORIGIN = "https://sante.example.fr";
@@ -35,6 +35,17 @@ function recordingSession(): { session: Session; sent: Headers[]; signed: Uint8A
   return { session, sent, signed };
 }
 
+/** R3 (13.0): the signing time and the nonce a request's signature covers, checked fresh and single-use. */
+function signedOver(headers: Headers): [bigint, string] {
+  const shape = /^12;([0-9]+);[A-Za-z0-9_-]{86}$/.exec(headers.get("UHS-Signature") ?? "");
+  assert.ok(shape, "UHS-Signature is <index>;<signed_at_ms>;<signature>");
+  const at = BigInt(shape[1]!);
+  assert.ok(at <= BigInt(Date.now()) && at > BigInt(Date.now()) - 60_000n, "signed now");
+  const key = /^"([A-Za-z0-9_-]{16,64})"$/.exec(headers.get("Idempotency-Key") ?? "");
+  assert.ok(key, "a change carries its Idempotency-Key");
+  return [at, key[1]!];
+}
+
 test("R3: an upload is signed over the SHA-256 it declares in Content-Digest", async () => {
   const { session, sent, signed } = recordingSession();
   const envelope = utf8("UHSE sealed bytes of a document");
@@ -42,14 +53,15 @@ test("R3: an upload is signed over the SHA-256 it declares in Content-Digest", a
   await session.call("POST", "/blobs", { body: new Blob([envelope as BlobPart]), bodySha256: digest, headers: { "Content-Type": "application/octet-stream" } });
   const [headers] = sent;
   assert.equal(headers!.get("Content-Digest"), `sha-256=:${toBase64(digest)}:`);
-  assert.deepEqual(signed, [await requestDigest("POST", "/blobs", digest)]);
-  assert.match(headers!.get("UHS-Signature") ?? "", /^12;[A-Za-z0-9_-]{86}$/);
+  const [at, nonce] = signedOver(headers!);
+  assert.deepEqual(signed, [await signedRequestDigest("POST", "/blobs", digest, at, nonce)]);
 });
 
 test("R3: a JSON change is signed over the bytes sent; a key lookup is not signed", async () => {
   const { session, sent, signed } = recordingSession();
   await session.call("POST", "/consents", { json: { purpose: "team" } });
-  assert.deepEqual(signed, [await requestDigest("POST", "/consents", await sha256(utf8('{"purpose":"team"}')))]);
+  const [at, nonce] = signedOver(sent[0]!);
+  assert.deepEqual(signed, [await signedRequestDigest("POST", "/consents", await sha256(utf8('{"purpose":"team"}')), at, nonce)]);
   assert.ok(sent[0]!.get("UHS-Signature"));
   assert.equal(sent[0]!.get("Content-Digest"), null);
   await session.call("POST", "/keys/lookups", { json: { emails: [] } });

@@ -34,11 +34,12 @@ import httpx2
 from uhealthsec.client.errors import HistoryIncomplete, JournalTampered, LogRefused
 from uhealthsec.client.logs import LogKey, LogPin, accept_head, log_key
 from uhealthsec.client.state_files import write_atomically
+from uhealthsec.client.transport import journaled_digest
 from uhealthsec.client.wire import parse
 from uhealthsec.crypto import merkle
 from uhealthsec.crypto.checkpoint import Checkpoint
 from uhealthsec.crypto.errors import CryptoError
-from uhealthsec.crypto.journal import ENTRY_VERSION_UNCHAINED, JournalEntry, request_digest
+from uhealthsec.crypto.journal import ENTRY_VERSION_UNCHAINED, JournalEntry
 from uhealthsec.protocol.encoding import b64u_decode, b64u_encode
 from uhealthsec.protocol.journal import HistoryItemOut, LeavesOut
 from uhealthsec.protocol.logs import CheckpointOut, LogHeadOut
@@ -264,9 +265,7 @@ class JournalClient:
             entry = JournalEntry.decode(data)
         except (KeyError, ValueError, CryptoError) as exc:
             raise JournalTampered("the response carries no valid journal receipt") from exc
-        request = response.request
-        target = request.url.raw_path.decode("ascii")
-        expected = request_digest(request.method, target, hashlib.sha256(sent_body).digest())
+        expected = journaled_digest(response.request, hashlib.sha256(sent_body).digest())
         if str(entry.actor) != actor or entry.request_digest != expected:
             raise JournalTampered("the journal entry does not describe this request")
         key = self._log_key()

@@ -11,6 +11,8 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,6 +21,7 @@ import httpx2
 from uhealthsec.client.errors import ApiError
 from uhealthsec.client.proof_of_work import HEADER as PROOF_HEADER
 from uhealthsec.client.proof_of_work import solve
+from uhealthsec.crypto.journal import request_digest, signed_request_digest
 
 #: Proofs of work solved for one request before giving up (each 429 carries a new one).
 MAX_CHALLENGES = 3
@@ -50,6 +53,8 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 #: Sent with a write, the same for each of its retries: a server that carried the write
 #: out answers a retry with the first answer (draft-ietf-httpapi-idempotency-key-header).
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+#: The user's signature of a request (PROTOCOL section 13, R3).
+SIGNATURE_HEADER = "UHS-Signature"
 #: Retries of one request answered 503 (or whose answer was lost), after its first attempt.
 MAX_RETRIES = 4
 #: The longest wait before a retry, whatever the server's Retry-After says.
@@ -76,6 +81,53 @@ def sha256_of_content_digest(value: str) -> bytes | None:
     except binascii.Error:
         return None
     return digest if len(digest) == 32 else None
+
+
+def journaled_digest(request: httpx2.Request, body_sha256: bytes) -> bytes:
+    """The digest the journal entry of ``request`` (as sent) must hold: signed, the
+    signed digest over its signing time and Idempotency-Key (13.0); else the plain one."""
+    target = request.url.raw_path.decode("ascii")
+    signature = request.headers.get(SIGNATURE_HEADER)
+    if signature is None:
+        return request_digest(request.method, target, body_sha256)
+    signed_at_ms = int(signature.split(";")[1])
+    nonce = request.headers.get(IDEMPOTENCY_KEY_HEADER, "").strip().strip('"')
+    return signed_request_digest(request.method, target, body_sha256, signed_at_ms, nonce)
+
+
+#: A device clock this close to the server's is used as it is (a Date has whole seconds).
+CLOCK_TOLERANCE = timedelta(minutes=1)
+
+
+class ServerClock:
+    """The time a request's signature says it was made at (PROTOCOL 13.0): the device's
+    clock, or, once an answer's ``Date`` shows it more than a minute away from the
+    server's, the server's time as last seen, moved on by the device's clock since. The
+    server refuses a signature more than 10 minutes from its own clock, and a device
+    whose clock is wrong (a flat battery, a wrong time zone set by hand) is common. The
+    server chooses the time its own check accepts either way: this trusts it for
+    nothing else."""
+
+    def __init__(self, local: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.local = local
+        self.offset = timedelta(0)
+
+    def observe(self, response: httpx2.Response) -> None:
+        """Learn the server's time from an answer's ``Date`` (RFC 9110 6.6.1)."""
+        value = response.headers.get("date")
+        if value is None:
+            return
+        try:
+            server = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return
+        if server.tzinfo is None:
+            return
+        offset = server - self.local()
+        self.offset = offset if abs(offset) > CLOCK_TOLERANCE else timedelta(0)
+
+    def __call__(self) -> datetime:
+        return self.local() + self.offset
 
 
 def idempotency_key() -> str:

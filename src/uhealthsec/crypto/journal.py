@@ -33,6 +33,11 @@ ENTRY_VERSION = 0x02
 #: Entries written before chains existed: read, never written by the server.
 ENTRY_VERSION_UNCHAINED = 0x01
 REQUEST_MAGIC = b"UHSR"
+#: A signed request's digest (PROTOCOL 13.0): it also covers when the client signed it
+#: and its single-use value, so that a captured signature cannot be replayed later.
+SIGNED_REQUEST_MAGIC = b"UHSS"
+#: The longest single-use value (an ``Idempotency-Key``), in bytes.
+MAX_NONCE = 64
 NOBODY = uuid.UUID(int=0)
 MAX_OBJECTS = 16
 #: A listing may be about many patients: each has its link.
@@ -300,12 +305,20 @@ class _Reader:
 
 
 def request_digest(method: str, target: str, body_digest: bytes) -> bytes:
-    """What identifies one request in the journal (and what a client signs): the
-    method, the path with its query, and the SHA-256 of the body the server read.
+    """What identifies one unsigned request in the journal: the method, the path with
+    its query, and the SHA-256 of the body the server read (a signed request's is
+    ``signed_request_digest``).
 
     :raises MalformedInput: the method is longer than 16 characters, the target longer than
         65,535 bytes, or ``body_digest`` not 32 bytes.
     """
+    h = hashes.Hash(hashes.SHA256())
+    h.update(REQUEST_MAGIC + _request_fields(method, target, body_digest))
+    return h.finalize()
+
+
+def _request_fields(method: str, target: str, body_digest: bytes) -> bytes:
+    """The method, target and body digest of a request, length-prefixed."""
     method_bytes = _ascii(method.upper(), "request method")
     try:
         target_bytes = target.encode("utf-8")
@@ -313,14 +326,38 @@ def request_digest(method: str, target: str, body_digest: bytes) -> bytes:
         raise MalformedInput("a request target is text") from exc
     if len(body_digest) != 32 or len(method_bytes) > 16 or len(target_bytes) > 65535:
         raise MalformedInput("a request digest needs a method, a target and a 32-byte digest")
-    h = hashes.Hash(hashes.SHA256())
-    h.update(
-        REQUEST_MAGIC
-        + bytes([len(method_bytes)])
+    return (
+        bytes([len(method_bytes)])
         + method_bytes
         + struct.pack(">H", len(target_bytes))
         + target_bytes
         + body_digest
+    )
+
+
+def signed_request_digest(
+    method: str, target: str, body_digest: bytes, signed_at_ms: int, nonce: str
+) -> bytes:
+    """What a client signs for a request, and the journal entry's digest of a signed
+    request: ``request_digest``'s fields, the time of signing (milliseconds since the
+    Unix epoch) and the request's single-use value (its ``Idempotency-Key``, empty for
+    a GET or HEAD). The server refuses a stale ``signed_at_ms`` and answers a repeated
+    nonce with its first answer, so a captured signed request is not carried out twice.
+
+    :raises MalformedInput: as ``request_digest``, or ``signed_at_ms`` is not in
+        [0, 2^63), or ``nonce`` is not ASCII of at most 64 bytes.
+    """
+    fields = _request_fields(method, target, body_digest)
+    nonce_bytes = _ascii(nonce, "request nonce")
+    if not 0 <= signed_at_ms < 1 << 63 or len(nonce_bytes) > MAX_NONCE:
+        raise MalformedInput("a signed request needs a time and a nonce of at most 64 bytes")
+    h = hashes.Hash(hashes.SHA256())
+    h.update(
+        SIGNED_REQUEST_MAGIC
+        + fields
+        + struct.pack(">Q", signed_at_ms)
+        + bytes([len(nonce_bytes)])
+        + nonce_bytes
     )
     return h.finalize()
 

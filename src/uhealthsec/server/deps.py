@@ -8,6 +8,7 @@ import hmac
 import re
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Annotated, Any
 
 import anyio.to_thread
@@ -37,6 +38,7 @@ from uhealthsec.server.idempotency.service import (
     begin_write,
     keep_answer,
     note_answer,
+    parse_key,
     pending_write,
     replay_if_committed,
 )
@@ -175,7 +177,7 @@ def get_principal(request: Request, db: Db, ctx: Ctx) -> Principal:
                 "a streamed upload is signed over the digest of its body: send it with "
                 "Content-Digest: sha-256=:<base64 of the body's SHA-256>: (RFC 9530)"
             )
-        draft.signature = _verified_signature(db, ctx, principal, signatures[0], draft)
+        _verify_signature(db, ctx, principal, request, signatures[0], draft)
     keys = request.headers.getlist(KEY_HEADER)
     if keys and request.method not in UNJOURNALED_METHODS and not _streamed(request):
         try:
@@ -229,34 +231,75 @@ async def read_whole_body(request: Request) -> None:
         await request.body()
 
 
-#: ``<directory index of the signer's key>;<base64url Ed25519 signature>`` over the
-#: request digest (docs/PROTOCOL.md, section 13): the user's own proof of the action.
+#: ``<directory index of the signer's key>;<signed_at_ms>;<base64url Ed25519 signature>``
+#: over the signed request digest (docs/PROTOCOL.md, section 13): the user's own proof
+#: of the action, fresh and single-use.
 SIGNATURE_HEADER = "uhs-signature"
 
 
-#: ``<index>;<signature>``: a directory index (below 2^63) and 64 bytes in unpadded
+#: ``<index>;<signed_at_ms>;<signature>``: a directory index (below 2^63), the time of
+#: signing in milliseconds since the epoch (below 2^63) and 64 bytes in unpadded
 #: base64url, nothing else (no sign, space or digit separator that ``int`` would take).
-_SIGNATURE_FORMAT = re.compile(r"([0-9]{1,19});([A-Za-z0-9_-]{86})")
+_SIGNATURE_FORMAT = re.compile(r"([0-9]{1,19});([0-9]{1,19});([A-Za-z0-9_-]{86})")
+#: Today's two-part form, refused with its own message: it is replayable.
+_OLD_SIGNATURE_FORMAT = re.compile(r"[0-9]{1,19};[A-Za-z0-9_-]{86}")
+
+#: How far a signed request's time may be from the server's clock (either way): a
+#: captured request is refused after this, and within it its Idempotency-Key (which
+#: the signature covers) gets it the first answer, kept longer (idempotency KEPT_FOR).
+SIGNATURE_FRESHNESS = timedelta(minutes=10)
 
 
-def _verified_signature(
-    db: Session, ctx: AppContext, principal: Principal, header: str, draft: JournalDraft
-) -> RequestSignature:
-    shape = _SIGNATURE_FORMAT.fullmatch(header.strip())
+def _verify_signature(
+    db: Session,
+    ctx: AppContext,
+    principal: Principal,
+    request: Request,
+    header: str,
+    draft: JournalDraft,
+) -> None:
+    """Check the request's signature (fresh, single-use, by the user's current key) and
+    mark the draft signed: its digest is then the signed one."""
+    value = header.strip()
+    if _OLD_SIGNATURE_FORMAT.fullmatch(value):
+        raise SignatureRequired(
+            "this UHS-Signature has no signing time: send <your key's directory index>;"
+            "<signed_at_ms>;<base64url Ed25519 signature of the signed request digest> "
+            "(PROTOCOL section 13); update your client"
+        )
+    shape = _SIGNATURE_FORMAT.fullmatch(value)
     try:
-        if shape is None or int(shape[1]) >= 1 << 63:
-            raise ValueError("not <index>;<signature>")
-        index = int(shape[1])
-        signature = b64u_decode(shape[2])
+        if shape is None or int(shape[1]) >= 1 << 63 or int(shape[2]) >= 1 << 63:
+            raise ValueError("not <index>;<signed_at_ms>;<signature>")
+        index, signed_at_ms = int(shape[1]), int(shape[2])
+        signature = b64u_decode(shape[3])
     except ValueError as exc:
         raise InvalidInput(
             "the UHS-Signature header is malformed: send <your key's directory index>;"
-            "<base64url Ed25519 signature of the request digest>"
+            "<signed_at_ms>;<base64url Ed25519 signature of the signed request digest>"
         ) from exc
+    now_ms = int(ctx.now().timestamp() * 1000)
+    if abs(now_ms - signed_at_ms) > SIGNATURE_FRESHNESS // timedelta(milliseconds=1):
+        raise SignatureRequired(
+            "this request was signed more than 10 minutes away from the server's time: "
+            "check that your device's clock is right (date, time and time zone) and send "
+            "it again; nothing was changed"
+        )
+    nonce = ""
+    if request.method not in UNJOURNALED_METHODS:
+        keys = request.headers.getlist(KEY_HEADER)
+        if not keys:
+            raise SignatureRequired(
+                f"a signed change carries an {KEY_HEADER} (a fresh random key of 16 to 64 "
+                "letters, digits, '-' or '_'), which its signature covers so that it is "
+                "carried out once; nothing was changed"
+            )
+        nonce = parse_key(keys)
+    draft.signed_at_ms, draft.nonce = signed_at_ms, nonce
     KeyDirectory(db, ctx).check_signature(
-        principal.account, index, SignedRequest(draft.request_digest()), signature
+        principal.account, index, SignedRequest(draft.signed_digest()), signature
     )
-    return RequestSignature(index, signature)
+    draft.signature = RequestSignature(index, signature)
 
 
 #: RFC 9530's field: a structured dictionary of ``<algorithm>=:<base64 digest>:``.
@@ -315,9 +358,9 @@ def require_signature(request: Request) -> None:
         return
     raise SignatureRequired(
         "this request changes health data or sharing and must be signed by you: send "
-        "UHS-Signature: <your key's directory index>;<base64url Ed25519 signature of the "
-        "request digest> (PROTOCOL section 13). A client whose keys are locked unlocks "
-        "them first; nothing was changed"
+        "UHS-Signature: <your key's directory index>;<signed_at_ms>;<base64url Ed25519 "
+        "signature of the signed request digest> (PROTOCOL section 13). A client whose "
+        "keys are locked unlocks them first; nothing was changed"
     )
 
 

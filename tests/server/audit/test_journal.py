@@ -373,12 +373,14 @@ def test_signed_requests_leave_the_users_own_proof_in_the_journal(practice: Prac
         alice.keys.public().signing, upload.signature.signature
     )
 
-    forged = f"{alice.my_entry().index};{b64u_encode(bytes(64))}"
+    now_ms = int(ctx.now().timestamp() * 1000)
+    forged = f"{alice.my_entry().index};{now_ms};{b64u_encode(bytes(64))}"
     response = alice.http.post(
         "/threads",
         json=thread_body(alice, practice.bob.user),
         headers={
             "Authorization": f"Bearer {practice.alice.user.tokens.access_token}",
+            "Idempotency-Key": "f" * 32,
             "UHS-Signature": forged,
         },
     )

@@ -248,7 +248,7 @@ def test_a_refusal_is_not_answered_from_an_expired_row_of_its_key(
     asked = RightsClient(practice.carol.exchange).ask(practice.id, "rectification")
     path = f"/rights-requests/{asked['id']}/withdraw"
     key = str(uuid.uuid4())
-    headers = {**practice.carol.signed("POST", path, b"{}"), "Idempotency-Key": key}
+    headers = practice.carol.signed("POST", path, b"{}", key)
     assert client.post(path, content=b"{}", headers=headers).status_code == 200
     with ctx.sessions() as db:
         kept = db.scalar(select(KeptAnswer).where(KeptAnswer.key == key))

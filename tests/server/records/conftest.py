@@ -27,9 +27,13 @@ class Person:
     def email(self) -> str:
         return self.user.email
 
-    def signed(self, method: str, target: str, body: bytes = b"") -> dict[str, str]:
-        """Headers of a raw request of this person's, signed (R3)."""
-        return signed_headers(self.exchange, self.user.tokens.access_token, method, target, body)
+    def signed(
+        self, method: str, target: str, body: bytes = b"", idempotency_key: str | None = None
+    ) -> dict[str, str]:
+        """Headers of a raw request of this person's, signed (R3) over its Idempotency-Key
+        (``idempotency_key``, or a fresh one for a change)."""
+        token = self.user.tokens.access_token
+        return signed_headers(self.exchange, token, method, target, body, idempotency_key)
 
     def send(self, method: str, target: str, json_body: object = None, **options: Any) -> Any:
         """A raw request of this person's, signed (R3): its answer, whatever its status."""

@@ -11,10 +11,16 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.server.records.conftest import Practice, device, version_body
-from tests.server_fixtures import declared
+from tests.server_fixtures import declared, signed_headers
 from uhealthsec.client.api import ApiError
+from uhealthsec.client.consent import ConsentClient
 from uhealthsec.client.exchange import ExchangeClient
-from uhealthsec.crypto.journal import JournalEntry, Outcome, SignedRequest, request_digest
+from uhealthsec.crypto.journal import (
+    JournalEntry,
+    Outcome,
+    SignedRequest,
+    signed_request_digest,
+)
 from uhealthsec.protocol.encoding import b64u_decode
 from uhealthsec.server.audit.models import JournalRecord
 from uhealthsec.server.errors import SIGNATURE_REQUIRED
@@ -117,29 +123,35 @@ def test_r3_another_accounts_key_or_a_malformed_header_is_refused(
     bearer = {"Authorization": f"Bearer {alice.user.tokens.access_token}"}
 
     # Bob's own valid signature of the very same request, sent with Alice's token.
-    bobs = bob.signed("POST", "/documents", body)["UHS-Signature"]
-    refused = _post(client, "/documents", body, {**bearer, "UHS-Signature": bobs})
+    bobs = bob.signed("POST", "/documents", body)
+    keyed = {**bearer, "Idempotency-Key": bobs["Idempotency-Key"]}
+    refused = _post(client, "/documents", body, {**keyed, "UHS-Signature": bobs["UHS-Signature"]})
     assert refused.status_code == 400
     assert "sign with your current key" in refused.json()["detail"]
 
-    good = alice.signed("POST", "/documents", body)["UHS-Signature"]
-    index, signature = good.split(";")
+    alices = alice.signed("POST", "/documents", body)
+    keyed = {**bearer, "Idempotency-Key": alices["Idempotency-Key"]}
+    good = alices["UHS-Signature"]
+    index, at, signature = good.split(";")
     for header in (
-        f"+{index};{signature}",
-        f"{index}_0;{signature}",
-        f"-{index};{signature}",
-        f"{'9' * 19};{signature}",  # past 2^63
-        f"{'9' * 5000};{signature}",
-        f"{index};{signature}=",
-        f"{index};{signature};{signature}",
-        f"{index};{signature}" + "A" * 100_000,
-        ";",
+        f"+{index};{at};{signature}",
+        f"{index}_0;{at};{signature}",
+        f"-{index};{at};{signature}",
+        f"{index};-{at};{signature}",
+        f"{'9' * 19};{at};{signature}",  # past 2^63
+        f"{index};{'9' * 19};{signature}",
+        f"{'9' * 5000};{at};{signature}",
+        f"{index};{at};{signature}=",
+        f"{index};{at};{signature};{signature}",
+        f"{index};{at};{signature}" + "A" * 100_000,
+        f"{index};{signature}",  # the replayable two-part form
+        ";;",
         "",
     ):
-        refused = _post(client, "/documents", body, {**bearer, "UHS-Signature": header})
+        refused = _post(client, "/documents", body, {**keyed, "UHS-Signature": header})
         assert refused.status_code == 400, header[:40]
         assert refused.headers["content-type"] == "application/problem+json"
-    twice = [*bearer.items(), ("UHS-Signature", good), ("UHS-Signature", good)]
+    twice = [*keyed.items(), ("UHS-Signature", good), ("UHS-Signature", good)]
     refused = client.post(
         "/documents", content=body, headers=[*twice, ("Content-Type", "application/json")]
     )
@@ -205,7 +217,9 @@ def test_r3_an_upload_whose_body_is_not_the_signed_one_leaves_nothing(
     entry = JournalEntry.decode(b64u_decode(accepted.headers["UHS-Journal-Entry"]))
     assert entry.signature is not None
     digest = hashlib.sha256(signed_data).digest()
-    assert entry.request_digest == request_digest("POST", "/blobs", digest)
+    signed_at = int(signed["UHS-Signature"].split(";")[1])
+    nonce = signed["Idempotency-Key"].strip('"')
+    assert entry.request_digest == signed_request_digest("POST", "/blobs", digest, signed_at, nonce)
     SignedRequest(entry.request_digest).verify(
         alice.exchange.keys.public().signing, entry.signature.signature
     )
@@ -239,3 +253,88 @@ def test_r3_the_sdk_unlocks_locked_keys_to_sign_a_change(practice: Practice, cli
         never.call("POST", "/documents", json=version_body(practice, report))
     assert refused.value.status == 400
     assert refused.value.body["type"] == SIGNATURE_REQUIRED
+
+
+def test_r3_a_signed_request_is_fresh_and_single_use(
+    practice: Practice, client, ctx, users, report
+):
+    """R3 (PROTOCOL 13.0): a signed change sent again with the same headers (a replay by
+    whoever captured it, within the 10 minutes) is answered with the first answer, not
+    carried out again; its signature with another Idempotency-Key, a signature made 11
+    minutes away from the server's clock, or a signed change without Idempotency-Key, is
+    refused before anything is written; 9 minutes away is taken."""
+    alice = practice.alice
+    token = alice.user.tokens.access_token
+    body = _document(practice, report)
+    documents = _count(ctx, Document)
+    signed = signed_headers(alice.exchange, token, "POST", "/documents", body)
+
+    first = _post(client, "/documents", body, signed)
+    assert first.status_code == 201, first.text
+    replayed = _post(client, "/documents", body, signed)
+    assert (replayed.status_code, replayed.json()) == (201, first.json())
+    assert _count(ctx, Document) == documents + 1  # carried out once
+
+    # The captured signature with a fresh key: the signature covers the first key.
+    other_key = {**signed, "Idempotency-Key": "k" * 32}
+    refused = _post(client, "/documents", body, other_key)
+    assert refused.status_code == 400
+    assert "signature does not match this request" in refused.json()["detail"]
+    # No key at all.
+    unkeyed = {k: v for k, v in signed.items() if k != "Idempotency-Key"}
+    refused = _post(client, "/documents", body, unkeyed)
+    assert refused.status_code == 400 and refused.json()["type"] == SIGNATURE_REQUIRED
+    assert "Idempotency-Key" in refused.json()["detail"]
+    assert _count(ctx, Document) == documents + 1
+
+    now_ms = int(users.clock().timestamp() * 1000)
+    minute = 60_000
+    for away in (-11 * minute, 11 * minute):
+        stale = signed_headers(
+            alice.exchange, token, "POST", "/documents", body, signed_at_ms=now_ms + away
+        )
+        refused = _post(client, "/documents", body, stale)
+        assert refused.status_code == 400 and refused.json()["type"] == SIGNATURE_REQUIRED
+        assert "clock" in refused.json()["detail"]
+    assert _count(ctx, Document) == documents + 1
+    for away in (-9 * minute, 9 * minute):
+        body = _document(practice, report)
+        late = signed_headers(
+            alice.exchange, token, "POST", "/documents", body, signed_at_ms=now_ms + away
+        )
+        taken = _post(client, "/documents", body, late)
+        assert taken.status_code == 201, taken.text
+    assert _count(ctx, Document) == documents + 3
+
+
+def test_r3_a_captured_consent_change_sent_again_is_not_carried_out_again(
+    practice: Practice, client
+):
+    """R3: a patient's signed permit, captured (by a token thief, or shown by a hostile
+    server in its journal) and sent again after she changed her mind, is answered with
+    its first answer: her directive stays the later deny, its version does not move."""
+    carol, bob = practice.carol, practice.bob
+    consent = ConsentClient(carol.exchange)
+    token = carol.user.tokens.access_token
+    permit = {
+        "practice_id": practice.id,
+        "purpose": "outside_team",
+        "decision": "permit",
+        "recipient_email": bob.email,
+    }
+    sent = json.dumps(permit).encode()
+    captured = {
+        **signed_headers(carol.exchange, token, "POST", "/consents", sent),
+        "Content-Type": "application/json",
+    }
+    consent.decide(practice.id, "outside_team", "deny", bob.email)
+    first = client.post("/consents", content=sent, headers=captured)
+    assert first.status_code in (200, 201), first.text
+    consent.decide(practice.id, "outside_team", "deny", bob.email)
+    before = consent.directives(history=True)
+
+    again = client.post("/consents", content=sent, headers=captured)
+    assert (again.status_code, again.json()) == (first.status_code, first.json())
+    assert consent.directives(history=True) == before
+    current = [d for d in consent.directives(practice.id) if d["recipient_email"] == bob.email]
+    assert [d["decision"] for d in current] == ["deny"]

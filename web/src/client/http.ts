@@ -147,6 +147,36 @@ export class ClientRefusal extends Error {
   }
 }
 
+/** A device clock this close to the server's is used as it is (a Date has whole seconds). */
+export const CLOCK_TOLERANCE_MS = 60_000;
+
+/**
+ * The time a request's signature says it was made at (PROTOCOL 13.0), as
+ * client/transport.py ServerClock: the device's clock, or, once an answer's `Date`
+ * shows it more than a minute away from the server's, the server's time as last seen,
+ * moved on by the device's clock since. The server refuses a signature more than 10
+ * minutes from its own clock, and a device whose clock is wrong is common.
+ */
+export class ServerClock {
+  private offsetMs = 0;
+
+  constructor(private readonly local: () => number = Date.now) {}
+
+  /** Learn the server's time from an answer's `Date` (RFC 9110 6.6.1). */
+  observe(response: Response): void {
+    const value = response.headers.get("Date");
+    if (value === null) return;
+    const server = Date.parse(value);
+    if (Number.isNaN(server)) return;
+    const offset = server - this.local();
+    this.offsetMs = Math.abs(offset) > CLOCK_TOLERANCE_MS ? offset : 0;
+  }
+
+  nowMs(): number {
+    return this.local() + this.offsetMs;
+  }
+}
+
 export type Fetch = (input: string, init?: RequestInit) => Promise<Response>;
 
 export interface RequestOptions {

@@ -216,7 +216,7 @@ export class JournalHistory {
     } catch {
       throw journalTampered("the response carries no valid journal receipt");
     }
-    const expected = await requestDigest("GET", sent.pathname + sent.search, await sha256(new Uint8Array(0)));
+    const expected = this.session.signedDigestOf(response) ?? (await requestDigest("GET", sent.pathname + sent.search, await sha256(new Uint8Array(0))));
     if (entry.actor.toLowerCase() !== actor.toLowerCase() || !constantTimeEqual(entry.requestDigest, expected)) {
       throw journalTampered("the journal entry does not describe this request");
     }

@@ -6,7 +6,7 @@
  */
 
 import { constantTimeEqual, utf8 } from "../protocol/bytes.js";
-import { requestDigest, signatureHeader } from "../protocol/journal.js";
+import { signatureHeader, signedRequestDigest } from "../protocol/journal.js";
 import { sha256 } from "../protocol/primitives.js";
 import type { Purpose } from "../protocol/signature.js";
 import { type Tokens, accessTokenExpiry, refresh } from "./auth.js";
@@ -17,6 +17,7 @@ import {
   type Http,
   IDEMPOTENCY_KEY_HEADER,
   type RequestOptions,
+  ServerClock,
   checkResponse,
   contentDigest,
 } from "./http.js";
@@ -65,6 +66,10 @@ export class Session {
   readonly directory: KeyDirectory;
   private checkedAccount: Account | null = null;
   private refreshing: Promise<Tokens> | null = null;
+  /** The signed digest of each answered request, which its journal receipt must hold. */
+  private readonly journaled = new WeakMap<Response, Uint8Array>();
+  /** The time a signature says it was made at: learnt from every answer. */
+  readonly clock = new ServerClock();
 
   constructor(
     readonly http: Http,
@@ -118,6 +123,7 @@ export class Session {
     const sent: RequestOptions = { ...options, headers };
     const declared = options.bodySha256;
     const signable = !path.startsWith("/keys/") && path !== "/accounts/me";
+    let journaled: Uint8Array | undefined;
     if (signable && (declared !== undefined || (options.body === undefined && options.form === undefined))) {
       let bodySha256: Uint8Array;
       if (declared !== undefined) {
@@ -134,11 +140,25 @@ export class Session {
         bodySha256 = await sha256(body);
       }
       const url = new URL(this.http.url(path, options.params));
-      const digest = await requestDigest(method, url.pathname + url.search, bodySha256);
+      // First: its lookup's answer sets the clock.
       const signer = await this.myEntry();
-      headers["UHS-Signature"] = signatureHeader(signer.index, await this.keys.sign("request", digest));
+      // Fresh and single-use (13.0): signed now, over the request's idempotency key.
+      const signedAtMs = BigInt(Math.round(this.clock.nowMs()));
+      const nonce = (headers[IDEMPOTENCY_KEY_HEADER] ?? "").replace(/^"|"$/g, "");
+      const digest = await signedRequestDigest(method, url.pathname + url.search, bodySha256, signedAtMs, nonce);
+      journaled = digest;
+      headers["UHS-Signature"] = signatureHeader(signer.index, signedAtMs, await this.keys.sign("request", digest));
     }
-    return checkResponse(options.solveProofOfWork ? await this.http.sendWithProof(method, path, sent) : await this.http.send(method, path, sent));
+    const answer = options.solveProofOfWork ? await this.http.sendWithProof(method, path, sent) : await this.http.send(method, path, sent);
+    this.clock.observe(answer);
+    const response = await checkResponse(answer);
+    if (journaled !== undefined) this.journaled.set(response, journaled);
+    return response;
+  }
+
+  /** The digest the journal entry of the request answered by `response` holds, if it was signed (13.0). */
+  signedDigestOf(response: Response): Uint8Array | undefined {
+    return this.journaled.get(response);
   }
 
   /** A signed-in JSON answer, read by `wire`. */

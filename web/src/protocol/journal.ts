@@ -13,6 +13,10 @@ export const ENTRY_VERSION = 0x02;
 /** Entries written before chains existed: read, never written. */
 export const ENTRY_VERSION_UNCHAINED = 0x01;
 const REQUEST_MAGIC = utf8("UHSR");
+/** A signed request's digest (13.0): also covers when it was signed and its single-use value. */
+const SIGNED_REQUEST_MAGIC = utf8("UHSS");
+/** The longest single-use value (an `Idempotency-Key`), in bytes. */
+const MAX_NONCE = 64;
 const MAX_OBJECTS = 16;
 const MAX_LINKS = 65535;
 const MAX_INT63 = 2n ** 63n;
@@ -209,14 +213,39 @@ export function decodeEntry(data: Uint8Array, checkLinksRule = true): JournalEnt
   return entry;
 }
 
-/** SHA256("UHSR" || u8(len(method)) || method || u16(len(target)) || target || SHA256(body)). */
+/** SHA256("UHSR" || requestFields): an unsigned request's digest in the journal. */
 export async function requestDigest(method: string, target: string, bodyDigest: Uint8Array): Promise<Uint8Array> {
+  return sha256(concat(REQUEST_MAGIC, requestFields(method, target, bodyDigest)));
+}
+
+/**
+ * SHA256("UHSS" || requestFields || u64(signedAtMs) || u8(len(nonce)) || nonce): what a
+ * client signs, fresh (the server refuses it 10 minutes away from its clock) and
+ * single-use (`nonce` is the request's Idempotency-Key, "" for a GET or HEAD).
+ */
+export async function signedRequestDigest(
+  method: string,
+  target: string,
+  bodyDigest: Uint8Array,
+  signedAtMs: bigint,
+  nonce: string,
+): Promise<Uint8Array> {
+  const fields = requestFields(method, target, bodyDigest);
+  const nonceBytes = ascii(nonce, "nonce");
+  if (signedAtMs < 0n || signedAtMs >= 1n << 63n || nonceBytes.length > MAX_NONCE) {
+    throw malformed("a signed request needs a time and a nonce of at most 64 bytes");
+  }
+  return sha256(concat(SIGNED_REQUEST_MAGIC, fields, u64(signedAtMs), u8(nonceBytes.length), nonceBytes));
+}
+
+/** u8(len(method)) || method || u16(len(target)) || target || SHA256(body). */
+function requestFields(method: string, target: string, bodyDigest: Uint8Array): Uint8Array {
   const methodBytes = ascii(method.toUpperCase(), "method");
   const targetBytes = utf8(target);
   if (bodyDigest.length !== 32 || methodBytes.length > 16 || targetBytes.length > 65535) {
     throw malformed("a request digest needs a method, a target and a 32-byte digest");
   }
-  return sha256(concat(REQUEST_MAGIC, u8(methodBytes.length), methodBytes, u16(targetBytes.length), targetBytes, bodyDigest));
+  return concat(u8(methodBytes.length), methodBytes, u16(targetBytes.length), targetBytes, bodyDigest);
 }
 
 export function signRequest(privateKey: CryptoKey, digest: Uint8Array): Promise<Uint8Array> {
@@ -227,7 +256,7 @@ export function verifyRequest(publicKey: Uint8Array, digest: Uint8Array, signatu
   return verify(publicKey, "request", digest, signature);
 }
 
-/** The `UHS-Signature` header's value: `<signer_key_index>;<base64url signature>`. */
-export function signatureHeader(signerKeyIndex: bigint, signature: Uint8Array): string {
-  return `${signerKeyIndex};${toBase64Url(signature)}`;
+/** The `UHS-Signature` header's value: `<signer_key_index>;<signed_at_ms>;<base64url signature>`. */
+export function signatureHeader(signerKeyIndex: bigint, signedAtMs: bigint, signature: Uint8Array): string {
+  return `${signerKeyIndex};${signedAtMs};${toBase64Url(signature)}`;
 }

@@ -18,13 +18,15 @@ from uhealthsec.client.logs import LogPin
 from uhealthsec.client.transport import (
     CONTENT_DIGEST_HEADER,
     IDEMPOTENCY_KEY_HEADER,
+    SIGNATURE_HEADER,
+    ServerClock,
     check_response,
     idempotency_key,
     sha256_of_content_digest,
 )
 from uhealthsec.client.wire import body, parse
 from uhealthsec.crypto.errors import DecryptionFailed, MalformedInput
-from uhealthsec.crypto.journal import SignedRequest, request_digest
+from uhealthsec.crypto.journal import MAX_NONCE, SignedRequest, signed_request_digest
 from uhealthsec.crypto.keys import PublicKeys, UserKeys
 from uhealthsec.crypto.keystore import Keystore, open_former_keys
 from uhealthsec.crypto.manifest import Reader
@@ -34,8 +36,7 @@ from uhealthsec.protocol.encoding import b64u_encode
 from uhealthsec.protocol.records import DocumentOut, PatientFileIn, PatientFileOut
 from uhealthsec.protocol.signin import KeystoreOut
 
-#: The user's signature of a request (PROTOCOL section 13, R3).
-SIGNATURE_HEADER = "UHS-Signature"
+__all__ = ["SIGNATURE_HEADER", "ExchangeSession"]
 
 
 class ExchangeSession:
@@ -61,6 +62,9 @@ class ExchangeSession:
         state), and ``on_revoke`` is told of each new one, to save it."""
         self.http = http
         self._token = token
+        #: The time a signature says it was made at, which the server refuses when
+        #: more than 10 minutes away from its own: learnt from every answer.
+        self.clock = ServerClock()
         self._keys = keys
         self._unlock = unlock
         if public_keys is None and keys is None:
@@ -95,15 +99,34 @@ class ExchangeSession:
                 body = hashlib.sha256(request.read()).digest()
             if body is not None:
                 target = request.url.raw_path.decode("ascii")
-                request.headers[SIGNATURE_HEADER] = self.request_signature(method, target, body)
-        return check_response(self.http.send(request))
+                nonce = request.headers.get(IDEMPOTENCY_KEY_HEADER, "").strip('"')
+                if len(nonce) > MAX_NONCE or not nonce.isascii():
+                    nonce = ""  # a key the server refuses before it checks the signature
+                request.headers[SIGNATURE_HEADER] = self.request_signature(
+                    method, target, body, nonce
+                )
+        response = self.http.send(request)
+        self.clock.observe(response)
+        return check_response(response)
 
-    def request_signature(self, method: str, target: str, body_sha256: bytes) -> str:
+    def request_signature(
+        self,
+        method: str,
+        target: str,
+        body_sha256: bytes,
+        nonce: str = "",
+        signed_at_ms: int | None = None,
+    ) -> str:
         """The ``UHS-Signature`` value of a request (PROTOCOL section 13): the user's
-        signature over its digest, with the index of their key in the directory."""
-        digest = request_digest(method, target, body_sha256)
+        signature over its signed digest, now (or at ``signed_at_ms``), with its single-use
+        ``nonce`` (its Idempotency-Key; empty for a GET or HEAD), and the index of their
+        key in the directory."""
+        index = self.my_entry().index  # first: its lookup's answer sets the clock
+        if signed_at_ms is None:
+            signed_at_ms = int(self.clock().timestamp() * 1000)
+        digest = signed_request_digest(method, target, body_sha256, signed_at_ms, nonce)
         signature = SignedRequest(digest).sign(self.keys.signing)
-        return f"{self.my_entry().index};{b64u_encode(signature)}"
+        return f"{index};{signed_at_ms};{b64u_encode(signature)}"
 
     @property
     def account(self) -> AccountOut:

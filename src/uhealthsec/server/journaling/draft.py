@@ -15,7 +15,13 @@ from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from typing import Any
 
-from uhealthsec.crypto.journal import NOBODY, ObjectKind, RequestSignature, request_digest
+from uhealthsec.crypto.journal import (
+    NOBODY,
+    ObjectKind,
+    RequestSignature,
+    request_digest,
+    signed_request_digest,
+)
 
 
 @dataclass
@@ -37,6 +43,10 @@ class JournalDraft:
     declared_body: bytes | None = None
     #: The client's signature over the request digest, once verified.
     signature: RequestSignature | None = None
+    #: When the client signed the request (ms since the epoch) and its single-use value
+    #: (its Idempotency-Key, or empty), which a signed request's digest covers.
+    signed_at_ms: int = 0
+    nonce: str = ""
     #: Reads of personal data a request that is no GET makes (a batched lookup of the
     #: key directory: one for each patient's entry it shows), counted against the
     #: account's allowance as that many GETs would be (a GET counts as one).
@@ -55,9 +65,20 @@ class JournalDraft:
     replay_of: uuid.UUID | None = None
 
     def request_digest(self) -> bytes:
-        """The digest of the request as read so far (all of it, once the body is parsed)."""
-        body = self.declared_body if self.declared_body is not None else self.body.copy().digest()
-        return request_digest(self.method, self.target, body)
+        """The digest of the request as read so far (all of it, once the body is parsed):
+        once its signature is verified, the signed digest it covers."""
+        if self.signature is not None:
+            return self.signed_digest()
+        return request_digest(self.method, self.target, self._body_digest())
+
+    def signed_digest(self) -> bytes:
+        """The digest a client signs for this request, at ``signed_at_ms`` with ``nonce``."""
+        return signed_request_digest(
+            self.method, self.target, self._body_digest(), self.signed_at_ms, self.nonce
+        )
+
+    def _body_digest(self) -> bytes:
+        return self.declared_body if self.declared_body is not None else self.body.copy().digest()
 
     def note(self, kind: ObjectKind, object_id: uuid.UUID) -> None:
         if (kind, object_id) not in self.objects:
