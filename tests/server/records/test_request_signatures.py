@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -15,6 +16,7 @@ from tests.server_fixtures import declared, signed_headers
 from uhealthsec.client.api import ApiError
 from uhealthsec.client.consent import ConsentClient
 from uhealthsec.client.exchange import ExchangeClient
+from uhealthsec.client.transport import ServerClock
 from uhealthsec.crypto.journal import (
     JournalEntry,
     Outcome,
@@ -338,3 +340,25 @@ def test_r3_a_captured_consent_change_sent_again_is_not_carried_out_again(
     assert consent.directives(history=True) == before
     current = [d for d in consent.directives(practice.id) if d["recipient_email"] == bob.email]
     assert [d["decision"] for d in current] == ["deny"]
+
+
+def test_r3_a_device_whose_clock_is_wrong_signs_at_the_servers_time(
+    practice: Practice, client, ctx, users, report
+):
+    """R3: a device whose clock is two hours fast (its answers' Date show it more than a
+    minute from the server's) signs with the server's time, so its change is accepted;
+    one whose clock is within the minute keeps its own."""
+    alice = practice.alice
+    keys = device(client, users, alice.user).keys
+    token = lambda: alice.user.tokens.access_token  # noqa: E731
+    fast = ExchangeClient(client, token, keys)
+    fast.clock = ServerClock(lambda: users.clock() + timedelta(hours=2))
+    assert fast.clock() == users.clock() + timedelta(hours=2)
+    documents = _count(ctx, Document)
+    fast.call("POST", "/documents", json=version_body(practice, report))
+    assert _count(ctx, Document) == documents + 1
+    assert abs(fast.clock() - users.clock()) <= timedelta(seconds=1)
+
+    close = ServerClock(lambda: users.clock() + timedelta(seconds=50))
+    close.observe(client.get("/health"))
+    assert close() == users.clock() + timedelta(seconds=50)
