@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { Http } from "../src/client/http.js";
+import { Http, ServerClock } from "../src/client/http.js";
 import { MemoryPinStore } from "../src/client/pins.js";
 import { type HeldKeys, Session } from "../src/client/session.js";
 import { toBase64, utf8 } from "../src/protocol/bytes.js";
@@ -67,4 +67,26 @@ test("R3: a JSON change is signed over the bytes sent; a key lookup is not signe
   await session.call("POST", "/keys/lookups", { json: { emails: [] } });
   assert.equal(sent[1]!.get("UHS-Signature"), null);
   assert.equal(signed.length, 1);
+});
+
+test("R3: a device whose clock is wrong signs with the server's time, learnt from its answers' Date", async () => {
+  let local = Date.parse("2026-11-28T10:00:00Z");
+  const clock = new ServerClock(() => local);
+  const answer = (date: string | null) => new Response("{}", { headers: date === null ? {} : { Date: date } });
+  assert.equal(clock.nowMs(), local);
+  clock.observe(answer("Sat, 28 Nov 2026 08:00:00 GMT")); // the device is two hours fast
+  assert.equal(clock.nowMs(), Date.parse("2026-11-28T08:00:00Z"));
+  local += 5_000; // moved on by the device's clock since
+  assert.equal(clock.nowMs(), Date.parse("2026-11-28T08:00:05Z"));
+  clock.observe(answer("not a date"));
+  clock.observe(answer(null));
+  assert.equal(clock.nowMs(), Date.parse("2026-11-28T08:00:05Z"));
+  clock.observe(answer("Sat, 28 Nov 2026 10:00:55 GMT")); // within the minute: its own
+  assert.equal(clock.nowMs(), local);
+
+  const { session, sent } = recordingSession();
+  session.clock.observe(answer(new Date(Date.now() + 3 * 3_600_000).toUTCString()));
+  await session.call("POST", "/consents", { json: { purpose: "team" } });
+  const at = Number(/^12;([0-9]+);/.exec(sent[0]!.get("UHS-Signature") ?? "")![1]);
+  assert.ok(Math.abs(at - (Date.now() + 3 * 3_600_000)) < 60_000, "signed at the server's time");
 });
