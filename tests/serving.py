@@ -112,9 +112,7 @@ class ServerThread:
         config = (
             uvicorn_config(app, host="127.0.0.1", port=port, settings=settings, log_level="warning")
             if settings is not None
-            else uvicorn.Config(
-                app, host="127.0.0.1", port=port, log_level="warning", date_header=False
-            )
+            else uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

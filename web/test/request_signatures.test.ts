@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { Http, ServerClock } from "../src/client/http.js";
+import { ApiError, Http, SIGNATURE_REQUIRED, ServerClock } from "../src/client/http.js";
 import { MemoryPinStore } from "../src/client/pins.js";
 import { type HeldKeys, Session } from "../src/client/session.js";
 import { toBase64, utf8 } from "../src/protocol/bytes.js";
@@ -16,13 +16,15 @@ import { sha256 } from "../src/protocol/primitives.js";
 const ORIGIN = "https://sante.example.fr";
 
 /** A session whose server records each request, and whose keys record what they sign. */
-function recordingSession(): { session: Session; sent: Headers[]; signed: Uint8Array[] } {
+function recordingSession(server?: Http): { session: Session; sent: Headers[]; signed: Uint8Array[] } {
   const sent: Headers[] = [];
   const signed: Uint8Array[] = [];
-  const http = new Http(ORIGIN, async (_input, init) => {
-    sent.push(new Headers(init?.headers));
-    return new Response("{}", { status: 201, headers: { "Content-Type": "application/json" } });
-  });
+  const http =
+    server ??
+    new Http(ORIGIN, async (_input, init) => {
+      sent.push(new Headers(init?.headers));
+      return new Response("{}", { status: 201, headers: { "Content-Type": "application/json" } });
+    });
   const keys = {
     sign: async (_purpose: string, digest: Uint8Array) => {
       signed.push(digest);
@@ -69,24 +71,42 @@ test("R3: a JSON change is signed over the bytes sent; a key lookup is not signe
   assert.equal(signed.length, 1);
 });
 
-test("R3: a device whose clock is wrong signs with the server's time, learnt from its answers' Date", async () => {
+test("R3: a device whose clock is wrong signs again at the time the server's refusal gives, and nothing else teaches it", async () => {
   let local = Date.parse("2026-11-28T10:00:00Z");
   const clock = new ServerClock(() => local);
-  const answer = (date: string | null) => new Response("{}", { headers: date === null ? {} : { Date: date } });
+  const stale = (serverTimeMs: unknown, status = 400, type: unknown = SIGNATURE_REQUIRED) =>
+    new ApiError(status, "signed more than 10 minutes away", { type, server_time_ms: serverTimeMs });
+  for (const refusal of [
+    stale(-1),
+    stale(1e15),
+    stale("1764324000000"),
+    stale(1.5),
+    stale(Date.parse("2026-11-28T08:00:00Z"), 502),
+    stale(Date.parse("2026-11-28T08:00:00Z"), 400, "about:blank"),
+    new Error("not a refusal"),
+  ]) {
+    assert.equal(clock.learn(refusal), false);
+  }
   assert.equal(clock.nowMs(), local);
-  clock.observe(answer("Sat, 28 Nov 2026 08:00:00 GMT")); // the device is two hours fast
-  assert.equal(clock.nowMs(), Date.parse("2026-11-28T08:00:00Z"));
+  assert.ok(clock.learn(stale(Date.parse("2026-11-28T08:00:00Z")))); // the device is two hours fast
   local += 5_000; // moved on by the device's clock since
   assert.equal(clock.nowMs(), Date.parse("2026-11-28T08:00:05Z"));
-  clock.observe(answer("not a date"));
-  clock.observe(answer(null));
-  assert.equal(clock.nowMs(), Date.parse("2026-11-28T08:00:05Z"));
-  clock.observe(answer("Sat, 28 Nov 2026 10:00:55 GMT")); // within the minute: its own
-  assert.equal(clock.nowMs(), local);
 
-  const { session, sent } = recordingSession();
-  session.clock.observe(answer(new Date(Date.now() + 3 * 3_600_000).toUTCString()));
+  // The session signs again at the server's time and sends the request once more.
+  const sent: Headers[] = [];
+  const serverNow = Date.now() - 3 * 3_600_000;
+  const http = new Http(ORIGIN, async (_input, init) => {
+    sent.push(new Headers(init?.headers));
+    if (sent.length === 1) {
+      return new Response(JSON.stringify({ type: SIGNATURE_REQUIRED, detail: "clock", server_time_ms: serverNow }), { status: 400, headers: { "Content-Type": "application/problem+json" } });
+    }
+    return new Response("{}", { status: 201, headers: { "Content-Type": "application/json" } });
+  });
+  const { session } = recordingSession(http);
   await session.call("POST", "/consents", { json: { purpose: "team" } });
-  const at = Number(/^12;([0-9]+);/.exec(sent[0]!.get("UHS-Signature") ?? "")![1]);
-  assert.ok(Math.abs(at - (Date.now() + 3 * 3_600_000)) < 60_000, "signed at the server's time");
+  assert.equal(sent.length, 2);
+  const at = (headers: Headers) => Number(/^12;([0-9]+);/.exec(headers.get("UHS-Signature") ?? "")![1]);
+  assert.ok(Math.abs(at(sent[0]!) - Date.now()) < 60_000, "first signed by the device's clock");
+  assert.ok(Math.abs(at(sent[1]!) - serverNow) < 60_000, "then at the server's time");
+  assert.equal(sent[1]!.get("Idempotency-Key"), sent[0]!.get("Idempotency-Key"));
 });

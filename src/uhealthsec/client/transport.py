@@ -12,7 +12,6 @@ import urllib.request
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -95,36 +94,39 @@ def journaled_digest(request: httpx2.Request, body_sha256: bytes) -> bytes:
     return signed_request_digest(request.method, target, body_sha256, signed_at_ms, nonce)
 
 
-#: A device clock this close to the server's is used as it is (a Date has whole seconds).
-CLOCK_TOLERANCE = timedelta(minutes=1)
+#: The problem type of a change refused for its signature (PROTOCOL 13.0).
+SIGNATURE_REQUIRED = "tag:uhealthsec.fr,2026:problem:signature-required"
+#: A server time outside these years is not a clock, whoever says it.
+_EARLIEST_MS = int(datetime(2020, 1, 1, tzinfo=UTC).timestamp() * 1000)
+_LATEST_MS = int(datetime(2200, 1, 1, tzinfo=UTC).timestamp() * 1000)
 
 
 class ServerClock:
     """The time a request's signature says it was made at (PROTOCOL 13.0): the device's
-    clock, or, once an answer's ``Date`` shows it more than a minute away from the
-    server's, the server's time as last seen, moved on by the device's clock since. The
-    server refuses a signature more than 10 minutes from its own clock, and a device
-    whose clock is wrong (a flat battery, a wrong time zone set by hand) is common. The
-    server chooses the time its own check accepts either way: this trusts it for
-    nothing else."""
+    clock, or, once the server refused a signature as made more than 10 minutes from its
+    own time (its ``server_time_ms``), that time moved on by the device's clock since.
+    A device whose clock is wrong (a flat battery, a time zone set by hand) is common.
+    Only that refusal teaches the time, never an answer's ``Date``, which a proxy on the
+    way may write: a client led to sign ahead of time hands out requests that stay
+    fresh longer."""
 
     def __init__(self, local: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.local = local
         self.offset = timedelta(0)
 
-    def observe(self, response: httpx2.Response) -> None:
-        """Learn the server's time from an answer's ``Date`` (RFC 9110 6.6.1)."""
-        value = response.headers.get("date")
-        if value is None:
-            return
-        try:
-            server = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return
-        if server.tzinfo is None:
-            return
-        offset = server - self.local()
-        self.offset = offset if abs(offset) > CLOCK_TOLERANCE else timedelta(0)
+    def learn(self, refusal: ApiError) -> bool:
+        """Take the server's time from its refusal of a stale signature: True if it was
+        one (the request may then be signed again, once)."""
+        server_ms = refusal.body.get("server_time_ms")
+        if (
+            refusal.status != 400
+            or refusal.body.get("type") != SIGNATURE_REQUIRED
+            or type(server_ms) is not int
+            or not _EARLIEST_MS <= server_ms < _LATEST_MS
+        ):
+            return False
+        self.offset = datetime.fromtimestamp(server_ms / 1000, UTC) - self.local()
+        return True
 
     def __call__(self) -> datetime:
         return self.local() + self.offset

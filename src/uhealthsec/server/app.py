@@ -315,9 +315,7 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
     # Before the journal: a made-up method is refused, never drafted as an entry.
     app.add_middleware(KnownMethods)
     # Outermost: every response carries them, the size limit's refusals included.
-    app.add_middleware(
-        SecurityHeaders, hsts=ctx.settings.issuer.startswith("https://"), clock=ctx.now
-    )
+    app.add_middleware(SecurityHeaders, hsts=ctx.settings.issuer.startswith("https://"))
     # Around everything: each request timed and counted, whatever answered it.
     app.add_middleware(RequestMetrics, metrics=ctx.metrics)
 

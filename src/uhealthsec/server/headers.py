@@ -1,11 +1,7 @@
-"""Security headers and the server's Date on every response (pure ASGI middleware,
-outermost, so that even a refusal made before the application runs carries them)."""
+"""Security headers on every response (pure ASGI middleware, outermost, so that even
+a refusal made before the application runs carries them)."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from datetime import UTC, datetime
-from email.utils import format_datetime
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -43,19 +39,9 @@ def policy_for(path: str) -> str:
 
 
 class SecurityHeaders:
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        hsts: bool,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
         self.app = app
         self.hsts = hsts
-        # The Date is the application's clock (RFC 9110 6.6.1), the one a signed
-        # request's time is checked against (PROTOCOL 13.0): a client whose clock is
-        # wrong signs with it. The listener sends no Date of its own.
-        self.clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -66,7 +52,6 @@ class SecurityHeaders:
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                headers["Date"] = format_datetime(self.clock().astimezone(UTC), usegmt=True)
                 headers["Content-Security-Policy"] = policy
                 headers["X-Content-Type-Options"] = "nosniff"
                 headers["Referrer-Policy"] = "no-referrer"

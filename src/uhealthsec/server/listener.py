@@ -138,8 +138,6 @@ def uvicorn_config(
             settings.header_timeout_seconds, settings.body_timeout_seconds
         ),
         server_header=False,
-        # The application sends the Date, from its own clock (server/headers.py).
-        date_header=False,
         timeout_keep_alive=settings.keep_alive_seconds,
         proxy_headers=True,
         forwarded_allow_ips=settings.trusted_proxies,

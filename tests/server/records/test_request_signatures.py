@@ -342,12 +342,12 @@ def test_r3_a_captured_consent_change_sent_again_is_not_carried_out_again(
     assert [d["decision"] for d in current] == ["deny"]
 
 
-def test_r3_a_device_whose_clock_is_wrong_signs_at_the_servers_time(
+def test_r3_a_device_whose_clock_is_wrong_signs_again_at_the_servers_time(
     practice: Practice, client, ctx, users, report
 ):
-    """R3: a device whose clock is two hours fast (its answers' Date show it more than a
-    minute from the server's) signs with the server's time, so its change is accepted;
-    one whose clock is within the minute keeps its own."""
+    """R3: a device whose clock is two hours fast is refused (400, with the server's
+    time), signs again at that time and is accepted, a JSON change and an upload alike;
+    a refusal of another kind, or a time no clock gives, teaches it nothing."""
     alice = practice.alice
     keys = device(client, users, alice.user).keys
     token = lambda: alice.user.tokens.access_token  # noqa: E731
@@ -359,6 +359,19 @@ def test_r3_a_device_whose_clock_is_wrong_signs_at_the_servers_time(
     assert _count(ctx, Document) == documents + 1
     assert abs(fast.clock() - users.clock()) <= timedelta(seconds=1)
 
-    close = ServerClock(lambda: users.clock() + timedelta(seconds=50))
-    close.observe(client.get("/health"))
-    assert close() == users.clock() + timedelta(seconds=50)
+    uploading = ExchangeClient(client, token, keys)
+    uploading.clock = ServerClock(lambda: users.clock() - timedelta(hours=3))
+    uploading.send(report, patient_file_id=practice.patient_file, to=[])
+    assert _count(ctx, Document) == documents + 2
+
+    clock = ServerClock(users.clock)
+    stale = {"type": SIGNATURE_REQUIRED, "server_time_ms": 0}
+    for status, body in (
+        (400, {**stale, "server_time_ms": -1}),
+        (400, {**stale, "server_time_ms": 10**15}),  # the year 33658
+        (400, {**stale, "server_time_ms": "1700000000000"}),
+        (400, {"type": "about:blank", "server_time_ms": 1_700_000_000_000}),
+        (502, {**stale, "server_time_ms": 1_700_000_000_000}),
+    ):
+        assert not clock.learn(ApiError(status, "refused", body))
+    assert clock.offset == timedelta(0)

@@ -147,29 +147,32 @@ export class ClientRefusal extends Error {
   }
 }
 
-/** A device clock this close to the server's is used as it is (a Date has whole seconds). */
-export const CLOCK_TOLERANCE_MS = 60_000;
+/** The problem type of a change refused for its signature (PROTOCOL 13.0). */
+export const SIGNATURE_REQUIRED = "tag:uhealthsec.fr,2026:problem:signature-required";
+/** A server time outside these years is not a clock, whoever says it. */
+const EARLIEST_MS = Date.UTC(2020, 0, 1);
+const LATEST_MS = Date.UTC(2200, 0, 1);
 
 /**
  * The time a request's signature says it was made at (PROTOCOL 13.0), as
- * client/transport.py ServerClock: the device's clock, or, once an answer's `Date`
- * shows it more than a minute away from the server's, the server's time as last seen,
- * moved on by the device's clock since. The server refuses a signature more than 10
- * minutes from its own clock, and a device whose clock is wrong is common.
+ * client/transport.py ServerClock: the device's clock, or, once the server refused a
+ * signature as made more than 10 minutes from its own time (its `server_time_ms`),
+ * that time moved on by the device's clock since. Only that refusal teaches the time,
+ * never an answer's `Date`, which a proxy on the way may write: a client led to sign
+ * ahead of time hands out requests that stay fresh longer.
  */
 export class ServerClock {
   private offsetMs = 0;
 
   constructor(private readonly local: () => number = Date.now) {}
 
-  /** Learn the server's time from an answer's `Date` (RFC 9110 6.6.1). */
-  observe(response: Response): void {
-    const value = response.headers.get("Date");
-    if (value === null) return;
-    const server = Date.parse(value);
-    if (Number.isNaN(server)) return;
-    const offset = server - this.local();
-    this.offsetMs = Math.abs(offset) > CLOCK_TOLERANCE_MS ? offset : 0;
+  /** Take the server's time from its refusal of a stale signature: true if it was one. */
+  learn(refusal: unknown): boolean {
+    if (!(refusal instanceof ApiError) || refusal.status !== 400 || refusal.problem["type"] !== SIGNATURE_REQUIRED) return false;
+    const server = refusal.problem["server_time_ms"];
+    if (typeof server !== "number" || !Number.isSafeInteger(server) || server < EARLIEST_MS || server >= LATEST_MS) return false;
+    this.offsetMs = server - this.local();
+    return true;
   }
 
   nowMs(): number {

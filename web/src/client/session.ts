@@ -68,7 +68,7 @@ export class Session {
   private refreshing: Promise<Tokens> | null = null;
   /** The signed digest of each answered request, which its journal receipt must hold. */
   private readonly journaled = new WeakMap<Response, Uint8Array>();
-  /** The time a signature says it was made at: learnt from every answer. */
+  /** The time a signature says it was made at: the server's, once it refused the device's. */
   readonly clock = new ServerClock();
 
   constructor(
@@ -124,6 +124,7 @@ export class Session {
     const declared = options.bodySha256;
     const signable = !path.startsWith("/keys/") && path !== "/accounts/me";
     let journaled: Uint8Array | undefined;
+    let sign: (() => Promise<void>) | undefined;
     if (signable && (declared !== undefined || (options.body === undefined && options.form === undefined))) {
       let bodySha256: Uint8Array;
       if (declared !== undefined) {
@@ -140,18 +141,29 @@ export class Session {
         bodySha256 = await sha256(body);
       }
       const url = new URL(this.http.url(path, options.params));
-      // First: its lookup's answer sets the clock.
       const signer = await this.myEntry();
-      // Fresh and single-use (13.0): signed now, over the request's idempotency key.
-      const signedAtMs = BigInt(Math.round(this.clock.nowMs()));
       const nonce = (headers[IDEMPOTENCY_KEY_HEADER] ?? "").replace(/^"|"$/g, "");
-      const digest = await signedRequestDigest(method, url.pathname + url.search, bodySha256, signedAtMs, nonce);
-      journaled = digest;
-      headers["UHS-Signature"] = signatureHeader(signer.index, signedAtMs, await this.keys.sign("request", digest));
+      // Fresh and single-use (13.0): signed now, over the request's idempotency key.
+      sign = async () => {
+        const signedAtMs = BigInt(Math.round(this.clock.nowMs()));
+        const digest = await signedRequestDigest(method, url.pathname + url.search, bodySha256, signedAtMs, nonce);
+        journaled = digest;
+        headers["UHS-Signature"] = signatureHeader(signer.index, signedAtMs, await this.keys.sign("request", digest));
+      };
+      await sign();
     }
-    const answer = options.solveProofOfWork ? await this.http.sendWithProof(method, path, sent) : await this.http.send(method, path, sent);
-    this.clock.observe(answer);
-    const response = await checkResponse(answer);
+    const send = async () =>
+      checkResponse(options.solveProofOfWork ? await this.http.sendWithProof(method, path, sent) : await this.http.send(method, path, sent));
+    let response: Response;
+    try {
+      response = await send();
+    } catch (refusal) {
+      // Signed by a clock more than 10 minutes from the server's: signed again at the
+      // server's time, and sent once more (a Blob body can be).
+      if (sign === undefined || !this.clock.learn(refusal)) throw refusal;
+      await sign();
+      response = await send();
+    }
     if (journaled !== undefined) this.journaled.set(response, journaled);
     return response;
   }

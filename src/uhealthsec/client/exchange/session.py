@@ -12,7 +12,7 @@ from typing import Any
 import httpx2
 
 from uhealthsec.client.directory import KeyDirectoryClient, VerifiedEntry
-from uhealthsec.client.errors import ExchangeRefused
+from uhealthsec.client.errors import ApiError, ExchangeRefused
 from uhealthsec.client.exchange.models import RevokedReader
 from uhealthsec.client.logs import LogPin
 from uhealthsec.client.transport import (
@@ -63,7 +63,7 @@ class ExchangeSession:
         self.http = http
         self._token = token
         #: The time a signature says it was made at, which the server refuses when
-        #: more than 10 minutes away from its own: learnt from every answer.
+        #: more than 10 minutes away from its own (and then gives its own).
         self.clock = ServerClock()
         self._keys = keys
         self._unlock = unlock
@@ -92,22 +92,27 @@ class ExchangeSession:
             headers[IDEMPOTENCY_KEY_HEADER] = idempotency_key()
         request = self.http.build_request(method, path, headers=headers, **kwargs)
         unlockable = change and self._unlock is not None
+        signed: tuple[str, bytes, str] | None = None
         if _signable(path) and (self._keys is not None or unlockable):
             declared = request.headers.get(CONTENT_DIGEST_HEADER)
             body = sha256_of_content_digest(declared) if declared else None
             if body is None and not _streamed(kwargs):
                 body = hashlib.sha256(request.read()).digest()
             if body is not None:
-                target = request.url.raw_path.decode("ascii")
                 nonce = request.headers.get(IDEMPOTENCY_KEY_HEADER, "").strip('"')
                 if len(nonce) > MAX_NONCE or not nonce.isascii():
                     nonce = ""  # a key the server refuses before it checks the signature
-                request.headers[SIGNATURE_HEADER] = self.request_signature(
-                    method, target, body, nonce
-                )
-        response = self.http.send(request)
-        self.clock.observe(response)
-        return check_response(response)
+                signed = (request.url.raw_path.decode("ascii"), body, nonce)
+                request.headers[SIGNATURE_HEADER] = self.request_signature(method, *signed)
+        try:
+            return check_response(self.http.send(request))
+        except ApiError as refusal:
+            # Signed by a clock more than 10 minutes from the server's: signed again at
+            # the server's time, and sent once more if its body can be (13.0).
+            if signed is None or not self.clock.learn(refusal) or _streamed(kwargs):
+                raise
+        request.headers[SIGNATURE_HEADER] = self.request_signature(method, *signed)
+        return check_response(self.http.send(request))
 
     def request_signature(
         self,
@@ -121,7 +126,7 @@ class ExchangeSession:
         signature over its signed digest, now (or at ``signed_at_ms``), with its single-use
         ``nonce`` (its Idempotency-Key; empty for a GET or HEAD), and the index of their
         key in the directory."""
-        index = self.my_entry().index  # first: its lookup's answer sets the clock
+        index = self.my_entry().index
         if signed_at_ms is None:
             signed_at_ms = int(self.clock().timestamp() * 1000)
         digest = signed_request_digest(method, target, body_sha256, signed_at_ms, nonce)
