@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import logging
 import re
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import contextmanager
@@ -15,7 +16,7 @@ import anyio.to_thread
 from anyio import CancelScope, CapacityLimiter
 from fastapi import Depends, Header, Request, Response
 from fastapi.routing import APIRoute
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from uhealthsec.crypto.journal import RequestSignature, SignedRequest
@@ -37,6 +38,7 @@ from uhealthsec.server.idempotency.service import (
     AnswerKept,
     begin_write,
     keep_answer,
+    keep_refusal,
     note_answer,
     parse_key,
     pending_write,
@@ -50,6 +52,8 @@ from uhealthsec.server.journaling.draft import (
 )
 from uhealthsec.server.keys.service import KeyDirectory
 from uhealthsec.server.storage.db import transaction
+
+logger = logging.getLogger(__name__)
 
 
 async def get_ctx(request: Request) -> AppContext:
@@ -119,6 +123,8 @@ def _request_transaction(request: Request, ctx: AppContext) -> Iterator[Session]
             _replayed(exc)
         elif isinstance(exc, ServiceError | IntegrityError) and not _keeps_changes(exc):
             _replay_if_committed(request, ctx, exc)  # rolled back: its connection is free
+            if isinstance(exc, ServiceError) and draft is not None and draft.signature:
+                _keep_refusal(request, ctx, exc)
         raise
 
 
@@ -139,6 +145,15 @@ def _replay_if_committed(request: Request, ctx: AppContext, exc: BaseException) 
         except AnswerKept as kept:
             _replayed(kept)
             raise
+
+
+def _keep_refusal(request: Request, ctx: AppContext, refusal: ServiceError) -> None:
+    """A signed write refused: its signature used up, the refusal kept as its answer."""
+    try:
+        with ctx.sessions() as db:
+            keep_refusal(db, request.scope, refusal, ctx.now())
+    except SQLAlchemyError:  # the database gone too: the refusal stands, unkept
+        logger.warning("a refused signed write could not keep its refusal")
 
 
 Ctx = Annotated[AppContext, Depends(get_ctx)]

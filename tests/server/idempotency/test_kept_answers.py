@@ -107,14 +107,36 @@ def test_a_malformed_key_is_refused_before_anything_is_done(practice: Practice, 
 
 
 def test_a_refused_write_keeps_nothing_and_may_be_sent_again(practice: Practice, ctx):
-    """A write refused (here: to a thread of people Alice may not write to) commits
-    nothing, its answer included: the same key is free for the corrected request."""
-    alice = practice.alice.exchange
+    """An unsigned write refused (here: inviting into a practice that does not exist)
+    commits nothing, its answer included: the same key is free for the corrected
+    request."""
+    alice = practice.alice
     key = str(uuid.uuid4())
-    refused = _post(alice, f"/threads/{uuid.uuid4()}/read", key, json={"seq": 1})
-    assert isinstance(refused, ApiError) and refused.status == 404
+    invitation = {"email": "someone@example.org", "role": "practitioner"}
+    headers = {"Idempotency-Key": key, "Authorization": f"Bearer {alice.user.tokens.access_token}"}
+    path = f"/practices/{uuid.uuid4()}/invitations"
+    refused = alice.exchange.http.post(path, json=invitation, headers=headers)
+    assert refused.status_code == 404 and "uhs-signature" not in refused.request.headers
     with ctx.sessions() as db:
         assert db.scalar(select(KeptAnswer).where(KeptAnswer.key == key)) is None
+
+
+def test_a_refused_signed_write_keeps_its_refusal(practice: Practice, ctx):
+    """R3: a signed write refused (to a thread Alice is not in) keeps its refusal as the
+    key's answer: the same request sent again gets it (its signature is used up, 13.0),
+    and another request under that key is refused as a reused key."""
+    alice = practice.alice.exchange
+    key = str(uuid.uuid4())
+    thread = uuid.uuid4()
+    refused = _post(alice, f"/threads/{thread}/read", key, json={"seq": 1})
+    assert isinstance(refused, ApiError) and refused.status == 404
+    again = _post(alice, f"/threads/{thread}/read", key, json={"seq": 1})
+    assert isinstance(again, ApiError) and (again.status, again.body) == (404, refused.body)
+    other = _post(alice, f"/threads/{thread}/read", key, json={"seq": 2})
+    assert isinstance(other, ApiError) and other.status == 422
+    with ctx.sessions() as db:
+        kept = db.scalar(select(KeptAnswer).where(KeptAnswer.key == key))
+        assert kept.status == 404 and kept.patient_id is None
 
 
 def test_answers_are_kept_a_day(practice: Practice, ctx):

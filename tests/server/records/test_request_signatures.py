@@ -375,3 +375,44 @@ def test_r3_a_device_whose_clock_is_wrong_signs_again_at_the_servers_time(
     ):
         assert not clock.learn(ApiError(status, "refused", body))
     assert clock.offset == timedelta(0)
+
+
+class _Capturing:
+    """An HTTP client keeping a copy of what it sends, as a proxy on the way would."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.sent = inner, []
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def send(self, request, **kwargs):
+        self.sent.append(request)
+        return self.inner.send(request, **kwargs)
+
+
+def test_r3_a_refused_signed_change_sent_again_gets_its_refusal(practice: Practice, client, report):
+    """R3: Alice revokes Bob from a document he cannot read yet: refused (404). She then
+    shares it with him on purpose. Her captured revocation, sent again within its 10
+    minutes, gets the refusal again and does not take his access away: the refusal
+    used its signature and key up."""
+    alice, bob = practice.alice, practice.bob
+    document = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[])
+    http = _Capturing(client)
+    sdk = ExchangeClient(http, lambda: alice.user.tokens.access_token, alice.exchange.keys)
+    with pytest.raises(ApiError) as refused:
+        sdk.revoke(document, bob.email)
+    assert refused.value.status == 404
+    captured = [r for r in http.sent if r.url.path.endswith("/revocations")][-1]
+
+    alice.exchange.share(document, [bob.email])
+
+    def readers() -> set[str]:
+        answer = alice.exchange.call("GET", f"/documents/{document}").json()
+        return {r["email"] for r in answer["recipients"]}
+
+    assert bob.email in readers()
+    headers = {k: v for k, v in captured.headers.items() if k.lower() != "content-length"}
+    replay = client.post(captured.url.path, content=captured.content, headers=headers)
+    assert (replay.status_code, replay.json()["detail"]) == (404, refused.value.detail)
+    assert bob.email in readers()

@@ -233,6 +233,43 @@ def replay_if_committed(db: Session, scope: Scope, exc: BaseException, now: date
     raise AnswerKept(answer) from exc
 
 
+def keep_refusal(db: Session, scope: Scope, refusal: ServiceError, now: datetime) -> None:
+    """Keep a signed write's final refusal as the answer to its key, in ``db`` (a session
+    of its own, since the refused request's rolled back): its signature is then used
+    up, and the same request sent again (a retry, or a captured copy) gets the refusal
+    rather than being carried out once what refused it changed (PROTOCOL 13.0). A
+    refusal that asks for a retry (409 with Retry-After, 429) is not kept."""
+    write = pending_write(scope)
+    retry_later = refusal.status == 429 or "Retry-After" in (refusal.headers or {})
+    if write is None or retry_later or not 400 <= refusal.status < 500:
+        return
+    answer = problem(
+        refusal.status,
+        refusal.detail,
+        title=refusal.title,
+        extra=refusal.extra,
+        problem_type=refusal.problem_type,
+    )
+    db.add(
+        KeptAnswer(
+            account_id=write.account_id,
+            key=write.key,
+            request_digest=write.request_digest,
+            status=refusal.status,
+            media_type=answer.media_type,
+            body=bytes(answer.body),
+            outbox_id=None,
+            patient_id=None,
+            practice_id=None,
+            created_at=now,
+        )
+    )
+    try:
+        db.commit()
+    except IntegrityError:  # an attempt with the key committed meanwhile: it stands
+        db.rollback()
+
+
 def forget_patient_file(db: Session, patient_id: uuid.UUID, practice_id: uuid.UUID) -> None:
     """Remove the kept answers of writes about a patient's file in a practice, which is
     being destroyed: they may hold the keys the destruction erases (wrapped for their
