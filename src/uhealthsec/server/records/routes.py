@@ -311,6 +311,7 @@ def _grants(shares: list[s.ShareIn]) -> list[ShareGrant]:
             else SignedShare(
                 x.statement.recipient_email, x.statement.signer_key_index, x.statement.signature
             ),
+            x.available_from,
         )
         for x in shares
     ]
@@ -373,6 +374,7 @@ def _document_out(view: DocumentView) -> s.DocumentOut:
                 wrapped_key=v.wrapped_key,
                 content_digest=v.content_digest,
                 read_at=v.read_at,
+                available_from=v.available_from,
                 readers=None
                 if v.version.readers is None
                 else [_reader_out(r) for r in decode_readers(v.version.readers)],
@@ -382,6 +384,7 @@ def _document_out(view: DocumentView) -> s.DocumentOut:
                         signer_key_index=st.signer_key_index,
                         recipient=s.ReaderIO(account_id=st.recipient_id, email=st.recipient_email),
                         signature=st.signature,
+                        available_from=st.available_from,
                     )
                     for st in v.statements
                 ],
