@@ -80,6 +80,17 @@ def my_files(caller: Caller, db: Db, ctx: Ctx) -> list[s.MyFileOut]:
     ]
 
 
+@router.get("/patient-files/{patient_file_id}", response_model=s.PatientFileOut)
+def patient_file(patient_file_id: uuid.UUID, caller: Caller, db: Db, ctx: Ctx) -> s.PatientFileOut:
+    """A file of your practice: whom the server says it is about (a sender's client
+    proves it before encrypting to them, PROTOCOL 11.7)."""
+    service = RecordsService(db, ctx)
+    found = service.patient_file(caller.account, patient_file_id)
+    patient = db.get(Account, found.patient_id)
+    assert patient is not None
+    return _patient_file_out(found, patient, service.retention(found))
+
+
 @router.post(
     UPLOAD_PATH,
     status_code=201,
