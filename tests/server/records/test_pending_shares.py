@@ -44,7 +44,10 @@ def invite_dave(practice: Practice) -> Waiting:
 @pytest.fixture
 def waiting(practice: Practice, report) -> Waiting:
     w = invite_dave(practice)
-    w.document = practice.alice.exchange.send(report, patient_file_id=w.patient_file, to=[])
+    # Asked for below, not by default (R28's default is test_default_patient_share's).
+    w.document = practice.alice.exchange.send(
+        report, patient_file_id=w.patient_file, to=[], to_patient=False
+    )
     return w
 
 

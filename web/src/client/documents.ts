@@ -404,9 +404,12 @@ export class Documents {
    */
   async summary(view: ServedDocument): Promise<DocumentView> {
     const readable = view.versions.filter((v) => v.wrappedKey !== null);
-    const latest = readable[readable.length - 1];
+    // Held back by its author (R28): listed with its date, its metadata under the key not served yet.
+    const held = readable.length === 0 ? view.versions.filter((v) => v.availableFrom !== null) : [];
+    const latest = readable[readable.length - 1] ?? held[held.length - 1];
     if (latest === undefined) throw exchangeRefused(`the server lists document ${view.id} with no version you can read`);
-    const metadata = await this.session.keys.withUnwrapped(latest.wrappedKey!, latest.envelopeHeader, (key) => this.metadata(latest, key));
+    const metadata =
+      latest.wrappedKey === null ? { title: "", filename: "", media_type: "" } : await this.session.keys.withUnwrapped(latest.wrappedKey, latest.envelopeHeader, (key) => this.metadata(latest, key));
     let verified: Verified | null = null;
     try {
       const manifest = (await servedManifests(view)).get(latest.number)!;
@@ -447,6 +450,7 @@ export class Documents {
       recipients: readers === null ? view.recipients.map((r) => r.email) : readers.map((r) => r.email),
       verified: verified !== null,
       readAt: version.readAt,
+      availableFrom: version.wrappedKey === null ? version.availableFrom : null,
     };
   }
 
