@@ -164,10 +164,10 @@ class DocumentHead:
         )
 
 
-#: DocumentHead's columns, in its order, for reading heads as plain rows.
 #: How long an author may hold a patient's copy back, to explain a result first (R28).
 MAX_PATIENT_DELAY = timedelta(days=30)
 
+#: DocumentHead's columns, in its order, for reading heads as plain rows.
 DOCUMENT_HEAD_COLUMNS = (
     Document.id,
     Document.patient_file_id,
