@@ -161,8 +161,9 @@ def send(
             raise usage_error("--without-patient leaves the patient out: drop the other option")
         patient_file = client.patient_file(practice_for(client, practice), patient)
         recipients = [*(to or []), *([] if without_patient else [patient])]
+        # Counted from the server's time (the answers' Date), which judges the 30 days.
         available_from = (
-            datetime.now(UTC).replace(microsecond=0) + timedelta(days=patient_waits_days)
+            client.clock().replace(microsecond=0) + timedelta(days=patient_waits_days)
             if patient_waits_days
             else None
         )

@@ -13,7 +13,13 @@ import uuid
 from dataclasses import dataclass
 
 from uhealthsec.client.directory import VerifiedEntry
-from uhealthsec.client.errors import ApiError, DirectoryRefused, ExchangeRefused, LogRefused
+from uhealthsec.client.errors import (
+    ApiError,
+    DirectoryRefused,
+    ExchangeRefused,
+    LogRefused,
+    PatientCopyRefused,
+)
 from uhealthsec.client.exchange.history import _served_manifests
 from uhealthsec.client.exchange.models import reader_of
 from uhealthsec.client.exchange.sending import DocumentSending, share_of
@@ -56,11 +62,21 @@ class PendingSharing(DocumentSending):
             None,
         )
         if invitation is None:
-            raise ExchangeRefused(
-                f"{claimed.patient_email} has no keys and no open invitation: the document "
-                "was sent to the others only"
+            raise PatientCopyRefused(
+                f"{claimed.patient_email} has no keys and no open invitation: document "
+                f"{document_id} was sent to the others only",
+                document_id,
             )
-        self.share_pending(document_id, invitation.id)
+        try:
+            self.share_pending(document_id, invitation.id)
+        except ApiError as exc:
+            if exc.status >= 500 or exc.status in (401, 429):
+                raise
+            raise PatientCopyRefused(
+                f"document {document_id} was sent to the others; its copy for "
+                f"{claimed.patient_email} cannot wait for them: {exc.detail}",
+                document_id,
+            ) from exc
 
     def patient_invitations(self, practice_id: uuid.UUID | str) -> list[PatientInvitationOut]:
         """The practice's patients invited and not joined yet."""

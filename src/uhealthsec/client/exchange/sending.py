@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from uhealthsec.client.directory import VerifiedEntry
-from uhealthsec.client.errors import ApiError, ExchangeRefused
+from uhealthsec.client.errors import ApiError, ExchangeRefused, PatientCopyRefused
 from uhealthsec.client.exchange.history import _served_manifests
 from uhealthsec.client.exchange.models import (
     MAX_TITLE_CHARS,
@@ -151,10 +151,14 @@ class DocumentSending(DocumentReceiving):
 
     def _wait_for_patient(self, document_id: uuid.UUID, claimed: PatientFileOut) -> None:
         """The patient has no keys yet: their copy waits as a pending share (PROTOCOL
-        11.6), which needs the practice's open invitation of them."""
-        raise ExchangeRefused(
-            f"{claimed.patient_email} has no keys yet: the document was sent to the others "
-            "only; share it with them once they have joined"
+        11.6), which needs the practice's open invitation of them.
+
+        :raises PatientCopyRefused: it cannot wait (the document is sent all the same).
+        """
+        raise PatientCopyRefused(
+            f"{claimed.patient_email} has no keys yet: document {document_id} was sent to "
+            "the others only; share it with them once they have joined",
+            document_id,
         )
 
     def new_version(
