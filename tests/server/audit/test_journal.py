@@ -100,6 +100,8 @@ def test_a_patient_sees_exactly_who_accessed_their_file(practice: Practice, ctx,
         ("Dr Carol", "accounts.accept_invitation", "done"),
         (alice_name, "records.open_patient_file", "done"),
         ("Dr Carol", "consent.record_directive", "done"),  # her consent for Bob
+        # Whom the file is about, asked to prove her before she is a reader (R28).
+        (alice_name, "records.patient_file", "done"),
         (alice_name, "records.create_document", "done"),
         (bob_name, "records.document", "done"),
         (bob_name, "records.content", "done"),
