@@ -69,7 +69,7 @@ def test_values_are_named_in_capitals_and_optional_arguments_bracketed():
     send = _run(UHS, "send", "-h").stdout
     assert "Usage: uhs send [OPTIONS] FILE" in send
     assert "--to EMAIL" in send and "--expires-days DAYS" in send
-    assert re.search(r"--share-with-patient\s+Let the patient", send)  # a flag takes no value
+    assert re.search(r"--without-patient\s+Do not let the patient", send)  # a flag takes no value
     assert "Usage: uhs keys verify [OPTIONS] [EMAIL]" in _run(UHS, "keys", "verify", "-h").stdout
     assert DEFAULT_SERVER in _run(UHS, "register", "-h").stdout
 

@@ -225,3 +225,19 @@ def test_keys_rotate_replaces_the_keys_and_keeps_documents_readable(
     assert "with former keys (key version 1), signature verified" in " ".join(got.split())
     run(["get", before, "-o", str(received / "hers.txt")], martin, live_server)
     assert (received / "hers.txt").read_text() == report.read_text()
+
+
+def test_r28_uhs_send_gives_the_patient_her_result_held_back_three_days(
+    signed_in, demo, live_server, clock, tmp_path
+):
+    """The patient is a reader by default, shown with the others before encrypting;
+    held back, her inbox lists the document by its date, its title still hers to read."""
+    martin, _ = signed_in
+    report = tmp_path / "analyse.txt"
+    report.write_text("Glycemie a jeun: 1,02 g/L.\n")
+    document_id = send(report, martin, live_server, "--patient-waits-days", "3")
+    camille = tmp_path / "camille"
+    login(demo["camille.petit"], camille, live_server, clock)
+    listed = " ".join(run(["inbox"], camille, live_server).split())
+    assert document_id in listed and "Available from" in listed
+    assert "analyse" not in listed  # its title is encrypted under the key not served yet

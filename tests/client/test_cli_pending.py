@@ -8,7 +8,9 @@ import json
 import uuid
 
 from tests.client.demo import run
+from tests.client.terminal import finished, spawn_uhs
 from tests.server_fixtures import Users
+from uhealthsec.server.demo import DEMO_PASSWORD
 
 NEW_PATIENT = "lea.bernard@example.org"
 
@@ -26,10 +28,19 @@ def test_a_report_waits_for_an_invited_patient_then_is_shared(
         ["send", str(report), "--patient", NEW_PATIENT, "--yes", "--json"], martin, live_server
     )
     document_id = json.loads(sent[sent.index("{") :])["id"]
-    waiting = run(["pending", "share", document_id, "--patient", NEW_PATIENT], martin, live_server)
-    assert "Waiting" in waiting
+    # Sending left her copy waiting (R28: the patient is a reader by default); asking
+    # again is refused, one pending share per document and patient.
+    again = spawn_uhs(
+        ["pending", "share", document_id, "--patient", NEW_PATIENT], martin, live_server
+    )
+    again.expect("Password")
+    again.sendline(DEMO_PASSWORD)
+    status, said = finished(again)
+    assert status == 1 and "already waits for this patient" in said
     listed = listing(martin, live_server)
-    assert [(p["patient_email"], p["state"]) for p in listed] == [(NEW_PATIENT, "waiting")]
+    assert [(p["document_id"], p["patient_email"], p["state"]) for p in listed] == [
+        (document_id, NEW_PATIENT, "waiting")
+    ]
     assert "nothing to share" in run(["pending", "complete"], martin, live_server)
 
     users.signed_in(

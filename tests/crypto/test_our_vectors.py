@@ -330,6 +330,7 @@ def test_share_statements(vector):
         uuid.UUID(vector["granter_id"]),
         vector["signer_key_index"],
         recipient,
+        vector.get("available_from"),
     )
     assert statement.encode().hex() == vector["encoded"]
     assert statement.digest().hex() == vector["digest"]
@@ -338,6 +339,12 @@ def test_share_statements(vector):
         replace(statement, recipient=replace(recipient, email="mallory@demo.test")).verify(
             _h(EXCHANGE["author_public_key"]), _h(vector["signature"])
         )
+    # R28: the time a share becomes readable is signed: neither moved nor dropped.
+    for moved in (None, 1_796_256_001) if statement.available_from else (1_796_256_000,):
+        with pytest.raises(SignatureVerificationFailed):
+            replace(statement, available_from=moved).verify(
+                _h(EXCHANGE["author_public_key"]), _h(vector["signature"])
+            )
 
 
 @pytest.mark.parametrize(

@@ -822,6 +822,19 @@ def exchange_vectors() -> dict:
             **_signed_json(statement, author),
         }
     ]
+    # Format 2 (R28): the same statement with the time the share may first be read.
+    delayed = replace(statement, available_from=1_796_256_000)
+    share_statements.append(
+        {
+            "document_id": str(delayed.document_id),
+            "version": delayed.version,
+            "granter_id": str(delayed.granter_id),
+            "signer_key_index": delayed.signer_key_index,
+            "recipient": _readers_json([delayed.recipient])[0],
+            "available_from": delayed.available_from,
+            **_signed_json(delayed, author),
+        }
+    )
     memberships = []
     # The first link derives the thread's id from its creator, nonce and members.
     nonce = rng(manifest.THREAD_NONCE_SIZE)
@@ -874,7 +887,7 @@ def exchange_vectors() -> dict:
     ]
     return {
         "format": "U-HealthSec directory entries, version manifests v1 and v2, "
-        "share statements v1, revocation statements v1, thread memberships v1, "
+        "share statements v1 and v2, revocation statements v1, thread memberships v1, "
         "message manifests v1",
         "author_public_key": author.public_key().public_bytes_raw().hex(),
         "directory_entries": entries,

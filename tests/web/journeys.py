@@ -201,13 +201,19 @@ def tab_to(page, selector: str, limit: int = 60) -> None:
     raise AssertionError(f"Tab never reached {selector}")
 
 
-def for_camille_to_paul(page) -> None:
-    """On the send screen: the patient Camille Petit, the colleague Paul Durand ticked."""
+def for_camille_to_paul(page, to_patient: bool = False) -> None:
+    """On the send screen: the patient Camille Petit, the colleague Paul Durand ticked;
+    Camille a reader too only with ``to_patient`` (ticked by default, R28: the journeys
+    that share with her later untick her)."""
     patients = page.get_by_label("Choisissez la patiente ou le patient")
     patients.select_option(
         patients.locator("option", has_text="Camille Petit").get_attribute("value")
     )
     page.get_by_label(re.compile("Paul Durand")).check()
+    patient = page.get_by_label("La patiente ou le patient pourra le lire")
+    assert patient.is_checked()
+    if not to_patient:
+        patient.uncheck()
 
 
 @contextmanager

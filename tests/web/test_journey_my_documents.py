@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 
 from fhir.resources.R4B.bundle import Bundle
 
@@ -118,6 +119,15 @@ def test_a_patient_finds_opens_and_exports_their_documents(browser, demo_server,
     scan.write_bytes(png(64, 48))
     radio = martin.send(scan, patient_file_id=file_id, to=[PATIENT], title="Radiographie")
     sent[f"{radio}/1"] = scan.read_bytes()
+    # Results her practitioner explains first (R28): hers in three days, listed meanwhile.
+    held_until = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
+    martin.send(
+        scan,
+        patient_file_id=file_id,
+        to=[],
+        title="Résultats d'analyse",
+        patient_available_from=held_until,
+    )
     # A thread with her, a message each way; a rights request of hers (R18).
     thread = MessagingClient(martin).start_thread([PATIENT])
     MessagingClient(martin).send(thread["id"], "Votre radiographie est normale.")
@@ -140,6 +150,8 @@ def test_a_patient_finds_opens_and_exports_their_documents(browser, demo_server,
     assert page.locator("#main img").count() == 0
     assert page.evaluate("() => document.body.dataset.injected") is None
     assert "version 2" in practice.locator("li", has_text="genou").inner_text()
+    held = practice.locator("li.held-back").inner_text()
+    assert "Disponible le" in held and "Résultats" not in held  # its title is not hers yet
     check_accessibility(page, "my documents")
     photograph(page, screens, "85-my-documents")
 

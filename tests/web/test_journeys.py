@@ -40,7 +40,8 @@ def test_a_practitioner_sends_a_document_and_a_colleague_opens_it_verified(
 
     page.get_by_role("link", name="Envoyer", exact=True).click()
     page.get_by_role("heading", name="Envoyer un document").wait_for()
-    for_camille_to_paul(page)
+    # R28: the patient reads her new document by default, proven like the others.
+    for_camille_to_paul(page, to_patient=True)
     image = tmp_path / "radio-genou.png"
     image.write_bytes(png(*PNG_SIZE))
     page.locator("input[type=file]").set_input_files(str(image))
@@ -52,8 +53,7 @@ def test_a_practitioner_sends_a_document_and_a_colleague_opens_it_verified(
     readers = page.get_by_role("heading", name="Pourront lire ce document")
     readers.wait_for()
     listed = page.locator("ul.readers").inner_text()
-    assert "Paul Durand" in listed and DR_MARTIN in listed
-    assert PATIENT not in listed
+    assert "Paul Durand" in listed and DR_MARTIN in listed and PATIENT in listed
     check_accessibility(page, "who can read")
     photograph(page, screens, "04-send-review")
     page.get_by_role("button", name="Chiffrer et envoyer").click()

@@ -62,6 +62,7 @@ test("exchange.json: share and revocation statements are encoded byte for byte a
       granterId: v.granter_id,
       signerKeyIndex: BigInt(v.signer_key_index),
       recipient: readerOf(v.recipient),
+      ...(v.available_from === undefined ? {} : { availableFrom: BigInt(v.available_from) }),
     });
     await checkSigned(v, encoded, PURPOSES.share, "share");
   }

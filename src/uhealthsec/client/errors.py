@@ -62,6 +62,16 @@ class ExchangeRefused(ClientError):
     """A document failed a check on this device (signature, key, integrity)."""
 
 
+class PatientCopyRefused(ExchangeRefused):
+    """A document went to its other readers, but its patient's copy could not be left
+    to wait for them (R28: no open invitation, the server refused the pending share)."""
+
+    def __init__(self, message: str, document_id: object) -> None:
+        super().__init__(message)
+        #: The document sent (a uuid.UUID).
+        self.document_id = document_id
+
+
 class LogRefused(ClientError):
     """A log could not prove what it said; nothing it served was trusted."""
 

@@ -232,6 +232,9 @@ class VersionManifest:
 
 GRANT_MAGIC = b"UHSG"
 GRANT_VERSION = 0x01
+#: A share statement that also names when the share may first be read (R28: the
+#: patient's copy of a result, held back until it has been explained).
+GRANT_VERSION_DELAYED = 0x02
 
 
 @dataclass(frozen=True)
@@ -247,21 +250,33 @@ class ShareStatement:
     granter_id: uuid.UUID
     signer_key_index: int
     recipient: Reader
+    #: Seconds since the epoch (UTC) before which the recipient may not read the
+    #: version; None (format 1, unchanged) for a share readable at once.
+    available_from: int | None = None
 
     def encode(self) -> bytes:
-        """The canonical bytes of this share statement.
+        """The canonical bytes of this share statement: format 1 without
+        ``available_from``, format 2 with it (``u64(available_from)`` before the reader).
 
         :raises MalformedInput: a field is out of range, or the reader cannot be encoded.
         """
         if not 1 <= self.version < 1 << 32 or not 0 <= self.signer_key_index < 1 << 63:
             raise MalformedInput("statement version or key index out of range")
-        return (
-            GRANT_MAGIC
-            + bytes([GRANT_VERSION])
-            + self.document_id.bytes
+        if self.available_from is not None and not 0 < self.available_from < 1 << 63:
+            raise MalformedInput("statement available_from out of range")
+        fields = (
+            self.document_id.bytes
             + struct.pack(">I", self.version)
             + self.granter_id.bytes
             + struct.pack(">Q", self.signer_key_index)
+        )
+        if self.available_from is None:
+            return GRANT_MAGIC + bytes([GRANT_VERSION]) + fields + self.recipient.encode()
+        return (
+            GRANT_MAGIC
+            + bytes([GRANT_VERSION_DELAYED])
+            + fields
+            + struct.pack(">Q", self.available_from)
             + self.recipient.encode()
         )
 

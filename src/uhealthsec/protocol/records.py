@@ -73,7 +73,11 @@ class ShareIn(Strict):
     wrapped_key: Base64Url(1200)  # type: ignore[valid-type]
     #: With its time zone: a time without one means no instant (422, not a guess).
     expires_at: AwareDatetime | None = None
-    #: Required for a recipient the version's author did not sign as a reader.
+    #: The patient's share only (R28): not readable before this time, at most 30 days
+    #: after the request, in whole seconds; signed in ``statement`` (format 2).
+    available_from: AwareDatetime | None = None
+    #: Required for a recipient the version's author did not sign as a reader, and for
+    #: a share with ``available_from``.
     statement: ShareStatementIn | None = None
 
 
@@ -154,6 +158,8 @@ class ShareStatementOut(BaseModel):
     signer_key_index: int
     recipient: ReaderIO
     signature: Base64Url(64)  # type: ignore[valid-type]
+    #: Signed with it (statement format 2): the share is not readable before.
+    available_from: datetime | None = None
 
 
 class VersionOut(BaseModel):
@@ -177,6 +183,9 @@ class VersionOut(BaseModel):
     statements: list[ShareStatementOut]
     #: When you first opened this version (your read receipt); null if you never did.
     read_at: datetime | None = None
+    #: Your share is not readable before this time (R28): ``wrapped_key`` is null and
+    #: the content refused until then.
+    available_from: datetime | None = None
 
 
 class RecipientOut(BaseModel):

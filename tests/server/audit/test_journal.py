@@ -37,7 +37,10 @@ def test_actions_reads_and_refusals_are_journaled(practice: Practice, ctx, repor
     """R12: changes, reads and a refusal are journaled with who, what and outcome."""
     alice, bob = practice.alice, practice.bob
     start = len(_entries(ctx))
-    document_id = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
+    # Without the patient, whose key lookup is journaled (her history shows it, below).
+    document_id = alice.exchange.send(
+        report, patient_file_id=practice.patient_file, to=[bob.email], to_patient=False
+    )
     bob.exchange.fetch(document_id, tmp_path / "copy.txt")
     alice.exchange.revoke(document_id, bob.email)
     with pytest.raises(ApiError):
@@ -100,6 +103,9 @@ def test_a_patient_sees_exactly_who_accessed_their_file(practice: Practice, ctx,
         ("Dr Carol", "accounts.accept_invitation", "done"),
         (alice_name, "records.open_patient_file", "done"),
         ("Dr Carol", "consent.record_directive", "done"),  # her consent for Bob
+        # Whom the file is about, asked to prove her before she is a reader (R28).
+        (alice_name, "records.patient_file", "done"),
+        (alice_name, "keys.lookup", "done"),  # her keys, proven in the directory
         (alice_name, "records.create_document", "done"),
         (bob_name, "records.document", "done"),
         (bob_name, "records.content", "done"),

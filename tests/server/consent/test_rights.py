@@ -89,7 +89,10 @@ def test_portability_round_trips_every_document_byte_for_byte(practice: Practice
     alice, bob, carol = practice.alice, practice.bob, practice.carol
     scan = tmp_path / "radio.png"
     scan.write_bytes(bytes(range(256)) * 300)
-    first = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
+    # Not Carol's by default (R28): fulfilling the request below gives it to her.
+    first = alice.exchange.send(
+        report, patient_file_id=practice.patient_file, to=[bob.email], to_patient=False
+    )
     versions = {f"{first}/1": report.read_bytes()}
     report.write_bytes(b"Version 2: traitement adapte.\n")
     alice.exchange.new_version(first, report)
@@ -135,7 +138,9 @@ def test_erasure_is_refused_inside_retention_with_the_article_and_the_date(
     practice: Practice, report, clock
 ):
     """R17: a refusal cites art. 17(3) and the day erasure becomes possible."""
-    practice.alice.exchange.send(report, patient_file_id=practice.patient_file, to=[])
+    practice.alice.exchange.send(
+        report, patient_file_id=practice.patient_file, to=[], to_patient=False
+    )
     carol, alice = RightsClient(practice.carol.exchange), RightsClient(practice.alice.exchange)
 
     # Without a birth date the end is unknown: refused, and said so.

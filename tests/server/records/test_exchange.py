@@ -15,7 +15,11 @@ from uhealthsec.client.errors import ExchangeRefused
 def test_send_receive_share_revoke_and_new_version(practice: Practice, report, tmp_path):
     alice, bob, carol = practice.alice, practice.bob, practice.carol
     document_id = alice.exchange.send(
-        report, patient_file_id=practice.patient_file, to=[bob.email], title="Bilan tensionnel"
+        report,
+        patient_file_id=practice.patient_file,
+        to=[bob.email],
+        title="Bilan tensionnel",
+        to_patient=False,  # shared with Carol explicitly below
     )
 
     [summary] = bob.exchange.documents()
@@ -124,7 +128,8 @@ def test_more_readers_than_one_request_carries(practice: Practice, report, ctx, 
     document_id = practice.alice.exchange.send(
         report, patient_file_id=practice.patient_file, to=emails
     )
-    assert len(practice.alice.exchange.document(document_id).recipients) == 121
+    # The author, the patient (R28: by default) and the 120.
+    assert len(practice.alice.exchange.document(document_id).recipients) == 122
 
 
 def test_the_inbox_lists_the_most_recent_first_a_page_at_a_time(practice: Practice, report, clock):

@@ -437,8 +437,13 @@ def test_only_your_own_keys_are_wrapped_again_with_a_recent_second_factor_all_or
     practice: Practice, report, ctx, sdk, clock, users
 ):
     alice, bob, carol = practice.alice, practice.bob, practice.carol
-    to_bob = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
-    only_alice = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[])
+    # Not the patient's (R28's default): she has nothing to wrap again below.
+    to_bob = alice.exchange.send(
+        report, patient_file_id=practice.patient_file, to=[bob.email], to_patient=False
+    )
+    only_alice = alice.exchange.send(
+        report, patient_file_id=practice.patient_file, to=[], to_patient=False
+    )
     thread = MessagingClient(alice.exchange).start_thread([bob.email])
     MessagingClient(alice.exchange).send(thread["id"], "Bonjour")
     mine = bob.exchange.document_view(to_bob).versions[0]

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from tests.server.records.conftest import Person, Practice, device, refused
 from tests.server_fixtures import PASSWORD
+from uhealthsec.client.errors import PatientCopyRefused
 from uhealthsec.crypto.journal import JournalEntry
 from uhealthsec.crypto.manifest import Reader, ShareStatement
 from uhealthsec.protocol.encoding import b64u_encode
@@ -44,7 +45,10 @@ def invite_dave(practice: Practice) -> Waiting:
 @pytest.fixture
 def waiting(practice: Practice, report) -> Waiting:
     w = invite_dave(practice)
-    w.document = practice.alice.exchange.send(report, patient_file_id=w.patient_file, to=[])
+    # Asked for below, not by default (R28's default is test_default_patient_share's).
+    w.document = practice.alice.exchange.send(
+        report, patient_file_id=w.patient_file, to=[], to_patient=False
+    )
     return w
 
 
@@ -154,7 +158,11 @@ def test_a_sender_has_a_limited_number_waiting_and_cancels_them(
     alice = practice.alice.exchange
     monkeypatch.setattr(pending_module, "MAX_OPEN_PENDING_SHARES", 1)
     first = alice.share_pending(waiting.document, waiting.invitation)
-    second = alice.send(report, patient_file_id=waiting.patient_file, to=[])
+    # R28's default asks too: the document is sent, its patient's copy refused, said so.
+    with pytest.raises(PatientCopyRefused, match="1 documents waiting") as refusal:
+        alice.send(report, patient_file_id=waiting.patient_file, to=[])
+    second = refusal.value.document_id
+    assert second in [d.id for d in alice.documents()]
     assert "1 documents waiting" in refused(409, alice.share_pending, second, waiting.invitation)
     assert alice.cancel_pending(first.id).state == PendingState.CANCELLED
     assert alice.share_pending(second, waiting.invitation).state == PendingState.WAITING

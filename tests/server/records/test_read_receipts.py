@@ -38,7 +38,9 @@ def test_a_version_is_new_to_its_readers_until_they_open_it(
 
 def test_only_a_reader_of_the_version_sends_its_receipt(practice: Practice, report):
     alice, bob, carol = practice.alice, practice.bob, practice.carol
-    document_id = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
+    document_id = alice.exchange.send(
+        report, patient_file_id=practice.patient_file, to=[bob.email], to_patient=False
+    )
     refused(404, carol.exchange.call, "POST", f"/documents/{document_id}/versions/1/read")
     refused(404, bob.exchange.call, "POST", f"/documents/{document_id}/versions/2/read")
     alice.exchange.revoke(document_id, bob.email)

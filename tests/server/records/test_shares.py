@@ -151,7 +151,9 @@ def test_no_revocation_leaves_a_document_without_a_reader(practice: Practice, re
     from uhealthsec.server.records.models import Share
 
     alice, bob = practice.alice, practice.bob
-    document_id = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
+    document_id = alice.exchange.send(
+        report, patient_file_id=practice.patient_file, to=[bob.email], to_patient=False
+    )
     with ctx.sessions.begin() as db:
         db.execute(
             update(Share)
@@ -309,7 +311,7 @@ def test_only_the_author_gives_the_patients_access_an_end(
     his share is taken; the author may give one."""
     alice, carol = practice.alice, practice.carol
     document_id = alice.exchange.send(
-        report, patient_file_id=practice.patient_file, to=[dave.email]
+        report, patient_file_id=practice.patient_file, to=[dave.email], to_patient=False
     )
     tomorrow = clock.now + timedelta(days=1)
     detail = refused(403, dave.exchange.share, document_id, [carol.email], expires_at=tomorrow)
@@ -317,7 +319,9 @@ def test_only_the_author_gives_the_patients_access_an_end(
     assert carol.exchange.documents() == []
     dave.exchange.share(document_id, [carol.email])
     assert [d.id for d in carol.exchange.documents()] == [document_id]
-    other = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[])
+    other = alice.exchange.send(
+        report, patient_file_id=practice.patient_file, to=[], to_patient=False
+    )
     alice.exchange.share(other, [carol.email], expires_at=tomorrow)
 
 
@@ -329,7 +333,7 @@ def test_the_patient_stays_a_possible_reader_of_the_next_version_after_an_expiry
     again (an ended share of someone else would need a new share)."""
     alice, carol = practice.alice, practice.carol
     document_id = alice.exchange.send(
-        report, patient_file_id=practice.patient_file, to=[dave.email]
+        report, patient_file_id=practice.patient_file, to=[dave.email], to_patient=False
     )
     alice.exchange.share(document_id, [carol.email], expires_at=clock.now + timedelta(hours=1))
     clock.advance(hours=2)

@@ -68,7 +68,9 @@ def test_a_version_must_sign_exactly_its_readers(practice: Practice, report, ctx
 
 def test_a_share_to_someone_not_signed_for_needs_the_sharers_statement(practice: Practice, report):
     alice, carol = practice.alice.exchange, practice.carol
-    document_id = alice.send(report, patient_file_id=practice.patient_file, to=[practice.bob.email])
+    document_id = alice.send(
+        report, patient_file_id=practice.patient_file, to=[practice.bob.email], to_patient=False
+    )
     [version] = alice.call("GET", f"/documents/{document_id}").json()["versions"]
     share = {"recipient_id": carol.user.account_id, "wrapped_key": version["wrapped_key"]}
     path = f"/documents/{document_id}/shares"

@@ -75,7 +75,7 @@ def test_a_rewritten_batch_refuses_the_whole_share(
     emails = add_practitioners(ctx, 2)
     consent_to_everyone_outside(practice)
     alice = practice.alice.exchange
-    document_id = alice.send(report, patient_file_id=practice.patient_file, to=[])
+    document_id = alice.send(report, patient_file_id=practice.patient_file, to=[], to_patient=False)
     honest = alice.directory._call
 
     def lying(method, path, **kwargs):

@@ -958,7 +958,8 @@ def test_a_malformed_document_view_is_refused_with_what_is_wrong(
     another type or not base64url is refused as the server's fault, naming the field,
     before anything of it is used."""
     alice = practice.alice.exchange
-    document_id = alice.send(report, patient_file_id=practice.patient_file, to=[])
+    # The author alone reads it: the recipient appended below is the second.
+    document_id = alice.send(report, patient_file_id=practice.patient_file, to=[], to_patient=False)
     honest = alice.call
 
     def lying(method, path, **kwargs):
@@ -984,7 +985,11 @@ def test_the_document_a_change_is_about_is_shown_from_the_answers_it_is_made_fro
     new version is made from, not from another answer the server could make differ."""
     alice = practice.alice.exchange
     document_id = alice.send(
-        report, patient_file_id=practice.patient_file, to=[], title="Bilan du genou"
+        report,
+        patient_file_id=practice.patient_file,
+        to=[],
+        title="Bilan du genou",
+        to_patient=False,  # shared with Carol below
     )
     shown = []
 

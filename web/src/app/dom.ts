@@ -82,6 +82,13 @@ export function formatDay(day: string, locale: string): string {
   return Number.isNaN(date.getTime()) ? day : date.toLocaleDateString(locale, { dateStyle: "long" });
 }
 
+/** A moment (ISO 8601) as a day of the month and a time ("3 décembre à 10:00"): a date soon, said as people say it. */
+export function formatDayAndTime(iso: string, locale: string): string {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  return date.toLocaleString(locale, { day: "numeric", month: "long", hour: "2-digit", minute: "2-digit" });
+}
+
 export function formatDate(iso: string, locale: string): string {
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return iso;

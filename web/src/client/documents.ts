@@ -59,6 +59,8 @@ export interface ServedVersion {
   statements: ServedStatement[];
   /** When this account first opened this version (its read receipt); null if never. */
   readAt: string | null;
+  /** ISO 8601: this account's share is held back by its author until then (R28); its key is not served. */
+  availableFrom: string | null;
 }
 
 export interface ServedStatement {
@@ -68,6 +70,8 @@ export interface ServedStatement {
   /** The version the statement names: its own for a share, the latest then for a revocation. */
   version: number;
   signature: Uint8Array;
+  /** A share statement's signed time before which its reader may not read (R28), in seconds. */
+  availableFrom?: bigint;
 }
 
 export interface ServedRecipient {
@@ -112,6 +116,7 @@ export function readDocument(raw: unknown, wire: Wire): ServedDocument {
       readers,
       statements: wire.list(v["statements"] ?? []).map((s) => statement(wire.object(s), wire, "granter_id", "recipient", number)),
       readAt: wire.optionalString(v, "read_at") ?? null,
+      availableFrom: wire.optionalString(v, "available_from") ?? null,
     };
   });
   const recipients = wire.list(body["recipients"]).map((item): ServedRecipient => {
@@ -134,7 +139,9 @@ export function readDocument(raw: unknown, wire: Wire): ServedDocument {
 
 /** A share statement (its version's) or a revocation statement (naming its version). */
 function statement(body: Json, wire: Wire, signer: string, named: string, version?: number): ServedStatement {
+  const availableFrom = wire.optionalString(body, "available_from");
   return {
+    ...(availableFrom ? { availableFrom: BigInt(Math.floor(Date.parse(availableFrom) / 1000)) } : {}),
     signerId: wire.uuid(body, signer),
     signerKeyIndex: BigInt(wire.integer(body, "signer_key_index")),
     reader: reader(wire.object(body[named]), wire),
@@ -397,9 +404,12 @@ export class Documents {
    */
   async summary(view: ServedDocument): Promise<DocumentView> {
     const readable = view.versions.filter((v) => v.wrappedKey !== null);
-    const latest = readable[readable.length - 1];
+    // Held back by its author (R28): listed with its date, its metadata under the key not served yet.
+    const held = readable.length === 0 ? view.versions.filter((v) => v.availableFrom !== null) : [];
+    const latest = readable[readable.length - 1] ?? held[held.length - 1];
     if (latest === undefined) throw exchangeRefused(`the server lists document ${view.id} with no version you can read`);
-    const metadata = await this.session.keys.withUnwrapped(latest.wrappedKey!, latest.envelopeHeader, (key) => this.metadata(latest, key));
+    const metadata =
+      latest.wrappedKey === null ? { title: "", filename: "", media_type: "" } : await this.session.keys.withUnwrapped(latest.wrappedKey, latest.envelopeHeader, (key) => this.metadata(latest, key));
     let verified: Verified | null = null;
     try {
       const manifest = (await servedManifests(view)).get(latest.number)!;
@@ -440,6 +450,7 @@ export class Documents {
       recipients: readers === null ? view.recipients.map((r) => r.email) : readers.map((r) => r.email),
       verified: verified !== null,
       readAt: version.readAt,
+      availableFrom: version.wrappedKey === null ? version.availableFrom : null,
     };
   }
 

@@ -473,6 +473,7 @@ export class PatientFiles {
           granterId: served.signerId,
           signerKeyIndex: served.signerKeyIndex,
           recipient: served.reader,
+          ...(served.availableFrom === undefined ? {} : { availableFrom: served.availableFrom }),
         });
         await this.statementSigner(statement, served, `a statement that ${served.reader.email} may read version ${version.number} is not signed by the reader it names`);
         if (!vouched.has(served.reader.accountId)) vouched.set(served.reader.accountId, served.reader);

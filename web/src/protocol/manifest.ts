@@ -121,17 +121,25 @@ export interface ShareStatement {
   granterId: string;
   signerKeyIndex: bigint;
   recipient: Reader;
+  /** Seconds since the epoch before which the recipient may not read the version (R28):
+   * format 2; absent, the statement is format 1, unchanged. */
+  availableFrom?: bigint;
 }
 
 export function encodeShareStatement(statement: ShareStatement): Uint8Array {
   checkRanges(statement.version, statement.signerKeyIndex, "statement");
+  const delayed = statement.availableFrom !== undefined;
+  if (delayed && !(statement.availableFrom! > 0n && statement.availableFrom! < 1n << 63n)) {
+    throw new Error("statement availableFrom out of range");
+  }
   return concat(
     utf8("UHSG"),
-    u8(0x01),
+    u8(delayed ? 0x02 : 0x01),
     uuidBytes(statement.documentId),
     u32(statement.version),
     uuidBytes(statement.granterId),
     u64(statement.signerKeyIndex),
+    ...(delayed ? [u64(statement.availableFrom!)] : []),
     encodeReader(statement.recipient),
   );
 }

@@ -97,6 +97,8 @@ export interface DocumentView {
   verified: boolean;
   /** When this account first opened this version (ISO 8601); null: new to it. */
   readAt: string | null;
+  /** ISO 8601: its author holds this account's copy back until then (R28); title and name are empty, nothing opens before. */
+  availableFrom: string | null;
 }
 
 export interface PatientView {

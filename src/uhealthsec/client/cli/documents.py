@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, BinaryIO
 
@@ -109,8 +109,21 @@ def send(
         None, help="Practice id, if you have several.", metavar="ID"
     ),
     expires_days: ExpiresDays = None,
+    without_patient: bool = typer.Option(
+        False,
+        "--without-patient",
+        help="Do not let the patient read it (by default the patient's file is theirs to read).",
+    ),
+    patient_waits_days: int | None = typer.Option(
+        None,
+        "--patient-waits-days",
+        min=1,
+        max=30,
+        metavar="DAYS",
+        help="The patient reads it only after this many days (to explain a result first).",
+    ),
     share_with_patient: bool = typer.Option(
-        False, "--share-with-patient", help="Let the patient read it too."
+        False, "--share-with-patient", hidden=True, help="The default now; kept for scripts."
     ),
     name: str | None = typer.Option(
         None, "--name", help="The document's file name, when it is read from stdin.", metavar="NAME"
@@ -144,17 +157,28 @@ def send(
             file = spool / Path(name or "").name
             with file.open("xb") as sink:
                 _copy_stdin(sink)
+        if without_patient and (share_with_patient or patient_waits_days):
+            raise usage_error("--without-patient leaves the patient out: drop the other option")
         patient_file = client.patient_file(practice_for(client, practice), patient)
-        recipients = [*(to or []), *([patient] if share_with_patient else [])]
+        recipients = [*(to or []), *([] if without_patient else [patient])]
+        # Counted from the server's time (the answers' Date), which judges the 30 days.
+        available_from = (
+            client.clock().replace(microsecond=0) + timedelta(days=patient_waits_days)
+            if patient_waits_days
+            else None
+        )
         with progress_bar(f"Sending {file.name}") as progress:
             document_id = client.send(
                 file,
                 patient_file_id=patient_file["id"],
-                to=recipients,
+                to=to or [],
                 title=title,
                 expires_at=expiry(expires_days),
                 progress=progress,
                 before_encrypting=confirm,
+                patient=patient,
+                to_patient=not without_patient,
+                patient_available_from=available_from,
             )
         _index(
             client,
@@ -171,10 +195,17 @@ def send(
         )
     changes_made.append(f"document {document_id} was sent")
     readers = ", ".join(recipients) or "you only"
+    later = (
+        f" The patient reads it from {available_from:%Y-%m-%d %H:%M} UTC." if available_from else ""
+    )
     print_result(
         as_json,
-        {"id": document_id, "recipients": recipients},
-        f"[green]Sent[/green] {document_id} to {readers}.",
+        {
+            "id": document_id,
+            "recipients": recipients,
+            "patient_available_from": available_from.isoformat() if available_from else None,
+        },
+        f"[green]Sent[/green] {document_id} to {readers}.{later}",
     )
 
 
@@ -201,6 +232,14 @@ def inbox(
         return
     for d in documents:
         author = "you" if d.author_email == me else shown(f"{d.author_name} <{d.author_email}>")
+        if d.available_from:  # held back by its author (R28): no title to show yet
+            console.print(
+                f"[bold]Available from {d.available_from:%Y-%m-%d %H:%M} UTC[/bold]  "
+                f"(version {d.version}, {d.created_at:%Y-%m-%d})"
+            )
+            console.print(f"  from {author}, who holds it back until then to explain it first")
+            console.print(f"  id {d.id}", soft_wrap=True)
+            continue
         new = " [cyan]new[/cyan]" if d.read_at is None else ""  # not opened yet
         console.print(
             f"[bold]{shown(d.title)}[/bold]{new}  (version {d.version}, {d.created_at:%Y-%m-%d})"

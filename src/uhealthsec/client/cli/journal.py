@@ -123,6 +123,7 @@ def journal_export(
 #: What journal actions mean to a patient reading their access history.
 _ACTION_WORDS = {
     "records.open_patient_file": "opened your file",
+    "records.patient_file": "looked at whom your file is about (to send you a document)",
     "records.create_document": "added a document to your file",
     "records.add_version": "added a new version of a document",
     "records.document": "looked at a document's details",

@@ -247,7 +247,12 @@ class SignedHistory(ExchangeSession):
             for raw in added:
                 recipient = Reader(raw.recipient.account_id, raw.recipient.email)
                 statement = ShareStatement(
-                    manifest.document_id, number, raw.granter_id, raw.signer_key_index, recipient
+                    manifest.document_id,
+                    number,
+                    raw.granter_id,
+                    raw.signer_key_index,
+                    recipient,
+                    None if raw.available_from is None else int(raw.available_from.timestamp()),
                 )
                 self._statement_signer(
                     statement,

@@ -260,7 +260,11 @@ class MessagingClient:
         if attachments and patient_file_id is None:
             raise ExchangeRefused("attachments are documents: say which patient file they go to")
         for path in attachments:
-            document_id = ex.send(path, patient_file_id=str(patient_file_id), to=others)
+            # An attachment reaches the thread's members only (the patient if a member),
+            # as the web application's: a message is not a new document of the file (R28).
+            document_id = ex.send(
+                path, patient_file_id=str(patient_file_id), to=others, to_patient=False
+            )
             sent.append(Attachment(document_id, path.name, path.name))
         key = envelope.generate_document_key()
         sealed = envelope.encrypt(key, _message_body(text, sent), chunk_log2=12)

@@ -71,6 +71,9 @@ class DocumentSummary:
     recipients: list[str]
     #: When you first opened this version, as your read receipt says; None: new to you.
     read_at: datetime | None = None
+    #: The author holds your copy back until then (R28): nothing of it is readable
+    #: yet (title, name and type are empty: they are encrypted under its key).
+    available_from: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,16 @@ import uuid
 from dataclasses import dataclass
 
 from uhealthsec.client.directory import VerifiedEntry
-from uhealthsec.client.errors import ApiError, DirectoryRefused, ExchangeRefused, LogRefused
+from uhealthsec.client.errors import (
+    ApiError,
+    DirectoryRefused,
+    ExchangeRefused,
+    LogRefused,
+    PatientCopyRefused,
+)
 from uhealthsec.client.exchange.history import _served_manifests
 from uhealthsec.client.exchange.models import reader_of
-from uhealthsec.client.exchange.receiving import DocumentReceiving
-from uhealthsec.client.exchange.sending import share_of
+from uhealthsec.client.exchange.sending import DocumentSending, share_of
 from uhealthsec.client.wire import body, parse
 from uhealthsec.crypto.errors import CryptoError
 from uhealthsec.crypto.manifest import Reader, ShareStatement
@@ -28,7 +33,7 @@ from uhealthsec.protocol.pending import (
     PendingShareOut,
     PendingState,
 )
-from uhealthsec.protocol.records import ShareStatementIn
+from uhealthsec.protocol.records import PatientFileOut, ShareStatementIn
 
 
 @dataclass(frozen=True)
@@ -42,8 +47,36 @@ class PendingOutcome:
     refused: str | None = None
 
 
-class PendingSharing(DocumentReceiving):
+class PendingSharing(DocumentSending):
     """Documents waiting for invited patients, shared by this device when they join."""
+
+    def _wait_for_patient(self, document_id: uuid.UUID, claimed: PatientFileOut) -> None:
+        """A new document's patient has no keys yet (R28): their copy waits as a pending
+        share, named by the practice's open invitation of that very address."""
+        invitation = next(
+            (
+                i
+                for i in self.patient_invitations(claimed.practice_id)
+                if i.email == claimed.patient_email
+            ),
+            None,
+        )
+        if invitation is None:
+            raise PatientCopyRefused(
+                f"{claimed.patient_email} has no keys and no open invitation: document "
+                f"{document_id} was sent to the others only",
+                document_id,
+            )
+        try:
+            self.share_pending(document_id, invitation.id)
+        except ApiError as exc:
+            if exc.status >= 500 or exc.status in (401, 429):
+                raise
+            raise PatientCopyRefused(
+                f"document {document_id} was sent to the others; its copy for "
+                f"{claimed.patient_email} cannot wait for them: {exc.detail}",
+                document_id,
+            ) from exc
 
     def patient_invitations(self, practice_id: uuid.UUID | str) -> list[PatientInvitationOut]:
         """The practice's patients invited and not joined yet."""

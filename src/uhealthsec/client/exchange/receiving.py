@@ -74,6 +74,9 @@ class DocumentReceiving(SignedHistory):
         """The document as listed, from its latest version you can read (whose key
         ``latest_key`` is, when the caller unwrapped it already)."""
         readable = [v for v in view.versions if v.wrapped_key]
+        held = [v for v in view.versions if v.available_from]
+        if not readable and held:
+            return _held_back(view, held[-1])
         if not readable:
             raise ExchangeRefused(
                 f"the server lists document {view.id} with no version you can read"
@@ -115,6 +118,12 @@ class DocumentReceiving(SignedHistory):
         not by its reader)."""
         view = self.document_view(document_id)
         versions = {v.number: v for v in view.versions if v.wrapped_key}
+        held = [v.available_from for v in view.versions if v.available_from]
+        if not versions and held:
+            raise ExchangeRefused(
+                f"this document is available to you from {held[-1]:%Y-%m-%d %H:%M} UTC: its "
+                "author holds it back until then"
+            )
         if not versions:
             raise ExchangeRefused("you cannot read any version of this document")
         chosen = versions.get(version or max(versions))
@@ -225,3 +234,23 @@ def _safe_name(filename: str) -> str:
     """A file name chosen by the author, reduced to a plain name in the target directory."""
     name = Path(filename.replace("\\", "/")).name.strip().lstrip(".")
     return name or "document"
+
+
+def _held_back(view: DocumentOut, version: VersionOut) -> DocumentSummary:
+    """A document whose author holds your copy back (R28): listed with its date only."""
+    return DocumentSummary(
+        id=view.id,
+        version=version.number,
+        title="",
+        filename="",
+        media_type="",
+        size=version.size,
+        author_email=view.author_email,
+        author_name=view.author_name,
+        patient_id=view.patient_id,
+        patient_file_id=view.patient_file_id,
+        created_at=version.created_at,
+        recipients=[r.email for r in view.recipients],
+        read_at=version.read_at,
+        available_from=version.available_from,
+    )

@@ -9,12 +9,12 @@ import mimetypes
 import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from uhealthsec.client.directory import VerifiedEntry
-from uhealthsec.client.errors import ApiError, ExchangeRefused
+from uhealthsec.client.errors import ApiError, ExchangeRefused, PatientCopyRefused
 from uhealthsec.client.exchange.history import _served_manifests
 from uhealthsec.client.exchange.models import (
     MAX_TITLE_CHARS,
@@ -31,12 +31,13 @@ from uhealthsec.client.exchange.streams import UPLOAD_CHUNK
 from uhealthsec.client.transport import CONTENT_DIGEST_HEADER, content_digest
 from uhealthsec.client.wire import body, parse
 from uhealthsec.crypto import envelope
-from uhealthsec.crypto.manifest import NO_PREVIOUS, VersionManifest
+from uhealthsec.crypto.manifest import NO_PREVIOUS, ShareStatement, VersionManifest
 from uhealthsec.crypto.wrap import wrap_document_key
 from uhealthsec.protocol.records import (
     BlobOut,
     DocumentIn,
     NewVersionIn,
+    PatientFileOut,
     ShareIn,
     SharesIn,
     ShareStatementIn,
@@ -58,10 +59,38 @@ class DocumentSending(DocumentReceiving):
         expires_at: datetime | None = None,
         progress: Progress | None = None,
         before_encrypting: BeforeEncrypting | None = None,
+        patient: str | None = None,
+        to_patient: bool = True,
+        patient_available_from: datetime | None = None,
     ) -> uuid.UUID:
-        """Encrypt ``source``, sign it and share it with ``to`` (addresses) and yourself."""
+        """Encrypt ``source``, sign it and share it with ``to`` (addresses), yourself
+        and, unless ``to_patient`` is false, the file's patient (R28), held back until
+        ``patient_available_from`` if given (at most 30 days on). ``patient`` is the
+        patient's address as the author knows it: the file must be theirs.
+
+        The patient is added only once proven here (``proven_file_patient``), else
+        nothing is sent and ExchangeRefused says why; a patient invited with no keys
+        yet gets a pending share (PROTOCOL 11.6) once the document is sent."""
         document_id = uuid.uuid4()
+        file_id = uuid.UUID(str(patient_file_id))
         recipients = self._recipients(to)
+        delays: dict[uuid.UUID, datetime] = {}
+        waiting_patient = None
+        if to_patient:
+            proven, claimed = self.proven_file_patient(file_id, patient)
+            if proven is None:
+                waiting_patient = claimed
+            elif proven.account_id not in {r.account_id for r in recipients}:
+                recipients.append(proven)
+            if patient_available_from is not None:
+                if proven is None:
+                    raise ExchangeRefused(
+                        f"{claimed.patient_email} has no keys yet: a document waiting for "
+                        "them cannot be held back too; send it without a date"
+                    )
+                delays[proven.account_id] = _patient_delay(patient_available_from)
+        elif patient_available_from is not None:
+            raise ExchangeRefused("a date for the patient's copy needs the patient as a reader")
         if before_encrypting:
             before_encrypting(recipients)
         version, later = self._prepare_version(
@@ -76,12 +105,61 @@ class DocumentSending(DocumentReceiving):
             {r.account_id: expires_at for r in recipients[1:]},
             progress,
             NO_PREVIOUS,
+            delays,
         )
-        request = DocumentIn(
-            id=document_id, patient_file_id=uuid.UUID(str(patient_file_id)), **dict(version)
-        )
+        request = DocumentIn(id=document_id, patient_file_id=file_id, **dict(version))
         self._submit(document_id, "/documents", request, later, 1)
+        if waiting_patient is not None:
+            self._wait_for_patient(document_id, waiting_patient)
         return document_id
+
+    def proven_file_patient(
+        self, patient_file_id: uuid.UUID, patient: str | None
+    ) -> tuple[VerifiedEntry | None, PatientFileOut]:
+        """The directory entry of the file's patient, proven here, and the file as the
+        server describes it; no entry for a patient without keys (invited, not joined).
+        The server names the patient; that is not believed: the address it names must
+        be ``patient`` (the author's word) when given, and the key directory must
+        prove that address to be the account it names (as ``_proven_patient`` of
+        pending shares does).
+
+        :raises ExchangeRefused: the server names another patient than the author's,
+            or an account the directory does not give that address to.
+        """
+        answer = self.call("GET", f"/patient-files/{patient_file_id}")
+        claimed = parse(PatientFileOut, answer, ExchangeRefused, "a patient file")
+        named = claimed.patient_email.strip().lower()
+        if str(claimed.id) != str(patient_file_id):
+            raise ExchangeRefused("the server answered with another patient file: nothing was sent")
+        if patient is not None and named != patient.strip().lower():
+            raise ExchangeRefused(
+                f"the server says this file is {claimed.patient_email}'s, not {patient}'s: "
+                "nothing was sent"
+            )
+        try:
+            entry = self.directory.lookup(named)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            return None, claimed
+        if entry.account_id != claimed.patient_id:
+            raise ExchangeRefused(
+                f"the key directory proves {named} to be another account than the one the "
+                "server names as this file's patient: nothing was sent"
+            )
+        return entry, claimed
+
+    def _wait_for_patient(self, document_id: uuid.UUID, claimed: PatientFileOut) -> None:
+        """The patient has no keys yet: their copy waits as a pending share (PROTOCOL
+        11.6), which needs the practice's open invitation of them.
+
+        :raises PatientCopyRefused: it cannot wait (the document is sent all the same).
+        """
+        raise PatientCopyRefused(
+            f"{claimed.patient_email} has no keys yet: document {document_id} was sent to "
+            "the others only; share it with them once they have joined",
+            document_id,
+        )
 
     def new_version(
         self,
@@ -157,10 +235,12 @@ class DocumentSending(DocumentReceiving):
         expiry: dict[uuid.UUID, datetime | None],
         progress: Progress | None,
         previous: bytes,
+        delays: dict[uuid.UUID, datetime] | None = None,
     ) -> tuple[VersionIn, list[ShareIn]]:
         """Encrypt and upload a version for ``recipients`` (the author first), each
-        share ending at its ``expiry`` (none where it names no end): the version as
-        posted, with the first readers' shares, and the shares that follow it."""
+        share ending at its ``expiry`` (none where it names no end) and held back until
+        its ``delays`` entry, signed (R28): the version as posted, with the first
+        readers' shares, and the shares that follow it."""
         metadata = Metadata(
             title=(title or source.name)[:MAX_TITLE_CHARS],
             filename=source.name,
@@ -185,7 +265,14 @@ class DocumentSending(DocumentReceiving):
             readers=tuple(reader_of(r) for r in recipients),
             previous=previous,
         )
-        shares = [share_of(key, summary.header, r, expiry.get(r.account_id)) for r in recipients]
+        shares = [
+            share_of(key, summary.header, r, expiry.get(r.account_id))
+            if r.account_id not in (delays or {})
+            else self._held_back_share(
+                key, summary.header, r, expiry.get(r.account_id), document_id, number, delays
+            )
+            for r in recipients
+        ]
         version = VersionIn(
             readers=readers_io(manifest.readers or ()),
             blob_id=blob.id,
@@ -196,6 +283,42 @@ class DocumentSending(DocumentReceiving):
             shares=shares[:SHARES_PER_REQUEST],
         )
         return version, shares[SHARES_PER_REQUEST:]
+
+    def _held_back_share(
+        self,
+        key: bytes,
+        header: bytes,
+        recipient: VerifiedEntry,
+        expires_at: datetime | None,
+        document_id: uuid.UUID,
+        number: int,
+        delays: dict[uuid.UUID, datetime] | None,
+    ) -> ShareIn:
+        """``recipient``'s share, not readable before their ``delays`` time, which this
+        account signs in a share statement (format 2)."""
+        assert delays is not None
+        when = delays[recipient.account_id]
+        signer = self.my_entry()
+        statement = ShareStatement(
+            document_id,
+            number,
+            self.account.id,
+            signer.index,
+            reader_of(recipient),
+            int(when.timestamp()),
+        )
+        share = share_of(
+            key,
+            header,
+            recipient,
+            expires_at,
+            ShareStatementIn(
+                recipient_email=recipient.entry.email,
+                signer_key_index=signer.index,
+                signature=statement.sign(self.keys.signing),
+            ),
+        )
+        return share.model_copy(update={"available_from": when})
 
     def _encrypt_and_upload(
         self, key: bytes, source: Path, progress: Progress | None
@@ -239,6 +362,14 @@ class DocumentSending(DocumentReceiving):
             ciphertext.seek(0)
             answer = self.call("POST", "/blobs", content=counted(), headers=headers)
         return parse(BlobOut, answer, ExchangeRefused, "an upload")
+
+
+def _patient_delay(when: datetime) -> datetime:
+    """The time the patient's copy becomes readable, in whole seconds (as signed); the
+    server judges its range (after now, at most 30 days on: PROTOCOL 11.7)."""
+    if when.tzinfo is None:
+        raise ExchangeRefused("give the time the patient's copy becomes available with its zone")
+    return when.astimezone(UTC).replace(microsecond=0)
 
 
 class _HashingWriter:

@@ -132,6 +132,7 @@ ACTIONS: Mapping[tuple[str, str], str] = MappingProxyType(
         ("POST", "/patient-files"): "records.open_patient_file",
         ("GET", "/patient-files"): "records.patient_files",
         ("GET", "/patient-files/mine"): "records.my_files",
+        ("GET", "/patient-files/{patient_file_id}"): "records.patient_file",
         ("POST", "/blobs"): "records.upload",
         ("POST", "/documents"): "records.create_document",
         ("POST", "/documents/{document_id}/versions"): "records.add_version",

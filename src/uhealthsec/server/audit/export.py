@@ -36,6 +36,7 @@ _CRUD = {
     "records.add_version": "U",
     "records.open_patient_file": "R",
     "records.patient_files": "R",
+    "records.patient_file": "R",
     "records.document": "R",
     "records.content": "R",
     "records.inbox": "R",

@@ -238,6 +238,7 @@ EXCHANGE = Activity(
             "records.mark_read",
             "records.my_files",
             "records.open_patient_file",
+            "records.patient_file",
             "records.patient_files",
             "records.patient_invitations",
             "records.pending_shares",

@@ -32,6 +32,8 @@ class ShareGrant:
     expires_at: datetime | None = None
     #: Required when sharing with someone the version's author did not sign as reader.
     statement: SignedShare | None = None
+    #: The patient's share held back until then (R28), as signed in ``statement``.
+    available_from: datetime | None = None
 
 
 def grant_shares(
@@ -68,6 +70,7 @@ def grant_shares(
                     granted_by=by.id,
                     created_at=now,
                     expires_at=grant.expires_at,
+                    available_from=grant.available_from,
                     version_created_at=version.created_at,
                     # Whoever wrote the version has read it: never new to them.
                     read_at=now if grant.recipient_id == version.author_id else None,
@@ -86,4 +89,5 @@ def grant_shares(
         share.granted_by = by.id
         share.created_at = now
         share.expires_at = grant.expires_at
+        share.available_from = grant.available_from
         share.revoked_at = share.revoked_by = share.end_reason = None

@@ -80,6 +80,17 @@ def my_files(caller: Caller, db: Db, ctx: Ctx) -> list[s.MyFileOut]:
     ]
 
 
+@router.get("/patient-files/{patient_file_id}", response_model=s.PatientFileOut)
+def patient_file(patient_file_id: uuid.UUID, caller: Caller, db: Db, ctx: Ctx) -> s.PatientFileOut:
+    """A file of your practice: whom the server says it is about (a sender's client
+    proves it before encrypting to them, PROTOCOL 11.7)."""
+    service = RecordsService(db, ctx)
+    found = service.patient_file(caller.account, patient_file_id)
+    patient = db.get(Account, found.patient_id)
+    assert patient is not None
+    return _patient_file_out(found, patient, service.retention(found))
+
+
 @router.post(
     UPLOAD_PATH,
     status_code=201,
@@ -311,6 +322,7 @@ def _grants(shares: list[s.ShareIn]) -> list[ShareGrant]:
             else SignedShare(
                 x.statement.recipient_email, x.statement.signer_key_index, x.statement.signature
             ),
+            x.available_from,
         )
         for x in shares
     ]
@@ -373,6 +385,7 @@ def _document_out(view: DocumentView) -> s.DocumentOut:
                 wrapped_key=v.wrapped_key,
                 content_digest=v.content_digest,
                 read_at=v.read_at,
+                available_from=v.available_from,
                 readers=None
                 if v.version.readers is None
                 else [_reader_out(r) for r in decode_readers(v.version.readers)],
@@ -382,6 +395,7 @@ def _document_out(view: DocumentView) -> s.DocumentOut:
                         signer_key_index=st.signer_key_index,
                         recipient=s.ReaderIO(account_id=st.recipient_id, email=st.recipient_email),
                         signature=st.signature,
+                        available_from=st.available_from,
                     )
                     for st in v.statements
                 ],

@@ -135,6 +135,8 @@ class VersionView:
     statements: Sequence[Row[Any]] = ()
     #: When the caller first opened this version (their read receipt); None if never.
     read_at: datetime | None = None
+    #: The caller's share is held back until then (R28): ``wrapped_key`` is None.
+    available_from: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +163,9 @@ class DocumentHead:
             document.latest_version,
         )
 
+
+#: How long an author may hold a patient's copy back, to explain a result first (R28).
+MAX_PATIENT_DELAY = timedelta(days=30)
 
 #: DocumentHead's columns, in its order, for reading heads as plain rows.
 DOCUMENT_HEAD_COLUMNS = (
@@ -436,6 +441,9 @@ class RecordsService:
             caller, document, patient_file, number, blob, new, self._manifest_digest(previous)
         )
         grants = self._check_grants(new.shares, patient_file, caller)
+        self._check_delays(document, patient_file, list(grants.values()), caller)
+        # As signed: a delay carried from the previous version below is the server's.
+        signed = list(grants.values())
         if caller.id not in grants:
             raise InvalidInput("wrap the document key for yourself too, or you could not read it")
         if unsigned := set(grants) - {r.account_id for r in new.readers}:
@@ -461,6 +469,7 @@ class RecordsService:
                         "wrap its key for them too"
                     )
                 grants = self._carry_expiries(document, patient_file, previous, grants)
+            grants = self._carry_delay(patient_file, previous, grants)
         if caller.id == document.author_id:
             self._refuse_ending(document, patient_file, list(grants.values()), caller)
         version = DocumentVersion(
@@ -478,9 +487,64 @@ class RecordsService:
         self.db.add(version)
         self.db.flush()
         blob.attached_at = self.ctx.now()
+        self._store_statements(caller, document, version, signed)
         grant_shares(self.db, self.ctx.now(), document, version, list(grants.values()), caller)
         self.db.flush()
         return version
+
+    def _check_delays(
+        self,
+        document: Document,
+        patient_file: PatientFile,
+        grants: Sequence[ShareGrant],
+        by: Account,
+    ) -> None:
+        """A share held back (R28) is the patient's, given by the author, signed, in
+        whole seconds, from after now to 30 days on."""
+        now = self.ctx.now()
+        for grant in grants:
+            when = grant.available_from
+            if when is None:
+                continue
+            if grant.recipient_id != patient_file.patient_id:
+                raise InvalidInput("only the patient's copy can be made available later")
+            if by.id != document.author_id:
+                raise Forbidden("only the author can make the patient's copy available later")
+            if grant.statement is None:
+                raise InvalidInput(
+                    "sign a share statement with the time the patient's copy becomes available"
+                )
+            if when.microsecond:
+                raise InvalidInput("the time the patient's copy becomes available is in seconds")
+            if when <= now:
+                raise InvalidInput("the time the patient's copy becomes available is past")
+            if when > now + MAX_PATIENT_DELAY:
+                raise InvalidInput(
+                    "the patient's copy becomes available at most 30 days after it is sent "
+                    f"(here before {(now + MAX_PATIENT_DELAY).isoformat(timespec='seconds')})"
+                )
+
+    def _carry_delay(
+        self,
+        patient_file: PatientFile,
+        previous: DocumentVersion,
+        grants: dict[uuid.UUID, ShareGrant],
+    ) -> dict[uuid.UUID, ShareGrant]:
+        """A new version does not give the patient early what the previous one still
+        holds back: their share of it waits as long, unless its author set a time."""
+        grant = grants.get(patient_file.patient_id)
+        if grant is None or grant.available_from is not None:
+            return grants
+        held = self.db.scalar(
+            select(Share.available_from).where(
+                Share.version_id == previous.id,
+                Share.recipient_id == patient_file.patient_id,
+                Share.available_from > self.ctx.now(),
+            )
+        )
+        if held is None:
+            return grants
+        return {**grants, grant.recipient_id: replace(grant, available_from=held)}
 
     def _never_ended(self, document: Document, patient_file: PatientFile) -> set[uuid.UUID]:
         """The author and the patient, if they received some version of the document
@@ -652,7 +716,12 @@ class RecordsService:
                 (
                     g.statement.signer_key_index,
                     ShareStatement(
-                        document.id, version.number, caller.id, g.statement.signer_key_index, r
+                        document.id,
+                        version.number,
+                        caller.id,
+                        g.statement.signer_key_index,
+                        r,
+                        _seconds(g.available_from),
                     ),
                     g.statement.signature,
                 )
@@ -678,6 +747,7 @@ class RecordsService:
             record.granter_id = caller.id
             record.signer_key_index = grant.statement.signer_key_index
             record.signature = grant.statement.signature
+            record.available_from = grant.available_from
             record.created_at = self.ctx.now()
             self.db.add(record)
 
@@ -745,6 +815,7 @@ class RecordsService:
         if self._active_share(version.id, caller.id) is None:
             raise Forbidden("you cannot read this version, so you cannot share it")
         checked = self._check_grants(grants, patient_file, caller)
+        self._check_delays(document, patient_file, list(checked.values()), caller)
         self._refuse_revoked(document, checked)
         self._refuse_ending(document, patient_file, list(checked.values()), caller)
         self._store_statements(caller, document, version, list(checked.values()))
@@ -880,12 +951,19 @@ class RecordsService:
         # Every version's signed manifest, with the caller's key where they hold one:
         # the next author checks who wrote each version after whom (PROTOCOL 11.4).
         mine = (
-            select(Share.version_id, Share.wrapped_key, Share.read_at)
+            select(Share.version_id, Share.wrapped_key, Share.read_at, Share.available_from)
             .where(Share.recipient_id == caller.id, self._usable())
             .subquery()
         )
         rows = self.db.execute(
-            select(*VERSION_COLUMNS, mine.c.wrapped_key, mine.c.read_at, Blob.size, Blob.sha256)
+            select(
+                *VERSION_COLUMNS,
+                mine.c.wrapped_key,
+                mine.c.read_at,
+                mine.c.available_from,
+                Blob.size,
+                Blob.sha256,
+            )
             .outerjoin(mine, mine.c.version_id == DocumentVersion.id)
             .join(Blob, Blob.id == DocumentVersion.blob_id)
             .where(DocumentVersion.document_id.in_(ids))
@@ -900,6 +978,7 @@ class RecordsService:
                 ShareStatementRecord.recipient_id,
                 ShareStatementRecord.recipient_email,
                 ShareStatementRecord.signature,
+                ShareStatementRecord.available_from,
             )
             .where(ShareStatementRecord.version_id.in_([row.id for row in rows]))
             .order_by(ShareStatementRecord.created_at)
@@ -907,15 +986,19 @@ class RecordsService:
             statements.setdefault(record.version_id, []).append(record)
         versions: dict[uuid.UUID, list[VersionView]] = {}
         latest: list[uuid.UUID] = []
+        now = self.ctx.now()
         for row in rows:
+            # A share held back (R28) is listed with its date, not its key.
+            held = row.available_from if row.available_from and row.available_from > now else None
             versions.setdefault(row.document_id, []).append(
                 VersionView(
                     row,
                     row.size,
-                    row.wrapped_key,
+                    None if held else row.wrapped_key,
                     row.sha256,
                     statements.get(row.id, ()),
                     row.read_at,
+                    held,
                 )
             )
         for document in documents:
@@ -1046,6 +1129,7 @@ class RecordsService:
         share = self._active_share(version.id, caller.id)
         if share is None:
             raise Forbidden("you no longer have access to this version")
+        refuse_held_back(share, self.ctx.now())
         blob = self.db.get(Blob, version.blob_id)
         assert blob is not None
         return blob
@@ -1149,6 +1233,22 @@ class RecordsService:
         if version is None:
             raise NotFound(f"this document has no version {number}")
         return version
+
+
+def refuse_held_back(share: Share, now: datetime) -> None:
+    """Nothing of a share its author holds back (R28) is served before its time."""
+    if share.available_from is not None and share.available_from > now:
+        when = share.available_from.isoformat(timespec="seconds")
+        raise Forbidden(
+            f"this document is available to you from {when}: its author holds it back "
+            "until then, to explain it to you first",
+            extra={"available_from": when},
+        )
+
+
+def _seconds(when: datetime | None) -> int | None:
+    """A signed time: whole seconds since the epoch."""
+    return None if when is None else int(when.timestamp())
 
 
 def missing_content(ctx: AppContext) -> list[Blob]:

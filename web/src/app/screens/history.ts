@@ -21,6 +21,7 @@ const ACTIONS: Record<string, MessageKey> = {
   "records.document": "history.action.document",
   "records.content": "history.action.content",
   "records.patient_files": "history.action.patientFiles",
+  "records.patient_file": "history.action.patientFile",
   "records.inbox": "history.action.inbox",
   "records.share": "history.action.share",
   "records.revoke": "history.action.revoke",

@@ -8,7 +8,7 @@
 
 import type { DocumentView, ThreadView } from "../api.js";
 import { type AppContext, ROUTES, type Screen, refusalBox } from "../app.js";
-import { field, formatDate, formatSize, h, replace } from "../dom.js";
+import { field, formatDate, formatDayAndTime, formatSize, h, replace } from "../dom.js";
 import { locale, t } from "../i18n.js";
 import { othersOf, threadRoute } from "./messages.js";
 
@@ -104,7 +104,9 @@ function result(document: DocumentView): HTMLLIElement {
   return h(
     "li",
     {},
-    h("a", { href: ROUTES.document(document.id) }, document.title || document.filename),
+    document.availableFrom !== null
+      ? h("span", { class: "held-back" }, t("myDocuments.availableFrom", { date: formatDayAndTime(document.availableFrom, locale()) }))
+      : h("a", { href: ROUTES.document(document.id) }, document.title || document.filename),
     h("span", { class: "hint" }, about, about === "" ? "" : " · ", h("time", { datetime: document.createdAt }, formatDate(document.createdAt, locale()))),
   );
 }
@@ -128,11 +130,16 @@ function newMessages(threads: ThreadView[]): HTMLElement {
 function row(document: DocumentView): HTMLTableRowElement {
   const name = document.title || document.filename;
   // New: said in words beside the title, and in bold, not by colour alone.
-  const isNew = document.readAt === null;
+  const isNew = document.readAt === null && document.availableFrom === null;
+  // Held back by its author (R28): its date, nothing to open yet.
+  const shown =
+    document.availableFrom !== null
+      ? h("span", { class: "held-back" }, t("myDocuments.availableFrom", { date: formatDayAndTime(document.availableFrom, locale()) }))
+      : h("span", {}, h("a", { href: ROUTES.document(document.id) }, name), isNew ? h("span", { class: "badge new" }, t("inbox.new")) : null);
   return h(
     "tr",
     { class: isNew ? "new" : undefined },
-    h("td", { "data-label": t("inbox.document") }, h("span", {}, h("a", { href: ROUTES.document(document.id) }, name), isNew ? h("span", { class: "badge new" }, t("inbox.new")) : null)),
+    h("td", { "data-label": t("inbox.document") }, shown),
     h("td", { "data-label": t("inbox.patient") }, document.patientName),
     // Only the signed author is named; a document whose signature did not verify says so.
     h("td", { "data-label": t("inbox.from") }, document.verified ? document.authorName || document.authorEmail : h("span", { class: "unverified" }, t("inbox.unverified"))),

@@ -13,7 +13,7 @@
 import type { DocumentView, MyDocumentsView } from "../api.js";
 import { type AppContext, ROUTES, type Screen, errorBox, refusalBox } from "../app.js";
 import { describeFailure } from "../refusals.js";
-import { formatDate, formatSize, h, replace } from "../dom.js";
+import { formatDate, formatDayAndTime, formatSize, h, replace } from "../dom.js";
 import { locale, t } from "../i18n.js";
 
 export const MY_DOCUMENTS_ROUTE = "#/my-documents";
@@ -68,6 +68,15 @@ function grouped(documents: DocumentView[], key: (d: DocumentView) => string): M
 }
 
 function item(document: DocumentView): HTMLElement {
+  if (document.availableFrom !== null) {
+    // Held back by its author (R28): nothing to open before the day, its title included.
+    return h(
+      "li",
+      { class: "held-back" },
+      h("span", {}, t("myDocuments.availableFrom", { date: formatDayAndTime(document.availableFrom, locale()) })),
+      h("span", { class: "hint" }, " — ", t("myDocuments.heldBackHint"), " · ", h("time", { datetime: document.createdAt }, formatDate(document.createdAt, locale()))),
+    );
+  }
   const name = document.title || document.filename;
   return h(
     "li",

@@ -94,10 +94,13 @@ async function practiceForm(context: AppContext, practiceId: string, place: HTML
     for (const { member, item } of boxes) item.hidden = Boolean(words) && !`${member.name} ${member.email}`.toLocaleLowerCase().includes(words);
   });
   const others = h("input", { type: "text", name: "others", autocomplete: "off", spellcheck: "false" });
+  // R28: the patient reads their new document by default; the author may leave them out.
+  const toPatient = h("input", { type: "checkbox", name: "to-patient", id: uniqueId("to-patient"), checked: true });
   const recipients = h(
     "fieldset",
     {},
     h("legend", {}, t("send.recipients")),
+    h("ul", { class: "choices" }, h("li", {}, toPatient, h("label", { for: toPatient.id }, t("send.toPatient")))),
     colleagues.length > 5 ? field(t("send.recipientsFilter"), recipientFilter) : null,
     recipientList,
     field(t("send.others"), others, t("send.othersHint")),
@@ -151,6 +154,8 @@ async function practiceForm(context: AppContext, practiceId: string, place: HTML
     // An invited patient's file is opened only once the sending is confirmed.
     const chosenPatient = invitation ? { patientFileId: "", patientId: "", email: invitation.email, name: "" } : patients.find((p) => p.patientFileId === patient.value);
     // The document may wait for an invited patient alone: you are its other reader.
+    // An invited patient's copy waits as a pending share (recordPending), not among the readers.
+    if (chosenPatient && !invitation && toPatient.checked && !to.includes(chosenPatient.email)) to.push(chosenPatient.email);
     const missing = !chosenPatient ? "send.missingPatient" : to.length === 0 && !invitation ? "send.missingRecipient" : files.length === 0 ? "send.missingFile" : null;
     if (missing || !chosenPatient) {
       replace(problems, errorBox(t(missing ?? "send.missingPatient")));
@@ -160,6 +165,12 @@ async function practiceForm(context: AppContext, practiceId: string, place: HTML
     try {
       const proven = await context.api.previewRecipients(to);
       done();
+      // The directory's account for the patient's address must be the file's patient (PROTOCOL 11.7).
+      const patientEntry = proven.find((r) => r.email.toLowerCase() === chosenPatient.email.toLowerCase());
+      if (!invitation && toPatient.checked && patientEntry?.accountId !== chosenPatient.patientId) {
+        replace(problems, errorBox(t("send.patientNotProven", { email: chosenPatient.email })));
+        return;
+      }
       showReview(context, { practiceId, invited: invitation, patient: chosenPatient, to, files, title: documentTitle.value.trim() }, proven, form, review);
     } catch (error) {
       done();
