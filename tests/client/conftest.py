@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
 from tests.client.demo import login
+from tests.server_fixtures import DATABASES, fresh_database
 from uhealthsec.server.demo import ensure_demo_practice
+
+
+#: The terminal's tests show what the terminal does, over HTTP: they run on one database,
+#: PostgreSQL (production's) where the run has it. The server's rules behind each
+#: command are tested on both (tests/server).
+TERMINAL_DATABASE = "postgresql" if "postgresql" in DATABASES else DATABASES[0]
+
+
+@pytest.fixture(params=[TERMINAL_DATABASE])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with fresh_database(request, request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -50,7 +50,9 @@ def settings(tmp_path: Path, own_postgres: PostgresServer) -> Iterator[Settings]
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE uhs_template'))
     admin.dispose()
-    yield make_settings(tmp_path, own_postgres.url(name))
+    # Kept alive longer than PostgreSQL takes to come back on a loaded machine: the
+    # test follows one connection through the outage.
+    yield make_settings(tmp_path, own_postgres.url(name), keep_alive_seconds=120)
 
 
 def test_postgresql_stopped_answers_503_on_a_kept_connection(users, live_server, own_postgres):
