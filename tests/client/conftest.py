@@ -11,7 +11,6 @@ from tests.client.demo import login
 from tests.server_fixtures import DATABASES, fresh_database
 from uhealthsec.server.demo import ensure_demo_practice
 
-
 #: The terminal's tests show what the terminal does, over HTTP: they run on one database,
 #: PostgreSQL (production's) where the run has it. The server's rules behind each
 #: command are tested on both (tests/server).
