@@ -48,6 +48,18 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def service_problem(exc: ServiceError) -> JSONResponse:
+    """A service's refusal as its problem document."""
+    return problem(
+        exc.status,
+        exc.detail,
+        title=exc.title,
+        extra=exc.extra,
+        headers=exc.headers,
+        problem_type=exc.problem_type,
+    )
+
+
 def unavailable(what: str, exc: BaseException) -> JSONResponse:
     log.warning("%s unavailable: %s: %s", what, type(exc).__name__, exc)
     return problem(
@@ -200,14 +212,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ServiceError)
     async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
-        return problem(
-            exc.status,
-            exc.detail,
-            title=exc.title,
-            extra=exc.extra,
-            headers=exc.headers,
-            problem_type=exc.problem_type,
-        )
+        return service_problem(exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -28,7 +28,7 @@ from starlette.types import Scope
 
 from uhealthsec.server.errors import Conflict, InvalidInput, ServiceError
 from uhealthsec.server.idempotency.models import KeptAnswer
-from uhealthsec.server.problems import problem
+from uhealthsec.server.problems import PROBLEM_JSON, problem, service_problem
 
 logger = logging.getLogger(__name__)
 
@@ -161,6 +161,28 @@ def note_answer(scope: Scope, response: Response) -> None:
         write.answer = (response.status_code, media_type[:100], body)
 
 
+def _kept(
+    write: IdempotentWrite,
+    answer: tuple[int, str | None, bytes | None],
+    outbox_id: uuid.UUID | None,
+    about: tuple[uuid.UUID | None, uuid.UUID | None],
+    now: datetime,
+) -> KeptAnswer:
+    status, media_type, body = answer
+    return KeptAnswer(
+        account_id=write.account_id,
+        key=write.key,
+        request_digest=write.request_digest,
+        status=status,
+        media_type=media_type,
+        body=body,
+        outbox_id=outbox_id,
+        patient_id=about[0],
+        practice_id=about[1],
+        created_at=now,
+    )
+
+
 def keep_answer(
     db: Session,
     scope: Scope,
@@ -182,18 +204,7 @@ def keep_answer(
     media_type, body = None, None
     if write.answer is not None:
         status, media_type, body = write.answer
-    kept = KeptAnswer(
-        account_id=write.account_id,
-        key=write.key,
-        request_digest=write.request_digest,
-        status=status,
-        media_type=media_type,
-        body=body,
-        outbox_id=outbox_id,
-        patient_id=about[0],
-        practice_id=about[1],
-        created_at=now,
-    )
+    kept = _kept(write, (status, media_type, body), outbox_id, about, now)
     try:
         with db.begin_nested():
             db.add(kept)
@@ -243,26 +254,9 @@ def keep_refusal(db: Session, scope: Scope, refusal: ServiceError, now: datetime
     retry_later = refusal.status == 429 or "Retry-After" in (refusal.headers or {})
     if write is None or retry_later or not 400 <= refusal.status < 500:
         return
-    answer = problem(
-        refusal.status,
-        refusal.detail,
-        title=refusal.title,
-        extra=refusal.extra,
-        problem_type=refusal.problem_type,
-    )
+    answer = service_problem(refusal)  # its status and document; not its headers
     db.add(
-        KeptAnswer(
-            account_id=write.account_id,
-            key=write.key,
-            request_digest=write.request_digest,
-            status=refusal.status,
-            media_type=answer.media_type,
-            body=bytes(answer.body),
-            outbox_id=None,
-            patient_id=None,
-            practice_id=None,
-            created_at=now,
-        )
+        _kept(write, (refusal.status, PROBLEM_JSON, bytes(answer.body)), None, (None, None), now)
     )
     try:
         db.commit()
