@@ -35,6 +35,9 @@ class WallClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
 
+    def __call__(self) -> datetime:
+        return self.now
+
 
 @dataclass
 class Deployment:

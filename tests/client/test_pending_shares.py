@@ -23,7 +23,9 @@ from uhealthsec.server.records.models import PendingShare
 @pytest.fixture
 def waiting(practice: Practice, report) -> Waiting:  # noqa: F811
     w = invite_dave(practice)
-    w.document = practice.alice.exchange.send(report, patient_file_id=w.patient_file, to=[])
+    w.document = practice.alice.exchange.send(
+        report, patient_file_id=w.patient_file, to=[], to_patient=False
+    )
     practice.alice.exchange.share_pending(w.document, w.invitation)
     return w
 

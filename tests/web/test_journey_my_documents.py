@@ -230,10 +230,12 @@ def test_a_document_whose_signature_fails_is_set_apart_and_stops_the_export(
 
 
 def announced_huge(route):
-    """The server's listing announcing its first document's latest version at 300 MiB."""
+    """The server's listing announcing at 300 MiB the latest version of its first
+    document the patient may read now (one held back, R28, is not exported yet)."""
     answer = route.fetch()
     documents = answer.json()
-    documents[0]["versions"][-1]["size"] = 300 * 1024 * 1024
+    readable = next(d for d in documents if not d["versions"][-1].get("available_from"))
+    readable["versions"][-1]["size"] = 300 * 1024 * 1024
     route.fulfill(response=answer, body=json.dumps(documents))
 
 

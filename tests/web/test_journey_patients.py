@@ -190,8 +190,13 @@ def test_the_worker_keeps_the_signed_history_of_a_patient_file_against_a_hostile
     note = tmp_path / "bilan.txt"
     note.write_bytes(b"bilan, version 1")
     sent = str(
+        # Shared with Camille later, by the worker: not hers by default (R28) here.
         world.sdk(martin).send(
-            note, patient_file_id=world.patient_file_id, to=[durand.email], title="Bilan"
+            note,
+            patient_file_id=world.patient_file_id,
+            to=[durand.email],
+            title="Bilan",
+            to_patient=False,
         )
     )
     entries = {u.email: directory_entry(world, u).entry for u in (martin, durand, camille)}

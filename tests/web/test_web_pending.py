@@ -28,7 +28,7 @@ def test_the_worker_completes_a_pending_share_only_to_the_keys_it_signed_for(
     patient_file = python.patient_file(world.practice_id, NINA)["id"]
     report = tmp_path / "bilan.txt"
     report.write_bytes(b"bilan initial " * 100)
-    document = str(python.send(report, patient_file_id=patient_file, to=[]))
+    document = str(python.send(report, patient_file_id=patient_file, to=[], to_patient=False))
 
     asking = run(
         *sign_in("martin", martin, totp=world.totp(martin)),

@@ -72,7 +72,9 @@ function matches(error: unknown, expected: Expected | undefined): boolean {
   return (expected as (error: unknown) => boolean)(error) === true;
 }
 
-async function rejects(promise: Promise<unknown> | (() => Promise<unknown>), expected?: Expected, message?: string): Promise<void> {
+async function rejects(promise: Promise<unknown> | (() => Promise<unknown>), expected?: Expected | string, message?: string): Promise<void> {
+  // As Node's: a string in the place of the expected error is the message.
+  if (typeof expected === "string") [expected, message] = [undefined, expected];
   try {
     await (typeof promise === "function" ? promise() : promise);
   } catch (error) {
@@ -82,7 +84,8 @@ async function rejects(promise: Promise<unknown> | (() => Promise<unknown>), exp
   fail(message, "did not reject");
 }
 
-function throws(run: () => unknown, expected?: Expected, message?: string): void {
+function throws(run: () => unknown, expected?: Expected | string, message?: string): void {
+  if (typeof expected === "string") [expected, message] = [undefined, expected];
   try {
     run();
   } catch (error) {

@@ -47,6 +47,12 @@ from uhealthsec.server.errors import (
 from uhealthsec.server.journaling.draft import current_draft
 from uhealthsec.server.keys.service import KeyDirectory
 from uhealthsec.server.records.granting import ShareGrant, grant_shares
+from uhealthsec.server.records.held_back import (
+    carry_delay,
+    check_delays,
+    refuse_held_back,
+    signed_seconds,
+)
 from uhealthsec.server.records.interfaces import (
     FileRetentionStatus,
     RetentionOfFiles,
@@ -163,9 +169,6 @@ class DocumentHead:
             document.latest_version,
         )
 
-
-#: How long an author may hold a patient's copy back, to explain a result first (R28).
-MAX_PATIENT_DELAY = timedelta(days=30)
 
 #: DocumentHead's columns, in its order, for reading heads as plain rows.
 DOCUMENT_HEAD_COLUMNS = (
@@ -441,7 +444,7 @@ class RecordsService:
             caller, document, patient_file, number, blob, new, self._manifest_digest(previous)
         )
         grants = self._check_grants(new.shares, patient_file, caller)
-        self._check_delays(document, patient_file, list(grants.values()), caller)
+        check_delays(document, patient_file, list(grants.values()), caller, self.ctx.now())
         # As signed: a delay carried from the previous version below is the server's.
         signed = list(grants.values())
         if caller.id not in grants:
@@ -469,7 +472,7 @@ class RecordsService:
                         "wrap its key for them too"
                     )
                 grants = self._carry_expiries(document, patient_file, previous, grants)
-            grants = self._carry_delay(patient_file, previous, grants)
+            grants = carry_delay(self.db, patient_file, previous, grants, self.ctx.now())
         if caller.id == document.author_id:
             self._refuse_ending(document, patient_file, list(grants.values()), caller)
         version = DocumentVersion(
@@ -491,60 +494,6 @@ class RecordsService:
         grant_shares(self.db, self.ctx.now(), document, version, list(grants.values()), caller)
         self.db.flush()
         return version
-
-    def _check_delays(
-        self,
-        document: Document,
-        patient_file: PatientFile,
-        grants: Sequence[ShareGrant],
-        by: Account,
-    ) -> None:
-        """A share held back (R28) is the patient's, given by the author, signed, in
-        whole seconds, from after now to 30 days on."""
-        now = self.ctx.now()
-        for grant in grants:
-            when = grant.available_from
-            if when is None:
-                continue
-            if grant.recipient_id != patient_file.patient_id:
-                raise InvalidInput("only the patient's copy can be made available later")
-            if by.id != document.author_id:
-                raise Forbidden("only the author can make the patient's copy available later")
-            if grant.statement is None:
-                raise InvalidInput(
-                    "sign a share statement with the time the patient's copy becomes available"
-                )
-            if when.microsecond:
-                raise InvalidInput("the time the patient's copy becomes available is in seconds")
-            if when <= now:
-                raise InvalidInput("the time the patient's copy becomes available is past")
-            if when > now + MAX_PATIENT_DELAY:
-                raise InvalidInput(
-                    "the patient's copy becomes available at most 30 days after it is sent "
-                    f"(here before {(now + MAX_PATIENT_DELAY).isoformat(timespec='seconds')})"
-                )
-
-    def _carry_delay(
-        self,
-        patient_file: PatientFile,
-        previous: DocumentVersion,
-        grants: dict[uuid.UUID, ShareGrant],
-    ) -> dict[uuid.UUID, ShareGrant]:
-        """A new version does not give the patient early what the previous one still
-        holds back: their share of it waits as long, unless its author set a time."""
-        grant = grants.get(patient_file.patient_id)
-        if grant is None or grant.available_from is not None:
-            return grants
-        held = self.db.scalar(
-            select(Share.available_from).where(
-                Share.version_id == previous.id,
-                Share.recipient_id == patient_file.patient_id,
-                Share.available_from > self.ctx.now(),
-            )
-        )
-        if held is None:
-            return grants
-        return {**grants, grant.recipient_id: replace(grant, available_from=held)}
 
     def _never_ended(self, document: Document, patient_file: PatientFile) -> set[uuid.UUID]:
         """The author and the patient, if they received some version of the document
@@ -721,7 +670,7 @@ class RecordsService:
                         caller.id,
                         g.statement.signer_key_index,
                         r,
-                        _seconds(g.available_from),
+                        signed_seconds(g.available_from),
                     ),
                     g.statement.signature,
                 )
@@ -815,7 +764,7 @@ class RecordsService:
         if self._active_share(version.id, caller.id) is None:
             raise Forbidden("you cannot read this version, so you cannot share it")
         checked = self._check_grants(grants, patient_file, caller)
-        self._check_delays(document, patient_file, list(checked.values()), caller)
+        check_delays(document, patient_file, list(checked.values()), caller, self.ctx.now())
         self._refuse_revoked(document, checked)
         self._refuse_ending(document, patient_file, list(checked.values()), caller)
         self._store_statements(caller, document, version, list(checked.values()))
@@ -1233,22 +1182,6 @@ class RecordsService:
         if version is None:
             raise NotFound(f"this document has no version {number}")
         return version
-
-
-def refuse_held_back(share: Share, now: datetime) -> None:
-    """Nothing of a share its author holds back (R28) is served before its time."""
-    if share.available_from is not None and share.available_from > now:
-        when = share.available_from.isoformat(timespec="seconds")
-        raise Forbidden(
-            f"this document is available to you from {when}: its author holds it back "
-            "until then, to explain it to you first",
-            extra={"available_from": when},
-        )
-
-
-def _seconds(when: datetime | None) -> int | None:
-    """A signed time: whole seconds since the epoch."""
-    return None if when is None else int(when.timestamp())
 
 
 def missing_content(ctx: AppContext) -> list[Blob]:
