@@ -114,7 +114,11 @@ export class App {
     private readonly api: Api,
   ) {
     this.trust = new TrustWatch(api, root);
-    this.pendingShares = new PendingWatch(api, (message) => this.announce(message));
+    this.pendingShares = new PendingWatch(
+      api,
+      (message) => this.announce(message),
+      (documentIds) => this.redrawDocumentShown(documentIds),
+    );
     this.header = h("header", { class: "top" });
     this.main = h("main", { id: "main", tabindex: "-1" });
     // Said to screen readers only: each screen shows its own outcome where it happened.
@@ -146,6 +150,16 @@ export class App {
     await this.render();
     await this.api.lockKeys().catch(() => undefined);
     this.announce(t("unlock.locked"));
+  }
+
+  /**
+   * A document's screen drawn before its pending share completed shows its new reader,
+   * unless the person is typing in it; other screens are left as they are.
+   */
+  private redrawDocumentShown(documentIds: string[]): void {
+    if (this.locked || !this.account) return;
+    if (this.main.contains(document.activeElement) && document.activeElement?.matches("input, textarea, select")) return;
+    if (documentIds.some((id) => location.hash.toLowerCase() === ROUTES.document(id).toLowerCase())) void this.render();
   }
 
   announce(message: string): void {

@@ -21,9 +21,14 @@ const refusals = new Map<string, { email: string; reason: string }>();
 export class PendingWatch {
   private timer: ReturnType<typeof setInterval> | null = null;
 
+  /**
+   * `completed` hears the documents whose share this watch completed, so that a
+   * screen showing one of them can be drawn again with its new reader.
+   */
   constructor(
     private readonly api: Api,
     private readonly announce: (message: string) => void,
+    private readonly completed: (documentIds: string[]) => void = () => undefined,
   ) {}
 
   start(): void {
@@ -45,14 +50,17 @@ export class PendingWatch {
     } catch {
       return;
     }
+    const shared: string[] = [];
     for (const outcome of outcomes) {
       if (outcome.completed) {
         refusals.delete(outcome.pending.id);
+        shared.push(outcome.pending.documentId);
         this.announce(t("pending.completedAnnounce", { email: outcome.pending.patientEmail }));
       } else {
         refusals.set(outcome.pending.id, { email: outcome.pending.patientEmail, reason: outcome.refused ?? "" });
       }
     }
+    if (shared.length > 0) this.completed(shared);
   }
 }
 
