@@ -64,6 +64,8 @@ export const REFUSAL_TEXTS: Record<RefusalCode, MessageKey> = {
   query_too_long: "refusal.query_too_long",
   passkey_refused: "refusal.passkey_refused",
   recovery_code_refused: "refusal.recovery_code_refused",
+  password_blocked: "refusal.password_blocked",
+  unblock_link_refused: "refusal.unblock_link_refused",
   recovery_factor_refused: "refusal.recovery_factor_refused",
   wrong_recovery_words: "refusal.wrong_recovery_words",
   no_recovery: "refusal.no_recovery",

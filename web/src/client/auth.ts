@@ -56,6 +56,14 @@ export async function startLogin(http: Http, email: string, authSecret: Uint8Arr
   const body: Record<string, unknown> = { email, auth_secret: toBase64Url(authSecret) };
   if (secondFactor !== undefined) body["second_factor"] = secondFactor;
   const response = await http.postWithProof("/auth/login", body);
+  if (response.status === 403) {
+    // 100 wrong passwords in a row (R7): answered alike whether or not an account exists.
+    const problem = (await response
+      .clone()
+      .json()
+      .catch(() => ({}))) as Record<string, unknown>;
+    if (problem["password_blocked"] === true) throw new ClientRefusal("password_blocked", "this password is blocked after too many wrong ones");
+  }
   if (response.status === 401 && secondFactor === undefined) {
     const problem = (await response
       .clone()
@@ -71,6 +79,25 @@ export async function startLogin(http: Http, email: string, authSecret: Uint8Arr
     enrolmentRequired: wire.boolean(started, "enrolment_required"),
     complete: started["complete"] === true,
   };
+}
+
+/**
+ * Follows the link mailed when 100 failures in a row blocked the password or the codes
+ * (R7, PROTOCOL 14): what counts from zero again. A token unknown, used or expired is
+ * refused as such (400).
+ */
+export async function unblockAuthenticator(http: Http, token: string): Promise<"password" | "factors"> {
+  let answer: Response;
+  try {
+    answer = await checkResponse(await http.request("POST", "/auth/unblock", { json: { token } }));
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 400) throw new ClientRefusal("unblock_link_refused", "the unblocking link is not valid, was already used or has expired");
+    throw error;
+  }
+  const wire = new Wire("malformed_answer", "the unblocking");
+  const unblocked = wire.string(wire.object(await jsonOf(answer, wire)), "unblocked");
+  if (unblocked !== "password" && unblocked !== "factors") throw wire.refuse("names no authenticator");
+  return unblocked;
 }
 
 /** Proves the second factor of a sign-in under way. */

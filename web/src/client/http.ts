@@ -133,6 +133,8 @@ export type RefusalIdentifier =
   | "query_too_long"
   | "passkey_refused"
   | "recovery_code_refused"
+  | "password_blocked"
+  | "unblock_link_refused"
   | "recovery_factor_refused"
   | "wrong_recovery_words"
   | "no_recovery";
