@@ -3,7 +3,7 @@ sign-in, and the link mailed at the block followed in the web application, in
 Debian's headless Chromium against a real ``uhs-server serve --demo``. The 98 wrong
 passwords before are counted by the server's own service (each real one costs an
 Argon2id and, past 5, a proof of work); the 99th and 100th are typed in the browser.
-Screens: docs/screens/95-unblock-*.png.
+Screens: docs/screens/17-19-unblock-*.png.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def test_a_blocked_password_is_said_and_the_mailed_link_unblocks_it(
     password(page, DEMO_PASSWORD)
     page.get_by_role("alert").filter(has_text="ce mot de passe est bloqué").wait_for()
     check_accessibility(page, "password blocked")
-    photograph(page, screens, "95-unblock-password-blocked")
+    photograph(page, screens, "17-unblock-password-blocked")
 
     link = mailed_link(server)
     assert link.startswith(f"{server.url}/app/#/unblock?token=")
@@ -78,11 +78,11 @@ def test_a_blocked_password_is_said_and_the_mailed_link_unblocks_it(
     mailed.get_by_role("heading", name="Débloquer votre accès", level=1).wait_for()
     assert token not in mailed.url  # taken out of the address bar and the history
     check_accessibility(mailed, "unblocking link")
-    photograph(mailed, screens, "96-unblock-link")
+    photograph(mailed, screens, "18-unblock-link")
     mailed.get_by_role("button", name="Débloquer").click()
     mailed.get_by_role("status").filter(has_text="Votre mot de passe est débloqué").wait_for()
     check_accessibility(mailed, "unblocked")
-    photograph(mailed, screens, "97-unblock-done")
+    photograph(mailed, screens, "19-unblock-done")
     mailed.get_by_role("link", name="Aller à la connexion").click()
     sign_in(mailed, server, PATIENT)
 
