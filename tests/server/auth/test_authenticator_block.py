@@ -28,7 +28,7 @@ from uhealthsec.server.auth.factors import (
 from uhealthsec.server.auth.models import TotpCredential
 from uhealthsec.server.auth.service import LoginService
 from uhealthsec.server.auth.unblocking import BLOCK_ACTION, Unblocking
-from uhealthsec.server.errors import CredentialsRefused, InvalidInput
+from uhealthsec.server.errors import PASSWORD_BLOCKED, CredentialsRefused, InvalidInput
 from uhealthsec.server.shield.service import (
     PASSWORD_BLOCKED_AFTER,
     Attempt,
@@ -96,7 +96,9 @@ def test_r7_the_100th_wrong_password_blocks_it_even_right_and_the_mailed_link_un
             sdk.start_login(user.email, PASSWORD, second_factor=factor)
         answers.append(blocked.value)
     assert len(hashes) == before  # the right password was not checked
-    assert {(a.status, a.body["password_blocked"]) for a in answers} == {(403, True)}
+    assert {(a.status, a.body["type"], a.body["password_blocked"]) for a in answers} == {
+        (403, PASSWORD_BLOCKED, True)
+    }
     assert len(_links(outbox, user.email)) == 1  # not one mail per attempt
 
     # An address without an account, past the same count, answers exactly alike.

@@ -65,6 +65,7 @@ export const REFUSAL_TEXTS: Record<RefusalCode, MessageKey> = {
   passkey_refused: "refusal.passkey_refused",
   recovery_code_refused: "refusal.recovery_code_refused",
   password_blocked: "refusal.password_blocked",
+  factors_blocked: "refusal.factors_blocked",
   unblock_link_refused: "refusal.unblock_link_refused",
   recovery_factor_refused: "refusal.recovery_factor_refused",
   wrong_recovery_words: "refusal.wrong_recovery_words",

@@ -56,14 +56,6 @@ export async function startLogin(http: Http, email: string, authSecret: Uint8Arr
   const body: Record<string, unknown> = { email, auth_secret: toBase64Url(authSecret) };
   if (secondFactor !== undefined) body["second_factor"] = secondFactor;
   const response = await http.postWithProof("/auth/login", body);
-  if (response.status === 403) {
-    // 100 wrong passwords in a row (R7): answered alike whether or not an account exists.
-    const problem = (await response
-      .clone()
-      .json()
-      .catch(() => ({}))) as Record<string, unknown>;
-    if (problem["password_blocked"] === true) throw new ClientRefusal("password_blocked", "this password is blocked after too many wrong ones");
-  }
   if (response.status === 401 && secondFactor === undefined) {
     const problem = (await response
       .clone()

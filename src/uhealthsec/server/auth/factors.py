@@ -38,6 +38,7 @@ from uhealthsec.server.auth.models import (
 from uhealthsec.server.auth.unblocking import FACTORS, Unblocking
 from uhealthsec.server.context import AppContext, token_hash
 from uhealthsec.server.errors import (
+    FACTORS_BLOCKED,
     Conflict,
     InvalidInput,
     NotFound,
@@ -104,6 +105,7 @@ class FactorsBlocked(ServiceError):
 
     status = 403
     title = "Codes blocked"
+    problem_type = FACTORS_BLOCKED
     keep_changes = True  # a new unblocking link mailed (at most one a day)
 
     def __init__(self) -> None:

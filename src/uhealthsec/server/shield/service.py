@@ -33,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from uhealthsec.server.context import AppContext
-from uhealthsec.server.errors import ServiceError
+from uhealthsec.server.errors import PASSWORD_BLOCKED, ServiceError
 from uhealthsec.server.shield.challenges import ChallengeBook, ChallengeRefused
 from uhealthsec.server.shield.models import (
     ShieldAccount,
@@ -94,6 +94,7 @@ class PasswordBlocked(ServiceError):
 
     status = 403
     title = "Password blocked"
+    problem_type = PASSWORD_BLOCKED
     keep_changes = True  # the unblocking mail queued for the owner
 
     def __init__(self) -> None:
