@@ -13,7 +13,15 @@ import time
 
 from tests.server_fixtures import Outbox
 from tests.web.conftest import demo_server_fixture
-from tests.web.journeys import PATIENT, check_accessibility, new_page, photograph, sign_in
+from tests.web.journeys import (
+    DESKTOP,
+    PATIENT,
+    check_accessibility,
+    new_page,
+    photograph,
+    photograph_on_a_phone,
+    sign_in,
+)
 from uhealthsec.server.app import build_context
 from uhealthsec.server.demo import DEMO_PASSWORD
 from uhealthsec.server.settings import Settings
@@ -79,6 +87,9 @@ def test_a_blocked_password_is_said_and_the_mailed_link_unblocks_it(
     assert token not in mailed.url  # taken out of the address bar and the history
     check_accessibility(mailed, "unblocking link")
     photograph(mailed, screens, "18-unblock-link")
+    # Camille reads her mail on her phone: the page fits it.
+    photograph_on_a_phone(mailed, screens, "18-unblock-link-phone")
+    mailed.set_viewport_size(DESKTOP)
     mailed.get_by_role("button", name="Débloquer").click()
     mailed.get_by_role("status").filter(has_text="Votre mot de passe est débloqué").wait_for()
     check_accessibility(mailed, "unblocked")
