@@ -11,7 +11,7 @@ from datetime import timedelta
 from email.header import decode_header, make_header
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.server_fixtures import PASSWORD
 from uhealthsec.client.api import ApiError
@@ -25,9 +25,9 @@ from uhealthsec.server.auth.factors import (
     SecondFactor,
     factor_lock_seconds,
 )
-from uhealthsec.server.auth.models import TotpCredential
-from uhealthsec.server.auth.service import LoginService
-from uhealthsec.server.auth.unblocking import BLOCK_ACTION, Unblocking
+from uhealthsec.server.auth.models import AuthenticatorUnblock, TotpCredential
+from uhealthsec.server.auth.service import LoginService, purge_finished_sign_ins
+from uhealthsec.server.auth.unblocking import BLOCK_ACTION, LINK_HOURS, Unblocking
 from uhealthsec.server.errors import PASSWORD_BLOCKED, CredentialsRefused, InvalidInput
 from uhealthsec.server.shield.service import (
     PASSWORD_BLOCKED_AFTER,
@@ -171,6 +171,11 @@ def test_r7_an_expired_link_is_refused_and_a_new_one_comes_at_most_daily(users, 
     with ctx.sessions.begin() as db:
         assert Unblocking(db, ctx).unblock(second) == "password"
     assert attempt() is CredentialsRefused  # checked again (and wrong)
+    # Links are forgotten by the cleanup an hour after they expire.
+    clock.advance(hours=LINK_HOURS + 1, seconds=1)
+    with ctx.sessions.begin() as db:
+        purge_finished_sign_ins(db, ctx.now())
+        assert db.scalar(select(func.count()).select_from(AuthenticatorUnblock)) == 0
 
 
 def test_r7_replacing_the_password_with_the_recovery_words_unblocks_it(users, sdk, ctx, outbox):
