@@ -15,6 +15,7 @@ from tests.server_fixtures import make_settings
 from tests.serving import UHS_SERVER
 from uhealthsec.server.audit.actions import ACTIONS
 from uhealthsec.server.auth.factors import LOCK_ACTION
+from uhealthsec.server.auth.unblocking import BLOCK_ACTION
 from uhealthsec.server.compliance.dashboard import RESTORE_DRILL_ACTION
 from uhealthsec.server.compliance.processing import (
     ACTIVITIES,
@@ -50,6 +51,7 @@ def test_r25_every_table_is_described_once_and_every_described_table_exists():
 def test_r25_every_journaled_action_is_described():
     done = set(ACTIONS.values()) | {
         LOCK_ACTION,
+        BLOCK_ACTION,
         PURGE_ACTION,
         NOTIFY_PATIENT_ACTION,
         REMIND_ACTION,

@@ -97,6 +97,12 @@ test("only the step-up's own problem type asks for a second factor again", () =>
   assert.equal(new ApiError(401, "who are you", { type: STEP_UP_REQUIRED }).identifier, "unauthorized");
 });
 
+test("a password or codes blocked after 100 failures in a row (R7) read as such, not as any refusal", () => {
+  assert.equal(new ApiError(403, "blocked", { type: "tag:uhealthsec.fr,2026:problem:password-blocked" }).identifier, "password_blocked");
+  assert.equal(new ApiError(403, "blocked", { type: "tag:uhealthsec.fr,2026:problem:factors-blocked" }).identifier, "factors_blocked");
+  assert.equal(new ApiError(401, "blocked", { type: "tag:uhealthsec.fr,2026:problem:password-blocked" }).identifier, "unauthorized");
+});
+
 test("an access token said to last for years is refreshed as one of the server's longest would be", async () => {
   const years = 10 * 365 * 24 * 3600;
   const http = new Http(ORIGIN, async () =>

@@ -102,6 +102,8 @@ PUBLIC_ROUTES = frozenset(
         "/auth/login/enrol/totp/confirm",
         "/auth/login/enrol/webauthn-options",
         "/auth/login/enrol/webauthn",
+        # The link mailed at a block (R7): its 256-bit token is the proof.
+        "/auth/unblock",
         "/oauth/authorize",
         "/oauth/token",
         "/oauth/revoke",

@@ -12,6 +12,10 @@ STEP_UP_REQUIRED = "tag:uhealthsec.fr,2026:problem:step-up-required"
 #: The problem type of a care-team share refused because the patient was not informed
 #: yet (R11, PROTOCOL 21.3): a client offers to record the information.
 PATIENT_NOT_INFORMED = "tag:uhealthsec.fr,2026:problem:patient-not-informed"
+#: The problem types of an authenticator blocked after 100 failures in a row (R7,
+#: PROTOCOL 14 and 16.1): a client says to follow the link mailed to the owner.
+PASSWORD_BLOCKED = "tag:uhealthsec.fr,2026:problem:password-blocked"  # noqa: S105 (a type)
+FACTORS_BLOCKED = "tag:uhealthsec.fr,2026:problem:factors-blocked"
 #: The problem type of a change of health data or sharing sent without the user's
 #: signature (R3, PROTOCOL section 13): a client signs it and sends it again.
 SIGNATURE_REQUIRED = "tag:uhealthsec.fr,2026:problem:signature-required"

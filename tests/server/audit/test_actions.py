@@ -18,6 +18,7 @@ from uhealthsec.protocol.encoding import b64u_decode
 from uhealthsec.server.audit.actions import ACTIONS, UNKNOWN, route_action
 from uhealthsec.server.audit.middleware import action_name
 from uhealthsec.server.auth.factors import LOCK_ACTION
+from uhealthsec.server.auth.unblocking import BLOCK_ACTION
 from uhealthsec.server.compliance.dashboard import RESTORE_DRILL_ACTION
 from uhealthsec.server.incidents.anomalies.service import RAISED_ACTION
 from uhealthsec.server.incidents.service import NOTIFY_PATIENT_ACTION, REMIND_ACTION
@@ -85,6 +86,7 @@ def test_the_table_is_the_list_of_the_protocol():
     by_server = set(re.findall(r"^\| `([a-z_]+\.[a-z_]+)` \| [^`|]+\|$", section, re.M))
     assert by_server == {
         LOCK_ACTION,
+        BLOCK_ACTION,
         PURGE_ACTION,
         NOTIFY_PATIENT_ACTION,
         REMIND_ACTION,

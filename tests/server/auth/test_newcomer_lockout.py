@@ -1,5 +1,7 @@
 """An outsider who fails sign-ins on an address must not lock out an account that has
-no second factor yet (issue 15, items 3 and 8)."""
+no second factor yet (issue 15, items 3 and 8). The limit on the password itself (100
+wrong ones in a row block it until the owner's mailed link, R7) is
+test_authenticator_block.py's."""
 
 from __future__ import annotations
 

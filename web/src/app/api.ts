@@ -472,6 +472,10 @@ export class Api {
     return (await this.worker.call("unlockKeys", { password })).account;
   }
 
+  async unblock(token: string): Promise<"password" | "factors"> {
+    return (await this.worker.call("unblock", { token })).unblocked;
+  }
+
   async startPasswordRecovery(email: string): Promise<void> {
     await this.worker.call("startPasswordRecovery", { email });
   }

@@ -33,6 +33,7 @@ import { MY_DOCUMENTS_ROUTE, myDocumentsScreen } from "./screens/my_documents.js
 import { IdleLock } from "./idle.js";
 import { unlockScreen } from "./screens/unlock.js";
 import { RECOVERY_ROUTE, passwordRecoveryScreen } from "./screens/password_recovery.js";
+import { isUnblockRoute, takeUnblockTokenFromAddress, unblockScreen } from "./screens/unblock.js";
 
 export interface Screen {
   /** The screen's heading, also the page's title. */
@@ -254,6 +255,7 @@ export class App {
   private async render(): Promise<void> {
     const turn = ++this.rendering;
     takeInvitationFromAddress();
+    takeUnblockTokenFromAddress();
     this.renderHeader();
     const screen = await this.screenFor(location.hash);
     if (turn !== this.rendering) return; // a later navigation overtook this one
@@ -282,6 +284,8 @@ export class App {
   }
 
   private async screenFor(hash: string): Promise<Screen> {
+    // The mailed link works whoever is signed in on this browser: it names its account.
+    if (isUnblockRoute(hash)) return unblockScreen(this.api);
     if (!this.account) {
       const signedIn = (account: AccountView) => {
         this.account = account;

@@ -73,6 +73,25 @@ export async function startLogin(http: Http, email: string, authSecret: Uint8Arr
   };
 }
 
+/**
+ * Follows the link mailed when 100 failures in a row blocked the password or the codes
+ * (R7, PROTOCOL 14): what counts from zero again. A token unknown, used or expired is
+ * refused as such (400).
+ */
+export async function unblockAuthenticator(http: Http, token: string): Promise<"password" | "factors"> {
+  let answer: Response;
+  try {
+    answer = await checkResponse(await http.request("POST", "/auth/unblock", { json: { token } }));
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 400) throw new ClientRefusal("unblock_link_refused", "the unblocking link is not valid, was already used or has expired");
+    throw error;
+  }
+  const wire = new Wire("malformed_answer", "the unblocking");
+  const unblocked = wire.string(wire.object(await jsonOf(answer, wire)), "unblocked");
+  if (unblocked !== "password" && unblocked !== "factors") throw wire.refuse("names no authenticator");
+  return unblocked;
+}
+
 /** Proves the second factor of a sign-in under way. */
 export async function proveSecondFactor(http: Http, login: LoginState, proof: SecondFactor): Promise<void> {
   await checkResponse(await http.postWithProof("/auth/login/second-factor", { ticket: login.ticket, ...proof }));

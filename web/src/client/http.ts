@@ -53,6 +53,8 @@ export type ServerRefusalIdentifier =
   | "forbidden"
   | "step_up_required"
   | "patient_not_informed"
+  | "password_blocked"
+  | "factors_blocked"
   | "not_found"
   | "conflict"
   | "too_large"
@@ -91,6 +93,9 @@ export function identifierOfStatus(status: number): ServerRefusalIdentifier {
 const FORBIDDEN_TYPES = new Map<unknown, ServerRefusalIdentifier>([
   [STEP_UP_REQUIRED, "step_up_required"],
   [PATIENT_NOT_INFORMED, "patient_not_informed"],
+  // 100 failures in a row blocked the password or the codes (R7): the mailed link unblocks.
+  ["tag:uhealthsec.fr,2026:problem:password-blocked", "password_blocked"],
+  ["tag:uhealthsec.fr,2026:problem:factors-blocked", "factors_blocked"],
 ]);
 
 /** An answer of the server that refused a request (status 400 and above). */
@@ -133,6 +138,7 @@ export type RefusalIdentifier =
   | "query_too_long"
   | "passkey_refused"
   | "recovery_code_refused"
+  | "unblock_link_refused"
   | "recovery_factor_refused"
   | "wrong_recovery_words"
   | "no_recovery";

@@ -362,6 +362,8 @@ export interface ClientOperations {
   lockKeys: { args: Record<string, never>; result: { locked: true } };
   /** The keys of the locked session again, with the password; too many wrong ones end the session. */
   unlockKeys: { args: { password: string }; result: { account: AccountView } };
+  /** The link mailed when 100 failures in a row blocked the password or the codes (R7): used once. */
+  unblock: { args: { token: string }; result: { unblocked: "password" | "factors" } };
   /** A forgotten password (PROTOCOL 16.5): a one-time code mailed to the address (the server answers alike for any). */
   startPasswordRecovery: { args: { email: string }; result: { mailed: true } };
   /**

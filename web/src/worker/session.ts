@@ -20,6 +20,7 @@ import {
   proveSecondFactor,
   revoke,
   startLogin,
+  unblockAuthenticator,
 } from "../client/auth.js";
 import { confirmTotp, enrolTotp, register, verifyEmail } from "../client/registration.js";
 import { recoveryWords } from "../protocol/keystore.js";
@@ -970,6 +971,10 @@ export class WorkerService extends CryptoService {
     }
   }
 
+  async unblock({ token }: ClientOperations["unblock"]["args"]): Promise<ClientOperations["unblock"]["result"]> {
+    return { unblocked: await unblockAuthenticator(this.http, token) };
+  }
+
   async startPasswordRecovery({ email }: ClientOperations["startPasswordRecovery"]["args"]): Promise<ClientOperations["startPasswordRecovery"]["result"]> {
     await this.signOut({}).catch(() => undefined);
     await startPasswordRecovery(this.http, email.trim());
@@ -1212,6 +1217,7 @@ const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
   "finishProfessionalLink",
   "lockKeys",
   "unlockKeys",
+  "unblock",
   "startPasswordRecovery",
   "provePasswordRecovery",
   "finishPasswordRecovery",

@@ -71,6 +71,7 @@ ACTIONS: Mapping[tuple[str, str], str] = MappingProxyType(
         ("POST", "/auth/login/enrol/totp/confirm"): "auth.login_enrol_totp_confirm",
         ("POST", "/auth/login/enrol/webauthn-options"): "auth.login_enrol_webauthn_options",
         ("POST", "/auth/login/enrol/webauthn"): "auth.login_enrol_webauthn",
+        ("POST", "/auth/unblock"): "auth.unblock_authenticator",
         ("POST", "/auth/step-up/webauthn-options"): "auth.step_up_webauthn_options",
         ("POST", "/auth/step-up"): "auth.step_up",
         ("GET", "/auth/factors"): "auth.list_factors",

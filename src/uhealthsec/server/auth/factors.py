@@ -35,8 +35,10 @@ from uhealthsec.server.auth.models import (
     WebAuthnChallenge,
     WebAuthnCredential,
 )
+from uhealthsec.server.auth.unblocking import FACTORS, Unblocking
 from uhealthsec.server.context import AppContext, token_hash
 from uhealthsec.server.errors import (
+    FACTORS_BLOCKED,
     Conflict,
     InvalidInput,
     NotFound,
@@ -72,6 +74,9 @@ FACTOR_BUDGET = 5
 FACTOR_LOCK_FIRST_SECONDS = 60
 FACTOR_LOCK_MAX_SECONDS = 86_400
 LOCK_ACTION = "auth.factors_locked"
+#: Wrong answers in a row (every lock's budget spent, none accepted) after which the
+#: codes are blocked until the owner follows the mailed link (R7, unblocking.py).
+FACTORS_BLOCKED_AFTER = 100
 
 
 def factor_lock_seconds(locks: int) -> int:
@@ -93,6 +98,27 @@ class FactorLocked(ServiceError):
             headers={"Retry-After": str(wait)},
             extra={"locked_until": until.isoformat()},
         )
+
+
+class FactorsBlocked(ServiceError):
+    """100 wrong second factors in a row: codes are not checked until unblocked."""
+
+    status = 403
+    title = "Codes blocked"
+    problem_type = FACTORS_BLOCKED
+    keep_changes = True  # a new unblocking link mailed (at most one a day)
+
+    def __init__(self) -> None:
+        super().__init__(
+            "after too many wrong codes in a row, codes are no longer checked on this "
+            "account: follow the link we mailed you to unblock them; a passkey still works",
+            extra={"factors_blocked": True},
+        )
+
+
+def factors_blocked(budget: FactorBudget) -> bool:
+    # Each lock follows FACTOR_BUDGET wrong answers and none accepted since: the run.
+    return budget.locks * FACTOR_BUDGET >= FACTORS_BLOCKED_AFTER
 
 
 @dataclass(frozen=True)
@@ -445,10 +471,17 @@ class FactorService:
     def refuse_if_locked(self, account_id: uuid.UUID, proof: SecondFactor) -> None:
         """Raise FactorLocked if ``proof`` is a code and the account's codes are locked."""
         if proof.webauthn_response is None:
-            self._refuse_if_locked(self.db.get(FactorBudget, account_id))
+            budget = self.db.get(FactorBudget, account_id)
+            account = self.db.get(Account, account_id)
+            if budget is not None and factors_blocked(budget) and account is not None:
+                # The owner may have lost the first link: a new one, at most daily.
+                Unblocking(self.db, self.ctx).offer(account, FACTORS)
+            self._refuse_if_locked(budget)
 
     def _refuse_if_locked(self, budget: FactorBudget | None) -> None:
         now = self.ctx.now()
+        if budget is not None and factors_blocked(budget):
+            raise FactorsBlocked()
         if budget is not None and budget.locked_until is not None and budget.locked_until > now:
             raise FactorLocked(budget.locked_until, now)
 
@@ -469,11 +502,17 @@ class FactorService:
         if accepted:
             budget.failures, budget.locks, budget.locked_until = 0, 0, None
             return
-        if budget.failures < FACTOR_BUDGET:
+        if budget.failures < FACTOR_BUDGET or factors_blocked(budget):
             return
         now = self.ctx.now()
         budget.failures = 0
         budget.locks += 1
+        if factors_blocked(budget):
+            budget.locked_until = None  # no time ends a block: only the owner's link
+            account = self.db.get(Account, budget.account_id)
+            if account is not None:
+                Unblocking(self.db, self.ctx).blocked(account, FACTORS, FactorsBlocked.status)
+            return
         budget.locked_until = now + timedelta(seconds=factor_lock_seconds(budget.locks))
         self._tell_locked(budget.account_id, budget.locked_until)
 

@@ -64,6 +64,23 @@ class FactorBudget(Base):
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
+class AuthenticatorUnblock(Base):
+    """A link mailed to the owner of an authenticator blocked after 100 failures in a
+    row (R7, auth/unblocking.py): its token is stored hashed and serves once."""
+
+    __tablename__ = "authenticator_unblocks"
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    #: "password" or "factors" (the codes: TOTP and recovery codes).
+    authenticator: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
 class WebAuthnChallenge(Base):
     """A challenge handed to an authenticator, valid once and briefly."""
 

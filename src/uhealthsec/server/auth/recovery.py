@@ -44,6 +44,7 @@ from uhealthsec.server.auth.factors import (
 )
 from uhealthsec.server.auth.models import PasswordRecovery
 from uhealthsec.server.auth.service import SessionService
+from uhealthsec.server.auth.unblocking import Unblocking
 from uhealthsec.server.context import AppContext, token_hash
 from uhealthsec.server.errors import InvalidInput, SecondFactorRefused
 from uhealthsec.server.journaling.draft import current_draft
@@ -278,6 +279,8 @@ class PasswordRecoveries:
             signature,
         )
         accounts.store_keystore(account, keystore, auth_secret)
+        # A new password is a new authenticator: no run of wrong guesses holds it (R7).
+        Unblocking(self.db, self.ctx).unblock_password(account)
         row.used_at = now
         self._end_open(account.id, now)
         draft = current_draft()

@@ -20,6 +20,7 @@ from uhealthsec.server.auth.interfaces import FormerKeyCopies
 from uhealthsec.server.auth.oauth import GrantUser, OAuthServer
 from uhealthsec.server.auth.recovery import PasswordRecoveries
 from uhealthsec.server.auth.service import LoginService, SessionService
+from uhealthsec.server.auth.unblocking import Unblocking
 from uhealthsec.server.deps import Caller, Ctx, Db
 from uhealthsec.server.idempotency.service import forget_account_answers
 from uhealthsec.server.journaling.draft import current_draft
@@ -120,6 +121,13 @@ def login_enrol_webauthn(body: s.LoginWebAuthnRegisterIn, db: Db, ctx: Ctx) -> s
         body.ticket, body.credential, body.name
     )
     return s.RecoveryCodesOut(recovery_codes=codes)
+
+
+@router.post("/unblock", response_model=s.UnblockOut)
+def unblock_authenticator(body: s.UnblockIn, db: Db, ctx: Ctx) -> s.UnblockOut:
+    """Follow the link mailed when 100 failures in a row blocked the password or the
+    codes: it works once, for 24 hours."""
+    return s.UnblockOut(unblocked=Unblocking(db, ctx).unblock(body.token))
 
 
 # -- signed in ----------------------------------------------------------------------------

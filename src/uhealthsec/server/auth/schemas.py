@@ -146,3 +146,14 @@ class TokenActionForm(BaseModel):
 class RecoveryProofIn(recovery_wire.RecoveryProofIn):
     # The wire model, with the proof the services check.
     second_factor: SecondFactorIn
+
+
+class UnblockIn(Strict):
+    """The token of a mailed unblocking link (R7)."""
+
+    token: Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class UnblockOut(BaseModel):
+    #: "password" or "factors": what counts from zero again.
+    unblocked: str

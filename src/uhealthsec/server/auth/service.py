@@ -28,12 +28,14 @@ from uhealthsec.server.auth.factors import (
     SecondFactor,
 )
 from uhealthsec.server.auth.models import (
+    AuthenticatorUnblock,
     AuthorizationCode,
     LoginFlow,
     RefreshToken,
     Session,
     WebAuthnChallenge,
 )
+from uhealthsec.server.auth.unblocking import PASSWORD, Unblocking
 from uhealthsec.server.context import AppContext, token_hash
 from uhealthsec.server.errors import (
     CredentialsRefused,
@@ -45,7 +47,13 @@ from uhealthsec.server.errors import (
 )
 from uhealthsec.server.mail.outbox import MailOutbox
 from uhealthsec.server.security.tokens import AccessClaims
-from uhealthsec.server.shield.service import Attempt, SecondFactorFirst, Shield
+from uhealthsec.server.shield.service import (
+    PASSWORD_BLOCKED_AFTER,
+    Attempt,
+    PasswordBlocked,
+    SecondFactorFirst,
+    Shield,
+)
 
 #: Wrong second-factor answers allowed in one flow before it must start again.
 MAX_MFA_FAILURES = 5
@@ -69,13 +77,13 @@ FINISHED_KEPT = timedelta(hours=1)
 
 
 def purge_finished_sign_ins(db: DbSession, now: datetime) -> int:
-    """Forget the sign-ins, authorization codes and WebAuthn challenges (and factor
-    change nonces) that ended over an hour ago (``uhs-server cleanup``). Anyone may
-    leave such rows, by asking a passkey's options for an address or starting a
-    sign-in, so they must not be kept for ever."""
+    """Forget the sign-ins, authorization codes, WebAuthn challenges (and factor
+    change nonces) and unblocking links that ended over an hour ago (``uhs-server
+    cleanup``). Anyone may leave such rows, by asking a passkey's options for an
+    address or starting a sign-in, so they must not be kept for ever."""
     cutoff = now - FINISHED_KEPT
     removed = 0
-    for model in (LoginFlow, AuthorizationCode, WebAuthnChallenge):
+    for model in (LoginFlow, AuthorizationCode, WebAuthnChallenge, AuthenticatorUnblock):
         deleted = db.execute(delete(model).where(model.expires_at < cutoff))
         removed += deleted.rowcount or 0  # type: ignore[attr-defined]
     return removed
@@ -150,6 +158,8 @@ class LoginService:
         shield = Shield(self.db, self.ctx)
         admission = shield.admit(attempt or Attempt("login", address, None))
         account = self.db.scalar(select(Account).where(Account.email == address))
+        if admission.password_blocked:
+            self._refuse_blocked(account)
         if (
             second_factor is None
             and admission.address_exhausted
@@ -162,7 +172,17 @@ class LoginService:
         if second_factor is not None and account is not None:
             # A lock is told whatever the password, or its answer would tell the password.
             self.factors.refuse_if_locked(account.id, second_factor)
+        # Counted before the hash, so that parallel guesses cannot pass the limit (R7).
+        run = shield.charge_password(admission)
+        if run > PASSWORD_BLOCKED_AFTER:
+            self._refuse_blocked(account)
         ok = self.ctx.hasher.verify(account.password_hash if account else None, auth_secret)
+        if ok and account is not None:
+            shield.password_right(admission)
+        elif run == PASSWORD_BLOCKED_AFTER:
+            shield.count("passwords_blocked")
+            if account is not None:
+                Unblocking(self.db, self.ctx).blocked(account, PASSWORD, PasswordBlocked.status)
         proven: str | None = None
         if second_factor is not None:
             # The factor is checked only with the right password: only someone who has
@@ -196,6 +216,13 @@ class LoginService:
             self.mark_mfa(flow, proven)
         methods = self.factors.methods(account.id)
         return LoginStarted(ticket, flow.expires_at, methods, complete=proven is not None)
+
+    def _refuse_blocked(self, account: Account | None) -> None:
+        """The password is not checked, and the answer is the same for an address
+        without an account; only an owner is mailed (a new link at most daily)."""
+        if account is not None:
+            Unblocking(self.db, self.ctx).offer(account, PASSWORD)
+        raise PasswordBlocked()
 
     def _newcomer(self, account: Account | None, password_ok: bool) -> bool:
         """Signing in with the right password to an account with no second factor yet."""

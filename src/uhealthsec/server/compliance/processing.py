@@ -64,6 +64,7 @@ ACCOUNTS = Activity(
     tables=frozenset(
         {
             "accounts",
+            "authenticator_unblocks",
             "authorization_codes",
             "email_verifications",
             "factor_budgets",
@@ -106,6 +107,7 @@ ACCOUNTS = Activity(
             "auth.authorize",
             "auth.confirm_totp",
             "auth.factor_change_nonce",
+            "auth.authenticator_blocked",
             "auth.factors_locked",
             "auth.introspect",
             "auth.list_factors",
@@ -129,6 +131,7 @@ ACCOUNTS = Activity(
             "auth.step_up",
             "auth.step_up_webauthn_options",
             "auth.token",
+            "auth.unblock_authenticator",
             "federation.authorize",
             "federation.callback",
             "federation.complete_link",

@@ -44,6 +44,7 @@ from uhealthsec.server.accounts.models import (
     Membership,
 )
 from uhealthsec.server.auth.models import (
+    AuthenticatorUnblock,
     AuthorizationCode,
     FactorBudget,
     LoginFlow,
@@ -377,6 +378,7 @@ class ErasureService:
             WebAuthnChallenge,
             RecoveryCode,
             FactorBudget,
+            AuthenticatorUnblock,
             PasswordRecovery,
             EmailVerification,
             KeptAnswer,

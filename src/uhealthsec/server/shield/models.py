@@ -19,6 +19,9 @@ class ShieldAccount(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     #: Seconds since the epoch of the last failure.
     last_failure_at: Mapped[float] = mapped_column(Float, default=0.0)
+    #: Wrong passwords in a row (R7): at ``PASSWORD_BLOCKED_AFTER`` the password is not
+    #: checked any more until the owner unblocks it (auth/unblocking.py).
+    password_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ShieldNetwork(Base):

@@ -7,6 +7,9 @@ Layers, each shared by every API process through the database:
   needs a step-up proof of work, so the owner is slowed, never locked out. After
   ``SECOND_FACTOR_AFTER`` failures the password is answered only together with a
   valid second factor: guessing stops, the owner (who holds the factor) goes on.
+  After ``PASSWORD_BLOCKED_AFTER`` wrong passwords in a row the password is blocked:
+  not checked at all, for a registered address or not alike, until the owner unblocks
+  it with the link mailed at the block or replaces it (R7, NIST SP 800-63B 5.2.2).
 - per network (IPv4 /24, IPv6 /64) and endpoint: a token bucket of failures; an
   empty bucket asks for a step-up proof of work (a shared NAT is slowed, not shut).
 - globally: when most recent password checks fail, the breaker opens: until the
@@ -30,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from uhealthsec.server.context import AppContext
-from uhealthsec.server.errors import ServiceError
+from uhealthsec.server.errors import PASSWORD_BLOCKED, ServiceError
 from uhealthsec.server.shield.challenges import ChallengeBook, ChallengeRefused
 from uhealthsec.server.shield.models import (
     ShieldAccount,
@@ -48,6 +51,8 @@ BACKOFF_FIRST_SECONDS = 30.0
 BACKOFF_MAX_SECONDS = 3600.0
 #: NIST SP 800-63B: no more than 100 consecutive failed guesses on one authenticator.
 SECOND_FACTOR_AFTER = 100
+#: The same limit on the password itself: past it, no hash is computed at all.
+PASSWORD_BLOCKED_AFTER = 100
 NETWORK_CAPACITY = 20.0
 NETWORK_REFILL_PER_SECOND = 1 / 30
 BREAKER_WINDOW_MINUTES = 2
@@ -83,6 +88,24 @@ class SecondFactorFirst(ServiceError):
         super().__init__(detail, extra={"second_factor_required": True})
 
 
+class PasswordBlocked(ServiceError):
+    """Too many wrong passwords in a row on this address: the password is not checked.
+    Answered alike for an address without an account (nothing tells them apart)."""
+
+    status = 403
+    title = "Password blocked"
+    problem_type = PASSWORD_BLOCKED
+    keep_changes = True  # the unblocking mail queued for the owner
+
+    def __init__(self) -> None:
+        super().__init__(
+            "after too many wrong passwords in a row, the password of this address is "
+            "blocked: if this is your account, follow the link we mailed you to unblock "
+            "it, or reset your password with your recovery words",
+            extra={"password_blocked": True},
+        )
+
+
 @dataclass(frozen=True)
 class Attempt:
     endpoint: str  # "login", "register", "second-factor", "step-up", ...
@@ -101,6 +124,8 @@ class Admission:
     address_exhausted: bool = False
     #: Most recent password checks failed: accounts with a factor must send it first.
     breaker_open: bool = False
+    #: PASSWORD_BLOCKED_AFTER wrong passwords in a row: the password is not checked.
+    password_blocked: bool = False
 
     @property
     def second_factor_first(self) -> bool:
@@ -126,15 +151,19 @@ class Shield:
         context asks for; cheap reads only, and no work depends on the account."""
         now = self.ctx.now().timestamp()
         account_key = self._hmac("account", attempt.address)
+        failures, last_failure_at, password_failures = self.db.execute(
+            select(
+                ShieldAccount.failures,
+                ShieldAccount.last_failure_at,
+                ShieldAccount.password_failures,
+            ).where(ShieldAccount.key == account_key)
+        ).one_or_none() or (0, 0.0, 0)
+        # A rule of the authenticator, not a throttle: it holds with the shield off too.
+        blocked = password_failures >= PASSWORD_BLOCKED_AFTER
         if not self.ctx.settings.shield_enabled:
-            return Admission(attempt, account_key, None)
+            return Admission(attempt, account_key, None, password_blocked=blocked)
         network = network_of(attempt.client_ip)
         network_key = self._hmac("network", f"{attempt.endpoint} {network}") if network else None
-        failures, last_failure_at = self.db.execute(
-            select(ShieldAccount.failures, ShieldAccount.last_failure_at).where(
-                ShieldAccount.key == account_key
-            )
-        ).one_or_none() or (0, 0.0)
         level = 0
         if failures and now < last_failure_at + backoff_seconds(failures):
             level = 2
@@ -155,6 +184,7 @@ class Shield:
             network_key,
             address_exhausted=failures >= SECOND_FACTOR_AFTER,
             breaker_open=breaker,
+            password_blocked=blocked,
         )
         if admission.second_factor_first:
             self.count("second_factor_first")
@@ -218,6 +248,36 @@ class Shield:
         self._fail(admission.account_key, self.ctx.now().timestamp())
         if admission.network_key is not None:
             self._take_token(admission.network_key, self.ctx.now().timestamp())
+
+    def charge_password(self, admission: Admission) -> int:
+        """Count the password about to be checked as wrong, before its hash (refunded by
+        ``password_right``): the statement holds the row until commit, so parallel
+        guesses are counted one after the other. Returns the run's length with it: past
+        PASSWORD_BLOCKED_AFTER the password must not be checked (R7)."""
+        run: int = upsert(
+            self.db,
+            ShieldAccount,
+            {"key": admission.account_key},
+            add={"password_failures": 1},
+            returning="password_failures",
+        )
+        return run
+
+    def password_right(self, admission: Admission) -> None:
+        """A right password ends the address's run of wrong ones."""
+        self.db.execute(
+            update(ShieldAccount)
+            .where(ShieldAccount.key == admission.account_key)
+            .values(password_failures=0)
+        )
+
+    def unblock_password(self, address: str) -> None:
+        """The owner proved their mailbox or replaced the password: the runs end."""
+        self.db.execute(
+            update(ShieldAccount)
+            .where(ShieldAccount.key == self._hmac("account", address))
+            .values(password_failures=0, failures=0)
+        )
 
     def fail(self, address: str) -> None:
         """A failure after the password stage (a wrong second factor) on ``address``."""
@@ -320,7 +380,11 @@ class Shield:
             delete(ShieldNetwork).where(
                 ShieldNetwork.updated_at < now - NETWORK_CAPACITY / NETWORK_REFILL_PER_SECOND
             ),
-            delete(ShieldAccount).where(ShieldAccount.last_failure_at < now - 30 * 86400),
+            # A blocked password stays blocked until its owner unblocks it.
+            delete(ShieldAccount).where(
+                ShieldAccount.last_failure_at < now - 30 * 86400,
+                ShieldAccount.password_failures < PASSWORD_BLOCKED_AFTER,
+            ),
         ):
             removed += self.db.execute(statement).rowcount or 0
         return removed
@@ -338,6 +402,7 @@ METRICS = {
     "challenges_refused": "proofs of work refused (forged, expired, replayed, too cheap)",
     "factor_failures": "second factors refused at a sign-in's second step or a step-up",
     "signals": "attempts whose headers raised a consistency signal",
+    "passwords_blocked": "addresses whose password was blocked after 100 wrong ones",
     "second_factor_first": "attempts whose factor was asked first (breaker, 100 failures)",
     "breaker_open": "1 while the failure-ratio breaker is open",
 }
