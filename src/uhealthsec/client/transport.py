@@ -20,7 +20,7 @@ import httpx2
 from uhealthsec.client.errors import ApiError
 from uhealthsec.client.proof_of_work import HEADER as PROOF_HEADER
 from uhealthsec.client.proof_of_work import solve
-from uhealthsec.crypto.journal import request_digest, signed_request_digest
+from uhealthsec.crypto.journal import MAX_NONCE, request_digest, signed_request_digest
 
 #: Proofs of work solved for one request before giving up (each 429 carries a new one).
 MAX_CHALLENGES = 3
@@ -90,8 +90,17 @@ def journaled_digest(request: httpx2.Request, body_sha256: bytes) -> bytes:
     if signature is None:
         return request_digest(request.method, target, body_sha256)
     signed_at_ms = int(signature.split(";")[1])
+    return signed_request_digest(
+        request.method, target, body_sha256, signed_at_ms, signed_nonce(request)
+    )
+
+
+def signed_nonce(request: httpx2.Request) -> str:
+    """The single-use nonce a request's signature covers: its Idempotency-Key as the
+    server reads it (13.0), unquoted; empty without one, or for a key the server refuses
+    before it looks at the signature."""
     nonce = request.headers.get(IDEMPOTENCY_KEY_HEADER, "").strip().strip('"')
-    return signed_request_digest(request.method, target, body_sha256, signed_at_ms, nonce)
+    return nonce if len(nonce) <= MAX_NONCE and nonce.isascii() else ""
 
 
 #: The problem type of a change refused for its signature (PROTOCOL 13.0).
@@ -99,6 +108,20 @@ SIGNATURE_REQUIRED = "tag:uhealthsec.fr,2026:problem:signature-required"
 #: A server time outside these years is not a clock, whoever says it.
 _EARLIEST_MS = int(datetime(2020, 1, 1, tzinfo=UTC).timestamp() * 1000)
 _LATEST_MS = int(datetime(2200, 1, 1, tzinfo=UTC).timestamp() * 1000)
+
+
+def stale_signature_time(refusal: ApiError) -> int | None:
+    """The server's time (ms) in its refusal of a signature made too far from it; None
+    for any other answer."""
+    server_ms = refusal.body.get("server_time_ms")
+    if (
+        refusal.status != 400
+        or refusal.body.get("type") != SIGNATURE_REQUIRED
+        or type(server_ms) is not int
+        or not _EARLIEST_MS <= server_ms < _LATEST_MS
+    ):
+        return None
+    return server_ms
 
 
 class ServerClock:
@@ -117,13 +140,8 @@ class ServerClock:
     def learn(self, refusal: ApiError) -> bool:
         """Take the server's time from its refusal of a stale signature: True if it was
         one (the request may then be signed again, once)."""
-        server_ms = refusal.body.get("server_time_ms")
-        if (
-            refusal.status != 400
-            or refusal.body.get("type") != SIGNATURE_REQUIRED
-            or type(server_ms) is not int
-            or not _EARLIEST_MS <= server_ms < _LATEST_MS
-        ):
+        server_ms = stale_signature_time(refusal)
+        if server_ms is None:
             return False
         self.offset = datetime.fromtimestamp(server_ms / 1000, UTC) - self.local()
         return True

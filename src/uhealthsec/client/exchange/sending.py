@@ -28,7 +28,11 @@ from uhealthsec.client.exchange.models import (
 )
 from uhealthsec.client.exchange.receiving import DocumentReceiving
 from uhealthsec.client.exchange.streams import UPLOAD_CHUNK
-from uhealthsec.client.transport import CONTENT_DIGEST_HEADER, content_digest
+from uhealthsec.client.transport import (
+    CONTENT_DIGEST_HEADER,
+    content_digest,
+    stale_signature_time,
+)
 from uhealthsec.client.wire import body, parse
 from uhealthsec.crypto import envelope
 from uhealthsec.crypto.manifest import NO_PREVIOUS, ShareStatement, VersionManifest
@@ -355,9 +359,9 @@ class DocumentSending(DocumentReceiving):
         try:
             answer = self.call("POST", "/blobs", content=counted(), headers=headers)
         except ApiError as refusal:
-            # Signed by a clock the server finds more than 10 minutes off: it gave its
-            # time, which the next signature takes; the file is sent once more.
-            if not self.clock.learn(refusal):
+            # Signed by a clock the server finds more than 10 minutes off: `call` took
+            # its time for the next signature; the file is sent once more.
+            if stale_signature_time(refusal) is None:
                 raise
             ciphertext.seek(0)
             answer = self.call("POST", "/blobs", content=counted(), headers=headers)

@@ -23,10 +23,11 @@ from uhealthsec.client.transport import (
     check_response,
     idempotency_key,
     sha256_of_content_digest,
+    signed_nonce,
 )
 from uhealthsec.client.wire import body, parse
 from uhealthsec.crypto.errors import DecryptionFailed, MalformedInput
-from uhealthsec.crypto.journal import MAX_NONCE, SignedRequest, signed_request_digest
+from uhealthsec.crypto.journal import SignedRequest, signed_request_digest
 from uhealthsec.crypto.keys import PublicKeys, UserKeys
 from uhealthsec.crypto.keystore import Keystore, open_former_keys
 from uhealthsec.crypto.manifest import Reader
@@ -99,10 +100,7 @@ class ExchangeSession:
             if body is None and not _streamed(kwargs):
                 body = hashlib.sha256(request.read()).digest()
             if body is not None:
-                nonce = request.headers.get(IDEMPOTENCY_KEY_HEADER, "").strip('"')
-                if len(nonce) > MAX_NONCE or not nonce.isascii():
-                    nonce = ""  # a key the server refuses before it checks the signature
-                signed = (request.url.raw_path.decode("ascii"), body, nonce)
+                signed = (request.url.raw_path.decode("ascii"), body, signed_nonce(request))
                 request.headers[SIGNATURE_HEADER] = self.request_signature(method, *signed)
         try:
             return check_response(self.http.send(request))
