@@ -9,6 +9,7 @@ shown. Each screen is checked with axe-core (WCAG 2.2 AA) and photographed; with
 from __future__ import annotations
 
 import re
+from datetime import date, datetime, timedelta
 
 from tests.web.journeys import (
     DR_MARTIN,
@@ -27,6 +28,7 @@ from tests.web.journeys import (
     sign_in,
     tab_to,
 )
+from tests.web.test_journey_consents import sdk
 from uhealthsec.server.demo import DEMO_PASSWORD
 
 
@@ -42,6 +44,9 @@ def test_a_practitioner_sends_a_document_and_a_colleague_opens_it_verified(
     page.get_by_role("heading", name="Envoyer un document").wait_for()
     # R28: the patient reads her new document by default, proven like the others.
     for_camille_to_paul(page, to_patient=True)
+    # Results Dr Martin explains first: Camille's copy waits three days (R28).
+    held_day = (date.today() + timedelta(days=3)).isoformat()
+    page.get_by_label(re.compile("^Disponible pour la patiente ou le patient")).fill(held_day)
     image = tmp_path / "radio-genou.png"
     image.write_bytes(png(*PNG_SIZE))
     page.locator("input[type=file]").set_input_files(str(image))
@@ -54,6 +59,8 @@ def test_a_practitioner_sends_a_document_and_a_colleague_opens_it_verified(
     readers.wait_for()
     listed = page.locator("ul.readers").inner_text()
     assert "Paul Durand" in listed and DR_MARTIN in listed and PATIENT in listed
+    later = page.locator(".alert.held-back").inner_text()
+    assert f"{PATIENT} pourra le lire à partir du" in later
     check_accessibility(page, "who can read")
     photograph(page, screens, "04-send-review")
     page.get_by_role("button", name="Chiffrer et envoyer").click()
@@ -61,6 +68,15 @@ def test_a_practitioner_sends_a_document_and_a_colleague_opens_it_verified(
     assert page.locator("progress").get_attribute("value") == "100"
     photograph(page, screens, "05-sent")
     assert page.errors == []  # type: ignore[attr-defined]
+    # The server took the date the browser signed for her (a format 2 share statement):
+    # listed for her, held back until that day began where Dr Martin is.
+    sent_id = page.locator(".alert.success a").get_attribute("href").rsplit("/", 1)[1]
+    (held,) = (
+        d for d in sdk(demo_server, PATIENT).call("GET", "/documents").json() if d["id"] == sent_id
+    )
+    start_ms = page.evaluate("(day) => new Date(day + 'T00:00:00').getTime()", held_day)
+    available_from = datetime.fromisoformat(held["versions"][-1]["available_from"])
+    assert available_from.timestamp() * 1000 == start_ms
 
     colleague = new_page(browser, demo_server, viewport=PHONE)
     sign_in(colleague, demo_server, PAUL_DURAND)

@@ -166,7 +166,7 @@ export class Api {
   /** Sends `file`, telling `progress` how many bytes the worker has taken so far. */
   async sendDocument(
     file: Blob & { name: string },
-    options: { patientFileId: string; to: string[]; readers: RecipientView[]; title: string },
+    options: { patientFileId: string; to: string[]; readers: RecipientView[]; title: string; heldBack?: { accountId: string; availableFrom: string } },
     progress: (done: number, total: number) => void,
   ): Promise<{ document: DocumentView; indexFailure: string | null }> {
     let done = 0;
@@ -191,6 +191,7 @@ export class Api {
       size: file.size,
       source,
       ...(text === undefined ? {} : { text }),
+      ...(options.heldBack === undefined ? {} : { heldBack: options.heldBack }),
     });
     return answer;
   }

@@ -10,7 +10,7 @@ import { constantTimeEqual, fromUtf8, toBase64Url, toHex, utf8 } from "../protoc
 import { HEADER_SIZE, contentDigest as envelopeDigest, open as openEnvelope, openStream, seal as sealEnvelope, sealStream } from "../protocol/envelope.js";
 import { ProtocolError } from "../protocol/errors.js";
 import { decodeBundle } from "../protocol/keys.js";
-import { NO_PREVIOUS, type Reader, type VersionManifest, encodeManifest, verifyEncoded } from "../protocol/manifest.js";
+import { NO_PREVIOUS, type Reader, type VersionManifest, encodeManifest, encodeShareStatement, verifyEncoded } from "../protocol/manifest.js";
 import { createStreamingSha256, sha256 } from "../protocol/primitives.js";
 import { checkRecipient, wrapDocumentKey } from "../protocol/wrap.js";
 import type { DocumentView } from "../worker/messages.js";
@@ -597,12 +597,15 @@ export class Documents {
     filename: string;
     mediaType: string;
     source: ReadableStream<Uint8Array>;
+    /** The patient's copy, not readable before this instant (R28, PROTOCOL 11.7). */
+    heldBack?: HeldBack;
   }): Promise<DocumentView> {
     const { source } = args;
     try {
       const documentId = crypto.randomUUID();
       const recipients = await this.session.recipients(args.to);
       await requireShownReaders(recipients, args.readers);
+      const delays = heldBackDelays(args.heldBack, recipients);
       const metadata = metadataOf(args);
       const answer = await this.postVersion({
         documentId,
@@ -611,6 +614,7 @@ export class Documents {
         previous: NO_PREVIOUS,
         recipients,
         expiry: new Map(),
+        delays,
         metadata,
         source,
         path: "/documents",
@@ -633,7 +637,8 @@ export class Documents {
    * Encrypts `source` under a fresh key, uploads it, signs the version's manifest
    * (chained to `previous`) for `recipients` (the author first, each proven in the key
    * directory) and posts it to `path` with `fields`, as sending.py _prepare_version and
-   * _submit; each share ends at its reader's `expiry` (none where it names no end).
+   * _submit; each share ends at its reader's `expiry` (none where it names no end), and
+   * is held back until its reader's `delays` time (seconds), signed in its share statement.
    */
   async postVersion(version: {
     documentId: string;
@@ -642,6 +647,7 @@ export class Documents {
     previous: Uint8Array;
     recipients: VerifiedEntry[];
     expiry: ReadonlyMap<string, string | null>;
+    delays?: ReadonlyMap<string, bigint>;
     metadata: Metadata;
     source: ReadableStream<Uint8Array>;
     path: string;
@@ -673,7 +679,16 @@ export class Documents {
       const shares = [];
       for (const [i, recipient] of recipients.entries()) {
         const wrapped = await wrapDocumentKey(key, publicKeys[i]!, header, "HYBRID");
-        shares.push({ recipient_id: recipient.entry.accountId, wrapped_key: toBase64Url(wrapped), expires_at: version.expiry.get(recipient.entry.accountId) ?? null });
+        const share: Record<string, unknown> = { recipient_id: recipient.entry.accountId, wrapped_key: toBase64Url(wrapped), expires_at: version.expiry.get(recipient.entry.accountId) ?? null };
+        const availableFrom = version.delays?.get(recipient.entry.accountId);
+        if (availableFrom !== undefined) {
+          // Held back: the time is the author's word, signed for this reader (format 2).
+          const reader = readers[i]!;
+          const statement = encodeShareStatement({ documentId, version: number, granterId: account.id, signerKeyIndex: signer.index, recipient: reader, availableFrom });
+          share.available_from = new Date(Number(availableFrom) * 1000).toISOString();
+          share.statement = { recipient_email: reader.email, signer_key_index: Number(signer.index), signature: toBase64Url(await this.session.keys.sign("document", await sha256(statement))) };
+        }
+        shares.push(share);
       }
       const wire = new Wire("exchange_refused", "the document sent");
       const created = await this.session.json("POST", version.path, wire, {
@@ -713,6 +728,33 @@ export class Documents {
     );
     return Object.assign(wire.bytes(body, "sha256", 32), { blobId: wire.uuid(body, "id") });
   }
+}
+
+/** A patient's copy held back (R28): whose, and the instant (ISO 8601) it becomes readable. */
+export interface HeldBack {
+  accountId: string;
+  availableFrom: string;
+}
+
+/** The longest an author may hold a patient's copy back (PROTOCOL 11.7); the server judges it too. */
+const MAX_HOLD_BACK_MS = 30 * 24 * 3600 * 1000;
+
+/**
+ * The share delays `heldBack` asks for, in whole seconds: only for a reader among the
+ * proven `recipients`, after now and at most 30 days on.
+ */
+function heldBackDelays(heldBack: HeldBack | undefined, recipients: readonly VerifiedEntry[]): Map<string, bigint> {
+  const delays = new Map<string, bigint>();
+  if (heldBack === undefined) return delays;
+  const accountId = heldBack.accountId.toLowerCase();
+  if (!recipients.some((r) => r.entry.accountId === accountId)) throw exchangeRefused("a date for the patient's copy needs the patient as a reader");
+  const at = Date.parse(heldBack.availableFrom);
+  const now = Date.now();
+  if (!Number.isFinite(at) || at <= now || at > now + MAX_HOLD_BACK_MS) {
+    throw exchangeRefused("the patient's copy can be held back until a time after now and at most 30 days on");
+  }
+  delays.set(accountId, BigInt(Math.floor(at / 1000)));
+  return delays;
 }
 
 /**

@@ -177,6 +177,8 @@ export interface ClientOperations {
       source: ReadableStream<Uint8Array>;
       /** A PDF's text as the page's pdf.js read it, indexed in place of its bytes. */
       text?: string;
+      /** The patient's copy, held back until then (R28): the patient must be among `readers`. */
+      heldBack?: { accountId: string; availableFrom: string };
     };
     /** `indexFailure`: as openDocument's. */
     result: { document: DocumentView; indexFailure: string | null };

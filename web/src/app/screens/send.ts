@@ -7,8 +7,8 @@
 
 import type { MemberView, PatientInvitationView, PatientView, PracticeView, RecipientView } from "../api.js";
 import { type AppContext, ROUTES, type Screen, errorBox, refusalBox } from "../app.js";
-import { field, h, replace, uniqueId } from "../dom.js";
-import { t } from "../i18n.js";
+import { field, formatDayAndTime, h, replace, uniqueId } from "../dom.js";
+import { locale, t } from "../i18n.js";
 import { busy } from "./signin.js";
 import { invitePatientForm, invitedPatients, recordPending } from "./pending.js";
 
@@ -20,6 +20,28 @@ interface Choice {
   to: string[];
   files: File[];
   title: string;
+  /** The instant (ISO 8601) the patient's copy becomes readable, if held back (R28). */
+  heldBack: string | null;
+}
+
+/** A day as an `<input type=date>` writes it (YYYY-MM-DD), in this device's time zone. */
+function dayOf(date: Date): string {
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+}
+
+/** The days a patient's copy may be held back until: tomorrow to 30 days on (PROTOCOL 11.7). */
+function heldBackRange(now: Date): { min: string; max: string } {
+  const day = (offset: number) => new Date(now.getFullYear(), now.getMonth(), now.getDate() + offset);
+  return { min: dayOf(day(1)), max: dayOf(day(30)) };
+}
+
+/** The start of `day` (YYYY-MM-DD) here, if it is a day the patient's copy may wait for; else null. */
+function heldBackStart(day: string, now: Date): Date | null {
+  const { min, max } = heldBackRange(now);
+  const parts = /^(\d{4})-(\d{2})-(\d{2})$/.exec(day);
+  if (parts === null || day < min || day > max) return null;
+  return new Date(Number(parts[1]), Number(parts[2]) - 1, Number(parts[3]));
 }
 
 export async function sendScreen(context: AppContext): Promise<Screen> {
@@ -96,11 +118,21 @@ async function practiceForm(context: AppContext, practiceId: string, place: HTML
   const others = h("input", { type: "text", name: "others", autocomplete: "off", spellcheck: "false" });
   // R28: the patient reads their new document by default; the author may leave them out.
   const toPatient = h("input", { type: "checkbox", name: "to-patient", id: uniqueId("to-patient"), checked: true });
+  // R28: results the author explains first reach the patient later, at most 30 days on.
+  const heldBack = h("input", { type: "date", name: "held-back", ...heldBackRange(new Date()) });
+  const heldBackField = field(t("send.heldBack"), heldBack, t("send.heldBackHint"));
+  // Only for a patient with keys, among the readers: an invited patient's copy waits for them already.
+  const showHeldBack = () => {
+    heldBackField.hidden = !toPatient.checked || patient.value.startsWith("invited:");
+  };
+  toPatient.addEventListener("change", showHeldBack);
+  patient.addEventListener("change", showHeldBack);
   const recipients = h(
     "fieldset",
     {},
     h("legend", {}, t("send.recipients")),
     h("ul", { class: "choices" }, h("li", {}, toPatient, h("label", { for: toPatient.id }, t("send.toPatient")))),
+    heldBackField,
     colleagues.length > 5 ? field(t("send.recipientsFilter"), recipientFilter) : null,
     recipientList,
     field(t("send.others"), others, t("send.othersHint")),
@@ -161,6 +193,13 @@ async function practiceForm(context: AppContext, practiceId: string, place: HTML
       replace(problems, errorBox(t(missing ?? "send.missingPatient")));
       return;
     }
+    const heldBackDay = toPatient.checked && !invitation ? heldBack.value : "";
+    const heldBackFrom = heldBackDay ? heldBackStart(heldBackDay, new Date()) : null;
+    if (heldBackDay && heldBackFrom === null) {
+      replace(problems, errorBox(t("send.heldBackRange")));
+      heldBack.focus();
+      return;
+    }
     const done = busy(check, t("send.checking"));
     try {
       const proven = await context.api.previewRecipients(to);
@@ -171,7 +210,8 @@ async function practiceForm(context: AppContext, practiceId: string, place: HTML
         replace(problems, errorBox(t("send.patientNotProven", { email: chosenPatient.email })));
         return;
       }
-      showReview(context, { practiceId, invited: invitation, patient: chosenPatient, to, files, title: documentTitle.value.trim() }, proven, form, review);
+      const choice = { practiceId, invited: invitation, patient: chosenPatient, to, files, title: documentTitle.value.trim(), heldBack: heldBackFrom?.toISOString() ?? null };
+      showReview(context, choice, proven, form, review);
     } catch (error) {
       done();
       replace(problems, refusalBox(error));
@@ -191,7 +231,8 @@ function showReview(context: AppContext, choice: Choice, proven: RecipientView[]
   );
   const progressPlace = h("div", {});
   const waiting = choice.invited ? h("p", { class: "alert pending" }, t("pending.waiting", { email: choice.invited.email })) : null;
-  replace(review, heading, h("p", { class: "hint" }, t("send.whoCanReadHint")), readers, waiting, h("p", { class: "actions" }, confirm, change), progressPlace);
+  const later = choice.heldBack ? h("p", { class: "alert pending held-back" }, t("send.heldBackReview", { email: choice.patient.email, date: formatDayAndTime(choice.heldBack, locale()) })) : null;
+  replace(review, heading, h("p", { class: "hint" }, t("send.whoCanReadHint")), readers, waiting, later, h("p", { class: "actions" }, confirm, change), progressPlace);
   heading.focus();
   change.addEventListener("click", () => {
     replace(review);
@@ -219,7 +260,13 @@ function showReview(context: AppContext, choice: Choice, proven: RecipientView[]
       try {
         const { document: sent, indexFailure } = await context.api.sendDocument(
           file,
-          { patientFileId: choice.patient.patientFileId, to: choice.to, readers: proven, title: choice.files.length === 1 && choice.title ? choice.title : file.name },
+          {
+            patientFileId: choice.patient.patientFileId,
+            to: choice.to,
+            readers: proven,
+            title: choice.files.length === 1 && choice.title ? choice.title : file.name,
+            ...(choice.heldBack ? { heldBack: { accountId: choice.patient.patientId, availableFrom: choice.heldBack } } : {}),
+          },
           (doneBytes, total) => {
             bar.value = total ? Math.round((doneBytes / total) * 100) : 100;
           },
