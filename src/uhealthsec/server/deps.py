@@ -194,7 +194,10 @@ def get_principal(request: Request, db: Db, ctx: Ctx) -> Principal:
             )
         _verify_signature(db, ctx, principal, request, signatures[0], draft)
     keys = request.headers.getlist(KEY_HEADER)
-    if keys and request.method not in UNJOURNALED_METHODS and not _streamed(request):
+    # A streamed body is keyed by the digest it declares (and its signature covers): a
+    # captured upload sent again gets the first answer, and stores nothing (13.0).
+    keyable = not streamed or draft.declared_body is not None
+    if keys and request.method not in UNJOURNALED_METHODS and keyable:
         try:
             begin_write(
                 db, request.scope, principal.account.id, keys, draft.request_digest(), ctx.now()

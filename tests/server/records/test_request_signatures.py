@@ -227,6 +227,38 @@ def test_r3_an_upload_whose_body_is_not_the_signed_one_leaves_nothing(
     )
 
 
+def test_r3_a_captured_upload_sent_again_stores_nothing(practice: Practice, client, ctx):
+    """R3 (PROTOCOL 13.0): an upload is keyed like any signed change, by the digest its
+    Content-Digest declares: sent again with the same headers (whoever captured it,
+    within the 10 minutes), it gets the first answer and stores no second blob, counts
+    nothing against the quota and makes no journal entry; the same key with another body
+    is refused (422) and stores nothing either."""
+    alice = practice.alice
+    data = b"\x03" * 50_000
+    signed = alice.signed("POST", "/blobs", data)
+    octets = {"Content-Type": "application/octet-stream"}
+    blobs = _count(ctx, Blob)
+    first = client.post("/blobs", content=iter([data]), headers={**signed, **octets})
+    assert first.status_code == 201, first.text
+    entries = _count(ctx, JournalRecord)
+
+    again = client.post("/blobs", content=iter([data]), headers={**signed, **octets})
+    assert (again.status_code, again.json()) == (201, first.json())
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert _count(ctx, Blob) == blobs + 1 and len(list(ctx.blobs.keys())) == blobs + 1
+    assert list(ctx.settings.upload_dir.iterdir()) == []
+
+    # Alice's own signature over another body with that key: a key names one request.
+    other = b"\x04" * 50_000
+    reused = alice.signed("POST", "/blobs", other, idempotency_key=signed["Idempotency-Key"])
+    refused = client.post("/blobs", content=iter([other]), headers={**reused, **octets})
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert _count(ctx, Blob) == blobs + 1 and list(ctx.settings.upload_dir.iterdir()) == []
+    # The copy made no entry of its own; the refusal made one.
+    assert _count(ctx, JournalRecord) == entries + 1
+
+
 def test_r3_the_sdk_unlocks_locked_keys_to_sign_a_change(practice: Practice, client, users, report):
     """R3: an SDK client whose keys are locked (a CLI command that reads only) opens
     them, once, when a change must be signed, rather than send it unsigned; with no

@@ -95,6 +95,7 @@ def patient_file(patient_file_id: uuid.UUID, caller: Caller, db: Db, ctx: Ctx) -
     UPLOAD_PATH,
     status_code=201,
     response_model=s.BlobOut,
+    dependencies=[REPLAYABLE],
     openapi_extra={
         "requestBody": {
             "required": True,
