@@ -416,3 +416,22 @@ def test_an_operator_can_turn_the_shield_off(users, from_ip, ctx, hashes):
     client = from_ip("192.0.2.90")
     fail(client, "anyone@example.org", shield.BACKOFF_AFTER + 3)
     assert hashes.count == shield.BACKOFF_AFTER + 3  # every attempt hashed, none asked
+
+
+def test_r7_a_malformed_passkey_sent_with_the_password_does_not_tell_the_password(
+    users, from_ip, ctx, clock
+):
+    """R7/R27: under the breaker (or past 100 failures on the address) the password of
+    an account with a factor is answered only together with a valid factor; a malformed
+    passkey answer sent with it is answered as a wrong one, whether the password is
+    right or not, so the pair tells nothing."""
+    victim = users.signed_in("stuffed@example.org")
+    clock.advance(minutes=shield.BREAKER_WINDOW_MINUTES + 1)
+    open_the_breaker(from_ip)
+    stuffer = AuthClient(from_ip("203.0.113.9"))
+    answers = {}
+    for password in (PASSWORD, "not the password at all"):
+        with pytest.raises(ApiError) as refused:
+            stuffer.start_login(victim.email, password, {"webauthn": {"rawId": "!"}})
+        answers[password] = (refused.value.status, refused.value.body.get("detail"))
+    assert answers[PASSWORD] == answers["not the password at all"], answers

@@ -40,6 +40,7 @@ from uhealthsec.server.context import AppContext, token_hash
 from uhealthsec.server.errors import (
     CredentialsRefused,
     Forbidden,
+    InvalidInput,
     NotAuthenticated,
     NotFound,
     SecondFactorRefused,
@@ -190,7 +191,12 @@ class LoginService:
             # alone locks nobody out, nor burns a recovery code), and a wrong password
             # is answered as a wrong factor.
             if ok and account is not None:
-                proven = self.factors.verify(account.id, second_factor)
+                try:
+                    proven = self.factors.verify(account.id, second_factor)
+                except InvalidInput:
+                    # Malformed is told as wrong: a 400 only with the right password
+                    # would tell a guesser which password is right.
+                    proven = None
             if proven is None:
                 shield.settle(admission, succeeded=False)
                 raise CredentialsRefused(_BAD_CREDENTIALS)

@@ -63,15 +63,18 @@ class Unblocking:
         self.offer(account, authenticator)
 
     def offer(self, account: Account, authenticator: str) -> None:
-        """Mail the owner a link to unblock ``authenticator``, unless one went out in
-        the last day (each further attempt would mail one otherwise)."""
+        """Mail the owner a link to unblock ``authenticator``, unless a link they have
+        not used yet is still valid (each further attempt would mail one otherwise). A
+        used link does not count: blocked again by 100 more guesses, the owner gets a new
+        one, which those guesses paid for."""
         now = self.ctx.now()
         recent = self.db.scalar(
             select(AuthenticatorUnblock.token_hash)
             .where(
                 AuthenticatorUnblock.account_id == account.id,
                 AuthenticatorUnblock.authenticator == authenticator,
-                AuthenticatorUnblock.created_at > now - timedelta(hours=LINK_HOURS),
+                AuthenticatorUnblock.used_at.is_(None),
+                AuthenticatorUnblock.expires_at > now,
             )
             .limit(1)
         )

@@ -32,6 +32,8 @@ from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from uhealthsec.server.accounts.models import Account
+from uhealthsec.server.addresses import normalize_email
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import PASSWORD_BLOCKED, ServiceError
 from uhealthsec.server.shield.challenges import ChallengeBook, ChallengeRefused
@@ -380,14 +382,36 @@ class Shield:
             delete(ShieldNetwork).where(
                 ShieldNetwork.updated_at < now - NETWORK_CAPACITY / NETWORK_REFILL_PER_SECOND
             ),
-            # A blocked password stays blocked until its owner unblocks it.
+            # An account's run of failures is forgotten only by a success (R7: at most
+            # 100 in a row, not 100 a month), a blocked password only by its owner's
+            # unblocking; runs on addresses of no account, below.
             delete(ShieldAccount).where(
                 ShieldAccount.last_failure_at < now - 30 * 86400,
-                ShieldAccount.password_failures < PASSWORD_BLOCKED_AFTER,
+                ShieldAccount.password_failures == 0,
             ),
         ):
             removed += self.db.execute(statement).rowcount or 0
-        return removed
+        return removed + self._forget_runs_of_no_account(now - 30 * 86400)
+
+    def _forget_runs_of_no_account(self, before: float) -> int:
+        """Forget the old runs of failures on addresses that are no account's (they
+        guard no password), so that guessing addresses does not fill the table."""
+        stale = self.db.scalars(
+            select(ShieldAccount.key).where(
+                ShieldAccount.last_failure_at < before, ShieldAccount.password_failures > 0
+            )
+        ).all()
+        if not stale:
+            return 0
+        accounts = {
+            self._hmac("account", normalize_email(email))
+            for email in self.db.scalars(select(Account.email))
+        }
+        forgotten = [key for key in stale if key not in accounts]
+        for start in range(0, len(forgotten), 500):
+            chunk = forgotten[start : start + 500]
+            self.db.execute(delete(ShieldAccount).where(ShieldAccount.key.in_(chunk)))
+        return len(forgotten)
 
     def _hmac(self, kind: str, value: str) -> bytes:
         return self.ctx.server_key.mac("shield", f"{kind}\0{value}".encode())
