@@ -13,12 +13,15 @@ from sqlalchemy import func, select
 
 from tests.server.records.conftest import Practice, refused
 from tests.server.records.test_pending_shares import DAVE, invite_dave
+from tests.server_fixtures import device
 from uhealthsec.client.errors import ExchangeRefused
+from uhealthsec.client.exchange.models import reader_of
+from uhealthsec.client.exchange.sending import share_of
 from uhealthsec.client.wire import body
 from uhealthsec.crypto.journal import JournalEntry
-from uhealthsec.crypto.manifest import NO_PREVIOUS
+from uhealthsec.crypto.manifest import NO_PREVIOUS, ShareStatement
 from uhealthsec.protocol.pending import PendingState
-from uhealthsec.protocol.records import DocumentIn
+from uhealthsec.protocol.records import DocumentIn, SharesIn, ShareStatementIn
 from uhealthsec.server.audit.models import JournalRecord
 from uhealthsec.server.records.models import Document, Share, ShareStatementRecord
 
@@ -160,8 +163,11 @@ def _send_with_delays(alice, practice, report, recipients, delays):
 
 
 def test_r28_a_server_naming_another_account_as_the_patient_gets_no_copy(
-    practice: Practice, report, users, ctx, monkeypatch
+    practice: Practice, report, users, ctx, monkeypatch, client
 ):
+    """R28, PROTOCOL 11.7: the patient a document defaults to is the author's word (the
+    address named, or the one this device opened the file for), proven in the key
+    directory; never the server's alone."""
     alice = practice.alice
     mallory = users.signed_in("mallory@example.org", "patient")
     honest = alice.exchange.call
@@ -181,12 +187,20 @@ def test_r28_a_server_naming_another_account_as_the_patient_gets_no_copy(
     lie = {"patient_id": mallory.account_id}
     with pytest.raises(ExchangeRefused, match="another account than the one the server names"):
         alice.exchange.send(report, patient_file_id=practice.patient_file, to=[])
-    # Mallory named in full: not the patient the author knows.
+    # Mallory named in full: not the patient the author knows, whether the author names
+    # her or this device opened the file for her address.
     lie = {"patient_id": mallory.account_id, "patient_email": mallory.email}
     with pytest.raises(ExchangeRefused, match=r"not carol@example\.org's"):
         alice.exchange.send(
             report, patient_file_id=practice.patient_file, to=[], patient=practice.carol.email
         )
+    with pytest.raises(ExchangeRefused, match=r"not carol@example\.org's"):
+        alice.exchange.send(report, patient_file_id=practice.patient_file, to=[])
+    # Another device of hers, which never opened the file, takes no one's word but hers.
+    other_device = device(client, users, alice.user)
+    monkeypatch.setattr(other_device, "call", lying)
+    with pytest.raises(ExchangeRefused, match="does not know whom this patient file is about"):
+        other_device.send(report, patient_file_id=practice.patient_file, to=[])
     # Refused before anything was encrypted or sent.
     assert not [p for m, p in posted if m == "POST"]
     with ctx.sessions() as db:
@@ -239,3 +253,96 @@ def _entries(ctx) -> list[JournalEntry]:
     with ctx.sessions() as db:
         rows = db.scalars(select(JournalRecord.entry).order_by(JournalRecord.log_index)).all()
     return [JournalEntry.decode(e) for e in rows]
+
+
+def test_r28_moving_the_date_of_a_copy_the_patient_holds_is_refused_and_changes_nothing(
+    practice: Practice, report, clock
+):
+    """R28: a share once granted stays as it is: the author signing another date for
+    the patient's copy of the same version is refused (409), not dropped in silence
+    while the new statement is served; the first date holds."""
+    alice, carol = practice.alice, practice.carol
+    first, later = clock.now + timedelta(days=3), clock.now + timedelta(days=10)
+    document_id = alice.exchange.send(
+        report, patient_file_id=practice.patient_file, to=[], patient_available_from=first
+    )
+    ex = alice.exchange
+    [version] = ex.document_view(document_id).versions
+    entry = ex.directory.lookup(carol.email)
+    signer = ex.my_entry()
+    statement = ShareStatementIn(
+        recipient_email=entry.entry.email,
+        signer_key_index=signer.index,
+        signature=ShareStatement(
+            document_id, 1, ex.account.id, signer.index, reader_of(entry), int(later.timestamp())
+        ).sign(ex.keys.signing),
+    )
+    moved = share_of(
+        ex._version_key(version), version.envelope_header, entry, None, statement
+    ).model_copy(update={"available_from": later})
+    detail = refused(
+        409,
+        ex.call,
+        "POST",
+        f"/documents/{document_id}/shares",
+        json=body(SharesIn(version=1, shares=[moved])),
+    )
+    assert "its date does not change" in detail
+    served = carol.send("GET", f"/documents/{document_id}").json()["versions"][0]
+    assert served["available_from"] == first.isoformat().replace("+00:00", "Z")
+    assert [s["available_from"] for s in served["statements"]] == [served["available_from"]]
+
+
+def test_r28_a_colleagues_version_keeps_back_what_the_author_holds_back(
+    practice: Practice, report, clock, users
+):
+    """R28: the author holds version 1 back and writes version 2 without the patient; a
+    colleague's version 3 giving her the document again waits for the author's date."""
+    alice, bob, carol = practice.alice, practice.bob, practice.carol
+    when = clock.now + timedelta(days=3)
+    document_id = alice.exchange.send(
+        report, patient_file_id=practice.patient_file, to=[bob.email], patient_available_from=when
+    )
+    carol_id = uuid.UUID(carol.user.account_id)
+    honest = alice.exchange.readers_of_next_version
+    alice.exchange.readers_of_next_version = lambda view, confirm=(): [
+        r for r in honest(view, confirm) if r.account_id != carol_id
+    ]
+    alice.exchange.new_version(document_id, report)
+    del alice.exchange.readers_of_next_version
+    honest_bob = bob.exchange.readers_of_next_version
+    bob.exchange.readers_of_next_version = lambda view, confirm=(): [
+        *honest_bob(view, confirm),
+        bob.exchange._recipients([carol.email])[-1],
+    ]
+    assert bob.exchange.new_version(document_id, report) == 3
+    del bob.exchange.readers_of_next_version
+    early = carol.send("GET", f"/documents/{document_id}/versions/3/content")
+    assert early.status_code == 403 and early.json()["available_from"] == when.isoformat()
+    clock.advance(days=3)
+    carol.user.tokens = users.sign_in_again(carol.user)  # her tokens ended meanwhile
+    assert carol.send("GET", f"/documents/{document_id}/versions/3/content").status_code == 200
+
+
+def test_r28_no_read_receipt_before_the_date_and_30_days_from_a_fast_clock(
+    practice: Practice, report, clock
+):
+    """R28: before its date the patient holds no key, so a read receipt then is refused
+    (the first receipt never moves: it would say "read" too early); a device whose
+    clock is a few minutes ahead may still ask for 30 days from it."""
+    alice, carol = practice.alice, practice.carol
+    document_id = alice.exchange.send(
+        report,
+        patient_file_id=practice.patient_file,
+        to=[],
+        patient_available_from=clock.now + timedelta(days=3),
+    )
+    early = carol.send("POST", f"/documents/{document_id}/versions/1/read")
+    assert early.status_code == 403, early.text
+    fast = clock.now.replace(microsecond=0) + timedelta(minutes=5)
+    alice.exchange.send(
+        report,
+        patient_file_id=practice.patient_file,
+        to=[],
+        patient_available_from=fast + timedelta(days=30),
+    )

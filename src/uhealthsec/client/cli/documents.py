@@ -161,7 +161,8 @@ def send(
             raise usage_error("--without-patient leaves the patient out: drop the other option")
         patient_file = client.patient_file(practice_for(client, practice), patient)
         recipients = [*(to or []), *([] if without_patient else [patient])]
-        # Counted from the server's time (the answers' Date), which judges the 30 days.
+        # Counted from the device's clock (or the server's, once a signature was refused
+        # as too far from it); the server allows a device's clock some minutes' lead.
         available_from = (
             client.clock().replace(microsecond=0) + timedelta(days=patient_waits_days)
             if patient_waits_days

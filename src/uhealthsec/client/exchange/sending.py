@@ -81,7 +81,7 @@ class DocumentSending(DocumentReceiving):
         delays: dict[uuid.UUID, datetime] = {}
         waiting_patient = None
         if to_patient:
-            proven, claimed = self.proven_file_patient(file_id, patient)
+            proven, claimed = self.proven_file_patient(file_id, patient, to)
             if proven is None:
                 waiting_patient = claimed
             elif proven.account_id not in {r.account_id for r in recipients}:
@@ -118,26 +118,36 @@ class DocumentSending(DocumentReceiving):
         return document_id
 
     def proven_file_patient(
-        self, patient_file_id: uuid.UUID, patient: str | None
+        self, patient_file_id: uuid.UUID, patient: str | None, to: Sequence[str] = ()
     ) -> tuple[VerifiedEntry | None, PatientFileOut]:
         """The directory entry of the file's patient, proven here, and the file as the
         server describes it; no entry for a patient without keys (invited, not joined).
         The server names the patient; that is not believed: the address it names must
-        be ``patient`` (the author's word) when given, and the key directory must
-        prove that address to be the account it names (as ``_proven_patient`` of
-        pending shares does).
+        be the author's word for it: ``patient`` when given, else the address this
+        device opened the file for (``patient_file``), else one of the recipients ``to``
+        the author chose; and the key directory must prove that address to be the
+        account it names (as ``_proven_patient`` of pending shares does).
 
-        :raises ExchangeRefused: the server names another patient than the author's,
-            or an account the directory does not give that address to.
+        :raises ExchangeRefused: the server names another patient than the author's, the
+            author named none, or the directory does not give that address to the
+            account the server names.
         """
         answer = self.call("GET", f"/patient-files/{patient_file_id}")
         claimed = parse(PatientFileOut, answer, ExchangeRefused, "a patient file")
         named = claimed.patient_email.strip().lower()
         if str(claimed.id) != str(patient_file_id):
             raise ExchangeRefused("the server answered with another patient file: nothing was sent")
+        patient = patient or self.file_patients.get(claimed.id)
         if patient is not None and named != patient.strip().lower():
             raise ExchangeRefused(
                 f"the server says this file is {claimed.patient_email}'s, not {patient}'s: "
+                "nothing was sent"
+            )
+        if patient is None and named not in {address.strip().lower() for address in to}:
+            raise ExchangeRefused(
+                "this device does not know whom this patient file is about, and does not "
+                "take the server's word for it: name the patient (patient=..., uhs send "
+                "--patient) or send without the patient's copy (to_patient=False): "
                 "nothing was sent"
             )
         try:

@@ -74,6 +74,9 @@ class ExchangeSession:
         self.directory = KeyDirectoryClient(self.call, pin or LogPin(), on_pin_change)
         self._account: AccountOut | None = None
         self.revoked = list(revoked)
+        #: Whom each patient file this device opened is about, in the author's own words
+        #: (the address given to ``patient_file``): the patient a document defaults to.
+        self.file_patients: dict[uuid.UUID, str] = {}
         self._on_revoke = on_revoke
         #: The key sets held before rotations, newest first, once needed (7.5).
         self._former: list[UserKeys] | None = None
@@ -245,9 +248,13 @@ class ExchangeSession:
             practice_id=uuid.UUID(str(practice_id)), patient_email=patient_email
         )
         answer = self.call("POST", "/patient-files", json=body(request))
-        return parse(PatientFileOut, answer, ExchangeRefused, "a patient file").model_dump(
-            mode="json"
-        )
+        opened = parse(PatientFileOut, answer, ExchangeRefused, "a patient file")
+        if opened.patient_email.strip().lower() != patient_email.strip().lower():
+            raise ExchangeRefused(
+                f"the server opened a file of {opened.patient_email}'s, not {patient_email}'s"
+            )
+        self.file_patients[opened.id] = patient_email.strip().lower()
+        return opened.model_dump(mode="json")
 
     def _recipients(self, emails: Sequence[str]) -> list[VerifiedEntry]:
         mine = self.my_entry()

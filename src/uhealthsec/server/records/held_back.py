@@ -8,16 +8,19 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from uhealthsec.server.accounts.models import Account
-from uhealthsec.server.errors import Forbidden, InvalidInput
+from uhealthsec.server.errors import Conflict, Forbidden, InvalidInput
 from uhealthsec.server.records.granting import ShareGrant
 from uhealthsec.server.records.models import Document, DocumentVersion, PatientFile, Share
 
 #: How long an author may hold a patient's copy back, to explain a result first.
 MAX_PATIENT_DELAY = timedelta(days=30)
+#: How far a device's clock may be from the server's (as request signatures, 13.0): a
+#: device that counts 30 days from its own clock, a little ahead, is not refused.
+CLOCK_TOLERANCE = timedelta(minutes=10)
 
 
 def check_delays(
@@ -49,10 +52,39 @@ def check_delays(
             raise InvalidInput("the time the patient's copy becomes available is in seconds")
         if when <= now:
             raise InvalidInput("the time the patient's copy becomes available is past")
-        if when > now + MAX_PATIENT_DELAY:
+        if when > now + MAX_PATIENT_DELAY + CLOCK_TOLERANCE:
             raise InvalidInput(
                 "the patient's copy becomes available at most 30 days after it is sent "
                 f"(here before {(now + MAX_PATIENT_DELAY).isoformat(timespec='seconds')})"
+            )
+
+
+def refuse_moved_delay(
+    db: Session, version: DocumentVersion, grants: Sequence[ShareGrant], now: datetime
+) -> None:
+    """A date asked for a copy the patient already holds of this version is not
+    dropped in silence: refused, since a share once granted stays as it is.
+
+    :raises Conflict: the patient's share of this version is granted with another time.
+    """
+    for grant in grants:
+        if grant.available_from is None:
+            continue
+        share = db.scalar(
+            select(Share).where(
+                Share.version_id == version.id, Share.recipient_id == grant.recipient_id
+            )
+        )
+        if (
+            share is not None
+            and share.usable_at(now)
+            and share.available_from != grant.available_from
+        ):
+            held = share.available_from
+            when = "now" if held is None or held <= now else held.isoformat(timespec="seconds")
+            raise Conflict(
+                f"the patient already has this version, available from {when}: its date "
+                "does not change; write a new version to give it another date"
             )
 
 
@@ -63,14 +95,15 @@ def carry_delay(
     grants: dict[uuid.UUID, ShareGrant],
     now: datetime,
 ) -> dict[uuid.UUID, ShareGrant]:
-    """A new version does not give the patient early what the previous one still
-    holds back: their share of it waits as long, unless its author set a time."""
+    """A new version does not give the patient early what any version before it still
+    holds back (whoever writes it: a colleague's version must not release the author's
+    result): their share of it waits as long, unless its author set a time."""
     grant = grants.get(patient_file.patient_id)
     if grant is None or grant.available_from is not None:
         return grants
     held = db.scalar(
-        select(Share.available_from).where(
-            Share.version_id == previous.id,
+        select(func.max(Share.available_from)).where(
+            Share.document_id == previous.document_id,
             Share.recipient_id == patient_file.patient_id,
             Share.available_from > now,
         )

@@ -51,6 +51,7 @@ from uhealthsec.server.records.held_back import (
     carry_delay,
     check_delays,
     refuse_held_back,
+    refuse_moved_delay,
     signed_seconds,
 )
 from uhealthsec.server.records.interfaces import (
@@ -765,6 +766,7 @@ class RecordsService:
             raise Forbidden("you cannot read this version, so you cannot share it")
         checked = self._check_grants(grants, patient_file, caller)
         check_delays(document, patient_file, list(checked.values()), caller, self.ctx.now())
+        refuse_moved_delay(self.db, version, list(checked.values()), self.ctx.now())
         self._refuse_revoked(document, checked)
         self._refuse_ending(document, patient_file, list(checked.values()), caller)
         self._store_statements(caller, document, version, list(checked.values()))
@@ -1087,13 +1089,16 @@ class RecordsService:
         """The caller's read receipt of one version they can read: its first time only.
 
         :raises NotFound: no such document for the caller, or no such version.
-        :raises Forbidden: the caller holds no key for that version any more.
+        :raises Forbidden: the caller holds no key for that version any more, or its
+            author still holds it back from them.
         """
         document, _ = self._readable_document(caller, document_id)
         version = self._version(document, number)
         share = self._active_share(version.id, caller.id)
         if share is None:
             raise Forbidden("you no longer have access to this version")
+        # No receipt of what its author still holds back: it cannot have been read.
+        refuse_held_back(share, self.ctx.now())
         # Set in one statement, never moved: of two receipts, the first stays.
         self.db.execute(
             update(Share)
