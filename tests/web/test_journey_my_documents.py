@@ -244,6 +244,12 @@ def test_a_patient_finds_opens_and_exports_their_documents(browser, demo_server,
     photograph(paul_page, screens, "91-document-restricted-reader")
     paul_page.context.close()
 
+    # Her list says so too.
+    open_my_documents(page)
+    badge = page.locator("ul.my-documents-list li", has_text="Bilan").locator(".badge.restricted")
+    assert badge.inner_text() == "Accès restreint"
+    check_accessibility(page, "my documents, one restricted")
+    page.evaluate("(id) => { location.hash = '#/documents/' + id; }", str(shared))
     page.get_by_role("button", name="Lever la restriction").click()
     page.get_by_role("button", name="Restreindre l'accès à ce document").wait_for()
     assert paul.fetch(shared, tmp_path / "paul.txt").path.read_bytes() == note.read_bytes()
