@@ -241,3 +241,30 @@ def test_r28_uhs_send_gives_the_patient_her_result_held_back_three_days(
     listed = " ".join(run(["inbox"], camille, live_server).split())
     assert document_id in listed and "Available from" in listed
     assert "analyse" not in listed  # its title is encrypted under the key not served yet
+
+
+def test_r28_uhs_restrict_keeps_a_document_from_the_other_readers_until_unrestrict(
+    signed_in, demo, live_server, clock, tmp_path
+):
+    """The patient restricts one document with `uhs restrict`, told that copies already
+    opened cannot be taken back; Paul is refused it, saying why; her inbox and its
+    author's say it is restricted; `uhs unrestrict` gives it back to him."""
+    martin, durand = signed_in
+    report = tmp_path / "bilan.txt"
+    report.write_text("Bilan: rien a signaler.\n")
+    document_id = send(report, martin, live_server)
+    camille = tmp_path / "camille"
+    login(demo["camille.petit"], camille, live_server, clock)
+    restricted = " ".join(run(["restrict", document_id], camille, live_server).split())
+    assert "only you and its author can read it now" in restricted
+    assert "cannot be taken back" in restricted
+    for inbox in (camille, martin):
+        assert "restricted by the patient" in " ".join(run(["inbox"], inbox, live_server).split())
+    uhs = spawn_uhs(["get", document_id, "-o", str(tmp_path / "paul.txt")], durand, live_server)
+    uhs.expect("Password")
+    uhs.sendline(DEMO_PASSWORD)
+    status, output = finished(uhs)
+    assert status == 1 and "the patient restricted this document" in " ".join(output.split())
+    run(["unrestrict", document_id], camille, live_server)
+    run(["get", document_id, "-o", str(tmp_path / "paul.txt")], durand, live_server)
+    assert (tmp_path / "paul.txt").read_text() == report.read_text()

@@ -9,6 +9,10 @@ export of the same file (R18): the same Patient, documents, messages, rights req
 and retention, resource for resource, and the same access history up to the entries
 the second export adds.
 
+R28: she restricts one document, which Paul Durand reads too: his browser says the
+patient restricted it (not that it is missing), his SDK is refused it; she lifts the
+restriction and he reads it again.
+
 Refusals: a listing whose signature does not verify is set apart as "Non vérifié",
 its author unnamed, and the export stops rather than leave it out or name the
 server's author; so does a version the server announces larger than the browser
@@ -22,11 +26,14 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from fhir.resources.R4B.bundle import Bundle
 
 from tests.web.journeys import (
+    DESKTOP,
     DR_MARTIN,
     PATIENT,
+    PAUL_DURAND,
     PHONE,
     check_accessibility,
     new_page,
@@ -38,6 +45,7 @@ from tests.web.journeys import (
 )
 from tests.web.test_journey_consents import camilles_file, sdk
 from tests.web.test_journey_history import another_author_unsigned
+from uhealthsec.client.api import ApiError
 from uhealthsec.client.exchange import MessagingClient
 from uhealthsec.client.portability import (
     EXPORT_FORMAT_TAG,
@@ -204,6 +212,47 @@ def test_a_patient_finds_opens_and_exports_their_documents(browser, demo_server,
     assert [i for i in in_python if i <= in_browser[0]] == in_browser
 
     photograph_on_a_phone(page, screens, "87-my-documents-phone")
+
+    # R28: she restricts one document Paul Durand reads too; he is told so, not given
+    # it; she lifts the restriction and he reads it again.
+    note.write_text("Bilan de kinésithérapie\n", encoding="utf-8")
+    shared = martin.send(note, patient_file_id=file_id, to=[PATIENT, PAUL_DURAND], title="Bilan")
+    page.set_viewport_size(DESKTOP)
+    page.evaluate("(id) => { location.hash = '#/documents/' + id; }", str(shared))
+    page.get_by_role("heading", name="Bilan", level=1).wait_for()
+    explained = page.locator(".restriction").inner_text()
+    assert "Seuls vous et son auteur" in explained and "ne peut pas leur être reprise" in explained
+    page.get_by_role("button", name="Restreindre l'accès à ce document").click()
+    restricted = page.locator(".restriction .alert", has_text="Accès restreint : seuls vous")
+    restricted.wait_for()
+    page.get_by_role("button", name="Lever la restriction").wait_for()
+    # The patient still reads it (opened, verified, beside the restriction).
+    page.locator(".opened .alert.success", has_text="Signature vérifiée").wait_for()
+    check_accessibility(page, "document restricted")
+    photograph(page, screens, "90-document-restricted")
+    paul = sdk(demo_server, PAUL_DURAND)
+    with pytest.raises(ApiError) as refused:
+        paul.fetch(shared, tmp_path / "paul.txt")
+    assert refused.value.status == 403 and "restricted" in refused.value.detail
+    paul_page = new_page(browser, demo_server)
+    sign_in(paul_page, demo_server, PAUL_DURAND)
+    paul_page.evaluate("(id) => { location.hash = '#/documents/' + id; }", str(shared))
+    paul_page.get_by_role("heading", name="Document à accès restreint", level=1).wait_for()
+    said = paul_page.locator("#main").inner_text()
+    assert "Le patient a restreint l'accès à ce document" in said and "Bilan" not in said
+    check_accessibility(paul_page, "restricted document, another reader")
+    photograph(paul_page, screens, "91-document-restricted-reader")
+    paul_page.context.close()
+
+    # Her list says so too.
+    open_my_documents(page)
+    badge = page.locator("ul.my-documents-list li", has_text="Bilan").locator(".badge.restricted")
+    assert badge.inner_text() == "Accès restreint"
+    check_accessibility(page, "my documents, one restricted")
+    page.evaluate("(id) => { location.hash = '#/documents/' + id; }", str(shared))
+    page.get_by_role("button", name="Lever la restriction").click()
+    page.get_by_role("button", name="Restreindre l'accès à ce document").wait_for()
+    assert paul.fetch(shared, tmp_path / "paul.txt").path.read_bytes() == note.read_bytes()
     assert not page.errors  # type: ignore[attr-defined]
 
 

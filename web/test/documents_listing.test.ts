@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { DOCUMENTS_PAGE, Documents, MAX_INBOX_PAGES } from "../src/client/documents.js";
+import { ApiError, DOCUMENT_RESTRICTED } from "../src/client/http.js";
 import { refusal } from "./vectors.js";
 
 const FILE = "0b7c3f1e-4a2d-4c59-9f3e-2d6a1b8c9e01";
@@ -70,4 +71,30 @@ test("documents: one document is asked for by its id alone, and another one answ
   // The right document with no version you can read: refused, not shown empty.
   const { fake: honest } = session(() => served(DOCUMENT, FILE));
   assert.equal(await refusal(() => new Documents(honest).document(DOCUMENT)), "exchange_refused");
+});
+
+test("documents: the patient's restriction (R28) is a POST, its lifting a DELETE, and an answer about another is refused", async () => {
+  const methods: string[] = [];
+  const answering = (answer: Record<string, unknown>) => {
+    const { fake, asked } = session(() => answer);
+    const recording = { ...fake, json: async (method: string, ...rest: unknown[]) => (methods.push(method), (fake.json as (...a: unknown[]) => unknown)(method, ...rest)) };
+    return { documents: new Documents(recording as unknown as ConstructorParameters<typeof Documents>[0]), asked };
+  };
+  const since = "2026-11-28T10:00:00Z";
+  const restricting = answering({ document_id: DOCUMENT, restricted_at: since });
+  assert.equal(await restricting.documents.restrict(DOCUMENT.toUpperCase(), true), since);
+  assert.deepEqual(restricting.asked, [{ path: `/documents/${DOCUMENT}/restriction`, params: {} }]);
+  const lifting = answering({ document_id: DOCUMENT, restricted_at: null });
+  assert.equal(await lifting.documents.restrict(DOCUMENT, false), null);
+  assert.deepEqual(methods, ["POST", "DELETE"]);
+  // Another document, or a restriction still there after lifting it: refused.
+  const other = answering({ document_id: "00000000-1111-4222-8333-444444444444", restricted_at: since });
+  assert.equal(await refusal(() => other.documents.restrict(DOCUMENT, true)), "exchange_refused");
+  const kept = answering({ document_id: DOCUMENT, restricted_at: since });
+  assert.equal(await refusal(() => kept.documents.restrict(DOCUMENT, false)), "exchange_refused");
+});
+
+test("documents: a document its patient restricted reads as such, not as any refusal", () => {
+  assert.equal(new ApiError(403, "restricted", { type: DOCUMENT_RESTRICTED }).identifier, "document_restricted");
+  assert.equal(new ApiError(404, "restricted", { type: DOCUMENT_RESTRICTED }).identifier, "not_found");
 });

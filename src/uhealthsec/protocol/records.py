@@ -213,6 +213,17 @@ class DocumentOut(BaseModel):
     recipients: list[RecipientOut]
     #: Every signed end of someone's access, oldest version first.
     revocations: list[RevocationOut]
+    #: Since when the patient restricted it to themselves and its author (R28,
+    #: PROTOCOL 11.8); None when it is not restricted.
+    restricted_at: datetime | None = None
+
+
+class RestrictionOut(BaseModel):
+    """A document's restriction by its patient (R28, PROTOCOL 11.8)."""
+
+    document_id: uuid.UUID
+    #: Since when it is restricted; None once lifted.
+    restricted_at: datetime | None
 
 
 class RevokedOut(BaseModel):

@@ -16,6 +16,9 @@ PATIENT_NOT_INFORMED = "tag:uhealthsec.fr,2026:problem:patient-not-informed"
 #: PROTOCOL 14 and 16.1): a client says to follow the link mailed to the owner.
 PASSWORD_BLOCKED = "tag:uhealthsec.fr,2026:problem:password-blocked"  # noqa: S105 (a type)
 FACTORS_BLOCKED = "tag:uhealthsec.fr,2026:problem:factors-blocked"
+#: The problem type of a document its patient restricted (R28, PROTOCOL 11.8): a client
+#: says that the patient restricted it, not that it failed.
+DOCUMENT_RESTRICTED = "tag:uhealthsec.fr,2026:problem:document-restricted"
 #: The problem type of a change of health data or sharing sent without the user's
 #: signature (R3, PROTOCOL section 13): a client signs it and sends it again.
 SIGNATURE_REQUIRED = "tag:uhealthsec.fr,2026:problem:signature-required"
@@ -82,6 +85,13 @@ class PatientNotInformed(Forbidden):
 
     title = "Patient not informed"
     problem_type = PATIENT_NOT_INFORMED
+
+
+class DocumentRestricted(Forbidden):
+    """The document's patient restricted it to themselves and its author (R28)."""
+
+    title = "Document restricted by the patient"
+    problem_type = DOCUMENT_RESTRICTED
 
 
 class StepUpRequired(Forbidden):

@@ -251,6 +251,11 @@ export class Api {
     return (await this.worker.call("revokeReader", { id, email })).versions;
   }
 
+  /** (The document's patient) Restricts it to them and its author, or lifts that; since when it is restricted. */
+  async restrictDocument(id: string, restricted: boolean): Promise<string | null> {
+    return (await this.worker.call("restrictDocument", { id, restricted })).restrictedAt;
+  }
+
   async register(account: Operations["register"]["args"]): Promise<string[]> {
     return (await this.worker.call("register", account)).recoveryWords;
   }

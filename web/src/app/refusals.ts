@@ -50,6 +50,7 @@ export const REFUSAL_TEXTS: Record<RefusalCode, MessageKey> = {
   forbidden: "refusal.forbidden",
   step_up_required: "refusal.step_up_required",
   patient_not_informed: "refusal.patient_not_informed",
+  document_restricted: "refusal.document_restricted",
   not_found: "refusal.not_found",
   conflict: "refusal.conflict",
   too_large: "refusal.too_large",

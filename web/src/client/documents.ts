@@ -94,6 +94,8 @@ export interface ServedDocument {
   recipients: ServedRecipient[];
   /** Every signed end of someone's access. */
   revocations: ServedStatement[];
+  /** ISO 8601: since when its patient restricted it to themselves and its author (R28); null if not. */
+  restrictedAt: string | null;
 }
 
 export function readDocument(raw: unknown, wire: Wire): ServedDocument {
@@ -134,6 +136,7 @@ export function readDocument(raw: unknown, wire: Wire): ServedDocument {
     versions,
     recipients,
     revocations: wire.list(body["revocations"] ?? []).map((s) => statement(wire.object(s), wire, "revoker_id", "reader")),
+    restrictedAt: wire.optionalString(body, "restricted_at") ?? null,
   };
 }
 
@@ -362,6 +365,19 @@ export class Documents {
     return this.summary(await this.view(id));
   }
 
+  /**
+   * (The document's patient) Restricts it to yourself and its author, or lifts that
+   * (R28, PROTOCOL 11.8), signed as every change is; since when it is restricted.
+   */
+  async restrict(id: string, restricted: boolean): Promise<string | null> {
+    const documentId = id.toLowerCase();
+    const wire = new Wire("exchange_refused", "a restriction");
+    const answer = wire.object(await this.session.json(restricted ? "POST" : "DELETE", `/documents/${encodeURIComponent(documentId)}/restriction`, wire));
+    const since = wire.optionalString(answer, "restricted_at") ?? null;
+    if (wire.uuid(answer, "document_id") !== documentId || (since !== null) !== restricted) throw exchangeRefused("the server answered about another restriction than asked");
+    return since;
+  }
+
   /** Whether a practice's list of patients named the patient of this file. */
   knowsPatientFile(patientFileId: string): boolean {
     return this.patientOfFile.has(patientFileId);
@@ -451,6 +467,7 @@ export class Documents {
       verified: verified !== null,
       readAt: version.readAt,
       availableFrom: version.wrappedKey === null ? version.availableFrom : null,
+      restrictedAt: view.restrictedAt,
     };
   }
 

@@ -45,6 +45,8 @@ export type Sleep = (ms: number) => Promise<void>;
 export const STEP_UP_REQUIRED = "tag:uhealthsec.fr,2026:problem:step-up-required";
 /** The problem type of a care-team share refused until the patient is informed (PROTOCOL 21.3). */
 export const PATIENT_NOT_INFORMED = "tag:uhealthsec.fr,2026:problem:patient-not-informed";
+/** The problem type of a document its patient restricted to themselves and its author (R28, PROTOCOL 11.8). */
+export const DOCUMENT_RESTRICTED = "tag:uhealthsec.fr,2026:problem:document-restricted";
 
 /** The identifiers of the server's refusals, one per kind of status the page tells apart. */
 export type ServerRefusalIdentifier =
@@ -53,6 +55,7 @@ export type ServerRefusalIdentifier =
   | "forbidden"
   | "step_up_required"
   | "patient_not_informed"
+  | "document_restricted"
   | "password_blocked"
   | "factors_blocked"
   | "not_found"
@@ -93,6 +96,7 @@ export function identifierOfStatus(status: number): ServerRefusalIdentifier {
 const FORBIDDEN_TYPES = new Map<unknown, ServerRefusalIdentifier>([
   [STEP_UP_REQUIRED, "step_up_required"],
   [PATIENT_NOT_INFORMED, "patient_not_informed"],
+  [DOCUMENT_RESTRICTED, "document_restricted"],
   // 100 failures in a row blocked the password or the codes (R7): the mailed link unblocks.
   ["tag:uhealthsec.fr,2026:problem:password-blocked", "password_blocked"],
   ["tag:uhealthsec.fr,2026:problem:factors-blocked", "factors_blocked"],

@@ -99,6 +99,8 @@ export interface DocumentView {
   readAt: string | null;
   /** ISO 8601: its author holds this account's copy back until then (R28); title and name are empty, nothing opens before. */
   availableFrom: string | null;
+  /** ISO 8601: since when its patient restricted it to themselves and its author (R28); null if not (only they are told). */
+  restrictedAt: string | null;
 }
 
 export interface PatientView {
@@ -221,6 +223,8 @@ export interface ClientOperations {
   shareDocument: { args: { id: string; emails: string[]; expiresAt: string | null }; result: { shared: true } };
   /** `email`'s access to every version ended; how many versions' keys the server erased. */
   revokeReader: { args: { id: string; email: string }; result: { versions: number } };
+  /** (The document's patient) Restricted to them and its author, or lifted; since when it is restricted. */
+  restrictDocument: { args: { id: string; restricted: boolean }; result: { restrictedAt: string | null } };
   /**
    * Makes the keys and the keystore here and registers them; the 24 recovery words
    * are answered once, to be shown. The password is kept here until the address is

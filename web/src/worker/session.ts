@@ -597,6 +597,10 @@ export class WorkerService extends CryptoService {
     return { versions: await this.requireSignedIn().patientFiles.revoke(id, email) };
   }
 
+  async restrictDocument({ id, restricted }: ClientOperations["restrictDocument"]["args"]): Promise<ClientOperations["restrictDocument"]["result"]> {
+    return { restrictedAt: await this.requireSignedIn().documents.restrict(id, restricted) };
+  }
+
   private requireRegistration(): PendingRegistration {
     if (this.registration === null) throw new ClientRefusal("no_registration", "no registration is under way here: register, or sign in");
     return this.registration;
@@ -1162,6 +1166,7 @@ const CLIENT_OPERATIONS: ReadonlySet<string> = new Set<ClientOperation>([
   "newVersion",
   "shareDocument",
   "revokeReader",
+  "restrictDocument",
   "register",
   "confirmEmail",
   "beginTotpEnrolment",

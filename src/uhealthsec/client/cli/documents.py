@@ -1,4 +1,5 @@
-"""Commands about documents: send, list, download, share, revoke, update, export."""
+"""Commands about documents: send, list, download, share, revoke, restrict, update,
+export."""
 
 from __future__ import annotations
 
@@ -246,6 +247,11 @@ def inbox(
             f"[bold]{shown(d.title)}[/bold]{new}  (version {d.version}, {d.created_at:%Y-%m-%d})"
         )
         console.print(f"  from {author}, {decimal(d.size)}")
+        if d.restricted_at:  # R28: shown to the patient and the author only
+            console.print(
+                f"  [yellow]restricted[/yellow] by the patient since {d.restricted_at:%Y-%m-%d}: "
+                "only the patient and the author can read it"
+            )
         console.print(f"  id {d.id}", soft_wrap=True)
 
 
@@ -390,6 +396,35 @@ def revoke(
         {"id": chosen, "revoked": person, "versions": versions},
         f"[green]Revoked[/green]: {person} can no longer read it ({versions} version(s)). "
         "Send a new version with `uhs update` if they kept a copy of the old key.",
+    )
+
+
+def restrict(document_id: DocumentId, as_json: JsonOutput = False) -> None:
+    """(Patients) Only you and its author can read this document until you lift it with
+    `uhs unrestrict`. Copies others already opened cannot be taken back."""
+    with signed_in_client() as client:
+        chosen = document_id_of(client, document_id)
+        since = client.restrict(chosen)
+    changes_made.append(f"document {chosen} was restricted")
+    print_result(
+        as_json,
+        {"id": chosen, "restricted_at": since.isoformat() if since else None},
+        "[green]Restricted[/green]: only you and its author can read it now. Anyone who "
+        "already opened it may have kept a copy: that cannot be taken back.",
+    )
+
+
+def unrestrict(document_id: DocumentId, as_json: JsonOutput = False) -> None:
+    """(Patients) Lift your restriction of a document: those it was shared with read it
+    again."""
+    with signed_in_client() as client:
+        chosen = document_id_of(client, document_id)
+        client.restrict(chosen, restricted=False)
+    changes_made.append(f"document {chosen}'s restriction was lifted")
+    print_result(
+        as_json,
+        {"id": chosen, "restricted_at": None},
+        "[green]Restriction lifted[/green]: those it was shared with can read it again.",
     )
 
 

@@ -131,6 +131,8 @@ _ACTION_WORDS = {
     "records.inbox": "listed documents",
     "records.share": "shared a document",
     "records.revoke": "ended someone's access to a document",
+    "records.restrict_document": "restricted a document to you and its author",
+    "records.lift_restriction": "lifted the restriction of a document",
     "records.rewrap": "wrapped your documents' keys again to their new keys",
     "messaging.create_thread": "started a conversation with you",
     "messaging.post_message": "wrote a message",

@@ -74,6 +74,9 @@ class DocumentSummary:
     #: The author holds your copy back until then (R28): nothing of it is readable
     #: yet (title, name and type are empty: they are encrypted under its key).
     available_from: datetime | None = None
+    #: Since when the patient restricted it to themselves and its author (R28); only
+    #: they are told.
+    restricted_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,7 @@ class DocumentReceiving(SignedHistory):
             created_at=latest.created_at,
             recipients=[r.email for r in view.recipients],
             read_at=latest.read_at,
+            restricted_at=view.restricted_at,
         )
 
     def fetch(
@@ -253,4 +254,5 @@ def _held_back(view: DocumentOut, version: VersionOut) -> DocumentSummary:
         recipients=[r.email for r in view.recipients],
         read_at=version.read_at,
         available_from=version.available_from,
+        restricted_at=view.restricted_at,
     )

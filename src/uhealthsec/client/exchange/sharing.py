@@ -19,7 +19,13 @@ from uhealthsec.client.exchange.receiving import DocumentReceiving
 from uhealthsec.client.exchange.sending import share_of
 from uhealthsec.client.wire import body, parse
 from uhealthsec.crypto.manifest import RevocationStatement, ShareStatement
-from uhealthsec.protocol.records import RevocationIn, RevokedOut, SharesIn, ShareStatementIn
+from uhealthsec.protocol.records import (
+    RestrictionOut,
+    RevocationIn,
+    RevokedOut,
+    SharesIn,
+    ShareStatementIn,
+)
 
 
 class DocumentSharing(DocumentReceiving):
@@ -74,6 +80,19 @@ class DocumentSharing(DocumentReceiving):
                 ]
                 request = SharesIn(version=version.number, shares=shares)
                 self.call("POST", f"/documents/{document_id}/shares", json=body(request))
+
+    def restrict(self, document_id: uuid.UUID | str, restricted: bool = True) -> datetime | None:
+        """(The document's patient) Restrict it to yourself and its author, or lift that
+        with ``restricted=False`` (R28, PROTOCOL 11.8), signed like every change. Those
+        it was shared with keep their access, unserved until you lift it; a copy they
+        already opened cannot be taken back. Returns since when it is restricted."""
+        document = uuid.UUID(str(document_id))
+        method = "POST" if restricted else "DELETE"
+        answer = self.call(method, f"/documents/{document}/restriction")
+        result = parse(RestrictionOut, answer, ExchangeRefused, "a restriction")
+        if result.document_id != document or (result.restricted_at is None) == restricted:
+            raise ExchangeRefused("the server answered about another restriction than asked")
+        return result.restricted_at
 
     def revoke(self, document_id: uuid.UUID | str, email: str) -> int:
         """End someone's access to every version at once, with your signed statement

@@ -143,6 +143,8 @@ ACTIONS: Mapping[tuple[str, str], str] = MappingProxyType(
         ("POST", "/documents/{document_id}/versions/{number}/read"): "records.mark_read",
         ("POST", "/documents/{document_id}/shares"): "records.share",
         ("POST", "/documents/{document_id}/revocations"): "records.revoke",
+        ("POST", "/documents/{document_id}/restriction"): "records.restrict_document",
+        ("DELETE", "/documents/{document_id}/restriction"): "records.lift_restriction",
         ("POST", "/documents/rewraps"): "records.rewrap",
         ("GET", "/practices/{practice_id}/patient-invitations"): "records.patient_invitations",
         ("POST", "/documents/{document_id}/pending-shares"): "records.create_pending_share",

@@ -42,6 +42,8 @@ _CRUD = {
     "records.inbox": "R",
     "records.share": "U",
     "records.revoke": "U",
+    "records.restrict_document": "U",
+    "records.lift_restriction": "U",
     "messaging.create_thread": "C",
     "messaging.post_message": "C",
     "messaging.messages": "R",

@@ -218,6 +218,7 @@ EXCHANGE = Activity(
     tables=frozenset(
         {
             "blobs",
+            "document_restrictions",
             "document_versions",
             "documents",
             "kept_answers",
@@ -238,6 +239,7 @@ EXCHANGE = Activity(
             "records.create_pending_share",
             "records.document",
             "records.inbox",
+            "records.lift_restriction",
             "records.mark_read",
             "records.my_files",
             "records.open_patient_file",
@@ -245,6 +247,7 @@ EXCHANGE = Activity(
             "records.patient_files",
             "records.patient_invitations",
             "records.pending_shares",
+            "records.restrict_document",
             "records.revoke",
             "records.rewrap",
             "records.share",

@@ -79,6 +79,20 @@ class Document(Base):
     latest_version: Mapped[int] = mapped_column(Integer)
 
 
+class DocumentRestriction(Base):
+    """The patient restricted this document (R28, EHDS art. 8): while the row exists,
+    only the patient and the document's author are served its keys and content; the
+    others' shares are kept, not ended, and serve again once it is lifted
+    (records/restriction.py, docs/PROTOCOL.md 11.8)."""
+
+    __tablename__ = "document_restrictions"
+
+    document_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class DocumentVersion(Base):
     __tablename__ = "document_versions"
     __table_args__ = (

@@ -312,6 +312,31 @@ def revoke(
     )
 
 
+@router.post(
+    "/documents/{document_id}/restriction",
+    response_model=s.RestrictionOut,
+    dependencies=[REPLAYABLE],
+)
+def restrict(document_id: uuid.UUID, caller: Caller, db: Db, ctx: Ctx) -> s.RestrictionOut:
+    """(The document's patient) Only you and its author can read this document until you
+    lift this; the others' access comes back then. A copy someone already opened is
+    theirs: the server can only stop serving it."""
+    since = RecordsService(db, ctx).restrict(caller.account, document_id, restricted=True)
+    return s.RestrictionOut(document_id=document_id, restricted_at=since)
+
+
+@router.delete(
+    "/documents/{document_id}/restriction",
+    response_model=s.RestrictionOut,
+    dependencies=[REPLAYABLE],
+)
+def lift_restriction(document_id: uuid.UUID, caller: Caller, db: Db, ctx: Ctx) -> s.RestrictionOut:
+    """(The document's patient) Lift your restriction: those you or the practitioners
+    had given access read it again."""
+    since = RecordsService(db, ctx).restrict(caller.account, document_id, restricted=False)
+    return s.RestrictionOut(document_id=document_id, restricted_at=since)
+
+
 def _grants(shares: list[s.ShareIn]) -> list[ShareGrant]:
     return [
         ShareGrant(
@@ -424,4 +449,5 @@ def _document_out(view: DocumentView) -> s.DocumentOut:
             )
             for r in view.revocations
         ],
+        restricted_at=view.restricted_at,
     )

@@ -62,11 +62,18 @@ from uhealthsec.server.records.interfaces import (
 from uhealthsec.server.records.models import (
     Blob,
     Document,
+    DocumentRestriction,
     DocumentVersion,
     PatientFile,
     RevocationStatementRecord,
     Share,
     ShareStatementRecord,
+)
+from uhealthsec.server.records.restriction import (
+    refuse_restricted,
+    refuse_restricted_grants,
+    restricted_from,
+    set_restriction,
 )
 from uhealthsec.server.records.rewrapping import (
     RewrappedKey,
@@ -213,6 +220,8 @@ class DocumentView:
     #: Every signed end of someone's access, oldest version first (rows of
     #: RevocationStatementRecord's columns).
     revocations: Sequence[Row[Any]] = ()
+    #: Since when its patient restricted it (R28); only they and its author see it.
+    restricted_at: datetime | None = None
 
 
 class RecordsService:
@@ -445,6 +454,7 @@ class RecordsService:
             caller, document, patient_file, number, blob, new, self._manifest_digest(previous)
         )
         grants = self._check_grants(new.shares, patient_file, caller)
+        refuse_restricted_grants(self.db, document, patient_file, grants)
         check_delays(document, patient_file, list(grants.values()), caller, self.ctx.now())
         # As signed: a delay carried from the previous version below is the server's.
         signed = list(grants.values())
@@ -765,6 +775,7 @@ class RecordsService:
         if self._active_share(version.id, caller.id) is None:
             raise Forbidden("you cannot read this version, so you cannot share it")
         checked = self._check_grants(grants, patient_file, caller)
+        refuse_restricted_grants(self.db, document, patient_file, checked)
         check_delays(document, patient_file, list(checked.values()), caller, self.ctx.now())
         refuse_moved_delay(self.db, version, list(checked.values()), self.ctx.now())
         self._refuse_revoked(document, checked)
@@ -886,6 +897,28 @@ class RecordsService:
         self.db.flush()
         return len(ending)
 
+    # -- restriction (R28) ----------------------------------------------------------------
+
+    def restrict(
+        self, caller: Account, document_id: uuid.UUID, restricted: bool
+    ) -> datetime | None:
+        """The patient restricts one document of their file to themselves and its author,
+        or lifts that (restriction.py); returns since when it is restricted.
+
+        :raises NotFound: the document is not the caller's to know of.
+        :raises Forbidden: the caller reads it but is not its patient.
+        """
+        missing = "no such document, or you have no access to it"
+        # Locked: two restrictions at once make one.
+        document, patient_file = self._document(document_id, missing, lock=True)
+        if caller.id != patient_file.patient_id and not self._active_share_any(
+            document.id, caller.id
+        ):
+            raise NotFound(missing)
+        return set_restriction(
+            self.db, caller.id, document, patient_file, restricted, self.ctx.now()
+        )
+
     # -- reading --------------------------------------------------------------------------
 
     def view(self, caller: Account, document_id: uuid.UUID) -> DocumentView:
@@ -997,6 +1030,14 @@ class RecordsService:
             .order_by(RevocationStatementRecord.version, RevocationStatementRecord.created_at)
         ):
             revocations.setdefault(revocation.document_id, []).append(revocation)
+        restricted = {
+            row.document_id: row.created_at
+            for row in self.db.execute(
+                select(DocumentRestriction.document_id, DocumentRestriction.created_at).where(
+                    DocumentRestriction.document_id.in_(ids)
+                )
+            )
+        }
         return [
             DocumentView(
                 document,
@@ -1004,6 +1045,7 @@ class RecordsService:
                 versions[document.id],
                 recipients.get(document.id, ()),
                 revocations.get(document.id, ()),
+                restricted.get(document.id),
             )
             for document in documents
         ]
@@ -1052,6 +1094,8 @@ class RecordsService:
             listing = listing.where(after.before(Share.version_created_at, Share.document_id))
         if offset:
             listing = listing.offset(offset)
+        # Left out, not listed with a refusal: a listing names nothing of them (R28).
+        listing = listing.where(Share.document_id.not_in(restricted_from(caller.id)))
         if patient_file_id is not None:  # the file's documents, by their index
             listing = listing.where(
                 Share.document_id.in_(
@@ -1159,6 +1203,7 @@ class RecordsService:
         document, patient_file = self._document(document_id, missing, lock=lock)
         if not self._active_share_any(document.id, caller.id):
             raise NotFound(missing)
+        refuse_restricted(self.db, document, patient_file, caller.id)
         return document, patient_file
 
     def _document(

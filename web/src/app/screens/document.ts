@@ -6,11 +6,12 @@
  */
 
 import { isShownInline } from "../api.js";
-import { type AppContext, ROUTES, type Screen, errorBox } from "../app.js";
+import { type AppContext, ROUTES, type Screen, errorBox, refusalBox } from "../app.js";
 import { describeFailure } from "../refusals.js";
 import { formatDate, formatSize, h, replace } from "../dom.js";
 import { drawPdf } from "../pdf_viewer.js";
 import { locale, t } from "../i18n.js";
+import type { DocumentView } from "../../worker/messages.js";
 import { showPendingOfDocument } from "./pending.js";
 
 /** Object URLs of the last document shown, revoked when another is shown. */
@@ -25,8 +26,15 @@ export async function documentScreen(context: AppContext, id: string): Promise<S
   release();
   const back = h("p", {}, h("a", { href: ROUTES.inbox }, `← ${t("document.back")}`));
   const content = h("section", {});
-  const listed = await context.api.document(id).catch(() => null);
-  if (!listed) {
+  let listed: DocumentView;
+  try {
+    listed = await context.api.document(id);
+  } catch (error) {
+    // Its patient restricted it (R28): said so, not as a document that is not there.
+    if (describeFailure(error).code === "document_restricted") {
+      replace(content, back, h("h1", {}, t("document.restrictedTitle")), h("p", { class: "alert warning" }, t("refusal.document_restricted")));
+      return { title: t("document.restrictedTitle"), content };
+    }
     replace(content, back, h("h1", {}, t("document.notFound")));
     return { title: t("document.notFound"), content };
   }
@@ -44,10 +52,45 @@ export async function documentScreen(context: AppContext, id: string): Promise<S
   );
   const result = h("div", { class: "opened", "aria-live": "polite" }, h("p", { class: "working" }, t("document.opening")));
   const pending = h("div", {});
-  replace(content, back, h("h1", {}, title), details, pending, result);
+  replace(content, back, h("h1", {}, title), details, restrictionPart(context, listed), pending, result);
   void open(context, id, result);
   void showPendingOfDocument(context, id, pending);
   return { title, content };
+}
+
+/**
+ * Its restriction (R28): the patient restricts it, or lifts that, here; its author is
+ * told it is restricted. Nothing for the other readers, who cannot open it then.
+ */
+function restrictionPart(context: AppContext, listed: DocumentView): HTMLElement {
+  const place = h("div", { class: "restriction", "aria-live": "polite" });
+  const author = listed.authorName || listed.authorEmail;
+  const draw = (restrictedAt: string | null): void => {
+    if (context.account.kind !== "patient") {
+      if (restrictedAt !== null) replace(place, h("p", { class: "alert warning" }, t("document.restrictedForAuthor")));
+      return;
+    }
+    const restricted = restrictedAt !== null;
+    const button = h("button", { type: "button", class: "secondary" }, t(restricted ? "document.liftRestriction" : "document.restrict"));
+    const said = h("div", {});
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      try {
+        const since = await context.api.restrictDocument(listed.id, !restricted);
+        draw(since);
+        context.announce(t(since === null ? "document.restrictionLifted" : "document.restrictedForPatient", { author }));
+      } catch (error) {
+        replace(said, refusalBox(error));
+        button.disabled = false;
+      }
+    });
+    const explanation = restricted
+      ? h("p", { class: "alert warning" }, t("document.restrictedForPatient", { author }))
+      : h("p", {}, t("document.restrictExplain", { author }));
+    replace(place, explanation, h("p", {}, button), said);
+  };
+  draw(listed.restrictedAt);
+  return place;
 }
 
 /** Draws a PDF; its text, for the search index ("" when pdf.js cannot read it). */

@@ -25,6 +25,8 @@ const ACTIONS: Record<string, MessageKey> = {
   "records.inbox": "history.action.inbox",
   "records.share": "history.action.share",
   "records.revoke": "history.action.revoke",
+  "records.restrict_document": "history.action.restrictDocument",
+  "records.lift_restriction": "history.action.liftRestriction",
   "records.rewrap": "history.action.rewrap",
   "incidents.notice_sent": "history.action.noticeSent",
   "incidents.my_notices": "history.action.myNotices",
@@ -67,6 +69,8 @@ const TITLED: Record<string, MessageKey> = {
   "records.content": "history.titled.content",
   "records.share": "history.titled.share",
   "records.revoke": "history.titled.revoke",
+  "records.restrict_document": "history.titled.restrictDocument",
+  "records.lift_restriction": "history.titled.liftRestriction",
 };
 /** Actions of the server itself, not of a person. */
 const SERVER_ACTIONS = new Set(["retention.purge"]);

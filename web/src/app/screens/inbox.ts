@@ -135,7 +135,14 @@ function row(document: DocumentView): HTMLTableRowElement {
   const shown =
     document.availableFrom !== null
       ? h("span", { class: "held-back" }, t("myDocuments.availableFrom", { date: formatDayAndTime(document.availableFrom, locale()) }))
-      : h("span", {}, h("a", { href: ROUTES.document(document.id) }, name), isNew ? h("span", { class: "badge new" }, t("inbox.new")) : null);
+      : h(
+          "span",
+          {},
+          h("a", { href: ROUTES.document(document.id) }, name),
+          isNew ? h("span", { class: "badge new" }, t("inbox.new")) : null,
+          // Restricted by its patient (R28): listed so only to the patient and the author.
+          document.restrictedAt !== null ? h("span", { class: "badge restricted" }, t("document.restrictedBadge")) : null,
+        );
   return h(
     "tr",
     { class: isNew ? "new" : undefined },

@@ -83,6 +83,7 @@ function item(document: DocumentView): HTMLElement {
     {},
     h("a", { href: ROUTES.document(document.id) }, name),
     document.readAt === null ? h("span", { class: "badge new" }, t("inbox.new")) : null,
+    document.restrictedAt !== null ? h("span", { class: "badge restricted" }, t("document.restrictedBadge")) : null,
     h(
       "span",
       { class: "hint" },
