@@ -393,7 +393,9 @@ def test_r3_a_device_whose_clock_is_wrong_signs_again_at_the_servers_time(
 
     uploading = ExchangeClient(client, token, keys)
     uploading.clock = ServerClock(lambda: users.clock() - timedelta(hours=3))
-    uploading.send(report, patient_file_id=practice.patient_file, to=[])
+    uploading.send(
+        report, patient_file_id=practice.patient_file, to=[], patient=practice.carol.email
+    )
     assert _count(ctx, Document) == documents + 2
 
     clock = ServerClock(users.clock)

@@ -349,7 +349,9 @@ def test_slow_uploads_leave_the_database_to_other_requests(practice, ctx, settin
     """More uploads whose bodies trickle in than the pool has connections: other
     requests are still served, and the uploads complete once their bodies end."""
     bearer = {"Authorization": f"Bearer {practice.alice.user.tokens.access_token}"}
-    signed = practice.alice.signed("POST", "/blobs", b"\x06" * 1000 + b"\x07" * 1000)
+    # Six uploads, each its own request (its own Idempotency-Key, signed).
+    data = b"\x06" * 1000 + b"\x07" * 1000
+    signed = [practice.alice.signed("POST", "/blobs", data) for _ in range(SLOW_DOWNLOADS)]
     go_on = threading.Event()
     results: list[httpx2.Response] = []
 
@@ -358,12 +360,12 @@ def test_slow_uploads_leave_the_database_to_other_requests(practice, ctx, settin
         go_on.wait(timeout=60)
         yield b"\x07" * 1000
 
-    def upload() -> None:
+    def upload(headers: dict[str, str]) -> None:
         with httpx2.Client(base_url=live_server, timeout=60) as http:
-            headers = {**signed, "Content-Type": "application/octet-stream"}
+            headers = {**headers, "Content-Type": "application/octet-stream"}
             results.append(http.post("/blobs", content=body(), headers=headers))
 
-    threads = [threading.Thread(target=upload) for _ in range(SLOW_DOWNLOADS)]
+    threads = [threading.Thread(target=upload, args=(headers,)) for headers in signed]
     try:
         for thread in threads:
             thread.start()

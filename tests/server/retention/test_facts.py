@@ -39,7 +39,9 @@ def test_only_the_admin_or_a_treating_practitioner_records_the_dates(
     assert put_facts(practice.alice, practice.patient_file)["died_on"] is None
 
     # Writing in the file makes Dave one of the practitioners treating Carol.
-    dave.exchange.send(report, patient_file_id=practice.patient_file, to=[])
+    dave.exchange.send(
+        report, patient_file_id=practice.patient_file, to=[], patient=practice.carol.email
+    )
     assert put_facts(dave, practice.patient_file, born_on="1950-03-04")["born_on"] == ("1950-03-04")
 
     # Carol sees both attempts in her history, the refused one included.
