@@ -77,7 +77,11 @@ class World:
         if user.email not in self.devices:
             tokens = self.users.sign_in_again(user)
             keys = unlock_with_password(AuthClient(self.http).keystore(tokens), PASSWORD)
-            self.devices[user.email] = ExchangeClient(self.http, lambda: tokens.access_token, keys)
+            device = ExchangeClient(self.http, lambda: tokens.access_token, keys)
+            if user is not self.camille:
+                # Her practitioners' devices open her file: their word for whom it is about.
+                device.patient_file(self.practice_id, self.camille.email)
+            self.devices[user.email] = device
         return self.devices[user.email]
 
 
