@@ -51,6 +51,7 @@ from uhealthsec.server.journaling.draft import (
     request_draft,
 )
 from uhealthsec.server.keys.service import KeyDirectory
+from uhealthsec.server.records.service import remove_uncommitted_objects
 from uhealthsec.server.storage.db import transaction
 
 logger = logging.getLogger(__name__)
@@ -115,6 +116,11 @@ def _request_transaction(request: Request, ctx: AppContext) -> Iterator[Session]
             except ServiceError as exc:
                 if exc.keep_changes:  # looked up before what the refusal counted commits
                     _replay_if_committed(request, ctx, exc)
+                else:
+                    remove_uncommitted_objects(session, ctx)
+                raise
+            except BaseException:
+                remove_uncommitted_objects(session, ctx)
                 raise
     except BaseException as exc:
         if draft is not None:  # nothing staged was committed: journal what happened

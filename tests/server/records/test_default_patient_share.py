@@ -346,3 +346,25 @@ def test_r28_no_read_receipt_before_the_date_and_30_days_from_a_fast_clock(
         to=[],
         patient_available_from=fast + timedelta(days=30),
     )
+
+
+def test_r28_a_colleagues_share_keeps_back_what_the_author_holds_back(
+    practice: Practice, report, clock
+):
+    """R28: the author holds version 1 back and writes version 2 without the patient; a
+    colleague sharing version 2 with her gives it to her on the author's date, not
+    before."""
+    alice, bob, carol = practice.alice, practice.bob, practice.carol
+    when = clock.now + timedelta(days=3)
+    document_id = alice.exchange.send(
+        report, patient_file_id=practice.patient_file, to=[bob.email], patient_available_from=when
+    )
+    carol_id = uuid.UUID(carol.user.account_id)
+    honest = alice.exchange.readers_of_next_version
+    alice.exchange.readers_of_next_version = lambda view, confirm=(): [
+        r for r in honest(view, confirm) if r.account_id != carol_id
+    ]
+    alice.exchange.new_version(document_id, report)
+    bob.exchange.share(document_id, [carol.email])
+    early = carol.send("GET", f"/documents/{document_id}/versions/2/content")
+    assert early.status_code == 403 and early.json()["available_from"] == when.isoformat()

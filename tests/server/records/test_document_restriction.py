@@ -158,3 +158,31 @@ def test_r28_an_unsigned_restriction_is_refused_and_writes_nothing(
         Outcome.REFUSED,
         None,
     )
+
+
+def test_r28_a_reader_it_is_restricted_from_revokes_no_one_and_learns_nothing(
+    practice: Practice, dave: Person, report
+):
+    """R28: Bob, who gave Dave the document before Carol restricted it, cannot revoke
+    Dave while it is restricted, and the refusal says only that: not that its author
+    wrote a version since."""
+    alice, bob, carol = practice.alice, practice.bob, practice.carol
+    document_id = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
+    bob.exchange.share(document_id, [dave.email])
+    carol.exchange.restrict(document_id)
+    keep = {uuid.UUID(alice.user.account_id), uuid.UUID(carol.user.account_id)}
+    honest = alice.exchange.readers_of_next_version
+    alice.exchange.readers_of_next_version = lambda view, confirm=(): [
+        r for r in honest(view, confirm) if r.account_id in keep
+    ]
+    alice.exchange.new_version(document_id, report)
+    revocation = {
+        "account_id": dave.user.account_id,
+        "version": 1,
+        "signer_key_index": 0,
+        "signature": "A" * 86,
+    }
+    answer = bob.send("POST", f"/documents/{document_id}/revocations", revocation)
+    assert answer.status_code == 403, answer.text
+    assert answer.json()["type"] == DOCUMENT_RESTRICTED
+    assert "version" not in answer.json()["detail"]

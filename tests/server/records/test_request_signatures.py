@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -26,6 +27,7 @@ from uhealthsec.crypto.journal import (
 from uhealthsec.protocol.encoding import b64u_decode
 from uhealthsec.server.audit.models import JournalRecord
 from uhealthsec.server.errors import SIGNATURE_REQUIRED
+from uhealthsec.server.idempotency.models import KeptAnswer
 from uhealthsec.server.records.models import Blob, Document, DocumentVersion
 
 
@@ -257,6 +259,41 @@ def test_r3_a_captured_upload_sent_again_stores_nothing(practice: Practice, clie
     assert _count(ctx, Blob) == blobs + 1 and list(ctx.settings.upload_dir.iterdir()) == []
     # The copy made no entry of its own; the refusal made one.
     assert _count(ctx, JournalRecord) == entries + 1
+
+
+def test_r3_an_upload_whose_copy_took_its_key_meanwhile_leaves_no_object(
+    practice: Practice, client, ctx, monkeypatch
+):
+    """R3: of one upload sent twice at once, the one whose copy commits the key first
+    is answered as that copy and leaves no stored object behind (each stored object is
+    a row the quota counts)."""
+    alice = practice.alice
+    data = b"\x05" * 50_000
+    signed = alice.signed("POST", "/blobs", data)
+    put_file = ctx.blobs.put_file
+    objects = len(list(ctx.blobs.keys()))
+
+    def copy_commits_meanwhile(blob_key, path):
+        put_file(blob_key, path)
+        with ctx.sessions() as db:
+            db.add(
+                KeptAnswer(
+                    account_id=uuid.UUID(alice.user.account_id),
+                    key=signed["Idempotency-Key"].strip('"'),
+                    request_digest=b"\x00" * 32,
+                    status=201,
+                    media_type=None,
+                    body=None,
+                    created_at=ctx.now(),
+                )
+            )
+            db.commit()
+
+    monkeypatch.setattr(ctx.blobs, "put_file", copy_commits_meanwhile)
+    octets = {"Content-Type": "application/octet-stream"}
+    answer = client.post("/blobs", content=iter([data]), headers={**signed, **octets})
+    assert 400 <= answer.status_code < 500, answer.text
+    assert len(list(ctx.blobs.keys())) == objects
 
 
 def test_r3_the_sdk_unlocks_locked_keys_to_sign_a_change(practice: Practice, client, users, report):

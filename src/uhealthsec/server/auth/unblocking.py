@@ -5,7 +5,7 @@ authenticator or recovers the account). No HTTP here.
 The password is counted by the shield (per address, registered or not alike), the
 codes by the account's factor budget (factors.py). At the block the owner is mailed a
 single-use link valid 24 hours; while the authenticator stays blocked, an attempt on
-it mails a new link only once the last one is a day old, so the mailbox is not
+it mails a new link only once no link is valid and unused, so the mailbox is not
 flooded. Replacing the password with the recovery words unblocks the password too.
 """
 

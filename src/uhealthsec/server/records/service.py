@@ -7,6 +7,7 @@ every byte it serves is the byte the author signed.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -136,6 +137,24 @@ def stored_manifest(
         readers=readers,
         previous=previous,
     )
+
+
+logger = logging.getLogger(__name__)
+
+#: Where a request's session notes the objects it stored for rows not committed yet.
+_STORED_OBJECTS = "stored_objects"
+
+
+def remove_uncommitted_objects(db: Session, ctx: AppContext) -> None:
+    """Remove the objects ``db`` stored for rows its request will not commit (it failed
+    after the upload's row was written: a copy of it sent at once took its key), so that
+    no stored object goes uncounted by the quota; one that cannot be removed now is
+    collected with the unfinished uploads."""
+    for key in db.info.pop(_STORED_OBJECTS, []):
+        try:
+            ctx.blobs.delete(key)
+        except Exception:  # the store is down too: collect_unfinished_uploads will
+            logger.warning("an upload's object could not be removed after its request failed")
 
 
 class RecordsService:
@@ -270,6 +289,8 @@ class RecordsService:
         except Exception:
             self.ctx.blobs.delete(blob.key)
             raise
+        # Removed again if the request fails after this (remove_uncommitted_objects).
+        self.db.info.setdefault(_STORED_OBJECTS, []).append(blob.key)
         return blob
 
     def collect_unfinished_uploads(self) -> int:
@@ -695,6 +716,8 @@ class RecordsService:
         self._refuse_revoked(document, checked)
         self._refuse_ending(document, patient_file, list(checked.values()), caller)
         self._store_statements(caller, document, version, list(checked.values()))
+        # As for a new version: no share gives the patient early what the author holds back.
+        checked = carry_delay(self.db, patient_file, version, checked, self.ctx.now())
         grant_shares(self.db, self.ctx.now(), document, version, list(checked.values()), caller)
         self.db.flush()
         return self._active_shares(version.id)
@@ -754,6 +777,8 @@ class RecordsService:
                     "only the author, whoever shared it or the practice's admin can end this access"
                 )
             raise NotFound("no such document")
+        if not ends_any:  # a reader it is restricted from learns nothing of it, changes nothing
+            refuse_restricted(self.db, document, patient_file, caller.id)
         if recipient_id == document.author_id:
             raise Forbidden("the author's own access cannot be ended")
         if recipient_id == patient_file.patient_id and not is_author:
