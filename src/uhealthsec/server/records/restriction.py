@@ -13,11 +13,11 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import ColumnElement, delete, exists, select
 from sqlalchemy.orm import Session
 
 from uhealthsec.server.errors import DocumentRestricted, Forbidden
-from uhealthsec.server.records.models import Document, DocumentRestriction, PatientFile
+from uhealthsec.server.records.models import Document, DocumentRestriction, PatientFile, Share
 
 #: The refusal every other reader gets: it names the patient's choice, nothing else of
 #: the document (not a 404, which would tell them it is gone).
@@ -70,14 +70,20 @@ def refuse_restricted_grants(
         )
 
 
-def restricted_from(caller_id: uuid.UUID) -> Select[tuple[uuid.UUID]]:
-    """The ids of the documents restricted from the caller, for a listing to leave out
-    (a few rows: the restrictions, not the documents, are read)."""
-    return (
+def restricted_from(caller_id: uuid.UUID) -> ColumnElement[bool]:
+    """Whether a listing's share is of a document restricted from the caller, for the
+    listing to leave out: one lookup by the row's document (the restriction's key), not
+    a scan of every restriction."""
+    return exists(
         select(DocumentRestriction.document_id)
         .join(Document, Document.id == DocumentRestriction.document_id)
         .join(PatientFile, PatientFile.id == Document.patient_file_id)
-        .where(Document.author_id != caller_id, PatientFile.patient_id != caller_id)
+        .where(
+            DocumentRestriction.document_id == Share.document_id,
+            Document.author_id != caller_id,
+            PatientFile.patient_id != caller_id,
+        )
+        .correlate(Share)
     )
 
 

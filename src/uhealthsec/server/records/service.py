@@ -912,7 +912,7 @@ class RecordsService:
         if offset:
             listing = listing.offset(offset)
         # Left out, not listed with a refusal: a listing names nothing of them (R28).
-        listing = listing.where(Share.document_id.not_in(restricted_from(caller.id)))
+        listing = listing.where(~restricted_from(caller.id))
         if patient_file_id is not None:  # the file's documents, by their index
             listing = listing.where(
                 Share.document_id.in_(
