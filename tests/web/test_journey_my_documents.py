@@ -239,7 +239,10 @@ def test_a_patient_finds_opens_and_exports_their_documents(browser, demo_server,
     paul_page.evaluate("(id) => { location.hash = '#/documents/' + id; }", str(shared))
     paul_page.get_by_role("heading", name="Document à accès restreint", level=1).wait_for()
     said = paul_page.locator("#main").inner_text()
-    assert "Le patient a restreint l'accès à ce document" in said and "Bilan" not in said
+    assert (
+        "La patiente ou le patient a restreint l'accès à ce document" in said
+        and "Bilan" not in said
+    )
     check_accessibility(paul_page, "restricted document, another reader")
     photograph(paul_page, screens, "91-document-restricted-reader")
     paul_page.context.close()

@@ -798,7 +798,7 @@ const fr = {
   "refusal.unauthorized": "Adresse e-mail, mot de passe ou code incorrect, ou session expirée.",
   "refusal.forbidden": "Vous n'avez pas le droit de faire cela.",
   "refusal.document_restricted":
-    "Le patient a restreint l'accès à ce document : seuls lui et son auteur peuvent le lire. Vous y aurez de nouveau accès s'il lève la restriction.",
+    "La patiente ou le patient a restreint l'accès à ce document : seuls elle ou lui et son auteur peuvent le lire. Vous y aurez de nouveau accès si la restriction est levée.",
   "refusal.patient_not_informed": "Ce patient n'a pas encore été informé du partage de son dossier au sein de l'équipe de soins : vos collègues ne peuvent pas recevoir ses documents. Ouvrez son dossier (Patients) et enregistrez que vous l'avez informé en personne, ou attendez qu'il accepte l'invitation du cabinet, qui lui présente l'information.",
   "refusal.step_up_required": "Cette modification demande de prouver à nouveau votre second facteur.",
   "refusal.not_found": "Introuvable : cela n'existe pas, ou ne vous est pas accessible.",
