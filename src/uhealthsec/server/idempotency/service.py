@@ -3,8 +3,9 @@ first answer instead of being carried out twice.
 
 The client sends ``Idempotency-Key`` (draft-ietf-httpapi-idempotency-key-header) with
 a write and the same key with each retry. Every signed-in write whose body is read
-before it runs (not a streamed upload) takes the key: a row for it is written in the
-transaction of the change, so it exists exactly when the change committed. A retry
+before it runs, or whose streamed body declares its digest (an upload), takes the key:
+a row for it is written in the transaction of the change, so it exists exactly when
+the change committed. A retry
 finds either nothing (nothing was done: it is carried out) or the row: it is then
 answered, not carried out, with the first answer where the route keeps it (the routes
 of ``REPLAYABLE``, server/deps.py: their answers hold no secret), else with a problem
