@@ -186,3 +186,26 @@ def test_r28_a_reader_it_is_restricted_from_revokes_no_one_and_learns_nothing(
     assert answer.status_code == 403, answer.text
     assert answer.json()["type"] == DOCUMENT_RESTRICTED
     assert "version" not in answer.json()["detail"]
+
+
+def test_r28_the_author_corrects_a_restricted_document_for_the_patient_alone(
+    practice: Practice, restricted: uuid.UUID, report, tmp_path
+):
+    """R28: while the patient restricts a document its author may still correct it: the
+    author's client writes the new version for the patient and the author alone (the
+    other readers, refused it, are left out), and the patient reads it; once lifted,
+    Bob reads the version he was given, and the correction only once it is shared."""
+    alice, bob, carol = practice.alice, practice.bob, practice.carol
+    first = report.read_bytes()
+    report.write_text("Compte rendu corrigé.\n")
+    assert alice.exchange.new_version(restricted, report) == 2
+    mine = carol.exchange.fetch(restricted, tmp_path / "corrected.txt")
+    assert mine.path.read_text() == "Compte rendu corrigé.\n"
+    carol.exchange.restrict(restricted, restricted=False)
+    readers = {r.email for r in bob.exchange.document_view(restricted).recipients}
+    assert readers == {alice.email, carol.email}
+    assert bob.exchange.fetch(restricted, tmp_path / "given.txt").path.read_bytes() == first
+    alice.exchange.share(restricted, [bob.email])
+    assert bob.exchange.fetch(restricted, tmp_path / "shared.txt").path.read_text() == (
+        "Compte rendu corrigé.\n"
+    )

@@ -366,7 +366,8 @@ export class PatientFiles {
   /**
    * Whom the next version is encrypted to (history.py readers_of_next_version): the
    * readers vouched for in the latest version, kept only while the server still lists
-   * them, each resolved in the key directory; anyone else listed is refused.
+   * them, each resolved in the key directory; anyone else listed is refused. While its
+   * patient restricts the document, only they are kept.
    */
   async readersOfNextVersion(view: ServedDocument): Promise<VerifiedEntry[]> {
     const latest = view.latestVersion;
@@ -374,7 +375,12 @@ export class PatientFiles {
       throw exchangeRefused("you cannot read the latest version, so you cannot replace it");
     }
     const mine = await this.session.myEntry();
-    const listed = view.recipients.filter((r) => r.accountId !== mine.entry.accountId).sort((a, b) => (a.email < b.email ? -1 : a.email > b.email ? 1 : 0));
+    const listed = view.recipients
+      .filter((r) => r.accountId !== mine.entry.accountId)
+      // Restricted by its patient (11.8): the next version is theirs and yours alone
+      // (a server that lies about it only leaves readers out).
+      .filter((r) => view.restrictedAt === null || r.accountId === view.patientId)
+      .sort((a, b) => (a.email < b.email ? -1 : a.email > b.email ? 1 : 0));
     const { vouched, signed, revoked } = await this.vouchedReaders(view);
     if (!signed && listed.length > 0) {
       throw exchangeRefused(

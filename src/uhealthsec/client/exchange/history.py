@@ -35,6 +35,8 @@ class SignedHistory(ExchangeSession):
         someone out), each resolved in the key directory. Anyone else the server lists
         is refused with the reason, a revoked reader with who revoked them.
 
+        While its patient restricts the document, only they are kept (11.8).
+
         A latest version signed before readers were signed (manifest version 1) proves
         no one: its readers are the people the user names in ``confirm``, never a list
         that only the server vouches for."""
@@ -43,6 +45,10 @@ class SignedHistory(ExchangeSession):
             raise ExchangeRefused("you cannot read the latest version, so you cannot replace it")
         mine = self.my_entry()
         listed = {r.account_id: r.email for r in view.recipients if r.account_id != mine.account_id}
+        if view.restricted_at is not None:
+            # Restricted by its patient (11.8): the next version is theirs and yours alone
+            # (a server that lies about it only leaves readers out).
+            listed = {a: e for a, e in listed.items() if a == view.patient_id}
         vouched, signed, revoked = self.vouched_readers(view, confirm)
         if not signed:
             if not confirm and listed:
