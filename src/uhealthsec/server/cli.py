@@ -189,7 +189,7 @@ def _deliver_mail(ctx: Any) -> str:
 def _maintain(ctx: Any) -> str:
     from uhealthsec.server.audit.service import JournalService
     from uhealthsec.server.auth.recovery import PasswordRecoveries
-    from uhealthsec.server.auth.service import purge_finished_sign_ins
+    from uhealthsec.server.auth.service import account_addresses, purge_finished_sign_ins
     from uhealthsec.server.federation.service import FederationService
     from uhealthsec.server.idempotency.service import purge_expired
     from uhealthsec.server.incidents.service import IncidentService
@@ -201,7 +201,7 @@ def _maintain(ctx: Any) -> str:
     with ctx.sessions.begin() as db:
         removed = RecordsService(db, ctx).collect_unfinished_uploads()
         purged = JournalService(db, ctx).purge_network_data(ctx.now())
-        forgotten = Shield(db, ctx).purge()
+        forgotten = Shield(db, ctx).purge(account_addresses(db))
         mails = MailOutbox(db, ctx).purge()
         keys = purge_expired(db, ctx.now())
         misses = KeyDirectory(db, ctx).purge_misses()

@@ -26,7 +26,11 @@ from uhealthsec.server.auth.factors import (
     factor_lock_seconds,
 )
 from uhealthsec.server.auth.models import AuthenticatorUnblock, TotpCredential
-from uhealthsec.server.auth.service import LoginService, purge_finished_sign_ins
+from uhealthsec.server.auth.service import (
+    LoginService,
+    account_addresses,
+    purge_finished_sign_ins,
+)
 from uhealthsec.server.auth.unblocking import BLOCK_ACTION, LINK_HOURS, Unblocking
 from uhealthsec.server.errors import PASSWORD_BLOCKED, CredentialsRefused, InvalidInput
 from uhealthsec.server.shield.service import (
@@ -265,7 +269,7 @@ def test_r7_a_run_of_99_wrong_passwords_is_not_forgotten_by_the_cleanup(users, c
             shield.fail(user.email)  # what settle() records of each wrong password
         clock.advance(days=31)
         with ctx.sessions.begin() as db:
-            Shield(db, ctx).purge()
+            Shield(db, ctx).purge(account_addresses(db))
     assert _one_wrong_password(ctx, user.email) is PasswordBlocked, "198 wrong in a row"
 
 
@@ -278,7 +282,7 @@ def test_r7_a_run_is_not_forgotten_by_the_cleanup_with_the_shield_off(users, ctx
         for _ in range(PASSWORD_BLOCKED_AFTER - 1):
             assert _one_wrong_password(ctx, user.email) is CredentialsRefused
         with ctx.sessions.begin() as db:
-            Shield(db, ctx).purge()
+            Shield(db, ctx).purge(account_addresses(db))
         assert _one_wrong_password(ctx, user.email) is CredentialsRefused  # the 100th
         assert _one_wrong_password(ctx, user.email) is PasswordBlocked, "the cleanup reset the run"
     finally:

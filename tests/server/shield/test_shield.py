@@ -18,6 +18,7 @@ from uhealthsec.crypto.keystore import derive_password_secrets
 from uhealthsec.protocol.encoding import b64u_encode
 from uhealthsec.server.app import create_app
 from uhealthsec.server.auth.factors import decoy_passkey_ids
+from uhealthsec.server.auth.service import account_addresses
 from uhealthsec.server.shield import service as shield
 from uhealthsec.server.shield.challenges import ChallengeRefused
 from uhealthsec.server.shield.service import Shield, network_of
@@ -401,13 +402,13 @@ def test_purge_forgets_only_what_no_decision_needs(users, from_ip, ctx, clock):
     everything = rows()
     assert all(everything.values())
     with ctx.sessions.begin() as db:
-        assert Shield(db, ctx).purge() == 0  # all still in use
+        assert Shield(db, ctx).purge(account_addresses(db)) == 0  # all still in use
     clock.advance(minutes=10)  # the spent challenge has expired
     with ctx.sessions.begin() as db:
-        assert Shield(db, ctx).purge() == 1
+        assert Shield(db, ctx).purge(account_addresses(db)) == 1
     clock.advance(days=31)
     with ctx.sessions.begin() as db:
-        Shield(db, ctx).purge()
+        Shield(db, ctx).purge(account_addresses(db))
     assert rows() == dict.fromkeys(everything, 0)
 
 

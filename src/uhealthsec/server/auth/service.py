@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -495,3 +496,8 @@ class SessionService:
             .limit(1)
         )
         return 0 if latest is None else latest + 1
+
+
+def account_addresses(db: Session) -> Callable[[], Iterable[str]]:
+    """The accounts' addresses, read when asked (the shield's cleanup, ``Shield.purge``)."""
+    return lambda: db.scalars(select(Account.email))

@@ -25,14 +25,13 @@ At rest an attempt pays nothing: no challenge, no latency.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from uhealthsec.server.accounts.models import Account
 from uhealthsec.server.addresses import normalize_email
 from uhealthsec.server.context import AppContext
 from uhealthsec.server.errors import PASSWORD_BLOCKED, ServiceError
@@ -371,8 +370,10 @@ class Shield:
             "breaker_open": int(self.breaker_open(now)),
         }
 
-    def purge(self) -> int:
-        """Forget what no decision needs any more (``uhs-server cleanup``)."""
+    def purge(self, account_addresses: Callable[[], Iterable[str]]) -> int:
+        """Forget what no decision needs any more (``uhs-server cleanup``);
+        ``account_addresses`` gives the accounts' addresses, whose runs of failures
+        only a success ends (the shield knows addresses, not accounts)."""
         now = self.ctx.now().timestamp()
         removed = 0
         for statement in (
@@ -391,9 +392,11 @@ class Shield:
             ),
         ):
             removed += self.db.execute(statement).rowcount or 0
-        return removed + self._forget_runs_of_no_account(now - 30 * 86400)
+        return removed + self._forget_runs_of_no_account(now - 30 * 86400, account_addresses)
 
-    def _forget_runs_of_no_account(self, before: float) -> int:
+    def _forget_runs_of_no_account(
+        self, before: float, account_addresses: Callable[[], Iterable[str]]
+    ) -> int:
         """Forget the old runs of failures on addresses that are no account's (they
         guard no password), so that guessing addresses does not fill the table."""
         stale = self.db.scalars(
@@ -403,10 +406,7 @@ class Shield:
         ).all()
         if not stale:
             return 0
-        accounts = {
-            self._hmac("account", normalize_email(email))
-            for email in self.db.scalars(select(Account.email))
-        }
+        accounts = {self._hmac("account", normalize_email(a)) for a in account_addresses()}
         forgotten = [key for key in stale if key not in accounts]
         for start in range(0, len(forgotten), 500):
             chunk = forgotten[start : start + 500]
