@@ -77,8 +77,15 @@ def test_r28_no_one_else_is_given_a_restricted_document_and_nothing_is_written(
     # A care-team share by the author herself.
     detail = refused(403, alice.exchange.share, restricted, [dave.email])
     assert "the patient restricted this document" in detail
-    # A new version to the readers of the one before (Bob among them).
+    # A new version for Bob too (the author's client leaves him out while it is
+    # restricted: a client that does not is refused).
+    honest = alice.exchange.readers_of_next_version
+    alice.exchange.readers_of_next_version = lambda view, confirm=(): [
+        *honest(view, confirm),
+        alice.exchange._recipients([practice.bob.email])[-1],
+    ]
     detail = refused(403, alice.exchange.new_version, restricted, report)
+    del alice.exchange.readers_of_next_version
     assert "the patient restricted this document" in detail
     assert (_count(ctx, Share), _count(ctx, ShareStatementRecord)) == (shares, statements)
     # A reader restricted from it cannot share it either (nor complete a pending share,
