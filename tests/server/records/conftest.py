@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -147,3 +149,25 @@ def refused(status: int, action, *args, **kwargs) -> str:
         action(*args, **kwargs)
     assert refusal.value.status == status, refusal.value.detail
     return refusal.value.detail
+
+
+@contextmanager
+def next_version_readers(
+    exchange: ExchangeClient, leave_out: Sequence[str] = (), add: Sequence[str] = ()
+) -> Iterator[None]:
+    """Within it, ``exchange`` writes its next versions for the readers its client
+    checked less the accounts ``leave_out`` and plus the addresses ``add``: an author
+    who chooses other readers, or a client that does not keep to its own rules."""
+    checked = exchange.readers_of_next_version
+    left_out = {uuid.UUID(account_id) for account_id in leave_out}
+
+    def chosen(view: Any, confirm: Sequence[str] = ()) -> list[Any]:
+        readers = [r for r in checked(view, confirm) if r.account_id not in left_out]
+        kept = {r.account_id for r in readers}
+        return readers + [e for e in exchange._recipients(list(add)) if e.account_id not in kept]
+
+    exchange.readers_of_next_version = chosen  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        del exchange.readers_of_next_version

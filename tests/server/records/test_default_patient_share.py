@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from tests.server.records.conftest import Practice, refused
+from tests.server.records.conftest import Practice, next_version_readers, refused
 from tests.server.records.test_pending_shares import DAVE, invite_dave
 from tests.server_fixtures import device
 from uhealthsec.client.errors import ExchangeRefused
@@ -293,30 +293,31 @@ def test_r28_moving_the_date_of_a_copy_the_patient_holds_is_refused_and_changes_
     assert [s["available_from"] for s in served["statements"]] == [served["available_from"]]
 
 
+def _held_back_then_corrected_without_her(practice: Practice, report, when) -> uuid.UUID:
+    """Alice's document for Bob, Carol's copy held back until ``when``, and its version 2
+    written for Bob alone (Carol still waits for version 1)."""
+    alice = practice.alice
+    document_id = alice.exchange.send(
+        report,
+        patient_file_id=practice.patient_file,
+        to=[practice.bob.email],
+        patient_available_from=when,
+    )
+    with next_version_readers(alice.exchange, leave_out=[practice.carol.user.account_id]):
+        alice.exchange.new_version(document_id, report)
+    return document_id
+
+
 def test_r28_a_colleagues_version_keeps_back_what_the_author_holds_back(
     practice: Practice, report, clock, users
 ):
     """R28: the author holds version 1 back and writes version 2 without the patient; a
     colleague's version 3 giving her the document again waits for the author's date."""
-    alice, bob, carol = practice.alice, practice.bob, practice.carol
+    bob, carol = practice.bob, practice.carol
     when = clock.now + timedelta(days=3)
-    document_id = alice.exchange.send(
-        report, patient_file_id=practice.patient_file, to=[bob.email], patient_available_from=when
-    )
-    carol_id = uuid.UUID(carol.user.account_id)
-    honest = alice.exchange.readers_of_next_version
-    alice.exchange.readers_of_next_version = lambda view, confirm=(): [
-        r for r in honest(view, confirm) if r.account_id != carol_id
-    ]
-    alice.exchange.new_version(document_id, report)
-    del alice.exchange.readers_of_next_version
-    honest_bob = bob.exchange.readers_of_next_version
-    bob.exchange.readers_of_next_version = lambda view, confirm=(): [
-        *honest_bob(view, confirm),
-        bob.exchange._recipients([carol.email])[-1],
-    ]
-    assert bob.exchange.new_version(document_id, report) == 3
-    del bob.exchange.readers_of_next_version
+    document_id = _held_back_then_corrected_without_her(practice, report, when)
+    with next_version_readers(bob.exchange, add=[carol.email]):
+        assert bob.exchange.new_version(document_id, report) == 3
     early = carol.send("GET", f"/documents/{document_id}/versions/3/content")
     assert early.status_code == 403 and early.json()["available_from"] == when.isoformat()
     clock.advance(days=3)
@@ -354,17 +355,9 @@ def test_r28_a_colleagues_share_keeps_back_what_the_author_holds_back(
     """R28: the author holds version 1 back and writes version 2 without the patient; a
     colleague sharing version 2 with her gives it to her on the author's date, not
     before."""
-    alice, bob, carol = practice.alice, practice.bob, practice.carol
+    bob, carol = practice.bob, practice.carol
     when = clock.now + timedelta(days=3)
-    document_id = alice.exchange.send(
-        report, patient_file_id=practice.patient_file, to=[bob.email], patient_available_from=when
-    )
-    carol_id = uuid.UUID(carol.user.account_id)
-    honest = alice.exchange.readers_of_next_version
-    alice.exchange.readers_of_next_version = lambda view, confirm=(): [
-        r for r in honest(view, confirm) if r.account_id != carol_id
-    ]
-    alice.exchange.new_version(document_id, report)
+    document_id = _held_back_then_corrected_without_her(practice, report, when)
     bob.exchange.share(document_id, [carol.email])
     early = carol.send("GET", f"/documents/{document_id}/versions/2/content")
     assert early.status_code == 403 and early.json()["available_from"] == when.isoformat()

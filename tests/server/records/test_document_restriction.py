@@ -9,7 +9,13 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from tests.server.records.conftest import Person, Practice, colleague, refused
+from tests.server.records.conftest import (
+    Person,
+    Practice,
+    colleague,
+    next_version_readers,
+    refused,
+)
 from uhealthsec.client.api import ApiError
 from uhealthsec.crypto.journal import JournalEntry, Outcome
 from uhealthsec.server.audit.models import JournalRecord
@@ -79,13 +85,8 @@ def test_r28_no_one_else_is_given_a_restricted_document_and_nothing_is_written(
     assert "the patient restricted this document" in detail
     # A new version for Bob too (the author's client leaves him out while it is
     # restricted: a client that does not is refused).
-    honest = alice.exchange.readers_of_next_version
-    alice.exchange.readers_of_next_version = lambda view, confirm=(): [
-        *honest(view, confirm),
-        alice.exchange._recipients([practice.bob.email])[-1],
-    ]
-    detail = refused(403, alice.exchange.new_version, restricted, report)
-    del alice.exchange.readers_of_next_version
+    with next_version_readers(alice.exchange, add=[practice.bob.email]):
+        detail = refused(403, alice.exchange.new_version, restricted, report)
     assert "the patient restricted this document" in detail
     assert (_count(ctx, Share), _count(ctx, ShareStatementRecord)) == (shares, statements)
     # A reader restricted from it cannot share it either (nor complete a pending share,
@@ -177,11 +178,7 @@ def test_r28_a_reader_it_is_restricted_from_revokes_no_one_and_learns_nothing(
     document_id = alice.exchange.send(report, patient_file_id=practice.patient_file, to=[bob.email])
     bob.exchange.share(document_id, [dave.email])
     carol.exchange.restrict(document_id)
-    keep = {uuid.UUID(alice.user.account_id), uuid.UUID(carol.user.account_id)}
-    honest = alice.exchange.readers_of_next_version
-    alice.exchange.readers_of_next_version = lambda view, confirm=(): [
-        r for r in honest(view, confirm) if r.account_id in keep
-    ]
+    # Restricted: her client writes it for Carol and herself alone.
     alice.exchange.new_version(document_id, report)
     revocation = {
         "account_id": dave.user.account_id,
