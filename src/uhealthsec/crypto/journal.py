@@ -19,6 +19,7 @@ from __future__ import annotations
 import struct
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import IntEnum
 from typing import ClassVar, TypeVar
 
@@ -38,6 +39,10 @@ REQUEST_MAGIC = b"UHSR"
 SIGNED_REQUEST_MAGIC = b"UHSS"
 #: The longest single-use value (an ``Idempotency-Key``), in bytes.
 MAX_NONCE = 64
+#: How far a signed request's time may be from the server's clock (either way): a
+#: captured request is refused after this, and within it its single-use value gets it
+#: the first answer. Also the lead a device's clock may have on the server's.
+SIGNATURE_FRESHNESS = timedelta(minutes=10)
 NOBODY = uuid.UUID(int=0)
 MAX_OBJECTS = 16
 #: A listing may be about many patients: each has its link.

@@ -19,7 +19,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from uhealthsec.crypto.journal import RequestSignature, SignedRequest
+from uhealthsec.crypto.journal import SIGNATURE_FRESHNESS, RequestSignature, SignedRequest
 from uhealthsec.protocol.encoding import b64u_decode
 from uhealthsec.server.accounts.service import check_may_act_on_health_data
 from uhealthsec.server.admission import Admission, Slot
@@ -267,11 +267,6 @@ SIGNATURE_HEADER = "uhs-signature"
 _SIGNATURE_FORMAT = re.compile(r"([0-9]{1,19});([0-9]{1,19});([A-Za-z0-9_-]{86})")
 #: Today's two-part form, refused with its own message: it is replayable.
 _OLD_SIGNATURE_FORMAT = re.compile(r"[0-9]{1,19};[A-Za-z0-9_-]{86}")
-
-#: How far a signed request's time may be from the server's clock (either way): a
-#: captured request is refused after this, and within it its Idempotency-Key (which
-#: the signature covers) gets it the first answer, kept longer (idempotency KEPT_FOR).
-SIGNATURE_FRESHNESS = timedelta(minutes=10)
 
 
 def _verify_signature(

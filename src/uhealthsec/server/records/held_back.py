@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from uhealthsec.crypto.journal import SIGNATURE_FRESHNESS
 from uhealthsec.server.accounts.models import Account
 from uhealthsec.server.errors import Conflict, Forbidden, InvalidInput
 from uhealthsec.server.records.granting import ShareGrant
@@ -18,9 +19,6 @@ from uhealthsec.server.records.models import Document, DocumentVersion, PatientF
 
 #: How long an author may hold a patient's copy back, to explain a result first.
 MAX_PATIENT_DELAY = timedelta(days=30)
-#: How far a device's clock may be from the server's (as request signatures, 13.0): a
-#: device that counts 30 days from its own clock, a little ahead, is not refused.
-CLOCK_TOLERANCE = timedelta(minutes=10)
 
 
 def check_delays(
@@ -52,7 +50,8 @@ def check_delays(
             raise InvalidInput("the time the patient's copy becomes available is in seconds")
         if when <= now:
             raise InvalidInput("the time the patient's copy becomes available is past")
-        if when > now + MAX_PATIENT_DELAY + CLOCK_TOLERANCE:
+        # A device counting 30 days from its own clock, a little ahead, is not refused.
+        if when > now + MAX_PATIENT_DELAY + SIGNATURE_FRESHNESS:
             raise InvalidInput(
                 "the patient's copy becomes available at most 30 days after it is sent "
                 f"(here before {(now + MAX_PATIENT_DELAY).isoformat(timespec='seconds')})"

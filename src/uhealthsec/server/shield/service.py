@@ -375,6 +375,7 @@ class Shield:
         ``account_addresses`` gives the accounts' addresses, whose runs of failures
         only a success ends (the shield knows addresses, not accounts)."""
         now = self.ctx.now().timestamp()
+        runs_before = now - 30 * 86400
         removed = 0
         for statement in (
             delete(ShieldSpentChallenge).where(ShieldSpentChallenge.expires_at < now),
@@ -387,12 +388,12 @@ class Shield:
             # 100 in a row, not 100 a month), a blocked password only by its owner's
             # unblocking; runs on addresses of no account, below.
             delete(ShieldAccount).where(
-                ShieldAccount.last_failure_at < now - 30 * 86400,
+                ShieldAccount.last_failure_at < runs_before,
                 ShieldAccount.password_failures == 0,
             ),
         ):
             removed += self.db.execute(statement).rowcount or 0
-        return removed + self._forget_runs_of_no_account(now - 30 * 86400, account_addresses)
+        return removed + self._forget_runs_of_no_account(runs_before, account_addresses)
 
     def _forget_runs_of_no_account(
         self, before: float, account_addresses: Callable[[], Iterable[str]]
