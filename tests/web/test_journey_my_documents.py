@@ -230,6 +230,8 @@ def test_a_patient_finds_opens_and_exports_their_documents(browser, demo_server,
     page.locator(".opened .alert.success", has_text="Signature vérifiée").wait_for()
     check_accessibility(page, "document restricted")
     photograph(page, screens, "90-document-restricted")
+    photograph_on_a_phone(page, screens, "90-document-restricted-phone")
+    page.set_viewport_size(DESKTOP)
     paul = sdk(demo_server, PAUL_DURAND)
     with pytest.raises(ApiError) as refused:
         paul.fetch(shared, tmp_path / "paul.txt")

@@ -12,6 +12,7 @@ import re
 from datetime import date, datetime, timedelta
 
 from tests.web.journeys import (
+    DESKTOP,
     DR_MARTIN,
     PATIENT,
     PAUL_DURAND,
@@ -23,6 +24,7 @@ from tests.web.journeys import (
     open_screen,
     pdf,
     photograph,
+    photograph_on_a_phone,
     png,
     search,
     sign_in,
@@ -53,6 +55,8 @@ def test_a_practitioner_sends_a_document_and_a_colleague_opens_it_verified(
     page.get_by_label(re.compile("^Titre")).fill("Radiographie du genou")
     check_accessibility(page, "send form")
     photograph(page, screens, "03-send")
+    photograph_on_a_phone(page, screens, "03-send-phone")
+    page.set_viewport_size(DESKTOP)
     page.get_by_role("button", name="Vérifier les destinataires").click()
 
     readers = page.get_by_role("heading", name="Pourront lire ce document")
